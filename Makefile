@@ -1,0 +1,98 @@
+# optirs-learned — build, run, test, bench.
+# `make run` and `make test` install missing Debian packages first (make deps).
+
+CC       ?= cc
+PKGS      = libmicrohttpd libcjson libuv sqlite3 zlib
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror -D_GNU_SOURCE \
+            -Isrc/core -Isrc/storage -Isrc/server -I/usr/include/x86_64-linux-gnu/openblas-pthread \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lpthread -lm
+BUILD    ?= build
+LISTEN   ?= 127.0.0.1:8080
+PY       := /usr/bin/python3
+
+DEB_PKGS = gcc make pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev libsqlite3-dev \
+           libopenblas-dev libcmocka-dev zlib1g-dev curl sqlite3 python3 python3-numpy \
+           python3-pytest dataset-fashion-mnist
+
+CORE_SRC    := $(wildcard src/core/*.c)
+STORAGE_SRC := $(wildcard src/storage/*.c)
+SERVER_SRC  := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+CORE_OBJ    := $(CORE_SRC:%.c=$(BUILD)/%.o)
+STORAGE_OBJ := $(STORAGE_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ  := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+SRVTEST_SRC := $(wildcard tests/unit/server/test_*.c)
+SRVTEST_BIN := $(SRVTEST_SRC:tests/unit/server/%.c=$(BUILD)/tests/server/%)
+BENCH_SRC   := $(wildcard bench/*.c)
+BENCH_BIN   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps run test unit integration bench clean asan ubsan
+all: $(BUILD)/optirsd $(UNIT_BIN) $(SRVTEST_BIN) $(BENCH_BIN)
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing)"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# libcore.a: core + storage (everything below the server); libserver.a: the server.
+$(BUILD)/libcore.a: $(CORE_OBJ) $(STORAGE_OBJ)
+	ar rcs $@ $^
+$(BUILD)/libserver.a: $(SERVER_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/optirsd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libcore.a
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/server/%: tests/unit/server/%.c $(BUILD)/libserver.a $(BUILD)/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -MMD -MP $^ -o $@ $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit -MMD -MP $^ -o $@ $(LDLIBS) -lcmocka
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libserver.a $(BUILD)/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O3 -march=native -MMD -MP $^ -o $@ $(LDLIBS)
+
+run: deps $(BUILD)/optirsd
+	@mkdir -p data
+	$(BUILD)/optirsd --listen $(LISTEN) --db data/optirs.db
+
+unit: $(UNIT_BIN) $(SRVTEST_BIN)
+	@fail=0; for t in $(UNIT_BIN) $(SRVTEST_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+integration: $(BUILD)/optirsd
+	OPTIRSD=$(abspath $(BUILD)/optirsd) $(PY) -m pytest -q tests/integration
+
+test: deps all
+	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory integration
+
+bench: deps all
+	$(PY) bench/run.py --build $(BUILD)
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1" CFLAGS="-O1 -g -fsanitize=address -fno-omit-frame-pointer" \
+	  LDLIBS="-fsanitize=address $(LDLIBS)" unit integration
+ubsan:
+	$(MAKE) BUILD=build-ubsan OPT="-O1" CFLAGS="-O1 -g -fsanitize=undefined -fno-sanitize-recover" \
+	  LDLIBS="-fsanitize=undefined $(LDLIBS)" unit integration
+
+clean:
+	rm -rf build build-asan build-ubsan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,20 @@
+#include "errors.h"
+
+typedef struct { const char *name; int status; const char *message; } err_row;
+
+static const err_row rows[] = {
+#define ERR_ROW_(e, c, h, m) {c, h, m},
+    ERR_MAP(ERR_ROW_)
+#undef ERR_ROW_
+};
+
+static const err_row *row_of(int e)
+{
+    int i = e - (ERR_FIRST_ + 1);
+    if (i < 0 || i >= (int)(sizeof rows / sizeof rows[0])) return &rows[sizeof rows / sizeof rows[0] - 1];
+    return &rows[i];
+}
+
+const char *err_name(int e) { return row_of(e)->name; }
+const char *err_message(int e) { return row_of(e)->message; }
+int err_http_status(int e) { return row_of(e)->status; }

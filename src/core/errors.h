@@ -1,0 +1,59 @@
+/* errors.h — the one table of error codes.
+ *
+ * Every function in the project returns 0 on success or a negative ERR_* code
+ * from this table.  The table also gives each code its stable snake_case name
+ * (the "code" of an HTTP error body), a default message and its HTTP status.
+ * Adding a code is one line here and one line in proto/openapi.yaml.
+ * Thread rules: pure data, safe from any thread. */
+#ifndef OPTIRS_ERRORS_H
+#define OPTIRS_ERRORS_H
+
+/*  X(ENUM,                 "code",                 http, "default message") */
+#define ERR_MAP(X)                                                                          \
+    X(ERR_INVALID_JSON,       "invalid_json",          400, "request body is not valid JSON") \
+    X(ERR_INVALID_ARGUMENT,   "invalid_argument",      400, "a field has the wrong type or value") \
+    X(ERR_MISSING_FIELD,      "missing_field",         400, "a required field is missing")   \
+    X(ERR_UNKNOWN_FIELD,      "unknown_field",         400, "the request names a field that does not exist") \
+    X(ERR_UNKNOWN_OPTIMIZER,  "unknown_optimizer",     400, "no optimizer has this name")    \
+    X(ERR_UNKNOWN_HYPERPARAM, "unknown_hyperparameter",400, "the optimizer has no hyperparameter of this name") \
+    X(ERR_OUT_OF_RANGE,       "out_of_range",          400, "a value is outside its allowed range") \
+    X(ERR_INVALID_SHAPE,      "invalid_shape",         400, "a tensor shape is empty, zero, negative or too large") \
+    X(ERR_TOO_MANY_PARAMS,    "too_many_parameters",   400, "the session has more parameters than the limit") \
+    X(ERR_LENGTH_MISMATCH,    "length_mismatch",       400, "the vector length does not match the session's parameter count") \
+    X(ERR_BAD_HEADER,         "invalid_header",        400, "a request header is missing or malformed") \
+    X(ERR_CONFLICTING_FRAMING,"conflicting_framing",   400, "the request's framing headers conflict") \
+    X(ERR_NOT_FOUND,          "not_found",             404, "no such resource")              \
+    X(ERR_SESSION_NOT_FOUND,  "session_not_found",     404, "no session has this id")        \
+    X(ERR_METHOD_NOT_ALLOWED, "method_not_allowed",    405, "the route does not accept this method") \
+    X(ERR_NOT_ACCEPTABLE,     "not_acceptable",        406, "the Accept header names no encoding this route can produce") \
+    X(ERR_STEP_CONFLICT,      "step_conflict",         409, "the step number is not the next one") \
+    X(ERR_WORKER_CONFLICT,    "worker_conflict",       409, "this worker already posted gradients for this step") \
+    X(ERR_LENGTH_REQUIRED,    "length_required",       411, "the request needs a Content-Length") \
+    X(ERR_BODY_TOO_LARGE,     "body_too_large",        413, "the request body is over the limit") \
+    X(ERR_UNSUPPORTED_MEDIA,  "unsupported_media_type",415, "the Content-Type is not accepted here") \
+    X(ERR_NON_FINITE,         "non_finite",            422, "a value is NaN or infinite, or overflows float32") \
+    X(ERR_NON_FINITE_UPDATE,  "non_finite_update",     422, "the optimizer produced a non-finite update; nothing was applied") \
+    X(ERR_STEP_TIMEOUT,       "step_timeout",          504, "not every worker posted gradients for this step in time") \
+    X(ERR_NO_MEMORY,          "out_of_memory",         503, "the daemon is out of memory")   \
+    X(ERR_STORAGE,            "storage_unavailable",   503, "the database could not be written") \
+    X(ERR_CORRUPT,            "corrupt_blob",          500, "a stored blob failed its checksum or version check") \
+    X(ERR_SHUTTING_DOWN,      "shutting_down",         503, "the daemon is draining")        \
+    X(ERR_INTERNAL,           "internal",              500, "internal error")
+
+typedef enum {
+    ERR_OK = 0,
+#define ERR_ENUM_(e, c, h, m) e,
+    ERR_FIRST_ = -1000,
+    ERR_MAP(ERR_ENUM_)
+#undef ERR_ENUM_
+    ERR_LAST_
+} err_code;
+
+/* The stable snake_case name of code `e` ("internal" for an unknown code). */
+const char *err_name(int e);
+/* The default human message of `e`. */
+const char *err_message(int e);
+/* The HTTP status that `e` maps to (500 for an unknown code). */
+int err_http_status(int e);
+
+#endif

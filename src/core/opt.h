@@ -1,0 +1,164 @@
+/* opt.h — the one interface every optimizer implements, classic or learned.
+ *
+ * An optimizer instance (`opt`) owns its state (moments, hidden states, …)
+ * for one flat float32 parameter vector described by a `layout` (a list of
+ * named tensors, row-major, concatenated).  `opt_step` turns gradients into
+ * an update and applies it: params[i] += update[i].  Everything here is pure
+ * computation: no I/O, no threads, no allocation inside a step.
+ *
+ * Optimizers are rows of a registry table (opt_registry), each with a table
+ * of numeric hyperparameters (name, default, bounds, help).  Hyperparameters
+ * common to every optimizer (learning-rate schedule, warmup, clipping) come
+ * from one shared table.
+ *
+ * Thread rules: an `opt` is used by one thread at a time (the session mutex);
+ * the registry is immutable. */
+#ifndef OPTIRS_OPT_H
+#define OPTIRS_OPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "blob.h"
+
+#define OPT_MAX_HP      24     /* hyperparameters per optimizer, common ones included */
+#define OPT_NAME_MAX    48
+#define LAYOUT_MAX_DIMS 8
+#define LAYOUT_NAME_MAX 64
+
+typedef struct layout_tensor {
+    char    name[LAYOUT_NAME_MAX];
+    int     ndim;
+    int64_t shape[LAYOUT_MAX_DIMS];
+    size_t  offset;            /* first element in the flat vector */
+    size_t  size;              /* product of shape */
+} layout_tensor;
+
+typedef struct layout {
+    int            ntensors;
+    layout_tensor *tensors;    /* owned: layout_deinit frees */
+    size_t         n;          /* total parameters */
+} layout;
+
+/* Builds a layout from `ntensors` shapes.  Fails with ERR_INVALID_SHAPE on an
+ * empty/zero/negative shape or an overflowing size, and ERR_TOO_MANY_PARAMS
+ * when the total exceeds max_params. */
+int  layout_init(layout *lay, int ntensors, const char *const *names,
+                 const int *ndims, const int64_t (*shapes)[LAYOUT_MAX_DIMS], size_t max_params);
+/* A single 1-D tensor named "params" of n elements. */
+int  layout_init_flat(layout *lay, size_t n, size_t max_params);
+int  layout_copy(layout *dst, const layout *src);
+void layout_deinit(layout *lay);
+
+typedef enum { OPT_KIND_CLASSIC, OPT_KIND_LEARNED, OPT_KIND_HYBRID } opt_kind;
+
+typedef enum {
+    SCHEDULE_CONSTANT, SCHEDULE_LINEAR_WARMUP, SCHEDULE_COSINE, SCHEDULE_STEP
+} schedule_kind;
+
+typedef struct hparam_def {
+    const char *name;
+    double def, min, max;
+    int    min_open, max_open; /* 1: bound excluded */
+    int    integer;            /* 1: must be an integer */
+    const char *help;
+} hparam_def;
+
+typedef struct opt opt;
+
+/* Values of every hyperparameter of one optimizer, in the order of
+ * opt_hparams(): the common ones first, then the optimizer's own. */
+typedef struct opt_config {
+    char          name[OPT_NAME_MAX];
+    schedule_kind schedule;
+    int64_t       total_steps;   /* for cosine decay; 0 = unknown */
+    int           nhp;
+    double        hp[OPT_MAX_HP];
+    const char   *weights;        /* learned: weights record name, or NULL */
+} opt_config;
+
+typedef struct step_info {
+    int64_t t;                  /* in: 1-based step number */
+    double  loss;               /* in: loss at these params, NAN when unknown */
+    double  lr;                 /* out: learning rate used this step */
+    double  grad_norm;          /* out: L2 norm of the gradient (before clipping) */
+    double  update_norm;        /* out: L2 norm of the update */
+    double  param_norm;         /* out: L2 norm of the parameters after the step */
+    int     clipped;            /* out: 1 when clipping scaled the gradient */
+} step_info;
+
+typedef struct opt_vtbl {
+    const char *name;
+    opt_kind    kind;
+    const char *description;                 /* one line */
+    const hparam_def *hparams;               /* own hyperparameters (after the common ones) */
+    int         nhparams;
+    /* Allocates state for `lay`; hp[] is the full vector (common + own). */
+    int  (*init)(opt *o, const opt_config *cfg, const layout *lay);
+    /* Writes update[i] for every parameter from grads (already clipped) at
+     * learning rate `lr`.  Must not touch params. */
+    int  (*step)(opt *o, const float *params, const float *grads, float *update,
+                 double lr, step_info *info);
+    int  (*save)(const opt *o, blob_writer *w);
+    int  (*load)(opt *o, blob_reader *r);
+    void (*deinit)(opt *o);
+} opt_vtbl;
+
+struct opt {
+    const opt_vtbl *vt;
+    opt_config      cfg;
+    layout          lay;
+    int64_t         t;          /* steps taken */
+    float          *scratch;    /* n floats: clipped gradients */
+    void           *state;      /* the optimizer's own */
+};
+
+/* Indices of the common hyperparameters in opt_config.hp. */
+enum {
+    HP_LR = 0, HP_WARMUP_STEPS, HP_DECAY_STEPS, HP_DECAY_RATE, HP_MIN_LR_RATIO,
+    HP_CLIP_NORM, HP_COMMON_COUNT
+};
+
+/* Number of registered optimizers and the i-th one. */
+int               opt_registry_count(void);
+const opt_vtbl   *opt_registry_at(int i);
+/* The optimizer called `name`, or NULL. */
+const opt_vtbl   *opt_find(const char *name);
+
+/* The common hyperparameter table (HP_COMMON_COUNT rows). */
+const hparam_def *opt_common_hparams(void);
+/* The i-th hyperparameter of `vt` (common ones first); NULL past the end. */
+const hparam_def *opt_hparam_at(const opt_vtbl *vt, int i);
+int               opt_hparam_count(const opt_vtbl *vt);
+/* Index of hyperparameter `name` of `vt`, or -1. */
+int               opt_hparam_index(const opt_vtbl *vt, const char *name);
+/* Checks `v` against the bounds of `def`: 0 or ERR_OUT_OF_RANGE / ERR_NON_FINITE. */
+int               hparam_check(const hparam_def *def, double v);
+
+/* Fills cfg with the defaults of optimizer `name`: 0 or ERR_UNKNOWN_OPTIMIZER. */
+int  opt_config_defaults(opt_config *cfg, const char *name);
+/* Sets one hyperparameter by name with range checking:
+ * 0, ERR_UNKNOWN_HYPERPARAM or ERR_OUT_OF_RANGE/ERR_NON_FINITE. */
+int  opt_config_set(opt_config *cfg, const char *hp_name, double v);
+/* "constant" | "linear_warmup" | "cosine" | "step" → kind; -1 when unknown. */
+int  schedule_parse(const char *s);
+const char *schedule_name(schedule_kind k);
+/* Learning rate at 1-based step t under cfg's schedule. */
+double schedule_lr(const opt_config *cfg, int64_t t);
+
+/* Creates an optimizer for `lay` (copied).  Returns 0 or an error. */
+int  opt_init(opt *o, const opt_config *cfg, const layout *lay);
+void opt_deinit(opt *o);
+/* One step: check the gradients are finite, clip (if clip_norm > 0), compute
+ * the update, check it is finite, then params += update and t += 1, and fill
+ * info.  ERR_NON_FINITE (a non-finite gradient) changes nothing.
+ * ERR_NON_FINITE_UPDATE leaves params and t unchanged, but the optimizer's
+ * own state may have advanced: the caller restores it from its last snapshot
+ * (opt_load), as sessions do. */
+int  opt_step(opt *o, float *params, const float *grads, float *update, step_info *info);
+/* Serializes t and the optimizer's state as a BLOB_KIND_OPT_STATE blob. */
+int  opt_save(const opt *o, uint8_t **out, size_t *out_len);
+/* Restores from opt_save's blob into an opt already initialised with the same
+ * config and layout.  ERR_CORRUPT when the blob does not fit. */
+int  opt_load(opt *o, const void *data, size_t len);
+
+#endif
