@@ -15,7 +15,7 @@ PY       := /usr/bin/python3
 
 DEB_PKGS = gcc make pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev libsqlite3-dev \
            libopenblas-dev libcmocka-dev zlib1g-dev curl sqlite3 python3 python3-numpy \
-           python3-pytest dataset-fashion-mnist
+           python3-pytest python3-yaml dataset-fashion-mnist
 
 CORE_SRC    := $(wildcard src/core/*.c)
 STORAGE_SRC := $(wildcard src/storage/*.c)
@@ -54,19 +54,19 @@ $(BUILD)/libserver.a: $(SERVER_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/optirsd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libcore.a
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $(filter %.o %.a,$^) -o $@ $(LDLIBS)
 
 $(BUILD)/tests/server/%: tests/unit/server/%.c $(BUILD)/libserver.a $(BUILD)/libcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -MMD -MP $^ -o $@ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Itests/unit -MMD -MP $(filter %.c %.a,$^) -o $@ $(LDLIBS) -lcmocka
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -MMD -MP $^ -o $@ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Itests/unit -MMD -MP $(filter %.c %.a,$^) -o $@ $(LDLIBS) -lcmocka
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libserver.a $(BUILD)/libcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O3 -march=native -MMD -MP $^ -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) -O3 -march=native -MMD -MP $(filter %.c %.a,$^) -o $@ $(LDLIBS)
 
 run: deps $(BUILD)/optirsd
 	@mkdir -p data

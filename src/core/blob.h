@@ -46,7 +46,7 @@ void blob_put_f32s(blob_writer *w, const float *v, size_t n);
 void blob_put_bytes(blob_writer *w, const void *v, size_t n);
 /* A length-prefixed string (u32 length, bytes, no terminator). */
 void blob_put_str(blob_writer *w, const char *s);
-/* Seals the blob (length and checksum).  On success *out/*out_len receive the
+/* Seals the blob (length and checksum).  On success *out and *out_len receive the
  * buffer, which the caller frees with free(); returns 0 or the sticky error. */
 int  blob_writer_finish(blob_writer *w, uint8_t **out, size_t *out_len);
 /* Frees a writer that will not be finished. */

@@ -27,6 +27,7 @@
     X(ERR_METHOD_NOT_ALLOWED, "method_not_allowed",    405, "the route does not accept this method") \
     X(ERR_NOT_ACCEPTABLE,     "not_acceptable",        406, "the Accept header names no encoding this route can produce") \
     X(ERR_STEP_CONFLICT,      "step_conflict",         409, "the step number is not the next one") \
+    X(ERR_SESSION_DIVERGED,   "session_diverged",      409, "the session produced a non-finite update and takes no more steps") \
     X(ERR_WORKER_CONFLICT,    "worker_conflict",       409, "this worker already posted gradients for this step") \
     X(ERR_LENGTH_REQUIRED,    "length_required",       411, "the request needs a Content-Length") \
     X(ERR_BODY_TOO_LARGE,     "body_too_large",        413, "the request body is over the limit") \
@@ -38,6 +39,8 @@
     X(ERR_STORAGE,            "storage_unavailable",   503, "the database could not be written") \
     X(ERR_CORRUPT,            "corrupt_blob",          500, "a stored blob failed its checksum or version check") \
     X(ERR_SHUTTING_DOWN,      "shutting_down",         503, "the daemon is draining")        \
+    X(ERR_STARTING,           "starting",              503, "the daemon is still loading its sessions") \
+    X(ERR_TOO_MANY_SESSIONS,  "too_many_sessions",     503, "the daemon holds its maximum number of sessions") \
     X(ERR_INTERNAL,           "internal",              500, "internal error")
 
 typedef enum {

@@ -77,7 +77,7 @@ typedef struct opt_config {
 } opt_config;
 
 typedef struct step_info {
-    int64_t t;                  /* in: 1-based step number */
+    int64_t t;                  /* out: 1-based step number (opt_step sets it to o->t + 1) */
     double  loss;               /* in: loss at these params, NAN when unknown */
     double  lr;                 /* out: learning rate used this step */
     double  grad_norm;          /* out: L2 norm of the gradient (before clipping) */

@@ -1,0 +1,468 @@
+/* bench_core.c — core figures as ratios to references measured in the same
+ * run (absolute numbers on a shared 2-vCPU machine are noise; ratios are not).
+ *
+ *   membw       a plain read-modify-write loop with Adam's traffic (read p, g,
+ *               m, v; write p, m, v: 28 bytes per parameter) over 1e7 floats:
+ *               GB/s, and the "params/s bound" = bandwidth / 28.
+ *   adam        opt_step of "adam" at N = 1e4, 1e6, 1e7 (params/s), ratio to
+ *               the bound (target at 1e7: >= 0.8); also the kernel alone
+ *               (vt->step, without opt_step's checks, norms and apply).
+ *   json        a round trip at N = 1e5: parse grads and format the update
+ *               with f32json vs cJSON (ParseWithLengthOpts + walk, and
+ *               CreateFloatArray + PrintUnformatted); target >= 3x.  Also the
+ *               parse alone on 17-digit input (how Python clients print
+ *               float32) and the format alone vs snprintf("%.9g").  "exact"
+ *               says whether every float32 survived f32json's trip bit for bit.
+ *   learned     mlp_lopt, lstm_lopt, nn_adam step cost at N = 1e6 on one
+ *               thread as a multiple of Adam's (target <= 10x).
+ *
+ * Each figure is the best of 5 runs of >= 0.2 s (--quick: 2 runs of 0.05 s).
+ * Output: one aligned table, then one line per figure
+ *   BENCH name value unit ratio target
+ * for scripts (ratio and target are "-" when there is none). */
+#include <cblas.h>
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "errors.h"
+#include "f32json.h"
+#include "opt.h"
+
+static double g_min_time = 0.2;
+static int    g_reps = 5;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Best seconds per call of fn(ctx) over g_reps runs of >= g_min_time each.
+ * fn returns nonzero on failure, which is reported and ends the program's
+ * figure with NAN. */
+static double time_best(int (*fn)(void *), void *ctx)
+{
+    double best = INFINITY;
+    if (fn(ctx)) return NAN;                   /* warm-up: page faults, caches */
+    for (int r = 0; r < g_reps; r++) {
+        long calls = 0;
+        double t0 = now_s(), t;
+        do {
+            if (fn(ctx)) return NAN;
+            calls++;
+            t = now_s() - t0;
+        } while (t < g_min_time);
+        if (t / (double)calls < best) best = t / (double)calls;
+    }
+    return best;
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+typedef struct row {
+    char   name[48];
+    double value;
+    char   unit[16];
+    double ratio;            /* NAN: none */
+    char   ref[40];          /* what the ratio is to */
+    char   target[16];       /* "-" when none */
+    char   note[40];
+} row;
+
+static row g_rows[64];
+static int g_nrows;
+
+static void add_row(const char *name, double value, const char *unit, double ratio,
+                    const char *ref, const char *target, const char *note)
+{
+    if (g_nrows >= (int)(sizeof g_rows / sizeof g_rows[0])) return;
+    row *r = &g_rows[g_nrows++];
+    snprintf(r->name, sizeof r->name, "%s", name);
+    r->value = value;
+    snprintf(r->unit, sizeof r->unit, "%s", unit);
+    r->ratio = ratio;
+    snprintf(r->ref, sizeof r->ref, "%s", ref ? ref : "");
+    snprintf(r->target, sizeof r->target, "%s", target ? target : "-");
+    snprintf(r->note, sizeof r->note, "%s", note ? note : "");
+}
+
+static void print_table(void)
+{
+    printf("\n%-30s %12s %-9s %9s  %-26s %-8s %s\n", "figure", "value", "unit", "ratio",
+           "ratio to", "target", "note");
+    for (int i = 0; i < g_nrows; i++) {
+        row *r = &g_rows[i];
+        char v[32], ra[32];
+        if (isnan(r->value)) snprintf(v, sizeof v, "-");
+        else snprintf(v, sizeof v, "%.4g", r->value);
+        if (isnan(r->ratio)) snprintf(ra, sizeof ra, "-");
+        else snprintf(ra, sizeof ra, "%.3f", r->ratio);
+        printf("%-30s %12s %-9s %9s  %-26s %-8s %s\n", r->name, v, r->unit, ra, r->ref, r->target, r->note);
+    }
+    printf("\n");
+    for (int i = 0; i < g_nrows; i++) {
+        row *r = &g_rows[i];
+        printf("BENCH %s ", r->name);
+        if (isnan(r->value)) printf("- "); else printf("%.6g ", r->value);
+        printf("%s ", r->unit);
+        if (isnan(r->ratio)) printf("- "); else printf("%.4f ", r->ratio);
+        printf("%s\n", r->target);
+    }
+}
+
+/* ---- data ---------------------------------------------------------------- */
+
+static uint64_t g_rng = 0x243f6a8885a308d3u;
+static uint64_t rnd_u64(void)
+{
+    g_rng ^= g_rng >> 12;
+    g_rng ^= g_rng << 25;
+    g_rng ^= g_rng >> 27;
+    return g_rng * 0x2545f4914f6cdd1du;
+}
+static double rnd_unit(void) { return (double)(rnd_u64() >> 11) * 0x1p-53; }
+/* Gradient-like values: roughly normal, scale 10^U(-6, -1). */
+static float rnd_grad(void)
+{
+    double s = 0;
+    for (int i = 0; i < 4; i++) s += rnd_unit() - 0.5;
+    return (float)(s * pow(10.0, -6.0 + 5.0 * rnd_unit()));
+}
+
+static float *alloc_floats(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    if (!p) { fprintf(stderr, "bench_core: out of memory (%zu floats)\n", n); exit(1); }
+    return p;
+}
+
+/* ---- memory bandwidth ---------------------------------------------------- */
+
+typedef struct rmw_ctx { float *p, *g, *m, *v; size_t n; } rmw_ctx;
+
+/* Adam's access pattern with trivial arithmetic: the reference loop. */
+static int rmw_run(void *vctx)
+{
+    rmw_ctx *c = vctx;
+    float *restrict p = c->p, *restrict m = c->m, *restrict v = c->v;
+    const float *restrict g = c->g;
+    for (size_t i = 0; i < c->n; i++) {
+        float gi = g[i];
+        float mi = 0.9f * m[i] + 0.1f * gi;
+        float vi = 0.999f * v[i] + 0.001f * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= 1e-3f * mi * vi;
+    }
+    return 0;
+}
+
+static double bench_membw(void)
+{
+    size_t n = 10000000;
+    rmw_ctx c = {alloc_floats(n), alloc_floats(n), alloc_floats(n), alloc_floats(n), n};
+    for (size_t i = 0; i < n; i++) { c.p[i] = 0.5f; c.g[i] = rnd_grad(); c.m[i] = 0; c.v[i] = 0; }
+    double t = time_best(rmw_run, &c);
+    double gbs = 28.0 * (double)n / t / 1e9;
+    double bound = gbs * 1e9 / 28.0;
+    add_row("membw_rmw_28B", gbs, "GB/s", NAN, "", "-", "1e7 floats x4 arrays");
+    add_row("membw_params_bound", bound, "params/s", NAN, "", "-", "= bandwidth / 28 B");
+    free(c.p); free(c.g); free(c.m); free(c.v);
+    return bound;
+}
+
+/* ---- optimizers ---------------------------------------------------------- */
+
+typedef struct opt_ctx {
+    opt        o;
+    float     *params, *grads, *update;
+    size_t     n;
+    int        kernel_only;
+} opt_ctx;
+
+static int opt_run(void *vctx)
+{
+    opt_ctx *c = vctx;
+    step_info info = {.loss = NAN};
+    if (c->kernel_only) {
+        info.t = c->o.t + 1;
+        return c->o.vt->step(&c->o, c->params, c->grads, c->update, 1e-3, &info);
+    }
+    return opt_step(&c->o, c->params, c->grads, c->update, &info);
+}
+
+/* Sets up optimizer `name` over n parameters.  Returns 0 or an error. */
+static int opt_ctx_init(opt_ctx *c, const char *name, size_t n)
+{
+    memset(c, 0, sizeof *c);
+    opt_config cfg;
+    int rc = opt_config_defaults(&cfg, name);
+    if (rc) return rc;
+    layout lay;
+    rc = layout_init_flat(&lay, n, n);
+    if (rc) return rc;
+    rc = opt_init(&c->o, &cfg, &lay);
+    layout_deinit(&lay);
+    if (rc) return rc;
+    c->n = n;
+    c->params = alloc_floats(n);
+    c->grads = alloc_floats(n);
+    c->update = alloc_floats(n);
+    for (size_t i = 0; i < n; i++) {
+        c->params[i] = (float)(rnd_unit() - 0.5);
+        c->grads[i] = rnd_grad();
+        c->update[i] = 0;
+    }
+    return 0;
+}
+
+static void opt_ctx_deinit(opt_ctx *c)
+{
+    opt_deinit(&c->o);
+    free(c->params); free(c->grads); free(c->update);
+}
+
+/* Seconds per step of `name` at n (kernel_only: vt->step alone), or NAN
+ * with *err set. */
+static double time_opt(const char *name, size_t n, int kernel_only, int *err)
+{
+    opt_ctx c;
+    *err = opt_ctx_init(&c, name, n);
+    if (*err) return NAN;
+    c.kernel_only = kernel_only;
+    double t = time_best(opt_run, &c);
+    if (isnan(t)) *err = ERR_INTERNAL;
+    opt_ctx_deinit(&c);
+    return t;
+}
+
+static double bench_adam(double bound)
+{
+    static const size_t ns[] = {10000, 1000000, 10000000};
+    static const char *const tags[] = {"1e4", "1e6", "1e7"};
+    double t_1e6 = NAN;
+    for (int i = 0; i < 3; i++) {
+        char name[48];
+        int err;
+        double t = time_opt("adam", ns[i], 0, &err);
+        snprintf(name, sizeof name, "adam_step_%s", tags[i]);
+        if (isnan(t)) {
+            add_row(name, NAN, "params/s", NAN, "membw_params_bound", "-", err_name(err));
+            continue;
+        }
+        double rate = (double)ns[i] / t;
+        add_row(name, rate, "params/s", rate / bound, "membw_params_bound",
+                i == 2 ? ">=0.8" : "-", i == 0 ? "in cache" : "opt_step");
+        if (i == 1) t_1e6 = t;
+        if (i == 2) {
+            double tk = time_opt("adam", ns[i], 1, &err);
+            if (!isnan(tk))
+                add_row("adam_kernel_1e7", (double)ns[i] / tk, "params/s", (double)ns[i] / tk / bound,
+                        "membw_params_bound", "-", "vt->step only");
+        }
+    }
+    return t_1e6;
+}
+
+static void bench_learned(double t_adam_1e6)
+{
+    static const char *const names[] = {"mlp_lopt", "lstm_lopt", "nn_adam"};
+    for (int i = 0; i < 3; i++) {
+        char fig[48];
+        snprintf(fig, sizeof fig, "%s_step_1e6", names[i]);
+        if (!opt_find(names[i])) {
+            add_row(fig, NAN, "params/s", NAN, "adam_step_1e6 cost", "<=10", "not built yet");
+            continue;
+        }
+        int err;
+        double t = time_opt(names[i], 1000000, 0, &err);
+        if (isnan(t)) {
+            add_row(fig, NAN, "params/s", NAN, "adam_step_1e6 cost", "<=10", err_name(err));
+            continue;
+        }
+        /* The ratio here is a cost: this optimizer's seconds per step over
+         * Adam's (lower is better). */
+        add_row(fig, 1e6 / t, "params/s", t / t_adam_1e6, "adam_step_1e6 (cost x)", "<=10", "1 thread");
+    }
+}
+
+/* ---- JSON ---------------------------------------------------------------- */
+
+typedef struct json_ctx {
+    const char  *text;        /* the request's array */
+    size_t       len;
+    float       *vals;        /* parsed */
+    size_t       n;
+    f32json_buf  out;         /* the answer's array */
+    char        *scratch;     /* snprintf reference */
+} json_ctx;
+
+static int ours_parse(void *vctx)
+{
+    json_ctx *c = vctx;
+    size_t count, used;
+    int rc = f32json_parse_array(c->text, c->len, c->vals, c->n, &count, &used);
+    return rc || count != c->n;
+}
+
+static int ours_format(void *vctx)
+{
+    json_ctx *c = vctx;
+    c->out.len = 0;
+    return f32json_write_array(&c->out, c->vals, c->n);
+}
+
+static int ours_round_trip(void *vctx)
+{
+    return ours_parse(vctx) || ours_format(vctx);
+}
+
+/* cJSON as the daemon would use it: parse, walk reading valuedouble with the
+ * float32 range check, free. */
+static int cjson_parse(void *vctx)
+{
+    json_ctx *c = vctx;
+    const char *end = NULL;
+    cJSON *a = cJSON_ParseWithLengthOpts(c->text, c->len, &end, 0);
+    if (!a || !cJSON_IsArray(a)) { cJSON_Delete(a); return 1; }
+    size_t i = 0;
+    int bad = 0;
+    for (cJSON *it = a->child; it; it = it->next) {
+        if (!cJSON_IsNumber(it) || i >= c->n) { bad = 1; break; }
+        double d = it->valuedouble;
+        if (!(fabs(d) <= 3.4028234663852886e38)) { bad = 1; break; }
+        c->vals[i++] = (float)d;
+    }
+    cJSON_Delete(a);
+    return bad || i != c->n;
+}
+
+static int cjson_format(void *vctx)
+{
+    json_ctx *c = vctx;
+    cJSON *a = cJSON_CreateFloatArray(c->vals, (int)c->n);
+    if (!a) return 1;
+    char *s = cJSON_PrintUnformatted(a);
+    cJSON_Delete(a);
+    if (!s) return 1;
+    free(s);
+    return 0;
+}
+
+static int cjson_round_trip(void *vctx)
+{
+    return cjson_parse(vctx) || cjson_format(vctx);
+}
+
+static int snprintf_format(void *vctx)
+{
+    json_ctx *c = vctx;
+    char *p = c->scratch;
+    *p++ = '[';
+    for (size_t i = 0; i < c->n; i++) {
+        if (i) *p++ = ',';
+        p += snprintf(p, 32, "%.9g", (double)c->vals[i]);
+    }
+    *p++ = ']';
+    return 0;
+}
+
+static void bench_json(void)
+{
+    const size_t n = 100000;
+    float *grads = alloc_floats(n);
+    for (size_t i = 0; i < n; i++) grads[i] = rnd_grad();
+
+    /* The request, as f32json writes it (shortest digits). */
+    f32json_buf req;
+    f32json_buf_init(&req);
+    if (f32json_write_array(&req, grads, n)) { fprintf(stderr, "bench_core: write failed\n"); exit(1); }
+    /* The same values as 17-digit doubles (Python's json.dumps of float32
+     * values turned into doubles). */
+    f32json_buf req17;
+    f32json_buf_init(&req17);
+    {
+        char tmp[40];
+        f32json_buf_append(&req17, "[", 1);
+        for (size_t i = 0; i < n; i++) {
+            int k = snprintf(tmp, sizeof tmp, "%s%.17g", i ? "," : "", (double)grads[i]);
+            if (f32json_buf_append(&req17, tmp, (size_t)k)) exit(1);
+        }
+        f32json_buf_append(&req17, "]", 1);
+    }
+
+    json_ctx c = {.text = req.data, .len = req.len, .vals = alloc_floats(n), .n = n};
+    f32json_buf_init(&c.out);
+    c.scratch = malloc(n * 32 + 8);
+    if (!c.scratch) exit(1);
+
+    double t_ours = time_best(ours_round_trip, &c);
+    /* exact: parse the update we just wrote and compare bits with grads. */
+    int exact = 0;
+    {
+        float *back = alloc_floats(n);
+        size_t count = 0, used = 0;
+        c.out.len = 0;
+        if (ours_round_trip(&c) == 0
+            && f32json_parse_array(c.out.data, c.out.len, back, n, &count, &used) == 0
+            && count == n && memcmp(back, grads, n * sizeof(float)) == 0
+            && memcmp(c.vals, grads, n * sizeof(float)) == 0)
+            exact = 1;
+        free(back);
+    }
+    double t_cj = time_best(cjson_round_trip, &c);
+    double t_op = time_best(ours_parse, &c);
+    double t_cp = time_best(cjson_parse, &c);
+    double t_of = time_best(ours_format, &c);
+    double t_cf = time_best(cjson_format, &c);
+    double t_sf = time_best(snprintf_format, &c);
+    c.text = req17.data;
+    c.len = req17.len;
+    double t_op17 = time_best(ours_parse, &c);
+    double t_cp17 = time_best(cjson_parse, &c);
+
+    double nn = (double)n;
+    add_row("json_roundtrip_f32json_1e5", nn / t_ours, "floats/s", t_cj / t_ours, "cJSON round trip", ">=3",
+            exact ? "exact: yes" : "exact: NO");
+    add_row("json_roundtrip_cjson_1e5", nn / t_cj, "floats/s", NAN, "", "-", "parse+walk+print");
+    add_row("json_parse_f32json", nn / t_op, "floats/s", t_cp / t_op, "cJSON parse+walk", "-", "shortest-digit input");
+    add_row("json_parse_f32json_17digit", nn / t_op17, "floats/s", t_cp17 / t_op17, "cJSON parse+walk", "-", "%.17g input");
+    add_row("json_format_f32json", nn / t_of, "floats/s", t_cf / t_of, "cJSON print", "-", "");
+    add_row("json_format_vs_snprintf", nn / t_of, "floats/s", t_sf / t_of, "snprintf %.9g", "-", "");
+    add_row("json_exact", exact ? 1 : 0, "bool", NAN, "", "1", exact ? "exact: yes" : "exact: no");
+
+    printf("json: request %zu bytes (%.2f B/float), 17-digit request %zu bytes, update %zu bytes; exact: %s\n",
+           req.len, (double)req.len / nn, req17.len, c.out.len, exact ? "yes" : "no");
+    f32json_buf_deinit(&req);
+    f32json_buf_deinit(&req17);
+    f32json_buf_deinit(&c.out);
+    free(c.vals);
+    free(c.scratch);
+    free(grads);
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) { g_min_time = 0.05; g_reps = 2; }
+        else {
+            fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
+            return 2;
+        }
+    }
+    openblas_set_num_threads(1);
+    printf("bench_core: best of %d runs of >= %.2f s each\n", g_reps, g_min_time);
+    fflush(stdout);
+    double bound = bench_membw();
+    double t_adam_1e6 = bench_adam(bound);
+    bench_learned(t_adam_1e6);
+    bench_json();
+    print_table();
+    return 0;
+}

@@ -1,0 +1,346 @@
+/* lopt.c — weights, the named-weights table and mlp_lopt's features.
+ * See lopt.h. */
+#include "lopt.h"
+#include "lopt_internal.h"
+#include "errors.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const float time_taus[LOPT_NTIME] = {1, 3, 10, 30, 100, 300, 1000, 3000, 10000};
+
+const char *lopt_arch_name(int arch)
+{
+    switch (arch) {
+    case LOPT_ARCH_MLP: return "mlp_lopt";
+    case LOPT_ARCH_LSTM: return "lstm_lopt";
+    case LOPT_ARCH_NNADAM: return "nn_adam";
+    default: return NULL;
+    }
+}
+
+int lopt_arch_from_name(const char *optname)
+{
+    if (!optname) return -1;
+    for (int a = LOPT_ARCH_MLP; a <= LOPT_ARCH_NNADAM; a++)
+        if (strcmp(optname, lopt_arch_name(a)) == 0) return a;
+    return -1;
+}
+
+size_t lopt_theta_count(int arch, int hidden, int depth)
+{
+    if (hidden < 1 || hidden > LOPT_MAX_HIDDEN || depth < 1 || depth > LOPT_MAX_DEPTH) return 0;
+    switch (arch) {
+    case LOPT_ARCH_MLP: return lopt_mlp_theta_count(hidden, depth);
+    case LOPT_ARCH_LSTM: return lopt_lstm_theta_count(hidden, depth);
+    case LOPT_ARCH_NNADAM: return lopt_nnadam_theta_count(hidden, depth);
+    default: return 0;
+    }
+}
+
+int lopt_weights_init(lopt_weights *w, int arch, int hidden, int depth)
+{
+    memset(w, 0, sizeof *w);
+    size_t n = lopt_theta_count(arch, hidden, depth);
+    if (n == 0) return ERR_INVALID_ARGUMENT;
+    w->theta = calloc(n, sizeof(float));
+    if (!w->theta) return ERR_NO_MEMORY;
+    w->arch = arch; w->hidden = hidden; w->depth = depth; w->ntheta = n;
+    return 0;
+}
+
+int lopt_weights_init_default(lopt_weights *w, int arch, int hidden, int depth, uint64_t seed)
+{
+    int rc = lopt_weights_init(w, arch, hidden, depth);
+    if (rc) return rc;
+    rng r;
+    rng_seed(&r, seed);
+    switch (arch) {
+    case LOPT_ARCH_MLP: lopt_mlp_theta_default(w->theta, hidden, depth, &r); break;
+    case LOPT_ARCH_LSTM: lopt_lstm_theta_default(w->theta, hidden, depth, &r); break;
+    default: lopt_nnadam_theta_default(w->theta, hidden, depth, &r); break;
+    }
+    return 0;
+}
+
+int lopt_weights_copy(lopt_weights *dst, const lopt_weights *src)
+{
+    int rc = lopt_weights_init(dst, src->arch, src->hidden, src->depth);
+    if (rc) return rc;
+    if (dst->ntheta != src->ntheta) { lopt_weights_deinit(dst); return ERR_INVALID_ARGUMENT; }
+    memcpy(dst->theta, src->theta, src->ntheta * sizeof(float));
+    return 0;
+}
+
+void lopt_weights_deinit(lopt_weights *w)
+{
+    if (!w) return;
+    free(w->theta);
+    memset(w, 0, sizeof *w);
+}
+
+void lopt_weights_put(blob_writer *bw, const lopt_weights *w)
+{
+    blob_put_u32(bw, (uint32_t)w->arch);
+    blob_put_u32(bw, (uint32_t)w->hidden);
+    blob_put_u32(bw, (uint32_t)w->depth);
+    blob_put_u64(bw, (uint64_t)w->ntheta);
+    blob_put_f32s(bw, w->theta, w->ntheta);
+}
+
+int lopt_weights_get(blob_reader *br, lopt_weights *w)
+{
+    memset(w, 0, sizeof *w);
+    uint32_t arch = blob_get_u32(br), hidden = blob_get_u32(br), depth = blob_get_u32(br);
+    uint64_t n = blob_get_u64(br);
+    if (blob_reader_status(br)) return ERR_CORRUPT;
+    if (hidden > LOPT_MAX_HIDDEN || depth > LOPT_MAX_DEPTH) return ERR_CORRUPT;
+    if (lopt_theta_count((int)arch, (int)hidden, (int)depth) != n || n == 0) return ERR_CORRUPT;
+    int rc = lopt_weights_init(w, (int)arch, (int)hidden, (int)depth);
+    if (rc) return rc;
+    blob_get_f32s(br, w->theta, w->ntheta);
+    if (blob_reader_status(br)) { lopt_weights_deinit(w); return ERR_CORRUPT; }
+    for (size_t i = 0; i < w->ntheta; i++)
+        if (!isfinite(w->theta[i])) { lopt_weights_deinit(w); return ERR_CORRUPT; }
+    return 0;
+}
+
+int lopt_weights_save(const lopt_weights *w, uint8_t **out, size_t *out_len)
+{
+    blob_writer bw;
+    int rc = blob_writer_init(&bw, BLOB_KIND_WEIGHTS, LOPT_WEIGHTS_VERSION);
+    if (rc) return rc;
+    lopt_weights_put(&bw, w);
+    return blob_writer_finish(&bw, out, out_len);
+}
+
+int lopt_weights_load(lopt_weights *w, const void *data, size_t len)
+{
+    blob_reader br;
+    uint32_t version;
+    memset(w, 0, sizeof *w);
+    int rc = blob_reader_init(&br, data, len, BLOB_KIND_WEIGHTS, &version);
+    if (rc) return rc;
+    if (version != LOPT_WEIGHTS_VERSION) return ERR_CORRUPT;
+    rc = lopt_weights_get(&br, w);
+    if (rc) return rc;
+    if (br.pos != br.len) { lopt_weights_deinit(w); return ERR_CORRUPT; }
+    return 0;
+}
+
+/* ---- the named table: a small growable array ------------------------- */
+
+typedef struct reg_entry { char name[LOPT_NAME_MAX]; lopt_weights w; } reg_entry;
+static reg_entry *reg;
+static int reg_n, reg_cap;
+
+static int reg_find(const char *name)
+{
+    for (int i = 0; i < reg_n; i++)
+        if (strcmp(reg[i].name, name) == 0) return i;
+    return -1;
+}
+
+int lopt_registry_put(const char *name, const lopt_weights *w)
+{
+    if (!name || !*name || strlen(name) >= LOPT_NAME_MAX) return ERR_INVALID_ARGUMENT;
+    lopt_weights copy;
+    int rc = lopt_weights_copy(&copy, w);
+    if (rc) return rc;
+    int i = reg_find(name);
+    if (i >= 0) {
+        lopt_weights_deinit(&reg[i].w);
+        reg[i].w = copy;
+        return 0;
+    }
+    if (reg_n == reg_cap) {
+        int cap = reg_cap ? reg_cap * 2 : 8;
+        reg_entry *nr = realloc(reg, (size_t)cap * sizeof *nr);
+        if (!nr) { lopt_weights_deinit(&copy); return ERR_NO_MEMORY; }
+        reg = nr; reg_cap = cap;
+    }
+    snprintf(reg[reg_n].name, LOPT_NAME_MAX, "%s", name);
+    reg[reg_n].w = copy;
+    reg_n++;
+    return 0;
+}
+
+int lopt_registry_get(const char *name, lopt_weights *out)
+{
+    memset(out, 0, sizeof *out);
+    int i = name ? reg_find(name) : -1;
+    if (i < 0) return ERR_NOT_FOUND;
+    return lopt_weights_copy(out, &reg[i].w);
+}
+
+int lopt_registry_remove(const char *name)
+{
+    int i = name ? reg_find(name) : -1;
+    if (i < 0) return ERR_NOT_FOUND;
+    lopt_weights_deinit(&reg[i].w);
+    reg[i] = reg[reg_n - 1];
+    reg_n--;
+    return 0;
+}
+
+void lopt_registry_clear(void)
+{
+    for (int i = 0; i < reg_n; i++) lopt_weights_deinit(&reg[i].w);
+    free(reg);
+    reg = NULL; reg_n = reg_cap = 0;
+}
+
+int lopt_weights_resolve(const opt_config *cfg, int arch, int hidden, int depth, lopt_weights *out)
+{
+    memset(out, 0, sizeof *out);
+    if (cfg->weights && strcmp(cfg->weights, LOPT_WEIGHTS_DEFAULT) == 0)
+        return lopt_weights_init_default(out, arch, hidden, depth, 0x6c6f7074ull + (uint64_t)arch);
+    if (cfg->weights && *cfg->weights) {
+        int rc = lopt_registry_get(cfg->weights, out);
+        if (rc) return rc;
+        if (out->arch != arch) { lopt_weights_deinit(out); return ERR_INVALID_ARGUMENT; }
+        return 0;
+    }
+    if (lopt_registry_get(lopt_arch_name(arch), out) == 0) {
+        if (out->arch == arch) return 0;
+        lopt_weights_deinit(out);
+    }
+    return lopt_weights_init_default(out, arch, hidden, depth, 0x6c6f7074ull + (uint64_t)arch);
+}
+
+lopt_weights *lopt_opt_weights(opt *o)
+{
+    if (!o || !o->vt || !o->state) return NULL;
+    if (o->vt != &opt_mlp_lopt_vtbl && o->vt != &opt_lstm_lopt_vtbl && o->vt != &opt_nn_adam_vtbl) return NULL;
+    return (lopt_weights *)o->state;
+}
+
+double lopt_lr_mult(double lr)
+{
+    const hparam_def *c = opt_common_hparams();
+    double def = c ? c[HP_LR].def : 1.0;
+    return def > 0 ? lr / def : lr;
+}
+
+/* ---- features --------------------------------------------------------- */
+
+void lopt_time_features(int64_t t, float *out)
+{
+    for (int j = 0; j < LOPT_NTIME; j++)
+        out[j] = tanhf((float)((double)t / time_taus[j] - 1.0));
+}
+
+void lopt_logsign(float g, float *x0, float *x1)
+{
+    const float p = 10.0f;
+    float a = fabsf(g);
+    if (a >= expf(-p)) {
+        *x0 = logf(a) / p;
+        *x1 = g > 0 ? 1.0f : (g < 0 ? -1.0f : 0.0f);
+    } else {
+        *x0 = -1.0f;
+        *x1 = expf(p) * g;
+    }
+}
+
+static float r_inv_mean(const lopt_feat_tensor *ft)
+{
+    if (!ft->r) return 0.0f;
+    double s = 0;
+    for (int64_t i = 0; i < ft->rows; i++) s += ft->r[i];
+    s /= (double)ft->rows;
+    return s > 0 ? (float)(1.0 / s) : 0.0f;
+}
+
+/* v̂ of element i: factored (2-D) or per-element.  `col` and `rowscale`
+ * (= r_row / mean r) are tracked by the callers, so no division here. */
+static inline float vhat(const lopt_feat_tensor *ft, size_t i, size_t col, float rowscale)
+{
+    return ft->r ? rowscale * ft->c[col] : ft->d[i];
+}
+
+void lopt_features_update(lopt_feat_tensor *ft, const float *g, const float *p, const float *b,
+                          float *rowsum, float *colsum, float *inv_rms)
+{
+    size_t n = ft->n;
+    float b0 = b[0], b1 = b[1], b2 = b[2], bv = b[3], bf = b[4];
+    float *m0 = ft->m[0], *m1 = ft->m[1], *m2 = ft->m[2], *v = ft->v;
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        m0[i] = b0 * m0[i] + (1 - b0) * gi;
+        m1[i] = b1 * m1[i] + (1 - b1) * gi;
+        m2[i] = b2 * m2[i] + (1 - b2) * gi;
+        v[i] = bv * v[i] + (1 - bv) * gi * gi;
+    }
+    if (ft->r) {
+        int64_t R = ft->rows, C = ft->cols;
+        memset(colsum, 0, (size_t)C * sizeof(float));
+        for (int64_t i = 0; i < R; i++) {
+            const float *gr = g + (size_t)(i * C);
+            float s = 0;
+            for (int64_t j = 0; j < C; j++) {
+                float q = gr[j] * gr[j] + LOPT_FAC_EPS;
+                s += q;
+                colsum[j] += q;
+            }
+            rowsum[i] = s;
+        }
+        for (int64_t i = 0; i < R; i++) ft->r[i] = bf * ft->r[i] + (1 - bf) * rowsum[i] / (float)C;
+        for (int64_t j = 0; j < C; j++) ft->c[j] = bf * ft->c[j] + (1 - bf) * colsum[j] / (float)R;
+    } else {
+        for (size_t i = 0; i < n; i++) ft->d[i] = bf * ft->d[i] + (1 - bf) * (g[i] * g[i] + LOPT_FAC_EPS);
+    }
+    /* Sums of squares of the raw features in closed form (no square roots):
+     * g², p², m_k², v, m_k²/(v+ε), 1/(v+ε), g²/v̂, 1/v̂. */
+    double ss[LOPT_NFEAT] = {0};
+    float rim = ft->rim = r_inv_mean(ft);
+    size_t cols = ft->r ? (size_t)ft->cols : n, col = 0, row = 0;
+    float rowscale = ft->r ? ft->r[0] * rim : 0.0f;
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i], iv = 1.0f / (v[i] + LOPT_V_EPS);
+        float q0 = m0[i] * m0[i], q1 = m1[i] * m1[i], q2 = m2[i] * m2[i];
+        float ivh = 1.0f / (vhat(ft, i, col, rowscale) + LOPT_FAC_EPS);
+        ss[0] += gi * gi; ss[1] += p[i] * p[i];
+        ss[2] += q0; ss[3] += q1; ss[4] += q2; ss[5] += v[i];
+        ss[6] += q0 * iv; ss[7] += q1 * iv; ss[8] += q2 * iv; ss[9] += iv;
+        ss[10] += gi * gi * ivh; ss[11] += ivh;
+        if (++col == cols) { col = 0; if (ft->r && ++row < (size_t)ft->rows) rowscale = ft->r[row] * rim; }
+    }
+    for (int k = 0; k < LOPT_NFEAT; k++)
+        inv_rms[k] = (float)(1.0 / sqrt(ss[k] / (double)n + 1e-30));
+}
+
+static inline float clipf_(float z)
+{
+    return z > LOPT_FEAT_CLIP ? LOPT_FEAT_CLIP : (z < -LOPT_FEAT_CLIP ? -LOPT_FEAT_CLIP : z);
+}
+
+void lopt_features_block(const lopt_feat_tensor *ft, const float *g, const float *p,
+                         const float *inv_rms, size_t i0, size_t cnt, float *x, size_t ld)
+{
+    size_t cols = ft->r ? (size_t)ft->cols : ft->n;
+    size_t row = i0 / cols, col = i0 % cols;
+    float rowscale = ft->r ? ft->r[row] * ft->rim : 0.0f;
+    const float *m0 = ft->m[0], *m1 = ft->m[1], *m2 = ft->m[2], *v = ft->v;
+    for (size_t k = 0; k < cnt; k++) {
+        size_t i = i0 + k;
+        float gi = g[i];
+        float rv = 1.0f / sqrtf(v[i] + LOPT_V_EPS);
+        float rf = 1.0f / sqrtf(vhat(ft, i, col, rowscale) + LOPT_FAC_EPS);
+        x[0 * ld + k] = clipf_(gi * inv_rms[0]);
+        x[1 * ld + k] = clipf_(p[i] * inv_rms[1]);
+        x[2 * ld + k] = clipf_(m0[i] * inv_rms[2]);
+        x[3 * ld + k] = clipf_(m1[i] * inv_rms[3]);
+        x[4 * ld + k] = clipf_(m2[i] * inv_rms[4]);
+        x[5 * ld + k] = clipf_(sqrtf(v[i]) * inv_rms[5]);
+        x[6 * ld + k] = clipf_(m0[i] * rv * inv_rms[6]);
+        x[7 * ld + k] = clipf_(m1[i] * rv * inv_rms[7]);
+        x[8 * ld + k] = clipf_(m2[i] * rv * inv_rms[8]);
+        x[9 * ld + k] = clipf_(rv * inv_rms[9]);
+        x[10 * ld + k] = clipf_(gi * rf * inv_rms[10]);
+        x[11 * ld + k] = clipf_(rf * inv_rms[11]);
+        if (++col == cols) { col = 0; if (ft->r && ++row < (size_t)ft->rows) rowscale = ft->r[row] * ft->rim; }
+    }
+}

@@ -1,0 +1,163 @@
+/* lopt.h — what the learned optimizers (mlp_lopt, lstm_lopt, nn_adam) share:
+ * their weights (a flat float vector `theta` plus the architecture that
+ * gives it a shape), the weights blob (BLOB_KIND_WEIGHTS), an in-memory
+ * table of named weights that opt_config.weights refers to, and the
+ * per-parameter feature computation of mlp_lopt.
+ *
+ * Weights.  A `lopt_weights` is {arch, hidden, depth, ntheta, theta}.  The
+ * layout of theta for each architecture is documented in its file
+ * (lopt_mlp.c, lopt_lstm.c, lopt_nnadam.c); lopt_theta_count gives its
+ * length.  lopt_weights_init_default fills theta with the documented
+ * "untrained" initialisation, chosen so that each optimizer is a sane
+ * small-step optimizer before any meta-training:
+ *   mlp_lopt  ≈ Adam direction (β₁ = 0.9) normalised by its RMS over the
+ *               tensor, step 1e-3 (plus small random weights);
+ *   lstm_lopt ≈ sign-SGD with step 1e-3 through a learnable skip term
+ *               (the LSTM path starts small);
+ *   nn_adam   = exactly Adam(lr = the lr hyperparameter, 0.9, 0.999, 1e-8).
+ *
+ * Named weights.  opt_config.weights names a record of the in-memory table
+ * (lopt_registry_put/get): the server copies records from SQLite into it
+ * (at start and whenever meta-training produces a record).  A learned
+ * optimizer copies theta into its own state at init, so replacing or
+ * removing a record never affects a running optimizer, and the optimizer
+ * state (opt_save) carries its theta, so a restored session is bit for bit
+ * the saved one whatever the table holds.  With weights == NULL an
+ * optimizer uses the record named after itself ("mlp_lopt", …) when present,
+ * else the default initialisation above (architecture from its hidden/depth
+ * hyperparameters).
+ *
+ * Thread rules: lopt_weights values are plain data (one thread at a time).
+ * The named table is process-wide and core has no locks: the caller
+ * serialises lopt_registry_* calls and opt_init of learned optimizers
+ * (the server holds one mutex around them). */
+#ifndef OPTIRS_LOPT_H
+#define OPTIRS_LOPT_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "blob.h"
+#include "opt.h"
+
+enum { LOPT_ARCH_MLP = 1, LOPT_ARCH_LSTM = 2, LOPT_ARCH_NNADAM = 3 };
+
+#define LOPT_WEIGHTS_VERSION 1u
+#define LOPT_MAX_HIDDEN      256
+#define LOPT_MAX_DEPTH       4
+#define LOPT_NAME_MAX        128
+
+typedef struct lopt_weights {
+    int    arch;      /* LOPT_ARCH_* */
+    int    hidden;    /* hidden width */
+    int    depth;     /* mlp/nn_adam: hidden layers; lstm: LSTM layers */
+    size_t ntheta;
+    float *theta;     /* (ntheta) owned: lopt_weights_deinit frees */
+} lopt_weights;
+
+/* "mlp_lopt" / "lstm_lopt" / "nn_adam" for an arch, NULL for an unknown one;
+ * and the reverse (-1 when unknown). */
+const char *lopt_arch_name(int arch);
+int         lopt_arch_from_name(const char *optname);
+
+/* Length of theta for (arch, hidden, depth); 0 when they are out of range
+ * (hidden in [1, LOPT_MAX_HIDDEN], depth in [1, LOPT_MAX_DEPTH]). */
+size_t lopt_theta_count(int arch, int hidden, int depth);
+
+/* Allocates theta (zeroed).  0, ERR_INVALID_ARGUMENT or ERR_NO_MEMORY. */
+int  lopt_weights_init(lopt_weights *w, int arch, int hidden, int depth);
+/* lopt_weights_init + the documented default initialisation; the small
+ * random part is drawn from `seed` (deterministic). */
+int  lopt_weights_init_default(lopt_weights *w, int arch, int hidden, int depth, uint64_t seed);
+int  lopt_weights_copy(lopt_weights *dst, const lopt_weights *src);
+void lopt_weights_deinit(lopt_weights *w);   /* zeroes w; safe on a zeroed w */
+
+/* BLOB_KIND_WEIGHTS blob: arch, hidden, depth, ntheta, theta.  The caller
+ * frees *out with free().  Load returns 0 or ERR_CORRUPT/ERR_NO_MEMORY and
+ * initialises w (deinit it afterwards). */
+int  lopt_weights_save(const lopt_weights *w, uint8_t **out, size_t *out_len);
+int  lopt_weights_load(lopt_weights *w, const void *data, size_t len);
+/* The same record inside another blob (used by the optimizers' state). */
+void lopt_weights_put(blob_writer *bw, const lopt_weights *w);
+int  lopt_weights_get(blob_reader *br, lopt_weights *w);
+
+/* The named table (see above).  put copies w (replacing a record of the
+ * same name); get copies the record into *out (caller deinits): 0 or
+ * ERR_NOT_FOUND.  remove: 0 or ERR_NOT_FOUND.  clear empties the table. */
+int  lopt_registry_put(const char *name, const lopt_weights *w);
+int  lopt_registry_get(const char *name, lopt_weights *out);
+int  lopt_registry_remove(const char *name);
+void lopt_registry_clear(void);
+
+/* Resolves the weights for a learned optimizer being initialised:
+ * cfg->weights when set (ERR_NOT_FOUND if absent from the table;
+ * ERR_INVALID_ARGUMENT if its arch is not `arch`), else the record named
+ * lopt_arch_name(arch) when present, else the default init with
+ * (hidden, depth).  *out is initialised on success. */
+int  lopt_weights_resolve(const opt_config *cfg, int arch, int hidden, int depth, lopt_weights *out);
+/* opt_config.weights value that means "the default init, never the table"
+ * (meta-training uses it, then writes theta through lopt_opt_weights). */
+#define LOPT_WEIGHTS_DEFAULT "@default"
+
+/* Every learned optimizer's state starts with its weights, so meta-training
+ * can swap theta in place without re-initialising the optimizer.  Returns
+ * the weights of a learned optimizer `o` (mlp_lopt, lstm_lopt, nn_adam), or
+ * NULL for another optimizer.  Writing theta (same length) is allowed
+ * between steps; the decays etc. are re-read on the next step. */
+lopt_weights *lopt_opt_weights(opt *o);
+
+/* Step-size multiplier a learned optimizer applies to its output:
+ * lr / (the common table's default lr), so the default lr means 1. */
+double lopt_lr_mult(double lr);
+
+/* ---- features (mlp_lopt) --------------------------------------------- */
+
+/* Per-parameter features, in this order (LOPT_NFEAT), each normalised by its
+ * RMS over the tensor and clipped to ±LOPT_FEAT_CLIP:
+ *   0 g   1 p   2..4 m_k (momenta, 3 decays)   5 √v (second moment)
+ *   6..8 m_k/√(v+ε)   9 1/√(v+ε)
+ *   10 g/√v̂   11 1/√v̂   (Adafactor-style: v̂_ij = r_i c_j / mean(r) for a
+ *   2-D tensor, a per-element accumulator for other shapes).
+ * Time features tanh(t/τ − 1), τ in LOPT_TIME_TAUS (LOPT_NTIME), are the same
+ * for every parameter and are not normalised. */
+#define LOPT_NFEAT     12
+#define LOPT_NTIME     9
+#define LOPT_NDECAY    5       /* m1, m2, m3, v, factored */
+#define LOPT_FEAT_CLIP 100.0f
+#define LOPT_V_EPS     1e-8f
+#define LOPT_FAC_EPS   1e-30f
+
+/* tanh(t/τ − 1) for every τ: out (LOPT_NTIME). */
+void lopt_time_features(int64_t t, float *out);
+
+/* Accumulators of one tensor.  rows/cols > 0 for 2-D tensors (r: rows,
+ * c: cols), else rows = cols = 0 and d holds n per-element values. */
+typedef struct lopt_feat_tensor {
+    size_t n;
+    int64_t rows, cols;
+    float *m[3];   /* (n) each */
+    float *v;      /* (n) */
+    float *r;      /* (rows) or NULL */
+    float *c;      /* (cols) or NULL */
+    float *d;      /* (n) or NULL */
+    float rim;     /* 1/mean(r), set by lopt_features_update */
+} lopt_feat_tensor;
+
+/* Updates the accumulators of one tensor with gradient g, decays
+ * b[LOPT_NDECAY], then computes each feature's normaliser 1/RMS into
+ * inv_rms (LOPT_NFEAT).  rowsum/colsum: scratch of rows/cols floats (NULL
+ * when not 2-D). */
+void lopt_features_update(lopt_feat_tensor *ft, const float *g, const float *p, const float *b,
+                          float *rowsum, float *colsum, float *inv_rms);
+/* Normalised features of elements [i0, i0+cnt) written feature-major:
+ * x[f*ld + k] for k < cnt.  Call after lopt_features_update. */
+void lopt_features_block(const lopt_feat_tensor *ft, const float *g, const float *p,
+                         const float *inv_rms, size_t i0, size_t cnt, float *x, size_t ld);
+
+/* Log-and-sign preprocessing (Andrychowicz et al. 2016, p = 10):
+ * |g| >= e^-p: (log|g|/p, sign g); else (-1, e^p g). */
+void lopt_logsign(float g, float *x0, float *x1);
+
+static inline float lopt_sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+#endif

@@ -1,0 +1,396 @@
+/* lopt_fast_kern.h — the body of lopt_fast.c's kernels, written once and
+ * included twice by lopt_fast.c: with KW = 8 under `#pragma GCC target
+ * ("avx2")` and with KW = 4 for baseline x86-64 (SSE2).  KS(name) appends
+ * the instruction-set suffix to every name defined here.  Not a module
+ * header: nothing else includes it.
+ *
+ * Why two instantiations give bitwise identical results: every operation is
+ * lane-wise on one element (IEEE float32 +, −, ×, ÷, √ and comparisons; no
+ * FMA contraction under -std=c11, no reciprocal approximations), and the
+ * only cross-element operations — the sums of squares that normalise the
+ * features and the row sums of the factored accumulator — run over 8
+ * logical lanes in both builds (the SSE build keeps two 4-lane halves,
+ * element i goes to logical lane i mod 8 of its run) and are flushed to
+ * double in a fixed order every FLUSH elements.  Elements past the last
+ * full group of 8 of a run are done by scalar code common to both. */
+
+#define VF   KS(vf)
+#define VI   KS(vi)
+#define NV   (8 / KW)
+
+typedef float   VF __attribute__((vector_size(KW * 4)));
+typedef int32_t VI __attribute__((vector_size(KW * 4)));
+
+/* x − 0 (not 0 + x, which turns −0 into +0). */
+static inline VF KS(splat)(float x) { return x - (VF){0}; }
+static inline VF KS(ld)(const float *p) { VF v; memcpy(&v, p, sizeof v); return v; }
+static inline void KS(st)(float *p, VF v) { memcpy(p, &v, sizeof v); }
+/* k < KW floats; missing lanes read as 0 / are not written. */
+static inline VF KS(ldn)(const float *p, size_t k) { VF v = {0}; memcpy(&v, p, k * sizeof(float)); return v; }
+static inline void KS(stn)(float *p, VF v, size_t k) { memcpy(p, &v, k * sizeof(float)); }
+static inline VF KS(sel)(VI m, VF a, VF b) { return (VF)((m & (VI)a) | (~m & (VI)b)); }
+static inline VF KS(relu)(VF s) { return KS(sel)(s > 0, s, KS(splat)(0.0f)); }
+static inline VF KS(clip)(VF z)
+{
+    VF c = KS(splat)(LOPT_FEAT_CLIP), mc = KS(splat)(-LOPT_FEAT_CLIP);
+    return KS(sel)(z > c, c, KS(sel)(z < mc, mc, z));
+}
+
+/* e^x for every float x: +inf above 88.72, 0 below −87.3, NaN stays NaN;
+ * relative error ~2 ulp otherwise.  Range reduction x = k ln2 + r,
+ * |r| <= ln2/2, degree-7 Taylor polynomial, scale by 2^⌊k/2⌋·2^(k−⌊k/2⌋)
+ * so that k = 128 does not overflow the exponent field. */
+static inline VF KS(vexp)(VF x)
+{
+    const float hi = 88.7228f, lo = -87.3f;
+    VF xc = KS(sel)(x > hi, KS(splat)(hi), KS(sel)(x < lo, KS(splat)(lo), x));
+    const float magic = 12582912.0f;                 /* 1.5·2^23: round to nearest */
+    VF t = xc * 1.44269504f + magic;
+    VF kf = t - magic;
+    VI k = (VI)t - (VI)KS(splat)(magic);
+    VF r = xc - kf * 0.693145752f;                    /* ln2 split in two */
+    r = r - kf * 1.42860677e-06f;
+    VF p = KS(splat)(1.0f / 5040);
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    VI k1 = k >> 1, k2 = k - k1;
+    VF s1 = (VF)((k1 + 127) << 23), s2 = (VF)((k2 + 127) << 23);
+    VF e = p * s1 * s2;
+    e = KS(sel)(x > hi, KS(splat)(INFINITY), e);
+    e = KS(sel)(x < lo, KS(splat)(0.0f), e);
+    return KS(sel)(x != x, x, e);
+}
+
+/* ln x for finite x > 0 (normal numbers; other lanes give garbage and must
+ * be masked by the caller).  x = 2^e m with m in [√½, √2), ln m =
+ * 2 atanh(s), s = (m − 1)/(m + 1), |s| < 0.172, odd series to s^11. */
+static inline VF KS(vlog)(VF x)
+{
+    VI b = (VI)x;
+    VI e = ((b >> 23) & 0xff) - 127;
+    VF m = (VF)((b & 0x007fffff) | 0x3f800000);      /* [1, 2) */
+    VI big = m > 1.41421356f;
+    m = KS(sel)(big, m * 0.5f, m);
+    e = e + (big & 1);
+    VF s = (m - 1.0f) / (m + 1.0f), s2 = s * s;
+    VF q = KS(splat)(1.0f / 11);
+    q = q * s2 + 1.0f / 9;
+    q = q * s2 + 1.0f / 7;
+    q = q * s2 + 1.0f / 5;
+    q = q * s2 + 1.0f / 3;
+    q = q * s2 + 1.0f;
+    VF ef = __builtin_convertvector(e, VF);
+    return ef * 0.693145752f + (ef * 1.42860677e-06f + 2.0f * s * q);
+}
+
+/* e^x with x clamped to [−87.3, 88]: no infinities, no special cases (a
+ * NaN stays NaN); for the LSTM's gates, where only the saturated value
+ * matters out there.  Same polynomial as vexp. */
+static inline VF KS(vexp_sat)(VF x)
+{
+    const float hi = 88.0f, lo = -87.3f;
+    VF xc = KS(sel)(x > hi, KS(splat)(hi), KS(sel)(x < lo, KS(splat)(lo), x));
+    const float magic = 12582912.0f;
+    VF t = xc * 1.44269504f + magic;
+    VF kf = t - magic;
+    VI k = (VI)t - (VI)KS(splat)(magic);
+    VF r = xc - kf * 0.693145752f;
+    r = r - kf * 1.42860677e-06f;
+    VF p = KS(splat)(1.0f / 5040);
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    return p * (VF)((k + 127) << 23);
+}
+
+static inline VF KS(vsigmoid)(VF x) { return 1.0f / (1.0f + KS(vexp_sat)(-x)); }
+
+static inline VF KS(vtanh)(VF x)
+{
+    VI sign = (VI)x & (VI)KS(splat)(-0.0f);
+    VF a = (VF)((VI)x & ~(VI)KS(splat)(-0.0f));
+    VF e = KS(vexp_sat)(-2.0f * a);
+    VF t = (1.0f - e) / (1.0f + e);
+    return KS(sel)(x != x, x, (VF)((VI)t | sign));
+}
+
+/* ---- mlp_lopt: accumulators and normaliser statistics ------------------- */
+
+/* 8 logical lanes of float partial sums, flushed into double. */
+typedef struct KS(acc) { VF a[LOPT_NFEAT][NV]; } KS(acc);
+
+static void KS(acc_flush)(KS(acc) *A, int nstat, int first, double *ss)
+{
+    for (int s = 0; s < nstat; s++) {
+        float t[8];
+        for (int q = 0; q < NV; q++) { KS(st)(t + q * KW, A->a[s][q]); A->a[s][q] = KS(splat)(0.0f); }
+        double sum = 0;
+        for (int l = 0; l < 8; l++) sum += t[l];
+        ss[first + s] += sum;
+    }
+}
+
+#define FLUSH 512
+
+/* Updates m0..m2, v (and d when d != NULL) over a run of len elements and
+ * adds the sums of squares of features 0..9 (0..11 when d != NULL: v̂ = d)
+ * into ss.  When colsum != NULL (2-D, one row): colsum[j] += g²+ε and
+ * returns the row's sum of g²+ε. */
+static float KS(mlp_stats_run)(const lopt_fast_decay *bd, const float *g, const float *p, float *m0,
+                               float *m1, float *m2, float *v, float *d, float *colsum, size_t len,
+                               double *ss)
+{
+    KS(acc) A;
+    VF rs[NV];
+    int nstat = d ? 12 : 10;
+    for (int s = 0; s < LOPT_NFEAT; s++)
+        for (int q = 0; q < NV; q++) A.a[s][q] = KS(splat)(0.0f);
+    for (int q = 0; q < NV; q++) rs[q] = KS(splat)(0.0f);
+    size_t full = len & ~(size_t)7, i = 0;
+    const float b0 = bd->b[0], b1 = bd->b[1], b2 = bd->b[2], bv = bd->b[3], bf = bd->b[4];
+    const float c0 = bd->c[0], c1 = bd->c[1], c2 = bd->c[2], cv = bd->c[3], cf = bd->c[4];
+    while (i < full) {
+        size_t end = i + FLUSH < full ? i + FLUSH : full;
+        for (; i < end; i += KW) {
+            int q = (int)((i / KW) % NV);
+            VF gi = KS(ld)(g + i), pi = KS(ld)(p + i);
+            VF a0 = b0 * KS(ld)(m0 + i) + c0 * gi;
+            VF a1 = b1 * KS(ld)(m1 + i) + c1 * gi;
+            VF a2 = b2 * KS(ld)(m2 + i) + c2 * gi;
+            VF vv = bv * KS(ld)(v + i) + cv * gi * gi;
+            KS(st)(m0 + i, a0); KS(st)(m1 + i, a1); KS(st)(m2 + i, a2); KS(st)(v + i, vv);
+            VF iv = 1.0f / (vv + LOPT_V_EPS);
+            VF q0 = a0 * a0, q1 = a1 * a1, q2 = a2 * a2;
+            A.a[0][q] += gi * gi; A.a[1][q] += pi * pi;
+            A.a[2][q] += q0; A.a[3][q] += q1; A.a[4][q] += q2; A.a[5][q] += vv;
+            A.a[6][q] += q0 * iv; A.a[7][q] += q1 * iv; A.a[8][q] += q2 * iv; A.a[9][q] += iv;
+            if (d) {
+                VF dd = bf * KS(ld)(d + i) + cf * (gi * gi + LOPT_FAC_EPS);
+                KS(st)(d + i, dd);
+                VF ivh = 1.0f / (dd + LOPT_FAC_EPS);
+                A.a[10][q] += gi * gi * ivh; A.a[11][q] += ivh;
+            }
+            if (colsum) {
+                VF qq = gi * gi + LOPT_FAC_EPS;
+                KS(st)(colsum + i, KS(ld)(colsum + i) + qq);
+                rs[q] += qq;
+            }
+        }
+        KS(acc_flush)(&A, nstat, 0, ss);
+    }
+    float t[8], rowsum = 0;
+    for (int q = 0; q < NV; q++) KS(st)(t + q * KW, rs[q]);
+    for (int l = 0; l < 8; l++) rowsum += t[l];
+    for (; i < len; i++) {
+        float gi = g[i];
+        m0[i] = b0 * m0[i] + c0 * gi;
+        m1[i] = b1 * m1[i] + c1 * gi;
+        m2[i] = b2 * m2[i] + c2 * gi;
+        v[i] = bv * v[i] + cv * gi * gi;
+        float iv = 1.0f / (v[i] + LOPT_V_EPS);
+        float q0 = m0[i] * m0[i], q1 = m1[i] * m1[i], q2 = m2[i] * m2[i];
+        ss[0] += gi * gi; ss[1] += p[i] * p[i];
+        ss[2] += q0; ss[3] += q1; ss[4] += q2; ss[5] += v[i];
+        ss[6] += q0 * iv; ss[7] += q1 * iv; ss[8] += q2 * iv; ss[9] += iv;
+        if (d) {
+            d[i] = bf * d[i] + cf * (gi * gi + LOPT_FAC_EPS);
+            float ivh = 1.0f / (d[i] + LOPT_FAC_EPS);
+            ss[10] += gi * gi * ivh; ss[11] += ivh;
+        }
+        if (colsum) {
+            float qq = gi * gi + LOPT_FAC_EPS;
+            colsum[i] += qq;
+            rowsum += qq;
+        }
+    }
+    return rowsum;
+}
+
+/* Sums of g²/v̂ and 1/v̂ (features 10, 11) over one row of a 2-D tensor:
+ * v̂_j = rowscale · c[j]. */
+static void KS(mlp_stats_fac_row)(const float *g, const float *c, float rowscale, size_t len, double *ss)
+{
+    KS(acc) A;
+    for (int q = 0; q < NV; q++) A.a[0][q] = A.a[1][q] = KS(splat)(0.0f);
+    size_t full = len & ~(size_t)7, i = 0;
+    while (i < full) {
+        size_t end = i + FLUSH < full ? i + FLUSH : full;
+        for (; i < end; i += KW) {
+            int q = (int)((i / KW) % NV);
+            VF gi = KS(ld)(g + i);
+            VF ivh = 1.0f / (rowscale * KS(ld)(c + i) + LOPT_FAC_EPS);
+            A.a[0][q] += gi * gi * ivh; A.a[1][q] += ivh;
+        }
+        KS(acc_flush)(&A, 2, 10, ss);
+    }
+    for (; i < len; i++) {
+        float ivh = 1.0f / (rowscale * c[i] + LOPT_FAC_EPS);
+        ss[10] += g[i] * g[i] * ivh; ss[11] += ivh;
+    }
+}
+
+/* ---- mlp_lopt: features → network → update on one run ------------------- */
+
+/* One machine vector of KW elements (all lanes computed; the caller stores
+ * the ones that exist).  vh: v̂ of the lanes. */
+static inline VF KS(mlp_lanes)(const lopt_fast_mlp *net, VF gi, VF pi, VF a0, VF a1, VF a2, VF vv, VF vh)
+{
+    const float *inv = net->inv_rms;
+    VF rv = 1.0f / KSQRT(vv + LOPT_V_EPS);
+    VF rf = 1.0f / KSQRT(vh + LOPT_FAC_EPS);
+    VF x[LOPT_NFEAT];
+    x[0] = KS(clip)(gi * inv[0]);
+    x[1] = KS(clip)(pi * inv[1]);
+    x[2] = KS(clip)(a0 * inv[2]);
+    x[3] = KS(clip)(a1 * inv[3]);
+    x[4] = KS(clip)(a2 * inv[4]);
+    x[5] = KS(clip)(KSQRT(vv) * inv[5]);
+    x[6] = KS(clip)(a0 * rv * inv[6]);
+    x[7] = KS(clip)(a1 * rv * inv[7]);
+    x[8] = KS(clip)(a2 * rv * inv[8]);
+    x[9] = KS(clip)(rv * inv[9]);
+    x[10] = KS(clip)(gi * rf * inv[10]);
+    x[11] = KS(clip)(rf * inv[11]);
+    const int H = net->hidden;
+    const float *W0 = net->W0, *bias0 = net->bias0, *Wo = net->Wo;
+    VF o0 = KS(splat)(net->bo[0]), o1 = KS(splat)(net->bo[1]);
+    if (net->depth == 1) {
+        for (int u = 0; u < H; u++) {
+            const float *w = W0 + (size_t)u * net->ldw0;
+            VF s = KS(splat)(bias0[u]);
+            for (int f = 0; f < LOPT_NFEAT; f++) s += w[f] * x[f];
+            VF h = KS(relu)(s);
+            o0 += Wo[u] * h;
+            o1 += Wo[H + u] * h;
+        }
+    } else {
+        VF h[LOPT_MAX_HIDDEN], h2[LOPT_MAX_HIDDEN];
+        for (int u = 0; u < H; u++) {
+            const float *w = W0 + (size_t)u * net->ldw0;
+            VF s = KS(splat)(bias0[u]);
+            for (int f = 0; f < LOPT_NFEAT; f++) s += w[f] * x[f];
+            h[u] = KS(relu)(s);
+        }
+        for (int l = 1; l < net->depth; l++) {
+            const float *W = net->W[l], *b = net->b[l];
+            for (int u = 0; u < H; u++) {
+                VF s = KS(splat)(b[u]);
+                for (int j = 0; j < H; j++) s += W[(size_t)u * H + j] * h[j];
+                h2[u] = KS(relu)(s);
+            }
+            memcpy(h, h2, (size_t)H * sizeof(VF));
+        }
+        for (int j = 0; j < H; j++) { o0 += Wo[j] * h[j]; o1 += Wo[H + j] * h[j]; }
+    }
+    return (-net->mult * o0) * KS(vexp)(MLP_LAMBDA2_ * o1);
+}
+
+/* Updates of the run [0, len): v̂_j = vscale · vh[j].  Returns 1 when an
+ * update is non-finite. */
+static int KS(mlp_apply_run)(const lopt_fast_mlp *net, const float *g, const float *p, const float *m0,
+                             const float *m1, const float *m2, const float *v, const float *vh,
+                             float vscale, size_t len, float *u)
+{
+    VI bad = {0};
+    size_t i = 0;
+    for (; i + KW <= len; i += KW) {
+        VF du = KS(mlp_lanes)(net, KS(ld)(g + i), KS(ld)(p + i), KS(ld)(m0 + i), KS(ld)(m1 + i),
+                              KS(ld)(m2 + i), KS(ld)(v + i), vscale * KS(ld)(vh + i));
+        bad |= (du - du) != 0;
+        KS(st)(u + i, du);
+    }
+    int anybad = 0;
+    for (int l = 0; l < KW; l++) anybad |= bad[l] != 0;
+    if (i < len) {
+        size_t k = len - i;
+        VF du = KS(mlp_lanes)(net, KS(ldn)(g + i, k), KS(ldn)(p + i, k), KS(ldn)(m0 + i, k),
+                              KS(ldn)(m1 + i, k), KS(ldn)(m2 + i, k), KS(ldn)(v + i, k),
+                              vscale * KS(ldn)(vh + i, k));
+        KS(stn)(u + i, du, k);
+        for (size_t l = 0; l < k; l++) anybad |= !isfinite(u[i + l]);
+    }
+    return anybad;
+}
+
+/* ---- lstm_lopt ------------------------------------------------------------ */
+
+/* One machine vector of KW coordinates: g (KW), state rows of the block at
+ * stride 8 floats (hc: (D, 2, H, 8) of the coordinates' block, offset to
+ * this vector's lanes).  Returns the updates. */
+static inline VF KS(lstm_lanes)(const lopt_fast_lstm_net *net, VF g, float *hc)
+{
+    const int H = net->hidden, G = 4 * H;
+    VF ag = (VF)((VI)g & ~(VI)KS(splat)(-0.0f));
+    VI big = ag >= net->tiny;
+    VF x0 = KS(sel)(big, KS(vlog)(ag) / 10.0f, KS(splat)(-1.0f));
+    VF sg = (VF)(((VI)g & (VI)KS(splat)(-0.0f)) | (VI)KS(splat)(1.0f));
+    VF x1 = KS(sel)(big, sg, net->huge * g);
+    VF hin[LOPT_MAX_HIDDEN], hout[LOPT_MAX_HIDDEN], hp[LOPT_MAX_HIDDEN];
+    for (int l = 0; l < net->depth; l++) {
+        const float *Wx = net->cell[l], *Wh = Wx + (size_t)(l == 0 ? 2 : H) * G, *b = Wh + (size_t)H * G;
+        float *hs = hc + (size_t)l * 2 * H * 8, *cs = hs + (size_t)H * 8;
+        for (int j = 0; j < H; j++) hp[j] = KS(ld)(hs + (size_t)j * 8);
+        for (int j = 0; j < H; j++) {
+            /* the four gates of unit j side by side: four independent chains */
+            VF a0 = KS(splat)(b[j]), a1 = KS(splat)(b[H + j]);
+            VF a2 = KS(splat)(b[2 * H + j]), a3 = KS(splat)(b[3 * H + j]);
+            int nin = l == 0 ? 2 : H;
+            for (int k = 0; k < nin; k++) {
+                VF xk = l == 0 ? (k == 0 ? x0 : x1) : hin[k];
+                const float *w = Wx + (size_t)k * G + j;
+                a0 += xk * w[0]; a1 += xk * w[H]; a2 += xk * w[2 * H]; a3 += xk * w[3 * H];
+            }
+            for (int k = 0; k < H; k++) {
+                VF hk = hp[k];
+                const float *w = Wh + (size_t)k * G + j;
+                a0 += hk * w[0]; a1 += hk * w[H]; a2 += hk * w[2 * H]; a3 += hk * w[3 * H];
+            }
+            VF a[4] = {a0, a1, a2, a3};
+            VF ig = KS(vsigmoid)(a[0]), fg = KS(vsigmoid)(a[1]);
+            VF gg = KS(vtanh)(a[2]), og = KS(vsigmoid)(a[3]);
+            VF c = fg * KS(ld)(cs + (size_t)j * 8) + ig * gg;
+            VF h = og * KS(vtanh)(c);
+            KS(st)(cs + (size_t)j * 8, c);
+            KS(st)(hs + (size_t)j * 8, h);
+            hout[j] = h;
+        }
+        memcpy(hin, hout, (size_t)H * sizeof(VF));
+    }
+    VF z = net->bo + net->a * x1;
+    for (int j = 0; j < H; j++) z += net->wo[j] * hin[j];
+    return net->k * z;
+}
+
+/* Blocks [b0, b1) of 8 coordinates; g has n elements (the last block may be
+ * partial).  Returns 1 when an update is non-finite. */
+static int KS(lstm_run)(const lopt_fast_lstm_net *net, const float *g, size_t n, float *hc, size_t b0,
+                        size_t b1, float *u)
+{
+    size_t bs = (size_t)net->depth * 2 * (size_t)net->hidden * 8;
+    int anybad = 0;
+    for (size_t bk = b0; bk < b1; bk++) {
+        for (int q = 0; q < NV; q++) {
+            size_t i = bk * 8 + (size_t)q * KW;
+            if (i >= n) break;
+            size_t k = n - i < KW ? n - i : KW;
+            VF gi = k == KW ? KS(ld)(g + i) : KS(ldn)(g + i, k);
+            VF du = KS(lstm_lanes)(net, gi, hc + bk * bs + (size_t)q * KW);
+            if (k == KW) KS(st)(u + i, du); else KS(stn)(u + i, du, k);
+            for (size_t l = 0; l < k; l++) anybad |= !isfinite(du[l]);
+        }
+    }
+    return anybad;
+}
+
+#undef VF
+#undef VI
+#undef NV

@@ -1,0 +1,86 @@
+/* lopt_internal.h — cross-file internals of the learned optimizers (lopt.c,
+ * lopt_mlp.c, lopt_lstm.c, lopt_nnadam.c, meta.c).  Not a public API. */
+#ifndef OPTIRS_LOPT_INTERNAL_H
+#define OPTIRS_LOPT_INTERNAL_H
+
+#include "lopt.h"
+#include "rng.h"
+
+extern const opt_vtbl opt_mlp_lopt_vtbl;
+extern const opt_vtbl opt_lstm_lopt_vtbl;
+extern const opt_vtbl opt_nn_adam_vtbl;
+
+size_t lopt_mlp_theta_count(int hidden, int depth);
+void   lopt_mlp_theta_default(float *theta, int hidden, int depth, rng *r);
+size_t lopt_lstm_theta_count(int hidden, int depth);
+void   lopt_lstm_theta_default(float *theta, int hidden, int depth, rng *r);
+size_t lopt_nnadam_theta_count(int hidden, int depth);
+void   lopt_nnadam_theta_default(float *theta, int hidden, int depth, rng *r);
+
+/* mlp_lopt's per-parameter network on a block of cnt elements, inputs
+ * feature-major x[f*ld + k] (LOPT_NFEAT rows), bias0 = first-layer bias with
+ * the time features folded in (hidden).  Writes out0[k], out1[k] (the d and
+ * m outputs).  work: 2*hidden*ld floats.  The loop version is the reference;
+ * the blas version must agree with it within float rounding. */
+void lopt_mlp_net_loop(const float *theta, int hidden, int depth, const float *bias0,
+                       const float *x, size_t ld, size_t cnt, float *work, float *out0, float *out1);
+void lopt_mlp_net_blas(const float *theta, int hidden, int depth, const float *bias0,
+                       const float *x, size_t ld, size_t cnt, float *work, float *out0, float *out1);
+/* Which path mlp_lopt's step takes (for tests and benchmarks; set it only
+ * while no optimizer steps).  LOPT_KERNEL_LOOP: lopt_features_update +
+ * lopt_features_block + lopt_mlp_net_loop (the reference);
+ * LOPT_KERNEL_BLAS: the same with lopt_mlp_net_blas; LOPT_KERNEL_FAST
+ * (default): lopt_fast_mlp_stats + lopt_fast_mlp_apply. */
+enum { LOPT_KERNEL_LOOP = 0, LOPT_KERNEL_BLAS = 1, LOPT_KERNEL_FAST = 2 };
+extern int lopt_mlp_kernel;
+/* lstm_lopt: LOPT_KERNEL_FAST (default) or LOPT_KERNEL_LOOP (one coordinate
+ * at a time through layers.h's lstm_forward: the reference). */
+extern int lopt_lstm_kernel;
+
+#define LOPT_MLP_IN      (LOPT_NFEAT + LOPT_NTIME)
+#define LOPT_MLP_LAMBDA1 1e-3f
+#define LOPT_MLP_LAMBDA2 1e-3f
+
+/* ---- fast kernels (lopt_fast.c) ---------------------------------------- */
+
+/* 1: use the baseline SSE2 build even when the CPU has AVX2 (tests check
+ * the two agree bit for bit).  Set only while nothing steps. */
+extern int lopt_fast_force_generic;
+
+typedef struct lopt_fast_decay { float b[LOPT_NDECAY], c[LOPT_NDECAY]; } lopt_fast_decay;  /* β, 1−β */
+
+/* mlp_lopt's network for one tensor and step. */
+typedef struct lopt_fast_mlp {
+    int hidden, depth;
+    const float *W0;            /* (H, ldw0): feature weights are columns 0..LOPT_NFEAT-1 */
+    size_t ldw0;
+    const float *bias0;         /* (H) first-layer bias with the time features folded in */
+    const float *W[LOPT_MAX_DEPTH], *b[LOPT_MAX_DEPTH];  /* layers 1..depth-1: (H, H), (H) */
+    const float *Wo, *bo;       /* (2, H), (2) */
+    float inv_rms[LOPT_NFEAT];  /* the tensor's feature normalisers */
+    float mult;                 /* lr multiplier · λ₁ */
+} lopt_fast_mlp;
+
+/* The same as lopt_features_update (accumulators, then 1/RMS of each
+ * feature), vectorised; equal to it within float rounding of the sums. */
+void lopt_fast_mlp_stats(lopt_feat_tensor *ft, const float *g, const float *p, const float *b,
+                         float *rowsum, float *colsum, float *inv_rms);
+/* update[i] = −mult·d·exp(λ₂ m) for every element of the tensor (after
+ * lopt_fast_mlp_stats).  Returns 1 when an update is non-finite, else 0. */
+int  lopt_fast_mlp_apply(const lopt_feat_tensor *ft, const float *g, const float *p,
+                         const lopt_fast_mlp *net, float *update);
+
+/* lstm_lopt's stack.  State hc: blocks of 8 coordinates, each block
+ * (depth, 2, H, 8) — h then c of each layer, unit-major, coordinate lanes. */
+typedef struct lopt_fast_lstm_net {
+    int hidden, depth;
+    const float *cell[LOPT_MAX_DEPTH];   /* each layer's Wx, Wh, b (layers.h order) */
+    const float *wo;                     /* (H) read-out */
+    float bo, a, k;                      /* read-out bias, skip weight, −mult·scale */
+    float tiny, huge;                    /* e^−10, e^10 of the log-and-sign preprocessing */
+} lopt_fast_lstm_net;
+
+/* Updates of n coordinates from g; advances hc.  1 when non-finite. */
+int  lopt_fast_lstm(const lopt_fast_lstm_net *net, const float *g, size_t n, float *hc, float *update);
+
+#endif

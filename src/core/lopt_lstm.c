@@ -1,0 +1,228 @@
+/* lopt_lstm.c — lstm_lopt: a coordinatewise LSTM learned optimizer
+ * (Andrychowicz et al. 2016, "Learning to learn by gradient descent by
+ * gradient descent").
+ *
+ * One small LSTM stack (D layers of H units, default 2 × 8) is shared by every
+ * coordinate; each coordinate keeps its own hidden and cell state.  Input:
+ * the log-and-sign preprocessed gradient (p = 10, lopt_logsign), 2 values.
+ * Output per coordinate:
+ *     update = −(lr / lr_default) · 1e-3 · (a · s + w·h_D + b)
+ * where s is the sign channel of the preprocessing (sign g, or e^10 g for
+ * tiny g), a is a learnable skip weight, and (w, b) a linear read-out of the
+ * top layer's hidden state.
+ *
+ * theta layout: a (1) | layer 1 LSTM (in 2) | layers 2..D LSTM (in H) |
+ * w (H) | b (1); each LSTM block in layers.h's order Wx (in,4H), Wh (H,4H),
+ * b (4H).  Default init: a = 1 (sign-SGD with step 1e-3), LSTM weights
+ * U(±1/√H), forget bias 1, read-out N(0, 0.01²/H).
+ *
+ * State: per layer h and c of every coordinate.  In memory they are blocks
+ * of 8 coordinates, each block (D, 2, H, 8) — so the vectorised kernel
+ * (lopt_fast.c) reads one contiguous stretch per block, coordinates in
+ * lanes; opt_save/opt_load write and read them in the canonical order
+ * (D, 2, n, H) (h_l then c_l of each layer, per coordinate), bit for bit.
+ * lopt_lstm_kernel = LOPT_KERNEL_LOOP runs one coordinate at a time through
+ * layers.h's lstm_forward (the reference the tests compare against). */
+#include "lopt.h"
+#include "lopt_internal.h"
+#include "layers.h"
+#include "errors.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LSTM_SCALE 1e-3f
+
+int lopt_lstm_kernel = LOPT_KERNEL_FAST;
+
+static size_t lstm_layer_params(int in, int H)
+{
+    return (size_t)in * 4 * H + (size_t)H * 4 * H + 4 * (size_t)H;
+}
+
+size_t lopt_lstm_theta_count(int hidden, int depth)
+{
+    size_t n = 1 + lstm_layer_params(2, hidden);
+    for (int l = 1; l < depth; l++) n += lstm_layer_params(hidden, hidden);
+    return n + (size_t)hidden + 1;
+}
+
+void lopt_lstm_theta_default(float *theta, int hidden, int depth, rng *r)
+{
+    float *p = theta;
+    *p++ = 1.0f;
+    for (int l = 0; l < depth; l++) {
+        lstm cell;
+        lstm_init(&cell, l == 0 ? 2 : hidden, hidden);
+        lstm_init_params(&cell, p, r, 1.0f, 1.0f);
+        p += cell.nparams;
+    }
+    rng_normal_fill(r, p, (size_t)hidden, 0.0f, 0.01f / sqrtf((float)hidden));
+    p[hidden] = 0.0f;
+}
+
+typedef struct lstm_state {
+    lopt_weights w;            /* first: see lopt_opt_weights */
+    int H, D;
+    size_t n, nhc;             /* coordinates; floats of hc (n rounded up to 8) */
+    lstm cells[LOPT_MAX_DEPTH];
+    size_t cell_off[LOPT_MAX_DEPTH];
+    float *hc;                 /* (⌈n/8⌉, D, 2, H, 8) */
+    float *ref;                /* reference path scratch: x (2), h/c in and out (4 D H), cache (5 H) */
+} lstm_state;
+
+/* Index in hc of h (s = 0) or c (s = 1) of layer l, unit j, coordinate i. */
+static inline size_t hc_at(const lstm_state *s, int l, int sc, size_t i, int j)
+{
+    size_t H = (size_t)s->H;
+    return (i / 8) * ((size_t)s->D * 2 * H * 8) + (((size_t)l * 2 + (size_t)sc) * H + (size_t)j) * 8 + i % 8;
+}
+
+static const hparam_def lstm_hparams[] = {
+    {"hidden", 8, 1, LOPT_MAX_HIDDEN, 0, 0, 1, "LSTM width when no weights record is used"},
+    {"depth", 2, 1, LOPT_MAX_DEPTH, 0, 0, 1, "LSTM layers when no weights record is used"},
+};
+
+static void lstm_lopt_deinit(opt *o)
+{
+    lstm_state *s = o->state;
+    if (!s) return;
+    lopt_weights_deinit(&s->w);
+    free(s->hc); free(s->ref);
+    free(s);
+    o->state = NULL;
+}
+
+/* Cells, offsets and scratch for the current weights' shape. */
+static int lstm_shape(lstm_state *s)
+{
+    s->H = s->w.hidden; s->D = s->w.depth;
+    size_t off = 1;
+    for (int l = 0; l < s->D; l++) {
+        if (lstm_init(&s->cells[l], l == 0 ? 2 : s->H, s->H)) return ERR_INVALID_ARGUMENT;
+        s->cell_off[l] = off;
+        off += s->cells[l].nparams;
+    }
+    free(s->ref);
+    s->ref = malloc((2 + 4 * (size_t)s->D * (size_t)s->H + 5 * (size_t)s->H) * sizeof(float));
+    return s->ref ? 0 : ERR_NO_MEMORY;
+}
+
+static int lstm_lopt_init(opt *o, const opt_config *cfg, const layout *lay)
+{
+    lstm_state *s = calloc(1, sizeof *s);
+    if (!s) return ERR_NO_MEMORY;
+    o->state = s;
+    int rc = lopt_weights_resolve(cfg, LOPT_ARCH_LSTM, (int)cfg->hp[HP_COMMON_COUNT],
+                                  (int)cfg->hp[HP_COMMON_COUNT + 1], &s->w);
+    if (!rc) rc = lstm_shape(s);
+    if (rc) { lstm_lopt_deinit(o); return rc; }
+    s->n = lay->n;
+    s->nhc = (s->n + 7) / 8 * 8 * (size_t)s->D * 2 * (size_t)s->H;
+    s->hc = calloc(s->nhc, sizeof(float));
+    if (!s->hc) { lstm_lopt_deinit(o); return ERR_NO_MEMORY; }
+    return 0;
+}
+
+/* The reference: coordinate i alone through lstm_forward. */
+static float lstm_ref_coord(lstm_state *s, float g, size_t i, float mult)
+{
+    const float *theta = s->w.theta;
+    int H = s->H;
+    float *x = s->ref, *hin = x + 2, *cin = hin + (size_t)s->D * H, *hout = cin + (size_t)s->D * H;
+    float *cout = hout + (size_t)s->D * H, *cache = cout + (size_t)s->D * H;
+    lopt_logsign(g, &x[0], &x[1]);
+    const float *in = x;
+    for (int l = 0; l < s->D; l++) {
+        float *hp = hin + (size_t)l * H, *cp = cin + (size_t)l * H;
+        float *hn = hout + (size_t)l * H, *cn = cout + (size_t)l * H;
+        for (int j = 0; j < H; j++) { hp[j] = s->hc[hc_at(s, l, 0, i, j)]; cp[j] = s->hc[hc_at(s, l, 1, i, j)]; }
+        lstm_forward(&s->cells[l], hn, cn, cache, theta + s->cell_off[l], in, hp, cp, 1);
+        for (int j = 0; j < H; j++) { s->hc[hc_at(s, l, 0, i, j)] = hn[j]; s->hc[hc_at(s, l, 1, i, j)] = cn[j]; }
+        in = hn;
+    }
+    const float *wo = theta + s->w.ntheta - H - 1;
+    float z = theta[s->w.ntheta - 1] + theta[0] * x[1];
+    for (int j = 0; j < H; j++) z += wo[j] * in[j];
+    return -mult * LSTM_SCALE * z;
+}
+
+static int lstm_lopt_step(opt *o, const float *params, const float *grads, float *update,
+                          double lr, step_info *info)
+{
+    (void)params; (void)info;
+    lstm_state *s = o->state;
+    float mult = (float)lopt_lr_mult(lr);
+    if (lopt_lstm_kernel == LOPT_KERNEL_FAST) {
+        const float *theta = s->w.theta;
+        lopt_fast_lstm_net net;
+        memset(&net, 0, sizeof net);
+        net.hidden = s->H; net.depth = s->D;
+        for (int l = 0; l < s->D; l++) net.cell[l] = theta + s->cell_off[l];
+        net.wo = theta + s->w.ntheta - (size_t)s->H - 1;
+        net.bo = theta[s->w.ntheta - 1];
+        net.a = theta[0];
+        net.k = -mult * LSTM_SCALE;
+        net.tiny = expf(-10.0f);
+        net.huge = expf(10.0f);
+        return lopt_fast_lstm(&net, grads, s->n, s->hc, update) ? ERR_NON_FINITE_UPDATE : 0;
+    }
+    for (size_t i = 0; i < s->n; i++) update[i] = lstm_ref_coord(s, grads[i], i, mult);
+    for (size_t i = 0; i < s->n; i++)
+        if (!isfinite(update[i])) return ERR_NON_FINITE_UPDATE;
+    return 0;
+}
+
+static int lstm_lopt_save(const opt *o, blob_writer *w)
+{
+    lstm_state *s = o->state;   /* s->ref is scratch */
+    lopt_weights_put(w, &s->w);
+    size_t nhc = (size_t)s->D * 2 * s->n * (size_t)s->H;
+    blob_put_u64(w, nhc);
+    for (int l = 0; l < s->D; l++)
+        for (int sc = 0; sc < 2; sc++)
+            for (size_t i = 0; i < s->n; i++) {
+                for (int j = 0; j < s->H; j++) s->ref[j] = s->hc[hc_at(s, l, sc, i, j)];
+                blob_put_f32s(w, s->ref, (size_t)s->H);
+            }
+    return w->err;
+}
+
+static int lstm_lopt_load(opt *o, blob_reader *r)
+{
+    lstm_state *s = o->state;
+    lopt_weights w;
+    int rc = lopt_weights_get(r, &w);
+    if (rc) return rc;
+    uint64_t nhc = blob_get_u64(r);
+    size_t want = (size_t)s->D * 2 * s->n * (size_t)s->H;
+    if (blob_reader_status(r) || w.arch != LOPT_ARCH_LSTM || w.hidden != s->H || w.depth != s->D ||
+        nhc != want) {
+        lopt_weights_deinit(&w);
+        return ERR_CORRUPT;
+    }
+    for (int l = 0; l < s->D; l++)
+        for (int sc = 0; sc < 2; sc++)
+            for (size_t i = 0; i < s->n; i++) {
+                blob_get_f32s(r, s->ref, (size_t)s->H);
+                for (int j = 0; j < s->H; j++) s->hc[hc_at(s, l, sc, i, j)] = s->ref[j];
+            }
+    if (blob_reader_status(r)) { lopt_weights_deinit(&w); return ERR_CORRUPT; }
+    lopt_weights_deinit(&s->w);
+    s->w = w;
+    return 0;
+}
+
+const opt_vtbl opt_lstm_lopt_vtbl = {
+    .name = "lstm_lopt",
+    .kind = OPT_KIND_LEARNED,
+    .description = "coordinatewise 2-layer LSTM learned optimizer (Andrychowicz et al. 2016)",
+    .hparams = lstm_hparams,
+    .nhparams = (int)(sizeof lstm_hparams / sizeof lstm_hparams[0]),
+    .init = lstm_lopt_init,
+    .step = lstm_lopt_step,
+    .save = lstm_lopt_save,
+    .load = lstm_lopt_load,
+    .deinit = lstm_lopt_deinit,
+};

@@ -1,0 +1,354 @@
+/* lopt_mlp.c — mlp_lopt: a per-parameter MLP learned optimizer in the style
+ * of small_fc_lopt (Metz et al. 2022).
+ *
+ * Each step, per tensor: update the accumulators (3 momenta, second moment,
+ * Adafactor row/column or per-element fallback), compute the LOPT_NFEAT
+ * features of lopt.h normalised by their RMS over the tensor, append the
+ * time features (folded into the first layer's bias, since they are equal
+ * for every parameter), run the shared MLP (ReLU hidden layers, 2 outputs
+ * d and m) and set
+ *     update = −(lr / lr_default) · λ₁ · d · exp(λ₂ · m),  λ₁ = λ₂ = 1e-3.
+ *
+ * theta layout (H = hidden, D = depth, I = LOPT_NFEAT + LOPT_NTIME):
+ *   [0, 5)          decay logits (β = sigmoid): m1, m2, m3, v, factored
+ *   W0 (H, I), b0 (H)
+ *   W_l (H, H), b_l (H)  for l = 1 … D−1
+ *   Wo (2, H), bo (2)
+ * Default init: decays 0.5, 0.9, 0.99, 0.999, 0.999; small random weights
+ * (std 0.01/√fan_in) plus two hidden units computing relu(±x) of feature 7
+ * (m2/√v, β = 0.9) with d = relu(x) − relu(−x): the untrained optimizer steps
+ * 1e-3 · (normalised Adam direction).
+ *
+ * Kernels (lopt_mlp_kernel): the default (lopt_fast.c) updates the
+ * accumulators and the normaliser statistics in one vectorised pass, then
+ * computes features, network and update per machine vector of parameters.
+ * The reference runs lopt_features_update, then per block of MLP_BLOCK
+ * parameters lopt_features_block (feature-major) and lopt_mlp_net_loop, the
+ * plain per-parameter loop; lopt_mlp_net_blas does the same with
+ * cblas_sgemm per layer (slower than the fused kernel at these widths:
+ * measured 37× an Adam step against 6.5× for the fused one at N = 1e6). */
+#include "lopt.h"
+#include "lopt_internal.h"
+#include "errors.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MLP_IN      LOPT_MLP_IN
+#define MLP_BLOCK   256
+#define MLP_LAMBDA1 LOPT_MLP_LAMBDA1
+#define MLP_LAMBDA2 LOPT_MLP_LAMBDA2
+
+int lopt_mlp_kernel = LOPT_KERNEL_FAST;
+
+size_t lopt_mlp_theta_count(int hidden, int depth)
+{
+    size_t H = (size_t)hidden;
+    return LOPT_NDECAY + H * MLP_IN + H + (size_t)(depth - 1) * (H * H + H) + 2 * H + 2;
+}
+
+static float logitf_(float b) { return logf(b / (1.0f - b)); }
+
+void lopt_mlp_theta_default(float *theta, int hidden, int depth, rng *r)
+{
+    const float decays[LOPT_NDECAY] = {0.5f, 0.9f, 0.99f, 0.999f, 0.999f};
+    size_t H = (size_t)hidden;
+    float *p = theta;
+    for (int k = 0; k < LOPT_NDECAY; k++) *p++ = logitf_(decays[k]);
+    float *W0 = p;
+    rng_normal_fill(r, p, H * MLP_IN, 0.0f, 0.01f / sqrtf((float)MLP_IN)); p += H * MLP_IN;
+    p += H;                                  /* b0 = 0 */
+    float *Wprev_rows[LOPT_MAX_DEPTH + 1];
+    Wprev_rows[0] = W0;
+    for (int l = 1; l < depth; l++) {
+        Wprev_rows[l] = p;
+        rng_normal_fill(r, p, H * H, 0.0f, 0.01f / sqrtf((float)H)); p += H * H;
+        p += H;
+    }
+    float *Wo = p;
+    rng_normal_fill(r, p, 2 * H, 0.0f, 0.01f / sqrtf((float)H)); p += 2 * H;
+    p += 2;
+    if (hidden >= 2) {
+        /* units 0, 1 carry relu(±feature 7) through every layer */
+        W0[0 * MLP_IN + 7] = 1.0f;
+        W0[1 * MLP_IN + 7] = -1.0f;
+        for (int l = 1; l < depth; l++) {
+            float *W = Wprev_rows[l];
+            for (size_t j = 0; j < H; j++) { W[0 * H + j] = 0.0f; W[1 * H + j] = 0.0f; }
+            W[0 * H + 0] = 1.0f;
+            W[1 * H + 1] = 1.0f;
+        }
+        Wo[0] = 1.0f;
+        Wo[1] = -1.0f;
+    }
+}
+
+/* Pointers into theta. */
+typedef struct mlp_view {
+    const float *W0, *b0, *W[LOPT_MAX_DEPTH], *b[LOPT_MAX_DEPTH], *Wo, *bo;
+} mlp_view;
+
+static void mlp_view_of(const float *theta, int hidden, int depth, mlp_view *v)
+{
+    memset(v, 0, sizeof *v);
+    size_t H = (size_t)hidden;
+    const float *p = theta + LOPT_NDECAY;
+    v->W0 = p; p += H * MLP_IN;
+    v->b0 = p; p += H;
+    for (int l = 1; l < depth; l++) { v->W[l] = p; p += H * H; v->b[l] = p; p += H; }
+    v->Wo = p; p += 2 * H;
+    v->bo = p;
+}
+
+void lopt_mlp_net_loop(const float *theta, int hidden, int depth, const float *bias0,
+                       const float *x, size_t ld, size_t cnt, float *work, float *out0, float *out1)
+{
+    mlp_view v;
+    mlp_view_of(theta, hidden, depth, &v);
+    int H = hidden;
+    float *h = work, *h2 = work + H;
+    for (size_t k = 0; k < cnt; k++) {
+        for (int i = 0; i < H; i++) {
+            float s = bias0[i];
+            for (int f = 0; f < LOPT_NFEAT; f++) s += v.W0[i * MLP_IN + f] * x[(size_t)f * ld + k];
+            h[i] = s > 0 ? s : 0;
+        }
+        for (int l = 1; l < depth; l++) {
+            for (int i = 0; i < H; i++) {
+                float s = v.b[l][i];
+                for (int j = 0; j < H; j++) s += v.W[l][i * H + j] * h[j];
+                h2[i] = s > 0 ? s : 0;
+            }
+            memcpy(h, h2, (size_t)H * sizeof(float));
+        }
+        float o0 = v.bo[0], o1 = v.bo[1];
+        for (int j = 0; j < H; j++) { o0 += v.Wo[j] * h[j]; o1 += v.Wo[H + j] * h[j]; }
+        out0[k] = o0;
+        out1[k] = o1;
+    }
+}
+
+void lopt_mlp_net_blas(const float *theta, int hidden, int depth, const float *bias0,
+                       const float *x, size_t ld, size_t cnt, float *work, float *out0, float *out1)
+{
+    mlp_view v;
+    mlp_view_of(theta, hidden, depth, &v);
+    int H = hidden;
+    float *A = work, *B = work + (size_t)H * ld;
+    for (int i = 0; i < H; i++)
+        for (size_t k = 0; k < cnt; k++) A[(size_t)i * ld + k] = bias0[i];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, H, (int)cnt, LOPT_NFEAT, 1.0f,
+                v.W0, MLP_IN, x, (int)ld, 1.0f, A, (int)ld);
+    for (int i = 0; i < H; i++) {
+        float *a = A + (size_t)i * ld;
+        for (size_t k = 0; k < cnt; k++) a[k] = a[k] > 0 ? a[k] : 0;
+    }
+    for (int l = 1; l < depth; l++) {
+        for (int i = 0; i < H; i++)
+            for (size_t k = 0; k < cnt; k++) B[(size_t)i * ld + k] = v.b[l][i];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, H, (int)cnt, H, 1.0f,
+                    v.W[l], H, A, (int)ld, 1.0f, B, (int)ld);
+        for (int i = 0; i < H; i++) {
+            float *b = B + (size_t)i * ld;
+            for (size_t k = 0; k < cnt; k++) b[k] = b[k] > 0 ? b[k] : 0;
+        }
+        float *t = A; A = B; B = t;
+    }
+    for (size_t k = 0; k < cnt; k++) { out0[k] = v.bo[0]; out1[k] = v.bo[1]; }
+    for (int j = 0; j < H; j++) {
+        const float *a = A + (size_t)j * ld;
+        float w0 = v.Wo[j], w1 = v.Wo[H + j];
+        for (size_t k = 0; k < cnt; k++) { out0[k] += w0 * a[k]; out1[k] += w1 * a[k]; }
+    }
+}
+
+/* ---- the optimizer ----------------------------------------------------- */
+
+typedef struct mlp_state {
+    lopt_weights w;            /* first: see lopt_opt_weights */
+    int ntens;
+    lopt_feat_tensor *ft;      /* (ntens) */
+    float *acc;                /* (nacc) every accumulator, one block */
+    size_t nacc;
+    float *rowsum, *colsum;    /* (max rows), (max cols) */
+    float *x;                  /* (LOPT_NFEAT, MLP_BLOCK) */
+    float *work;               /* (2 H, MLP_BLOCK) */
+    float *out;                /* (2, MLP_BLOCK) */
+    float *bias0;              /* (H) */
+} mlp_state;
+
+static const hparam_def mlp_hparams[] = {
+    {"hidden", 8, 1, LOPT_MAX_HIDDEN, 0, 0, 1, "hidden width when no weights record is used"},
+    {"depth", 1, 1, LOPT_MAX_DEPTH, 0, 0, 1, "hidden layers when no weights record is used"},
+};
+
+static void mlp_deinit(opt *o)
+{
+    mlp_state *s = o->state;
+    if (!s) return;
+    lopt_weights_deinit(&s->w);
+    free(s->ft); free(s->acc); free(s->rowsum); free(s->colsum);
+    free(s->x); free(s->work); free(s->out); free(s->bias0);
+    free(s);
+    o->state = NULL;
+}
+
+static int mlp_alloc_scratch(mlp_state *s)
+{
+    size_t H = (size_t)s->w.hidden;
+    free(s->work); free(s->bias0);
+    s->work = malloc(2 * H * MLP_BLOCK * sizeof(float));
+    s->bias0 = malloc(H * sizeof(float));
+    return (s->work && s->bias0) ? 0 : ERR_NO_MEMORY;
+}
+
+static int mlp_init(opt *o, const opt_config *cfg, const layout *lay)
+{
+    mlp_state *s = calloc(1, sizeof *s);
+    if (!s) return ERR_NO_MEMORY;
+    o->state = s;
+    int hidden = (int)cfg->hp[HP_COMMON_COUNT + 0], depth = (int)cfg->hp[HP_COMMON_COUNT + 1];
+    int rc = lopt_weights_resolve(cfg, LOPT_ARCH_MLP, hidden, depth, &s->w);
+    if (rc) { mlp_deinit(o); return rc; }
+    s->ntens = lay->ntensors;
+    s->ft = calloc((size_t)lay->ntensors, sizeof *s->ft);
+    if (!s->ft) { mlp_deinit(o); return ERR_NO_MEMORY; }
+    size_t nacc = 0;
+    int64_t maxr = 1, maxc = 1;
+    for (int t = 0; t < lay->ntensors; t++) {
+        const layout_tensor *lt = &lay->tensors[t];
+        nacc += 4 * lt->size;
+        if (lt->ndim == 2 && lt->shape[0] > 1 && lt->shape[1] > 1) {
+            nacc += (size_t)(lt->shape[0] + lt->shape[1]);
+            if (lt->shape[0] > maxr) maxr = lt->shape[0];
+            if (lt->shape[1] > maxc) maxc = lt->shape[1];
+        } else {
+            nacc += lt->size;
+        }
+    }
+    s->nacc = nacc;
+    s->acc = calloc(nacc, sizeof(float));
+    s->rowsum = malloc((size_t)maxr * sizeof(float));
+    s->colsum = malloc((size_t)maxc * sizeof(float));
+    s->x = malloc((size_t)LOPT_NFEAT * MLP_BLOCK * sizeof(float));
+    s->out = malloc(2 * MLP_BLOCK * sizeof(float));
+    if (!s->acc || !s->rowsum || !s->colsum || !s->x || !s->out || mlp_alloc_scratch(s)) {
+        mlp_deinit(o);
+        return ERR_NO_MEMORY;
+    }
+    float *p = s->acc;
+    for (int t = 0; t < lay->ntensors; t++) {
+        const layout_tensor *lt = &lay->tensors[t];
+        lopt_feat_tensor *ft = &s->ft[t];
+        ft->n = lt->size;
+        for (int k = 0; k < 3; k++) { ft->m[k] = p; p += lt->size; }
+        ft->v = p; p += lt->size;
+        if (lt->ndim == 2 && lt->shape[0] > 1 && lt->shape[1] > 1) {
+            ft->rows = lt->shape[0]; ft->cols = lt->shape[1];
+            ft->r = p; p += ft->rows;
+            ft->c = p; p += ft->cols;
+        } else {
+            ft->d = p; p += lt->size;
+        }
+    }
+    return 0;
+}
+
+static int mlp_step(opt *o, const float *params, const float *grads, float *update,
+                    double lr, step_info *info)
+{
+    (void)info;
+    mlp_state *s = o->state;
+    const float *theta = s->w.theta;
+    int H = s->w.hidden;
+    float b[LOPT_NDECAY], tf[LOPT_NTIME];
+    for (int k = 0; k < LOPT_NDECAY; k++) b[k] = lopt_sigmoidf(theta[k]);
+    lopt_time_features(o->t + 1, tf);
+    mlp_view v;
+    mlp_view_of(theta, H, s->w.depth, &v);
+    for (int i = 0; i < H; i++) {
+        float z = v.b0[i];
+        for (int j = 0; j < LOPT_NTIME; j++) z += v.W0[i * MLP_IN + LOPT_NFEAT + j] * tf[j];
+        s->bias0[i] = z;
+    }
+    float mult = (float)lopt_lr_mult(lr) * MLP_LAMBDA1;
+    float *out0 = s->out, *out1 = s->out + MLP_BLOCK;
+    int bad = 0;
+    lopt_fast_mlp net;
+    if (lopt_mlp_kernel == LOPT_KERNEL_FAST) {
+        net.hidden = H; net.depth = s->w.depth;
+        net.W0 = v.W0; net.ldw0 = MLP_IN; net.bias0 = s->bias0;
+        for (int l = 0; l < LOPT_MAX_DEPTH; l++) { net.W[l] = v.W[l]; net.b[l] = v.b[l]; }
+        net.Wo = v.Wo; net.bo = v.bo;
+        net.mult = mult;
+    }
+    for (int t = 0; t < s->ntens; t++) {
+        lopt_feat_tensor *ft = &s->ft[t];
+        size_t off = o->lay.tensors[t].offset;
+        const float *g = grads + off, *p = params + off;
+        if (lopt_mlp_kernel == LOPT_KERNEL_FAST) {
+            lopt_fast_mlp_stats(ft, g, p, b, s->rowsum, s->colsum, net.inv_rms);
+            bad |= lopt_fast_mlp_apply(ft, g, p, &net, update + off);
+            continue;
+        }
+        float inv_rms[LOPT_NFEAT];
+        lopt_features_update(ft, g, p, b, s->rowsum, s->colsum, inv_rms);
+        for (size_t i0 = 0; i0 < ft->n; i0 += MLP_BLOCK) {
+            size_t cnt = ft->n - i0 < MLP_BLOCK ? ft->n - i0 : MLP_BLOCK;
+            lopt_features_block(ft, g, p, inv_rms, i0, cnt, s->x, MLP_BLOCK);
+            if (lopt_mlp_kernel == LOPT_KERNEL_BLAS)
+                lopt_mlp_net_blas(theta, H, s->w.depth, s->bias0, s->x, MLP_BLOCK, cnt, s->work, out0, out1);
+            else
+                lopt_mlp_net_loop(theta, H, s->w.depth, s->bias0, s->x, MLP_BLOCK, cnt, s->work, out0, out1);
+            float *u = update + off + i0;
+            for (size_t k = 0; k < cnt; k++) {
+                float du = -mult * out0[k] * expf(MLP_LAMBDA2 * out1[k]);
+                if (!isfinite(du)) bad = 1;
+                u[k] = du;
+            }
+        }
+    }
+    return bad ? ERR_NON_FINITE_UPDATE : 0;
+}
+
+static int mlp_save(const opt *o, blob_writer *w)
+{
+    const mlp_state *s = o->state;
+    lopt_weights_put(w, &s->w);
+    blob_put_u64(w, s->nacc);
+    blob_put_f32s(w, s->acc, s->nacc);
+    return w->err;
+}
+
+static int mlp_load(opt *o, blob_reader *r)
+{
+    mlp_state *s = o->state;
+    lopt_weights w;
+    int rc = lopt_weights_get(r, &w);
+    if (rc) return rc;
+    uint64_t nacc = blob_get_u64(r);
+    if (blob_reader_status(r) || w.arch != LOPT_ARCH_MLP || nacc != s->nacc) {
+        lopt_weights_deinit(&w);
+        return ERR_CORRUPT;
+    }
+    blob_get_f32s(r, s->acc, s->nacc);
+    if (blob_reader_status(r)) { lopt_weights_deinit(&w); return ERR_CORRUPT; }
+    lopt_weights_deinit(&s->w);
+    s->w = w;
+    return mlp_alloc_scratch(s);
+}
+
+const opt_vtbl opt_mlp_lopt_vtbl = {
+    .name = "mlp_lopt",
+    .kind = OPT_KIND_LEARNED,
+    .description = "per-parameter MLP learned optimizer (small_fc_lopt style)",
+    .hparams = mlp_hparams,
+    .nhparams = (int)(sizeof mlp_hparams / sizeof mlp_hparams[0]),
+    .init = mlp_init,
+    .step = mlp_step,
+    .save = mlp_save,
+    .load = mlp_load,
+    .deinit = mlp_deinit,
+};

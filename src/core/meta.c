@@ -1,0 +1,541 @@
+/* meta.c — ES / PES meta-training of learned optimizers.  See meta.h. */
+#include "meta.h"
+#include "lopt_internal.h"
+#include "errors.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOSS_CAP 1e30
+#define STREAM_EPISODE (1ull << 40)
+
+/* One inner training path: a task's params and an optimizer instance. */
+typedef struct side {
+    opt    o;
+    int    o_ok;
+    float *params, *grad, *upd;   /* (n) each */
+    double loss;                  /* minibatch loss at params */
+    rng    data;                  /* minibatch stream */
+} side;
+
+typedef struct particle {
+    task    *tk;
+    uint64_t task_seed, episode;
+    int      active, failed;
+    int64_t  t, horizon;
+    side     s[2];                /* θ+ε path, θ−ε path */
+    float   *eps, *xi, *theta_pm; /* (ntheta) each */
+    double   Lp, Lm;
+    int      nfail;
+} particle;
+
+struct meta_job {
+    meta_config  cfg;
+    lopt_weights w;
+    double      *am, *av;         /* outer Adam moments (ntheta) */
+    int64_t      at;              /* outer Adam steps */
+    int64_t      step;
+    float       *grad;            /* last estimate (ntheta) */
+    particle    *P;
+    rng          base;
+};
+
+void meta_config_defaults(meta_config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->optimizer, sizeof c->optimizer, "mlp_lopt");
+    c->hidden = 8; c->depth = 1;
+    c->estimator = META_ES;
+    c->ntasks = 1;
+    snprintf(c->tasks[0].family, META_FAMILY_MAX, "quadratic");
+    c->nparticles = 8;
+    c->unroll = 20;
+    c->horizon_min = 100; c->horizon_max = 1000;
+    c->pes_offsets = 1;
+    c->sigma = 0.01;
+    c->outer_lr = 3e-3; c->outer_beta1 = 0.9; c->outer_beta2 = 0.999; c->outer_eps = 1e-8;
+    c->clip = 1.0;
+    c->log_loss = 1;
+    c->seed = 1;
+}
+
+static double phi(const meta_config *c, double loss)
+{
+    if (!isfinite(loss) || loss > LOSS_CAP) loss = LOSS_CAP;
+    if (loss < 1e-30) loss = 1e-30;
+    return c->log_loss ? log(loss) : loss;
+}
+
+/* ---- sides ------------------------------------------------------------- */
+
+static void side_free(side *s)
+{
+    if (s->o_ok) opt_deinit(&s->o);
+    free(s->params); free(s->grad); free(s->upd);
+    memset(s, 0, sizeof *s);
+}
+
+static int make_opt(const meta_config *c, const float *theta, const layout *lay, opt *o)
+{
+    opt_config oc;
+    int rc = opt_config_defaults(&oc, c->optimizer);
+    if (!rc) rc = opt_config_set(&oc, "hidden", c->hidden);
+    if (!rc) rc = opt_config_set(&oc, "depth", c->depth);
+    if (rc) return rc;
+    oc.weights = LOPT_WEIGHTS_DEFAULT;
+    rc = opt_init(o, &oc, lay);
+    if (rc) return rc;
+    lopt_weights *w = lopt_opt_weights(o);
+    if (!w) { opt_deinit(o); return ERR_INVALID_ARGUMENT; }
+    if (theta) memcpy(w->theta, theta, w->ntheta * sizeof(float));
+    return 0;
+}
+
+/* Fresh path on task tk: params from init_seed, minibatches from data_seed. */
+static int side_reset(const meta_config *c, side *s, task *tk, const float *theta,
+                      uint64_t init_seed, uint64_t data_seed)
+{
+    if (s->o_ok) { opt_deinit(&s->o); s->o_ok = 0; }
+    if (!s->params) {
+        s->params = malloc(tk->n * sizeof(float));
+        s->grad = malloc(tk->n * sizeof(float));
+        s->upd = malloc(tk->n * sizeof(float));
+        if (!s->params || !s->grad || !s->upd) return ERR_NO_MEMORY;
+    }
+    int rc = make_opt(c, theta, &tk->lay, &s->o);
+    if (rc) return rc;
+    s->o_ok = 1;
+    task_init_params(tk, init_seed, s->params);
+    rng_seed(&s->data, data_seed);
+    s->loss = task_loss_grad(tk, s->params, s->grad, &s->data);
+    return 0;
+}
+
+/* Runs k steps with theta; returns Σφ(ℓ) over them (not normalised).
+ * *failed is set when the path hit a non-finite value. */
+static double side_unroll(const meta_config *c, side *s, task *tk, const float *theta, int k,
+                          int *failed)
+{
+    lopt_weights *w = lopt_opt_weights(&s->o);
+    memcpy(w->theta, theta, w->ntheta * sizeof(float));
+    double sum = 0;
+    for (int i = 0; i < k; i++) {
+        if (*failed) { sum += phi(c, LOSS_CAP); continue; }
+        step_info info = {0};
+        info.t = s->o.t + 1;
+        info.loss = s->loss;
+        int rc = opt_step(&s->o, s->params, s->grad, s->upd, &info);
+        if (rc) { *failed = 1; sum += phi(c, LOSS_CAP); continue; }
+        s->loss = task_loss_grad(tk, s->params, s->grad, &s->data);
+        if (!isfinite(s->loss)) *failed = 1;
+        for (size_t q = 0; q < tk->n && !*failed; q++)
+            if (!isfinite(s->grad[q])) *failed = 1;
+        sum += phi(c, s->loss);
+    }
+    return sum;
+}
+
+/* ---- particles ---------------------------------------------------------- */
+
+static void particle_free(particle *p)
+{
+    side_free(&p->s[0]);
+    side_free(&p->s[1]);
+    task_free(p->tk);
+    free(p->eps); free(p->xi); free(p->theta_pm);
+    memset(p, 0, sizeof *p);
+}
+
+static int particle_task(const meta_job *j, int k, uint64_t task_seed, particle *p)
+{
+    if (p->tk) {
+        side_free(&p->s[0]);
+        side_free(&p->s[1]);
+        task_free(p->tk);
+        p->tk = NULL;
+    }
+    const meta_task_spec *ts = &j->cfg.tasks[k % j->cfg.ntasks];
+    p->task_seed = task_seed;
+    return task_create(ts->family, &ts->params, task_seed, &p->tk);
+}
+
+/* Starts a new episode for particle k from rng r (task, params, data). */
+static int particle_episode(meta_job *j, int k, rng *r)
+{
+    particle *p = &j->P[k];
+    uint64_t ts = rng_u64(r), init_seed = rng_u64(r), data_seed = rng_u64(r);
+    if (j->cfg.task_seed) { ts = init_seed = j->cfg.task_seed; data_seed = j->cfg.task_seed + 1; }
+    int rc = particle_task(j, k, ts, p);
+    for (int s = 0; s < 2 && !rc; s++)
+        rc = side_reset(&j->cfg, &p->s[s], p->tk, j->w.theta, init_seed, data_seed);
+    if (rc) return rc;
+    memset(p->xi, 0, j->w.ntheta * sizeof(float));
+    p->t = 0;
+    p->failed = 0;
+    p->active = 1;
+    return 0;
+}
+
+static void draw_eps(const meta_job *j, int k, particle *p)
+{
+    rng rs, rp, re;
+    rng_split(&j->base, 1 + (uint64_t)j->step, &rs);
+    rng_split(&rs, (uint64_t)k, &rp);
+    rng_split(&rp, 7, &re);
+    rng_normal_fill(&re, p->eps, j->w.ntheta, 0.0f, (float)j->cfg.sigma);
+}
+
+static void eval_pair(meta_job *j, particle *p, int K, int norm)
+{
+    size_t nt = j->w.ntheta;
+    int fp = 0, fm = 0;
+    for (size_t i = 0; i < nt; i++) p->theta_pm[i] = j->w.theta[i] + p->eps[i];
+    p->Lp = side_unroll(&j->cfg, &p->s[0], p->tk, p->theta_pm, K, &fp) / norm;
+    for (size_t i = 0; i < nt; i++) p->theta_pm[i] = j->w.theta[i] - p->eps[i];
+    p->Lm = side_unroll(&j->cfg, &p->s[1], p->tk, p->theta_pm, K, &fm) / norm;
+    p->nfail = fp + fm;
+    if (fp || fm) p->failed = 1;
+}
+
+static int eval_es(meta_job *j, int k)
+{
+    particle *p = &j->P[k];
+    rng rs, rp;
+    rng_split(&j->base, 1 + (uint64_t)j->step, &rs);
+    rng_split(&rs, (uint64_t)k, &rp);
+    int rc = particle_episode(j, k, &rp);
+    if (rc) return rc;
+    draw_eps(j, k, p);
+    eval_pair(j, p, j->cfg.unroll, j->cfg.unroll);
+    p->active = 0;
+    return 0;
+}
+
+static int eval_pes(meta_job *j, int k)
+{
+    particle *p = &j->P[k];
+    const meta_config *c = &j->cfg;
+    if (!p->active || p->failed || p->t >= p->horizon) {
+        int first = p->episode == 0;
+        rng rk, re;
+        rng_split(&j->base, STREAM_EPISODE + (uint64_t)k, &rk);
+        rng_split(&rk, p->episode, &re);
+        p->episode++;
+        double lo = log((double)c->horizon_min), hi = log((double)c->horizon_max);
+        p->horizon = (int64_t)llround(exp(lo + (hi - lo) * rng_uniform(&re)));
+        if (p->horizon < 1) p->horizon = 1;
+        int rc = particle_episode(j, k, &re);
+        if (rc) return rc;
+        if (first && c->pes_offsets) {
+            int64_t burn = (int64_t)rng_below(&re, (uint64_t)p->horizon);
+            int f0 = 0, f1 = 0;
+            side_unroll(c, &p->s[0], p->tk, j->w.theta, (int)burn, &f0);
+            side_unroll(c, &p->s[1], p->tk, j->w.theta, (int)burn, &f1);
+            p->t = burn;
+            if (f0 || f1) p->failed = 1;
+        }
+    }
+    draw_eps(j, k, p);
+    for (size_t i = 0; i < j->w.ntheta; i++) p->xi[i] += p->eps[i];
+    int64_t left = p->horizon - p->t;
+    int K = left < c->unroll ? (int)left : c->unroll;
+    eval_pair(j, p, K, c->unroll);
+    p->t += K;
+    return 0;
+}
+
+/* TBPTT: one fresh unroll of `unroll` steps; the gradient goes to p->eps. */
+static int eval_tbptt(meta_job *j, int k)
+{
+    particle *p = &j->P[k];
+    const meta_config *c = &j->cfg;
+    rng rs, rp;
+    rng_split(&j->base, 1 + (uint64_t)j->step, &rs);
+    rng_split(&rs, (uint64_t)k, &rp);
+    uint64_t ts = rng_u64(&rp), init_seed = rng_u64(&rp), data_seed = rng_u64(&rp);
+    if (c->task_seed) { ts = init_seed = c->task_seed; data_seed = c->task_seed + 1; }
+    size_t nt = j->w.ntheta;
+    double *g = malloc(nt * sizeof(double)), L;
+    if (!g) return ERR_NO_MEMORY;
+    int rc = meta_unroll_grad(c, j->w.theta, k % c->ntasks, ts, init_seed, data_seed, c->unroll,
+                              c->tbptt_exact, &L, g);
+    if (rc == ERR_NON_FINITE) {
+        /* a diverged unroll: counts as failed, contributes no gradient */
+        memset(p->eps, 0, nt * sizeof(float));
+        p->Lp = p->Lm = phi(c, LOSS_CAP);
+        p->nfail = 1;
+        free(g);
+        return 0;
+    }
+    if (rc) { free(g); return rc; }
+    for (size_t i = 0; i < nt; i++) p->eps[i] = (float)g[i];
+    p->Lp = p->Lm = L;
+    free(g);
+    return 0;
+}
+
+/* ---- the job ------------------------------------------------------------ */
+
+void meta_job_free(meta_job *j)
+{
+    if (!j) return;
+    if (j->P)
+        for (int k = 0; k < j->cfg.nparticles; k++) particle_free(&j->P[k]);
+    free(j->P);
+    lopt_weights_deinit(&j->w);
+    free(j->am); free(j->av); free(j->grad);
+    free(j);
+}
+
+int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **out)
+{
+    *out = NULL;
+    int arch = lopt_arch_from_name(cfg->optimizer);
+    if (arch < 0) return ERR_UNKNOWN_OPTIMIZER;
+    if (cfg->nparticles < 1 || cfg->unroll < 1 || cfg->ntasks < 1 || cfg->ntasks > META_MAX_TASKS ||
+        cfg->horizon_min < 1 || cfg->horizon_max < cfg->horizon_min || !(cfg->sigma > 0) ||
+        !(cfg->outer_lr >= 0) ||
+        (cfg->estimator != META_ES && cfg->estimator != META_PES && cfg->estimator != META_TBPTT))
+        return ERR_INVALID_ARGUMENT;
+    if (cfg->estimator == META_TBPTT && arch != LOPT_ARCH_MLP) return ERR_INVALID_ARGUMENT;
+    for (int i = 0; i < cfg->ntasks; i++)
+        if (!tasks_find(cfg->tasks[i].family)) return ERR_INVALID_ARGUMENT;
+    meta_job *j = calloc(1, sizeof *j);
+    if (!j) return ERR_NO_MEMORY;
+    j->cfg = *cfg;
+    int rc = init ? lopt_weights_copy(&j->w, init)
+                  : lopt_weights_init_default(&j->w, arch, cfg->hidden, cfg->depth, cfg->seed);
+    if (!rc && (j->w.arch != arch || j->w.hidden != cfg->hidden || j->w.depth != cfg->depth))
+        rc = ERR_INVALID_ARGUMENT;
+    if (rc) { meta_job_free(j); return rc; }
+    size_t nt = j->w.ntheta;
+    j->am = calloc(nt, sizeof(double));
+    j->av = calloc(nt, sizeof(double));
+    j->grad = calloc(nt, sizeof(float));
+    j->P = calloc((size_t)cfg->nparticles, sizeof *j->P);
+    if (!j->am || !j->av || !j->grad || !j->P) { meta_job_free(j); return ERR_NO_MEMORY; }
+    for (int k = 0; k < cfg->nparticles; k++) {
+        particle *p = &j->P[k];
+        p->eps = calloc(nt, sizeof(float));
+        p->xi = calloc(nt, sizeof(float));
+        p->theta_pm = calloc(nt, sizeof(float));
+        if (!p->eps || !p->xi || !p->theta_pm) { meta_job_free(j); return ERR_NO_MEMORY; }
+    }
+    rng_seed(&j->base, cfg->seed);
+    *out = j;
+    return 0;
+}
+
+int meta_step_begin(meta_job *j)
+{
+    for (int k = 0; k < j->cfg.nparticles; k++) { j->P[k].Lp = j->P[k].Lm = NAN; j->P[k].nfail = 0; }
+    return 0;
+}
+
+int meta_eval_particle(meta_job *j, int k)
+{
+    if (k < 0 || k >= j->cfg.nparticles) return ERR_INVALID_ARGUMENT;
+    switch (j->cfg.estimator) {
+    case META_ES: return eval_es(j, k);
+    case META_PES: return eval_pes(j, k);
+    default: return eval_tbptt(j, k);
+    }
+}
+
+int meta_step_end(meta_job *j, meta_report *rep)
+{
+    const meta_config *c = &j->cfg;
+    size_t nt = j->w.ntheta;
+    int P = c->nparticles, nfail = 0;
+    double ml = 0;
+    memset(j->grad, 0, nt * sizeof(float));
+    for (int k = 0; k < P; k++) {
+        particle *p = &j->P[k];
+        if (!isfinite(p->Lp) || !isfinite(p->Lm)) return ERR_INTERNAL;  /* particle not evaluated */
+        double coef = c->estimator == META_TBPTT ? 1.0 / P
+                                                 : (p->Lp - p->Lm) / (2.0 * P * c->sigma * c->sigma);
+        const float *dir = c->estimator == META_PES ? p->xi : p->eps;
+        for (size_t i = 0; i < nt; i++) j->grad[i] += (float)(coef * dir[i]);
+        ml += 0.5 * (p->Lp + p->Lm) / P;
+        nfail += p->nfail;
+    }
+    double gn = 0;
+    for (size_t i = 0; i < nt; i++) gn += (double)j->grad[i] * j->grad[i];
+    gn = sqrt(gn);
+    double scale = (c->clip > 0 && gn > c->clip) ? c->clip / gn : 1.0;
+    j->at++;
+    double b1 = c->outer_beta1, b2 = c->outer_beta2;
+    double c1 = 1 - pow(b1, (double)j->at), c2 = 1 - pow(b2, (double)j->at);
+    for (size_t i = 0; i < nt; i++) {
+        double g = j->grad[i] * scale;
+        j->am[i] = b1 * j->am[i] + (1 - b1) * g;
+        j->av[i] = b2 * j->av[i] + (1 - b2) * g * g;
+        j->w.theta[i] -= (float)(c->outer_lr * (j->am[i] / c1) / (sqrt(j->av[i] / c2) + c->outer_eps));
+    }
+    j->step++;
+    if (rep) {
+        rep->step = j->step;
+        rep->meta_loss = ml;
+        rep->grad_norm = gn;
+        rep->clipped = scale < 1.0;
+        rep->failed_paths = nfail;
+    }
+    return 0;
+}
+
+int meta_step(meta_job *j, meta_report *rep)
+{
+    int rc = meta_step_begin(j);
+    for (int k = 0; k < j->cfg.nparticles && !rc; k++) rc = meta_eval_particle(j, k);
+    return rc ? rc : meta_step_end(j, rep);
+}
+
+int                 meta_job_nparticles(const meta_job *j) { return j->cfg.nparticles; }
+int64_t             meta_job_step(const meta_job *j) { return j->step; }
+const lopt_weights *meta_job_weights(const meta_job *j) { return &j->w; }
+const float        *meta_job_grad(const meta_job *j) { return j->grad; }
+
+int meta_unroll_loss(const meta_config *cfg, const float *theta, int task_index,
+                     uint64_t task_seed, uint64_t init_seed, uint64_t data_seed,
+                     int steps, double *loss)
+{
+    *loss = NAN;
+    if (task_index < 0 || task_index >= cfg->ntasks || steps < 1) return ERR_INVALID_ARGUMENT;
+    const meta_task_spec *ts = &cfg->tasks[task_index];
+    task *tk = NULL;
+    int rc = task_create(ts->family, &ts->params, task_seed, &tk);
+    if (rc) return rc;
+    side s;
+    memset(&s, 0, sizeof s);
+    rc = side_reset(cfg, &s, tk, theta, init_seed, data_seed);
+    if (!rc) {
+        int failed = 0;
+        *loss = side_unroll(cfg, &s, tk, theta, steps, &failed) / steps;
+    }
+    side_free(&s);
+    task_free(tk);
+    return rc;
+}
+
+/* ---- checkpoint ---------------------------------------------------------- */
+
+static uint64_t cfg_fingerprint(const meta_job *j)
+{
+    const meta_config *c = &j->cfg;
+    uint64_t v[] = {(uint64_t)c->hidden, (uint64_t)c->depth, (uint64_t)c->estimator,
+                    (uint64_t)c->nparticles, (uint64_t)c->unroll, (uint64_t)c->ntasks,
+                    c->seed, (uint64_t)j->w.ntheta, c->task_seed, (uint64_t)c->tbptt_exact};
+    uint32_t h = blob_crc32(0, c->optimizer, strlen(c->optimizer));
+    h = blob_crc32(h, v, sizeof v);
+    for (int i = 0; i < c->ntasks; i++) h = blob_crc32(h, c->tasks[i].family, strlen(c->tasks[i].family));
+    return h;
+}
+
+static void put_rng(blob_writer *w, const rng *r)
+{
+    for (int i = 0; i < 4; i++) blob_put_u64(w, r->s[i]);
+    blob_put_u32(w, (uint32_t)r->has_spare);
+    blob_put_f64(w, r->spare);
+}
+
+static void get_rng(blob_reader *r, rng *g)
+{
+    for (int i = 0; i < 4; i++) g->s[i] = blob_get_u64(r);
+    g->has_spare = (int)blob_get_u32(r);
+    g->spare = blob_get_f64(r);
+}
+
+int meta_save(const meta_job *j, uint8_t **out, size_t *out_len)
+{
+    blob_writer w;
+    int rc = blob_writer_init(&w, BLOB_KIND_META, META_VERSION);
+    if (rc) return rc;
+    size_t nt = j->w.ntheta;
+    blob_put_u64(&w, cfg_fingerprint(j));
+    lopt_weights_put(&w, &j->w);
+    blob_put_u64(&w, (uint64_t)j->step);
+    blob_put_u64(&w, (uint64_t)j->at);
+    for (size_t i = 0; i < nt; i++) blob_put_f64(&w, j->am[i]);
+    for (size_t i = 0; i < nt; i++) blob_put_f64(&w, j->av[i]);
+    for (int k = 0; k < j->cfg.nparticles; k++) {
+        const particle *p = &j->P[k];
+        int persist = j->cfg.estimator == META_PES && p->active;
+        blob_put_u32(&w, (uint32_t)persist);
+        blob_put_u64(&w, p->episode);
+        if (!persist) continue;
+        blob_put_u64(&w, p->task_seed);
+        blob_put_u32(&w, (uint32_t)p->failed);
+        blob_put_u64(&w, (uint64_t)p->t);
+        blob_put_u64(&w, (uint64_t)p->horizon);
+        blob_put_f32s(&w, p->xi, nt);
+        for (int s = 0; s < 2; s++) {
+            const side *sd = &p->s[s];
+            blob_put_f32s(&w, sd->params, p->tk->n);
+            blob_put_f32s(&w, sd->grad, p->tk->n);
+            blob_put_f64(&w, sd->loss);
+            put_rng(&w, &sd->data);
+            uint8_t *ob = NULL;
+            size_t olen = 0;
+            rc = opt_save(&sd->o, &ob, &olen);
+            if (rc) { blob_writer_deinit(&w); return rc; }
+            blob_put_u64(&w, olen);
+            blob_put_bytes(&w, ob, olen);
+            free(ob);
+        }
+    }
+    return blob_writer_finish(&w, out, out_len);
+}
+
+int meta_load(meta_job *j, const void *data, size_t len)
+{
+    blob_reader r;
+    uint32_t version;
+    int rc = blob_reader_init(&r, data, len, BLOB_KIND_META, &version);
+    if (rc) return rc;
+    if (version != META_VERSION || blob_get_u64(&r) != cfg_fingerprint(j)) return ERR_CORRUPT;
+    lopt_weights w;
+    rc = lopt_weights_get(&r, &w);
+    if (rc) return rc;
+    if (w.ntheta != j->w.ntheta || w.arch != j->w.arch) { lopt_weights_deinit(&w); return ERR_CORRUPT; }
+    lopt_weights_deinit(&j->w);
+    j->w = w;
+    size_t nt = j->w.ntheta;
+    j->step = (int64_t)blob_get_u64(&r);
+    j->at = (int64_t)blob_get_u64(&r);
+    for (size_t i = 0; i < nt; i++) j->am[i] = blob_get_f64(&r);
+    for (size_t i = 0; i < nt; i++) j->av[i] = blob_get_f64(&r);
+    for (int k = 0; k < j->cfg.nparticles && !rc; k++) {
+        particle *p = &j->P[k];
+        int persist = (int)blob_get_u32(&r);
+        p->episode = blob_get_u64(&r);
+        p->active = 0;
+        if (blob_reader_status(&r)) return ERR_CORRUPT;
+        if (!persist) continue;
+        uint64_t ts = blob_get_u64(&r);
+        rc = particle_task(j, k, ts, p);
+        if (rc) return rc;
+        p->failed = (int)blob_get_u32(&r);
+        p->t = (int64_t)blob_get_u64(&r);
+        p->horizon = (int64_t)blob_get_u64(&r);
+        blob_get_f32s(&r, p->xi, nt);
+        for (int s = 0; s < 2 && !rc; s++) {
+            side *sd = &p->s[s];
+            rc = side_reset(&j->cfg, sd, p->tk, j->w.theta, 0, 0);
+            if (rc) return rc;
+            blob_get_f32s(&r, sd->params, p->tk->n);
+            blob_get_f32s(&r, sd->grad, p->tk->n);
+            sd->loss = blob_get_f64(&r);
+            get_rng(&r, &sd->data);
+            uint64_t olen = blob_get_u64(&r);
+            if (blob_reader_status(&r) || olen > r.len - r.pos) return ERR_CORRUPT;
+            rc = opt_load(&sd->o, r.p + r.pos, (size_t)olen);
+            r.pos += (size_t)olen;
+        }
+        p->active = 1;
+    }
+    if (rc) return rc;
+    if (blob_reader_status(&r) || r.pos != r.len) return ERR_CORRUPT;
+    return 0;
+}

@@ -1,0 +1,156 @@
+/* meta.h — meta-training of learned optimizers (mlp_lopt, lstm_lopt,
+ * nn_adam) on built-in task families.
+ *
+ * A meta_job holds the meta-parameters theta, the outer optimizer (Adam with
+ * global-norm gradient clipping) and `nparticles` particles.  One outer step
+ * is three calls, so the caller can spread particles over its own threads
+ * (core has none) and can report progress / cancel between steps:
+ *     meta_step_begin(j);                         one thread
+ *     meta_eval_particle(j, k)  for k < nparticles  any threads, each k once
+ *     meta_step_end(j, &report);                  one thread
+ * (meta_step does all three serially.)  meta_eval_particle(j, k) reads theta
+ * and the config and touches only particle k's own task, optimizers and
+ * buffers, so distinct k may run concurrently.  It leaves two scalars
+ * (L+, L−: the meta-losses of the antithetic pair); meta_step_end combines
+ * them with the perturbations, which every worker can regenerate from the
+ * shared seed (ES) or keeps as its particle's accumulated perturbation (PES) —
+ * the shape that later spreads across machines.
+ *
+ * Estimators:
+ *   META_ES   antithetic ES: each particle draws a task, initial params and
+ *             ε ~ N(0, σ² I), unrolls `unroll` steps from step 0 with θ+ε and
+ *             θ−ε (same minibatches), g = Σ_k (L+ − L−) ε_k / (2 P σ²).
+ *   META_PES  persistent ES (Vicol et al. 2021): each particle keeps two
+ *             inner states (θ+ε and θ−ε paths) across outer steps; an episode
+ *             lasts a horizon drawn log-uniformly from [horizon_min,
+ *             horizon_max]; truncations of `unroll` steps; ξ_k accumulates the
+ *             perturbations of the episode, g = Σ_k (L+ − L−) ξ_k / (2 P σ²).
+ *             With pes_offsets = 1 the first episode of each particle starts
+ *             after a burn-in of U[0, horizon) steps at θ, so that episode
+ *             boundaries are spread over outer steps.
+ *   META_TBPTT truncated backprop through the unroll (mlp_lopt only): each
+ *             particle draws a task and initial params as ES does, unrolls
+ *             `unroll` steps from step 0 and computes the exact gradient of
+ *             its meta-loss with respect to theta by reverse mode
+ *             (meta_unroll_grad); g = mean over particles.  First-order in
+ *             the task's gradients (∂g/∂params = 0, Andrychowicz et al. 2016)
+ *             unless tbptt_exact = 1, which backpropagates through the task
+ *             gradient with task_hvp (the job fails with
+ *             ERR_INVALID_ARGUMENT on a family without HVP).  sigma is not
+ *             used; L+ = L− = the particle's meta-loss.
+ *
+ * Meta-loss of an unroll of K steps = (1/K) Σ_{k=1..K} φ(ℓ_k), ℓ_k the
+ * minibatch training loss after the k-th update, φ = log (log_loss = 1, the
+ * default: scale-free across tasks, and quadratics decay exponentially) or
+ * identity.  Losses are clamped to [1e-30, 1e30] (non-finite counts as 1e30)
+ * and a path whose optimizer fails (non-finite update) counts 1e30 for its
+ * remaining steps; a PES particle whose path failed starts a new episode.
+ *
+ * Determinism: every random draw comes from rng streams split from
+ * cfg.seed by (outer step, particle) or (particle, episode); results do not
+ * depend on which thread ran which particle.  meta_save / meta_load write and
+ * read a BLOB_KIND_META checkpoint (theta, outer Adam, step counter, every
+ * particle's persistent state); a job created with the same config and
+ * loaded from it continues exactly as the uninterrupted job would.
+ *
+ * Ownership: meta_job_new allocates; meta_job_free releases (NULL ok). */
+#ifndef OPTIRS_META_H
+#define OPTIRS_META_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "lopt.h"
+#include "tasks.h"
+
+enum { META_ES = 0, META_PES = 1, META_TBPTT = 2 };
+
+#define META_MAX_TASKS   8
+#define META_FAMILY_MAX  32
+#define META_VERSION     1u
+
+typedef struct meta_task_spec {
+    char        family[META_FAMILY_MAX];
+    task_params params;          /* data_path must outlive the job */
+} meta_task_spec;
+
+typedef struct meta_config {
+    char     optimizer[OPT_NAME_MAX];   /* "mlp_lopt" | "lstm_lopt" | "nn_adam" */
+    int      hidden, depth;             /* architecture of theta */
+    int      estimator;                 /* META_ES | META_PES */
+    int      ntasks;
+    meta_task_spec tasks[META_MAX_TASKS]; /* particle k trains on tasks[k % ntasks] */
+    uint64_t task_seed;                 /* 0: fresh task/init/data seeds per episode; else every
+                                           episode uses task and init seed task_seed and
+                                           minibatch seed task_seed+1 (one problem) */
+    int      nparticles;                /* antithetic pairs per outer step */
+    int      unroll;                    /* inner steps per truncation (K) */
+    int      horizon_min, horizon_max;  /* PES episode lengths */
+    int      pes_offsets;               /* PES: random burn-in of the first episode */
+    double   sigma;                     /* perturbation std */
+    double   outer_lr, outer_beta1, outer_beta2, outer_eps;
+    double   clip;                      /* global-norm clip of the estimate; 0 = none */
+    int      log_loss;                  /* 1: φ = log */
+    uint64_t seed;
+    int      tbptt_exact;               /* META_TBPTT: 1 = second order through task_hvp */
+} meta_config;
+
+/* Defaults: mlp_lopt 8×1, ES, one task "quadratic", 8 particles, unroll 20,
+ * horizons [100, 1000], offsets on, σ 0.01, outer Adam(3e-3, 0.9, 0.999,
+ * 1e-8), clip 1, log loss, seed 1. */
+void meta_config_defaults(meta_config *c);
+
+typedef struct meta_job meta_job;
+
+typedef struct meta_report {
+    int64_t step;          /* outer steps done (after this one) */
+    double  meta_loss;     /* mean over particles of (L+ + L−)/2 */
+    double  grad_norm;     /* of the estimate, before clipping */
+    int     clipped;
+    int     failed_paths;  /* inner paths that hit a non-finite value */
+} meta_report;
+
+/* Creates a job: theta = the optimizer's default init when init == NULL,
+ * else a copy of init (its arch must match).  0 or ERR_INVALID_ARGUMENT /
+ * ERR_UNKNOWN_OPTIMIZER / task_create's errors / ERR_NO_MEMORY. */
+int  meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **out);
+void meta_job_free(meta_job *j);
+
+int  meta_step_begin(meta_job *j);
+/* 0 or an error (task creation, memory).  Thread-safe for distinct k. */
+int  meta_eval_particle(meta_job *j, int k);
+/* Combines, clips, applies outer Adam.  rep may be NULL. */
+int  meta_step_end(meta_job *j, meta_report *rep);
+int  meta_step(meta_job *j, meta_report *rep);
+
+int                 meta_job_nparticles(const meta_job *j);
+int64_t             meta_job_step(const meta_job *j);
+const lopt_weights *meta_job_weights(const meta_job *j);   /* current theta */
+const float        *meta_job_grad(const meta_job *j);      /* last estimate (unclipped) */
+
+/* Checkpoint (BLOB_KIND_META); the caller frees *out with free().  Load into
+ * a job made by meta_job_new with the same config: 0 or ERR_CORRUPT. */
+int  meta_save(const meta_job *j, uint8_t **out, size_t *out_len);
+int  meta_load(meta_job *j, const void *data, size_t len);
+
+/* Deterministic meta-loss of theta (architecture as cfg) on task spec
+ * cfg->tasks[task_index] created with task_seed, params initialised from
+ * init_seed, minibatches from data_seed: the mean φ over `steps` steps from
+ * step 0.  For evaluation and for tests (finite differences). */
+int  meta_unroll_loss(const meta_config *cfg, const float *theta, int task_index,
+                      uint64_t task_seed, uint64_t init_seed, uint64_t data_seed,
+                      int steps, double *loss);
+
+/* Reverse-mode gradient (TBPTT) of the meta-loss that meta_unroll_loss
+ * defines, for mlp_lopt: *loss = the meta-loss of the double-precision
+ * re-run (equal to meta_unroll_loss within float rounding), grad (ntheta
+ * doubles) = its gradient w.r.t. theta.  exact = 0: the task's gradients
+ * are treated as constants (first order); exact = 1: exact, through
+ * task_hvp.  Errors: ERR_INVALID_ARGUMENT (not mlp_lopt, exact on a family
+ * without HVP, clip_norm > 0), ERR_NON_FINITE (the unroll diverged),
+ * ERR_TOO_MANY_PARAMS (the tape would exceed 2^26 nodes), ERR_NO_MEMORY,
+ * task_create's errors. */
+int  meta_unroll_grad(const meta_config *cfg, const float *theta, int task_index, uint64_t task_seed,
+                      uint64_t init_seed, uint64_t data_seed, int steps, int exact, double *loss,
+                      double *grad);
+
+#endif

@@ -1,0 +1,355 @@
+/* opt.c — the optimizer-independent half of opt.h: layouts, the common
+ * hyperparameters, configs, learning-rate schedules, and opt_step's frame
+ * (finite checks, clipping, apply, metrics) around each optimizer's kernel.
+ *
+ * Learning-rate schedules, at 1-based step t with W = warmup_steps:
+ *   - every schedule first warms up linearly when W > 0: lr * t / W for t <= W
+ *     ("constant" honours warmup_steps too; with W > 0 it equals
+ *     "linear_warmup");
+ *   - constant, linear_warmup: lr after the warmup;
+ *   - cosine: with T = total_steps > W, s = min(t - 1 - W, T - W),
+ *     lr_min + (lr - lr_min) * (1 + cos(pi * s / (T - W))) / 2 with
+ *     lr_min = lr * min_lr_ratio: step W+1 runs at lr, step T at one decay
+ *     step above lr_min (torch's CosineAnnealingLR with T_max = T - W), and
+ *     every step after T at lr_min.  With T == 0 (unknown) or T <= W: lr.
+ *   - step: lr * decay_rate^floor((t - 1 - W) / decay_steps) (torch's StepLR
+ *     with step_size = decay_steps); decay_steps == 0 means no decay.
+ *
+ * opt_step makes five passes over the vectors: the gradient's sum of squares
+ * (finite check and norm), clipping into o->scratch when it acts, the kernel,
+ * a read-only pass that checks the update and the new parameters are finite
+ * (so that a failure leaves params untouched), and the apply. */
+#include "opt.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "vecmath.h"
+
+#define OPT_STATE_VERSION 1u
+
+/* ---- layouts ------------------------------------------------------------ */
+
+int layout_init(layout *lay, int ntensors, const char *const *names,
+                const int *ndims, const int64_t (*shapes)[LAYOUT_MAX_DIMS], size_t max_params)
+{
+    memset(lay, 0, sizeof *lay);
+    if (ntensors <= 0 || !ndims || !shapes) return ERR_INVALID_SHAPE;
+    layout_tensor *ts = calloc((size_t)ntensors, sizeof *ts);
+    if (!ts) return ERR_NO_MEMORY;
+    size_t total = 0;
+    int rc = 0;
+    for (int i = 0; i < ntensors && !rc; i++) {
+        layout_tensor *t = &ts[i];
+        if (names && names[i]) {
+            size_t len = strlen(names[i]);
+            if (len == 0 || len >= LAYOUT_NAME_MAX) { rc = ERR_INVALID_ARGUMENT; break; }
+            memcpy(t->name, names[i], len + 1);
+        } else {
+            snprintf(t->name, sizeof t->name, "t%d", i);
+        }
+        for (int j = 0; j < i; j++)
+            if (strcmp(ts[j].name, t->name) == 0) rc = ERR_INVALID_ARGUMENT;
+        if (rc) break;
+        if (ndims[i] < 1 || ndims[i] > LAYOUT_MAX_DIMS) { rc = ERR_INVALID_SHAPE; break; }
+        t->ndim = ndims[i];
+        size_t size = 1;
+        for (int d = 0; d < t->ndim; d++) {
+            int64_t dim = shapes[i][d];
+            if (dim <= 0 || (uint64_t)dim > SIZE_MAX / size) { rc = ERR_INVALID_SHAPE; break; }
+            t->shape[d] = dim;
+            size *= (size_t)dim;
+        }
+        if (rc) break;
+        t->size = size;
+        t->offset = total;
+        if (size > max_params || total > max_params - size) { rc = ERR_TOO_MANY_PARAMS; break; }
+        total += size;
+    }
+    if (rc) { free(ts); return rc; }
+    lay->ntensors = ntensors;
+    lay->tensors = ts;
+    lay->n = total;
+    return 0;
+}
+
+int layout_init_flat(layout *lay, size_t n, size_t max_params)
+{
+    const char *names[1] = {"params"};
+    int ndims[1] = {1};
+    int64_t shapes[1][LAYOUT_MAX_DIMS] = {{0}};
+    memset(lay, 0, sizeof *lay);
+    if (n == 0 || n > (size_t)INT64_MAX) return ERR_INVALID_SHAPE;
+    shapes[0][0] = (int64_t)n;
+    return layout_init(lay, 1, names, ndims, (const int64_t (*)[LAYOUT_MAX_DIMS])shapes, max_params);
+}
+
+int layout_copy(layout *dst, const layout *src)
+{
+    memset(dst, 0, sizeof *dst);
+    if (!src || src->ntensors <= 0 || !src->tensors) return ERR_INVALID_SHAPE;
+    dst->tensors = malloc((size_t)src->ntensors * sizeof *dst->tensors);
+    if (!dst->tensors) return ERR_NO_MEMORY;
+    memcpy(dst->tensors, src->tensors, (size_t)src->ntensors * sizeof *dst->tensors);
+    dst->ntensors = src->ntensors;
+    dst->n = src->n;
+    return 0;
+}
+
+void layout_deinit(layout *lay)
+{
+    if (!lay) return;
+    free(lay->tensors);
+    memset(lay, 0, sizeof *lay);
+}
+
+/* ---- hyperparameters ---------------------------------------------------- */
+
+static const hparam_def common_hparams[HP_COMMON_COUNT] = {
+    [HP_LR]           = {"lr", 1e-3, 0, 10, 1, 0, 0, "base learning rate"},
+    [HP_WARMUP_STEPS] = {"warmup_steps", 0, 0, 1e9, 0, 0, 1,
+                         "steps of linear warmup from lr/warmup_steps to lr (every schedule)"},
+    [HP_DECAY_STEPS]  = {"decay_steps", 0, 0, 1e9, 0, 0, 1,
+                         "step schedule: multiply lr by decay_rate every decay_steps steps (0 = never)"},
+    [HP_DECAY_RATE]   = {"decay_rate", 0.1, 0, 1, 1, 0, 0, "step schedule: factor applied every decay_steps"},
+    [HP_MIN_LR_RATIO] = {"min_lr_ratio", 0, 0, 1, 0, 0, 0,
+                         "cosine schedule: final lr as a fraction of lr, reached at total_steps"},
+    [HP_CLIP_NORM]    = {"clip_norm", 0, 0, 1e9, 0, 0, 0,
+                         "clip the gradient's global L2 norm to this (0 = off)"},
+};
+
+const hparam_def *opt_common_hparams(void) { return common_hparams; }
+
+int opt_hparam_count(const opt_vtbl *vt)
+{
+    return HP_COMMON_COUNT + (vt ? vt->nhparams : 0);
+}
+
+const hparam_def *opt_hparam_at(const opt_vtbl *vt, int i)
+{
+    if (i < 0 || i >= opt_hparam_count(vt)) return NULL;
+    if (i < HP_COMMON_COUNT) return &common_hparams[i];
+    return &vt->hparams[i - HP_COMMON_COUNT];
+}
+
+int opt_hparam_index(const opt_vtbl *vt, const char *name)
+{
+    if (!name) return -1;
+    for (int i = 0; i < opt_hparam_count(vt); i++)
+        if (strcmp(opt_hparam_at(vt, i)->name, name) == 0) return i;
+    return -1;
+}
+
+int hparam_check(const hparam_def *def, double v)
+{
+    if (!isfinite(v)) return ERR_NON_FINITE;
+    if (def->min_open ? !(v > def->min) : !(v >= def->min)) return ERR_OUT_OF_RANGE;
+    if (def->max_open ? !(v < def->max) : !(v <= def->max)) return ERR_OUT_OF_RANGE;
+    if (def->integer && v != floor(v)) return ERR_OUT_OF_RANGE;
+    return 0;
+}
+
+int opt_config_defaults(opt_config *cfg, const char *name)
+{
+    memset(cfg, 0, sizeof *cfg);
+    const opt_vtbl *vt = opt_find(name);
+    if (!vt) return ERR_UNKNOWN_OPTIMIZER;
+    int n = opt_hparam_count(vt);
+    if (n > OPT_MAX_HP || strlen(vt->name) >= OPT_NAME_MAX) return ERR_INTERNAL;
+    strcpy(cfg->name, vt->name);
+    cfg->schedule = SCHEDULE_CONSTANT;
+    cfg->total_steps = 0;
+    cfg->nhp = n;
+    for (int i = 0; i < n; i++) cfg->hp[i] = opt_hparam_at(vt, i)->def;
+    cfg->weights = NULL;
+    return 0;
+}
+
+int opt_config_set(opt_config *cfg, const char *hp_name, double v)
+{
+    const opt_vtbl *vt = opt_find(cfg->name);
+    if (!vt) return ERR_UNKNOWN_OPTIMIZER;
+    int i = opt_hparam_index(vt, hp_name);
+    if (i < 0 || i >= cfg->nhp) return ERR_UNKNOWN_HYPERPARAM;
+    int rc = hparam_check(opt_hparam_at(vt, i), v);
+    if (rc) return rc;
+    cfg->hp[i] = v;
+    return 0;
+}
+
+/* ---- schedules ---------------------------------------------------------- */
+
+static const char *const schedule_names[] = {
+    [SCHEDULE_CONSTANT] = "constant",
+    [SCHEDULE_LINEAR_WARMUP] = "linear_warmup",
+    [SCHEDULE_COSINE] = "cosine",
+    [SCHEDULE_STEP] = "step",
+};
+#define NSCHEDULES ((int)(sizeof schedule_names / sizeof schedule_names[0]))
+
+int schedule_parse(const char *s)
+{
+    if (!s) return -1;
+    for (int i = 0; i < NSCHEDULES; i++)
+        if (strcmp(schedule_names[i], s) == 0) return i;
+    return -1;
+}
+
+const char *schedule_name(schedule_kind k)
+{
+    if ((int)k < 0 || (int)k >= NSCHEDULES) return NULL;
+    return schedule_names[k];
+}
+
+double schedule_lr(const opt_config *cfg, int64_t t)
+{
+    double lr = cfg->hp[HP_LR];
+    double w = cfg->hp[HP_WARMUP_STEPS];
+    if (t < 1) t = 1;
+    if (w > 0 && (double)t <= w) return lr * (double)t / w;
+    double after = (double)t - 1.0 - w;   /* steps completed since the warmup */
+    switch (cfg->schedule) {
+    case SCHEDULE_COSINE: {
+        double span = (double)cfg->total_steps - w;
+        if (cfg->total_steps <= 0 || span <= 0) return lr;
+        double s = after < span ? after : span;
+        double lo = lr * cfg->hp[HP_MIN_LR_RATIO];
+        return lo + (lr - lo) * (1.0 + cos(M_PI * s / span)) / 2.0;
+    }
+    case SCHEDULE_STEP: {
+        double d = cfg->hp[HP_DECAY_STEPS];
+        if (d <= 0) return lr;
+        return lr * pow(cfg->hp[HP_DECAY_RATE], floor(after / d));
+    }
+    case SCHEDULE_CONSTANT:
+    case SCHEDULE_LINEAR_WARMUP:
+    default:
+        return lr;
+    }
+}
+
+/* ---- instances ---------------------------------------------------------- */
+
+int opt_init(opt *o, const opt_config *cfg, const layout *lay)
+{
+    memset(o, 0, sizeof *o);
+    const opt_vtbl *vt = opt_find(cfg->name);
+    if (!vt) return ERR_UNKNOWN_OPTIMIZER;
+    if (cfg->nhp != opt_hparam_count(vt)) return ERR_INVALID_ARGUMENT;
+    for (int i = 0; i < cfg->nhp; i++) {
+        int rc = hparam_check(opt_hparam_at(vt, i), cfg->hp[i]);
+        if (rc) return rc;
+    }
+    if (!schedule_name(cfg->schedule)) return ERR_INVALID_ARGUMENT;
+    if (cfg->total_steps < 0) return ERR_OUT_OF_RANGE;
+    if (!lay || lay->n == 0) return ERR_INVALID_SHAPE;
+    if (lay->n > SIZE_MAX / sizeof(float)) return ERR_TOO_MANY_PARAMS;
+
+    o->vt = vt;
+    o->cfg = *cfg;
+    int rc = layout_copy(&o->lay, lay);
+    if (rc) { memset(o, 0, sizeof *o); return rc; }
+    o->scratch = malloc(lay->n * sizeof(float));
+    if (!o->scratch) { layout_deinit(&o->lay); memset(o, 0, sizeof *o); return ERR_NO_MEMORY; }
+    rc = vt->init(o, &o->cfg, &o->lay);
+    if (rc) {
+        if (vt->deinit) vt->deinit(o);
+        free(o->scratch);
+        layout_deinit(&o->lay);
+        memset(o, 0, sizeof *o);
+        return rc;
+    }
+    return 0;
+}
+
+void opt_deinit(opt *o)
+{
+    if (!o) return;
+    if (o->vt && o->vt->deinit) o->vt->deinit(o);
+    free(o->scratch);
+    layout_deinit(&o->lay);
+    memset(o, 0, sizeof *o);
+}
+
+/* info->t is set to o->t + 1 (the step this call takes) whatever the caller
+ * put there; info->loss is passed through to the kernel; info may be NULL. */
+int opt_step(opt *o, float *params, const float *grads, float *update, step_info *info)
+{
+    step_info local = {.loss = NAN};
+    if (!info) info = &local;
+    size_t n = o->lay.n;
+    int64_t t = o->t + 1;
+    info->t = t;
+    info->clipped = 0;
+
+    double gsq = vm_sumsq(grads, n);
+    if (!isfinite(gsq)) return ERR_NON_FINITE;
+    double gnorm = sqrt(gsq);
+    info->grad_norm = gnorm;
+
+    const float *g = grads;
+    double clip = o->cfg.hp[HP_CLIP_NORM];
+    if (clip > 0) {
+        /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when below 1 */
+        double coef = clip / (gnorm + 1e-6);
+        if (coef < 1.0) {
+            vm_scale(o->scratch, grads, (float)coef, n);
+            g = o->scratch;
+            info->clipped = 1;
+        }
+    }
+
+    double lr = schedule_lr(&o->cfg, t);
+    info->lr = lr;
+    int rc = o->vt->step(o, params, g, update, lr, info);
+    if (rc) return rc;
+
+    double usq, psq;
+    vm_add_sumsq(params, update, n, &usq, &psq);
+    if (!isfinite(usq) || !isfinite(psq)) return ERR_NON_FINITE_UPDATE;
+    vm_add(params, update, n);
+    o->t = t;
+    info->update_norm = sqrt(usq);
+    info->param_norm = sqrt(psq);
+    return 0;
+}
+
+int opt_save(const opt *o, uint8_t **out, size_t *out_len)
+{
+    blob_writer w;
+    *out = NULL;
+    *out_len = 0;
+    int rc = blob_writer_init(&w, BLOB_KIND_OPT_STATE, OPT_STATE_VERSION);
+    if (rc) return rc;
+    blob_put_str(&w, o->vt->name);
+    blob_put_u64(&w, (uint64_t)o->lay.n);
+    blob_put_u64(&w, (uint64_t)o->t);
+    rc = o->vt->save(o, &w);
+    if (rc) { blob_writer_deinit(&w); return rc; }
+    return blob_writer_finish(&w, out, out_len);
+}
+
+/* On ERR_CORRUPT from the optimizer's own load the state may be partly
+ * overwritten (classic optimizers validate sizes first and never are). */
+int opt_load(opt *o, const void *data, size_t len)
+{
+    blob_reader r;
+    uint32_t version;
+    if (blob_reader_init(&r, data, len, BLOB_KIND_OPT_STATE, &version)) return ERR_CORRUPT;
+    if (version != OPT_STATE_VERSION) return ERR_CORRUPT;
+    char name[OPT_NAME_MAX];
+    blob_get_str(&r, name, sizeof name);
+    uint64_t n = blob_get_u64(&r);
+    uint64_t t = blob_get_u64(&r);
+    if (blob_reader_status(&r) || strcmp(name, o->vt->name) != 0 || n != (uint64_t)o->lay.n
+        || t > (uint64_t)INT64_MAX)
+        return ERR_CORRUPT;
+    int rc = o->vt->load(o, &r);
+    if (rc) return ERR_CORRUPT;
+    if (blob_reader_status(&r) || r.pos != r.len) return ERR_CORRUPT;
+    o->t = (int64_t)t;
+    return 0;
+}

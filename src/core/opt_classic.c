@@ -1,0 +1,394 @@
+/* opt_classic.c — SGD, Adam, AdamW, RMSprop and Adagrad (see opt_classic.h).
+ *
+ * Scalars that torch computes in Python (bias corrections, step sizes,
+ * 1 - beta, …) are computed here in double and rounded to float32 once, as
+ * torch does when it hands a Python number to a float32 kernel; everything
+ * per element is float32.  The kernels run on 4-lane vectors (vecmath.h);
+ * the last partial vector is zero-padded, which is harmless for every
+ * formula here (no lane divides by zero: every denominator adds eps). */
+#include "opt_classic.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "vecmath.h"
+
+/* Shared state shape of every classic optimizer: nbuf vectors of n floats in
+ * one block, plus flag bits (SGD: the momentum buffer exists). */
+typedef struct classic_state {
+    size_t    n;
+    int       nbuf;
+    uint32_t  flags;
+    float    *buf;      /* (nbuf, n) */
+} classic_state;
+
+#define CLASSIC_HAS_BUF 1u
+
+static double own_hp(const opt *o, int j) { return o->cfg.hp[HP_COMMON_COUNT + j]; }
+
+static int classic_alloc(opt *o, int nbuf)
+{
+    classic_state *s = calloc(1, sizeof *s);
+    if (!s) return ERR_NO_MEMORY;
+    s->n = o->lay.n;
+    s->nbuf = nbuf;
+    if (nbuf > 0) {
+        if (s->n > SIZE_MAX / sizeof(float) / (size_t)nbuf) { free(s); return ERR_TOO_MANY_PARAMS; }
+        s->buf = calloc((size_t)nbuf * s->n, sizeof(float));
+        if (!s->buf) { free(s); return ERR_NO_MEMORY; }
+    }
+    o->state = s;
+    return 0;
+}
+
+static float *classic_buf(const opt *o, int i)
+{
+    const classic_state *s = o->state;
+    return s->buf + (size_t)i * s->n;
+}
+
+static void classic_deinit(opt *o)
+{
+    classic_state *s = o->state;
+    if (s) free(s->buf);
+    free(s);
+    o->state = NULL;
+}
+
+static int classic_save(const opt *o, blob_writer *w)
+{
+    const classic_state *s = o->state;
+    blob_put_u32(w, (uint32_t)s->nbuf);
+    blob_put_u32(w, s->flags);
+    blob_put_u64(w, (uint64_t)s->n);
+    blob_put_f32s(w, s->buf, (size_t)s->nbuf * s->n);
+    return w->err;
+}
+
+/* Validates the shape against this instance's config before touching the
+ * state, so a mismatching blob leaves the state as it was. */
+static int classic_load(opt *o, blob_reader *r)
+{
+    classic_state *s = o->state;
+    uint32_t nbuf = blob_get_u32(r);
+    uint32_t flags = blob_get_u32(r);
+    uint64_t n = blob_get_u64(r);
+    if (blob_reader_status(r) || nbuf != (uint32_t)s->nbuf || n != (uint64_t)s->n
+        || (flags & ~CLASSIC_HAS_BUF))
+        return ERR_CORRUPT;
+    size_t count = (size_t)s->nbuf * s->n;
+    if (r->len - r->pos != count * sizeof(float)) return ERR_CORRUPT;
+    blob_get_f32s(r, s->buf, count);
+    s->flags = flags;
+    return blob_reader_status(r);
+}
+
+/* ---- SGD (torch.optim.SGD) ---------------------------------------------- */
+
+enum { SGD_MOMENTUM, SGD_DAMPENING, SGD_NESTEROV, SGD_WEIGHT_DECAY, SGD_NHP };
+
+static const hparam_def sgd_hparams[SGD_NHP] = {
+    [SGD_MOMENTUM]     = {"momentum", 0, 0, 1, 0, 1, 0, "momentum factor (0 = none)"},
+    [SGD_DAMPENING]    = {"dampening", 0, 0, 1, 0, 0, 0, "dampening of the momentum"},
+    [SGD_NESTEROV]     = {"nesterov", 0, 0, 1, 0, 0, 1, "1 = Nesterov momentum (needs momentum > 0, dampening 0)"},
+    [SGD_WEIGHT_DECAY] = {"weight_decay", 0, 0, 1e3, 0, 0, 0, "L2 penalty added to the gradient"},
+};
+
+static int sgd_init(opt *o, const opt_config *cfg, const layout *lay)
+{
+    (void)lay;
+    double mom = cfg->hp[HP_COMMON_COUNT + SGD_MOMENTUM];
+    if (cfg->hp[HP_COMMON_COUNT + SGD_NESTEROV] != 0
+        && (mom <= 0 || cfg->hp[HP_COMMON_COUNT + SGD_DAMPENING] != 0))
+        return ERR_OUT_OF_RANGE;
+    return classic_alloc(o, mom != 0 ? 1 : 0);
+}
+
+static int sgd_step(opt *o, const float *params, const float *grads, float *update,
+                    double lr, step_info *info)
+{
+    (void)info;
+    classic_state *s = o->state;
+    size_t n = s->n;
+    const double wd = own_hp(o, SGD_WEIGHT_DECAY), mom = own_hp(o, SGD_MOMENTUM);
+    const int nesterov = own_hp(o, SGD_NESTEROV) != 0;
+    const int first = !(s->flags & CLASSIC_HAS_BUF);
+    const vm_f32 vwd = vm_splat((float)wd), vmom = vm_splat((float)mom);
+    const vm_f32 vdamp = vm_splat((float)(1.0 - own_hp(o, SGD_DAMPENING)));
+    const vm_f32 vnlr = vm_splat((float)-lr);
+    float *buf = s->nbuf ? classic_buf(o, 0) : NULL;
+
+    for (size_t i = 0; i < n; i += VM_W) {
+        size_t k = n - i < VM_W ? n - i : VM_W;
+        vm_f32 d = vm_load(grads + i, k);
+        if (wd != 0) d = d + vwd * vm_load(params + i, k);
+        if (buf) {
+            vm_f32 b = first ? d : vm_load(buf + i, k) * vmom + vdamp * d;
+            vm_store(buf + i, b, k);
+            d = nesterov ? d + vmom * b : b;
+        }
+        vm_store(update + i, vnlr * d, k);
+    }
+    if (buf) s->flags |= CLASSIC_HAS_BUF;
+    return 0;
+}
+
+const opt_vtbl opt_sgd_vtbl = {
+    .name = "sgd",
+    .kind = OPT_KIND_CLASSIC,
+    .description = "stochastic gradient descent with optional (Nesterov) momentum and weight decay, as torch.optim.SGD",
+    .hparams = sgd_hparams,
+    .nhparams = SGD_NHP,
+    .init = sgd_init,
+    .step = sgd_step,
+    .save = classic_save,
+    .load = classic_load,
+    .deinit = classic_deinit,
+};
+
+/* ---- Adam and AdamW (torch.optim.Adam / AdamW) ---------------------------- */
+
+enum { ADAM_BETA1, ADAM_BETA2, ADAM_EPS, ADAM_WEIGHT_DECAY, ADAM_AMSGRAD, ADAM_NHP };
+
+static const hparam_def adam_hparams[ADAM_NHP] = {
+    [ADAM_BETA1]        = {"beta1", 0.9, 0, 1, 0, 1, 0, "decay of the first-moment average"},
+    [ADAM_BETA2]        = {"beta2", 0.999, 0, 1, 0, 1, 0, "decay of the second-moment average"},
+    [ADAM_EPS]          = {"eps", 1e-8, 0, 1, 1, 0, 0, "added to the denominator"},
+    [ADAM_WEIGHT_DECAY] = {"weight_decay", 0, 0, 1e3, 0, 0, 0, "L2 penalty added to the gradient"},
+    [ADAM_AMSGRAD]      = {"amsgrad", 0, 0, 1, 0, 0, 1, "1 = use the running maximum of the second moment"},
+};
+
+static const hparam_def adamw_hparams[ADAM_NHP] = {
+    [ADAM_BETA1]        = {"beta1", 0.9, 0, 1, 0, 1, 0, "decay of the first-moment average"},
+    [ADAM_BETA2]        = {"beta2", 0.999, 0, 1, 0, 1, 0, "decay of the second-moment average"},
+    [ADAM_EPS]          = {"eps", 1e-8, 0, 1, 1, 0, 0, "added to the denominator"},
+    [ADAM_WEIGHT_DECAY] = {"weight_decay", 1e-2, 0, 1e3, 0, 0, 0,
+                           "decoupled weight decay: params *= 1 - lr * weight_decay"},
+    [ADAM_AMSGRAD]      = {"amsgrad", 0, 0, 1, 0, 0, 1, "1 = use the running maximum of the second moment"},
+};
+
+static int adam_init(opt *o, const opt_config *cfg, const layout *lay)
+{
+    (void)lay;
+    return classic_alloc(o, cfg->hp[HP_COMMON_COUNT + ADAM_AMSGRAD] != 0 ? 3 : 2);
+}
+
+/* One Adam step; `decoupled` selects AdamW's weight decay. */
+static int adam_kernel(opt *o, const float *params, const float *grads, float *update,
+                       double lr, int64_t t, int decoupled)
+{
+    classic_state *s = o->state;
+    size_t n = s->n;
+    const double b1 = own_hp(o, ADAM_BETA1), b2 = own_hp(o, ADAM_BETA2);
+    const double wd = own_hp(o, ADAM_WEIGHT_DECAY);
+    const double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
+    const vm_f32 vb1 = vm_splat((float)b1), vc1 = vm_splat((float)(1.0 - b1));
+    const vm_f32 vb2 = vm_splat((float)b2), vc2 = vm_splat((float)(1.0 - b2));
+    const vm_f32 vnss = vm_splat((float)-(lr / bc1));
+    const vm_f32 vbc2 = vm_splat((float)sqrt(bc2));
+    const vm_f32 veps = vm_splat((float)own_hp(o, ADAM_EPS));
+    const vm_f32 vwd = vm_splat((float)wd);
+    const vm_f32 vdecay = vm_splat((float)(1.0 - lr * wd));
+    const int l2 = !decoupled && wd != 0, shrink = decoupled && wd != 0;
+    float *restrict m = classic_buf(o, 0), *restrict v = classic_buf(o, 1);
+    float *restrict vmax = s->nbuf == 3 ? classic_buf(o, 2) : NULL;
+
+    for (size_t i = 0; i < n; i += VM_W) {
+        size_t k = n - i < VM_W ? n - i : VM_W;
+        vm_f32 g = vm_load(grads + i, k);
+        if (l2) g = g + vwd * vm_load(params + i, k);
+        vm_f32 mi = vm_load(m + i, k) * vb1 + vc1 * g;
+        vm_f32 vi = vm_load(v + i, k) * vb2 + (vc2 * g) * g;
+        vm_store(m + i, mi, k);
+        vm_store(v + i, vi, k);
+        if (vmax) {
+            vi = vm_max(vm_load(vmax + i, k), vi);
+            vm_store(vmax + i, vi, k);
+        }
+        vm_f32 delta = (vnss * mi) / (vm_sqrt(vi) / vbc2 + veps);
+        if (shrink) {
+            /* torch: param.mul_(1 - lr*wd) then addcdiv_; report the difference */
+            vm_f32 p = vm_load(params + i, k);
+            delta = (p * vdecay + delta) - p;
+        }
+        vm_store(update + i, delta, k);
+    }
+    return 0;
+}
+
+static int adam_step(opt *o, const float *params, const float *grads, float *update,
+                     double lr, step_info *info)
+{
+    return adam_kernel(o, params, grads, update, lr, info->t, 0);
+}
+
+static int adamw_step(opt *o, const float *params, const float *grads, float *update,
+                      double lr, step_info *info)
+{
+    return adam_kernel(o, params, grads, update, lr, info->t, 1);
+}
+
+const opt_vtbl opt_adam_vtbl = {
+    .name = "adam",
+    .kind = OPT_KIND_CLASSIC,
+    .description = "Adam with optional AMSGrad and L2 weight decay, as torch.optim.Adam",
+    .hparams = adam_hparams,
+    .nhparams = ADAM_NHP,
+    .init = adam_init,
+    .step = adam_step,
+    .save = classic_save,
+    .load = classic_load,
+    .deinit = classic_deinit,
+};
+
+const opt_vtbl opt_adamw_vtbl = {
+    .name = "adamw",
+    .kind = OPT_KIND_CLASSIC,
+    .description = "Adam with decoupled weight decay, as torch.optim.AdamW",
+    .hparams = adamw_hparams,
+    .nhparams = ADAM_NHP,
+    .init = adam_init,
+    .step = adamw_step,
+    .save = classic_save,
+    .load = classic_load,
+    .deinit = classic_deinit,
+};
+
+/* ---- RMSprop (torch.optim.RMSprop) --------------------------------------- */
+
+enum { RMS_ALPHA, RMS_EPS, RMS_MOMENTUM, RMS_CENTERED, RMS_WEIGHT_DECAY, RMS_NHP };
+
+static const hparam_def rmsprop_hparams[RMS_NHP] = {
+    [RMS_ALPHA]        = {"alpha", 0.99, 0, 1, 0, 1, 0, "decay of the squared-gradient average"},
+    [RMS_EPS]          = {"eps", 1e-8, 0, 1, 1, 0, 0, "added to the denominator"},
+    [RMS_MOMENTUM]     = {"momentum", 0, 0, 1, 0, 1, 0, "momentum factor (0 = none)"},
+    [RMS_CENTERED]     = {"centered", 0, 0, 1, 0, 0, 1, "1 = normalise by the estimated variance"},
+    [RMS_WEIGHT_DECAY] = {"weight_decay", 0, 0, 1e3, 0, 0, 0, "L2 penalty added to the gradient"},
+};
+
+/* Buffers: 0 square_avg, then momentum_buffer when momentum > 0, then
+ * grad_avg when centered. */
+static int rmsprop_init(opt *o, const opt_config *cfg, const layout *lay)
+{
+    (void)lay;
+    int nbuf = 1 + (cfg->hp[HP_COMMON_COUNT + RMS_MOMENTUM] > 0)
+                 + (cfg->hp[HP_COMMON_COUNT + RMS_CENTERED] != 0);
+    return classic_alloc(o, nbuf);
+}
+
+static int rmsprop_step(opt *o, const float *params, const float *grads, float *update,
+                        double lr, step_info *info)
+{
+    (void)info;
+    classic_state *s = o->state;
+    size_t n = s->n;
+    const double alpha = own_hp(o, RMS_ALPHA), wd = own_hp(o, RMS_WEIGHT_DECAY);
+    const int has_mom = own_hp(o, RMS_MOMENTUM) > 0, centered = own_hp(o, RMS_CENTERED) != 0;
+    const vm_f32 va = vm_splat((float)alpha), vc = vm_splat((float)(1.0 - alpha));
+    const vm_f32 veps = vm_splat((float)own_hp(o, RMS_EPS));
+    const vm_f32 vmom = vm_splat((float)own_hp(o, RMS_MOMENTUM));
+    const vm_f32 vwd = vm_splat((float)wd), vnlr = vm_splat((float)-lr);
+    float *sq = classic_buf(o, 0);
+    float *buf = has_mom ? classic_buf(o, 1) : NULL;
+    float *ga = centered ? classic_buf(o, 1 + has_mom) : NULL;
+
+    for (size_t i = 0; i < n; i += VM_W) {
+        size_t k = n - i < VM_W ? n - i : VM_W;
+        vm_f32 g = vm_load(grads + i, k);
+        if (wd != 0) g = g + vwd * vm_load(params + i, k);
+        vm_f32 sqi = vm_load(sq + i, k) * va + (vc * g) * g;
+        vm_store(sq + i, sqi, k);
+        vm_f32 avg;
+        if (ga) {
+            vm_f32 gai = vm_load(ga + i, k) * va + vc * g;
+            vm_store(ga + i, gai, k);
+            avg = vm_sqrt(sqi - gai * gai);   /* addcmul(grad_avg, grad_avg, value=-1) */
+        } else {
+            avg = vm_sqrt(sqi);
+        }
+        avg = avg + veps;
+        vm_f32 u;
+        if (buf) {
+            vm_f32 b = vm_load(buf + i, k) * vmom + g / avg;
+            vm_store(buf + i, b, k);
+            u = vnlr * b;
+        } else {
+            u = (vnlr * g) / avg;
+        }
+        vm_store(update + i, u, k);
+    }
+    return 0;
+}
+
+const opt_vtbl opt_rmsprop_vtbl = {
+    .name = "rmsprop",
+    .kind = OPT_KIND_CLASSIC,
+    .description = "RMSprop with optional momentum, centering and weight decay, as torch.optim.RMSprop",
+    .hparams = rmsprop_hparams,
+    .nhparams = RMS_NHP,
+    .init = rmsprop_init,
+    .step = rmsprop_step,
+    .save = classic_save,
+    .load = classic_load,
+    .deinit = classic_deinit,
+};
+
+/* ---- Adagrad (torch.optim.Adagrad) --------------------------------------- */
+
+enum { ADAGRAD_LR_DECAY, ADAGRAD_INIT_ACC, ADAGRAD_EPS, ADAGRAD_WEIGHT_DECAY, ADAGRAD_NHP };
+
+static const hparam_def adagrad_hparams[ADAGRAD_NHP] = {
+    [ADAGRAD_LR_DECAY]     = {"lr_decay", 0, 0, 1e3, 0, 0, 0, "lr / (1 + (t - 1) * lr_decay)"},
+    [ADAGRAD_INIT_ACC]     = {"initial_accumulator_value", 0, 0, 1e3, 0, 0, 0,
+                              "starting value of the squared-gradient sum"},
+    [ADAGRAD_EPS]          = {"eps", 1e-10, 0, 1, 1, 0, 0, "added to the denominator"},
+    [ADAGRAD_WEIGHT_DECAY] = {"weight_decay", 0, 0, 1e3, 0, 0, 0, "L2 penalty added to the gradient"},
+};
+
+static int adagrad_init(opt *o, const opt_config *cfg, const layout *lay)
+{
+    (void)lay;
+    int rc = classic_alloc(o, 1);
+    if (rc) return rc;
+    float init = (float)cfg->hp[HP_COMMON_COUNT + ADAGRAD_INIT_ACC];
+    float *sum = classic_buf(o, 0);
+    for (size_t i = 0; i < o->lay.n; i++) sum[i] = init;
+    return 0;
+}
+
+static int adagrad_step(opt *o, const float *params, const float *grads, float *update,
+                        double lr, step_info *info)
+{
+    classic_state *s = o->state;
+    size_t n = s->n;
+    const double wd = own_hp(o, ADAGRAD_WEIGHT_DECAY);
+    const double clr = lr / (1.0 + (double)(info->t - 1) * own_hp(o, ADAGRAD_LR_DECAY));
+    const vm_f32 vnclr = vm_splat((float)-clr), vwd = vm_splat((float)wd);
+    const vm_f32 veps = vm_splat((float)own_hp(o, ADAGRAD_EPS));
+    float *sum = classic_buf(o, 0);
+
+    for (size_t i = 0; i < n; i += VM_W) {
+        size_t k = n - i < VM_W ? n - i : VM_W;
+        vm_f32 g = vm_load(grads + i, k);
+        if (wd != 0) g = g + vwd * vm_load(params + i, k);
+        vm_f32 si = vm_load(sum + i, k) + g * g;
+        vm_store(sum + i, si, k);
+        vm_store(update + i, (vnclr * g) / (vm_sqrt(si) + veps), k);
+    }
+    return 0;
+}
+
+const opt_vtbl opt_adagrad_vtbl = {
+    .name = "adagrad",
+    .kind = OPT_KIND_CLASSIC,
+    .description = "Adagrad with learning-rate decay and weight decay, as torch.optim.Adagrad",
+    .hparams = adagrad_hparams,
+    .nhparams = ADAGRAD_NHP,
+    .init = adagrad_init,
+    .step = adagrad_step,
+    .save = classic_save,
+    .load = classic_load,
+    .deinit = classic_deinit,
+};

@@ -1,0 +1,47 @@
+/* opt_registry.c — the table of every optimizer optirsd serves.
+ *
+ * One row per optimizer, in the order GET /v1/optimizers lists them.  To add
+ * one: declare its vtbl below and append a row.  The table is immutable, so
+ * lookups are safe from any thread. */
+#include <string.h>
+
+#include "opt.h"
+
+extern const opt_vtbl opt_sgd_vtbl;
+extern const opt_vtbl opt_adam_vtbl;
+extern const opt_vtbl opt_adamw_vtbl;
+extern const opt_vtbl opt_rmsprop_vtbl;
+extern const opt_vtbl opt_adagrad_vtbl;
+extern const opt_vtbl opt_mlp_lopt_vtbl;
+extern const opt_vtbl opt_lstm_lopt_vtbl;
+extern const opt_vtbl opt_nn_adam_vtbl;
+
+static const opt_vtbl *const registry[] = {
+    &opt_sgd_vtbl,
+    &opt_adam_vtbl,
+    &opt_adamw_vtbl,
+    &opt_rmsprop_vtbl,
+    &opt_adagrad_vtbl,
+    &opt_mlp_lopt_vtbl,
+    &opt_lstm_lopt_vtbl,
+    &opt_nn_adam_vtbl,
+};
+
+int opt_registry_count(void)
+{
+    return (int)(sizeof registry / sizeof registry[0]);
+}
+
+const opt_vtbl *opt_registry_at(int i)
+{
+    if (i < 0 || i >= opt_registry_count()) return NULL;
+    return registry[i];
+}
+
+const opt_vtbl *opt_find(const char *name)
+{
+    if (!name) return NULL;
+    for (int i = 0; i < opt_registry_count(); i++)
+        if (strcmp(registry[i]->name, name) == 0) return registry[i];
+    return NULL;
+}

@@ -1,0 +1,168 @@
+/* task_fmnist_mlp.c — softmax MLP classifier on Fashion-MNIST.
+ *
+ * Inputs are 8x8 (bilinear downsample of the 28x28 images, done once when
+ * the data is loaded) or the raw 28x28, scaled to [0,1].  `depth` hidden
+ * layers of `width` units with `activation`, then a linear layer to 10
+ * logits; mean softmax cross-entropy.  loss_grad uses `batch` images drawn
+ * with replacement from the first n_train training images; eval_loss is the
+ * mean loss on the first 1000 test images (fixed).  The data comes from the
+ * process-wide cache in tasks.c and is never copied per task. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "layers.h"
+#include "tasks_internal.h"
+
+#define FM_NEVAL 1000
+#define FM_CHUNK 250
+
+typedef struct fmtask {
+    const tasks_fmnist *data;
+    mlp    m;
+    int    side, in, batch, cap, n_train;
+    float *xb, *out, *cache, *scratch, *probs, *dout;   /* scratch for cap rows */
+    int   *yb;
+} fmtask;
+
+static void fm_gather(const fmtask *q, int test, int i, float *dst)
+{
+    const tasks_fmnist *d = q->data;
+    if (q->side == 8) {
+        memcpy(dst, (test ? d->test8 : d->train8) + (size_t)i * 64, sizeof(float) * 64);
+    } else {
+        const uint8_t *s = (test ? d->test28 : d->train28) + (size_t)i * 784;
+        for (int k = 0; k < 784; k++) dst[k] = s[k] * (1.0f / 255.0f);
+    }
+}
+
+static double fm_batch(fmtask *q, const float *p, int m, float *g)
+{
+    mlp_forward(&q->m, q->out, q->cache, p, q->xb, m);
+    double f = softmax_xent_forward(q->probs, q->out, q->yb, m, 10);
+    if (g && isfinite(f)) {
+        memset(g, 0, sizeof(float) * q->m.nparams);
+        memset(q->dout, 0, sizeof(float) * (size_t)m * 10);
+        softmax_xent_backward(q->dout, q->probs, q->yb, m, 10, 1.0f);
+        mlp_backward(&q->m, g, NULL, q->scratch, q->dout, q->cache, p, q->xb, m);
+    }
+    return f;
+}
+
+static double fm_loss_grad(task *t, const float *p, float *g, rng *r)
+{
+    fmtask *q = t->impl;
+    rng cr;
+    tasks_call_rng(r, &cr);
+    for (int k = 0; k < q->batch; k++) {
+        int i = (int)rng_below(&cr, (uint64_t)q->n_train);
+        fm_gather(q, 0, i, q->xb + (size_t)k * q->in);
+        q->yb[k] = q->data->train_y[i];
+    }
+    return tasks_finite_or_nan(fm_batch(q, p, q->batch, g));
+}
+
+static double fm_eval(task *t, const float *p)
+{
+    fmtask *q = t->impl;
+    int ne = q->data->n_test < FM_NEVAL ? q->data->n_test : FM_NEVAL;
+    double s = 0;
+    for (int i = 0; i < ne; i += q->cap) {
+        int m = ne - i < q->cap ? ne - i : q->cap;
+        for (int k = 0; k < m; k++) {
+            fm_gather(q, 1, i + k, q->xb + (size_t)k * q->in);
+            q->yb[k] = q->data->test_y[i + k];
+        }
+        s += m * fm_batch(q, p, m, NULL);
+    }
+    return tasks_finite_or_nan(s / ne);
+}
+
+static void fm_init(task *t, rng *r, float *p)
+{
+    fmtask *q = t->impl;
+    mlp_init_params(&q->m, p, r, (float)t->p.init_scale);
+}
+
+static void fm_free(task *t)
+{
+    fmtask *q = t->impl;
+    if (!q) return;
+    free(q->xb); free(q->out); free(q->cache); free(q->scratch); free(q->probs); free(q->dout);
+    free(q->yb); free(q);
+    t->impl = NULL;
+}
+
+static const task_vtbl fm_vt = {fm_loss_grad, fm_eval, NULL, fm_init, fm_free};
+
+static int fm_create(task *t)
+{
+    task_params *p = &t->p;
+    if (!p->width) p->width = 32;
+    if (!p->depth) p->depth = 1;
+    if (!p->batch) p->batch = 128;
+    if (!p->activation) p->activation = ACT_RELU;
+    if (!p->image_side) p->image_side = 8;
+    if (p->init_scale == 0) p->init_scale = 1.0;
+    if (p->width < 1 || p->width > 4096 || p->depth < 1 || p->depth > MLP_MAX_LAYERS - 1 ||
+        p->batch < 1 || p->batch > 8192 || p->activation < ACT_RELU || p->activation > ACT_GELU ||
+        (p->image_side != 8 && p->image_side != 28) || p->n_train < 0 || !(p->init_scale > 0)) {
+        tasks_set_error("fmnist_mlp: width 1..4096, depth 1..%d, batch 1..8192, activation relu/tanh/gelu, "
+                        "image_side 8 or 28, init_scale > 0", MLP_MAX_LAYERS - 1);
+        return ERR_OUT_OF_RANGE;
+    }
+    const tasks_fmnist *data;
+    int rc = tasks_fmnist_get(p->data_path, &data);
+    if (rc) return rc;
+    if (!p->n_train || p->n_train > data->n_train) p->n_train = data->n_train;
+    fmtask *q = calloc(1, sizeof *q);
+    if (!q) return ERR_NO_MEMORY;
+    t->impl = q;
+    t->vt = &fm_vt;
+    q->data = data;
+    q->side = p->image_side;
+    q->in = q->side * q->side;
+    q->batch = p->batch;
+    q->n_train = p->n_train;
+    q->cap = q->batch > FM_CHUNK ? q->batch : FM_CHUNK;
+    int sizes[MLP_MAX_LAYERS + 1];
+    sizes[0] = q->in;
+    for (int l = 1; l <= p->depth; l++) sizes[l] = p->width;
+    sizes[p->depth + 1] = 10;
+    rc = mlp_init(&q->m, p->depth + 1, sizes, p->activation);
+    if (rc) { fm_free(t); return rc; }
+    size_t cap = (size_t)q->cap;
+    q->xb = malloc(sizeof(float) * cap * q->in);
+    q->out = malloc(sizeof(float) * cap * 10);
+    q->probs = malloc(sizeof(float) * cap * 10);
+    q->dout = malloc(sizeof(float) * cap * 10);
+    q->cache = malloc(sizeof(float) * mlp_cache_size(&q->m, q->cap));
+    q->scratch = malloc(sizeof(float) * mlp_scratch_size(&q->m, q->cap));
+    q->yb = malloc(sizeof(int) * cap);
+    if (!q->xb || !q->out || !q->probs || !q->dout || !q->cache || !q->scratch || !q->yb) {
+        fm_free(t);
+        return ERR_NO_MEMORY;
+    }
+    /* one layout tensor per weight and bias, in the mlp block's order */
+    enum { MAXT = 2 * MLP_MAX_LAYERS };
+    char namebuf[MAXT][16];
+    const char *names[MAXT];
+    int nd[MAXT];
+    int64_t sh[MAXT][LAYOUT_MAX_DIMS];
+    memset(sh, 0, sizeof sh);
+    for (int l = 0; l < q->m.nlayers; l++) {
+        snprintf(namebuf[2 * l], 16, "l%d.w", l);
+        snprintf(namebuf[2 * l + 1], 16, "l%d.b", l);
+        names[2 * l] = namebuf[2 * l];
+        names[2 * l + 1] = namebuf[2 * l + 1];
+        nd[2 * l] = 2; sh[2 * l][0] = sizes[l]; sh[2 * l][1] = sizes[l + 1];
+        nd[2 * l + 1] = 1; sh[2 * l + 1][0] = sizes[l + 1];
+    }
+    rc = tasks_layout_set(t, 2 * q->m.nlayers, names, nd, (const int64_t (*)[LAYOUT_MAX_DIMS])sh);
+    if (rc) fm_free(t);
+    return rc;
+}
+
+const task_family task_family_fmnist_mlp = {
+    "fmnist_mlp", "vision", "softmax MLP on Fashion-MNIST at 8x8 (bilinear) or 28x28", fm_create};

@@ -1,0 +1,240 @@
+/* tasks.c — the task family table, task_create/free and shared helpers;
+ * see tasks.h and tasks_internal.h. */
+#include "tasks_internal.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "idx.h"
+
+static const task_family *const families[] = {
+    &task_family_quadratic,
+    &task_family_noisy_quadratic,
+    &task_family_rosenbrock,
+    &task_family_rastrigin,
+    &task_family_styblinski_tang,
+    &task_family_logistic_regression,
+    &task_family_softmax_regression,
+    &task_family_fmnist_mlp,
+    &task_family_char_rnn,
+};
+#define NFAMILIES ((int)(sizeof families / sizeof families[0]))
+
+int tasks_count(void) { return NFAMILIES; }
+
+const task_family *tasks_at(int i) { return (i >= 0 && i < NFAMILIES) ? families[i] : NULL; }
+
+const task_family *tasks_find(const char *name)
+{
+    if (!name) return NULL;
+    for (int i = 0; i < NFAMILIES; i++)
+        if (strcmp(families[i]->name, name) == 0) return families[i];
+    return NULL;
+}
+
+static _Thread_local char last_error[256];
+
+const char *tasks_last_error(void) { return last_error; }
+
+void tasks_set_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+}
+
+int task_create(const char *family, const task_params *p, uint64_t seed, task **out)
+{
+    *out = NULL;
+    last_error[0] = 0;
+    const task_family *f = tasks_find(family);
+    if (!f) {
+        tasks_set_error("unknown task family '%s'", family ? family : "(null)");
+        return ERR_INVALID_ARGUMENT;
+    }
+    task *t = calloc(1, sizeof *t);
+    if (!t) return ERR_NO_MEMORY;
+    t->family = f->name;
+    t->domain = f->domain;
+    t->seed = seed;
+    if (p) t->p = *p;
+    int rc = f->create(t);
+    if (rc) {
+        if (!last_error[0]) tasks_set_error("%s: %s", f->name, err_message(rc));
+        layout_deinit(&t->lay);
+        free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+int task_init_params(task *t, uint64_t seed, float *params)
+{
+    rng r;
+    rng_seed(&r, seed);
+    t->vt->init_params(t, &r, params);
+    return 0;
+}
+
+double task_loss_grad(task *t, const float *params, float *grad, rng *r)
+{
+    return t->vt->loss_grad(t, params, grad, r);
+}
+
+double task_eval_loss(task *t, const float *params) { return t->vt->eval_loss(t, params); }
+
+int task_hvp(task *t, const float *params, const float *v, float *out)
+{
+    if (!t->vt->hvp) return ERR_INVALID_ARGUMENT;
+    return t->vt->hvp(t, params, v, out);
+}
+
+void task_free(task *t)
+{
+    if (!t) return;
+    if (t->vt && t->vt->free) t->vt->free(t);
+    layout_deinit(&t->lay);
+    free(t);
+}
+
+/* ---- shared helpers ----------------------------------------------------- */
+
+int tasks_layout_set(task *t, int ntensors, const char *const *names, const int *ndims,
+                     const int64_t (*shapes)[LAYOUT_MAX_DIMS])
+{
+    layout_deinit(&t->lay);
+    int rc = layout_init(&t->lay, ntensors, names, ndims, shapes, SIZE_MAX);
+    t->n = rc ? 0 : t->lay.n;
+    return rc;
+}
+
+int tasks_layout_flat(task *t, const char *name, size_t n)
+{
+    const char *names[1] = {name};
+    int nd[1] = {1};
+    int64_t sh[1][LAYOUT_MAX_DIMS] = {{(int64_t)n}};
+    return tasks_layout_set(t, 1, names, nd, (const int64_t (*)[LAYOUT_MAX_DIMS])sh);
+}
+
+void tasks_add_noise(float *g, size_t n, double noise, rng *r)
+{
+    if (!(noise > 0)) return;
+    for (size_t i = 0; i < n; i++) g[i] += (float)(noise * rng_normal(r));
+}
+
+void tasks_call_rng(rng *caller, rng *out) { rng_seed(out, rng_u64(caller)); }
+
+int tasks_all_finite(const float *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(g[i])) return 0;
+    return 1;
+}
+
+/* ---- Fashion-MNIST cache ------------------------------------------------ */
+
+static pthread_mutex_t fm_mu = PTHREAD_MUTEX_INITIALIZER;
+static int fm_loaded;
+static char fm_dir[512];
+static idx_array fm_raw[4];          /* train images, train labels, test images, test labels */
+static float *fm_train8, *fm_test8;
+static tasks_fmnist fm;
+
+void tasks_bilinear_resize(float *dst, int side, const uint8_t *src, int src_side)
+{
+    double scale = (double)src_side / side;
+    for (int i = 0; i < side; i++) {
+        double sy = (i + 0.5) * scale - 0.5;
+        if (sy < 0) sy = 0;
+        int y0 = (int)sy, y1 = y0 + 1 < src_side ? y0 + 1 : src_side - 1;
+        double wy = sy - y0;
+        for (int j = 0; j < side; j++) {
+            double sx = (j + 0.5) * scale - 0.5;
+            if (sx < 0) sx = 0;
+            int x0 = (int)sx, x1 = x0 + 1 < src_side ? x0 + 1 : src_side - 1;
+            double wx = sx - x0;
+            double v = (1 - wy) * ((1 - wx) * src[y0 * src_side + x0] + wx * src[y0 * src_side + x1])
+                     + wy * ((1 - wx) * src[y1 * src_side + x0] + wx * src[y1 * src_side + x1]);
+            dst[i * side + j] = (float)(v / 255.0);
+        }
+    }
+}
+
+static int fm_load_locked(const char *dir)
+{
+    static const char *const files[4] = {
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"};
+    char path[700];
+    int rc = 0;
+    for (int i = 0; i < 4 && rc == 0; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        rc = idx_load_gz(&fm_raw[i], path);
+        if (rc == ERR_NOT_FOUND)
+            tasks_set_error("fmnist: cannot open %s (install Debian's dataset-fashion-mnist)", path);
+        else if (rc == ERR_CORRUPT)
+            tasks_set_error("fmnist: %s is not a valid gzipped IDX file", path);
+        else if (rc)
+            tasks_set_error("fmnist: reading %s: %s", path, err_message(rc));
+    }
+    if (rc == 0) {
+        const idx_array *tx = &fm_raw[0], *ty = &fm_raw[1], *vx = &fm_raw[2], *vy = &fm_raw[3];
+        if (tx->ndim != 3 || tx->dims[1] != 28 || tx->dims[2] != 28 || ty->ndim != 1 ||
+            ty->dims[0] != tx->dims[0] || vx->ndim != 3 || vx->dims[1] != 28 ||
+            vx->dims[2] != 28 || vy->ndim != 1 || vy->dims[0] != vx->dims[0]) {
+            tasks_set_error("fmnist: unexpected shapes in %s", dir);
+            rc = ERR_CORRUPT;
+        }
+        for (size_t i = 0; rc == 0 && i < ty->size; i++) if (ty->data[i] > 9) rc = ERR_CORRUPT;
+        for (size_t i = 0; rc == 0 && i < vy->size; i++) if (vy->data[i] > 9) rc = ERR_CORRUPT;
+        if (rc == ERR_CORRUPT && !tasks_last_error()[0]) tasks_set_error("fmnist: label out of 0..9");
+    }
+    if (rc == 0) {
+        fm.n_train = (int)fm_raw[0].dims[0];
+        fm.n_test = (int)fm_raw[2].dims[0];
+        fm_train8 = malloc(sizeof(float) * 64 * (size_t)fm.n_train);
+        fm_test8 = malloc(sizeof(float) * 64 * (size_t)fm.n_test);
+        if (!fm_train8 || !fm_test8) rc = ERR_NO_MEMORY;
+    }
+    if (rc) {
+        for (int i = 0; i < 4; i++) idx_deinit(&fm_raw[i]);
+        free(fm_train8); free(fm_test8);
+        fm_train8 = fm_test8 = NULL;
+        return rc;
+    }
+    for (int i = 0; i < fm.n_train; i++)
+        tasks_bilinear_resize(fm_train8 + 64 * (size_t)i, 8, fm_raw[0].data + 784 * (size_t)i, 28);
+    for (int i = 0; i < fm.n_test; i++)
+        tasks_bilinear_resize(fm_test8 + 64 * (size_t)i, 8, fm_raw[2].data + 784 * (size_t)i, 28);
+    fm.train28 = fm_raw[0].data;
+    fm.train_y = fm_raw[1].data;
+    fm.test28 = fm_raw[2].data;
+    fm.test_y = fm_raw[3].data;
+    fm.train8 = fm_train8;
+    fm.test8 = fm_test8;
+    snprintf(fm_dir, sizeof fm_dir, "%s", dir);
+    fm_loaded = 1;
+    return 0;
+}
+
+int tasks_fmnist_get(const char *dir, const tasks_fmnist **out)
+{
+    if (!dir) dir = TASKS_FMNIST_DIR;
+    *out = NULL;
+    pthread_mutex_lock(&fm_mu);
+    int rc = 0;
+    if (!fm_loaded) rc = fm_load_locked(dir);
+    else if (strcmp(dir, fm_dir) != 0) {
+        tasks_set_error("fmnist: already loaded from %s, cannot switch to %s", fm_dir, dir);
+        rc = ERR_INVALID_ARGUMENT;
+    }
+    pthread_mutex_unlock(&fm_mu);
+    if (rc == 0) *out = &fm;
+    return rc;
+}

@@ -1,0 +1,144 @@
+/* tasks.h — built-in task families: seeded, parametric training problems
+ * with a loss and an analytic gradient, used for meta-training and
+ * evaluating optimizers.
+ *
+ * A task family is one row of a table {name, domain, description, create};
+ * adding a family is one new file src/core/task_<family>.c plus one line in
+ * the table in tasks.c.  A task is one instance of a family: fixed data and
+ * problem constants derived from (params, seed), a parameter vector of
+ * `n` floats described by `lay` (the same layout type optimizers use).
+ *
+ * Families (domain):
+ *   quadratic          (synthetic) f = ||W p - y||^2, W (dim,dim), y (dim) ~ N(0,1); HVP
+ *   noisy_quadratic    (synthetic) 0.5 sum h_i (p_i - c_i)^2, h log-uniform in
+ *                      [1e-3, 1]; gradient noise noise*sqrt(h_i)*N(0,1); HVP
+ *   rosenbrock         (synthetic) mean_i 100(p_{i+1}-p_i^2)^2 + (1-p_i)^2; HVP
+ *   rastrigin          (synthetic) 10 + mean_i p_i^2 - 10 cos(2 pi p_i); HVP
+ *   styblinski_tang    (synthetic) mean_i 0.5 (p_i^4 - 16 p_i^2 + 5 p_i); HVP
+ *   logistic_regression(tabular)   binary cross-entropy on synthetic data; HVP of
+ *                                  the full training-set loss (not the minibatch)
+ *   softmax_regression (tabular)   softmax cross-entropy on synthetic clusters
+ *   fmnist_mlp         (vision)    softmax MLP on Fashion-MNIST, 8x8 or 28x28
+ *   char_rnn           (text)      one-layer LSTM next-character model on
+ *                                  /usr/share/common-licenses/GPL-3
+ * The synthetic families add gradient noise noise*N(0,1) when noise > 0.
+ *
+ * Data files: fmnist_mlp reads the gzipped IDX files of Debian's
+ * dataset-fashion-mnist (default dir TASKS_FMNIST_DIR, override with
+ * task_params.data_path).  The images are loaded once per process on first
+ * use and shared read-only by every task (a mutex guards the one-time load —
+ * the only lock in src/core/).  Missing files make task_create fail with
+ * ERR_NOT_FOUND and a message available from tasks_last_error().
+ *
+ * Seeds: task_create's seed fixes the problem's random constants
+ * (quadratic matrices and centres, the synthetic regression data); families
+ * on fixed functions or fixed data (rosenbrock, rastrigin, styblinski_tang,
+ * fmnist_mlp, char_rnn) do not depend on it.  Initial parameters come from
+ * task_init_params's own seed.
+ *
+ * Randomness: loss_grad advances the caller's rng by exactly one rng_u64
+ * draw (from which it derives its minibatch and noise), whether or not grad
+ * is NULL, so "loss only" and "loss and gradient" calls stay in step.
+ *
+ * Non-finite: losses are finite for sane params; when params produce a
+ * non-finite value the functions return NAN (never crash).
+ *
+ * Ownership / threads: task_create allocates; task_free releases (NULL ok).
+ * A task keeps scratch buffers, so one task is used by one thread at a time;
+ * different tasks may run in different threads concurrently. */
+#ifndef OPTIRS_TASKS_H
+#define OPTIRS_TASKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "opt.h"      /* layout */
+#include "rng.h"
+
+#define TASKS_FMNIST_DIR "/usr/share/datasets/fashion-mnist"
+#define TASKS_TEXT_FILE  "/usr/share/common-licenses/GPL-3"
+
+/* Every field: 0 = the family's default.  Families use what they need. */
+typedef struct task_params {
+    int    width;        /* hidden units (fmnist_mlp 32, char_rnn 32) */
+    int    depth;        /* hidden layers (fmnist_mlp 1) */
+    int    batch;        /* minibatch size (regressions 32, fmnist 128, char_rnn 8) */
+    int    activation;   /* ACT_RELU / ACT_TANH / ACT_GELU from layers.h (fmnist: relu) */
+    int    dim;          /* problem dimension / data features: quadratic 10, noisy_quadratic 100,
+                            rosenbrock 2, rastrigin 10, styblinski_tang 10, logistic 10, softmax 20 */
+    int    seq_len;      /* char_rnn unroll length (16) */
+    int    classes;      /* softmax_regression classes (5) */
+    int    n_train;      /* synthetic training examples (regressions 1000); fmnist: examples used (60000) */
+    int    image_side;   /* fmnist_mlp: 8 (bilinear downsample) or 28; default 8 */
+    double init_scale;   /* multiplies the family's initialisation (1) */
+    double noise;        /* gradient noise std; <0 = none.  Default 0, noisy_quadratic 1 */
+    const char *data_path; /* fmnist: directory; char_rnn: text file; NULL = default */
+} task_params;
+
+typedef struct task task;
+
+typedef struct task_vtbl {
+    /* Minibatch loss at params; when grad != NULL also writes (not +=) the
+     * gradient of that loss (plus gradient noise where the family has it).
+     * The minibatch is drawn from r (see Randomness above).  NAN when
+     * params give a non-finite loss (grad's contents are then unspecified). */
+    double (*loss_grad)(task *t, const float *params, float *grad, rng *r);
+    /* Deterministic held-out / full loss at params (validation set for data
+     * families, the noiseless objective for the synthetic ones). */
+    double (*eval_loss)(task *t, const float *params);
+    /* Hessian-vector product out = H(params) v of the noiseless objective;
+     * NULL when the family has none.  Returns 0. */
+    int    (*hvp)(task *t, const float *params, const float *v, float *out);
+    /* Writes initial parameters drawn from r (scaled by init_scale). */
+    void   (*init_params)(task *t, rng *r, float *params);
+    /* Releases impl (not the task itself, not lay). */
+    void   (*free)(task *t);
+} task_vtbl;
+
+struct task {
+    const task_vtbl *vt;
+    const char *family;       /* the family's name (static) */
+    const char *domain;       /* "vision" | "tabular" | "synthetic" | "text" (static) */
+    task_params p;            /* the parameters with defaults filled in */
+    uint64_t    seed;
+    layout      lay;          /* named tensors of the parameter vector */
+    size_t      n;            /* parameters (== lay.n) */
+    void       *impl;         /* the family's own data */
+};
+
+typedef struct task_family {
+    const char *name;
+    const char *domain;
+    const char *description;  /* one line */
+    /* Fills t->vt, t->lay, t->n, t->impl from t->p (defaults already
+     * applied by the family itself) and t->seed.  0 or ERR_*; on error
+     * it leaves nothing allocated and may set a message with
+     * tasks_set_error(). */
+    int (*create)(task *t);
+} task_family;
+
+/* The family table. */
+int                tasks_count(void);
+const task_family *tasks_at(int i);          /* NULL when out of range */
+const task_family *tasks_find(const char *name);  /* NULL when unknown */
+
+/* Creates an instance of `family`; p may be NULL (all defaults).  Returns 0
+ * or ERR_INVALID_ARGUMENT (unknown family), ERR_OUT_OF_RANGE (a parameter),
+ * ERR_NOT_FOUND (data file missing), ERR_CORRUPT (data file malformed),
+ * ERR_NO_MEMORY.  On failure *out is NULL and tasks_last_error() says why.
+ * The caller frees the task with task_free. */
+int  task_create(const char *family, const task_params *p, uint64_t seed, task **out);
+/* Initial parameters for `seed` (deterministic).  Returns 0. */
+int  task_init_params(task *t, uint64_t seed, float *params);
+/* Convenience wrappers over t->vt. */
+double task_loss_grad(task *t, const float *params, float *grad, rng *r);
+double task_eval_loss(task *t, const float *params);
+/* ERR_INVALID_ARGUMENT when the family has no HVP. */
+int  task_hvp(task *t, const float *params, const float *v, float *out);
+void task_free(task *t);
+
+/* The message of the last task_create failure on this thread ("" if none). */
+const char *tasks_last_error(void);
+/* For families: records a formatted failure message for this thread. */
+void tasks_set_error(const char *fmt, ...);
+
+#endif

@@ -1,0 +1,71 @@
+/* vecmath.c — see vecmath.h. */
+#include "vecmath.h"
+
+typedef double vm_f64 __attribute__((vector_size(16)));
+
+static inline vm_f64 lo64(vm_f32 x) { return (vm_f64){x[0], x[1]}; }
+static inline vm_f64 hi64(vm_f32 x) { return (vm_f64){x[2], x[3]}; }
+
+static double hsum(vm_f64 a, vm_f64 b, vm_f64 c, vm_f64 d)
+{
+    vm_f64 s = (a + b) + (c + d);
+    return s[0] + s[1];
+}
+
+double vm_sumsq(const float *x, size_t n)
+{
+    vm_f64 a0 = {0, 0}, a1 = {0, 0}, a2 = {0, 0}, a3 = {0, 0};
+    size_t i = 0;
+    for (; i + 2 * VM_W <= n; i += 2 * VM_W) {
+        vm_f32 v = vm_load(x + i, VM_W), w = vm_load(x + i + VM_W, VM_W);
+        vm_f64 v0 = lo64(v), v1 = hi64(v), w0 = lo64(w), w1 = hi64(w);
+        a0 += v0 * v0;
+        a1 += v1 * v1;
+        a2 += w0 * w0;
+        a3 += w1 * w1;
+    }
+    double s = hsum(a0, a1, a2, a3);
+    for (; i < n; i++) s += (double)x[i] * (double)x[i];
+    return s;
+}
+
+void vm_scale(float *restrict y, const float *restrict x, float a, size_t n)
+{
+    vm_f32 va = vm_splat(a);
+    for (size_t i = 0; i < n; i += VM_W) {
+        size_t k = n - i < VM_W ? n - i : VM_W;
+        vm_store(y + i, va * vm_load(x + i, k), k);
+    }
+}
+
+void vm_add_sumsq(const float *p, const float *u, size_t n, double *usq, double *psq)
+{
+    vm_f64 u0 = {0, 0}, u1 = {0, 0}, q0 = {0, 0}, q1 = {0, 0};
+    size_t i = 0;
+    for (; i + VM_W <= n; i += VM_W) {
+        vm_f32 vu = vm_load(u + i, VM_W);
+        vm_f32 vp = vm_load(p + i, VM_W) + vu;
+        vm_f64 a = lo64(vu), b = hi64(vu), c = lo64(vp), d = hi64(vp);
+        u0 += a * a;
+        u1 += b * b;
+        q0 += c * c;
+        q1 += d * d;
+    }
+    vm_f64 z = {0, 0};
+    double su = hsum(u0, u1, z, z), sp = hsum(q0, q1, z, z);
+    for (; i < n; i++) {
+        float pn = p[i] + u[i];
+        su += (double)u[i] * (double)u[i];
+        sp += (double)pn * (double)pn;
+    }
+    *usq = su;
+    *psq = sp;
+}
+
+void vm_add(float *restrict p, const float *restrict u, size_t n)
+{
+    for (size_t i = 0; i < n; i += VM_W) {
+        size_t k = n - i < VM_W ? n - i : VM_W;
+        vm_store(p + i, vm_load(p + i, k) + vm_load(u + i, k), k);
+    }
+}

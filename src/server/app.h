@@ -1,0 +1,25 @@
+/* app.h — the daemon's one shared context, handed to every handler.
+ * Thread rules: fields are set before the HTTP server starts; `state`
+ * changes atomically (starting → ready → draining). */
+#ifndef OPTIRS_APP_H
+#define OPTIRS_APP_H
+
+#include <stdatomic.h>
+#include "config.h"
+
+struct MHD_Daemon;
+typedef struct store store;
+typedef struct sessions sessions;
+
+typedef enum { APP_STARTING, APP_READY, APP_DRAINING } app_state;
+
+typedef struct app {
+    config             cfg;
+    store             *db;
+    sessions          *reg;
+    struct MHD_Daemon *mhd;
+    _Atomic int        state;
+    int                port;
+} app;
+
+#endif

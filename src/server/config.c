@@ -1,0 +1,203 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { CT_STR, CT_INT, CT_DOUBLE } config_type;
+
+typedef struct config_row {
+    const char *name;
+    config_type type;
+    size_t      offset;
+    size_t      size;             /* CT_STR: buffer size */
+    const char *def;
+    double      min, max;
+    const char *help;
+} config_row;
+
+#define OFF(f) offsetof(config, f)
+static const config_row rows[] = {
+    {"listen", CT_STR, OFF(listen), sizeof(((config *)0)->listen), "127.0.0.1:8080", 0, 0,
+     "HOST:PORT to listen on (port 0 picks a free port)"},
+    {"db", CT_STR, OFF(db), sizeof(((config *)0)->db), "data/optirs.db", 0, 0, "SQLite database file"},
+    {"threads", CT_INT, OFF(threads), 0, "0", 0, 256, "HTTP worker threads (0 = one per core)"},
+    {"checkpoint-every", CT_INT, OFF(checkpoint_every), 0, "100", 1, 1e9,
+     "steps between checkpoints of durability=checkpoint sessions"},
+    {"checkpoint-interval", CT_DOUBLE, OFF(checkpoint_interval), 0, "10", 0.01, 86400,
+     "seconds between checkpoints of durability=checkpoint sessions"},
+    {"max-json-body", CT_INT, OFF(max_json_body), 0, "67108864", 1024, 4294967296.0,
+     "largest JSON request body in bytes"},
+    {"max-binary-body", CT_INT, OFF(max_binary_body), 0, "536870912", 1024, 17179869184.0,
+     "largest binary (float32) request body in bytes"},
+    {"max-params", CT_INT, OFF(max_params), 0, "100000000", 1, 4e9, "most parameters in one session"},
+    {"max-sessions", CT_INT, OFF(max_sessions), 0, "100000", 1, 1e9, "most sessions in one daemon"},
+    {"step-timeout", CT_DOUBLE, OFF(step_timeout), 0, "30", 0.01, 3600,
+     "seconds a worker of a shared session waits for the others"},
+    {"max-connections", CT_INT, OFF(max_connections), 0, "1024", 1, 1000000, "most open connections"},
+    {"connection-timeout", CT_DOUBLE, OFF(connection_timeout), 0, "60", 1, 86400,
+     "seconds an idle connection stays open"},
+};
+#undef OFF
+#define NROWS ((int)(sizeof rows / sizeof rows[0]))
+
+static const config_row *row_find(const char *name, size_t len)
+{
+    for (int i = 0; i < NROWS; i++)
+        if (strlen(rows[i].name) == len && strncmp(rows[i].name, name, len) == 0) return &rows[i];
+    return NULL;
+}
+
+/* Parses `value` into the field of `row`; -1 with a message on error. */
+static int row_set(config *cfg, const config_row *row, const char *value, const char *source)
+{
+    char *field = (char *)cfg + row->offset;
+    if (row->type == CT_STR) {
+        if (strlen(value) >= row->size) {
+            fprintf(stderr, "optirsd: %s: value of %s is too long\n", source, row->name);
+            return -1;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    }
+    errno = 0;
+    char *end;
+    double v = strtod(value, &end);
+    if (end == value || *end != '\0' || errno || !isfinite(v) || v < row->min || v > row->max ||
+        (row->type == CT_INT && v != floor(v))) {
+        fprintf(stderr, "optirsd: %s: %s must be %s in [%g, %g], got '%s'\n", source, row->name,
+                row->type == CT_INT ? "an integer" : "a number", row->min, row->max, value);
+        return -1;
+    }
+    if (row->type == CT_INT) *(int64_t *)field = (int64_t)v;
+    else *(double *)field = v;
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+    return s;
+}
+
+static int load_file(config *cfg, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "optirsd: cannot open config file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[2048];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
+        lineno++;
+        char *hash = strchr(line, '#');
+        if (hash) *hash = '\0';
+        char *s = trim(line);
+        if (!*s) continue;
+        char *eq = strchr(s, '=');
+        char where[1100];
+        snprintf(where, sizeof where, "%s:%d", path, lineno);
+        if (!eq) {
+            fprintf(stderr, "optirsd: %s: expected 'name = value'\n", where);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *name = trim(s), *value = trim(eq + 1);
+        const config_row *row = row_find(name, strlen(name));
+        if (!row) {
+            fprintf(stderr, "optirsd: %s: unknown setting '%s'\n", where, name);
+            rc = -1;
+            break;
+        }
+        rc = row_set(cfg, row, value, where);
+    }
+    fclose(f);
+    return rc;
+}
+
+int config_load(config *cfg, int argc, char **argv)
+{
+    memset(cfg, 0, sizeof *cfg);
+    for (int i = 0; i < NROWS; i++)
+        if (row_set(cfg, &rows[i], rows[i].def, "default") != 0) return -1;
+
+    /* The config file comes first so that environment and flags override it. */
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) return 1;
+        const char *file = NULL;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) file = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0) file = argv[i] + 9;
+        if (file && load_file(cfg, file) != 0) return -1;
+    }
+    for (int i = 0; i < NROWS; i++) {
+        char env[64] = "OPTIRS_";
+        size_t k = strlen(env);
+        for (const char *p = rows[i].name; *p && k + 1 < sizeof env; p++)
+            env[k++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+        env[k] = '\0';
+        const char *v = getenv(env);
+        if (v && row_set(cfg, &rows[i], v, env) != 0) return -1;
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "optirsd: unexpected argument '%s'\n", a);
+            return -1;
+        }
+        a += 2;
+        const char *eq = strchr(a, '=');
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (len == 6 && strncmp(a, "config", 6) == 0) continue;
+        const config_row *row = row_find(a, len);
+        if (!row) {
+            fprintf(stderr, "optirsd: unknown flag '--%.*s' (see --help)\n", (int)len, a);
+            return -1;
+        }
+        if (!value) {
+            fprintf(stderr, "optirsd: flag --%s needs a value\n", row->name);
+            return -1;
+        }
+        if (row_set(cfg, row, value, "command line") != 0) return -1;
+    }
+    return 0;
+}
+
+void config_print_help(const config *cfg, void *fp)
+{
+    FILE *f = fp;
+    (void)cfg;
+    fprintf(f, "usage: optirsd [--config FILE] [--NAME VALUE]...\n"
+               "       optirsd meta-train --config FILE   (see README)\n"
+               "       optirsd eval [--weights NAME] [--suite NAME]\n\n"
+               "Every setting can also be given as OPTIRS_NAME in the environment\n"
+               "(upper case, '-' as '_') or as 'NAME = VALUE' in the config file.\n\n");
+    for (int i = 0; i < NROWS; i++) {
+        char flag[64];
+        snprintf(flag, sizeof flag, "--%s", rows[i].name);
+        fprintf(f, "  %-24s %s (default %s", flag, rows[i].help, rows[i].def);
+        if (rows[i].type != CT_STR) fprintf(f, "; range %g..%g", rows[i].min, rows[i].max);
+        fprintf(f, ")\n");
+    }
+}
+
+cJSON *config_to_json(const config *cfg)
+{
+    cJSON *o = cJSON_CreateObject();
+    for (int i = 0; o && i < NROWS; i++) {
+        const char *field = (const char *)cfg + rows[i].offset;
+        switch (rows[i].type) {
+        case CT_STR: cJSON_AddStringToObject(o, rows[i].name, field); break;
+        case CT_INT: cJSON_AddNumberToObject(o, rows[i].name, (double)*(const int64_t *)field); break;
+        case CT_DOUBLE: cJSON_AddNumberToObject(o, rows[i].name, *(const double *)field); break;
+        }
+    }
+    return o;
+}

@@ -1,0 +1,43 @@
+/* config.h — the daemon's configuration, driven by one table.
+ *
+ * Every setting is a row {name, type, default, bounds, help}.  The same table
+ * fills the values from (lowest to highest precedence) defaults, an optional
+ * config file (`--config FILE`, lines `name = value`, `#` comments), the
+ * environment (`OPTIRS_NAME` with dashes as underscores, upper case) and
+ * command-line flags (`--name value` or `--name=value`); it prints `--help` and
+ * answers `GET /v1/config`.
+ * Thread rules: filled once at start-up, read-only afterwards. */
+#ifndef OPTIRS_CONFIG_H
+#define OPTIRS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+typedef struct config {
+    char    listen[128];          /* HOST:PORT */
+    char    db[1024];             /* SQLite file */
+    int64_t threads;              /* HTTP worker threads */
+    int64_t checkpoint_every;     /* steps between checkpoints (durability=checkpoint) */
+    double  checkpoint_interval;  /* seconds between checkpoints */
+    int64_t max_json_body;        /* bytes */
+    int64_t max_binary_body;      /* bytes */
+    int64_t max_params;           /* parameters per session */
+    int64_t max_sessions;         /* sessions per daemon */
+    double  step_timeout;         /* seconds a shared-session worker waits for the others */
+    int64_t max_connections;
+    double  connection_timeout;   /* seconds of inactivity before a connection is closed */
+} config;
+
+/* Fills cfg from defaults, config file, environment and argv (argv[0] and a
+ * leading sub-command are skipped by the caller: pass the flags only).
+ * Returns 0; on a bad flag or value prints a message to stderr and returns -1;
+ * on --help prints the help and returns 1. */
+int    config_load(config *cfg, int argc, char **argv);
+/* Prints the flag table to `f`. */
+void   config_print_help(const config *cfg, void *f);
+/* The effective configuration as a JSON object (name → value); the caller
+ * frees it with cJSON_Delete. */
+cJSON *config_to_json(const config *cfg);
+
+#endif

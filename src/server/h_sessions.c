@@ -1,0 +1,482 @@
+/* h_sessions.c — handlers of /v1/sessions and its sub-resources: decode and
+ * validate the request completely, then hand it to sessions.c. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "errors.h"
+#include "f32json.h"
+#include "handlers.h"
+#include "jsonwalk.h"
+#include "sessions.h"
+#include "spec.h"
+#include "store.h"
+
+/* Only JSON (or no Content-Type) is accepted by JSON routes. */
+static int want_json_body(req *r)
+{
+    if (r->ctype == CT_JSON || r->ctype == CT_NONE) return 1;
+    resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
+    return 0;
+}
+
+static int ready(req *r)
+{
+    int st = atomic_load(&r->app->state);
+    if (st == APP_READY) return 1;
+    resp_error(r, st == APP_STARTING ? ERR_STARTING : ERR_SHUTTING_DOWN, NULL);
+    return 0;
+}
+
+/* The session named by the path, or NULL after answering 404. */
+static session *path_session(req *r)
+{
+    if (!ready(r)) return NULL;
+    session *s = sessions_get(r->app->reg, r->param[0]);
+    if (!s) resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", r->param[0]);
+    return s;
+}
+
+/* Parses a decimal integer (digits only: no sign, space or '+') in [lo, hi];
+ * -1 when it is not one. */
+static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (!s || !*s || strlen(s) > 18) return -1;
+    int64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9') return -1;
+        v = v * 10 + (*p - '0');
+    }
+    if (v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+void h_sessions_create(req *r)
+{
+    if (!ready(r) || !want_json_body(r)) return;
+    spec sp;
+    char msg[300];
+    int rc = spec_parse(&sp, r->body, r->body_len, (size_t)r->app->cfg.max_params, 0, msg, sizeof msg);
+    if (rc) {
+        resp_error(r, rc, "%s", msg);
+        return;
+    }
+    session *s;
+    char weights[sizeof sp.weights];
+    memcpy(weights, sp.weights, sizeof weights);
+    rc = sessions_create(r->app->reg, &sp, &s);
+    if (rc == ERR_NOT_FOUND)
+        resp_error(r, ERR_INVALID_ARGUMENT, "no weights record named \"%s\" (GET /v1/optimizers lists them)", weights);
+    else if (rc == ERR_OUT_OF_RANGE)
+        resp_error(r, rc, "the hyperparameters do not fit together (e.g. nesterov needs momentum > 0 and dampening 0)");
+    else if (rc)
+        resp_error(r, rc, NULL);
+    if (rc) return;
+    resp_json(r, 201, session_describe(s));
+    session_put(s);
+}
+
+typedef struct list_ctx { cJSON *arr; char last[40]; } list_ctx;
+
+static void list_one(void *ctx, session *s)
+{
+    list_ctx *c = ctx;
+    cJSON *d = session_describe(s);
+    if (d) {
+        /* The list is a summary: the tensor list stays in GET {id}. */
+        cJSON_DeleteItemFromObjectCaseSensitive(d, "tensors");
+        cJSON_AddItemToArray(c->arr, d);
+    }
+    snprintf(c->last, sizeof c->last, "%s", session_id(s));
+}
+
+void h_sessions_list(req *r)
+{
+    if (!ready(r)) return;
+    int64_t limit = 100;
+    const char *ls = req_query(r, "limit");
+    if (ls && parse_int(ls, 1, 1000, &limit) != 0) {
+        resp_error(r, ERR_OUT_OF_RANGE, "limit must be an integer in [1, 1000]");
+        return;
+    }
+    const char *tok = req_query(r, "page_token");
+    if (tok && (strlen(tok) == 0 || strlen(tok) >= 40)) {
+        resp_error(r, ERR_INVALID_ARGUMENT, "page_token is not one this daemon gave out");
+        return;
+    }
+    cJSON *root = cJSON_CreateObject();
+    list_ctx c = {.arr = cJSON_AddArrayToObject(root, "sessions")};
+    int k = sessions_list(r->app->reg, tok, (int)limit, list_one, &c);
+    if (k < 0) {
+        cJSON_Delete(root);
+        resp_error(r, k, NULL);
+        return;
+    }
+    if (k == limit) cJSON_AddStringToObject(root, "next_page_token", c.last);
+    else cJSON_AddNullToObject(root, "next_page_token");
+    resp_json(r, 200, root);
+}
+
+void h_session_get(req *r)
+{
+    session *s = path_session(r);
+    if (!s) return;
+    resp_json(r, 200, session_describe(s));
+    session_put(s);
+}
+
+void h_session_delete(req *r)
+{
+    if (!ready(r)) return;
+    int rc = sessions_delete(r->app->reg, r->param[0]);
+    if (rc == ERR_SESSION_NOT_FOUND) resp_error(r, rc, "no session has id %s", r->param[0]);
+    else if (rc) resp_error(r, rc, NULL);
+    else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", r->param[0]);
+        cJSON_AddBoolToObject(o, "deleted", 1);
+        resp_json(r, 200, o);
+    }
+}
+
+/* ---- step ---------------------------------------------------------------- */
+
+typedef struct step_ctx {
+    step_request *sr;
+    float        *grads;
+    size_t        n, ngrads;
+    int           have_step, have_grads;
+    char          msg[200];
+} step_ctx;
+
+static int step_member(void *ctx, const char *key, const char *val, size_t avail, size_t *used)
+{
+    step_ctx *c = ctx;
+    if (strcmp(key, "grads") == 0) {
+        int rc = f32json_parse_array(val, avail, c->grads, c->n, &c->ngrads, used);
+        if (rc == ERR_LENGTH_MISMATCH) {
+            snprintf(c->msg, sizeof c->msg, "grads has more than the session's %zu values", c->n);
+            return rc;
+        }
+        if (rc == ERR_NON_FINITE) {
+            snprintf(c->msg, sizeof c->msg, "grads holds a value that is not a finite float32");
+            return rc;
+        }
+        if (rc) {
+            rc = jsonwalk_classify(val, avail);
+            snprintf(c->msg, sizeof c->msg, rc == ERR_INVALID_JSON ? "grads is not well-formed JSON"
+                                                                     : "grads must be an array of numbers");
+            return rc;
+        }
+        c->have_grads = 1;
+        return 0;
+    }
+    cJSON *v = jsonwalk_cjson(val, avail, used);
+    if (!v) {
+        snprintf(c->msg, sizeof c->msg, "malformed value of \"%s\"", key);
+        return ERR_INVALID_JSON;
+    }
+    int rc = 0;
+    if (strcmp(key, "step") == 0) {
+        double d = v->valuedouble;
+        if (!cJSON_IsNumber(v) || d != floor(d) || d < 0 || d > 9e15) {
+            snprintf(c->msg, sizeof c->msg, "step must be a non-negative integer");
+            rc = ERR_INVALID_ARGUMENT;
+        } else {
+            c->sr->step = (int64_t)d;
+            c->have_step = 1;
+        }
+    } else if (strcmp(key, "loss") == 0) {
+        if (cJSON_IsNull(v)) c->sr->loss = NAN;
+        else if (!cJSON_IsNumber(v)) {
+            snprintf(c->msg, sizeof c->msg, "loss must be a number");
+            rc = ERR_INVALID_ARGUMENT;
+        } else if (!isfinite(v->valuedouble)) {
+            snprintf(c->msg, sizeof c->msg, "loss is not finite");
+            rc = ERR_NON_FINITE;
+        } else c->sr->loss = v->valuedouble;
+    } else if (strcmp(key, "worker") == 0) {
+        if (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) >= sizeof c->sr->worker) {
+            snprintf(c->msg, sizeof c->msg, "worker must be a string of 1 to 63 bytes");
+            rc = ERR_INVALID_ARGUMENT;
+        } else snprintf(c->sr->worker, sizeof c->sr->worker, "%s", v->valuestring);
+    } else {
+        snprintf(c->msg, sizeof c->msg, "unknown field \"%s\"", key);
+        rc = ERR_UNKNOWN_FIELD;
+    }
+    cJSON_Delete(v);
+    return rc;
+}
+
+/* Decodes the binary form: body = n little-endian float32, step and loss in headers. */
+static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t cap)
+{
+    const char *hs = req_header(r, "X-Optirs-Step");
+    if (parse_int(hs, 0, (int64_t)9e15, &sr->step) != 0) {
+        snprintf(msg, cap, "X-Optirs-Step must be a non-negative integer");
+        return ERR_BAD_HEADER;
+    }
+    const char *hl = req_header(r, "X-Optirs-Loss");
+    if (hl) {
+        char *end;
+        errno = 0;
+        double l = strtod(hl, &end);
+        if (end == hl || *end || errno == EINVAL) {
+            snprintf(msg, cap, "X-Optirs-Loss must be a number");
+            return ERR_BAD_HEADER;
+        }
+        if (!isfinite(l)) {
+            snprintf(msg, cap, "X-Optirs-Loss is not finite");
+            return ERR_NON_FINITE;
+        }
+        sr->loss = l;
+    }
+    const char *hw = req_header(r, "X-Optirs-Worker");
+    if (hw) {
+        if (!*hw || strlen(hw) >= sizeof sr->worker) {
+            snprintf(msg, cap, "X-Optirs-Worker must be 1 to 63 bytes");
+            return ERR_BAD_HEADER;
+        }
+        snprintf(sr->worker, sizeof sr->worker, "%s", hw);
+    }
+    if (r->body_len != n * sizeof(float)) {
+        snprintf(msg, cap, "binary body has %zu bytes; this session takes %zu float32 (%zu bytes)", r->body_len, n,
+                 n * sizeof(float));
+        return ERR_LENGTH_MISMATCH;
+    }
+    /* The body buffer comes from malloc, so it is aligned for float. */
+    const float *g = (const float *)(const void *)r->body;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(g[i])) {
+            snprintf(msg, cap, "grads[%zu] is not finite", i);
+            return ERR_NON_FINITE;
+        }
+    sr->grads = g;
+    return 0;
+}
+
+void h_session_step(req *r)
+{
+    session *s = path_session(r);
+    if (!s) return;
+    size_t n = session_num_params(s);
+    step_request sr = {.loss = NAN};
+    char msg[200] = "";
+    float *grads = NULL;
+    int rc = 0;
+    int enc = req_answer_encoding(r);
+    if (enc < 0) {
+        rc = ERR_NOT_ACCEPTABLE;
+        snprintf(msg, sizeof msg, "Accept must allow application/json or application/octet-stream");
+    } else if (r->ctype == CT_BINARY) {
+        rc = decode_binary(r, n, &sr, msg, sizeof msg);
+    } else if (r->ctype == CT_JSON || r->ctype == CT_NONE) {
+        grads = malloc((n ? n : 1) * sizeof(float));
+        step_ctx c = {.sr = &sr, .grads = grads, .n = n};
+        rc = grads ? jsonwalk_object(r->body, r->body_len, step_member, &c, c.msg, sizeof c.msg) : ERR_NO_MEMORY;
+        if (!rc && !c.have_step) { rc = ERR_MISSING_FIELD; snprintf(c.msg, sizeof c.msg, "step is required"); }
+        if (!rc && !c.have_grads) { rc = ERR_MISSING_FIELD; snprintf(c.msg, sizeof c.msg, "grads is required"); }
+        if (!rc && c.ngrads != n) {
+            rc = ERR_LENGTH_MISMATCH;
+            snprintf(c.msg, sizeof c.msg, "grads has %zu values; the session has %zu parameters", c.ngrads, n);
+        }
+        sr.grads = grads;
+        memcpy(msg, c.msg, sizeof msg);
+        const char *hw = req_header(r, "X-Optirs-Worker");
+        if (!rc && !sr.worker[0] && hw) {
+            if (!*hw || strlen(hw) >= sizeof sr.worker) {
+                rc = ERR_BAD_HEADER;
+                snprintf(msg, sizeof msg, "X-Optirs-Worker must be 1 to 63 bytes");
+            } else snprintf(sr.worker, sizeof sr.worker, "%s", hw);
+        }
+    } else {
+        rc = ERR_UNSUPPORTED_MEDIA;
+        snprintf(msg, sizeof msg, "a step is application/json or application/octet-stream");
+    }
+    if (rc) resp_error(r, rc, "%s", msg[0] ? msg : err_message(rc));
+    else {
+        sr.encoding = enc;
+        session_step(s, r, &sr);
+    }
+    /* A suspended request's gradients were copied by session_step. */
+    free(grads);
+    session_put(s);
+}
+
+void h_session_params(req *r)
+{
+    session *s = path_session(r);
+    if (!s) return;
+    int enc = r->accept_binary && !r->accept_json ? ENC_BINARY : ENC_JSON;
+    if (!r->accept_any && !r->accept_json && !r->accept_binary)
+        resp_error(r, ERR_NOT_ACCEPTABLE, "Accept must allow application/json or application/octet-stream");
+    else session_params(s, r, enc);
+    session_put(s);
+}
+
+/* ---- feedback --------------------------------------------------------------- */
+
+typedef struct fb_ctx { int64_t step; double loss; int have_step, have_loss; cJSON *metrics; char msg[200]; } fb_ctx;
+
+static int fb_member(void *ctx, const char *key, const char *val, size_t avail, size_t *used)
+{
+    fb_ctx *c = ctx;
+    cJSON *v = jsonwalk_cjson(val, avail, used);
+    if (!v) {
+        snprintf(c->msg, sizeof c->msg, "malformed value of \"%s\"", key);
+        return ERR_INVALID_JSON;
+    }
+    int rc = 0;
+    if (strcmp(key, "step") == 0) {
+        double d = v->valuedouble;
+        if (!cJSON_IsNumber(v) || d != floor(d) || d < 1 || d > 9e15) {
+            snprintf(c->msg, sizeof c->msg, "step must be a positive integer");
+            rc = ERR_INVALID_ARGUMENT;
+        } else { c->step = (int64_t)d; c->have_step = 1; }
+    } else if (strcmp(key, "loss") == 0) {
+        if (!cJSON_IsNumber(v)) { snprintf(c->msg, sizeof c->msg, "loss must be a number"); rc = ERR_INVALID_ARGUMENT; }
+        else if (!isfinite(v->valuedouble)) { snprintf(c->msg, sizeof c->msg, "loss is not finite"); rc = ERR_NON_FINITE; }
+        else { c->loss = v->valuedouble; c->have_loss = 1; }
+    } else if (strcmp(key, "metrics") == 0) {
+        int k = 0;
+        if (!cJSON_IsObject(v)) {
+            snprintf(c->msg, sizeof c->msg, "metrics must be an object of numbers");
+            rc = ERR_INVALID_ARGUMENT;
+        }
+        for (cJSON *m = v->child; !rc && m; m = m->next, k++) {
+            if (!cJSON_IsNumber(m) || strlen(m->string) > 64 || k >= 64) {
+                snprintf(c->msg, sizeof c->msg, "metrics must map at most 64 names (<= 64 bytes) to numbers");
+                rc = ERR_INVALID_ARGUMENT;
+            } else if (!isfinite(m->valuedouble)) {
+                snprintf(c->msg, sizeof c->msg, "metric %s is not finite", m->string);
+                rc = ERR_NON_FINITE;
+            }
+        }
+        if (!rc) { c->metrics = v; v = NULL; }
+    } else {
+        snprintf(c->msg, sizeof c->msg, "unknown field \"%s\"", key);
+        rc = ERR_UNKNOWN_FIELD;
+    }
+    cJSON_Delete(v);
+    return rc;
+}
+
+void h_session_feedback(req *r)
+{
+    if (!want_json_body(r)) return;
+    session *s = path_session(r);
+    if (!s) return;
+    fb_ctx c = {0};
+    int rc = jsonwalk_object(r->body, r->body_len, fb_member, &c, c.msg, sizeof c.msg);
+    if (!rc && !c.have_step) { rc = ERR_MISSING_FIELD; snprintf(c.msg, sizeof c.msg, "step is required"); }
+    if (!rc && !c.have_loss) { rc = ERR_MISSING_FIELD; snprintf(c.msg, sizeof c.msg, "loss is required"); }
+    char *mj = NULL;
+    if (!rc && c.metrics) {
+        mj = cJSON_PrintUnformatted(c.metrics);
+        if (!mj) rc = ERR_NO_MEMORY;
+    }
+    if (!rc) rc = session_feedback(s, c.step, c.loss, mj, c.msg, sizeof c.msg);
+    if (rc) resp_error(r, rc, "%s", c.msg[0] ? c.msg : err_message(rc));
+    else {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "step", (double)c.step);
+        cJSON_AddNumberToObject(o, "loss", c.loss);
+        cJSON_AddBoolToObject(o, "stored", 1);
+        resp_json(r, 200, o);
+    }
+    free(mj);
+    cJSON_Delete(c.metrics);
+    session_put(s);
+}
+
+static int query_range(req *r, int64_t *after, int64_t *limit)
+{
+    *after = 0;
+    *limit = 1000;
+    const char *a = req_query(r, "after"), *l = req_query(r, "limit");
+    if (a && parse_int(a, 0, (int64_t)9e15, after) != 0) {
+        resp_error(r, ERR_OUT_OF_RANGE, "after must be a non-negative integer");
+        return -1;
+    }
+    if (l && parse_int(l, 1, 10000, limit) != 0) {
+        resp_error(r, ERR_OUT_OF_RANGE, "limit must be an integer in [1, 10000]");
+        return -1;
+    }
+    return 0;
+}
+
+static void add_num_or_null(cJSON *o, const char *k, double v)
+{
+    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
+    else cJSON_AddNullToObject(o, k);
+}
+
+typedef struct rows_ctx { cJSON *arr; int64_t last; int count; } rows_ctx;
+
+static int metric_row(void *ctx, const step_metric *m)
+{
+    rows_ctx *c = ctx;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "step", (double)m->step);
+    cJSON_AddNumberToObject(o, "time_ms", (double)m->time_ms);
+    add_num_or_null(o, "loss", m->loss);
+    add_num_or_null(o, "grad_norm", m->grad_norm);
+    add_num_or_null(o, "update_norm", m->update_norm);
+    add_num_or_null(o, "param_norm", m->param_norm);
+    add_num_or_null(o, "lr", m->lr);
+    add_num_or_null(o, "duration_us", m->duration_us);
+    cJSON_AddItemToArray(c->arr, o);
+    c->last = m->step;
+    c->count++;
+    return 0;
+}
+
+static int feedback_row(void *ctx, const store_feedback_row *f)
+{
+    rows_ctx *c = ctx;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "step", (double)f->step);
+    cJSON_AddNumberToObject(o, "time_ms", (double)f->time_ms);
+    add_num_or_null(o, "loss", f->loss);
+    cJSON *m = f->metrics_json ? cJSON_Parse(f->metrics_json) : NULL;
+    cJSON_AddItemToObject(o, "metrics", m ? m : cJSON_CreateObject());
+    cJSON_AddItemToArray(c->arr, o);
+    c->last = f->step;
+    c->count++;
+    return 0;
+}
+
+/* Shared by the metrics and feedback listings: the rows after `after`. */
+static void list_rows(req *r, const char *key, int feedback)
+{
+    session *s = path_session(r);
+    if (!s) return;
+    int64_t after, limit;
+    if (query_range(r, &after, &limit) == 0) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "id", session_id(s));
+        rows_ctx c = {.arr = cJSON_AddArrayToObject(root, key)};
+        /* Rows ride the writer's group commit; flush so a reader sees every
+         * step that was answered before it asked. */
+        int rc = store_flush(r->app->db);
+        if (!rc)
+            rc = feedback ? store_feedback_query(r->app->db, session_id(s), after, (int)limit, feedback_row, &c)
+                          : store_metrics_query(r->app->db, session_id(s), after, (int)limit, metric_row, &c);
+        if (rc) {
+            cJSON_Delete(root);
+            resp_error(r, rc, NULL);
+        } else {
+            if (c.count == limit) cJSON_AddNumberToObject(root, "next_after", (double)c.last);
+            else cJSON_AddNullToObject(root, "next_after");
+            resp_json(r, 200, root);
+        }
+    }
+    session_put(s);
+}
+
+void h_session_metrics(req *r) { list_rows(r, "metrics", 0); }
+void h_session_feedback_list(req *r) { list_rows(r, "feedback", 1); }

@@ -1,0 +1,72 @@
+/* h_system.c — the daemon's own resources: health, Prometheus metrics,
+ * the optimizer catalogue and the effective configuration. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "errors.h"
+#include "handlers.h"
+#include "opt.h"
+#include "prom.h"
+
+void h_livez(req *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", "alive");
+    resp_json(r, 200, o);
+}
+
+void h_readyz(req *r)
+{
+    int st = atomic_load(&r->app->state);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", st == APP_READY ? "ready" : st == APP_STARTING ? "starting" : "draining");
+    resp_json(r, st == APP_READY ? 200 : 503, o);
+}
+
+void h_metrics(req *r)
+{
+    size_t len;
+    char *text = prom_render(r->app, &len);
+    if (!text) resp_error(r, ERR_NO_MEMORY, NULL);
+    else resp_take(r, 200, "text/plain; version=0.0.4", text, len);
+}
+
+static const char *kind_name(opt_kind k)
+{
+    return k == OPT_KIND_CLASSIC ? "classic" : k == OPT_KIND_LEARNED ? "learned" : "hybrid";
+}
+
+void h_optimizers(req *r)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, "optimizers");
+    for (int i = 0; i < opt_registry_count(); i++) {
+        const opt_vtbl *vt = opt_registry_at(i);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "name", vt->name);
+        cJSON_AddStringToObject(o, "kind", kind_name(vt->kind));
+        cJSON_AddStringToObject(o, "description", vt->description);
+        cJSON *hps = cJSON_AddArrayToObject(o, "hyperparams");
+        for (int j = 0; j < opt_hparam_count(vt); j++) {
+            const hparam_def *d = opt_hparam_at(vt, j);
+            cJSON *h = cJSON_CreateObject();
+            cJSON_AddStringToObject(h, "name", d->name);
+            cJSON_AddNumberToObject(h, "default", d->def);
+            cJSON_AddNumberToObject(h, "min", d->min);
+            cJSON_AddNumberToObject(h, "max", d->max);
+            cJSON_AddBoolToObject(h, "min_exclusive", d->min_open);
+            cJSON_AddBoolToObject(h, "max_exclusive", d->max_open);
+            cJSON_AddBoolToObject(h, "integer", d->integer);
+            cJSON_AddStringToObject(h, "description", d->help);
+            cJSON_AddItemToArray(hps, h);
+        }
+        cJSON_AddItemToArray(arr, o);
+    }
+    cJSON *sch = cJSON_AddArrayToObject(root, "schedules");
+    for (int k = SCHEDULE_CONSTANT; k <= SCHEDULE_STEP; k++)
+        cJSON_AddItemToArray(sch, cJSON_CreateString(schedule_name((schedule_kind)k)));
+    resp_json(r, 200, root);
+}
+
+void h_config(req *r) { resp_json(r, 200, config_to_json(&r->app->cfg)); }

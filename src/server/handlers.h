@@ -1,0 +1,26 @@
+/* handlers.h — one function per route; the route table (routes.c) names them.
+ * h_sessions.c serves the session resources, h_system.c the daemon's own
+ * (health, metrics, optimizers, config).
+ * Thread rules: called on HTTP worker threads, concurrently. */
+#ifndef OPTIRS_HANDLERS_H
+#define OPTIRS_HANDLERS_H
+
+#include "http.h"
+
+void h_sessions_create(req *r);
+void h_sessions_list(req *r);
+void h_session_get(req *r);
+void h_session_delete(req *r);
+void h_session_step(req *r);
+void h_session_params(req *r);
+void h_session_feedback(req *r);
+void h_session_metrics(req *r);
+void h_session_feedback_list(req *r);
+
+void h_livez(req *r);
+void h_readyz(req *r);
+void h_metrics(req *r);
+void h_optimizers(req *r);
+void h_config(req *r);
+
+#endif

@@ -1,0 +1,428 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "app.h"
+#include "errors.h"
+#include "prom.h"
+
+static _Atomic int inflight;
+
+double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *req_header(req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+const char *req_query(req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int req_answer_encoding(req *r)
+{
+    encoding own = r->ctype == CT_BINARY ? ENC_BINARY : ENC_JSON;
+    if (r->accept_any) return own;
+    if (r->accept_json && r->accept_binary) return own;
+    if (r->accept_json) return ENC_JSON;
+    if (r->accept_binary) return ENC_BINARY;
+    return -1;
+}
+
+/* ---- responses -------------------------------------------------------- */
+
+void resp_take(req *r, int status, const char *type, char *data, size_t len)
+{
+    free(r->resp);
+    r->status = status;
+    r->resp = data;
+    r->resp_len = len;
+    r->resp_type = type;
+}
+
+void resp_json(req *r, int status, cJSON *body)
+{
+    char *s = body ? cJSON_PrintUnformatted(body) : NULL;
+    cJSON_Delete(body);
+    if (!s) {
+        static const char oom[] = "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
+        s = strdup(oom);
+        status = 503;
+        if (!s) { resp_take(r, 503, "application/json", NULL, 0); return; }
+    }
+    resp_take(r, status, "application/json", s, strlen(s));
+}
+
+static void resp_error_v(req *r, int e, const char *field, int64_t value, const char *fmt, va_list ap)
+{
+    char msg[512];
+    if (fmt) vsnprintf(msg, sizeof msg, fmt, ap);
+    else snprintf(msg, sizeof msg, "%s", err_message(e));
+    cJSON *root = cJSON_CreateObject(), *err = cJSON_AddObjectToObject(root, "error");
+    cJSON_AddStringToObject(err, "code", err_name(e));
+    cJSON_AddStringToObject(err, "message", msg);
+    if (field) cJSON_AddNumberToObject(err, field, (double)value);
+    resp_json(r, err_http_status(e), root);
+}
+
+void resp_error(req *r, int e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    resp_error_v(r, e, NULL, 0, fmt, ap);
+    va_end(ap);
+}
+
+void resp_error_int(req *r, int e, const char *field, int64_t value, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    resp_error_v(r, e, field, value, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- suspend / resume --------------------------------------------------- */
+
+void http_suspend(req *r)
+{
+    r->suspended = 1;
+    MHD_suspend_connection(r->conn);
+}
+
+void http_resume(req *r)
+{
+    r->resumed = 1;
+    MHD_resume_connection(r->conn);
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+/* Matches `path` against `pattern`, capturing {x} segments into r->param.
+ * Captures are limited to [A-Za-z0-9_.-] and REQ_PARAM_MAX-1 bytes. */
+static int route_match(const char *pattern, const char *path, req *r)
+{
+    int ncap = 0;
+    const char *p = pattern, *u = path;
+    while (*p && *u) {
+        if (*p == '{') {
+            const char *pe = strchr(p, '}');
+            size_t n = 0;
+            while (u[n] && u[n] != '/') n++;
+            if (n == 0 || n >= REQ_PARAM_MAX || ncap >= REQ_MAX_PARAMS) return 0;
+            for (size_t i = 0; i < n; i++) {
+                char c = u[i];
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-' || c == '_' || c == '.'))
+                    return 0;
+            }
+            if (r) {
+                memcpy(r->param[ncap], u, n);
+                r->param[ncap][n] = '\0';
+            }
+            ncap++;
+            p = pe + 1;
+            u += n;
+            continue;
+        }
+        if (*p != *u) return 0;
+        p++;
+        u++;
+    }
+    return *p == '\0' && *u == '\0';
+}
+
+/* Finds the route for method+path.  Returns its index, or -1 with the error
+ * (ERR_NOT_FOUND or ERR_METHOD_NOT_ALLOWED, with r->hdr_allow filled). */
+static int route_find(req *r, const char *method, const char *path, int *err)
+{
+    int path_matched = 0;
+    r->hdr_allow[0] = '\0';
+    for (int i = 0; i < http_route_count; i++) {
+        if (!route_match(http_routes[i].pattern, path, NULL)) continue;
+        if (strcmp(http_routes[i].method, method) == 0) {
+            route_match(http_routes[i].pattern, path, r);
+            return i;
+        }
+        path_matched = 1;
+        size_t len = strlen(r->hdr_allow);
+        snprintf(r->hdr_allow + len, sizeof r->hdr_allow - len, "%s%s", len ? ", " : "",
+                 http_routes[i].method);
+    }
+    *err = path_matched ? ERR_METHOD_NOT_ALLOWED : ERR_NOT_FOUND;
+    return -1;
+}
+
+/* ---- framing ------------------------------------------------------------ */
+
+typedef struct framing { int n_length, n_te; const char *length; int bad_name; } framing;
+
+static enum MHD_Result framing_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    framing *f = cls;
+    (void)kind;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        f->n_length++;
+        f->length = value;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->n_te++;
+    }
+    for (const char *k = key; *k; k++)
+        if (*k == ' ' || *k == '\t') f->bad_name = 1;
+    return MHD_YES;
+}
+
+static int parse_length(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (!*s) return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10) return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static content_type parse_ctype(const char *s)
+{
+    if (!s) return CT_NONE;
+    size_t n = strcspn(s, ";");
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+    if (n == 16 && strncasecmp(s, "application/json", 16) == 0) return CT_JSON;
+    if (n == 24 && strncasecmp(s, "application/octet-stream", 24) == 0) return CT_BINARY;
+    return CT_OTHER;
+}
+
+static void parse_accept(req *r)
+{
+    const char *a = req_header(r, "Accept");
+    if (!a || !*a) {
+        r->accept_any = 1;
+        return;
+    }
+    if (strstr(a, "*/*") || strcasestr(a, "application/*")) r->accept_any = 1;
+    if (strcasestr(a, "application/json")) r->accept_json = 1;
+    if (strcasestr(a, "application/octet-stream")) r->accept_binary = 1;
+}
+
+/* Checks framing and limits on the first call; sets r->early_error. */
+static void req_begin(req *r, const char *url)
+{
+    app *a = r->app;
+    framing f = {0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, framing_cb, &f);
+    r->ctype = parse_ctype(req_header(r, "Content-Type"));
+    parse_accept(r);
+    r->body_limit = (size_t)(r->ctype == CT_BINARY ? a->cfg.max_binary_body : a->cfg.max_json_body);
+
+    int e = 0;
+    r->route = route_find(r, r->method, url, &e);
+    if (r->route < 0) r->early_error = e;
+
+    uint64_t len = 0;
+    if (f.n_length > 1 || (f.n_length && f.n_te) || f.n_te > 1 || f.bad_name) {
+        r->early_error = ERR_CONFLICTING_FRAMING;
+        snprintf(r->early_msg, sizeof r->early_msg,
+                 "conflicting framing headers (repeated Content-Length or Transfer-Encoding, both, "
+                 "or a malformed header name)");
+    } else if (f.n_length && parse_length(f.length, &len) != 0) {
+        r->early_error = ERR_CONFLICTING_FRAMING;
+        snprintf(r->early_msg, sizeof r->early_msg, "Content-Length is not a decimal number");
+    } else if (len > r->body_limit) {
+        r->early_error = ERR_BODY_TOO_LARGE;
+        snprintf(r->early_msg, sizeof r->early_msg, "body of %llu bytes is over the limit of %zu bytes for %s",
+                 (unsigned long long)len, r->body_limit,
+                 r->ctype == CT_BINARY ? "application/octet-stream" : "JSON");
+    } else if (len) {
+        r->body_cap = (size_t)len + 1;
+        r->body = malloc(r->body_cap);
+        if (!r->body) r->early_error = ERR_NO_MEMORY;
+    }
+}
+
+/* Appends upload data; past the limit the request fails with 413. */
+static void req_append(req *r, const char *data, size_t n)
+{
+    if (r->early_error) return;
+    if (r->body_len + n > r->body_limit) {
+        r->early_error = ERR_BODY_TOO_LARGE;
+        snprintf(r->early_msg, sizeof r->early_msg, "body is over the limit of %zu bytes", r->body_limit);
+        free(r->body);
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+        return;
+    }
+    if (r->body_len + n + 1 > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 4096;
+        while (cap < r->body_len + n + 1) cap *= 2;
+        char *b = realloc(r->body, cap);
+        if (!b) {
+            r->early_error = ERR_NO_MEMORY;
+            return;
+        }
+        r->body = b;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, n);
+    r->body_len += n;
+}
+
+static enum MHD_Result queue(req *r)
+{
+    if (!r->status) resp_error(r, ERR_INTERNAL, "handler set no response");
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(r->resp_len, r->resp ? r->resp : (void *)"", 
+                                        r->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (!resp) return MHD_NO;
+    r->resp = NULL; /* owned by the response now */
+    if (r->resp_type) MHD_add_response_header(resp, "Content-Type", r->resp_type);
+    if (r->hdr_step[0]) MHD_add_response_header(resp, "X-Optirs-Step", r->hdr_step);
+    if (r->status == 405 && r->hdr_allow[0]) MHD_add_response_header(resp, "Allow", r->hdr_allow);
+    enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+static void dispatch(req *r)
+{
+    r->dispatched = 1;
+    if (r->early_error) {
+        resp_error(r, r->early_error, r->early_msg[0] ? "%s" : NULL, r->early_msg);
+        return;
+    }
+    if (r->body) r->body[r->body_len] = '\0';
+    else {
+        r->body = calloc(1, 1);
+        if (!r->body) {
+            resp_error(r, ERR_NO_MEMORY, NULL);
+            return;
+        }
+    }
+    http_routes[r->route].handler(r);
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+                                 const char *version, const char *upload, size_t *upload_size, void **req_cls)
+{
+    (void)version;
+    req *r = *req_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r) return MHD_NO;
+        *req_cls = r;
+        r->conn = c;
+        r->app = cls;
+        r->method = method;
+        r->t_start = now_mono();
+        atomic_fetch_add(&inflight, 1);
+        req_begin(r, url);
+        /* Framing errors and oversized bodies are answered now, without
+         * reading the body; libmicrohttpd then closes the connection. */
+        if (r->early_error == ERR_CONFLICTING_FRAMING || r->early_error == ERR_BODY_TOO_LARGE) {
+            dispatch(r);
+            return queue(r);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        req_append(r, upload, *upload_size);
+        *upload_size = 0;
+        /* An unbounded (chunked) body past the limit: stop reading it. */
+        if (r->early_error == ERR_BODY_TOO_LARGE) return MHD_NO;
+        return MHD_YES;
+    }
+    if (!r->dispatched) {
+        dispatch(r);
+        /* A suspended request is answered on the call after its resume; its
+         * response may already be set by another thread, so never here. */
+        if (r->suspended) return MHD_YES;
+    }
+    if (!r->status) return MHD_YES;
+    return queue(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)c;
+    (void)toe;
+    req *r = *req_cls;
+    if (!r) return;
+    double step_s = -1;
+    if (r->route >= 0 && strcmp(http_routes[r->route].name, "step") == 0 && r->status == 200)
+        step_s = now_mono() - r->t_start;
+    prom_request(r->route, r->status, r->body_len, r->resp_len, step_s);
+    free(r->body);
+    free(r->resp);
+    free(r);
+    *req_cls = NULL;
+    atomic_fetch_sub(&inflight, 1);
+}
+
+int http_inflight(void) { return atomic_load(&inflight); }
+
+int http_start(app *a, const char *listen, int threads, int max_conn, double conn_timeout, int *bound_port)
+{
+    char host[128];
+    const char *colon = strrchr(listen, ':');
+    if (!colon || (size_t)(colon - listen) >= sizeof host) return ERR_INVALID_ARGUMENT;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535) return ERR_INVALID_ARGUMENT;
+
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) return ERR_INVALID_ARGUMENT;
+
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+    a->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_access, a,
+                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_conn,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)conn_timeout,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                              MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+                              MHD_OPTION_END);
+    if (!a->mhd) return ERR_INTERNAL;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    *bound_port = info ? info->port : (int)port;
+    return 0;
+}
+
+void http_quiesce(app *a)
+{
+    if (a->mhd) MHD_quiesce_daemon(a->mhd);
+}
+
+void http_stop(app *a)
+{
+    if (a->mhd) MHD_stop_daemon(a->mhd);
+    a->mhd = NULL;
+}

@@ -1,0 +1,108 @@
+/* http.h — the HTTP front: libmicrohttpd, request framing, the route table
+ * dispatch, responses and per-request memory.
+ *
+ * A request (`req`) is allocated on the first call of the access handler and
+ * freed in libmicrohttpd's completion callback; everything it owns (body,
+ * response) dies with it.  Framing is checked before the body is read:
+ * conflicting Content-Length headers, Content-Length with Transfer-Encoding,
+ * and bodies over the limit of their content type are refused there.  A
+ * handler runs once the whole body is in, on the worker thread, and either
+ * sets a response or suspends the request (shared sessions); a suspended
+ * request is completed from another thread with http_resume().
+ * Thread rules: a req belongs to one thread at a time: its worker, or the
+ * code that holds it suspended (under that code's lock). */
+#ifndef OPTIRS_HTTP_H
+#define OPTIRS_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+struct MHD_Connection;
+typedef struct app app;
+
+typedef enum { CT_NONE, CT_JSON, CT_BINARY, CT_OTHER } content_type;
+typedef enum { ENC_JSON, ENC_BINARY } encoding;
+
+#define REQ_MAX_PARAMS 2
+#define REQ_PARAM_MAX  80
+
+typedef struct req {
+    struct MHD_Connection *conn;
+    app          *app;
+    int           route;            /* index in the route table, -1 when none */
+    char          param[REQ_MAX_PARAMS][REQ_PARAM_MAX]; /* path captures, e.g. {id} */
+    const char   *method;
+    content_type  ctype;
+    int           accept_json, accept_binary, accept_any; /* from Accept */
+    char         *body;             /* NUL-terminated copy of the body */
+    size_t        body_len, body_cap, body_limit;
+    int           early_error;      /* an ERR_* found while reading; answered at the end */
+    char          early_msg[160];
+    int           dispatched, suspended, resumed;
+    double        t_start;          /* monotonic seconds */
+    /* the response */
+    int           status;
+    char         *resp;             /* malloc'd */
+    size_t        resp_len;
+    const char   *resp_type;
+    char          hdr_step[24];     /* X-Optirs-Step, when set */
+    char          hdr_allow[64];    /* Allow, for 405 */
+    void         *wait;             /* sessions.c: waiter record while suspended */
+    struct req   *wait_next;
+} req;
+
+typedef void (*route_handler)(req *r);
+
+typedef struct route {
+    const char   *method;
+    const char   *pattern;          /* "/v1/sessions/{id}/step" */
+    route_handler handler;
+    const char   *name;             /* label for /metrics */
+} route;
+
+/* The route table (routes.c). */
+extern const route http_routes[];
+extern const int   http_route_count;
+
+/* Starts libmicrohttpd on `listen` ("HOST:PORT") with `threads` workers.
+ * *bound_port receives the bound port.  0 or ERR_INTERNAL. */
+int  http_start(app *a, const char *listen, int threads, int max_conn, double conn_timeout,
+                int *bound_port);
+/* Stops accepting new connections (draining). */
+void http_quiesce(app *a);
+/* Requests begun and not yet completed. */
+int  http_inflight(void);
+/* Stops the daemon; every suspended request must be resumed first. */
+void http_stop(app *a);
+
+/* ---- for handlers ---- */
+/* Looks up a request header (case-insensitive name); NULL when absent. */
+const char *req_header(req *r, const char *name);
+/* Looks up a query argument; NULL when absent. */
+const char *req_query(req *r, const char *name);
+/* The encoding of the answer: Accept, else the request's; -1 when Accept
+ * allows neither (the caller answers 406). */
+int  req_answer_encoding(req *r);
+
+/* Sets a JSON response from `body`, which this takes (and deletes). */
+void resp_json(req *r, int status, cJSON *body);
+/* Sets a response taking ownership of the malloc'd buffer `data`. */
+void resp_take(req *r, int status, const char *type, char *data, size_t len);
+/* Sets the error response {"error":{"code","message"}} for ERR_* `e`;
+ * fmt (may be NULL for the default message) formats the message. */
+void resp_error(req *r, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same with an extra integer field inside "error" (e.g. "expected"). */
+void resp_error_int(req *r, int e, const char *field, int64_t value, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Suspends the request: its worker moves on; call with the lock that guards
+ * the waiter held, so that http_resume cannot run before it. */
+void http_suspend(req *r);
+/* Resumes a suspended request whose response has been set. */
+void http_resume(req *r);
+
+double now_mono(void);
+int64_t now_ms(void);
+
+#endif

@@ -1,0 +1,107 @@
+#include "jsonwalk.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "errors.h"
+
+#define MAX_KEYS 32
+
+static size_t skip_ws(const char *s, size_t i, size_t len)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) i++;
+    return i;
+}
+
+cJSON *jsonwalk_cjson(const char *val, size_t avail, size_t *used)
+{
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithLengthOpts(val, avail, &end, 0);
+    if (!v) return NULL;
+    *used = (size_t)(end - val);
+    return v;
+}
+
+int jsonwalk_classify(const char *val, size_t avail)
+{
+    size_t used;
+    cJSON *v = jsonwalk_cjson(val, avail, &used);
+    cJSON_Delete(v);
+    return v ? ERR_INVALID_ARGUMENT : ERR_INVALID_JSON;
+}
+
+int jsonwalk_object(const char *s, size_t len, jsonwalk_fn fn, void *ctx, char *msg, size_t msgcap)
+{
+    char seen[MAX_KEYS][64];
+    int nseen = 0;
+    size_t i = skip_ws(s, 0, len);
+    if (i >= len || s[i] != '{') {
+        snprintf(msg, msgcap, "the body must be a JSON object");
+        return ERR_INVALID_JSON;
+    }
+    i = skip_ws(s, i + 1, len);
+    if (i < len && s[i] == '}') {
+        i = skip_ws(s, i + 1, len);
+        if (i != len) goto trailing;
+        return 0;
+    }
+    for (;;) {
+        size_t used = 0;
+        if (i >= len || s[i] != '"') {
+            snprintf(msg, msgcap, "expected a member name at byte %zu", i);
+            return ERR_INVALID_JSON;
+        }
+        cJSON *k = jsonwalk_cjson(s + i, len - i, &used);
+        if (!k || !cJSON_IsString(k)) {
+            cJSON_Delete(k);
+            snprintf(msg, msgcap, "malformed member name at byte %zu", i);
+            return ERR_INVALID_JSON;
+        }
+        char key[64];
+        int too_long = strlen(k->valuestring) >= sizeof key;
+        snprintf(key, sizeof key, "%s", k->valuestring);
+        cJSON_Delete(k);
+        if (too_long) {
+            snprintf(msg, msgcap, "member name at byte %zu is too long", i);
+            return ERR_UNKNOWN_FIELD;
+        }
+        for (int j = 0; j < nseen; j++)
+            if (strcmp(seen[j], key) == 0) {
+                snprintf(msg, msgcap, "member \"%s\" appears twice", key);
+                return ERR_INVALID_JSON;
+            }
+        if (nseen == MAX_KEYS) {
+            snprintf(msg, msgcap, "too many members");
+            return ERR_INVALID_JSON;
+        }
+        memcpy(seen[nseen++], key, sizeof key);
+        i = skip_ws(s, i + used, len);
+        if (i >= len || s[i] != ':') {
+            snprintf(msg, msgcap, "expected ':' after \"%s\"", key);
+            return ERR_INVALID_JSON;
+        }
+        i = skip_ws(s, i + 1, len);
+        if (i >= len) {
+            snprintf(msg, msgcap, "missing value of \"%s\"", key);
+            return ERR_INVALID_JSON;
+        }
+        used = 0;
+        int rc = fn(ctx, key, s + i, len - i, &used);
+        if (rc) return rc;
+        i = skip_ws(s, i + used, len);
+        if (i < len && s[i] == ',') {
+            i = skip_ws(s, i + 1, len);
+            continue;
+        }
+        if (i < len && s[i] == '}') {
+            i = skip_ws(s, i + 1, len);
+            if (i != len) goto trailing;
+            return 0;
+        }
+        snprintf(msg, msgcap, "expected ',' or '}' after the value of \"%s\"", key);
+        return ERR_INVALID_JSON;
+    }
+trailing:
+    snprintf(msg, msgcap, "unexpected data after the JSON object");
+    return ERR_INVALID_JSON;
+}

@@ -1,0 +1,30 @@
+/* jsonwalk.h — walks the members of a top-level JSON object without building
+ * a tree for it, so that large float arrays ("grads", "params") can be
+ * parsed straight into float buffers by f32json while small members go
+ * through cJSON.  Duplicate keys are an error (JSON leaves them undefined;
+ * we refuse rather than guess).
+ * Thread rules: pure; any thread. */
+#ifndef OPTIRS_JSONWALK_H
+#define OPTIRS_JSONWALK_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+/* Called for each member: `key` is the decoded key, `val` points at the first
+ * byte of the value and `avail` bytes follow.  The callback must parse the
+ * value and set *used to its length (jsonwalk_cjson does it for any value).
+ * Returns 0 to go on, or a negative ERR_* that stops the walk. */
+typedef int (*jsonwalk_fn)(void *ctx, const char *key, const char *val, size_t avail, size_t *used);
+
+/* Walks the object in s[0..len).  Returns 0, ERR_INVALID_JSON (with a
+ * message in msg), or the callback's error.  Only whitespace may follow. */
+int    jsonwalk_object(const char *s, size_t len, jsonwalk_fn fn, void *ctx, char *msg, size_t msgcap);
+/* Parses one value with cJSON; NULL on a syntax error.  *used receives the
+ * bytes consumed.  The caller frees the result with cJSON_Delete. */
+cJSON *jsonwalk_cjson(const char *val, size_t avail, size_t *used);
+
+/* Classifies a value that a typed parser refused: ERR_INVALID_JSON when it
+ * is not JSON at all, ERR_INVALID_ARGUMENT when it is JSON of the wrong type. */
+int    jsonwalk_classify(const char *val, size_t avail);
+
+#endif

@@ -1,0 +1,166 @@
+/* main.c — optirsd: configuration, start-up, the libuv loop (signals and
+ * timers) and the orderly shutdown.
+ *
+ * Start-up: load the configuration, open the store, start HTTP (printing
+ * `listening on http://HOST:PORT` as the first line), restore the sessions
+ * (readyz answers 503 meanwhile), then serve.  SIGTERM/SIGINT drain: readyz
+ * turns 503, no new connections, waiting workers are released, in-flight
+ * requests finish, every session gets a final checkpoint, exit 0. */
+#include <errno.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "app.h"
+#include "config.h"
+#include "errors.h"
+#include "http.h"
+#include "sessions.h"
+#include "store.h"
+
+#define TICK_MS        100
+#define DRAIN_POLL_MS  20
+#define DRAIN_LIMIT_S  8.0
+
+static app        the_app;
+static uv_timer_t tick_timer, drain_timer;
+static uv_signal_t sig_term, sig_int, sig_hup;
+static double     drain_deadline;
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+    sessions_tick(the_app.reg, now_mono());
+}
+
+static void on_drain_poll(uv_timer_t *t)
+{
+    /* Workers of shared sessions could wait for peers that can no longer
+     * connect: answer them now, then let the other requests finish. */
+    sessions_release_waiters(the_app.reg);
+    if (http_inflight() > 0 && now_mono() < drain_deadline) return;
+    uv_timer_stop(t);
+    uv_timer_stop(&tick_timer);
+    uv_stop(t->loop);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    if (signum == SIGHUP) {
+        fprintf(stderr, "optirsd: SIGHUP: nothing to reopen (logs go to stdout/stderr)\n");
+        return;
+    }
+    if (atomic_load(&the_app.state) == APP_DRAINING) return;
+    fprintf(stderr, "optirsd: %s: draining\n", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    atomic_store(&the_app.state, APP_DRAINING);
+    http_quiesce(&the_app);
+    drain_deadline = now_mono() + DRAIN_LIMIT_S;
+    uv_timer_start(&drain_timer, on_drain_poll, 0, DRAIN_POLL_MS);
+    (void)s;
+}
+
+/* mkdir -p of the directory that will hold `path`. */
+static int make_parent_dir(const char *path)
+{
+    char buf[2048];
+    snprintf(buf, sizeof buf, "%s", path);
+    char *dir = dirname(buf);
+    char part[2048] = "";
+    for (char *p = dir; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            size_t n = (size_t)(p - dir);
+            if (n > 0 && n < sizeof part) {
+                memcpy(part, dir, n);
+                part[n] = '\0';
+                if (mkdir(part, 0755) != 0 && errno != EEXIST) return -1;
+            }
+            if (*p == '\0') break;
+        }
+    }
+    return 0;
+}
+
+static int serve(void)
+{
+    app *a = &the_app;
+    if (make_parent_dir(a->cfg.db) != 0) {
+        fprintf(stderr, "optirsd: cannot create the directory of %s: %s\n", a->cfg.db, strerror(errno));
+        return 1;
+    }
+    if (store_open(a->cfg.db, &a->db) != 0) {
+        fprintf(stderr, "optirsd: cannot open the database %s\n", a->cfg.db);
+        return 1;
+    }
+    if (sessions_new(a, &a->reg) != 0) return 1;
+    atomic_store(&a->state, APP_STARTING);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = a->cfg.threads ? (int)a->cfg.threads : (int)(cores > 0 ? cores : 1);
+    if (http_start(a, a->cfg.listen, threads, (int)a->cfg.max_connections, a->cfg.connection_timeout,
+                   &a->port) != 0) {
+        fprintf(stderr, "optirsd: cannot listen on %s\n", a->cfg.listen);
+        store_close(a->db);
+        return 1;
+    }
+    char host[128];
+    snprintf(host, sizeof host, "%.*s", (int)(strrchr(a->cfg.listen, ':') - a->cfg.listen), a->cfg.listen);
+    printf("listening on http://%s:%d\n", host, a->port);
+    fflush(stdout);
+
+    int n = sessions_restore(a->reg);
+    if (n < 0) {
+        fprintf(stderr, "optirsd: cannot read sessions from %s\n", a->cfg.db);
+        http_stop(a);
+        store_close(a->db);
+        return 1;
+    }
+    printf("restored %d sessions from %s; ready (%d threads)\n", n, a->cfg.db, threads);
+    fflush(stdout);
+    atomic_store(&a->state, APP_READY);
+
+    uv_loop_t *loop = uv_default_loop();
+    uv_timer_init(loop, &tick_timer);
+    uv_timer_init(loop, &drain_timer);
+    uv_timer_start(&tick_timer, on_tick, TICK_MS, TICK_MS);
+    uv_signal_init(loop, &sig_term);
+    uv_signal_init(loop, &sig_int);
+    uv_signal_init(loop, &sig_hup);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_start(&sig_hup, on_signal, SIGHUP);
+    uv_run(loop, UV_RUN_DEFAULT);
+
+    sessions_release_waiters(a->reg);
+    http_stop(a);
+    int rc = sessions_checkpoint_all(a->reg);
+    sessions_free(a->reg);
+    a->reg = NULL;
+    store_close(a->db);
+    a->db = NULL;
+    printf("stopped%s\n", rc ? " (the final checkpoint failed)" : "");
+    uv_close((uv_handle_t *)&tick_timer, NULL);
+    uv_close((uv_handle_t *)&drain_timer, NULL);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_hup, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    int rc = config_load(&the_app.cfg, argc - 1, argv + 1);
+    if (rc == 1) {
+        config_print_help(&the_app.cfg, stdout);
+        return 0;
+    }
+    if (rc != 0) return 2;
+    return serve();
+}

@@ -1,0 +1,756 @@
+#include "sessions.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "app.h"
+#include "blob.h"
+#include "errors.h"
+#include "f32json.h"
+#include "store.h"
+
+#define SNAPSHOT_VERSION 1
+
+struct session {
+    char            id[40];
+    pthread_mutex_t mu;
+    atomic_int      refs;
+    int             deleted;
+    app            *app;
+    spec            sp;            /* config and layout; sp.params is NULL */
+    char           *meta_json;     /* normalized description, with id and created_ms */
+    opt             o;
+    float          *params;        /* (n) */
+    float          *last_update;   /* (n) answer of step `step` */
+    float          *spare;         /* (n) the next update is written here, then swapped */
+    double          last_loss;
+    int64_t         step;          /* last applied step */
+    int64_t         saved_step;    /* step of the newest snapshot handed to the store */
+    int64_t         durable_step;  /* step of the newest snapshot known committed */
+    double          saved_time;    /* monotonic time of that snapshot */
+    char            status[16];    /* "active" | "diverged" */
+    char            reason[160];
+    /* shared sessions: the step being gathered */
+    int             npend;
+    int64_t         pend_step;
+    double          pend_deadline;
+    float          *pend_grads;    /* (workers, n) */
+    char            (*pend_worker)[64];
+    double         *pend_loss;     /* NAN when that worker sent none */
+    req           **pend_req;
+    int            *pend_enc;
+};
+
+struct sessions {
+    app             *app;
+    pthread_rwlock_t lock;
+    session        **v;            /* sorted by id */
+    int              n, cap;
+    atomic_int       npending;     /* sessions with a step being gathered */
+    double           last_ckpt_scan;
+};
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+static int snapshot_encode(session *s, uint8_t **out, size_t *len)
+{
+    uint8_t *ob = NULL;
+    size_t ol = 0;
+    int rc = opt_save(&s->o, &ob, &ol);
+    if (rc) return rc;
+    blob_writer w;
+    rc = blob_writer_init(&w, BLOB_KIND_SESSION, SNAPSHOT_VERSION);
+    if (!rc) {
+        size_t n = s->sp.lay.n;
+        blob_put_u64(&w, (uint64_t)s->step);
+        blob_put_u64(&w, n);
+        blob_put_f64(&w, s->last_loss);
+        blob_put_f32s(&w, s->params, n);
+        blob_put_f32s(&w, s->last_update, n);
+        blob_put_u64(&w, ol);
+        blob_put_bytes(&w, ob, ol);
+        rc = blob_writer_finish(&w, out, len);
+    }
+    free(ob);
+    return rc;
+}
+
+static int snapshot_decode(session *s, const void *data, size_t len)
+{
+    blob_reader r;
+    uint32_t version;
+    int rc = blob_reader_init(&r, data, len, BLOB_KIND_SESSION, &version);
+    if (rc) return rc;
+    if (version != SNAPSHOT_VERSION) return ERR_CORRUPT;
+    size_t n = s->sp.lay.n;
+    int64_t step = (int64_t)blob_get_u64(&r);
+    if (blob_get_u64(&r) != n) return ERR_CORRUPT;
+    s->last_loss = blob_get_f64(&r);
+    blob_get_f32s(&r, s->params, n);
+    blob_get_f32s(&r, s->last_update, n);
+    uint64_t ol = blob_get_u64(&r);
+    if (blob_reader_status(&r) || ol > r.len - r.pos) return ERR_CORRUPT;
+    rc = opt_load(&s->o, r.p + r.pos, (size_t)ol);
+    if (rc) return rc;
+    s->step = s->saved_step = s->durable_step = step;
+    return 0;
+}
+
+/* Hands a snapshot of the current state to the store; wait=1 waits for the
+ * commit and then marks it durable.  Called with s->mu held. */
+static int snapshot_save(session *s, int wait)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc = snapshot_encode(s, &buf, &len);
+    if (rc) return rc;
+    rc = store_snapshot_take(s->app->db, s->id, s->step, buf, len, wait);
+    if (rc) return rc;
+    s->saved_step = s->step;
+    s->saved_time = now_mono();
+    if (wait) s->durable_step = s->step;
+    return 0;
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+static void session_free(session *s)
+{
+    if (!s) return;
+    opt_deinit(&s->o);
+    spec_deinit(&s->sp);
+    free(s->meta_json);
+    free(s->params);
+    free(s->last_update);
+    free(s->spare);
+    free(s->pend_grads);
+    free(s->pend_worker);
+    free(s->pend_loss);
+    free(s->pend_req);
+    free(s->pend_enc);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+void session_put(session *s)
+{
+    if (s && atomic_fetch_sub(&s->refs, 1) == 1) session_free(s);
+}
+
+/* Builds a session from a parsed spec (taking sp's contents). */
+static int session_build(app *a, spec *sp, session **out)
+{
+    session *s = calloc(1, sizeof *s);
+    if (!s) return ERR_NO_MEMORY;
+    pthread_mutex_init(&s->mu, NULL);
+    atomic_init(&s->refs, 1);
+    s->app = a;
+    s->sp = *sp;
+    memset(sp, 0, sizeof *sp);
+    size_t n = s->sp.lay.n;
+    s->sp.ocfg.weights = s->sp.weights[0] ? s->sp.weights : NULL;
+    s->last_loss = NAN;
+    snprintf(s->status, sizeof s->status, "active");
+    s->params = s->sp.params ? s->sp.params : calloc(n, sizeof(float));
+    s->sp.params = NULL;
+    s->last_update = calloc(n, sizeof(float));
+    s->spare = calloc(n, sizeof(float));
+    int rc = (!s->params || !s->last_update || !s->spare) ? ERR_NO_MEMORY : 0;
+    if (!rc && s->sp.workers > 1) {
+        size_t k = (size_t)s->sp.workers;
+        s->pend_grads = malloc(k * n * sizeof(float));
+        s->pend_worker = calloc(k, sizeof *s->pend_worker);
+        s->pend_loss = calloc(k, sizeof(double));
+        s->pend_req = calloc(k, sizeof(req *));
+        s->pend_enc = calloc(k, sizeof(int));
+        if (!s->pend_grads || !s->pend_worker || !s->pend_loss || !s->pend_req || !s->pend_enc)
+            rc = ERR_NO_MEMORY;
+    }
+    if (!rc) rc = opt_init(&s->o, &s->sp.ocfg, &s->sp.lay);
+    if (rc) {
+        /* opt_init failed: nothing to deinit in o */
+        memset(&s->o, 0, sizeof s->o);
+        session_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+static void new_id(char *out)
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
+        /* getrandom on Linux does not fail for 16 bytes once seeded; fall back
+         * to a clock-derived value rather than an all-zero id. */
+        uint64_t t = (uint64_t)now_ms() ^ ((uint64_t)(uintptr_t)out << 17);
+        for (int i = 0; i < 16; i++) b[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)i;
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    static const char hex[] = "0123456789abcdef";
+    int k = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out[k++] = '-';
+        out[k++] = hex[b[i] >> 4];
+        out[k++] = hex[b[i] & 15];
+    }
+    out[k] = '\0';
+}
+
+/* ---- registry ----------------------------------------------------------- */
+
+int sessions_new(app *a, sessions **out)
+{
+    sessions *reg = calloc(1, sizeof *reg);
+    if (!reg) return ERR_NO_MEMORY;
+    reg->app = a;
+    pthread_rwlock_init(&reg->lock, NULL);
+    atomic_init(&reg->npending, 0);
+    reg->last_ckpt_scan = now_mono();
+    *out = reg;
+    return 0;
+}
+
+void sessions_free(sessions *reg)
+{
+    if (!reg) return;
+    for (int i = 0; i < reg->n; i++) session_put(reg->v[i]);
+    free(reg->v);
+    pthread_rwlock_destroy(&reg->lock);
+    free(reg);
+}
+
+/* Index of the first session with id >= key (binary search). */
+static int lower_bound(sessions *reg, const char *key)
+{
+    int lo = 0, hi = reg->n;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (strcmp(reg->v[mid]->id, key) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+static int registry_insert(sessions *reg, session *s)
+{
+    pthread_rwlock_wrlock(&reg->lock);
+    int rc = 0;
+    if (reg->n == reg->cap) {
+        int cap = reg->cap ? reg->cap * 2 : 64;
+        session **v = realloc(reg->v, (size_t)cap * sizeof *v);
+        if (!v) rc = ERR_NO_MEMORY;
+        else { reg->v = v; reg->cap = cap; }
+    }
+    if (!rc) {
+        int i = lower_bound(reg, s->id);
+        memmove(reg->v + i + 1, reg->v + i, (size_t)(reg->n - i) * sizeof *reg->v);
+        reg->v[i] = s;
+        reg->n++;
+    }
+    pthread_rwlock_unlock(&reg->lock);
+    return rc;
+}
+
+session *sessions_get(sessions *reg, const char *id)
+{
+    session *s = NULL;
+    pthread_rwlock_rdlock(&reg->lock);
+    int i = lower_bound(reg, id);
+    if (i < reg->n && strcmp(reg->v[i]->id, id) == 0) {
+        s = reg->v[i];
+        atomic_fetch_add(&s->refs, 1);
+    }
+    pthread_rwlock_unlock(&reg->lock);
+    return s;
+}
+
+int sessions_count(sessions *reg)
+{
+    pthread_rwlock_rdlock(&reg->lock);
+    int n = reg->n;
+    pthread_rwlock_unlock(&reg->lock);
+    return n;
+}
+
+int sessions_list(sessions *reg, const char *after, int limit, void (*fn)(void *ctx, session *s), void *ctx)
+{
+    /* Take references under the lock, describe outside it. */
+    session **pick = calloc((size_t)limit + 1, sizeof *pick);
+    if (!pick) return ERR_NO_MEMORY;
+    int k = 0;
+    pthread_rwlock_rdlock(&reg->lock);
+    int i = after ? lower_bound(reg, after) : 0;
+    if (after && i < reg->n && strcmp(reg->v[i]->id, after) == 0) i++;
+    for (; i < reg->n && k < limit; i++) {
+        pick[k] = reg->v[i];
+        atomic_fetch_add(&pick[k]->refs, 1);
+        k++;
+    }
+    pthread_rwlock_unlock(&reg->lock);
+    for (int j = 0; j < k; j++) {
+        fn(ctx, pick[j]);
+        session_put(pick[j]);
+    }
+    free(pick);
+    return k;
+}
+
+const char *session_id(const session *s) { return s->id; }
+size_t session_num_params(const session *s) { return s->sp.lay.n; }
+
+static char *make_meta(session *s, int64_t created_ms)
+{
+    cJSON *m = spec_to_json(&s->sp);
+    if (!m) return NULL;
+    cJSON *id = cJSON_CreateString(s->id);
+    cJSON_AddItemToObject(m, "id", id);
+    cJSON_AddNumberToObject(m, "created_ms", (double)created_ms);
+    char *txt = cJSON_PrintUnformatted(m);
+    cJSON_Delete(m);
+    return txt;
+}
+
+int sessions_create(sessions *reg, spec *sp, session **out)
+{
+    app *a = reg->app;
+    if (sessions_count(reg) >= a->cfg.max_sessions) {
+        spec_deinit(sp);
+        return ERR_TOO_MANY_SESSIONS;
+    }
+    session *s;
+    int rc = session_build(a, sp, &s);
+    if (rc) {
+        spec_deinit(sp);
+        return rc;
+    }
+    new_id(s->id);
+    int64_t created = now_ms();
+    s->meta_json = make_meta(s, created);
+    uint8_t *snap = NULL;
+    size_t snap_len = 0;
+    rc = s->meta_json ? snapshot_encode(s, &snap, &snap_len) : ERR_NO_MEMORY;
+    if (!rc) rc = store_session_create_take(a->db, s->id, s->meta_json, created, 0, snap, snap_len);
+    if (!rc) rc = registry_insert(reg, s);
+    if (rc) {
+        session_free(s);
+        return rc;
+    }
+    s->saved_time = now_mono();
+    atomic_fetch_add(&s->refs, 1); /* the caller's */
+    *out = s;
+    return 0;
+}
+
+static int restore_one(void *ctx, const store_session_row *row)
+{
+    sessions *reg = ctx;
+    spec sp;
+    char msg[256];
+    int rc = spec_parse(&sp, row->meta_json, strlen(row->meta_json), (size_t)reg->app->cfg.max_params, 1, msg,
+                        sizeof msg);
+    session *s = NULL;
+    if (!rc) rc = session_build(reg->app, &sp, &s);
+    if (!rc) {
+        snprintf(s->id, sizeof s->id, "%s", row->id);
+        s->meta_json = strdup(row->meta_json);
+        rc = s->meta_json ? snapshot_decode(s, row->snapshot, row->snapshot_len) : ERR_NO_MEMORY;
+    }
+    if (!rc) {
+        if (row->status) snprintf(s->status, sizeof s->status, "%s", row->status);
+        if (strcmp(s->status, "diverged") == 0)
+            snprintf(s->reason, sizeof s->reason, "the session diverged before the daemon restarted");
+        s->saved_time = now_mono();
+        rc = registry_insert(reg, s);
+    }
+    if (rc) {
+        fprintf(stderr, "optirsd: session %s not restored: %s%s%s\n", row->id, err_name(rc), msg[0] ? ": " : "",
+                msg);
+        session_free(s);
+    }
+    return 0;
+}
+
+int sessions_restore(sessions *reg)
+{
+    int rc = store_sessions_load(reg->app->db, restore_one, reg);
+    return rc ? rc : sessions_count(reg);
+}
+
+/* ---- answers ------------------------------------------------------------- */
+
+/* Growable text buffer for the hand-written JSON answers. */
+typedef struct tbuf { char *p; size_t len, cap; int err; } tbuf;
+
+static void tbuf_reserve(tbuf *b, size_t more)
+{
+    if (b->err || b->len + more <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + more) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) { b->err = ERR_NO_MEMORY; return; }
+    b->p = p;
+    b->cap = cap;
+}
+
+static void tbuf_puts(tbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+    tbuf_reserve(b, n + 1);
+    if (b->err) return;
+    memcpy(b->p + b->len, s, n + 1);
+    b->len += n;
+}
+
+int encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len)
+{
+    tbuf b = {0};
+    char head[96];
+    snprintf(head, sizeof head, "{\"step\":%lld,\"%s\":[", (long long)step, key);
+    /* A float32 prints in at most F32JSON_FMT_MAX bytes, plus its comma. */
+    tbuf_reserve(&b, strlen(head) + n * (F32JSON_FMT_MAX + 1) + 4);
+    if (b.err) return b.err;
+    tbuf_puts(&b, head);
+    char *p = b.p + b.len;
+    for (size_t i = 0; i < n; i++) {
+        if (i) *p++ = ',';
+        p += f32json_format(p, v[i]);
+    }
+    *p++ = ']';
+    *p++ = '}';
+    *p = '\0';
+    b.len = (size_t)(p - b.p);
+    *out = b.p;
+    *len = b.len;
+    return 0;
+}
+
+/* Builds the answer to step s->step (JSON or binary); the caller frees it. */
+static int encode_update(session *s, int enc, char **out, size_t *len)
+{
+    size_t n = s->sp.lay.n;
+    if (enc == ENC_BINARY) {
+        char *b = malloc(n * sizeof(float) + 1);
+        if (!b) return ERR_NO_MEMORY;
+        memcpy(b, s->last_update, n * sizeof(float));
+        *out = b;
+        *len = n * sizeof(float);
+        return 0;
+    }
+    return encode_step_json(s->step, "update", s->last_update, n, out, len);
+}
+
+static void answer_update(session *s, req *r, int enc)
+{
+    /* durability=step: acknowledge only what is committed. */
+    if (s->sp.dur == DURABILITY_STEP && s->durable_step < s->step) {
+        int rc = snapshot_save(s, 1);
+        if (rc) {
+            resp_error(r, ERR_STORAGE, "step %lld was applied but could not be made durable; retry it",
+                       (long long)s->step);
+            return;
+        }
+    }
+    char *buf;
+    size_t len;
+    int rc = encode_update(s, enc, &buf, &len);
+    if (rc) {
+        resp_error(r, rc, NULL);
+        return;
+    }
+    resp_take(r, 200, enc == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
+    snprintf(r->hdr_step, sizeof r->hdr_step, "%lld", (long long)s->step);
+}
+
+/* Applies step k with gradients g.  Called with s->mu held. */
+static int apply_step(session *s, int64_t k, const float *g, double loss)
+{
+    step_info info = {.t = k, .loss = loss};
+    double t0 = now_mono();
+    int rc = opt_step(&s->o, s->params, g, s->spare, &info);
+    double dt = now_mono() - t0;
+    if (rc == ERR_NON_FINITE_UPDATE) {
+        snprintf(s->status, sizeof s->status, "diverged");
+        snprintf(s->reason, sizeof s->reason, "step %lld produced a non-finite update", (long long)k);
+        store_session_update(s->app->db, s->id, s->status, NULL);
+    }
+    if (rc) return rc;
+    float *t = s->last_update;
+    s->last_update = s->spare;
+    s->spare = t;
+    s->step = k;
+    s->last_loss = loss;
+    step_metric m = {.step = k, .time_ms = now_ms(), .loss = loss, .grad_norm = info.grad_norm,
+                     .update_norm = info.update_norm, .param_norm = info.param_norm, .lr = info.lr,
+                     .duration_us = dt * 1e6};
+    store_metric(s->app->db, s->id, &m);
+    if (s->sp.dur == DURABILITY_STEP) {
+        snapshot_save(s, 1); /* a failure is retried by answer_update */
+    } else if (k - s->saved_step >= s->app->cfg.checkpoint_every) {
+        snapshot_save(s, 0);
+    }
+    return 0;
+}
+
+static void pend_clear(sessions *reg, session *s)
+{
+    if (s->npend) atomic_fetch_sub(&reg->npending, 1);
+    s->npend = 0;
+    for (int j = 0; j < s->sp.workers; j++) s->pend_req[j] = NULL;
+}
+
+/* Answers every waiting worker except `self` with error e, or with the
+ * update when e == 0, and resumes them.  Called with s->mu held. */
+static void pend_answer_all(session *s, req *self, int e, const char *msg)
+{
+    for (int j = 0; j < s->npend; j++) {
+        req *w = s->pend_req[j];
+        if (!w || w == self) continue;
+        if (e == ERR_STEP_CONFLICT) resp_error_int(w, e, "expected", s->step + 1, "%s", msg);
+        else if (e) resp_error(w, e, "%s", msg);
+        else answer_update(s, w, s->pend_enc[j]);
+        w->wait = NULL;
+        http_resume(w);
+    }
+}
+
+static sessions *registry_of(session *s) { return s->app->reg; }
+
+void session_step(session *s, req *r, const step_request *sr)
+{
+    pthread_mutex_lock(&s->mu);
+    int64_t k = sr->step;
+    if (s->deleted) {
+        resp_error(r, ERR_SESSION_NOT_FOUND, "session %s was deleted", s->id);
+    } else if (k == s->step && k > 0) {
+        answer_update(s, r, sr->encoding); /* a retry: the stored answer, nothing applied */
+    } else if (strcmp(s->status, "diverged") == 0) {
+        resp_error(r, ERR_SESSION_DIVERGED, "%s", s->reason[0] ? s->reason : "the session diverged");
+    } else if (k != s->step + 1) {
+        resp_error_int(r, ERR_STEP_CONFLICT, "expected", s->step + 1, "step %lld is not the next step (%lld)",
+                       (long long)k, (long long)(s->step + 1));
+    } else if (s->sp.workers == 1) {
+        int rc = apply_step(s, k, sr->grads, sr->loss);
+        if (rc) resp_error(r, rc, NULL);
+        else answer_update(s, r, sr->encoding);
+    } else if (!sr->worker[0]) {
+        resp_error(r, ERR_BAD_HEADER, "this session is shared by %d workers: name the worker "
+                   "(X-Optirs-Worker header or \"worker\" field)", s->sp.workers);
+    } else {
+        size_t n = s->sp.lay.n;
+        sessions *reg = registry_of(s);
+        if (s->npend == 0) {
+            s->pend_step = k;
+            s->pend_deadline = now_mono() + s->app->cfg.step_timeout;
+            atomic_fetch_add(&reg->npending, 1);
+        }
+        int j = 0;
+        while (j < s->npend && strcmp(s->pend_worker[j], sr->worker) != 0) j++;
+        if (j < s->npend && s->pend_req[j]) {
+            /* The same worker again: a retry after a lost connection.  Its
+             * newer request replaces the older one. */
+            req *old = s->pend_req[j];
+            resp_error(old, ERR_WORKER_CONFLICT, "superseded by a newer request of worker %s for step %lld",
+                       sr->worker, (long long)k);
+            old->wait = NULL;
+            http_resume(old);
+        }
+        if (j == s->npend) {
+            snprintf(s->pend_worker[j], sizeof s->pend_worker[j], "%s", sr->worker);
+            s->npend++;
+        }
+        memcpy(s->pend_grads + (size_t)j * n, sr->grads, n * sizeof(float));
+        s->pend_loss[j] = sr->loss;
+        s->pend_req[j] = r;
+        s->pend_enc[j] = sr->encoding;
+        if (s->npend < s->sp.workers) {
+            r->wait = s;
+            http_suspend(r);
+        } else {
+            /* Every worker is here: the mean of their gradients, once. */
+            float *mean = s->pend_grads;
+            int K = s->sp.workers, nloss = 0;
+            double loss = 0;
+            for (int w = 1; w < K; w++) {
+                const float *g = s->pend_grads + (size_t)w * n;
+                for (size_t i = 0; i < n; i++) mean[i] += g[i];
+            }
+            for (size_t i = 0; i < n; i++) mean[i] /= (float)K;
+            for (int w = 0; w < K; w++)
+                if (!isnan(s->pend_loss[w])) { loss += s->pend_loss[w]; nloss++; }
+            int rc = apply_step(s, k, mean, nloss ? loss / nloss : NAN);
+            pend_answer_all(s, r, rc, rc ? err_message(rc) : NULL);
+            if (rc) resp_error(r, rc, NULL);
+            else answer_update(s, r, sr->encoding);
+            pend_clear(reg, s);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void session_params(session *s, req *r, int enc)
+{
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->sp.lay.n;
+    char *buf = NULL;
+    size_t len = 0;
+    int rc;
+    if (enc == ENC_BINARY) {
+        buf = malloc(n * sizeof(float) + 1);
+        rc = buf ? 0 : ERR_NO_MEMORY;
+        if (buf) memcpy(buf, s->params, n * sizeof(float));
+        len = n * sizeof(float);
+    } else {
+        rc = encode_step_json(s->step, "params", s->params, n, &buf, &len);
+    }
+    if (rc) resp_error(r, rc, NULL);
+    else {
+        resp_take(r, 200, enc == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
+        snprintf(r->hdr_step, sizeof r->hdr_step, "%lld", (long long)s->step);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+int session_feedback(session *s, int64_t step, double loss, const char *metrics_json, char *msg, size_t cap)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    if (s->deleted) rc = ERR_SESSION_NOT_FOUND;
+    else if (step > s->step) {
+        snprintf(msg, cap, "step %lld has not been taken yet (the last step is %lld)", (long long)step,
+                 (long long)s->step);
+        rc = ERR_OUT_OF_RANGE;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (!rc) rc = store_feedback(s->app->db, s->id, step, loss, metrics_json);
+    return rc;
+}
+
+cJSON *session_describe(session *s)
+{
+    pthread_mutex_lock(&s->mu);
+    cJSON *o = cJSON_Parse(s->meta_json);
+    if (o) {
+        cJSON_AddNumberToObject(o, "step", (double)s->step);
+        cJSON_AddStringToObject(o, "status", s->status);
+        if (s->reason[0]) cJSON_AddStringToObject(o, "reason", s->reason);
+        if (isfinite(s->last_loss)) cJSON_AddNumberToObject(o, "last_loss", s->last_loss);
+        else cJSON_AddNullToObject(o, "last_loss");
+        cJSON_AddNumberToObject(o, "saved_step", (double)s->saved_step);
+        if (s->sp.workers > 1) cJSON_AddNumberToObject(o, "pending_workers", s->npend);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return o;
+}
+
+int sessions_delete(sessions *reg, const char *id)
+{
+    pthread_rwlock_wrlock(&reg->lock);
+    int i = lower_bound(reg, id);
+    session *s = NULL;
+    if (i < reg->n && strcmp(reg->v[i]->id, id) == 0) {
+        s = reg->v[i];
+        memmove(reg->v + i, reg->v + i + 1, (size_t)(reg->n - i - 1) * sizeof *reg->v);
+        reg->n--;
+    }
+    pthread_rwlock_unlock(&reg->lock);
+    if (!s) return ERR_SESSION_NOT_FOUND;
+    pthread_mutex_lock(&s->mu);
+    s->deleted = 1;
+    if (s->npend) {
+        pend_answer_all(s, NULL, ERR_SESSION_NOT_FOUND, "the session was deleted");
+        pend_clear(reg, s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    int rc = store_session_delete(reg->app->db, id);
+    session_put(s);
+    return rc;
+}
+
+/* ---- timers and shutdown ------------------------------------------------- */
+
+/* References to every live session (the caller puts them and frees the array). */
+static session **snapshot_list(sessions *reg, int *count)
+{
+    pthread_rwlock_rdlock(&reg->lock);
+    session **v = malloc(((size_t)reg->n + 1) * sizeof *v);
+    int n = 0;
+    if (v)
+        for (; n < reg->n; n++) {
+            v[n] = reg->v[n];
+            atomic_fetch_add(&v[n]->refs, 1);
+        }
+    pthread_rwlock_unlock(&reg->lock);
+    *count = n;
+    return v;
+}
+
+void sessions_tick(sessions *reg, double now)
+{
+    int scan_ckpt = now - reg->last_ckpt_scan >= reg->app->cfg.checkpoint_interval;
+    if (!scan_ckpt && atomic_load(&reg->npending) == 0) return;
+    if (scan_ckpt) reg->last_ckpt_scan = now;
+    int n;
+    session **v = snapshot_list(reg, &n);
+    if (!v) return;
+    for (int i = 0; i < n; i++) {
+        session *s = v[i];
+        pthread_mutex_lock(&s->mu);
+        if (s->npend && now > s->pend_deadline) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "only %d of %d workers posted gradients for step %lld within %g s", s->npend,
+                     s->sp.workers, (long long)s->pend_step, s->app->cfg.step_timeout);
+            pend_answer_all(s, NULL, ERR_STEP_TIMEOUT, msg);
+            pend_clear(reg, s);
+        }
+        if (scan_ckpt && !s->deleted && s->sp.dur == DURABILITY_CHECKPOINT && s->step > s->saved_step)
+            snapshot_save(s, 0);
+        pthread_mutex_unlock(&s->mu);
+        session_put(s);
+    }
+    free(v);
+}
+
+void sessions_release_waiters(sessions *reg)
+{
+    int n;
+    session **v = snapshot_list(reg, &n);
+    if (!v) return;
+    for (int i = 0; i < n; i++) {
+        session *s = v[i];
+        pthread_mutex_lock(&s->mu);
+        if (s->npend) {
+            pend_answer_all(s, NULL, ERR_SHUTTING_DOWN, "the daemon is shutting down; retry this step");
+            pend_clear(reg, s);
+        }
+        pthread_mutex_unlock(&s->mu);
+        session_put(s);
+    }
+    free(v);
+}
+
+int sessions_checkpoint_all(sessions *reg)
+{
+    int n, rc = 0;
+    session **v = snapshot_list(reg, &n);
+    if (!v) return ERR_NO_MEMORY;
+    for (int i = 0; i < n; i++) {
+        session *s = v[i];
+        pthread_mutex_lock(&s->mu);
+        if (!s->deleted && s->step > s->saved_step) {
+            int e = snapshot_save(s, 0);
+            if (e) rc = e;
+        }
+        pthread_mutex_unlock(&s->mu);
+        session_put(s);
+    }
+    free(v);
+    int e = store_flush(reg->app->db);
+    return rc ? rc : e;
+}

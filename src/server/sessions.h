@@ -1,0 +1,86 @@
+/* sessions.h — the registry of live sessions and the step protocol.
+ *
+ * A session is an optimizer (core/opt) with its parameters, the answer of
+ * its last step (for retries), its durability mode and, for shared sessions,
+ * the gradients of the step being gathered.  Every session is in memory and
+ * in the store; the store holds a snapshot (params, optimizer state, last
+ * answer) that is at most `checkpoint-every` steps or `checkpoint-interval`
+ * seconds old for durability=checkpoint, and exactly the acknowledged step
+ * for durability=step.
+ *
+ * Sequencing: step k == last+1 is applied, k == last answers the stored
+ * update again without applying anything, anything else is step_conflict.
+ * Shared sessions (workers = K) gather K distinct workers' gradients for a
+ * step, apply their mean once and answer every worker with the same update;
+ * waiting requests are suspended (http_suspend) with a deadline.
+ *
+ * Thread rules: the registry is guarded by a rwlock; each session by its own
+ * mutex, held for the whole of a step (decode happens before, in the
+ * request).  Sessions are reference counted: sessions_get takes a reference,
+ * session_put drops it; a deleted session is freed by its last holder. */
+#ifndef OPTIRS_SESSIONS_H
+#define OPTIRS_SESSIONS_H
+
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "http.h"
+#include "spec.h"
+
+typedef struct session session;
+typedef struct sessions sessions;
+
+int  sessions_new(app *a, sessions **out);
+/* Frees every session (after the HTTP server has stopped). */
+void sessions_free(sessions *reg);
+/* Loads every stored session.  Sessions that fail to load are reported on
+ * stderr and skipped.  Returns the number loaded, or a negative error. */
+int  sessions_restore(sessions *reg);
+
+/* Creates a session from a parsed spec (whose params it takes) and persists
+ * it before returning.  *out gets a reference.  0 or ERR_*. */
+int  sessions_create(sessions *reg, spec *sp, session **out);
+/* A reference to session `id`, or NULL. */
+session *sessions_get(sessions *reg, const char *id);
+void session_put(session *s);
+/* Deletes a session everywhere; waiting workers get session_not_found. */
+int  sessions_delete(sessions *reg, const char *id);
+/* Number of live sessions. */
+int  sessions_count(sessions *reg);
+/* Calls fn for live sessions with id > after (NULL: from the start) in id
+ * order, at most limit; fn gets a reference it must not keep. */
+int  sessions_list(sessions *reg, const char *after, int limit, void (*fn)(void *ctx, session *s), void *ctx);
+
+/* The session's description for GET (meta + step + status). */
+cJSON *session_describe(session *s);
+const char *session_id(const session *s);
+size_t session_num_params(const session *s);
+
+/* A decoded step request.  grads (num_params floats) belong to the request. */
+typedef struct step_request {
+    int64_t      step;
+    const float *grads;
+    double       loss;            /* NAN when absent */
+    char         worker[64];      /* "" when absent */
+    int          encoding;        /* ENC_JSON or ENC_BINARY for the answer */
+} step_request;
+
+/* Runs the step protocol for `sr`: sets r's response, or suspends r until the
+ * other workers of a shared session arrive (the completing thread answers). */
+void session_step(session *s, req *r, const step_request *sr);
+/* Answers r with the current parameters (JSON or binary). */
+void session_params(session *s, req *r, int enc);
+/* Stores feedback for a taken step.  0 or ERR_* (msg filled). */
+int  session_feedback(session *s, int64_t step, double loss, const char *metrics_json, char *msg, size_t cap);
+
+/* Timer work (libuv thread): checkpoints due by time, expired waiters. */
+void sessions_tick(sessions *reg, double now_monotonic);
+/* Draining: answer every waiting worker with shutting_down. */
+void sessions_release_waiters(sessions *reg);
+/* Final snapshot of every session with unsaved steps; waits for the commit. */
+int  sessions_checkpoint_all(sessions *reg);
+
+/* Encodes a float vector as the body of a JSON member list `{"step":k,"<key>":[...]}`.
+ * The caller frees *out. 0 or ERR_NO_MEMORY. */
+int  encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len);
+
+#endif

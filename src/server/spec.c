@@ -1,0 +1,304 @@
+#include "spec.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "f32json.h"
+#include "jsonwalk.h"
+
+#define MAX_TENSORS 4096
+#define MAX_TAGS    32
+
+typedef struct parse_ctx {
+    spec   *sp;
+    size_t  max_params;
+    int     restoring;
+    char   *msg;
+    size_t  msgcap;
+    int     have_optimizer, have_tensors;
+    char    optimizer[OPT_NAME_MAX];
+    cJSON  *hyper, *tensors;        /* kept until the optimizer is known */
+    char    schedule[32];
+    float  *params;
+    size_t  nparams;
+    size_t  body_len;
+} parse_ctx;
+
+static int fail(parse_ctx *c, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(parse_ctx *c, int e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->msg, c->msgcap, fmt, ap);
+    va_end(ap);
+    return e;
+}
+
+/* Reads an integer field from valuedouble with range and integrality checks. */
+static int get_int(parse_ctx *c, const cJSON *v, const char *field, double lo, double hi, int64_t *out)
+{
+    if (!cJSON_IsNumber(v)) return fail(c, ERR_INVALID_ARGUMENT, "%s must be an integer", field);
+    double d = v->valuedouble;
+    if (!isfinite(d)) return fail(c, ERR_NON_FINITE, "%s is not finite", field);
+    if (d != floor(d) || d < lo || d > hi)
+        return fail(c, ERR_OUT_OF_RANGE, "%s must be an integer in [%.0f, %.0f]", field, lo, hi);
+    *out = (int64_t)d;
+    return 0;
+}
+
+static int get_string(parse_ctx *c, const cJSON *v, const char *field, char *out, size_t cap)
+{
+    if (!cJSON_IsString(v)) return fail(c, ERR_INVALID_ARGUMENT, "%s must be a string", field);
+    size_t n = strlen(v->valuestring);
+    if (n >= cap) return fail(c, ERR_OUT_OF_RANGE, "%s is longer than %zu bytes", field, cap - 1);
+    memcpy(out, v->valuestring, n + 1);
+    return 0;
+}
+
+static int on_member(void *ctx, const char *key, const char *val, size_t avail, size_t *used)
+{
+    parse_ctx *c = ctx;
+    spec *sp = c->sp;
+    if (strcmp(key, "params") == 0) {
+        /* Every number takes at least two bytes with its comma: the body
+         * bounds the count without a pre-scan. */
+        size_t cap = c->body_len / 2 + 1;
+        if (cap > c->max_params) cap = c->max_params;
+        c->params = malloc((cap ? cap : 1) * sizeof(float));
+        if (!c->params) return fail(c, ERR_NO_MEMORY, "out of memory for params");
+        int rc = f32json_parse_array(val, avail, c->params, cap, &c->nparams, used);
+        if (rc == ERR_NON_FINITE) return fail(c, rc, "params holds a value that is not a finite float32");
+        if (rc == ERR_LENGTH_MISMATCH)
+            return fail(c, ERR_TOO_MANY_PARAMS, "params has more than %zu values", c->max_params);
+        if (rc && jsonwalk_classify(val, avail) == ERR_INVALID_JSON)
+            return fail(c, ERR_INVALID_JSON, "params is not well-formed JSON");
+        if (rc) return fail(c, ERR_INVALID_ARGUMENT, "params must be an array of numbers");
+        return 0;
+    }
+    cJSON *v = jsonwalk_cjson(val, avail, used);
+    if (!v) return fail(c, ERR_INVALID_JSON, "malformed value of \"%s\"", key);
+    int rc = 0;
+    int64_t iv;
+    if (strcmp(key, "optimizer") == 0) {
+        rc = get_string(c, v, "optimizer", c->optimizer, sizeof c->optimizer);
+        c->have_optimizer = rc == 0;
+    } else if (strcmp(key, "hyperparams") == 0) {
+        if (!cJSON_IsObject(v)) rc = fail(c, ERR_INVALID_ARGUMENT, "hyperparams must be an object");
+        else { c->hyper = v; v = NULL; }
+    } else if (strcmp(key, "schedule") == 0) {
+        rc = get_string(c, v, "schedule", c->schedule, sizeof c->schedule);
+    } else if (strcmp(key, "tensors") == 0) {
+        if (!cJSON_IsArray(v)) rc = fail(c, ERR_INVALID_ARGUMENT, "tensors must be an array");
+        else { c->tensors = v; v = NULL; c->have_tensors = 1; }
+    } else if (strcmp(key, "durability") == 0) {
+        char d[16];
+        rc = get_string(c, v, "durability", d, sizeof d);
+        if (!rc && strcmp(d, "step") == 0) sp->dur = DURABILITY_STEP;
+        else if (!rc && strcmp(d, "checkpoint") == 0) sp->dur = DURABILITY_CHECKPOINT;
+        else if (!rc) rc = fail(c, ERR_OUT_OF_RANGE, "durability must be \"checkpoint\" or \"step\"");
+    } else if (strcmp(key, "workers") == 0) {
+        rc = get_int(c, v, "workers", 1, SPEC_MAX_WORKERS, &iv);
+        if (!rc) sp->workers = (int)iv;
+    } else if (strcmp(key, "total_steps") == 0) {
+        rc = get_int(c, v, "total_steps", 0, 1e15, &iv);
+        if (!rc) sp->total_steps = iv;
+    } else if (strcmp(key, "name") == 0) {
+        rc = get_string(c, v, "name", sp->name, sizeof sp->name);
+    } else if (strcmp(key, "weights") == 0) {
+        rc = get_string(c, v, "weights", sp->weights, sizeof sp->weights);
+    } else if (strcmp(key, "tags") == 0) {
+        int n = 0;
+        if (!cJSON_IsObject(v)) rc = fail(c, ERR_INVALID_ARGUMENT, "tags must be an object of strings");
+        for (cJSON *t = v->child; !rc && t; t = t->next, n++) {
+            if (!cJSON_IsString(t) || strlen(t->string) > 64 || strlen(t->valuestring) > 256)
+                rc = fail(c, ERR_INVALID_ARGUMENT, "tags must map names (<= 64 bytes) to strings (<= 256 bytes)");
+            else if (n >= MAX_TAGS) rc = fail(c, ERR_OUT_OF_RANGE, "at most %d tags", MAX_TAGS);
+        }
+        if (!rc) { sp->tags = v; v = NULL; }
+    } else if (c->restoring && strcmp(key, "id") == 0) {
+        rc = get_string(c, v, "id", sp->id, sizeof sp->id);
+    } else if (c->restoring && strcmp(key, "created_ms") == 0) {
+        rc = get_int(c, v, "created_ms", 0, 9e15, &sp->created_ms);
+    } else if (c->restoring && strcmp(key, "num_params") == 0) {
+        /* derived from tensors */
+    } else {
+        rc = fail(c, ERR_UNKNOWN_FIELD, "unknown field \"%s\"", key);
+    }
+    cJSON_Delete(v);
+    return rc;
+}
+
+static int parse_tensors(parse_ctx *c)
+{
+    int nt = cJSON_GetArraySize(c->tensors);
+    if (nt < 1 || nt > MAX_TENSORS)
+        return fail(c, ERR_INVALID_SHAPE, "tensors must list 1 to %d tensors", MAX_TENSORS);
+    const char **names = calloc((size_t)nt, sizeof *names);
+    int *ndims = calloc((size_t)nt, sizeof *ndims);
+    int64_t (*shapes)[LAYOUT_MAX_DIMS] = calloc((size_t)nt, sizeof *shapes);
+    int rc = (!names || !ndims || !shapes) ? fail(c, ERR_NO_MEMORY, "out of memory") : 0;
+    int i = 0;
+    for (cJSON *t = c->tensors->child; !rc && t; t = t->next, i++) {
+        const cJSON *nm = cJSON_GetObjectItemCaseSensitive(t, "name");
+        const cJSON *sh = cJSON_GetObjectItemCaseSensitive(t, "shape");
+        if (!cJSON_IsObject(t) || !sh) {
+            rc = fail(c, ERR_INVALID_SHAPE, "tensors[%d] must be an object with a shape", i);
+            break;
+        }
+        for (const cJSON *f = t->child; f; f = f->next)
+            if (strcmp(f->string, "name") != 0 && strcmp(f->string, "shape") != 0) {
+                rc = fail(c, ERR_UNKNOWN_FIELD, "unknown field \"%s\" in tensors[%d]", f->string, i);
+                break;
+            }
+        if (rc) break;
+        if (nm && (!cJSON_IsString(nm) || !*nm->valuestring || strlen(nm->valuestring) >= LAYOUT_NAME_MAX)) {
+            rc = fail(c, ERR_INVALID_ARGUMENT, "tensors[%d].name must be a string of 1 to %d bytes", i,
+                      LAYOUT_NAME_MAX - 1);
+            break;
+        }
+        names[i] = nm ? nm->valuestring : NULL;
+        for (int j = 0; j < i && names[i]; j++)
+            if (names[j] && strcmp(names[j], names[i]) == 0)
+                rc = fail(c, ERR_INVALID_ARGUMENT, "tensor name \"%s\" appears twice", names[i]);
+        if (rc) break;
+        int nd = cJSON_IsArray(sh) ? cJSON_GetArraySize(sh) : -1;
+        if (nd < 1 || nd > LAYOUT_MAX_DIMS) {
+            rc = fail(c, ERR_INVALID_SHAPE, "tensors[%d].shape must be an array of 1 to %d dimensions", i,
+                      LAYOUT_MAX_DIMS);
+            break;
+        }
+        ndims[i] = nd;
+        int d = 0;
+        for (const cJSON *x = sh->child; x; x = x->next, d++) {
+            if (!cJSON_IsNumber(x) || !isfinite(x->valuedouble) || x->valuedouble != floor(x->valuedouble) ||
+                x->valuedouble < 1 || x->valuedouble > 4e18) {
+                rc = fail(c, ERR_INVALID_SHAPE, "tensors[%d].shape[%d] must be a positive integer", i, d);
+                break;
+            }
+            shapes[i][d] = (int64_t)x->valuedouble;
+        }
+    }
+    if (!rc) {
+        /* Unnamed tensors are called t0, t1, …; the names live in the layout. */
+        char (*auto_names)[16] = calloc((size_t)nt, sizeof *auto_names);
+        if (!auto_names) rc = fail(c, ERR_NO_MEMORY, "out of memory");
+        for (int k = 0; !rc && k < nt; k++)
+            if (!names[k]) {
+                snprintf(auto_names[k], sizeof auto_names[k], "t%d", k);
+                names[k] = auto_names[k];
+            }
+        if (!rc) {
+            rc = layout_init(&c->sp->lay, nt, names, ndims, (const int64_t(*)[LAYOUT_MAX_DIMS])shapes,
+                             c->max_params);
+            if (rc == ERR_TOO_MANY_PARAMS)
+                fail(c, rc, "the tensors hold more than the limit of %zu parameters", c->max_params);
+            else if (rc)
+                fail(c, ERR_INVALID_SHAPE, "a tensor shape is empty, zero, negative or too large");
+        }
+        free(auto_names);
+    }
+    free(names);
+    free(ndims);
+    free(shapes);
+    return rc;
+}
+
+int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int restoring, char *msg,
+               size_t msgcap)
+{
+    memset(sp, 0, sizeof *sp);
+    sp->workers = 1;
+    sp->dur = DURABILITY_CHECKPOINT;
+    parse_ctx c = {.sp = sp, .max_params = max_params, .restoring = restoring, .msg = msg,
+                   .msgcap = msgcap, .body_len = len};
+    msg[0] = '\0';
+    int rc = jsonwalk_object(body, len, on_member, &c, msg, msgcap);
+    if (!rc && !c.have_optimizer) rc = fail(&c, ERR_MISSING_FIELD, "optimizer is required");
+    if (!rc && !c.have_tensors) rc = fail(&c, ERR_MISSING_FIELD, "tensors is required");
+    if (!rc && opt_config_defaults(&sp->ocfg, c.optimizer) != 0)
+        rc = fail(&c, ERR_UNKNOWN_OPTIMIZER, "unknown optimizer \"%s\" (GET /v1/optimizers lists them)",
+                  c.optimizer);
+    for (cJSON *h = c.hyper ? c.hyper->child : NULL; !rc && h; h = h->next) {
+        if (!cJSON_IsNumber(h)) {
+            rc = fail(&c, ERR_INVALID_ARGUMENT, "hyperparameter %s must be a number", h->string);
+            break;
+        }
+        int e = opt_config_set(&sp->ocfg, h->string, h->valuedouble);
+        const hparam_def *def = opt_hparam_at(opt_find(c.optimizer),
+                                               opt_hparam_index(opt_find(c.optimizer), h->string));
+        if (e == ERR_UNKNOWN_HYPERPARAM)
+            rc = fail(&c, e, "optimizer %s has no hyperparameter \"%s\"", c.optimizer, h->string);
+        else if (e == ERR_NON_FINITE)
+            rc = fail(&c, e, "hyperparameter %s is not finite", h->string);
+        else if (e && def)
+            rc = fail(&c, ERR_OUT_OF_RANGE, "hyperparameter %s = %g is outside %s%g, %g%s%s", h->string,
+                      h->valuedouble, def->min_open ? "(" : "[", def->min, def->max, def->max_open ? ")" : "]",
+                      def->integer ? " (an integer)" : "");
+        else if (e)
+            rc = fail(&c, e, "hyperparameter %s is invalid", h->string);
+    }
+    if (!rc && c.schedule[0]) {
+        int k = schedule_parse(c.schedule);
+        if (k < 0)
+            rc = fail(&c, ERR_OUT_OF_RANGE,
+                      "schedule must be one of constant, linear_warmup, cosine, step; got \"%s\"", c.schedule);
+        else sp->ocfg.schedule = (schedule_kind)k;
+    }
+    if (!rc) {
+        sp->ocfg.total_steps = sp->total_steps;
+        rc = parse_tensors(&c);
+    }
+    if (!rc && c.params) {
+        if (c.nparams != sp->lay.n)
+            rc = fail(&c, ERR_LENGTH_MISMATCH, "params has %zu values but the tensors hold %zu", c.nparams,
+                      sp->lay.n);
+        else { sp->params = c.params; c.params = NULL; }
+    }
+    cJSON_Delete(c.hyper);
+    cJSON_Delete(c.tensors);
+    free(c.params);
+    if (rc) spec_deinit(sp);
+    return rc;
+}
+
+void spec_deinit(spec *sp)
+{
+    layout_deinit(&sp->lay);
+    cJSON_Delete(sp->tags);
+    free(sp->params);
+    sp->tags = NULL;
+    sp->params = NULL;
+}
+
+cJSON *spec_to_json(const spec *sp)
+{
+    const opt_vtbl *vt = opt_find(sp->ocfg.name);
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !vt) { cJSON_Delete(o); return NULL; }
+    cJSON_AddStringToObject(o, "optimizer", sp->ocfg.name);
+    cJSON *hp = cJSON_AddObjectToObject(o, "hyperparams");
+    for (int i = 0; i < opt_hparam_count(vt); i++)
+        cJSON_AddNumberToObject(hp, opt_hparam_at(vt, i)->name, sp->ocfg.hp[i]);
+    cJSON_AddStringToObject(o, "schedule", schedule_name(sp->ocfg.schedule));
+    if (sp->weights[0]) cJSON_AddStringToObject(o, "weights", sp->weights);
+    cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
+    for (int i = 0; i < sp->lay.ntensors; i++) {
+        const layout_tensor *t = &sp->lay.tensors[i];
+        cJSON *tj = cJSON_CreateObject();
+        cJSON_AddStringToObject(tj, "name", t->name);
+        cJSON *sh = cJSON_AddArrayToObject(tj, "shape");
+        for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
+        cJSON_AddItemToArray(ts, tj);
+    }
+    cJSON_AddNumberToObject(o, "num_params", (double)sp->lay.n);
+    cJSON_AddStringToObject(o, "durability", sp->dur == DURABILITY_STEP ? "step" : "checkpoint");
+    cJSON_AddNumberToObject(o, "workers", sp->workers);
+    cJSON_AddNumberToObject(o, "total_steps", (double)sp->total_steps);
+    cJSON_AddStringToObject(o, "name", sp->name);
+    cJSON_AddItemToObject(o, "tags", sp->tags ? cJSON_Duplicate(sp->tags, 1) : cJSON_CreateObject());
+    return o;
+}

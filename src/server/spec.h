@@ -1,0 +1,48 @@
+/* spec.h — a session's description: what `POST /v1/sessions` asks for, and
+ * what is stored as the session's meta JSON (restored by the same parser).
+ *
+ * spec_parse validates everything a client can send (optimizer, each
+ * hyperparameter against its bounds, schedule, tensor shapes and the
+ * parameter limit, durability, workers, names and tags) and never lets a bad
+ * value through; spec_to_json gives the normalized description with every
+ * default filled in.
+ * Ownership: spec_deinit frees what spec_parse allocated.
+ * Thread rules: pure; any thread. */
+#ifndef OPTIRS_SPEC_H
+#define OPTIRS_SPEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+#include "opt.h"
+
+typedef enum { DURABILITY_CHECKPOINT, DURABILITY_STEP } durability;
+
+#define SPEC_MAX_WORKERS 64
+#define SPEC_NAME_MAX    128
+
+typedef struct spec {
+    opt_config  ocfg;
+    layout      lay;
+    durability  dur;
+    int         workers;
+    int64_t     total_steps;
+    char        name[SPEC_NAME_MAX];
+    char        weights[64];        /* learned optimizers: weights record, "" = default */
+    cJSON      *tags;               /* object of strings, or NULL */
+    float      *params;             /* initial parameters (lay.n), or NULL for zeros */
+    /* restored sessions only */
+    char        id[40];
+    int64_t     created_ms;
+} spec;
+
+/* Parses a create request (restoring=0) or stored meta JSON (restoring=1,
+ * which also accepts id, created_ms and num_params).  On error returns the
+ * ERR_* and writes a message naming the offending field into msg. */
+int    spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int restoring,
+                  char *msg, size_t msgcap);
+void   spec_deinit(spec *sp);
+/* The normalized description (no params).  The caller frees it. */
+cJSON *spec_to_json(const spec *sp);
+
+#endif

@@ -1,0 +1,479 @@
+/* test_lopt.c — learned optimizers: weights blob and table, mlp_lopt
+ * features, fast kernels against the reference, save/load bit for bit,
+ * nn_adam's default equals Adam, non-finite protection. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "lopt.h"
+#include "lopt_internal.h"
+#include "opt.h"
+#include "rng.h"
+#include "tasks.h"
+
+/* A layout of a (3,4) matrix, a (5) vector and a (2,1,3) tensor. */
+static void test_layout(layout *lay)
+{
+    const char *names[] = {"w", "b", "k"};
+    int ndims[] = {2, 1, 3};
+    int64_t shapes[3][LAYOUT_MAX_DIMS] = {{3, 4}, {5}, {2, 1, 3}};
+    assert_int_equal(layout_init(lay, 3, names, ndims, (const int64_t (*)[LAYOUT_MAX_DIMS])shapes, 1000), 0);
+}
+
+static void make_opt(opt *o, const char *name, const layout *lay)
+{
+    opt_config cfg;
+    assert_int_equal(opt_config_defaults(&cfg, name), 0);
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    assert_int_equal(opt_init(o, &cfg, lay), 0);
+}
+
+static void test_weights_blob_roundtrip_and_corruption(void **st)
+{
+    (void)st;
+    lopt_weights w, r;
+    assert_int_equal(lopt_weights_init_default(&w, LOPT_ARCH_MLP, 8, 2, 5), 0);
+    assert_int_equal(w.ntheta, lopt_theta_count(LOPT_ARCH_MLP, 8, 2));
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(lopt_weights_save(&w, &buf, &len), 0);
+    assert_int_equal(lopt_weights_load(&r, buf, len), 0);
+    assert_int_equal(r.arch, LOPT_ARCH_MLP);
+    assert_int_equal(r.hidden, 8);
+    assert_int_equal(r.depth, 2);
+    assert_int_equal(r.ntheta, w.ntheta);
+    assert_memory_equal(r.theta, w.theta, w.ntheta * sizeof(float));
+    lopt_weights_deinit(&r);
+    buf[len / 2] ^= 0x10;
+    assert_int_equal(lopt_weights_load(&r, buf, len), ERR_CORRUPT);
+    assert_int_equal(lopt_weights_load(&r, buf, len / 2), ERR_CORRUPT);
+    free(buf);
+    lopt_weights_deinit(&w);
+    assert_int_equal(lopt_theta_count(LOPT_ARCH_MLP, 0, 1), 0);
+    assert_int_equal(lopt_theta_count(99, 8, 1), 0);
+}
+
+static void test_registry_resolves_names_and_rejects_wrong_arch(void **st)
+{
+    (void)st;
+    lopt_weights w, g;
+    assert_int_equal(lopt_weights_init_default(&w, LOPT_ARCH_LSTM, 4, 2, 1), 0);
+    assert_int_equal(lopt_registry_put("l2l@1", &w), 0);
+    assert_int_equal(lopt_registry_get("l2l@1", &g), 0);
+    assert_memory_equal(g.theta, w.theta, w.ntheta * sizeof(float));
+    lopt_weights_deinit(&g);
+    assert_int_equal(lopt_registry_get("nope", &g), ERR_NOT_FOUND);
+
+    layout lay;
+    test_layout(&lay);
+    opt_config cfg;
+    opt o;
+    assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
+    cfg.weights = "l2l@1";                               /* an LSTM record */
+    assert_int_equal(opt_init(&o, &cfg, &lay), ERR_INVALID_ARGUMENT);
+    cfg.weights = "missing@1";
+    assert_int_equal(opt_init(&o, &cfg, &lay), ERR_NOT_FOUND);
+    assert_int_equal(opt_config_defaults(&cfg, "lstm_lopt"), 0);
+    cfg.weights = "l2l@1";
+    assert_int_equal(opt_init(&o, &cfg, &lay), 0);
+    lopt_weights *ow = lopt_opt_weights(&o);
+    assert_non_null(ow);
+    assert_int_equal(ow->hidden, 4);
+    assert_memory_equal(ow->theta, w.theta, w.ntheta * sizeof(float));
+    opt_deinit(&o);
+    assert_int_equal(lopt_registry_remove("l2l@1"), 0);
+    lopt_registry_clear();
+    lopt_weights_deinit(&w);
+    layout_deinit(&lay);
+}
+
+/* Features of a (2,3) tensor after one step from zero state, recomputed
+ * here in double from the definitions (tolerance 1e-5 relative). */
+static void test_features_match_definition_after_one_step(void **st)
+{
+    (void)st;
+    enum { R = 2, C = 3, N = 6 };
+    float g[N] = {0.5f, -1.0f, 2.0f, 0.25f, -0.125f, 1.5f};
+    float p[N] = {1, 2, 3, -1, -2, 0.5f};
+    float acc[7 * N] = {0}, rowsum[R], colsum[C];
+    float b[LOPT_NDECAY] = {0.5f, 0.9f, 0.99f, 0.999f, 0.9f};
+    lopt_feat_tensor ft = {.n = N, .rows = R, .cols = C};
+    for (int k = 0; k < 3; k++) ft.m[k] = acc + k * N;
+    ft.v = acc + 3 * N;
+    ft.r = acc + 4 * N;
+    ft.c = acc + 4 * N + R;
+    float inv[LOPT_NFEAT], x[LOPT_NFEAT * N];
+    lopt_features_update(&ft, g, p, b, rowsum, colsum, inv);
+    lopt_features_block(&ft, g, p, inv, 0, N, x, N);
+
+    double raw[LOPT_NFEAT][N], rr[R] = {0}, cc[C] = {0};
+    for (int i = 0; i < R; i++)
+        for (int j = 0; j < C; j++) {
+            double q = (double)g[i * C + j] * g[i * C + j];
+            rr[i] += (1 - b[4]) * q / C;
+            cc[j] += (1 - b[4]) * q / R;
+        }
+    double rmean = (rr[0] + rr[1]) / 2;
+    for (int i = 0; i < N; i++) {
+        double gi = g[i], m[3], v = (1 - b[3]) * gi * gi;
+        for (int k = 0; k < 3; k++) m[k] = (1 - b[k]) * gi;
+        double rv = 1 / sqrt(v + 1e-8), vh = rr[i / C] * cc[i % C] / rmean;
+        double f[LOPT_NFEAT] = {gi, p[i], m[0], m[1], m[2], sqrt(v), m[0] * rv, m[1] * rv, m[2] * rv,
+                                rv, gi / sqrt(vh), 1 / sqrt(vh)};
+        for (int k = 0; k < LOPT_NFEAT; k++) raw[k][i] = f[k];
+    }
+    for (int k = 0; k < LOPT_NFEAT; k++) {
+        double ss = 0;
+        for (int i = 0; i < N; i++) ss += raw[k][i] * raw[k][i];
+        double nrm = sqrt(ss / N);
+        double out_ss = 0;
+        for (int i = 0; i < N; i++) {
+            double want = raw[k][i] / nrm;
+            assert_true(fabs(x[k * N + i] - want) <= 1e-5 * fmax(1.0, fabs(want)));
+            out_ss += (double)x[k * N + i] * x[k * N + i];
+        }
+        assert_true(fabs(out_ss / N - 1.0) < 1e-5);      /* RMS-normalised */
+    }
+    float tf[LOPT_NTIME];
+    lopt_time_features(10, tf);
+    assert_true(fabsf(tf[2] - tanhf(0.0f)) < 1e-7f);       /* τ = 10 */
+    assert_true(fabsf(tf[0] - tanhf(9.0f)) < 1e-6f);
+}
+
+static void test_logsign_preprocessing(void **st)
+{
+    (void)st;
+    float a, b;
+    lopt_logsign(-2.0f, &a, &b);
+    assert_true(fabsf(a - logf(2.0f) / 10) < 1e-7f && b == -1.0f);
+    lopt_logsign(1e-6f, &a, &b);
+    assert_true(a == -1.0f && fabsf(b - expf(10) * 1e-6f) < 1e-6f);
+}
+
+/* A (37,45) matrix (rows not a multiple of 8), a (1003) vector and a
+ * (2,1,3) tensor: row tails, run tails and the per-element fallback. */
+static void odd_layout(layout *lay)
+{
+    const char *names[] = {"w", "b", "k"};
+    int ndims[] = {2, 1, 3};
+    int64_t shapes[3][LAYOUT_MAX_DIMS] = {{37, 45}, {1003}, {2, 1, 3}};
+    assert_int_equal(layout_init(lay, 3, names, ndims, (const int64_t (*)[LAYOUT_MAX_DIMS])shapes, 100000), 0);
+}
+
+static void make_opt_hd(opt *o, const char *name, const layout *lay, int hidden, int depth)
+{
+    opt_config cfg;
+    assert_int_equal(opt_config_defaults(&cfg, name), 0);
+    assert_int_equal(opt_config_set(&cfg, "hidden", hidden), 0);
+    assert_int_equal(opt_config_set(&cfg, "depth", depth), 0);
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    assert_int_equal(opt_init(o, &cfg, lay), 0);
+}
+
+/* Steps two optimizers side by side, `a` with kernel ka and `b` with kb
+ * (set through *sel), on the same random gradients (scale varying by
+ * tensor, some tiny); returns the largest |ua − ub| / max(|ub|, floor)
+ * over all updates.  Weights are randomised (std 0.3) so that every hidden
+ * unit is active and the exp(λ₂ m) factor is not ~1. */
+static double run_pair(const char *name, int hidden, int depth, int *sel, int ka, int kb,
+                       int generic_a, int steps, double floor_rel, int bitwise)
+{
+    layout lay;
+    odd_layout(&lay);
+    size_t n = lay.n;
+    opt a, b;
+    make_opt_hd(&a, name, &lay, hidden, depth);
+    make_opt_hd(&b, name, &lay, hidden, depth);
+    lopt_weights *wa = lopt_opt_weights(&a), *wb = lopt_opt_weights(&b);
+    rng r;
+    rng_seed(&r, 77 + (uint64_t)hidden + 10 * (uint64_t)depth);
+    for (size_t i = 0; i < wa->ntheta; i++) wa->theta[i] += rng_normal(&r) * 0.3f;
+    memcpy(wb->theta, wa->theta, wa->ntheta * sizeof(float));
+    float *p = malloc(n * sizeof(float)), *q = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+    float *ua = malloc(n * sizeof(float)), *ub = malloc(n * sizeof(float));
+    rng_normal_fill(&r, p, n, 0, 1);
+    memcpy(q, p, n * sizeof(float));
+    double worst = 0;
+    for (int t = 0; t < steps; t++) {
+        rng_normal_fill(&r, g, n, 0, 1);
+        for (size_t i = 0; i < n; i++) g[i] *= (i < 37 * 45) ? 0.01f : (i < n - 6 ? 3.0f : 1e-6f);
+        g[5] = 0.0f;
+        g[1700] = 1e-9f;
+        *sel = ka;
+        lopt_fast_force_generic = generic_a;
+        assert_int_equal(opt_step(&a, p, g, ua, NULL), 0);
+        lopt_fast_force_generic = 0;
+        *sel = kb;
+        assert_int_equal(opt_step(&b, q, g, ub, NULL), 0);
+        if (bitwise) assert_memory_equal(ua, ub, n * sizeof(float));
+        double umax = 0;
+        for (size_t i = 0; i < n; i++) umax = fmax(umax, fabs(ub[i]));
+        for (size_t i = 0; i < n; i++) {
+            double e = fabs((double)ua[i] - ub[i]) / fmax(fabs(ub[i]), floor_rel * umax);
+            if (e > worst) worst = e;
+        }
+    }
+    *sel = LOPT_KERNEL_FAST;
+    opt_deinit(&a); opt_deinit(&b);
+    free(p); free(q); free(g); free(ua); free(ub);
+    layout_deinit(&lay);
+    return worst;
+}
+
+/* The fused fast mlp_lopt step equals the reference (per-parameter loop)
+ * over 6 steps, for widths 8 and 16 and depths 1 to 3: every update within
+ * 1e-4 relative at depth 1 and 5e-4 deeper (relative to max(|u|,
+ * 1e-3·max|u|); measured 4e-5 and 1.1e-4).  The differences come only from
+ * the order of the normalisers' sums and exp's rounding, amplified by the
+ * cancellations of a random (std 0.3) deeper network. */
+static void test_mlp_fast_path_matches_reference(void **st)
+{
+    (void)st;
+    for (int depth = 1; depth <= 3; depth++)
+        for (int hidden = 8; hidden <= 16; hidden += 8) {
+            double e = run_pair("mlp_lopt", hidden, depth, &lopt_mlp_kernel, LOPT_KERNEL_FAST,
+                                LOPT_KERNEL_LOOP, 0, 6, 1e-3, 0);
+            printf("mlp_lopt fast vs loop, H %d depth %d: max rel err %.2e\n", hidden, depth, e);
+            assert_true(e < (depth == 1 ? 1e-4 : 5e-4));
+        }
+}
+
+/* The AVX2 and the baseline SSE2 builds of the fast kernels give the same
+ * updates bit for bit (mlp_lopt and lstm_lopt; trivially true on a CPU
+ * without AVX2, where both runs take the SSE2 path). */
+static void test_fast_kernels_same_bits_on_every_isa(void **st)
+{
+    (void)st;
+    run_pair("mlp_lopt", 8, 1, &lopt_mlp_kernel, LOPT_KERNEL_FAST, LOPT_KERNEL_FAST, 1, 4, 1e-3, 1);
+    run_pair("mlp_lopt", 8, 2, &lopt_mlp_kernel, LOPT_KERNEL_FAST, LOPT_KERNEL_FAST, 1, 4, 1e-3, 1);
+    run_pair("lstm_lopt", 8, 2, &lopt_lstm_kernel, LOPT_KERNEL_FAST, LOPT_KERNEL_FAST, 1, 4, 1e-3, 1);
+}
+
+/* The vectorised lstm_lopt equals the one-coordinate reference through
+ * layers.h's lstm_forward over 6 steps within 1e-4 relative (relative to
+ * max(|u|, 1e-3·max|u|)); the tiny and zero gradients take the e^10·g branch. */
+static void test_lstm_fast_path_matches_reference(void **st)
+{
+    (void)st;
+    for (int depth = 1; depth <= 2; depth++) {
+        double e = run_pair("lstm_lopt", 8, depth, &lopt_lstm_kernel, LOPT_KERNEL_FAST,
+                            LOPT_KERNEL_LOOP, 0, 6, 1e-3, 0);
+        printf("lstm_lopt fast vs loop, depth %d: max rel err %.2e\n", depth, e);
+        assert_true(e < 1e-4);
+    }
+}
+
+/* The sgemm kernel equals the plain per-parameter loop within 1e-4 relative. */
+static void test_mlp_blas_kernel_matches_loop(void **st)
+{
+    (void)st;
+    for (int depth = 1; depth <= 3; depth++) {
+        int H = 16;
+        size_t cnt = 200, ld = 256;
+        size_t nt = lopt_theta_count(LOPT_ARCH_MLP, H, depth);
+        float *theta = malloc(nt * sizeof(float)), *x = malloc(LOPT_NFEAT * ld * sizeof(float));
+        float *work = malloc(2 * (size_t)H * ld * sizeof(float)), bias[16];
+        float o0[256], o1[256], r0[256], r1[256];
+        rng r;
+        rng_seed(&r, 42 + (uint64_t)depth);
+        rng_normal_fill(&r, theta, nt, 0, 0.5f);
+        rng_normal_fill(&r, x, LOPT_NFEAT * ld, 0, 1);
+        rng_normal_fill(&r, bias, 16, 0, 0.5f);
+        lopt_mlp_net_loop(theta, H, depth, bias, x, ld, cnt, work, r0, r1);
+        lopt_mlp_net_blas(theta, H, depth, bias, x, ld, cnt, work, o0, o1);
+        for (size_t k = 0; k < cnt; k++) {
+            assert_true(fabsf(o0[k] - r0[k]) <= 1e-4f * fmaxf(1.0f, fabsf(r0[k])));
+            assert_true(fabsf(o1[k] - r1[k]) <= 1e-4f * fmaxf(1.0f, fabsf(r1[k])));
+        }
+        free(theta); free(x); free(work);
+    }
+}
+
+/* Untrained mlp_lopt: first step ≈ −1e-3·sign(g) (normalised Adam direction;
+ * the small random weights perturb it by < 5%), and it lowers a quadratic. */
+static void test_mlp_default_is_small_adam_like_step_and_descends(void **st)
+{
+    (void)st;
+    layout lay;
+    test_layout(&lay);
+    opt o;
+    make_opt(&o, "mlp_lopt", &lay);
+    size_t n = lay.n;
+    float *p = calloc(n, sizeof(float)), *g = malloc(n * sizeof(float)), *u = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) g[i] = (float)((i % 3) + 1) * (i % 2 ? 1.0f : -1.0f);
+    assert_int_equal(opt_step(&o, p, g, u, NULL), 0);
+    for (size_t i = 0; i < n; i++) {
+        float want = -1e-3f * (g[i] > 0 ? 1.0f : -1.0f);
+        assert_true(fabsf(u[i] - want) < 0.05f * 1e-3f);
+    }
+    opt_deinit(&o);
+    free(p); free(g); free(u);
+    layout_deinit(&lay);
+
+    task *tk;
+    task_params tp = {0};
+    tp.dim = 10;
+    assert_int_equal(task_create("quadratic", &tp, 3, &tk), 0);
+    make_opt(&o, "mlp_lopt", &tk->lay);
+    float *x = malloc(tk->n * sizeof(float)), *gr = malloc(tk->n * sizeof(float));
+    float *up = malloc(tk->n * sizeof(float));
+    task_init_params(tk, 1, x);
+    double l0 = task_eval_loss(tk, x);
+    rng r;
+    rng_seed(&r, 1);
+    for (int t = 0; t < 300; t++) {
+        task_loss_grad(tk, x, gr, &r);
+        assert_int_equal(opt_step(&o, x, gr, up, NULL), 0);
+    }
+    double l1 = task_eval_loss(tk, x);
+    assert_true(l1 < 0.9 * l0);
+    opt_deinit(&o);
+    task_free(tk);
+    free(x); free(gr); free(up);
+}
+
+/* Run 5 steps, save, run 4 more; a fresh optimizer loaded from the save
+ * must reproduce those 4 updates bit for bit. */
+static void check_save_load_bitwise(const char *name)
+{
+    layout lay;
+    test_layout(&lay);
+    size_t n = lay.n;
+    opt a, b;
+    make_opt(&a, name, &lay);
+    float *p = calloc(n, sizeof(float)), *g = malloc(n * sizeof(float)), *u = malloc(n * sizeof(float));
+    float *pb = malloc(n * sizeof(float)), *ua = malloc(4 * n * sizeof(float));
+    rng r;
+    rng_seed(&r, 9);
+    for (int t = 0; t < 5; t++) {
+        rng_normal_fill(&r, g, n, 0, 1);
+        assert_int_equal(opt_step(&a, p, g, u, NULL), 0);
+    }
+    uint8_t *blob;
+    size_t len;
+    assert_int_equal(opt_save(&a, &blob, &len), 0);
+    memcpy(pb, p, n * sizeof(float));
+    rng r2 = r;
+    for (int t = 0; t < 4; t++) {
+        rng_normal_fill(&r, g, n, 0, 1);
+        assert_int_equal(opt_step(&a, p, g, ua + (size_t)t * n, NULL), 0);
+    }
+    make_opt(&b, name, &lay);
+    lopt_opt_weights(&b)->theta[1] += 1.0f;      /* the blob's theta must win */
+    assert_int_equal(opt_load(&b, blob, len), 0);
+    for (int t = 0; t < 4; t++) {
+        rng_normal_fill(&r2, g, n, 0, 1);
+        assert_int_equal(opt_step(&b, pb, g, u, NULL), 0);
+        assert_memory_equal(u, ua + (size_t)t * n, n * sizeof(float));
+    }
+    assert_memory_equal(p, pb, n * sizeof(float));
+    blob[len - 7] ^= 1;
+    assert_int_equal(opt_load(&b, blob, len), ERR_CORRUPT);
+    free(blob);
+    opt_deinit(&a); opt_deinit(&b);
+    free(p); free(g); free(u); free(pb); free(ua);
+    layout_deinit(&lay);
+}
+
+static void test_mlp_lopt_state_roundtrips_bitwise(void **st) { (void)st; check_save_load_bitwise("mlp_lopt"); }
+static void test_lstm_lopt_state_roundtrips_bitwise(void **st) { (void)st; check_save_load_bitwise("lstm_lopt"); }
+static void test_nn_adam_state_roundtrips_bitwise(void **st) { (void)st; check_save_load_bitwise("nn_adam"); }
+
+/* Untrained lstm_lopt ≈ sign-SGD at 1e-3 (the LSTM read-out starts at 1% of
+ * it): within 2e-4 of ∓1e-3 for |g| > 1e-3 over 6 steps. */
+static void test_lstm_default_is_sign_sgd_like(void **st)
+{
+    (void)st;
+    layout lay;
+    assert_int_equal(layout_init_flat(&lay, 300, 1000), 0);
+    opt a;
+    make_opt(&a, "lstm_lopt", &lay);
+    float p[300] = {0}, g[300], ua[300];
+    rng r;
+    rng_seed(&r, 4);
+    for (int t = 0; t < 6; t++) {
+        rng_normal_fill(&r, g, 300, 0, 1);
+        assert_int_equal(opt_step(&a, p, g, ua, NULL), 0);
+        for (int i = 0; i < 300; i++)
+            if (fabsf(g[i]) > 1e-3f) assert_true(fabsf(ua[i] + 1e-3f * (g[i] > 0 ? 1 : -1)) < 2e-4f);
+    }
+    opt_deinit(&a);
+    layout_deinit(&lay);
+}
+
+/* Untrained nn_adam is Adam (same lr, 0.9, 0.999, 1e-8) within 1e-5 relative
+ * over 20 steps. */
+static void test_nn_adam_default_equals_adam(void **st)
+{
+    (void)st;
+    layout lay;
+    test_layout(&lay);
+    size_t n = lay.n;
+    opt a, b;
+    make_opt(&a, "nn_adam", &lay);
+    opt_config cfg;
+    assert_int_equal(opt_config_defaults(&cfg, "adam"), 0);
+    assert_int_equal(opt_init(&b, &cfg, &lay), 0);
+    float *p = calloc(n, sizeof(float)), *q = calloc(n, sizeof(float)), *g = malloc(n * sizeof(float));
+    float *ua = malloc(n * sizeof(float)), *ub = malloc(n * sizeof(float));
+    rng r;
+    rng_seed(&r, 2);
+    for (int t = 0; t < 20; t++) {
+        rng_normal_fill(&r, g, n, 0, 1);
+        assert_int_equal(opt_step(&a, p, g, ua, NULL), 0);
+        assert_int_equal(opt_step(&b, q, g, ub, NULL), 0);
+        for (size_t i = 0; i < n; i++) assert_true(fabsf(ua[i] - ub[i]) <= 1e-5f * fabsf(ub[i]) + 1e-9f);
+    }
+    opt_deinit(&a); opt_deinit(&b);
+    free(p); free(q); free(g); free(ua); free(ub);
+    layout_deinit(&lay);
+}
+
+/* Weights that overflow the output give ERR_NON_FINITE_UPDATE, params untouched. */
+static void test_non_finite_update_is_an_error(void **st)
+{
+    (void)st;
+    layout lay;
+    test_layout(&lay);
+    size_t n = lay.n;
+    opt o;
+    make_opt(&o, "mlp_lopt", &lay);
+    lopt_weights *w = lopt_opt_weights(&o);
+    w->theta[w->ntheta - 1] = 1e38f;                    /* bo[1]: exp(λ₂·m) overflows */
+    float *p = calloc(n, sizeof(float)), *g = malloc(n * sizeof(float)), *u = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) g[i] = 1.0f;
+    assert_int_equal(opt_step(&o, p, g, u, NULL), ERR_NON_FINITE_UPDATE);
+    for (size_t i = 0; i < n; i++) assert_true(p[i] == 0.0f);
+    opt_deinit(&o);
+    free(p); free(g); free(u);
+    layout_deinit(&lay);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_weights_blob_roundtrip_and_corruption),
+        cmocka_unit_test(test_registry_resolves_names_and_rejects_wrong_arch),
+        cmocka_unit_test(test_features_match_definition_after_one_step),
+        cmocka_unit_test(test_logsign_preprocessing),
+        cmocka_unit_test(test_mlp_blas_kernel_matches_loop),
+        cmocka_unit_test(test_mlp_fast_path_matches_reference),
+        cmocka_unit_test(test_lstm_fast_path_matches_reference),
+        cmocka_unit_test(test_fast_kernels_same_bits_on_every_isa),
+        cmocka_unit_test(test_mlp_default_is_small_adam_like_step_and_descends),
+        cmocka_unit_test(test_mlp_lopt_state_roundtrips_bitwise),
+        cmocka_unit_test(test_lstm_lopt_state_roundtrips_bitwise),
+        cmocka_unit_test(test_nn_adam_state_roundtrips_bitwise),
+        cmocka_unit_test(test_lstm_default_is_sign_sgd_like),
+        cmocka_unit_test(test_nn_adam_default_equals_adam),
+        cmocka_unit_test(test_non_finite_update_is_an_error),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
