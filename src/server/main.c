@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
+#include <cblas.h>
 
 #include "app.h"
 #include "config.h"
@@ -155,6 +156,9 @@ static int serve(void)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* Steps run on HTTP worker threads, one per core: a BLAS call inside a
+     * step must not start threads of its own. */
+    openblas_set_num_threads(1);
     setvbuf(stdout, NULL, _IOLBF, 0);
     int rc = config_load(&the_app.cfg, argc - 1, argv + 1);
     if (rc == 1) {

@@ -16,6 +16,10 @@
 
 #define SNAPSHOT_VERSION 1
 
+/* core's learned-optimizer weights table has no lock of its own: every
+ * opt_init (which may read it) and every change to it goes through this. */
+pthread_mutex_t sessions_weights_lock = PTHREAD_MUTEX_INITIALIZER;
+
 struct session {
     char            id[40];
     pthread_mutex_t mu;
@@ -171,7 +175,11 @@ static int session_build(app *a, spec *sp, session **out)
         if (!s->pend_grads || !s->pend_worker || !s->pend_loss || !s->pend_req || !s->pend_enc)
             rc = ERR_NO_MEMORY;
     }
-    if (!rc) rc = opt_init(&s->o, &s->sp.ocfg, &s->sp.lay);
+    if (!rc) {
+        pthread_mutex_lock(&sessions_weights_lock);
+        rc = opt_init(&s->o, &s->sp.ocfg, &s->sp.lay);
+        pthread_mutex_unlock(&sessions_weights_lock);
+    }
     if (rc) {
         /* opt_init failed: nothing to deinit in o */
         memset(&s->o, 0, sizeof s->o);

@@ -26,7 +26,12 @@
 #include "http.h"
 #include "spec.h"
 
+#include <pthread.h>
+
 typedef struct session session;
+/* Guards core's learned-optimizer weights table (lopt_registry_*): hold it
+ * around every change to the table; sessions hold it around opt_init. */
+extern pthread_mutex_t sessions_weights_lock;
 typedef struct sessions sessions;
 
 int  sessions_new(app *a, sessions **out);
