@@ -163,8 +163,20 @@ static int step_member(void *ctx, const char *key, const char *val, size_t avail
             return rc;
         }
         if (rc == ERR_NON_FINITE) {
-            snprintf(c->msg, sizeof c->msg, "grads holds a value that is not a finite float32");
-            return rc;
+            /* Whether this rejects or skips is the session's policy: check the
+             * array is otherwise well formed and go on. */
+            cJSON *v = jsonwalk_cjson(val, avail, used);
+            int ok = cJSON_IsArray(v) && (size_t)cJSON_GetArraySize(v) == c->n;
+            for (cJSON *e = v ? v->child : NULL; ok && e; e = e->next) ok = cJSON_IsNumber(e);
+            cJSON_Delete(v);
+            if (!ok) {
+                snprintf(c->msg, sizeof c->msg, "grads must be an array of %zu numbers", c->n);
+                return ERR_INVALID_ARGUMENT;
+            }
+            c->sr->nonfinite = 1;
+            c->ngrads = c->n;
+            c->have_grads = 1;
+            return 0;
         }
         if (rc) {
             rc = jsonwalk_classify(val, avail);
@@ -196,8 +208,7 @@ static int step_member(void *ctx, const char *key, const char *val, size_t avail
             snprintf(c->msg, sizeof c->msg, "loss must be a number");
             rc = ERR_INVALID_ARGUMENT;
         } else if (!isfinite(v->valuedouble)) {
-            snprintf(c->msg, sizeof c->msg, "loss is not finite");
-            rc = ERR_NON_FINITE;
+            c->sr->nonfinite = 1;
         } else c->sr->loss = v->valuedouble;
     } else if (strcmp(key, "worker") == 0) {
         if (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) >= sizeof c->sr->worker) {
@@ -229,11 +240,8 @@ static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t c
             snprintf(msg, cap, "X-Optirs-Loss must be a number");
             return ERR_BAD_HEADER;
         }
-        if (!isfinite(l)) {
-            snprintf(msg, cap, "X-Optirs-Loss is not finite");
-            return ERR_NON_FINITE;
-        }
-        sr->loss = l;
+        if (isfinite(l)) sr->loss = l;
+        else sr->nonfinite = 1;
     }
     const char *hw = req_header(r, "X-Optirs-Worker");
     if (hw) {
@@ -252,8 +260,8 @@ static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t c
     const float *g = (const float *)(const void *)r->body;
     for (size_t i = 0; i < n; i++)
         if (!isfinite(g[i])) {
-            snprintf(msg, cap, "grads[%zu] is not finite", i);
-            return ERR_NON_FINITE;
+            sr->nonfinite = 1; /* the session's policy decides */
+            break;
         }
     sr->grads = g;
     return 0;

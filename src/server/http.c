@@ -299,6 +299,7 @@ static enum MHD_Result queue(req *r)
     r->resp = NULL; /* owned by the response now */
     if (r->resp_type) MHD_add_response_header(resp, "Content-Type", r->resp_type);
     if (r->hdr_step[0]) MHD_add_response_header(resp, "X-Optirs-Step", r->hdr_step);
+    if (r->hdr_not_applied) MHD_add_response_header(resp, "X-Optirs-Applied", "false");
     if (r->status == 405 && r->hdr_allow[0]) MHD_add_response_header(resp, "Allow", r->hdr_allow);
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);

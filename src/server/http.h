@@ -48,6 +48,7 @@ typedef struct req {
     const char   *resp_type;
     char          hdr_step[24];     /* X-Optirs-Step, when set */
     char          hdr_allow[64];    /* Allow, for 405 */
+    int           hdr_not_applied;  /* X-Optirs-Applied: false (a skipped step) */
     void         *wait;             /* sessions.c: waiter record while suspended */
     struct req   *wait_next;
 } req;

@@ -14,7 +14,7 @@
 #include "f32json.h"
 #include "store.h"
 
-#define SNAPSHOT_VERSION 1
+#define SNAPSHOT_VERSION 2   /* 2 added last_applied and best_loss */
 
 /* core's learned-optimizer weights table has no lock of its own: every
  * opt_init (which may read it) and every change to it goes through this. */
@@ -33,6 +33,9 @@ struct session {
     float          *last_update;   /* (n) answer of step `step` */
     float          *spare;         /* (n) the next update is written here, then swapped */
     double          last_loss;
+    double          best_loss;     /* lowest finite loss seen (NAN: none yet) */
+    int             last_applied;  /* 0 when step `step` was skipped (non_finite: skip) */
+    int64_t         rolled_back_to;/* diverged sessions: the step restored, else -1 */
     int64_t         step;          /* last applied step */
     int64_t         saved_step;    /* step of the newest snapshot handed to the store */
     int64_t         durable_step;  /* step of the newest snapshot known committed */
@@ -48,6 +51,7 @@ struct session {
     double         *pend_loss;     /* NAN when that worker sent none */
     req           **pend_req;
     int            *pend_enc;
+    int            *pend_skip;
 };
 
 struct sessions {
@@ -78,6 +82,8 @@ static int snapshot_encode(session *s, uint8_t **out, size_t *len)
         blob_put_f32s(&w, s->last_update, n);
         blob_put_u64(&w, ol);
         blob_put_bytes(&w, ob, ol);
+        blob_put_u32(&w, (uint32_t)s->last_applied);
+        blob_put_f64(&w, s->best_loss);
         rc = blob_writer_finish(&w, out, len);
     }
     free(ob);
@@ -90,7 +96,7 @@ static int snapshot_decode(session *s, const void *data, size_t len)
     uint32_t version;
     int rc = blob_reader_init(&r, data, len, BLOB_KIND_SESSION, &version);
     if (rc) return rc;
-    if (version != SNAPSHOT_VERSION) return ERR_CORRUPT;
+    if (version < 1 || version > SNAPSHOT_VERSION) return ERR_CORRUPT;
     size_t n = s->sp.lay.n;
     int64_t step = (int64_t)blob_get_u64(&r);
     if (blob_get_u64(&r) != n) return ERR_CORRUPT;
@@ -101,6 +107,14 @@ static int snapshot_decode(session *s, const void *data, size_t len)
     if (blob_reader_status(&r) || ol > r.len - r.pos) return ERR_CORRUPT;
     rc = opt_load(&s->o, r.p + r.pos, (size_t)ol);
     if (rc) return rc;
+    r.pos += (size_t)ol;
+    s->last_applied = 1;
+    s->best_loss = NAN;
+    if (version >= 2) {
+        s->last_applied = (int)blob_get_u32(&r);
+        s->best_loss = blob_get_f64(&r);
+        if (blob_reader_status(&r)) return ERR_CORRUPT;
+    }
     s->step = s->saved_step = s->durable_step = step;
     return 0;
 }
@@ -137,6 +151,7 @@ static void session_free(session *s)
     free(s->pend_loss);
     free(s->pend_req);
     free(s->pend_enc);
+    free(s->pend_skip);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -159,6 +174,9 @@ static int session_build(app *a, spec *sp, session **out)
     size_t n = s->sp.lay.n;
     s->sp.ocfg.weights = s->sp.weights[0] ? s->sp.weights : NULL;
     s->last_loss = NAN;
+    s->best_loss = NAN;
+    s->last_applied = 1;
+    s->rolled_back_to = -1;
     snprintf(s->status, sizeof s->status, "active");
     s->params = s->sp.params ? s->sp.params : calloc(n, sizeof(float));
     s->sp.params = NULL;
@@ -172,7 +190,8 @@ static int session_build(app *a, spec *sp, session **out)
         s->pend_loss = calloc(k, sizeof(double));
         s->pend_req = calloc(k, sizeof(req *));
         s->pend_enc = calloc(k, sizeof(int));
-        if (!s->pend_grads || !s->pend_worker || !s->pend_loss || !s->pend_req || !s->pend_enc)
+        s->pend_skip = calloc(k, sizeof(int));
+        if (!s->pend_grads || !s->pend_worker || !s->pend_loss || !s->pend_req || !s->pend_enc || !s->pend_skip)
             rc = ERR_NO_MEMORY;
     }
     if (!rc) {
@@ -311,6 +330,7 @@ int sessions_list(sessions *reg, const char *after, int limit, void (*fn)(void *
 }
 
 const char *session_id(const session *s) { return s->id; }
+non_finite_policy session_non_finite(const session *s) { return s->sp.non_finite; }
 size_t session_num_params(const session *s) { return s->sp.lay.n; }
 
 static char *make_meta(session *s, int64_t created_ms)
@@ -451,7 +471,19 @@ static int encode_update(session *s, int enc, char **out, size_t *len)
         *len = n * sizeof(float);
         return 0;
     }
-    return encode_step_json(s->step, "update", s->last_update, n, out, len);
+    int rc = encode_step_json(s->step, "update", s->last_update, n, out, len);
+    if (rc || s->last_applied) return rc;
+    /* A skipped step says so: ...]} becomes ...],"applied":false} */
+    static const char tail[] = ",\"applied\":false}";
+    char *b = realloc(*out, *len + sizeof tail);
+    if (!b) {
+        free(*out);
+        return ERR_NO_MEMORY;
+    }
+    memcpy(b + *len - 1, tail, sizeof tail);
+    *out = b;
+    *len += sizeof tail - 2;
+    return 0;
 }
 
 static void answer_update(session *s, req *r, int enc)
@@ -474,35 +506,75 @@ static void answer_update(session *s, req *r, int enc)
     }
     resp_take(r, 200, enc == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
     snprintf(r->hdr_step, sizeof r->hdr_step, "%lld", (long long)s->step);
+    r->hdr_not_applied = !s->last_applied;
 }
 
-/* Applies step k with gradients g.  Called with s->mu held. */
-static int apply_step(session *s, int64_t k, const float *g, double loss)
+static int rollback_row(void *ctx, const store_session_row *row)
 {
-    step_info info = {.t = k, .loss = loss};
+    session *s = ctx;
+    return snapshot_decode(s, row->snapshot, row->snapshot_len);
+}
+
+/* The session blew up at step k: restore its last stored (good) state, mark
+ * it diverged with `reason`, refuse further steps.  Called with s->mu held. */
+static void diverge(session *s, const char *reason)
+{
+    int rc = store_session_load(s->app->db, s->id, rollback_row, s);
+    snprintf(s->status, sizeof s->status, "diverged");
+    if (rc)
+        snprintf(s->reason, sizeof s->reason, "%s; the last stored state could not be read back (%s)", reason,
+                 err_name(rc));
+    else {
+        s->rolled_back_to = s->step;
+        snprintf(s->reason, sizeof s->reason, "%s; rolled back to step %lld", reason, (long long)s->step);
+    }
+    store_session_update(s->app->db, s->id, s->status, NULL);
+}
+
+/* Hands the state after step s->step to the store as durability asks. */
+static void persist_step(session *s)
+{
+    if (s->sp.dur == DURABILITY_STEP) snapshot_save(s, 1); /* a failure is retried by answer_update */
+    else if (s->step - s->saved_step >= s->app->cfg.checkpoint_every) snapshot_save(s, 0);
+}
+
+/* Applies step k with gradients g (skip: counts the step, changes nothing).
+ * Called with s->mu held. */
+static int apply_step(session *s, int64_t k, const float *g, double loss, int skip)
+{
+    size_t n = s->sp.lay.n;
+    step_info info = {.loss = loss, .grad_norm = NAN, .update_norm = 0, .param_norm = NAN, .lr = NAN};
     double t0 = now_mono();
-    int rc = opt_step(&s->o, s->params, g, s->spare, &info);
+    if (!skip && s->sp.divergence_factor > 0 && isfinite(loss) && s->best_loss > 0 &&
+        loss > s->sp.divergence_factor * s->best_loss) {
+        char why[160];
+        snprintf(why, sizeof why, "the loss %g at step %lld exceeds %g times the best loss %g", loss, (long long)k,
+                 s->sp.divergence_factor, s->best_loss);
+        diverge(s, why);
+        return ERR_SESSION_DIVERGED;
+    }
+    int rc = 0;
+    if (skip) memset(s->spare, 0, n * sizeof(float));
+    else rc = opt_step(&s->o, s->params, g, s->spare, &info);
     double dt = now_mono() - t0;
     if (rc == ERR_NON_FINITE_UPDATE) {
-        snprintf(s->status, sizeof s->status, "diverged");
-        snprintf(s->reason, sizeof s->reason, "step %lld produced a non-finite update", (long long)k);
-        store_session_update(s->app->db, s->id, s->status, NULL);
+        char why[96];
+        snprintf(why, sizeof why, "step %lld produced a non-finite update", (long long)k);
+        diverge(s, why);
     }
     if (rc) return rc;
     float *t = s->last_update;
     s->last_update = s->spare;
     s->spare = t;
     s->step = k;
-    s->last_loss = loss;
-    step_metric m = {.step = k, .time_ms = now_ms(), .loss = loss, .grad_norm = info.grad_norm,
+    s->last_applied = !skip;
+    s->last_loss = isfinite(loss) ? loss : NAN;
+    if (!skip && isfinite(loss) && (isnan(s->best_loss) || loss < s->best_loss)) s->best_loss = loss;
+    step_metric m = {.step = k, .time_ms = now_ms(), .loss = s->last_loss, .grad_norm = info.grad_norm,
                      .update_norm = info.update_norm, .param_norm = info.param_norm, .lr = info.lr,
                      .duration_us = dt * 1e6};
     store_metric(s->app->db, s->id, &m);
-    if (s->sp.dur == DURABILITY_STEP) {
-        snapshot_save(s, 1); /* a failure is retried by answer_update */
-    } else if (k - s->saved_step >= s->app->cfg.checkpoint_every) {
-        snapshot_save(s, 0);
-    }
+    persist_step(s);
     return 0;
 }
 
@@ -534,7 +606,11 @@ void session_step(session *s, req *r, const step_request *sr)
 {
     pthread_mutex_lock(&s->mu);
     int64_t k = sr->step;
-    if (s->deleted) {
+    int skip = sr->nonfinite && s->sp.non_finite == NON_FINITE_SKIP;
+    if (sr->nonfinite && !skip) {
+        resp_error(r, ERR_NON_FINITE, "a gradient or the loss is NaN, infinite or overflows float32 "
+                   "(the session's non_finite policy is reject; nothing changed)");
+    } else if (s->deleted) {
         resp_error(r, ERR_SESSION_NOT_FOUND, "session %s was deleted", s->id);
     } else if (k == s->step && k > 0) {
         answer_update(s, r, sr->encoding); /* a retry: the stored answer, nothing applied */
@@ -544,8 +620,8 @@ void session_step(session *s, req *r, const step_request *sr)
         resp_error_int(r, ERR_STEP_CONFLICT, "expected", s->step + 1, "step %lld is not the next step (%lld)",
                        (long long)k, (long long)(s->step + 1));
     } else if (s->sp.workers == 1) {
-        int rc = apply_step(s, k, sr->grads, sr->loss);
-        if (rc) resp_error(r, rc, NULL);
+        int rc = apply_step(s, k, sr->grads, sr->loss, skip);
+        if (rc) resp_error(r, rc, "%s", s->reason[0] ? s->reason : err_message(rc));
         else answer_update(s, r, sr->encoding);
     } else if (!sr->worker[0]) {
         resp_error(r, ERR_BAD_HEADER, "this session is shared by %d workers: name the worker "
@@ -573,8 +649,10 @@ void session_step(session *s, req *r, const step_request *sr)
             snprintf(s->pend_worker[j], sizeof s->pend_worker[j], "%s", sr->worker);
             s->npend++;
         }
-        memcpy(s->pend_grads + (size_t)j * n, sr->grads, n * sizeof(float));
-        s->pend_loss[j] = sr->loss;
+        if (skip) memset(s->pend_grads + (size_t)j * n, 0, n * sizeof(float));
+        else memcpy(s->pend_grads + (size_t)j * n, sr->grads, n * sizeof(float));
+        s->pend_skip[j] = skip;
+        s->pend_loss[j] = isfinite(sr->loss) ? sr->loss : NAN;
         s->pend_req[j] = r;
         s->pend_enc[j] = sr->encoding;
         if (s->npend < s->sp.workers) {
@@ -590,11 +668,16 @@ void session_step(session *s, req *r, const step_request *sr)
                 for (size_t i = 0; i < n; i++) mean[i] += g[i];
             }
             for (size_t i = 0; i < n; i++) mean[i] /= (float)K;
-            for (int w = 0; w < K; w++)
+            int any_skip = 0;
+            for (int w = 0; w < K; w++) {
                 if (!isnan(s->pend_loss[w])) { loss += s->pend_loss[w]; nloss++; }
-            int rc = apply_step(s, k, mean, nloss ? loss / nloss : NAN);
-            pend_answer_all(s, r, rc, rc ? err_message(rc) : NULL);
-            if (rc) resp_error(r, rc, NULL);
+                any_skip |= s->pend_skip[w];
+            }
+            /* One worker's non-finite gradient (policy skip) skips the whole step. */
+            int rc = apply_step(s, k, mean, nloss ? loss / nloss : NAN, any_skip);
+            const char *msg = rc ? (s->reason[0] ? s->reason : err_message(rc)) : NULL;
+            pend_answer_all(s, r, rc, msg);
+            if (rc) resp_error(r, rc, "%s", msg);
             else answer_update(s, r, sr->encoding);
             pend_clear(reg, s);
         }
@@ -648,6 +731,7 @@ cJSON *session_describe(session *s)
         cJSON_AddNumberToObject(o, "step", (double)s->step);
         cJSON_AddStringToObject(o, "status", s->status);
         if (s->reason[0]) cJSON_AddStringToObject(o, "reason", s->reason);
+        if (s->rolled_back_to >= 0) cJSON_AddNumberToObject(o, "rolled_back_to", (double)s->rolled_back_to);
         if (isfinite(s->last_loss)) cJSON_AddNumberToObject(o, "last_loss", s->last_loss);
         else cJSON_AddNullToObject(o, "last_loss");
         cJSON_AddNumberToObject(o, "saved_step", (double)s->saved_step);

@@ -67,6 +67,7 @@ typedef struct step_request {
     double       loss;            /* NAN when absent */
     char         worker[64];      /* "" when absent */
     int          encoding;        /* ENC_JSON or ENC_BINARY for the answer */
+    int          nonfinite;       /* a gradient or the loss is not finite */
 } step_request;
 
 /* Runs the step protocol for `sr`: sets r's response, or suspends r until the
@@ -84,8 +85,10 @@ void sessions_release_waiters(sessions *reg);
 /* Final snapshot of every session with unsaved steps; waits for the commit. */
 int  sessions_checkpoint_all(sessions *reg);
 
-/* Encodes a float vector as the body of a JSON member list `{"step":k,"<key>":[...]}`.
+/* Encodes `{"step":k,"<key>":[...]}` (shortest float32 forms).
  * The caller frees *out. 0 or ERR_NO_MEMORY. */
 int  encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len);
+/* The non-finite policy of the session. */
+non_finite_policy session_non_finite(const session *s);
 
 #endif

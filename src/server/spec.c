@@ -100,6 +100,18 @@ static int on_member(void *ctx, const char *key, const char *val, size_t avail, 
         if (!rc && strcmp(d, "step") == 0) sp->dur = DURABILITY_STEP;
         else if (!rc && strcmp(d, "checkpoint") == 0) sp->dur = DURABILITY_CHECKPOINT;
         else if (!rc) rc = fail(c, ERR_OUT_OF_RANGE, "durability must be \"checkpoint\" or \"step\"");
+    } else if (strcmp(key, "non_finite") == 0) {
+        char d[16];
+        rc = get_string(c, v, "non_finite", d, sizeof d);
+        if (!rc && strcmp(d, "reject") == 0) sp->non_finite = NON_FINITE_REJECT;
+        else if (!rc && strcmp(d, "skip") == 0) sp->non_finite = NON_FINITE_SKIP;
+        else if (!rc) rc = fail(c, ERR_OUT_OF_RANGE, "non_finite must be \"reject\" or \"skip\"");
+    } else if (strcmp(key, "divergence_factor") == 0) {
+        if (!cJSON_IsNumber(v)) rc = fail(c, ERR_INVALID_ARGUMENT, "divergence_factor must be a number");
+        else if (!isfinite(v->valuedouble)) rc = fail(c, ERR_NON_FINITE, "divergence_factor is not finite");
+        else if (v->valuedouble != 0 && (v->valuedouble < 1 || v->valuedouble > 1e12))
+            rc = fail(c, ERR_OUT_OF_RANGE, "divergence_factor must be 0 (off) or in [1, 1e12]");
+        else sp->divergence_factor = v->valuedouble;
     } else if (strcmp(key, "workers") == 0) {
         rc = get_int(c, v, "workers", 1, SPEC_MAX_WORKERS, &iv);
         if (!rc) sp->workers = (int)iv;
@@ -296,6 +308,8 @@ cJSON *spec_to_json(const spec *sp)
     }
     cJSON_AddNumberToObject(o, "num_params", (double)sp->lay.n);
     cJSON_AddStringToObject(o, "durability", sp->dur == DURABILITY_STEP ? "step" : "checkpoint");
+    cJSON_AddStringToObject(o, "non_finite", sp->non_finite == NON_FINITE_SKIP ? "skip" : "reject");
+    cJSON_AddNumberToObject(o, "divergence_factor", sp->divergence_factor);
     cJSON_AddNumberToObject(o, "workers", sp->workers);
     cJSON_AddNumberToObject(o, "total_steps", (double)sp->total_steps);
     cJSON_AddStringToObject(o, "name", sp->name);

@@ -17,6 +17,8 @@
 #include "opt.h"
 
 typedef enum { DURABILITY_CHECKPOINT, DURABILITY_STEP } durability;
+/* What a step with a non-finite gradient or loss does. */
+typedef enum { NON_FINITE_REJECT, NON_FINITE_SKIP } non_finite_policy;
 
 #define SPEC_MAX_WORKERS 64
 #define SPEC_NAME_MAX    128
@@ -25,6 +27,8 @@ typedef struct spec {
     opt_config  ocfg;
     layout      lay;
     durability  dur;
+    non_finite_policy non_finite;
+    double      divergence_factor;  /* 0: off; else a loss above factor × best loss diverges */
     int         workers;
     int64_t     total_steps;
     char        name[SPEC_NAME_MAX];

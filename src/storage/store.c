@@ -600,6 +600,26 @@ int store_sessions_load(store *s, int (*fn)(void *ctx, const store_session_row *
                         NULL, -1, 1, fn, ctx);
 }
 
+typedef struct one_ctx { int found; int (*fn)(void *, const store_session_row *); void *ctx; } one_ctx;
+
+static int one_row(void *ctx, const store_session_row *row)
+{
+    one_ctx *c = ctx;
+    c->found = 1;
+    c->fn(c->ctx, row);
+    return 1;
+}
+
+int store_session_load(store *s, const char *id, int (*fn)(void *ctx, const store_session_row *row), void *ctx)
+{
+    one_ctx c = {0, fn, ctx};
+    /* The "after" slot of session_rows carries the id; limit 1 ends it. */
+    int rc = session_rows(s, "SELECT id, meta_json, status, created_ms, step, snapshot FROM sessions WHERE id = ?1 "
+                             "LIMIT ?2", id, 1, 1, one_row, &c);
+    if (rc) return rc;
+    return c.found ? 0 : ERR_SESSION_NOT_FOUND;
+}
+
 int store_sessions_list(store *s, const char *after_id, int limit,
                         int (*fn)(void *ctx, const store_session_row *row), void *ctx)
 {

@@ -84,6 +84,10 @@ typedef struct store_session_row {
  * is valid only during the call.  fn returns 0 to go on.  0 or ERR_STORAGE. */
 int  store_sessions_load(store *s, int (*fn)(void *ctx, const store_session_row *row), void *ctx);
 
+/* Calls fn once with session `id` and its snapshot (for a rollback).
+ * 0, ERR_SESSION_NOT_FOUND or ERR_STORAGE. */
+int  store_session_load(store *s, const char *id, int (*fn)(void *ctx, const store_session_row *row), void *ctx);
+
 /* Lists sessions ordered by id, those with id > after_id (NULL = from the
  * start), at most `limit`.  Rows carry no snapshot.  0 or ERR_STORAGE. */
 int  store_sessions_list(store *s, const char *after_id, int limit,
