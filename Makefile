@@ -15,7 +15,7 @@ PY       := /usr/bin/python3
 
 DEB_PKGS = gcc make pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev libsqlite3-dev \
            libopenblas-dev libcmocka-dev zlib1g-dev curl sqlite3 python3 python3-numpy \
-           python3-pytest python3-yaml dataset-fashion-mnist
+           python3-pytest python3-yaml dataset-fashion-mnist openssl
 
 CORE_SRC    := $(wildcard src/core/*.c)
 STORAGE_SRC := $(wildcard src/storage/*.c)

@@ -20,6 +20,7 @@ typedef struct app {
     struct MHD_Daemon *mhd;
     _Atomic int        state;
     int                port;
+    int                tls;            /* serving https */
 } app;
 
 #endif

@@ -40,6 +40,11 @@ static const config_row rows[] = {
     {"max-connections", CT_INT, OFF(max_connections), 0, "1024", 1, 1000000, "most open connections"},
     {"connection-timeout", CT_DOUBLE, OFF(connection_timeout), 0, "60", 1, 86400,
      "seconds an idle connection stays open"},
+    {"max-connections-per-ip", CT_INT, OFF(max_connections_per_ip), 0, "256", 1, 1000000,
+     "most open connections from one client address"},
+    {"tls-cert", CT_STR, OFF(tls_cert), sizeof(((config *)0)->tls_cert), "", 0, 0,
+     "PEM certificate (chain) file; with --tls-key the daemon serves https only"},
+    {"tls-key", CT_STR, OFF(tls_key), sizeof(((config *)0)->tls_key), "", 0, 0, "PEM private key file"},
 };
 #undef OFF
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))

@@ -27,6 +27,9 @@ typedef struct config {
     double  step_timeout;         /* seconds a shared-session worker waits for the others */
     int64_t max_connections;
     double  connection_timeout;   /* seconds of inactivity before a connection is closed */
+    int64_t max_connections_per_ip;
+    char    tls_cert[1024];       /* PEM file; with tls_key, serve https */
+    char    tls_key[1024];
 } config;
 
 /* Fills cfg from defaults, config file, environment and argv (argv[0] and a

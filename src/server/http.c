@@ -384,13 +384,37 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
 
 int http_inflight(void) { return atomic_load(&inflight); }
 
-int http_start(app *a, const char *listen, int threads, int max_conn, double conn_timeout, int *bound_port)
+/* Reads a whole (small) file into a NUL-terminated heap buffer. */
+static char *read_file(const char *path)
 {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len + 4096 + 1 > cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *b = cap > (1u << 24) ? NULL : realloc(buf, cap);
+            if (!b) { free(buf); fclose(f); return NULL; }
+            buf = b;
+        }
+        size_t k = fread(buf + len, 1, 4096, f);
+        len += k;
+        if (k < 4096) break;
+    }
+    fclose(f);
+    buf[len] = '\0';
+    return buf;
+}
+
+int http_start(app *a, int threads, int *bound_port)
+{
+    const config *cfg = &a->cfg;
     char host[128];
-    const char *colon = strrchr(listen, ':');
-    if (!colon || (size_t)(colon - listen) >= sizeof host) return ERR_INVALID_ARGUMENT;
-    memcpy(host, listen, (size_t)(colon - listen));
-    host[colon - listen] = '\0';
+    const char *colon = strrchr(cfg->listen, ':');
+    if (!colon || (size_t)(colon - cfg->listen) >= sizeof host) return ERR_INVALID_ARGUMENT;
+    memcpy(host, cfg->listen, (size_t)(colon - cfg->listen));
+    host[colon - cfg->listen] = '\0';
     char *end;
     long port = strtol(colon + 1, &end, 10);
     if (*end || port < 0 || port > 65535) return ERR_INVALID_ARGUMENT;
@@ -400,18 +424,52 @@ int http_start(app *a, const char *listen, int threads, int max_conn, double con
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) return ERR_INVALID_ARGUMENT;
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        fprintf(stderr, "optirsd: --listen needs an IPv4 address, got '%s'\n", host);
+        return ERR_INVALID_ARGUMENT;
+    }
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+    char *cert = NULL, *key = NULL;
+    if (cfg->tls_cert[0] || cfg->tls_key[0]) {
+        if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
+            fprintf(stderr, "optirsd: TLS needs both --tls-cert and --tls-key\n");
+            return ERR_INVALID_ARGUMENT;
+        }
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            fprintf(stderr, "optirsd: this libmicrohttpd was built without TLS\n");
+            return ERR_INVALID_ARGUMENT;
+        }
+        cert = read_file(cfg->tls_cert);
+        key = read_file(cfg->tls_key);
+        if (!cert || !key) {
+            fprintf(stderr, "optirsd: cannot read %s\n", !cert ? cfg->tls_cert : cfg->tls_key);
+            free(cert);
+            free(key);
+            return ERR_INVALID_ARGUMENT;
+        }
+        flags |= MHD_USE_TLS;
+    }
+    a->tls = cert != NULL;
     a->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_access, a,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_conn,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)conn_timeout,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                               MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+                              cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
+                              MHD_OPTION_HTTPS_MEM_KEY, key,
                               MHD_OPTION_END);
-    if (!a->mhd) return ERR_INTERNAL;
+    /* libmicrohttpd copies the PEM data into its credentials at start. */
+    free(cert);
+    free(key);
+    if (!a->mhd) {
+        fprintf(stderr, "optirsd: libmicrohttpd could not start on %s%s\n", cfg->listen,
+                a->tls ? " (check the certificate and key)" : "");
+        return ERR_INTERNAL;
+    }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
     *bound_port = info ? info->port : (int)port;
     return 0;

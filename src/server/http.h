@@ -66,10 +66,11 @@ typedef struct route {
 extern const route http_routes[];
 extern const int   http_route_count;
 
-/* Starts libmicrohttpd on `listen` ("HOST:PORT") with `threads` workers.
- * *bound_port receives the bound port.  0 or ERR_INTERNAL. */
-int  http_start(app *a, const char *listen, int threads, int max_conn, double conn_timeout,
-                int *bound_port);
+/* Starts libmicrohttpd on a->cfg.listen ("HOST:PORT") with `threads`
+ * workers, the configured connection limits, and TLS when a->cfg.tls_cert and
+ * tls_key are set.  *bound_port receives the bound port.  0, or an ERR_* with
+ * a message on stderr. */
+int  http_start(app *a, int threads, int *bound_port);
 /* Stops accepting new connections (draining). */
 void http_quiesce(app *a);
 /* Requests begun and not yet completed. */

@@ -69,7 +69,9 @@ static void on_signal(uv_signal_t *s, int signum)
 static int make_parent_dir(const char *path)
 {
     char buf[2048];
-    snprintf(buf, sizeof buf, "%s", path);
+    size_t len = strlen(path);
+    if (len >= sizeof buf) return -1;
+    memcpy(buf, path, len + 1);
     char *dir = dirname(buf);
     char part[2048] = "";
     for (char *p = dir; ; p++) {
@@ -101,15 +103,14 @@ static int serve(void)
     atomic_store(&a->state, APP_STARTING);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = a->cfg.threads ? (int)a->cfg.threads : (int)(cores > 0 ? cores : 1);
-    if (http_start(a, a->cfg.listen, threads, (int)a->cfg.max_connections, a->cfg.connection_timeout,
-                   &a->port) != 0) {
+    if (http_start(a, threads, &a->port) != 0) {
         fprintf(stderr, "optirsd: cannot listen on %s\n", a->cfg.listen);
         store_close(a->db);
         return 1;
     }
     char host[128];
     snprintf(host, sizeof host, "%.*s", (int)(strrchr(a->cfg.listen, ':') - a->cfg.listen), a->cfg.listen);
-    printf("listening on http://%s:%d\n", host, a->port);
+    printf("listening on %s://%s:%d\n", a->tls ? "https" : "http", host, a->port);
     fflush(stdout);
 
     int n = sessions_restore(a->reg);
