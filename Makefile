@@ -2,7 +2,7 @@
 # `make run` and `make test` install missing Debian packages first (make deps).
 
 CC       ?= cc
-PKGS      = libmicrohttpd libcjson libuv sqlite3 zlib
+PKGS      = libmicrohttpd libcjson libuv sqlite3 zlib gnutls
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror -D_GNU_SOURCE \
@@ -14,7 +14,7 @@ LISTEN   ?= 127.0.0.1:8080
 PY       := /usr/bin/python3
 
 DEB_PKGS = gcc make pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev libsqlite3-dev \
-           libopenblas-dev libcmocka-dev zlib1g-dev curl sqlite3 python3 python3-numpy \
+           libopenblas-dev libcmocka-dev zlib1g-dev libgnutls28-dev curl sqlite3 python3 python3-numpy \
            python3-pytest python3-yaml dataset-fashion-mnist openssl
 
 CORE_SRC    := $(wildcard src/core/*.c)

@@ -45,6 +45,14 @@ static const config_row rows[] = {
     {"tls-cert", CT_STR, OFF(tls_cert), sizeof(((config *)0)->tls_cert), "", 0, 0,
      "PEM certificate (chain) file; with --tls-key the daemon serves https only"},
     {"tls-key", CT_STR, OFF(tls_key), sizeof(((config *)0)->tls_key), "", 0, 0, "PEM private key file"},
+    {"allow-open", CT_INT, OFF(allow_open), 0, "0", 0, 1,
+     "1: serve without API keys on a non-loopback address (never the default)"},
+    {"rate-limit", CT_DOUBLE, OFF(rate_limit), 0, "0", 0, 1e9, "requests per second per API key (0 = no limit)"},
+    {"rate-burst", CT_DOUBLE, OFF(rate_burst), 0, "100", 1, 1e9, "requests an API key may send at once"},
+    {"tenant-max-sessions", CT_INT, OFF(tenant_max_sessions), 0, "0", 0, 1e9,
+     "sessions one tenant may hold (0 = no quota)"},
+    {"tenant-max-params", CT_INT, OFF(tenant_max_params), 0, "0", 0, 1e15,
+     "parameters one tenant may hold over all its sessions (0 = no quota)"},
 };
 #undef OFF
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))

@@ -30,6 +30,11 @@ typedef struct config {
     int64_t max_connections_per_ip;
     char    tls_cert[1024];       /* PEM file; with tls_key, serve https */
     char    tls_key[1024];
+    int64_t allow_open;           /* 1: run without API keys on a non-loopback address */
+    double  rate_limit;           /* requests/s per API key; 0 = no limit */
+    double  rate_burst;           /* token bucket size */
+    int64_t tenant_max_sessions;  /* per tenant; 0 = no quota */
+    int64_t tenant_max_params;    /* per tenant, summed over its sessions; 0 = no quota */
 } config;
 
 /* Fills cfg from defaults, config file, environment and argv (argv[0] and a

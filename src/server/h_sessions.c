@@ -2,11 +2,13 @@
  * validate the request completely, then hand it to sessions.c. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
+#include "auth.h"
 #include "errors.h"
 #include "f32json.h"
 #include "handlers.h"
@@ -36,6 +38,11 @@ static session *path_session(req *r)
 {
     if (!ready(r)) return NULL;
     session *s = sessions_get(r->app->reg, r->param[0]);
+    /* Another tenant's session answers exactly like a missing one. */
+    if (s && !r->who.admin && strcmp(session_tenant(s), r->who.tenant) != 0) {
+        session_put(s);
+        s = NULL;
+    }
     if (!s) resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", r->param[0]);
     return s;
 }
@@ -55,7 +62,73 @@ static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
     return 0;
 }
 
+static void h_sessions_create_once(req *r);
+
+/* ---- idempotency ---------------------------------------------------------- */
+
+/* Requests that carry an Idempotency-Key run one at a time, so that two
+ * copies of one request cannot both miss the record. */
+static pthread_mutex_t idem_mu = PTHREAD_MUTEX_INITIALIZER;
+
+typedef struct idem { const char *key; const char *route; uint8_t hash[32]; int locked; } idem;
+
+/* Checks the request's Idempotency-Key.  Returns 1 when r is answered
+ * (a replay of the first answer, or an error), 0 to go on; with a key the
+ * caller must call idem_end. */
+static int idem_begin(req *r, idem *im, const char *route_key)
+{
+    memset(im, 0, sizeof *im);
+    im->key = req_header(r, "Idempotency-Key");
+    im->route = route_key;
+    if (!im->key) return 0;
+    size_t n = strlen(im->key);
+    int ok = n >= 1 && n <= 128;
+    for (size_t i = 0; ok && i < n; i++) ok = im->key[i] > 32 && im->key[i] < 127;
+    if (!ok) {
+        resp_error(r, ERR_BAD_HEADER, "Idempotency-Key must be 1 to 128 printable ASCII characters");
+        return 1;
+    }
+    auth_sha256(r->body, r->body_len, im->hash);
+    pthread_mutex_lock(&idem_mu);
+    im->locked = 1;
+    uint8_t stored[32];
+    int status;
+    char *body = NULL;
+    size_t len = 0;
+    int rc = store_idem_get(r->app->db, r->who.tenant, im->key, route_key, stored, &status, &body, &len);
+    if (rc == ERR_NOT_FOUND) return 0;
+    pthread_mutex_unlock(&idem_mu);
+    im->locked = 0;
+    if (rc) resp_error(r, rc, NULL);
+    else if (memcmp(stored, im->hash, 32) != 0) {
+        free(body);
+        resp_error(r, ERR_IDEMPOTENCY_REUSED, "Idempotency-Key %s was first used with a different body", im->key);
+    } else {
+        resp_take(r, status, "application/json", body, len);
+        r->hdr_replayed = "true";
+    }
+    return 1;
+}
+
+/* Records a successful answer under the key and lets the next one in. */
+static void idem_end(req *r, idem *im)
+{
+    if (!im->locked) return;
+    if (r->status >= 200 && r->status < 300)
+        store_idem_put(r->app->db, r->who.tenant, im->key, im->route, im->hash, r->status, r->resp, r->resp_len);
+    pthread_mutex_unlock(&idem_mu);
+    im->locked = 0;
+}
+
 void h_sessions_create(req *r)
+{
+    idem im;
+    if (idem_begin(r, &im, "sessions_create")) return;
+    h_sessions_create_once(r);
+    idem_end(r, &im);
+}
+
+static void h_sessions_create_once(req *r)
 {
     if (!ready(r) || !want_json_body(r)) return;
     spec sp;
@@ -65,12 +138,16 @@ void h_sessions_create(req *r)
         resp_error(r, rc, "%s", msg);
         return;
     }
+    snprintf(sp.tenant, sizeof sp.tenant, "%s", r->who.tenant);
     session *s;
     char weights[sizeof sp.weights];
     memcpy(weights, sp.weights, sizeof weights);
     rc = sessions_create(r->app->reg, &sp, &s);
     if (rc == ERR_NOT_FOUND)
         resp_error(r, ERR_INVALID_ARGUMENT, "no weights record named \"%s\" (GET /v1/optimizers lists them)", weights);
+    else if (rc == ERR_QUOTA_EXCEEDED)
+        resp_error(r, rc, "tenant \"%s\" is at its quota (--tenant-max-sessions %lld, --tenant-max-params %lld)",
+                   r->who.tenant, (long long)r->app->cfg.tenant_max_sessions, (long long)r->app->cfg.tenant_max_params);
     else if (rc == ERR_OUT_OF_RANGE)
         resp_error(r, rc, "the hyperparameters do not fit together (e.g. nesterov needs momentum > 0 and dampening 0)");
     else if (rc)
@@ -110,7 +187,7 @@ void h_sessions_list(req *r)
     }
     cJSON *root = cJSON_CreateObject();
     list_ctx c = {.arr = cJSON_AddArrayToObject(root, "sessions")};
-    int k = sessions_list(r->app->reg, tok, (int)limit, list_one, &c);
+    int k = sessions_list(r->app->reg, r->who.admin ? NULL : r->who.tenant, tok, (int)limit, list_one, &c);
     if (k < 0) {
         cJSON_Delete(root);
         resp_error(r, k, NULL);
@@ -131,7 +208,9 @@ void h_session_get(req *r)
 
 void h_session_delete(req *r)
 {
-    if (!ready(r)) return;
+    session *s = path_session(r); /* answers 404 for another tenant's session too */
+    if (!s) return;
+    session_put(s);
     int rc = sessions_delete(r->app->reg, r->param[0]);
     if (rc == ERR_SESSION_NOT_FOUND) resp_error(r, rc, "no session has id %s", r->param[0]);
     else if (rc) resp_error(r, rc, NULL);
@@ -373,11 +452,26 @@ static int fb_member(void *ctx, const char *key, const char *val, size_t avail, 
     return rc;
 }
 
+static void h_session_feedback_once(req *r, session *s);
+
 void h_session_feedback(req *r)
 {
     if (!want_json_body(r)) return;
     session *s = path_session(r);
     if (!s) return;
+    idem im;
+    /* The route of a feedback record includes its session. */
+    char route_key[96];
+    snprintf(route_key, sizeof route_key, "feedback/%s", session_id(s));
+    if (!idem_begin(r, &im, route_key)) {
+        h_session_feedback_once(r, s);
+        idem_end(r, &im);
+    }
+    session_put(s);
+}
+
+static void h_session_feedback_once(req *r, session *s)
+{
     fb_ctx c = {0};
     int rc = jsonwalk_object(r->body, r->body_len, fb_member, &c, c.msg, sizeof c.msg);
     if (!rc && !c.have_step) { rc = ERR_MISSING_FIELD; snprintf(c.msg, sizeof c.msg, "step is required"); }
@@ -398,7 +492,6 @@ void h_session_feedback(req *r)
     }
     free(mj);
     cJSON_Delete(c.metrics);
-    session_put(s);
 }
 
 static int query_range(req *r, int64_t *after, int64_t *limit)

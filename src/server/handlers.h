@@ -23,4 +23,8 @@ void h_metrics(req *r);
 void h_optimizers(req *r);
 void h_config(req *r);
 
+void h_keys_create(req *r);
+void h_keys_list(req *r);
+void h_keys_revoke(req *r);
+
 #endif

@@ -240,6 +240,18 @@ static void req_begin(req *r, const char *url)
     int e = 0;
     r->route = route_find(r, r->method, url, &e);
     if (r->route < 0) r->early_error = e;
+    /* Authenticate before reading a byte of the body. */
+    if (r->route >= 0 && !(http_routes[r->route].flags & ROUTE_PUBLIC)) {
+        e = auth_request(a, req_header(r, "Authorization"), &r->who, &r->retry_after);
+        if (e) {
+            r->early_error = e;
+            return;
+        }
+        if ((http_routes[r->route].flags & ROUTE_ADMIN) && !r->who.admin) {
+            r->early_error = ERR_FORBIDDEN;
+            return;
+        }
+    }
 
     uint64_t len = 0;
     if (f.n_length > 1 || (f.n_length && f.n_te) || f.n_te > 1 || f.bad_name) {
@@ -300,6 +312,13 @@ static enum MHD_Result queue(req *r)
     if (r->resp_type) MHD_add_response_header(resp, "Content-Type", r->resp_type);
     if (r->hdr_step[0]) MHD_add_response_header(resp, "X-Optirs-Step", r->hdr_step);
     if (r->hdr_not_applied) MHD_add_response_header(resp, "X-Optirs-Applied", "false");
+    if (r->hdr_replayed) MHD_add_response_header(resp, "Idempotent-Replayed", r->hdr_replayed);
+    if (r->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", r->retry_after);
+        MHD_add_response_header(resp, "Retry-After", ra);
+    }
+    if (r->status == 401) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
     if (r->status == 405 && r->hdr_allow[0]) MHD_add_response_header(resp, "Allow", r->hdr_allow);
     enum MHD_Result ok = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
@@ -341,7 +360,9 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         req_begin(r, url);
         /* Framing errors and oversized bodies are answered now, without
          * reading the body; libmicrohttpd then closes the connection. */
-        if (r->early_error == ERR_CONFLICTING_FRAMING || r->early_error == ERR_BODY_TOO_LARGE) {
+        if (r->early_error == ERR_CONFLICTING_FRAMING || r->early_error == ERR_BODY_TOO_LARGE ||
+            r->early_error == ERR_UNAUTHORIZED || r->early_error == ERR_RATE_LIMITED ||
+            r->early_error == ERR_FORBIDDEN || r->early_error == ERR_STORAGE) {
             dispatch(r);
             return queue(r);
         }

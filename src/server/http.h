@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
+#include "auth.h"
 
 struct MHD_Connection;
 typedef struct app app;
@@ -49,17 +50,23 @@ typedef struct req {
     char          hdr_step[24];     /* X-Optirs-Step, when set */
     char          hdr_allow[64];    /* Allow, for 405 */
     int           hdr_not_applied;  /* X-Optirs-Applied: false (a skipped step) */
+    int           retry_after;      /* Retry-After seconds, when > 0 */
+    const char   *hdr_replayed;     /* Idempotent-Replayed, when set */
+    principal     who;              /* the caller, once authenticated */
     void         *wait;             /* sessions.c: waiter record while suspended */
     struct req   *wait_next;
 } req;
 
 typedef void (*route_handler)(req *r);
 
+enum { ROUTE_PUBLIC = 1, ROUTE_ADMIN = 2 };
+
 typedef struct route {
     const char   *method;
     const char   *pattern;          /* "/v1/sessions/{id}/step" */
     route_handler handler;
     const char   *name;             /* label for /metrics */
+    int           flags;            /* ROUTE_PUBLIC: no key needed; ROUTE_ADMIN: admin key */
 } route;
 
 /* The route table (routes.c). */

@@ -18,6 +18,8 @@
 #include <cblas.h>
 
 #include "app.h"
+#include "auth.h"
+#include "cli_keys.h"
 #include "config.h"
 #include "errors.h"
 #include "http.h"
@@ -100,6 +102,14 @@ static int serve(void)
         return 1;
     }
     if (sessions_new(a, &a->reg) != 0) return 1;
+    int open = auth_open(a);
+    if (open && !auth_loopback(a->cfg.listen) && !a->cfg.allow_open) {
+        fprintf(stderr, "optirsd: no API key exists and %s is not a loopback address: refusing to serve it open.\n"
+                        "Create a key first (optirsd keys create --tenant NAME --admin --db %s)\n"
+                        "or pass --allow-open 1 to serve without keys.\n", a->cfg.listen, a->cfg.db);
+        store_close(a->db);
+        return 1;
+    }
     atomic_store(&a->state, APP_STARTING);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = a->cfg.threads ? (int)a->cfg.threads : (int)(cores > 0 ? cores : 1);
@@ -121,6 +131,10 @@ static int serve(void)
         return 1;
     }
     printf("restored %d sessions from %s; ready (%d threads)\n", n, a->cfg.db, threads);
+    if (open)
+        printf("no API keys: open access (%s); the first key created closes it\n",
+               auth_loopback(a->cfg.listen) ? "loopback only" : "--allow-open");
+    else printf("API keys required (Authorization: Bearer KEY)\n");
     fflush(stdout);
     atomic_store(&a->state, APP_READY);
 
@@ -161,6 +175,7 @@ int main(int argc, char **argv)
      * step must not start threads of its own. */
     openblas_set_num_threads(1);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 1 && strcmp(argv[1], "keys") == 0) return cli_keys(argc - 2, argv + 2);
     int rc = config_load(&the_app.cfg, argc - 1, argv + 1);
     if (rc == 1) {
         config_print_help(&the_app.cfg, stdout);

@@ -306,7 +306,8 @@ int sessions_count(sessions *reg)
     return n;
 }
 
-int sessions_list(sessions *reg, const char *after, int limit, void (*fn)(void *ctx, session *s), void *ctx)
+int sessions_list(sessions *reg, const char *tenant, const char *after, int limit,
+                  void (*fn)(void *ctx, session *s), void *ctx)
 {
     /* Take references under the lock, describe outside it. */
     session **pick = calloc((size_t)limit + 1, sizeof *pick);
@@ -316,6 +317,7 @@ int sessions_list(sessions *reg, const char *after, int limit, void (*fn)(void *
     int i = after ? lower_bound(reg, after) : 0;
     if (after && i < reg->n && strcmp(reg->v[i]->id, after) == 0) i++;
     for (; i < reg->n && k < limit; i++) {
+        if (tenant && strcmp(reg->v[i]->sp.tenant, tenant) != 0) continue;
         pick[k] = reg->v[i];
         atomic_fetch_add(&pick[k]->refs, 1);
         k++;
@@ -330,6 +332,7 @@ int sessions_list(sessions *reg, const char *after, int limit, void (*fn)(void *
 }
 
 const char *session_id(const session *s) { return s->id; }
+const char *session_tenant(const session *s) { return s->sp.tenant; }
 non_finite_policy session_non_finite(const session *s) { return s->sp.non_finite; }
 size_t session_num_params(const session *s) { return s->sp.lay.n; }
 
@@ -339,6 +342,7 @@ static char *make_meta(session *s, int64_t created_ms)
     if (!m) return NULL;
     cJSON *id = cJSON_CreateString(s->id);
     cJSON_AddItemToObject(m, "id", id);
+    cJSON_AddStringToObject(m, "tenant", s->sp.tenant);
     cJSON_AddNumberToObject(m, "created_ms", (double)created_ms);
     char *txt = cJSON_PrintUnformatted(m);
     cJSON_Delete(m);
@@ -351,6 +355,21 @@ int sessions_create(sessions *reg, spec *sp, session **out)
     if (sessions_count(reg) >= a->cfg.max_sessions) {
         spec_deinit(sp);
         return ERR_TOO_MANY_SESSIONS;
+    }
+    if (a->cfg.tenant_max_sessions || a->cfg.tenant_max_params) {
+        int64_t nsess = 0, nparams = (int64_t)sp->lay.n;
+        pthread_rwlock_rdlock(&reg->lock);
+        for (int i = 0; i < reg->n; i++)
+            if (strcmp(reg->v[i]->sp.tenant, sp->tenant) == 0) {
+                nsess++;
+                nparams += (int64_t)reg->v[i]->sp.lay.n;
+            }
+        pthread_rwlock_unlock(&reg->lock);
+        if ((a->cfg.tenant_max_sessions && nsess >= a->cfg.tenant_max_sessions) ||
+            (a->cfg.tenant_max_params && nparams > a->cfg.tenant_max_params)) {
+            spec_deinit(sp);
+            return ERR_QUOTA_EXCEEDED;
+        }
     }
     session *s;
     int rc = session_build(a, sp, &s);

@@ -41,8 +41,10 @@ void sessions_free(sessions *reg);
  * stderr and skipped.  Returns the number loaded, or a negative error. */
 int  sessions_restore(sessions *reg);
 
-/* Creates a session from a parsed spec (whose params it takes) and persists
- * it before returning.  *out gets a reference.  0 or ERR_*. */
+/* Creates a session from a parsed spec (whose params it takes; sp->tenant
+ * names the owner) and persists it before returning.  Checks the daemon's
+ * session limit and the tenant's quotas (ERR_QUOTA_EXCEEDED).  *out gets a
+ * reference.  0 or ERR_*. */
 int  sessions_create(sessions *reg, spec *sp, session **out);
 /* A reference to session `id`, or NULL. */
 session *sessions_get(sessions *reg, const char *id);
@@ -51,13 +53,17 @@ void session_put(session *s);
 int  sessions_delete(sessions *reg, const char *id);
 /* Number of live sessions. */
 int  sessions_count(sessions *reg);
-/* Calls fn for live sessions with id > after (NULL: from the start) in id
- * order, at most limit; fn gets a reference it must not keep. */
-int  sessions_list(sessions *reg, const char *after, int limit, void (*fn)(void *ctx, session *s), void *ctx);
+/* Calls fn for live sessions of `tenant` (NULL: every tenant) with id > after
+ * (NULL: from the start) in id order, at most limit; fn gets a reference it
+ * must not keep. */
+int  sessions_list(sessions *reg, const char *tenant, const char *after, int limit,
+                   void (*fn)(void *ctx, session *s), void *ctx);
 
 /* The session's description for GET (meta + step + status). */
 cJSON *session_describe(session *s);
 const char *session_id(const session *s);
+/* The tenant that owns the session ("" in open mode). */
+const char *session_tenant(const session *s);
 size_t session_num_params(const session *s);
 
 /* A decoded step request.  grads (num_params floats) belong to the request. */

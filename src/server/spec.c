@@ -133,6 +133,8 @@ static int on_member(void *ctx, const char *key, const char *val, size_t avail, 
         if (!rc) { sp->tags = v; v = NULL; }
     } else if (c->restoring && strcmp(key, "id") == 0) {
         rc = get_string(c, v, "id", sp->id, sizeof sp->id);
+    } else if (c->restoring && strcmp(key, "tenant") == 0) {
+        rc = get_string(c, v, "tenant", sp->tenant, sizeof sp->tenant);
     } else if (c->restoring && strcmp(key, "created_ms") == 0) {
         rc = get_int(c, v, "created_ms", 0, 9e15, &sp->created_ms);
     } else if (c->restoring && strcmp(key, "num_params") == 0) {

@@ -35,6 +35,7 @@ typedef struct spec {
     char        weights[64];        /* learned optimizers: weights record, "" = default */
     cJSON      *tags;               /* object of strings, or NULL */
     float      *params;             /* initial parameters (lay.n), or NULL for zeros */
+    char        tenant[64];         /* the owner: set by the server, or restored */
     /* restored sessions only */
     char        id[40];
     int64_t     created_ms;

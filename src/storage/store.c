@@ -1,5 +1,9 @@
 /* store.c — the SQLite store: schema and migrations, the single writer
- * thread with group commit, and pooled read-only connections. */
+ * thread with group commit, and pooled read-only connections.
+ *
+ * Layout of this file: schema, jobs and the queue, the writer thread (batch
+ * run, per-job fallback, checkpoints), open/close, the write API, the read
+ * API.  See store.h for the contract. */
 #include "store.h"
 
 #include <math.h>
@@ -11,14 +15,19 @@
 #include <time.h>
 
 #include "errors.h"
+#include "store_internal.h"
 
-#define BUSY_TIMEOUT_MS   5000
-#define CHECKPOINT_EVERY  256      /* commits between PASSIVE WAL checkpoints */
+#define BUSY_TIMEOUT_MS      5000
+#define CKPT_EVERY_COMMITS   256    /* PASSIVE checkpoint after this many commits */
+#define CKPT_WAL_FRAMES      4096   /* … or once the WAL holds this many frames (16 MiB at 4 KiB pages) */
+#define CKPT_MIN_COMMITS     16     /* … but not more often than this while the WAL stays large */
 
 /* ---- schema ---------------------------------------------------------------- */
 
-/* migrations[i] takes the schema from user_version i to i+1. */
+/* migrations[i] takes the schema from user_version i to i+1.  Never edit a
+ * shipped entry: append a new one. */
 static const char *const migrations[] = {
+    /* 1: the first schema (as shipped with the backbone). */
     "CREATE TABLE sessions("
     "  id TEXT PRIMARY KEY, meta_json TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'active',"
     "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, step INTEGER NOT NULL,"
@@ -30,58 +39,122 @@ static const char *const migrations[] = {
     "CREATE TABLE feedback("
     "  session_id TEXT NOT NULL, step INTEGER NOT NULL, loss REAL, metrics_json TEXT,"
     "  time_ms INTEGER NOT NULL, PRIMARY KEY(session_id, step)) WITHOUT ROWID;",
+    /* 2: metrics and feedback reference their session (ON DELETE CASCADE).
+     * SQLite cannot add a constraint in place, so the tables are rebuilt;
+     * rows of sessions that no longer exist are dropped on the way. */
+    "CREATE TABLE metrics_v2("
+    "  session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE, step INTEGER NOT NULL,"
+    "  time_ms INTEGER NOT NULL, loss REAL, grad_norm REAL, update_norm REAL, param_norm REAL, lr REAL,"
+    "  duration_us REAL, PRIMARY KEY(session_id, step)) WITHOUT ROWID;"
+    "INSERT INTO metrics_v2 SELECT session_id, step, time_ms, loss, grad_norm, update_norm, param_norm, lr,"
+    "  duration_us FROM metrics WHERE session_id IN (SELECT id FROM sessions);"
+    "DROP TABLE metrics;"
+    "ALTER TABLE metrics_v2 RENAME TO metrics;"
+    "CREATE TABLE feedback_v2("
+    "  session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE, step INTEGER NOT NULL,"
+    "  loss REAL, metrics_json TEXT, time_ms INTEGER NOT NULL, PRIMARY KEY(session_id, step)) WITHOUT ROWID;"
+    "INSERT INTO feedback_v2 SELECT session_id, step, loss, metrics_json, time_ms FROM feedback"
+    "  WHERE session_id IN (SELECT id FROM sessions);"
+    "DROP TABLE feedback;"
+    "ALTER TABLE feedback_v2 RENAME TO feedback;",
+    /* 3: API keys (hashes only) and idempotency records, for store_auth.c. */
+    "CREATE TABLE api_keys("
+    "  id TEXT PRIMARY KEY, tenant TEXT NOT NULL, hash BLOB NOT NULL, admin INTEGER NOT NULL DEFAULT 0,"
+    "  created_ms INTEGER NOT NULL, revoked_ms INTEGER);"
+    "CREATE TABLE idempotency("
+    "  tenant TEXT NOT NULL, key TEXT NOT NULL, route TEXT NOT NULL, body_hash BLOB NOT NULL,"
+    "  status INTEGER NOT NULL, response BLOB, created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY(tenant, key, route)) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* ---- jobs ------------------------------------------------------------------ */
 
-typedef enum { JOB_CREATE, JOB_SNAPSHOT, JOB_UPDATE, JOB_METRIC, JOB_FEEDBACK, JOB_DELETE, JOB_FLUSH } job_kind;
+typedef enum { JOB_CREATE, JOB_SNAPSHOT, JOB_UPDATE, JOB_METRIC, JOB_FEEDBACK, JOB_DELETE, JOB_FLUSH,
+               JOB_EXEC, JOB_CALL } job_kind;
 
 typedef struct job {
+    struct job *next;          /* queue order */
+    struct job *snext;         /* list of queued asynchronous snapshots (under mu) */
     job_kind    kind;
-    char        id[64];
-    char       *text;          /* meta_json, metrics_json or status */
-    char       *text2;         /* meta_json of JOB_UPDATE */
-    int64_t     i1, i2;        /* created_ms/step, step, … */
+    int         wait;          /* a caller waits for the result (it frees the job) */
+    int         done, result;  /* set by the writer under mu */
+    int         skip;          /* superseded snapshot: nothing to write */
+    int64_t     i1, i2;        /* create: created_ms, step; snapshot/feedback: step */
+    double      loss;
+    step_metric m;
+    char       *text;          /* meta_json (create), status (update), metrics_json, SQL (exec) */
+    char       *text2;         /* meta_json (update) */
     void       *blob;
     size_t      blob_len;
-    step_metric m;
-    double      loss;
-    int         wait, done, result, skip;
-    struct job *next;
+    int       (*fn)(sqlite3 *db, void *ctx);   /* JOB_CALL */
+    void       *ctx;
+    char        id[];          /* session id, NUL-terminated */
 } job;
 
-enum { ST_CREATE, ST_SNAPSHOT, ST_UPDATE_STATUS, ST_UPDATE_META, ST_METRIC, ST_FEEDBACK, ST_DEL_METRICS,
-       ST_DEL_FEEDBACK, ST_DEL_SESSION, ST_COUNT };
+enum { ST_CREATE, ST_SNAPSHOT, ST_UPDATE, ST_METRIC, ST_FEEDBACK, ST_DEL_METRICS, ST_DEL_FEEDBACK,
+       ST_DEL_SESSION, ST_COUNT };
 
 static const char *const stmt_sql[ST_COUNT] = {
-    "INSERT INTO sessions(id, meta_json, created_ms, updated_ms, step, snapshot) VALUES(?1, ?2, ?3, ?3, ?4, ?5)",
-    "UPDATE sessions SET snapshot = ?2, step = ?3, updated_ms = ?4 WHERE id = ?1",
-    "UPDATE sessions SET status = ?2, updated_ms = ?3 WHERE id = ?1",
-    "UPDATE sessions SET meta_json = ?2, updated_ms = ?3 WHERE id = ?1",
-    "INSERT OR REPLACE INTO metrics(session_id, step, time_ms, loss, grad_norm, update_norm, param_norm, lr,"
-    " duration_us) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)",
-    "INSERT OR REPLACE INTO feedback(session_id, step, loss, metrics_json, time_ms)"
-    " SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)",
-    "DELETE FROM metrics WHERE session_id = ?1",
-    "DELETE FROM feedback WHERE session_id = ?1",
-    "DELETE FROM sessions WHERE id = ?1",
+    [ST_CREATE] = "INSERT INTO sessions(id, meta_json, created_ms, updated_ms, step, snapshot)"
+                  " VALUES(?1, ?2, ?3, ?3, ?4, ?5)",
+    [ST_SNAPSHOT] = "UPDATE sessions SET snapshot = ?2, step = ?3, updated_ms = ?4 WHERE id = ?1",
+    [ST_UPDATE] = "UPDATE sessions SET status = coalesce(?2, status), meta_json = coalesce(?3, meta_json),"
+                  " updated_ms = ?4 WHERE id = ?1",
+    /* WHERE EXISTS: a row for a missing session is dropped, not an FK error. */
+    [ST_METRIC] = "INSERT OR REPLACE INTO metrics(session_id, step, time_ms, loss, grad_norm, update_norm,"
+                  " param_norm, lr, duration_us) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
+                  " WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)",
+    [ST_FEEDBACK] = "INSERT OR REPLACE INTO feedback(session_id, step, loss, metrics_json, time_ms)"
+                    " SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)",
+    /* Explicit child deletes: the session's rows go even if FK enforcement were off. */
+    [ST_DEL_METRICS] = "DELETE FROM metrics WHERE session_id = ?1",
+    [ST_DEL_FEEDBACK] = "DELETE FROM feedback WHERE session_id = ?1",
+    [ST_DEL_SESSION] = "DELETE FROM sessions WHERE id = ?1",
 };
+
+/* Read statements, prepared lazily on each read-only connection. */
+enum { RQ_LOAD, RQ_LOAD_ONE, RQ_LIST_FIRST, RQ_LIST_AFTER, RQ_METRICS, RQ_FEEDBACK, RQ_COUNT };
+
+static const char *const rq_sql[RQ_COUNT] = {
+    [RQ_LOAD] = "SELECT id, meta_json, status, created_ms, step, snapshot FROM sessions ORDER BY id",
+    [RQ_LOAD_ONE] = "SELECT id, meta_json, status, created_ms, step, snapshot FROM sessions WHERE id = ?1",
+    [RQ_LIST_FIRST] = "SELECT id, meta_json, status, created_ms, step FROM sessions ORDER BY id LIMIT ?2",
+    [RQ_LIST_AFTER] = "SELECT id, meta_json, status, created_ms, step FROM sessions WHERE id > ?1"
+                      " ORDER BY id LIMIT ?2",
+    [RQ_METRICS] = "SELECT step, time_ms, loss, grad_norm, update_norm, param_norm, lr, duration_us"
+                   " FROM metrics WHERE session_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3",
+    [RQ_FEEDBACK] = "SELECT step, loss, metrics_json, time_ms FROM feedback"
+                    " WHERE session_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3",
+};
+
+typedef struct reader {
+    sqlite3      *db;
+    sqlite3_stmt *st[RQ_COUNT];
+} reader;
 
 struct store {
     char           *path;
-    sqlite3        *w;                 /* the only write connection: writer thread */
+    /* writer side: the connection and its statements belong to the writer
+     * thread (and to store_open/store_close before it starts/after it ends). */
+    sqlite3        *w;
     sqlite3_stmt   *st[ST_COUNT];
+    int             wal_frames;        /* set by the WAL hook after each commit */
+    int             since_ckpt;        /* commits since the last checkpoint */
     pthread_t       thread;
+    /* the queue, under mu */
     pthread_mutex_t mu;
     pthread_cond_t  cv_work, cv_done;
     job            *head, *tail;
-    int             stop;
-    store_stats     stats;             /* under mu */
-    /* idle read-only connections */
+    job            *snaps;             /* queued async snapshots, for coalescing */
+    int             stop, hold;
+    store_stats     stats;
+    /* idle read-only connections, under rmu (never mu) */
     pthread_mutex_t rmu;
-    sqlite3       **idle;
+    reader        **idle;
     int             nidle, cap_idle;
+    reader        **lent;              /* lent out raw by store_reader_acquire */
+    int             nlent, cap_lent;
 };
 
 static int64_t wall_ms(void)
@@ -98,6 +171,16 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static job *job_new(job_kind kind, const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    job *j = calloc(1, sizeof *j + n + 1);
+    if (!j) return NULL;
+    j->kind = kind;
+    if (id) memcpy(j->id, id, n + 1);
+    return j;
+}
+
 static void job_free(job *j)
 {
     if (!j) return;
@@ -107,7 +190,8 @@ static void job_free(job *j)
     free(j);
 }
 
-/* Binds v, or NULL when it is not finite (SQLite has no NaN). */
+/* Binds v, or NULL when it is not finite: SQLite would turn NaN into NULL
+ * anyway, and ±inf would poison aggregates. */
 static void bind_real(sqlite3_stmt *st, int i, double v)
 {
     if (isfinite(v)) sqlite3_bind_double(st, i, v);
@@ -120,12 +204,32 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
     else sqlite3_bind_null(st, i);
 }
 
-/* Runs one job's statements on the write connection.  SQLITE_OK or an error. */
+static double col_real(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* Steps a bound write statement to completion and resets it. */
+static int step_done(sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+/* ---- the writer ------------------------------------------------------------------ */
+
+/* Runs one job's statements on the write connection, inside the caller's
+ * transaction.  SQLITE_OK or an SQLite error code. */
 static int job_run(store *s, job *j)
 {
-    int64_t now = wall_ms();
-    sqlite3_stmt *st = NULL;
-    int rc = SQLITE_OK;
+    sqlite3_stmt *st;
     switch (j->kind) {
     case JOB_CREATE:
         st = s->st[ST_CREATE];
@@ -133,33 +237,22 @@ static int job_run(store *s, job *j)
         bind_text(st, 2, j->text);
         sqlite3_bind_int64(st, 3, j->i1);
         sqlite3_bind_int64(st, 4, j->i2);
-        sqlite3_bind_blob64(st, 5, j->blob, j->blob_len, SQLITE_STATIC);
-        break;
+        sqlite3_bind_blob64(st, 5, j->blob ? j->blob : "", j->blob_len, SQLITE_STATIC);
+        return step_done(st);
     case JOB_SNAPSHOT:
         st = s->st[ST_SNAPSHOT];
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
-        sqlite3_bind_blob64(st, 2, j->blob, j->blob_len, SQLITE_STATIC);
+        sqlite3_bind_blob64(st, 2, j->blob ? j->blob : "", j->blob_len, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, j->i1);
-        sqlite3_bind_int64(st, 4, now);
-        break;
+        sqlite3_bind_int64(st, 4, wall_ms());
+        return step_done(st);
     case JOB_UPDATE:
-        if (j->text) {
-            st = s->st[ST_UPDATE_STATUS];
-            sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
-            bind_text(st, 2, j->text);
-            sqlite3_bind_int64(st, 3, now);
-            rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(s->w);
-            sqlite3_reset(st);
-            sqlite3_clear_bindings(st);
-            st = NULL;
-        }
-        if (rc == SQLITE_OK && j->text2) {
-            st = s->st[ST_UPDATE_META];
-            sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
-            bind_text(st, 2, j->text2);
-            sqlite3_bind_int64(st, 3, now);
-        }
-        break;
+        st = s->st[ST_UPDATE];
+        sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+        bind_text(st, 2, j->text);
+        bind_text(st, 3, j->text2);
+        sqlite3_bind_int64(st, 4, wall_ms());
+        return step_done(st);
     case JOB_METRIC:
         st = s->st[ST_METRIC];
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
@@ -171,115 +264,152 @@ static int job_run(store *s, job *j)
         bind_real(st, 7, j->m.param_norm);
         bind_real(st, 8, j->m.lr);
         bind_real(st, 9, j->m.duration_us);
-        break;
+        return step_done(st);
     case JOB_FEEDBACK:
         st = s->st[ST_FEEDBACK];
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, j->i1);
         bind_real(st, 3, j->loss);
         bind_text(st, 4, j->text);
-        sqlite3_bind_int64(st, 5, now);
-        break;
+        sqlite3_bind_int64(st, 5, wall_ms());
+        return step_done(st);
     case JOB_DELETE:
-        for (int k = ST_DEL_METRICS; k <= ST_DEL_SESSION && rc == SQLITE_OK; k++) {
-            sqlite3_stmt *d = s->st[k];
-            sqlite3_bind_text(d, 1, j->id, -1, SQLITE_STATIC);
-            rc = sqlite3_step(d) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(s->w);
-            sqlite3_reset(d);
-            sqlite3_clear_bindings(d);
+        for (int k = ST_DEL_METRICS; k <= ST_DEL_SESSION; k++) {
+            sqlite3_bind_text(s->st[k], 1, j->id, -1, SQLITE_STATIC);
+            int rc = step_done(s->st[k]);
+            if (rc != SQLITE_OK) return rc;
         }
-        break;
+        return SQLITE_OK;
+    case JOB_EXEC:
+        return exec(s->w, j->text);
+    case JOB_CALL:
+        return j->fn(s->w, j->ctx);
     case JOB_FLUSH:
-        break;
+        return SQLITE_OK;
     }
-    if (st) {
-        rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(s->w);
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-    }
-    return rc;
+    return SQLITE_MISUSE;
 }
 
-static int exec(sqlite3 *db, const char *sql)
+static int has_work(const job *j)
 {
-    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return !j->skip && j->kind != JOB_FLUSH;
 }
 
-/* Runs a batch in one transaction.  On failure, rolls back and runs each job
- * in a transaction of its own, so one bad job fails alone. */
-static int batch_commit(store *s, job *list)
+static void rollback(sqlite3 *db)
 {
+    /* SQLITE_FULL/IOERR may already have rolled the transaction back. */
+    if (!sqlite3_get_autocommit(db)) exec(db, "ROLLBACK");
+}
+
+/* Per-batch counters, folded into store_stats under mu. */
+typedef struct batch_stats {
+    int64_t commits, errors, jobs_failed, us_total, us_max;
+} batch_stats;
+
+static void batch_time(batch_stats *bs, int64_t dt)
+{
+    bs->us_total += dt;
+    if (dt > bs->us_max) bs->us_max = dt;
+}
+
+/* Runs `list` in one transaction (group commit).  If that fails, rolls back
+ * and runs each job in a transaction of its own, so a bad job fails alone.
+ * Sets every job's result. */
+static void batch_run(store *s, job *list, batch_stats *bs)
+{
+    int any = 0;
+    for (job *j = list; j; j = j->next) {
+        j->result = 0;
+        any |= has_work(j);
+    }
+    if (!any) return;              /* only flushes and superseded snapshots */
+
+    int64_t t0 = mono_us();
     int rc = exec(s->w, "BEGIN IMMEDIATE");
     for (job *j = list; rc == SQLITE_OK && j; j = j->next)
-        if (!j->skip) rc = job_run(s, j);
+        if (has_work(j)) rc = job_run(s, j);
     if (rc == SQLITE_OK) rc = exec(s->w, "COMMIT");
+    batch_time(bs, mono_us() - t0);
     if (rc == SQLITE_OK) {
-        for (job *j = list; j; j = j->next) j->result = 0;
-        return 0;
+        bs->commits++;
+        return;
     }
-    exec(s->w, "ROLLBACK");
-    int failures = 0;
+    rollback(s->w);
+    bs->errors++;
+
+    int failed_before = 0;
     for (job *j = list; j; j = j->next) {
-        if (j->skip) { j->result = 0; continue; }
+        if (!has_work(j)) {
+            /* A flush reports whether the jobs before it in its batch landed. */
+            if (j->kind == JOB_FLUSH && failed_before) j->result = ERR_STORAGE;
+            continue;
+        }
+        t0 = mono_us();
         int r = exec(s->w, "BEGIN IMMEDIATE");
         if (r == SQLITE_OK) r = job_run(s, j);
         if (r == SQLITE_OK) r = exec(s->w, "COMMIT");
-        if (r != SQLITE_OK) {
-            exec(s->w, "ROLLBACK");
-            failures++;
+        batch_time(bs, mono_us() - t0);
+        if (r == SQLITE_OK) {
+            bs->commits++;
+        } else {
+            rollback(s->w);
+            bs->errors++;
+            bs->jobs_failed++;
+            failed_before = 1;
+            j->result = ERR_STORAGE;
         }
-        j->result = r == SQLITE_OK ? 0 : ERR_STORAGE;
     }
-    return failures ? ERR_STORAGE : 0;
 }
 
-/* Only the newest asynchronous snapshot of a session in a batch is written. */
-static void coalesce(job *list)
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
-    for (job *j = list; j; j = j->next) {
-        if (j->kind != JOB_SNAPSHOT) continue;
-        for (job *k = j->next; k; k = k->next) {
-            if (k->kind == JOB_DELETE && strcmp(k->id, j->id) == 0) break;
-            if (k->kind == JOB_SNAPSHOT && !j->wait && strcmp(k->id, j->id) == 0) {
-                j->skip = 1;
-                free(j->blob);
-                j->blob = NULL;
-                break;
-            }
-        }
-    }
+    (void)db;
+    (void)name;
+    ((store *)arg)->wal_frames = frames;
+    return SQLITE_OK;
+}
+
+/* PASSIVE checkpoints, only ever from the write connection (PITFALLS: the
+ * WAL-reset bug of 3.40 needs two connections checkpointing/writing). */
+static int maybe_checkpoint(store *s, int64_t commits)
+{
+    s->since_ckpt += (int)commits;
+    int due = s->since_ckpt >= CKPT_EVERY_COMMITS ||
+              (s->wal_frames >= CKPT_WAL_FRAMES && s->since_ckpt >= CKPT_MIN_COMMITS);
+    if (!due) return 0;
+    sqlite3_wal_checkpoint_v2(s->w, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    s->since_ckpt = 0;
+    return 1;
 }
 
 static void *writer_main(void *arg)
 {
     store *s = arg;
-    int commits_since_ckpt = 0;
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (!s->head && !s->stop) pthread_cond_wait(&s->cv_work, &s->mu);
-        if (!s->head && s->stop) break;
+        while ((!s->head || s->hold) && !s->stop) pthread_cond_wait(&s->cv_work, &s->mu);
+        if (!s->head) break;      /* stopping and drained */
         job *list = s->head;
         s->head = s->tail = NULL;
+        s->snaps = NULL;          /* taken jobs can no longer be superseded */
         s->stats.queue_depth = 0;
         pthread_mutex_unlock(&s->mu);
 
-        coalesce(list);
-        int64_t t0 = mono_us();
-        int rc = batch_commit(s, list);
-        int64_t dt = mono_us() - t0;
-        if (++commits_since_ckpt >= CHECKPOINT_EVERY) {
-            sqlite3_wal_checkpoint_v2(s->w, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-            commits_since_ckpt = 0;
-        }
+        batch_stats bs = {0};
+        batch_run(s, list, &bs);
+        int ckpt = maybe_checkpoint(s, bs.commits);
 
         pthread_mutex_lock(&s->mu);
-        s->stats.commits++;
-        s->stats.commit_us_total += dt;
-        if (dt > s->stats.commit_us_max) s->stats.commit_us_max = dt;
-        if (rc) s->stats.errors++;
+        s->stats.commits += bs.commits;
+        s->stats.errors += bs.errors;
+        s->stats.jobs_failed += bs.jobs_failed;
+        s->stats.commit_us_total += bs.us_total;
+        if (bs.us_max > s->stats.commit_us_max) s->stats.commit_us_max = bs.us_max;
+        s->stats.checkpoints += ckpt;
         for (job *j = list, *next; j; j = next) {
-            next = j->next;
-            if (j->wait) j->done = 1; /* the waiter frees it */
+            next = j->next;       /* a waiter may free j as soon as done is set */
+            s->stats.jobs++;
+            if (j->wait) j->done = 1;
             else job_free(j);
         }
         pthread_cond_broadcast(&s->cv_done);
@@ -288,7 +418,23 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/* Queues j; with j->wait waits for its commit and returns its result. */
+/* Drops the queued async snapshot of j->id, if any, from the coalescing
+ * list; returns it.  Under mu. */
+static job *snaps_take(store *s, const char *id)
+{
+    for (job **p = &s->snaps; *p; p = &(*p)->snext) {
+        if (strcmp((*p)->id, id) == 0) {
+            job *k = *p;
+            *p = k->snext;
+            k->snext = NULL;
+            return k;
+        }
+    }
+    return NULL;
+}
+
+/* Queues j; with j->wait, waits for its commit and returns its result.
+ * Frees j in every case except an async job that was queued. */
 static int submit(store *s, job *j)
 {
     pthread_mutex_lock(&s->mu);
@@ -297,48 +443,56 @@ static int submit(store *s, job *j)
         job_free(j);
         return ERR_STORAGE;
     }
+    if (j->kind == JOB_SNAPSHOT || j->kind == JOB_CREATE || j->kind == JOB_DELETE) {
+        /* An async snapshot still in the queue is superseded by a newer
+         * snapshot of the same session: free its buffer now.  The newer job
+         * keeps its own place in the queue, so ordering is unchanged. */
+        job *old = snaps_take(s, j->id);
+        if (old && j->kind == JOB_SNAPSHOT) {
+            old->skip = 1;
+            free(old->blob);
+            old->blob = NULL;
+            s->stats.coalesced++;
+        }
+        if (j->kind == JOB_SNAPSHOT && !j->wait) {
+            j->snext = s->snaps;
+            s->snaps = j;
+        }
+    }
     j->next = NULL;
     if (s->tail) s->tail->next = j;
     else s->head = j;
     s->tail = j;
     s->stats.queue_depth++;
     pthread_cond_signal(&s->cv_work);
-    int rc = 0;
-    if (j->wait) {
+    int wait = j->wait, rc = 0;
+    if (wait) {
         while (!j->done) pthread_cond_wait(&s->cv_done, &s->mu);
         rc = j->result;
     }
     pthread_mutex_unlock(&s->mu);
-    if (j->wait) job_free(j);
+    if (wait) job_free(j);
     return rc;
-}
-
-static job *job_new(job_kind kind, const char *id)
-{
-    job *j = calloc(1, sizeof *j);
-    if (!j) return NULL;
-    j->kind = kind;
-    if (id) snprintf(j->id, sizeof j->id, "%s", id);
-    return j;
-}
-
-static char *dup_or_null(const char *s, int *oom)
-{
-    if (!s) return NULL;
-    char *d = strdup(s);
-    if (!d) *oom = 1;
-    return d;
 }
 
 /* ---- open / close ---------------------------------------------------------- */
 
-static int migrate(sqlite3 *db)
+static int pragma_int(sqlite3 *db, const char *sql, int *out)
 {
     sqlite3_stmt *st;
-    int version = 0;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) return -1;
-    if (sqlite3_step(st) == SQLITE_ROW) version = sqlite3_column_int(st, 0);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return -1;
+    int rc = sqlite3_step(st) == SQLITE_ROW ? 0 : -1;
+    if (!rc) *out = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
+    return rc;
+}
+
+/* Applies migrations[version..] in order, each with its user_version bump
+ * in one transaction.  0 or -1 (message on stderr). */
+static int migrate(sqlite3 *db)
+{
+    int version;
+    if (pragma_int(db, "PRAGMA user_version", &version)) return -1;
     if (version > SCHEMA_VERSION) {
         fprintf(stderr, "optirsd: database schema %d is newer than this daemon's %d\n", version, SCHEMA_VERSION);
         return -1;
@@ -347,61 +501,38 @@ static int migrate(sqlite3 *db)
         char pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v + 1);
         if (exec(db, "BEGIN IMMEDIATE") != SQLITE_OK) return -1;
-        if (exec(db, migrations[v]) != SQLITE_OK || exec(db, pragma) != SQLITE_OK) {
+        if (exec(db, migrations[v]) != SQLITE_OK || exec(db, pragma) != SQLITE_OK ||
+            exec(db, "COMMIT") != SQLITE_OK) {
             fprintf(stderr, "optirsd: migration to schema %d failed: %s\n", v + 1, sqlite3_errmsg(db));
-            exec(db, "ROLLBACK");
+            rollback(db);
             return -1;
         }
-        if (exec(db, "COMMIT") != SQLITE_OK) return -1;
     }
     return 0;
 }
 
-int store_open(const char *path, store **out)
+/* journal_mode answers with the mode in force, which may not be WAL. */
+static int set_wal(sqlite3 *db)
 {
-    store *s = calloc(1, sizeof *s);
-    if (!s) return ERR_NO_MEMORY;
-    s->path = strdup(path);
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_mutex_init(&s->rmu, NULL);
-    pthread_cond_init(&s->cv_work, NULL);
-    pthread_cond_init(&s->cv_done, NULL);
-    int ok = s->path && sqlite3_open_v2(path, &s->w, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                                       SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK;
-    /* WAL + synchronous=NORMAL: a commit survives the death of the process
-     * (kill -9); an OS crash or power loss may lose the last commits. */
-    ok = ok && sqlite3_busy_timeout(s->w, BUSY_TIMEOUT_MS) == SQLITE_OK &&
-         exec(s->w, "PRAGMA journal_mode = WAL") == SQLITE_OK &&
-         exec(s->w, "PRAGMA synchronous = NORMAL") == SQLITE_OK &&
-         exec(s->w, "PRAGMA foreign_keys = ON") == SQLITE_OK && migrate(s->w) == 0;
-    for (int i = 0; ok && i < ST_COUNT; i++)
-        ok = sqlite3_prepare_v3(s->w, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) == SQLITE_OK;
-    if (ok) ok = pthread_create(&s->thread, NULL, writer_main, s) == 0;
-    if (!ok) {
-        if (s->w) fprintf(stderr, "optirsd: %s: %s\n", path, sqlite3_errmsg(s->w));
-        for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
-        sqlite3_close(s->w);
-        free(s->path);
-        free(s);
-        return ERR_STORAGE;
-    }
-    *out = s;
-    return 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK) return -1;
+    int ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_stricmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+    sqlite3_finalize(st);
+    return ok ? 0 : -1;
 }
 
-void store_close(store *s)
+static void writer_close(store *s)
 {
-    if (!s) return;
-    pthread_mutex_lock(&s->mu);
-    s->stop = 1;
-    pthread_cond_signal(&s->cv_work);
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->thread, NULL);
-    for (int i = 0; i < s->nidle; i++) sqlite3_close(s->idle[i]);
-    free(s->idle);
-    for (int i = 0; i < ST_COUNT; i++) sqlite3_finalize(s->st[i]);
-    sqlite3_wal_checkpoint_v2(s->w, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    for (int i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(s->st[i]);
+        s->st[i] = NULL;
+    }
     sqlite3_close(s->w);
+    s->w = NULL;
+}
+
+static void store_free(store *s)
+{
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->rmu);
     pthread_cond_destroy(&s->cv_work);
@@ -410,15 +541,92 @@ void store_close(store *s)
     free(s);
 }
 
+int store_open(const char *path, store **out)
+{
+    *out = NULL;
+    if (!path) return ERR_INVALID_ARGUMENT;
+    store *s = calloc(1, sizeof *s);
+    if (!s) return ERR_NO_MEMORY;
+    s->path = strdup(path);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->rmu, NULL);
+    pthread_cond_init(&s->cv_work, NULL);
+    pthread_cond_init(&s->cv_done, NULL);
+    int fk = 0;
+    int ok = s->path && sqlite3_open_v2(path, &s->w, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                                       SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK;
+    /* WAL + synchronous=NORMAL: a commit survives the death of the process
+     * (kill -9); an OS crash or power loss may lose the last commits. */
+    ok = ok && sqlite3_busy_timeout(s->w, BUSY_TIMEOUT_MS) == SQLITE_OK && set_wal(s->w) == 0 &&
+         exec(s->w, "PRAGMA synchronous = NORMAL") == SQLITE_OK &&
+         exec(s->w, "PRAGMA foreign_keys = ON") == SQLITE_OK &&
+         pragma_int(s->w, "PRAGMA foreign_keys", &fk) == 0 && fk == 1 && migrate(s->w) == 0;
+    for (int i = 0; ok && i < ST_COUNT; i++)
+        ok = sqlite3_prepare_v3(s->w, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) == SQLITE_OK;
+    if (ok) {
+        /* Replaces the automatic checkpoint: the writer decides when. */
+        sqlite3_wal_hook(s->w, wal_hook, s);
+        ok = pthread_create(&s->thread, NULL, writer_main, s) == 0;
+    }
+    if (!ok) {
+        if (s->w) fprintf(stderr, "optirsd: %s: %s\n", path, sqlite3_errmsg(s->w));
+        writer_close(s);
+        store_free(s);
+        return ERR_STORAGE;
+    }
+    *out = s;
+    return 0;
+}
+
+static void reader_close(reader *r)
+{
+    if (!r) return;
+    for (int i = 0; i < RQ_COUNT; i++) sqlite3_finalize(r->st[i]);
+    sqlite3_close(r->db);
+    free(r);
+}
+
+void store_close(store *s)
+{
+    if (!s) return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    s->hold = 0;
+    pthread_cond_signal(&s->cv_work);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);   /* the writer drains the queue first */
+    for (int i = 0; i < s->nidle; i++) reader_close(s->idle[i]);
+    free(s->idle);
+    for (int i = 0; i < s->nlent; i++) reader_close(s->lent[i]);   /* not given back: a caller's bug */
+    free(s->lent);
+    for (int i = 0; i < ST_COUNT; i++) {
+        sqlite3_finalize(s->st[i]);
+        s->st[i] = NULL;
+    }
+    sqlite3_wal_checkpoint_v2(s->w, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    writer_close(s);
+    store_free(s);
+}
+
 /* ---- writes -------------------------------------------------------------------- */
+
+static int dup_opt(const char *src, char **dst)
+{
+    *dst = NULL;
+    if (!src) return 0;
+    *dst = strdup(src);
+    return *dst ? 0 : ERR_NO_MEMORY;
+}
 
 int store_session_create_take(store *s, const char *id, const char *meta_json, int64_t created_ms, int64_t step,
                               void *snapshot, size_t snapshot_len)
 {
+    if (!s || !id || !meta_json) {
+        free(snapshot);
+        return ERR_INVALID_ARGUMENT;
+    }
     job *j = job_new(JOB_CREATE, id);
-    int oom = !j;
-    if (j) j->text = dup_or_null(meta_json, &oom);
-    if (oom) {
+    if (!j || dup_opt(meta_json, &j->text)) {
         job_free(j);
         free(snapshot);
         return ERR_NO_MEMORY;
@@ -433,6 +641,10 @@ int store_session_create_take(store *s, const char *id, const char *meta_json, i
 
 int store_snapshot_take(store *s, const char *id, int64_t step, void *snapshot, size_t snapshot_len, int wait)
 {
+    if (!s || !id) {
+        free(snapshot);
+        return ERR_INVALID_ARGUMENT;
+    }
     job *j = job_new(JOB_SNAPSHOT, id);
     if (!j) {
         free(snapshot);
@@ -441,19 +653,15 @@ int store_snapshot_take(store *s, const char *id, int64_t step, void *snapshot, 
     j->i1 = step;
     j->blob = snapshot;
     j->blob_len = snapshot_len;
-    j->wait = wait;
+    j->wait = wait != 0;
     return submit(s, j);
 }
 
 int store_session_update(store *s, const char *id, const char *status, const char *meta_json)
 {
+    if (!s || !id) return ERR_INVALID_ARGUMENT;
     job *j = job_new(JOB_UPDATE, id);
-    int oom = !j;
-    if (j) {
-        j->text = dup_or_null(status, &oom);
-        j->text2 = dup_or_null(meta_json, &oom);
-    }
-    if (oom) {
+    if (!j || dup_opt(status, &j->text) || dup_opt(meta_json, &j->text2)) {
         job_free(j);
         return ERR_NO_MEMORY;
     }
@@ -462,6 +670,7 @@ int store_session_update(store *s, const char *id, const char *status, const cha
 
 int store_metric(store *s, const char *id, const step_metric *m)
 {
+    if (!s || !id || !m) return ERR_INVALID_ARGUMENT;
     job *j = job_new(JOB_METRIC, id);
     if (!j) return ERR_NO_MEMORY;
     j->m = *m;
@@ -470,10 +679,9 @@ int store_metric(store *s, const char *id, const step_metric *m)
 
 int store_feedback(store *s, const char *id, int64_t step, double loss, const char *metrics_json)
 {
+    if (!s || !id) return ERR_INVALID_ARGUMENT;
     job *j = job_new(JOB_FEEDBACK, id);
-    int oom = !j;
-    if (j) j->text = dup_or_null(metrics_json, &oom);
-    if (oom) {
+    if (!j || dup_opt(metrics_json, &j->text)) {
         job_free(j);
         return ERR_NO_MEMORY;
     }
@@ -485,6 +693,7 @@ int store_feedback(store *s, const char *id, int64_t step, double loss, const ch
 
 int store_session_delete(store *s, const char *id)
 {
+    if (!s || !id) return ERR_INVALID_ARGUMENT;
     job *j = job_new(JOB_DELETE, id);
     if (!j) return ERR_NO_MEMORY;
     j->wait = 1;
@@ -493,6 +702,7 @@ int store_session_delete(store *s, const char *id)
 
 int store_flush(store *s)
 {
+    if (!s) return ERR_INVALID_ARGUMENT;
     job *j = job_new(JOB_FLUSH, NULL);
     if (!j) return ERR_NO_MEMORY;
     j->wait = 1;
@@ -506,74 +716,116 @@ void store_get_stats(store *s, store_stats *out)
     pthread_mutex_unlock(&s->mu);
 }
 
+void store_test_hold(store *s, int hold)
+{
+    pthread_mutex_lock(&s->mu);
+    s->hold = hold != 0 && !s->stop;
+    pthread_cond_signal(&s->cv_work);
+    pthread_mutex_unlock(&s->mu);
+}
+
+int store_test_exec(store *s, const char *sql)
+{
+    if (!s || !sql) return ERR_INVALID_ARGUMENT;
+    job *j = job_new(JOB_EXEC, NULL);
+    if (!j || dup_opt(sql, &j->text)) {
+        job_free(j);
+        return ERR_NO_MEMORY;
+    }
+    j->wait = 1;
+    return submit(s, j);
+}
+
 /* ---- reads ------------------------------------------------------------------------ */
 
-static sqlite3 *reader_get(store *s)
+/* A read-only connection for the calling thread: an idle one from the pool
+ * or a new one.  NULL when the database cannot be opened. */
+static reader *reader_get(store *s)
 {
-    sqlite3 *db = NULL;
+    reader *r = NULL;
     pthread_mutex_lock(&s->rmu);
-    if (s->nidle) db = s->idle[--s->nidle];
+    if (s->nidle) r = s->idle[--s->nidle];
     pthread_mutex_unlock(&s->rmu);
-    if (db) return db;
-    if (sqlite3_open_v2(s->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        sqlite3_close(db);
+    if (r) return r;
+    r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    if (sqlite3_open_v2(s->path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
+        sqlite3_busy_timeout(r->db, BUSY_TIMEOUT_MS) != SQLITE_OK) {
+        reader_close(r);
         return NULL;
     }
-    sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
     /* A reader never checkpoints (PITFALLS: only the writer may). */
-    sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-    return db;
+    sqlite3_db_config(r->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    return r;
 }
 
-static void reader_put(store *s, sqlite3 *db)
+/* Returns r to the pool; a reader that failed is closed instead. */
+static void reader_put(store *s, reader *r, int failed)
 {
-    pthread_mutex_lock(&s->rmu);
-    if (s->nidle == s->cap_idle) {
-        int cap = s->cap_idle ? s->cap_idle * 2 : 8;
-        sqlite3 **v = realloc(s->idle, (size_t)cap * sizeof *v);
-        if (v) { s->idle = v; s->cap_idle = cap; }
+    if (!failed) {
+        pthread_mutex_lock(&s->rmu);
+        if (s->nidle == s->cap_idle) {
+            int cap = s->cap_idle ? s->cap_idle * 2 : 8;
+            reader **v = realloc(s->idle, (size_t)cap * sizeof *v);
+            if (v) {
+                s->idle = v;
+                s->cap_idle = cap;
+            }
+        }
+        if (s->nidle < s->cap_idle) {
+            s->idle[s->nidle++] = r;
+            r = NULL;
+        }
+        pthread_mutex_unlock(&s->rmu);
     }
-    if (s->nidle < s->cap_idle) {
-        s->idle[s->nidle++] = db;
-        db = NULL;
+    reader_close(r);
+}
+
+/* 1 when every statement open on r's connection is one of its own cached
+ * ones (so nothing a borrower prepared is left behind). */
+static int reader_owns_all(reader *r)
+{
+    for (sqlite3_stmt *p = sqlite3_next_stmt(r->db, NULL); p; p = sqlite3_next_stmt(r->db, p)) {
+        int mine = 0;
+        for (int q = 0; q < RQ_COUNT; q++) mine |= p == r->st[q];
+        if (!mine) return 0;
     }
-    pthread_mutex_unlock(&s->rmu);
-    sqlite3_close(db);
+    return 1;
 }
 
-static double col_real(sqlite3_stmt *st, int i)
+/* The prepared statement `q` of reader r, prepared on first use. */
+static sqlite3_stmt *reader_stmt(reader *r, int q)
 {
-    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
-}
-
-/* Prepares sql on a pooled reader; the caller finishes with query_end. */
-static sqlite3_stmt *query_begin(store *s, const char *sql, sqlite3 **db)
-{
-    *db = reader_get(s);
-    if (!*db) return NULL;
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(*db, sql, -1, &st, NULL) != SQLITE_OK) {
-        reader_put(s, *db);
+    if (!r->st[q] && sqlite3_prepare_v3(r->db, rq_sql[q], -1, SQLITE_PREPARE_PERSISTENT, &r->st[q], NULL) != SQLITE_OK)
         return NULL;
-    }
-    return st;
+    return r->st[q];
 }
 
-static int query_end(store *s, sqlite3 *db, sqlite3_stmt *st, int rc)
+/* Resets st (ending its read transaction, so it pins no WAL snapshot),
+ * returns the reader and maps the last step result to 0/ERR_STORAGE. */
+static int query_end(store *s, reader *r, sqlite3_stmt *st, int rc)
 {
-    sqlite3_finalize(st);
-    reader_put(s, db);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : ERR_STORAGE;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    int failed = rc != SQLITE_DONE && rc != SQLITE_ROW;
+    reader_put(s, r, failed);
+    return failed ? ERR_STORAGE : 0;
 }
 
-static int session_rows(store *s, const char *sql, const char *after, int limit, int with_snapshot,
+static int session_rows(store *s, int q, const char *after, int limit,
                         int (*fn)(void *, const store_session_row *), void *ctx)
 {
-    sqlite3 *db;
-    sqlite3_stmt *st = query_begin(s, sql, &db);
-    if (!st) return ERR_STORAGE;
-    if (limit >= 0) {
-        bind_text(st, 1, after ? after : "");
+    reader *r = reader_get(s);
+    if (!r) return ERR_STORAGE;
+    sqlite3_stmt *st = reader_stmt(r, q);
+    if (!st) {
+        reader_put(s, r, 1);
+        return ERR_STORAGE;
+    }
+    if (q == RQ_LOAD_ONE) {
+        bind_text(st, 1, after);
+    } else if (q != RQ_LOAD) {
+        bind_text(st, 1, after);
         sqlite3_bind_int(st, 2, limit);
     }
     int rc;
@@ -585,22 +837,25 @@ static int session_rows(store *s, const char *sql, const char *after, int limit,
             .created_ms = sqlite3_column_int64(st, 3),
             .step = sqlite3_column_int64(st, 4),
         };
-        if (with_snapshot) {
+        if (q == RQ_LOAD || q == RQ_LOAD_ONE) {
             row.snapshot = sqlite3_column_blob(st, 5);
             row.snapshot_len = (size_t)sqlite3_column_bytes(st, 5);
         }
         if (fn(ctx, &row) != 0) break;
     }
-    return query_end(s, db, st, rc);
+    return query_end(s, r, st, rc);
 }
 
 int store_sessions_load(store *s, int (*fn)(void *ctx, const store_session_row *row), void *ctx)
 {
-    return session_rows(s, "SELECT id, meta_json, status, created_ms, step, snapshot FROM sessions ORDER BY id",
-                        NULL, -1, 1, fn, ctx);
+    return session_rows(s, RQ_LOAD, NULL, -1, fn, ctx);
 }
 
-typedef struct one_ctx { int found; int (*fn)(void *, const store_session_row *); void *ctx; } one_ctx;
+typedef struct one_ctx {
+    int found;
+    int (*fn)(void *, const store_session_row *);
+    void *ctx;
+} one_ctx;
 
 static int one_row(void *ctx, const store_session_row *row)
 {
@@ -612,10 +867,9 @@ static int one_row(void *ctx, const store_session_row *row)
 
 int store_session_load(store *s, const char *id, int (*fn)(void *ctx, const store_session_row *row), void *ctx)
 {
+    if (!id) return ERR_INVALID_ARGUMENT;
     one_ctx c = {0, fn, ctx};
-    /* The "after" slot of session_rows carries the id; limit 1 ends it. */
-    int rc = session_rows(s, "SELECT id, meta_json, status, created_ms, step, snapshot FROM sessions WHERE id = ?1 "
-                             "LIMIT ?2", id, 1, 1, one_row, &c);
+    int rc = session_rows(s, RQ_LOAD_ONE, id, 1, one_row, &c);
     if (rc) return rc;
     return c.found ? 0 : ERR_SESSION_NOT_FOUND;
 }
@@ -623,24 +877,32 @@ int store_session_load(store *s, const char *id, int (*fn)(void *ctx, const stor
 int store_sessions_list(store *s, const char *after_id, int limit,
                         int (*fn)(void *ctx, const store_session_row *row), void *ctx)
 {
-    return session_rows(s,
-                        "SELECT id, meta_json, status, created_ms, step FROM sessions WHERE id > ?1 "
-                        "ORDER BY id LIMIT ?2",
-                        after_id, limit, 0, fn, ctx);
+    return session_rows(s, after_id ? RQ_LIST_AFTER : RQ_LIST_FIRST, after_id, limit < 0 ? -1 : limit, fn, ctx);
+}
+
+/* Prepares query q for (id, after, limit) on a pooled reader. */
+static sqlite3_stmt *range_begin(store *s, int q, const char *id, int64_t after, int limit, reader **out)
+{
+    reader *r = reader_get(s);
+    if (!r) return NULL;
+    sqlite3_stmt *st = reader_stmt(r, q);
+    if (!st) {
+        reader_put(s, r, 1);
+        return NULL;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, after);
+    sqlite3_bind_int(st, 3, limit < 0 ? -1 : limit);
+    *out = r;
+    return st;
 }
 
 int store_metrics_query(store *s, const char *id, int64_t after, int limit,
                         int (*fn)(void *ctx, const step_metric *m), void *ctx)
 {
-    sqlite3 *db;
-    sqlite3_stmt *st = query_begin(s,
-                                   "SELECT step, time_ms, loss, grad_norm, update_norm, param_norm, lr, duration_us "
-                                   "FROM metrics WHERE session_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3",
-                                   &db);
-    if (!st) return ERR_STORAGE;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, after);
-    sqlite3_bind_int(st, 3, limit);
+    reader *r;
+    sqlite3_stmt *st = id ? range_begin(s, RQ_METRICS, id, after, limit, &r) : NULL;
+    if (!st) return id ? ERR_STORAGE : ERR_INVALID_ARGUMENT;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         step_metric m = {.step = sqlite3_column_int64(st, 0), .time_ms = sqlite3_column_int64(st, 1),
@@ -648,21 +910,15 @@ int store_metrics_query(store *s, const char *id, int64_t after, int limit,
                          .param_norm = col_real(st, 5), .lr = col_real(st, 6), .duration_us = col_real(st, 7)};
         if (fn(ctx, &m) != 0) break;
     }
-    return query_end(s, db, st, rc);
+    return query_end(s, r, st, rc);
 }
 
 int store_feedback_query(store *s, const char *id, int64_t after, int limit,
                          int (*fn)(void *ctx, const store_feedback_row *f), void *ctx)
 {
-    sqlite3 *db;
-    sqlite3_stmt *st = query_begin(s,
-                                   "SELECT step, loss, metrics_json, time_ms FROM feedback "
-                                   "WHERE session_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3",
-                                   &db);
-    if (!st) return ERR_STORAGE;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, after);
-    sqlite3_bind_int(st, 3, limit);
+    reader *r;
+    sqlite3_stmt *st = id ? range_begin(s, RQ_FEEDBACK, id, after, limit, &r) : NULL;
+    if (!st) return id ? ERR_STORAGE : ERR_INVALID_ARGUMENT;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         store_feedback_row f = {.step = sqlite3_column_int64(st, 0), .loss = col_real(st, 1),
@@ -670,5 +926,58 @@ int store_feedback_query(store *s, const char *id, int64_t after, int limit,
                                 .time_ms = sqlite3_column_int64(st, 3)};
         if (fn(ctx, &f) != 0) break;
     }
-    return query_end(s, db, st, rc);
+    return query_end(s, r, st, rc);
+}
+
+/* ---- for the other files of the module (store_internal.h) ------------------------- */
+
+int store_call(store *s, int (*fn)(sqlite3 *db, void *ctx), void *ctx)
+{
+    if (!s || !fn) return ERR_INVALID_ARGUMENT;
+    job *j = job_new(JOB_CALL, NULL);
+    if (!j) return ERR_NO_MEMORY;
+    j->fn = fn;
+    j->ctx = ctx;
+    j->wait = 1;
+    return submit(s, j);
+}
+
+sqlite3 *store_reader_acquire(store *s)
+{
+    reader *r = reader_get(s);
+    if (!r) return NULL;
+    pthread_mutex_lock(&s->rmu);
+    if (s->nlent == s->cap_lent) {
+        int cap = s->cap_lent ? s->cap_lent * 2 : 8;
+        reader **v = realloc(s->lent, (size_t)cap * sizeof *v);
+        if (v) {
+            s->lent = v;
+            s->cap_lent = cap;
+        }
+    }
+    int ok = s->nlent < s->cap_lent;
+    if (ok) s->lent[s->nlent++] = r;
+    pthread_mutex_unlock(&s->rmu);
+    if (!ok) {
+        reader_close(r);
+        return NULL;
+    }
+    return r->db;
+}
+
+void store_reader_release(store *s, sqlite3 *db)
+{
+    if (!db) return;
+    reader *r = NULL;
+    pthread_mutex_lock(&s->rmu);
+    for (int i = 0; i < s->nlent; i++) {
+        if (s->lent[i]->db == db) {
+            r = s->lent[i];
+            s->lent[i] = s->lent[--s->nlent];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->rmu);
+    /* A caller may have left a statement open; such a reader is not reused. */
+    if (r) reader_put(s, r, sqlite3_next_stmt(db, NULL) != NULL && !reader_owns_all(r));
 }

@@ -51,7 +51,7 @@ def spec_operations(spec):
 def route_table():
     """[(METHOD, pattern, handler, name)] from routes.c, in table order."""
     src = strip_c_comments(read("src/server/routes.c"))
-    rows = re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*"([^"]+)"\s*\}', src)
+    rows = re.findall(r'\{\s*"([A-Z]+)"\s*,\s*"([^"]+)"\s*,\s*(\w+)\s*,\s*"([^"]+)"\s*(?:,\s*[\w| ]+)?\}', src)
     assert len(rows) >= 10, "could not parse the route table in src/server/routes.c"
     return rows
 

@@ -1,0 +1,188 @@
+#include "auth.h"
+
+#include <gnutls/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "app.h"
+#include "errors.h"
+#include "http.h"
+#include "store.h"
+
+#define CACHE_SLOTS 1024
+#define CACHE_TTL_S 1.0
+
+typedef struct cached_key {
+    store_key rec;
+    int       found;            /* 0: the id is not in the store */
+    double    fetched;          /* monotonic; 0 = empty slot */
+    double    tokens, refilled; /* token bucket */
+} cached_key;
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static cached_key      cache[CACHE_SLOTS];
+static double          open_checked = -1e9;
+static int             open_state = 1;
+
+void auth_sha256(const void *data, size_t n, uint8_t out[32])
+{
+    gnutls_hash_fast(GNUTLS_DIG_SHA256, data, n, out);
+}
+
+void auth_invalidate(void)
+{
+    pthread_mutex_lock(&cache_mu);
+    for (int i = 0; i < CACHE_SLOTS; i++) cache[i].fetched = 0;
+    open_checked = -1e9;
+    pthread_mutex_unlock(&cache_mu);
+}
+
+int auth_open(app *a)
+{
+    double now = now_mono();
+    pthread_mutex_lock(&cache_mu);
+    int stale = now - open_checked > CACHE_TTL_S;
+    int state = open_state;
+    pthread_mutex_unlock(&cache_mu);
+    if (!stale) return state;
+    int64_t n = 0;
+    /* A storage error keeps the daemon closed rather than open. */
+    state = store_keys_active(a->db, &n) == 0 ? n == 0 : 0;
+    pthread_mutex_lock(&cache_mu);
+    open_state = state;
+    open_checked = now;
+    pthread_mutex_unlock(&cache_mu);
+    return state;
+}
+
+static int is_hex(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return 1;
+}
+
+static unsigned slot_of(const char *id)
+{
+    unsigned h = 2166136261u;
+    for (; *id; id++) h = (h ^ (unsigned char)*id) * 16777619u;
+    return h % CACHE_SLOTS;
+}
+
+/* Constant-time comparison of two digests. */
+static int digest_equal(const uint8_t *x, const uint8_t *y)
+{
+    volatile uint8_t d = 0;
+    for (int i = 0; i < 32; i++) d |= (uint8_t)(x[i] ^ y[i]);
+    return d == 0;
+}
+
+int auth_request(app *a, const char *authorization, principal *who, int *retry_after_s)
+{
+    memset(who, 0, sizeof *who);
+    if (auth_open(a)) {
+        who->admin = 1;
+        return 0;
+    }
+    const char *k = authorization;
+    if (!k || strncmp(k, "Bearer ", 7) != 0) return ERR_UNAUTHORIZED;
+    k += 7;
+    if (strlen(k) != AUTH_KEY_LEN || strncmp(k, "ok_", 3) != 0 || k[19] != '_' || !is_hex(k + 3, 16) ||
+        !is_hex(k + 20, 48))
+        return ERR_UNAUTHORIZED;
+    char id[17];
+    memcpy(id, k + 3, 16);
+    id[16] = '\0';
+    uint8_t digest[32];
+    auth_sha256(k, AUTH_KEY_LEN, digest);
+
+    unsigned slot = slot_of(id);
+    double now = now_mono();
+    pthread_mutex_lock(&cache_mu);
+    cached_key c = cache[slot];
+    int fresh = c.fetched > 0 && now - c.fetched < CACHE_TTL_S && strcmp(c.rec.id, id) == 0;
+    pthread_mutex_unlock(&cache_mu);
+    if (!fresh) {
+        store_key rec;
+        int rc = store_key_get(a->db, id, &rec);
+        if (rc && rc != ERR_NOT_FOUND) return ERR_STORAGE;
+        pthread_mutex_lock(&cache_mu);
+        cached_key *e = &cache[slot];
+        int same = strcmp(e->rec.id, id) == 0;
+        if (rc == 0) e->rec = rec;
+        else snprintf(e->rec.id, sizeof e->rec.id, "%s", id);
+        e->found = rc == 0;
+        e->fetched = now;
+        if (!same) {
+            e->tokens = a->cfg.rate_burst;
+            e->refilled = now;
+        }
+        c = *e;
+        pthread_mutex_unlock(&cache_mu);
+    }
+    if (!c.found || c.rec.revoked_ms || !digest_equal(c.rec.hash, digest)) return ERR_UNAUTHORIZED;
+
+    if (a->cfg.rate_limit > 0) {
+        pthread_mutex_lock(&cache_mu);
+        cached_key *e = &cache[slot];
+        e->tokens += (now - e->refilled) * a->cfg.rate_limit;
+        if (e->tokens > a->cfg.rate_burst) e->tokens = a->cfg.rate_burst;
+        e->refilled = now;
+        int ok = e->tokens >= 1;
+        if (ok) e->tokens -= 1;
+        double wait = ok ? 0 : (1 - e->tokens) / a->cfg.rate_limit;
+        pthread_mutex_unlock(&cache_mu);
+        if (!ok) {
+            *retry_after_s = (int)wait + 1;
+            return ERR_RATE_LIMITED;
+        }
+    }
+    who->admin = c.rec.admin;
+    snprintf(who->tenant, sizeof who->tenant, "%s", c.rec.tenant);
+    snprintf(who->key_id, sizeof who->key_id, "%s", c.rec.id);
+    return 0;
+}
+
+int auth_tenant_valid(const char *t)
+{
+    size_t n = strlen(t);
+    if (n == 0 || n >= AUTH_TENANT_MAX) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = t[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+              ch == '_' || ch == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int auth_key_create(store *db, const char *tenant, int admin, char *key_out, store_key *rec)
+{
+    if (!auth_tenant_valid(tenant)) return ERR_INVALID_ARGUMENT;
+    unsigned char raw[8 + 24];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) return ERR_INTERNAL;
+    static const char hex[] = "0123456789abcdef";
+    char *p = key_out;
+    memcpy(p, "ok_", 3);
+    p += 3;
+    for (int i = 0; i < 8; i++) { *p++ = hex[raw[i] >> 4]; *p++ = hex[raw[i] & 15]; }
+    *p++ = '_';
+    for (int i = 8; i < 32; i++) { *p++ = hex[raw[i] >> 4]; *p++ = hex[raw[i] & 15]; }
+    *p = '\0';
+    memset(rec, 0, sizeof *rec);
+    memcpy(rec->id, key_out + 3, 16);
+    snprintf(rec->tenant, sizeof rec->tenant, "%s", tenant);
+    auth_sha256(key_out, AUTH_KEY_LEN, rec->hash);
+    rec->admin = admin;
+    rec->created_ms = now_ms();
+    int rc = store_key_insert(db, rec);
+    auth_invalidate();
+    return rc;
+}
+
+int auth_loopback(const char *listen)
+{
+    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "localhost:", 10) == 0;
+}

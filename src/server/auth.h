@@ -1,0 +1,49 @@
+/* auth.h — API keys, tenants and per-key rate limits.
+ *
+ * A key looks like `ok_<16 hex id>_<48 hex secret>`; only its SHA-256 is
+ * stored, looked up by id and compared in constant time.  Keys are created
+ * by `optirsd keys create` or by an admin key over the API, and revoked the
+ * same ways; the daemon caches what it read for at most one second, so a key
+ * created or revoked by another process takes effect within a second.
+ * With no valid key at all the daemon is open (every caller is an admin of
+ * the empty tenant) — allowed on loopback addresses only unless
+ * --allow-open 1.  As soon as one key exists every request needs one.
+ * Thread rules: every function is safe from any thread. */
+#ifndef OPTIRS_AUTH_H
+#define OPTIRS_AUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct app app;
+typedef struct store store;
+typedef struct store_key store_key;
+
+#define AUTH_KEY_LEN   (3 + 16 + 1 + 48)   /* ok_ + id + _ + secret */
+#define AUTH_TENANT_MAX 64
+
+typedef struct principal {
+    int  admin;
+    char tenant[AUTH_TENANT_MAX];
+    char key_id[32];        /* "" in open mode */
+} principal;
+
+/* Authenticates the Authorization header value (may be NULL).  Returns 0
+ * with *who filled, ERR_UNAUTHORIZED, or ERR_RATE_LIMITED with
+ * *retry_after_s set. */
+int  auth_request(app *a, const char *authorization, principal *who, int *retry_after_s);
+/* 1 when no valid key exists (open mode).  Cached for a second. */
+int  auth_open(app *a);
+/* Creates a key for `tenant`: writes the key text (AUTH_KEY_LEN + 1 bytes)
+ * into key_out and the stored record into *rec.  0 or an ERR_*. */
+int  auth_key_create(store *db, const char *tenant, int admin, char *key_out, store_key *rec);
+/* Checks a tenant name: 1..63 bytes of [A-Za-z0-9._-]. */
+int  auth_tenant_valid(const char *tenant);
+/* SHA-256 of n bytes into out. */
+void auth_sha256(const void *data, size_t n, uint8_t out[32]);
+/* Whether a listen address is a loopback one (127.0.0.0/8, localhost). */
+int  auth_loopback(const char *listen);
+/* Forgets cached keys (after this daemon changed one). */
+void auth_invalidate(void);
+
+#endif
