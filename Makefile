@@ -15,7 +15,8 @@ PY       := /usr/bin/python3
 
 DEB_PKGS = gcc make pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev libsqlite3-dev \
            libopenblas-dev libcmocka-dev zlib1g-dev libgnutls28-dev curl sqlite3 python3 python3-numpy \
-           python3-pytest python3-yaml dataset-fashion-mnist openssl
+           python3-pytest python3-yaml python3-jsonschema python3-torch python3-pip python3-setuptools \
+           python3-wheel nodejs dataset-fashion-mnist openssl
 
 CORE_SRC    := $(wildcard src/core/*.c)
 STORAGE_SRC := $(wildcard src/storage/*.c)

@@ -550,11 +550,22 @@ static void diverge(session *s, const char *reason)
     store_session_update(s->app->db, s->id, s->status, NULL);
 }
 
-/* Hands the state after step s->step to the store as durability asks. */
-static void persist_step(session *s)
+/* Hands the state after step s->step to the store as durability asks.  For
+ * durability=step a failed commit puts the session back to its last durable
+ * state, so that the step is as if never sent (ERR_STORAGE). */
+static int persist_step(session *s)
 {
-    if (s->sp.dur == DURABILITY_STEP) snapshot_save(s, 1); /* a failure is retried by answer_update */
-    else if (s->step - s->saved_step >= s->app->cfg.checkpoint_every) snapshot_save(s, 0);
+    if (s->sp.dur != DURABILITY_STEP) {
+        if (s->step - s->saved_step >= s->app->cfg.checkpoint_every) snapshot_save(s, 0);
+        return 0;
+    }
+    int rc = snapshot_save(s, 1);
+    if (rc && store_session_load(s->app->db, s->id, rollback_row, s) != 0) {
+        /* Could not even read the last state back: keep the step in memory;
+         * answer_update retries the commit before acknowledging it. */
+        return 0;
+    }
+    return rc ? ERR_STORAGE : 0;
 }
 
 /* Applies step k with gradients g (skip: counts the step, changes nothing).
@@ -592,9 +603,9 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     step_metric m = {.step = k, .time_ms = now_ms(), .loss = s->last_loss, .grad_norm = info.grad_norm,
                      .update_norm = info.update_norm, .param_norm = info.param_norm, .lr = info.lr,
                      .duration_us = dt * 1e6};
-    store_metric(s->app->db, s->id, &m);
-    persist_step(s);
-    return 0;
+    int rc2 = persist_step(s);
+    if (rc2 == 0) store_metric(s->app->db, s->id, &m);
+    return rc2;
 }
 
 static void pend_clear(sessions *reg, session *s)

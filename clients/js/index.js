@@ -1,0 +1,276 @@
+// optirs — Node client of optirsd (proto/openapi.yaml, proto/binary.md).
+//
+// ESM, no runtime dependencies: the global fetch of Node >= 18.  Steps and
+// parameters travel as raw little-endian float32 (Float32Array); everything
+// else as JSON.  A Session keeps its step counter; a step whose answer is
+// lost (connection error, timeout) is re-sent with the SAME step number,
+// which the daemon answers from its stored update without applying it again.
+
+export const DEFAULT_URL = 'http://127.0.0.1:8080';
+
+// Codes after which re-sending the same request is safe and useful.
+export const RETRYABLE_CODES = new Set(['starting', 'shutting_down', 'storage_unavailable']);
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** An error answered by the daemon (code, status, message, expected for
+ * step_conflict), or `connection_error` (status 0) once retries ran out. */
+export class OptirsError extends Error {
+  constructor(code, status, message, expected = null, body = null) {
+    super(`${code} (${status}): ${message}`);
+    this.name = 'OptirsError';
+    this.code = code;
+    this.status = status;
+    this.expected = expected;
+    this.body = body;
+    this.detail = message;
+  }
+}
+
+function env(name) {
+  return typeof process !== 'undefined' && process.env ? process.env[name] : undefined;
+}
+
+function toFloat32LE(v) {
+  const f = v instanceof Float32Array ? v : Float32Array.from(v);
+  if (LITTLE_ENDIAN) return f;
+  const out = new Float32Array(f.length);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < f.length; i++) dv.setFloat32(4 * i, f[i], true);
+  return out;
+}
+
+function fromFloat32LE(buf) {
+  if (LITTLE_ENDIAN) return new Float32Array(buf);
+  const dv = new DataView(buf);
+  const out = new Float32Array(buf.byteLength / 4);
+  for (let i = 0; i < out.length; i++) out[i] = dv.getFloat32(4 * i, true);
+  return out;
+}
+
+function checkId(id) {
+  const s = String(id);
+  if (!/^[A-Za-z0-9_.-]{1,79}$/.test(s)) throw new TypeError(`optirs: ${JSON.stringify(id)} is not a session id`);
+  return s;
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function errorFrom(res) {
+  const text = await res.text();
+  let body = null;
+  try { body = JSON.parse(text); } catch { /* not JSON */ }
+  if (body && body.error) {
+    const e = body.error;
+    return new OptirsError(e.code ?? 'unknown', res.status, e.message ?? '', e.expected ?? null, body);
+  }
+  if (body && body.status) return new OptirsError(body.status, res.status, `not ready: ${body.status}`, null, body);
+  return new OptirsError(`http_${res.status}`, res.status, text.slice(0, 200), null, null);
+}
+
+/** A connection to one optirsd. */
+export class Client {
+  /**
+   * @param {string|object} [opts] the URL, or {url, apiKey, timeout, retries, backoff, maxBackoff}.
+   * url defaults to $OPTIRS_URL then http://127.0.0.1:8080; apiKey to $OPTIRS_API_KEY.
+   */
+  constructor(opts = {}) {
+    if (typeof opts === 'string') opts = { url: opts };
+    this.url = String(opts.url || env('OPTIRS_URL') || DEFAULT_URL).replace(/\/+$/, '');
+    const u = new URL(this.url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`optirs: url must be http(s), not ${this.url}`);
+    this.apiKey = opts.apiKey ?? env('OPTIRS_API_KEY') ?? null;
+    this.timeout = opts.timeout ?? 60000;          // ms, per request
+    this.retries = opts.retries ?? 6;
+    this.backoff = opts.backoff ?? 50;             // ms, doubled per retry
+    this.maxBackoff = opts.maxBackoff ?? 2000;
+  }
+
+  /**
+   * Sends one request; resolves to the fetch Response of a 2xx answer, rejects
+   * with OptirsError otherwise.  Idempotent requests (GET, DELETE, steps) are
+   * re-sent after connection errors, timeouts and RETRYABLE_CODES with bounded
+   * exponential backoff; others only when the connection was refused.  Any
+   * request answered 429 rate_limited is re-sent after its Retry-After.
+   */
+  async request(method, path, { body, headers, idempotent = true, retryCodes = RETRYABLE_CODES } = {}) {
+    const h = { Accept: 'application/json', ...(headers || {}) };
+    if (this.apiKey) h.Authorization = `Bearer ${this.apiKey}`;
+    if (body !== undefined && !(body instanceof Uint8Array) && !ArrayBuffer.isView(body) && typeof body !== 'string') {
+      body = JSON.stringify(body);
+      h['Content-Type'] ??= 'application/json';
+    }
+    for (let attempt = 0; ; attempt++) {
+      let res;
+      try {
+        res = await fetch(this.url + path, { method, headers: h, body, signal: AbortSignal.timeout(this.timeout) });
+      } catch (err) {
+        const refused = err?.cause?.code === 'ECONNREFUSED';
+        if ((idempotent || refused) && attempt < this.retries) {
+          await sleep(Math.min(this.maxBackoff, this.backoff * 2 ** attempt));
+          continue;
+        }
+        const why = err?.cause?.code || err?.cause?.message || err?.name || String(err);
+        throw new OptirsError('connection_error', 0, `${method} ${path}: ${why}`);
+      }
+      if (res.ok) return res;
+      const e = await errorFrom(res);
+      if (e.code === 'rate_limited' && attempt < this.retries) {
+        // Not processed at all, so safe for any request: wait as told.
+        const told = Number(res.headers.get('retry-after')) || 0;
+        await sleep(Math.min(60000, Math.max(told * 1000, this.backoff * 2 ** attempt)));
+        continue;
+      }
+      if (idempotent && retryCodes.has(e.code) && attempt < this.retries) {
+        await sleep(Math.min(this.maxBackoff, this.backoff * 2 ** attempt));
+        continue;
+      }
+      throw e;
+    }
+  }
+
+  async json(method, path, body, opts = {}) {
+    const res = await this.request(method, path, { body, ...opts });
+    const text = await res.text();
+    return text ? JSON.parse(text) : null;
+  }
+
+  /** GET /readyz: {status: 'ready'|'starting'|'draining'} (not an error while starting or draining). */
+  async health() {
+    try {
+      return await this.json('GET', '/readyz', undefined, { retryCodes: new Set() });
+    } catch (e) {
+      if (e instanceof OptirsError && e.status === 503 && e.body?.status) return e.body;
+      throw e;
+    }
+  }
+
+  /** The optimizer catalogue: [{name, kind, description, hyperparams}, …]. */
+  async optimizers() {
+    return (await this.json('GET', '/v1/optimizers')).optimizers;
+  }
+
+  /** The daemon's effective configuration. */
+  async config() {
+    return this.json('GET', '/v1/config');
+  }
+
+  /**
+   * Creates a session.  tensors: shapes ([[784, 128], [128]]) or {name, shape}
+   * objects; params: initial values (array or Float32Array, default zeros).
+   */
+  async createSession(optimizer, { tensors, hyperparams, params, durability, workers, totalSteps,
+    name, tags, weights, schedule } = {}) {
+    if (!Array.isArray(tensors) || tensors.length === 0) throw new TypeError('optirs: tensors is required');
+    const spec = {
+      optimizer,
+      tensors: tensors.map((t) => (Array.isArray(t) ? { shape: t } : typeof t === 'number' ? { shape: [t] } : { ...t })),
+    };
+    if (hyperparams) spec.hyperparams = hyperparams;
+    if (params !== undefined) spec.params = Array.from(params);
+    const extra = { durability, workers, total_steps: totalSteps, name, tags, weights, schedule };
+    for (const [k, v] of Object.entries(extra)) if (v !== undefined && v !== null) spec[k] = v;
+    // The Idempotency-Key makes a re-sent create (after a lost reply) answer
+    // the first session instead of making a second one.
+    const headers = { 'Idempotency-Key': globalThis.crypto.randomUUID() };
+    return new Session(this, await this.json('POST', '/v1/sessions', spec, { headers }));
+  }
+
+  /** The Session of an existing id; its step counter starts at the session's step. */
+  async session(id) {
+    return new Session(this, await this.json('GET', `/v1/sessions/${checkId(id)}`));
+  }
+
+  /** Iterates over every session summary, page by page. */
+  async *sessions({ pageSize = 100 } = {}) {
+    let token = null;
+    for (;;) {
+      let q = `limit=${pageSize}`;
+      if (token) q += `&page_token=${encodeURIComponent(token)}`;
+      const page = await this.json('GET', `/v1/sessions?${q}`);
+      yield* page.sessions;
+      token = page.next_page_token;
+      if (!token || page.sessions.length === 0) return;
+    }
+  }
+}
+
+/** One optimizer session.  Use one Session object per worker. */
+export class Session {
+  constructor(client, desc) {
+    this.client = client;
+    this.id = desc.id;
+    this.desc = desc;
+    this.numParams = desc.num_params;
+    this.lastStep = desc.step ?? 0;
+  }
+
+  get path() {
+    return `/v1/sessions/${this.id}`;
+  }
+
+  /**
+   * Posts the gradients of the next step (binary float32) and resolves to
+   * its update (Float32Array; new params = params + update).  A lost answer is
+   * re-sent with the same step number.  Rejects with OptirsError (e.g.
+   * step_conflict with .expected).
+   */
+  async step(grads, { loss, worker } = {}) {
+    const g = toFloat32LE(grads);
+    if (g.length !== this.numParams) {
+      throw new RangeError(`optirs: ${g.length} gradients for a session of ${this.numParams} parameters`);
+    }
+    const k = this.lastStep + 1;
+    const headers = {
+      'Content-Type': 'application/octet-stream',
+      Accept: 'application/octet-stream',
+      'X-Optirs-Step': String(k),
+    };
+    if (loss !== undefined && loss !== null) headers['X-Optirs-Loss'] = String(Number(loss));
+    if (worker !== undefined && worker !== null) headers['X-Optirs-Worker'] = String(worker);
+    const body = new Uint8Array(g.buffer, g.byteOffset, g.byteLength);
+    const res = await this.client.request('POST', `${this.path}/step`, { body, headers });
+    const buf = await res.arrayBuffer();
+    if (buf.byteLength !== 4 * this.numParams) {
+      throw new OptirsError('length_mismatch', res.status, `answer of ${buf.byteLength} bytes for ${this.numParams} parameters`);
+    }
+    this.lastStep = k;
+    return fromFloat32LE(buf);
+  }
+
+  /** Sets the step counter to the daemon's last applied step; resolves to it. */
+  async resync() {
+    await this.info();
+    return this.lastStep;
+  }
+
+  /** The daemon's copy of the parameters (Float32Array). */
+  async params() {
+    const res = await this.client.request('GET', `${this.path}/params`, { headers: { Accept: 'application/octet-stream' } });
+    return fromFloat32LE(await res.arrayBuffer());
+  }
+
+  /** Stores loss feedback (and optional named figures) for a taken step. */
+  async feedback(step, loss, metrics) {
+    const body = { step, loss };
+    if (metrics) body.metrics = metrics;
+    return this.client.json('POST', `${this.path}/feedback`, body);
+  }
+
+  /** One page of step analytics rows with step > after (at most limit). */
+  async metrics({ after = 0, limit = 1000 } = {}) {
+    return (await this.client.json('GET', `${this.path}/metrics?after=${after}&limit=${limit}`)).metrics;
+  }
+
+  /** The current description (refreshes the step counter). */
+  async info() {
+    this.desc = await this.client.json('GET', this.path);
+    this.lastStep = this.desc.step;
+    return this.desc;
+  }
+
+  /** Deletes the session, its state, metrics and feedback. */
+  async delete() {
+    return this.client.json('DELETE', this.path);
+  }
+}

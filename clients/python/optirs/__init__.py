@@ -1,0 +1,14 @@
+"""optirs — Python client of optirsd (classic and learned optimizers as a service).
+
+    import optirs
+    client = optirs.Client("http://127.0.0.1:8080")
+    s = client.create_session("adam", tensors=[[784, 128], [128]], hyperparams={"lr": 1e-3})
+    update = s.step(grads, loss=0.7)       # params += update
+
+``optirs.torch.RemoteOptimizer`` (needs torch) is a torch.optim.Optimizer
+whose steps run on the daemon.
+"""
+from .client import DEFAULT_URL, RETRYABLE_CODES, Client, OptirsError, Session
+
+__all__ = ["Client", "Session", "OptirsError", "DEFAULT_URL", "RETRYABLE_CODES"]
+__version__ = "0.1.0"

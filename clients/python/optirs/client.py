@@ -1,0 +1,402 @@
+"""HTTP client of optirsd (proto/openapi.yaml, proto/binary.md).
+
+Standard library only.  When numpy is importable, steps and parameters travel
+as raw little-endian float32 (the binary wire format); otherwise as JSON.
+
+Thread rules: a Client may be shared by threads; each thread gets its own
+keep-alive connection.  A Session object keeps a step counter and is meant for
+one thread (one worker); workers of a shared session each use their own
+Session object for the same id (``client.session(id)``).
+"""
+import http.client
+import json
+import os
+import socket
+import threading
+import time
+import urllib.parse
+import uuid
+
+try:  # optional: the binary fast path
+    import numpy as _np
+except ImportError:  # pragma: no cover - exercised only without numpy
+    _np = None
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+# Error codes after which re-sending the same request is safe and useful:
+# the daemon is restoring (starting) or draining (shutting_down, a restart is
+# expected), or a durability=step commit failed (the step was applied; the
+# same k commits and answers it).
+RETRYABLE_CODES = frozenset({"starting", "shutting_down", "storage_unavailable"})
+
+# Exceptions that mean the connection broke (nothing, or not all, came back).
+_CONN_ERRORS = (ConnectionError, http.client.HTTPException, socket.timeout, OSError)
+
+
+class OptirsError(Exception):
+    """An error answered by the daemon, or a connection failure (code
+    ``connection_error``, status 0) after the retries ran out.
+
+    ``code`` is the daemon's stable snake_case code (proto/openapi.yaml,
+    ErrorCode), ``status`` the HTTP status, ``message`` the human text;
+    ``expected`` is the step the session expects next (``step_conflict`` only,
+    else None)."""
+
+    def __init__(self, code, status, message, expected=None, body=None):
+        super().__init__("%s (%s): %s" % (code, status, message))
+        self.code = code
+        self.status = status
+        self.message = message
+        self.expected = expected
+        self.body = body
+
+
+def _is_numpy(x):
+    return _np is not None and isinstance(x, _np.ndarray)
+
+
+class Client:
+    """A connection to one optirsd.
+
+    ``url`` defaults to $OPTIRS_URL, then http://127.0.0.1:8080; ``api_key``
+    to $OPTIRS_API_KEY (sent as ``Authorization: Bearer``).  ``timeout`` is the
+    socket timeout of one request in seconds (a shared-session step waits for
+    the other workers, up to the daemon's step-timeout, 30 s by default).
+    ``retries`` bounds the re-sends after a connection error; the waits
+    between them grow from ``backoff`` seconds, doubling, to ``max_backoff``.
+    ``binary`` forces (True) or forbids (False) the float32 wire format;
+    the default uses it when numpy is available."""
+
+    def __init__(self, url=None, api_key=None, timeout=60.0, retries=6,
+                 backoff=0.05, max_backoff=2.0, binary=None):
+        self.url = (url or os.environ.get("OPTIRS_URL") or DEFAULT_URL).rstrip("/")
+        u = urllib.parse.urlsplit(self.url)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError("optirs: url must be http(s)://HOST[:PORT][/prefix], not %r" % self.url)
+        self._https = u.scheme == "https"
+        self._host = u.hostname
+        self._port = u.port or (443 if self._https else 80)
+        self._prefix = u.path.rstrip("/")
+        self.api_key = api_key if api_key is not None else os.environ.get("OPTIRS_API_KEY")
+        self.timeout = timeout
+        self.retries = int(retries)
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        if binary and _np is None:
+            raise ValueError("optirs: binary=True needs numpy")
+        self.binary = (_np is not None) if binary is None else bool(binary)
+        self._local = threading.local()
+
+    # ---- transport ------------------------------------------------------
+
+    def _conn(self):
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            c = cls(self._host, self._port, timeout=self.timeout)
+            self._local.conn = c
+        return c
+
+    def _drop_conn(self):
+        c = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if c is not None:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def close(self):
+        """Closes this thread's connection (others close when their thread ends)."""
+        self._drop_conn()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _once(self, method, path, body, headers):
+        """One request on this thread's connection; returns (status, headers
+        (lower-case keys), body bytes).  Raises a connection error as is."""
+        h = {"Accept": "application/json"}
+        if self.api_key:
+            h["Authorization"] = "Bearer " + self.api_key
+        h.update(headers or {})
+        c = self._conn()
+        try:
+            c.request(method, self._prefix + path, body=body, headers=h)
+            r = c.getresponse()
+            data = r.read()
+        except BaseException:
+            self._drop_conn()
+            raise
+        hdrs = {k.lower(): v for k, v in r.getheaders()}
+        if hdrs.get("connection", "").lower() == "close" or r.will_close:
+            self._drop_conn()
+        return r.status, hdrs, data
+
+    def _sleep(self, attempt):
+        time.sleep(min(self.max_backoff, self.backoff * (2 ** attempt)))
+
+    def request(self, method, path, body=None, headers=None, idempotent=True,
+                retry_codes=RETRYABLE_CODES):
+        """Sends one request and returns (status, headers, body bytes) of a
+        2xx answer; raises OptirsError otherwise.  ``body`` may be bytes, or
+        a dict/list sent as JSON.  Idempotent requests (GET, DELETE and
+        steps, which carry their number) are re-sent after connection errors
+        and after the codes in RETRYABLE_CODES, at most ``retries`` times with
+        exponential backoff; a non-idempotent one only when its connection was
+        a reused keep-alive one that the server had closed.  Any request
+        answered ``429 rate_limited`` is re-sent after its Retry-After."""
+        hdrs = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body, allow_nan=False).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        attempt = 0
+        while True:
+            reused = getattr(self._local, "conn", None) is not None
+            try:
+                st, h, data = self._once(method, path, body, hdrs)
+            except _CONN_ERRORS as e:
+                stale = reused and isinstance(e, (http.client.RemoteDisconnected,
+                                                  ConnectionResetError, BrokenPipeError))
+                if (idempotent or (stale and attempt == 0)) and attempt < self.retries:
+                    if not (stale and attempt == 0):
+                        self._sleep(attempt)
+                    attempt += 1
+                    continue
+                raise OptirsError("connection_error", 0, "%s %s: %s: %s" % (
+                    method, path, type(e).__name__, e)) from e
+            if 200 <= st < 300:
+                return st, h, data
+            err = _error_from(st, data)
+            if err.code == "rate_limited" and attempt < self.retries:
+                # Not processed at all, so safe for any request: wait as told.
+                try:
+                    wait = float(h.get("retry-after", "0"))
+                except ValueError:
+                    wait = 0.0
+                time.sleep(min(60.0, max(wait, self.backoff * (2 ** attempt))))
+                attempt += 1
+                continue
+            if idempotent and err.code in retry_codes and attempt < self.retries:
+                self._sleep(attempt)
+                attempt += 1
+                continue
+            raise err
+
+    def _json(self, method, path, body=None, idempotent=True):
+        st, h, data = self.request(method, path, body, idempotent=idempotent)
+        return json.loads(data) if data else None
+
+    # ---- resources ------------------------------------------------------
+
+    def health(self):
+        """GET /readyz: {"status": "ready" | "starting" | "draining"} (not an
+        error while starting or draining).  Raises OptirsError when the daemon
+        cannot be reached."""
+        try:
+            st, h, data = self.request("GET", "/readyz", retry_codes=())
+            return json.loads(data)
+        except OptirsError as e:
+            if e.status == 503 and isinstance(e.body, dict) and "status" in e.body:
+                return e.body
+            raise
+
+    def optimizers(self):
+        """The optimizer catalogue: a list of {name, kind, description,
+        hyperparams, …} in registry order."""
+        return self._json("GET", "/v1/optimizers")["optimizers"]
+
+    def config(self):
+        """The daemon's effective configuration (GET /v1/config)."""
+        return self._json("GET", "/v1/config")
+
+    def create_session(self, optimizer, tensors, hyperparams=None, params=None,
+                       durability=None, workers=None, total_steps=None, name=None,
+                       tags=None, weights=None, schedule=None):
+        """Creates a session and returns its Session.
+
+        ``tensors`` is a list of shapes (``[[784, 128], [128]]``) or of dicts
+        ``{"name": …, "shape": […]}``; ``params`` the initial parameters, a
+        flat sequence or numpy array of num_params values (default zeros).
+        Every other argument left None takes the daemon's default.  The
+        request carries a fresh ``Idempotency-Key``, so it is re-sent after a
+        connection error like a step (a daemon that keeps idempotency records
+        answers the first session again)."""
+        ts = []
+        for i, t in enumerate(tensors):
+            if isinstance(t, dict):
+                ts.append(dict(t))
+            else:
+                ts.append({"shape": [int(d) for d in (t if isinstance(t, (list, tuple)) else [t])]})
+        spec = {"optimizer": optimizer, "tensors": ts}
+        if hyperparams:
+            spec["hyperparams"] = {k: float(v) if not isinstance(v, bool) else int(v)
+                                   for k, v in hyperparams.items()}
+        if params is not None:
+            spec["params"] = _to_list(params)
+        for k, v in (("durability", durability), ("workers", workers), ("total_steps", total_steps),
+                     ("name", name), ("tags", tags), ("weights", weights), ("schedule", schedule)):
+            if v is not None:
+                spec[k] = v
+        # The Idempotency-Key makes a re-sent create (after a lost reply)
+        # answer the first session instead of making a second one.
+        st, h, data = self.request("POST", "/v1/sessions", spec,
+                                   headers={"Idempotency-Key": str(uuid.uuid4())})
+        desc = json.loads(data)
+        return Session(self, desc)
+
+    def session(self, session_id):
+        """The Session of an existing id (its step counter starts at the
+        session's current step)."""
+        return Session(self, self._json("GET", "/v1/sessions/%s" % _sid(session_id)))
+
+    def sessions(self, page_size=100):
+        """Iterates over every session's summary (dicts), page by page."""
+        token = None
+        while True:
+            q = "limit=%d" % page_size
+            if token:
+                q += "&page_token=" + urllib.parse.quote(token, safe="")
+            page = self._json("GET", "/v1/sessions?" + q)
+            for s in page["sessions"]:
+                yield s
+            token = page.get("next_page_token")
+            if not token or not page["sessions"]:
+                return
+
+
+def _sid(session_id):
+    s = str(session_id)
+    if not s or any(not (ch.isalnum() or ch in "_.-") for ch in s):
+        raise ValueError("optirs: %r is not a session id" % (session_id,))
+    return s
+
+
+def _to_list(v):
+    if _is_numpy(v):
+        return [float(x) for x in _np.asarray(v, dtype=_np.float32).ravel()]
+    return [float(x) for x in v]
+
+
+def _error_from(status, data):
+    try:
+        body = json.loads(data)
+        e = body["error"]
+        return OptirsError(e.get("code", "unknown"), status, e.get("message", ""),
+                           e.get("expected"), body)
+    except (ValueError, KeyError, TypeError):
+        try:
+            body = json.loads(data)
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and "status" in body:  # /readyz 503
+            return OptirsError(body["status"], status, "not ready: %s" % body["status"], None, body)
+        return OptirsError("http_%d" % status, status, data[:200].decode("utf-8", "replace"), None, None)
+
+
+class Session:
+    """One optimizer session on the daemon.
+
+    ``step`` numbers its requests itself: it starts from the session's step
+    when this object was made and adds one after each answered step.  After a
+    step_conflict (another process stepped, or a checkpoint session rolled
+    back after a crash) call ``resync()`` to continue from the daemon's step."""
+
+    def __init__(self, client, desc):
+        self.client = client
+        self.id = desc["id"]
+        self.desc = desc
+        self.num_params = int(desc["num_params"])
+        self.last_step = int(desc.get("step", 0))
+
+    def __repr__(self):
+        return "<optirs.Session %s %s N=%d step=%d>" % (
+            self.id, self.desc.get("optimizer"), self.num_params, self.last_step)
+
+    @property
+    def _path(self):
+        return "/v1/sessions/" + self.id
+
+    def step(self, grads, loss=None, worker=None):
+        """Posts the gradients of the next step and returns its update
+        (``new_params = params + update``): a numpy float32 array when grads
+        is a numpy array, else a list of floats.  A connection lost before the
+        answer is re-sent with the same step number (the daemon answers a
+        retry of its last step from what it stored, never applying it twice).
+        Raises OptirsError (e.g. ``step_conflict`` with ``.expected``)."""
+        k = self.last_step + 1
+        as_numpy = _is_numpy(grads)
+        if self.client.binary:
+            g = _np.ascontiguousarray(_np.asarray(grads, dtype="<f4").reshape(-1))
+            if g.size != self.num_params:
+                raise ValueError("optirs: %d gradients for a session of %d parameters"
+                                 % (g.size, self.num_params))
+            h = {"Content-Type": "application/octet-stream", "Accept": "application/octet-stream",
+                 "X-Optirs-Step": str(k)}
+            if loss is not None:
+                h["X-Optirs-Loss"] = repr(float(loss))
+            if worker is not None:
+                h["X-Optirs-Worker"] = str(worker)
+            st, rh, data = self.client.request("POST", self._path + "/step", g.tobytes(), h)
+            if len(data) != 4 * self.num_params:
+                raise OptirsError("length_mismatch", st, "answer of %d bytes for %d parameters"
+                                  % (len(data), self.num_params))
+            update = _np.frombuffer(data, dtype="<f4").astype(_np.float32)
+            self.last_step = k
+            return update if as_numpy else update.tolist()
+        g = _to_list(grads)
+        if len(g) != self.num_params:
+            raise ValueError("optirs: %d gradients for a session of %d parameters"
+                             % (len(g), self.num_params))
+        body = {"step": k, "grads": g}
+        if loss is not None:
+            body["loss"] = float(loss)
+        if worker is not None:
+            body["worker"] = str(worker)
+        st, rh, data = self.client.request("POST", self._path + "/step", body)
+        update = json.loads(data)["update"]
+        self.last_step = k
+        if as_numpy:
+            return _np.asarray(update, dtype=_np.float32)
+        return update
+
+    def resync(self):
+        """Sets the step counter to the daemon's last applied step; returns it."""
+        self.info()
+        return self.last_step
+
+    def params(self):
+        """The daemon's copy of the parameters (numpy float32 array when numpy
+        is available, else a list)."""
+        if self.client.binary:
+            st, h, data = self.client.request("GET", self._path + "/params",
+                                              headers={"Accept": "application/octet-stream"})
+            return _np.frombuffer(data, dtype="<f4").astype(_np.float32)
+        return self.client._json("GET", self._path + "/params")["params"]
+
+    def feedback(self, step, loss, metrics=None):
+        """Stores loss feedback (and optional named figures) for a taken step."""
+        body = {"step": int(step), "loss": float(loss)}
+        if metrics:
+            body["metrics"] = {k: float(v) for k, v in metrics.items()}
+        return self.client._json("POST", self._path + "/feedback", body)
+
+    def metrics(self, after=0, limit=1000):
+        """One page of per-step analytics rows with step > after (at most
+        ``limit``); page on with ``after=rows[-1]["step"]``."""
+        return self.client._json("GET", "%s/metrics?after=%d&limit=%d"
+                                 % (self._path, int(after), int(limit)))["metrics"]
+
+    def info(self):
+        """The session's current description (also refreshes the step counter)."""
+        self.desc = self.client._json("GET", self._path)
+        self.last_step = int(self.desc["step"])
+        return self.desc
+
+    def delete(self):
+        """Deletes the session, its state, metrics and feedback."""
+        return self.client._json("DELETE", self._path)
