@@ -304,13 +304,20 @@ int opt_step(opt *o, float *params, const float *grads, float *update, step_info
 
     double lr = schedule_lr(&o->cfg, t);
     info->lr = lr;
-    int rc = o->vt->step(o, params, g, update, lr, info);
-    if (rc) return rc;
-
     double usq, psq;
-    vm_add_sumsq(params, update, n, &usq, &psq);
-    if (!isfinite(usq) || !isfinite(psq)) return ERR_NON_FINITE_UPDATE;
-    vm_add(params, update, n);
+    if (o->vt->step_apply) {
+        /* One pass: update, apply and norms (params change even when the
+         * update turns out non-finite; see opt.h). */
+        int rc = o->vt->step_apply(o, params, g, update, lr, info, &usq, &psq);
+        if (rc) return rc;
+        if (!isfinite(usq) || !isfinite(psq)) return ERR_NON_FINITE_UPDATE;
+    } else {
+        int rc = o->vt->step(o, params, g, update, lr, info);
+        if (rc) return rc;
+        vm_add_sumsq(params, update, n, &usq, &psq);
+        if (!isfinite(usq) || !isfinite(psq)) return ERR_NON_FINITE_UPDATE;
+        vm_add(params, update, n);
+    }
     o->t = t;
     info->update_norm = sqrt(usq);
     info->param_norm = sqrt(psq);

@@ -98,6 +98,11 @@ typedef struct opt_vtbl {
      * learning rate `lr`.  Must not touch params. */
     int  (*step)(opt *o, const float *params, const float *grads, float *update,
                  double lr, step_info *info);
+    /* Optional fused form of step for memory-bound optimizers: also applies
+     * params[i] += update[i] in the same pass and returns the sums of squares
+     * of the update and of the new params.  opt_step prefers it. */
+    int  (*step_apply)(opt *o, float *params, const float *grads, float *update,
+                       double lr, step_info *info, double *usq, double *psq);
     int  (*save)(const opt *o, blob_writer *w);
     int  (*load)(opt *o, blob_reader *r);
     void (*deinit)(opt *o);
@@ -151,9 +156,10 @@ void opt_deinit(opt *o);
 /* One step: check the gradients are finite, clip (if clip_norm > 0), compute
  * the update, check it is finite, then params += update and t += 1, and fill
  * info.  ERR_NON_FINITE (a non-finite gradient) changes nothing.
- * ERR_NON_FINITE_UPDATE leaves params and t unchanged, but the optimizer's
- * own state may have advanced: the caller restores it from its last snapshot
- * (opt_load), as sessions do. */
+ * ERR_NON_FINITE_UPDATE leaves t unchanged, but the optimizer's own state
+ * may have advanced and, for optimizers with a fused step_apply (Adam,
+ * AdamW), the params too: the caller restores both from its last snapshot,
+ * as sessions do. */
 int  opt_step(opt *o, float *params, const float *grads, float *update, step_info *info);
 /* Serializes t and the optimizer's state as a BLOB_KIND_OPT_STATE blob. */
 int  opt_save(const opt *o, uint8_t **out, size_t *out_len);

@@ -175,9 +175,11 @@ static int adam_init(opt *o, const opt_config *cfg, const layout *lay)
     return classic_alloc(o, cfg->hp[HP_COMMON_COUNT + ADAM_AMSGRAD] != 0 ? 3 : 2);
 }
 
-/* One Adam step; `decoupled` selects AdamW's weight decay. */
-static int adam_kernel(opt *o, const float *params, const float *grads, float *update,
-                       double lr, int64_t t, int decoupled)
+/* One Adam step; `decoupled` selects AdamW's weight decay.  With `apply`
+ * the same pass adds the update to the params (writable then) and sums the
+ * squares of the update and of the new params into *usq and *psq. */
+static int adam_kernel(opt *o, float *params, const float *grads, float *update,
+                       double lr, int64_t t, int decoupled, int apply, double *usq, double *psq)
 {
     classic_state *s = o->state;
     size_t n = s->n;
@@ -195,10 +197,13 @@ static int adam_kernel(opt *o, const float *params, const float *grads, float *u
     float *restrict m = classic_buf(o, 0), *restrict v = classic_buf(o, 1);
     float *restrict vmax = s->nbuf == 3 ? classic_buf(o, 2) : NULL;
 
+    const int need_p = l2 || shrink || apply;
+    vm_sq su = {{0, 0}, {0, 0}}, sp = {{0, 0}, {0, 0}};
     for (size_t i = 0; i < n; i += VM_W) {
         size_t k = n - i < VM_W ? n - i : VM_W;
         vm_f32 g = vm_load(grads + i, k);
-        if (l2) g = g + vwd * vm_load(params + i, k);
+        vm_f32 p = need_p ? vm_load(params + i, k) : vm_splat(0);
+        if (l2) g = g + vwd * p;
         vm_f32 mi = vm_load(m + i, k) * vb1 + vc1 * g;
         vm_f32 vi = vm_load(v + i, k) * vb2 + (vc2 * g) * g;
         vm_store(m + i, mi, k);
@@ -210,24 +215,48 @@ static int adam_kernel(opt *o, const float *params, const float *grads, float *u
         vm_f32 delta = (vnss * mi) / (vm_sqrt(vi) / vbc2 + veps);
         if (shrink) {
             /* torch: param.mul_(1 - lr*wd) then addcdiv_; report the difference */
-            vm_f32 p = vm_load(params + i, k);
             delta = (p * vdecay + delta) - p;
         }
         vm_store(update + i, delta, k);
+        if (apply) {
+            vm_f32 pn = p + delta; /* exactly what vm_add would store */
+            vm_store(params + i, pn, k);
+            vm_sq_add(&su, delta);
+            vm_sq_add(&sp, pn);
+        }
+    }
+    if (apply) {
+        *usq = vm_sq_total(&su);
+        *psq = vm_sq_total(&sp);
     }
     return 0;
 }
 
+/* The plain forms (the reference the fused ones are tested against) cast
+ * params to writable only to share the kernel; with apply = 0 it never
+ * writes them. */
 static int adam_step(opt *o, const float *params, const float *grads, float *update,
                      double lr, step_info *info)
 {
-    return adam_kernel(o, params, grads, update, lr, info->t, 0);
+    return adam_kernel(o, (float *)params, grads, update, lr, info->t, 0, 0, NULL, NULL);
 }
 
 static int adamw_step(opt *o, const float *params, const float *grads, float *update,
                       double lr, step_info *info)
 {
-    return adam_kernel(o, params, grads, update, lr, info->t, 1);
+    return adam_kernel(o, (float *)params, grads, update, lr, info->t, 1, 0, NULL, NULL);
+}
+
+static int adam_step_apply(opt *o, float *params, const float *grads, float *update, double lr,
+                           step_info *info, double *usq, double *psq)
+{
+    return adam_kernel(o, params, grads, update, lr, info->t, 0, 1, usq, psq);
+}
+
+static int adamw_step_apply(opt *o, float *params, const float *grads, float *update, double lr,
+                            step_info *info, double *usq, double *psq)
+{
+    return adam_kernel(o, params, grads, update, lr, info->t, 1, 1, usq, psq);
 }
 
 const opt_vtbl opt_adam_vtbl = {
@@ -238,6 +267,7 @@ const opt_vtbl opt_adam_vtbl = {
     .nhparams = ADAM_NHP,
     .init = adam_init,
     .step = adam_step,
+    .step_apply = adam_step_apply,
     .save = classic_save,
     .load = classic_load,
     .deinit = classic_deinit,
@@ -251,6 +281,7 @@ const opt_vtbl opt_adamw_vtbl = {
     .nhparams = ADAM_NHP,
     .init = adam_init,
     .step = adamw_step,
+    .step_apply = adamw_step_apply,
     .save = classic_save,
     .load = classic_load,
     .deinit = classic_deinit,

@@ -1,8 +1,6 @@
 /* vecmath.c — see vecmath.h. */
 #include "vecmath.h"
 
-typedef double vm_f64 __attribute__((vector_size(16)));
-
 static inline vm_f64 lo64(vm_f32 x) { return (vm_f64){x[0], x[1]}; }
 static inline vm_f64 hi64(vm_f32 x) { return (vm_f64){x[2], x[3]}; }
 

@@ -26,6 +26,24 @@
 #define VM_W 4
 typedef float   vm_f32 __attribute__((vector_size(16)));
 typedef int32_t vm_i32 __attribute__((vector_size(16)));
+typedef double  vm_f64 __attribute__((vector_size(16)));
+
+/* A running sum of squares of float lanes, accumulated in double (so that it
+ * cannot overflow for finite inputs).  Zero-initialise it. */
+typedef struct vm_sq { vm_f64 lo, hi; } vm_sq;
+
+static inline void vm_sq_add(vm_sq *s, vm_f32 x)
+{
+    vm_f64 a = {x[0], x[1]}, b = {x[2], x[3]};
+    s->lo += a * a;
+    s->hi += b * b;
+}
+
+static inline double vm_sq_total(const vm_sq *s)
+{
+    vm_f64 t = s->lo + s->hi;
+    return t[0] + t[1];
+}
 
 static inline vm_f32 vm_splat(float x) { return (vm_f32){x, x, x, x}; }
 

@@ -320,6 +320,53 @@ static void test_classic_vector_kernels_equal_scalar_loops_bit_for_bit(void **un
     layout_deinit(&lay);
 }
 
+/* Adam and AdamW apply their update in the same pass (step_apply); the plain
+ * step followed by params += update is the reference, and must agree to the
+ * bit, params, update and state, over several steps (with weight decay, so
+ * that the kernel reads params too). */
+static void test_adam_fused_step_equals_plain_step_then_add(void **unused)
+{
+    (void)unused;
+    const char *names[] = {"adam", "adamw"};
+    for (int which = 0; which < 2; which++) {
+        opt_config cfg;
+        assert_int_equal(opt_config_defaults(&cfg, names[which]), 0);
+        assert_int_equal(opt_config_set(&cfg, "lr", 0.01), 0);
+        assert_int_equal(opt_config_set(&cfg, "weight_decay", 0.05), 0);
+        layout lay;
+        size_t n = 1003;
+        assert_int_equal(layout_init_flat(&lay, n, 1u << 20), 0);
+        opt fused, plain;
+        assert_int_equal(opt_init(&fused, &cfg, &lay), 0);
+        assert_int_equal(opt_init(&plain, &cfg, &lay), 0);
+        assert_non_null(fused.vt->step_apply);
+        float *pf = malloc(n * sizeof *pf), *pp = malloc(n * sizeof *pp), *g = malloc(n * sizeof *g);
+        float *uf = malloc(n * sizeof *uf), *up = malloc(n * sizeof *up);
+        for (size_t i = 0; i < n; i++) pf[i] = pp[i] = (float)sin((double)i) * 2.0f;
+        for (int step = 1; step <= 6; step++) {
+            for (size_t i = 0; i < n; i++) g[i] = (float)cos((double)(i * 7 + (size_t)step)) * 0.3f;
+            step_info info = {0};
+            assert_int_equal(opt_step(&fused, pf, g, uf, &info), 0);
+            /* the reference: the plain kernel, then the add */
+            assert_int_equal(plain.vt->step(&plain, pp, g, up, info.lr, &info), 0);
+            for (size_t i = 0; i < n; i++) pp[i] += up[i];
+            plain.t++;
+            assert_memory_equal(uf, up, n * sizeof *uf);
+            assert_memory_equal(pf, pp, n * sizeof *pf);
+        }
+        uint8_t *bf, *bp;
+        size_t lf, lp;
+        assert_int_equal(opt_save(&fused, &bf, &lf), 0);
+        assert_int_equal(opt_save(&plain, &bp, &lp), 0);
+        assert_int_equal(lf, lp);
+        assert_memory_equal(bf, bp, lf);
+        free(bf); free(bp); free(pf); free(pp); free(g); free(uf); free(up);
+        opt_deinit(&fused);
+        opt_deinit(&plain);
+        layout_deinit(&lay);
+    }
+}
+
 static void test_classic_registry_rows_are_complete(void **unused)
 {
     (void)unused;
@@ -366,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_classic_load_rejects_other_optimizer_and_shape),
         cmocka_unit_test(test_classic_vector_kernels_equal_scalar_loops_bit_for_bit),
         cmocka_unit_test(test_classic_registry_rows_are_complete),
+        cmocka_unit_test(test_adam_fused_step_equals_plain_step_then_add),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
