@@ -65,6 +65,21 @@ static const char *const migrations[] = {
     "  tenant TEXT NOT NULL, key TEXT NOT NULL, route TEXT NOT NULL, body_hash BLOB NOT NULL,"
     "  status INTEGER NOT NULL, response BLOB, created_ms INTEGER NOT NULL,"
     "  PRIMARY KEY(tenant, key, route)) WITHOUT ROWID;",
+    /* 4: learned-optimizer weights records and meta-training jobs with their
+     * meta-loss curves, for store_weights.c. */
+    "CREATE TABLE weights("
+    "  name TEXT NOT NULL, version INTEGER NOT NULL, arch TEXT NOT NULL, hidden INTEGER NOT NULL,"
+    "  depth INTEGER NOT NULL, ntheta INTEGER NOT NULL, domain TEXT NOT NULL, provenance_json TEXT NOT NULL,"
+    "  eval_json TEXT NOT NULL DEFAULT '{}', created_ms INTEGER NOT NULL, blob BLOB NOT NULL,"
+    "  PRIMARY KEY(name, version)) WITHOUT ROWID;"
+    "CREATE TABLE meta_jobs("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, source TEXT NOT NULL, status TEXT NOT NULL,"
+    "  config_json TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    "  step INTEGER NOT NULL DEFAULT 0, outer_steps INTEGER NOT NULL, wall_s REAL NOT NULL DEFAULT 0,"
+    "  error TEXT, weights_name TEXT, weights_version INTEGER, checkpoint BLOB);"
+    "CREATE TABLE meta_curve("
+    "  job_id TEXT NOT NULL REFERENCES meta_jobs(id) ON DELETE CASCADE, step INTEGER NOT NULL,"
+    "  meta_loss REAL, grad_norm REAL, PRIMARY KEY(job_id, step)) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -314,7 +329,9 @@ static void batch_time(batch_stats *bs, int64_t dt)
 
 /* Runs `list` in one transaction (group commit).  If that fails, rolls back
  * and runs each job in a transaction of its own, so a bad job fails alone.
- * Sets every job's result. */
+ * When no transaction can even begin (the database is locked by another
+ * process past busy_timeout), the remaining jobs fail without a retry each:
+ * retrying would cost busy_timeout per job.  Sets every job's result. */
 static void batch_run(store *s, job *list, batch_stats *bs)
 {
     int any = 0;
@@ -337,15 +354,21 @@ static void batch_run(store *s, job *list, batch_stats *bs)
     rollback(s->w);
     bs->errors++;
 
-    int failed_before = 0;
+    int failed_before = 0, unavailable = 0;
     for (job *j = list; j; j = j->next) {
         if (!has_work(j)) {
             /* A flush reports whether the jobs before it in its batch landed. */
             if (j->kind == JOB_FLUSH && failed_before) j->result = ERR_STORAGE;
             continue;
         }
+        if (unavailable) {
+            bs->jobs_failed++;
+            j->result = ERR_STORAGE;
+            continue;
+        }
         t0 = mono_us();
         int r = exec(s->w, "BEGIN IMMEDIATE");
+        unavailable = r != SQLITE_OK;
         if (r == SQLITE_OK) r = job_run(s, j);
         if (r == SQLITE_OK) r = exec(s->w, "COMMIT");
         batch_time(bs, mono_us() - t0);
@@ -569,13 +592,18 @@ int store_open(const char *path, store **out)
         ok = pthread_create(&s->thread, NULL, writer_main, s) == 0;
     }
     if (!ok) {
-        if (s->w) fprintf(stderr, "optirsd: %s: %s\n", path, sqlite3_errmsg(s->w));
+        if (s->w && sqlite3_errcode(s->w) != SQLITE_OK) fprintf(stderr, "optirsd: %s: %s\n", path, sqlite3_errmsg(s->w));
         writer_close(s);
         store_free(s);
         return ERR_STORAGE;
     }
     *out = s;
     return 0;
+}
+
+int store_schema_version(void)
+{
+    return SCHEMA_VERSION;
 }
 
 static void reader_close(reader *r)
@@ -979,5 +1007,5 @@ void store_reader_release(store *s, sqlite3 *db)
     }
     pthread_mutex_unlock(&s->rmu);
     /* A caller may have left a statement open; such a reader is not reused. */
-    if (r) reader_put(s, r, sqlite3_next_stmt(db, NULL) != NULL && !reader_owns_all(r));
+    if (r) reader_put(s, r, !reader_owns_all(r));
 }

@@ -46,8 +46,11 @@
 typedef struct store store;
 
 /* Opens (creating and migrating) the database at `path` and starts the
- * writer thread.  Returns 0 or ERR_STORAGE. */
+ * writer thread.  Returns 0 or ERR_STORAGE (also for a database whose
+ * user_version is newer than this build's schema: it is never downgraded). */
 int  store_open(const char *path, store **out);
+/* The schema version (PRAGMA user_version) this build migrates databases to. */
+int  store_schema_version(void);
 /* Drains the queue, commits, checkpoints the WAL (TRUNCATE) and closes every
  * connection.  NULL is fine. */
 void store_close(store *s);
@@ -189,5 +192,84 @@ int store_idem_get(store *s, const char *tenant, const char *key, const char *ro
 /* Records an answer; a record that exists already is kept.  Synchronous. */
 int store_idem_put(store *s, const char *tenant, const char *key, const char *route, const uint8_t body_hash[32],
                    int status, const char *body, size_t body_len);
+
+/* ---- learned-optimizer weights and meta-training jobs (store_weights.c) --
+ * Weights records: (name, version) → architecture, domain, provenance and
+ * evaluation JSON, the BLOB_KIND_WEIGHTS blob.  Meta-training jobs: one row
+ * per job (config JSON, status, progress, latest meta-checkpoint) and its
+ * meta-loss curve.  Writes run on the writer thread (store_call) and are
+ * synchronous; reads use the pool.  Rows passed to callbacks are valid only
+ * during the call. */
+
+typedef struct store_weights_row {
+    const char *name;
+    int64_t     version;
+    const char *arch;            /* "mlp_lopt" | "lstm_lopt" | "nn_adam" */
+    int         hidden, depth;
+    int64_t     ntheta;
+    const char *domain;          /* "synthetic", "tabular", "vision", "text", "mixed" */
+    const char *provenance_json; /* object */
+    const char *eval_json;       /* object ("{}" when never evaluated) */
+    int64_t     created_ms;
+    const void *blob;            /* lopt_weights_save; NULL unless asked for */
+    size_t      blob_len;
+} store_weights_row;
+
+/* Inserts a record.  w->version 0 means "the next version of w->name" (1 for
+ * a new name); the version written goes to *version (may be NULL).  With
+ * only_if_new = 1 nothing is written when any record of w->name exists
+ * (then *version = 0).  0 or ERR_STORAGE (e.g. that version exists). */
+int store_weights_put(store *s, const store_weights_row *w, int only_if_new, int64_t *version);
+/* Replaces a record's evaluation JSON.  0, ERR_NOT_FOUND or ERR_STORAGE. */
+int store_weights_set_eval(store *s, const char *name, int64_t version, const char *eval_json);
+/* Every record ordered by (name, version); with_blob includes the blob. */
+int store_weights_list(store *s, int with_blob, int (*fn)(void *ctx, const store_weights_row *w), void *ctx);
+/* One record: version 0 = the newest of that name.  0, ERR_NOT_FOUND or
+ * ERR_STORAGE. */
+int store_weights_get(store *s, const char *name, int64_t version, int with_blob,
+                      int (*fn)(void *ctx, const store_weights_row *w), void *ctx);
+
+typedef struct store_meta_job_row {
+    const char *id;
+    const char *name;            /* the weights record the job produces */
+    const char *source;          /* "api" | "cli" */
+    const char *status;          /* queued, running, done, failed, cancelled, interrupted */
+    const char *config_json;     /* the normalised request */
+    int64_t     created_ms, updated_ms;
+    int64_t     step, outer_steps;
+    double      wall_s;          /* seconds of meta-training so far */
+    const char *error;           /* NULL unless failed */
+    const char *weights_name;    /* NULL until done */
+    int64_t     weights_version;
+    const void *checkpoint;      /* latest meta_save blob; NULL unless asked for / none */
+    size_t      checkpoint_len;
+} store_meta_job_row;
+
+/* A new job row (status, step, wall_s, etc. from the row).  0 or ERR_STORAGE. */
+int store_meta_job_insert(store *s, const store_meta_job_row *j);
+/* Progress: status (NULL keeps), step, wall_s, error (NULL keeps), the
+ * produced weights (wname NULL keeps), and optionally the checkpoint (NULL
+ * keeps; copied).  0, ERR_NOT_FOUND or ERR_STORAGE. */
+int store_meta_job_update(store *s, const char *id, const char *status, int64_t step, double wall_s,
+                          const char *error, const char *wname, int64_t wversion,
+                          const void *checkpoint, size_t checkpoint_len);
+/* Appends (or replaces) one point of the meta-loss curve.  0 or ERR_STORAGE. */
+int store_meta_curve_add(store *s, const char *id, int64_t step, double meta_loss, double grad_norm);
+/* Marks every job still "queued" or "running" as "interrupted" (start-up).
+ * *count (may be NULL) receives how many.  0 or ERR_STORAGE. */
+int store_meta_jobs_interrupt(store *s, int64_t *count);
+/* Jobs newest first (no checkpoints). */
+int store_meta_jobs_list(store *s, int (*fn)(void *ctx, const store_meta_job_row *j), void *ctx);
+/* One job; with_checkpoint includes the blob.  0, ERR_NOT_FOUND, ERR_STORAGE. */
+int store_meta_job_get(store *s, const char *id, int with_checkpoint,
+                       int (*fn)(void *ctx, const store_meta_job_row *j), void *ctx);
+/* The newest CLI job of `name` with the same config_json that is not done
+ * (what `meta-train --resume` continues), with its checkpoint.
+ * 0, ERR_NOT_FOUND or ERR_STORAGE. */
+int store_meta_job_find_resumable(store *s, const char *name, const char *config_json,
+                                  int (*fn)(void *ctx, const store_meta_job_row *j), void *ctx);
+/* Curve points of job `id` in step order. */
+int store_meta_curve(store *s, const char *id, int (*fn)(void *ctx, int64_t step, double meta_loss, double grad_norm),
+                     void *ctx);
 
 #endif
