@@ -5,10 +5,10 @@ CC       ?= cc
 PKGS      = libmicrohttpd libcjson libuv sqlite3 zlib gnutls
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
-CFLAGS   += -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror -D_GNU_SOURCE \
+CFLAGS   += $(SANFLAGS) -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror -D_GNU_SOURCE \
             -Isrc/core -Isrc/storage -Isrc/server -I/usr/include/x86_64-linux-gnu/openblas-pthread \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lpthread -lm
+LDLIBS   += $(SANFLAGS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lpthread -lm
 BUILD    ?= build
 LISTEN   ?= 127.0.0.1:8080
 PY       := /usr/bin/python3
@@ -16,7 +16,8 @@ PY       := /usr/bin/python3
 DEB_PKGS = gcc make pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev libsqlite3-dev \
            libopenblas-dev libcmocka-dev zlib1g-dev libgnutls28-dev curl sqlite3 python3 python3-numpy \
            python3-pytest python3-yaml python3-jsonschema python3-torch python3-pip python3-setuptools \
-           python3-wheel nodejs dataset-fashion-mnist openssl
+           python3-wheel nodejs dataset-fashion-mnist openssl libcurl4-openssl-dev nginx clang \
+           libclang-rt-14-dev valgrind chromium
 
 CORE_SRC    := $(wildcard src/core/*.c)
 STORAGE_SRC := $(wildcard src/storage/*.c)
@@ -31,8 +32,8 @@ SRVTEST_BIN := $(SRVTEST_SRC:tests/unit/server/%.c=$(BUILD)/tests/server/%)
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps run test unit integration bench clean asan ubsan
-all: $(BUILD)/optirsd $(UNIT_BIN) $(SRVTEST_BIN) $(BENCH_BIN)
+.PHONY: all deps run test unit integration bench clean asan ubsan e2e-deps dashboard
+all: $(BUILD)/optirsd $(UNIT_BIN) $(SRVTEST_BIN) $(BENCH_BIN) c-client
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -76,24 +77,36 @@ run: deps $(BUILD)/optirsd
 unit: $(UNIT_BIN) $(SRVTEST_BIN)
 	@fail=0; for t in $(UNIT_BIN) $(SRVTEST_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
-integration: $(BUILD)/optirsd
+# playwright-core (npm registry) drives Debian's chromium in the dashboard test.
+e2e-deps:
+	@[ -d tests/e2e/node_modules/playwright-core ] || (cd tests/e2e && npm ci --no-audit --no-fund)
+
+# Rebuilds the committed dashboard/dist/index.html (uPlot bundled by esbuild) from the lock file.
+dashboard:
+	cd dashboard && npm ci --no-audit --no-fund && npm run build
+
+integration: $(BUILD)/optirsd e2e-deps
 	OPTIRSD=$(abspath $(BUILD)/optirsd) $(PY) -m pytest -q tests/integration
 
 test: deps all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory test-crash-short
+	@$(MAKE) --no-print-directory fuzz-short
 
 bench: deps all
 	$(PY) bench/run.py --build $(BUILD)
 
+# The whole suite under the sanitizers, in build directories of their own.
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1" CFLAGS="-O1 -g -fsanitize=address -fno-omit-frame-pointer" \
-	  LDLIBS="-fsanitize=address $(LDLIBS)" unit integration
+	$(MAKE) BUILD=build-asan OPT="-O1" SANFLAGS="-fsanitize=address -fno-omit-frame-pointer" all unit integration
 ubsan:
-	$(MAKE) BUILD=build-ubsan OPT="-O1" CFLAGS="-O1 -g -fsanitize=undefined -fno-sanitize-recover" \
-	  LDLIBS="-fsanitize=undefined $(LDLIBS)" unit integration
+	$(MAKE) BUILD=build-ubsan OPT="-O1" SANFLAGS="-fsanitize=undefined -fno-sanitize-recover=all" all unit integration
 
 clean:
-	rm -rf build build-asan build-ubsan
+	rm -rf build build-asan build-ubsan build-fuzz
+
+include clients/c/client.mk
+include tests/targets.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -113,13 +113,18 @@ void blob_put_f64(blob_writer *w, double v)
 void blob_put_f32s(blob_writer *w, const float *v, size_t n)
 {
     if (n > SIZE_MAX / 4) { if (!w->err) w->err = ERR_NO_MEMORY; return; }
+    if (n == 0) return; /* v may be NULL (an empty state) */
     uint8_t *p = reserve(w, n * 4);
     if (!p) return;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(p, v, n * 4); /* the stored form is the host's: one copy */
+#else
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &v[i], sizeof u);
         le32(p + 4 * i, u);
     }
+#endif
 }
 
 void blob_put_bytes(blob_writer *w, const void *v, size_t n)
@@ -213,15 +218,20 @@ double blob_get_f64(blob_reader *r)
 
 void blob_get_f32s(blob_reader *r, float *v, size_t n)
 {
+    if (n == 0) return; /* v may be NULL (an empty state) */
     const uint8_t *p = n > SIZE_MAX / 4 ? (r->err = ERR_CORRUPT, NULL) : take(r, n * 4);
     if (!p) {
         if (n <= SIZE_MAX / 4 && v) memset(v, 0, n * sizeof *v);
         return;
     }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (n) memcpy(v, p, n * 4);
+#else
     for (size_t i = 0; i < n; i++) {
         uint32_t u = rd32(p + 4 * i);
         memcpy(&v[i], &u, sizeof u);
     }
+#endif
 }
 
 void blob_get_bytes(blob_reader *r, void *v, size_t n)

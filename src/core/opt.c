@@ -252,8 +252,12 @@ int opt_init(opt *o, const opt_config *cfg, const layout *lay)
     o->cfg = *cfg;
     int rc = layout_copy(&o->lay, lay);
     if (rc) { memset(o, 0, sizeof *o); return rc; }
-    o->scratch = malloc(lay->n * sizeof(float));
-    if (!o->scratch) { layout_deinit(&o->lay); memset(o, 0, sizeof *o); return ERR_NO_MEMORY; }
+    /* Clipped gradients need a buffer of their own; without clipping the
+     * caller's gradients are used as they are. */
+    if (cfg->hp[HP_CLIP_NORM] > 0) {
+        o->scratch = malloc(lay->n * sizeof(float));
+        if (!o->scratch) { layout_deinit(&o->lay); memset(o, 0, sizeof *o); return ERR_NO_MEMORY; }
+    }
     rc = vt->init(o, &o->cfg, &o->lay);
     if (rc) {
         if (vt->deinit) vt->deinit(o);

@@ -113,7 +113,7 @@ struct opt {
     opt_config      cfg;
     layout          lay;
     int64_t         t;          /* steps taken */
-    float          *scratch;    /* n floats: clipped gradients */
+    float          *scratch;    /* n floats: clipped gradients (only with clip_norm > 0) */
     void           *state;      /* the optimizer's own */
 };
 

@@ -109,6 +109,12 @@ static int load_file(config *cfg, const char *path)
     int lineno = 0, rc = 0;
     while (rc == 0 && fgets(line, sizeof line, f)) {
         lineno++;
+        size_t n = strlen(line);
+        if (n == sizeof line - 1 && line[n - 1] != '\n' && !feof(f)) {
+            fprintf(stderr, "optirsd: %s:%d: line longer than %zu bytes\n", path, lineno, sizeof line - 2);
+            rc = -1;
+            break;
+        }
         char *hash = strchr(line, '#');
         if (hash) *hash = '\0';
         char *s = trim(line);
@@ -168,7 +174,13 @@ int config_load(config *cfg, int argc, char **argv)
         const char *eq = strchr(a, '=');
         size_t len = eq ? (size_t)(eq - a) : strlen(a);
         const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
-        if (len == 6 && strncmp(a, "config", 6) == 0) continue;
+        if (len == 6 && strncmp(a, "config", 6) == 0) {
+            if (!value) {
+                fprintf(stderr, "optirsd: flag --config needs a value\n");
+                return -1;
+            }
+            continue;
+        }
         const config_row *row = row_find(a, len);
         if (!row) {
             fprintf(stderr, "optirsd: unknown flag '--%.*s' (see --help)\n", (int)len, a);

@@ -273,14 +273,10 @@ static int step_member(void *ctx, const char *key, const char *val, size_t avail
     }
     int rc = 0;
     if (strcmp(key, "step") == 0) {
-        double d = v->valuedouble;
-        if (!cJSON_IsNumber(v) || d != floor(d) || d < 0 || d > 9e15) {
+        if (jsonwalk_int(v, 0, 9e15, &c->sr->step) != 0) {
             snprintf(c->msg, sizeof c->msg, "step must be a non-negative integer");
             rc = ERR_INVALID_ARGUMENT;
-        } else {
-            c->sr->step = (int64_t)d;
-            c->have_step = 1;
-        }
+        } else c->have_step = 1;
     } else if (strcmp(key, "loss") == 0) {
         if (cJSON_IsNull(v)) c->sr->loss = NAN;
         else if (!cJSON_IsNumber(v)) {
@@ -419,11 +415,10 @@ static int fb_member(void *ctx, const char *key, const char *val, size_t avail, 
     }
     int rc = 0;
     if (strcmp(key, "step") == 0) {
-        double d = v->valuedouble;
-        if (!cJSON_IsNumber(v) || d != floor(d) || d < 1 || d > 9e15) {
+        if (jsonwalk_int(v, 1, 9e15, &c->step) != 0) {
             snprintf(c->msg, sizeof c->msg, "step must be a positive integer");
             rc = ERR_INVALID_ARGUMENT;
-        } else { c->step = (int64_t)d; c->have_step = 1; }
+        } else c->have_step = 1;
     } else if (strcmp(key, "loss") == 0) {
         if (!cJSON_IsNumber(v)) { snprintf(c->msg, sizeof c->msg, "loss must be a number"); rc = ERR_INVALID_ARGUMENT; }
         else if (!isfinite(v->valuedouble)) { snprintf(c->msg, sizeof c->msg, "loss is not finite"); rc = ERR_NON_FINITE; }
@@ -579,5 +574,10 @@ static void list_rows(req *r, const char *key, int feedback)
     session_put(s);
 }
 
-void h_session_metrics(req *r) { list_rows(r, "metrics", 0); }
+void h_session_metrics(req *r)
+{
+    /* Downsampled (and smoothed) curves: h_analytics.c. */
+    if (req_query(r, "max_points") || req_query(r, "smooth")) h_analytics_metrics(r);
+    else list_rows(r, "metrics", 0);
+}
 void h_session_feedback_list(req *r) { list_rows(r, "feedback", 1); }

@@ -6,8 +6,10 @@
 #include "app.h"
 #include "errors.h"
 #include "handlers.h"
+#include "meta_jobs.h"
 #include "opt.h"
 #include "prom.h"
+#include "store.h"
 
 void h_livez(req *r)
 {
@@ -37,6 +39,23 @@ static const char *kind_name(opt_kind k)
     return k == OPT_KIND_CLASSIC ? "classic" : k == OPT_KIND_LEARNED ? "learned" : "hybrid";
 }
 
+/* Adds each weights record of optimizer `name` to the array ctx->arr. */
+typedef struct wcat_ctx { cJSON *arr; const char *opt; } wcat_ctx;
+
+static int weights_of_opt(void *ctx, const store_weights_row *w)
+{
+    wcat_ctx *c = ctx;
+    if (strcmp(w->arch, c->opt) != 0) return 0;
+    cJSON *o = meta_weights_to_json(w);
+    if (o) {
+        /* The catalogue names and summarises; GET /v1/weights/{name} has the rest. */
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "provenance");
+        cJSON_DeleteItemFromObjectCaseSensitive(o, "evaluation");
+        cJSON_AddItemToArray(c->arr, o);
+    }
+    return 0;
+}
+
 void h_optimizers(req *r)
 {
     cJSON *root = cJSON_CreateObject();
@@ -60,6 +79,16 @@ void h_optimizers(req *r)
             cJSON_AddBoolToObject(h, "integer", d->integer);
             cJSON_AddStringToObject(h, "description", d->help);
             cJSON_AddItemToArray(hps, h);
+        }
+        if (vt->kind != OPT_KIND_CLASSIC) {
+            /* Learned optimizers and hybrids: the weights records they can use. */
+            wcat_ctx wc = {cJSON_AddArrayToObject(o, "weights"), vt->name};
+            if (store_weights_list(r->app->db, 0, weights_of_opt, &wc) != 0) {
+                cJSON_Delete(o);
+                cJSON_Delete(root);
+                resp_error(r, ERR_STORAGE, NULL);
+                return;
+            }
         }
         cJSON_AddItemToArray(arr, o);
     }

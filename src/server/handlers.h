@@ -27,4 +27,23 @@ void h_keys_create(req *r);
 void h_keys_list(req *r);
 void h_keys_revoke(req *r);
 
+/* h_meta.c: meta-training jobs and the weights registry */
+void h_meta_jobs_create(req *r);
+void h_meta_jobs_list(req *r);
+void h_meta_job_get(req *r);
+void h_meta_job_cancel(req *r);
+void h_weights_list(req *r);
+void h_weights_get(req *r);
+void h_weights_blob(req *r);
+void h_weights_import(req *r);
+
+/* h_analytics.c: summaries, downsampled metrics (h_session_metrics hands
+ * over when max_points or smooth is given), compare, live events;
+ * dashboard.c: the dashboard page */
+void h_analytics_summary(req *r);
+void h_analytics_metrics(req *r);
+void h_analytics_compare(req *r);
+void h_analytics_events(req *r);
+void h_dashboard(req *r);
+
 #endif

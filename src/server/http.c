@@ -103,6 +103,15 @@ void resp_error_int(req *r, int e, const char *field, int64_t value, const char 
     va_end(ap);
 }
 
+void resp_stream(req *r, int status, const char *type, ssize_t (*read)(void *cls, uint64_t pos, char *buf, size_t max),
+                 void *cls, void (*free_cls)(void *cls))
+{
+    resp_take(r, status, type, NULL, 0);
+    r->stream = cls;
+    r->stream_read = read;
+    r->stream_free = free_cls;
+}
+
 /* ---- suspend / resume --------------------------------------------------- */
 
 void http_suspend(req *r)
@@ -304,9 +313,17 @@ static void req_append(req *r, const char *data, size_t n)
 static enum MHD_Result queue(req *r)
 {
     if (!r->status) resp_error(r, ERR_INTERNAL, "handler set no response");
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(r->resp_len, r->resp ? r->resp : (void *)"", 
-                                        r->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp;
+    if (r->stream_read) {
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, r->stream_read, r->stream, r->stream_free);
+        if (!resp && r->stream_free) r->stream_free(r->stream);
+        r->stream = NULL;
+        r->stream_read = NULL;
+        if (resp) MHD_add_response_header(resp, "Cache-Control", "no-cache");
+    } else {
+        resp = MHD_create_response_from_buffer(r->resp_len, r->resp ? r->resp : (void *)"",
+                                               r->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    }
     if (!resp) return MHD_NO;
     r->resp = NULL; /* owned by the response now */
     if (r->resp_type) MHD_add_response_header(resp, "Content-Type", r->resp_type);
@@ -396,6 +413,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
     if (r->route >= 0 && strcmp(http_routes[r->route].name, "step") == 0 && r->status == 200)
         step_s = now_mono() - r->t_start;
     prom_request(r->route, r->status, r->body_len, r->resp_len, step_s);
+    if (r->stream_read && r->stream_free) r->stream_free(r->stream);   /* never queued */
     free(r->body);
     free(r->resp);
     free(r);

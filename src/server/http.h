@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <cjson/cJSON.h>
 #include "auth.h"
 
@@ -55,6 +56,10 @@ typedef struct req {
     principal     who;              /* the caller, once authenticated */
     void         *wait;             /* sessions.c: waiter record while suspended */
     struct req   *wait_next;
+    /* a streamed response (resp_stream); the response owns `stream` once queued */
+    void         *stream;
+    ssize_t     (*stream_read)(void *cls, uint64_t pos, char *buf, size_t max);
+    void        (*stream_free)(void *cls);
 } req;
 
 typedef void (*route_handler)(req *r);
@@ -104,6 +109,13 @@ void resp_error(req *r, int e, const char *fmt, ...) __attribute__((format(print
 /* The same with an extra integer field inside "error" (e.g. "expected"). */
 void resp_error_int(req *r, int e, const char *field, int64_t value, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+
+/* Sets a streamed response of unknown length: libmicrohttpd calls read(cls,
+ * …) for the body (libmicrohttpd's content-reader contract: bytes written,
+ * 0 after suspending the connection, or -1 at the end) and free_cls(cls) when
+ * done — also when the response could not be queued. */
+void resp_stream(req *r, int status, const char *type, ssize_t (*read)(void *cls, uint64_t pos, char *buf, size_t max),
+                 void *cls, void (*free_cls)(void *cls));
 
 /* Suspends the request: its worker moves on; call with the lock that guards
  * the waiter held, so that http_resume cannot run before it. */

@@ -1,5 +1,6 @@
 #include "jsonwalk.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +21,38 @@ cJSON *jsonwalk_cjson(const char *val, size_t avail, size_t *used)
     if (!v) return NULL;
     *used = (size_t)(end - val);
     return v;
+}
+
+/* cJSON ends a string at \u0000, so a name holding one would be read as a
+ * shorter name: refuse it. */
+static int has_nul_escape(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 5 < n; i++)
+        if (p[i] == '\\') {
+            if (p[i + 1] == 'u' && p[i + 2] == '0' && p[i + 3] == '0' && p[i + 4] == '0' && p[i + 5] == '0')
+                return 1;
+            i++; /* skip the escaped character */
+        }
+    return 0;
+}
+
+int jsonwalk_int(const cJSON *v, double lo, double hi, int64_t *out)
+{
+    if (!cJSON_IsNumber(v)) return ERR_INVALID_ARGUMENT;
+    double d = v->valuedouble;
+    if (!isfinite(d)) return ERR_NON_FINITE;
+    if (d != floor(d)) return ERR_INVALID_ARGUMENT;
+    if (d < lo || d > hi) return ERR_OUT_OF_RANGE;
+    *out = (int64_t)d;
+    return 0;
+}
+
+int jsonwalk_has_duplicate(const cJSON *obj)
+{
+    for (const cJSON *a = obj ? obj->child : NULL; a; a = a->next)
+        for (const cJSON *b = a->next; b; b = b->next)
+            if (a->string && b->string && strcmp(a->string, b->string) == 0) return 1;
+    return 0;
 }
 
 int jsonwalk_classify(const char *val, size_t avail)
@@ -52,6 +85,11 @@ int jsonwalk_object(const char *s, size_t len, jsonwalk_fn fn, void *ctx, char *
             return ERR_INVALID_JSON;
         }
         cJSON *k = jsonwalk_cjson(s + i, len - i, &used);
+        if (k && has_nul_escape(s + i, used)) {
+            cJSON_Delete(k);
+            snprintf(msg, msgcap, "a member name at byte %zu contains \\u0000", i);
+            return ERR_INVALID_JSON;
+        }
         if (!k || !cJSON_IsString(k)) {
             cJSON_Delete(k);
             snprintf(msg, msgcap, "malformed member name at byte %zu", i);

@@ -8,6 +8,7 @@
 #define OPTIRS_JSONWALK_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <cjson/cJSON.h>
 
 /* Called for each member: `key` is the decoded key, `val` points at the first
@@ -26,5 +27,13 @@ cJSON *jsonwalk_cjson(const char *val, size_t avail, size_t *used);
 /* Classifies a value that a typed parser refused: ERR_INVALID_JSON when it
  * is not JSON at all, ERR_INVALID_ARGUMENT when it is JSON of the wrong type. */
 int    jsonwalk_classify(const char *val, size_t avail);
+
+/* Reads an integer in [lo, hi] from a cJSON number (valuedouble, since
+ * valueint truncates and saturates).  0, ERR_INVALID_ARGUMENT (not a number
+ * or not an integer), ERR_NON_FINITE or ERR_OUT_OF_RANGE. */
+int    jsonwalk_int(const cJSON *v, double lo, double hi, int64_t *out);
+
+/* 1 when an object parsed by cJSON names a member twice (cJSON keeps both). */
+int    jsonwalk_has_duplicate(const cJSON *obj);
 
 #endif

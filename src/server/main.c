@@ -19,10 +19,12 @@
 
 #include "app.h"
 #include "auth.h"
+#include "cli.h"
 #include "cli_keys.h"
 #include "config.h"
 #include "errors.h"
 #include "http.h"
+#include "meta_jobs.h"
 #include "sessions.h"
 #include "store.h"
 
@@ -123,6 +125,11 @@ static int serve(void)
     printf("listening on %s://%s:%d\n", a->tls ? "https" : "http", host, a->port);
     fflush(stdout);
 
+    /* Learned-optimizer weights (built-in ones inserted on first start)
+     * must be in core's table before sessions that name them come back. */
+    int nw = meta_weights_bootstrap(a->db);
+    if (nw < 0) fprintf(stderr, "optirsd: cannot load the weights records: %s\n", err_message(nw));
+
     int n = sessions_restore(a->reg);
     if (n < 0) {
         fprintf(stderr, "optirsd: cannot read sessions from %s\n", a->cfg.db);
@@ -136,6 +143,8 @@ static int serve(void)
                auth_loopback(a->cfg.listen) ? "loopback only" : "--allow-open");
     else printf("API keys required (Authorization: Bearer KEY)\n");
     fflush(stdout);
+    /* Before "ready": POST /v1/meta/jobs needs the queue (on the loop, which runs below). */
+    if (meta_jobs_start(a, uv_default_loop()) != 0) fprintf(stderr, "optirsd: meta-training jobs are unavailable\n");
     atomic_store(&a->state, APP_READY);
 
     uv_loop_t *loop = uv_default_loop();
@@ -149,6 +158,8 @@ static int serve(void)
     uv_signal_start(&sig_int, on_signal, SIGINT);
     uv_signal_start(&sig_hup, on_signal, SIGHUP);
     uv_run(loop, UV_RUN_DEFAULT);
+
+    meta_jobs_stop();   /* a running meta-training job stops after its outer step ("interrupted") */
 
     sessions_release_waiters(a->reg);
     http_stop(a);
@@ -171,11 +182,15 @@ static int serve(void)
 int main(int argc, char **argv)
 {
     signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit must fail a write (503 storage_unavailable), not kill us. */
+    signal(SIGXFSZ, SIG_IGN);
     /* Steps run on HTTP worker threads, one per core: a BLAS call inside a
      * step must not start threads of its own. */
     openblas_set_num_threads(1);
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc > 1 && strcmp(argv[1], "keys") == 0) return cli_keys(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "meta-train") == 0) return cli_meta_train(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "eval") == 0) return cli_eval(argc - 2, argv + 2);
     int rc = config_load(&the_app.cfg, argc - 1, argv + 1);
     if (rc == 1) {
         config_print_help(&the_app.cfg, stdout);

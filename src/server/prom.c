@@ -8,6 +8,7 @@
 
 #include "app.h"
 #include "http.h"
+#include "live.h"
 #include "sessions.h"
 #include "store.h"
 
@@ -110,6 +111,9 @@ char *prom_render(app *a, size_t *len)
            "optirs_storage_commit_seconds_max %.6f\n", st.commit_us_max * 1e-6);
     pf(&b, "# HELP optirs_storage_errors_total Failed transactions.\n# TYPE optirs_storage_errors_total counter\n"
            "optirs_storage_errors_total %lld\n", (long long)st.errors);
+    char *lv = live_prom_text();   /* steps by optimizer, event streams (live.c) */
+    if (lv) pf(&b, "%s", lv);
+    free(lv);
     if (b.err) {
         free(b.p);
         return NULL;

@@ -23,5 +23,18 @@ const route http_routes[] = {
     {"POST",   "/v1/keys",                        h_keys_create,          "keys_create", ROUTE_ADMIN},
     {"GET",    "/v1/keys",                        h_keys_list,            "keys_list", ROUTE_ADMIN},
     {"DELETE", "/v1/keys/{id}",                   h_keys_revoke,          "keys_revoke", ROUTE_ADMIN},
+    {"POST",   "/v1/meta/jobs",                   h_meta_jobs_create,     "meta_jobs_create", ROUTE_ADMIN},
+    {"GET",    "/v1/meta/jobs",                   h_meta_jobs_list,       "meta_jobs_list", 0},
+    {"GET",    "/v1/meta/jobs/{id}",              h_meta_job_get,         "meta_job_get", 0},
+    {"DELETE", "/v1/meta/jobs/{id}",              h_meta_job_cancel,      "meta_job_cancel", ROUTE_ADMIN},
+    {"GET",    "/v1/weights",                     h_weights_list,         "weights_list", 0},
+    {"POST",   "/v1/weights",                     h_weights_import,       "weights_import", ROUTE_ADMIN},
+    {"GET",    "/v1/weights/{name}",              h_weights_get,          "weights_get", 0},
+    {"GET",    "/v1/weights/{name}/blob",         h_weights_blob,         "weights_blob", 0},
+    /* analytics (h_analytics.c) and the dashboard (dashboard.c) */
+    {"GET",    "/v1/sessions/{id}/summary",       h_analytics_summary,    "session_summary", 0},
+    {"GET",    "/v1/sessions/{id}/events",        h_analytics_events,     "session_events", 0},
+    {"GET",    "/v1/compare",                     h_analytics_compare,    "compare", 0},
+    {"GET",    "/",                               h_dashboard,            "dashboard", ROUTE_PUBLIC},
 };
 const int http_route_count = (int)(sizeof http_routes / sizeof http_routes[0]);

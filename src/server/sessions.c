@@ -13,8 +13,11 @@
 #include "errors.h"
 #include "f32json.h"
 #include "store.h"
+#include "adapt.h"
+#include "analytics.h"
+#include "live.h"
 
-#define SNAPSHOT_VERSION 2   /* 2 added last_applied and best_loss */
+#define SNAPSHOT_VERSION 3   /* 2 added last_applied and best_loss; 3 the adaptation state */
 
 /* core's learned-optimizer weights table has no lock of its own: every
  * opt_init (which may read it) and every change to it goes through this. */
@@ -29,6 +32,7 @@ struct session {
     spec            sp;            /* config and layout; sp.params is NULL */
     char           *meta_json;     /* normalized description, with id and created_ms */
     opt             o;
+    adapt           ad;            /* online lr adaptation; ad.nmult == 0: none */
     float          *params;        /* (n) */
     float          *last_update;   /* (n) answer of step `step` */
     float          *spare;         /* (n) the next update is written here, then swapped */
@@ -84,6 +88,8 @@ static int snapshot_encode(session *s, uint8_t **out, size_t *len)
         blob_put_bytes(&w, ob, ol);
         blob_put_u32(&w, (uint32_t)s->last_applied);
         blob_put_f64(&w, s->best_loss);
+        blob_put_u32(&w, s->ad.nmult ? 1u : 0u);
+        if (s->ad.nmult) adapt_save(&s->ad, &w);
         rc = blob_writer_finish(&w, out, len);
     }
     free(ob);
@@ -115,6 +121,7 @@ static int snapshot_decode(session *s, const void *data, size_t len)
         s->best_loss = blob_get_f64(&r);
         if (blob_reader_status(&r)) return ERR_CORRUPT;
     }
+    if (version >= 3 && blob_get_u32(&r) && (!s->ad.nmult || adapt_load(&s->ad, &r) != 0)) return ERR_CORRUPT;
     s->step = s->saved_step = s->durable_step = step;
     return 0;
 }
@@ -140,6 +147,7 @@ static int snapshot_save(session *s, int wait)
 static void session_free(session *s)
 {
     if (!s) return;
+    adapt_deinit(&s->ad);
     opt_deinit(&s->o);
     spec_deinit(&s->sp);
     free(s->meta_json);
@@ -198,6 +206,8 @@ static int session_build(app *a, spec *sp, session **out)
         pthread_mutex_lock(&sessions_weights_lock);
         rc = opt_init(&s->o, &s->sp.ocfg, &s->sp.lay);
         pthread_mutex_unlock(&sessions_weights_lock);
+        if (!rc && s->sp.adapt.lr != ADAPT_LR_NONE && (rc = adapt_init(&s->ad, &s->sp.adapt, &s->o)) != 0)
+            opt_deinit(&s->o);
     }
     if (rc) {
         /* opt_init failed: nothing to deinit in o */
@@ -538,6 +548,8 @@ static int rollback_row(void *ctx, const store_session_row *row)
  * it diverged with `reason`, refuse further steps.  Called with s->mu held. */
 static void diverge(session *s, const char *reason)
 {
+    /* The newest snapshot may still be queued for the writer: let it land. */
+    store_flush(s->app->db);
     int rc = store_session_load(s->app->db, s->id, rollback_row, s);
     snprintf(s->status, sizeof s->status, "diverged");
     if (rc)
@@ -585,7 +597,11 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     }
     int rc = 0;
     if (skip) memset(s->spare, 0, n * sizeof(float));
-    else rc = opt_step(&s->o, s->params, g, s->spare, &info);
+    else {
+        if (s->ad.nmult) adapt_before_step(&s->ad, &s->o, g, s->last_update);
+        rc = opt_step(&s->o, s->params, g, s->spare, &info);
+        if (!rc && s->ad.nmult) adapt_after_step(&s->ad, &s->o, s->params, s->spare, &info);
+    }
     double dt = now_mono() - t0;
     if (rc == ERR_NON_FINITE_UPDATE) {
         char why[96];
@@ -603,8 +619,15 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     step_metric m = {.step = k, .time_ms = now_ms(), .loss = s->last_loss, .grad_norm = info.grad_norm,
                      .update_norm = info.update_norm, .param_norm = info.param_norm, .lr = info.lr,
                      .duration_us = dt * 1e6};
+    analytics_step ax;
+    if (!skip)
+        analytics_step_stats(&s->sp.lay, g, s->params, s->last_update, s->spare, info.update_norm, info.param_norm, &ax);
     int rc2 = persist_step(s);
-    if (rc2 == 0) store_metric(s->app->db, s->id, &m);
+    if (rc2 == 0) {
+        store_metric(s->app->db, s->id, &m);
+        live_record(s->app, s->id, &s->o, &m, skip ? NULL : &ax,
+                    s->ad.nmult ? adapt_mean_multiplier(&s->ad, &s->o) : NAN, NULL);
+    }
     return rc2;
 }
 
@@ -815,6 +838,7 @@ static session **snapshot_list(sessions *reg, int *count)
 
 void sessions_tick(sessions *reg, double now)
 {
+    live_tick(reg->app, now);
     int scan_ckpt = now - reg->last_ckpt_scan >= reg->app->cfg.checkpoint_interval;
     if (!scan_ckpt && atomic_load(&reg->npending) == 0) return;
     if (scan_ckpt) reg->last_ckpt_scan = now;
@@ -841,6 +865,7 @@ void sessions_tick(sessions *reg, double now)
 
 void sessions_release_waiters(sessions *reg)
 {
+    live_drain(reg->app);
     int n;
     session **v = snapshot_list(reg, &n);
     if (!v) return;
@@ -873,6 +898,7 @@ int sessions_checkpoint_all(sessions *reg)
         session_put(s);
     }
     free(v);
+    live_flush(reg->app);
     int e = store_flush(reg->app->db);
     return rc ? rc : e;
 }

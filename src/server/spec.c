@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adapt_spec.h"
 #include "errors.h"
 #include "f32json.h"
 #include "jsonwalk.h"
@@ -23,6 +24,7 @@ typedef struct parse_ctx {
     char    optimizer[OPT_NAME_MAX];
     cJSON  *hyper, *tensors;        /* kept until the optimizer is known */
     char    schedule[32];
+    int     have_schedule;
     float  *params;
     size_t  nparams;
     size_t  body_len;
@@ -41,12 +43,10 @@ static int fail(parse_ctx *c, int e, const char *fmt, ...)
 /* Reads an integer field from valuedouble with range and integrality checks. */
 static int get_int(parse_ctx *c, const cJSON *v, const char *field, double lo, double hi, int64_t *out)
 {
-    if (!cJSON_IsNumber(v)) return fail(c, ERR_INVALID_ARGUMENT, "%s must be an integer", field);
-    double d = v->valuedouble;
-    if (!isfinite(d)) return fail(c, ERR_NON_FINITE, "%s is not finite", field);
-    if (d != floor(d) || d < lo || d > hi)
-        return fail(c, ERR_OUT_OF_RANGE, "%s must be an integer in [%.0f, %.0f]", field, lo, hi);
-    *out = (int64_t)d;
+    int rc = jsonwalk_int(v, lo, hi, out);
+    if (rc == ERR_NON_FINITE) return fail(c, rc, "%s is not finite", field);
+    if (rc == ERR_INVALID_ARGUMENT && !cJSON_IsNumber(v)) return fail(c, rc, "%s must be an integer", field);
+    if (rc) return fail(c, ERR_OUT_OF_RANGE, "%s must be an integer in [%.0f, %.0f]", field, lo, hi);
     return 0;
 }
 
@@ -88,9 +88,11 @@ static int on_member(void *ctx, const char *key, const char *val, size_t avail, 
         c->have_optimizer = rc == 0;
     } else if (strcmp(key, "hyperparams") == 0) {
         if (!cJSON_IsObject(v)) rc = fail(c, ERR_INVALID_ARGUMENT, "hyperparams must be an object");
+        else if (jsonwalk_has_duplicate(v)) rc = fail(c, ERR_INVALID_JSON, "hyperparams names a member twice");
         else { c->hyper = v; v = NULL; }
     } else if (strcmp(key, "schedule") == 0) {
         rc = get_string(c, v, "schedule", c->schedule, sizeof c->schedule);
+        c->have_schedule = rc == 0;
     } else if (strcmp(key, "tensors") == 0) {
         if (!cJSON_IsArray(v)) rc = fail(c, ERR_INVALID_ARGUMENT, "tensors must be an array");
         else { c->tensors = v; v = NULL; c->have_tensors = 1; }
@@ -122,9 +124,12 @@ static int on_member(void *ctx, const char *key, const char *val, size_t avail, 
         rc = get_string(c, v, "name", sp->name, sizeof sp->name);
     } else if (strcmp(key, "weights") == 0) {
         rc = get_string(c, v, "weights", sp->weights, sizeof sp->weights);
+    } else if (strcmp(key, "adapt") == 0) {
+        rc = adapt_spec_parse(v, &sp->adapt, c->msg, c->msgcap);
     } else if (strcmp(key, "tags") == 0) {
         int n = 0;
         if (!cJSON_IsObject(v)) rc = fail(c, ERR_INVALID_ARGUMENT, "tags must be an object of strings");
+        else if (jsonwalk_has_duplicate(v)) rc = fail(c, ERR_INVALID_JSON, "tags names a member twice");
         for (cJSON *t = v->child; !rc && t; t = t->next, n++) {
             if (!cJSON_IsString(t) || strlen(t->string) > 64 || strlen(t->valuestring) > 256)
                 rc = fail(c, ERR_INVALID_ARGUMENT, "tags must map names (<= 64 bytes) to strings (<= 256 bytes)");
@@ -159,6 +164,10 @@ static int parse_tensors(parse_ctx *c)
     for (cJSON *t = c->tensors->child; !rc && t; t = t->next, i++) {
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(t, "name");
         const cJSON *sh = cJSON_GetObjectItemCaseSensitive(t, "shape");
+        if (cJSON_IsObject(t) && jsonwalk_has_duplicate(t)) {
+            rc = fail(c, ERR_INVALID_JSON, "tensors[%d] names a member twice", i);
+            break;
+        }
         if (!cJSON_IsObject(t) || !sh) {
             rc = fail(c, ERR_INVALID_SHAPE, "tensors[%d] must be an object with a shape", i);
             break;
@@ -205,13 +214,21 @@ static int parse_tensors(parse_ctx *c)
                 snprintf(auto_names[k], sizeof auto_names[k], "t%d", k);
                 names[k] = auto_names[k];
             }
+        /* An explicit name may clash with an automatic one. */
+        for (int a = 0; !rc && a < nt; a++)
+            for (int b = a + 1; !rc && b < nt; b++)
+                if (strcmp(names[a], names[b]) == 0)
+                    rc = fail(c, ERR_INVALID_ARGUMENT,
+                              "tensor name \"%s\" appears twice (unnamed tensors are called t<index>)", names[a]);
         if (!rc) {
             rc = layout_init(&c->sp->lay, nt, names, ndims, (const int64_t(*)[LAYOUT_MAX_DIMS])shapes,
                              c->max_params);
             if (rc == ERR_TOO_MANY_PARAMS)
                 fail(c, rc, "the tensors hold more than the limit of %zu parameters", c->max_params);
+            else if (rc == ERR_INVALID_ARGUMENT)
+                fail(c, rc, "two tensors have the same name (unnamed tensors are called t<index>)");
             else if (rc)
-                fail(c, ERR_INVALID_SHAPE, "a tensor shape is empty, zero, negative or too large");
+                rc = fail(c, ERR_INVALID_SHAPE, "a tensor shape is empty, zero, negative or too large");
         }
         free(auto_names);
     }
@@ -227,6 +244,7 @@ int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int re
     memset(sp, 0, sizeof *sp);
     sp->workers = 1;
     sp->dur = DURABILITY_CHECKPOINT;
+    adapt_config_defaults(&sp->adapt);
     parse_ctx c = {.sp = sp, .max_params = max_params, .restoring = restoring, .msg = msg,
                    .msgcap = msgcap, .body_len = len};
     msg[0] = '\0';
@@ -255,7 +273,9 @@ int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int re
         else if (e)
             rc = fail(&c, e, "hyperparameter %s is invalid", h->string);
     }
-    if (!rc && c.schedule[0]) {
+    if (!rc && sp->adapt.lr != ADAPT_LR_NONE && opt_find(c.optimizer)->kind != OPT_KIND_CLASSIC)
+        rc = fail(&c, ERR_INVALID_ARGUMENT, "adapt.lr needs a classic optimizer; %s is not one", c.optimizer);
+    if (!rc && c.have_schedule) {
         int k = schedule_parse(c.schedule);
         if (k < 0)
             rc = fail(&c, ERR_OUT_OF_RANGE,
@@ -316,5 +336,7 @@ cJSON *spec_to_json(const spec *sp)
     cJSON_AddNumberToObject(o, "total_steps", (double)sp->total_steps);
     cJSON_AddStringToObject(o, "name", sp->name);
     cJSON_AddItemToObject(o, "tags", sp->tags ? cJSON_Duplicate(sp->tags, 1) : cJSON_CreateObject());
+    cJSON *ad = adapt_spec_json(&sp->adapt);
+    if (ad) cJSON_AddItemToObject(o, "adapt", ad);
     return o;
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cjson/cJSON.h>
+#include "adapt.h"
 #include "opt.h"
 
 typedef enum { DURABILITY_CHECKPOINT, DURABILITY_STEP } durability;
@@ -36,6 +37,7 @@ typedef struct spec {
     cJSON      *tags;               /* object of strings, or NULL */
     float      *params;             /* initial parameters (lay.n), or NULL for zeros */
     char        tenant[64];         /* the owner: set by the server, or restored */
+    adapt_config adapt;             /* online adaptation ("adapt"); lr == ADAPT_LR_NONE: none */
     /* restored sessions only */
     char        id[40];
     int64_t     created_ms;

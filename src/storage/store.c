@@ -80,6 +80,23 @@ static const char *const migrations[] = {
     "CREATE TABLE meta_curve("
     "  job_id TEXT NOT NULL REFERENCES meta_jobs(id) ON DELETE CASCADE, step INTEGER NOT NULL,"
     "  meta_loss REAL, grad_norm REAL, PRIMARY KEY(job_id, step)) WITHOUT ROWID;",
+    /* 5: step analytics (store_analytics.c): per-step extras (cosine between
+     * consecutive updates, per-tensor norms, adaptation figures) and a rollup
+     * of metrics in buckets of 64 steps for fast downsampling. */
+    "CREATE TABLE step_extra("
+    "  session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE, step INTEGER NOT NULL,"
+    "  update_cos REAL, update_ratio REAL, lr_mult REAL, tensors_json TEXT, extra_json TEXT,"
+    "  PRIMARY KEY(session_id, step)) WITHOUT ROWID;"
+    "CREATE TABLE metrics_rollup("
+    "  session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE, bucket INTEGER NOT NULL,"
+    "  step_first INTEGER NOT NULL, step_last INTEGER NOT NULL, n INTEGER NOT NULL,"
+    "  loss_n INTEGER, loss_sum REAL, loss_min REAL, loss_max REAL,"
+    "  grad_n INTEGER, grad_sum REAL, grad_min REAL, grad_max REAL,"
+    "  upd_n INTEGER, upd_sum REAL, upd_min REAL, upd_max REAL,"
+    "  param_n INTEGER, param_sum REAL, param_min REAL, param_max REAL,"
+    "  lr_n INTEGER, lr_sum REAL, lr_min REAL, lr_max REAL,"
+    "  cos_n INTEGER, cos_sum REAL, cos_min REAL, cos_max REAL,"
+    "  PRIMARY KEY(session_id, bucket)) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -876,6 +893,7 @@ static int session_rows(store *s, int q, const char *after, int limit,
 
 int store_sessions_load(store *s, int (*fn)(void *ctx, const store_session_row *row), void *ctx)
 {
+    if (!s) return ERR_INVALID_ARGUMENT;
     return session_rows(s, RQ_LOAD, NULL, -1, fn, ctx);
 }
 
@@ -895,6 +913,7 @@ static int one_row(void *ctx, const store_session_row *row)
 
 int store_session_load(store *s, const char *id, int (*fn)(void *ctx, const store_session_row *row), void *ctx)
 {
+    if (!s) return ERR_INVALID_ARGUMENT;
     if (!id) return ERR_INVALID_ARGUMENT;
     one_ctx c = {0, fn, ctx};
     int rc = session_rows(s, RQ_LOAD_ONE, id, 1, one_row, &c);
@@ -905,6 +924,7 @@ int store_session_load(store *s, const char *id, int (*fn)(void *ctx, const stor
 int store_sessions_list(store *s, const char *after_id, int limit,
                         int (*fn)(void *ctx, const store_session_row *row), void *ctx)
 {
+    if (!s) return ERR_INVALID_ARGUMENT;
     return session_rows(s, after_id ? RQ_LIST_AFTER : RQ_LIST_FIRST, after_id, limit < 0 ? -1 : limit, fn, ctx);
 }
 
@@ -928,6 +948,7 @@ static sqlite3_stmt *range_begin(store *s, int q, const char *id, int64_t after,
 int store_metrics_query(store *s, const char *id, int64_t after, int limit,
                         int (*fn)(void *ctx, const step_metric *m), void *ctx)
 {
+    if (!s) return ERR_INVALID_ARGUMENT;
     reader *r;
     sqlite3_stmt *st = id ? range_begin(s, RQ_METRICS, id, after, limit, &r) : NULL;
     if (!st) return id ? ERR_STORAGE : ERR_INVALID_ARGUMENT;
@@ -944,6 +965,7 @@ int store_metrics_query(store *s, const char *id, int64_t after, int limit,
 int store_feedback_query(store *s, const char *id, int64_t after, int limit,
                          int (*fn)(void *ctx, const store_feedback_row *f), void *ctx)
 {
+    if (!s) return ERR_INVALID_ARGUMENT;
     reader *r;
     sqlite3_stmt *st = id ? range_begin(s, RQ_FEEDBACK, id, after, limit, &r) : NULL;
     if (!st) return id ? ERR_STORAGE : ERR_INVALID_ARGUMENT;
@@ -972,6 +994,7 @@ int store_call(store *s, int (*fn)(sqlite3 *db, void *ctx), void *ctx)
 
 sqlite3 *store_reader_acquire(store *s)
 {
+    if (!s) return NULL;
     reader *r = reader_get(s);
     if (!r) return NULL;
     pthread_mutex_lock(&s->rmu);

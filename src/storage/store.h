@@ -272,4 +272,51 @@ int store_meta_job_find_resumable(store *s, const char *name, const char *config
 int store_meta_curve(store *s, const char *id, int (*fn)(void *ctx, int64_t step, double meta_loss, double grad_norm),
                      void *ctx);
 
+/* ---- step analytics (store_analytics.c) ---------------------------------
+ * Per-step extras (the cosine between consecutive updates, the
+ * update/parameter ratio, the learned lr multiplier, per-tensor norms and
+ * other figures as JSON) and a rollup of the metrics in buckets of
+ * STORE_ROLLUP_WIDTH steps, refreshed by every store_analytics_write for the
+ * buckets its rows touch (and any bucket a lost write left out), so that a
+ * downsampled curve reads O(steps / 64) rows.  Writes are synchronous
+ * (store_call) and meant for batches; reads use the pool. */
+
+#define STORE_ROLLUP_WIDTH 64
+/* Downsampled columns, in this order: loss, grad_norm, update_norm,
+ * param_norm, lr, update_cos. */
+enum { STORE_AN_LOSS, STORE_AN_GRAD, STORE_AN_UPDATE, STORE_AN_PARAM, STORE_AN_LR, STORE_AN_COS, STORE_AN_NCOLS };
+
+typedef struct store_analytics_row {
+    const char *id;
+    int64_t     step;
+    double      update_cos, update_ratio, lr_mult;   /* NAN when unknown */
+    const char *tensors_json;   /* NULL or an array */
+    const char *extra_json;     /* NULL or an object */
+} store_analytics_row;
+
+typedef struct store_metric_bucket {
+    int64_t step_first, step_last, count;            /* steps in the bucket */
+    struct { int64_t count; double mean, min, max; } col[STORE_AN_NCOLS];   /* NAN when count == 0 */
+} store_metric_bucket;
+
+/* Writes extras rows (rows of sessions that do not exist are dropped) and
+ * refreshes the rollup.  Call it after the metrics rows of those steps were
+ * queued (store_metric).  0 or ERR_STORAGE. */
+int store_analytics_write(store *s, const store_analytics_row *rows, size_t n);
+/* One entry per non-empty bucket (step / width) of steps in [from, to], in
+ * step order, with each column's count, mean, min and max.  Uses the rollup
+ * when width is a multiple of STORE_ROLLUP_WIDTH, from too, and
+ * to == INT64_MAX.  0 or ERR_STORAGE. */
+int store_metrics_downsample(store *s, const char *id, int64_t from, int64_t to, int64_t width,
+                             int (*fn)(void *ctx, const store_metric_bucket *b), void *ctx);
+/* Number of metric rows and the first and last step (0, 0, 0 when none). */
+int store_metrics_span(store *s, const char *id, int64_t *count, int64_t *first, int64_t *last);
+/* Extras rows with step > after, ascending, at most limit (negative: all). */
+int store_analytics_query(store *s, const char *id, int64_t after, int limit,
+                          int (*fn)(void *ctx, const store_analytics_row *r), void *ctx);
+/* The newest extras row (fn not called when none). */
+int store_analytics_last(store *s, const char *id, int (*fn)(void *ctx, const store_analytics_row *r), void *ctx);
+/* The last n metric rows, ascending. */
+int store_metrics_tail(store *s, const char *id, int n, int (*fn)(void *ctx, const step_metric *m), void *ctx);
+
 #endif

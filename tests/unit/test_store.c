@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -906,6 +907,163 @@ static void test_store_call_and_borrowed_readers_work(void **unused)
     check_integrity(path);
 }
 
+/* store_auth.c through the store.h API: keys and idempotency records persist,
+ * a duplicate key id or a second idempotency record changes nothing. */
+typedef struct key_rows { int n; store_key k[16]; } key_rows;
+
+static int key_collect(void *ctx, const store_key *k)
+{
+    key_rows *c = ctx;
+    assert_true(c->n < 16);
+    c->k[c->n++] = *k;
+    return 0;
+}
+
+static void test_store_keys_and_idempotency_records_persist(void **unused)
+{
+    (void)unused;
+    char path[300];
+    store *s = open_new(path, sizeof path);
+    store_key k = {.id = "k_a", .tenant = "acme", .admin = 1, .created_ms = 10};
+    for (int i = 0; i < 32; i++) k.hash[i] = (uint8_t)(i * 7);
+    assert_int_equal(store_key_insert(s, &k), 0);
+    store_key k2 = {.id = "k_b", .tenant = "beta", .admin = 0, .created_ms = 20};
+    assert_int_equal(store_key_insert(s, &k2), 0);
+    store_key dup = k2;
+    snprintf(dup.tenant, sizeof dup.tenant, "other");
+    assert_int_equal(store_key_insert(s, &dup), ERR_STORAGE);       /* the id is taken */
+
+    store_key got;
+    assert_int_equal(store_key_get(s, "k_a", &got), 0);
+    assert_string_equal(got.tenant, "acme");
+    assert_memory_equal(got.hash, k.hash, 32);
+    assert_int_equal(got.admin, 1);
+    assert_int_equal(got.created_ms, 10);
+    assert_int_equal(got.revoked_ms, 0);
+    assert_int_equal(store_key_get(s, "k_b", &got), 0);
+    assert_string_equal(got.tenant, "beta");                        /* the duplicate changed nothing */
+    assert_int_equal(store_key_get(s, "k_zz", &got), ERR_NOT_FOUND);
+    int64_t active = -1;
+    assert_int_equal(store_keys_active(s, &active), 0);
+    assert_int_equal(active, 2);
+    assert_int_equal(store_key_revoke(s, "k_b", 99), 0);
+    assert_int_equal(store_key_revoke(s, "k_b", 100), ERR_NOT_FOUND);   /* already revoked: kept at 99 */
+    assert_int_equal(store_key_revoke(s, "k_zz", 100), ERR_NOT_FOUND);
+    assert_int_equal(store_keys_active(s, &active), 0);
+    assert_int_equal(active, 1);
+
+    uint8_t h1[32], h2[32], hout[32];
+    memset(h1, 0x11, 32);
+    memset(h2, 0x22, 32);
+    const char body[] = "{\"a\":1}\0tail";                   /* binary-safe, embedded NUL */
+    assert_int_equal(store_idem_put(s, "acme", "idem-1", "sessions_create", h1, 201, body, sizeof body), 0);
+    assert_int_equal(store_idem_put(s, "acme", "idem-1", "sessions_create", h2, 500, "x", 1), 0); /* kept first */
+    assert_int_equal(store_idem_put(s, "acme", "idem-2", "sessions_create", h2, 400, NULL, 0), 0);
+    store_close(s);
+
+    /* everything survives a reopen */
+    assert_int_equal(store_open(path, &s), 0);
+    key_rows keys = {0};
+    assert_int_equal(store_keys_list(s, key_collect, &keys), 0);
+    assert_int_equal(keys.n, 2);
+    assert_string_equal(keys.k[0].id, "k_a");               /* ordered by created_ms */
+    assert_int_equal(keys.k[0].revoked_ms, 0);
+    assert_memory_equal(keys.k[0].hash, k.hash, 32);
+    assert_string_equal(keys.k[1].id, "k_b");
+    assert_int_equal(keys.k[1].revoked_ms, 99);
+    int status = 0;
+    char *out = NULL;
+    size_t out_len = 0;
+    assert_int_equal(store_idem_get(s, "acme", "idem-1", "sessions_create", hout, &status, &out, &out_len), 0);
+    assert_int_equal(status, 201);
+    assert_memory_equal(hout, h1, 32);
+    assert_int_equal(out_len, sizeof body);
+    assert_memory_equal(out, body, sizeof body);
+    free(out);
+    out = NULL;
+    assert_int_equal(store_idem_get(s, "acme", "idem-2", "sessions_create", hout, &status, &out, &out_len), 0);
+    assert_int_equal(status, 400);
+    assert_int_equal(out_len, 0);
+    assert_string_equal(out, "");
+    free(out);
+    out = NULL;
+    /* the record is scoped by tenant and route */
+    assert_int_equal(store_idem_get(s, "beta", "idem-1", "sessions_create", hout, &status, &out, &out_len),
+                     ERR_NOT_FOUND);
+    assert_int_equal(store_idem_get(s, "acme", "idem-1", "step", hout, &status, &out, &out_len), ERR_NOT_FOUND);
+    assert_null(out);
+    store_close(s);
+    check_integrity(path);
+}
+
+static int never_called(void *ctx, const store_session_row *r)
+{
+    (void)ctx;
+    (void)r;
+    fail_msg("callback called");
+    return 1;
+}
+
+static void test_store_writes_refuse_null_store_or_id(void **unused)
+{
+    (void)unused;
+    char path[300];
+    store *s = open_new(path, sizeof path);
+    step_metric m = metric_for(1);
+    /* the take functions free the buffer even then (run under asan/valgrind to see a leak) */
+    assert_int_equal(store_session_create_take(NULL, "a", "{}", 1, 0, snap_new(8, 0), 8), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_session_create_take(s, NULL, "{}", 1, 0, snap_new(8, 0), 8), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_snapshot_take(NULL, "a", 1, snap_new(8, 0), 8, 1), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_snapshot_take(s, NULL, 1, snap_new(8, 0), 8, 0), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_metric(NULL, "a", &m), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_metric(s, NULL, &m), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_metric(s, "a", NULL), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_feedback(s, NULL, 1, 0.5, NULL), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_session_update(s, NULL, "x", NULL), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_session_delete(s, NULL), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_flush(NULL), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_session_load(s, NULL, never_called, NULL), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_metrics_query(s, NULL, 0, -1, NULL, NULL), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_feedback_query(s, NULL, 0, -1, NULL, NULL), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_open(NULL, &s), ERR_INVALID_ARGUMENT);
+    store_close(NULL);
+    store_close(s);
+    check_integrity(path);
+}
+
+/* BUG (src/storage/store.c reader_get:791 and session_rows/range_begin; also
+ * store_auth.c reads via store_reader_acquire): store.h promises
+ * ERR_INVALID_ARGUMENT for a NULL store, and every write keeps that promise,
+ * but every read locks s->rmu first and crashes on NULL.  Proposed fix:
+ * `if (!s) return ERR_INVALID_ARGUMENT;` (NULL for store_reader_acquire) at
+ * the top of store_sessions_load, store_session_load, store_sessions_list,
+ * store_metrics_query, store_feedback_query and store_reader_acquire.
+ * Run in a forked child so that the crash fails this test only. */
+static void test_store_reads_refuse_a_null_store(void **unused)
+{
+    (void)unused;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* cmocka's handlers would longjmp back into the runner inside the child */
+        const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
+        int bad = 0;
+        bad += store_sessions_load(NULL, never_called, NULL) != ERR_INVALID_ARGUMENT;
+        bad += store_session_load(NULL, "a", never_called, NULL) != ERR_INVALID_ARGUMENT;
+        bad += store_sessions_list(NULL, NULL, -1, never_called, NULL) != ERR_INVALID_ARGUMENT;
+        bad += store_metrics_query(NULL, "a", 0, -1, metric_collect, NULL) != ERR_INVALID_ARGUMENT;
+        bad += store_feedback_query(NULL, "a", 0, -1, fb_collect, NULL) != ERR_INVALID_ARGUMENT;
+        _exit(bad ? 1 : 0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status)) fail_msg("a read with a NULL store died of signal %d", WTERMSIG(status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* ---- setup ------------------------------------------------------------------ */
 
 static int group_setup(void **state)
@@ -947,6 +1105,9 @@ int main(void)
         cmocka_unit_test(test_store_full_disk_by_rlimit_fsize_gives_err_storage_then_recovers),
         cmocka_unit_test(test_store_close_drains_queued_async_jobs),
         cmocka_unit_test(test_store_call_and_borrowed_readers_work),
+        cmocka_unit_test(test_store_keys_and_idempotency_records_persist),
+        cmocka_unit_test(test_store_writes_refuse_null_store_or_id),
+        cmocka_unit_test(test_store_reads_refuse_a_null_store),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,271 @@
+/* test_client.c — the C client against a real optirsd (driven by
+ * tests/integration/test_c_client.py, which starts the daemon).
+ *
+ *   test_client basic URL              every call of the library
+ *   test_client retry URL DIRECT_URL   URL is a proxy that drops the first two
+ *                                      answers; DIRECT_URL reaches the daemon
+ *
+ * Exact float32 comparisons are intended: SGD's update is -lr*g computed
+ * in float32 by the daemon, and lr = 0.5 makes it exact. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "optirs_client.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                                         \
+    do {                                                                         \
+        if (cond)                                                                \
+            passed++;                                                            \
+        else {                                                                   \
+            failed++;                                                            \
+            fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);      \
+            fprintf(stderr, __VA_ARGS__);                                        \
+            fputc('\n', stderr);                                                 \
+        }                                                                        \
+    } while (0)
+
+static const char *ecode(optirs_client *c) { return optirs_client_error(c)->code; }
+
+static int finish(void)
+{
+    printf("%d passed, %d failed\n", passed, failed);
+    return failed ? 1 : 0;
+}
+
+static int list_has(optirs_client *c, const char *id)
+{
+    cJSON *l = NULL, *s;
+    int found = 0;
+    if (optirs_sessions_list(c, 1000, NULL, &l) != 0)
+        return -1;
+    cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(l, "sessions")) {
+        const cJSON *i = cJSON_GetObjectItemCaseSensitive(s, "id");
+        found += cJSON_IsString(i) && strcmp(i->valuestring, id) == 0;
+    }
+    cJSON_Delete(l);
+    return found;
+}
+
+static int run_basic(const char *url)
+{
+    optirs_client *c = NULL;
+    int rc = optirs_client_new(url, NULL, &c);
+    CHECK(rc == 0, "client_new: %d", rc);
+    if (rc)
+        return finish();
+
+    /* catalogue */
+    cJSON *cat = NULL;
+    rc = optirs_optimizers(c, &cat);
+    CHECK(rc == 0, "optimizers: %s", ecode(c));
+    int has_adam = 0;
+    const cJSON *o;
+    cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(cat, "optimizers")) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, "name");
+        has_adam |= cJSON_IsString(n) && strcmp(n->valuestring, "adam") == 0;
+    }
+    CHECK(has_adam, "the catalogue lists adam");
+    cJSON_Delete(cat);
+
+    /* create from a struct: tensors [3] and [2,2], N = 7 */
+    const int64_t s1[] = {3}, s2[] = {2, 2};
+    const optirs_tensor ts[] = {{"w", s1, 1}, {"b", s2, 2}};
+    const float init[7] = {1, 2, 3, 4, 5, 6, 7};
+    optirs_spec sp = {.optimizer = "sgd", .hyperparams_json = "{\"lr\":0.5}", .tensors = ts, .n_tensors = 2,
+                      .params = init, .n_params = 7, .name = "c-basic", .durability = "step"};
+    optirs_session *a = NULL;
+    rc = optirs_session_create(c, &sp, &a);
+    CHECK(rc == 0, "create: %s %s", ecode(c), optirs_client_error(c)->message);
+    if (rc)
+        return finish();
+    CHECK(optirs_session_num_params(a) == 7, "num_params %zu", optirs_session_num_params(a));
+    CHECK(optirs_session_last_step(a) == 0, "new session at step 0");
+    const char *id = optirs_session_id(a);
+
+    /* step 1: update = -0.5 * g, exactly */
+    float g[7] = {0.5f, -1.0f, 2.0f, 0.25f, -0.125f, 8.0f, 0.0f}, u[7], p[7], want[7];
+    double loss = 0.75;
+    rc = optirs_session_step(a, g, 7, &loss, NULL, u);
+    CHECK(rc == 0, "step 1: %s %s", ecode(c), optirs_client_error(c)->message);
+    for (int i = 0; i < 7; i++) {
+        want[i] = init[i] + (-0.5f * g[i]);
+        CHECK(u[i] == -0.5f * g[i], "update[%d] = %g, want %g", i, (double)u[i], (double)(-0.5f * g[i]));
+    }
+    CHECK(optirs_session_last_step(a) == 1, "counter 1");
+    int64_t pst = -1;
+    rc = optirs_session_params(a, p, 7, &pst);
+    CHECK(rc == 0 && pst == 1, "params: rc %d step %lld", rc, (long long)pst);
+    for (int i = 0; i < 7; i++)
+        CHECK(p[i] == want[i], "params[%d] = %g, want %g", i, (double)p[i], (double)want[i]);
+
+    /* step 2 with A; B opened at step 2 replays step 2's update */
+    rc = optirs_session_step(a, g, 7, NULL, NULL, u);
+    CHECK(rc == 0 && optirs_session_last_step(a) == 2, "step 2: %s", ecode(c));
+    optirs_session *b = NULL;
+    rc = optirs_session_open(c, id, &b);
+    CHECK(rc == 0 && optirs_session_last_step(b) == 2, "open at step 2: %s", ecode(c));
+    rc = optirs_session_step(a, g, 7, NULL, NULL, u);                      /* A: step 3 */
+    float u3[7];
+    memcpy(u3, u, sizeof u);
+    float g2[7] = {9, 9, 9, 9, 9, 9, 9}, ub[7];
+    rc = optirs_session_step(b, g2, 7, NULL, NULL, ub);                   /* B: "step 3" = a retry */
+    CHECK(rc == 0 && optirs_session_last_step(b) == 3, "B's step 3 is answered as a retry: %s", ecode(c));
+    CHECK(memcmp(ub, u3, sizeof u3) == 0, "a retry answers the stored update, not the new gradients");
+    rc = optirs_session_params(a, p, 7, &pst);
+    CHECK(rc == 0 && pst == 3, "still at step 3 after the retry (%lld)", (long long)pst);
+
+    /* step_conflict: C opened at 3, A goes to 5, C sends 4 */
+    optirs_session *cs = NULL;
+    rc = optirs_session_open(c, id, &cs);
+    CHECK(rc == 0, "open C");
+    optirs_session_step(a, g, 7, NULL, NULL, u);
+    optirs_session_step(a, g, 7, NULL, NULL, u);
+    CHECK(optirs_session_last_step(a) == 5, "A at 5");
+    rc = optirs_session_step(cs, g, 7, NULL, NULL, u);
+    const optirs_error *e = optirs_client_error(c);
+    CHECK(rc == OPTIRS_E_HTTP && e->status == 409 && strcmp(e->code, "step_conflict") == 0,
+          "conflict: rc %d status %d code %s", rc, e->status, e->code);
+    CHECK(e->has_expected && e->expected == 6, "expected %lld", (long long)e->expected);
+    CHECK(optirs_session_last_step(cs) == 3, "the counter stays after a conflict");
+    rc = optirs_session_resync(cs);
+    CHECK(rc == 0 && optirs_session_last_step(cs) == 5, "resync to 5");
+    rc = optirs_session_step(cs, g, 7, NULL, NULL, u);
+    CHECK(rc == 0 && optirs_session_last_step(cs) == 6, "C steps 6 after resync");
+
+    /* wrong length, non-finite loss: refused locally */
+    rc = optirs_session_step(a, g, 6, NULL, NULL, u);
+    CHECK(rc == OPTIRS_E_ARG && strcmp(ecode(c), "length_mismatch") == 0, "short grads: %d", rc);
+    double bad = INFINITY;
+    rc = optirs_session_step(a, g, 7, &bad, NULL, u);
+    CHECK(rc == OPTIRS_E_ARG && strcmp(ecode(c), "non_finite") == 0, "inf loss: %d", rc);
+
+    /* feedback */
+    rc = optirs_session_feedback(a, 1, 0.5, "{\"accuracy\":0.9}");
+    CHECK(rc == 0, "feedback: %s %s", ecode(c), optirs_client_error(c)->message);
+    rc = optirs_session_feedback(a, 99, 0.5, NULL);
+    CHECK(rc == OPTIRS_E_HTTP && strcmp(ecode(c), "out_of_range") == 0 && optirs_client_error(c)->status == 400,
+          "feedback for a step not taken: %d %s", rc, ecode(c));
+
+    /* metrics: six steps, the first with loss 0.75 */
+    cJSON *m = NULL;
+    rc = optirs_session_metrics(a, 0, 0, &m);
+    CHECK(rc == 0, "metrics: %s", ecode(c));
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(m, "metrics");
+    CHECK(cJSON_GetArraySize(rows) == 6, "6 metric rows, got %d", cJSON_GetArraySize(rows));
+    const cJSON *r0 = cJSON_GetArrayItem(rows, 0);
+    const cJSON *l0 = cJSON_GetObjectItemCaseSensitive(r0, "loss");
+    CHECK(cJSON_IsNumber(l0) && fabs(l0->valuedouble - 0.75) < 1e-6, "row 1 loss 0.75");
+    cJSON_Delete(m);
+    rc = optirs_session_metrics(a, 4, 1, &m);
+    rows = cJSON_GetObjectItemCaseSensitive(m, "metrics");
+    const cJSON *st5 = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(rows, 0), "step");
+    CHECK(rc == 0 && cJSON_GetArraySize(rows) == 1 && cJSON_IsNumber(st5) && st5->valuedouble == 5,
+          "metrics after 4 limit 1 is step 5");
+    cJSON_Delete(m);
+
+    /* listing */
+    CHECK(list_has(c, id) == 1, "the list has the session once");
+
+    /* a daemon error carries its code */
+    optirs_session *bad_s = NULL;
+    rc = optirs_session_create_json(c, "{\"optimizer\":\"nope\",\"tensors\":[{\"shape\":[1]}]}", &bad_s);
+    CHECK(rc == OPTIRS_E_HTTP && strcmp(ecode(c), "unknown_optimizer") == 0 && optirs_client_error(c)->status == 400,
+          "unknown optimizer: %d %s", rc, ecode(c));
+    CHECK(bad_s == NULL, "no session object on error");
+    rc = optirs_session_create_json(c, "{\"optimizer\":\"adam\",\"tensors\":[{\"shape\":[2]}],\"hyperparams\":{\"beta3\":1}}",
+                                    &bad_s);
+    CHECK(rc == OPTIRS_E_HTTP && strcmp(ecode(c), "unknown_hyperparameter") == 0, "beta3: %s", ecode(c));
+
+    /* delete, then 404 */
+    rc = optirs_session_delete(a);
+    CHECK(rc == 0, "delete: %s", ecode(c));
+    cJSON *d = NULL;
+    rc = optirs_session_get_by_id(c, id, &d);
+    CHECK(rc == OPTIRS_E_HTTP && strcmp(ecode(c), "session_not_found") == 0 && optirs_client_error(c)->status == 404,
+          "deleted: %d %s", rc, ecode(c));
+    rc = optirs_session_step(b, g, 7, NULL, NULL, u);
+    CHECK(rc == OPTIRS_E_HTTP && strcmp(ecode(c), "session_not_found") == 0, "step on deleted: %s", ecode(c));
+    CHECK(list_has(c, id) == 0, "the list no longer has it");
+    CHECK(optirs_session_get_by_id(c, "bad/id", &d) == OPTIRS_E_ARG, "ids are checked before use");
+
+    optirs_session_free(a);
+    optirs_session_free(b);
+    optirs_session_free(cs);
+    optirs_client_free(c);
+
+    /* nobody listening: connection_error after the retries */
+    optirs_client *dead = NULL;
+    rc = optirs_client_new("http://127.0.0.1:1", NULL, &dead);
+    optirs_client_set_retry(dead, 2, 0.01, 0.02);
+    rc = optirs_optimizers(dead, &cat);
+    CHECK(rc == OPTIRS_E_CONNECT && strcmp(ecode(dead), "connection_error") == 0, "unreachable: %d", rc);
+    optirs_client_free(dead);
+    CHECK(optirs_client_new("ftp://x", NULL, &dead) == OPTIRS_E_ARG, "only http(s) URLs");
+    return finish();
+}
+
+/* Through a proxy that drops the first two answers (the create's and step
+ * 1's): both are retried, nothing is applied twice. */
+static int run_retry(const char *url, const char *direct)
+{
+    optirs_client *c = NULL, *dc = NULL;
+    optirs_client_new(url, NULL, &c);
+    optirs_client_new(direct, NULL, &dc);
+    optirs_client_set_retry(c, 4, 0.01, 0.05);
+    const int64_t s1[] = {3};
+    const optirs_tensor t = {NULL, s1, 1};
+    const float init[3] = {1, 1, 1};
+    optirs_spec sp = {.optimizer = "sgd", .hyperparams_json = "{\"lr\":0.5}", .tensors = &t, .n_tensors = 1,
+                      .params = init, .n_params = 3, .name = "c-retry"};
+    optirs_session *s = NULL;
+    int rc = optirs_session_create(c, &sp, &s);
+    CHECK(rc == 0, "create through a lossy proxy: %s %s", ecode(c), optirs_client_error(c)->message);
+    if (rc)
+        return finish();
+    float g[3] = {0.5f, -1.0f, 2.0f}, u[3], p[3] = {1, 1, 1};
+    for (int k = 1; k <= 3; k++) {
+        rc = optirs_session_step(s, g, 3, NULL, NULL, u);
+        CHECK(rc == 0, "step %d: %s %s", k, ecode(c), optirs_client_error(c)->message);
+        for (int i = 0; i < 3; i++)
+            p[i] += u[i];
+    }
+    optirs_session *ds = NULL;
+    rc = optirs_session_open(dc, optirs_session_id(s), &ds);
+    CHECK(rc == 0 && optirs_session_last_step(ds) == 3, "the daemon applied exactly 3 steps (%lld)",
+          (long long)optirs_session_last_step(ds));
+    float dp[3];
+    rc = optirs_session_params(ds, dp, 3, NULL);
+    CHECK(rc == 0 && memcmp(dp, p, sizeof p) == 0, "daemon params equal the client's (%g %g %g)",
+          (double)dp[0], (double)dp[1], (double)dp[2]);
+    CHECK(dp[0] == 1.0f - 3 * 0.25f, "params[0] = %g after 3 steps of -0.25", (double)dp[0]);
+    /* the lost create answer did not make a second session */
+    cJSON *l = NULL, *x;
+    int named = 0;
+    optirs_sessions_list(dc, 1000, NULL, &l);
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(l, "sessions")) {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(x, "name");
+        named += cJSON_IsString(n) && strcmp(n->valuestring, "c-retry") == 0;
+    }
+    cJSON_Delete(l);
+    CHECK(named == 1, "one session named c-retry, found %d", named);
+    printf("session %s\n", optirs_session_id(s));
+    optirs_session_free(ds);
+    optirs_session_free(s);
+    optirs_client_free(dc);
+    optirs_client_free(c);
+    return finish();
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "basic") == 0)
+        return run_basic(argv[2]);
+    if (argc == 4 && strcmp(argv[1], "retry") == 0)
+        return run_retry(argv[2], argv[3]);
+    fprintf(stderr, "usage: test_client basic URL | test_client retry URL DIRECT_URL\n");
+    return 2;
+}

@@ -1,0 +1,275 @@
+/* analytics.c — see analytics.h.
+ *
+ * Trend model: z_i = a + b s_i + e_i with e_i ~ N(0, sigma^2), fitted by
+ * ordinary least squares on the window; the change over the window is
+ * c = b (s_last - s_first), with standard error se(c) = span * sigma /
+ * sqrt(Sxx).  With a threshold r (log(1 + r) in log space), the three
+ * probabilities are P(c < -r), P(|c| <= r) and P(c > r) for c ~ N(c_hat,
+ * se(c)^2); they sum to one. */
+#include "analytics.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ---- per-step statistics ------------------------------------------------- */
+
+void analytics_step_stats(const layout *lay, const float *grads, const float *params, const float *update,
+                          const float *prev_update, double update_norm, double param_norm,
+                          analytics_step *out)
+{
+    out->ntensors = 0;
+    out->update_ratio = param_norm > 0 ? update_norm / param_norm : NAN;
+    double dot = 0, psq = 0;
+    if (lay->ntensors <= 1) {
+        if (prev_update)
+            for (size_t i = 0; i < lay->n; i++) {
+                dot += (double)update[i] * prev_update[i];
+                psq += (double)prev_update[i] * prev_update[i];
+            }
+    } else {
+        int nt = lay->ntensors < ANALYTICS_MAX_TENSORS ? lay->ntensors : ANALYTICS_MAX_TENSORS;
+        for (int k = 0; k < lay->ntensors; k++) {
+            const layout_tensor *t = &lay->tensors[k];
+            const float *g = grads + t->offset, *p = params + t->offset, *u = update + t->offset;
+            const float *q = prev_update ? prev_update + t->offset : NULL;
+            double gs = 0, ps = 0, us = 0;
+            if (k < nt)
+                for (size_t i = 0; i < t->size; i++) {
+                    gs += (double)g[i] * g[i];
+                    ps += (double)p[i] * p[i];
+                    us += (double)u[i] * u[i];
+                }
+            if (q)
+                for (size_t i = 0; i < t->size; i++) {
+                    dot += (double)u[i] * q[i];
+                    psq += (double)q[i] * q[i];
+                }
+            if (k < nt) {
+                out->grad[k] = sqrt(gs);
+                out->param[k] = sqrt(ps);
+                out->update[k] = sqrt(us);
+            }
+        }
+        out->ntensors = nt;
+    }
+    double den = update_norm * sqrt(psq);
+    out->update_cos = den > 0 ? dot / den : NAN;
+    if (out->update_cos > 1) out->update_cos = 1;
+    if (out->update_cos < -1) out->update_cos = -1;
+}
+
+/* ---- smoothing ------------------------------------------------------------- */
+
+void analytics_ema(const double *x, size_t n, double beta, double *out)
+{
+    double m = 0, bk = 1;   /* bk = beta^k */
+    int any = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i];
+        if (isfinite(v)) {
+            m = beta * m + (1 - beta) * v;
+            bk *= beta;
+            any = 1;
+        }
+        out[i] = any ? m / (1 - bk) : NAN;
+    }
+}
+
+void analytics_window_mean(const double *x, size_t n, size_t w, double *out)
+{
+    if (w < 1) w = 1;
+    double sum = 0;
+    size_t cnt = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isfinite(x[i])) { sum += x[i]; cnt++; }
+        if (i >= w && isfinite(x[i - w])) { sum -= x[i - w]; cnt--; }
+        out[i] = cnt ? sum / (double)cnt : NAN;
+    }
+}
+
+/* ---- trend ------------------------------------------------------------------ */
+
+static double norm_cdf(double z) { return 0.5 * erfc(-z / sqrt(2.0)); }
+
+const char *analytics_trend_name(trend_kind k)
+{
+    switch (k) {
+    case TREND_IMPROVING: return "improving";
+    case TREND_PLATEAU: return "plateau";
+    case TREND_DIVERGING: return "diverging";
+    case TREND_INSUFFICIENT: default: return "insufficient_data";
+    }
+}
+
+void analytics_trend_fit(const int64_t *steps, const double *y, size_t n, double rel, analytics_trend *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = TREND_INSUFFICIENT;
+    out->change = out->slope = NAN;
+    out->p_improving = out->p_plateau = out->p_diverging = NAN;
+    size_t m = 0;
+    int allpos = 1;
+    double absmean = 0;
+    int64_t s0 = 0, s1 = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(y[i])) continue;
+        if (!m) s0 = steps[i];
+        s1 = steps[i];
+        if (y[i] <= 0) allpos = 0;
+        absmean += fabs(y[i]);
+        m++;
+    }
+    out->n = m;
+    if (m < 5 || s1 <= s0) return;
+    absmean /= (double)m;
+    double scale = absmean > 0 ? absmean : 1;
+    out->log_space = allpos;
+    /* Centred sums in double: steps can be large. */
+    double smean = 0, zmean = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(y[i])) continue;
+        smean += (double)(steps[i] - s0);
+        zmean += allpos ? log(y[i]) : y[i] / scale;
+    }
+    smean /= (double)m;
+    zmean /= (double)m;
+    double sxx = 0, sxz = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(y[i])) continue;
+        double ds = (double)(steps[i] - s0) - smean, z = allpos ? log(y[i]) : y[i] / scale;
+        sxx += ds * ds;
+        sxz += ds * (z - zmean);
+    }
+    double b = sxz / sxx, ssr = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(y[i])) continue;
+        double ds = (double)(steps[i] - s0) - smean, z = allpos ? log(y[i]) : y[i] / scale;
+        double e = z - zmean - b * ds;
+        ssr += e * e;
+    }
+    double span = (double)(s1 - s0);
+    double sigma = sqrt(ssr / (double)(m - 2));
+    double c = b * span, se = span * sigma / sqrt(sxx);
+    double r = allpos ? log1p(rel) : rel;
+    double pi, pd;
+    if (se > 0 && isfinite(se)) {
+        pi = norm_cdf((-r - c) / se);
+        pd = 1 - norm_cdf((r - c) / se);
+    } else {
+        pi = c < -r;
+        pd = c > r;
+    }
+    double pp = 1 - pi - pd;
+    if (pp < 0) pp = 0;
+    out->slope = b;
+    out->change = c;
+    out->p_improving = pi;
+    out->p_plateau = pp;
+    out->p_diverging = pd;
+    if (pi >= pp && pi >= pd) { out->kind = TREND_IMPROVING; out->confidence = pi; }
+    else if (pd >= pp) { out->kind = TREND_DIVERGING; out->confidence = pd; }
+    else { out->kind = TREND_PLATEAU; out->confidence = pp; }
+}
+
+/* ---- convergence and stability ------------------------------------------- */
+
+int64_t analytics_steps_to_fraction(const int64_t *steps, const double *ys, size_t n, double fraction)
+{
+    size_t first = n;
+    double y0 = NAN, ymin = INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(ys[i])) continue;
+        if (first == n) { first = i; y0 = ys[i]; }
+        if (ys[i] < ymin) ymin = ys[i];
+    }
+    if (first == n || !(ymin < y0)) return -1;
+    double target = y0 - fraction * (y0 - ymin);
+    for (size_t i = first; i < n; i++)
+        if (isfinite(ys[i]) && ys[i] <= target) return steps[i] - steps[first];
+    return -1;
+}
+
+void analytics_stability_of(const int64_t *steps, const double *loss, const double *smooth,
+                            const double *update_norm, size_t n, double spike_factor,
+                            analytics_stability *out)
+{
+    memset(out, 0, sizeof *out);
+    out->max_spike = NAN;
+    out->spike_last_step = -1;
+    double sum = 0, sq = 0, am = 0;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(loss[i]) || !isfinite(smooth[i])) continue;
+        double d = loss[i] - smooth[i];
+        sum += d;
+        sq += d * d;
+        am += fabs(smooth[i]);
+        m++;
+    }
+    if (m >= 2) {
+        double mean = sum / (double)m;
+        out->loss_var = (sq - (double)m * mean * mean) / (double)(m - 1);
+        if (out->loss_var < 0) out->loss_var = 0;
+        am /= (double)m;
+        out->loss_rel_std = am > 0 ? sqrt(out->loss_var) / am : NAN;
+    } else {
+        out->loss_var = out->loss_rel_std = NAN;
+    }
+    if (!update_norm) return;
+    double ema = 0, bk = 1;
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        double u = update_norm[i];
+        if (!isfinite(u)) continue;
+        if (seen >= 10) {
+            double base = ema / (1 - bk);
+            if (base > 0) {
+                double ratio = u / base;
+                if (isnan(out->max_spike) || ratio > out->max_spike) out->max_spike = ratio;
+                if (ratio > spike_factor) {
+                    out->spikes++;
+                    out->spike_last_step = steps[i];
+                }
+            }
+        }
+        ema = 0.9 * ema + 0.1 * u;
+        bk *= 0.9;
+        seen++;
+    }
+}
+
+/* ---- downsampling ------------------------------------------------------------ */
+
+size_t analytics_downsample(const int64_t *steps, const double *y, size_t n, int64_t origin, int64_t width,
+                            analytics_bucket *out, size_t cap)
+{
+    if (width < 1) width = 1;
+    size_t k = 0;
+    int64_t cur = INT64_MIN;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t d = steps[i] - origin;
+        int64_t b = d >= 0 ? d / width : -((-d + width - 1) / width);
+        if (b != cur) {
+            if (k && out[k - 1].count) out[k - 1].mean = sum / (double)out[k - 1].count;
+            if (k == cap) return k;
+            analytics_bucket *o = &out[k++];
+            o->step_first = o->step_last = steps[i];
+            o->count = 0;
+            o->mean = o->min = o->max = NAN;
+            o->step_min = o->step_max = -1;
+            cur = b;
+            sum = 0;
+        }
+        analytics_bucket *o = &out[k - 1];
+        o->step_last = steps[i];
+        double v = y[i];
+        if (!isfinite(v)) continue;
+        if (!o->count || v < o->min) { o->min = v; o->step_min = steps[i]; }
+        if (!o->count || v > o->max) { o->max = v; o->step_max = steps[i]; }
+        o->count++;
+        sum += v;
+    }
+    if (k && out[k - 1].count) out[k - 1].mean = sum / (double)out[k - 1].count;
+    return k;
+}

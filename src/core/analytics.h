@@ -1,0 +1,119 @@
+/* analytics.h — the math behind a session's step analytics and its
+ * learning-curve tracker: per-step statistics computed in the step path
+ * (per-tensor norms, the update/parameter ratio, the cosine between
+ * consecutive updates), smoothing (debiased EMA, trailing window mean),
+ * trend detection with a confidence, convergence speed, stability, and
+ * min/max-preserving downsampling.
+ *
+ * Curves are arrays of (step, value) with ascending steps; a NAN value means
+ * "not known at that step" and is skipped by every function (it never
+ * poisons a mean, a fit or a bucket).
+ *
+ * Thread rules: pure functions, no allocation except where a function says
+ * so, safe from any thread. */
+#ifndef OPTIRS_ANALYTICS_H
+#define OPTIRS_ANALYTICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "opt.h"
+
+/* ---- per-step statistics ------------------------------------------------- */
+
+/* Per-tensor norms are recorded for the first ANALYTICS_MAX_TENSORS tensors
+ * of a layout; larger layouts report only the global figures beyond them. */
+#define ANALYTICS_MAX_TENSORS 64
+
+typedef struct analytics_step {
+    double update_cos;     /* cos(update_t, update_{t-1}); NAN when either is zero */
+    double update_ratio;   /* |update| / |params| (params after the step); NAN when |params| = 0 */
+    int    ntensors;       /* per-tensor entries filled (0 for a one-tensor layout) */
+    double grad[ANALYTICS_MAX_TENSORS];    /* L2 norm of each tensor's gradient */
+    double update[ANALYTICS_MAX_TENSORS];  /* … of its update */
+    double param[ANALYTICS_MAX_TENSORS];   /* … of its parameters after the step */
+} analytics_step;
+
+/* Fills *out for one applied step in a single pass over the vectors:
+ * grads (as received), params (after the step), update and prev_update (the
+ * previous step's update; NULL = none).  update_norm and param_norm are the
+ * step's global norms (opt_step's step_info), used for the ratio and the
+ * cosine.  A one-tensor layout reads only update and prev_update. */
+void analytics_step_stats(const layout *lay, const float *grads, const float *params, const float *update,
+                          const float *prev_update, double update_norm, double param_norm,
+                          analytics_step *out);
+
+/* ---- smoothing ------------------------------------------------------------- */
+
+/* Debiased exponential moving average (Adam's bias correction):
+ * m_k = beta m_{k-1} + (1 - beta) x_k over the finite x only, and
+ * out[i] = m_k / (1 - beta^k) with k the finite samples so far (NAN before
+ * the first).  beta in [0, 1).  out may alias x. */
+void analytics_ema(const double *x, size_t n, double beta, double *out);
+/* Trailing window mean over the last `w` entries (finite ones only; NAN when
+ * none).  w >= 1.  out must not alias x. */
+void analytics_window_mean(const double *x, size_t n, size_t w, double *out);
+
+/* ---- trend ------------------------------------------------------------------ */
+
+typedef enum { TREND_INSUFFICIENT, TREND_IMPROVING, TREND_PLATEAU, TREND_DIVERGING } trend_kind;
+
+typedef struct analytics_trend {
+    trend_kind kind;
+    double     confidence;   /* probability of `kind` under the fit's normal error model, [0, 1] */
+    double     change;       /* fitted change over the window: log-ratio (log_space) or relative */
+    double     slope;        /* per step, in the fitted space */
+    double     p_improving, p_plateau, p_diverging;
+    int        log_space;    /* 1: fitted log(y) (every y > 0) */
+    size_t     n;            /* finite points used */
+} analytics_trend;
+
+/* Fits a least-squares line to the finite (step, y) points — to log(y) when
+ * every y > 0, else to y / mean|y| — and classifies the fitted change over
+ * the window's span against a threshold `rel` (e.g. 0.02: a 2% change):
+ * improving when it falls by more, diverging when it rises by more, plateau
+ * in between.  Each probability is that of the fitted change lying in that
+ * region under a normal error with the fit's standard error; `kind` is the
+ * most probable and `confidence` its probability.  Fewer than 5 finite
+ * points give TREND_INSUFFICIENT. */
+void analytics_trend_fit(const int64_t *steps, const double *y, size_t n, double rel, analytics_trend *out);
+const char *analytics_trend_name(trend_kind k);
+
+/* ---- convergence and stability ------------------------------------------- */
+
+/* Steps from the first finite point until the smoothed curve ys (e.g. an
+ * EMA of the loss) first covers `fraction` (0, 1] of its total drop from its
+ * first value to its minimum.  -1 when the curve never dropped. */
+int64_t analytics_steps_to_fraction(const int64_t *steps, const double *ys, size_t n, double fraction);
+
+typedef struct analytics_stability {
+    double loss_var;        /* variance of (loss - smoothed loss) */
+    double loss_rel_std;    /* its standard deviation over mean |smoothed loss| */
+    int64_t spikes;         /* updates whose norm exceeds `spike_factor` × the EMA of the norms before them */
+    double max_spike;       /* largest norm / EMA ratio seen (NAN before any) */
+    int64_t spike_last_step;/* step of the last spike, -1 when none */
+} analytics_stability;
+
+/* Stability of a curve: loss, its smoothed form (same length) and the update
+ * norms (may be NULL).  Spike detection starts after 10 finite norms and
+ * uses an EMA with beta 0.9 of the earlier norms. */
+void analytics_stability_of(const int64_t *steps, const double *loss, const double *smooth,
+                            const double *update_norm, size_t n, double spike_factor,
+                            analytics_stability *out);
+
+/* ---- downsampling ------------------------------------------------------------ */
+
+typedef struct analytics_bucket {
+    int64_t step_first, step_last;   /* range of steps in the bucket */
+    int64_t count;                   /* finite values */
+    double  mean, min, max;          /* NAN when count == 0 */
+    int64_t step_min, step_max;      /* steps where min and max occur */
+} analytics_bucket;
+
+/* Splits the points into consecutive buckets of `width` steps
+ * (bucket b holds steps with (step - origin) / width == b) and writes one
+ * entry per non-empty bucket, keeping its min and max exactly.  Returns the
+ * number written (at most cap; points past a full output are dropped). */
+size_t analytics_downsample(const int64_t *steps, const double *y, size_t n, int64_t origin, int64_t width,
+                            analytics_bucket *out, size_t cap);
+
+#endif

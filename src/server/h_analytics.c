@@ -1,0 +1,536 @@
+/* h_analytics.c — the analytics routes: a session's summary (learning-curve
+ * tracker), its downsampled metrics (GET …/metrics with max_points or
+ * smooth), several sessions side by side (/v1/compare) and the live event
+ * stream (…/events).  Reads only: they flush the buffered analytics and the
+ * store's queue first, so that they see every step answered before them. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "analytics.h"
+#include "app.h"
+#include "errors.h"
+#include "handlers.h"
+#include "live.h"
+#include "sessions.h"
+#include "store.h"
+
+#define MAX_POINTS_DEFAULT 1000
+#define MAX_POINTS_LIMIT   10000
+#define SUMMARY_BUCKETS    2000
+#define COMPARE_MAX_IDS    16
+
+static const char *const col_names[STORE_AN_NCOLS] = {"loss", "grad_norm", "update_norm", "param_norm", "lr",
+                                                      "update_cos"};
+
+static int ready(req *r)
+{
+    int st = atomic_load(&r->app->state);
+    if (st == APP_READY) return 1;
+    resp_error(r, st == APP_STARTING ? ERR_STARTING : ERR_SHUTTING_DOWN, NULL);
+    return 0;
+}
+
+static session *find_session(req *r, const char *id)
+{
+    session *s = sessions_get(r->app->reg, id);
+    if (s && !r->who.admin && strcmp(session_tenant(s), r->who.tenant) != 0) {
+        session_put(s);
+        s = NULL;
+    }
+    return s;
+}
+
+static session *path_session(req *r)
+{
+    if (!ready(r)) return NULL;
+    session *s = find_session(r, r->param[0]);
+    if (!s) resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", r->param[0]);
+    return s;
+}
+
+/* Query number in [lo, hi]: 0 (absent: *out untouched), or -1 after answering 400. */
+static int query_num(req *r, const char *name, double lo, double hi, int integer, double *out)
+{
+    const char *v = req_query(r, name);
+    if (!v) return 0;
+    char *end;
+    double d = strtod(v, &end);
+    if (!*v || *end || !isfinite(d) || d < lo || d > hi || (integer && d != floor(d))) {
+        resp_error(r, ERR_OUT_OF_RANGE, "%s must be %s in [%g, %g]", name, integer ? "an integer" : "a number", lo,
+                   hi);
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+static int flush_all(app *a)
+{
+    int rc = live_flush(a);
+    int e = store_flush(a->db);
+    return rc ? rc : e;
+}
+
+static void add_num(cJSON *o, const char *k, double v)
+{
+    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
+    else cJSON_AddNullToObject(o, k);
+}
+
+static cJSON *num_array(const double *v, size_t n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < n && a; i++)
+        cJSON_AddItemToArray(a, isfinite(v[i]) ? cJSON_CreateNumber(v[i]) : cJSON_CreateNull());
+    return a;
+}
+
+/* ---- downsampled curves ------------------------------------------------- */
+
+typedef struct curve {
+    size_t n, cap;
+    int64_t *step, *step_last, *count;
+    double *mean[STORE_AN_NCOLS], *min[STORE_AN_NCOLS], *max[STORE_AN_NCOLS];
+    int err;
+} curve;
+
+static void curve_free(curve *c)
+{
+    free(c->step);
+    free(c->step_last);
+    free(c->count);
+    for (int k = 0; k < STORE_AN_NCOLS; k++) {
+        free(c->mean[k]);
+        free(c->min[k]);
+        free(c->max[k]);
+    }
+    memset(c, 0, sizeof *c);
+}
+
+static int curve_row(void *ctx, const store_metric_bucket *b)
+{
+    curve *c = ctx;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 256;
+        int ok = 1;
+#define GROW(p) do { void *q = realloc((p), cap * sizeof *(p)); if (q) (p) = q; else ok = 0; } while (0)
+        GROW(c->step);
+        GROW(c->step_last);
+        GROW(c->count);
+        for (int k = 0; k < STORE_AN_NCOLS; k++) {
+            GROW(c->mean[k]);
+            GROW(c->min[k]);
+            GROW(c->max[k]);
+        }
+#undef GROW
+        if (!ok) { c->err = ERR_NO_MEMORY; return 1; }
+        c->cap = cap;
+    }
+    size_t i = c->n++;
+    c->step[i] = b->step_first;
+    c->step_last[i] = b->step_last;
+    c->count[i] = b->count;
+    for (int k = 0; k < STORE_AN_NCOLS; k++) {
+        c->mean[k][i] = b->col[k].mean;
+        c->min[k][i] = b->col[k].min;
+        c->max[k][i] = b->col[k].max;
+    }
+    return 0;
+}
+
+/* Bucket width for at most max_points buckets over [first, last]: a multiple
+ * of the rollup's width once past it (so that the rollup serves it). */
+static int64_t width_for(int64_t first, int64_t last, int64_t max_points)
+{
+    int64_t span = last - (first / STORE_ROLLUP_WIDTH) * STORE_ROLLUP_WIDTH + 1;
+    if (span < 1) span = 1;
+    int64_t w = (span + max_points - 1) / max_points;
+    if (w > STORE_ROLLUP_WIDTH) w = ((w + STORE_ROLLUP_WIDTH - 1) / STORE_ROLLUP_WIDTH) * STORE_ROLLUP_WIDTH;
+    /* aligned buckets may add one; stay within max_points */
+    while ((last / w) - (first / w) + 1 > max_points) w += w >= STORE_ROLLUP_WIDTH ? STORE_ROLLUP_WIDTH : 1;
+    return w < 1 ? 1 : w;
+}
+
+static int load_curve(app *a, const char *id, int64_t from, int64_t to, int64_t max_points, curve *c,
+                      int64_t *width, int64_t *count, int64_t *first, int64_t *last)
+{
+    memset(c, 0, sizeof *c);
+    int rc = store_metrics_span(a->db, id, count, first, last);
+    if (rc) return rc;
+    int64_t lo = from > *first ? from : *first, hi = to < *last ? to : *last;
+    *width = width_for(lo, hi, max_points);
+    /* The rollup needs an aligned start and an open end. */
+    int64_t qfrom = from <= *first ? 0 : from;
+    if (*width % STORE_ROLLUP_WIDTH == 0 && qfrom % STORE_ROLLUP_WIDTH) qfrom -= qfrom % STORE_ROLLUP_WIDTH;
+    int64_t qto = to >= *last ? INT64_MAX : to;
+    if (*count == 0) return 0;
+    rc = store_metrics_downsample(a->db, id, qfrom, qto, *width, curve_row, c);
+    if (!rc && c->err) rc = c->err;
+    return rc;
+}
+
+/* smooth=ema (beta per step, default 0.9) or smooth=window (window in steps,
+ * default 50) over the bucket means of the loss.  NULL when not asked. */
+static double *smooth_loss(const curve *c, const char *kind, double beta, double window, int64_t width)
+{
+    if (!kind || !c->n) return NULL;
+    double *out = malloc(c->n * sizeof *out);
+    if (!out) return NULL;
+    if (strcmp(kind, "ema") == 0) {
+        analytics_ema(c->mean[STORE_AN_LOSS], c->n, pow(beta, (double)width), out);
+    } else {
+        size_t w = (size_t)fmax(1.0, floor(window / (double)width));
+        analytics_window_mean(c->mean[STORE_AN_LOSS], c->n, w, out);
+    }
+    return out;
+}
+
+static cJSON *curve_json(const curve *c, const double *smooth)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *st = cJSON_AddArrayToObject(o, "steps"), *sl = cJSON_AddArrayToObject(o, "steps_last"),
+          *cn = cJSON_AddArrayToObject(o, "counts");
+    for (size_t i = 0; i < c->n; i++) {
+        cJSON_AddItemToArray(st, cJSON_CreateNumber((double)c->step[i]));
+        cJSON_AddItemToArray(sl, cJSON_CreateNumber((double)c->step_last[i]));
+        cJSON_AddItemToArray(cn, cJSON_CreateNumber((double)c->count[i]));
+    }
+    for (int k = 0; k < STORE_AN_NCOLS; k++) {
+        cJSON *col = cJSON_AddObjectToObject(o, col_names[k]);
+        cJSON_AddItemToObject(col, "mean", num_array(c->mean[k], c->n));
+        cJSON_AddItemToObject(col, "min", num_array(c->min[k], c->n));
+        cJSON_AddItemToObject(col, "max", num_array(c->max[k], c->n));
+    }
+    if (smooth) cJSON_AddItemToObject(o, "loss_smooth", num_array(smooth, c->n));
+    return o;
+}
+
+typedef struct curve_q { int64_t max_points, from, to; const char *smooth; double beta, window; } curve_q;
+
+/* Parses max_points, from, to, smooth, beta, window: 0 or -1 (answered). */
+static int parse_curve_q(req *r, curve_q *q, int64_t default_points)
+{
+    double mp = (double)default_points, from = 0, to = 9e15, beta = 0.9, window = 50;
+    if (query_num(r, "max_points", 2, MAX_POINTS_LIMIT, 1, &mp) || query_num(r, "from", 0, 9e15, 1, &from) ||
+        query_num(r, "to", 0, 9e15, 1, &to) || query_num(r, "beta", 0, 0.999999, 0, &beta) ||
+        query_num(r, "window", 1, 1e9, 1, &window))
+        return -1;
+    const char *sm = req_query(r, "smooth");
+    if (sm && strcmp(sm, "ema") != 0 && strcmp(sm, "window") != 0 && strcmp(sm, "none") != 0) {
+        resp_error(r, ERR_OUT_OF_RANGE, "smooth must be ema, window or none");
+        return -1;
+    }
+    if (from > to) {
+        resp_error(r, ERR_OUT_OF_RANGE, "from must not exceed to");
+        return -1;
+    }
+    *q = (curve_q){(int64_t)mp, (int64_t)from, (int64_t)to, sm && strcmp(sm, "none") ? sm : NULL, beta, window};
+    return 0;
+}
+
+static cJSON *curve_answer(app *a, const char *id, const curve_q *q, int *err)
+{
+    curve c;
+    int64_t width, count, first, last;
+    *err = load_curve(a, id, q->from, q->to, q->max_points, &c, &width, &count, &first, &last);
+    if (*err) {
+        curve_free(&c);
+        return NULL;
+    }
+    double *sm = smooth_loss(&c, q->smooth, q->beta, q->window, width);
+    cJSON *o = curve_json(&c, sm);
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddNumberToObject(o, "bucket_width", (double)width);
+    cJSON_AddNumberToObject(o, "total_steps", (double)count);
+    cJSON_AddNumberToObject(o, "first_step", (double)first);
+    cJSON_AddNumberToObject(o, "last_step", (double)last);
+    if (q->smooth) cJSON_AddStringToObject(o, "smooth", q->smooth);
+    free(sm);
+    curve_free(&c);
+    return o;
+}
+
+void h_analytics_metrics(req *r)
+{
+    session *s = path_session(r);
+    if (!s) return;
+    curve_q q;
+    if (parse_curve_q(r, &q, MAX_POINTS_DEFAULT) == 0) {
+        int rc = flush_all(r->app);
+        cJSON *o = rc ? NULL : curve_answer(r->app, session_id(s), &q, &rc);
+        if (o) resp_json(r, 200, o);
+        else resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
+    }
+    session_put(s);
+}
+
+/* ---- summary ------------------------------------------------------------ */
+
+typedef struct tail { size_t n, cap; int64_t *step; double *loss, *upd, *gn, *lr; int err; } tail;
+
+static int tail_row(void *ctx, const step_metric *m)
+{
+    tail *t = ctx;
+    if (t->n == t->cap) { t->err = 1; return 1; }
+    t->step[t->n] = m->step;
+    t->loss[t->n] = m->loss;
+    t->upd[t->n] = m->update_norm;
+    t->gn[t->n] = m->grad_norm;
+    t->lr[t->n] = m->lr;
+    t->n++;
+    return 0;
+}
+
+static int last_extra(void *ctx, const store_analytics_row *x)
+{
+    cJSON *o = ctx;
+    cJSON_AddNumberToObject(o, "step", (double)x->step);
+    add_num(o, "update_cos", x->update_cos);
+    add_num(o, "update_ratio", x->update_ratio);
+    add_num(o, "lr_mult", x->lr_mult);
+    cJSON *t = x->tensors_json ? cJSON_Parse(x->tensors_json) : NULL;
+    if (t) {
+        cJSON *arr = cJSON_CreateArray();
+        for (cJSON *e = t->child; e; e = e->next) {
+            cJSON *row = cJSON_CreateObject();
+            cJSON *f = e->child;
+            cJSON_AddStringToObject(row, "name", cJSON_IsString(f) ? f->valuestring : "");
+            const char *keys[3] = {"grad_norm", "update_norm", "param_norm"};
+            for (int k = 0; k < 3 && f; k++) {
+                f = f->next;
+                add_num(row, keys[k], f && cJSON_IsNumber(f) ? f->valuedouble : NAN);
+            }
+            cJSON_AddItemToArray(arr, row);
+        }
+        cJSON_AddItemToObject(o, "tensors", arr);
+        cJSON_Delete(t);
+    }
+    cJSON *e = x->extra_json ? cJSON_Parse(x->extra_json) : NULL;
+    if (e) cJSON_AddItemToObject(o, "extra", e);
+    return 0;
+}
+
+/* The summary of one session as a JSON object; NULL with *err on failure. */
+static cJSON *summary_of(app *a, session *s, int window, double rel, int with_curve, int *err)
+{
+    const char *id = session_id(s);
+    cJSON *d = session_describe(s);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", id);
+    if (d) {
+        const char *keys[] = {"name", "optimizer", "status", "step"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            cJSON *v = cJSON_GetObjectItemCaseSensitive(d, keys[i]);
+            if (v) cJSON_AddItemToObject(o, keys[i], cJSON_Duplicate(v, 1));
+        }
+        const opt_vtbl *vt = opt_find(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "optimizer")));
+        static const char *const kinds[] = {"classic", "learned", "hybrid"};
+        if (vt && (int)vt->kind >= 0 && (int)vt->kind < 3) cJSON_AddStringToObject(o, "kind", kinds[vt->kind]);
+        cJSON *ad = cJSON_GetObjectItemCaseSensitive(d, "adapt");
+        if (ad) cJSON_AddItemToObject(o, "adapt", cJSON_Duplicate(ad, 1));
+        cJSON_Delete(d);
+    }
+    /* the trend window, raw */
+    tail t = {.cap = (size_t)window};
+    t.step = malloc(t.cap * sizeof *t.step);
+    t.loss = malloc(t.cap * sizeof *t.loss);
+    t.upd = malloc(t.cap * sizeof *t.upd);
+    t.gn = malloc(t.cap * sizeof *t.gn);
+    t.lr = malloc(t.cap * sizeof *t.lr);
+    double *ema = malloc(t.cap * sizeof *ema);
+    int rc = (!t.step || !t.loss || !t.upd || !t.gn || !t.lr || !ema) ? ERR_NO_MEMORY : 0;
+    if (!rc) rc = store_metrics_tail(a->db, id, window, tail_row, &t);
+    /* the whole curve, downsampled */
+    curve c;
+    memset(&c, 0, sizeof c);
+    int64_t width = 1, count = 0, first = 0, last = 0;
+    if (!rc) rc = load_curve(a, id, 0, INT64_MAX, SUMMARY_BUCKETS, &c, &width, &count, &first, &last);
+    if (!rc) {
+        cJSON_AddNumberToObject(o, "steps_recorded", (double)count);
+        cJSON *cur = cJSON_AddObjectToObject(o, "last");
+        if (t.n) {
+            size_t i = t.n - 1;
+            cJSON_AddNumberToObject(cur, "step", (double)t.step[i]);
+            add_num(cur, "loss", t.loss[i]);
+            add_num(cur, "grad_norm", t.gn[i]);
+            add_num(cur, "update_norm", t.upd[i]);
+            add_num(cur, "lr", t.lr[i]);
+        }
+        store_analytics_last(a->db, id, last_extra, cJSON_AddObjectToObject(o, "last_extras"));
+        /* smoothing over the window */
+        analytics_ema(t.loss, t.n, 0.9, ema);
+        add_num(o, "loss_ema", t.n ? ema[t.n - 1] : NAN);
+        double best = NAN;
+        for (size_t i = 0; i < c.n; i++)
+            if (isfinite(c.min[STORE_AN_LOSS][i]) && !(c.min[STORE_AN_LOSS][i] >= best)) best = c.min[STORE_AN_LOSS][i];
+        add_num(o, "best_loss", best);
+        /* trend */
+        analytics_trend tr;
+        analytics_trend_fit(t.step, t.loss, t.n, rel, &tr);
+        cJSON *tj = cJSON_AddObjectToObject(o, "trend");
+        cJSON_AddStringToObject(tj, "label", analytics_trend_name(tr.kind));
+        add_num(tj, "confidence", tr.kind == TREND_INSUFFICIENT ? NAN : tr.confidence);
+        add_num(tj, "change", tr.change);
+        add_num(tj, "slope", tr.slope);
+        cJSON_AddBoolToObject(tj, "log_space", tr.log_space);
+        cJSON *pr = cJSON_AddObjectToObject(tj, "p");
+        add_num(pr, "improving", tr.p_improving);
+        add_num(pr, "plateau", tr.p_plateau);
+        add_num(pr, "diverging", tr.p_diverging);
+        cJSON_AddNumberToObject(tj, "window", (double)t.n);
+        cJSON_AddNumberToObject(tj, "threshold", rel);
+        /* convergence speed over the whole curve (bucket means, lightly
+         * smoothed), at the buckets' resolution */
+        cJSON *cv = cJSON_AddObjectToObject(o, "convergence");
+        cJSON_AddNumberToObject(cv, "resolution_steps", (double)width);
+        if (c.n) {
+            double *sm = malloc(c.n * sizeof *sm);
+            if (sm) {
+                analytics_window_mean(c.mean[STORE_AN_LOSS], c.n, c.n >= 50 ? 5 : 1, sm);
+                static const double fr[] = {0.5, 0.9, 0.99};
+                static const char *const names[] = {"steps_to_50pct", "steps_to_90pct", "steps_to_99pct"};
+                for (int k = 0; k < 3; k++) {
+                    int64_t v = analytics_steps_to_fraction(c.step, sm, c.n, fr[k]);
+                    if (v >= 0) cJSON_AddNumberToObject(cv, names[k], (double)v);
+                    else cJSON_AddNullToObject(cv, names[k]);
+                }
+                add_num(cv, "initial_loss", sm[0]);
+                free(sm);
+            }
+        }
+        /* stability over the window */
+        analytics_stability sb;
+        analytics_stability_of(t.step, t.loss, ema, t.upd, t.n, 3.0, &sb);
+        cJSON *sj = cJSON_AddObjectToObject(o, "stability");
+        add_num(sj, "loss_variance", sb.loss_var);
+        add_num(sj, "loss_rel_std", sb.loss_rel_std);
+        cJSON_AddNumberToObject(sj, "update_spikes", (double)sb.spikes);
+        add_num(sj, "max_update_ratio_to_ema", sb.max_spike);
+        if (sb.spike_last_step >= 0) cJSON_AddNumberToObject(sj, "last_spike_step", (double)sb.spike_last_step);
+        if (with_curve) {
+            double *sm = smooth_loss(&c, "ema", 0.9, 0, width);
+            cJSON *cj = curve_json(&c, sm);
+            cJSON_AddNumberToObject(cj, "bucket_width", (double)width);
+            cJSON_AddItemToObject(o, "curve", cj);
+            free(sm);
+        }
+    }
+    curve_free(&c);
+    free(t.step);
+    free(t.loss);
+    free(t.upd);
+    free(t.gn);
+    free(t.lr);
+    free(ema);
+    if (rc) {
+        cJSON_Delete(o);
+        *err = rc;
+        return NULL;
+    }
+    return o;
+}
+
+void h_analytics_summary(req *r)
+{
+    session *s = path_session(r);
+    if (!s) return;
+    double window = 200, rel = 0.02;
+    if (query_num(r, "window", 5, 100000, 1, &window) == 0 && query_num(r, "threshold", 1e-6, 10, 0, &rel) == 0) {
+        int rc = flush_all(r->app);
+        cJSON *o = rc ? NULL : summary_of(r->app, s, (int)window, rel, 0, &rc);
+        if (o) resp_json(r, 200, o);
+        else resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
+    }
+    session_put(s);
+}
+
+/* ---- compare ------------------------------------------------------------ */
+
+void h_analytics_compare(req *r)
+{
+    if (!ready(r)) return;
+    const char *ids = req_query(r, "ids");
+    if (!ids || !*ids) {
+        resp_error(r, ERR_MISSING_FIELD, "ids is required: a comma-separated list of session ids");
+        return;
+    }
+    curve_q q;
+    if (parse_curve_q(r, &q, 500) != 0) return;
+    char buf[COMPARE_MAX_IDS * 41 + 1];
+    if (strlen(ids) >= sizeof buf) {
+        resp_error(r, ERR_OUT_OF_RANGE, "at most %d ids", COMPARE_MAX_IDS);
+        return;
+    }
+    strcpy(buf, ids);
+    session *ss[COMPARE_MAX_IDS];
+    int n = 0, rc = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+        if (n == COMPARE_MAX_IDS) {
+            resp_error(r, ERR_OUT_OF_RANGE, "at most %d ids", COMPARE_MAX_IDS);
+            rc = -1;
+            break;
+        }
+        session *s = find_session(r, tok);
+        if (!s) {
+            resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", tok);
+            rc = -1;
+            break;
+        }
+        ss[n++] = s;
+    }
+    if (!rc) rc = flush_all(r->app);
+    if (!rc) {
+        cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "sessions");
+        for (int i = 0; i < n && !rc; i++) {
+            cJSON *sum = summary_of(r->app, ss[i], 200, 0.02, 0, &rc);
+            cJSON *cv = sum ? curve_answer(r->app, session_id(ss[i]), &q, &rc) : NULL;
+            if (cv) {
+                cJSON_DeleteItemFromObjectCaseSensitive(cv, "id");
+                cJSON_AddItemToObject(sum, "curve", cv);
+            }
+            if (sum) cJSON_AddItemToArray(arr, sum);
+        }
+        if (rc) {
+            cJSON_Delete(root);
+            resp_error(r, rc, NULL);
+        } else resp_json(r, 200, root);
+    } else if (rc > 0 || (rc < 0 && !r->status)) {
+        resp_error(r, rc, NULL);
+    }
+    for (int i = 0; i < n; i++) session_put(ss[i]);
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+void h_analytics_events(req *r)
+{
+    session *s = path_session(r);
+    if (!s) return;
+    double after = -1, backlog = 0;
+    const char *last_id = req_header(r, "Last-Event-ID");
+    if (last_id) {
+        char *end;
+        double v = strtod(last_id, &end);
+        if (*last_id && !*end && isfinite(v) && v >= 0) after = floor(v);
+    }
+    if (query_num(r, "after", 0, 9e15, 1, &after) == 0 && query_num(r, "backlog", 0, 10000, 1, &backlog) == 0) {
+        /* Without after: only new steps (backlog rows before the current one
+         * when asked).  With after (or Last-Event-ID): every step after it,
+         * at most 10000. */
+        int64_t from = after >= 0 ? (int64_t)after : -1;
+        int nb = after >= 0 ? 10000 : (int)backlog;
+        if (from < 0) {
+            cJSON *d = session_describe(s);
+            double step = d ? cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(d, "step")) : 0;
+            cJSON_Delete(d);
+            from = isfinite(step) ? (int64_t)step - nb : 0;
+            if (from < 0) from = 0;
+        }
+        int rc = live_stream_open(r, session_id(s), from, nb);
+        if (rc) resp_error(r, rc, NULL);
+    }
+    session_put(s);
+}

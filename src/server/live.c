@@ -1,0 +1,384 @@
+/* live.c — see live.h.
+ *
+ * Locking: one mutex (hub.mu) guards the extras buffer, the stream list and
+ * every stream's queue and flags.  A stream's connection is suspended and
+ * resumed only with hub.mu held, so a resume can never overtake the suspend
+ * it answers.  libmicrohttpd's free callback (stream_free_cb) takes no lock:
+ * it only marks the stream closed and drops its reference; the hub drops
+ * its own in live_tick.  A closed stream is never suspended (libmicrohttpd
+ * closes only connections it is processing), so the hub never resumes a
+ * dead connection. */
+#include "live.h"
+
+#include <math.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "errors.h"
+
+typedef struct stream {
+    _Atomic int refs;
+    _Atomic int closed;           /* libmicrohttpd is done with it */
+    struct MHD_Connection *conn;
+    char     id[40];
+    int      suspended;
+    int      ping;
+    int64_t  dropped;
+    char    *q[LIVE_STREAM_QUEUE]; /* ring of formatted events */
+    int      qhead, qlen;
+    char    *cur;                 /* event being written */
+    size_t   cur_len, cur_off;
+} stream;
+
+typedef struct xrow { char id[40]; store_analytics_row r; } xrow;
+
+static struct {
+    pthread_mutex_t mu;
+    int      draining;
+    stream **v;
+    int      n, cap;
+    xrow    *buf;
+    size_t   nbuf, capbuf;
+    double   last_ping;
+    _Atomic uint64_t dropped_rows;
+} hub = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* steps by optimizer (registry index) */
+#define LIVE_MAX_OPT 64
+static _Atomic uint64_t steps_by_opt[LIVE_MAX_OPT];
+static _Atomic uint64_t adapted_steps;
+
+static void stream_put(stream *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) != 1) return;
+    for (int i = 0; i < s->qlen; i++) free(s->q[(s->qhead + i) % LIVE_STREAM_QUEUE]);
+    free(s->cur);
+    free(s);
+}
+
+/* ---- formatting --------------------------------------------------------- */
+
+static int fmt_num(char *p, size_t cap, const char *key, double v)
+{
+    if (isfinite(v)) return snprintf(p, cap, ",\"%s\":%.9g", key, v);
+    return snprintf(p, cap, ",\"%s\":null", key);
+}
+
+/* "id: k\nevent: step\ndata: {...}\n\n" for one step. */
+static char *format_event(const step_metric *m, double cos, double ratio, double mult)
+{
+    char data[640];
+    size_t len = (size_t)snprintf(data, sizeof data, "{\"step\":%lld,\"time_ms\":%lld", (long long)m->step,
+                                  (long long)m->time_ms);
+    len += (size_t)fmt_num(data + len, sizeof data - len, "loss", m->loss);
+    len += (size_t)fmt_num(data + len, sizeof data - len, "grad_norm", m->grad_norm);
+    len += (size_t)fmt_num(data + len, sizeof data - len, "update_norm", m->update_norm);
+    len += (size_t)fmt_num(data + len, sizeof data - len, "param_norm", m->param_norm);
+    len += (size_t)fmt_num(data + len, sizeof data - len, "lr", m->lr);
+    len += (size_t)fmt_num(data + len, sizeof data - len, "update_cos", cos);
+    len += (size_t)fmt_num(data + len, sizeof data - len, "update_ratio", ratio);
+    len += (size_t)fmt_num(data + len, sizeof data - len, "lr_mult", mult);
+    snprintf(data + len, sizeof data - len, "}");
+    char *ev = NULL;
+    if (asprintf(&ev, "id: %lld\nevent: step\ndata: %s\n\n", (long long)m->step, data) < 0) return NULL;
+    return ev;
+}
+
+/* [[name, grad, update, param], …] of the recorded tensors; NULL for one. */
+static char *format_tensors(const opt *o, const analytics_step *x)
+{
+    if (!x || x->ntensors <= 0) return NULL;
+    size_t cap = (size_t)x->ntensors * (LAYOUT_NAME_MAX + 80) + 8, len = 0;
+    char *p = malloc(cap);
+    if (!p) return NULL;
+    p[len++] = '[';
+    for (int k = 0; k < x->ntensors; k++) {
+        /* tensor names are validated identifiers; escape quotes and
+         * backslashes anyway */
+        len += (size_t)snprintf(p + len, cap - len, "%s[\"", k ? "," : "");
+        for (const char *c = o->lay.tensors[k].name; *c && len + 4 < cap; c++) {
+            if (*c == '"' || *c == '\\') p[len++] = '\\';
+            if ((unsigned char)*c >= 0x20) p[len++] = *c;
+        }
+        double v[3] = {x->grad[k], x->update[k], x->param[k]};
+        len += (size_t)snprintf(p + len, cap - len, "\"");
+        for (int j = 0; j < 3; j++) {
+            if (isfinite(v[j])) len += (size_t)snprintf(p + len, cap - len, ",%.9g", v[j]);
+            else len += (size_t)snprintf(p + len, cap - len, ",null");
+        }
+        len += (size_t)snprintf(p + len, cap - len, "]");
+    }
+    snprintf(p + len, cap - len, "]");
+    return p;
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+/* Appends an event to a stream (hub.mu held); takes ev. */
+static void stream_push(stream *s, char *ev)
+{
+    if (s->qlen == LIVE_STREAM_QUEUE) {
+        free(s->q[s->qhead]);
+        s->qhead = (s->qhead + 1) % LIVE_STREAM_QUEUE;
+        s->qlen--;
+        s->dropped++;
+    }
+    s->q[(s->qhead + s->qlen) % LIVE_STREAM_QUEUE] = ev;
+    s->qlen++;
+}
+
+/* Resumes a suspended stream (hub.mu held). */
+static void stream_wake(stream *s)
+{
+    if (!s->suspended || atomic_load(&s->closed)) return;
+    s->suspended = 0;
+    MHD_resume_connection(s->conn);
+}
+
+static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    stream *s = cls;
+    pthread_mutex_lock(&hub.mu);
+    for (;;) {
+        if (s->cur && s->cur_off < s->cur_len) {
+            size_t n = s->cur_len - s->cur_off;
+            if (n > max) n = max;
+            memcpy(buf, s->cur + s->cur_off, n);
+            s->cur_off += n;
+            pthread_mutex_unlock(&hub.mu);
+            return (ssize_t)n;
+        }
+        free(s->cur);
+        s->cur = NULL;
+        if (s->dropped) {
+            if (asprintf(&s->cur, "event: dropped\ndata: {\"dropped\":%lld}\n\n", (long long)s->dropped) < 0)
+                s->cur = NULL;
+            s->dropped = 0;
+        } else if (s->qlen) {
+            s->cur = s->q[s->qhead];
+            s->qhead = (s->qhead + 1) % LIVE_STREAM_QUEUE;
+            s->qlen--;
+        } else if (hub.draining) {
+            pthread_mutex_unlock(&hub.mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        } else if (s->ping) {
+            s->ping = 0;
+            s->cur = strdup(": ping\n\n");
+        } else {
+            s->suspended = 1;
+            MHD_suspend_connection(s->conn);
+            pthread_mutex_unlock(&hub.mu);
+            return 0;
+        }
+        if (!s->cur) {   /* out of memory: end the stream */
+            pthread_mutex_unlock(&hub.mu);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        s->cur_len = strlen(s->cur);
+        s->cur_off = 0;
+    }
+}
+
+static void stream_free_cb(void *cls)
+{
+    stream *s = cls;
+    atomic_store(&s->closed, 1);
+    stream_put(s);
+}
+
+typedef struct backlog_ctx { stream *s; int err; } backlog_ctx;
+
+static int backlog_row(void *ctx, const step_metric *m)
+{
+    backlog_ctx *c = ctx;
+    char *ev = format_event(m, NAN, m->param_norm > 0 ? m->update_norm / m->param_norm : NAN, NAN);
+    if (!ev) { c->err = 1; return 1; }
+    stream_push(c->s, ev);
+    return 0;
+}
+
+int live_stream_open(req *r, const char *id, int64_t after, int backlog)
+{
+    stream *s = calloc(1, sizeof *s);
+    if (!s) return ERR_NO_MEMORY;
+    atomic_init(&s->refs, 2);   /* the hub and the response */
+    s->conn = r->conn;
+    snprintf(s->id, sizeof s->id, "%s", id);
+    s->cur = strdup("retry: 2000\n\n");
+    s->cur_len = s->cur ? strlen(s->cur) : 0;
+    /* The backlog is read before the stream is listed; steps that land in
+     * between come live (a step may then arrive twice; its id says so). */
+    int rc = live_flush(r->app);
+    if (!rc) rc = store_flush(r->app->db);
+    if (!rc && backlog > 0) {
+        backlog_ctx c = {.s = s};
+        rc = store_metrics_query(r->app->db, id, after, backlog, backlog_row, &c);
+        if (!rc && c.err) rc = ERR_NO_MEMORY;
+    }
+    pthread_mutex_lock(&hub.mu);
+    if (!rc && hub.n == hub.cap) {
+        int cap = hub.cap ? hub.cap * 2 : 16;
+        stream **v = realloc(hub.v, (size_t)cap * sizeof *v);
+        if (!v) rc = ERR_NO_MEMORY;
+        else { hub.v = v; hub.cap = cap; }
+    }
+    if (!rc) hub.v[hub.n++] = s;
+    pthread_mutex_unlock(&hub.mu);
+    if (rc) {
+        atomic_store(&s->refs, 1);
+        stream_put(s);
+        return rc;
+    }
+    resp_stream(r, 200, "text/event-stream", stream_read_cb, s, stream_free_cb);
+    return 0;
+}
+
+/* ---- recording ------------------------------------------------------------ */
+
+void live_record(app *a, const char *id, const opt *o, const step_metric *m, const analytics_step *x,
+                 double lr_mult, const char *extra_json)
+{
+    (void)a;
+    for (int i = 0; i < opt_registry_count() && i < LIVE_MAX_OPT; i++)
+        if (opt_registry_at(i) == o->vt) {
+            atomic_fetch_add_explicit(&steps_by_opt[i], 1, memory_order_relaxed);
+            break;
+        }
+    if (isfinite(lr_mult)) atomic_fetch_add_explicit(&adapted_steps, 1, memory_order_relaxed);
+    double cos = x ? x->update_cos : NAN, ratio = x ? x->update_ratio : NAN;
+    char *tj = format_tensors(o, x);
+    char *ej = extra_json ? strdup(extra_json) : NULL;
+    pthread_mutex_lock(&hub.mu);
+    int listening = 0;
+    for (int i = 0; i < hub.n && !listening; i++)
+        listening = !atomic_load(&hub.v[i]->closed) && strcmp(hub.v[i]->id, id) == 0;
+    if (listening) {
+        for (int i = 0; i < hub.n; i++) {
+            stream *s = hub.v[i];
+            if (atomic_load(&s->closed) || strcmp(s->id, id) != 0) continue;
+            char *ev = format_event(m, cos, ratio, lr_mult);
+            if (!ev) continue;
+            stream_push(s, ev);
+            stream_wake(s);
+        }
+    }
+    int kept = 0;
+    if (hub.nbuf == hub.capbuf && hub.capbuf < LIVE_BUFFER_MAX) {
+        size_t cap = hub.capbuf ? hub.capbuf * 2 : 256;
+        xrow *b = realloc(hub.buf, cap * sizeof *b);
+        if (b) { hub.buf = b; hub.capbuf = cap; }
+    }
+    if (hub.nbuf < hub.capbuf) {
+        xrow *w = &hub.buf[hub.nbuf++];
+        snprintf(w->id, sizeof w->id, "%s", id);
+        w->r = (store_analytics_row){.id = NULL, .step = m->step, .update_cos = cos, .update_ratio = ratio,
+                                     .lr_mult = lr_mult, .tensors_json = tj, .extra_json = ej};
+        kept = 1;
+    }
+    pthread_mutex_unlock(&hub.mu);
+    if (!kept) {
+        atomic_fetch_add(&hub.dropped_rows, 1);
+        free(tj);
+        free(ej);
+    }
+}
+
+int live_flush(app *a)
+{
+    pthread_mutex_lock(&hub.mu);
+    xrow *b = hub.buf;
+    size_t n = hub.nbuf;
+    hub.buf = NULL;
+    hub.nbuf = hub.capbuf = 0;
+    pthread_mutex_unlock(&hub.mu);
+    if (!n) {
+        free(b);
+        return 0;
+    }
+    store_analytics_row *rows = malloc(n * sizeof *rows);
+    int rc = rows ? 0 : ERR_NO_MEMORY;
+    if (rows) {
+        for (size_t i = 0; i < n; i++) {
+            rows[i] = b[i].r;
+            rows[i].id = b[i].id;
+        }
+        rc = a->db ? store_analytics_write(a->db, rows, n) : 0;
+    }
+    if (rc) atomic_fetch_add(&hub.dropped_rows, n);
+    for (size_t i = 0; i < n; i++) {
+        free((char *)b[i].r.tensors_json);
+        free((char *)b[i].r.extra_json);
+    }
+    free(rows);
+    free(b);
+    return rc;
+}
+
+void live_tick(app *a, double now)
+{
+    live_flush(a);
+    pthread_mutex_lock(&hub.mu);
+    int ping = now - hub.last_ping >= LIVE_HEARTBEAT_S;
+    if (ping) hub.last_ping = now;
+    int k = 0;
+    for (int i = 0; i < hub.n; i++) {
+        stream *s = hub.v[i];
+        if (atomic_load(&s->closed)) {
+            stream_put(s);
+            continue;
+        }
+        if (ping) {
+            s->ping = 1;
+            stream_wake(s);
+        }
+        hub.v[k++] = s;
+    }
+    hub.n = k;
+    pthread_mutex_unlock(&hub.mu);
+}
+
+void live_drain(app *a)
+{
+    (void)a;
+    pthread_mutex_lock(&hub.mu);
+    hub.draining = 1;
+    for (int i = 0; i < hub.n; i++) stream_wake(hub.v[i]);
+    pthread_mutex_unlock(&hub.mu);
+}
+
+char *live_prom_text(void)
+{
+    size_t cap = 512 + (size_t)LIVE_MAX_OPT * 160, len = 0;
+    char *p = malloc(cap);
+    if (!p) return NULL;
+    static const char *const kinds[] = {"classic", "learned", "hybrid"};
+    len += (size_t)snprintf(p + len, cap - len,
+                            "# HELP optirs_optimizer_steps_total Steps applied, by optimizer and kind.\n"
+                            "# TYPE optirs_optimizer_steps_total counter\n");
+    for (int i = 0; i < opt_registry_count() && i < LIVE_MAX_OPT; i++) {
+        const opt_vtbl *vt = opt_registry_at(i);
+        int kd = (int)vt->kind;
+        len += (size_t)snprintf(p + len, cap - len, "optirs_optimizer_steps_total{optimizer=\"%s\",kind=\"%s\"} %llu\n",
+                                vt->name, kd >= 0 && kd < 3 ? kinds[kd] : "other",
+                                (unsigned long long)atomic_load(&steps_by_opt[i]));
+    }
+    pthread_mutex_lock(&hub.mu);
+    int nstreams = hub.n;
+    pthread_mutex_unlock(&hub.mu);
+    snprintf(p + len, cap - len,
+             "# HELP optirs_adapted_steps_total Steps whose learning rate was adapted online.\n"
+             "# TYPE optirs_adapted_steps_total counter\noptirs_adapted_steps_total %llu\n"
+             "# HELP optirs_event_streams Open Server-Sent Event streams.\n"
+             "# TYPE optirs_event_streams gauge\noptirs_event_streams %d\n"
+             "# HELP optirs_analytics_rows_dropped_total Step analytics rows that could not be stored.\n"
+             "# TYPE optirs_analytics_rows_dropped_total counter\noptirs_analytics_rows_dropped_total %llu\n",
+             (unsigned long long)atomic_load(&adapted_steps), nstreams,
+             (unsigned long long)atomic_load(&hub.dropped_rows));
+    return p;
+}

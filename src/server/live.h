@@ -1,0 +1,48 @@
+/* live.h — the live side of step analytics: what every applied step hands
+ * over after its metrics row (the per-step extras, buffered and written to
+ * the store in batches from the timer, with the metrics rollup), the
+ * Server-Sent Event streams of GET /v1/sessions/{id}/events, and the step
+ * counters by optimizer for /metrics.
+ *
+ * Streams never hold a worker thread: a stream with nothing to send suspends
+ * its connection (from inside libmicrohttpd's content callback) and is
+ * resumed by the next step of its session, by the heartbeat (a comment line
+ * every LIVE_HEARTBEAT_S seconds, which also keeps suspended connections
+ * from living forever unnoticed) or by live_drain, after which every stream
+ * ends.  Each stream buffers at most LIVE_STREAM_QUEUE events; a client that
+ * falls further behind gets an `event: dropped` with the count.
+ *
+ * Thread rules: every function is safe from any thread.  One process-wide
+ * hub (the daemon serves one app). */
+#ifndef OPTIRS_LIVE_H
+#define OPTIRS_LIVE_H
+
+#include <stdint.h>
+#include "analytics.h"
+#include "http.h"
+#include "opt.h"
+#include "store.h"
+
+#define LIVE_HEARTBEAT_S   15.0
+#define LIVE_STREAM_QUEUE  1024
+#define LIVE_BUFFER_MAX    200000   /* extras rows waiting for the store; more are dropped (counted) */
+
+/* One applied (or skipped) step: its metrics row, the extras (x may be NULL
+ * for a skipped step), the learned lr multiplier (NAN: none) and optional
+ * extra JSON (an object, copied; may be NULL). */
+void live_record(app *a, const char *id, const opt *o, const step_metric *m, const analytics_step *x,
+                 double lr_mult, const char *extra_json);
+/* Timer (libuv thread): writes buffered extras, heartbeats, forgets closed
+ * streams. */
+void live_tick(app *a, double now);
+/* Writes every buffered extras row now (queries call it first).  0 or ERR_*. */
+int  live_flush(app *a);
+/* Draining: every stream ends (idempotent). */
+void live_drain(app *a);
+/* Answers r with an event stream of session `id`: first the stored steps
+ * after `after` (at most `backlog`), then every new step.  0 or ERR_*. */
+int  live_stream_open(req *r, const char *id, int64_t after, int backlog);
+/* Prometheus text for the step counters (the caller frees it); NULL on OOM. */
+char *live_prom_text(void);
+
+#endif

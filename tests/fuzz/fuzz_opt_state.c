@@ -1,0 +1,85 @@
+/* fuzz_opt_state.c — libFuzzer target for the optimizer-state loaders:
+ * opt_load (blob_reader_init + each optimizer's own load) for every
+ * registered optimizer, classic and learned.
+ *
+ * Input: byte 0 picks the optimizer (mod opt_registry_count()); byte 1 bit 0
+ * picks the mode: 0 = the rest is a whole blob (header and CRC checked as
+ * stored); 1 = the rest is a payload that gets a valid header and CRC
+ * (fuzz_blob.h), so the optimizer's own decoder is reached.
+ * The optimizer is built for a small two-tensor layout ("w" 3x4 and "b" 5),
+ * the same every time.
+ * Oracles: the sanitizers; a failed load is ERR_CORRUPT; a successful load
+ * leaves an optimizer that saves back to exactly the bytes it loaded and
+ * can take a step without reading out of bounds. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blob.h"
+#include "errors.h"
+#include "fuzz_blob.h"
+#include "opt.h"
+
+#define OPT_STATE_VERSION 1u /* opt.c */
+
+static layout lay;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    const char *names[2] = {"w", "b"};
+    const int ndims[2] = {2, 1};
+    const int64_t shapes[2][LAYOUT_MAX_DIMS] = {{3, 4}, {5}};
+    if (layout_init(&lay, 2, names, ndims, shapes, 1000) != 0) abort();
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 2) return 0;
+    const opt_vtbl *vt = opt_registry_at(data[0] % opt_registry_count());
+    int wrap = data[1] & 1;
+    const uint8_t *in = data + 2;
+    size_t n = size - 2;
+    uint8_t *blob = NULL;
+    if (wrap) {
+        blob = fuzz_blob_wrap(BLOB_KIND_OPT_STATE, OPT_STATE_VERSION, in, n, &n);
+        if (!blob) return 0;
+        in = blob;
+    }
+    opt_config cfg;
+    if (opt_config_defaults(&cfg, vt->name) != 0) abort();
+    opt o;
+    if (opt_init(&o, &cfg, &lay) != 0) {
+        fprintf(stderr, "opt_init(%s) failed\n", vt->name);
+        abort();
+    }
+    int rc = opt_load(&o, in, n);
+    if (rc != 0 && rc != ERR_CORRUPT) {
+        fprintf(stderr, "opt_load(%s) returned %d\n", vt->name, rc);
+        abort();
+    }
+    if (rc == 0) {
+        uint8_t *again = NULL;
+        size_t again_len = 0;
+        if (opt_save(&o, &again, &again_len) != 0) abort();
+        if (again_len != n || memcmp(again, in, n) != 0) {
+            fprintf(stderr, "opt %s: a loaded state does not save back to the same %zu bytes (%zu)\n", vt->name,
+                    n, again_len);
+            abort();
+        }
+        free(again);
+        float params[17], grads[17], update[17];
+        for (int i = 0; i < 17; i++) {
+            params[i] = 0.1f * (float)i;
+            grads[i] = 0.01f * (float)(i - 8);
+        }
+        step_info info = {.loss = 1.0};
+        (void)opt_step(&o, params, grads, update, &info);
+    }
+    opt_deinit(&o);
+    free(blob);
+    return 0;
+}

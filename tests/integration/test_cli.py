@@ -1,0 +1,280 @@
+"""The `optirs` command-line tool (build/optirs) against a real optirsd:
+tables and --json output, error messages and exit codes, keys, jobs,
+weights, and export/import of a session."""
+import http.server
+import json
+import os
+import subprocess
+import threading
+
+import pytest
+
+from daemon import ROOT, OPTIRSD
+
+BUILD = os.path.dirname(OPTIRSD)
+OPTIRS = os.path.join(BUILD, "optirs")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def built():
+    subprocess.run(["make", "-s", "-f", "clients/c/client.mk", "BUILD=" + BUILD, BUILD + "/optirs"],
+                   cwd=ROOT, check=True)
+
+
+def cli(daemon, *args, key=None, stdin=None, url=None, binary=False):
+    env = {k: v for k, v in os.environ.items() if k not in ("OPTIRS_URL", "OPTIRS_API_KEY")}
+    env["OPTIRS_URL"] = url or "http://127.0.0.1:%d" % daemon.port
+    if key:
+        env["OPTIRS_API_KEY"] = key
+    p = subprocess.run([OPTIRS, *args], input=stdin, capture_output=True, env=env, timeout=60)
+    if binary:
+        return p.returncode, p.stdout, p.stderr.decode()
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def make_session(daemon, steps=3, **kw):
+    spec = dict(optimizer="adam", hyperparams={"lr": 0.01}, tensors=[{"name": "w", "shape": [2, 3]}, {"shape": [2]}],
+                params=[0.5, -1, 2, 0.25, 3, -4, 1.5, 0.125], name="cli-test", tags={"owner": "ops"})
+    spec.update(kw)
+    s = daemon.create(**spec)
+    for k in range(1, steps + 1):
+        st, _ = daemon.step(s["id"], k, [0.1 * k] * s["num_params"], loss=1.0 / k)
+        assert st == 200
+    return s
+
+
+def table(out):
+    """Rows of a table printed by optirs (header first), split on 2+ spaces."""
+    import re
+    return [re.split(r"\s{2,}", l.rstrip()) for l in out.strip().splitlines()]
+
+
+def test_sessions_ls_empty_then_listed(daemon):
+    rc, out, err = cli(daemon, "sessions", "ls")
+    assert rc == 0 and "(no sessions)" in out, out + err
+    rc, out, _ = cli(daemon, "--json", "sessions", "ls")
+    assert rc == 0 and json.loads(out) == {"sessions": []}
+    a = make_session(daemon, steps=2)
+    b = make_session(daemon, steps=0, optimizer="sgd", name="second")
+    rc, out, err = cli(daemon, "sessions", "ls")
+    assert rc == 0, err
+    rows = table(out)
+    assert rows[0] == ["ID", "OPTIMIZER", "PARAMS", "STEP", "STATUS", "LOSS", "CREATED", "NAME"]
+    by_id = {r[0]: r for r in rows[1:]}
+    assert set(by_id) == {a["id"], b["id"]}
+    assert by_id[a["id"]][1:6] == ["adam", "8", "2", "active", "0.5"]
+    assert by_id[b["id"]][1:6] == ["sgd", "8", "0", "active", "-"]
+    assert by_id[b["id"]][7] == "second"
+    rc, out, _ = cli(daemon, "sessions", "ls", "--json")   # --json anywhere
+    listed = json.loads(out)["sessions"]
+    assert sorted(s["id"] for s in listed) == sorted([a["id"], b["id"]])
+    st, direct = daemon.json("GET", "/v1/sessions")
+    assert listed == direct["sessions"]
+
+
+def test_sessions_ls_pages_through_everything(daemon):
+    ids = {make_session(daemon, steps=0)["id"] for _ in range(3)}
+    # the tool asks for pages of 1000; check it follows next_page_token by
+    # comparing with the daemon's own two-page listing
+    st, p1 = daemon.json("GET", "/v1/sessions?limit=2")
+    st, p2 = daemon.json("GET", "/v1/sessions?limit=2&page_token=" + p1["next_page_token"])
+    assert {s["id"] for s in p1["sessions"] + p2["sessions"]} == ids
+    rc, out, _ = cli(daemon, "--json", "sessions", "ls")
+    assert {s["id"] for s in json.loads(out)["sessions"]} == ids
+
+
+def test_sessions_show_and_rm(daemon):
+    s = make_session(daemon, steps=3)
+    rc, out, err = cli(daemon, "sessions", "show", s["id"])
+    assert rc == 0, err
+    lines = dict(l.split(None, 1) for l in out.splitlines() if l and not l.startswith(" ") and len(l.split(None, 1)) == 2)
+    assert lines["id"] == s["id"] and lines["optimizer"] == "adam" and lines["step"] == "3"
+    assert lines["num_params"] == "8" and lines["name"] == "cli-test"
+    assert "lr=0.01" in lines["hyperparams"] and "beta1=0.9" in lines["hyperparams"]
+    assert lines["tags"] == "owner=ops"
+    assert "  0   w                    [2,3]" in out and "[2]" in out
+    rc, out, _ = cli(daemon, "--json", "sessions", "show", s["id"])
+    st, direct = daemon.json("GET", "/v1/sessions/" + s["id"])
+    assert rc == 0 and json.loads(out) == direct
+
+    rc, out, err = cli(daemon, "sessions", "rm", s["id"])
+    assert rc == 0 and out.strip() == "deleted " + s["id"], out + err
+    assert daemon.json("GET", "/v1/sessions/" + s["id"])[0] == 404
+    rc, out, err = cli(daemon, "sessions", "rm", s["id"])
+    assert rc == 1 and out == ""
+    assert err.startswith("optirs: sessions rm: session_not_found (404): "), err
+    rc, out, err = cli(daemon, "sessions", "show", "no-such-session")
+    assert rc == 1 and "session_not_found (404)" in err
+
+
+def test_metrics_table_json_after_limit(daemon):
+    s = make_session(daemon, steps=5)
+    rc, out, err = cli(daemon, "metrics", s["id"])
+    assert rc == 0, err
+    rows = table(out)
+    assert rows[0] == ["STEP", "TIME", "LOSS", "GRAD_NORM", "UPDATE_NORM", "PARAM_NORM", "LR", "DURATION_US"]
+    assert [r[0] for r in rows[1:]] == ["1", "2", "3", "4", "5"]
+    assert rows[1][2] == "1" and rows[2][2] == "0.5"
+    rc, out, _ = cli(daemon, "--json", "metrics", s["id"], "--after", "2", "--limit", "2")
+    doc = json.loads(out)
+    st, direct = daemon.json("GET", "/v1/sessions/%s/metrics?after=2&limit=2" % s["id"])
+    assert doc == direct and [r["step"] for r in doc["metrics"]] == [3, 4]
+    rc, out, _ = cli(daemon, "--json", "metrics", s["id"], "--after", "3")
+    assert [r["step"] for r in json.loads(out)["metrics"]] == [4, 5]
+    rc, out, err = cli(daemon, "metrics", s["id"], "--limit", "0")
+    assert rc == 2 and "usage" in err
+    rc, out, err = cli(daemon, "metrics", "nope")
+    assert rc == 1 and "session_not_found (404)" in err
+
+
+def test_optimizers_table_and_json(daemon):
+    st, cat = daemon.json("GET", "/v1/optimizers")
+    rc, out, err = cli(daemon, "optimizers")
+    assert rc == 0, err
+    rows = table(out.split("\n\n")[0])
+    assert rows[0] == ["NAME", "KIND", "HYPERPARAMETERS", "DESCRIPTION"]
+    assert [r[0] for r in rows[1:]] == [o["name"] for o in cat["optimizers"]]
+    adam = [r for r in rows if r[0] == "adam"][0]
+    assert adam[1] == "classic" and "beta2" in adam[2].split(",")
+    assert "schedules: " in out and "cosine" in out
+    rc, out, _ = cli(daemon, "--json", "optimizers")
+    assert json.loads(out) == cat
+
+
+def test_usage_and_unreachable_exit_codes(daemon):
+    rc, out, err = cli(daemon)
+    assert rc == 2 and "usage: optirs" in err
+    rc, out, err = cli(daemon, "frobnicate")
+    assert rc == 2 and 'unknown command "frobnicate"' in err
+    rc, out, err = cli(daemon, "sessions", "show")
+    assert rc == 2
+    rc, out, err = cli(daemon, "--help")
+    assert rc == 0 and "NOT transferable" in out
+    rc, out, err = cli(daemon, "optimizers", url="http://127.0.0.1:1")
+    assert rc == 3 and "cannot reach http://127.0.0.1:1" in err, err
+    rc, out, err = cli(daemon, "optimizers", url="not-a-url")
+    assert rc == 2
+    # --url wins over OPTIRS_URL
+    rc, out, err = cli(daemon, "--url", "http://127.0.0.1:%d" % daemon.port, "optimizers", url="http://127.0.0.1:1")
+    assert rc == 0, err
+
+
+def test_keys_create_ls_rm_and_auth(daemon):
+    rc, out, err = cli(daemon, "keys", "ls")
+    assert rc == 0 and table(out) == [["ID", "TENANT", "ADMIN", "CREATED", "REVOKED"]], out + err
+    rc, out, err = cli(daemon, "--json", "keys", "create", "--tenant", "ops", "--admin")
+    assert rc == 0, err
+    admin = json.loads(out)
+    assert admin["key"].startswith("ok_") and admin["admin"] is True
+    # the daemon is closed now: no key → 401, with the admin key → fine
+    rc, out, err = cli(daemon, "sessions", "ls")
+    assert rc == 1 and "unauthorized (401)" in err, err
+    rc, out, err = cli(daemon, "keys", "create", "--tenant", "team-a", key=admin["key"])
+    assert rc == 0 and "(the key is shown only this once)" in out, err
+    user_key = [l.split()[1] for l in out.splitlines() if l.startswith("key ")][0]
+    user_id = [l.split()[1] for l in out.splitlines() if l.startswith("id ")][0]
+    rc, out, err = cli(daemon, "keys", "ls", key=admin["key"])
+    rows = table(out)
+    assert {r[1] for r in rows[1:]} == {"ops", "team-a"} and rows[1][4] == "-"
+    rc, out, err = cli(daemon, "keys", "ls", key=user_key)
+    assert rc == 1 and "(403)" in err, err
+    rc, out, err = cli(daemon, "sessions", "ls", key=user_key)
+    assert rc == 0, err
+    rc, out, err = cli(daemon, "keys", "rm", user_id, key=admin["key"])
+    assert rc == 0 and out.strip() == "revoked " + user_id
+    rc, out, err = cli(daemon, "keys", "rm", "0123456789abcdef", key=admin["key"])
+    assert rc == 1 and "not_found (404)" in err and "not supported" not in err, err
+    rc, out, err = cli(daemon, "keys", "create", key=admin["key"])
+    assert rc == 2
+
+
+def test_jobs_ls_and_show_missing(daemon):
+    rc, out, err = cli(daemon, "--json", "jobs", "ls")
+    assert rc == 0, err
+    st, direct = daemon.json("GET", "/v1/meta/jobs")
+    assert json.loads(out) == direct
+    rc, out, err = cli(daemon, "jobs", "show", "no-such-job")
+    assert rc == 1 and "not_found (404)" in err and "not supported" not in err, err
+    rc, out, err = cli(daemon, "jobs", "cancel", "no-such-job")
+    assert rc == 1 and "(404)" in err
+
+
+class _OldDaemon(http.server.BaseHTTPRequestHandler):
+    """Answers like an optirsd whose route table lacks a path: 404 not_found."""
+    def _nf(self):
+        body = json.dumps({"error": {"code": "not_found", "message": "no route for %s" % self.path}}).encode()
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    do_GET = do_POST = do_DELETE = _nf
+
+    def log_message(self, *a):
+        pass
+
+
+def test_apis_the_daemon_lacks_are_reported_as_not_supported(daemon):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OldDaemon)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = "http://127.0.0.1:%d" % srv.server_address[1]
+        for args, what in ((["jobs", "ls"], "jobs ls"), (["jobs", "show", "j1"], "jobs show"),
+                           (["keys", "ls"], "keys ls"), (["weights", "ls"], "weights ls"),
+                           (["export", "--weights", "x@2"], "export --weights")):
+            rc, out, err = cli(daemon, *args, url=url)
+            assert rc == 4, (args, err)
+            assert err.startswith("optirs: %s: not supported by this daemon (404 not_found: no route for " % what), err
+    finally:
+        srv.shutdown()
+
+
+def test_export_import_session_roundtrip(daemon):
+    s = make_session(daemon, steps=4, schedule="cosine", total_steps=100, durability="step")
+    rc, out, err = cli(daemon, "export", s["id"])
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["format"] == "optirs-session-export" and doc["version"] == 1 and doc["step"] == 4
+    st, params = daemon.json("GET", "/v1/sessions/%s/params" % s["id"])
+    assert doc["params"] == params["params"]
+    rc, out2, err = cli(daemon, "--json", "import", stdin=out.encode())
+    assert rc == 0, err
+    new = json.loads(out2)
+    assert new["id"] != s["id"] and new["step"] == 0
+    st, old = daemon.json("GET", "/v1/sessions/" + s["id"])
+    for k in ("optimizer", "hyperparams", "schedule", "tensors", "num_params", "durability", "non_finite",
+              "divergence_factor", "workers", "total_steps", "name", "tags"):
+        assert new[k] == old[k], k
+    st, p2 = daemon.json("GET", "/v1/sessions/%s/params" % new["id"])
+    assert p2["params"] == params["params"]       # exact: shortest round-trip float32 decimals
+    rc, out3, err = cli(daemon, "import", stdin=out.encode())
+    assert rc == 0 and out3.startswith("imported %s as " % s["id"]) and "parameters of step 4" in out3
+    rc, _, err = cli(daemon, "import", stdin=b"{not json")
+    assert rc == 5 and "not an optirs export document" in err
+    rc, _, err = cli(daemon, "import", stdin=json.dumps({"format": "optirs-session-export", "version": 9}).encode())
+    assert rc == 5 and "version 9" in err
+    rc, _, err = cli(daemon, "export", "no-such-session")
+    assert rc == 1 and "session_not_found" in err
+
+
+def test_weights_export_import(daemon):
+    st, lst = daemon.json("GET", "/v1/weights")
+    if st == 404:
+        pytest.skip("this daemon has no /v1/weights")
+    rc, out, err = cli(daemon, "--json", "weights", "ls")
+    assert rc == 0 and json.loads(out) == lst, err
+    rc, out, err = cli(daemon, "export", "--weights", "no-such-weights")
+    assert rc == 1 and "not_found (404)" in err and "not supported" not in err, err
+    if not lst["weights"]:
+        pytest.skip("the daemon holds no weights record to export (none shipped in this build)")
+    ref = lst["weights"][0]["ref"]
+    rc, blob, err = cli(daemon, "export", "--weights", ref, binary=True)
+    assert rc == 0 and len(blob) > 0, err
+    rc, out, err = cli(daemon, "--json", "import", "--weights", "cli-copy", stdin=blob)
+    assert rc == 0, err
+    rec = json.loads(out)
+    assert rec["name"] == "cli-copy" and rec["version"] == 1
+    st, src = daemon.json("GET", "/v1/weights/" + ref.replace("@", "?version="))
+    assert rec["architecture"] == src["architecture"] and rec["optimizer"] == src["optimizer"]
+    rc, blob2, err = cli(daemon, "export", "--weights", "cli-copy@1", binary=True)
+    assert rc == 0 and len(blob2) == len(blob)

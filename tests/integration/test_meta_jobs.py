@@ -1,0 +1,173 @@
+"""Meta-training jobs: through the API (POST/GET/DELETE /v1/meta/jobs) and
+the command line (`optirsd meta-train`, `optirsd eval`)."""
+import os
+import re
+import signal
+import subprocess
+import time
+
+from daemon import OPTIRSD
+
+TINY = {"name": "tiny", "tasks": ["quadratic dim=5"], "particles": 4, "unroll": 5, "outer_steps": 6,
+        "checkpoint_every": 2, "estimator": "es"}
+# Long enough that it is still running when the test acts on it.
+LONG = {"name": "long", "tasks": ["logistic_regression dim=10 batch=64"], "particles": 8, "unroll": 200,
+        "outer_steps": 1000000, "checkpoint_every": 1}
+
+
+def wait_status(d, jid, want, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st, job = d.json("GET", f"/v1/meta/jobs/{jid}")
+        assert st == 200, job
+        if job["status"] in want:
+            return job
+        time.sleep(0.05)
+    raise AssertionError("job %s stayed %s" % (jid, job["status"]))
+
+
+def test_api_job_completes_with_curve_and_weights(daemon):
+    st, job = daemon.json("POST", "/v1/meta/jobs", TINY)
+    assert st == 202, job
+    assert job["status"] in ("queued", "running", "done") and job["id"].startswith("mj-")
+    assert job["config"]["tasks"] == ["quadratic dim=5"] and job["config"]["particles"] == 4
+    job = wait_status(daemon, job["id"], ("done", "failed"))
+    assert job["status"] == "done", job
+    assert job["step"] == 6 and job["progress"] == 1 and job["weights"] == "tiny@1"
+    assert [p["step"] for p in job["curve"]] == [1, 2, 3, 4, 5, 6]
+    assert all(isinstance(p["meta_loss"], float) for p in job["curve"])
+    assert job["meta_loss"] == job["curve"][-1]["meta_loss"]
+    st, rec = daemon.json("GET", "/v1/weights/tiny")
+    assert st == 200 and rec["provenance"]["job_id"] == job["id"] and rec["provenance"]["outer_steps"] == 6
+    assert rec["provenance"]["estimator"] == "es" and rec["provenance"]["task_families"] == ["quadratic dim=5"]
+    st, lst = daemon.json("GET", "/v1/meta/jobs")
+    assert [j["id"] for j in lst["jobs"]] == [job["id"]] and "curve" not in lst["jobs"][0]
+    # The new weights drive a session at once.
+    st, s = daemon.json("POST", "/v1/sessions", {"optimizer": "mlp_lopt", "weights": "tiny",
+                                                 "tensors": [{"name": "w", "shape": [5]}]})
+    assert st == 201, s
+
+
+def test_api_rejects_bad_requests(daemon):
+    for body, code in [({"particles": 0}, "out_of_range"), ({"bogus": 1}, "unknown_field"),
+                       ({"estimator": "sgd"}, "invalid_argument"), ({"tasks": ["nosuchtask"]}, "invalid_argument"),
+                       ({"optimizer": "adam"}, "unknown_optimizer"), ({"threads": 8}, "unknown_field"),
+                       ({"horizon_min": 50, "horizon_max": 10}, "out_of_range"),
+                       ({"tasks": ["quadratic dim=x"]}, "out_of_range")]:
+        st, err = daemon.json("POST", "/v1/meta/jobs", body)
+        assert st == 400 and err["error"]["code"] == code, (body, err)
+    assert daemon.json("GET", "/v1/meta/jobs/mj-0000")[0] == 404
+    assert daemon.json("DELETE", "/v1/meta/jobs/mj-0000")[0] == 404
+    assert daemon.json("GET", "/v1/meta/jobs")[1] == {"jobs": []}
+
+
+def test_cancel_running_and_queued_jobs(daemon):
+    st, a = daemon.json("POST", "/v1/meta/jobs", LONG)
+    assert st == 202
+    st, b = daemon.json("POST", "/v1/meta/jobs", dict(LONG, name="second"))
+    assert st == 202
+    wait_status(daemon, a["id"], ("running",))
+    # b waits behind a: one job at a time.
+    assert daemon.json("GET", f"/v1/meta/jobs/{b['id']}")[1]["status"] == "queued"
+    st, jb = daemon.json("DELETE", f"/v1/meta/jobs/{b['id']}")
+    assert st == 200 and jb["status"] == "cancelled"
+    st, ja = daemon.json("DELETE", f"/v1/meta/jobs/{a['id']}")
+    assert st == 200 and ja["status"] in ("cancelling", "cancelled")
+    ja = wait_status(daemon, a["id"], ("cancelled",))
+    assert ja["step"] >= 1 and len(ja["curve"]) == ja["step"] and ja["weights"] is None
+    # Sessions kept working meanwhile, and no weights record appeared.
+    assert daemon.json("GET", "/v1/weights/long")[0] == 404
+    # Cancelling an ended job changes nothing.
+    assert daemon.json("DELETE", f"/v1/meta/jobs/{a['id']}")[1]["status"] == "cancelled"
+
+
+def test_running_job_is_interrupted_by_a_crash(make_daemon):
+    d = make_daemon().start()
+    st, a = d.json("POST", "/v1/meta/jobs", LONG)
+    wait_status(d, a["id"], ("running",))
+    d.kill9()
+    d2 = make_daemon(tmpdir=d.dir, db=d.db).start()
+    job = d2.json("GET", f"/v1/meta/jobs/{a['id']}")[1]
+    assert job["status"] == "interrupted"
+
+
+def test_sigterm_stops_a_running_job(make_daemon):
+    d = make_daemon().start()
+    st, a = d.json("POST", "/v1/meta/jobs", LONG)
+    wait_status(d, a["id"], ("running",))
+    assert d.stop(signal.SIGTERM) == 0
+    d2 = make_daemon(tmpdir=d.dir, db=d.db).start()
+    assert d2.json("GET", f"/v1/meta/jobs/{a['id']}")[1]["status"] == "interrupted"
+
+
+def write_conf(path, **kv):
+    with open(path, "w") as f:
+        f.write("# test config\n")
+        for k, v in kv.items():
+            if isinstance(v, list):
+                for x in v:
+                    f.write("%s = %s\n" % (k, x))
+            else:
+                f.write("%s = %s   # comment\n" % (k, v))
+
+
+def run(*args, timeout=60):
+    return subprocess.run([OPTIRSD, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_cli_meta_train_and_eval(tmp_path):
+    conf = tmp_path / "t.conf"
+    db = str(tmp_path / "m.db")
+    write_conf(conf, name="clitiny", task=["quadratic dim=5", "logistic_regression dim=5"], particles=4, unroll=5,
+               outer_steps=3, checkpoint_every=1, estimator="pes", horizon_min=10, horizon_max=40)
+    out = tmp_path / "w.bin"
+    r = run("meta-train", "--config", str(conf), "--db", db, "--threads", "2", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    steps = re.findall(r"^step (\d+)/3  meta-loss (-?[0-9.]+)  grad-norm \S+.*elapsed [0-9.]+s$", r.stdout, re.M)
+    assert [int(s) for s, _ in steps] == [1, 2, 3], r.stdout
+    assert "stored weights clitiny@1" in r.stdout
+    assert out.stat().st_size > 100
+    # eval with tiny horizons prints the table and the summary line.
+    r = run("eval", "--weights", "clitiny", "--suite", "train", "--db", db, "--horizons", "20,40", "--seeds", "2")
+    assert r.returncode == 0, r.stderr
+    rows = re.findall(r"^(quadratic dim=5|logistic_regression dim=5)\s+(20|40)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+"
+                      r"(WIN|loss)\s+(WIN|loss)\s*$", r.stdout, re.M)
+    assert len(rows) == 4, r.stdout
+    m = re.search(r"summary \(clitiny@1, suite train\): beats tuned Adam on (\d+) of 4, "
+                  r"beats Adam@1e-3 on (\d+) of 4, non-finite LO runs: (\d+)", r.stdout)
+    assert m, r.stdout
+    assert int(m.group(2)) == sum(1 for x in rows if x[7] == "WIN")
+    # Bad input: usage errors.
+    assert run("eval", "--weights", "clitiny", "--suite", "nope", "--db", db).returncode == 2
+    assert run("eval", "--weights", "absent", "--suite", "train", "--db", db).returncode == 1
+    bad = tmp_path / "bad.conf"
+    bad.write_text("particles = many\n")
+    r = run("meta-train", "--config", str(bad), "--db", db)
+    assert r.returncode == 1 and "bad.conf:1" in r.stderr
+
+
+def test_cli_resume_continues_exactly(tmp_path):
+    """Interrupted with SIGINT and resumed, the run ends with the same weights
+    as an uninterrupted one (the meta-checkpoint carries everything)."""
+    conf = tmp_path / "r.conf"
+    write_conf(conf, name="res", task=["logistic_regression dim=8 batch=32"], particles=4, unroll=100,
+               outer_steps=60, checkpoint_every=5, estimator="pes", horizon_min=200, horizon_max=800, seed=3)
+    full = tmp_path / "full.bin"
+    r = run("meta-train", "--config", str(conf), "--db", str(tmp_path / "a.db"), "--threads", "2", "--out", str(full))
+    assert r.returncode == 0, r.stderr
+    db = str(tmp_path / "b.db")
+    p = subprocess.Popen([OPTIRSD, "meta-train", "--config", str(conf), "--db", db, "--threads", "1"],
+                         stdout=subprocess.PIPE, text=True)
+    for line in p.stdout:
+        if line.startswith("step 2/"):
+            p.send_signal(signal.SIGINT)
+            break
+    rest = p.stdout.read()
+    assert p.wait(timeout=30) == 1, rest
+    assert "rerun with --resume" in rest
+    resumed = tmp_path / "resumed.bin"
+    r = run("meta-train", "--config", str(conf), "--db", db, "--threads", "2", "--resume", "--out", str(resumed))
+    assert r.returncode == 0, r.stderr
+    assert "(resumed)" in r.stdout and "resuming at outer step" in r.stdout
+    assert "step 60/60" in r.stdout
+    assert resumed.read_bytes() == full.read_bytes()
