@@ -70,7 +70,10 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libserver.a $(BUILD)/libcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O3 -march=native -MMD -MP $(filter %.c %.a,$^) -o $@ $(LDLIBS)
 
-run: deps $(BUILD)/optirsd
+# run, test and bench build in a second make: its pkg-config flags are read
+# after `deps` has installed the packages (a fresh machine has none of them).
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/optirsd
 	@mkdir -p data
 	$(BUILD)/optirsd --listen $(LISTEN) --db data/optirs.db
 
@@ -88,13 +91,15 @@ dashboard:
 integration: $(BUILD)/optirsd e2e-deps
 	OPTIRSD=$(abspath $(BUILD)/optirsd) $(PY) -m pytest -q tests/integration
 
-test: deps all
+test: deps
+	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory test-crash-short
 	@$(MAKE) --no-print-directory fuzz-short
 
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	$(PY) bench/run.py --build $(BUILD)
 
 # The whole suite under the sanitizers, in build directories of their own.
