@@ -328,6 +328,13 @@ int opt_step(opt *o, float *params, const float *grads, float *update, step_info
     return 0;
 }
 
+int opt_diag(const opt *o, opt_diag_value *out, int cap)
+{
+    if (!o->vt || !o->vt->diag || cap <= 0) return 0;
+    int n = o->vt->diag(o, out, cap);
+    return n < 0 ? 0 : n > cap ? cap : n;
+}
+
 int opt_save(const opt *o, uint8_t **out, size_t *out_len)
 {
     blob_writer w;

@@ -86,6 +86,10 @@ typedef struct step_info {
     int     clipped;            /* out: 1 when clipping scaled the gradient */
 } step_info;
 
+/* One named diagnostic scalar (see opt_vtbl.diag); name is static. */
+typedef struct opt_diag_value { const char *name; double value; } opt_diag_value;
+#define OPT_DIAG_MAX 16
+
 typedef struct opt_vtbl {
     const char *name;
     opt_kind    kind;
@@ -106,6 +110,10 @@ typedef struct opt_vtbl {
     int  (*save)(const opt *o, blob_writer *w);
     int  (*load)(opt *o, blob_reader *r);
     void (*deinit)(opt *o);
+    /* Optional: named scalars that describe the optimizer's current state
+     * (e.g. a hybrid's mixing weights), for the session's metrics.  Writes
+     * at most `cap` entries and returns how many it wrote. */
+    int  (*diag)(const opt *o, opt_diag_value *out, int cap);
 } opt_vtbl;
 
 struct opt {
@@ -161,6 +169,9 @@ void opt_deinit(opt *o);
  * AdamW), the params too: the caller restores both from its last snapshot,
  * as sessions do. */
 int  opt_step(opt *o, float *params, const float *grads, float *update, step_info *info);
+/* The optimizer's diagnostics (opt_vtbl.diag): how many written to out
+ * (at most cap); 0 for an optimizer without any. */
+int  opt_diag(const opt *o, opt_diag_value *out, int cap);
 /* Serializes t and the optimizer's state as a BLOB_KIND_OPT_STATE blob. */
 int  opt_save(const opt *o, uint8_t **out, size_t *out_len);
 /* Restores from opt_save's blob into an opt already initialised with the same
