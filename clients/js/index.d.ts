@@ -46,6 +46,10 @@ export interface CreateSessionOptions {
   tags?: Record<string, string>;
   weights?: string;
   schedule?: 'constant' | 'linear_warmup' | 'cosine' | 'step';
+  /** Online adaptation, e.g. { lr: 'hypergradient', beta: 1e-4 } (see the README). */
+  adapt?: Record<string, string | number | boolean>;
+  nonFinite?: 'reject' | 'skip';
+  divergenceFactor?: number;
 }
 
 export interface SessionDescription {

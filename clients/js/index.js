@@ -160,7 +160,7 @@ export class Client {
    * objects; params: initial values (array or Float32Array, default zeros).
    */
   async createSession(optimizer, { tensors, hyperparams, params, durability, workers, totalSteps,
-    name, tags, weights, schedule } = {}) {
+    name, tags, weights, schedule, adapt, nonFinite, divergenceFactor } = {}) {
     if (!Array.isArray(tensors) || tensors.length === 0) throw new TypeError('optirs: tensors is required');
     const spec = {
       optimizer,
@@ -168,7 +168,10 @@ export class Client {
     };
     if (hyperparams) spec.hyperparams = hyperparams;
     if (params !== undefined) spec.params = Array.from(params);
-    const extra = { durability, workers, total_steps: totalSteps, name, tags, weights, schedule };
+    const extra = {
+      durability, workers, total_steps: totalSteps, name, tags, weights, schedule, adapt,
+      non_finite: nonFinite, divergence_factor: divergenceFactor,
+    };
     for (const [k, v] of Object.entries(extra)) if (v !== undefined && v !== null) spec[k] = v;
     // The Idempotency-Key makes a re-sent create (after a lost reply) answer
     // the first session instead of making a second one.

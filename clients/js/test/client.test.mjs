@@ -150,3 +150,19 @@ test('the example runs', async () => {
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /loss .* -> /);
 });
+
+test('create options: adapt, nonFinite, divergenceFactor', async () => {
+  const c = new Client(d.url);
+  const s = await c.createSession('adam', {
+    tensors: [[3]], adapt: { lr: 'hypergradient', beta: 1e-3 }, nonFinite: 'skip', divergenceFactor: 100,
+  });
+  const info = await s.info();
+  assert.equal(info.adapt.lr, 'hypergradient');
+  assert.equal(info.adapt.beta, 1e-3);
+  assert.equal(info.non_finite, 'skip');
+  assert.equal(info.divergence_factor, 100);
+  assert.deepEqual(Array.from(await s.step(f32([NaN, 1, 1]))), [0, 0, 0]);  // skipped, still counted
+  assert.equal((await s.info()).step, 1);
+  await assert.rejects(c.createSession('adam', { tensors: [[3]], adapt: { lr: 'sometimes' } }),
+    (e) => e instanceof OptirsError && e.status >= 400 && e.status < 500);
+});

@@ -216,12 +216,16 @@ class Client:
 
     def create_session(self, optimizer, tensors, hyperparams=None, params=None,
                        durability=None, workers=None, total_steps=None, name=None,
-                       tags=None, weights=None, schedule=None):
+                       tags=None, weights=None, schedule=None, adapt=None,
+                       non_finite=None, divergence_factor=None):
         """Creates a session and returns its Session.
 
         ``tensors`` is a list of shapes (``[[784, 128], [128]]``) or of dicts
         ``{"name": …, "shape": […]}``; ``params`` the initial parameters, a
         flat sequence or numpy array of num_params values (default zeros).
+        ``adapt`` is the online-adaptation object (``{"lr": "hypergradient"}``
+        for classic optimizers; see the README), ``non_finite`` is
+        ``"reject"`` or ``"skip"``, ``divergence_factor`` a float (0: off).
         Every other argument left None takes the daemon's default.  The
         request carries a fresh ``Idempotency-Key``, so it is re-sent after a
         connection error like a step (a daemon that keeps idempotency records
@@ -239,7 +243,8 @@ class Client:
         if params is not None:
             spec["params"] = _to_list(params)
         for k, v in (("durability", durability), ("workers", workers), ("total_steps", total_steps),
-                     ("name", name), ("tags", tags), ("weights", weights), ("schedule", schedule)):
+                     ("name", name), ("tags", tags), ("weights", weights), ("schedule", schedule),
+                     ("adapt", adapt), ("non_finite", non_finite), ("divergence_factor", divergence_factor)):
             if v is not None:
                 spec[k] = v
         # The Idempotency-Key makes a re-sent create (after a lost reply)

@@ -187,3 +187,17 @@ def test_lost_create_reply_is_retried_once(daemon):
         assert [x["id"] for x in named] == [s.id]
     finally:
         proxy.close()
+
+
+def test_create_options_adapt_non_finite_divergence(url):
+    c = optirs.Client(url)
+    s = c.create_session("adam", tensors=[[3]], adapt={"lr": "hypergradient", "beta": 1e-3},
+                         non_finite="skip", divergence_factor=100.0)
+    info = s.info()
+    assert info["adapt"]["lr"] == "hypergradient" and info["adapt"]["beta"] == 1e-3
+    assert (info["non_finite"], info["divergence_factor"]) == ("skip", 100)
+    assert list(s.step([float("nan"), 1.0, 1.0])) == [0.0, 0.0, 0.0]   # skipped, still counted
+    assert s.info()["step"] == 1
+    with pytest.raises(optirs.OptirsError) as e:
+        c.create_session("adam", tensors=[[3]], adapt={"lr": "sometimes"})
+    assert e.value.status == 400 or e.value.status == 422
