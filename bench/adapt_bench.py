@@ -1,7 +1,12 @@
 #!/usr/bin/python3
-"""Online learning-rate adaptation, measured: each hypergradient session
-(adapt: {lr: hypergradient}) against its non-adaptive twin, through the HTTP
-API of a real optirsd, at equal step counts.
+"""Online adaptation, measured: each adaptive session against its
+non-adaptive twin, through the HTTP API of a real optirsd, at equal step
+counts.  Two suites (--suite hd|learner|all, default all):
+  hd       hypergradient lr adaptation (adapt: {lr: hypergradient}) of
+           classic optimizers, described below;
+  learner  the online learner of learned optimizers (adapt: {learner: pes})
+           on mlp_lopt with its shipped weights, and — when the daemon serves
+           it — `hybrid` against its twins Adam (lr 1e-3) and mlp_lopt.
 
 Starts its own daemon (build/optirsd --listen 127.0.0.1:0 --db TMP), then for
 every task x seed x configuration creates a session with the same initial
@@ -28,7 +33,20 @@ mean over seeds; ratio = adaptive / its plain twin (< 1: adaptation helps);
 final lr = the session's `lr` of its last step (GET .../metrics; per tensor:
 the size-weighted mean rate), mean over seeds.
 
-Usage: /usr/bin/python3 bench/adapt_bench.py [--steps N] [--seeds S] [--out FILE]
+Learner suite: tasks quad (as above: x0 ~ N(0, I) is ~7 away from x*, so
+mlp_lopt's meta-trained steps of ~1e-3 are far too small), quad_near (the
+same quadratic started 1e-3 away from x*: there they are too large, and
+the LO hovers at its step size), logreg and mlp (as above).  In the feedback
+half of the runs the loss goes ONLY to /feedback after the step (not in the
+step request), so the learner learns from feedback alone there; in the other
+half only in the step request.  `mult` = the session's learned mean step
+scale (summary last_extras.lr_mult) at the end, mean over seeds.
+
+Seeds: the runs use task seeds seed0 .. seed0+S-1 (--seed0, default 0); the
+learner's defaults were tuned with --seed0 100, not on the reported seeds.
+
+Usage: /usr/bin/python3 bench/adapt_bench.py [--steps N] [--seeds S] [--seed0 K]
+       [--suite hd|learner|all] [--learner JSON] [--out FILE]
 """
 import argparse
 import gzip
@@ -126,6 +144,16 @@ class Quad:
         return 0.5 * float(d @ g), g
 
 
+class QuadNear(Quad):
+    """The quadratic of Quad started 1e-3 * N(0, I) away from its minimum."""
+    name = "quad_near"
+
+    def __init__(self, seed):
+        super().__init__(seed)
+        r = np.random.default_rng(1500 + seed)
+        self.x0 = self.xs + 1e-3 * r.standard_normal(50)
+
+
 class LogReg:
     name = "logreg"
     shapes = [[30], [1]]
@@ -214,24 +242,39 @@ class MLP:
         return loss, np.concatenate([dw1.ravel(), db1, dw2.ravel(), db2])
 
 
-TASKS = [Quad, LogReg, MLP]
+TASKS = {"hd": [Quad, LogReg, MLP], "learner": [Quad, QuadNear, LogReg, MLP]}
 
-# (label, optimizer, adapt or None, the label of its plain twin)
-CONFIGS = [
-    ("adam", "adam", None, None),
-    ("adam+hd", "adam", {"lr": "hypergradient", "beta": BETA, "per_tensor": False}, "adam"),
-    ("adam+hd/tensor", "adam", {"lr": "hypergradient", "beta": BETA, "per_tensor": True}, "adam"),
-    ("sgd", "sgd", None, None),
-    ("sgd+hd", "sgd", {"lr": "hypergradient", "beta": BETA, "per_tensor": False}, "sgd"),
-]
+# The online learner's settings in this benchmark: the daemon's defaults
+# (tuned with --seed0 100: rate 0.03, memory 64, sigma 0.1, window 8, one
+# control for all tensors), spelled out; "/tensor" rows: one per tensor.
+LEARNER = {"learner": "pes", "rate": 0.03, "memory": 64, "sigma": 0.1, "window": 8, "per_tensor": False}
+
+# (label, optimizer, adapt or None, the labels of its plain twins)
+CONFIGS = {
+    "hd": [
+        ("adam", "adam", None, ()),
+        ("adam+hd", "adam", {"lr": "hypergradient", "beta": BETA, "per_tensor": False}, ("adam",)),
+        ("adam+hd/tensor", "adam", {"lr": "hypergradient", "beta": BETA, "per_tensor": True}, ("adam",)),
+        ("sgd", "sgd", None, ()),
+        ("sgd+hd", "sgd", {"lr": "hypergradient", "beta": BETA, "per_tensor": False}, ("sgd",)),
+    ],
+    "learner": [
+        ("adam", "adam", None, ()),
+        ("mlp_lopt", "mlp_lopt", None, ()),
+        ("mlp_lopt+pes", "mlp_lopt", "LEARNER", ("mlp_lopt",)),
+        ("mlp_lopt+pes/tensor", "mlp_lopt", "LEARNERT", ("mlp_lopt",)),
+        ("hybrid", "hybrid", None, ("adam", "mlp_lopt")),
+        ("hybrid+pes", "hybrid", "LEARNER", ("hybrid",)),
+    ],
+}
 
 
 # ---- one run --------------------------------------------------------------
 
-def run(d, task_cls, seed, opt, adapt, steps, feedback):
+def run(d, task_cls, seed, opt, adapt, steps, feedback, loss_in_step=True):
     task = task_cls(seed)          # same seed: same data, init and minibatch order
     p = task.init()
-    spec = {"optimizer": opt, "hyperparams": {"lr": 1e-3},
+    spec = {"optimizer": opt, "hyperparams": {"lr": 1e-3},   # learned: 1e-3 is lr's default (no rescaling)
             "tensors": [{"name": "t%d" % i, "shape": s} for i, s in enumerate(task.shapes)],
             "params": [float(v) for v in p.astype(np.float32)]}
     if adapt:
@@ -247,9 +290,11 @@ def run(d, task_cls, seed, opt, adapt, steps, feedback):
         if not (np.isfinite(loss) and np.all(np.isfinite(g32))):
             diverged = k          # the daemon would (rightly) refuse it: stop here
             break
-        st, data = d.request("POST", "/v1/sessions/%s/step" % sid, g32.tobytes(), {
-            "Content-Type": "application/octet-stream", "Accept": "application/octet-stream",
-            "X-Optirs-Step": str(k), "X-Optirs-Loss": repr(loss)})
+        hdrs = {"Content-Type": "application/octet-stream", "Accept": "application/octet-stream",
+                "X-Optirs-Step": str(k)}
+        if loss_in_step:
+            hdrs["X-Optirs-Loss"] = repr(loss)
+        st, data = d.request("POST", "/v1/sessions/%s/step" % sid, g32.tobytes(), hdrs)
         if st != 200:
             raise RuntimeError("step %d of %s -> %d %s" % (k, sid, st, data[:300]))
         p = p + np.frombuffer(data, dtype="<f4")
@@ -264,11 +309,14 @@ def run(d, task_cls, seed, opt, adapt, steps, feedback):
     if not rows or rows[-1].get("step") != last:
         raise RuntimeError("metrics of %s lack step %d: %r" % (sid, last, m))
     final_lr = float(rows[-1]["lr"])
+    summ = d.json("GET", "/v1/sessions/%s/summary" % sid)
+    mult = (summ.get("last_extras") or {}).get("lr_mult")
+    mult = float(mult) if mult is not None else float("nan")
     d.request("DELETE", "/v1/sessions/%s" % sid)
     if diverged:
-        return float("inf"), final_lr, diverged
+        return float("inf"), final_lr, diverged, mult
     tail = max(1, steps // 10)
-    return float(np.mean(losses[-tail:])), final_lr, None
+    return float(np.mean(losses[-tail:])), final_lr, None, mult
 
 
 # ---- main -----------------------------------------------------------------
@@ -277,26 +325,53 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed0", type=int, default=0, help="first task seed (tune on other seeds than reported)")
+    ap.add_argument("--suite", choices=["hd", "learner", "all"], default="all")
+    ap.add_argument("--learner", help="JSON replacing the learner's adapt object (for tuning)")
+    ap.add_argument("--only", help="comma-separated config labels to run (their twins are added)")
+    ap.add_argument("--tasks", help="comma-separated task names to run")
     ap.add_argument("--out", help="also write the table (with the command) to this markdown file")
     a = ap.parse_args()
+    learner = json.loads(a.learner) if a.learner else dict(LEARNER)
+    adapts = {"LEARNER": learner, "LEARNERT": dict(learner, per_tensor=True)}
     t0 = time.time()
     d = Daemon()
-    res = {}          # (task, label) -> list of (final loss, final lr)
+    have = {o["name"] for o in d.json("GET", "/v1/optimizers")["optimizers"]}
+    suites = ["hd", "learner"] if a.suite == "all" else [a.suite]
+    plan = []          # (suite, task class, configs)
+    for su in suites:
+        cfgs = [c for c in CONFIGS[su] if c[1] in have]
+        if a.only:
+            want = set(a.only.split(","))
+            for c in list(cfgs):
+                if c[0] in want:
+                    want |= set(c[3])
+            cfgs = [c for c in cfgs if c[0] in want]
+        for tc in TASKS[su]:
+            if a.tasks and tc.name not in a.tasks.split(","):
+                continue
+            plan.append((su, tc, cfgs))
+    res = {}          # (suite, task, label) -> list of (final loss, final lr, diverged, mult)
     nfb = nruns = 0
     try:
-        for ti, tc in enumerate(TASKS):
-            for seed in range(a.seeds):
-                for ci, (label, opt, adapt, _) in enumerate(CONFIGS):
-                    # feedback in half the (task, seed) groups, the whole group
-                    # (an adaptive session and its twin) alike
-                    fb = (ti * a.seeds + seed) % 2 == 0
+        for ti, (su, tc, cfgs) in enumerate(plan):
+            for si in range(a.seeds):
+                seed = a.seed0 + si
+                # feedback in half the (task, seed) groups, the whole group
+                # (an adaptive session and its twins) alike
+                fb = (ti * a.seeds + si) % 2 == 0
+                for label, opt, adapt, _ in cfgs:
+                    ad = adapts.get(adapt, adapt) if isinstance(adapt, str) else adapt
                     t1 = time.time()
-                    fl, lr, dv = run(d, tc, seed, opt, adapt, a.steps, fb)
-                    res.setdefault((tc.name, label), []).append((fl, lr, dv))
+                    # hd: the loss always goes with the step (and also to
+                    # /feedback in feedback groups); learner: one or the other
+                    lis = su == "hd" or not fb
+                    fl, lr, dv, mult = run(d, tc, seed, opt, ad, a.steps, fb, loss_in_step=lis)
+                    res.setdefault((su, tc.name, label), []).append((fl, lr, dv, mult))
                     nruns += 1
                     nfb += fb
-                    print("  %-6s seed %d %-15s loss %.5g lr %.3g%s%s  (%.1fs)" % (
-                        tc.name, seed, label, fl, lr, " +feedback" if fb else "",
+                    print("  %-7s %-9s seed %d %-19s loss %.5g lr %.3g mult %.3g%s%s  (%.1fs)" % (
+                        su, tc.name, seed, label, fl, lr, mult, " +feedback" if fb else "",
                         " DIVERGED at step %d" % dv if dv else "", time.time() - t1),
                         file=sys.stderr, flush=True)
     finally:
@@ -304,57 +379,64 @@ def main():
     wall = time.time() - t0
 
     lines, losers = [], []
-    hdr = "%-7s %-15s %12s %9s %10s %11s  %s" % ("task", "config", "final loss", "vs twin",
-                                                  "final lr", "wins/seeds", "note")
-    lines.append(hdr)
-    lines.append("-" * (len(hdr) + 24))
-    twin = {c[0]: c[3] for c in CONFIGS}
-    for tc in TASKS:
-        for label, _, _, _ in CONFIGS:
-            v = res[(tc.name, label)]
+    hdr = "%-9s %-19s %12s %-9s %8s %10s %7s %11s  %s" % ("task", "config", "final loss", "twin", "vs twin",
+                                                          "final lr", "mult", "wins/seeds", "note")
+    prev = None
+    for su, tc, cfgs in plan:
+        if su != prev:
+            prev = su
+            lines.append("[%s]" % su)
+            lines.append(hdr)
+            lines.append("-" * (len(hdr) + 24))
+        for label, _, _, twins in cfgs:
+            v = res[(su, tc.name, label)]
             fl = float(np.mean([x[0] for x in v]))
             lr = float(np.mean([x[1] for x in v]))
+            mu = float(np.mean([x[3] for x in v]))
             dv = [x[2] for x in v if x[2]]
-            note = ""
+            dnote = ""
             if dv:
-                note = "DIVERGED in %d/%d seeds (step %s); lr = at last step taken" % (
+                dnote = "DIVERGED in %d/%d seeds (step %s); lr = at last step taken" % (
                     len(dv), len(v), ",".join(map(str, dv)))
-            if twin[label]:
-                tv = res[(tc.name, twin[label])]
+            fs = "%12.5g" % fl if np.isfinite(fl) else "%12s" % "diverged"
+            ms = "%7.3g" % mu if np.isfinite(mu) else "%7s" % "-"
+            if not twins:
+                lines.append("%-9s %-19s %s %-9s %8s %10.3g %s %11s  %s" % (
+                    tc.name, label, fs, "", "(twin)", lr, ms, "", dnote))
+            for tw in twins:
+                tv = res[(su, tc.name, tw)]
                 base = float(np.mean([x[0] for x in tv]))
                 ratio = fl / base if np.isfinite(fl) else float("inf")
                 wins = sum(x[0] < y[0] for x, y in zip(v, tv))
                 rs = "%.3g" % ratio if np.isfinite(ratio) else "inf"
                 ws = "%d/%d" % (wins, len(v))
-                if not note:
-                    note = "helps" if ratio < 0.99 else "LOSES" if ratio > 1.01 else "tie (within 1%)"
-            else:
-                rs, ws = "(twin)", ""
-            fs = "%12.5g" % fl if np.isfinite(fl) else "%12s" % "diverged"
-            lines.append("%-7s %-15s %s %9s %10.3g %11s  %s" % (tc.name, label, fs, rs, lr, ws, note))
-            if twin[label] and (dv or ratio > 1.01 or wins < len(v)):
-                losers.append("- %s / %s: %s (ratio %s, better in %s seeds)" % (
-                    tc.name, label, note, rs, ws))
+                note = dnote or ("helps" if ratio < 0.99 else "LOSES" if ratio > 1.01 else "tie (within 1%)")
+                lines.append("%-9s %-19s %s %-9s %8s %10.3g %s %11s  %s" % (
+                    tc.name, label, fs, tw, rs, lr, ms, ws, note))
+                if dv or ratio > 1.01 or wins < len(v):
+                    losers.append("- %s / %s vs %s: %s (ratio %s, better in %s seeds)" % (
+                        tc.name, label, tw, note, rs, ws))
         lines.append("")
     table = "\n".join(lines).rstrip()
-    foot = ("%d steps per run, %d seeds, %d runs (%d also sent POST /feedback each step); "
-            "beta %g; ratio = adaptive/plain final loss (mean of last 10%% of steps, mean over "
-            "seeds); 'k/n' = seeds where the adaptive run ended lower; daemon exit %d; "
-            "wall %.0f s" % (a.steps, a.seeds, nruns, nfb, BETA, rc, wall))
+    foot = ("%d steps per run, seeds %d..%d, %d runs (%d in feedback groups); hd beta %g; learner %s; "
+            "ratio = adaptive/twin final loss (mean of last 10%% of steps, mean over seeds); "
+            "'k/n' = seeds where the adaptive run ended lower; daemon exit %d; wall %.0f s" % (
+                a.steps, a.seed0, a.seed0 + a.seeds - 1, nruns, nfb, BETA, json.dumps(learner), rc, wall))
     print(table)
     print(foot)
     if a.out:
         cmd = "/usr/bin/python3 bench/adapt_bench.py" + "".join(
             " " + x for x in sys.argv[1:])
         with open(a.out, "w") as f:
-            f.write("# Hypergradient lr adaptation vs non-adaptive twins (issue 6 §1)\n\n")
+            f.write("# Online adaptation vs non-adaptive twins (issue 6 §1)\n\n")
             f.write("Command (from /work/main):\n\n    %s\n\n" % cmd)
             f.write("```\n%s\n```\n\n%s\n\n" % (table, foot))
             f.write("Where adaptation loses (generated from this run):\n\n%s\n\n" % (
                 "\n".join(losers) if losers else "- nowhere in this run"))
             f.write("Hypergradient descent reads only gradients (h_t = g_t . u_(t-1) / "
                     "alpha_(t-1)); the losses sent with the steps and as /feedback are stored "
-                    "and shown in the metrics but do not steer it.\n")
+                    "and shown in the metrics but do not steer it.  The online learner (pes) "
+                    "reads only losses.\n")
     return 0 if rc == 0 else 1
 
 

@@ -15,6 +15,7 @@ extern const opt_vtbl opt_adagrad_vtbl;
 extern const opt_vtbl opt_mlp_lopt_vtbl;
 extern const opt_vtbl opt_lstm_lopt_vtbl;
 extern const opt_vtbl opt_nn_adam_vtbl;
+extern const opt_vtbl opt_hybrid_vtbl;
 
 static const opt_vtbl *const registry[] = {
     &opt_sgd_vtbl,
@@ -25,6 +26,7 @@ static const opt_vtbl *const registry[] = {
     &opt_mlp_lopt_vtbl,
     &opt_lstm_lopt_vtbl,
     &opt_nn_adam_vtbl,
+    &opt_hybrid_vtbl,
 };
 
 int opt_registry_count(void)

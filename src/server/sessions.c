@@ -14,10 +14,12 @@
 #include "f32json.h"
 #include "store.h"
 #include "adapt.h"
+#include "online_es.h"
 #include "analytics.h"
 #include "live.h"
 
-#define SNAPSHOT_VERSION 3   /* 2 added last_applied and best_loss; 3 the adaptation state */
+#define SNAPSHOT_VERSION 4   /* 2 added last_applied and best_loss; 3 the adaptation state;
+                                4 the online learner's state */
 
 /* core's learned-optimizer weights table has no lock of its own: every
  * opt_init (which may read it) and every change to it goes through this. */
@@ -33,6 +35,8 @@ struct session {
     char           *meta_json;     /* normalized description, with id and created_ms */
     opt             o;
     adapt           ad;            /* online lr adaptation; ad.nmult == 0: none */
+    online_es       es;            /* online learner (learned optimizers); es.K == 0: none */
+    int             es_dirty;      /* feedback changed es since the newest snapshot */
     float          *params;        /* (n) */
     float          *last_update;   /* (n) answer of step `step` */
     float          *spare;         /* (n) the next update is written here, then swapped */
@@ -90,6 +94,8 @@ static int snapshot_encode(session *s, uint8_t **out, size_t *len)
         blob_put_f64(&w, s->best_loss);
         blob_put_u32(&w, s->ad.nmult ? 1u : 0u);
         if (s->ad.nmult) adapt_save(&s->ad, &w);
+        blob_put_u32(&w, s->es.K ? 1u : 0u);
+        if (s->es.K) online_es_save(&s->es, &w);
         rc = blob_writer_finish(&w, out, len);
     }
     free(ob);
@@ -122,6 +128,14 @@ static int snapshot_decode(session *s, const void *data, size_t len)
         if (blob_reader_status(&r)) return ERR_CORRUPT;
     }
     if (version >= 3 && blob_get_u32(&r) && (!s->ad.nmult || adapt_load(&s->ad, &r) != 0)) return ERR_CORRUPT;
+    if (version >= 4) {
+        uint32_t has_es = blob_get_u32(&r);
+        if (blob_reader_status(&r) || (has_es != 0) != (s->es.K != 0)) return ERR_CORRUPT;
+        if (has_es && online_es_load(&s->es, &r) != 0) return ERR_CORRUPT;
+    } else if (s->es.K) {
+        return ERR_CORRUPT;   /* no snapshot before version 4 had a learner */
+    }
+    s->es_dirty = 0;
     s->step = s->saved_step = s->durable_step = step;
     return 0;
 }
@@ -138,6 +152,7 @@ static int snapshot_save(session *s, int wait)
     if (rc) return rc;
     s->saved_step = s->step;
     s->saved_time = now_mono();
+    s->es_dirty = 0;
     if (wait) s->durable_step = s->step;
     return 0;
 }
@@ -148,6 +163,7 @@ static void session_free(session *s)
 {
     if (!s) return;
     adapt_deinit(&s->ad);
+    online_es_deinit(&s->es);
     opt_deinit(&s->o);
     spec_deinit(&s->sp);
     free(s->meta_json);
@@ -208,6 +224,10 @@ static int session_build(app *a, spec *sp, session **out)
         pthread_mutex_unlock(&sessions_weights_lock);
         if (!rc && s->sp.adapt.lr != ADAPT_LR_NONE && (rc = adapt_init(&s->ad, &s->sp.adapt, &s->o)) != 0)
             opt_deinit(&s->o);
+        if (!rc && s->sp.learner.enabled && (rc = online_es_init(&s->es, &s->sp.learner, &s->sp.lay)) != 0) {
+            adapt_deinit(&s->ad);
+            opt_deinit(&s->o);
+        }
     }
     if (rc) {
         /* opt_init failed: nothing to deinit in o */
@@ -580,6 +600,30 @@ static int persist_step(session *s)
     return rc ? ERR_STORAGE : 0;
 }
 
+/* The step's `extra` object: the online learner's figures and the
+ * optimizer's diagnostics (opt_diag), each "name": value (null when not
+ * finite).  Returns 0 when there is nothing to report (out unset). */
+static int step_extra_json(session *s, char *out, size_t cap)
+{
+    opt_diag_value v[2 * OPT_DIAG_MAX];
+    int n = 0;
+    if (s->es.K) n += online_es_diag(&s->es, &s->sp.lay, v, OPT_DIAG_MAX);
+    n += opt_diag(&s->o, v + n, OPT_DIAG_MAX);
+    if (n == 0) return 0;
+    size_t len = 0;
+    for (int i = 0; i < n && len + 1 < cap; i++) {
+        int w = isfinite(v[i].value)
+                    ? snprintf(out + len, cap - len, "%s\"%s\":%.17g", i ? "," : "{", v[i].name, v[i].value)
+                    : snprintf(out + len, cap - len, "%s\"%s\":null", i ? "," : "{", v[i].name);
+        if (w < 0 || (size_t)w >= cap - len) return 0;   /* names are short and static: cannot happen */
+        len += (size_t)w;
+    }
+    if (len + 2 > cap) return 0;
+    out[len++] = '}';
+    out[len] = '\0';
+    return 1;
+}
+
 /* Applies step k with gradients g (skip: counts the step, changes nothing).
  * Called with s->mu held. */
 static int apply_step(session *s, int64_t k, const float *g, double loss, int skip)
@@ -596,11 +640,20 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
         return ERR_SESSION_DIVERGED;
     }
     int rc = 0;
+    if (s->es.K) {
+        /* The loss sent with step k is the loss at the params before update
+         * k: the learner's ℓ_k (a repeat of it as feedback is ignored). */
+        if (isfinite(loss)) online_es_observe(&s->es, k, loss);
+        /* k is the learner's next step, or its last when a failed step is
+         * retried; anything else is a bug, not a client error. */
+        if (online_es_begin_step(&s->es, k) != 0) return ERR_INTERNAL;
+    }
     if (skip) memset(s->spare, 0, n * sizeof(float));
     else {
         if (s->ad.nmult) adapt_before_step(&s->ad, &s->o, g, s->last_update);
         rc = opt_step(&s->o, s->params, g, s->spare, &info);
         if (!rc && s->ad.nmult) adapt_after_step(&s->ad, &s->o, s->params, s->spare, &info);
+        if (!rc && s->es.K) online_es_after_step(&s->es, &s->sp.lay, s->params, s->spare, &info);
     }
     double dt = now_mono() - t0;
     if (rc == ERR_NON_FINITE_UPDATE) {
@@ -625,8 +678,11 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     int rc2 = persist_step(s);
     if (rc2 == 0) {
         store_metric(s->app->db, s->id, &m);
-        live_record(s->app, s->id, &s->o, &m, skip ? NULL : &ax,
-                    s->ad.nmult ? adapt_mean_multiplier(&s->ad, &s->o) : NAN, NULL);
+        char extra[2048];
+        double mult = s->es.K ? online_es_mean_scale(&s->es, &s->sp.lay)
+                    : s->ad.nmult ? adapt_mean_multiplier(&s->ad, &s->o) : NAN;
+        live_record(s->app, s->id, &s->o, &m, skip ? NULL : &ax, mult,
+                    step_extra_json(s, extra, sizeof extra) ? extra : NULL);
     }
     return rc2;
 }
@@ -773,6 +829,16 @@ int session_feedback(session *s, int64_t step, double loss, const char *metrics_
     }
     pthread_mutex_unlock(&s->mu);
     if (!rc) rc = store_feedback(s->app->db, s->id, step, loss, metrics_json);
+    if (!rc) {
+        /* The online learner takes the loss of a taken step once (a loss
+         * already sent with the step, or too old, is ignored). */
+        pthread_mutex_lock(&s->mu);
+        if (!s->deleted && s->es.K && online_es_observe(&s->es, step, loss)) {
+            s->es_dirty = 1;
+            if (s->sp.dur == DURABILITY_STEP) snapshot_save(s, 1);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
     return rc;
 }
 
@@ -855,7 +921,7 @@ void sessions_tick(sessions *reg, double now)
             pend_answer_all(s, NULL, ERR_STEP_TIMEOUT, msg);
             pend_clear(reg, s);
         }
-        if (scan_ckpt && !s->deleted && s->sp.dur == DURABILITY_CHECKPOINT && s->step > s->saved_step)
+        if (scan_ckpt && !s->deleted && s->sp.dur == DURABILITY_CHECKPOINT && (s->step > s->saved_step || s->es_dirty))
             snapshot_save(s, 0);
         pthread_mutex_unlock(&s->mu);
         session_put(s);
@@ -890,7 +956,7 @@ int sessions_checkpoint_all(sessions *reg)
     for (int i = 0; i < n; i++) {
         session *s = v[i];
         pthread_mutex_lock(&s->mu);
-        if (!s->deleted && s->step > s->saved_step) {
+        if (!s->deleted && (s->step > s->saved_step || s->es_dirty)) {
             int e = snapshot_save(s, 0);
             if (e) rc = e;
         }

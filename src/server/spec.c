@@ -125,7 +125,7 @@ static int on_member(void *ctx, const char *key, const char *val, size_t avail, 
     } else if (strcmp(key, "weights") == 0) {
         rc = get_string(c, v, "weights", sp->weights, sizeof sp->weights);
     } else if (strcmp(key, "adapt") == 0) {
-        rc = adapt_spec_parse(v, &sp->adapt, c->msg, c->msgcap);
+        rc = adapt_spec_parse(v, &sp->adapt, &sp->learner, c->msg, c->msgcap);
     } else if (strcmp(key, "tags") == 0) {
         int n = 0;
         if (!cJSON_IsObject(v)) rc = fail(c, ERR_INVALID_ARGUMENT, "tags must be an object of strings");
@@ -245,6 +245,7 @@ int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int re
     sp->workers = 1;
     sp->dur = DURABILITY_CHECKPOINT;
     adapt_config_defaults(&sp->adapt);
+    online_es_config_defaults(&sp->learner);
     parse_ctx c = {.sp = sp, .max_params = max_params, .restoring = restoring, .msg = msg,
                    .msgcap = msgcap, .body_len = len};
     msg[0] = '\0';
@@ -273,8 +274,7 @@ int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int re
         else if (e)
             rc = fail(&c, e, "hyperparameter %s is invalid", h->string);
     }
-    if (!rc && sp->adapt.lr != ADAPT_LR_NONE && opt_find(c.optimizer)->kind != OPT_KIND_CLASSIC)
-        rc = fail(&c, ERR_INVALID_ARGUMENT, "adapt.lr needs a classic optimizer; %s is not one", c.optimizer);
+    if (!rc) rc = adapt_spec_check_kind(&sp->adapt, &sp->learner, opt_find(c.optimizer), msg, msgcap);
     if (!rc && c.have_schedule) {
         int k = schedule_parse(c.schedule);
         if (k < 0)
@@ -336,7 +336,7 @@ cJSON *spec_to_json(const spec *sp)
     cJSON_AddNumberToObject(o, "total_steps", (double)sp->total_steps);
     cJSON_AddStringToObject(o, "name", sp->name);
     cJSON_AddItemToObject(o, "tags", sp->tags ? cJSON_Duplicate(sp->tags, 1) : cJSON_CreateObject());
-    cJSON *ad = adapt_spec_json(&sp->adapt);
+    cJSON *ad = adapt_spec_json(&sp->adapt, &sp->learner);
     if (ad) cJSON_AddItemToObject(o, "adapt", ad);
     return o;
 }

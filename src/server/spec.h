@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include "adapt.h"
+#include "online_es.h"
 #include "opt.h"
 
 typedef enum { DURABILITY_CHECKPOINT, DURABILITY_STEP } durability;
@@ -38,6 +39,7 @@ typedef struct spec {
     float      *params;             /* initial parameters (lay.n), or NULL for zeros */
     char        tenant[64];         /* the owner: set by the server, or restored */
     adapt_config adapt;             /* online adaptation ("adapt"); lr == ADAPT_LR_NONE: none */
+    online_es_config learner;       /* "adapt": {"learner": "pes", …}; enabled == 0: none */
     /* restored sessions only */
     char        id[40];
     int64_t     created_ms;
