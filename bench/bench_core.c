@@ -14,7 +14,11 @@
  *               float32) and the format alone vs snprintf("%.9g").  "exact"
  *               says whether every float32 survived f32json's trip bit for bit.
  *   learned     mlp_lopt, lstm_lopt, nn_adam step cost at N = 1e6 on one
- *               thread as a multiple of Adam's (target <= 10x).
+ *               thread as a multiple of Adam's (target <= 10x).  lstm_lopt
+ *               also on the AVX2 and SSE2 builds of its vectorised kernel
+ *               (the plain step uses the CPU's best, AVX-512 where present),
+ *               and at N = 1e5 its batched sgemm path and its one-coordinate
+ *               reference loop as multiples of the vectorised kernel's cost.
  *
  * Each figure is the best of 5 runs of >= 0.2 s (--quick: 2 runs of 0.05 s).
  * Output: one aligned table, then one line per figure
@@ -31,6 +35,7 @@
 
 #include "errors.h"
 #include "f32json.h"
+#include "lopt_internal.h"   /* lstm_lopt's kernel and ISA switches */
 #include "opt.h"
 
 static double g_min_time = 0.2;
@@ -270,6 +275,37 @@ static double bench_adam(double bound)
     return t_1e6;
 }
 
+/* lstm_lopt's kernels: the N = 1e6 step on the AVX2 and SSE2 builds of the
+ * vectorised kernel (cost x Adam), then at N = 1e5 the vectorised kernel,
+ * the batched sgemm path (LOPT_KERNEL_BLAS) and the reference loop
+ * (LOPT_KERNEL_LOOP) as cost multiples of the vectorised kernel. */
+static void bench_lstm_kernels(double t_adam_1e6)
+{
+    static const struct { const char *fig; int force; } isa[] = {
+        {"lstm_lopt_step_1e6_avx2", 2}, {"lstm_lopt_step_1e6_sse2", 1}};
+    int err;
+    for (int i = 0; i < 2; i++) {
+        lopt_fast_force_generic = isa[i].force;
+        double t = time_opt("lstm_lopt", 1000000, 0, &err);
+        lopt_fast_force_generic = 0;
+        add_row(isa[i].fig, isnan(t) ? NAN : 1e6 / t, "params/s", t / t_adam_1e6, "adam_step_1e6 (cost x)",
+                "-", isnan(t) ? err_name(err) : "1 thread");
+    }
+    double tf = time_opt("lstm_lopt", 100000, 0, &err);
+    add_row("lstm_lopt_step_1e5", isnan(tf) ? NAN : 1e5 / tf, "params/s", NAN, "", "-",
+            isnan(tf) ? err_name(err) : "vectorised kernel");
+    static const struct { const char *fig; int kern; const char *note; } k[] = {
+        {"lstm_lopt_blas_1e5", LOPT_KERNEL_BLAS, "sgemm, blocks of 256"},
+        {"lstm_lopt_loop_1e5", LOPT_KERNEL_LOOP, "reference loop"}};
+    for (int i = 0; i < 2; i++) {
+        lopt_lstm_kernel = k[i].kern;
+        double t = time_opt("lstm_lopt", 100000, 0, &err);
+        lopt_lstm_kernel = LOPT_KERNEL_FAST;
+        add_row(k[i].fig, isnan(t) ? NAN : 1e5 / t, "params/s", t / tf, "lstm_lopt_step_1e5 cost x", "-",
+                isnan(t) ? err_name(err) : k[i].note);
+    }
+}
+
 static void bench_learned(double t_adam_1e6)
 {
     static const char *const names[] = {"mlp_lopt", "lstm_lopt", "nn_adam"};
@@ -289,6 +325,7 @@ static void bench_learned(double t_adam_1e6)
         /* The ratio here is a cost: this optimizer's seconds per step over
          * Adam's (lower is better). */
         add_row(fig, 1e6 / t, "params/s", t / t_adam_1e6, "adam_step_1e6 (cost x)", "<=10", "1 thread");
+        if (i == 1) bench_lstm_kernels(t_adam_1e6);
     }
 }
 

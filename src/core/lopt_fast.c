@@ -5,10 +5,14 @@
  * on 8-coordinate blocks.  The plain per-parameter loops in lopt.c,
  * lopt_mlp.c and lopt_lstm.c stay the reference these are tested against.
  *
- * The body (lopt_fast_kern.h) is compiled twice, for AVX2 (8 lanes) and for
- * baseline x86-64 SSE2 (4 lanes); the CPU picks one at run time.  Both give
- * bitwise identical results (see lopt_fast_kern.h), so a session's state
- * never depends on the machine it ran on. */
+ * The body (lopt_fast_kern.h) is compiled for AVX2 (8 lanes) and for
+ * baseline x86-64 SSE2 (4 lanes), and lstm_lopt's part also for AVX-512
+ * (16 lanes); the CPU picks one at run time.  All give bitwise identical
+ * results (see lopt_fast_kern.h), so a session's state never depends on
+ * the machine it ran on.
+ *
+ * lopt_fast_force_generic (lopt_internal.h; for tests): 0 = the best build
+ * the CPU has, 1 = the SSE2 build, 2 = at most the AVX2 build. */
 #include "lopt.h"
 #include "lopt_internal.h"
 
@@ -29,11 +33,41 @@ int lopt_fast_force_generic = 0;
 #define KW 8
 #define KS(name) name##_avx2
 #define KSQRT(x) ((VF)_mm256_sqrt_ps((__m256)(x)))
+#define KMIN(a, b) ((VF)_mm256_min_ps((__m256)(a), (__m256)(b)))
+#define KMAX(a, b) ((VF)_mm256_max_ps((__m256)(a), (__m256)(b)))
 #include "lopt_fast_kern.h"
 #undef KW
 #undef KS
 #undef KSQRT
+#undef KMIN
+#undef KMAX
 #pragma GCC pop_options
+
+/* lstm_lopt only (the mlp_lopt part of the body needs KW <= 8).  clang
+ * ignores the target pragmas: it builds this part only when its command
+ * line enables AVX-512 (tests/targets.mk gives it -mavx2). */
+#if !defined(__clang__) || (defined(__AVX512F__) && defined(__AVX512DQ__))
+#define LOPT_HAVE_AVX512 1
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq")
+#define KW 16
+#define KS(name) name##_avx512
+#define KSQRT(x) ((VF)_mm512_sqrt_ps((__m512)(x)))
+#define KMIN(a, b) ((VF)_mm512_min_ps((__m512)(a), (__m512)(b)))
+#define KMAX(a, b) ((VF)_mm512_max_ps((__m512)(a), (__m512)(b)))
+#define KLD2(p, q) ((VF)_mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)), _mm256_loadu_ps(q), 1))
+#define KST2(p, q, v) (_mm256_storeu_ps((p), _mm512_castps512_ps256((__m512)(v))), \
+                       _mm256_storeu_ps((q), _mm512_extractf32x8_ps((__m512)(v), 1)))
+#include "lopt_fast_kern.h"
+#undef KW
+#undef KS
+#undef KSQRT
+#undef KMIN
+#undef KMAX
+#undef KLD2
+#undef KST2
+#pragma GCC pop_options
+#endif /* AVX-512 */
 #endif
 
 #define KW 4
@@ -41,22 +75,36 @@ int lopt_fast_force_generic = 0;
 #if defined(__SSE__)
 #include <xmmintrin.h>
 #define KSQRT(x) ((VF)_mm_sqrt_ps((__m128)(x)))
+#define KMIN(a, b) ((VF)_mm_min_ps((__m128)(a), (__m128)(b)))
+#define KMAX(a, b) ((VF)_mm_max_ps((__m128)(a), (__m128)(b)))
 #else
 #define KSQRT(x) KS(sqrt_lanes)(x)
+#define KMIN(a, b) KS(sel)((a) < (b), (a), (b))
+#define KMAX(a, b) KS(sel)((a) > (b), (a), (b))
 #endif
 #include "lopt_fast_kern.h"
 #undef KW
 #undef KS
 #undef KSQRT
+#undef KMIN
+#undef KMAX
 
 static int use_avx2(void)
 {
 #ifdef LOPT_HAVE_AVX2
-    return !lopt_fast_force_generic && __builtin_cpu_supports("avx2");
+    return lopt_fast_force_generic != 1 && __builtin_cpu_supports("avx2");
 #else
     return 0;
 #endif
 }
+
+#ifdef LOPT_HAVE_AVX512
+static int use_avx512(void)
+{
+    return lopt_fast_force_generic == 0 && __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512dq");
+}
+#endif
 
 #ifdef LOPT_HAVE_AVX2
 #define DISPATCH(call) (use_avx2() ? call##_avx2 : call##_sse)
@@ -116,5 +164,15 @@ int lopt_fast_mlp_apply(const lopt_feat_tensor *ft, const float *g, const float 
 
 int lopt_fast_lstm(const lopt_fast_lstm_net *net, const float *g, size_t n, float *hc, float *update)
 {
-    return DISPATCH(lstm_run)(net, g, n, hc, 0, (n + 7) / 8, update);
+    size_t nb = (n + 7) / 8;
+#ifdef LOPT_HAVE_AVX512
+    if (use_avx512()) {
+        /* pairs of blocks at 16 lanes; an odd last block at 8 (same bits) */
+        size_t even = nb & ~(size_t)1;
+        int bad = lstm_run_avx512(net, g, n, hc, 0, even, update);
+        if (even < nb) bad |= lstm_run_avx2(net, g, n, hc, even, nb, update);
+        return bad;
+    }
+#endif
+    return DISPATCH(lstm_run)(net, g, n, hc, 0, nb, update);
 }

@@ -1,10 +1,14 @@
 /* lopt_fast_kern.h — the body of lopt_fast.c's kernels, written once and
- * included twice by lopt_fast.c: with KW = 8 under `#pragma GCC target
- * ("avx2")` and with KW = 4 for baseline x86-64 (SSE2).  KS(name) appends
- * the instruction-set suffix to every name defined here.  Not a module
- * header: nothing else includes it.
+ * included by lopt_fast.c: with KW = 8 under `#pragma GCC target ("avx2")`,
+ * with KW = 4 for baseline x86-64 (SSE2), and (lstm_lopt's kernel only:
+ * the mlp_lopt part needs KW <= 8) with KW = 16 under AVX-512.  KS(name)
+ * appends the instruction-set suffix to every name defined here; KMIN/KMAX
+ * are the ISA's lane-wise min/max (minps semantics: min(a, b) = a < b ? a :
+ * b, so a NaN in b comes through); for KW = 16, KLD2(p, q) / KST2(p, q, v)
+ * load / store lanes 0..7 at p and 8..15 at q.  Not a module header:
+ * nothing else includes it.
  *
- * Why two instantiations give bitwise identical results: every operation is
+ * Why the instantiations give bitwise identical results: every operation is
  * lane-wise on one element (IEEE float32 +, −, ×, ÷, √ and comparisons; no
  * FMA contraction under -std=c11, no reciprocal approximations), and the
  * only cross-element operations — the sums of squares that normalise the
@@ -17,6 +21,8 @@
 #define VF   KS(vf)
 #define VI   KS(vi)
 #define NV   (8 / KW)
+#define LNV  (KW < 8 ? 8 / KW : 1)   /* lstm: machine vectors per 8-coordinate block */
+#define LBK  (KW > 8 ? KW / 8 : 1)   /* lstm: 8-coordinate blocks per machine vector */
 
 typedef float   VF __attribute__((vector_size(KW * 4)));
 typedef int32_t VI __attribute__((vector_size(KW * 4)));
@@ -88,41 +94,7 @@ static inline VF KS(vlog)(VF x)
     return ef * 0.693145752f + (ef * 1.42860677e-06f + 2.0f * s * q);
 }
 
-/* e^x with x clamped to [−87.3, 88]: no infinities, no special cases (a
- * NaN stays NaN); for the LSTM's gates, where only the saturated value
- * matters out there.  Same polynomial as vexp. */
-static inline VF KS(vexp_sat)(VF x)
-{
-    const float hi = 88.0f, lo = -87.3f;
-    VF xc = KS(sel)(x > hi, KS(splat)(hi), KS(sel)(x < lo, KS(splat)(lo), x));
-    const float magic = 12582912.0f;
-    VF t = xc * 1.44269504f + magic;
-    VF kf = t - magic;
-    VI k = (VI)t - (VI)KS(splat)(magic);
-    VF r = xc - kf * 0.693145752f;
-    r = r - kf * 1.42860677e-06f;
-    VF p = KS(splat)(1.0f / 5040);
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    return p * (VF)((k + 127) << 23);
-}
-
-static inline VF KS(vsigmoid)(VF x) { return 1.0f / (1.0f + KS(vexp_sat)(-x)); }
-
-static inline VF KS(vtanh)(VF x)
-{
-    VI sign = (VI)x & (VI)KS(splat)(-0.0f);
-    VF a = (VF)((VI)x & ~(VI)KS(splat)(-0.0f));
-    VF e = KS(vexp_sat)(-2.0f * a);
-    VF t = (1.0f - e) / (1.0f + e);
-    return KS(sel)(x != x, x, (VF)((VI)t | sign));
-}
-
+#if KW <= 8
 /* ---- mlp_lopt: accumulators and normaliser statistics ------------------- */
 
 /* 8 logical lanes of float partial sums, flushed into double. */
@@ -320,13 +292,63 @@ static int KS(mlp_apply_run)(const lopt_fast_mlp *net, const float *g, const flo
     }
     return anybad;
 }
+#endif /* KW <= 8 */
 
 /* ---- lstm_lopt ------------------------------------------------------------ */
 
-/* One machine vector of KW coordinates: g (KW), state rows of the block at
- * stride 8 floats (hc: (D, 2, H, 8) of the coordinates' block, offset to
- * this vector's lanes).  Returns the updates. */
-static inline VF KS(lstm_lanes)(const lopt_fast_lstm_net *net, VF g, float *hc)
+/* e^x for the LSTM's gates, x clamped to [−40, 40] (a NaN stays NaN).
+ * x = k ln2 + r, |r| <= ln2/2, e^r ≈ 1 + r + r² q(r) with a degree-3 q
+ * fitted for the least maximum relative error (2e-7 in float).  e^40 is
+ * small enough that a product of two (1 + e^x) stays finite, which the
+ * gate formulas below rely on; the clamp changes a sigmoid or tanh by
+ * < 1e-17 (absolute). */
+static inline VF KS(lexp)(VF x)
+{
+    x = KMAX(KS(splat)(-40.0f), KMIN(KS(splat)(40.0f), x));
+    const float magic = 12582912.0f;                 /* 1.5·2^23: round to nearest */
+    VF t = x * 1.44269504f + magic;
+    VF kf = t - magic;
+    VI k = (VI)t - (VI)KS(splat)(magic);
+    VF r = x - kf * 0.693145752f;                     /* ln2 split in two */
+    r = r - kf * 1.42860677e-06f;
+    VF q = r * 0.00831250194f + 0.0418901183f;
+    q = q * r + 0.166671142f;
+    q = q * r + 0.499992311f;
+    VF p = (r * r) * q + r + 1.0f;
+    return p * (VF)((k + 127) << 23);
+}
+
+/* One state row (KW coordinates) of the (D, 2, H, 8) blocks: at p for
+ * KW <= 8; for KW = 16, lanes 0..7 at p and 8..15 at p + bs (the next
+ * block). */
+static inline VF KS(hld)(const float *p, size_t bs)
+{
+#if KW > 8
+    return KLD2(p, p + bs);
+#else
+    (void)bs;
+    return KS(ld)(p);
+#endif
+}
+
+static inline void KS(hst)(float *p, size_t bs, VF v)
+{
+#if KW > 8
+    KST2(p, p + bs, v);
+#else
+    (void)bs;
+    KS(st)(p, v);
+#endif
+}
+
+/* One machine vector of KW coordinates: g (KW); hc = the state of the
+ * coordinates' block offset to this vector's first lane (rows at stride 8
+ * floats; bs = floats per block).  Returns the updates.  Gates with
+ * e_x = e^{−x}: σ(x) = 1/(1 + e_x), tanh(x) = (1 − e_{2x})/(1 + e_{2x}), so
+ *   c = c_prev/(1 + e_f) + (1 − e_{2g})/((1 + e_i)(1 + e_{2g})),
+ *   h = (1 − e_{2c})/((1 + e_o)(1 + e_{2c}))
+ * — three divisions per unit instead of five. */
+static inline VF KS(lstm_lanes)(const lopt_fast_lstm_net *net, VF g, float *hc, size_t bs)
 {
     const int H = net->hidden, G = 4 * H;
     VF ag = (VF)((VI)g & ~(VI)KS(splat)(-0.0f));
@@ -338,29 +360,34 @@ static inline VF KS(lstm_lanes)(const lopt_fast_lstm_net *net, VF g, float *hc)
     for (int l = 0; l < net->depth; l++) {
         const float *Wx = net->cell[l], *Wh = Wx + (size_t)(l == 0 ? 2 : H) * G, *b = Wh + (size_t)H * G;
         float *hs = hc + (size_t)l * 2 * H * 8, *cs = hs + (size_t)H * 8;
-        for (int j = 0; j < H; j++) hp[j] = KS(ld)(hs + (size_t)j * 8);
+        for (int j = 0; j < H; j++) hp[j] = KS(hld)(hs + (size_t)j * 8, bs);
         for (int j = 0; j < H; j++) {
             /* the four gates of unit j side by side: four independent chains */
             VF a0 = KS(splat)(b[j]), a1 = KS(splat)(b[H + j]);
             VF a2 = KS(splat)(b[2 * H + j]), a3 = KS(splat)(b[3 * H + j]);
-            int nin = l == 0 ? 2 : H;
-            for (int k = 0; k < nin; k++) {
-                VF xk = l == 0 ? (k == 0 ? x0 : x1) : hin[k];
-                const float *w = Wx + (size_t)k * G + j;
-                a0 += xk * w[0]; a1 += xk * w[H]; a2 += xk * w[2 * H]; a3 += xk * w[3 * H];
+            if (l == 0) {
+                const float *w = Wx + j;
+                a0 += x0 * w[0]; a1 += x0 * w[H]; a2 += x0 * w[2 * H]; a3 += x0 * w[3 * H];
+                w += G;
+                a0 += x1 * w[0]; a1 += x1 * w[H]; a2 += x1 * w[2 * H]; a3 += x1 * w[3 * H];
+            } else {
+                for (int k = 0; k < H; k++) {
+                    VF xk = hin[k];
+                    const float *w = Wx + (size_t)k * G + j;
+                    a0 += xk * w[0]; a1 += xk * w[H]; a2 += xk * w[2 * H]; a3 += xk * w[3 * H];
+                }
             }
             for (int k = 0; k < H; k++) {
                 VF hk = hp[k];
                 const float *w = Wh + (size_t)k * G + j;
                 a0 += hk * w[0]; a1 += hk * w[H]; a2 += hk * w[2 * H]; a3 += hk * w[3 * H];
             }
-            VF a[4] = {a0, a1, a2, a3};
-            VF ig = KS(vsigmoid)(a[0]), fg = KS(vsigmoid)(a[1]);
-            VF gg = KS(vtanh)(a[2]), og = KS(vsigmoid)(a[3]);
-            VF c = fg * KS(ld)(cs + (size_t)j * 8) + ig * gg;
-            VF h = og * KS(vtanh)(c);
-            KS(st)(cs + (size_t)j * 8, c);
-            KS(st)(hs + (size_t)j * 8, h);
+            VF ei = KS(lexp)(-a0), ef = KS(lexp)(-a1), eg = KS(lexp)(-2.0f * a2), eo = KS(lexp)(-a3);
+            VF c = KS(hld)(cs + (size_t)j * 8, bs) / (1.0f + ef) + (1.0f - eg) / ((1.0f + ei) * (1.0f + eg));
+            VF ec = KS(lexp)(-2.0f * c);
+            VF h = (1.0f - ec) / ((1.0f + eo) * (1.0f + ec));
+            KS(hst)(cs + (size_t)j * 8, bs, c);
+            KS(hst)(hs + (size_t)j * 8, bs, h);
             hout[j] = h;
         }
         memcpy(hin, hout, (size_t)H * sizeof(VF));
@@ -370,27 +397,44 @@ static inline VF KS(lstm_lanes)(const lopt_fast_lstm_net *net, VF g, float *hc)
     return net->k * z;
 }
 
-/* Blocks [b0, b1) of 8 coordinates; g has n elements (the last block may be
- * partial).  Returns 1 when an update is non-finite. */
+/* Blocks [b0, b1) of 8 coordinates (for KW = 16, b1 − b0 even: the caller
+ * runs an odd last block with a narrower build); g has n elements (the
+ * last block may be partial).  Returns 1 when an update is non-finite. */
 static int KS(lstm_run)(const lopt_fast_lstm_net *net, const float *g, size_t n, float *hc, size_t b0,
                         size_t b1, float *u)
 {
     size_t bs = (size_t)net->depth * 2 * (size_t)net->hidden * 8;
+    VI bad = {0};
     int anybad = 0;
-    for (size_t bk = b0; bk < b1; bk++) {
-        for (int q = 0; q < NV; q++) {
+    for (size_t bk = b0; bk < b1; bk += LBK) {
+        /* the state of the blocks two steps ahead, so its memory latency
+         * overlaps this block's arithmetic (~15% faster at N = 1e6) */
+        if (bk + 3 * LBK <= b1) {
+            const char *pf = (const char *)(hc + (bk + 2 * LBK) * bs);
+            for (size_t o = 0; o < LBK * bs * sizeof(float); o += 64) __builtin_prefetch(pf + o, 1, 3);
+        }
+        for (int q = 0; q < LNV; q++) {
             size_t i = bk * 8 + (size_t)q * KW;
             if (i >= n) break;
             size_t k = n - i < KW ? n - i : KW;
-            VF gi = k == KW ? KS(ld)(g + i) : KS(ldn)(g + i, k);
-            VF du = KS(lstm_lanes)(net, gi, hc + bk * bs + (size_t)q * KW);
-            if (k == KW) KS(st)(u + i, du); else KS(stn)(u + i, du, k);
-            for (size_t l = 0; l < k; l++) anybad |= !isfinite(du[l]);
+            float *h = hc + bk * bs + (KW < 8 ? (size_t)q * KW : 0);
+            if (k == KW) {
+                VF du = KS(lstm_lanes)(net, KS(ld)(g + i), h, bs);
+                bad |= (du - du) != 0;
+                KS(st)(u + i, du);
+            } else {
+                VF du = KS(lstm_lanes)(net, KS(ldn)(g + i, k), h, bs);
+                KS(stn)(u + i, du, k);
+                for (size_t l = 0; l < k; l++) anybad |= !isfinite(du[l]);
+            }
         }
     }
+    for (int l = 0; l < KW; l++) anybad |= bad[l] != 0;
     return anybad;
 }
 
 #undef VF
 #undef VI
 #undef NV
+#undef LNV
+#undef LBK

@@ -43,8 +43,9 @@ extern int lopt_lstm_kernel;
 
 /* ---- fast kernels (lopt_fast.c) ---------------------------------------- */
 
-/* 1: use the baseline SSE2 build even when the CPU has AVX2 (tests check
- * the two agree bit for bit).  Set only while nothing steps. */
+/* 0: the best build the CPU has; 1: the baseline SSE2 build; 2: at most
+ * the AVX2 build (tests check the builds agree bit for bit).  Set only
+ * while nothing steps. */
 extern int lopt_fast_force_generic;
 
 typedef struct lopt_fast_decay { float b[LOPT_NDECAY], c[LOPT_NDECAY]; } lopt_fast_decay;  /* β, 1−β */

@@ -22,7 +22,12 @@
  * lanes; opt_save/opt_load write and read them in the canonical order
  * (D, 2, n, H) (h_l then c_l of each layer, per coordinate), bit for bit.
  * lopt_lstm_kernel = LOPT_KERNEL_LOOP runs one coordinate at a time through
- * layers.h's lstm_forward (the reference the tests compare against). */
+ * layers.h's lstm_forward (the reference the tests compare against);
+ * LOPT_KERNEL_BLAS runs blocks of LSTM_BLAS_BLOCK coordinates through
+ * lstm_forward with batch = the block (gates as a [block × 4H] product by
+ * OpenBLAS sgemm, libm activations) — kept to measure the batched-GEMM
+ * route against the vectorised kernel (bench_core); LOPT_KERNEL_FAST (the
+ * default) is lopt_fast.c's vectorised kernel. */
 #include "lopt.h"
 #include "lopt_internal.h"
 #include "layers.h"
@@ -33,6 +38,7 @@
 #include <string.h>
 
 #define LSTM_SCALE 1e-3f
+#define LSTM_BLAS_BLOCK 256
 
 int lopt_lstm_kernel = LOPT_KERNEL_FAST;
 
@@ -70,6 +76,7 @@ typedef struct lstm_state {
     size_t cell_off[LOPT_MAX_DEPTH];
     float *hc;                 /* (⌈n/8⌉, D, 2, H, 8) */
     float *ref;                /* reference path scratch: x (2), h/c in and out (4 D H), cache (5 H) */
+    float *blas;               /* LOPT_KERNEL_BLAS scratch (allocated on first use) */
 } lstm_state;
 
 /* Index in hc of h (s = 0) or c (s = 1) of layer l, unit j, coordinate i. */
@@ -89,7 +96,7 @@ static void lstm_lopt_deinit(opt *o)
     lstm_state *s = o->state;
     if (!s) return;
     lopt_weights_deinit(&s->w);
-    free(s->hc); free(s->ref);
+    free(s->hc); free(s->ref); free(s->blas);
     free(s);
     o->state = NULL;
 }
@@ -148,6 +155,47 @@ static float lstm_ref_coord(lstm_state *s, float g, size_t i, float mult)
     return -mult * LSTM_SCALE * z;
 }
 
+/* LOPT_KERNEL_BLAS: coordinates [i0, i0 + B) through lstm_forward with
+ * batch B.  Scratch: x (2B), per layer h_prev, c_prev, h, c (4 D B H),
+ * cache (5 B H). */
+static size_t lstm_blas_scratch(const lstm_state *s)
+{
+    size_t B = LSTM_BLAS_BLOCK, H = (size_t)s->H;
+    return 2 * B + 4 * (size_t)s->D * B * H + 5 * B * H;
+}
+
+static void lstm_blas_block(lstm_state *s, const float *g, size_t i0, int B, float mult, float *update)
+{
+    const float *theta = s->w.theta;
+    int H = s->H;
+    size_t stride = (size_t)LSTM_BLAS_BLOCK * H;
+    float *x = s->blas, *hp = x + 2 * LSTM_BLAS_BLOCK;
+    float *cache = hp + 4 * (size_t)s->D * stride;
+    for (int b = 0; b < B; b++) lopt_logsign(g[i0 + b], &x[2 * b], &x[2 * b + 1]);
+    const float *in = x;
+    for (int l = 0; l < s->D; l++) {
+        float *lhp = hp + 4 * (size_t)l * stride, *lcp = lhp + stride, *lhn = lcp + stride, *lcn = lhn + stride;
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < H; j++) {
+                lhp[(size_t)b * H + j] = s->hc[hc_at(s, l, 0, i0 + b, j)];
+                lcp[(size_t)b * H + j] = s->hc[hc_at(s, l, 1, i0 + b, j)];
+            }
+        lstm_forward(&s->cells[l], lhn, lcn, cache, theta + s->cell_off[l], in, lhp, lcp, B);
+        for (int b = 0; b < B; b++)
+            for (int j = 0; j < H; j++) {
+                s->hc[hc_at(s, l, 0, i0 + b, j)] = lhn[(size_t)b * H + j];
+                s->hc[hc_at(s, l, 1, i0 + b, j)] = lcn[(size_t)b * H + j];
+            }
+        in = lhn;
+    }
+    const float *wo = theta + s->w.ntheta - H - 1;
+    for (int b = 0; b < B; b++) {
+        float z = theta[s->w.ntheta - 1] + theta[0] * x[2 * b + 1];
+        for (int j = 0; j < H; j++) z += wo[j] * in[(size_t)b * H + j];
+        update[i0 + b] = -mult * LSTM_SCALE * z;
+    }
+}
+
 static int lstm_lopt_step(opt *o, const float *params, const float *grads, float *update,
                           double lr, step_info *info)
 {
@@ -168,7 +216,15 @@ static int lstm_lopt_step(opt *o, const float *params, const float *grads, float
         net.huge = expf(10.0f);
         return lopt_fast_lstm(&net, grads, s->n, s->hc, update) ? ERR_NON_FINITE_UPDATE : 0;
     }
-    for (size_t i = 0; i < s->n; i++) update[i] = lstm_ref_coord(s, grads[i], i, mult);
+    if (lopt_lstm_kernel == LOPT_KERNEL_BLAS) {
+        if (!s->blas && !(s->blas = malloc(lstm_blas_scratch(s) * sizeof(float)))) return ERR_NO_MEMORY;
+        for (size_t i = 0; i < s->n; i += LSTM_BLAS_BLOCK) {
+            size_t B = s->n - i < LSTM_BLAS_BLOCK ? s->n - i : LSTM_BLAS_BLOCK;
+            lstm_blas_block(s, grads, i, (int)B, mult, update);
+        }
+    } else {
+        for (size_t i = 0; i < s->n; i++) update[i] = lstm_ref_coord(s, grads[i], i, mult);
+    }
     for (size_t i = 0; i < s->n; i++)
         if (!isfinite(update[i])) return ERR_NON_FINITE_UPDATE;
     return 0;

@@ -299,7 +299,7 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         !(cfg->outer_lr >= 0) ||
         (cfg->estimator != META_ES && cfg->estimator != META_PES && cfg->estimator != META_TBPTT))
         return ERR_INVALID_ARGUMENT;
-    if (cfg->estimator == META_TBPTT && arch != LOPT_ARCH_MLP) return ERR_INVALID_ARGUMENT;
+    if (cfg->estimator == META_TBPTT && arch != LOPT_ARCH_MLP && arch != LOPT_ARCH_LSTM) return ERR_INVALID_ARGUMENT;
     for (int i = 0; i < cfg->ntasks; i++)
         if (!tasks_find(cfg->tasks[i].family)) return ERR_INVALID_ARGUMENT;
     meta_job *j = calloc(1, sizeof *j);

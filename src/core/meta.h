@@ -28,7 +28,7 @@
  *             With pes_offsets = 1 the first episode of each particle starts
  *             after a burn-in of U[0, horizon) steps at θ, so that episode
  *             boundaries are spread over outer steps.
- *   META_TBPTT truncated backprop through the unroll (mlp_lopt only): each
+ *   META_TBPTT truncated backprop through the unroll (mlp_lopt, lstm_lopt): each
  *             particle draws a task and initial params as ES does, unrolls
  *             `unroll` steps from step 0 and computes the exact gradient of
  *             its meta-loss with respect to theta by reverse mode
@@ -141,11 +141,11 @@ int  meta_unroll_loss(const meta_config *cfg, const float *theta, int task_index
                       int steps, double *loss);
 
 /* Reverse-mode gradient (TBPTT) of the meta-loss that meta_unroll_loss
- * defines, for mlp_lopt: *loss = the meta-loss of the double-precision
+ * defines, for mlp_lopt and lstm_lopt: *loss = the meta-loss of the double-precision
  * re-run (equal to meta_unroll_loss within float rounding), grad (ntheta
  * doubles) = its gradient w.r.t. theta.  exact = 0: the task's gradients
  * are treated as constants (first order); exact = 1: exact, through
- * task_hvp.  Errors: ERR_INVALID_ARGUMENT (not mlp_lopt, exact on a family
+ * task_hvp.  Errors: ERR_INVALID_ARGUMENT (not mlp_lopt or lstm_lopt, exact on a family
  * without HVP, clip_norm > 0), ERR_NON_FINITE (the unroll diverged),
  * ERR_TOO_MANY_PARAMS (the tape would exceed 2^26 nodes), ERR_NO_MEMORY,
  * task_create's errors. */

@@ -1,19 +1,30 @@
 /* meta_tbptt.c — truncated backprop through the unroll (META_TBPTT) for
- * mlp_lopt: the gradient of the unrolled meta-loss with respect to theta.
- * See meta.h (meta_unroll_grad).
+ * mlp_lopt and lstm_lopt: the gradient of the unrolled meta-loss with
+ * respect to theta.  See meta.h (meta_unroll_grad).
  *
  * Method: the unroll is re-run in double precision while every operation
- * of mlp_lopt's update rule (decays, accumulators, factored second moment,
- * the features and their RMS normalisers over the tensor, clipping, time
- * features, the MLP, d·exp(λ₂ m)) is recorded on a scalar tape (a Wengert
+ * of the optimizer's update rule is recorded on a scalar tape (a Wengert
  * list: value, two parents, two local partials).  One reverse sweep then
- * gives d(meta-loss)/dθ.  The task enters through its gradient: at the
- * boundary of inner step k the adjoint of p_k receives φ'(ℓ_k)·g_k/K (the
- * loss term, exact in both modes) and, in exact mode, H(p_k)·ḡ_k from
- * task_hvp (the adjoint through g_k = ∇ℓ(p_k)); in first-order mode
- * ∂g/∂p = 0 (Andrychowicz et al. 2016).  The tape grows by roughly
- * (60 + 28·H·depth) nodes of 32 bytes per parameter and step, so this is
- * for the small tasks meta-training uses (TBPTT_MAX_NODES bounds it).
+ * gives d(meta-loss)/dθ.  The tape, the unroll loop and the reverse sweep
+ * are shared; an update rule is a recorder (rec_ops: init once, then one
+ * `step` per inner step that maps the nodes of g_k and p_k to those of
+ * p_{k+1}, carrying its own state as nodes):
+ *   mlp_lopt  decays, accumulators, factored second moment, the features
+ *             and their RMS normalisers over the tensor, clipping, time
+ *             features, the MLP, d·exp(λ₂ m);
+ *   lstm_lopt log-and-sign preprocessing of g, the D LSTM layers (gates,
+ *             c, h — each coordinate's h and c are nodes carried from step
+ *             to step, starting at 0 as the optimizer's state does), the
+ *             read-out a·s + w·h_D + b and the step scale.
+ * The task enters through its gradient: at the boundary of inner step k
+ * the adjoint of p_k receives φ'(ℓ_k)·g_k/K (the loss term, exact in both
+ * modes) and, in exact mode, H(p_k)·ḡ_k from task_hvp (the adjoint through
+ * g_k = ∇ℓ(p_k)); in first-order mode ∂g/∂p = 0 (Andrychowicz et al.
+ * 2016).  The tape grows per parameter and step by roughly 60 + 28·H·depth
+ * nodes of 32 bytes for mlp_lopt, and by Σ_l (8H(in_l + H) + 9H) + 2H + 6
+ * (in_1 = 2, in_l = H; ≈ 1,850 for the default 8 × 2) for lstm_lopt, so
+ * this is for the small tasks meta-training uses (TBPTT_MAX_NODES bounds
+ * it: ERR_TOO_MANY_PARAMS beyond 2^26 nodes).
  *
  * The inner trajectory is the double-precision one (params are handed to
  * the task as float), so the loss it reports equals meta_unroll_loss's
@@ -28,6 +39,8 @@
 
 #define TBPTT_MAX_NODES (1u << 26)
 #define LOSS_CAP 1e30
+/* lstm_lopt's output scale (LSTM_SCALE of lopt_lstm.c). */
+#define TB_LSTM_SCALE 1e-3f
 
 typedef struct tnode { double v, da, db; int32_t a, b; } tnode;
 
@@ -89,6 +102,11 @@ static int t_sigmoid(tape *t, int a)
     double s = 1 / (1 + exp(-V(t, a)));
     return t_push(t, s, a, s * (1 - s), -1, 0);
 }
+static int t_tanh(tape *t, int a)
+{
+    double th = tanh(V(t, a));
+    return t_push(t, th, a, 1 - th * th, -1, 0);
+}
 
 /* Reverse sweep of nodes [lo, hi). */
 static void t_reverse(tape *t, size_t lo, size_t hi)
@@ -102,8 +120,262 @@ static void t_reverse(tape *t, size_t lo, size_t hi)
     }
 }
 
-/* Accumulator nodes of one tensor. */
+/* ---- update-rule recorders ---------------------------------------------- */
+
+/* Accumulator nodes of one tensor (mlp_lopt). */
 typedef struct tacc { int *m[3], *v, *d, *r, *c; } tacc;
+
+typedef struct rec {
+    tape             *T;
+    int               zero, one, mone;   /* constant nodes 0, 1, −1 */
+    const int        *th;                /* theta leaves (nt) */
+    size_t            nt;
+    int               H, D;
+    const layout     *lay;
+    size_t            n;
+    const opt_config *oc;
+    /* mlp_lopt */
+    tacc *acc;
+    int  *accmem;
+    int   bdec[LOPT_NDECAY], cdec[LOPT_NDECAY];
+    /* lstm_lopt: node of h (s = 0) / c (s = 1) of layer l, coordinate i,
+     * unit j at hc[((l·2 + s)·n + i)·H + j] */
+    int    *hc;
+    size_t  cell_off[LOPT_MAX_DEPTH];
+} rec;
+
+typedef struct rec_ops {
+    int  (*init)(rec *r);
+    /* The nodes of p_{k+1} (pnext, n) from those of g_k and p_k at inner
+     * step t = k + 1; errors go to r->T->err. */
+    void (*step)(rec *r, int64_t t, const int *g, const int *p, int *pnext);
+} rec_ops;
+
+static void rec_deinit(rec *r)
+{
+    free(r->acc); free(r->accmem); free(r->hc);
+    r->acc = NULL; r->accmem = NULL; r->hc = NULL;
+}
+
+/* ---- mlp_lopt ----------------------------------------------------------- */
+
+static int mlp_rec_init(rec *r)
+{
+    tape *T = r->T;
+    const layout *lay = r->lay;
+    r->acc = calloc((size_t)lay->ntensors, sizeof *r->acc);
+    size_t nacc = 0;
+    for (int q = 0; q < lay->ntensors; q++) {
+        const layout_tensor *lt = &lay->tensors[q];
+        nacc += 5 * lt->size + (lt->ndim == 2 ? (size_t)(lt->shape[0] + lt->shape[1]) : 0);
+    }
+    r->accmem = malloc((nacc ? nacc : 1) * sizeof(int));
+    if (!r->acc || !r->accmem) return ERR_NO_MEMORY;
+    /* accumulators start at zero (the constant node) */
+    int *a = r->accmem;
+    for (int q = 0; q < lay->ntensors; q++) {
+        const layout_tensor *lt = &lay->tensors[q];
+        int fac = lt->ndim == 2 && lt->shape[0] > 1 && lt->shape[1] > 1;
+        tacc *A = &r->acc[q];
+        for (int k = 0; k < 3; k++) { A->m[k] = a; a += lt->size; }
+        A->v = a; a += lt->size;
+        if (fac) { A->r = a; a += lt->shape[0]; A->c = a; a += lt->shape[1]; A->d = NULL; }
+        else { A->d = a; a += lt->size; A->r = A->c = NULL; }
+    }
+    for (size_t i = 0; i < (size_t)(a - r->accmem); i++) r->accmem[i] = r->zero;
+    /* decays */
+    for (int k = 0; k < LOPT_NDECAY; k++) {
+        r->bdec[k] = t_sigmoid(T, r->th[k]);
+        r->cdec[k] = t_sub(T, r->one, r->bdec[k]);
+    }
+    return T->err;
+}
+
+static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *pnext)
+{
+    tape *T = r->T;
+    const int H = r->H, D = r->D, IN = LOPT_MLP_IN, zero = r->zero;
+    const int *bdec = r->bdec, *cdec = r->cdec;
+    const layout *lay = r->lay;
+    /* the network's views of theta */
+    const int *W0 = r->th + LOPT_NDECAY, *b0 = W0 + (size_t)H * IN;
+    const int *Wl[LOPT_MAX_DEPTH] = {0}, *bl[LOPT_MAX_DEPTH] = {0};
+    const int *pp = b0 + H;
+    for (int l = 1; l < D; l++) { Wl[l] = pp; pp += (size_t)H * H; bl[l] = pp; pp += H; }
+    const int *Wo = pp, *bo = pp + 2 * H;
+
+    int hbuf[2 * LOPT_MAX_HIDDEN];
+    float mult = (float)lopt_lr_mult(schedule_lr(r->oc, t)) * LOPT_MLP_LAMBDA1;
+    float tf[LOPT_NTIME];
+    lopt_time_features(t, tf);
+    int bias0[LOPT_MAX_HIDDEN];
+    for (int u = 0; u < H; u++) {
+        int z = b0[u];
+        for (int j = 0; j < LOPT_NTIME; j++) z = t_add(T, z, t_scale(T, W0[(size_t)u * IN + LOPT_NFEAT + j], tf[j]));
+        bias0[u] = z;
+    }
+    for (int q = 0; q < lay->ntensors; q++) {
+        const layout_tensor *lt = &lay->tensors[q];
+        tacc *A = &r->acc[q];
+        size_t off = lt->offset, N = lt->size;
+        const int *g = gn + off, *p = pk + off;
+        int *g2 = malloc(N * sizeof(int));
+        if (!g2) { T->err = ERR_NO_MEMORY; return; }
+        for (size_t i = 0; i < N; i++) {
+            g2[i] = t_mul(T, g[i], g[i]);
+            for (int m = 0; m < 3; m++)
+                A->m[m][i] = t_add(T, t_mul(T, bdec[m], A->m[m][i]), t_mul(T, cdec[m], g[i]));
+            A->v[i] = t_add(T, t_mul(T, bdec[3], A->v[i]), t_mul(T, cdec[3], g2[i]));
+            if (A->d)
+                A->d[i] = t_add(T, t_mul(T, bdec[4], A->d[i]), t_mul(T, cdec[4], t_addc(T, g2[i], LOPT_FAC_EPS)));
+        }
+        int rim = zero;
+        size_t R = 0, C = N;
+        if (A->r) {
+            R = (size_t)lt->shape[0]; C = (size_t)lt->shape[1];
+            int rs_sum = zero;
+            for (size_t rr = 0; rr < R; rr++) {
+                int s = zero;
+                for (size_t c = 0; c < C; c++) s = t_add(T, s, t_addc(T, g2[rr * C + c], LOPT_FAC_EPS));
+                A->r[rr] = t_add(T, t_mul(T, bdec[4], A->r[rr]), t_mul(T, cdec[4], t_scale(T, s, 1.0 / (double)C)));
+            }
+            for (size_t c = 0; c < C; c++) {
+                int s = zero;
+                for (size_t rr = 0; rr < R; rr++) s = t_add(T, s, t_addc(T, g2[rr * C + c], LOPT_FAC_EPS));
+                A->c[c] = t_add(T, t_mul(T, bdec[4], A->c[c]), t_mul(T, cdec[4], t_scale(T, s, 1.0 / (double)R)));
+            }
+            for (size_t rr = 0; rr < R; rr++) rs_sum = t_add(T, rs_sum, A->r[rr]);
+            int mean = t_scale(T, rs_sum, 1.0 / (double)R);
+            rim = V(T, mean) > 0 ? t_div(T, r->one, mean) : zero;
+        }
+        /* raw features, then their RMS over the tensor */
+        int *F = malloc(N * LOPT_NFEAT * sizeof(int));
+        if (!F) { free(g2); T->err = ERR_NO_MEMORY; return; }
+        int ss[LOPT_NFEAT];
+        for (int f = 0; f < LOPT_NFEAT; f++) ss[f] = zero;
+        for (size_t i = 0; i < N; i++) {
+            int vh = A->r ? t_mul(T, t_mul(T, A->r[i / C], rim), A->c[i % C]) : A->d[i];
+            int rv = t_rsqrt(T, t_addc(T, A->v[i], LOPT_V_EPS));
+            int rf = t_rsqrt(T, t_addc(T, vh, LOPT_FAC_EPS));
+            int *f = F + i * LOPT_NFEAT;
+            f[0] = g[i]; f[1] = p[i];
+            f[2] = A->m[0][i]; f[3] = A->m[1][i]; f[4] = A->m[2][i];
+            f[5] = t_sqrt(T, A->v[i]);
+            f[6] = t_mul(T, A->m[0][i], rv); f[7] = t_mul(T, A->m[1][i], rv); f[8] = t_mul(T, A->m[2][i], rv);
+            f[9] = rv;
+            f[10] = t_mul(T, g[i], rf); f[11] = rf;
+            for (int j = 0; j < LOPT_NFEAT; j++) ss[j] = t_add(T, ss[j], t_mul(T, f[j], f[j]));
+        }
+        int inv[LOPT_NFEAT];
+        for (int j = 0; j < LOPT_NFEAT; j++)
+            inv[j] = t_rsqrt(T, t_addc(T, t_scale(T, ss[j], 1.0 / (double)N), 1e-30));
+        for (size_t i = 0; i < N && !T->err; i++) {
+            int x[LOPT_NFEAT], *h = hbuf, *h2 = hbuf + LOPT_MAX_HIDDEN;
+            for (int j = 0; j < LOPT_NFEAT; j++) x[j] = t_clip(T, t_mul(T, F[i * LOPT_NFEAT + j], inv[j]), LOPT_FEAT_CLIP);
+            for (int u = 0; u < H; u++) {
+                int s = bias0[u];
+                for (int j = 0; j < LOPT_NFEAT; j++) s = t_add(T, s, t_mul(T, W0[(size_t)u * IN + j], x[j]));
+                h[u] = t_relu(T, s);
+            }
+            for (int l = 1; l < D; l++) {
+                for (int u = 0; u < H; u++) {
+                    int s = bl[l][u];
+                    for (int j = 0; j < H; j++) s = t_add(T, s, t_mul(T, Wl[l][(size_t)u * H + j], h[j]));
+                    h2[u] = t_relu(T, s);
+                }
+                memcpy(h, h2, (size_t)H * sizeof(int));
+            }
+            int o0 = bo[0], o1 = bo[1];
+            for (int j = 0; j < H; j++) {
+                o0 = t_add(T, o0, t_mul(T, Wo[j], h[j]));
+                o1 = t_add(T, o1, t_mul(T, Wo[H + j], h[j]));
+            }
+            int du = t_mul(T, t_scale(T, o0, -(double)mult), t_exp(T, t_scale(T, o1, LOPT_MLP_LAMBDA2)));
+            pnext[off + i] = t_add(T, p[i], du);
+        }
+        free(F); free(g2);
+    }
+}
+
+static const rec_ops mlp_rec = {mlp_rec_init, mlp_rec_step};
+
+/* ---- lstm_lopt ---------------------------------------------------------- */
+
+static int lstm_rec_init(rec *r)
+{
+    size_t nhc = (size_t)r->D * 2 * r->n * (size_t)r->H;
+    r->hc = malloc((nhc ? nhc : 1) * sizeof(int));
+    if (!r->hc) return ERR_NO_MEMORY;
+    for (size_t i = 0; i < nhc; i++) r->hc[i] = r->zero;   /* the state starts at 0 */
+    size_t off = 1;
+    for (int l = 0; l < r->D; l++) {
+        r->cell_off[l] = off;
+        int in = l == 0 ? 2 : r->H;
+        off += (size_t)(in + r->H + 1) * 4 * (size_t)r->H;
+    }
+    return off + (size_t)r->H + 1 == r->nt ? 0 : ERR_INVALID_ARGUMENT;
+}
+
+/* s + Σ_k W[k·ld]·x[k] over the x that are not the constant 0 (the state
+ * before the first step): those terms are 0 with 0 partials. */
+static int t_dot_acc(rec *r, int s, const int *W, size_t ld, const int *x, int nx)
+{
+    for (int k = 0; k < nx; k++)
+        if (x[k] != r->zero) s = t_add(r->T, s, t_mul(r->T, W[(size_t)k * ld], x[k]));
+    return s;
+}
+
+static void lstm_rec_step(rec *r, int64_t t, const int *g, const int *p, int *pnext)
+{
+    tape *T = r->T;
+    const int H = r->H, D = r->D, G = 4 * H;
+    const size_t n = r->n;
+    const float mult = (float)lopt_lr_mult(schedule_lr(r->oc, t));
+    const double k = (double)(-mult * TB_LSTM_SCALE);
+    const float tiny = expf(-10.0f), huge = expf(10.0f);
+    const int a = r->th[0], *wo = r->th + r->nt - (size_t)H - 1, bo = r->th[r->nt - 1];
+    int gate[4][LOPT_MAX_HIDDEN];
+    for (size_t i = 0; i < n && !T->err; i++) {
+        /* log-and-sign (lopt_logsign): continuous at |g| = e^−10 */
+        float gf = (float)V(T, g[i]), ag = fabsf(gf);
+        int x[2];
+        if (ag >= tiny) {
+            x[0] = t_push(T, log((double)ag) / 10, g[i], 1 / (10 * (double)gf), -1, 0);
+            x[1] = gf > 0 ? r->one : r->mone;
+        } else {
+            x[0] = r->mone;
+            x[1] = t_scale(T, g[i], (double)huge);
+        }
+        const int *in = x;
+        int nin = 2;
+        for (int l = 0; l < D; l++) {
+            const int *Wx = r->th + r->cell_off[l], *Wh = Wx + (size_t)nin * G, *b = Wh + (size_t)H * G;
+            int *hs = r->hc + (((size_t)l * 2) * n + i) * H, *cs = r->hc + (((size_t)l * 2 + 1) * n + i) * H;
+            for (int q = 0; q < 4; q++)
+                for (int j = 0; j < H; j++) {
+                    int c = q * H + j;
+                    int s = t_dot_acc(r, b[c], Wx + c, (size_t)G, in, nin);
+                    s = t_dot_acc(r, s, Wh + c, (size_t)G, hs, H);
+                    gate[q][j] = q == 2 ? t_tanh(T, s) : t_sigmoid(T, s);
+                }
+            for (int j = 0; j < H; j++) {
+                int ig = t_mul(T, gate[0][j], gate[2][j]);
+                int c = cs[j] == r->zero ? ig : t_add(T, t_mul(T, gate[1][j], cs[j]), ig);
+                cs[j] = c;
+                hs[j] = t_mul(T, gate[3][j], t_tanh(T, c));
+            }
+            in = hs;
+            nin = H;
+        }
+        int z = t_add(T, bo, t_mul(T, a, x[1]));
+        for (int j = 0; j < H; j++) z = t_add(T, z, t_mul(T, wo[j], in[j]));
+        pnext[i] = t_add(T, p[i], t_scale(T, z, k));
+    }
+}
+
+static const rec_ops lstm_rec = {lstm_rec_init, lstm_rec_step};
+
+/* ---- the unroll ---------------------------------------------------------- */
 
 static double phi_(const meta_config *c, double loss, double *dphi)
 {
@@ -119,15 +391,16 @@ int meta_unroll_grad(const meta_config *cfg, const float *theta, int task_index,
 {
     *loss = NAN;
     if (task_index < 0 || task_index >= cfg->ntasks || steps < 1) return ERR_INVALID_ARGUMENT;
-    if (lopt_arch_from_name(cfg->optimizer) != LOPT_ARCH_MLP) return ERR_INVALID_ARGUMENT;
+    int arch = lopt_arch_from_name(cfg->optimizer);
+    const rec_ops *ops = arch == LOPT_ARCH_MLP ? &mlp_rec : arch == LOPT_ARCH_LSTM ? &lstm_rec : NULL;
+    if (!ops) return ERR_INVALID_ARGUMENT;
     opt_config oc;
     int rc = opt_config_defaults(&oc, cfg->optimizer);
     if (!rc) rc = opt_config_set(&oc, "hidden", cfg->hidden);
     if (!rc) rc = opt_config_set(&oc, "depth", cfg->depth);
     if (rc) return rc;
     if (oc.hp[HP_CLIP_NORM] > 0) return ERR_INVALID_ARGUMENT;   /* clipping is not modelled */
-    const int H = cfg->hidden, D = cfg->depth, IN = LOPT_MLP_IN;
-    const size_t nt = lopt_theta_count(LOPT_ARCH_MLP, H, D);
+    const size_t nt = lopt_theta_count(arch, cfg->hidden, cfg->depth);
     if (nt == 0) return ERR_INVALID_ARGUMENT;
 
     const meta_task_spec *ts = &cfg->tasks[task_index];
@@ -136,29 +409,18 @@ int meta_unroll_grad(const meta_config *cfg, const float *theta, int task_index,
     if (rc) return rc;
     if (exact && !tk->vt->hvp) { task_free(tk); return ERR_INVALID_ARGUMENT; }
     const size_t n = tk->n;
-    const layout *lay = &tk->lay;
 
     tape T = {0};
+    rec R = {0};
     size_t *bound = calloc((size_t)steps + 1, sizeof *bound);
     int *th = malloc(nt * sizeof(int));
-    int *gn = malloc(n * sizeof(int));
     int **gleaf = calloc((size_t)steps, sizeof *gleaf);     /* g_k leaves, per step */
     int **pstep = calloc((size_t)steps + 1, sizeof *pstep); /* p_k nodes, per step */
     float *pf = malloc(n * sizeof(float)), *gf = malloc(n * sizeof(float));
     float *hv = malloc(n * sizeof(float)), *vv = malloc(n * sizeof(float));
     float **gval = calloc((size_t)steps + 1, sizeof *gval), **pval = calloc((size_t)steps + 1, sizeof *pval);
     double *dl = calloc((size_t)steps + 1, sizeof(double));
-    tacc *acc = calloc((size_t)lay->ntensors, sizeof *acc);
-    int *accmem = NULL;
-    rc = (bound && th && gn && gleaf && pstep && pf && gf && hv && vv && gval && pval && dl && acc)
-             ? 0 : ERR_NO_MEMORY;
-    size_t nacc = 0;
-    for (int q = 0; q < lay->ntensors && !rc; q++) {
-        const layout_tensor *lt = &lay->tensors[q];
-        nacc += 5 * lt->size + (lt->ndim == 2 ? (size_t)(lt->shape[0] + lt->shape[1]) : 0);
-    }
-    if (!rc) accmem = malloc(nacc * sizeof(int));
-    if (!rc && !accmem) rc = ERR_NO_MEMORY;
+    rc = (bound && th && gleaf && pstep && pf && gf && hv && vv && gval && pval && dl) ? 0 : ERR_NO_MEMORY;
     for (int k = 0; k <= steps && !rc; k++) {
         pstep[k] = malloc(n * sizeof(int));
         gval[k] = malloc(n * sizeof(float));
@@ -168,22 +430,19 @@ int meta_unroll_grad(const meta_config *cfg, const float *theta, int task_index,
     }
     if (rc) goto out;
 
-    int zero = t_leaf(&T, 0.0);
+    R.T = &T;
+    R.zero = t_leaf(&T, 0.0);
+    R.one = t_leaf(&T, 1.0);
+    R.mone = t_leaf(&T, -1.0);
     for (size_t i = 0; i < nt; i++) th[i] = t_leaf(&T, theta[i]);
-    /* accumulators start at zero (the constant node) */
-    {
-        int *a = accmem;
-        for (int q = 0; q < lay->ntensors; q++) {
-            const layout_tensor *lt = &lay->tensors[q];
-            int fac = lt->ndim == 2 && lt->shape[0] > 1 && lt->shape[1] > 1;
-            tacc *A = &acc[q];
-            for (int k = 0; k < 3; k++) { A->m[k] = a; a += lt->size; }
-            A->v = a; a += lt->size;
-            if (fac) { A->r = a; a += lt->shape[0]; A->c = a; a += lt->shape[1]; A->d = NULL; }
-            else { A->d = a; a += lt->size; A->r = A->c = NULL; }
-        }
-        for (size_t i = 0; i < (size_t)(a - accmem); i++) accmem[i] = zero;
-    }
+    R.th = th; R.nt = nt;
+    R.H = cfg->hidden; R.D = cfg->depth;
+    R.lay = &tk->lay; R.n = n;
+    R.oc = &oc;
+    rc = ops->init(&R);
+    if (!rc) rc = T.err;
+    if (rc) goto out;
+
     task_init_params(tk, init_seed, pf);
     rng data;
     rng_seed(&data, data_seed);
@@ -193,115 +452,11 @@ int meta_unroll_grad(const meta_config *cfg, const float *theta, int task_index,
     memcpy(pval[0], pf, n * sizeof(float));
     for (size_t i = 0; i < n; i++) pstep[0][i] = t_leaf(&T, pf[i]);
 
-    /* decays, the network's views */
-    int bdec[LOPT_NDECAY], cdec[LOPT_NDECAY];
-    for (int k = 0; k < LOPT_NDECAY; k++) {
-        bdec[k] = t_sigmoid(&T, th[k]);
-        cdec[k] = t_sub(&T, t_leaf(&T, 1.0), bdec[k]);
-    }
-    const int *W0 = th + LOPT_NDECAY, *b0 = W0 + (size_t)H * IN;
-    const int *Wl[LOPT_MAX_DEPTH] = {0}, *bl[LOPT_MAX_DEPTH] = {0};
-    const int *pp = b0 + H;
-    for (int l = 1; l < D; l++) { Wl[l] = pp; pp += (size_t)H * H; bl[l] = pp; pp += H; }
-    const int *Wo = pp, *bo = pp + 2 * H;
-
     double sum = 0;
-    int hbuf[2 * LOPT_MAX_HIDDEN];
     for (int k = 0; k < steps && !T.err; k++) {
         bound[k] = T.len;
-        int64_t t = k + 1;
-        float mult = (float)lopt_lr_mult(schedule_lr(&oc, t)) * LOPT_MLP_LAMBDA1;
-        float tf[LOPT_NTIME];
-        lopt_time_features(t, tf);
-        int bias0[LOPT_MAX_HIDDEN];
-        for (int u = 0; u < H; u++) {
-            int z = b0[u];
-            for (int j = 0; j < LOPT_NTIME; j++) z = t_add(&T, z, t_scale(&T, W0[(size_t)u * IN + LOPT_NFEAT + j], tf[j]));
-            bias0[u] = z;
-        }
-        for (size_t i = 0; i < n; i++) gleaf[k][i] = gn[i] = t_leaf(&T, gval[k][i]);
-        const int *pk = pstep[k];
-        for (int q = 0; q < lay->ntensors; q++) {
-            const layout_tensor *lt = &lay->tensors[q];
-            tacc *A = &acc[q];
-            size_t off = lt->offset, N = lt->size;
-            const int *g = gn + off, *p = pk + off;
-            int *g2 = malloc(N * sizeof(int));
-            if (!g2) { T.err = ERR_NO_MEMORY; break; }
-            for (size_t i = 0; i < N; i++) {
-                g2[i] = t_mul(&T, g[i], g[i]);
-                for (int m = 0; m < 3; m++)
-                    A->m[m][i] = t_add(&T, t_mul(&T, bdec[m], A->m[m][i]), t_mul(&T, cdec[m], g[i]));
-                A->v[i] = t_add(&T, t_mul(&T, bdec[3], A->v[i]), t_mul(&T, cdec[3], g2[i]));
-                if (A->d)
-                    A->d[i] = t_add(&T, t_mul(&T, bdec[4], A->d[i]), t_mul(&T, cdec[4], t_addc(&T, g2[i], LOPT_FAC_EPS)));
-            }
-            int rim = zero;
-            size_t R = 0, C = N;
-            if (A->r) {
-                R = (size_t)lt->shape[0]; C = (size_t)lt->shape[1];
-                int rs_sum = zero;
-                for (size_t r = 0; r < R; r++) {
-                    int s = zero;
-                    for (size_t c = 0; c < C; c++) s = t_add(&T, s, t_addc(&T, g2[r * C + c], LOPT_FAC_EPS));
-                    A->r[r] = t_add(&T, t_mul(&T, bdec[4], A->r[r]), t_mul(&T, cdec[4], t_scale(&T, s, 1.0 / (double)C)));
-                }
-                for (size_t c = 0; c < C; c++) {
-                    int s = zero;
-                    for (size_t r = 0; r < R; r++) s = t_add(&T, s, t_addc(&T, g2[r * C + c], LOPT_FAC_EPS));
-                    A->c[c] = t_add(&T, t_mul(&T, bdec[4], A->c[c]), t_mul(&T, cdec[4], t_scale(&T, s, 1.0 / (double)R)));
-                }
-                for (size_t r = 0; r < R; r++) rs_sum = t_add(&T, rs_sum, A->r[r]);
-                int mean = t_scale(&T, rs_sum, 1.0 / (double)R);
-                rim = V(&T, mean) > 0 ? t_div(&T, t_leaf(&T, 1.0), mean) : zero;
-            }
-            /* raw features, then their RMS over the tensor */
-            int *F = malloc(N * LOPT_NFEAT * sizeof(int));
-            if (!F) { free(g2); T.err = ERR_NO_MEMORY; break; }
-            int ss[LOPT_NFEAT];
-            for (int f = 0; f < LOPT_NFEAT; f++) ss[f] = zero;
-            for (size_t i = 0; i < N; i++) {
-                int vh = A->r ? t_mul(&T, t_mul(&T, A->r[i / C], rim), A->c[i % C]) : A->d[i];
-                int rv = t_rsqrt(&T, t_addc(&T, A->v[i], LOPT_V_EPS));
-                int rf = t_rsqrt(&T, t_addc(&T, vh, LOPT_FAC_EPS));
-                int *f = F + i * LOPT_NFEAT;
-                f[0] = g[i]; f[1] = p[i];
-                f[2] = A->m[0][i]; f[3] = A->m[1][i]; f[4] = A->m[2][i];
-                f[5] = t_sqrt(&T, A->v[i]);
-                f[6] = t_mul(&T, A->m[0][i], rv); f[7] = t_mul(&T, A->m[1][i], rv); f[8] = t_mul(&T, A->m[2][i], rv);
-                f[9] = rv;
-                f[10] = t_mul(&T, g[i], rf); f[11] = rf;
-                for (int j = 0; j < LOPT_NFEAT; j++) ss[j] = t_add(&T, ss[j], t_mul(&T, f[j], f[j]));
-            }
-            int inv[LOPT_NFEAT];
-            for (int j = 0; j < LOPT_NFEAT; j++)
-                inv[j] = t_rsqrt(&T, t_addc(&T, t_scale(&T, ss[j], 1.0 / (double)N), 1e-30));
-            for (size_t i = 0; i < N && !T.err; i++) {
-                int x[LOPT_NFEAT], *h = hbuf, *h2 = hbuf + LOPT_MAX_HIDDEN;
-                for (int j = 0; j < LOPT_NFEAT; j++) x[j] = t_clip(&T, t_mul(&T, F[i * LOPT_NFEAT + j], inv[j]), LOPT_FEAT_CLIP);
-                for (int u = 0; u < H; u++) {
-                    int s = bias0[u];
-                    for (int j = 0; j < LOPT_NFEAT; j++) s = t_add(&T, s, t_mul(&T, W0[(size_t)u * IN + j], x[j]));
-                    h[u] = t_relu(&T, s);
-                }
-                for (int l = 1; l < D; l++) {
-                    for (int u = 0; u < H; u++) {
-                        int s = bl[l][u];
-                        for (int j = 0; j < H; j++) s = t_add(&T, s, t_mul(&T, Wl[l][(size_t)u * H + j], h[j]));
-                        h2[u] = t_relu(&T, s);
-                    }
-                    memcpy(h, h2, (size_t)H * sizeof(int));
-                }
-                int o0 = bo[0], o1 = bo[1];
-                for (int j = 0; j < H; j++) {
-                    o0 = t_add(&T, o0, t_mul(&T, Wo[j], h[j]));
-                    o1 = t_add(&T, o1, t_mul(&T, Wo[H + j], h[j]));
-                }
-                int du = t_mul(&T, t_scale(&T, o0, -(double)mult), t_exp(&T, t_scale(&T, o1, LOPT_MLP_LAMBDA2)));
-                pstep[k + 1][off + i] = t_add(&T, p[i], du);
-            }
-            free(F); free(g2);
-        }
+        for (size_t i = 0; i < n; i++) gleaf[k][i] = t_leaf(&T, gval[k][i]);
+        ops->step(&R, (int64_t)k + 1, gleaf[k], pstep[k], pstep[k + 1]);
         if (T.err) break;
         for (size_t i = 0; i < n; i++) pf[i] = (float)V(&T, pstep[k + 1][i]);
         double lk = task_loss_grad(tk, pf, gf, &data);
@@ -337,6 +492,7 @@ int meta_unroll_grad(const meta_config *cfg, const float *theta, int task_index,
     for (size_t i = 0; i < nt; i++) grad[i] = T.adj[th[i]];
     rc = 0;
 out:
+    rec_deinit(&R);
     free(T.n); free(T.adj);
     for (int k = 0; k <= steps; k++) {
         if (pstep) free(pstep[k]);
@@ -344,8 +500,8 @@ out:
         if (pval) free(pval[k]);
         if (gleaf && k < steps) free(gleaf[k]);
     }
-    free(bound); free(th); free(gn); free(gleaf); free(pstep); free(pf); free(gf);
-    free(hv); free(vv); free(gval); free(pval); free(dl); free(acc); free(accmem);
+    free(bound); free(th); free(gleaf); free(pstep); free(pf); free(gf);
+    free(hv); free(vv); free(gval); free(pval); free(dl);
     task_free(tk);
     return rc;
 }

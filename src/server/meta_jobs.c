@@ -318,8 +318,9 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
     meta_config *c = &sp->mc;
     if (c->horizon_max < c->horizon_min)
         return fail(msg, cap, ERR_OUT_OF_RANGE, "horizon_max must be >= horizon_min%s%s", "", "");
-    if (c->estimator == META_TBPTT && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator tbptt works with mlp_lopt only%s%s", "", "");
+    if (c->estimator == META_TBPTT && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP &&
+        lopt_arch_from_name(c->optimizer) != LOPT_ARCH_LSTM)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator tbptt works with mlp_lopt and lstm_lopt only%s%s", "", "");
     if (!sp->domain[0]) {
         const char *d = NULL;
         for (int i = 0; i < c->ntasks; i++) {

@@ -171,3 +171,21 @@ def test_cli_resume_continues_exactly(tmp_path):
     assert "(resumed)" in r.stdout and "resuming at outer step" in r.stdout
     assert "step 60/60" in r.stdout
     assert resumed.read_bytes() == full.read_bytes()
+
+
+def test_api_tbptt_job_for_lstm_lopt(daemon):
+    # truncated backprop through the unroll covers lstm_lopt as well as mlp_lopt;
+    # nn_adam's rule is not recorded on the tape and is refused up front
+    body = {"name": "tiny-lstm", "optimizer": "lstm_lopt", "estimator": "tbptt", "tasks": ["quadratic dim=5"],
+            "particles": 2, "unroll": 5, "outer_steps": 4, "checkpoint_every": 2}
+    for exact in (0, 1):
+        st, job = daemon.json("POST", "/v1/meta/jobs", dict(body, tbptt_exact=exact))
+        assert st == 202, job
+        job = wait_status(daemon, job["id"], ("done", "failed"))
+        assert job["status"] == "done" and job["step"] == 4, job
+        assert all(isinstance(p["meta_loss"], float) for p in job["curve"])
+    st, s = daemon.json("POST", "/v1/sessions", {"optimizer": "lstm_lopt", "weights": "tiny-lstm",
+                                                 "tensors": [{"name": "w", "shape": [5]}]})
+    assert st == 201, s
+    st, err = daemon.json("POST", "/v1/meta/jobs", dict(body, optimizer="nn_adam"))
+    assert st == 400 and err["error"]["code"] == "invalid_argument", err
