@@ -20,6 +20,16 @@ database, --threads 2) and drives it with build/bench/bench_http:
                       + Adam's two moments = 16 bytes)
   daemon_sigterm_*    SIGTERM: the exit status (must be 0) and the time taken
 
+and, on a daemon of its own whose database build/bench/bench_fill filled with
+a 1,000,000-step session through the store API (the calls the daemon makes):
+
+  metrics_downsample_1e6_*
+                      GET /v1/sessions/{id}/metrics?max_points=1000 (median
+                      over one keep-alive connection, whole body read), as a
+                      ratio to GET /livez on the same connection and to a raw
+                      SELECT count(*) over the session's metrics rows (Python's
+                      sqlite3 on the same file); summary_1e6 likewise
+
 Standard library only; builds nothing (make did).  --quick: shorter runs.
 Exit status: 0 when every benchmark ran and verified its answers (a missed
 target is a figure, not a failure), 1 otherwise.
@@ -333,6 +343,103 @@ def run_daemon_benches(build, quick, table):
     return ok
 
 
+# ---- downsampling a long curve ------------------------------------------------
+
+def median_ms(fn, n):
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1e3)
+    ts.sort()
+    return ts[len(ts) // 2]
+
+
+def run_downsample_bench(build, quick, table):
+    """metrics_downsample_1e6_*: see the module docstring."""
+    import json
+    import sqlite3
+    steps, reps = 1000000, (9 if quick else 31)
+    exe = os.path.join(build, "optirsd")
+    fill = os.path.join(build, "bench", "bench_fill")
+    tmp = tempfile.mkdtemp(prefix="optirs-bench-ds-")
+    d = None
+    ok = True
+    try:
+        log("== downsampling: a %d-step session" % steps)
+        d = Daemon(exe, tmp)
+        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
+        spec = {"optimizer": "adam", "tensors": [{"name": "w", "shape": [4]}]}
+        c.request("POST", "/v1/sessions", json.dumps(spec), {"Content-Type": "application/json"})
+        r = c.getresponse()
+        sid = json.loads(r.read())["id"]
+        c.close()
+        d.stop()
+        d = None
+        t0 = time.monotonic()
+        p = subprocess.run([fill, "--db", os.path.join(tmp, "x.db"), "--id", sid, "--steps", str(steps)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if p.returncode != 0:
+            raise RuntimeError("bench_fill failed: " + p.stderr[-500:])
+        log("   filled in %.1f s" % (time.monotonic() - t0))
+        d = Daemon(exe, tmp)
+        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
+        path = "/v1/sessions/%s/metrics?max_points=1000" % sid
+        last = {}
+
+        def get(p_):
+            c.request("GET", p_)
+            resp = c.getresponse()
+            body = resp.read()
+            if resp.status != 200:
+                raise RuntimeError("GET %s: %d %s" % (p_, resp.status, body[:200]))
+            last["body"] = body
+
+        for _ in range(3):                       # warm the page cache and the pool
+            get(path)
+        m = json.loads(last["body"])
+        n = len(m["steps"])
+        if not (500 <= n <= 1000 and m["total_steps"] == steps and sum(m["counts"]) == steps):
+            raise RuntimeError("downsampled answer looks wrong: %d buckets, %s steps"
+                               % (n, m.get("total_steps")))
+        width = m["bucket_width"]
+        ds = median_ms(lambda: get(path), reps)
+        size = len(last["body"])
+        livez = median_ms(lambda: get("/livez"), reps)
+        summ = median_ms(lambda: get("/v1/sessions/%s/summary" % sid), reps)
+        rng = median_ms(lambda: get(path + "&from=123457&to=876543"), reps)
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(tmp, "x.db"), uri=True)
+
+        def count():
+            if db.execute("SELECT count(*) FROM metrics WHERE session_id = ?", (sid,)).fetchone()[0] != steps:
+                raise RuntimeError("count(*) disagrees")
+
+        count()
+        cnt = median_ms(count, 5 if quick else 9)
+        db.close()
+        table.add("metrics_downsample_1e6_to_1e3", ds, "ms", ratio(ds, livez), "livez_roundtrip", "-",
+                  "GET …/metrics?max_points=1000 on 1e6 steps: %d buckets of %d, %d bytes" % (n, width, size))
+        table.add("metrics_downsample_1e6_vs_count", ds, "ms", ratio(ds, cnt), "sqlite_count_1e6", "<0.5",
+                  "the same answer against one count(*) over the raw rows")
+        table.add("metrics_downsample_1e6_range", rng, "ms", ratio(rng, livez), "livez_roundtrip", "-",
+                  "from=123457&to=876543 (unaligned ends: rollup edges + raw rows)")
+        table.add("summary_1e6", summ, "ms", ratio(summ, livez), "livez_roundtrip", "-",
+                  "GET …/summary (2000-bucket curve, trend window)")
+        table.add("livez_roundtrip", livez, "ms", None, "", "-", "GET /livez, same connection")
+        table.add("sqlite_count_1e6", cnt, "ms", None, "", "-",
+                  "SELECT count(*) over the session's 1e6 metrics rows (Python sqlite3)")
+        c.close()
+    except (RuntimeError, OSError, ValueError, KeyError) as e:
+        log("   FAILED: %s" % e)
+        ok = False
+    finally:
+        if d is not None:
+            rc, _ = d.stop()
+            ok &= rc == 0
+        shutil.rmtree(tmp, ignore_errors=True)
+    return ok
+
+
 def fmt_us(v):
     return "-" if v is None else "%.0f" % v
 
@@ -350,6 +457,7 @@ def main():
     table = Table()
     ok = run_core(a.build, a.quick, table)
     ok &= run_daemon_benches(a.build, a.quick, table)
+    ok &= run_downsample_bench(a.build, a.quick, table)
     print()
     table.print()
     print("\n(%s run, %.0f s; ratios compare figures measured in this run)"

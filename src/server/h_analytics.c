@@ -13,6 +13,7 @@
 #include "app.h"
 #include "errors.h"
 #include "handlers.h"
+#include "jnum.h"
 #include "live.h"
 #include "sessions.h"
 #include "store.h"
@@ -80,20 +81,13 @@ static void add_num(cJSON *o, const char *k, double v)
     else cJSON_AddNullToObject(o, k);
 }
 
-static cJSON *num_array(const double *v, size_t n)
-{
-    cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; i < n && a; i++)
-        cJSON_AddItemToArray(a, isfinite(v[i]) ? cJSON_CreateNumber(v[i]) : cJSON_CreateNull());
-    return a;
-}
-
 /* ---- downsampled curves ------------------------------------------------- */
 
 typedef struct curve {
     size_t n, cap;
     int64_t *step, *step_last, *count;
     double *mean[STORE_AN_NCOLS], *min[STORE_AN_NCOLS], *max[STORE_AN_NCOLS];
+    int64_t *min_step[STORE_AN_NCOLS], *max_step[STORE_AN_NCOLS];   /* -1: no value in the bucket */
     int err;
 } curve;
 
@@ -106,6 +100,8 @@ static void curve_free(curve *c)
         free(c->mean[k]);
         free(c->min[k]);
         free(c->max[k]);
+        free(c->min_step[k]);
+        free(c->max_step[k]);
     }
     memset(c, 0, sizeof *c);
 }
@@ -124,6 +120,8 @@ static int curve_row(void *ctx, const store_metric_bucket *b)
             GROW(c->mean[k]);
             GROW(c->min[k]);
             GROW(c->max[k]);
+            GROW(c->min_step[k]);
+            GROW(c->max_step[k]);
         }
 #undef GROW
         if (!ok) { c->err = ERR_NO_MEMORY; return 1; }
@@ -137,23 +135,15 @@ static int curve_row(void *ctx, const store_metric_bucket *b)
         c->mean[k][i] = b->col[k].mean;
         c->min[k][i] = b->col[k].min;
         c->max[k][i] = b->col[k].max;
+        c->min_step[k][i] = b->col[k].min_step;
+        c->max_step[k][i] = b->col[k].max_step;
     }
     return 0;
 }
 
-/* Bucket width for at most max_points buckets over [first, last]: a multiple
- * of the rollup's width once past it (so that the rollup serves it). */
-static int64_t width_for(int64_t first, int64_t last, int64_t max_points)
-{
-    int64_t span = last - (first / STORE_ROLLUP_WIDTH) * STORE_ROLLUP_WIDTH + 1;
-    if (span < 1) span = 1;
-    int64_t w = (span + max_points - 1) / max_points;
-    if (w > STORE_ROLLUP_WIDTH) w = ((w + STORE_ROLLUP_WIDTH - 1) / STORE_ROLLUP_WIDTH) * STORE_ROLLUP_WIDTH;
-    /* aligned buckets may add one; stay within max_points */
-    while ((last / w) - (first / w) + 1 > max_points) w += w >= STORE_ROLLUP_WIDTH ? STORE_ROLLUP_WIDTH : 1;
-    return w < 1 ? 1 : w;
-}
-
+/* The downsampled curve of steps [from, to] in at most max_points buckets
+ * (width: store_metrics_bucket_width, which picks a multiple of a rollup
+ * level's width so that the rollup serves it). */
 static int load_curve(app *a, const char *id, int64_t from, int64_t to, int64_t max_points, curve *c,
                       int64_t *width, int64_t *count, int64_t *first, int64_t *last)
 {
@@ -161,13 +151,9 @@ static int load_curve(app *a, const char *id, int64_t from, int64_t to, int64_t 
     int rc = store_metrics_span(a->db, id, count, first, last);
     if (rc) return rc;
     int64_t lo = from > *first ? from : *first, hi = to < *last ? to : *last;
-    *width = width_for(lo, hi, max_points);
-    /* The rollup needs an aligned start and an open end. */
-    int64_t qfrom = from <= *first ? 0 : from;
-    if (*width % STORE_ROLLUP_WIDTH == 0 && qfrom % STORE_ROLLUP_WIDTH) qfrom -= qfrom % STORE_ROLLUP_WIDTH;
-    int64_t qto = to >= *last ? INT64_MAX : to;
-    if (*count == 0) return 0;
-    rc = store_metrics_downsample(a->db, id, qfrom, qto, *width, curve_row, c);
+    *width = store_metrics_bucket_width(lo, hi, max_points);
+    if (*count == 0 || lo > hi) return 0;
+    rc = store_metrics_downsample(a->db, id, lo, hi, *width, curve_row, c);
     if (!rc && c->err) rc = c->err;
     return rc;
 }
@@ -188,23 +174,103 @@ static double *smooth_loss(const curve *c, const char *kind, double beta, double
     return out;
 }
 
-static cJSON *curve_json(const curve *c, const double *smooth)
+/* ---- the curve as JSON text ---------------------------------------------
+ * A curve of 1000 buckets has ~30k numbers; a cJSON node per number, its
+ * %g/sscanf round trip and the copies of a growing print buffer were most of
+ * the answer's time.  The curve is written straight into one buffer instead:
+ * integers and doubles by jnum (doubles as %.17g would print them: they read
+ * back exactly, so min and max stay exact), non-finite as null. */
+
+typedef struct jbuf { char *p; size_t n, cap; int err; } jbuf;
+
+static char *jb_room(jbuf *b, size_t need)
 {
-    cJSON *o = cJSON_CreateObject();
-    cJSON *st = cJSON_AddArrayToObject(o, "steps"), *sl = cJSON_AddArrayToObject(o, "steps_last"),
-          *cn = cJSON_AddArrayToObject(o, "counts");
-    for (size_t i = 0; i < c->n; i++) {
-        cJSON_AddItemToArray(st, cJSON_CreateNumber((double)c->step[i]));
-        cJSON_AddItemToArray(sl, cJSON_CreateNumber((double)c->step_last[i]));
-        cJSON_AddItemToArray(cn, cJSON_CreateNumber((double)c->count[i]));
+    if (b->err) return NULL;
+    if (b->n + need + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + need + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) { b->err = 1; return NULL; }
+        b->p = q;
+        b->cap = cap;
     }
+    return b->p + b->n;
+}
+
+static void jb_str(jbuf *b, const char *s)
+{
+    size_t n = strlen(s);
+    char *o = jb_room(b, n);
+    if (o) memcpy(o, s, n), b->n += n;
+}
+
+/* Appends name (the literal prefix, e.g. ",\"steps\":") and [v0,v1,…]. */
+static void jb_i64s(jbuf *b, const char *name, const int64_t *v, size_t n, int minus1_null)
+{
+    jb_str(b, name);
+    char *o = jb_room(b, n * (JNUM_MAX + 1) + 2);
+    if (!o) return;
+    *o++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i) *o++ = ',';
+        if (minus1_null && v[i] < 0) memcpy(o, "null", 4), o += 4;
+        else o += jnum_i64(o, v[i]);
+    }
+    *o++ = ']';
+    b->n = (size_t)(o - b->p);
+}
+
+static void jb_f64s(jbuf *b, const char *name, const double *v, size_t n)
+{
+    jb_str(b, name);
+    char *o = jb_room(b, n * (JNUM_MAX + 1) + 2);
+    if (!o) return;
+    *o++ = '[';
+    for (size_t i = 0; i < n; i++) {
+        if (i) *o++ = ',';
+        o += jnum_f64(o, v[i]);
+    }
+    *o++ = ']';
+    b->n = (size_t)(o - b->p);
+}
+
+/* The curve's members (steps, steps_last, counts, a CurveStat per column,
+ * loss_smooth when given, bucket_width), without the braces. */
+static void curve_text(jbuf *b, const curve *c, const double *smooth, int64_t width)
+{
+    char tmp[64];
+    snprintf(tmp, sizeof tmp, "\"bucket_width\":%lld", (long long)width);
+    jb_str(b, tmp);
+    jb_i64s(b, ",\"steps\":", c->step, c->n, 0);
+    jb_i64s(b, ",\"steps_last\":", c->step_last, c->n, 0);
+    jb_i64s(b, ",\"counts\":", c->count, c->n, 0);
     for (int k = 0; k < STORE_AN_NCOLS; k++) {
-        cJSON *col = cJSON_AddObjectToObject(o, col_names[k]);
-        cJSON_AddItemToObject(col, "mean", num_array(c->mean[k], c->n));
-        cJSON_AddItemToObject(col, "min", num_array(c->min[k], c->n));
-        cJSON_AddItemToObject(col, "max", num_array(c->max[k], c->n));
+        snprintf(tmp, sizeof tmp, ",\"%s\":{", col_names[k]);
+        jb_str(b, tmp);
+        jb_f64s(b, "\"mean\":", c->mean[k], c->n);
+        jb_f64s(b, ",\"min\":", c->min[k], c->n);
+        jb_f64s(b, ",\"max\":", c->max[k], c->n);
+        jb_i64s(b, ",\"min_step\":", c->min_step[k], c->n, 1);
+        jb_i64s(b, ",\"max_step\":", c->max_step[k], c->n, 1);
+        jb_str(b, "}");
     }
-    if (smooth) cJSON_AddItemToObject(o, "loss_smooth", num_array(smooth, c->n));
+    if (smooth) jb_f64s(b, ",\"loss_smooth\":", smooth, c->n);
+}
+
+/* The curve as a JSON object (a raw cJSON node, to embed in a cJSON tree). */
+static cJSON *curve_json(const curve *c, const double *smooth, int64_t width)
+{
+    jbuf b = {0};
+    jb_str(&b, "{");
+    curve_text(&b, c, smooth, width);
+    jb_str(&b, "}");
+    if (b.err) {
+        free(b.p);
+        return NULL;
+    }
+    b.p[b.n] = 0;
+    cJSON *o = cJSON_CreateRaw(b.p);
+    free(b.p);
     return o;
 }
 
@@ -231,7 +297,10 @@ static int parse_curve_q(req *r, curve_q *q, int64_t default_points)
     return 0;
 }
 
-static cJSON *curve_answer(app *a, const char *id, const curve_q *q, int *err)
+/* The downsampled answer as JSON text (malloc'd, *len bytes, NUL-ended):
+ * the curve's members, then id (when with_id), total_steps, first_step,
+ * last_step and smooth.  NULL with *err on failure. */
+static char *curve_answer(app *a, const char *id, const curve_q *q, int with_id, size_t *len, int *err)
 {
     curve c;
     int64_t width, count, first, last;
@@ -241,16 +310,35 @@ static cJSON *curve_answer(app *a, const char *id, const curve_q *q, int *err)
         return NULL;
     }
     double *sm = smooth_loss(&c, q->smooth, q->beta, q->window, width);
-    cJSON *o = curve_json(&c, sm);
-    cJSON_AddStringToObject(o, "id", id);
-    cJSON_AddNumberToObject(o, "bucket_width", (double)width);
-    cJSON_AddNumberToObject(o, "total_steps", (double)count);
-    cJSON_AddNumberToObject(o, "first_step", (double)first);
-    cJSON_AddNumberToObject(o, "last_step", (double)last);
-    if (q->smooth) cJSON_AddStringToObject(o, "smooth", q->smooth);
+    jbuf b = {0};
+    if (jb_room(&b, c.n * 600 + 1024)) {
+        jb_str(&b, "{");
+        curve_text(&b, &c, sm, width);
+        /* the scalars through cJSON, for the id's escaping */
+        cJSON *o = cJSON_CreateObject();
+        if (with_id) cJSON_AddStringToObject(o, "id", id);
+        cJSON_AddNumberToObject(o, "total_steps", (double)count);
+        cJSON_AddNumberToObject(o, "first_step", (double)first);
+        cJSON_AddNumberToObject(o, "last_step", (double)last);
+        if (q->smooth) cJSON_AddStringToObject(o, "smooth", q->smooth);
+        char *tail = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (tail && tail[0] == '{') {
+            jb_str(&b, ",");
+            jb_str(&b, tail + 1);               /* its members and the closing brace */
+        } else b.err = 1;
+        free(tail);
+    } else b.err = 1;
     free(sm);
     curve_free(&c);
-    return o;
+    if (b.err) {
+        free(b.p);
+        *err = ERR_NO_MEMORY;
+        return NULL;
+    }
+    b.p[b.n] = 0;
+    *len = b.n;
+    return b.p;
 }
 
 void h_analytics_metrics(req *r)
@@ -260,8 +348,9 @@ void h_analytics_metrics(req *r)
     curve_q q;
     if (parse_curve_q(r, &q, MAX_POINTS_DEFAULT) == 0) {
         int rc = flush_all(r->app);
-        cJSON *o = rc ? NULL : curve_answer(r->app, session_id(s), &q, &rc);
-        if (o) resp_json(r, 200, o);
+        size_t len = 0;
+        char *o = rc ? NULL : curve_answer(r->app, session_id(s), &q, 1, &len, &rc);
+        if (o) resp_take(r, 200, "application/json", o, len);
         else resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
     }
     session_put(s);
@@ -412,9 +501,7 @@ static cJSON *summary_of(app *a, session *s, int window, double rel, int with_cu
         if (sb.spike_last_step >= 0) cJSON_AddNumberToObject(sj, "last_spike_step", (double)sb.spike_last_step);
         if (with_curve) {
             double *sm = smooth_loss(&c, "ema", 0.9, 0, width);
-            cJSON *cj = curve_json(&c, sm);
-            cJSON_AddNumberToObject(cj, "bucket_width", (double)width);
-            cJSON_AddItemToObject(o, "curve", cj);
+            cJSON_AddItemToObject(o, "curve", curve_json(&c, sm, width));
             free(sm);
         }
     }
@@ -486,10 +573,11 @@ void h_analytics_compare(req *r)
         cJSON *root = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(root, "sessions");
         for (int i = 0; i < n && !rc; i++) {
             cJSON *sum = summary_of(r->app, ss[i], 200, 0.02, 0, &rc);
-            cJSON *cv = sum ? curve_answer(r->app, session_id(ss[i]), &q, &rc) : NULL;
+            size_t len;
+            char *cv = sum ? curve_answer(r->app, session_id(ss[i]), &q, 0, &len, &rc) : NULL;
             if (cv) {
-                cJSON_DeleteItemFromObjectCaseSensitive(cv, "id");
-                cJSON_AddItemToObject(sum, "curve", cv);
+                cJSON_AddItemToObject(sum, "curve", cJSON_CreateRaw(cv));
+                free(cv);
             }
             if (sum) cJSON_AddItemToArray(arr, sum);
         }

@@ -97,6 +97,24 @@ static const char *const migrations[] = {
     "  lr_n INTEGER, lr_sum REAL, lr_min REAL, lr_max REAL,"
     "  cos_n INTEGER, cos_sum REAL, cos_min REAL, cos_max REAL,"
     "  PRIMARY KEY(session_id, bucket)) WITHOUT ROWID;",
+    /* 6: the rollup in levels (store_analytics.c): level l holds buckets of
+     * 64 * 8^l steps (64, 512, 4096, 32768), each column with the steps where
+     * its minimum and maximum occur.  The v5 rollup is dropped; the new one
+     * is rebuilt from the metrics by the store (the next analytics write of a
+     * session, or its next downsampled read), not here: SQL cannot compute
+     * the arg-extremes of 12 columns in one pass. */
+    "CREATE TABLE metrics_rollup_v6("
+    "  session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE, level INTEGER NOT NULL,"
+    "  bucket INTEGER NOT NULL, step_first INTEGER NOT NULL, step_last INTEGER NOT NULL, n INTEGER NOT NULL,"
+    "  loss_n INTEGER, loss_sum REAL, loss_min REAL, loss_max REAL, loss_min_step INTEGER, loss_max_step INTEGER,"
+    "  grad_n INTEGER, grad_sum REAL, grad_min REAL, grad_max REAL, grad_min_step INTEGER, grad_max_step INTEGER,"
+    "  upd_n INTEGER, upd_sum REAL, upd_min REAL, upd_max REAL, upd_min_step INTEGER, upd_max_step INTEGER,"
+    "  param_n INTEGER, param_sum REAL, param_min REAL, param_max REAL, param_min_step INTEGER, param_max_step INTEGER,"
+    "  lr_n INTEGER, lr_sum REAL, lr_min REAL, lr_max REAL, lr_min_step INTEGER, lr_max_step INTEGER,"
+    "  cos_n INTEGER, cos_sum REAL, cos_min REAL, cos_max REAL, cos_min_step INTEGER, cos_max_step INTEGER,"
+    "  PRIMARY KEY(session_id, level, bucket)) WITHOUT ROWID;"
+    "DROP TABLE metrics_rollup;"
+    "ALTER TABLE metrics_rollup_v6 RENAME TO metrics_rollup;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -275,13 +275,22 @@ int store_meta_curve(store *s, const char *id, int (*fn)(void *ctx, int64_t step
 /* ---- step analytics (store_analytics.c) ---------------------------------
  * Per-step extras (the cosine between consecutive updates, the
  * update/parameter ratio, the learned lr multiplier, per-tensor norms and
- * other figures as JSON) and a rollup of the metrics in buckets of
- * STORE_ROLLUP_WIDTH steps, refreshed by every store_analytics_write for the
- * buckets its rows touch (and any bucket a lost write left out), so that a
- * downsampled curve reads O(steps / 64) rows.  Writes are synchronous
- * (store_call) and meant for batches; reads use the pool. */
+ * other figures as JSON) and a rollup of the metrics in STORE_ROLLUP_LEVELS
+ * levels: level l holds buckets of STORE_ROLLUP_WIDTH * STORE_ROLLUP_FANOUT^l
+ * steps (64, 512, 4096, 32768), each with the count, sum, minimum and maximum
+ * of every column and the steps where the minimum and maximum occur.
+ * Invariant: for each session, every rollup bucket holds exactly the metrics
+ * rows of its steps up to the newest level-0 bucket's step_last ("top");
+ * rows after top (a batch whose analytics write was lost in a crash, or not
+ * written yet) are read raw.  Every store_analytics_write refreshes the
+ * buckets its rows touch from the old top on (so it repairs what a lost
+ * write left out), level 0 from the metrics and each coarser level from the
+ * one below.  Writes are synchronous (store_call) and meant for batches;
+ * reads use the pool. */
 
-#define STORE_ROLLUP_WIDTH 64
+#define STORE_ROLLUP_WIDTH  64
+#define STORE_ROLLUP_FANOUT 8
+#define STORE_ROLLUP_LEVELS 4
 /* Downsampled columns, in this order: loss, grad_norm, update_norm,
  * param_norm, lr, update_cos. */
 enum { STORE_AN_LOSS, STORE_AN_GRAD, STORE_AN_UPDATE, STORE_AN_PARAM, STORE_AN_LR, STORE_AN_COS, STORE_AN_NCOLS };
@@ -296,7 +305,11 @@ typedef struct store_analytics_row {
 
 typedef struct store_metric_bucket {
     int64_t step_first, step_last, count;            /* steps in the bucket */
-    struct { int64_t count; double mean, min, max; } col[STORE_AN_NCOLS];   /* NAN when count == 0 */
+    struct {
+        int64_t count;                               /* rows with a (finite) value */
+        double  mean, min, max;                      /* NAN when count == 0 */
+        int64_t min_step, max_step;                  /* first step holding min / max; -1 when count == 0 */
+    } col[STORE_AN_NCOLS];
 } store_metric_bucket;
 
 /* Writes extras rows (rows of sessions that do not exist are dropped) and
@@ -304,11 +317,25 @@ typedef struct store_metric_bucket {
  * queued (store_metric).  0 or ERR_STORAGE. */
 int store_analytics_write(store *s, const store_analytics_row *rows, size_t n);
 /* One entry per non-empty bucket (step / width) of steps in [from, to], in
- * step order, with each column's count, mean, min and max.  Uses the rollup
- * when width is a multiple of STORE_ROLLUP_WIDTH, from too, and
- * to == INT64_MAX.  0 or ERR_STORAGE. */
+ * step order, with each column's count, mean, min and max and the first
+ * steps where they occur: exactly those of the metrics rows in it (the mean
+ * up to rounding of the sum).  Any from, to and width >= 1; the coarsest
+ * rollup level whose width divides `width` serves the buckets whole inside
+ * [from, to] and the rollup's range, finer levels and raw rows the rest.
+ * When more than STORE_ROLLUP_WIDTH * STORE_ROLLUP_FANOUT^2 rows lie after
+ * the rollup's top (a database migrated from schema 5, or lost writes), it
+ * first brings the rollup up to date on the writer thread (store_call), so
+ * the first read of such a session can take a while.  fn returns non-zero
+ * to stop.  0 or ERR_STORAGE. */
 int store_metrics_downsample(store *s, const char *id, int64_t from, int64_t to, int64_t width,
                              int (*fn)(void *ctx, const store_metric_bucket *b), void *ctx);
+/* The bucket width for at most max_points (>= 2) buckets step / width over
+ * [lo, hi]: the plain width w0 = ceil((hi - lo + 1) / max_points) rounded up
+ * to a multiple of the coarsest rollup level width L (64, 512, 4096, 32768,
+ * or 1: raw rows) for which that still gives at least max_points / 2 buckets,
+ * then grown by L while the aligned buckets number more than max_points.  So
+ * a request reads at most ~2 * FANOUT * max_points rollup rows. */
+int64_t store_metrics_bucket_width(int64_t lo, int64_t hi, int64_t max_points);
 /* Number of metric rows and the first and last step (0, 0, 0 when none). */
 int store_metrics_span(store *s, const char *id, int64_t *count, int64_t *first, int64_t *last);
 /* Extras rows with step > after, ascending, at most limit (negative: all). */

@@ -1,8 +1,11 @@
-/* store_analytics.c — step analytics in the store (schema version 5): the
- * per-step extras (step_extra) and the 64-step rollup of the metrics
- * (metrics_rollup) that makes downsampling a long curve cheap.  Writes run
- * on the writer thread through store_call (the single-writer rule) and come
- * in batches; reads use the pooled read-only connections.  See store.h. */
+/* store_analytics.c — step analytics in the store: the per-step extras
+ * (step_extra, schema 5) and the rollup of the metrics in levels
+ * (metrics_rollup, schema 6) that makes downsampling a long curve cheap.
+ * Writes run on the writer thread through store_call (the single-writer
+ * rule) and come in batches; reads use the pooled read-only connections.
+ * The aggregation (counts, sums, extremes and where they occur) is done here
+ * in C, one pass over rows in step order, so that the rollup rows and the
+ * raw rows merge by the same code.  See store.h. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,13 +16,20 @@
 #include "store.h"
 #include "store_internal.h"
 
-#define ROLLUP_WIDTH STORE_ROLLUP_WIDTH
+#define NCOLS  STORE_AN_NCOLS
+#define LEVELS STORE_ROLLUP_LEVELS
+/* Rows after the rollup's top beyond which a read first repairs the rollup. */
+#define REPAIR_ROWS (STORE_ROLLUP_WIDTH * STORE_ROLLUP_FANOUT * STORE_ROLLUP_FANOUT)
 
-/* The rolled-up columns: name in metrics_rollup, expression over the join. */
-static const char *const rcols[STORE_AN_NCOLS][2] = {
-    {"loss", "m.loss"}, {"grad", "m.grad_norm"}, {"upd", "m.update_norm"},
-    {"param", "m.param_norm"}, {"lr", "m.lr"}, {"cos", "e.update_cos"},
-};
+/* Column name prefixes in metrics_rollup, in STORE_AN_* order. */
+static const char *const rcols[NCOLS] = {"loss", "grad", "upd", "param", "lr", "cos"};
+
+static int64_t level_width(int l)
+{
+    int64_t w = STORE_ROLLUP_WIDTH;
+    while (l-- > 0) w *= STORE_ROLLUP_FANOUT;
+    return w;
+}
 
 static void bind_real(sqlite3_stmt *st, int i, double v)
 {
@@ -38,31 +48,255 @@ static void bind_opt_text(sqlite3_stmt *st, int i, const char *v)
     else sqlite3_bind_null(st, i);
 }
 
+/* ---- aggregation ---------------------------------------------------------- */
+
+/* A bucket being built: `key` is its index (bucket or step / width). */
+typedef struct acc {
+    int64_t key, step_first, step_last, n;
+    struct { int64_t n; double sum, min, max; int64_t min_step, max_step; } c[NCOLS];
+} acc;
+
+static void acc_reset(acc *a, int64_t key)
+{
+    a->key = key;
+    a->step_first = a->step_last = -1;
+    a->n = 0;
+    for (int c = 0; c < NCOLS; c++) {
+        a->c[c].n = 0;
+        a->c[c].sum = 0;
+        a->c[c].min = a->c[c].max = NAN;
+        a->c[c].min_step = a->c[c].max_step = -1;
+    }
+}
+
+/* Merges piece p (whose steps all come after a's) into a.  Ties keep a's
+ * extremes: the first step holding the value wins, as in a scan in step
+ * order. */
+static void acc_merge(acc *a, const acc *p)
+{
+    if (!p->n) return;
+    if (!a->n) a->step_first = p->step_first;
+    a->step_last = p->step_last;
+    a->n += p->n;
+    for (int c = 0; c < NCOLS; c++) {
+        if (!p->c[c].n) continue;
+        if (!a->c[c].n || p->c[c].min < a->c[c].min) { a->c[c].min = p->c[c].min; a->c[c].min_step = p->c[c].min_step; }
+        if (!a->c[c].n || p->c[c].max > a->c[c].max) { a->c[c].max = p->c[c].max; a->c[c].max_step = p->c[c].max_step; }
+        a->c[c].n += p->c[c].n;
+        a->c[c].sum += p->c[c].sum;
+    }
+}
+
+/* The raw-row query: step then the NCOLS values, ascending, steps in [?2, ?3]. */
+static const char raw_sql[] =
+    "SELECT m.step, m.loss, m.grad_norm, m.update_norm, m.param_norm, m.lr, e.update_cos"
+    " FROM metrics m LEFT JOIN step_extra e ON e.session_id = m.session_id AND e.step = m.step"
+    " WHERE m.session_id = ?1 AND m.step >= ?2 AND m.step <= ?3 ORDER BY m.step";
+
+/* One raw row (raw_sql's columns) as a one-step piece. */
+static void acc_from_raw(acc *p, sqlite3_stmt *st)
+{
+    int64_t step = sqlite3_column_int64(st, 0);
+    p->key = 0;
+    p->step_first = p->step_last = step;
+    p->n = 1;
+    for (int c = 0; c < NCOLS; c++) {
+        if (sqlite3_column_type(st, 1 + c) == SQLITE_NULL) {
+            p->c[c].n = 0;
+            p->c[c].sum = 0;
+            p->c[c].min = p->c[c].max = NAN;
+            p->c[c].min_step = p->c[c].max_step = -1;
+        } else {
+            double v = sqlite3_column_double(st, 1 + c);
+            p->c[c].n = 1;
+            p->c[c].sum = p->c[c].min = p->c[c].max = v;
+            p->c[c].min_step = p->c[c].max_step = step;
+        }
+    }
+}
+
+/* The rollup columns after session_id, level: bucket, step_first, step_last,
+ * n, then per column n, sum, min, max, min_step, max_step. */
+#define RCOLS_N (4 + 6 * NCOLS)
+
+static int rollup_cols(char *buf, size_t cap)
+{
+    int len = snprintf(buf, cap, "bucket, step_first, step_last, n");
+    for (int c = 0; c < NCOLS && len < (int)cap; c++)
+        len += snprintf(buf + len, cap - (size_t)len, ", %s_n, %s_sum, %s_min, %s_max, %s_min_step, %s_max_step",
+                        rcols[c], rcols[c], rcols[c], rcols[c], rcols[c], rcols[c]);
+    return len < (int)cap ? 0 : -1;
+}
+
+/* A rollup row (rollup_cols from column `k0` on) as a piece. */
+static void acc_from_rollup(acc *p, sqlite3_stmt *st, int k0)
+{
+    p->key = sqlite3_column_int64(st, k0);
+    p->step_first = sqlite3_column_int64(st, k0 + 1);
+    p->step_last = sqlite3_column_int64(st, k0 + 2);
+    p->n = sqlite3_column_int64(st, k0 + 3);
+    for (int c = 0; c < NCOLS; c++) {
+        int k = k0 + 4 + 6 * c;
+        p->c[c].n = sqlite3_column_int64(st, k);
+        p->c[c].sum = p->c[c].n ? sqlite3_column_double(st, k + 1) : 0;
+        p->c[c].min = p->c[c].n ? col_real(st, k + 2) : NAN;
+        p->c[c].max = p->c[c].n ? col_real(st, k + 3) : NAN;
+        p->c[c].min_step = p->c[c].n ? sqlite3_column_int64(st, k + 4) : -1;
+        p->c[c].max_step = p->c[c].n ? sqlite3_column_int64(st, k + 5) : -1;
+    }
+}
+
 /* ---- writes ------------------------------------------------------------- */
 
 typedef struct write_ctx { const store_analytics_row *rows; size_t n; } write_ctx;
 
-/* Recomputes the rollup buckets [b0, b1] of session `id` from the metrics. */
-static int rollup_refresh(sqlite3 *db, const char *id, int64_t b0, int64_t b1)
+/* Statements of one rollup refresh (on the write connection). */
+typedef struct refresher {
+    sqlite3 *db;
+    const char *id;
+    sqlite3_stmt *raw, *read, *put;
+} refresher;
+
+static void refresher_close(refresher *r)
 {
-    char sql[2048];
-    int len = snprintf(sql, sizeof sql,
-                       "INSERT OR REPLACE INTO metrics_rollup SELECT m.session_id, m.step / %d, min(m.step),"
-                       " max(m.step), count(*)", ROLLUP_WIDTH);
-    for (int c = 0; c < STORE_AN_NCOLS; c++)
-        len += snprintf(sql + len, sizeof sql - (size_t)len, ", count(%s), sum(%s), min(%s), max(%s)",
-                        rcols[c][1], rcols[c][1], rcols[c][1], rcols[c][1]);
-    snprintf(sql + len, sizeof sql - (size_t)len,
-             " FROM metrics m LEFT JOIN step_extra e ON e.session_id = m.session_id AND e.step = m.step"
-             " WHERE m.session_id = ?1 AND m.step >= ?2 AND m.step < ?3 GROUP BY m.step / %d", ROLLUP_WIDTH);
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    sqlite3_finalize(r->raw);
+    sqlite3_finalize(r->read);
+    sqlite3_finalize(r->put);
+}
+
+static int refresher_open(refresher *r, sqlite3 *db, const char *id)
+{
+    memset(r, 0, sizeof *r);
+    r->db = db;
+    r->id = id;
+    char cols[1024], sql[2048];
+    if (rollup_cols(cols, sizeof cols)) return SQLITE_ERROR;
+    int rc = sqlite3_prepare_v2(db, raw_sql, -1, &r->raw, NULL);
+    if (rc == SQLITE_OK) {
+        snprintf(sql, sizeof sql, "SELECT %s FROM metrics_rollup WHERE session_id = ?1 AND level = ?2"
+                                  " AND bucket >= ?3 AND bucket <= ?4 ORDER BY bucket", cols);
+        rc = sqlite3_prepare_v2(db, sql, -1, &r->read, NULL);
+    }
+    if (rc == SQLITE_OK) {
+        int len = snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO metrics_rollup(session_id, level, %s)"
+                                            " VALUES(?1, ?2", cols);
+        for (int i = 0; i < RCOLS_N; i++) len += snprintf(sql + len, sizeof sql - (size_t)len, ", ?%d", 3 + i);
+        snprintf(sql + len, sizeof sql - (size_t)len, ")");
+        rc = sqlite3_prepare_v2(db, sql, -1, &r->put, NULL);
+    }
+    if (rc != SQLITE_OK) refresher_close(r);
+    return rc;
+}
+
+static int put_bucket(refresher *r, int level, const acc *a)
+{
+    if (!a->n) return SQLITE_OK;
+    sqlite3_stmt *st = r->put;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, level);
+    sqlite3_bind_int64(st, 3, a->key);
+    sqlite3_bind_int64(st, 4, a->step_first);
+    sqlite3_bind_int64(st, 5, a->step_last);
+    sqlite3_bind_int64(st, 6, a->n);
+    for (int c = 0; c < NCOLS; c++) {
+        int k = 7 + 6 * c;
+        sqlite3_bind_int64(st, k, a->c[c].n);
+        if (a->c[c].n) {
+            sqlite3_bind_double(st, k + 1, a->c[c].sum);
+            bind_real(st, k + 2, a->c[c].min);
+            bind_real(st, k + 3, a->c[c].max);
+            sqlite3_bind_int64(st, k + 4, a->c[c].min_step);
+            sqlite3_bind_int64(st, k + 5, a->c[c].max_step);
+        } else {
+            for (int j = 1; j <= 5; j++) sqlite3_bind_null(st, k + j);
+        }
+    }
+    return sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(r->db);
+}
+
+/* Recomputes the level-0 buckets [b0, b1] from the metrics, then the
+ * buckets above them level by level from the level below. */
+static int rollup_refresh(refresher *r, int64_t b0, int64_t b1)
+{
+    acc cur, p;
+    acc_reset(&cur, b0);
+    sqlite3_stmt *st = r->raw;
+    sqlite3_reset(st);
+    sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, b0 * STORE_ROLLUP_WIDTH);
+    sqlite3_bind_int64(st, 3, (b1 + 1) * STORE_ROLLUP_WIDTH - 1);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        acc_from_raw(&p, st);
+        int64_t key = p.step_first / STORE_ROLLUP_WIDTH;
+        if (key != cur.key) {
+            int e = put_bucket(r, 0, &cur);
+            if (e != SQLITE_OK) return e;
+            acc_reset(&cur, key);
+        }
+        acc_merge(&cur, &p);
+    }
+    if (rc != SQLITE_DONE) return sqlite3_errcode(r->db);
+    rc = put_bucket(r, 0, &cur);
+    for (int l = 1; l < LEVELS && rc == SQLITE_OK; l++) {
+        b0 /= STORE_ROLLUP_FANOUT;
+        b1 /= STORE_ROLLUP_FANOUT;
+        st = r->read;
+        sqlite3_reset(st);
+        sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 2, l - 1);
+        sqlite3_bind_int64(st, 3, b0 * STORE_ROLLUP_FANOUT);
+        sqlite3_bind_int64(st, 4, (b1 + 1) * STORE_ROLLUP_FANOUT - 1);
+        acc_reset(&cur, b0);
+        while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            acc_from_rollup(&p, st, 0);
+            int64_t key = p.key / STORE_ROLLUP_FANOUT;
+            rc = SQLITE_OK;
+            if (key != cur.key) {
+                rc = put_bucket(r, l, &cur);
+                acc_reset(&cur, key);
+            }
+            acc_merge(&cur, &p);
+        }
+        if (rc == SQLITE_DONE) rc = put_bucket(r, l, &cur);
+        else if (rc == SQLITE_ROW) rc = SQLITE_OK;
+    }
+    return rc;
+}
+
+/* The newest level-0 bucket of session `id` (-1 when none) and its step_last. */
+static int rollup_top(sqlite3_stmt *top, const char *id, int64_t *bucket, int64_t *step_last)
+{
+    sqlite3_reset(top);
+    sqlite3_bind_text(top, 1, id, -1, SQLITE_STATIC);
+    *bucket = *step_last = -1;
+    int rc = sqlite3_step(top);
+    if (rc == SQLITE_ROW) {
+        *bucket = sqlite3_column_int64(top, 0);
+        *step_last = sqlite3_column_int64(top, 1);
+        rc = SQLITE_DONE;
+    }
+    sqlite3_reset(top);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+static const char top_sql[] =
+    "SELECT bucket, step_last FROM metrics_rollup WHERE session_id = ?1 AND level = 0 ORDER BY bucket DESC LIMIT 1";
+
+/* Refreshes the rollup of session `id` over level-0 buckets [b0, b1],
+ * extended down to its current top bucket (the repair of a lost write). */
+static int refresh_session(sqlite3 *db, sqlite3_stmt *top, const char *id, int64_t b0, int64_t b1)
+{
+    int64_t tb, tl;
+    int rc = rollup_top(top, id, &tb, &tl);
     if (rc != SQLITE_OK) return rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, b0 * ROLLUP_WIDTH);
-    sqlite3_bind_int64(st, 3, (b1 + 1) * ROLLUP_WIDTH);
-    rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-    sqlite3_finalize(st);
+    if (tb < 0) b0 = 0;               /* no rollup yet (new, or migrated from v5): all of it */
+    else if (tb < b0) b0 = tb;
+    refresher r;
+    rc = refresher_open(&r, db, id);
+    if (rc == SQLITE_OK) rc = rollup_refresh(&r, b0, b1);
+    refresher_close(&r);
     return rc;
 }
 
@@ -75,8 +309,7 @@ static int write_fn(sqlite3 *db, void *ctx)
                                 " tensors_json, extra_json) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7"
                                 " WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)",
                                 -1, &ins, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db, "SELECT max(bucket) FROM metrics_rollup WHERE session_id = ?1", -1, &top, NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, top_sql, -1, &top, NULL);
     for (size_t i = 0; rc == SQLITE_OK && i < c->n; i++) {
         const store_analytics_row *r = &c->rows[i];
         sqlite3_reset(ins);
@@ -102,17 +335,9 @@ static int write_fn(sqlite3 *db, void *ctx)
                 if (c->rows[j].step < lo) lo = c->rows[j].step;
                 if (c->rows[j].step > hi) hi = c->rows[j].step;
             }
-        int64_t b0 = lo / ROLLUP_WIDTH, b1 = hi / ROLLUP_WIDTH;
-        /* Repair: buckets after the newest rolled-up one that a lost batch
-         * (a crash between the metrics and this write) left out. */
-        sqlite3_reset(top);
-        sqlite3_bind_text(top, 1, id, -1, SQLITE_STATIC);
-        if (sqlite3_step(top) == SQLITE_ROW) {
-            int64_t b = sqlite3_column_type(top, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(top, 0);
-            if (b < b0) b0 = b;
-        }
-        sqlite3_reset(top);
-        rc = rollup_refresh(db, id, b0, b1);
+        if (lo < 0) lo = 0;
+        if (hi < 0) continue;
+        rc = refresh_session(db, top, id, lo / STORE_ROLLUP_WIDTH, hi / STORE_ROLLUP_WIDTH);
     }
     sqlite3_finalize(ins);
     sqlite3_finalize(top);
@@ -127,6 +352,29 @@ int store_analytics_write(store *s, const store_analytics_row *rows, size_t n)
     return store_call(s, write_fn, &c);
 }
 
+/* Brings the rollup of one session up to its newest metrics row. */
+typedef struct repair_ctx { const char *id; } repair_ctx;
+
+static int repair_fn(sqlite3 *db, void *ctx)
+{
+    repair_ctx *c = ctx;
+    sqlite3_stmt *top = NULL, *mx = NULL;
+    int rc = sqlite3_prepare_v2(db, top_sql, -1, &top, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db, "SELECT max(step) FROM metrics WHERE session_id = ?1", -1, &mx, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(mx, 1, c->id, -1, SQLITE_STATIC);
+        if (sqlite3_step(mx) == SQLITE_ROW && sqlite3_column_type(mx, 0) != SQLITE_NULL) {
+            int64_t last = sqlite3_column_int64(mx, 0);
+            rc = last >= 0 ? refresh_session(db, top, c->id, last / STORE_ROLLUP_WIDTH, last / STORE_ROLLUP_WIDTH)
+                           : SQLITE_OK;
+        }
+    }
+    sqlite3_finalize(top);
+    sqlite3_finalize(mx);
+    return rc;
+}
+
 /* ---- reads -------------------------------------------------------------- */
 
 static int reader_fail(store *s, sqlite3 *db, sqlite3_stmt *st)
@@ -136,125 +384,209 @@ static int reader_fail(store *s, sqlite3 *db, sqlite3_stmt *st)
     return ERR_STORAGE;
 }
 
+/* The rollup's top step (-1 when none) and the newest metrics step (-1). */
+static int read_tops(sqlite3 *db, const char *id, int64_t *top, int64_t *last)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT (SELECT step_last FROM metrics_rollup WHERE session_id = ?1 AND level = 0"
+                           " ORDER BY bucket DESC LIMIT 1), (SELECT max(step) FROM metrics WHERE session_id = ?1)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int ok = sqlite3_step(st) == SQLITE_ROW;
+    if (ok) {
+        *top = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
+        *last = sqlite3_column_type(st, 1) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    return ok ? 0 : -1;
+}
+
 int store_metrics_span(store *s, const char *id, int64_t *count, int64_t *first, int64_t *last)
 {
     if (!s || !id) return ERR_INVALID_ARGUMENT;
     sqlite3 *db = store_reader_acquire(s);
     if (!db) return ERR_STORAGE;
+    int64_t top = -1, mx = -1;
+    if (read_tops(db, id, &top, &mx)) return reader_fail(s, db, NULL);
     sqlite3_stmt *st;
-    /* min/max use the primary key; the count comes from the rollup plus the
-     * rows after it, so that it costs O(buckets) rather than O(steps). */
-    if (sqlite3_prepare_v2(db,
-                           "SELECT (SELECT min(step) FROM metrics WHERE session_id = ?1),"
-                           " (SELECT max(step) FROM metrics WHERE session_id = ?1),"
-                           " (SELECT coalesce(sum(n), 0) FROM metrics_rollup WHERE session_id = ?1) +"
-                           " (SELECT count(*) FROM metrics WHERE session_id = ?1 AND step > ?2)",
-                           -1, &st, NULL) != SQLITE_OK)
-        return reader_fail(s, db, NULL);
+    /* min/max use the primary key; the count comes from the coarsest rollup
+     * level plus the rows after its top: O(steps / 32768) rows. */
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT (SELECT min(step) FROM metrics WHERE session_id = ?1),"
+             " (SELECT coalesce(sum(n), 0) FROM metrics_rollup WHERE session_id = ?1 AND level = %d) +"
+             " (SELECT count(*) FROM metrics WHERE session_id = ?1 AND step > ?2)", LEVELS - 1);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return reader_fail(s, db, NULL);
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    /* a bound, not a subquery: the tail count is then an index range */
-    sqlite3_stmt *q;
-    int64_t top = -1;
-    if (sqlite3_prepare_v2(db, "SELECT max(step_last) FROM metrics_rollup WHERE session_id = ?1", -1, &q, NULL) ==
-        SQLITE_OK) {
-        sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-        if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) top = sqlite3_column_int64(q, 0);
-        sqlite3_finalize(q);
-    }
     sqlite3_bind_int64(st, 2, top);
     if (sqlite3_step(st) != SQLITE_ROW) return reader_fail(s, db, st);
-    *first = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 0);
-    *last = sqlite3_column_type(st, 1) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 1);
-    *count = sqlite3_column_type(st, 0) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 2);
+    int none = sqlite3_column_type(st, 0) == SQLITE_NULL;
+    *first = none ? 0 : sqlite3_column_int64(st, 0);
+    *last = none ? 0 : mx;
+    *count = none ? 0 : sqlite3_column_int64(st, 1);
     sqlite3_finalize(st);
     store_reader_release(s, db);
     return 0;
 }
 
+int64_t store_metrics_bucket_width(int64_t lo, int64_t hi, int64_t max_points)
+{
+    if (max_points < 2) max_points = 2;
+    if (lo < 0) lo = 0;
+    if (hi < lo) hi = lo;
+    int64_t span = hi - lo + 1, w0 = (span + max_points - 1) / max_points;
+    int64_t want = (max_points + 1) / 2;
+    for (int l = LEVELS; l >= 0; l--) {
+        int64_t L = l ? level_width(l - 1) : 1;
+        int64_t w = (w0 + L - 1) / L * L;
+        /* aligned buckets may add one; stay within max_points */
+        while (hi / w - lo / w + 1 > max_points) w += L;
+        if (l == 0 || hi / w - lo / w + 1 >= want) return w;
+    }
+    return w0;
+}
+
+/* One downsampling read: the statements and the bucket being built. */
+typedef struct reader {
+    const char *id;
+    sqlite3_stmt *raw, *roll;
+    int64_t width, top;
+    acc cur;
+    int started, stop, err;
+    int (*fn)(void *ctx, const store_metric_bucket *b);
+    void *ctx;
+} reader;
+
+static void reader_flush(reader *r)
+{
+    if (!r->started || !r->cur.n || r->stop) return;
+    store_metric_bucket b;
+    b.step_first = r->cur.step_first;
+    b.step_last = r->cur.step_last;
+    b.count = r->cur.n;
+    for (int c = 0; c < NCOLS; c++) {
+        int64_t n = r->cur.c[c].n;
+        b.col[c].count = n;
+        b.col[c].mean = n ? r->cur.c[c].sum / (double)n : NAN;
+        b.col[c].min = n ? r->cur.c[c].min : NAN;
+        b.col[c].max = n ? r->cur.c[c].max : NAN;
+        b.col[c].min_step = n ? r->cur.c[c].min_step : -1;
+        b.col[c].max_step = n ? r->cur.c[c].max_step : -1;
+    }
+    if (r->fn(r->ctx, &b)) r->stop = 1;
+}
+
+static void reader_piece(reader *r, const acc *p)
+{
+    int64_t key = p->step_first / r->width;
+    if (!r->started || key != r->cur.key) {
+        reader_flush(r);
+        acc_reset(&r->cur, key);
+        r->started = 1;
+    }
+    acc_merge(&r->cur, p);
+}
+
+static void read_raw(reader *r, int64_t a, int64_t z)
+{
+    if (a > z || r->stop || r->err) return;
+    sqlite3_stmt *st = r->raw;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 2, a);
+    sqlite3_bind_int64(st, 3, z);
+    acc p;
+    int rc = SQLITE_DONE;
+    while (!r->stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        acc_from_raw(&p, st);
+        reader_piece(r, &p);
+    }
+    if (!r->stop && rc != SQLITE_DONE) r->err = 1;
+    sqlite3_reset(st);
+}
+
+static void read_rollup(reader *r, int level, int64_t b0, int64_t b1)
+{
+    if (b0 > b1 || r->stop || r->err) return;
+    sqlite3_stmt *st = r->roll;
+    sqlite3_reset(st);
+    sqlite3_bind_int(st, 2, level);
+    sqlite3_bind_int64(st, 3, b0);
+    sqlite3_bind_int64(st, 4, b1);
+    acc p;
+    int rc = SQLITE_DONE;
+    while (!r->stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        acc_from_rollup(&p, st, 0);
+        reader_piece(r, &p);
+    }
+    if (!r->stop && rc != SQLITE_DONE) r->err = 1;
+    sqlite3_reset(st);
+}
+
+/* Steps [a, z] (z <= top; open: z == top, so a bucket holding top is whole)
+ * from level `level` down: the level's buckets whole inside the range, the
+ * edges from the levels below, raw rows below level 0.  Pieces come in step
+ * order, each inside one output bucket (the level widths divide width). */
+static void cover(reader *r, int level, int64_t a, int64_t z, int open)
+{
+    if (a > z || r->stop || r->err) return;
+    if (level < 0) {
+        read_raw(r, a, z);
+        return;
+    }
+    int64_t L = level_width(level);
+    int64_t b0 = (a + L - 1) / L, b1 = open ? z / L : (z + 1) / L - 1;
+    if (b0 > b1) {
+        cover(r, level - 1, a, z, open);
+        return;
+    }
+    cover(r, level - 1, a, b0 * L - 1, 0);
+    read_rollup(r, level, b0, b1);
+    if (!open) cover(r, level - 1, (b1 + 1) * L, z, 0);
+}
+
 int store_metrics_downsample(store *s, const char *id, int64_t from, int64_t to, int64_t width,
                              int (*fn)(void *ctx, const store_metric_bucket *b), void *ctx)
 {
-    if (!s || !id || width < 1) return ERR_INVALID_ARGUMENT;
-    char sql[3072];
-    int len;
-    /* Buckets of `width` steps: bucket = step / width.  From the rollup when
-     * width is a multiple of its 64 and the range is bucket-aligned (rollup
-     * rows are then whole inside one output bucket), else from the rows.
-     * Rows after the newest rollup bucket come from the metrics. */
-    int use_rollup = width % ROLLUP_WIDTH == 0 && from % ROLLUP_WIDTH == 0 && to == INT64_MAX;
-    if (use_rollup) {
-        len = snprintf(sql, sizeof sql,
-                       "WITH u AS (SELECT step_first AS sf, step_last AS sl, n");
-        for (int c = 0; c < STORE_AN_NCOLS; c++)
-            len += snprintf(sql + len, sizeof sql - (size_t)len, ", %s_n AS %s_n, %s_sum AS %s_sum, %s_min AS %s_min,"
-                            " %s_max AS %s_max", rcols[c][0], rcols[c][0], rcols[c][0], rcols[c][0], rcols[c][0],
-                            rcols[c][0], rcols[c][0], rcols[c][0]);
-        len += snprintf(sql + len, sizeof sql - (size_t)len,
-                        " FROM metrics_rollup WHERE session_id = ?1 AND step_first >= ?2 AND step_last <= ?3"
-                        " UNION ALL SELECT m.step, m.step, 1");
-        for (int c = 0; c < STORE_AN_NCOLS; c++)
-            len += snprintf(sql + len, sizeof sql - (size_t)len, ", %s IS NOT NULL, %s, %s, %s", rcols[c][1],
-                            rcols[c][1], rcols[c][1], rcols[c][1]);
-        len += snprintf(sql + len, sizeof sql - (size_t)len,
-                        " FROM metrics m LEFT JOIN step_extra e ON e.session_id = m.session_id AND e.step = m.step"
-                        " WHERE m.session_id = ?1 AND m.step >= ?2 AND m.step <= ?3 AND m.step > ?5)"
-                        " SELECT sf / ?4 AS b, min(sf), max(sl), sum(n)");
-        for (int c = 0; c < STORE_AN_NCOLS; c++)
-            len += snprintf(sql + len, sizeof sql - (size_t)len, ", sum(%s_n), sum(%s_sum), min(%s_min), max(%s_max)",
-                            rcols[c][0], rcols[c][0], rcols[c][0], rcols[c][0]);
-        len += snprintf(sql + len, sizeof sql - (size_t)len, " FROM u GROUP BY b ORDER BY b");
-    } else {
-        len = snprintf(sql, sizeof sql, "SELECT m.step / ?4 AS b, min(m.step), max(m.step), count(*)");
-        for (int c = 0; c < STORE_AN_NCOLS; c++)
-            len += snprintf(sql + len, sizeof sql - (size_t)len, ", count(%s), sum(%s), min(%s), max(%s)",
-                            rcols[c][1], rcols[c][1], rcols[c][1], rcols[c][1]);
-        len += snprintf(sql + len, sizeof sql - (size_t)len,
-                        " FROM metrics m LEFT JOIN step_extra e ON e.session_id = m.session_id AND e.step = m.step"
-                        " WHERE m.session_id = ?1 AND m.step >= ?2 AND m.step <= ?3 GROUP BY b ORDER BY b");
-    }
-    if (len >= (int)sizeof sql) return ERR_INTERNAL;
+    if (!s || !id || !fn || width < 1) return ERR_INVALID_ARGUMENT;
+    if (from < 0) from = 0;
+    if (from > to) return 0;
+    char cols[1024], sql[2048];
+    if (rollup_cols(cols, sizeof cols)) return ERR_INTERNAL;
+    snprintf(sql, sizeof sql, "SELECT %s FROM metrics_rollup WHERE session_id = ?1 AND level = ?2"
+                              " AND bucket >= ?3 AND bucket <= ?4 ORDER BY bucket", cols);
     sqlite3 *db = store_reader_acquire(s);
     if (!db) return ERR_STORAGE;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) return reader_fail(s, db, NULL);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, from);
-    sqlite3_bind_int64(st, 3, to);
-    sqlite3_bind_int64(st, 4, width);
-    if (use_rollup) {
-        /* A bound, not a subquery, so that the raw tail is an index range. */
-        int64_t top = -1;
-        sqlite3_stmt *q;
-        if (sqlite3_prepare_v2(db, "SELECT max(step_last) FROM metrics_rollup WHERE session_id = ?1", -1, &q, NULL) !=
-            SQLITE_OK) {
-            sqlite3_finalize(st);
-            return reader_fail(s, db, NULL);
-        }
-        sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
-        if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL) top = sqlite3_column_int64(q, 0);
-        sqlite3_finalize(q);
-        sqlite3_bind_int64(st, 5, top);
+    int64_t top, last;
+    if (read_tops(db, id, &top, &last)) return reader_fail(s, db, NULL);
+    if (last - top > REPAIR_ROWS) {
+        /* A rollup far behind its metrics: rebuild it first (writer thread).
+         * If that fails (e.g. a full disk) the rows after top are read raw:
+         * slower, still exact. */
+        repair_ctx rc = {id};
+        if (store_call(s, repair_fn, &rc) == 0 && read_tops(db, id, &top, &last)) return reader_fail(s, db, NULL);
     }
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        store_metric_bucket b;
-        b.step_first = sqlite3_column_int64(st, 1);
-        b.step_last = sqlite3_column_int64(st, 2);
-        b.count = sqlite3_column_int64(st, 3);
-        for (int c = 0; c < STORE_AN_NCOLS; c++) {
-            int k = 4 + 4 * c;
-            int64_t nn = sqlite3_column_int64(st, k);
-            b.col[c].count = nn;
-            b.col[c].mean = nn ? col_real(st, k + 1) / (double)nn : NAN;
-            b.col[c].min = col_real(st, k + 2);
-            b.col[c].max = col_real(st, k + 3);
-        }
-        if (fn(ctx, &b)) { rc = SQLITE_DONE; break; }
+    reader r = {.id = id, .width = width, .top = top, .fn = fn, .ctx = ctx};
+    if (sqlite3_prepare_v2(db, raw_sql, -1, &r.raw, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, sql, -1, &r.roll, NULL) != SQLITE_OK) {
+        sqlite3_finalize(r.raw);
+        return reader_fail(s, db, r.roll);
     }
-    int ok = rc == SQLITE_DONE;
-    sqlite3_finalize(st);
+    sqlite3_bind_text(r.raw, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(r.roll, 1, id, -1, SQLITE_STATIC);
+    /* The coarsest level whose width divides the output width. */
+    int level = -1;
+    for (int l = LEVELS - 1; l >= 0 && level < 0; l--)
+        if (width % level_width(l) == 0) level = l;
+    int64_t z = to < top ? to : top;
+    if (from <= z) cover(&r, level, from, z, z == top);
+    read_raw(&r, from > top + 1 ? from : top + 1, to);
+    reader_flush(&r);
+    sqlite3_finalize(r.raw);
+    sqlite3_finalize(r.roll);
     store_reader_release(s, db);
-    return ok ? 0 : ERR_STORAGE;
+    return r.err ? ERR_STORAGE : 0;
 }
 
 int store_analytics_query(store *s, const char *id, int64_t after, int limit,
