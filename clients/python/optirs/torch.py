@@ -23,7 +23,8 @@ from .client import Client
 
 __all__ = ["RemoteOptimizer"]
 
-_SESSION_KEYS = ("weights", "schedule", "total_steps", "durability", "workers", "name", "tags")
+_SESSION_KEYS = ("weights", "schedule", "total_steps", "durability", "workers", "name", "tags",
+                 "adapt", "non_finite", "divergence_factor")
 
 
 class RemoteOptimizer(torch.optim.Optimizer):

@@ -80,6 +80,21 @@ def test_remote_optimizer_layout_and_missing_grads(url):
     assert sd["optirs"]["session"] == opt.session.id and sd["optirs"]["step"] == 1
 
 
+def test_remote_optimizer_passes_session_options(url):
+    """Create options other than hyperparameters reach the session: the
+    online learner of a learned optimizer, the non-finite policy."""
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = RemoteOptimizer([w], "mlp_lopt", url=url, adapt={"learner": "pes", "memory": 32},
+                          non_finite="skip")
+    desc = opt.session.info()
+    assert desc["adapt"]["learner"] == "pes" and desc["adapt"]["memory"] == 32
+    assert desc["non_finite"] == "skip"
+    assert "adapt" not in opt.defaults and "non_finite" not in opt.defaults
+    (w * w).sum().backward()
+    opt.step(loss=3.0)
+    assert opt.session.info()["step"] == 1
+
+
 @pytest.fixture(scope="module")
 def fmnist():
     if not HAVE_FMNIST:
