@@ -1,11 +1,45 @@
 #!/bin/sh
-# Meta-trains the shipped weights, evaluates them and regenerates
-# src/core/weights_builtin.c.  Run from the repository root after `make`.
-# About 5 minutes on 2 cores (meta-training ~4 min, eval ~1 min per suite).
+# Meta-trains the three shipped weights records — mlp_lopt (two stages:
+# mlp_lopt_base.conf, then mlp_lopt.conf starting from it), lstm_lopt and
+# nn_adam — evaluates each on its training suite and on the validation suite
+# (horizons 1000 and 5000, 5 seeds, next to lr-tuned Adam and Adam@1e-3), and
+# regenerates src/core/weights_builtin.c from the records.
+#
+# Run from the repository root after `make -j2 build/optirsd`:
+#     deploy/meta/train_all.sh
+# then `make -j2 build/optirsd` again to compile the new weights in.
+# Environment: DB (default build/meta.db, recreated), THREADS (default 2).
+# Each meta-train's per-step progress goes to build/meta-train-NAME.log; the
+# eval tables go to stdout.  Meta-training is deterministic (same configs and
+# seeds -> the same weights, bit for bit), whatever the thread count.
+# Measured on the shared 2-core machine: see deploy/meta/README.md.
 set -e
 DB=${DB:-build/meta.db}
+THREADS=${THREADS:-2}
+# One BLAS thread per worker: the workers already use every core.
+OPENBLAS_NUM_THREADS=1
+export OPENBLAS_NUM_THREADS
 rm -f "$DB" "$DB-wal" "$DB-shm"
-build/optirsd meta-train --config deploy/meta/mlp_lopt.conf --db "$DB" --out build/mlp_lopt.bin
-build/optirsd eval --weights mlp_lopt --suite train --db "$DB"
-build/optirsd eval --weights mlp_lopt --suite validation --db "$DB"
-/usr/bin/python3 deploy/meta/gen_builtin.py --db "$DB" mlp_lopt
+start=$(date +%s)
+train() {
+    build/optirsd meta-train --config "deploy/meta/$1.conf" --db "$DB" --threads "$THREADS" --out "build/$1.bin" \
+        > "build/meta-train-$1.log"
+    tail -n 1 "build/meta-train-$1.log"
+    echo "[train_all] $1 meta-trained ($(( $(date +%s) - start )) s so far)"
+}
+evaluate() {
+    for suite in train validation; do
+        build/optirsd eval --weights "$1" --suite "$suite" --db "$DB" --horizons 1000,5000 --seeds 5 \
+            --threads "$THREADS"
+    done
+    echo "[train_all] $1 evaluated ($(( $(date +%s) - start )) s so far)"
+}
+train mlp_lopt_base
+train mlp_lopt
+train lstm_lopt
+train nn_adam
+evaluate mlp_lopt
+evaluate lstm_lopt
+evaluate nn_adam
+/usr/bin/python3 deploy/meta/gen_builtin.py --db "$DB" mlp_lopt lstm_lopt nn_adam
+echo "[train_all] done in $(( $(date +%s) - start )) s; now rebuild: make -j2 build/optirsd"

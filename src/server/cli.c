@@ -206,8 +206,8 @@ typedef struct suite_task {
 } suite_task;
 
 /* Families and sizes that the shipped weights never saw in meta-training
- * (the configs in deploy/meta/ train on quadratic dim=10, logistic_regression dim=10
- * and fmnist_mlp width=16 batch=32). */
+ * (the configs in deploy/meta/: quadratics and logistic regression at dim=10 and
+ * Fashion-MNIST MLPs of other widths, depths, activations and batch sizes). */
 static const char *const validation_suite[] = {
     "rosenbrock dim=2",
     "rosenbrock dim=8",
