@@ -137,8 +137,8 @@ static void test_lstm_tbptt_matches_finite_differences(void **st)
     uint64_t s0 = c.task_seed;
     int K = c.unroll;
     double *g = malloc(nt * sizeof(double)), *g1 = malloc(nt * sizeof(double));
-    double *fd = malloc(nt * sizeof(double)), *fdd = malloc(nt * sizeof(double));
-    double *fdo = malloc(nt * sizeof(double)), *scratch = malloc(nt * sizeof(double));
+    double *fd = calloc(nt, sizeof(double)), *fdd = calloc(nt, sizeof(double));
+    double *fdo = calloc(nt, sizeof(double)), *scratch = malloc(nt * sizeof(double));
     double L, L1, Lf;
     assert_int_equal(meta_unroll_grad(&c, w.theta, 0, s0, s0, s0 + 1, K, 1, &L, g), 0);
     assert_int_equal(meta_unroll_grad(&c, w.theta, 0, s0, s0, s0 + 1, K, 0, &L1, g1), 0);
