@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "vecmath.h"
 
 #define ADAPT_STATE_VERSION 1u
 
@@ -108,19 +109,7 @@ void adapt_after_step(adapt *a, opt *o, float *params, float *update, step_info 
     double usq = 0, psq = 0, wsum = 0;
     for (int k = 0; k < a->nmult; k++) {
         const layout_tensor *tn = &o->lay.tensors[k];
-        float m = (float)a->mult[k];
-        float *u = update + tn->offset, *p = params + tn->offset;
-        if (m != 1.0f) {
-            float dm = m - 1.0f;
-            for (size_t i = 0; i < tn->size; i++) {
-                p[i] += dm * u[i];
-                u[i] *= m;
-            }
-        }
-        for (size_t i = 0; i < tn->size; i++) {
-            usq += (double)u[i] * u[i];
-            psq += (double)p[i] * p[i];
-        }
+        vm_rescale_applied(params + tn->offset, update + tn->offset, tn->size, (float)a->mult[k], &usq, &psq);
         a->prev_lr[k] = used * a->mult[k];
         wsum += a->prev_lr[k] * (double)tn->size;
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "vecmath.h"
 
 #define ONLINE_ES_STATE_VERSION 1u
 #define ES_BETA1 0.9
@@ -223,14 +224,8 @@ void online_es_after_step(const online_es *es, const layout *lay, float *params,
     double usq = 0, psq = 0, wsum = 0;
     for (int k = 0; k < lay->ntensors; k++) {
         const layout_tensor *tn = &lay->tensors[k];
-        float s = es->scale[es->K == 1 ? 0 : k], ds = s - 1.0f;
-        float *u = update + tn->offset, *p = params + tn->offset;
-        for (size_t i = 0; i < tn->size; i++) {
-            p[i] += ds * u[i];
-            u[i] *= s;
-            usq += (double)u[i] * u[i];
-            psq += (double)p[i] * p[i];
-        }
+        float s = es->scale[es->K == 1 ? 0 : k];
+        vm_rescale_applied(params + tn->offset, update + tn->offset, tn->size, s, &usq, &psq);
         wsum += (double)s * (double)tn->size;
     }
     if (isfinite(info->lr)) info->lr *= wsum / (double)lay->n;

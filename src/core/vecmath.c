@@ -67,3 +67,21 @@ void vm_add(float *restrict p, const float *restrict u, size_t n)
         vm_store(p + i, vm_load(p + i, k) + vm_load(u + i, k), k);
     }
 }
+
+void vm_rescale_applied(float *restrict p, float *restrict u, size_t n, float s, double *usq, double *psq)
+{
+    if (s != 1.0f) {
+        float ds = s - 1.0f;
+        for (size_t i = 0; i < n; i++) {
+            p[i] += ds * u[i];
+            u[i] *= s;
+        }
+    }
+    double su = *usq, sp = *psq;
+    for (size_t i = 0; i < n; i++) {
+        su += (double)u[i] * u[i];
+        sp += (double)p[i] * p[i];
+    }
+    *usq = su;
+    *psq = sp;
+}

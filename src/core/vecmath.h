@@ -90,5 +90,9 @@ void   vm_scale(float *restrict y, const float *restrict x, float a, size_t n);
 void   vm_add_sumsq(const float *p, const float *u, size_t n, double *usq, double *psq);
 /* p[i] += u[i]. */
 void   vm_add(float *restrict p, const float *restrict u, size_t n);
+/* Rescales an update that was already applied: p[i] += (s - 1) u[i], then
+ * u[i] *= s (nothing changes when s == 1); adds the sums of squares of the
+ * new u and p to *usq and *psq, element by element in order, in double. */
+void   vm_rescale_applied(float *restrict p, float *restrict u, size_t n, float s, double *usq, double *psq);
 
 #endif
