@@ -48,17 +48,6 @@ CONFIGS = [
 HYBRIDS = [label for label, opt, _ in CONFIGS if opt == "hybrid"]
 
 
-def find_key(obj, key):
-    if isinstance(obj, dict):
-        if key in obj:
-            return obj[key]
-        for v in obj.values():
-            r = find_key(v, key)
-            if r is not None:
-                return r
-    return None
-
-
 def run(d, task_cls, seed, opt, hp, steps):
     task = task_cls(seed)          # same seed: same data, init and minibatch order
     p = task.init()
@@ -87,7 +76,7 @@ def run(d, task_cls, seed, opt, hp, steps):
             s = d.json("GET", "/v1/sessions/%s/summary" % sid)
             le = s.get("last_extras") or {}
             if le.get("step") == steps:
-                mix = find_key(le.get("extra"), "mix_learned")
+                mix = le["extra"]["mix_learned"]
                 break
             time.sleep(0.05)
     d.request("DELETE", "/v1/sessions/%s" % sid)

@@ -15,7 +15,6 @@ the loss sent along.  The mixing weights are read two ways:
 import time
 
 import numpy as np
-import pytest
 
 from daemon import floats
 
@@ -69,18 +68,6 @@ def drive(d, sid, k0, k1, x, hp=None, want_bytes=False):
 def final_loss(x):
     h, c = quad()
     return 0.5 * float(np.sum(h * (x.astype(np.float64) - c) ** 2))
-
-
-def find_key(obj, key):
-    """The value of `key` anywhere in a JSON object (the extra's layout is the session code's)."""
-    if isinstance(obj, dict):
-        if key in obj:
-            return obj[key]
-        for v in obj.values():
-            r = find_key(v, key)
-            if r is not None:
-                return r
-    return None
 
 
 def test_hybrid_is_in_the_catalogue(daemon):
@@ -144,12 +131,9 @@ def test_mixing_weights_are_in_the_step_metrics(daemon):
         if (s.get("last_extras") or {}).get("step") == 120:
             break
         time.sleep(0.05)
-    extra = (s.get("last_extras") or {}).get("extra")
-    if find_key(extra, "mix_learned") is None:
-        pytest.skip("the session code does not put opt_diag values into the step metrics' extra yet "
-                    "(issue 6, another engineer's part)")
+    extra = s["last_extras"]["extra"]
     assert s["last_extras"]["step"] == 120
-    wl, wc = find_key(extra, "mix_learned"), find_key(extra, "mix_classic")
+    wl, wc = extra["mix_learned"], extra["mix_classic"]
     assert abs(wl + wc - 1) < 1e-9 and wc >= 0.001 - 1e-12
     # the weights of the last update, as the update itself shows them (see above)
     assert abs(wc - out[-1][1]) < 0.02, (wc, out[-1][1])
