@@ -29,13 +29,6 @@ int lopt_arch_from_name(const char *optname)
     return -1;
 }
 
-const char *lopt_weights_arch(const char *optname)
-{
-    if (lopt_arch_from_name(optname) >= 0) return optname;
-    if (optname && strcmp(optname, "hybrid") == 0) return lopt_arch_name(LOPT_ARCH_MLP);
-    return NULL;
-}
-
 size_t lopt_theta_count(int arch, int hidden, int depth)
 {
     if (hidden < 1 || hidden > LOPT_MAX_HIDDEN || depth < 1 || depth > LOPT_MAX_DEPTH) return 0;

@@ -59,9 +59,6 @@ typedef struct lopt_weights {
  * and the reverse (-1 when unknown). */
 const char *lopt_arch_name(int arch);
 int         lopt_arch_from_name(const char *optname);
-/* The weights a learned or hybrid optimizer `optname` runs on, as an arch
- * name ("hybrid" → "mlp_lopt", its learned part); NULL for other optimizers. */
-const char *lopt_weights_arch(const char *optname);
 
 /* Length of theta for (arch, hidden, depth); 0 when they are out of range
  * (hidden in [1, LOPT_MAX_HIDDEN], depth in [1, LOPT_MAX_DEPTH]). */

@@ -272,6 +272,7 @@ static int lstm_lopt_load(opt *o, blob_reader *r)
 
 const opt_vtbl opt_lstm_lopt_vtbl = {
     .name = "lstm_lopt",
+    .weights_arch = "lstm_lopt",
     .kind = OPT_KIND_LEARNED,
     .description = "coordinatewise 2-layer LSTM learned optimizer (Andrychowicz et al. 2016)",
     .hparams = lstm_hparams,

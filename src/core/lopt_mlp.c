@@ -342,6 +342,7 @@ static int mlp_load(opt *o, blob_reader *r)
 
 const opt_vtbl opt_mlp_lopt_vtbl = {
     .name = "mlp_lopt",
+    .weights_arch = "mlp_lopt",
     .kind = OPT_KIND_LEARNED,
     .description = "per-parameter MLP learned optimizer (small_fc_lopt style)",
     .hparams = mlp_hparams,

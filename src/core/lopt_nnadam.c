@@ -182,6 +182,7 @@ static int nnadam_load(opt *o, blob_reader *r)
 
 const opt_vtbl opt_nn_adam_vtbl = {
     .name = "nn_adam",
+    .weights_arch = "nn_adam",
     .kind = OPT_KIND_HYBRID,
     .description = "Adam with per-tensor lr, beta1, beta2, eps set by a learned network",
     .hparams = nnadam_hparams,

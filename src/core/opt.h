@@ -94,6 +94,10 @@ typedef struct opt_vtbl {
     const char *name;
     opt_kind    kind;
     const char *description;                 /* one line */
+    /* Learned and hybrid optimizers: the learned optimizer whose weights
+     * records they run on (their own name, or a hybrid's learned part);
+     * NULL for classic ones. */
+    const char *weights_arch;
     const hparam_def *hparams;               /* own hyperparameters (after the common ones) */
     int         nhparams;
     /* Allocates state for `lay`; hp[] is the full vector (common + own). */

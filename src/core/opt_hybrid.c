@@ -313,6 +313,7 @@ opt *opt_hybrid_classic(opt *o)
 
 const opt_vtbl opt_hybrid_vtbl = {
     .name = "hybrid",
+    .weights_arch = "mlp_lopt",
     .kind = OPT_KIND_HYBRID,
     .description = "mlp_lopt and Adam on the same gradients, mixed by online exponential weights with fixed share",
     .hparams = hybrid_hparams,

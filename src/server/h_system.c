@@ -8,7 +8,6 @@
 #include "handlers.h"
 #include "meta_jobs.h"
 #include "opt.h"
-#include "lopt.h"
 #include "prom.h"
 #include "store.h"
 
@@ -81,11 +80,10 @@ void h_optimizers(req *r)
             cJSON_AddStringToObject(h, "description", d->help);
             cJSON_AddItemToArray(hps, h);
         }
-        if (vt->kind != OPT_KIND_CLASSIC) {
+        if (vt->weights_arch) {
             /* Learned optimizers and hybrids: the weights records they can use
              * (a hybrid's are those of its learned part). */
-            const char *arch = lopt_weights_arch(vt->name);
-            wcat_ctx wc = {cJSON_AddArrayToObject(o, "weights"), arch ? arch : vt->name};
+            wcat_ctx wc = {cJSON_AddArrayToObject(o, "weights"), vt->weights_arch};
             if (store_weights_list(r->app->db, 0, weights_of_opt, &wc) != 0) {
                 cJSON_Delete(o);
                 cJSON_Delete(root);
