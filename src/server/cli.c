@@ -409,8 +409,8 @@ int cli_eval(int argc, char **argv)
                     tasks_last_error());
             goto out;
         }
-    printf("\n%-46s %6s  %-11s  %-11s %-8s  %-11s  %-8s %-8s\n", "task", "H", "LO", "Adam tuned", "best lr",
-           "Adam@1e-3", "vs tuned", "vs 1e-3");
+    printf("\n%-46s %6s  %-11s  %-11s %-8s  %-11s  %-8s %-8s %s\n", "task", "H", "LO", "Adam tuned", "best lr",
+           "Adam@1e-3", "vs tuned", "vs 1e-3", "LO - tuned");
     cJSON *ev = cJSON_CreateObject();
     cJSON *rows = cJSON_AddArrayToObject(ev, "tasks");
     int tot = 0, win_t = 0, win_3 = 0, nonfin = 0;
@@ -434,10 +434,15 @@ int cli_eval(int argc, char **argv)
             hw_t[h] += bt;
             hw_3[h] += b3;
             nonfin += lo->nonfinite;
-            char b1[32], b2[32], b4[32];
-            printf("%-46s %6lld  %-11s  %-11s %-8.2g  %-11s  %-8s %-8s\n", tasks[t].text, (long long)horizons[h],
+            /* how close the call is: (LO − tuned) / |tuned|, e.g. −4.1% (a win) or +5.1e-05% */
+            char b1[32], b2[32], b4[32], gap[32] = "-";
+            if (isfinite(lo->mean) && isfinite(at->mean) && at->mean != 0) {
+                double pc = 100.0 * (lo->mean - at->mean) / fabs(at->mean);
+                snprintf(gap, sizeof gap, fabs(pc) >= 1 ? "%+.1f%%" : "%+.2g%%", pc);
+            }
+            printf("%-46s %6lld  %-11s  %-11s %-8.2g  %-11s  %-8s %-8s %s\n", tasks[t].text, (long long)horizons[h],
                    fmt_loss(lo->mean, b1, sizeof b1), fmt_loss(at->mean, b2, sizeof b2), eval_grid_lr(best),
-                   fmt_loss(a3->mean, b4, sizeof b4), bt ? "WIN" : "loss", b3 ? "WIN" : "loss");
+                   fmt_loss(a3->mean, b4, sizeof b4), bt ? "WIN" : "loss", b3 ? "WIN" : "loss", gap);
             cJSON *r = cJSON_CreateObject();
             cJSON_AddStringToObject(r, "task", tasks[t].text);
             cJSON_AddNumberToObject(r, "horizon", (double)horizons[h]);

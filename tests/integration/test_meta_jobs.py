@@ -131,12 +131,16 @@ def test_cli_meta_train_and_eval(tmp_path):
     r = run("eval", "--weights", "clitiny", "--suite", "train", "--db", db, "--horizons", "20,40", "--seeds", "2")
     assert r.returncode == 0, r.stderr
     rows = re.findall(r"^(quadratic dim=5|logistic_regression dim=5)\s+(20|40)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+"
-                      r"(WIN|loss)\s+(WIN|loss)\s*$", r.stdout, re.M)
+                      r"(WIN|loss)\s+(WIN|loss)\s+([-+][0-9.e+-]+%|-)\s*$", r.stdout, re.M)
     assert len(rows) == 4, r.stdout
     m = re.search(r"summary \(clitiny@1, suite train\): beats tuned Adam on (\d+) of 4, "
                   r"beats Adam@1e-3 on (\d+) of 4, non-finite LO runs: (\d+)", r.stdout)
     assert m, r.stdout
     assert int(m.group(2)) == sum(1 for x in rows if x[7] == "WIN")
+    # the last column is (LO - tuned) / |tuned|: negative exactly on the rows that beat tuned Adam
+    for x in rows:
+        if x[8] != "-":
+            assert (float(x[8][:-1]) < 0) == (x[6] == "WIN"), x
     # Bad input: usage errors.
     assert run("eval", "--weights", "clitiny", "--suite", "nope", "--db", db).returncode == 2
     assert run("eval", "--weights", "absent", "--suite", "train", "--db", db).returncode == 1
