@@ -203,16 +203,13 @@ static int opt_run(void *vctx)
 }
 
 /* Sets up optimizer `name` over n parameters.  Returns 0 or an error. */
-static int opt_ctx_init(opt_ctx *c, const char *name, size_t n)
+static int opt_ctx_init(opt_ctx *c, const opt_config *cfg, size_t n)
 {
     memset(c, 0, sizeof *c);
-    opt_config cfg;
-    int rc = opt_config_defaults(&cfg, name);
-    if (rc) return rc;
     layout lay;
-    rc = layout_init_flat(&lay, n, n);
+    int rc = layout_init_flat(&lay, n, n);
     if (rc) return rc;
-    rc = opt_init(&c->o, &cfg, &lay);
+    rc = opt_init(&c->o, cfg, &lay);
     layout_deinit(&lay);
     if (rc) return rc;
     c->n = n;
@@ -235,16 +232,23 @@ static void opt_ctx_deinit(opt_ctx *c)
 
 /* Seconds per step of `name` at n (kernel_only: vt->step alone), or NAN
  * with *err set. */
-static double time_opt(const char *name, size_t n, int kernel_only, int *err)
+static double time_opt_cfg(const opt_config *cfg, size_t n, int kernel_only, int *err)
 {
     opt_ctx c;
-    *err = opt_ctx_init(&c, name, n);
+    *err = opt_ctx_init(&c, cfg, n);
     if (*err) return NAN;
     c.kernel_only = kernel_only;
     double t = time_best(opt_run, &c);
     if (isnan(t)) *err = ERR_INTERNAL;
     opt_ctx_deinit(&c);
     return t;
+}
+
+static double time_opt(const char *name, size_t n, int kernel_only, int *err)
+{
+    opt_config cfg;
+    *err = opt_config_defaults(&cfg, name);
+    return *err ? NAN : time_opt_cfg(&cfg, n, kernel_only, err);
 }
 
 static double bench_adam(double bound)
@@ -306,6 +310,20 @@ static void bench_lstm_kernels(double t_adam_1e6)
     }
 }
 
+/* mlp_lopt's wider variant (hidden 32, depth 2; the default is 8 x 1): no
+ * cost target, measured so that its price is known. */
+static void bench_mlp_wide(double t_adam_1e6)
+{
+    opt_config cfg;
+    int err = opt_config_defaults(&cfg, "mlp_lopt");
+    if (!err) err = opt_config_set(&cfg, "hidden", 32);
+    if (!err) err = opt_config_set(&cfg, "depth", 2);
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    double t = err ? NAN : time_opt_cfg(&cfg, 1000000, 0, &err);
+    add_row("mlp_lopt_32x2_step_1e6", isnan(t) ? NAN : 1e6 / t, "params/s", isnan(t) ? NAN : t / t_adam_1e6,
+            "adam_step_1e6 (cost x)", "-", isnan(t) ? err_name(err) : "wider variant, 1 thread");
+}
+
 static void bench_learned(double t_adam_1e6)
 {
     static const char *const names[] = {"mlp_lopt", "lstm_lopt", "nn_adam"};
@@ -325,6 +343,7 @@ static void bench_learned(double t_adam_1e6)
         /* The ratio here is a cost: this optimizer's seconds per step over
          * Adam's (lower is better). */
         add_row(fig, 1e6 / t, "params/s", t / t_adam_1e6, "adam_step_1e6 (cost x)", "<=10", "1 thread");
+        if (i == 0) bench_mlp_wide(t_adam_1e6);
         if (i == 1) bench_lstm_kernels(t_adam_1e6);
     }
 }

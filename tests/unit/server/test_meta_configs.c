@@ -1,0 +1,52 @@
+/* test_meta_configs.c — every meta-training config shipped in deploy/meta/
+ * (the shipped records' and the wider variant's) is accepted by the same
+ * parser and checks `optirsd meta-train --config` uses, and names an
+ * architecture the optimizers accept.  Runs from the repository root. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <glob.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lopt.h"
+#include "meta_jobs.h"
+
+static void test_every_shipped_config_parses_and_checks(void **st)
+{
+    (void)st;
+    glob_t g;
+    assert_int_equal(glob("deploy/meta/*.conf", 0, NULL, &g), 0);
+    assert_true(g.gl_pathc >= 5);     /* mlp_lopt_base, mlp_lopt, mlp_lopt_wide, lstm_lopt, nn_adam */
+    int wide = 0;
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        meta_spec sp;
+        char msg[400] = "";
+        meta_spec_defaults(&sp);
+        int rc = meta_spec_load_file(&sp, g.gl_pathv[i], msg, sizeof msg);
+        if (!rc) rc = meta_spec_check(&sp, msg, sizeof msg);
+        if (rc) fprintf(stderr, "%s: %s\n", g.gl_pathv[i], msg);
+        assert_int_equal(rc, 0);
+        int arch = lopt_arch_from_name(sp.mc.optimizer);
+        assert_true(arch > 0);
+        assert_true(lopt_theta_count(arch, sp.mc.hidden, sp.mc.depth) > 0);
+        if (strcmp(sp.name, "mlp_lopt_wide") == 0) {
+            wide = 1;
+            assert_int_equal(sp.mc.hidden, 32);
+            assert_int_equal(sp.mc.depth, 2);
+            assert_int_equal(lopt_theta_count(arch, 32, 2), 1831);
+        }
+    }
+    assert_true(wide);
+    globfree(&g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_shipped_config_parses_and_checks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
