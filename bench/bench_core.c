@@ -202,7 +202,7 @@ static int opt_run(void *vctx)
     return opt_step(&c->o, c->params, c->grads, c->update, &info);
 }
 
-/* Sets up optimizer `name` over n parameters.  Returns 0 or an error. */
+/* Sets up the optimizer `cfg` over n parameters.  Returns 0 or an error. */
 static int opt_ctx_init(opt_ctx *c, const opt_config *cfg, size_t n)
 {
     memset(c, 0, sizeof *c);
@@ -230,8 +230,9 @@ static void opt_ctx_deinit(opt_ctx *c)
     free(c->params); free(c->grads); free(c->update);
 }
 
-/* Seconds per step of `name` at n (kernel_only: vt->step alone), or NAN
- * with *err set. */
+/* Seconds per step of the optimizer `cfg` at n (kernel_only: vt->step
+ * alone), or NAN with *err set; time_opt: the same for `name` with its
+ * default hyperparameters. */
 static double time_opt_cfg(const opt_config *cfg, size_t n, int kernel_only, int *err)
 {
     opt_ctx c;
