@@ -1,7 +1,9 @@
 """Meta-training jobs: through the API (POST/GET/DELETE /v1/meta/jobs) and
 the command line (`optirsd meta-train`, `optirsd eval`)."""
+import json
 import os
 import re
+import sqlite3
 import signal
 import subprocess
 import time
@@ -141,6 +143,25 @@ def test_cli_meta_train_and_eval(tmp_path):
     for x in rows:
         if x[8] != "-":
             assert (float(x[8][:-1]) < 0) == (x[6] == "WIN"), x
+    # --lr: the learned optimizer at another step size changes its figures, and they are printed,
+    # not recorded (the record keeps its default-lr figures).
+    def evaluation():
+        con = sqlite3.connect(db)
+        try:
+            return con.execute("SELECT eval_json FROM weights WHERE name = 'clitiny'").fetchone()[0]
+        finally:
+            con.close()
+    before = evaluation()
+    assert json.loads(before)["train"]["beats_tuned_adam"] == int(m.group(1))
+    r2 = run("eval", "--weights", "clitiny", "--suite", "train", "--db", db, "--horizons", "20,40", "--seeds", "2",
+             "--lr", "0.01")
+    assert r2.returncode == 0, r2.stderr
+    assert "LO at lr 0.01 (its default: 0.001)" in r2.stdout and "not recorded in clitiny@1" in r2.stdout
+    rows2 = re.findall(r"^(quadratic dim=5|logistic_regression dim=5)\s+(20|40)\s+(\S+)\s", r2.stdout, re.M)
+    assert len(rows2) == 4 and [x[2] for x in rows2] != [x[2] for x in rows], r2.stdout
+    assert evaluation() == before
+    for bad_lr in ("0", "-1e-3", "11", "nan", "1e-3x"):
+        assert run("eval", "--weights", "clitiny", "--suite", "train", "--db", db, "--lr", bad_lr).returncode == 2
     # Bad input: usage errors.
     assert run("eval", "--weights", "clitiny", "--suite", "nope", "--db", db).returncode == 2
     assert run("eval", "--weights", "absent", "--suite", "train", "--db", db).returncode == 1
