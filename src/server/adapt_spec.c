@@ -34,6 +34,20 @@ static int integer(const cJSON *f, const char *name, double lo, double hi, doubl
     return 0;
 }
 
+/* A number in (0, 1]. */
+static int unit_interval(const cJSON *f, const char *name, double *out, char *msg, size_t cap)
+{
+    double d;
+    int rc = num(f, name, &d, msg, cap);
+    if (rc) return rc;
+    if (!(d > 0 && d <= 1)) {
+        snprintf(msg, cap, "adapt.%s must be in (0, 1]", name);
+        return ERR_OUT_OF_RANGE;
+    }
+    *out = d;
+    return 0;
+}
+
 /* Fields of each form, for the messages. */
 #define HG_FIELDS "lr, beta, per_tensor, lr_min, lr_max"
 #define ES_FIELDS "learner, rate, memory, sigma, window, per_tensor, seed"
@@ -61,11 +75,7 @@ int adapt_spec_parse(const cJSON *v, adapt_config *cfg, online_es_config *es, ch
             }
         } else if (strcmp(f->string, "beta") == 0) {
             hg_field = "beta";
-            rc = num(f, "beta", &cfg->beta, msg, cap);
-            if (!rc && !(cfg->beta > 0 && cfg->beta <= 1)) {
-                snprintf(msg, cap, "adapt.beta must be in (0, 1]");
-                rc = ERR_OUT_OF_RANGE;
-            }
+            rc = unit_interval(f, "beta", &cfg->beta, msg, cap);
         } else if (strcmp(f->string, "per_tensor") == 0) {
             if (!cJSON_IsBool(f)) {
                 snprintf(msg, cap, "adapt.per_tensor must be true or false");
@@ -87,18 +97,10 @@ int adapt_spec_parse(const cJSON *v, adapt_config *cfg, online_es_config *es, ch
             }
         } else if (strcmp(f->string, "rate") == 0) {
             es_field = "rate";
-            rc = num(f, "rate", &es->rate, msg, cap);
-            if (!rc && !(es->rate > 0 && es->rate <= 1)) {
-                snprintf(msg, cap, "adapt.rate must be in (0, 1]");
-                rc = ERR_OUT_OF_RANGE;
-            }
+            rc = unit_interval(f, "rate", &es->rate, msg, cap);
         } else if (strcmp(f->string, "sigma") == 0) {
             es_field = "sigma";
-            rc = num(f, "sigma", &es->sigma, msg, cap);
-            if (!rc && !(es->sigma > 0 && es->sigma <= 1)) {
-                snprintf(msg, cap, "adapt.sigma must be in (0, 1]");
-                rc = ERR_OUT_OF_RANGE;
-            }
+            rc = unit_interval(f, "sigma", &es->sigma, msg, cap);
         } else if (strcmp(f->string, "memory") == 0) {
             es_field = "memory";
             rc = integer(f, "memory", 1, ONLINE_ES_MEMORY_MAX, &d, msg, cap);
