@@ -71,6 +71,7 @@ static const key_def num_keys[] = {
     {"clip", K_DBL, MC(clip), 0, 1e9},
     {"outer_steps", K_I64, SP(outer_steps), 1, META_MAX_OUTER_STEPS},
     {"checkpoint_every", K_I64, SP(checkpoint_every), 1, META_MAX_OUTER_STEPS},
+    {"keep_checkpoints", K_I32, SP(keep_checkpoints), 0, 1},
     {"threads", K_I32, SP(threads), 0, 256},
 };
 #define NUM_KEYS ((int)(sizeof num_keys / sizeof num_keys[0]))
@@ -313,6 +314,13 @@ int meta_spec_from_json(meta_spec *sp, const cJSON *obj, char *msg, size_t cap)
     return 0;
 }
 
+/* The record a kept checkpoint becomes: NAME.stepN.  0 if it does not fit. */
+static int checkpoint_name(const meta_spec *sp, int64_t step, char out[META_WNAME_MAX])
+{
+    int n = snprintf(out, META_WNAME_MAX, "%s.step%lld", sp->name, (long long)step);
+    return n > 0 && n < META_WNAME_MAX;
+}
+
 int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
 {
     meta_config *c = &sp->mc;
@@ -321,6 +329,10 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
     if (c->estimator == META_TBPTT && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP &&
         lopt_arch_from_name(c->optimizer) != LOPT_ARCH_LSTM)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator tbptt works with mlp_lopt and lstm_lopt only%s%s", "", "");
+    char ck[META_WNAME_MAX];
+    if (sp->keep_checkpoints && !checkpoint_name(sp, sp->outer_steps, ck))
+        return fail(msg, cap, ERR_OUT_OF_RANGE, "name is too long for keep_checkpoints (NAME.stepN must fit in 47 "
+                    "characters)%s%s", "", "");
     if (!sp->domain[0]) {
         const char *d = NULL;
         for (int i = 0; i < c->ntasks; i++) {
@@ -373,6 +385,7 @@ cJSON *meta_spec_to_json(const meta_spec *sp)
     cJSON_AddNumberToObject(o, "tbptt_exact", c->tbptt_exact);
     cJSON_AddNumberToObject(o, "outer_steps", (double)sp->outer_steps);
     cJSON_AddNumberToObject(o, "checkpoint_every", (double)sp->checkpoint_every);
+    cJSON_AddNumberToObject(o, "keep_checkpoints", sp->keep_checkpoints);
     cJSON_AddStringToObject(o, "init_weights", sp->init_weights);
     cJSON_AddStringToObject(o, "domain", sp->domain);
     return o;
@@ -549,7 +562,9 @@ static int write_file(const char *path, const void *data, size_t len)
 }
 
 /* Stores the final theta as a weights record with its provenance. */
-static int store_result(store *db, const char *id, const meta_spec *sp, meta_job *j, double wall_s,
+/* Stores theta as the next version of the record `name` (sp->name, or a kept
+ * checkpoint's NAME.stepN) with its provenance. */
+static int store_result(store *db, const char *id, const meta_spec *sp, const char *name, meta_job *j, double wall_s,
                         double last_loss, const char *out_path, int64_t *wversion, char *msg, size_t cap)
 {
     const lopt_weights *w = meta_job_weights(j);
@@ -569,7 +584,7 @@ static int store_result(store *db, const char *id, const meta_spec *sp, meta_job
     cJSON_AddItemToObject(prov, "config", meta_spec_to_json(sp));
     char *prov_json = cJSON_PrintUnformatted(prov);
     cJSON_Delete(prov);
-    store_weights_row row = {.name = sp->name, .version = 0, .arch = sp->mc.optimizer, .hidden = w->hidden,
+    store_weights_row row = {.name = name, .version = 0, .arch = sp->mc.optimizer, .hidden = w->hidden,
                              .depth = w->depth, .ntheta = (int64_t)w->ntheta, .domain = sp->domain,
                              .provenance_json = prov_json ? prov_json : "{}", .eval_json = "{}",
                              .blob = blob, .blob_len = len};
@@ -634,8 +649,12 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
         rc = store_meta_curve_add(db, id, rep.step, rep.meta_loss, rep.grad_norm);
         uint8_t *blob = NULL;
         size_t len = 0;
-        if (!rc && (rep.step % sp->checkpoint_every == 0 || rep.step == sp->outer_steps))
-            rc = meta_save(j, &blob, &len);
+        int at_ckpt = rep.step % sp->checkpoint_every == 0;
+        if (!rc && (at_ckpt || rep.step == sp->outer_steps)) rc = meta_save(j, &blob, &len);
+        char ck[META_WNAME_MAX];
+        int64_t ckv;
+        if (!rc && sp->keep_checkpoints && at_ckpt && rep.step < sp->outer_steps && checkpoint_name(sp, rep.step, ck))
+            rc = store_result(db, id, sp, ck, j, wall, rep.meta_loss, NULL, &ckv, msg, cap);
         if (!rc) rc = store_meta_job_update(db, id, NULL, rep.step, wall, NULL, NULL, 0, blob, len);
         free(blob);
         if (rc) fail(msg, cap, rc, "cannot record progress (%s)%s", err_message(rc), "");
@@ -657,7 +676,7 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
         result = 1;
     } else {
         int64_t v = 0;
-        rc = store_result(db, id, sp, j, wall, last_loss, io ? io->out_path : NULL, &v, msg, cap);
+        rc = store_result(db, id, sp, sp->name, j, wall, last_loss, io ? io->out_path : NULL, &v, msg, cap);
         if (rc) {
             store_meta_job_update(db, id, "failed", meta_job_step(j), wall, msg, NULL, 0, NULL, 0);
             result = rc;

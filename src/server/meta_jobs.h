@@ -54,6 +54,7 @@ typedef struct meta_spec {
     char    task_text[META_MAX_TASKS][META_TASK_TEXT]; /* each task as written (normalised) */
     int64_t outer_steps;
     int64_t checkpoint_every;
+    int     keep_checkpoints;              /* 1: each checkpoint is also a weights record NAME.stepN */
     int     threads;                       /* 0 = every core */
     int     tasks_given;                   /* a "task" key was set */
 } meta_spec;

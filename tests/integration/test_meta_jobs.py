@@ -55,7 +55,9 @@ def test_api_rejects_bad_requests(daemon):
                        ({"estimator": "sgd"}, "invalid_argument"), ({"tasks": ["nosuchtask"]}, "invalid_argument"),
                        ({"optimizer": "adam"}, "unknown_optimizer"), ({"threads": 8}, "unknown_field"),
                        ({"horizon_min": 50, "horizon_max": 10}, "out_of_range"),
-                       ({"tasks": ["quadratic dim=x"]}, "out_of_range")]:
+                       ({"tasks": ["quadratic dim=x"]}, "out_of_range"),
+                       ({"keep_checkpoints": 2}, "out_of_range"),
+                       ({"keep_checkpoints": 1, "name": "n" * 40, "outer_steps": 100}, "out_of_range")]:
         st, err = daemon.json("POST", "/v1/meta/jobs", body)
         assert st == 400 and err["error"]["code"] == code, (body, err)
     assert daemon.json("GET", "/v1/meta/jobs/mj-0000")[0] == 404
@@ -121,7 +123,7 @@ def test_cli_meta_train_and_eval(tmp_path):
     conf = tmp_path / "t.conf"
     db = str(tmp_path / "m.db")
     write_conf(conf, name="clitiny", task=["quadratic dim=5", "logistic_regression dim=5"], particles=4, unroll=5,
-               outer_steps=3, checkpoint_every=1, estimator="pes", horizon_min=10, horizon_max=40)
+               outer_steps=3, checkpoint_every=1, estimator="pes", horizon_min=10, horizon_max=40, keep_checkpoints=1)
     out = tmp_path / "w.bin"
     r = run("meta-train", "--config", str(conf), "--db", db, "--threads", "2", "--out", str(out))
     assert r.returncode == 0, r.stderr
@@ -129,6 +131,12 @@ def test_cli_meta_train_and_eval(tmp_path):
     assert [int(s) for s, _ in steps] == [1, 2, 3], r.stdout
     assert "stored weights clitiny@1" in r.stdout
     assert out.stat().st_size > 100
+    con = sqlite3.connect(db)
+    try:
+        kept = [r[0] for r in con.execute("SELECT name FROM weights WHERE name LIKE 'clitiny%' ORDER BY name")]
+    finally:
+        con.close()
+    assert kept == ["clitiny", "clitiny.step1", "clitiny.step2"], kept
     # eval with tiny horizons prints the table and the summary line.
     r = run("eval", "--weights", "clitiny", "--suite", "train", "--db", db, "--horizons", "20,40", "--seeds", "2")
     assert r.returncode == 0, r.stderr
@@ -169,6 +177,9 @@ def test_cli_meta_train_and_eval(tmp_path):
     bad.write_text("particles = many\n")
     r = run("meta-train", "--config", str(bad), "--db", db)
     assert r.returncode == 1 and "bad.conf:1" in r.stderr
+    write_conf(bad, name="n" * 44, keep_checkpoints=1, outer_steps=100)
+    r = run("meta-train", "--config", str(bad), "--db", db)
+    assert r.returncode == 1 and "too long for keep_checkpoints" in r.stderr, r.stderr
 
 
 def test_cli_resume_continues_exactly(tmp_path):
@@ -214,3 +225,26 @@ def test_api_tbptt_job_for_lstm_lopt(daemon):
     assert st == 201, s
     st, err = daemon.json("POST", "/v1/meta/jobs", dict(body, optimizer="nn_adam"))
     assert st == 400 and err["error"]["code"] == "invalid_argument", err
+
+
+def test_api_keep_checkpoints_stores_each_checkpoint_as_a_record(daemon):
+    # keep_checkpoints: every meta-checkpoint but the last becomes a weights record NAME.stepN,
+    # the same weights a run of N outer steps produces (meta-training is deterministic)
+    body = dict(TINY, name="kept", keep_checkpoints=1)
+    st, job = daemon.json("POST", "/v1/meta/jobs", body)
+    assert st == 202 and job["config"]["keep_checkpoints"] == 1, job
+    assert wait_status(daemon, job["id"], ("done", "failed"))["status"] == "done"
+    st, lst = daemon.json("GET", "/v1/weights")
+    names = sorted(w["name"] for w in lst["weights"] if w["name"].startswith("kept"))
+    assert names == ["kept", "kept.step2", "kept.step4"], names
+    st, ck = daemon.json("GET", "/v1/weights/kept.step4")
+    assert st == 200 and ck["provenance"]["outer_steps"] == 4 and ck["provenance"]["job_id"] == job["id"]
+    st, job4 = daemon.json("POST", "/v1/meta/jobs", dict(TINY, name="four", outer_steps=4))
+    assert st == 202
+    assert wait_status(daemon, job4["id"], ("done", "failed"))["status"] == "done"
+    con = sqlite3.connect(daemon.db)
+    try:
+        blob = dict(con.execute("SELECT name, blob FROM weights WHERE name IN ('kept.step4', 'four', 'kept')"))
+    finally:
+        con.close()
+    assert blob["kept.step4"] == blob["four"] and blob["kept"] != blob["four"]
