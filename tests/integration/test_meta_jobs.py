@@ -147,6 +147,11 @@ def test_cli_meta_train_and_eval(tmp_path):
                   r"beats Adam@1e-3 on (\d+) of 4, non-finite LO runs: (\d+)", r.stdout)
     assert m, r.stdout
     assert int(m.group(2)) == sum(1 for x in rows if x[7] == "WIN")
+    # the tie-break figure: mean LO / Adam@1e-3 over the rows (all losses here are positive)
+    rel = re.search(r"^mean LO / Adam@1e-3 over the 4 entries with positive losses: ([0-9.]+) ", r.stdout, re.M)
+    assert rel, r.stdout
+    want = sum(float(x[2]) / float(x[5]) for x in rows) / 4
+    assert abs(float(rel.group(1)) - want) <= 1e-3 * want, (rel.group(1), want)
     # the last column is (LO - tuned) / |tuned|: negative exactly on the rows that beat tuned Adam
     for x in rows:
         if x[8] != "-":
@@ -161,6 +166,7 @@ def test_cli_meta_train_and_eval(tmp_path):
             con.close()
     before = evaluation()
     assert json.loads(before)["train"]["beats_tuned_adam"] == int(m.group(1))
+    assert abs(json.loads(before)["train"]["mean_lo_over_adam_1e-3"] - float(rel.group(1))) < 1e-4
     r2 = run("eval", "--weights", "clitiny", "--suite", "train", "--db", db, "--horizons", "20,40", "--seeds", "2",
              "--lr", "0.01")
     assert r2.returncode == 0, r2.stderr
