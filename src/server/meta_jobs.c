@@ -561,7 +561,6 @@ static int write_file(const char *path, const void *data, size_t len)
     return ok ? 0 : ERR_STORAGE;
 }
 
-/* Stores the final theta as a weights record with its provenance. */
 /* Stores theta as the next version of the record `name` (sp->name, or a kept
  * checkpoint's NAME.stepN) with its provenance. */
 static int store_result(store *db, const char *id, const meta_spec *sp, const char *name, meta_job *j, double wall_s,
