@@ -1,5 +1,5 @@
 /* test_meta_configs.c — every meta-training config shipped in deploy/meta/
- * (the shipped records' and the wider variant's) is accepted by the same
+ * (the shipped records', the wider variant's and the experiments') is accepted by the same
  * parser and checks `optirsd meta-train --config` uses, and names an
  * architecture the optimizers accept.  Runs from the repository root. */
 #include <stdarg.h>
@@ -20,7 +20,8 @@ static void test_every_shipped_config_parses_and_checks(void **st)
     glob_t g;
     assert_int_equal(glob("deploy/meta/*.conf", 0, NULL, &g), 0);
     assert_true(g.gl_pathc >= 5);     /* mlp_lopt_base, mlp_lopt, mlp_lopt_wide, lstm_lopt, nn_adam */
-    int wide = 0;
+    assert_int_equal(glob("deploy/meta/experiments/*.conf", GLOB_APPEND, NULL, &g), 0);
+    int wide = 0, kept = 0;
     for (size_t i = 0; i < g.gl_pathc; i++) {
         meta_spec sp;
         char msg[400] = "";
@@ -38,8 +39,10 @@ static void test_every_shipped_config_parses_and_checks(void **st)
             assert_int_equal(sp.mc.depth, 2);
             assert_int_equal(lopt_theta_count(arch, 32, 2), 1831);
         }
+        kept += sp.keep_checkpoints;
     }
     assert_true(wide);
+    assert_true(kept >= 1);           /* experiments/mlp_lopt_ratios_quad.conf keeps its checkpoints */
     globfree(&g);
 }
 
