@@ -97,10 +97,14 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
     uint64_t n = blob_get_u64(br);
     if (blob_reader_status(br)) return ERR_CORRUPT;
     if (hidden > LOPT_MAX_HIDDEN || depth > LOPT_MAX_DEPTH) return ERR_CORRUPT;
-    if (lopt_theta_count((int)arch, (int)hidden, (int)depth) != n || n == 0) return ERR_CORRUPT;
+    size_t count = lopt_theta_count((int)arch, (int)hidden, (int)depth);
+    /* mlp_lopt weights from before the per-tensor step scale are the same
+     * network with a zero scale head: theta's prefix (lopt_mlp.c) */
+    int legacy = arch == LOPT_ARCH_MLP && count && n == count - LOPT_MLP_NSCALE;
+    if ((count != n && !legacy) || n == 0) return ERR_CORRUPT;
     int rc = lopt_weights_init(w, (int)arch, (int)hidden, (int)depth);
     if (rc) return rc;
-    blob_get_f32s(br, w->theta, w->ntheta);
+    blob_get_f32s(br, w->theta, (size_t)n);
     if (blob_reader_status(br)) { lopt_weights_deinit(w); return ERR_CORRUPT; }
     for (size_t i = 0; i < w->ntheta; i++)
         if (!isfinite(w->theta[i])) { lopt_weights_deinit(w); return ERR_CORRUPT; }
@@ -230,6 +234,25 @@ void lopt_time_features(int64_t t, float *out)
 {
     for (int j = 0; j < LOPT_NTIME; j++)
         out[j] = tanhf((float)((double)t / time_taus[j] - 1.0));
+}
+
+static double bias_correction(float beta, int64_t t)
+{
+    double c = 1.0 - pow((double)beta, (double)t);
+    return c > 1e-6 ? c : 1e-6;
+}
+
+static float clip_tens(double z)
+{
+    return (float)(z > LOPT_TENS_CLIP ? LOPT_TENS_CLIP : z < -LOPT_TENS_CLIP ? -LOPT_TENS_CLIP : z);
+}
+
+void lopt_tensor_features(const float *inv_rms, const float *b, int64_t t, float *out)
+{
+    double cv = sqrt(bias_correction(b[3], t));
+    for (int k = 0; k < 3; k++)
+        out[k] = clip_tens(cv / ((double)inv_rms[6 + k] * bias_correction(b[k], t)));
+    out[3] = clip_tens(log(cv * (double)inv_rms[5] / (double)inv_rms[0]));
 }
 
 void lopt_logsign(float g, float *x0, float *x1)

@@ -119,16 +119,34 @@ double lopt_lr_mult(double lr);
  *   10 g/√v̂   11 1/√v̂   (Adafactor-style: v̂_ij = r_i c_j / mean(r) for a
  *   2-D tensor, a per-element accumulator for other shapes).
  * Time features tanh(t/τ − 1), τ in LOPT_TIME_TAUS (LOPT_NTIME), are the same
- * for every parameter and are not normalised. */
+ * for every parameter and are not normalised.
+ *
+ * Per-tensor features (LOPT_NTENS), read off the normalisers above, so they
+ * cost nothing per parameter; they feed mlp_lopt's per-tensor step scale:
+ *   0..2 u_k = RMS(m_k/√(v+ε)) · √(1−β_v^t)/(1−β_k^t): the tensor's level of
+ *        Adam's bias-corrected ratio m̂_k/√v̂ — about 1 while the gradient's
+ *        sign persists (a deterministic slope), about √((1−β_k)/(1+β_k)) when
+ *        the gradient is noise, and falling when the tensor oscillates
+ *        around an optimum.  The normalised features 6..8 cannot tell these
+ *        apart: the normaliser removes exactly this level.
+ *   3    log(RMS(g) · √(1−β_v^t) / RMS(√v)): today's gradient against its
+ *        running RMS (0 in a steady state, negative while it shrinks).
+ * Each is clipped to ±LOPT_TENS_CLIP; 1 − β^t below 1e-6 counts as 1e-6. */
 #define LOPT_NFEAT     12
 #define LOPT_NTIME     9
 #define LOPT_NDECAY    5       /* m1, m2, m3, v, factored */
 #define LOPT_FEAT_CLIP 100.0f
 #define LOPT_V_EPS     1e-8f
 #define LOPT_FAC_EPS   1e-30f
+#define LOPT_NTENS     4
+#define LOPT_TENS_CLIP 10.0f
 
 /* tanh(t/τ − 1) for every τ: out (LOPT_NTIME). */
 void lopt_time_features(int64_t t, float *out);
+/* The per-tensor features at step t >= 1 from a tensor's normalisers
+ * inv_rms (LOPT_NFEAT, as lopt_features_update leaves them) and decays b
+ * (LOPT_NDECAY): out (LOPT_NTENS). */
+void lopt_tensor_features(const float *inv_rms, const float *b, int64_t t, float *out);
 
 /* Accumulators of one tensor.  rows/cols > 0 for 2-D tensors (r: rows,
  * c: cols), else rows = cols = 0 and d holds n per-element values. */

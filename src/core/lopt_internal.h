@@ -40,6 +40,15 @@ extern int lopt_lstm_kernel;
 #define LOPT_MLP_IN      (LOPT_NFEAT + LOPT_NTIME)
 #define LOPT_MLP_LAMBDA1 1e-3f
 #define LOPT_MLP_LAMBDA2 1e-3f
+/* mlp_lopt's per-tensor step scale exp(clip(bs + Ws·[tensor features, time
+ * features], ±LOPT_MLP_SCALE_CLIP)): the last LOPT_MLP_NSCALE values of
+ * theta, Ws (LOPT_NTENS + LOPT_NTIME) then bs. */
+#define LOPT_MLP_SCALE_IN   (LOPT_NTENS + LOPT_NTIME)
+#define LOPT_MLP_NSCALE     (LOPT_MLP_SCALE_IN + 1)
+#define LOPT_MLP_SCALE_CLIP 5.0f
+/* The scale of one tensor from the head (theta's last LOPT_MLP_NSCALE
+ * values), its per-tensor features and the time features. */
+float lopt_mlp_tensor_scale(const float *head, const float *tens, const float *tf);
 
 /* ---- fast kernels (lopt_fast.c) ---------------------------------------- */
 
@@ -59,7 +68,7 @@ typedef struct lopt_fast_mlp {
     const float *W[LOPT_MAX_DEPTH], *b[LOPT_MAX_DEPTH];  /* layers 1..depth-1: (H, H), (H) */
     const float *Wo, *bo;       /* (2, H), (2) */
     float inv_rms[LOPT_NFEAT];  /* the tensor's feature normalisers */
-    float mult;                 /* lr multiplier · λ₁ */
+    float mult;                 /* lr multiplier · λ₁ · the tensor's step scale */
 } lopt_fast_mlp;
 
 /* The same as lopt_features_update (accumulators, then 1/RMS of each

@@ -7,13 +7,23 @@
  * time features (folded into the first layer's bias, since they are equal
  * for every parameter), run the shared MLP (ReLU hidden layers, 2 outputs
  * d and m) and set
- *     update = −(lr / lr_default) · λ₁ · d · exp(λ₂ · m),  λ₁ = λ₂ = 1e-3.
+ *     update = −(lr / lr_default) · λ₁ · s · d · exp(λ₂ · m),  λ₁ = λ₂ = 1e-3,
+ * where s = exp(clip(bs + Ws·[tensor features, time features], ±5)) is the
+ * tensor's learned step scale: a log-linear head on the per-tensor features
+ * of lopt.h (how much of the tensor's gradient is signal, whether it is
+ * shrinking) and on the time features.  The per-parameter network sees
+ * only tensor-normalised inputs, so without s it cannot make a whole
+ * tensor's steps larger on a deterministic slope or smaller at a noise
+ * floor; s costs 13 multiply-adds per tensor.
  *
  * theta layout (H = hidden, D = depth, I = LOPT_NFEAT + LOPT_NTIME):
  *   [0, 5)          decay logits (β = sigmoid): m1, m2, m3, v, factored
  *   W0 (H, I), b0 (H)
  *   W_l (H, H), b_l (H)  for l = 1 … D−1
  *   Wo (2, H), bo (2)
+ *   Ws (LOPT_MLP_SCALE_IN), bs (1)    the step-scale head (zero by default:
+ *                                     s = 1; weights saved before the head
+ *                                     existed load with it zero, lopt.c)
  * Default init: decays 0.5, 0.9, 0.99, 0.999, 0.999; small random weights
  * (std 0.01/√fan_in) plus two hidden units computing relu(±x) of feature 7
  * (m2/√v, β = 0.9) with d = relu(x) − relu(−x): the untrained optimizer steps
@@ -46,7 +56,7 @@ int lopt_mlp_kernel = LOPT_KERNEL_FAST;
 size_t lopt_mlp_theta_count(int hidden, int depth)
 {
     size_t H = (size_t)hidden;
-    return LOPT_NDECAY + H * MLP_IN + H + (size_t)(depth - 1) * (H * H + H) + 2 * H + 2;
+    return LOPT_NDECAY + H * MLP_IN + H + (size_t)(depth - 1) * (H * H + H) + 2 * H + 2 + LOPT_MLP_NSCALE;
 }
 
 static float logitf_(float b) { return logf(b / (1.0f - b)); }
@@ -69,7 +79,7 @@ void lopt_mlp_theta_default(float *theta, int hidden, int depth, rng *r)
     }
     float *Wo = p;
     rng_normal_fill(r, p, 2 * H, 0.0f, 0.01f / sqrtf((float)H)); p += 2 * H;
-    p += 2;
+    p += 2;                                  /* bo = 0; the head Ws, bs stays 0: s = 1 */
     if (hidden >= 2) {
         /* units 0, 1 carry relu(±feature 7) through every layer */
         W0[0 * MLP_IN + 7] = 1.0f;
@@ -87,7 +97,7 @@ void lopt_mlp_theta_default(float *theta, int hidden, int depth, rng *r)
 
 /* Pointers into theta. */
 typedef struct mlp_view {
-    const float *W0, *b0, *W[LOPT_MAX_DEPTH], *b[LOPT_MAX_DEPTH], *Wo, *bo;
+    const float *W0, *b0, *W[LOPT_MAX_DEPTH], *b[LOPT_MAX_DEPTH], *Wo, *bo, *head;
 } mlp_view;
 
 static void mlp_view_of(const float *theta, int hidden, int depth, mlp_view *v)
@@ -99,7 +109,18 @@ static void mlp_view_of(const float *theta, int hidden, int depth, mlp_view *v)
     v->b0 = p; p += H;
     for (int l = 1; l < depth; l++) { v->W[l] = p; p += H * H; v->b[l] = p; p += H; }
     v->Wo = p; p += 2 * H;
-    v->bo = p;
+    v->bo = p; p += 2;
+    v->head = p;
+}
+
+float lopt_mlp_tensor_scale(const float *head, const float *tens, const float *tf)
+{
+    float z = head[LOPT_MLP_SCALE_IN];
+    for (int j = 0; j < LOPT_NTENS; j++) z += head[j] * tens[j];
+    for (int j = 0; j < LOPT_NTIME; j++) z += head[LOPT_NTENS + j] * tf[j];
+    if (z > LOPT_MLP_SCALE_CLIP) z = LOPT_MLP_SCALE_CLIP;
+    if (z < -LOPT_MLP_SCALE_CLIP) z = -LOPT_MLP_SCALE_CLIP;
+    return expf(z);
 }
 
 void lopt_mlp_net_loop(const float *theta, int hidden, int depth, const float *bias0,
@@ -282,19 +303,23 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
         net.W0 = v.W0; net.ldw0 = MLP_IN; net.bias0 = s->bias0;
         for (int l = 0; l < LOPT_MAX_DEPTH; l++) { net.W[l] = v.W[l]; net.b[l] = v.b[l]; }
         net.Wo = v.Wo; net.bo = v.bo;
-        net.mult = mult;
     }
     for (int t = 0; t < s->ntens; t++) {
         lopt_feat_tensor *ft = &s->ft[t];
         size_t off = o->lay.tensors[t].offset;
         const float *g = grads + off, *p = params + off;
+        float tens[LOPT_NTENS];
         if (lopt_mlp_kernel == LOPT_KERNEL_FAST) {
             lopt_fast_mlp_stats(ft, g, p, b, s->rowsum, s->colsum, net.inv_rms);
+            lopt_tensor_features(net.inv_rms, b, o->t + 1, tens);
+            net.mult = mult * lopt_mlp_tensor_scale(v.head, tens, tf);
             bad |= lopt_fast_mlp_apply(ft, g, p, &net, update + off);
             continue;
         }
         float inv_rms[LOPT_NFEAT];
         lopt_features_update(ft, g, p, b, s->rowsum, s->colsum, inv_rms);
+        lopt_tensor_features(inv_rms, b, o->t + 1, tens);
+        float tmult = mult * lopt_mlp_tensor_scale(v.head, tens, tf);
         for (size_t i0 = 0; i0 < ft->n; i0 += MLP_BLOCK) {
             size_t cnt = ft->n - i0 < MLP_BLOCK ? ft->n - i0 : MLP_BLOCK;
             lopt_features_block(ft, g, p, inv_rms, i0, cnt, s->x, MLP_BLOCK);
@@ -304,7 +329,7 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
                 lopt_mlp_net_loop(theta, H, s->w.depth, s->bias0, s->x, MLP_BLOCK, cnt, s->work, out0, out1);
             float *u = update + off + i0;
             for (size_t k = 0; k < cnt; k++) {
-                float du = -mult * out0[k] * expf(MLP_LAMBDA2 * out1[k]);
+                float du = -tmult * out0[k] * expf(MLP_LAMBDA2 * out1[k]);
                 if (!isfinite(du)) bad = 1;
                 u[k] = du;
             }
@@ -344,7 +369,7 @@ const opt_vtbl opt_mlp_lopt_vtbl = {
     .name = "mlp_lopt",
     .weights_arch = "mlp_lopt",
     .kind = OPT_KIND_LEARNED,
-    .description = "per-parameter MLP learned optimizer (small_fc_lopt style)",
+    .description = "per-parameter MLP learned optimizer (small_fc_lopt style) with a learned per-tensor step scale",
     .hparams = mlp_hparams,
     .nhparams = (int)(sizeof mlp_hparams / sizeof mlp_hparams[0]),
     .init = mlp_init,

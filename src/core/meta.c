@@ -178,6 +178,14 @@ static int particle_episode(meta_job *j, int k, rng *r)
     return 0;
 }
 
+/* The part of theta that meta-training changes: [*lo, *hi). */
+static void trained_range(const meta_job *j, size_t *lo, size_t *hi)
+{
+    size_t n = j->w.ntheta;
+    *lo = j->cfg.train == META_TRAIN_STEP_SCALE ? n - LOPT_MLP_NSCALE : 0;
+    *hi = j->cfg.train == META_TRAIN_NETWORK ? n - LOPT_MLP_NSCALE : n;
+}
+
 static void draw_eps(const meta_job *j, int k, particle *p)
 {
     rng rs, rp, re;
@@ -185,6 +193,10 @@ static void draw_eps(const meta_job *j, int k, particle *p)
     rng_split(&rs, (uint64_t)k, &rp);
     rng_split(&rp, 7, &re);
     rng_normal_fill(&re, p->eps, j->w.ntheta, 0.0f, (float)j->cfg.sigma);
+    size_t lo, hi;
+    trained_range(j, &lo, &hi);
+    memset(p->eps, 0, lo * sizeof(float));
+    memset(p->eps + hi, 0, (j->w.ntheta - hi) * sizeof(float));
 }
 
 static void eval_pair(meta_job *j, particle *p, int K, int norm)
@@ -300,6 +312,9 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         (cfg->estimator != META_ES && cfg->estimator != META_PES && cfg->estimator != META_TBPTT))
         return ERR_INVALID_ARGUMENT;
     if (cfg->estimator == META_TBPTT && arch != LOPT_ARCH_MLP && arch != LOPT_ARCH_LSTM) return ERR_INVALID_ARGUMENT;
+    if (cfg->train < META_TRAIN_ALL || cfg->train > META_TRAIN_STEP_SCALE ||
+        (cfg->train != META_TRAIN_ALL && arch != LOPT_ARCH_MLP))
+        return ERR_INVALID_ARGUMENT;
     for (int i = 0; i < cfg->ntasks; i++)
         if (!tasks_find(cfg->tasks[i].family)) return ERR_INVALID_ARGUMENT;
     meta_job *j = calloc(1, sizeof *j);
@@ -350,6 +365,8 @@ int meta_step_end(meta_job *j, meta_report *rep)
     size_t nt = j->w.ntheta;
     int P = c->nparticles, nfail = 0;
     double ml = 0;
+    size_t lo, hi;
+    trained_range(j, &lo, &hi);
     memset(j->grad, 0, nt * sizeof(float));
     for (int k = 0; k < P; k++) {
         particle *p = &j->P[k];
@@ -357,7 +374,7 @@ int meta_step_end(meta_job *j, meta_report *rep)
         double coef = c->estimator == META_TBPTT ? 1.0 / P
                                                  : (p->Lp - p->Lm) / (2.0 * P * c->sigma * c->sigma);
         const float *dir = c->estimator == META_PES ? p->xi : p->eps;
-        for (size_t i = 0; i < nt; i++) j->grad[i] += (float)(coef * dir[i]);
+        for (size_t i = lo; i < hi; i++) j->grad[i] += (float)(coef * dir[i]);
         ml += 0.5 * (p->Lp + p->Lm) / P;
         nfail += p->nfail;
     }
@@ -429,6 +446,7 @@ static uint64_t cfg_fingerprint(const meta_job *j)
                     c->seed, (uint64_t)j->w.ntheta, c->task_seed, (uint64_t)c->tbptt_exact};
     uint32_t h = blob_crc32(0, c->optimizer, strlen(c->optimizer));
     h = blob_crc32(h, v, sizeof v);
+    if (c->train) h = blob_crc32(h, &c->train, sizeof c->train);   /* older checkpoints still match */
     for (int i = 0; i < c->ntasks; i++) h = blob_crc32(h, c->tasks[i].family, strlen(c->tasks[i].family));
     return h;
 }

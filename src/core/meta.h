@@ -92,7 +92,15 @@ typedef struct meta_config {
     int      log_loss;                  /* 1: φ = log */
     uint64_t seed;
     int      tbptt_exact;               /* META_TBPTT: 1 = second order through task_hvp */
+    int      train;                     /* which part of theta meta-training changes (META_TRAIN_*);
+                                           the rest stays as initialised: it is neither perturbed
+                                           nor updated */
 } meta_config;
+
+/* meta_config.train.  NETWORK and STEP_SCALE are for mlp_lopt: its
+ * per-tensor step-scale head is theta's last LOPT_MLP_NSCALE values
+ * (lopt_mlp.c), NETWORK is everything before it. */
+enum { META_TRAIN_ALL = 0, META_TRAIN_NETWORK = 1, META_TRAIN_STEP_SCALE = 2 };
 
 /* Defaults: mlp_lopt 8×1, ES, one task "quadratic", 8 particles, unroll 20,
  * horizons [100, 1000], offsets on, σ 0.01, outer Adam(3e-3, 0.9, 0.999,

@@ -11,7 +11,8 @@
  * p_{k+1}, carrying its own state as nodes):
  *   mlp_lopt  decays, accumulators, factored second moment, the features
  *             and their RMS normalisers over the tensor, clipping, time
- *             features, the MLP, d·exp(λ₂ m);
+ *             features, the MLP, the per-tensor step scale (its
+ *             features, bias corrections and head), s·d·exp(λ₂ m);
  *   lstm_lopt log-and-sign preprocessing of g, the D LSTM layers (gates,
  *             c, h — each coordinate's h and c are nodes carried from step
  *             to step, starting at 0 as the optimizer's state does), the
@@ -89,6 +90,7 @@ static int t_rsqrt(tape *t, int a)   /* 1/√a */
     return t_push(t, r, a, -0.5 * r / va, -1, 0);
 }
 static int t_exp(tape *t, int a) { double e = exp(V(t, a)); return t_push(t, e, a, e, -1, 0); }
+static int t_log(tape *t, int a) { double va = V(t, a); return t_push(t, log(va), a, 1 / va, -1, 0); }
 static int t_relu(tape *t, int a) { double v = V(t, a); return t_push(t, v > 0 ? v : 0, a, v > 0 ? 1 : 0, -1, 0); }
 static int t_clip(tape *t, int a, double c)
 {
@@ -191,6 +193,31 @@ static int mlp_rec_init(rec *r)
     return T->err;
 }
 
+/* 1 − β^t (a decay node), at least 1e-6 (lopt.c's bias_correction). */
+static int rec_bias_correction(rec *r, int beta, int64_t t)
+{
+    tape *T = r->T;
+    int c = t_sub(T, r->one, t_exp(T, t_scale(T, t_log(T, beta), (double)t)));
+    return V(T, c) > 1e-6 ? c : t_leaf(T, 1e-6);
+}
+
+/* lopt_tensor_features and lopt_mlp_tensor_scale on the tape: the node of
+ * the tensor's step scale s, from its normaliser nodes inv. */
+static int mlp_rec_tensor_scale(rec *r, int64_t t, const int *inv, const int *head, const float *tf)
+{
+    tape *T = r->T;
+    int cv = t_sqrt(T, rec_bias_correction(r, r->bdec[3], t));
+    int tens[LOPT_NTENS];
+    for (int k = 0; k < 3; k++)
+        tens[k] = t_clip(T, t_div(T, cv, t_mul(T, inv[6 + k], rec_bias_correction(r, r->bdec[k], t))),
+                         LOPT_TENS_CLIP);
+    tens[3] = t_clip(T, t_log(T, t_div(T, t_mul(T, cv, inv[5]), inv[0])), LOPT_TENS_CLIP);
+    int z = head[LOPT_MLP_SCALE_IN];
+    for (int j = 0; j < LOPT_NTENS; j++) z = t_add(T, z, t_mul(T, head[j], tens[j]));
+    for (int j = 0; j < LOPT_NTIME; j++) z = t_add(T, z, t_scale(T, head[LOPT_NTENS + j], tf[j]));
+    return t_exp(T, t_clip(T, z, LOPT_MLP_SCALE_CLIP));
+}
+
 static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *pnext)
 {
     tape *T = r->T;
@@ -202,7 +229,7 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
     const int *Wl[LOPT_MAX_DEPTH] = {0}, *bl[LOPT_MAX_DEPTH] = {0};
     const int *pp = b0 + H;
     for (int l = 1; l < D; l++) { Wl[l] = pp; pp += (size_t)H * H; bl[l] = pp; pp += H; }
-    const int *Wo = pp, *bo = pp + 2 * H;
+    const int *Wo = pp, *bo = pp + 2 * H, *head = bo + 2;
 
     int hbuf[2 * LOPT_MAX_HIDDEN];
     float mult = (float)lopt_lr_mult(schedule_lr(r->oc, t)) * LOPT_MLP_LAMBDA1;
@@ -269,6 +296,7 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
         int inv[LOPT_NFEAT];
         for (int j = 0; j < LOPT_NFEAT; j++)
             inv[j] = t_rsqrt(T, t_addc(T, t_scale(T, ss[j], 1.0 / (double)N), 1e-30));
+        int scale = mlp_rec_tensor_scale(r, t, inv, head, tf);
         for (size_t i = 0; i < N && !T->err; i++) {
             int x[LOPT_NFEAT], *h = hbuf, *h2 = hbuf + LOPT_MAX_HIDDEN;
             for (int j = 0; j < LOPT_NFEAT; j++) x[j] = t_clip(T, t_mul(T, F[i * LOPT_NFEAT + j], inv[j]), LOPT_FEAT_CLIP);
@@ -290,7 +318,8 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
                 o0 = t_add(T, o0, t_mul(T, Wo[j], h[j]));
                 o1 = t_add(T, o1, t_mul(T, Wo[H + j], h[j]));
             }
-            int du = t_mul(T, t_scale(T, o0, -(double)mult), t_exp(T, t_scale(T, o1, LOPT_MLP_LAMBDA2)));
+            int du = t_mul(T, t_mul(T, t_scale(T, o0, -(double)mult), scale),
+                           t_exp(T, t_scale(T, o1, LOPT_MLP_LAMBDA2)));
             pnext[off + i] = t_add(T, p[i], du);
         }
         free(F); free(g2);

@@ -49,7 +49,7 @@ typedef struct key_def {
 #define MC(f) offsetof(meta_spec, mc) + offsetof(meta_config, f)
 #define SP(f) offsetof(meta_spec, f)
 
-/* Numeric keys; the string keys (name, optimizer, estimator, domain,
+/* Numeric keys; the string keys (name, optimizer, estimator, train, domain,
  * init_weights, task) are handled in meta_spec_set. */
 static const key_def num_keys[] = {
     {"hidden", K_I32, MC(hidden), 1, LOPT_MAX_HIDDEN},
@@ -77,6 +77,7 @@ static const key_def num_keys[] = {
 #define NUM_KEYS ((int)(sizeof num_keys / sizeof num_keys[0]))
 
 static const char *const estimator_names[] = {"es", "pes", "tbptt"};
+static const char *const train_names[] = {"all", "network", "step_scale"};   /* META_TRAIN_* */
 
 void meta_spec_defaults(meta_spec *sp)
 {
@@ -181,6 +182,14 @@ int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, 
                 return 0;
             }
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator must be es, pes or tbptt, not \"%.40s\"%s", value, "");
+    }
+    if (strcmp(key, "train") == 0) {
+        for (int i = 0; i < 3; i++)
+            if (strcmp(value, train_names[i]) == 0) {
+                sp->mc.train = i;
+                return 0;
+            }
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "train must be all, network or step_scale, not \"%.40s\"%s", value, "");
     }
     if (strcmp(key, "domain") == 0) {
         static const char *const doms[] = {"synthetic", "tabular", "vision", "text", "mixed"};
@@ -329,6 +338,8 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
     if (c->estimator == META_TBPTT && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP &&
         lopt_arch_from_name(c->optimizer) != LOPT_ARCH_LSTM)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator tbptt works with mlp_lopt and lstm_lopt only%s%s", "", "");
+    if (c->train != META_TRAIN_ALL && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "train = %s works with mlp_lopt only%s", train_names[c->train], "");
     char ck[META_WNAME_MAX];
     if (sp->keep_checkpoints && !checkpoint_name(sp, sp->outer_steps, ck))
         return fail(msg, cap, ERR_OUT_OF_RANGE, "name is too long for keep_checkpoints (NAME.stepN must fit in 47 "
@@ -383,6 +394,7 @@ cJSON *meta_spec_to_json(const meta_spec *sp)
     cJSON_AddNumberToObject(o, "log_loss", c->log_loss);
     cJSON_AddNumberToObject(o, "seed", (double)c->seed);
     cJSON_AddNumberToObject(o, "tbptt_exact", c->tbptt_exact);
+    cJSON_AddStringToObject(o, "train", train_names[c->train]);
     cJSON_AddNumberToObject(o, "outer_steps", (double)sp->outer_steps);
     cJSON_AddNumberToObject(o, "checkpoint_every", (double)sp->checkpoint_every);
     cJSON_AddNumberToObject(o, "keep_checkpoints", sp->keep_checkpoints);

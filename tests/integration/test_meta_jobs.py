@@ -4,6 +4,7 @@ import json
 import os
 import re
 import sqlite3
+import struct
 import signal
 import subprocess
 import time
@@ -57,6 +58,8 @@ def test_api_rejects_bad_requests(daemon):
                        ({"horizon_min": 50, "horizon_max": 10}, "out_of_range"),
                        ({"tasks": ["quadratic dim=x"]}, "out_of_range"),
                        ({"keep_checkpoints": 2}, "out_of_range"),
+                       ({"train": "head"}, "invalid_argument"),
+                       ({"optimizer": "lstm_lopt", "train": "step_scale"}, "invalid_argument"),
                        ({"keep_checkpoints": 1, "name": "n" * 40, "outer_steps": 100}, "out_of_range")]:
         st, err = daemon.json("POST", "/v1/meta/jobs", body)
         assert st == 400 and err["error"]["code"] == code, (body, err)
@@ -254,3 +257,35 @@ def test_api_keep_checkpoints_stores_each_checkpoint_as_a_record(daemon):
     finally:
         con.close()
     assert blob["kept.step4"] == blob["four"] and blob["kept"] != blob["four"]
+
+
+def weights_theta(db, name):
+    # theta of a weights blob: 20-byte header, arch/hidden/depth (u32), ntheta (u64), floats, crc32
+    con = sqlite3.connect(db)
+    try:
+        (blob,) = con.execute("SELECT blob FROM weights WHERE name = ? ORDER BY version DESC", (name,)).fetchone()
+    finally:
+        con.close()
+    (n,) = struct.unpack_from("<Q", blob, 32)
+    return struct.unpack_from("<%df" % n, blob, 40)
+
+
+def test_api_train_network_or_step_scale_changes_only_that_part(daemon):
+    # train = network: mlp_lopt's per-tensor step-scale head (theta's last 14 values) stays as
+    # initialised (0 from the default init); train = step_scale: only the head moves, the
+    # per-parameter network and the decays stay exactly as init_weights has them
+    st, job = daemon.json("POST", "/v1/meta/jobs", dict(TINY, name="snet", train="network"))
+    assert st == 202 and job["config"]["train"] == "network", job
+    assert wait_status(daemon, job["id"], ("done", "failed"))["status"] == "done"
+    st, job = daemon.json("POST", "/v1/meta/jobs", dict(TINY, name="sall"))
+    assert st == 202 and job["config"]["train"] == "all", job
+    assert wait_status(daemon, job["id"], ("done", "failed"))["status"] == "done"
+    net, both = weights_theta(daemon.db, "snet"), weights_theta(daemon.db, "sall")
+    assert len(net) == len(both) == 213
+    assert all(x == 0 for x in net[-14:]) and any(x != 0 for x in both[-14:])
+    body = dict(TINY, name="shead", init_weights="snet", train="step_scale", outer_lr=0.01)
+    st, job = daemon.json("POST", "/v1/meta/jobs", body)
+    assert st == 202 and job["config"]["train"] == "step_scale", job
+    assert wait_status(daemon, job["id"], ("done", "failed"))["status"] == "done"
+    head = weights_theta(daemon.db, "shead")
+    assert head[:-14] == net[:-14] and any(x != 0 for x in head[-14:])

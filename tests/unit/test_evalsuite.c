@@ -12,6 +12,7 @@
 #include "errors.h"
 #include "evalsuite.h"
 #include "lopt.h"
+#include "lopt_internal.h"
 
 /* eval_run's final loss equals the mean of the last 10% of minibatch losses
  * of the same run driven by hand (exactly: same float computation). */
@@ -83,7 +84,7 @@ static void test_non_finite_runs_are_counted(void **st)
     (void)st;
     lopt_weights w;
     assert_int_equal(lopt_weights_init_default(&w, LOPT_ARCH_MLP, 8, 1, 1), 0);
-    w.theta[w.ntheta - 1] = 1e38f;
+    w.theta[w.ntheta - LOPT_MLP_NSCALE - 1] = 1e38f;   /* bo[1]: exp(λ₂·m) overflows */
     assert_int_equal(lopt_registry_put("bad@1", &w), 0);
     opt_config cfg;
     assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);

@@ -28,6 +28,7 @@
 
 #include "errors.h"
 #include "lopt.h"
+#include "lopt_internal.h"
 #include "opt.h"
 #include "opt_hybrid.h"
 #include "rng.h"
@@ -450,7 +451,7 @@ static void test_non_finite_is_refused_and_weights_reach_the_learned_part(void *
     /* A learned part whose output overflows: the hybrid's step fails and
      * leaves the params alone (opt_step applies only finite updates). */
     g[3] = 0.2f;
-    lw->theta[lw->ntheta - 1] = 1e30f;   /* bo[1]: exp(λ₂ m) = inf */
+    lw->theta[lw->ntheta - LOPT_MLP_NSCALE - 1] = 1e30f;   /* bo[1]: exp(λ₂ m) = inf */
     float x0[N];
     memcpy(x0, x, sizeof x);
     assert_int_equal(opt_step(&h, x, g, u, NULL), ERR_NON_FINITE_UPDATE);

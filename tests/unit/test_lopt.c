@@ -157,6 +157,146 @@ static void test_logsign_preprocessing(void **st)
     assert_true(a == -1.0f && fabsf(b - expf(10) * 1e-6f) < 1e-6f);
 }
 
+/* Runs `steps` updates of a 1-D tensor of N elements (per-element
+ * fallback) with gradients from gen, then returns its per-tensor features. */
+enum { TF_N = 4096 };
+static void tensor_features_after(int steps, void (*gen)(rng *, int, float *), float *tens)
+{
+    static float acc[5 * TF_N], g[TF_N], p[TF_N];
+    memset(acc, 0, sizeof acc);
+    memset(p, 0, sizeof p);
+    const float b[LOPT_NDECAY] = {0.5f, 0.9f, 0.99f, 0.999f, 0.999f};
+    lopt_feat_tensor ft = {.n = TF_N};
+    for (int k = 0; k < 3; k++) ft.m[k] = acc + k * TF_N;
+    ft.v = acc + 3 * TF_N;
+    ft.d = acc + 4 * TF_N;
+    float inv[LOPT_NFEAT];
+    rng r;
+    rng_seed(&r, 11);
+    for (int t = 1; t <= steps; t++) {
+        gen(&r, t, g);
+        lopt_features_update(&ft, g, p, b, NULL, NULL, inv);
+    }
+    lopt_tensor_features(inv, b, steps, tens);
+}
+
+static void grad_constant(rng *r, int t, float *g)
+{
+    (void)t;
+    rng s;
+    rng_seed(&s, 5);                        /* the same values every step */
+    (void)r;
+    rng_normal_fill(&s, g, TF_N, 0, 1);
+}
+static void grad_noise(rng *r, int t, float *g) { (void)t; rng_normal_fill(r, g, TF_N, 0, 1); }
+static void grad_shrinking(rng *r, int t, float *g)
+{
+    grad_constant(r, t, g);
+    for (int i = 0; i < TF_N; i++) g[i] *= powf(0.95f, (float)t);
+}
+
+/* The per-tensor features say what lopt.h says they do: a gradient that
+ * never changes gives u_k = 1 (Adam's bias-corrected ratio at full
+ * strength; 0.998 at step 1, where ε = 1e-8 is not small against
+ * v = 1e-3·g² for the smallest g) and log r = 0 from the first step; pure noise gives u_k ≈
+ * √((1−β_k)/(1+β_k)) (0.577, 0.229, 0.071 for β = 0.5, 0.9, 0.99; asserted
+ * within 10% after 3000 steps, measured within 0.3%) and log r ≈ 0 (−7e-4);
+ * a gradient shrinking 5% a step gives log r far below 0 (−3.9 after 100
+ * steps). */
+static void test_tensor_features_read_signal_noise_and_decay(void **st)
+{
+    (void)st;
+    float tens[LOPT_NTENS];
+    for (int steps = 1; steps <= 50; steps += 49) {
+        tensor_features_after(steps, grad_constant, tens);
+        for (int k = 0; k < 3; k++) assert_true(fabsf(tens[k] - 1.0f) < 1e-2f);   /* ε: 0.998 */
+        assert_true(fabsf(tens[3]) < 1e-3f);
+    }
+    tensor_features_after(3000, grad_noise, tens);
+    const double beta[3] = {0.5, 0.9, 0.99};
+    for (int k = 0; k < 3; k++) {
+        double want = sqrt((1 - beta[k]) / (1 + beta[k]));
+        assert_true(fabs(tens[k] - want) < 0.1 * want);
+    }
+    assert_true(fabsf(tens[3]) < 0.1f);
+    tensor_features_after(100, grad_shrinking, tens);
+    assert_true(tens[3] < -2.0f);
+}
+
+/* The step-scale head multiplies a tensor's updates: bs = log 2 doubles
+ * every update of the default optimizer; a weight log 2 on u_0 doubles
+ * them too under a constant gradient (u_0 = 1), on both kernels. */
+static void test_step_scale_head_scales_updates(void **st)
+{
+    (void)st;
+    layout lay;
+    test_layout(&lay);
+    size_t n = lay.n;
+    float *pa = malloc(n * sizeof(float)), *pb = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+    float *u0 = malloc(n * sizeof(float)), *u1 = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) g[i] = (float)((i % 3) + 1) * (i % 2 ? 1.0f : -1.0f);
+    for (int kernel = LOPT_KERNEL_LOOP; kernel <= LOPT_KERNEL_FAST; kernel += LOPT_KERNEL_FAST) {
+        for (int which = 0; which < 2; which++) {
+            lopt_mlp_kernel = kernel;
+            opt a, b;
+            make_opt(&a, "mlp_lopt", &lay);
+            make_opt(&b, "mlp_lopt", &lay);
+            lopt_weights *wb = lopt_opt_weights(&b);
+            float *head = wb->theta + wb->ntheta - LOPT_MLP_NSCALE;
+            head[which ? 0 : LOPT_MLP_SCALE_IN] = logf(2.0f);
+            for (int t = 0; t < 3; t++) {              /* both from the same params */
+                memset(pa, 0, n * sizeof(float));
+                memset(pb, 0, n * sizeof(float));
+                assert_int_equal(opt_step(&a, pa, g, u0, NULL), 0);
+                assert_int_equal(opt_step(&b, pb, g, u1, NULL), 0);
+                for (size_t i = 0; i < n; i++) assert_true(fabsf(u1[i] - 2.0f * u0[i]) <= 2e-3f * fabsf(u0[i]));
+            }
+            opt_deinit(&a);
+            opt_deinit(&b);
+        }
+    }
+    lopt_mlp_kernel = LOPT_KERNEL_FAST;
+    free(pa); free(pb); free(g); free(u0); free(u1);
+    layout_deinit(&lay);
+}
+
+/* Weights saved before the step-scale head (theta without its last
+ * LOPT_MLP_NSCALE values) load as the same network with a zero head. */
+static void test_weights_without_the_head_load_with_a_zero_head(void **st)
+{
+    (void)st;
+    lopt_weights w, r;
+    assert_int_equal(lopt_weights_init_default(&w, LOPT_ARCH_MLP, 8, 1, 5), 0);
+    size_t old = w.ntheta - LOPT_MLP_NSCALE;
+    blob_writer bw;
+    assert_int_equal(blob_writer_init(&bw, BLOB_KIND_WEIGHTS, LOPT_WEIGHTS_VERSION), 0);
+    blob_put_u32(&bw, LOPT_ARCH_MLP);
+    blob_put_u32(&bw, 8);
+    blob_put_u32(&bw, 1);
+    blob_put_u64(&bw, old);
+    blob_put_f32s(&bw, w.theta, old);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(blob_writer_finish(&bw, &buf, &len), 0);
+    assert_int_equal(lopt_weights_load(&r, buf, len), 0);
+    assert_int_equal(r.ntheta, w.ntheta);
+    assert_memory_equal(r.theta, w.theta, old * sizeof(float));
+    for (size_t i = old; i < r.ntheta; i++) assert_true(r.theta[i] == 0.0f);
+    lopt_weights_deinit(&r);
+    free(buf);
+    /* any other length is still corrupt */
+    assert_int_equal(blob_writer_init(&bw, BLOB_KIND_WEIGHTS, LOPT_WEIGHTS_VERSION), 0);
+    blob_put_u32(&bw, LOPT_ARCH_MLP);
+    blob_put_u32(&bw, 8);
+    blob_put_u32(&bw, 1);
+    blob_put_u64(&bw, old - 1);
+    blob_put_f32s(&bw, w.theta, old - 1);
+    assert_int_equal(blob_writer_finish(&bw, &buf, &len), 0);
+    assert_int_equal(lopt_weights_load(&r, buf, len), ERR_CORRUPT);
+    free(buf);
+    lopt_weights_deinit(&w);
+}
+
 /* A (37,45) matrix (rows not a multiple of 8), a (1003) vector and a
  * (2,1,3) tensor: row tails, run tails and the per-element fallback. */
 static void odd_layout(layout *lay)
@@ -447,7 +587,7 @@ static void test_non_finite_update_is_an_error(void **st)
     opt o;
     make_opt(&o, "mlp_lopt", &lay);
     lopt_weights *w = lopt_opt_weights(&o);
-    w->theta[w->ntheta - 1] = 1e38f;                    /* bo[1]: exp(λ₂·m) overflows */
+    w->theta[w->ntheta - LOPT_MLP_NSCALE - 1] = 1e38f;  /* bo[1]: exp(λ₂·m) overflows */
     float *p = calloc(n, sizeof(float)), *g = malloc(n * sizeof(float)), *u = malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) g[i] = 1.0f;
     assert_int_equal(opt_step(&o, p, g, u, NULL), ERR_NON_FINITE_UPDATE);
@@ -566,6 +706,9 @@ int main(void)
         cmocka_unit_test(test_registry_resolves_names_and_rejects_wrong_arch),
         cmocka_unit_test(test_features_match_definition_after_one_step),
         cmocka_unit_test(test_logsign_preprocessing),
+        cmocka_unit_test(test_tensor_features_read_signal_noise_and_decay),
+        cmocka_unit_test(test_step_scale_head_scales_updates),
+        cmocka_unit_test(test_weights_without_the_head_load_with_a_zero_head),
         cmocka_unit_test(test_mlp_blas_kernel_matches_loop),
         cmocka_unit_test(test_mlp_fast_path_matches_reference),
         cmocka_unit_test(test_lstm_fast_path_matches_reference),

@@ -37,7 +37,7 @@ static void test_every_shipped_config_parses_and_checks(void **st)
             wide = 1;
             assert_int_equal(sp.mc.hidden, 32);
             assert_int_equal(sp.mc.depth, 2);
-            assert_int_equal(lopt_theta_count(arch, 32, 2), 1831);
+            assert_int_equal(lopt_theta_count(arch, 32, 2), 1845);
         }
         kept += sp.keep_checkpoints;
     }
