@@ -1,6 +1,7 @@
 #!/bin/sh
-# Meta-trains the three shipped weights records — mlp_lopt (two stages:
-# mlp_lopt_base.conf, then mlp_lopt.conf starting from it), lstm_lopt and
+# Meta-trains the three shipped weights records — mlp_lopt (three stages:
+# mlp_lopt_base.conf and mlp_lopt_net.conf train its per-parameter network,
+# then mlp_lopt.conf trains only its per-tensor step scale), lstm_lopt and
 # nn_adam — evaluates each on its training suite and on the validation suite
 # (horizons 1000 and 5000, 5 seeds, next to lr-tuned Adam and Adam@1e-3), and
 # regenerates src/core/weights_builtin.c from the records.
@@ -35,6 +36,7 @@ evaluate() {
     echo "[train_all] $1 evaluated ($(( $(date +%s) - start )) s so far)"
 }
 train mlp_lopt_base
+train mlp_lopt_net
 train mlp_lopt
 train lstm_lopt
 train nn_adam

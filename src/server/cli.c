@@ -289,7 +289,7 @@ static int eval_usage(void)
 {
     fprintf(stderr, "usage: optirsd eval --weights NAME[@VERSION] --suite train|validation [--db PATH]\n"
                     "                    [--horizons 1000,5000] [--seeds 5] [--threads N] [--lr X]\n"
-                    "  train: the tasks the weights were meta-trained on (from their provenance);\n"
+                    "  train: the distinct tasks the weights were meta-trained on (from their provenance);\n"
                     "  validation: families and sizes never seen in meta-training;\n"
                     "  --lr: the learned optimizer's lr in (0, 10] (its step scales with lr / 1e-3);\n"
                     "        figures at a non-default lr are printed, not recorded.\n");
@@ -371,7 +371,10 @@ int cli_eval(int argc, char **argv)
         cJSON *fam = cJSON_GetObjectItemCaseSensitive(wc.prov, "task_families");
         cJSON *t;
         cJSON_ArrayForEach(t, fam) {
-            if (cJSON_IsString(t) && ntasks < 32) snprintf(tasks[ntasks++].text, META_TASK_TEXT, "%s", t->valuestring);
+            if (!cJSON_IsString(t) || ntasks >= 32) continue;
+            int seen = 0;   /* a task listed twice (weighted double in meta-training) is evaluated once */
+            for (int i = 0; i < ntasks && !seen; i++) seen = strcmp(tasks[i].text, t->valuestring) == 0;
+            if (!seen) snprintf(tasks[ntasks++].text, META_TASK_TEXT, "%s", t->valuestring);
         }
         if (!ntasks) {
             fprintf(stderr, "optirsd eval: %s has no training tasks in its provenance\n", ref);

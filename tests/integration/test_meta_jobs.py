@@ -125,7 +125,9 @@ def run(*args, timeout=60):
 def test_cli_meta_train_and_eval(tmp_path):
     conf = tmp_path / "t.conf"
     db = str(tmp_path / "m.db")
-    write_conf(conf, name="clitiny", task=["quadratic dim=5", "logistic_regression dim=5"], particles=4, unroll=5,
+    # a task listed twice is weighted double in meta-training and evaluated once
+    write_conf(conf, name="clitiny", task=["quadratic dim=5", "logistic_regression dim=5", "quadratic dim=5"],
+               particles=4, unroll=5,
                outer_steps=3, checkpoint_every=1, estimator="pes", horizon_min=10, horizon_max=40, keep_checkpoints=1)
     out = tmp_path / "w.bin"
     r = run("meta-train", "--config", str(conf), "--db", db, "--threads", "2", "--out", str(out))

@@ -10,16 +10,21 @@ import pytest
 
 from daemon import Daemon
 
-# 0.5 sum a_i x_i^2 over two tensors (20 + 5): mlp_lopt's meta-trained step
-# (~1e-3 of a normalised direction) is far too small for x0 = 1, so a learner
-# that finds that out raises the step scales.
+# 0.5 sum a_i x_i^2 over two tensors (20 + 5).  mlp_lopt at lr 1e-4 (a tenth
+# of its default: its steps scale with lr) steps far too small for x0 = 1, so
+# a learner that finds that out raises the step scales.  (At the default lr
+# the shipped weights' own per-tensor step scale already takes large steps
+# on a deterministic quadratic.)
+SMALL_LR = 1e-4
 A = np.linspace(0.5, 3.0, 25)
 TENSORS = [{"name": "w", "shape": [20]}, {"name": "b", "shape": [5]}]
 LEARNER = {"learner": "pes", "rate": 0.05, "memory": 32, "sigma": 0.1, "window": 4, "per_tensor": True, "seed": 3}
 
 
-def create(d, adapt=None, opt="mlp_lopt", durability="checkpoint"):
+def create(d, adapt=None, opt="mlp_lopt", durability="checkpoint", lr=None):
     spec = {"optimizer": opt, "durability": durability, "tensors": TENSORS}
+    if lr is not None:
+        spec["hyperparams"] = {"lr": lr}
     if adapt:
         spec["adapt"] = adapt
     st, b = d.json("POST", "/v1/sessions", spec)
@@ -61,7 +66,7 @@ def daemon():
 
 
 def test_learner_raises_a_too_small_step_from_losses_in_the_step(daemon):
-    plain, learn = create(daemon), create(daemon, LEARNER)
+    plain, learn = create(daemon, lr=SMALL_LR), create(daemon, LEARNER, lr=SMALL_LR)
     _, lp = run(daemon, plain, np.ones(25), 1, 400)
     _, ll = run(daemon, learn, np.ones(25), 1, 400)
     s, x = extra(daemon, learn)
