@@ -161,6 +161,14 @@ int meta_task_parse(const char *text, meta_task_spec *t, char *msg, size_t cap)
     return 0;
 }
 
+/* The index of value in names[0..n), or -1. */
+static int name_index(const char *value, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(value, names[i]) == 0) return i;
+    return -1;
+}
+
 int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, size_t cap)
 {
     if (strcmp(key, "name") == 0) {
@@ -176,29 +184,23 @@ int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, 
         return 0;
     }
     if (strcmp(key, "estimator") == 0) {
-        for (int i = 0; i < 3; i++)
-            if (strcmp(value, estimator_names[i]) == 0) {
-                sp->mc.estimator = i;
-                return 0;
-            }
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator must be es, pes or tbptt, not \"%.40s\"%s", value, "");
+        int i = name_index(value, estimator_names, 3);
+        if (i < 0) return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator must be es, pes or tbptt, not \"%.40s\"%s", value, "");
+        sp->mc.estimator = i;
+        return 0;
     }
     if (strcmp(key, "train") == 0) {
-        for (int i = 0; i < 3; i++)
-            if (strcmp(value, train_names[i]) == 0) {
-                sp->mc.train = i;
-                return 0;
-            }
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "train must be all, network or step_scale, not \"%.40s\"%s", value, "");
+        int i = name_index(value, train_names, 3);
+        if (i < 0) return fail(msg, cap, ERR_INVALID_ARGUMENT, "train must be all, network or step_scale, not \"%.40s\"%s", value, "");
+        sp->mc.train = i;
+        return 0;
     }
     if (strcmp(key, "domain") == 0) {
         static const char *const doms[] = {"synthetic", "tabular", "vision", "text", "mixed"};
-        for (int i = 0; i < 5; i++)
-            if (strcmp(value, doms[i]) == 0) {
-                snprintf(sp->domain, sizeof sp->domain, "%s", value);
-                return 0;
-            }
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "domain must be synthetic, tabular, vision, text or mixed%s%s", "", "");
+        if (name_index(value, doms, 5) < 0)
+            return fail(msg, cap, ERR_INVALID_ARGUMENT, "domain must be synthetic, tabular, vision, text or mixed%s%s", "", "");
+        snprintf(sp->domain, sizeof sp->domain, "%s", value);
+        return 0;
     }
     if (strcmp(key, "init_weights") == 0) {
         if (strlen(value) >= sizeof sp->init_weights)

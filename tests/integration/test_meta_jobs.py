@@ -58,7 +58,7 @@ def test_api_rejects_bad_requests(daemon):
                        ({"horizon_min": 50, "horizon_max": 10}, "out_of_range"),
                        ({"tasks": ["quadratic dim=x"]}, "out_of_range"),
                        ({"keep_checkpoints": 2}, "out_of_range"),
-                       ({"train": "head"}, "invalid_argument"),
+                       ({"train": "head"}, "invalid_argument"), ({"domain": "space"}, "invalid_argument"),
                        ({"optimizer": "lstm_lopt", "train": "step_scale"}, "invalid_argument"),
                        ({"keep_checkpoints": 1, "name": "n" * 40, "outer_steps": 100}, "out_of_range")]:
         st, err = daemon.json("POST", "/v1/meta/jobs", body)
