@@ -247,11 +247,17 @@ static float clip_tens(double z)
     return (float)(z > LOPT_TENS_CLIP ? LOPT_TENS_CLIP : z < -LOPT_TENS_CLIP ? -LOPT_TENS_CLIP : z);
 }
 
-void lopt_tensor_features(const float *inv_rms, const float *b, int64_t t, float *out)
+void lopt_bias_corrections(const float *b, int64_t t, double corr[LOPT_NCORR])
 {
-    double cv = sqrt(bias_correction(b[3], t));
+    corr[0] = sqrt(bias_correction(b[3], t));
+    for (int k = 0; k < 3; k++) corr[1 + k] = bias_correction(b[k], t);
+}
+
+void lopt_tensor_features(const float *inv_rms, const double corr[LOPT_NCORR], float *out)
+{
+    double cv = corr[0];
     for (int k = 0; k < 3; k++)
-        out[k] = clip_tens(cv / ((double)inv_rms[6 + k] * bias_correction(b[k], t)));
+        out[k] = clip_tens(cv / ((double)inv_rms[6 + k] * corr[1 + k]));
     out[3] = clip_tens(log(cv * (double)inv_rms[5] / (double)inv_rms[0]));
 }
 

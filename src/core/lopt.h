@@ -139,14 +139,19 @@ double lopt_lr_mult(double lr);
 #define LOPT_V_EPS     1e-8f
 #define LOPT_FAC_EPS   1e-30f
 #define LOPT_NTENS     4
+#define LOPT_NCORR     4       /* lopt_bias_corrections: √(1−β_v^t), then 1−β_k^t for 3 momenta */
 #define LOPT_TENS_CLIP 10.0f
 
 /* tanh(t/τ − 1) for every τ: out (LOPT_NTIME). */
 void lopt_time_features(int64_t t, float *out);
-/* The per-tensor features at step t >= 1 from a tensor's normalisers
- * inv_rms (LOPT_NFEAT, as lopt_features_update leaves them) and decays b
- * (LOPT_NDECAY): out (LOPT_NTENS). */
-void lopt_tensor_features(const float *inv_rms, const float *b, int64_t t, float *out);
+/* Adam's bias corrections at step t >= 1, the same for every tensor of a
+ * step: corr[0] = √(1−β_v^t), corr[1 + k] = 1−β_k^t for the momenta k =
+ * 0..2 (b: the LOPT_NDECAY decays; 1 − β^t below 1e-6 counts as 1e-6). */
+void lopt_bias_corrections(const float *b, int64_t t, double corr[LOPT_NCORR]);
+/* The per-tensor features from a tensor's normalisers inv_rms (LOPT_NFEAT,
+ * as lopt_features_update leaves them) and the step's corr
+ * (lopt_bias_corrections): out (LOPT_NTENS). */
+void lopt_tensor_features(const float *inv_rms, const double corr[LOPT_NCORR], float *out);
 
 /* Accumulators of one tensor.  rows/cols > 0 for 2-D tensors (r: rows,
  * c: cols), else rows = cols = 0 and d holds n per-element values. */

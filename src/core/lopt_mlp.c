@@ -287,6 +287,8 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
     float b[LOPT_NDECAY], tf[LOPT_NTIME];
     for (int k = 0; k < LOPT_NDECAY; k++) b[k] = lopt_sigmoidf(theta[k]);
     lopt_time_features(o->t + 1, tf);
+    double corr[LOPT_NCORR];
+    lopt_bias_corrections(b, o->t + 1, corr);
     mlp_view v;
     mlp_view_of(theta, H, s->w.depth, &v);
     for (int i = 0; i < H; i++) {
@@ -311,14 +313,14 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
         float tens[LOPT_NTENS];
         if (lopt_mlp_kernel == LOPT_KERNEL_FAST) {
             lopt_fast_mlp_stats(ft, g, p, b, s->rowsum, s->colsum, net.inv_rms);
-            lopt_tensor_features(net.inv_rms, b, o->t + 1, tens);
+            lopt_tensor_features(net.inv_rms, corr, tens);
             net.mult = mult * lopt_mlp_tensor_scale(v.head, tens, tf);
             bad |= lopt_fast_mlp_apply(ft, g, p, &net, update + off);
             continue;
         }
         float inv_rms[LOPT_NFEAT];
         lopt_features_update(ft, g, p, b, s->rowsum, s->colsum, inv_rms);
-        lopt_tensor_features(inv_rms, b, o->t + 1, tens);
+        lopt_tensor_features(inv_rms, corr, tens);
         float tmult = mult * lopt_mlp_tensor_scale(v.head, tens, tf);
         for (size_t i0 = 0; i0 < ft->n; i0 += MLP_BLOCK) {
             size_t cnt = ft->n - i0 < MLP_BLOCK ? ft->n - i0 : MLP_BLOCK;

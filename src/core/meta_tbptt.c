@@ -201,16 +201,23 @@ static int rec_bias_correction(rec *r, int beta, int64_t t)
     return V(T, c) > 1e-6 ? c : t_leaf(T, 1e-6);
 }
 
+/* lopt_bias_corrections on the tape: the nodes of step t's corr. */
+static void mlp_rec_bias_corrections(rec *r, int64_t t, int corr[LOPT_NCORR])
+{
+    corr[0] = t_sqrt(r->T, rec_bias_correction(r, r->bdec[3], t));
+    for (int k = 0; k < 3; k++) corr[1 + k] = rec_bias_correction(r, r->bdec[k], t);
+}
+
 /* lopt_tensor_features and lopt_mlp_tensor_scale on the tape: the node of
- * the tensor's step scale s, from its normaliser nodes inv. */
-static int mlp_rec_tensor_scale(rec *r, int64_t t, const int *inv, const int *head, const float *tf)
+ * the tensor's step scale s, from its normaliser nodes inv and the step's
+ * corr nodes. */
+static int mlp_rec_tensor_scale(rec *r, const int corr[LOPT_NCORR], const int *inv, const int *head, const float *tf)
 {
     tape *T = r->T;
-    int cv = t_sqrt(T, rec_bias_correction(r, r->bdec[3], t));
+    int cv = corr[0];
     int tens[LOPT_NTENS];
     for (int k = 0; k < 3; k++)
-        tens[k] = t_clip(T, t_div(T, cv, t_mul(T, inv[6 + k], rec_bias_correction(r, r->bdec[k], t))),
-                         LOPT_TENS_CLIP);
+        tens[k] = t_clip(T, t_div(T, cv, t_mul(T, inv[6 + k], corr[1 + k])), LOPT_TENS_CLIP);
     tens[3] = t_clip(T, t_log(T, t_div(T, t_mul(T, cv, inv[5]), inv[0])), LOPT_TENS_CLIP);
     int z = head[LOPT_MLP_SCALE_IN];
     for (int j = 0; j < LOPT_NTENS; j++) z = t_add(T, z, t_mul(T, head[j], tens[j]));
@@ -241,6 +248,8 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
         for (int j = 0; j < LOPT_NTIME; j++) z = t_add(T, z, t_scale(T, W0[(size_t)u * IN + LOPT_NFEAT + j], tf[j]));
         bias0[u] = z;
     }
+    int corr[LOPT_NCORR];
+    mlp_rec_bias_corrections(r, t, corr);
     for (int q = 0; q < lay->ntensors; q++) {
         const layout_tensor *lt = &lay->tensors[q];
         tacc *A = &r->acc[q];
@@ -296,7 +305,7 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
         int inv[LOPT_NFEAT];
         for (int j = 0; j < LOPT_NFEAT; j++)
             inv[j] = t_rsqrt(T, t_addc(T, t_scale(T, ss[j], 1.0 / (double)N), 1e-30));
-        int scale = mlp_rec_tensor_scale(r, t, inv, head, tf);
+        int scale = mlp_rec_tensor_scale(r, corr, inv, head, tf);
         for (size_t i = 0; i < N && !T->err; i++) {
             int x[LOPT_NFEAT], *h = hbuf, *h2 = hbuf + LOPT_MAX_HIDDEN;
             for (int j = 0; j < LOPT_NFEAT; j++) x[j] = t_clip(T, t_mul(T, F[i * LOPT_NFEAT + j], inv[j]), LOPT_FEAT_CLIP);

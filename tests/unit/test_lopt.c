@@ -177,7 +177,9 @@ static void tensor_features_after(int steps, void (*gen)(rng *, int, float *), f
         gen(&r, t, g);
         lopt_features_update(&ft, g, p, b, NULL, NULL, inv);
     }
-    lopt_tensor_features(inv, b, steps, tens);
+    double corr[LOPT_NCORR];
+    lopt_bias_corrections(b, steps, corr);
+    lopt_tensor_features(inv, corr, tens);
 }
 
 static void grad_constant(rng *r, int t, float *g)
