@@ -1,5 +1,7 @@
 /* h_sessions.c — handlers of /v1/sessions and its sub-resources: decode and
- * validate the request completely, then hand it to sessions.c. */
+ * validate the request completely, then hand it to sessions.c.  Creates run
+ * on the compute pool; steps, feedback, parameter reads and deletes in the
+ * session's lane of it (compute.h), so a heavy one holds no HTTP thread. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -9,9 +11,11 @@
 
 #include "app.h"
 #include "auth.h"
+#include "compute.h"
 #include "errors.h"
 #include "f32json.h"
 #include "handlers.h"
+#include "idemlock.h"
 #include "jsonwalk.h"
 #include "sessions.h"
 #include "spec.h"
@@ -66,39 +70,55 @@ static void h_sessions_create_once(req *r);
 
 /* ---- idempotency ---------------------------------------------------------- */
 
-/* Requests that carry an Idempotency-Key run one at a time, so that two
- * copies of one request cannot both miss the record. */
-static pthread_mutex_t idem_mu = PTHREAD_MUTEX_INITIALIZER;
+/* A request with an Idempotency-Key holds that key's lock (idemlock.h) from
+ * the look-up of the stored answer to the storing of its own, so that two
+ * copies of one request cannot both miss the record; other keys go on. */
+typedef struct idem {
+    char      key[129];            /* "" without a key */
+    char      route[96];
+    uint8_t   hash[32];            /* of the body */
+    idemlock *lock;
+} idem;
 
-typedef struct idem { const char *key; const char *route; uint8_t hash[32]; int locked; } idem;
-
-/* Checks the request's Idempotency-Key.  Returns 1 when r is answered
- * (a replay of the first answer, or an error), 0 to go on; with a key the
- * caller must call idem_end. */
-static int idem_begin(req *r, idem *im, const char *route_key)
+/* Reads r's Idempotency-Key (on the HTTP thread).  Returns 1 when r is
+ * answered (a malformed key), 0 to go on. */
+static int idem_prepare(req *r, idem *im, const char *route_key)
 {
     memset(im, 0, sizeof *im);
-    im->key = req_header(r, "Idempotency-Key");
-    im->route = route_key;
-    if (!im->key) return 0;
-    size_t n = strlen(im->key);
-    int ok = n >= 1 && n <= 128;
-    for (size_t i = 0; ok && i < n; i++) ok = im->key[i] > 32 && im->key[i] < 127;
+    snprintf(im->route, sizeof im->route, "%s", route_key);
+    const char *key = req_header(r, "Idempotency-Key");
+    if (!key) return 0;
+    size_t n = strlen(key);
+    int ok = n >= 1 && n < sizeof im->key;
+    for (size_t i = 0; ok && i < n; i++) ok = key[i] > 32 && key[i] < 127;
     if (!ok) {
         resp_error(r, ERR_BAD_HEADER, "Idempotency-Key must be 1 to 128 printable ASCII characters");
         return 1;
     }
+    memcpy(im->key, key, n + 1);
     auth_sha256(r->body, r->body_len, im->hash);
-    pthread_mutex_lock(&idem_mu);
-    im->locked = 1;
+    return 0;
+}
+
+/* Takes the key's lock and looks up its stored answer.  Returns 1 when r is
+ * answered (a replay of the first answer, or an error), 0 to go on; then the
+ * caller must call idem_end. */
+static int idem_begin(req *r, idem *im)
+{
+    if (!im->key[0]) return 0;
+    im->lock = idemlock_acquire(r->who.tenant, im->route, im->key);
+    if (!im->lock) {
+        resp_error(r, ERR_NO_MEMORY, NULL);
+        return 1;
+    }
     uint8_t stored[32];
     int status;
     char *body = NULL;
     size_t len = 0;
-    int rc = store_idem_get(r->app->db, r->who.tenant, im->key, route_key, stored, &status, &body, &len);
+    int rc = store_idem_get(r->app->db, r->who.tenant, im->key, im->route, stored, &status, &body, &len);
     if (rc == ERR_NOT_FOUND) return 0;
-    pthread_mutex_unlock(&idem_mu);
-    im->locked = 0;
+    idemlock_release(im->lock);
+    im->lock = NULL;
     if (rc) resp_error(r, rc, NULL);
     else if (memcmp(stored, im->hash, 32) != 0) {
         free(body);
@@ -113,19 +133,73 @@ static int idem_begin(req *r, idem *im, const char *route_key)
 /* Records a successful answer under the key and lets the next one in. */
 static void idem_end(req *r, idem *im)
 {
-    if (!im->locked) return;
+    if (!im->lock) return;
     if (r->status >= 200 && r->status < 300)
         store_idem_put(r->app->db, r->who.tenant, im->key, im->route, im->hash, r->status, r->resp, r->resp_len);
-    pthread_mutex_unlock(&idem_mu);
-    im->locked = 0;
+    idemlock_release(im->lock);
+    im->lock = NULL;
+}
+
+/* ---- compute jobs ------------------------------------------------------------ */
+
+/* What a deferred request carries to its compute thread; the request itself
+ * (body, parameters, principal) stays valid while it is suspended. */
+typedef struct job {
+    session     *s;                /* a reference, for session routes */
+    idem         im;
+    step_request sr;
+    float       *grads;            /* a JSON step's decoded gradients */
+    int          enc;
+} job;
+
+static void job_free(void *ctx)
+{
+    job *j = ctx;
+    if (j->s) session_put(j->s);
+    free(j->grads);
+    free(j);
+}
+
+/* Queues work for r on the session's lane (s: taken over) or, with s NULL,
+ * on no lane; ctx is a job from job_new. */
+static void defer(req *r, session *s, compute_fn work, job *j)
+{
+    j->s = s;
+    int limit = 1;
+    pool_lane *lane = s ? session_lane(s, &limit) : NULL;
+    compute_defer(r, lane, limit, work, job_free, j);
+}
+
+/* A zeroed job, or NULL after answering 503 (s, when given, is put). */
+static job *job_new(req *r, session *s)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j) {
+        resp_error(r, ERR_NO_MEMORY, NULL);
+        session_put(s);
+    }
+    return j;
+}
+
+static int create_work(req *r, void *ctx)
+{
+    job *j = ctx;
+    if (idem_begin(r, &j->im)) return COMPUTE_DONE;
+    h_sessions_create_once(r);
+    idem_end(r, &j->im);
+    return COMPUTE_DONE;
 }
 
 void h_sessions_create(req *r)
 {
-    idem im;
-    if (idem_begin(r, &im, "sessions_create")) return;
-    h_sessions_create_once(r);
-    idem_end(r, &im);
+    if (!ready(r)) return;
+    job *j = job_new(r, NULL);
+    if (!j) return;
+    if (idem_prepare(r, &j->im, "sessions_create")) {
+        free(j);
+        return;
+    }
+    defer(r, NULL, create_work, j);
 }
 
 static void h_sessions_create_once(req *r)
@@ -206,11 +280,9 @@ void h_session_get(req *r)
     session_put(s);
 }
 
-void h_session_delete(req *r)
+static int delete_work(req *r, void *ctx)
 {
-    session *s = path_session(r); /* answers 404 for another tenant's session too */
-    if (!s) return;
-    session_put(s);
+    (void)ctx;
     int rc = sessions_delete(r->app->reg, r->param[0]);
     if (rc == ERR_SESSION_NOT_FOUND) resp_error(r, rc, "no session has id %s", r->param[0]);
     else if (rc) resp_error(r, rc, NULL);
@@ -220,6 +292,16 @@ void h_session_delete(req *r)
         cJSON_AddBoolToObject(o, "deleted", 1);
         resp_json(r, 200, o);
     }
+    return COMPUTE_DONE;
+}
+
+/* In the session's lane: after the steps sent before it. */
+void h_session_delete(req *r)
+{
+    session *s = path_session(r); /* answers 404 for another tenant's session too */
+    if (!s) return;
+    job *j = job_new(r, s);
+    if (j) defer(r, s, delete_work, j);
 }
 
 /* ---- step ---------------------------------------------------------------- */
@@ -342,6 +424,12 @@ static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t c
     return 0;
 }
 
+static int step_work(req *r, void *ctx)
+{
+    job *j = ctx;
+    return session_step(j->s, r, &j->sr) ? COMPUTE_PARKED : COMPUTE_DONE;
+}
+
 void h_session_step(req *r)
 {
     session *s = path_session(r);
@@ -380,25 +468,41 @@ void h_session_step(req *r)
         rc = ERR_UNSUPPORTED_MEDIA;
         snprintf(msg, sizeof msg, "a step is application/json or application/octet-stream");
     }
+    job *j = rc ? NULL : job_new(r, NULL);
     if (rc) resp_error(r, rc, "%s", msg[0] ? msg : err_message(rc));
-    else {
-        sr.encoding = enc;
-        session_step(s, r, &sr);
+    if (!j) {
+        free(grads);
+        session_put(s);
+        return;
     }
-    /* A suspended request's gradients were copied by session_step. */
-    free(grads);
-    session_put(s);
+    /* A binary step's gradients stay in r's body, which lives as long as r. */
+    sr.encoding = enc;
+    j->sr = sr;
+    j->grads = grads;
+    defer(r, s, step_work, j);
 }
 
+static int params_work(req *r, void *ctx)
+{
+    job *j = ctx;
+    session_params(j->s, r, j->enc);
+    return COMPUTE_DONE;
+}
+
+/* In the session's lane: the parameters after the steps sent before. */
 void h_session_params(req *r)
 {
     session *s = path_session(r);
     if (!s) return;
-    int enc = r->accept_binary && !r->accept_json ? ENC_BINARY : ENC_JSON;
-    if (!r->accept_any && !r->accept_json && !r->accept_binary)
+    if (!r->accept_any && !r->accept_json && !r->accept_binary) {
         resp_error(r, ERR_NOT_ACCEPTABLE, "Accept must allow application/json or application/octet-stream");
-    else session_params(s, r, enc);
-    session_put(s);
+        session_put(s);
+        return;
+    }
+    job *j = job_new(r, s);
+    if (!j) return;
+    j->enc = r->accept_binary && !r->accept_json ? ENC_BINARY : ENC_JSON;
+    defer(r, s, params_work, j);
 }
 
 /* ---- feedback --------------------------------------------------------------- */
@@ -449,20 +553,33 @@ static int fb_member(void *ctx, const char *key, const char *val, size_t avail, 
 
 static void h_session_feedback_once(req *r, session *s);
 
+static int feedback_work(req *r, void *ctx)
+{
+    job *j = ctx;
+    if (!idem_begin(r, &j->im)) {
+        h_session_feedback_once(r, j->s);
+        idem_end(r, &j->im);
+    }
+    return COMPUTE_DONE;
+}
+
+/* In the session's lane: feedback may adapt the online learner. */
 void h_session_feedback(req *r)
 {
     if (!want_json_body(r)) return;
     session *s = path_session(r);
     if (!s) return;
-    idem im;
+    job *j = job_new(r, s);
+    if (!j) return;
     /* The route of a feedback record includes its session. */
     char route_key[96];
     snprintf(route_key, sizeof route_key, "feedback/%s", session_id(s));
-    if (!idem_begin(r, &im, route_key)) {
-        h_session_feedback_once(r, s);
-        idem_end(r, &im);
+    if (idem_prepare(r, &j->im, route_key)) {
+        free(j);
+        session_put(s);
+        return;
     }
-    session_put(s);
+    defer(r, s, feedback_work, j);
 }
 
 static void h_session_feedback_once(req *r, session *s)

@@ -17,6 +17,7 @@
 #include "online_es.h"
 #include "analytics.h"
 #include "live.h"
+#include "pool.h"
 
 #define SNAPSHOT_VERSION 4   /* 2 added last_applied and best_loss; 3 the adaptation state;
                                 4 the online learner's state */
@@ -60,6 +61,7 @@ struct session {
     req           **pend_req;
     int            *pend_enc;
     int            *pend_skip;
+    pool_lane       lane;          /* its steps, feedback, reads and delete, in order (pool.h) */
 };
 
 struct sessions {
@@ -192,6 +194,7 @@ static int session_build(app *a, spec *sp, session **out)
     if (!s) return ERR_NO_MEMORY;
     pthread_mutex_init(&s->mu, NULL);
     atomic_init(&s->refs, 1);
+    pool_lane_init(&s->lane);
     s->app = a;
     s->sp = *sp;
     memset(sp, 0, sizeof *sp);
@@ -365,6 +368,14 @@ const char *session_id(const session *s) { return s->id; }
 const char *session_tenant(const session *s) { return s->sp.tenant; }
 non_finite_policy session_non_finite(const session *s) { return s->sp.non_finite; }
 size_t session_num_params(const session *s) { return s->sp.lay.n; }
+
+pool_lane *session_lane(session *s, int *limit)
+{
+    int64_t q = s->app->cfg.compute_session_queue;
+    /* Every worker of a shared session must be able to post its gradients. */
+    *limit = (int)(q > s->sp.workers ? q : s->sp.workers);
+    return &s->lane;
+}
 
 static char *make_meta(session *s, int64_t created_ms)
 {
@@ -711,8 +722,9 @@ static void pend_answer_all(session *s, req *self, int e, const char *msg)
 
 static sessions *registry_of(session *s) { return s->app->reg; }
 
-void session_step(session *s, req *r, const step_request *sr)
+int session_step(session *s, req *r, const step_request *sr)
 {
+    int parked = 0;
     pthread_mutex_lock(&s->mu);
     int64_t k = sr->step;
     int skip = sr->nonfinite && s->sp.non_finite == NON_FINITE_SKIP;
@@ -765,8 +777,10 @@ void session_step(session *s, req *r, const step_request *sr)
         s->pend_req[j] = r;
         s->pend_enc[j] = sr->encoding;
         if (s->npend < s->sp.workers) {
+            /* r stays suspended; whoever completes, times out or releases
+             * the step resumes it. */
             r->wait = s;
-            http_suspend(r);
+            parked = 1;
         } else {
             /* Every worker is here: the mean of their gradients, once. */
             float *mean = s->pend_grads;
@@ -792,6 +806,7 @@ void session_step(session *s, req *r, const step_request *sr)
         }
     }
     pthread_mutex_unlock(&s->mu);
+    return parked;
 }
 
 void session_params(session *s, req *r, int enc)
