@@ -62,7 +62,39 @@ struct session {
     int            *pend_enc;
     int            *pend_skip;
     pool_lane       lane;          /* its steps, feedback, reads and delete, in order (pool.h) */
+    /* What GET and the list show, copied from the fields above whenever
+     * s->mu is released (session_unlock), under its own short lock: a
+     * description never waits for a running step. */
+    pthread_mutex_t info_mu;
+    struct {
+        int64_t step, saved_step, rolled_back_to;
+        double  last_loss;
+        char    status[16];
+        char    reason[160];
+        int     npend;
+    } info;
 };
+
+/* Copies the described fields to s->info.  Called with s->mu held, or
+ * before the session is shared. */
+static void session_publish(session *s)
+{
+    pthread_mutex_lock(&s->info_mu);
+    s->info.step = s->step;
+    s->info.saved_step = s->saved_step;
+    s->info.rolled_back_to = s->rolled_back_to;
+    s->info.last_loss = s->last_loss;
+    memcpy(s->info.status, s->status, sizeof s->info.status);
+    memcpy(s->info.reason, s->reason, sizeof s->info.reason);
+    s->info.npend = s->npend;
+    pthread_mutex_unlock(&s->info_mu);
+}
+
+static void session_unlock(session *s)
+{
+    session_publish(s);
+    pthread_mutex_unlock(&s->mu);
+}
 
 struct sessions {
     app             *app;
@@ -179,6 +211,7 @@ static void session_free(session *s)
     free(s->pend_enc);
     free(s->pend_skip);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->info_mu);
     free(s);
 }
 
@@ -193,6 +226,7 @@ static int session_build(app *a, spec *sp, session **out)
     session *s = calloc(1, sizeof *s);
     if (!s) return ERR_NO_MEMORY;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->info_mu, NULL);
     atomic_init(&s->refs, 1);
     pool_lane_init(&s->lane);
     s->app = a;
@@ -425,6 +459,7 @@ int sessions_create(sessions *reg, spec *sp, session **out)
     size_t snap_len = 0;
     rc = s->meta_json ? snapshot_encode(s, &snap, &snap_len) : ERR_NO_MEMORY;
     if (!rc) rc = store_session_create_take(a->db, s->id, s->meta_json, created, 0, snap, snap_len);
+    session_publish(s);
     if (!rc) rc = registry_insert(reg, s);
     if (rc) {
         session_free(s);
@@ -455,6 +490,7 @@ static int restore_one(void *ctx, const store_session_row *row)
         if (strcmp(s->status, "diverged") == 0)
             snprintf(s->reason, sizeof s->reason, "the session diverged before the daemon restarted");
         s->saved_time = now_mono();
+        session_publish(s);
         rc = registry_insert(reg, s);
     }
     if (rc) {
@@ -805,7 +841,7 @@ int session_step(session *s, req *r, const step_request *sr)
             pend_clear(reg, s);
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    session_unlock(s);
     return parked;
 }
 
@@ -829,7 +865,7 @@ void session_params(session *s, req *r, int enc)
         resp_take(r, 200, enc == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
         snprintf(r->hdr_step, sizeof r->hdr_step, "%lld", (long long)s->step);
     }
-    pthread_mutex_unlock(&s->mu);
+    session_unlock(s);
 }
 
 int session_feedback(session *s, int64_t step, double loss, const char *metrics_json, char *msg, size_t cap)
@@ -842,7 +878,7 @@ int session_feedback(session *s, int64_t step, double loss, const char *metrics_
                  (long long)s->step);
         rc = ERR_OUT_OF_RANGE;
     }
-    pthread_mutex_unlock(&s->mu);
+    session_unlock(s);
     if (!rc) rc = store_feedback(s->app->db, s->id, step, loss, metrics_json);
     if (!rc) {
         /* The online learner takes the loss of a taken step once (a loss
@@ -852,26 +888,26 @@ int session_feedback(session *s, int64_t step, double loss, const char *metrics_
             s->es_dirty = 1;
             if (s->sp.dur == DURABILITY_STEP) snapshot_save(s, 1);
         }
-        pthread_mutex_unlock(&s->mu);
+        session_unlock(s);
     }
     return rc;
 }
 
 cJSON *session_describe(session *s)
 {
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&s->info_mu);
     cJSON *o = cJSON_Parse(s->meta_json);
     if (o) {
-        cJSON_AddNumberToObject(o, "step", (double)s->step);
-        cJSON_AddStringToObject(o, "status", s->status);
-        if (s->reason[0]) cJSON_AddStringToObject(o, "reason", s->reason);
-        if (s->rolled_back_to >= 0) cJSON_AddNumberToObject(o, "rolled_back_to", (double)s->rolled_back_to);
-        if (isfinite(s->last_loss)) cJSON_AddNumberToObject(o, "last_loss", s->last_loss);
+        cJSON_AddNumberToObject(o, "step", (double)s->info.step);
+        cJSON_AddStringToObject(o, "status", s->info.status);
+        if (s->info.reason[0]) cJSON_AddStringToObject(o, "reason", s->info.reason);
+        if (s->info.rolled_back_to >= 0) cJSON_AddNumberToObject(o, "rolled_back_to", (double)s->info.rolled_back_to);
+        if (isfinite(s->info.last_loss)) cJSON_AddNumberToObject(o, "last_loss", s->info.last_loss);
         else cJSON_AddNullToObject(o, "last_loss");
-        cJSON_AddNumberToObject(o, "saved_step", (double)s->saved_step);
-        if (s->sp.workers > 1) cJSON_AddNumberToObject(o, "pending_workers", s->npend);
+        cJSON_AddNumberToObject(o, "saved_step", (double)s->info.saved_step);
+        if (s->sp.workers > 1) cJSON_AddNumberToObject(o, "pending_workers", s->info.npend);
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->info_mu);
     return o;
 }
 
@@ -893,7 +929,7 @@ int sessions_delete(sessions *reg, const char *id)
         pend_answer_all(s, NULL, ERR_SESSION_NOT_FOUND, "the session was deleted");
         pend_clear(reg, s);
     }
-    pthread_mutex_unlock(&s->mu);
+    session_unlock(s);
     int rc = store_session_delete(reg->app->db, id);
     session_put(s);
     return rc;
@@ -938,7 +974,7 @@ void sessions_tick(sessions *reg, double now)
         }
         if (scan_ckpt && !s->deleted && s->sp.dur == DURABILITY_CHECKPOINT && (s->step > s->saved_step || s->es_dirty))
             snapshot_save(s, 0);
-        pthread_mutex_unlock(&s->mu);
+        session_unlock(s);
         session_put(s);
     }
     free(v);
@@ -957,7 +993,7 @@ void sessions_release_waiters(sessions *reg)
             pend_answer_all(s, NULL, ERR_SHUTTING_DOWN, "the daemon is shutting down; retry this step");
             pend_clear(reg, s);
         }
-        pthread_mutex_unlock(&s->mu);
+        session_unlock(s);
         session_put(s);
     }
     free(v);
@@ -975,7 +1011,7 @@ int sessions_checkpoint_all(sessions *reg)
             int e = snapshot_save(s, 0);
             if (e) rc = e;
         }
-        pthread_mutex_unlock(&s->mu);
+        session_unlock(s);
         session_put(s);
     }
     free(v);

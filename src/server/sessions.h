@@ -19,8 +19,11 @@
  *
  * Thread rules: the registry is guarded by a rwlock; each session by its own
  * mutex, held for the whole of a step (decode happens before, in the
- * request, on the HTTP thread; the step itself on a compute thread).  Sessions are reference counted: sessions_get takes a reference,
- * session_put drops it; a deleted session is freed by its last holder. */
+ * request, on the HTTP thread; the step itself on a compute thread).
+ * session_describe reads a copy of the described fields made whenever that
+ * mutex is released, so it never waits for a running step.  Sessions are
+ * reference counted: sessions_get takes a reference, session_put drops it; a
+ * deleted session is freed by its last holder. */
 #ifndef OPTIRS_SESSIONS_H
 #define OPTIRS_SESSIONS_H
 
