@@ -7,10 +7,13 @@ finished; one slow create held the global idempotency mutex, so a create with
 another key waited for it.  Each test puts heavy work in flight, waits until
 /metrics shows it on the compute pool (an event, not a delay), sends the light
 requests and asserts the ORDER in which the requests complete — never how
-long they took."""
+long they took.  Heavy steps are uploaded all but their last byte first and
+released together (one byte each), so that they start at once however slow
+the uploads are."""
 import http.client
 import json
 import re
+import socket
 import struct
 import threading
 import time
@@ -62,6 +65,34 @@ class Recorder:
         return self.send(name, "POST", f"/v1/sessions/{sid}/step", body,
                          {"Content-Type": "application/octet-stream", "X-Optirs-Step": str(k)})
 
+    def upload(self, name, sid, k, n, value=0.01):
+        """Sends a binary step of n values but its last byte; returns the
+        function that sends that byte and records the answer in a thread."""
+        body = struct.pack("<f", value) * n
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=WAIT_S)
+        s.sendall((f"POST /v1/sessions/{sid}/step HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   f"Content-Type: application/octet-stream\r\nX-Optirs-Step: {k}\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:-1])
+
+        def run():
+            try:
+                r = http.client.HTTPResponse(s)
+                r.begin()
+                data = r.read()
+                h = {k.lower(): v for k, v in r.getheaders()}
+                with self.lock:
+                    self.order.append(name)
+                    self.answers[name] = (r.status, h, data)
+            finally:
+                s.close()
+
+        def release():
+            s.sendall(body[-1:])
+            t = threading.Thread(target=run, daemon=True)
+            t.start()
+            self.threads.append(t)
+        return release
+
     def json_post(self, name, path, obj, headers=None):
         hdrs = {"Content-Type": "application/json"}
         hdrs.update(headers or {})
@@ -91,15 +122,12 @@ def pool_jobs(d):
     return int(w.group(1)), int(r.group(1))
 
 
-def wait_pool(d, waiting=None, running=None, unless=None):
-    """Waits until the pool holds `waiting` waiting and `running` running
-    jobs, or until unless() is true."""
+def wait_pool(d, waiting=None, running=None):
+    """Waits until the pool holds `waiting` waiting and `running` running jobs."""
     deadline = time.time() + WAIT_S
     while time.time() < deadline:
         w, r = pool_jobs(d)
         if (waiting is None or w == waiting) and (running is None or r == running):
-            return
-        if unless and unless():
             return
         time.sleep(0.005)
     raise AssertionError("the compute pool never reached waiting=%s running=%s" % (waiting, running))
@@ -113,42 +141,48 @@ def light_session(d):
     return d.create(optimizer="sgd", hyperparams={"lr": 0.5}, tensors=[{"shape": [4]}])["id"]
 
 
-def test_livez_and_a_light_session_answer_while_two_heavy_steps_run(make_daemon):
-    d = make_daemon("--threads", "2", "--compute-threads", "3").start()
-    h1, h2 = heavy_session(d), heavy_session(d)
+def test_livez_and_a_light_session_answer_while_heavy_steps_run(make_daemon):
+    # Four heavy steps, so that on the old code both HTTP threads were held
+    # by one (whichever thread accepted which connection); five compute
+    # threads, so that the light session has one of its own.
+    d = make_daemon("--threads", "2", "--compute-threads", "5").start()
+    n = 2 * HEAVY_N // 3
+    heavy = [heavy_session(d, n) for _ in range(4)]
     light = light_session(d)
     rec = Recorder(d.port)
-    rec.step("heavy1", h1, 1, HEAVY_N)
-    rec.step("heavy2", h2, 1, HEAVY_N)
-    wait_pool(d, running=2)          # both heavy steps are on compute threads now
+    releases = [rec.upload("heavy%d" % i, h, 1, n) for i, h in enumerate(heavy)]
+    for release in releases:
+        release()
+    wait_pool(d, running=4)          # every heavy step is on a compute thread now
     rec.send("livez", "GET", "/livez")
     rec.send("readyz", "GET", "/readyz")
     rec.step("light", light, 1, 4)
     rec.send("list", "GET", "/v1/sessions")
+    rec.send("get", "GET", f"/v1/sessions/{heavy[0]}")
     rec.join()
-    for name in ("heavy1", "heavy2", "livez", "readyz", "light", "list"):
+    names = ["heavy%d" % i for i in range(4)]
+    for name in names + ["livez", "readyz", "light", "list", "get"]:
         assert rec.answers[name][0] == 200, (name, rec.answers[name])
     order = rec.order
-    for name in ("livez", "readyz", "light", "list"):
-        assert order.index(name) < order.index("heavy1"), order
-        assert order.index(name) < order.index("heavy2"), order
+    for name in ("livez", "readyz", "light", "list", "get"):
+        for h in names:
+            assert order.index(name) < order.index(h), order
     assert rec.answers["light"][1]["x-optirs-step"] == "1"
     assert struct.unpack("<4f", rec.answers["light"][2]) == struct.unpack("<4f", struct.pack("<4f", *[-0.005] * 4))
-    assert rec.answers["heavy1"][1]["x-optirs-step"] == "1"
+    assert all(rec.answers[h][1]["x-optirs-step"] == "1" for h in names)
+    assert json.loads(rec.answers["get"][2])["step"] == 0     # described while its step 1 ran
 
 
 def test_concurrent_steps_of_one_session_apply_in_arrival_order(make_daemon):
     d = make_daemon("--threads", "2", "--compute-threads", "2").start()
     h = heavy_session(d)
     rec = Recorder(d.port)
-    rec.step("s1", h, 1, HEAVY_N)
+    releases = [rec.upload("s%d" % k, h, k, HEAVY_N) for k in (1, 2, 3, 4)]
+    releases[0]()
     wait_pool(d, running=1)
-    for i, k in enumerate((2, 3, 4)):
-        rec.step("s%d" % k, h, k, HEAVY_N)
-        # queued in the session's lane behind the running step (or, on a
-        # machine fast enough to finish the steps before, answered)
-        wait_pool(d, waiting=i + 1, unless=lambda k=k: rec.done("s%d" % (k - 1)) and (
-            rec.done("s%d" % k) or pool_jobs(d)[1] == 1))
+    for i in (1, 2, 3):
+        releases[i]()
+        wait_pool(d, waiting=i)       # queued in the session's lane behind the running step
     rec.send("params", "GET", f"/v1/sessions/{h}/params", headers={"Accept": "application/octet-stream"})
     rec.join()
     for k in (1, 2, 3, 4):
@@ -199,7 +233,7 @@ def test_a_full_compute_queue_answers_503_overloaded_and_changes_nothing(make_da
     h = heavy_session(d)
     a, b = light_session(d), light_session(d)
     rec = Recorder(d.port)
-    rec.step("heavy", h, 1, HEAVY_N)
+    rec.upload("heavy", h, 1, HEAVY_N)()
     wait_pool(d, running=1)
     rec.step("queued", a, 1, 4)
     wait_pool(d, waiting=1)
@@ -222,7 +256,7 @@ def test_one_session_cannot_queue_more_than_its_share(make_daemon):
     h = heavy_session(d)
     other = light_session(d)
     rec = Recorder(d.port)
-    rec.step("s1", h, 1, HEAVY_N)
+    rec.upload("s1", h, 1, HEAVY_N)()
     wait_pool(d, running=1)
     # Small requests of the same session, so that they arrive while s1 runs:
     # the first waits in the lane (2 of 2), the second is over the share.
@@ -248,7 +282,7 @@ def test_sigterm_with_steps_queued_loses_no_acknowledged_step(make_daemon):
     h = heavy_session(d)
     a, b = light_session(d), light_session(d)
     rec = Recorder(d.port)
-    rec.step("heavy", h, 1, HEAVY_N)
+    rec.upload("heavy", h, 1, HEAVY_N)()
     wait_pool(d, running=1)
     rec.step("a", a, 1, 4)
     rec.step("b", b, 1, 4)
