@@ -223,7 +223,6 @@ def test_the_same_key_twice_makes_one_session(make_daemon):
     assert s1 == 201 and s2 == 201, (b1[:200], b2[:200])
     assert json.loads(b1)["id"] == json.loads(b2)["id"]
     assert "idempotent-replayed" not in h1 and h2.get("idempotent-replayed") == "true"
-    assert rec.order == ["first", "second"]
     st, body = d.json("GET", "/v1/sessions")
     assert st == 200 and len(body["sessions"]) == 1
 
