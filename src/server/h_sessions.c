@@ -424,16 +424,11 @@ static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t c
     return 0;
 }
 
-static int step_work(req *r, void *ctx)
+/* Decodes r's step for session s into j (JSON gradients into j->grads; a
+ * binary step's stay in r's body, which lives as long as r).  0, or an
+ * error with r answered. */
+static int step_decode(req *r, session *s, job *j)
 {
-    job *j = ctx;
-    return session_step(j->s, r, &j->sr) ? COMPUTE_PARKED : COMPUTE_DONE;
-}
-
-void h_session_step(req *r)
-{
-    session *s = path_session(r);
-    if (!s) return;
     size_t n = session_num_params(s);
     step_request sr = {.loss = NAN};
     char msg[200] = "";
@@ -446,7 +441,7 @@ void h_session_step(req *r)
     } else if (r->ctype == CT_BINARY) {
         rc = decode_binary(r, n, &sr, msg, sizeof msg);
     } else if (r->ctype == CT_JSON || r->ctype == CT_NONE) {
-        grads = malloc((n ? n : 1) * sizeof(float));
+        grads = j->grads = malloc((n ? n : 1) * sizeof(float));
         step_ctx c = {.sr = &sr, .grads = grads, .n = n};
         rc = grads ? jsonwalk_object(r->body, r->body_len, step_member, &c, c.msg, sizeof c.msg) : ERR_NO_MEMORY;
         if (!rc && !c.have_step) { rc = ERR_MISSING_FIELD; snprintf(c.msg, sizeof c.msg, "step is required"); }
@@ -468,18 +463,29 @@ void h_session_step(req *r)
         rc = ERR_UNSUPPORTED_MEDIA;
         snprintf(msg, sizeof msg, "a step is application/json or application/octet-stream");
     }
-    job *j = rc ? NULL : job_new(r, NULL);
-    if (rc) resp_error(r, rc, "%s", msg[0] ? msg : err_message(rc));
-    if (!j) {
-        free(grads);
-        session_put(s);
-        return;
+    if (rc) {
+        resp_error(r, rc, "%s", msg[0] ? msg : err_message(rc));
+        return rc;
     }
-    /* A binary step's gradients stay in r's body, which lives as long as r. */
     sr.encoding = enc;
     j->sr = sr;
-    j->grads = grads;
-    defer(r, s, step_work, j);
+    return 0;
+}
+
+/* Decoding a large JSON step is heavy too: it runs here, in the lane. */
+static int step_work(req *r, void *ctx)
+{
+    job *j = ctx;
+    if (step_decode(r, j->s, j)) return COMPUTE_DONE;
+    return session_step(j->s, r, &j->sr) ? COMPUTE_PARKED : COMPUTE_DONE;
+}
+
+void h_session_step(req *r)
+{
+    session *s = path_session(r);
+    if (!s) return;
+    job *j = job_new(r, s);
+    if (j) defer(r, s, step_work, j);
 }
 
 static int params_work(req *r, void *ctx)
