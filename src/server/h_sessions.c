@@ -15,7 +15,7 @@
 #include "errors.h"
 #include "f32json.h"
 #include "handlers.h"
-#include "idemlock.h"
+#include "idemlane.h"
 #include "jsonwalk.h"
 #include "sessions.h"
 #include "spec.h"
@@ -70,14 +70,14 @@ static void h_sessions_create_once(req *r);
 
 /* ---- idempotency ---------------------------------------------------------- */
 
-/* A request with an Idempotency-Key holds that key's lock (idemlock.h) from
- * the look-up of the stored answer to the storing of its own, so that two
- * copies of one request cannot both miss the record; other keys go on. */
+/* Two copies of one request (same tenant, route and Idempotency-Key) never
+ * run at once, so the second finds the answer the first stored: creates run
+ * in their key's lane (idemlane.h), feedback in its session's lane (its
+ * route names the session).  Requests with other keys go on in parallel. */
 typedef struct idem {
-    char      key[129];            /* "" without a key */
-    char      route[96];
-    uint8_t   hash[32];            /* of the body */
-    idemlock *lock;
+    char     key[129];             /* "" without a key */
+    char     route[96];
+    uint8_t  hash[32];             /* of the body */
 } idem;
 
 /* Reads r's Idempotency-Key (on the HTTP thread).  Returns 1 when r is
@@ -100,25 +100,18 @@ static int idem_prepare(req *r, idem *im, const char *route_key)
     return 0;
 }
 
-/* Takes the key's lock and looks up its stored answer.  Returns 1 when r is
- * answered (a replay of the first answer, or an error), 0 to go on; then the
- * caller must call idem_end. */
+/* Looks up the key's stored answer (in the key's or session's lane).
+ * Returns 1 when r is answered (a replay of the first answer, or an error),
+ * 0 to go on; then the caller calls idem_end. */
 static int idem_begin(req *r, idem *im)
 {
     if (!im->key[0]) return 0;
-    im->lock = idemlock_acquire(r->who.tenant, im->route, im->key);
-    if (!im->lock) {
-        resp_error(r, ERR_NO_MEMORY, NULL);
-        return 1;
-    }
     uint8_t stored[32];
     int status;
     char *body = NULL;
     size_t len = 0;
     int rc = store_idem_get(r->app->db, r->who.tenant, im->key, im->route, stored, &status, &body, &len);
     if (rc == ERR_NOT_FOUND) return 0;
-    idemlock_release(im->lock);
-    im->lock = NULL;
     if (rc) resp_error(r, rc, NULL);
     else if (memcmp(stored, im->hash, 32) != 0) {
         free(body);
@@ -130,14 +123,11 @@ static int idem_begin(req *r, idem *im)
     return 1;
 }
 
-/* Records a successful answer under the key and lets the next one in. */
+/* Records a successful answer under the key. */
 static void idem_end(req *r, idem *im)
 {
-    if (!im->lock) return;
-    if (r->status >= 200 && r->status < 300)
+    if (im->key[0] && r->status >= 200 && r->status < 300)
         store_idem_put(r->app->db, r->who.tenant, im->key, im->route, im->hash, r->status, r->resp, r->resp_len);
-    idemlock_release(im->lock);
-    im->lock = NULL;
 }
 
 /* ---- compute jobs ------------------------------------------------------------ */
@@ -146,6 +136,7 @@ static void idem_end(req *r, idem *im)
  * (body, parameters, principal) stays valid while it is suspended. */
 typedef struct job {
     session     *s;                /* a reference, for session routes */
+    idemlane    *key_lane;         /* a reference, for a create with a key */
     idem         im;
     step_request sr;
     float       *grads;            /* a JSON step's decoded gradients */
@@ -156,6 +147,7 @@ static void job_free(void *ctx)
 {
     job *j = ctx;
     if (j->s) session_put(j->s);
+    idemlane_put(j->key_lane);
     free(j->grads);
     free(j);
 }
@@ -190,6 +182,8 @@ static int create_work(req *r, void *ctx)
     return COMPUTE_DONE;
 }
 
+/* A create runs on the pool: in its key's lane when it has an
+ * Idempotency-Key, else on no lane. */
 void h_sessions_create(req *r)
 {
     if (!ready(r)) return;
@@ -199,7 +193,17 @@ void h_sessions_create(req *r)
         free(j);
         return;
     }
-    defer(r, NULL, create_work, j);
+    if (!j->im.key[0]) {
+        defer(r, NULL, create_work, j);
+        return;
+    }
+    j->key_lane = idemlane_get(r->who.tenant, j->im.route, j->im.key);
+    if (!j->key_lane) {
+        free(j);
+        resp_error(r, ERR_NO_MEMORY, NULL);
+        return;
+    }
+    compute_defer(r, idemlane_lane(j->key_lane), (int)r->app->cfg.compute_session_queue, create_work, job_free, j);
 }
 
 static void h_sessions_create_once(req *r)

@@ -1,25 +1,23 @@
-/* idemlock.c — see idemlock.h.
+/* idemlane.c — see idemlane.h.
  *
- * A short list of the keys in flight under one mutex that is held only to
- * find, add or drop an entry, never while a request runs; each entry has its
- * own condition variable for the requests waiting on that key. */
-#include "idemlock.h"
+ * A short list of the keys in use under one mutex, held only to find, add
+ * or drop an entry. */
+#include "idemlane.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct idemlock {
-    char           *name;           /* tenant \0 route \0 key \0 */
-    size_t          name_len;
-    int             held;
-    int             users;          /* the holder and the waiters */
-    pthread_cond_t  cv;
-    idemlock       *next;
+struct idemlane {
+    char      *name;                /* tenant \0 route \0 key \0 */
+    size_t     name_len;
+    int        refs;
+    pool_lane  lane;
+    idemlane  *next;
 };
 
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
-static idemlock       *table;
+static idemlane       *table;
 static int             table_count;
 
 /* tenant \0 route \0 key \0 as one heap string; NULL when out of memory. */
@@ -35,58 +33,51 @@ static char *make_name(const char *tenant, const char *route, const char *key, s
     return n;
 }
 
-idemlock *idemlock_acquire(const char *tenant, const char *route, const char *key)
+idemlane *idemlane_get(const char *tenant, const char *route, const char *key)
 {
     size_t len;
     char *name = make_name(tenant, route, key, &len);
     if (!name) return NULL;
     pthread_mutex_lock(&table_mu);
-    idemlock *l = table;
+    idemlane *l = table;
     while (l && (l->name_len != len || memcmp(l->name, name, len) != 0)) l = l->next;
-    if (!l) {
-        l = calloc(1, sizeof *l);
-        if (!l) {
-            pthread_mutex_unlock(&table_mu);
-            free(name);
-            return NULL;
-        }
+    if (l) {
+        free(name);
+    } else if ((l = calloc(1, sizeof *l)) != NULL) {
         l->name = name;
         l->name_len = len;
-        name = NULL;
-        pthread_cond_init(&l->cv, NULL);
+        pool_lane_init(&l->lane);
         l->next = table;
         table = l;
         table_count++;
+    } else {
+        free(name);
     }
-    free(name);
-    l->users++;
-    while (l->held) pthread_cond_wait(&l->cv, &table_mu);
-    l->held = 1;
+    if (l) l->refs++;
     pthread_mutex_unlock(&table_mu);
     return l;
 }
 
-void idemlock_release(idemlock *l)
+pool_lane *idemlane_lane(idemlane *l) { return &l->lane; }
+
+void idemlane_put(idemlane *l)
 {
     if (!l) return;
     pthread_mutex_lock(&table_mu);
-    l->held = 0;
-    if (--l->users > 0) {
-        pthread_cond_signal(&l->cv);
+    if (--l->refs > 0) {
         pthread_mutex_unlock(&table_mu);
         return;
     }
-    idemlock **pp = &table;
+    idemlane **pp = &table;
     while (*pp != l) pp = &(*pp)->next;
     *pp = l->next;
     table_count--;
     pthread_mutex_unlock(&table_mu);
-    pthread_cond_destroy(&l->cv);
     free(l->name);
     free(l);
 }
 
-int idemlock_count(void)
+int idemlane_count(void)
 {
     pthread_mutex_lock(&table_mu);
     int n = table_count;
