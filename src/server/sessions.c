@@ -628,6 +628,9 @@ static int step_extra_json(session *s, char *out, size_t cap)
  * Called with s->mu held. */
 static int apply_step(session *s, int64_t k, const float *g, double loss, int skip)
 {
+    /* durability=step: refused before it is applied when the database file
+     * is gone, replaced or read-only (no 200 that is not durable). */
+    if (s->sp.dur == DURABILITY_STEP && store_health(s->app->db, 0, NULL) != 0) return ERR_STORAGE;
     size_t n = s->sp.lay.n;
     step_info info = {.loss = loss, .grad_norm = NAN, .update_norm = 0, .param_norm = NAN, .lr = NAN};
     double t0 = now_mono();

@@ -3,7 +3,12 @@
 Finding 9: on a full disk DELETE answered 503 but the session was already
 gone from memory (404), and back after a restart.  Deletes now commit to
 storage first.  The disk is a small tmpfs filled by a filler file (needs
-root to mount, as the crash test's disk-full case)."""
+root to mount, as the crash test's disk-full case).
+
+Finding 10: with its database files deleted under it the daemon kept
+answering durable steps 200 and /readyz 200, and everything was gone after
+the restart.  Now /readyz answers 503 with a reason and durable steps 503
+storage_unavailable; checkpoint-mode sessions keep serving from memory."""
 import os
 import shutil
 import signal
@@ -12,6 +17,8 @@ import tempfile
 
 import numpy as np
 import pytest
+
+from daemon import floats
 
 N = 256
 
@@ -97,3 +104,111 @@ def test_failed_delete_on_a_full_disk_keeps_the_session(make_daemon, tmpfs):
         d.stop(signal.SIGTERM)
     finally:
         shutil.rmtree(logdir, ignore_errors=True)
+
+
+def readyz(d):
+    return d.json("GET", "/readyz")
+
+
+def test_full_disk_makes_readyz_503_until_space_returns(make_daemon, tmpfs):
+    logdir = tempfile.mkdtemp(prefix="optirs-full-log-")
+    try:
+        d = make_daemon(tmpdir=logdir, db=os.path.join(tmpfs, "full.db")).start()
+        sid = d.create(optimizer="adam", tensors=[{"name": "w", "shape": [N]}], durability="step")["id"]
+        filler = fill(tmpfs)
+        rng = np.random.default_rng(10)
+        failed = step_until_503(d, sid, 1, rng)
+        assert readyz(d) == (503, {"status": "storage_unavailable", "reason": "storage_write_failed"})
+        assert d.request("GET", "/livez")[0] == 200
+        os.unlink(filler)
+        # /readyz's one-page test write now commits: ready again without any client write.
+        assert readyz(d) == (200, {"status": "ready"})
+        st, _, _ = d.step_binary(sid, failed, rng.standard_normal(N).astype(np.float32).tolist())
+        assert st == 200
+    finally:
+        shutil.rmtree(logdir, ignore_errors=True)
+
+
+T = [{"name": "w", "shape": [4]}]
+
+
+def two_sessions(d):
+    """A durability=step and a checkpoint session, each at step 2."""
+    dur = d.create(optimizer="adam", tensors=T, durability="step")["id"]
+    ck = d.create(optimizer="adam", tensors=T, durability="checkpoint")["id"]
+    for sid in (dur, ck):
+        for k in (1, 2):
+            st, _, _ = d.step_binary(sid, k, [0.1 * k, -0.2, 0.3, 0.4])
+            assert st == 200
+    return dur, ck
+
+
+def assert_durable_steps_refused(d, dur, ck, reason):
+    assert readyz(d) == (503, {"status": "storage_unavailable", "reason": reason})
+    params = d.request("GET", f"/v1/sessions/{dur}/params", headers={"Accept": "application/octet-stream"})[2]
+    st, _, data = d.step_binary(dur, 3, [1, 2, 3, 4])
+    assert st == 503 and b"storage_unavailable" in data, data
+    st, body = d.json("POST", f"/v1/sessions/{dur}/step", {"step": 3, "grads": [1, 2, 3, 4]})
+    assert st == 503 and body["error"]["code"] == "storage_unavailable", body
+    # Nothing was applied: the session is at step 2 with the same params.
+    st, body = d.json("GET", f"/v1/sessions/{dur}")
+    assert st == 200 and body["step"] == 2
+    assert d.request("GET", f"/v1/sessions/{dur}/params", headers={"Accept": "application/octet-stream"})[2] == params
+    # Nothing durable is acknowledged: creates and deletes fail too.
+    st, body = d.json("POST", "/v1/sessions", {"optimizer": "sgd", "tensors": T})
+    assert st == 503 and body["error"]["code"] == "storage_unavailable", body
+    st, body = d.json("DELETE", f"/v1/sessions/{ck}")
+    assert st == 503 and body["error"]["code"] == "storage_unavailable", body
+    # Checkpoint sessions serve from memory (documented: their snapshots fail meanwhile).
+    st, _, data = d.step_binary(ck, 3, [1, 2, 3, 4])
+    assert st == 200 and len(floats(data)) == 4
+
+
+def test_deleted_database_files_refuse_durable_steps_and_readyz(make_daemon):
+    d = make_daemon().start()
+    dur, ck = two_sessions(d)
+    assert readyz(d) == (200, {"status": "ready"})
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(d.db + suffix):
+            os.unlink(d.db + suffix)
+    assert_durable_steps_refused(d, dur, ck, "database_deleted")
+    assert d.stop(signal.SIGTERM) == 0
+    with open(d.dir + "/stderr.log") as f:
+        assert "database_deleted: every write is refused" in f.read()
+
+
+def test_replaced_database_file_refuses_durable_steps(make_daemon):
+    d = make_daemon().start()
+    dur, ck = two_sessions(d)
+    shutil.copy(d.db, d.db + ".copy")
+    os.replace(d.db + ".copy", d.db)      # same name, another inode
+    assert_durable_steps_refused(d, dur, ck, "database_replaced")
+
+
+def make_read_only(path):
+    """Makes `path` unwritable for this process: chattr +i as root (root
+    ignores mode bits), chmod otherwise.  Returns the undo function."""
+    if os.geteuid() != 0:
+        os.chmod(path, 0o444)
+        return lambda: os.chmod(path, 0o644)
+    r = subprocess.run(["chattr", "+i", path], stderr=subprocess.PIPE)
+    if r.returncode != 0:
+        pytest.skip("cannot make a file immutable here: %s" % r.stderr.decode().strip())
+    return lambda: subprocess.run(["chattr", "-i", path], check=True)
+
+
+def test_read_only_database_refuses_durable_steps_until_writable_again(make_daemon):
+    d = make_daemon().start()
+    dur, ck = two_sessions(d)
+    undo = make_read_only(d.db)
+    try:
+        assert_durable_steps_refused(d, dur, ck, "database_read_only")
+    finally:
+        undo()
+    # Writable again: ready, and the refused step goes through.
+    assert readyz(d) == (200, {"status": "ready"})
+    st, _, _ = d.step_binary(dur, 3, [1, 2, 3, 4])
+    assert st == 200
+    assert d.stop(signal.SIGTERM) == 0
+    d2 = make_daemon(tmpdir=d.dir, db=d.db).start()
+    assert d2.json("GET", f"/v1/sessions/{dur}")[1]["step"] == 3
