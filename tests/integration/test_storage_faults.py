@@ -212,3 +212,38 @@ def test_read_only_database_refuses_durable_steps_until_writable_again(make_daem
     assert d.stop(signal.SIGTERM) == 0
     d2 = make_daemon(tmpdir=d.dir, db=d.db).start()
     assert d2.json("GET", f"/v1/sessions/{dur}")[1]["step"] == 3
+
+
+# One outer step of this job takes seconds: it writes nothing while the test acts.
+SLOW = {"name": "slow", "tasks": ["logistic_regression dim=10 batch=64"], "particles": 256, "unroll": 10000,
+        "outer_steps": 1000000, "checkpoint_every": 1}
+
+
+def job_status(d, jid):
+    st, job = d.json("GET", f"/v1/meta/jobs/{jid}")
+    assert st == 200, job
+    return job["status"]
+
+
+def test_cancel_of_a_queued_meta_job_that_cannot_be_stored_leaves_it_queued(make_daemon):
+    """The audit of finding 9's class: cancelling a queued meta-training job
+    took it off the queue before its "cancelled" was committed; a failed
+    commit left a job that would never run while the database said queued."""
+    d = make_daemon().start()
+    st, a = d.json("POST", "/v1/meta/jobs", SLOW)
+    assert st == 202, a
+    st, b = d.json("POST", "/v1/meta/jobs", dict(SLOW, name="second"))
+    assert st == 202, b
+    while job_status(d, a["id"]) != "running":
+        pass
+    undo = make_read_only(d.db)
+    try:
+        st, body = d.json("DELETE", f"/v1/meta/jobs/{b['id']}")
+        assert st == 503 and body["error"]["code"] == "storage_unavailable", body
+    finally:
+        undo()
+    assert job_status(d, b["id"]) == "queued"
+    assert job_status(d, a["id"]) == "running"
+    # Still in the queue: the retried cancel takes it off and says so.
+    st, body = d.json("DELETE", f"/v1/meta/jobs/{b['id']}")
+    assert st == 200 and body["status"] == "cancelled", body
