@@ -92,6 +92,8 @@ def test_failed_delete_on_a_full_disk_keeps_the_session(make_daemon, tmpfs):
         st, body = d.json("GET", f"/v1/sessions/{victim}")
         assert st == 200 and body["step"] == 3, body
         assert d.json("GET", f"/v1/sessions/{victim}/params")[1] == params
+        st, _, _ = d.step_binary(victim, 4, rng.standard_normal(N).astype(np.float32).tolist())
+        assert st == 200
 
         # With space back the delete goes through, and stays done after a restart.
         st, body = d.json("DELETE", f"/v1/sessions/{victim}")
