@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 
 import numpy as np
 import pytest
@@ -236,8 +237,11 @@ def test_cancel_of_a_queued_meta_job_that_cannot_be_stored_leaves_it_queued(make
     assert st == 202, a
     st, b = d.json("POST", "/v1/meta/jobs", dict(SLOW, name="second"))
     assert st == 202, b
-    while job_status(d, a["id"]) != "running":
-        pass
+    for _ in range(6000):      # a safeguard against a hang, not a timing assertion
+        if job_status(d, a["id"]) == "running":
+            break
+        time.sleep(0.01)
+    assert job_status(d, a["id"]) == "running"
     undo = make_read_only(d.db)
     try:
         st, body = d.json("DELETE", f"/v1/meta/jobs/{b['id']}")
