@@ -116,7 +116,9 @@ static int serve(void)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = a->cfg.threads ? (int)a->cfg.threads : (int)(cores > 0 ? cores : 1);
     if (http_start(a, threads, &a->port) != 0) {
-        fprintf(stderr, "optirsd: cannot listen on %s\n", a->cfg.listen);
+        /* No SO_REUSEPORT: a port another process (another optirsd) listens on is refused. */
+        fprintf(stderr, "optirsd: cannot listen on %s (is another process, perhaps another optirsd, "
+                        "already listening there?)\n", a->cfg.listen);
         store_close(a->db);
         return 1;
     }

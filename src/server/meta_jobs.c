@@ -890,18 +890,26 @@ int meta_jobs_cancel(const char *id, char *state, size_t cap)
         it = it->next;
     }
     if (it) {
-        if (prev) prev->next = it->next;
-        else Q.head = it->next;
-        if (Q.tail == it) Q.tail = prev;
+        /* Storage first: a cancel that cannot be committed leaves the job
+         * queued (and the answer 503), rather than gone from the queue while
+         * the database still says "queued".  Q.mu is held across the commit
+         * so the job cannot start meanwhile. */
+        int rc = store_meta_job_update(Q.a->db, id, "cancelled", 0, 0, NULL, NULL, 0, NULL, 0);
+        if (!rc) {
+            if (prev) prev->next = it->next;
+            else Q.head = it->next;
+            if (Q.tail == it) Q.tail = prev;
+        }
+        pthread_mutex_unlock(&Q.mu);
+        if (!rc) {
+            free(it);
+            snprintf(state, cap, "cancelled");
+        }
+        return rc;
     }
-    int running = !it && Q.running && strcmp(Q.running->id, id) == 0;
+    int running = Q.running && strcmp(Q.running->id, id) == 0;
     if (running) atomic_store(&Q.running->cancel, 1);
     pthread_mutex_unlock(&Q.mu);
-    if (it) {
-        free(it);
-        snprintf(state, cap, "cancelled");
-        return store_meta_job_update(Q.a->db, id, "cancelled", 0, 0, NULL, NULL, 0, NULL, 0);
-    }
     if (running) {
         snprintf(state, cap, "cancelling");
         return 0;

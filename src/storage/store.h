@@ -95,6 +95,19 @@ int  store_feedback(store *s, const char *id, int64_t step, double loss, const c
 /* Deletes a session and everything it owns.  Synchronous. */
 int  store_session_delete(store *s, const char *id);
 
+/* Whether the database can take writes now: 0, or ERR_STORAGE with *reason
+ * (may be NULL) a stable name — "database_deleted" (the file or its -wal is
+ * gone from its path), "database_replaced" (another file is there),
+ * "database_read_only", "database_unreachable" — and, with writes=1 only,
+ * "storage_write_failed": the newest write transaction failed with a full
+ * disk or an I/O error, and a one-page test write run now (on the writer,
+ * waited for) fails too; its commit clears the fault.  The file checks are a
+ * few stat/access calls.  While the files are deleted, replaced or read-only
+ * the writer fails every job with ERR_STORAGE instead of committing into
+ * them (a deleted file does not come back: restart the daemon).  Safe from
+ * any thread. */
+int  store_health(store *s, int writes, const char **reason);
+
 /* Blocks until everything queued so far is processed.  0, or ERR_STORAGE when
  * a job queued before it in the same transaction batch failed. */
 int  store_flush(store *s);

@@ -823,6 +823,9 @@ static void test_store_full_disk_by_rlimit_fsize_gives_err_storage_then_recovers
     int rc_flush = store_flush(s);
     store_stats mid;
     store_get_stats(s, &mid);
+    const char *why_files = "unset", *why_writes = NULL;
+    int rc_files = store_health(s, 0, &why_files);     /* the files are fine… */
+    int rc_writes = store_health(s, 1, &why_writes);   /* …but writes fail, the probe too */
     int restored = setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, old_sig);
     assert_int_equal(restored, 0);
@@ -832,6 +835,13 @@ static void test_store_full_disk_by_rlimit_fsize_gives_err_storage_then_recovers
     assert_true(rc_flush == 0 || rc_flush == ERR_STORAGE);
     assert_true(mid.jobs_failed >= 3);               /* …but counted */
     assert_true(mid.errors >= 3);
+    assert_int_equal(rc_files, 0);
+    assert_null(why_files);
+    assert_int_equal(rc_writes, ERR_STORAGE);
+    assert_string_equal(why_writes, "storage_write_failed");
+    /* limit lifted: the health probe's one-page write commits and clears it */
+    assert_int_equal(store_health(s, 1, &why_writes), 0);
+    assert_null(why_writes);
 
     /* limit lifted: the writer is still there and writes succeed again */
     assert_int_equal(store_feedback(s, "r", 4, 4.0, NULL), 0);
@@ -845,6 +855,62 @@ static void test_store_full_disk_by_rlimit_fsize_gives_err_storage_then_recovers
     assert_int_equal(store_session_load(s, "r", sess_collect, &one), 0);
     assert_int_equal(one.step[0], 4);
     assert_int_equal(one.snap_first[0], 0x04);
+    store_close(s);
+    check_integrity(path);
+}
+
+/* Issue 13, finding 10: SQLite goes on "committing" into a database file
+ * deleted or replaced under it; the store notices and refuses. */
+static void test_store_refuses_writes_while_its_file_is_gone_replaced_or_read_only(void **unused)
+{
+    (void)unused;
+    char path[300], moved[320];
+    store *s = open_new(path, sizeof path);
+    create_session(s, "a", 0, 64, 0x01);
+    const char *why = "unset";
+    assert_int_equal(store_health(s, 1, &why), 0);
+    assert_null(why);
+
+    /* moved away (as good as deleted for the next start) */
+    snprintf(moved, sizeof moved, "%s.moved", path);
+    assert_int_equal(rename(path, moved), 0);
+    assert_int_equal(store_health(s, 0, &why), ERR_STORAGE);
+    assert_string_equal(why, "database_deleted");
+    store_stats before, after;
+    store_get_stats(s, &before);
+    assert_int_equal(store_feedback(s, "a", 1, 1.0, NULL), ERR_STORAGE);
+    assert_int_equal(store_snapshot_take(s, "a", 1, snap_new(64, 0x02), 64, 1), ERR_STORAGE);
+    assert_int_equal(store_session_delete(s, "a"), ERR_STORAGE);
+    store_get_stats(s, &after);
+    assert_int_equal(after.jobs_failed - before.jobs_failed, 3);
+    assert_int_equal(after.commits, before.commits);
+    /* back at its path (the same inode): writable again, nothing was written meanwhile */
+    assert_int_equal(rename(moved, path), 0);
+    assert_int_equal(store_health(s, 1, &why), 0);
+    assert_int_equal(store_feedback(s, "a", 2, 2.0, NULL), 0);
+    fb_rows f = {0};
+    assert_int_equal(store_feedback_query(s, "a", 0, -1, fb_collect, &f), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.step[0], 2);
+
+    if (geteuid() != 0) {   /* root ignores mode bits (the integration test uses chattr +i) */
+        assert_int_equal(chmod(path, 0444), 0);
+        assert_int_equal(store_health(s, 0, &why), ERR_STORAGE);
+        assert_string_equal(why, "database_read_only");
+        assert_int_equal(store_feedback(s, "a", 3, 3.0, NULL), ERR_STORAGE);
+        assert_int_equal(chmod(path, 0644), 0);
+        assert_int_equal(store_feedback(s, "a", 3, 3.0, NULL), 0);
+    }
+
+    /* replaced: another file (a copy) under the same name */
+    char copy[340], cmd[800];
+    snprintf(copy, sizeof copy, "%s.copy", path);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, copy);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(rename(copy, path), 0);
+    assert_int_equal(store_health(s, 0, &why), ERR_STORAGE);
+    assert_string_equal(why, "database_replaced");
+    assert_int_equal(store_feedback(s, "a", 4, 4.0, NULL), ERR_STORAGE);
     store_close(s);
     check_integrity(path);
 }
@@ -1103,6 +1169,7 @@ int main(void)
         cmocka_unit_test(test_store_bad_job_fails_alone_and_others_in_its_batch_commit),
         cmocka_unit_test(test_store_full_disk_by_max_page_count_fails_the_big_job_only),
         cmocka_unit_test(test_store_full_disk_by_rlimit_fsize_gives_err_storage_then_recovers),
+        cmocka_unit_test(test_store_refuses_writes_while_its_file_is_gone_replaced_or_read_only),
         cmocka_unit_test(test_store_close_drains_queued_async_jobs),
         cmocka_unit_test(test_store_call_and_borrowed_readers_work),
         cmocka_unit_test(test_store_keys_and_idempotency_records_persist),
