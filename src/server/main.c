@@ -105,7 +105,7 @@ static int serve(void)
     }
     if (sessions_new(a, &a->reg) != 0) return 1;
     int open = auth_open(a);
-    if (open && !auth_loopback(a->cfg.listen) && !a->cfg.allow_open) {
+    if (!open && !auth_keys_ever(a)) {
         fprintf(stderr, "optirsd: no API key exists and %s is not a loopback address: refusing to serve it open.\n"
                         "Create a key first (optirsd keys create --tenant NAME --admin --db %s)\n"
                         "or pass --allow-open 1 to serve without keys.\n", a->cfg.listen, a->cfg.db);

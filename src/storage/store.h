@@ -184,6 +184,10 @@ int store_key_get(store *s, const char *id, store_key *out);
 int store_keys_list(store *s, int (*fn)(void *ctx, const store_key *k), void *ctx);
 /* Number of keys that are not revoked. */
 int store_keys_active(store *s, int64_t *count);
+/* *ever = 1 once any key has been created in this database (a durable fact,
+ * set with the first key and never cleared; revoking keys does not clear
+ * it).  0 or ERR_STORAGE. */
+int store_keys_ever(store *s, int *ever);
 
 /* The first answer given to (tenant, key, route): its body hash, status and
  * body (the caller frees *body).  0, ERR_NOT_FOUND or ERR_STORAGE. */

@@ -996,6 +996,41 @@ static void test_store_keys_and_idempotency_records_persist(void **unused)
     check_integrity(path);
 }
 
+/* Issue 13, finding 2: "a key has existed" is durable and survives revoking
+ * (or even deleting) every key row, and a key row alone counts as well. */
+static void test_store_keys_ever_survives_revoking_every_key(void **unused)
+{
+    (void)unused;
+    char path[300];
+    store *s = open_new(path, sizeof path);
+    int ever = -1;
+    assert_int_equal(store_keys_ever(s, &ever), 0);
+    assert_int_equal(ever, 0);
+    store_key k = {.id = "k_only", .tenant = "ops", .admin = 1, .created_ms = 1};
+    assert_int_equal(store_key_insert(s, &k), 0);
+    assert_int_equal(store_key_revoke(s, "k_only", 2), 0);
+    int64_t active = -1;
+    assert_int_equal(store_keys_active(s, &active), 0);
+    assert_int_equal(active, 0);
+    assert_int_equal(store_keys_ever(s, &ever), 0);
+    assert_int_equal(ever, 1);
+    store_close(s);
+    assert_int_equal(store_open(path, &s), 0);
+    assert_int_equal(store_keys_ever(s, &ever), 0);
+    assert_int_equal(ever, 1);
+    /* Either sign is enough: the fact without key rows… */
+    assert_int_equal(store_test_exec(s, "DELETE FROM api_keys"), 0);
+    assert_int_equal(store_keys_ever(s, &ever), 0);
+    assert_int_equal(ever, 1);
+    /* …and a key row without the fact (a database keyed before schema 7). */
+    assert_int_equal(store_key_insert(s, &k), 0);
+    assert_int_equal(store_test_exec(s, "DELETE FROM daemon_facts"), 0);
+    assert_int_equal(store_keys_ever(s, &ever), 0);
+    assert_int_equal(ever, 1);
+    store_close(s);
+    check_integrity(path);
+}
+
 static int never_called(void *ctx, const store_session_row *r)
 {
     (void)ctx;
@@ -1106,6 +1141,7 @@ int main(void)
         cmocka_unit_test(test_store_close_drains_queued_async_jobs),
         cmocka_unit_test(test_store_call_and_borrowed_readers_work),
         cmocka_unit_test(test_store_keys_and_idempotency_records_persist),
+        cmocka_unit_test(test_store_keys_ever_survives_revoking_every_key),
         cmocka_unit_test(test_store_writes_refuse_null_store_or_id),
         cmocka_unit_test(test_store_reads_refuse_a_null_store),
     };
