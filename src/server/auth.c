@@ -30,6 +30,7 @@ typedef struct cached_key {
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static cached_key      cache[CACHE_SLOTS];
 static double          ever_checked = -1e9;
+static unsigned long   cache_gen;    /* bumped by auth_invalidate: reads begun before it are not cached */
 static int             keys_ever;    /* sticky: once 1, never 0 again in this process */
 static pthread_once_t  limits_once = PTHREAD_ONCE_INIT;
 static ratelimit      *limits;
@@ -46,6 +47,7 @@ void auth_invalidate(void)
     pthread_mutex_lock(&cache_mu);
     for (int i = 0; i < CACHE_SLOTS; i++) cache[i].fetched = 0;
     ever_checked = -1e9;
+    cache_gen++;
     pthread_mutex_unlock(&cache_mu);
 }
 
@@ -54,6 +56,7 @@ int auth_keys_ever(app *a)
     double now = now_mono();
     pthread_mutex_lock(&cache_mu);
     int ever = keys_ever, stale = now - ever_checked > CACHE_TTL_S;
+    unsigned long gen = cache_gen;
     pthread_mutex_unlock(&cache_mu);
     /* Once seen, never asked again: no later state of the store reopens. */
     if (ever || !stale) return ever;
@@ -63,7 +66,8 @@ int auth_keys_ever(app *a)
     pthread_mutex_lock(&cache_mu);
     keys_ever |= ever;
     ever = keys_ever;
-    ever_checked = now;
+    /* A key created while we read must not be hidden for a second. */
+    if (gen == cache_gen) ever_checked = now;
     pthread_mutex_unlock(&cache_mu);
     return ever;
 }
@@ -122,6 +126,7 @@ int auth_request(app *a, const char *authorization, principal *who, int *retry_a
     pthread_mutex_lock(&cache_mu);
     cached_key c = cache[slot];
     int fresh = c.fetched > 0 && now - c.fetched < CACHE_TTL_S && strcmp(c.rec.id, id) == 0;
+    unsigned long gen = cache_gen;
     pthread_mutex_unlock(&cache_mu);
     if (!fresh) {
         store_key rec;
@@ -132,8 +137,10 @@ int auth_request(app *a, const char *authorization, principal *who, int *retry_a
         else snprintf(c.rec.id, sizeof c.rec.id, "%s", id);
         c.found = rc == 0;
         c.fetched = now;
+        /* A revocation by this daemon during the read must take effect at
+         * once: what was read before it is used once, not cached. */
         pthread_mutex_lock(&cache_mu);
-        cache[slot] = c;
+        if (gen == cache_gen) cache[slot] = c;
         pthread_mutex_unlock(&cache_mu);
     }
     if (!c.found || c.rec.revoked_ms || !digest_equal(c.rec.hash, digest)) return ERR_UNAUTHORIZED;
