@@ -142,6 +142,11 @@ static int serve(void)
         printf("no API keys: open access (%s); the first key created closes it\n",
                auth_loopback(a->cfg.listen) ? "loopback only" : "--allow-open");
     else printf("API keys required (Authorization: Bearer KEY)\n");
+    int64_t active = 0;
+    if (!open && store_keys_active(a->db, &active) == 0 && active == 0)
+        fprintf(stderr, "optirsd: every API key is revoked, so every request is refused (a daemon that had keys "
+                        "never serves open again); create one with: optirsd keys create --tenant NAME --admin --db %s\n",
+                a->cfg.db);
     fflush(stdout);
     /* Before "ready": POST /v1/meta/jobs needs the queue (on the loop, which runs below). */
     if (meta_jobs_start(a, uv_default_loop()) != 0) fprintf(stderr, "optirsd: meta-training jobs are unavailable\n");

@@ -75,6 +75,8 @@ def test_revoking_the_last_key_on_a_non_loopback_address_leaves_it_closed(tmp_pa
         d.stop()
         d.start()
         assert_closed(d)
+        d.stop()
+        assert b"every API key is revoked" in open(f"{d.dir}/stderr.log", "rb").read()
     finally:
         d.cleanup()
 
