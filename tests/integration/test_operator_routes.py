@@ -2,9 +2,11 @@
 /v1/config), meta-training jobs belong to a tenant (a tenant key sees and
 cancels only its tenant's jobs), the job queue is bounded (429 queue_full)
 and the job list is paginated."""
+import http.client
 import json
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from daemon import OPTIRSD
 
@@ -164,3 +166,31 @@ def test_the_job_list_is_paginated(make_daemon):
                     ("page_token=12.a%20b", "invalid_argument"), ("page_token=-1.mj-00", "invalid_argument")):
         st, body = d.json("GET", f"/v1/meta/jobs?{q}", headers=auth(ops))
         assert st == 400 and code(body) == want, (q, body)
+
+
+def test_concurrent_submits_never_overfill_the_queue(make_daemon):
+    d, keys = keyed(make_daemon, "--max-queued-jobs", "3", "--tenant-max-queued-jobs", "0")
+    ops = keys["ops"]
+    st, first = d.json("POST", "/v1/meta/jobs", LONG, headers=auth(ops))
+    assert st == 202
+    wait_status(d, first["id"], ("running",), ops)
+
+    def submit(i):
+        conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
+        try:
+            conn.request("POST", "/v1/meta/jobs", body=json.dumps(dict(LONG, name=f"c{i}")),
+                         headers={"Content-Type": "application/json", **auth(ops)})
+            resp = conn.getresponse()
+            return resp.status, json.loads(resp.read())
+        finally:
+            conn.close()
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(submit, range(16)))
+    accepted = [b for st, b in answers if st == 202]
+    assert len(accepted) == 3, answers
+    assert all(st == 429 and code(b) == "queue_full" for st, b in answers if st != 202)
+    st, page = d.json("GET", "/v1/meta/jobs", headers=auth(ops))
+    assert sorted(j["status"] for j in page["jobs"]) == ["queued"] * 3 + ["running"]
+    for j in accepted + [first]:
+        assert d.json("DELETE", f"/v1/meta/jobs/{j['id']}", headers=auth(ops))[0] == 200
