@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "app.h"
-#include "errors.h"
 #include "auth.h"
+#include "errors.h"
 #include "handlers.h"
 #include "lopt.h"
 #include "meta_jobs.h"

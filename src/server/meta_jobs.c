@@ -862,6 +862,8 @@ int meta_jobs_submit(const meta_spec *sp, const char *tenant, char *id_out)
     if (it->sp.threads <= 0 || it->sp.threads > META_JOBS_MAX_THREADS) it->sp.threads = META_JOBS_MAX_THREADS;
     new_job_id(it->id);
     snprintf(it->tenant, sizeof it->tenant, "%s", tenant);
+    char id[40];
+    snprintf(id, sizeof id, "%s", it->id);   /* once queued, `it` may run, end and be freed at any time */
     /* Submits are serialised so that no two pass the bound check before
      * either is queued; the queue only shrinks meanwhile (jobs start or are
      * cancelled), which keeps the check conservative. */
@@ -872,7 +874,7 @@ int meta_jobs_submit(const meta_spec *sp, const char *tenant, char *id_out)
         free(it);
         return rc;
     }
-    snprintf(id_out, 40, "%s", it->id);
+    snprintf(id_out, 40, "%s", id);
     uv_async_send(&Q.async);
     return 0;
 }
