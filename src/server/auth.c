@@ -138,9 +138,13 @@ int auth_request(app *a, const char *authorization, principal *who, int *retry_a
         c.found = rc == 0;
         c.fetched = now;
         /* A revocation by this daemon during the read must take effect at
-         * once: what was read before it is used once, not cached. */
+         * once: what was read before it is used once, not cached.  An
+         * unknown id never evicts a real key's fresh record (bogus keys
+         * cannot make a real key's requests read the store every time). */
         pthread_mutex_lock(&cache_mu);
-        if (gen == cache_gen) cache[slot] = c;
+        const cached_key *old = &cache[slot];
+        int keep = !c.found && old->found && now - old->fetched < CACHE_TTL_S;
+        if (gen == cache_gen && !keep) cache[slot] = c;
         pthread_mutex_unlock(&cache_mu);
     }
     if (!c.found || c.rec.revoked_ms || !digest_equal(c.rec.hash, digest)) return ERR_UNAUTHORIZED;
