@@ -116,6 +116,16 @@ static const char *const migrations[] = {
     "  PRIMARY KEY(session_id, level, bucket)) WITHOUT ROWID;"
     "DROP TABLE metrics_rollup;"
     "ALTER TABLE metrics_rollup_v6 RENAME TO metrics_rollup;",
+    /* 7: durable daemon facts (store_auth.c): 'keys_ever' is set in the
+     * transaction that inserts the first API key and never cleared, so a
+     * daemon whose keys are all revoked stays closed across restarts (set
+     * here for a database that has keys already).  Meta-training jobs
+     * record the tenant that owns them ('' for the command line and open
+     * mode). */
+    "CREATE TABLE daemon_facts(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO daemon_facts(name, value) SELECT 'keys_ever', '1' WHERE EXISTS (SELECT 1 FROM api_keys);"
+    "ALTER TABLE meta_jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX meta_jobs_by_tenant ON meta_jobs(tenant, created_ms DESC, id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
