@@ -8,6 +8,7 @@
 #include "app.h"
 #include "errors.h"
 #include "handlers.h"
+#include "jsonwalk.h"
 #include "lopt.h"
 #include "meta_jobs.h"
 #include "store.h"
@@ -102,9 +103,13 @@ void h_meta_jobs_create(req *r)
         resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
         return;
     }
-    const char *end = NULL;
-    cJSON *body = cJSON_ParseWithLengthOpts(r->body ? r->body : "", r->body_len, &end, 0);
-    if (!body) {
+    size_t used = 0;
+    cJSON *body = jsonwalk_cjson(r->body ? r->body : "", r->body_len, &used);
+    while (body && used < r->body_len &&
+           (r->body[used] == ' ' || r->body[used] == '\t' || r->body[used] == '\r' || r->body[used] == '\n'))
+        used++;
+    if (!body || used < r->body_len) {
+        cJSON_Delete(body);
         resp_error(r, ERR_INVALID_JSON, NULL);
         return;
     }
