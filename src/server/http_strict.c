@@ -56,7 +56,8 @@ int http_strict_transfer_coding(const char *te, char *msg, size_t cap)
 int http_strict_host(const char *version, int n_host, char *msg, size_t cap)
 {
     if (n_host > 1) return refuse(ERR_BAD_HEADER, msg, cap, "the request has more than one Host header");
-    if (n_host == 0 && version && strcmp(version, "HTTP/1.1") == 0)
+    /* libmicrohttpd serves HTTP/1.2 and later minor versions as 1.1 */
+    if (n_host == 0 && version && strncmp(version, "HTTP/1.", 7) == 0 && strcmp(version, "HTTP/1.0") != 0)
         return refuse(ERR_BAD_HEADER, msg, cap, "an HTTP/1.1 request needs a Host header");
     return 0;
 }

@@ -26,8 +26,8 @@ size_t http_strict_query_count(const char *q, size_t len);
 /* A Transfer-Encoding value: only "chunked" (any case, optional spaces or
  * tabs around it) is implemented.  Returns 0 or ERR_NOT_IMPLEMENTED. */
 int    http_strict_transfer_coding(const char *te, char *msg, size_t cap);
-/* The Host rule: an HTTP/1.1 request names exactly one Host, HTTP/1.0 at
- * most one (RFC 9112 3.2).  Returns 0 or ERR_BAD_HEADER. */
+/* The Host rule: an HTTP/1.1 (or later 1.x) request names exactly one Host,
+ * HTTP/1.0 at most one (RFC 9112 3.2).  Returns 0 or ERR_BAD_HEADER. */
 int    http_strict_host(const char *version, int n_host, char *msg, size_t cap);
 
 #endif

@@ -71,6 +71,8 @@ static void test_host_rules(void **state)
     assert_int_equal(http_strict_host("HTTP/1.0", 0, NULL, 0), 0);
     assert_int_equal(http_strict_host("HTTP/1.0", 1, NULL, 0), 0);
     assert_int_equal(http_strict_host("HTTP/1.0", 2, NULL, 0), ERR_BAD_HEADER);
+    assert_int_equal(http_strict_host("HTTP/1.2", 0, NULL, 0), ERR_BAD_HEADER);
+    assert_int_equal(http_strict_host("", 0, NULL, 0), 0);
 }
 
 int main(void)
