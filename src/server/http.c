@@ -241,13 +241,31 @@ static void parse_accept(req *r)
     if (strcasestr(a, "application/octet-stream")) r->accept_binary = 1;
 }
 
+/* Stops at a query key or value holding a NUL (an encoded %00, which
+ * libmicrohttpd decodes): req_query would see it cut short there. */
+static enum MHD_Result query_nul_cb(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                   const char *value, size_t value_size)
+{
+    (void)kind;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
+        *(int *)cls = 1;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
 /* The protocol rules libmicrohttpd does not enforce (http_strict.h); sets
  * r->early_error.  Path and query were checked when the URI arrived. */
 static void req_strict(req *r, const framing *f, const char *version)
 {
     if (r->early_error) return;
-    int e = http_strict_host(version, f->n_host, r->early_msg, sizeof r->early_msg);
+    int e = http_strict_host(version, f->n_host, r->early_msg, sizeof r->early_msg), nul = 0;
     if (!e && f->n_te == 1) e = http_strict_transfer_coding(f->te, r->early_msg, sizeof r->early_msg);
+    if (!e) MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, query_nul_cb, &nul);
+    if (nul) {
+        e = ERR_INVALID_ARGUMENT;
+        snprintf(r->early_msg, sizeof r->early_msg, "a query parameter holds an encoded NUL (%%00)");
+    }
     r->early_error = e;
 }
 

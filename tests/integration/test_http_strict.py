@@ -66,6 +66,10 @@ def test_encoded_nul_and_slash_are_not_decoded_before_routing(daemon):
     out = raw_request(daemon.port, b"GET /v1/%73essions/" + sid + b"/params HTTP/1.1\r\nHost: x\r\n\r\n",
                       read_timeout=20)
     assert status_and_code(out) == (404, "not_found"), out[:300]
+    # An encoded NUL in a query value would cut it short: ids=ID%00,nope compared ID alone.
+    for q in (b"ids=" + sid + b"%00,nope", b"ids%00x=" + sid):
+        out = raw_request(daemon.port, b"GET /v1/compare?" + q + b" HTTP/1.1\r\nHost: x\r\n\r\n", read_timeout=20)
+        assert status_and_code(out) == (400, "invalid_argument"), (q, out[:300])
     # The plain path still serves the session, and query values are still decoded.
     st, p = daemon.json("GET", f"/v1/sessions/{s['id']}/params")
     assert st == 200 and p["params"] == [0.0, 0.0, 0.0]
