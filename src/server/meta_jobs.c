@@ -297,7 +297,7 @@ int meta_spec_from_json(meta_spec *sp, const cJSON *obj, char *msg, size_t cap)
         /* A duplicate key is an error: which value wins would be a guess. */
         for (const cJSON *p = obj->child; p != it; p = p->next)
             if (strcmp(p->string, key) == 0)
-                return fail(msg, cap, ERR_INVALID_ARGUMENT, "duplicate key \"%.60s\"%s", key, "");
+                return fail(msg, cap, ERR_INVALID_JSON, "duplicate key \"%.60s\"%s", key, "");
         if (strcmp(key, "tasks") == 0 && cJSON_IsArray(it)) {
             if (cJSON_GetArraySize(it) < 1) return fail(msg, cap, ERR_INVALID_ARGUMENT, "tasks is empty%s%s", "", "");
             for (const cJSON *t = it->child; t; t = t->next) {

@@ -51,7 +51,11 @@ def test_numbers_outside_the_json_grammar_are_invalid_json(daemon, num):
     assert len(body["sessions"]) == 1
 
 
-def test_meta_job_body_numbers_are_strict_too(daemon):
+def test_meta_job_body_is_strict_json_too(daemon):
+    # a duplicate key is invalid_json here as in every other body (it was invalid_argument)
+    got = raw_json(daemon, "POST", "/v1/meta/jobs",
+                   '{"name": "t", "tasks": ["quadratic dim=5"], "outer_steps": 2, "outer_steps": 3}')
+    assert code(got) == (400, "invalid_json"), got
     got = raw_json(daemon, "POST", "/v1/meta/jobs",
                    '{"name": "t", "tasks": ["quadratic dim=5"], "particles": 04, "outer_steps": 2}')
     assert code(got) == (400, "invalid_json"), got
