@@ -94,7 +94,7 @@ def test_many_query_parameters_get_an_answer(daemon):
     assert daemon.json("GET", "/livez")[0] == 200
 
 
-def test_many_headers_do_not_hang_the_connection(daemon):
+def test_many_headers_get_431(daemon):
     hdrs = b"".join(b"X-%d: 1\r\n" % i for i in range(3000))
     t = socket.create_connection(("127.0.0.1", daemon.port), timeout=20)
     try:
@@ -107,7 +107,8 @@ def test_many_headers_do_not_hang_the_connection(daemon):
             out += chunk
     finally:
         t.close()
-    assert out == b"" or out.startswith(b"HTTP/1.1 431") or out.startswith(b"HTTP/1.1 400"), out[:300]
+    # libmicrohttpd's own answer once its pool is used up (~450 short headers)
+    assert out.startswith(b"HTTP/1.1 431"), out[:300]
     assert daemon.json("GET", "/livez")[0] == 200
 
 
