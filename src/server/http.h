@@ -1,7 +1,7 @@
 /* http.h — the HTTP front: libmicrohttpd, request framing, the route table
  * dispatch, responses and per-request memory.
  *
- * A request (`req`) is allocated on the first call of the access handler and
+ * A request (`req`) is allocated when its request line arrives (the URI callback) and
  * freed in libmicrohttpd's completion callback; everything it owns (body,
  * response) dies with it.  Framing is checked before the body is read:
  * conflicting Content-Length headers, Content-Length with Transfer-Encoding,
