@@ -22,6 +22,9 @@
     X(ERR_LENGTH_MISMATCH,    "length_mismatch",       400, "the vector length does not match the session's parameter count") \
     X(ERR_BAD_HEADER,         "invalid_header",        400, "a request header is missing or malformed") \
     X(ERR_CONFLICTING_FRAMING,"conflicting_framing",   400, "the request's framing headers conflict") \
+    X(ERR_BAD_PATH,           "invalid_path",          400, "the request path holds an encoded NUL or slash, or a malformed escape") \
+    X(ERR_TOO_MANY_QUERY,     "too_many_query_parameters",414, "the query string has more parameters than the limit") \
+    X(ERR_NOT_IMPLEMENTED,    "not_implemented",       501, "the request uses a transfer coding the daemon does not implement") \
     X(ERR_NOT_FOUND,          "not_found",             404, "no such resource")              \
     X(ERR_SESSION_NOT_FOUND,  "session_not_found",     404, "no session has this id")        \
     X(ERR_METHOD_NOT_ALLOWED, "method_not_allowed",    405, "the route does not accept this method") \

@@ -40,6 +40,8 @@ static const config_row rows[] = {
     {"max-connections", CT_INT, OFF(max_connections), 0, "1024", 1, 1000000, "most open connections"},
     {"connection-timeout", CT_DOUBLE, OFF(connection_timeout), 0, "60", 1, 86400,
      "seconds an idle connection stays open"},
+    {"header-timeout", CT_DOUBLE, OFF(header_timeout), 0, "10", 0.1, 3600,
+     "seconds to receive a request's whole header (also an idle keep-alive connection's limit)"},
     {"max-connections-per-ip", CT_INT, OFF(max_connections_per_ip), 0, "256", 1, 1000000,
      "most open connections from one client address"},
     {"tls-cert", CT_STR, OFF(tls_cert), sizeof(((config *)0)->tls_cert), "", 0, 0,

@@ -27,6 +27,7 @@ typedef struct config {
     double  step_timeout;         /* seconds a shared-session worker waits for the others */
     int64_t max_connections;
     double  connection_timeout;   /* seconds of inactivity before a connection is closed */
+    double  header_timeout;       /* seconds to receive a request's headers, in total */
     int64_t max_connections_per_ip;
     char    tls_cert[1024];       /* PEM file; with tls_key, serve https */
     char    tls_key[1024];

@@ -13,6 +13,7 @@
 #include "auth.h"
 #include "errors.h"
 #include "handlers.h"
+#include "jsonwalk.h"
 #include "lopt.h"
 #include "meta_jobs.h"
 #include "store.h"
@@ -134,9 +135,13 @@ void h_meta_jobs_create(req *r)
         resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
         return;
     }
-    const char *end = NULL;
-    cJSON *body = cJSON_ParseWithLengthOpts(r->body ? r->body : "", r->body_len, &end, 0);
-    if (!body) {
+    size_t used = 0;
+    cJSON *body = jsonwalk_cjson(r->body ? r->body : "", r->body_len, &used);
+    while (body && used < r->body_len &&
+           (r->body[used] == ' ' || r->body[used] == '\t' || r->body[used] == '\r' || r->body[used] == '\n'))
+        used++;
+    if (!body || used < r->body_len) {
+        cJSON_Delete(body);
         resp_error(r, ERR_INVALID_JSON, NULL);
         return;
     }
@@ -146,6 +151,7 @@ void h_meta_jobs_create(req *r)
     int rc = meta_spec_from_json(&sp, body, msg, sizeof msg);
     cJSON_Delete(body);
     if (!rc) rc = meta_spec_check(&sp, msg, sizeof msg);
+    if (!rc) rc = meta_spec_check_weights(&sp, msg, sizeof msg);
     if (rc) {
         resp_error(r, rc, "%s", msg);
         return;

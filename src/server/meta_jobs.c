@@ -297,7 +297,7 @@ int meta_spec_from_json(meta_spec *sp, const cJSON *obj, char *msg, size_t cap)
         /* A duplicate key is an error: which value wins would be a guess. */
         for (const cJSON *p = obj->child; p != it; p = p->next)
             if (strcmp(p->string, key) == 0)
-                return fail(msg, cap, ERR_INVALID_ARGUMENT, "duplicate key \"%.60s\"%s", key, "");
+                return fail(msg, cap, ERR_INVALID_JSON, "duplicate key \"%.60s\"%s", key, "");
         if (strcmp(key, "tasks") == 0 && cJSON_IsArray(it)) {
             if (cJSON_GetArraySize(it) < 1) return fail(msg, cap, ERR_INVALID_ARGUMENT, "tasks is empty%s%s", "", "");
             for (const cJSON *t = it->child; t; t = t->next) {
@@ -614,13 +614,12 @@ static int store_result(store *db, const char *id, const meta_spec *sp, const ch
     return rc;
 }
 
-int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, size_t ckpt_len, double wall0,
-             const meta_run_io *io, int64_t *wversion, char *msg, size_t cap)
+/* Creates the job of sp, starting from its init_weights record when it names
+ * one.  0, or ERR_NOT_FOUND (no such record) or meta_job_new's error, with msg. */
+static int job_from_spec(const meta_spec *sp, meta_job **out, char *msg, size_t cap)
 {
-    meta_job *j = NULL;
     lopt_weights init = {0};
     int rc = 0;
-    if (msg && cap) msg[0] = '\0';
     if (sp->init_weights[0]) {
         pthread_mutex_lock(&sessions_weights_lock);
         rc = lopt_registry_get(sp->init_weights, &init);
@@ -628,11 +627,29 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
         if (rc) fail(msg, cap, rc, "no weights record named \"%.60s\"%s", sp->init_weights, "");
     }
     if (!rc) {
-        rc = meta_job_new(&sp->mc, sp->init_weights[0] ? &init : NULL, &j);
+        rc = meta_job_new(&sp->mc, sp->init_weights[0] ? &init : NULL, out);
         if (rc) fail(msg, cap, rc, "cannot create the job (%s; init_weights must match optimizer, hidden and depth)%s",
                      err_message(rc), "");
     }
     lopt_weights_deinit(&init);
+    return rc;
+}
+
+int meta_spec_check_weights(const meta_spec *sp, char *msg, size_t cap)
+{
+    if (!sp->init_weights[0]) return 0;
+    meta_job *j = NULL;
+    int rc = job_from_spec(sp, &j, msg, cap);
+    meta_job_free(j);
+    return rc;
+}
+
+int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, size_t ckpt_len, double wall0,
+             const meta_run_io *io, int64_t *wversion, char *msg, size_t cap)
+{
+    meta_job *j = NULL;
+    if (msg && cap) msg[0] = '\0';
+    int rc = job_from_spec(sp, &j, msg, cap);
     if (!rc && ckpt) {
         rc = meta_load(j, ckpt, ckpt_len);
         if (rc) fail(msg, cap, rc, "the meta-checkpoint does not match this configuration (%s)%s", err_message(rc), "");

@@ -72,6 +72,11 @@ int    meta_spec_load_file(meta_spec *sp, const char *path, char *msg, size_t ca
 int    meta_spec_from_json(meta_spec *sp, const cJSON *obj, char *msg, size_t cap);
 /* Final checks (the job can be created).  0 or ERR_* with msg. */
 int    meta_spec_check(meta_spec *sp, char *msg, size_t cap);
+/* The init_weights record sp names (if any) exists in the weights table and
+ * fits the job (optimizer, hidden, depth): the daemon checks it when a job is
+ * submitted, not when it runs.  0, ERR_NOT_FOUND or ERR_INVALID_ARGUMENT
+ * (and the like from meta_job_new) with msg.  Takes sessions_weights_lock. */
+int    meta_spec_check_weights(const meta_spec *sp, char *msg, size_t cap);
 /* The normalised request (every key but `threads`); the caller frees it. */
 cJSON *meta_spec_to_json(const meta_spec *sp);
 /* Parses one task text "family [key=value ...]" into *t. */
