@@ -197,6 +197,7 @@ struct store {
     pthread_cond_t  cv_work, cv_done;
     job            *head, *tail;
     job            *snaps;             /* queued async snapshots, for coalescing */
+    int64_t         blob_limit;        /* SQLITE_LIMIT_LENGTH of the write connection */
     int             stop, hold;
     store_stats     stats;
     /* idle read-only connections, under rmu (never mu) */
@@ -621,6 +622,7 @@ int store_open(const char *path, store **out)
          pragma_int(s->w, "PRAGMA foreign_keys", &fk) == 0 && fk == 1 && migrate(s->w) == 0;
     for (int i = 0; ok && i < ST_COUNT; i++)
         ok = sqlite3_prepare_v3(s->w, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) == SQLITE_OK;
+    if (ok) s->blob_limit = sqlite3_limit(s->w, SQLITE_LIMIT_LENGTH, -1);
     if (ok) {
         /* Replaces the automatic checkpoint: the writer decides when. */
         sqlite3_wal_hook(s->w, wal_hook, s);
@@ -634,6 +636,11 @@ int store_open(const char *path, store **out)
     }
     *out = s;
     return 0;
+}
+
+int64_t store_blob_limit(const store *s)
+{
+    return s->blob_limit;
 }
 
 int store_schema_version(void)

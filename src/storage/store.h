@@ -49,6 +49,9 @@ typedef struct store store;
  * writer thread.  Returns 0 or ERR_STORAGE (also for a database whose
  * user_version is newer than this build's schema: it is never downgraded). */
 int  store_open(const char *path, store **out);
+/* The longest row (and so snapshot) the database stores, in bytes
+ * (SQLite's SQLITE_LIMIT_LENGTH, 1,000,000,000 by default). */
+int64_t store_blob_limit(const store *s);
 /* The schema version (PRAGMA user_version) this build migrates databases to. */
 int  store_schema_version(void);
 /* Drains the queue, commits, checkpoints the WAL (TRUNCATE) and closes every
