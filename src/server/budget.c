@@ -39,8 +39,8 @@ int session_bytes_of(const spec *sp, session_bytes *out)
     }
     /* The session's blob: params, last update and the optimizer's blob
      * (which holds at most its state); encoding holds both blobs. */
-    out->blob = opt_bytes_add(opt_bytes_mul(2, vec), opt_bytes_add(ob, 4096));
-    out->snapshot = opt_bytes_add(out->blob, ob);
+    uint64_t blob = opt_bytes_add(opt_bytes_mul(2, vec), opt_bytes_add(ob, 4096));
+    out->snapshot = opt_bytes_add(blob, ob);
     out->total = opt_bytes_add(opt_bytes_add(out->params, out->state), opt_bytes_add(out->workers, out->snapshot));
     return 0;
 }

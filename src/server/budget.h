@@ -25,7 +25,6 @@ typedef struct session_bytes {
     uint64_t state;      /* optimizer (opt_bytes), learner, adaptation, description */
     uint64_t workers;    /* workers > 1: K × n floats of gathered gradients */
     uint64_t snapshot;   /* encoding a snapshot: the optimizer's blob and the session's blob at once */
-    uint64_t blob;       /* the session's snapshot blob alone (what the database stores) */
     uint64_t total;      /* params + state + workers + snapshot */
 } session_bytes;
 

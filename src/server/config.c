@@ -41,6 +41,8 @@ static const config_row rows[] = {
      "--memory-budget)"},
     {"memory-budget", CT_INT, OFF(memory_budget), 0, "0", 0, 1e15,
      "most memory all live sessions together may take, in bytes (0 = half of the machine's physical memory)"},
+    {"snapshot-chunk-bytes", CT_INT, OFF(snapshot_chunk_bytes), 0, "67108864", 1024, 536870912,
+     "snapshots longer than this are stored in chunks of this size (SQLite stores at most 1e9 bytes in one blob)"},
     {"step-timeout", CT_DOUBLE, OFF(step_timeout), 0, "30", 0.01, 3600,
      "seconds a worker of a shared session waits for the others"},
     {"max-connections", CT_INT, OFF(max_connections), 0, "1024", 1, 1000000, "most open connections"},

@@ -147,8 +147,6 @@ static void h_sessions_create_once(req *r)
     rc = sessions_create(r->app->reg, &sp, &s, why, sizeof why, &needed);
     if (rc == ERR_SESSION_TOO_LARGE || rc == ERR_MEMORY_BUDGET)
         resp_error_int(r, rc, "needed_bytes", (int64_t)needed, "%s", why);
-    else if (rc == ERR_SNAPSHOT_TOO_LARGE)
-        resp_error(r, rc, "%s", why);
     else if (rc == ERR_NOT_FOUND)
         resp_error(r, ERR_INVALID_ARGUMENT, "no weights record named \"%s\" (GET /v1/optimizers lists them)", weights);
     else if (rc == ERR_QUOTA_EXCEEDED)

@@ -277,6 +277,7 @@ int sessions_new(app *a, sessions **out)
         return ERR_NO_MEMORY;
     }
     reg->app = a;
+    store_set_chunk_bytes(a->db, (size_t)a->cfg.snapshot_chunk_bytes);
     pthread_rwlock_init(&reg->lock, NULL);
     atomic_init(&reg->npending, 0);
     reg->last_ckpt_scan = now_mono();
@@ -390,8 +391,8 @@ static char *make_meta(session *s, int64_t created_ms)
     return txt;
 }
 
-/* The figures of a session that needs `sb`: 0, or ERR_SESSION_TOO_LARGE /
- * ERR_SNAPSHOT_TOO_LARGE with the figures in msg. */
+/* The figures of a session that needs `sb`: 0, or ERR_SESSION_TOO_LARGE
+ * with the figures in msg. */
 static int session_fits(app *a, const session_bytes *sb, char *msg, size_t cap)
 {
     if (sb->total > (uint64_t)a->cfg.max_session_bytes) {
@@ -402,11 +403,6 @@ static int session_fits(app *a, const session_bytes *sb, char *msg, size_t cap)
                  (unsigned long long)sb->workers, (unsigned long long)sb->snapshot,
                  (long long)a->cfg.max_session_bytes);
         return ERR_SESSION_TOO_LARGE;
-    }
-    if (sb->blob > (uint64_t)store_blob_limit(a->db)) {
-        snprintf(msg, cap, "the session's snapshot would take about %llu bytes; the database stores at most %lld "
-                 "bytes in one row", (unsigned long long)sb->blob, (long long)store_blob_limit(a->db));
-        return ERR_SNAPSHOT_TOO_LARGE;
     }
     return 0;
 }
@@ -462,12 +458,6 @@ int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t ms
     uint8_t *snap = NULL;
     size_t snap_len = 0;
     rc = s->meta_json ? snapshot_encode(s, &snap, &snap_len) : ERR_NO_MEMORY;
-    if (!rc && (uint64_t)snap_len + strlen(s->meta_json) + 1024 > (uint64_t)store_blob_limit(a->db)) {
-        snprintf(msg, msgcap, "the session's snapshot takes %zu bytes; the database stores at most %lld bytes in "
-                 "one row", snap_len, (long long)store_blob_limit(a->db));
-        free(snap);
-        rc = ERR_SNAPSHOT_TOO_LARGE;
-    }
     if (!rc) rc = store_session_create_take(a->db, s->id, s->meta_json, created, 0, snap, snap_len);
     if (!rc) rc = registry_insert(reg, s);
     if (rc) {

@@ -44,8 +44,8 @@ int  sessions_restore(sessions *reg);
 /* Creates a session from a parsed spec (whose params it takes; sp->tenant
  * names the owner) and persists it before returning.  Before anything is
  * allocated it computes the session's bytes (budget.h; *needed gets them)
- * and checks them against --max-session-bytes (ERR_SESSION_TOO_LARGE) and
- * the database's row limit (ERR_SNAPSHOT_TOO_LARGE), then reserves, in one
+ * and checks them against --max-session-bytes (ERR_SESSION_TOO_LARGE), then
+ * reserves, in one
  * step, a slot under the daemon's session limit (ERR_TOO_MANY_SESSIONS), the
  * tenant's quotas (ERR_QUOTA_EXCEEDED) and the bytes under --memory-budget
  * (ERR_MEMORY_BUDGET); the reservation is given back when the create fails
