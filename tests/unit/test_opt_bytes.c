@@ -60,6 +60,9 @@ static void check_one(const opt_config *cfg, const layout *lay)
     free(p);
     free(g);
     free(u);
+    /* Under ASan or valgrind mallinfo2 sees nothing: only the figure's
+     * existence is checked there. */
+    if (used == 0) return;
     if (est < used || est > used + used / 5 + 131072) {
         fprintf(stderr, "%s: opt_bytes %llu, heap %zu\n", cfg->name, (unsigned long long)est, used);
         fail();
