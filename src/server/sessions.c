@@ -416,6 +416,27 @@ static int spec_bytes(const spec *sp, session_bytes *sb)
     return rc;
 }
 
+/* Reserves sb for sp's tenant (force = 1: a restored session, never
+ * refused), builds the session from sp (taken, also on failure) and hands it
+ * the reservation, which is given back when the build fails or the session
+ * is freed.  0 or the errors of budget_reserve and session_build. */
+static int build_reserved(sessions *reg, spec *sp, const session_bytes *sb, int force, uint64_t *in_use,
+                          session **out)
+{
+    char tenant[sizeof sp->tenant];
+    memcpy(tenant, sp->tenant, sizeof tenant);
+    int64_t nparams = (int64_t)sp->lay.n;
+    int rc = budget_reserve(reg->budget, tenant, sb->total, nparams, force, in_use);
+    if (!rc && (rc = session_build(reg->app, sp, out)) != 0) budget_release(reg->budget, tenant, sb->total, nparams);
+    if (rc) {
+        spec_deinit(sp);   /* session_build emptied it, or it is still whole */
+        return rc;
+    }
+    (*out)->reserved = 1;
+    (*out)->reserved_bytes = sb->total;
+    return 0;
+}
+
 int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t msgcap, uint64_t *needed)
 {
     app *a = reg->app;
@@ -427,8 +448,13 @@ int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t ms
         *needed = sb.total;
         rc = session_fits(a, &sb, msg, msgcap);
     }
+    if (rc) {
+        spec_deinit(sp);
+        return rc;
+    }
     uint64_t in_use = 0;
-    if (!rc) rc = budget_reserve(reg->budget, sp->tenant, sb.total, (int64_t)sp->lay.n, 0, &in_use);
+    session *s;
+    rc = build_reserved(reg, sp, &sb, 0, &in_use, &s);
     if (rc == ERR_MEMORY_BUDGET) {
         uint64_t lim = budget_limit(reg->budget);
         snprintf(msg, msgcap, "the session needs %llu bytes; live sessions hold %llu of the daemon's "
@@ -436,22 +462,7 @@ int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t ms
                  (unsigned long long)in_use, (unsigned long long)lim,
                  (unsigned long long)(in_use < lim ? lim - in_use : 0));
     }
-    if (rc) {
-        spec_deinit(sp);
-        return rc;
-    }
-    char tenant[sizeof sp->tenant];
-    memcpy(tenant, sp->tenant, sizeof tenant);
-    int64_t nparams = (int64_t)sp->lay.n;
-    session *s;
-    rc = session_build(a, sp, &s);
-    if (rc) {
-        budget_release(reg->budget, tenant, sb.total, nparams);
-        spec_deinit(sp);
-        return rc;
-    }
-    s->reserved = 1;                  /* released when s is freed */
-    s->reserved_bytes = sb.total;
+    if (rc) return rc;
     new_id(s->id);
     int64_t created = now_ms();
     s->meta_json = make_meta(s, created);
@@ -480,20 +491,8 @@ static int restore_one(void *ctx, const store_session_row *row)
     session *s = NULL;
     /* What is stored is loaded even above lowered limits, and counted. */
     session_bytes sb;
-    char tenant[sizeof sp.tenant] = "";
-    int64_t nparams = 0;
     if (!rc && (rc = spec_bytes(&sp, &sb)) != 0) spec_deinit(&sp);
-    if (!rc) {
-        memcpy(tenant, sp.tenant, sizeof tenant);
-        nparams = (int64_t)sp.lay.n;
-        rc = budget_reserve(reg->budget, tenant, sb.total, nparams, 1, NULL);
-        if (!rc && (rc = session_build(reg->app, &sp, &s)) != 0)
-            budget_release(reg->budget, tenant, sb.total, nparams);
-        if (!rc) {
-            s->reserved = 1;
-            s->reserved_bytes = sb.total;
-        }
-    }
+    if (!rc) rc = build_reserved(reg, &sp, &sb, 1, NULL, &s);
     if (!rc) {
         snprintf(s->id, sizeof s->id, "%s", row->id);
         s->meta_json = strdup(row->meta_json);
