@@ -236,3 +236,18 @@ def test_snapshots_larger_than_a_chunk_survive_a_restart(make_daemon):
     assert st == 200 and after == before and h["x-optirs-step"] == "3"
     st, body = d.step(sid, 4, [0.01] * n)
     assert st == 200, body
+
+
+def test_refusals_match_the_contract(make_daemon):
+    """The new answers validate against proto/openapi.yaml (status, code, body)."""
+    from test_openapi_responses import Contract
+    c = Contract()
+    d = make_daemon("--memory-budget", str(50 * MiB), "--max-session-bytes", str(40 * MiB)).start()
+    big = {"optimizer": "adam", "tensors": [{"shape": [10000000]}]}
+    st, h, data = d.request("POST", "/v1/sessions", big)
+    assert st == 413 and c.check("POST", "/v1/sessions", st, h, data)["error"]["code"] == "session_too_large"
+    spec = {"optimizer": "sgd", "tensors": [{"shape": [1000000]}]}
+    d.create(**spec)
+    d.create(**spec)
+    st, h, data = d.request("POST", "/v1/sessions", spec)
+    assert st == 403 and c.check("POST", "/v1/sessions", st, h, data)["error"]["code"] == "memory_budget_exceeded"
