@@ -45,6 +45,7 @@
     X(ERR_TOO_MANY_SESSIONS,  "too_many_sessions",     503, "the daemon holds its maximum number of sessions") \
     X(ERR_UNAUTHORIZED,       "unauthorized",          401, "a valid API key is required (Authorization: Bearer KEY)") \
     X(ERR_FORBIDDEN,          "forbidden",             403, "this key may not do that (an admin key is required)") \
+    X(ERR_QUEUE_FULL,         "queue_full",            429, "the meta-training job queue is full (for the daemon or for this tenant)") \
     X(ERR_QUOTA_EXCEEDED,     "quota_exceeded",        403, "the tenant's session or parameter quota is used up") \
     X(ERR_RATE_LIMITED,       "rate_limited",          429, "too many requests for this key; retry after the time in Retry-After") \
     X(ERR_IDEMPOTENCY_REUSED, "idempotency_key_reused",422, "this Idempotency-Key was used with a different request body") \

@@ -61,6 +61,10 @@ static const config_row rows[] = {
      "sessions one tenant may hold (0 = no quota)"},
     {"tenant-max-params", CT_INT, OFF(tenant_max_params), 0, "0", 0, 1e15,
      "parameters one tenant may hold over all its sessions (0 = no quota)"},
+    {"max-queued-jobs", CT_INT, OFF(max_queued_jobs), 0, "64", 1, 100000,
+     "meta-training jobs waiting in the daemon's queue (beyond: 429 queue_full)"},
+    {"tenant-max-queued-jobs", CT_INT, OFF(tenant_max_queued_jobs), 0, "8", 0, 100000,
+     "meta-training jobs one tenant may have waiting (0 = only max-queued-jobs)"},
 };
 #undef OFF
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))

@@ -38,6 +38,8 @@ typedef struct config {
     double  rate_burst;           /* token bucket size */
     int64_t tenant_max_sessions;  /* per tenant; 0 = no quota */
     int64_t tenant_max_params;    /* per tenant, summed over its sessions; 0 = no quota */
+    int64_t max_queued_jobs;      /* meta-training jobs waiting in the queue, daemon-wide */
+    int64_t tenant_max_queued_jobs; /* … per tenant; 0 = only the daemon-wide bound */
 } config;
 
 /* Fills cfg from defaults, config file, environment and argv (argv[0] and a

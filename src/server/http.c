@@ -513,7 +513,6 @@ int http_start(app *a, int threads, int *bound_port)
                               MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                              MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
                               cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
                               MHD_OPTION_HTTPS_MEM_KEY, key,
                               MHD_OPTION_END);

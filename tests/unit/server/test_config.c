@@ -98,6 +98,8 @@ static void test_config_defaults_match_the_table(void **unused)
     assert_true(c.rate_burst == 100.0);
     assert_int_equal(c.tenant_max_sessions, 0);
     assert_int_equal(c.tenant_max_params, 0);
+    assert_int_equal(c.max_queued_jobs, 64);
+    assert_int_equal(c.tenant_max_queued_jobs, 8);
     /* 0 = derived: half the physical memory, a quarter of that per session */
     int64_t phys = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
     assert_int_equal(c.memory_budget, phys / 2);
@@ -261,7 +263,7 @@ static void test_config_to_json_and_help_list_every_row(void **unused)
     assert_int_equal(load(&c, "--threads", "3", "--db", "/x.db", "--rate-limit", "1.25", NULL), 0);
     cJSON *j = config_to_json(&c);
     assert_non_null(j);
-    assert_int_equal(cJSON_GetArraySize(j), 23);   /* the table's rows = the struct's fields */
+    assert_int_equal(cJSON_GetArraySize(j), 25);   /* the table's rows = the struct's fields */
     const char *str_keys[] = {"listen", "db", "tls-cert", "tls-key"};
     for (size_t i = 0; i < 4; i++) assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, str_keys[i])));
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "db")->valuestring, "/x.db");
