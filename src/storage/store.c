@@ -9,6 +9,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,23 @@ static const char *const migrations[] = {
     "  PRIMARY KEY(session_id, level, bucket)) WITHOUT ROWID;"
     "DROP TABLE metrics_rollup;"
     "ALTER TABLE metrics_rollup_v6 RENAME TO metrics_rollup;",
+    /* 7: durable daemon facts (store_auth.c): 'keys_ever' is set in the
+     * transaction that inserts the first API key and never cleared, so a
+     * daemon whose keys are all revoked stays closed across restarts (set
+     * here for a database that has keys already).  Meta-training jobs
+     * record the tenant that owns them ('' for the command line and open
+     * mode). */
+    "CREATE TABLE daemon_facts(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO daemon_facts(name, value) SELECT 'keys_ever', '1' WHERE EXISTS (SELECT 1 FROM api_keys);"
+    "ALTER TABLE meta_jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX meta_jobs_by_tenant ON meta_jobs(tenant, created_ms DESC, id);",
+    /* 8: snapshots larger than one chunk (store_set_chunk_bytes) are stored
+     * as rows of snapshot_chunks in seq order; the session row then holds an
+     * empty blob and their count.  The blob's own CRC covers the whole. */
+    "CREATE TABLE snapshot_chunks("
+    "  session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE, seq INTEGER NOT NULL,"
+    "  data BLOB NOT NULL, PRIMARY KEY(session_id, seq));"
+    "ALTER TABLE sessions ADD COLUMN nchunks INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -142,13 +160,13 @@ typedef struct job {
     char        id[];          /* session id, NUL-terminated */
 } job;
 
-enum { ST_CREATE, ST_SNAPSHOT, ST_UPDATE, ST_METRIC, ST_FEEDBACK, ST_DEL_METRICS, ST_DEL_FEEDBACK,
-       ST_DEL_SESSION, ST_COUNT };
+enum { ST_CREATE, ST_SNAPSHOT, ST_UPDATE, ST_METRIC, ST_FEEDBACK, ST_CHUNK, ST_DEL_METRICS, ST_DEL_FEEDBACK,
+       ST_DEL_CHUNKS, ST_DEL_SESSION, ST_COUNT };
 
 static const char *const stmt_sql[ST_COUNT] = {
-    [ST_CREATE] = "INSERT INTO sessions(id, meta_json, created_ms, updated_ms, step, snapshot)"
-                  " VALUES(?1, ?2, ?3, ?3, ?4, ?5)",
-    [ST_SNAPSHOT] = "UPDATE sessions SET snapshot = ?2, step = ?3, updated_ms = ?4 WHERE id = ?1",
+    [ST_CREATE] = "INSERT INTO sessions(id, meta_json, created_ms, updated_ms, step, snapshot, nchunks)"
+                  " VALUES(?1, ?2, ?3, ?3, ?4, ?5, ?6)",
+    [ST_SNAPSHOT] = "UPDATE sessions SET snapshot = ?2, step = ?3, updated_ms = ?4, nchunks = ?5 WHERE id = ?1",
     [ST_UPDATE] = "UPDATE sessions SET status = coalesce(?2, status), meta_json = coalesce(?3, meta_json),"
                   " updated_ms = ?4 WHERE id = ?1",
     /* WHERE EXISTS: a row for a missing session is dropped, not an FK error. */
@@ -158,17 +176,20 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_FEEDBACK] = "INSERT OR REPLACE INTO feedback(session_id, step, loss, metrics_json, time_ms)"
                     " SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)",
     /* Explicit child deletes: the session's rows go even if FK enforcement were off. */
+    [ST_CHUNK] = "INSERT INTO snapshot_chunks(session_id, seq, data) VALUES(?1, ?2, ?3)",
     [ST_DEL_METRICS] = "DELETE FROM metrics WHERE session_id = ?1",
     [ST_DEL_FEEDBACK] = "DELETE FROM feedback WHERE session_id = ?1",
+    [ST_DEL_CHUNKS] = "DELETE FROM snapshot_chunks WHERE session_id = ?1",
     [ST_DEL_SESSION] = "DELETE FROM sessions WHERE id = ?1",
 };
 
 /* Read statements, prepared lazily on each read-only connection. */
-enum { RQ_LOAD, RQ_LOAD_ONE, RQ_LIST_FIRST, RQ_LIST_AFTER, RQ_METRICS, RQ_FEEDBACK, RQ_COUNT };
+enum { RQ_LOAD, RQ_LOAD_ONE, RQ_LIST_FIRST, RQ_LIST_AFTER, RQ_METRICS, RQ_FEEDBACK, RQ_CHUNKS_SIZE, RQ_CHUNKS,
+       RQ_COUNT };
 
 static const char *const rq_sql[RQ_COUNT] = {
-    [RQ_LOAD] = "SELECT id, meta_json, status, created_ms, step, snapshot FROM sessions ORDER BY id",
-    [RQ_LOAD_ONE] = "SELECT id, meta_json, status, created_ms, step, snapshot FROM sessions WHERE id = ?1",
+    [RQ_LOAD] = "SELECT id, meta_json, status, created_ms, step, snapshot, nchunks FROM sessions ORDER BY id",
+    [RQ_LOAD_ONE] = "SELECT id, meta_json, status, created_ms, step, snapshot, nchunks FROM sessions WHERE id = ?1",
     [RQ_LIST_FIRST] = "SELECT id, meta_json, status, created_ms, step FROM sessions ORDER BY id LIMIT ?2",
     [RQ_LIST_AFTER] = "SELECT id, meta_json, status, created_ms, step FROM sessions WHERE id > ?1"
                       " ORDER BY id LIMIT ?2",
@@ -176,6 +197,9 @@ static const char *const rq_sql[RQ_COUNT] = {
                    " FROM metrics WHERE session_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3",
     [RQ_FEEDBACK] = "SELECT step, loss, metrics_json, time_ms FROM feedback"
                     " WHERE session_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3",
+    [RQ_CHUNKS_SIZE] = "SELECT count(*), coalesce(sum(length(data)), 0), coalesce(min(seq), 0), coalesce(max(seq), -1)"
+                       " FROM snapshot_chunks WHERE session_id = ?1",
+    [RQ_CHUNKS] = "SELECT data FROM snapshot_chunks WHERE session_id = ?1 ORDER BY seq",
 };
 
 typedef struct reader {
@@ -192,11 +216,15 @@ struct store {
     int             wal_frames;        /* set by the WAL hook after each commit */
     int             since_ckpt;        /* commits since the last checkpoint */
     pthread_t       thread;
+    store_files     files;             /* the database and WAL files opened (immutable) */
+    atomic_int      write_fault;       /* the newest transaction failed with a full disk or I/O error */
+    atomic_int      lost_logged;       /* files_lost's last answer, as reported on stderr */
     /* the queue, under mu */
     pthread_mutex_t mu;
     pthread_cond_t  cv_work, cv_done;
     job            *head, *tail;
     job            *snaps;             /* queued async snapshots, for coalescing */
+    size_t          chunk_bytes;       /* snapshots longer than this are stored in chunks */
     int             stop, hold;
     store_stats     stats;
     /* idle read-only connections, under rmu (never mu) */
@@ -275,27 +303,60 @@ static int step_done(sqlite3_stmt *st)
 
 /* ---- the writer ------------------------------------------------------------------ */
 
+/* Chunks j's snapshot takes: 0 when it fits in the session row. */
+static int64_t snapshot_nchunks(const store *s, const job *j)
+{
+    return j->blob_len > s->chunk_bytes ? (int64_t)((j->blob_len + s->chunk_bytes - 1) / s->chunk_bytes) : 0;
+}
+
+/* Replaces the session's chunks by the nchunks pieces of j's snapshot
+ * (none: just drops the old ones).  Runs after the session row is written. */
+static int snapshot_put_chunks(store *s, const job *j, int64_t nchunks)
+{
+    sqlite3_stmt *st = s->st[ST_DEL_CHUNKS];
+    sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+    int rc = step_done(st);
+    for (int64_t k = 0; rc == SQLITE_OK && k < nchunks; k++) {
+        size_t off = (size_t)k * s->chunk_bytes;
+        size_t len = j->blob_len - off < s->chunk_bytes ? j->blob_len - off : s->chunk_bytes;
+        st = s->st[ST_CHUNK];
+        sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, k);
+        sqlite3_bind_blob64(st, 3, (const char *)j->blob + off, len, SQLITE_STATIC);
+        rc = step_done(st);
+    }
+    return rc;
+}
+
 /* Runs one job's statements on the write connection, inside the caller's
  * transaction.  SQLITE_OK or an SQLite error code. */
 static int job_run(store *s, job *j)
 {
+    int64_t nch;
+    int rc;
     sqlite3_stmt *st;
     switch (j->kind) {
     case JOB_CREATE:
+        nch = snapshot_nchunks(s, j);
         st = s->st[ST_CREATE];
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
         bind_text(st, 2, j->text);
         sqlite3_bind_int64(st, 3, j->i1);
         sqlite3_bind_int64(st, 4, j->i2);
-        sqlite3_bind_blob64(st, 5, j->blob ? j->blob : "", j->blob_len, SQLITE_STATIC);
-        return step_done(st);
+        sqlite3_bind_blob64(st, 5, j->blob && !nch ? j->blob : "", nch ? 0 : j->blob_len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, nch);
+        rc = step_done(st);
+        return rc == SQLITE_OK && nch ? snapshot_put_chunks(s, j, nch) : rc;
     case JOB_SNAPSHOT:
+        nch = snapshot_nchunks(s, j);
         st = s->st[ST_SNAPSHOT];
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
-        sqlite3_bind_blob64(st, 2, j->blob ? j->blob : "", j->blob_len, SQLITE_STATIC);
+        sqlite3_bind_blob64(st, 2, j->blob && !nch ? j->blob : "", nch ? 0 : j->blob_len, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, j->i1);
         sqlite3_bind_int64(st, 4, wall_ms());
-        return step_done(st);
+        sqlite3_bind_int64(st, 5, nch);
+        rc = step_done(st);
+        return rc == SQLITE_OK ? snapshot_put_chunks(s, j, nch) : rc;
     case JOB_UPDATE:
         st = s->st[ST_UPDATE];
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
@@ -326,7 +387,7 @@ static int job_run(store *s, job *j)
     case JOB_DELETE:
         for (int k = ST_DEL_METRICS; k <= ST_DEL_SESSION; k++) {
             sqlite3_bind_text(s->st[k], 1, j->id, -1, SQLITE_STATIC);
-            int rc = step_done(s->st[k]);
+            rc = step_done(s->st[k]);
             if (rc != SQLITE_OK) return rc;
         }
         return SQLITE_OK;
@@ -349,6 +410,33 @@ static void rollback(sqlite3 *db)
 {
     /* SQLITE_FULL/IOERR may already have rolled the transaction back. */
     if (!sqlite3_get_autocommit(db)) exec(db, "ROLLBACK");
+}
+
+/* Remembers whether the newest transaction failed for want of storage (a
+ * full disk, an I/O error, a read-only or vanished file); a constraint
+ * failure is a bad job, not a storage fault, and changes nothing. */
+static void note_result(store *s, int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK: atomic_store(&s->write_fault, 0); break;
+    case SQLITE_FULL: case SQLITE_IOERR: case SQLITE_READONLY: case SQLITE_CANTOPEN:
+    case SQLITE_CORRUPT: case SQLITE_NOTADB: atomic_store(&s->write_fault, 1); break;
+    default: break;
+    }
+}
+
+/* 1 when the database files are no longer the ones opened, or not writable.
+ * Each change between the two states is reported once on stderr. */
+static int files_lost(store *s)
+{
+    const char *why;
+    int lost = store_files_check(&s->files, &why) != 0;
+    if (atomic_exchange(&s->lost_logged, lost) != lost) {
+        if (lost) fprintf(stderr, "optirsd: %s: %s: every write is refused (a deleted or replaced database "
+                                  "does not come back: restart the daemon)\n", s->files.db, why);
+        else fprintf(stderr, "optirsd: %s: writable again\n", s->files.db);
+    }
+    return lost;
 }
 
 /* Per-batch counters, folded into store_stats under mu. */
@@ -376,12 +464,16 @@ static void batch_run(store *s, job *list, batch_stats *bs)
     }
     if (!any) return;              /* only flushes and superseded snapshots */
 
+    /* A database deleted, replaced or made read-only under the daemon takes
+     * no more commits: they would "succeed" into a file nobody will read. */
+    int lost = files_lost(s);
     int64_t t0 = mono_us();
-    int rc = exec(s->w, "BEGIN IMMEDIATE");
+    int rc = lost ? SQLITE_IOERR : exec(s->w, "BEGIN IMMEDIATE");
     for (job *j = list; rc == SQLITE_OK && j; j = j->next)
         if (has_work(j)) rc = job_run(s, j);
     if (rc == SQLITE_OK) rc = exec(s->w, "COMMIT");
     batch_time(bs, mono_us() - t0);
+    if (!lost) note_result(s, rc);
     if (rc == SQLITE_OK) {
         bs->commits++;
         return;
@@ -389,7 +481,7 @@ static void batch_run(store *s, job *list, batch_stats *bs)
     rollback(s->w);
     bs->errors++;
 
-    int failed_before = 0, unavailable = 0;
+    int failed_before = 0, unavailable = lost;
     for (job *j = list; j; j = j->next) {
         if (!has_work(j)) {
             /* A flush reports whether the jobs before it in its batch landed. */
@@ -398,6 +490,7 @@ static void batch_run(store *s, job *list, batch_stats *bs)
         }
         if (unavailable) {
             bs->jobs_failed++;
+            failed_before = 1;
             j->result = ERR_STORAGE;
             continue;
         }
@@ -407,6 +500,7 @@ static void batch_run(store *s, job *list, batch_stats *bs)
         if (r == SQLITE_OK) r = job_run(s, j);
         if (r == SQLITE_OK) r = exec(s->w, "COMMIT");
         batch_time(bs, mono_us() - t0);
+        note_result(s, r);
         if (r == SQLITE_OK) {
             bs->commits++;
         } else {
@@ -595,6 +689,7 @@ static void store_free(store *s)
     pthread_mutex_destroy(&s->rmu);
     pthread_cond_destroy(&s->cv_work);
     pthread_cond_destroy(&s->cv_done);
+    store_files_deinit(&s->files);
     free(s->path);
     free(s);
 }
@@ -618,9 +713,11 @@ int store_open(const char *path, store **out)
     ok = ok && sqlite3_busy_timeout(s->w, BUSY_TIMEOUT_MS) == SQLITE_OK && set_wal(s->w) == 0 &&
          exec(s->w, "PRAGMA synchronous = NORMAL") == SQLITE_OK &&
          exec(s->w, "PRAGMA foreign_keys = ON") == SQLITE_OK &&
-         pragma_int(s->w, "PRAGMA foreign_keys", &fk) == 0 && fk == 1 && migrate(s->w) == 0;
+         pragma_int(s->w, "PRAGMA foreign_keys", &fk) == 0 && fk == 1 && migrate(s->w) == 0 &&
+         store_files_init(&s->files, s->w) == 0;
     for (int i = 0; ok && i < ST_COUNT; i++)
         ok = sqlite3_prepare_v3(s->w, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) == SQLITE_OK;
+    s->chunk_bytes = STORE_CHUNK_BYTES_DEFAULT;
     if (ok) {
         /* Replaces the automatic checkpoint: the writer decides when. */
         sqlite3_wal_hook(s->w, wal_hook, s);
@@ -634,6 +731,11 @@ int store_open(const char *path, store **out)
     }
     *out = s;
     return 0;
+}
+
+void store_set_chunk_bytes(store *s, size_t bytes)
+{
+    s->chunk_bytes = bytes < STORE_CHUNK_BYTES_MIN ? STORE_CHUNK_BYTES_MIN : bytes;
 }
 
 int store_schema_version(void)
@@ -787,7 +889,8 @@ void store_test_hold(store *s, int hold)
     pthread_mutex_unlock(&s->mu);
 }
 
-int store_test_exec(store *s, const char *sql)
+/* Runs `sql` on the writer thread in its transaction; waits for the commit. */
+static int exec_wait(store *s, const char *sql)
 {
     if (!s || !sql) return ERR_INVALID_ARGUMENT;
     job *j = job_new(JOB_EXEC, NULL);
@@ -797,6 +900,27 @@ int store_test_exec(store *s, const char *sql)
     }
     j->wait = 1;
     return submit(s, j);
+}
+
+int store_health(store *s, int writes, const char **reason)
+{
+    const char *why = NULL;
+    if (!s) return ERR_INVALID_ARGUMENT;
+    if (store_files_check(&s->files, &why) == 0 && writes && atomic_load(&s->write_fault)) {
+        /* The newest write failed: is there room again?  A one-page write
+         * (user_version set to what it is) tells, and clears the fault. */
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
+        exec_wait(s, sql);
+        if (atomic_load(&s->write_fault)) why = "storage_write_failed";
+    }
+    if (reason) *reason = why;
+    return why ? ERR_STORAGE : 0;
+}
+
+int store_test_exec(store *s, const char *sql)
+{
+    return exec_wait(s, sql);
 }
 
 /* ---- reads ------------------------------------------------------------------------ */
@@ -875,6 +999,46 @@ static int query_end(store *s, reader *r, sqlite3_stmt *st, int rc)
     return failed ? ERR_STORAGE : 0;
 }
 
+/* Reads the nch chunks of session `id` in seq order into one malloc'd
+ * buffer (*out, *len; the caller frees it).  Leaves *out NULL when the
+ * chunks are not exactly seq 0 … nch − 1 or memory runs out. */
+static void chunks_join(reader *r, const char *id, int64_t nch, void **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    sqlite3_stmt *st = reader_stmt(r, RQ_CHUNKS_SIZE);
+    if (!st) return;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) == nch &&
+             sqlite3_column_int64(st, 2) == 0 && sqlite3_column_int64(st, 3) == nch - 1;
+    sqlite3_int64 total = ok ? sqlite3_column_int64(st, 1) : 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    char *buf = ok && total > 0 && (uint64_t)total <= SIZE_MAX ? malloc((size_t)total) : NULL;
+    if (!buf || !(st = reader_stmt(r, RQ_CHUNKS))) {
+        free(buf);
+        return;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    size_t at = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *p = sqlite3_column_blob(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        if (n > (size_t)total - at) break;
+        if (n) memcpy(buf + at, p, n);
+        at += n;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE || at != (size_t)total) {
+        free(buf);
+        return;
+    }
+    *out = buf;
+    *len = at;
+}
+
 static int session_rows(store *s, int q, const char *after, int limit,
                         int (*fn)(void *, const store_session_row *), void *ctx)
 {
@@ -900,11 +1064,22 @@ static int session_rows(store *s, int q, const char *after, int limit,
             .created_ms = sqlite3_column_int64(st, 3),
             .step = sqlite3_column_int64(st, 4),
         };
+        void *joined = NULL;
         if (q == RQ_LOAD || q == RQ_LOAD_ONE) {
-            row.snapshot = sqlite3_column_blob(st, 5);
-            row.snapshot_len = (size_t)sqlite3_column_bytes(st, 5);
+            int64_t nch = sqlite3_column_int64(st, 6);
+            if (nch > 0) {
+                /* A missing, extra or unreadable chunk leaves an empty
+                 * snapshot: the reader's check answers ERR_CORRUPT. */
+                chunks_join(r, row.id, nch, &joined, &row.snapshot_len);
+                row.snapshot = joined;
+            } else {
+                row.snapshot = sqlite3_column_blob(st, 5);
+                row.snapshot_len = (size_t)sqlite3_column_bytes(st, 5);
+            }
         }
-        if (fn(ctx, &row) != 0) break;
+        int stop = fn(ctx, &row);
+        free(joined);
+        if (stop) break;
     }
     return query_end(s, r, st, rc);
 }

@@ -90,6 +90,7 @@ static void test_config_defaults_match_the_table(void **unused)
     assert_true(c.step_timeout == 30.0);
     assert_int_equal(c.max_connections, 1024);
     assert_true(c.connection_timeout == 60.0);
+    assert_true(c.header_timeout == 10.0);
     assert_int_equal(c.max_connections_per_ip, 256);
     assert_string_equal(c.tls_cert, "");
     assert_string_equal(c.tls_key, "");
@@ -98,6 +99,24 @@ static void test_config_defaults_match_the_table(void **unused)
     assert_true(c.rate_burst == 100.0);
     assert_int_equal(c.tenant_max_sessions, 0);
     assert_int_equal(c.tenant_max_params, 0);
+    assert_int_equal(c.max_queued_jobs, 64);
+    assert_int_equal(c.tenant_max_queued_jobs, 8);
+    /* 0 = derived: half the physical memory, a quarter of that per session */
+    int64_t phys = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+    assert_int_equal(c.memory_budget, phys / 2);
+    assert_int_equal(c.max_session_bytes, phys / 2 / 4);
+}
+
+static void test_config_memory_budgets_given_are_kept(void **unused)
+{
+    (void)unused;
+    config c;
+    assert_int_equal(load(&c, "--memory-budget", "1000000", NULL), 0);
+    assert_int_equal(c.memory_budget, 1000000);
+    assert_int_equal(c.max_session_bytes, 250000);
+    assert_int_equal(load(&c, "--memory-budget", "1000000", "--max-session-bytes", "4096", NULL), 0);
+    assert_int_equal(c.max_session_bytes, 4096);
+    assert_int_equal(load(&c, "--memory-budget", "-1", NULL), -1);
 }
 
 static void test_config_file_then_env_then_flags_take_precedence(void **unused)
@@ -245,7 +264,7 @@ static void test_config_to_json_and_help_list_every_row(void **unused)
     assert_int_equal(load(&c, "--threads", "3", "--db", "/x.db", "--rate-limit", "1.25", NULL), 0);
     cJSON *j = config_to_json(&c);
     assert_non_null(j);
-    assert_int_equal(cJSON_GetArraySize(j), 23);   /* the table's rows = the struct's fields */
+    assert_int_equal(cJSON_GetArraySize(j), 29);   /* the table's rows = the struct's fields */
     const char *str_keys[] = {"listen", "db", "tls-cert", "tls-key"};
     for (size_t i = 0; i < 4; i++) assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, str_keys[i])));
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "db")->valuestring, "/x.db");
@@ -302,6 +321,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_config_defaults_match_the_table, setup),
+        cmocka_unit_test_setup(test_config_memory_budgets_given_are_kept, setup),
         cmocka_unit_test_setup(test_config_file_then_env_then_flags_take_precedence, setup),
         cmocka_unit_test_setup(test_config_bounds_are_inclusive, setup),
         cmocka_unit_test_setup(test_config_rejects_bad_values, setup),
