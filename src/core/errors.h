@@ -40,6 +40,7 @@
     X(ERR_NON_FINITE,         "non_finite",            422, "a value is NaN or infinite, or overflows float32") \
     X(ERR_NON_FINITE_UPDATE,  "non_finite_update",     422, "the optimizer produced a non-finite update; nothing was applied") \
     X(ERR_STEP_TIMEOUT,       "step_timeout",          504, "not every worker posted gradients for this step in time") \
+    X(ERR_OVERLOADED,         "overloaded",            503, "the compute queue is full; retry after the time in Retry-After") \
     X(ERR_NO_MEMORY,          "out_of_memory",         503, "the daemon is out of memory")   \
     X(ERR_STORAGE,            "storage_unavailable",   503, "the database could not be written") \
     X(ERR_CORRUPT,            "corrupt_blob",          500, "a stored blob failed its checksum or version check") \

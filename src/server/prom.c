@@ -9,6 +9,7 @@
 #include "app.h"
 #include "http.h"
 #include "live.h"
+#include "pool.h"
 #include "sessions.h"
 #include "store.h"
 
@@ -99,6 +100,11 @@ char *prom_render(app *a, size_t *len)
        a->reg ? sessions_count(a->reg) : 0);
     pf(&b, "# HELP optirs_http_requests_inflight Requests begun and not completed.\n# TYPE optirs_http_requests_inflight gauge\n"
            "optirs_http_requests_inflight %d\n", http_inflight());
+    int waiting, running;
+    pool_stats(&waiting, &running);
+    pf(&b, "# HELP optirs_compute_jobs Requests on the compute pool: waiting for a thread, or running.\n"
+           "# TYPE optirs_compute_jobs gauge\noptirs_compute_jobs{state=\"waiting\"} %d\n"
+           "optirs_compute_jobs{state=\"running\"} %d\n", waiting, running);
     store_stats st = {0};
     if (a->db) store_get_stats(a->db, &st);
     pf(&b, "# HELP optirs_storage_queue_depth Jobs waiting for the storage writer.\n# TYPE optirs_storage_queue_depth gauge\n"
