@@ -20,6 +20,7 @@
 
 #include "app.h"
 #include "errors.h"
+#include "jwriter.h"
 
 typedef struct stream {
     _Atomic int refs;
@@ -63,58 +64,49 @@ static void stream_put(stream *s)
 
 /* ---- formatting --------------------------------------------------------- */
 
-static int fmt_num(char *p, size_t cap, const char *key, double v)
+/* "id: k\nevent: step\ndata: {...}\n\n" for one step; NULL on failure. */
+char *live_format_event(const step_metric *m, double cos, double ratio, double mult)
 {
-    if (isfinite(v)) return snprintf(p, cap, ",\"%s\":%.9g", key, v);
-    return snprintf(p, cap, ",\"%s\":null", key);
-}
-
-/* "id: k\nevent: step\ndata: {...}\n\n" for one step. */
-static char *format_event(const step_metric *m, double cos, double ratio, double mult)
-{
-    char data[640];
-    size_t len = (size_t)snprintf(data, sizeof data, "{\"step\":%lld,\"time_ms\":%lld", (long long)m->step,
-                                  (long long)m->time_ms);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "loss", m->loss);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "grad_norm", m->grad_norm);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "update_norm", m->update_norm);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "param_norm", m->param_norm);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "lr", m->lr);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "update_cos", cos);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "update_ratio", ratio);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "lr_mult", mult);
-    snprintf(data + len, sizeof data - len, "}");
-    char *ev = NULL;
-    if (asprintf(&ev, "id: %lld\nevent: step\ndata: %s\n\n", (long long)m->step, data) < 0) return NULL;
-    return ev;
-}
-
-/* [[name, grad, update, param], …] of the recorded tensors; NULL for one. */
-static char *format_tensors(const opt *o, const analytics_step *x)
-{
-    if (!x || x->ntensors <= 0) return NULL;
-    size_t cap = (size_t)x->ntensors * (LAYOUT_NAME_MAX + 80) + 8, len = 0;
-    char *p = malloc(cap);
-    if (!p) return NULL;
-    p[len++] = '[';
-    for (int k = 0; k < x->ntensors; k++) {
-        /* tensor names are validated identifiers; escape quotes and
-         * backslashes anyway */
-        len += (size_t)snprintf(p + len, cap - len, "%s[\"", k ? "," : "");
-        for (const char *c = o->lay.tensors[k].name; *c && len + 4 < cap; c++) {
-            if (*c == '"' || *c == '\\') p[len++] = '\\';
-            if ((unsigned char)*c >= 0x20) p[len++] = *c;
-        }
-        double v[3] = {x->grad[k], x->update[k], x->param[k]};
-        len += (size_t)snprintf(p + len, cap - len, "\"");
-        for (int j = 0; j < 3; j++) {
-            if (isfinite(v[j])) len += (size_t)snprintf(p + len, cap - len, ",%.9g", v[j]);
-            else len += (size_t)snprintf(p + len, cap - len, ",null");
-        }
-        len += (size_t)snprintf(p + len, cap - len, "]");
+    static const char *const keys[] = {"loss", "grad_norm", "update_norm", "param_norm", "lr",
+                                       "update_cos", "update_ratio", "lr_mult"};
+    const double v[] = {m->loss, m->grad_norm, m->update_norm, m->param_norm, m->lr, cos, ratio, mult};
+    jwriter w;
+    jw_init(&w, LIVE_EVENT_MAX);
+    jw_lit(&w, "id: ");
+    jw_i64(&w, m->step);
+    jw_lit(&w, "\nevent: step\ndata: {\"step\":");
+    jw_i64(&w, m->step);
+    jw_lit(&w, ",\"time_ms\":");
+    jw_i64(&w, m->time_ms);
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        jw_lit(&w, ",");
+        jw_key(&w, keys[i]);
+        jw_num_or_null(&w, v[i], 9);
     }
-    snprintf(p + len, cap - len, "]");
-    return p;
+    jw_lit(&w, "}\n\n");
+    return jw_take(&w, NULL);
+}
+
+/* [[name, grad, update, param], …] of the recorded tensors; NULL for none
+ * (or when it would pass LIVE_TENSORS_MAX, or on OOM). */
+char *live_format_tensors(const layout *lay, const analytics_step *x)
+{
+    if (!x || x->ntensors <= 0 || x->ntensors > lay->ntensors) return NULL;
+    jwriter w;
+    jw_init(&w, LIVE_TENSORS_MAX);
+    jw_lit(&w, "[");
+    for (int k = 0; k < x->ntensors; k++) {
+        jw_lit(&w, k ? ",[" : "[");
+        jw_cstr(&w, lay->tensors[k].name);
+        const double v[3] = {x->grad[k], x->update[k], x->param[k]};
+        for (int j = 0; j < 3; j++) {
+            jw_lit(&w, ",");
+            jw_num_or_null(&w, v[j], 9);
+        }
+        jw_lit(&w, "]");
+    }
+    jw_lit(&w, "]");
+    return jw_take(&w, NULL);
 }
 
 /* ---- streams ------------------------------------------------------------ */
@@ -197,7 +189,7 @@ typedef struct backlog_ctx { stream *s; int err; } backlog_ctx;
 static int backlog_row(void *ctx, const step_metric *m)
 {
     backlog_ctx *c = ctx;
-    char *ev = format_event(m, NAN, m->param_norm > 0 ? m->update_norm / m->param_norm : NAN, NAN);
+    char *ev = live_format_event(m, NAN, m->param_norm > 0 ? m->update_norm / m->param_norm : NAN, NAN);
     if (!ev) { c->err = 1; return 1; }
     stream_push(c->s, ev);
     return 0;
@@ -252,7 +244,7 @@ void live_record(app *a, const char *id, const opt *o, const step_metric *m, con
         }
     if (isfinite(lr_mult)) atomic_fetch_add_explicit(&adapted_steps, 1, memory_order_relaxed);
     double cos = x ? x->update_cos : NAN, ratio = x ? x->update_ratio : NAN;
-    char *tj = format_tensors(o, x);
+    char *tj = live_format_tensors(&o->lay, x);
     char *ej = extra_json ? strdup(extra_json) : NULL;
     pthread_mutex_lock(&hub.mu);
     int listening = 0;
@@ -262,7 +254,7 @@ void live_record(app *a, const char *id, const opt *o, const step_metric *m, con
         for (int i = 0; i < hub.n; i++) {
             stream *s = hub.v[i];
             if (atomic_load(&s->closed) || strcmp(s->id, id) != 0) continue;
-            char *ev = format_event(m, cos, ratio, lr_mult);
+            char *ev = live_format_event(m, cos, ratio, lr_mult);
             if (!ev) continue;
             stream_push(s, ev);
             stream_wake(s);

@@ -26,6 +26,9 @@
 #define LIVE_HEARTBEAT_S   15.0
 #define LIVE_STREAM_QUEUE  1024
 #define LIVE_BUFFER_MAX    200000   /* extras rows waiting for the store; more are dropped (counted) */
+#define LIVE_EVENT_MAX     4096     /* bytes of one formatted step event (~400 used) */
+#define LIVE_TENSORS_MAX   (4u << 20) /* bytes of one step's tensors JSON (4096 tensors with 64-byte
+                                       * names, every byte escaped to \u00XX: ~1.9 MB) */
 
 /* One applied (or skipped) step: its metrics row, the extras (x may be NULL
  * for a skipped step), the learned lr multiplier (NAN: none) and optional
@@ -42,6 +45,14 @@ void live_drain(app *a);
 /* Answers r with an event stream of session `id`: first the stored steps
  * after `after` (at most `backlog`), then every new step.  0 or ERR_*. */
 int  live_stream_open(req *r, const char *id, int64_t after, int backlog);
+/* The formatters (jwriter.h; exported for the fuzz target and the tests).
+ * live_format_event: the SSE text of one step event ("id: k\nevent: step\n
+ * data: {…}\n\n"; non-finite figures are null).  live_format_tensors: the
+ * JSON array [[name, grad, update, param], …] of x's per-tensor figures with
+ * the names of lay, or NULL when x has none.  Both return NULL on OOM or
+ * past their limit; the caller frees the result. */
+char *live_format_event(const step_metric *m, double cos, double ratio, double mult);
+char *live_format_tensors(const layout *lay, const analytics_step *x);
 /* Prometheus text for the step counters (the caller frees it); NULL on OOM. */
 char *live_prom_text(void);
 
