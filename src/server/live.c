@@ -91,7 +91,7 @@ char *live_format_event(const step_metric *m, double cos, double ratio, double m
  * (or when it would pass LIVE_TENSORS_MAX, or on OOM). */
 char *live_format_tensors(const layout *lay, const analytics_step *x)
 {
-    if (!x || x->ntensors <= 0 || x->ntensors > lay->ntensors) return NULL;
+    if (!x || x->ntensors <= 0 || x->ntensors > lay->ntensors || x->ntensors > ANALYTICS_MAX_TENSORS) return NULL;
     jwriter w;
     jw_init(&w, LIVE_TENSORS_MAX);
     jw_lit(&w, "[");

@@ -27,8 +27,8 @@
 #define LIVE_STREAM_QUEUE  1024
 #define LIVE_BUFFER_MAX    200000   /* extras rows waiting for the store; more are dropped (counted) */
 #define LIVE_EVENT_MAX     4096     /* bytes of one formatted step event (~400 used) */
-#define LIVE_TENSORS_MAX   (4u << 20) /* bytes of one step's tensors JSON (4096 tensors with 64-byte
-                                       * names, every byte escaped to \u00XX: ~1.9 MB) */
+#define LIVE_TENSORS_MAX   (64u << 10) /* bytes of one step's tensors JSON (ANALYTICS_MAX_TENSORS
+                                        * 64-byte names, every byte escaped: ~30 KB) */
 
 /* One applied (or skipped) step: its metrics row, the extras (x may be NULL
  * for a skipped step), the learned lr multiplier (NAN: none) and optional
