@@ -7,6 +7,7 @@
 
 #include "app.h"
 #include "errors.h"
+#include "jsonwalk.h"
 #include "handlers.h"
 #include "lopt.h"
 #include "meta_jobs.h"
@@ -102,6 +103,12 @@ void h_meta_jobs_create(req *r)
         resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
         return;
     }
+    char msg[400];
+    int bad = jsonwalk_check_text(r->body ? r->body : "", r->body_len, msg, sizeof msg);
+    if (bad) {
+        resp_error(r, bad, "%s", msg);
+        return;
+    }
     const char *end = NULL;
     cJSON *body = cJSON_ParseWithLengthOpts(r->body ? r->body : "", r->body_len, &end, 0);
     if (!body) {
@@ -110,7 +117,6 @@ void h_meta_jobs_create(req *r)
     }
     meta_spec sp;
     meta_spec_defaults(&sp);
-    char msg[400];
     int rc = meta_spec_from_json(&sp, body, msg, sizeof msg);
     cJSON_Delete(body);
     if (!rc) rc = meta_spec_check(&sp, msg, sizeof msg);

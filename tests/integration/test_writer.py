@@ -91,3 +91,75 @@ def test_tensor_names_of_quotes_and_backslashes_stream_and_survive_restart(daemo
     st, summ = daemon.json("GET", "/v1/sessions/%s/summary" % sid)
     assert st == 200 and summ["last_extras"]["step"] == 3
     assert [t["name"] for t in summ["last_extras"]["tensors"]] == [QUOTES, BACKSLASHES]
+
+
+BAD_UTF8 = [b"\xff", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xc3", b"a\x80b"]
+
+
+def session_body(name=b"ok", tensor=b"w"):
+    return (b'{"optimizer":"sgd","hyperparams":{"lr":0.1},"name":"' + name +
+            b'","tensors":[{"name":"' + tensor + b'","shape":[2]}],"tags":{"t":"v"}}')
+
+
+def sessions_listed(d):
+    st, h, raw = d.request("GET", "/v1/sessions")
+    assert st == 200
+    raw.decode("utf-8")                 # strict: the list is valid UTF-8 ...
+    return json.loads(raw)["sessions"]  # ... and valid JSON
+
+
+def test_invalid_utf8_in_names_is_refused_and_nothing_is_stored(daemon):
+    """Finding 12, UTF-8: invalid UTF-8 in a session name, a tensor name or a
+    tag was stored and echoed, and the session list then broke clients."""
+    ok = daemon.create(optimizer="sgd", hyperparams={"lr": 0.1}, name="caf\u00e9 \U0001F600",
+                       tensors=[{"name": "w", "shape": [2]}])
+    hdr = {"Content-Type": "application/json"}
+    bodies = []
+    for bad in BAD_UTF8:
+        bodies += [session_body(name=bad), session_body(tensor=bad),
+                   session_body().replace(b'"t":"v"', b'"t":"' + bad + b'"'),
+                   session_body().replace(b'"t":"v"', b'"' + bad + b'":"v"')]
+    # NUL code points: escaped (cJSON would cut the string there) in a name and a tag
+    bodies += [session_body(name=b"a\\u0000b"), session_body(tensor=b"w\\u0000x"),
+               session_body().replace(b'"t":"v"', b'"t":"v\\u0000"')]
+    for body in bodies:
+        st, _, raw = daemon.request("POST", "/v1/sessions", body, hdr)
+        assert st == 400, (body, raw)
+        err = json.loads(raw)["error"]
+        assert err["code"] == "invalid_utf8", (body, err)
+    listed = sessions_listed(daemon)
+    assert [s["id"] for s in listed] == [ok["id"]]
+    assert listed[0]["name"] == "caf\u00e9 \U0001F600"
+    # the same over a restart: nothing invalid was written
+    daemon.stop()
+    daemon.start()
+    assert [s["id"] for s in sessions_listed(daemon)] == [ok["id"]]
+
+
+def test_invalid_utf8_in_feedback_metrics_step_worker_and_meta_jobs_is_refused(daemon):
+    sid = daemon.create(optimizer="sgd", hyperparams={"lr": 0.1}, tensors=[{"name": "w", "shape": [2]}],
+                        workers=2)["id"]
+    hdr = {"Content-Type": "application/json"}
+    st, _, raw = daemon.request("POST", "/v1/sessions/%s/feedback" % sid,
+                                b'{"step":1,"loss":1.0,"metrics":{"acc\xff":0.5}}', hdr)
+    assert st == 400 and json.loads(raw)["error"]["code"] == "invalid_utf8", raw
+    st, _, raw = daemon.request("POST", "/v1/sessions/%s/step" % sid,
+                                b'{"step":1,"grads":[1,2],"worker":"w\xed\xa0\x80"}', hdr)
+    assert st == 400 and json.loads(raw)["error"]["code"] == "invalid_utf8", raw
+    st, _, raw = daemon.request("POST", "/v1/sessions/%s/step" % sid, b'\x00\x00\x80?\x00\x00\x00@',
+                                {"Content-Type": "application/octet-stream", "X-Optirs-Step": "1",
+                                 "X-Optirs-Worker": b"w\xc0\xaf".decode("latin-1")})
+    assert st == 400 and json.loads(raw)["error"]["code"] == "invalid_utf8", raw
+    st, _, raw = daemon.request("POST", "/v1/meta/jobs", b'{"optimizer":"mlp_lopt\xff"}', hdr)
+    assert st == 400 and json.loads(raw)["error"]["code"] == "invalid_utf8", raw
+    st, fb = daemon.json("GET", "/v1/sessions/%s/feedback" % sid)
+    assert st == 200 and fb["feedback"] == []
+    st, d = daemon.json("GET", "/v1/sessions/%s" % sid)
+    assert st == 200 and d["step"] == 0
+
+
+def test_error_messages_quoting_invalid_utf8_stay_valid_json(daemon):
+    # a query value is quoted back in the error message: the answer stays valid UTF-8 and JSON
+    st, _, raw = daemon.request("GET", "/v1/compare?ids=%FF%C0%AF")
+    assert 400 <= st < 500
+    json.loads(raw.decode("utf-8"))
