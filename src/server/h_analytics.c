@@ -593,18 +593,39 @@ void h_analytics_compare(req *r)
 
 /* ---- events ------------------------------------------------------------- */
 
+#define EVENT_ID_MAX 9000000000000000LL   /* as the after parameter's range */
+
+/* Last-Event-ID (the step of the last event the client saw) into *after:
+ * decimal digits only, at most EVENT_ID_MAX, checked digit by digit before
+ * it can overflow (strtod took "1e308" and the cast to int64 was undefined).
+ * 0 (absent: *after untouched), or -1 when answered 400 invalid_header. */
+static int last_event_id(req *r, double *after)
+{
+    const char *v = req_header(r, "Last-Event-ID");
+    if (!v) return 0;
+    int64_t x = 0;
+    size_t n = 0;
+    for (; v[n] >= '0' && v[n] <= '9'; n++) {
+        int d = v[n] - '0';
+        if (x > (EVENT_ID_MAX - d) / 10) break;
+        x = x * 10 + d;
+    }
+    if (n == 0 || v[n] != '\0') {
+        resp_error(r, ERR_BAD_HEADER, "Last-Event-ID must be a step number: decimal digits, at most %lld",
+                   (long long)EVENT_ID_MAX);
+        return -1;
+    }
+    *after = (double)x;
+    return 0;
+}
+
 void h_analytics_events(req *r)
 {
     session *s = path_session(r);
     if (!s) return;
     double after = -1, backlog = 0;
-    const char *last_id = req_header(r, "Last-Event-ID");
-    if (last_id) {
-        char *end;
-        double v = strtod(last_id, &end);
-        if (*last_id && !*end && isfinite(v) && v >= 0) after = floor(v);
-    }
-    if (query_num(r, "after", 0, 9e15, 1, &after) == 0 && query_num(r, "backlog", 0, 10000, 1, &backlog) == 0) {
+    if (last_event_id(r, &after) == 0 && query_num(r, "after", 0, 9e15, 1, &after) == 0 &&
+        query_num(r, "backlog", 0, 10000, 1, &backlog) == 0) {
         /* Without after: only new steps (backlog rows before the current one
          * when asked).  With after (or Last-Event-ID): every step after it,
          * at most 10000. */

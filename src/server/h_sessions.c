@@ -13,10 +13,11 @@
 #include "f32json.h"
 #include "handlers.h"
 #include "jsonwalk.h"
-#include "utf8.h"
+#include "live.h"
 #include "sessions.h"
 #include "spec.h"
 #include "store.h"
+#include "utf8.h"
 
 /* Only JSON (or no Content-Type) is accepted by JSON routes. */
 static int want_json_body(req *r)
@@ -216,6 +217,7 @@ void h_session_delete(req *r)
     if (rc == ERR_SESSION_NOT_FOUND) resp_error(r, rc, "no session has id %s", r->param[0]);
     else if (rc) resp_error(r, rc, NULL);
     else {
+        live_revalidate();   /* its event streams end now */
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", r->param[0]);
         cJSON_AddBoolToObject(o, "deleted", 1);

@@ -21,11 +21,16 @@
 #include "app.h"
 #include "errors.h"
 #include "jwriter.h"
+#include "sessions.h"
 
 typedef struct stream {
     _Atomic int refs;
     _Atomic int closed;           /* libmicrohttpd is done with it */
+    _Atomic int recheck;          /* read the key again before the next event */
     struct MHD_Connection *conn;
+    app     *app;
+    principal who;                /* who opened it (re-checked, see stream_allowed) */
+    double   key_checked;         /* monotonic time of the last key read; the read callback's */
     char     id[40];
     int      suspended;
     int      ping;
@@ -45,7 +50,7 @@ static struct {
     int      n, cap;
     xrow    *buf;
     size_t   nbuf, capbuf;
-    double   last_ping;
+    double   last_ping, last_check;
     _Atomic uint64_t dropped_rows;
 } hub = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -132,6 +137,31 @@ static void stream_wake(stream *s)
     MHD_resume_connection(s->conn);
 }
 
+/* Whether the stream's reader may still read it (called before every event
+ * and heartbeat, without hub.mu): its session still exists and belongs to
+ * its tenant (or it is an admin's), and its key is still active with the
+ * same tenant and rights — read from the store at most once per
+ * LIVE_RECHECK_S (as auth's cache does for requests) and at once after
+ * live_revalidate.  A stream opened in open mode (no key) ends once the
+ * daemon is no longer open. */
+static int stream_allowed(stream *s)
+{
+    app *a = s->app;
+    if (!a) return 1;                  /* a stream without an app (tests) */
+    session *se = a->reg ? sessions_get(a->reg, s->id) : NULL;
+    if (!se) return 0;
+    int ok = s->who.admin || strcmp(session_tenant(se), s->who.tenant) == 0;
+    session_put(se);
+    if (!ok) return 0;
+    double now = now_mono();
+    if (!atomic_exchange(&s->recheck, 0) && now - s->key_checked < LIVE_RECHECK_S) return 1;
+    s->key_checked = now;
+    if (!s->who.key_id[0]) return auth_open(a);
+    store_key k;
+    if (store_key_get(a->db, s->who.key_id, &k) != 0) return 0;   /* gone, or unreadable: closed */
+    return !k.revoked_ms && !k.admin == !s->who.admin && strcmp(k.tenant, s->who.tenant) == 0;
+}
+
 static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
@@ -148,6 +178,15 @@ static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
         }
         free(s->cur);
         s->cur = NULL;
+        /* between events: may the reader still read? (the store read is
+         * done without hub.mu, which every step takes) */
+        pthread_mutex_unlock(&hub.mu);
+        int allowed = stream_allowed(s);
+        pthread_mutex_lock(&hub.mu);
+        if (!allowed) {
+            pthread_mutex_unlock(&hub.mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
         if (s->dropped) {
             if (asprintf(&s->cur, "event: dropped\ndata: {\"dropped\":%lld}\n\n", (long long)s->dropped) < 0)
                 s->cur = NULL;
@@ -201,6 +240,9 @@ int live_stream_open(req *r, const char *id, int64_t after, int backlog)
     if (!s) return ERR_NO_MEMORY;
     atomic_init(&s->refs, 2);   /* the hub and the response */
     s->conn = r->conn;
+    s->app = r->app;
+    s->who = r->who;
+    s->key_checked = now_mono();   /* the request was just authenticated */
     snprintf(s->id, sizeof s->id, "%s", id);
     s->cur = strdup("retry: 2000\n\n");
     s->cur_len = s->cur ? strlen(s->cur) : 0;
@@ -318,6 +360,9 @@ void live_tick(app *a, double now)
     pthread_mutex_lock(&hub.mu);
     int ping = now - hub.last_ping >= LIVE_HEARTBEAT_S;
     if (ping) hub.last_ping = now;
+    /* idle streams wake to re-check their key and session (stream_allowed) */
+    int check = now - hub.last_check >= LIVE_RECHECK_S;
+    if (check) hub.last_check = now;
     int k = 0;
     for (int i = 0; i < hub.n; i++) {
         stream *s = hub.v[i];
@@ -325,13 +370,21 @@ void live_tick(app *a, double now)
             stream_put(s);
             continue;
         }
-        if (ping) {
-            s->ping = 1;
-            stream_wake(s);
-        }
+        if (ping) s->ping = 1;
+        if (ping || check) stream_wake(s);
         hub.v[k++] = s;
     }
     hub.n = k;
+    pthread_mutex_unlock(&hub.mu);
+}
+
+void live_revalidate(void)
+{
+    pthread_mutex_lock(&hub.mu);
+    for (int i = 0; i < hub.n; i++) {
+        atomic_store(&hub.v[i]->recheck, 1);
+        stream_wake(hub.v[i]);
+    }
     pthread_mutex_unlock(&hub.mu);
 }
 

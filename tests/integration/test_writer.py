@@ -163,3 +163,90 @@ def test_error_messages_quoting_invalid_utf8_stay_valid_json(daemon):
     st, _, raw = daemon.request("GET", "/v1/compare?ids=%FF%C0%AF")
     assert 400 <= st < 500
     json.loads(raw.decode("utf-8"))
+
+
+def keyed_daemon(make_daemon):
+    import subprocess
+    from daemon import OPTIRSD
+    d = make_daemon()
+    r = subprocess.run([OPTIRSD, "keys", "create", "--tenant", "ops", "--admin", "--db", d.db],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0
+    d.start()
+    admin = r.stdout.decode().strip()
+    st, body = d.json("POST", "/v1/keys", {"tenant": "alice"}, headers={"Authorization": "Bearer " + admin})
+    assert st == 201
+    return d, admin, body["key"]
+
+
+def test_event_stream_ends_when_its_key_is_revoked(make_daemon):
+    """Finding 8: a stream opened before its key was revoked kept receiving steps."""
+    d, admin, alice = keyed_daemon(make_daemon)
+    ah, oh = {"Authorization": "Bearer " + alice}, {"Authorization": "Bearer " + admin}
+    st, body = d.json("POST", "/v1/sessions", {"optimizer": "sgd", "hyperparams": {"lr": 0.1},
+                                               "tensors": [{"shape": [2]}]}, headers=ah)
+    assert st == 201
+    sid = body["id"]
+    s = Stream(d, sid, headers=ah)
+    assert s.status == 200
+    assert d.json("POST", "/v1/sessions/%s/step" % sid, {"step": 1, "grads": [1, 1]}, headers=ah)[0] == 200
+    assert s.wait_events(1)
+    st, _ = d.json("DELETE", "/v1/keys/%s" % alice[3:19], headers=oh)
+    assert st == 200
+    assert s.ended.wait(20), "the stream outlived its key"
+    # steps by someone still allowed (the admin) reach no stream of the revoked key
+    assert d.json("POST", "/v1/sessions/%s/step" % sid, {"step": 2, "grads": [1, 1]}, headers=oh)[0] == 200
+    assert [e["step"] for e in s.events] == [1]
+    s.close()
+
+
+def test_event_stream_ends_when_its_key_is_revoked_by_another_process(make_daemon):
+    import subprocess
+    from daemon import OPTIRSD
+    d, admin, alice = keyed_daemon(make_daemon)
+    ah = {"Authorization": "Bearer " + alice}
+    st, body = d.json("POST", "/v1/sessions", {"optimizer": "sgd", "hyperparams": {"lr": 0.1},
+                                               "tensors": [{"shape": [2]}]}, headers=ah)
+    sid = body["id"]
+    s = Stream(d, sid, headers=ah)
+    assert s.status == 200
+    r = subprocess.run([OPTIRSD, "keys", "revoke", alice[3:19], "--db", d.db], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert s.ended.wait(20), "an idle stream outlived its key (revoked by the CLI)"
+    s.close()
+
+
+def test_event_stream_on_a_deleted_session_ends(daemon):
+    """Finding 8: a stream on a deleted session stayed open forever."""
+    sid = daemon.create(optimizer="sgd", hyperparams={"lr": 0.1}, tensors=[{"shape": [2]}])["id"]
+    s = Stream(daemon, sid)
+    assert s.status == 200
+    assert daemon.step(sid, 1, [1, 1])[0] == 200
+    assert s.wait_events(1)
+    assert daemon.json("DELETE", "/v1/sessions/%s" % sid)[0] == 200
+    assert s.ended.wait(20), "the stream outlived its session"
+    s.close()
+
+
+def test_last_event_id_must_be_a_step_number(daemon):
+    """Finding 12: Last-Event-ID 1e308 went through strtod and an undefined
+    float-to-int cast."""
+    sid = daemon.create(optimizer="sgd", hyperparams={"lr": 0.1}, tensors=[{"shape": [2]}])["id"]
+    for value in ["1e308", "-1", "1.5", "", "+1", "0x10", "\uff11", "99999999999999999999", "9000000000000001",
+                  "1 2", "inf", "nan"]:
+        s = Stream(daemon, sid, headers={"Last-Event-ID": value.encode("utf-8").decode("latin-1")})
+        assert s.status == 400, value
+        assert json.loads(s.body)["error"]["code"] == "invalid_header", value
+        s.close()
+
+
+def test_last_event_id_replays_the_steps_after_it(daemon):
+    sid = daemon.create(optimizer="sgd", hyperparams={"lr": 0.1}, tensors=[{"shape": [2]}])["id"]
+    for k in (1, 2, 3, 4):
+        assert daemon.step(sid, k, [1, 1])[0] == 200
+    for value, want in (("2", [3, 4]), ("0", [1, 2, 3, 4]), ("9000000000000000", [])):
+        s = Stream(daemon, sid, headers={"Last-Event-ID": value})
+        assert s.status == 200
+        assert s.wait_events(len(want))
+        s.close()
+        assert [e["step"] for e in s.events][:len(want)] == want
