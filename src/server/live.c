@@ -399,31 +399,28 @@ void live_drain(app *a)
 
 char *live_prom_text(void)
 {
-    size_t cap = 512 + (size_t)LIVE_MAX_OPT * 160, len = 0;
-    char *p = malloc(cap);
-    if (!p) return NULL;
+    jwriter w;
+    jw_init(&w, 64u << 10);
     static const char *const kinds[] = {"classic", "learned", "hybrid"};
-    len += (size_t)snprintf(p + len, cap - len,
-                            "# HELP optirs_optimizer_steps_total Steps applied, by optimizer and kind.\n"
-                            "# TYPE optirs_optimizer_steps_total counter\n");
+    jw_lit(&w, "# HELP optirs_optimizer_steps_total Steps applied, by optimizer and kind.\n"
+               "# TYPE optirs_optimizer_steps_total counter\n");
     for (int i = 0; i < opt_registry_count() && i < LIVE_MAX_OPT; i++) {
         const opt_vtbl *vt = opt_registry_at(i);
         int kd = (int)vt->kind;
-        len += (size_t)snprintf(p + len, cap - len, "optirs_optimizer_steps_total{optimizer=\"%s\",kind=\"%s\"} %llu\n",
-                                vt->name, kd >= 0 && kd < 3 ? kinds[kd] : "other",
-                                (unsigned long long)atomic_load(&steps_by_opt[i]));
+        jw_printf(&w, "optirs_optimizer_steps_total{optimizer=\"%s\",kind=\"%s\"} %llu\n", vt->name,
+                  kd >= 0 && kd < 3 ? kinds[kd] : "other", (unsigned long long)atomic_load(&steps_by_opt[i]));
     }
     pthread_mutex_lock(&hub.mu);
     int nstreams = hub.n;
     pthread_mutex_unlock(&hub.mu);
-    snprintf(p + len, cap - len,
-             "# HELP optirs_adapted_steps_total Steps whose learning rate was adapted online.\n"
-             "# TYPE optirs_adapted_steps_total counter\noptirs_adapted_steps_total %llu\n"
-             "# HELP optirs_event_streams Open Server-Sent Event streams.\n"
-             "# TYPE optirs_event_streams gauge\noptirs_event_streams %d\n"
-             "# HELP optirs_analytics_rows_dropped_total Step analytics rows that could not be stored.\n"
-             "# TYPE optirs_analytics_rows_dropped_total counter\noptirs_analytics_rows_dropped_total %llu\n",
-             (unsigned long long)atomic_load(&adapted_steps), nstreams,
-             (unsigned long long)atomic_load(&hub.dropped_rows));
-    return p;
+    jw_printf(&w,
+              "# HELP optirs_adapted_steps_total Steps whose learning rate was adapted online.\n"
+              "# TYPE optirs_adapted_steps_total counter\noptirs_adapted_steps_total %llu\n"
+              "# HELP optirs_event_streams Open Server-Sent Event streams.\n"
+              "# TYPE optirs_event_streams gauge\noptirs_event_streams %d\n"
+              "# HELP optirs_analytics_rows_dropped_total Step analytics rows that could not be stored.\n"
+              "# TYPE optirs_analytics_rows_dropped_total counter\noptirs_analytics_rows_dropped_total %llu\n",
+              (unsigned long long)atomic_load(&adapted_steps), nstreams,
+              (unsigned long long)atomic_load(&hub.dropped_rows));
+    return jw_take(&w, NULL);
 }

@@ -16,6 +16,7 @@
 #include "adapt.h"
 #include "online_es.h"
 #include "analytics.h"
+#include "jwriter.h"
 #include "live.h"
 
 #define SNAPSHOT_VERSION 4   /* 2 added last_applied and best_loss; 3 the adaptation state;
@@ -602,26 +603,24 @@ static int persist_step(session *s)
 
 /* The step's `extra` object: the online learner's figures and the
  * optimizer's diagnostics (opt_diag), each "name": value (null when not
- * finite).  Returns 0 when there is nothing to report (out unset). */
-static int step_extra_json(session *s, char *out, size_t cap)
+ * finite), written by jwriter.  NULL when there is nothing to report (or on
+ * OOM); the caller frees the text. */
+static char *step_extra_json(session *s)
 {
     opt_diag_value v[2 * OPT_DIAG_MAX];
     int n = 0;
     if (s->es.K) n += online_es_diag(&s->es, &s->sp.lay, v, OPT_DIAG_MAX);
     n += opt_diag(&s->o, v + n, OPT_DIAG_MAX);
-    if (n == 0) return 0;
-    size_t len = 0;
-    for (int i = 0; i < n && len + 1 < cap; i++) {
-        int w = isfinite(v[i].value)
-                    ? snprintf(out + len, cap - len, "%s\"%s\":%.17g", i ? "," : "{", v[i].name, v[i].value)
-                    : snprintf(out + len, cap - len, "%s\"%s\":null", i ? "," : "{", v[i].name);
-        if (w < 0 || (size_t)w >= cap - len) return 0;   /* names are short and static: cannot happen */
-        len += (size_t)w;
+    if (n == 0) return NULL;
+    jwriter w;
+    jw_init(&w, 4096);
+    for (int i = 0; i < n; i++) {
+        jw_lit(&w, i ? "," : "{");
+        jw_key(&w, v[i].name);
+        jw_num_or_null(&w, v[i].value, 0);
     }
-    if (len + 2 > cap) return 0;
-    out[len++] = '}';
-    out[len] = '\0';
-    return 1;
+    jw_lit(&w, "}");
+    return jw_take(&w, NULL);
 }
 
 /* Applies step k with gradients g (skip: counts the step, changes nothing).
@@ -678,11 +677,11 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     int rc2 = persist_step(s);
     if (rc2 == 0) {
         store_metric(s->app->db, s->id, &m);
-        char extra[2048];
+        char *extra = step_extra_json(s);
         double mult = s->es.K ? online_es_mean_scale(&s->es, &s->sp.lay)
                     : s->ad.nmult ? adapt_mean_multiplier(&s->ad, &s->o) : NAN;
-        live_record(s->app, s->id, &s->o, &m, skip ? NULL : &ax, mult,
-                    step_extra_json(s, extra, sizeof extra) ? extra : NULL);
+        live_record(s->app, s->id, &s->o, &m, skip ? NULL : &ax, mult, extra);
+        free(extra);
     }
     return rc2;
 }
