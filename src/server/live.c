@@ -7,7 +7,9 @@
  * it only marks the stream closed and drops its reference; the hub drops
  * its own in live_tick.  A closed stream is never suspended (libmicrohttpd
  * closes only connections it is processing), so the hub never resumes a
- * dead connection. */
+ * dead connection.  The read callback lets go of hub.mu while it re-checks
+ * the stream's reader (a session lookup and maybe a store read), and takes
+ * it again before it decides what to send or suspends. */
 #include "live.h"
 
 #include <math.h>
@@ -188,8 +190,12 @@ static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
         if (s->dropped) {
-            if (asprintf(&s->cur, "event: dropped\ndata: {\"dropped\":%lld}\n\n", (long long)s->dropped) < 0)
-                s->cur = NULL;
+            jwriter w;
+            jw_init(&w, 64);
+            jw_lit(&w, "event: dropped\ndata: {\"dropped\":");
+            jw_i64(&w, s->dropped);
+            jw_lit(&w, "}\n\n");
+            s->cur = jw_take(&w, NULL);
             s->dropped = 0;
         } else if (s->qlen) {
             s->cur = s->q[s->qhead];
