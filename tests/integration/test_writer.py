@@ -250,3 +250,19 @@ def test_last_event_id_replays_the_steps_after_it(daemon):
         assert s.wait_events(len(want))
         s.close()
         assert [e["step"] for e in s.events][:len(want)] == want
+
+
+def test_open_mode_stream_ends_once_a_key_exists(make_daemon):
+    """A stream opened without a key (open mode) is not kept once the daemon
+    needs keys: its reader was never authenticated."""
+    import subprocess
+    from daemon import OPTIRSD
+    d = make_daemon().start()
+    sid = d.create(optimizer="sgd", hyperparams={"lr": 0.1}, tensors=[{"shape": [2]}])["id"]
+    s = Stream(d, sid)
+    assert s.status == 200
+    r = subprocess.run([OPTIRSD, "keys", "create", "--tenant", "ops", "--admin", "--db", d.db],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0
+    assert s.ended.wait(20), "an unauthenticated stream outlived open mode"
+    s.close()
