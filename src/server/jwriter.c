@@ -68,6 +68,18 @@ int jw_raw(jwriter *w, const char *s, size_t n)
     return 0;
 }
 
+char *jw_claim(jwriter *w, size_t n)
+{
+    return room(w, n);
+}
+
+void jw_commit(jwriter *w, size_t used)
+{
+    if (w->err || !w->p) return;
+    w->len += used;             /* used <= n <= max - len: room() checked it */
+    w->p[w->len] = '\0';
+}
+
 int jw_lit(jwriter *w, const char *s)
 {
     return jw_raw(w, s, strlen(s));

@@ -61,6 +61,12 @@ int   jw_num_or_null(jwriter *w, double v, int sig);
 /* Appends an integer in decimal. */
 int   jw_i64(jwriter *w, int64_t v);
 int   jw_u64(jwriter *w, uint64_t v);
+/* For bulk writers (a float array): a pointer to room for n more bytes, or
+ * NULL (w->err set); the caller writes at most n bytes there and then calls
+ * jw_commit with how many it wrote. */
+char *jw_claim(jwriter *w, size_t n);
+/* Counts `used` bytes written after jw_claim (used <= the n claimed). */
+void  jw_commit(jwriter *w, size_t used);
 /* Appends printf-formatted text, unescaped (for text formats such as
  * Prometheus whose variable parts are the daemon's own names and numbers). */
 int   jw_printf(jwriter *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -464,49 +464,31 @@ int sessions_restore(sessions *reg)
 /* ---- answers ------------------------------------------------------------- */
 
 /* Growable text buffer for the hand-written JSON answers. */
-typedef struct tbuf { char *p; size_t len, cap; int err; } tbuf;
-
-static void tbuf_reserve(tbuf *b, size_t more)
-{
-    if (b->err || b->len + more <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) { b->err = ERR_NO_MEMORY; return; }
-    b->p = p;
-    b->cap = cap;
-}
-
-static void tbuf_puts(tbuf *b, const char *s)
-{
-    size_t n = strlen(s);
-    tbuf_reserve(b, n + 1);
-    if (b->err) return;
-    memcpy(b->p + b->len, s, n + 1);
-    b->len += n;
-}
-
 int encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len)
 {
-    tbuf b = {0};
-    char head[96];
-    snprintf(head, sizeof head, "{\"step\":%lld,\"%s\":[", (long long)step, key);
-    /* A float32 prints in at most F32JSON_FMT_MAX bytes, plus its comma. */
-    tbuf_reserve(&b, strlen(head) + n * (F32JSON_FMT_MAX + 1) + 4);
-    if (b.err) return b.err;
-    tbuf_puts(&b, head);
-    char *p = b.p + b.len;
-    for (size_t i = 0; i < n; i++) {
-        if (i) *p++ = ',';
-        p += f32json_format(p, v[i]);
+    /* A float32 prints in at most F32JSON_FMT_MAX bytes, plus its comma:
+     * that bounds the text (n is at most --max-params, so no wrap). */
+    if (n > (JW_MAX_LIMIT - 256) / (F32JSON_FMT_MAX + 1)) return ERR_TOO_MANY_PARAMS;
+    size_t most = n * (F32JSON_FMT_MAX + 1);
+    jwriter w;
+    jw_init(&w, most + 256);
+    jw_lit(&w, "{\"step\":");
+    jw_i64(&w, step);
+    jw_lit(&w, ",");
+    jw_key(&w, key);
+    jw_lit(&w, "[");
+    char *p = jw_claim(&w, most), *p0 = p;
+    if (p) {
+        for (size_t i = 0; i < n; i++) {
+            if (i) *p++ = ',';
+            p += f32json_format(p, v[i]);
+        }
+        jw_commit(&w, (size_t)(p - p0));
     }
-    *p++ = ']';
-    *p++ = '}';
-    *p = '\0';
-    b.len = (size_t)(p - b.p);
-    *out = b.p;
-    *len = b.len;
-    return 0;
+    jw_lit(&w, "]}");
+    int rc = jw_error(&w);
+    *out = jw_take(&w, len);
+    return rc;
 }
 
 /* Builds the answer to step s->step (JSON or binary); the caller frees it. */

@@ -171,6 +171,22 @@ static void test_jwriter_stops_at_its_maximum_to_the_byte(void **unused)
     assert_int_equal(len, 2 * 999 + 1);
     assert_int_equal(t[999], '-');
     free(t);
+    /* bulk writing: a claim past the maximum fails; a claim is committed in part */
+    jw_init(&w, 16);
+    jw_lit(&w, "[");
+    assert_null(jw_claim(&w, 16));
+    assert_int_equal(jw_error(&w), ERR_OUTPUT_TOO_LARGE);
+    jw_deinit(&w);
+    jw_init(&w, 16);
+    jw_lit(&w, "[");
+    char *o = jw_claim(&w, 15);
+    assert_non_null(o);
+    memcpy(o, "1,2", 3);
+    jw_commit(&w, 3);
+    jw_lit(&w, "]");
+    t = jw_take(&w, &len);
+    assert_string_equal(t, "[1,2]");
+    free(t);
     /* an empty writer gives "" */
     jw_init(&w, 0);
     t = jw_take(&w, &len);
