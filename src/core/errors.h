@@ -24,6 +24,9 @@
     X(ERR_LENGTH_MISMATCH,    "length_mismatch",       400, "the vector length does not match the session's parameter count") \
     X(ERR_BAD_HEADER,         "invalid_header",        400, "a request header is missing or malformed") \
     X(ERR_CONFLICTING_FRAMING,"conflicting_framing",   400, "the request's framing headers conflict") \
+    X(ERR_BAD_PATH,           "invalid_path",          400, "the request path holds an encoded NUL or slash, or a malformed escape") \
+    X(ERR_TOO_MANY_QUERY,     "too_many_query_parameters",414, "the query string has more parameters than the limit") \
+    X(ERR_NOT_IMPLEMENTED,    "not_implemented",       501, "the request uses a transfer coding the daemon does not implement") \
     X(ERR_NOT_FOUND,          "not_found",             404, "no such resource")              \
     X(ERR_SESSION_NOT_FOUND,  "session_not_found",     404, "no session has this id")        \
     X(ERR_METHOD_NOT_ALLOWED, "method_not_allowed",    405, "the route does not accept this method") \
@@ -45,6 +48,7 @@
     X(ERR_TOO_MANY_SESSIONS,  "too_many_sessions",     503, "the daemon holds its maximum number of sessions") \
     X(ERR_UNAUTHORIZED,       "unauthorized",          401, "a valid API key is required (Authorization: Bearer KEY)") \
     X(ERR_FORBIDDEN,          "forbidden",             403, "this key may not do that (an admin key is required)") \
+    X(ERR_QUEUE_FULL,         "queue_full",            429, "the meta-training job queue is full (for the daemon or for this tenant)") \
     X(ERR_QUOTA_EXCEEDED,     "quota_exceeded",        403, "the tenant's session or parameter quota is used up") \
     X(ERR_RATE_LIMITED,       "rate_limited",          429, "too many requests for this key; retry after the time in Retry-After") \
     X(ERR_IDEMPOTENCY_REUSED, "idempotency_key_reused",422, "this Idempotency-Key was used with a different request body") \

@@ -211,6 +211,26 @@ static inline int parse_num(const char **pp, const char *end, float *out)
     return slow_parse(start, (size_t)(p - start), out);
 }
 
+size_t f32json_number_len(const char *s, size_t len)
+{
+    size_t i = 0;
+    if (i < len && s[i] == '-') i++;
+    if (i < len && s[i] == '0') i++;
+    else if (i < len && s[i] >= '1' && s[i] <= '9')
+        while (i < len && is_digit(s[i])) i++;
+    else return 0;
+    if (i < len && s[i] == '.') {
+        if (++i >= len || !is_digit(s[i])) return 0;
+        while (i < len && is_digit(s[i])) i++;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        if (++i < len && (s[i] == '+' || s[i] == '-')) i++;
+        if (i >= len || !is_digit(s[i])) return 0;
+        while (i < len && is_digit(s[i])) i++;
+    }
+    return i;
+}
+
 int f32json_parse_number(const char *s, size_t len, float *out)
 {
     const char *p = s, *end = s + len;

@@ -49,6 +49,14 @@ int f32json_parse_array(const char *s, size_t len, float *out, size_t cap,
  * ERR_NO_MEMORY. */
 int f32json_parse_number(const char *s, size_t len, float *out);
 
+/* The length of the RFC 8259 number at the start of s[0..len) — '-'? then
+ * '0' or [1-9][0-9]*, then ('.' [0-9]+)?, then ([eE] [+-]? [0-9]+)? — or 0
+ * when s does not start with one.  The grammar the parsers above accept; the
+ * server checks cJSON-parsed text with it (cJSON also takes 007, 1. and -.5).
+ * A number followed by more number characters ("01", "1.e5") is the caller's
+ * to refuse. */
+size_t f32json_number_len(const char *s, size_t len);
+
 /* Writes the shortest decimal that reads back as exactly v (among the
  * shortest, the one nearest v; ties to an even last digit) to buf, which
  * must have room for F32JSON_FMT_MAX bytes.  No NUL is written.  Returns the

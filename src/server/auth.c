@@ -1,3 +1,5 @@
+/* auth.c — API keys, the open-mode decision and per-key rate limits.  See
+ * auth.h. */
 #include "auth.h"
 
 #include <gnutls/crypto.h>
@@ -9,22 +11,31 @@
 #include "app.h"
 #include "errors.h"
 #include "http.h"
+#include "ratelimit.h"
 #include "store.h"
 
 #define CACHE_SLOTS 1024
 #define CACHE_TTL_S 1.0
 
+/* A cache slot holds what the store said about one key id; a slot is only
+ * a cache (any id may take it over), so nothing that must survive another
+ * id taking the slot lives here: rate-limit buckets are in ratelimit.c,
+ * keyed by the exact id. */
 typedef struct cached_key {
     store_key rec;
     int       found;            /* 0: the id is not in the store */
     double    fetched;          /* monotonic; 0 = empty slot */
-    double    tokens, refilled; /* token bucket */
 } cached_key;
 
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
 static cached_key      cache[CACHE_SLOTS];
-static double          open_checked = -1e9;
-static int             open_state = 1;
+static double          ever_checked = -1e9;
+static unsigned long   cache_gen;    /* bumped by auth_invalidate: reads begun before it are not cached */
+static int             keys_ever;    /* sticky: once 1, never 0 again in this process */
+static pthread_once_t  limits_once = PTHREAD_ONCE_INIT;
+static ratelimit      *limits;
+
+static void limits_init(void) { limits = ratelimit_new(); }
 
 void auth_sha256(const void *data, size_t n, uint8_t out[32])
 {
@@ -35,26 +46,38 @@ void auth_invalidate(void)
 {
     pthread_mutex_lock(&cache_mu);
     for (int i = 0; i < CACHE_SLOTS; i++) cache[i].fetched = 0;
-    open_checked = -1e9;
+    ever_checked = -1e9;
+    cache_gen++;
     pthread_mutex_unlock(&cache_mu);
+}
+
+int auth_keys_ever(app *a)
+{
+    double now = now_mono();
+    pthread_mutex_lock(&cache_mu);
+    int ever = keys_ever, stale = now - ever_checked > CACHE_TTL_S;
+    unsigned long gen = cache_gen;
+    pthread_mutex_unlock(&cache_mu);
+    /* Once seen, never asked again: no later state of the store reopens. */
+    if (ever || !stale) return ever;
+    int stored = 0;
+    /* A storage error counts as "a key exists": closed rather than open. */
+    ever = store_keys_ever(a->db, &stored) != 0 || stored;
+    pthread_mutex_lock(&cache_mu);
+    keys_ever |= ever;
+    ever = keys_ever;
+    /* A key created while we read must not be hidden for a second. */
+    if (gen == cache_gen) ever_checked = now;
+    pthread_mutex_unlock(&cache_mu);
+    return ever;
 }
 
 int auth_open(app *a)
 {
-    double now = now_mono();
-    pthread_mutex_lock(&cache_mu);
-    int stale = now - open_checked > CACHE_TTL_S;
-    int state = open_state;
-    pthread_mutex_unlock(&cache_mu);
-    if (!stale) return state;
-    int64_t n = 0;
-    /* A storage error keeps the daemon closed rather than open. */
-    state = store_keys_active(a->db, &n) == 0 ? n == 0 : 0;
-    pthread_mutex_lock(&cache_mu);
-    open_state = state;
-    open_checked = now;
-    pthread_mutex_unlock(&cache_mu);
-    return state;
+    /* The listener is part of every derivation, not only of the start-up
+     * check: a non-loopback address is never open without --allow-open. */
+    if (!auth_loopback(a->cfg.listen) && !a->cfg.allow_open) return 0;
+    return !auth_keys_ever(a);
 }
 
 static int is_hex(const char *s, size_t n)
@@ -103,41 +126,35 @@ int auth_request(app *a, const char *authorization, principal *who, int *retry_a
     pthread_mutex_lock(&cache_mu);
     cached_key c = cache[slot];
     int fresh = c.fetched > 0 && now - c.fetched < CACHE_TTL_S && strcmp(c.rec.id, id) == 0;
+    unsigned long gen = cache_gen;
     pthread_mutex_unlock(&cache_mu);
     if (!fresh) {
         store_key rec;
         int rc = store_key_get(a->db, id, &rec);
         if (rc && rc != ERR_NOT_FOUND) return ERR_STORAGE;
+        memset(&c, 0, sizeof c);
+        if (rc == 0) c.rec = rec;
+        else snprintf(c.rec.id, sizeof c.rec.id, "%s", id);
+        c.found = rc == 0;
+        c.fetched = now;
+        /* A revocation by this daemon during the read must take effect at
+         * once: what was read before it is used once, not cached.  An
+         * unknown id never evicts a real key's fresh record (bogus keys
+         * cannot make a real key's requests read the store every time). */
         pthread_mutex_lock(&cache_mu);
-        cached_key *e = &cache[slot];
-        int same = strcmp(e->rec.id, id) == 0;
-        if (rc == 0) e->rec = rec;
-        else snprintf(e->rec.id, sizeof e->rec.id, "%s", id);
-        e->found = rc == 0;
-        e->fetched = now;
-        if (!same) {
-            e->tokens = a->cfg.rate_burst;
-            e->refilled = now;
-        }
-        c = *e;
+        const cached_key *old = &cache[slot];
+        int keep = !c.found && old->found && now - old->fetched < CACHE_TTL_S;
+        if (gen == cache_gen && !keep) cache[slot] = c;
         pthread_mutex_unlock(&cache_mu);
     }
     if (!c.found || c.rec.revoked_ms || !digest_equal(c.rec.hash, digest)) return ERR_UNAUTHORIZED;
 
+    /* Charged only now, to the verified key's own bucket. */
     if (a->cfg.rate_limit > 0) {
-        pthread_mutex_lock(&cache_mu);
-        cached_key *e = &cache[slot];
-        e->tokens += (now - e->refilled) * a->cfg.rate_limit;
-        if (e->tokens > a->cfg.rate_burst) e->tokens = a->cfg.rate_burst;
-        e->refilled = now;
-        int ok = e->tokens >= 1;
-        if (ok) e->tokens -= 1;
-        double wait = ok ? 0 : (1 - e->tokens) / a->cfg.rate_limit;
-        pthread_mutex_unlock(&cache_mu);
-        if (!ok) {
-            *retry_after_s = (int)wait + 1;
-            return ERR_RATE_LIMITED;
-        }
+        pthread_once(&limits_once, limits_init);
+        int rc = limits ? ratelimit_take(limits, c.rec.id, now, a->cfg.rate_limit, a->cfg.rate_burst, retry_after_s)
+                        : ERR_NO_MEMORY;
+        if (rc) return rc;
     }
     who->admin = c.rec.admin;
     snprintf(who->tenant, sizeof who->tenant, "%s", c.rec.tenant);

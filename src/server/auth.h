@@ -5,9 +5,15 @@
  * by `optirsd keys create` or by an admin key over the API, and revoked the
  * same ways; the daemon caches what it read for at most one second, so a key
  * created or revoked by another process takes effect within a second.
- * With no valid key at all the daemon is open (every caller is an admin of
- * the empty tenant) — allowed on loopback addresses only unless
- * --allow-open 1.  As soon as one key exists every request needs one.
+ * Open mode (every caller is an admin of the empty tenant) is one decision:
+ * no key has EVER been created in the database (a durable fact the store
+ * sets with the first key, see store_keys_ever), and the listen address is a
+ * loopback one or --allow-open is 1.  Both halves are checked every time
+ * open mode is derived.  Once a key has existed every request needs one,
+ * for good: revoking the last key leaves the daemon closed (recovery:
+ * `optirsd keys create` against the database).
+ * Rate limits: one token bucket per verified key id (ratelimit.h), charged
+ * after the secret matched; a bad or unknown key never touches a bucket.
  * Thread rules: every function is safe from any thread. */
 #ifndef OPTIRS_AUTH_H
 #define OPTIRS_AUTH_H
@@ -32,8 +38,13 @@ typedef struct principal {
  * with *who filled, ERR_UNAUTHORIZED, or ERR_RATE_LIMITED with
  * *retry_after_s set. */
 int  auth_request(app *a, const char *authorization, principal *who, int *retry_after_s);
-/* 1 when no valid key exists (open mode).  Cached for a second. */
+/* 1 when the daemon serves without keys: no key was ever created and the
+ * listener is loopback or --allow-open 1.  Re-read at most once a second
+ * until the first key is seen, then 0 for the life of the process. */
 int  auth_open(app *a);
+/* 1 once any key has been created in the database (revoked or not; a
+ * storage error counts as 1).  Sticky, like auth_open. */
+int  auth_keys_ever(app *a);
 /* Creates a key for `tenant`: writes the key text (AUTH_KEY_LEN + 1 bytes)
  * into key_out and the stored record into *rec.  0 or an ERR_*. */
 int  auth_key_create(store *db, const char *tenant, int admin, char *key_out, store_key *rec);

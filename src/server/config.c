@@ -40,6 +40,8 @@ static const config_row rows[] = {
     {"max-connections", CT_INT, OFF(max_connections), 0, "1024", 1, 1000000, "most open connections"},
     {"connection-timeout", CT_DOUBLE, OFF(connection_timeout), 0, "60", 1, 86400,
      "seconds an idle connection stays open"},
+    {"header-timeout", CT_DOUBLE, OFF(header_timeout), 0, "10", 0.1, 3600,
+     "seconds to receive a request's whole header (also an idle keep-alive connection's limit)"},
     {"max-connections-per-ip", CT_INT, OFF(max_connections_per_ip), 0, "256", 1, 1000000,
      "most open connections from one client address"},
     {"tls-cert", CT_STR, OFF(tls_cert), sizeof(((config *)0)->tls_cert), "", 0, 0,
@@ -53,6 +55,10 @@ static const config_row rows[] = {
      "sessions one tenant may hold (0 = no quota)"},
     {"tenant-max-params", CT_INT, OFF(tenant_max_params), 0, "0", 0, 1e15,
      "parameters one tenant may hold over all its sessions (0 = no quota)"},
+    {"max-queued-jobs", CT_INT, OFF(max_queued_jobs), 0, "64", 1, 100000,
+     "meta-training jobs waiting in the daemon's queue (beyond: 429 queue_full)"},
+    {"tenant-max-queued-jobs", CT_INT, OFF(tenant_max_queued_jobs), 0, "8", 0, 100000,
+     "meta-training jobs one tenant may have waiting (0 = only max-queued-jobs)"},
 };
 #undef OFF
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))

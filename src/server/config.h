@@ -27,6 +27,7 @@ typedef struct config {
     double  step_timeout;         /* seconds a shared-session worker waits for the others */
     int64_t max_connections;
     double  connection_timeout;   /* seconds of inactivity before a connection is closed */
+    double  header_timeout;       /* seconds to receive a request's headers, in total */
     int64_t max_connections_per_ip;
     char    tls_cert[1024];       /* PEM file; with tls_key, serve https */
     char    tls_key[1024];
@@ -35,6 +36,8 @@ typedef struct config {
     double  rate_burst;           /* token bucket size */
     int64_t tenant_max_sessions;  /* per tenant; 0 = no quota */
     int64_t tenant_max_params;    /* per tenant, summed over its sessions; 0 = no quota */
+    int64_t max_queued_jobs;      /* meta-training jobs waiting in the queue, daemon-wide */
+    int64_t tenant_max_queued_jobs; /* … per tenant; 0 = only the daemon-wide bound */
 } config;
 
 /* Fills cfg from defaults, config file, environment and argv (argv[0] and a

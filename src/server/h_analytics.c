@@ -521,12 +521,27 @@ void h_analytics_compare(req *r)
     strcpy(buf, ids);
     session *ss[COMPARE_MAX_IDS];
     int n = 0, rc = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok && !rc; tok = strtok_r(NULL, ",", &save)) {
+    /* Every comma-separated id must be non-empty and named once (strtok_r
+     * would skip the empty ones of "a,,b" or ",,,"). */
+    for (char *tok = buf, *next; tok && !rc; tok = next) {
+        next = strchr(tok, ',');
+        if (next) *next++ = '\0';
+        if (!*tok) {
+            resp_error(r, ERR_INVALID_ARGUMENT, "ids holds an empty id (a leading, trailing or doubled comma)");
+            rc = -1;
+            break;
+        }
         if (n == COMPARE_MAX_IDS) {
             resp_error(r, ERR_OUT_OF_RANGE, "at most %d ids", COMPARE_MAX_IDS);
             rc = -1;
             break;
         }
+        for (int i = 0; i < n && !rc; i++)
+            if (strcmp(session_id(ss[i]), tok) == 0) {
+                resp_error(r, ERR_INVALID_ARGUMENT, "ids names session %s twice", tok);
+                rc = -1;
+            }
+        if (rc) break;
         session *s = find_session(r, tok);
         if (!s) {
             resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", tok);

@@ -1,14 +1,19 @@
 /* h_meta.c — meta-training jobs (/v1/meta/jobs) and the weights registry
- * (/v1/weights): list, describe, export and import weights records. */
+ * (/v1/weights): list, describe, export and import weights records.
+ * Jobs belong to the tenant of the key that created them: a non-admin key
+ * lists, reads and cancels only its tenant's jobs (another tenant's job is
+ * 404 not_found, exactly like a missing one); admin keys see every job. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app.h"
+#include "auth.h"
 #include "errors.h"
-#include "jsonwalk.h"
 #include "handlers.h"
+#include "jsonwalk.h"
 #include "lopt.h"
 #include "meta_jobs.h"
 #include "store.h"
@@ -50,12 +55,38 @@ static cJSON *job_json(const store_meta_job_row *j)
     return o;
 }
 
-typedef struct one_job { cJSON *o; } one_job;
+typedef struct one_job { cJSON *o; char tenant[AUTH_TENANT_MAX]; } one_job;
 
 static int one_job_cb(void *ctx, const store_meta_job_row *j)
 {
-    ((one_job *)ctx)->o = job_json(j);
+    one_job *c = ctx;
+    c->o = job_json(j);
+    snprintf(c->tenant, sizeof c->tenant, "%s", j->tenant ? j->tenant : "");
     return 1;
+}
+
+/* Whether the caller may see a job of `tenant`. */
+static int job_visible(const req *r, const char *tenant)
+{
+    return r->who.admin || strcmp(r->who.tenant, tenant) == 0;
+}
+
+/* Answers 404 for a job that does not exist or that the caller may not see;
+ * returns 0 when it exists and is visible. */
+static int job_check(req *r, const char *id)
+{
+    one_job c = {NULL, ""};
+    int rc = store_meta_job_get(r->app->db, id, 0, one_job_cb, &c);
+    cJSON_Delete(c.o);
+    if (rc == ERR_NOT_FOUND || (!rc && !job_visible(r, c.tenant))) {
+        resp_error(r, ERR_NOT_FOUND, "no meta-training job has id %s", id);
+        return -1;
+    }
+    if (rc) {
+        resp_error(r, rc, NULL);
+        return -1;
+    }
+    return 0;
 }
 
 static int curve_cb(void *ctx, int64_t step, double loss, double gn)
@@ -73,9 +104,10 @@ static int curve_cb(void *ctx, int64_t step, double loss, double gn)
 /* GET {id} and the answers of POST/DELETE: the job with its curve. */
 static void answer_job(req *r, int status, const char *id)
 {
-    one_job c = {NULL};
+    one_job c = {NULL, ""};
     int rc = store_meta_job_get(r->app->db, id, 0, one_job_cb, &c);
-    if (rc == ERR_NOT_FOUND) {
+    if (rc == ERR_NOT_FOUND || (!rc && c.o && !job_visible(r, c.tenant))) {
+        cJSON_Delete(c.o);
         resp_error(r, ERR_NOT_FOUND, "no meta-training job has id %s", id);
         return;
     }
@@ -109,9 +141,13 @@ void h_meta_jobs_create(req *r)
         resp_error(r, bad, "%s", msg);
         return;
     }
-    const char *end = NULL;
-    cJSON *body = cJSON_ParseWithLengthOpts(r->body ? r->body : "", r->body_len, &end, 0);
-    if (!body) {
+    size_t used = 0;
+    cJSON *body = jsonwalk_cjson(r->body ? r->body : "", r->body_len, &used);
+    while (body && used < r->body_len &&
+           (r->body[used] == ' ' || r->body[used] == '\t' || r->body[used] == '\r' || r->body[used] == '\n'))
+        used++;
+    if (!body || used < r->body_len) {
+        cJSON_Delete(body);
         resp_error(r, ERR_INVALID_JSON, NULL);
         return;
     }
@@ -120,12 +156,19 @@ void h_meta_jobs_create(req *r)
     int rc = meta_spec_from_json(&sp, body, msg, sizeof msg);
     cJSON_Delete(body);
     if (!rc) rc = meta_spec_check(&sp, msg, sizeof msg);
+    if (!rc) rc = meta_spec_check_weights(&sp, msg, sizeof msg);
     if (rc) {
         resp_error(r, rc, "%s", msg);
         return;
     }
     char id[40];
-    rc = meta_jobs_submit(&sp, id);
+    rc = meta_jobs_submit(&sp, r->who.tenant, id);
+    if (rc == ERR_QUEUE_FULL) {
+        resp_error(r, rc, "the meta-training queue is full: %lld jobs wait (max-queued-jobs), or %lld of this "
+                          "tenant's (tenant-max-queued-jobs)", (long long)r->app->cfg.max_queued_jobs,
+                   (long long)r->app->cfg.tenant_max_queued_jobs);
+        return;
+    }
     if (rc) {
         resp_error(r, rc, NULL);
         return;
@@ -133,22 +176,83 @@ void h_meta_jobs_create(req *r)
     answer_job(r, 202, id);
 }
 
+typedef struct jlist_ctx { cJSON *arr; int n; int64_t last_ms; char last_id[40]; } jlist_ctx;
+
 static int list_cb(void *ctx, const store_meta_job_row *j)
 {
-    cJSON_AddItemToArray(ctx, job_json(j));
+    jlist_ctx *c = ctx;
+    cJSON_AddItemToArray(c->arr, job_json(j));
+    c->n++;
+    c->last_ms = j->created_ms;
+    snprintf(c->last_id, sizeof c->last_id, "%s", j->id);
     return 0;
 }
 
+/* The n bytes at s as a decimal integer (1 to 18 digits, nothing else) in
+ * [lo, hi]; -1 when they are not one. */
+static int parse_decimal(const char *s, size_t n, int64_t lo, int64_t hi, int64_t *out)
+{
+    if (n == 0 || n > 18) return -1;
+    int64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    if (v < lo || v > hi) return -1;
+    *out = v;
+    return 0;
+}
+
+/* A page token is "<created_ms>.<id>" of the last job of the previous page
+ * (the list is ordered by created_ms descending, then id).  0 when `tok`
+ * is one. */
+static int parse_job_token(const char *tok, int64_t *ms, char *id, size_t cap)
+{
+    const char *dot = strchr(tok, '.');
+    int64_t v;
+    if (!dot || parse_decimal(tok, (size_t)(dot - tok), 0, INT64_MAX, &v) != 0) return -1;
+    size_t n = strlen(dot + 1);
+    if (n == 0 || n >= cap) return -1;
+    for (const char *p = dot + 1; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+              *p == '_'))
+            return -1;
+    *ms = v;
+    memcpy(id, dot + 1, n + 1);
+    return 0;
+}
+
+/* GET /v1/meta/jobs?limit=&page_token=: the caller's jobs (every job for an
+ * admin), newest first, paged like the sessions list. */
 void h_meta_jobs_list(req *r)
 {
+    int64_t limit = 100;
+    const char *ls = req_query(r, "limit");
+    if (ls && parse_decimal(ls, strlen(ls), 1, 1000, &limit) != 0) {
+        resp_error(r, ERR_OUT_OF_RANGE, "limit must be an integer in [1, 1000]");
+        return;
+    }
+    const char *tok = req_query(r, "page_token");
+    int64_t after_ms = 0;
+    char after_id[40];
+    if (tok && parse_job_token(tok, &after_ms, after_id, sizeof after_id) != 0) {
+        resp_error(r, ERR_INVALID_ARGUMENT, "page_token is not one this daemon gave out");
+        return;
+    }
     cJSON *root = cJSON_CreateObject();
-    cJSON *arr = cJSON_AddArrayToObject(root, "jobs");
-    int rc = store_meta_jobs_list(r->app->db, list_cb, arr);
+    jlist_ctx c = {.arr = cJSON_AddArrayToObject(root, "jobs")};
+    int rc = store_meta_jobs_list(r->app->db, r->who.admin ? NULL : r->who.tenant, after_ms, tok ? after_id : NULL,
+                                  (int)limit, list_cb, &c);
     if (rc) {
         cJSON_Delete(root);
         resp_error(r, rc, NULL);
         return;
     }
+    if (c.n == limit) {
+        char next[64];
+        snprintf(next, sizeof next, "%lld.%s", (long long)c.last_ms, c.last_id);
+        cJSON_AddStringToObject(root, "next_page_token", next);
+    } else cJSON_AddNullToObject(root, "next_page_token");
     resp_json(r, 200, root);
 }
 
@@ -156,6 +260,7 @@ void h_meta_job_get(req *r) { answer_job(r, 200, r->param[0]); }
 
 void h_meta_job_cancel(req *r)
 {
+    if (job_check(r, r->param[0])) return;
     char state[32];
     int rc = meta_jobs_cancel(r->param[0], state, sizeof state);
     if (rc == ERR_NOT_FOUND) {

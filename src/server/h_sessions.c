@@ -438,6 +438,9 @@ static int fb_member(void *ctx, const char *key, const char *val, size_t avail, 
         if (!cJSON_IsObject(v)) {
             snprintf(c->msg, sizeof c->msg, "metrics must be an object of numbers");
             rc = ERR_INVALID_ARGUMENT;
+        } else if (jsonwalk_has_duplicate(v)) {
+            snprintf(c->msg, sizeof c->msg, "metrics names a member twice");
+            rc = ERR_INVALID_JSON;
         }
         for (cJSON *m = v->child; !rc && m; m = m->next, k++) {
             if (!cJSON_IsNumber(m) || strlen(m->string) > 64 || k >= 64) {

@@ -18,12 +18,20 @@ void h_livez(req *r)
     resp_json(r, 200, o);
 }
 
+/* Ready means serving sessions with a database that takes writes: a
+ * database file deleted, replaced or read-only under the daemon, or a
+ * newest write that failed (disk full) and still fails, answers 503
+ * "storage_unavailable" with the store's reason. */
 void h_readyz(req *r)
 {
     int st = atomic_load(&r->app->state);
+    const char *why = NULL;
+    if (st == APP_READY) store_health(r->app->db, 1, &why);
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "status", st == APP_READY ? "ready" : st == APP_STARTING ? "starting" : "draining");
-    resp_json(r, st == APP_READY ? 200 : 503, o);
+    cJSON_AddStringToObject(o, "status", why ? "storage_unavailable" : st == APP_READY ? "ready"
+                                         : st == APP_STARTING ? "starting" : "draining");
+    if (why) cJSON_AddStringToObject(o, "reason", why);
+    resp_json(r, st == APP_READY && !why ? 200 : 503, o);
 }
 
 void h_metrics(req *r)

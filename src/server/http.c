@@ -13,6 +13,8 @@
 
 #include "app.h"
 #include "errors.h"
+#include "http_deadline.h"
+#include "http_strict.h"
 #include "jwriter.h"
 #include "prom.h"
 
@@ -199,7 +201,7 @@ static int route_find(req *r, const char *method, const char *path, int *err)
 
 /* ---- framing ------------------------------------------------------------ */
 
-typedef struct framing { int n_length, n_te; const char *length; int bad_name; } framing;
+typedef struct framing { int n_length, n_te, n_host; const char *length, *te; int bad_name; } framing;
 
 static enum MHD_Result framing_cb(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
@@ -210,6 +212,9 @@ static enum MHD_Result framing_cb(void *cls, enum MHD_ValueKind kind, const char
         f->length = value;
     } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
         f->n_te++;
+        f->te = value;
+    } else if (strcasecmp(key, "Host") == 0) {
+        f->n_host++;
     }
     for (const char *k = key; *k; k++)
         if (*k == ' ' || *k == '\t') f->bad_name = 1;
@@ -250,8 +255,36 @@ static void parse_accept(req *r)
     if (strcasestr(a, "application/octet-stream")) r->accept_binary = 1;
 }
 
+/* Stops at a query key or value holding a NUL (an encoded %00, which
+ * libmicrohttpd decodes): req_query would see it cut short there. */
+static enum MHD_Result query_nul_cb(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                   const char *value, size_t value_size)
+{
+    (void)kind;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
+        *(int *)cls = 1;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+/* The protocol rules libmicrohttpd does not enforce (http_strict.h); sets
+ * r->early_error.  Path and query were checked when the URI arrived. */
+static void req_strict(req *r, const framing *f, const char *version)
+{
+    if (r->early_error) return;
+    int e = http_strict_host(version, f->n_host, r->early_msg, sizeof r->early_msg), nul = 0;
+    if (!e && f->n_te == 1) e = http_strict_transfer_coding(f->te, r->early_msg, sizeof r->early_msg);
+    if (!e) MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, query_nul_cb, &nul);
+    if (nul) {
+        e = ERR_INVALID_ARGUMENT;
+        snprintf(r->early_msg, sizeof r->early_msg, "a query parameter holds an encoded NUL (%%00)");
+    }
+    r->early_error = e;
+}
+
 /* Checks framing and limits on the first call; sets r->early_error. */
-static void req_begin(req *r, const char *url)
+static void req_begin(req *r, const char *version)
 {
     app *a = r->app;
     framing f = {0};
@@ -259,9 +292,12 @@ static void req_begin(req *r, const char *url)
     r->ctype = parse_ctype(req_header(r, "Content-Type"));
     parse_accept(r);
     r->body_limit = (size_t)(r->ctype == CT_BINARY ? a->cfg.max_binary_body : a->cfg.max_json_body);
+    r->route = -1;
+    req_strict(r, &f, version);
+    if (r->early_error) return;
 
     int e = 0;
-    r->route = route_find(r, r->method, url, &e);
+    r->route = route_find(r, r->method, r->path ? r->path : "", &e);
     if (r->route < 0) r->early_error = e;
     /* Authenticate before reading a byte of the body. */
     if (r->route >= 0 && !(http_routes[r->route].flags & ROUTE_PUBLIC)) {
@@ -374,26 +410,67 @@ static void dispatch(req *r)
     http_routes[r->route].handler(r);
 }
 
+/* libmicrohttpd's URI callback: runs once per request, as soon as the request
+ * line is in and before libmicrohttpd decodes the path or splits the query.
+ * Allocates the request (libmicrohttpd hands it to on_access as *req_cls and
+ * to on_completed) with a copy of the raw path.
+ *
+ * A query of more than HTTP_MAX_QUERY_PARAMS parameters is refused here and
+ * not parsed at all: libmicrohttpd 0.9.75 stores every parameter in the
+ * connection's 32 KiB memory pool, and when the pool runs out (~450
+ * parameters) it loses its own 431 answer and leaves the connection hanging.
+ * `uri` points into libmicrohttpd's read buffer, which it splits at '?' and
+ * parses right after this call (parse_initial_message_line); ending the
+ * string just after the '?' leaves it no parameters to parse. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    req *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->conn = c;
+    r->app = cls;
+    r->route = -1;
+    r->t_start = now_mono();
+    atomic_fetch_add(&inflight, 1);
+    if (!uri) uri = "";
+    const char *q = strchr(uri, '?');
+    size_t plen = q ? (size_t)(q - uri) : strlen(uri);
+    r->path = strndup(uri, plen);
+    if (!r->path) r->early_error = ERR_NO_MEMORY;
+    else r->early_error = http_strict_path(uri, plen, r->early_msg, sizeof r->early_msg);
+    size_t nq = q ? http_strict_query_count(q + 1, strlen(q + 1)) : 0;
+    if (nq > HTTP_MAX_QUERY_PARAMS) {
+        ((char *)q)[1] = '\0';
+        if (!r->early_error) {
+            r->early_error = ERR_TOO_MANY_QUERY;
+            snprintf(r->early_msg, sizeof r->early_msg, "the query has %zu parameters; at most %d are accepted", nq,
+                     HTTP_MAX_QUERY_PARAMS);
+        }
+    }
+    return r;
+}
+
+/* The errors answered on the first call, without reading the body;
+ * libmicrohttpd then closes the connection. */
+static int answer_at_once(int e)
+{
+    return e == ERR_CONFLICTING_FRAMING || e == ERR_BODY_TOO_LARGE || e == ERR_UNAUTHORIZED ||
+           e == ERR_RATE_LIMITED || e == ERR_FORBIDDEN || e == ERR_STORAGE || e == ERR_BAD_PATH ||
+           e == ERR_TOO_MANY_QUERY || e == ERR_NOT_IMPLEMENTED || e == ERR_BAD_HEADER;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                  const char *version, const char *upload, size_t *upload_size, void **req_cls)
 {
-    (void)version;
+    (void)cls;
+    (void)url;   /* decoded by libmicrohttpd: routes match r->path, as sent */
     req *r = *req_cls;
-    if (!r) {
-        r = calloc(1, sizeof *r);
-        if (!r) return MHD_NO;
-        *req_cls = r;
-        r->conn = c;
-        r->app = cls;
+    if (!r) return MHD_NO;   /* on_uri had no memory */
+    if (!r->method) {
         r->method = method;
-        r->t_start = now_mono();
-        atomic_fetch_add(&inflight, 1);
-        req_begin(r, url);
-        /* Framing errors and oversized bodies are answered now, without
-         * reading the body; libmicrohttpd then closes the connection. */
-        if (r->early_error == ERR_CONFLICTING_FRAMING || r->early_error == ERR_BODY_TOO_LARGE ||
-            r->early_error == ERR_UNAUTHORIZED || r->early_error == ERR_RATE_LIMITED ||
-            r->early_error == ERR_FORBIDDEN || r->early_error == ERR_STORAGE) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (ci) http_deadline_headers_done(ci->socket_context);
+        req_begin(r, version);
+        if (answer_at_once(r->early_error)) {
             dispatch(r);
             return queue(r);
         }
@@ -419,15 +496,18 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
-    (void)c;
     (void)toe;
     req *r = *req_cls;
     if (!r) return;
     double step_s = -1;
     if (r->route >= 0 && strcmp(http_routes[r->route].name, "step") == 0 && r->status == 200)
         step_s = now_mono() - r->t_start;
-    prom_request(r->route, r->status, r->body_len, r->resp_len, step_s);
+    /* A request whose headers never completed reached no handler. */
+    if (r->method) prom_request(r->route, r->status, r->body_len, r->resp_len, step_s);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci) http_deadline_request_done(ci->socket_context);
     if (r->stream_read && r->stream_free) r->stream_free(r->stream);   /* never queued */
+    free(r->path);
     free(r->body);
     free(r->resp);
     free(r);
@@ -436,6 +516,19 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
 }
 
 int http_inflight(void) { return atomic_load(&inflight); }
+
+/* Connection start and end: the header deadline's bookkeeping. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci) http_deadline_opened(socket_context, ci->connect_fd);
+    } else {
+        http_deadline_closed(socket_context);
+    }
+}
 
 /* Reads a whole (small) file into a NUL-terminated heap buffer. */
 static char *read_file(const char *path)
@@ -511,7 +604,8 @@ int http_start(app *a, int threads, int *bound_port)
                               MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                              MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
+                              MHD_OPTION_URI_LOG_CALLBACK, on_uri, a,
+                              MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
                               cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert,
                               MHD_OPTION_HTTPS_MEM_KEY, key,
                               MHD_OPTION_END);
@@ -521,6 +615,12 @@ int http_start(app *a, int threads, int *bound_port)
     if (!a->mhd) {
         fprintf(stderr, "optirsd: libmicrohttpd could not start on %s%s\n", cfg->listen,
                 a->tls ? " (check the certificate and key)" : "");
+        return ERR_INTERNAL;
+    }
+    if (http_deadline_start(cfg->header_timeout) != 0) {
+        fprintf(stderr, "optirsd: cannot start the header-deadline thread\n");
+        MHD_stop_daemon(a->mhd);
+        a->mhd = NULL;
         return ERR_INTERNAL;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -537,4 +637,5 @@ void http_stop(app *a)
 {
     if (a->mhd) MHD_stop_daemon(a->mhd);
     a->mhd = NULL;
+    http_deadline_stop();
 }

@@ -1,11 +1,16 @@
 /* http.h — the HTTP front: libmicrohttpd, request framing, the route table
  * dispatch, responses and per-request memory.
  *
- * A request (`req`) is allocated on the first call of the access handler and
+ * A request (`req`) is allocated when its request line arrives (the URI callback) and
  * freed in libmicrohttpd's completion callback; everything it owns (body,
  * response) dies with it.  Framing is checked before the body is read:
  * conflicting Content-Length headers, Content-Length with Transfer-Encoding,
- * and bodies over the limit of their content type are refused there.  A
+ * and bodies over the limit of their content type are refused there; so are
+ * an encoded NUL or slash in the path (routes match the path as sent, not
+ * libmicrohttpd's decoded URL), more than HTTP_MAX_QUERY_PARAMS query
+ * parameters, a Transfer-Encoding other than chunked, and an HTTP/1.1
+ * request without Host (http_strict.h).  Headers must arrive within
+ * --header-timeout in total (http_deadline.h).  A
  * handler runs once the whole body is in, on the worker thread, and either
  * sets a response or suspends the request (shared sessions); a suspended
  * request is completed from another thread with http_resume().
@@ -35,6 +40,7 @@ typedef struct req {
     int           route;            /* index in the route table, -1 when none */
     char          param[REQ_MAX_PARAMS][REQ_PARAM_MAX]; /* path captures, e.g. {id} */
     const char   *method;
+    char         *path;             /* the path as sent (not %-decoded), malloc'd; routes match it */
     content_type  ctype;
     int           accept_json, accept_binary, accept_any; /* from Accept */
     char         *body;             /* NUL-terminated copy of the body */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "f32json.h"
 #include "utf8.h"
 
 #define MAX_KEYS 32
@@ -15,11 +16,40 @@ static size_t skip_ws(const char *s, size_t i, size_t len)
     return i;
 }
 
+static int is_number_char(char c)
+{
+    return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-';
+}
+
+/* 1 when every number in the JSON text s[0..n) (which cJSON accepted) follows
+ * RFC 8259's grammar (f32json_number_len): cJSON also reads 007, 1., 1.e5
+ * and -.5. */
+static int numbers_strict(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') {
+            for (i++; i < n && s[i] != '"'; i++)
+                if (s[i] == '\\') i++;
+        } else if (s[i] == '-' || (s[i] >= '0' && s[i] <= '9')) {
+            size_t k = f32json_number_len(s + i, n - i);
+            if (k == 0 || (i + k < n && is_number_char(s[i + k]))) return 0;
+            i += k - 1;
+        } else if (s[i] >= 'a' && s[i] <= 'z') {
+            while (i + 1 < n && s[i + 1] >= 'a' && s[i + 1] <= 'z') i++;   /* true, false, null */
+        }
+    }
+    return 1;
+}
+
 cJSON *jsonwalk_cjson(const char *val, size_t avail, size_t *used)
 {
     const char *end = NULL;
     cJSON *v = cJSON_ParseWithLengthOpts(val, avail, &end, 0);
     if (!v) return NULL;
+    if (!numbers_strict(val, (size_t)(end - val))) {
+        cJSON_Delete(v);
+        return NULL;
+    }
     *used = (size_t)(end - val);
     return v;
 }

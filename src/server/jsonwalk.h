@@ -27,8 +27,11 @@ int    jsonwalk_check_text(const char *s, size_t len, char *msg, size_t msgcap);
  * fails jsonwalk_check_text), ERR_INVALID_JSON (with a message in msg), or
  * the callback's error.  Only whitespace may follow. */
 int    jsonwalk_object(const char *s, size_t len, jsonwalk_fn fn, void *ctx, char *msg, size_t msgcap);
-/* Parses one value with cJSON; NULL on a syntax error.  *used receives the
- * bytes consumed.  The caller frees the result with cJSON_Delete. */
+/* Parses one value with cJSON; NULL on a syntax error, including a number
+ * outside RFC 8259's grammar (007, 1., -.5: cJSON takes them, we do not).
+ * *used receives the bytes consumed.  Every JSON value the daemon reads from
+ * a request goes through here (or through f32json, whose grammar is the
+ * same).  The caller frees the result with cJSON_Delete. */
 cJSON *jsonwalk_cjson(const char *val, size_t avail, size_t *used);
 
 /* Classifies a value that a typed parser refused: ERR_INVALID_JSON when it

@@ -105,7 +105,7 @@ static int serve(void)
     }
     if (sessions_new(a, &a->reg) != 0) return 1;
     int open = auth_open(a);
-    if (open && !auth_loopback(a->cfg.listen) && !a->cfg.allow_open) {
+    if (!open && !auth_keys_ever(a)) {
         fprintf(stderr, "optirsd: no API key exists and %s is not a loopback address: refusing to serve it open.\n"
                         "Create a key first (optirsd keys create --tenant NAME --admin --db %s)\n"
                         "or pass --allow-open 1 to serve without keys.\n", a->cfg.listen, a->cfg.db);
@@ -116,7 +116,9 @@ static int serve(void)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = a->cfg.threads ? (int)a->cfg.threads : (int)(cores > 0 ? cores : 1);
     if (http_start(a, threads, &a->port) != 0) {
-        fprintf(stderr, "optirsd: cannot listen on %s\n", a->cfg.listen);
+        /* No SO_REUSEPORT: a port another process (another optirsd) listens on is refused. */
+        fprintf(stderr, "optirsd: cannot listen on %s (is another process, perhaps another optirsd, "
+                        "already listening there?)\n", a->cfg.listen);
         store_close(a->db);
         return 1;
     }
@@ -142,6 +144,11 @@ static int serve(void)
         printf("no API keys: open access (%s); the first key created closes it\n",
                auth_loopback(a->cfg.listen) ? "loopback only" : "--allow-open");
     else printf("API keys required (Authorization: Bearer KEY)\n");
+    int64_t active = 0;
+    if (!open && store_keys_active(a->db, &active) == 0 && active == 0)
+        fprintf(stderr, "optirsd: every API key is revoked, so every request is refused (a daemon that had keys "
+                        "never serves open again); create one with: optirsd keys create --tenant NAME --admin --db %s\n",
+                a->cfg.db);
     fflush(stdout);
     /* Before "ready": POST /v1/meta/jobs needs the queue (on the loop, which runs below). */
     if (meta_jobs_start(a, uv_default_loop()) != 0) fprintf(stderr, "optirsd: meta-training jobs are unavailable\n");

@@ -297,7 +297,7 @@ int meta_spec_from_json(meta_spec *sp, const cJSON *obj, char *msg, size_t cap)
         /* A duplicate key is an error: which value wins would be a guess. */
         for (const cJSON *p = obj->child; p != it; p = p->next)
             if (strcmp(p->string, key) == 0)
-                return fail(msg, cap, ERR_INVALID_ARGUMENT, "duplicate key \"%.60s\"%s", key, "");
+                return fail(msg, cap, ERR_INVALID_JSON, "duplicate key \"%.60s\"%s", key, "");
         if (strcmp(key, "tasks") == 0 && cJSON_IsArray(it)) {
             if (cJSON_GetArraySize(it) < 1) return fail(msg, cap, ERR_INVALID_ARGUMENT, "tasks is empty%s%s", "", "");
             for (const cJSON *t = it->child; t; t = t->next) {
@@ -614,13 +614,12 @@ static int store_result(store *db, const char *id, const meta_spec *sp, const ch
     return rc;
 }
 
-int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, size_t ckpt_len, double wall0,
-             const meta_run_io *io, int64_t *wversion, char *msg, size_t cap)
+/* Creates the job of sp, starting from its init_weights record when it names
+ * one.  0, or ERR_NOT_FOUND (no such record) or meta_job_new's error, with msg. */
+static int job_from_spec(const meta_spec *sp, meta_job **out, char *msg, size_t cap)
 {
-    meta_job *j = NULL;
     lopt_weights init = {0};
     int rc = 0;
-    if (msg && cap) msg[0] = '\0';
     if (sp->init_weights[0]) {
         pthread_mutex_lock(&sessions_weights_lock);
         rc = lopt_registry_get(sp->init_weights, &init);
@@ -628,11 +627,29 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
         if (rc) fail(msg, cap, rc, "no weights record named \"%.60s\"%s", sp->init_weights, "");
     }
     if (!rc) {
-        rc = meta_job_new(&sp->mc, sp->init_weights[0] ? &init : NULL, &j);
+        rc = meta_job_new(&sp->mc, sp->init_weights[0] ? &init : NULL, out);
         if (rc) fail(msg, cap, rc, "cannot create the job (%s; init_weights must match optimizer, hidden and depth)%s",
                      err_message(rc), "");
     }
     lopt_weights_deinit(&init);
+    return rc;
+}
+
+int meta_spec_check_weights(const meta_spec *sp, char *msg, size_t cap)
+{
+    if (!sp->init_weights[0]) return 0;
+    meta_job *j = NULL;
+    int rc = job_from_spec(sp, &j, msg, cap);
+    meta_job_free(j);
+    return rc;
+}
+
+int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, size_t ckpt_len, double wall0,
+             const meta_run_io *io, int64_t *wversion, char *msg, size_t cap)
+{
+    meta_job *j = NULL;
+    if (msg && cap) msg[0] = '\0';
+    int rc = job_from_spec(sp, &j, msg, cap);
     if (!rc && ckpt) {
         rc = meta_load(j, ckpt, ckpt_len);
         if (rc) fail(msg, cap, rc, "the meta-checkpoint does not match this configuration (%s)%s", err_message(rc), "");
@@ -708,6 +725,7 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
 typedef struct qitem {
     struct qitem *next;
     char          id[40];
+    char          tenant[64];
     meta_spec     sp;
     _Atomic int   cancel;
     uv_work_t     work;
@@ -722,7 +740,8 @@ static struct {
     int             started, stopping, busy;
     qitem          *head, *tail;
     qitem          *running;
-} Q = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    pthread_mutex_t submit_mu;   /* one submit at a time: the bound check and the enqueue are one step */
+} Q = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .submit_mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void work_cb(uv_work_t *w)
 {
@@ -833,42 +852,72 @@ static void new_job_id(char *out)
     for (int i = 0; i < 8; i++) n += snprintf(out + n, 40 - (size_t)n, "%02x", b[i]);
 }
 
-int meta_jobs_submit(const meta_spec *sp, char *id_out)
+/* Under Q.mu: 0 when one more job of `tenant` may wait in the queue, else
+ * ERR_SHUTTING_DOWN or ERR_QUEUE_FULL. */
+static int queue_admits(const char *tenant)
 {
+    if (!Q.started || Q.stopping) return ERR_SHUTTING_DOWN;
+    int64_t all = 0, mine = 0;
+    for (const qitem *q = Q.head; q; q = q->next) {
+        all++;
+        mine += strcmp(q->tenant, tenant) == 0;
+    }
+    const config *cfg = &Q.a->cfg;
+    if (all >= cfg->max_queued_jobs) return ERR_QUEUE_FULL;
+    if (cfg->tenant_max_queued_jobs > 0 && mine >= cfg->tenant_max_queued_jobs) return ERR_QUEUE_FULL;
+    return 0;
+}
+
+static int submit_locked(qitem *it);
+
+int meta_jobs_submit(const meta_spec *sp, const char *tenant, char *id_out)
+{
+    if (!tenant || strlen(tenant) >= sizeof ((qitem *)0)->tenant) return ERR_INVALID_ARGUMENT;
     qitem *it = calloc(1, sizeof *it);
     if (!it) return ERR_NO_MEMORY;
     it->sp = *sp;
     if (it->sp.threads <= 0 || it->sp.threads > META_JOBS_MAX_THREADS) it->sp.threads = META_JOBS_MAX_THREADS;
     new_job_id(it->id);
-    pthread_mutex_lock(&Q.mu);
-    int ok = Q.started && !Q.stopping;
-    pthread_mutex_unlock(&Q.mu);
-    if (!ok) {
-        free(it);
-        return ERR_SHUTTING_DOWN;
-    }
-    cJSON *cfg = meta_spec_to_json(&it->sp);
-    char *cfg_json = cfg ? cJSON_PrintUnformatted(cfg) : NULL;
-    cJSON_Delete(cfg);
-    if (!cfg_json) {
-        free(it);
-        return ERR_NO_MEMORY;
-    }
-    store_meta_job_row row = {.id = it->id, .name = it->sp.name, .source = "api", .status = "queued",
-                              .config_json = cfg_json, .outer_steps = it->sp.outer_steps};
-    int rc = store_meta_job_insert(Q.a->db, &row);
-    free(cfg_json);
+    snprintf(it->tenant, sizeof it->tenant, "%s", tenant);
+    char id[40];
+    snprintf(id, sizeof id, "%s", it->id);   /* once queued, `it` may run, end and be freed at any time */
+    /* Submits are serialised so that no two pass the bound check before
+     * either is queued; the queue only shrinks meanwhile (jobs start or are
+     * cancelled), which keeps the check conservative. */
+    pthread_mutex_lock(&Q.submit_mu);
+    int rc = submit_locked(it);
+    pthread_mutex_unlock(&Q.submit_mu);
     if (rc) {
         free(it);
         return rc;
     }
-    snprintf(id_out, 40, "%s", it->id);
+    snprintf(id_out, 40, "%s", id);
+    uv_async_send(&Q.async);
+    return 0;
+}
+
+/* Checks the bounds, inserts the row ("queued") and queues `it`; on success
+ * the queue owns it. */
+static int submit_locked(qitem *it)
+{
+    pthread_mutex_lock(&Q.mu);
+    int rc = queue_admits(it->tenant);
+    pthread_mutex_unlock(&Q.mu);
+    if (rc) return rc;
+    cJSON *cfg = meta_spec_to_json(&it->sp);
+    char *cfg_json = cfg ? cJSON_PrintUnformatted(cfg) : NULL;
+    cJSON_Delete(cfg);
+    if (!cfg_json) return ERR_NO_MEMORY;
+    store_meta_job_row row = {.id = it->id, .name = it->sp.name, .source = "api", .tenant = it->tenant,
+                              .status = "queued", .config_json = cfg_json, .outer_steps = it->sp.outer_steps};
+    rc = store_meta_job_insert(Q.a->db, &row);
+    free(cfg_json);
+    if (rc) return rc;
     pthread_mutex_lock(&Q.mu);
     if (Q.tail) Q.tail->next = it;
     else Q.head = it;
     Q.tail = it;
     pthread_mutex_unlock(&Q.mu);
-    uv_async_send(&Q.async);
     return 0;
 }
 
@@ -890,18 +939,26 @@ int meta_jobs_cancel(const char *id, char *state, size_t cap)
         it = it->next;
     }
     if (it) {
-        if (prev) prev->next = it->next;
-        else Q.head = it->next;
-        if (Q.tail == it) Q.tail = prev;
+        /* Storage first: a cancel that cannot be committed leaves the job
+         * queued (and the answer 503), rather than gone from the queue while
+         * the database still says "queued".  Q.mu is held across the commit
+         * so the job cannot start meanwhile. */
+        int rc = store_meta_job_update(Q.a->db, id, "cancelled", 0, 0, NULL, NULL, 0, NULL, 0);
+        if (!rc) {
+            if (prev) prev->next = it->next;
+            else Q.head = it->next;
+            if (Q.tail == it) Q.tail = prev;
+        }
+        pthread_mutex_unlock(&Q.mu);
+        if (!rc) {
+            free(it);
+            snprintf(state, cap, "cancelled");
+        }
+        return rc;
     }
-    int running = !it && Q.running && strcmp(Q.running->id, id) == 0;
+    int running = Q.running && strcmp(Q.running->id, id) == 0;
     if (running) atomic_store(&Q.running->cancel, 1);
     pthread_mutex_unlock(&Q.mu);
-    if (it) {
-        free(it);
-        snprintf(state, cap, "cancelled");
-        return store_meta_job_update(Q.a->db, id, "cancelled", 0, 0, NULL, NULL, 0, NULL, 0);
-    }
     if (running) {
         snprintf(state, cap, "cancelling");
         return 0;

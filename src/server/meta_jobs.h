@@ -19,7 +19,8 @@
  * daemon calls it before restoring sessions.  Every change of core's table
  * holds sessions_weights_lock.
  *
- * The job queue (daemon only): jobs are queued from HTTP worker threads
+ * The job queue (daemon only): each job belongs to the tenant of the key
+ * that created it (stored with the job); jobs are queued from HTTP worker threads
  * (meta_jobs_submit wakes the loop with uv_async_send), and the libuv loop
  * thread runs one at a time with uv_queue_work, so meta-training occupies
  * one threadpool thread (plus at most one helper thread: `threads` is capped
@@ -71,6 +72,11 @@ int    meta_spec_load_file(meta_spec *sp, const char *path, char *msg, size_t ca
 int    meta_spec_from_json(meta_spec *sp, const cJSON *obj, char *msg, size_t cap);
 /* Final checks (the job can be created).  0 or ERR_* with msg. */
 int    meta_spec_check(meta_spec *sp, char *msg, size_t cap);
+/* The init_weights record sp names (if any) exists in the weights table and
+ * fits the job (optimizer, hidden, depth): the daemon checks it when a job is
+ * submitted, not when it runs.  0, ERR_NOT_FOUND or ERR_INVALID_ARGUMENT
+ * (and the like from meta_job_new) with msg.  Takes sessions_weights_lock. */
+int    meta_spec_check_weights(const meta_spec *sp, char *msg, size_t cap);
 /* The normalised request (every key but `threads`); the caller frees it. */
 cJSON *meta_spec_to_json(const meta_spec *sp);
 /* Parses one task text "family [key=value ...]" into *t. */
@@ -113,9 +119,13 @@ cJSON *meta_weights_to_json(const store_weights_row *w);
 typedef struct app app;
 int    meta_jobs_start(app *a, uv_loop_t *loop);
 void   meta_jobs_stop(void);
-/* Queues a checked spec: inserts the row ("queued") and wakes the loop.
- * id_out receives the job id (40 bytes).  0 or ERR_*. */
-int    meta_jobs_submit(const meta_spec *sp, char *id_out);
+/* Queues a checked spec for `tenant` (the job's owner; "" in open mode):
+ * inserts the row ("queued") and wakes the loop.  The queue is bounded:
+ * ERR_QUEUE_FULL when --max-queued-jobs jobs are waiting, or
+ * --tenant-max-queued-jobs of this tenant's (the running job does not
+ * count); the check and the enqueue are atomic.  id_out receives the job id
+ * (40 bytes).  0 or ERR_*. */
+int    meta_jobs_submit(const meta_spec *sp, const char *tenant, char *id_out);
 /* Cancels a queued job at once or asks a running one to stop after its
  * current outer step.  *state: the job's status afterwards ("cancelled",
  * "cancelling", or its final status when it had ended).  0, ERR_NOT_FOUND. */

@@ -4,12 +4,16 @@
 #include "http.h"
 
 /* {method, pattern, handler, metrics label, flags}; flags: 0 (any valid key,
- * or anyone in open mode), ROUTE_PUBLIC (no key), ROUTE_ADMIN (admin key). */
+ * or anyone in open mode), ROUTE_PUBLIC (no key), ROUTE_ADMIN (admin key:
+ * the operator's routes — keys, /metrics with its daemon-wide counts,
+ * /v1/config with its file paths, creating meta-training jobs and weights).
+ * Meta-training jobs are per tenant: h_meta.c shows and cancels a non-admin
+ * key's own tenant's jobs only. */
 const route http_routes[] = {
     {"GET",    "/livez",                          h_livez,                "livez", ROUTE_PUBLIC},
     {"GET",    "/readyz",                         h_readyz,               "readyz", ROUTE_PUBLIC},
-    {"GET",    "/metrics",                        h_metrics,              "metrics", 0},
-    {"GET",    "/v1/config",                      h_config,               "config", 0},
+    {"GET",    "/metrics",                        h_metrics,              "metrics", ROUTE_ADMIN},
+    {"GET",    "/v1/config",                      h_config,               "config", ROUTE_ADMIN},
     {"GET",    "/v1/optimizers",                  h_optimizers,           "optimizers", 0},
     {"POST",   "/v1/sessions",                    h_sessions_create,      "sessions_create", 0},
     {"GET",    "/v1/sessions",                    h_sessions_list,        "sessions_list", 0},
@@ -26,7 +30,7 @@ const route http_routes[] = {
     {"POST",   "/v1/meta/jobs",                   h_meta_jobs_create,     "meta_jobs_create", ROUTE_ADMIN},
     {"GET",    "/v1/meta/jobs",                   h_meta_jobs_list,       "meta_jobs_list", 0},
     {"GET",    "/v1/meta/jobs/{id}",              h_meta_job_get,         "meta_job_get", 0},
-    {"DELETE", "/v1/meta/jobs/{id}",              h_meta_job_cancel,      "meta_job_cancel", ROUTE_ADMIN},
+    {"DELETE", "/v1/meta/jobs/{id}",              h_meta_job_cancel,      "meta_job_cancel", 0},
     {"GET",    "/v1/weights",                     h_weights_list,         "weights_list", 0},
     {"POST",   "/v1/weights",                     h_weights_import,       "weights_import", ROUTE_ADMIN},
     {"GET",    "/v1/weights/{name}",              h_weights_get,          "weights_get", 0},

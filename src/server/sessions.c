@@ -609,6 +609,9 @@ static char *step_extra_json(session *s)
  * Called with s->mu held. */
 static int apply_step(session *s, int64_t k, const float *g, double loss, int skip)
 {
+    /* durability=step: refused before it is applied when the database file
+     * is gone, replaced or read-only (no 200 that is not durable). */
+    if (s->sp.dur == DURABILITY_STEP && store_health(s->app->db, 0, NULL) != 0) return ERR_STORAGE;
     size_t n = s->sp.lay.n;
     step_info info = {.loss = loss, .grad_norm = NAN, .update_norm = 0, .param_norm = NAN, .lr = NAN};
     double t0 = now_mono();
@@ -841,26 +844,36 @@ cJSON *session_describe(session *s)
     return o;
 }
 
+/* Deletes session `id`: storage first, memory after.  The session's mutex is
+ * held across the commit, so no step of it lands in between; a delete that
+ * cannot be committed changes nothing (the session stays usable and the
+ * answer is ERR_STORAGE), and a committed one is gone from memory before the
+ * mutex is released.  Lock order: a session's mu, then the registry lock
+ * (nothing takes them the other way round). */
 int sessions_delete(sessions *reg, const char *id)
 {
-    pthread_rwlock_wrlock(&reg->lock);
-    int i = lower_bound(reg, id);
-    session *s = NULL;
-    if (i < reg->n && strcmp(reg->v[i]->id, id) == 0) {
-        s = reg->v[i];
-        memmove(reg->v + i, reg->v + i + 1, (size_t)(reg->n - i - 1) * sizeof *reg->v);
-        reg->n--;
-    }
-    pthread_rwlock_unlock(&reg->lock);
+    session *s = sessions_get(reg, id);
     if (!s) return ERR_SESSION_NOT_FOUND;
     pthread_mutex_lock(&s->mu);
-    s->deleted = 1;
-    if (s->npend) {
-        pend_answer_all(s, NULL, ERR_SESSION_NOT_FOUND, "the session was deleted");
-        pend_clear(reg, s);
+    int rc = s->deleted ? ERR_SESSION_NOT_FOUND : store_session_delete(reg->app->db, id);
+    int removed = 0;
+    if (!rc) {
+        s->deleted = 1;
+        if (s->npend) {
+            pend_answer_all(s, NULL, ERR_SESSION_NOT_FOUND, "the session was deleted");
+            pend_clear(reg, s);
+        }
+        pthread_rwlock_wrlock(&reg->lock);
+        int i = lower_bound(reg, id);
+        if (i < reg->n && reg->v[i] == s) {
+            memmove(reg->v + i, reg->v + i + 1, (size_t)(reg->n - i - 1) * sizeof *reg->v);
+            reg->n--;
+            removed = 1;
+        }
+        pthread_rwlock_unlock(&reg->lock);
     }
     pthread_mutex_unlock(&s->mu);
-    int rc = store_session_delete(reg->app->db, id);
+    if (removed) session_put(s);   /* the registry's reference */
     session_put(s);
     return rc;
 }

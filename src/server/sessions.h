@@ -49,7 +49,9 @@ int  sessions_create(sessions *reg, spec *sp, session **out);
 /* A reference to session `id`, or NULL. */
 session *sessions_get(sessions *reg, const char *id);
 void session_put(session *s);
-/* Deletes a session everywhere; waiting workers get session_not_found. */
+/* Deletes a session everywhere, committing to storage before memory; waiting
+ * workers get session_not_found.  0, ERR_SESSION_NOT_FOUND, or ERR_STORAGE
+ * (nothing changed: the session stays, usable). */
 int  sessions_delete(sessions *reg, const char *id);
 /* Number of live sessions. */
 int  sessions_count(sessions *reg);

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +116,16 @@ static const char *const migrations[] = {
     "  PRIMARY KEY(session_id, level, bucket)) WITHOUT ROWID;"
     "DROP TABLE metrics_rollup;"
     "ALTER TABLE metrics_rollup_v6 RENAME TO metrics_rollup;",
+    /* 7: durable daemon facts (store_auth.c): 'keys_ever' is set in the
+     * transaction that inserts the first API key and never cleared, so a
+     * daemon whose keys are all revoked stays closed across restarts (set
+     * here for a database that has keys already).  Meta-training jobs
+     * record the tenant that owns them ('' for the command line and open
+     * mode). */
+    "CREATE TABLE daemon_facts(name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO daemon_facts(name, value) SELECT 'keys_ever', '1' WHERE EXISTS (SELECT 1 FROM api_keys);"
+    "ALTER TABLE meta_jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX meta_jobs_by_tenant ON meta_jobs(tenant, created_ms DESC, id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -192,6 +203,9 @@ struct store {
     int             wal_frames;        /* set by the WAL hook after each commit */
     int             since_ckpt;        /* commits since the last checkpoint */
     pthread_t       thread;
+    store_files     files;             /* the database and WAL files opened (immutable) */
+    atomic_int      write_fault;       /* the newest transaction failed with a full disk or I/O error */
+    atomic_int      lost_logged;       /* files_lost's last answer, as reported on stderr */
     /* the queue, under mu */
     pthread_mutex_t mu;
     pthread_cond_t  cv_work, cv_done;
@@ -351,6 +365,33 @@ static void rollback(sqlite3 *db)
     if (!sqlite3_get_autocommit(db)) exec(db, "ROLLBACK");
 }
 
+/* Remembers whether the newest transaction failed for want of storage (a
+ * full disk, an I/O error, a read-only or vanished file); a constraint
+ * failure is a bad job, not a storage fault, and changes nothing. */
+static void note_result(store *s, int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK: atomic_store(&s->write_fault, 0); break;
+    case SQLITE_FULL: case SQLITE_IOERR: case SQLITE_READONLY: case SQLITE_CANTOPEN:
+    case SQLITE_CORRUPT: case SQLITE_NOTADB: atomic_store(&s->write_fault, 1); break;
+    default: break;
+    }
+}
+
+/* 1 when the database files are no longer the ones opened, or not writable.
+ * Each change between the two states is reported once on stderr. */
+static int files_lost(store *s)
+{
+    const char *why;
+    int lost = store_files_check(&s->files, &why) != 0;
+    if (atomic_exchange(&s->lost_logged, lost) != lost) {
+        if (lost) fprintf(stderr, "optirsd: %s: %s: every write is refused (a deleted or replaced database "
+                                  "does not come back: restart the daemon)\n", s->files.db, why);
+        else fprintf(stderr, "optirsd: %s: writable again\n", s->files.db);
+    }
+    return lost;
+}
+
 /* Per-batch counters, folded into store_stats under mu. */
 typedef struct batch_stats {
     int64_t commits, errors, jobs_failed, us_total, us_max;
@@ -376,12 +417,16 @@ static void batch_run(store *s, job *list, batch_stats *bs)
     }
     if (!any) return;              /* only flushes and superseded snapshots */
 
+    /* A database deleted, replaced or made read-only under the daemon takes
+     * no more commits: they would "succeed" into a file nobody will read. */
+    int lost = files_lost(s);
     int64_t t0 = mono_us();
-    int rc = exec(s->w, "BEGIN IMMEDIATE");
+    int rc = lost ? SQLITE_IOERR : exec(s->w, "BEGIN IMMEDIATE");
     for (job *j = list; rc == SQLITE_OK && j; j = j->next)
         if (has_work(j)) rc = job_run(s, j);
     if (rc == SQLITE_OK) rc = exec(s->w, "COMMIT");
     batch_time(bs, mono_us() - t0);
+    if (!lost) note_result(s, rc);
     if (rc == SQLITE_OK) {
         bs->commits++;
         return;
@@ -389,7 +434,7 @@ static void batch_run(store *s, job *list, batch_stats *bs)
     rollback(s->w);
     bs->errors++;
 
-    int failed_before = 0, unavailable = 0;
+    int failed_before = 0, unavailable = lost;
     for (job *j = list; j; j = j->next) {
         if (!has_work(j)) {
             /* A flush reports whether the jobs before it in its batch landed. */
@@ -398,6 +443,7 @@ static void batch_run(store *s, job *list, batch_stats *bs)
         }
         if (unavailable) {
             bs->jobs_failed++;
+            failed_before = 1;
             j->result = ERR_STORAGE;
             continue;
         }
@@ -407,6 +453,7 @@ static void batch_run(store *s, job *list, batch_stats *bs)
         if (r == SQLITE_OK) r = job_run(s, j);
         if (r == SQLITE_OK) r = exec(s->w, "COMMIT");
         batch_time(bs, mono_us() - t0);
+        note_result(s, r);
         if (r == SQLITE_OK) {
             bs->commits++;
         } else {
@@ -595,6 +642,7 @@ static void store_free(store *s)
     pthread_mutex_destroy(&s->rmu);
     pthread_cond_destroy(&s->cv_work);
     pthread_cond_destroy(&s->cv_done);
+    store_files_deinit(&s->files);
     free(s->path);
     free(s);
 }
@@ -618,7 +666,8 @@ int store_open(const char *path, store **out)
     ok = ok && sqlite3_busy_timeout(s->w, BUSY_TIMEOUT_MS) == SQLITE_OK && set_wal(s->w) == 0 &&
          exec(s->w, "PRAGMA synchronous = NORMAL") == SQLITE_OK &&
          exec(s->w, "PRAGMA foreign_keys = ON") == SQLITE_OK &&
-         pragma_int(s->w, "PRAGMA foreign_keys", &fk) == 0 && fk == 1 && migrate(s->w) == 0;
+         pragma_int(s->w, "PRAGMA foreign_keys", &fk) == 0 && fk == 1 && migrate(s->w) == 0 &&
+         store_files_init(&s->files, s->w) == 0;
     for (int i = 0; ok && i < ST_COUNT; i++)
         ok = sqlite3_prepare_v3(s->w, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) == SQLITE_OK;
     if (ok) {
@@ -787,7 +836,8 @@ void store_test_hold(store *s, int hold)
     pthread_mutex_unlock(&s->mu);
 }
 
-int store_test_exec(store *s, const char *sql)
+/* Runs `sql` on the writer thread in its transaction; waits for the commit. */
+static int exec_wait(store *s, const char *sql)
 {
     if (!s || !sql) return ERR_INVALID_ARGUMENT;
     job *j = job_new(JOB_EXEC, NULL);
@@ -797,6 +847,27 @@ int store_test_exec(store *s, const char *sql)
     }
     j->wait = 1;
     return submit(s, j);
+}
+
+int store_health(store *s, int writes, const char **reason)
+{
+    const char *why = NULL;
+    if (!s) return ERR_INVALID_ARGUMENT;
+    if (store_files_check(&s->files, &why) == 0 && writes && atomic_load(&s->write_fault)) {
+        /* The newest write failed: is there room again?  A one-page write
+         * (user_version set to what it is) tells, and clears the fault. */
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", SCHEMA_VERSION);
+        exec_wait(s, sql);
+        if (atomic_load(&s->write_fault)) why = "storage_write_failed";
+    }
+    if (reason) *reason = why;
+    return why ? ERR_STORAGE : 0;
+}
+
+int store_test_exec(store *s, const char *sql)
+{
+    return exec_wait(s, sql);
 }
 
 /* ---- reads ------------------------------------------------------------------------ */

@@ -95,6 +95,19 @@ int  store_feedback(store *s, const char *id, int64_t step, double loss, const c
 /* Deletes a session and everything it owns.  Synchronous. */
 int  store_session_delete(store *s, const char *id);
 
+/* Whether the database can take writes now: 0, or ERR_STORAGE with *reason
+ * (may be NULL) a stable name — "database_deleted" (the file or its -wal is
+ * gone from its path), "database_replaced" (another file is there),
+ * "database_read_only", "database_unreachable" — and, with writes=1 only,
+ * "storage_write_failed": the newest write transaction failed with a full
+ * disk or an I/O error, and a one-page test write run now (on the writer,
+ * waited for) fails too; its commit clears the fault.  The file checks are a
+ * few stat/access calls.  While the files are deleted, replaced or read-only
+ * the writer fails every job with ERR_STORAGE instead of committing into
+ * them (a deleted file does not come back: restart the daemon).  Safe from
+ * any thread. */
+int  store_health(store *s, int writes, const char **reason);
+
 /* Blocks until everything queued so far is processed.  0, or ERR_STORAGE when
  * a job queued before it in the same transaction batch failed. */
 int  store_flush(store *s);
@@ -184,6 +197,10 @@ int store_key_get(store *s, const char *id, store_key *out);
 int store_keys_list(store *s, int (*fn)(void *ctx, const store_key *k), void *ctx);
 /* Number of keys that are not revoked. */
 int store_keys_active(store *s, int64_t *count);
+/* *ever = 1 once any key has been created in this database (a durable fact,
+ * set with the first key and never cleared; revoking keys does not clear
+ * it).  0 or ERR_STORAGE. */
+int store_keys_ever(store *s, int *ever);
 
 /* The first answer given to (tenant, key, route): its body hash, status and
  * body (the caller frees *body).  0, ERR_NOT_FOUND or ERR_STORAGE. */
@@ -233,6 +250,7 @@ typedef struct store_meta_job_row {
     const char *id;
     const char *name;            /* the weights record the job produces */
     const char *source;          /* "api" | "cli" */
+    const char *tenant;          /* the owning tenant ("" for the command line and open mode; NULL = "") */
     const char *status;          /* queued, running, done, failed, cancelled, interrupted */
     const char *config_json;     /* the normalised request */
     int64_t     created_ms, updated_ms;
@@ -258,8 +276,12 @@ int store_meta_curve_add(store *s, const char *id, int64_t step, double meta_los
 /* Marks every job still "queued" or "running" as "interrupted" (start-up).
  * *count (may be NULL) receives how many.  0 or ERR_STORAGE. */
 int store_meta_jobs_interrupt(store *s, int64_t *count);
-/* Jobs newest first (no checkpoints). */
-int store_meta_jobs_list(store *s, int (*fn)(void *ctx, const store_meta_job_row *j), void *ctx);
+/* Jobs newest first (created_ms descending, then id), no checkpoints: those
+ * of `tenant` (NULL: every tenant's), after the job (after_ms, after_id) in
+ * that order (after_id NULL: from the newest), at most `limit` (negative: no
+ * limit).  0 or ERR_STORAGE. */
+int store_meta_jobs_list(store *s, const char *tenant, int64_t after_ms, const char *after_id, int limit,
+                         int (*fn)(void *ctx, const store_meta_job_row *j), void *ctx);
 /* One job; with_checkpoint includes the blob.  0, ERR_NOT_FOUND, ERR_STORAGE. */
 int store_meta_job_get(store *s, const char *id, int with_checkpoint,
                        int (*fn)(void *ctx, const store_meta_job_row *j), void *ctx);

@@ -28,6 +28,13 @@ static int key_insert_fn(sqlite3 *db, void *ctx)
     sqlite3_bind_blob(st, 3, k->hash, 32, SQLITE_STATIC);
     sqlite3_bind_int(st, 4, k->admin);
     sqlite3_bind_int64(st, 5, k->created_ms);
+    rc = step_done(db, st);
+    if (rc) return rc;
+    /* In the key's transaction: once a key exists the daemon never serves
+     * open again, even after every key is revoked. */
+    rc = sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO daemon_facts(name, value) VALUES('keys_ever', '1')", -1, &st,
+                            NULL);
+    if (rc) return rc;
     return step_done(db, st);
 }
 
@@ -119,6 +126,24 @@ int store_keys_active(store *s, int64_t *count)
                  ? 0 : ERR_STORAGE;
     if (!rc) {
         if (sqlite3_step(st) == SQLITE_ROW) *count = sqlite3_column_int64(st, 0);
+        else rc = ERR_STORAGE;
+        sqlite3_finalize(st);
+    }
+    store_reader_release(s, db);
+    return rc;
+}
+
+int store_keys_ever(store *s, int *ever)
+{
+    sqlite3 *db = store_reader_acquire(s);
+    if (!db) return ERR_STORAGE;
+    sqlite3_stmt *st;
+    /* Either sign counts: the fact row, or any key row (revoked or not). */
+    int rc = sqlite3_prepare_v2(db, "SELECT EXISTS (SELECT 1 FROM daemon_facts WHERE name = 'keys_ever')"
+                                    " OR EXISTS (SELECT 1 FROM api_keys)", -1, &st, NULL) == SQLITE_OK
+                 ? 0 : ERR_STORAGE;
+    if (!rc) {
+        if (sqlite3_step(st) == SQLITE_ROW) *ever = sqlite3_column_int(st, 0) != 0;
         else rc = ERR_STORAGE;
         sqlite3_finalize(st);
     }

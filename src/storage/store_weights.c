@@ -203,7 +203,8 @@ static int job_insert_fn(sqlite3 *db, void *ctx)
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db,
                                 "INSERT INTO meta_jobs(id, name, source, status, config_json, created_ms, updated_ms,"
-                                " step, outer_steps, wall_s, error, checkpoint) VALUES(?1,?2,?3,?4,?5,?6,?6,?7,?8,?9,?10,?11)",
+                                " step, outer_steps, wall_s, error, checkpoint, tenant)"
+                                " VALUES(?1,?2,?3,?4,?5,?6,?6,?7,?8,?9,?10,?11,?12)",
                                 -1, &st, NULL);
     if (rc) return rc;
     sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
@@ -218,6 +219,7 @@ static int job_insert_fn(sqlite3 *db, void *ctx)
     bind_opt_text(st, 10, j->error);
     if (j->checkpoint) sqlite3_bind_blob(st, 11, j->checkpoint, (int)j->checkpoint_len, SQLITE_STATIC);
     else sqlite3_bind_null(st, 11);
+    sqlite3_bind_text(st, 12, j->tenant ? j->tenant : "", -1, SQLITE_STATIC);
     return step_done(db, st);
 }
 
@@ -323,10 +325,13 @@ int store_meta_jobs_interrupt(store *s, int64_t *count)
 }
 
 #define J_COLS "id, name, source, status, config_json, created_ms, updated_ms, step, outer_steps, wall_s, error," \
-               " weights_name, weights_version"
+               " weights_name, weights_version, tenant"
 
-/* Runs a jobs query with up to three text bindings. */
-static int jobs_query(store *s, const char *sql, const char *a1, const char *a2, int with_ckpt,
+/* The list's extra bindings (?3 tenant, ?4 after_ms, ?5 after_id, ?6 limit). */
+typedef struct jobs_page { const char *tenant; int64_t after_ms; const char *after_id; int limit; } jobs_page;
+
+/* Runs a jobs query with up to two text bindings and optionally a page. */
+static int jobs_query(store *s, const char *sql, const char *a1, const char *a2, const jobs_page *pg, int with_ckpt,
                       int (*fn)(void *, const store_meta_job_row *), void *ctx, int *found)
 {
     sqlite3 *db = store_reader_acquire(s);
@@ -338,6 +343,14 @@ static int jobs_query(store *s, const char *sql, const char *a1, const char *a2,
     }
     if (a1) sqlite3_bind_text(st, 1, a1, -1, SQLITE_STATIC);
     if (a2) sqlite3_bind_text(st, 2, a2, -1, SQLITE_STATIC);
+    if (pg) {
+        if (pg->tenant) sqlite3_bind_text(st, 3, pg->tenant, -1, SQLITE_STATIC);
+        if (pg->after_id) {
+            sqlite3_bind_int64(st, 4, pg->after_ms);
+            sqlite3_bind_text(st, 5, pg->after_id, -1, SQLITE_STATIC);
+        }
+        sqlite3_bind_int(st, 6, pg->limit);
+    }
     int rc;
     *found = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -355,10 +368,11 @@ static int jobs_query(store *s, const char *sql, const char *a1, const char *a2,
             .error = (const char *)sqlite3_column_text(st, 10),
             .weights_name = (const char *)sqlite3_column_text(st, 11),
             .weights_version = sqlite3_column_int64(st, 12),
+            .tenant = (const char *)sqlite3_column_text(st, 13),
         };
-        if (with_ckpt && sqlite3_column_type(st, 13) == SQLITE_BLOB) {
-            j.checkpoint = sqlite3_column_blob(st, 13);
-            j.checkpoint_len = (size_t)sqlite3_column_bytes(st, 13);
+        if (with_ckpt && sqlite3_column_type(st, 14) == SQLITE_BLOB) {
+            j.checkpoint = sqlite3_column_blob(st, 14);
+            j.checkpoint_len = (size_t)sqlite3_column_bytes(st, 14);
         }
         (*found)++;
         if (fn(ctx, &j) != 0) {
@@ -371,12 +385,19 @@ static int jobs_query(store *s, const char *sql, const char *a1, const char *a2,
     return rc == SQLITE_DONE ? 0 : ERR_STORAGE;
 }
 
-int store_meta_jobs_list(store *s, int (*fn)(void *ctx, const store_meta_job_row *j), void *ctx)
+int store_meta_jobs_list(store *s, const char *tenant, int64_t after_ms, const char *after_id, int limit,
+                         int (*fn)(void *ctx, const store_meta_job_row *j), void *ctx)
 {
     if (!s || !fn) return ERR_INVALID_ARGUMENT;
     int found;
-    return jobs_query(s, "SELECT " J_COLS ", NULL FROM meta_jobs ORDER BY created_ms DESC, id", NULL, NULL, 0, fn,
-                      ctx, &found);
+    jobs_page pg = {tenant, after_ms, after_id, limit};
+    /* Keyset paging in the list's own order: a page never repeats or skips
+     * a job, whatever is inserted meanwhile. */
+    return jobs_query(s,
+                      "SELECT " J_COLS ", NULL FROM meta_jobs WHERE (?3 IS NULL OR tenant = ?3)"
+                      " AND (?5 IS NULL OR created_ms < ?4 OR (created_ms = ?4 AND id > ?5))"
+                      " ORDER BY created_ms DESC, id LIMIT ?6",
+                      NULL, NULL, &pg, 0, fn, ctx, &found);
 }
 
 int store_meta_job_get(store *s, const char *id, int with_checkpoint,
@@ -384,7 +405,7 @@ int store_meta_job_get(store *s, const char *id, int with_checkpoint,
 {
     if (!s || !id || !fn) return ERR_INVALID_ARGUMENT;
     int found;
-    int rc = jobs_query(s, "SELECT " J_COLS ", checkpoint FROM meta_jobs WHERE id = ?1", id, NULL, with_checkpoint,
+    int rc = jobs_query(s, "SELECT " J_COLS ", checkpoint FROM meta_jobs WHERE id = ?1", id, NULL, NULL, with_checkpoint,
                         fn, ctx, &found);
     return rc ? rc : found ? 0 : ERR_NOT_FOUND;
 }
@@ -397,7 +418,7 @@ int store_meta_job_find_resumable(store *s, const char *name, const char *config
     int rc = jobs_query(s,
                         "SELECT " J_COLS ", checkpoint FROM meta_jobs WHERE source = 'cli' AND name = ?1"
                         " AND config_json = ?2 AND status <> 'done' ORDER BY created_ms DESC LIMIT 1",
-                        name, config_json, 1, fn, ctx, &found);
+                        name, config_json, NULL, 1, fn, ctx, &found);
     return rc ? rc : found ? 0 : ERR_NOT_FOUND;
 }
 

@@ -116,6 +116,17 @@ https = [
     b"GET /v1/sessions/{SID}/params HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY2}\r\n\r\n",
     b"GET / HTTP/1.0\r\n\r\n", b"BREW /v1/sessions HTTP/1.1\r\nHost: x\r\n\r\n", b"\r\n\r\n",
     req("PUT", "/v1/sessions/{SID}"), req("GET", "/v1/sessions/%00/params"),
+    # issue 13's strictness inputs
+    b"POST /v1/sessions/{SID}/step HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY2}\r\n"
+    b"Content-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+    b"GET /v1/sessions/{SID} HTTP/1.1\r\nAuthorization: Bearer {KEY2}\r\n\r\n",
+    req("GET", "/v1/sessions/{SID}%00/params"), req("GET", "/v1/sessions%2F{SID}/params"),
+    req("GET", "/v1/sessions?" + "&".join("p%d=1" % i for i in range(40))),
+    req("GET", "/v1/compare?ids=,,,"), req("GET", "/v1/compare?ids={SID},{SID}"),
+    req("POST", "/v1/sessions/{SID}/feedback", b'{"step":1,"loss":0.4,"metrics":{"a":1,"a":2}}', J),
+    req("POST", "/v1/sessions/{SID}/step", b'{"step":1,"grads":[007,1,2,3]}', J),
+    req("POST", "/v1/meta/jobs", b'{"name":"t","tasks":["quadratic dim=5"],"outer_steps":2,'
+                                 b'"init_weights":"none"}', J, key="{KEY}"),
 ]
 for r in https:
     put("http", r)

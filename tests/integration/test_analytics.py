@@ -130,7 +130,8 @@ def test_downsampled_metrics_keep_min_and_max(daemon):
     assert st == 400
     st, e = get(daemon, "/v1/sessions/%s/metrics?smooth=median" % sid)
     assert st == 400
-    st, c = get(daemon, "/v1/compare?ids=%s,%s&max_points=4" % (sid, sid))
+    sid2 = create(daemon, opt="sgd", lr=0.01)
+    st, c = get(daemon, "/v1/compare?ids=%s,%s&max_points=4" % (sid, sid2))
     assert st == 200 and len(c["sessions"]) == 2 and len(c["sessions"][0]["curve"]["steps"]) <= 4
     assert get(daemon, "/v1/compare")[0] == 400
     assert get(daemon, "/v1/compare?ids=%s,nope" % sid)[0] == 404

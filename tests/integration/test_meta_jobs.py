@@ -65,7 +65,7 @@ def test_api_rejects_bad_requests(daemon):
         assert st == 400 and err["error"]["code"] == code, (body, err)
     assert daemon.json("GET", "/v1/meta/jobs/mj-0000")[0] == 404
     assert daemon.json("DELETE", "/v1/meta/jobs/mj-0000")[0] == 404
-    assert daemon.json("GET", "/v1/meta/jobs")[1] == {"jobs": []}
+    assert daemon.json("GET", "/v1/meta/jobs")[1] == {"jobs": [], "next_page_token": None}
 
 
 def test_cancel_running_and_queued_jobs(daemon):

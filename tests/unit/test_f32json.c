@@ -416,6 +416,30 @@ static void test_write_array_reads_back_exactly(void **st)
     free(back);
 }
 
+/* f32json_number_len accepts exactly the tokens f32json_parse_number accepts
+ * (the one grammar the server also checks cJSON's numbers with). */
+static void test_number_len_is_the_parsers_grammar(void **state)
+{
+    (void)state;
+    static const char *tok[] = {"0", "-0", "7", "10", "-12.5", "0.0", "1e5", "1E+5", "1e-05", "-0.5e3", "123456789",
+                                "007", "00", "-01", "01.5", "1.", "1.e5", ".5", "-.5", "-", "+1", "1e", "1e+",
+                                "1.5e", "e5", "0x10", "", "1.2.3", "1e5e5", "--1", "Infinity", "NaN", "1 "};
+    for (size_t i = 0; i < sizeof tok / sizeof tok[0]; i++) {
+        size_t n = strlen(tok[i]);
+        float f;
+        int parsed = f32json_parse_number(tok[i], n, &f) == 0;
+        int whole = n > 0 && f32json_number_len(tok[i], n) == n;
+        if (parsed != whole) fail_msg("'%s': parse %d, number_len covers it %d", tok[i], parsed, whole);
+    }
+    /* the length of the number at the start, 0 when there is none */
+    assert_int_equal(f32json_number_len("12,3", 4), 2);
+    assert_int_equal(f32json_number_len("-0.5]", 5), 4);
+    assert_int_equal(f32json_number_len("1e5x", 4), 3);
+    assert_int_equal(f32json_number_len("007", 3), 1);     /* "0", then digits: the caller refuses */
+    assert_int_equal(f32json_number_len("1.", 2), 0);
+    assert_int_equal(f32json_number_len("12", 1), 1);     /* only len bytes */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_parse_overflow_is_non_finite),
         cmocka_unit_test(test_parse_rejects_malformed_arrays),
         cmocka_unit_test(test_parse_accepts_json_forms_and_stops_after_bracket),
+        cmocka_unit_test(test_number_len_is_the_parsers_grammar),
         cmocka_unit_test(test_parse_more_than_cap_is_length_mismatch),
         cmocka_unit_test(test_parse_never_reads_past_len),
         cmocka_unit_test(test_write_array_reads_back_exactly),

@@ -823,6 +823,9 @@ static void test_store_full_disk_by_rlimit_fsize_gives_err_storage_then_recovers
     int rc_flush = store_flush(s);
     store_stats mid;
     store_get_stats(s, &mid);
+    const char *why_files = "unset", *why_writes = NULL;
+    int rc_files = store_health(s, 0, &why_files);     /* the files are fine… */
+    int rc_writes = store_health(s, 1, &why_writes);   /* …but writes fail, the probe too */
     int restored = setrlimit(RLIMIT_FSIZE, &old);
     signal(SIGXFSZ, old_sig);
     assert_int_equal(restored, 0);
@@ -832,6 +835,13 @@ static void test_store_full_disk_by_rlimit_fsize_gives_err_storage_then_recovers
     assert_true(rc_flush == 0 || rc_flush == ERR_STORAGE);
     assert_true(mid.jobs_failed >= 3);               /* …but counted */
     assert_true(mid.errors >= 3);
+    assert_int_equal(rc_files, 0);
+    assert_null(why_files);
+    assert_int_equal(rc_writes, ERR_STORAGE);
+    assert_string_equal(why_writes, "storage_write_failed");
+    /* limit lifted: the health probe's one-page write commits and clears it */
+    assert_int_equal(store_health(s, 1, &why_writes), 0);
+    assert_null(why_writes);
 
     /* limit lifted: the writer is still there and writes succeed again */
     assert_int_equal(store_feedback(s, "r", 4, 4.0, NULL), 0);
@@ -845,6 +855,62 @@ static void test_store_full_disk_by_rlimit_fsize_gives_err_storage_then_recovers
     assert_int_equal(store_session_load(s, "r", sess_collect, &one), 0);
     assert_int_equal(one.step[0], 4);
     assert_int_equal(one.snap_first[0], 0x04);
+    store_close(s);
+    check_integrity(path);
+}
+
+/* Issue 13, finding 10: SQLite goes on "committing" into a database file
+ * deleted or replaced under it; the store notices and refuses. */
+static void test_store_refuses_writes_while_its_file_is_gone_replaced_or_read_only(void **unused)
+{
+    (void)unused;
+    char path[300], moved[320];
+    store *s = open_new(path, sizeof path);
+    create_session(s, "a", 0, 64, 0x01);
+    const char *why = "unset";
+    assert_int_equal(store_health(s, 1, &why), 0);
+    assert_null(why);
+
+    /* moved away (as good as deleted for the next start) */
+    snprintf(moved, sizeof moved, "%s.moved", path);
+    assert_int_equal(rename(path, moved), 0);
+    assert_int_equal(store_health(s, 0, &why), ERR_STORAGE);
+    assert_string_equal(why, "database_deleted");
+    store_stats before, after;
+    store_get_stats(s, &before);
+    assert_int_equal(store_feedback(s, "a", 1, 1.0, NULL), ERR_STORAGE);
+    assert_int_equal(store_snapshot_take(s, "a", 1, snap_new(64, 0x02), 64, 1), ERR_STORAGE);
+    assert_int_equal(store_session_delete(s, "a"), ERR_STORAGE);
+    store_get_stats(s, &after);
+    assert_int_equal(after.jobs_failed - before.jobs_failed, 3);
+    assert_int_equal(after.commits, before.commits);
+    /* back at its path (the same inode): writable again, nothing was written meanwhile */
+    assert_int_equal(rename(moved, path), 0);
+    assert_int_equal(store_health(s, 1, &why), 0);
+    assert_int_equal(store_feedback(s, "a", 2, 2.0, NULL), 0);
+    fb_rows f = {0};
+    assert_int_equal(store_feedback_query(s, "a", 0, -1, fb_collect, &f), 0);
+    assert_int_equal(f.n, 1);
+    assert_int_equal(f.step[0], 2);
+
+    if (geteuid() != 0) {   /* root ignores mode bits (the integration test uses chattr +i) */
+        assert_int_equal(chmod(path, 0444), 0);
+        assert_int_equal(store_health(s, 0, &why), ERR_STORAGE);
+        assert_string_equal(why, "database_read_only");
+        assert_int_equal(store_feedback(s, "a", 3, 3.0, NULL), ERR_STORAGE);
+        assert_int_equal(chmod(path, 0644), 0);
+        assert_int_equal(store_feedback(s, "a", 3, 3.0, NULL), 0);
+    }
+
+    /* replaced: another file (a copy) under the same name */
+    char copy[340], cmd[800];
+    snprintf(copy, sizeof copy, "%s.copy", path);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", path, copy);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(rename(copy, path), 0);
+    assert_int_equal(store_health(s, 0, &why), ERR_STORAGE);
+    assert_string_equal(why, "database_replaced");
+    assert_int_equal(store_feedback(s, "a", 4, 4.0, NULL), ERR_STORAGE);
     store_close(s);
     check_integrity(path);
 }
@@ -996,6 +1062,122 @@ static void test_store_keys_and_idempotency_records_persist(void **unused)
     check_integrity(path);
 }
 
+/* Issue 13, finding 2: "a key has existed" is durable and survives revoking
+ * (or even deleting) every key row, and a key row alone counts as well. */
+static void test_store_keys_ever_survives_revoking_every_key(void **unused)
+{
+    (void)unused;
+    char path[300];
+    store *s = open_new(path, sizeof path);
+    int ever = -1;
+    assert_int_equal(store_keys_ever(s, &ever), 0);
+    assert_int_equal(ever, 0);
+    store_key k = {.id = "k_only", .tenant = "ops", .admin = 1, .created_ms = 1};
+    assert_int_equal(store_key_insert(s, &k), 0);
+    assert_int_equal(store_key_revoke(s, "k_only", 2), 0);
+    int64_t active = -1;
+    assert_int_equal(store_keys_active(s, &active), 0);
+    assert_int_equal(active, 0);
+    assert_int_equal(store_keys_ever(s, &ever), 0);
+    assert_int_equal(ever, 1);
+    store_close(s);
+    assert_int_equal(store_open(path, &s), 0);
+    assert_int_equal(store_keys_ever(s, &ever), 0);
+    assert_int_equal(ever, 1);
+    /* Either sign is enough: the fact without key rows… */
+    assert_int_equal(store_test_exec(s, "DELETE FROM api_keys"), 0);
+    assert_int_equal(store_keys_ever(s, &ever), 0);
+    assert_int_equal(ever, 1);
+    /* …and a key row without the fact (a database keyed before schema 7). */
+    assert_int_equal(store_key_insert(s, &k), 0);
+    assert_int_equal(store_test_exec(s, "DELETE FROM daemon_facts"), 0);
+    assert_int_equal(store_keys_ever(s, &ever), 0);
+    assert_int_equal(ever, 1);
+    store_close(s);
+    check_integrity(path);
+}
+
+typedef struct job_page { int n; char id[8][40]; char tenant[8][16]; int64_t ms[8]; } job_page;
+
+static int job_collect(void *ctx, const store_meta_job_row *j)
+{
+    job_page *p = ctx;
+    assert_true(p->n < 8);
+    snprintf(p->id[p->n], sizeof p->id[0], "%s", j->id);
+    snprintf(p->tenant[p->n], sizeof p->tenant[0], "%s", j->tenant);
+    p->ms[p->n++] = j->created_ms;
+    return 0;
+}
+
+/* Issue 13, finding 13: jobs carry their tenant; the list filters by tenant
+ * and pages by (created_ms descending, id) without repeating or skipping a
+ * job, also across equal timestamps. */
+static void test_store_meta_jobs_list_pages_by_tenant(void **unused)
+{
+    (void)unused;
+    char path[300];
+    store *s = open_new(path, sizeof path);
+    /* id, tenant, created_ms: j2 and j3 share a millisecond. */
+    const struct { const char *id, *tenant; int64_t ms; } jobs[] = {
+        {"j1", "a", 10}, {"j2", "b", 20}, {"j3", "a", 20}, {"j4", "", 30}, {"j5", "a", 40}};
+    for (int i = 0; i < 5; i++) {
+        store_meta_job_row row = {.id = jobs[i].id, .name = "w", .source = "api", .tenant = jobs[i].tenant,
+                                  .status = "queued", .config_json = "{}", .created_ms = jobs[i].ms, .outer_steps = 1};
+        assert_int_equal(store_meta_job_insert(s, &row), 0);
+    }
+    store_meta_job_row untenanted = {.id = "j0", .name = "w", .source = "cli", .status = "done",
+                                     .config_json = "{}", .created_ms = 5, .outer_steps = 1};
+    assert_int_equal(store_meta_job_insert(s, &untenanted), 0);   /* NULL tenant is stored as "" */
+    const char *all_order[] = {"j5", "j4", "j2", "j3", "j1", "j0"};
+
+    /* Every tenant, two per page. */
+    int seen = 0;
+    const char *after = NULL;
+    int64_t after_ms = 0;
+    char last[40];
+    for (int page = 0; page < 4; page++) {
+        job_page p = {0};
+        assert_int_equal(store_meta_jobs_list(s, NULL, after_ms, after, 2, job_collect, &p), 0);
+        for (int i = 0; i < p.n; i++) assert_string_equal(p.id[i], all_order[seen + i]);
+        seen += p.n;
+        if (p.n < 2) break;
+        snprintf(last, sizeof last, "%s", p.id[p.n - 1]);
+        after = last;
+        after_ms = p.ms[p.n - 1];
+    }
+    assert_int_equal(seen, 6);
+
+    /* Tenant a only, one per page. */
+    const char *a_order[] = {"j5", "j3", "j1"};
+    after = NULL;
+    seen = 0;
+    for (;;) {
+        job_page p = {0};
+        assert_int_equal(store_meta_jobs_list(s, "a", after_ms, after, 1, job_collect, &p), 0);
+        if (p.n == 0) break;
+        assert_int_equal(seen < 3, 1);
+        assert_string_equal(p.id[0], a_order[seen]);
+        assert_string_equal(p.tenant[0], "a");
+        seen++;
+        snprintf(last, sizeof last, "%s", p.id[0]);
+        after = last;
+        after_ms = p.ms[0];
+    }
+    assert_int_equal(seen, 3);
+
+    /* The empty tenant is a tenant like any other; no limit lists all. */
+    job_page p = {0};
+    assert_int_equal(store_meta_jobs_list(s, "", 0, NULL, 10, job_collect, &p), 0);
+    assert_int_equal(p.n, 2);
+    assert_string_equal(p.id[0], "j4");
+    assert_string_equal(p.id[1], "j0");
+    job_page q = {0};
+    assert_int_equal(store_meta_jobs_list(s, NULL, 0, NULL, -1, job_collect, &q), 0);
+    assert_int_equal(q.n, 6);
+    store_close(s);
+    check_integrity(path);
+}
+
 static int never_called(void *ctx, const store_session_row *r)
 {
     (void)ctx;
@@ -1103,9 +1285,12 @@ int main(void)
         cmocka_unit_test(test_store_bad_job_fails_alone_and_others_in_its_batch_commit),
         cmocka_unit_test(test_store_full_disk_by_max_page_count_fails_the_big_job_only),
         cmocka_unit_test(test_store_full_disk_by_rlimit_fsize_gives_err_storage_then_recovers),
+        cmocka_unit_test(test_store_refuses_writes_while_its_file_is_gone_replaced_or_read_only),
         cmocka_unit_test(test_store_close_drains_queued_async_jobs),
         cmocka_unit_test(test_store_call_and_borrowed_readers_work),
         cmocka_unit_test(test_store_keys_and_idempotency_records_persist),
+        cmocka_unit_test(test_store_keys_ever_survives_revoking_every_key),
+        cmocka_unit_test(test_store_meta_jobs_list_pages_by_tenant),
         cmocka_unit_test(test_store_writes_refuse_null_store_or_id),
         cmocka_unit_test(test_store_reads_refuse_a_null_store),
     };

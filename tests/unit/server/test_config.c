@@ -90,6 +90,7 @@ static void test_config_defaults_match_the_table(void **unused)
     assert_true(c.step_timeout == 30.0);
     assert_int_equal(c.max_connections, 1024);
     assert_true(c.connection_timeout == 60.0);
+    assert_true(c.header_timeout == 10.0);
     assert_int_equal(c.max_connections_per_ip, 256);
     assert_string_equal(c.tls_cert, "");
     assert_string_equal(c.tls_key, "");
@@ -98,6 +99,8 @@ static void test_config_defaults_match_the_table(void **unused)
     assert_true(c.rate_burst == 100.0);
     assert_int_equal(c.tenant_max_sessions, 0);
     assert_int_equal(c.tenant_max_params, 0);
+    assert_int_equal(c.max_queued_jobs, 64);
+    assert_int_equal(c.tenant_max_queued_jobs, 8);
 }
 
 static void test_config_file_then_env_then_flags_take_precedence(void **unused)
@@ -245,7 +248,7 @@ static void test_config_to_json_and_help_list_every_row(void **unused)
     assert_int_equal(load(&c, "--threads", "3", "--db", "/x.db", "--rate-limit", "1.25", NULL), 0);
     cJSON *j = config_to_json(&c);
     assert_non_null(j);
-    assert_int_equal(cJSON_GetArraySize(j), 20);   /* the table's rows = the struct's fields */
+    assert_int_equal(cJSON_GetArraySize(j), 23);   /* the table's rows = the struct's fields */
     const char *str_keys[] = {"listen", "db", "tls-cert", "tls-key"};
     for (size_t i = 0; i < 4; i++) assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, str_keys[i])));
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "db")->valuestring, "/x.db");

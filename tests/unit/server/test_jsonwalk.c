@@ -264,6 +264,33 @@ static void test_jsonwalk_cjson_reports_bytes_used(void **unused)
     assert_null(jsonwalk_cjson("[1, 2", 5, &used));
 }
 
+/* cJSON reads 007, 1., 1.e5 and -.5 as numbers; jsonwalk_cjson refuses
+ * them, in nested values too, and leaves numbers inside strings alone. */
+static void test_jsonwalk_cjson_refuses_numbers_outside_the_json_grammar(void **unused)
+{
+    (void)unused;
+    static const char *bad[] = {"007", "[007]", "-01", "1.", "[1.e5]", "-.5", "{\"a\":[1,{\"b\":00}]}", "01e2",
+                                "[1,2,03]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t used = 0;
+        cJSON *v = jsonwalk_cjson(bad[i], strlen(bad[i]), &used);
+        if (v) fail_msg("'%s' should be refused", bad[i]);
+        if (jsonwalk_classify(bad[i], strlen(bad[i])) != ERR_INVALID_JSON) fail_msg("'%s' is not invalid_json", bad[i]);
+    }
+    static const char *good[] = {"0", "-0", "[0,10,-1.5e-3,2E+2]", "\"007 1. -.5\"", "{\"x-01\":true,\"e\":null}",
+                                 "[\"\\\"\",007]"};
+    for (size_t i = 0; i < 5; i++) {
+        size_t used = 0;
+        cJSON *v = jsonwalk_cjson(good[i], strlen(good[i]), &used);
+        if (!v) fail_msg("'%s' should parse", good[i]);
+        assert_int_equal(used, strlen(good[i]));
+        cJSON_Delete(v);
+    }
+    /* an escaped quote does not end the string: the 007 after it is seen */
+    size_t used = 0;
+    assert_null(jsonwalk_cjson(good[5], strlen(good[5]), &used));
+}
+
 static void test_jsonwalk_classify_tells_malformed_from_wrong_type(void **unused)
 {
     (void)unused;
@@ -296,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_jsonwalk_cjson_reports_bytes_used),
         cmocka_unit_test(test_jsonwalk_refuses_invalid_utf8_and_escaped_nul),
         cmocka_unit_test(test_jsonwalk_classify_tells_malformed_from_wrong_type),
+        cmocka_unit_test(test_jsonwalk_cjson_refuses_numbers_outside_the_json_grammar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
