@@ -21,6 +21,8 @@
     X(ERR_OUT_OF_RANGE,       "out_of_range",          400, "a value is outside its allowed range") \
     X(ERR_INVALID_SHAPE,      "invalid_shape",         400, "a tensor shape is empty, zero, negative or too large") \
     X(ERR_TOO_MANY_PARAMS,    "too_many_parameters",   400, "the session has more parameters than the limit") \
+    X(ERR_SESSION_TOO_LARGE,  "session_too_large",     413, "the session needs more memory than --max-session-bytes allows") \
+    X(ERR_MEMORY_BUDGET,      "memory_budget_exceeded",403, "the daemon's memory budget (--memory-budget) cannot hold this session now") \
     X(ERR_LENGTH_MISMATCH,    "length_mismatch",       400, "the vector length does not match the session's parameter count") \
     X(ERR_BAD_HEADER,         "invalid_header",        400, "a request header is missing or malformed") \
     X(ERR_CONFLICTING_FRAMING,"conflicting_framing",   400, "the request's framing headers conflict") \

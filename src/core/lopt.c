@@ -196,22 +196,46 @@ void lopt_registry_clear(void)
     reg = NULL; reg_n = reg_cap = 0;
 }
 
+/* The table's record that lopt_weights_resolve would use, or NULL for the
+ * default init; *err gets ERR_NOT_FOUND / ERR_INVALID_ARGUMENT when a named
+ * record is missing or of another arch. */
+static const lopt_weights *resolve_record(const opt_config *cfg, int arch, int *err)
+{
+    *err = 0;
+    if (cfg->weights && strcmp(cfg->weights, LOPT_WEIGHTS_DEFAULT) == 0) return NULL;
+    if (cfg->weights && *cfg->weights) {
+        int i = reg_find(cfg->weights);
+        if (i < 0) *err = ERR_NOT_FOUND;
+        else if (reg[i].w.arch != arch) *err = ERR_INVALID_ARGUMENT;
+        return *err ? NULL : &reg[i].w;
+    }
+    int i = reg_find(lopt_arch_name(arch));
+    return i >= 0 && reg[i].w.arch == arch ? &reg[i].w : NULL;
+}
+
 int lopt_weights_resolve(const opt_config *cfg, int arch, int hidden, int depth, lopt_weights *out)
 {
     memset(out, 0, sizeof *out);
-    if (cfg->weights && strcmp(cfg->weights, LOPT_WEIGHTS_DEFAULT) == 0)
-        return lopt_weights_init_default(out, arch, hidden, depth, 0x6c6f7074ull + (uint64_t)arch);
-    if (cfg->weights && *cfg->weights) {
-        int rc = lopt_registry_get(cfg->weights, out);
-        if (rc) return rc;
-        if (out->arch != arch) { lopt_weights_deinit(out); return ERR_INVALID_ARGUMENT; }
-        return 0;
-    }
-    if (lopt_registry_get(lopt_arch_name(arch), out) == 0) {
-        if (out->arch == arch) return 0;
-        lopt_weights_deinit(out);
-    }
+    int rc;
+    const lopt_weights *w = resolve_record(cfg, arch, &rc);
+    if (rc) return rc;
+    if (w) return lopt_weights_copy(out, w);
     return lopt_weights_init_default(out, arch, hidden, depth, 0x6c6f7074ull + (uint64_t)arch);
+}
+
+int lopt_weights_resolve_shape(const opt_config *cfg, int arch, int hidden, int depth, int *out_hidden,
+                               int *out_depth, size_t *out_ntheta)
+{
+    int rc;
+    const lopt_weights *w = resolve_record(cfg, arch, &rc);
+    if (rc) return rc;
+    if (w) { hidden = w->hidden; depth = w->depth; }
+    size_t nt = lopt_theta_count(arch, hidden, depth);
+    if (!nt) return ERR_INVALID_ARGUMENT;
+    *out_hidden = hidden;
+    *out_depth = depth;
+    *out_ntheta = nt;
+    return 0;
 }
 
 lopt_weights *lopt_opt_weights(opt *o)

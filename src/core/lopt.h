@@ -95,6 +95,12 @@ void lopt_registry_clear(void);
  * lopt_arch_name(arch) when present, else the default init with
  * (hidden, depth).  *out is initialised on success. */
 int  lopt_weights_resolve(const opt_config *cfg, int arch, int hidden, int depth, lopt_weights *out);
+/* The shape lopt_weights_resolve would give (hidden, depth and theta's
+ * length), without copying or allocating anything: for accounting memory
+ * before an optimizer is built (the same lock rules as opt_init).  0 or the
+ * errors of lopt_weights_resolve. */
+int  lopt_weights_resolve_shape(const opt_config *cfg, int arch, int hidden, int depth, int *out_hidden,
+                                int *out_depth, size_t *out_ntheta);
 /* opt_config.weights value that means "the default init, never the table"
  * (meta-training uses it, then writes theta through lopt_opt_weights). */
 #define LOPT_WEIGHTS_DEFAULT "@default"

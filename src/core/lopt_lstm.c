@@ -132,6 +132,23 @@ static int lstm_lopt_init(opt *o, const opt_config *cfg, const layout *lay)
     return 0;
 }
 
+/* hc holds 2 D H floats per coordinate (n rounded up to 8 lanes); ref and
+ * the BLAS scratch are per block, theta is the weights' copy. */
+static int lstm_lopt_state_bytes(const opt_config *cfg, const layout *lay, uint64_t *out)
+{
+    int H, D;
+    size_t nt;
+    int rc = lopt_weights_resolve_shape(cfg, LOPT_ARCH_LSTM, (int)cfg->hp[HP_COMMON_COUNT],
+                                        (int)cfg->hp[HP_COMMON_COUNT + 1], &H, &D, &nt);
+    if (rc) return rc;
+    uint64_t B = LSTM_BLAS_BLOCK;
+    uint64_t floats = opt_bytes_mul((lay->n + 7) / 8 * 8, 2 * (uint64_t)D * (uint64_t)H);
+    floats = opt_bytes_add(floats, nt + 2 + 4 * (uint64_t)D * H + 5 * (uint64_t)H);
+    floats = opt_bytes_add(floats, 2 * B + 4 * (uint64_t)D * B * H + 5 * B * H);
+    *out = opt_bytes_add(sizeof(lstm_state), opt_bytes_mul(floats, sizeof(float)));
+    return 0;
+}
+
 /* The reference: coordinate i alone through lstm_forward. */
 static float lstm_ref_coord(lstm_state *s, float g, size_t i, float mult)
 {
@@ -278,6 +295,7 @@ const opt_vtbl opt_lstm_lopt_vtbl = {
     .hparams = lstm_hparams,
     .nhparams = (int)(sizeof lstm_hparams / sizeof lstm_hparams[0]),
     .init = lstm_lopt_init,
+    .state_bytes = lstm_lopt_state_bytes,
     .step = lstm_lopt_step,
     .save = lstm_lopt_save,
     .load = lstm_lopt_load,

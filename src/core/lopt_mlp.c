@@ -225,6 +225,46 @@ static int mlp_alloc_scratch(mlp_state *s)
     return (s->work && s->bias0) ? 0 : ERR_NO_MEMORY;
 }
 
+/* Floats of the accumulator block for lay (m1..m3 and v per element, then
+ * the factored row and column sums of 2-D tensors or one per element), and
+ * the largest row and column counts (at least 1). */
+static size_t mlp_nacc(const layout *lay, int64_t *maxr, int64_t *maxc)
+{
+    size_t nacc = 0;
+    *maxr = *maxc = 1;
+    for (int t = 0; t < lay->ntensors; t++) {
+        const layout_tensor *lt = &lay->tensors[t];
+        nacc += 4 * lt->size;
+        if (lt->ndim == 2 && lt->shape[0] > 1 && lt->shape[1] > 1) {
+            nacc += (size_t)(lt->shape[0] + lt->shape[1]);
+            if (lt->shape[0] > *maxr) *maxr = lt->shape[0];
+            if (lt->shape[1] > *maxc) *maxc = lt->shape[1];
+        } else {
+            nacc += lt->size;
+        }
+    }
+    return nacc;
+}
+
+/* What mlp_init allocates: the accumulators, per-tensor records, the block
+ * scratch, theta. */
+static int mlp_state_bytes(const opt_config *cfg, const layout *lay, uint64_t *out)
+{
+    int H, D;
+    size_t nt;
+    int rc = lopt_weights_resolve_shape(cfg, LOPT_ARCH_MLP, (int)cfg->hp[HP_COMMON_COUNT],
+                                        (int)cfg->hp[HP_COMMON_COUNT + 1], &H, &D, &nt);
+    if (rc) return rc;
+    int64_t maxr, maxc;
+    uint64_t floats = mlp_nacc(lay, &maxr, &maxc);
+    floats = opt_bytes_add(floats, (uint64_t)maxr + (uint64_t)maxc + nt + (uint64_t)H);
+    floats = opt_bytes_add(floats, (LOPT_NFEAT + 2 + 2 * (uint64_t)H) * MLP_BLOCK);
+    uint64_t b = opt_bytes_add(opt_bytes_mul(floats, sizeof(float)),
+                               (uint64_t)lay->ntensors * sizeof(lopt_feat_tensor));
+    *out = opt_bytes_add(b, sizeof(mlp_state));
+    return 0;
+}
+
 static int mlp_init(opt *o, const opt_config *cfg, const layout *lay)
 {
     mlp_state *s = calloc(1, sizeof *s);
@@ -236,19 +276,8 @@ static int mlp_init(opt *o, const opt_config *cfg, const layout *lay)
     s->ntens = lay->ntensors;
     s->ft = calloc((size_t)lay->ntensors, sizeof *s->ft);
     if (!s->ft) { mlp_deinit(o); return ERR_NO_MEMORY; }
-    size_t nacc = 0;
-    int64_t maxr = 1, maxc = 1;
-    for (int t = 0; t < lay->ntensors; t++) {
-        const layout_tensor *lt = &lay->tensors[t];
-        nacc += 4 * lt->size;
-        if (lt->ndim == 2 && lt->shape[0] > 1 && lt->shape[1] > 1) {
-            nacc += (size_t)(lt->shape[0] + lt->shape[1]);
-            if (lt->shape[0] > maxr) maxr = lt->shape[0];
-            if (lt->shape[1] > maxc) maxc = lt->shape[1];
-        } else {
-            nacc += lt->size;
-        }
-    }
+    int64_t maxr, maxc;
+    size_t nacc = mlp_nacc(lay, &maxr, &maxc);
     s->nacc = nacc;
     s->acc = calloc(nacc, sizeof(float));
     s->rowsum = malloc((size_t)maxr * sizeof(float));
@@ -375,6 +404,7 @@ const opt_vtbl opt_mlp_lopt_vtbl = {
     .hparams = mlp_hparams,
     .nhparams = (int)(sizeof mlp_hparams / sizeof mlp_hparams[0]),
     .init = mlp_init,
+    .state_bytes = mlp_state_bytes,
     .step = mlp_step,
     .save = mlp_save,
     .load = mlp_load,

@@ -79,6 +79,23 @@ static const hparam_def nnadam_hparams[] = {
     {"depth", 1, 1, LOPT_MAX_DEPTH, 0, 0, 1, "hidden layers when no weights record is used"},
 };
 
+/* m and v (2 n floats), two bias corrections per tensor, one forward
+ * cache, theta. */
+static int nnadam_state_bytes(const opt_config *cfg, const layout *lay, uint64_t *out)
+{
+    int H, D;
+    size_t nt;
+    mlp net;
+    int rc = lopt_weights_resolve_shape(cfg, LOPT_ARCH_NNADAM, (int)cfg->hp[HP_COMMON_COUNT],
+                                        (int)cfg->hp[HP_COMMON_COUNT + 1], &H, &D, &nt);
+    if (!rc) rc = nnadam_net(&net, H, D);
+    if (rc) return rc;
+    uint64_t floats = opt_bytes_add(opt_bytes_mul(2, lay->n), nt + mlp_cache_size(&net, 1));
+    uint64_t b = opt_bytes_add(opt_bytes_mul(floats, sizeof(float)), 2 * (uint64_t)lay->ntensors * sizeof(double));
+    *out = opt_bytes_add(b, sizeof(nnadam_state));
+    return 0;
+}
+
 static int nnadam_init(opt *o, const opt_config *cfg, const layout *lay)
 {
     nnadam_state *s = calloc(1, sizeof *s);
@@ -188,6 +205,7 @@ const opt_vtbl opt_nn_adam_vtbl = {
     .hparams = nnadam_hparams,
     .nhparams = (int)(sizeof nnadam_hparams / sizeof nnadam_hparams[0]),
     .init = nnadam_init,
+    .state_bytes = nnadam_state_bytes,
     .step = nnadam_step,
     .save = nnadam_save,
     .load = nnadam_load,

@@ -269,6 +269,25 @@ int opt_init(opt *o, const opt_config *cfg, const layout *lay)
     return 0;
 }
 
+uint64_t opt_bytes_add(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+uint64_t opt_bytes_mul(uint64_t a, uint64_t b) { return a && b > UINT64_MAX / a ? UINT64_MAX : a * b; }
+
+int opt_bytes(const opt_config *cfg, const layout *lay, uint64_t *out)
+{
+    const opt_vtbl *vt = opt_find(cfg->name);
+    if (!vt) return ERR_UNKNOWN_OPTIMIZER;
+    if (!lay || lay->n == 0) return ERR_INVALID_SHAPE;
+    uint64_t state = 0;
+    int rc = vt->state_bytes ? vt->state_bytes(cfg, lay, &state) : ERR_INTERNAL;
+    if (rc) return rc;
+    /* The allocator's share: block headers and the page rounding of the
+     * few dozen blocks an optimizer holds. */
+    uint64_t b = opt_bytes_add(16384, opt_bytes_mul((uint64_t)lay->ntensors, sizeof(layout_tensor)));
+    if (cfg->hp[HP_CLIP_NORM] > 0) b = opt_bytes_add(b, opt_bytes_mul(lay->n, sizeof(float)));
+    *out = opt_bytes_add(b, state);
+    return 0;
+}
+
 void opt_deinit(opt *o)
 {
     if (!o) return;

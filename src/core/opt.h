@@ -118,6 +118,12 @@ typedef struct opt_vtbl {
      * (e.g. a hybrid's mixing weights), for the session's metrics.  Writes
      * at most `cap` entries and returns how many it wrote. */
     int  (*diag)(const opt *o, opt_diag_value *out, int cap);
+    /* Bytes that init allocates for `lay` under `cfg` (state and scratch,
+     * the state's own scratch allocated on first use included), computed
+     * without allocating anything.  Learned optimizers read the weights
+     * table (lopt_weights_resolve_shape): the same lock as init.  0 or the
+     * error init would give for a config that does not resolve. */
+    int  (*state_bytes)(const opt_config *cfg, const layout *lay, uint64_t *out);
 } opt_vtbl;
 
 struct opt {
@@ -161,6 +167,15 @@ int  schedule_parse(const char *s);
 const char *schedule_name(schedule_kind k);
 /* Learning rate at 1-based step t under cfg's schedule. */
 double schedule_lr(const opt_config *cfg, int64_t t);
+
+/* Bytes opt_init(cfg, lay) allocates: the optimizer's state_bytes plus the
+ * clipping scratch and the layout copy.  Pure: nothing is allocated, so it
+ * is the check before a session is built.  Saturates at UINT64_MAX.  0,
+ * ERR_UNKNOWN_OPTIMIZER, or the error init would give. */
+int  opt_bytes(const opt_config *cfg, const layout *lay, uint64_t *out);
+/* a + b and a * b saturating at UINT64_MAX (byte counts). */
+uint64_t opt_bytes_add(uint64_t a, uint64_t b);
+uint64_t opt_bytes_mul(uint64_t a, uint64_t b);
 
 /* Creates an optimizer for `lay` (copied).  Returns 0 or an error. */
 int  opt_init(opt *o, const opt_config *cfg, const layout *lay);

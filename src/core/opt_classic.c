@@ -43,6 +43,12 @@ static int classic_alloc(opt *o, int nbuf)
     return 0;
 }
 
+/* Bytes of classic_alloc(nbuf) for lay: the shared state shape's. */
+static uint64_t classic_bytes(int nbuf, const layout *lay)
+{
+    return opt_bytes_add(sizeof(classic_state), opt_bytes_mul((uint64_t)nbuf * sizeof(float), lay->n));
+}
+
 static float *classic_buf(const opt *o, int i)
 {
     const classic_state *s = o->state;
@@ -96,14 +102,30 @@ static const hparam_def sgd_hparams[SGD_NHP] = {
     [SGD_WEIGHT_DECAY] = {"weight_decay", 0, 0, 1e3, 0, 0, 0, "L2 penalty added to the gradient"},
 };
 
-static int sgd_init(opt *o, const opt_config *cfg, const layout *lay)
+/* SGD's buffers for cfg (the momentum buffer when momentum != 0), or
+ * ERR_OUT_OF_RANGE for Nesterov without momentum or with dampening. */
+static int sgd_nbuf(const opt_config *cfg)
 {
-    (void)lay;
     double mom = cfg->hp[HP_COMMON_COUNT + SGD_MOMENTUM];
     if (cfg->hp[HP_COMMON_COUNT + SGD_NESTEROV] != 0
         && (mom <= 0 || cfg->hp[HP_COMMON_COUNT + SGD_DAMPENING] != 0))
         return ERR_OUT_OF_RANGE;
-    return classic_alloc(o, mom != 0 ? 1 : 0);
+    return mom != 0 ? 1 : 0;
+}
+
+static int sgd_init(opt *o, const opt_config *cfg, const layout *lay)
+{
+    (void)lay;
+    int nbuf = sgd_nbuf(cfg);
+    return nbuf < 0 ? nbuf : classic_alloc(o, nbuf);
+}
+
+static int sgd_state_bytes(const opt_config *cfg, const layout *lay, uint64_t *out)
+{
+    int nbuf = sgd_nbuf(cfg);
+    if (nbuf < 0) return nbuf;
+    *out = classic_bytes(nbuf, lay);
+    return 0;
 }
 
 static int sgd_step(opt *o, const float *params, const float *grads, float *update,
@@ -142,6 +164,7 @@ const opt_vtbl opt_sgd_vtbl = {
     .hparams = sgd_hparams,
     .nhparams = SGD_NHP,
     .init = sgd_init,
+    .state_bytes = sgd_state_bytes,
     .step = sgd_step,
     .save = classic_save,
     .load = classic_load,
@@ -169,10 +192,19 @@ static const hparam_def adamw_hparams[ADAM_NHP] = {
     [ADAM_AMSGRAD]      = {"amsgrad", 0, 0, 1, 0, 0, 1, "1 = use the running maximum of the second moment"},
 };
 
+/* Adam's buffers: m and v, and the running maximum of v with amsgrad. */
+static int adam_nbuf(const opt_config *cfg) { return cfg->hp[HP_COMMON_COUNT + ADAM_AMSGRAD] != 0 ? 3 : 2; }
+
 static int adam_init(opt *o, const opt_config *cfg, const layout *lay)
 {
     (void)lay;
-    return classic_alloc(o, cfg->hp[HP_COMMON_COUNT + ADAM_AMSGRAD] != 0 ? 3 : 2);
+    return classic_alloc(o, adam_nbuf(cfg));
+}
+
+static int adam_state_bytes(const opt_config *cfg, const layout *lay, uint64_t *out)
+{
+    *out = classic_bytes(adam_nbuf(cfg), lay);
+    return 0;
 }
 
 /* One Adam step; `decoupled` selects AdamW's weight decay.  With `apply`
@@ -266,6 +298,7 @@ const opt_vtbl opt_adam_vtbl = {
     .hparams = adam_hparams,
     .nhparams = ADAM_NHP,
     .init = adam_init,
+    .state_bytes = adam_state_bytes,
     .step = adam_step,
     .step_apply = adam_step_apply,
     .save = classic_save,
@@ -280,6 +313,7 @@ const opt_vtbl opt_adamw_vtbl = {
     .hparams = adamw_hparams,
     .nhparams = ADAM_NHP,
     .init = adam_init,
+    .state_bytes = adam_state_bytes,
     .step = adamw_step,
     .step_apply = adamw_step_apply,
     .save = classic_save,
@@ -301,12 +335,21 @@ static const hparam_def rmsprop_hparams[RMS_NHP] = {
 
 /* Buffers: 0 square_avg, then momentum_buffer when momentum > 0, then
  * grad_avg when centered. */
+static int rmsprop_nbuf(const opt_config *cfg)
+{
+    return 1 + (cfg->hp[HP_COMMON_COUNT + RMS_MOMENTUM] > 0) + (cfg->hp[HP_COMMON_COUNT + RMS_CENTERED] != 0);
+}
+
 static int rmsprop_init(opt *o, const opt_config *cfg, const layout *lay)
 {
     (void)lay;
-    int nbuf = 1 + (cfg->hp[HP_COMMON_COUNT + RMS_MOMENTUM] > 0)
-                 + (cfg->hp[HP_COMMON_COUNT + RMS_CENTERED] != 0);
-    return classic_alloc(o, nbuf);
+    return classic_alloc(o, rmsprop_nbuf(cfg));
+}
+
+static int rmsprop_state_bytes(const opt_config *cfg, const layout *lay, uint64_t *out)
+{
+    *out = classic_bytes(rmsprop_nbuf(cfg), lay);
+    return 0;
 }
 
 static int rmsprop_step(opt *o, const float *params, const float *grads, float *update,
@@ -360,6 +403,7 @@ const opt_vtbl opt_rmsprop_vtbl = {
     .hparams = rmsprop_hparams,
     .nhparams = RMS_NHP,
     .init = rmsprop_init,
+    .state_bytes = rmsprop_state_bytes,
     .step = rmsprop_step,
     .save = classic_save,
     .load = classic_load,
@@ -386,6 +430,13 @@ static int adagrad_init(opt *o, const opt_config *cfg, const layout *lay)
     float init = (float)cfg->hp[HP_COMMON_COUNT + ADAGRAD_INIT_ACC];
     float *sum = classic_buf(o, 0);
     for (size_t i = 0; i < o->lay.n; i++) sum[i] = init;
+    return 0;
+}
+
+static int adagrad_state_bytes(const opt_config *cfg, const layout *lay, uint64_t *out)
+{
+    (void)cfg;
+    *out = classic_bytes(1, lay);
     return 0;
 }
 
@@ -418,6 +469,7 @@ const opt_vtbl opt_adagrad_vtbl = {
     .hparams = adagrad_hparams,
     .nhparams = ADAGRAD_NHP,
     .init = adagrad_init,
+    .state_bytes = adagrad_state_bytes,
     .step = adagrad_step,
     .save = classic_save,
     .load = classic_load,

@@ -72,28 +72,51 @@ static double initial_wl(const opt_config *cfg)
     return clamp((1.0 - a) * own_hp(cfg, HYB_INIT_LEARNED) + a / 2, a / 2, 1.0 - a / 2);
 }
 
-/* Builds the two components for `lay` from the hybrid's config; `weights`
- * is the learned part's weights record (see lopt_weights_resolve).  On
+/* The configs of the two components (lc, cc) from the hybrid's config;
+ * `weights` is the learned part's weights record (see lopt_weights_resolve). */
+static int components_config(const opt_config *cfg, const char *weights, opt_config *lc, opt_config *cc)
+{
+    int rc = opt_config_defaults(lc, "mlp_lopt");
+    if (!rc) rc = opt_config_set(lc, "hidden", own_hp(cfg, HYB_HIDDEN));
+    if (!rc) rc = opt_config_set(lc, "depth", own_hp(cfg, HYB_DEPTH));
+    if (!rc) rc = opt_config_defaults(cc, "adam");
+    if (!rc) rc = opt_config_set(cc, "lr", cfg->hp[HP_LR]);
+    if (!rc) rc = opt_config_set(cc, "beta1", own_hp(cfg, HYB_BETA1));
+    if (!rc) rc = opt_config_set(cc, "beta2", own_hp(cfg, HYB_BETA2));
+    if (!rc) rc = opt_config_set(cc, "eps", own_hp(cfg, HYB_EPS));
+    if (rc) return rc == ERR_UNKNOWN_OPTIMIZER || rc == ERR_UNKNOWN_HYPERPARAM ? ERR_INTERNAL : rc;
+    lc->weights = weights;
+    return 0;
+}
+
+/* Builds the two components for `lay` from the hybrid's config.  On
  * failure neither is left initialised. */
 static int components_init(const opt_config *cfg, const char *weights, const layout *lay,
                            opt *learned, opt *classic)
 {
     opt_config lc, cc;
-    int rc = opt_config_defaults(&lc, "mlp_lopt");
-    if (!rc) rc = opt_config_set(&lc, "hidden", own_hp(cfg, HYB_HIDDEN));
-    if (!rc) rc = opt_config_set(&lc, "depth", own_hp(cfg, HYB_DEPTH));
-    if (!rc) rc = opt_config_defaults(&cc, "adam");
-    if (!rc) rc = opt_config_set(&cc, "lr", cfg->hp[HP_LR]);
-    if (!rc) rc = opt_config_set(&cc, "beta1", own_hp(cfg, HYB_BETA1));
-    if (!rc) rc = opt_config_set(&cc, "beta2", own_hp(cfg, HYB_BETA2));
-    if (!rc) rc = opt_config_set(&cc, "eps", own_hp(cfg, HYB_EPS));
-    if (rc) return rc == ERR_UNKNOWN_OPTIMIZER || rc == ERR_UNKNOWN_HYPERPARAM ? ERR_INTERNAL : rc;
-    lc.weights = weights;
+    int rc = components_config(cfg, weights, &lc, &cc);
+    if (rc) return rc;
     rc = opt_init(learned, &lc, lay);
     if (rc) return rc;
     learned->cfg.weights = NULL;   /* used by init only; never keep a borrowed pointer */
     rc = opt_init(classic, &cc, lay);
     if (rc) { opt_deinit(learned); return rc; }
+    return 0;
+}
+
+/* Its own 3 n floats (two proposals and the combined update) and both
+ * components. */
+static int hybrid_state_bytes(const opt_config *cfg, const layout *lay, uint64_t *out)
+{
+    opt_config lc, cc;
+    uint64_t bl, bc;
+    int rc = components_config(cfg, cfg->weights, &lc, &cc);
+    if (!rc) rc = opt_bytes(&lc, lay, &bl);
+    if (!rc) rc = opt_bytes(&cc, lay, &bc);
+    if (rc) return rc;
+    uint64_t own = opt_bytes_add(sizeof(hybrid_state), opt_bytes_mul(3 * sizeof(float), lay->n));
+    *out = opt_bytes_add(own, opt_bytes_add(bl, bc));
     return 0;
 }
 
@@ -319,6 +342,7 @@ const opt_vtbl opt_hybrid_vtbl = {
     .hparams = hybrid_hparams,
     .nhparams = HYB_NHP,
     .init = hybrid_init,
+    .state_bytes = hybrid_state_bytes,
     .step = hybrid_step,
     .save = hybrid_save,
     .load = hybrid_load,

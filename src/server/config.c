@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef enum { CT_STR, CT_INT, CT_DOUBLE } config_type;
 
@@ -35,6 +36,13 @@ static const config_row rows[] = {
      "largest binary (float32) request body in bytes"},
     {"max-params", CT_INT, OFF(max_params), 0, "100000000", 1, 4e9, "most parameters in one session"},
     {"max-sessions", CT_INT, OFF(max_sessions), 0, "100000", 1, 1e9, "most sessions in one daemon"},
+    {"max-session-bytes", CT_INT, OFF(max_session_bytes), 0, "0", 0, 1e15,
+     "most memory one session may take: params, optimizer state, worker buffers, snapshot (0 = a quarter of "
+     "--memory-budget)"},
+    {"memory-budget", CT_INT, OFF(memory_budget), 0, "0", 0, 1e15,
+     "most memory all live sessions together may take, in bytes (0 = half of the machine's physical memory)"},
+    {"snapshot-chunk-bytes", CT_INT, OFF(snapshot_chunk_bytes), 0, "67108864", 1024, 536870912,
+     "snapshots longer than this are stored in chunks of this size (SQLite stores at most 1e9 bytes in one blob)"},
     {"step-timeout", CT_DOUBLE, OFF(step_timeout), 0, "30", 0.01, 3600,
      "seconds a worker of a shared session waits for the others"},
     {"max-connections", CT_INT, OFF(max_connections), 0, "1024", 1, 1000000, "most open connections"},
@@ -147,6 +155,18 @@ static int load_file(config *cfg, const char *path)
     return rc;
 }
 
+/* The memory budgets' "0 = derived" defaults (see the table), so that
+ * GET /v1/config shows the figures in force. */
+static void config_resolve_budgets(config *cfg)
+{
+    if (cfg->memory_budget == 0) {
+        long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+        /* Without a figure from the system, 1 GiB. */
+        cfg->memory_budget = pages > 0 && psize > 0 ? (int64_t)pages * psize / 2 : (int64_t)1 << 30;
+    }
+    if (cfg->max_session_bytes == 0) cfg->max_session_bytes = cfg->memory_budget / 4;
+}
+
 int config_load(config *cfg, int argc, char **argv)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -198,6 +218,7 @@ int config_load(config *cfg, int argc, char **argv)
         }
         if (row_set(cfg, row, value, "command line") != 0) return -1;
     }
+    config_resolve_budgets(cfg);
     return 0;
 }
 

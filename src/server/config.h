@@ -24,6 +24,9 @@ typedef struct config {
     int64_t max_binary_body;      /* bytes */
     int64_t max_params;           /* parameters per session */
     int64_t max_sessions;         /* sessions per daemon */
+    int64_t max_session_bytes;    /* memory one session may take (resolved: never 0) */
+    int64_t memory_budget;        /* memory all live sessions may take (resolved: never 0) */
+    int64_t snapshot_chunk_bytes; /* snapshots longer than this are stored in chunks */
     double  step_timeout;         /* seconds a shared-session worker waits for the others */
     int64_t max_connections;
     double  connection_timeout;   /* seconds of inactivity before a connection is closed */

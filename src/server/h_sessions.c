@@ -144,8 +144,12 @@ static void h_sessions_create_once(req *r)
     session *s;
     char weights[sizeof sp.weights];
     memcpy(weights, sp.weights, sizeof weights);
-    rc = sessions_create(r->app->reg, &sp, &s);
-    if (rc == ERR_NOT_FOUND)
+    char why[400];
+    uint64_t needed = 0;
+    rc = sessions_create(r->app->reg, &sp, &s, why, sizeof why, &needed);
+    if (rc == ERR_SESSION_TOO_LARGE || rc == ERR_MEMORY_BUDGET)
+        resp_error_int(r, rc, "needed_bytes", (int64_t)needed, "%s", why);
+    else if (rc == ERR_NOT_FOUND)
         resp_error(r, ERR_INVALID_ARGUMENT, "no weights record named \"%s\" (GET /v1/optimizers lists them)", weights);
     else if (rc == ERR_QUOTA_EXCEEDED)
         resp_error(r, rc, "tenant \"%s\" is at its quota (--tenant-max-sessions %lld, --tenant-max-params %lld)",
@@ -356,6 +360,36 @@ static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t c
         }
     sr->grads = g;
     return 0;
+}
+
+/* A JSON step spends at most this many bytes per gradient (a double's 17
+ * digits, sign, exponent, separator and generous whitespace), plus slack
+ * for the other fields. */
+#define STEP_JSON_BYTES_PER_NUMBER 48
+#define STEP_JSON_SLACK            65536
+
+void h_session_step_begin(req *r)
+{
+    if (atomic_load(&r->app->state) != APP_READY) return;   /* the handler answers 503 */
+    session *s = sessions_get(r->app->reg, r->param[0]);
+    if (s && !r->who.admin && strcmp(session_tenant(s), r->who.tenant) != 0) {
+        session_put(s);
+        s = NULL;
+    }
+    if (!s) {
+        r->early_error = ERR_SESSION_NOT_FOUND;
+        snprintf(r->early_msg, sizeof r->early_msg, "no session has id %.80s", r->param[0]);
+        return;
+    }
+    size_t n = session_num_params(s);
+    session_put(s);
+    if (r->ctype == CT_BINARY) {
+        r->body_exact = n * sizeof(float);
+    } else {
+        size_t cap = n > (SIZE_MAX - STEP_JSON_SLACK) / STEP_JSON_BYTES_PER_NUMBER
+                         ? SIZE_MAX : n * STEP_JSON_BYTES_PER_NUMBER + STEP_JSON_SLACK;
+        if (cap < r->body_limit) r->body_limit = cap;
+    }
 }
 
 void h_session_step(req *r)

@@ -12,6 +12,12 @@ void h_sessions_list(req *r);
 void h_session_get(req *r);
 void h_session_delete(req *r);
 void h_session_step(req *r);
+/* Called for a step before its body is read (headers only, after auth):
+ * bounds r->body_limit by the session's size — a binary body must be
+ * exactly 4 n bytes (r->body_exact: another Content-Length is answered
+ * 400 length_mismatch at once), a JSON one at most n numbers' worth (413
+ * above it) — or sets r->early_error (session_not_found): nothing is read. */
+void h_session_step_begin(req *r);
 void h_session_params(req *r);
 void h_session_feedback(req *r);
 void h_session_metrics(req *r);

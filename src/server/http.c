@@ -13,6 +13,7 @@
 
 #include "app.h"
 #include "errors.h"
+#include "handlers.h"
 #include "http_deadline.h"
 #include "http_strict.h"
 #include "jwriter.h"
@@ -312,6 +313,10 @@ static void req_begin(req *r, const char *version)
         }
     }
 
+    /* A step's body is bounded by its session's size before it is read. */
+    if (r->route >= 0 && http_routes[r->route].handler == h_session_step) h_session_step_begin(r);
+    if (r->early_error) return;
+
     uint64_t len = 0;
     if (f.n_length > 1 || (f.n_length && f.n_te) || f.n_te > 1 || f.bad_name) {
         r->early_error = ERR_CONFLICTING_FRAMING;
@@ -326,6 +331,10 @@ static void req_begin(req *r, const char *version)
         snprintf(r->early_msg, sizeof r->early_msg, "body of %llu bytes is over the limit of %zu bytes for %s",
                  (unsigned long long)len, r->body_limit,
                  r->ctype == CT_BINARY ? "application/octet-stream" : "JSON");
+    } else if (r->body_exact && f.n_length && len != r->body_exact) {
+        r->early_error = ERR_LENGTH_MISMATCH;
+        snprintf(r->early_msg, sizeof r->early_msg, "body of %llu bytes; this session takes exactly %zu bytes",
+                 (unsigned long long)len, r->body_exact);
     } else if (len) {
         r->body_cap = (size_t)len + 1;
         r->body = malloc(r->body_cap);
@@ -337,6 +346,12 @@ static void req_begin(req *r, const char *version)
 static void req_append(req *r, const char *data, size_t n)
 {
     if (r->early_error) return;
+    if (r->body_exact && r->body_len + n > r->body_exact) {
+        r->early_error = ERR_LENGTH_MISMATCH;
+        snprintf(r->early_msg, sizeof r->early_msg, "body is longer than the %zu bytes this session takes",
+                 r->body_exact);
+        return;
+    }
     if (r->body_len + n > r->body_limit) {
         r->early_error = ERR_BODY_TOO_LARGE;
         snprintf(r->early_msg, sizeof r->early_msg, "body is over the limit of %zu bytes", r->body_limit);
@@ -455,7 +470,8 @@ static int answer_at_once(int e)
 {
     return e == ERR_CONFLICTING_FRAMING || e == ERR_BODY_TOO_LARGE || e == ERR_UNAUTHORIZED ||
            e == ERR_RATE_LIMITED || e == ERR_FORBIDDEN || e == ERR_STORAGE || e == ERR_BAD_PATH ||
-           e == ERR_TOO_MANY_QUERY || e == ERR_NOT_IMPLEMENTED || e == ERR_BAD_HEADER;
+           e == ERR_TOO_MANY_QUERY || e == ERR_NOT_IMPLEMENTED || e == ERR_BAD_HEADER ||
+           e == ERR_LENGTH_MISMATCH || e == ERR_SESSION_NOT_FOUND;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,
@@ -480,7 +496,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
         req_append(r, upload, *upload_size);
         *upload_size = 0;
         /* An unbounded (chunked) body past the limit: stop reading it. */
-        if (r->early_error == ERR_BODY_TOO_LARGE) return MHD_NO;
+        if (r->early_error == ERR_BODY_TOO_LARGE || r->early_error == ERR_LENGTH_MISMATCH) return MHD_NO;
         return MHD_YES;
     }
     if (!r->dispatched) {

@@ -45,6 +45,7 @@ typedef struct req {
     int           accept_json, accept_binary, accept_any; /* from Accept */
     char         *body;             /* NUL-terminated copy of the body */
     size_t        body_len, body_cap, body_limit;
+    size_t        body_exact;       /* > 0: the body must be exactly this long (set before reading) */
     int           early_error;      /* an ERR_* found while reading; answered at the end */
     char          early_msg[160];
     int           dispatched, suspended, resumed;

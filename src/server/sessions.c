@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "blob.h"
+#include "budget.h"
 #include "errors.h"
 #include "f32json.h"
 #include "store.h"
@@ -38,6 +39,8 @@ struct session {
     adapt           ad;            /* online lr adaptation; ad.nmult == 0: none */
     online_es       es;            /* online learner (learned optimizers); es.K == 0: none */
     int             es_dirty;      /* feedback changed es since the newest snapshot */
+    int             reserved;      /* holds a budget reservation of reserved_bytes */
+    uint64_t        reserved_bytes;
     float          *params;        /* (n) */
     float          *last_update;   /* (n) answer of step `step` */
     float          *spare;         /* (n) the next update is written here, then swapped */
@@ -69,6 +72,7 @@ struct sessions {
     session        **v;            /* sorted by id */
     int              n, cap;
     atomic_int       npending;     /* sessions with a step being gathered */
+    budget          *budget;       /* sessions, quotas and bytes reserved */
     double           last_ckpt_scan;
 };
 
@@ -163,6 +167,7 @@ static int snapshot_save(session *s, int wait)
 static void session_free(session *s)
 {
     if (!s) return;
+    if (s->reserved) budget_release(s->app->reg->budget, s->sp.tenant, s->reserved_bytes, (int64_t)s->sp.lay.n);
     adapt_deinit(&s->ad);
     online_es_deinit(&s->es);
     opt_deinit(&s->o);
@@ -267,7 +272,13 @@ int sessions_new(app *a, sessions **out)
 {
     sessions *reg = calloc(1, sizeof *reg);
     if (!reg) return ERR_NO_MEMORY;
+    if (budget_new((uint64_t)a->cfg.memory_budget, a->cfg.max_sessions, a->cfg.tenant_max_sessions,
+                   a->cfg.tenant_max_params, &reg->budget) != 0) {
+        free(reg);
+        return ERR_NO_MEMORY;
+    }
     reg->app = a;
+    store_set_chunk_bytes(a->db, (size_t)a->cfg.snapshot_chunk_bytes);
     pthread_rwlock_init(&reg->lock, NULL);
     atomic_init(&reg->npending, 0);
     reg->last_ckpt_scan = now_mono();
@@ -280,6 +291,7 @@ void sessions_free(sessions *reg)
     if (!reg) return;
     for (int i = 0; i < reg->n; i++) session_put(reg->v[i]);
     free(reg->v);
+    budget_free(reg->budget);
     pthread_rwlock_destroy(&reg->lock);
     free(reg);
 }
@@ -380,34 +392,78 @@ static char *make_meta(session *s, int64_t created_ms)
     return txt;
 }
 
-int sessions_create(sessions *reg, spec *sp, session **out)
+/* The figures of a session that needs `sb`: 0, or ERR_SESSION_TOO_LARGE
+ * with the figures in msg. */
+static int session_fits(app *a, const session_bytes *sb, char *msg, size_t cap)
+{
+    if (sb->total > (uint64_t)a->cfg.max_session_bytes) {
+        snprintf(msg, cap,
+                 "the session needs %llu bytes (parameters %llu, optimizer state %llu, worker buffers %llu, "
+                 "snapshot %llu); --max-session-bytes is %lld",
+                 (unsigned long long)sb->total, (unsigned long long)sb->params, (unsigned long long)sb->state,
+                 (unsigned long long)sb->workers, (unsigned long long)sb->snapshot,
+                 (long long)a->cfg.max_session_bytes);
+        return ERR_SESSION_TOO_LARGE;
+    }
+    return 0;
+}
+
+/* What sp costs, under the weights lock (learned optimizers read the table). */
+static int spec_bytes(const spec *sp, session_bytes *sb)
+{
+    pthread_mutex_lock(&sessions_weights_lock);
+    int rc = session_bytes_of(sp, sb);
+    pthread_mutex_unlock(&sessions_weights_lock);
+    return rc;
+}
+
+/* Reserves sb for sp's tenant (force = 1: a restored session, never
+ * refused), builds the session from sp (taken, also on failure) and hands it
+ * the reservation, which is given back when the build fails or the session
+ * is freed.  0 or the errors of budget_reserve and session_build. */
+static int build_reserved(sessions *reg, spec *sp, const session_bytes *sb, int force, uint64_t *in_use,
+                          session **out)
+{
+    char tenant[sizeof sp->tenant];
+    memcpy(tenant, sp->tenant, sizeof tenant);
+    int64_t nparams = (int64_t)sp->lay.n;
+    int rc = budget_reserve(reg->budget, tenant, sb->total, nparams, force, in_use);
+    if (!rc && (rc = session_build(reg->app, sp, out)) != 0) budget_release(reg->budget, tenant, sb->total, nparams);
+    if (rc) {
+        spec_deinit(sp);   /* session_build emptied it, or it is still whole */
+        return rc;
+    }
+    (*out)->reserved = 1;
+    (*out)->reserved_bytes = sb->total;
+    return 0;
+}
+
+int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t msgcap, uint64_t *needed)
 {
     app *a = reg->app;
-    if (sessions_count(reg) >= a->cfg.max_sessions) {
-        spec_deinit(sp);
-        return ERR_TOO_MANY_SESSIONS;
+    msg[0] = '\0';
+    /* Every figure is settled before a byte of the session is allocated. */
+    session_bytes sb;
+    int rc = spec_bytes(sp, &sb);
+    if (!rc) {
+        *needed = sb.total;
+        rc = session_fits(a, &sb, msg, msgcap);
     }
-    if (a->cfg.tenant_max_sessions || a->cfg.tenant_max_params) {
-        int64_t nsess = 0, nparams = (int64_t)sp->lay.n;
-        pthread_rwlock_rdlock(&reg->lock);
-        for (int i = 0; i < reg->n; i++)
-            if (strcmp(reg->v[i]->sp.tenant, sp->tenant) == 0) {
-                nsess++;
-                nparams += (int64_t)reg->v[i]->sp.lay.n;
-            }
-        pthread_rwlock_unlock(&reg->lock);
-        if ((a->cfg.tenant_max_sessions && nsess >= a->cfg.tenant_max_sessions) ||
-            (a->cfg.tenant_max_params && nparams > a->cfg.tenant_max_params)) {
-            spec_deinit(sp);
-            return ERR_QUOTA_EXCEEDED;
-        }
-    }
-    session *s;
-    int rc = session_build(a, sp, &s);
     if (rc) {
         spec_deinit(sp);
         return rc;
     }
+    uint64_t in_use = 0;
+    session *s;
+    rc = build_reserved(reg, sp, &sb, 0, &in_use, &s);
+    if (rc == ERR_MEMORY_BUDGET) {
+        uint64_t lim = budget_limit(reg->budget);
+        snprintf(msg, msgcap, "the session needs %llu bytes; live sessions hold %llu of the daemon's "
+                 "--memory-budget of %llu bytes (%llu free)", (unsigned long long)sb.total,
+                 (unsigned long long)in_use, (unsigned long long)lim,
+                 (unsigned long long)(in_use < lim ? lim - in_use : 0));
+    }
+    if (rc) return rc;
     new_id(s->id);
     int64_t created = now_ms();
     s->meta_json = make_meta(s, created);
@@ -434,7 +490,10 @@ static int restore_one(void *ctx, const store_session_row *row)
     int rc = spec_parse(&sp, row->meta_json, strlen(row->meta_json), (size_t)reg->app->cfg.max_params, 1, msg,
                         sizeof msg);
     session *s = NULL;
-    if (!rc) rc = session_build(reg->app, &sp, &s);
+    /* What is stored is loaded even above lowered limits, and counted. */
+    session_bytes sb;
+    if (!rc && (rc = spec_bytes(&sp, &sb)) != 0) spec_deinit(&sp);
+    if (!rc) rc = build_reserved(reg, &sp, &sb, 1, NULL, &s);
     if (!rc) {
         snprintf(s->id, sizeof s->id, "%s", row->id);
         s->meta_json = strdup(row->meta_json);

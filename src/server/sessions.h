@@ -42,10 +42,16 @@ void sessions_free(sessions *reg);
 int  sessions_restore(sessions *reg);
 
 /* Creates a session from a parsed spec (whose params it takes; sp->tenant
- * names the owner) and persists it before returning.  Checks the daemon's
- * session limit and the tenant's quotas (ERR_QUOTA_EXCEEDED).  *out gets a
- * reference.  0 or ERR_*. */
-int  sessions_create(sessions *reg, spec *sp, session **out);
+ * names the owner) and persists it before returning.  Before anything is
+ * allocated it computes the session's bytes (budget.h; *needed gets them)
+ * and checks them against --max-session-bytes (ERR_SESSION_TOO_LARGE), then
+ * reserves, in one
+ * step, a slot under the daemon's session limit (ERR_TOO_MANY_SESSIONS), the
+ * tenant's quotas (ERR_QUOTA_EXCEEDED) and the bytes under --memory-budget
+ * (ERR_MEMORY_BUDGET); the reservation is given back when the create fails
+ * or the session is freed.  For the size and budget refusals msg gets the
+ * figures (else "").  *out gets a reference.  0 or ERR_*. */
+int  sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t msgcap, uint64_t *needed);
 /* A reference to session `id`, or NULL. */
 session *sessions_get(sessions *reg, const char *id);
 void session_put(session *s);

@@ -126,6 +126,13 @@ static const char *const migrations[] = {
     "INSERT INTO daemon_facts(name, value) SELECT 'keys_ever', '1' WHERE EXISTS (SELECT 1 FROM api_keys);"
     "ALTER TABLE meta_jobs ADD COLUMN tenant TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX meta_jobs_by_tenant ON meta_jobs(tenant, created_ms DESC, id);",
+    /* 8: snapshots larger than one chunk (store_set_chunk_bytes) are stored
+     * as rows of snapshot_chunks in seq order; the session row then holds an
+     * empty blob and their count.  The blob's own CRC covers the whole. */
+    "CREATE TABLE snapshot_chunks("
+    "  session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE, seq INTEGER NOT NULL,"
+    "  data BLOB NOT NULL, PRIMARY KEY(session_id, seq));"
+    "ALTER TABLE sessions ADD COLUMN nchunks INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -153,13 +160,13 @@ typedef struct job {
     char        id[];          /* session id, NUL-terminated */
 } job;
 
-enum { ST_CREATE, ST_SNAPSHOT, ST_UPDATE, ST_METRIC, ST_FEEDBACK, ST_DEL_METRICS, ST_DEL_FEEDBACK,
-       ST_DEL_SESSION, ST_COUNT };
+enum { ST_CREATE, ST_SNAPSHOT, ST_UPDATE, ST_METRIC, ST_FEEDBACK, ST_CHUNK, ST_DEL_METRICS, ST_DEL_FEEDBACK,
+       ST_DEL_CHUNKS, ST_DEL_SESSION, ST_COUNT };
 
 static const char *const stmt_sql[ST_COUNT] = {
-    [ST_CREATE] = "INSERT INTO sessions(id, meta_json, created_ms, updated_ms, step, snapshot)"
-                  " VALUES(?1, ?2, ?3, ?3, ?4, ?5)",
-    [ST_SNAPSHOT] = "UPDATE sessions SET snapshot = ?2, step = ?3, updated_ms = ?4 WHERE id = ?1",
+    [ST_CREATE] = "INSERT INTO sessions(id, meta_json, created_ms, updated_ms, step, snapshot, nchunks)"
+                  " VALUES(?1, ?2, ?3, ?3, ?4, ?5, ?6)",
+    [ST_SNAPSHOT] = "UPDATE sessions SET snapshot = ?2, step = ?3, updated_ms = ?4, nchunks = ?5 WHERE id = ?1",
     [ST_UPDATE] = "UPDATE sessions SET status = coalesce(?2, status), meta_json = coalesce(?3, meta_json),"
                   " updated_ms = ?4 WHERE id = ?1",
     /* WHERE EXISTS: a row for a missing session is dropped, not an FK error. */
@@ -169,17 +176,20 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_FEEDBACK] = "INSERT OR REPLACE INTO feedback(session_id, step, loss, metrics_json, time_ms)"
                     " SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)",
     /* Explicit child deletes: the session's rows go even if FK enforcement were off. */
+    [ST_CHUNK] = "INSERT INTO snapshot_chunks(session_id, seq, data) VALUES(?1, ?2, ?3)",
     [ST_DEL_METRICS] = "DELETE FROM metrics WHERE session_id = ?1",
     [ST_DEL_FEEDBACK] = "DELETE FROM feedback WHERE session_id = ?1",
+    [ST_DEL_CHUNKS] = "DELETE FROM snapshot_chunks WHERE session_id = ?1",
     [ST_DEL_SESSION] = "DELETE FROM sessions WHERE id = ?1",
 };
 
 /* Read statements, prepared lazily on each read-only connection. */
-enum { RQ_LOAD, RQ_LOAD_ONE, RQ_LIST_FIRST, RQ_LIST_AFTER, RQ_METRICS, RQ_FEEDBACK, RQ_COUNT };
+enum { RQ_LOAD, RQ_LOAD_ONE, RQ_LIST_FIRST, RQ_LIST_AFTER, RQ_METRICS, RQ_FEEDBACK, RQ_CHUNKS_SIZE, RQ_CHUNKS,
+       RQ_COUNT };
 
 static const char *const rq_sql[RQ_COUNT] = {
-    [RQ_LOAD] = "SELECT id, meta_json, status, created_ms, step, snapshot FROM sessions ORDER BY id",
-    [RQ_LOAD_ONE] = "SELECT id, meta_json, status, created_ms, step, snapshot FROM sessions WHERE id = ?1",
+    [RQ_LOAD] = "SELECT id, meta_json, status, created_ms, step, snapshot, nchunks FROM sessions ORDER BY id",
+    [RQ_LOAD_ONE] = "SELECT id, meta_json, status, created_ms, step, snapshot, nchunks FROM sessions WHERE id = ?1",
     [RQ_LIST_FIRST] = "SELECT id, meta_json, status, created_ms, step FROM sessions ORDER BY id LIMIT ?2",
     [RQ_LIST_AFTER] = "SELECT id, meta_json, status, created_ms, step FROM sessions WHERE id > ?1"
                       " ORDER BY id LIMIT ?2",
@@ -187,6 +197,9 @@ static const char *const rq_sql[RQ_COUNT] = {
                    " FROM metrics WHERE session_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3",
     [RQ_FEEDBACK] = "SELECT step, loss, metrics_json, time_ms FROM feedback"
                     " WHERE session_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3",
+    [RQ_CHUNKS_SIZE] = "SELECT count(*), coalesce(sum(length(data)), 0), coalesce(min(seq), 0), coalesce(max(seq), -1)"
+                       " FROM snapshot_chunks WHERE session_id = ?1",
+    [RQ_CHUNKS] = "SELECT data FROM snapshot_chunks WHERE session_id = ?1 ORDER BY seq",
 };
 
 typedef struct reader {
@@ -211,6 +224,7 @@ struct store {
     pthread_cond_t  cv_work, cv_done;
     job            *head, *tail;
     job            *snaps;             /* queued async snapshots, for coalescing */
+    size_t          chunk_bytes;       /* snapshots longer than this are stored in chunks */
     int             stop, hold;
     store_stats     stats;
     /* idle read-only connections, under rmu (never mu) */
@@ -289,27 +303,60 @@ static int step_done(sqlite3_stmt *st)
 
 /* ---- the writer ------------------------------------------------------------------ */
 
+/* Chunks j's snapshot takes: 0 when it fits in the session row. */
+static int64_t snapshot_nchunks(const store *s, const job *j)
+{
+    return j->blob_len > s->chunk_bytes ? (int64_t)((j->blob_len + s->chunk_bytes - 1) / s->chunk_bytes) : 0;
+}
+
+/* Replaces the session's chunks by the nchunks pieces of j's snapshot
+ * (none: just drops the old ones).  Runs after the session row is written. */
+static int snapshot_put_chunks(store *s, const job *j, int64_t nchunks)
+{
+    sqlite3_stmt *st = s->st[ST_DEL_CHUNKS];
+    sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+    int rc = step_done(st);
+    for (int64_t k = 0; rc == SQLITE_OK && k < nchunks; k++) {
+        size_t off = (size_t)k * s->chunk_bytes;
+        size_t len = j->blob_len - off < s->chunk_bytes ? j->blob_len - off : s->chunk_bytes;
+        st = s->st[ST_CHUNK];
+        sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, k);
+        sqlite3_bind_blob64(st, 3, (const char *)j->blob + off, len, SQLITE_STATIC);
+        rc = step_done(st);
+    }
+    return rc;
+}
+
 /* Runs one job's statements on the write connection, inside the caller's
  * transaction.  SQLITE_OK or an SQLite error code. */
 static int job_run(store *s, job *j)
 {
+    int64_t nch;
+    int rc;
     sqlite3_stmt *st;
     switch (j->kind) {
     case JOB_CREATE:
+        nch = snapshot_nchunks(s, j);
         st = s->st[ST_CREATE];
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
         bind_text(st, 2, j->text);
         sqlite3_bind_int64(st, 3, j->i1);
         sqlite3_bind_int64(st, 4, j->i2);
-        sqlite3_bind_blob64(st, 5, j->blob ? j->blob : "", j->blob_len, SQLITE_STATIC);
-        return step_done(st);
+        sqlite3_bind_blob64(st, 5, j->blob && !nch ? j->blob : "", nch ? 0 : j->blob_len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6, nch);
+        rc = step_done(st);
+        return rc == SQLITE_OK && nch ? snapshot_put_chunks(s, j, nch) : rc;
     case JOB_SNAPSHOT:
+        nch = snapshot_nchunks(s, j);
         st = s->st[ST_SNAPSHOT];
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
-        sqlite3_bind_blob64(st, 2, j->blob ? j->blob : "", j->blob_len, SQLITE_STATIC);
+        sqlite3_bind_blob64(st, 2, j->blob && !nch ? j->blob : "", nch ? 0 : j->blob_len, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, j->i1);
         sqlite3_bind_int64(st, 4, wall_ms());
-        return step_done(st);
+        sqlite3_bind_int64(st, 5, nch);
+        rc = step_done(st);
+        return rc == SQLITE_OK ? snapshot_put_chunks(s, j, nch) : rc;
     case JOB_UPDATE:
         st = s->st[ST_UPDATE];
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
@@ -340,7 +387,7 @@ static int job_run(store *s, job *j)
     case JOB_DELETE:
         for (int k = ST_DEL_METRICS; k <= ST_DEL_SESSION; k++) {
             sqlite3_bind_text(s->st[k], 1, j->id, -1, SQLITE_STATIC);
-            int rc = step_done(s->st[k]);
+            rc = step_done(s->st[k]);
             if (rc != SQLITE_OK) return rc;
         }
         return SQLITE_OK;
@@ -670,6 +717,7 @@ int store_open(const char *path, store **out)
          store_files_init(&s->files, s->w) == 0;
     for (int i = 0; ok && i < ST_COUNT; i++)
         ok = sqlite3_prepare_v3(s->w, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) == SQLITE_OK;
+    s->chunk_bytes = STORE_CHUNK_BYTES_DEFAULT;
     if (ok) {
         /* Replaces the automatic checkpoint: the writer decides when. */
         sqlite3_wal_hook(s->w, wal_hook, s);
@@ -683,6 +731,11 @@ int store_open(const char *path, store **out)
     }
     *out = s;
     return 0;
+}
+
+void store_set_chunk_bytes(store *s, size_t bytes)
+{
+    s->chunk_bytes = bytes < STORE_CHUNK_BYTES_MIN ? STORE_CHUNK_BYTES_MIN : bytes;
 }
 
 int store_schema_version(void)
@@ -946,6 +999,46 @@ static int query_end(store *s, reader *r, sqlite3_stmt *st, int rc)
     return failed ? ERR_STORAGE : 0;
 }
 
+/* Reads the nch chunks of session `id` in seq order into one malloc'd
+ * buffer (*out, *len; the caller frees it).  Leaves *out NULL when the
+ * chunks are not exactly seq 0 … nch − 1 or memory runs out. */
+static void chunks_join(reader *r, const char *id, int64_t nch, void **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    sqlite3_stmt *st = reader_stmt(r, RQ_CHUNKS_SIZE);
+    if (!st) return;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    int ok = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) == nch &&
+             sqlite3_column_int64(st, 2) == 0 && sqlite3_column_int64(st, 3) == nch - 1;
+    sqlite3_int64 total = ok ? sqlite3_column_int64(st, 1) : 0;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    char *buf = ok && total > 0 && (uint64_t)total <= SIZE_MAX ? malloc((size_t)total) : NULL;
+    if (!buf || !(st = reader_stmt(r, RQ_CHUNKS))) {
+        free(buf);
+        return;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    size_t at = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *p = sqlite3_column_blob(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        if (n > (size_t)total - at) break;
+        if (n) memcpy(buf + at, p, n);
+        at += n;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE || at != (size_t)total) {
+        free(buf);
+        return;
+    }
+    *out = buf;
+    *len = at;
+}
+
 static int session_rows(store *s, int q, const char *after, int limit,
                         int (*fn)(void *, const store_session_row *), void *ctx)
 {
@@ -971,11 +1064,22 @@ static int session_rows(store *s, int q, const char *after, int limit,
             .created_ms = sqlite3_column_int64(st, 3),
             .step = sqlite3_column_int64(st, 4),
         };
+        void *joined = NULL;
         if (q == RQ_LOAD || q == RQ_LOAD_ONE) {
-            row.snapshot = sqlite3_column_blob(st, 5);
-            row.snapshot_len = (size_t)sqlite3_column_bytes(st, 5);
+            int64_t nch = sqlite3_column_int64(st, 6);
+            if (nch > 0) {
+                /* A missing, extra or unreadable chunk leaves an empty
+                 * snapshot: the reader's check answers ERR_CORRUPT. */
+                chunks_join(r, row.id, nch, &joined, &row.snapshot_len);
+                row.snapshot = joined;
+            } else {
+                row.snapshot = sqlite3_column_blob(st, 5);
+                row.snapshot_len = (size_t)sqlite3_column_bytes(st, 5);
+            }
         }
-        if (fn(ctx, &row) != 0) break;
+        int stop = fn(ctx, &row);
+        free(joined);
+        if (stop) break;
     }
     return query_end(s, r, st, rc);
 }

@@ -49,6 +49,14 @@ typedef struct store store;
  * writer thread.  Returns 0 or ERR_STORAGE (also for a database whose
  * user_version is newer than this build's schema: it is never downgraded). */
 int  store_open(const char *path, store **out);
+/* Snapshots longer than `bytes` are stored as chunks of that size (rows of
+ * snapshot_chunks, read back in order and checked by the blob's own CRC),
+ * so no snapshot meets SQLite's 1,000,000,000-byte blob limit.  Default
+ * STORE_CHUNK_BYTES_DEFAULT; at least STORE_CHUNK_BYTES_MIN.  Call before
+ * the first write. */
+#define STORE_CHUNK_BYTES_DEFAULT (64u << 20)
+#define STORE_CHUNK_BYTES_MIN     1024u
+void store_set_chunk_bytes(store *s, size_t bytes);
 /* The schema version (PRAGMA user_version) this build migrates databases to. */
 int  store_schema_version(void);
 /* Drains the queue, commits, checkpoints the WAL (TRUNCATE) and closes every

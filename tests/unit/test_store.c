@@ -317,6 +317,93 @@ static void test_store_snapshot_replace_then_reopen_shows_latest(void **unused)
     check_integrity(path);
 }
 
+/* A snapshot whose byte i is (i * 7 + seed) % 251: chunk order matters. */
+static void *snap_pattern(size_t n, unsigned seed)
+{
+    unsigned char *p = malloc(n ? n : 1);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++) p[i] = (unsigned char)((i * 7 + seed) % 251);
+    return p;
+}
+
+typedef struct pattern_check { size_t len; unsigned seed; int seen, equal; } pattern_check;
+
+static int pattern_collect(void *ctx, const store_session_row *r)
+{
+    pattern_check *c = ctx;
+    c->seen++;
+    unsigned char *want = snap_pattern(c->len, c->seed);
+    c->equal = r->snapshot && r->snapshot_len == c->len && memcmp(r->snapshot, want, c->len) == 0;
+    free(want);
+    return 0;
+}
+
+static pattern_check load_pattern(store *s, const char *id, size_t len, unsigned seed)
+{
+    pattern_check c = {len, seed, 0, 0};
+    assert_int_equal(store_session_load(s, id, pattern_collect, &c), 0);
+    return c;
+}
+
+static void test_store_snapshots_over_the_chunk_size_are_stored_in_chunks_in_order(void **unused)
+{
+    (void)unused;
+    char path[300];
+    store *s = open_new(path, sizeof path);
+    store_set_chunk_bytes(s, 1024);
+    assert_int_equal(store_session_create_take(s, "a", "{}", 1, 0, snap_pattern(10000, 3), 10000), 0);
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(raw_int(path, "SELECT nchunks FROM sessions WHERE id = 'a'"), 10);
+    assert_int_equal(raw_int(path, "SELECT length(snapshot) FROM sessions WHERE id = 'a'"), 0);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM snapshot_chunks WHERE session_id = 'a'"), 10);
+    pattern_check c = load_pattern(s, "a", 10000, 3);
+    assert_true(c.seen == 1 && c.equal);
+
+    /* a small snapshot goes back into the row and drops the chunks */
+    assert_int_equal(store_snapshot_take(s, "a", 1, snap_pattern(1000, 4), 1000, 1), 0);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM snapshot_chunks"), 0);
+    c = load_pattern(s, "a", 1000, 4);
+    assert_true(c.equal);
+    /* a bigger one (not a multiple of the chunk) replaces it; a reopened
+     * store with another chunk size reads it back */
+    assert_int_equal(store_snapshot_take(s, "a", 2, snap_pattern(5000, 5), 5000, 0), 0);
+    store_close(s);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM snapshot_chunks WHERE session_id = 'a'"), 5);
+    assert_int_equal(store_open(path, &s), 0);
+    c = load_pattern(s, "a", 5000, 5);
+    assert_true(c.equal);
+    pattern_check all = {5000, 5, 0, 0};
+    assert_int_equal(store_sessions_load(s, pattern_collect, &all), 0);
+    assert_true(all.seen == 1 && all.equal);
+
+    /* deleting the session deletes its chunks */
+    assert_int_equal(store_session_delete(s, "a"), 0);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM snapshot_chunks"), 0);
+    store_close(s);
+    check_integrity(path);
+}
+
+static void test_store_a_missing_chunk_reads_as_an_empty_snapshot(void **unused)
+{
+    (void)unused;
+    char path[300];
+    store *s = open_new(path, sizeof path);
+    store_set_chunk_bytes(s, 1024);
+    assert_int_equal(store_session_create_take(s, "b", "{}", 1, 0, snap_pattern(4096, 1), 4096), 0);
+    store_close(s);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM snapshot_chunks WHERE seq = 2", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(store_open(path, &s), 0);
+    sess_rows one = {0};
+    assert_int_equal(store_session_load(s, "b", sess_collect, &one), 0);
+    assert_int_equal(one.n, 1);
+    assert_int_equal(one.snap_len[0], 0);     /* the blob reader then says corrupt */
+    store_close(s);
+    check_integrity(path);
+}
+
 static void test_store_coalesces_queued_async_snapshots_keeping_the_latest(void **unused)
 {
     (void)unused;
@@ -1274,6 +1361,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_store_creates_loads_lists_and_paginates_sessions),
         cmocka_unit_test(test_store_snapshot_replace_then_reopen_shows_latest),
+        cmocka_unit_test(test_store_snapshots_over_the_chunk_size_are_stored_in_chunks_in_order),
+        cmocka_unit_test(test_store_a_missing_chunk_reads_as_an_empty_snapshot),
         cmocka_unit_test(test_store_coalesces_queued_async_snapshots_keeping_the_latest),
         cmocka_unit_test(test_store_metrics_and_feedback_query_with_after_and_limit),
         cmocka_unit_test(test_store_nan_loss_roundtrips_and_inf_is_stored_as_null),

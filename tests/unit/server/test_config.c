@@ -101,6 +101,22 @@ static void test_config_defaults_match_the_table(void **unused)
     assert_int_equal(c.tenant_max_params, 0);
     assert_int_equal(c.max_queued_jobs, 64);
     assert_int_equal(c.tenant_max_queued_jobs, 8);
+    /* 0 = derived: half the physical memory, a quarter of that per session */
+    int64_t phys = (int64_t)sysconf(_SC_PHYS_PAGES) * sysconf(_SC_PAGESIZE);
+    assert_int_equal(c.memory_budget, phys / 2);
+    assert_int_equal(c.max_session_bytes, phys / 2 / 4);
+}
+
+static void test_config_memory_budgets_given_are_kept(void **unused)
+{
+    (void)unused;
+    config c;
+    assert_int_equal(load(&c, "--memory-budget", "1000000", NULL), 0);
+    assert_int_equal(c.memory_budget, 1000000);
+    assert_int_equal(c.max_session_bytes, 250000);
+    assert_int_equal(load(&c, "--memory-budget", "1000000", "--max-session-bytes", "4096", NULL), 0);
+    assert_int_equal(c.max_session_bytes, 4096);
+    assert_int_equal(load(&c, "--memory-budget", "-1", NULL), -1);
 }
 
 static void test_config_file_then_env_then_flags_take_precedence(void **unused)
@@ -248,7 +264,7 @@ static void test_config_to_json_and_help_list_every_row(void **unused)
     assert_int_equal(load(&c, "--threads", "3", "--db", "/x.db", "--rate-limit", "1.25", NULL), 0);
     cJSON *j = config_to_json(&c);
     assert_non_null(j);
-    assert_int_equal(cJSON_GetArraySize(j), 23);   /* the table's rows = the struct's fields */
+    assert_int_equal(cJSON_GetArraySize(j), 26);   /* the table's rows = the struct's fields */
     const char *str_keys[] = {"listen", "db", "tls-cert", "tls-key"};
     for (size_t i = 0; i < 4; i++) assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, str_keys[i])));
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "db")->valuestring, "/x.db");
@@ -305,6 +321,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_config_defaults_match_the_table, setup),
+        cmocka_unit_test_setup(test_config_memory_budgets_given_are_kept, setup),
         cmocka_unit_test_setup(test_config_file_then_env_then_flags_take_precedence, setup),
         cmocka_unit_test_setup(test_config_bounds_are_inclusive, setup),
         cmocka_unit_test_setup(test_config_rejects_bad_values, setup),
