@@ -11,6 +11,8 @@
 /*  X(ENUM,                 "code",                 http, "default message") */
 #define ERR_MAP(X)                                                                          \
     X(ERR_INVALID_JSON,       "invalid_json",          400, "request body is not valid JSON") \
+    X(ERR_INVALID_UTF8,       "invalid_utf8",          400, "a string is not valid UTF-8 (or holds a NUL code point)") \
+    X(ERR_OUTPUT_TOO_LARGE,   "output_too_large",      500, "the answer would exceed the writer's size limit") \
     X(ERR_INVALID_ARGUMENT,   "invalid_argument",      400, "a field has the wrong type or value") \
     X(ERR_MISSING_FIELD,      "missing_field",         400, "a required field is missing")   \
     X(ERR_UNKNOWN_FIELD,      "unknown_field",         400, "the request names a field that does not exist") \

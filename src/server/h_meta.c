@@ -137,6 +137,12 @@ void h_meta_jobs_create(req *r)
         resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
         return;
     }
+    char msg[400];
+    int bad = jsonwalk_check_text(r->body ? r->body : "", r->body_len, msg, sizeof msg);
+    if (bad) {
+        resp_error(r, bad, "%s", msg);
+        return;
+    }
     size_t used = 0;
     cJSON *body = jsonwalk_cjson(r->body ? r->body : "", r->body_len, &used);
     while (body && used < r->body_len &&
@@ -149,7 +155,6 @@ void h_meta_jobs_create(req *r)
     }
     meta_spec sp;
     meta_spec_defaults(&sp);
-    char msg[400];
     int rc = meta_spec_from_json(&sp, body, msg, sizeof msg);
     cJSON_Delete(body);
     if (!rc) rc = meta_spec_check(&sp, msg, sizeof msg);

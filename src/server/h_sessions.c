@@ -17,9 +17,11 @@
 #include "handlers.h"
 #include "idemlane.h"
 #include "jsonwalk.h"
+#include "live.h"
 #include "sessions.h"
 #include "spec.h"
 #include "store.h"
+#include "utf8.h"
 
 /* Only JSON (or no Content-Type) is accepted by JSON routes. */
 static int want_json_body(req *r)
@@ -295,6 +297,7 @@ static int delete_work(req *r, void *ctx)
     if (rc == ERR_SESSION_NOT_FOUND) resp_error(r, rc, "no session has id %s", r->param[0]);
     else if (rc) resp_error(r, rc, NULL);
     else {
+        live_revalidate();   /* its event streams end now */
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", r->param[0]);
         cJSON_AddBoolToObject(o, "deleted", 1);
@@ -388,6 +391,25 @@ static int step_member(void *ctx, const char *key, const char *val, size_t avail
     return rc;
 }
 
+/* The X-Optirs-Worker header, when present, into out (outcap bytes): 0,
+ * ERR_BAD_HEADER (empty or too long) or ERR_INVALID_UTF8, with msg set. */
+static int worker_header(req *r, char *out, size_t outcap, char *msg, size_t cap)
+{
+    const char *hw = req_header(r, "X-Optirs-Worker");
+    if (!hw) return 0;
+    size_t n = strlen(hw);
+    if (!n || n >= outcap) {
+        snprintf(msg, cap, "X-Optirs-Worker must be 1 to %zu bytes", outcap - 1);
+        return ERR_BAD_HEADER;
+    }
+    if (!utf8_valid(hw, n)) {
+        snprintf(msg, cap, "X-Optirs-Worker is not valid UTF-8");
+        return ERR_INVALID_UTF8;
+    }
+    snprintf(out, outcap, "%s", hw);
+    return 0;
+}
+
 /* Decodes the binary form: body = n little-endian float32, step and loss in headers. */
 static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t cap)
 {
@@ -408,14 +430,8 @@ static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t c
         if (isfinite(l)) sr->loss = l;
         else sr->nonfinite = 1;
     }
-    const char *hw = req_header(r, "X-Optirs-Worker");
-    if (hw) {
-        if (!*hw || strlen(hw) >= sizeof sr->worker) {
-            snprintf(msg, cap, "X-Optirs-Worker must be 1 to 63 bytes");
-            return ERR_BAD_HEADER;
-        }
-        snprintf(sr->worker, sizeof sr->worker, "%s", hw);
-    }
+    int wrc = worker_header(r, sr->worker, sizeof sr->worker, msg, cap);
+    if (wrc) return wrc;
     if (r->body_len != n * sizeof(float)) {
         snprintf(msg, cap, "binary body has %zu bytes; this session takes %zu float32 (%zu bytes)", r->body_len, n,
                  n * sizeof(float));
@@ -490,13 +506,7 @@ static int step_decode(req *r, session *s, job *j)
         }
         sr.grads = grads;
         memcpy(msg, c.msg, sizeof msg);
-        const char *hw = req_header(r, "X-Optirs-Worker");
-        if (!rc && !sr.worker[0] && hw) {
-            if (!*hw || strlen(hw) >= sizeof sr.worker) {
-                rc = ERR_BAD_HEADER;
-                snprintf(msg, sizeof msg, "X-Optirs-Worker must be 1 to 63 bytes");
-            } else snprintf(sr.worker, sizeof sr.worker, "%s", hw);
-        }
+        if (!rc && !sr.worker[0]) rc = worker_header(r, sr.worker, sizeof sr.worker, msg, sizeof msg);
     } else {
         rc = ERR_UNSUPPORTED_MEDIA;
         snprintf(msg, sizeof msg, "a step is application/json or application/octet-stream");

@@ -17,6 +17,7 @@
 #include "adapt.h"
 #include "online_es.h"
 #include "analytics.h"
+#include "jwriter.h"
 #include "live.h"
 #include "pool.h"
 
@@ -569,49 +570,31 @@ int sessions_restore(sessions *reg)
 /* ---- answers ------------------------------------------------------------- */
 
 /* Growable text buffer for the hand-written JSON answers. */
-typedef struct tbuf { char *p; size_t len, cap; int err; } tbuf;
-
-static void tbuf_reserve(tbuf *b, size_t more)
-{
-    if (b->err || b->len + more <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) { b->err = ERR_NO_MEMORY; return; }
-    b->p = p;
-    b->cap = cap;
-}
-
-static void tbuf_puts(tbuf *b, const char *s)
-{
-    size_t n = strlen(s);
-    tbuf_reserve(b, n + 1);
-    if (b->err) return;
-    memcpy(b->p + b->len, s, n + 1);
-    b->len += n;
-}
-
 int encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len)
 {
-    tbuf b = {0};
-    char head[96];
-    snprintf(head, sizeof head, "{\"step\":%lld,\"%s\":[", (long long)step, key);
-    /* A float32 prints in at most F32JSON_FMT_MAX bytes, plus its comma. */
-    tbuf_reserve(&b, strlen(head) + n * (F32JSON_FMT_MAX + 1) + 4);
-    if (b.err) return b.err;
-    tbuf_puts(&b, head);
-    char *p = b.p + b.len;
-    for (size_t i = 0; i < n; i++) {
-        if (i) *p++ = ',';
-        p += f32json_format(p, v[i]);
+    /* A float32 prints in at most F32JSON_FMT_MAX bytes, plus its comma:
+     * that bounds the text (n is at most --max-params, so no wrap). */
+    if (n > (JW_MAX_LIMIT - 256) / (F32JSON_FMT_MAX + 1)) return ERR_TOO_MANY_PARAMS;
+    size_t most = n * (F32JSON_FMT_MAX + 1);
+    jwriter w;
+    jw_init(&w, most + 256);
+    jw_lit(&w, "{\"step\":");
+    jw_i64(&w, step);
+    jw_lit(&w, ",");
+    jw_key(&w, key);
+    jw_lit(&w, "[");
+    char *p = jw_claim(&w, most), *p0 = p;
+    if (p) {
+        for (size_t i = 0; i < n; i++) {
+            if (i) *p++ = ',';
+            p += f32json_format(p, v[i]);
+        }
+        jw_commit(&w, (size_t)(p - p0));
     }
-    *p++ = ']';
-    *p++ = '}';
-    *p = '\0';
-    b.len = (size_t)(p - b.p);
-    *out = b.p;
-    *len = b.len;
-    return 0;
+    jw_lit(&w, "]}");
+    int rc = jw_error(&w);
+    *out = jw_take(&w, len);
+    return rc;
 }
 
 /* Builds the answer to step s->step (JSON or binary); the caller frees it. */
@@ -708,26 +691,24 @@ static int persist_step(session *s)
 
 /* The step's `extra` object: the online learner's figures and the
  * optimizer's diagnostics (opt_diag), each "name": value (null when not
- * finite).  Returns 0 when there is nothing to report (out unset). */
-static int step_extra_json(session *s, char *out, size_t cap)
+ * finite), written by jwriter.  NULL when there is nothing to report (or on
+ * OOM); the caller frees the text. */
+static char *step_extra_json(session *s)
 {
     opt_diag_value v[2 * OPT_DIAG_MAX];
     int n = 0;
     if (s->es.K) n += online_es_diag(&s->es, &s->sp.lay, v, OPT_DIAG_MAX);
     n += opt_diag(&s->o, v + n, OPT_DIAG_MAX);
-    if (n == 0) return 0;
-    size_t len = 0;
-    for (int i = 0; i < n && len + 1 < cap; i++) {
-        int w = isfinite(v[i].value)
-                    ? snprintf(out + len, cap - len, "%s\"%s\":%.17g", i ? "," : "{", v[i].name, v[i].value)
-                    : snprintf(out + len, cap - len, "%s\"%s\":null", i ? "," : "{", v[i].name);
-        if (w < 0 || (size_t)w >= cap - len) return 0;   /* names are short and static: cannot happen */
-        len += (size_t)w;
+    if (n == 0) return NULL;
+    jwriter w;
+    jw_init(&w, 4096);
+    for (int i = 0; i < n; i++) {
+        jw_lit(&w, i ? "," : "{");
+        jw_key(&w, v[i].name);
+        jw_num_or_null(&w, v[i].value, 0);
     }
-    if (len + 2 > cap) return 0;
-    out[len++] = '}';
-    out[len] = '\0';
-    return 1;
+    jw_lit(&w, "}");
+    return jw_take(&w, NULL);
 }
 
 /* Applies step k with gradients g (skip: counts the step, changes nothing).
@@ -787,11 +768,11 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     int rc2 = persist_step(s);
     if (rc2 == 0) {
         store_metric(s->app->db, s->id, &m);
-        char extra[2048];
+        char *extra = step_extra_json(s);
         double mult = s->es.K ? online_es_mean_scale(&s->es, &s->sp.lay)
                     : s->ad.nmult ? adapt_mean_multiplier(&s->ad, &s->o) : NAN;
-        live_record(s->app, s->id, &s->o, &m, skip ? NULL : &ax, mult,
-                    step_extra_json(s, extra, sizeof extra) ? extra : NULL);
+        live_record(s->app, s->id, &s->o, &m, skip ? NULL : &ax, mult, extra);
+        free(extra);
     }
     return rc2;
 }
