@@ -78,7 +78,7 @@ char *prom_render(app *a, size_t *len)
            "optirs_http_requests_inflight %d\n", http_inflight());
     int waiting, running;
     pool_stats(&waiting, &running);
-    pf(&b, "# HELP optirs_compute_jobs Requests on the compute pool: waiting for a thread, or running.\n"
+    jw_printf(&b, "# HELP optirs_compute_jobs Requests on the compute pool: waiting for a thread, or running.\n"
            "# TYPE optirs_compute_jobs gauge\noptirs_compute_jobs{state=\"waiting\"} %d\n"
            "optirs_compute_jobs{state=\"running\"} %d\n", waiting, running);
     store_stats st = {0};
