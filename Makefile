@@ -2,11 +2,15 @@
 # `make run` and `make test` install missing Debian packages first (make deps).
 
 CC       ?= cc
+# src/core is split into rooms (opt/, lopt/, meta/, tasks/ and the top level);
+# each room is on the include path, so sources keep `#include "opt.h"`.
+CORE_DIRS := src/core $(sort $(dir $(wildcard src/core/*/*.c)))
+CORE_INC  := $(patsubst %/,%,$(addprefix -I,$(CORE_DIRS)))
 PKGS      = libmicrohttpd libcjson libuv sqlite3 zlib gnutls
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += $(SANFLAGS) -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror -D_GNU_SOURCE \
-            -Isrc/core -Isrc/storage -Isrc/server -I/usr/include/x86_64-linux-gnu/openblas-pthread \
+            $(CORE_INC) -Isrc/storage -Isrc/server -I/usr/include/x86_64-linux-gnu/openblas-pthread \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(SANFLAGS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lpthread -lm
 BUILD    ?= build
@@ -19,7 +23,7 @@ DEB_PKGS = gcc make pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev libsqli
            python3-wheel nodejs dataset-fashion-mnist openssl libcurl4-openssl-dev nginx clang \
            libclang-rt-14-dev valgrind chromium
 
-CORE_SRC    := $(wildcard src/core/*.c)
+CORE_SRC    := $(wildcard src/core/*.c src/core/*/*.c)
 STORAGE_SRC := $(wildcard src/storage/*.c)
 SERVER_SRC  := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
 CORE_OBJ    := $(CORE_SRC:%.c=$(BUILD)/%.o)
@@ -50,9 +54,12 @@ $(BUILD)/%.o: %.c
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # libcore.a: core + storage (everything below the server); libserver.a: the server.
+# (rebuilt from scratch so objects of moved or deleted sources never linger)
 $(BUILD)/libcore.a: $(CORE_OBJ) $(STORAGE_OBJ)
+	@rm -f $@
 	ar rcs $@ $^
 $(BUILD)/libserver.a: $(SERVER_OBJ)
+	@rm -f $@
 	ar rcs $@ $^
 
 $(BUILD)/optirsd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libcore.a

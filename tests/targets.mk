@@ -26,7 +26,7 @@ FUZZ_SHORT_TIME ?= 10
 CRASH_KILLS     ?= 20
 SOAK_SECONDS    ?= 600
 FUZZ_SAN        := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS     := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Isrc/core -Isrc/storage -Isrc/server \
+FUZZ_CFLAGS     := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra $(CORE_INC) -Isrc/storage -Isrc/server \
                    -I/usr/include/x86_64-linux-gnu/openblas-pthread $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
                    $(FUZZ_SAN)
 FUZZ_LIBS       := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lpthread -lm
@@ -40,9 +40,9 @@ $(FUZZ_BUILD)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
-# clang ignores lopt_fast.c's `#pragma GCC target("avx2")`: give that file
+# clang ignores lopt/lopt_fast.c's `#pragma GCC target("avx2")`: give that file
 # AVX2 (not FMA, which would change its rounding) on the command line.
-$(FUZZ_BUILD)/src/core/lopt_fast.o: FUZZ_CFLAGS += -mavx2 -Wno-unknown-pragmas
+$(FUZZ_BUILD)/src/core/lopt/lopt_fast.o: FUZZ_CFLAGS += -mavx2 -Wno-unknown-pragmas
 
 $(FUZZ_BUILD)/libfuzzsrc.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
