@@ -10,7 +10,7 @@ PKGS      = libmicrohttpd libcjson libuv sqlite3 zlib gnutls
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += $(SANFLAGS) -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror -D_GNU_SOURCE \
-            $(CORE_INC) -Isrc/storage -Isrc/server -I/usr/include/x86_64-linux-gnu/openblas-pthread \
+            $(CORE_INC) -Isrc/data -Isrc/storage -Isrc/server -I/usr/include/x86_64-linux-gnu/openblas-pthread \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS   += $(SANFLAGS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lpthread -lm
 BUILD    ?= build
@@ -24,9 +24,11 @@ DEB_PKGS = gcc make pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev libsqli
            libclang-rt-14-dev valgrind chromium
 
 CORE_SRC    := $(wildcard src/core/*.c src/core/*/*.c)
+DATA_SRC    := $(wildcard src/data/*.c)
 STORAGE_SRC := $(wildcard src/storage/*.c)
 SERVER_SRC  := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
 CORE_OBJ    := $(CORE_SRC:%.c=$(BUILD)/%.o)
+DATA_OBJ    := $(DATA_SRC:%.c=$(BUILD)/%.o)
 STORAGE_OBJ := $(STORAGE_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ  := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
@@ -53,9 +55,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-# libcore.a: core + storage (everything below the server); libserver.a: the server.
+# libcore.a: core + data + storage (everything below the server); libserver.a: the server.
 # (rebuilt from scratch so objects of moved or deleted sources never linger)
-$(BUILD)/libcore.a: $(CORE_OBJ) $(STORAGE_OBJ)
+$(BUILD)/libcore.a: $(CORE_OBJ) $(DATA_OBJ) $(STORAGE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 $(BUILD)/libserver.a: $(SERVER_OBJ)
