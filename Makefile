@@ -2,16 +2,23 @@
 # `make run` and `make test` install missing Debian packages first (make deps).
 
 CC       ?= cc
-# src/core is split into rooms (opt/, lopt/, meta/, tasks/ and the top level);
-# each room is on the include path, so sources keep `#include "opt.h"`.
-CORE_DIRS := src/core $(sort $(dir $(wildcard src/core/*/*.c)))
-CORE_INC  := $(patsubst %/,%,$(addprefix -I,$(CORE_DIRS)))
 PKGS      = libmicrohttpd libcjson libuv sqlite3 zlib gnutls
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
-CFLAGS   += $(SANFLAGS) -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror -D_GNU_SOURCE \
-            $(CORE_INC) -Isrc/data -Isrc/storage -Isrc/server -I/usr/include/x86_64-linux-gnu/openblas-pthread \
-            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+CFLAGS   += $(SANFLAGS) -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror -D_GNU_SOURCE
+
+# The layers, lowest first: core < data < storage < server.  Each layer is
+# compiled with its own and the lower layers' include paths only, so the
+# compiler refuses an upward include; `make layers` (tests/check_layers.py,
+# part of `make test`) checks the #include lines and core's system headers.
+# src/core is split into rooms (opt/, lopt/, meta/, tasks/ and the top level);
+# each room is on the include path, so sources keep `#include "opt.h"`.
+CORE_DIRS   := src/core $(sort $(dir $(wildcard src/core/*/*.c)))
+CORE_INC    := $(patsubst %/,%,$(addprefix -I,$(CORE_DIRS))) -I/usr/include/x86_64-linux-gnu/openblas-pthread
+DATA_INC    := $(CORE_INC) -Isrc/data $(shell pkg-config --cflags zlib 2>/dev/null)
+STORAGE_INC := $(DATA_INC) -Isrc/storage $(shell pkg-config --cflags sqlite3 2>/dev/null)
+ALL_INC     := $(STORAGE_INC) -Isrc/server $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LAYER_INC    = $(ALL_INC)
 LDLIBS   += $(SANFLAGS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lpthread -lm
 BUILD    ?= build
 LISTEN   ?= 127.0.0.1:8080
@@ -38,7 +45,7 @@ SRVTEST_BIN := $(SRVTEST_SRC:tests/unit/server/%.c=$(BUILD)/tests/server/%)
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps run test unit integration bench clean asan ubsan e2e-deps dashboard
+.PHONY: all deps run test unit integration bench clean asan ubsan e2e-deps dashboard layers
 all: $(BUILD)/optirsd $(UNIT_BIN) $(SRVTEST_BIN) $(BENCH_BIN) c-client
 
 deps:
@@ -53,7 +60,11 @@ deps:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CFLAGS) $(LAYER_INC) -MMD -MP -c $< -o $@
+
+$(BUILD)/src/core/%.o:    LAYER_INC = $(CORE_INC)
+$(BUILD)/src/data/%.o:    LAYER_INC = $(DATA_INC)
+$(BUILD)/src/storage/%.o: LAYER_INC = $(STORAGE_INC)
 
 # libcore.a: core + data + storage (everything below the server); libserver.a: the server.
 # (rebuilt from scratch so objects of moved or deleted sources never linger)
@@ -69,15 +80,15 @@ $(BUILD)/optirsd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libco
 
 $(BUILD)/tests/server/%: tests/unit/server/%.c $(BUILD)/libserver.a $(BUILD)/libcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -MMD -MP $(filter %.c %.a,$^) -o $@ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(ALL_INC) -Itests/unit -MMD -MP $(filter %.c %.a,$^) -o $@ $(LDLIBS) -lcmocka
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -MMD -MP $(filter %.c %.a,$^) -o $@ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(ALL_INC) -Itests/unit -MMD -MP $(filter %.c %.a,$^) -o $@ $(LDLIBS) -lcmocka
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libserver.a $(BUILD)/libcore.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -O3 -march=native -MMD -MP $(filter %.c %.a,$^) -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $(ALL_INC) -O3 -march=native -MMD -MP $(filter %.c %.a,$^) -o $@ $(LDLIBS)
 
 # run, test and bench build in a second make: its pkg-config flags are read
 # after `deps` has installed the packages (a fresh machine has none of them).
@@ -100,7 +111,11 @@ dashboard:
 integration: $(BUILD)/optirsd e2e-deps
 	OPTIRSD=$(abspath $(BUILD)/optirsd) $(PY) -m pytest -q tests/integration
 
-test: deps
+# Fails on an include that goes up the layers (see the include paths above).
+layers:
+	$(PY) tests/check_layers.py
+
+test: deps layers
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory integration

@@ -26,8 +26,7 @@ FUZZ_SHORT_TIME ?= 10
 CRASH_KILLS     ?= 20
 SOAK_SECONDS    ?= 600
 FUZZ_SAN        := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS     := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra $(CORE_INC) -Isrc/data -Isrc/storage -Isrc/server \
-                   -I/usr/include/x86_64-linux-gnu/openblas-pthread $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+FUZZ_CFLAGS     := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra \
                    $(FUZZ_SAN)
 FUZZ_LIBS       := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lpthread -lm
 FUZZ_LIB_OBJ    := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(CORE_SRC) $(DATA_SRC) $(STORAGE_SRC) $(SERVER_SRC))
@@ -38,7 +37,12 @@ FUZZ_BIN        := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
 $(FUZZ_BUILD)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(LAYER_INC) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+# The same per-layer include paths as the main build (see the Makefile).
+$(FUZZ_BUILD)/src/core/%.o:    LAYER_INC = $(CORE_INC)
+$(FUZZ_BUILD)/src/data/%.o:    LAYER_INC = $(DATA_INC)
+$(FUZZ_BUILD)/src/storage/%.o: LAYER_INC = $(STORAGE_INC)
 
 # clang ignores lopt/lopt_fast.c's `#pragma GCC target("avx2")`: give that file
 # AVX2 (not FMA, which would change its rounding) on the command line.
@@ -49,7 +53,7 @@ $(FUZZ_BUILD)/libfuzzsrc.a: $(FUZZ_LIB_OBJ)
 	ar rcs $@ $^
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libfuzzsrc.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/fuzz -fsanitize=fuzzer -MMD -MP $< $(FUZZ_BUILD)/libfuzzsrc.a -o $@ $(FUZZ_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(ALL_INC) -Itests/fuzz -fsanitize=fuzzer -MMD -MP $< $(FUZZ_BUILD)/libfuzzsrc.a -o $@ $(FUZZ_LIBS)
 
 fuzz-build: $(FUZZ_BIN)
 
