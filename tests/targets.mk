@@ -30,7 +30,7 @@ FUZZ_CFLAGS     := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra \
                    $(FUZZ_SAN)
 FUZZ_LIBS       := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lpthread -lm
 FUZZ_LIB_OBJ    := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(CORE_SRC) $(DATA_SRC) $(STORAGE_SRC) $(SERVER_SRC))
-FUZZ_TARGETS    := f32json jsonwalk spec opt_state lopt_weights http
+FUZZ_TARGETS    := f32json jsonwalk spec opt_state lopt_weights http writer live
 FUZZ_BIN        := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
 .PHONY: fuzz-build fuzz fuzz-short fuzz-regressions test-crash test-crash-short soak soak-short valgrind-unit

@@ -11,6 +11,8 @@
 /*  X(ENUM,                 "code",                 http, "default message") */
 #define ERR_MAP(X)                                                                          \
     X(ERR_INVALID_JSON,       "invalid_json",          400, "request body is not valid JSON") \
+    X(ERR_INVALID_UTF8,       "invalid_utf8",          400, "a string is not valid UTF-8 (or holds a NUL code point)") \
+    X(ERR_OUTPUT_TOO_LARGE,   "output_too_large",      500, "the answer would exceed the writer's size limit") \
     X(ERR_INVALID_ARGUMENT,   "invalid_argument",      400, "a field has the wrong type or value") \
     X(ERR_MISSING_FIELD,      "missing_field",         400, "a required field is missing")   \
     X(ERR_UNKNOWN_FIELD,      "unknown_field",         400, "the request names a field that does not exist") \
@@ -40,6 +42,7 @@
     X(ERR_NON_FINITE,         "non_finite",            422, "a value is NaN or infinite, or overflows float32") \
     X(ERR_NON_FINITE_UPDATE,  "non_finite_update",     422, "the optimizer produced a non-finite update; nothing was applied") \
     X(ERR_STEP_TIMEOUT,       "step_timeout",          504, "not every worker posted gradients for this step in time") \
+    X(ERR_OVERLOADED,         "overloaded",            503, "the compute queue is full; retry after the time in Retry-After") \
     X(ERR_NO_MEMORY,          "out_of_memory",         503, "the daemon is out of memory")   \
     X(ERR_STORAGE,            "storage_unavailable",   503, "the database could not be written") \
     X(ERR_CORRUPT,            "corrupt_blob",          500, "a stored blob failed its checksum or version check") \

@@ -18,6 +18,9 @@ typedef struct config {
     char    listen[128];          /* HOST:PORT */
     char    db[1024];             /* SQLite file */
     int64_t threads;              /* HTTP worker threads */
+    int64_t compute_threads;      /* compute pool threads (0: one per core) */
+    int64_t compute_queue;        /* jobs waiting for a compute thread, in total */
+    int64_t compute_session_queue;/* jobs of one session waiting or running */
     int64_t checkpoint_every;     /* steps between checkpoints (durability=checkpoint) */
     double  checkpoint_interval;  /* seconds between checkpoints */
     int64_t max_json_body;        /* bytes */

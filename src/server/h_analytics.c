@@ -13,7 +13,7 @@
 #include "app.h"
 #include "errors.h"
 #include "handlers.h"
-#include "jnum.h"
+#include "jwriter.h"
 #include "live.h"
 #include "sessions.h"
 #include "store.h"
@@ -177,100 +177,72 @@ static double *smooth_loss(const curve *c, const char *kind, double beta, double
 /* ---- the curve as JSON text ---------------------------------------------
  * A curve of 1000 buckets has ~30k numbers; a cJSON node per number, its
  * %g/sscanf round trip and the copies of a growing print buffer were most of
- * the answer's time.  The curve is written straight into one buffer instead:
- * integers and doubles by jnum (doubles as %.17g would print them: they read
- * back exactly, so min and max stay exact), non-finite as null. */
+ * the answer's time.  The curve is written straight into one writer instead
+ * (jwriter.h): integers and doubles by jnum (doubles as %.17g would print
+ * them: they read back exactly, so min and max stay exact), non-finite as
+ * null.  CURVE_TEXT_MAX bounds one answer (10000 buckets of every column
+ * are ~8 MB). */
 
-typedef struct jbuf { char *p; size_t n, cap; int err; } jbuf;
-
-static char *jb_room(jbuf *b, size_t need)
-{
-    if (b->err) return NULL;
-    if (b->n + need + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + need + 1) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) { b->err = 1; return NULL; }
-        b->p = q;
-        b->cap = cap;
-    }
-    return b->p + b->n;
-}
-
-static void jb_str(jbuf *b, const char *s)
-{
-    size_t n = strlen(s);
-    char *o = jb_room(b, n);
-    if (o) memcpy(o, s, n), b->n += n;
-}
+#define CURVE_TEXT_MAX (64u << 20)
 
 /* Appends name (the literal prefix, e.g. ",\"steps\":") and [v0,v1,…]. */
-static void jb_i64s(jbuf *b, const char *name, const int64_t *v, size_t n, int minus1_null)
+static void curve_i64s(jwriter *w, const char *name, const int64_t *v, size_t n, int minus1_null)
 {
-    jb_str(b, name);
-    char *o = jb_room(b, n * (JNUM_MAX + 1) + 2);
-    if (!o) return;
-    *o++ = '[';
+    jw_lit(w, name);
+    jw_lit(w, "[");
     for (size_t i = 0; i < n; i++) {
-        if (i) *o++ = ',';
-        if (minus1_null && v[i] < 0) memcpy(o, "null", 4), o += 4;
-        else o += jnum_i64(o, v[i]);
+        if (i) jw_lit(w, ",");
+        if (minus1_null && v[i] < 0) jw_lit(w, "null");
+        else jw_i64(w, v[i]);
     }
-    *o++ = ']';
-    b->n = (size_t)(o - b->p);
+    jw_lit(w, "]");
 }
 
-static void jb_f64s(jbuf *b, const char *name, const double *v, size_t n)
+static void curve_f64s(jwriter *w, const char *name, const double *v, size_t n)
 {
-    jb_str(b, name);
-    char *o = jb_room(b, n * (JNUM_MAX + 1) + 2);
-    if (!o) return;
-    *o++ = '[';
+    jw_lit(w, name);
+    jw_lit(w, "[");
     for (size_t i = 0; i < n; i++) {
-        if (i) *o++ = ',';
-        o += jnum_f64(o, v[i]);
+        if (i) jw_lit(w, ",");
+        jw_num_or_null(w, v[i], 0);
     }
-    *o++ = ']';
-    b->n = (size_t)(o - b->p);
+    jw_lit(w, "]");
 }
 
 /* The curve's members (steps, steps_last, counts, a CurveStat per column,
  * loss_smooth when given, bucket_width), without the braces. */
-static void curve_text(jbuf *b, const curve *c, const double *smooth, int64_t width)
+static void curve_text(jwriter *w, const curve *c, const double *smooth, int64_t width)
 {
-    char tmp[64];
-    snprintf(tmp, sizeof tmp, "\"bucket_width\":%lld", (long long)width);
-    jb_str(b, tmp);
-    jb_i64s(b, ",\"steps\":", c->step, c->n, 0);
-    jb_i64s(b, ",\"steps_last\":", c->step_last, c->n, 0);
-    jb_i64s(b, ",\"counts\":", c->count, c->n, 0);
+    jw_lit(w, "\"bucket_width\":");
+    jw_i64(w, width);
+    curve_i64s(w, ",\"steps\":", c->step, c->n, 0);
+    curve_i64s(w, ",\"steps_last\":", c->step_last, c->n, 0);
+    curve_i64s(w, ",\"counts\":", c->count, c->n, 0);
     for (int k = 0; k < STORE_AN_NCOLS; k++) {
-        snprintf(tmp, sizeof tmp, ",\"%s\":{", col_names[k]);
-        jb_str(b, tmp);
-        jb_f64s(b, "\"mean\":", c->mean[k], c->n);
-        jb_f64s(b, ",\"min\":", c->min[k], c->n);
-        jb_f64s(b, ",\"max\":", c->max[k], c->n);
-        jb_i64s(b, ",\"min_step\":", c->min_step[k], c->n, 1);
-        jb_i64s(b, ",\"max_step\":", c->max_step[k], c->n, 1);
-        jb_str(b, "}");
+        jw_lit(w, ",");
+        jw_key(w, col_names[k]);
+        curve_f64s(w, "{\"mean\":", c->mean[k], c->n);
+        curve_f64s(w, ",\"min\":", c->min[k], c->n);
+        curve_f64s(w, ",\"max\":", c->max[k], c->n);
+        curve_i64s(w, ",\"min_step\":", c->min_step[k], c->n, 1);
+        curve_i64s(w, ",\"max_step\":", c->max_step[k], c->n, 1);
+        jw_lit(w, "}");
     }
-    if (smooth) jb_f64s(b, ",\"loss_smooth\":", smooth, c->n);
+    if (smooth) curve_f64s(w, ",\"loss_smooth\":", smooth, c->n);
 }
 
 /* The curve as a JSON object (a raw cJSON node, to embed in a cJSON tree). */
 static cJSON *curve_json(const curve *c, const double *smooth, int64_t width)
 {
-    jbuf b = {0};
-    jb_str(&b, "{");
-    curve_text(&b, c, smooth, width);
-    jb_str(&b, "}");
-    if (b.err) {
-        free(b.p);
-        return NULL;
-    }
-    b.p[b.n] = 0;
-    cJSON *o = cJSON_CreateRaw(b.p);
-    free(b.p);
+    jwriter w;
+    jw_init(&w, CURVE_TEXT_MAX);
+    jw_lit(&w, "{");
+    curve_text(&w, c, smooth, width);
+    jw_lit(&w, "}");
+    char *p = jw_take(&w, NULL);
+    if (!p) return NULL;
+    cJSON *o = cJSON_CreateRaw(p);
+    free(p);
     return o;
 }
 
@@ -310,35 +282,30 @@ static char *curve_answer(app *a, const char *id, const curve_q *q, int with_id,
         return NULL;
     }
     double *sm = smooth_loss(&c, q->smooth, q->beta, q->window, width);
-    jbuf b = {0};
-    if (jb_room(&b, c.n * 600 + 1024)) {
-        jb_str(&b, "{");
-        curve_text(&b, &c, sm, width);
-        /* the scalars through cJSON, for the id's escaping */
-        cJSON *o = cJSON_CreateObject();
-        if (with_id) cJSON_AddStringToObject(o, "id", id);
-        cJSON_AddNumberToObject(o, "total_steps", (double)count);
-        cJSON_AddNumberToObject(o, "first_step", (double)first);
-        cJSON_AddNumberToObject(o, "last_step", (double)last);
-        if (q->smooth) cJSON_AddStringToObject(o, "smooth", q->smooth);
-        char *tail = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (tail && tail[0] == '{') {
-            jb_str(&b, ",");
-            jb_str(&b, tail + 1);               /* its members and the closing brace */
-        } else b.err = 1;
-        free(tail);
-    } else b.err = 1;
+    jwriter w;
+    jw_init(&w, CURVE_TEXT_MAX);
+    jw_reserve(&w, c.n * 600 + 1024);   /* one allocation for the usual answer */
+    jw_lit(&w, "{");
+    curve_text(&w, &c, sm, width);
+    if (with_id) {
+        jw_lit(&w, ",\"id\":");
+        jw_cstr(&w, id);
+    }
+    jw_lit(&w, ",\"total_steps\":");
+    jw_i64(&w, count);
+    jw_lit(&w, ",\"first_step\":");
+    jw_i64(&w, first);
+    jw_lit(&w, ",\"last_step\":");
+    jw_i64(&w, last);
+    if (q->smooth) {
+        jw_lit(&w, ",\"smooth\":");
+        jw_cstr(&w, q->smooth);
+    }
+    jw_lit(&w, "}");
     free(sm);
     curve_free(&c);
-    if (b.err) {
-        free(b.p);
-        *err = ERR_NO_MEMORY;
-        return NULL;
-    }
-    b.p[b.n] = 0;
-    *len = b.n;
-    return b.p;
+    *err = jw_error(&w);
+    return jw_take(&w, len);
 }
 
 void h_analytics_metrics(req *r)
@@ -608,18 +575,39 @@ void h_analytics_compare(req *r)
 
 /* ---- events ------------------------------------------------------------- */
 
+#define EVENT_ID_MAX 9000000000000000LL   /* as the after parameter's range */
+
+/* Last-Event-ID (the step of the last event the client saw) into *after:
+ * decimal digits only, at most EVENT_ID_MAX, checked digit by digit before
+ * it can overflow (strtod took "1e308" and the cast to int64 was undefined).
+ * 0 (absent: *after untouched), or -1 when answered 400 invalid_header. */
+static int last_event_id(req *r, double *after)
+{
+    const char *v = req_header(r, "Last-Event-ID");
+    if (!v) return 0;
+    int64_t x = 0;
+    size_t n = 0;
+    for (; v[n] >= '0' && v[n] <= '9'; n++) {
+        int d = v[n] - '0';
+        if (x > (EVENT_ID_MAX - d) / 10) break;
+        x = x * 10 + d;
+    }
+    if (n == 0 || v[n] != '\0') {
+        resp_error(r, ERR_BAD_HEADER, "Last-Event-ID must be a step number: decimal digits, at most %lld",
+                   (long long)EVENT_ID_MAX);
+        return -1;
+    }
+    *after = (double)x;
+    return 0;
+}
+
 void h_analytics_events(req *r)
 {
     session *s = path_session(r);
     if (!s) return;
     double after = -1, backlog = 0;
-    const char *last_id = req_header(r, "Last-Event-ID");
-    if (last_id) {
-        char *end;
-        double v = strtod(last_id, &end);
-        if (*last_id && !*end && isfinite(v) && v >= 0) after = floor(v);
-    }
-    if (query_num(r, "after", 0, 9e15, 1, &after) == 0 && query_num(r, "backlog", 0, 10000, 1, &backlog) == 0) {
+    if (last_event_id(r, &after) == 0 && query_num(r, "after", 0, 9e15, 1, &after) == 0 &&
+        query_num(r, "backlog", 0, 10000, 1, &backlog) == 0) {
         /* Without after: only new steps (backlog rows before the current one
          * when asked).  With after (or Last-Event-ID): every step after it,
          * at most 10000. */

@@ -8,6 +8,7 @@
 #include "errors.h"
 #include "handlers.h"
 #include "jsonwalk.h"
+#include "live.h"
 #include "store.h"
 
 typedef struct key_ctx { char tenant[AUTH_TENANT_MAX]; int admin, have_tenant; char msg[160]; } key_ctx;
@@ -98,6 +99,7 @@ void h_keys_revoke(req *r)
 {
     int rc = store_key_revoke(r->app->db, r->param[0], now_ms());
     auth_invalidate();
+    live_revalidate();   /* the key's event streams end now */
     if (rc == ERR_NOT_FOUND) resp_error(r, rc, "no active key has id %s", r->param[0]);
     else if (rc) resp_error(r, rc, NULL);
     else {

@@ -2,7 +2,8 @@
  * (/v1/weights): list, describe, export and import weights records.
  * Jobs belong to the tenant of the key that created them: a non-admin key
  * lists, reads and cancels only its tenant's jobs (another tenant's job is
- * 404 not_found, exactly like a missing one); admin keys see every job. */
+ * 404 not_found, exactly like a missing one); admin keys see every job.  An
+ * import runs on the compute pool (compute.h). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "app.h"
 #include "auth.h"
+#include "compute.h"
 #include "errors.h"
 #include "handlers.h"
 #include "jsonwalk.h"
@@ -135,6 +137,12 @@ void h_meta_jobs_create(req *r)
         resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
         return;
     }
+    char msg[400];
+    int bad = jsonwalk_check_text(r->body ? r->body : "", r->body_len, msg, sizeof msg);
+    if (bad) {
+        resp_error(r, bad, "%s", msg);
+        return;
+    }
     size_t used = 0;
     cJSON *body = jsonwalk_cjson(r->body ? r->body : "", r->body_len, &used);
     while (body && used < r->body_len &&
@@ -147,7 +155,6 @@ void h_meta_jobs_create(req *r)
     }
     meta_spec sp;
     meta_spec_defaults(&sp);
-    char msg[400];
     int rc = meta_spec_from_json(&sp, body, msg, sizeof msg);
     cJSON_Delete(body);
     if (!rc) rc = meta_spec_check(&sp, msg, sizeof msg);
@@ -359,42 +366,45 @@ void h_weights_blob(req *r)
 /* POST /v1/weights?name=N[&domain=D]: the body is a weights blob as GET
  * …/blob gives it (BLOB_KIND_WEIGHTS, checksummed); it becomes the next
  * version of N. */
-void h_weights_import(req *r)
+/* Checks, stores and publishes an imported weights blob (on the compute
+ * pool: a checksum over the whole blob and its commit). */
+static int weights_import_work(req *r, void *ctx)
 {
-    if (!ready_or_error(r)) return;
+    (void)ctx;
+    if (!ready_or_error(r)) return COMPUTE_DONE;
     if (r->ctype != CT_BINARY) {
         resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/octet-stream (a weights blob)");
-        return;
+        return COMPUTE_DONE;
     }
     const char *name = req_query(r, "name");
     if (!name) {
         resp_error(r, ERR_MISSING_FIELD, "the query parameter name is required");
-        return;
+        return COMPUTE_DONE;
     }
     if (!meta_weights_valid_name(name)) {
         resp_error(r, ERR_INVALID_ARGUMENT, "name must be 1 to 47 characters of [A-Za-z0-9._-]");
-        return;
+        return COMPUTE_DONE;
     }
     const char *domain = req_query(r, "domain");
     if (!domain) domain = "synthetic";
     if (strcmp(domain, "synthetic") && strcmp(domain, "tabular") && strcmp(domain, "vision") &&
         strcmp(domain, "text") && strcmp(domain, "mixed")) {
         resp_error(r, ERR_INVALID_ARGUMENT, "domain must be synthetic, tabular, vision, text or mixed");
-        return;
+        return COMPUTE_DONE;
     }
     lopt_weights lw;
     int rc = lopt_weights_load(&lw, r->body, r->body_len);
     if (rc) {
         resp_error(r, rc == ERR_CORRUPT ? ERR_INVALID_ARGUMENT : rc,
                    rc == ERR_CORRUPT ? "the body is not a valid weights blob (bad magic, version or checksum)" : NULL);
-        return;
+        return COMPUTE_DONE;
     }
     int ok = 1;
     for (size_t i = 0; i < lw.ntheta; i++) ok &= isfinite(lw.theta[i]);
     if (!ok) {
         lopt_weights_deinit(&lw);
         resp_error(r, ERR_NON_FINITE, "the weights contain a non-finite value");
-        return;
+        return COMPUTE_DONE;
     }
     store_weights_row row = {.name = name, .version = 0, .arch = lopt_arch_name(lw.arch), .hidden = lw.hidden,
                              .depth = lw.depth, .ntheta = (int64_t)lw.ntheta, .domain = domain,
@@ -409,13 +419,19 @@ void h_weights_import(req *r)
     }
     if (rc) {
         resp_error(r, rc, NULL);
-        return;
+        return COMPUTE_DONE;
     }
     wone c = {0};
     rc = store_weights_get(r->app->db, name, version, 0, wone_cb, &c);
     if (rc || !c.o) {
         resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
-        return;
+        return COMPUTE_DONE;
     }
     resp_json(r, 201, c.o);
+    return COMPUTE_DONE;
+}
+
+void h_weights_import(req *r)
+{
+    if (ready_or_error(r)) compute_defer(r, NULL, 1, weights_import_work, NULL, NULL);
 }

@@ -1,5 +1,7 @@
 /* h_sessions.c — handlers of /v1/sessions and its sub-resources: decode and
- * validate the request completely, then hand it to sessions.c. */
+ * validate the request completely, then hand it to sessions.c.  Creates run
+ * on the compute pool; steps, feedback, parameter reads and deletes in the
+ * session's lane of it (compute.h), so a heavy one holds no HTTP thread. */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -9,13 +11,17 @@
 
 #include "app.h"
 #include "auth.h"
+#include "compute.h"
 #include "errors.h"
 #include "f32json.h"
 #include "handlers.h"
+#include "idemlane.h"
 #include "jsonwalk.h"
+#include "live.h"
 #include "sessions.h"
 #include "spec.h"
 #include "store.h"
+#include "utf8.h"
 
 /* Only JSON (or no Content-Type) is accepted by JSON routes. */
 static int want_json_body(req *r)
@@ -66,39 +72,48 @@ static void h_sessions_create_once(req *r);
 
 /* ---- idempotency ---------------------------------------------------------- */
 
-/* Requests that carry an Idempotency-Key run one at a time, so that two
- * copies of one request cannot both miss the record. */
-static pthread_mutex_t idem_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Two copies of one request (same tenant, route and Idempotency-Key) never
+ * run at once, so the second finds the answer the first stored: creates run
+ * in their key's lane (idemlane.h), feedback in its session's lane (its
+ * route names the session).  Requests with other keys go on in parallel. */
+typedef struct idem {
+    char     key[129];             /* "" without a key */
+    char     route[96];
+    uint8_t  hash[32];             /* of the body */
+} idem;
 
-typedef struct idem { const char *key; const char *route; uint8_t hash[32]; int locked; } idem;
-
-/* Checks the request's Idempotency-Key.  Returns 1 when r is answered
- * (a replay of the first answer, or an error), 0 to go on; with a key the
- * caller must call idem_end. */
-static int idem_begin(req *r, idem *im, const char *route_key)
+/* Reads r's Idempotency-Key (on the HTTP thread).  Returns 1 when r is
+ * answered (a malformed key), 0 to go on. */
+static int idem_prepare(req *r, idem *im, const char *route_key)
 {
     memset(im, 0, sizeof *im);
-    im->key = req_header(r, "Idempotency-Key");
-    im->route = route_key;
-    if (!im->key) return 0;
-    size_t n = strlen(im->key);
-    int ok = n >= 1 && n <= 128;
-    for (size_t i = 0; ok && i < n; i++) ok = im->key[i] > 32 && im->key[i] < 127;
+    snprintf(im->route, sizeof im->route, "%s", route_key);
+    const char *key = req_header(r, "Idempotency-Key");
+    if (!key) return 0;
+    size_t n = strlen(key);
+    int ok = n >= 1 && n < sizeof im->key;
+    for (size_t i = 0; ok && i < n; i++) ok = key[i] > 32 && key[i] < 127;
     if (!ok) {
         resp_error(r, ERR_BAD_HEADER, "Idempotency-Key must be 1 to 128 printable ASCII characters");
         return 1;
     }
+    memcpy(im->key, key, n + 1);
     auth_sha256(r->body, r->body_len, im->hash);
-    pthread_mutex_lock(&idem_mu);
-    im->locked = 1;
+    return 0;
+}
+
+/* Looks up the key's stored answer (in the key's or session's lane).
+ * Returns 1 when r is answered (a replay of the first answer, or an error),
+ * 0 to go on; then the caller calls idem_end. */
+static int idem_begin(req *r, idem *im)
+{
+    if (!im->key[0]) return 0;
     uint8_t stored[32];
     int status;
     char *body = NULL;
     size_t len = 0;
-    int rc = store_idem_get(r->app->db, r->who.tenant, im->key, route_key, stored, &status, &body, &len);
+    int rc = store_idem_get(r->app->db, r->who.tenant, im->key, im->route, stored, &status, &body, &len);
     if (rc == ERR_NOT_FOUND) return 0;
-    pthread_mutex_unlock(&idem_mu);
-    im->locked = 0;
     if (rc) resp_error(r, rc, NULL);
     else if (memcmp(stored, im->hash, 32) != 0) {
         free(body);
@@ -110,22 +125,87 @@ static int idem_begin(req *r, idem *im, const char *route_key)
     return 1;
 }
 
-/* Records a successful answer under the key and lets the next one in. */
+/* Records a successful answer under the key. */
 static void idem_end(req *r, idem *im)
 {
-    if (!im->locked) return;
-    if (r->status >= 200 && r->status < 300)
+    if (im->key[0] && r->status >= 200 && r->status < 300)
         store_idem_put(r->app->db, r->who.tenant, im->key, im->route, im->hash, r->status, r->resp, r->resp_len);
-    pthread_mutex_unlock(&idem_mu);
-    im->locked = 0;
 }
 
+/* ---- compute jobs ------------------------------------------------------------ */
+
+/* What a deferred request carries to its compute thread; the request itself
+ * (body, parameters, principal) stays valid while it is suspended. */
+typedef struct job {
+    session     *s;                /* a reference, for session routes */
+    idemlane    *key_lane;         /* a reference, for a create with a key */
+    idem         im;
+    step_request sr;
+    float       *grads;            /* a JSON step's decoded gradients */
+    int          enc;
+} job;
+
+static void job_free(void *ctx)
+{
+    job *j = ctx;
+    if (j->s) session_put(j->s);
+    idemlane_put(j->key_lane);
+    free(j->grads);
+    free(j);
+}
+
+/* Queues work for r on the session's lane (s: taken over) or, with s NULL,
+ * on no lane; ctx is a job from job_new. */
+static void defer(req *r, session *s, compute_fn work, job *j)
+{
+    j->s = s;
+    int limit = 1;
+    pool_lane *lane = s ? session_lane(s, &limit) : NULL;
+    compute_defer(r, lane, limit, work, job_free, j);
+}
+
+/* A zeroed job, or NULL after answering 503 (s, when given, is put). */
+static job *job_new(req *r, session *s)
+{
+    job *j = calloc(1, sizeof *j);
+    if (!j) {
+        resp_error(r, ERR_NO_MEMORY, NULL);
+        session_put(s);
+    }
+    return j;
+}
+
+static int create_work(req *r, void *ctx)
+{
+    job *j = ctx;
+    if (idem_begin(r, &j->im)) return COMPUTE_DONE;
+    h_sessions_create_once(r);
+    idem_end(r, &j->im);
+    return COMPUTE_DONE;
+}
+
+/* A create runs on the pool: in its key's lane when it has an
+ * Idempotency-Key, else on no lane. */
 void h_sessions_create(req *r)
 {
-    idem im;
-    if (idem_begin(r, &im, "sessions_create")) return;
-    h_sessions_create_once(r);
-    idem_end(r, &im);
+    if (!ready(r)) return;
+    job *j = job_new(r, NULL);
+    if (!j) return;
+    if (idem_prepare(r, &j->im, "sessions_create")) {
+        free(j);
+        return;
+    }
+    if (!j->im.key[0]) {
+        defer(r, NULL, create_work, j);
+        return;
+    }
+    j->key_lane = idemlane_get(r->who.tenant, j->im.route, j->im.key);
+    if (!j->key_lane) {
+        free(j);
+        resp_error(r, ERR_NO_MEMORY, NULL);
+        return;
+    }
+    compute_defer(r, idemlane_lane(j->key_lane), (int)r->app->cfg.compute_session_queue, create_work, job_free, j);
 }
 
 static void h_sessions_create_once(req *r)
@@ -210,20 +290,29 @@ void h_session_get(req *r)
     session_put(s);
 }
 
-void h_session_delete(req *r)
+static int delete_work(req *r, void *ctx)
 {
-    session *s = path_session(r); /* answers 404 for another tenant's session too */
-    if (!s) return;
-    session_put(s);
+    (void)ctx;
     int rc = sessions_delete(r->app->reg, r->param[0]);
     if (rc == ERR_SESSION_NOT_FOUND) resp_error(r, rc, "no session has id %s", r->param[0]);
     else if (rc) resp_error(r, rc, NULL);
     else {
+        live_revalidate();   /* its event streams end now */
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", r->param[0]);
         cJSON_AddBoolToObject(o, "deleted", 1);
         resp_json(r, 200, o);
     }
+    return COMPUTE_DONE;
+}
+
+/* In the session's lane: after the steps sent before it. */
+void h_session_delete(req *r)
+{
+    session *s = path_session(r); /* answers 404 for another tenant's session too */
+    if (!s) return;
+    job *j = job_new(r, s);
+    if (j) defer(r, s, delete_work, j);
 }
 
 /* ---- step ---------------------------------------------------------------- */
@@ -302,6 +391,25 @@ static int step_member(void *ctx, const char *key, const char *val, size_t avail
     return rc;
 }
 
+/* The X-Optirs-Worker header, when present, into out (outcap bytes): 0,
+ * ERR_BAD_HEADER (empty or too long) or ERR_INVALID_UTF8, with msg set. */
+static int worker_header(req *r, char *out, size_t outcap, char *msg, size_t cap)
+{
+    const char *hw = req_header(r, "X-Optirs-Worker");
+    if (!hw) return 0;
+    size_t n = strlen(hw);
+    if (!n || n >= outcap) {
+        snprintf(msg, cap, "X-Optirs-Worker must be 1 to %zu bytes", outcap - 1);
+        return ERR_BAD_HEADER;
+    }
+    if (!utf8_valid(hw, n)) {
+        snprintf(msg, cap, "X-Optirs-Worker is not valid UTF-8");
+        return ERR_INVALID_UTF8;
+    }
+    snprintf(out, outcap, "%s", hw);
+    return 0;
+}
+
 /* Decodes the binary form: body = n little-endian float32, step and loss in headers. */
 static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t cap)
 {
@@ -322,14 +430,8 @@ static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t c
         if (isfinite(l)) sr->loss = l;
         else sr->nonfinite = 1;
     }
-    const char *hw = req_header(r, "X-Optirs-Worker");
-    if (hw) {
-        if (!*hw || strlen(hw) >= sizeof sr->worker) {
-            snprintf(msg, cap, "X-Optirs-Worker must be 1 to 63 bytes");
-            return ERR_BAD_HEADER;
-        }
-        snprintf(sr->worker, sizeof sr->worker, "%s", hw);
-    }
+    int wrc = worker_header(r, sr->worker, sizeof sr->worker, msg, cap);
+    if (wrc) return wrc;
     if (r->body_len != n * sizeof(float)) {
         snprintf(msg, cap, "binary body has %zu bytes; this session takes %zu float32 (%zu bytes)", r->body_len, n,
                  n * sizeof(float));
@@ -376,10 +478,11 @@ void h_session_step_begin(req *r)
     }
 }
 
-void h_session_step(req *r)
+/* Decodes r's step for session s into j (JSON gradients into j->grads; a
+ * binary step's stay in r's body, which lives as long as r).  0, or an
+ * error with r answered. */
+static int step_decode(req *r, session *s, job *j)
 {
-    session *s = path_session(r);
-    if (!s) return;
     size_t n = session_num_params(s);
     step_request sr = {.loss = NAN};
     char msg[200] = "";
@@ -392,7 +495,7 @@ void h_session_step(req *r)
     } else if (r->ctype == CT_BINARY) {
         rc = decode_binary(r, n, &sr, msg, sizeof msg);
     } else if (r->ctype == CT_JSON || r->ctype == CT_NONE) {
-        grads = malloc((n ? n : 1) * sizeof(float));
+        grads = j->grads = malloc((n ? n : 1) * sizeof(float));
         step_ctx c = {.sr = &sr, .grads = grads, .n = n};
         rc = grads ? jsonwalk_object(r->body, r->body_len, step_member, &c, c.msg, sizeof c.msg) : ERR_NO_MEMORY;
         if (!rc && !c.have_step) { rc = ERR_MISSING_FIELD; snprintf(c.msg, sizeof c.msg, "step is required"); }
@@ -403,36 +506,57 @@ void h_session_step(req *r)
         }
         sr.grads = grads;
         memcpy(msg, c.msg, sizeof msg);
-        const char *hw = req_header(r, "X-Optirs-Worker");
-        if (!rc && !sr.worker[0] && hw) {
-            if (!*hw || strlen(hw) >= sizeof sr.worker) {
-                rc = ERR_BAD_HEADER;
-                snprintf(msg, sizeof msg, "X-Optirs-Worker must be 1 to 63 bytes");
-            } else snprintf(sr.worker, sizeof sr.worker, "%s", hw);
-        }
+        if (!rc && !sr.worker[0]) rc = worker_header(r, sr.worker, sizeof sr.worker, msg, sizeof msg);
     } else {
         rc = ERR_UNSUPPORTED_MEDIA;
         snprintf(msg, sizeof msg, "a step is application/json or application/octet-stream");
     }
-    if (rc) resp_error(r, rc, "%s", msg[0] ? msg : err_message(rc));
-    else {
-        sr.encoding = enc;
-        session_step(s, r, &sr);
+    if (rc) {
+        resp_error(r, rc, "%s", msg[0] ? msg : err_message(rc));
+        return rc;
     }
-    /* A suspended request's gradients were copied by session_step. */
-    free(grads);
-    session_put(s);
+    sr.encoding = enc;
+    j->sr = sr;
+    return 0;
 }
 
+/* Decoding a large JSON step is heavy too: it runs here, in the lane. */
+static int step_work(req *r, void *ctx)
+{
+    job *j = ctx;
+    if (step_decode(r, j->s, j)) return COMPUTE_DONE;
+    return session_step(j->s, r, &j->sr) ? COMPUTE_PARKED : COMPUTE_DONE;
+}
+
+void h_session_step(req *r)
+{
+    session *s = path_session(r);
+    if (!s) return;
+    job *j = job_new(r, s);
+    if (j) defer(r, s, step_work, j);
+}
+
+static int params_work(req *r, void *ctx)
+{
+    job *j = ctx;
+    session_params(j->s, r, j->enc);
+    return COMPUTE_DONE;
+}
+
+/* In the session's lane: the parameters after the steps sent before. */
 void h_session_params(req *r)
 {
     session *s = path_session(r);
     if (!s) return;
-    int enc = r->accept_binary && !r->accept_json ? ENC_BINARY : ENC_JSON;
-    if (!r->accept_any && !r->accept_json && !r->accept_binary)
+    if (!r->accept_any && !r->accept_json && !r->accept_binary) {
         resp_error(r, ERR_NOT_ACCEPTABLE, "Accept must allow application/json or application/octet-stream");
-    else session_params(s, r, enc);
-    session_put(s);
+        session_put(s);
+        return;
+    }
+    job *j = job_new(r, s);
+    if (!j) return;
+    j->enc = r->accept_binary && !r->accept_json ? ENC_BINARY : ENC_JSON;
+    defer(r, s, params_work, j);
 }
 
 /* ---- feedback --------------------------------------------------------------- */
@@ -486,20 +610,33 @@ static int fb_member(void *ctx, const char *key, const char *val, size_t avail, 
 
 static void h_session_feedback_once(req *r, session *s);
 
+static int feedback_work(req *r, void *ctx)
+{
+    job *j = ctx;
+    if (!idem_begin(r, &j->im)) {
+        h_session_feedback_once(r, j->s);
+        idem_end(r, &j->im);
+    }
+    return COMPUTE_DONE;
+}
+
+/* In the session's lane: feedback may adapt the online learner. */
 void h_session_feedback(req *r)
 {
     if (!want_json_body(r)) return;
     session *s = path_session(r);
     if (!s) return;
-    idem im;
+    job *j = job_new(r, s);
+    if (!j) return;
     /* The route of a feedback record includes its session. */
     char route_key[96];
     snprintf(route_key, sizeof route_key, "feedback/%s", session_id(s));
-    if (!idem_begin(r, &im, route_key)) {
-        h_session_feedback_once(r, s);
-        idem_end(r, &im);
+    if (idem_prepare(r, &j->im, route_key)) {
+        free(j);
+        session_put(s);
+        return;
     }
-    session_put(s);
+    defer(r, s, feedback_work, j);
 }
 
 static void h_session_feedback_once(req *r, session *s)

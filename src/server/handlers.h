@@ -1,7 +1,9 @@
 /* handlers.h — one function per route; the route table (routes.c) names them.
  * h_sessions.c serves the session resources, h_system.c the daemon's own
  * (health, metrics, optimizers, config).
- * Thread rules: called on HTTP worker threads, concurrently. */
+ * Thread rules: called on HTTP worker threads, concurrently; heavy work
+ * (steps, feedback, parameter reads, deletes, creates, weights imports) is
+ * handed to the compute pool with compute_defer (compute.h). */
 #ifndef OPTIRS_HANDLERS_H
 #define OPTIRS_HANDLERS_H
 

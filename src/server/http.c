@@ -16,6 +16,7 @@
 #include "handlers.h"
 #include "http_deadline.h"
 #include "http_strict.h"
+#include "jwriter.h"
 #include "prom.h"
 
 static _Atomic int inflight;
@@ -83,11 +84,24 @@ static void resp_error_v(req *r, int e, const char *field, int64_t value, const 
     char msg[512];
     if (fmt) vsnprintf(msg, sizeof msg, fmt, ap);
     else snprintf(msg, sizeof msg, "%s", err_message(e));
-    cJSON *root = cJSON_CreateObject(), *err = cJSON_AddObjectToObject(root, "error");
-    cJSON_AddStringToObject(err, "code", err_name(e));
-    cJSON_AddStringToObject(err, "message", msg);
-    if (field) cJSON_AddNumberToObject(err, field, (double)value);
-    resp_json(r, err_http_status(e), root);
+    /* through the writer: a message quoting the input (or cut inside a
+     * UTF-8 sequence by the buffer) still gives valid JSON and UTF-8 */
+    jwriter w;
+    jw_init(&w, 4096);
+    jw_lit(&w, "{\"error\":{\"code\":");
+    jw_cstr(&w, err_name(e));
+    jw_lit(&w, ",\"message\":");
+    jw_cstr(&w, msg);
+    if (field) {
+        jw_lit(&w, ",");
+        jw_key(&w, field);
+        jw_i64(&w, value);
+    }
+    jw_lit(&w, "}}");
+    size_t len;
+    char *s = jw_take(&w, &len);
+    if (!s) resp_json(r, 503, NULL);   /* the out-of-memory answer */
+    else resp_take(r, err_http_status(e), "application/json", s, len);
 }
 
 void resp_error(req *r, int e, const char *fmt, ...)

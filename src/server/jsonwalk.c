@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "f32json.h"
+#include "utf8.h"
 
 #define MAX_KEYS 32
 
@@ -66,6 +67,20 @@ static int has_nul_escape(const char *p, size_t n)
     return 0;
 }
 
+int jsonwalk_check_text(const char *s, size_t len, char *msg, size_t msgcap)
+{
+    size_t bad = utf8_invalid_at(s, len);
+    if (bad < len) {
+        snprintf(msg, msgcap, "the body is not valid UTF-8 at byte %zu", bad);
+        return ERR_INVALID_UTF8;
+    }
+    if (has_nul_escape(s, len)) {
+        snprintf(msg, msgcap, "a string holds \\u0000 (NUL is not accepted in any string)");
+        return ERR_INVALID_UTF8;
+    }
+    return 0;
+}
+
 int jsonwalk_int(const cJSON *v, double lo, double hi, int64_t *out)
 {
     if (!cJSON_IsNumber(v)) return ERR_INVALID_ARGUMENT;
@@ -97,6 +112,8 @@ int jsonwalk_object(const char *s, size_t len, jsonwalk_fn fn, void *ctx, char *
 {
     char seen[MAX_KEYS][64];
     int nseen = 0;
+    int bad = jsonwalk_check_text(s, len, msg, msgcap);
+    if (bad) return bad;
     size_t i = skip_ws(s, 0, len);
     if (i >= len || s[i] != '{') {
         snprintf(msg, msgcap, "the body must be a JSON object");

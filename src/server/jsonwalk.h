@@ -17,8 +17,15 @@
  * Returns 0 to go on, or a negative ERR_* that stops the walk. */
 typedef int (*jsonwalk_fn)(void *ctx, const char *key, const char *val, size_t avail, size_t *used);
 
-/* Walks the object in s[0..len).  Returns 0, ERR_INVALID_JSON (with a
- * message in msg), or the callback's error.  Only whitespace may follow. */
+/* The input boundary for JSON text: ERR_INVALID_UTF8 (with a message in
+ * msg) when s[0..len) is not valid UTF-8 (utf8.h: no overlongs, surrogates,
+ * > U+10FFFF or NUL) or a string in it holds the escape \u0000 (cJSON would
+ * cut the string there); else 0.  cJSON itself refuses escaped lone
+ * surrogates, so a body that passes decodes to valid UTF-8 only. */
+int    jsonwalk_check_text(const char *s, size_t len, char *msg, size_t msgcap);
+/* Walks the object in s[0..len).  Returns 0, ERR_INVALID_UTF8 (the text
+ * fails jsonwalk_check_text), ERR_INVALID_JSON (with a message in msg), or
+ * the callback's error.  Only whitespace may follow. */
 int    jsonwalk_object(const char *s, size_t len, jsonwalk_fn fn, void *ctx, char *msg, size_t msgcap);
 /* Parses one value with cJSON; NULL on a syntax error, including a number
  * outside RFC 8259's grammar (007, 1., -.5: cJSON takes them, we do not).

@@ -7,7 +7,9 @@
  * it only marks the stream closed and drops its reference; the hub drops
  * its own in live_tick.  A closed stream is never suspended (libmicrohttpd
  * closes only connections it is processing), so the hub never resumes a
- * dead connection. */
+ * dead connection.  The read callback lets go of hub.mu while it re-checks
+ * the stream's reader (a session lookup and maybe a store read), and takes
+ * it again before it decides what to send or suspends. */
 #include "live.h"
 
 #include <math.h>
@@ -20,11 +22,17 @@
 
 #include "app.h"
 #include "errors.h"
+#include "jwriter.h"
+#include "sessions.h"
 
 typedef struct stream {
     _Atomic int refs;
     _Atomic int closed;           /* libmicrohttpd is done with it */
+    _Atomic int recheck;          /* read the key again before the next event */
     struct MHD_Connection *conn;
+    app     *app;
+    principal who;                /* who opened it (re-checked, see stream_allowed) */
+    double   key_checked;         /* monotonic time of the last key read; the read callback's */
     char     id[40];
     int      suspended;
     int      ping;
@@ -44,7 +52,7 @@ static struct {
     int      n, cap;
     xrow    *buf;
     size_t   nbuf, capbuf;
-    double   last_ping;
+    double   last_ping, last_check;
     _Atomic uint64_t dropped_rows;
 } hub = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -63,58 +71,49 @@ static void stream_put(stream *s)
 
 /* ---- formatting --------------------------------------------------------- */
 
-static int fmt_num(char *p, size_t cap, const char *key, double v)
+/* "id: k\nevent: step\ndata: {...}\n\n" for one step; NULL on failure. */
+char *live_format_event(const step_metric *m, double cos, double ratio, double mult)
 {
-    if (isfinite(v)) return snprintf(p, cap, ",\"%s\":%.9g", key, v);
-    return snprintf(p, cap, ",\"%s\":null", key);
-}
-
-/* "id: k\nevent: step\ndata: {...}\n\n" for one step. */
-static char *format_event(const step_metric *m, double cos, double ratio, double mult)
-{
-    char data[640];
-    size_t len = (size_t)snprintf(data, sizeof data, "{\"step\":%lld,\"time_ms\":%lld", (long long)m->step,
-                                  (long long)m->time_ms);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "loss", m->loss);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "grad_norm", m->grad_norm);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "update_norm", m->update_norm);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "param_norm", m->param_norm);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "lr", m->lr);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "update_cos", cos);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "update_ratio", ratio);
-    len += (size_t)fmt_num(data + len, sizeof data - len, "lr_mult", mult);
-    snprintf(data + len, sizeof data - len, "}");
-    char *ev = NULL;
-    if (asprintf(&ev, "id: %lld\nevent: step\ndata: %s\n\n", (long long)m->step, data) < 0) return NULL;
-    return ev;
-}
-
-/* [[name, grad, update, param], …] of the recorded tensors; NULL for one. */
-static char *format_tensors(const opt *o, const analytics_step *x)
-{
-    if (!x || x->ntensors <= 0) return NULL;
-    size_t cap = (size_t)x->ntensors * (LAYOUT_NAME_MAX + 80) + 8, len = 0;
-    char *p = malloc(cap);
-    if (!p) return NULL;
-    p[len++] = '[';
-    for (int k = 0; k < x->ntensors; k++) {
-        /* tensor names are validated identifiers; escape quotes and
-         * backslashes anyway */
-        len += (size_t)snprintf(p + len, cap - len, "%s[\"", k ? "," : "");
-        for (const char *c = o->lay.tensors[k].name; *c && len + 4 < cap; c++) {
-            if (*c == '"' || *c == '\\') p[len++] = '\\';
-            if ((unsigned char)*c >= 0x20) p[len++] = *c;
-        }
-        double v[3] = {x->grad[k], x->update[k], x->param[k]};
-        len += (size_t)snprintf(p + len, cap - len, "\"");
-        for (int j = 0; j < 3; j++) {
-            if (isfinite(v[j])) len += (size_t)snprintf(p + len, cap - len, ",%.9g", v[j]);
-            else len += (size_t)snprintf(p + len, cap - len, ",null");
-        }
-        len += (size_t)snprintf(p + len, cap - len, "]");
+    static const char *const keys[] = {"loss", "grad_norm", "update_norm", "param_norm", "lr",
+                                       "update_cos", "update_ratio", "lr_mult"};
+    const double v[] = {m->loss, m->grad_norm, m->update_norm, m->param_norm, m->lr, cos, ratio, mult};
+    jwriter w;
+    jw_init(&w, LIVE_EVENT_MAX);
+    jw_lit(&w, "id: ");
+    jw_i64(&w, m->step);
+    jw_lit(&w, "\nevent: step\ndata: {\"step\":");
+    jw_i64(&w, m->step);
+    jw_lit(&w, ",\"time_ms\":");
+    jw_i64(&w, m->time_ms);
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        jw_lit(&w, ",");
+        jw_key(&w, keys[i]);
+        jw_num_or_null(&w, v[i], 9);
     }
-    snprintf(p + len, cap - len, "]");
-    return p;
+    jw_lit(&w, "}\n\n");
+    return jw_take(&w, NULL);
+}
+
+/* [[name, grad, update, param], …] of the recorded tensors; NULL for none
+ * (or when it would pass LIVE_TENSORS_MAX, or on OOM). */
+char *live_format_tensors(const layout *lay, const analytics_step *x)
+{
+    if (!x || x->ntensors <= 0 || x->ntensors > lay->ntensors || x->ntensors > ANALYTICS_MAX_TENSORS) return NULL;
+    jwriter w;
+    jw_init(&w, LIVE_TENSORS_MAX);
+    jw_lit(&w, "[");
+    for (int k = 0; k < x->ntensors; k++) {
+        jw_lit(&w, k ? ",[" : "[");
+        jw_cstr(&w, lay->tensors[k].name);
+        const double v[3] = {x->grad[k], x->update[k], x->param[k]};
+        for (int j = 0; j < 3; j++) {
+            jw_lit(&w, ",");
+            jw_num_or_null(&w, v[j], 9);
+        }
+        jw_lit(&w, "]");
+    }
+    jw_lit(&w, "]");
+    return jw_take(&w, NULL);
 }
 
 /* ---- streams ------------------------------------------------------------ */
@@ -140,6 +139,31 @@ static void stream_wake(stream *s)
     MHD_resume_connection(s->conn);
 }
 
+/* Whether the stream's reader may still read it (called before every event
+ * and heartbeat, without hub.mu): its session still exists and belongs to
+ * its tenant (or it is an admin's), and its key is still active with the
+ * same tenant and rights — read from the store at most once per
+ * LIVE_RECHECK_S (as auth's cache does for requests) and at once after
+ * live_revalidate.  A stream opened in open mode (no key) ends once the
+ * daemon is no longer open. */
+static int stream_allowed(stream *s)
+{
+    app *a = s->app;
+    if (!a) return 1;                  /* a stream without an app (tests) */
+    session *se = a->reg ? sessions_get(a->reg, s->id) : NULL;
+    if (!se) return 0;
+    int ok = s->who.admin || strcmp(session_tenant(se), s->who.tenant) == 0;
+    session_put(se);
+    if (!ok) return 0;
+    double now = now_mono();
+    if (!atomic_exchange(&s->recheck, 0) && now - s->key_checked < LIVE_RECHECK_S) return 1;
+    s->key_checked = now;
+    if (!s->who.key_id[0]) return auth_open(a);
+    store_key k;
+    if (store_key_get(a->db, s->who.key_id, &k) != 0) return 0;   /* gone, or unreadable: closed */
+    return !k.revoked_ms && !k.admin == !s->who.admin && strcmp(k.tenant, s->who.tenant) == 0;
+}
+
 static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
@@ -156,9 +180,22 @@ static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
         }
         free(s->cur);
         s->cur = NULL;
+        /* between events: may the reader still read? (the store read is
+         * done without hub.mu, which every step takes) */
+        pthread_mutex_unlock(&hub.mu);
+        int allowed = stream_allowed(s);
+        pthread_mutex_lock(&hub.mu);
+        if (!allowed) {
+            pthread_mutex_unlock(&hub.mu);
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
         if (s->dropped) {
-            if (asprintf(&s->cur, "event: dropped\ndata: {\"dropped\":%lld}\n\n", (long long)s->dropped) < 0)
-                s->cur = NULL;
+            jwriter w;
+            jw_init(&w, 64);
+            jw_lit(&w, "event: dropped\ndata: {\"dropped\":");
+            jw_i64(&w, s->dropped);
+            jw_lit(&w, "}\n\n");
+            s->cur = jw_take(&w, NULL);
             s->dropped = 0;
         } else if (s->qlen) {
             s->cur = s->q[s->qhead];
@@ -197,7 +234,7 @@ typedef struct backlog_ctx { stream *s; int err; } backlog_ctx;
 static int backlog_row(void *ctx, const step_metric *m)
 {
     backlog_ctx *c = ctx;
-    char *ev = format_event(m, NAN, m->param_norm > 0 ? m->update_norm / m->param_norm : NAN, NAN);
+    char *ev = live_format_event(m, NAN, m->param_norm > 0 ? m->update_norm / m->param_norm : NAN, NAN);
     if (!ev) { c->err = 1; return 1; }
     stream_push(c->s, ev);
     return 0;
@@ -209,6 +246,9 @@ int live_stream_open(req *r, const char *id, int64_t after, int backlog)
     if (!s) return ERR_NO_MEMORY;
     atomic_init(&s->refs, 2);   /* the hub and the response */
     s->conn = r->conn;
+    s->app = r->app;
+    s->who = r->who;
+    s->key_checked = now_mono();   /* the request was just authenticated */
     snprintf(s->id, sizeof s->id, "%s", id);
     s->cur = strdup("retry: 2000\n\n");
     s->cur_len = s->cur ? strlen(s->cur) : 0;
@@ -252,7 +292,7 @@ void live_record(app *a, const char *id, const opt *o, const step_metric *m, con
         }
     if (isfinite(lr_mult)) atomic_fetch_add_explicit(&adapted_steps, 1, memory_order_relaxed);
     double cos = x ? x->update_cos : NAN, ratio = x ? x->update_ratio : NAN;
-    char *tj = format_tensors(o, x);
+    char *tj = live_format_tensors(&o->lay, x);
     char *ej = extra_json ? strdup(extra_json) : NULL;
     pthread_mutex_lock(&hub.mu);
     int listening = 0;
@@ -262,7 +302,7 @@ void live_record(app *a, const char *id, const opt *o, const step_metric *m, con
         for (int i = 0; i < hub.n; i++) {
             stream *s = hub.v[i];
             if (atomic_load(&s->closed) || strcmp(s->id, id) != 0) continue;
-            char *ev = format_event(m, cos, ratio, lr_mult);
+            char *ev = live_format_event(m, cos, ratio, lr_mult);
             if (!ev) continue;
             stream_push(s, ev);
             stream_wake(s);
@@ -326,6 +366,9 @@ void live_tick(app *a, double now)
     pthread_mutex_lock(&hub.mu);
     int ping = now - hub.last_ping >= LIVE_HEARTBEAT_S;
     if (ping) hub.last_ping = now;
+    /* idle streams wake to re-check their key and session (stream_allowed) */
+    int check = now - hub.last_check >= LIVE_RECHECK_S;
+    if (check) hub.last_check = now;
     int k = 0;
     for (int i = 0; i < hub.n; i++) {
         stream *s = hub.v[i];
@@ -333,13 +376,21 @@ void live_tick(app *a, double now)
             stream_put(s);
             continue;
         }
-        if (ping) {
-            s->ping = 1;
-            stream_wake(s);
-        }
+        if (ping) s->ping = 1;
+        if (ping || check) stream_wake(s);
         hub.v[k++] = s;
     }
     hub.n = k;
+    pthread_mutex_unlock(&hub.mu);
+}
+
+void live_revalidate(void)
+{
+    pthread_mutex_lock(&hub.mu);
+    for (int i = 0; i < hub.n; i++) {
+        atomic_store(&hub.v[i]->recheck, 1);
+        stream_wake(hub.v[i]);
+    }
     pthread_mutex_unlock(&hub.mu);
 }
 
@@ -354,31 +405,28 @@ void live_drain(app *a)
 
 char *live_prom_text(void)
 {
-    size_t cap = 512 + (size_t)LIVE_MAX_OPT * 160, len = 0;
-    char *p = malloc(cap);
-    if (!p) return NULL;
+    jwriter w;
+    jw_init(&w, 64u << 10);
     static const char *const kinds[] = {"classic", "learned", "hybrid"};
-    len += (size_t)snprintf(p + len, cap - len,
-                            "# HELP optirs_optimizer_steps_total Steps applied, by optimizer and kind.\n"
-                            "# TYPE optirs_optimizer_steps_total counter\n");
+    jw_lit(&w, "# HELP optirs_optimizer_steps_total Steps applied, by optimizer and kind.\n"
+               "# TYPE optirs_optimizer_steps_total counter\n");
     for (int i = 0; i < opt_registry_count() && i < LIVE_MAX_OPT; i++) {
         const opt_vtbl *vt = opt_registry_at(i);
         int kd = (int)vt->kind;
-        len += (size_t)snprintf(p + len, cap - len, "optirs_optimizer_steps_total{optimizer=\"%s\",kind=\"%s\"} %llu\n",
-                                vt->name, kd >= 0 && kd < 3 ? kinds[kd] : "other",
-                                (unsigned long long)atomic_load(&steps_by_opt[i]));
+        jw_printf(&w, "optirs_optimizer_steps_total{optimizer=\"%s\",kind=\"%s\"} %llu\n", vt->name,
+                  kd >= 0 && kd < 3 ? kinds[kd] : "other", (unsigned long long)atomic_load(&steps_by_opt[i]));
     }
     pthread_mutex_lock(&hub.mu);
     int nstreams = hub.n;
     pthread_mutex_unlock(&hub.mu);
-    snprintf(p + len, cap - len,
-             "# HELP optirs_adapted_steps_total Steps whose learning rate was adapted online.\n"
-             "# TYPE optirs_adapted_steps_total counter\noptirs_adapted_steps_total %llu\n"
-             "# HELP optirs_event_streams Open Server-Sent Event streams.\n"
-             "# TYPE optirs_event_streams gauge\noptirs_event_streams %d\n"
-             "# HELP optirs_analytics_rows_dropped_total Step analytics rows that could not be stored.\n"
-             "# TYPE optirs_analytics_rows_dropped_total counter\noptirs_analytics_rows_dropped_total %llu\n",
-             (unsigned long long)atomic_load(&adapted_steps), nstreams,
-             (unsigned long long)atomic_load(&hub.dropped_rows));
-    return p;
+    jw_printf(&w,
+              "# HELP optirs_adapted_steps_total Steps whose learning rate was adapted online.\n"
+              "# TYPE optirs_adapted_steps_total counter\noptirs_adapted_steps_total %llu\n"
+              "# HELP optirs_event_streams Open Server-Sent Event streams.\n"
+              "# TYPE optirs_event_streams gauge\noptirs_event_streams %d\n"
+              "# HELP optirs_analytics_rows_dropped_total Step analytics rows that could not be stored.\n"
+              "# TYPE optirs_analytics_rows_dropped_total counter\noptirs_analytics_rows_dropped_total %llu\n",
+              (unsigned long long)atomic_load(&adapted_steps), nstreams,
+              (unsigned long long)atomic_load(&hub.dropped_rows));
+    return jw_take(&w, NULL);
 }

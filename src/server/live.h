@@ -12,6 +12,13 @@
  * ends.  Each stream buffers at most LIVE_STREAM_QUEUE events; a client that
  * falls further behind gets an `event: dropped` with the count.
  *
+ * A stream re-checks its reader before every event and heartbeat, and at
+ * least every LIVE_RECHECK_S while idle: it ends (end of stream) once its
+ * session is deleted or no longer the reader's tenant's, or once the key
+ * that opened it is revoked (or, opened in open mode, once the daemon has
+ * keys).  The key is read from the store at most once per LIVE_RECHECK_S,
+ * and at once after live_revalidate.
+ *
  * Thread rules: every function is safe from any thread.  One process-wide
  * hub (the daemon serves one app). */
 #ifndef OPTIRS_LIVE_H
@@ -25,7 +32,11 @@
 
 #define LIVE_HEARTBEAT_S   15.0
 #define LIVE_STREAM_QUEUE  1024
+#define LIVE_RECHECK_S     1.0      /* the longest a revoked key or deleted session keeps a stream */
 #define LIVE_BUFFER_MAX    200000   /* extras rows waiting for the store; more are dropped (counted) */
+#define LIVE_EVENT_MAX     4096     /* bytes of one formatted step event (~400 used) */
+#define LIVE_TENSORS_MAX   (64u << 10) /* bytes of one step's tensors JSON (ANALYTICS_MAX_TENSORS
+                                        * 64-byte names, every byte escaped: ~30 KB) */
 
 /* One applied (or skipped) step: its metrics row, the extras (x may be NULL
  * for a skipped step), the learned lr multiplier (NAN: none) and optional
@@ -37,11 +48,22 @@ void live_record(app *a, const char *id, const opt *o, const step_metric *m, con
 void live_tick(app *a, double now);
 /* Writes every buffered extras row now (queries call it first).  0 or ERR_*. */
 int  live_flush(app *a);
+/* Every stream re-checks its key and session before its next byte (call
+ * after revoking a key or deleting a session). */
+void live_revalidate(void);
 /* Draining: every stream ends (idempotent). */
 void live_drain(app *a);
 /* Answers r with an event stream of session `id`: first the stored steps
  * after `after` (at most `backlog`), then every new step.  0 or ERR_*. */
 int  live_stream_open(req *r, const char *id, int64_t after, int backlog);
+/* The formatters (jwriter.h; exported for the fuzz target and the tests).
+ * live_format_event: the SSE text of one step event ("id: k\nevent: step\n
+ * data: {…}\n\n"; non-finite figures are null).  live_format_tensors: the
+ * JSON array [[name, grad, update, param], …] of x's per-tensor figures with
+ * the names of lay, or NULL when x has none.  Both return NULL on OOM or
+ * past their limit; the caller frees the result. */
+char *live_format_event(const step_metric *m, double cos, double ratio, double mult);
+char *live_format_tensors(const layout *lay, const analytics_step *x);
 /* Prometheus text for the step counters (the caller frees it); NULL on OOM. */
 char *live_prom_text(void);
 

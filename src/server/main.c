@@ -5,7 +5,9 @@
  * `listening on http://HOST:PORT` as the first line), restore the sessions
  * (readyz answers 503 meanwhile), then serve.  SIGTERM/SIGINT drain: readyz
  * turns 503, no new connections, waiting workers are released, in-flight
- * requests finish, every session gets a final checkpoint, exit 0. */
+ * requests finish (the compute pool runs what it has queued; what is still
+ * queued after the drain limit answers shutting_down), every session gets a
+ * final checkpoint, exit 0. */
 #include <errno.h>
 #include <libgen.h>
 #include <signal.h>
@@ -25,6 +27,7 @@
 #include "errors.h"
 #include "http.h"
 #include "meta_jobs.h"
+#include "pool.h"
 #include "sessions.h"
 #include "store.h"
 
@@ -115,10 +118,17 @@ static int serve(void)
     atomic_store(&a->state, APP_STARTING);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int threads = a->cfg.threads ? (int)a->cfg.threads : (int)(cores > 0 ? cores : 1);
+    int compute = a->cfg.compute_threads ? (int)a->cfg.compute_threads : (int)(cores > 0 ? cores : 1);
+    if (pool_start(compute, (int)a->cfg.compute_queue) != 0) {
+        fprintf(stderr, "optirsd: cannot start %d compute threads\n", compute);
+        store_close(a->db);
+        return 1;
+    }
     if (http_start(a, threads, &a->port) != 0) {
         /* No SO_REUSEPORT: a port another process (another optirsd) listens on is refused. */
         fprintf(stderr, "optirsd: cannot listen on %s (is another process, perhaps another optirsd, "
                         "already listening there?)\n", a->cfg.listen);
+        pool_stop();
         store_close(a->db);
         return 1;
     }
@@ -135,11 +145,12 @@ static int serve(void)
     int n = sessions_restore(a->reg);
     if (n < 0) {
         fprintf(stderr, "optirsd: cannot read sessions from %s\n", a->cfg.db);
+        pool_stop();
         http_stop(a);
         store_close(a->db);
         return 1;
     }
-    printf("restored %d sessions from %s; ready (%d threads)\n", n, a->cfg.db, threads);
+    printf("restored %d sessions from %s; ready (%d threads, %d compute threads)\n", n, a->cfg.db, threads, compute);
     if (open)
         printf("no API keys: open access (%s); the first key created closes it\n",
                auth_loopback(a->cfg.listen) ? "loopback only" : "--allow-open");
@@ -168,6 +179,10 @@ static int serve(void)
 
     meta_jobs_stop();   /* a running meta-training job stops after its outer step ("interrupted") */
 
+    /* Running steps finish (and are answered); queued ones answer
+     * shutting_down.  Before the waiters' release (no job can park another
+     * one after it) and before http_stop (every suspended request resumed). */
+    pool_stop();
     sessions_release_waiters(a->reg);
     http_stop(a);
     int rc = sessions_checkpoint_all(a->reg);
@@ -191,7 +206,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     /* A file-size limit must fail a write (503 storage_unavailable), not kill us. */
     signal(SIGXFSZ, SIG_IGN);
-    /* Steps run on HTTP worker threads, one per core: a BLAS call inside a
+    /* Steps run on the compute threads, one per core: a BLAS call inside a
      * step must not start threads of its own. */
     openblas_set_num_threads(1);
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -1,6 +1,5 @@
 #include "prom.h"
 
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,11 +7,14 @@
 
 #include "app.h"
 #include "http.h"
+#include "jwriter.h"
 #include "live.h"
+#include "pool.h"
 #include "sessions.h"
 #include "store.h"
 
 #define MAX_ROUTES 64
+#define PROM_TEXT_MAX (1u << 20)   /* the whole exposition is ~20 KB */
 static const int statuses[] = {200, 201, 400, 401, 403, 404, 405, 406, 409, 411, 413, 415, 422, 429, 500, 503, 504};
 #define NSTATUS ((int)(sizeof statuses / sizeof statuses[0]))
 static const double buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -43,81 +45,56 @@ void prom_request(int route_index, int status, size_t in, size_t out, double ste
     }
 }
 
-typedef struct pbuf { char *p; size_t len, cap; int err; } pbuf;
-
-static void pf(pbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void pf(pbuf *b, const char *fmt, ...)
-{
-    for (;;) {
-        if (b->err) return;
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)(n > 0 ? n : 0);
-        char *p = realloc(b->p, cap);
-        if (!p) { b->err = 1; return; }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
 char *prom_render(app *a, size_t *len)
 {
-    pbuf b = {.cap = 8192};
-    b.p = malloc(b.cap);
-    if (!b.p) return NULL;
-    b.p[0] = '\0';
-    pf(&b, "# HELP optirs_requests_total HTTP requests by route and status.\n# TYPE optirs_requests_total counter\n");
+    jwriter b;
+    jw_init(&b, PROM_TEXT_MAX);
+    jw_printf(&b, "# HELP optirs_requests_total HTTP requests by route and status.\n# TYPE optirs_requests_total counter\n");
     for (int row = 0; row <= http_route_count && row <= MAX_ROUTES; row++)
         for (int col = 0; col <= NSTATUS; col++) {
             uint64_t v = atomic_load(&requests[row][col]);
             if (!v) continue;
             const char *name = row == 0 ? "unrouted" : http_routes[row - 1].name;
-            if (col < NSTATUS) pf(&b, "optirs_requests_total{route=\"%s\",status=\"%d\"} %llu\n", name, statuses[col], (unsigned long long)v);
-            else pf(&b, "optirs_requests_total{route=\"%s\",status=\"other\"} %llu\n", name, (unsigned long long)v);
+            if (col < NSTATUS) jw_printf(&b, "optirs_requests_total{route=\"%s\",status=\"%d\"} %llu\n", name, statuses[col], (unsigned long long)v);
+            else jw_printf(&b, "optirs_requests_total{route=\"%s\",status=\"other\"} %llu\n", name, (unsigned long long)v);
         }
-    pf(&b, "# HELP optirs_step_seconds Latency of answered steps (decode, step, encode).\n# TYPE optirs_step_seconds histogram\n");
+    jw_printf(&b, "# HELP optirs_step_seconds Latency of answered steps (decode, step, encode).\n# TYPE optirs_step_seconds histogram\n");
     uint64_t cum = 0;
     for (int i = 0; i < NBUCKET; i++) {
         cum += atomic_load(&step_hist[i]);
-        pf(&b, "optirs_step_seconds_bucket{le=\"%g\"} %llu\n", buckets[i], (unsigned long long)cum);
+        jw_printf(&b, "optirs_step_seconds_bucket{le=\"%g\"} %llu\n", buckets[i], (unsigned long long)cum);
     }
     cum += atomic_load(&step_hist[NBUCKET]);
-    pf(&b, "optirs_step_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-    pf(&b, "optirs_step_seconds_sum %.9f\noptirs_step_seconds_count %llu\n", atomic_load(&step_sum_ns) * 1e-9,
+    jw_printf(&b, "optirs_step_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    jw_printf(&b, "optirs_step_seconds_sum %.9f\noptirs_step_seconds_count %llu\n", atomic_load(&step_sum_ns) * 1e-9,
        (unsigned long long)atomic_load(&step_count));
-    pf(&b, "# HELP optirs_http_bytes_in_total Request body bytes received.\n# TYPE optirs_http_bytes_in_total counter\n"
+    jw_printf(&b, "# HELP optirs_http_bytes_in_total Request body bytes received.\n# TYPE optirs_http_bytes_in_total counter\n"
            "optirs_http_bytes_in_total %llu\n", (unsigned long long)atomic_load(&bytes_in));
-    pf(&b, "# HELP optirs_http_bytes_out_total Response body bytes sent.\n# TYPE optirs_http_bytes_out_total counter\n"
+    jw_printf(&b, "# HELP optirs_http_bytes_out_total Response body bytes sent.\n# TYPE optirs_http_bytes_out_total counter\n"
            "optirs_http_bytes_out_total %llu\n", (unsigned long long)atomic_load(&bytes_out));
-    pf(&b, "# HELP optirs_sessions_open Live sessions.\n# TYPE optirs_sessions_open gauge\noptirs_sessions_open %d\n",
+    jw_printf(&b, "# HELP optirs_sessions_open Live sessions.\n# TYPE optirs_sessions_open gauge\noptirs_sessions_open %d\n",
        a->reg ? sessions_count(a->reg) : 0);
-    pf(&b, "# HELP optirs_http_requests_inflight Requests begun and not completed.\n# TYPE optirs_http_requests_inflight gauge\n"
+    jw_printf(&b, "# HELP optirs_http_requests_inflight Requests begun and not completed.\n# TYPE optirs_http_requests_inflight gauge\n"
            "optirs_http_requests_inflight %d\n", http_inflight());
+    int waiting, running;
+    pool_stats(&waiting, &running);
+    jw_printf(&b, "# HELP optirs_compute_jobs Requests on the compute pool: waiting for a thread, or running.\n"
+           "# TYPE optirs_compute_jobs gauge\noptirs_compute_jobs{state=\"waiting\"} %d\n"
+           "optirs_compute_jobs{state=\"running\"} %d\n", waiting, running);
     store_stats st = {0};
     if (a->db) store_get_stats(a->db, &st);
-    pf(&b, "# HELP optirs_storage_queue_depth Jobs waiting for the storage writer.\n# TYPE optirs_storage_queue_depth gauge\n"
+    jw_printf(&b, "# HELP optirs_storage_queue_depth Jobs waiting for the storage writer.\n# TYPE optirs_storage_queue_depth gauge\n"
            "optirs_storage_queue_depth %lld\n", (long long)st.queue_depth);
-    pf(&b, "# HELP optirs_storage_commits_total Transactions committed by the writer.\n# TYPE optirs_storage_commits_total counter\n"
+    jw_printf(&b, "# HELP optirs_storage_commits_total Transactions committed by the writer.\n# TYPE optirs_storage_commits_total counter\n"
            "optirs_storage_commits_total %lld\n", (long long)st.commits);
-    pf(&b, "# HELP optirs_storage_commit_seconds_total Time spent committing.\n# TYPE optirs_storage_commit_seconds_total counter\n"
+    jw_printf(&b, "# HELP optirs_storage_commit_seconds_total Time spent committing.\n# TYPE optirs_storage_commit_seconds_total counter\n"
            "optirs_storage_commit_seconds_total %.6f\n", st.commit_us_total * 1e-6);
-    pf(&b, "# HELP optirs_storage_commit_seconds_max Longest commit.\n# TYPE optirs_storage_commit_seconds_max gauge\n"
+    jw_printf(&b, "# HELP optirs_storage_commit_seconds_max Longest commit.\n# TYPE optirs_storage_commit_seconds_max gauge\n"
            "optirs_storage_commit_seconds_max %.6f\n", st.commit_us_max * 1e-6);
-    pf(&b, "# HELP optirs_storage_errors_total Failed transactions.\n# TYPE optirs_storage_errors_total counter\n"
+    jw_printf(&b, "# HELP optirs_storage_errors_total Failed transactions.\n# TYPE optirs_storage_errors_total counter\n"
            "optirs_storage_errors_total %lld\n", (long long)st.errors);
     char *lv = live_prom_text();   /* steps by optimizer, event streams (live.c) */
-    if (lv) pf(&b, "%s", lv);
+    if (lv) jw_lit(&b, lv);
     free(lv);
-    if (b.err) {
-        free(b.p);
-        return NULL;
-    }
-    *len = b.len;
-    return b.p;
+    return jw_take(&b, len);
 }

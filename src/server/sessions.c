@@ -17,7 +17,9 @@
 #include "adapt.h"
 #include "online_es.h"
 #include "analytics.h"
+#include "jwriter.h"
 #include "live.h"
+#include "pool.h"
 
 #define SNAPSHOT_VERSION 4   /* 2 added last_applied and best_loss; 3 the adaptation state;
                                 4 the online learner's state */
@@ -63,7 +65,40 @@ struct session {
     req           **pend_req;
     int            *pend_enc;
     int            *pend_skip;
+    pool_lane       lane;          /* its steps, feedback, reads and delete, in order (pool.h) */
+    /* What GET and the list show, copied from the fields above whenever
+     * s->mu is released (session_unlock), under its own short lock: a
+     * description never waits for a running step. */
+    pthread_mutex_t info_mu;
+    struct {
+        int64_t step, saved_step, rolled_back_to;
+        double  last_loss;
+        char    status[16];
+        char    reason[160];
+        int     npend;
+    } info;
 };
+
+/* Copies the described fields to s->info.  Called with s->mu held, or
+ * before the session is shared. */
+static void session_publish(session *s)
+{
+    pthread_mutex_lock(&s->info_mu);
+    s->info.step = s->step;
+    s->info.saved_step = s->saved_step;
+    s->info.rolled_back_to = s->rolled_back_to;
+    s->info.last_loss = s->last_loss;
+    memcpy(s->info.status, s->status, sizeof s->info.status);
+    memcpy(s->info.reason, s->reason, sizeof s->info.reason);
+    s->info.npend = s->npend;
+    pthread_mutex_unlock(&s->info_mu);
+}
+
+static void session_unlock(session *s)
+{
+    session_publish(s);
+    pthread_mutex_unlock(&s->mu);
+}
 
 struct sessions {
     app             *app;
@@ -182,6 +217,7 @@ static void session_free(session *s)
     free(s->pend_enc);
     free(s->pend_skip);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->info_mu);
     free(s);
 }
 
@@ -196,7 +232,9 @@ static int session_build(app *a, spec *sp, session **out)
     session *s = calloc(1, sizeof *s);
     if (!s) return ERR_NO_MEMORY;
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->info_mu, NULL);
     atomic_init(&s->refs, 1);
+    pool_lane_init(&s->lane);
     s->app = a;
     s->sp = *sp;
     memset(sp, 0, sizeof *sp);
@@ -378,6 +416,14 @@ const char *session_tenant(const session *s) { return s->sp.tenant; }
 non_finite_policy session_non_finite(const session *s) { return s->sp.non_finite; }
 size_t session_num_params(const session *s) { return s->sp.lay.n; }
 
+pool_lane *session_lane(session *s, int *limit)
+{
+    int64_t q = s->app->cfg.compute_session_queue;
+    /* Every worker of a shared session must be able to post its gradients. */
+    *limit = (int)(q > s->sp.workers ? q : s->sp.workers);
+    return &s->lane;
+}
+
 static char *make_meta(session *s, int64_t created_ms)
 {
     cJSON *m = spec_to_json(&s->sp);
@@ -470,6 +516,7 @@ int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t ms
     size_t snap_len = 0;
     rc = s->meta_json ? snapshot_encode(s, &snap, &snap_len) : ERR_NO_MEMORY;
     if (!rc) rc = store_session_create_take(a->db, s->id, s->meta_json, created, 0, snap, snap_len);
+    session_publish(s);
     if (!rc) rc = registry_insert(reg, s);
     if (rc) {
         session_free(s);
@@ -503,6 +550,7 @@ static int restore_one(void *ctx, const store_session_row *row)
         if (strcmp(s->status, "diverged") == 0)
             snprintf(s->reason, sizeof s->reason, "the session diverged before the daemon restarted");
         s->saved_time = now_mono();
+        session_publish(s);
         rc = registry_insert(reg, s);
     }
     if (rc) {
@@ -522,49 +570,31 @@ int sessions_restore(sessions *reg)
 /* ---- answers ------------------------------------------------------------- */
 
 /* Growable text buffer for the hand-written JSON answers. */
-typedef struct tbuf { char *p; size_t len, cap; int err; } tbuf;
-
-static void tbuf_reserve(tbuf *b, size_t more)
-{
-    if (b->err || b->len + more <= b->cap) return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + more) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) { b->err = ERR_NO_MEMORY; return; }
-    b->p = p;
-    b->cap = cap;
-}
-
-static void tbuf_puts(tbuf *b, const char *s)
-{
-    size_t n = strlen(s);
-    tbuf_reserve(b, n + 1);
-    if (b->err) return;
-    memcpy(b->p + b->len, s, n + 1);
-    b->len += n;
-}
-
 int encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len)
 {
-    tbuf b = {0};
-    char head[96];
-    snprintf(head, sizeof head, "{\"step\":%lld,\"%s\":[", (long long)step, key);
-    /* A float32 prints in at most F32JSON_FMT_MAX bytes, plus its comma. */
-    tbuf_reserve(&b, strlen(head) + n * (F32JSON_FMT_MAX + 1) + 4);
-    if (b.err) return b.err;
-    tbuf_puts(&b, head);
-    char *p = b.p + b.len;
-    for (size_t i = 0; i < n; i++) {
-        if (i) *p++ = ',';
-        p += f32json_format(p, v[i]);
+    /* A float32 prints in at most F32JSON_FMT_MAX bytes, plus its comma:
+     * that bounds the text (n is at most --max-params, so no wrap). */
+    if (n > (JW_MAX_LIMIT - 256) / (F32JSON_FMT_MAX + 1)) return ERR_TOO_MANY_PARAMS;
+    size_t most = n * (F32JSON_FMT_MAX + 1);
+    jwriter w;
+    jw_init(&w, most + 256);
+    jw_lit(&w, "{\"step\":");
+    jw_i64(&w, step);
+    jw_lit(&w, ",");
+    jw_key(&w, key);
+    jw_lit(&w, "[");
+    char *p = jw_claim(&w, most), *p0 = p;
+    if (p) {
+        for (size_t i = 0; i < n; i++) {
+            if (i) *p++ = ',';
+            p += f32json_format(p, v[i]);
+        }
+        jw_commit(&w, (size_t)(p - p0));
     }
-    *p++ = ']';
-    *p++ = '}';
-    *p = '\0';
-    b.len = (size_t)(p - b.p);
-    *out = b.p;
-    *len = b.len;
-    return 0;
+    jw_lit(&w, "]}");
+    int rc = jw_error(&w);
+    *out = jw_take(&w, len);
+    return rc;
 }
 
 /* Builds the answer to step s->step (JSON or binary); the caller frees it. */
@@ -661,26 +691,24 @@ static int persist_step(session *s)
 
 /* The step's `extra` object: the online learner's figures and the
  * optimizer's diagnostics (opt_diag), each "name": value (null when not
- * finite).  Returns 0 when there is nothing to report (out unset). */
-static int step_extra_json(session *s, char *out, size_t cap)
+ * finite), written by jwriter.  NULL when there is nothing to report (or on
+ * OOM); the caller frees the text. */
+static char *step_extra_json(session *s)
 {
     opt_diag_value v[2 * OPT_DIAG_MAX];
     int n = 0;
     if (s->es.K) n += online_es_diag(&s->es, &s->sp.lay, v, OPT_DIAG_MAX);
     n += opt_diag(&s->o, v + n, OPT_DIAG_MAX);
-    if (n == 0) return 0;
-    size_t len = 0;
-    for (int i = 0; i < n && len + 1 < cap; i++) {
-        int w = isfinite(v[i].value)
-                    ? snprintf(out + len, cap - len, "%s\"%s\":%.17g", i ? "," : "{", v[i].name, v[i].value)
-                    : snprintf(out + len, cap - len, "%s\"%s\":null", i ? "," : "{", v[i].name);
-        if (w < 0 || (size_t)w >= cap - len) return 0;   /* names are short and static: cannot happen */
-        len += (size_t)w;
+    if (n == 0) return NULL;
+    jwriter w;
+    jw_init(&w, 4096);
+    for (int i = 0; i < n; i++) {
+        jw_lit(&w, i ? "," : "{");
+        jw_key(&w, v[i].name);
+        jw_num_or_null(&w, v[i].value, 0);
     }
-    if (len + 2 > cap) return 0;
-    out[len++] = '}';
-    out[len] = '\0';
-    return 1;
+    jw_lit(&w, "}");
+    return jw_take(&w, NULL);
 }
 
 /* Applies step k with gradients g (skip: counts the step, changes nothing).
@@ -740,11 +768,11 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     int rc2 = persist_step(s);
     if (rc2 == 0) {
         store_metric(s->app->db, s->id, &m);
-        char extra[2048];
+        char *extra = step_extra_json(s);
         double mult = s->es.K ? online_es_mean_scale(&s->es, &s->sp.lay)
                     : s->ad.nmult ? adapt_mean_multiplier(&s->ad, &s->o) : NAN;
-        live_record(s->app, s->id, &s->o, &m, skip ? NULL : &ax, mult,
-                    step_extra_json(s, extra, sizeof extra) ? extra : NULL);
+        live_record(s->app, s->id, &s->o, &m, skip ? NULL : &ax, mult, extra);
+        free(extra);
     }
     return rc2;
 }
@@ -773,8 +801,9 @@ static void pend_answer_all(session *s, req *self, int e, const char *msg)
 
 static sessions *registry_of(session *s) { return s->app->reg; }
 
-void session_step(session *s, req *r, const step_request *sr)
+int session_step(session *s, req *r, const step_request *sr)
 {
+    int parked = 0;
     pthread_mutex_lock(&s->mu);
     int64_t k = sr->step;
     int skip = sr->nonfinite && s->sp.non_finite == NON_FINITE_SKIP;
@@ -827,8 +856,10 @@ void session_step(session *s, req *r, const step_request *sr)
         s->pend_req[j] = r;
         s->pend_enc[j] = sr->encoding;
         if (s->npend < s->sp.workers) {
+            /* r stays suspended; whoever completes, times out or releases
+             * the step resumes it. */
             r->wait = s;
-            http_suspend(r);
+            parked = 1;
         } else {
             /* Every worker is here: the mean of their gradients, once. */
             float *mean = s->pend_grads;
@@ -853,7 +884,8 @@ void session_step(session *s, req *r, const step_request *sr)
             pend_clear(reg, s);
         }
     }
-    pthread_mutex_unlock(&s->mu);
+    session_unlock(s);
+    return parked;
 }
 
 void session_params(session *s, req *r, int enc)
@@ -876,7 +908,7 @@ void session_params(session *s, req *r, int enc)
         resp_take(r, 200, enc == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
         snprintf(r->hdr_step, sizeof r->hdr_step, "%lld", (long long)s->step);
     }
-    pthread_mutex_unlock(&s->mu);
+    session_unlock(s);
 }
 
 int session_feedback(session *s, int64_t step, double loss, const char *metrics_json, char *msg, size_t cap)
@@ -889,7 +921,7 @@ int session_feedback(session *s, int64_t step, double loss, const char *metrics_
                  (long long)s->step);
         rc = ERR_OUT_OF_RANGE;
     }
-    pthread_mutex_unlock(&s->mu);
+    session_unlock(s);
     if (!rc) rc = store_feedback(s->app->db, s->id, step, loss, metrics_json);
     if (!rc) {
         /* The online learner takes the loss of a taken step once (a loss
@@ -899,26 +931,26 @@ int session_feedback(session *s, int64_t step, double loss, const char *metrics_
             s->es_dirty = 1;
             if (s->sp.dur == DURABILITY_STEP) snapshot_save(s, 1);
         }
-        pthread_mutex_unlock(&s->mu);
+        session_unlock(s);
     }
     return rc;
 }
 
 cJSON *session_describe(session *s)
 {
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_lock(&s->info_mu);
     cJSON *o = cJSON_Parse(s->meta_json);
     if (o) {
-        cJSON_AddNumberToObject(o, "step", (double)s->step);
-        cJSON_AddStringToObject(o, "status", s->status);
-        if (s->reason[0]) cJSON_AddStringToObject(o, "reason", s->reason);
-        if (s->rolled_back_to >= 0) cJSON_AddNumberToObject(o, "rolled_back_to", (double)s->rolled_back_to);
-        if (isfinite(s->last_loss)) cJSON_AddNumberToObject(o, "last_loss", s->last_loss);
+        cJSON_AddNumberToObject(o, "step", (double)s->info.step);
+        cJSON_AddStringToObject(o, "status", s->info.status);
+        if (s->info.reason[0]) cJSON_AddStringToObject(o, "reason", s->info.reason);
+        if (s->info.rolled_back_to >= 0) cJSON_AddNumberToObject(o, "rolled_back_to", (double)s->info.rolled_back_to);
+        if (isfinite(s->info.last_loss)) cJSON_AddNumberToObject(o, "last_loss", s->info.last_loss);
         else cJSON_AddNullToObject(o, "last_loss");
-        cJSON_AddNumberToObject(o, "saved_step", (double)s->saved_step);
-        if (s->sp.workers > 1) cJSON_AddNumberToObject(o, "pending_workers", s->npend);
+        cJSON_AddNumberToObject(o, "saved_step", (double)s->info.saved_step);
+        if (s->sp.workers > 1) cJSON_AddNumberToObject(o, "pending_workers", s->info.npend);
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->info_mu);
     return o;
 }
 
@@ -950,7 +982,7 @@ int sessions_delete(sessions *reg, const char *id)
         }
         pthread_rwlock_unlock(&reg->lock);
     }
-    pthread_mutex_unlock(&s->mu);
+    session_unlock(s);
     if (removed) session_put(s);   /* the registry's reference */
     session_put(s);
     return rc;
@@ -995,7 +1027,7 @@ void sessions_tick(sessions *reg, double now)
         }
         if (scan_ckpt && !s->deleted && s->sp.dur == DURABILITY_CHECKPOINT && (s->step > s->saved_step || s->es_dirty))
             snapshot_save(s, 0);
-        pthread_mutex_unlock(&s->mu);
+        session_unlock(s);
         session_put(s);
     }
     free(v);
@@ -1014,7 +1046,7 @@ void sessions_release_waiters(sessions *reg)
             pend_answer_all(s, NULL, ERR_SHUTTING_DOWN, "the daemon is shutting down; retry this step");
             pend_clear(reg, s);
         }
-        pthread_mutex_unlock(&s->mu);
+        session_unlock(s);
         session_put(s);
     }
     free(v);
@@ -1032,7 +1064,7 @@ int sessions_checkpoint_all(sessions *reg)
             int e = snapshot_save(s, 0);
             if (e) rc = e;
         }
-        pthread_mutex_unlock(&s->mu);
+        session_unlock(s);
         session_put(s);
     }
     free(v);

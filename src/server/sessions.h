@@ -12,18 +12,25 @@
  * update again without applying anything, anything else is step_conflict.
  * Shared sessions (workers = K) gather K distinct workers' gradients for a
  * step, apply their mean once and answer every worker with the same update;
- * waiting requests are suspended (http_suspend) with a deadline.
+ * waiting requests stay suspended (parked) with a deadline.
+ *
+ * Steps, feedback, parameter reads and deletes run on the compute pool in
+ * the session's lane (session_lane): one at a time, in arrival order.
  *
  * Thread rules: the registry is guarded by a rwlock; each session by its own
  * mutex, held for the whole of a step (decode happens before, in the
- * request).  Sessions are reference counted: sessions_get takes a reference,
- * session_put drops it; a deleted session is freed by its last holder. */
+ * request, on the HTTP thread; the step itself on a compute thread).
+ * session_describe reads a copy of the described fields made whenever that
+ * mutex is released, so it never waits for a running step.  Sessions are
+ * reference counted: sessions_get takes a reference, session_put drops it; a
+ * deleted session is freed by its last holder. */
 #ifndef OPTIRS_SESSIONS_H
 #define OPTIRS_SESSIONS_H
 
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include "http.h"
+#include "pool.h"
 #include "spec.h"
 
 #include <pthread.h>
@@ -73,6 +80,9 @@ const char *session_id(const session *s);
 /* The tenant that owns the session ("" in open mode). */
 const char *session_tenant(const session *s);
 size_t session_num_params(const session *s);
+/* The session's compute lane and how many jobs may wait or run on it
+ * (--compute-session-queue, at least the session's workers). */
+pool_lane *session_lane(session *s, int *limit);
 
 /* A decoded step request.  grads (num_params floats) belong to the request. */
 typedef struct step_request {
@@ -84,9 +94,11 @@ typedef struct step_request {
     int          nonfinite;       /* a gradient or the loss is not finite */
 } step_request;
 
-/* Runs the step protocol for `sr`: sets r's response, or suspends r until the
- * other workers of a shared session arrive (the completing thread answers). */
-void session_step(session *s, req *r, const step_request *sr);
+/* Runs the step protocol for `sr` on a suspended request r (compute.h).
+ * Returns 0 with r's response set, or 1 when r is parked until the other
+ * workers of a shared session arrive (whoever completes, times out or
+ * releases the step answers and resumes it; the caller must not touch r). */
+int  session_step(session *s, req *r, const step_request *sr);
 /* Answers r with the current parameters (JSON or binary). */
 void session_params(session *s, req *r, int enc);
 /* Stores feedback for a taken step.  0 or ERR_* (msg filled). */

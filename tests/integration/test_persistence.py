@@ -1,5 +1,7 @@
 """Restarts: every session comes back where its durable state says."""
 import signal
+import sqlite3
+import time
 
 import numpy as np
 
@@ -56,16 +58,37 @@ def test_kill9_durability_step_loses_nothing_and_retry_is_answered(make_daemon):
     assert d2.step_binary(sid, 10, g)[2] == twin_d.step_binary(twin["id"], 10, g)[2]
 
 
+def committed_step(db, sid):
+    """The step of sid's snapshot as committed in the database file (a read-only reader beside the daemon)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT step FROM sessions WHERE id = ?", (sid,)).fetchone()
+    finally:
+        con.close()
+    return row[0] if row else None
+
+
+def wait_for(cond, seconds):
+    end = time.monotonic() + seconds
+    while not cond():
+        assert time.monotonic() < end, "condition not met in time"
+        time.sleep(0.02)
+
+
 def test_kill9_checkpoint_mode_is_within_the_window(make_daemon):
     d = make_daemon("--checkpoint-every", "4", "--checkpoint-interval", "3600").start()
     s = d.create(optimizer="sgd", hyperparams={"lr": 0.1}, tensors=T)
     sid = s["id"]
-    drive(d, sid, 1, 10, 4)
+    drive(d, sid, 1, 4, 4)
+    # Snapshots are committed asynchronously, and a queued one is replaced by a
+    # newer one: wait (bounded) until step 4's is in the file, as a writer that
+    # keeps up would have it, so the bound below is exact.
+    wait_for(lambda: committed_step(d.db, sid) == 4, 30)
+    drive(d, sid, 5, 10, 5)
     d.kill9()
     d2 = make_daemon("--checkpoint-every", "4", tmpdir=d.dir, db=d.db).start()
     got = d2.json("GET", f"/v1/sessions/{sid}")[1]
-    # Snapshots are taken at steps 4 and 8 and committed asynchronously: a kill
-    # lands after the commit of step 8's snapshot (window: checkpoint-every
+    # A kill lands after the commit of step 8's snapshot (window: checkpoint-every
     # steps) or, if it was still queued, after step 4's (one window more).
     assert got["step"] in (4, 8)
     st, body = d2.step(sid, got["step"] + 1, [0.0] * 6)

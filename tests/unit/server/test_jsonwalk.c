@@ -121,7 +121,7 @@ static void test_jsonwalk_key_with_escaped_nul_is_refused(void **unused)
     visit v = {0};
     int rc = walk("{\"optimizer\\u0000zz\":\"adam\"}", &v, msg, sizeof msg);
     if (rc == 0) fail_msg("accepted; the callback saw the key \"%s\"", v.keys[0]);
-    assert_true(rc == ERR_INVALID_JSON || rc == ERR_UNKNOWN_FIELD);
+    assert_true(rc == ERR_INVALID_JSON || rc == ERR_UNKNOWN_FIELD || rc == ERR_INVALID_UTF8);
 }
 
 static void test_jsonwalk_refuses_trailing_data(void **unused)
@@ -225,9 +225,27 @@ static void test_jsonwalk_reads_only_len_bytes(void **unused)
     assert_int_equal(x.n, 2);
     assert_string_equal(x.vals[1], "\"w\"");
     free(h);
-    /* a NUL byte inside len is not whitespace */
+    /* a NUL byte inside len is not whitespace (nor accepted text: the UTF-8
+     * check refuses the NUL code point first) */
     visit y = {0};
-    assert_int_equal(jsonwalk_object("{}\0", 3, record, &y, msg, sizeof msg), ERR_INVALID_JSON);
+    assert_int_equal(jsonwalk_object("{}\0", 3, record, &y, msg, sizeof msg), ERR_INVALID_UTF8);
+}
+
+/* The input boundary: invalid UTF-8 anywhere in the body, or an escaped NUL
+ * in any string, is ERR_INVALID_UTF8 before any member is visited. */
+static void test_jsonwalk_refuses_invalid_utf8_and_escaped_nul(void **unused)
+{
+    (void)unused;
+    char msg[256];
+    const char *bad[] = {"{\"name\":\"\xff\"}", "{\"name\":\"\xc0\xaf\"}", "{\"name\":\"\xed\xa0\x80\"}",
+                         "{\"\xf4\x90\x80\x80\":1}", "{\"a\":\"x\\u0000\"}", "{\"a\":[\"\\u0000\"]}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        visit v = {0};
+        if (walk(bad[i], &v, msg, sizeof msg) != ERR_INVALID_UTF8) fail_msg("not refused as UTF-8: %s", bad[i]);
+        assert_int_equal(v.n, 0);
+    }
+    visit ok = {0};
+    assert_int_equal(walk("{\"name\":\"caf\xc3\xa9 \\\\u0000 \\u00e9\"}", &ok, msg, sizeof msg), 0);
 }
 
 static void test_jsonwalk_cjson_reports_bytes_used(void **unused)
@@ -303,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_jsonwalk_key_length_and_member_count_limits),
         cmocka_unit_test(test_jsonwalk_reads_only_len_bytes),
         cmocka_unit_test(test_jsonwalk_cjson_reports_bytes_used),
+        cmocka_unit_test(test_jsonwalk_refuses_invalid_utf8_and_escaped_nul),
         cmocka_unit_test(test_jsonwalk_classify_tells_malformed_from_wrong_type),
         cmocka_unit_test(test_jsonwalk_cjson_refuses_numbers_outside_the_json_grammar),
     };
