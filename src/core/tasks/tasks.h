@@ -3,7 +3,7 @@
  * evaluating optimizers.
  *
  * A task family is one row of a table {name, domain, description, create};
- * adding a family is one new file src/core/task_<family>.c plus one line in
+ * adding a family is one new file src/core/tasks/task_<family>.c plus one line in
  * the table in tasks.c.  A task is one instance of a family: fixed data and
  * problem constants derived from (params, seed), a parameter vector of
  * `n` floats described by `lay` (the same layout type optimizers use).
