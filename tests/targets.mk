@@ -1,5 +1,5 @@
 # tests/targets.mk — fuzzing, crash, soak and valgrind targets (included from
-# the main Makefile, which defines CORE_SRC, STORAGE_SRC, SERVER_SRC, PKGS,
+# the main Makefile, which defines CORE_SRC, DATA_SRC, STORAGE_SRC, SERVER_SRC, PKGS,
 # LDLIBS, PY, BUILD and UNIT_BIN/SRVTEST_BIN).
 #
 #   make fuzz            every libFuzzer target for FUZZ_TIME seconds (long)
@@ -11,7 +11,7 @@
 #   make valgrind-unit   the unit tests under valgrind memcheck
 #
 # The fuzz targets are built with clang from the sources directly (not the
-# gcc-built archives) into build-fuzz/: every src/core, src/storage and
+# gcc-built archives) into build-fuzz/: every src/core, src/data, src/storage and
 # src/server file except main.c with -fsanitize=fuzzer-no-link,address,
 # undefined, and each tests/fuzz/fuzz_*.c linked with -fsanitize=fuzzer.
 # New corpus entries go to build-fuzz/corpus/<target> (not the repository);
@@ -26,11 +26,10 @@ FUZZ_SHORT_TIME ?= 10
 CRASH_KILLS     ?= 20
 SOAK_SECONDS    ?= 600
 FUZZ_SAN        := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS     := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Isrc/core -Isrc/storage -Isrc/server \
-                   -I/usr/include/x86_64-linux-gnu/openblas-pthread $(shell pkg-config --cflags $(PKGS) 2>/dev/null) \
+FUZZ_CFLAGS     := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra \
                    $(FUZZ_SAN)
 FUZZ_LIBS       := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lpthread -lm
-FUZZ_LIB_OBJ    := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(CORE_SRC) $(STORAGE_SRC) $(SERVER_SRC))
+FUZZ_LIB_OBJ    := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(CORE_SRC) $(DATA_SRC) $(STORAGE_SRC) $(SERVER_SRC))
 FUZZ_TARGETS    := f32json jsonwalk spec opt_state lopt_weights http writer live
 FUZZ_BIN        := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
@@ -38,18 +37,23 @@ FUZZ_BIN        := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
 $(FUZZ_BUILD)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(LAYER_INC) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
-# clang ignores lopt_fast.c's `#pragma GCC target("avx2")`: give that file
+# The same per-layer include paths as the main build (see the Makefile).
+$(FUZZ_BUILD)/src/core/%.o:    LAYER_INC = $(CORE_INC)
+$(FUZZ_BUILD)/src/data/%.o:    LAYER_INC = $(DATA_INC)
+$(FUZZ_BUILD)/src/storage/%.o: LAYER_INC = $(STORAGE_INC)
+
+# clang ignores lopt/lopt_fast.c's `#pragma GCC target("avx2")`: give that file
 # AVX2 (not FMA, which would change its rounding) on the command line.
-$(FUZZ_BUILD)/src/core/lopt_fast.o: FUZZ_CFLAGS += -mavx2 -Wno-unknown-pragmas
+$(FUZZ_BUILD)/src/core/lopt/lopt_fast.o: FUZZ_CFLAGS += -mavx2 -Wno-unknown-pragmas
 
 $(FUZZ_BUILD)/libfuzzsrc.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_BUILD)/libfuzzsrc.a
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -Itests/fuzz -fsanitize=fuzzer -MMD -MP $< $(FUZZ_BUILD)/libfuzzsrc.a -o $@ $(FUZZ_LIBS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(ALL_INC) -Itests/fuzz -fsanitize=fuzzer -MMD -MP $< $(FUZZ_BUILD)/libfuzzsrc.a -o $@ $(FUZZ_LIBS)
 
 fuzz-build: $(FUZZ_BIN)
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates src/core/weights_builtin.c from weights records in a database.
+"""Generates src/core/lopt/weights_builtin.c from weights records in a database.
 
 Usage (from the repository root, after deploy/meta/train_all.sh):
     /usr/bin/python3 deploy/meta/gen_builtin.py --db build/meta.db mlp_lopt [more names]
@@ -25,7 +25,7 @@ def c_string(s):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", required=True)
-    ap.add_argument("--out", default=os.path.join(ROOT, "src", "core", "weights_builtin.c"))
+    ap.add_argument("--out", default=os.path.join(ROOT, "src", "core", "lopt", "weights_builtin.c"))
     ap.add_argument("names", nargs="+")
     a = ap.parse_args()
     db = sqlite3.connect(a.db)

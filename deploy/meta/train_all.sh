@@ -4,7 +4,7 @@
 # then mlp_lopt.conf trains only its per-tensor step scale), lstm_lopt and
 # nn_adam — evaluates each on its training suite and on the validation suite
 # (horizons 1000 and 5000, 5 seeds, next to lr-tuned Adam and Adam@1e-3), and
-# regenerates src/core/weights_builtin.c from the records.
+# regenerates src/core/lopt/weights_builtin.c from the records.
 #
 # Run from the repository root after `make -j2 build/optirsd`:
 #     deploy/meta/train_all.sh

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "app.h"
+#include "data_cache.h"
 #include "errors.h"
 #include "layers.h"
 #include "lopt.h"
@@ -83,6 +84,7 @@ void meta_spec_defaults(meta_spec *sp)
 {
     memset(sp, 0, sizeof *sp);
     meta_config_defaults(&sp->mc);
+    sp->mc.tasks[0].params.data = &data_cache_source;
     snprintf(sp->name, sizeof sp->name, "%s", sp->mc.optimizer);
     snprintf(sp->task_text[0], META_TASK_TEXT, "%s", sp->mc.tasks[0].family);
     sp->outer_steps = 100;
@@ -127,6 +129,7 @@ static const tkey task_keys[] = {
 int meta_task_parse(const char *text, meta_task_spec *t, char *msg, size_t cap)
 {
     memset(t, 0, sizeof *t);
+    t->params.data = &data_cache_source;   /* the data families read Debian's datasets */
     char buf[META_TASK_TEXT];
     if (strlen(text) >= sizeof buf) return fail(msg, cap, ERR_OUT_OF_RANGE, "task \"%.40s%s\" is too long", text, "…");
     snprintf(buf, sizeof buf, "%s", text);

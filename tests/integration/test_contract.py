@@ -2,7 +2,7 @@
 
 Needs no running daemon: it reads the route table (src/server/routes.c), the
 error table (src/core/errors.h), the configuration table (src/server/config.c)
-and the optimizers' hyperparameter tables (src/core/opt.c, opt_classic.c,
+and the optimizers' hyperparameter tables (src/core/opt/opt.c, opt_classic.c,
 lopt_*.c, registered in opt_registry.c), and checks that the spec documents
 exactly those, in both directions where that makes sense.
 
@@ -282,7 +282,7 @@ def test_metric_families_are_documented(spec):
 
 def c_macros():
     macros = {}
-    for h in glob.glob(os.path.join(ROOT, "src", "core", "*.h")):
+    for h in glob.glob(os.path.join(ROOT, "src", "core", "**", "*.h"), recursive=True):
         with open(h, encoding="utf-8") as f:
             for name, val in re.findall(r"^#define\s+(\w+)\s+([-+0-9.eE]+)\s*(?:/\*.*)?$", f.read(), re.M):
                 macros[name] = val
@@ -312,7 +312,7 @@ def c_optimizers():
     """{name: (kind, [common + own hyperparameter rows])} from the C sources."""
     macros = c_macros()
     tables, vtbls = {}, {}
-    for path in sorted(glob.glob(os.path.join(ROOT, "src", "core", "*.c"))):
+    for path in sorted(glob.glob(os.path.join(ROOT, "src", "core", "**", "*.c"), recursive=True)):
         with open(path, encoding="utf-8") as f:
             src = strip_c_comments(f.read())
         for m in re.finditer(r"hparam_def\s+(\w+)\s*\[[^\]]*\]\s*=\s*\{(.*?)\};", src, re.S):
@@ -325,7 +325,7 @@ def c_optimizers():
             if name:
                 vtbls[m.group(1)] = (name.group(1), hp.group(1) if hp else None,
                                      kind.group(1).lower() if kind else None)
-    reg_src = strip_c_comments(read("src/core/opt_registry.c"))
+    reg_src = strip_c_comments(read("src/core/opt/opt_registry.c"))
     reg_body = re.search(r"registry\[\]\s*=\s*\{(.*?)\};", reg_src, re.S).group(1)
     registered = re.findall(r"&(\w+)", reg_body)
     common = tables["common_hparams"]
@@ -380,7 +380,7 @@ def test_hyperparameters_match_the_c_tables(spec):
 
 
 def test_schedules_match_opt_c(spec):
-    src = strip_c_comments(read("src/core/opt.c"))
+    src = strip_c_comments(read("src/core/opt/opt.c"))
     body = re.search(r"schedule_names\[\]\s*=\s*\{(.*?)\};", src, re.S).group(1)
     names = re.findall(r'"(\w+)"', body)
     assert spec["components"]["schemas"]["CreateSessionRequest"]["properties"]["schedule"]["enum"] == names

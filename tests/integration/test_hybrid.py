@@ -1,5 +1,5 @@
 """The `hybrid` optimizer over the real daemon: mlp_lopt and Adam on the same
-gradients, mixed by online exponential weights (src/core/opt_hybrid.h).
+gradients, mixed by online exponential weights (src/core/opt/opt_hybrid.h).
 
 The task is a quadratic f(x) = 1/2 sum h_i (x_i - c_i)^2 in 60 parameters
 (h log-spaced in [0.1, 10], c seeded normal, x0 = 0), driven from numpy with

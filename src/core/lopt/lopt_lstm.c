@@ -47,14 +47,14 @@ static size_t lstm_layer_params(int in, int H)
     return (size_t)in * 4 * H + (size_t)H * 4 * H + 4 * (size_t)H;
 }
 
-size_t lopt_lstm_theta_count(int hidden, int depth)
+static size_t lopt_lstm_theta_count(int hidden, int depth)
 {
     size_t n = 1 + lstm_layer_params(2, hidden);
     for (int l = 1; l < depth; l++) n += lstm_layer_params(hidden, hidden);
     return n + (size_t)hidden + 1;
 }
 
-void lopt_lstm_theta_default(float *theta, int hidden, int depth, rng *r)
+static void lopt_lstm_theta_default(float *theta, int hidden, int depth, rng *r)
 {
     float *p = theta;
     *p++ = 1.0f;
@@ -300,4 +300,13 @@ const opt_vtbl opt_lstm_lopt_vtbl = {
     .save = lstm_lopt_save,
     .load = lstm_lopt_load,
     .deinit = lstm_lopt_deinit,
+};
+
+const lopt_arch lopt_arch_lstm = {
+    .id = LOPT_ARCH_LSTM,
+    .name = "lstm_lopt",
+    .vt = &opt_lstm_lopt_vtbl,
+    .theta_count = lopt_lstm_theta_count,
+    .theta_default = lopt_lstm_theta_default,
+    .legacy_tail = 0,
 };

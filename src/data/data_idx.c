@@ -1,5 +1,5 @@
-/* idx.c — IDX parser and gzip loader; see idx.h. */
-#include "idx.h"
+/* data_idx.c — IDX parser and gzip loader; see data_idx.h. */
+#include "data_idx.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -12,20 +12,20 @@ static uint32_t be32(const uint8_t *p)
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
 
-int idx_parse(idx_array *out, const uint8_t *buf, size_t len)
+int data_idx_parse(data_idx_array *out, const uint8_t *buf, size_t len)
 {
     memset(out, 0, sizeof *out);
     if (!buf || len < 4 || buf[0] != 0 || buf[1] != 0) return ERR_CORRUPT;
     if (buf[2] != 0x08) return ERR_CORRUPT;          /* unsigned byte only */
     int nd = buf[3];
-    if (nd < 1 || nd > IDX_MAX_DIMS) return ERR_CORRUPT;
+    if (nd < 1 || nd > DATA_IDX_MAX_DIMS) return ERR_CORRUPT;
     size_t hdr = 4 + 4 * (size_t)nd;
     if (len < hdr) return ERR_CORRUPT;
     size_t size = 1;
-    int64_t dims[IDX_MAX_DIMS];
+    int64_t dims[DATA_IDX_MAX_DIMS];
     for (int i = 0; i < nd; i++) {
         uint32_t d = be32(buf + 4 + 4 * i);
-        if (d == 0 || size > IDX_MAX_BYTES / d) return ERR_CORRUPT;
+        if (d == 0 || size > DATA_IDX_MAX_BYTES / d) return ERR_CORRUPT;
         size *= d;
         dims[i] = d;
     }
@@ -40,7 +40,7 @@ int idx_parse(idx_array *out, const uint8_t *buf, size_t len)
     return 0;
 }
 
-int idx_load_gz(idx_array *out, const char *path)
+int data_idx_load_gz(data_idx_array *out, const char *path)
 {
     memset(out, 0, sizeof *out);
     gzFile f = gzopen(path, "rb");
@@ -51,7 +51,7 @@ int idx_load_gz(idx_array *out, const char *path)
     if (!buf) { gzclose(f); return ERR_NO_MEMORY; }
     for (;;) {
         if (len == cap) {
-            if (cap >= IDX_MAX_BYTES + 64) { rc = ERR_CORRUPT; break; }
+            if (cap >= DATA_IDX_MAX_BYTES + 64) { rc = ERR_CORRUPT; break; }
             uint8_t *nb = realloc(buf, cap * 2);
             if (!nb) { rc = ERR_NO_MEMORY; break; }
             buf = nb;
@@ -70,12 +70,12 @@ int idx_load_gz(idx_array *out, const char *path)
         len += (size_t)got;
     }
     gzclose(f);
-    if (rc == 0) rc = idx_parse(out, buf, len);
+    if (rc == 0) rc = data_idx_parse(out, buf, len);
     free(buf);
     return rc;
 }
 
-void idx_deinit(idx_array *a)
+void data_idx_deinit(data_idx_array *a)
 {
     if (!a) return;
     free(a->data);

@@ -37,14 +37,14 @@ static int nnadam_net(mlp *m, int hidden, int depth)
     return mlp_init(m, depth + 1, sizes, ACT_TANH);
 }
 
-size_t lopt_nnadam_theta_count(int hidden, int depth)
+static size_t lopt_nnadam_theta_count(int hidden, int depth)
 {
     mlp m;
     if (nnadam_net(&m, hidden, depth)) return 0;
     return m.nparams;
 }
 
-void lopt_nnadam_theta_default(float *theta, int hidden, int depth, rng *r)
+static void lopt_nnadam_theta_default(float *theta, int hidden, int depth, rng *r)
 {
     mlp m;
     if (nnadam_net(&m, hidden, depth)) return;
@@ -210,4 +210,13 @@ const opt_vtbl opt_nn_adam_vtbl = {
     .save = nnadam_save,
     .load = nnadam_load,
     .deinit = nnadam_deinit,
+};
+
+const lopt_arch lopt_arch_nnadam = {
+    .id = LOPT_ARCH_NNADAM,
+    .name = "nn_adam",
+    .vt = &opt_nn_adam_vtbl,
+    .theta_count = lopt_nnadam_theta_count,
+    .theta_default = lopt_nnadam_theta_default,
+    .legacy_tail = 0,
 };

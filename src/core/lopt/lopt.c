@@ -1,5 +1,7 @@
-/* lopt.c — weights, the named-weights table and mlp_lopt's features.
- * See lopt.h. */
+/* lopt.c — the shared base of the learned optimizers: weights records, the
+ * named-weights table and the input features the networks share.  It
+ * reaches an architecture only through the table of lopt_archs.c (see
+ * lopt_arch in lopt_internal.h) and never names one.  See lopt.h. */
 #include "lopt.h"
 #include "lopt_internal.h"
 #include "errors.h"
@@ -13,31 +15,21 @@ static const float time_taus[LOPT_NTIME] = {1, 3, 10, 30, 100, 300, 1000, 3000, 
 
 const char *lopt_arch_name(int arch)
 {
-    switch (arch) {
-    case LOPT_ARCH_MLP: return "mlp_lopt";
-    case LOPT_ARCH_LSTM: return "lstm_lopt";
-    case LOPT_ARCH_NNADAM: return "nn_adam";
-    default: return NULL;
-    }
+    const lopt_arch *a = lopt_arch_by_id(arch);
+    return a ? a->name : NULL;
 }
 
 int lopt_arch_from_name(const char *optname)
 {
-    if (!optname) return -1;
-    for (int a = LOPT_ARCH_MLP; a <= LOPT_ARCH_NNADAM; a++)
-        if (strcmp(optname, lopt_arch_name(a)) == 0) return a;
-    return -1;
+    const lopt_arch *a = lopt_arch_by_name(optname);
+    return a ? a->id : -1;
 }
 
 size_t lopt_theta_count(int arch, int hidden, int depth)
 {
     if (hidden < 1 || hidden > LOPT_MAX_HIDDEN || depth < 1 || depth > LOPT_MAX_DEPTH) return 0;
-    switch (arch) {
-    case LOPT_ARCH_MLP: return lopt_mlp_theta_count(hidden, depth);
-    case LOPT_ARCH_LSTM: return lopt_lstm_theta_count(hidden, depth);
-    case LOPT_ARCH_NNADAM: return lopt_nnadam_theta_count(hidden, depth);
-    default: return 0;
-    }
+    const lopt_arch *a = lopt_arch_by_id(arch);
+    return a ? a->theta_count(hidden, depth) : 0;
 }
 
 int lopt_weights_init(lopt_weights *w, int arch, int hidden, int depth)
@@ -57,11 +49,7 @@ int lopt_weights_init_default(lopt_weights *w, int arch, int hidden, int depth, 
     if (rc) return rc;
     rng r;
     rng_seed(&r, seed);
-    switch (arch) {
-    case LOPT_ARCH_MLP: lopt_mlp_theta_default(w->theta, hidden, depth, &r); break;
-    case LOPT_ARCH_LSTM: lopt_lstm_theta_default(w->theta, hidden, depth, &r); break;
-    default: lopt_nnadam_theta_default(w->theta, hidden, depth, &r); break;
-    }
+    lopt_arch_by_id(arch)->theta_default(w->theta, hidden, depth, &r);   /* init checked the id */
     return 0;
 }
 
@@ -98,9 +86,9 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
     if (blob_reader_status(br)) return ERR_CORRUPT;
     if (hidden > LOPT_MAX_HIDDEN || depth > LOPT_MAX_DEPTH) return ERR_CORRUPT;
     size_t count = lopt_theta_count((int)arch, (int)hidden, (int)depth);
-    /* mlp_lopt weights from before the per-tensor step scale are the same
-     * network with a zero scale head: theta's prefix (lopt_mlp.c) */
-    int legacy = arch == LOPT_ARCH_MLP && count && n == count - LOPT_MLP_NSCALE;
+    /* an older, shorter record of the architecture (lopt_arch.legacy_tail) */
+    const lopt_arch *a = lopt_arch_by_id((int)arch);
+    int legacy = a && a->legacy_tail && count && n == count - a->legacy_tail;
     if ((count != n && !legacy) || n == 0) return ERR_CORRUPT;
     int rc = lopt_weights_init(w, (int)arch, (int)hidden, (int)depth);
     if (rc) return rc;
@@ -241,7 +229,7 @@ int lopt_weights_resolve_shape(const opt_config *cfg, int arch, int hidden, int 
 lopt_weights *lopt_opt_weights(opt *o)
 {
     if (!o || !o->vt || !o->state) return NULL;
-    if (o->vt != &opt_mlp_lopt_vtbl && o->vt != &opt_lstm_lopt_vtbl && o->vt != &opt_nn_adam_vtbl) return NULL;
+    if (!lopt_arch_by_vtbl(o->vt)) return NULL;
     return (lopt_weights *)o->state;
 }
 

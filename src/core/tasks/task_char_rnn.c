@@ -1,13 +1,13 @@
 /* task_char_rnn.c — next-character prediction with a one-layer LSTM.
  *
- * Text: TASKS_TEXT_FILE (the GPL-3 text every Debian system installs) or
- * task_params.data_path.  The vocabulary is the set of bytes in the text;
+ * Text: from the data source's text function (task_params.data; src/data's
+ * default is the GPL-3 text every Debian system installs, or
+ * task_params.data_path).  The vocabulary is the set of bytes in the text;
  * the first 90% trains, the last 10% is held out.  Model: one-hot char (V)
  * -> LSTM(V, width) -> linear (width, V) -> softmax; loss is the mean
  * cross-entropy over seq_len steps and `batch` sequences that start at
  * random offsets, from zero state, backpropagated through all seq_len steps.
  * eval_loss runs 32 fixed, evenly spaced held-out sequences. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,7 +16,6 @@
 #include "tasks_internal.h"
 
 #define CR_NEVAL 32
-#define CR_MAX_TEXT (64u << 20)
 
 typedef struct chartask {
     lstm    cell;
@@ -121,35 +120,6 @@ static void cr_free(task *t)
 
 static const task_vtbl cr_vt = {cr_loss_grad, cr_eval, NULL, cr_init, cr_free};
 
-/* Reads the whole file; 0, ERR_NOT_FOUND, ERR_CORRUPT (empty/too big), ERR_NO_MEMORY. */
-static int cr_read(const char *path, uint8_t **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return ERR_NOT_FOUND;
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
-    int rc = 0;
-    while (buf) {
-        if (n == cap) {
-            if (cap >= CR_MAX_TEXT) { rc = ERR_CORRUPT; break; }
-            uint8_t *nb = realloc(buf, cap * 2);
-            if (!nb) { rc = ERR_NO_MEMORY; break; }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        if (got == 0) break;
-        n += got;
-    }
-    if (!buf) rc = ERR_NO_MEMORY;
-    if (ferror(f)) rc = ERR_CORRUPT;
-    fclose(f);
-    if (rc) { free(buf); return rc; }
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 static int cr_create(task *t)
 {
     task_params *p = &t->p;
@@ -162,12 +132,13 @@ static int cr_create(task *t)
         tasks_set_error("char_rnn: width 1..1024, batch 1..1024, seq_len 1..512, init_scale > 0");
         return ERR_OUT_OF_RANGE;
     }
-    const char *path = p->data_path ? p->data_path : TASKS_TEXT_FILE;
+    const task_data *src = tasks_data(t, "char_rnn");
+    if (!src || !src->text) return ERR_NOT_FOUND;
+    const char *path = p->data_path ? p->data_path : "the default text";
     uint8_t *raw;
     size_t n;
-    int rc = cr_read(path, &raw, &n);
-    if (rc == ERR_NOT_FOUND) { tasks_set_error("char_rnn: cannot open %s", path); return rc; }
-    if (rc) { tasks_set_error("char_rnn: reading %s: %s", path, err_message(rc)); return rc; }
+    int rc = src->text(src->ctx, p->data_path, &raw, &n);
+    if (rc) return rc;
     size_t n_train = n * 9 / 10;
     if (n_train < (size_t)p->seq_len + 2 || n - n_train < (size_t)p->seq_len + 2) {
         free(raw);

@@ -19,7 +19,7 @@
 #define FM_CHUNK 250
 
 typedef struct fmtask {
-    const tasks_fmnist *data;
+    const task_fmnist_data *data;
     mlp    m;
     int    side, in, batch, cap, n_train;
     float *xb, *out, *cache, *scratch, *probs, *dout;   /* scratch for cap rows */
@@ -28,7 +28,7 @@ typedef struct fmtask {
 
 static void fm_gather(const fmtask *q, int test, int i, float *dst)
 {
-    const tasks_fmnist *d = q->data;
+    const task_fmnist_data *d = q->data;
     if (q->side == 8) {
         memcpy(dst, (test ? d->test8 : d->train8) + (size_t)i * 64, sizeof(float) * 64);
     } else {
@@ -112,8 +112,10 @@ static int fm_create(task *t)
                         "image_side 8 or 28, init_scale > 0", MLP_MAX_LAYERS - 1);
         return ERR_OUT_OF_RANGE;
     }
-    const tasks_fmnist *data;
-    int rc = tasks_fmnist_get(p->data_path, &data);
+    const task_data *src = tasks_data(t, "fmnist_mlp");
+    if (!src || !src->fmnist) return ERR_NOT_FOUND;
+    const task_fmnist_data *data;
+    int rc = src->fmnist(src->ctx, p->data_path, &data);
     if (rc) return rc;
     if (!p->n_train || p->n_train > data->n_train) p->n_train = data->n_train;
     fmtask *q = calloc(1, sizeof *q);

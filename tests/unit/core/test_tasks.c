@@ -23,10 +23,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data_cache.h"
 #include "errors.h"
 #include "layers.h"
 #include "tasks.h"
-#include "tasks_internal.h"   /* tasks_bilinear_resize */
 #include <pthread.h>
 
 typedef struct case_ {
@@ -55,7 +55,9 @@ static const case_ cases[] = {
 static task *make(const case_ *c, uint64_t seed)
 {
     task *t = NULL;
-    int rc = task_create(c->family, &c->p, seed, &t);
+    task_params p = c->p;
+    p.data = &data_cache_source;
+    int rc = task_create(c->family, &p, seed, &t);
     if (rc) {
         printf("task_create(%s): %s\n", c->family, tasks_last_error());
         fail();
@@ -93,14 +95,20 @@ static void test_missing_data_fails_cleanly(void **st)
 {
     (void)st;
     task *t = (task *)1;
-    task_params missing = {.data_path = "/nonexistent/fmnist"};
+    task_params missing = {.data_path = "/nonexistent/fmnist", .data = &data_cache_source};
     assert_int_equal(task_create("fmnist_mlp", &missing, 1, &t), ERR_NOT_FOUND);
     assert_null(t);
     printf("  expected error: %s\n", tasks_last_error());
     assert_non_null(strstr(tasks_last_error(), "/nonexistent/fmnist"));
-    task_params notext = {.data_path = "/nonexistent/text"};
+    task_params notext = {.data_path = "/nonexistent/text", .data = &data_cache_source};
     assert_int_equal(task_create("char_rnn", &notext, 1, &t), ERR_NOT_FOUND);
     assert_non_null(strstr(tasks_last_error(), "/nonexistent/text"));
+    /* no data source at all: the same error, naming the family */
+    assert_int_equal(task_create("fmnist_mlp", NULL, 1, &t), ERR_NOT_FOUND);
+    assert_null(t);
+    assert_non_null(strstr(tasks_last_error(), "no data source"));
+    assert_int_equal(task_create("char_rnn", NULL, 1, &t), ERR_NOT_FOUND);
+    assert_non_null(strstr(tasks_last_error(), "char_rnn"));
 }
 
 static void test_table_and_errors(void **st)
@@ -125,9 +133,10 @@ static void test_table_and_errors(void **st)
     task_params side = {.image_side = 13};
     assert_int_equal(task_create("fmnist_mlp", &side, 1, &t), ERR_OUT_OF_RANGE);
     task_free(NULL);
-    /* defaults: every family builds with p == NULL */
+    /* defaults: every family builds with only a data source given */
+    task_params dflt = {.data = &data_cache_source};
     for (int i = 0; i < tasks_count(); i++) {
-        int rc = task_create(tasks_at(i)->name, NULL, 3, &t);
+        int rc = task_create(tasks_at(i)->name, &dflt, 3, &t);
         if (rc) printf("%s: %s\n", tasks_at(i)->name, tasks_last_error());
         assert_int_equal(rc, 0);
         float *p = malloc(sizeof(float) * t->n);
@@ -181,6 +190,7 @@ static void test_hvp_matches_finite_differences_of_gradient(void **st)
     for (int ci = 0; ci < NCASES; ci++) {
         const case_ *c = &cases[ci];
         task_params pp = c->p;
+        pp.data = &data_cache_source;
         if (!strcmp(c->family, "logistic_regression")) { pp.n_train = 1; pp.batch = 1; } /* minibatch = full set */
         task *t = NULL;
         assert_int_equal(task_create(c->family, &pp, 21, &t), 0);
@@ -358,7 +368,8 @@ static void test_fmnist_default_trains_with_gd(void **st)
 {
     (void)st;
     task *t;
-    assert_int_equal(task_create("fmnist_mlp", NULL, 1, &t), 0);
+    task_params dflt = {.data = &data_cache_source};
+    assert_int_equal(task_create("fmnist_mlp", &dflt, 1, &t), 0);
     assert_int_equal(t->lay.ntensors, 4);
     assert_int_equal(t->lay.tensors[0].shape[0], 64);
     assert_int_equal(t->lay.tensors[0].shape[1], 32);
@@ -385,7 +396,7 @@ static void *create_in_thread(void *arg)
 {
     double *out = arg;
     task *t;
-    task_params pp = {.width = 4};
+    task_params pp = {.width = 4, .data = &data_cache_source};
     if (task_create("fmnist_mlp", &pp, 1, &t)) { *out = -1; return NULL; }
     float *p = malloc(sizeof(float) * t->n);
     task_init_params(t, 5, p);

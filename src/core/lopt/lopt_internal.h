@@ -10,12 +10,32 @@ extern const opt_vtbl opt_mlp_lopt_vtbl;
 extern const opt_vtbl opt_lstm_lopt_vtbl;
 extern const opt_vtbl opt_nn_adam_vtbl;
 
-size_t lopt_mlp_theta_count(int hidden, int depth);
-void   lopt_mlp_theta_default(float *theta, int hidden, int depth, rng *r);
-size_t lopt_lstm_theta_count(int hidden, int depth);
-void   lopt_lstm_theta_default(float *theta, int hidden, int depth, rng *r);
-size_t lopt_nnadam_theta_count(int hidden, int depth);
-void   lopt_nnadam_theta_default(float *theta, int hidden, int depth, rng *r);
+/* One learned-optimizer architecture.  Each architecture file exports its
+ * descriptor (lopt_arch_mlp in lopt_mlp.c, ...), the table in lopt_archs.c
+ * lists them, and the shared base (lopt.c) reaches an architecture only
+ * through that table: it never names one.  Adding an architecture is one
+ * new file plus one line in lopt_archs.c (and its vtbl in opt_registry.c). */
+typedef struct lopt_arch {
+    int             id;        /* LOPT_ARCH_*: the number stored in weights records */
+    const char     *name;      /* the optimizer (and weights arch) name */
+    const opt_vtbl *vt;        /* the optimizer it drives */
+    /* Length of theta for (hidden, depth), both already range-checked. */
+    size_t (*theta_count)(int hidden, int depth);
+    /* The documented default initialisation of a zeroed theta; small random
+     * parts are drawn from r. */
+    void   (*theta_default)(float *theta, int hidden, int depth, rng *r);
+    /* A stored theta may be shorter by this many trailing values (older
+     * records; the missing values load as zeros); 0 = exact length only. */
+    size_t legacy_tail;
+} lopt_arch;
+
+extern const lopt_arch lopt_arch_mlp, lopt_arch_lstm, lopt_arch_nnadam;
+
+/* The table (lopt_archs.c): the architecture with this id / optimizer
+ * name / vtbl, NULL when none. */
+const lopt_arch *lopt_arch_by_id(int id);
+const lopt_arch *lopt_arch_by_name(const char *name);
+const lopt_arch *lopt_arch_by_vtbl(const opt_vtbl *vt);
 
 /* mlp_lopt's per-parameter network on a block of cnt elements, inputs
  * feature-major x[f*ld + k] (LOPT_NFEAT rows), bias0 = first-layer bias with

@@ -70,7 +70,7 @@ enum { META_ES = 0, META_PES = 1, META_TBPTT = 2 };
 
 typedef struct meta_task_spec {
     char        family[META_FAMILY_MAX];
-    task_params params;          /* data_path must outlive the job */
+    task_params params;          /* data_path and data must outlive the job */
 } meta_task_spec;
 
 typedef struct meta_config {

@@ -53,7 +53,7 @@
 
 int lopt_mlp_kernel = LOPT_KERNEL_FAST;
 
-size_t lopt_mlp_theta_count(int hidden, int depth)
+static size_t lopt_mlp_theta_count(int hidden, int depth)
 {
     size_t H = (size_t)hidden;
     return LOPT_NDECAY + H * MLP_IN + H + (size_t)(depth - 1) * (H * H + H) + 2 * H + 2 + LOPT_MLP_NSCALE;
@@ -61,7 +61,7 @@ size_t lopt_mlp_theta_count(int hidden, int depth)
 
 static float logitf_(float b) { return logf(b / (1.0f - b)); }
 
-void lopt_mlp_theta_default(float *theta, int hidden, int depth, rng *r)
+static void lopt_mlp_theta_default(float *theta, int hidden, int depth, rng *r)
 {
     const float decays[LOPT_NDECAY] = {0.5f, 0.9f, 0.99f, 0.999f, 0.999f};
     size_t H = (size_t)hidden;
@@ -409,4 +409,15 @@ const opt_vtbl opt_mlp_lopt_vtbl = {
     .save = mlp_save,
     .load = mlp_load,
     .deinit = mlp_deinit,
+};
+
+/* mlp_lopt weights from before the per-tensor step scale are the same
+ * network with a zero scale head: theta's prefix. */
+const lopt_arch lopt_arch_mlp = {
+    .id = LOPT_ARCH_MLP,
+    .name = "mlp_lopt",
+    .vt = &opt_mlp_lopt_vtbl,
+    .theta_count = lopt_mlp_theta_count,
+    .theta_default = lopt_mlp_theta_default,
+    .legacy_tail = LOPT_MLP_NSCALE,
 };

@@ -22,7 +22,7 @@
 #include "errors.h"
 #include "opt.h"
 #include "opt_classic.h"
-#include "../fixtures/torch_ref.h"
+#include "../../fixtures/torch_ref.h"
 
 #define ABS_TOL 1e-6
 #define REL_TOL 1e-5

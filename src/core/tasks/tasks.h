@@ -3,7 +3,7 @@
  * evaluating optimizers.
  *
  * A task family is one row of a table {name, domain, description, create};
- * adding a family is one new file src/core/task_<family>.c plus one line in
+ * adding a family is one new file src/core/tasks/task_<family>.c plus one line in
  * the table in tasks.c.  A task is one instance of a family: fixed data and
  * problem constants derived from (params, seed), a parameter vector of
  * `n` floats described by `lay` (the same layout type optimizers use).
@@ -23,13 +23,15 @@
  *                                  /usr/share/common-licenses/GPL-3
  * The synthetic families add gradient noise noise*N(0,1) when noise > 0.
  *
- * Data files: fmnist_mlp reads the gzipped IDX files of Debian's
- * dataset-fashion-mnist (default dir TASKS_FMNIST_DIR, override with
- * task_params.data_path).  The images are loaded once per process on first
- * use and shared read-only by every task (a mutex guards the one-time load —
- * the only lock in src/core/).  Missing files make task_create fail with
- * ERR_NOT_FOUND and a message available from tasks_last_error().
- *
+ * Data: the data families (fmnist_mlp, char_rnn) read no files themselves;
+ * they get their data through the task_data interface the caller puts in
+ * task_params.data (src/data's data_cache_source reads Debian's
+ * dataset-fashion-mnist and the GPL-3 text, caching the images once per
+ * process).  src/core does no file I/O and holds no lock.  Without a data
+ * source (p == NULL or p->data == NULL) those families fail with
+ * ERR_NOT_FOUND; a missing or malformed file is the source's ERR_NOT_FOUND or
+ * ERR_CORRUPT, with a message available from tasks_last_error().
+
  * Seeds: task_create's seed fixes the problem's random constants
  * (quadratic matrices and centres, the synthetic regression data); families
  * on fixed functions or fixed data (rosenbrock, rastrigin, styblinski_tang,
@@ -54,8 +56,28 @@
 #include "opt.h"      /* layout */
 #include "rng.h"
 
-#define TASKS_FMNIST_DIR "/usr/share/datasets/fashion-mnist"
-#define TASKS_TEXT_FILE  "/usr/share/common-licenses/GPL-3"
+/* Fashion-MNIST as a data source hands it out: read-only arrays that stay
+ * valid as long as the source does. */
+typedef struct task_fmnist_data {
+    int            n_train, n_test;
+    const uint8_t *train_y, *test_y;   /* labels 0..9 */
+    const uint8_t *train28, *test28;   /* (n, 784) raw pixels */
+    const float   *train8, *test8;     /* (n, 64) bilinear 8x8 in [0,1] (tasks_bilinear_resize) */
+} task_fmnist_data;
+
+/* Where the data families get their data; set up by the caller (see Data
+ * above).  Both functions may be called from several threads at once.
+ * `path` is task_params.data_path (NULL = the source's default).  On
+ * failure they return ERR_NOT_FOUND / ERR_CORRUPT / ERR_NO_MEMORY /
+ * ERR_INVALID_ARGUMENT and set a message with tasks_set_error. */
+typedef struct task_data {
+    void *ctx;
+    /* The Fashion-MNIST arrays at directory `path`; *out borrows them. */
+    int (*fmnist)(void *ctx, const char *path, const task_fmnist_data **out);
+    /* The bytes of the text file `path` in a new malloc'd buffer that the
+     * caller frees (*len bytes). */
+    int (*text)(void *ctx, const char *path, uint8_t **out, size_t *len);
+} task_data;
 
 /* Every field: 0 = the family's default.  Families use what they need. */
 typedef struct task_params {
@@ -71,7 +93,8 @@ typedef struct task_params {
     int    image_side;   /* fmnist_mlp: 8 (bilinear downsample) or 28; default 8 */
     double init_scale;   /* multiplies the family's initialisation (1) */
     double noise;        /* gradient noise std; <0 = none.  Default 0, noisy_quadratic 1 */
-    const char *data_path; /* fmnist: directory; char_rnn: text file; NULL = default */
+    const char *data_path; /* fmnist: directory; char_rnn: text file; NULL = the source's default */
+    const task_data *data; /* fmnist_mlp, char_rnn: their data (must outlive the task); NULL = none */
 } task_params;
 
 typedef struct task task;
@@ -138,7 +161,11 @@ void task_free(task *t);
 
 /* The message of the last task_create failure on this thread ("" if none). */
 const char *tasks_last_error(void);
-/* For families: records a formatted failure message for this thread. */
+/* For families and data sources: records a formatted failure message for
+ * this thread. */
 void tasks_set_error(const char *fmt, ...);
+/* Bilinear resize of one src_side x src_side byte image to side x side
+ * floats in [0,1], half-pixel centres (align_corners = false). */
+void tasks_bilinear_resize(float *dst, int side, const uint8_t *src, int src_side);
 
 #endif

@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""make layers: fails when a source file includes upward across the layers.
+
+The layers, lowest first (a layer may include its own headers and those of
+the layers below it, never those above):
+
+    core     src/core/** (its rooms opt/, lopt/, meta/, tasks/ and the top)
+    data     src/data/
+    storage  src/storage/
+    server   src/server/
+
+Checks, for every .c and .h under src/:
+  1. every `#include "x.h"` names a header of the tree (sources include
+     headers by file name: each room is on the include path) whose layer is
+     not above the including file's layer;
+  2. header file names are unique across src/ (a flat include name must
+     resolve to exactly one file);
+  3. `#include <...>`: core uses only the C standard library, cblas, the x86
+     intrinsics and zlib (for crc32 only); data adds zlib and pthreads;
+     storage adds SQLite and POSIX; the server may use anything;
+  4. core does no I/O: no file, environment or thread calls.
+
+The Makefile backs this up with per-layer include paths (the compiler cannot
+find a header of a layer above).  Standard library only.  Exit status 1 on
+any violation, each printed as file:line: message.
+"""
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAYERS = ["core", "data", "storage", "server"]
+
+C_STD = {
+    "assert.h", "complex.h", "ctype.h", "errno.h", "fenv.h", "float.h", "inttypes.h", "iso646.h",
+    "limits.h", "locale.h", "math.h", "setjmp.h", "signal.h", "stdalign.h", "stdarg.h",
+    "stdatomic.h", "stdbool.h", "stddef.h", "stdint.h", "stdio.h", "stdlib.h", "stdnoreturn.h",
+    "string.h", "tgmath.h", "time.h", "uchar.h", "wchar.h", "wctype.h",
+}
+CORE_SYS = C_STD | {"cblas.h", "immintrin.h", "xmmintrin.h", "emmintrin.h", "zlib.h"}
+DATA_SYS = CORE_SYS | {"pthread.h"}
+POSIX = {"pthread.h", "unistd.h", "fcntl.h", "dirent.h", "sys/stat.h", "sys/types.h",
+         "sys/time.h", "sys/random.h", "sys/file.h", "poll.h"}
+STORAGE_SYS = DATA_SYS | POSIX | {"sqlite3.h"}
+ALLOWED_SYS = {"core": CORE_SYS, "data": DATA_SYS, "storage": STORAGE_SYS, "server": None}
+
+# Calls src/core must not make (file, environment, process and thread APIs).
+CORE_FORBIDDEN = re.compile(
+    r"\b(fopen|freopen|fread|fwrite|fgets|fputs|fprintf|printf|puts|fflush|remove|rename|tmpfile|"
+    r"open|openat|close|read|write|opendir|mmap|getenv|setenv|system|exit|abort|"
+    r"gz[a-z]+|pthread_[a-z_]+|thrd_[a-z_]+|mtx_[a-z_]+)\s*\(")
+INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
+
+
+def layer_of(rel):
+    parts = rel.split(os.sep)
+    return parts[1] if len(parts) > 2 and parts[0] == "src" and parts[1] in LAYERS else None
+
+
+def strip_comments(text):
+    """Comments and string literals blanked out, line structure kept."""
+    def blank(m):
+        return re.sub(r"[^\n]", " ", m.group(0))
+    return re.sub(r'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"', blank, text, flags=re.S)
+
+
+def main():
+    files = []
+    for d, _, names in os.walk(os.path.join(ROOT, "src")):
+        for n in sorted(names):
+            if n.endswith((".c", ".h")):
+                rel = os.path.relpath(os.path.join(d, n), ROOT)
+                if layer_of(rel):
+                    files.append(rel)
+    errors = []
+    headers = {}
+    for rel in files:
+        if rel.endswith(".h"):
+            base = os.path.basename(rel)
+            if base in headers:
+                errors.append("%s: header name also used by %s (include names must be unique)"
+                              % (rel, headers[base]))
+            headers.setdefault(base, rel)
+    for rel in sorted(files):
+        own = layer_of(rel)
+        with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+            text = f.read()
+        for ln, line in enumerate(text.splitlines(), 1):
+            m = INCLUDE.match(line)
+            if not m:
+                continue
+            kind, name = m.groups()
+            if kind == '"':
+                target = headers.get(os.path.basename(name))
+                if not target:
+                    errors.append("%s:%d: #include \"%s\" is no header of src/" % (rel, ln, name))
+                    continue
+                tl = layer_of(target)
+                if LAYERS.index(tl) > LAYERS.index(own):
+                    errors.append("%s:%d: upward include: %s (%s) includes \"%s\" (%s)"
+                                  % (rel, ln, own, rel, name, tl))
+            else:
+                allowed = ALLOWED_SYS[own]
+                if allowed is not None and name not in allowed:
+                    errors.append("%s:%d: <%s> is not allowed in %s (see tests/check_layers.py)"
+                                  % (rel, ln, name, own))
+        if own == "core":
+            code = strip_comments(text)
+            for ln, line in enumerate(code.splitlines(), 1):
+                m = CORE_FORBIDDEN.search(line)
+                if m and not re.search(r"\.\s*$|->\s*$", line[:m.start()]):
+                    errors.append("%s:%d: %s() in src/core (core does no I/O)" % (rel, ln, m.group(1)))
+    for e in errors:
+        print(e)
+    print("layers: %d files checked (%s), %s" % (
+        len(files), " < ".join(LAYERS), "%d violation(s)" % len(errors) if errors else "ok"))
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
