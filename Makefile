@@ -113,9 +113,11 @@ dashboard:
 integration: $(BUILD)/optirsd e2e-deps
 	OPTIRSD=$(abspath $(BUILD)/optirsd) $(PY) -m pytest -q tests/integration
 
-# Fails on an include that goes up the layers (see the include paths above).
+# Fails on an include that goes up the layers (see the include paths above),
+# and on a Markdown link that leaves the repository or leads nowhere.
 layers:
 	$(PY) tests/check_layers.py
+	$(PY) tests/check_docs.py
 
 test: deps layers
 	@$(MAKE) --no-print-directory all

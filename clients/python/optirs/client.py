@@ -224,7 +224,7 @@ class Client:
         ``{"name": …, "shape": […]}``; ``params`` the initial parameters, a
         flat sequence or numpy array of num_params values (default zeros).
         ``adapt`` is the online-adaptation object (``{"lr": "hypergradient"}``
-        for classic optimizers; see the README), ``non_finite`` is
+        for classic optimizers; see docs/analytics.md), ``non_finite`` is
         ``"reject"`` or ``"skip"``, ``divergence_factor`` a float (0: off).
         Every other argument left None takes the daemon's default.  The
         request carries a fresh ``Idempotency-Key``, so it is re-sent after a
