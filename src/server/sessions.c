@@ -19,14 +19,11 @@
 #include "analytics.h"
 #include "jwriter.h"
 #include "live.h"
+#include "meta_weights.h"
 #include "pool.h"
 
 #define SNAPSHOT_VERSION 4   /* 2 added last_applied and best_loss; 3 the adaptation state;
                                 4 the online learner's state */
-
-/* core's learned-optimizer weights table has no lock of its own: every
- * opt_init (which may read it) and every change to it goes through this. */
-pthread_mutex_t sessions_weights_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct session {
     char            id[40];
@@ -262,9 +259,9 @@ static int session_build(app *a, spec *sp, session **out)
             rc = ERR_NO_MEMORY;
     }
     if (!rc) {
-        pthread_mutex_lock(&sessions_weights_lock);
+        meta_weights_lock();
         rc = opt_init(&s->o, &s->sp.ocfg, &s->sp.lay);
-        pthread_mutex_unlock(&sessions_weights_lock);
+        meta_weights_unlock();
         if (!rc && s->sp.adapt.lr != ADAPT_LR_NONE && (rc = adapt_init(&s->ad, &s->sp.adapt, &s->o)) != 0)
             opt_deinit(&s->o);
         if (!rc && s->sp.learner.enabled && (rc = online_es_init(&s->es, &s->sp.learner, &s->sp.lay)) != 0) {
@@ -456,9 +453,9 @@ static int session_fits(app *a, const session_bytes *sb, char *msg, size_t cap)
 /* What sp costs, under the weights lock (learned optimizers read the table). */
 static int spec_bytes(const spec *sp, session_bytes *sb)
 {
-    pthread_mutex_lock(&sessions_weights_lock);
+    meta_weights_lock();
     int rc = session_bytes_of(sp, sb);
-    pthread_mutex_unlock(&sessions_weights_lock);
+    meta_weights_unlock();
     return rc;
 }
 

@@ -36,9 +36,6 @@
 #include <pthread.h>
 
 typedef struct session session;
-/* Guards core's learned-optimizer weights table (lopt_registry_*): hold it
- * around every change to the table; sessions hold it around opt_init. */
-extern pthread_mutex_t sessions_weights_lock;
 typedef struct sessions sessions;
 
 int  sessions_new(app *a, sessions **out);
