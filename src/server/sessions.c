@@ -9,7 +9,6 @@
 #include <sys/random.h>
 
 #include "app.h"
-#include "blob.h"
 #include "budget.h"
 #include "errors.h"
 #include "f32json.h"
@@ -21,9 +20,7 @@
 #include "live.h"
 #include "meta_weights.h"
 #include "pool.h"
-
-#define SNAPSHOT_VERSION 4   /* 2 added last_applied and best_loss; 3 the adaptation state;
-                                4 the online learner's state */
+#include "snapshot.h"
 
 struct session {
     char            id[40];
@@ -109,70 +106,33 @@ struct sessions {
 
 /* ---- snapshots ---------------------------------------------------------- */
 
-static int snapshot_encode(session *s, uint8_t **out, size_t *len)
+/* A view of s's state for the snapshot codec (snapshot.h). */
+static snapshot_state snapshot_view(session *s)
 {
-    uint8_t *ob = NULL;
-    size_t ol = 0;
-    int rc = opt_save(&s->o, &ob, &ol);
-    if (rc) return rc;
-    blob_writer w;
-    rc = blob_writer_init(&w, BLOB_KIND_SESSION, SNAPSHOT_VERSION);
-    if (!rc) {
-        size_t n = s->sp.lay.n;
-        blob_put_u64(&w, (uint64_t)s->step);
-        blob_put_u64(&w, n);
-        blob_put_f64(&w, s->last_loss);
-        blob_put_f32s(&w, s->params, n);
-        blob_put_f32s(&w, s->last_update, n);
-        blob_put_u64(&w, ol);
-        blob_put_bytes(&w, ob, ol);
-        blob_put_u32(&w, (uint32_t)s->last_applied);
-        blob_put_f64(&w, s->best_loss);
-        blob_put_u32(&w, s->ad.nmult ? 1u : 0u);
-        if (s->ad.nmult) adapt_save(&s->ad, &w);
-        blob_put_u32(&w, s->es.K ? 1u : 0u);
-        if (s->es.K) online_es_save(&s->es, &w);
-        rc = blob_writer_finish(&w, out, len);
-    }
-    free(ob);
-    return rc;
+    return (snapshot_state){.n = s->sp.lay.n, .step = s->step, .last_loss = s->last_loss, .best_loss = s->best_loss,
+                            .last_applied = s->last_applied, .params = s->params, .last_update = s->last_update,
+                            .o = &s->o, .ad = &s->ad, .es = &s->es};
 }
 
-static int snapshot_decode(session *s, const void *data, size_t len)
+static int snapshot_encode_session(session *s, uint8_t **out, size_t *len)
 {
-    blob_reader r;
-    uint32_t version;
-    int rc = blob_reader_init(&r, data, len, BLOB_KIND_SESSION, &version);
+    snapshot_state st = snapshot_view(s);
+    return snapshot_encode(&st, out, len);
+}
+
+/* Reads a snapshot back into s (restart, rollback).  As before the codec
+ * moved to service/, the scalar fields read before an error stay written;
+ * the step (and its saved/durable marks) changes only on success. */
+static int snapshot_decode_session(session *s, const void *data, size_t len)
+{
+    snapshot_state st = snapshot_view(s);
+    int rc = snapshot_decode(&st, data, len);
+    s->last_loss = st.last_loss;
+    s->best_loss = st.best_loss;
+    s->last_applied = st.last_applied;
     if (rc) return rc;
-    if (version < 1 || version > SNAPSHOT_VERSION) return ERR_CORRUPT;
-    size_t n = s->sp.lay.n;
-    int64_t step = (int64_t)blob_get_u64(&r);
-    if (blob_get_u64(&r) != n) return ERR_CORRUPT;
-    s->last_loss = blob_get_f64(&r);
-    blob_get_f32s(&r, s->params, n);
-    blob_get_f32s(&r, s->last_update, n);
-    uint64_t ol = blob_get_u64(&r);
-    if (blob_reader_status(&r) || ol > r.len - r.pos) return ERR_CORRUPT;
-    rc = opt_load(&s->o, r.p + r.pos, (size_t)ol);
-    if (rc) return rc;
-    r.pos += (size_t)ol;
-    s->last_applied = 1;
-    s->best_loss = NAN;
-    if (version >= 2) {
-        s->last_applied = (int)blob_get_u32(&r);
-        s->best_loss = blob_get_f64(&r);
-        if (blob_reader_status(&r)) return ERR_CORRUPT;
-    }
-    if (version >= 3 && blob_get_u32(&r) && (!s->ad.nmult || adapt_load(&s->ad, &r) != 0)) return ERR_CORRUPT;
-    if (version >= 4) {
-        uint32_t has_es = blob_get_u32(&r);
-        if (blob_reader_status(&r) || (has_es != 0) != (s->es.K != 0)) return ERR_CORRUPT;
-        if (has_es && online_es_load(&s->es, &r) != 0) return ERR_CORRUPT;
-    } else if (s->es.K) {
-        return ERR_CORRUPT;   /* no snapshot before version 4 had a learner */
-    }
     s->es_dirty = 0;
-    s->step = s->saved_step = s->durable_step = step;
+    s->step = s->saved_step = s->durable_step = st.step;
     return 0;
 }
 
@@ -182,7 +142,7 @@ static int snapshot_save(session *s, int wait)
 {
     uint8_t *buf;
     size_t len;
-    int rc = snapshot_encode(s, &buf, &len);
+    int rc = snapshot_encode_session(s, &buf, &len);
     if (rc) return rc;
     rc = store_snapshot_take(s->app->db, s->id, s->step, buf, len, wait);
     if (rc) return rc;
@@ -511,7 +471,7 @@ int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t ms
     s->meta_json = make_meta(s, created);
     uint8_t *snap = NULL;
     size_t snap_len = 0;
-    rc = s->meta_json ? snapshot_encode(s, &snap, &snap_len) : ERR_NO_MEMORY;
+    rc = s->meta_json ? snapshot_encode_session(s, &snap, &snap_len) : ERR_NO_MEMORY;
     if (!rc) rc = store_session_create_take(a->db, s->id, s->meta_json, created, 0, snap, snap_len);
     session_publish(s);
     if (!rc) rc = registry_insert(reg, s);
@@ -540,7 +500,7 @@ static int restore_one(void *ctx, const store_session_row *row)
     if (!rc) {
         snprintf(s->id, sizeof s->id, "%s", row->id);
         s->meta_json = strdup(row->meta_json);
-        rc = s->meta_json ? snapshot_decode(s, row->snapshot, row->snapshot_len) : ERR_NO_MEMORY;
+        rc = s->meta_json ? snapshot_decode_session(s, row->snapshot, row->snapshot_len) : ERR_NO_MEMORY;
     }
     if (!rc) {
         if (row->status) snprintf(s->status, sizeof s->status, "%s", row->status);
@@ -647,7 +607,7 @@ static void answer_update(session *s, req *r, int enc)
 static int rollback_row(void *ctx, const store_session_row *row)
 {
     session *s = ctx;
-    return snapshot_decode(s, row->snapshot, row->snapshot_len);
+    return snapshot_decode_session(s, row->snapshot, row->snapshot_len);
 }
 
 /* The session blew up at step k: restore its last stored (good) state, mark
