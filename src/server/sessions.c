@@ -11,7 +11,6 @@
 #include "app.h"
 #include "budget.h"
 #include "errors.h"
-#include "f32json.h"
 #include "store.h"
 #include "adapt.h"
 #include "online_es.h"
@@ -21,6 +20,7 @@
 #include "meta_weights.h"
 #include "pool.h"
 #include "snapshot.h"
+#include "step_codec.h"
 
 struct session {
     char            id[40];
@@ -526,59 +526,10 @@ int sessions_restore(sessions *reg)
 
 /* ---- answers ------------------------------------------------------------- */
 
-/* Growable text buffer for the hand-written JSON answers. */
-int encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len)
-{
-    /* A float32 prints in at most F32JSON_FMT_MAX bytes, plus its comma:
-     * that bounds the text (n is at most --max-params, so no wrap). */
-    if (n > (JW_MAX_LIMIT - 256) / (F32JSON_FMT_MAX + 1)) return ERR_TOO_MANY_PARAMS;
-    size_t most = n * (F32JSON_FMT_MAX + 1);
-    jwriter w;
-    jw_init(&w, most + 256);
-    jw_lit(&w, "{\"step\":");
-    jw_i64(&w, step);
-    jw_lit(&w, ",");
-    jw_key(&w, key);
-    jw_lit(&w, "[");
-    char *p = jw_claim(&w, most), *p0 = p;
-    if (p) {
-        for (size_t i = 0; i < n; i++) {
-            if (i) *p++ = ',';
-            p += f32json_format(p, v[i]);
-        }
-        jw_commit(&w, (size_t)(p - p0));
-    }
-    jw_lit(&w, "]}");
-    int rc = jw_error(&w);
-    *out = jw_take(&w, len);
-    return rc;
-}
-
 /* Builds the answer to step s->step (JSON or binary); the caller frees it. */
 static int encode_update(session *s, int enc, char **out, size_t *len)
 {
-    size_t n = s->sp.lay.n;
-    if (enc == ENC_BINARY) {
-        char *b = malloc(n * sizeof(float) + 1);
-        if (!b) return ERR_NO_MEMORY;
-        memcpy(b, s->last_update, n * sizeof(float));
-        *out = b;
-        *len = n * sizeof(float);
-        return 0;
-    }
-    int rc = encode_step_json(s->step, "update", s->last_update, n, out, len);
-    if (rc || s->last_applied) return rc;
-    /* A skipped step says so: ...]} becomes ...],"applied":false} */
-    static const char tail[] = ",\"applied\":false}";
-    char *b = realloc(*out, *len + sizeof tail);
-    if (!b) {
-        free(*out);
-        return ERR_NO_MEMORY;
-    }
-    memcpy(b + *len - 1, tail, sizeof tail);
-    *out = b;
-    *len += sizeof tail - 2;
-    return 0;
+    return step_codec_update(s->step, s->last_update, s->sp.lay.n, s->last_applied, enc, out, len);
 }
 
 static void answer_update(session *s, req *r, int enc)
@@ -858,7 +809,7 @@ void session_params(session *s, req *r, int enc)
         if (buf) memcpy(buf, s->params, n * sizeof(float));
         len = n * sizeof(float);
     } else {
-        rc = encode_step_json(s->step, "params", s->params, n, &buf, &len);
+        rc = step_codec_json(s->step, "params", s->params, n, &buf, &len);
     }
     if (rc) resp_error(r, rc, NULL);
     else {
