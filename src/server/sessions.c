@@ -19,8 +19,10 @@
 #include "live.h"
 #include "meta_weights.h"
 #include "pool.h"
+#include "gather.h"
 #include "snapshot.h"
 #include "step_codec.h"
+#include "step_seq.h"
 
 struct session {
     char            id[40];
@@ -50,15 +52,10 @@ struct session {
     char            status[16];    /* "active" | "diverged" */
     char            reason[160];
     /* shared sessions: the step being gathered */
-    int             npend;
-    int64_t         pend_step;
+    gather          g;             /* the workers' gradients (gather.h) */
     double          pend_deadline;
-    float          *pend_grads;    /* (workers, n) */
-    char            (*pend_worker)[64];
-    double         *pend_loss;     /* NAN when that worker sent none */
-    req           **pend_req;
-    int            *pend_enc;
-    int            *pend_skip;
+    req           **pend_req;      /* (workers) the parked request of each slot of g */
+    int            *pend_enc;      /* (workers) its answer's encoding */
     pool_lane       lane;          /* its steps, feedback, reads and delete, in order (pool.h) */
     /* What GET and the list show, copied from the fields above whenever
      * s->mu is released (session_unlock), under its own short lock: a
@@ -84,7 +81,7 @@ static void session_publish(session *s)
     s->info.last_loss = s->last_loss;
     memcpy(s->info.status, s->status, sizeof s->info.status);
     memcpy(s->info.reason, s->reason, sizeof s->info.reason);
-    s->info.npend = s->npend;
+    s->info.npend = s->g.npend;
     pthread_mutex_unlock(&s->info_mu);
 }
 
@@ -167,12 +164,9 @@ static void session_free(session *s)
     free(s->params);
     free(s->last_update);
     free(s->spare);
-    free(s->pend_grads);
-    free(s->pend_worker);
-    free(s->pend_loss);
+    gather_deinit(&s->g);
     free(s->pend_req);
     free(s->pend_enc);
-    free(s->pend_skip);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->info_mu);
     free(s);
@@ -209,14 +203,10 @@ static int session_build(app *a, spec *sp, session **out)
     int rc = (!s->params || !s->last_update || !s->spare) ? ERR_NO_MEMORY : 0;
     if (!rc && s->sp.workers > 1) {
         size_t k = (size_t)s->sp.workers;
-        s->pend_grads = malloc(k * n * sizeof(float));
-        s->pend_worker = calloc(k, sizeof *s->pend_worker);
-        s->pend_loss = calloc(k, sizeof(double));
+        rc = gather_init(&s->g, s->sp.workers, n);
         s->pend_req = calloc(k, sizeof(req *));
         s->pend_enc = calloc(k, sizeof(int));
-        s->pend_skip = calloc(k, sizeof(int));
-        if (!s->pend_grads || !s->pend_worker || !s->pend_loss || !s->pend_req || !s->pend_enc || !s->pend_skip)
-            rc = ERR_NO_MEMORY;
+        if (!s->pend_req || !s->pend_enc) rc = ERR_NO_MEMORY;
     }
     if (!rc) {
         meta_weights_lock();
@@ -629,8 +619,7 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     size_t n = s->sp.lay.n;
     step_info info = {.loss = loss, .grad_norm = NAN, .update_norm = 0, .param_norm = NAN, .lr = NAN};
     double t0 = now_mono();
-    if (!skip && s->sp.divergence_factor > 0 && isfinite(loss) && s->best_loss > 0 &&
-        loss > s->sp.divergence_factor * s->best_loss) {
+    if (!skip && step_seq_diverges(s->sp.divergence_factor, s->best_loss, loss)) {
         char why[160];
         snprintf(why, sizeof why, "the loss %g at step %lld exceeds %g times the best loss %g", loss, (long long)k,
                  s->sp.divergence_factor, s->best_loss);
@@ -687,8 +676,8 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
 
 static void pend_clear(sessions *reg, session *s)
 {
-    if (s->npend) atomic_fetch_sub(&reg->npending, 1);
-    s->npend = 0;
+    if (s->g.npend) atomic_fetch_sub(&reg->npending, 1);
+    gather_clear(&s->g);
     for (int j = 0; j < s->sp.workers; j++) s->pend_req[j] = NULL;
 }
 
@@ -696,7 +685,7 @@ static void pend_clear(sessions *reg, session *s)
  * update when e == 0, and resumes them.  Called with s->mu held. */
 static void pend_answer_all(session *s, req *self, int e, const char *msg)
 {
-    for (int j = 0; j < s->npend; j++) {
+    for (int j = 0; j < s->g.npend; j++) {
         req *w = s->pend_req[j];
         if (!w || w == self) continue;
         if (e == ERR_STEP_CONFLICT) resp_error_int(w, e, "expected", s->step + 1, "%s", msg);
@@ -715,36 +704,39 @@ int session_step(session *s, req *r, const step_request *sr)
     pthread_mutex_lock(&s->mu);
     int64_t k = sr->step;
     int skip = sr->nonfinite && s->sp.non_finite == NON_FINITE_SKIP;
-    if (sr->nonfinite && !skip) {
+    step_seq_in in = {.last = s->step, .k = k, .nonfinite = sr->nonfinite, .skip_nonfinite = skip,
+                      .deleted = s->deleted, .diverged = strcmp(s->status, "diverged") == 0,
+                      .workers = s->sp.workers, .has_worker = sr->worker[0] != '\0'};
+    step_seq_action act = step_seq_decide(&in);
+    if (act == STEP_SEQ_NON_FINITE) {
         resp_error(r, ERR_NON_FINITE, "a gradient or the loss is NaN, infinite or overflows float32 "
                    "(the session's non_finite policy is reject; nothing changed)");
-    } else if (s->deleted) {
+    } else if (act == STEP_SEQ_DELETED) {
         resp_error(r, ERR_SESSION_NOT_FOUND, "session %s was deleted", s->id);
-    } else if (k == s->step && k > 0) {
+    } else if (act == STEP_SEQ_REPLAY) {
         answer_update(s, r, sr->encoding); /* a retry: the stored answer, nothing applied */
-    } else if (strcmp(s->status, "diverged") == 0) {
+    } else if (act == STEP_SEQ_DIVERGED) {
         resp_error(r, ERR_SESSION_DIVERGED, "%s", s->reason[0] ? s->reason : "the session diverged");
-    } else if (k != s->step + 1) {
+    } else if (act == STEP_SEQ_CONFLICT) {
         resp_error_int(r, ERR_STEP_CONFLICT, "expected", s->step + 1, "step %lld is not the next step (%lld)",
                        (long long)k, (long long)(s->step + 1));
-    } else if (s->sp.workers == 1) {
+    } else if (act == STEP_SEQ_APPLY) {
         int rc = apply_step(s, k, sr->grads, sr->loss, skip);
         if (rc) resp_error(r, rc, "%s", s->reason[0] ? s->reason : err_message(rc));
         else answer_update(s, r, sr->encoding);
-    } else if (!sr->worker[0]) {
+    } else if (act == STEP_SEQ_NO_WORKER) {
         resp_error(r, ERR_BAD_HEADER, "this session is shared by %d workers: name the worker "
                    "(X-Optirs-Worker header or \"worker\" field)", s->sp.workers);
-    } else {
-        size_t n = s->sp.lay.n;
+    } else { /* STEP_SEQ_GATHER */
         sessions *reg = registry_of(s);
-        if (s->npend == 0) {
-            s->pend_step = k;
+        if (s->g.npend == 0) {
+            s->g.step = k;
             s->pend_deadline = now_mono() + s->app->cfg.step_timeout;
             atomic_fetch_add(&reg->npending, 1);
         }
-        int j = 0;
-        while (j < s->npend && strcmp(s->pend_worker[j], sr->worker) != 0) j++;
-        if (j < s->npend && s->pend_req[j]) {
+        int existed;
+        int j = gather_slot(&s->g, sr->worker, &existed);
+        if (existed && s->pend_req[j]) {
             /* The same worker again: a retry after a lost connection.  Its
              * newer request replaces the older one. */
             req *old = s->pend_req[j];
@@ -753,38 +745,21 @@ int session_step(session *s, req *r, const step_request *sr)
             old->wait = NULL;
             http_resume(old);
         }
-        if (j == s->npend) {
-            snprintf(s->pend_worker[j], sizeof s->pend_worker[j], "%s", sr->worker);
-            s->npend++;
-        }
-        if (skip) memset(s->pend_grads + (size_t)j * n, 0, n * sizeof(float));
-        else memcpy(s->pend_grads + (size_t)j * n, sr->grads, n * sizeof(float));
-        s->pend_skip[j] = skip;
-        s->pend_loss[j] = isfinite(sr->loss) ? sr->loss : NAN;
+        gather_put(&s->g, j, sr->grads, sr->loss, skip);
         s->pend_req[j] = r;
         s->pend_enc[j] = sr->encoding;
-        if (s->npend < s->sp.workers) {
+        if (!gather_full(&s->g)) {
             /* r stays suspended; whoever completes, times out or releases
              * the step resumes it. */
             r->wait = s;
             parked = 1;
         } else {
-            /* Every worker is here: the mean of their gradients, once. */
-            float *mean = s->pend_grads;
-            int K = s->sp.workers, nloss = 0;
-            double loss = 0;
-            for (int w = 1; w < K; w++) {
-                const float *g = s->pend_grads + (size_t)w * n;
-                for (size_t i = 0; i < n; i++) mean[i] += g[i];
-            }
-            for (size_t i = 0; i < n; i++) mean[i] /= (float)K;
-            int any_skip = 0;
-            for (int w = 0; w < K; w++) {
-                if (!isnan(s->pend_loss[w])) { loss += s->pend_loss[w]; nloss++; }
-                any_skip |= s->pend_skip[w];
-            }
-            /* One worker's non-finite gradient (policy skip) skips the whole step. */
-            int rc = apply_step(s, k, mean, nloss ? loss / nloss : NAN, any_skip);
+            /* Every worker is here: the mean of their gradients, once.  One
+             * worker's non-finite gradient (policy skip) skips the whole step. */
+            double loss;
+            int any_skip;
+            const float *mean = gather_mean(&s->g, &loss, &any_skip);
+            int rc = apply_step(s, k, mean, loss, any_skip);
             const char *msg = rc ? (s->reason[0] ? s->reason : err_message(rc)) : NULL;
             pend_answer_all(s, r, rc, msg);
             if (rc) resp_error(r, rc, "%s", msg);
@@ -877,7 +852,7 @@ int sessions_delete(sessions *reg, const char *id)
     int removed = 0;
     if (!rc) {
         s->deleted = 1;
-        if (s->npend) {
+        if (s->g.npend) {
             pend_answer_all(s, NULL, ERR_SESSION_NOT_FOUND, "the session was deleted");
             pend_clear(reg, s);
         }
@@ -926,10 +901,10 @@ void sessions_tick(sessions *reg, double now)
     for (int i = 0; i < n; i++) {
         session *s = v[i];
         pthread_mutex_lock(&s->mu);
-        if (s->npend && now > s->pend_deadline) {
+        if (s->g.npend && now > s->pend_deadline) {
             char msg[160];
-            snprintf(msg, sizeof msg, "only %d of %d workers posted gradients for step %lld within %g s", s->npend,
-                     s->sp.workers, (long long)s->pend_step, s->app->cfg.step_timeout);
+            snprintf(msg, sizeof msg, "only %d of %d workers posted gradients for step %lld within %g s", s->g.npend,
+                     s->sp.workers, (long long)s->g.step, s->app->cfg.step_timeout);
             pend_answer_all(s, NULL, ERR_STEP_TIMEOUT, msg);
             pend_clear(reg, s);
         }
@@ -950,7 +925,7 @@ void sessions_release_waiters(sessions *reg)
     for (int i = 0; i < n; i++) {
         session *s = v[i];
         pthread_mutex_lock(&s->mu);
-        if (s->npend) {
+        if (s->g.npend) {
             pend_answer_all(s, NULL, ERR_SHUTTING_DOWN, "the daemon is shutting down; retry this step");
             pend_clear(reg, s);
         }
