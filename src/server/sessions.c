@@ -19,6 +19,7 @@
 #include "live.h"
 #include "meta_weights.h"
 #include "pool.h"
+#include "rollback.h"
 #include "gather.h"
 #include "snapshot.h"
 #include "step_codec.h"
@@ -117,20 +118,33 @@ static int snapshot_encode_session(session *s, uint8_t **out, size_t *len)
     return snapshot_encode(&st, out, len);
 }
 
-/* Reads a snapshot back into s (restart, rollback).  As before the codec
- * moved to service/, the scalar fields read before an error stay written;
- * the step (and its saved/durable marks) changes only on success. */
+/* Copies back to s what a decode (whose result is rc) read into st.  As
+ * before the codec moved to service/, the scalar fields read before an
+ * error stay written; the step (and its saved/durable marks) changes only
+ * on success. */
+static int session_take_state(session *s, const snapshot_state *st, int rc)
+{
+    s->last_loss = st->last_loss;
+    s->best_loss = st->best_loss;
+    s->last_applied = st->last_applied;
+    if (rc) return rc;
+    s->es_dirty = 0;
+    s->step = s->saved_step = s->durable_step = st->step;
+    return 0;
+}
+
+/* Reads a snapshot back into s (restart). */
 static int snapshot_decode_session(session *s, const void *data, size_t len)
 {
     snapshot_state st = snapshot_view(s);
-    int rc = snapshot_decode(&st, data, len);
-    s->last_loss = st.last_loss;
-    s->best_loss = st.best_loss;
-    s->last_applied = st.last_applied;
-    if (rc) return rc;
-    s->es_dirty = 0;
-    s->step = s->saved_step = s->durable_step = st.step;
-    return 0;
+    return session_take_state(s, &st, snapshot_decode(&st, data, len));
+}
+
+/* The session's last stored state read back into s (rollback.h). */
+static int rollback_session(session *s, int flush)
+{
+    snapshot_state st = snapshot_view(s);
+    return session_take_state(s, &st, rollback_load(s->app->db, s->id, flush, &st));
 }
 
 /* Hands a snapshot of the current state to the store; wait=1 waits for the
@@ -545,19 +559,12 @@ static void answer_update(session *s, req *r, int enc)
     r->hdr_not_applied = !s->last_applied;
 }
 
-static int rollback_row(void *ctx, const store_session_row *row)
-{
-    session *s = ctx;
-    return snapshot_decode_session(s, row->snapshot, row->snapshot_len);
-}
-
 /* The session blew up at step k: restore its last stored (good) state, mark
  * it diverged with `reason`, refuse further steps.  Called with s->mu held. */
 static void diverge(session *s, const char *reason)
 {
     /* The newest snapshot may still be queued for the writer: let it land. */
-    store_flush(s->app->db);
-    int rc = store_session_load(s->app->db, s->id, rollback_row, s);
+    int rc = rollback_session(s, 1);
     snprintf(s->status, sizeof s->status, "diverged");
     if (rc)
         snprintf(s->reason, sizeof s->reason, "%s; the last stored state could not be read back (%s)", reason,
@@ -579,7 +586,7 @@ static int persist_step(session *s)
         return 0;
     }
     int rc = snapshot_save(s, 1);
-    if (rc && store_session_load(s->app->db, s->id, rollback_row, s) != 0) {
+    if (rc && rollback_session(s, 0) != 0) {
         /* Could not even read the last state back: keep the step in memory;
          * answer_update retries the commit before acknowledging it. */
         return 0;
