@@ -13,6 +13,11 @@
  * Shared sessions (workers = K) gather K distinct workers' gradients for a
  * step, apply their mean once and answer every worker with the same update;
  * waiting requests stay suspended (parked) with a deadline.
+ * The service layer holds the pieces that need no request: the rules
+ * (service/step_seq.h), the gather (service/gather.h), the snapshot codec
+ * (service/snapshot.h), the rollback read-back (service/rollback.h), the
+ * memory accounts (service/budget.h) and the weights lock
+ * (service/meta_weights.h); the answers are encoded by step_codec.h.
  *
  * Steps, feedback, parameter reads and deletes run on the compute pool in
  * the session's lane (session_lane): one at a time, in arrival order.

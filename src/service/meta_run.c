@@ -133,7 +133,7 @@ static int job_from_spec(const meta_spec *sp, meta_job **out, char *msg, size_t 
     return rc;
 }
 
-int meta_spec_check_weights(const meta_spec *sp, char *msg, size_t cap)
+int meta_run_check_weights(const meta_spec *sp, char *msg, size_t cap)
 {
     if (!sp->init_weights[0]) return 0;
     meta_job *j = NULL;

@@ -25,7 +25,7 @@
  * fits the job (optimizer, hidden, depth): the daemon checks it when a job is
  * submitted, not when it runs.  0, ERR_NOT_FOUND or ERR_INVALID_ARGUMENT
  * (and the like from meta_job_new) with msg.  Takes the weights lock. */
-int    meta_spec_check_weights(const meta_spec *sp, char *msg, size_t cap);
+int    meta_run_check_weights(const meta_spec *sp, char *msg, size_t cap);
 
 /* Progress and cancellation of meta_run.  cancel: 0 = go on, 1 = cancel
  * (status "cancelled"), 2 = the daemon stops (status "interrupted"). */

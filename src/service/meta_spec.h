@@ -5,7 +5,7 @@
  * the same keys in a config file and in the JSON body of POST /v1/meta/jobs
  * (deploy/meta/README.md documents each).  Every value is checked when it is
  * set; meta_spec_check checks that they fit together.  Whether the
- * init_weights record exists is checked by meta_spec_check_weights
+ * init_weights record exists is checked by meta_run_check_weights
  * (meta_run.h), which needs the weights registry.
  *
  * Thread rules: pure (meta_spec_load_file reads its file); any thread. */
