@@ -187,7 +187,7 @@ static int snapshot_save(session *s, int wait)
     size_t len;
     int rc = snapshot_encode(s, &buf, &len);
     if (rc) return rc;
-    rc = store_snapshot_take(s->app->db, s->id, s->step, buf, len, wait);
+    rc = store_snapshot_put_owned(s->app->db, s->id, s->step, buf, len, wait);
     if (rc) return rc;
     s->saved_step = s->step;
     s->saved_time = now_mono();

@@ -589,49 +589,32 @@ int store_metrics_downsample(store *s, const char *id, int64_t from, int64_t to,
     return r.err ? ERR_STORAGE : 0;
 }
 
-/* The step_extra rows of `id` with step > after, by step ascending (desc:
- * descending), at most `limit` (-1: all), each handed to fn until it
- * returns non-zero. */
-static int extra_rows(store *s, const char *id, int64_t after, int64_t limit, int desc,
-                      int (*fn)(void *ctx, const store_analytics_row *r), void *ctx)
+/* The newest step_extra row of `id`, handed to fn (not called when none). */
+int store_analytics_last(store *s, const char *id, int (*fn)(void *ctx, const store_analytics_row *r), void *ctx)
 {
     if (!s || !id) return ERR_INVALID_ARGUMENT;
     sqlite3 *db = store_reader_acquire(s);
     if (!db) return ERR_STORAGE;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db,
-                           desc ? "SELECT step, update_cos, update_ratio, lr_mult, tensors_json, extra_json FROM step_extra"
-                                  " WHERE session_id = ?1 AND step > ?2 ORDER BY step DESC LIMIT ?3"
-                                : "SELECT step, update_cos, update_ratio, lr_mult, tensors_json, extra_json FROM step_extra"
-                                  " WHERE session_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3",
+                           "SELECT step, update_cos, update_ratio, lr_mult, tensors_json, extra_json FROM step_extra"
+                           " WHERE session_id = ?1 ORDER BY step DESC LIMIT 1",
                            -1, &st, NULL) != SQLITE_OK)
         return reader_fail(s, db, NULL);
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, after);
-    sqlite3_bind_int64(st, 3, limit);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
         store_analytics_row r = {.id = id, .step = sqlite3_column_int64(st, 0), .update_cos = col_real(st, 1),
                                  .update_ratio = col_real(st, 2), .lr_mult = col_real(st, 3),
                                  .tensors_json = (const char *)sqlite3_column_text(st, 4),
                                  .extra_json = (const char *)sqlite3_column_text(st, 5)};
-        if (fn(ctx, &r)) { rc = SQLITE_DONE; break; }
+        fn(ctx, &r);
+        rc = SQLITE_DONE;
     }
     int ok = rc == SQLITE_DONE;
     sqlite3_finalize(st);
     store_reader_release(s, db);
     return ok ? 0 : ERR_STORAGE;
-}
-
-int store_analytics_query(store *s, const char *id, int64_t after, int limit,
-                          int (*fn)(void *ctx, const store_analytics_row *r), void *ctx)
-{
-    return extra_rows(s, id, after, limit < 0 ? -1 : limit, 0, fn, ctx);
-}
-
-int store_analytics_last(store *s, const char *id, int (*fn)(void *ctx, const store_analytics_row *r), void *ctx)
-{
-    return extra_rows(s, id, INT64_MIN, 1, 1, fn, ctx);
 }
 
 /* The last `n` metric rows of a session, ascending (for trend windows). */

@@ -173,7 +173,7 @@ int store_session_create_take(store *s, const char *id, const char *meta_json, i
     return store_submit(s, j);
 }
 
-int store_snapshot_take(store *s, const char *id, int64_t step, void *snapshot, size_t snapshot_len, int wait)
+int store_snapshot_put_owned(store *s, const char *id, int64_t step, void *snapshot, size_t snapshot_len, int wait)
 {
     if (!s || !id) {
         free(snapshot);

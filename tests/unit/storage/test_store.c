@@ -297,8 +297,8 @@ static void test_store_snapshot_replace_then_reopen_shows_latest(void **unused)
     char path[300];
     store *s = open_new(path, sizeof path);
     create_session(s, "a", 0, 100, 0x01);
-    assert_int_equal(store_snapshot_take(s, "a", 5, snap_new(200, 0x05), 200, 1), 0);
-    assert_int_equal(store_snapshot_take(s, "a", 6, snap_new(300, 0x06), 300, 0), 0);
+    assert_int_equal(store_snapshot_put_owned(s, "a", 5, snap_new(200, 0x05), 200, 1), 0);
+    assert_int_equal(store_snapshot_put_owned(s, "a", 6, snap_new(300, 0x06), 300, 0), 0);
     store_close(s);   /* drains the async snapshot */
     /* TRUNCATE checkpoint on close leaves an empty (or no) WAL */
     char wal[310];
@@ -360,13 +360,13 @@ static void test_store_snapshots_over_the_chunk_size_are_stored_in_chunks_in_ord
     assert_true(c.seen == 1 && c.equal);
 
     /* a small snapshot goes back into the row and drops the chunks */
-    assert_int_equal(store_snapshot_take(s, "a", 1, snap_pattern(1000, 4), 1000, 1), 0);
+    assert_int_equal(store_snapshot_put_owned(s, "a", 1, snap_pattern(1000, 4), 1000, 1), 0);
     assert_int_equal(raw_int(path, "SELECT count(*) FROM snapshot_chunks"), 0);
     c = load_pattern(s, "a", 1000, 4);
     assert_true(c.equal);
     /* a bigger one (not a multiple of the chunk) replaces it; a reopened
      * store with another chunk size reads it back */
-    assert_int_equal(store_snapshot_take(s, "a", 2, snap_pattern(5000, 5), 5000, 0), 0);
+    assert_int_equal(store_snapshot_put_owned(s, "a", 2, snap_pattern(5000, 5), 5000, 0), 0);
     store_close(s);
     assert_int_equal(raw_int(path, "SELECT count(*) FROM snapshot_chunks WHERE session_id = 'a'"), 5);
     assert_int_equal(store_open(path, &s), 0);
@@ -413,8 +413,8 @@ static void test_store_coalesces_queued_async_snapshots_keeping_the_latest(void 
     create_session(s, "d", 0, 10, 0);
     store_test_hold(s, 1);
     for (int k = 1; k <= 5; k++)
-        assert_int_equal(store_snapshot_take(s, "c", k, snap_new(4096, (unsigned char)k), 4096, 0), 0);
-    assert_int_equal(store_snapshot_take(s, "d", 1, snap_new(64, 0xD1), 64, 0), 0);
+        assert_int_equal(store_snapshot_put_owned(s, "c", k, snap_new(4096, (unsigned char)k), 4096, 0), 0);
+    assert_int_equal(store_snapshot_put_owned(s, "d", 1, snap_new(64, 0xD1), 64, 0), 0);
     store_stats st;
     store_get_stats(s, &st);
     assert_int_equal(st.coalesced, 4);   /* c's 1..4 freed at once; d untouched */
@@ -564,8 +564,8 @@ static void test_store_delete_removes_metrics_feedback_and_snapshot(void **unuse
     step_metric m = metric_for(11);
     assert_int_equal(store_metric(s, "x", &m), 0);
     assert_int_equal(store_metric(s, "ghost", &m), 0);
-    assert_int_equal(store_snapshot_take(s, "x", 11, snap_new(16, 1), 16, 0), 0);
-    assert_int_equal(store_snapshot_take(s, "ghost", 11, snap_new(16, 1), 16, 1), 0);
+    assert_int_equal(store_snapshot_put_owned(s, "x", 11, snap_new(16, 1), 16, 0), 0);
+    assert_int_equal(store_snapshot_put_owned(s, "ghost", 11, snap_new(16, 1), 16, 1), 0);
     assert_int_equal(store_session_update(s, "x", "active", NULL), 0);
     assert_int_equal(store_feedback(s, "x", 11, 1.0, NULL), 0);
     assert_int_equal(store_flush(s), 0);
@@ -739,7 +739,7 @@ static void test_store_sync_call_after_async_ones_sees_them_committed(void **unu
             assert_int_equal(store_metric(s, "o", &m), 0);
         }
         int64_t step = (round + 1) * 200;
-        assert_int_equal(store_snapshot_take(s, "o", step, snap_new(32, (unsigned char)round), 32, 0), 0);
+        assert_int_equal(store_snapshot_put_owned(s, "o", step, snap_new(32, (unsigned char)round), 32, 0), 0);
         /* no flush: the synchronous feedback returns after its commit, and
          * everything queued before it rode the same or an earlier commit */
         assert_int_equal(store_feedback(s, "o", step, 1.0, NULL), 0);
@@ -799,7 +799,7 @@ static void *create_main(void *p)
 static void *snapshot_main(void *p)
 {
     create_arg *a = p;
-    a->rc = store_snapshot_take(a->s, a->id, 1, snap_new(a->snap_len, 0x44), a->snap_len, 1);
+    a->rc = store_snapshot_put_owned(a->s, a->id, 1, snap_new(a->snap_len, 0x44), a->snap_len, 1);
     return NULL;
 }
 
@@ -879,7 +879,7 @@ static void test_store_full_disk_by_max_page_count_fails_the_big_job_only(void *
 
     /* room again: the same write succeeds */
     assert_int_equal(store_test_exec(s, "PRAGMA max_page_count = 1073741823"), 0);
-    assert_int_equal(store_snapshot_take(s, "big", 2, snap_new(mb, 0x55), mb, 1), 0);
+    assert_int_equal(store_snapshot_put_owned(s, "big", 2, snap_new(mb, 0x55), mb, 1), 0);
     sess_rows two = {0};
     assert_int_equal(store_session_load(s, "big", sess_collect, &two), 0);
     assert_int_equal(two.snap_len[0], mb);
@@ -905,8 +905,8 @@ static void test_store_full_disk_by_rlimit_fsize_gives_err_storage_then_recovers
     assert_int_equal(setrlimit(RLIMIT_FSIZE, &tiny), 0);
     /* nothing may print while the limit is on: collect, then assert */
     int rc_fb = store_feedback(s, "r", 2, 2.0, NULL);
-    int rc_snap = store_snapshot_take(s, "r", 2, snap_new(8192, 0x02), 8192, 1);
-    int rc_async = store_snapshot_take(s, "r", 3, snap_new(8192, 0x03), 8192, 0);
+    int rc_snap = store_snapshot_put_owned(s, "r", 2, snap_new(8192, 0x02), 8192, 1);
+    int rc_async = store_snapshot_put_owned(s, "r", 3, snap_new(8192, 0x03), 8192, 0);
     int rc_flush = store_flush(s);
     store_stats mid;
     store_get_stats(s, &mid);
@@ -932,7 +932,7 @@ static void test_store_full_disk_by_rlimit_fsize_gives_err_storage_then_recovers
 
     /* limit lifted: the writer is still there and writes succeed again */
     assert_int_equal(store_feedback(s, "r", 4, 4.0, NULL), 0);
-    assert_int_equal(store_snapshot_take(s, "r", 4, snap_new(8192, 0x04), 8192, 1), 0);
+    assert_int_equal(store_snapshot_put_owned(s, "r", 4, snap_new(8192, 0x04), 8192, 1), 0);
     fb_rows f = {0};
     assert_int_equal(store_feedback_query(s, "r", 0, -1, fb_collect, &f), 0);
     assert_int_equal(f.n, 2);
@@ -966,7 +966,7 @@ static void test_store_refuses_writes_while_its_file_is_gone_replaced_or_read_on
     store_stats before, after;
     store_get_stats(s, &before);
     assert_int_equal(store_feedback(s, "a", 1, 1.0, NULL), ERR_STORAGE);
-    assert_int_equal(store_snapshot_take(s, "a", 1, snap_new(64, 0x02), 64, 1), ERR_STORAGE);
+    assert_int_equal(store_snapshot_put_owned(s, "a", 1, snap_new(64, 0x02), 64, 1), ERR_STORAGE);
     assert_int_equal(store_session_delete(s, "a"), ERR_STORAGE);
     store_get_stats(s, &after);
     assert_int_equal(after.jobs_failed - before.jobs_failed, 3);
@@ -1013,7 +1013,7 @@ static void test_store_close_drains_queued_async_jobs(void **unused)
         step_metric m = metric_for(k);
         assert_int_equal(store_metric(s, "q", &m), 0);
     }
-    assert_int_equal(store_snapshot_take(s, "q", 1000, snap_new(100, 0x7E), 100, 0), 0);
+    assert_int_equal(store_snapshot_put_owned(s, "q", 1000, snap_new(100, 0x7E), 100, 0), 0);
     store_close(s);
     store_close(NULL);
     assert_int_equal(raw_int(path, "SELECT count(*) FROM metrics WHERE session_id = 'q'"), 1000);
@@ -1282,8 +1282,8 @@ static void test_store_writes_refuse_null_store_or_id(void **unused)
     /* the take functions free the buffer even then (run under asan/valgrind to see a leak) */
     assert_int_equal(store_session_create_take(NULL, "a", "{}", 1, 0, snap_new(8, 0), 8), ERR_INVALID_ARGUMENT);
     assert_int_equal(store_session_create_take(s, NULL, "{}", 1, 0, snap_new(8, 0), 8), ERR_INVALID_ARGUMENT);
-    assert_int_equal(store_snapshot_take(NULL, "a", 1, snap_new(8, 0), 8, 1), ERR_INVALID_ARGUMENT);
-    assert_int_equal(store_snapshot_take(s, NULL, 1, snap_new(8, 0), 8, 0), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_snapshot_put_owned(NULL, "a", 1, snap_new(8, 0), 8, 1), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_snapshot_put_owned(s, NULL, 1, snap_new(8, 0), 8, 0), ERR_INVALID_ARGUMENT);
     assert_int_equal(store_metric(NULL, "a", &m), ERR_INVALID_ARGUMENT);
     assert_int_equal(store_metric(s, NULL, &m), ERR_INVALID_ARGUMENT);
     assert_int_equal(store_metric(s, "a", NULL), ERR_INVALID_ARGUMENT);
