@@ -347,6 +347,18 @@ typedef struct store_metric_bucket {
  * refreshes the rollup.  Call it after the metrics rows of those steps were
  * queued (store_metric).  0 or ERR_STORAGE. */
 int store_analytics_write(store *s, const store_analytics_row *rows, size_t n);
+/* A step's record as ONE queued job: its metrics row and, when `extra` is
+ * not NULL, its extras row (of session `id` at m->step; extra->id and
+ * extra->step are not read).  Asynchronous like store_metric: it rides the
+ * next group commit, rows of a session that does not exist are dropped, and
+ * the strings are copied.  The rollup is left alone: refresh it over these
+ * steps later, in batches, with store_analytics_refresh.
+ * 0, ERR_INVALID_ARGUMENT or ERR_NO_MEMORY. */
+int store_step_record(store *s, const char *id, const step_metric *m, const store_analytics_row *extra);
+/* Refreshes the rollup over the steps of `rows` (only id and step are read)
+ * exactly as store_analytics_write does after writing its rows; call it
+ * after those steps were queued (store_step_record).  0 or ERR_STORAGE. */
+int store_analytics_refresh(store *s, const store_analytics_row *rows, size_t n);
 /* One entry per non-empty bucket (step / width) of steps in [from, to], in
  * step order, with each column's count, mean, min and max and the first
  * steps where they occur: exactly those of the metrics rows in it (the mean

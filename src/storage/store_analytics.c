@@ -148,7 +148,11 @@ static void acc_from_rollup(acc *p, sqlite3_stmt *st, int k0)
 
 /* ---- writes ------------------------------------------------------------- */
 
-typedef struct write_ctx { const store_analytics_row *rows; size_t n; } write_ctx;
+typedef struct write_ctx {
+    const store_analytics_row *rows;
+    size_t n;
+    int    refresh_only;       /* store_analytics_refresh: the rows are written already */
+} write_ctx;
 
 /* Statements of one rollup refresh (on the write connection). */
 typedef struct refresher {
@@ -310,7 +314,7 @@ static int write_fn(sqlite3 *db, void *ctx)
                                 " WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)",
                                 -1, &ins, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, top_sql, -1, &top, NULL);
-    for (size_t i = 0; rc == SQLITE_OK && i < c->n; i++) {
+    for (size_t i = 0; rc == SQLITE_OK && !c->refresh_only && i < c->n; i++) {
         const store_analytics_row *r = &c->rows[i];
         sqlite3_reset(ins);
         sqlite3_bind_text(ins, 1, r->id, -1, SQLITE_STATIC);
@@ -348,7 +352,15 @@ int store_analytics_write(store *s, const store_analytics_row *rows, size_t n)
 {
     if (!s || (!rows && n)) return ERR_INVALID_ARGUMENT;
     if (!n) return 0;
-    write_ctx c = {rows, n};
+    write_ctx c = {rows, n, 0};
+    return store_call(s, write_fn, &c);
+}
+
+int store_analytics_refresh(store *s, const store_analytics_row *rows, size_t n)
+{
+    if (!s || (!rows && n)) return ERR_INVALID_ARGUMENT;
+    if (!n) return 0;
+    write_ctx c = {rows, n, 1};
     return store_call(s, write_fn, &c);
 }
 

@@ -57,7 +57,7 @@ int  store_files_check(const store_files *f, const char **reason);
 
 /* ---- jobs (queued by every writing file, run by store_writer.c) ---------- */
 
-typedef enum { JOB_CREATE, JOB_SNAPSHOT, JOB_UPDATE, JOB_METRIC, JOB_FEEDBACK, JOB_DELETE, JOB_FLUSH,
+typedef enum { JOB_CREATE, JOB_SNAPSHOT, JOB_UPDATE, JOB_METRIC, JOB_STEP, JOB_FEEDBACK, JOB_DELETE, JOB_FLUSH,
                JOB_EXEC, JOB_CALL } store_job_kind;
 
 typedef struct store_job {
@@ -69,9 +69,12 @@ typedef struct store_job {
     int         skip;          /* superseded snapshot: nothing to write */
     int64_t     i1, i2;        /* create: created_ms, step; snapshot/feedback: step */
     double      loss;
-    step_metric m;
-    char       *text;          /* meta_json (create), status (update), metrics_json, SQL (exec) */
-    char       *text2;         /* meta_json (update) */
+    step_metric m;             /* metric, step */
+    int         has_extra;     /* step: x and text/text2 hold its extras row */
+    double      x_cos, x_ratio, x_mult;   /* step: update_cos, update_ratio, lr_mult */
+    char       *text;          /* meta_json (create), status (update), metrics_json, SQL (exec),
+                                  tensors_json (step) */
+    char       *text2;         /* meta_json (update), extra_json (step) */
     void       *blob;
     size_t      blob_len;
     int       (*fn)(sqlite3 *db, void *ctx);   /* JOB_CALL */
@@ -94,10 +97,10 @@ int  store_wal_hook(void *arg, sqlite3 *db, const char *name, int frames);
 
 /* Write statements of the session tables (store_sessions.c), prepared on the
  * write connection by store_open. */
-enum { ST_CREATE, ST_SNAPSHOT, ST_UPDATE, ST_METRIC, ST_FEEDBACK, ST_CHUNK, ST_DEL_METRICS, ST_DEL_FEEDBACK,
+enum { ST_CREATE, ST_SNAPSHOT, ST_UPDATE, ST_METRIC, ST_EXTRA, ST_FEEDBACK, ST_CHUNK, ST_DEL_METRICS, ST_DEL_FEEDBACK,
        ST_DEL_CHUNKS, ST_DEL_SESSION, ST_COUNT };
 extern const char *const store_stmt_sql[ST_COUNT];
-/* Runs a session job (JOB_CREATE … JOB_DELETE) on the write connection,
+/* Runs a session job (JOB_CREATE … JOB_DELETE, not FLUSH/EXEC/CALL) on the write connection,
  * inside the writer's transaction.  SQLITE_OK or an SQLite error code. */
 int  store_sessions_job_run(store *s, store_job *j);
 

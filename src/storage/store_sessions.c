@@ -30,6 +30,10 @@ const char *const store_stmt_sql[ST_COUNT] = {
     [ST_METRIC] = "INSERT OR REPLACE INTO metrics(session_id, step, time_ms, loss, grad_norm, update_norm,"
                   " param_norm, lr, duration_us) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
                   " WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)",
+    /* The same statement as store_analytics_write's (store_analytics.c). */
+    [ST_EXTRA] = "INSERT OR REPLACE INTO step_extra(session_id, step, update_cos, update_ratio, lr_mult,"
+                 " tensors_json, extra_json) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7"
+                 " WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)",
     [ST_FEEDBACK] = "INSERT OR REPLACE INTO feedback(session_id, step, loss, metrics_json, time_ms)"
                     " SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)",
     /* Explicit child deletes: the session's rows go even if FK enforcement were off. */
@@ -83,6 +87,36 @@ static int snapshot_put_chunks(store *s, const store_job *j, int64_t nchunks)
     return rc;
 }
 
+/* The metrics row of a metric or step job. */
+static int metric_put(store *s, const store_job *j)
+{
+    sqlite3_stmt *st = s->st[ST_METRIC];
+    sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, j->m.step);
+    sqlite3_bind_int64(st, 3, j->m.time_ms);
+    store_bind_real(st, 4, j->m.loss);
+    store_bind_real(st, 5, j->m.grad_norm);
+    store_bind_real(st, 6, j->m.update_norm);
+    store_bind_real(st, 7, j->m.param_norm);
+    store_bind_real(st, 8, j->m.lr);
+    store_bind_real(st, 9, j->m.duration_us);
+    return store_step_done(st);
+}
+
+/* The extras row of a step job (store_analytics_row's columns). */
+static int extra_put(store *s, const store_job *j)
+{
+    sqlite3_stmt *st = s->st[ST_EXTRA];
+    sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, j->m.step);
+    store_bind_real(st, 3, j->x_cos);
+    store_bind_real(st, 4, j->x_ratio);
+    store_bind_real(st, 5, j->x_mult);
+    store_bind_text(st, 6, j->text);
+    store_bind_text(st, 7, j->text2);
+    return store_step_done(st);
+}
+
 /* Runs one session job's statements on the write connection, inside the
  * writer's transaction.  SQLITE_OK or an SQLite error code. */
 int store_sessions_job_run(store *s, store_job *j)
@@ -120,17 +154,10 @@ int store_sessions_job_run(store *s, store_job *j)
         sqlite3_bind_int64(st, 4, store_wall_ms());
         return store_step_done(st);
     case JOB_METRIC:
-        st = s->st[ST_METRIC];
-        sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, j->m.step);
-        sqlite3_bind_int64(st, 3, j->m.time_ms);
-        store_bind_real(st, 4, j->m.loss);
-        store_bind_real(st, 5, j->m.grad_norm);
-        store_bind_real(st, 6, j->m.update_norm);
-        store_bind_real(st, 7, j->m.param_norm);
-        store_bind_real(st, 8, j->m.lr);
-        store_bind_real(st, 9, j->m.duration_us);
-        return store_step_done(st);
+        return metric_put(s, j);
+    case JOB_STEP:
+        rc = metric_put(s, j);
+        return rc == SQLITE_OK && j->has_extra ? extra_put(s, j) : rc;
     case JOB_FEEDBACK:
         st = s->st[ST_FEEDBACK];
         sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
@@ -208,6 +235,25 @@ int store_metric(store *s, const char *id, const step_metric *m)
     store_job *j = store_job_new(JOB_METRIC, id);
     if (!j) return ERR_NO_MEMORY;
     j->m = *m;
+    return store_submit(s, j);
+}
+
+int store_step_record(store *s, const char *id, const step_metric *m, const store_analytics_row *extra)
+{
+    if (!s || !id || !m) return ERR_INVALID_ARGUMENT;
+    store_job *j = store_job_new(JOB_STEP, id);
+    if (!j || (extra && (store_dup_opt(extra->tensors_json, &j->text) ||
+                         store_dup_opt(extra->extra_json, &j->text2)))) {
+        store_job_free(j);
+        return ERR_NO_MEMORY;
+    }
+    j->m = *m;
+    if (extra) {
+        j->has_extra = 1;
+        j->x_cos = extra->update_cos;
+        j->x_ratio = extra->update_ratio;
+        j->x_mult = extra->lr_mult;
+    }
     return store_submit(s, j);
 }
 

@@ -54,7 +54,8 @@ void store_job_free(store_job *j)
 static int job_run(store *s, store_job *j)
 {
     switch (j->kind) {
-    case JOB_CREATE: case JOB_SNAPSHOT: case JOB_UPDATE: case JOB_METRIC: case JOB_FEEDBACK: case JOB_DELETE:
+    case JOB_CREATE: case JOB_SNAPSHOT: case JOB_UPDATE: case JOB_METRIC: case JOB_STEP: case JOB_FEEDBACK:
+    case JOB_DELETE:
         return store_sessions_job_run(s, j);
     case JOB_EXEC:
         return store_exec(s->w, j->text);
