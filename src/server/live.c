@@ -1,6 +1,6 @@
 /* live.c — see live.h.
  *
- * Locking: one mutex (hub.mu) guards the extras buffer, the stream list and
+ * Locking: one mutex (hub.mu) guards the refresh buffer, the stream list and
  * every stream's queue and flags.  A stream's connection is suspended and
  * resumed only with hub.mu held, so a resume can never overtake the suspend
  * it answers.  libmicrohttpd's free callback (stream_free_cb) takes no lock:
@@ -284,7 +284,6 @@ int live_stream_open(req *r, const char *id, int64_t after, int backlog)
 void live_record(app *a, const char *id, const opt *o, const step_metric *m, const analytics_step *x,
                  double lr_mult, const char *extra_json)
 {
-    (void)a;
     for (int i = 0; i < opt_registry_count() && i < LIVE_MAX_OPT; i++)
         if (opt_registry_at(i) == o->vt) {
             atomic_fetch_add_explicit(&steps_by_opt[i], 1, memory_order_relaxed);
@@ -293,7 +292,12 @@ void live_record(app *a, const char *id, const opt *o, const step_metric *m, con
     if (isfinite(lr_mult)) atomic_fetch_add_explicit(&adapted_steps, 1, memory_order_relaxed);
     double cos = x ? x->update_cos : NAN, ratio = x ? x->update_ratio : NAN;
     char *tj = live_format_tensors(&o->lay, x);
-    char *ej = extra_json ? strdup(extra_json) : NULL;
+    /* One queued job carries the step's metrics row and its extras; the
+     * buffer below keeps only (id, step) for the batched rollup refresh. */
+    store_analytics_row row = {.id = id, .step = m->step, .update_cos = cos, .update_ratio = ratio,
+                               .lr_mult = lr_mult, .tensors_json = tj, .extra_json = extra_json};
+    if (a->db) store_step_record(a->db, id, m, &row);
+    free(tj);
     pthread_mutex_lock(&hub.mu);
     int listening = 0;
     for (int i = 0; i < hub.n && !listening; i++)
@@ -317,16 +321,11 @@ void live_record(app *a, const char *id, const opt *o, const step_metric *m, con
     if (hub.nbuf < hub.capbuf) {
         xrow *w = &hub.buf[hub.nbuf++];
         snprintf(w->id, sizeof w->id, "%s", id);
-        w->r = (store_analytics_row){.id = NULL, .step = m->step, .update_cos = cos, .update_ratio = ratio,
-                                     .lr_mult = lr_mult, .tensors_json = tj, .extra_json = ej};
+        w->r = (store_analytics_row){.id = NULL, .step = m->step};
         kept = 1;
     }
     pthread_mutex_unlock(&hub.mu);
-    if (!kept) {
-        atomic_fetch_add(&hub.dropped_rows, 1);
-        free(tj);
-        free(ej);
-    }
+    if (!kept) atomic_fetch_add(&hub.dropped_rows, 1);
 }
 
 int live_flush(app *a)
@@ -348,7 +347,7 @@ int live_flush(app *a)
             rows[i] = b[i].r;
             rows[i].id = b[i].id;
         }
-        rc = a->db ? store_analytics_write(a->db, rows, n) : 0;
+        rc = a->db ? store_analytics_refresh(a->db, rows, n) : 0;
     }
     if (rc) atomic_fetch_add(&hub.dropped_rows, n);
     for (size_t i = 0; i < n; i++) {

@@ -1,6 +1,6 @@
-/* live.h — the live side of step analytics: what every applied step hands
- * over after its metrics row (the per-step extras, buffered and written to
- * the store in batches from the timer, with the metrics rollup), the
+/* live.h — the live side of step analytics: what every applied step hands over
+ * (its metrics row and extras, queued to the store as one job; the metrics
+ * rollup refreshed over the buffered steps in batches from the timer), the
  * Server-Sent Event streams of GET /v1/sessions/{id}/events, and the step
  * counters by optimizer for /metrics.
  *
@@ -33,7 +33,7 @@
 #define LIVE_HEARTBEAT_S   15.0
 #define LIVE_STREAM_QUEUE  1024
 #define LIVE_RECHECK_S     1.0      /* the longest a revoked key or deleted session keeps a stream */
-#define LIVE_BUFFER_MAX    200000   /* extras rows waiting for the store; more are dropped (counted) */
+#define LIVE_BUFFER_MAX    200000   /* steps waiting for the rollup refresh; more are dropped (counted) */
 #define LIVE_EVENT_MAX     4096     /* bytes of one formatted step event (~400 used) */
 #define LIVE_TENSORS_MAX   (64u << 10) /* bytes of one step's tensors JSON (ANALYTICS_MAX_TENSORS
                                         * 64-byte names, every byte escaped: ~30 KB) */
@@ -43,10 +43,11 @@
  * extra JSON (an object, copied; may be NULL). */
 void live_record(app *a, const char *id, const opt *o, const step_metric *m, const analytics_step *x,
                  double lr_mult, const char *extra_json);
-/* Timer (libuv thread): writes buffered extras, heartbeats, forgets closed
+/* Timer (libuv thread): refreshes the rollup, heartbeats, forgets closed
  * streams. */
 void live_tick(app *a, double now);
-/* Writes every buffered extras row now (queries call it first).  0 or ERR_*. */
+/* Refreshes the rollup over every buffered step now, after every step's
+ * rows are committed (queries call it first).  0 or ERR_*. */
 int  live_flush(app *a);
 /* Every stream re-checks its key and session before its next byte (call
  * after revoking a key or deleting a session). */

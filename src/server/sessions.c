@@ -187,7 +187,7 @@ static int snapshot_save(session *s, int wait)
     size_t len;
     int rc = snapshot_encode(s, &buf, &len);
     if (rc) return rc;
-    rc = store_snapshot_take(s->app->db, s->id, s->step, buf, len, wait);
+    rc = store_snapshot_put_owned(s->app->db, s->id, s->step, buf, len, wait);
     if (rc) return rc;
     s->saved_step = s->step;
     s->saved_time = now_mono();
@@ -767,7 +767,6 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
         analytics_step_stats(&s->sp.lay, g, s->params, s->last_update, s->spare, info.update_norm, info.param_norm, &ax);
     int rc2 = persist_step(s);
     if (rc2 == 0) {
-        store_metric(s->app->db, s->id, &m);
         char *extra = step_extra_json(s);
         double mult = s->es.K ? online_es_mean_scale(&s->es, &s->sp.lay)
                     : s->ad.nmult ? adapt_mean_multiplier(&s->ad, &s->o) : NAN;
