@@ -15,6 +15,7 @@
 #include "errors.h"
 #include "handlers.h"
 #include "http_deadline.h"
+#include "http_status.h"
 #include "http_strict.h"
 #include "jwriter.h"
 #include "prom.h"
@@ -83,7 +84,7 @@ static void resp_error_v(req *r, int e, const char *field, int64_t value, const 
 {
     char msg[512];
     if (fmt) vsnprintf(msg, sizeof msg, fmt, ap);
-    else snprintf(msg, sizeof msg, "%s", err_message(e));
+    else snprintf(msg, sizeof msg, "%s", http_status_message(e));
     /* through the writer: a message quoting the input (or cut inside a
      * UTF-8 sequence by the buffer) still gives valid JSON and UTF-8 */
     jwriter w;
@@ -101,7 +102,7 @@ static void resp_error_v(req *r, int e, const char *field, int64_t value, const 
     size_t len;
     char *s = jw_take(&w, &len);
     if (!s) resp_json(r, 503, NULL);   /* the out-of-memory answer */
-    else resp_take(r, err_http_status(e), "application/json", s, len);
+    else resp_take(r, http_status_of(e), "application/json", s, len);
 }
 
 void resp_error(req *r, int e, const char *fmt, ...)
