@@ -26,14 +26,6 @@
 static const char *const col_names[STORE_AN_NCOLS] = {"loss", "grad_norm", "update_norm", "param_norm", "lr",
                                                       "update_cos"};
 
-static int ready(req *r)
-{
-    int st = atomic_load(&r->app->state);
-    if (st == APP_READY) return 1;
-    resp_error(r, st == APP_STARTING ? ERR_STARTING : ERR_SHUTTING_DOWN, NULL);
-    return 0;
-}
-
 static session *find_session(req *r, const char *id)
 {
     session *s = sessions_get(r->app->reg, id);
@@ -46,7 +38,6 @@ static session *find_session(req *r, const char *id)
 
 static session *path_session(req *r)
 {
-    if (!ready(r)) return NULL;
     session *s = find_session(r, r->param[0]);
     if (!s) resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", r->param[0]);
     return s;
@@ -505,7 +496,6 @@ void h_analytics_summary(req *r)
 
 void h_analytics_compare(req *r)
 {
-    if (!ready(r)) return;
     const char *ids = req_query(r, "ids");
     if (!ids || !*ids) {
         resp_error(r, ERR_MISSING_FIELD, "ids is required: a comma-separated list of session ids");

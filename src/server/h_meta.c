@@ -20,14 +20,6 @@
 #include "meta_jobs.h"
 #include "store.h"
 
-static int ready_or_error(req *r)
-{
-    int st = atomic_load(&r->app->state);
-    if (st == APP_READY) return 1;
-    resp_error(r, st == APP_STARTING ? ERR_STARTING : ERR_SHUTTING_DOWN, NULL);
-    return 0;
-}
-
 /* ---- jobs ------------------------------------------------------------------ */
 
 static cJSON *job_json(const store_meta_job_row *j)
@@ -132,7 +124,6 @@ static void answer_job(req *r, int status, const char *id)
 
 void h_meta_jobs_create(req *r)
 {
-    if (!ready_or_error(r)) return;
     if (r->ctype != CT_JSON && r->ctype != CT_NONE) {
         resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
         return;
@@ -371,7 +362,8 @@ void h_weights_blob(req *r)
 static int weights_import_work(req *r, void *ctx)
 {
     (void)ctx;
-    if (!ready_or_error(r)) return COMPUTE_DONE;
+    /* on the pool: the daemon may have begun draining while this waited */
+    if (!http_ready(r)) return COMPUTE_DONE;
     if (r->ctype != CT_BINARY) {
         resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/octet-stream (a weights blob)");
         return COMPUTE_DONE;
@@ -433,5 +425,5 @@ static int weights_import_work(req *r, void *ctx)
 
 void h_weights_import(req *r)
 {
-    if (ready_or_error(r)) compute_defer(r, NULL, 1, weights_import_work, NULL, NULL);
+    compute_defer(r, NULL, 1, weights_import_work, NULL, NULL);
 }

@@ -31,18 +31,9 @@ static int want_json_body(req *r)
     return 0;
 }
 
-static int ready(req *r)
-{
-    int st = atomic_load(&r->app->state);
-    if (st == APP_READY) return 1;
-    resp_error(r, st == APP_STARTING ? ERR_STARTING : ERR_SHUTTING_DOWN, NULL);
-    return 0;
-}
-
 /* The session named by the path, or NULL after answering 404. */
 static session *path_session(req *r)
 {
-    if (!ready(r)) return NULL;
     session *s = sessions_get(r->app->reg, r->param[0]);
     /* Another tenant's session answers exactly like a missing one. */
     if (s && !r->who.admin && strcmp(session_tenant(s), r->who.tenant) != 0) {
@@ -188,7 +179,6 @@ static int create_work(req *r, void *ctx)
  * Idempotency-Key, else on no lane. */
 void h_sessions_create(req *r)
 {
-    if (!ready(r)) return;
     job *j = job_new(r, NULL);
     if (!j) return;
     if (idem_prepare(r, &j->im, "sessions_create")) {
@@ -210,7 +200,8 @@ void h_sessions_create(req *r)
 
 static void h_sessions_create_once(req *r)
 {
-    if (!ready(r) || !want_json_body(r)) return;
+    /* on the pool: the daemon may have begun draining while this waited */
+    if (!http_ready(r) || !want_json_body(r)) return;
     spec sp;
     char msg[300];
     int rc = spec_parse(&sp, r->body, r->body_len, (size_t)r->app->cfg.max_params, 0, msg, sizeof msg);
@@ -257,7 +248,6 @@ static void list_one(void *ctx, session *s)
 
 void h_sessions_list(req *r)
 {
-    if (!ready(r)) return;
     int64_t limit = 100;
     const char *ls = req_query(r, "limit");
     if (ls && parse_int(ls, 1, 1000, &limit) != 0) {
@@ -456,7 +446,7 @@ static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t c
 
 void h_session_step_begin(req *r)
 {
-    if (atomic_load(&r->app->state) != APP_READY) return;   /* the handler answers 503 */
+    if (atomic_load(&r->app->state) != APP_READY) return;   /* dispatch answers 503 */
     session *s = sessions_get(r->app->reg, r->param[0]);
     if (s && !r->who.admin && strcmp(session_tenant(s), r->who.tenant) != 0) {
         session_put(s);

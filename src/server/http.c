@@ -408,6 +408,17 @@ static enum MHD_Result queue(req *r)
     return ok;
 }
 
+int http_ready(req *r)
+{
+    int st = atomic_load(&r->app->state);
+    if (st == APP_READY) return 1;
+    resp_error(r, st == APP_STARTING ? ERR_STARTING : ERR_SHUTTING_DOWN, NULL);
+    return 0;
+}
+
+/* Runs the route's handler once the whole request is in: an error found
+ * while reading it, then readiness (routes without ROUTE_ANY_STATE), answer
+ * first. */
 static void dispatch(req *r)
 {
     r->dispatched = 1;
@@ -423,6 +434,7 @@ static void dispatch(req *r)
             return;
         }
     }
+    if (!(http_routes[r->route].flags & ROUTE_ANY_STATE) && !http_ready(r)) return;
     http_routes[r->route].handler(r);
 }
 

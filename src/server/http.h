@@ -71,14 +71,18 @@ typedef struct req {
 
 typedef void (*route_handler)(req *r);
 
-enum { ROUTE_PUBLIC = 1, ROUTE_ADMIN = 2 };
+/* ROUTE_PUBLIC: no key needed; ROUTE_ADMIN: an admin key; ROUTE_ANY_STATE:
+ * served in every state of the daemon (starting, ready, draining) — every
+ * other route answers 503 starting / shutting_down unless it is ready,
+ * checked once in dispatch, right before its handler. */
+enum { ROUTE_PUBLIC = 1, ROUTE_ADMIN = 2, ROUTE_ANY_STATE = 4 };
 
 typedef struct route {
     const char   *method;
     const char   *pattern;          /* "/v1/sessions/{id}/step" */
     route_handler handler;
     const char   *name;             /* label for /metrics */
-    int           flags;            /* ROUTE_PUBLIC: no key needed; ROUTE_ADMIN: admin key */
+    int           flags;            /* ROUTE_PUBLIC | ROUTE_ADMIN | ROUTE_ANY_STATE, see above */
 } route;
 
 /* The route table (routes.c). */
@@ -105,6 +109,12 @@ const char *req_query(req *r, const char *name);
 /* The encoding of the answer: Accept, else the request's; -1 when Accept
  * allows neither (the caller answers 406). */
 int  req_answer_encoding(req *r);
+
+/* 1 when the daemon is ready; else 0 after answering 503 starting or
+ * shutting_down.  Dispatch calls it for every route without ROUTE_ANY_STATE;
+ * work deferred to the compute pool calls it again (the daemon may have
+ * begun draining while the work waited). */
+int  http_ready(req *r);
 
 /* Sets a JSON response from `body`, which this takes (and deletes). */
 void resp_json(req *r, int status, cJSON *body);
