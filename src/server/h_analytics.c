@@ -610,7 +610,7 @@ void h_analytics_events(req *r)
             from = isfinite(step) ? (int64_t)step - nb : 0;
             if (from < 0) from = 0;
         }
-        int rc = live_stream_open(r, session_id(s), from, nb);
+        int rc = live_stream_open(r, session_live_feed(s), session_id(s), from, nb);
         if (rc) resp_error(r, rc, NULL);
     }
     session_put(s);

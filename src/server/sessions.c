@@ -66,6 +66,7 @@ struct session {
     int            *pend_enc;
     int            *pend_skip;
     pool_lane       lane;          /* its steps, feedback, reads and delete, in order (pool.h) */
+    live_feed      *feed;          /* its event streams (live.h) */
     /* What GET and the list show, copied from the fields above whenever
      * s->mu is released (session_unlock), under its own short lock: a
      * description never waits for a running step. */
@@ -216,6 +217,7 @@ static void session_free(session *s)
     free(s->pend_req);
     free(s->pend_enc);
     free(s->pend_skip);
+    live_feed_close(s->feed);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->info_mu);
     free(s);
@@ -249,7 +251,8 @@ static int session_build(app *a, spec *sp, session **out)
     s->sp.params = NULL;
     s->last_update = calloc(n, sizeof(float));
     s->spare = calloc(n, sizeof(float));
-    int rc = (!s->params || !s->last_update || !s->spare) ? ERR_NO_MEMORY : 0;
+    s->feed = live_feed_new();
+    int rc = (!s->params || !s->last_update || !s->spare || !s->feed) ? ERR_NO_MEMORY : 0;
     if (!rc && s->sp.workers > 1) {
         size_t k = (size_t)s->sp.workers;
         s->pend_grads = malloc(k * n * sizeof(float));
@@ -413,6 +416,7 @@ int sessions_list(sessions *reg, const char *tenant, const char *after, int limi
 
 const char *session_id(const session *s) { return s->id; }
 const char *session_tenant(const session *s) { return s->sp.tenant; }
+struct live_feed *session_live_feed(const session *s) { return s->feed; }
 non_finite_policy session_non_finite(const session *s) { return s->sp.non_finite; }
 size_t session_num_params(const session *s) { return s->sp.lay.n; }
 
@@ -771,7 +775,7 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
         char *extra = step_extra_json(s);
         double mult = s->es.K ? online_es_mean_scale(&s->es, &s->sp.lay)
                     : s->ad.nmult ? adapt_mean_multiplier(&s->ad, &s->o) : NAN;
-        live_record(s->app, s->id, &s->o, &m, skip ? NULL : &ax, mult, extra);
+        live_record(s->feed, s->id, &s->o, &m, skip ? NULL : &ax, mult, extra);
         free(extra);
     }
     return rc2;

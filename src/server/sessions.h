@@ -79,6 +79,9 @@ cJSON *session_describe(session *s);
 const char *session_id(const session *s);
 /* The tenant that owns the session ("" in open mode). */
 const char *session_tenant(const session *s);
+/* The session's live feed (its event streams, live.h); lives as long as the
+ * session. */
+struct live_feed *session_live_feed(const session *s);
 size_t session_num_params(const session *s);
 /* The session's compute lane and how many jobs may wait or run on it
  * (--compute-session-queue, at least the session's workers). */
