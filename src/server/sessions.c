@@ -417,7 +417,6 @@ int sessions_list(sessions *reg, const char *tenant, const char *after, int limi
 const char *session_id(const session *s) { return s->id; }
 const char *session_tenant(const session *s) { return s->sp.tenant; }
 struct live_feed *session_live_feed(const session *s) { return s->feed; }
-non_finite_policy session_non_finite(const session *s) { return s->sp.non_finite; }
 size_t session_num_params(const session *s) { return s->sp.lay.n; }
 
 pool_lane *session_lane(session *s, int *limit)
@@ -574,7 +573,7 @@ int sessions_restore(sessions *reg)
 /* ---- answers ------------------------------------------------------------- */
 
 /* Growable text buffer for the hand-written JSON answers. */
-int encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len)
+int sessions_encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len)
 {
     /* A float32 prints in at most F32JSON_FMT_MAX bytes, plus its comma:
      * that bounds the text (n is at most --max-params, so no wrap). */
@@ -613,7 +612,7 @@ static int encode_update(session *s, int enc, char **out, size_t *len)
         *len = n * sizeof(float);
         return 0;
     }
-    int rc = encode_step_json(s->step, "update", s->last_update, n, out, len);
+    int rc = sessions_encode_step_json(s->step, "update", s->last_update, n, out, len);
     if (rc || s->last_applied) return rc;
     /* A skipped step says so: ...]} becomes ...],"applied":false} */
     static const char tail[] = ",\"applied\":false}";
@@ -905,7 +904,7 @@ void session_params(session *s, req *r, int enc)
         if (buf) memcpy(buf, s->params, n * sizeof(float));
         len = n * sizeof(float);
     } else {
-        rc = encode_step_json(s->step, "params", s->params, n, &buf, &len);
+        rc = sessions_encode_step_json(s->step, "params", s->params, n, &buf, &len);
     }
     if (rc) resp_error(r, rc, NULL);
     else {

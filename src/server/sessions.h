@@ -116,8 +116,6 @@ int  sessions_checkpoint_all(sessions *reg);
 
 /* Encodes `{"step":k,"<key>":[...]}` (shortest float32 forms).
  * The caller frees *out. 0 or ERR_NO_MEMORY. */
-int  encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len);
-/* The non-finite policy of the session. */
-non_finite_policy session_non_finite(const session *s);
+int  sessions_encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len);
 
 #endif
