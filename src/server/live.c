@@ -235,7 +235,7 @@ static int stream_allowed(stream *s)
     int ok = s->who.admin || strcmp(session_tenant(se), s->who.tenant) == 0;
     session_put(se);
     if (!ok) return 0;
-    double now = now_mono();
+    double now = http_now_mono();
     if (!atomic_exchange(&s->recheck, 0) && now - s->key_checked < LIVE_RECHECK_S) return 1;
     s->key_checked = now;
     if (!s->who.key_id[0]) return auth_open(a);
@@ -329,7 +329,7 @@ int live_stream_open(req *r, live_feed *f, const char *id, int64_t after, int ba
     s->conn = r->conn;
     s->app = r->app;
     s->who = r->who;
-    s->key_checked = now_mono();   /* the request was just authenticated */
+    s->key_checked = http_now_mono();   /* the request was just authenticated */
     snprintf(s->id, sizeof s->id, "%s", id);
     s->cur = strdup("retry: 2000\n\n");
     s->cur_len = s->cur ? strlen(s->cur) : 0;
@@ -357,7 +357,7 @@ int live_stream_open(req *r, live_feed *f, const char *id, int64_t after, int ba
         stream_put(s);
         return rc;
     }
-    resp_stream(r, 200, "text/event-stream", stream_read_cb, s, stream_free_cb);
+    http_resp_stream(r, 200, "text/event-stream", stream_read_cb, s, stream_free_cb);
     return 0;
 }
 
