@@ -66,6 +66,7 @@ struct session {
     int            *pend_enc;
     int            *pend_skip;
     pool_lane       lane;          /* its steps, feedback, reads and delete, in order (pool.h) */
+    live_feed      *feed;          /* its event streams (live.h) */
     /* What GET and the list show, copied from the fields above whenever
      * s->mu is released (session_unlock), under its own short lock: a
      * description never waits for a running step. */
@@ -190,7 +191,7 @@ static int snapshot_save(session *s, int wait)
     rc = store_snapshot_put_owned(s->app->db, s->id, s->step, buf, len, wait);
     if (rc) return rc;
     s->saved_step = s->step;
-    s->saved_time = now_mono();
+    s->saved_time = http_now_mono();
     s->es_dirty = 0;
     if (wait) s->durable_step = s->step;
     return 0;
@@ -216,6 +217,7 @@ static void session_free(session *s)
     free(s->pend_req);
     free(s->pend_enc);
     free(s->pend_skip);
+    live_feed_close(s->feed);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->info_mu);
     free(s);
@@ -249,7 +251,8 @@ static int session_build(app *a, spec *sp, session **out)
     s->sp.params = NULL;
     s->last_update = calloc(n, sizeof(float));
     s->spare = calloc(n, sizeof(float));
-    int rc = (!s->params || !s->last_update || !s->spare) ? ERR_NO_MEMORY : 0;
+    s->feed = live_feed_new();
+    int rc = (!s->params || !s->last_update || !s->spare || !s->feed) ? ERR_NO_MEMORY : 0;
     if (!rc && s->sp.workers > 1) {
         size_t k = (size_t)s->sp.workers;
         s->pend_grads = malloc(k * n * sizeof(float));
@@ -288,7 +291,7 @@ static void new_id(char *out)
     if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
         /* getrandom on Linux does not fail for 16 bytes once seeded; fall back
          * to a clock-derived value rather than an all-zero id. */
-        uint64_t t = (uint64_t)now_ms() ^ ((uint64_t)(uintptr_t)out << 17);
+        uint64_t t = (uint64_t)http_now_ms() ^ ((uint64_t)(uintptr_t)out << 17);
         for (int i = 0; i < 16; i++) b[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)i;
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
@@ -318,7 +321,7 @@ int sessions_new(app *a, sessions **out)
     store_set_chunk_bytes(a->db, (size_t)a->cfg.snapshot_chunk_bytes);
     pthread_rwlock_init(&reg->lock, NULL);
     atomic_init(&reg->npending, 0);
-    reg->last_ckpt_scan = now_mono();
+    reg->last_ckpt_scan = http_now_mono();
     *out = reg;
     return 0;
 }
@@ -413,7 +416,7 @@ int sessions_list(sessions *reg, const char *tenant, const char *after, int limi
 
 const char *session_id(const session *s) { return s->id; }
 const char *session_tenant(const session *s) { return s->sp.tenant; }
-non_finite_policy session_non_finite(const session *s) { return s->sp.non_finite; }
+struct live_feed *session_live_feed(const session *s) { return s->feed; }
 size_t session_num_params(const session *s) { return s->sp.lay.n; }
 
 pool_lane *session_lane(session *s, int *limit)
@@ -510,7 +513,7 @@ int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t ms
     }
     if (rc) return rc;
     new_id(s->id);
-    int64_t created = now_ms();
+    int64_t created = http_now_ms();
     s->meta_json = make_meta(s, created);
     uint8_t *snap = NULL;
     size_t snap_len = 0;
@@ -522,7 +525,7 @@ int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t ms
         session_free(s);
         return rc;
     }
-    s->saved_time = now_mono();
+    s->saved_time = http_now_mono();
     atomic_fetch_add(&s->refs, 1); /* the caller's */
     *out = s;
     return 0;
@@ -549,7 +552,7 @@ static int restore_one(void *ctx, const store_session_row *row)
         if (row->status) snprintf(s->status, sizeof s->status, "%s", row->status);
         if (strcmp(s->status, "diverged") == 0)
             snprintf(s->reason, sizeof s->reason, "the session diverged before the daemon restarted");
-        s->saved_time = now_mono();
+        s->saved_time = http_now_mono();
         session_publish(s);
         rc = registry_insert(reg, s);
     }
@@ -570,7 +573,7 @@ int sessions_restore(sessions *reg)
 /* ---- answers ------------------------------------------------------------- */
 
 /* Growable text buffer for the hand-written JSON answers. */
-int encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len)
+int sessions_encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len)
 {
     /* A float32 prints in at most F32JSON_FMT_MAX bytes, plus its comma:
      * that bounds the text (n is at most --max-params, so no wrap). */
@@ -609,7 +612,7 @@ static int encode_update(session *s, int enc, char **out, size_t *len)
         *len = n * sizeof(float);
         return 0;
     }
-    int rc = encode_step_json(s->step, "update", s->last_update, n, out, len);
+    int rc = sessions_encode_step_json(s->step, "update", s->last_update, n, out, len);
     if (rc || s->last_applied) return rc;
     /* A skipped step says so: ...]} becomes ...],"applied":false} */
     static const char tail[] = ",\"applied\":false}";
@@ -630,8 +633,8 @@ static void answer_update(session *s, req *r, int enc)
     if (s->sp.dur == DURABILITY_STEP && s->durable_step < s->step) {
         int rc = snapshot_save(s, 1);
         if (rc) {
-            resp_error(r, ERR_STORAGE, "step %lld was applied but could not be made durable; retry it",
-                       (long long)s->step);
+            http_resp_error(r, ERR_STORAGE, "step %lld was applied but could not be made durable; retry it",
+                            (long long)s->step);
             return;
         }
     }
@@ -639,10 +642,10 @@ static void answer_update(session *s, req *r, int enc)
     size_t len;
     int rc = encode_update(s, enc, &buf, &len);
     if (rc) {
-        resp_error(r, rc, NULL);
+        http_resp_error(r, rc, NULL);
         return;
     }
-    resp_take(r, 200, enc == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
+    http_resp_take(r, 200, enc == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
     snprintf(r->hdr_step, sizeof r->hdr_step, "%lld", (long long)s->step);
     r->hdr_not_applied = !s->last_applied;
 }
@@ -720,7 +723,7 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     if (s->sp.dur == DURABILITY_STEP && store_health(s->app->db, 0, NULL) != 0) return ERR_STORAGE;
     size_t n = s->sp.lay.n;
     step_info info = {.loss = loss, .grad_norm = NAN, .update_norm = 0, .param_norm = NAN, .lr = NAN};
-    double t0 = now_mono();
+    double t0 = http_now_mono();
     if (!skip && s->sp.divergence_factor > 0 && isfinite(loss) && s->best_loss > 0 &&
         loss > s->sp.divergence_factor * s->best_loss) {
         char why[160];
@@ -745,7 +748,7 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
         if (!rc && s->ad.nmult) adapt_after_step(&s->ad, &s->o, s->params, s->spare, &info);
         if (!rc && s->es.K) online_es_after_step(&s->es, &s->sp.lay, s->params, s->spare, &info);
     }
-    double dt = now_mono() - t0;
+    double dt = http_now_mono() - t0;
     if (rc == ERR_NON_FINITE_UPDATE) {
         char why[96];
         snprintf(why, sizeof why, "step %lld produced a non-finite update", (long long)k);
@@ -759,7 +762,7 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     s->last_applied = !skip;
     s->last_loss = isfinite(loss) ? loss : NAN;
     if (!skip && isfinite(loss) && (isnan(s->best_loss) || loss < s->best_loss)) s->best_loss = loss;
-    step_metric m = {.step = k, .time_ms = now_ms(), .loss = s->last_loss, .grad_norm = info.grad_norm,
+    step_metric m = {.step = k, .time_ms = http_now_ms(), .loss = s->last_loss, .grad_norm = info.grad_norm,
                      .update_norm = info.update_norm, .param_norm = info.param_norm, .lr = info.lr,
                      .duration_us = dt * 1e6};
     analytics_step ax;
@@ -770,7 +773,7 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
         char *extra = step_extra_json(s);
         double mult = s->es.K ? online_es_mean_scale(&s->es, &s->sp.lay)
                     : s->ad.nmult ? adapt_mean_multiplier(&s->ad, &s->o) : NAN;
-        live_record(s->app, s->id, &s->o, &m, skip ? NULL : &ax, mult, extra);
+        live_record(s->feed, s->app->db, s->id, &s->o, &m, skip ? NULL : &ax, mult, extra);
         free(extra);
     }
     return rc2;
@@ -790,8 +793,8 @@ static void pend_answer_all(session *s, req *self, int e, const char *msg)
     for (int j = 0; j < s->npend; j++) {
         req *w = s->pend_req[j];
         if (!w || w == self) continue;
-        if (e == ERR_STEP_CONFLICT) resp_error_int(w, e, "expected", s->step + 1, "%s", msg);
-        else if (e) resp_error(w, e, "%s", msg);
+        if (e == ERR_STEP_CONFLICT) http_resp_error_int(w, e, "expected", s->step + 1, "%s", msg);
+        else if (e) http_resp_error(w, e, "%s", msg);
         else answer_update(s, w, s->pend_enc[j]);
         w->wait = NULL;
         http_resume(w);
@@ -807,30 +810,30 @@ int session_step(session *s, req *r, const step_request *sr)
     int64_t k = sr->step;
     int skip = sr->nonfinite && s->sp.non_finite == NON_FINITE_SKIP;
     if (sr->nonfinite && !skip) {
-        resp_error(r, ERR_NON_FINITE, "a gradient or the loss is NaN, infinite or overflows float32 "
-                   "(the session's non_finite policy is reject; nothing changed)");
+        http_resp_error(r, ERR_NON_FINITE, "a gradient or the loss is NaN, infinite or overflows float32 "
+                        "(the session's non_finite policy is reject; nothing changed)");
     } else if (s->deleted) {
-        resp_error(r, ERR_SESSION_NOT_FOUND, "session %s was deleted", s->id);
+        http_resp_error(r, ERR_SESSION_NOT_FOUND, "session %s was deleted", s->id);
     } else if (k == s->step && k > 0) {
         answer_update(s, r, sr->encoding); /* a retry: the stored answer, nothing applied */
     } else if (strcmp(s->status, "diverged") == 0) {
-        resp_error(r, ERR_SESSION_DIVERGED, "%s", s->reason[0] ? s->reason : "the session diverged");
+        http_resp_error(r, ERR_SESSION_DIVERGED, "%s", s->reason[0] ? s->reason : "the session diverged");
     } else if (k != s->step + 1) {
-        resp_error_int(r, ERR_STEP_CONFLICT, "expected", s->step + 1, "step %lld is not the next step (%lld)",
-                       (long long)k, (long long)(s->step + 1));
+        http_resp_error_int(r, ERR_STEP_CONFLICT, "expected", s->step + 1, "step %lld is not the next step (%lld)",
+                            (long long)k, (long long)(s->step + 1));
     } else if (s->sp.workers == 1) {
         int rc = apply_step(s, k, sr->grads, sr->loss, skip);
-        if (rc) resp_error(r, rc, "%s", s->reason[0] ? s->reason : err_message(rc));
+        if (rc) http_resp_error(r, rc, "%s", s->reason[0] ? s->reason : err_message(rc));
         else answer_update(s, r, sr->encoding);
     } else if (!sr->worker[0]) {
-        resp_error(r, ERR_BAD_HEADER, "this session is shared by %d workers: name the worker "
-                   "(X-Optirs-Worker header or \"worker\" field)", s->sp.workers);
+        http_resp_error(r, ERR_BAD_HEADER, "this session is shared by %d workers: name the worker "
+                        "(X-Optirs-Worker header or \"worker\" field)", s->sp.workers);
     } else {
         size_t n = s->sp.lay.n;
         sessions *reg = registry_of(s);
         if (s->npend == 0) {
             s->pend_step = k;
-            s->pend_deadline = now_mono() + s->app->cfg.step_timeout;
+            s->pend_deadline = http_now_mono() + s->app->cfg.step_timeout;
             atomic_fetch_add(&reg->npending, 1);
         }
         int j = 0;
@@ -839,8 +842,8 @@ int session_step(session *s, req *r, const step_request *sr)
             /* The same worker again: a retry after a lost connection.  Its
              * newer request replaces the older one. */
             req *old = s->pend_req[j];
-            resp_error(old, ERR_WORKER_CONFLICT, "superseded by a newer request of worker %s for step %lld",
-                       sr->worker, (long long)k);
+            http_resp_error(old, ERR_WORKER_CONFLICT, "superseded by a newer request of worker %s for step %lld",
+                            sr->worker, (long long)k);
             old->wait = NULL;
             http_resume(old);
         }
@@ -878,7 +881,7 @@ int session_step(session *s, req *r, const step_request *sr)
             int rc = apply_step(s, k, mean, nloss ? loss / nloss : NAN, any_skip);
             const char *msg = rc ? (s->reason[0] ? s->reason : err_message(rc)) : NULL;
             pend_answer_all(s, r, rc, msg);
-            if (rc) resp_error(r, rc, "%s", msg);
+            if (rc) http_resp_error(r, rc, "%s", msg);
             else answer_update(s, r, sr->encoding);
             pend_clear(reg, s);
         }
@@ -900,11 +903,11 @@ void session_params(session *s, req *r, int enc)
         if (buf) memcpy(buf, s->params, n * sizeof(float));
         len = n * sizeof(float);
     } else {
-        rc = encode_step_json(s->step, "params", s->params, n, &buf, &len);
+        rc = sessions_encode_step_json(s->step, "params", s->params, n, &buf, &len);
     }
-    if (rc) resp_error(r, rc, NULL);
+    if (rc) http_resp_error(r, rc, NULL);
     else {
-        resp_take(r, 200, enc == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
+        http_resp_take(r, 200, enc == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
         snprintf(r->hdr_step, sizeof r->hdr_step, "%lld", (long long)s->step);
     }
     session_unlock(s);

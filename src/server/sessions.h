@@ -79,6 +79,9 @@ cJSON *session_describe(session *s);
 const char *session_id(const session *s);
 /* The tenant that owns the session ("" in open mode). */
 const char *session_tenant(const session *s);
+/* The session's live feed (its event streams, live.h); lives as long as the
+ * session. */
+struct live_feed *session_live_feed(const session *s);
 size_t session_num_params(const session *s);
 /* The session's compute lane and how many jobs may wait or run on it
  * (--compute-session-queue, at least the session's workers). */
@@ -113,8 +116,6 @@ int  sessions_checkpoint_all(sessions *reg);
 
 /* Encodes `{"step":k,"<key>":[...]}` (shortest float32 forms).
  * The caller frees *out. 0 or ERR_NO_MEMORY. */
-int  encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len);
-/* The non-finite policy of the session. */
-non_finite_policy session_non_finite(const session *s);
+int  sessions_encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len);
 
 #endif
