@@ -1,9 +1,10 @@
+/* errors.c — see errors.h: names and messages of the error codes, by code. */
 #include "errors.h"
 
-typedef struct { const char *name; int status; const char *message; } err_row;
+typedef struct { const char *name; const char *message; } err_row;
 
 static const err_row rows[] = {
-#define ERR_ROW_(e, c, h, m) {c, h, m},
+#define ERR_ROW_(e, c, m) {c, m},
     ERR_MAP(ERR_ROW_)
 #undef ERR_ROW_
 };
@@ -17,4 +18,3 @@ static const err_row *row_of(int e)
 
 const char *err_name(int e) { return row_of(e)->name; }
 const char *err_message(int e) { return row_of(e)->message; }
-int err_http_status(int e) { return row_of(e)->status; }

@@ -53,7 +53,7 @@ void auth_invalidate(void)
 
 int auth_keys_ever(app *a)
 {
-    double now = now_mono();
+    double now = http_now_mono();
     pthread_mutex_lock(&cache_mu);
     int ever = keys_ever, stale = now - ever_checked > CACHE_TTL_S;
     unsigned long gen = cache_gen;
@@ -122,7 +122,7 @@ int auth_request(app *a, const char *authorization, principal *who, int *retry_a
     auth_sha256(k, AUTH_KEY_LEN, digest);
 
     unsigned slot = slot_of(id);
-    double now = now_mono();
+    double now = http_now_mono();
     pthread_mutex_lock(&cache_mu);
     cached_key c = cache[slot];
     int fresh = c.fetched > 0 && now - c.fetched < CACHE_TTL_S && strcmp(c.rec.id, id) == 0;
@@ -193,7 +193,7 @@ int auth_key_create(store *db, const char *tenant, int admin, char *key_out, sto
     snprintf(rec->tenant, sizeof rec->tenant, "%s", tenant);
     auth_sha256(key_out, AUTH_KEY_LEN, rec->hash);
     rec->admin = admin;
-    rec->created_ms = now_ms();
+    rec->created_ms = http_now_ms();
     int rc = store_key_insert(db, rec);
     auth_invalidate();
     return rc;

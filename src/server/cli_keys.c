@@ -72,7 +72,7 @@ int cli_keys(int argc, char **argv)
         if (store_keys_list(db, print_key, NULL) != 0) exit_code = 1;
     } else if (strcmp(verb, "revoke") == 0) {
         if (!id) exit_code = usage();
-        else if ((rc = store_key_revoke(db, id, now_ms())) != 0) {
+        else if ((rc = store_key_revoke(db, id, http_now_ms())) != 0) {
             fprintf(stderr, "optirsd keys: %s\n", rc == ERR_NOT_FOUND ? "no active key has this id" : err_message(rc));
             exit_code = 1;
         } else printf("revoked %s\n", id);

@@ -25,7 +25,7 @@ static void job_run(pool_job *pj, int cancelled)
     compute_job *j = (compute_job *)pj;
     req *r = j->r;
     if (cancelled) {
-        resp_error(r, ERR_SHUTTING_DOWN, "the daemon stopped before this request ran; nothing was applied");
+        http_resp_error(r, ERR_SHUTTING_DOWN, "the daemon stopped before this request ran; nothing was applied");
     } else if (j->work(r, j->ctx) == COMPUTE_PARKED) {
         return;   /* r belongs to whoever parked it now */
     }
@@ -43,7 +43,7 @@ void compute_defer(req *r, pool_lane *lane, int lane_limit, compute_fn work, voi
 {
     compute_job *j = calloc(1, sizeof *j);
     if (!j) {
-        resp_error(r, ERR_NO_MEMORY, NULL);
+        http_resp_error(r, ERR_NO_MEMORY, NULL);
         if (free_ctx) free_ctx(ctx);
         return;
     }
@@ -57,7 +57,7 @@ void compute_defer(req *r, pool_lane *lane, int lane_limit, compute_fn work, voi
     int rc = pool_submit(lane, lane_limit, &j->base);
     if (rc == 0) return;
     if (rc == ERR_OVERLOADED) r->retry_after = 1;
-    resp_error(r, rc, NULL);
+    http_resp_error(r, rc, NULL);
     free(j);
     if (free_ctx) free_ctx(ctx);
 }

@@ -67,15 +67,15 @@ void h_dashboard(req *r)
 {
     pthread_once(&once, load);
     if (!page) {
-        resp_error(r, ERR_NOT_FOUND, "the dashboard is not built: run `make dashboard` (npm ci && npm run build in "
-                                     "dashboard/) or set OPTIRS_DASHBOARD to the built index.html");
+        http_resp_error(r, ERR_NOT_FOUND, "the dashboard is not built: run `make dashboard` (npm ci && npm run build in "
+                                          "dashboard/) or set OPTIRS_DASHBOARD to the built index.html");
         return;
     }
     char *copy = malloc(page_len + 1);
     if (!copy) {
-        resp_error(r, ERR_NO_MEMORY, NULL);
+        http_resp_error(r, ERR_NO_MEMORY, NULL);
         return;
     }
     memcpy(copy, page, page_len);
-    resp_take(r, 200, "text/html; charset=utf-8", copy, page_len);
+    http_resp_take(r, 200, "text/html; charset=utf-8", copy, page_len);
 }

@@ -26,14 +26,6 @@
 static const char *const col_names[STORE_AN_NCOLS] = {"loss", "grad_norm", "update_norm", "param_norm", "lr",
                                                       "update_cos"};
 
-static int ready(req *r)
-{
-    int st = atomic_load(&r->app->state);
-    if (st == APP_READY) return 1;
-    resp_error(r, st == APP_STARTING ? ERR_STARTING : ERR_SHUTTING_DOWN, NULL);
-    return 0;
-}
-
 static session *find_session(req *r, const char *id)
 {
     session *s = sessions_get(r->app->reg, id);
@@ -46,22 +38,21 @@ static session *find_session(req *r, const char *id)
 
 static session *path_session(req *r)
 {
-    if (!ready(r)) return NULL;
     session *s = find_session(r, r->param[0]);
-    if (!s) resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", r->param[0]);
+    if (!s) http_resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", r->param[0]);
     return s;
 }
 
 /* Query number in [lo, hi]: 0 (absent: *out untouched), or -1 after answering 400. */
 static int query_num(req *r, const char *name, double lo, double hi, int integer, double *out)
 {
-    const char *v = req_query(r, name);
+    const char *v = http_req_query(r, name);
     if (!v) return 0;
     char *end;
     double d = strtod(v, &end);
     if (!*v || *end || !isfinite(d) || d < lo || d > hi || (integer && d != floor(d))) {
-        resp_error(r, ERR_OUT_OF_RANGE, "%s must be %s in [%g, %g]", name, integer ? "an integer" : "a number", lo,
-                   hi);
+        http_resp_error(r, ERR_OUT_OF_RANGE, "%s must be %s in [%g, %g]", name, integer ? "an integer" : "a number", lo,
+                        hi);
         return -1;
     }
     *out = d;
@@ -256,13 +247,13 @@ static int parse_curve_q(req *r, curve_q *q, int64_t default_points)
         query_num(r, "to", 0, 9e15, 1, &to) || query_num(r, "beta", 0, 0.999999, 0, &beta) ||
         query_num(r, "window", 1, 1e9, 1, &window))
         return -1;
-    const char *sm = req_query(r, "smooth");
+    const char *sm = http_req_query(r, "smooth");
     if (sm && strcmp(sm, "ema") != 0 && strcmp(sm, "window") != 0 && strcmp(sm, "none") != 0) {
-        resp_error(r, ERR_OUT_OF_RANGE, "smooth must be ema, window or none");
+        http_resp_error(r, ERR_OUT_OF_RANGE, "smooth must be ema, window or none");
         return -1;
     }
     if (from > to) {
-        resp_error(r, ERR_OUT_OF_RANGE, "from must not exceed to");
+        http_resp_error(r, ERR_OUT_OF_RANGE, "from must not exceed to");
         return -1;
     }
     *q = (curve_q){(int64_t)mp, (int64_t)from, (int64_t)to, sm && strcmp(sm, "none") ? sm : NULL, beta, window};
@@ -317,8 +308,8 @@ void h_analytics_metrics(req *r)
         int rc = flush_all(r->app);
         size_t len = 0;
         char *o = rc ? NULL : curve_answer(r->app, session_id(s), &q, 1, &len, &rc);
-        if (o) resp_take(r, 200, "application/json", o, len);
-        else resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
+        if (o) http_resp_take(r, 200, "application/json", o, len);
+        else http_resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
     }
     session_put(s);
 }
@@ -495,8 +486,8 @@ void h_analytics_summary(req *r)
     if (query_num(r, "window", 5, 100000, 1, &window) == 0 && query_num(r, "threshold", 1e-6, 10, 0, &rel) == 0) {
         int rc = flush_all(r->app);
         cJSON *o = rc ? NULL : summary_of(r->app, s, (int)window, rel, 0, &rc);
-        if (o) resp_json(r, 200, o);
-        else resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
+        if (o) http_resp_json(r, 200, o);
+        else http_resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
     }
     session_put(s);
 }
@@ -505,17 +496,16 @@ void h_analytics_summary(req *r)
 
 void h_analytics_compare(req *r)
 {
-    if (!ready(r)) return;
-    const char *ids = req_query(r, "ids");
+    const char *ids = http_req_query(r, "ids");
     if (!ids || !*ids) {
-        resp_error(r, ERR_MISSING_FIELD, "ids is required: a comma-separated list of session ids");
+        http_resp_error(r, ERR_MISSING_FIELD, "ids is required: a comma-separated list of session ids");
         return;
     }
     curve_q q;
     if (parse_curve_q(r, &q, 500) != 0) return;
     char buf[COMPARE_MAX_IDS * 41 + 1];
     if (strlen(ids) >= sizeof buf) {
-        resp_error(r, ERR_OUT_OF_RANGE, "at most %d ids", COMPARE_MAX_IDS);
+        http_resp_error(r, ERR_OUT_OF_RANGE, "at most %d ids", COMPARE_MAX_IDS);
         return;
     }
     strcpy(buf, ids);
@@ -527,24 +517,24 @@ void h_analytics_compare(req *r)
         next = strchr(tok, ',');
         if (next) *next++ = '\0';
         if (!*tok) {
-            resp_error(r, ERR_INVALID_ARGUMENT, "ids holds an empty id (a leading, trailing or doubled comma)");
+            http_resp_error(r, ERR_INVALID_ARGUMENT, "ids holds an empty id (a leading, trailing or doubled comma)");
             rc = -1;
             break;
         }
         if (n == COMPARE_MAX_IDS) {
-            resp_error(r, ERR_OUT_OF_RANGE, "at most %d ids", COMPARE_MAX_IDS);
+            http_resp_error(r, ERR_OUT_OF_RANGE, "at most %d ids", COMPARE_MAX_IDS);
             rc = -1;
             break;
         }
         for (int i = 0; i < n && !rc; i++)
             if (strcmp(session_id(ss[i]), tok) == 0) {
-                resp_error(r, ERR_INVALID_ARGUMENT, "ids names session %s twice", tok);
+                http_resp_error(r, ERR_INVALID_ARGUMENT, "ids names session %s twice", tok);
                 rc = -1;
             }
         if (rc) break;
         session *s = find_session(r, tok);
         if (!s) {
-            resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", tok);
+            http_resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", tok);
             rc = -1;
             break;
         }
@@ -565,10 +555,10 @@ void h_analytics_compare(req *r)
         }
         if (rc) {
             cJSON_Delete(root);
-            resp_error(r, rc, NULL);
-        } else resp_json(r, 200, root);
+            http_resp_error(r, rc, NULL);
+        } else http_resp_json(r, 200, root);
     } else if (rc > 0 || (rc < 0 && !r->status)) {
-        resp_error(r, rc, NULL);
+        http_resp_error(r, rc, NULL);
     }
     for (int i = 0; i < n; i++) session_put(ss[i]);
 }
@@ -583,7 +573,7 @@ void h_analytics_compare(req *r)
  * 0 (absent: *after untouched), or -1 when answered 400 invalid_header. */
 static int last_event_id(req *r, double *after)
 {
-    const char *v = req_header(r, "Last-Event-ID");
+    const char *v = http_req_header(r, "Last-Event-ID");
     if (!v) return 0;
     int64_t x = 0;
     size_t n = 0;
@@ -593,8 +583,8 @@ static int last_event_id(req *r, double *after)
         x = x * 10 + d;
     }
     if (n == 0 || v[n] != '\0') {
-        resp_error(r, ERR_BAD_HEADER, "Last-Event-ID must be a step number: decimal digits, at most %lld",
-                   (long long)EVENT_ID_MAX);
+        http_resp_error(r, ERR_BAD_HEADER, "Last-Event-ID must be a step number: decimal digits, at most %lld",
+                        (long long)EVENT_ID_MAX);
         return -1;
     }
     *after = (double)x;
@@ -620,8 +610,8 @@ void h_analytics_events(req *r)
             from = isfinite(step) ? (int64_t)step - nb : 0;
             if (from < 0) from = 0;
         }
-        int rc = live_stream_open(r, session_id(s), from, nb);
-        if (rc) resp_error(r, rc, NULL);
+        int rc = live_stream_open(r, session_live_feed(s), session_id(s), from, nb);
+        if (rc) http_resp_error(r, rc, NULL);
     }
     session_put(s);
 }

@@ -55,7 +55,7 @@ static cJSON *key_json(const store_key *k)
 void h_keys_create(req *r)
 {
     if (r->ctype != CT_JSON && r->ctype != CT_NONE) {
-        resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
+        http_resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
         return;
     }
     key_ctx c = {0};
@@ -68,12 +68,12 @@ void h_keys_create(req *r)
     store_key rec;
     if (!rc) rc = auth_key_create(r->app->db, c.tenant, c.admin, key, &rec);
     if (rc) {
-        resp_error(r, rc, "%s", c.msg[0] ? c.msg : err_message(rc));
+        http_resp_error(r, rc, "%s", c.msg[0] ? c.msg : err_message(rc));
         return;
     }
     cJSON *o = key_json(&rec);
     cJSON_AddStringToObject(o, "key", key);
-    resp_json(r, 201, o);
+    http_resp_json(r, 201, o);
 }
 
 static int list_one(void *ctx, const store_key *k)
@@ -89,23 +89,23 @@ void h_keys_list(req *r)
     int rc = store_keys_list(r->app->db, list_one, arr);
     if (rc) {
         cJSON_Delete(root);
-        resp_error(r, rc, NULL);
+        http_resp_error(r, rc, NULL);
         return;
     }
-    resp_json(r, 200, root);
+    http_resp_json(r, 200, root);
 }
 
 void h_keys_revoke(req *r)
 {
-    int rc = store_key_revoke(r->app->db, r->param[0], now_ms());
+    int rc = store_key_revoke(r->app->db, r->param[0], http_now_ms());
     auth_invalidate();
     live_revalidate();   /* the key's event streams end now */
-    if (rc == ERR_NOT_FOUND) resp_error(r, rc, "no active key has id %s", r->param[0]);
-    else if (rc) resp_error(r, rc, NULL);
+    if (rc == ERR_NOT_FOUND) http_resp_error(r, rc, "no active key has id %s", r->param[0]);
+    else if (rc) http_resp_error(r, rc, NULL);
     else {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", r->param[0]);
         cJSON_AddBoolToObject(o, "revoked", 1);
-        resp_json(r, 200, o);
+        http_resp_json(r, 200, o);
     }
 }

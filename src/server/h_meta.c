@@ -20,14 +20,6 @@
 #include "meta_jobs.h"
 #include "store.h"
 
-static int ready_or_error(req *r)
-{
-    int st = atomic_load(&r->app->state);
-    if (st == APP_READY) return 1;
-    resp_error(r, st == APP_STARTING ? ERR_STARTING : ERR_SHUTTING_DOWN, NULL);
-    return 0;
-}
-
 /* ---- jobs ------------------------------------------------------------------ */
 
 static cJSON *job_json(const store_meta_job_row *j)
@@ -81,11 +73,11 @@ static int job_check(req *r, const char *id)
     int rc = store_meta_job_get(r->app->db, id, 0, one_job_cb, &c);
     cJSON_Delete(c.o);
     if (rc == ERR_NOT_FOUND || (!rc && !job_visible(r, c.tenant))) {
-        resp_error(r, ERR_NOT_FOUND, "no meta-training job has id %s", id);
+        http_resp_error(r, ERR_NOT_FOUND, "no meta-training job has id %s", id);
         return -1;
     }
     if (rc) {
-        resp_error(r, rc, NULL);
+        http_resp_error(r, rc, NULL);
         return -1;
     }
     return 0;
@@ -110,7 +102,7 @@ static void answer_job(req *r, int status, const char *id)
     int rc = store_meta_job_get(r->app->db, id, 0, one_job_cb, &c);
     if (rc == ERR_NOT_FOUND || (!rc && c.o && !job_visible(r, c.tenant))) {
         cJSON_Delete(c.o);
-        resp_error(r, ERR_NOT_FOUND, "no meta-training job has id %s", id);
+        http_resp_error(r, ERR_NOT_FOUND, "no meta-training job has id %s", id);
         return;
     }
     cJSON *curve = cJSON_CreateArray();
@@ -118,7 +110,7 @@ static void answer_job(req *r, int status, const char *id)
     if (rc || !c.o) {
         cJSON_Delete(c.o);
         cJSON_Delete(curve);
-        resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
+        http_resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
         return;
     }
     int n = cJSON_GetArraySize(curve);
@@ -127,20 +119,19 @@ static void answer_job(req *r, int status, const char *id)
     if (ml && cJSON_IsNumber(ml)) cJSON_AddNumberToObject(c.o, "meta_loss", ml->valuedouble);
     else cJSON_AddNullToObject(c.o, "meta_loss");
     cJSON_AddItemToObject(c.o, "curve", curve);
-    resp_json(r, status, c.o);
+    http_resp_json(r, status, c.o);
 }
 
 void h_meta_jobs_create(req *r)
 {
-    if (!ready_or_error(r)) return;
     if (r->ctype != CT_JSON && r->ctype != CT_NONE) {
-        resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
+        http_resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
         return;
     }
     char msg[400];
     int bad = jsonwalk_check_text(r->body ? r->body : "", r->body_len, msg, sizeof msg);
     if (bad) {
-        resp_error(r, bad, "%s", msg);
+        http_resp_error(r, bad, "%s", msg);
         return;
     }
     size_t used = 0;
@@ -150,7 +141,7 @@ void h_meta_jobs_create(req *r)
         used++;
     if (!body || used < r->body_len) {
         cJSON_Delete(body);
-        resp_error(r, ERR_INVALID_JSON, NULL);
+        http_resp_error(r, ERR_INVALID_JSON, NULL);
         return;
     }
     meta_spec sp;
@@ -160,19 +151,19 @@ void h_meta_jobs_create(req *r)
     if (!rc) rc = meta_spec_check(&sp, msg, sizeof msg);
     if (!rc) rc = meta_run_check_weights(&sp, msg, sizeof msg);
     if (rc) {
-        resp_error(r, rc, "%s", msg);
+        http_resp_error(r, rc, "%s", msg);
         return;
     }
     char id[40];
     rc = meta_jobs_submit(&sp, r->who.tenant, id);
     if (rc == ERR_QUEUE_FULL) {
-        resp_error(r, rc, "the meta-training queue is full: %lld jobs wait (max-queued-jobs), or %lld of this "
-                          "tenant's (tenant-max-queued-jobs)", (long long)r->app->cfg.max_queued_jobs,
-                   (long long)r->app->cfg.tenant_max_queued_jobs);
+        http_resp_error(r, rc, "the meta-training queue is full: %lld jobs wait (max-queued-jobs), or %lld of this "
+                               "tenant's (tenant-max-queued-jobs)", (long long)r->app->cfg.max_queued_jobs,
+                        (long long)r->app->cfg.tenant_max_queued_jobs);
         return;
     }
     if (rc) {
-        resp_error(r, rc, NULL);
+        http_resp_error(r, rc, NULL);
         return;
     }
     answer_job(r, 202, id);
@@ -229,16 +220,16 @@ static int parse_job_token(const char *tok, int64_t *ms, char *id, size_t cap)
 void h_meta_jobs_list(req *r)
 {
     int64_t limit = 100;
-    const char *ls = req_query(r, "limit");
+    const char *ls = http_req_query(r, "limit");
     if (ls && parse_decimal(ls, strlen(ls), 1, 1000, &limit) != 0) {
-        resp_error(r, ERR_OUT_OF_RANGE, "limit must be an integer in [1, 1000]");
+        http_resp_error(r, ERR_OUT_OF_RANGE, "limit must be an integer in [1, 1000]");
         return;
     }
-    const char *tok = req_query(r, "page_token");
+    const char *tok = http_req_query(r, "page_token");
     int64_t after_ms = 0;
     char after_id[40];
     if (tok && parse_job_token(tok, &after_ms, after_id, sizeof after_id) != 0) {
-        resp_error(r, ERR_INVALID_ARGUMENT, "page_token is not one this daemon gave out");
+        http_resp_error(r, ERR_INVALID_ARGUMENT, "page_token is not one this daemon gave out");
         return;
     }
     cJSON *root = cJSON_CreateObject();
@@ -247,7 +238,7 @@ void h_meta_jobs_list(req *r)
                                   (int)limit, list_cb, &c);
     if (rc) {
         cJSON_Delete(root);
-        resp_error(r, rc, NULL);
+        http_resp_error(r, rc, NULL);
         return;
     }
     if (c.n == limit) {
@@ -255,7 +246,7 @@ void h_meta_jobs_list(req *r)
         snprintf(next, sizeof next, "%lld.%s", (long long)c.last_ms, c.last_id);
         cJSON_AddStringToObject(root, "next_page_token", next);
     } else cJSON_AddNullToObject(root, "next_page_token");
-    resp_json(r, 200, root);
+    http_resp_json(r, 200, root);
 }
 
 void h_meta_job_get(req *r) { answer_job(r, 200, r->param[0]); }
@@ -266,11 +257,11 @@ void h_meta_job_cancel(req *r)
     char state[32];
     int rc = meta_jobs_cancel(r->param[0], state, sizeof state);
     if (rc == ERR_NOT_FOUND) {
-        resp_error(r, ERR_NOT_FOUND, "no meta-training job has id %s", r->param[0]);
+        http_resp_error(r, ERR_NOT_FOUND, "no meta-training job has id %s", r->param[0]);
         return;
     }
     if (rc) {
-        resp_error(r, rc, NULL);
+        http_resp_error(r, rc, NULL);
         return;
     }
     answer_job(r, 200, r->param[0]);
@@ -291,10 +282,10 @@ void h_weights_list(req *r)
     int rc = store_weights_list(r->app->db, 0, wlist_cb, arr);
     if (rc) {
         cJSON_Delete(root);
-        resp_error(r, rc, NULL);
+        http_resp_error(r, rc, NULL);
         return;
     }
-    resp_json(r, 200, root);
+    http_resp_json(r, 200, root);
 }
 
 typedef struct wone { cJSON *o; void *blob; size_t len; } wone;
@@ -321,28 +312,28 @@ static int weights_lookup(req *r, int with_blob, wone *c)
     int64_t version;
     memset(c, 0, sizeof *c);
     if (meta_weights_parse_ref(r->param[0], name, sizeof name, &version) != 0) {
-        resp_error(r, ERR_NOT_FOUND, "no weights record is named %s", r->param[0]);
+        http_resp_error(r, ERR_NOT_FOUND, "no weights record is named %s", r->param[0]);
         return -1;
     }
-    const char *vq = req_query(r, "version");
+    const char *vq = http_req_query(r, "version");
     if (vq) {
         char *end;
         long long v = strtoll(vq, &end, 10);
         if (!*vq || *end || v < 1) {
-            resp_error(r, ERR_OUT_OF_RANGE, "version must be a positive integer");
+            http_resp_error(r, ERR_OUT_OF_RANGE, "version must be a positive integer");
             return -1;
         }
         version = v;
     }
     int rc = store_weights_get(r->app->db, name, version, with_blob, wone_cb, c);
     if (rc == ERR_NOT_FOUND) {
-        resp_error(r, ERR_NOT_FOUND, "no weights record %s%s", r->param[0], vq ? " with that version" : "");
+        http_resp_error(r, ERR_NOT_FOUND, "no weights record %s%s", r->param[0], vq ? " with that version" : "");
         return -1;
     }
     if (rc || !c->o || (with_blob && !c->blob)) {
         cJSON_Delete(c->o);
         free(c->blob);
-        resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
+        http_resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
         return -1;
     }
     return 0;
@@ -352,7 +343,7 @@ void h_weights_get(req *r)
 {
     wone c;
     if (weights_lookup(r, 0, &c)) return;
-    resp_json(r, 200, c.o);
+    http_resp_json(r, 200, c.o);
 }
 
 void h_weights_blob(req *r)
@@ -360,7 +351,7 @@ void h_weights_blob(req *r)
     wone c;
     if (weights_lookup(r, 1, &c)) return;
     cJSON_Delete(c.o);
-    resp_take(r, 200, "application/octet-stream", c.blob, c.len);
+    http_resp_take(r, 200, "application/octet-stream", c.blob, c.len);
 }
 
 /* POST /v1/weights?name=N[&domain=D]: the body is a weights blob as GET
@@ -371,39 +362,41 @@ void h_weights_blob(req *r)
 static int weights_import_work(req *r, void *ctx)
 {
     (void)ctx;
-    if (!ready_or_error(r)) return COMPUTE_DONE;
+    /* on the pool: the daemon may have begun draining while this waited */
+    if (!http_ready(r)) return COMPUTE_DONE;
     if (r->ctype != CT_BINARY) {
-        resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/octet-stream (a weights blob)");
+        http_resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/octet-stream (a weights blob)");
         return COMPUTE_DONE;
     }
-    const char *name = req_query(r, "name");
+    const char *name = http_req_query(r, "name");
     if (!name) {
-        resp_error(r, ERR_MISSING_FIELD, "the query parameter name is required");
+        http_resp_error(r, ERR_MISSING_FIELD, "the query parameter name is required");
         return COMPUTE_DONE;
     }
     if (!meta_weights_valid_name(name)) {
-        resp_error(r, ERR_INVALID_ARGUMENT, "name must be 1 to 47 characters of [A-Za-z0-9._-]");
+        http_resp_error(r, ERR_INVALID_ARGUMENT, "name must be 1 to 47 characters of [A-Za-z0-9._-]");
         return COMPUTE_DONE;
     }
-    const char *domain = req_query(r, "domain");
+    const char *domain = http_req_query(r, "domain");
     if (!domain) domain = "synthetic";
     if (strcmp(domain, "synthetic") && strcmp(domain, "tabular") && strcmp(domain, "vision") &&
         strcmp(domain, "text") && strcmp(domain, "mixed")) {
-        resp_error(r, ERR_INVALID_ARGUMENT, "domain must be synthetic, tabular, vision, text or mixed");
+        http_resp_error(r, ERR_INVALID_ARGUMENT, "domain must be synthetic, tabular, vision, text or mixed");
         return COMPUTE_DONE;
     }
     lopt_weights lw;
     int rc = lopt_weights_load(&lw, r->body, r->body_len);
     if (rc) {
-        resp_error(r, rc == ERR_CORRUPT ? ERR_INVALID_ARGUMENT : rc,
-                   rc == ERR_CORRUPT ? "the body is not a valid weights blob (bad magic, version or checksum)" : NULL);
+        http_resp_error(r, rc == ERR_CORRUPT ? ERR_INVALID_ARGUMENT : rc,
+                        rc == ERR_CORRUPT ? "the body is not a valid weights blob (bad magic, version or checksum)"
+                                          : NULL);
         return COMPUTE_DONE;
     }
     int ok = 1;
     for (size_t i = 0; i < lw.ntheta; i++) ok &= isfinite(lw.theta[i]);
     if (!ok) {
         lopt_weights_deinit(&lw);
-        resp_error(r, ERR_NON_FINITE, "the weights contain a non-finite value");
+        http_resp_error(r, ERR_NON_FINITE, "the weights contain a non-finite value");
         return COMPUTE_DONE;
     }
     store_weights_row row = {.name = name, .version = 0, .arch = lopt_arch_name(lw.arch), .hidden = lw.hidden,
@@ -418,20 +411,20 @@ static int weights_import_work(req *r, void *ctx)
         rc = meta_weights_publish(&row);
     }
     if (rc) {
-        resp_error(r, rc, NULL);
+        http_resp_error(r, rc, NULL);
         return COMPUTE_DONE;
     }
     wone c = {0};
     rc = store_weights_get(r->app->db, name, version, 0, wone_cb, &c);
     if (rc || !c.o) {
-        resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
+        http_resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
         return COMPUTE_DONE;
     }
-    resp_json(r, 201, c.o);
+    http_resp_json(r, 201, c.o);
     return COMPUTE_DONE;
 }
 
 void h_weights_import(req *r)
 {
-    if (ready_or_error(r)) compute_defer(r, NULL, 1, weights_import_work, NULL, NULL);
+    compute_defer(r, NULL, 1, weights_import_work, NULL, NULL);
 }

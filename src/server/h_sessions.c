@@ -27,29 +27,20 @@
 static int want_json_body(req *r)
 {
     if (r->ctype == CT_JSON || r->ctype == CT_NONE) return 1;
-    resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
-    return 0;
-}
-
-static int ready(req *r)
-{
-    int st = atomic_load(&r->app->state);
-    if (st == APP_READY) return 1;
-    resp_error(r, st == APP_STARTING ? ERR_STARTING : ERR_SHUTTING_DOWN, NULL);
+    http_resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
     return 0;
 }
 
 /* The session named by the path, or NULL after answering 404. */
 static session *path_session(req *r)
 {
-    if (!ready(r)) return NULL;
     session *s = sessions_get(r->app->reg, r->param[0]);
     /* Another tenant's session answers exactly like a missing one. */
     if (s && !r->who.admin && strcmp(session_tenant(s), r->who.tenant) != 0) {
         session_put(s);
         s = NULL;
     }
-    if (!s) resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", r->param[0]);
+    if (!s) http_resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", r->param[0]);
     return s;
 }
 
@@ -88,13 +79,13 @@ static int idem_prepare(req *r, idem *im, const char *route_key)
 {
     memset(im, 0, sizeof *im);
     snprintf(im->route, sizeof im->route, "%s", route_key);
-    const char *key = req_header(r, "Idempotency-Key");
+    const char *key = http_req_header(r, "Idempotency-Key");
     if (!key) return 0;
     size_t n = strlen(key);
     int ok = n >= 1 && n < sizeof im->key;
     for (size_t i = 0; ok && i < n; i++) ok = key[i] > 32 && key[i] < 127;
     if (!ok) {
-        resp_error(r, ERR_BAD_HEADER, "Idempotency-Key must be 1 to 128 printable ASCII characters");
+        http_resp_error(r, ERR_BAD_HEADER, "Idempotency-Key must be 1 to 128 printable ASCII characters");
         return 1;
     }
     memcpy(im->key, key, n + 1);
@@ -114,12 +105,12 @@ static int idem_begin(req *r, idem *im)
     size_t len = 0;
     int rc = store_idem_get(r->app->db, r->who.tenant, im->key, im->route, stored, &status, &body, &len);
     if (rc == ERR_NOT_FOUND) return 0;
-    if (rc) resp_error(r, rc, NULL);
+    if (rc) http_resp_error(r, rc, NULL);
     else if (memcmp(stored, im->hash, 32) != 0) {
         free(body);
-        resp_error(r, ERR_IDEMPOTENCY_REUSED, "Idempotency-Key %s was first used with a different body", im->key);
+        http_resp_error(r, ERR_IDEMPOTENCY_REUSED, "Idempotency-Key %s was first used with a different body", im->key);
     } else {
-        resp_take(r, status, "application/json", body, len);
+        http_resp_take(r, status, "application/json", body, len);
         r->hdr_replayed = "true";
     }
     return 1;
@@ -169,7 +160,7 @@ static job *job_new(req *r, session *s)
 {
     job *j = calloc(1, sizeof *j);
     if (!j) {
-        resp_error(r, ERR_NO_MEMORY, NULL);
+        http_resp_error(r, ERR_NO_MEMORY, NULL);
         session_put(s);
     }
     return j;
@@ -188,7 +179,6 @@ static int create_work(req *r, void *ctx)
  * Idempotency-Key, else on no lane. */
 void h_sessions_create(req *r)
 {
-    if (!ready(r)) return;
     job *j = job_new(r, NULL);
     if (!j) return;
     if (idem_prepare(r, &j->im, "sessions_create")) {
@@ -202,7 +192,7 @@ void h_sessions_create(req *r)
     j->key_lane = idemlane_get(r->who.tenant, j->im.route, j->im.key);
     if (!j->key_lane) {
         free(j);
-        resp_error(r, ERR_NO_MEMORY, NULL);
+        http_resp_error(r, ERR_NO_MEMORY, NULL);
         return;
     }
     compute_defer(r, idemlane_lane(j->key_lane), (int)r->app->cfg.compute_session_queue, create_work, job_free, j);
@@ -210,12 +200,13 @@ void h_sessions_create(req *r)
 
 static void h_sessions_create_once(req *r)
 {
-    if (!ready(r) || !want_json_body(r)) return;
+    /* on the pool: the daemon may have begun draining while this waited */
+    if (!http_ready(r) || !want_json_body(r)) return;
     spec sp;
     char msg[300];
     int rc = spec_parse(&sp, r->body, r->body_len, (size_t)r->app->cfg.max_params, 0, msg, sizeof msg);
     if (rc) {
-        resp_error(r, rc, "%s", msg);
+        http_resp_error(r, rc, "%s", msg);
         return;
     }
     snprintf(sp.tenant, sizeof sp.tenant, "%s", r->who.tenant);
@@ -226,18 +217,21 @@ static void h_sessions_create_once(req *r)
     uint64_t needed = 0;
     rc = sessions_create(r->app->reg, &sp, &s, why, sizeof why, &needed);
     if (rc == ERR_SESSION_TOO_LARGE || rc == ERR_MEMORY_BUDGET)
-        resp_error_int(r, rc, "needed_bytes", (int64_t)needed, "%s", why);
+        http_resp_error_int(r, rc, "needed_bytes", (int64_t)needed, "%s", why);
     else if (rc == ERR_NOT_FOUND)
-        resp_error(r, ERR_INVALID_ARGUMENT, "no weights record named \"%s\" (GET /v1/optimizers lists them)", weights);
+        http_resp_error(r, ERR_INVALID_ARGUMENT, "no weights record named \"%s\" (GET /v1/optimizers lists them)",
+                        weights);
     else if (rc == ERR_QUOTA_EXCEEDED)
-        resp_error(r, rc, "tenant \"%s\" is at its quota (--tenant-max-sessions %lld, --tenant-max-params %lld)",
-                   r->who.tenant, (long long)r->app->cfg.tenant_max_sessions, (long long)r->app->cfg.tenant_max_params);
+        http_resp_error(r, rc, "tenant \"%s\" is at its quota (--tenant-max-sessions %lld, --tenant-max-params %lld)",
+                        r->who.tenant, (long long)r->app->cfg.tenant_max_sessions,
+                        (long long)r->app->cfg.tenant_max_params);
     else if (rc == ERR_OUT_OF_RANGE)
-        resp_error(r, rc, "the hyperparameters do not fit together (e.g. nesterov needs momentum > 0 and dampening 0)");
+        http_resp_error(r, rc,
+                        "the hyperparameters do not fit together (e.g. nesterov needs momentum > 0 and dampening 0)");
     else if (rc)
-        resp_error(r, rc, NULL);
+        http_resp_error(r, rc, NULL);
     if (rc) return;
-    resp_json(r, 201, session_describe(s));
+    http_resp_json(r, 201, session_describe(s));
     session_put(s);
 }
 
@@ -257,16 +251,15 @@ static void list_one(void *ctx, session *s)
 
 void h_sessions_list(req *r)
 {
-    if (!ready(r)) return;
     int64_t limit = 100;
-    const char *ls = req_query(r, "limit");
+    const char *ls = http_req_query(r, "limit");
     if (ls && parse_int(ls, 1, 1000, &limit) != 0) {
-        resp_error(r, ERR_OUT_OF_RANGE, "limit must be an integer in [1, 1000]");
+        http_resp_error(r, ERR_OUT_OF_RANGE, "limit must be an integer in [1, 1000]");
         return;
     }
-    const char *tok = req_query(r, "page_token");
+    const char *tok = http_req_query(r, "page_token");
     if (tok && (strlen(tok) == 0 || strlen(tok) >= 40)) {
-        resp_error(r, ERR_INVALID_ARGUMENT, "page_token is not one this daemon gave out");
+        http_resp_error(r, ERR_INVALID_ARGUMENT, "page_token is not one this daemon gave out");
         return;
     }
     cJSON *root = cJSON_CreateObject();
@@ -274,19 +267,19 @@ void h_sessions_list(req *r)
     int k = sessions_list(r->app->reg, r->who.admin ? NULL : r->who.tenant, tok, (int)limit, list_one, &c);
     if (k < 0) {
         cJSON_Delete(root);
-        resp_error(r, k, NULL);
+        http_resp_error(r, k, NULL);
         return;
     }
     if (k == limit) cJSON_AddStringToObject(root, "next_page_token", c.last);
     else cJSON_AddNullToObject(root, "next_page_token");
-    resp_json(r, 200, root);
+    http_resp_json(r, 200, root);
 }
 
 void h_session_get(req *r)
 {
     session *s = path_session(r);
     if (!s) return;
-    resp_json(r, 200, session_describe(s));
+    http_resp_json(r, 200, session_describe(s));
     session_put(s);
 }
 
@@ -294,14 +287,14 @@ static int delete_work(req *r, void *ctx)
 {
     (void)ctx;
     int rc = sessions_delete(r->app->reg, r->param[0]);
-    if (rc == ERR_SESSION_NOT_FOUND) resp_error(r, rc, "no session has id %s", r->param[0]);
-    else if (rc) resp_error(r, rc, NULL);
+    if (rc == ERR_SESSION_NOT_FOUND) http_resp_error(r, rc, "no session has id %s", r->param[0]);
+    else if (rc) http_resp_error(r, rc, NULL);
     else {
         live_revalidate();   /* its event streams end now */
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", r->param[0]);
         cJSON_AddBoolToObject(o, "deleted", 1);
-        resp_json(r, 200, o);
+        http_resp_json(r, 200, o);
     }
     return COMPUTE_DONE;
 }
@@ -395,7 +388,7 @@ static int step_member(void *ctx, const char *key, const char *val, size_t avail
  * ERR_BAD_HEADER (empty or too long) or ERR_INVALID_UTF8, with msg set. */
 static int worker_header(req *r, char *out, size_t outcap, char *msg, size_t cap)
 {
-    const char *hw = req_header(r, "X-Optirs-Worker");
+    const char *hw = http_req_header(r, "X-Optirs-Worker");
     if (!hw) return 0;
     size_t n = strlen(hw);
     if (!n || n >= outcap) {
@@ -413,12 +406,12 @@ static int worker_header(req *r, char *out, size_t outcap, char *msg, size_t cap
 /* Decodes the binary form: body = n little-endian float32, step and loss in headers. */
 static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t cap)
 {
-    const char *hs = req_header(r, "X-Optirs-Step");
+    const char *hs = http_req_header(r, "X-Optirs-Step");
     if (parse_int(hs, 0, (int64_t)9e15, &sr->step) != 0) {
         snprintf(msg, cap, "X-Optirs-Step must be a non-negative integer");
         return ERR_BAD_HEADER;
     }
-    const char *hl = req_header(r, "X-Optirs-Loss");
+    const char *hl = http_req_header(r, "X-Optirs-Loss");
     if (hl) {
         char *end;
         errno = 0;
@@ -456,7 +449,7 @@ static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t c
 
 void h_session_step_begin(req *r)
 {
-    if (atomic_load(&r->app->state) != APP_READY) return;   /* the handler answers 503 */
+    if (atomic_load(&r->app->state) != APP_READY) return;   /* dispatch answers 503 */
     session *s = sessions_get(r->app->reg, r->param[0]);
     if (s && !r->who.admin && strcmp(session_tenant(s), r->who.tenant) != 0) {
         session_put(s);
@@ -488,7 +481,7 @@ static int step_decode(req *r, session *s, job *j)
     char msg[200] = "";
     float *grads = NULL;
     int rc = 0;
-    int enc = req_answer_encoding(r);
+    int enc = http_req_answer_encoding(r);
     if (enc < 0) {
         rc = ERR_NOT_ACCEPTABLE;
         snprintf(msg, sizeof msg, "Accept must allow application/json or application/octet-stream");
@@ -512,7 +505,7 @@ static int step_decode(req *r, session *s, job *j)
         snprintf(msg, sizeof msg, "a step is application/json or application/octet-stream");
     }
     if (rc) {
-        resp_error(r, rc, "%s", msg[0] ? msg : err_message(rc));
+        http_resp_error(r, rc, "%s", msg[0] ? msg : err_message(rc));
         return rc;
     }
     sr.encoding = enc;
@@ -549,7 +542,7 @@ void h_session_params(req *r)
     session *s = path_session(r);
     if (!s) return;
     if (!r->accept_any && !r->accept_json && !r->accept_binary) {
-        resp_error(r, ERR_NOT_ACCEPTABLE, "Accept must allow application/json or application/octet-stream");
+        http_resp_error(r, ERR_NOT_ACCEPTABLE, "Accept must allow application/json or application/octet-stream");
         session_put(s);
         return;
     }
@@ -651,13 +644,13 @@ static void h_session_feedback_once(req *r, session *s)
         if (!mj) rc = ERR_NO_MEMORY;
     }
     if (!rc) rc = session_feedback(s, c.step, c.loss, mj, c.msg, sizeof c.msg);
-    if (rc) resp_error(r, rc, "%s", c.msg[0] ? c.msg : err_message(rc));
+    if (rc) http_resp_error(r, rc, "%s", c.msg[0] ? c.msg : err_message(rc));
     else {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "step", (double)c.step);
         cJSON_AddNumberToObject(o, "loss", c.loss);
         cJSON_AddBoolToObject(o, "stored", 1);
-        resp_json(r, 200, o);
+        http_resp_json(r, 200, o);
     }
     free(mj);
     cJSON_Delete(c.metrics);
@@ -667,13 +660,13 @@ static int query_range(req *r, int64_t *after, int64_t *limit)
 {
     *after = 0;
     *limit = 1000;
-    const char *a = req_query(r, "after"), *l = req_query(r, "limit");
+    const char *a = http_req_query(r, "after"), *l = http_req_query(r, "limit");
     if (a && parse_int(a, 0, (int64_t)9e15, after) != 0) {
-        resp_error(r, ERR_OUT_OF_RANGE, "after must be a non-negative integer");
+        http_resp_error(r, ERR_OUT_OF_RANGE, "after must be a non-negative integer");
         return -1;
     }
     if (l && parse_int(l, 1, 10000, limit) != 0) {
-        resp_error(r, ERR_OUT_OF_RANGE, "limit must be an integer in [1, 10000]");
+        http_resp_error(r, ERR_OUT_OF_RANGE, "limit must be an integer in [1, 10000]");
         return -1;
     }
     return 0;
@@ -738,11 +731,11 @@ static void list_rows(req *r, const char *key, int feedback)
                           : store_metrics_query(r->app->db, session_id(s), after, (int)limit, metric_row, &c);
         if (rc) {
             cJSON_Delete(root);
-            resp_error(r, rc, NULL);
+            http_resp_error(r, rc, NULL);
         } else {
             if (c.count == limit) cJSON_AddNumberToObject(root, "next_after", (double)c.last);
             else cJSON_AddNullToObject(root, "next_after");
-            resp_json(r, 200, root);
+            http_resp_json(r, 200, root);
         }
     }
     session_put(s);
@@ -751,7 +744,7 @@ static void list_rows(req *r, const char *key, int feedback)
 void h_session_metrics(req *r)
 {
     /* Downsampled (and smoothed) curves: h_analytics.c. */
-    if (req_query(r, "max_points") || req_query(r, "smooth")) h_analytics_metrics(r);
+    if (http_req_query(r, "max_points") || http_req_query(r, "smooth")) h_analytics_metrics(r);
     else list_rows(r, "metrics", 0);
 }
 void h_session_feedback_list(req *r) { list_rows(r, "feedback", 1); }

@@ -15,7 +15,7 @@ void h_livez(req *r)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "status", "alive");
-    resp_json(r, 200, o);
+    http_resp_json(r, 200, o);
 }
 
 /* Ready means serving sessions with a database that takes writes: a
@@ -31,15 +31,15 @@ void h_readyz(req *r)
     cJSON_AddStringToObject(o, "status", why ? "storage_unavailable" : st == APP_READY ? "ready"
                                          : st == APP_STARTING ? "starting" : "draining");
     if (why) cJSON_AddStringToObject(o, "reason", why);
-    resp_json(r, st == APP_READY && !why ? 200 : 503, o);
+    http_resp_json(r, st == APP_READY && !why ? 200 : 503, o);
 }
 
 void h_metrics(req *r)
 {
     size_t len;
     char *text = prom_render(r->app, &len);
-    if (!text) resp_error(r, ERR_NO_MEMORY, NULL);
-    else resp_take(r, 200, "text/plain; version=0.0.4", text, len);
+    if (!text) http_resp_error(r, ERR_NO_MEMORY, NULL);
+    else http_resp_take(r, 200, "text/plain; version=0.0.4", text, len);
 }
 
 static const char *kind_name(opt_kind k)
@@ -95,7 +95,7 @@ void h_optimizers(req *r)
             if (store_weights_list(r->app->db, 0, weights_of_opt, &wc) != 0) {
                 cJSON_Delete(o);
                 cJSON_Delete(root);
-                resp_error(r, ERR_STORAGE, NULL);
+                http_resp_error(r, ERR_STORAGE, NULL);
                 return;
             }
         }
@@ -104,7 +104,7 @@ void h_optimizers(req *r)
     cJSON *sch = cJSON_AddArrayToObject(root, "schedules");
     for (int k = SCHEDULE_CONSTANT; k <= SCHEDULE_STEP; k++)
         cJSON_AddItemToArray(sch, cJSON_CreateString(schedule_name((schedule_kind)k)));
-    resp_json(r, 200, root);
+    http_resp_json(r, 200, root);
 }
 
-void h_config(req *r) { resp_json(r, 200, config_to_json(&r->app->cfg)); }
+void h_config(req *r) { http_resp_json(r, 200, config_to_json(&r->app->cfg)); }

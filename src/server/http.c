@@ -15,37 +15,38 @@
 #include "errors.h"
 #include "handlers.h"
 #include "http_deadline.h"
+#include "http_status.h"
 #include "http_strict.h"
 #include "jwriter.h"
 #include "prom.h"
 
 static _Atomic int inflight;
 
-double now_mono(void)
+double http_now_mono(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int64_t now_ms(void)
+int64_t http_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-const char *req_header(req *r, const char *name)
+const char *http_req_header(req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
-const char *req_query(req *r, const char *name)
+const char *http_req_query(req *r, const char *name)
 {
     return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
-int req_answer_encoding(req *r)
+int http_req_answer_encoding(req *r)
 {
     encoding own = r->ctype == CT_BINARY ? ENC_BINARY : ENC_JSON;
     if (r->accept_any) return own;
@@ -57,7 +58,7 @@ int req_answer_encoding(req *r)
 
 /* ---- responses -------------------------------------------------------- */
 
-void resp_take(req *r, int status, const char *type, char *data, size_t len)
+void http_resp_take(req *r, int status, const char *type, char *data, size_t len)
 {
     free(r->resp);
     r->status = status;
@@ -66,7 +67,7 @@ void resp_take(req *r, int status, const char *type, char *data, size_t len)
     r->resp_type = type;
 }
 
-void resp_json(req *r, int status, cJSON *body)
+void http_resp_json(req *r, int status, cJSON *body)
 {
     char *s = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
@@ -74,16 +75,16 @@ void resp_json(req *r, int status, cJSON *body)
         static const char oom[] = "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
         s = strdup(oom);
         status = 503;
-        if (!s) { resp_take(r, 503, "application/json", NULL, 0); return; }
+        if (!s) { http_resp_take(r, 503, "application/json", NULL, 0); return; }
     }
-    resp_take(r, status, "application/json", s, strlen(s));
+    http_resp_take(r, status, "application/json", s, strlen(s));
 }
 
 static void resp_error_v(req *r, int e, const char *field, int64_t value, const char *fmt, va_list ap)
 {
     char msg[512];
     if (fmt) vsnprintf(msg, sizeof msg, fmt, ap);
-    else snprintf(msg, sizeof msg, "%s", err_message(e));
+    else snprintf(msg, sizeof msg, "%s", http_status_message(e));
     /* through the writer: a message quoting the input (or cut inside a
      * UTF-8 sequence by the buffer) still gives valid JSON and UTF-8 */
     jwriter w;
@@ -100,11 +101,11 @@ static void resp_error_v(req *r, int e, const char *field, int64_t value, const 
     jw_lit(&w, "}}");
     size_t len;
     char *s = jw_take(&w, &len);
-    if (!s) resp_json(r, 503, NULL);   /* the out-of-memory answer */
-    else resp_take(r, err_http_status(e), "application/json", s, len);
+    if (!s) http_resp_json(r, 503, NULL);   /* the out-of-memory answer */
+    else http_resp_take(r, http_status_of(e), "application/json", s, len);
 }
 
-void resp_error(req *r, int e, const char *fmt, ...)
+void http_resp_error(req *r, int e, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -112,7 +113,7 @@ void resp_error(req *r, int e, const char *fmt, ...)
     va_end(ap);
 }
 
-void resp_error_int(req *r, int e, const char *field, int64_t value, const char *fmt, ...)
+void http_resp_error_int(req *r, int e, const char *field, int64_t value, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -120,10 +121,11 @@ void resp_error_int(req *r, int e, const char *field, int64_t value, const char 
     va_end(ap);
 }
 
-void resp_stream(req *r, int status, const char *type, ssize_t (*read)(void *cls, uint64_t pos, char *buf, size_t max),
-                 void *cls, void (*free_cls)(void *cls))
+void http_resp_stream(req *r, int status, const char *type,
+                      ssize_t (*read)(void *cls, uint64_t pos, char *buf, size_t max),
+                      void *cls, void (*free_cls)(void *cls))
 {
-    resp_take(r, status, type, NULL, 0);
+    http_resp_take(r, status, type, NULL, 0);
     r->stream = cls;
     r->stream_read = read;
     r->stream_free = free_cls;
@@ -246,7 +248,7 @@ static content_type parse_ctype(const char *s)
 
 static void parse_accept(req *r)
 {
-    const char *a = req_header(r, "Accept");
+    const char *a = http_req_header(r, "Accept");
     if (!a || !*a) {
         r->accept_any = 1;
         return;
@@ -257,7 +259,7 @@ static void parse_accept(req *r)
 }
 
 /* Stops at a query key or value holding a NUL (an encoded %00, which
- * libmicrohttpd decodes): req_query would see it cut short there. */
+ * libmicrohttpd decodes): http_req_query would see it cut short there. */
 static enum MHD_Result query_nul_cb(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
                                    const char *value, size_t value_size)
 {
@@ -290,7 +292,7 @@ static void req_begin(req *r, const char *version)
     app *a = r->app;
     framing f = {0};
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, framing_cb, &f);
-    r->ctype = parse_ctype(req_header(r, "Content-Type"));
+    r->ctype = parse_ctype(http_req_header(r, "Content-Type"));
     parse_accept(r);
     r->body_limit = (size_t)(r->ctype == CT_BINARY ? a->cfg.max_binary_body : a->cfg.max_json_body);
     r->route = -1;
@@ -302,7 +304,7 @@ static void req_begin(req *r, const char *version)
     if (r->route < 0) r->early_error = e;
     /* Authenticate before reading a byte of the body. */
     if (r->route >= 0 && !(http_routes[r->route].flags & ROUTE_PUBLIC)) {
-        e = auth_request(a, req_header(r, "Authorization"), &r->who, &r->retry_after);
+        e = auth_request(a, http_req_header(r, "Authorization"), &r->who, &r->retry_after);
         if (e) {
             r->early_error = e;
             return;
@@ -377,7 +379,7 @@ static void req_append(req *r, const char *data, size_t n)
 
 static enum MHD_Result queue(req *r)
 {
-    if (!r->status) resp_error(r, ERR_INTERNAL, "handler set no response");
+    if (!r->status) http_resp_error(r, ERR_INTERNAL, "handler set no response");
     struct MHD_Response *resp;
     if (r->stream_read) {
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, r->stream_read, r->stream, r->stream_free);
@@ -407,21 +409,33 @@ static enum MHD_Result queue(req *r)
     return ok;
 }
 
+int http_ready(req *r)
+{
+    int st = atomic_load(&r->app->state);
+    if (st == APP_READY) return 1;
+    http_resp_error(r, st == APP_STARTING ? ERR_STARTING : ERR_SHUTTING_DOWN, NULL);
+    return 0;
+}
+
+/* Runs the route's handler once the whole request is in: an error found
+ * while reading it, then readiness (routes without ROUTE_ANY_STATE), answer
+ * first. */
 static void dispatch(req *r)
 {
     r->dispatched = 1;
     if (r->early_error) {
-        resp_error(r, r->early_error, r->early_msg[0] ? "%s" : NULL, r->early_msg);
+        http_resp_error(r, r->early_error, r->early_msg[0] ? "%s" : NULL, r->early_msg);
         return;
     }
     if (r->body) r->body[r->body_len] = '\0';
     else {
         r->body = calloc(1, 1);
         if (!r->body) {
-            resp_error(r, ERR_NO_MEMORY, NULL);
+            http_resp_error(r, ERR_NO_MEMORY, NULL);
             return;
         }
     }
+    if (!(http_routes[r->route].flags & ROUTE_ANY_STATE) && !http_ready(r)) return;
     http_routes[r->route].handler(r);
 }
 
@@ -444,7 +458,7 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     r->conn = c;
     r->app = cls;
     r->route = -1;
-    r->t_start = now_mono();
+    r->t_start = http_now_mono();
     atomic_fetch_add(&inflight, 1);
     if (!uri) uri = "";
     const char *q = strchr(uri, '?');
@@ -517,7 +531,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
     if (!r) return;
     double step_s = -1;
     if (r->route >= 0 && strcmp(http_routes[r->route].name, "step") == 0 && r->status == 200)
-        step_s = now_mono() - r->t_start;
+        step_s = http_now_mono() - r->t_start;
     /* A request whose headers never completed reached no handler. */
     if (r->method) prom_request(r->route, r->status, r->body_len, r->resp_len, step_s);
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);

@@ -63,7 +63,7 @@ typedef struct req {
     principal     who;              /* the caller, once authenticated */
     void         *wait;             /* sessions.c: waiter record while suspended */
     struct req   *wait_next;
-    /* a streamed response (resp_stream); the response owns `stream` once queued */
+    /* a streamed response (http_resp_stream); the response owns `stream` once queued */
     void         *stream;
     ssize_t     (*stream_read)(void *cls, uint64_t pos, char *buf, size_t max);
     void        (*stream_free)(void *cls);
@@ -71,14 +71,18 @@ typedef struct req {
 
 typedef void (*route_handler)(req *r);
 
-enum { ROUTE_PUBLIC = 1, ROUTE_ADMIN = 2 };
+/* ROUTE_PUBLIC: no key needed; ROUTE_ADMIN: an admin key; ROUTE_ANY_STATE:
+ * served in every state of the daemon (starting, ready, draining) — every
+ * other route answers 503 starting / shutting_down unless it is ready,
+ * checked once in dispatch, right before its handler. */
+enum { ROUTE_PUBLIC = 1, ROUTE_ADMIN = 2, ROUTE_ANY_STATE = 4 };
 
 typedef struct route {
     const char   *method;
     const char   *pattern;          /* "/v1/sessions/{id}/step" */
     route_handler handler;
     const char   *name;             /* label for /metrics */
-    int           flags;            /* ROUTE_PUBLIC: no key needed; ROUTE_ADMIN: admin key */
+    int           flags;            /* ROUTE_PUBLIC | ROUTE_ADMIN | ROUTE_ANY_STATE, see above */
 } route;
 
 /* The route table (routes.c). */
@@ -99,30 +103,37 @@ void http_stop(app *a);
 
 /* ---- for handlers ---- */
 /* Looks up a request header (case-insensitive name); NULL when absent. */
-const char *req_header(req *r, const char *name);
+const char *http_req_header(req *r, const char *name);
 /* Looks up a query argument; NULL when absent. */
-const char *req_query(req *r, const char *name);
+const char *http_req_query(req *r, const char *name);
 /* The encoding of the answer: Accept, else the request's; -1 when Accept
  * allows neither (the caller answers 406). */
-int  req_answer_encoding(req *r);
+int  http_req_answer_encoding(req *r);
+
+/* 1 when the daemon is ready; else 0 after answering 503 starting or
+ * shutting_down.  Dispatch calls it for every route without ROUTE_ANY_STATE;
+ * work deferred to the compute pool calls it again (the daemon may have
+ * begun draining while the work waited). */
+int  http_ready(req *r);
 
 /* Sets a JSON response from `body`, which this takes (and deletes). */
-void resp_json(req *r, int status, cJSON *body);
+void http_resp_json(req *r, int status, cJSON *body);
 /* Sets a response taking ownership of the malloc'd buffer `data`. */
-void resp_take(req *r, int status, const char *type, char *data, size_t len);
+void http_resp_take(req *r, int status, const char *type, char *data, size_t len);
 /* Sets the error response {"error":{"code","message"}} for ERR_* `e`;
  * fmt (may be NULL for the default message) formats the message. */
-void resp_error(req *r, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void http_resp_error(req *r, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* The same with an extra integer field inside "error" (e.g. "expected"). */
-void resp_error_int(req *r, int e, const char *field, int64_t value, const char *fmt, ...)
+void http_resp_error_int(req *r, int e, const char *field, int64_t value, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
 /* Sets a streamed response of unknown length: libmicrohttpd calls read(cls,
  * …) for the body (libmicrohttpd's content-reader contract: bytes written,
  * 0 after suspending the connection, or -1 at the end) and free_cls(cls) when
  * done — also when the response could not be queued. */
-void resp_stream(req *r, int status, const char *type, ssize_t (*read)(void *cls, uint64_t pos, char *buf, size_t max),
-                 void *cls, void (*free_cls)(void *cls));
+void http_resp_stream(req *r, int status, const char *type,
+                      ssize_t (*read)(void *cls, uint64_t pos, char *buf, size_t max),
+                      void *cls, void (*free_cls)(void *cls));
 
 /* Suspends the request: its worker moves on; call with the lock that guards
  * the waiter held, so that http_resume cannot run before it. */
@@ -130,7 +141,7 @@ void http_suspend(req *r);
 /* Resumes a suspended request whose response has been set. */
 void http_resume(req *r);
 
-double now_mono(void);
-int64_t now_ms(void);
+double http_now_mono(void);
+int64_t http_now_ms(void);
 
 #endif

@@ -1,15 +1,25 @@
 /* live.c — see live.h.
  *
- * Locking: one mutex (hub.mu) guards the extras buffer, the stream list and
- * every stream's queue and flags.  A stream's connection is suspended and
- * resumed only with hub.mu held, so a resume can never overtake the suspend
- * it answers.  libmicrohttpd's free callback (stream_free_cb) takes no lock:
- * it only marks the stream closed and drops its reference; the hub drops
- * its own in live_tick.  A closed stream is never suspended (libmicrohttpd
- * closes only connections it is processing), so the hub never resumes a
- * dead connection.  The read callback lets go of hub.mu while it re-checks
- * the stream's reader (a session lookup and maybe a store read), and takes
- * it again before it decides what to send or suspends. */
+ * Locking (lock order: hub.mu, then a feed's mu, then a stream's mu):
+ *  - hub.mu guards the list of every stream (live_tick, live_revalidate,
+ *    live_drain, /metrics and opening a stream take it; a step never does).
+ *  - a feed's mu guards its session's stream list; a step takes it only when
+ *    the feed has streams (f->nstreams > 0).
+ *  - a stream's mu guards its queue and flags.  Its connection is suspended
+ *    and resumed only with its mu held, so a resume can never overtake the
+ *    suspend it answers.
+ * libmicrohttpd's free callback (stream_free_cb) takes no lock: it only marks
+ * the stream closed and drops its reference; live_tick takes it off its
+ * feed's and the hub's lists and drops theirs.  A closed stream is never
+ * suspended (libmicrohttpd closes only connections it is processing), so
+ * nothing resumes a dead connection.  The read callback lets go of the
+ * stream's mu while it re-checks the stream's reader (a session lookup and
+ * maybe a store read), and takes it again before it decides what to send or
+ * suspends.
+ * A step's metrics row and its extras go to the store as one queued job
+ * (store_step_record); what waits for the batched rollup refresh is only
+ * (id, step), on a lock-free stack (steps push, live_flush takes the whole
+ * stack at once and restores the order). */
 #include "live.h"
 
 #include <math.h>
@@ -25,12 +35,22 @@
 #include "jwriter.h"
 #include "sessions.h"
 
+struct live_feed {
+    _Atomic int     refs;         /* the session's and one per listed stream */
+    atomic_int      nstreams;     /* streams listed below (read without mu) */
+    pthread_mutex_t mu;
+    struct stream **v;            /* the streams of this session */
+    int             n, cap;
+};
+
 typedef struct stream {
+    pthread_mutex_t mu;
     _Atomic int refs;
     _Atomic int closed;           /* libmicrohttpd is done with it */
     _Atomic int recheck;          /* read the key again before the next event */
     struct MHD_Connection *conn;
     app     *app;
+    live_feed *feed;              /* NULL until listed */
     principal who;                /* who opened it (re-checked, see stream_allowed) */
     double   key_checked;         /* monotonic time of the last key read; the read callback's */
     char     id[40];
@@ -43,16 +63,16 @@ typedef struct stream {
     size_t   cur_len, cur_off;
 } stream;
 
-typedef struct xrow { char id[40]; store_analytics_row r; } xrow;
+typedef struct xrow { struct xrow *next; char id[40]; store_analytics_row r; } xrow;
 
 static struct {
     pthread_mutex_t mu;
-    int      draining;
+    atomic_int draining;
     stream **v;
     int      n, cap;
-    xrow    *buf;
-    size_t   nbuf, capbuf;
     double   last_ping, last_check;
+    _Atomic(xrow *) rows;         /* extras waiting for the store, newest first */
+    atomic_size_t nrows;
     _Atomic uint64_t dropped_rows;
 } hub = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -66,7 +86,69 @@ static void stream_put(stream *s)
     if (atomic_fetch_sub(&s->refs, 1) != 1) return;
     for (int i = 0; i < s->qlen; i++) free(s->q[(s->qhead + i) % LIVE_STREAM_QUEUE]);
     free(s->cur);
+    pthread_mutex_destroy(&s->mu);
     free(s);
+}
+
+/* ---- feeds -------------------------------------------------------------- */
+
+live_feed *live_feed_new(void)
+{
+    live_feed *f = calloc(1, sizeof *f);
+    if (!f) return NULL;
+    atomic_init(&f->refs, 1);
+    atomic_init(&f->nstreams, 0);
+    pthread_mutex_init(&f->mu, NULL);
+    return f;
+}
+
+static void feed_put(live_feed *f)
+{
+    if (!f || atomic_fetch_sub(&f->refs, 1) != 1) return;
+    free(f->v);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+void live_feed_close(live_feed *f) { feed_put(f); }
+
+/* Lists s in f (hub.mu held).  0 or ERR_NO_MEMORY. */
+static int feed_add(live_feed *f, stream *s)
+{
+    int rc = 0;
+    pthread_mutex_lock(&f->mu);
+    if (f->n == f->cap) {
+        int cap = f->cap ? f->cap * 2 : 4;
+        stream **v = realloc(f->v, (size_t)cap * sizeof *v);
+        if (!v) rc = ERR_NO_MEMORY;
+        else { f->v = v; f->cap = cap; }
+    }
+    if (!rc) {
+        f->v[f->n++] = s;
+        atomic_fetch_add(&f->refs, 1);
+        atomic_store(&f->nstreams, f->n);
+        s->feed = f;
+    }
+    pthread_mutex_unlock(&f->mu);
+    return rc;
+}
+
+/* Takes s off its feed's list and drops the feed reference it held (hub.mu
+ * held). */
+static void feed_remove(stream *s)
+{
+    live_feed *f = s->feed;
+    if (!f) return;
+    pthread_mutex_lock(&f->mu);
+    for (int i = 0; i < f->n; i++)
+        if (f->v[i] == s) {
+            f->v[i] = f->v[--f->n];
+            break;
+        }
+    atomic_store(&f->nstreams, f->n);
+    pthread_mutex_unlock(&f->mu);
+    s->feed = NULL;
+    feed_put(f);
 }
 
 /* ---- formatting --------------------------------------------------------- */
@@ -118,7 +200,7 @@ char *live_format_tensors(const layout *lay, const analytics_step *x)
 
 /* ---- streams ------------------------------------------------------------ */
 
-/* Appends an event to a stream (hub.mu held); takes ev. */
+/* Appends an event to a stream (s->mu held); takes ev. */
 static void stream_push(stream *s, char *ev)
 {
     if (s->qlen == LIVE_STREAM_QUEUE) {
@@ -131,7 +213,7 @@ static void stream_push(stream *s, char *ev)
     s->qlen++;
 }
 
-/* Resumes a suspended stream (hub.mu held). */
+/* Resumes a suspended stream (s->mu held). */
 static void stream_wake(stream *s)
 {
     if (!s->suspended || atomic_load(&s->closed)) return;
@@ -140,7 +222,7 @@ static void stream_wake(stream *s)
 }
 
 /* Whether the stream's reader may still read it (called before every event
- * and heartbeat, without hub.mu): its session still exists and belongs to
+ * and heartbeat, without s->mu): its session still exists and belongs to
  * its tenant (or it is an admin's), and its key is still active with the
  * same tenant and rights — read from the store at most once per
  * LIVE_RECHECK_S (as auth's cache does for requests) and at once after
@@ -155,7 +237,7 @@ static int stream_allowed(stream *s)
     int ok = s->who.admin || strcmp(session_tenant(se), s->who.tenant) == 0;
     session_put(se);
     if (!ok) return 0;
-    double now = now_mono();
+    double now = http_now_mono();
     if (!atomic_exchange(&s->recheck, 0) && now - s->key_checked < LIVE_RECHECK_S) return 1;
     s->key_checked = now;
     if (!s->who.key_id[0]) return auth_open(a);
@@ -168,25 +250,25 @@ static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     stream *s = cls;
-    pthread_mutex_lock(&hub.mu);
+    pthread_mutex_lock(&s->mu);
     for (;;) {
         if (s->cur && s->cur_off < s->cur_len) {
             size_t n = s->cur_len - s->cur_off;
             if (n > max) n = max;
             memcpy(buf, s->cur + s->cur_off, n);
             s->cur_off += n;
-            pthread_mutex_unlock(&hub.mu);
+            pthread_mutex_unlock(&s->mu);
             return (ssize_t)n;
         }
         free(s->cur);
         s->cur = NULL;
         /* between events: may the reader still read? (the store read is
-         * done without hub.mu, which every step takes) */
-        pthread_mutex_unlock(&hub.mu);
+         * done without s->mu, which every step of its session takes) */
+        pthread_mutex_unlock(&s->mu);
         int allowed = stream_allowed(s);
-        pthread_mutex_lock(&hub.mu);
+        pthread_mutex_lock(&s->mu);
         if (!allowed) {
-            pthread_mutex_unlock(&hub.mu);
+            pthread_mutex_unlock(&s->mu);
             return MHD_CONTENT_READER_END_OF_STREAM;
         }
         if (s->dropped) {
@@ -201,8 +283,8 @@ static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
             s->cur = s->q[s->qhead];
             s->qhead = (s->qhead + 1) % LIVE_STREAM_QUEUE;
             s->qlen--;
-        } else if (hub.draining) {
-            pthread_mutex_unlock(&hub.mu);
+        } else if (atomic_load(&hub.draining)) {
+            pthread_mutex_unlock(&s->mu);
             return MHD_CONTENT_READER_END_OF_STREAM;
         } else if (s->ping) {
             s->ping = 0;
@@ -210,11 +292,11 @@ static ssize_t stream_read_cb(void *cls, uint64_t pos, char *buf, size_t max)
         } else {
             s->suspended = 1;
             MHD_suspend_connection(s->conn);
-            pthread_mutex_unlock(&hub.mu);
+            pthread_mutex_unlock(&s->mu);
             return 0;
         }
         if (!s->cur) {   /* out of memory: end the stream */
-            pthread_mutex_unlock(&hub.mu);
+            pthread_mutex_unlock(&s->mu);
             return MHD_CONTENT_READER_END_WITH_ERROR;
         }
         s->cur_len = strlen(s->cur);
@@ -240,15 +322,16 @@ static int backlog_row(void *ctx, const step_metric *m)
     return 0;
 }
 
-int live_stream_open(req *r, const char *id, int64_t after, int backlog)
+int live_stream_open(req *r, live_feed *f, const char *id, int64_t after, int backlog)
 {
     stream *s = calloc(1, sizeof *s);
     if (!s) return ERR_NO_MEMORY;
+    pthread_mutex_init(&s->mu, NULL);
     atomic_init(&s->refs, 2);   /* the hub and the response */
     s->conn = r->conn;
     s->app = r->app;
     s->who = r->who;
-    s->key_checked = now_mono();   /* the request was just authenticated */
+    s->key_checked = http_now_mono();   /* the request was just authenticated */
     snprintf(s->id, sizeof s->id, "%s", id);
     s->cur = strdup("retry: 2000\n\n");
     s->cur_len = s->cur ? strlen(s->cur) : 0;
@@ -268,6 +351,7 @@ int live_stream_open(req *r, const char *id, int64_t after, int backlog)
         if (!v) rc = ERR_NO_MEMORY;
         else { hub.v = v; hub.cap = cap; }
     }
+    if (!rc) rc = f ? feed_add(f, s) : ERR_INTERNAL;
     if (!rc) hub.v[hub.n++] = s;
     pthread_mutex_unlock(&hub.mu);
     if (rc) {
@@ -275,16 +359,35 @@ int live_stream_open(req *r, const char *id, int64_t after, int backlog)
         stream_put(s);
         return rc;
     }
-    resp_stream(r, 200, "text/event-stream", stream_read_cb, s, stream_free_cb);
+    http_resp_stream(r, 200, "text/event-stream", stream_read_cb, s, stream_free_cb);
     return 0;
 }
 
 /* ---- recording ------------------------------------------------------------ */
 
-void live_record(app *a, const char *id, const opt *o, const step_metric *m, const analytics_step *x,
+/* Queues (id, step) for live_flush's rollup refresh (lock-free).  0, or -1
+ * when the queue is full or memory is out. */
+static int rows_push(const char *id, const step_metric *m)
+{
+    if (atomic_fetch_add(&hub.nrows, 1) >= LIVE_BUFFER_MAX) {
+        atomic_fetch_sub(&hub.nrows, 1);
+        return -1;
+    }
+    xrow *w = malloc(sizeof *w);
+    if (!w) {
+        atomic_fetch_sub(&hub.nrows, 1);
+        return -1;
+    }
+    snprintf(w->id, sizeof w->id, "%s", id);
+    w->r = (store_analytics_row){.id = NULL, .step = m->step};
+    w->next = atomic_load(&hub.rows);
+    while (!atomic_compare_exchange_weak(&hub.rows, &w->next, w)) {}
+    return 0;
+}
+
+void live_record(live_feed *f, store *db, const char *id, const opt *o, const step_metric *m, const analytics_step *x,
                  double lr_mult, const char *extra_json)
 {
-    (void)a;
     for (int i = 0; i < opt_registry_count() && i < LIVE_MAX_OPT; i++)
         if (opt_registry_at(i) == o->vt) {
             atomic_fetch_add_explicit(&steps_by_opt[i], 1, memory_order_relaxed);
@@ -292,69 +395,62 @@ void live_record(app *a, const char *id, const opt *o, const step_metric *m, con
         }
     if (isfinite(lr_mult)) atomic_fetch_add_explicit(&adapted_steps, 1, memory_order_relaxed);
     double cos = x ? x->update_cos : NAN, ratio = x ? x->update_ratio : NAN;
-    char *tj = live_format_tensors(&o->lay, x);
-    char *ej = extra_json ? strdup(extra_json) : NULL;
-    pthread_mutex_lock(&hub.mu);
-    int listening = 0;
-    for (int i = 0; i < hub.n && !listening; i++)
-        listening = !atomic_load(&hub.v[i]->closed) && strcmp(hub.v[i]->id, id) == 0;
-    if (listening) {
-        for (int i = 0; i < hub.n; i++) {
-            stream *s = hub.v[i];
-            if (atomic_load(&s->closed) || strcmp(s->id, id) != 0) continue;
+    /* the session's streams: only when it has any */
+    if (f && atomic_load(&f->nstreams) > 0) {
+        pthread_mutex_lock(&f->mu);
+        for (int i = 0; i < f->n; i++) {
+            stream *s = f->v[i];
+            if (atomic_load(&s->closed)) continue;
             char *ev = live_format_event(m, cos, ratio, lr_mult);
             if (!ev) continue;
+            pthread_mutex_lock(&s->mu);
             stream_push(s, ev);
             stream_wake(s);
+            pthread_mutex_unlock(&s->mu);
         }
+        pthread_mutex_unlock(&f->mu);
     }
-    int kept = 0;
-    if (hub.nbuf == hub.capbuf && hub.capbuf < LIVE_BUFFER_MAX) {
-        size_t cap = hub.capbuf ? hub.capbuf * 2 : 256;
-        xrow *b = realloc(hub.buf, cap * sizeof *b);
-        if (b) { hub.buf = b; hub.capbuf = cap; }
-    }
-    if (hub.nbuf < hub.capbuf) {
-        xrow *w = &hub.buf[hub.nbuf++];
-        snprintf(w->id, sizeof w->id, "%s", id);
-        w->r = (store_analytics_row){.id = NULL, .step = m->step, .update_cos = cos, .update_ratio = ratio,
-                                     .lr_mult = lr_mult, .tensors_json = tj, .extra_json = ej};
-        kept = 1;
-    }
-    pthread_mutex_unlock(&hub.mu);
-    if (!kept) {
-        atomic_fetch_add(&hub.dropped_rows, 1);
-        free(tj);
-        free(ej);
-    }
+    /* One queued job carries the step's metrics row and its extras; the
+     * stack keeps only (id, step) for the batched rollup refresh. */
+    char *tj = live_format_tensors(&o->lay, x);
+    store_analytics_row row = {.id = id, .step = m->step, .update_cos = cos, .update_ratio = ratio,
+                               .lr_mult = lr_mult, .tensors_json = tj, .extra_json = extra_json};
+    if (db) store_step_record(db, id, m, &row);
+    free(tj);
+    if (rows_push(id, m) != 0) atomic_fetch_add(&hub.dropped_rows, 1);
 }
 
 int live_flush(app *a)
 {
-    pthread_mutex_lock(&hub.mu);
-    xrow *b = hub.buf;
-    size_t n = hub.nbuf;
-    hub.buf = NULL;
-    hub.nbuf = hub.capbuf = 0;
-    pthread_mutex_unlock(&hub.mu);
-    if (!n) {
-        free(b);
-        return 0;
+    /* take the whole stack; it is newest first: reverse it into b */
+    xrow *head = atomic_exchange(&hub.rows, NULL);
+    size_t n = 0;
+    for (xrow *w = head; w; w = w->next) n++;
+    if (!n) return 0;
+    atomic_fetch_sub(&hub.nrows, n);
+    xrow **b = malloc(n * sizeof *b);
+    if (!b) {
+        atomic_fetch_add(&hub.dropped_rows, n);
+        while (head) {
+            xrow *next = head->next;
+            free(head);
+            head = next;
+        }
+        return ERR_NO_MEMORY;
     }
+    size_t k = n;
+    for (xrow *w = head; w; w = w->next) b[--k] = w;
     store_analytics_row *rows = malloc(n * sizeof *rows);
     int rc = rows ? 0 : ERR_NO_MEMORY;
     if (rows) {
         for (size_t i = 0; i < n; i++) {
-            rows[i] = b[i].r;
-            rows[i].id = b[i].id;
+            rows[i] = b[i]->r;
+            rows[i].id = b[i]->id;
         }
-        rc = a->db ? store_analytics_write(a->db, rows, n) : 0;
+        rc = a->db ? store_analytics_refresh(a->db, rows, n) : 0;
     }
     if (rc) atomic_fetch_add(&hub.dropped_rows, n);
-    for (size_t i = 0; i < n; i++) {
-        free((char *)b[i].r.tensors_json);
-        free((char *)b[i].r.extra_json);
-    }
+    for (size_t i = 0; i < n; i++) free(b[i]);
     free(rows);
     free(b);
     return rc;
@@ -373,11 +469,14 @@ void live_tick(app *a, double now)
     for (int i = 0; i < hub.n; i++) {
         stream *s = hub.v[i];
         if (atomic_load(&s->closed)) {
+            feed_remove(s);
             stream_put(s);
             continue;
         }
+        pthread_mutex_lock(&s->mu);
         if (ping) s->ping = 1;
         if (ping || check) stream_wake(s);
+        pthread_mutex_unlock(&s->mu);
         hub.v[k++] = s;
     }
     hub.n = k;
@@ -388,8 +487,11 @@ void live_revalidate(void)
 {
     pthread_mutex_lock(&hub.mu);
     for (int i = 0; i < hub.n; i++) {
-        atomic_store(&hub.v[i]->recheck, 1);
-        stream_wake(hub.v[i]);
+        stream *s = hub.v[i];
+        atomic_store(&s->recheck, 1);
+        pthread_mutex_lock(&s->mu);
+        stream_wake(s);
+        pthread_mutex_unlock(&s->mu);
     }
     pthread_mutex_unlock(&hub.mu);
 }
@@ -397,9 +499,14 @@ void live_revalidate(void)
 void live_drain(app *a)
 {
     (void)a;
+    atomic_store(&hub.draining, 1);
     pthread_mutex_lock(&hub.mu);
-    hub.draining = 1;
-    for (int i = 0; i < hub.n; i++) stream_wake(hub.v[i]);
+    for (int i = 0; i < hub.n; i++) {
+        stream *s = hub.v[i];
+        pthread_mutex_lock(&s->mu);
+        stream_wake(s);
+        pthread_mutex_unlock(&s->mu);
+    }
     pthread_mutex_unlock(&hub.mu);
 }
 

@@ -1,6 +1,6 @@
-/* live.h — the live side of step analytics: what every applied step hands
- * over after its metrics row (the per-step extras, buffered and written to
- * the store in batches from the timer, with the metrics rollup), the
+/* live.h — the live side of step analytics: what every applied step hands over
+ * (its metrics row and extras, queued to the store as one job; the metrics
+ * rollup refreshed over the buffered steps in batches from the timer), the
  * Server-Sent Event streams of GET /v1/sessions/{id}/events, and the step
  * counters by optimizer for /metrics.
  *
@@ -19,8 +19,14 @@
  * keys).  The key is read from the store at most once per LIVE_RECHECK_S,
  * and at once after live_revalidate.
  *
+ * Each session has a live feed (live_feed_new, owned by the session): the
+ * list of its streams.  A step takes no process-wide lock and builds no
+ * event JSON when its session has no stream: it bumps the /metrics counters
+ * and queues its extras row for the store (lock-free).
+ *
  * Thread rules: every function is safe from any thread.  One process-wide
- * hub (the daemon serves one app). */
+ * hub (the daemon serves one app) lists every stream for the timer, drain
+ * and /metrics; the step path never takes its lock. */
 #ifndef OPTIRS_LIVE_H
 #define OPTIRS_LIVE_H
 
@@ -33,29 +39,45 @@
 #define LIVE_HEARTBEAT_S   15.0
 #define LIVE_STREAM_QUEUE  1024
 #define LIVE_RECHECK_S     1.0      /* the longest a revoked key or deleted session keeps a stream */
-#define LIVE_BUFFER_MAX    200000   /* extras rows waiting for the store; more are dropped (counted) */
+#define LIVE_BUFFER_MAX    200000   /* steps waiting for the rollup refresh; more are dropped (counted) */
 #define LIVE_EVENT_MAX     4096     /* bytes of one formatted step event (~400 used) */
 #define LIVE_TENSORS_MAX   (64u << 10) /* bytes of one step's tensors JSON (ANALYTICS_MAX_TENSORS
                                         * 64-byte names, every byte escaped: ~30 KB) */
 
-/* One applied (or skipped) step: its metrics row, the extras (x may be NULL
- * for a skipped step), the learned lr multiplier (NAN: none) and optional
- * extra JSON (an object, copied; may be NULL). */
-void live_record(app *a, const char *id, const opt *o, const step_metric *m, const analytics_step *x,
+/* A session's live feed: the event streams of that session. */
+typedef struct live_feed live_feed;
+
+/* A new feed for a session (the session owns it: live_feed_close); NULL on
+ * OOM. */
+live_feed *live_feed_new(void);
+/* The session is gone: drops its reference (the feed lives on until its
+ * last stream has ended).  NULL does nothing. */
+void live_feed_close(live_feed *f);
+
+/* One applied (or skipped) step of session `id` with feed f: its metrics
+ * row, the extras (x may be NULL for a skipped step), the learned lr
+ * multiplier (NAN: none) and optional extra JSON (an object, copied; may be
+ * NULL).  Queues the metrics row and the extras as one store job on db (NULL:
+ * none) and (id, step) for the rollup refresh.  Formats an event only when
+ * f has streams.  Called with the session's lock held (its steps come one at
+ * a time). */
+void live_record(live_feed *f, store *db, const char *id, const opt *o, const step_metric *m, const analytics_step *x,
                  double lr_mult, const char *extra_json);
-/* Timer (libuv thread): writes buffered extras, heartbeats, forgets closed
+/* Timer (libuv thread): refreshes the rollup, heartbeats, forgets closed
  * streams. */
 void live_tick(app *a, double now);
-/* Writes every buffered extras row now (queries call it first).  0 or ERR_*. */
+/* Refreshes the rollup over every buffered step now, after every step's
+ * rows are committed (queries call it first).  0 or ERR_*. */
 int  live_flush(app *a);
 /* Every stream re-checks its key and session before its next byte (call
  * after revoking a key or deleting a session). */
 void live_revalidate(void);
 /* Draining: every stream ends (idempotent). */
 void live_drain(app *a);
-/* Answers r with an event stream of session `id`: first the stored steps
- * after `after` (at most `backlog`), then every new step.  0 or ERR_*. */
-int  live_stream_open(req *r, const char *id, int64_t after, int backlog);
+/* Answers r with an event stream of session `id` (whose feed is f): first
+ * the stored steps after `after` (at most `backlog`), then every new step.
+ * 0 or ERR_*. */
+int  live_stream_open(req *r, live_feed *f, const char *id, int64_t after, int backlog);
 /* The formatters (jwriter.h; exported for the fuzz target and the tests).
  * live_format_event: the SSE text of one step event ("id: k\nevent: step\n
  * data: {…}\n\n"; non-finite figures are null).  live_format_tensors: the

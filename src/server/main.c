@@ -43,7 +43,7 @@ static double     drain_deadline;
 static void on_tick(uv_timer_t *t)
 {
     (void)t;
-    sessions_tick(the_app.reg, now_mono());
+    sessions_tick(the_app.reg, http_now_mono());
 }
 
 static void on_drain_poll(uv_timer_t *t)
@@ -51,7 +51,7 @@ static void on_drain_poll(uv_timer_t *t)
     /* Workers of shared sessions could wait for peers that can no longer
      * connect: answer them now, then let the other requests finish. */
     sessions_release_waiters(the_app.reg);
-    if (http_inflight() > 0 && now_mono() < drain_deadline) return;
+    if (http_inflight() > 0 && http_now_mono() < drain_deadline) return;
     uv_timer_stop(t);
     uv_timer_stop(&tick_timer);
     uv_stop(t->loop);
@@ -67,7 +67,7 @@ static void on_signal(uv_signal_t *s, int signum)
     fprintf(stderr, "optirsd: %s: draining\n", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     atomic_store(&the_app.state, APP_DRAINING);
     http_quiesce(&the_app);
-    drain_deadline = now_mono() + DRAIN_LIMIT_S;
+    drain_deadline = http_now_mono() + DRAIN_LIMIT_S;
     uv_timer_start(&drain_timer, on_drain_poll, 0, DRAIN_POLL_MS);
     (void)s;
 }

@@ -8,13 +8,15 @@
  * the operator's routes — keys, /metrics with its daemon-wide counts,
  * /v1/config with its file paths, creating meta-training jobs and weights).
  * Meta-training jobs are per tenant: h_meta.c shows and cancels a non-admin
- * key's own tenant's jobs only. */
+ * key's own tenant's jobs only.  ROUTE_ANY_STATE: served while the daemon is
+ * starting or draining too; every other route answers 503 then (checked
+ * once, in dispatch). */
 const route http_routes[] = {
-    {"GET",    "/livez",                          h_livez,                "livez", ROUTE_PUBLIC},
-    {"GET",    "/readyz",                         h_readyz,               "readyz", ROUTE_PUBLIC},
-    {"GET",    "/metrics",                        h_metrics,              "metrics", ROUTE_ADMIN},
-    {"GET",    "/v1/config",                      h_config,               "config", ROUTE_ADMIN},
-    {"GET",    "/v1/optimizers",                  h_optimizers,           "optimizers", 0},
+    {"GET",    "/livez",                          h_livez,                "livez", ROUTE_PUBLIC | ROUTE_ANY_STATE},
+    {"GET",    "/readyz",                         h_readyz,               "readyz", ROUTE_PUBLIC | ROUTE_ANY_STATE},
+    {"GET",    "/metrics",                        h_metrics,              "metrics", ROUTE_ADMIN | ROUTE_ANY_STATE},
+    {"GET",    "/v1/config",                      h_config,               "config", ROUTE_ADMIN | ROUTE_ANY_STATE},
+    {"GET",    "/v1/optimizers",                  h_optimizers,           "optimizers", ROUTE_ANY_STATE},
     {"POST",   "/v1/sessions",                    h_sessions_create,      "sessions_create", 0},
     {"GET",    "/v1/sessions",                    h_sessions_list,        "sessions_list", 0},
     {"GET",    "/v1/sessions/{id}",               h_session_get,          "session_get", 0},
@@ -24,21 +26,21 @@ const route http_routes[] = {
     {"POST",   "/v1/sessions/{id}/feedback",      h_session_feedback,     "feedback", 0},
     {"GET",    "/v1/sessions/{id}/feedback",      h_session_feedback_list,"feedback_list", 0},
     {"GET",    "/v1/sessions/{id}/metrics",       h_session_metrics,      "session_metrics", 0},
-    {"POST",   "/v1/keys",                        h_keys_create,          "keys_create", ROUTE_ADMIN},
-    {"GET",    "/v1/keys",                        h_keys_list,            "keys_list", ROUTE_ADMIN},
-    {"DELETE", "/v1/keys/{id}",                   h_keys_revoke,          "keys_revoke", ROUTE_ADMIN},
+    {"POST",   "/v1/keys",                        h_keys_create,          "keys_create", ROUTE_ADMIN | ROUTE_ANY_STATE},
+    {"GET",    "/v1/keys",                        h_keys_list,            "keys_list", ROUTE_ADMIN | ROUTE_ANY_STATE},
+    {"DELETE", "/v1/keys/{id}",                   h_keys_revoke,          "keys_revoke", ROUTE_ADMIN | ROUTE_ANY_STATE},
     {"POST",   "/v1/meta/jobs",                   h_meta_jobs_create,     "meta_jobs_create", ROUTE_ADMIN},
-    {"GET",    "/v1/meta/jobs",                   h_meta_jobs_list,       "meta_jobs_list", 0},
-    {"GET",    "/v1/meta/jobs/{id}",              h_meta_job_get,         "meta_job_get", 0},
-    {"DELETE", "/v1/meta/jobs/{id}",              h_meta_job_cancel,      "meta_job_cancel", 0},
-    {"GET",    "/v1/weights",                     h_weights_list,         "weights_list", 0},
+    {"GET",    "/v1/meta/jobs",                   h_meta_jobs_list,       "meta_jobs_list", ROUTE_ANY_STATE},
+    {"GET",    "/v1/meta/jobs/{id}",              h_meta_job_get,         "meta_job_get", ROUTE_ANY_STATE},
+    {"DELETE", "/v1/meta/jobs/{id}",              h_meta_job_cancel,      "meta_job_cancel", ROUTE_ANY_STATE},
+    {"GET",    "/v1/weights",                     h_weights_list,         "weights_list", ROUTE_ANY_STATE},
     {"POST",   "/v1/weights",                     h_weights_import,       "weights_import", ROUTE_ADMIN},
-    {"GET",    "/v1/weights/{name}",              h_weights_get,          "weights_get", 0},
-    {"GET",    "/v1/weights/{name}/blob",         h_weights_blob,         "weights_blob", 0},
+    {"GET",    "/v1/weights/{name}",              h_weights_get,          "weights_get", ROUTE_ANY_STATE},
+    {"GET",    "/v1/weights/{name}/blob",         h_weights_blob,         "weights_blob", ROUTE_ANY_STATE},
     /* analytics (h_analytics.c) and the dashboard (dashboard.c) */
     {"GET",    "/v1/sessions/{id}/summary",       h_analytics_summary,    "session_summary", 0},
     {"GET",    "/v1/sessions/{id}/events",        h_analytics_events,     "session_events", 0},
     {"GET",    "/v1/compare",                     h_analytics_compare,    "compare", 0},
-    {"GET",    "/",                               h_dashboard,            "dashboard", ROUTE_PUBLIC},
+    {"GET",    "/",                               h_dashboard,            "dashboard", ROUTE_PUBLIC | ROUTE_ANY_STATE},
 };
 const int http_route_count = (int)(sizeof http_routes / sizeof http_routes[0]);

@@ -58,6 +58,7 @@ struct session {
     req           **pend_req;      /* (workers) the parked request of each slot of g */
     int            *pend_enc;      /* (workers) its answer's encoding */
     pool_lane       lane;          /* its steps, feedback, reads and delete, in order (pool.h) */
+    live_feed      *feed;          /* its event streams (live.h) */
     /* What GET and the list show, copied from the fields above whenever
      * s->mu is released (session_unlock), under its own short lock: a
      * description never waits for a running step. */
@@ -155,10 +156,10 @@ static int snapshot_save(session *s, int wait)
     size_t len;
     int rc = snapshot_encode_session(s, &buf, &len);
     if (rc) return rc;
-    rc = store_snapshot_take(s->app->db, s->id, s->step, buf, len, wait);
+    rc = store_snapshot_put_owned(s->app->db, s->id, s->step, buf, len, wait);
     if (rc) return rc;
     s->saved_step = s->step;
-    s->saved_time = now_mono();
+    s->saved_time = http_now_mono();
     s->es_dirty = 0;
     if (wait) s->durable_step = s->step;
     return 0;
@@ -181,6 +182,7 @@ static void session_free(session *s)
     gather_deinit(&s->g);
     free(s->pend_req);
     free(s->pend_enc);
+    live_feed_close(s->feed);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->info_mu);
     free(s);
@@ -214,7 +216,8 @@ static int session_build(app *a, spec *sp, session **out)
     s->sp.params = NULL;
     s->last_update = calloc(n, sizeof(float));
     s->spare = calloc(n, sizeof(float));
-    int rc = (!s->params || !s->last_update || !s->spare) ? ERR_NO_MEMORY : 0;
+    s->feed = live_feed_new();
+    int rc = (!s->params || !s->last_update || !s->spare || !s->feed) ? ERR_NO_MEMORY : 0;
     if (!rc && s->sp.workers > 1) {
         size_t k = (size_t)s->sp.workers;
         rc = gather_init(&s->g, s->sp.workers, n);
@@ -249,7 +252,7 @@ static void new_id(char *out)
     if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) {
         /* getrandom on Linux does not fail for 16 bytes once seeded; fall back
          * to a clock-derived value rather than an all-zero id. */
-        uint64_t t = (uint64_t)now_ms() ^ ((uint64_t)(uintptr_t)out << 17);
+        uint64_t t = (uint64_t)http_now_ms() ^ ((uint64_t)(uintptr_t)out << 17);
         for (int i = 0; i < 16; i++) b[i] = (unsigned char)(t >> ((i % 8) * 8)) ^ (unsigned char)i;
     }
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
@@ -279,7 +282,7 @@ int sessions_new(app *a, sessions **out)
     store_set_chunk_bytes(a->db, (size_t)a->cfg.snapshot_chunk_bytes);
     pthread_rwlock_init(&reg->lock, NULL);
     atomic_init(&reg->npending, 0);
-    reg->last_ckpt_scan = now_mono();
+    reg->last_ckpt_scan = http_now_mono();
     *out = reg;
     return 0;
 }
@@ -374,7 +377,7 @@ int sessions_list(sessions *reg, const char *tenant, const char *after, int limi
 
 const char *session_id(const session *s) { return s->id; }
 const char *session_tenant(const session *s) { return s->sp.tenant; }
-non_finite_policy session_non_finite(const session *s) { return s->sp.non_finite; }
+struct live_feed *session_live_feed(const session *s) { return s->feed; }
 size_t session_num_params(const session *s) { return s->sp.lay.n; }
 
 pool_lane *session_lane(session *s, int *limit)
@@ -471,7 +474,7 @@ int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t ms
     }
     if (rc) return rc;
     new_id(s->id);
-    int64_t created = now_ms();
+    int64_t created = http_now_ms();
     s->meta_json = make_meta(s, created);
     uint8_t *snap = NULL;
     size_t snap_len = 0;
@@ -483,7 +486,7 @@ int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t ms
         session_free(s);
         return rc;
     }
-    s->saved_time = now_mono();
+    s->saved_time = http_now_mono();
     atomic_fetch_add(&s->refs, 1); /* the caller's */
     *out = s;
     return 0;
@@ -510,7 +513,7 @@ static int restore_one(void *ctx, const store_session_row *row)
         if (row->status) snprintf(s->status, sizeof s->status, "%s", row->status);
         if (strcmp(s->status, "diverged") == 0)
             snprintf(s->reason, sizeof s->reason, "the session diverged before the daemon restarted");
-        s->saved_time = now_mono();
+        s->saved_time = http_now_mono();
         session_publish(s);
         rc = registry_insert(reg, s);
     }
@@ -542,8 +545,8 @@ static void answer_update(session *s, req *r, int enc)
     if (s->sp.dur == DURABILITY_STEP && s->durable_step < s->step) {
         int rc = snapshot_save(s, 1);
         if (rc) {
-            resp_error(r, ERR_STORAGE, "step %lld was applied but could not be made durable; retry it",
-                       (long long)s->step);
+            http_resp_error(r, ERR_STORAGE, "step %lld was applied but could not be made durable; retry it",
+                            (long long)s->step);
             return;
         }
     }
@@ -551,10 +554,10 @@ static void answer_update(session *s, req *r, int enc)
     size_t len;
     int rc = encode_update(s, enc, &buf, &len);
     if (rc) {
-        resp_error(r, rc, NULL);
+        http_resp_error(r, rc, NULL);
         return;
     }
-    resp_take(r, 200, enc == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
+    http_resp_take(r, 200, enc == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
     snprintf(r->hdr_step, sizeof r->hdr_step, "%lld", (long long)s->step);
     r->hdr_not_applied = !s->last_applied;
 }
@@ -625,7 +628,7 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     if (s->sp.dur == DURABILITY_STEP && store_health(s->app->db, 0, NULL) != 0) return ERR_STORAGE;
     size_t n = s->sp.lay.n;
     step_info info = {.loss = loss, .grad_norm = NAN, .update_norm = 0, .param_norm = NAN, .lr = NAN};
-    double t0 = now_mono();
+    double t0 = http_now_mono();
     if (!skip && step_seq_diverges(s->sp.divergence_factor, s->best_loss, loss)) {
         char why[160];
         snprintf(why, sizeof why, "the loss %g at step %lld exceeds %g times the best loss %g", loss, (long long)k,
@@ -649,7 +652,7 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
         if (!rc && s->ad.nmult) adapt_after_step(&s->ad, &s->o, s->params, s->spare, &info);
         if (!rc && s->es.K) online_es_after_step(&s->es, &s->sp.lay, s->params, s->spare, &info);
     }
-    double dt = now_mono() - t0;
+    double dt = http_now_mono() - t0;
     if (rc == ERR_NON_FINITE_UPDATE) {
         char why[96];
         snprintf(why, sizeof why, "step %lld produced a non-finite update", (long long)k);
@@ -663,7 +666,7 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     s->last_applied = !skip;
     s->last_loss = isfinite(loss) ? loss : NAN;
     if (!skip && isfinite(loss) && (isnan(s->best_loss) || loss < s->best_loss)) s->best_loss = loss;
-    step_metric m = {.step = k, .time_ms = now_ms(), .loss = s->last_loss, .grad_norm = info.grad_norm,
+    step_metric m = {.step = k, .time_ms = http_now_ms(), .loss = s->last_loss, .grad_norm = info.grad_norm,
                      .update_norm = info.update_norm, .param_norm = info.param_norm, .lr = info.lr,
                      .duration_us = dt * 1e6};
     analytics_step ax;
@@ -671,11 +674,10 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
         analytics_step_stats(&s->sp.lay, g, s->params, s->last_update, s->spare, info.update_norm, info.param_norm, &ax);
     int rc2 = persist_step(s);
     if (rc2 == 0) {
-        store_metric(s->app->db, s->id, &m);
         char *extra = step_extra_json(s);
         double mult = s->es.K ? online_es_mean_scale(&s->es, &s->sp.lay)
                     : s->ad.nmult ? adapt_mean_multiplier(&s->ad, &s->o) : NAN;
-        live_record(s->app, s->id, &s->o, &m, skip ? NULL : &ax, mult, extra);
+        live_record(s->feed, s->app->db, s->id, &s->o, &m, skip ? NULL : &ax, mult, extra);
         free(extra);
     }
     return rc2;
@@ -695,8 +697,8 @@ static void pend_answer_all(session *s, req *self, int e, const char *msg)
     for (int j = 0; j < s->g.npend; j++) {
         req *w = s->pend_req[j];
         if (!w || w == self) continue;
-        if (e == ERR_STEP_CONFLICT) resp_error_int(w, e, "expected", s->step + 1, "%s", msg);
-        else if (e) resp_error(w, e, "%s", msg);
+        if (e == ERR_STEP_CONFLICT) http_resp_error_int(w, e, "expected", s->step + 1, "%s", msg);
+        else if (e) http_resp_error(w, e, "%s", msg);
         else answer_update(s, w, s->pend_enc[j]);
         w->wait = NULL;
         http_resume(w);
@@ -716,29 +718,29 @@ int session_step(session *s, req *r, const step_request *sr)
                       .workers = s->sp.workers, .has_worker = sr->worker[0] != '\0'};
     step_seq_action act = step_seq_decide(&in);
     if (act == STEP_SEQ_NON_FINITE) {
-        resp_error(r, ERR_NON_FINITE, "a gradient or the loss is NaN, infinite or overflows float32 "
+        http_resp_error(r, ERR_NON_FINITE, "a gradient or the loss is NaN, infinite or overflows float32 "
                    "(the session's non_finite policy is reject; nothing changed)");
     } else if (act == STEP_SEQ_DELETED) {
-        resp_error(r, ERR_SESSION_NOT_FOUND, "session %s was deleted", s->id);
+        http_resp_error(r, ERR_SESSION_NOT_FOUND, "session %s was deleted", s->id);
     } else if (act == STEP_SEQ_REPLAY) {
         answer_update(s, r, sr->encoding); /* a retry: the stored answer, nothing applied */
     } else if (act == STEP_SEQ_DIVERGED) {
-        resp_error(r, ERR_SESSION_DIVERGED, "%s", s->reason[0] ? s->reason : "the session diverged");
+        http_resp_error(r, ERR_SESSION_DIVERGED, "%s", s->reason[0] ? s->reason : "the session diverged");
     } else if (act == STEP_SEQ_CONFLICT) {
-        resp_error_int(r, ERR_STEP_CONFLICT, "expected", s->step + 1, "step %lld is not the next step (%lld)",
+        http_resp_error_int(r, ERR_STEP_CONFLICT, "expected", s->step + 1, "step %lld is not the next step (%lld)",
                        (long long)k, (long long)(s->step + 1));
     } else if (act == STEP_SEQ_APPLY) {
         int rc = apply_step(s, k, sr->grads, sr->loss, skip);
-        if (rc) resp_error(r, rc, "%s", s->reason[0] ? s->reason : err_message(rc));
+        if (rc) http_resp_error(r, rc, "%s", s->reason[0] ? s->reason : err_message(rc));
         else answer_update(s, r, sr->encoding);
     } else if (act == STEP_SEQ_NO_WORKER) {
-        resp_error(r, ERR_BAD_HEADER, "this session is shared by %d workers: name the worker "
+        http_resp_error(r, ERR_BAD_HEADER, "this session is shared by %d workers: name the worker "
                    "(X-Optirs-Worker header or \"worker\" field)", s->sp.workers);
     } else { /* STEP_SEQ_GATHER */
         sessions *reg = registry_of(s);
         if (s->g.npend == 0) {
             s->g.step = k;
-            s->pend_deadline = now_mono() + s->app->cfg.step_timeout;
+            s->pend_deadline = http_now_mono() + s->app->cfg.step_timeout;
             atomic_fetch_add(&reg->npending, 1);
         }
         int existed;
@@ -747,8 +749,8 @@ int session_step(session *s, req *r, const step_request *sr)
             /* The same worker again: a retry after a lost connection.  Its
              * newer request replaces the older one. */
             req *old = s->pend_req[j];
-            resp_error(old, ERR_WORKER_CONFLICT, "superseded by a newer request of worker %s for step %lld",
-                       sr->worker, (long long)k);
+            http_resp_error(old, ERR_WORKER_CONFLICT, "superseded by a newer request of worker %s for step %lld",
+                            sr->worker, (long long)k);
             old->wait = NULL;
             http_resume(old);
         }
@@ -769,7 +771,7 @@ int session_step(session *s, req *r, const step_request *sr)
             int rc = apply_step(s, k, mean, loss, any_skip);
             const char *msg = rc ? (s->reason[0] ? s->reason : err_message(rc)) : NULL;
             pend_answer_all(s, r, rc, msg);
-            if (rc) resp_error(r, rc, "%s", msg);
+            if (rc) http_resp_error(r, rc, "%s", msg);
             else answer_update(s, r, sr->encoding);
             pend_clear(reg, s);
         }
@@ -793,9 +795,9 @@ void session_params(session *s, req *r, int enc)
     } else {
         rc = step_codec_json(s->step, "params", s->params, n, &buf, &len);
     }
-    if (rc) resp_error(r, rc, NULL);
+    if (rc) http_resp_error(r, rc, NULL);
     else {
-        resp_take(r, 200, enc == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
+        http_resp_take(r, 200, enc == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
         snprintf(r->hdr_step, sizeof r->hdr_step, "%lld", (long long)s->step);
     }
     session_unlock(s);

@@ -81,6 +81,9 @@ cJSON *session_describe(session *s);
 const char *session_id(const session *s);
 /* The tenant that owns the session ("" in open mode). */
 const char *session_tenant(const session *s);
+/* The session's live feed (its event streams, live.h); lives as long as the
+ * session. */
+struct live_feed *session_live_feed(const session *s);
 size_t session_num_params(const session *s);
 /* The session's compute lane and how many jobs may wait or run on it
  * (--compute-session-queue, at least the session's workers). */
@@ -112,8 +115,5 @@ void sessions_tick(sessions *reg, double now_monotonic);
 void sessions_release_waiters(sessions *reg);
 /* Final snapshot of every session with unsaved steps; waits for the commit. */
 int  sessions_checkpoint_all(sessions *reg);
-
-/* The non-finite policy of the session. */
-non_finite_policy session_non_finite(const session *s);
 
 #endif

@@ -32,8 +32,9 @@
  * writer keeps running after any error.  Asynchronous jobs have no waiter:
  * their failures show in store_stats.jobs_failed.
  *
- * Ownership: functions that take a `void *blob` with `take` in their name
- * take ownership of a malloc'd buffer and free it, whatever they return.
+ * Ownership: functions that take a `void *blob` with `take` or `owned` in
+ * their name take ownership of a malloc'd buffer and free it, whatever they
+ * return.
  * Strings are copied.
  * Thread rules: every function is safe from any thread, except store_close,
  * which must be the last call. */
@@ -78,8 +79,8 @@ int  store_session_create_take(store *s, const char *id, const char *meta_json,
  * snapshot still waiting in the queue when a newer snapshot of the same
  * session is queued is never written: its buffer is freed at once and only
  * the newest is written (counted in store_stats.coalesced). */
-int  store_snapshot_take(store *s, const char *id, int64_t step,
-                         void *snapshot, size_t snapshot_len, int wait);
+int  store_snapshot_put_owned(store *s, const char *id, int64_t step,
+                              void *snapshot, size_t snapshot_len, int wait);
 
 /* Updates the session's status text (e.g. "active", "diverged") and meta JSON
  * (NULL keeps it).  Asynchronous. */
@@ -346,6 +347,18 @@ typedef struct store_metric_bucket {
  * refreshes the rollup.  Call it after the metrics rows of those steps were
  * queued (store_metric).  0 or ERR_STORAGE. */
 int store_analytics_write(store *s, const store_analytics_row *rows, size_t n);
+/* A step's record as ONE queued job: its metrics row and, when `extra` is
+ * not NULL, its extras row (of session `id` at m->step; extra->id and
+ * extra->step are not read).  Asynchronous like store_metric: it rides the
+ * next group commit, rows of a session that does not exist are dropped, and
+ * the strings are copied.  The rollup is left alone: refresh it over these
+ * steps later, in batches, with store_analytics_refresh.
+ * 0, ERR_INVALID_ARGUMENT or ERR_NO_MEMORY. */
+int store_step_record(store *s, const char *id, const step_metric *m, const store_analytics_row *extra);
+/* Refreshes the rollup over the steps of `rows` (only id and step are read)
+ * exactly as store_analytics_write does after writing its rows; call it
+ * after those steps were queued (store_step_record).  0 or ERR_STORAGE. */
+int store_analytics_refresh(store *s, const store_analytics_row *rows, size_t n);
 /* One entry per non-empty bucket (step / width) of steps in [from, to], in
  * step order, with each column's count, mean, min and max and the first
  * steps where they occur: exactly those of the metrics rows in it (the mean
@@ -368,9 +381,6 @@ int store_metrics_downsample(store *s, const char *id, int64_t from, int64_t to,
 int64_t store_metrics_bucket_width(int64_t lo, int64_t hi, int64_t max_points);
 /* Number of metric rows and the first and last step (0, 0, 0 when none). */
 int store_metrics_span(store *s, const char *id, int64_t *count, int64_t *first, int64_t *last);
-/* Extras rows with step > after, ascending, at most limit (negative: all). */
-int store_analytics_query(store *s, const char *id, int64_t after, int limit,
-                          int (*fn)(void *ctx, const store_analytics_row *r), void *ctx);
 /* The newest extras row (fn not called when none). */
 int store_analytics_last(store *s, const char *id, int (*fn)(void *ctx, const store_analytics_row *r), void *ctx);
 /* The last n metric rows, ascending. */

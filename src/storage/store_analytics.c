@@ -148,7 +148,11 @@ static void acc_from_rollup(acc *p, sqlite3_stmt *st, int k0)
 
 /* ---- writes ------------------------------------------------------------- */
 
-typedef struct write_ctx { const store_analytics_row *rows; size_t n; } write_ctx;
+typedef struct write_ctx {
+    const store_analytics_row *rows;
+    size_t n;
+    int    refresh_only;       /* store_analytics_refresh: the rows are written already */
+} write_ctx;
 
 /* Statements of one rollup refresh (on the write connection). */
 typedef struct refresher {
@@ -310,7 +314,7 @@ static int write_fn(sqlite3 *db, void *ctx)
                                 " WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)",
                                 -1, &ins, NULL);
     if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, top_sql, -1, &top, NULL);
-    for (size_t i = 0; rc == SQLITE_OK && i < c->n; i++) {
+    for (size_t i = 0; rc == SQLITE_OK && !c->refresh_only && i < c->n; i++) {
         const store_analytics_row *r = &c->rows[i];
         sqlite3_reset(ins);
         sqlite3_bind_text(ins, 1, r->id, -1, SQLITE_STATIC);
@@ -348,7 +352,15 @@ int store_analytics_write(store *s, const store_analytics_row *rows, size_t n)
 {
     if (!s || (!rows && n)) return ERR_INVALID_ARGUMENT;
     if (!n) return 0;
-    write_ctx c = {rows, n};
+    write_ctx c = {rows, n, 0};
+    return store_call(s, write_fn, &c);
+}
+
+int store_analytics_refresh(store *s, const store_analytics_row *rows, size_t n)
+{
+    if (!s || (!rows && n)) return ERR_INVALID_ARGUMENT;
+    if (!n) return 0;
+    write_ctx c = {rows, n, 1};
     return store_call(s, write_fn, &c);
 }
 
@@ -589,49 +601,32 @@ int store_metrics_downsample(store *s, const char *id, int64_t from, int64_t to,
     return r.err ? ERR_STORAGE : 0;
 }
 
-/* The step_extra rows of `id` with step > after, by step ascending (desc:
- * descending), at most `limit` (-1: all), each handed to fn until it
- * returns non-zero. */
-static int extra_rows(store *s, const char *id, int64_t after, int64_t limit, int desc,
-                      int (*fn)(void *ctx, const store_analytics_row *r), void *ctx)
+/* The newest step_extra row of `id`, handed to fn (not called when none). */
+int store_analytics_last(store *s, const char *id, int (*fn)(void *ctx, const store_analytics_row *r), void *ctx)
 {
     if (!s || !id) return ERR_INVALID_ARGUMENT;
     sqlite3 *db = store_reader_acquire(s);
     if (!db) return ERR_STORAGE;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db,
-                           desc ? "SELECT step, update_cos, update_ratio, lr_mult, tensors_json, extra_json FROM step_extra"
-                                  " WHERE session_id = ?1 AND step > ?2 ORDER BY step DESC LIMIT ?3"
-                                : "SELECT step, update_cos, update_ratio, lr_mult, tensors_json, extra_json FROM step_extra"
-                                  " WHERE session_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3",
+                           "SELECT step, update_cos, update_ratio, lr_mult, tensors_json, extra_json FROM step_extra"
+                           " WHERE session_id = ?1 ORDER BY step DESC LIMIT 1",
                            -1, &st, NULL) != SQLITE_OK)
         return reader_fail(s, db, NULL);
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, after);
-    sqlite3_bind_int64(st, 3, limit);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
         store_analytics_row r = {.id = id, .step = sqlite3_column_int64(st, 0), .update_cos = col_real(st, 1),
                                  .update_ratio = col_real(st, 2), .lr_mult = col_real(st, 3),
                                  .tensors_json = (const char *)sqlite3_column_text(st, 4),
                                  .extra_json = (const char *)sqlite3_column_text(st, 5)};
-        if (fn(ctx, &r)) { rc = SQLITE_DONE; break; }
+        fn(ctx, &r);
+        rc = SQLITE_DONE;
     }
     int ok = rc == SQLITE_DONE;
     sqlite3_finalize(st);
     store_reader_release(s, db);
     return ok ? 0 : ERR_STORAGE;
-}
-
-int store_analytics_query(store *s, const char *id, int64_t after, int limit,
-                          int (*fn)(void *ctx, const store_analytics_row *r), void *ctx)
-{
-    return extra_rows(s, id, after, limit < 0 ? -1 : limit, 0, fn, ctx);
-}
-
-int store_analytics_last(store *s, const char *id, int (*fn)(void *ctx, const store_analytics_row *r), void *ctx)
-{
-    return extra_rows(s, id, INT64_MIN, 1, 1, fn, ctx);
 }
 
 /* The last `n` metric rows of a session, ascending (for trend windows). */

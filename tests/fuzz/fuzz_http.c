@@ -151,7 +151,7 @@ static void *ticker(void *unused)
     (void)unused;
     for (;;) {
         usleep(50000);
-        sessions_tick(the_app.reg, now_mono());
+        sessions_tick(the_app.reg, http_now_mono());
     }
     return NULL;
 }

@@ -57,11 +57,15 @@ def route_table():
 
 
 def error_table():
-    """{code: http status} from the ERR_MAP X-macro of errors.h."""
+    """{code: http status}: the codes from the ERR_MAP X-macro of core's
+    errors.h, their statuses from the server's table (http_status.c)."""
     src = read("src/core/errors.h")
-    rows = re.findall(r'X\(\s*(ERR_\w+)\s*,\s*"([a-z0-9_]+)"\s*,\s*(\d{3})\s*,', src)
+    rows = re.findall(r'X\(\s*(ERR_\w+)\s*,\s*"([a-z0-9_]+)"\s*,', src)
     assert len(rows) >= 20, "could not parse ERR_MAP in src/core/errors.h"
-    table = {code: int(status) for _, code, status in rows}
+    statuses = dict(re.findall(r'HTTP_STATUS_\(\s*(ERR_\w+)\s*,\s*(\d{3})\s*,', read("src/server/http_status.c")))
+    missing = [enum for enum, _ in rows if enum not in statuses]
+    assert not missing, "no HTTP status in src/server/http_status.c for %s" % missing
+    table = {code: int(statuses[enum]) for enum, code in rows}
     assert len(table) == len(rows), "errors.h repeats a code string"
     return table
 

@@ -1,6 +1,7 @@
 /* test_errors.c — the error table of src/core/errors.c: every code has a
- * distinct snake_case name, a message and a 4xx/5xx status; codes outside
- * the table (including 0 and the sentinels) map to internal/500. */
+ * distinct snake_case name and a message; codes outside the table
+ * (including 0 and the sentinels) map to internal.  (Their HTTP statuses
+ * are the server's: tests/unit/server/test_http_status.c.) */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,10 +11,10 @@
 
 #include "errors.h"
 
-typedef struct { int code; const char *name; int status; const char *message; } expected_row;
+typedef struct { int code; const char *name; const char *message; } expected_row;
 
 static const expected_row table[] = {
-#define ROW_(e, c, h, m) {e, c, h, m},
+#define ROW_(e, c, m) {e, c, m},
     ERR_MAP(ROW_)
 #undef ROW_
 };
@@ -38,18 +39,15 @@ static void test_errors_codes_are_negative_and_contiguous(void **unused)
     assert_true(ERR_LAST_ < 0); /* 0 stays "success" */
 }
 
-static void test_errors_every_code_has_its_row_name_message_and_status(void **unused)
+static void test_errors_every_code_has_its_row_name_and_message(void **unused)
 {
     (void)unused;
     for (int i = 0; i < NTABLE; i++) {
         int e = table[i].code;
         assert_string_equal(err_name(e), table[i].name);
         assert_string_equal(err_message(e), table[i].message);
-        assert_int_equal(err_http_status(e), table[i].status);
         assert_true(is_snake_case(err_name(e)));
         assert_true(strlen(err_message(e)) > 0);
-        int st = err_http_status(e);
-        assert_true(st >= 400 && st <= 599);
     }
 }
 
@@ -63,42 +61,34 @@ static void test_errors_names_are_distinct(void **unused)
                          err_name(table[i].code));
 }
 
-static void test_errors_unknown_codes_map_to_internal_500(void **unused)
+static void test_errors_unknown_codes_map_to_internal(void **unused)
 {
     (void)unused;
     const int unknown[] = {0, 1, 42, ERR_FIRST_, ERR_FIRST_ - 1, ERR_LAST_, -1, -2000000000, 2000000000};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         assert_string_equal(err_name(unknown[i]), "internal");
-        assert_int_equal(err_http_status(unknown[i]), 500);
         assert_string_equal(err_message(unknown[i]), err_message(ERR_INTERNAL));
     }
     assert_string_equal(err_name(ERR_INTERNAL), "internal");
-    assert_int_equal(err_http_status(ERR_INTERNAL), 500);
 }
 
-static void test_errors_spot_checks_of_well_known_statuses(void **unused)
+static void test_errors_spot_checks_of_well_known_names(void **unused)
 {
     (void)unused;
-    assert_int_equal(err_http_status(ERR_INVALID_JSON), 400);
     assert_string_equal(err_name(ERR_INVALID_JSON), "invalid_json");
-    assert_int_equal(err_http_status(ERR_SESSION_NOT_FOUND), 404);
-    assert_int_equal(err_http_status(ERR_STEP_CONFLICT), 409);
-    assert_int_equal(err_http_status(ERR_BODY_TOO_LARGE), 413);
-    assert_int_equal(err_http_status(ERR_NON_FINITE), 422);
-    assert_int_equal(err_http_status(ERR_RATE_LIMITED), 429);
-    assert_int_equal(err_http_status(ERR_STORAGE), 503);
+    assert_string_equal(err_name(ERR_SESSION_NOT_FOUND), "session_not_found");
     assert_string_equal(err_name(ERR_STORAGE), "storage_unavailable");
-    assert_int_equal(err_http_status(ERR_STEP_TIMEOUT), 504);
+    assert_string_equal(err_name(ERR_NO_MEMORY), "out_of_memory");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_errors_codes_are_negative_and_contiguous),
-        cmocka_unit_test(test_errors_every_code_has_its_row_name_message_and_status),
+        cmocka_unit_test(test_errors_every_code_has_its_row_name_and_message),
         cmocka_unit_test(test_errors_names_are_distinct),
-        cmocka_unit_test(test_errors_unknown_codes_map_to_internal_500),
-        cmocka_unit_test(test_errors_spot_checks_of_well_known_statuses),
+        cmocka_unit_test(test_errors_unknown_codes_map_to_internal),
+        cmocka_unit_test(test_errors_spot_checks_of_well_known_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

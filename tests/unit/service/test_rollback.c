@@ -37,7 +37,7 @@ static void save(store *db, fixture *f, int create)
     snapshot_state st = view(f);
     assert_int_equal(snapshot_encode(&st, &blob, &len), 0);
     if (create) assert_int_equal(store_session_create_take(db, "s1", "{}", 1, f->step, blob, len), 0);
-    else assert_int_equal(store_snapshot_take(db, "s1", f->step, blob, len, 0), 0);
+    else assert_int_equal(store_snapshot_put_owned(db, "s1", f->step, blob, len, 0), 0);
 }
 
 static void test_rolls_back_to_the_stored_state(void **unused)

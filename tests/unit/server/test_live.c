@@ -1,0 +1,225 @@
+/* test_live.c — src/server/live.c without a socket: a step of a session
+ * whose feed has no stream still counts for /metrics (steps by optimizer,
+ * adapted steps) and queues its metrics row and extras as one store job,
+ * with its figures; steps recorded from several threads at once all arrive
+ * (the lock-free refresh queue drained by live_flush while they come);
+ * refreshes past LIVE_BUFFER_MAX waiting are dropped and counted.  The counters are process-global:
+ * every check compares before and after. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "live.h"
+#include "opt.h"
+#include "store.h"
+
+/* The value of a sample line `series value` of the exposition (0: absent). */
+static double sample(const char *series)
+{
+    char *text = live_prom_text();
+    assert_non_null(text);
+    double v = 0;
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp(p, series, n) == 0 && p[n] == ' ') {
+            v = strtod(p + n + 1, NULL);
+            break;
+        }
+    free(text);
+    return v;
+}
+
+static double steps_of(const opt *o)
+{
+    char series[256];
+    static const char *const kinds[] = {"classic", "learned", "hybrid"};
+    int kd = (int)o->vt->kind;
+    snprintf(series, sizeof series, "optirs_optimizer_steps_total{optimizer=\"%s\",kind=\"%s\"}", o->vt->name,
+             kd >= 0 && kd < 3 ? kinds[kd] : "other");
+    return sample(series);
+}
+
+static opt an_opt(void)
+{
+    opt o;
+    memset(&o, 0, sizeof o);
+    o.vt = opt_registry_at(0);
+    return o;
+}
+
+static void record(live_feed *f, store *db, const char *id, const opt *o, int64_t k, double mult)
+{
+    step_metric m = {.step = k, .time_ms = 1000 + k, .loss = 1.0 / (double)k, .grad_norm = 1, .update_norm = 0.5,
+                     .param_norm = 2, .lr = 0.01};
+    analytics_step x = {.update_cos = 0.001 * (double)k, .update_ratio = 0.25, .ntensors = 0};
+    live_record(f, db, id, o, &m, &x, mult, NULL);
+}
+
+typedef struct { char dir[64]; char path[128]; store *db; } tmp_store;
+
+static void store_begin(tmp_store *t, const char *const *ids, int nids)
+{
+    snprintf(t->dir, sizeof t->dir, "/tmp/optirs_test_live_XXXXXX");
+    assert_non_null(mkdtemp(t->dir));
+    snprintf(t->path, sizeof t->path, "%s/l.db", t->dir);
+    assert_int_equal(store_open(t->path, &t->db), 0);
+    for (int i = 0; i < nids; i++) {
+        void *blob = calloc(1, 4);
+        assert_non_null(blob);
+        assert_int_equal(store_session_create_take(t->db, ids[i], "{}", 1, 0, blob, 4), 0);
+    }
+}
+
+static void store_end(tmp_store *t)
+{
+    store_close(t->db);
+    const char *suffix[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char f[160];
+        snprintf(f, sizeof f, "%s%s", t->path, suffix[i]);
+        unlink(f);
+    }
+    rmdir(t->dir);
+}
+
+typedef struct { int64_t steps[4096]; int n; } rows_seen;
+
+static int seen_metric(void *ctx, const step_metric *m)
+{
+    rows_seen *c = ctx;
+    if (c->n < 4096) c->steps[c->n++] = m->step;
+    return 0;
+}
+
+static int last_extras(void *ctx, const store_analytics_row *r)
+{
+    store_analytics_row *out = ctx;
+    *out = *r;
+    out->id = NULL;
+    out->tensors_json = out->extra_json = NULL;   /* not kept past the call */
+    return 0;
+}
+
+static void test_a_step_without_streams_counts_and_queues_its_row(void **unused)
+{
+    (void)unused;
+    const char *ids[] = {"live-a"};
+    tmp_store t;
+    store_begin(&t, ids, 1);
+    app a;
+    memset(&a, 0, sizeof a);
+    a.db = t.db;
+    opt o = an_opt();
+    live_feed *f = live_feed_new();
+    assert_non_null(f);
+    double steps0 = steps_of(&o), adapted0 = sample("optirs_adapted_steps_total");
+    double dropped0 = sample("optirs_analytics_rows_dropped_total");
+    record(f, t.db, "live-a", &o, 1, NAN);
+    record(f, t.db, "live-a", &o, 2, 1.5);   /* an adapted step */
+    record(f, t.db, "live-a", &o, 3, NAN);
+    assert_true(steps_of(&o) == steps0 + 3);
+    assert_true(sample("optirs_adapted_steps_total") == adapted0 + 1);
+    assert_int_equal(live_flush(&a), 0);
+    assert_int_equal(store_flush(t.db), 0);
+    rows_seen c = {.n = 0};
+    assert_int_equal(store_metrics_tail(t.db, "live-a", 10, seen_metric, &c), 0);
+    assert_int_equal(c.n, 3);
+    for (int i = 0; i < 3; i++) assert_int_equal(c.steps[i], i + 1);
+    store_analytics_row last = {.step = -1};
+    assert_int_equal(store_analytics_last(t.db, "live-a", last_extras, &last), 0);
+    assert_int_equal(last.step, 3);
+    assert_true(fabs(last.update_cos - 0.003) < 1e-12);
+    assert_true(sample("optirs_analytics_rows_dropped_total") == dropped0);
+    assert_int_equal(live_flush(&a), 0);   /* nothing left: a no-op */
+    live_feed_close(f);
+    store_end(&t);
+}
+
+#define NTHREADS 4
+#define PER_THREAD 500
+
+typedef struct { const char *id; store *db; } writer_arg;
+
+static void *writer(void *p)
+{
+    writer_arg *w = p;
+    opt o = an_opt();
+    live_feed *f = live_feed_new();
+    if (!f) return NULL;
+    for (int64_t k = 1; k <= PER_THREAD; k++) record(f, w->db, w->id, &o, k, NAN);
+    live_feed_close(f);
+    return NULL;
+}
+
+static void test_steps_recorded_from_many_threads_all_reach_the_store(void **unused)
+{
+    (void)unused;
+    const char *ids[NTHREADS] = {"live-t0", "live-t1", "live-t2", "live-t3"};
+    tmp_store t;
+    store_begin(&t, ids, NTHREADS);
+    app a;
+    memset(&a, 0, sizeof a);
+    a.db = t.db;
+    double dropped0 = sample("optirs_analytics_rows_dropped_total");
+    pthread_t th[NTHREADS];
+    writer_arg args[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) {
+        args[i].id = ids[i];
+        args[i].db = t.db;
+        assert_int_equal(pthread_create(&th[i], NULL, writer, &args[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++) {
+        if (i == 1) assert_int_equal(live_flush(&a), 0);   /* a flush while steps still come */
+        pthread_join(th[i], NULL);
+    }
+    assert_int_equal(live_flush(&a), 0);
+    assert_int_equal(store_flush(t.db), 0);
+    for (int i = 0; i < NTHREADS; i++) {
+        rows_seen *c = calloc(1, sizeof *c);
+        assert_non_null(c);
+        assert_int_equal(store_metrics_tail(t.db, ids[i], PER_THREAD + 10, seen_metric, c), 0);
+        assert_int_equal(c->n, PER_THREAD);
+        for (int k = 0; k < PER_THREAD; k++) assert_int_equal(c->steps[k], k + 1);
+        free(c);
+    }
+    assert_true(sample("optirs_analytics_rows_dropped_total") == dropped0);
+    store_end(&t);
+}
+
+static void test_rows_past_the_buffer_limit_are_dropped_and_counted(void **unused)
+{
+    (void)unused;
+    app a;
+    memset(&a, 0, sizeof a);   /* db = NULL: live_flush discards */
+    assert_int_equal(live_flush(&a), 0);
+    opt o = an_opt();
+    live_feed *f = live_feed_new();
+    assert_non_null(f);
+    double dropped0 = sample("optirs_analytics_rows_dropped_total");
+    for (int64_t k = 1; k <= LIVE_BUFFER_MAX + 5; k++) record(f, NULL, "live-full", &o, k, NAN);
+    assert_true(sample("optirs_analytics_rows_dropped_total") == dropped0 + 5);
+    assert_int_equal(live_flush(&a), 0);
+    record(f, NULL, "live-full", &o, LIVE_BUFFER_MAX + 6, NAN);   /* room again */
+    assert_true(sample("optirs_analytics_rows_dropped_total") == dropped0 + 5);
+    assert_int_equal(live_flush(&a), 0);
+    live_feed_close(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_step_without_streams_counts_and_queues_its_row),
+        cmocka_unit_test(test_steps_recorded_from_many_threads_all_reach_the_store),
+        cmocka_unit_test(test_rows_past_the_buffer_limit_are_dropped_and_counted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
