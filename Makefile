@@ -7,7 +7,7 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += $(SANFLAGS) -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror -D_GNU_SOURCE
 
-# The layers, lowest first: core < data < storage < server.  Each layer is
+# The layers, lowest first: core < data < storage < service < server.  Each layer is
 # compiled with its own and the lower layers' include paths only, so the
 # compiler refuses an upward include; `make layers` (tests/check_layers.py,
 # part of `make test`) checks the #include lines and core's system headers.
@@ -17,7 +17,10 @@ CORE_DIRS   := src/core $(sort $(dir $(wildcard src/core/*/*.c)))
 CORE_INC    := $(patsubst %/,%,$(addprefix -I,$(CORE_DIRS))) -I/usr/include/x86_64-linux-gnu/openblas-pthread
 DATA_INC    := $(CORE_INC) -Isrc/data $(shell pkg-config --cflags zlib 2>/dev/null)
 STORAGE_INC := $(DATA_INC) -Isrc/storage $(shell pkg-config --cflags sqlite3 2>/dev/null)
-ALL_INC     := $(STORAGE_INC) -Isrc/server $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# service: sessions, jobs, specs — decoded inputs in, results or an error out;
+# it sees cJSON but neither libmicrohttpd nor libuv (those are the server's).
+SERVICE_INC := $(STORAGE_INC) -Isrc/service $(shell pkg-config --cflags libcjson 2>/dev/null)
+ALL_INC     := $(SERVICE_INC) -Isrc/server $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LAYER_INC    = $(ALL_INC)
 LDLIBS   += $(SANFLAGS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lpthread -lm
 BUILD    ?= build
@@ -33,22 +36,26 @@ DEB_PKGS = gcc make pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev libsqli
 CORE_SRC    := $(wildcard src/core/*.c src/core/*/*.c)
 DATA_SRC    := $(wildcard src/data/*.c)
 STORAGE_SRC := $(wildcard src/storage/*.c)
+SERVICE_SRC := $(wildcard src/service/*.c)
 SERVER_SRC  := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
 CORE_OBJ    := $(CORE_SRC:%.c=$(BUILD)/%.o)
 DATA_OBJ    := $(DATA_SRC:%.c=$(BUILD)/%.o)
 STORAGE_OBJ := $(STORAGE_SRC:%.c=$(BUILD)/%.o)
+SERVICE_OBJ := $(SERVICE_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ  := $(SERVER_SRC:%.c=$(BUILD)/%.o)
-# tests/unit/{core,data,storage,server}/ mirror src/ (tests/unit/test_*.c still build)
+# tests/unit/{core,data,storage,service,server}/ mirror src/ (tests/unit/test_*.c still build)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c tests/unit/core/test_*.c tests/unit/data/test_*.c \
                           tests/unit/storage/test_*.c)
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+SVCTEST_SRC := $(wildcard tests/unit/service/test_*.c)
+SVCTEST_BIN := $(SVCTEST_SRC:tests/unit/service/%.c=$(BUILD)/tests/service/%)
 SRVTEST_SRC := $(wildcard tests/unit/server/test_*.c)
 SRVTEST_BIN := $(SRVTEST_SRC:tests/unit/server/%.c=$(BUILD)/tests/server/%)
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps run test unit integration bench clean asan ubsan e2e-deps dashboard layers
-all: $(BUILD)/optirsd $(UNIT_BIN) $(SRVTEST_BIN) $(BENCH_BIN) c-client
+all: $(BUILD)/optirsd $(UNIT_BIN) $(SVCTEST_BIN) $(SRVTEST_BIN) $(BENCH_BIN) c-client
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -67,28 +74,38 @@ $(BUILD)/%.o: %.c
 $(BUILD)/src/core/%.o:    LAYER_INC = $(CORE_INC)
 $(BUILD)/src/data/%.o:    LAYER_INC = $(DATA_INC)
 $(BUILD)/src/storage/%.o: LAYER_INC = $(STORAGE_INC)
+$(BUILD)/src/service/%.o: LAYER_INC = $(SERVICE_INC)
 
-# libcore.a: core + data + storage (everything below the server); libserver.a: the server.
+# libcore.a: core + data + storage; libservice.a: the service layer;
+# libserver.a: the server.  Link order: server, service, core.
 # (rebuilt from scratch so objects of moved or deleted sources never linger)
 $(BUILD)/libcore.a: $(CORE_OBJ) $(DATA_OBJ) $(STORAGE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/libservice.a: $(SERVICE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 $(BUILD)/libserver.a: $(SERVER_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/optirsd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libcore.a
+$(BUILD)/optirsd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libservice.a $(BUILD)/libcore.a
 	$(CC) $(CFLAGS) $(filter %.o %.a,$^) -o $@ $(LDLIBS)
 
-$(BUILD)/tests/server/%: tests/unit/server/%.c $(BUILD)/libserver.a $(BUILD)/libcore.a
+$(BUILD)/tests/server/%: tests/unit/server/%.c $(BUILD)/libserver.a $(BUILD)/libservice.a $(BUILD)/libcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ALL_INC) -Itests/unit -MMD -MP $(filter %.c %.a,$^) -o $@ $(LDLIBS) -lcmocka
+
+# Service tests see the service and lower layers only (no HTTP, no socket).
+$(BUILD)/tests/service/%: tests/unit/service/%.c $(BUILD)/libservice.a $(BUILD)/libcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SERVICE_INC) -Itests/unit -MMD -MP $(filter %.c %.a,$^) -o $@ $(LDLIBS) -lcmocka
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ALL_INC) -Itests/unit -MMD -MP $(filter %.c %.a,$^) -o $@ $(LDLIBS) -lcmocka
 
-$(BUILD)/bench/%: bench/%.c $(BUILD)/libserver.a $(BUILD)/libcore.a
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libserver.a $(BUILD)/libservice.a $(BUILD)/libcore.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ALL_INC) -O3 -march=native -MMD -MP $(filter %.c %.a,$^) -o $@ $(LDLIBS)
 
@@ -99,8 +116,8 @@ run: deps
 	@mkdir -p data
 	$(BUILD)/optirsd --listen $(LISTEN) --db data/optirs.db
 
-unit: $(UNIT_BIN) $(SRVTEST_BIN)
-	@fail=0; for t in $(UNIT_BIN) $(SRVTEST_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+unit: $(UNIT_BIN) $(SVCTEST_BIN) $(SRVTEST_BIN)
+	@fail=0; for t in $(UNIT_BIN) $(SVCTEST_BIN) $(SRVTEST_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 # playwright-core (npm registry) drives Debian's chromium in the dashboard test.
 e2e-deps:

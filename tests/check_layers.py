@@ -7,6 +7,7 @@ the layers below it, never those above):
     core     src/core/** (its rooms opt/, lopt/, meta/, tasks/ and the top)
     data     src/data/
     storage  src/storage/
+    service  src/service/  (sessions, jobs, specs: never sees HTTP)
     server   src/server/
 
 Checks, for every .c and .h under src/:
@@ -17,7 +18,8 @@ Checks, for every .c and .h under src/:
      resolve to exactly one file);
   3. `#include <...>`: core uses only the C standard library, cblas, the x86
      intrinsics and zlib (for crc32 only); data adds zlib and pthreads;
-     storage adds SQLite and POSIX; the server may use anything;
+     storage adds SQLite and POSIX; service adds cJSON (never
+     libmicrohttpd or libuv: those are transport); the server may use anything;
   4. core does no I/O: no file, environment or thread calls.
 
 The Makefile backs this up with per-layer include paths (the compiler cannot
@@ -29,7 +31,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LAYERS = ["core", "data", "storage", "server"]
+LAYERS = ["core", "data", "storage", "service", "server"]
 
 C_STD = {
     "assert.h", "complex.h", "ctype.h", "errno.h", "fenv.h", "float.h", "inttypes.h", "iso646.h",
@@ -42,7 +44,9 @@ DATA_SYS = CORE_SYS | {"pthread.h"}
 POSIX = {"pthread.h", "unistd.h", "fcntl.h", "dirent.h", "sys/stat.h", "sys/types.h",
          "sys/time.h", "sys/random.h", "sys/file.h", "poll.h"}
 STORAGE_SYS = DATA_SYS | POSIX | {"sqlite3.h"}
-ALLOWED_SYS = {"core": CORE_SYS, "data": DATA_SYS, "storage": STORAGE_SYS, "server": None}
+SERVICE_SYS = STORAGE_SYS | {"cjson/cJSON.h"}
+ALLOWED_SYS = {"core": CORE_SYS, "data": DATA_SYS, "storage": STORAGE_SYS,
+               "service": SERVICE_SYS, "server": None}
 
 # Calls src/core must not make (file, environment, process and thread APIs).
 CORE_FORBIDDEN = re.compile(

@@ -1,6 +1,6 @@
 # tests/targets.mk — fuzzing, crash, soak and valgrind targets (included from
-# the main Makefile, which defines CORE_SRC, DATA_SRC, STORAGE_SRC, SERVER_SRC, PKGS,
-# LDLIBS, PY, BUILD and UNIT_BIN/SRVTEST_BIN).
+# the main Makefile, which defines CORE_SRC, DATA_SRC, STORAGE_SRC, SERVICE_SRC, SERVER_SRC, PKGS,
+# LDLIBS, PY, BUILD and UNIT_BIN/SVCTEST_BIN/SRVTEST_BIN).
 #
 #   make fuzz            every libFuzzer target for FUZZ_TIME seconds (long)
 #   make fuzz-short      every target for FUZZ_SHORT_TIME seconds, then every
@@ -11,8 +11,8 @@
 #   make valgrind-unit   the unit tests under valgrind memcheck
 #
 # The fuzz targets are built with clang from the sources directly (not the
-# gcc-built archives) into build-fuzz/: every src/core, src/data, src/storage and
-# src/server file except main.c with -fsanitize=fuzzer-no-link,address,
+# gcc-built archives) into build-fuzz/: every src/core, src/data, src/storage,
+# src/service and src/server file except main.c with -fsanitize=fuzzer-no-link,address,
 # undefined, and each tests/fuzz/fuzz_*.c linked with -fsanitize=fuzzer.
 # New corpus entries go to build-fuzz/corpus/<target> (not the repository);
 # crashers to build-fuzz/artifacts/<target>/.  Minimise one with
@@ -29,7 +29,7 @@ FUZZ_SAN        := -fsanitize=address,undefined -fno-sanitize-recover=undefined 
 FUZZ_CFLAGS     := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra \
                    $(FUZZ_SAN)
 FUZZ_LIBS       := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lpthread -lm
-FUZZ_LIB_OBJ    := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(CORE_SRC) $(DATA_SRC) $(STORAGE_SRC) $(SERVER_SRC))
+FUZZ_LIB_OBJ    := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(CORE_SRC) $(DATA_SRC) $(STORAGE_SRC) $(SERVICE_SRC) $(SERVER_SRC))
 FUZZ_TARGETS    := f32json jsonwalk spec opt_state lopt_weights http writer live
 FUZZ_BIN        := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
@@ -43,6 +43,7 @@ $(FUZZ_BUILD)/src/%.o: src/%.c
 $(FUZZ_BUILD)/src/core/%.o:    LAYER_INC = $(CORE_INC)
 $(FUZZ_BUILD)/src/data/%.o:    LAYER_INC = $(DATA_INC)
 $(FUZZ_BUILD)/src/storage/%.o: LAYER_INC = $(STORAGE_INC)
+$(FUZZ_BUILD)/src/service/%.o: LAYER_INC = $(SERVICE_INC)
 
 # clang ignores lopt/lopt_fast.c's `#pragma GCC target("avx2")`: give that file
 # AVX2 (not FMA, which would change its rounding) on the command line.
@@ -86,8 +87,8 @@ soak-short: $(BUILD)/optirsd
 	$(PY) tests/soak/soak.py --optirsd $(BUILD)/optirsd --seconds 60
 
 # Unit tests under valgrind memcheck: any error or definite/indirect leak fails.
-valgrind-unit: $(UNIT_BIN) $(SRVTEST_BIN)
-	@fail=0; for t in $(UNIT_BIN) $(SRVTEST_BIN); do echo "== valgrind $$t"; \
+valgrind-unit: $(UNIT_BIN) $(SVCTEST_BIN) $(SRVTEST_BIN)
+	@fail=0; for t in $(UNIT_BIN) $(SVCTEST_BIN) $(SRVTEST_BIN); do echo "== valgrind $$t"; \
 	  valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	    --show-leak-kinds=definite,indirect $$t >/dev/null || { fail=1; echo "FAILED under valgrind: $$t"; }; \
 	done; exit $$fail

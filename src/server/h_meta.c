@@ -149,7 +149,7 @@ void h_meta_jobs_create(req *r)
     int rc = meta_spec_from_json(&sp, body, msg, sizeof msg);
     cJSON_Delete(body);
     if (!rc) rc = meta_spec_check(&sp, msg, sizeof msg);
-    if (!rc) rc = meta_spec_check_weights(&sp, msg, sizeof msg);
+    if (!rc) rc = meta_run_check_weights(&sp, msg, sizeof msg);
     if (rc) {
         http_resp_error(r, rc, "%s", msg);
         return;

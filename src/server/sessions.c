@@ -9,24 +9,21 @@
 #include <sys/random.h>
 
 #include "app.h"
-#include "blob.h"
 #include "budget.h"
 #include "errors.h"
-#include "f32json.h"
 #include "store.h"
 #include "adapt.h"
 #include "online_es.h"
 #include "analytics.h"
 #include "jwriter.h"
 #include "live.h"
+#include "meta_weights.h"
 #include "pool.h"
-
-#define SNAPSHOT_VERSION 4   /* 2 added last_applied and best_loss; 3 the adaptation state;
-                                4 the online learner's state */
-
-/* core's learned-optimizer weights table has no lock of its own: every
- * opt_init (which may read it) and every change to it goes through this. */
-pthread_mutex_t sessions_weights_lock = PTHREAD_MUTEX_INITIALIZER;
+#include "rollback.h"
+#include "gather.h"
+#include "snapshot.h"
+#include "step_codec.h"
+#include "step_seq.h"
 
 struct session {
     char            id[40];
@@ -56,15 +53,10 @@ struct session {
     char            status[16];    /* "active" | "diverged" */
     char            reason[160];
     /* shared sessions: the step being gathered */
-    int             npend;
-    int64_t         pend_step;
+    gather          g;             /* the workers' gradients (gather.h) */
     double          pend_deadline;
-    float          *pend_grads;    /* (workers, n) */
-    char            (*pend_worker)[64];
-    double         *pend_loss;     /* NAN when that worker sent none */
-    req           **pend_req;
-    int            *pend_enc;
-    int            *pend_skip;
+    req           **pend_req;      /* (workers) the parked request of each slot of g */
+    int            *pend_enc;      /* (workers) its answer's encoding */
     pool_lane       lane;          /* its steps, feedback, reads and delete, in order (pool.h) */
     live_feed      *feed;          /* its event streams (live.h) */
     /* What GET and the list show, copied from the fields above whenever
@@ -91,7 +83,7 @@ static void session_publish(session *s)
     s->info.last_loss = s->last_loss;
     memcpy(s->info.status, s->status, sizeof s->info.status);
     memcpy(s->info.reason, s->reason, sizeof s->info.reason);
-    s->info.npend = s->npend;
+    s->info.npend = s->g.npend;
     pthread_mutex_unlock(&s->info_mu);
 }
 
@@ -113,71 +105,47 @@ struct sessions {
 
 /* ---- snapshots ---------------------------------------------------------- */
 
-static int snapshot_encode(session *s, uint8_t **out, size_t *len)
+/* A view of s's state for the snapshot codec (snapshot.h). */
+static snapshot_state snapshot_view(session *s)
 {
-    uint8_t *ob = NULL;
-    size_t ol = 0;
-    int rc = opt_save(&s->o, &ob, &ol);
-    if (rc) return rc;
-    blob_writer w;
-    rc = blob_writer_init(&w, BLOB_KIND_SESSION, SNAPSHOT_VERSION);
-    if (!rc) {
-        size_t n = s->sp.lay.n;
-        blob_put_u64(&w, (uint64_t)s->step);
-        blob_put_u64(&w, n);
-        blob_put_f64(&w, s->last_loss);
-        blob_put_f32s(&w, s->params, n);
-        blob_put_f32s(&w, s->last_update, n);
-        blob_put_u64(&w, ol);
-        blob_put_bytes(&w, ob, ol);
-        blob_put_u32(&w, (uint32_t)s->last_applied);
-        blob_put_f64(&w, s->best_loss);
-        blob_put_u32(&w, s->ad.nmult ? 1u : 0u);
-        if (s->ad.nmult) adapt_save(&s->ad, &w);
-        blob_put_u32(&w, s->es.K ? 1u : 0u);
-        if (s->es.K) online_es_save(&s->es, &w);
-        rc = blob_writer_finish(&w, out, len);
-    }
-    free(ob);
-    return rc;
+    return (snapshot_state){.n = s->sp.lay.n, .step = s->step, .last_loss = s->last_loss, .best_loss = s->best_loss,
+                            .last_applied = s->last_applied, .params = s->params, .last_update = s->last_update,
+                            .o = &s->o, .ad = &s->ad, .es = &s->es};
 }
 
-static int snapshot_decode(session *s, const void *data, size_t len)
+static int snapshot_encode_session(session *s, uint8_t **out, size_t *len)
 {
-    blob_reader r;
-    uint32_t version;
-    int rc = blob_reader_init(&r, data, len, BLOB_KIND_SESSION, &version);
+    snapshot_state st = snapshot_view(s);
+    return snapshot_encode(&st, out, len);
+}
+
+/* Copies back to s what a decode (whose result is rc) read into st.  As
+ * before the codec moved to service/, the scalar fields read before an
+ * error stay written; the step (and its saved/durable marks) changes only
+ * on success. */
+static int session_take_state(session *s, const snapshot_state *st, int rc)
+{
+    s->last_loss = st->last_loss;
+    s->best_loss = st->best_loss;
+    s->last_applied = st->last_applied;
     if (rc) return rc;
-    if (version < 1 || version > SNAPSHOT_VERSION) return ERR_CORRUPT;
-    size_t n = s->sp.lay.n;
-    int64_t step = (int64_t)blob_get_u64(&r);
-    if (blob_get_u64(&r) != n) return ERR_CORRUPT;
-    s->last_loss = blob_get_f64(&r);
-    blob_get_f32s(&r, s->params, n);
-    blob_get_f32s(&r, s->last_update, n);
-    uint64_t ol = blob_get_u64(&r);
-    if (blob_reader_status(&r) || ol > r.len - r.pos) return ERR_CORRUPT;
-    rc = opt_load(&s->o, r.p + r.pos, (size_t)ol);
-    if (rc) return rc;
-    r.pos += (size_t)ol;
-    s->last_applied = 1;
-    s->best_loss = NAN;
-    if (version >= 2) {
-        s->last_applied = (int)blob_get_u32(&r);
-        s->best_loss = blob_get_f64(&r);
-        if (blob_reader_status(&r)) return ERR_CORRUPT;
-    }
-    if (version >= 3 && blob_get_u32(&r) && (!s->ad.nmult || adapt_load(&s->ad, &r) != 0)) return ERR_CORRUPT;
-    if (version >= 4) {
-        uint32_t has_es = blob_get_u32(&r);
-        if (blob_reader_status(&r) || (has_es != 0) != (s->es.K != 0)) return ERR_CORRUPT;
-        if (has_es && online_es_load(&s->es, &r) != 0) return ERR_CORRUPT;
-    } else if (s->es.K) {
-        return ERR_CORRUPT;   /* no snapshot before version 4 had a learner */
-    }
     s->es_dirty = 0;
-    s->step = s->saved_step = s->durable_step = step;
+    s->step = s->saved_step = s->durable_step = st->step;
     return 0;
+}
+
+/* Reads a snapshot back into s (restart). */
+static int snapshot_decode_session(session *s, const void *data, size_t len)
+{
+    snapshot_state st = snapshot_view(s);
+    return session_take_state(s, &st, snapshot_decode(&st, data, len));
+}
+
+/* The session's last stored state read back into s (rollback.h). */
+static int rollback_session(session *s, int flush)
+{
+    snapshot_state st = snapshot_view(s);
+    return session_take_state(s, &st, rollback_load(s->app->db, s->id, flush, &st));
 }
 
 /* Hands a snapshot of the current state to the store; wait=1 waits for the
@@ -186,7 +154,7 @@ static int snapshot_save(session *s, int wait)
 {
     uint8_t *buf;
     size_t len;
-    int rc = snapshot_encode(s, &buf, &len);
+    int rc = snapshot_encode_session(s, &buf, &len);
     if (rc) return rc;
     rc = store_snapshot_put_owned(s->app->db, s->id, s->step, buf, len, wait);
     if (rc) return rc;
@@ -211,12 +179,9 @@ static void session_free(session *s)
     free(s->params);
     free(s->last_update);
     free(s->spare);
-    free(s->pend_grads);
-    free(s->pend_worker);
-    free(s->pend_loss);
+    gather_deinit(&s->g);
     free(s->pend_req);
     free(s->pend_enc);
-    free(s->pend_skip);
     live_feed_close(s->feed);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->info_mu);
@@ -255,19 +220,15 @@ static int session_build(app *a, spec *sp, session **out)
     int rc = (!s->params || !s->last_update || !s->spare || !s->feed) ? ERR_NO_MEMORY : 0;
     if (!rc && s->sp.workers > 1) {
         size_t k = (size_t)s->sp.workers;
-        s->pend_grads = malloc(k * n * sizeof(float));
-        s->pend_worker = calloc(k, sizeof *s->pend_worker);
-        s->pend_loss = calloc(k, sizeof(double));
+        rc = gather_init(&s->g, s->sp.workers, n);
         s->pend_req = calloc(k, sizeof(req *));
         s->pend_enc = calloc(k, sizeof(int));
-        s->pend_skip = calloc(k, sizeof(int));
-        if (!s->pend_grads || !s->pend_worker || !s->pend_loss || !s->pend_req || !s->pend_enc || !s->pend_skip)
-            rc = ERR_NO_MEMORY;
+        if (!s->pend_req || !s->pend_enc) rc = ERR_NO_MEMORY;
     }
     if (!rc) {
-        pthread_mutex_lock(&sessions_weights_lock);
+        meta_weights_lock();
         rc = opt_init(&s->o, &s->sp.ocfg, &s->sp.lay);
-        pthread_mutex_unlock(&sessions_weights_lock);
+        meta_weights_unlock();
         if (!rc && s->sp.adapt.lr != ADAPT_LR_NONE && (rc = adapt_init(&s->ad, &s->sp.adapt, &s->o)) != 0)
             opt_deinit(&s->o);
         if (!rc && s->sp.learner.enabled && (rc = online_es_init(&s->es, &s->sp.learner, &s->sp.lay)) != 0) {
@@ -459,9 +420,9 @@ static int session_fits(app *a, const session_bytes *sb, char *msg, size_t cap)
 /* What sp costs, under the weights lock (learned optimizers read the table). */
 static int spec_bytes(const spec *sp, session_bytes *sb)
 {
-    pthread_mutex_lock(&sessions_weights_lock);
+    meta_weights_lock();
     int rc = session_bytes_of(sp, sb);
-    pthread_mutex_unlock(&sessions_weights_lock);
+    meta_weights_unlock();
     return rc;
 }
 
@@ -517,7 +478,7 @@ int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t ms
     s->meta_json = make_meta(s, created);
     uint8_t *snap = NULL;
     size_t snap_len = 0;
-    rc = s->meta_json ? snapshot_encode(s, &snap, &snap_len) : ERR_NO_MEMORY;
+    rc = s->meta_json ? snapshot_encode_session(s, &snap, &snap_len) : ERR_NO_MEMORY;
     if (!rc) rc = store_session_create_take(a->db, s->id, s->meta_json, created, 0, snap, snap_len);
     session_publish(s);
     if (!rc) rc = registry_insert(reg, s);
@@ -546,7 +507,7 @@ static int restore_one(void *ctx, const store_session_row *row)
     if (!rc) {
         snprintf(s->id, sizeof s->id, "%s", row->id);
         s->meta_json = strdup(row->meta_json);
-        rc = s->meta_json ? snapshot_decode(s, row->snapshot, row->snapshot_len) : ERR_NO_MEMORY;
+        rc = s->meta_json ? snapshot_decode_session(s, row->snapshot, row->snapshot_len) : ERR_NO_MEMORY;
     }
     if (!rc) {
         if (row->status) snprintf(s->status, sizeof s->status, "%s", row->status);
@@ -572,59 +533,10 @@ int sessions_restore(sessions *reg)
 
 /* ---- answers ------------------------------------------------------------- */
 
-/* Growable text buffer for the hand-written JSON answers. */
-int sessions_encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len)
-{
-    /* A float32 prints in at most F32JSON_FMT_MAX bytes, plus its comma:
-     * that bounds the text (n is at most --max-params, so no wrap). */
-    if (n > (JW_MAX_LIMIT - 256) / (F32JSON_FMT_MAX + 1)) return ERR_TOO_MANY_PARAMS;
-    size_t most = n * (F32JSON_FMT_MAX + 1);
-    jwriter w;
-    jw_init(&w, most + 256);
-    jw_lit(&w, "{\"step\":");
-    jw_i64(&w, step);
-    jw_lit(&w, ",");
-    jw_key(&w, key);
-    jw_lit(&w, "[");
-    char *p = jw_claim(&w, most), *p0 = p;
-    if (p) {
-        for (size_t i = 0; i < n; i++) {
-            if (i) *p++ = ',';
-            p += f32json_format(p, v[i]);
-        }
-        jw_commit(&w, (size_t)(p - p0));
-    }
-    jw_lit(&w, "]}");
-    int rc = jw_error(&w);
-    *out = jw_take(&w, len);
-    return rc;
-}
-
 /* Builds the answer to step s->step (JSON or binary); the caller frees it. */
 static int encode_update(session *s, int enc, char **out, size_t *len)
 {
-    size_t n = s->sp.lay.n;
-    if (enc == ENC_BINARY) {
-        char *b = malloc(n * sizeof(float) + 1);
-        if (!b) return ERR_NO_MEMORY;
-        memcpy(b, s->last_update, n * sizeof(float));
-        *out = b;
-        *len = n * sizeof(float);
-        return 0;
-    }
-    int rc = sessions_encode_step_json(s->step, "update", s->last_update, n, out, len);
-    if (rc || s->last_applied) return rc;
-    /* A skipped step says so: ...]} becomes ...],"applied":false} */
-    static const char tail[] = ",\"applied\":false}";
-    char *b = realloc(*out, *len + sizeof tail);
-    if (!b) {
-        free(*out);
-        return ERR_NO_MEMORY;
-    }
-    memcpy(b + *len - 1, tail, sizeof tail);
-    *out = b;
-    *len += sizeof tail - 2;
-    return 0;
+    return step_codec_update(s->step, s->last_update, s->sp.lay.n, s->last_applied, enc, out, len);
 }
 
 static void answer_update(session *s, req *r, int enc)
@@ -650,19 +562,12 @@ static void answer_update(session *s, req *r, int enc)
     r->hdr_not_applied = !s->last_applied;
 }
 
-static int rollback_row(void *ctx, const store_session_row *row)
-{
-    session *s = ctx;
-    return snapshot_decode(s, row->snapshot, row->snapshot_len);
-}
-
 /* The session blew up at step k: restore its last stored (good) state, mark
  * it diverged with `reason`, refuse further steps.  Called with s->mu held. */
 static void diverge(session *s, const char *reason)
 {
     /* The newest snapshot may still be queued for the writer: let it land. */
-    store_flush(s->app->db);
-    int rc = store_session_load(s->app->db, s->id, rollback_row, s);
+    int rc = rollback_session(s, 1);
     snprintf(s->status, sizeof s->status, "diverged");
     if (rc)
         snprintf(s->reason, sizeof s->reason, "%s; the last stored state could not be read back (%s)", reason,
@@ -684,7 +589,7 @@ static int persist_step(session *s)
         return 0;
     }
     int rc = snapshot_save(s, 1);
-    if (rc && store_session_load(s->app->db, s->id, rollback_row, s) != 0) {
+    if (rc && rollback_session(s, 0) != 0) {
         /* Could not even read the last state back: keep the step in memory;
          * answer_update retries the commit before acknowledging it. */
         return 0;
@@ -724,8 +629,7 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     size_t n = s->sp.lay.n;
     step_info info = {.loss = loss, .grad_norm = NAN, .update_norm = 0, .param_norm = NAN, .lr = NAN};
     double t0 = http_now_mono();
-    if (!skip && s->sp.divergence_factor > 0 && isfinite(loss) && s->best_loss > 0 &&
-        loss > s->sp.divergence_factor * s->best_loss) {
+    if (!skip && step_seq_diverges(s->sp.divergence_factor, s->best_loss, loss)) {
         char why[160];
         snprintf(why, sizeof why, "the loss %g at step %lld exceeds %g times the best loss %g", loss, (long long)k,
                  s->sp.divergence_factor, s->best_loss);
@@ -781,8 +685,8 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
 
 static void pend_clear(sessions *reg, session *s)
 {
-    if (s->npend) atomic_fetch_sub(&reg->npending, 1);
-    s->npend = 0;
+    if (s->g.npend) atomic_fetch_sub(&reg->npending, 1);
+    gather_clear(&s->g);
     for (int j = 0; j < s->sp.workers; j++) s->pend_req[j] = NULL;
 }
 
@@ -790,7 +694,7 @@ static void pend_clear(sessions *reg, session *s)
  * update when e == 0, and resumes them.  Called with s->mu held. */
 static void pend_answer_all(session *s, req *self, int e, const char *msg)
 {
-    for (int j = 0; j < s->npend; j++) {
+    for (int j = 0; j < s->g.npend; j++) {
         req *w = s->pend_req[j];
         if (!w || w == self) continue;
         if (e == ERR_STEP_CONFLICT) http_resp_error_int(w, e, "expected", s->step + 1, "%s", msg);
@@ -809,36 +713,39 @@ int session_step(session *s, req *r, const step_request *sr)
     pthread_mutex_lock(&s->mu);
     int64_t k = sr->step;
     int skip = sr->nonfinite && s->sp.non_finite == NON_FINITE_SKIP;
-    if (sr->nonfinite && !skip) {
+    step_seq_in in = {.last = s->step, .k = k, .nonfinite = sr->nonfinite, .skip_nonfinite = skip,
+                      .deleted = s->deleted, .diverged = strcmp(s->status, "diverged") == 0,
+                      .workers = s->sp.workers, .has_worker = sr->worker[0] != '\0'};
+    step_seq_action act = step_seq_decide(&in);
+    if (act == STEP_SEQ_NON_FINITE) {
         http_resp_error(r, ERR_NON_FINITE, "a gradient or the loss is NaN, infinite or overflows float32 "
-                        "(the session's non_finite policy is reject; nothing changed)");
-    } else if (s->deleted) {
+                   "(the session's non_finite policy is reject; nothing changed)");
+    } else if (act == STEP_SEQ_DELETED) {
         http_resp_error(r, ERR_SESSION_NOT_FOUND, "session %s was deleted", s->id);
-    } else if (k == s->step && k > 0) {
+    } else if (act == STEP_SEQ_REPLAY) {
         answer_update(s, r, sr->encoding); /* a retry: the stored answer, nothing applied */
-    } else if (strcmp(s->status, "diverged") == 0) {
+    } else if (act == STEP_SEQ_DIVERGED) {
         http_resp_error(r, ERR_SESSION_DIVERGED, "%s", s->reason[0] ? s->reason : "the session diverged");
-    } else if (k != s->step + 1) {
+    } else if (act == STEP_SEQ_CONFLICT) {
         http_resp_error_int(r, ERR_STEP_CONFLICT, "expected", s->step + 1, "step %lld is not the next step (%lld)",
-                            (long long)k, (long long)(s->step + 1));
-    } else if (s->sp.workers == 1) {
+                       (long long)k, (long long)(s->step + 1));
+    } else if (act == STEP_SEQ_APPLY) {
         int rc = apply_step(s, k, sr->grads, sr->loss, skip);
         if (rc) http_resp_error(r, rc, "%s", s->reason[0] ? s->reason : err_message(rc));
         else answer_update(s, r, sr->encoding);
-    } else if (!sr->worker[0]) {
+    } else if (act == STEP_SEQ_NO_WORKER) {
         http_resp_error(r, ERR_BAD_HEADER, "this session is shared by %d workers: name the worker "
-                        "(X-Optirs-Worker header or \"worker\" field)", s->sp.workers);
-    } else {
-        size_t n = s->sp.lay.n;
+                   "(X-Optirs-Worker header or \"worker\" field)", s->sp.workers);
+    } else { /* STEP_SEQ_GATHER */
         sessions *reg = registry_of(s);
-        if (s->npend == 0) {
-            s->pend_step = k;
+        if (s->g.npend == 0) {
+            s->g.step = k;
             s->pend_deadline = http_now_mono() + s->app->cfg.step_timeout;
             atomic_fetch_add(&reg->npending, 1);
         }
-        int j = 0;
-        while (j < s->npend && strcmp(s->pend_worker[j], sr->worker) != 0) j++;
-        if (j < s->npend && s->pend_req[j]) {
+        int existed;
+        int j = gather_slot(&s->g, sr->worker, &existed);
+        if (existed && s->pend_req[j]) {
             /* The same worker again: a retry after a lost connection.  Its
              * newer request replaces the older one. */
             req *old = s->pend_req[j];
@@ -847,38 +754,21 @@ int session_step(session *s, req *r, const step_request *sr)
             old->wait = NULL;
             http_resume(old);
         }
-        if (j == s->npend) {
-            snprintf(s->pend_worker[j], sizeof s->pend_worker[j], "%s", sr->worker);
-            s->npend++;
-        }
-        if (skip) memset(s->pend_grads + (size_t)j * n, 0, n * sizeof(float));
-        else memcpy(s->pend_grads + (size_t)j * n, sr->grads, n * sizeof(float));
-        s->pend_skip[j] = skip;
-        s->pend_loss[j] = isfinite(sr->loss) ? sr->loss : NAN;
+        gather_put(&s->g, j, sr->grads, sr->loss, skip);
         s->pend_req[j] = r;
         s->pend_enc[j] = sr->encoding;
-        if (s->npend < s->sp.workers) {
+        if (!gather_full(&s->g)) {
             /* r stays suspended; whoever completes, times out or releases
              * the step resumes it. */
             r->wait = s;
             parked = 1;
         } else {
-            /* Every worker is here: the mean of their gradients, once. */
-            float *mean = s->pend_grads;
-            int K = s->sp.workers, nloss = 0;
-            double loss = 0;
-            for (int w = 1; w < K; w++) {
-                const float *g = s->pend_grads + (size_t)w * n;
-                for (size_t i = 0; i < n; i++) mean[i] += g[i];
-            }
-            for (size_t i = 0; i < n; i++) mean[i] /= (float)K;
-            int any_skip = 0;
-            for (int w = 0; w < K; w++) {
-                if (!isnan(s->pend_loss[w])) { loss += s->pend_loss[w]; nloss++; }
-                any_skip |= s->pend_skip[w];
-            }
-            /* One worker's non-finite gradient (policy skip) skips the whole step. */
-            int rc = apply_step(s, k, mean, nloss ? loss / nloss : NAN, any_skip);
+            /* Every worker is here: the mean of their gradients, once.  One
+             * worker's non-finite gradient (policy skip) skips the whole step. */
+            double loss;
+            int any_skip;
+            const float *mean = gather_mean(&s->g, &loss, &any_skip);
+            int rc = apply_step(s, k, mean, loss, any_skip);
             const char *msg = rc ? (s->reason[0] ? s->reason : err_message(rc)) : NULL;
             pend_answer_all(s, r, rc, msg);
             if (rc) http_resp_error(r, rc, "%s", msg);
@@ -903,7 +793,7 @@ void session_params(session *s, req *r, int enc)
         if (buf) memcpy(buf, s->params, n * sizeof(float));
         len = n * sizeof(float);
     } else {
-        rc = sessions_encode_step_json(s->step, "params", s->params, n, &buf, &len);
+        rc = step_codec_json(s->step, "params", s->params, n, &buf, &len);
     }
     if (rc) http_resp_error(r, rc, NULL);
     else {
@@ -971,7 +861,7 @@ int sessions_delete(sessions *reg, const char *id)
     int removed = 0;
     if (!rc) {
         s->deleted = 1;
-        if (s->npend) {
+        if (s->g.npend) {
             pend_answer_all(s, NULL, ERR_SESSION_NOT_FOUND, "the session was deleted");
             pend_clear(reg, s);
         }
@@ -1020,10 +910,10 @@ void sessions_tick(sessions *reg, double now)
     for (int i = 0; i < n; i++) {
         session *s = v[i];
         pthread_mutex_lock(&s->mu);
-        if (s->npend && now > s->pend_deadline) {
+        if (s->g.npend && now > s->pend_deadline) {
             char msg[160];
-            snprintf(msg, sizeof msg, "only %d of %d workers posted gradients for step %lld within %g s", s->npend,
-                     s->sp.workers, (long long)s->pend_step, s->app->cfg.step_timeout);
+            snprintf(msg, sizeof msg, "only %d of %d workers posted gradients for step %lld within %g s", s->g.npend,
+                     s->sp.workers, (long long)s->g.step, s->app->cfg.step_timeout);
             pend_answer_all(s, NULL, ERR_STEP_TIMEOUT, msg);
             pend_clear(reg, s);
         }
@@ -1044,7 +934,7 @@ void sessions_release_waiters(sessions *reg)
     for (int i = 0; i < n; i++) {
         session *s = v[i];
         pthread_mutex_lock(&s->mu);
-        if (s->npend) {
+        if (s->g.npend) {
             pend_answer_all(s, NULL, ERR_SHUTTING_DOWN, "the daemon is shutting down; retry this step");
             pend_clear(reg, s);
         }

@@ -13,6 +13,11 @@
  * Shared sessions (workers = K) gather K distinct workers' gradients for a
  * step, apply their mean once and answer every worker with the same update;
  * waiting requests stay suspended (parked) with a deadline.
+ * The service layer holds the pieces that need no request: the rules
+ * (service/step_seq.h), the gather (service/gather.h), the snapshot codec
+ * (service/snapshot.h), the rollback read-back (service/rollback.h), the
+ * memory accounts (service/budget.h) and the weights lock
+ * (service/meta_weights.h); the answers are encoded by step_codec.h.
  *
  * Steps, feedback, parameter reads and deletes run on the compute pool in
  * the session's lane (session_lane): one at a time, in arrival order.
@@ -36,9 +41,6 @@
 #include <pthread.h>
 
 typedef struct session session;
-/* Guards core's learned-optimizer weights table (lopt_registry_*): hold it
- * around every change to the table; sessions hold it around opt_init. */
-extern pthread_mutex_t sessions_weights_lock;
 typedef struct sessions sessions;
 
 int  sessions_new(app *a, sessions **out);
@@ -113,9 +115,5 @@ void sessions_tick(sessions *reg, double now_monotonic);
 void sessions_release_waiters(sessions *reg);
 /* Final snapshot of every session with unsaved steps; waits for the commit. */
 int  sessions_checkpoint_all(sessions *reg);
-
-/* Encodes `{"step":k,"<key>":[...]}` (shortest float32 forms).
- * The caller frees *out. 0 or ERR_NO_MEMORY. */
-int  sessions_encode_step_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len);
 
 #endif

@@ -1,4 +1,4 @@
-/* fuzz_jsonwalk.c — libFuzzer target for server/jsonwalk: walks a top-level
+/* fuzz_jsonwalk.c — libFuzzer target for service/jsonwalk: walks a top-level
  * object the way the step and feedback decoders do ("grads" and "params"
  * through f32json straight into a float buffer, everything else through
  * cJSON) on an exactly sized, unterminated buffer.

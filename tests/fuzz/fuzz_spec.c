@@ -1,4 +1,4 @@
-/* fuzz_spec.c — libFuzzer target for server/spec: the create-request and
+/* fuzz_spec.c — libFuzzer target for service/spec: the create-request and
  * stored-meta parser.  The first byte picks create (even) or restore (odd);
  * the rest is the body, exactly sized and unterminated.
  * Oracles: the sanitizers; a parsed spec has a layout whose total is within

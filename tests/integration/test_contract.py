@@ -217,7 +217,7 @@ def test_binary_md_covers_the_format():
 
 def spec_c_fields():
     """Keys spec.c accepts in a create request (restoring-only ones excluded)."""
-    src = strip_c_comments(read("src/server/spec.c"))
+    src = strip_c_comments(read("src/service/spec.c"))
     body = src[src.index("static int on_member"):src.index("static int parse_tensors")]
     keys = set(re.findall(r'strcmp\(key,\s*"(\w+)"\)\s*==\s*0\)', body))
     restoring = set(re.findall(r'c->restoring\s*&&\s*strcmp\(key,\s*"(\w+)"\)', body))
@@ -231,7 +231,7 @@ def test_create_request_fields_match_spec_c(spec):
 
 def test_session_description_fields(spec):
     """Session lists what spec_to_json and session_describe put in it."""
-    src = strip_c_comments(read("src/server/spec.c"))
+    src = strip_c_comments(read("src/service/spec.c"))
     s2j = src[src.index("cJSON *spec_to_json"):]
     keys = set(re.findall(r'cJSON_Add\w*ToObject\(o,\s*"(\w+)"', s2j))
     keys |= set(re.findall(r'cJSON_AddItemToObject\(o,\s*"(\w+)"', s2j))

@@ -1,4 +1,4 @@
-/* test_budget.c — src/server/budget.c: the figures of a session from its
+/* test_budget.c — src/service/budget.c: the figures of a session from its
  * spec (vectors, state, worker buffers, snapshot; what workers, learner and
  * optimizer add), and the reservations: the daemon's session limit, the
  * tenant quotas and the memory budget checked and taken atomically (16

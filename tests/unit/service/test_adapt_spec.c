@@ -1,4 +1,4 @@
-/* test_adapt_spec.c — src/server/adapt_spec.c through spec_parse: the
+/* test_adapt_spec.c — src/service/adapt_spec.c through spec_parse: the
  * "adapt" member in both forms (hypergradient for classic optimizers, the
  * online learner for learned and hybrid ones): defaults, every range and
  * type check with its ERR_*, mixing the forms, the optimizer-kind rule, and

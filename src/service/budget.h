@@ -13,7 +13,7 @@
  * critical section, so that concurrent creates can never overshoot;
  * budget_release gives it back (a failed create, a freed session).
  * Thread rules: session_bytes_of reads core's weights table: call it with
- * sessions_weights_lock held.  budget_* are safe from any thread. */
+ * the weights lock held (meta_weights_lock).  budget_* are safe from any thread. */
 #ifndef OPTIRS_BUDGET_H
 #define OPTIRS_BUDGET_H
 

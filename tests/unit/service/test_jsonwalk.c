@@ -1,4 +1,4 @@
-/* test_jsonwalk.c — src/server/jsonwalk.c: members are visited in order
+/* test_jsonwalk.c — src/service/jsonwalk.c: members are visited in order
  * with decoded keys and the exact extent of their values; duplicate keys,
  * trailing data, malformed objects, over-long keys and too many members are
  * refused; a callback's error stops the walk and is returned unchanged; the
@@ -107,7 +107,7 @@ static void test_jsonwalk_refuses_duplicate_keys_even_when_spelled_differently(v
     assert_int_equal(x.n, 2);
 }
 
-/* BUG (src/server/jsonwalk.c jsonwalk_object, the key is decoded by cJSON,
+/* BUG (src/service/jsonwalk.c jsonwalk_object, the key is decoded by cJSON,
  * which ends strings at U+0000): a member named "optimizer\u0000zz" reaches
  * the callback as "optimizer", so spec_parse accepts it as the optimizer,
  * and "a\u0000x" / "a\u0000y" count as a duplicate of each other.  A key

@@ -1,4 +1,4 @@
-/* test_meta_configs.c — every meta-training config shipped in deploy/meta/
+/* test_meta_spec.c — src/service/meta_spec.c: every meta-training config shipped in deploy/meta/
  * (the shipped records', the wider variant's and the experiments') is accepted by the same
  * parser and checks `optirsd meta-train --config` uses, and names an
  * architecture the optimizers accept.  Runs from the repository root. */
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "lopt.h"
-#include "meta_jobs.h"
+#include "meta_spec.h"
 
 static void test_every_shipped_config_parses_and_checks(void **st)
 {

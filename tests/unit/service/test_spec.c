@@ -1,4 +1,4 @@
-/* test_spec.c — src/server/spec.c: every validation rule of a create request
+/* test_spec.c — src/service/spec.c: every validation rule of a create request
  * (required fields; unknown optimizer, field, hyperparameter; hyperparameter
  * bounds, open/closed ends and integrality; schedules; tensor shapes
  * including size_t overflow and the parameter limit; params length, type and
@@ -211,7 +211,7 @@ static void test_spec_schedules_and_total_steps(void **unused)
     spec_deinit(&sp);
 }
 
-/* BUG (src/server/spec.c spec_parse, `if (!rc && c.schedule[0])`): an empty
+/* BUG (src/service/spec.c spec_parse, `if (!rc && c.schedule[0])`): an empty
  * string is taken as "no schedule given" and silently means constant, while
  * every other unknown name is refused.  Proposed fix: remember that the
  * member was present (a have_schedule flag) and run schedule_parse on it. */
@@ -313,7 +313,7 @@ static void test_spec_shape_overflow_and_parameter_limit(void **unused)
 #undef T
 }
 
-/* BUG (src/server/spec.c parse_tensors, the layout_init error branch:
+/* BUG (src/service/spec.c parse_tensors, the layout_init error branch:
  * `else if (rc) fail(c, ERR_INVALID_SHAPE, "a tensor shape is empty, …")`
  * discards fail()'s return): an explicit name that equals the automatic name
  * of an unnamed tensor ("t0") makes layout_init return ERR_INVALID_ARGUMENT,
@@ -459,7 +459,7 @@ static void test_spec_workers_durability_non_finite_divergence_names(void **unus
     expect_err(with(m), ERR_OUT_OF_RANGE, "weights");
 }
 
-/* BUG (src/server/spec.c on_member "hyperparams"/"tags" and parse_tensors):
+/* BUG (src/service/spec.c on_member "hyperparams"/"tags" and parse_tensors):
  * the top level refuses duplicate keys (jsonwalk: "we refuse rather than
  * guess"), but inside hyperparams, tags and a tensor object cJSON keeps
  * duplicates — hyperparams silently take the last value, a tensor the first

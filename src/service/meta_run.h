@@ -1,0 +1,48 @@
+/* meta_run.h — one meta-training job, run to its end in the calling thread.
+ *
+ * meta_run executes one job: outer steps of core/meta with the particles
+ * spread over `threads` threads (only the scalar meta-losses are combined),
+ * a meta-loss curve point per outer step and a meta-checkpoint every
+ * `checkpoint_every` steps in SQLite, a cancel flag checked between outer
+ * steps, and at the end a weights record with its provenance in the store,
+ * published into core's named-weights table (meta_weights.h).  The daemon
+ * runs it from its job queue (server/meta_jobs.c), the command line directly.
+ *
+ * Thread rules: any thread; one job per call.  Each job's row must exist in
+ * the store before meta_run. */
+#ifndef OPTIRS_META_RUN_H
+#define OPTIRS_META_RUN_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "meta.h"
+#include "meta_spec.h"
+#include "store.h"
+
+/* The init_weights record sp names (if any) exists in the weights table and
+ * fits the job (optimizer, hidden, depth): the daemon checks it when a job is
+ * submitted, not when it runs.  0, ERR_NOT_FOUND or ERR_INVALID_ARGUMENT
+ * (and the like from meta_job_new) with msg.  Takes the weights lock. */
+int    meta_run_check_weights(const meta_spec *sp, char *msg, size_t cap);
+
+/* Progress and cancellation of meta_run.  cancel: 0 = go on, 1 = cancel
+ * (status "cancelled"), 2 = the daemon stops (status "interrupted"). */
+typedef struct meta_run_io {
+    _Atomic int *cancel;
+    void (*progress)(void *ctx, const meta_report *rep, double wall_s);
+    void *ctx;
+    const char *out_path;               /* also write the weights blob here (or NULL) */
+} meta_run_io;
+
+/* Runs job `id` (its row inserted already) from the checkpoint `ckpt`
+ * (NULL: from the start; wall0 = seconds already spent) until outer_steps,
+ * cancellation or an error, and records everything in the store.  On
+ * success *wversion gets the version of the weights record sp->name.
+ * Returns 0 (done), 1 (cancelled or interrupted), or an ERR_* (the row says
+ * "failed" with msg). */
+int    meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, size_t ckpt_len, double wall0,
+                const meta_run_io *io, int64_t *wversion, char *msg, size_t cap);
+
+#endif

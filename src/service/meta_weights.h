@@ -1,0 +1,44 @@
+/* meta_weights.h — the weights registry: learned-optimizer weights records
+ * of the store, published into core's named-weights table (lopt_registry).
+ *
+ * Every stored record (name, version) is in core's table as "name@version",
+ * and the newest version of each name as "name" too.  meta_weights_bootstrap
+ * inserts the built-in weights into a database that has no record of their
+ * name and loads every record; the daemon calls it before restoring sessions.
+ *
+ * The registry owns the lock of core's table: every change of the table
+ * holds it (meta_weights_publish takes it), and so does every reader that
+ * builds from the table (opt_init of a learned optimizer, session_bytes_of,
+ * a meta-job's init_weights): call meta_weights_lock / meta_weights_unlock
+ * around them.  The lock is not recursive.
+ *
+ * Thread rules: any thread. */
+#ifndef OPTIRS_META_WEIGHTS_H
+#define OPTIRS_META_WEIGHTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <cjson/cJSON.h>
+
+#include "meta_spec.h"
+#include "store.h"
+
+/* Holds / releases the lock of core's named-weights table. */
+void   meta_weights_lock(void);
+void   meta_weights_unlock(void);
+
+/* Inserts built-in weights missing from the store, then loads every record
+ * into core's table.  Returns the number of records loaded, or an ERR_*. */
+int    meta_weights_bootstrap(store *db);
+/* Decodes a stored record's blob and publishes it (see above).  0 or ERR_*.
+ * Takes the lock. */
+int    meta_weights_publish(const store_weights_row *w);
+/* "name" or "name@version" → name and version (0 = newest).  0 or
+ * ERR_INVALID_ARGUMENT. */
+int    meta_weights_parse_ref(const char *ref, char *name, size_t cap, int64_t *version);
+/* 1 when `name` is a valid record name. */
+int    meta_weights_valid_name(const char *name);
+/* The record as JSON (metadata, no blob); the caller frees it. */
+cJSON *meta_weights_to_json(const store_weights_row *w);
+
+#endif
