@@ -873,6 +873,11 @@ int sessions_delete(sessions *reg, const char *id)
             removed = 1;
         }
         pthread_rwlock_unlock(&reg->lock);
+        /* Its quota slot and bytes are given back now, not when the last
+         * request holding it lets go: a create right after the answer counts
+         * without it. */
+        if (s->reserved) budget_release(reg->budget, s->sp.tenant, s->reserved_bytes, (int64_t)s->sp.lay.n);
+        s->reserved = 0;
     }
     session_unlock(s);
     if (removed) session_put(s);   /* the registry's reference */
