@@ -1,0 +1,211 @@
+/* serve.c — optirsd the daemon: configuration, start-up, the libuv loop
+ * (signals and timers) and the orderly shutdown.  See serve.h.
+ *
+ * Start-up: load the configuration, open the store, start HTTP (printing
+ * `listening on http://HOST:PORT` as the first line), restore the sessions
+ * (readyz answers 503 meanwhile), then serve.  SIGTERM/SIGINT drain: readyz
+ * turns 503, no new connections, waiting workers are released, in-flight
+ * requests finish (the compute pool runs what it has queued; what is still
+ * queued after the drain limit answers shutting_down), every session gets a
+ * final checkpoint, exit 0. */
+#include <errno.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "app.h"
+#include "auth.h"
+#include "config.h"
+#include "errors.h"
+#include "http.h"
+#include "meta_jobs.h"
+#include "pool.h"
+#include "serve.h"
+#include "sessions.h"
+#include "store.h"
+
+#define TICK_MS        100
+#define DRAIN_POLL_MS  20
+#define DRAIN_LIMIT_S  8.0
+
+static app        the_app;
+static uv_timer_t tick_timer, drain_timer;
+static uv_signal_t sig_term, sig_int, sig_hup;
+static double     drain_deadline;
+
+static void on_tick(uv_timer_t *t)
+{
+    (void)t;
+    sessions_tick(the_app.reg, http_now_mono());
+}
+
+static void on_drain_poll(uv_timer_t *t)
+{
+    /* Workers of shared sessions could wait for peers that can no longer
+     * connect: answer them now, then let the other requests finish. */
+    sessions_release_waiters(the_app.reg);
+    if (http_inflight() > 0 && http_now_mono() < drain_deadline) return;
+    uv_timer_stop(t);
+    uv_timer_stop(&tick_timer);
+    uv_stop(t->loop);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    if (signum == SIGHUP) {
+        fprintf(stderr, "optirsd: SIGHUP: nothing to reopen (logs go to stdout/stderr)\n");
+        return;
+    }
+    if (atomic_load(&the_app.state) == APP_DRAINING) return;
+    fprintf(stderr, "optirsd: %s: draining\n", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    atomic_store(&the_app.state, APP_DRAINING);
+    http_quiesce(&the_app);
+    drain_deadline = http_now_mono() + DRAIN_LIMIT_S;
+    uv_timer_start(&drain_timer, on_drain_poll, 0, DRAIN_POLL_MS);
+    (void)s;
+}
+
+/* mkdir -p of the directory that will hold `path`. */
+static int make_parent_dir(const char *path)
+{
+    char buf[2048];
+    size_t len = strlen(path);
+    if (len >= sizeof buf) return -1;
+    memcpy(buf, path, len + 1);
+    char *dir = dirname(buf);
+    char part[2048] = "";
+    for (char *p = dir; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            size_t n = (size_t)(p - dir);
+            if (n > 0 && n < sizeof part) {
+                memcpy(part, dir, n);
+                part[n] = '\0';
+                if (mkdir(part, 0755) != 0 && errno != EEXIST) return -1;
+            }
+            if (*p == '\0') break;
+        }
+    }
+    return 0;
+}
+
+static int serve(void)
+{
+    app *a = &the_app;
+    if (make_parent_dir(a->cfg.db) != 0) {
+        fprintf(stderr, "optirsd: cannot create the directory of %s: %s\n", a->cfg.db, strerror(errno));
+        return 1;
+    }
+    if (store_open(a->cfg.db, &a->db) != 0) {
+        fprintf(stderr, "optirsd: cannot open the database %s\n", a->cfg.db);
+        return 1;
+    }
+    if (sessions_new(a, &a->reg) != 0) return 1;
+    int open = auth_open(a);
+    if (!open && !auth_keys_ever(a)) {
+        fprintf(stderr, "optirsd: no API key exists and %s is not a loopback address: refusing to serve it open.\n"
+                        "Create a key first (optirsd keys create --tenant NAME --admin --db %s)\n"
+                        "or pass --allow-open 1 to serve without keys.\n", a->cfg.listen, a->cfg.db);
+        store_close(a->db);
+        return 1;
+    }
+    atomic_store(&a->state, APP_STARTING);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = a->cfg.threads ? (int)a->cfg.threads : (int)(cores > 0 ? cores : 1);
+    int compute = a->cfg.compute_threads ? (int)a->cfg.compute_threads : (int)(cores > 0 ? cores : 1);
+    if (pool_start(compute, (int)a->cfg.compute_queue) != 0) {
+        fprintf(stderr, "optirsd: cannot start %d compute threads\n", compute);
+        store_close(a->db);
+        return 1;
+    }
+    if (http_start(a, threads, &a->port) != 0) {
+        /* No SO_REUSEPORT: a port another process (another optirsd) listens on is refused. */
+        fprintf(stderr, "optirsd: cannot listen on %s (is another process, perhaps another optirsd, "
+                        "already listening there?)\n", a->cfg.listen);
+        pool_stop();
+        store_close(a->db);
+        return 1;
+    }
+    char host[128];
+    snprintf(host, sizeof host, "%.*s", (int)(strrchr(a->cfg.listen, ':') - a->cfg.listen), a->cfg.listen);
+    printf("listening on %s://%s:%d\n", a->tls ? "https" : "http", host, a->port);
+    fflush(stdout);
+
+    /* Learned-optimizer weights (built-in ones inserted on first start)
+     * must be in core's table before sessions that name them come back. */
+    int nw = meta_weights_bootstrap(a->db);
+    if (nw < 0) fprintf(stderr, "optirsd: cannot load the weights records: %s\n", err_message(nw));
+
+    int n = sessions_restore(a->reg);
+    if (n < 0) {
+        fprintf(stderr, "optirsd: cannot read sessions from %s\n", a->cfg.db);
+        pool_stop();
+        http_stop(a);
+        store_close(a->db);
+        return 1;
+    }
+    printf("restored %d sessions from %s; ready (%d threads, %d compute threads)\n", n, a->cfg.db, threads, compute);
+    if (open)
+        printf("no API keys: open access (%s); the first key created closes it\n",
+               auth_loopback(a->cfg.listen) ? "loopback only" : "--allow-open");
+    else printf("API keys required (Authorization: Bearer KEY)\n");
+    int64_t active = 0;
+    if (!open && store_keys_active(a->db, &active) == 0 && active == 0)
+        fprintf(stderr, "optirsd: every API key is revoked, so every request is refused (a daemon that had keys "
+                        "never serves open again); create one with: optirsd keys create --tenant NAME --admin --db %s\n",
+                a->cfg.db);
+    fflush(stdout);
+    /* Before "ready": POST /v1/meta/jobs needs the queue (on the loop, which runs below). */
+    if (meta_jobs_start(a, uv_default_loop()) != 0) fprintf(stderr, "optirsd: meta-training jobs are unavailable\n");
+    atomic_store(&a->state, APP_READY);
+
+    uv_loop_t *loop = uv_default_loop();
+    uv_timer_init(loop, &tick_timer);
+    uv_timer_init(loop, &drain_timer);
+    uv_timer_start(&tick_timer, on_tick, TICK_MS, TICK_MS);
+    uv_signal_init(loop, &sig_term);
+    uv_signal_init(loop, &sig_int);
+    uv_signal_init(loop, &sig_hup);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_start(&sig_hup, on_signal, SIGHUP);
+    uv_run(loop, UV_RUN_DEFAULT);
+
+    meta_jobs_stop();   /* a running meta-training job stops after its outer step ("interrupted") */
+
+    /* Running steps finish (and are answered); queued ones answer
+     * shutting_down.  Before the waiters' release (no job can park another
+     * one after it) and before http_stop (every suspended request resumed). */
+    pool_stop();
+    sessions_release_waiters(a->reg);
+    http_stop(a);
+    int rc = sessions_checkpoint_all(a->reg);
+    sessions_free(a->reg);
+    a->reg = NULL;
+    store_close(a->db);
+    a->db = NULL;
+    printf("stopped%s\n", rc ? " (the final checkpoint failed)" : "");
+    uv_close((uv_handle_t *)&tick_timer, NULL);
+    uv_close((uv_handle_t *)&drain_timer, NULL);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_hup, NULL);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_loop_close(loop);
+    return rc ? 1 : 0;
+}
+
+int serve_main(int argc, char **argv)
+{
+    int rc = config_load(&the_app.cfg, argc, argv);
+    if (rc == 1) {
+        config_print_help(&the_app.cfg, stdout);
+        return 0;
+    }
+    if (rc != 0) return 2;
+    return serve();
+}
