@@ -8,7 +8,8 @@ the layers below it, never those above):
     data     src/data/
     storage  src/storage/
     service  src/service/  (sessions, jobs, specs: never sees HTTP)
-    server   src/server/
+    server   src/server/   (transport: HTTP, the daemon's start-up, the job queue)
+    cli      src/cli/      (the optirsd entry point and its subcommands, on top)
 
 Checks, for every .c and .h under src/:
   1. every `#include "x.h"` names a header of the tree (sources include
@@ -19,7 +20,8 @@ Checks, for every .c and .h under src/:
   3. `#include <...>`: core uses only the C standard library, cblas, the x86
      intrinsics and zlib (for crc32 only); data adds zlib and pthreads;
      storage adds SQLite and POSIX; service adds cJSON (never
-     libmicrohttpd or libuv: those are transport); the server may use anything;
+     libmicrohttpd or libuv: those are transport); server and cli may use
+     anything;
   4. core does no I/O: no file, environment or thread calls.
 
 The Makefile backs this up with per-layer include paths (the compiler cannot
@@ -31,7 +33,7 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LAYERS = ["core", "data", "storage", "service", "server"]
+LAYERS = ["core", "data", "storage", "service", "server", "cli"]
 
 C_STD = {
     "assert.h", "complex.h", "ctype.h", "errno.h", "fenv.h", "float.h", "inttypes.h", "iso646.h",
@@ -46,7 +48,7 @@ POSIX = {"pthread.h", "unistd.h", "fcntl.h", "dirent.h", "sys/stat.h", "sys/type
 STORAGE_SYS = DATA_SYS | POSIX | {"sqlite3.h"}
 SERVICE_SYS = STORAGE_SYS | {"cjson/cJSON.h"}
 ALLOWED_SYS = {"core": CORE_SYS, "data": DATA_SYS, "storage": STORAGE_SYS,
-               "service": SERVICE_SYS, "server": None}
+               "service": SERVICE_SYS, "server": None, "cli": None}
 
 # Calls src/core must not make (file, environment, process and thread APIs).
 CORE_FORBIDDEN = re.compile(

@@ -1,6 +1,7 @@
 /* main.c — the optirsd entry point: process-wide set-up, then the
  * subcommand (`keys`, `meta-train`, `eval`) or, without one, the daemon
- * (serve.h).  It only dispatches. */
+ * (serve.h, in src/server/).  It only dispatches: the top layer, src/cli/,
+ * is the one that sees both the subcommands and the server. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
