@@ -140,9 +140,15 @@ integration: $(BUILD)/optirsd e2e-deps
 	OPTIRSD=$(abspath $(BUILD)/optirsd) $(PY) -m pytest -q tests/integration
 
 # Fails on an include that goes up the layers (see the include paths above),
-# and on a Markdown link that leaves the repository or leads nowhere.
+# and on a Markdown link that leaves the repository or leads nowhere.  The
+# compiler side is proved too: a cli header compiles with the cli's include
+# path and is not found with the server's.
 layers:
 	$(PY) tests/check_layers.py
+	@printf '#include "cli.h"\n' | $(CC) $(CLI_INC) -fsyntax-only -x c - && \
+	 if printf '#include "cli.h"\n' | $(CC) $(SERVER_INC) -fsyntax-only -x c - 2>/dev/null; then \
+	   echo "layers: the server's include path reaches src/cli"; exit 1; \
+	 else echo "layers: the server's include path cannot reach src/cli, the cli's can"; fi
 	$(PY) tests/check_docs.py
 
 test: deps layers

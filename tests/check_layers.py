@@ -24,6 +24,8 @@ Checks, for every .c and .h under src/:
      anything;
   4. core does no I/O: no file, environment or thread calls.
 
+Before the tree, it checks itself: a server file including a cli header (and
+a few other known violations) in a throw-away tree must be refused.
 The Makefile backs this up with per-layer include paths (the compiler cannot
 find a header of a layer above).  Standard library only.  Exit status 1 on
 any violation, each printed as file:line: message.
@@ -31,6 +33,7 @@ any violation, each printed as file:line: message.
 import os
 import re
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYERS = ["core", "data", "storage", "service", "server", "cli"]
@@ -70,12 +73,13 @@ def strip_comments(text):
     return re.sub(r'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"', blank, text, flags=re.S)
 
 
-def main():
+def check_tree(root):
+    """(files checked, violations) of the tree under root/src."""
     files = []
-    for d, _, names in os.walk(os.path.join(ROOT, "src")):
+    for d, _, names in os.walk(os.path.join(root, "src")):
         for n in sorted(names):
             if n.endswith((".c", ".h")):
-                rel = os.path.relpath(os.path.join(d, n), ROOT)
+                rel = os.path.relpath(os.path.join(d, n), root)
                 if layer_of(rel):
                     files.append(rel)
     errors = []
@@ -89,7 +93,7 @@ def main():
             headers.setdefault(base, rel)
     for rel in sorted(files):
         own = layer_of(rel)
-        with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+        with open(os.path.join(root, rel), encoding="utf-8") as f:
             text = f.read()
         for ln, line in enumerate(text.splitlines(), 1):
             m = INCLUDE.match(line)
@@ -116,6 +120,41 @@ def main():
                 m = CORE_FORBIDDEN.search(line)
                 if m and not re.search(r"\.\s*$|->\s*$", line[:m.start()]):
                     errors.append("%s:%d: %s() in src/core (core does no I/O)" % (rel, ln, m.group(1)))
+    return files, errors
+
+
+# Checks that must fail: (file, its text, a fragment of the expected message).
+# The checker runs on a throw-away tree holding each file and the headers it
+# names; a check that cannot fail is a defect.
+SELF_TESTS = [
+    ("src/server/x.c", '#include "cli_t.h"\n', "upward include: server"),      # server < cli
+    ("src/service/x.c", '#include "server_t.h"\n', "upward include: service"),
+    ("src/service/x.c", "#include <uv.h>\n", "<uv.h> is not allowed in service"),
+    ("src/core/x.c", "void f(void) { fopen(0, 0); }\n", "fopen() in src/core"),
+]
+SELF_HEADERS = {"src/cli/cli_t.h": "", "src/server/server_t.h": ""}
+
+
+def self_test():
+    """Problems found in the checker itself (empty when it works)."""
+    problems = []
+    for rel, text, want in SELF_TESTS:
+        with tempfile.TemporaryDirectory() as root:
+            for r, t in list(SELF_HEADERS.items()) + [(rel, text)]:
+                os.makedirs(os.path.dirname(os.path.join(root, r)), exist_ok=True)
+                with open(os.path.join(root, r), "w", encoding="utf-8") as f:
+                    f.write(t)
+            _, errors = check_tree(root)
+        if not any(want in e for e in errors):
+            problems.append("self-test: %s with %r was not refused (%r expected, got %r)"
+                            % (rel, text.strip(), want, errors))
+    return problems
+
+
+def main():
+    errors = self_test()
+    files, found = check_tree(ROOT)
+    errors += found
     for e in errors:
         print(e)
     print("layers: %d files checked (%s), %s" % (
