@@ -7,7 +7,7 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += $(SANFLAGS) -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror -D_GNU_SOURCE
 
-# The layers, lowest first: core < data < storage < service < server.  Each layer is
+# The layers, lowest first: core < data < storage < service < server < cli.  Each layer is
 # compiled with its own and the lower layers' include paths only, so the
 # compiler refuses an upward include; `make layers` (tests/check_layers.py,
 # part of `make test`) checks the #include lines and core's system headers.
@@ -20,8 +20,12 @@ STORAGE_INC := $(DATA_INC) -Isrc/storage $(shell pkg-config --cflags sqlite3 2>/
 # service: sessions, jobs, specs — decoded inputs in, results or an error out;
 # it sees cJSON but neither libmicrohttpd nor libuv (those are the server's).
 SERVICE_INC := $(STORAGE_INC) -Isrc/service $(shell pkg-config --cflags libcjson 2>/dev/null)
-ALL_INC     := $(SERVICE_INC) -Isrc/server $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LAYER_INC    = $(ALL_INC)
+SERVER_INC  := $(SERVICE_INC) -Isrc/server $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# cli: the optirsd entry point (main.c) and its subcommands, on top of everything.
+CLI_INC     := $(SERVER_INC) -Isrc/cli
+# Tests and benches see every layer up to the server (none tests src/cli).
+ALL_INC     := $(SERVER_INC)
+LAYER_INC    = $(SERVER_INC)
 LDLIBS   += $(SANFLAGS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lpthread -lm
 BUILD    ?= build
 LISTEN   ?= 127.0.0.1:8080
@@ -37,12 +41,14 @@ CORE_SRC    := $(wildcard src/core/*.c src/core/*/*.c)
 DATA_SRC    := $(wildcard src/data/*.c)
 STORAGE_SRC := $(wildcard src/storage/*.c)
 SERVICE_SRC := $(wildcard src/service/*.c)
-SERVER_SRC  := $(filter-out src/server/main.c,$(wildcard src/server/*.c))
+SERVER_SRC  := $(wildcard src/server/*.c)
+CLI_SRC     := $(wildcard src/cli/*.c)
 CORE_OBJ    := $(CORE_SRC:%.c=$(BUILD)/%.o)
 DATA_OBJ    := $(DATA_SRC:%.c=$(BUILD)/%.o)
 STORAGE_OBJ := $(STORAGE_SRC:%.c=$(BUILD)/%.o)
 SERVICE_OBJ := $(SERVICE_SRC:%.c=$(BUILD)/%.o)
 SERVER_OBJ  := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ     := $(CLI_SRC:%.c=$(BUILD)/%.o)
 # tests/unit/{core,data,storage,service,server}/ mirror src/ (tests/unit/test_*.c still build)
 UNIT_SRC    := $(wildcard tests/unit/test_*.c tests/unit/core/test_*.c tests/unit/data/test_*.c \
                           tests/unit/storage/test_*.c)
@@ -75,9 +81,12 @@ $(BUILD)/src/core/%.o:    LAYER_INC = $(CORE_INC)
 $(BUILD)/src/data/%.o:    LAYER_INC = $(DATA_INC)
 $(BUILD)/src/storage/%.o: LAYER_INC = $(STORAGE_INC)
 $(BUILD)/src/service/%.o: LAYER_INC = $(SERVICE_INC)
+$(BUILD)/src/server/%.o:  LAYER_INC = $(SERVER_INC)
+$(BUILD)/src/cli/%.o:     LAYER_INC = $(CLI_INC)
 
 # libcore.a: core + data + storage; libservice.a: the service layer;
-# libserver.a: the server.  Link order: server, service, core.
+# libserver.a: the server; the cli objects (main.c among them) link into
+# optirsd only.  Link order: cli, server, service, core.
 # (rebuilt from scratch so objects of moved or deleted sources never linger)
 $(BUILD)/libcore.a: $(CORE_OBJ) $(DATA_OBJ) $(STORAGE_OBJ)
 	@rm -f $@
@@ -89,7 +98,7 @@ $(BUILD)/libserver.a: $(SERVER_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/optirsd: $(BUILD)/src/server/main.o $(BUILD)/libserver.a $(BUILD)/libservice.a $(BUILD)/libcore.a
+$(BUILD)/optirsd: $(CLI_OBJ) $(BUILD)/libserver.a $(BUILD)/libservice.a $(BUILD)/libcore.a
 	$(CC) $(CFLAGS) $(filter %.o %.a,$^) -o $@ $(LDLIBS)
 
 $(BUILD)/tests/server/%: tests/unit/server/%.c $(BUILD)/libserver.a $(BUILD)/libservice.a $(BUILD)/libcore.a
@@ -131,9 +140,15 @@ integration: $(BUILD)/optirsd e2e-deps
 	OPTIRSD=$(abspath $(BUILD)/optirsd) $(PY) -m pytest -q tests/integration
 
 # Fails on an include that goes up the layers (see the include paths above),
-# and on a Markdown link that leaves the repository or leads nowhere.
+# and on a Markdown link that leaves the repository or leads nowhere.  The
+# compiler side is proved too: a cli header compiles with the cli's include
+# path and is not found with the server's.
 layers:
 	$(PY) tests/check_layers.py
+	@printf '#include "cli.h"\n' | $(CC) $(CLI_INC) -fsyntax-only -x c - && \
+	 if printf '#include "cli.h"\n' | $(CC) $(SERVER_INC) -fsyntax-only -x c - 2>/dev/null; then \
+	   echo "layers: the server's include path reaches src/cli"; exit 1; \
+	 else echo "layers: the server's include path cannot reach src/cli, the cli's can"; fi
 	$(PY) tests/check_docs.py
 
 test: deps layers

@@ -8,7 +8,8 @@ the layers below it, never those above):
     data     src/data/
     storage  src/storage/
     service  src/service/  (sessions, jobs, specs: never sees HTTP)
-    server   src/server/
+    server   src/server/   (transport: HTTP, the daemon's start-up, the job queue)
+    cli      src/cli/      (the optirsd entry point and its subcommands, on top)
 
 Checks, for every .c and .h under src/:
   1. every `#include "x.h"` names a header of the tree (sources include
@@ -19,9 +20,12 @@ Checks, for every .c and .h under src/:
   3. `#include <...>`: core uses only the C standard library, cblas, the x86
      intrinsics and zlib (for crc32 only); data adds zlib and pthreads;
      storage adds SQLite and POSIX; service adds cJSON (never
-     libmicrohttpd or libuv: those are transport); the server may use anything;
+     libmicrohttpd or libuv: those are transport); server and cli may use
+     anything;
   4. core does no I/O: no file, environment or thread calls.
 
+Before the tree, it checks itself: a server file including a cli header (and
+a few other known violations) in a throw-away tree must be refused.
 The Makefile backs this up with per-layer include paths (the compiler cannot
 find a header of a layer above).  Standard library only.  Exit status 1 on
 any violation, each printed as file:line: message.
@@ -29,9 +33,10 @@ any violation, each printed as file:line: message.
 import os
 import re
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LAYERS = ["core", "data", "storage", "service", "server"]
+LAYERS = ["core", "data", "storage", "service", "server", "cli"]
 
 C_STD = {
     "assert.h", "complex.h", "ctype.h", "errno.h", "fenv.h", "float.h", "inttypes.h", "iso646.h",
@@ -46,7 +51,7 @@ POSIX = {"pthread.h", "unistd.h", "fcntl.h", "dirent.h", "sys/stat.h", "sys/type
 STORAGE_SYS = DATA_SYS | POSIX | {"sqlite3.h"}
 SERVICE_SYS = STORAGE_SYS | {"cjson/cJSON.h"}
 ALLOWED_SYS = {"core": CORE_SYS, "data": DATA_SYS, "storage": STORAGE_SYS,
-               "service": SERVICE_SYS, "server": None}
+               "service": SERVICE_SYS, "server": None, "cli": None}
 
 # Calls src/core must not make (file, environment, process and thread APIs).
 CORE_FORBIDDEN = re.compile(
@@ -68,12 +73,13 @@ def strip_comments(text):
     return re.sub(r'/\*.*?\*/|//[^\n]*|"(?:\\.|[^"\\\n])*"', blank, text, flags=re.S)
 
 
-def main():
+def check_tree(root):
+    """(files checked, violations) of the tree under root/src."""
     files = []
-    for d, _, names in os.walk(os.path.join(ROOT, "src")):
+    for d, _, names in os.walk(os.path.join(root, "src")):
         for n in sorted(names):
             if n.endswith((".c", ".h")):
-                rel = os.path.relpath(os.path.join(d, n), ROOT)
+                rel = os.path.relpath(os.path.join(d, n), root)
                 if layer_of(rel):
                     files.append(rel)
     errors = []
@@ -87,7 +93,7 @@ def main():
             headers.setdefault(base, rel)
     for rel in sorted(files):
         own = layer_of(rel)
-        with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+        with open(os.path.join(root, rel), encoding="utf-8") as f:
             text = f.read()
         for ln, line in enumerate(text.splitlines(), 1):
             m = INCLUDE.match(line)
@@ -114,6 +120,41 @@ def main():
                 m = CORE_FORBIDDEN.search(line)
                 if m and not re.search(r"\.\s*$|->\s*$", line[:m.start()]):
                     errors.append("%s:%d: %s() in src/core (core does no I/O)" % (rel, ln, m.group(1)))
+    return files, errors
+
+
+# Checks that must fail: (file, its text, a fragment of the expected message).
+# The checker runs on a throw-away tree holding each file and the headers it
+# names; a check that cannot fail is a defect.
+SELF_TESTS = [
+    ("src/server/x.c", '#include "cli_t.h"\n', "upward include: server"),      # server < cli
+    ("src/service/x.c", '#include "server_t.h"\n', "upward include: service"),
+    ("src/service/x.c", "#include <uv.h>\n", "<uv.h> is not allowed in service"),
+    ("src/core/x.c", "void f(void) { fopen(0, 0); }\n", "fopen() in src/core"),
+]
+SELF_HEADERS = {"src/cli/cli_t.h": "", "src/server/server_t.h": ""}
+
+
+def self_test():
+    """Problems found in the checker itself (empty when it works)."""
+    problems = []
+    for rel, text, want in SELF_TESTS:
+        with tempfile.TemporaryDirectory() as root:
+            for r, t in list(SELF_HEADERS.items()) + [(rel, text)]:
+                os.makedirs(os.path.dirname(os.path.join(root, r)), exist_ok=True)
+                with open(os.path.join(root, r), "w", encoding="utf-8") as f:
+                    f.write(t)
+            _, errors = check_tree(root)
+        if not any(want in e for e in errors):
+            problems.append("self-test: %s with %r was not refused (%r expected, got %r)"
+                            % (rel, text.strip(), want, errors))
+    return problems
+
+
+def main():
+    errors = self_test()
+    files, found = check_tree(ROOT)
+    errors += found
     for e in errors:
         print(e)
     print("layers: %d files checked (%s), %s" % (

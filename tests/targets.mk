@@ -12,7 +12,7 @@
 #
 # The fuzz targets are built with clang from the sources directly (not the
 # gcc-built archives) into build-fuzz/: every src/core, src/data, src/storage,
-# src/service and src/server file except main.c with -fsanitize=fuzzer-no-link,address,
+# src/service and src/server file (not src/cli: main.c) with -fsanitize=fuzzer-no-link,address,
 # undefined, and each tests/fuzz/fuzz_*.c linked with -fsanitize=fuzzer.
 # New corpus entries go to build-fuzz/corpus/<target> (not the repository);
 # crashers to build-fuzz/artifacts/<target>/.  Minimise one with

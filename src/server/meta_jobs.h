@@ -1,7 +1,7 @@
 /* meta_jobs.h — the daemon's queue of meta-training jobs (POST
  * /v1/meta/jobs).  The request, the run and the weights registry are the
  * service layer's (meta_spec.h, meta_run.h, meta_weights.h; included here
- * for the handlers and the command line).
+ * for the handlers; the command line, src/cli/cli.c, includes them itself).
  *
  * Each job belongs to the tenant of the key that created it (stored with
  * the job); jobs are queued from HTTP worker threads (meta_jobs_submit wakes

@@ -2,10 +2,10 @@
  * daemon over a loopback socket.  This is also how the binary step decoder
  * (static in h_sessions.c) and every handler get fuzzed.
  *
- * Start-up (once, LLVMFuzzerInitialize) follows main.c serve(): a temporary
+ * Start-up (once, LLVMFuzzerInitialize) follows serve.c serve(): a temporary
  * database, store_open, sessions_new, an admin key and a tenant key,
  * pool_start (the compute pool), http_start on 127.0.0.1:0, sessions_restore, APP_READY; a thread runs
- * sessions_tick every 50 ms as main.c's libuv timer does.  Three sessions
+ * sessions_tick every 50 ms as serve.c's libuv timer does.  Three sessions
  * are created over HTTP: sgd N=4 durability=step, adam N=4 checkpoint, and a
  * 2-worker shared session (step-timeout 0.2 s).
  *
@@ -177,7 +177,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     if (auth_key_create(the_app.db, "fuzz-tenant", 0, key_tenant, &rec) != 0) abort();
     auth_invalidate();
     atomic_store(&the_app.state, APP_STARTING);
-    if (pool_start(2, 256) != 0) abort();   /* steps, creates and deletes run on it, as in main.c */
+    if (pool_start(2, 256) != 0) abort();   /* steps, creates and deletes run on it, as in serve.c */
     if (http_start(&the_app, 2, &the_app.port) != 0) abort();
     if (sessions_restore(the_app.reg) < 0) abort();
     atomic_store(&the_app.state, APP_READY);

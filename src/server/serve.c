@@ -1,5 +1,5 @@
-/* main.c — optirsd: configuration, start-up, the libuv loop (signals and
- * timers) and the orderly shutdown.
+/* serve.c — optirsd the daemon: configuration, start-up, the libuv loop
+ * (signals and timers) and the orderly shutdown.  See serve.h.
  *
  * Start-up: load the configuration, open the store, start HTTP (printing
  * `listening on http://HOST:PORT` as the first line), restore the sessions
@@ -17,17 +17,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
-#include <cblas.h>
 
 #include "app.h"
 #include "auth.h"
-#include "cli.h"
-#include "cli_keys.h"
 #include "config.h"
 #include "errors.h"
 #include "http.h"
 #include "meta_jobs.h"
 #include "pool.h"
+#include "serve.h"
 #include "sessions.h"
 #include "store.h"
 
@@ -201,19 +199,9 @@ static int serve(void)
     return rc ? 1 : 0;
 }
 
-int main(int argc, char **argv)
+int serve_main(int argc, char **argv)
 {
-    signal(SIGPIPE, SIG_IGN);
-    /* A file-size limit must fail a write (503 storage_unavailable), not kill us. */
-    signal(SIGXFSZ, SIG_IGN);
-    /* Steps run on the compute threads, one per core: a BLAS call inside a
-     * step must not start threads of its own. */
-    openblas_set_num_threads(1);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc > 1 && strcmp(argv[1], "keys") == 0) return cli_keys(argc - 2, argv + 2);
-    if (argc > 1 && strcmp(argv[1], "meta-train") == 0) return cli_meta_train(argc - 2, argv + 2);
-    if (argc > 1 && strcmp(argv[1], "eval") == 0) return cli_eval(argc - 2, argv + 2);
-    int rc = config_load(&the_app.cfg, argc - 1, argv + 1);
+    int rc = config_load(&the_app.cfg, argc, argv);
     if (rc == 1) {
         config_print_help(&the_app.cfg, stdout);
         return 0;

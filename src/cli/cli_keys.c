@@ -1,10 +1,11 @@
 /* cli_keys.c — `optirsd keys create|ls|revoke`: API keys managed directly in
  * the database (the same --db and configuration flags as the daemon).  A
- * running daemon sees the change within a second. */
+ * running daemon sees the change within a second.  Of the server it uses the
+ * configuration table, key creation (auth.h: the key's hash is gnutls's) and
+ * the wall clock of http.h. */
 #include <stdio.h>
 #include <string.h>
 
-#include "app.h"
 #include "auth.h"
 #include "cli_keys.h"
 #include "config.h"

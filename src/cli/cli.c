@@ -1,7 +1,9 @@
 /* cli.c — `optirsd meta-train` (foreground meta-training with a progress
  * line per outer step, meta-checkpoints in SQLite, --resume) and `optirsd
  * eval` (a learned optimizer's final losses next to lr-tuned Adam and
- * Adam@1e-3 on a task suite).  See cli.h. */
+ * Adam@1e-3 on a task suite).  See cli.h.  Drives the service layer (the
+ * meta-training spec, run and weights registry) and the store directly; of
+ * the server it uses only the configuration table (the default --db). */
 #include "cli.h"
 
 #include <math.h>
@@ -14,13 +16,15 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "config.h"
 #include "errors.h"
 #include "evalsuite.h"
-#include "http.h"
 #include "lopt.h"
-#include "meta_jobs.h"
-#include "sessions.h"
+#include "meta_run.h"
+#include "meta_spec.h"
+#include "meta_weights.h"
 #include "store.h"
 
 /* The database path: --db, else OPTIRS_DB / the daemon's default. */

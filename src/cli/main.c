@@ -1,0 +1,27 @@
+/* main.c — the optirsd entry point: process-wide set-up, then the
+ * subcommand (`keys`, `meta-train`, `eval`) or, without one, the daemon
+ * (serve.h, in src/server/).  It only dispatches: the top layer, src/cli/,
+ * is the one that sees both the subcommands and the server. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <cblas.h>
+
+#include "cli.h"
+#include "cli_keys.h"
+#include "serve.h"
+
+int main(int argc, char **argv)
+{
+    signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit must fail a write (503 storage_unavailable), not kill us. */
+    signal(SIGXFSZ, SIG_IGN);
+    /* Steps run on the compute threads, one per core: a BLAS call inside a
+     * step must not start threads of its own. */
+    openblas_set_num_threads(1);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc > 1 && strcmp(argv[1], "keys") == 0) return cli_keys(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "meta-train") == 0) return cli_meta_train(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "eval") == 0) return cli_eval(argc - 2, argv + 2);
+    return serve_main(argc - 1, argv + 1);
+}
