@@ -19,6 +19,10 @@
  *               (the plain step uses the CPU's best, AVX-512 where present),
  *               and at N = 1e5 its batched sgemm path and its one-coordinate
  *               reference loop as multiples of the vectorised kernel's cost.
+ *   step        a session step through core's step_run (adam with global
+ *               hypergradient adaptation, analytics and diagnostics) at
+ *               N = 1e6, as a cost multiple of the same calls made one by one
+ *               (what sessions.c did before step_run; target: 1, within noise).
  *
  * Each figure is the best of 5 runs of >= 0.2 s (--quick: 2 runs of 0.05 s).
  * Output: one aligned table, then one line per figure
@@ -37,6 +41,7 @@
 #include "f32json.h"
 #include "lopt_internal.h"   /* lstm_lopt's kernel and ISA switches */
 #include "opt.h"
+#include "step.h"
 
 static double g_min_time = 0.2;
 static int    g_reps = 5;
@@ -280,6 +285,83 @@ static double bench_adam(double bound)
     return t_1e6;
 }
 
+/* A session step: step_run, or the calls it makes one by one (hand). */
+typedef struct sstep_ctx {
+    opt_ctx  c;
+    adapt    ad;
+    layout   lay;
+    float   *prev;        /* (n) the previous update (adaptation, cosine) */
+    int64_t  k;
+    int      hand;
+} sstep_ctx;
+
+static int sstep_run(void *vctx)
+{
+    sstep_ctx *x = vctx;
+    step_result res;
+    x->k++;
+    if (!x->hand) {
+        step_state st = {.o = &x->c.o, .ad = &x->ad, .lay = &x->lay, .params = x->c.params,
+                         .prev_update = x->prev, .update = x->c.update};
+        return step_run(&st, x->k, x->c.grads, 1.0, 0, &res);
+    }
+    res.info = (step_info){.loss = 1.0, .grad_norm = NAN, .update_norm = 0, .param_norm = NAN, .lr = NAN};
+    adapt_before_step(&x->ad, &x->c.o, x->c.grads, x->prev);
+    int rc = opt_step(&x->c.o, x->c.params, x->c.grads, x->c.update, &res.info);
+    if (rc) return rc;
+    adapt_after_step(&x->ad, &x->c.o, x->c.params, x->c.update, &res.info);
+    analytics_step_stats(&x->lay, x->c.grads, x->c.params, x->c.update, x->prev, res.info.update_norm,
+                         res.info.param_norm, &res.stats);
+    res.ndiag = opt_diag(&x->c.o, res.diag, OPT_DIAG_MAX);
+    res.lr_mult = adapt_mean_multiplier(&x->ad, &x->c.o);
+    return 0;
+}
+
+/* Seconds per session step at n (hand: the calls one by one), or NAN with
+ * *err set. */
+static double time_sstep(size_t n, int hand, int *err)
+{
+    sstep_ctx x;
+    memset(&x, 0, sizeof x);
+    opt_config cfg;
+    adapt_config ac;
+    adapt_config_defaults(&ac);
+    ac.lr = ADAPT_LR_HYPERGRADIENT;
+    *err = opt_config_defaults(&cfg, "adam");
+    if (!*err) *err = opt_ctx_init(&x.c, &cfg, n);
+    if (*err) return NAN;
+    *err = layout_init_flat(&x.lay, n, n);
+    if (!*err) *err = adapt_init(&x.ad, &ac, &x.c.o);
+    double t = NAN;
+    if (!*err) {
+        x.prev = alloc_floats(n);
+        for (size_t i = 0; i < n; i++) x.prev[i] = rnd_grad() * 1e-3f;
+        x.hand = hand;
+        t = time_best(sstep_run, &x);
+        if (isnan(t)) *err = ERR_INTERNAL;
+        free(x.prev);
+    }
+    adapt_deinit(&x.ad);
+    layout_deinit(&x.lay);
+    opt_ctx_deinit(&x.c);
+    return t;
+}
+
+static void bench_step(double t_adam_1e6)
+{
+    int err;
+    double th = time_sstep(1000000, 1, &err);
+    double ts = isnan(th) ? NAN : time_sstep(1000000, 0, &err);
+    if (isnan(ts)) {
+        add_row("step_run_adam_adapt_1e6", NAN, "params/s", NAN, "hand-sequenced calls", "-", err_name(err));
+        return;
+    }
+    add_row("step_hand_adam_adapt_1e6", 1e6 / th, "params/s", th / t_adam_1e6, "adam_step_1e6 (cost x)", "-",
+            "the calls one by one");
+    add_row("step_run_adam_adapt_1e6", 1e6 / ts, "params/s", ts / th, "hand-sequenced (cost x)", "-",
+            "one step_run");
+}
+
 /* lstm_lopt's kernels: the N = 1e6 step on the AVX2 and SSE2 builds of the
  * vectorised kernel (cost x Adam), then at N = 1e5 the vectorised kernel,
  * the batched sgemm path (LOPT_KERNEL_BLAS) and the reference loop
@@ -518,6 +600,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     double bound = bench_membw();
     double t_adam_1e6 = bench_adam(bound);
+    bench_step(t_adam_1e6);
     bench_learned(t_adam_1e6);
     bench_json();
     print_table();

@@ -15,6 +15,7 @@
 #include "adapt.h"
 #include "online_es.h"
 #include "analytics.h"
+#include "step.h"
 #include "jwriter.h"
 #include "live.h"
 #include "meta_weights.h"
@@ -598,37 +599,30 @@ static int persist_step(session *s)
 }
 
 /* The step's `extra` object: the online learner's figures and the
- * optimizer's diagnostics (opt_diag), each "name": value (null when not
- * finite), written by jwriter.  NULL when there is nothing to report (or on
- * OOM); the caller frees the text. */
-static char *step_extra_json(session *s)
+ * optimizer's diagnostics (step_run's diag), each "name": value (null when
+ * not finite), written by jwriter.  NULL when there is nothing to report (or
+ * on OOM); the caller frees the text. */
+static char *step_extra_json(const step_result *res)
 {
-    opt_diag_value v[2 * OPT_DIAG_MAX];
-    int n = 0;
-    if (s->es.K) n += online_es_diag(&s->es, &s->sp.lay, v, OPT_DIAG_MAX);
-    n += opt_diag(&s->o, v + n, OPT_DIAG_MAX);
-    if (n == 0) return NULL;
+    if (res->ndiag == 0) return NULL;
     jwriter w;
     jw_init(&w, 4096);
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < res->ndiag; i++) {
         jw_lit(&w, i ? "," : "{");
-        jw_key(&w, v[i].name);
-        jw_num_or_null(&w, v[i].value, 0);
+        jw_key(&w, res->diag[i].name);
+        jw_num_or_null(&w, res->diag[i].value, 0);
     }
     jw_lit(&w, "}");
     return jw_take(&w, NULL);
 }
 
-/* Applies step k with gradients g (skip: counts the step, changes nothing).
- * Called with s->mu held. */
+/* Applies step k with gradients g (skip: counts the step, changes nothing)
+ * through core's step_run.  Called with s->mu held. */
 static int apply_step(session *s, int64_t k, const float *g, double loss, int skip)
 {
     /* durability=step: refused before it is applied when the database file
      * is gone, replaced or read-only (no 200 that is not durable). */
     if (s->sp.dur == DURABILITY_STEP && store_health(s->app->db, 0, NULL) != 0) return ERR_STORAGE;
-    size_t n = s->sp.lay.n;
-    step_info info = {.loss = loss, .grad_norm = NAN, .update_norm = 0, .param_norm = NAN, .lr = NAN};
-    double t0 = http_now_mono();
     if (!skip && step_seq_diverges(s->sp.divergence_factor, s->best_loss, loss)) {
         char why[160];
         snprintf(why, sizeof why, "the loss %g at step %lld exceeds %g times the best loss %g", loss, (long long)k,
@@ -636,24 +630,11 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
         diverge(s, why);
         return ERR_SESSION_DIVERGED;
     }
-    int rc = 0;
-    if (s->es.K) {
-        /* The loss sent with step k is the loss at the params before update
-         * k: the learner's ℓ_k (a repeat of it as feedback is ignored). */
-        if (isfinite(loss)) online_es_observe(&s->es, k, loss);
-        /* k is the learner's next step, or its last when a failed step is
-         * retried; anything else is a bug, not a client error. */
-        if (online_es_begin_step(&s->es, k) != 0) return ERR_INTERNAL;
-    }
-    if (skip) memset(s->spare, 0, n * sizeof(float));
-    else {
-        if (s->ad.nmult) adapt_before_step(&s->ad, &s->o, g, s->last_update);
-        rc = opt_step(&s->o, s->params, g, s->spare, &info);
-        if (!rc && s->ad.nmult) adapt_after_step(&s->ad, &s->o, s->params, s->spare, &info);
-        if (!rc && s->es.K) online_es_after_step(&s->es, &s->sp.lay, s->params, s->spare, &info);
-    }
-    double dt = http_now_mono() - t0;
-    if (rc == ERR_NON_FINITE_UPDATE) {
+    step_state st = {.o = &s->o, .ad = &s->ad, .es = &s->es, .lay = &s->sp.lay, .params = s->params,
+                     .prev_update = s->last_update, .update = s->spare, .clock = http_now_mono};
+    step_result res;
+    int rc = step_run(&st, k, g, loss, skip, &res);
+    if (res.non_finite) {
         char why[96];
         snprintf(why, sizeof why, "step %lld produced a non-finite update", (long long)k);
         diverge(s, why);
@@ -666,18 +647,13 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     s->last_applied = !skip;
     s->last_loss = isfinite(loss) ? loss : NAN;
     if (!skip && isfinite(loss) && (isnan(s->best_loss) || loss < s->best_loss)) s->best_loss = loss;
-    step_metric m = {.step = k, .time_ms = http_now_ms(), .loss = s->last_loss, .grad_norm = info.grad_norm,
-                     .update_norm = info.update_norm, .param_norm = info.param_norm, .lr = info.lr,
-                     .duration_us = dt * 1e6};
-    analytics_step ax;
-    if (!skip)
-        analytics_step_stats(&s->sp.lay, g, s->params, s->last_update, s->spare, info.update_norm, info.param_norm, &ax);
+    step_metric m = {.step = k, .time_ms = http_now_ms(), .loss = s->last_loss, .grad_norm = res.info.grad_norm,
+                     .update_norm = res.info.update_norm, .param_norm = res.info.param_norm, .lr = res.info.lr,
+                     .duration_us = res.duration * 1e6};
     int rc2 = persist_step(s);
     if (rc2 == 0) {
-        char *extra = step_extra_json(s);
-        double mult = s->es.K ? online_es_mean_scale(&s->es, &s->sp.lay)
-                    : s->ad.nmult ? adapt_mean_multiplier(&s->ad, &s->o) : NAN;
-        live_record(s->feed, s->app->db, s->id, &s->o, &m, skip ? NULL : &ax, mult, extra);
+        char *extra = step_extra_json(&res);
+        live_record(s->feed, s->app->db, s->id, &s->o, &m, res.has_stats ? &res.stats : NULL, res.lr_mult, extra);
         free(extra);
     }
     return rc2;
