@@ -1,5 +1,6 @@
 # optirs-learned — build, run, test, bench.
-# `make run` and `make test` install missing Debian packages first (make deps).
+# `make run` installs the missing Debian packages the daemon needs (make deps-run),
+# `make test` and `make bench` those of everything (make deps).
 
 CC       ?= cc
 PKGS      = libmicrohttpd libcjson libuv sqlite3 zlib gnutls
@@ -31,10 +32,13 @@ BUILD    ?= build
 LISTEN   ?= 127.0.0.1:8080
 PY       := /usr/bin/python3
 
-DEB_PKGS = gcc make pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev libsqlite3-dev \
-           libopenblas-dev libcmocka-dev zlib1g-dev libgnutls28-dev curl sqlite3 python3 python3-numpy \
+# What the daemon needs to build and run (make run), and what the tests,
+# fuzzing, benches and clients need on top (make test, make bench).
+RUN_PKGS = gcc make pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev libsqlite3-dev \
+           libopenblas-dev zlib1g-dev libgnutls28-dev dataset-fashion-mnist
+DEB_PKGS = $(RUN_PKGS) libcmocka-dev curl sqlite3 python3 python3-numpy \
            python3-pytest python3-yaml python3-jsonschema python3-torch python3-pip python3-setuptools \
-           python3-wheel nodejs dataset-fashion-mnist openssl libcurl4-openssl-dev nginx clang \
+           python3-wheel nodejs openssl libcurl4-openssl-dev nginx clang \
            libclang-rt-14-dev valgrind chromium
 
 CORE_SRC    := $(wildcard src/core/*.c src/core/*/*.c)
@@ -60,11 +64,12 @@ SRVTEST_BIN := $(SRVTEST_SRC:tests/unit/server/%.c=$(BUILD)/tests/server/%)
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps run test unit integration bench clean asan ubsan e2e-deps dashboard layers
+.PHONY: all deps deps-run run test unit integration bench clean asan ubsan e2e-deps dashboard layers
 all: $(BUILD)/optirsd $(UNIT_BIN) $(SVCTEST_BIN) $(SRVTEST_BIN) $(BENCH_BIN) c-client
 
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+# Installs the missing packages of $(1) (apt-get, as root).
+define install_missing
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -72,6 +77,12 @@ deps:
 	  if [ "$$(id -u)" != 0 ]; then echo "run as root (or install:$$missing)"; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
+
+deps:
+	$(call install_missing,$(DEB_PKGS))
+deps-run:
+	$(call install_missing,$(RUN_PKGS))
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -120,7 +131,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libserver.a $(BUILD)/libservice.a $(BUILD)/
 
 # run, test and bench build in a second make: its pkg-config flags are read
 # after `deps` has installed the packages (a fresh machine has none of them).
-run: deps
+run: deps-run
 	@$(MAKE) --no-print-directory $(BUILD)/optirsd
 	@mkdir -p data
 	$(BUILD)/optirsd --listen $(LISTEN) --db data/optirs.db
