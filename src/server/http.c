@@ -258,30 +258,51 @@ static void parse_accept(req *r)
     if (strcasestr(a, "application/octet-stream")) r->accept_binary = 1;
 }
 
-/* Stops at a query key or value holding a NUL (an encoded %00, which
- * libmicrohttpd decodes): http_req_query would see it cut short there. */
-static enum MHD_Result query_nul_cb(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
-                                   const char *value, size_t value_size)
+/* What query_check_cb found: a key or value holding a NUL (an encoded %00,
+ * which libmicrohttpd decodes: http_req_query would see it cut short), or
+ * a key given twice (http_req_query would answer one of them silently). */
+typedef struct {
+    int         nul, dup;
+    size_t      n;
+    const char *keys[HTTP_MAX_QUERY_PARAMS];
+    char        dupkey[48];
+} query_check;
+
+static enum MHD_Result query_check_cb(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                      const char *value, size_t value_size)
 {
     (void)kind;
+    query_check *qc = cls;
     if (strlen(key) != key_size || (value && strlen(value) != value_size)) {
-        *(int *)cls = 1;
+        qc->nul = 1;
         return MHD_NO;
     }
+    for (size_t i = 0; i < qc->n; i++)
+        if (strcmp(qc->keys[i], key) == 0) {
+            qc->dup = 1;
+            snprintf(qc->dupkey, sizeof qc->dupkey, "%s", key);
+            return MHD_NO;
+        }
+    if (qc->n < HTTP_MAX_QUERY_PARAMS) qc->keys[qc->n++] = key;   /* on_uri capped the count */
     return MHD_YES;
 }
 
 /* The protocol rules libmicrohttpd does not enforce (http_strict.h); sets
- * r->early_error.  Path and query were checked when the URI arrived. */
+ * r->early_error.  Path and query count were checked when the URI arrived. */
 static void req_strict(req *r, const framing *f, const char *version)
 {
     if (r->early_error) return;
-    int e = http_strict_host(version, f->n_host, r->early_msg, sizeof r->early_msg), nul = 0;
+    int e = http_strict_host(version, f->n_host, r->early_msg, sizeof r->early_msg);
     if (!e && f->n_te == 1) e = http_strict_transfer_coding(f->te, r->early_msg, sizeof r->early_msg);
-    if (!e) MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, query_nul_cb, &nul);
-    if (nul) {
+    query_check qc = {.n = 0};
+    if (!e) MHD_get_connection_values_n(r->conn, MHD_GET_ARGUMENT_KIND, query_check_cb, &qc);
+    if (qc.nul) {
         e = ERR_INVALID_ARGUMENT;
         snprintf(r->early_msg, sizeof r->early_msg, "a query parameter holds an encoded NUL (%%00)");
+    } else if (qc.dup) {
+        e = ERR_INVALID_ARGUMENT;
+        snprintf(r->early_msg, sizeof r->early_msg, "the query parameter \"%s\" is given more than once",
+                 qc.dupkey);   /* the error body is escaped by jwriter */
     }
     r->early_error = e;
 }

@@ -77,6 +77,19 @@ def test_encoded_nul_and_slash_are_not_decoded_before_routing(daemon):
     assert st == 200, body
 
 
+def test_a_query_parameter_given_twice_is_refused(daemon):
+    # One of the two would be used silently: limit=1&limit=2 listed with limit 1.
+    for q in ("limit=1&limit=2", "limit=1&after=0&limit=1", "limit=%31&limit=1"):
+        st, body = daemon.json("GET", "/v1/sessions?" + q)
+        assert st == 400 and body["error"]["code"] == "invalid_argument", (q, body)
+        assert "given more than once" in body["error"]["message"]
+    st, body = daemon.json("GET", "/v1/meta/jobs?limit=1&limit=1000")
+    assert st == 400 and body["error"]["code"] == "invalid_argument", body
+    # Distinct parameters still pass.
+    st, body = daemon.json("GET", "/v1/sessions?limit=1")
+    assert st == 200, body
+
+
 def test_many_query_parameters_get_an_answer(daemon):
     # ~450 parameters once exhausted libmicrohttpd's connection pool: no answer at all.
     for n in (33, 450, 1000, 3000):
