@@ -506,7 +506,8 @@ static int answer_at_once(int e)
     return e == ERR_CONFLICTING_FRAMING || e == ERR_BODY_TOO_LARGE || e == ERR_UNAUTHORIZED ||
            e == ERR_RATE_LIMITED || e == ERR_FORBIDDEN || e == ERR_STORAGE || e == ERR_BAD_PATH ||
            e == ERR_TOO_MANY_QUERY || e == ERR_NOT_IMPLEMENTED || e == ERR_BAD_HEADER ||
-           e == ERR_LENGTH_MISMATCH || e == ERR_SESSION_NOT_FOUND;
+           e == ERR_LENGTH_MISMATCH || e == ERR_SESSION_NOT_FOUND || e == ERR_NOT_FOUND ||
+           e == ERR_METHOD_NOT_ALLOWED;
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url, const char *method,

@@ -160,3 +160,16 @@ def test_slow_headers_hit_the_total_header_deadline(make_daemon):
     assert sent < 30
     # A normal request on a new connection is unaffected.
     assert d.json("GET", "/livez")[0] == 200
+
+
+def test_unknown_route_or_method_is_answered_before_the_body(daemon):
+    # A declared body to a route that does not exist (or does not take the
+    # method) is answered from the headers: the body is never sent here, and
+    # the old daemon waited for all of it before its 404/405.
+    for line in (b"PUT /v1/weights/foo/1", b"POST /v1/nothing", b"PATCH /v1/sessions"):
+        raw = line + (b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+                      b"Content-Length: 99999999\r\n\r\n")
+        out = raw_request(daemon.port, raw, read_timeout=20)
+        st, code = status_and_code(out)
+        assert (st, code) in ((404, "not_found"), (405, "method_not_allowed")), (line, out[:300])
+    assert daemon.json("GET", "/livez")[0] == 200
