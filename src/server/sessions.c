@@ -1,77 +1,26 @@
+/* sessions.c — see sessions.h.  The registry, session lifetime and the
+ * step protocol around the service modules; the timers and the shutdown
+ * are in sessions_timers.c, the shared definitions in sessions_internal.h. */
 #include "sessions.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-#include "app.h"
-#include "budget.h"
 #include "errors.h"
 #include "store.h"
-#include "adapt.h"
-#include "online_es.h"
 #include "analytics.h"
 #include "step.h"
 #include "jwriter.h"
-#include "live.h"
 #include "meta_weights.h"
 #include "pool.h"
 #include "rollback.h"
-#include "gather.h"
 #include "snapshot.h"
 #include "step_codec.h"
 #include "step_seq.h"
-
-struct session {
-    char            id[40];
-    pthread_mutex_t mu;
-    atomic_int      refs;
-    int             deleted;
-    app            *app;
-    spec            sp;            /* config and layout; sp.params is NULL */
-    char           *meta_json;     /* normalized description, with id and created_ms */
-    opt             o;
-    adapt           ad;            /* online lr adaptation; ad.nmult == 0: none */
-    online_es       es;            /* online learner (learned optimizers); es.K == 0: none */
-    int             es_dirty;      /* feedback changed es since the newest snapshot */
-    int             reserved;      /* holds a budget reservation of reserved_bytes */
-    uint64_t        reserved_bytes;
-    float          *params;        /* (n) */
-    float          *last_update;   /* (n) answer of step `step` */
-    float          *spare;         /* (n) the next update is written here, then swapped */
-    double          last_loss;
-    double          best_loss;     /* lowest finite loss seen (NAN: none yet) */
-    int             last_applied;  /* 0 when step `step` was skipped (non_finite: skip) */
-    int64_t         rolled_back_to;/* diverged sessions: the step restored, else -1 */
-    int64_t         step;          /* last applied step */
-    int64_t         saved_step;    /* step of the newest snapshot handed to the store */
-    int64_t         durable_step;  /* step of the newest snapshot known committed */
-    double          saved_time;    /* monotonic time of that snapshot */
-    char            status[16];    /* "active" | "diverged" */
-    char            reason[160];
-    /* shared sessions: the step being gathered */
-    gather          g;             /* the workers' gradients (gather.h) */
-    double          pend_deadline;
-    req           **pend_req;      /* (workers) the parked request of each slot of g */
-    int            *pend_enc;      /* (workers) its answer's encoding */
-    pool_lane       lane;          /* its steps, feedback, reads and delete, in order (pool.h) */
-    live_feed      *feed;          /* its event streams (live.h) */
-    /* What GET and the list show, copied from the fields above whenever
-     * s->mu is released (session_unlock), under its own short lock: a
-     * description never waits for a running step. */
-    pthread_mutex_t info_mu;
-    struct {
-        int64_t step, saved_step, rolled_back_to;
-        double  last_loss;
-        char    status[16];
-        char    reason[160];
-        int     npend;
-    } info;
-};
+#include "sessions_internal.h"
 
 /* Copies the described fields to s->info.  Called with s->mu held, or
  * before the session is shared. */
@@ -88,21 +37,11 @@ static void session_publish(session *s)
     pthread_mutex_unlock(&s->info_mu);
 }
 
-static void session_unlock(session *s)
+void session_unlock(session *s)
 {
     session_publish(s);
     pthread_mutex_unlock(&s->mu);
 }
-
-struct sessions {
-    app             *app;
-    pthread_rwlock_t lock;
-    session        **v;            /* sorted by id */
-    int              n, cap;
-    atomic_int       npending;     /* sessions with a step being gathered */
-    budget          *budget;       /* sessions, quotas and bytes reserved */
-    double           last_ckpt_scan;
-};
 
 /* ---- snapshots ---------------------------------------------------------- */
 
@@ -149,9 +88,7 @@ static int rollback_session(session *s, int flush)
     return session_take_state(s, &st, rollback_load(s->app->db, s->id, flush, &st));
 }
 
-/* Hands a snapshot of the current state to the store; wait=1 waits for the
- * commit and then marks it durable.  Called with s->mu held. */
-static int snapshot_save(session *s, int wait)
+int session_snapshot_save(session *s, int wait)
 {
     uint8_t *buf;
     size_t len;
@@ -544,7 +481,7 @@ static void answer_update(session *s, req *r, int enc)
 {
     /* durability=step: acknowledge only what is committed. */
     if (s->sp.dur == DURABILITY_STEP && s->durable_step < s->step) {
-        int rc = snapshot_save(s, 1);
+        int rc = session_snapshot_save(s, 1);
         if (rc) {
             http_resp_error(r, ERR_STORAGE, "step %lld was applied but could not be made durable; retry it",
                             (long long)s->step);
@@ -586,10 +523,10 @@ static void diverge(session *s, const char *reason)
 static int persist_step(session *s)
 {
     if (s->sp.dur != DURABILITY_STEP) {
-        if (s->step - s->saved_step >= s->app->cfg.checkpoint_every) snapshot_save(s, 0);
+        if (s->step - s->saved_step >= s->app->cfg.checkpoint_every) session_snapshot_save(s, 0);
         return 0;
     }
-    int rc = snapshot_save(s, 1);
+    int rc = session_snapshot_save(s, 1);
     if (rc && rollback_session(s, 0) != 0) {
         /* Could not even read the last state back: keep the step in memory;
          * answer_update retries the commit before acknowledging it. */
@@ -659,16 +596,14 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     return rc2;
 }
 
-static void pend_clear(sessions *reg, session *s)
+void sessions_pend_clear(sessions *reg, session *s)
 {
     if (s->g.npend) atomic_fetch_sub(&reg->npending, 1);
     gather_clear(&s->g);
     for (int j = 0; j < s->sp.workers; j++) s->pend_req[j] = NULL;
 }
 
-/* Answers every waiting worker except `self` with error e, or with the
- * update when e == 0, and resumes them.  Called with s->mu held. */
-static void pend_answer_all(session *s, req *self, int e, const char *msg)
+void session_pend_answer_all(session *s, req *self, int e, const char *msg)
 {
     for (int j = 0; j < s->g.npend; j++) {
         req *w = s->pend_req[j];
@@ -746,10 +681,10 @@ int session_step(session *s, req *r, const step_request *sr)
             const float *mean = gather_mean(&s->g, &loss, &any_skip);
             int rc = apply_step(s, k, mean, loss, any_skip);
             const char *msg = rc ? (s->reason[0] ? s->reason : err_message(rc)) : NULL;
-            pend_answer_all(s, r, rc, msg);
+            session_pend_answer_all(s, r, rc, msg);
             if (rc) http_resp_error(r, rc, "%s", msg);
             else answer_update(s, r, sr->encoding);
-            pend_clear(reg, s);
+            sessions_pend_clear(reg, s);
         }
     }
     session_unlock(s);
@@ -797,7 +732,7 @@ int session_feedback(session *s, int64_t step, double loss, const char *metrics_
         pthread_mutex_lock(&s->mu);
         if (!s->deleted && s->es.K && online_es_observe(&s->es, step, loss)) {
             s->es_dirty = 1;
-            if (s->sp.dur == DURABILITY_STEP) snapshot_save(s, 1);
+            if (s->sp.dur == DURABILITY_STEP) session_snapshot_save(s, 1);
         }
         session_unlock(s);
     }
@@ -838,8 +773,8 @@ int sessions_delete(sessions *reg, const char *id)
     if (!rc) {
         s->deleted = 1;
         if (s->g.npend) {
-            pend_answer_all(s, NULL, ERR_SESSION_NOT_FOUND, "the session was deleted");
-            pend_clear(reg, s);
+            session_pend_answer_all(s, NULL, ERR_SESSION_NOT_FOUND, "the session was deleted");
+            sessions_pend_clear(reg, s);
         }
         pthread_rwlock_wrlock(&reg->lock);
         int i = lower_bound(reg, id);
@@ -859,89 +794,4 @@ int sessions_delete(sessions *reg, const char *id)
     if (removed) session_put(s);   /* the registry's reference */
     session_put(s);
     return rc;
-}
-
-/* ---- timers and shutdown ------------------------------------------------- */
-
-/* References to every live session (the caller puts them and frees the array). */
-static session **snapshot_list(sessions *reg, int *count)
-{
-    pthread_rwlock_rdlock(&reg->lock);
-    session **v = malloc(((size_t)reg->n + 1) * sizeof *v);
-    int n = 0;
-    if (v)
-        for (; n < reg->n; n++) {
-            v[n] = reg->v[n];
-            atomic_fetch_add(&v[n]->refs, 1);
-        }
-    pthread_rwlock_unlock(&reg->lock);
-    *count = n;
-    return v;
-}
-
-void sessions_tick(sessions *reg, double now)
-{
-    live_tick(reg->app, now);
-    int scan_ckpt = now - reg->last_ckpt_scan >= reg->app->cfg.checkpoint_interval;
-    if (!scan_ckpt && atomic_load(&reg->npending) == 0) return;
-    if (scan_ckpt) reg->last_ckpt_scan = now;
-    int n;
-    session **v = snapshot_list(reg, &n);
-    if (!v) return;
-    for (int i = 0; i < n; i++) {
-        session *s = v[i];
-        pthread_mutex_lock(&s->mu);
-        if (s->g.npend && now > s->pend_deadline) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "only %d of %d workers posted gradients for step %lld within %g s", s->g.npend,
-                     s->sp.workers, (long long)s->g.step, s->app->cfg.step_timeout);
-            pend_answer_all(s, NULL, ERR_STEP_TIMEOUT, msg);
-            pend_clear(reg, s);
-        }
-        if (scan_ckpt && !s->deleted && s->sp.dur == DURABILITY_CHECKPOINT && (s->step > s->saved_step || s->es_dirty))
-            snapshot_save(s, 0);
-        session_unlock(s);
-        session_put(s);
-    }
-    free(v);
-}
-
-void sessions_release_waiters(sessions *reg)
-{
-    live_drain(reg->app);
-    int n;
-    session **v = snapshot_list(reg, &n);
-    if (!v) return;
-    for (int i = 0; i < n; i++) {
-        session *s = v[i];
-        pthread_mutex_lock(&s->mu);
-        if (s->g.npend) {
-            pend_answer_all(s, NULL, ERR_SHUTTING_DOWN, "the daemon is shutting down; retry this step");
-            pend_clear(reg, s);
-        }
-        session_unlock(s);
-        session_put(s);
-    }
-    free(v);
-}
-
-int sessions_checkpoint_all(sessions *reg)
-{
-    int n, rc = 0;
-    session **v = snapshot_list(reg, &n);
-    if (!v) return ERR_NO_MEMORY;
-    for (int i = 0; i < n; i++) {
-        session *s = v[i];
-        pthread_mutex_lock(&s->mu);
-        if (!s->deleted && (s->step > s->saved_step || s->es_dirty)) {
-            int e = snapshot_save(s, 0);
-            if (e) rc = e;
-        }
-        session_unlock(s);
-        session_put(s);
-    }
-    free(v);
-    live_flush(reg->app);
-    int e = store_flush(reg->app->db);
-    return rc ? rc : e;
 }
