@@ -20,6 +20,7 @@
 #include "snapshot.h"
 #include "step_codec.h"
 #include "step_seq.h"
+#include "registry.h"
 #include "sessions_internal.h"
 
 /* Copies the described fields to s->info.  Called with s->mu held, or
@@ -207,6 +208,8 @@ static void new_id(char *out)
 
 /* ---- registry ----------------------------------------------------------- */
 
+static const char *session_key(const void *item) { return ((const session *)item)->id; }
+
 int sessions_new(app *a, sessions **out)
 {
     sessions *reg = calloc(1, sizeof *reg);
@@ -218,6 +221,7 @@ int sessions_new(app *a, sessions **out)
     }
     reg->app = a;
     store_set_chunk_bytes(a->db, (size_t)a->cfg.snapshot_chunk_bytes);
+    registry_init(&reg->ids, session_key);
     pthread_rwlock_init(&reg->lock, NULL);
     atomic_init(&reg->npending, 0);
     reg->last_ckpt_scan = http_now_mono();
@@ -228,54 +232,26 @@ int sessions_new(app *a, sessions **out)
 void sessions_free(sessions *reg)
 {
     if (!reg) return;
-    for (int i = 0; i < reg->n; i++) session_put(reg->v[i]);
-    free(reg->v);
+    for (int i = 0; i < reg->ids.n; i++) session_put(reg->ids.v[i]);
+    registry_deinit(&reg->ids);
     budget_free(reg->budget);
     pthread_rwlock_destroy(&reg->lock);
     free(reg);
 }
 
-/* Index of the first session with id >= key (binary search). */
-static int lower_bound(sessions *reg, const char *key)
-{
-    int lo = 0, hi = reg->n;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (strcmp(reg->v[mid]->id, key) < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
-static int registry_insert(sessions *reg, session *s)
+static int registry_add(sessions *reg, session *s)
 {
     pthread_rwlock_wrlock(&reg->lock);
-    int rc = 0;
-    if (reg->n == reg->cap) {
-        int cap = reg->cap ? reg->cap * 2 : 64;
-        session **v = realloc(reg->v, (size_t)cap * sizeof *v);
-        if (!v) rc = ERR_NO_MEMORY;
-        else { reg->v = v; reg->cap = cap; }
-    }
-    if (!rc) {
-        int i = lower_bound(reg, s->id);
-        memmove(reg->v + i + 1, reg->v + i, (size_t)(reg->n - i) * sizeof *reg->v);
-        reg->v[i] = s;
-        reg->n++;
-    }
+    int rc = registry_insert(&reg->ids, s);
     pthread_rwlock_unlock(&reg->lock);
     return rc;
 }
 
 session *sessions_get(sessions *reg, const char *id)
 {
-    session *s = NULL;
     pthread_rwlock_rdlock(&reg->lock);
-    int i = lower_bound(reg, id);
-    if (i < reg->n && strcmp(reg->v[i]->id, id) == 0) {
-        s = reg->v[i];
-        atomic_fetch_add(&s->refs, 1);
-    }
+    session *s = registry_find(&reg->ids, id);
+    if (s) atomic_fetch_add(&s->refs, 1);
     pthread_rwlock_unlock(&reg->lock);
     return s;
 }
@@ -283,7 +259,7 @@ session *sessions_get(sessions *reg, const char *id)
 int sessions_count(sessions *reg)
 {
     pthread_rwlock_rdlock(&reg->lock);
-    int n = reg->n;
+    int n = reg->ids.n;
     pthread_rwlock_unlock(&reg->lock);
     return n;
 }
@@ -296,11 +272,12 @@ int sessions_list(sessions *reg, const char *tenant, const char *after, int limi
     if (!pick) return ERR_NO_MEMORY;
     int k = 0;
     pthread_rwlock_rdlock(&reg->lock);
-    int i = after ? lower_bound(reg, after) : 0;
-    if (after && i < reg->n && strcmp(reg->v[i]->id, after) == 0) i++;
-    for (; i < reg->n && k < limit; i++) {
-        if (tenant && strcmp(reg->v[i]->sp.tenant, tenant) != 0) continue;
-        pick[k] = reg->v[i];
+    int i = after ? registry_lower_bound(&reg->ids, after) : 0;
+    if (after && registry_find(&reg->ids, after)) i++;
+    for (; i < reg->ids.n && k < limit; i++) {
+        session *si = reg->ids.v[i];
+        if (tenant && strcmp(si->sp.tenant, tenant) != 0) continue;
+        pick[k] = si;
         atomic_fetch_add(&pick[k]->refs, 1);
         k++;
     }
@@ -419,7 +396,7 @@ int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t ms
     rc = s->meta_json ? snapshot_encode_session(s, &snap, &snap_len) : ERR_NO_MEMORY;
     if (!rc) rc = store_session_create_take(a->db, s->id, s->meta_json, created, 0, snap, snap_len);
     session_publish(s);
-    if (!rc) rc = registry_insert(reg, s);
+    if (!rc) rc = registry_add(reg, s);
     if (rc) {
         session_free(s);
         return rc;
@@ -453,7 +430,7 @@ static int restore_one(void *ctx, const store_session_row *row)
             snprintf(s->reason, sizeof s->reason, "the session diverged before the daemon restarted");
         s->saved_time = http_now_mono();
         session_publish(s);
-        rc = registry_insert(reg, s);
+        rc = registry_add(reg, s);
     }
     if (rc) {
         fprintf(stderr, "optirsd: session %s not restored: %s%s%s\n", row->id, err_name(rc), msg[0] ? ": " : "",
@@ -777,12 +754,7 @@ int sessions_delete(sessions *reg, const char *id)
             sessions_pend_clear(reg, s);
         }
         pthread_rwlock_wrlock(&reg->lock);
-        int i = lower_bound(reg, id);
-        if (i < reg->n && reg->v[i] == s) {
-            memmove(reg->v + i, reg->v + i + 1, (size_t)(reg->n - i - 1) * sizeof *reg->v);
-            reg->n--;
-            removed = 1;
-        }
+        removed = registry_remove(&reg->ids, s);
         pthread_rwlock_unlock(&reg->lock);
         /* Its quota slot and bytes are given back now, not when the last
          * request holding it lets go: a create right after the answer counts

@@ -18,6 +18,7 @@
 #include "adapt.h"
 #include "online_es.h"
 #include "gather.h"
+#include "registry.h"
 #include "live.h"
 
 struct session {
@@ -70,8 +71,7 @@ struct session {
 struct sessions {
     app             *app;
     pthread_rwlock_t lock;
-    session        **v;            /* sorted by id */
-    int              n, cap;
+    registry         ids;          /* the sessions, sorted by id (registry.h) */
     atomic_int       npending;     /* sessions with a step being gathered */
     budget          *budget;       /* sessions, quotas and bytes reserved */
     double           last_ckpt_scan;

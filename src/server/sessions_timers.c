@@ -15,11 +15,11 @@
 static session **snapshot_list(sessions *reg, int *count)
 {
     pthread_rwlock_rdlock(&reg->lock);
-    session **v = malloc(((size_t)reg->n + 1) * sizeof *v);
+    session **v = malloc(((size_t)reg->ids.n + 1) * sizeof *v);
     int n = 0;
     if (v)
-        for (; n < reg->n; n++) {
-            v[n] = reg->v[n];
+        for (; n < reg->ids.n; n++) {
+            v[n] = reg->ids.v[n];
             atomic_fetch_add(&v[n]->refs, 1);
         }
     pthread_rwlock_unlock(&reg->lock);
