@@ -1,77 +1,27 @@
+/* sessions.c — see sessions.h.  The registry, session lifetime and the
+ * step protocol around the service modules; the timers and the shutdown
+ * are in sessions_timers.c, the shared definitions in sessions_internal.h. */
 #include "sessions.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-#include "app.h"
-#include "budget.h"
 #include "errors.h"
 #include "store.h"
-#include "adapt.h"
-#include "online_es.h"
 #include "analytics.h"
 #include "step.h"
 #include "jwriter.h"
-#include "live.h"
 #include "meta_weights.h"
 #include "pool.h"
 #include "rollback.h"
-#include "gather.h"
 #include "snapshot.h"
 #include "step_codec.h"
 #include "step_seq.h"
-
-struct session {
-    char            id[40];
-    pthread_mutex_t mu;
-    atomic_int      refs;
-    int             deleted;
-    app            *app;
-    spec            sp;            /* config and layout; sp.params is NULL */
-    char           *meta_json;     /* normalized description, with id and created_ms */
-    opt             o;
-    adapt           ad;            /* online lr adaptation; ad.nmult == 0: none */
-    online_es       es;            /* online learner (learned optimizers); es.K == 0: none */
-    int             es_dirty;      /* feedback changed es since the newest snapshot */
-    int             reserved;      /* holds a budget reservation of reserved_bytes */
-    uint64_t        reserved_bytes;
-    float          *params;        /* (n) */
-    float          *last_update;   /* (n) answer of step `step` */
-    float          *spare;         /* (n) the next update is written here, then swapped */
-    double          last_loss;
-    double          best_loss;     /* lowest finite loss seen (NAN: none yet) */
-    int             last_applied;  /* 0 when step `step` was skipped (non_finite: skip) */
-    int64_t         rolled_back_to;/* diverged sessions: the step restored, else -1 */
-    int64_t         step;          /* last applied step */
-    int64_t         saved_step;    /* step of the newest snapshot handed to the store */
-    int64_t         durable_step;  /* step of the newest snapshot known committed */
-    double          saved_time;    /* monotonic time of that snapshot */
-    char            status[16];    /* "active" | "diverged" */
-    char            reason[160];
-    /* shared sessions: the step being gathered */
-    gather          g;             /* the workers' gradients (gather.h) */
-    double          pend_deadline;
-    req           **pend_req;      /* (workers) the parked request of each slot of g */
-    int            *pend_enc;      /* (workers) its answer's encoding */
-    pool_lane       lane;          /* its steps, feedback, reads and delete, in order (pool.h) */
-    live_feed      *feed;          /* its event streams (live.h) */
-    /* What GET and the list show, copied from the fields above whenever
-     * s->mu is released (session_unlock), under its own short lock: a
-     * description never waits for a running step. */
-    pthread_mutex_t info_mu;
-    struct {
-        int64_t step, saved_step, rolled_back_to;
-        double  last_loss;
-        char    status[16];
-        char    reason[160];
-        int     npend;
-    } info;
-};
+#include "registry.h"
+#include "sessions_internal.h"
 
 /* Copies the described fields to s->info.  Called with s->mu held, or
  * before the session is shared. */
@@ -88,21 +38,11 @@ static void session_publish(session *s)
     pthread_mutex_unlock(&s->info_mu);
 }
 
-static void session_unlock(session *s)
+void session_unlock(session *s)
 {
     session_publish(s);
     pthread_mutex_unlock(&s->mu);
 }
-
-struct sessions {
-    app             *app;
-    pthread_rwlock_t lock;
-    session        **v;            /* sorted by id */
-    int              n, cap;
-    atomic_int       npending;     /* sessions with a step being gathered */
-    budget          *budget;       /* sessions, quotas and bytes reserved */
-    double           last_ckpt_scan;
-};
 
 /* ---- snapshots ---------------------------------------------------------- */
 
@@ -149,9 +89,7 @@ static int rollback_session(session *s, int flush)
     return session_take_state(s, &st, rollback_load(s->app->db, s->id, flush, &st));
 }
 
-/* Hands a snapshot of the current state to the store; wait=1 waits for the
- * commit and then marks it durable.  Called with s->mu held. */
-static int snapshot_save(session *s, int wait)
+int session_snapshot_save(session *s, int wait)
 {
     uint8_t *buf;
     size_t len;
@@ -270,6 +208,8 @@ static void new_id(char *out)
 
 /* ---- registry ----------------------------------------------------------- */
 
+static const char *session_key(const void *item) { return ((const session *)item)->id; }
+
 int sessions_new(app *a, sessions **out)
 {
     sessions *reg = calloc(1, sizeof *reg);
@@ -281,6 +221,7 @@ int sessions_new(app *a, sessions **out)
     }
     reg->app = a;
     store_set_chunk_bytes(a->db, (size_t)a->cfg.snapshot_chunk_bytes);
+    registry_init(&reg->ids, session_key);
     pthread_rwlock_init(&reg->lock, NULL);
     atomic_init(&reg->npending, 0);
     reg->last_ckpt_scan = http_now_mono();
@@ -291,54 +232,26 @@ int sessions_new(app *a, sessions **out)
 void sessions_free(sessions *reg)
 {
     if (!reg) return;
-    for (int i = 0; i < reg->n; i++) session_put(reg->v[i]);
-    free(reg->v);
+    for (int i = 0; i < reg->ids.n; i++) session_put(reg->ids.v[i]);
+    registry_deinit(&reg->ids);
     budget_free(reg->budget);
     pthread_rwlock_destroy(&reg->lock);
     free(reg);
 }
 
-/* Index of the first session with id >= key (binary search). */
-static int lower_bound(sessions *reg, const char *key)
-{
-    int lo = 0, hi = reg->n;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (strcmp(reg->v[mid]->id, key) < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
-static int registry_insert(sessions *reg, session *s)
+static int registry_add(sessions *reg, session *s)
 {
     pthread_rwlock_wrlock(&reg->lock);
-    int rc = 0;
-    if (reg->n == reg->cap) {
-        int cap = reg->cap ? reg->cap * 2 : 64;
-        session **v = realloc(reg->v, (size_t)cap * sizeof *v);
-        if (!v) rc = ERR_NO_MEMORY;
-        else { reg->v = v; reg->cap = cap; }
-    }
-    if (!rc) {
-        int i = lower_bound(reg, s->id);
-        memmove(reg->v + i + 1, reg->v + i, (size_t)(reg->n - i) * sizeof *reg->v);
-        reg->v[i] = s;
-        reg->n++;
-    }
+    int rc = registry_insert(&reg->ids, s);
     pthread_rwlock_unlock(&reg->lock);
     return rc;
 }
 
 session *sessions_get(sessions *reg, const char *id)
 {
-    session *s = NULL;
     pthread_rwlock_rdlock(&reg->lock);
-    int i = lower_bound(reg, id);
-    if (i < reg->n && strcmp(reg->v[i]->id, id) == 0) {
-        s = reg->v[i];
-        atomic_fetch_add(&s->refs, 1);
-    }
+    session *s = registry_find(&reg->ids, id);
+    if (s) atomic_fetch_add(&s->refs, 1);
     pthread_rwlock_unlock(&reg->lock);
     return s;
 }
@@ -346,7 +259,7 @@ session *sessions_get(sessions *reg, const char *id)
 int sessions_count(sessions *reg)
 {
     pthread_rwlock_rdlock(&reg->lock);
-    int n = reg->n;
+    int n = reg->ids.n;
     pthread_rwlock_unlock(&reg->lock);
     return n;
 }
@@ -359,11 +272,12 @@ int sessions_list(sessions *reg, const char *tenant, const char *after, int limi
     if (!pick) return ERR_NO_MEMORY;
     int k = 0;
     pthread_rwlock_rdlock(&reg->lock);
-    int i = after ? lower_bound(reg, after) : 0;
-    if (after && i < reg->n && strcmp(reg->v[i]->id, after) == 0) i++;
-    for (; i < reg->n && k < limit; i++) {
-        if (tenant && strcmp(reg->v[i]->sp.tenant, tenant) != 0) continue;
-        pick[k] = reg->v[i];
+    int i = after ? registry_lower_bound(&reg->ids, after) : 0;
+    if (after && registry_find(&reg->ids, after)) i++;
+    for (; i < reg->ids.n && k < limit; i++) {
+        session *si = reg->ids.v[i];
+        if (tenant && strcmp(si->sp.tenant, tenant) != 0) continue;
+        pick[k] = si;
         atomic_fetch_add(&pick[k]->refs, 1);
         k++;
     }
@@ -482,7 +396,7 @@ int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t ms
     rc = s->meta_json ? snapshot_encode_session(s, &snap, &snap_len) : ERR_NO_MEMORY;
     if (!rc) rc = store_session_create_take(a->db, s->id, s->meta_json, created, 0, snap, snap_len);
     session_publish(s);
-    if (!rc) rc = registry_insert(reg, s);
+    if (!rc) rc = registry_add(reg, s);
     if (rc) {
         session_free(s);
         return rc;
@@ -516,7 +430,7 @@ static int restore_one(void *ctx, const store_session_row *row)
             snprintf(s->reason, sizeof s->reason, "the session diverged before the daemon restarted");
         s->saved_time = http_now_mono();
         session_publish(s);
-        rc = registry_insert(reg, s);
+        rc = registry_add(reg, s);
     }
     if (rc) {
         fprintf(stderr, "optirsd: session %s not restored: %s%s%s\n", row->id, err_name(rc), msg[0] ? ": " : "",
@@ -544,7 +458,7 @@ static void answer_update(session *s, req *r, int enc)
 {
     /* durability=step: acknowledge only what is committed. */
     if (s->sp.dur == DURABILITY_STEP && s->durable_step < s->step) {
-        int rc = snapshot_save(s, 1);
+        int rc = session_snapshot_save(s, 1);
         if (rc) {
             http_resp_error(r, ERR_STORAGE, "step %lld was applied but could not be made durable; retry it",
                             (long long)s->step);
@@ -586,10 +500,10 @@ static void diverge(session *s, const char *reason)
 static int persist_step(session *s)
 {
     if (s->sp.dur != DURABILITY_STEP) {
-        if (s->step - s->saved_step >= s->app->cfg.checkpoint_every) snapshot_save(s, 0);
+        if (s->step - s->saved_step >= s->app->cfg.checkpoint_every) session_snapshot_save(s, 0);
         return 0;
     }
-    int rc = snapshot_save(s, 1);
+    int rc = session_snapshot_save(s, 1);
     if (rc && rollback_session(s, 0) != 0) {
         /* Could not even read the last state back: keep the step in memory;
          * answer_update retries the commit before acknowledging it. */
@@ -659,16 +573,14 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     return rc2;
 }
 
-static void pend_clear(sessions *reg, session *s)
+void sessions_pend_clear(sessions *reg, session *s)
 {
     if (s->g.npend) atomic_fetch_sub(&reg->npending, 1);
     gather_clear(&s->g);
     for (int j = 0; j < s->sp.workers; j++) s->pend_req[j] = NULL;
 }
 
-/* Answers every waiting worker except `self` with error e, or with the
- * update when e == 0, and resumes them.  Called with s->mu held. */
-static void pend_answer_all(session *s, req *self, int e, const char *msg)
+void session_pend_answer_all(session *s, req *self, int e, const char *msg)
 {
     for (int j = 0; j < s->g.npend; j++) {
         req *w = s->pend_req[j];
@@ -746,10 +658,10 @@ int session_step(session *s, req *r, const step_request *sr)
             const float *mean = gather_mean(&s->g, &loss, &any_skip);
             int rc = apply_step(s, k, mean, loss, any_skip);
             const char *msg = rc ? (s->reason[0] ? s->reason : err_message(rc)) : NULL;
-            pend_answer_all(s, r, rc, msg);
+            session_pend_answer_all(s, r, rc, msg);
             if (rc) http_resp_error(r, rc, "%s", msg);
             else answer_update(s, r, sr->encoding);
-            pend_clear(reg, s);
+            sessions_pend_clear(reg, s);
         }
     }
     session_unlock(s);
@@ -797,7 +709,7 @@ int session_feedback(session *s, int64_t step, double loss, const char *metrics_
         pthread_mutex_lock(&s->mu);
         if (!s->deleted && s->es.K && online_es_observe(&s->es, step, loss)) {
             s->es_dirty = 1;
-            if (s->sp.dur == DURABILITY_STEP) snapshot_save(s, 1);
+            if (s->sp.dur == DURABILITY_STEP) session_snapshot_save(s, 1);
         }
         session_unlock(s);
     }
@@ -838,16 +750,11 @@ int sessions_delete(sessions *reg, const char *id)
     if (!rc) {
         s->deleted = 1;
         if (s->g.npend) {
-            pend_answer_all(s, NULL, ERR_SESSION_NOT_FOUND, "the session was deleted");
-            pend_clear(reg, s);
+            session_pend_answer_all(s, NULL, ERR_SESSION_NOT_FOUND, "the session was deleted");
+            sessions_pend_clear(reg, s);
         }
         pthread_rwlock_wrlock(&reg->lock);
-        int i = lower_bound(reg, id);
-        if (i < reg->n && reg->v[i] == s) {
-            memmove(reg->v + i, reg->v + i + 1, (size_t)(reg->n - i - 1) * sizeof *reg->v);
-            reg->n--;
-            removed = 1;
-        }
+        removed = registry_remove(&reg->ids, s);
         pthread_rwlock_unlock(&reg->lock);
         /* Its quota slot and bytes are given back now, not when the last
          * request holding it lets go: a create right after the answer counts
@@ -859,89 +766,4 @@ int sessions_delete(sessions *reg, const char *id)
     if (removed) session_put(s);   /* the registry's reference */
     session_put(s);
     return rc;
-}
-
-/* ---- timers and shutdown ------------------------------------------------- */
-
-/* References to every live session (the caller puts them and frees the array). */
-static session **snapshot_list(sessions *reg, int *count)
-{
-    pthread_rwlock_rdlock(&reg->lock);
-    session **v = malloc(((size_t)reg->n + 1) * sizeof *v);
-    int n = 0;
-    if (v)
-        for (; n < reg->n; n++) {
-            v[n] = reg->v[n];
-            atomic_fetch_add(&v[n]->refs, 1);
-        }
-    pthread_rwlock_unlock(&reg->lock);
-    *count = n;
-    return v;
-}
-
-void sessions_tick(sessions *reg, double now)
-{
-    live_tick(reg->app, now);
-    int scan_ckpt = now - reg->last_ckpt_scan >= reg->app->cfg.checkpoint_interval;
-    if (!scan_ckpt && atomic_load(&reg->npending) == 0) return;
-    if (scan_ckpt) reg->last_ckpt_scan = now;
-    int n;
-    session **v = snapshot_list(reg, &n);
-    if (!v) return;
-    for (int i = 0; i < n; i++) {
-        session *s = v[i];
-        pthread_mutex_lock(&s->mu);
-        if (s->g.npend && now > s->pend_deadline) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "only %d of %d workers posted gradients for step %lld within %g s", s->g.npend,
-                     s->sp.workers, (long long)s->g.step, s->app->cfg.step_timeout);
-            pend_answer_all(s, NULL, ERR_STEP_TIMEOUT, msg);
-            pend_clear(reg, s);
-        }
-        if (scan_ckpt && !s->deleted && s->sp.dur == DURABILITY_CHECKPOINT && (s->step > s->saved_step || s->es_dirty))
-            snapshot_save(s, 0);
-        session_unlock(s);
-        session_put(s);
-    }
-    free(v);
-}
-
-void sessions_release_waiters(sessions *reg)
-{
-    live_drain(reg->app);
-    int n;
-    session **v = snapshot_list(reg, &n);
-    if (!v) return;
-    for (int i = 0; i < n; i++) {
-        session *s = v[i];
-        pthread_mutex_lock(&s->mu);
-        if (s->g.npend) {
-            pend_answer_all(s, NULL, ERR_SHUTTING_DOWN, "the daemon is shutting down; retry this step");
-            pend_clear(reg, s);
-        }
-        session_unlock(s);
-        session_put(s);
-    }
-    free(v);
-}
-
-int sessions_checkpoint_all(sessions *reg)
-{
-    int n, rc = 0;
-    session **v = snapshot_list(reg, &n);
-    if (!v) return ERR_NO_MEMORY;
-    for (int i = 0; i < n; i++) {
-        session *s = v[i];
-        pthread_mutex_lock(&s->mu);
-        if (!s->deleted && (s->step > s->saved_step || s->es_dirty)) {
-            int e = snapshot_save(s, 0);
-            if (e) rc = e;
-        }
-        session_unlock(s);
-        session_put(s);
-    }
-    free(v);
-    live_flush(reg->app);
-    int e = store_flush(reg->app->db);
-    return rc ? rc : e;
 }
