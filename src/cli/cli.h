@@ -1,7 +1,8 @@
 /* cli.h — the `optirsd meta-train` and `optirsd eval` subcommands (argv
  * starts after the subcommand's name).  Both work directly on the database
  * (--db, default the daemon's) and print to stdout; each returns the process
- * exit code (0 ok, 1 failure, 2 usage).
+ * exit code (0 ok, 1 failure, 2 usage; for eval also a suite file that is
+ * missing, too large, malformed or empty).
  *
  *   optirsd meta-train --config FILE [--db PATH] [--threads N] [--resume] [--out FILE]
  *   optirsd eval --weights NAME[@VERSION] (--suite NAME | --suite-file PATH) [--db PATH]

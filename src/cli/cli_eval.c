@@ -416,10 +416,16 @@ int cli_eval(int argc, char **argv)
     suite_key(suite, suite_file, key, sizeof key);
     eval_suite *su = malloc(sizeof *su);
     if (!su) return 1;
+    /* a missing, oversized, malformed or empty suite is a usage error (2) */
     if (eval_suite_load(path, su, msg, sizeof msg) != 0) {
         fprintf(stderr, "optirsd eval: %s\n", msg);
         free(su);
-        return 1;
+        return 2;
+    }
+    if (!su->n && !su->from_training) {
+        fprintf(stderr, "optirsd eval: %s holds no task\n", path);
+        free(su);
+        return 2;
     }
     config cfg;
     const char *db_file = cli_db_path(db_flag, &cfg);
@@ -456,10 +462,6 @@ int cli_eval(int argc, char **argv)
             fprintf(stderr, "optirsd eval: %s has no training tasks in its provenance\n", ref);
             goto out;
         }
-    }
-    if (!su->n) {
-        fprintf(stderr, "optirsd eval: %s holds no task\n", path);
-        goto out;
     }
     int ntasks = su->n;
     uint64_t seeds[EVAL_MAX_SEEDS];
