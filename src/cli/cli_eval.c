@@ -282,7 +282,7 @@ static cJSON *report(const report_ctx *c)
     const char **dom = calloc((size_t)n, sizeof *dom);
     cJSON *ev = cJSON_CreateObject();
     if (!ent || !hidx || !dom || !ev) goto fail;
-    printf("\n%-46s %6s  %-12s %-12s %-12s %-12s %-9s %-12s %-12s %-7s %-7s %-8s %s\n", "task", "H", "LO",
+    printf("\n%-46s %6s  %-12s %-12s %-12s %-12s %-9s %-12s %-12s %-9s %-9s %-8s %s\n", "task", "H", "LO",
            "LO held", "Adam tuned", "tuned held", "best lr", "Adam@1e-3", "1e-3 held", "ratio", "r held", "vs tuned",
            "vs 1e-3");
     cJSON_AddStringToObject(ev, "suite_file", c->path);
@@ -304,7 +304,7 @@ static cJSON *report(const report_ctx *c)
             int bt = isfinite(e->lo) && e->lo < e->tuned, b3 = isfinite(e->lo) && e->lo < e->a3;
             char b[8][32], lr[24];
             snprintf(lr, sizeof lr, "%.2g%s", e->tuned_lr, e->lr_at_edge ? "*" : "");
-            printf("%-46s %6lld  %-12s %-12s %-12s %-12s %-9s %-12s %-12s %-7s %-7s %-8s %s\n", se->text,
+            printf("%-46s %6lld  %-12s %-12s %-12s %-12s %-9s %-12s %-12s %-9s %-9s %-8s %s\n", se->text,
                    (long long)c->horizons[h], fmt_loss(e->lo, b[0], 32), fmt_loss(e->lo_heldout, b[1], 32),
                    fmt_loss(e->tuned, b[2], 32), fmt_loss(e->tuned_heldout, b[3], 32), lr, fmt_loss(e->a3, b[4], 32),
                    fmt_loss(e->a3_heldout, b[5], 32), fmt_ratio(ok, r, b[6], 32), fmt_ratio(okh, rh, b[7], 32),
@@ -352,6 +352,10 @@ static cJSON *report(const report_ctx *c)
     if (eval_summarize(ent, n, &s)) goto fail;
     snprintf(label, sizeof label, "summary (%s, suite %s)", c->ref, c->key);
     print_summary(label, &s);
+    int extra = 0;   /* the cost of widening: lrs run beyond the starting ten */
+    for (int t = 0; t < c->su->n; t++) extra += c->st[t].grid.hi - c->st[t].grid.lo + 1 - EVAL_GRID;
+    printf("tuned Adam: %d lrs run beyond the starting %d, over %d tasks\n", extra, EVAL_GRID, c->su->n);
+    cJSON_AddNumberToObject(ev, "adam_extra_lrs", extra);
     if (s.nrel13)
         printf("mean LO / Adam@1e-3 over the %d entries with positive losses: %.4f (lower is better; the tie-break "
                "between records that beat tuned Adam equally often)\n", s.nrel13, s.rel13_mean);

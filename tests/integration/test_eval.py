@@ -96,6 +96,11 @@ def test_eval_suite_file(tmp_path):
                  "summary (mlp_lopt@1, suite tiny): beats tuned Adam on %d of 10" % ev["beats_tuned_adam"]):
         assert line in r.stdout, (line, r.stdout)
     assert "over 8 entries (2 without a ratio)" in r.stdout, r.stdout
+    # the widening's cost: lrs run beyond the starting ten (at least one, two beyond its best, for
+    # every task with a best lr outside [1e-4, 1e-1])
+    assert "tuned Adam: %d lrs run beyond the starting 10, over 5 tasks" % ev["adam_extra_lrs"] in r.stdout
+    outside = {x["task"] for x in rows if not 0.99e-4 < x["adam_tuned_lr"] < 0.1001}
+    assert ev["adam_extra_lrs"] >= 2 * len(outside)
     # the figures do not depend on the thread count
     r1 = run("eval", "--weights", "mlp_lopt", "--suite-file", str(suite), "--db", db, "--horizons", "10,30",
              "--seeds", "2", "--threads", "1")
