@@ -140,8 +140,21 @@ def test_eval_refuses_bad_suites_and_arguments(tmp_path):
                  ["--suite-file", str(ok), "--horizons", "1,2,3,4,5,6,7,8,9"]):
         r = run("eval", "--weights", "mlp_lopt", "--db", db, *args)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
-    # the shipped suites are there and parse (test.suite: at least 16 entries)
-    for name in ("train", "selection", "test"):
-        assert os.path.exists(os.path.join(ROOT, "deploy", "eval", name + ".suite"))
-    test_entries = [l.split("#")[0].strip() for l in open(os.path.join(ROOT, "deploy/eval/test.suite"))]
-    assert len([l for l in test_entries if l]) >= 16
+
+
+def test_shipped_suites_run(tmp_path):
+    """Every entry of the shipped selection and test suites makes a task (its data is there):
+    three steps each.  test.suite holds at least 16 entries; train follows the record."""
+    db = str(tmp_path / "e.db")
+    for name in ("selection", "test"):
+        lines = [l.split("#")[0].strip() for l in open(os.path.join(ROOT, "deploy/eval/%s.suite" % name))]
+        n = len([l for l in lines if l])
+        assert n >= (16 if name == "test" else 10)
+        r = run("eval", "--weights", "mlp_lopt", "--suite", name, "--db", db, "--horizons", "3", "--seeds", "1")
+        assert r.returncode == 0, r.stderr
+        assert "suite %s): beats tuned Adam on" % name in r.stdout and "Adam@1e-3 on" in r.stdout
+        assert len(evaluation(db)[name]["tasks"]) == n
+    r = run("eval", "--weights", "mlp_lopt", "--suite", "train", "--db", db, "--horizons", "3", "--seeds", "1")
+    assert r.returncode == 0, r.stderr
+    assert {x["task"] for x in evaluation(db)["train"]["tasks"]} == set(json.loads(sqlite3.connect(db).execute(
+        "SELECT provenance_json FROM weights WHERE name = 'mlp_lopt'").fetchone()[0])["task_families"])
