@@ -2,7 +2,7 @@
 # Meta-trains the three shipped weights records — mlp_lopt (three stages:
 # mlp_lopt_base.conf and mlp_lopt_net.conf train its per-parameter network,
 # then mlp_lopt.conf trains only its per-tensor step scale), lstm_lopt and
-# nn_adam — evaluates each on its training suite and on the validation suite
+# nn_adam — evaluates each on the train, selection and test suites of deploy/eval/
 # (horizons 1000 and 5000, 5 seeds, next to lr-tuned Adam and Adam@1e-3), and
 # regenerates src/core/lopt/weights_builtin.c from the records.
 #
@@ -29,7 +29,7 @@ train() {
     echo "[train_all] $1 meta-trained ($(( $(date +%s) - start )) s so far)"
 }
 evaluate() {
-    for suite in train validation; do
+    for suite in train selection test; do
         build/optirsd eval --weights "$1" --suite "$suite" --db "$DB" --horizons 1000,5000 --seeds 5 \
             --threads "$THREADS"
     done

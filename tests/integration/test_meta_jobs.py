@@ -11,6 +11,8 @@ import time
 
 from daemon import OPTIRSD
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 TINY = {"name": "tiny", "tasks": ["quadratic dim=5"], "particles": 4, "unroll": 5, "outer_steps": 6,
         "checkpoint_every": 2, "estimator": "es"}
 # Long enough that it is still running when the test acts on it.
@@ -119,7 +121,15 @@ def write_conf(path, **kv):
 
 
 def run(*args, timeout=60):
-    return subprocess.run([OPTIRSD, *args], capture_output=True, text=True, timeout=timeout)
+    # from the repository root: `eval --suite NAME` reads deploy/eval/NAME.suite
+    return subprocess.run([OPTIRSD, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+# One row of `optirsd eval`'s table: task, H, LO, LO held-out, tuned Adam, its held-out, best lr
+# (`*` at the grid's limit), Adam@1e-3, its held-out, ratio, held-out ratio, vs tuned, vs 1e-3.
+LOSS = r"(-?[0-9.]+e[-+][0-9]+|non-finite)"
+EVAL_ROW = (r"^(%s)\s+(\d+)\s+" + r"\s+".join([LOSS] * 4) + r"\s+([0-9.e+-]+\*?)\s+" + LOSS + r"\s+" + LOSS
+            + r"\s+([0-9.e+-]+|inf|n/a)\s+([0-9.e+-]+|inf|n/a)\s+(WIN|loss)\s+(WIN|loss)\s*$")
 
 
 def test_cli_meta_train_and_eval(tmp_path):
@@ -142,25 +152,25 @@ def test_cli_meta_train_and_eval(tmp_path):
     finally:
         con.close()
     assert kept == ["clitiny", "clitiny.step1", "clitiny.step2"], kept
-    # eval with tiny horizons prints the table and the summary line.
+    # eval with tiny horizons prints the table and the summary line; the train suite is the
+    # record's meta-training tasks (deploy/eval/train.suite says @meta-training-tasks).
     r = run("eval", "--weights", "clitiny", "--suite", "train", "--db", db, "--horizons", "20,40", "--seeds", "2")
     assert r.returncode == 0, r.stderr
-    rows = re.findall(r"^(quadratic dim=5|logistic_regression dim=5)\s+(20|40)\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)\s+"
-                      r"(WIN|loss)\s+(WIN|loss)\s+([-+][0-9.e+-]+%|-)\s*$", r.stdout, re.M)
+    rows = re.findall(EVAL_ROW % "quadratic dim=5|logistic_regression dim=5", r.stdout, re.M)
     assert len(rows) == 4, r.stdout
     m = re.search(r"summary \(clitiny@1, suite train\): beats tuned Adam on (\d+) of 4, "
                   r"beats Adam@1e-3 on (\d+) of 4, non-finite LO runs: (\d+)", r.stdout)
     assert m, r.stdout
-    assert int(m.group(2)) == sum(1 for x in rows if x[7] == "WIN")
+    assert int(m.group(2)) == sum(1 for x in rows if x[12] == "WIN")
     # the tie-break figure: mean LO / Adam@1e-3 over the rows (all losses here are positive)
     rel = re.search(r"^mean LO / Adam@1e-3 over the 4 entries with positive losses: ([0-9.]+) ", r.stdout, re.M)
     assert rel, r.stdout
-    want = sum(float(x[2]) / float(x[5]) for x in rows) / 4
+    want = sum(float(x[2]) / float(x[7]) for x in rows) / 4
     assert abs(float(rel.group(1)) - want) <= 1e-3 * want, (rel.group(1), want)
-    # the last column is (LO - tuned) / |tuned|: negative exactly on the rows that beat tuned Adam
+    # the ratio column is LO / tuned Adam: below 1 exactly on the rows that beat tuned Adam
     for x in rows:
-        if x[8] != "-":
-            assert (float(x[8][:-1]) < 0) == (x[6] == "WIN"), x
+        assert abs(float(x[9]) - float(x[2]) / float(x[4])) <= 1e-3 * float(x[9]), x
+        assert (float(x[2]) < float(x[4])) == (x[11] == "WIN"), x
     # --lr: the learned optimizer at another step size changes its figures, and they are printed,
     # not recorded (the record keeps its default-lr figures).
     def evaluation():
