@@ -129,3 +129,26 @@ def test_domain_survives_restart(make_daemon):
     assert d2.step_binary(sid, 4, list(g))[0] == 200
     cat = {o["name"]: o for o in d2.json("GET", "/v1/optimizers")[1]["optimizers"]}
     assert cat["mlp_lopt"]["domain_weights"]["tabular"]["ref"] == "mlp_lopt.tabular@1"
+
+
+def test_meta_training_produces_a_domain_record(daemon):
+    """A meta-training job named <optimizer>.<domain> stores a record with that
+    domain (given, or derived from its tasks), which sessions then get."""
+    import time
+    tiny = {"tasks": ["quadratic dim=5"], "particles": 4, "unroll": 5, "outer_steps": 3,
+            "checkpoint_every": 3, "estimator": "es"}
+    # The name promises domain vision; a quadratic is synthetic: refused up front.
+    st, body = daemon.json("POST", "/v1/meta/jobs", dict(tiny, name="mlp_lopt.vision"))
+    assert st == 400 and "domain" in body["error"]["message"], body
+    st, job = daemon.json("POST", "/v1/meta/jobs", dict(tiny, name="mlp_lopt.synthetic", domain="synthetic"))
+    assert st == 202, job
+    deadline = time.time() + 60
+    while job["status"] not in ("done", "failed") and time.time() < deadline:
+        time.sleep(0.05)
+        job = daemon.json("GET", f"/v1/meta/jobs/{job['id']}")[1]
+    assert job["status"] == "done", job
+    assert job["weights"] == "mlp_lopt.synthetic@1"
+    rec = daemon.json("GET", "/v1/weights/mlp_lopt.synthetic")[1]
+    assert rec["domain"] == "synthetic" and rec["provenance"]["config"]["domain"] == "synthetic"
+    st, s = create(daemon, optimizer="mlp_lopt", domain="synthetic")
+    assert st == 201 and s["weights"] == "mlp_lopt.synthetic@1", s
