@@ -153,7 +153,7 @@ cJSON *meta_weights_eval_summary(const char *eval_json)
 {
     cJSON *ev = eval_json ? cJSON_ParseWithLengthOpts(eval_json, strlen(eval_json), NULL, 0) : NULL;
     cJSON *out = NULL;
-    for (cJSON *suite = ev ? ev->child : NULL; suite; suite = suite->next) {
+    for (cJSON *suite = cJSON_IsObject(ev) ? ev->child : NULL; suite; suite = suite->next) {
         cJSON *keep = NULL;
         if (cJSON_IsObject(suite)) {
             keep = cJSON_CreateObject();

@@ -186,6 +186,8 @@ static void test_defaults_json_lists_general_and_domain_records(void **unused)
     cJSON_Delete(o);
     assert_null(meta_weights_eval_summary("{}"));
     assert_null(meta_weights_eval_summary("not json"));
+    assert_null(meta_weights_eval_summary("[{\"a\":1},2]"));   /* not an object */
+    assert_null(meta_weights_eval_summary("{\"s\":[1]}"));      /* nothing but rows */
     assert_null(meta_weights_eval_summary(NULL));
     store_close(db);
 }
