@@ -332,7 +332,7 @@ static int cmd_sessions_ls(optirs_client *c)
 
 static void print_session(const cJSON *d)
 {
-    static const char *fields[] = {"id", "name", "tenant", "optimizer", "weights", "schedule",
+    static const char *fields[] = {"id", "name", "tenant", "optimizer", "weights", "domain", "schedule",
                                    "num_params", "step", "saved_step", "status", "reason",
                                    "rolled_back_to", "last_loss", "durability", "non_finite",
                                    "divergence_factor", "workers", "pending_workers", "total_steps"};
@@ -786,7 +786,7 @@ static char *read_all(FILE *f, size_t *len)
 /* The create request that reproduces an exported session. */
 static cJSON *create_from_export(const cJSON *desc, const cJSON *params)
 {
-    static const char *copy[] = {"optimizer", "hyperparams", "schedule", "weights", "durability",
+    static const char *copy[] = {"optimizer", "hyperparams", "schedule", "weights", "domain", "durability",
                                  "non_finite", "divergence_factor", "workers", "total_steps", "name",
                                  "tags"};
     cJSON *o = cJSON_CreateObject();

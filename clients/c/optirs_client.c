@@ -633,6 +633,8 @@ int optirs_session_create(optirs_client *c, const optirs_spec *sp, optirs_sessio
         goto done;
     if (sp->weights && !cJSON_AddStringToObject(o, "weights", sp->weights))
         goto done;
+    if (sp->domain && !cJSON_AddStringToObject(o, "domain", sp->domain))
+        goto done;
     if (!(ts = cJSON_AddArrayToObject(o, "tensors")))
         goto done;
     for (int i = 0; i < sp->n_tensors; i++) {

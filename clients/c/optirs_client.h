@@ -123,6 +123,9 @@ typedef struct optirs_spec {
     const char          *name;
     int                  workers;
     int64_t              total_steps;
+    const char          *domain;            /* learned optimizers: "vision", "text", "tabular",
+                                               "synthetic" — that domain's weights record (the
+                                               daemon answers no_domain_weights when it has none) */
 } optirs_spec;
 
 /* POST /v1/sessions with a JSON spec (CreateSessionRequest) or a struct.

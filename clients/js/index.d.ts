@@ -50,7 +50,11 @@ export interface CreateSessionOptions {
   adapt?: Record<string, string | number | boolean>;
   nonFinite?: 'reject' | 'skip';
   divergenceFactor?: number;
+  /** Learned optimizers: that domain's weights record (else OptirsError 'no_domain_weights'). */
+  domain?: Domain;
 }
+
+export type Domain = 'vision' | 'text' | 'tabular' | 'synthetic';
 
 export interface SessionDescription {
   id: string;
@@ -59,6 +63,7 @@ export interface SessionDescription {
   hyperparams: Record<string, number>;
   schedule: string;
   weights?: string;
+  domain?: Domain;
   num_params: number;
   durability: 'checkpoint' | 'step';
   workers: number;
@@ -84,7 +89,17 @@ export interface OptimizerInfo {
   kind: 'classic' | 'learned' | 'hybrid';
   description: string;
   hyperparams: Hyperparameter[];
+  /** Learned optimizers and hybrids: the record a session gets without weights and domain. */
+  default_weights?: DefaultWeights | null;
+  /** Learned optimizers and hybrids: per domain, the record a session with that domain gets. */
+  domain_weights?: Partial<Record<Domain, DefaultWeights>>;
   [extra: string]: unknown;
+}
+
+export interface DefaultWeights {
+  name: string; version: number; ref: string; domain: Domain | 'mixed';
+  /** Each evaluation suite's headline figures, when the record was evaluated. */
+  evaluation?: Record<string, Record<string, number | string | boolean>>;
 }
 
 export interface MetricRow {

@@ -158,9 +158,12 @@ export class Client {
   /**
    * Creates a session.  tensors: shapes ([[784, 128], [128]]) or {name, shape}
    * objects; params: initial values (array or Float32Array, default zeros).
+   * domain (learned optimizers: 'vision', 'text', 'tabular', 'synthetic'):
+   * that domain's weights record; rejects with OptirsError
+   * 'no_domain_weights' when the optimizer has none.
    */
   async createSession(optimizer, { tensors, hyperparams, params, durability, workers, totalSteps,
-    name, tags, weights, schedule, adapt, nonFinite, divergenceFactor } = {}) {
+    name, tags, weights, schedule, adapt, nonFinite, divergenceFactor, domain } = {}) {
     if (!Array.isArray(tensors) || tensors.length === 0) throw new TypeError('optirs: tensors is required');
     const spec = {
       optimizer,
@@ -170,7 +173,7 @@ export class Client {
     if (params !== undefined) spec.params = Array.from(params);
     const extra = {
       durability, workers, total_steps: totalSteps, name, tags, weights, schedule, adapt,
-      non_finite: nonFinite, divergence_factor: divergenceFactor,
+      non_finite: nonFinite, divergence_factor: divergenceFactor, domain,
     };
     for (const [k, v] of Object.entries(extra)) if (v !== undefined && v !== null) spec[k] = v;
     // The Idempotency-Key makes a re-sent create (after a lost reply) answer

@@ -35,6 +35,7 @@
     X(ERR_TOO_MANY_QUERY,     "too_many_query_parameters", "the request has more parameters than the limit") \
     X(ERR_NOT_IMPLEMENTED,    "not_implemented",       "the request uses an encoding the daemon does not implement") \
     X(ERR_NOT_FOUND,          "not_found",             "no such resource") \
+    X(ERR_NO_DOMAIN_WEIGHTS,  "no_domain_weights",     "the optimizer has no weights record for the domain asked for") \
     X(ERR_SESSION_NOT_FOUND,  "session_not_found",     "no session has this id") \
     X(ERR_METHOD_NOT_ALLOWED, "method_not_allowed",    "the resource does not accept this operation") \
     X(ERR_NOT_ACCEPTABLE,     "not_acceptable",        "no answer encoding the caller accepts can be produced") \

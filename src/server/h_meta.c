@@ -13,6 +13,7 @@
 #include "app.h"
 #include "auth.h"
 #include "compute.h"
+#include "domain.h"
 #include "errors.h"
 #include "handlers.h"
 #include "jsonwalk.h"
@@ -379,9 +380,8 @@ static int weights_import_work(req *r, void *ctx)
     }
     const char *domain = http_req_query(r, "domain");
     if (!domain) domain = "synthetic";
-    if (strcmp(domain, "synthetic") && strcmp(domain, "tabular") && strcmp(domain, "vision") &&
-        strcmp(domain, "text") && strcmp(domain, "mixed")) {
-        http_resp_error(r, ERR_INVALID_ARGUMENT, "domain must be synthetic, tabular, vision, text or mixed");
+    if (!domain_record_valid(domain)) {
+        http_resp_error(r, ERR_INVALID_ARGUMENT, "domain must be %s", DOMAIN_RECORD_WORDS);
         return COMPUTE_DONE;
     }
     lopt_weights lw;
@@ -390,6 +390,12 @@ static int weights_import_work(req *r, void *ctx)
         http_resp_error(r, rc == ERR_CORRUPT ? ERR_INVALID_ARGUMENT : rc,
                         rc == ERR_CORRUPT ? "the body is not a valid weights blob (bad magic, version or checksum)"
                                           : NULL);
+        return COMPUTE_DONE;
+    }
+    char why[200];
+    if (domain_check_record(name, lopt_arch_name(lw.arch), domain, why, sizeof why)) {
+        lopt_weights_deinit(&lw);
+        http_resp_error(r, ERR_INVALID_ARGUMENT, "%s", why);
         return COMPUTE_DONE;
     }
     int ok = 1;

@@ -12,6 +12,7 @@
 #include "app.h"
 #include "auth.h"
 #include "compute.h"
+#include "domain.h"
 #include "errors.h"
 #include "f32json.h"
 #include "handlers.h"
@@ -206,6 +207,12 @@ static void h_sessions_create_once(req *r)
     char msg[300];
     int rc = spec_parse(&sp, r->body, r->body_len, (size_t)r->app->cfg.max_params, 0, msg, sizeof msg);
     if (rc) {
+        http_resp_error(r, rc, "%s", msg);
+        return;
+    }
+    rc = domain_resolve(r->app->db, &sp, msg, sizeof msg);
+    if (rc) {
+        spec_deinit(&sp);
         http_resp_error(r, rc, "%s", msg);
         return;
     }

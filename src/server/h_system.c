@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "app.h"
+#include "domain.h"
 #include "errors.h"
 #include "handlers.h"
 #include "meta_jobs.h"
@@ -92,7 +93,8 @@ void h_optimizers(req *r)
             /* Learned optimizers and hybrids: the weights records they can use
              * (a hybrid's are those of its learned part). */
             wcat_ctx wc = {cJSON_AddArrayToObject(o, "weights"), vt->weights_arch};
-            if (store_weights_list(r->app->db, 0, weights_of_opt, &wc) != 0) {
+            if (store_weights_list(r->app->db, 0, weights_of_opt, &wc) != 0 ||
+                domain_defaults_json(r->app->db, vt->weights_arch, o) != 0) {
                 cJSON_Delete(o);
                 cJSON_Delete(root);
                 http_resp_error(r, ERR_STORAGE, NULL);

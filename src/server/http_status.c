@@ -33,6 +33,7 @@ static const http_status_row rows[ERR_LAST_ - (ERR_FIRST_ + 1)] = {
     HTTP_STATUS_(ERR_TOO_MANY_QUERY,      414, "the query string has more parameters than the limit"),
     HTTP_STATUS_(ERR_NOT_IMPLEMENTED,     501, "the request uses a transfer coding the daemon does not implement"),
     HTTP_STATUS_(ERR_NOT_FOUND,           404, NULL),
+    HTTP_STATUS_(ERR_NO_DOMAIN_WEIGHTS,   422, NULL),
     HTTP_STATUS_(ERR_SESSION_NOT_FOUND,   404, NULL),
     HTTP_STATUS_(ERR_METHOD_NOT_ALLOWED,  405, "the route does not accept this method"),
     HTTP_STATUS_(ERR_NOT_ACCEPTABLE,      406, "the Accept header names no encoding this route can produce"),

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "data_cache.h"
+#include "domain.h"
 #include "errors.h"
 #include "layers.h"
 #include "lopt.h"
@@ -174,9 +175,8 @@ int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, 
         return 0;
     }
     if (strcmp(key, "domain") == 0) {
-        static const char *const doms[] = {"synthetic", "tabular", "vision", "text", "mixed"};
-        if (name_index(value, doms, 5) < 0)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "domain must be synthetic, tabular, vision, text or mixed%s%s", "", "");
+        if (!domain_record_valid(value))
+            return fail(msg, cap, ERR_INVALID_ARGUMENT, "domain must be %s%s", DOMAIN_RECORD_WORDS, "");
         snprintf(sp->domain, sizeof sp->domain, "%s", value);
         return 0;
     }
@@ -332,6 +332,9 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
         }
         snprintf(sp->domain, sizeof sp->domain, "%s", d ? d : "synthetic");
     }
+    /* NAME = <optimizer>.<domain> makes the record that domain's default. */
+    int drc = domain_check_record(sp->name, c->optimizer, sp->domain, msg, cap);
+    if (drc) return drc;
     /* Every task can be created with its parameters. */
     for (int i = 0; i < c->ntasks; i++) {
         task *t = NULL;

@@ -148,3 +148,25 @@ cJSON *meta_weights_to_json(const store_weights_row *w)
     cJSON_AddNumberToObject(o, "created_ms", (double)w->created_ms);
     return o;
 }
+
+cJSON *meta_weights_eval_summary(const char *eval_json)
+{
+    cJSON *ev = eval_json ? cJSON_ParseWithLengthOpts(eval_json, strlen(eval_json), NULL, 0) : NULL;
+    cJSON *out = NULL;
+    for (cJSON *suite = cJSON_IsObject(ev) ? ev->child : NULL; suite; suite = suite->next) {
+        cJSON *keep = NULL;
+        if (cJSON_IsObject(suite)) {
+            keep = cJSON_CreateObject();
+            for (cJSON *f = suite->child; keep && f; f = f->next)
+                if (!cJSON_IsObject(f) && !cJSON_IsArray(f))
+                    cJSON_AddItemToObject(keep, f->string, cJSON_Duplicate(f, 0));
+        } else if (!cJSON_IsArray(suite)) {
+            keep = cJSON_Duplicate(suite, 0);
+        }
+        if (!keep) continue;
+        if (!out) out = cJSON_CreateObject();
+        cJSON_AddItemToObject(out, suite->string, keep);
+    }
+    cJSON_Delete(ev);
+    return out;
+}

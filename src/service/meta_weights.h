@@ -40,5 +40,9 @@ int    meta_weights_parse_ref(const char *ref, char *name, size_t cap, int64_t *
 int    meta_weights_valid_name(const char *name);
 /* The record as JSON (metadata, no blob); the caller frees it. */
 cJSON *meta_weights_to_json(const store_weights_row *w);
+/* A record's evaluation JSON ({suite: {figures…, tasks: […]}, …}) without its
+ * arrays and nested objects: each suite's headline figures.  NULL when the
+ * record has no evaluation ("{}" or not an object); the caller frees it. */
+cJSON *meta_weights_eval_summary(const char *eval_json);
 
 #endif

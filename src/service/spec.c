@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "adapt_spec.h"
+#include "domain.h"
 #include "errors.h"
 #include "f32json.h"
 #include "jsonwalk.h"
@@ -124,6 +125,11 @@ static int on_member(void *ctx, const char *key, const char *val, size_t avail, 
         rc = get_string(c, v, "name", sp->name, sizeof sp->name);
     } else if (strcmp(key, "weights") == 0) {
         rc = get_string(c, v, "weights", sp->weights, sizeof sp->weights);
+    } else if (strcmp(key, "domain") == 0) {
+        /* Exactly one of the words: no case folding, no trimming. */
+        if (!cJSON_IsString(v) || !domain_session_valid(v->valuestring))
+            rc = fail(c, ERR_INVALID_ARGUMENT, "domain must be one of %s (lower case)", DOMAIN_SESSION_WORDS);
+        else snprintf(sp->domain, sizeof sp->domain, "%s", v->valuestring);
     } else if (strcmp(key, "adapt") == 0) {
         rc = adapt_spec_parse(v, &sp->adapt, &sp->learner, c->msg, c->msgcap);
     } else if (strcmp(key, "tags") == 0) {
@@ -274,6 +280,10 @@ int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int re
         else if (e)
             rc = fail(&c, e, "hyperparameter %s is invalid", h->string);
     }
+    if (!rc && sp->domain[0] && !opt_find(c.optimizer)->weights_arch)
+        rc = fail(&c, ERR_INVALID_ARGUMENT,
+                  "optimizer %s has no weights records, so domain chooses nothing: drop it or use a learned optimizer",
+                  c.optimizer);
     if (!rc) rc = adapt_spec_check_kind(&sp->adapt, &sp->learner, opt_find(c.optimizer), msg, msgcap);
     if (!rc && c.have_schedule) {
         int k = schedule_parse(c.schedule);
@@ -319,6 +329,7 @@ cJSON *spec_to_json(const spec *sp)
         cJSON_AddNumberToObject(hp, opt_hparam_at(vt, i)->name, sp->ocfg.hp[i]);
     cJSON_AddStringToObject(o, "schedule", schedule_name(sp->ocfg.schedule));
     if (sp->weights[0]) cJSON_AddStringToObject(o, "weights", sp->weights);
+    if (sp->domain[0]) cJSON_AddStringToObject(o, "domain", sp->domain);
     cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
     for (int i = 0; i < sp->lay.ntensors; i++) {
         const layout_tensor *t = &sp->lay.tensors[i];

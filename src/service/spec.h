@@ -3,9 +3,11 @@
  *
  * spec_parse validates everything a client can send (optimizer, each
  * hyperparameter against its bounds, schedule, tensor shapes and the
- * parameter limit, durability, workers, names and tags) and never lets a bad
+ * parameter limit, durability, workers, names and tags, the domain's word and
+ * that the optimizer has weights records) and never lets a bad
  * value through; spec_to_json gives the normalized description with every
- * default filled in.
+ * default filled in.  Which record a "domain" picks is domain_resolve's
+ * (domain.h): it needs the store.
  * Ownership: spec_deinit frees what spec_parse allocated.
  * Thread rules: pure; any thread. */
 #ifndef OPTIRS_SPEC_H
@@ -35,6 +37,7 @@ typedef struct spec {
     int64_t     total_steps;
     char        name[SPEC_NAME_MAX];
     char        weights[64];        /* learned optimizers: weights record, "" = default */
+    char        domain[16];         /* learned optimizers: "" or a session domain (domain.h) */
     cJSON      *tags;               /* object of strings, or NULL */
     float      *params;             /* initial parameters (lay.n), or NULL for zeros */
     char        tenant[64];         /* the owner: set by the server, or restored */

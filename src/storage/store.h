@@ -233,7 +233,7 @@ typedef struct store_weights_row {
     const char *arch;            /* "mlp_lopt" | "lstm_lopt" | "nn_adam" */
     int         hidden, depth;
     int64_t     ntheta;
-    const char *domain;          /* "synthetic", "tabular", "vision", "text", "mixed" */
+    const char *domain;          /* "synthetic", "tabular", "vision", "text", "mixed" (service/domain.h); put: NULL = "synthetic" */
     const char *provenance_json; /* object */
     const char *eval_json;       /* object ("{}" when never evaluated) */
     int64_t     created_ms;

@@ -278,3 +278,24 @@ def test_weights_export_import(daemon):
     assert rec["architecture"] == src["architecture"] and rec["optimizer"] == src["optimizer"]
     rc, blob2, err = cli(daemon, "export", "--weights", "cli-copy@1", binary=True)
     assert rc == 0 and len(blob2) == len(blob)
+
+
+def test_domain_session_show_export_import(daemon):
+    """A session created with a domain shows it, and export/import carries it
+    with its pinned record (the import's create agrees with itself)."""
+    rc, blob, err = cli(daemon, "export", "--weights", "mlp_lopt", binary=True)
+    assert rc == 0, err
+    rc, out, err = cli(daemon, "--json", "import", "--weights", "mlp_lopt.tabular", "--domain", "tabular", stdin=blob)
+    assert rc == 0, err
+    s = make_session(daemon, steps=2, optimizer="mlp_lopt", hyperparams={}, domain="tabular")
+    assert s["weights"] == "mlp_lopt.tabular@1"
+    rc, out, err = cli(daemon, "sessions", "show", s["id"])
+    assert rc == 0, err
+    lines = dict(l.split(None, 1) for l in out.splitlines() if l and not l.startswith(" ") and len(l.split(None, 1)) == 2)
+    assert lines["domain"] == "tabular" and lines["weights"] == "mlp_lopt.tabular@1"
+    rc, out, err = cli(daemon, "export", s["id"])
+    assert rc == 0, err
+    rc, out2, err = cli(daemon, "--json", "import", stdin=out.encode())
+    assert rc == 0, err
+    new = json.loads(out2)
+    assert new["domain"] == "tabular" and new["weights"] == "mlp_lopt.tabular@1"

@@ -217,7 +217,7 @@ class Client:
     def create_session(self, optimizer, tensors, hyperparams=None, params=None,
                        durability=None, workers=None, total_steps=None, name=None,
                        tags=None, weights=None, schedule=None, adapt=None,
-                       non_finite=None, divergence_factor=None):
+                       non_finite=None, divergence_factor=None, domain=None):
         """Creates a session and returns its Session.
 
         ``tensors`` is a list of shapes (``[[784, 128], [128]]``) or of dicts
@@ -226,6 +226,10 @@ class Client:
         ``adapt`` is the online-adaptation object (``{"lr": "hypergradient"}``
         for classic optimizers; see docs/analytics.md), ``non_finite`` is
         ``"reject"`` or ``"skip"``, ``divergence_factor`` a float (0: off).
+        ``domain`` (learned optimizers: ``"vision"``, ``"text"``, ``"tabular"``
+        or ``"synthetic"``) picks the optimizer's weights record for that
+        domain; the daemon refuses it (OptirsError ``no_domain_weights``)
+        when there is none, rather than use the general one.
         Every other argument left None takes the daemon's default.  The
         request carries a fresh ``Idempotency-Key``, so it is re-sent after a
         connection error like a step (a daemon that keeps idempotency records
@@ -244,7 +248,8 @@ class Client:
             spec["params"] = _to_list(params)
         for k, v in (("durability", durability), ("workers", workers), ("total_steps", total_steps),
                      ("name", name), ("tags", tags), ("weights", weights), ("schedule", schedule),
-                     ("adapt", adapt), ("non_finite", non_finite), ("divergence_factor", divergence_factor)):
+                     ("adapt", adapt), ("non_finite", non_finite), ("divergence_factor", divergence_factor),
+                     ("domain", domain)):
             if v is not None:
                 spec[k] = v
         # The Idempotency-Key makes a re-sent create (after a lost reply)

@@ -24,7 +24,7 @@ from .client import Client
 __all__ = ["RemoteOptimizer"]
 
 _SESSION_KEYS = ("weights", "schedule", "total_steps", "durability", "workers", "name", "tags",
-                 "adapt", "non_finite", "divergence_factor")
+                 "adapt", "non_finite", "divergence_factor", "domain")
 
 
 class RemoteOptimizer(torch.optim.Optimizer):
@@ -34,8 +34,11 @@ class RemoteOptimizer(torch.optim.Optimizer):
     made from ``url``/``api_key``), ``api_key``, ``session_id`` (attach to an
     existing session, e.g. the shared session of data-parallel workers,
     instead of creating one), ``worker`` (this worker's name in a shared
-    session), and the session options ``weights``, ``schedule``,
-    ``total_steps``, ``durability``, ``workers``, ``name``, ``tags``.  Every
+    session), and the session options ``weights``, ``domain`` (learned
+    optimizers: ``"vision"``, ``"text"``, ``"tabular"``, ``"synthetic"`` —
+    that domain's weights record, or OptirsError ``no_domain_weights``),
+    ``schedule``, ``total_steps``, ``durability``, ``workers``, ``name``,
+    ``tags``, ``adapt``, ``non_finite``, ``divergence_factor``.  Every
     other keyword is a hyperparameter of the daemon's optimizer (``lr``,
     ``beta1``, ``weight_decay``, …; see GET /v1/optimizers)."""
 

@@ -201,3 +201,29 @@ def test_create_options_adapt_non_finite_divergence(url):
     with pytest.raises(optirs.OptirsError) as e:
         c.create_session("adam", tensors=[[3]], adapt={"lr": "sometimes"})
     assert e.value.status == 400 or e.value.status == 422
+
+
+def _import_domain_record(daemon, name, domain):
+    """Stores a copy of the shipped mlp_lopt blob as record `name` (domain `domain`)."""
+    st, _, blob = daemon.request("GET", "/v1/weights/mlp_lopt/blob")
+    assert st == 200
+    st, _, data = daemon.request("POST", "/v1/weights?name=%s&domain=%s" % (name, domain), blob,
+                                 {"Content-Type": "application/octet-stream"})
+    assert st == 201, data
+
+
+def test_create_with_a_domain(daemon, url):
+    c = optirs.Client(url)
+    with pytest.raises(optirs.OptirsError) as e:
+        c.create_session("mlp_lopt", tensors=[[3]], domain="synthetic")
+    assert (e.value.code, e.value.status) == ("no_domain_weights", 422)
+    _import_domain_record(daemon, "mlp_lopt.synthetic", "synthetic")
+    s = c.create_session("mlp_lopt", tensors=[[3]], domain="synthetic")
+    assert s.desc["domain"] == "synthetic" and s.desc["weights"] == "mlp_lopt.synthetic@1"
+    assert s.info()["weights"] == "mlp_lopt.synthetic@1"
+    assert len(s.step([1.0, -1.0, 0.5])) == 3
+    cat = {o["name"]: o for o in c.optimizers()}
+    assert cat["mlp_lopt"]["domain_weights"]["synthetic"]["ref"] == "mlp_lopt.synthetic@1"
+    with pytest.raises(optirs.OptirsError) as e:
+        c.create_session("mlp_lopt", tensors=[[3]], domain="Synthetic")
+    assert (e.value.code, e.value.status) == ("invalid_argument", 400)

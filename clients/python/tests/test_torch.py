@@ -95,6 +95,27 @@ def test_remote_optimizer_passes_session_options(url):
     assert opt.session.info()["step"] == 1
 
 
+def test_remote_optimizer_domain(daemon, url):
+    """domain= reaches the create request: the domain's record, or the
+    daemon's refusal when the optimizer has none."""
+    w = torch.nn.Parameter(torch.ones(3))
+    with pytest.raises(optirs.OptirsError) as e:
+        RemoteOptimizer([w], "mlp_lopt", url=url, domain="text")
+    assert e.value.code == "no_domain_weights"
+    st, _, blob = daemon.request("GET", "/v1/weights/mlp_lopt/blob")
+    assert st == 200
+    st, _, data = daemon.request("POST", "/v1/weights?name=mlp_lopt.text&domain=text", blob,
+                                 {"Content-Type": "application/octet-stream"})
+    assert st == 201, data
+    opt = RemoteOptimizer([w], "mlp_lopt", url=url, domain="text")
+    desc = opt.session.info()
+    assert desc["domain"] == "text" and desc["weights"] == "mlp_lopt.text@1"
+    assert "domain" not in opt.defaults
+    (w * w).sum().backward()
+    opt.step(loss=3.0)
+    assert opt.session.info()["step"] == 1
+
+
 @pytest.fixture(scope="module")
 def fmnist():
     if not HAVE_FMNIST:

@@ -1,7 +1,9 @@
 /* test_meta_spec.c — src/service/meta_spec.c: every meta-training config shipped in deploy/meta/
  * (the shipped records', the wider variant's and the experiments') is accepted by the same
  * parser and checks `optirsd meta-train --config` uses, and names an
- * architecture the optimizers accept.  Runs from the repository root. */
+ * architecture the optimizers accept; a record domain is one of the words, and a record
+ * named <optimizer>.<domain> must be of that optimizer and carry that domain (given or
+ * derived from the tasks).  Runs from the repository root. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "errors.h"
 #include "lopt.h"
 #include "meta_spec.h"
 
@@ -46,10 +49,49 @@ static void test_every_shipped_config_parses_and_checks(void **st)
     globfree(&g);
 }
 
+/* Sets the keys (NULL-terminated pairs) and checks; returns the first error. */
+static int spec_of(const char *const *kv, char *msg, size_t cap)
+{
+    meta_spec sp;
+    meta_spec_defaults(&sp);
+    for (int i = 0; kv[i]; i += 2) {
+        int rc = meta_spec_set(&sp, kv[i], kv[i + 1], msg, cap);
+        if (rc) return rc;
+    }
+    return meta_spec_check(&sp, msg, cap);
+}
+
+static void test_domain_words_and_domain_default_names(void **st)
+{
+    (void)st;
+    char msg[400];
+    const char *ok1[] = {"name", "mlp_lopt.synthetic", "task", "quadratic dim=4", NULL};      /* derived */
+    assert_int_equal(spec_of(ok1, msg, sizeof msg), 0);
+    const char *ok2[] = {"name", "mlp_lopt.tabular", "domain", "tabular", "task", "quadratic dim=4", NULL};
+    assert_int_equal(spec_of(ok2, msg, sizeof msg), 0);
+    const char *ok3[] = {"name", "mine", "domain", "mixed", "task", "quadratic dim=4", NULL};
+    assert_int_equal(spec_of(ok3, msg, sizeof msg), 0);
+    const char *bad1[] = {"name", "mlp_lopt.vision", "domain", "text", "task", "quadratic dim=4", NULL};
+    assert_int_equal(spec_of(bad1, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "its domain must be vision"));
+    const char *bad2[] = {"name", "mlp_lopt.tabular", "task", "quadratic dim=4", NULL};   /* derives synthetic */
+    assert_int_equal(spec_of(bad2, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    const char *bad3[] = {"name", "nn_adam.synthetic", "optimizer", "mlp_lopt", "task", "quadratic dim=4", NULL};
+    assert_int_equal(spec_of(bad3, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "must be nn_adam weights"));
+    static const char *const words[] = {"Vision", "", "sequence", "vision ", "mixed2"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        const char *kv[] = {"domain", words[i], NULL};
+        assert_int_equal(spec_of(kv, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+        assert_non_null(strstr(msg, "domain must be vision, text, tabular, synthetic or mixed"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_shipped_config_parses_and_checks),
+        cmocka_unit_test(test_domain_words_and_domain_default_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,9 @@
  * bounds, open/closed ends and integrality; schedules; tensor shapes
  * including size_t overflow and the parameter limit; params length, type and
  * non-finite / float32-overflow values; tags; workers; durability;
- * non_finite; divergence_factor; names) with the ERR_* it must give, and the
+ * non_finite; divergence_factor; names; the domain's word and type, and a
+ * domain for an optimizer without weights records) with the ERR_* it must
+ * give, and the
  * round trip spec_to_json → spec_parse(restoring=1) → spec_to_json giving
  * identical JSON for every registered optimizer. */
 #include <stdarg.h>
@@ -527,6 +529,8 @@ static void test_spec_to_json_roundtrips_through_restoring_parse(void **unused)
               "{\"shape\":[5]}],\"durability\":\"step\",\"non_finite\":\"skip\",\"divergence_factor\":3.5,"
               "\"workers\":4,\"name\":\"r\\u00e9sum\\u00e9 \\\"q\\\"\",\"weights\":\"my-w\","
               "\"tags\":{\"a\":\"1\",\"b\":\"\\n\"},\"params\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}");
+    roundtrip("{\"optimizer\":\"mlp_lopt\",\"tensors\":[{\"shape\":[2]}],\"domain\":\"vision\","
+              "\"weights\":\"mlp_lopt.vision@3\"}");
     /* every registered optimizer with its defaults */
     for (int i = 0; i < opt_registry_count(); i++) {
         char body[256];
@@ -543,10 +547,53 @@ static void test_spec_to_json_roundtrips_through_restoring_parse(void **unused)
         if (!cJSON_GetObjectItemCaseSensitive(j, keys[k])) fail_msg("spec_to_json lacks %s", keys[k]);
     assert_null(cJSON_GetObjectItemCaseSensitive(j, "params"));    /* never the parameters */
     assert_null(cJSON_GetObjectItemCaseSensitive(j, "weights"));   /* only when set */
+    assert_null(cJSON_GetObjectItemCaseSensitive(j, "domain"));    /* only when set */
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "hyperparams")),
                      opt_hparam_count(opt_find("sgd")));
     assert_true(cJSON_GetObjectItemCaseSensitive(j, "num_params")->valuedouble == 2);
     cJSON_Delete(j);
+    spec_deinit(&sp);
+}
+
+static void test_spec_domain_words_types_and_optimizers(void **unused)
+{
+    (void)unused;
+    static const char *const words[] = {"vision", "text", "tabular", "synthetic"};
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        char body[256];
+        spec sp;
+        snprintf(body, sizeof body, "{\"optimizer\":\"mlp_lopt\",\"tensors\":[{\"shape\":[3]}],\"domain\":\"%s\"}",
+                 words[i]);
+        expect_ok(&sp, body);
+        assert_string_equal(sp.domain, words[i]);
+        assert_string_equal(sp.weights, "");   /* which record: domain_resolve's job */
+        cJSON *j = spec_to_json(&sp);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "domain")->valuestring, words[i]);
+        cJSON_Delete(j);
+        spec_deinit(&sp);
+    }
+    /* hybrids have weights records (their learned part's) */
+    spec sp;
+    expect_ok(&sp, "{\"optimizer\":\"hybrid\",\"tensors\":[{\"shape\":[3]}],\"domain\":\"text\"}");
+    spec_deinit(&sp);
+    /* no case folding, no trimming, no other words, no other types */
+    static const char *const bad[] = {
+        "\"Vision\"", "\"VISION\"", "\" vision\"", "\"vision \"", "\"\"", "\"mixed\"", "\"sequence\"",
+        "\"vis\\u00f3n\"", "7", "null", "true", "[\"vision\"]", "{\"d\":\"vision\"}",
+        "\"visionvisionvisionvisionvisionvisionvision\"",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"optimizer\":\"mlp_lopt\",\"tensors\":[{\"shape\":[3]}],\"domain\":%s}", bad[i]);
+        expect_err(body, ERR_INVALID_ARGUMENT, "domain must be one of vision, text, tabular or synthetic");
+    }
+    /* a classic optimizer has nothing to choose */
+    expect_err(with("\"domain\":\"vision\""), ERR_INVALID_ARGUMENT, "optimizer adam has no weights records");
+    /* a stored description with a domain restores it */
+    assert_int_equal(parse_with(&sp, "{\"optimizer\":\"mlp_lopt\",\"tensors\":[{\"shape\":[3]}],\"domain\":\"tabular\","
+                                     "\"weights\":\"mlp_lopt.tabular@2\",\"id\":\"x\"}", MAXP, 1), 0);
+    assert_string_equal(sp.domain, "tabular");
+    assert_string_equal(sp.weights, "mlp_lopt.tabular@2");
     spec_deinit(&sp);
 }
 
@@ -592,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_spec_workers_durability_non_finite_divergence_names),
         cmocka_unit_test(test_spec_duplicate_keys_in_nested_objects_are_refused),
         cmocka_unit_test(test_spec_to_json_roundtrips_through_restoring_parse),
+        cmocka_unit_test(test_spec_domain_words_types_and_optimizers),
         cmocka_unit_test(test_spec_restoring_accepts_stored_fields_only),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

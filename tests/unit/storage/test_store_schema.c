@@ -1,7 +1,7 @@
 /* test_store_schema.c — opening a store (store_schema.c): a new database
  * gets the current schema version; a v1 database (a copy of the first
  * shipped schema) migrates forward keeping its rows and dropping those of
- * sessions that no longer exist; a database newer than this build is refused
+ * sessions that no longer exist, and ends with the weights' domain column; a database newer than this build is refused
  * and left untouched.  Every test ends with PRAGMA integrity_check and
  * foreign_key_check on the closed database. */
 #include <math.h>
@@ -97,6 +97,9 @@ static void test_store_sets_schema_version_and_migrates_a_v1_database(void **unu
     assert_int_equal(raw_int(path, "PRAGMA user_version"), SCHEMA_VERSION_NOW);
     assert_int_equal(raw_int(old, "PRAGMA user_version"), SCHEMA_VERSION_NOW);
     assert_int_equal(raw_int(old, "SELECT count(*) FROM feedback"), 1);
+    /* the weights records carry a domain (schema 4; domain defaults are chosen by it) */
+    assert_int_equal(raw_int(old, "SELECT count(*) FROM pragma_table_info('weights') WHERE name = 'domain'"
+                                  " AND \"notnull\" = 1"), 1);
     check_integrity(old);
     check_integrity(path);
 

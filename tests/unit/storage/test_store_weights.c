@@ -1,6 +1,8 @@
-/* test_store_weights.c — meta-training job rows (store_weights.c) through
- * the store.h API: listing pages newest first, by tenant and across equal
- * timestamps. */
+/* test_store_weights.c — store_weights.c through the store.h API: weights
+ * records keep their domain (a record without one is "synthetic"), the newest
+ * version of a name is the one a version-0 get returns, and the list is in
+ * (name, version) order; meta-training job rows list in pages newest first,
+ * by tenant and across equal timestamps. */
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -109,10 +111,61 @@ static void test_store_meta_jobs_list_pages_by_tenant(void **unused)
     check_integrity(path);
 }
 
+typedef struct wrows { int n; char ref[8][64]; char domain[8][16]; } wrows;
+
+static int w_collect(void *ctx, const store_weights_row *w)
+{
+    wrows *r = ctx;
+    assert_true(r->n < 8);
+    snprintf(r->ref[r->n], sizeof r->ref[0], "%s@%lld", w->name, (long long)w->version);
+    snprintf(r->domain[r->n++], sizeof r->domain[0], "%s", w->domain);
+    return 0;
+}
+
+/* Issue 15: the domain column is what domain defaults are chosen by. */
+static void test_store_weights_keep_their_domain(void **unused)
+{
+    (void)unused;
+    char path[300];
+    store *s = open_new(path, sizeof path);
+    static const char blob[] = "opaque to the store";
+    store_weights_row w = {.name = "mlp_lopt.vision", .arch = "mlp_lopt", .hidden = 8, .depth = 1, .ntheta = 3,
+                           .domain = "vision", .blob = blob, .blob_len = sizeof blob};
+    int64_t v = 0;
+    assert_int_equal(store_weights_put(s, &w, 0, &v), 0);
+    assert_int_equal(v, 1);
+    w.domain = "text";   /* a later version may say otherwise: the store keeps what it is told */
+    assert_int_equal(store_weights_put(s, &w, 0, &v), 0);
+    assert_int_equal(v, 2);
+    w.name = "general";
+    w.domain = NULL;
+    assert_int_equal(store_weights_put(s, &w, 0, &v), 0);
+    wrows r = {0};
+    assert_int_equal(store_weights_get(s, "mlp_lopt.vision", 0, 0, w_collect, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_string_equal(r.ref[0], "mlp_lopt.vision@2");
+    assert_string_equal(r.domain[0], "text");
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_weights_get(s, "mlp_lopt.vision", 1, 0, w_collect, &r), 0);
+    assert_string_equal(r.domain[0], "vision");
+    memset(&r, 0, sizeof r);
+    assert_int_equal(store_weights_list(s, 0, w_collect, &r), 0);
+    assert_int_equal(r.n, 3);
+    assert_string_equal(r.ref[0], "general@1");
+    assert_string_equal(r.domain[0], "synthetic");
+    assert_string_equal(r.ref[1], "mlp_lopt.vision@1");
+    assert_string_equal(r.ref[2], "mlp_lopt.vision@2");
+    assert_int_equal(store_weights_get(s, "absent", 0, 0, w_collect, &r), ERR_NOT_FOUND);
+    store_close(s);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM weights WHERE domain = 'vision'"), 1);
+    check_integrity(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_store_meta_jobs_list_pages_by_tenant),
+        cmocka_unit_test(test_store_weights_keep_their_domain),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
