@@ -34,7 +34,8 @@ Usage:
   /usr/bin/python3 bench/torch_eval.py [--steps 1000,5000] [--seeds 5] [--models a,b]
       [--optimizer mlp_lopt] [--weights NAME] [--domain D] [--url URL] [--jobs 2]
       [--json PATH] [--quick]
---quick: 200 steps, 1 seed, 3 lrs (1e-3, 2.2e-3, 4.6e-3), no widening: a smoke test.
+--quick: 200 steps, 1 seed, 3 lrs (1e-3, 2.2e-3, 4.6e-3), no widening unless --max-widen
+is given: a smoke test.
 Without --url it starts build/optirsd (or $OPTIRSD) on a free loopback port with a
 temporary database, and stops it at the end.
 """
@@ -419,6 +420,7 @@ def evaluate(a, url):
     widen_round = 0
     try:
         while todo:
+            todo.sort(key=lambda j: -COST[j[0]])   # the longest runs first: less idle tail
             jobs = [(m, s, c, horizons, opts) for m, s, c in todo]
             it = pool.imap_unordered(run_job, jobs) if pool else map(run_job, jobs)
             for key, out, nf, dt in it:
@@ -506,6 +508,8 @@ def command_line(a):
         c += " --steps %s --seeds %d" % (",".join(map(str, a.steps)), a.seeds)
     if a.models != ALL_MODELS:
         c += " --models " + ",".join(a.models)
+    if a.max_widen != (0 if a.quick else K_MAX - K_MIN):
+        c += " --max-widen %d" % a.max_widen
     if a.optimizer != "mlp_lopt":
         c += " --optimizer " + a.optimizer
     if a.weights:
@@ -563,6 +567,7 @@ def markdown(r):
 
 
 ALL_MODELS = ["cnn", "transformer", "autoencoder", "gru", "deep_mlp"]
+COST = {"transformer": 4, "gru": 3, "cnn": 2, "deep_mlp": 1, "autoencoder": 0}   # rough order
 
 
 def parse(argv=None):
@@ -576,13 +581,17 @@ def parse(argv=None):
     ap.add_argument("--domain", help="a domain (sent only when given)")
     ap.add_argument("--url", help="an optirsd to use instead of starting one")
     ap.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes)")
-    ap.add_argument("--max-widen", type=int, default=12, help="widening rounds of Adam's grid")
+    ap.add_argument("--max-widen", type=int, help="widening rounds of Adam's grid "
+                    "(default 15, enough to reach both limits; 0 with --quick)")
     ap.add_argument("--json", help="write the figures to this file")
-    ap.add_argument("--quick", action="store_true", help="200 steps, 1 seed, 3 lrs, no widening")
+    ap.add_argument("--quick", action="store_true", help="200 steps, 1 seed, 3 lrs, no widening "
+                    "(unless --max-widen)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each run on stderr")
     a = ap.parse_args(argv)
     if a.quick:
-        a.steps, a.seeds, a.max_widen = "200", 1, 0
+        a.steps, a.seeds = "200", 1
+    if a.max_widen is None:
+        a.max_widen = 0 if a.quick else K_MAX - K_MIN
     try:
         a.steps = sorted({int(s) for s in a.steps.split(",")})
     except ValueError:
@@ -619,10 +628,10 @@ def main(argv=None):
     finally:
         if d:
             d.stop()
-    print(markdown(r))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(finite_or_none(r), f, indent=1, allow_nan=False)
+    print(markdown(r))
     return 0
 
 

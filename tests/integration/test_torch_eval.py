@@ -22,14 +22,27 @@ def run_eval(tmp_path, *args):
 
 
 def test_quick_autoencoder_own_daemon(tmp_path):
-    p, out = run_eval(tmp_path)
+    """--quick with one widening round: the 3-point grid grows by one point beyond each
+    edge where a best lr (train or held-out) sat, and by nothing otherwise."""
+    p, out = run_eval(tmp_path, "--max-widen", "1")
     assert p.returncode == 0, p.stderr
     r = json.loads(out.read_text())
     assert r["horizons"] == [200] and r["seeds"] == 1 and r["optimizer"] == "mlp_lopt"
     assert len(r["rows"]) == 1
     row = r["rows"][0]
     assert row["model"] == "autoencoder" and row["horizon"] == 200
-    assert [round(lr, 6) for lr in row["grid"]] == [0.001, 0.002154, 0.004642]
+    grid = [round(lr, 6) for lr in row["grid"]]
+    first = [0.001, 0.002154, 0.004642]
+    by_lr = {round(e[0], 6): e for e in row["adam_by_lr"]}
+    assert sorted(by_lr) == grid
+    want = list(first)
+    for col in (1, 2):
+        best = min(first, key=lambda lr: by_lr[lr][col])
+        if best == first[0]:
+            want.insert(0, 0.000464)
+        if best == first[-1]:
+            want.append(0.01)
+    assert grid == sorted(set(want))
     assert row["lo_non_finite_runs"] == 0
     for col, tag in ((1, "train"), (2, "heldout")):
         c = row[tag]
@@ -37,7 +50,7 @@ def test_quick_autoencoder_own_daemon(tmp_path):
         assert all(v is not None and v > 0 for v in figures)
         assert c["adam_tuned"] == min(figures)
         assert c["best_lr"] == row["adam_by_lr"][figures.index(min(figures))][0]
-        assert c["adam_1e-3"] == figures[0]
+        assert c["adam_1e-3"] == figures[grid.index(0.001)]
         assert c["best_lr_at_edge"] == (c["best_lr"] in (row["grid"][0], row["grid"][-1]))
         assert c["lo"] is not None and c["lo"] > 0
         assert math.isclose(c["ratio_tuned"], c["lo"] / c["adam_tuned"])
