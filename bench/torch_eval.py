@@ -302,6 +302,7 @@ def run(job):
     if cfg[0] == "adam":
         opt = torch.optim.Adam(model.parameters(), lr=lr_of(cfg[1]))
     else:
+        from optirs.client import OptirsError
         from optirs.torch import RemoteOptimizer
         kw = {}
         if opts.get("weights"):
@@ -326,7 +327,13 @@ def run(job):
             if cfg[0] == "adam":
                 opt.step()
             else:
-                opt.step(loss=lv)
+                try:
+                    opt.step(loss=lv)
+                except OptirsError as e:   # a non-finite gradient or update: the run ends
+                    if e.code not in ("non_finite", "non_finite_update"):
+                        raise
+                    non_finite = True
+                    break
             losses[t] = lv
             if t + 1 in horizons:
                 h = t + 1
@@ -604,8 +611,10 @@ def parse(argv=None):
         ap.error("--models: unknown %s (known: %s)" % (",".join(unknown), ",".join(ALL_MODELS)))
     a.models = [m for m in ALL_MODELS if m in asked]
     if a.domain:
+        import inspect
         import optirs.torch
-        if "domain" not in getattr(optirs.torch, "_SESSION_KEYS", ()):
+        if "domain" not in getattr(optirs.torch, "_SESSION_KEYS", ()) and "domain" not in \
+                inspect.signature(optirs.torch.RemoteOptimizer.__init__).parameters:
             ap.error("--domain: this client's RemoteOptimizer has no domain= option yet")
     if a.seeds < 1 or a.jobs < 1 or a.max_widen < 0:
         ap.error("--seeds and --jobs must be >= 1, --max-widen >= 0")
