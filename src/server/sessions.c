@@ -129,8 +129,10 @@ void sessions_drain(app *a)
 
 int sessions_final_checkpoint(app *a)
 {
+    int rc = sessions_checkpoint_all(a->reg);
     live_flush(a);
-    return sessions_checkpoint_all(a->reg);
+    int e = store_flush(a->db);
+    return rc ? rc : e;
 }
 
 struct live_feed *session_live_feed(const session *s)

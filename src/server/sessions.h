@@ -32,9 +32,9 @@ void sessions_timer(app *a, double now_monotonic);
 /* Draining: every event stream ends (live_drain) and every parked worker is
  * answered shutting_down (sessions_release_waiters). */
 void sessions_drain(app *a);
-/* The final checkpoint: the rollup refreshed over the buffered steps
- * (live_flush), then every session with unsaved steps snapshotted and the
- * store flushed (sessions_checkpoint_all).  0 or the first ERR_*. */
+/* The final checkpoint: every session with unsaved steps snapshotted
+ * (sessions_checkpoint_all), the rollup refreshed over the buffered steps
+ * (live_flush), then the store flushed.  0 or the first ERR_*. */
 int  sessions_final_checkpoint(app *a);
 
 /* The session's live feed (its event streams, live.h); lives as long as the

@@ -170,8 +170,9 @@ int  session_feedback(session *s, int64_t step, double loss, const char *metrics
 void sessions_tick(sessions *reg, double now);
 /* Draining: answer every parked worker with shutting_down. */
 void sessions_release_waiters(sessions *reg);
-/* Final snapshot of every session with unsaved steps; waits for the commit
- * of everything queued to the store.  0 or the first ERR_*. */
+/* Queues the final snapshot of every session with unsaved steps (the
+ * caller waits for them with store_flush, after whatever else it queues).
+ * 0 or the first ERR_* of the encodes and queueing. */
 int  sessions_checkpoint_all(sessions *reg);
 
 #endif

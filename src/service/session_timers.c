@@ -1,7 +1,7 @@
 /* session_timers.c — the registry's timers and shutdown (session.h):
  * sessions_tick (shared-step timeouts and the checkpoint_interval scan),
  * sessions_release_waiters (the drain: every parked worker answered
- * shutting_down) and sessions_checkpoint_all (the final checkpoint).  Each
+ * shutting_down) and sessions_checkpoint_all (the final snapshots).  Each
  * visits every live session through references taken under the registry
  * lock, then locks one session at a time. */
 #include <stdio.h>
@@ -86,6 +86,5 @@ int sessions_checkpoint_all(sessions *reg)
         session_put(s);
     }
     free(v);
-    int e = store_flush(reg->db);
-    return rc ? rc : e;
+    return rc;
 }

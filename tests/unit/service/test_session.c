@@ -95,6 +95,7 @@ static void test_snapshot_round_trip_through_the_session(void **unused)
     float update3[5];
     memcpy(update3, ans.update, sizeof update3);
     assert_int_equal(sessions_checkpoint_all(a), 0);
+    assert_int_equal(store_flush(db), 0);
     assert_int_equal(fx_stored_step(db, id), 3);
     fx_params p3 = fx_read_params(s);
 
