@@ -92,7 +92,9 @@ typedef struct sessions_hooks {
     void    (*stepped)(void *ctx, session *s, const step_metric *m, const step_result *res);
 } sessions_hooks;
 
-/* now_mono, now_ms and answer must be set.  0 or ERR_NO_MEMORY. */
+/* A registry over db (not owned).  hooks->now_mono, now_ms and answer must
+ * be set (else ERR_INVALID_ARGUMENT).  0, ERR_INVALID_ARGUMENT or
+ * ERR_NO_MEMORY. */
 int  sessions_new(store *db, const sessions_config *cfg, const sessions_hooks *hooks, sessions **out);
 /* Frees every session (once nothing holds a waiter or a reference). */
 void sessions_free(sessions *reg);

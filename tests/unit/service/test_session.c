@@ -63,6 +63,12 @@ static void test_create_get_list_describe(void **unused)
     assert_int_equal(g_attached, 3);   /* the registry still holds them */
     sessions_free(reg);
     assert_int_equal(g_attached, 0);
+    /* a registry that could not answer a parked waiter is refused */
+    sessions_hooks h = fx_hooks();
+    h.answer = NULL;
+    sessions *none = NULL;
+    assert_int_equal(sessions_new(db, &cfg, &h, &none), ERR_INVALID_ARGUMENT);
+    assert_null(none);
     store_close(db);
 }
 
