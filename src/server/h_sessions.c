@@ -1,5 +1,5 @@
 /* h_sessions.c — handlers of /v1/sessions and its sub-resources: decode and
- * validate the request completely, then hand it to sessions.c.  Creates run
+ * validate the request completely, then hand it to the service (session.h).  Creates run
  * on the compute pool; steps, feedback, parameter reads and deletes in the
  * session's lane of it (compute.h), so a heavy one holds no HTTP thread. */
 #include <errno.h>
@@ -525,7 +525,11 @@ static int step_work(req *r, void *ctx)
 {
     job *j = ctx;
     if (step_decode(r, j->s, j)) return COMPUTE_DONE;
-    return session_step(j->s, r, &j->sr) ? COMPUTE_PARKED : COMPUTE_DONE;
+    session_answer ans;
+    /* Parked: a peer's step, the timer or the drain answers r (sessions.h). */
+    if (session_step(j->s, r, &j->sr, &ans)) return COMPUTE_PARKED;
+    session_answer_http(r, &ans);
+    return COMPUTE_DONE;
 }
 
 void h_session_step(req *r)
@@ -539,7 +543,7 @@ void h_session_step(req *r)
 static int params_work(req *r, void *ctx)
 {
     job *j = ctx;
-    session_params(j->s, r, j->enc);
+    session_params_http(j->s, r, j->enc);
     return COMPUTE_DONE;
 }
 

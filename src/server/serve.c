@@ -41,14 +41,14 @@ static double     drain_deadline;
 static void on_tick(uv_timer_t *t)
 {
     (void)t;
-    sessions_tick(the_app.reg, http_now_mono());
+    sessions_timer(&the_app, http_now_mono());
 }
 
 static void on_drain_poll(uv_timer_t *t)
 {
     /* Workers of shared sessions could wait for peers that can no longer
      * connect: answer them now, then let the other requests finish. */
-    sessions_release_waiters(the_app.reg);
+    sessions_drain(&the_app);
     if (http_inflight() > 0 && http_now_mono() < drain_deadline) return;
     uv_timer_stop(t);
     uv_timer_stop(&tick_timer);
@@ -104,7 +104,7 @@ static int serve(void)
         fprintf(stderr, "optirsd: cannot open the database %s\n", a->cfg.db);
         return 1;
     }
-    if (sessions_new(a, &a->reg) != 0) return 1;
+    if (sessions_open(a) != 0) return 1;
     int open = auth_open(a);
     if (!open && !auth_keys_ever(a)) {
         fprintf(stderr, "optirsd: no API key exists and %s is not a loopback address: refusing to serve it open.\n"
@@ -181,9 +181,9 @@ static int serve(void)
      * shutting_down.  Before the waiters' release (no job can park another
      * one after it) and before http_stop (every suspended request resumed). */
     pool_stop();
-    sessions_release_waiters(a->reg);
+    sessions_drain(a);
     http_stop(a);
-    int rc = sessions_checkpoint_all(a->reg);
+    int rc = sessions_final_checkpoint(a);
     sessions_free(a->reg);
     a->reg = NULL;
     store_close(a->db);

@@ -1,5 +1,5 @@
 /* registry.h — a sorted array of items looked up by a string id: the pure
- * part of the session registry (server/sessions.c), with no locking and no
+ * part of the session registry (service/session.c), with no locking and no
  * ownership.
  *
  * Invariants: v[0..n) is sorted by key(v[i]) in strcmp order; the caller

@@ -3,9 +3,9 @@
  * (static in h_sessions.c) and every handler get fuzzed.
  *
  * Start-up (once, LLVMFuzzerInitialize) follows serve.c serve(): a temporary
- * database, store_open, sessions_new, an admin key and a tenant key,
+ * database, store_open, sessions_open (server/sessions.c), an admin key and a tenant key,
  * pool_start (the compute pool), http_start on 127.0.0.1:0, sessions_restore, APP_READY; a thread runs
- * sessions_tick every 50 ms as serve.c's libuv timer does.  Three sessions
+ * sessions_timer every 50 ms as serve.c's libuv timer does.  Three sessions
  * are created over HTTP: sgd N=4 durability=step, adam N=4 checkpoint, and a
  * 2-worker shared session (step-timeout 0.2 s).
  *
@@ -151,7 +151,7 @@ static void *ticker(void *unused)
     (void)unused;
     for (;;) {
         usleep(50000);
-        sessions_tick(the_app.reg, http_now_mono());
+        sessions_timer(&the_app, http_now_mono());
     }
     return NULL;
 }
@@ -171,7 +171,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                     "--step-timeout=0.2", "--connection-timeout=2", "--checkpoint-every=3", NULL};
     if (config_load(&the_app.cfg, 10, args) != 0) abort();
     if (store_open(the_app.cfg.db, &the_app.db) != 0) abort();
-    if (sessions_new(&the_app, &the_app.reg) != 0) abort();
+    if (sessions_open(&the_app) != 0) abort();
     store_key rec;
     if (auth_key_create(the_app.db, "fuzz-admin", 1, key_admin, &rec) != 0) abort();
     if (auth_key_create(the_app.db, "fuzz-tenant", 0, key_tenant, &rec) != 0) abort();

@@ -6,7 +6,7 @@
  * its normalized JSON prints; a create request that parses re-parses from
  * its own normalized description (with the params, if any, added back) to
  * the same layout, optimizer and hyperparameters, as a restarted daemon
- * must: sessions.c stores spec_to_json + id/tenant/created_ms as the meta
+ * must: service/session.c stores spec_to_json + id/tenant/created_ms as the meta
  * JSON and restores it with spec_parse(restoring=1). */
 #include <math.h>
 #include <stdint.h>

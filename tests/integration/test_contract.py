@@ -235,7 +235,7 @@ def test_session_description_fields(spec):
     s2j = src[src.index("cJSON *spec_to_json"):]
     keys = set(re.findall(r'cJSON_Add\w*ToObject\(o,\s*"(\w+)"', s2j))
     keys |= set(re.findall(r'cJSON_AddItemToObject\(o,\s*"(\w+)"', s2j))
-    ses = strip_c_comments(read("src/server/sessions.c"))
+    ses = strip_c_comments(read("src/service/session.c"))
     meta = ses[ses.index("static char *make_meta"):ses.index("int sessions_create")]
     keys |= set(re.findall(r'ToObject\(m,\s*"(\w+)"', meta))
     desc = ses[ses.index("cJSON *session_describe"):ses.index("int sessions_delete")]

@@ -1,8 +1,8 @@
-/* state_fixture.h — a session's live state as server/sessions.c holds it
+/* state_fixture.h — a session's live state as service/session.c holds it
  * (spec, optimizer, adaptation, parameters, last answer, counters), built
  * from a create request, for the service tests that encode, decode and roll
  * it back.  Header-only (static functions); include it after cmocka.h.
- * take_step steps it as sessions.c's apply_step does (adaptation around
+ * take_step steps it as session_step.c's apply_step does (adaptation around
  * opt_step) with gradients that depend on the parameters and the step. */
 #ifndef OPTIRS_TEST_STATE_FIXTURE_H
 #define OPTIRS_TEST_STATE_FIXTURE_H
@@ -14,7 +14,7 @@
 #include "snapshot.h"
 #include "spec.h"
 
-/* A session's state as sessions.c holds it, built from a create request. */
+/* A session's state as session.c holds it, built from a create request. */
 typedef struct fixture {
     spec      sp;
     opt       o;
@@ -58,7 +58,7 @@ static snapshot_state view(fixture *f)
                             .o = &f->o, .ad = &f->ad, .es = &f->es};
 }
 
-/* One step as sessions.c's apply_step takes it (adaptation around opt_step). */
+/* One step as session_step.c's apply_step takes it (adaptation around opt_step). */
 static void take_step(fixture *f, double loss)
 {
     size_t n = f->sp.lay.n;

@@ -1,15 +1,14 @@
-/* sessions_timers.c — the registry's timers and shutdown (sessions.h):
- * sessions_tick (shared-step timeouts and the --checkpoint-interval scan,
- * every 100 ms on the libuv loop), sessions_release_waiters (the drain:
- * every parked worker answered 503) and sessions_checkpoint_all (the final
- * checkpoint).  Each visits every live session through references taken
- * under the registry lock, then locks one session at a time. */
+/* session_timers.c — the registry's timers and shutdown (session.h):
+ * sessions_tick (shared-step timeouts and the checkpoint_interval scan),
+ * sessions_release_waiters (the drain: every parked worker answered
+ * shutting_down) and sessions_checkpoint_all (the final snapshots).  Each
+ * visits every live session through references taken under the registry
+ * lock, then locks one session at a time. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "errors.h"
-#include "store.h"
-#include "sessions_internal.h"
+#include "session_internal.h"
 
 /* References to every live session (the caller puts them and frees the array). */
 static session **snapshot_list(sessions *reg, int *count)
@@ -29,8 +28,7 @@ static session **snapshot_list(sessions *reg, int *count)
 
 void sessions_tick(sessions *reg, double now)
 {
-    live_tick(reg->app, now);
-    int scan_ckpt = now - reg->last_ckpt_scan >= reg->app->cfg.checkpoint_interval;
+    int scan_ckpt = now - reg->last_ckpt_scan >= reg->cfg.checkpoint_interval;
     if (!scan_ckpt && atomic_load(&reg->npending) == 0) return;
     if (scan_ckpt) reg->last_ckpt_scan = now;
     int n;
@@ -42,9 +40,9 @@ void sessions_tick(sessions *reg, double now)
         if (s->g.npend && now > s->pend_deadline) {
             char msg[160];
             snprintf(msg, sizeof msg, "only %d of %d workers posted gradients for step %lld within %g s", s->g.npend,
-                     s->sp.workers, (long long)s->g.step, s->app->cfg.step_timeout);
+                     s->sp.workers, (long long)s->g.step, reg->cfg.step_timeout);
             session_pend_answer_all(s, NULL, ERR_STEP_TIMEOUT, msg);
-            sessions_pend_clear(reg, s);
+            session_pend_clear(s);
         }
         if (scan_ckpt && !s->deleted && s->sp.dur == DURABILITY_CHECKPOINT && (s->step > s->saved_step || s->es_dirty))
             session_snapshot_save(s, 0);
@@ -56,7 +54,6 @@ void sessions_tick(sessions *reg, double now)
 
 void sessions_release_waiters(sessions *reg)
 {
-    live_drain(reg->app);
     int n;
     session **v = snapshot_list(reg, &n);
     if (!v) return;
@@ -65,7 +62,7 @@ void sessions_release_waiters(sessions *reg)
         pthread_mutex_lock(&s->mu);
         if (s->g.npend) {
             session_pend_answer_all(s, NULL, ERR_SHUTTING_DOWN, "the daemon is shutting down; retry this step");
-            sessions_pend_clear(reg, s);
+            session_pend_clear(s);
         }
         session_unlock(s);
         session_put(s);
@@ -89,7 +86,5 @@ int sessions_checkpoint_all(sessions *reg)
         session_put(s);
     }
     free(v);
-    live_flush(reg->app);
-    int e = store_flush(reg->app->db);
-    return rc ? rc : e;
+    return rc;
 }

@@ -1,32 +1,32 @@
-/* sessions_internal.h — what sessions.c and sessions_timers.c share, and
- * nothing else includes: the definitions of struct session and struct
- * sessions and the few helpers both files call.
+/* session_internal.h — what session.c, session_step.c and session_timers.c
+ * share, and nothing else includes: the definitions of struct session and
+ * struct sessions and the few helpers more than one of them calls.
  *
- * Invariants (see sessions.h for the thread rules): reg->v is sorted by id
+ * Invariants (see session.h for the thread rules): reg->ids is sorted by id
  * and guarded by reg->lock; every field of a session except info is guarded
  * by s->mu, info by s->info_mu; reg->npending counts the sessions with
- * g.npend > 0.  Lock order: a session's mu, then the registry lock. */
-#ifndef OPTIRS_SESSIONS_INTERNAL_H
-#define OPTIRS_SESSIONS_INTERNAL_H
+ * g.npend > 0; pend_waiter[j] is the parked request of gather slot j (NULL:
+ * none).  Lock order: a session's mu, then the registry lock. */
+#ifndef OPTIRS_SESSION_INTERNAL_H
+#define OPTIRS_SESSION_INTERNAL_H
 
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "sessions.h"
-#include "app.h"
-#include "budget.h"
+#include "session.h"
 #include "adapt.h"
-#include "online_es.h"
+#include "budget.h"
 #include "gather.h"
+#include "online_es.h"
 #include "registry.h"
-#include "live.h"
+#include "snapshot.h"
 
 struct session {
     char            id[40];
     pthread_mutex_t mu;
     atomic_int      refs;
     int             deleted;
-    app            *app;
+    sessions       *reg;           /* the registry it was made by (outlives it) */
     spec            sp;            /* config and layout; sp.params is NULL */
     char           *meta_json;     /* normalized description, with id and created_ms */
     opt             o;
@@ -51,10 +51,9 @@ struct session {
     /* shared sessions: the step being gathered */
     gather          g;             /* the workers' gradients (gather.h) */
     double          pend_deadline;
-    req           **pend_req;      /* (workers) the parked request of each slot of g */
+    void          **pend_waiter;   /* (workers) the parked request of each slot of g */
     int            *pend_enc;      /* (workers) its answer's encoding */
-    pool_lane       lane;          /* its steps, feedback, reads and delete, in order (pool.h) */
-    live_feed      *feed;          /* its event streams (live.h) */
+    void           *attach;        /* the caller's per-session data (hooks.attach_new) */
     /* What GET and the list show, copied from the fields above whenever
      * s->mu is released (session_unlock), under its own short lock: a
      * description never waits for a running step. */
@@ -69,7 +68,9 @@ struct session {
 };
 
 struct sessions {
-    app             *app;
+    store           *db;
+    sessions_config  cfg;
+    sessions_hooks   hooks;
     pthread_rwlock_t lock;
     registry         ids;          /* the sessions, sorted by id (registry.h) */
     atomic_int       npending;     /* sessions with a step being gathered */
@@ -80,16 +81,21 @@ struct sessions {
 /* Publishes s's described fields (session_describe) and releases s->mu. */
 void session_unlock(session *s);
 
+/* A view of s's state for the snapshot codec (snapshot.h). */
+snapshot_state session_snapshot_view(session *s);
+/* Copies back to s what a decode (whose result is rc) read into st; rc. */
+int session_take_state(session *s, const snapshot_state *st, int rc);
+
 /* Hands a snapshot of the current state to the store; wait=1 waits for the
  * commit and then marks it durable.  Called with s->mu held. */
 int session_snapshot_save(session *s, int wait);
 
 /* Ends the step being gathered: clears the gather and the parked requests
  * (answer them first, session_pend_answer_all).  Called with s->mu held. */
-void sessions_pend_clear(sessions *reg, session *s);
+void session_pend_clear(session *s);
 
-/* Answers every waiting worker except `self` with error e, or with the
- * update when e == 0, and resumes them.  Called with s->mu held. */
-void session_pend_answer_all(session *s, req *self, int e, const char *msg);
+/* Answers every parked worker except `self` with error e (msg), or with the
+ * update when e == 0, through hooks.answer.  Called with s->mu held. */
+void session_pend_answer_all(session *s, const void *self, int e, const char *msg);
 
 #endif
