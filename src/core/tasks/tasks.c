@@ -19,6 +19,7 @@ static const task_family *const families[] = {
     &task_family_softmax_regression,
     &task_family_fmnist_mlp,
     &task_family_char_rnn,
+    &task_family_gru_classifier, &task_family_lstm_classifier,
 };
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 

@@ -49,6 +49,8 @@ static const case_ cases[] = {
     {"fmnist_mlp",          {.width = 8, .depth = 1, .batch = 16, .activation = ACT_TANH}, 1e-2f, 3e-3, 0, 0.1},
     {"fmnist_mlp",          {.width = 6, .depth = 2, .batch = 8, .activation = ACT_GELU, .image_side = 28}, 1e-2f, 3e-3, 0, 0.05},
     {"char_rnn",            {.width = 8, .batch = 4, .seq_len = 6},             1e-2f, 3e-3, 0, 0.5},
+    {"gru_classifier",      {.dim = 3, .width = 5, .seq_len = 6, .classes = 3, .batch = 8, .n_train = 200}, 1e-2f, 3e-3, 0, 0.3},
+    {"lstm_classifier",     {.dim = 3, .width = 5, .seq_len = 6, .classes = 3, .batch = 8, .n_train = 200}, 1e-2f, 3e-3, 0, 0.3},
 };
 #define NCASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -258,7 +260,8 @@ static void test_same_seed_same_task_and_batches(void **st)
         /* another seed gives another problem (compared at the same params)
          * for the families whose constants or data come from the seed */
         if (!strcmp(c->family, "quadratic") || !strcmp(c->family, "noisy_quadratic") ||
-            !strcmp(c->family, "logistic_regression") || !strcmp(c->family, "softmax_regression"))
+            !strcmp(c->family, "logistic_regression") || !strcmp(c->family, "softmax_regression") ||
+            !strcmp(c->family, "gru_classifier") || !strcmp(c->family, "lstm_classifier"))
             assert_true(task_eval_loss(o, pa) != task_eval_loss(a, pa));
         /* another init seed gives other initial parameters */
         task_init_params(o, 6, pb);
