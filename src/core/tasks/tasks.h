@@ -27,7 +27,7 @@
  * The synthetic families add gradient noise noise*N(0,1) when noise > 0.
  * Any family with augment = 1: per-tensor parameter scales and a loss factor from the seed.
  *
- * Data: the data families (fmnist_mlp, char_rnn) read no files themselves;
+ * Data: the data families (fmnist_mlp, char_rnn, transformer_lm) read no files themselves;
  * they get their data through the task_data interface the caller puts in
  * task_params.data (src/data's data_cache_source reads Debian's
  * dataset-fashion-mnist and the GPL-3 text, caching the images once per
@@ -37,9 +37,11 @@
  * ERR_CORRUPT, with a message available from tasks_last_error().
 
  * Seeds: task_create's seed fixes the problem's random constants
- * (quadratic matrices and centres, the synthetic regression data); families
- * on fixed functions or fixed data (rosenbrock, rastrigin, styblinski_tang,
- * fmnist_mlp, char_rnn) do not depend on it.  Initial parameters come from
+ * (quadratic matrices and centres, the synthetic regression data, the
+ * classifiers' sequences, the augmentation factors); families on fixed
+ * functions or fixed data (rosenbrock, rastrigin, styblinski_tang,
+ * fmnist_mlp, char_rnn, transformer_lm) do not depend on it unless
+ * augmented.  Initial parameters come from
  * task_init_params's own seed.
  *
  * Randomness: loss_grad advances the caller's rng by exactly one rng_u64
