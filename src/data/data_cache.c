@@ -101,8 +101,8 @@ static int text_read(void *ctx, const char *path, uint8_t **out, size_t *len)
     (void)ctx;
     if (!path) path = DATA_TEXT_FILE;
     int rc = data_text_read(path, out, len);
-    if (rc == ERR_NOT_FOUND) tasks_set_error("char_rnn: cannot open %s", path);
-    else if (rc) tasks_set_error("char_rnn: reading %s: %s", path, err_message(rc));
+    if (rc == ERR_NOT_FOUND) tasks_set_error("text: cannot open %s", path);
+    else if (rc) tasks_set_error("text: reading %s: %s", path, err_message(rc));
     return rc;
 }
 

@@ -132,24 +132,12 @@ static int cr_create(task *t)
         tasks_set_error("char_rnn: width 1..1024, batch 1..1024, seq_len 1..512, init_scale > 0");
         return ERR_OUT_OF_RANGE;
     }
-    const task_data *src = tasks_data(t, "char_rnn");
-    if (!src || !src->text) return ERR_NOT_FOUND;
-    const char *path = p->data_path ? p->data_path : "the default text";
-    uint8_t *raw;
-    size_t n;
-    int rc = src->text(src->ctx, p->data_path, &raw, &n);
+    tasks_text tx;
+    int rc = tasks_text_load(t, "char_rnn", (size_t)p->seq_len + 2, &tx);
     if (rc) return rc;
-    size_t n_train = n * 9 / 10;
-    if (n_train < (size_t)p->seq_len + 2 || n - n_train < (size_t)p->seq_len + 2) {
-        free(raw);
-        tasks_set_error("char_rnn: %s is too short for seq_len %d", path, p->seq_len);
-        return ERR_OUT_OF_RANGE;
-    }
-    int map[256], V = 0;
-    for (int i = 0; i < 256; i++) map[i] = -1;
-    for (size_t i = 0; i < n; i++) map[raw[i]] = 1;
-    for (int i = 0; i < 256; i++) if (map[i] == 1) map[i] = V++;
-    for (size_t i = 0; i < n; i++) raw[i] = (uint8_t)map[raw[i]];
+    uint8_t *raw = tx.text;
+    size_t n = tx.n, n_train = tx.n_train;
+    int V = tx.vocab;
     chartask *q = calloc(1, sizeof *q);
     if (!q) { free(raw); return ERR_NO_MEMORY; }
     t->impl = q;

@@ -19,6 +19,7 @@ static const task_family *const families[] = {
     &task_family_softmax_regression,
     &task_family_fmnist_mlp,
     &task_family_char_rnn,
+    &task_family_gru_classifier, &task_family_lstm_classifier, &task_family_transformer_lm,
 };
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 
@@ -62,6 +63,7 @@ int task_create(const char *family, const task_params *p, uint64_t seed, task **
     t->seed = seed;
     if (p) t->p = *p;
     int rc = f->create(t);
+    if (!rc && t->p.augment) rc = tasks_augment(t);   /* on failure it frees the family's impl */
     if (rc) {
         if (!last_error[0]) tasks_set_error("%s: %s", f->name, err_message(rc));
         layout_deinit(&t->lay);

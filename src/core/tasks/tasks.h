@@ -21,9 +21,13 @@
  *   fmnist_mlp         (vision)    softmax MLP on Fashion-MNIST, 8x8 or 28x28
  *   char_rnn           (text)      one-layer LSTM next-character model on
  *                                  /usr/share/common-licenses/GPL-3
+ *   gru_classifier     (text)      GRU / LSTM classifier of seeded sequences whose
+ *   lstm_classifier    (text)      class is one marked step (task_seq_classify.c)
+ *   transformer_lm     (text)      small causal pre-LN transformer next-byte model on GPL-3
  * The synthetic families add gradient noise noise*N(0,1) when noise > 0.
+ * Any family with augment = 1: per-tensor parameter scales and a loss factor from the seed.
  *
- * Data: the data families (fmnist_mlp, char_rnn) read no files themselves;
+ * Data: the data families (fmnist_mlp, char_rnn, transformer_lm) read no files themselves;
  * they get their data through the task_data interface the caller puts in
  * task_params.data (src/data's data_cache_source reads Debian's
  * dataset-fashion-mnist and the GPL-3 text, caching the images once per
@@ -33,9 +37,11 @@
  * ERR_CORRUPT, with a message available from tasks_last_error().
 
  * Seeds: task_create's seed fixes the problem's random constants
- * (quadratic matrices and centres, the synthetic regression data); families
- * on fixed functions or fixed data (rosenbrock, rastrigin, styblinski_tang,
- * fmnist_mlp, char_rnn) do not depend on it.  Initial parameters come from
+ * (quadratic matrices and centres, the synthetic regression data, the
+ * classifiers' sequences, the augmentation factors); families on fixed
+ * functions or fixed data (rosenbrock, rastrigin, styblinski_tang,
+ * fmnist_mlp, char_rnn, transformer_lm) do not depend on it unless
+ * augmented.  Initial parameters come from
  * task_init_params's own seed.
  *
  * Randomness: loss_grad advances the caller's rng by exactly one rng_u64
@@ -88,11 +94,13 @@ typedef struct task_params {
     int    dim;          /* problem dimension / data features: quadratic 10, noisy_quadratic 100,
                             rosenbrock 2, rastrigin 10, styblinski_tang 10, logistic 10, softmax 20 */
     int    seq_len;      /* char_rnn unroll length (16) */
+    int    heads;        /* transformer_lm attention heads (2); must divide width */
     int    classes;      /* softmax_regression classes (5) */
     int    n_train;      /* synthetic training examples (regressions 1000); fmnist: examples used (60000) */
     int    image_side;   /* fmnist_mlp: 8 (bilinear downsample) or 28; default 8 */
     double init_scale;   /* multiplies the family's initialisation (1) */
     double noise;        /* gradient noise std; <0 = none.  Default 0, noisy_quadratic 1 */
+    int    augment;      /* 1 = rescale parameters and loss from the seed (VeLO-style; tasks_augment.c) */
     const char *data_path; /* fmnist: directory; char_rnn: text file; NULL = the source's default */
     const task_data *data; /* fmnist_mlp, char_rnn: their data (must outlive the task); NULL = none */
 } task_params;

@@ -19,6 +19,7 @@ extern const task_family task_family_logistic_regression;
 extern const task_family task_family_softmax_regression;
 extern const task_family task_family_fmnist_mlp;
 extern const task_family task_family_char_rnn;
+extern const task_family task_family_gru_classifier, task_family_lstm_classifier, task_family_transformer_lm;
 
 /* Sets t->lay (layout_init, no parameter limit) and t->n from `ntensors`
  * named shapes; task_free releases it.  0 or layout_init's error. */
@@ -35,5 +36,18 @@ static inline double tasks_finite_or_nan(double x) { return isfinite(x) ? x : NA
 /* The data source of a data family, or NULL after setting a message
  * naming `family`. */
 const task_data *tasks_data(const task *t, const char *family);
+/* A text family's text (tasks_text.c): bytes mapped to 0..vocab-1 in byte order, text[0, n_train)
+ * trains (n_train = floor(0.9 n)), the rest is held out; each part has >= min_part bytes or it
+ * fails with ERR_OUT_OF_RANGE; errors of the data source pass through.  text is malloc'd (free it). */
+typedef struct tasks_text { uint8_t *text; size_t n, n_train; int vocab; } tasks_text;
+int  tasks_text_load(task *t, const char *family, size_t min_part, tasks_text *out);
+/* Augmentation (tasks_augment.c, task_params.augment): wraps a created task (on failure it frees
+ * the family's impl) and, for tests, reads its loss factor and per-tensor scales (ntensors). */
+#define TASKS_AUG_PARAM_LO 0.1
+#define TASKS_AUG_PARAM_HI 10.0
+#define TASKS_AUG_LOSS_LO 1e-3
+#define TASKS_AUG_LOSS_HI 1e3
+int  tasks_augment(task *t);
+int  tasks_augment_factors(const task *t, double *lambda, double *scales);
 
 #endif

@@ -87,11 +87,39 @@ static void test_domain_words_and_domain_default_names(void **st)
     }
 }
 
+/* Task text: the sequence families' keys (heads, augment) are read and
+ * range-checked like the others. */
+static void test_task_text_sequence_keys(void **st)
+{
+    (void)st;
+    meta_task_spec t;
+    char msg[200] = "";
+    assert_int_equal(meta_task_parse("transformer_lm width=16 heads=4 depth=2 seq_len=8 augment=1 activation=gelu",
+                                     &t, msg, sizeof msg), 0);
+    assert_string_equal(t.family, "transformer_lm");
+    assert_int_equal(t.params.width, 16);
+    assert_int_equal(t.params.heads, 4);
+    assert_int_equal(t.params.depth, 2);
+    assert_int_equal(t.params.seq_len, 8);
+    assert_int_equal(t.params.augment, 1);
+    assert_int_equal(meta_task_parse("gru_classifier dim=4 classes=3 n_train=200", &t, msg, sizeof msg), 0);
+    assert_int_equal(t.params.dim, 4);
+    assert_int_equal(t.params.augment, 0);
+    const char *bad[] = {"transformer_lm heads=0", "transformer_lm heads=1.5", "transformer_lm heads=5000",
+                         "lstm_classifier augment=2", "lstm_classifier augment=-1", "quadratic augment=yes"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        msg[0] = 0;
+        assert_int_not_equal(meta_task_parse(bad[i], &t, msg, sizeof msg), 0);
+        assert_non_null(strstr(msg, "out of range"));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_shipped_config_parses_and_checks),
         cmocka_unit_test(test_domain_words_and_domain_default_names),
+        cmocka_unit_test(test_task_text_sequence_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
