@@ -147,7 +147,10 @@ static int name_index(const char *value, const char *const *names, int n)
     return -1;
 }
 
-int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, size_t cap)
+/* Sets one key from its text value ("task" appends a task; the first "task"
+ * replaces the default one).  0 or ERR_UNKNOWN_FIELD / ERR_INVALID_ARGUMENT /
+ * ERR_OUT_OF_RANGE with a message in msg. */
+static int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, size_t cap)
 {
     if (strcmp(key, "name") == 0) {
         if (!meta_weights_valid_name(value))

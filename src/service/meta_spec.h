@@ -37,10 +37,6 @@ typedef struct meta_spec {
 } meta_spec;
 
 void   meta_spec_defaults(meta_spec *sp);
-/* Sets one key from its text value ("task" appends a task; the first "task"
- * replaces the default one).  0 or ERR_UNKNOWN_FIELD / ERR_INVALID_ARGUMENT /
- * ERR_OUT_OF_RANGE with a message in msg. */
-int    meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, size_t cap);
 /* Reads `key = value` lines (# comments) from a file. */
 int    meta_spec_load_file(meta_spec *sp, const char *path, char *msg, size_t cap);
 /* Reads a JSON object of the same keys (strings, numbers, booleans; "tasks"
