@@ -3,8 +3,9 @@
  * adapted steps) and queues its metrics row and extras as one store job,
  * with its figures; steps recorded from several threads at once all arrive
  * (the lock-free refresh queue drained by live_flush while they come);
- * refreshes past LIVE_BUFFER_MAX waiting are dropped and counted.  The counters are process-global:
- * every check compares before and after. */
+ * refreshes past LIVE_BUFFER_MAX waiting are dropped and counted; the
+ * formatters give parseable JSON for hostile tensor names (issue 13, finding
+ * 1).  The counters are process-global: every check compares before and after. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <cjson/cJSON.h>
 
 #include "app.h"
 #include "live.h"
@@ -214,12 +216,50 @@ static void test_rows_past_the_buffer_limit_are_dropped_and_counted(void **unuse
     live_feed_close(f);
 }
 
+static void test_live_formatters_give_json_for_hostile_tensor_names(void **unused)
+{
+    (void)unused;
+    layout_tensor lt[3] = {0};
+    memset(lt[0].name, '"', 63);
+    memset(lt[1].name, '\\', 63);
+    snprintf(lt[2].name, sizeof lt[2].name, "bad\xFF\n");
+    layout lay = {.ntensors = 3, .tensors = lt, .n = 3};
+    analytics_step x = {.ntensors = 3, .grad = {1, NAN, 3}, .update = {0.5, 0.25, INFINITY}, .param = {2, 4, 8}};
+    char *t = live_format_tensors(&lay, &x);
+    assert_non_null(t);
+    cJSON *v = cJSON_Parse(t);
+    assert_non_null(v);
+    assert_int_equal(cJSON_GetArraySize(v), 3);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetArrayItem(v, 0), 0)->valuestring, lt[0].name);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetArrayItem(v, 1), 0)->valuestring, lt[1].name);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetArrayItem(v, 2), 0)->valuestring, "bad\xEF\xBF\xBD\n");
+    assert_true(cJSON_IsNull(cJSON_GetArrayItem(cJSON_GetArrayItem(v, 1), 1)));
+    assert_true(cJSON_IsNull(cJSON_GetArrayItem(cJSON_GetArrayItem(v, 2), 2)));
+    cJSON_Delete(v);
+    free(t);
+    step_metric m = {.step = 7, .time_ms = 123, .loss = NAN, .grad_norm = 1.5, .lr = 0.1};
+    char *ev = live_format_event(&m, 0.5, NAN, INFINITY);
+    assert_non_null(ev);
+    assert_true(strncmp(ev, "id: 7\nevent: step\ndata: {", 25) == 0);
+    char *data = strstr(ev, "data: ") + 6;
+    size_t dl = strlen(data);
+    assert_true(dl > 2 && strcmp(data + dl - 2, "\n\n") == 0);
+    v = cJSON_ParseWithLength(data, dl - 2);
+    assert_non_null(v);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(v, "step")->valuedouble, 7);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(v, "loss")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(v, "lr_mult")));
+    cJSON_Delete(v);
+    free(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_step_without_streams_counts_and_queues_its_row),
         cmocka_unit_test(test_steps_recorded_from_many_threads_all_reach_the_store),
         cmocka_unit_test(test_rows_past_the_buffer_limit_are_dropped_and_counted),
+        cmocka_unit_test(test_live_formatters_give_json_for_hostile_tensor_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
