@@ -22,6 +22,7 @@
 #include "app.h"
 #include "live.h"
 #include "opt.h"
+#include "step.h"
 #include "store.h"
 
 /* The value of a sample line `series value` of the exposition (0: absent). */
@@ -146,6 +147,67 @@ static void test_a_step_without_streams_counts_and_queues_its_row(void **unused)
     store_end(&t);
 }
 
+typedef struct { int n; int64_t step; char tensors[256], extra[256]; } texts_seen;
+
+static int last_texts(void *ctx, const store_analytics_row *r)
+{
+    texts_seen *c = ctx;
+    c->n++;
+    c->step = r->step;
+    snprintf(c->tensors, sizeof c->tensors, "%s", r->tensors_json ? r->tensors_json : "(null)");
+    snprintf(c->extra, sizeof c->extra, "%s", r->extra_json ? r->extra_json : "(null)");
+    return 0;
+}
+
+/* live_record_step hands step_run's numbers to the store, which formats the
+ * extras row on its writer thread; live_record (the form sessions.c calls
+ * until h14-proto) stores its already formatted extra object as given. */
+static void test_a_step_result_reaches_the_store_as_numbers(void **unused)
+{
+    (void)unused;
+    const char *ids[] = {"live-r"};
+    tmp_store t;
+    store_begin(&t, ids, 1);
+    app a;
+    memset(&a, 0, sizeof a);
+    a.db = t.db;
+    opt o = an_opt();
+    layout_tensor lt[2] = {{.name = "w"}, {.name = "b\"q"}};
+    o.lay = (layout){.ntensors = 2, .tensors = lt, .n = 2};
+    static step_result res;
+    memset(&res, 0, sizeof res);
+    res.has_stats = 1;
+    res.stats = (analytics_step){.update_cos = 0.5, .update_ratio = 0.25, .ntensors = 2,
+                                 .grad = {1.0 / 3.0, 2}, .update = {NAN, 4}, .param = {5, 6}};
+    res.lr_mult = 1.25;
+    res.ndiag = 2;
+    res.diag[0] = (opt_diag_value){"es_scale_mean", 0.1};
+    res.diag[1] = (opt_diag_value){"es_updates", INFINITY};
+    step_metric m = {.step = 1, .time_ms = 1001, .loss = 0.5, .lr = 0.01};
+    live_feed *f = live_feed_new();
+    assert_non_null(f);
+    live_record_step(f, t.db, "live-r", &o, &m, &res);
+    assert_int_equal(live_flush(&a), 0);
+    assert_int_equal(store_flush(t.db), 0);
+    texts_seen c = {0};
+    assert_int_equal(store_analytics_last(t.db, "live-r", last_texts, &c), 0);
+    assert_int_equal(c.step, 1);
+    assert_string_equal(c.tensors, "[[\"w\",0.333333333,null,5],[\"b\\\"q\",2,4,6]]");
+    assert_string_equal(c.extra, "{\"es_scale_mean\":0.10000000000000001,\"es_updates\":null}");
+
+    /* the compatibility form: a skipped step (no analytics) with its text */
+    m.step = 2;
+    live_record(f, t.db, "live-r", &o, &m, NULL, NAN, "{\"given\":1}");
+    assert_int_equal(store_flush(t.db), 0);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(store_analytics_last(t.db, "live-r", last_texts, &c), 0);
+    assert_int_equal(c.step, 2);
+    assert_string_equal(c.tensors, "(null)");
+    assert_string_equal(c.extra, "{\"given\":1}");
+    live_feed_close(f);
+    store_end(&t);
+}
+
 #define NTHREADS 4
 #define PER_THREAD 500
 
@@ -225,7 +287,10 @@ static void test_live_formatters_give_json_for_hostile_tensor_names(void **unuse
     snprintf(lt[2].name, sizeof lt[2].name, "bad\xFF\n");
     layout lay = {.ntensors = 3, .tensors = lt, .n = 3};
     analytics_step x = {.ntensors = 3, .grad = {1, NAN, 3}, .update = {0.5, 0.25, INFINITY}, .param = {2, 4, 8}};
-    char *t = live_format_tensors(&lay, &x);
+    store_step_extras ex = {.stats = &x, .lay = &lay};
+    char *t = NULL, *none = NULL;
+    assert_int_equal(store_step_extras_json(&ex, &t, &none), 0);   /* what the store's writer formats */
+    assert_null(none);
     assert_non_null(t);
     cJSON *v = cJSON_Parse(t);
     assert_non_null(v);
@@ -257,6 +322,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_step_without_streams_counts_and_queues_its_row),
+        cmocka_unit_test(test_a_step_result_reaches_the_store_as_numbers),
         cmocka_unit_test(test_steps_recorded_from_many_threads_all_reach_the_store),
         cmocka_unit_test(test_rows_past_the_buffer_limit_are_dropped_and_counted),
         cmocka_unit_test(test_live_formatters_give_json_for_hostile_tensor_names),
