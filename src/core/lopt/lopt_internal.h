@@ -66,6 +66,9 @@ extern int lopt_lstm_kernel;
 #define LOPT_MLP_SCALE_IN   (LOPT_NTENS + LOPT_NTIME)
 #define LOPT_MLP_NSCALE     (LOPT_MLP_SCALE_IN + 1)
 #define LOPT_MLP_SCALE_CLIP 5.0f
+/* The scale of one tensor from the head (theta's last LOPT_MLP_NSCALE
+ * values), its per-tensor features and the time features. */
+float lopt_mlp_tensor_scale(const float *head, const float *tens, const float *tf);
 
 /* ---- fast kernels (lopt_fast.c) ---------------------------------------- */
 

@@ -113,9 +113,7 @@ static void mlp_view_of(const float *theta, int hidden, int depth, mlp_view *v)
     v->head = p;
 }
 
-/* The scale of one tensor from the head (theta's last LOPT_MLP_NSCALE
- * values), its per-tensor features and the time features. */
-static float lopt_mlp_tensor_scale(const float *head, const float *tens, const float *tf)
+float lopt_mlp_tensor_scale(const float *head, const float *tens, const float *tf)
 {
     float z = head[LOPT_MLP_SCALE_IN];
     for (int j = 0; j < LOPT_NTENS; j++) z += head[j] * tens[j];
