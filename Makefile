@@ -151,11 +151,15 @@ integration: $(BUILD)/optirsd e2e-deps
 	OPTIRSD=$(abspath $(BUILD)/optirsd) $(PY) -m pytest -q tests/integration
 
 # Fails on an include that goes up the layers (see the include paths above),
-# and on a Markdown link that leaves the repository or leads nowhere.  The
+# on a public name without its module's prefix (tests/check_prefixes.py, on
+# the objects: they are built first, in a second make like `all`), and on a
+# Markdown link that leaves the repository or leads nowhere.  The
 # compiler side is proved too: a cli header compiles with the cli's include
 # path and is not found with the server's.
 layers:
 	$(PY) tests/check_layers.py
+	@$(MAKE) --no-print-directory $(CORE_OBJ) $(DATA_OBJ) $(STORAGE_OBJ) $(SERVICE_OBJ) $(SERVER_OBJ) $(CLI_OBJ)
+	$(PY) tests/check_prefixes.py --build $(BUILD)
 	@printf '#include "cli.h"\n' | $(CC) $(CLI_INC) -fsyntax-only -x c - && \
 	 if printf '#include "cli.h"\n' | $(CC) $(SERVER_INC) -fsyntax-only -x c - 2>/dev/null; then \
 	   echo "layers: the server's include path reaches src/cli"; exit 1; \

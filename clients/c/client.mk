@@ -11,7 +11,7 @@ CLIENT_LDLIBS  ?= $(shell pkg-config --libs libcurl libcjson 2>/dev/null || echo
 
 CLIENT_LIB     := $(BUILD)/liboptirs_client.a
 CLIENT_OBJ     := $(BUILD)/clients/c/optirs_client.o
-CLI_OBJ        := $(BUILD)/clients/c/optirs_cli.o
+CLIENT_CLI_OBJ := $(BUILD)/clients/c/optirs_cli.o
 CLIENT_TESTS   := $(BUILD)/clients/c/test_client
 CLIENT_EXAMPLES:= $(BUILD)/clients/c/step_loop
 
@@ -26,7 +26,7 @@ $(CLIENT_LIB): $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)
 	ar rcs $@ $^
 
-$(BUILD)/optirs: $(CLI_OBJ) $(CLIENT_LIB)
+$(BUILD)/optirs: $(CLIENT_CLI_OBJ) $(CLIENT_LIB)
 	$(CC) $(CLIENT_CFLAGS) $^ -o $@ $(CLIENT_LDLIBS)
 
 $(BUILD)/clients/c/test_client: clients/c/tests/test_client.c $(CLIENT_LIB) clients/c/optirs_client.h

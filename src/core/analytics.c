@@ -237,39 +237,3 @@ void analytics_stability_of(const int64_t *steps, const double *loss, const doub
         seen++;
     }
 }
-
-/* ---- downsampling ------------------------------------------------------------ */
-
-size_t analytics_downsample(const int64_t *steps, const double *y, size_t n, int64_t origin, int64_t width,
-                            analytics_bucket *out, size_t cap)
-{
-    if (width < 1) width = 1;
-    size_t k = 0;
-    int64_t cur = INT64_MIN;
-    double sum = 0;
-    for (size_t i = 0; i < n; i++) {
-        int64_t d = steps[i] - origin;
-        int64_t b = d >= 0 ? d / width : -((-d + width - 1) / width);
-        if (b != cur) {
-            if (k && out[k - 1].count) out[k - 1].mean = sum / (double)out[k - 1].count;
-            if (k == cap) return k;
-            analytics_bucket *o = &out[k++];
-            o->step_first = o->step_last = steps[i];
-            o->count = 0;
-            o->mean = o->min = o->max = NAN;
-            o->step_min = o->step_max = -1;
-            cur = b;
-            sum = 0;
-        }
-        analytics_bucket *o = &out[k - 1];
-        o->step_last = steps[i];
-        double v = y[i];
-        if (!isfinite(v)) continue;
-        if (!o->count || v < o->min) { o->min = v; o->step_min = steps[i]; }
-        if (!o->count || v > o->max) { o->max = v; o->step_max = steps[i]; }
-        o->count++;
-        sum += v;
-    }
-    if (k && out[k - 1].count) out[k - 1].mean = sum / (double)out[k - 1].count;
-    return k;
-}

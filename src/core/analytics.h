@@ -2,12 +2,12 @@
  * learning-curve tracker: per-step statistics computed in the step path
  * (per-tensor norms, the update/parameter ratio, the cosine between
  * consecutive updates), smoothing (debiased EMA, trailing window mean),
- * trend detection with a confidence, convergence speed, stability, and
- * min/max-preserving downsampling.
+ * trend detection with a confidence, convergence speed and stability.
+ * (Downsampled curves are the store's: store_metrics_downsample.)
  *
  * Curves are arrays of (step, value) with ascending steps; a NAN value means
  * "not known at that step" and is skipped by every function (it never
- * poisons a mean, a fit or a bucket).
+ * poisons a mean or a fit).
  *
  * Thread rules: pure functions, no allocation except where a function says
  * so, safe from any thread. */
@@ -99,21 +99,5 @@ typedef struct analytics_stability {
 void analytics_stability_of(const int64_t *steps, const double *loss, const double *smooth,
                             const double *update_norm, size_t n, double spike_factor,
                             analytics_stability *out);
-
-/* ---- downsampling ------------------------------------------------------------ */
-
-typedef struct analytics_bucket {
-    int64_t step_first, step_last;   /* range of steps in the bucket */
-    int64_t count;                   /* finite values */
-    double  mean, min, max;          /* NAN when count == 0 */
-    int64_t step_min, step_max;      /* steps where min and max occur */
-} analytics_bucket;
-
-/* Splits the points into consecutive buckets of `width` steps
- * (bucket b holds steps with (step - origin) / width == b) and writes one
- * entry per non-empty bucket, keeping its min and max exactly.  Returns the
- * number written (at most cap; points past a full output are dropped). */
-size_t analytics_downsample(const int64_t *steps, const double *y, size_t n, int64_t origin, int64_t width,
-                            analytics_bucket *out, size_t cap);
 
 #endif

@@ -506,7 +506,8 @@ void f32json_buf_deinit(f32json_buf *b)
     f32json_buf_init(b);
 }
 
-int f32json_buf_reserve(f32json_buf *b, size_t extra)
+/* Makes room for `extra` more bytes plus the NUL: 0 or ERR_NO_MEMORY. */
+static int buf_reserve(f32json_buf *b, size_t extra)
 {
     if (extra > SIZE_MAX - 1 - b->len) return ERR_NO_MEMORY;
     size_t need = b->len + extra + 1;
@@ -522,7 +523,7 @@ int f32json_buf_reserve(f32json_buf *b, size_t extra)
 
 int f32json_buf_append(f32json_buf *b, const char *s, size_t n)
 {
-    int rc = f32json_buf_reserve(b, n);
+    int rc = buf_reserve(b, n);
     if (rc) return rc;
     memcpy(b->data + b->len, s, n);
     b->len += n;
@@ -533,7 +534,7 @@ int f32json_buf_append(f32json_buf *b, const char *s, size_t n)
 int f32json_write_array(f32json_buf *b, const float *v, size_t n)
 {
     if (n > (SIZE_MAX - 3) / (F32JSON_FMT_MAX + 1)) return ERR_NO_MEMORY;
-    int rc = f32json_buf_reserve(b, 2 + n * (F32JSON_FMT_MAX + 1));
+    int rc = buf_reserve(b, 2 + n * (F32JSON_FMT_MAX + 1));
     if (rc) return rc;
     char *p = b->data + b->len;
     *p++ = '[';

@@ -79,8 +79,6 @@ typedef struct f32json_buf {
 
 void f32json_buf_init(f32json_buf *b);
 void f32json_buf_deinit(f32json_buf *b);
-/* Makes room for `extra` more bytes plus the NUL: 0 or ERR_NO_MEMORY. */
-int  f32json_buf_reserve(f32json_buf *b, size_t extra);
 /* Appends n bytes: 0 or ERR_NO_MEMORY. */
 int  f32json_buf_append(f32json_buf *b, const char *s, size_t n);
 

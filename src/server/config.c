@@ -233,10 +233,11 @@ void config_print_help(const config *cfg, void *fp)
     FILE *f = fp;
     (void)cfg;
     fprintf(f, "usage: optirsd [--config FILE] [--NAME VALUE]...\n"
-               "       optirsd meta-train --config FILE   (see README)\n"
+               "       optirsd meta-train --config FILE\n"
                "       optirsd eval [--weights NAME] [--suite NAME]\n\n"
                "Every setting can also be given as OPTIRS_NAME in the environment\n"
-               "(upper case, '-' as '_') or as 'NAME = VALUE' in the config file.\n\n");
+               "(upper case, '-' as '_') or as 'NAME = VALUE' in the config file.\n"
+               "Configuration, keys, TLS and deployment: docs/operations.md\n\n");
     for (int i = 0; i < NROWS; i++) {
         char flag[64];
         snprintf(flag, sizeof flag, "--%s", rows[i].name);

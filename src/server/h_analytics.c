@@ -169,7 +169,7 @@ static double *smooth_loss(const curve *c, const char *kind, double beta, double
  * A curve of 1000 buckets has ~30k numbers; a cJSON node per number, its
  * %g/sscanf round trip and the copies of a growing print buffer were most of
  * the answer's time.  The curve is written straight into one writer instead
- * (jwriter.h): integers and doubles by jnum (doubles as %.17g would print
+ * (jwriter.h): integers and doubles by numfmt (doubles as %.17g would print
  * them: they read back exactly, so min and max stay exact), non-finite as
  * null.  CURVE_TEXT_MAX bounds one answer (10000 buckets of every column
  * are ~8 MB). */

@@ -105,7 +105,7 @@ void h_optimizers(req *r)
     }
     cJSON *sch = cJSON_AddArrayToObject(root, "schedules");
     for (int k = SCHEDULE_CONSTANT; k <= SCHEDULE_STEP; k++)
-        cJSON_AddItemToArray(sch, cJSON_CreateString(schedule_name((schedule_kind)k)));
+        cJSON_AddItemToArray(sch, cJSON_CreateString(opt_schedule_name((schedule_kind)k)));
     http_resp_json(r, 200, root);
 }
 

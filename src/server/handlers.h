@@ -47,7 +47,7 @@ void h_weights_import(req *r);
 
 /* h_analytics.c: summaries, downsampled metrics (h_session_metrics hands
  * over when max_points or smooth is given), compare, live events;
- * dashboard.c: the dashboard page */
+ * h_dashboard.c: the dashboard page */
 void h_analytics_summary(req *r);
 void h_analytics_metrics(req *r);
 void h_analytics_compare(req *r);

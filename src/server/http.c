@@ -187,16 +187,16 @@ static int route_find(req *r, const char *method, const char *path, int *err)
 {
     int path_matched = 0;
     r->hdr_allow[0] = '\0';
-    for (int i = 0; i < http_route_count; i++) {
-        if (!route_match(http_routes[i].pattern, path, NULL)) continue;
-        if (strcmp(http_routes[i].method, method) == 0) {
-            route_match(http_routes[i].pattern, path, r);
+    for (int i = 0; i < routes_count; i++) {
+        if (!route_match(routes_table[i].pattern, path, NULL)) continue;
+        if (strcmp(routes_table[i].method, method) == 0) {
+            route_match(routes_table[i].pattern, path, r);
             return i;
         }
         path_matched = 1;
         size_t len = strlen(r->hdr_allow);
         snprintf(r->hdr_allow + len, sizeof r->hdr_allow - len, "%s%s", len ? ", " : "",
-                 http_routes[i].method);
+                 routes_table[i].method);
     }
     *err = path_matched ? ERR_METHOD_NOT_ALLOWED : ERR_NOT_FOUND;
     return -1;
@@ -324,20 +324,20 @@ static void req_begin(req *r, const char *version)
     r->route = route_find(r, r->method, r->path ? r->path : "", &e);
     if (r->route < 0) r->early_error = e;
     /* Authenticate before reading a byte of the body. */
-    if (r->route >= 0 && !(http_routes[r->route].flags & ROUTE_PUBLIC)) {
+    if (r->route >= 0 && !(routes_table[r->route].flags & ROUTE_PUBLIC)) {
         e = auth_request(a, http_req_header(r, "Authorization"), &r->who, &r->retry_after);
         if (e) {
             r->early_error = e;
             return;
         }
-        if ((http_routes[r->route].flags & ROUTE_ADMIN) && !r->who.admin) {
+        if ((routes_table[r->route].flags & ROUTE_ADMIN) && !r->who.admin) {
             r->early_error = ERR_FORBIDDEN;
             return;
         }
     }
 
     /* A step's body is bounded by its session's size before it is read. */
-    if (r->route >= 0 && http_routes[r->route].handler == h_session_step) h_session_step_begin(r);
+    if (r->route >= 0 && routes_table[r->route].handler == h_session_step) h_session_step_begin(r);
     if (r->early_error) return;
 
     uint64_t len = 0;
@@ -456,8 +456,8 @@ static void dispatch(req *r)
             return;
         }
     }
-    if (!(http_routes[r->route].flags & ROUTE_ANY_STATE) && !http_ready(r)) return;
-    http_routes[r->route].handler(r);
+    if (!(routes_table[r->route].flags & ROUTE_ANY_STATE) && !http_ready(r)) return;
+    routes_table[r->route].handler(r);
 }
 
 /* libmicrohttpd's URI callback: runs once per request, as soon as the request
@@ -552,7 +552,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
     req *r = *req_cls;
     if (!r) return;
     double step_s = -1;
-    if (r->route >= 0 && strcmp(http_routes[r->route].name, "step") == 0 && r->status == 200)
+    if (r->route >= 0 && strcmp(routes_table[r->route].name, "step") == 0 && r->status == 200)
         step_s = http_now_mono() - r->t_start;
     /* A request whose headers never completed reached no handler. */
     if (r->method) prom_request(r->route, r->status, r->body_len, r->resp_len, step_s);

@@ -86,8 +86,8 @@ typedef struct route {
 } route;
 
 /* The route table (routes.c). */
-extern const route http_routes[];
-extern const int   http_route_count;
+extern const route routes_table[];
+extern const int   routes_count;
 
 /* Starts libmicrohttpd on a->cfg.listen ("HOST:PORT") with `threads`
  * workers, the configured connection limits, and TLS when a->cfg.tls_cert and

@@ -176,28 +176,6 @@ char *live_format_event(const step_metric *m, double cos, double ratio, double m
     return jw_take(&w, NULL);
 }
 
-/* [[name, grad, update, param], …] of the recorded tensors; NULL for none
- * (or when it would pass LIVE_TENSORS_MAX, or on OOM). */
-char *live_format_tensors(const layout *lay, const analytics_step *x)
-{
-    if (!x || x->ntensors <= 0 || x->ntensors > lay->ntensors || x->ntensors > ANALYTICS_MAX_TENSORS) return NULL;
-    jwriter w;
-    jw_init(&w, LIVE_TENSORS_MAX);
-    jw_lit(&w, "[");
-    for (int k = 0; k < x->ntensors; k++) {
-        jw_lit(&w, k ? ",[" : "[");
-        jw_cstr(&w, lay->tensors[k].name);
-        const double v[3] = {x->grad[k], x->update[k], x->param[k]};
-        for (int j = 0; j < 3; j++) {
-            jw_lit(&w, ",");
-            jw_num_or_null(&w, v[j], 9);
-        }
-        jw_lit(&w, "]");
-    }
-    jw_lit(&w, "]");
-    return jw_take(&w, NULL);
-}
-
 /* ---- streams ------------------------------------------------------------ */
 
 /* Appends an event to a stream (s->mu held); takes ev. */
@@ -385,8 +363,9 @@ static int rows_push(const char *id, const step_metric *m)
     return 0;
 }
 
-void live_record(live_feed *f, store *db, const char *id, const opt *o, const step_metric *m, const analytics_step *x,
-                 double lr_mult, const char *extra_json)
+/* live_record_step's body, from the parts of step_run's result. */
+static void record(live_feed *f, store *db, const char *id, const opt *o, const step_metric *m, const analytics_step *x,
+                   double lr_mult, const opt_diag_value *diag, int ndiag)
 {
     for (int i = 0; i < opt_registry_count() && i < LIVE_MAX_OPT; i++)
         if (opt_registry_at(i) == o->vt) {
@@ -410,14 +389,19 @@ void live_record(live_feed *f, store *db, const char *id, const opt *o, const st
         }
         pthread_mutex_unlock(&f->mu);
     }
-    /* One queued job carries the step's metrics row and its extras; the
-     * stack keeps only (id, step) for the batched rollup refresh. */
-    char *tj = live_format_tensors(&o->lay, x);
-    store_analytics_row row = {.id = id, .step = m->step, .update_cos = cos, .update_ratio = ratio,
-                               .lr_mult = lr_mult, .tensors_json = tj, .extra_json = extra_json};
-    if (db) store_step_record(db, id, m, &row);
-    free(tj);
+    /* One queued job carries the step's metrics row and its extras as
+     * numbers (the writer thread formats their JSON); the stack keeps only
+     * (id, step) for the batched rollup refresh. */
+    store_step_extras ex = {.update_cos = cos, .update_ratio = ratio, .lr_mult = lr_mult, .stats = x,
+                            .lay = &o->lay, .diag = diag, .ndiag = ndiag};
+    if (db) store_step_record(db, id, m, &ex);
     if (rows_push(id, m) != 0) atomic_fetch_add(&hub.dropped_rows, 1);
+}
+
+void live_record_step(live_feed *f, store *db, const char *id, const opt *o, const step_metric *m,
+                      const step_result *res)
+{
+    record(f, db, id, o, m, res->has_stats ? &res->stats : NULL, res->lr_mult, res->diag, res->ndiag);
 }
 
 int live_flush(app *a)

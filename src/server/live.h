@@ -21,8 +21,9 @@
  *
  * Each session has a live feed (live_feed_new, owned by the session): the
  * list of its streams.  A step takes no process-wide lock and builds no
- * event JSON when its session has no stream: it bumps the /metrics counters
- * and queues its extras row for the store (lock-free).
+ * text when its session has no stream: it bumps the /metrics counters and
+ * queues its metrics row and extras, as numbers, for the store (whose writer
+ * thread formats their JSON), and (id, step) for the rollup (lock-free).
  *
  * Thread rules: every function is safe from any thread.  One process-wide
  * hub (the daemon serves one app) lists every stream for the timer, drain
@@ -34,6 +35,7 @@
 #include "analytics.h"
 #include "http.h"
 #include "opt.h"
+#include "step.h"
 #include "store.h"
 
 #define LIVE_HEARTBEAT_S   15.0
@@ -41,8 +43,6 @@
 #define LIVE_RECHECK_S     1.0      /* the longest a revoked key or deleted session keeps a stream */
 #define LIVE_BUFFER_MAX    200000   /* steps waiting for the rollup refresh; more are dropped (counted) */
 #define LIVE_EVENT_MAX     4096     /* bytes of one formatted step event (~400 used) */
-#define LIVE_TENSORS_MAX   (64u << 10) /* bytes of one step's tensors JSON (ANALYTICS_MAX_TENSORS
-                                        * 64-byte names, every byte escaped: ~30 KB) */
 
 /* A session's live feed: the event streams of that session. */
 typedef struct live_feed live_feed;
@@ -55,14 +55,14 @@ live_feed *live_feed_new(void);
 void live_feed_close(live_feed *f);
 
 /* One applied (or skipped) step of session `id` with feed f: its metrics
- * row, the extras (x may be NULL for a skipped step), the learned lr
- * multiplier (NAN: none) and optional extra JSON (an object, copied; may be
- * NULL).  Queues the metrics row and the extras as one store job on db (NULL:
- * none) and (id, step) for the rollup refresh.  Formats an event only when
- * f has streams.  Called with the session's lock held (its steps come one at
- * a time). */
-void live_record(live_feed *f, store *db, const char *id, const opt *o, const step_metric *m, const analytics_step *x,
-                 double lr_mult, const char *extra_json);
+ * row and step_run's result `res` (its analytics when res->has_stats, the
+ * lr multiplier, the diagnostics).  Queues the metrics row and the extras,
+ * as numbers, in one store job on db (NULL: none; the writer thread formats
+ * their JSON, store_step_extras) and (id, step) for the rollup refresh.
+ * Builds no text unless f has streams (then one event per stream).  Called
+ * with the session's lock held (its steps come one at a time). */
+void live_record_step(live_feed *f, store *db, const char *id, const opt *o, const step_metric *m,
+                      const step_result *res);
 /* Timer (libuv thread): refreshes the rollup, heartbeats, forgets closed
  * streams. */
 void live_tick(app *a, double now);
@@ -78,14 +78,12 @@ void live_drain(app *a);
  * the stored steps after `after` (at most `backlog`), then every new step.
  * 0 or ERR_*. */
 int  live_stream_open(req *r, live_feed *f, const char *id, int64_t after, int backlog);
-/* The formatters (jwriter.h; exported for the fuzz target and the tests).
+/* The event formatter (jwriter.h; exported for the fuzz target and the tests).
  * live_format_event: the SSE text of one step event ("id: k\nevent: step\n
- * data: {…}\n\n"; non-finite figures are null).  live_format_tensors: the
- * JSON array [[name, grad, update, param], …] of x's per-tensor figures with
- * the names of lay, or NULL when x has none.  Both return NULL on OOM or
- * past their limit; the caller frees the result. */
+ * data: {…}\n\n"; non-finite figures are null), NULL on OOM or past
+ * LIVE_EVENT_MAX; the caller frees the result.  (A step's stored extras are
+ * formatted by the store's writer thread: store_step_extras_json.) */
 char *live_format_event(const step_metric *m, double cos, double ratio, double mult);
-char *live_format_tensors(const layout *lay, const analytics_step *x);
 /* Prometheus text for the step counters (the caller frees it); NULL on OOM. */
 char *live_prom_text(void);
 

@@ -50,11 +50,11 @@ char *prom_render(app *a, size_t *len)
     jwriter b;
     jw_init(&b, PROM_TEXT_MAX);
     jw_printf(&b, "# HELP optirs_requests_total HTTP requests by route and status.\n# TYPE optirs_requests_total counter\n");
-    for (int row = 0; row <= http_route_count && row <= MAX_ROUTES; row++)
+    for (int row = 0; row <= routes_count && row <= MAX_ROUTES; row++)
         for (int col = 0; col <= NSTATUS; col++) {
             uint64_t v = atomic_load(&requests[row][col]);
             if (!v) continue;
-            const char *name = row == 0 ? "unrouted" : http_routes[row - 1].name;
+            const char *name = row == 0 ? "unrouted" : routes_table[row - 1].name;
             if (col < NSTATUS) jw_printf(&b, "optirs_requests_total{route=\"%s\",status=\"%d\"} %llu\n", name, statuses[col], (unsigned long long)v);
             else jw_printf(&b, "optirs_requests_total{route=\"%s\",status=\"other\"} %llu\n", name, (unsigned long long)v);
         }

@@ -11,7 +11,7 @@
  * key's own tenant's jobs only.  ROUTE_ANY_STATE: served while the daemon is
  * starting or draining too; every other route answers 503 then (checked
  * once, in dispatch). */
-const route http_routes[] = {
+const route routes_table[] = {
     {"GET",    "/livez",                          h_livez,                "livez", ROUTE_PUBLIC | ROUTE_ANY_STATE},
     {"GET",    "/readyz",                         h_readyz,               "readyz", ROUTE_PUBLIC | ROUTE_ANY_STATE},
     {"GET",    "/metrics",                        h_metrics,              "metrics", ROUTE_ADMIN | ROUTE_ANY_STATE},
@@ -37,10 +37,10 @@ const route http_routes[] = {
     {"POST",   "/v1/weights",                     h_weights_import,       "weights_import", ROUTE_ADMIN},
     {"GET",    "/v1/weights/{name}",              h_weights_get,          "weights_get", ROUTE_ANY_STATE},
     {"GET",    "/v1/weights/{name}/blob",         h_weights_blob,         "weights_blob", ROUTE_ANY_STATE},
-    /* analytics (h_analytics.c) and the dashboard (dashboard.c) */
+    /* analytics (h_analytics.c) and the dashboard (h_dashboard.c) */
     {"GET",    "/v1/sessions/{id}/summary",       h_analytics_summary,    "session_summary", 0},
     {"GET",    "/v1/sessions/{id}/events",        h_analytics_events,     "session_events", 0},
     {"GET",    "/v1/compare",                     h_analytics_compare,    "compare", 0},
     {"GET",    "/",                               h_dashboard,            "dashboard", ROUTE_PUBLIC | ROUTE_ANY_STATE},
 };
-const int http_route_count = (int)(sizeof http_routes / sizeof http_routes[0]);
+const int routes_count = (int)(sizeof routes_table / sizeof routes_table[0]);

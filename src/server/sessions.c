@@ -73,33 +73,12 @@ static void answer_parked(void *ctx, void *waiter, const session_answer *a)
     http_resume(r);
 }
 
-/* The step's `extra` object: the online learner's figures and the
- * optimizer's diagnostics (step_run's diag), each "name": value (null when
- * not finite), written by jwriter.  NULL when there is nothing to report (or
- * on OOM); the caller frees the text. */
-static char *step_extra_json(const step_result *res)
-{
-    if (res->ndiag == 0) return NULL;
-    jwriter w;
-    jw_init(&w, 4096);
-    for (int i = 0; i < res->ndiag; i++) {
-        jw_lit(&w, i ? "," : "{");
-        jw_key(&w, res->diag[i].name);
-        jw_num_or_null(&w, res->diag[i].value, 0);
-    }
-    jw_lit(&w, "}");
-    return jw_take(&w, NULL);
-}
-
 /* hooks.stepped: the step's counters, event and store job (live.h). */
 static void on_stepped(void *ctx, session *s, const step_metric *m, const step_result *res)
 {
     app *a = ctx;
     session_glue *g = session_attachment(s);
-    char *extra = step_extra_json(res);
-    live_record(g->feed, a->db, session_id(s), session_opt(s), m, res->has_stats ? &res->stats : NULL, res->lr_mult,
-                extra);
-    free(extra);
+    live_record_step(g->feed, a->db, session_id(s), session_opt(s), m, res);
 }
 
 int sessions_open(app *a)

@@ -6,8 +6,8 @@
  * The hooks (sessions_open): the clocks of http.h; a per-session attachment
  * holding the session's compute lane (pool.h) and its live feed (live.h);
  * the answer to a parked request (encoded with step_codec.h, then
- * http_resume); and, after every persisted step, live_record with the step's
- * `extra` object (the diagnostics of step_run, written by jwriter).
+ * http_resume); and, after every persisted step, live_record_step with
+ * step_run's result (numbers; the writer thread formats the stored JSON).
  *
  * Steps, feedback, parameter reads and deletes run on the compute pool in
  * the session's lane (session_lane): one at a time, in arrival order.  That

@@ -15,7 +15,7 @@
 #define SESSION_FIXED_BYTES   65536u
 #define SESSION_TENSOR_BYTES  1024u
 
-int session_bytes_of(const spec *sp, session_bytes *out)
+int budget_session_bytes(const spec *sp, session_bytes *out)
 {
     memset(out, 0, sizeof *out);
     uint64_t n = sp->lay.n;

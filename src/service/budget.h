@@ -1,7 +1,7 @@
 /* budget.h — what a session costs in memory, and the daemon's accounts of
  * sessions, quotas and bytes, settled before a session is built.
  *
- * session_bytes_of computes from a parsed spec alone what the session will
+ * budget_session_bytes computes from a parsed spec alone what the session will
  * hold: its parameter vectors, the optimizer's state (opt_bytes), the online
  * learner and adaptation, the gathered gradients of a shared session, and
  * the transient cost of encoding its snapshot.  Nothing is allocated.
@@ -12,7 +12,7 @@
  * tenant's quotas and the memory budget and takes the slot in the same
  * critical section, so that concurrent creates can never overshoot;
  * budget_release gives it back (a failed create, a freed session).
- * Thread rules: session_bytes_of reads core's weights table: call it with
+ * Thread rules: budget_session_bytes reads core's weights table: call it with
  * the weights lock held (meta_weights_lock).  budget_* are safe from any thread. */
 #ifndef OPTIRS_BUDGET_H
 #define OPTIRS_BUDGET_H
@@ -31,7 +31,7 @@ typedef struct session_bytes {
 /* Fills *out for the session `sp` describes.  0, or the error opt_init would
  * give for its optimizer config (e.g. ERR_NOT_FOUND for a missing weights
  * record). */
-int  session_bytes_of(const spec *sp, session_bytes *out);
+int  budget_session_bytes(const spec *sp, session_bytes *out);
 
 typedef struct budget budget;
 

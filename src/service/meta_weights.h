@@ -8,7 +8,7 @@
  *
  * The registry owns the lock of core's table: every change of the table
  * holds it (meta_weights_publish takes it), and so does every reader that
- * builds from the table (opt_init of a learned optimizer, session_bytes_of,
+ * builds from the table (opt_init of a learned optimizer, budget_session_bytes,
  * a meta-job's init_weights): call meta_weights_lock / meta_weights_unlock
  * around them.  The lock is not recursive.
  *

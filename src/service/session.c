@@ -316,7 +316,7 @@ static int session_fits(const sessions *reg, const session_bytes *sb, char *msg,
 static int spec_bytes(const spec *sp, session_bytes *sb)
 {
     meta_weights_lock();
-    int rc = session_bytes_of(sp, sb);
+    int rc = budget_session_bytes(sp, sb);
     meta_weights_unlock();
     return rc;
 }

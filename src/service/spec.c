@@ -286,7 +286,7 @@ int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int re
                   c.optimizer);
     if (!rc) rc = adapt_spec_check_kind(&sp->adapt, &sp->learner, opt_find(c.optimizer), msg, msgcap);
     if (!rc && c.have_schedule) {
-        int k = schedule_parse(c.schedule);
+        int k = opt_schedule_parse(c.schedule);
         if (k < 0)
             rc = fail(&c, ERR_OUT_OF_RANGE,
                       "schedule must be one of constant, linear_warmup, cosine, step; got \"%s\"", c.schedule);
@@ -327,7 +327,7 @@ cJSON *spec_to_json(const spec *sp)
     cJSON *hp = cJSON_AddObjectToObject(o, "hyperparams");
     for (int i = 0; i < opt_hparam_count(vt); i++)
         cJSON_AddNumberToObject(hp, opt_hparam_at(vt, i)->name, sp->ocfg.hp[i]);
-    cJSON_AddStringToObject(o, "schedule", schedule_name(sp->ocfg.schedule));
+    cJSON_AddStringToObject(o, "schedule", opt_schedule_name(sp->ocfg.schedule));
     if (sp->weights[0]) cJSON_AddStringToObject(o, "weights", sp->weights);
     if (sp->domain[0]) cJSON_AddStringToObject(o, "domain", sp->domain);
     cJSON *ts = cJSON_AddArrayToObject(o, "tensors");

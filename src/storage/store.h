@@ -347,14 +347,46 @@ typedef struct store_metric_bucket {
  * refreshes the rollup.  Call it after the metrics rows of those steps were
  * queued (store_metric).  0 or ERR_STORAGE. */
 int store_analytics_write(store *s, const store_analytics_row *rows, size_t n);
+/* A step's extras as numbers (core's types; their definitions are in
+ * analytics.h, layout.h and opt.h).  store_step_record copies them into its
+ * job and the writer thread formats the JSON of the extras row when the job
+ * runs, so that the step path builds no text:
+ *   tensors_json: [[name, grad, update, param], ...] of stats' first
+ *     ntensors tensors, named by lay (names escaped by jwriter; figures with 9
+ *     significant digits), when stats has 1..min(lay->ntensors,
+ *     ANALYTICS_MAX_TENSORS) tensors; else NULL;
+ *   extra_json: {"name": value, ...} of the diagnostics (values exact, as
+ *     %.17g), when ndiag > 0 (NULL: none).
+ * Non-finite figures are null; a text past STORE_TENSORS_JSON_MAX or
+ * STORE_EXTRA_JSON_MAX bytes is stored as NULL.  The diagnostics' names are
+ * string literals of core (opt_diag, online_es_diag) and are not copied; at
+ * most STORE_DIAG_MAX of them are kept. */
+typedef struct analytics_step analytics_step;
+typedef struct layout layout;
+typedef struct opt_diag_value opt_diag_value;
+#define STORE_TENSORS_JSON_MAX (64u << 10)  /* ANALYTICS_MAX_TENSORS 63-byte names, every byte escaped: ~30 KB */
+#define STORE_EXTRA_JSON_MAX   4096
+#define STORE_DIAG_MAX         32
+typedef struct store_step_extras {
+    double                update_cos, update_ratio, lr_mult;   /* NAN when unknown */
+    const analytics_step *stats;      /* per-tensor figures; NULL: none */
+    const layout         *lay;        /* the names of stats' tensors */
+    const opt_diag_value *diag;       /* the step's diagnostics (ndiag of them) */
+    int                   ndiag;
+} store_step_extras;
+
 /* A step's record as ONE queued job: its metrics row and, when `extra` is
- * not NULL, its extras row (of session `id` at m->step; extra->id and
- * extra->step are not read).  Asynchronous like store_metric: it rides the
- * next group commit, rows of a session that does not exist are dropped, and
- * the strings are copied.  The rollup is left alone: refresh it over these
- * steps later, in batches, with store_analytics_refresh.
+ * not NULL, its extras row (of session `id` at m->step).  Asynchronous like
+ * store_metric: it rides the next group commit, rows of a session that does
+ * not exist are dropped, and everything `extra` points to is copied (a few
+ * KiB at most).  The rollup is left alone: refresh it over these steps
+ * later, in batches, with store_analytics_refresh.
  * 0, ERR_INVALID_ARGUMENT or ERR_NO_MEMORY. */
-int store_step_record(store *s, const char *id, const step_metric *m, const store_analytics_row *extra);
+int store_step_record(store *s, const char *id, const step_metric *m, const store_step_extras *extra);
+/* The two texts the writer thread stores for `extra` (see store_step_extras;
+ * NULL for none or past the limit); the caller frees them.  For the tests and
+ * the fuzz target: the same code as the writer's.  0 or ERR_NO_MEMORY. */
+int store_step_extras_json(const store_step_extras *extra, char **tensors_json, char **extra_json);
 /* Refreshes the rollup over the steps of `rows` (only id and step are read)
  * exactly as store_analytics_write does after writing its rows; call it
  * after those steps were queued (store_step_record).  0 or ERR_STORAGE. */

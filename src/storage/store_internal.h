@@ -70,11 +70,11 @@ typedef struct store_job {
     int64_t     i1, i2;        /* create: created_ms, step; snapshot/feedback: step */
     double      loss;
     step_metric m;             /* metric, step */
-    int         has_extra;     /* step: x and text/text2 hold its extras row */
+    int         has_extra;     /* step: x_*, xc and text2 hold its extras row */
     double      x_cos, x_ratio, x_mult;   /* step: update_cos, update_ratio, lr_mult */
-    char       *text;          /* meta_json (create), status (update), metrics_json, SQL (exec),
-                                  tensors_json (step) */
-    char       *text2;         /* meta_json (update), extra_json (step) */
+    struct store_xcopy *xc;    /* step: the extras' numbers and names (NULL: none), formatted by the writer */
+    char       *text;          /* meta_json (create), status (update), metrics_json, SQL (exec) */
+    char       *text2;         /* meta_json (update) */
     void       *blob;
     size_t      blob_len;
     int       (*fn)(sqlite3 *db, void *ctx);   /* JOB_CALL */
@@ -83,13 +83,31 @@ typedef struct store_job {
 } store_job;
 
 /* A zeroed job of `kind` for session `id` (may be NULL); NULL without
- * memory.  store_job_free(NULL) does nothing; it frees text, text2, blob. */
+ * memory.  store_job_free(NULL) does nothing; it frees text, text2, xc, blob. */
 store_job *store_job_new(store_job_kind kind, const char *id);
 void store_job_free(store_job *j);
 /* Queues j; with j->wait, waits for its commit and returns its result.
  * Frees j in every case except an async job that was queued (the writer
  * frees that one). */
 int  store_submit(store *s, store_job *j);
+/* ---- a step's extras (store_extras.c) ------------------------------------ */
+
+/* What a step job carries of store_step_extras: one malloc'd block (free()). */
+typedef struct store_xcopy {
+    int                   ntensors, ndiag;
+    const opt_diag_value *diag;    /* ndiag entries, in the block (names: core's literals) */
+    const double         *fig;     /* grad, update, param of tensor k at 3k, 3k+1, 3k+2 */
+    const char           *names;   /* ntensors NUL-ended names, one after the other */
+} store_xcopy;
+
+/* Copies x's figures, names and diagnostics (*out NULL when it has none).
+ * 0 or ERR_NO_MEMORY. */
+int   store_xcopy_new(const store_step_extras *x, store_xcopy **out);
+/* The extras row's texts (store.h, store_step_extras); NULL for none, past
+ * the limit or on OOM.  The caller frees them. */
+char *store_xcopy_tensors_json(const store_xcopy *c);
+char *store_xcopy_extra_json(const store_xcopy *c);
+
 /* The writer thread (started by store_open, joined by store_close). */
 void *store_writer_main(void *arg);
 /* Installed by store_open as the WAL hook: records the WAL size. */

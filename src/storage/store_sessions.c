@@ -103,18 +103,24 @@ static int metric_put(store *s, const store_job *j)
     return store_step_done(st);
 }
 
-/* The extras row of a step job (store_analytics_row's columns). */
+/* The extras row of a step job (store_analytics_row's columns); its JSON is
+ * formatted here, on the writer thread (store_extras.c), not on the step path. */
 static int extra_put(store *s, const store_job *j)
 {
+    char *tj = store_xcopy_tensors_json(j->xc);
+    char *ej = j->xc && j->xc->ndiag ? store_xcopy_extra_json(j->xc) : NULL;
     sqlite3_stmt *st = s->st[ST_EXTRA];
     sqlite3_bind_text(st, 1, j->id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, j->m.step);
     store_bind_real(st, 3, j->x_cos);
     store_bind_real(st, 4, j->x_ratio);
     store_bind_real(st, 5, j->x_mult);
-    store_bind_text(st, 6, j->text);
-    store_bind_text(st, 7, j->text2);
-    return store_step_done(st);
+    store_bind_text(st, 6, tj);
+    store_bind_text(st, 7, ej);
+    int rc = store_step_done(st);   /* resets the statement: the bound texts are no longer used */
+    free(tj);
+    free(ej);
+    return rc;
 }
 
 /* Runs one session job's statements on the write connection, inside the
@@ -238,12 +244,11 @@ int store_metric(store *s, const char *id, const step_metric *m)
     return store_submit(s, j);
 }
 
-int store_step_record(store *s, const char *id, const step_metric *m, const store_analytics_row *extra)
+int store_step_record(store *s, const char *id, const step_metric *m, const store_step_extras *extra)
 {
     if (!s || !id || !m) return ERR_INVALID_ARGUMENT;
     store_job *j = store_job_new(JOB_STEP, id);
-    if (!j || (extra && (store_dup_opt(extra->tensors_json, &j->text) ||
-                         store_dup_opt(extra->extra_json, &j->text2)))) {
+    if (!j || (extra && store_xcopy_new(extra, &j->xc))) {
         store_job_free(j);
         return ERR_NO_MEMORY;
     }

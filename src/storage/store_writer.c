@@ -45,6 +45,7 @@ void store_job_free(store_job *j)
     if (!j) return;
     free(j->text);
     free(j->text2);
+    free(j->xc);
     free(j->blob);
     free(j);
 }

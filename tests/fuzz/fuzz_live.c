@@ -1,5 +1,6 @@
 /* fuzz_live.c — libFuzzer target for the event-stream and step-analytics
- * formatters of server/live (live_format_tensors, live_format_event), the
+ * formatters: a step's tensors JSON as the store's writer thread formats it
+ * (store_step_extras_json, storage/store_extras.c) and live_format_event, the
  * code of issue 13's finding 1 (a heap overflow on tensor names of quotes
  * and backslashes).  The input gives up to ANALYTICS_MAX_TENSORS tensor
  * names (cut at 0xFF, each up to 63 bytes: quotes, backslashes, control
@@ -17,6 +18,7 @@
 
 #include "analytics.h"
 #include "live.h"
+#include "store.h"
 #include "utf8.h"
 
 static double take(const uint8_t **d, size_t *n)
@@ -55,10 +57,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         x.update[t] = take(&d, &n);
         x.param[t] = take(&d, &n);
     }
-    char *tj = live_format_tensors(&lay, &x);
-    if (!tj) abort();   /* 64 names of 63 bytes escaped fit in LIVE_TENSORS_MAX */
+    store_step_extras ex = {.stats = &x, .lay = &lay};
+    char *tj = NULL, *ej = NULL;
+    if (store_step_extras_json(&ex, &tj, &ej) != 0) return 0;   /* out of memory */
+    if (!tj || ej) abort();   /* 64 names of 63 bytes escaped fit in STORE_TENSORS_JSON_MAX */
     size_t tl = strlen(tj);
-    if (tl > LIVE_TENSORS_MAX || !utf8_valid(tj, tl)) abort();
+    if (tl > STORE_TENSORS_JSON_MAX || !utf8_valid(tj, tl)) abort();
     cJSON *v = cJSON_Parse(tj);
     if (!v || cJSON_GetArraySize(v) != nt) abort();
     int t = 0;

@@ -33,7 +33,7 @@ static void check_spec(const spec *sp)
     if (!vt) { fprintf(stderr, "unknown optimizer %s accepted\n", sp->ocfg.name); abort(); }
     if (sp->ocfg.nhp != opt_hparam_count(vt)) abort();
     for (int i = 0; i < sp->ocfg.nhp; i++)
-        if (hparam_check(opt_hparam_at(vt, i), sp->ocfg.hp[i]) != 0) {
+        if (opt_hparam_check(opt_hparam_at(vt, i), sp->ocfg.hp[i]) != 0) {
             fprintf(stderr, "hyperparameter %s = %g out of bounds\n", opt_hparam_at(vt, i)->name, sp->ocfg.hp[i]);
             abort();
         }

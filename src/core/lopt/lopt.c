@@ -32,7 +32,8 @@ size_t lopt_theta_count(int arch, int hidden, int depth)
     return a ? a->theta_count(hidden, depth) : 0;
 }
 
-int lopt_weights_init(lopt_weights *w, int arch, int hidden, int depth)
+/* Allocates theta (zeroed).  0, ERR_INVALID_ARGUMENT or ERR_NO_MEMORY. */
+static int lopt_weights_init(lopt_weights *w, int arch, int hidden, int depth)
 {
     memset(w, 0, sizeof *w);
     size_t n = lopt_theta_count(arch, hidden, depth);

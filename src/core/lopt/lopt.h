@@ -64,9 +64,7 @@ int         lopt_arch_from_name(const char *optname);
  * (hidden in [1, LOPT_MAX_HIDDEN], depth in [1, LOPT_MAX_DEPTH]). */
 size_t lopt_theta_count(int arch, int hidden, int depth);
 
-/* Allocates theta (zeroed).  0, ERR_INVALID_ARGUMENT or ERR_NO_MEMORY. */
-int  lopt_weights_init(lopt_weights *w, int arch, int hidden, int depth);
-/* lopt_weights_init + the documented default initialisation; the small
+/* Allocates theta and fills it with the documented default initialisation; the small
  * random part is drawn from `seed` (deterministic). */
 int  lopt_weights_init_default(lopt_weights *w, int arch, int hidden, int depth, uint64_t seed);
 int  lopt_weights_copy(lopt_weights *dst, const lopt_weights *src);

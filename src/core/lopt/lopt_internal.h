@@ -6,9 +6,9 @@
 #include "lopt.h"
 #include "rng.h"
 
-extern const opt_vtbl opt_mlp_lopt_vtbl;
-extern const opt_vtbl opt_lstm_lopt_vtbl;
-extern const opt_vtbl opt_nn_adam_vtbl;
+extern const opt_vtbl lopt_mlp_vtbl;
+extern const opt_vtbl lopt_lstm_vtbl;
+extern const opt_vtbl lopt_nnadam_vtbl;
 
 /* One learned-optimizer architecture.  Each architecture file exports its
  * descriptor (lopt_arch_mlp in lopt_mlp.c, ...), the table in lopt_archs.c
@@ -54,7 +54,7 @@ void lopt_mlp_net_blas(const float *theta, int hidden, int depth, const float *b
 enum { LOPT_KERNEL_LOOP = 0, LOPT_KERNEL_BLAS = 1, LOPT_KERNEL_FAST = 2 };
 extern int lopt_mlp_kernel;
 /* lstm_lopt: LOPT_KERNEL_FAST (default) or LOPT_KERNEL_LOOP (one coordinate
- * at a time through layers.h's lstm_forward: the reference). */
+ * at a time through layers.h's layer_lstm_forward: the reference). */
 extern int lopt_lstm_kernel;
 
 #define LOPT_MLP_IN      (LOPT_NFEAT + LOPT_NTIME)

@@ -22,9 +22,9 @@
  * lanes; opt_save/opt_load write and read them in the canonical order
  * (D, 2, n, H) (h_l then c_l of each layer, per coordinate), bit for bit.
  * lopt_lstm_kernel = LOPT_KERNEL_LOOP runs one coordinate at a time through
- * layers.h's lstm_forward (the reference the tests compare against);
+ * layers.h's layer_lstm_forward (the reference the tests compare against);
  * LOPT_KERNEL_BLAS runs blocks of LSTM_BLAS_BLOCK coordinates through
- * lstm_forward with batch = the block (gates as a [block × 4H] product by
+ * layer_lstm_forward with batch = the block (gates as a [block × 4H] product by
  * OpenBLAS sgemm, libm activations) — kept to measure the batched-GEMM
  * route against the vectorised kernel (bench_core); LOPT_KERNEL_FAST (the
  * default) is lopt_fast.c's vectorised kernel. */
@@ -60,8 +60,8 @@ static void lopt_lstm_theta_default(float *theta, int hidden, int depth, rng *r)
     *p++ = 1.0f;
     for (int l = 0; l < depth; l++) {
         lstm cell;
-        lstm_init(&cell, l == 0 ? 2 : hidden, hidden);
-        lstm_init_params(&cell, p, r, 1.0f, 1.0f);
+        layer_lstm_init(&cell, l == 0 ? 2 : hidden, hidden);
+        layer_lstm_init_params(&cell, p, r, 1.0f, 1.0f);
         p += cell.nparams;
     }
     rng_normal_fill(r, p, (size_t)hidden, 0.0f, 0.01f / sqrtf((float)hidden));
@@ -107,7 +107,7 @@ static int lstm_shape(lstm_state *s)
     s->H = s->w.hidden; s->D = s->w.depth;
     size_t off = 1;
     for (int l = 0; l < s->D; l++) {
-        if (lstm_init(&s->cells[l], l == 0 ? 2 : s->H, s->H)) return ERR_INVALID_ARGUMENT;
+        if (layer_lstm_init(&s->cells[l], l == 0 ? 2 : s->H, s->H)) return ERR_INVALID_ARGUMENT;
         s->cell_off[l] = off;
         off += s->cells[l].nparams;
     }
@@ -149,7 +149,7 @@ static int lstm_lopt_state_bytes(const opt_config *cfg, const layout *lay, uint6
     return 0;
 }
 
-/* The reference: coordinate i alone through lstm_forward. */
+/* The reference: coordinate i alone through layer_lstm_forward. */
 static float lstm_ref_coord(lstm_state *s, float g, size_t i, float mult)
 {
     const float *theta = s->w.theta;
@@ -162,7 +162,7 @@ static float lstm_ref_coord(lstm_state *s, float g, size_t i, float mult)
         float *hp = hin + (size_t)l * H, *cp = cin + (size_t)l * H;
         float *hn = hout + (size_t)l * H, *cn = cout + (size_t)l * H;
         for (int j = 0; j < H; j++) { hp[j] = s->hc[hc_at(s, l, 0, i, j)]; cp[j] = s->hc[hc_at(s, l, 1, i, j)]; }
-        lstm_forward(&s->cells[l], hn, cn, cache, theta + s->cell_off[l], in, hp, cp, 1);
+        layer_lstm_forward(&s->cells[l], hn, cn, cache, theta + s->cell_off[l], in, hp, cp, 1);
         for (int j = 0; j < H; j++) { s->hc[hc_at(s, l, 0, i, j)] = hn[j]; s->hc[hc_at(s, l, 1, i, j)] = cn[j]; }
         in = hn;
     }
@@ -172,7 +172,7 @@ static float lstm_ref_coord(lstm_state *s, float g, size_t i, float mult)
     return -mult * LSTM_SCALE * z;
 }
 
-/* LOPT_KERNEL_BLAS: coordinates [i0, i0 + B) through lstm_forward with
+/* LOPT_KERNEL_BLAS: coordinates [i0, i0 + B) through layer_lstm_forward with
  * batch B.  Scratch: x (2B), per layer h_prev, c_prev, h, c (4 D B H),
  * cache (5 B H). */
 static size_t lstm_blas_scratch(const lstm_state *s)
@@ -197,7 +197,7 @@ static void lstm_blas_block(lstm_state *s, const float *g, size_t i0, int B, flo
                 lhp[(size_t)b * H + j] = s->hc[hc_at(s, l, 0, i0 + b, j)];
                 lcp[(size_t)b * H + j] = s->hc[hc_at(s, l, 1, i0 + b, j)];
             }
-        lstm_forward(&s->cells[l], lhn, lcn, cache, theta + s->cell_off[l], in, lhp, lcp, B);
+        layer_lstm_forward(&s->cells[l], lhn, lcn, cache, theta + s->cell_off[l], in, lhp, lcp, B);
         for (int b = 0; b < B; b++)
             for (int j = 0; j < H; j++) {
                 s->hc[hc_at(s, l, 0, i0 + b, j)] = lhn[(size_t)b * H + j];
@@ -287,7 +287,7 @@ static int lstm_lopt_load(opt *o, blob_reader *r)
     return 0;
 }
 
-const opt_vtbl opt_lstm_lopt_vtbl = {
+const opt_vtbl lopt_lstm_vtbl = {
     .name = "lstm_lopt",
     .weights_arch = "lstm_lopt",
     .kind = OPT_KIND_LEARNED,
@@ -305,7 +305,7 @@ const opt_vtbl opt_lstm_lopt_vtbl = {
 const lopt_arch lopt_arch_lstm = {
     .id = LOPT_ARCH_LSTM,
     .name = "lstm_lopt",
-    .vt = &opt_lstm_lopt_vtbl,
+    .vt = &lopt_lstm_vtbl,
     .theta_count = lopt_lstm_theta_count,
     .theta_default = lopt_lstm_theta_default,
     .legacy_tail = 0,

@@ -396,7 +396,7 @@ static int mlp_load(opt *o, blob_reader *r)
     return mlp_alloc_scratch(s);
 }
 
-const opt_vtbl opt_mlp_lopt_vtbl = {
+const opt_vtbl lopt_mlp_vtbl = {
     .name = "mlp_lopt",
     .weights_arch = "mlp_lopt",
     .kind = OPT_KIND_LEARNED,
@@ -416,7 +416,7 @@ const opt_vtbl opt_mlp_lopt_vtbl = {
 const lopt_arch lopt_arch_mlp = {
     .id = LOPT_ARCH_MLP,
     .name = "mlp_lopt",
-    .vt = &opt_mlp_lopt_vtbl,
+    .vt = &lopt_mlp_vtbl,
     .theta_count = lopt_mlp_theta_count,
     .theta_default = lopt_mlp_theta_default,
     .legacy_tail = LOPT_MLP_NSCALE,

@@ -14,7 +14,7 @@
  * tensor (exact for time-varying β).
  *
  * theta = the MLP's parameter block (layers.h order).  Default init: hidden
- * layers as mlp_init_params, last layer 0, so the untrained nn_adam is
+ * layers as layer_mlp_init_params, last layer 0, so the untrained nn_adam is
  * exactly Adam(lr, 0.9, 0.999, 1e-8). */
 #include "lopt.h"
 #include "lopt_internal.h"
@@ -34,7 +34,7 @@ static int nnadam_net(mlp *m, int hidden, int depth)
     sizes[0] = NNADAM_NSTAT;
     for (int l = 1; l <= depth; l++) sizes[l] = hidden;
     sizes[depth + 1] = 4;
-    return mlp_init(m, depth + 1, sizes, ACT_TANH);
+    return layer_mlp_init(m, depth + 1, sizes, ACT_TANH);
 }
 
 static size_t lopt_nnadam_theta_count(int hidden, int depth)
@@ -48,7 +48,7 @@ static void lopt_nnadam_theta_default(float *theta, int hidden, int depth, rng *
 {
     mlp m;
     if (nnadam_net(&m, hidden, depth)) return;
-    mlp_init_params(&m, theta, r, 1.0f);
+    layer_mlp_init_params(&m, theta, r, 1.0f);
     int L = m.nlayers - 1;
     memset(theta + m.w_off[L], 0, (size_t)m.sizes[L] * (size_t)m.sizes[L + 1] * sizeof(float));
     memset(theta + m.b_off[L], 0, (size_t)m.sizes[L + 1] * sizeof(float));
@@ -60,7 +60,7 @@ typedef struct nnadam_state {
     int ntens;
     float *mv;                 /* (2n): m then v */
     double *bc;                /* (ntens, 2): ∏β₁, ∏β₂ */
-    float *cache;              /* mlp_cache_size(1) */
+    float *cache;              /* layer_mlp_cache_size(1) */
     size_t n;
 } nnadam_state;
 
@@ -90,7 +90,7 @@ static int nnadam_state_bytes(const opt_config *cfg, const layout *lay, uint64_t
                                         (int)cfg->hp[HP_COMMON_COUNT + 1], &H, &D, &nt);
     if (!rc) rc = nnadam_net(&net, H, D);
     if (rc) return rc;
-    uint64_t floats = opt_bytes_add(opt_bytes_mul(2, lay->n), nt + mlp_cache_size(&net, 1));
+    uint64_t floats = opt_bytes_add(opt_bytes_mul(2, lay->n), nt + layer_mlp_cache_size(&net, 1));
     uint64_t b = opt_bytes_add(opt_bytes_mul(floats, sizeof(float)), 2 * (uint64_t)lay->ntensors * sizeof(double));
     *out = opt_bytes_add(b, sizeof(nnadam_state));
     return 0;
@@ -109,7 +109,7 @@ static int nnadam_init(opt *o, const opt_config *cfg, const layout *lay)
     s->ntens = lay->ntensors;
     s->mv = calloc(2 * s->n, sizeof(float));
     s->bc = malloc(2 * (size_t)s->ntens * sizeof(double));
-    s->cache = malloc(mlp_cache_size(&s->net, 1) * sizeof(float));
+    s->cache = malloc(layer_mlp_cache_size(&s->net, 1) * sizeof(float));
     if (!s->mv || !s->bc || !s->cache) { nnadam_deinit(o); return ERR_NO_MEMORY; }
     for (int i = 0; i < 2 * s->ntens; i++) s->bc[i] = 1.0;
     return 0;
@@ -147,7 +147,7 @@ static int nnadam_step(opt *o, const float *params, const float *grads, float *u
         x[4] = (sg > 0 && sm > 0) ? (float)(sgm / sqrt(sg * sm)) : 0.0f;
         x[5] = (float)(log(dn) / 10);
         memcpy(x + 6, tf, sizeof tf);
-        mlp_forward(&s->net, out, s->cache, s->w.theta, x, 1);
+        layer_mlp_forward(&s->net, out, s->cache, s->w.theta, x, 1);
         for (int k = 0; k < 4; k++) out[k] = clipo(out[k]);
         float lr_t = (float)lr * expf(out[0]);
         float b1 = lopt_sigmoidf(lb1 + out[1]), b2 = lopt_sigmoidf(lb2 + out[2]);
@@ -197,7 +197,7 @@ static int nnadam_load(opt *o, blob_reader *r)
     return 0;
 }
 
-const opt_vtbl opt_nn_adam_vtbl = {
+const opt_vtbl lopt_nnadam_vtbl = {
     .name = "nn_adam",
     .weights_arch = "nn_adam",
     .kind = OPT_KIND_HYBRID,
@@ -215,7 +215,7 @@ const opt_vtbl opt_nn_adam_vtbl = {
 const lopt_arch lopt_arch_nnadam = {
     .id = LOPT_ARCH_NNADAM,
     .name = "nn_adam",
-    .vt = &opt_nn_adam_vtbl,
+    .vt = &lopt_nnadam_vtbl,
     .theta_count = lopt_nnadam_theta_count,
     .theta_default = lopt_nnadam_theta_default,
     .legacy_tail = 0,

@@ -239,7 +239,7 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
     const int *Wo = pp, *bo = pp + 2 * H, *head = bo + 2;
 
     int hbuf[2 * LOPT_MAX_HIDDEN];
-    float mult = (float)lopt_lr_mult(schedule_lr(r->oc, t)) * LOPT_MLP_LAMBDA1;
+    float mult = (float)lopt_lr_mult(opt_schedule_lr(r->oc, t)) * LOPT_MLP_LAMBDA1;
     float tf[LOPT_NTIME];
     lopt_time_features(t, tf);
     int bias0[LOPT_MAX_HIDDEN];
@@ -368,7 +368,7 @@ static void lstm_rec_step(rec *r, int64_t t, const int *g, const int *p, int *pn
     tape *T = r->T;
     const int H = r->H, D = r->D, G = 4 * H;
     const size_t n = r->n;
-    const float mult = (float)lopt_lr_mult(schedule_lr(r->oc, t));
+    const float mult = (float)lopt_lr_mult(opt_schedule_lr(r->oc, t));
     const double k = (double)(-mult * TB_LSTM_SCALE);
     const float tiny = expf(-10.0f), huge = expf(10.0f);
     const int a = r->th[0], *wo = r->th + r->nt - (size_t)H - 1, bo = r->th[r->nt - 1];

@@ -71,7 +71,7 @@ void adapt_before_step(adapt *a, opt *o, const float *grads, const float *prev_u
     int64_t t = o->t + 1;
     /* The schedule's own rate at the previous step, per unit multiplier. */
     o->cfg.hp[HP_LR] = a->base_lr;
-    double sched_prev = schedule_lr(&o->cfg, t > 1 ? t - 1 : 1);
+    double sched_prev = opt_schedule_lr(&o->cfg, t > 1 ? t - 1 : 1);
     a->last_h = 0;
     for (int k = 0; k < a->nmult; k++) {
         size_t off = 0, len = o->lay.n;

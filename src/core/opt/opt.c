@@ -1,4 +1,4 @@
-/* opt.c — the optimizer-independent half of opt.h: layouts, the common
+/* opt.c — the optimizer-independent half of opt.h: the common
  * hyperparameters, configs, learning-rate schedules, and opt_step's frame
  * (finite checks, clipping, apply, metrics) around each optimizer's kernel.
  *
@@ -30,81 +30,6 @@
 #include "vecmath.h"
 
 #define OPT_STATE_VERSION 1u
-
-/* ---- layouts ------------------------------------------------------------ */
-
-int layout_init(layout *lay, int ntensors, const char *const *names,
-                const int *ndims, const int64_t (*shapes)[LAYOUT_MAX_DIMS], size_t max_params)
-{
-    memset(lay, 0, sizeof *lay);
-    if (ntensors <= 0 || !ndims || !shapes) return ERR_INVALID_SHAPE;
-    layout_tensor *ts = calloc((size_t)ntensors, sizeof *ts);
-    if (!ts) return ERR_NO_MEMORY;
-    size_t total = 0;
-    int rc = 0;
-    for (int i = 0; i < ntensors && !rc; i++) {
-        layout_tensor *t = &ts[i];
-        if (names && names[i]) {
-            size_t len = strlen(names[i]);
-            if (len == 0 || len >= LAYOUT_NAME_MAX) { rc = ERR_INVALID_ARGUMENT; break; }
-            memcpy(t->name, names[i], len + 1);
-        } else {
-            snprintf(t->name, sizeof t->name, "t%d", i);
-        }
-        for (int j = 0; j < i; j++)
-            if (strcmp(ts[j].name, t->name) == 0) rc = ERR_INVALID_ARGUMENT;
-        if (rc) break;
-        if (ndims[i] < 1 || ndims[i] > LAYOUT_MAX_DIMS) { rc = ERR_INVALID_SHAPE; break; }
-        t->ndim = ndims[i];
-        size_t size = 1;
-        for (int d = 0; d < t->ndim; d++) {
-            int64_t dim = shapes[i][d];
-            if (dim <= 0 || (uint64_t)dim > SIZE_MAX / size) { rc = ERR_INVALID_SHAPE; break; }
-            t->shape[d] = dim;
-            size *= (size_t)dim;
-        }
-        if (rc) break;
-        t->size = size;
-        t->offset = total;
-        if (size > max_params || total > max_params - size) { rc = ERR_TOO_MANY_PARAMS; break; }
-        total += size;
-    }
-    if (rc) { free(ts); return rc; }
-    lay->ntensors = ntensors;
-    lay->tensors = ts;
-    lay->n = total;
-    return 0;
-}
-
-int layout_init_flat(layout *lay, size_t n, size_t max_params)
-{
-    const char *names[1] = {"params"};
-    int ndims[1] = {1};
-    int64_t shapes[1][LAYOUT_MAX_DIMS] = {{0}};
-    memset(lay, 0, sizeof *lay);
-    if (n == 0 || n > (size_t)INT64_MAX) return ERR_INVALID_SHAPE;
-    shapes[0][0] = (int64_t)n;
-    return layout_init(lay, 1, names, ndims, (const int64_t (*)[LAYOUT_MAX_DIMS])shapes, max_params);
-}
-
-int layout_copy(layout *dst, const layout *src)
-{
-    memset(dst, 0, sizeof *dst);
-    if (!src || src->ntensors <= 0 || !src->tensors) return ERR_INVALID_SHAPE;
-    dst->tensors = malloc((size_t)src->ntensors * sizeof *dst->tensors);
-    if (!dst->tensors) return ERR_NO_MEMORY;
-    memcpy(dst->tensors, src->tensors, (size_t)src->ntensors * sizeof *dst->tensors);
-    dst->ntensors = src->ntensors;
-    dst->n = src->n;
-    return 0;
-}
-
-void layout_deinit(layout *lay)
-{
-    if (!lay) return;
-    free(lay->tensors);
-    memset(lay, 0, sizeof *lay);
-}
 
 /* ---- hyperparameters ---------------------------------------------------- */
 
@@ -143,7 +68,7 @@ int opt_hparam_index(const opt_vtbl *vt, const char *name)
     return -1;
 }
 
-int hparam_check(const hparam_def *def, double v)
+int opt_hparam_check(const hparam_def *def, double v)
 {
     if (!isfinite(v)) return ERR_NON_FINITE;
     if (def->min_open ? !(v > def->min) : !(v >= def->min)) return ERR_OUT_OF_RANGE;
@@ -174,7 +99,7 @@ int opt_config_set(opt_config *cfg, const char *hp_name, double v)
     if (!vt) return ERR_UNKNOWN_OPTIMIZER;
     int i = opt_hparam_index(vt, hp_name);
     if (i < 0 || i >= cfg->nhp) return ERR_UNKNOWN_HYPERPARAM;
-    int rc = hparam_check(opt_hparam_at(vt, i), v);
+    int rc = opt_hparam_check(opt_hparam_at(vt, i), v);
     if (rc) return rc;
     cfg->hp[i] = v;
     return 0;
@@ -190,7 +115,7 @@ static const char *const schedule_names[] = {
 };
 #define NSCHEDULES ((int)(sizeof schedule_names / sizeof schedule_names[0]))
 
-int schedule_parse(const char *s)
+int opt_schedule_parse(const char *s)
 {
     if (!s) return -1;
     for (int i = 0; i < NSCHEDULES; i++)
@@ -198,13 +123,13 @@ int schedule_parse(const char *s)
     return -1;
 }
 
-const char *schedule_name(schedule_kind k)
+const char *opt_schedule_name(schedule_kind k)
 {
     if ((int)k < 0 || (int)k >= NSCHEDULES) return NULL;
     return schedule_names[k];
 }
 
-double schedule_lr(const opt_config *cfg, int64_t t)
+double opt_schedule_lr(const opt_config *cfg, int64_t t)
 {
     double lr = cfg->hp[HP_LR];
     double w = cfg->hp[HP_WARMUP_STEPS];
@@ -240,10 +165,10 @@ int opt_init(opt *o, const opt_config *cfg, const layout *lay)
     if (!vt) return ERR_UNKNOWN_OPTIMIZER;
     if (cfg->nhp != opt_hparam_count(vt)) return ERR_INVALID_ARGUMENT;
     for (int i = 0; i < cfg->nhp; i++) {
-        int rc = hparam_check(opt_hparam_at(vt, i), cfg->hp[i]);
+        int rc = opt_hparam_check(opt_hparam_at(vt, i), cfg->hp[i]);
         if (rc) return rc;
     }
-    if (!schedule_name(cfg->schedule)) return ERR_INVALID_ARGUMENT;
+    if (!opt_schedule_name(cfg->schedule)) return ERR_INVALID_ARGUMENT;
     if (cfg->total_steps < 0) return ERR_OUT_OF_RANGE;
     if (!lay || lay->n == 0) return ERR_INVALID_SHAPE;
     if (lay->n > SIZE_MAX / sizeof(float)) return ERR_TOO_MANY_PARAMS;
@@ -325,7 +250,7 @@ int opt_step(opt *o, float *params, const float *grads, float *update, step_info
         }
     }
 
-    double lr = schedule_lr(&o->cfg, t);
+    double lr = opt_schedule_lr(&o->cfg, t);
     info->lr = lr;
     double usq, psq;
     if (o->vt->step_apply) {

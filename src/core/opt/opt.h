@@ -19,35 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "blob.h"
+#include "layout.h"
 
 #define OPT_MAX_HP      24     /* hyperparameters per optimizer, common ones included */
 #define OPT_NAME_MAX    48
-#define LAYOUT_MAX_DIMS 8
-#define LAYOUT_NAME_MAX 64
-
-typedef struct layout_tensor {
-    char    name[LAYOUT_NAME_MAX];
-    int     ndim;
-    int64_t shape[LAYOUT_MAX_DIMS];
-    size_t  offset;            /* first element in the flat vector */
-    size_t  size;              /* product of shape */
-} layout_tensor;
-
-typedef struct layout {
-    int            ntensors;
-    layout_tensor *tensors;    /* owned: layout_deinit frees */
-    size_t         n;          /* total parameters */
-} layout;
-
-/* Builds a layout from `ntensors` shapes.  Fails with ERR_INVALID_SHAPE on an
- * empty/zero/negative shape or an overflowing size, and ERR_TOO_MANY_PARAMS
- * when the total exceeds max_params. */
-int  layout_init(layout *lay, int ntensors, const char *const *names,
-                 const int *ndims, const int64_t (*shapes)[LAYOUT_MAX_DIMS], size_t max_params);
-/* A single 1-D tensor named "params" of n elements. */
-int  layout_init_flat(layout *lay, size_t n, size_t max_params);
-int  layout_copy(layout *dst, const layout *src);
-void layout_deinit(layout *lay);
 
 typedef enum { OPT_KIND_CLASSIC, OPT_KIND_LEARNED, OPT_KIND_HYBRID } opt_kind;
 
@@ -155,7 +130,7 @@ int               opt_hparam_count(const opt_vtbl *vt);
 /* Index of hyperparameter `name` of `vt`, or -1. */
 int               opt_hparam_index(const opt_vtbl *vt, const char *name);
 /* Checks `v` against the bounds of `def`: 0 or ERR_OUT_OF_RANGE / ERR_NON_FINITE. */
-int               hparam_check(const hparam_def *def, double v);
+int               opt_hparam_check(const hparam_def *def, double v);
 
 /* Fills cfg with the defaults of optimizer `name`: 0 or ERR_UNKNOWN_OPTIMIZER. */
 int  opt_config_defaults(opt_config *cfg, const char *name);
@@ -163,10 +138,10 @@ int  opt_config_defaults(opt_config *cfg, const char *name);
  * 0, ERR_UNKNOWN_HYPERPARAM or ERR_OUT_OF_RANGE/ERR_NON_FINITE. */
 int  opt_config_set(opt_config *cfg, const char *hp_name, double v);
 /* "constant" | "linear_warmup" | "cosine" | "step" → kind; -1 when unknown. */
-int  schedule_parse(const char *s);
-const char *schedule_name(schedule_kind k);
+int  opt_schedule_parse(const char *s);
+const char *opt_schedule_name(schedule_kind k);
 /* Learning rate at 1-based step t under cfg's schedule. */
-double schedule_lr(const opt_config *cfg, int64_t t);
+double opt_schedule_lr(const opt_config *cfg, int64_t t);
 
 /* Bytes opt_init(cfg, lay) allocates: the optimizer's state_bytes plus the
  * clipping scratch and the layout copy.  Pure: nothing is allocated, so it

@@ -12,9 +12,9 @@ extern const opt_vtbl opt_adam_vtbl;
 extern const opt_vtbl opt_adamw_vtbl;
 extern const opt_vtbl opt_rmsprop_vtbl;
 extern const opt_vtbl opt_adagrad_vtbl;
-extern const opt_vtbl opt_mlp_lopt_vtbl;
-extern const opt_vtbl opt_lstm_lopt_vtbl;
-extern const opt_vtbl opt_nn_adam_vtbl;
+extern const opt_vtbl lopt_mlp_vtbl;
+extern const opt_vtbl lopt_lstm_vtbl;
+extern const opt_vtbl lopt_nnadam_vtbl;
 extern const opt_vtbl opt_hybrid_vtbl;
 
 static const opt_vtbl *const registry[] = {
@@ -23,9 +23,9 @@ static const opt_vtbl *const registry[] = {
     &opt_adamw_vtbl,
     &opt_rmsprop_vtbl,
     &opt_adagrad_vtbl,
-    &opt_mlp_lopt_vtbl,
-    &opt_lstm_lopt_vtbl,
-    &opt_nn_adam_vtbl,
+    &lopt_mlp_vtbl,
+    &lopt_lstm_vtbl,
+    &lopt_nnadam_vtbl,
     &opt_hybrid_vtbl,
 };
 

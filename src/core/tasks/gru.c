@@ -49,8 +49,8 @@ void gru_forward(const gru *g, float *h, float *cache, const float *params,
 {
     int H = g->hidden, G = 3 * H;
     float *gx = cache, *gh = cache + (size_t)batch * G;
-    linear_forward(gx, x, params + g->wx_off, params + g->bx_off, batch, g->in, G);
-    linear_forward(gh, h_prev, params + g->wh_off, params + g->bh_off, batch, H, G);
+    layer_linear_forward(gx, x, params + g->wx_off, params + g->bx_off, batch, g->in, G);
+    layer_linear_forward(gh, h_prev, params + g->wh_off, params + g->bh_off, batch, H, G);
     for (int b = 0; b < batch; b++) {
         float *a = gx + (size_t)b * G;
         const float *c = gh + (size_t)b * G;
@@ -87,8 +87,8 @@ void gru_backward(const gru *g, float *dparams, float *dx, float *dh_prev, float
         }
     }
     float *dp = dparams;
-    linear_backward(dx, dp ? dp + g->wx_off : NULL, dp ? dp + g->bx_off : NULL, dgx, x,
+    layer_linear_backward(dx, dp ? dp + g->wx_off : NULL, dp ? dp + g->bx_off : NULL, dgx, x,
                     params + g->wx_off, batch, g->in, G);
-    linear_backward(dh_prev, dp ? dp + g->wh_off : NULL, dp ? dp + g->bh_off : NULL, dgh, h_prev,
+    layer_linear_backward(dh_prev, dp ? dp + g->wh_off : NULL, dp ? dp + g->bh_off : NULL, dgh, h_prev,
                     params + g->wh_off, batch, H, G);
 }

@@ -9,7 +9,7 @@
  *   h = (1 - z) * n + z * h_prev
  * Parameters live in one flat block at the offsets of struct gru: Wx (in,
  * 3H), Wh (H, 3H), bx (3H), bh (3H).  The products go through layers.h's
- * linear_forward/backward (cblas_sgemm above a size threshold).
+ * layer_linear_forward/backward (cblas_sgemm above a size threshold).
  *
  * The forward writes r, z, n and gh_n of the step into `cache`
  * (gru_cache_size floats); the backward needs that cache plus x and h_prev.

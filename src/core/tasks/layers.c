@@ -72,7 +72,7 @@ static void mm_tn_acc(float *c, const float *a, const float *b, int m, int k, in
 
 static const char *const act_names[] = {"identity", "relu", "tanh", "gelu"};
 
-int act_parse(const char *s)
+int layer_act_parse(const char *s)
 {
     if (!s) return -1;
     for (int i = 0; i < 4; i++)
@@ -80,12 +80,12 @@ int act_parse(const char *s)
     return -1;
 }
 
-const char *act_name(int a) { return (a >= 0 && a < 4) ? act_names[a] : "?"; }
+const char *layer_act_name(int a) { return (a >= 0 && a < 4) ? act_names[a] : "?"; }
 
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_C 0.044715f
 
-void act_forward(float *y, const float *x, size_t n, int a)
+void layer_act_forward(float *y, const float *x, size_t n, int a)
 {
     switch (a) {
     case ACT_RELU:
@@ -106,7 +106,7 @@ void act_forward(float *y, const float *x, size_t n, int a)
     }
 }
 
-void act_backward(float *dx, const float *dy, const float *x, size_t n, int a)
+void layer_act_backward(float *dx, const float *dy, const float *x, size_t n, int a)
 {
     switch (a) {
     case ACT_RELU:
@@ -135,8 +135,8 @@ void act_backward(float *dx, const float *dy, const float *x, size_t n, int a)
 
 /* ---- linear ------------------------------------------------------------- */
 
-void linear_forward(float *y, const float *x, const float *w, const float *b,
-                    int batch, int in, int out)
+void layer_linear_forward(float *y, const float *x, const float *w, const float *b,
+                          int batch, int in, int out)
 {
     if (b) {
         for (int i = 0; i < batch; i++) memcpy(y + (size_t)i * out, b, sizeof(float) * (size_t)out);
@@ -146,8 +146,8 @@ void linear_forward(float *y, const float *x, const float *w, const float *b,
     }
 }
 
-void linear_backward(float *dx, float *dw, float *db, const float *dy,
-                     const float *x, const float *w, int batch, int in, int out)
+void layer_linear_backward(float *dx, float *dw, float *db, const float *dy,
+                           const float *x, const float *w, int batch, int in, int out)
 {
     if (dx) mm_nt_acc(dx, dy, w, batch, out, in);
     if (dw) mm_tn_acc(dw, x, dy, batch, in, out);
@@ -160,7 +160,7 @@ void linear_backward(float *dx, float *dw, float *db, const float *dy,
 
 /* ---- MLP ---------------------------------------------------------------- */
 
-int mlp_init(mlp *m, int nlayers, const int *sizes, int act)
+int layer_mlp_init(mlp *m, int nlayers, const int *sizes, int act)
 {
     memset(m, 0, sizeof *m);
     if (nlayers < 1 || nlayers > MLP_MAX_LAYERS || act < 0 || act > ACT_GELU) return ERR_INVALID_ARGUMENT;
@@ -182,7 +182,7 @@ int mlp_init(mlp *m, int nlayers, const int *sizes, int act)
 
 /* Cache layout: for each layer l, z_l (batch, sizes[l+1]) then, for hidden
  * layers, h_l = act(z_l) of the same size. */
-size_t mlp_cache_size(const mlp *m, int batch)
+size_t layer_mlp_cache_size(const mlp *m, int batch)
 {
     size_t s = 0;
     for (int l = 0; l < m->nlayers; l++)
@@ -190,14 +190,14 @@ size_t mlp_cache_size(const mlp *m, int batch)
     return s;
 }
 
-size_t mlp_scratch_size(const mlp *m, int batch)
+size_t layer_mlp_scratch_size(const mlp *m, int batch)
 {
     int w = 0;
     for (int l = 0; l <= m->nlayers; l++) if (m->sizes[l] > w) w = m->sizes[l];
     return 2 * (size_t)batch * (size_t)w;
 }
 
-void mlp_init_params(const mlp *m, float *params, rng *r, float scale)
+void layer_mlp_init_params(const mlp *m, float *params, rng *r, float scale)
 {
     for (int l = 0; l < m->nlayers; l++) {
         int in = m->sizes[l], out = m->sizes[l + 1];
@@ -208,8 +208,8 @@ void mlp_init_params(const mlp *m, float *params, rng *r, float scale)
     }
 }
 
-void mlp_forward(const mlp *m, float *out, float *cache, const float *params,
-                 const float *x, int batch)
+void layer_mlp_forward(const mlp *m, float *out, float *cache, const float *params,
+                       const float *x, int batch)
 {
     const float *in = x;
     float *c = cache;
@@ -217,10 +217,10 @@ void mlp_forward(const mlp *m, float *out, float *cache, const float *params,
         int ni = m->sizes[l], no = m->sizes[l + 1];
         size_t sz = (size_t)batch * no;
         float *z = c;
-        linear_forward(z, in, params + m->w_off[l], params + m->b_off[l], batch, ni, no);
+        layer_linear_forward(z, in, params + m->w_off[l], params + m->b_off[l], batch, ni, no);
         c += sz;
         if (l + 1 < m->nlayers) {
-            act_forward(c, z, sz, m->act);
+            layer_act_forward(c, z, sz, m->act);
             in = c;
             c += sz;
         } else {
@@ -229,9 +229,9 @@ void mlp_forward(const mlp *m, float *out, float *cache, const float *params,
     }
 }
 
-void mlp_backward(const mlp *m, float *dparams, float *dx, float *scratch,
-                  const float *dout, const float *cache, const float *params,
-                  const float *x, int batch)
+void layer_mlp_backward(const mlp *m, float *dparams, float *dx, float *scratch,
+                        const float *dout, const float *cache, const float *params,
+                        const float *x, int batch)
 {
     /* Offsets of z_l and h_l in the cache. */
     size_t zoff[MLP_MAX_LAYERS], hoff[MLP_MAX_LAYERS];
@@ -243,7 +243,7 @@ void mlp_backward(const mlp *m, float *dparams, float *dx, float *scratch,
         hoff[l] = off;
         if (l + 1 < m->nlayers) off += sz;
     }
-    size_t half = mlp_scratch_size(m, batch) / 2;
+    size_t half = layer_mlp_scratch_size(m, batch) / 2;
     float *dz = scratch, *dh = scratch + half;
     memcpy(dz, dout, sizeof(float) * (size_t)batch * m->sizes[m->nlayers]);
     for (int l = m->nlayers - 1; l >= 0; l--) {
@@ -256,19 +256,19 @@ void mlp_backward(const mlp *m, float *dparams, float *dx, float *scratch,
         } else {
             dinp = dx;
         }
-        linear_backward(dinp, dparams + m->w_off[l], dparams + m->b_off[l], dz, in,
-                        params + m->w_off[l], batch, ni, no);
+        layer_linear_backward(dinp, dparams + m->w_off[l], dparams + m->b_off[l], dz, in,
+                              params + m->w_off[l], batch, ni, no);
         if (l > 0) {
             size_t sz = (size_t)batch * ni;
             memset(dz, 0, sizeof(float) * sz);
-            act_backward(dz, dh, cache + zoff[l - 1], sz, m->act);
+            layer_act_backward(dz, dh, cache + zoff[l - 1], sz, m->act);
         }
     }
 }
 
 /* ---- LSTM --------------------------------------------------------------- */
 
-int lstm_init(lstm *l, int in, int hidden)
+int layer_lstm_init(lstm *l, int in, int hidden)
 {
     memset(l, 0, sizeof *l);
     if (in < 1 || hidden < 1) return ERR_INVALID_ARGUMENT;
@@ -282,10 +282,10 @@ int lstm_init(lstm *l, int in, int hidden)
     return 0;
 }
 
-size_t lstm_cache_size(const lstm *l, int batch) { return (size_t)batch * 5 * l->hidden; }
-size_t lstm_scratch_size(const lstm *l, int batch) { return (size_t)batch * 4 * l->hidden; }
+size_t layer_lstm_cache_size(const lstm *l, int batch) { return (size_t)batch * 5 * l->hidden; }
+size_t layer_lstm_scratch_size(const lstm *l, int batch) { return (size_t)batch * 4 * l->hidden; }
 
-void lstm_init_params(const lstm *l, float *params, rng *r, float scale, float forget_bias)
+void layer_lstm_init_params(const lstm *l, float *params, rng *r, float scale, float forget_bias)
 {
     float a = scale / sqrtf((float)l->hidden);
     rng_uniform_fill(r, params + l->wx_off, l->b_off - l->wx_off, -a, a);
@@ -296,12 +296,12 @@ void lstm_init_params(const lstm *l, float *params, rng *r, float scale, float f
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 /* Cache: gates (batch, 4H) activated [i f g o], then tanh(c) (batch, H). */
-void lstm_forward(const lstm *l, float *h, float *c, float *cache, const float *params,
-                  const float *x, const float *h_prev, const float *c_prev, int batch)
+void layer_lstm_forward(const lstm *l, float *h, float *c, float *cache, const float *params,
+                        const float *x, const float *h_prev, const float *c_prev, int batch)
 {
     int H = l->hidden, G = 4 * H;
     float *gates = cache, *tc = cache + (size_t)batch * G;
-    linear_forward(gates, x, params + l->wx_off, params + l->b_off, batch, l->in, G);
+    layer_linear_forward(gates, x, params + l->wx_off, params + l->b_off, batch, l->in, G);
     mm_nn(gates, h_prev, params + l->wh_off, batch, H, G, 1.0f);
     for (int b = 0; b < batch; b++) {
         float *a = gates + (size_t)b * G;
@@ -321,10 +321,10 @@ void lstm_forward(const lstm *l, float *h, float *c, float *cache, const float *
     }
 }
 
-void lstm_backward(const lstm *l, float *dparams, float *dx, float *dh_prev, float *dc_prev,
-                   float *scratch, const float *dh, const float *dc, const float *cache,
-                   const float *params, const float *x, const float *h_prev,
-                   const float *c_prev, int batch)
+void layer_lstm_backward(const lstm *l, float *dparams, float *dx, float *dh_prev, float *dc_prev,
+                         float *scratch, const float *dh, const float *dc, const float *cache,
+                         const float *params, const float *x, const float *h_prev,
+                         const float *c_prev, int batch)
 {
     int H = l->hidden, G = 4 * H;
     const float *gates = cache, *tc = cache + (size_t)batch * G;
@@ -346,16 +346,16 @@ void lstm_backward(const lstm *l, float *dparams, float *dx, float *dh_prev, flo
         }
     }
     float *dp = dparams;
-    linear_backward(dx, dp ? dp + l->wx_off : NULL, dp ? dp + l->b_off : NULL, da, x,
-                    params + l->wx_off, batch, l->in, G);
-    linear_backward(dh_prev, dp ? dp + l->wh_off : NULL, NULL, da, h_prev,
-                    params + l->wh_off, batch, H, G);
+    layer_linear_backward(dx, dp ? dp + l->wx_off : NULL, dp ? dp + l->b_off : NULL, da, x,
+                          params + l->wx_off, batch, l->in, G);
+    layer_linear_backward(dh_prev, dp ? dp + l->wh_off : NULL, NULL, da, h_prev,
+                          params + l->wh_off, batch, H, G);
 }
 
 /* ---- softmax cross-entropy ---------------------------------------------- */
 
-double softmax_xent_forward(float *probs, const float *logits, const int *labels,
-                            int batch, int classes)
+double layer_softmax_xent_forward(float *probs, const float *logits, const int *labels,
+                                  int batch, int classes)
 {
     double loss = 0.0;
     for (int b = 0; b < batch; b++) {
@@ -380,8 +380,8 @@ double softmax_xent_forward(float *probs, const float *logits, const int *labels
     return isfinite(loss) ? loss : NAN;
 }
 
-void softmax_xent_backward(float *dlogits, const float *probs, const int *labels,
-                           int batch, int classes, float dloss)
+void layer_softmax_xent_backward(float *dlogits, const float *probs, const int *labels,
+                                 int batch, int classes, float dloss)
 {
     float sc = dloss / (float)batch;
     for (int b = 0; b < batch; b++) {

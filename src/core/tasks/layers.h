@@ -25,23 +25,23 @@
 typedef enum { ACT_IDENTITY = 0, ACT_RELU = 1, ACT_TANH = 2, ACT_GELU = 3 } act_kind;
 
 /* "identity" | "relu" | "tanh" | "gelu" → act_kind; -1 when unknown. */
-int         act_parse(const char *s);
-const char *act_name(int a);     /* "?" when unknown */
+int         layer_act_parse(const char *s);
+const char *layer_act_name(int a);     /* "?" when unknown */
 
 /* ---- linear: y (batch,out) = x (batch,in) W (in,out) + b (out) ---------- */
 /* b may be NULL (no bias).  Overwrites y. */
-void linear_forward(float *y, const float *x, const float *w, const float *b,
-                    int batch, int in, int out);
+void layer_linear_forward(float *y, const float *x, const float *w, const float *b,
+                          int batch, int in, int out);
 /* dx (batch,in) += dy W^T;  dw (in,out) += x^T dy;  db (out) += sum_rows dy. */
-void linear_backward(float *dx, float *dw, float *db, const float *dy,
-                     const float *x, const float *w, int batch, int in, int out);
+void layer_linear_backward(float *dx, float *dw, float *db, const float *dy,
+                           const float *x, const float *w, int batch, int in, int out);
 
 /* ---- activations (elementwise, n values) -------------------------------- */
 /* y may equal x.  GELU is the tanh approximation
  * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
-void act_forward(float *y, const float *x, size_t n, int a);
+void layer_act_forward(float *y, const float *x, size_t n, int a);
 /* dx += dy * f'(x); x is the activation's input. */
-void act_backward(float *dx, const float *dy, const float *x, size_t n, int a);
+void layer_act_backward(float *dx, const float *dy, const float *x, size_t n, int a);
 
 /* ---- MLP: linear, act, linear, act, …, linear (last layer linear) ------- */
 #define MLP_MAX_LAYERS 16
@@ -57,23 +57,23 @@ typedef struct mlp {
 
 /* Describes an MLP with `nlayers` linear layers and sizes[0..nlayers].
  * Returns 0 or ERR_INVALID_ARGUMENT (bad count, a size < 1, unknown act). */
-int    mlp_init(mlp *m, int nlayers, const int *sizes, int act);
+int    layer_mlp_init(mlp *m, int nlayers, const int *sizes, int act);
 /* Floats of the activation cache for a batch (pre- and post-activations). */
-size_t mlp_cache_size(const mlp *m, int batch);
-/* Floats of scratch mlp_backward needs for a batch. */
-size_t mlp_scratch_size(const mlp *m, int batch);
+size_t layer_mlp_cache_size(const mlp *m, int batch);
+/* Floats of scratch layer_mlp_backward needs for a batch. */
+size_t layer_mlp_scratch_size(const mlp *m, int batch);
 /* W_l ~ N(0, scale^2 * 2/fan_in) for relu/gelu, N(0, scale^2/fan_in)
  * otherwise; biases 0. */
-void   mlp_init_params(const mlp *m, float *params, rng *r, float scale);
+void   layer_mlp_init_params(const mlp *m, float *params, rng *r, float scale);
 /* out (batch, sizes[nlayers]) = MLP(x); cache receives every layer's
- * pre-activation and post-activation for mlp_backward. */
-void   mlp_forward(const mlp *m, float *out, float *cache, const float *params,
-                   const float *x, int batch);
+ * pre-activation and post-activation for layer_mlp_backward. */
+void   layer_mlp_forward(const mlp *m, float *out, float *cache, const float *params,
+                         const float *x, int batch);
 /* dparams += dL/dparams, dx (batch, sizes[0]) += dL/dx (dx may be NULL),
  * from dout = dL/dout; cache from the matching forward. */
-void   mlp_backward(const mlp *m, float *dparams, float *dx, float *scratch,
-                    const float *dout, const float *cache, const float *params,
-                    const float *x, int batch);
+void   layer_mlp_backward(const mlp *m, float *dparams, float *dx, float *scratch,
+                          const float *dout, const float *cache, const float *params,
+                          const float *x, int batch);
 
 /* ---- LSTM cell ----------------------------------------------------------
  * a = x Wx + h_prev Wh + b  (batch, 4H), gate blocks in the order i, f, g, o:
@@ -88,33 +88,33 @@ typedef struct lstm {
 } lstm;
 
 /* 0 or ERR_INVALID_ARGUMENT. */
-int    lstm_init(lstm *l, int in, int hidden);
+int    layer_lstm_init(lstm *l, int in, int hidden);
 /* Floats the forward caches per call: gates (batch,4H) and tanh(c) (batch,H). */
-size_t lstm_cache_size(const lstm *l, int batch);
-/* Floats of scratch lstm_backward needs: (batch, 4H). */
-size_t lstm_scratch_size(const lstm *l, int batch);
+size_t layer_lstm_cache_size(const lstm *l, int batch);
+/* Floats of scratch layer_lstm_backward needs: (batch, 4H). */
+size_t layer_lstm_scratch_size(const lstm *l, int batch);
 /* Wx, Wh ~ U(-scale/sqrt(H), scale/sqrt(H)); b = 0 except the forget gate
  * bias = forget_bias. */
-void   lstm_init_params(const lstm *l, float *params, rng *r, float scale, float forget_bias);
+void   layer_lstm_init_params(const lstm *l, float *params, rng *r, float scale, float forget_bias);
 /* h, c (batch, H) from x (batch, in), h_prev, c_prev (batch, H). */
-void   lstm_forward(const lstm *l, float *h, float *c, float *cache, const float *params,
-                    const float *x, const float *h_prev, const float *c_prev, int batch);
+void   layer_lstm_forward(const lstm *l, float *h, float *c, float *cache, const float *params,
+                          const float *x, const float *h_prev, const float *c_prev, int batch);
 /* From dh, dc = dL/dh, dL/dc of this step's outputs (dc may be NULL = 0):
  * dparams +=, dx += (batch,in), dh_prev +=, dc_prev += (batch,H); any d-output
  * may be NULL.  cache, x, h_prev, c_prev as given to the forward. */
-void   lstm_backward(const lstm *l, float *dparams, float *dx, float *dh_prev, float *dc_prev,
-                     float *scratch, const float *dh, const float *dc, const float *cache,
-                     const float *params, const float *x, const float *h_prev,
-                     const float *c_prev, int batch);
+void   layer_lstm_backward(const lstm *l, float *dparams, float *dx, float *dh_prev, float *dc_prev,
+                           float *scratch, const float *dh, const float *dc, const float *cache,
+                           const float *params, const float *x, const float *h_prev,
+                           const float *c_prev, int batch);
 
 /* ---- softmax cross-entropy ---------------------------------------------- */
 /* Mean over the batch of -log softmax(logits)[label]; writes probs (batch,
  * classes) for the backward.  Labels outside [0, classes) or non-finite
  * logits give NAN. */
-double softmax_xent_forward(float *probs, const float *logits, const int *labels,
-                            int batch, int classes);
+double layer_softmax_xent_forward(float *probs, const float *logits, const int *labels,
+                                  int batch, int classes);
 /* dlogits += dloss * (probs - onehot(label)) / batch. */
-void   softmax_xent_backward(float *dlogits, const float *probs, const int *labels,
-                             int batch, int classes, float dloss);
+void   layer_softmax_xent_backward(float *dlogits, const float *probs, const int *labels,
+                                   int batch, int classes, float dloss);
 
 #endif

@@ -36,7 +36,7 @@ typedef struct chartask {
 static double cr_run(chartask *q, const float *p, int m, float *g)
 {
     int V = q->V, H = q->H, T = q->T;
-    size_t csz = lstm_cache_size(&q->cell, q->cap);
+    size_t csz = layer_lstm_cache_size(&q->cell, q->cap);
     memset(q->xs, 0, sizeof(float) * (size_t)T * q->cap * V);
     memset(q->hs, 0, sizeof(float) * (size_t)q->cap * H);
     memset(q->cs, 0, sizeof(float) * (size_t)q->cap * H);
@@ -50,9 +50,9 @@ static double cr_run(chartask *q, const float *p, int m, float *g)
         size_t o = (size_t)t * q->cap;
         float *hp = q->hs + o * H, *cp = q->cs + o * H;
         float *h = hp + (size_t)q->cap * H, *c = cp + (size_t)q->cap * H;
-        lstm_forward(&q->cell, h, c, q->caches + t * csz, p, q->xs + o * V, hp, cp, m);
-        linear_forward(q->logits, h, p + q->out_w, p + q->out_b, m, H, V);
-        double f = softmax_xent_forward(q->probs + o * V, q->logits, q->ys + o, m, V);
+        layer_lstm_forward(&q->cell, h, c, q->caches + t * csz, p, q->xs + o * V, hp, cp, m);
+        layer_linear_forward(q->logits, h, p + q->out_w, p + q->out_b, m, H, V);
+        double f = layer_softmax_xent_forward(q->probs + o * V, q->logits, q->ys + o, m, V);
         if (!isfinite(f)) return NAN;
         loss += f;
     }
@@ -66,17 +66,17 @@ static double cr_run(chartask *q, const float *p, int m, float *g)
         size_t o = (size_t)t * q->cap;
         float *hp = q->hs + o * H, *cp = q->cs + o * H, *h = hp + (size_t)q->cap * H;
         memset(q->dlogits, 0, sizeof(float) * (size_t)m * V);
-        softmax_xent_backward(q->dlogits, q->probs + o * V, q->ys + o, m, V, 1.0f / T);
+        layer_softmax_xent_backward(q->dlogits, q->probs + o * V, q->ys + o, m, V, 1.0f / T);
         memcpy(q->dh, q->dhn, sizeof(float) * nh);     /* from step t+1 */
-        linear_backward(q->dh, g + q->out_w, g + q->out_b, q->dlogits, h, p + q->out_w, m, H, V);
+        layer_linear_backward(q->dh, g + q->out_w, g + q->out_b, q->dlogits, h, p + q->out_w, m, H, V);
         /* dcn holds dL/dc_t from step t+1; the backward adds dL/dc_{t-1} into
          * fresh buffers, so swap through dhn/dcn after copying. */
-        float *dc = q->scratch + lstm_scratch_size(&q->cell, q->cap);
+        float *dc = q->scratch + layer_lstm_scratch_size(&q->cell, q->cap);
         memcpy(dc, q->dcn, sizeof(float) * nh);
         memset(q->dhn, 0, sizeof(float) * nh);
         memset(q->dcn, 0, sizeof(float) * nh);
-        lstm_backward(&q->cell, g, NULL, q->dhn, q->dcn, q->scratch, q->dh, dc,
-                      q->caches + t * csz, p, q->xs + o * V, hp, cp, m);
+        layer_lstm_backward(&q->cell, g, NULL, q->dhn, q->dcn, q->scratch, q->dh, dc,
+                            q->caches + t * csz, p, q->xs + o * V, hp, cp, m);
     }
     return loss;
 }
@@ -103,7 +103,7 @@ static void cr_init(task *t, rng *r, float *p)
 {
     chartask *q = t->impl;
     float s = (float)t->p.init_scale;
-    lstm_init_params(&q->cell, p, r, s, 1.0f);
+    layer_lstm_init_params(&q->cell, p, r, s, 1.0f);
     rng_normal_fill(r, p + q->out_w, (size_t)q->H * q->V, 0.0f, s / sqrtf((float)q->H));
     memset(p + q->out_b, 0, sizeof(float) * q->V);
 }
@@ -145,7 +145,7 @@ static int cr_create(task *t)
     q->text = raw; q->n_text = n; q->n_train = n_train;
     q->V = V; q->H = p->width; q->T = p->seq_len; q->batch = p->batch;
     q->cap = q->batch > CR_NEVAL ? q->batch : CR_NEVAL;
-    rc = lstm_init(&q->cell, V, q->H);
+    rc = layer_lstm_init(&q->cell, V, q->H);
     if (rc) { cr_free(t); return rc; }
     q->out_w = q->cell.nparams;
     q->out_b = q->out_w + (size_t)q->H * V;
@@ -153,7 +153,7 @@ static int cr_create(task *t)
     q->xs = malloc(sizeof(float) * T * cap * V);
     q->hs = malloc(sizeof(float) * (T + 1) * cap * H);
     q->cs = malloc(sizeof(float) * (T + 1) * cap * H);
-    q->caches = malloc(sizeof(float) * T * lstm_cache_size(&q->cell, q->cap));
+    q->caches = malloc(sizeof(float) * T * layer_lstm_cache_size(&q->cell, q->cap));
     q->probs = malloc(sizeof(float) * T * cap * V);
     q->ys = malloc(sizeof(int) * T * cap);
     q->logits = malloc(sizeof(float) * cap * V);
@@ -161,7 +161,7 @@ static int cr_create(task *t)
     q->dh = malloc(sizeof(float) * cap * H);
     q->dhn = malloc(sizeof(float) * cap * H);
     q->dcn = malloc(sizeof(float) * cap * H);
-    q->scratch = malloc(sizeof(float) * (lstm_scratch_size(&q->cell, q->cap) + cap * H));
+    q->scratch = malloc(sizeof(float) * (layer_lstm_scratch_size(&q->cell, q->cap) + cap * H));
     q->starts = malloc(sizeof(size_t) * cap);
     if (!q->xs || !q->hs || !q->cs || !q->caches || !q->probs || !q->ys || !q->logits ||
         !q->dlogits || !q->dh || !q->dhn || !q->dcn || !q->scratch || !q->starts) {

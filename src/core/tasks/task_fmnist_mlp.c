@@ -39,13 +39,13 @@ static void fm_gather(const fmtask *q, int test, int i, float *dst)
 
 static double fm_batch(fmtask *q, const float *p, int m, float *g)
 {
-    mlp_forward(&q->m, q->out, q->cache, p, q->xb, m);
-    double f = softmax_xent_forward(q->probs, q->out, q->yb, m, 10);
+    layer_mlp_forward(&q->m, q->out, q->cache, p, q->xb, m);
+    double f = layer_softmax_xent_forward(q->probs, q->out, q->yb, m, 10);
     if (g && isfinite(f)) {
         memset(g, 0, sizeof(float) * q->m.nparams);
         memset(q->dout, 0, sizeof(float) * (size_t)m * 10);
-        softmax_xent_backward(q->dout, q->probs, q->yb, m, 10, 1.0f);
-        mlp_backward(&q->m, g, NULL, q->scratch, q->dout, q->cache, p, q->xb, m);
+        layer_softmax_xent_backward(q->dout, q->probs, q->yb, m, 10, 1.0f);
+        layer_mlp_backward(&q->m, g, NULL, q->scratch, q->dout, q->cache, p, q->xb, m);
     }
     return f;
 }
@@ -82,7 +82,7 @@ static double fm_eval(task *t, const float *p)
 static void fm_init(task *t, rng *r, float *p)
 {
     fmtask *q = t->impl;
-    mlp_init_params(&q->m, p, r, (float)t->p.init_scale);
+    layer_mlp_init_params(&q->m, p, r, (float)t->p.init_scale);
 }
 
 static void fm_free(task *t)
@@ -132,15 +132,15 @@ static int fm_create(task *t)
     sizes[0] = q->in;
     for (int l = 1; l <= p->depth; l++) sizes[l] = p->width;
     sizes[p->depth + 1] = 10;
-    rc = mlp_init(&q->m, p->depth + 1, sizes, p->activation);
+    rc = layer_mlp_init(&q->m, p->depth + 1, sizes, p->activation);
     if (rc) { fm_free(t); return rc; }
     size_t cap = (size_t)q->cap;
     q->xb = malloc(sizeof(float) * cap * q->in);
     q->out = malloc(sizeof(float) * cap * 10);
     q->probs = malloc(sizeof(float) * cap * 10);
     q->dout = malloc(sizeof(float) * cap * 10);
-    q->cache = malloc(sizeof(float) * mlp_cache_size(&q->m, q->cap));
-    q->scratch = malloc(sizeof(float) * mlp_scratch_size(&q->m, q->cap));
+    q->cache = malloc(sizeof(float) * layer_mlp_cache_size(&q->m, q->cap));
+    q->scratch = malloc(sizeof(float) * layer_mlp_scratch_size(&q->m, q->cap));
     q->yb = malloc(sizeof(int) * cap);
     if (!q->xb || !q->out || !q->probs || !q->dout || !q->cache || !q->scratch || !q->yb) {
         fm_free(t);

@@ -63,19 +63,19 @@ static double sc_run(seqcls *q, const float *p, int m, float *g)
         const float *x = q->xs + (size_t)t * q->cap * q->D;
         float *hp = q->hs + t * step, *h = hp + step;
         if (q->is_gru) gru_forward(&q->g, h, q->caches + t * q->csz, p, x, hp, m);
-        else lstm_forward(&q->l, h, q->cs + (t + 1) * step, q->caches + t * q->csz, p, x, hp,
+        else layer_lstm_forward(&q->l, h, q->cs + (t + 1) * step, q->caches + t * q->csz, p, x, hp,
                           q->cs + t * step, m);
     }
     const float *hT = q->hs + T * step, *wy = p + q->cell_n, *by = wy + (size_t)H * K;
-    linear_forward(q->logits, hT, wy, by, m, H, K);
-    double f = softmax_xent_forward(q->probs, q->logits, q->yb, m, K);
+    layer_linear_forward(q->logits, hT, wy, by, m, H, K);
+    double f = layer_softmax_xent_forward(q->probs, q->logits, q->yb, m, K);
     if (!g || !isfinite(f)) return f;
     memset(g, 0, sizeof(float) * (q->cell_n + (size_t)H * K + K));
     memset(q->dlogits, 0, sizeof(float) * (size_t)m * K);
-    softmax_xent_backward(q->dlogits, q->probs, q->yb, m, K, 1.0f);
+    layer_softmax_xent_backward(q->dlogits, q->probs, q->yb, m, K, 1.0f);
     memset(q->dh, 0, sizeof(float) * nh);
     memset(q->dc, 0, sizeof(float) * nh);
-    linear_backward(q->dh, g + q->cell_n, g + q->cell_n + (size_t)H * K, q->dlogits, hT, wy, m, H, K);
+    layer_linear_backward(q->dh, g + q->cell_n, g + q->cell_n + (size_t)H * K, q->dlogits, hT, wy, m, H, K);
     for (int t = T - 1; t >= 0; t--) {
         const float *x = q->xs + (size_t)t * q->cap * q->D, *hp = q->hs + t * step;
         memset(q->dhn, 0, sizeof(float) * nh);
@@ -83,7 +83,7 @@ static double sc_run(seqcls *q, const float *p, int m, float *g)
             gru_backward(&q->g, g, NULL, q->dhn, q->scratch, q->dh, q->caches + t * q->csz, p, x, hp, m);
         } else {
             memset(q->dcn, 0, sizeof(float) * nh);
-            lstm_backward(&q->l, g, NULL, q->dhn, q->dcn, q->scratch, q->dh, q->dc,
+            layer_lstm_backward(&q->l, g, NULL, q->dhn, q->dcn, q->scratch, q->dh, q->dc,
                           q->caches + t * q->csz, p, x, hp, q->cs + t * step, m);
             float *s = q->dc; q->dc = q->dcn; q->dcn = s;
         }
@@ -122,7 +122,7 @@ static void sc_init(task *t, rng *r, float *p)
     seqcls *q = t->impl;
     float s = (float)t->p.init_scale;
     if (q->is_gru) gru_init_params(&q->g, p, r, s);
-    else lstm_init_params(&q->l, p, r, s, 1.0f);
+    else layer_lstm_init_params(&q->l, p, r, s, 1.0f);
     rng_normal_fill(r, p + q->cell_n, (size_t)q->H * q->K, 0.0f, s / sqrtf((float)q->H));
     memset(p + q->cell_n + (size_t)q->H * q->K, 0, sizeof(float) * q->K);
 }
@@ -185,11 +185,11 @@ static int sc_create_kind(task *t, int is_gru)
     q->is_gru = is_gru;
     q->D = p->dim; q->H = p->width; q->T = p->seq_len; q->K = p->classes;
     q->n = p->n_train; q->batch = p->batch; q->cap = (int)cap;
-    int rc = is_gru ? gru_init(&q->g, q->D, q->H) : lstm_init(&q->l, q->D, q->H);
+    int rc = is_gru ? gru_init(&q->g, q->D, q->H) : layer_lstm_init(&q->l, q->D, q->H);
     if (rc) { sc_free(t); return rc; }
     q->cell_n = is_gru ? q->g.nparams : q->l.nparams;
-    q->csz = is_gru ? gru_cache_size(&q->g, q->cap) : lstm_cache_size(&q->l, q->cap);
-    q->ssz = is_gru ? gru_scratch_size(&q->g, q->cap) : lstm_scratch_size(&q->l, q->cap);
+    q->csz = is_gru ? gru_cache_size(&q->g, q->cap) : layer_lstm_cache_size(&q->l, q->cap);
+    q->ssz = is_gru ? gru_scratch_size(&q->g, q->cap) : layer_lstm_scratch_size(&q->l, q->cap);
     size_t K = (size_t)q->K;
     q->x = malloc(sizeof(float) * (size_t)q->n * T * D);
     q->xe = malloc(sizeof(float) * SC_NEVAL * T * D);

@@ -25,13 +25,13 @@ typedef struct smreg {
 static double sr_batch(smreg *q, const float *p, const float *xb, const int *yb, int m, float *g)
 {
     const float *w = p, *b = p + (size_t)q->d * q->c;
-    linear_forward(q->logits, xb, w, b, m, q->d, q->c);
-    double f = softmax_xent_forward(q->probs, q->logits, yb, m, q->c);
+    layer_linear_forward(q->logits, xb, w, b, m, q->d, q->c);
+    double f = layer_softmax_xent_forward(q->probs, q->logits, yb, m, q->c);
     if (g && isfinite(f)) {
         memset(g, 0, sizeof(float) * ((size_t)q->d * q->c + q->c));
         memset(q->dlogits, 0, sizeof(float) * (size_t)m * q->c);
-        softmax_xent_backward(q->dlogits, q->probs, yb, m, q->c, 1.0f);
-        linear_backward(NULL, g, g + (size_t)q->d * q->c, q->dlogits, xb, w, m, q->d, q->c);
+        layer_softmax_xent_backward(q->dlogits, q->probs, yb, m, q->c, 1.0f);
+        layer_linear_backward(NULL, g, g + (size_t)q->d * q->c, q->dlogits, xb, w, m, q->d, q->c);
     }
     return f;
 }

@@ -70,27 +70,27 @@ static double tl_run(tlm *q, const float *p, int m, float *g)
         tl_act *a = &q->a[l];
         const size_t *o = q->blk[l];
         layernorm_forward(a->ln1, a->c1, a->xin, p + o[B_LN1G], p + o[B_LN1B], N, C);
-        linear_forward(a->qkv, a->ln1, p + o[B_WQKV], p + o[B_BQKV], N, C, 3 * C);
+        layer_linear_forward(a->qkv, a->ln1, p + o[B_WQKV], p + o[B_BQKV], N, C, 3 * C);
         attention_forward(a->atty, a->attc, a->qkv, m, T, C, NH);
-        linear_forward(a->xmid, a->atty, p + o[B_WO], p + o[B_BO], N, C, C);
+        layer_linear_forward(a->xmid, a->atty, p + o[B_WO], p + o[B_BO], N, C, C);
         for (size_t i = 0; i < nc; i++) a->xmid[i] += a->xin[i];
         layernorm_forward(a->ln2, a->c2, a->xmid, p + o[B_LN2G], p + o[B_LN2B], N, C);
-        linear_forward(a->hpre, a->ln2, p + o[B_W1], p + o[B_B1], N, C, 4 * C);
-        act_forward(a->hact, a->hpre, (size_t)N * 4 * C, q->act);
+        layer_linear_forward(a->hpre, a->ln2, p + o[B_W1], p + o[B_B1], N, C, 4 * C);
+        layer_act_forward(a->hact, a->hpre, (size_t)N * 4 * C, q->act);
         float *xout = l + 1 < q->L ? q->a[l + 1].xin : q->xL;
-        linear_forward(xout, a->hact, p + o[B_W2], p + o[B_B2], N, 4 * C, C);
+        layer_linear_forward(xout, a->hact, p + o[B_W2], p + o[B_B2], N, 4 * C, C);
         for (size_t i = 0; i < nc; i++) xout[i] += a->xmid[i];
     }
     layernorm_forward(q->lnf, q->cf, q->xL, p + q->lnfg, p + q->lnfb, N, C);
-    linear_forward(q->logits, q->lnf, p + q->wout, p + q->bout, N, C, V);
-    double f = softmax_xent_forward(q->probs, q->logits, q->tgt, N, V);
+    layer_linear_forward(q->logits, q->lnf, p + q->wout, p + q->bout, N, C, V);
+    double f = layer_softmax_xent_forward(q->probs, q->logits, q->tgt, N, V);
     if (!g || !isfinite(f)) return f;
     memset(g, 0, sizeof(float) * (q->bout + V));
     float *dlog = q->logits;           /* the logits are no longer needed */
     memset(dlog, 0, sizeof(float) * (size_t)N * V);
-    softmax_xent_backward(dlog, q->probs, q->tgt, N, V, 1.0f);
+    layer_softmax_xent_backward(dlog, q->probs, q->tgt, N, V, 1.0f);
     memset(q->dtmp, 0, sizeof(float) * nc);
-    linear_backward(q->dtmp, g + q->wout, g + q->bout, dlog, q->lnf, p + q->wout, N, C, V);
+    layer_linear_backward(q->dtmp, g + q->wout, g + q->bout, dlog, q->lnf, p + q->wout, N, C, V);
     memset(q->dres, 0, sizeof(float) * nc);
     layernorm_backward(q->dres, g + q->lnfg, g + q->lnfb, q->dtmp, q->xL, q->cf, p + q->lnfg, N, C);
     for (int l = q->L - 1; l >= 0; l--) {
@@ -99,19 +99,19 @@ static double tl_run(tlm *q, const float *p, int m, float *g)
         size_t nh = (size_t)N * 4 * C;
         /* MLP branch: dres is dL/dx_out = dL/dx_mid through the residual */
         memset(q->dh1, 0, sizeof(float) * nh);
-        linear_backward(q->dh1, g + o[B_W2], g + o[B_B2], q->dres, a->hact, p + o[B_W2], N, 4 * C, C);
+        layer_linear_backward(q->dh1, g + o[B_W2], g + o[B_B2], q->dres, a->hact, p + o[B_W2], N, 4 * C, C);
         memset(q->dh2, 0, sizeof(float) * nh);
-        act_backward(q->dh2, q->dh1, a->hpre, nh, q->act);
+        layer_act_backward(q->dh2, q->dh1, a->hpre, nh, q->act);
         memset(q->dtmp, 0, sizeof(float) * nc);
-        linear_backward(q->dtmp, g + o[B_W1], g + o[B_B1], q->dh2, a->ln2, p + o[B_W1], N, C, 4 * C);
+        layer_linear_backward(q->dtmp, g + o[B_W1], g + o[B_B1], q->dh2, a->ln2, p + o[B_W1], N, C, 4 * C);
         layernorm_backward(q->dres, g + o[B_LN2G], g + o[B_LN2B], q->dtmp, a->xmid, a->c2, p + o[B_LN2G], N, C);
         /* attention branch: dres is now dL/dx_mid = dL/dx_in through the residual */
         memset(q->dtmp, 0, sizeof(float) * nc);
-        linear_backward(q->dtmp, g + o[B_WO], g + o[B_BO], q->dres, a->atty, p + o[B_WO], N, C, C);
+        layer_linear_backward(q->dtmp, g + o[B_WO], g + o[B_BO], q->dres, a->atty, p + o[B_WO], N, C, C);
         memset(q->dqkv, 0, sizeof(float) * 3 * nc);
         attention_backward(q->dqkv, q->dtmp, a->qkv, a->attc, m, T, C, NH);
         memset(q->dtmp, 0, sizeof(float) * nc);
-        linear_backward(q->dtmp, g + o[B_WQKV], g + o[B_BQKV], q->dqkv, a->ln1, p + o[B_WQKV], N, C, 3 * C);
+        layer_linear_backward(q->dtmp, g + o[B_WQKV], g + o[B_BQKV], q->dqkv, a->ln1, p + o[B_WQKV], N, C, 3 * C);
         layernorm_backward(q->dres, g + o[B_LN1G], g + o[B_LN1B], q->dtmp, a->xin, a->c1, p + o[B_LN1G], N, C);
     }
     embedding_backward(g + q->wte, g + q->wpe, q->dres, q->tok, m, T, C);

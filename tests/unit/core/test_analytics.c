@@ -128,37 +128,6 @@ static void test_stability_counts_spikes(void **st)
     assert_true(fabs(sb.loss_var - 0.01 * 40 / 39) < 1e-12);
 }
 
-static void test_downsample_keeps_extremes(void **st)
-{
-    (void)st;
-    enum { N = 100000 };
-    int64_t *s = malloc(N * sizeof *s);
-    double *y = malloc(N * sizeof *y);
-    for (int i = 0; i < N; i++) {
-        s[i] = i + 1;
-        y[i] = sin(i * 0.001);
-    }
-    y[4242] = 100;    /* a spike */
-    y[77777] = -100;  /* a dip */
-    y[500] = NAN;
-    analytics_bucket b[200];
-    size_t k = analytics_downsample(s, y, N, 0, 1000, b, 200);
-    assert_int_equal(k, 101);   /* steps 1..100000 in buckets of 1000 from 0 */
-    double mx = -INFINITY, mn = INFINITY;
-    int64_t total = 0;
-    for (size_t i = 0; i < k; i++) {
-        if (b[i].max > mx) mx = b[i].max;
-        if (b[i].min < mn) mn = b[i].min;
-        total += b[i].count;
-    }
-    assert_true(mx == 100 && mn == -100);
-    assert_int_equal(total, N - 1);
-    assert_int_equal(b[4].step_max, 4243);
-    assert_int_equal(b[77].step_min, 77778);
-    free(s);
-    free(y);
-}
-
 static void test_step_stats_cosine_and_per_tensor(void **st)
 {
     (void)st;
@@ -262,7 +231,6 @@ int main(void)
         cmocka_unit_test(test_trend_confidence_drops_with_noise),
         cmocka_unit_test(test_steps_to_fraction),
         cmocka_unit_test(test_stability_counts_spikes),
-        cmocka_unit_test(test_downsample_keeps_extremes),
         cmocka_unit_test(test_step_stats_cosine_and_per_tensor),
         cmocka_unit_test(test_hypergradient_sgd_by_hand),
         cmocka_unit_test(test_adapt_rejects_bad_config_and_learned),

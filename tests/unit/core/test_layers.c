@@ -115,12 +115,12 @@ static void check_linear(int B, int I, int O, uint64_t seed)
     size_t nx = (size_t)B * I, nw = (size_t)I * O, n = nx + nw + O;
     float *th = randf(&g, n, 1.0f), *r = randf(&g, (size_t)B * O, 1.0f);
     float *y = malloc(sizeof(float) * B * O);
-    linear_forward(y, th, th + nx, th + nx + nw, B, I, O);
+    layer_linear_forward(y, th, th + nx, th + nx + nw, B, I, O);
     double *thd = to_d(th, n), *rd = to_d(r, (size_t)B * O), *yd = malloc(sizeof(double) * B * O);
     ref_linear(yd, thd, thd + nx, thd + nx + nw, B, I, O);
     assert_true(rel_diff(y, yd, (size_t)B * O) < FWD_TOL);
     float *d = calloc(n, sizeof(float));
-    linear_backward(d, d + nx, d + nx + nw, r, th, th + nx, B, I, O);
+    layer_linear_backward(d, d + nx, d + nx + nw, r, th, th + nx, B, I, O);
     lin_ctx k = {B, I, O, rd};
     assert_true(grad_err(lin_loss, &k, thd, 0, nx, d) < GRAD_TOL);
     assert_true(grad_err(lin_loss, &k, thd, nx, nx + nw, d + nx) < GRAD_TOL);
@@ -128,10 +128,10 @@ static void check_linear(int B, int I, int O, uint64_t seed)
     /* backward accumulates: a second call doubles every gradient */
     float *d2 = malloc(sizeof(float) * n);
     memcpy(d2, d, sizeof(float) * n);
-    linear_backward(d2, d2 + nx, d2 + nx + nw, r, th, th + nx, B, I, O);
+    layer_linear_backward(d2, d2 + nx, d2 + nx + nw, r, th, th + nx, B, I, O);
     for (size_t i = 0; i < n; i++) assert_true(fabsf(d2[i] - 2 * d[i]) <= 1e-6f * (1 + fabsf(d[i])));
     /* no-bias forward */
-    linear_forward(y, th, th + nx, NULL, B, I, O);
+    layer_linear_forward(y, th, th + nx, NULL, B, I, O);
     ref_linear(yd, thd, thd + nx, NULL, B, I, O);
     assert_true(rel_diff(y, yd, (size_t)B * O) < FWD_TOL);
     free(th); free(r); free(y); free(thd); free(rd); free(yd); free(d); free(d2);
@@ -162,18 +162,18 @@ static void test_activations_backward_match_fd(void **st)
         float *x = randf(&g, N, 2.0f), *r = randf(&g, N, 1.0f), y[N], dx[N];
         for (int i = 0; i < N; i++) if (fabsf(x[i]) < 1e-3f) x[i] = 0.5f; /* keep off the relu kink */
         double *xd = to_d(x, N), *rd = to_d(r, N), yd[N];
-        act_forward(y, x, N, a);
+        layer_act_forward(y, x, N, a);
         for (int i = 0; i < N; i++) yd[i] = ref_act(xd[i], a);
         assert_true(rel_diff(y, yd, N) < FWD_TOL);
         memset(dx, 0, sizeof dx);
-        act_backward(dx, r, x, N, a);
+        layer_act_backward(dx, r, x, N, a);
         act_ctx k = {N, a, rd};
         assert_true(grad_err(act_loss, &k, xd, 0, N, dx) < GRAD_TOL);
         free(x); free(r); free(xd); free(rd);
     }
-    assert_int_equal(act_parse("gelu"), ACT_GELU);
-    assert_int_equal(act_parse("nope"), -1);
-    assert_string_equal(act_name(ACT_TANH), "tanh");
+    assert_int_equal(layer_act_parse("gelu"), ACT_GELU);
+    assert_int_equal(layer_act_parse("nope"), -1);
+    assert_string_equal(layer_act_name(ACT_TANH), "tanh");
 }
 
 /* ---- MLP ---------------------------------------------------------------- */
@@ -208,20 +208,20 @@ static double mlp_loss(const double *th, const void *c)
 static void check_mlp(int nl, const int *sizes, int act, int B, uint64_t seed)
 {
     mlp m;
-    assert_int_equal(mlp_init(&m, nl, sizes, act), 0);
+    assert_int_equal(layer_mlp_init(&m, nl, sizes, act), 0);
     rng g;
     rng_seed(&g, seed);
     size_t nx = (size_t)B * sizes[0], no = (size_t)B * sizes[nl], n = m.nparams + nx;
     float *th = malloc(sizeof(float) * n);
-    mlp_init_params(&m, th, &g, 1.0f);
+    layer_mlp_init_params(&m, th, &g, 1.0f);
     for (int l = 0; l < nl; l++) rng_normal_fill(&g, th + m.b_off[l], (size_t)sizes[l + 1], 0.0f, 0.3f);
     rng_normal_fill(&g, th + m.nparams, nx, 0.0f, 1.0f);
     float *r = randf(&g, no, 1.0f), *out = malloc(sizeof(float) * no);
-    float *cache = malloc(sizeof(float) * mlp_cache_size(&m, B));
-    float *scr = malloc(sizeof(float) * mlp_scratch_size(&m, B));
-    mlp_forward(&m, out, cache, th, th + m.nparams, B);
+    float *cache = malloc(sizeof(float) * layer_mlp_cache_size(&m, B));
+    float *scr = malloc(sizeof(float) * layer_mlp_scratch_size(&m, B));
+    layer_mlp_forward(&m, out, cache, th, th + m.nparams, B);
     float *d = calloc(n, sizeof(float));
-    mlp_backward(&m, d, d + m.nparams, scr, r, cache, th, th + m.nparams, B);
+    layer_mlp_backward(&m, d, d + m.nparams, scr, r, cache, th, th + m.nparams, B);
     double *thd = to_d(th, n), *rd = to_d(r, no);
     mlp_ctx k = {&m, B, rd};
     /* forward: L from the float output against the double reference */
@@ -254,11 +254,11 @@ static void test_mlp_init_rejects_bad_sizes(void **st)
     (void)st;
     mlp m;
     const int bad[] = {3, 0, 2};
-    assert_int_not_equal(mlp_init(&m, 2, bad, ACT_RELU), 0);
+    assert_int_not_equal(layer_mlp_init(&m, 2, bad, ACT_RELU), 0);
     const int ok[] = {3, 2};
-    assert_int_not_equal(mlp_init(&m, 0, ok, ACT_RELU), 0);
-    assert_int_not_equal(mlp_init(&m, 1, ok, 9), 0);
-    assert_int_equal(mlp_init(&m, 1, ok, ACT_RELU), 0);
+    assert_int_not_equal(layer_mlp_init(&m, 0, ok, ACT_RELU), 0);
+    assert_int_not_equal(layer_mlp_init(&m, 1, ok, 9), 0);
+    assert_int_equal(layer_mlp_init(&m, 1, ok, ACT_RELU), 0);
     assert_int_equal((int)m.nparams, 3 * 2 + 2);
 }
 
@@ -297,23 +297,23 @@ static double lstm_loss(const double *th, const void *c)
 static void check_lstm(int I, int H, int B, int with_dc, uint64_t seed)
 {
     lstm l;
-    assert_int_equal(lstm_init(&l, I, H), 0);
+    assert_int_equal(layer_lstm_init(&l, I, H), 0);
     rng g;
     rng_seed(&g, seed);
     size_t nx = (size_t)B * I, nh = (size_t)B * H, n = l.nparams + nx + 2 * nh;
     float *th = malloc(sizeof(float) * n);
-    lstm_init_params(&l, th, &g, 1.5f, 1.0f);
+    layer_lstm_init_params(&l, th, &g, 1.5f, 1.0f);
     rng_normal_fill(&g, th + l.b_off, 4 * (size_t)H, 0.0f, 0.5f);
     rng_normal_fill(&g, th + l.nparams, nx + 2 * nh, 0.0f, 1.0f);
     const float *x = th + l.nparams, *hp = x + nx, *cp = hp + nh;
     float *rh = randf(&g, nh, 1.0f), *rc = randf(&g, nh, 1.0f);
     float *h = malloc(sizeof(float) * nh), *c = malloc(sizeof(float) * nh);
-    float *cache = malloc(sizeof(float) * lstm_cache_size(&l, B));
-    float *scr = malloc(sizeof(float) * lstm_scratch_size(&l, B));
-    lstm_forward(&l, h, c, cache, th, x, hp, cp, B);
+    float *cache = malloc(sizeof(float) * layer_lstm_cache_size(&l, B));
+    float *scr = malloc(sizeof(float) * layer_lstm_scratch_size(&l, B));
+    layer_lstm_forward(&l, h, c, cache, th, x, hp, cp, B);
     float *d = calloc(n, sizeof(float));
     float *dx = d + l.nparams, *dhp = dx + nx, *dcp = dhp + nh;
-    lstm_backward(&l, d, dx, dhp, dcp, scr, rh, with_dc ? rc : NULL, cache, th, x, hp, cp, B);
+    layer_lstm_backward(&l, d, dx, dhp, dcp, scr, rh, with_dc ? rc : NULL, cache, th, x, hp, cp, B);
     double *thd = to_d(th, n), *rhd = to_d(rh, nh), *rcd = to_d(rc, nh);
     lstm_ctx k = {&l, B, rhd, with_dc ? rcd : NULL};
     double Lf = 0;
@@ -367,19 +367,19 @@ static void test_softmax_xent_matches_fd_and_rejects_bad_input(void **st)
     int y[B] = {0, 6, 3, 3, 1};
     double *zd = to_d(z, B * C);
     xent_ctx k = {B, C, y};
-    double L = softmax_xent_forward(p, z, y, B, C);
+    double L = layer_softmax_xent_forward(p, z, y, B, C);
     assert_true(fabs(L - xent_loss(zd, &k)) < FWD_TOL * (1 + L));
     memset(dz, 0, sizeof dz);
-    softmax_xent_backward(dz, p, y, B, C, 1.0f);
+    layer_softmax_xent_backward(dz, p, y, B, C, 1.0f);
     assert_true(grad_err(xent_loss, &k, zd, 0, B * C, dz) < GRAD_TOL);
     /* huge logits stay finite (max subtraction) */
     z[0] = 1e30f;
-    assert_true(isfinite(softmax_xent_forward(p, z, y, B, C)));
+    assert_true(isfinite(layer_softmax_xent_forward(p, z, y, B, C)));
     z[0] = NAN;
-    assert_true(isnan(softmax_xent_forward(p, z, y, B, C)));
+    assert_true(isnan(layer_softmax_xent_forward(p, z, y, B, C)));
     z[0] = 0;
     y[2] = C;
-    assert_true(isnan(softmax_xent_forward(p, z, y, B, C)));
+    assert_true(isnan(layer_softmax_xent_forward(p, z, y, B, C)));
     free(z); free(zd);
 }
 

@@ -400,7 +400,7 @@ static void test_fast_kernels_same_bits_on_every_isa(void **st)
 }
 
 /* The vectorised lstm_lopt equals the one-coordinate reference through
- * layers.h's lstm_forward over 6 steps within 1e-4 relative (relative to
+ * layers.h's layer_lstm_forward over 6 steps within 1e-4 relative (relative to
  * max(|u|, 1e-3·max|u|)); the tiny and zero gradients take the e^10·g branch. */
 static void test_lstm_fast_path_matches_reference(void **st)
 {

@@ -147,56 +147,56 @@ static void near(double got, double want, double lr)
 static void test_schedules_at_known_points(void **unused)
 {
     (void)unused;
-    assert_int_equal(schedule_parse("constant"), SCHEDULE_CONSTANT);
-    assert_int_equal(schedule_parse("linear_warmup"), SCHEDULE_LINEAR_WARMUP);
-    assert_int_equal(schedule_parse("cosine"), SCHEDULE_COSINE);
-    assert_int_equal(schedule_parse("step"), SCHEDULE_STEP);
-    assert_int_equal(schedule_parse("Cosine"), -1);
-    assert_int_equal(schedule_parse(NULL), -1);
-    for (int k = 0; k < 4; k++) assert_int_equal(schedule_parse(schedule_name((schedule_kind)k)), k);
-    assert_null(schedule_name((schedule_kind)9));
+    assert_int_equal(opt_schedule_parse("constant"), SCHEDULE_CONSTANT);
+    assert_int_equal(opt_schedule_parse("linear_warmup"), SCHEDULE_LINEAR_WARMUP);
+    assert_int_equal(opt_schedule_parse("cosine"), SCHEDULE_COSINE);
+    assert_int_equal(opt_schedule_parse("step"), SCHEDULE_STEP);
+    assert_int_equal(opt_schedule_parse("Cosine"), -1);
+    assert_int_equal(opt_schedule_parse(NULL), -1);
+    for (int k = 0; k < 4; k++) assert_int_equal(opt_schedule_parse(opt_schedule_name((schedule_kind)k)), k);
+    assert_null(opt_schedule_name((schedule_kind)9));
 
     opt_config c;
     assert_int_equal(opt_config_defaults(&c, "sgd"), 0);
     assert_int_equal(opt_config_set(&c, "lr", 0.1), 0);
     /* constant without warmup */
-    near(schedule_lr(&c, 1), 0.1, 0.1);
-    near(schedule_lr(&c, 1000), 0.1, 0.1);
+    near(opt_schedule_lr(&c, 1), 0.1, 0.1);
+    near(opt_schedule_lr(&c, 1000), 0.1, 0.1);
     /* linear warmup over 4 steps, then constant; constant honours warmup too */
     assert_int_equal(opt_config_set(&c, "warmup_steps", 4), 0);
     c.schedule = SCHEDULE_LINEAR_WARMUP;
-    near(schedule_lr(&c, 1), 0.025, 0.1);
-    near(schedule_lr(&c, 2), 0.05, 0.1);
-    near(schedule_lr(&c, 4), 0.1, 0.1);
-    near(schedule_lr(&c, 5), 0.1, 0.1);
+    near(opt_schedule_lr(&c, 1), 0.025, 0.1);
+    near(opt_schedule_lr(&c, 2), 0.05, 0.1);
+    near(opt_schedule_lr(&c, 4), 0.1, 0.1);
+    near(opt_schedule_lr(&c, 5), 0.1, 0.1);
     c.schedule = SCHEDULE_CONSTANT;
-    near(schedule_lr(&c, 2), 0.05, 0.1);
-    near(schedule_lr(&c, 50), 0.1, 0.1);
+    near(opt_schedule_lr(&c, 2), 0.05, 0.1);
+    near(opt_schedule_lr(&c, 50), 0.1, 0.1);
     /* cosine: warmup 4, total 14: step 5 at lr, step 10 at the midpoint, >= 15 at min */
     c.schedule = SCHEDULE_COSINE;
     c.total_steps = 14;
     assert_int_equal(opt_config_set(&c, "min_lr_ratio", 0.2), 0);
-    near(schedule_lr(&c, 3), 0.075, 0.1);
-    near(schedule_lr(&c, 5), 0.1, 0.1);
-    near(schedule_lr(&c, 10), 0.02 + 0.08 * 0.5, 0.1);
-    near(schedule_lr(&c, 7), 0.02 + 0.08 * (1 + cos(M_PI * 2 / 10)) / 2, 0.1);
-    near(schedule_lr(&c, 15), 0.02, 0.1);
-    near(schedule_lr(&c, 1000), 0.02, 0.1);
+    near(opt_schedule_lr(&c, 3), 0.075, 0.1);
+    near(opt_schedule_lr(&c, 5), 0.1, 0.1);
+    near(opt_schedule_lr(&c, 10), 0.02 + 0.08 * 0.5, 0.1);
+    near(opt_schedule_lr(&c, 7), 0.02 + 0.08 * (1 + cos(M_PI * 2 / 10)) / 2, 0.1);
+    near(opt_schedule_lr(&c, 15), 0.02, 0.1);
+    near(opt_schedule_lr(&c, 1000), 0.02, 0.1);
     c.total_steps = 0;                                     /* unknown: constant after warmup */
-    near(schedule_lr(&c, 100), 0.1, 0.1);
+    near(opt_schedule_lr(&c, 100), 0.1, 0.1);
     c.total_steps = 3;                                     /* shorter than warmup: same */
-    near(schedule_lr(&c, 100), 0.1, 0.1);
+    near(opt_schedule_lr(&c, 100), 0.1, 0.1);
     /* step: warmup 4, then x0.5 every 3 steps */
     c.schedule = SCHEDULE_STEP;
     assert_int_equal(opt_config_set(&c, "decay_steps", 3), 0);
     assert_int_equal(opt_config_set(&c, "decay_rate", 0.5), 0);
-    near(schedule_lr(&c, 4), 0.1, 0.1);
-    near(schedule_lr(&c, 5), 0.1, 0.1);
-    near(schedule_lr(&c, 7), 0.1, 0.1);
-    near(schedule_lr(&c, 8), 0.05, 0.1);
-    near(schedule_lr(&c, 11), 0.025, 0.1);
+    near(opt_schedule_lr(&c, 4), 0.1, 0.1);
+    near(opt_schedule_lr(&c, 5), 0.1, 0.1);
+    near(opt_schedule_lr(&c, 7), 0.1, 0.1);
+    near(opt_schedule_lr(&c, 8), 0.05, 0.1);
+    near(opt_schedule_lr(&c, 11), 0.025, 0.1);
     assert_int_equal(opt_config_set(&c, "decay_steps", 0), 0);  /* 0: never decays */
-    near(schedule_lr(&c, 100), 0.1, 0.1);
+    near(opt_schedule_lr(&c, 100), 0.1, 0.1);
 }
 
 static void test_step_clips_global_norm_like_torch(void **unused)

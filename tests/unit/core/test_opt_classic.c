@@ -38,7 +38,7 @@ static void make_layout(layout *lay)
 static void case_config(const torch_ref_case *c, opt_config *cfg)
 {
     assert_int_equal(opt_config_defaults(cfg, c->optimizer), 0);
-    int s = schedule_parse(c->schedule);
+    int s = opt_schedule_parse(c->schedule);
     assert_true(s >= 0);
     cfg->schedule = (schedule_kind)s;
     cfg->total_steps = c->total_steps;
@@ -380,7 +380,7 @@ static void test_classic_registry_rows_are_complete(void **unused)
         assert_true(opt_hparam_count(vt) <= OPT_MAX_HP);
         for (int j = 0; j < opt_hparam_count(vt); j++) {
             const hparam_def *d = opt_hparam_at(vt, j);
-            assert_int_equal(hparam_check(d, d->def), 0);      /* defaults are in range */
+            assert_int_equal(opt_hparam_check(d, d->def), 0);      /* defaults are in range */
             assert_int_equal(opt_hparam_index(vt, d->name), j); /* names are unique */
         }
     }

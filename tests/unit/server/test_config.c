@@ -292,6 +292,10 @@ static void test_config_to_json_and_help_list_every_row(void **unused)
         config c2;
         if (load(&c2, flag, val, NULL) != 0) fail_msg("%s %s was refused", flag, val);
     }
+    /* --help points to the operator's page, and that page exists (make unit runs from the top) */
+    assert_non_null(strstr(help, "docs/operations.md"));
+    assert_null(strstr(help, "README"));
+    assert_int_equal(access("docs/operations.md", R_OK), 0);
     free(help);
     cJSON_Delete(j);
 }

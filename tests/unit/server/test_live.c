@@ -3,8 +3,9 @@
  * adapted steps) and queues its metrics row and extras as one store job,
  * with its figures; steps recorded from several threads at once all arrive
  * (the lock-free refresh queue drained by live_flush while they come);
- * refreshes past LIVE_BUFFER_MAX waiting are dropped and counted.  The counters are process-global:
- * every check compares before and after. */
+ * refreshes past LIVE_BUFFER_MAX waiting are dropped and counted; the
+ * formatters give parseable JSON for hostile tensor names (issue 13, finding
+ * 1).  The counters are process-global: every check compares before and after. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -16,10 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <cjson/cJSON.h>
 
 #include "app.h"
 #include "live.h"
+#include "numfmt.h"
 #include "opt.h"
+#include "step.h"
 #include "store.h"
 
 /* The value of a sample line `series value` of the exposition (0: absent). */
@@ -60,8 +64,12 @@ static void record(live_feed *f, store *db, const char *id, const opt *o, int64_
 {
     step_metric m = {.step = k, .time_ms = 1000 + k, .loss = 1.0 / (double)k, .grad_norm = 1, .update_norm = 0.5,
                      .param_norm = 2, .lr = 0.01};
-    analytics_step x = {.update_cos = 0.001 * (double)k, .update_ratio = 0.25, .ntensors = 0};
-    live_record(f, db, id, o, &m, &x, mult, NULL);
+    step_result r;
+    memset(&r, 0, sizeof r);
+    r.has_stats = 1;
+    r.stats = (analytics_step){.update_cos = 0.001 * (double)k, .update_ratio = 0.25, .ntensors = 0};
+    r.lr_mult = mult;
+    live_record_step(f, db, id, o, &m, &r);
 }
 
 typedef struct { char dir[64]; char path[128]; store *db; } tmp_store;
@@ -144,6 +152,74 @@ static void test_a_step_without_streams_counts_and_queues_its_row(void **unused)
     store_end(&t);
 }
 
+typedef struct { int n; int64_t step; char tensors[256], extra[256]; } texts_seen;
+
+static int last_texts(void *ctx, const store_analytics_row *r)
+{
+    texts_seen *c = ctx;
+    c->n++;
+    c->step = r->step;
+    snprintf(c->tensors, sizeof c->tensors, "%s", r->tensors_json ? r->tensors_json : "(null)");
+    snprintf(c->extra, sizeof c->extra, "%s", r->extra_json ? r->extra_json : "(null)");
+    return 0;
+}
+
+/* live_record_step hands step_run's numbers to the store, which formats the
+ * extras row on its writer thread; live_record (the form sessions.c calls
+ * until h14-proto) stores its already formatted extra object as given. */
+static void test_a_step_result_reaches_the_store_as_numbers(void **unused)
+{
+    (void)unused;
+    const char *ids[] = {"live-r"};
+    tmp_store t;
+    store_begin(&t, ids, 1);
+    app a;
+    memset(&a, 0, sizeof a);
+    a.db = t.db;
+    opt o = an_opt();
+    layout_tensor lt[2] = {{.name = "w"}, {.name = "b\"q"}};
+    o.lay = (layout){.ntensors = 2, .tensors = lt, .n = 2};
+    static step_result res;
+    memset(&res, 0, sizeof res);
+    res.has_stats = 1;
+    res.stats = (analytics_step){.update_cos = 0.5, .update_ratio = 0.25, .ntensors = 2,
+                                 .grad = {1.0 / 3.0, 2}, .update = {NAN, 4}, .param = {5, 6}};
+    res.lr_mult = 1.25;
+    res.ndiag = 2;
+    res.diag[0] = (opt_diag_value){"es_scale_mean", 0.1};
+    res.diag[1] = (opt_diag_value){"es_updates", INFINITY};
+    step_metric m = {.step = 1, .time_ms = 1001, .loss = 0.5, .lr = 0.01};
+    live_feed *f = live_feed_new();
+    assert_non_null(f);
+    live_record_step(f, t.db, "live-r", &o, &m, &res);
+    assert_int_equal(live_flush(&a), 0);
+    assert_int_equal(store_flush(t.db), 0);
+    texts_seen c = {0};
+    assert_int_equal(store_analytics_last(t.db, "live-r", last_texts, &c), 0);
+    assert_int_equal(c.step, 1);
+    assert_string_equal(c.tensors, "[[\"w\",0.333333333,null,5],[\"b\\\"q\",2,4,6]]");
+    /* the diagnostics exact: numfmt's %.17g text ("0.10000000000000001"; valgrind, whose x87
+     * emulation has no 80-bit long double, makes numfmt print "0.1": see test_numfmt.c) */
+    char num[NUMFMT_MAX + 1], want[128];
+    num[numfmt_f64(num, 0.1)] = '\0';
+    snprintf(want, sizeof want, "{\"es_scale_mean\":%s,\"es_updates\":null}", num);
+    assert_string_equal(c.extra, want);
+
+    /* a skipped step: no analytics, no diagnostics, so no texts */
+    m.step = 2;
+    memset(&res, 0, sizeof res);
+    res.lr_mult = NAN;
+    live_record_step(f, t.db, "live-r", &o, &m, &res);
+    assert_int_equal(store_flush(t.db), 0);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(store_analytics_last(t.db, "live-r", last_texts, &c), 0);
+    assert_int_equal(c.step, 2);
+    assert_string_equal(c.tensors, "(null)");
+    assert_string_equal(c.extra, "(null)");
+    live_feed_close(f);
+    store_end(&t);
+}
+
 #define NTHREADS 4
 #define PER_THREAD 500
 
@@ -214,12 +290,54 @@ static void test_rows_past_the_buffer_limit_are_dropped_and_counted(void **unuse
     live_feed_close(f);
 }
 
+static void test_live_formatters_give_json_for_hostile_tensor_names(void **unused)
+{
+    (void)unused;
+    layout_tensor lt[3] = {0};
+    memset(lt[0].name, '"', 63);
+    memset(lt[1].name, '\\', 63);
+    snprintf(lt[2].name, sizeof lt[2].name, "bad\xFF\n");
+    layout lay = {.ntensors = 3, .tensors = lt, .n = 3};
+    analytics_step x = {.ntensors = 3, .grad = {1, NAN, 3}, .update = {0.5, 0.25, INFINITY}, .param = {2, 4, 8}};
+    store_step_extras ex = {.stats = &x, .lay = &lay};
+    char *t = NULL, *none = NULL;
+    assert_int_equal(store_step_extras_json(&ex, &t, &none), 0);   /* what the store's writer formats */
+    assert_null(none);
+    assert_non_null(t);
+    cJSON *v = cJSON_Parse(t);
+    assert_non_null(v);
+    assert_int_equal(cJSON_GetArraySize(v), 3);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetArrayItem(v, 0), 0)->valuestring, lt[0].name);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetArrayItem(v, 1), 0)->valuestring, lt[1].name);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetArrayItem(v, 2), 0)->valuestring, "bad\xEF\xBF\xBD\n");
+    assert_true(cJSON_IsNull(cJSON_GetArrayItem(cJSON_GetArrayItem(v, 1), 1)));
+    assert_true(cJSON_IsNull(cJSON_GetArrayItem(cJSON_GetArrayItem(v, 2), 2)));
+    cJSON_Delete(v);
+    free(t);
+    step_metric m = {.step = 7, .time_ms = 123, .loss = NAN, .grad_norm = 1.5, .lr = 0.1};
+    char *ev = live_format_event(&m, 0.5, NAN, INFINITY);
+    assert_non_null(ev);
+    assert_true(strncmp(ev, "id: 7\nevent: step\ndata: {", 25) == 0);
+    char *data = strstr(ev, "data: ") + 6;
+    size_t dl = strlen(data);
+    assert_true(dl > 2 && strcmp(data + dl - 2, "\n\n") == 0);
+    v = cJSON_ParseWithLength(data, dl - 2);
+    assert_non_null(v);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(v, "step")->valuedouble, 7);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(v, "loss")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(v, "lr_mult")));
+    cJSON_Delete(v);
+    free(ev);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_step_without_streams_counts_and_queues_its_row),
+        cmocka_unit_test(test_a_step_result_reaches_the_store_as_numbers),
         cmocka_unit_test(test_steps_recorded_from_many_threads_all_reach_the_store),
         cmocka_unit_test(test_rows_past_the_buffer_limit_are_dropped_and_counted),
+        cmocka_unit_test(test_live_formatters_give_json_for_hostile_tensor_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,8 +47,8 @@ static double sample(const char *text, const char *series)
 
 static int route_index(const char *name)
 {
-    for (int i = 0; i < http_route_count; i++)
-        if (strcmp(http_routes[i].name, name) == 0) return i;
+    for (int i = 0; i < routes_count; i++)
+        if (strcmp(routes_table[i].name, name) == 0) return i;
     fail_msg("no route %s", name);
     return -1;
 }

@@ -30,7 +30,7 @@ static session_bytes bytes_of(const char *body)
     spec sp;
     parse(&sp, body);
     session_bytes sb;
-    assert_int_equal(session_bytes_of(&sp, &sb), 0);
+    assert_int_equal(budget_session_bytes(&sp, &sb), 0);
     spec_deinit(&sp);
     assert_true(sb.total == sb.params + sb.state + sb.workers + sb.snapshot);
     return sb;
@@ -58,7 +58,7 @@ static void test_session_bytes_count_vectors_state_workers_and_snapshot(void **u
     spec sp;
     parse(&sp, "{\"optimizer\":\"mlp_lopt\",\"weights\":\"missing\",\"tensors\":[{\"shape\":[4]}]}");
     session_bytes sb;
-    assert_int_equal(session_bytes_of(&sp, &sb), ERR_NOT_FOUND);
+    assert_int_equal(budget_session_bytes(&sp, &sb), ERR_NOT_FOUND);
     spec_deinit(&sp);
 }
 

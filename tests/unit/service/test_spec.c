@@ -216,7 +216,7 @@ static void test_spec_schedules_and_total_steps(void **unused)
 /* BUG (src/service/spec.c spec_parse, `if (!rc && c.schedule[0])`): an empty
  * string is taken as "no schedule given" and silently means constant, while
  * every other unknown name is refused.  Proposed fix: remember that the
- * member was present (a have_schedule flag) and run schedule_parse on it. */
+ * member was present (a have_schedule flag) and run opt_schedule_parse on it. */
 static void test_spec_empty_schedule_name_is_refused(void **unused)
 {
     (void)unused;

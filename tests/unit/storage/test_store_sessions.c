@@ -17,7 +17,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "analytics.h"
 #include "errors.h"
+#include "opt.h"
 #include "store.h"
 
 static char g_dir[256];
@@ -47,12 +49,22 @@ static step_metric metric_at(int64_t k)
                          .lr = 1e-3, .duration_us = 7.0};
 }
 
-static store_analytics_row extra_at(int64_t k, char *tensors, size_t cap)
+/* The extras of step k as numbers (store_step_extras): two tensors "w" and
+ * "b" with a NaN and an inf among their figures; on odd steps two
+ * diagnostics (one NaN), on steps 2 mod 4 an already formatted extra object,
+ * on the others none. */
+static layout_tensor g_lt[2] = {{.name = "w"}, {.name = "b"}};
+static const layout g_lay = {.ntensors = 2, .tensors = g_lt, .n = 2};
+static analytics_step g_stats[256];
+static const opt_diag_value g_diag[2] = {{"odd", 1.0}, {"es_scale_mean", NAN}};
+
+static store_step_extras extra_at(int64_t k)
 {
-    snprintf(tensors, cap, "[{\"name\":\"w\",\"norm\":%lld}]", (long long)k);
-    return (store_analytics_row){.id = NULL, .step = k, .update_cos = k ? 0.1 * (double)(k % 7) : NAN,
-                                 .update_ratio = 0.01, .lr_mult = NAN, .tensors_json = tensors,
-                                 .extra_json = k % 2 ? "{\"odd\":true}" : NULL};
+    analytics_step *x = &g_stats[k % 256];
+    *x = (analytics_step){.update_cos = k ? 0.1 * (double)(k % 7) : NAN, .update_ratio = 0.01, .ntensors = 2,
+                          .grad = {(double)k, NAN}, .update = {0.5, 0.25}, .param = {2, INFINITY}};
+    return (store_step_extras){.update_cos = x->update_cos, .update_ratio = 0.01, .lr_mult = NAN, .stats = x,
+                               .lay = &g_lay, .diag = k % 2 ? g_diag : NULL, .ndiag = k % 2 ? 2 : 0};
 }
 
 typedef struct rows { int n; step_metric m[256]; } rows;
@@ -109,10 +121,9 @@ static void test_store_step_record_queues_one_job_carrying_metric_and_extras(voi
     store_stats before, queued, after;
     store_get_stats(s, &before);
     store_test_hold(s, 1);
-    char t[64];
     for (int64_t k = 1; k <= 3; k++) {
         step_metric m = metric_at(k);
-        store_analytics_row x = extra_at(k, t, sizeof t);
+        store_step_extras x = extra_at(k);
         assert_int_equal(store_step_record(s, "st", &m, &x), 0);
     }
     store_get_stats(s, &queued);
@@ -141,8 +152,9 @@ static void test_store_step_record_queues_one_job_carrying_metric_and_extras(voi
     assert_int_equal(l.step, 3);
     assert_same(l.cos, 0.1 * 3);
     assert_same(l.ratio, 0.01);
-    assert_string_equal(l.tensors, "[{\"name\":\"w\",\"norm\":3}]");
-    assert_string_equal(l.extra, "{\"odd\":true}");
+    /* formatted by the writer thread: 9 digits per figure, diagnostics exact, null when not finite */
+    assert_string_equal(l.tensors, "[[\"w\",3,0.5,2],[\"b\",null,0.25,null]]");
+    assert_string_equal(l.extra, "{\"odd\":1,\"es_scale_mean\":null}");
 
     /* Without extras: the metrics row alone. */
     step_metric m4 = metric_at(4);
@@ -164,9 +176,8 @@ static void test_store_step_record_drops_rows_of_a_missing_session_and_refuses_n
     db_path(path, sizeof path);
     store *s;
     assert_int_equal(store_open(path, &s), 0);
-    char t[64];
     step_metric m = metric_at(1);
-    store_analytics_row x = extra_at(1, t, sizeof t);
+    store_step_extras x = extra_at(1);
     assert_int_equal(store_step_record(s, "ghost", &m, &x), 0);
     assert_int_equal(store_flush(s), 0);
     store_stats st;
@@ -197,21 +208,28 @@ static void test_store_step_record_and_refresh_match_metric_and_analytics_write(
     create_session(s, "old");   /* store_metric + store_analytics_write */
     create_session(s, "new");   /* store_step_record + store_analytics_refresh */
     enum { STEPS = 200, BATCH = 50 };
-    static char tens[BATCH][64];
     for (int64_t k0 = 0; k0 < STEPS; k0 += BATCH) {
-        store_analytics_row xo[BATCH], xn[BATCH];
+        store_analytics_row xo[BATCH];
+        char *texts[BATCH][2];
         for (int i = 0; i < BATCH; i++) {
             int64_t k = k0 + i;
             step_metric m = metric_at(k);
-            xo[i] = extra_at(k, tens[i], sizeof tens[i]);
-            xn[i] = xo[i];
-            xo[i].id = "old";
-            xn[i].id = "new";
+            store_step_extras xn = extra_at(k);
+            assert_int_equal(store_step_extras_json(&xn, &texts[i][0], &texts[i][1]), 0);
+            xo[i] = (store_analytics_row){.id = "old", .step = k, .update_cos = xn.update_cos,
+                                          .update_ratio = xn.update_ratio, .lr_mult = xn.lr_mult,
+                                          .tensors_json = texts[i][0], .extra_json = texts[i][1]};
             assert_int_equal(store_metric(s, "old", &m), 0);
-            assert_int_equal(store_step_record(s, "new", &m, &xn[i]), 0);
+            assert_int_equal(store_step_record(s, "new", &m, &xn), 0);
         }
+        store_analytics_row xr[BATCH];
+        for (int i = 0; i < BATCH; i++) xr[i] = (store_analytics_row){.id = "new", .step = k0 + i};
         assert_int_equal(store_analytics_write(s, xo, BATCH), 0);
-        assert_int_equal(store_analytics_refresh(s, xn, BATCH), 0);
+        assert_int_equal(store_analytics_refresh(s, xr, BATCH), 0);
+        for (int i = 0; i < BATCH; i++) {
+            free(texts[i][0]);
+            free(texts[i][1]);
+        }
     }
     const int64_t widths[] = {1, 7, 64, 512};
     for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {

@@ -1,5 +1,5 @@
-/* jnum.c — see jnum.h. */
-#include "jnum.h"
+/* numfmt.c — see numfmt.h. */
+#include "numfmt.h"
 
 #include <float.h>
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int jnum_i64(char *buf, int64_t v)
+int numfmt_i64(char *buf, int64_t v)
 {
     char tmp[24];
     int k = 0, n = 0;
@@ -22,12 +22,12 @@ static int slow(char *buf, double v)
 {
     char tmp[40];
     int n = strfromd(tmp, sizeof tmp, "%.17g", v);
-    if (n < 0 || n > JNUM_MAX) n = snprintf(tmp, sizeof tmp, "%.17g", v);
+    if (n < 0 || n > NUMFMT_MAX) n = snprintf(tmp, sizeof tmp, "%.17g", v);
     memcpy(buf, tmp, (size_t)n);
     return n;
 }
 
-int jnum_f64(char *buf, double v)
+int numfmt_f64(char *buf, double v)
 {
     if (!isfinite(v)) {
         memcpy(buf, "null", 4);
@@ -77,7 +77,7 @@ int jnum_f64(char *buf, double v)
         buf[n++] = e < 0 ? '-' : '+';
         int ae = e < 0 ? -e : e;
         if (ae < 10) buf[n++] = '0';
-        n += jnum_i64(buf + n, ae);
+        n += numfmt_i64(buf + n, ae);
     } else if (e >= 0) {
         int ip = e + 1;                             /* digits before the point (<= 17) */
         memcpy(buf + n, dig, (size_t)ip);

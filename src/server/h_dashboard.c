@@ -1,4 +1,4 @@
-/* dashboard.c — GET /: the dashboard page.  The page is built from
+/* h_dashboard.c — GET /: the dashboard page.  The page is built from
  * dashboard/ (npm ci && npm run build → dashboard/dist/index.html, one file
  * with the charting library bundled in; no CDN) and read once, on the first
  * request, from $OPTIRS_DASHBOARD or else dashboard/dist/index.html next to

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "errors.h"
-#include "jnum.h"
+#include "numfmt.h"
 #include "utf8.h"
 
 void jw_init(jwriter *w, size_t max)
@@ -152,9 +152,9 @@ int jw_num(jwriter *w, double v, int sig)
 {
     if (w->err) return w->err;
     if (!isfinite(v)) return fail(w, ERR_NON_FINITE);
-    char tmp[JNUM_MAX + 16];
+    char tmp[NUMFMT_MAX + 16];
     int k;
-    if (sig <= 0 || sig >= 17) k = jnum_f64(tmp, v);
+    if (sig <= 0 || sig >= 17) k = numfmt_f64(tmp, v);
     else k = snprintf(tmp, sizeof tmp, "%.*g", sig, v);   /* <= 24 bytes: fits */
     if (k < 0 || (size_t)k >= sizeof tmp) return fail(w, ERR_INTERNAL);
     return jw_raw(w, tmp, (size_t)k);
@@ -167,8 +167,8 @@ int jw_num_or_null(jwriter *w, double v, int sig)
 
 int jw_i64(jwriter *w, int64_t v)
 {
-    char tmp[JNUM_MAX];
-    return jw_raw(w, tmp, (size_t)jnum_i64(tmp, v));
+    char tmp[NUMFMT_MAX];
+    return jw_raw(w, tmp, (size_t)numfmt_i64(tmp, v));
 }
 
 int jw_u64(jwriter *w, uint64_t v)

@@ -1,8 +1,8 @@
-/* test_jnum.c — jnum_f64 prints exactly what printf("%.17g") prints (and so
+/* test_numfmt.c — numfmt_f64 prints exactly what printf("%.17g") prints (and so
  * reads back to the same double), for random doubles of every kind (any bit
  * pattern, wide and narrow exponent ranges, short decimals, float32 values,
  * near-ties, powers of ten and their neighbours), and null for NaN and ±inf;
- * jnum_i64 matches %lld including INT64_MIN.  Tolerance: none (strings must
+ * numfmt_i64 matches %lld including INT64_MIN.  Tolerance: none (strings must
  * be identical). */
 #include <math.h>
 #include <setjmp.h>
@@ -14,7 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "jnum.h"
+#include "numfmt.h"
 
 static uint64_t g_s = 88172645463325252ULL;
 
@@ -28,16 +28,16 @@ static uint64_t rnd(void)
 
 static void same_as_printf(double v)
 {
-    char a[JNUM_MAX + 1], b[64];
-    int n = jnum_f64(a, v);
-    assert_true(n > 0 && n <= JNUM_MAX);
+    char a[NUMFMT_MAX + 1], b[64];
+    int n = numfmt_f64(a, v);
+    assert_true(n > 0 && n <= NUMFMT_MAX);
     a[n] = 0;
     snprintf(b, sizeof b, "%.17g", v);
-    if (strcmp(a, b) != 0) fail_msg("%a: jnum %s, printf %s", v, a, b);
+    if (strcmp(a, b) != 0) fail_msg("%a: numfmt %s, printf %s", v, a, b);
     assert_true(strtod(a, NULL) == v || (v == 0 && strtod(a, NULL) == 0));
 }
 
-static void test_jnum_f64_matches_printf_17g(void **unused)
+static void test_numfmt_f64_matches_printf_17g(void **unused)
 {
     (void)unused;
     for (long i = 0; i < 1000000; i++) {
@@ -60,22 +60,22 @@ static void test_jnum_f64_matches_printf_17g(void **unused)
         same_as_printf(fixed[i]);
         if (fixed[i] != 0) same_as_printf(-fixed[i]);
     }
-    char a[JNUM_MAX + 1];
-    int n = jnum_f64(a, NAN);
+    char a[NUMFMT_MAX + 1];
+    int n = numfmt_f64(a, NAN);
     assert_int_equal(n, 4);
     assert_memory_equal(a, "null", 4);
-    assert_int_equal(jnum_f64(a, -INFINITY), 4);
+    assert_int_equal(numfmt_f64(a, -INFINITY), 4);
     assert_memory_equal(a, "null", 4);
 }
 
-static void test_jnum_i64_matches_printf(void **unused)
+static void test_numfmt_i64_matches_printf(void **unused)
 {
     (void)unused;
     static const int64_t fixed[] = {0, 1, -1, 9, 10, -10, INT64_MAX, INT64_MIN, 1000000, -999999999999LL};
-    char a[JNUM_MAX + 1], b[32];
+    char a[NUMFMT_MAX + 1], b[32];
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0] + 100000; i++) {
         int64_t v = i < sizeof fixed / sizeof fixed[0] ? fixed[i] : (int64_t)rnd() >> (rnd() % 64);
-        int n = jnum_i64(a, v);
+        int n = numfmt_i64(a, v);
         a[n] = 0;
         snprintf(b, sizeof b, "%lld", (long long)v);
         assert_string_equal(a, b);
@@ -85,8 +85,8 @@ static void test_jnum_i64_matches_printf(void **unused)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_jnum_f64_matches_printf_17g),
-        cmocka_unit_test(test_jnum_i64_matches_printf),
+        cmocka_unit_test(test_numfmt_f64_matches_printf_17g),
+        cmocka_unit_test(test_numfmt_i64_matches_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
