@@ -99,6 +99,7 @@ static const tkey task_keys[] = {
     {"seq_len", TP(seq_len), 0, 1, 4096},   {"classes", TP(classes), 0, 2, 1000},
     {"n_train", TP(n_train), 0, 1, 10000000}, {"image_side", TP(image_side), 0, 8, 28},
     {"init_scale", TP(init_scale), 1, 1e-6, 1e6}, {"noise", TP(noise), 1, -1, 1e6},
+    {"bottleneck", TP(bottleneck), 0, 1, 4096},
 };
 
 int meta_task_parse(const char *text, meta_task_spec *t, char *msg, size_t cap)

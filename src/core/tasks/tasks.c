@@ -19,6 +19,8 @@ static const task_family *const families[] = {
     &task_family_softmax_regression,
     &task_family_fmnist_mlp,
     &task_family_char_rnn,
+    &task_family_conv_net,
+    &task_family_mlp_autoencoder,
 };
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 

@@ -21,9 +21,12 @@
  *   fmnist_mlp         (vision)    softmax MLP on Fashion-MNIST, 8x8 or 28x28
  *   char_rnn           (text)      one-layer LSTM next-character model on
  *                                  /usr/share/common-licenses/GPL-3
+ *   conv_net           (vision)    conv-relu-maxpool-conv-relu-GAP-linear on Fashion-MNIST
+ *   mlp_autoencoder    (vision)    MLP autoencoder on Fashion-MNIST, MSE reconstruction
  * The synthetic families add gradient noise noise*N(0,1) when noise > 0.
  *
- * Data: the data families (fmnist_mlp, char_rnn) read no files themselves;
+ * Data: the data families (fmnist_mlp, conv_net, mlp_autoencoder, char_rnn)
+ * read no files themselves;
  * they get their data through the task_data interface the caller puts in
  * task_params.data (src/data's data_cache_source reads Debian's
  * dataset-fashion-mnist and the GPL-3 text, caching the images once per
@@ -35,7 +38,7 @@
  * Seeds: task_create's seed fixes the problem's random constants
  * (quadratic matrices and centres, the synthetic regression data); families
  * on fixed functions or fixed data (rosenbrock, rastrigin, styblinski_tang,
- * fmnist_mlp, char_rnn) do not depend on it.  Initial parameters come from
+ * fmnist_mlp, conv_net, mlp_autoencoder, char_rnn) do not depend on it.  Initial parameters come from
  * task_init_params's own seed.
  *
  * Randomness: loss_grad advances the caller's rng by exactly one rng_u64
@@ -91,6 +94,7 @@ typedef struct task_params {
     int    classes;      /* softmax_regression classes (5) */
     int    n_train;      /* synthetic training examples (regressions 1000); fmnist: examples used (60000) */
     int    image_side;   /* fmnist_mlp: 8 (bilinear downsample) or 28; default 8 */
+    int    bottleneck;   /* mlp_autoencoder code units (8) */
     double init_scale;   /* multiplies the family's initialisation (1) */
     double noise;        /* gradient noise std; <0 = none.  Default 0, noisy_quadratic 1 */
     const char *data_path; /* fmnist: directory; char_rnn: text file; NULL = the source's default */
