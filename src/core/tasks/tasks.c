@@ -21,6 +21,8 @@ static const task_family *const families[] = {
     &task_family_char_rnn,
     &task_family_conv_net,
     &task_family_mlp_autoencoder,
+    &task_family_deep_mlp,
+    &task_family_mlp_regression,
 };
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 

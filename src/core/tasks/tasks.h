@@ -23,6 +23,8 @@
  *                                  /usr/share/common-licenses/GPL-3
  *   conv_net           (vision)    conv-relu-maxpool-conv-relu-GAP-linear on Fashion-MNIST
  *   mlp_autoencoder    (vision)    MLP autoencoder on Fashion-MNIST, MSE reconstruction
+ *   deep_mlp           (tabular)   MLP classifier, depth 2-6, on synthetic teacher-net labels
+ *   mlp_regression     (tabular)   MLP, MSE, on synthetic teacher-net targets + noise
  * The synthetic families add gradient noise noise*N(0,1) when noise > 0.
  *
  * Data: the data families (fmnist_mlp, conv_net, mlp_autoencoder, char_rnn)
