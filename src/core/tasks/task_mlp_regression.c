@@ -3,7 +3,7 @@
  *
  * Data from the task seed: `dim` (8) standard-normal features, one target
  * from a random 32-unit tanh teacher network plus N(0, 0.1^2) label noise;
- * n_train (1000) training rows and 500 held-out rows.  Model: an mlp
+ * n_train (5000) training rows and 500 held-out rows.  Model: an mlp
  * (layers.h) dim -> `depth` (2) hidden layers of `width` (32) units with
  * `activation` (relu) -> 1, linear output.  loss_grad: MSE (loss_mse.h) on
  * `batch` (32) training rows drawn with replacement; eval_loss: MSE on the
@@ -91,7 +91,7 @@ static int mr_create(task *t)
     if (!p->width) p->width = 32;
     if (!p->depth) p->depth = 2;
     if (!p->batch) p->batch = 32;
-    if (!p->n_train) p->n_train = 1000;
+    if (!p->n_train) p->n_train = 5000;
     if (!p->activation) p->activation = ACT_RELU;
     if (p->init_scale == 0) p->init_scale = 1.0;
     if (p->dim < 1 || p->dim > 4096 || p->width < 1 || p->width > 4096 || p->depth < 1 ||

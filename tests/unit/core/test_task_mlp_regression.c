@@ -30,14 +30,14 @@ static void test_regression_defaults_and_loss(void **st)
     assert_int_equal(t->p.dim, 8);
     assert_int_equal(t->p.depth, 2);
     assert_int_equal(t->p.width, 32);
-    assert_int_equal(t->p.n_train, 1000);
+    assert_int_equal(t->p.n_train, 5000);
     assert_int_equal(t->lay.ntensors, 6);
     assert_int_equal(t->lay.tensors[4].shape[1], 1);
     float *p = calloc(t->n, sizeof(float));
     synth_set s;
-    assert_int_equal(synth_teacher_make(&s, "test", 7, 8, 1, 1000, 500, 0.1), 0);
+    assert_int_equal(synth_teacher_make(&s, "test", 7, 8, 1, 5000, 500, 0.1), 0);
     double m = 0;
-    for (int i = 0; i < 500; i++) m += (double)s.y[1000 + i] * s.y[1000 + i];
+    for (int i = 0; i < 500; i++) m += (double)s.y[5000 + i] * s.y[5000 + i];
     double e = task_eval_loss(t, p);
     printf("  zero weights: eval %.6f, held-out mean y^2 %.6f\n", e, m / 500);
     assert_true(fabs(e - m / 500) < 1e-6 * (1 + m / 500));
