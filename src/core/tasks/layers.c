@@ -3,6 +3,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "errors.h"
@@ -82,6 +83,19 @@ int layer_act_parse(const char *s)
 
 const char *layer_act_name(int a) { return (a >= 0 && a < 4) ? act_names[a] : "?"; }
 
+/* v when keep, else +0.0f, without a branch (the sign of a pre-activation is
+ * unpredictable, and a mispredicted branch per element cost more than the
+ * matrix products of the small task networks): the bits of v and an
+ * all-ones or all-zeros mask.  Same values as keep ? v : 0.0f. */
+static inline float relu_select(float v, int keep)
+{
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    b &= -(uint32_t)(keep != 0);
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
 #define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_C 0.044715f
 
@@ -89,7 +103,7 @@ void layer_act_forward(float *y, const float *x, size_t n, int a)
 {
     switch (a) {
     case ACT_RELU:
-        for (size_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) y[i] = relu_select(x[i], x[i] > 0.0f);
         break;
     case ACT_TANH:
         for (size_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
@@ -110,7 +124,7 @@ void layer_act_backward(float *dx, const float *dy, const float *x, size_t n, in
 {
     switch (a) {
     case ACT_RELU:
-        for (size_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) dx[i] += relu_select(dy[i], x[i] > 0.0f);
         break;
     case ACT_TANH:
         for (size_t i = 0; i < n; i++) {

@@ -5,13 +5,14 @@
  * layers of `width` units with `activation`, then a linear layer to 10
  * logits; mean softmax cross-entropy.  loss_grad uses `batch` images drawn
  * with replacement from the first n_train training images; eval_loss is the
- * mean loss on the first 1000 test images (fixed).  The data comes from the
- * process-wide cache in tasks.c and is never copied per task. */
+ * mean loss on the first 1000 test images (fixed).  The batches come from
+ * fmnist_batch.h; the data is the source's and is never copied per task. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
+#include "fmnist_batch.h"
 #include "layers.h"
 #include "tasks_internal.h"
 
@@ -25,17 +26,6 @@ typedef struct fmtask {
     float *xb, *out, *cache, *scratch, *probs, *dout;   /* scratch for cap rows */
     int   *yb;
 } fmtask;
-
-static void fm_gather(const fmtask *q, int test, int i, float *dst)
-{
-    const task_fmnist_data *d = q->data;
-    if (q->side == 8) {
-        memcpy(dst, (test ? d->test8 : d->train8) + (size_t)i * 64, sizeof(float) * 64);
-    } else {
-        const uint8_t *s = (test ? d->test28 : d->train28) + (size_t)i * 784;
-        for (int k = 0; k < 784; k++) dst[k] = s[k] * (1.0f / 255.0f);
-    }
-}
 
 static double fm_batch(fmtask *q, const float *p, int m, float *g)
 {
@@ -55,11 +45,7 @@ static double fm_loss_grad(task *t, const float *p, float *g, rng *r)
     fmtask *q = t->impl;
     rng cr;
     tasks_call_rng(r, &cr);
-    for (int k = 0; k < q->batch; k++) {
-        int i = (int)rng_below(&cr, (uint64_t)q->n_train);
-        fm_gather(q, 0, i, q->xb + (size_t)k * q->in);
-        q->yb[k] = q->data->train_y[i];
-    }
+    fmnist_sample(q->data, q->side, q->n_train, q->batch, &cr, q->xb, q->yb);
     return tasks_finite_or_nan(fm_batch(q, p, q->batch, g));
 }
 
@@ -70,10 +56,7 @@ static double fm_eval(task *t, const float *p)
     double s = 0;
     for (int i = 0; i < ne; i += q->cap) {
         int m = ne - i < q->cap ? ne - i : q->cap;
-        for (int k = 0; k < m; k++) {
-            fm_gather(q, 1, i + k, q->xb + (size_t)k * q->in);
-            q->yb[k] = q->data->test_y[i + k];
-        }
+        fmnist_test_rows(q->data, q->side, i, m, q->xb, q->yb);
         s += m * fm_batch(q, p, m, NULL);
     }
     return tasks_finite_or_nan(s / ne);
@@ -112,10 +95,8 @@ static int fm_create(task *t)
                         "image_side 8 or 28, init_scale > 0", MLP_MAX_LAYERS - 1);
         return ERR_OUT_OF_RANGE;
     }
-    const task_data *src = tasks_data(t, "fmnist_mlp");
-    if (!src || !src->fmnist) return ERR_NOT_FOUND;
     const task_fmnist_data *data;
-    int rc = src->fmnist(src->ctx, p->data_path, &data);
+    int rc = fmnist_open(t, "fmnist_mlp", &data);
     if (rc) return rc;
     if (!p->n_train || p->n_train > data->n_train) p->n_train = data->n_train;
     fmtask *q = calloc(1, sizeof *q);

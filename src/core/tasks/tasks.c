@@ -20,6 +20,10 @@ static const task_family *const families[] = {
     &task_family_fmnist_mlp,
     &task_family_char_rnn,
     &task_family_gru_classifier, &task_family_lstm_classifier, &task_family_transformer_lm,
+    &task_family_conv_net,
+    &task_family_mlp_autoencoder,
+    &task_family_deep_mlp,
+    &task_family_mlp_regression,
 };
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 

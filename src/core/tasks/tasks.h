@@ -24,10 +24,15 @@
  *   gru_classifier     (text)      GRU / LSTM classifier of seeded sequences whose
  *   lstm_classifier    (text)      class is one marked step (task_seq_classify.c)
  *   transformer_lm     (text)      small causal pre-LN transformer next-byte model on GPL-3
+ *   conv_net           (vision)    conv-relu-maxpool-conv-relu-GAP-linear on Fashion-MNIST
+ *   mlp_autoencoder    (vision)    MLP autoencoder on Fashion-MNIST, MSE reconstruction
+ *   deep_mlp           (tabular)   MLP classifier, depth 2-6, on synthetic teacher-net labels
+ *   mlp_regression     (tabular)   MLP, MSE, on synthetic teacher-net targets + noise
  * The synthetic families add gradient noise noise*N(0,1) when noise > 0.
  * Any family with augment = 1: per-tensor parameter scales and a loss factor from the seed.
  *
- * Data: the data families (fmnist_mlp, char_rnn, transformer_lm) read no files themselves;
+ * Data: the data families (fmnist_mlp, conv_net, mlp_autoencoder, char_rnn,
+ * transformer_lm) read no files themselves;
  * they get their data through the task_data interface the caller puts in
  * task_params.data (src/data's data_cache_source reads Debian's
  * dataset-fashion-mnist and the GPL-3 text, caching the images once per
@@ -40,7 +45,7 @@
  * (quadratic matrices and centres, the synthetic regression data, the
  * classifiers' sequences, the augmentation factors); families on fixed
  * functions or fixed data (rosenbrock, rastrigin, styblinski_tang,
- * fmnist_mlp, char_rnn, transformer_lm) do not depend on it unless
+ * fmnist_mlp, conv_net, mlp_autoencoder, char_rnn, transformer_lm) do not depend on it unless
  * augmented.  Initial parameters come from
  * task_init_params's own seed.
  *
@@ -98,6 +103,7 @@ typedef struct task_params {
     int    classes;      /* softmax_regression classes (5) */
     int    n_train;      /* synthetic training examples (regressions 1000); fmnist: examples used (60000) */
     int    image_side;   /* fmnist_mlp: 8 (bilinear downsample) or 28; default 8 */
+    int    bottleneck;   /* mlp_autoencoder code units (8) */
     double init_scale;   /* multiplies the family's initialisation (1) */
     double noise;        /* gradient noise std; <0 = none.  Default 0, noisy_quadratic 1 */
     int    augment;      /* 1 = rescale parameters and loss from the seed (VeLO-style; tasks_augment.c) */

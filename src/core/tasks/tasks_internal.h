@@ -20,6 +20,10 @@ extern const task_family task_family_softmax_regression;
 extern const task_family task_family_fmnist_mlp;
 extern const task_family task_family_char_rnn;
 extern const task_family task_family_gru_classifier, task_family_lstm_classifier, task_family_transformer_lm;
+extern const task_family task_family_conv_net;
+extern const task_family task_family_mlp_autoencoder;
+extern const task_family task_family_deep_mlp;
+extern const task_family task_family_mlp_regression;
 
 /* Sets t->lay (layout_init, no parameter limit) and t->n from `ntensors`
  * named shapes; task_free releases it.  0 or layout_init's error. */

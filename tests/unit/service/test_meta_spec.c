@@ -16,6 +16,7 @@
 #include "errors.h"
 #include "lopt.h"
 #include "meta_spec.h"
+#include "tasks.h"
 
 static void test_every_shipped_config_parses_and_checks(void **st)
 {
@@ -114,12 +115,42 @@ static void test_task_text_sequence_keys(void **st)
     }
 }
 
+/* The task text of the conv / autoencoder / tabular MLP families parses
+ * (bottleneck included), builds a task, and out-of-range keys are refused. */
+static void test_task_text_of_vision_and_tabular_families(void **st)
+{
+    (void)st;
+    static const char *const ok[] = {
+        "conv_net width=4 image_side=28 batch=8", "mlp_autoencoder bottleneck=4 width=16",
+        "deep_mlp depth=6 activation=gelu dim=8 classes=3", "mlp_regression depth=3 dim=4 n_train=200"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        meta_task_spec t;
+        char msg[200] = "";
+        int rc = meta_task_parse(ok[i], &t, msg, sizeof msg);
+        if (rc) fprintf(stderr, "%s: %s\n", ok[i], msg);
+        assert_int_equal(rc, 0);
+        task *tk = NULL;
+        rc = task_create(t.family, &t.params, 1, &tk);
+        if (rc) fprintf(stderr, "%s: %s\n", ok[i], tasks_last_error());
+        assert_int_equal(rc, 0);
+        task_free(tk);
+    }
+    meta_task_spec t;
+    char msg[200];
+    assert_int_equal(meta_task_parse("mlp_autoencoder bottleneck=4", &t, msg, sizeof msg), 0);
+    assert_int_equal(t.params.bottleneck, 4);
+    assert_int_equal(meta_task_parse("mlp_autoencoder bottleneck=0", &t, msg, sizeof msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(meta_task_parse("mlp_autoencoder bottleneck=5000", &t, msg, sizeof msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(meta_task_parse("mlp_autoencoder bottleneck=2.5", &t, msg, sizeof msg), ERR_OUT_OF_RANGE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_shipped_config_parses_and_checks),
         cmocka_unit_test(test_domain_words_and_domain_default_names),
         cmocka_unit_test(test_task_text_sequence_keys),
+        cmocka_unit_test(test_task_text_of_vision_and_tabular_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
