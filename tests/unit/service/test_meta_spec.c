@@ -1,7 +1,9 @@
 /* test_meta_spec.c — src/service/meta_spec.c: every meta-training config shipped in deploy/meta/
  * (the shipped records', the wider variant's and the experiments') is accepted by the same
  * parser and checks `optirsd meta-train --config` uses, and names an
- * architecture the optimizers accept.  Runs from the repository root. */
+ * architecture the optimizers accept; the robustness keys (objective,
+ * task draws, curriculum) and the job memory check.  Runs from the
+ * repository root. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "errors.h"
 #include "lopt.h"
 #include "meta_spec.h"
 
@@ -46,10 +49,92 @@ static void test_every_shipped_config_parses_and_checks(void **st)
     globfree(&g);
 }
 
+/* Sets key = value on sp; returns the error code (message in msg). */
+static int set(meta_spec *sp, const char *k, const char *v, char *msg)
+{
+    return meta_spec_set(sp, k, v, msg, 300);
+}
+
+/* The robustness keys: parsed with range checks, checked together, and
+ * written back by meta_spec_to_json. */
+static void test_robustness_keys(void **st)
+{
+    (void)st;
+    meta_spec sp;
+    char msg[300];
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "estimator", "pes", msg), 0);
+    assert_int_equal(set(&sp, "objective", "ref", msg), 0);
+    assert_int_equal(set(&sp, "outlier_alpha", "0.5", msg), 0);
+    assert_int_equal(set(&sp, "ref_lr", "0.003", msg), 0);
+    assert_int_equal(set(&sp, "task_draw", "weighted", msg), 0);
+    assert_int_equal(set(&sp, "curriculum_steps", "50", msg), 0);
+    assert_int_equal(set(&sp, "unroll_start", "5", msg), 0);
+    assert_int_equal(set(&sp, "horizon_max_start", "200", msg), 0);
+    assert_int_equal(set(&sp, "task", "quadratic dim=5 weight=3 ref_lr=0.1", msg), 0);
+    assert_int_equal(set(&sp, "task", "rosenbrock", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    assert_int_equal(sp.mc.objective, META_OBJ_REF);
+    assert_int_equal(sp.mc.task_draw, META_DRAW_WEIGHTED);
+    assert_true(sp.mc.tasks[0].weight == 3 && sp.mc.tasks[0].ref_lr == 0.1 && sp.mc.tasks[0].params.dim == 5);
+    assert_true(sp.mc.tasks[1].weight == 0 && sp.mc.tasks[1].ref_lr == 0);
+    assert_true(sp.mc.outlier_alpha == 0.5 && sp.mc.ref_lr == 0.003 && sp.mc.curriculum_steps == 50);
+    cJSON *j = meta_spec_to_json(&sp);
+    assert_string_equal(cJSON_GetObjectItem(j, "objective")->valuestring, "ref");
+    assert_string_equal(cJSON_GetObjectItem(j, "task_draw")->valuestring, "weighted");
+    assert_true(cJSON_GetObjectItem(j, "outlier_alpha")->valuedouble == 0.5);
+    assert_int_equal(cJSON_GetObjectItem(j, "horizon_max_start")->valueint, 200);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "tasks"), 0)->valuestring,
+                        "quadratic dim=5 weight=3 ref_lr=0.1");
+    cJSON_Delete(j);
+    /* range checks */
+    assert_int_equal(set(&sp, "objective", "max", msg), ERR_INVALID_ARGUMENT);
+    assert_int_equal(set(&sp, "task_draw", "random", msg), ERR_INVALID_ARGUMENT);
+    assert_int_equal(set(&sp, "outlier_alpha", "-1", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "ref_lr", "0", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "task", "quadratic weight=0", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "task", "quadratic ref_lr=nan", msg), ERR_OUT_OF_RANGE);
+    /* what does not fit together */
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "task", "quadratic weight=2", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "task_draw = weighted"));
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "task", "quadratic ref_lr=0.1", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "objective = ref"));
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "objective", "ref", msg), 0);
+    assert_int_equal(set(&sp, "estimator", "tbptt", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "unroll_start", "5", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);   /* no curriculum_steps */
+    assert_int_equal(set(&sp, "curriculum_steps", "10", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    assert_int_equal(set(&sp, "unroll_start", "50", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_OUT_OF_RANGE);      /* > unroll 20 */
+    /* 32 tasks, not 33 */
+    meta_spec_defaults(&sp);
+    for (int i = 0; i < META_MAX_TASKS; i++) assert_int_equal(set(&sp, "task", "quadratic dim=3", msg), 0);
+    assert_int_equal(set(&sp, "task", "quadratic dim=3", msg), ERR_OUT_OF_RANGE);
+    assert_non_null(strstr(msg, "at most 32 tasks"));
+    assert_int_equal(sp.mc.ntasks, 32);
+    /* the particles' memory is checked before anything runs */
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "task", "noisy_quadratic dim=1000000", msg), 0);
+    assert_int_equal(set(&sp, "particles", "256", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_OUT_OF_RANGE);
+    assert_non_null(strstr(msg, "MiB"));
+    assert_int_equal(set(&sp, "particles", "4", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_shipped_config_parses_and_checks),
+        cmocka_unit_test(test_robustness_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
