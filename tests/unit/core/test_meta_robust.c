@@ -2,7 +2,8 @@
  * outlier-punishing objective against a reference Adam path (its constant
  * part cancels in antithetic ES; α > 0 changes the estimate), weighted task
  * draws over more than 8 tasks, the curriculum over unrolls and horizons,
- * checkpoint resume and two threads bit for bit with all of them on. */
+ * checkpoint resume and two threads bit for bit with all of them on; and
+ * TBPTT through mlp_lopt's safeguard. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -311,6 +312,55 @@ static void test_particle_bytes(void **st)
     layout_deinit(&lay);
 }
 
+/* TBPTT records mlp_lopt's safeguard.  Reference: the default 2×1
+ * network with its small random weights zeroed computes exactly
+ * d = relu(x₇) − relu(−x₇) = x₇ and m = 0, i.e. the fallback's update, and
+ * never trips the guard (its tape is the one the finite-difference tests
+ * of test_meta.c check).  The same network with bo[0] = 1e6 trips it on
+ * every tensor at every step (the default guard, 1e4): its loss and its
+ * gradient with respect to the decays must equal the reference's, its
+ * gradient is zero for every other meta-parameter, and the float path
+ * (meta_unroll_loss, which falls back the same way) gives the same loss.
+ * A noisy quadratic, so that the normalised m₂/√v depends on the decays. */
+static void test_tbptt_records_the_guard(void **st)
+{
+    (void)st;
+    meta_config c;
+    base_cfg(&c, META_TBPTT);
+    c.ntasks = 1;
+    snprintf(c.tasks[0].family, META_FAMILY_MAX, "noisy_quadratic");
+    c.tasks[0].params.dim = 20;
+    c.tasks[0].params.noise = 1.0;
+    lopt_weights w;
+    assert_int_equal(lopt_weights_init_default(&w, LOPT_ARCH_MLP, 2, 1, 3), 0);
+    size_t nt = w.ntheta, IN = LOPT_MLP_IN;
+    float *W0 = w.theta + LOPT_NDECAY, *Wo = W0 + 2 * IN + 2;
+    for (size_t i = LOPT_NDECAY; i < nt; i++) w.theta[i] = 0.0f;
+    W0[0 * IN + 7] = 1.0f;
+    W0[1 * IN + 7] = -1.0f;
+    Wo[0] = 1.0f;
+    Wo[1] = -1.0f;
+    double *gr = malloc(nt * sizeof(double)), *gg = malloc(nt * sizeof(double)), Lr, Lg, Lf;
+    assert_int_equal(meta_unroll_grad(&c, w.theta, 0, 7, 7, 8, 10, 1, &Lr, gr), 0);
+    Wo[4] = 1e6f;   /* bo[0] */
+    assert_int_equal(meta_unroll_grad(&c, w.theta, 0, 7, 7, 8, 10, 1, &Lg, gg), 0);
+    assert_int_equal(meta_unroll_loss(&c, w.theta, 0, 7, 7, 8, 10, &Lf), 0);
+    double gmax = 0, worst = 0;
+    for (int i = 0; i < LOPT_NDECAY; i++) {
+        gmax = fmax(gmax, fabs(gr[i]));
+        worst = fmax(worst, fabs(gr[i] - gg[i]));
+    }
+    printf("TBPTT through the guard: loss %.6f (reference %.6f, float path %.6f); decay gradient max %.3e, "
+           "max |guarded − reference| %.2e\n", Lg, Lr, Lf, gmax, worst);
+    assert_true(fabs(Lg - Lr) <= 1e-9 * fabs(Lr));
+    assert_true(fabs(Lf - Lg) <= 1e-5 * fabs(Lg));
+    assert_true(gmax > 1e-6);
+    assert_true(worst <= 1e-6 * gmax);
+    for (size_t i = LOPT_NDECAY; i < nt; i++) assert_true(gg[i] == 0.0);
+    free(gr); free(gg);
+    lopt_weights_deinit(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_threads_and_checkpoints_with_everything_on),
         cmocka_unit_test(test_bad_robust_config_is_rejected),
         cmocka_unit_test(test_particle_bytes),
+        cmocka_unit_test(test_tbptt_records_the_guard),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
