@@ -37,7 +37,7 @@
  * fallback is computed from the accumulators and inv_rms by mlp_guard_apply,
  * also shared.  The tensors that fell back in the last step are counted in
  * the diagnostic `guard_fallbacks`.  TBPTT (meta_tbptt.c) records the same
- * rule.  The default k = MLP_GUARD_DEFAULT sits far above what trained
+ * rule.  The default k = 1e4 sits far above what trained
  * weights do: a step of RMS 10·(lr / lr_default) per parameter (a TBPTT
  * run on quadratics learns steps of ~2e3·base; the step scale alone
  * reaches e⁵ ≈ 148).
@@ -68,7 +68,6 @@
 #define MLP_BLOCK   256
 #define MLP_LAMBDA1 LOPT_MLP_LAMBDA1
 #define MLP_LAMBDA2 LOPT_MLP_LAMBDA2
-#define MLP_GUARD_DEFAULT 1e4
 
 int lopt_mlp_kernel = LOPT_KERNEL_FAST;
 
@@ -223,7 +222,7 @@ typedef struct mlp_state {
 static const hparam_def mlp_hparams[] = {
     {"hidden", 8, 1, LOPT_MAX_HIDDEN, 0, 0, 1, "hidden width when no weights record is used"},
     {"depth", 1, 1, LOPT_MAX_DEPTH, 0, 0, 1, "hidden layers when no weights record is used"},
-    {"guard", MLP_GUARD_DEFAULT, 0, 1e9, 0, 0, 0,
+    {"guard", 1e4, 0, 1e9, 0, 0, 0,
      "safeguard: a tensor whose update RMS exceeds guard x the tensor-normalised Adam step's at this lr "
      "(or is non-finite) takes that step instead; 0 = off"},
 };
