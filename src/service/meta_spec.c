@@ -64,6 +64,7 @@ static const key_def num_keys[] = {
     {"curriculum_steps", K_I64, MC(curriculum_steps), 0, META_MAX_OUTER_STEPS},
     {"unroll_start", K_I32, MC(unroll_start), 0, 10000},
     {"horizon_max_start", K_I32, MC(horizon_max_start), 0, 1000000},
+    {"mup_base", K_I32, MC(mup_base), 0, LOPT_MUP_MAX_BASE},
 };
 #define NUM_KEYS ((int)(sizeof num_keys / sizeof num_keys[0]))
 
@@ -349,6 +350,8 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator tbptt works with mlp_lopt and lstm_lopt only%s%s", "", "");
     if (c->train != META_TRAIN_ALL && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "train = %s works with mlp_lopt only%s", train_names[c->train], "");
+    if (c->mup_base && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "mup_base works with mlp_lopt only%s%s", "", "");
     if (c->objective == META_OBJ_REF && c->estimator == META_TBPTT)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective = ref works with estimator es or pes%s%s", "", "");
     if (c->unroll_start > c->unroll)
@@ -439,6 +442,7 @@ cJSON *meta_spec_to_json(const meta_spec *sp)
     cJSON_AddNumberToObject(o, "curriculum_steps", (double)c->curriculum_steps);
     cJSON_AddNumberToObject(o, "unroll_start", c->unroll_start);
     cJSON_AddNumberToObject(o, "horizon_max_start", c->horizon_max_start);
+    cJSON_AddNumberToObject(o, "mup_base", c->mup_base);
     cJSON_AddNumberToObject(o, "outer_steps", (double)sp->outer_steps);
     cJSON_AddNumberToObject(o, "checkpoint_every", (double)sp->checkpoint_every);
     cJSON_AddNumberToObject(o, "keep_checkpoints", sp->keep_checkpoints);

@@ -42,6 +42,10 @@
  * run on quadratics learns steps of ~2e3·base; the step scale alone
  * reaches e⁵ ≈ 148).
  *
+ * µP (weights.mup_base = B > 0, lopt.h's lopt_mup_mult): the step of each
+ * hidden or output matrix is also multiplied by B / fan_in, before the
+ * safeguard (whose reference step is not scaled).
+ *
  * Default init: decays 0.5, 0.9, 0.99, 0.999, 0.999; small random weights
  * (std 0.01/√fan_in) plus two hidden units computing relu(±x) of feature 7
  * (m2/√v, β = 0.9) with d = relu(x) − relu(−x): the untrained optimizer steps
@@ -401,7 +405,7 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
         if (lopt_mlp_kernel == LOPT_KERNEL_FAST) {
             lopt_fast_mlp_stats(ft, g, p, b, s->rowsum, s->colsum, net.inv_rms);
             lopt_tensor_features(net.inv_rms, corr, tens);
-            net.mult = mult * lopt_mlp_tensor_scale(v.head, tens, tf);
+            net.mult = mult * (float)lopt_mup_mult(s->w.mup_base, &o->lay, t) * lopt_mlp_tensor_scale(v.head, tens, tf);
             int tbad = lopt_fast_mlp_apply(ft, g, p, &net, update + off);
             if (guard > 0 && lopt_mlp_guard_trips(lopt_mlp_guard_sumsq(update + off, ft->n), ft->n, guard, mult)) {
                 lopt_mlp_guard_apply(ft, net.inv_rms, mult, update + off);
@@ -414,7 +418,7 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
         float inv_rms[LOPT_NFEAT];
         lopt_features_update(ft, g, p, b, s->rowsum, s->colsum, inv_rms);
         lopt_tensor_features(inv_rms, corr, tens);
-        float tmult = mult * lopt_mlp_tensor_scale(v.head, tens, tf);
+        float tmult = mult * (float)lopt_mup_mult(s->w.mup_base, &o->lay, t) * lopt_mlp_tensor_scale(v.head, tens, tf);
         int tbad = 0;
         for (size_t i0 = 0; i0 < ft->n; i0 += MLP_BLOCK) {
             size_t cnt = ft->n - i0 < MLP_BLOCK ? ft->n - i0 : MLP_BLOCK;

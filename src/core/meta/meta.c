@@ -150,6 +150,7 @@ static int make_opt(const meta_config *c, const float *theta, const layout *lay,
     lopt_weights *w = lopt_opt_weights(o);
     if (!w) { opt_deinit(o); return ERR_INVALID_ARGUMENT; }
     if (theta) memcpy(w->theta, theta, w->ntheta * sizeof(float));
+    w->mup_base = c->mup_base;
     return 0;
 }
 
@@ -415,6 +416,7 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         (cfg->objective != META_OBJ_LOG && cfg->objective != META_OBJ_REF) ||
         (cfg->objective == META_OBJ_REF && cfg->estimator == META_TBPTT) ||
         !(cfg->ref_lr > 0) || !(cfg->outlier_alpha >= 0) || cfg->curriculum_steps < 0 ||
+        cfg->mup_base < 0 || cfg->mup_base > LOPT_MUP_MAX_BASE || (cfg->mup_base && arch != LOPT_ARCH_MLP) ||
         cfg->unroll_start < 0 || cfg->unroll_start > cfg->unroll || cfg->horizon_max_start < 0 ||
         cfg->horizon_max_start > cfg->horizon_max)
         return ERR_INVALID_ARGUMENT;
@@ -434,6 +436,7 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
                   : lopt_weights_init_default(&j->w, arch, cfg->hidden, cfg->depth, cfg->seed);
     if (!rc && (j->w.arch != arch || j->w.hidden != cfg->hidden || j->w.depth != cfg->depth))
         rc = ERR_INVALID_ARGUMENT;
+    j->w.mup_base = cfg->mup_base;   /* the record carries what it was trained with */
     if (rc) { meta_job_free(j); return rc; }
     size_t nt = j->w.ntheta;
     j->am = calloc(nt, sizeof(double));
@@ -591,8 +594,8 @@ static uint64_t cfg_fingerprint(const meta_job *j)
     h = blob_crc32(h, v, sizeof v);
     if (c->train) h = blob_crc32(h, &c->train, sizeof c->train);   /* older checkpoints still match */
     for (int i = 0; i < c->ntasks; i++) h = blob_crc32(h, c->tasks[i].family, strlen(c->tasks[i].family));
-    if (c->task_draw || c->objective) {   /* likewise: only when not the defaults */
-        uint64_t x[] = {(uint64_t)c->task_draw, (uint64_t)c->objective};
+    if (c->task_draw || c->objective || c->mup_base) {   /* likewise: only when not the defaults */
+        uint64_t x[] = {(uint64_t)c->task_draw, (uint64_t)c->objective, (uint64_t)c->mup_base};
         h = blob_crc32(h, x, sizeof x);
     }
     return h;

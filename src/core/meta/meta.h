@@ -131,6 +131,8 @@ typedef struct meta_config {
     int64_t  curriculum_steps;          /* 0 = no curriculum */
     int      unroll_start;              /* curriculum: first unroll (0 = none; <= unroll) */
     int      horizon_max_start;         /* curriculum: first horizon_max (0 = none; PES) */
+    int      mup_base;                  /* mlp_lopt: µP base fan-in stored in the weights
+                                           (lopt_mup_mult); 0 = off */
     uint64_t seed;
     int      tbptt_exact;               /* META_TBPTT: 1 = second order through task_hvp */
     int      train;                     /* which part of theta meta-training changes (META_TRAIN_*);

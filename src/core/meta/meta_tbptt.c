@@ -138,6 +138,7 @@ typedef struct rec {
     const layout     *lay;
     size_t            n;
     const opt_config *oc;
+    int               mup_base;   /* mlp_lopt: cfg->mup_base (lopt_mup_mult) */
     /* mlp_lopt */
     tacc *acc;
     int  *accmem;
@@ -308,6 +309,7 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
         for (int j = 0; j < LOPT_NFEAT; j++)
             inv[j] = t_rsqrt(T, t_addc(T, t_scale(T, ss[j], 1.0 / (double)N), 1e-30));
         int scale = mlp_rec_tensor_scale(r, corr, inv, head, tf);
+        float mupm = (float)lopt_mup_mult(r->mup_base, lay, q);
         /* the update's nodes, then the safeguard on their values (lopt_mlp.c) */
         int *dun = malloc(2 * N * sizeof(int)), *x7n = dun + N;
         float *duv = malloc(N * sizeof(float));
@@ -334,7 +336,7 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
                 o0 = t_add(T, o0, t_mul(T, Wo[j], h[j]));
                 o1 = t_add(T, o1, t_mul(T, Wo[H + j], h[j]));
             }
-            int du = t_mul(T, t_mul(T, t_scale(T, o0, -(double)mult), scale),
+            int du = t_mul(T, t_mul(T, t_scale(T, o0, -(double)(mult * mupm)), scale),
                            t_exp(T, t_scale(T, o1, LOPT_MLP_LAMBDA2)));
             dun[i] = du;
             duv[i] = (float)V(T, du);
@@ -490,6 +492,7 @@ int meta_unroll_grad(const meta_config *cfg, const float *theta, int task_index,
     R.H = cfg->hidden; R.D = cfg->depth;
     R.lay = &tk->lay; R.n = n;
     R.oc = &oc;
+    R.mup_base = cfg->mup_base;
     rc = ops->init(&R);
     if (!rc) rc = T.err;
     if (rc) goto out;

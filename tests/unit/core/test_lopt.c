@@ -738,6 +738,107 @@ static void test_mlp_guard_rule(void **st)
     assert_true(lopt_mlp_guard_trips(lopt_mlp_guard_sumsq(u, 2000), 2000, 1e9f, 1.0f));
 }
 
+/* ---- µP width scaling ------------------------------------------------------ */
+
+/* A 3-layer MLP's layout: (64,32), (32), (32,48), (48), (48,10), (10). */
+static void mlp_layout(layout *lay)
+{
+    const char *names[] = {"w0", "b0", "w1", "b1", "w2", "b2"};
+    int ndims[] = {2, 1, 2, 1, 2, 1};
+    int64_t shapes[6][LAYOUT_MAX_DIMS] = {{64, 32}, {32}, {32, 48}, {48}, {48, 10}, {10}};
+    assert_int_equal(layout_init(lay, 6, names, ndims, (const int64_t (*)[LAYOUT_MAX_DIMS])shapes, 100000), 0);
+}
+
+/* lopt_mup_mult: the first matrix and the vectors keep their step, the
+ * other matrices get B / fan_in; B = 0 is off.  The record carries
+ * mup_base through its blob and through the optimizer's saved state; an
+ * lstm_lopt record with one is refused. */
+static void test_mup_rule_and_record(void **st)
+{
+    (void)st;
+    layout lay;
+    mlp_layout(&lay);
+    const double want[6] = {1, 1, 8.0 / 32, 1, 8.0 / 48, 1};
+    for (int t = 0; t < 6; t++) {
+        assert_true(lopt_mup_mult(8, &lay, t) == want[t]);
+        assert_true(lopt_mup_mult(0, &lay, t) == 1.0);
+    }
+    lopt_weights w, r;
+    assert_int_equal(lopt_weights_init_default(&w, LOPT_ARCH_MLP, 8, 1, 1), 0);
+    w.mup_base = 8;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(lopt_weights_save(&w, &buf, &len), 0);
+    assert_int_equal(lopt_weights_load(&r, buf, len), 0);
+    assert_int_equal(r.mup_base, 8);
+    assert_int_equal(r.depth, 1);
+    free(buf);
+    lopt_weights_deinit(&r);
+    assert_int_equal(lopt_registry_put("mup@test", &w), 0);
+    opt_config cfg;
+    assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
+    cfg.weights = "mup@test";
+    opt o, o2;
+    assert_int_equal(opt_init(&o, &cfg, &lay), 0);
+    assert_int_equal(lopt_opt_weights(&o)->mup_base, 8);
+    assert_int_equal(opt_save(&o, &buf, &len), 0);
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    assert_int_equal(opt_init(&o2, &cfg, &lay), 0);
+    assert_int_equal(lopt_opt_weights(&o2)->mup_base, 0);
+    assert_int_equal(opt_load(&o2, buf, len), 0);
+    assert_int_equal(lopt_opt_weights(&o2)->mup_base, 8);
+    free(buf);
+    opt_deinit(&o); opt_deinit(&o2);
+    lopt_registry_clear();
+    lopt_weights_deinit(&w);
+    assert_int_equal(lopt_weights_init_default(&w, LOPT_ARCH_LSTM, 8, 2, 1), 0);
+    w.mup_base = 8;
+    assert_int_equal(lopt_weights_save(&w, &buf, &len), 0);
+    assert_int_equal(lopt_weights_load(&r, buf, len), ERR_CORRUPT);
+    free(buf);
+    lopt_weights_deinit(&w);
+    layout_deinit(&lay);
+}
+
+/* With mup_base 8 the updates of the second and third matrices are those
+ * without µP times 8/32 and 8/48 (within float rounding), every other
+ * tensor's are the same bits; on both kernels. */
+static void test_mup_scales_the_hidden_and_output_matrices(void **st)
+{
+    (void)st;
+    layout lay;
+    mlp_layout(&lay);
+    size_t n = lay.n;
+    float *p = calloc(n, sizeof(float)), *q = calloc(n, sizeof(float)), *g = malloc(n * sizeof(float));
+    float *u0 = malloc(n * sizeof(float)), *u1 = malloc(n * sizeof(float));
+    const double want[6] = {1, 1, 8.0 / 32, 1, 8.0 / 48, 1};
+    for (int kernel = LOPT_KERNEL_LOOP; kernel <= LOPT_KERNEL_FAST; kernel += LOPT_KERNEL_FAST) {
+        lopt_mlp_kernel = kernel;
+        opt a, b;
+        make_opt(&a, "mlp_lopt", &lay);
+        make_opt(&b, "mlp_lopt", &lay);
+        lopt_opt_weights(&b)->mup_base = 8;
+        rng r;
+        rng_seed(&r, 3);
+        for (int step = 0; step < 3; step++) {
+            rng_normal_fill(&r, g, n, 0, 1);
+            assert_int_equal(opt_step(&a, p, g, u0, NULL), 0);
+            assert_int_equal(opt_step(&b, q, g, u1, NULL), 0);
+        }
+        for (int t = 0; t < lay.ntensors; t++) {
+            const layout_tensor *lt = &lay.tensors[t];
+            for (size_t i = lt->offset; i < lt->offset + lt->size; i++) {
+                if (want[t] == 1) assert_true(u0[i] == u1[i]);
+                else assert_true(fabs(u1[i] - want[t] * u0[i]) <= 1e-6 * fabs(u0[i]) + 1e-12);
+            }
+        }
+        opt_deinit(&a); opt_deinit(&b);
+    }
+    lopt_mlp_kernel = LOPT_KERNEL_FAST;
+    free(p); free(q); free(g); free(u0); free(u1);
+    layout_deinit(&lay);
+}
+
 /* ---- lstm_lopt kernels: every build and the batched-GEMM path ---------- */
 
 /* One lstm_lopt 8 × 2 over a flat layout of n with randomised weights (std
@@ -863,6 +964,8 @@ int main(void)
         cmocka_unit_test(test_non_finite_update_is_an_error),
         cmocka_unit_test(test_mlp_guard_falls_back_to_normalised_adam),
         cmocka_unit_test(test_mlp_guard_rule),
+        cmocka_unit_test(test_mup_rule_and_record),
+        cmocka_unit_test(test_mup_scales_the_hidden_and_output_matrices),
         cmocka_unit_test(test_lstm_kernels_agree_across_sizes_and_isas),
         cmocka_unit_test(test_lstm_non_finite_update_is_an_error),
     };

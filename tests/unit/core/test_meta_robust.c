@@ -3,7 +3,7 @@
  * part cancels in antithetic ES; α > 0 changes the estimate), weighted task
  * draws over more than 8 tasks, the curriculum over unrolls and horizons,
  * checkpoint resume and two threads bit for bit with all of them on; and
- * TBPTT through mlp_lopt's safeguard. */
+ * TBPTT through mlp_lopt's safeguard; µP's multipliers in meta-training. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data_cache.h"
 #include "errors.h"
 #include "lopt_internal.h"
 #include "meta.h"
@@ -361,6 +362,42 @@ static void test_tbptt_records_the_guard(void **st)
     lopt_weights_deinit(&w);
 }
 
+/* µP in meta-training: the job's weights carry mup_base; on a 2-hidden-
+ * layer Fashion-MNIST MLP (matrices (64,8), (8,8), (8,10)) the TBPTT tape
+ * applies the same 8/fan_in multipliers as the float path (equal losses
+ * with µP at base 2, and both differ from the losses without it). */
+static void test_mup_in_meta_training(void **st)
+{
+    (void)st;
+    meta_config c;
+    base_cfg(&c, META_TBPTT);
+    c.ntasks = 1;
+    snprintf(c.tasks[0].family, META_FAMILY_MAX, "fmnist_mlp");
+    c.tasks[0].params = (task_params){.width = 8, .depth = 2, .batch = 8, .data = &data_cache_source};
+    lopt_weights w;
+    assert_int_equal(lopt_weights_init_default(&w, LOPT_ARCH_MLP, 2, 1, 3), 0);
+    double *g = malloc(w.ntheta * sizeof(double)), L0, Lf0, L1, Lf1;
+    assert_int_equal(meta_unroll_grad(&c, w.theta, 0, 7, 7, 8, 8, 0, &L0, g), 0);
+    assert_int_equal(meta_unroll_loss(&c, w.theta, 0, 7, 7, 8, 8, &Lf0), 0);
+    c.mup_base = 2;
+    assert_int_equal(meta_unroll_grad(&c, w.theta, 0, 7, 7, 8, 8, 0, &L1, g), 0);
+    assert_int_equal(meta_unroll_loss(&c, w.theta, 0, 7, 7, 8, 8, &Lf1), 0);
+    printf("µP: tape %.7f float %.7f; without µP %.7f / %.7f\n", L1, Lf1, L0, Lf0);
+    assert_true(fabs(L1 - Lf1) <= 1e-5 * fabs(Lf1));
+    assert_true(fabs(L0 - Lf0) <= 1e-5 * fabs(Lf0));
+    assert_true(fabs(L1 - L0) > 1e-5 * fabs(L0));
+    meta_job *j;
+    c.estimator = META_ES;
+    c.nparticles = 2;
+    assert_int_equal(meta_job_new(&c, NULL, &j), 0);
+    assert_int_equal(meta_job_weights(j)->mup_base, 2);
+    meta_job_free(j);
+    snprintf(c.optimizer, sizeof c.optimizer, "lstm_lopt");
+    assert_int_equal(meta_job_new(&c, NULL, &j), ERR_INVALID_ARGUMENT);
+    free(g);
+    lopt_weights_deinit(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_bad_robust_config_is_rejected),
         cmocka_unit_test(test_particle_bytes),
         cmocka_unit_test(test_tbptt_records_the_guard),
+        cmocka_unit_test(test_mup_in_meta_training),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

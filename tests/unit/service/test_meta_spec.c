@@ -114,6 +114,15 @@ static void test_robustness_keys(void **st)
     assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
     assert_int_equal(set(&sp, "unroll_start", "50", msg), 0);
     assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_OUT_OF_RANGE);      /* > unroll 20 */
+    /* µP: mlp_lopt only */
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "mup_base", "16", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    assert_int_equal(sp.mc.mup_base, 16);
+    assert_int_equal(set(&sp, "mup_base", "70000", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "optimizer", "lstm_lopt", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "mup_base"));
     /* 32 tasks, not 33 */
     meta_spec_defaults(&sp);
     for (int i = 0; i < META_MAX_TASKS; i++) assert_int_equal(set(&sp, "task", "quadratic dim=3", msg), 0);
