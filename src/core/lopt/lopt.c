@@ -63,12 +63,16 @@ int lopt_weights_copy(lopt_weights *dst, const lopt_weights *src)
     return 0;
 }
 
-double lopt_mup_mult(int mup_base, const layout *lay, int t)
+int lopt_mup_first(const layout *lay)
+{
+    for (int i = 0; i < lay->ntensors; i++)
+        if (lay->tensors[i].ndim == 2 && lay->tensors[i].shape[0] > 1 && lay->tensors[i].shape[1] > 1) return i;
+    return -1;
+}
+
+double lopt_mup_mult(int mup_base, const layout *lay, int first, int t)
 {
     if (mup_base <= 0) return 1.0;
-    int first = -1;
-    for (int i = 0; i < lay->ntensors && first < 0; i++)
-        if (lay->tensors[i].ndim == 2 && lay->tensors[i].shape[0] > 1 && lay->tensors[i].shape[1] > 1) first = i;
     const layout_tensor *lt = &lay->tensors[t];
     if (t == first || lt->ndim != 2 || lt->shape[0] <= 1 || lt->shape[1] <= 1) return 1.0;
     return (double)mup_base / (double)lt->shape[0];

@@ -78,12 +78,16 @@ void lopt_weights_deinit(lopt_weights *w);   /* zeroes w; safe on a zeroed w */
 /* µP-style width scaling (µLO, Thérien et al. 2024) of mlp_lopt's step for
  * tensor t of lay under mup_base = B > 0: a 2-D tensor of shape (fan_in,
  * fan_out) (layers.h's y = x W) with both dimensions > 1 that is not the
- * layout's first such tensor (the input layer keeps its step) is a hidden
+ * layout's first such tensor (`first`, from lopt_mup_first: the input
+ * layer keeps its step) is a hidden
  * or output matrix, and its step is multiplied by B / fan_in; every other
  * tensor, and every tensor when B = 0, by 1.  So a step size learned at
  * width B carries to width n by the 1/fan_in rule of µP for Adam-like
  * updates. */
-double lopt_mup_mult(int mup_base, const layout *lay, int t);
+double lopt_mup_mult(int mup_base, const layout *lay, int first, int t);
+/* The index of lay's first 2-D tensor with both dimensions > 1 (the input
+ * layer: lopt_mup_mult's `first`), -1 when none. */
+int    lopt_mup_first(const layout *lay);
 #define LOPT_MUP_MAX_BASE 65535
 
 /* BLOB_KIND_WEIGHTS blob: arch, hidden, depth (mup_base in its upper 16

@@ -221,6 +221,7 @@ typedef struct mlp_state {
     float *out;                /* (2, MLP_BLOCK) */
     float *bias0;              /* (H) */
     int guard_fallbacks;       /* tensors that fell back in the last step (not saved) */
+    int mup_first;             /* lopt_mup_first of the layout */
 } mlp_state;
 
 static const hparam_def mlp_hparams[] = {
@@ -300,6 +301,7 @@ static int mlp_init(opt *o, const opt_config *cfg, const layout *lay)
     int rc = lopt_weights_resolve(cfg, LOPT_ARCH_MLP, hidden, depth, &s->w);
     if (rc) { mlp_deinit(o); return rc; }
     s->ntens = lay->ntensors;
+    s->mup_first = lopt_mup_first(lay);
     s->ft = calloc((size_t)lay->ntensors, sizeof *s->ft);
     if (!s->ft) { mlp_deinit(o); return ERR_NO_MEMORY; }
     int64_t maxr, maxc;
@@ -405,7 +407,7 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
         if (lopt_mlp_kernel == LOPT_KERNEL_FAST) {
             lopt_fast_mlp_stats(ft, g, p, b, s->rowsum, s->colsum, net.inv_rms);
             lopt_tensor_features(net.inv_rms, corr, tens);
-            net.mult = mult * (float)lopt_mup_mult(s->w.mup_base, &o->lay, t) * lopt_mlp_tensor_scale(v.head, tens, tf);
+            net.mult = mult * (float)lopt_mup_mult(s->w.mup_base, &o->lay, s->mup_first, t) * lopt_mlp_tensor_scale(v.head, tens, tf);
             int tbad = lopt_fast_mlp_apply(ft, g, p, &net, update + off);
             if (guard > 0 && lopt_mlp_guard_trips(lopt_mlp_guard_sumsq(update + off, ft->n), ft->n, guard, mult)) {
                 lopt_mlp_guard_apply(ft, net.inv_rms, mult, update + off);
@@ -418,7 +420,7 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
         float inv_rms[LOPT_NFEAT];
         lopt_features_update(ft, g, p, b, s->rowsum, s->colsum, inv_rms);
         lopt_tensor_features(inv_rms, corr, tens);
-        float tmult = mult * (float)lopt_mup_mult(s->w.mup_base, &o->lay, t) * lopt_mlp_tensor_scale(v.head, tens, tf);
+        float tmult = mult * (float)lopt_mup_mult(s->w.mup_base, &o->lay, s->mup_first, t) * lopt_mlp_tensor_scale(v.head, tens, tf);
         int tbad = 0;
         for (size_t i0 = 0; i0 < ft->n; i0 += MLP_BLOCK) {
             size_t cnt = ft->n - i0 < MLP_BLOCK ? ft->n - i0 : MLP_BLOCK;

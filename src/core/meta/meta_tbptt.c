@@ -253,6 +253,7 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
     }
     int corr[LOPT_NCORR];
     mlp_rec_bias_corrections(r, t, corr);
+    int mupf = lopt_mup_first(lay);
     for (int q = 0; q < lay->ntensors; q++) {
         const layout_tensor *lt = &lay->tensors[q];
         tacc *A = &r->acc[q];
@@ -309,7 +310,7 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
         for (int j = 0; j < LOPT_NFEAT; j++)
             inv[j] = t_rsqrt(T, t_addc(T, t_scale(T, ss[j], 1.0 / (double)N), 1e-30));
         int scale = mlp_rec_tensor_scale(r, corr, inv, head, tf);
-        float mupm = (float)lopt_mup_mult(r->mup_base, lay, q);
+        float mupm = (float)lopt_mup_mult(r->mup_base, lay, mupf, q);
         /* the update's nodes, then the safeguard on their values (lopt_mlp.c) */
         int *dun = malloc(2 * N * sizeof(int)), *x7n = dun + N;
         float *duv = malloc(N * sizeof(float));

@@ -760,8 +760,8 @@ static void test_mup_rule_and_record(void **st)
     mlp_layout(&lay);
     const double want[6] = {1, 1, 8.0 / 32, 1, 8.0 / 48, 1};
     for (int t = 0; t < 6; t++) {
-        assert_true(lopt_mup_mult(8, &lay, t) == want[t]);
-        assert_true(lopt_mup_mult(0, &lay, t) == 1.0);
+        assert_true(lopt_mup_mult(8, &lay, lopt_mup_first(&lay), t) == want[t]);
+        assert_true(lopt_mup_mult(0, &lay, lopt_mup_first(&lay), t) == 1.0);
     }
     lopt_weights w, r;
     assert_int_equal(lopt_weights_init_default(&w, LOPT_ARCH_MLP, 8, 1, 1), 0);
