@@ -37,7 +37,7 @@ typedef struct key_def {
 #define SP(f) offsetof(meta_spec, f)
 
 /* Numeric keys; the string keys (name, optimizer, estimator, train, domain,
- * init_weights, task) are handled in meta_spec_set. */
+ * init_weights, task, objective, task_draw) are handled in meta_spec_set. */
 static const key_def num_keys[] = {
     {"hidden", K_I32, MC(hidden), 1, LOPT_MAX_HIDDEN},
     {"depth", K_I32, MC(depth), 1, LOPT_MAX_DEPTH},
@@ -60,11 +60,19 @@ static const key_def num_keys[] = {
     {"checkpoint_every", K_I64, SP(checkpoint_every), 1, META_MAX_OUTER_STEPS},
     {"keep_checkpoints", K_I32, SP(keep_checkpoints), 0, 1},
     {"threads", K_I32, SP(threads), 0, 256},
+    {"ref_lr", K_DBL, MC(ref_lr), 1e-8, 10},
+    {"outlier_alpha", K_DBL, MC(outlier_alpha), 0, 1000},
+    {"curriculum_steps", K_I64, MC(curriculum_steps), 0, META_MAX_OUTER_STEPS},
+    {"unroll_start", K_I32, MC(unroll_start), 0, 10000},
+    {"horizon_max_start", K_I32, MC(horizon_max_start), 0, 1000000},
+    {"mup_base", K_I32, MC(mup_base), 0, LOPT_MUP_MAX_BASE},
 };
 #define NUM_KEYS ((int)(sizeof num_keys / sizeof num_keys[0]))
 
 static const char *const estimator_names[] = {"es", "pes", "tbptt"};
 static const char *const train_names[] = {"all", "network", "step_scale"};   /* META_TRAIN_* */
+static const char *const objective_names[] = {"log", "ref"};                   /* META_OBJ_* */
+static const char *const draw_names[] = {"cycle", "weighted"};                 /* META_DRAW_* */
 
 void meta_spec_defaults(meta_spec *sp)
 {
@@ -129,6 +137,17 @@ int meta_task_parse(const char *text, meta_task_spec *t, char *msg, size_t cap)
             t->params.activation = act;
             continue;
         }
+        if (strcmp(tok, "weight") == 0 || strcmp(tok, "ref_lr") == 0) {
+            /* meta-training's, not the task's: the draw probability and the reference lr */
+            int w = tok[0] == 'w';
+            double d;
+            if (meta_spec_parse_num(val, &d) || !(w ? d > 0 && d <= 1e6 : d >= 1e-8 && d <= 10))
+                return fail(msg, cap, ERR_OUT_OF_RANGE, "task parameter %.40s=%.40s is out of range "
+                            "(weight in (0, 1e6], ref_lr in [1e-8, 10])", tok, val);
+            if (w) t->weight = d;
+            else t->ref_lr = d;
+            continue;
+        }
         const tkey *k = NULL;
         for (size_t i = 0; i < sizeof task_keys / sizeof task_keys[0]; i++)
             if (strcmp(task_keys[i].name, tok) == 0) k = &task_keys[i];
@@ -176,6 +195,18 @@ int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, 
         sp->mc.train = i;
         return 0;
     }
+    if (strcmp(key, "objective") == 0) {
+        int i = name_index(value, objective_names, 2);
+        if (i < 0) return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective must be log or ref, not \"%.40s\"%s", value, "");
+        sp->mc.objective = i;
+        return 0;
+    }
+    if (strcmp(key, "task_draw") == 0) {
+        int i = name_index(value, draw_names, 2);
+        if (i < 0) return fail(msg, cap, ERR_INVALID_ARGUMENT, "task_draw must be cycle or weighted, not \"%.40s\"%s", value, "");
+        sp->mc.task_draw = i;
+        return 0;
+    }
     if (strcmp(key, "domain") == 0) {
         if (!domain_record_valid(value))
             return fail(msg, cap, ERR_INVALID_ARGUMENT, "domain must be %s%s", DOMAIN_RECORD_WORDS, "");
@@ -191,7 +222,7 @@ int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, 
     if (strcmp(key, "task") == 0 || strcmp(key, "tasks") == 0) {
         /* The first task given replaces the default one. */
         int i = sp->tasks_given ? sp->mc.ntasks : 0;
-        if (i >= META_MAX_TASKS) return fail(msg, cap, ERR_OUT_OF_RANGE, "at most 8 tasks%s%s", "", "");
+        if (i >= META_MAX_TASKS) return fail(msg, cap, ERR_OUT_OF_RANGE, "at most %s tasks%s", META_MAX_TASKS_TEXT, "");
         meta_task_spec t;
         int rc = meta_task_parse(value, &t, msg, cap);
         if (rc) return rc;
@@ -321,6 +352,22 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator tbptt works with mlp_lopt and lstm_lopt only%s%s", "", "");
     if (c->train != META_TRAIN_ALL && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "train = %s works with mlp_lopt only%s", train_names[c->train], "");
+    if (c->mup_base && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "mup_base works with mlp_lopt only%s%s", "", "");
+    if (c->objective == META_OBJ_REF && c->estimator == META_TBPTT)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective = ref works with estimator es or pes%s%s", "", "");
+    if (c->unroll_start > c->unroll)
+        return fail(msg, cap, ERR_OUT_OF_RANGE, "unroll_start must be <= unroll%s%s", "", "");
+    if (c->horizon_max_start > c->horizon_max)
+        return fail(msg, cap, ERR_OUT_OF_RANGE, "horizon_max_start must be <= horizon_max%s%s", "", "");
+    if ((c->unroll_start || c->horizon_max_start) && !c->curriculum_steps)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "unroll_start and horizon_max_start need curriculum_steps > 0%s%s", "", "");
+    for (int i = 0; i < c->ntasks; i++) {
+        if (c->task_draw == META_DRAW_CYCLE && c->tasks[i].weight > 0 && c->tasks[i].weight != 1)
+            return fail(msg, cap, ERR_INVALID_ARGUMENT, "task \"%.80s\": a weight needs task_draw = weighted%s", sp->task_text[i], "");
+        if (c->objective != META_OBJ_REF && c->tasks[i].ref_lr > 0)
+            return fail(msg, cap, ERR_INVALID_ARGUMENT, "task \"%.80s\": ref_lr needs objective = ref%s", sp->task_text[i], "");
+    }
     char ck[META_WNAME_MAX];
     if (sp->keep_checkpoints && !meta_spec_checkpoint_name(sp, sp->outer_steps, ck))
         return fail(msg, cap, ERR_OUT_OF_RANGE, "name is too long for keep_checkpoints (NAME.stepN must fit in 47 "
@@ -337,12 +384,26 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
     /* NAME = <optimizer>.<domain> makes the record that domain's default. */
     int drc = domain_check_record(sp->name, c->optimizer, sp->domain, msg, cap);
     if (drc) return drc;
-    /* Every task can be created with its parameters. */
+    /* Every task can be created with its parameters, and the particles fit
+     * in memory: each holds one task at a time, so the largest counts. */
+    uint64_t worst = 0;
+    size_t ntheta = lopt_theta_count(lopt_arch_from_name(c->optimizer), c->hidden, c->depth);
     for (int i = 0; i < c->ntasks; i++) {
         task *t = NULL;
         int rc = task_create(c->tasks[i].family, &c->tasks[i].params, 1, &t);
+        uint64_t b = 0;
+        if (!rc) rc = meta_particle_bytes(c, ntheta, &t->lay, &b);
         task_free(t);
         if (rc) return fail(msg, cap, rc, "task \"%.80s\": %.120s", sp->task_text[i], tasks_last_error());
+        if (b > worst) worst = b;
+    }
+    uint64_t total = opt_bytes_mul(worst, (uint64_t)c->nparticles);
+    if (total > META_MAX_JOB_BYTES) {
+        char a[32], b2[32];
+        snprintf(a, sizeof a, "%.1f", (double)total / (1 << 20));
+        snprintf(b2, sizeof b2, "%d", (int)(META_MAX_JOB_BYTES >> 20));
+        return fail(msg, cap, ERR_OUT_OF_RANGE, "the particles' paths would take %s MiB, more than the %s MiB a "
+                    "meta-training job may use (fewer particles or smaller tasks)", a, b2);
     }
     meta_job *j = NULL;
     int rc = meta_job_new(c, NULL, &j);
@@ -379,6 +440,14 @@ cJSON *meta_spec_to_json(const meta_spec *sp)
     cJSON_AddNumberToObject(o, "seed", (double)c->seed);
     cJSON_AddNumberToObject(o, "tbptt_exact", c->tbptt_exact);
     cJSON_AddStringToObject(o, "train", train_names[c->train]);
+    cJSON_AddStringToObject(o, "task_draw", draw_names[c->task_draw]);
+    cJSON_AddStringToObject(o, "objective", objective_names[c->objective]);
+    cJSON_AddNumberToObject(o, "ref_lr", c->ref_lr);
+    cJSON_AddNumberToObject(o, "outlier_alpha", c->outlier_alpha);
+    cJSON_AddNumberToObject(o, "curriculum_steps", (double)c->curriculum_steps);
+    cJSON_AddNumberToObject(o, "unroll_start", c->unroll_start);
+    cJSON_AddNumberToObject(o, "horizon_max_start", c->horizon_max_start);
+    cJSON_AddNumberToObject(o, "mup_base", c->mup_base);
     cJSON_AddNumberToObject(o, "outer_steps", (double)sp->outer_steps);
     cJSON_AddNumberToObject(o, "checkpoint_every", (double)sp->checkpoint_every);
     cJSON_AddNumberToObject(o, "keep_checkpoints", sp->keep_checkpoints);

@@ -22,6 +22,10 @@
 #define META_TASK_TEXT       160
 #define META_JOBS_MAX_THREADS 2
 #define META_MAX_OUTER_STEPS 1000000
+#define META_MAX_TASKS_TEXT  "32"        /* META_MAX_TASKS, for messages */
+/* The most the particles' paths of one job may take (meta_particle_bytes ×
+ * particles, the largest task): 2 GiB. */
+#define META_MAX_JOB_BYTES   (2ull << 30)
 
 typedef struct meta_spec {
     meta_config mc;

@@ -60,7 +60,23 @@ int lopt_weights_copy(lopt_weights *dst, const lopt_weights *src)
     if (rc) return rc;
     if (dst->ntheta != src->ntheta) { lopt_weights_deinit(dst); return ERR_INVALID_ARGUMENT; }
     memcpy(dst->theta, src->theta, src->ntheta * sizeof(float));
+    dst->mup_base = src->mup_base;
     return 0;
+}
+
+int lopt_mup_first(const layout *lay)
+{
+    for (int i = 0; i < lay->ntensors; i++)
+        if (lay->tensors[i].ndim == 2 && lay->tensors[i].shape[0] > 1 && lay->tensors[i].shape[1] > 1) return i;
+    return -1;
+}
+
+double lopt_mup_mult(int mup_base, const layout *lay, int first, int t)
+{
+    if (mup_base <= 0) return 1.0;
+    const layout_tensor *lt = &lay->tensors[t];
+    if (t == first || lt->ndim != 2 || lt->shape[0] <= 1 || lt->shape[1] <= 1) return 1.0;
+    return (double)mup_base / (double)lt->shape[0];
 }
 
 void lopt_weights_deinit(lopt_weights *w)
@@ -74,7 +90,7 @@ void lopt_weights_put(blob_writer *bw, const lopt_weights *w)
 {
     blob_put_u32(bw, (uint32_t)w->arch);
     blob_put_u32(bw, (uint32_t)w->hidden);
-    blob_put_u32(bw, (uint32_t)w->depth);
+    blob_put_u32(bw, (uint32_t)w->depth | (uint32_t)w->mup_base << 16);
     blob_put_u64(bw, (uint64_t)w->ntheta);
     blob_put_f32s(bw, w->theta, w->ntheta);
 }
@@ -83,8 +99,11 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
 {
     memset(w, 0, sizeof *w);
     uint32_t arch = blob_get_u32(br), hidden = blob_get_u32(br), depth = blob_get_u32(br);
+    uint32_t mup = depth >> 16;
+    depth &= 0xffffu;
     uint64_t n = blob_get_u64(br);
     if (blob_reader_status(br)) return ERR_CORRUPT;
+    if (mup && arch != LOPT_ARCH_MLP) return ERR_CORRUPT;
     if (hidden > LOPT_MAX_HIDDEN || depth > LOPT_MAX_DEPTH) return ERR_CORRUPT;
     size_t count = lopt_theta_count((int)arch, (int)hidden, (int)depth);
     /* an older, shorter record of the architecture (lopt_arch.legacy_tail) */
@@ -95,6 +114,7 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
     if (rc) return rc;
     blob_get_f32s(br, w->theta, (size_t)n);
     if (blob_reader_status(br)) { lopt_weights_deinit(w); return ERR_CORRUPT; }
+    w->mup_base = (int)mup;
     for (size_t i = 0; i < w->ntheta; i++)
         if (!isfinite(w->theta[i])) { lopt_weights_deinit(w); return ERR_CORRUPT; }
     return 0;

@@ -4,7 +4,8 @@
  * table of named weights that opt_config.weights refers to, and the
  * per-parameter feature computation of mlp_lopt.
  *
- * Weights.  A `lopt_weights` is {arch, hidden, depth, ntheta, theta}.  The
+ * Weights.  A `lopt_weights` is {arch, hidden, depth, mup_base, ntheta,
+ * theta} (mup_base: mlp_lopt's µP width scaling, 0 = off).  The
  * layout of theta for each architecture is documented in its file
  * (lopt_mlp.c, lopt_lstm.c, lopt_nnadam.c); lopt_theta_count gives its
  * length.  lopt_weights_init_default fills theta with the documented
@@ -51,6 +52,8 @@ typedef struct lopt_weights {
     int    arch;      /* LOPT_ARCH_* */
     int    hidden;    /* hidden width */
     int    depth;     /* mlp/nn_adam: hidden layers; lstm: LSTM layers */
+    int    mup_base;  /* mlp_lopt: µP base fan-in (lopt_mup_mult), 0 = off; part of the
+                         record (meta-training sets it), so sessions step as it was trained */
     size_t ntheta;
     float *theta;     /* (ntheta) owned: lopt_weights_deinit frees */
 } lopt_weights;
@@ -70,7 +73,23 @@ int  lopt_weights_init_default(lopt_weights *w, int arch, int hidden, int depth,
 int  lopt_weights_copy(lopt_weights *dst, const lopt_weights *src);
 void lopt_weights_deinit(lopt_weights *w);   /* zeroes w; safe on a zeroed w */
 
-/* BLOB_KIND_WEIGHTS blob: arch, hidden, depth, ntheta, theta.  The caller
+/* µP-style width scaling (µLO, Thérien et al. 2024) of mlp_lopt's step for
+ * tensor t of lay under mup_base = B > 0: a 2-D tensor of shape (fan_in,
+ * fan_out) (layers.h's y = x W) with both dimensions > 1 that is not the
+ * layout's first such tensor (`first`, from lopt_mup_first: the input
+ * layer keeps its step) is a hidden
+ * or output matrix, and its step is multiplied by B / fan_in; every other
+ * tensor, and every tensor when B = 0, by 1.  So a step size learned at
+ * width B carries to width n by the 1/fan_in rule of µP for Adam-like
+ * updates. */
+double lopt_mup_mult(int mup_base, const layout *lay, int first, int t);
+/* The index of lay's first 2-D tensor with both dimensions > 1 (the input
+ * layer: lopt_mup_mult's `first`), -1 when none. */
+int    lopt_mup_first(const layout *lay);
+#define LOPT_MUP_MAX_BASE 65535
+
+/* BLOB_KIND_WEIGHTS blob: arch, hidden, depth (mup_base in its upper 16
+ * bits: records without µP read as before), ntheta, theta.  The caller
  * frees *out with free().  Load returns 0 or ERR_CORRUPT/ERR_NO_MEMORY and
  * initialises w (deinit it afterwards). */
 int  lopt_weights_save(const lopt_weights *w, uint8_t **out, size_t *out_len);

@@ -70,6 +70,16 @@ extern int lopt_lstm_kernel;
  * values), its per-tensor features and the time features. */
 float lopt_mlp_tensor_scale(const float *head, const float *tens, const float *tf);
 
+/* mlp_lopt's safeguard (lopt_mlp.c, hyperparameter `guard`), shared by
+ * every kernel and by TBPTT's recorder: the sum of squares of a tensor's
+ * update u (n floats; a fixed summation order), whether it trips the guard
+ * k at base = lr multiplier · λ₁ (RMS(u) > k · base, or non-finite; never
+ * when k <= 0), and the fallback: u = −base · (the clipped, normalised
+ * feature 7) from the tensor's accumulators and normalisers inv_rms. */
+float lopt_mlp_guard_sumsq(const float *u, size_t n);
+int   lopt_mlp_guard_trips(float sumsq, size_t n, float k, float base);
+void  lopt_mlp_guard_apply(const lopt_feat_tensor *ft, const float *inv_rms, float base, float *u);
+
 /* ---- fast kernels (lopt_fast.c) ---------------------------------------- */
 
 /* 0: the best build the CPU has; 1: the baseline SSE2 build; 2: at most

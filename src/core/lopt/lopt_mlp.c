@@ -24,6 +24,28 @@
  *   Ws (LOPT_MLP_SCALE_IN), bs (1)    the step-scale head (zero by default:
  *                                     s = 1; weights saved before the head
  *                                     existed load with it zero, lopt.c)
+ * Safeguard (hyperparameter `guard` = k, 0 = off): after a tensor's update
+ * u is computed, when RMS(u) > k · base or u holds a non-finite value, the
+ * whole tensor takes the tensor-normalised Adam step instead:
+ *     u_i = −base · clip(x₇,i),  base = (lr / lr_default) · λ₁,
+ * x₇ = feature 7 (m₂/√(v+ε) normalised by its RMS over the tensor and
+ * clipped, exactly as the network sees it), i.e. the step of the untrained
+ * optimizer, whose RMS is ≤ base.  So no tensor's step is ever larger than
+ * k times that reference step, and a finite gradient never gives a
+ * non-finite update.  RMS(u) is summed by mlp_guard_sumsq, one scalar
+ * routine shared by every kernel, so the decision depends on u only; the
+ * fallback is computed from the accumulators and inv_rms by mlp_guard_apply,
+ * also shared.  The tensors that fell back in the last step are counted in
+ * the diagnostic `guard_fallbacks`.  TBPTT (meta_tbptt.c) records the same
+ * rule.  The default k = 1e4 sits far above what trained
+ * weights do: a step of RMS 10·(lr / lr_default) per parameter (a TBPTT
+ * run on quadratics learns steps of ~2e3·base; the step scale alone
+ * reaches e⁵ ≈ 148).
+ *
+ * µP (weights.mup_base = B > 0, lopt.h's lopt_mup_mult): the step of each
+ * hidden or output matrix is also multiplied by B / fan_in, before the
+ * safeguard (whose reference step is not scaled).
+ *
  * Default init: decays 0.5, 0.9, 0.99, 0.999, 0.999; small random weights
  * (std 0.01/√fan_in) plus two hidden units computing relu(±x) of feature 7
  * (m2/√v, β = 0.9) with d = relu(x) − relu(−x): the untrained optimizer steps
@@ -198,11 +220,16 @@ typedef struct mlp_state {
     float *work;               /* (2 H, MLP_BLOCK) */
     float *out;                /* (2, MLP_BLOCK) */
     float *bias0;              /* (H) */
+    int guard_fallbacks;       /* tensors that fell back in the last step (not saved) */
+    int mup_first;             /* lopt_mup_first of the layout */
 } mlp_state;
 
 static const hparam_def mlp_hparams[] = {
     {"hidden", 8, 1, LOPT_MAX_HIDDEN, 0, 0, 1, "hidden width when no weights record is used"},
     {"depth", 1, 1, LOPT_MAX_DEPTH, 0, 0, 1, "hidden layers when no weights record is used"},
+    {"guard", 1e4, 0, 1e9, 0, 0, 0,
+     "safeguard: a tensor whose update RMS exceeds guard x the tensor-normalised Adam step's at this lr "
+     "(or is non-finite) takes that step instead; 0 = off"},
 };
 
 static void mlp_deinit(opt *o)
@@ -274,6 +301,7 @@ static int mlp_init(opt *o, const opt_config *cfg, const layout *lay)
     int rc = lopt_weights_resolve(cfg, LOPT_ARCH_MLP, hidden, depth, &s->w);
     if (rc) { mlp_deinit(o); return rc; }
     s->ntens = lay->ntensors;
+    s->mup_first = lopt_mup_first(lay);
     s->ft = calloc((size_t)lay->ntensors, sizeof *s->ft);
     if (!s->ft) { mlp_deinit(o); return ERR_NO_MEMORY; }
     int64_t maxr, maxc;
@@ -306,6 +334,40 @@ static int mlp_init(opt *o, const opt_config *cfg, const layout *lay)
     return 0;
 }
 
+float lopt_mlp_guard_sumsq(const float *u, size_t n)
+{
+    /* 8 float lanes, flushed to double every 1024 elements: a fixed order */
+    double ss = 0;
+    size_t i = 0;
+    while (i < n) {
+        float acc[8] = {0};
+        size_t end = n - i > 1024 ? i + 1024 : n;
+        for (; i + 8 <= end; i += 8)
+            for (int l = 0; l < 8; l++) acc[l] += u[i + l] * u[i + l];
+        for (; i < end; i++) acc[0] += u[i] * u[i];
+        for (int l = 0; l < 8; l++) ss += acc[l];
+    }
+    return (float)ss;
+}
+
+void lopt_mlp_guard_apply(const lopt_feat_tensor *ft, const float *inv_rms, float base, float *u)
+{
+    const float *m1 = ft->m[1], *v = ft->v;
+    float s7 = inv_rms[7];
+    for (size_t i = 0; i < ft->n; i++) {
+        float x = m1[i] * (1.0f / sqrtf(v[i] + LOPT_V_EPS)) * s7;
+        x = x > LOPT_FEAT_CLIP ? LOPT_FEAT_CLIP : x < -LOPT_FEAT_CLIP ? -LOPT_FEAT_CLIP : x;
+        u[i] = -base * x;
+    }
+}
+
+int lopt_mlp_guard_trips(float sumsq, size_t n, float k, float base)
+{
+    if (!(k > 0)) return 0;
+    double lim = (double)k * base;
+    return !((double)sumsq <= lim * lim * (double)n);   /* NaN and ∞ trip */
+}
+
 static int mlp_step(opt *o, const float *params, const float *grads, float *update,
                     double lr, step_info *info)
 {
@@ -326,6 +388,8 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
         s->bias0[i] = z;
     }
     float mult = (float)lopt_lr_mult(lr) * MLP_LAMBDA1;
+    float guard = (float)o->cfg.hp[HP_COMMON_COUNT + 2];
+    s->guard_fallbacks = 0;
     float *out0 = s->out, *out1 = s->out + MLP_BLOCK;
     int bad = 0;
     lopt_fast_mlp net;
@@ -343,14 +407,21 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
         if (lopt_mlp_kernel == LOPT_KERNEL_FAST) {
             lopt_fast_mlp_stats(ft, g, p, b, s->rowsum, s->colsum, net.inv_rms);
             lopt_tensor_features(net.inv_rms, corr, tens);
-            net.mult = mult * lopt_mlp_tensor_scale(v.head, tens, tf);
-            bad |= lopt_fast_mlp_apply(ft, g, p, &net, update + off);
+            net.mult = mult * (float)lopt_mup_mult(s->w.mup_base, &o->lay, s->mup_first, t) * lopt_mlp_tensor_scale(v.head, tens, tf);
+            int tbad = lopt_fast_mlp_apply(ft, g, p, &net, update + off);
+            if (guard > 0 && lopt_mlp_guard_trips(lopt_mlp_guard_sumsq(update + off, ft->n), ft->n, guard, mult)) {
+                lopt_mlp_guard_apply(ft, net.inv_rms, mult, update + off);
+                s->guard_fallbacks++;
+                tbad = 0;
+            }
+            bad |= tbad;
             continue;
         }
         float inv_rms[LOPT_NFEAT];
         lopt_features_update(ft, g, p, b, s->rowsum, s->colsum, inv_rms);
         lopt_tensor_features(inv_rms, corr, tens);
-        float tmult = mult * lopt_mlp_tensor_scale(v.head, tens, tf);
+        float tmult = mult * (float)lopt_mup_mult(s->w.mup_base, &o->lay, s->mup_first, t) * lopt_mlp_tensor_scale(v.head, tens, tf);
+        int tbad = 0;
         for (size_t i0 = 0; i0 < ft->n; i0 += MLP_BLOCK) {
             size_t cnt = ft->n - i0 < MLP_BLOCK ? ft->n - i0 : MLP_BLOCK;
             lopt_features_block(ft, g, p, inv_rms, i0, cnt, s->x, MLP_BLOCK);
@@ -361,10 +432,16 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
             float *u = update + off + i0;
             for (size_t k = 0; k < cnt; k++) {
                 float du = -tmult * out0[k] * expf(MLP_LAMBDA2 * out1[k]);
-                if (!isfinite(du)) bad = 1;
+                if (!isfinite(du)) tbad = 1;
                 u[k] = du;
             }
         }
+        if (guard > 0 && lopt_mlp_guard_trips(lopt_mlp_guard_sumsq(update + off, ft->n), ft->n, guard, mult)) {
+            lopt_mlp_guard_apply(ft, inv_rms, mult, update + off);
+            s->guard_fallbacks++;
+            tbad = 0;
+        }
+        bad |= tbad;
     }
     return bad ? ERR_NON_FINITE_UPDATE : 0;
 }
@@ -396,6 +473,15 @@ static int mlp_load(opt *o, blob_reader *r)
     return mlp_alloc_scratch(s);
 }
 
+static int mlp_diag(const opt *o, opt_diag_value *out, int cap)
+{
+    const mlp_state *s = o->state;
+    if (cap < 1) return 0;
+    out[0].name = "guard_fallbacks";
+    out[0].value = s->guard_fallbacks;
+    return 1;
+}
+
 const opt_vtbl lopt_mlp_vtbl = {
     .name = "mlp_lopt",
     .weights_arch = "mlp_lopt",
@@ -409,6 +495,7 @@ const opt_vtbl lopt_mlp_vtbl = {
     .save = mlp_save,
     .load = mlp_load,
     .deinit = mlp_deinit,
+    .diag = mlp_diag,
 };
 
 /* mlp_lopt weights from before the per-tensor step scale are the same

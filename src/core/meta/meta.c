@@ -23,9 +23,11 @@ typedef struct side {
 typedef struct particle {
     task    *tk;
     uint64_t task_seed, episode;
+    int      task_index;          /* into cfg.tasks */
     int      active, failed;
     int64_t  t, horizon;
-    side     s[2];                /* θ+ε path, θ−ε path */
+    side     s[3];                /* θ+ε path, θ−ε path, the reference path (META_OBJ_REF) */
+    double  *ref;                 /* (unroll) the reference's losses of this truncation */
     float   *eps, *xi, *theta_pm; /* (ntheta) each */
     double   Lp, Lm;
     int      nfail;
@@ -59,13 +61,71 @@ void meta_config_defaults(meta_config *c)
     c->clip = 1.0;
     c->log_loss = 1;
     c->seed = 1;
+    c->ref_lr = 1e-3;
+}
+
+static double clamp_loss(double loss)
+{
+    if (!isfinite(loss) || loss > LOSS_CAP) loss = LOSS_CAP;
+    if (loss < 1e-30) loss = 1e-30;
+    return loss;
 }
 
 static double phi(const meta_config *c, double loss)
 {
-    if (!isfinite(loss) || loss > LOSS_CAP) loss = LOSS_CAP;
-    if (loss < 1e-30) loss = 1e-30;
+    loss = clamp_loss(loss);
     return c->log_loss ? log(loss) : loss;
+}
+
+/* The outlier-punishing term against the reference's loss (meta.h). */
+static double phi_ref(const meta_config *c, double loss, double ref)
+{
+    double r = log(clamp_loss(loss)) - log(clamp_loss(ref));
+    return r + (r > 0 ? c->outlier_alpha * r * r : 0.0);
+}
+
+/* Geometric interpolation from start to final over the curriculum. */
+static int curriculum_at(const meta_config *c, int64_t step, int start, int final)
+{
+    if (c->curriculum_steps <= 0 || start <= 0 || step >= c->curriculum_steps) return final;
+    double f = (double)step / (double)c->curriculum_steps;
+    long v = lround(exp(log((double)start) + f * (log((double)final) - log((double)start))));
+    return v < 1 ? 1 : v > final && final >= start ? final : (int)v;
+}
+
+int meta_unroll_at(const meta_config *c, int64_t step)
+{
+    return curriculum_at(c, step, c->unroll_start, c->unroll);
+}
+
+int meta_horizon_max_at(const meta_config *c, int64_t step)
+{
+    int h = curriculum_at(c, step, c->horizon_max_start, c->horizon_max);
+    return h < c->horizon_min ? c->horizon_min : h;
+}
+
+/* The reference lr of task i (META_OBJ_REF). */
+static double task_ref_lr(const meta_config *c, int i)
+{
+    return c->tasks[i].ref_lr > 0 ? c->tasks[i].ref_lr : c->ref_lr;
+}
+
+/* The task of a draw: k mod ntasks (cycle), or ∝ weight from a stream
+ * split off r (r itself is not advanced, so the other draws stay as in
+ * cycle mode). */
+int meta_draw_task(const meta_config *c, int k, const rng *r)
+{
+    if (c->task_draw != META_DRAW_WEIGHTED) return k % c->ntasks;
+    rng rt;
+    rng_split(r, 0x7461736bull, &rt);
+    double tot = 0;
+    for (int i = 0; i < c->ntasks; i++) tot += c->tasks[i].weight > 0 ? c->tasks[i].weight : 1.0;
+    double u = rng_uniform(&rt) * tot;
+    for (int i = 0; i < c->ntasks; i++) {
+        u -= c->tasks[i].weight > 0 ? c->tasks[i].weight : 1.0;
+        if (u < 0) return i;
+    }
+    return c->ntasks - 1;
 }
 
 /* ---- sides ------------------------------------------------------------- */
@@ -90,11 +150,22 @@ static int make_opt(const meta_config *c, const float *theta, const layout *lay,
     lopt_weights *w = lopt_opt_weights(o);
     if (!w) { opt_deinit(o); return ERR_INVALID_ARGUMENT; }
     if (theta) memcpy(w->theta, theta, w->ntheta * sizeof(float));
+    w->mup_base = c->mup_base;
     return 0;
 }
 
-/* Fresh path on task tk: params from init_seed, minibatches from data_seed. */
-static int side_reset(const meta_config *c, side *s, task *tk, const float *theta,
+/* The reference path's optimizer: Adam at lr. */
+static int make_ref_opt(double lr, const layout *lay, opt *o)
+{
+    opt_config oc;
+    int rc = opt_config_defaults(&oc, "adam");
+    if (!rc) rc = opt_config_set(&oc, "lr", lr);
+    return rc ? rc : opt_init(o, &oc, lay);
+}
+
+/* Fresh path on task tk: params from init_seed, minibatches from data_seed;
+ * the learned optimizer with theta, or (ref_lr > 0) Adam at ref_lr. */
+static int side_reset(const meta_config *c, side *s, task *tk, const float *theta, double ref_lr,
                       uint64_t init_seed, uint64_t data_seed)
 {
     if (s->o_ok) { opt_deinit(&s->o); s->o_ok = 0; }
@@ -104,7 +175,7 @@ static int side_reset(const meta_config *c, side *s, task *tk, const float *thet
         s->upd = malloc(tk->n * sizeof(float));
         if (!s->params || !s->grad || !s->upd) return ERR_NO_MEMORY;
     }
-    int rc = make_opt(c, theta, &tk->lay, &s->o);
+    int rc = ref_lr > 0 ? make_ref_opt(ref_lr, &tk->lay, &s->o) : make_opt(c, theta, &tk->lay, &s->o);
     if (rc) return rc;
     s->o_ok = 1;
     task_init_params(tk, init_seed, s->params);
@@ -113,26 +184,33 @@ static int side_reset(const meta_config *c, side *s, task *tk, const float *thet
     return 0;
 }
 
-/* Runs k steps with theta; returns Σφ(ℓ) over them (not normalised).
- * *failed is set when the path hit a non-finite value. */
+/* Runs k steps with theta (NULL: the reference path); returns the sum of
+ * the per-step terms (not normalised): φ(ℓ), or φ_ref(ℓ, ref[i]) when ref
+ * is given.  losses (k, or NULL) receives each step's loss (LOSS_CAP once
+ * failed).  *failed is set when the path hit a non-finite value. */
 static double side_unroll(const meta_config *c, side *s, task *tk, const float *theta, int k,
-                          int *failed)
+                          int *failed, const double *ref, double *losses)
 {
-    lopt_weights *w = lopt_opt_weights(&s->o);
-    memcpy(w->theta, theta, w->ntheta * sizeof(float));
+    lopt_weights *w = theta ? lopt_opt_weights(&s->o) : NULL;
+    if (w) memcpy(w->theta, theta, w->ntheta * sizeof(float));
     double sum = 0;
     for (int i = 0; i < k; i++) {
-        if (*failed) { sum += phi(c, LOSS_CAP); continue; }
-        step_info info = {0};
-        info.t = s->o.t + 1;
-        info.loss = s->loss;
-        int rc = opt_step(&s->o, s->params, s->grad, s->upd, &info);
-        if (rc) { *failed = 1; sum += phi(c, LOSS_CAP); continue; }
-        s->loss = task_loss_grad(tk, s->params, s->grad, &s->data);
-        if (!isfinite(s->loss)) *failed = 1;
-        for (size_t q = 0; q < tk->n && !*failed; q++)
-            if (!isfinite(s->grad[q])) *failed = 1;
-        sum += phi(c, s->loss);
+        double l = LOSS_CAP;
+        if (!*failed) {
+            step_info info = {0};
+            info.t = s->o.t + 1;
+            info.loss = s->loss;
+            int rc = opt_step(&s->o, s->params, s->grad, s->upd, &info);
+            if (rc) *failed = 1;
+            else {
+                s->loss = l = task_loss_grad(tk, s->params, s->grad, &s->data);
+                if (!isfinite(s->loss)) *failed = 1;
+                for (size_t q = 0; q < tk->n && !*failed; q++)
+                    if (!isfinite(s->grad[q])) *failed = 1;
+            }
+        }
+        if (losses) losses[i] = *failed ? LOSS_CAP : l;
+        sum += ref ? phi_ref(c, l, ref[i]) : phi(c, l);
     }
     return sum;
 }
@@ -141,35 +219,47 @@ static double side_unroll(const meta_config *c, side *s, task *tk, const float *
 
 static void particle_free(particle *p)
 {
-    side_free(&p->s[0]);
-    side_free(&p->s[1]);
+    for (int s = 0; s < 3; s++) side_free(&p->s[s]);
     task_free(p->tk);
-    free(p->eps); free(p->xi); free(p->theta_pm);
+    free(p->eps); free(p->xi); free(p->theta_pm); free(p->ref);
     memset(p, 0, sizeof *p);
 }
 
-static int particle_task(const meta_job *j, int k, uint64_t task_seed, particle *p)
+static int particle_task(const meta_job *j, int ti, uint64_t task_seed, particle *p)
 {
     if (p->tk) {
-        side_free(&p->s[0]);
-        side_free(&p->s[1]);
+        for (int s = 0; s < 3; s++) side_free(&p->s[s]);
         task_free(p->tk);
         p->tk = NULL;
     }
-    const meta_task_spec *ts = &j->cfg.tasks[k % j->cfg.ntasks];
+    const meta_task_spec *ts = &j->cfg.tasks[ti];
     p->task_seed = task_seed;
+    p->task_index = ti;
     return task_create(ts->family, &ts->params, task_seed, &p->tk);
+}
+
+/* Paths of a particle: 2, and the reference with META_OBJ_REF. */
+static int nsides(const meta_config *c) { return c->objective == META_OBJ_REF ? 3 : 2; }
+
+/* Resets particle p's paths on its task (the reference's at its lr). */
+static int particle_sides(meta_job *j, particle *p, uint64_t init_seed, uint64_t data_seed)
+{
+    int rc = 0;
+    for (int s = 0; s < nsides(&j->cfg) && !rc; s++)
+        rc = side_reset(&j->cfg, &p->s[s], p->tk, j->w.theta, s == 2 ? task_ref_lr(&j->cfg, p->task_index) : 0,
+                        init_seed, data_seed);
+    return rc;
 }
 
 /* Starts a new episode for particle k from rng r (task, params, data). */
 static int particle_episode(meta_job *j, int k, rng *r)
 {
     particle *p = &j->P[k];
+    int ti = meta_draw_task(&j->cfg, k, r);
     uint64_t ts = rng_u64(r), init_seed = rng_u64(r), data_seed = rng_u64(r);
     if (j->cfg.task_seed) { ts = init_seed = j->cfg.task_seed; data_seed = j->cfg.task_seed + 1; }
-    int rc = particle_task(j, k, ts, p);
-    for (int s = 0; s < 2 && !rc; s++)
-        rc = side_reset(&j->cfg, &p->s[s], p->tk, j->w.theta, init_seed, data_seed);
+    int rc = particle_task(j, ti, ts, p);
+    if (!rc) rc = particle_sides(j, p, init_seed, data_seed);
     if (rc) return rc;
     memset(p->xi, 0, j->w.ntheta * sizeof(float));
     p->t = 0;
@@ -202,11 +292,17 @@ static void draw_eps(const meta_job *j, int k, particle *p)
 static void eval_pair(meta_job *j, particle *p, int K, int norm)
 {
     size_t nt = j->w.ntheta;
-    int fp = 0, fm = 0;
+    int fp = 0, fm = 0, fr = 0;
+    const double *ref = NULL;
+    if (j->cfg.objective == META_OBJ_REF) {
+        /* the reference's failure is not the particle's: it counts LOSS_CAP */
+        side_unroll(&j->cfg, &p->s[2], p->tk, NULL, K, &fr, NULL, p->ref);
+        ref = p->ref;
+    }
     for (size_t i = 0; i < nt; i++) p->theta_pm[i] = j->w.theta[i] + p->eps[i];
-    p->Lp = side_unroll(&j->cfg, &p->s[0], p->tk, p->theta_pm, K, &fp) / norm;
+    p->Lp = side_unroll(&j->cfg, &p->s[0], p->tk, p->theta_pm, K, &fp, ref, NULL) / norm;
     for (size_t i = 0; i < nt; i++) p->theta_pm[i] = j->w.theta[i] - p->eps[i];
-    p->Lm = side_unroll(&j->cfg, &p->s[1], p->tk, p->theta_pm, K, &fm) / norm;
+    p->Lm = side_unroll(&j->cfg, &p->s[1], p->tk, p->theta_pm, K, &fm, ref, NULL) / norm;
     p->nfail = fp + fm;
     if (fp || fm) p->failed = 1;
 }
@@ -220,7 +316,8 @@ static int eval_es(meta_job *j, int k)
     int rc = particle_episode(j, k, &rp);
     if (rc) return rc;
     draw_eps(j, k, p);
-    eval_pair(j, p, j->cfg.unroll, j->cfg.unroll);
+    int U = meta_unroll_at(&j->cfg, j->step);
+    eval_pair(j, p, U, U);
     p->active = 0;
     return 0;
 }
@@ -235,16 +332,17 @@ static int eval_pes(meta_job *j, int k)
         rng_split(&j->base, STREAM_EPISODE + (uint64_t)k, &rk);
         rng_split(&rk, p->episode, &re);
         p->episode++;
-        double lo = log((double)c->horizon_min), hi = log((double)c->horizon_max);
+        double lo = log((double)c->horizon_min), hi = log((double)meta_horizon_max_at(c, j->step));
         p->horizon = (int64_t)llround(exp(lo + (hi - lo) * rng_uniform(&re)));
         if (p->horizon < 1) p->horizon = 1;
         int rc = particle_episode(j, k, &re);
         if (rc) return rc;
         if (first && c->pes_offsets) {
             int64_t burn = (int64_t)rng_below(&re, (uint64_t)p->horizon);
-            int f0 = 0, f1 = 0;
-            side_unroll(c, &p->s[0], p->tk, j->w.theta, (int)burn, &f0);
-            side_unroll(c, &p->s[1], p->tk, j->w.theta, (int)burn, &f1);
+            int f0 = 0, f1 = 0, f2 = 0;
+            side_unroll(c, &p->s[0], p->tk, j->w.theta, (int)burn, &f0, NULL, NULL);
+            side_unroll(c, &p->s[1], p->tk, j->w.theta, (int)burn, &f1, NULL, NULL);
+            if (c->objective == META_OBJ_REF) side_unroll(c, &p->s[2], p->tk, NULL, (int)burn, &f2, NULL, NULL);
             p->t = burn;
             if (f0 || f1) p->failed = 1;
         }
@@ -252,8 +350,9 @@ static int eval_pes(meta_job *j, int k)
     draw_eps(j, k, p);
     for (size_t i = 0; i < j->w.ntheta; i++) p->xi[i] += p->eps[i];
     int64_t left = p->horizon - p->t;
-    int K = left < c->unroll ? (int)left : c->unroll;
-    eval_pair(j, p, K, c->unroll);
+    int U = meta_unroll_at(c, j->step);
+    int K = left < U ? (int)left : U;
+    eval_pair(j, p, K, U);
     p->t += K;
     return 0;
 }
@@ -266,12 +365,13 @@ static int eval_tbptt(meta_job *j, int k)
     rng rs, rp;
     rng_split(&j->base, 1 + (uint64_t)j->step, &rs);
     rng_split(&rs, (uint64_t)k, &rp);
+    int ti = meta_draw_task(c, k, &rp);
     uint64_t ts = rng_u64(&rp), init_seed = rng_u64(&rp), data_seed = rng_u64(&rp);
     if (c->task_seed) { ts = init_seed = c->task_seed; data_seed = c->task_seed + 1; }
     size_t nt = j->w.ntheta;
     double *g = malloc(nt * sizeof(double)), L;
     if (!g) return ERR_NO_MEMORY;
-    int rc = meta_unroll_grad(c, j->w.theta, k % c->ntasks, ts, init_seed, data_seed, c->unroll,
+    int rc = meta_unroll_grad(c, j->w.theta, ti, ts, init_seed, data_seed, meta_unroll_at(c, j->step),
                               c->tbptt_exact, &L, g);
     if (rc == ERR_NON_FINITE) {
         /* a diverged unroll: counts as failed, contributes no gradient */
@@ -312,6 +412,18 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         (cfg->estimator != META_ES && cfg->estimator != META_PES && cfg->estimator != META_TBPTT))
         return ERR_INVALID_ARGUMENT;
     if (cfg->estimator == META_TBPTT && arch != LOPT_ARCH_MLP && arch != LOPT_ARCH_LSTM) return ERR_INVALID_ARGUMENT;
+    if ((cfg->task_draw != META_DRAW_CYCLE && cfg->task_draw != META_DRAW_WEIGHTED) ||
+        (cfg->objective != META_OBJ_LOG && cfg->objective != META_OBJ_REF) ||
+        (cfg->objective == META_OBJ_REF && cfg->estimator == META_TBPTT) ||
+        !(cfg->ref_lr > 0) || !(cfg->outlier_alpha >= 0) || cfg->curriculum_steps < 0 ||
+        cfg->mup_base < 0 || cfg->mup_base > LOPT_MUP_MAX_BASE || (cfg->mup_base && arch != LOPT_ARCH_MLP) ||
+        cfg->unroll_start < 0 || cfg->unroll_start > cfg->unroll || cfg->horizon_max_start < 0 ||
+        cfg->horizon_max_start > cfg->horizon_max)
+        return ERR_INVALID_ARGUMENT;
+    for (int i = 0; i < cfg->ntasks; i++)
+        if (!(cfg->tasks[i].weight >= 0) || !(cfg->tasks[i].ref_lr >= 0) ||
+            (cfg->task_draw == META_DRAW_CYCLE && cfg->tasks[i].weight != 0 && cfg->tasks[i].weight != 1))
+            return ERR_INVALID_ARGUMENT;
     if (cfg->train < META_TRAIN_ALL || cfg->train > META_TRAIN_STEP_SCALE ||
         (cfg->train != META_TRAIN_ALL && arch != LOPT_ARCH_MLP))
         return ERR_INVALID_ARGUMENT;
@@ -324,6 +436,7 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
                   : lopt_weights_init_default(&j->w, arch, cfg->hidden, cfg->depth, cfg->seed);
     if (!rc && (j->w.arch != arch || j->w.hidden != cfg->hidden || j->w.depth != cfg->depth))
         rc = ERR_INVALID_ARGUMENT;
+    j->w.mup_base = cfg->mup_base;   /* the record carries what it was trained with */
     if (rc) { meta_job_free(j); return rc; }
     size_t nt = j->w.ntheta;
     j->am = calloc(nt, sizeof(double));
@@ -336,10 +449,33 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         p->eps = calloc(nt, sizeof(float));
         p->xi = calloc(nt, sizeof(float));
         p->theta_pm = calloc(nt, sizeof(float));
-        if (!p->eps || !p->xi || !p->theta_pm) { meta_job_free(j); return ERR_NO_MEMORY; }
+        p->ref = calloc((size_t)cfg->unroll, sizeof(double));
+        if (!p->eps || !p->xi || !p->theta_pm || !p->ref) { meta_job_free(j); return ERR_NO_MEMORY; }
     }
     rng_seed(&j->base, cfg->seed);
     *out = j;
+    return 0;
+}
+
+int meta_particle_bytes(const meta_config *c, size_t ntheta, const layout *lay, uint64_t *out)
+{
+    opt_config oc;
+    uint64_t lo = 0, ad = 0;
+    int rc = opt_config_defaults(&oc, c->optimizer);
+    if (!rc) rc = opt_config_set(&oc, "hidden", c->hidden);
+    if (!rc) rc = opt_config_set(&oc, "depth", c->depth);
+    oc.weights = LOPT_WEIGHTS_DEFAULT;
+    if (!rc) rc = opt_bytes(&oc, lay, &lo);
+    if (!rc && c->objective == META_OBJ_REF) {
+        rc = opt_config_defaults(&oc, "adam");
+        if (!rc) rc = opt_bytes(&oc, lay, &ad);
+    }
+    if (rc) return rc;
+    uint64_t sides = (uint64_t)nsides(c);
+    uint64_t b = opt_bytes_mul(opt_bytes_mul(sides, lay->n), 3 * sizeof(float));   /* params, grad, upd */
+    b = opt_bytes_add(b, opt_bytes_add(opt_bytes_mul(2, lo), ad));
+    b = opt_bytes_add(b, opt_bytes_mul(ntheta, 3 * sizeof(float)));                /* eps, xi, theta± */
+    *out = opt_bytes_add(b, opt_bytes_mul((uint64_t)c->unroll, sizeof(double)));
     return 0;
 }
 
@@ -424,14 +560,24 @@ int meta_unroll_loss(const meta_config *cfg, const float *theta, int task_index,
     task *tk = NULL;
     int rc = task_create(ts->family, &ts->params, task_seed, &tk);
     if (rc) return rc;
-    side s;
+    side s, r;
     memset(&s, 0, sizeof s);
-    rc = side_reset(cfg, &s, tk, theta, init_seed, data_seed);
+    memset(&r, 0, sizeof r);
+    double *ref = NULL;
+    rc = side_reset(cfg, &s, tk, theta, 0, init_seed, data_seed);
+    if (!rc && cfg->objective == META_OBJ_REF) {
+        ref = malloc((size_t)steps * sizeof(double));
+        rc = ref ? side_reset(cfg, &r, tk, NULL, task_ref_lr(cfg, task_index), init_seed, data_seed) : ERR_NO_MEMORY;
+        int fr = 0;
+        if (!rc) side_unroll(cfg, &r, tk, NULL, steps, &fr, NULL, ref);
+    }
     if (!rc) {
         int failed = 0;
-        *loss = side_unroll(cfg, &s, tk, theta, steps, &failed) / steps;
+        *loss = side_unroll(cfg, &s, tk, theta, steps, &failed, ref, NULL) / steps;
     }
+    free(ref);
     side_free(&s);
+    side_free(&r);
     task_free(tk);
     return rc;
 }
@@ -448,6 +594,10 @@ static uint64_t cfg_fingerprint(const meta_job *j)
     h = blob_crc32(h, v, sizeof v);
     if (c->train) h = blob_crc32(h, &c->train, sizeof c->train);   /* older checkpoints still match */
     for (int i = 0; i < c->ntasks; i++) h = blob_crc32(h, c->tasks[i].family, strlen(c->tasks[i].family));
+    if (c->task_draw || c->objective || c->mup_base) {   /* likewise: only when not the defaults */
+        uint64_t x[] = {(uint64_t)c->task_draw, (uint64_t)c->objective, (uint64_t)c->mup_base};
+        h = blob_crc32(h, x, sizeof x);
+    }
     return h;
 }
 
@@ -484,11 +634,12 @@ int meta_save(const meta_job *j, uint8_t **out, size_t *out_len)
         blob_put_u64(&w, p->episode);
         if (!persist) continue;
         blob_put_u64(&w, p->task_seed);
+        if (j->cfg.task_draw == META_DRAW_WEIGHTED) blob_put_u32(&w, (uint32_t)p->task_index);
         blob_put_u32(&w, (uint32_t)p->failed);
         blob_put_u64(&w, (uint64_t)p->t);
         blob_put_u64(&w, (uint64_t)p->horizon);
         blob_put_f32s(&w, p->xi, nt);
-        for (int s = 0; s < 2; s++) {
+        for (int s = 0; s < nsides(&j->cfg); s++) {
             const side *sd = &p->s[s];
             blob_put_f32s(&w, sd->params, p->tk->n);
             blob_put_f32s(&w, sd->grad, p->tk->n);
@@ -532,15 +683,17 @@ int meta_load(meta_job *j, const void *data, size_t len)
         if (blob_reader_status(&r)) return ERR_CORRUPT;
         if (!persist) continue;
         uint64_t ts = blob_get_u64(&r);
-        rc = particle_task(j, k, ts, p);
+        uint32_t ti = j->cfg.task_draw == META_DRAW_WEIGHTED ? blob_get_u32(&r) : (uint32_t)(k % j->cfg.ntasks);
+        if (blob_reader_status(&r) || ti >= (uint32_t)j->cfg.ntasks) return ERR_CORRUPT;
+        rc = particle_task(j, (int)ti, ts, p);
         if (rc) return rc;
         p->failed = (int)blob_get_u32(&r);
         p->t = (int64_t)blob_get_u64(&r);
         p->horizon = (int64_t)blob_get_u64(&r);
         blob_get_f32s(&r, p->xi, nt);
-        for (int s = 0; s < 2 && !rc; s++) {
+        for (int s = 0; s < nsides(&j->cfg) && !rc; s++) {
             side *sd = &p->s[s];
-            rc = side_reset(&j->cfg, sd, p->tk, j->w.theta, 0, 0);
+            rc = side_reset(&j->cfg, sd, p->tk, j->w.theta, s == 2 ? task_ref_lr(&j->cfg, p->task_index) : 0, 0, 0);
             if (rc) return rc;
             blob_get_f32s(&r, sd->params, p->tk->n);
             blob_get_f32s(&r, sd->grad, p->tk->n);

@@ -46,6 +46,35 @@
  * and a path whose optimizer fails (non-finite update) counts 1e30 for its
  * remaining steps; a PES particle whose path failed starts a new episode.
  *
+ * Outlier-punishing objective (objective = META_OBJ_REF; ES and PES): each
+ * particle also runs a reference path — Adam (0.9, 0.999, 1e-8) at the
+ * task's reference lr (meta_task_spec.ref_lr, else cfg.ref_lr), from the
+ * same initial params on the same minibatches — and the per-step term is
+ *     φ(r) = r + α·max(r, 0)²,   r = log ℓ_k − log ℓ_ref,k
+ * (α = outlier_alpha, losses clamped as above).  Why the non-linearity is
+ * the whole point: in antithetic ES/PES the estimate uses L+ − L−, and the
+ * reference is the same for both (it does not depend on θ), so with α = 0
+ * log ℓ_ref cancels exactly and the estimate equals the plain log
+ * objective's.  With α > 0, to first order in ε,
+ *     φ(r+) − φ(r−) ≈ (1 + 2α·max(r, 0)) · (log ℓ+ − log ℓ−):
+ * a step where the learned optimizer is behind the reference by r nats
+ * weighs 1 + 2αr times as much as one where it is ahead, so a task that
+ * blows up (large r) steers the update and cannot hide behind another
+ * task's win; where it is ahead the objective is the log objective.  The
+ * reported meta-loss is the mean φ(r) (0 = on par with the reference).
+ * The reference costs one Adam path per particle (its task gradients are
+ * the dominant part: about half again the inner compute).
+ *
+ * Task mix: task_draw = META_DRAW_CYCLE (default) gives particle k the task
+ * k mod ntasks; META_DRAW_WEIGHTED draws each episode's task (each ES/TBPTT
+ * evaluation's) from its own rng stream with probability ∝ weight.
+ *
+ * Curriculum (curriculum_steps > 0): over the first curriculum_steps outer
+ * steps the unroll (truncation length) grows geometrically from
+ * unroll_start to unroll, and PES's horizon_max from horizon_max_start to
+ * horizon_max (each when its start is > 0); afterwards they are the final
+ * values.  The value at outer step s is a function of s only (deterministic). 
+ *
  * Determinism: every random draw comes from rng streams split from
  * cfg.seed by (outer step, particle) or (particle, episode); results do not
  * depend on which thread ran which particle.  meta_save / meta_load write and
@@ -64,21 +93,27 @@
 
 enum { META_ES = 0, META_PES = 1, META_TBPTT = 2 };
 
-#define META_MAX_TASKS   8
+#define META_MAX_TASKS   32
 #define META_FAMILY_MAX  32
 #define META_VERSION     1u
 
 typedef struct meta_task_spec {
     char        family[META_FAMILY_MAX];
     task_params params;          /* data_path and data must outlive the job */
+    double      weight;          /* task_draw weighted: relative probability (0 = 1) */
+    double      ref_lr;          /* objective ref: the reference Adam's lr (0 = cfg.ref_lr) */
 } meta_task_spec;
+
+enum { META_DRAW_CYCLE = 0, META_DRAW_WEIGHTED = 1 };
+enum { META_OBJ_LOG = 0, META_OBJ_REF = 1 };
 
 typedef struct meta_config {
     char     optimizer[OPT_NAME_MAX];   /* "mlp_lopt" | "lstm_lopt" | "nn_adam" */
     int      hidden, depth;             /* architecture of theta */
     int      estimator;                 /* META_ES | META_PES */
     int      ntasks;
-    meta_task_spec tasks[META_MAX_TASKS]; /* particle k trains on tasks[k % ntasks] */
+    meta_task_spec tasks[META_MAX_TASKS]; /* cycle: particle k trains on tasks[k % ntasks] */
+    int      task_draw;                 /* META_DRAW_CYCLE | META_DRAW_WEIGHTED */
     uint64_t task_seed;                 /* 0: fresh task/init/data seeds per episode; else every
                                            episode uses task and init seed task_seed and
                                            minibatch seed task_seed+1 (one problem) */
@@ -90,6 +125,14 @@ typedef struct meta_config {
     double   outer_lr, outer_beta1, outer_beta2, outer_eps;
     double   clip;                      /* global-norm clip of the estimate; 0 = none */
     int      log_loss;                  /* 1: φ = log */
+    int      objective;                 /* META_OBJ_LOG | META_OBJ_REF (ES, PES) */
+    double   ref_lr;                    /* META_OBJ_REF: reference Adam lr of tasks without one */
+    double   outlier_alpha;             /* META_OBJ_REF: α >= 0 */
+    int64_t  curriculum_steps;          /* 0 = no curriculum */
+    int      unroll_start;              /* curriculum: first unroll (0 = none; <= unroll) */
+    int      horizon_max_start;         /* curriculum: first horizon_max (0 = none; PES) */
+    int      mup_base;                  /* mlp_lopt: µP base fan-in stored in the weights
+                                           (lopt_mup_mult); 0 = off */
     uint64_t seed;
     int      tbptt_exact;               /* META_TBPTT: 1 = second order through task_hvp */
     int      train;                     /* which part of theta meta-training changes (META_TRAIN_*);
@@ -104,8 +147,24 @@ enum { META_TRAIN_ALL = 0, META_TRAIN_NETWORK = 1, META_TRAIN_STEP_SCALE = 2 };
 
 /* Defaults: mlp_lopt 8×1, ES, one task "quadratic", 8 particles, unroll 20,
  * horizons [100, 1000], offsets on, σ 0.01, outer Adam(3e-3, 0.9, 0.999,
- * 1e-8), clip 1, log loss, seed 1. */
+ * 1e-8), clip 1, log loss, seed 1; cycle draw, log objective (ref_lr 1e-3,
+ * α 0 when switched to ref), no curriculum. */
 void meta_config_defaults(meta_config *c);
+
+/* The unroll and PES horizon_max in effect at outer step `step` (the
+ * curriculum; the final values without one). */
+int  meta_unroll_at(const meta_config *c, int64_t step);
+int  meta_horizon_max_at(const meta_config *c, int64_t step);
+
+/* The task index of draw k from stream r: k mod ntasks (cycle), or drawn
+ * ∝ weight from a stream split off r (r is not advanced). */
+int  meta_draw_task(const meta_config *c, int k, const rng *r);
+
+/* Bytes one particle allocates for a task of layout lay (its paths'
+ * params, gradients, updates and optimizer states, the reference path
+ * included), saturating; the task's own memory is not counted.  0 or
+ * opt_bytes's errors. */
+int  meta_particle_bytes(const meta_config *c, size_t ntheta, const layout *lay, uint64_t *out);
 
 typedef struct meta_job meta_job;
 

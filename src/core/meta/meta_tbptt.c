@@ -12,7 +12,9 @@
  *   mlp_lopt  decays, accumulators, factored second moment, the features
  *             and their RMS normalisers over the tensor, clipping, time
  *             features, the MLP, the per-tensor step scale (its
- *             features, bias corrections and head), s·d·exp(λ₂ m);
+ *             features, bias corrections and head), s·d·exp(λ₂ m), and
+ *             the safeguard (a tensor that trips it takes −base·x₇, whose
+ *             gradient flows through the accumulators' decays);
  *   lstm_lopt log-and-sign preprocessing of g, the D LSTM layers (gates,
  *             c, h — each coordinate's h and c are nodes carried from step
  *             to step, starting at 0 as the optimizer's state does), the
@@ -136,6 +138,7 @@ typedef struct rec {
     const layout     *lay;
     size_t            n;
     const opt_config *oc;
+    int               mup_base;   /* mlp_lopt: cfg->mup_base (lopt_mup_mult) */
     /* mlp_lopt */
     tacc *acc;
     int  *accmem;
@@ -250,6 +253,7 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
     }
     int corr[LOPT_NCORR];
     mlp_rec_bias_corrections(r, t, corr);
+    int mupf = lopt_mup_first(lay);
     for (int q = 0; q < lay->ntensors; q++) {
         const layout_tensor *lt = &lay->tensors[q];
         tacc *A = &r->acc[q];
@@ -306,9 +310,15 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
         for (int j = 0; j < LOPT_NFEAT; j++)
             inv[j] = t_rsqrt(T, t_addc(T, t_scale(T, ss[j], 1.0 / (double)N), 1e-30));
         int scale = mlp_rec_tensor_scale(r, corr, inv, head, tf);
+        float mupm = (float)lopt_mup_mult(r->mup_base, lay, mupf, q);
+        /* the update's nodes, then the safeguard on their values (lopt_mlp.c) */
+        int *dun = malloc(2 * N * sizeof(int)), *x7n = dun + N;
+        float *duv = malloc(N * sizeof(float));
+        if (!dun || !duv) { free(dun); free(duv); free(F); free(g2); T->err = ERR_NO_MEMORY; return; }
         for (size_t i = 0; i < N && !T->err; i++) {
             int x[LOPT_NFEAT], *h = hbuf, *h2 = hbuf + LOPT_MAX_HIDDEN;
             for (int j = 0; j < LOPT_NFEAT; j++) x[j] = t_clip(T, t_mul(T, F[i * LOPT_NFEAT + j], inv[j]), LOPT_FEAT_CLIP);
+            x7n[i] = x[7];
             for (int u = 0; u < H; u++) {
                 int s = bias0[u];
                 for (int j = 0; j < LOPT_NFEAT; j++) s = t_add(T, s, t_mul(T, W0[(size_t)u * IN + j], x[j]));
@@ -327,10 +337,16 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
                 o0 = t_add(T, o0, t_mul(T, Wo[j], h[j]));
                 o1 = t_add(T, o1, t_mul(T, Wo[H + j], h[j]));
             }
-            int du = t_mul(T, t_mul(T, t_scale(T, o0, -(double)mult), scale),
+            int du = t_mul(T, t_mul(T, t_scale(T, o0, -(double)(mult * mupm)), scale),
                            t_exp(T, t_scale(T, o1, LOPT_MLP_LAMBDA2)));
-            pnext[off + i] = t_add(T, p[i], du);
+            dun[i] = du;
+            duv[i] = (float)V(T, du);
         }
+        float guard = (float)r->oc->hp[HP_COMMON_COUNT + 2];
+        int trips = !T->err && lopt_mlp_guard_trips(lopt_mlp_guard_sumsq(duv, N), N, guard, mult);
+        for (size_t i = 0; i < N && !T->err; i++)
+            pnext[off + i] = t_add(T, p[i], trips ? t_scale(T, x7n[i], -(double)mult) : dun[i]);
+        free(dun); free(duv);
         free(F); free(g2);
     }
 }
@@ -477,6 +493,7 @@ int meta_unroll_grad(const meta_config *cfg, const float *theta, int task_index,
     R.H = cfg->hidden; R.D = cfg->depth;
     R.lay = &tk->lay; R.n = n;
     R.oc = &oc;
+    R.mup_base = cfg->mup_base;
     rc = ops->init(&R);
     if (!rc) rc = T.err;
     if (rc) goto out;

@@ -262,6 +262,7 @@ static void test_non_finite_runs_are_counted(void **st)
     assert_int_equal(lopt_registry_put("bad@1", &w), 0);
     opt_config cfg;
     assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
+    assert_int_equal(opt_config_set(&cfg, "guard", 0), 0);   /* the safeguard would catch it */
     cfg.weights = "bad@1";
     uint64_t seeds[3] = {1, 2, 3};
     eval_result res;

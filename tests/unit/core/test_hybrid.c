@@ -448,12 +448,24 @@ static void test_non_finite_is_refused_and_weights_reach_the_learned_part(void *
     assert_int_equal(la, lb);
     assert_memory_equal(after, before, lb);
     free(after);
-    /* A learned part whose output overflows: the hybrid's step fails and
+    /* A learned part whose output overflows: with mlp_lopt's safeguard (on
+     * by default) the learned part falls back to its normalised Adam step
+     * and the hybrid's step succeeds; with the safeguard off it fails and
      * leaves the params alone (opt_step applies only finite updates). */
     g[3] = 0.2f;
     lw->theta[lw->ntheta - LOPT_MLP_NSCALE - 1] = 1e30f;   /* bo[1]: exp(λ₂ m) = inf */
     float x0[N];
     memcpy(x0, x, sizeof x);
+    opt *lo = opt_hybrid_learned(&h);
+    int gi = opt_hparam_index(lo->vt, "guard");
+    assert_true(gi > 0 && lo->cfg.hp[gi] > 0);
+    assert_int_equal(opt_step(&h, x, g, u, NULL), 0);
+    for (int i = 0; i < N; i++) assert_true(isfinite(u[i]));
+    assert_int_equal(opt_load(&h, before, lb), 0);
+    memcpy(x, x0, sizeof x);
+    lw = lopt_opt_weights(lo);
+    lw->theta[lw->ntheta - LOPT_MLP_NSCALE - 1] = 1e30f;
+    lo->cfg.hp[gi] = 0;
     assert_int_equal(opt_step(&h, x, g, u, NULL), ERR_NON_FINITE_UPDATE);
     assert_memory_equal(x, x0, sizeof x);
     assert_int_equal(h.t, 1);

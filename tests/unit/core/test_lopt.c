@@ -587,7 +587,11 @@ static void test_non_finite_update_is_an_error(void **st)
     test_layout(&lay);
     size_t n = lay.n;
     opt o;
-    make_opt(&o, "mlp_lopt", &lay);
+    opt_config cfg;
+    assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
+    assert_int_equal(opt_config_set(&cfg, "guard", 0), 0);   /* the safeguard off */
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    assert_int_equal(opt_init(&o, &cfg, &lay), 0);
     lopt_weights *w = lopt_opt_weights(&o);
     w->theta[w->ntheta - LOPT_MLP_NSCALE - 1] = 1e38f;  /* bo[1]: exp(λ₂·m) overflows */
     float *p = calloc(n, sizeof(float)), *g = malloc(n * sizeof(float)), *u = malloc(n * sizeof(float));
@@ -596,6 +600,242 @@ static void test_non_finite_update_is_an_error(void **st)
     for (size_t i = 0; i < n; i++) assert_true(p[i] == 0.0f);
     opt_deinit(&o);
     free(p); free(g); free(u);
+    layout_deinit(&lay);
+}
+
+/* ---- mlp_lopt's safeguard -------------------------------------------------- */
+
+/* An mlp_lopt on the odd layout with kernel `kernel`, guard k, and the
+ * network's output biases set to bo0, bo1 (the d and m outputs). */
+static void make_guarded(opt *o, const layout *lay, double k, float bo0, float bo1)
+{
+    opt_config cfg;
+    assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
+    assert_int_equal(opt_config_set(&cfg, "guard", k), 0);
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    assert_int_equal(opt_init(o, &cfg, lay), 0);
+    lopt_weights *w = lopt_opt_weights(o);
+    w->theta[w->ntheta - LOPT_MLP_NSCALE - 2] = bo0;
+    w->theta[w->ntheta - LOPT_MLP_NSCALE - 1] = bo1;
+}
+
+static double guard_diag(const opt *o)
+{
+    opt_diag_value d[OPT_DIAG_MAX];
+    int n = opt_diag(o, d, OPT_DIAG_MAX);
+    for (int i = 0; i < n; i++)
+        if (strcmp(d[i].name, "guard_fallbacks") == 0) return d[i].value;
+    fail_msg("no guard_fallbacks diagnostic");
+    return -1;
+}
+
+/* Steps the odd layout 3 times with N(0,1)·scale gradients under both
+ * kernels (fast and the reference loop) and returns the largest relative
+ * difference; the fast run's updates of the last step in u_out (n). */
+static double guard_pair(double k, float bo0, float bo1, float *u_out, double *diag_fast, double *diag_loop,
+                         int *rc_out)
+{
+    layout lay;
+    odd_layout(&lay);
+    size_t n = lay.n;
+    opt a, b;
+    make_guarded(&a, &lay, k, bo0, bo1);
+    make_guarded(&b, &lay, k, bo0, bo1);
+    float *p = calloc(n, sizeof(float)), *q = calloc(n, sizeof(float)), *g = malloc(n * sizeof(float));
+    float *ub = malloc(n * sizeof(float));
+    rng r;
+    rng_seed(&r, 5);
+    double worst = 0;
+    *rc_out = 0;
+    for (int t = 0; t < 3 && !*rc_out; t++) {
+        rng_normal_fill(&r, g, n, 0, 1);
+        lopt_mlp_kernel = LOPT_KERNEL_FAST;
+        int ra = opt_step(&a, p, g, u_out, NULL);
+        lopt_mlp_kernel = LOPT_KERNEL_LOOP;
+        int rb = opt_step(&b, q, g, ub, NULL);
+        lopt_mlp_kernel = LOPT_KERNEL_FAST;
+        assert_int_equal(ra, rb);
+        *rc_out = ra;
+        if (ra) break;
+        for (size_t i = 0; i < n; i++) {
+            double e = fabs((double)u_out[i] - ub[i]) / fmax(fabs(ub[i]), 1e-9);
+            if (e > worst) worst = e;
+        }
+    }
+    *diag_fast = guard_diag(&a);
+    *diag_loop = guard_diag(&b);
+    opt_deinit(&a); opt_deinit(&b);
+    free(p); free(q); free(g); free(ub);
+    layout_deinit(&lay);
+    return worst;
+}
+
+/* The guard falls back to the tensor-normalised Adam step (−1e-3 · the
+ * clipped, RMS-normalised m₂/√(v+ε) at the default lr) when the network's
+ * update is too large or non-finite, on both kernels alike, and counts
+ * the tensors; with the guard off the same weights give the huge update
+ * or the non-finite error; the untrained weights never trip it. */
+static void test_mlp_guard_falls_back_to_normalised_adam(void **st)
+{
+    (void)st;
+    layout lay;
+    odd_layout(&lay);
+    size_t n = lay.n;
+    layout_deinit(&lay);
+    float *u = malloc(n * sizeof(float)), *u0 = malloc(n * sizeof(float));
+    double df, dl;
+    int rc;
+    /* d = 1e6: RMS(u) ≈ 1e3 ≫ guard 1000 × 1e-3 = 1 */
+    double e = guard_pair(1000, 1e6f, 0, u, &df, &dl, &rc);
+    assert_int_equal(rc, 0);
+    assert_true(e < 1e-5);
+    assert_true(df == 3 && dl == 3);
+    double ss = 0, umax = 0;
+    for (size_t i = 0; i < n; i++) { ss += (double)u[i] * u[i]; umax = fmax(umax, fabs(u[i])); }
+    assert_true(sqrt(ss / (double)n) <= 1.0001e-3);   /* the normalised step: RMS ≤ base */
+    assert_true(sqrt(ss / (double)n) > 0.5e-3);
+    assert_true(umax <= 1e-3f * LOPT_FEAT_CLIP);
+    /* guard off: the network's own update, ~1e3 in size */
+    e = guard_pair(0, 1e6f, 0, u0, &df, &dl, &rc);
+    assert_int_equal(rc, 0);
+    assert_true(df == 0 && dl == 0);
+    ss = 0;
+    for (size_t i = 0; i < n; i++) ss += (double)u0[i] * u0[i];
+    assert_true(sqrt(ss / (double)n) > 100);
+    /* a guard above the update's size does not trip */
+    guard_pair(1e9, 1e6f, 0, u0, &df, &dl, &rc);
+    assert_true(df == 0 && dl == 0);
+    /* exp(λ₂ m) overflows: falls back instead of failing; off: the error */
+    e = guard_pair(1000, 0, 1e38f, u, &df, &dl, &rc);
+    assert_int_equal(rc, 0);
+    assert_true(df == 3 && dl == 3);
+    for (size_t i = 0; i < n; i++) assert_true(isfinite(u[i]));
+    guard_pair(0, 0, 1e38f, u0, &df, &dl, &rc);
+    assert_int_equal(rc, ERR_NON_FINITE_UPDATE);
+    /* the untrained default: never trips, the same bits as with the guard off */
+    guard_pair(1000, 0, 0, u, &df, &dl, &rc);
+    assert_true(rc == 0 && df == 0 && dl == 0);
+    guard_pair(0, 0, 0, u0, &df, &dl, &rc);
+    assert_memory_equal(u, u0, n * sizeof(float));
+    free(u); free(u0);
+}
+
+/* The guard's sum of squares and trip rule: RMS above k·base, NaN and ∞
+ * trip; k = 0 never does. */
+static void test_mlp_guard_rule(void **st)
+{
+    (void)st;
+    float u[2000];
+    for (int i = 0; i < 2000; i++) u[i] = (i % 2) ? 0.5f : -0.5f;
+    float ss = lopt_mlp_guard_sumsq(u, 2000);
+    assert_true(fabsf(ss - 500.0f) < 1e-3f);
+    assert_false(lopt_mlp_guard_trips(ss, 2000, 10, 0.0501f));   /* RMS 0.5 ≤ 0.501 */
+    assert_true(lopt_mlp_guard_trips(ss, 2000, 10, 0.0499f));
+    assert_false(lopt_mlp_guard_trips(ss, 2000, 0, 1e-9f));
+    u[1999] = NAN;
+    assert_true(lopt_mlp_guard_trips(lopt_mlp_guard_sumsq(u, 2000), 2000, 10, 1.0f));
+    u[1999] = INFINITY;
+    assert_true(lopt_mlp_guard_trips(lopt_mlp_guard_sumsq(u, 2000), 2000, 1e9f, 1.0f));
+}
+
+/* ---- µP width scaling ------------------------------------------------------ */
+
+/* A 3-layer MLP's layout: (64,32), (32), (32,48), (48), (48,10), (10). */
+static void mlp_layout(layout *lay)
+{
+    const char *names[] = {"w0", "b0", "w1", "b1", "w2", "b2"};
+    int ndims[] = {2, 1, 2, 1, 2, 1};
+    int64_t shapes[6][LAYOUT_MAX_DIMS] = {{64, 32}, {32}, {32, 48}, {48}, {48, 10}, {10}};
+    assert_int_equal(layout_init(lay, 6, names, ndims, (const int64_t (*)[LAYOUT_MAX_DIMS])shapes, 100000), 0);
+}
+
+/* lopt_mup_mult: the first matrix and the vectors keep their step, the
+ * other matrices get B / fan_in; B = 0 is off.  The record carries
+ * mup_base through its blob and through the optimizer's saved state; an
+ * lstm_lopt record with one is refused. */
+static void test_mup_rule_and_record(void **st)
+{
+    (void)st;
+    layout lay;
+    mlp_layout(&lay);
+    const double want[6] = {1, 1, 8.0 / 32, 1, 8.0 / 48, 1};
+    for (int t = 0; t < 6; t++) {
+        assert_true(lopt_mup_mult(8, &lay, lopt_mup_first(&lay), t) == want[t]);
+        assert_true(lopt_mup_mult(0, &lay, lopt_mup_first(&lay), t) == 1.0);
+    }
+    lopt_weights w, r;
+    assert_int_equal(lopt_weights_init_default(&w, LOPT_ARCH_MLP, 8, 1, 1), 0);
+    w.mup_base = 8;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(lopt_weights_save(&w, &buf, &len), 0);
+    assert_int_equal(lopt_weights_load(&r, buf, len), 0);
+    assert_int_equal(r.mup_base, 8);
+    assert_int_equal(r.depth, 1);
+    free(buf);
+    lopt_weights_deinit(&r);
+    assert_int_equal(lopt_registry_put("mup@test", &w), 0);
+    opt_config cfg;
+    assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
+    cfg.weights = "mup@test";
+    opt o, o2;
+    assert_int_equal(opt_init(&o, &cfg, &lay), 0);
+    assert_int_equal(lopt_opt_weights(&o)->mup_base, 8);
+    assert_int_equal(opt_save(&o, &buf, &len), 0);
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    assert_int_equal(opt_init(&o2, &cfg, &lay), 0);
+    assert_int_equal(lopt_opt_weights(&o2)->mup_base, 0);
+    assert_int_equal(opt_load(&o2, buf, len), 0);
+    assert_int_equal(lopt_opt_weights(&o2)->mup_base, 8);
+    free(buf);
+    opt_deinit(&o); opt_deinit(&o2);
+    lopt_registry_clear();
+    lopt_weights_deinit(&w);
+    assert_int_equal(lopt_weights_init_default(&w, LOPT_ARCH_LSTM, 8, 2, 1), 0);
+    w.mup_base = 8;
+    assert_int_equal(lopt_weights_save(&w, &buf, &len), 0);
+    assert_int_equal(lopt_weights_load(&r, buf, len), ERR_CORRUPT);
+    free(buf);
+    lopt_weights_deinit(&w);
+    layout_deinit(&lay);
+}
+
+/* With mup_base 8 the updates of the second and third matrices are those
+ * without µP times 8/32 and 8/48 (within float rounding), every other
+ * tensor's are the same bits; on both kernels. */
+static void test_mup_scales_the_hidden_and_output_matrices(void **st)
+{
+    (void)st;
+    layout lay;
+    mlp_layout(&lay);
+    size_t n = lay.n;
+    float *p = calloc(n, sizeof(float)), *q = calloc(n, sizeof(float)), *g = malloc(n * sizeof(float));
+    float *u0 = malloc(n * sizeof(float)), *u1 = malloc(n * sizeof(float));
+    const double want[6] = {1, 1, 8.0 / 32, 1, 8.0 / 48, 1};
+    for (int kernel = LOPT_KERNEL_LOOP; kernel <= LOPT_KERNEL_FAST; kernel += LOPT_KERNEL_FAST) {
+        lopt_mlp_kernel = kernel;
+        opt a, b;
+        make_opt(&a, "mlp_lopt", &lay);
+        make_opt(&b, "mlp_lopt", &lay);
+        lopt_opt_weights(&b)->mup_base = 8;
+        rng r;
+        rng_seed(&r, 3);
+        for (int step = 0; step < 3; step++) {
+            rng_normal_fill(&r, g, n, 0, 1);
+            assert_int_equal(opt_step(&a, p, g, u0, NULL), 0);
+            assert_int_equal(opt_step(&b, q, g, u1, NULL), 0);
+        }
+        for (int t = 0; t < lay.ntensors; t++) {
+            const layout_tensor *lt = &lay.tensors[t];
+            for (size_t i = lt->offset; i < lt->offset + lt->size; i++) {
+                if (want[t] == 1) assert_true(u0[i] == u1[i]);
+                else assert_true(fabs(u1[i] - want[t] * u0[i]) <= 1e-6 * fabs(u0[i]) + 1e-12);
+            }
+        }
+        opt_deinit(&a); opt_deinit(&b);
+    }
+    lopt_mlp_kernel = LOPT_KERNEL_FAST;
+    free(p); free(q); free(g); free(u0); free(u1);
     layout_deinit(&lay);
 }
 
@@ -722,6 +962,10 @@ int main(void)
         cmocka_unit_test(test_lstm_default_is_sign_sgd_like),
         cmocka_unit_test(test_nn_adam_default_equals_adam),
         cmocka_unit_test(test_non_finite_update_is_an_error),
+        cmocka_unit_test(test_mlp_guard_falls_back_to_normalised_adam),
+        cmocka_unit_test(test_mlp_guard_rule),
+        cmocka_unit_test(test_mup_rule_and_record),
+        cmocka_unit_test(test_mup_scales_the_hidden_and_output_matrices),
         cmocka_unit_test(test_lstm_kernels_agree_across_sizes_and_isas),
         cmocka_unit_test(test_lstm_non_finite_update_is_an_error),
     };

@@ -3,7 +3,8 @@
  * parser and checks `optirsd meta-train --config` uses, and names an
  * architecture the optimizers accept; a record domain is one of the words, and a record
  * named <optimizer>.<domain> must be of that optimizer and carry that domain (given or
- * derived from the tasks).  Runs from the repository root. */
+ * derived from the tasks); the robustness keys (objective, task draws, curriculum) and
+ * the job memory check.  Runs from the repository root. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -144,6 +145,96 @@ static void test_task_text_of_vision_and_tabular_families(void **st)
     assert_int_equal(meta_task_parse("mlp_autoencoder bottleneck=2.5", &t, msg, sizeof msg), ERR_OUT_OF_RANGE);
 }
 
+/* Sets key = value on sp; returns the error code (message in msg). */
+static int set(meta_spec *sp, const char *k, const char *v, char *msg)
+{
+    return meta_spec_set(sp, k, v, msg, 300);
+}
+
+/* The robustness keys: parsed with range checks, checked together, and
+ * written back by meta_spec_to_json. */
+static void test_robustness_keys(void **st)
+{
+    (void)st;
+    meta_spec sp;
+    char msg[300];
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "estimator", "pes", msg), 0);
+    assert_int_equal(set(&sp, "objective", "ref", msg), 0);
+    assert_int_equal(set(&sp, "outlier_alpha", "0.5", msg), 0);
+    assert_int_equal(set(&sp, "ref_lr", "0.003", msg), 0);
+    assert_int_equal(set(&sp, "task_draw", "weighted", msg), 0);
+    assert_int_equal(set(&sp, "curriculum_steps", "50", msg), 0);
+    assert_int_equal(set(&sp, "unroll_start", "5", msg), 0);
+    assert_int_equal(set(&sp, "horizon_max_start", "200", msg), 0);
+    assert_int_equal(set(&sp, "task", "quadratic dim=5 weight=3 ref_lr=0.1", msg), 0);
+    assert_int_equal(set(&sp, "task", "rosenbrock", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    assert_int_equal(sp.mc.objective, META_OBJ_REF);
+    assert_int_equal(sp.mc.task_draw, META_DRAW_WEIGHTED);
+    assert_true(sp.mc.tasks[0].weight == 3 && sp.mc.tasks[0].ref_lr == 0.1 && sp.mc.tasks[0].params.dim == 5);
+    assert_true(sp.mc.tasks[1].weight == 0 && sp.mc.tasks[1].ref_lr == 0);
+    assert_true(sp.mc.outlier_alpha == 0.5 && sp.mc.ref_lr == 0.003 && sp.mc.curriculum_steps == 50);
+    cJSON *j = meta_spec_to_json(&sp);
+    assert_string_equal(cJSON_GetObjectItem(j, "objective")->valuestring, "ref");
+    assert_string_equal(cJSON_GetObjectItem(j, "task_draw")->valuestring, "weighted");
+    assert_true(cJSON_GetObjectItem(j, "outlier_alpha")->valuedouble == 0.5);
+    assert_int_equal(cJSON_GetObjectItem(j, "horizon_max_start")->valueint, 200);
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "tasks"), 0)->valuestring,
+                        "quadratic dim=5 weight=3 ref_lr=0.1");
+    cJSON_Delete(j);
+    /* range checks */
+    assert_int_equal(set(&sp, "objective", "max", msg), ERR_INVALID_ARGUMENT);
+    assert_int_equal(set(&sp, "task_draw", "random", msg), ERR_INVALID_ARGUMENT);
+    assert_int_equal(set(&sp, "outlier_alpha", "-1", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "ref_lr", "0", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "task", "quadratic weight=0", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "task", "quadratic ref_lr=nan", msg), ERR_OUT_OF_RANGE);
+    /* what does not fit together */
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "task", "quadratic weight=2", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "task_draw = weighted"));
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "task", "quadratic ref_lr=0.1", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "objective = ref"));
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "objective", "ref", msg), 0);
+    assert_int_equal(set(&sp, "estimator", "tbptt", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "unroll_start", "5", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);   /* no curriculum_steps */
+    assert_int_equal(set(&sp, "curriculum_steps", "10", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    assert_int_equal(set(&sp, "unroll_start", "50", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_OUT_OF_RANGE);      /* > unroll 20 */
+    /* µP: mlp_lopt only */
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "mup_base", "16", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    assert_int_equal(sp.mc.mup_base, 16);
+    assert_int_equal(set(&sp, "mup_base", "70000", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "optimizer", "lstm_lopt", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "mup_base"));
+    /* 32 tasks, not 33 */
+    meta_spec_defaults(&sp);
+    for (int i = 0; i < META_MAX_TASKS; i++) assert_int_equal(set(&sp, "task", "quadratic dim=3", msg), 0);
+    assert_int_equal(set(&sp, "task", "quadratic dim=3", msg), ERR_OUT_OF_RANGE);
+    assert_non_null(strstr(msg, "at most 32 tasks"));
+    assert_int_equal(sp.mc.ntasks, 32);
+    /* the particles' memory is checked before anything runs */
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "task", "noisy_quadratic dim=1000000", msg), 0);
+    assert_int_equal(set(&sp, "particles", "256", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_OUT_OF_RANGE);
+    assert_non_null(strstr(msg, "MiB"));
+    assert_int_equal(set(&sp, "particles", "4", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -151,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_domain_words_and_domain_default_names),
         cmocka_unit_test(test_task_text_sequence_keys),
         cmocka_unit_test(test_task_text_of_vision_and_tabular_families),
+        cmocka_unit_test(test_robustness_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
