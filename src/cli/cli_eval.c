@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "domain.h"
 #include "errors.h"
 #include "eval_suite.h"
 #include "evalsuite.h"
@@ -134,12 +135,14 @@ static int wrow_cb(void *ctx, const store_weights_row *w)
 static int eval_usage(void)
 {
     fprintf(stderr, "usage: optirsd eval --weights NAME[@VERSION] (--suite NAME | --suite-file PATH) [--db PATH]\n"
-                    "                    [--horizons 1000,5000] [--seeds 5] [--threads N] [--lr X]\n"
+                    "                    [--horizons 1000,5000] [--seeds 5] [--threads N] [--lr X] [--domain D]\n"
                     "  --suite NAME: the suite file deploy/eval/NAME.suite (from the current directory):\n"
                     "    train (the tasks the weights were meta-trained on), selection (for choosing\n"
                     "    checkpoints), test (never used to choose anything);\n"
                     "  --suite-file PATH: any suite file; its figures are recorded under the file's name\n"
                     "    without .suite (the format: docs/learned-optimizers.md#how-they-compare);\n"
+                    "  --domain D: only the suite's entries of domain D (vision, text, tabular, synthetic);\n"
+                    "    recorded under SUITE.D (e.g. test.vision);\n"
                     "  --lr: the learned optimizer's lr in (0, 10] (its step scales with lr / 1e-3);\n"
                     "        figures at a non-default lr are printed, not recorded.\n");
     return 2;
@@ -381,7 +384,7 @@ fail:
 
 int cli_eval(int argc, char **argv)
 {
-    const char *wref = NULL, *suite = NULL, *suite_file = NULL, *db_flag = NULL, *hs = "1000,5000";
+    const char *wref = NULL, *suite = NULL, *suite_file = NULL, *db_flag = NULL, *hs = "1000,5000", *only = NULL;
     long nseeds = 5, threads = 0;
     double lo_lr = 0;
     for (int i = 0; i < argc; i++) {
@@ -389,6 +392,7 @@ int cli_eval(int argc, char **argv)
         else if (strcmp(argv[i], "--suite") == 0 && i + 1 < argc) suite = argv[++i];
         else if (strcmp(argv[i], "--suite-file") == 0 && i + 1 < argc) suite_file = argv[++i];
         else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db_flag = argv[++i];
+        else if (strcmp(argv[i], "--domain") == 0 && i + 1 < argc) only = argv[++i];
         else if (strcmp(argv[i], "--horizons") == 0 && i + 1 < argc) hs = argv[++i];
         else if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
             if (cli_parse_int(argv[++i], 1, EVAL_MAX_SEEDS, &nseeds)) return eval_usage();
@@ -401,6 +405,10 @@ int cli_eval(int argc, char **argv)
         } else return eval_usage();
     }
     if (!wref || !!suite == !!suite_file) return eval_usage();
+    if (only && !domain_session_valid(only)) {
+        fprintf(stderr, "optirsd eval: --domain must be vision, text, tabular or synthetic, not \"%.40s\"\n", only);
+        return 2;
+    }
     if (suite && !eval_suite_valid_name(suite)) {
         fprintf(stderr, "optirsd eval: a suite name is 1 to 32 characters of [A-Za-z0-9_-], not \"%.40s\"\n", suite);
         return 2;
@@ -418,6 +426,7 @@ int cli_eval(int argc, char **argv)
     if (suite) snprintf(path, sizeof path, "deploy/eval/%s.suite", suite);
     else snprintf(path, sizeof path, "%s", suite_file);
     suite_key(suite, suite_file, key, sizeof key);
+    if (only) snprintf(key + strlen(key), sizeof key - strlen(key), ".%s", only);
     eval_suite *su = malloc(sizeof *su);
     if (!su) return 1;
     /* a missing, oversized, malformed or empty suite is a usage error (2) */
@@ -466,6 +475,11 @@ int cli_eval(int argc, char **argv)
             fprintf(stderr, "optirsd eval: %s has no training tasks in its provenance\n", ref);
             goto out;
         }
+    }
+    if (only && eval_suite_keep_domain(su, only) == 0) {
+        fprintf(stderr, "optirsd eval: %s holds no task of domain %s\n", path, only);
+        code = 2;
+        goto out;
     }
     int ntasks = su->n;
     uint64_t seeds[EVAL_MAX_SEEDS];

@@ -30,7 +30,7 @@ static session *find_session(req *r, const char *id)
 {
     session *s = sessions_get(r->app->reg, id);
     if (s && !r->who.admin && strcmp(session_tenant(s), r->who.tenant) != 0) {
-        session_put(s);
+        session_unref(s);
         s = NULL;
     }
     return s;
@@ -311,7 +311,7 @@ void h_analytics_metrics(req *r)
         if (o) http_resp_take(r, 200, "application/json", o, len);
         else http_resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
     }
-    session_put(s);
+    session_unref(s);
 }
 
 /* ---- summary ------------------------------------------------------------ */
@@ -489,7 +489,7 @@ void h_analytics_summary(req *r)
         if (o) http_resp_json(r, 200, o);
         else http_resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
     }
-    session_put(s);
+    session_unref(s);
 }
 
 /* ---- compare ------------------------------------------------------------ */
@@ -560,7 +560,7 @@ void h_analytics_compare(req *r)
     } else if (rc > 0 || (rc < 0 && !r->status)) {
         http_resp_error(r, rc, NULL);
     }
-    for (int i = 0; i < n; i++) session_put(ss[i]);
+    for (int i = 0; i < n; i++) session_unref(ss[i]);
 }
 
 /* ---- events ------------------------------------------------------------- */
@@ -613,5 +613,5 @@ void h_analytics_events(req *r)
         int rc = live_stream_open(r, session_live_feed(s), session_id(s), from, nb);
         if (rc) http_resp_error(r, rc, NULL);
     }
-    session_put(s);
+    session_unref(s);
 }

@@ -38,7 +38,7 @@ static session *path_session(req *r)
     session *s = sessions_get(r->app->reg, r->param[0]);
     /* Another tenant's session answers exactly like a missing one. */
     if (s && !r->who.admin && strcmp(session_tenant(s), r->who.tenant) != 0) {
-        session_put(s);
+        session_unref(s);
         s = NULL;
     }
     if (!s) http_resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", r->param[0]);
@@ -140,7 +140,7 @@ typedef struct job {
 static void job_free(void *ctx)
 {
     job *j = ctx;
-    if (j->s) session_put(j->s);
+    if (j->s) session_unref(j->s);
     idemlane_put(j->key_lane);
     free(j->grads);
     free(j);
@@ -162,7 +162,7 @@ static job *job_new(req *r, session *s)
     job *j = calloc(1, sizeof *j);
     if (!j) {
         http_resp_error(r, ERR_NO_MEMORY, NULL);
-        session_put(s);
+        session_unref(s);
     }
     return j;
 }
@@ -239,7 +239,7 @@ static void h_sessions_create_once(req *r)
         http_resp_error(r, rc, NULL);
     if (rc) return;
     http_resp_json(r, 201, session_describe(s));
-    session_put(s);
+    session_unref(s);
 }
 
 typedef struct list_ctx { cJSON *arr; char last[40]; } list_ctx;
@@ -287,7 +287,7 @@ void h_session_get(req *r)
     session *s = path_session(r);
     if (!s) return;
     http_resp_json(r, 200, session_describe(s));
-    session_put(s);
+    session_unref(s);
 }
 
 static int delete_work(req *r, void *ctx)
@@ -459,7 +459,7 @@ void h_session_step_begin(req *r)
     if (atomic_load(&r->app->state) != APP_READY) return;   /* dispatch answers 503 */
     session *s = sessions_get(r->app->reg, r->param[0]);
     if (s && !r->who.admin && strcmp(session_tenant(s), r->who.tenant) != 0) {
-        session_put(s);
+        session_unref(s);
         s = NULL;
     }
     if (!s) {
@@ -468,7 +468,7 @@ void h_session_step_begin(req *r)
         return;
     }
     size_t n = session_num_params(s);
-    session_put(s);
+    session_unref(s);
     if (r->ctype == CT_BINARY) {
         r->body_exact = n * sizeof(float);
     } else {
@@ -554,7 +554,7 @@ void h_session_params(req *r)
     if (!s) return;
     if (!r->accept_any && !r->accept_json && !r->accept_binary) {
         http_resp_error(r, ERR_NOT_ACCEPTABLE, "Accept must allow application/json or application/octet-stream");
-        session_put(s);
+        session_unref(s);
         return;
     }
     job *j = job_new(r, s);
@@ -637,7 +637,7 @@ void h_session_feedback(req *r)
     snprintf(route_key, sizeof route_key, "feedback/%s", session_id(s));
     if (idem_prepare(r, &j->im, route_key)) {
         free(j);
-        session_put(s);
+        session_unref(s);
         return;
     }
     defer(r, s, feedback_work, j);
@@ -749,7 +749,7 @@ static void list_rows(req *r, const char *key, int feedback)
             http_resp_json(r, 200, root);
         }
     }
-    session_put(s);
+    session_unref(s);
 }
 
 void h_session_metrics(req *r)

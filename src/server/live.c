@@ -213,7 +213,7 @@ static int stream_allowed(stream *s)
     session *se = a->reg ? sessions_get(a->reg, s->id) : NULL;
     if (!se) return 0;
     int ok = s->who.admin || strcmp(session_tenant(se), s->who.tenant) == 0;
-    session_put(se);
+    session_unref(se);
     if (!ok) return 0;
     double now = http_now_mono();
     if (!atomic_exchange(&s->recheck, 0) && now - s->key_checked < LIVE_RECHECK_S) return 1;

@@ -174,3 +174,15 @@ int eval_suite_valid_name(const char *name)
         if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '-') return 0;
     return 1;
 }
+
+int eval_suite_keep_domain(eval_suite *s, const char *domain)
+{
+    int k = 0;
+    for (int i = 0; i < s->n; i++)
+        if (strcmp(s->e[i].domain, domain) == 0) {
+            if (k != i) s->e[k] = s->e[i];
+            k++;
+        }
+    s->n = k;
+    return k;
+}

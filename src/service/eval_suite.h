@@ -57,6 +57,9 @@ int eval_suite_load(const char *path, eval_suite *s, char *msg, size_t cap);
 /* Appends one task text with its family's domain; a task already in the
  * suite is skipped (returns 0).  0 or the errors of a line. */
 int eval_suite_add(eval_suite *s, const char *task_text, char *msg, size_t cap);
+/* Keeps only the entries that count for `domain` (their domain field), in
+ * order; returns how many are left. */
+int eval_suite_keep_domain(eval_suite *s, const char *domain);
 /* 1 when name is a suite name `--suite` accepts: [A-Za-z0-9_-]{1,32}. */
 int eval_suite_valid_name(const char *name);
 

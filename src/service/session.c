@@ -110,7 +110,7 @@ static void session_free(session *s)
     free(s);
 }
 
-void session_put(session *s)
+void session_unref(session *s)
 {
     if (s && atomic_fetch_sub(&s->refs, 1) == 1) session_free(s);
 }
@@ -218,7 +218,7 @@ int sessions_new(store *db, const sessions_config *cfg, const sessions_hooks *ho
 void sessions_free(sessions *reg)
 {
     if (!reg) return;
-    for (int i = 0; i < reg->ids.n; i++) session_put(reg->ids.v[i]);
+    for (int i = 0; i < reg->ids.n; i++) session_unref(reg->ids.v[i]);
     registry_deinit(&reg->ids);
     budget_free(reg->budget);
     pthread_rwlock_destroy(&reg->lock);
@@ -270,7 +270,7 @@ int sessions_list(sessions *reg, const char *tenant, const char *after, int limi
     pthread_rwlock_unlock(&reg->lock);
     for (int j = 0; j < k; j++) {
         fn(ctx, pick[j]);
-        session_put(pick[j]);
+        session_unref(pick[j]);
     }
     free(pick);
     return k;
@@ -509,7 +509,7 @@ int sessions_delete(sessions *reg, const char *id)
         s->reserved = 0;
     }
     session_unlock(s);
-    if (removed) session_put(s);   /* the registry's reference */
-    session_put(s);
+    if (removed) session_unref(s);   /* the registry's reference */
+    session_unref(s);
     return rc;
 }

@@ -29,7 +29,7 @@
  * mutex, held for the whole of a step.  session_describe reads a copy of the
  * described fields made whenever that mutex is released, so it never waits
  * for a running step.  Sessions are reference counted: sessions_get takes a
- * reference, session_put drops it; a deleted session is freed by its last
+ * reference, session_unref drops it; a deleted session is freed by its last
  * holder.  Lock order: a session's mutex, then the registry lock.  Hooks
  * marked "with s's mutex held" must not call back into that session. */
 #ifndef OPTIRS_SESSION_H
@@ -116,7 +116,7 @@ int  sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t m
 /* A reference to session `id`, or NULL. */
 session *sessions_get(sessions *reg, const char *id);
 /* Drops a reference (NULL does nothing). */
-void session_put(session *s);
+void session_unref(session *s);
 /* Deletes a session everywhere, committing to storage before memory; parked
  * workers get session_not_found.  0, ERR_SESSION_NOT_FOUND, or ERR_STORAGE
  * (nothing changed: the session stays, usable). */

@@ -47,7 +47,7 @@ void sessions_tick(sessions *reg, double now)
         if (scan_ckpt && !s->deleted && s->sp.dur == DURABILITY_CHECKPOINT && (s->step > s->saved_step || s->es_dirty))
             session_snapshot_save(s, 0);
         session_unlock(s);
-        session_put(s);
+        session_unref(s);
     }
     free(v);
 }
@@ -65,7 +65,7 @@ void sessions_release_waiters(sessions *reg)
             session_pend_clear(s);
         }
         session_unlock(s);
-        session_put(s);
+        session_unref(s);
     }
     free(v);
 }
@@ -83,7 +83,7 @@ int sessions_checkpoint_all(sessions *reg)
             if (e) rc = e;
         }
         session_unlock(s);
-        session_put(s);
+        session_unref(s);
     }
     free(v);
     return rc;

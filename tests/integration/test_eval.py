@@ -158,3 +158,24 @@ def test_shipped_suites_run(tmp_path):
     assert r.returncode == 0, r.stderr
     assert {x["task"] for x in evaluation(db)["train"]["tasks"]} == set(json.loads(sqlite3.connect(db).execute(
         "SELECT provenance_json FROM weights WHERE name = 'mlp_lopt'").fetchone()[0])["task_families"])
+
+
+def test_eval_domain_filter(tmp_path):
+    """--domain D keeps the suite's entries of that domain (an entry's domain=
+    counts), records the figures under SUITE.D, and refuses a word outside the
+    vocabulary or a domain the suite does not hold, recording nothing."""
+    suite = tmp_path / "tiny.suite"
+    suite.write_text(SUITE)
+    db = str(tmp_path / "e.db")
+    r = run("eval", "--weights", "mlp_lopt", "--suite-file", str(suite), "--db", db, "--horizons", "10",
+            "--seeds", "1", "--threads", "1", "--domain", "tabular")
+    assert r.returncode == 0, r.stderr
+    ev = evaluation(db)
+    keys = set(ev)
+    assert "tiny" not in ev and "tiny.tabular" in ev
+    assert [x["task"] for x in ev["tiny.tabular"]["tasks"]] == ["logistic_regression dim=5 batch=16", "rosenbrock"]
+    for bad, why in (("Vision", "--domain must be"), ("mixed", "--domain must be"), ("text", "no task of domain text")):
+        r = run("eval", "--weights", "mlp_lopt", "--suite-file", str(suite), "--db", db, "--horizons", "10",
+                "--seeds", "1", "--domain", bad)
+        assert r.returncode == 2 and why in r.stderr, (bad, r.stderr)
+    assert set(evaluation(db)) == keys

@@ -163,6 +163,26 @@ static void test_shipped_suites(void **st)
     free(sel);
 }
 
+/* --domain: only the entries that count for the domain, in their order;
+ * an entry's domain= moves it. */
+static void test_keep_domain(void **st)
+{
+    (void)st;
+    const char *text = "quadratic dim=4\nfmnist_mlp width=8\nlogistic_regression dim=4\n"
+                       "softmax_regression domain=vision\nrosenbrock\n";
+    eval_suite *s = malloc(sizeof *s);
+    assert_non_null(s);
+    char m[300];
+    assert_int_equal(eval_suite_parse(text, strlen(text), "t", s, m, sizeof m), 0);
+    assert_int_equal(s->n, 5);
+    assert_int_equal(eval_suite_keep_domain(s, "vision"), 2);
+    assert_string_equal(s->e[0].text, "fmnist_mlp width=8");
+    assert_string_equal(s->e[1].text, "softmax_regression");
+    assert_int_equal(eval_suite_keep_domain(s, "text"), 0);
+    assert_int_equal(s->n, 0);
+    free(s);
+}
+
 int main(void)
 {
     S = malloc(sizeof *S);
@@ -173,6 +193,7 @@ int main(void)
         cmocka_unit_test(test_file_bounds),
         cmocka_unit_test(test_add_from_provenance),
         cmocka_unit_test(test_shipped_suites),
+        cmocka_unit_test(test_keep_domain),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(S);

@@ -40,7 +40,7 @@ static void test_create_get_list_describe(void **unused)
         assert_string_equal(session_tenant(s[i]), "");
         session *g = sessions_get(reg, session_id(s[i]));
         assert_ptr_equal(g, s[i]);
-        session_put(g);
+        session_unref(g);
         assert_int_equal(fx_stored_step(db, session_id(s[i])), 0);   /* persisted before the answer */
     }
     assert_null(sessions_get(reg, "no-such-id"));
@@ -59,7 +59,7 @@ static void test_create_get_list_describe(void **unused)
     assert_true(cJSON_GetObjectItem(d, "created_ms")->valuedouble == 1000000.0);   /* hooks.now_ms */
     assert_null(cJSON_GetObjectItem(d, "pending_workers"));
     cJSON_Delete(d);
-    for (int i = 0; i < 3; i++) session_put(s[i]);
+    for (int i = 0; i < 3; i++) session_unref(s[i]);
     assert_int_equal(g_attached, 3);   /* the registry still holds them */
     sessions_free(reg);
     assert_int_equal(g_attached, 0);
@@ -130,8 +130,8 @@ static void test_snapshot_round_trip_through_the_session(void **unused)
     assert_int_equal(ans.err, 0);
     assert_memory_equal(ans.update, u_orig, sizeof u_orig);
     assert_memory_equal(fx_read_params(s).v, fx_read_params(r).v, sizeof p3.v);
-    session_put(r);
-    session_put(s);
+    session_unref(r);
+    session_unref(s);
     sessions_free(b);
     sessions_free(a);
     assert_int_equal(g_attached, 0);
@@ -170,7 +170,7 @@ static void test_delete_answers_parked_workers(void **unused)
     char msg[100];
     assert_int_equal(session_feedback(s, 0, 1.0, NULL, msg, sizeof msg), ERR_SESSION_NOT_FOUND);
     assert_int_equal(g_attached, 1);
-    session_put(s);                     /* the last reference frees it */
+    session_unref(s);                     /* the last reference frees it */
     assert_int_equal(g_attached, 0);
     sessions_free(reg);
     store_close(db);
@@ -201,8 +201,8 @@ static void test_limits_refuse_before_allocating(void **unused)
     /* a delete gives the slot back at once, while a reference is still held */
     assert_int_equal(sessions_delete(reg, session_id(one)), 0);
     session *two = fx_create(reg, SGD3);
-    session_put(one);
-    session_put(two);
+    session_unref(one);
+    session_unref(two);
     sessions_free(reg);
     assert_int_equal(g_attached, 0);
     store_close(db);
@@ -238,7 +238,7 @@ static void test_feedback_for_taken_steps_only(void **unused)
     assert_int_equal(store_feedback_query(db, session_id(s), 0, -1, count_fb, &c), 0);
     assert_int_equal(c.n, 1);
     assert_true(c.loss == 0.25);
-    session_put(s);
+    session_unref(s);
     sessions_free(reg);
     store_close(db);
 }

@@ -65,7 +65,7 @@ static void test_retry_replays_and_other_steps_conflict(void **unused)
     assert_int_equal(fx_read_params(s).step, 1);
     assert_int_equal(g_nstepped, 1);
     assert_int_equal(g_nanswers, 0);   /* nothing was parked */
-    session_put(s);
+    session_unref(s);
     sessions_free(reg);
     assert_int_equal(g_attached, 0);
     store_close(db);
@@ -99,8 +99,8 @@ static void test_non_finite_reject_and_skip(void **unused)
     fx_params after = fx_read_params(skp);
     assert_int_equal(after.step, 1);
     assert_memory_equal(before.v, after.v, sizeof before.v);
-    session_put(rej);
-    session_put(skp);
+    session_unref(rej);
+    session_unref(skp);
     sessions_free(reg);
     store_close(db);
 }
@@ -167,7 +167,7 @@ static void test_gather_supersedes_and_answers_every_waiter(void **unused)
     assert_int_equal(a.err, 0);
     assert_int_equal(a.step, 1);
     assert_int_equal(g_nanswers, 2);
-    session_put(s);
+    session_unref(s);
     sessions_free(reg);
     store_close(db);
 }
@@ -221,7 +221,7 @@ static void test_divergence_rolls_back_to_the_stored_state(void **unused)
     assert_int_equal(a.err, 0);
     assert_int_equal(a.step, 2);
     assert_memory_equal(a.update, update2, sizeof update2);
-    session_put(s);
+    session_unref(s);
     sessions_free(reg);
     store_close(db);
 }
@@ -284,8 +284,8 @@ static void test_durability_step_acknowledges_only_what_is_committed(void **unus
     assert_int_equal(a.err, 0);
     assert_int_equal(a.step, 1);
     free(g);
-    session_put(dur);
-    session_put(ckp);
+    session_unref(dur);
+    session_unref(ckp);
     sessions_free(reg);
     store_close(db);
 }

@@ -46,7 +46,7 @@ static void test_shared_step_times_out(void **unused)
     assert_int_equal(g_answers[1].a.err, 0);
     sessions_tick(reg, g_now + 100);
     assert_int_equal(g_nanswers, 2);
-    session_put(s);
+    session_unref(s);
     sessions_free(reg);
     store_close(db);
 }
@@ -68,7 +68,7 @@ static void test_drain_answers_parked_workers(void **unused)
     assert_int_equal(g_answers[0].a.err, ERR_SHUTTING_DOWN);
     sessions_release_waiters(reg);   /* nothing parked: nothing answered twice */
     assert_int_equal(g_nanswers, 1);
-    session_put(s);
+    session_unref(s);
     sessions_free(reg);
     store_close(db);
 }
@@ -104,8 +104,8 @@ static void test_checkpoint_interval_and_final_checkpoint(void **unused)
     assert_int_equal(store_flush(db), 0);
     assert_int_equal(fx_stored_step(db, session_id(s)), 3);
     assert_int_equal(fx_stored_step(db, session_id(t)), 1);
-    session_put(s);
-    session_put(t);
+    session_unref(s);
+    session_unref(t);
     sessions_free(reg);
     store_close(db);
 }
