@@ -21,6 +21,7 @@
 #include "live.h"
 #include "sessions.h"
 #include "spec.h"
+#include "state_codec.h"
 #include "store.h"
 #include "utf8.h"
 
@@ -205,13 +206,20 @@ static void h_sessions_create_once(req *r)
     if (!http_ready(r) || !want_json_body(r)) return;
     spec sp;
     char msg[300];
-    int rc = spec_parse(&sp, r->body, r->body_len, (size_t)r->app->cfg.max_params, 0, msg, sizeof msg);
+    /* {"state": …}: a session continuing an exported one (state_codec.h) */
+    uint8_t *blob = NULL;
+    size_t blob_len = 0;
+    int64_t state_step = 0;
+    int rc = state_codec_import_body(r->body, r->body_len, (size_t)r->app->cfg.max_params, &sp, &blob, &blob_len,
+                                     &state_step, msg, sizeof msg);
+    if (rc == 1) rc = spec_parse(&sp, r->body, r->body_len, (size_t)r->app->cfg.max_params, 0, msg, sizeof msg);
     if (rc) {
         http_resp_error(r, rc, "%s", msg);
         return;
     }
     rc = domain_resolve(r->app->db, &sp, msg, sizeof msg);
     if (rc) {
+        free(blob);
         spec_deinit(&sp);
         http_resp_error(r, rc, "%s", msg);
         return;
@@ -222,9 +230,13 @@ static void h_sessions_create_once(req *r)
     memcpy(weights, sp.weights, sizeof weights);
     char why[400];
     uint64_t needed = 0;
-    rc = sessions_create(r->app->reg, &sp, &s, why, sizeof why, &needed);
+    rc = blob ? sessions_import(r->app->reg, &sp, blob, blob_len, state_step, &s, why, sizeof why, &needed)
+              : sessions_create(r->app->reg, &sp, &s, why, sizeof why, &needed);
+    free(blob);
     if (rc == ERR_SESSION_TOO_LARGE || rc == ERR_MEMORY_BUDGET)
         http_resp_error_int(r, rc, "needed_bytes", (int64_t)needed, "%s", why);
+    else if (rc == ERR_INVALID_STATE)
+        http_resp_error(r, rc, "%s", why);
     else if (rc == ERR_NOT_FOUND)
         http_resp_error(r, ERR_INVALID_ARGUMENT, "no weights record named \"%s\" (GET /v1/optimizers lists them)",
                         weights);
@@ -759,3 +771,30 @@ void h_session_metrics(req *r)
     else list_rows(r, "metrics", 0);
 }
 void h_session_feedback_list(req *r) { list_rows(r, "feedback", 1); }
+
+/* ---- full state (state_codec.h) ---------------------------------------------- */
+static int state_work(req *r, void *ctx)
+{
+    job *j = ctx;
+    cJSON *spec_json;
+    uint8_t *blob;
+    char *text = NULL;
+    size_t len = 0, text_len = 0;
+    int64_t step = 0;
+    int rc = session_export(j->s, &spec_json, &blob, &len, &step);
+    if (!rc) rc = state_codec_encode(spec_json, step, blob, len, &text, &text_len);
+    cJSON_Delete(spec_json);   /* NULL (and blob NULL) after a failed export */
+    free(blob);
+    if (rc) http_resp_error(r, rc, NULL);
+    else http_resp_take(r, 200, "application/json", text, text_len);
+    return COMPUTE_DONE;
+}
+
+/* In the session's lane: everything the session is, after the steps sent before. */
+void h_session_state(req *r)
+{
+    session *s = path_session(r);
+    if (!s) return;
+    job *j = job_new(r, s);
+    if (j) defer(r, s, state_work, j);
+}
