@@ -20,6 +20,7 @@
 #include "jsonwalk.h"
 #include "live.h"
 #include "sessions.h"
+#include "skip_mask.h"
 #include "spec.h"
 #include "state_codec.h"
 #include "store.h"
@@ -135,6 +136,7 @@ typedef struct job {
     idem         im;
     step_request sr;
     float       *grads;            /* a JSON step's decoded gradients */
+    uint8_t     *skip;             /* a step's skip mask (skip_mask.h), or NULL */
     int          enc;
 } job;
 
@@ -144,6 +146,7 @@ static void job_free(void *ctx)
     if (j->s) session_unref(j->s);
     idemlane_put(j->key_lane);
     free(j->grads);
+    free(j->skip);
     free(j);
 }
 
@@ -335,6 +338,8 @@ typedef struct step_ctx {
     size_t        n, ngrads;
     int           have_step, have_grads;
     char          msg[200];
+    const layout *lay;
+    uint8_t      *skip;            /* lay->ntensors bytes */
 } step_ctx;
 
 static int step_member(void *ctx, const char *key, const char *val, size_t avail, size_t *used)
@@ -390,6 +395,10 @@ static int step_member(void *ctx, const char *key, const char *val, size_t avail
         } else if (!isfinite(v->valuedouble)) {
             c->sr->nonfinite = 1;
         } else c->sr->loss = v->valuedouble;
+    } else if (strcmp(key, "skip_tensors") == 0) {
+        rc = skip_mask_json(v, c->lay, c->skip, c->msg, sizeof c->msg);
+        if (rc > 0) c->sr->skip_tensors = c->skip;
+        rc = rc > 0 ? 0 : rc;
     } else if (strcmp(key, "worker") == 0) {
         if (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) >= sizeof c->sr->worker) {
             snprintf(c->msg, sizeof c->msg, "worker must be a string of 1 to 63 bytes");
@@ -422,9 +431,13 @@ static int worker_header(req *r, char *out, size_t outcap, char *msg, size_t cap
     return 0;
 }
 
-/* Decodes the binary form: body = n little-endian float32, step and loss in headers. */
-static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t cap)
+/* Decodes the binary form: body = n little-endian float32, step, loss and skip mask in headers. */
+static int decode_binary(req *r, size_t n, step_request *sr, const layout *lay, uint8_t *skip, char *msg, size_t cap)
 {
+    const char *hk = http_req_header(r, SKIP_MASK_HEADER);
+    int nskip = hk ? skip_mask_header(hk, lay, skip, msg, cap) : 0;
+    if (nskip < 0) return nskip;
+    if (nskip > 0) sr->skip_tensors = skip;
     const char *hs = http_req_header(r, "X-Optirs-Step");
     if (parse_int(hs, 0, (int64_t)9e15, &sr->step) != 0) {
         snprintf(msg, cap, "X-Optirs-Step must be a non-negative integer");
@@ -501,14 +514,16 @@ static int step_decode(req *r, session *s, job *j)
     float *grads = NULL;
     int rc = 0;
     int enc = http_req_answer_encoding(r);
-    if (enc < 0) {
+    const layout *lay = session_layout(s);
+    if (!(j->skip = calloc((size_t)lay->ntensors, 1))) rc = ERR_NO_MEMORY;
+    else if (enc < 0) {
         rc = ERR_NOT_ACCEPTABLE;
         snprintf(msg, sizeof msg, "Accept must allow application/json or application/octet-stream");
     } else if (r->ctype == CT_BINARY) {
-        rc = decode_binary(r, n, &sr, msg, sizeof msg);
+        rc = decode_binary(r, n, &sr, lay, j->skip, msg, sizeof msg);
     } else if (r->ctype == CT_JSON || r->ctype == CT_NONE) {
         grads = j->grads = malloc((n ? n : 1) * sizeof(float));
-        step_ctx c = {.sr = &sr, .grads = grads, .n = n};
+        step_ctx c = {.sr = &sr, .grads = grads, .n = n, .lay = lay, .skip = j->skip};
         rc = grads ? jsonwalk_object(r->body, r->body_len, step_member, &c, c.msg, sizeof c.msg) : ERR_NO_MEMORY;
         if (!rc && !c.have_step) { rc = ERR_MISSING_FIELD; snprintf(c.msg, sizeof c.msg, "step is required"); }
         if (!rc && !c.have_grads) { rc = ERR_MISSING_FIELD; snprintf(c.msg, sizeof c.msg, "grads is required"); }

@@ -282,6 +282,7 @@ size_t session_num_params(const session *s) { return s->sp.lay.n; }
 int session_workers(const session *s) { return s->sp.workers; }
 const opt *session_opt(const session *s) { return &s->o; }
 void *session_attachment(const session *s) { return s->attach; }
+const layout *session_layout(const session *s) { return &s->sp.lay; }
 
 static char *make_meta(session *s, int64_t created_ms)
 {

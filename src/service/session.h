@@ -151,6 +151,9 @@ int    session_workers(const session *s);
 /* The session's optimizer (its layout names the tensors); read it only with
  * the session's mutex held (in hooks.stepped). */
 const opt *session_opt(const session *s);
+/* The session's layout (its tensors' names and sizes): fixed for the
+ * session's life, so it may be read without the session's mutex. */
+const layout *session_layout(const session *s);
 /* The attachment hooks.attach_new made for s (NULL without that hook). */
 void  *session_attachment(const session *s);
 
@@ -163,6 +166,11 @@ typedef struct step_request {
     char         worker[64];      /* "" when absent */
     int          encoding;        /* the answer's encoding: opaque here, passed through */
     int          nonfinite;       /* a gradient or the loss is not finite */
+    /* (the layout's ntensors) or NULL: tensors with skip_tensors[j] != 0
+     * have no gradient this step (core's opt_step_masked: no update, no
+     * state change).  Refused (ERR_INVALID_ARGUMENT) for optimizers without
+     * masked steps, shared sessions, adaptation and the online learner. */
+    const uint8_t *skip_tensors;
 } step_request;
 
 /* Runs the step protocol for `sr` from the request `waiter` (opaque).
