@@ -137,6 +137,7 @@ typedef struct job {
     step_request sr;
     float       *grads;            /* a JSON step's decoded gradients */
     uint8_t     *skip;             /* a step's skip mask (skip_mask.h), or NULL */
+    cJSON       *hyper;            /* a step's hyperparams (groups.h), or NULL */
     int          enc;
 } job;
 
@@ -147,6 +148,7 @@ static void job_free(void *ctx)
     idemlane_put(j->key_lane);
     free(j->grads);
     free(j->skip);
+    cJSON_Delete(j->hyper);
     free(j);
 }
 
@@ -340,6 +342,7 @@ typedef struct step_ctx {
     char          msg[200];
     const layout *lay;
     uint8_t      *skip;            /* lay->ntensors bytes */
+    cJSON       **hyper;           /* the job's: "hyperparams" */
 } step_ctx;
 
 static int step_member(void *ctx, const char *key, const char *val, size_t avail, size_t *used)
@@ -395,6 +398,9 @@ static int step_member(void *ctx, const char *key, const char *val, size_t avail
         } else if (!isfinite(v->valuedouble)) {
             c->sr->nonfinite = 1;
         } else c->sr->loss = v->valuedouble;
+    } else if (strcmp(key, "hyperparams") == 0) {
+        c->sr->hyperparams = *c->hyper = v;
+        v = NULL;
     } else if (strcmp(key, "skip_tensors") == 0) {
         rc = skip_mask_json(v, c->lay, c->skip, c->msg, sizeof c->msg);
         if (rc > 0) c->sr->skip_tensors = c->skip;
@@ -432,8 +438,16 @@ static int worker_header(req *r, char *out, size_t outcap, char *msg, size_t cap
 }
 
 /* Decodes the binary form: body = n little-endian float32, step, loss and skip mask in headers. */
-static int decode_binary(req *r, size_t n, step_request *sr, const layout *lay, uint8_t *skip, char *msg, size_t cap)
+static int decode_binary(req *r, size_t n, step_request *sr, const layout *lay, uint8_t *skip, cJSON **hyper,
+                         char *msg, size_t cap)
 {
+    const char *hh = http_req_header(r, "X-Optirs-Hyperparams");
+    size_t used = 0;
+    if (hh && (!(*hyper = jsonwalk_cjson(hh, strlen(hh), &used)) || hh[used])) {
+        snprintf(msg, cap, "X-Optirs-Hyperparams must be a JSON array of objects, one per group");
+        return ERR_BAD_HEADER;
+    }
+    sr->hyperparams = *hyper;
     const char *hk = http_req_header(r, SKIP_MASK_HEADER);
     int nskip = hk ? skip_mask_header(hk, lay, skip, msg, cap) : 0;
     if (nskip < 0) return nskip;
@@ -520,10 +534,10 @@ static int step_decode(req *r, session *s, job *j)
         rc = ERR_NOT_ACCEPTABLE;
         snprintf(msg, sizeof msg, "Accept must allow application/json or application/octet-stream");
     } else if (r->ctype == CT_BINARY) {
-        rc = decode_binary(r, n, &sr, lay, j->skip, msg, sizeof msg);
+        rc = decode_binary(r, n, &sr, lay, j->skip, &j->hyper, msg, sizeof msg);
     } else if (r->ctype == CT_JSON || r->ctype == CT_NONE) {
         grads = j->grads = malloc((n ? n : 1) * sizeof(float));
-        step_ctx c = {.sr = &sr, .grads = grads, .n = n, .lay = lay, .skip = j->skip};
+        step_ctx c = {.sr = &sr, .grads = grads, .n = n, .lay = lay, .skip = j->skip, .hyper = &j->hyper};
         rc = grads ? jsonwalk_object(r->body, r->body_len, step_member, &c, c.msg, sizeof c.msg) : ERR_NO_MEMORY;
         if (!rc && !c.have_step) { rc = ERR_MISSING_FIELD; snprintf(c.msg, sizeof c.msg, "step is required"); }
         if (!rc && !c.have_grads) { rc = ERR_MISSING_FIELD; snprintf(c.msg, sizeof c.msg, "grads is required"); }

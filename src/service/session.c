@@ -101,6 +101,9 @@ static void session_free(session *s)
     free(s->params);
     free(s->last_update);
     free(s->spare);
+    free(s->tensor_hp);
+    free(s->step_hp);
+    free(s->step_tensor_hp);
     gather_deinit(&s->g);
     free(s->pend_waiter);
     free(s->pend_enc);
@@ -113,6 +116,24 @@ static void session_free(session *s)
 void session_unref(session *s)
 {
     if (s && atomic_fetch_sub(&s->refs, 1) == 1) session_free(s);
+}
+
+/* The per-tensor vectors of the session's groups and the buffers of a
+ * step's hyperparameters (small: a pointer per tensor, a vector per group). */
+static int session_groups_init(session *s)
+{
+    const spec_groups *g = &s->sp.groups;
+    size_t nt = (size_t)s->sp.lay.ntensors, rows = g->n ? (size_t)g->n : 1;
+    s->step_hp = calloc(rows, sizeof *s->step_hp);
+    s->step_tensor_hp = calloc(nt, sizeof *s->step_tensor_hp);
+    if (g->n) s->tensor_hp = calloc(nt, sizeof *s->tensor_hp);
+    if (!s->step_hp || !s->step_tensor_hp || (g->n && !s->tensor_hp)) return ERR_NO_MEMORY;
+    for (size_t j = 0; j < nt; j++) {
+        int gi = g->n ? g->of_tensor[j] : 0;
+        if (g->n) s->tensor_hp[j] = g->hp[gi];
+        s->step_tensor_hp[j] = s->step_hp[gi];
+    }
+    return 0;
 }
 
 /* Builds a session from a parsed spec (taking sp's contents). */
@@ -140,6 +161,7 @@ static int session_build(sessions *reg, spec *sp, session **out)
     if (reg->hooks.attach_new) s->attach = reg->hooks.attach_new(reg->hooks.ctx);
     int rc = (!s->params || !s->last_update || !s->spare || (reg->hooks.attach_new && !s->attach)) ? ERR_NO_MEMORY
                                                                                                    : 0;
+    if (!rc) rc = session_groups_init(s);
     if (!rc && s->sp.workers > 1) {
         size_t k = (size_t)s->sp.workers;
         rc = gather_init(&s->g, s->sp.workers, n);

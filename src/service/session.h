@@ -171,6 +171,10 @@ typedef struct step_request {
      * state change).  Refused (ERR_INVALID_ARGUMENT) for optimizers without
      * masked steps, shared sessions, adaptation and the online learner. */
     const uint8_t *skip_tensors;
+    /* NULL, or this step's hyperparameters: an array of one object per
+     * group (groups.h; one object without groups).  Refused like
+     * skip_tensors, with groups_step_hp's errors for bad values. */
+    const cJSON  *hyperparams;
 } step_request;
 
 /* Runs the step protocol for `sr` from the request `waiter` (opaque).

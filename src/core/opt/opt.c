@@ -287,8 +287,37 @@ int opt_step(opt *o, float *params, const float *grads, float *update, step_info
 
 int opt_can_mask(const opt *o) { return o->vt && o->vt->step_range != NULL; }
 
+int opt_group_hp_check(const opt_config *cfg, const double *hp, int *bad)
+{
+    const opt_vtbl *vt = opt_find(cfg->name);
+    if (!vt) return ERR_UNKNOWN_OPTIMIZER;
+    for (int i = 0; i < cfg->nhp; i++) {
+        const hparam_def *def = opt_hparam_at(vt, i);
+        *bad = i;
+        int rc = opt_hparam_check(def, hp[i]);
+        if (rc) return rc;
+        int fixed = (i < HP_COMMON_COUNT && i != HP_LR) || def->integer
+                    || strcmp(def->name, "initial_accumulator_value") == 0;
+        if (fixed && hp[i] != cfg->hp[i]) return ERR_INVALID_ARGUMENT;
+        if (strcmp(def->name, "momentum") == 0 && (hp[i] != 0) != (cfg->hp[i] != 0)) return ERR_INVALID_ARGUMENT;
+    }
+    /* the optimizer's own combination rules (e.g. Nesterov needs dampening 0) */
+    opt_config c = *cfg;
+    memcpy(c.hp, hp, (size_t)cfg->nhp * sizeof(double));
+    uint64_t bytes;
+    *bad = -1;
+    int rc = vt->state_bytes ? vt->state_bytes(&c, &(layout){.ntensors = 1, .n = 1}, &bytes) : 0;
+    return rc == ERR_OUT_OF_RANGE ? ERR_OUT_OF_RANGE : 0;
+}
+
 int opt_step_masked(opt *o, float *params, const float *grads, float *update, const uint8_t *skip,
                     step_info *info)
+{
+    return opt_step_groups(o, params, grads, update, skip, NULL, info);
+}
+
+int opt_step_groups(opt *o, float *params, const float *grads, float *update, const uint8_t *skip,
+                    const double *const *tensor_hp, step_info *info)
 {
     if (!opt_can_mask(o)) return ERR_INVALID_ARGUMENT;
     step_info local = {.loss = NAN};
@@ -317,6 +346,8 @@ int opt_step_masked(opt *o, float *params, const float *grads, float *update, co
 
     double lr = opt_schedule_lr(&o->cfg, t);
     info->lr = lr;
+    double base_hp[OPT_MAX_HP];
+    memcpy(base_hp, o->cfg.hp, sizeof base_hp);
     /* Before the first lagging step every tensor has taken t - 1 steps. */
     if (!o->lagging)
         for (int j = 0; j < lay->ntensors; j++) o->tsteps[j] = t - 1;
@@ -327,7 +358,15 @@ int opt_step_masked(opt *o, float *params, const float *grads, float *update, co
             continue;
         }
         if (g == o->scratch) vm_scale(o->scratch + off, grads + off, coef, len);
-        int rc = o->vt->step_range(o, params, g, update, lr, o->tsteps[j] + 1, off, len);
+        const double *hp = tensor_hp && tensor_hp[j] ? tensor_hp[j] : NULL;
+        double lr_j = lr;
+        if (hp) {
+            memcpy(o->cfg.hp, hp, (size_t)o->cfg.nhp * sizeof(double));
+            lr_j = opt_schedule_lr(&o->cfg, t);
+            if (j == 0) info->lr = lr_j;
+        }
+        int rc = o->vt->step_range(o, params, g, update, lr_j, o->tsteps[j] + 1, off, len);
+        if (hp) memcpy(o->cfg.hp, base_hp, sizeof base_hp);
         if (rc) return rc;
     }
     double usq, psq;

@@ -188,6 +188,22 @@ int  opt_step(opt *o, float *params, const float *grads, float *update, step_inf
  * else opt_step's results and caveats. */
 int  opt_step_masked(opt *o, float *params, const float *grads, float *update, const uint8_t *skip,
                      step_info *info);
+/* opt_step_masked where tensor j runs with the hyperparameter vector
+ * tensor_hp[j] (a full vector in opt_hparams() order, checked by
+ * opt_group_hp_check; NULL entries, or tensor_hp NULL: o->cfg.hp), as torch's
+ * parameter groups do: its learning rate is the schedule's at t under that
+ * vector.  info->lr is tensor 0's.  The kernels read o->cfg, so o->cfg.hp
+ * is set to the tensor's vector around its call and restored. */
+int  opt_step_groups(opt *o, float *params, const float *grads, float *update, const uint8_t *skip,
+                     const double *const *tensor_hp, step_info *info);
+/* Checks hp as the hyperparameters of a group of tensors of an optimizer
+ * configured by cfg: every value in its bounds, and equal to cfg's wherever
+ * the optimizer's state or the common schedule depends on it (the common
+ * hyperparameters other than lr, the integer flags such as amsgrad or
+ * nesterov, initial_accumulator_value, and whether momentum is 0); *bad
+ * gets the offending index.  0, ERR_OUT_OF_RANGE, ERR_NON_FINITE or
+ * ERR_INVALID_ARGUMENT (may not differ per group). */
+int  opt_group_hp_check(const opt_config *cfg, const double *hp, int *bad);
 /* 1 when `o` can take masked steps (its optimizer has step_range). */
 int  opt_can_mask(const opt *o);
 /* The optimizer's diagnostics (opt_vtbl.diag): how many written to out
