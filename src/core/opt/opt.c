@@ -353,18 +353,19 @@ int opt_step_groups(opt *o, float *params, const float *grads, float *update, co
         for (int j = 0; j < lay->ntensors; j++) o->tsteps[j] = t - 1;
     for (int j = 0; j < lay->ntensors; j++) {
         size_t off = lay->tensors[j].offset, len = lay->tensors[j].size;
-        if (skip && skip[j]) {
-            memset(update + off, 0, len * sizeof(float));
-            continue;
-        }
-        if (g == o->scratch) vm_scale(o->scratch + off, grads + off, coef, len);
         const double *hp = tensor_hp && tensor_hp[j] ? tensor_hp[j] : NULL;
         double lr_j = lr;
         if (hp) {
             memcpy(o->cfg.hp, hp, (size_t)o->cfg.nhp * sizeof(double));
             lr_j = opt_schedule_lr(&o->cfg, t);
-            if (j == 0) info->lr = lr_j;
+            if (j == 0) info->lr = lr_j;   /* tensor 0's, skipped or not */
         }
+        if (skip && skip[j]) {
+            if (hp) memcpy(o->cfg.hp, base_hp, sizeof base_hp);
+            memset(update + off, 0, len * sizeof(float));
+            continue;
+        }
+        if (g == o->scratch) vm_scale(o->scratch + off, grads + off, coef, len);
         int rc = o->vt->step_range(o, params, g, update, lr_j, o->tsteps[j] + 1, off, len);
         if (hp) memcpy(o->cfg.hp, base_hp, sizeof base_hp);
         if (rc) return rc;
