@@ -155,3 +155,32 @@ def test_bad_step_hyperparams_are_refused_and_change_nothing(daemon):
     lo = d.create(optimizer="mlp_lopt", tensors=T)["id"]
     st, body = d.step(lo, 1, g, hyperparams=[{"lr": 0.1}])
     assert st == 400 and body["error"]["code"] == "invalid_argument"
+
+
+def test_shared_session_applies_its_groups_to_the_mean(daemon):
+    import threading
+    d = daemon
+    groups = [{"tensors": ["w"], "lr": 0.2}, {"tensors": ["b", "c"], "lr": 0.03}]
+    shared = d.create(optimizer="sgd", tensors=T, params=start(), groups=groups, workers=2)["id"]
+    single = d.create(optimizer="sgd", tensors=T, params=start(), groups=groups)["id"]
+    g1, g2 = grads(1), grads(2)
+    mean = ((g1 + g2) / np.float32(2)).astype(np.float32)
+    out = {}
+
+    def post(name, g):
+        import http.client   # one connection per worker: both requests wait at once
+        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
+        c.request("POST", f"/v1/sessions/{shared}/step", json.dumps({"step": 1, "grads": g.tolist(), "worker": name}),
+                  {"Content-Type": "application/json"})
+        r = c.getresponse()
+        out[name] = (r.status, json.loads(r.read()))
+        c.close()
+
+    ts = [threading.Thread(target=post, args=("a", g1)), threading.Thread(target=post, args=("b", g2))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert out["a"][0] == 200 and out["a"][1]["update"] == out["b"][1]["update"]
+    want = d.step(single, 1, mean.tolist())[1]["update"]
+    assert np.array(out["a"][1]["update"], dtype=np.float32).tobytes() == np.array(want, dtype=np.float32).tobytes()
