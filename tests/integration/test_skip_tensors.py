@@ -3,7 +3,6 @@
 gets no update, no momentum/moment change and no weight decay, and keeps its
 own step count; the reference is one session per tensor, stepped only when
 that tensor is not skipped (classic optimizers are elementwise)."""
-import struct
 
 import numpy as np
 import pytest

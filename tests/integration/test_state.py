@@ -10,7 +10,6 @@ import json
 import numpy as np
 import pytest
 
-from daemon import Daemon
 
 T = [{"name": "w", "shape": [3, 4]}, {"name": "b", "shape": [4]}]
 N = 16
