@@ -14,12 +14,8 @@ size_t base64_encoded_len(size_t n)
     return groups > SIZE_MAX / 4 - 1 ? SIZE_MAX : groups * 4;
 }
 
-int base64_encode(const void *data, size_t n, char **out, size_t *out_len)
+void base64_encode_into(const void *data, size_t n, char *o)
 {
-    size_t len = base64_encoded_len(n);
-    if (len == SIZE_MAX) return ERR_OUTPUT_TOO_LARGE;
-    char *o = malloc(len + 1);
-    if (!o) return ERR_NO_MEMORY;
     const uint8_t *p = data;
     size_t k = 0, i = 0;
     for (; i + 3 <= n; i += 3) {
@@ -36,9 +32,18 @@ int base64_encode(const void *data, size_t n, char **out, size_t *out_len)
         o[k++] = i + 1 < n ? alphabet[(v >> 6) & 63] : '=';
         o[k++] = '=';
     }
-    o[k] = '\0';
+}
+
+int base64_encode(const void *data, size_t n, char **out, size_t *out_len)
+{
+    size_t len = base64_encoded_len(n);
+    if (len == SIZE_MAX) return ERR_OUTPUT_TOO_LARGE;
+    char *o = malloc(len + 1);
+    if (!o) return ERR_NO_MEMORY;
+    base64_encode_into(data, n, o);
+    o[len] = '\0';
     *out = o;
-    *out_len = k;
+    *out_len = len;
     return 0;
 }
 

@@ -19,6 +19,8 @@
 
 /* Characters base64_encode writes for n bytes (SIZE_MAX when that overflows). */
 size_t base64_encoded_len(size_t n);
+/* Writes the base64_encoded_len(n) characters of data[0..n) to out (no NUL). */
+void base64_encode_into(const void *data, size_t n, char *out);
 /* Encodes data[0..n): *out (NUL-terminated), *out_len characters.
  * 0, ERR_NO_MEMORY or ERR_OUTPUT_TOO_LARGE. */
 int base64_encode(const void *data, size_t n, char **out, size_t *out_len);

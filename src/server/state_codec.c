@@ -81,8 +81,7 @@ int state_codec_encode(cJSON *spec_json, int64_t step, const uint8_t *blob, size
      * after it, never copied into a cJSON string. */
     cJSON *h = cJSON_CreateObject();
     int rc = ERR_NO_MEMORY;
-    char *head = NULL, *b64 = NULL;
-    size_t b64_len = 0;
+    char *head = NULL;
     if (h && cJSON_AddStringToObject(h, "format", STATE_CODEC_FORMAT) &&
         cJSON_AddNumberToObject(h, "version", STATE_CODEC_VERSION) &&
         cJSON_AddStringToObject(h, "optimizer", oname->valuestring) &&
@@ -96,7 +95,8 @@ int state_codec_encode(cJSON *spec_json, int64_t step, const uint8_t *blob, size
     }
     cJSON_Delete(np);
     cJSON_Delete(h);
-    if (head) rc = base64_encode(blob, len, &b64, &b64_len);
+    size_t b64_len = base64_encoded_len(len);
+    if (head) rc = b64_len > SIZE_MAX / 2 ? ERR_OUTPUT_TOO_LARGE : 0;
     if (!rc) {
         size_t hl = strlen(head);   /* ends with '}' */
         static const char key[] = ",\"state\":\"";
@@ -109,7 +109,7 @@ int state_codec_encode(cJSON *spec_json, int64_t step, const uint8_t *blob, size
             k += hl - 1;
             memcpy(o + k, key, sizeof key - 1);
             k += sizeof key - 1;
-            memcpy(o + k, b64, b64_len);
+            base64_encode_into(blob, len, o + k);   /* straight into the answer: no copy */
             k += b64_len;
             o[k++] = '"';
             o[k++] = '}';
@@ -119,7 +119,6 @@ int state_codec_encode(cJSON *spec_json, int64_t step, const uint8_t *blob, size
         }
     }
     free(head);
-    free(b64);
     return rc;
 }
 
