@@ -61,6 +61,7 @@
     X(ERR_QUOTA_EXCEEDED,     "quota_exceeded",        "the tenant's session or parameter quota is used up") \
     X(ERR_RATE_LIMITED,       "rate_limited",          "too many requests for this key; retry after the time in Retry-After") \
     X(ERR_IDEMPOTENCY_REUSED, "idempotency_key_reused", "this Idempotency-Key was used with a different request body") \
+    X(ERR_INVALID_STATE,      "invalid_state",         "an exported session state failed its format, version, checksum, size or optimizer check") \
     X(ERR_INTERNAL,           "internal",              "internal error")
 
 typedef enum {

@@ -35,7 +35,9 @@ int step_run(const step_state *st, int64_t k, const float *g, double loss, int s
     if (skip) memset(st->update, 0, st->lay->n * sizeof(float));
     else {
         if (ad) adapt_before_step(ad, st->o, g, st->prev_update);
-        rc = opt_step(st->o, st->params, g, st->update, &out->info);
+        rc = st->skip_tensors || st->tensor_hp
+                 ? opt_step_groups(st->o, st->params, g, st->update, st->skip_tensors, st->tensor_hp, &out->info)
+                 : opt_step(st->o, st->params, g, st->update, &out->info);
         if (!rc && ad) adapt_after_step(ad, st->o, st->params, st->update, &out->info);
         if (!rc && es) online_es_after_step(es, st->lay, st->params, st->update, &out->info);
     }

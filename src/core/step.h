@@ -35,6 +35,14 @@ typedef struct step_state {
     float        *params;        /* (n) updated in place */
     const float  *prev_update;   /* (n) the previous step's update (adaptation, update cosine) */
     float        *update;        /* (n) out: this step's update (all zero when skipped) */
+    /* (lay->ntensors) or NULL: tensors with skip_tensors[j] != 0 have no
+     * gradient this step (opt_step_masked).  Only without adaptation and
+     * learner (the caller refuses the combination). */
+    const uint8_t *skip_tensors;
+    /* (lay->ntensors) or NULL: tensor j steps with the hyperparameter
+     * vector tensor_hp[j] (opt_step_groups; parameter groups and a step's
+     * hyperparameters).  Same restriction as skip_tensors. */
+    const double *const *tensor_hp;
     /* Optional monotonic clock in seconds, read around the optimizer part
      * (learner start → learner end) for result.duration; NULL: NAN. */
     double      (*clock)(void);

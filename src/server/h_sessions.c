@@ -1,8 +1,8 @@
 /* h_sessions.c — handlers of /v1/sessions and its sub-resources: decode and
- * validate the request completely, then hand it to the service (session.h).  Creates run
+ * validate the request completely (a step through step_decode.h, a state
+ * through state_codec.h), then hand it to the service (session.h).  Creates run
  * on the compute pool; steps, feedback, parameter reads and deletes in the
  * session's lane of it (compute.h), so a heavy one holds no HTTP thread. */
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,15 +14,15 @@
 #include "compute.h"
 #include "domain.h"
 #include "errors.h"
-#include "f32json.h"
 #include "handlers.h"
 #include "idemlane.h"
 #include "jsonwalk.h"
 #include "live.h"
 #include "sessions.h"
 #include "spec.h"
+#include "state_codec.h"
+#include "step_decode.h"
 #include "store.h"
-#include "utf8.h"
 
 /* Only JSON (or no Content-Type) is accepted by JSON routes. */
 static int want_json_body(req *r)
@@ -43,21 +43,6 @@ static session *path_session(req *r)
     }
     if (!s) http_resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", r->param[0]);
     return s;
-}
-
-/* Parses a decimal integer (digits only: no sign, space or '+') in [lo, hi];
- * -1 when it is not one. */
-static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
-{
-    if (!s || !*s || strlen(s) > 18) return -1;
-    int64_t v = 0;
-    for (const char *p = s; *p; p++) {
-        if (*p < '0' || *p > '9') return -1;
-        v = v * 10 + (*p - '0');
-    }
-    if (v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
 }
 
 static void h_sessions_create_once(req *r);
@@ -134,6 +119,8 @@ typedef struct job {
     idem         im;
     step_request sr;
     float       *grads;            /* a JSON step's decoded gradients */
+    uint8_t     *skip;             /* a step's skip mask (skip_mask.h), or NULL */
+    cJSON       *hyper;            /* a step's hyperparams (groups.h), or NULL */
     int          enc;
 } job;
 
@@ -143,6 +130,8 @@ static void job_free(void *ctx)
     if (j->s) session_unref(j->s);
     idemlane_put(j->key_lane);
     free(j->grads);
+    free(j->skip);
+    cJSON_Delete(j->hyper);
     free(j);
 }
 
@@ -205,13 +194,20 @@ static void h_sessions_create_once(req *r)
     if (!http_ready(r) || !want_json_body(r)) return;
     spec sp;
     char msg[300];
-    int rc = spec_parse(&sp, r->body, r->body_len, (size_t)r->app->cfg.max_params, 0, msg, sizeof msg);
+    /* {"state": …}: a session continuing an exported one (state_codec.h) */
+    uint8_t *blob = NULL;
+    size_t blob_len = 0;
+    int64_t state_step = 0;
+    int rc = state_codec_import_body(r->body, r->body_len, (size_t)r->app->cfg.max_params, &sp, &blob, &blob_len,
+                                     &state_step, msg, sizeof msg);
+    if (rc == 1) rc = spec_parse(&sp, r->body, r->body_len, (size_t)r->app->cfg.max_params, 0, msg, sizeof msg);
     if (rc) {
         http_resp_error(r, rc, "%s", msg);
         return;
     }
     rc = domain_resolve(r->app->db, &sp, msg, sizeof msg);
     if (rc) {
+        free(blob);
         spec_deinit(&sp);
         http_resp_error(r, rc, "%s", msg);
         return;
@@ -222,9 +218,13 @@ static void h_sessions_create_once(req *r)
     memcpy(weights, sp.weights, sizeof weights);
     char why[400];
     uint64_t needed = 0;
-    rc = sessions_create(r->app->reg, &sp, &s, why, sizeof why, &needed);
+    rc = blob ? sessions_import(r->app->reg, &sp, blob, blob_len, state_step, &s, why, sizeof why, &needed)
+              : sessions_create(r->app->reg, &sp, &s, why, sizeof why, &needed);
+    free(blob);
     if (rc == ERR_SESSION_TOO_LARGE || rc == ERR_MEMORY_BUDGET)
         http_resp_error_int(r, rc, "needed_bytes", (int64_t)needed, "%s", why);
+    else if (rc == ERR_INVALID_STATE)
+        http_resp_error(r, rc, "%s", why);
     else if (rc == ERR_NOT_FOUND)
         http_resp_error(r, ERR_INVALID_ARGUMENT, "no weights record named \"%s\" (GET /v1/optimizers lists them)",
                         weights);
@@ -260,7 +260,7 @@ void h_sessions_list(req *r)
 {
     int64_t limit = 100;
     const char *ls = http_req_query(r, "limit");
-    if (ls && parse_int(ls, 1, 1000, &limit) != 0) {
+    if (ls && step_decode_digits(ls, 1, 1000, &limit) != 0) {
         http_resp_error(r, ERR_OUT_OF_RANGE, "limit must be an integer in [1, 1000]");
         return;
     }
@@ -317,137 +317,6 @@ void h_session_delete(req *r)
 
 /* ---- step ---------------------------------------------------------------- */
 
-typedef struct step_ctx {
-    step_request *sr;
-    float        *grads;
-    size_t        n, ngrads;
-    int           have_step, have_grads;
-    char          msg[200];
-} step_ctx;
-
-static int step_member(void *ctx, const char *key, const char *val, size_t avail, size_t *used)
-{
-    step_ctx *c = ctx;
-    if (strcmp(key, "grads") == 0) {
-        int rc = f32json_parse_array(val, avail, c->grads, c->n, &c->ngrads, used);
-        if (rc == ERR_LENGTH_MISMATCH) {
-            snprintf(c->msg, sizeof c->msg, "grads has more than the session's %zu values", c->n);
-            return rc;
-        }
-        if (rc == ERR_NON_FINITE) {
-            /* Whether this rejects or skips is the session's policy: check the
-             * array is otherwise well formed and go on. */
-            cJSON *v = jsonwalk_cjson(val, avail, used);
-            int ok = cJSON_IsArray(v) && (size_t)cJSON_GetArraySize(v) == c->n;
-            for (cJSON *e = v ? v->child : NULL; ok && e; e = e->next) ok = cJSON_IsNumber(e);
-            cJSON_Delete(v);
-            if (!ok) {
-                snprintf(c->msg, sizeof c->msg, "grads must be an array of %zu numbers", c->n);
-                return ERR_INVALID_ARGUMENT;
-            }
-            c->sr->nonfinite = 1;
-            c->ngrads = c->n;
-            c->have_grads = 1;
-            return 0;
-        }
-        if (rc) {
-            rc = jsonwalk_classify(val, avail);
-            snprintf(c->msg, sizeof c->msg, rc == ERR_INVALID_JSON ? "grads is not well-formed JSON"
-                                                                     : "grads must be an array of numbers");
-            return rc;
-        }
-        c->have_grads = 1;
-        return 0;
-    }
-    cJSON *v = jsonwalk_cjson(val, avail, used);
-    if (!v) {
-        snprintf(c->msg, sizeof c->msg, "malformed value of \"%s\"", key);
-        return ERR_INVALID_JSON;
-    }
-    int rc = 0;
-    if (strcmp(key, "step") == 0) {
-        if (jsonwalk_int(v, 0, 9e15, &c->sr->step) != 0) {
-            snprintf(c->msg, sizeof c->msg, "step must be a non-negative integer");
-            rc = ERR_INVALID_ARGUMENT;
-        } else c->have_step = 1;
-    } else if (strcmp(key, "loss") == 0) {
-        if (cJSON_IsNull(v)) c->sr->loss = NAN;
-        else if (!cJSON_IsNumber(v)) {
-            snprintf(c->msg, sizeof c->msg, "loss must be a number");
-            rc = ERR_INVALID_ARGUMENT;
-        } else if (!isfinite(v->valuedouble)) {
-            c->sr->nonfinite = 1;
-        } else c->sr->loss = v->valuedouble;
-    } else if (strcmp(key, "worker") == 0) {
-        if (!cJSON_IsString(v) || !*v->valuestring || strlen(v->valuestring) >= sizeof c->sr->worker) {
-            snprintf(c->msg, sizeof c->msg, "worker must be a string of 1 to 63 bytes");
-            rc = ERR_INVALID_ARGUMENT;
-        } else snprintf(c->sr->worker, sizeof c->sr->worker, "%s", v->valuestring);
-    } else {
-        snprintf(c->msg, sizeof c->msg, "unknown field \"%s\"", key);
-        rc = ERR_UNKNOWN_FIELD;
-    }
-    cJSON_Delete(v);
-    return rc;
-}
-
-/* The X-Optirs-Worker header, when present, into out (outcap bytes): 0,
- * ERR_BAD_HEADER (empty or too long) or ERR_INVALID_UTF8, with msg set. */
-static int worker_header(req *r, char *out, size_t outcap, char *msg, size_t cap)
-{
-    const char *hw = http_req_header(r, "X-Optirs-Worker");
-    if (!hw) return 0;
-    size_t n = strlen(hw);
-    if (!n || n >= outcap) {
-        snprintf(msg, cap, "X-Optirs-Worker must be 1 to %zu bytes", outcap - 1);
-        return ERR_BAD_HEADER;
-    }
-    if (!utf8_valid(hw, n)) {
-        snprintf(msg, cap, "X-Optirs-Worker is not valid UTF-8");
-        return ERR_INVALID_UTF8;
-    }
-    snprintf(out, outcap, "%s", hw);
-    return 0;
-}
-
-/* Decodes the binary form: body = n little-endian float32, step and loss in headers. */
-static int decode_binary(req *r, size_t n, step_request *sr, char *msg, size_t cap)
-{
-    const char *hs = http_req_header(r, "X-Optirs-Step");
-    if (parse_int(hs, 0, (int64_t)9e15, &sr->step) != 0) {
-        snprintf(msg, cap, "X-Optirs-Step must be a non-negative integer");
-        return ERR_BAD_HEADER;
-    }
-    const char *hl = http_req_header(r, "X-Optirs-Loss");
-    if (hl) {
-        char *end;
-        errno = 0;
-        double l = strtod(hl, &end);
-        if (end == hl || *end || errno == EINVAL) {
-            snprintf(msg, cap, "X-Optirs-Loss must be a number");
-            return ERR_BAD_HEADER;
-        }
-        if (isfinite(l)) sr->loss = l;
-        else sr->nonfinite = 1;
-    }
-    int wrc = worker_header(r, sr->worker, sizeof sr->worker, msg, cap);
-    if (wrc) return wrc;
-    if (r->body_len != n * sizeof(float)) {
-        snprintf(msg, cap, "binary body has %zu bytes; this session takes %zu float32 (%zu bytes)", r->body_len, n,
-                 n * sizeof(float));
-        return ERR_LENGTH_MISMATCH;
-    }
-    /* The body buffer comes from malloc, so it is aligned for float. */
-    const float *g = (const float *)(const void *)r->body;
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(g[i])) {
-            sr->nonfinite = 1; /* the session's policy decides */
-            break;
-        }
-    sr->grads = g;
-    return 0;
-}
-
 /* A JSON step spends at most this many bytes per gradient (a double's 17
  * digits, sign, exponent, separator and generous whitespace), plus slack
  * for the other fields. */
@@ -486,30 +355,13 @@ static int step_decode(req *r, session *s, job *j)
     size_t n = session_num_params(s);
     step_request sr = {.loss = NAN};
     char msg[200] = "";
-    float *grads = NULL;
     int rc = 0;
     int enc = http_req_answer_encoding(r);
     if (enc < 0) {
         rc = ERR_NOT_ACCEPTABLE;
         snprintf(msg, sizeof msg, "Accept must allow application/json or application/octet-stream");
-    } else if (r->ctype == CT_BINARY) {
-        rc = decode_binary(r, n, &sr, msg, sizeof msg);
-    } else if (r->ctype == CT_JSON || r->ctype == CT_NONE) {
-        grads = j->grads = malloc((n ? n : 1) * sizeof(float));
-        step_ctx c = {.sr = &sr, .grads = grads, .n = n};
-        rc = grads ? jsonwalk_object(r->body, r->body_len, step_member, &c, c.msg, sizeof c.msg) : ERR_NO_MEMORY;
-        if (!rc && !c.have_step) { rc = ERR_MISSING_FIELD; snprintf(c.msg, sizeof c.msg, "step is required"); }
-        if (!rc && !c.have_grads) { rc = ERR_MISSING_FIELD; snprintf(c.msg, sizeof c.msg, "grads is required"); }
-        if (!rc && c.ngrads != n) {
-            rc = ERR_LENGTH_MISMATCH;
-            snprintf(c.msg, sizeof c.msg, "grads has %zu values; the session has %zu parameters", c.ngrads, n);
-        }
-        sr.grads = grads;
-        memcpy(msg, c.msg, sizeof msg);
-        if (!rc && !sr.worker[0]) rc = worker_header(r, sr.worker, sizeof sr.worker, msg, sizeof msg);
     } else {
-        rc = ERR_UNSUPPORTED_MEDIA;
-        snprintf(msg, sizeof msg, "a step is application/json or application/octet-stream");
+        rc = step_decode_request(r, n, session_layout(s), &sr, &j->grads, &j->skip, &j->hyper, msg, sizeof msg);
     }
     if (rc) {
         http_resp_error(r, rc, "%s", msg[0] ? msg : err_message(rc));
@@ -672,11 +524,11 @@ static int query_range(req *r, int64_t *after, int64_t *limit)
     *after = 0;
     *limit = 1000;
     const char *a = http_req_query(r, "after"), *l = http_req_query(r, "limit");
-    if (a && parse_int(a, 0, (int64_t)9e15, after) != 0) {
+    if (a && step_decode_digits(a, 0, (int64_t)9e15, after) != 0) {
         http_resp_error(r, ERR_OUT_OF_RANGE, "after must be a non-negative integer");
         return -1;
     }
-    if (l && parse_int(l, 1, 10000, limit) != 0) {
+    if (l && step_decode_digits(l, 1, 10000, limit) != 0) {
         http_resp_error(r, ERR_OUT_OF_RANGE, "limit must be an integer in [1, 10000]");
         return -1;
     }
@@ -759,3 +611,30 @@ void h_session_metrics(req *r)
     else list_rows(r, "metrics", 0);
 }
 void h_session_feedback_list(req *r) { list_rows(r, "feedback", 1); }
+
+/* ---- full state (state_codec.h) ---------------------------------------------- */
+static int state_work(req *r, void *ctx)
+{
+    job *j = ctx;
+    cJSON *spec_json;
+    uint8_t *blob;
+    char *text = NULL;
+    size_t len = 0, text_len = 0;
+    int64_t step = 0;
+    int rc = session_export(j->s, &spec_json, &blob, &len, &step);
+    if (!rc) rc = state_codec_encode(spec_json, step, blob, len, &text, &text_len);
+    cJSON_Delete(spec_json);   /* NULL (and blob NULL) after a failed export */
+    free(blob);
+    if (rc) http_resp_error(r, rc, NULL);
+    else http_resp_take(r, 200, "application/json", text, text_len);
+    return COMPUTE_DONE;
+}
+
+/* In the session's lane: everything the session is, after the steps sent before. */
+void h_session_state(req *r)
+{
+    session *s = path_session(r);
+    if (!s) return;
+    job *j = job_new(r, s);
+    if (j) defer(r, s, state_work, j);
+}

@@ -21,6 +21,7 @@ void h_session_step(req *r);
  * above it) — or sets r->early_error (session_not_found): nothing is read. */
 void h_session_step_begin(req *r);
 void h_session_params(req *r);
+void h_session_state(req *r);
 void h_session_feedback(req *r);
 void h_session_metrics(req *r);
 void h_session_feedback_list(req *r);

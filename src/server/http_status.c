@@ -50,6 +50,7 @@ static const http_status_row rows[ERR_LAST_ - (ERR_FIRST_ + 1)] = {
     HTTP_STATUS_(ERR_NO_MEMORY,           503, NULL),
     HTTP_STATUS_(ERR_STORAGE,             503, NULL),
     HTTP_STATUS_(ERR_CORRUPT,             500, NULL),
+    HTTP_STATUS_(ERR_INVALID_STATE,       400, NULL),
     HTTP_STATUS_(ERR_SHUTTING_DOWN,       503, NULL),
     HTTP_STATUS_(ERR_STARTING,            503, NULL),
     HTTP_STATUS_(ERR_TOO_MANY_SESSIONS,   503, NULL),

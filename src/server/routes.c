@@ -23,6 +23,7 @@ const route routes_table[] = {
     {"DELETE", "/v1/sessions/{id}",               h_session_delete,       "session_delete", 0},
     {"POST",   "/v1/sessions/{id}/step",          h_session_step,         "step", 0},
     {"GET",    "/v1/sessions/{id}/params",        h_session_params,       "params", 0},
+    {"GET",    "/v1/sessions/{id}/state",         h_session_state,        "session_state", 0},
     {"POST",   "/v1/sessions/{id}/feedback",      h_session_feedback,     "feedback", 0},
     {"GET",    "/v1/sessions/{id}/feedback",      h_session_feedback_list,"feedback_list", 0},
     {"GET",    "/v1/sessions/{id}/metrics",       h_session_metrics,      "session_metrics", 0},

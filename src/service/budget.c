@@ -28,6 +28,9 @@ int budget_session_bytes(const spec *sp, session_bytes *out)
     uint64_t vec = opt_bytes_mul(n, sizeof(float));
     out->params = opt_bytes_mul(3, vec);
     out->state = opt_bytes_add(ob, SESSION_FIXED_BYTES + (uint64_t)sp->lay.ntensors * SESSION_TENSOR_BYTES);
+    /* parameter groups: each group's vector and a step's (groups.h); the
+     * per-tensor pointers fit in SESSION_TENSOR_BYTES */
+    out->state = opt_bytes_add(out->state, (uint64_t)(sp->groups.n + 1) * 2 * OPT_MAX_HP * sizeof(double));
     if (sp->learner.enabled) {
         /* the learner's loss ring and its perturbation blocks */
         uint64_t ring = (uint64_t)sp->learner.memory + 2 * (uint64_t)sp->learner.window + 2;

@@ -101,6 +101,9 @@ static void session_free(session *s)
     free(s->params);
     free(s->last_update);
     free(s->spare);
+    free(s->tensor_hp);
+    free(s->step_hp);
+    free(s->step_tensor_hp);
     gather_deinit(&s->g);
     free(s->pend_waiter);
     free(s->pend_enc);
@@ -113,6 +116,24 @@ static void session_free(session *s)
 void session_unref(session *s)
 {
     if (s && atomic_fetch_sub(&s->refs, 1) == 1) session_free(s);
+}
+
+/* The per-tensor vectors of the session's groups and the buffers of a
+ * step's hyperparameters (small: a pointer per tensor, a vector per group). */
+static int session_groups_init(session *s)
+{
+    const spec_groups *g = &s->sp.groups;
+    size_t nt = (size_t)s->sp.lay.ntensors, rows = g->n ? (size_t)g->n : 1;
+    s->step_hp = calloc(rows, sizeof *s->step_hp);
+    s->step_tensor_hp = calloc(nt, sizeof *s->step_tensor_hp);
+    if (g->n) s->tensor_hp = calloc(nt, sizeof *s->tensor_hp);
+    if (!s->step_hp || !s->step_tensor_hp || (g->n && !s->tensor_hp)) return ERR_NO_MEMORY;
+    for (size_t j = 0; j < nt; j++) {
+        int gi = g->n ? g->of_tensor[j] : 0;
+        if (g->n) s->tensor_hp[j] = g->hp[gi];
+        s->step_tensor_hp[j] = s->step_hp[gi];
+    }
+    return 0;
 }
 
 /* Builds a session from a parsed spec (taking sp's contents). */
@@ -140,6 +161,7 @@ static int session_build(sessions *reg, spec *sp, session **out)
     if (reg->hooks.attach_new) s->attach = reg->hooks.attach_new(reg->hooks.ctx);
     int rc = (!s->params || !s->last_update || !s->spare || (reg->hooks.attach_new && !s->attach)) ? ERR_NO_MEMORY
                                                                                                    : 0;
+    if (!rc) rc = session_groups_init(s);
     if (!rc && s->sp.workers > 1) {
         size_t k = (size_t)s->sp.workers;
         rc = gather_init(&s->g, s->sp.workers, n);
@@ -282,6 +304,7 @@ size_t session_num_params(const session *s) { return s->sp.lay.n; }
 int session_workers(const session *s) { return s->sp.workers; }
 const opt *session_opt(const session *s) { return &s->o; }
 void *session_attachment(const session *s) { return s->attach; }
+const layout *session_layout(const session *s) { return &s->sp.lay; }
 
 static char *make_meta(session *s, int64_t created_ms)
 {
@@ -342,7 +365,30 @@ static int build_reserved(sessions *reg, spec *sp, const session_bytes *sb, int 
     return 0;
 }
 
-int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t msgcap, uint64_t *needed)
+/* Reads an exported snapshot into a session being imported: ERR_INVALID_STATE
+ * (with the reason in msg) when it does not decode for the session's spec. */
+static int import_state(session *s, const void *blob, size_t len, int64_t step, char *msg, size_t msgcap)
+{
+    snapshot_state st = session_snapshot_view(s);
+    int rc = session_take_state(s, &st, snapshot_decode(&st, blob, len));
+    if (rc == ERR_NO_MEMORY) return rc;
+    if (rc) {
+        snprintf(msg, msgcap, "the state does not decode for its spec (%s): another optimizer, hyperparameters "
+                 "that change the state's shape, another layout, a newer snapshot version or damaged bytes",
+                 err_name(rc));
+        return ERR_INVALID_STATE;
+    }
+    if (s->step != step) {
+        snprintf(msg, msgcap, "the state says step %lld but its bytes hold step %lld", (long long)step,
+                 (long long)s->step);
+        return ERR_INVALID_STATE;
+    }
+    return 0;
+}
+
+/* sessions_create, and sessions_import when blob is not NULL. */
+static int create_session(sessions *reg, spec *sp, const void *blob, size_t blob_len, int64_t step, session **out,
+                          char *msg, size_t msgcap, uint64_t *needed)
 {
     msg[0] = '\0';
     /* Every figure is settled before a byte of the session is allocated. */
@@ -367,13 +413,17 @@ int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t ms
                  (unsigned long long)(in_use < lim ? lim - in_use : 0));
     }
     if (rc) return rc;
+    if (blob && (rc = import_state(s, blob, blob_len, step, msg, msgcap)) != 0) {
+        session_free(s);
+        return rc;
+    }
     new_id(reg, s->id);
     int64_t created = reg->hooks.now_ms();
     s->meta_json = make_meta(s, created);
     uint8_t *snap = NULL;
     size_t snap_len = 0;
     rc = s->meta_json ? snapshot_encode_session(s, &snap, &snap_len) : ERR_NO_MEMORY;
-    if (!rc) rc = store_session_create_take(reg->db, s->id, s->meta_json, created, 0, snap, snap_len);
+    if (!rc) rc = store_session_create_take(reg->db, s->id, s->meta_json, created, s->step, snap, snap_len);
     session_publish(s);
     if (!rc) rc = registry_add(reg, s);
     if (rc) {
@@ -384,6 +434,17 @@ int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t ms
     atomic_fetch_add(&s->refs, 1); /* the caller's */
     *out = s;
     return 0;
+}
+
+int sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t msgcap, uint64_t *needed)
+{
+    return create_session(reg, sp, NULL, 0, 0, out, msg, msgcap, needed);
+}
+
+int sessions_import(sessions *reg, spec *sp, const void *blob, size_t len, int64_t step, session **out, char *msg,
+                    size_t msgcap, uint64_t *needed)
+{
+    return create_session(reg, sp, blob, len, step, out, msg, msgcap, needed);
 }
 
 static int restore_one(void *ctx, const store_session_row *row)
@@ -432,6 +493,23 @@ int session_read_params(session *s, int (*fn)(void *ctx, int64_t step, const flo
     pthread_mutex_lock(&s->mu);
     int rc = fn(ctx, s->step, s->params, s->sp.lay.n);
     session_unlock(s);
+    return rc;
+}
+
+int session_export(session *s, cJSON **spec_json, uint8_t **blob, size_t *len, int64_t *step)
+{
+    *spec_json = NULL;
+    *blob = NULL;
+    pthread_mutex_lock(&s->mu);
+    int rc = s->deleted ? ERR_SESSION_NOT_FOUND : 0;
+    if (!rc && !(*spec_json = spec_to_json(&s->sp))) rc = ERR_NO_MEMORY;
+    if (!rc) rc = snapshot_encode_session(s, blob, len);
+    if (!rc) *step = s->step;
+    session_unlock(s);
+    if (rc) {
+        cJSON_Delete(*spec_json);
+        *spec_json = NULL;
+    }
     return rc;
 }
 

@@ -113,6 +113,18 @@ int  sessions_restore(sessions *reg);
  * and budget refusals msg gets the figures (else "").  *out gets a
  * reference.  0 or ERR_*. */
 int  sessions_create(sessions *reg, spec *sp, session **out, char *msg, size_t msgcap, uint64_t *needed);
+/* sessions_create for a session that continues an exported one
+ * (session_export): the same checks of the spec and the same reservation,
+ * all before anything is allocated (the state is decoded into the buffers
+ * the spec sizes, nothing more), then the snapshot blob (len bytes) is
+ * decoded into the new session, which is persisted at the exported step.
+ * Its next step gives exactly the update the exported session would have
+ * given.  Not carried: the metrics history, feedback, the status and a
+ * shared step being gathered.  sessions_create's errors, or
+ * ERR_INVALID_STATE (msg says why) when the blob does not decode for sp or
+ * holds another step than `step`. */
+int  sessions_import(sessions *reg, spec *sp, const void *blob, size_t len, int64_t step, session **out,
+                     char *msg, size_t msgcap, uint64_t *needed);
 /* A reference to session `id`, or NULL. */
 session *sessions_get(sessions *reg, const char *id);
 /* Drops a reference (NULL does nothing). */
@@ -139,6 +151,9 @@ int    session_workers(const session *s);
 /* The session's optimizer (its layout names the tensors); read it only with
  * the session's mutex held (in hooks.stepped). */
 const opt *session_opt(const session *s);
+/* The session's layout (its tensors' names and sizes): fixed for the
+ * session's life, so it may be read without the session's mutex. */
+const layout *session_layout(const session *s);
 /* The attachment hooks.attach_new made for s (NULL without that hook). */
 void  *session_attachment(const session *s);
 
@@ -151,6 +166,15 @@ typedef struct step_request {
     char         worker[64];      /* "" when absent */
     int          encoding;        /* the answer's encoding: opaque here, passed through */
     int          nonfinite;       /* a gradient or the loss is not finite */
+    /* (the layout's ntensors) or NULL: tensors with skip_tensors[j] != 0
+     * have no gradient this step (core's opt_step_masked: no update, no
+     * state change).  Refused (ERR_INVALID_ARGUMENT) for optimizers without
+     * masked steps, shared sessions, adaptation and the online learner. */
+    const uint8_t *skip_tensors;
+    /* NULL, or this step's hyperparameters: an array of one object per
+     * group (groups.h; one object without groups).  Refused like
+     * skip_tensors, with groups_step_hp's errors for bad values. */
+    const cJSON  *hyperparams;
 } step_request;
 
 /* Runs the step protocol for `sr` from the request `waiter` (opaque).
@@ -164,6 +188,13 @@ int  session_step(session *s, void *waiter, const step_request *sr, session_answ
 /* Calls fn with the current parameters and step, with s's mutex held;
  * returns fn's result. */
 int  session_read_params(session *s, int (*fn)(void *ctx, int64_t step, const float *p, size_t n), void *ctx);
+/* Everything a session is, for export: *spec_json its normalized spec
+ * (spec_to_json: no id, tenant or created_ms), *blob its snapshot
+ * (snapshot.h: parameters, the answer of step *step, the optimizer state,
+ * adaptation and online learner) as of its last step *step, read under
+ * s's mutex.  The caller frees both (cJSON_Delete, free).  0,
+ * ERR_SESSION_NOT_FOUND (deleted), ERR_NO_MEMORY or snapshot_encode's. */
+int  session_export(session *s, cJSON **spec_json, uint8_t **blob, size_t *len, int64_t *step);
 /* Stores feedback for a taken step.  0 or ERR_* (msg filled). */
 int  session_feedback(session *s, int64_t step, double loss, const char *metrics_json, char *msg, size_t cap);
 

@@ -38,6 +38,11 @@ struct session {
     float          *params;        /* (n) */
     float          *last_update;   /* (n) answer of step `step` */
     float          *spare;         /* (n) the next update is written here, then swapped */
+    /* parameter groups (sp.groups, or one implicit group): each tensor's
+     * vector, and this step's when the step carries hyperparameters */
+    const double  **tensor_hp;     /* (ntensors) into sp.groups.hp; NULL without groups */
+    double        (*step_hp)[OPT_MAX_HP];   /* (max(groups, 1)) */
+    const double  **step_tensor_hp;/* (ntensors) into step_hp */
     double          last_loss;
     double          best_loss;     /* lowest finite loss seen (NAN: none yet) */
     int             last_applied;  /* 0 when step `step` was skipped (non_finite: skip) */

@@ -90,7 +90,8 @@ static int persist_step(session *s)
 
 /* Applies step k with gradients g (skip: counts the step, changes nothing)
  * through core's step_run, persists it and runs hooks.stepped. */
-static int apply_step(session *s, int64_t k, const float *g, double loss, int skip)
+static int apply_step(session *s, int64_t k, const float *g, double loss, int skip, const uint8_t *skip_tensors,
+                      const double *const *tensor_hp)
 {
     sessions *reg = s->reg;
     /* durability=step: refused before it is applied when the database file
@@ -104,7 +105,8 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
         return ERR_SESSION_DIVERGED;
     }
     step_state st = {.o = &s->o, .ad = &s->ad, .es = &s->es, .lay = &s->sp.lay, .params = s->params,
-                     .prev_update = s->last_update, .update = s->spare, .clock = reg->hooks.now_mono};
+                     .prev_update = s->last_update, .update = s->spare, .clock = reg->hooks.now_mono,
+                     .skip_tensors = skip_tensors, .tensor_hp = tensor_hp};
     step_result res;
     int rc = step_run(&st, k, g, loss, skip, &res);
     if (res.non_finite) {
@@ -196,7 +198,7 @@ static int gather_step(session *s, void *waiter, const step_request *sr, int ski
     double loss;
     int any_skip;
     const float *mean = gather_mean(&s->g, &loss, &any_skip);
-    int rc = apply_step(s, k, mean, loss, any_skip);
+    int rc = apply_step(s, k, mean, loss, any_skip, NULL, s->tensor_hp);
     const char *msg = rc ? (s->reason[0] ? s->reason : err_message(rc)) : NULL;
     session_pend_answer_all(s, waiter, rc, msg);
     if (rc) answer_error(out, rc, "%s", msg);
@@ -217,7 +219,18 @@ int session_step(session *s, void *waiter, const step_request *sr, session_answe
     step_seq_in in = {.last = s->step, .k = k, .nonfinite = sr->nonfinite, .skip_nonfinite = skip,
                       .deleted = s->deleted, .diverged = strcmp(s->status, "diverged") == 0,
                       .workers = s->sp.workers, .has_worker = sr->worker[0] != '\0'};
-    switch (step_seq_decide(&in)) {
+    const char *nomask = !sr->skip_tensors && !sr->hyperparams ? NULL
+                       : !opt_can_mask(&s->o) ? "this optimizer takes neither skip_tensors nor step hyperparams: "
+                                                "classic ones do"
+                       : s->sp.workers > 1 ? "a shared session takes neither skip_tensors nor step hyperparams"
+                       : s->ad.nmult || s->es.K ? "a session with adapt takes neither skip_tensors nor step hyperparams"
+                       : NULL;
+    char why[240];
+    int hprc = !nomask && sr->hyperparams
+                   ? groups_step_hp(sr->hyperparams, &s->sp.groups, &s->sp.ocfg, s->step_hp, why, sizeof why) : 0;
+    if (nomask) answer_error(out, ERR_INVALID_ARGUMENT, "%s", nomask);
+    else if (hprc) answer_error(out, hprc, "%s", why);
+    else switch (step_seq_decide(&in)) {
     case STEP_SEQ_NON_FINITE:
         answer_error(out, ERR_NON_FINITE, "a gradient or the loss is NaN, infinite or overflows float32 "
                      "(the session's non_finite policy is reject; nothing changed)");
@@ -237,7 +250,8 @@ int session_step(session *s, void *waiter, const step_request *sr, session_answe
         out->expected = s->step + 1;
         break;
     case STEP_SEQ_APPLY: {
-        int rc = apply_step(s, k, sr->grads, sr->loss, skip);
+        int rc = apply_step(s, k, sr->grads, sr->loss, skip, sr->skip_tensors,
+                            sr->hyperparams ? (const double *const *)s->step_tensor_hp : s->tensor_hp);
         if (rc) answer_error(out, rc, "%s", s->reason[0] ? s->reason : err_message(rc));
         else answer_update(s, sr->encoding, out);
         break;

@@ -24,6 +24,7 @@ typedef struct parse_ctx {
     int     have_optimizer, have_tensors;
     char    optimizer[OPT_NAME_MAX];
     cJSON  *hyper, *tensors;        /* kept until the optimizer is known */
+    cJSON  *groups;                 /* kept until the tensors are known */
     char    schedule[32];
     int     have_schedule;
     float  *params;
@@ -132,6 +133,9 @@ static int on_member(void *ctx, const char *key, const char *val, size_t avail, 
         else snprintf(sp->domain, sizeof sp->domain, "%s", v->valuestring);
     } else if (strcmp(key, "adapt") == 0) {
         rc = adapt_spec_parse(v, &sp->adapt, &sp->learner, c->msg, c->msgcap);
+    } else if (strcmp(key, "groups") == 0) {
+        c->groups = v;
+        v = NULL;
     } else if (strcmp(key, "tags") == 0) {
         int n = 0;
         if (!cJSON_IsObject(v)) rc = fail(c, ERR_INVALID_ARGUMENT, "tags must be an object of strings");
@@ -302,6 +306,15 @@ int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int re
                       sp->lay.n);
         else { sp->params = c.params; c.params = NULL; }
     }
+    if (!rc && c.groups) {
+        int dup = 0;
+        for (const cJSON *g = c.groups->child; g && !dup; g = g->next) dup = cJSON_IsObject(g) && jsonwalk_has_duplicate(g);
+        rc = dup ? fail(&c, ERR_INVALID_JSON, "a group names a member twice")
+                 : groups_parse(c.groups, &sp->ocfg, &sp->lay, &sp->groups, msg, msgcap);
+    }
+    if (!rc && sp->groups.n && (sp->adapt.lr != ADAPT_LR_NONE || sp->learner.enabled))
+        rc = fail(&c, ERR_INVALID_ARGUMENT, "groups and adapt do not combine");
+    cJSON_Delete(c.groups);
     cJSON_Delete(c.hyper);
     cJSON_Delete(c.tensors);
     free(c.params);
@@ -312,6 +325,7 @@ int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int re
 void spec_deinit(spec *sp)
 {
     layout_deinit(&sp->lay);
+    groups_deinit(&sp->groups);
     cJSON_Delete(sp->tags);
     free(sp->params);
     sp->tags = NULL;
@@ -339,6 +353,7 @@ cJSON *spec_to_json(const spec *sp)
         for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
         cJSON_AddItemToArray(ts, tj);
     }
+    if (sp->groups.n) cJSON_AddItemToObject(o, "groups", groups_to_json(&sp->groups, &sp->ocfg, &sp->lay));
     cJSON_AddNumberToObject(o, "num_params", (double)sp->lay.n);
     cJSON_AddStringToObject(o, "durability", sp->dur == DURABILITY_STEP ? "step" : "checkpoint");
     cJSON_AddStringToObject(o, "non_finite", sp->non_finite == NON_FINITE_SKIP ? "skip" : "reject");

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 #include "adapt.h"
+#include "groups.h"
 #include "online_es.h"
 #include "opt.h"
 
@@ -43,6 +44,7 @@ typedef struct spec {
     char        tenant[64];         /* the owner: set by the server, or restored */
     adapt_config adapt;             /* online adaptation ("adapt"); lr == ADAPT_LR_NONE: none */
     online_es_config learner;       /* "adapt": {"learner": "pes", …}; enabled == 0: none */
+    spec_groups  groups;            /* "groups" (groups.h); groups.n == 0: none */
     /* restored sessions only */
     char        id[40];
     int64_t     created_ms;

@@ -195,7 +195,8 @@ def test_step_documents_both_encodings_and_headers(spec):
     op = spec["paths"]["/v1/sessions/{id}/step"]["post"]
     assert set(op["requestBody"]["content"]) == {"application/json", "application/octet-stream"}
     headers = {p["name"] for p in op["parameters"] if p["in"] == "header"}
-    assert headers == {"X-Optirs-Step", "X-Optirs-Loss", "X-Optirs-Worker"}
+    assert headers == {"X-Optirs-Step", "X-Optirs-Loss", "X-Optirs-Worker", "X-Optirs-Skip-Tensors",
+                       "X-Optirs-Hyperparams"}
     ok = op["responses"]["200"]
     assert set(ok["content"]) == {"application/json", "application/octet-stream"}
     assert "X-Optirs-Step" in ok["headers"]

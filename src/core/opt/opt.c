@@ -29,7 +29,10 @@
 #include "errors.h"
 #include "vecmath.h"
 
+/* 1; 2 adds the per-tensor step counts (written only while lagging, so a
+ * session that never skipped a tensor keeps writing version 1). */
 #define OPT_STATE_VERSION 1u
+#define OPT_STATE_VERSION_LAGGING 2u
 
 /* ---- hyperparameters ---------------------------------------------------- */
 
@@ -183,9 +186,16 @@ int opt_init(opt *o, const opt_config *cfg, const layout *lay)
         o->scratch = malloc(lay->n * sizeof(float));
         if (!o->scratch) { layout_deinit(&o->lay); memset(o, 0, sizeof *o); return ERR_NO_MEMORY; }
     }
+    if (vt->step_range && !(o->tsteps = calloc((size_t)lay->ntensors, sizeof(int64_t)))) {
+        free(o->scratch);
+        layout_deinit(&o->lay);
+        memset(o, 0, sizeof *o);
+        return ERR_NO_MEMORY;
+    }
     rc = vt->init(o, &o->cfg, &o->lay);
     if (rc) {
         if (vt->deinit) vt->deinit(o);
+        free(o->tsteps);
         free(o->scratch);
         layout_deinit(&o->lay);
         memset(o, 0, sizeof *o);
@@ -209,6 +219,7 @@ int opt_bytes(const opt_config *cfg, const layout *lay, uint64_t *out)
      * few dozen blocks an optimizer holds. */
     uint64_t b = opt_bytes_add(16384, opt_bytes_mul((uint64_t)lay->ntensors, sizeof(layout_tensor)));
     if (cfg->hp[HP_CLIP_NORM] > 0) b = opt_bytes_add(b, opt_bytes_mul(lay->n, sizeof(float)));
+    if (vt->step_range) b = opt_bytes_add(b, opt_bytes_mul((uint64_t)lay->ntensors, sizeof(int64_t)));
     *out = opt_bytes_add(b, state);
     return 0;
 }
@@ -217,6 +228,7 @@ void opt_deinit(opt *o)
 {
     if (!o) return;
     if (o->vt && o->vt->deinit) o->vt->deinit(o);
+    free(o->tsteps);
     free(o->scratch);
     layout_deinit(&o->lay);
     memset(o, 0, sizeof *o);
@@ -226,6 +238,7 @@ void opt_deinit(opt *o)
  * put there; info->loss is passed through to the kernel; info may be NULL. */
 int opt_step(opt *o, float *params, const float *grads, float *update, step_info *info)
 {
+    if (o->lagging) return opt_step_masked(o, params, grads, update, NULL, info);
     step_info local = {.loss = NAN};
     if (!info) info = &local;
     size_t n = o->lay.n;
@@ -272,6 +285,105 @@ int opt_step(opt *o, float *params, const float *grads, float *update, step_info
     return 0;
 }
 
+int opt_can_mask(const opt *o) { return o->vt && o->vt->step_range != NULL; }
+
+int opt_group_hp_check(const opt_config *cfg, const double *hp, int *bad)
+{
+    const opt_vtbl *vt = opt_find(cfg->name);
+    if (!vt) return ERR_UNKNOWN_OPTIMIZER;
+    for (int i = 0; i < cfg->nhp; i++) {
+        const hparam_def *def = opt_hparam_at(vt, i);
+        *bad = i;
+        int rc = opt_hparam_check(def, hp[i]);
+        if (rc) return rc;
+        int fixed = (i < HP_COMMON_COUNT && i != HP_LR) || def->integer
+                    || strcmp(def->name, "initial_accumulator_value") == 0;
+        if (fixed && hp[i] != cfg->hp[i]) return ERR_INVALID_ARGUMENT;
+        if (strcmp(def->name, "momentum") == 0 && (hp[i] != 0) != (cfg->hp[i] != 0)) return ERR_INVALID_ARGUMENT;
+    }
+    /* the optimizer's own combination rules (e.g. Nesterov needs dampening 0) */
+    opt_config c = *cfg;
+    memcpy(c.hp, hp, (size_t)cfg->nhp * sizeof(double));
+    uint64_t bytes;
+    *bad = -1;
+    int rc = vt->state_bytes ? vt->state_bytes(&c, &(layout){.ntensors = 1, .n = 1}, &bytes) : 0;
+    return rc == ERR_OUT_OF_RANGE ? ERR_OUT_OF_RANGE : 0;
+}
+
+int opt_step_masked(opt *o, float *params, const float *grads, float *update, const uint8_t *skip,
+                    step_info *info)
+{
+    return opt_step_groups(o, params, grads, update, skip, NULL, info);
+}
+
+int opt_step_groups(opt *o, float *params, const float *grads, float *update, const uint8_t *skip,
+                    const double *const *tensor_hp, step_info *info)
+{
+    if (!opt_can_mask(o)) return ERR_INVALID_ARGUMENT;
+    step_info local = {.loss = NAN};
+    if (!info) info = &local;
+    const layout *lay = &o->lay;
+    size_t n = lay->n;
+    int64_t t = o->t + 1;
+    info->t = t;
+    info->clipped = 0;
+
+    /* torch.nn.utils.clip_grad_norm_ sees only the parameters with a grad */
+    double gsq = 0;
+    for (int j = 0; j < lay->ntensors; j++)
+        if (!skip || !skip[j]) gsq += vm_sumsq(grads + lay->tensors[j].offset, lay->tensors[j].size);
+    if (!isfinite(gsq)) return ERR_NON_FINITE;
+    double gnorm = sqrt(gsq);
+    info->grad_norm = gnorm;
+    const float *g = grads;
+    double clip = o->cfg.hp[HP_CLIP_NORM];
+    float coef = 1.0f;
+    if (clip > 0 && clip / (gnorm + 1e-6) < 1.0) {
+        coef = (float)(clip / (gnorm + 1e-6));
+        g = o->scratch;
+        info->clipped = 1;
+    }
+
+    double lr = opt_schedule_lr(&o->cfg, t);
+    info->lr = lr;
+    double base_hp[OPT_MAX_HP];
+    memcpy(base_hp, o->cfg.hp, sizeof base_hp);
+    /* Before the first lagging step every tensor has taken t - 1 steps. */
+    if (!o->lagging)
+        for (int j = 0; j < lay->ntensors; j++) o->tsteps[j] = t - 1;
+    for (int j = 0; j < lay->ntensors; j++) {
+        size_t off = lay->tensors[j].offset, len = lay->tensors[j].size;
+        const double *hp = tensor_hp && tensor_hp[j] ? tensor_hp[j] : NULL;
+        double lr_j = lr;
+        if (hp) {
+            memcpy(o->cfg.hp, hp, (size_t)o->cfg.nhp * sizeof(double));
+            lr_j = opt_schedule_lr(&o->cfg, t);
+            if (j == 0) info->lr = lr_j;   /* tensor 0's, skipped or not */
+        }
+        if (skip && skip[j]) {
+            if (hp) memcpy(o->cfg.hp, base_hp, sizeof base_hp);
+            memset(update + off, 0, len * sizeof(float));
+            continue;
+        }
+        if (g == o->scratch) vm_scale(o->scratch + off, grads + off, coef, len);
+        int rc = o->vt->step_range(o, params, g, update, lr_j, o->tsteps[j] + 1, off, len);
+        if (hp) memcpy(o->cfg.hp, base_hp, sizeof base_hp);
+        if (rc) return rc;
+    }
+    double usq, psq;
+    vm_add_sumsq(params, update, n, &usq, &psq);
+    if (!isfinite(usq) || !isfinite(psq)) return ERR_NON_FINITE_UPDATE;
+    vm_add(params, update, n);
+    for (int j = 0; j < lay->ntensors; j++)
+        if (!skip || !skip[j]) o->tsteps[j]++;
+    o->lagging = 0;
+    for (int j = 0; j < lay->ntensors && !o->lagging; j++) o->lagging = o->tsteps[j] != t;
+    o->t = t;
+    info->update_norm = sqrt(usq);
+    info->param_norm = sqrt(psq);
+    return 0;
+}
+
 int opt_diag(const opt *o, opt_diag_value *out, int cap)
 {
     if (!o->vt || !o->vt->diag || cap <= 0) return 0;
@@ -284,11 +396,15 @@ int opt_save(const opt *o, uint8_t **out, size_t *out_len)
     blob_writer w;
     *out = NULL;
     *out_len = 0;
-    int rc = blob_writer_init(&w, BLOB_KIND_OPT_STATE, OPT_STATE_VERSION);
+    int rc = blob_writer_init(&w, BLOB_KIND_OPT_STATE, o->lagging ? OPT_STATE_VERSION_LAGGING : OPT_STATE_VERSION);
     if (rc) return rc;
     blob_put_str(&w, o->vt->name);
     blob_put_u64(&w, (uint64_t)o->lay.n);
     blob_put_u64(&w, (uint64_t)o->t);
+    if (o->lagging) {
+        blob_put_u64(&w, (uint64_t)o->lay.ntensors);
+        for (int j = 0; j < o->lay.ntensors; j++) blob_put_u64(&w, (uint64_t)o->tsteps[j]);
+    }
     rc = o->vt->save(o, &w);
     if (rc) { blob_writer_deinit(&w); return rc; }
     return blob_writer_finish(&w, out, out_len);
@@ -301,7 +417,7 @@ int opt_load(opt *o, const void *data, size_t len)
     blob_reader r;
     uint32_t version;
     if (blob_reader_init(&r, data, len, BLOB_KIND_OPT_STATE, &version)) return ERR_CORRUPT;
-    if (version != OPT_STATE_VERSION) return ERR_CORRUPT;
+    if (version != OPT_STATE_VERSION && version != OPT_STATE_VERSION_LAGGING) return ERR_CORRUPT;
     char name[OPT_NAME_MAX];
     blob_get_str(&r, name, sizeof name);
     uint64_t n = blob_get_u64(&r);
@@ -309,9 +425,29 @@ int opt_load(opt *o, const void *data, size_t len)
     if (blob_reader_status(&r) || strcmp(name, o->vt->name) != 0 || n != (uint64_t)o->lay.n
         || t > (uint64_t)INT64_MAX)
         return ERR_CORRUPT;
+    int lagging = version == OPT_STATE_VERSION_LAGGING;
+    if (lagging) {
+        /* every count at most t, and one below it (else it is not lagging) */
+        if (!o->tsteps || blob_get_u64(&r) != (uint64_t)o->lay.ntensors) return ERR_CORRUPT;
+        int below = 0;
+        for (int j = 0; j < o->lay.ntensors; j++) {
+            uint64_t tj = blob_get_u64(&r);
+            if (blob_reader_status(&r) || tj > t) return ERR_CORRUPT;
+            below |= tj < t;
+        }
+        if (!below) return ERR_CORRUPT;
+    }
+    size_t ts_pos = r.pos - (lagging ? (size_t)o->lay.ntensors * sizeof(uint64_t) : 0);
     int rc = o->vt->load(o, &r);
     if (rc) return ERR_CORRUPT;
     if (blob_reader_status(&r) || r.pos != r.len) return ERR_CORRUPT;
+    if (lagging) {
+        /* read again, now that the state is known to fit */
+        blob_reader rt = r;
+        rt.pos = ts_pos;
+        for (int j = 0; j < o->lay.ntensors; j++) o->tsteps[j] = (int64_t)blob_get_u64(&rt);
+    }
+    o->lagging = lagging;
     o->t = (int64_t)t;
     return 0;
 }

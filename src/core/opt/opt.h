@@ -86,6 +86,14 @@ typedef struct opt_vtbl {
      * of the update and of the new params.  opt_step prefers it. */
     int  (*step_apply)(opt *o, float *params, const float *grads, float *update,
                        double lr, step_info *info, double *usq, double *psq);
+    /* Optional, for steps that skip tensors (opt_step_masked): writes
+     * update[i] for i in [off, off + len) — one tensor — as `step` would
+     * for a tensor at its own 1-based step count t (torch keeps a step per
+     * parameter: bias corrections, a momentum buffer's start).  Must not
+     * touch params or any state outside the range.  Elementwise optimizers
+     * (the classic ones) have it; NULL: masks are refused. */
+    int  (*step_range)(opt *o, const float *params, const float *grads, float *update,
+                       double lr, int64_t t, size_t off, size_t len);
     int  (*save)(const opt *o, blob_writer *w);
     int  (*load)(opt *o, blob_reader *r);
     void (*deinit)(opt *o);
@@ -108,6 +116,12 @@ struct opt {
     int64_t         t;          /* steps taken */
     float          *scratch;    /* n floats: clipped gradients (only with clip_norm > 0) */
     void           *state;      /* the optimizer's own */
+    /* Per-tensor step counts (lay.ntensors; allocated when vt->step_range
+     * is set), valid while lagging == 1: some tensor was skipped by a
+     * masked step and has taken fewer steps than t.  lagging == 0: every
+     * tensor has taken t steps. */
+    int64_t        *tsteps;
+    int             lagging;
 };
 
 /* Indices of the common hyperparameters in opt_config.hp. */
@@ -163,6 +177,35 @@ void opt_deinit(opt *o);
  * AdamW), the params too: the caller restores both from its last snapshot,
  * as sessions do. */
 int  opt_step(opt *o, float *params, const float *grads, float *update, step_info *info);
+/* opt_step for a step in which the tensors with skip[j] != 0 (skip has
+ * lay.ntensors entries) have no gradient, as torch skips a parameter whose
+ * grad is None: their update is 0 and their state (moments, momentum, their
+ * own step count) does not change, their gradient values are not read, and
+ * they count neither in grad_norm nor in clipping.  The other tensors step
+ * at their own step counts.  t, the schedule's step, still advances.  Once
+ * a tensor has been skipped, opt_step runs this way too (with no tensor
+ * skipped).  ERR_INVALID_ARGUMENT for an optimizer without step_range;
+ * else opt_step's results and caveats. */
+int  opt_step_masked(opt *o, float *params, const float *grads, float *update, const uint8_t *skip,
+                     step_info *info);
+/* opt_step_masked where tensor j runs with the hyperparameter vector
+ * tensor_hp[j] (a full vector in opt_hparams() order, checked by
+ * opt_group_hp_check; NULL entries, or tensor_hp NULL: o->cfg.hp), as torch's
+ * parameter groups do: its learning rate is the schedule's at t under that
+ * vector.  info->lr is tensor 0's.  The kernels read o->cfg, so o->cfg.hp
+ * is set to the tensor's vector around its call and restored. */
+int  opt_step_groups(opt *o, float *params, const float *grads, float *update, const uint8_t *skip,
+                     const double *const *tensor_hp, step_info *info);
+/* Checks hp as the hyperparameters of a group of tensors of an optimizer
+ * configured by cfg: every value in its bounds, and equal to cfg's wherever
+ * the optimizer's state or the common schedule depends on it (the common
+ * hyperparameters other than lr, the integer flags such as amsgrad or
+ * nesterov, initial_accumulator_value, and whether momentum is 0); *bad
+ * gets the offending index.  0, ERR_OUT_OF_RANGE, ERR_NON_FINITE or
+ * ERR_INVALID_ARGUMENT (may not differ per group). */
+int  opt_group_hp_check(const opt_config *cfg, const double *hp, int *bad);
+/* 1 when `o` can take masked steps (its optimizer has step_range). */
+int  opt_can_mask(const opt *o);
 /* The optimizer's diagnostics (opt_vtbl.diag): how many written to out
  * (at most cap); 0 for an optimizer without any. */
 int  opt_diag(const opt *o, opt_diag_value *out, int cap);

@@ -128,19 +128,18 @@ static int sgd_state_bytes(const opt_config *cfg, const layout *lay, uint64_t *o
     return 0;
 }
 
-static int sgd_step(opt *o, const float *params, const float *grads, float *update,
-                    double lr, step_info *info)
+/* SGD over elements [off, off + n); first: the momentum buffer starts here. */
+static void sgd_kernel(opt *o, const float *params, const float *grads, float *update, double lr, int first,
+                       size_t off, size_t n)
 {
-    (void)info;
     classic_state *s = o->state;
-    size_t n = s->n;
+    params += off, grads += off, update += off;
     const double wd = own_hp(o, SGD_WEIGHT_DECAY), mom = own_hp(o, SGD_MOMENTUM);
     const int nesterov = own_hp(o, SGD_NESTEROV) != 0;
-    const int first = !(s->flags & CLASSIC_HAS_BUF);
     const vm_f32 vwd = vm_splat((float)wd), vmom = vm_splat((float)mom);
     const vm_f32 vdamp = vm_splat((float)(1.0 - own_hp(o, SGD_DAMPENING)));
     const vm_f32 vnlr = vm_splat((float)-lr);
-    float *buf = s->nbuf ? classic_buf(o, 0) : NULL;
+    float *buf = s->nbuf ? classic_buf(o, 0) + off : NULL;
 
     for (size_t i = 0; i < n; i += VM_W) {
         size_t k = n - i < VM_W ? n - i : VM_W;
@@ -154,6 +153,23 @@ static int sgd_step(opt *o, const float *params, const float *grads, float *upda
         vm_store(update + i, vnlr * d, k);
     }
     if (buf) s->flags |= CLASSIC_HAS_BUF;
+}
+
+static int sgd_step(opt *o, const float *params, const float *grads, float *update,
+                    double lr, step_info *info)
+{
+    (void)info;
+    classic_state *s = o->state;
+    sgd_kernel(o, params, grads, update, lr, !(s->flags & CLASSIC_HAS_BUF), 0, s->n);
+    return 0;
+}
+
+/* A tensor's first step (t == 1, torch's momentum_buffer is None) starts
+ * its buffer. */
+static int sgd_step_range(opt *o, const float *params, const float *grads, float *update, double lr, int64_t t,
+                          size_t off, size_t len)
+{
+    sgd_kernel(o, params, grads, update, lr, t == 1, off, len);
     return 0;
 }
 
@@ -166,6 +182,7 @@ const opt_vtbl opt_sgd_vtbl = {
     .init = sgd_init,
     .state_bytes = sgd_state_bytes,
     .step = sgd_step,
+    .step_range = sgd_step_range,
     .save = classic_save,
     .load = classic_load,
     .deinit = classic_deinit,
@@ -211,10 +228,11 @@ static int adam_state_bytes(const opt_config *cfg, const layout *lay, uint64_t *
  * the same pass adds the update to the params (writable then) and sums the
  * squares of the update and of the new params into *usq and *psq. */
 static int adam_kernel(opt *o, float *params, const float *grads, float *update,
-                       double lr, int64_t t, int decoupled, int apply, double *usq, double *psq)
+                       double lr, int64_t t, int decoupled, int apply, double *usq, double *psq,
+                       size_t off, size_t n)
 {
     classic_state *s = o->state;
-    size_t n = s->n;
+    params += off, grads += off, update += off;
     const double b1 = own_hp(o, ADAM_BETA1), b2 = own_hp(o, ADAM_BETA2);
     const double wd = own_hp(o, ADAM_WEIGHT_DECAY);
     const double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
@@ -226,8 +244,8 @@ static int adam_kernel(opt *o, float *params, const float *grads, float *update,
     const vm_f32 vwd = vm_splat((float)wd);
     const vm_f32 vdecay = vm_splat((float)(1.0 - lr * wd));
     const int l2 = !decoupled && wd != 0, shrink = decoupled && wd != 0;
-    float *restrict m = classic_buf(o, 0), *restrict v = classic_buf(o, 1);
-    float *restrict vmax = s->nbuf == 3 ? classic_buf(o, 2) : NULL;
+    float *restrict m = classic_buf(o, 0) + off, *restrict v = classic_buf(o, 1) + off;
+    float *restrict vmax = s->nbuf == 3 ? classic_buf(o, 2) + off : NULL;
 
     const int need_p = l2 || shrink || apply;
     vm_sq su = {{0, 0}, {0, 0}}, sp = {{0, 0}, {0, 0}};
@@ -270,25 +288,37 @@ static int adam_kernel(opt *o, float *params, const float *grads, float *update,
 static int adam_step(opt *o, const float *params, const float *grads, float *update,
                      double lr, step_info *info)
 {
-    return adam_kernel(o, (float *)params, grads, update, lr, info->t, 0, 0, NULL, NULL);
+    return adam_kernel(o, (float *)params, grads, update, lr, info->t, 0, 0, NULL, NULL, 0, o->lay.n);
 }
 
 static int adamw_step(opt *o, const float *params, const float *grads, float *update,
                       double lr, step_info *info)
 {
-    return adam_kernel(o, (float *)params, grads, update, lr, info->t, 1, 0, NULL, NULL);
+    return adam_kernel(o, (float *)params, grads, update, lr, info->t, 1, 0, NULL, NULL, 0, o->lay.n);
 }
 
 static int adam_step_apply(opt *o, float *params, const float *grads, float *update, double lr,
                            step_info *info, double *usq, double *psq)
 {
-    return adam_kernel(o, params, grads, update, lr, info->t, 0, 1, usq, psq);
+    return adam_kernel(o, params, grads, update, lr, info->t, 0, 1, usq, psq, 0, o->lay.n);
 }
 
 static int adamw_step_apply(opt *o, float *params, const float *grads, float *update, double lr,
                             step_info *info, double *usq, double *psq)
 {
-    return adam_kernel(o, params, grads, update, lr, info->t, 1, 1, usq, psq);
+    return adam_kernel(o, params, grads, update, lr, info->t, 1, 1, usq, psq, 0, o->lay.n);
+}
+
+static int adam_step_range(opt *o, const float *params, const float *grads, float *update, double lr, int64_t t,
+                           size_t off, size_t len)
+{
+    return adam_kernel(o, (float *)params, grads, update, lr, t, 0, 0, NULL, NULL, off, len);
+}
+
+static int adamw_step_range(opt *o, const float *params, const float *grads, float *update, double lr, int64_t t,
+                            size_t off, size_t len)
+{
+    return adam_kernel(o, (float *)params, grads, update, lr, t, 1, 0, NULL, NULL, off, len);
 }
 
 const opt_vtbl opt_adam_vtbl = {
@@ -301,6 +331,7 @@ const opt_vtbl opt_adam_vtbl = {
     .state_bytes = adam_state_bytes,
     .step = adam_step,
     .step_apply = adam_step_apply,
+    .step_range = adam_step_range,
     .save = classic_save,
     .load = classic_load,
     .deinit = classic_deinit,
@@ -316,6 +347,7 @@ const opt_vtbl opt_adamw_vtbl = {
     .state_bytes = adam_state_bytes,
     .step = adamw_step,
     .step_apply = adamw_step_apply,
+    .step_range = adamw_step_range,
     .save = classic_save,
     .load = classic_load,
     .deinit = classic_deinit,
@@ -352,21 +384,20 @@ static int rmsprop_state_bytes(const opt_config *cfg, const layout *lay, uint64_
     return 0;
 }
 
-static int rmsprop_step(opt *o, const float *params, const float *grads, float *update,
-                        double lr, step_info *info)
+static int rmsprop_step_range(opt *o, const float *params, const float *grads, float *update, double lr,
+                              int64_t t, size_t off, size_t n)
 {
-    (void)info;
-    classic_state *s = o->state;
-    size_t n = s->n;
+    (void)t;
+    params += off, grads += off, update += off;
     const double alpha = own_hp(o, RMS_ALPHA), wd = own_hp(o, RMS_WEIGHT_DECAY);
     const int has_mom = own_hp(o, RMS_MOMENTUM) > 0, centered = own_hp(o, RMS_CENTERED) != 0;
     const vm_f32 va = vm_splat((float)alpha), vc = vm_splat((float)(1.0 - alpha));
     const vm_f32 veps = vm_splat((float)own_hp(o, RMS_EPS));
     const vm_f32 vmom = vm_splat((float)own_hp(o, RMS_MOMENTUM));
     const vm_f32 vwd = vm_splat((float)wd), vnlr = vm_splat((float)-lr);
-    float *sq = classic_buf(o, 0);
-    float *buf = has_mom ? classic_buf(o, 1) : NULL;
-    float *ga = centered ? classic_buf(o, 1 + has_mom) : NULL;
+    float *sq = classic_buf(o, 0) + off;
+    float *buf = has_mom ? classic_buf(o, 1) + off : NULL;
+    float *ga = centered ? classic_buf(o, 1 + has_mom) + off : NULL;
 
     for (size_t i = 0; i < n; i += VM_W) {
         size_t k = n - i < VM_W ? n - i : VM_W;
@@ -396,6 +427,12 @@ static int rmsprop_step(opt *o, const float *params, const float *grads, float *
     return 0;
 }
 
+static int rmsprop_step(opt *o, const float *params, const float *grads, float *update,
+                        double lr, step_info *info)
+{
+    return rmsprop_step_range(o, params, grads, update, lr, info->t, 0, o->lay.n);
+}
+
 const opt_vtbl opt_rmsprop_vtbl = {
     .name = "rmsprop",
     .kind = OPT_KIND_CLASSIC,
@@ -405,6 +442,7 @@ const opt_vtbl opt_rmsprop_vtbl = {
     .init = rmsprop_init,
     .state_bytes = rmsprop_state_bytes,
     .step = rmsprop_step,
+    .step_range = rmsprop_step_range,
     .save = classic_save,
     .load = classic_load,
     .deinit = classic_deinit,
@@ -440,16 +478,15 @@ static int adagrad_state_bytes(const opt_config *cfg, const layout *lay, uint64_
     return 0;
 }
 
-static int adagrad_step(opt *o, const float *params, const float *grads, float *update,
-                        double lr, step_info *info)
+static int adagrad_step_range(opt *o, const float *params, const float *grads, float *update, double lr,
+                              int64_t t, size_t off, size_t n)
 {
-    classic_state *s = o->state;
-    size_t n = s->n;
+    params += off, grads += off, update += off;
     const double wd = own_hp(o, ADAGRAD_WEIGHT_DECAY);
-    const double clr = lr / (1.0 + (double)(info->t - 1) * own_hp(o, ADAGRAD_LR_DECAY));
+    const double clr = lr / (1.0 + (double)(t - 1) * own_hp(o, ADAGRAD_LR_DECAY));
     const vm_f32 vnclr = vm_splat((float)-clr), vwd = vm_splat((float)wd);
     const vm_f32 veps = vm_splat((float)own_hp(o, ADAGRAD_EPS));
-    float *sum = classic_buf(o, 0);
+    float *sum = classic_buf(o, 0) + off;
 
     for (size_t i = 0; i < n; i += VM_W) {
         size_t k = n - i < VM_W ? n - i : VM_W;
@@ -462,6 +499,12 @@ static int adagrad_step(opt *o, const float *params, const float *grads, float *
     return 0;
 }
 
+static int adagrad_step(opt *o, const float *params, const float *grads, float *update,
+                        double lr, step_info *info)
+{
+    return adagrad_step_range(o, params, grads, update, lr, info->t, 0, o->lay.n);
+}
+
 const opt_vtbl opt_adagrad_vtbl = {
     .name = "adagrad",
     .kind = OPT_KIND_CLASSIC,
@@ -471,6 +514,7 @@ const opt_vtbl opt_adagrad_vtbl = {
     .init = adagrad_init,
     .state_bytes = adagrad_state_bytes,
     .step = adagrad_step,
+    .step_range = adagrad_step_range,
     .save = classic_save,
     .load = classic_load,
     .deinit = classic_deinit,

@@ -1,0 +1,186 @@
+"""Parameter groups ("groups" at create) and a step's hyperparameters
+("hyperparams" in JSON, X-Optirs-Hyperparams in binary), as torch's
+param_groups and lr schedulers use them.  References: one session per
+tensor with its group's hyperparameters (classic optimizers are
+elementwise), and for per-step values SGD computed in float32 by numpy."""
+import json
+
+import numpy as np
+import pytest
+
+from daemon import floats
+
+T = [{"name": "w", "shape": [3, 4]}, {"name": "b", "shape": [4]}, {"name": "c", "shape": [2]}]
+SIZES = [12, 4, 2]
+OFFS = [0, 12, 16]
+N = 18
+
+
+def grads(k):
+    return np.random.default_rng(70 + k).standard_normal(N).astype(np.float32)
+
+
+def start():
+    return [0.05 * (i - 9) for i in range(N)]
+
+
+@pytest.mark.parametrize("name,base,groups", [
+    ("adam", {"lr": 0.001, "weight_decay": 0.01},
+     [{"tensors": ["w"], "lr": 0.1, "weight_decay": 0}, {"tensors": ["b", "c"], "beta1": 0.8, "eps": 1e-6}]),
+    ("adamw", {"lr": 0.01}, [{"tensors": ["b"], "weight_decay": 0}, {"tensors": ["w", "c"], "lr": 0.003}]),
+    ("sgd", {"lr": 0.05, "momentum": 0.9}, [{"tensors": ["w", "b"]}, {"tensors": ["c"], "lr": 1.0, "momentum": 0.5}]),
+])
+def test_groups_match_per_tensor_sessions(daemon, name, base, groups):
+    d = daemon
+    s = d.create(optimizer=name, hyperparams=base, tensors=T, params=start(), groups=groups)
+    assert [g["tensors"] for g in s["groups"]] == [g["tensors"] for g in groups]
+    refs = []
+    for i, t in enumerate(T):
+        g = next(g for g in groups if t["name"] in g["tensors"])
+        hp = dict(base, **{k: v for k, v in g.items() if k != "tensors"})
+        refs.append(d.create(optimizer=name, hyperparams=hp, tensors=[t],
+                             params=start()[OFFS[i]:OFFS[i] + SIZES[i]])["id"])
+    for k in range(1, 6):
+        g = grads(k)
+        st, _, got = d.step_binary(s["id"], k, g.tolist())
+        assert st == 200
+        want = b"".join(d.step_binary(refs[i], k, g[OFFS[i]:OFFS[i] + SIZES[i]].tolist())[2] for i in range(3))
+        assert got == want, k
+
+
+def test_step_hyperparams_follow_a_scheduler_exactly(daemon):
+    """SGD with weight decay: update = -lr * (g + wd * p), per group, in float32."""
+    d = daemon
+    groups = [{"tensors": ["w", "c"], "lr": 0.1, "weight_decay": 0.01}, {"tensors": ["b"], "lr": 0.5}]
+    s = d.create(optimizer="sgd", tensors=T, params=start(), groups=groups)["id"]
+    p = np.array(start(), dtype=np.float32)
+    group_of = [0, 1, 0]
+    used = []
+    for k in range(1, 7):
+        lrs = [0.1 * 0.5 ** (k // 2), 0.5 * 0.9 ** k]   # StepLR and ExponentialLR
+        hp = [{"lr": lrs[0]}, {"lr": lrs[1]}]
+        g = grads(k)
+        if k % 2:
+            st, body = d.step(s, k, g.tolist(), hyperparams=hp)
+            assert st == 200, body
+            got = np.array(body["update"], dtype=np.float32)
+        else:
+            st, _, body = d.step_binary(s, k, g.tolist(), headers={"X-Optirs-Hyperparams": json.dumps(hp)})
+            assert st == 200, body
+            got = np.array(floats(body), dtype=np.float32)
+        want = np.zeros(N, dtype=np.float32)
+        for i in range(3):
+            sl = slice(OFFS[i], OFFS[i] + SIZES[i])
+            gi = group_of[i]
+            wd = np.float32(groups[gi].get("weight_decay", 0))
+            dd = g[sl] + wd * p[sl] if wd else g[sl]
+            want[sl] = np.float32(-lrs[gi]) * dd
+        assert got.tobytes() == want.tobytes(), k
+        p = p + got
+        used.append(lrs[0])
+    # the values were for their step only: a step without them uses the groups' own
+    g = grads(7)
+    st, body = d.step(s, 7, g.tolist())
+    want = np.float32(-0.5) * g[12:16]
+    assert np.array(body["update"], dtype=np.float32)[12:16].tobytes() == want.tobytes()
+    # the metrics record the lr used (the first group's)
+    rows = d.json("GET", f"/v1/sessions/{s}/metrics")[1]["metrics"]
+    assert [r["lr"] for r in rows[:6]] == pytest.approx(used, rel=0, abs=0)
+
+
+def test_step_hyperparams_without_groups_are_one_group(daemon):
+    d = daemon
+    s = d.create(optimizer="sgd", hyperparams={"lr": 0.1}, tensors=T)["id"]
+    g = grads(1)
+    st, body = d.step(s, 1, g.tolist(), hyperparams=[{"lr": 0.25}])
+    assert st == 200 and np.array(body["update"], dtype=np.float32).tobytes() == (np.float32(-0.25) * g).tobytes()
+
+
+def test_grouped_session_exports_and_imports_exactly(make_daemon):
+    d = make_daemon().start()
+    groups = [{"tensors": ["w"], "lr": 0.1}, {"tensors": ["b", "c"], "lr": 0.01, "beta2": 0.99}]
+    a = d.create(optimizer="adam", tensors=T, params=start(), groups=groups)["id"]
+    b = d.create(optimizer="adam", tensors=T, params=start(), groups=groups)["id"]
+    for k in (1, 2):
+        for sid in (a, b):
+            d.step(sid, k, grads(k).tolist(), hyperparams=[{"lr": 0.05}, {"lr": 0.02}])
+    state = d.json("GET", f"/v1/sessions/{a}/state")[1]
+    d2 = make_daemon().start()
+    st, made = d2.json("POST", "/v1/sessions", {"state": state})
+    assert st == 201 and made["groups"] == d.json("GET", f"/v1/sessions/{a}")[1]["groups"]
+    for k in (3, 4):
+        x = d2.step(made["id"], k, grads(k).tolist(), hyperparams=[{"lr": 0.04}, {"lr": 0.01}])[1]
+        y = d.step(b, k, grads(k).tolist(), hyperparams=[{"lr": 0.04}, {"lr": 0.01}])[1]
+        assert x["update"] == y["update"]
+
+
+def bad_create(d, code, **spec):
+    st, body = d.json("POST", "/v1/sessions", dict({"optimizer": "adam", "tensors": T}, **spec))
+    assert st == 400 and body["error"]["code"] == code, body
+
+
+def test_bad_groups_are_refused(daemon):
+    d = daemon
+    all3 = ["w", "b", "c"]
+    bad_create(d, "unknown_hyperparameter", groups=[{"tensors": all3, "beta3": 1}])
+    bad_create(d, "invalid_argument", groups=[{"tensors": all3, "amsgrad": 1}])
+    bad_create(d, "invalid_argument", groups=[{"tensors": all3, "warmup_steps": 5}])
+    bad_create(d, "out_of_range", groups=[{"tensors": all3, "beta1": 1.5}])
+    bad_create(d, "invalid_argument", groups=[{"tensors": ["w", "b"]}])
+    bad_create(d, "invalid_argument", groups=[{"tensors": all3}, {"tensors": ["w"]}])
+    bad_create(d, "invalid_argument", groups=[{"tensors": all3 + ["x"]}])
+    bad_create(d, "invalid_argument", groups=[])
+    bad_create(d, "invalid_argument", groups=[{"tensors": all3, "lr": "0.1"}])
+    bad_create(d, "invalid_argument", groups=[{"tensors": all3}], optimizer="mlp_lopt")
+    bad_create(d, "invalid_argument", groups=[{"tensors": all3, "momentum": 0.9}], optimizer="sgd")
+    raw = b'{"optimizer":"adam","tensors":' + json.dumps(T).encode() + \
+        b',"groups":[{"tensors":["w","b","c"],"lr":0.1,"lr":0.2}]}'
+    st, _, body = d.request("POST", "/v1/sessions", raw, {"Content-Type": "application/json"})
+    assert st == 400 and json.loads(body)["error"]["code"] == "invalid_json", body
+    assert d.json("GET", "/v1/sessions")[1]["sessions"] == []
+
+
+def test_bad_step_hyperparams_are_refused_and_change_nothing(daemon):
+    d = daemon
+    s = d.create(optimizer="adam", tensors=T, groups=[{"tensors": ["w"]}, {"tensors": ["b", "c"]}])["id"]
+    g = grads(1).tolist()
+    for hp, code in (([{"lr": 0.1}], "invalid_argument"), ([{"lr": 0.1}, {"lr": -1}], "out_of_range"),
+                     ([{"lr": 0.1}, {"beta3": 1}], "unknown_hyperparameter"), ({"lr": 0.1}, "invalid_argument"),
+                     ([{}, {"amsgrad": 1}], "invalid_argument"), ([{}, 3], "invalid_argument")):
+        st, body = d.step(s, 1, g, hyperparams=hp)
+        assert st == 400 and body["error"]["code"] == code, (hp, body)
+    st, _, body = d.step_binary(s, 1, g, headers={"X-Optirs-Hyperparams": "[{"})
+    assert st == 400
+    assert d.json("GET", f"/v1/sessions/{s}")[1]["step"] == 0
+    lo = d.create(optimizer="mlp_lopt", tensors=T)["id"]
+    st, body = d.step(lo, 1, g, hyperparams=[{"lr": 0.1}])
+    assert st == 400 and body["error"]["code"] == "invalid_argument"
+
+
+def test_shared_session_applies_its_groups_to_the_mean(daemon):
+    import threading
+    d = daemon
+    groups = [{"tensors": ["w"], "lr": 0.2}, {"tensors": ["b", "c"], "lr": 0.03}]
+    shared = d.create(optimizer="sgd", tensors=T, params=start(), groups=groups, workers=2)["id"]
+    single = d.create(optimizer="sgd", tensors=T, params=start(), groups=groups)["id"]
+    g1, g2 = grads(1), grads(2)
+    mean = ((g1 + g2) / np.float32(2)).astype(np.float32)
+    out = {}
+
+    def post(name, g):
+        import http.client   # one connection per worker: both requests wait at once
+        c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
+        c.request("POST", f"/v1/sessions/{shared}/step", json.dumps({"step": 1, "grads": g.tolist(), "worker": name}),
+                  {"Content-Type": "application/json"})
+        r = c.getresponse()
+        out[name] = (r.status, json.loads(r.read()))
+        c.close()
+
+    ts = [threading.Thread(target=post, args=("a", g1)), threading.Thread(target=post, args=("b", g2))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert out["a"][0] == 200 and out["a"][1]["update"] == out["b"][1]["update"]
+    want = d.step(single, 1, mean.tolist())[1]["update"]
+    assert np.array(out["a"][1]["update"], dtype=np.float32).tobytes() == np.array(want, dtype=np.float32).tobytes()
