@@ -18,8 +18,13 @@
 
 enum { EX_OK = 0, EX_DAEMON = 1, EX_USAGE = 2, EX_CONNECT = 3, EX_UNSUPPORTED = 4, EX_DATA = 5 };
 
+/* The version `git describe` gave at build time (the Makefile sets it). */
+#ifndef OPTIRS_VERSION
+#define OPTIRS_VERSION "unknown"
+#endif
+
 static const char usage_text[] =
-    "usage: optirs [--url URL] [--api-key KEY] [--json] COMMAND ...\n"
+    "usage: optirs [--url URL] [--api-key KEY] [--json] COMMAND ...   (optirs --version: this build)\n"
     "\n"
     "  sessions ls                     list sessions (every page)\n"
     "  sessions show ID                describe a session\n"
@@ -918,6 +923,9 @@ int main(int argc, char **argv)
             key = argv[++i];
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "help") == 0) {
             fputs(usage_text, stdout);
+            return EX_OK;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("optirs %s\n", OPTIRS_VERSION);
             return EX_OK;
         } else if (n < 63)
             args[n++] = argv[i];

@@ -73,6 +73,8 @@ static const config_row rows[] = {
      "meta-training jobs waiting in the daemon's queue (beyond: 429 queue_full)"},
     {"tenant-max-queued-jobs", CT_INT, OFF(tenant_max_queued_jobs), 0, "8", 0, 100000,
      "meta-training jobs one tenant may have waiting (0 = only max-queued-jobs)"},
+    {"session-ttl", CT_INT, OFF(session_ttl), 0, "0", 0, 1e9,
+     "seconds: a session idle this long is archived, an archived one deleted this long after (0 = keep every session)"},
 };
 #undef OFF
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))

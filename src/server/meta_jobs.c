@@ -143,6 +143,15 @@ static void new_job_id(char *out)
     for (int i = 0; i < 8; i++) n += snprintf(out + n, 40 - (size_t)n, "%02x", b[i]);
 }
 
+void meta_jobs_counts(int64_t *queued, int64_t *running)
+{
+    *queued = *running = 0;
+    pthread_mutex_lock(&Q.mu);
+    for (const qitem *q = Q.head; q; q = q->next) (*queued)++;
+    *running = Q.running != NULL;
+    pthread_mutex_unlock(&Q.mu);
+}
+
 /* Under Q.mu: 0 when one more job of `tenant` may wait in the queue, else
  * ERR_SHUTTING_DOWN or ERR_QUEUE_FULL. */
 static int queue_admits(const char *tenant)
