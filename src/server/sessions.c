@@ -11,6 +11,7 @@
 #include "jwriter.h"
 #include "http.h"
 #include "live.h"
+#include "log.h"
 #include "session_life.h"
 #include "step_codec.h"
 
@@ -107,7 +108,7 @@ void sessions_timer(app *a, double now)
         int archived, deleted;
         session_retention(a->reg, http_now_ms(), a->cfg.session_ttl * 1000, &archived, &deleted);
         if (archived || deleted)
-            printf("optirsd: retention (--session-ttl %lld s): %d sessions archived, %d deleted\n",
+            log_msg(LOG_INFO, "retention (--session-ttl %lld s): %d sessions archived, %d deleted",
                    (long long)a->cfg.session_ttl, archived, deleted);
     }
 }
