@@ -117,6 +117,14 @@ static int change_apply_at(session *s, const session_change *ch, int64_t now, ch
             snprintf(s->status, sizeof s->status, "%s", status);
             s->status_ms = now;
         }
+        if (status && session_status_closed(status) && s->g.npend) {
+            /* The workers of a step being gathered are answered now, not at
+             * the step timeout: the step will never complete. */
+            char why[96];
+            snprintf(why, sizeof why, "session %s is %s and takes no more steps", s->id, status);
+            session_pend_answer_all(s, NULL, ERR_SESSION_CLOSED, why);
+            session_pend_clear(s);
+        }
         atomic_store(&s->active_ms, now);
     }
     pthread_mutex_unlock(&s->info_mu);

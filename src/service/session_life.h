@@ -8,7 +8,9 @@
  * and a status to itself (no change).  A finished or archived session never
  * becomes active again (ERR_SESSION_CLOSED) and refuses new steps with
  * ERR_SESSION_CLOSED (step_seq.h); a retry of its last step still answers,
- * and its parameters, metrics and feedback stay readable.
+ * and its parameters, metrics and feedback stay readable.  Workers of a
+ * shared session parked on a step being gathered when it closes are
+ * answered ERR_SESSION_CLOSED at once.
  *
  * Retention (ttl > 0 seconds): a session that is not archived and has been
  * idle for ttl — no step, create or change since — is archived; an archived

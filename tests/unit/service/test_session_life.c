@@ -178,6 +178,36 @@ static void test_storage_failure_changes_nothing(void **unused)
     store_close(db);
 }
 
+static void test_closing_answers_parked_workers(void **unused)
+{
+    (void)unused;
+    store *db = fx_open_store();
+    sessions_config cfg = fx_config();
+    sessions *reg = fx_registry(db, &cfg);
+    session *s = fx_create(reg, "{\"optimizer\":\"sgd\",\"workers\":3,\"tensors\":[{\"shape\":[2]}]}");
+    const float g[2] = {1, 2};
+    int wa, wb, wc;
+    session_answer a;
+    step_request sr = fx_req(1, g, NAN, "a");
+    assert_int_equal(session_step(s, &wa, &sr, &a), 1);
+    sr = fx_req(1, g, NAN, "b");
+    assert_int_equal(session_step(s, &wb, &sr, &a), 1);
+    char msg[300];
+    /* a name change leaves them waiting */
+    assert_int_equal(apply_text(s, "{\"name\":\"shared\"}", msg, sizeof msg), 0);
+    assert_int_equal(g_nanswers, 0);
+    assert_int_equal(apply_text(s, "{\"status\":\"finished\"}", msg, sizeof msg), 0);
+    assert_int_equal(g_nanswers, 2);
+    for (int i = 0; i < 2; i++) assert_int_equal(g_answers[i].a.err, ERR_SESSION_CLOSED);
+    assert_true(fx_describe_num(s, "pending_workers") == 0);
+    sr = fx_req(1, g, NAN, "c");
+    assert_int_equal(session_step(s, &wc, &sr, &a), 0);
+    assert_int_equal(a.err, ERR_SESSION_CLOSED);
+    session_unref(s);
+    sessions_free(reg);
+    store_close(db);
+}
+
 typedef struct seen { int n; char ids[8][40]; } seen;
 
 static void collect(void *ctx, session *s)
@@ -339,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_change_parse_hostile_bodies),
         cmocka_unit_test_setup_teardown(test_status_changes_steps_and_restart, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_storage_failure_changes_nothing, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_closing_answers_parked_workers, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_list_filters_search_order_and_pages, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_retention_archives_idle_then_deletes, fx_setup, fx_teardown),
     };
