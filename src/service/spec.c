@@ -286,6 +286,9 @@ static int check_combinations(parse_ctx *c)
     if (o->schedule != SCHEDULE_COSINE && hyper_given(c, "min_lr_ratio"))
         return fail(c, ERR_INVALID_ARGUMENT, "min_lr_ratio acts only with schedule cosine (the schedule is %s)",
                     sched);
+    if (c->sp->weights[0] && !opt_find(o->name)->weights_arch)
+        return fail(c, ERR_INVALID_ARGUMENT, "optimizer %s reads no weights record, so weights chooses nothing: drop "
+                    "it or use a learned optimizer", o->name);
     if (o->schedule != SCHEDULE_STEP && (hyper_given(c, "decay_steps") || hyper_given(c, "decay_rate")))
         return fail(c, ERR_INVALID_ARGUMENT, "decay_steps and decay_rate act only with schedule step (the "
                     "schedule is %s)", sched);

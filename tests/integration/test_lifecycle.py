@@ -184,6 +184,7 @@ def test_bad_combinations_are_refused(daemon):
         ({"schedule": "linear_warmup"}, "missing_field", "warmup_steps"),
         ({"hyperparams": {"min_lr_ratio": 0.1}}, "invalid_argument", "cosine"),
         ({"schedule": "cosine", "total_steps": 10, "hyperparams": {"decay_rate": 0.5}}, "invalid_argument", "step"),
+        ({"weights": "mlp_lopt"}, "invalid_argument", "weights"),
     ]
     for extra, code, word in cases:
         st, body = daemon.json("POST", "/v1/sessions", {"optimizer": "adam", "tensors": T, **extra})

@@ -233,7 +233,12 @@ static void test_spec_combinations_that_would_do_nothing_are_refused(void **unus
     expect_err(with("\"hyperparams\":{\"decay_rate\":0.5}"), ERR_INVALID_ARGUMENT, "decay_rate");
     expect_err(with("\"schedule\":\"cosine\",\"total_steps\":10,\"hyperparams\":{\"decay_steps\":5}"),
                ERR_INVALID_ARGUMENT, "schedule step");
+    expect_err(with("\"weights\":\"mlp_lopt\""), ERR_INVALID_ARGUMENT, "weights");   /* adam reads none */
+    expect_err("{\"optimizer\":\"sgd\",\"tensors\":[{\"shape\":[3]}],\"weights\":\"x@1\"}", ERR_INVALID_ARGUMENT,
+               "sgd");
     spec sp;
+    expect_ok(&sp, "{\"optimizer\":\"mlp_lopt\",\"tensors\":[{\"shape\":[3]}],\"weights\":\"anything\"}");
+    spec_deinit(&sp);   /* whether the record exists is opt_init's (the session's create) */
     expect_ok(&sp, with("\"schedule\":\"cosine\",\"total_steps\":100,\"hyperparams\":{\"warmup_steps\":99,"
                         "\"min_lr_ratio\":0.1}"));
     spec_deinit(&sp);
@@ -480,12 +485,14 @@ static void test_spec_workers_durability_non_finite_divergence_names(void **unus
     (void)unused;
     spec sp;
     expect_ok(&sp, with("\"workers\":64,\"durability\":\"step\",\"non_finite\":\"skip\",\"divergence_factor\":1,"
-                        "\"name\":\"run-1\",\"weights\":\"w\""));
+                        "\"name\":\"run-1\""));
     assert_int_equal(sp.workers, 64);
     assert_int_equal(sp.dur, DURABILITY_STEP);
     assert_int_equal(sp.non_finite, NON_FINITE_SKIP);
     assert_true(sp.divergence_factor == 1);
     assert_string_equal(sp.name, "run-1");
+    spec_deinit(&sp);
+    expect_ok(&sp, "{\"optimizer\":\"mlp_lopt\",\"tensors\":[{\"shape\":[3]}],\"weights\":\"w\"}");
     assert_string_equal(sp.weights, "w");
     spec_deinit(&sp);
     expect_ok(&sp, with("\"durability\":\"checkpoint\",\"non_finite\":\"reject\",\"divergence_factor\":1e12"));
@@ -590,7 +597,7 @@ static void test_spec_to_json_roundtrips_through_restoring_parse(void **unused)
     roundtrip("{\"optimizer\":\"adamw\",\"hyperparams\":{\"lr\":0.1234567890123,\"beta2\":0.95,\"eps\":1e-12,"
               "\"amsgrad\":1},\"schedule\":\"cosine\",\"total_steps\":5000,\"tensors\":[{\"name\":\"w\",\"shape\":[3,4]},"
               "{\"shape\":[5]}],\"durability\":\"step\",\"non_finite\":\"skip\",\"divergence_factor\":3.5,"
-              "\"workers\":4,\"name\":\"r\\u00e9sum\\u00e9 \\\"q\\\"\",\"weights\":\"my-w\","
+              "\"workers\":4,\"name\":\"r\\u00e9sum\\u00e9 \\\"q\\\"\","
               "\"tags\":{\"a\":\"1\",\"b\":\"\\n\"},\"params\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}");
     roundtrip("{\"optimizer\":\"mlp_lopt\",\"tensors\":[{\"shape\":[2]}],\"domain\":\"vision\","
               "\"weights\":\"mlp_lopt.vision@3\"}");
