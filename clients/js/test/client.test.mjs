@@ -51,10 +51,16 @@ test('sessions() iterates every page', async () => {
   const made = new Set();
   for (let i = 0; i < 5; i++) made.add((await c.createSession('sgd', { tensors: [[1]] })).id);
   const seen = [];
-  for await (const s of c.sessions({ pageSize: 2 })) seen.push(s.id);
+  const order = [];
+  for await (const s of c.sessions({ pageSize: 2 })) {
+    seen.push(s.id);
+    order.push([s.created_ms, s.id]);
+  }
   for (const id of made) assert.ok(seen.includes(id));
   assert.equal(new Set(seen).size, seen.length);
-  assert.deepEqual([...seen].sort(), seen);
+  // newest first: creation time, then id, both descending
+  const newer = (a, b) => (a[0] !== b[0] ? b[0] - a[0] : a[1] < b[1] ? 1 : a[1] > b[1] ? -1 : 0);
+  assert.deepEqual([...order].sort(newer), order);
 });
 
 test('step_conflict carries expected; resync continues', async () => {
