@@ -223,6 +223,8 @@ def metric(text, name):
 
 def test_operations_metrics(daemon):
     a = daemon.create(optimizer="sgd", tensors=T)["id"]
+    for k in range(1, 4):
+        assert daemon.step(a, k, [1, 1])[0] == 200
     b = daemon.create(optimizer="sgd", tensors=T)["id"]
     daemon.create(optimizer="sgd", tensors=T)
     assert patch(daemon, a, {"status": "finished"})[0] == 200
@@ -234,6 +236,9 @@ def test_operations_metrics(daemon):
     assert metric(text, 'optirs_sessions{status="diverged"}') == 0
     assert metric(text, 'optirs_meta_jobs{state="queued"}') == 0
     assert metric(text, 'optirs_meta_jobs{state="running"}') == 0
+    assert metric(text, 'optirs_optimizer_steps_total{optimizer="sgd",kind="classic"}') == 3
+    assert metric(text, 'optirs_optimizer_step_seconds_total{optimizer="sgd"}') > 0
+    assert metric(text, 'optirs_optimizer_step_seconds_total{optimizer="adam"}') == 0
     pid = daemon.proc.pid
     rss = metric(text, "process_resident_memory_bytes")
     with open(f"/proc/{pid}/status") as f:
