@@ -78,12 +78,15 @@ static int transition_ok(const char *from, const char *to, char *msg, size_t cap
     return ERR_SESSION_CLOSED;
 }
 
-/* session_change_apply at wall-clock time `now` (ms). */
-static int change_apply_at(session *s, const session_change *ch, int64_t now, char *msg, size_t cap)
+/* session_change_apply at wall-clock time `now` (ms).  busy_skip = 1: a
+ * session whose mutex is held (a step or read running) is left alone
+ * (ERR_OVERLOADED), so the retention never waits for a step. */
+static int change_apply_at(session *s, const session_change *ch, int64_t now, int busy_skip, char *msg, size_t cap)
 {
     msg[0] = '\0';
     sessions *reg = s->reg;
-    pthread_mutex_lock(&s->mu);
+    if (!busy_skip) pthread_mutex_lock(&s->mu);
+    else if (pthread_mutex_trylock(&s->mu) != 0) return ERR_OVERLOADED;
     int rc = s->deleted ? ERR_SESSION_NOT_FOUND : 0;
     if (!rc && ch->status) rc = transition_ok(s->status, ch->status, msg, cap);
     /* What is replaced is kept until the store has the change. */
@@ -135,7 +138,7 @@ static int change_apply_at(session *s, const session_change *ch, int64_t now, ch
 
 int session_change_apply(session *s, const session_change *ch, char *msg, size_t cap)
 {
-    return change_apply_at(s, ch, s->reg->hooks.now_ms(), msg, cap);
+    return change_apply_at(s, ch, s->reg->hooks.now_ms(), 0, msg, cap);
 }
 
 /* ---- the list ------------------------------------------------------------ */
@@ -297,8 +300,10 @@ void session_retention(sessions *reg, int64_t now_ms, int64_t ttl_ms, int *archi
             if (!s) continue;
             char msg[200];
             session_change ch = {.status = "archived"};
-            /* A step may have landed since: archive only what is still idle. */
-            if (now_ms - atomic_load(&s->active_ms) >= ttl_ms && change_apply_at(s, &ch, now_ms, msg, sizeof msg) == 0)
+            /* A step may have landed since: archive only what is still idle,
+             * and skip a session busy now (it is not idle; the next pass
+             * looks again) rather than block the loop on its step. */
+            if (now_ms - atomic_load(&s->active_ms) >= ttl_ms && change_apply_at(s, &ch, now_ms, 1, msg, sizeof msg) == 0)
                 na++;
             session_unref(s);
         }

@@ -16,7 +16,8 @@
  * idle for ttl — no step, create or change since — is archived; an archived
  * session is deleted ttl after it was archived.  Both times are stored
  * (sessions.updated_ms, sessions.status_ms), so a restart does not reset
- * them.
+ * them.  The retention never waits for a running step: a session whose
+ * step is running is skipped until the next pass.
  *
  * Every change is committed to the store (synchronously) before it shows in
  * memory; a change that cannot be committed changes nothing.

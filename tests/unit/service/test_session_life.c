@@ -3,13 +3,15 @@
  * hostile inputs, the allowed and refused status changes, a closed session's
  * refused steps (its retry still answered), the change kept across a
  * restart, the filtered list newest first with its pages, the counts by
- * status, and the retention policy on the fixture's clock. */
+ * status, and the retention policy on the fixture's clock (a busy session
+ * skipped, not waited for). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "service/session_fixture.h"
+#include "session_internal.h"   /* the session's mutex, for the busy case */
 #include "session_life.h"
 
 static const char *const SGD2 = "{\"optimizer\":\"sgd\",\"tensors\":[{\"shape\":[2]}]}";
@@ -334,6 +336,12 @@ static void test_retention_archives_idle_then_deletes(void **unused)
     session_answer ans;
     step_request sr = fx_req(1, g, 1.0, NULL);
     assert_int_equal(session_step(busy, &w, &sr, &ans), 0);
+    /* a session whose mutex is held (a step running) is skipped, not waited for */
+    pthread_mutex_lock(&idle->mu);
+    session_retention(reg, 5000 * 1000 + ttl, ttl, &a, &d);
+    pthread_mutex_unlock(&idle->mu);
+    assert_true(a == 0 && d == 0);
+    assert_string_equal(describe_str(idle, "status", buf, sizeof buf), "active");
     session_retention(reg, 5000 * 1000 + ttl, ttl, &a, &d);
     assert_true(a == 1 && d == 0);
     assert_string_equal(describe_str(idle, "status", buf, sizeof buf), "archived");
