@@ -84,6 +84,21 @@ deps:
 deps-run:
 	$(call install_missing,$(RUN_PKGS))
 
+# The version: `git describe` at build time, "unknown" outside a git checkout.
+# $(BUILD)/version.stamp changes only when the version does, so only the two
+# files that carry it (build_info.o of the daemon, the C client's optirs_cli.o)
+# are rebuilt.
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null | tr -cd 'A-Za-z0-9._+-' || true)
+ifeq ($(VERSION),)
+VERSION := unknown
+endif
+.PHONY: version-stamp
+$(BUILD)/version.stamp: version-stamp
+	@mkdir -p $(BUILD); echo '$(VERSION)' > $@.tmp; cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(BUILD)/src/server/build_info.o $(BUILD)/clients/c/optirs_cli.o: $(BUILD)/version.stamp
+$(BUILD)/src/server/build_info.o: CFLAGS += -DOPTIRS_VERSION='"$(VERSION)"'
+$(BUILD)/clients/c/optirs_cli.o: CLIENT_CFLAGS += -DOPTIRS_VERSION='"$(VERSION)"'
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LAYER_INC) -MMD -MP -c $< -o $@

@@ -18,11 +18,19 @@
 
 enum { EX_OK = 0, EX_DAEMON = 1, EX_USAGE = 2, EX_CONNECT = 3, EX_UNSUPPORTED = 4, EX_DATA = 5 };
 
+/* The version `git describe` gave at build time (the Makefile sets it). */
+#ifndef OPTIRS_VERSION
+#define OPTIRS_VERSION "unknown"
+#endif
+
 static const char usage_text[] =
-    "usage: optirs [--url URL] [--api-key KEY] [--json] COMMAND ...\n"
+    "usage: optirs [--url URL] [--api-key KEY] [--json] COMMAND ...   (optirs --version: this build)\n"
     "\n"
-    "  sessions ls                     list sessions (every page)\n"
+    "  sessions ls [--status S] [--name N] [--tag KEY[:VALUE]] [--optimizer O] [--q TEXT]\n"
+    "                                  list sessions, newest first (every page), filtered\n"
     "  sessions show ID                describe a session\n"
+    "  sessions set ID [--name N] [--status finished|archived]\n"
+    "                                  rename a session or end it (no more steps)\n"
     "  sessions rm ID                  delete a session, its state, metrics and feedback\n"
     "  metrics ID [--after N] [--limit N]\n"
     "                                  per-step analytics (every row after N, or one page of N)\n"
@@ -278,13 +286,62 @@ static const cJSON *first_array(const cJSON *j)
 
 /* ---- commands ---- */
 
-static int cmd_sessions_ls(optirs_client *c)
+/* Appends "&name=value" to q (cap bytes), the value percent-encoded (all
+ * but RFC 3986's unreserved characters).  0, or -1 when it does not fit. */
+static int query_add(char *q, size_t cap, const char *name, const char *value)
 {
+    size_t n = strlen(q);
+    int k = snprintf(q + n, cap - n, "&%s=", name);
+    if (k < 0 || (size_t)k >= cap - n)
+        return -1;
+    n += (size_t)k;
+    static const char hex[] = "0123456789ABCDEF";
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+        int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                    *p == '-' || *p == '_' || *p == '.' || *p == '~';
+        if (n + (plain ? 1 : 3) >= cap)
+            return -1;
+        if (plain) {
+            q[n++] = (char)*p;
+        } else {
+            q[n++] = '%';
+            q[n++] = hex[*p >> 4];
+            q[n++] = hex[*p & 15];
+        }
+    }
+    q[n] = '\0';
+    return 0;
+}
+
+/* sessions ls [--status S] [--name N] [--tag T] [--optimizer O] [--q TEXT]:
+ * the daemon's filters, newest first, every page. */
+static int cmd_sessions_ls(optirs_client *c, int argc, char **argv)
+{
+    static const char *const filters[] = {"status", "name", "tag", "optimizer", "q"};
+    char query[2048] = "";
+    for (int i = 0; i < argc; i++) {
+        int known = 0;
+        for (size_t f = 0; f < sizeof filters / sizeof filters[0]; f++)
+            if (strncmp(argv[i], "--", 2) == 0 && strcmp(argv[i] + 2, filters[f]) == 0 && i + 1 < argc) {
+                if (query_add(query, sizeof query, filters[f], argv[++i]) != 0)
+                    return usage("sessions ls: the filters are too long");
+                known = 1;
+                break;
+            }
+        if (!known)
+            return usage("sessions ls [--status S] [--name N] [--tag KEY[:VALUE]] [--optimizer O] [--q TEXT]");
+    }
     cJSON *all = cJSON_CreateArray();
     char token[128] = "";
     for (;;) {
         cJSON *page = NULL;
-        int rc = optirs_sessions_list(c, 1000, token[0] ? token : NULL, &page);
+        char path[2400];
+        snprintf(path, sizeof path, "/v1/sessions?limit=1000%s", query);
+        if (token[0] && query_add(path, sizeof path, "page_token", token) != 0) {
+            cJSON_Delete(all);
+            return usage("sessions ls: the filters are too long");
+        }
+        int rc = optirs_request_json(c, "GET", path, NULL, 1, NULL, &page);
         if (rc) {
             cJSON_Delete(all);
             return fail(c, rc, "sessions ls");
@@ -382,6 +439,43 @@ static int cmd_sessions_show(optirs_client *c, const char *id)
     int rc = optirs_session_get_by_id(c, id, &d);
     if (rc)
         return fail(c, rc, "sessions show");
+    if (json_out)
+        print_json(d);
+    else
+        print_session(d);
+    cJSON_Delete(d);
+    return EX_OK;
+}
+
+/* sessions set ID [--name N] [--status finished|archived]: PATCH. */
+static int cmd_sessions_set(optirs_client *c, const char *id, int argc, char **argv)
+{
+    const char *use = "sessions set ID [--name N] [--status finished|archived]";
+    if (strlen(id) > 64 || strpbrk(id, "/?#% "))
+        return usage(use);
+    cJSON *body = cJSON_CreateObject();
+    for (int i = 0; i < argc; i++) {
+        if (i + 1 < argc && (strcmp(argv[i], "--name") == 0 || strcmp(argv[i], "--status") == 0)) {
+            cJSON_AddStringToObject(body, argv[i] + 2, argv[i + 1]);
+            i++;
+        } else {
+            cJSON_Delete(body);
+            return usage(use);
+        }
+    }
+    if (!body->child) {
+        cJSON_Delete(body);
+        return usage(use);
+    }
+    char *txt = cJSON_PrintUnformatted(body);
+    cJSON_Delete(body);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/sessions/%s", id);
+    cJSON *d = NULL;
+    int rc = txt ? optirs_request_json(c, "PATCH", path, txt, 1, NULL, &d) : OPTIRS_E_NOMEM;
+    free(txt);
+    if (rc)
+        return fail(c, rc, "sessions set");
     if (json_out)
         print_json(d);
     else
@@ -919,6 +1013,9 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "help") == 0) {
             fputs(usage_text, stdout);
             return EX_OK;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("optirs %s\n", OPTIRS_VERSION);
+            return EX_OK;
         } else if (n < 63)
             args[n++] = argv[i];
         else
@@ -937,14 +1034,16 @@ int main(int argc, char **argv)
     optirs_client_set_retry(c, 2, 0.1, 0.5);
     const char *cmd = args[0];
     int ex;
-    if (strcmp(cmd, "sessions") == 0 && n == 2 && strcmp(args[1], "ls") == 0)
-        ex = cmd_sessions_ls(c);
+    if (strcmp(cmd, "sessions") == 0 && n >= 2 && strcmp(args[1], "ls") == 0)
+        ex = cmd_sessions_ls(c, n - 2, args + 2);
+    else if (strcmp(cmd, "sessions") == 0 && n >= 3 && strcmp(args[1], "set") == 0)
+        ex = cmd_sessions_set(c, args[2], n - 3, args + 3);
     else if (strcmp(cmd, "sessions") == 0 && n == 3 && strcmp(args[1], "show") == 0)
         ex = cmd_sessions_show(c, args[2]);
     else if (strcmp(cmd, "sessions") == 0 && n == 3 && strcmp(args[1], "rm") == 0)
         ex = cmd_sessions_rm(c, args[2]);
     else if (strcmp(cmd, "sessions") == 0)
-        ex = usage("sessions ls | sessions show ID | sessions rm ID");
+        ex = usage("sessions ls [filters] | sessions show ID | sessions set ID [--name N] [--status S] | sessions rm ID");
     else if (strcmp(cmd, "metrics") == 0)
         ex = cmd_metrics(c, n - 1, args + 1);
     else if (strcmp(cmd, "optimizers") == 0 && n == 1)

@@ -71,7 +71,7 @@ export interface SessionDescription {
   name: string;
   tags: Record<string, string>;
   step: number;
-  status: 'active' | 'diverged';
+  status: 'active' | 'diverged' | 'finished' | 'archived';
   reason?: string;
   last_loss: number | null;
   saved_step: number;
@@ -129,7 +129,14 @@ export declare class Client {
   config(): Promise<Record<string, string | number>>;
   createSession(optimizer: string, opts: CreateSessionOptions): Promise<Session>;
   session(id: string): Promise<Session>;
-  sessions(opts?: { pageSize?: number }): AsyncGenerator<SessionDescription, void, unknown>;
+  sessions(opts?: {
+    pageSize?: number;
+    status?: 'active' | 'diverged' | 'finished' | 'archived';
+    name?: string;
+    tag?: string;
+    optimizer?: string;
+    q?: string;
+  }): AsyncGenerator<SessionDescription, void, unknown>;
 }
 
 export declare class Session {
@@ -146,5 +153,6 @@ export declare class Session {
   feedback(step: number, loss: number, metrics?: Record<string, number>): Promise<{ step: number; loss: number; stored: true }>;
   metrics(opts?: { after?: number; limit?: number }): Promise<MetricRow[]>;
   info(): Promise<SessionDescription>;
+  update(change: { name?: string; tags?: Record<string, string>; status?: 'active' | 'finished' | 'archived' }): Promise<SessionDescription>;
   delete(): Promise<{ id: string; deleted: true }>;
 }

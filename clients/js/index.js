@@ -187,11 +187,18 @@ export class Client {
     return new Session(this, await this.json('GET', `/v1/sessions/${checkId(id)}`));
   }
 
-  /** Iterates over every session summary, page by page. */
-  async *sessions({ pageSize = 100 } = {}) {
+  /** Iterates over the session summaries, newest first, page by page; filters (all optional,
+   * combined): status, name (exact), tag ("key" or "key:value"), optimizer, q (a search in
+   * names and tags, ignoring case). */
+  async *sessions({ pageSize = 100, status, name, tag, optimizer, q: search } = {}) {
+    const filters = new URLSearchParams();
+    for (const [k, v] of Object.entries({ status, name, tag, optimizer, q: search })) {
+      if (v !== undefined && v !== null) filters.append(k, String(v));
+    }
+    const extra = filters.toString();
     let token = null;
     for (;;) {
-      let q = `limit=${pageSize}`;
+      let q = `limit=${pageSize}${extra ? `&${extra}` : ''}`;
       if (token) q += `&page_token=${encodeURIComponent(token)}`;
       const page = await this.json('GET', `/v1/sessions?${q}`);
       yield* page.sessions;
@@ -272,6 +279,17 @@ export class Session {
   async info() {
     this.desc = await this.client.json('GET', this.path);
     this.lastStep = this.desc.step;
+    return this.desc;
+  }
+
+  /** Changes the session's name, tags (replaced whole) or status ('finished' or 'archived':
+   * no more steps, `409 session_closed`); returns its description. */
+  async update({ name, tags, status } = {}) {
+    const body = {};
+    if (name !== undefined) body.name = name;
+    if (tags !== undefined) body.tags = tags;
+    if (status !== undefined) body.status = status;
+    this.desc = await this.client.json('PATCH', this.path, body);
     return this.desc;
   }
 

@@ -1,5 +1,5 @@
 /* main.c — the optirsd entry point: process-wide set-up, then the
- * subcommand (`keys`, `meta-train`, `eval`) or, without one, the daemon
+ * subcommand (`keys`, `meta-train`, `eval`), `--version`, or without one the daemon
  * (serve.h, in src/server/).  It only dispatches: the top layer, src/cli/,
  * is the one that sees both the subcommands and the server. */
 #include <signal.h>
@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cblas.h>
 
+#include "build_info.h"
 #include "cli.h"
 #include "cli_keys.h"
 #include "serve.h"
@@ -20,6 +21,10 @@ int main(int argc, char **argv)
      * step must not start threads of its own. */
     openblas_set_num_threads(1);
     setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("optirsd %s\n", build_info_version());
+        return 0;
+    }
     if (argc > 1 && strcmp(argv[1], "keys") == 0) return cli_keys(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "meta-train") == 0) return cli_meta_train(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "eval") == 0) return cli_eval(argc - 2, argv + 2);

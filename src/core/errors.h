@@ -41,6 +41,7 @@
     X(ERR_NOT_ACCEPTABLE,     "not_acceptable",        "no answer encoding the caller accepts can be produced") \
     X(ERR_STEP_CONFLICT,      "step_conflict",         "the step number is not the next one") \
     X(ERR_SESSION_DIVERGED,   "session_diverged",      "the session produced a non-finite update and takes no more steps") \
+    X(ERR_SESSION_CLOSED,     "session_closed",        "the session is finished or archived: it takes no more steps and cannot become active again") \
     X(ERR_WORKER_CONFLICT,    "worker_conflict",       "this worker already posted gradients for this step") \
     X(ERR_LENGTH_REQUIRED,    "length_required",       "the request must declare its length") \
     X(ERR_BODY_TOO_LARGE,     "body_too_large",        "the request body is over the limit") \

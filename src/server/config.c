@@ -73,8 +73,20 @@ static const config_row rows[] = {
      "meta-training jobs waiting in the daemon's queue (beyond: 429 queue_full)"},
     {"tenant-max-queued-jobs", CT_INT, OFF(tenant_max_queued_jobs), 0, "8", 0, 100000,
      "meta-training jobs one tenant may have waiting (0 = only max-queued-jobs)"},
+    {"log-level", CT_STR, OFF(log_level), sizeof(((config *)0)->log_level), "info", 0, 0,
+     "error, warn, info (one access line per request) or debug"},
+    {"log-format", CT_STR, OFF(log_format), sizeof(((config *)0)->log_format), "text", 0, 0,
+     "the log lines on stderr: text (logfmt) or json (one object per line)"},
+    {"session-ttl", CT_INT, OFF(session_ttl), 0, "0", 0, 1e9,
+     "seconds: a session idle this long is archived, an archived one deleted this long after (0 = keep every session)"},
 };
 #undef OFF
+#define NROWS_CHOICES 2
+/* The string settings that take one of a few words ("a|b|c"). */
+static const struct { const char *name, *choices; } row_choices[NROWS_CHOICES] = {
+    {"log-level", "error|warn|info|debug"},
+    {"log-format", "text|json"},
+};
 #define NROWS ((int)(sizeof rows / sizeof rows[0]))
 
 static const config_row *row_find(const char *name, size_t len)
@@ -82,6 +94,19 @@ static const config_row *row_find(const char *name, size_t len)
     for (int i = 0; i < NROWS; i++)
         if (strlen(rows[i].name) == len && strncmp(rows[i].name, name, len) == 0) return &rows[i];
     return NULL;
+}
+
+/* 1 when value is one of the '|'-separated words of choices. */
+static int choice_ok(const char *choices, const char *value)
+{
+    size_t n = strlen(value);
+    for (const char *p = choices; *p;) {
+        const char *e = strchr(p, '|');
+        size_t k = e ? (size_t)(e - p) : strlen(p);
+        if (k == n && n && strncmp(p, value, n) == 0) return 1;
+        p += k + (e ? 1 : 0);
+    }
+    return 0;
 }
 
 /* Parses `value` into the field of `row`; -1 with a message on error. */
@@ -93,6 +118,12 @@ static int row_set(config *cfg, const config_row *row, const char *value, const 
             fprintf(stderr, "optirsd: %s: value of %s is too long\n", source, row->name);
             return -1;
         }
+        for (int i = 0; i < NROWS_CHOICES; i++)
+            if (strcmp(row_choices[i].name, row->name) == 0 && !choice_ok(row_choices[i].choices, value)) {
+                fprintf(stderr, "optirsd: %s: %s must be one of %s, got '%s'\n", source, row->name,
+                        row_choices[i].choices, value);
+                return -1;
+            }
         memcpy(field, value, strlen(value) + 1);
         return 0;
     }

@@ -44,6 +44,9 @@ typedef struct config {
     int64_t tenant_max_params;    /* per tenant, summed over its sessions; 0 = no quota */
     int64_t max_queued_jobs;      /* meta-training jobs waiting in the queue, daemon-wide */
     int64_t tenant_max_queued_jobs; /* … per tenant; 0 = only the daemon-wide bound */
+    char    log_level[8];         /* error | warn | info | debug (log.h) */
+    char    log_format[8];        /* text | json */
+    int64_t session_ttl;          /* seconds: idle → archived → deleted (session_life.h); 0 = off */
 } config;
 
 /* Fills cfg from defaults, config file, environment and argv (argv[0] and a

@@ -242,46 +242,6 @@ static void h_sessions_create_once(req *r)
     session_unref(s);
 }
 
-typedef struct list_ctx { cJSON *arr; char last[40]; } list_ctx;
-
-static void list_one(void *ctx, session *s)
-{
-    list_ctx *c = ctx;
-    cJSON *d = session_describe(s);
-    if (d) {
-        /* The list is a summary: the tensor list stays in GET {id}. */
-        cJSON_DeleteItemFromObjectCaseSensitive(d, "tensors");
-        cJSON_AddItemToArray(c->arr, d);
-    }
-    snprintf(c->last, sizeof c->last, "%s", session_id(s));
-}
-
-void h_sessions_list(req *r)
-{
-    int64_t limit = 100;
-    const char *ls = http_req_query(r, "limit");
-    if (ls && step_decode_digits(ls, 1, 1000, &limit) != 0) {
-        http_resp_error(r, ERR_OUT_OF_RANGE, "limit must be an integer in [1, 1000]");
-        return;
-    }
-    const char *tok = http_req_query(r, "page_token");
-    if (tok && (strlen(tok) == 0 || strlen(tok) >= 40)) {
-        http_resp_error(r, ERR_INVALID_ARGUMENT, "page_token is not one this daemon gave out");
-        return;
-    }
-    cJSON *root = cJSON_CreateObject();
-    list_ctx c = {.arr = cJSON_AddArrayToObject(root, "sessions")};
-    int k = sessions_list(r->app->reg, r->who.admin ? NULL : r->who.tenant, tok, (int)limit, list_one, &c);
-    if (k < 0) {
-        cJSON_Delete(root);
-        http_resp_error(r, k, NULL);
-        return;
-    }
-    if (k == limit) cJSON_AddStringToObject(root, "next_page_token", c.last);
-    else cJSON_AddNullToObject(root, "next_page_token");
-    http_resp_json(r, 200, root);
-}
-
 void h_session_get(req *r)
 {
     session *s = path_session(r);

@@ -12,6 +12,7 @@
 void h_sessions_create(req *r);
 void h_sessions_list(req *r);
 void h_session_get(req *r);
+void h_session_patch(req *r);   /* h_life.c, with h_sessions_list */
 void h_session_delete(req *r);
 void h_session_step(req *r);
 /* Called for a step before its body is read (headers only, after auth):

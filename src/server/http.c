@@ -1,4 +1,5 @@
 #include "http.h"
+#include "log.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -82,6 +83,7 @@ void http_resp_json(req *r, int status, cJSON *body)
 
 static void resp_error_v(req *r, int e, const char *field, int64_t value, const char *fmt, va_list ap)
 {
+    r->err = e;
     char msg[512];
     if (fmt) vsnprintf(msg, sizeof msg, fmt, ap);
     else snprintf(msg, sizeof msg, "%s", http_status_message(e));
@@ -545,6 +547,20 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char
     return queue(r);
 }
 
+/* The request's access line (log.h): never a key, a header or a body; the
+ * session id only from a session route's {id}. */
+static void access_log(req *r)
+{
+    if (!log_on(LOG_INFO)) return;
+    const char *pattern = r->route >= 0 ? routes_table[r->route].pattern : "unrouted";
+    int session_route = r->route >= 0 && strncmp(pattern, "/v1/sessions/{id}", 17) == 0;
+    log_access_info a = {.method = r->method, .route = pattern, .status = r->status,
+                         .duration_ms = (http_now_mono() - r->t_start) * 1e3,
+                         .session = session_route ? r->param[0] : NULL, .tenant = r->who.tenant,
+                         .error = r->err ? err_name(r->err) : NULL};
+    log_access(&a);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, enum MHD_RequestTerminationCode toe)
 {
     (void)cls;
@@ -555,7 +571,10 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
     if (r->route >= 0 && strcmp(routes_table[r->route].name, "step") == 0 && r->status == 200)
         step_s = http_now_mono() - r->t_start;
     /* A request whose headers never completed reached no handler. */
-    if (r->method) prom_request(r->route, r->status, r->body_len, r->resp_len, step_s);
+    if (r->method) {
+        prom_request(r->route, r->status, r->body_len, r->resp_len, step_s);
+        access_log(r);
+    }
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     if (ci) http_deadline_request_done(ci->socket_context);
     if (r->stream_read && r->stream_free) r->stream_free(r->stream);   /* never queued */

@@ -52,6 +52,7 @@ typedef struct req {
     double        t_start;          /* monotonic seconds */
     /* the response */
     int           status;
+    int           err;              /* the ERR_* of an error answer (0: none), for the access log */
     char         *resp;             /* malloc'd */
     size_t        resp_len;
     const char   *resp_type;

@@ -39,6 +39,7 @@ static const http_status_row rows[ERR_LAST_ - (ERR_FIRST_ + 1)] = {
     HTTP_STATUS_(ERR_NOT_ACCEPTABLE,      406, "the Accept header names no encoding this route can produce"),
     HTTP_STATUS_(ERR_STEP_CONFLICT,       409, NULL),
     HTTP_STATUS_(ERR_SESSION_DIVERGED,    409, NULL),
+    HTTP_STATUS_(ERR_SESSION_CLOSED,      409, NULL),
     HTTP_STATUS_(ERR_WORKER_CONFLICT,     409, NULL),
     HTTP_STATUS_(ERR_LENGTH_REQUIRED,     411, "the request needs a Content-Length"),
     HTTP_STATUS_(ERR_BODY_TOO_LARGE,      413, NULL),

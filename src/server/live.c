@@ -79,6 +79,7 @@ static struct {
 /* steps by optimizer (registry index) */
 #define LIVE_MAX_OPT 64
 static _Atomic uint64_t steps_by_opt[LIVE_MAX_OPT];
+static _Atomic uint64_t step_ns_by_opt[LIVE_MAX_OPT];   /* the optimizer part of each step (duration_us) */
 static _Atomic uint64_t adapted_steps;
 
 static void stream_put(stream *s)
@@ -370,6 +371,8 @@ static void record(live_feed *f, store *db, const char *id, const opt *o, const 
     for (int i = 0; i < opt_registry_count() && i < LIVE_MAX_OPT; i++)
         if (opt_registry_at(i) == o->vt) {
             atomic_fetch_add_explicit(&steps_by_opt[i], 1, memory_order_relaxed);
+            if (isfinite(m->duration_us) && m->duration_us > 0)
+                atomic_fetch_add_explicit(&step_ns_by_opt[i], (uint64_t)(m->duration_us * 1e3), memory_order_relaxed);
             break;
         }
     if (isfinite(lr_mult)) atomic_fetch_add_explicit(&adapted_steps, 1, memory_order_relaxed);
@@ -507,6 +510,12 @@ char *live_prom_text(void)
         jw_printf(&w, "optirs_optimizer_steps_total{optimizer=\"%s\",kind=\"%s\"} %llu\n", vt->name,
                   kd >= 0 && kd < 3 ? kinds[kd] : "other", (unsigned long long)atomic_load(&steps_by_opt[i]));
     }
+    jw_lit(&w, "# HELP optirs_optimizer_step_seconds_total Time of the optimizer part of the steps (step_run), by "
+               "optimizer; over optirs_optimizer_steps_total, the mean per step.\n"
+               "# TYPE optirs_optimizer_step_seconds_total counter\n");
+    for (int i = 0; i < opt_registry_count() && i < LIVE_MAX_OPT; i++)
+        jw_printf(&w, "optirs_optimizer_step_seconds_total{optimizer=\"%s\"} %.9f\n", opt_registry_at(i)->name,
+                  (double)atomic_load(&step_ns_by_opt[i]) * 1e-9);
     pthread_mutex_lock(&hub.mu);
     int nstreams = hub.n;
     pthread_mutex_unlock(&hub.mu);

@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "errors.h"
+#include "log.h"
 
 /* ---- the daemon's job queue ------------------------------------------------------ */
 
@@ -41,7 +42,7 @@ static void work_cb(uv_work_t *w)
     meta_run_io io = {.cancel = &it->cancel};
     int64_t v = 0;
     int rc = meta_run(Q.a->db, it->id, &it->sp, NULL, 0, 0, &io, &v, msg, sizeof msg);
-    if (rc < 0) fprintf(stderr, "optirsd: meta-training job %s failed: %s\n", it->id, msg);
+    if (rc < 0) log_msg(LOG_ERROR, "meta-training job %s failed: %s", it->id, msg);
     else if (rc == 0) printf("meta-training job %s done: weights %s@%lld\n", it->id, it->sp.name, (long long)v);
     pthread_mutex_lock(&Q.mu);
     Q.busy = 0;
@@ -141,6 +142,15 @@ static void new_job_id(char *out)
     }
     int n = snprintf(out, 40, "mj-");
     for (int i = 0; i < 8; i++) n += snprintf(out + n, 40 - (size_t)n, "%02x", b[i]);
+}
+
+void meta_jobs_counts(int64_t *queued, int64_t *running)
+{
+    *queued = *running = 0;
+    pthread_mutex_lock(&Q.mu);
+    for (const qitem *q = Q.head; q; q = q->next) (*queued)++;
+    *running = Q.running != NULL;
+    pthread_mutex_unlock(&Q.mu);
 }
 
 /* Under Q.mu: 0 when one more job of `tenant` may wait in the queue, else

@@ -40,6 +40,8 @@ int    meta_jobs_submit(const meta_spec *sp, const char *tenant, char *id_out);
  * current outer step.  *state: the job's status afterwards ("cancelled",
  * "cancelling", or its final status when it had ended).  0, ERR_NOT_FOUND. */
 int    meta_jobs_cancel(const char *id, char *state, size_t cap);
+/* The jobs waiting in the queue and running now (0 or 1), for /metrics. */
+void   meta_jobs_counts(int64_t *queued, int64_t *running);
 /* 1 when job `id` is the running one and asked to cancel. */
 int    meta_jobs_cancelling(const char *id);
 

@@ -1,14 +1,20 @@
 #include "prom.h"
 
+#include <dirent.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "app.h"
+#include "build_info.h"
 #include "http.h"
 #include "jwriter.h"
 #include "live.h"
+#include "meta_jobs.h"
+#include "session_life.h"
 #include "pool.h"
 #include "sessions.h"
 #include "store.h"
@@ -43,6 +49,68 @@ void prom_request(int route_index, int status, size_t in, size_t out, double ste
         atomic_fetch_add_explicit(&step_sum_ns, (uint64_t)(step_seconds * 1e9), memory_order_relaxed);
         atomic_fetch_add_explicit(&step_count, 1, memory_order_relaxed);
     }
+}
+
+/* The process's resident memory in bytes (/proc/self/statm), -1 if unread. */
+static long long resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long long size, rss = -1;
+    if (f) {
+        if (fscanf(f, "%lld %lld", &size, &rss) != 2) rss = -1;
+        fclose(f);
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    return rss < 0 || page <= 0 ? -1 : rss * page;
+}
+
+/* Open file descriptors (entries of /proc/self/fd, less the one reading it), -1 if unread. */
+static int open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n - 1;
+}
+
+/* The process metrics Prometheus' client libraries name process_*, the
+ * build's version, the sessions by status and the meta-training queue. */
+static void render_process(app *a, jwriter *b)
+{
+    jw_printf(b, "# HELP optirs_build_info The daemon's version (git describe at build time).\n"
+                 "# TYPE optirs_build_info gauge\noptirs_build_info{version=\"%s\"} 1\n", build_info_version());
+    long long rss = resident_bytes();
+    if (rss >= 0)
+        jw_printf(b, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                     "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lld\n", rss);
+    int fds = open_fds();
+    if (fds >= 0)
+        jw_printf(b, "# HELP process_open_fds Open file descriptors.\n# TYPE process_open_fds gauge\n"
+                     "process_open_fds %d\n", fds);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        jw_printf(b, "# HELP process_max_fds Limit of open file descriptors.\n# TYPE process_max_fds gauge\n"
+                     "process_max_fds %llu\n", (unsigned long long)rl.rlim_cur);
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        jw_printf(b, "# HELP process_cpu_seconds_total User and system CPU time spent, in seconds.\n"
+                     "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n",
+                  (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
+                      ru.ru_stime.tv_usec * 1e-6);
+    session_status_counts sc = {0};
+    if (a->reg) session_count_status(a->reg, &sc);
+    jw_printf(b, "# HELP optirs_sessions Live sessions by status.\n# TYPE optirs_sessions gauge\n"
+                 "optirs_sessions{status=\"active\"} %lld\noptirs_sessions{status=\"diverged\"} %lld\n"
+                 "optirs_sessions{status=\"finished\"} %lld\noptirs_sessions{status=\"archived\"} %lld\n",
+              (long long)sc.active, (long long)sc.diverged, (long long)sc.finished, (long long)sc.archived);
+    int64_t queued, running;
+    meta_jobs_counts(&queued, &running);
+    jw_printf(b, "# HELP optirs_meta_jobs Meta-training jobs of the daemon's queue: waiting, or running.\n"
+                 "# TYPE optirs_meta_jobs gauge\noptirs_meta_jobs{state=\"queued\"} %lld\n"
+                 "optirs_meta_jobs{state=\"running\"} %lld\n", (long long)queued, (long long)running);
 }
 
 char *prom_render(app *a, size_t *len)
@@ -93,6 +161,7 @@ char *prom_render(app *a, size_t *len)
            "optirs_storage_commit_seconds_max %.6f\n", st.commit_us_max * 1e-6);
     jw_printf(&b, "# HELP optirs_storage_errors_total Failed transactions.\n# TYPE optirs_storage_errors_total counter\n"
            "optirs_storage_errors_total %lld\n", (long long)st.errors);
+    render_process(a, &b);
     char *lv = live_prom_text();   /* steps by optimizer, event streams (live.c) */
     if (lv) jw_lit(&b, lv);
     free(lv);

@@ -20,6 +20,7 @@ const route routes_table[] = {
     {"POST",   "/v1/sessions",                    h_sessions_create,      "sessions_create", 0},
     {"GET",    "/v1/sessions",                    h_sessions_list,        "sessions_list", 0},
     {"GET",    "/v1/sessions/{id}",               h_session_get,          "session_get", 0},
+    {"PATCH",  "/v1/sessions/{id}",               h_session_patch,        "session_patch", 0},
     {"DELETE", "/v1/sessions/{id}",               h_session_delete,       "session_delete", 0},
     {"POST",   "/v1/sessions/{id}/step",          h_session_step,         "step", 0},
     {"GET",    "/v1/sessions/{id}/params",        h_session_params,       "params", 0},

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "errors.h"
 #include "http.h"
+#include "log.h"
 #include "meta_jobs.h"
 #include "pool.h"
 #include "serve.h"
@@ -58,11 +59,11 @@ static void on_drain_poll(uv_timer_t *t)
 static void on_signal(uv_signal_t *s, int signum)
 {
     if (signum == SIGHUP) {
-        fprintf(stderr, "optirsd: SIGHUP: nothing to reopen (logs go to stdout/stderr)\n");
+        log_msg(LOG_INFO, "SIGHUP: nothing to reopen (logs go to stdout/stderr)");
         return;
     }
     if (atomic_load(&the_app.state) == APP_DRAINING) return;
-    fprintf(stderr, "optirsd: %s: draining\n", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    log_msg(LOG_INFO, "%s: draining", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     atomic_store(&the_app.state, APP_DRAINING);
     http_quiesce(&the_app);
     drain_deadline = http_now_mono() + DRAIN_LIMIT_S;
@@ -97,19 +98,19 @@ static int serve(void)
 {
     app *a = &the_app;
     if (make_parent_dir(a->cfg.db) != 0) {
-        fprintf(stderr, "optirsd: cannot create the directory of %s: %s\n", a->cfg.db, strerror(errno));
+        log_msg(LOG_ERROR, "cannot create the directory of %s: %s", a->cfg.db, strerror(errno));
         return 1;
     }
     if (store_open(a->cfg.db, &a->db) != 0) {
-        fprintf(stderr, "optirsd: cannot open the database %s\n", a->cfg.db);
+        log_msg(LOG_ERROR, "cannot open the database %s", a->cfg.db);
         return 1;
     }
     if (sessions_open(a) != 0) return 1;
     int open = auth_open(a);
     if (!open && !auth_keys_ever(a)) {
-        fprintf(stderr, "optirsd: no API key exists and %s is not a loopback address: refusing to serve it open.\n"
-                        "Create a key first (optirsd keys create --tenant NAME --admin --db %s)\n"
-                        "or pass --allow-open 1 to serve without keys.\n", a->cfg.listen, a->cfg.db);
+        log_msg(LOG_ERROR, "no API key exists and %s is not a loopback address: refusing to serve it open. "
+                        "Create a key first (optirsd keys create --tenant NAME --admin --db %s) "
+                        "or pass --allow-open 1 to serve without keys.", a->cfg.listen, a->cfg.db);
         store_close(a->db);
         return 1;
     }
@@ -118,14 +119,14 @@ static int serve(void)
     int threads = a->cfg.threads ? (int)a->cfg.threads : (int)(cores > 0 ? cores : 1);
     int compute = a->cfg.compute_threads ? (int)a->cfg.compute_threads : (int)(cores > 0 ? cores : 1);
     if (pool_start(compute, (int)a->cfg.compute_queue) != 0) {
-        fprintf(stderr, "optirsd: cannot start %d compute threads\n", compute);
+        log_msg(LOG_ERROR, "cannot start %d compute threads", compute);
         store_close(a->db);
         return 1;
     }
     if (http_start(a, threads, &a->port) != 0) {
         /* No SO_REUSEPORT: a port another process (another optirsd) listens on is refused. */
-        fprintf(stderr, "optirsd: cannot listen on %s (is another process, perhaps another optirsd, "
-                        "already listening there?)\n", a->cfg.listen);
+        log_msg(LOG_ERROR, "cannot listen on %s (is another process, perhaps another optirsd, "
+                        "already listening there?)", a->cfg.listen);
         pool_stop();
         store_close(a->db);
         return 1;
@@ -138,11 +139,11 @@ static int serve(void)
     /* Learned-optimizer weights (built-in ones inserted on first start)
      * must be in core's table before sessions that name them come back. */
     int nw = meta_weights_bootstrap(a->db);
-    if (nw < 0) fprintf(stderr, "optirsd: cannot load the weights records: %s\n", err_message(nw));
+    if (nw < 0) log_msg(LOG_ERROR, "cannot load the weights records: %s", err_message(nw));
 
     int n = sessions_restore(a->reg);
     if (n < 0) {
-        fprintf(stderr, "optirsd: cannot read sessions from %s\n", a->cfg.db);
+        log_msg(LOG_ERROR, "cannot read sessions from %s", a->cfg.db);
         pool_stop();
         http_stop(a);
         store_close(a->db);
@@ -155,12 +156,12 @@ static int serve(void)
     else printf("API keys required (Authorization: Bearer KEY)\n");
     int64_t active = 0;
     if (!open && store_keys_active(a->db, &active) == 0 && active == 0)
-        fprintf(stderr, "optirsd: every API key is revoked, so every request is refused (a daemon that had keys "
+        log_msg(LOG_WARN, "every API key is revoked, so every request is refused (a daemon that had keys "
                         "never serves open again); create one with: optirsd keys create --tenant NAME --admin --db %s\n",
                 a->cfg.db);
     fflush(stdout);
     /* Before "ready": POST /v1/meta/jobs needs the queue (on the loop, which runs below). */
-    if (meta_jobs_start(a, uv_default_loop()) != 0) fprintf(stderr, "optirsd: meta-training jobs are unavailable\n");
+    if (meta_jobs_start(a, uv_default_loop()) != 0) log_msg(LOG_ERROR, "meta-training jobs are unavailable");
     atomic_store(&a->state, APP_READY);
 
     uv_loop_t *loop = uv_default_loop();
@@ -207,5 +208,6 @@ int serve_main(int argc, char **argv)
         return 0;
     }
     if (rc != 0) return 2;
+    if (log_setup(the_app.cfg.log_level, the_app.cfg.log_format) != 0) return 2;   /* config_load checked the words */
     return serve();
 }

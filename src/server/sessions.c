@@ -9,7 +9,10 @@
 #include "app.h"
 #include "errors.h"
 #include "jwriter.h"
+#include "http.h"
 #include "live.h"
+#include "log.h"
+#include "session_life.h"
 #include "step_codec.h"
 
 /* A session's attachment: what the server keeps per session. */
@@ -98,6 +101,16 @@ void sessions_timer(app *a, double now)
 {
     live_tick(a, now);
     sessions_tick(a->reg, now);
+    /* The retention policy, once a second at most (session_life.h). */
+    static double last_retention;
+    if (a->cfg.session_ttl > 0 && now - last_retention >= 1.0) {
+        last_retention = now;
+        int archived, deleted;
+        session_retention(a->reg, http_now_ms(), a->cfg.session_ttl * 1000, &archived, &deleted);
+        if (archived || deleted)
+            log_msg(LOG_INFO, "retention (--session-ttl %lld s): %d sessions archived, %d deleted",
+                   (long long)a->cfg.session_ttl, archived, deleted);
+    }
 }
 
 void sessions_drain(app *a)

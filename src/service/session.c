@@ -272,32 +272,6 @@ int sessions_count(sessions *reg)
     return n;
 }
 
-int sessions_list(sessions *reg, const char *tenant, const char *after, int limit,
-                  void (*fn)(void *ctx, session *s), void *ctx)
-{
-    /* Take references under the lock, describe outside it. */
-    session **pick = calloc((size_t)limit + 1, sizeof *pick);
-    if (!pick) return ERR_NO_MEMORY;
-    int k = 0;
-    pthread_rwlock_rdlock(&reg->lock);
-    int i = after ? registry_lower_bound(&reg->ids, after) : 0;
-    if (after && registry_find(&reg->ids, after)) i++;
-    for (; i < reg->ids.n && k < limit; i++) {
-        session *si = reg->ids.v[i];
-        if (tenant && strcmp(si->sp.tenant, tenant) != 0) continue;
-        pick[k] = si;
-        atomic_fetch_add(&pick[k]->refs, 1);
-        k++;
-    }
-    pthread_rwlock_unlock(&reg->lock);
-    for (int j = 0; j < k; j++) {
-        fn(ctx, pick[j]);
-        session_unref(pick[j]);
-    }
-    free(pick);
-    return k;
-}
-
 const char *session_id(const session *s) { return s->id; }
 const char *session_tenant(const session *s) { return s->sp.tenant; }
 size_t session_num_params(const session *s) { return s->sp.lay.n; }
@@ -306,8 +280,9 @@ const opt *session_opt(const session *s) { return &s->o; }
 void *session_attachment(const session *s) { return s->attach; }
 const layout *session_layout(const session *s) { return &s->sp.lay; }
 
-static char *make_meta(session *s, int64_t created_ms)
+char *session_make_meta(session *s)
 {
+    int64_t created_ms = s->created_ms;
     cJSON *m = spec_to_json(&s->sp);
     if (!m) return NULL;
     cJSON *id = cJSON_CreateString(s->id);
@@ -419,7 +394,9 @@ static int create_session(sessions *reg, spec *sp, const void *blob, size_t blob
     }
     new_id(reg, s->id);
     int64_t created = reg->hooks.now_ms();
-    s->meta_json = make_meta(s, created);
+    s->created_ms = s->status_ms = created;
+    atomic_store(&s->active_ms, created);
+    s->meta_json = session_make_meta(s);
     uint8_t *snap = NULL;
     size_t snap_len = 0;
     rc = s->meta_json ? snapshot_encode_session(s, &snap, &snap_len) : ERR_NO_MEMORY;
@@ -466,6 +443,9 @@ static int restore_one(void *ctx, const store_session_row *row)
     }
     if (!rc) {
         if (row->status) snprintf(s->status, sizeof s->status, "%s", row->status);
+        s->created_ms = s->sp.created_ms ? s->sp.created_ms : row->created_ms;
+        s->status_ms = row->status_ms ? row->status_ms : row->updated_ms;
+        atomic_store(&s->active_ms, row->updated_ms > s->created_ms ? row->updated_ms : s->created_ms);
         if (strcmp(s->status, "diverged") == 0)
             snprintf(s->reason, sizeof s->reason, "the session diverged before the daemon restarted");
         s->saved_time = reg->hooks.now_mono();

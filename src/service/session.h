@@ -135,11 +135,8 @@ void session_unref(session *s);
 int  sessions_delete(sessions *reg, const char *id);
 /* Number of live sessions. */
 int  sessions_count(sessions *reg);
-/* Calls fn for live sessions of `tenant` (NULL: every tenant) with id > after
- * (NULL: from the start) in id order, at most limit; fn gets a reference it
- * must not keep.  The number visited, or ERR_NO_MEMORY. */
-int  sessions_list(sessions *reg, const char *tenant, const char *after, int limit,
-                   void (*fn)(void *ctx, session *s), void *ctx);
+/* The list, filtered and newest first, and the other lifecycle calls:
+ * session_life.h. */
 
 /* The session's description for GET (meta + step + status). */
 cJSON *session_describe(session *s);

@@ -51,7 +51,10 @@ struct session {
     int64_t         saved_step;    /* step of the newest snapshot handed to the store */
     int64_t         durable_step;  /* step of the newest snapshot known committed */
     double          saved_time;    /* monotonic time of that snapshot */
-    char            status[16];    /* "active" | "diverged" */
+    char            status[16];    /* "active" | "diverged" | "finished" | "archived" (session_life.c) */
+    int64_t         created_ms;    /* wall clock: creation */
+    _Atomic int64_t active_ms;     /* wall clock: the last step, create or change (the retention's idle clock) */
+    int64_t         status_ms;     /* wall clock: the status last changed */
     char            reason[160];
     /* shared sessions: the step being gathered */
     gather          g;             /* the workers' gradients (gather.h) */
@@ -82,6 +85,10 @@ struct sessions {
     budget          *budget;       /* sessions, quotas and bytes reserved */
     double           last_ckpt_scan;
 };
+
+/* The session's meta JSON rebuilt from s->sp (spec_to_json with id, tenant,
+ * created_ms), or NULL without memory.  The caller frees it. */
+char *session_make_meta(session *s);
 
 /* Publishes s's described fields (session_describe) and releases s->mu. */
 void session_unlock(session *s);

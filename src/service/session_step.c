@@ -13,6 +13,7 @@
 
 #include "errors.h"
 #include "rollback.h"
+#include "session_life.h"
 #include "step_seq.h"
 
 /* a's error e with a formatted message (expected = -1). */
@@ -125,6 +126,7 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     step_metric m = {.step = k, .time_ms = reg->hooks.now_ms(), .loss = s->last_loss, .grad_norm = res.info.grad_norm,
                      .update_norm = res.info.update_norm, .param_norm = res.info.param_norm, .lr = res.info.lr,
                      .duration_us = res.duration * 1e6};
+    atomic_store(&s->active_ms, m.time_ms);   /* the retention's idle clock (session_life.c) */
     int rc2 = persist_step(s);
     if (rc2 == 0 && reg->hooks.stepped) reg->hooks.stepped(reg->hooks.ctx, s, &m, &res);
     return rc2;
@@ -218,6 +220,7 @@ int session_step(session *s, void *waiter, const step_request *sr, session_answe
     int skip = sr->nonfinite && s->sp.non_finite == NON_FINITE_SKIP;
     step_seq_in in = {.last = s->step, .k = k, .nonfinite = sr->nonfinite, .skip_nonfinite = skip,
                       .deleted = s->deleted, .diverged = strcmp(s->status, "diverged") == 0,
+                      .closed = session_status_closed(s->status),
                       .workers = s->sp.workers, .has_worker = sr->worker[0] != '\0'};
     const char *nomask = !sr->skip_tensors && !sr->hyperparams ? NULL
                        : !opt_can_mask(&s->o) ? "this optimizer takes neither skip_tensors nor step hyperparams: "
@@ -243,6 +246,9 @@ int session_step(session *s, void *waiter, const step_request *sr, session_answe
         break;
     case STEP_SEQ_DIVERGED:
         answer_error(out, ERR_SESSION_DIVERGED, "%s", s->reason[0] ? s->reason : "the session diverged");
+        break;
+    case STEP_SEQ_CLOSED:
+        answer_error(out, ERR_SESSION_CLOSED, "session %s is %s and takes no more steps", s->id, s->status);
         break;
     case STEP_SEQ_CONFLICT:
         answer_error(out, ERR_STEP_CONFLICT, "step %lld is not the next step (%lld)", (long long)k,

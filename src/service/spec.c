@@ -13,7 +13,6 @@
 #include "jsonwalk.h"
 
 #define MAX_TENSORS 4096
-#define MAX_TAGS    32
 
 typedef struct parse_ctx {
     spec   *sp;
@@ -137,14 +136,7 @@ static int on_member(void *ctx, const char *key, const char *val, size_t avail, 
         c->groups = v;
         v = NULL;
     } else if (strcmp(key, "tags") == 0) {
-        int n = 0;
-        if (!cJSON_IsObject(v)) rc = fail(c, ERR_INVALID_ARGUMENT, "tags must be an object of strings");
-        else if (jsonwalk_has_duplicate(v)) rc = fail(c, ERR_INVALID_JSON, "tags names a member twice");
-        for (cJSON *t = v->child; !rc && t; t = t->next, n++) {
-            if (!cJSON_IsString(t) || strlen(t->string) > 64 || strlen(t->valuestring) > 256)
-                rc = fail(c, ERR_INVALID_ARGUMENT, "tags must map names (<= 64 bytes) to strings (<= 256 bytes)");
-            else if (n >= MAX_TAGS) rc = fail(c, ERR_OUT_OF_RANGE, "at most %d tags", MAX_TAGS);
-        }
+        rc = spec_tags_check(v, c->msg, c->msgcap);
         if (!rc) { sp->tags = v; v = NULL; }
     } else if (c->restoring && strcmp(key, "id") == 0) {
         rc = get_string(c, v, "id", sp->id, sizeof sp->id);
@@ -159,6 +151,21 @@ static int on_member(void *ctx, const char *key, const char *val, size_t avail, 
     }
     cJSON_Delete(v);
     return rc;
+}
+
+int spec_tags_check(const cJSON *v, char *msg, size_t cap)
+{
+    parse_ctx c0 = {.msg = msg, .msgcap = cap}, *c = &c0;
+    if (!cJSON_IsObject(v)) return fail(c, ERR_INVALID_ARGUMENT, "tags must be an object of strings");
+    if (jsonwalk_has_duplicate(v)) return fail(c, ERR_INVALID_JSON, "tags names a member twice");
+    int n = 0;
+    for (const cJSON *t = v->child; t; t = t->next, n++) {
+        if (!cJSON_IsString(t) || strlen(t->string) > SPEC_TAG_KEY_MAX || strlen(t->valuestring) > SPEC_TAG_VALUE_MAX)
+            return fail(c, ERR_INVALID_ARGUMENT, "tags must map names (<= %d bytes) to strings (<= %d bytes)",
+                        SPEC_TAG_KEY_MAX, SPEC_TAG_VALUE_MAX);
+        if (n >= SPEC_MAX_TAGS) return fail(c, ERR_OUT_OF_RANGE, "at most %d tags", SPEC_MAX_TAGS);
+    }
+    return 0;
 }
 
 static int parse_tensors(parse_ctx *c)
@@ -248,6 +255,50 @@ static int parse_tensors(parse_ctx *c)
     return rc;
 }
 
+/* Whether the request set hyperparameter `name` to something other than its
+ * default (a full description, as GET or an export gives it, names every
+ * hyperparameter at its default). */
+static int hyper_given(const parse_ctx *c, const char *name)
+{
+    const opt_vtbl *vt = opt_find(c->sp->ocfg.name);
+    int i = opt_hparam_index(vt, name);
+    const hparam_def *def = i >= 0 ? opt_hparam_at(vt, i) : NULL;
+    return c->hyper && cJSON_GetObjectItemCaseSensitive(c->hyper, name) != NULL && def &&
+           c->sp->ocfg.hp[i] != def->def;
+}
+
+/* Combinations that would be accepted and then do nothing (a schedule
+ * without what it needs, a hyperparameter its schedule never reads) are
+ * refused: a request means what it says or fails.  Checked on create only:
+ * a stored session is restored as it was. */
+static int check_combinations(parse_ctx *c)
+{
+    const opt_config *o = &c->sp->ocfg;
+    const char *sched = opt_schedule_name(o->schedule);
+    double warmup = o->hp[HP_WARMUP_STEPS];
+    if (o->schedule == SCHEDULE_COSINE && c->sp->total_steps <= 0)
+        return fail(c, ERR_MISSING_FIELD, "schedule cosine needs total_steps (the step where lr reaches "
+                    "lr * min_lr_ratio)");
+    if (o->schedule == SCHEDULE_COSINE && (double)c->sp->total_steps <= warmup)
+        return fail(c, ERR_OUT_OF_RANGE, "schedule cosine needs total_steps (%lld) above warmup_steps (%g)",
+                    (long long)c->sp->total_steps, warmup);
+    if (o->schedule == SCHEDULE_STEP && o->hp[HP_DECAY_STEPS] <= 0)
+        return fail(c, ERR_MISSING_FIELD, "schedule step needs hyperparams.decay_steps > 0 (lr is multiplied "
+                    "by decay_rate every decay_steps steps)");
+    if (o->schedule == SCHEDULE_LINEAR_WARMUP && warmup <= 0)
+        return fail(c, ERR_MISSING_FIELD, "schedule linear_warmup needs hyperparams.warmup_steps > 0");
+    if (o->schedule != SCHEDULE_COSINE && hyper_given(c, "min_lr_ratio"))
+        return fail(c, ERR_INVALID_ARGUMENT, "min_lr_ratio acts only with schedule cosine (the schedule is %s)",
+                    sched);
+    if (c->sp->weights[0] && !opt_find(o->name)->weights_arch)
+        return fail(c, ERR_INVALID_ARGUMENT, "optimizer %s reads no weights record, so weights chooses nothing: drop "
+                    "it or use a learned optimizer", o->name);
+    if (o->schedule != SCHEDULE_STEP && (hyper_given(c, "decay_steps") || hyper_given(c, "decay_rate")))
+        return fail(c, ERR_INVALID_ARGUMENT, "decay_steps and decay_rate act only with schedule step (the "
+                    "schedule is %s)", sched);
+    return 0;
+}
+
 int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int restoring, char *msg,
                size_t msgcap)
 {
@@ -298,8 +349,9 @@ int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int re
     }
     if (!rc) {
         sp->ocfg.total_steps = sp->total_steps;
-        rc = parse_tensors(&c);
+        if (!restoring) rc = check_combinations(&c);
     }
+    if (!rc) rc = parse_tensors(&c);
     if (!rc && c.params) {
         if (c.nparams != sp->lay.n)
             rc = fail(&c, ERR_LENGTH_MISMATCH, "params has %zu values but the tensors hold %zu", c.nparams,

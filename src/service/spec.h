@@ -27,6 +27,9 @@ typedef enum { NON_FINITE_REJECT, NON_FINITE_SKIP } non_finite_policy;
 
 #define SPEC_MAX_WORKERS 64
 #define SPEC_NAME_MAX    128
+#define SPEC_MAX_TAGS    32
+#define SPEC_TAG_KEY_MAX 64      /* bytes of a tag's name */
+#define SPEC_TAG_VALUE_MAX 256   /* bytes of a tag's value */
 
 typedef struct spec {
     opt_config  ocfg;
@@ -56,6 +59,9 @@ typedef struct spec {
 int    spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int restoring,
                   char *msg, size_t msgcap);
 void   spec_deinit(spec *sp);
+/* Checks a "tags" value: an object of at most SPEC_MAX_TAGS strings, names
+ * and values within their limits, no name twice.  0 or ERR_* (msg filled). */
+int    spec_tags_check(const cJSON *v, char *msg, size_t cap);
 /* The normalized description (no params).  The caller frees it. */
 cJSON *spec_to_json(const spec *sp);
 

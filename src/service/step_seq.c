@@ -9,6 +9,7 @@ step_seq_action step_seq_decide(const step_seq_in *in)
     if (in->deleted) return STEP_SEQ_DELETED;
     if (in->k == in->last && in->k > 0) return STEP_SEQ_REPLAY;
     if (in->diverged) return STEP_SEQ_DIVERGED;
+    if (in->closed) return STEP_SEQ_CLOSED;
     if (in->k != in->last + 1) return STEP_SEQ_CONFLICT;
     if (in->workers == 1) return STEP_SEQ_APPLY;
     if (!in->has_worker) return STEP_SEQ_NO_WORKER;

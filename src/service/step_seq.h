@@ -20,6 +20,7 @@ typedef enum {
     STEP_SEQ_DELETED,      /* the session was deleted: ERR_SESSION_NOT_FOUND */
     STEP_SEQ_REPLAY,       /* k == last > 0: answer the stored update, apply nothing */
     STEP_SEQ_DIVERGED,     /* the session diverged: ERR_SESSION_DIVERGED */
+    STEP_SEQ_CLOSED,       /* finished or archived: ERR_SESSION_CLOSED */
     STEP_SEQ_CONFLICT,     /* k is not last + 1: ERR_STEP_CONFLICT */
     STEP_SEQ_APPLY,        /* k == last + 1, one worker: apply it now */
     STEP_SEQ_NO_WORKER,    /* a shared session and no worker named: ERR_BAD_HEADER */
@@ -33,6 +34,7 @@ typedef struct step_seq_in {
     int     skip_nonfinite;/* the session's non_finite policy is skip */
     int     deleted;
     int     diverged;
+    int     closed;        /* finished or archived (session_life.h) */
     int     workers;       /* the session's workers (1: not shared) */
     int     has_worker;    /* the request names its worker */
 } step_seq_in;

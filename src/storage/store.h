@@ -86,6 +86,12 @@ int  store_snapshot_put_owned(store *s, const char *id, int64_t step,
  * (NULL keeps it).  Asynchronous. */
 int  store_session_update(store *s, const char *id, const char *status, const char *meta_json);
 
+/* The lifecycle's write (service/session_life.c): the status (NULL keeps
+ * it; a change also sets status_ms to now_ms) and the meta JSON (NULL keeps
+ * it), updated_ms = now_ms.  Synchronous.  0, ERR_SESSION_NOT_FOUND or
+ * ERR_STORAGE. */
+int  store_session_patch(store *s, const char *id, const char *status, const char *meta_json, int64_t now_ms);
+
 typedef struct step_metric {
     int64_t step;
     int64_t time_ms;            /* wall clock when the step was applied */
@@ -129,6 +135,8 @@ typedef struct store_session_row {
     const char *status;
     int64_t     created_ms;
     int64_t     step;           /* step of the snapshot */
+    int64_t     updated_ms;     /* last write of the row (loads only) */
+    int64_t     status_ms;      /* when the status last changed (loads only) */
     const void *snapshot;       /* only for store_sessions_load */
     size_t      snapshot_len;
 } store_session_row;

@@ -127,6 +127,13 @@ static const char *const migrations[] = {
     "  session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE, seq INTEGER NOT NULL,"
     "  data BLOB NOT NULL, PRIMARY KEY(session_id, seq));"
     "ALTER TABLE sessions ADD COLUMN nchunks INTEGER NOT NULL DEFAULT 0;",
+    /* 9: the session lifecycle (service/session_life.c): status_ms is when
+     * the status last changed (the retention policy deletes an archived
+     * session --session-ttl after it), taken as updated_ms for the sessions
+     * already there; the list is sorted by creation time, newest first. */
+    "ALTER TABLE sessions ADD COLUMN status_ms INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE sessions SET status_ms = updated_ms;"
+    "CREATE INDEX sessions_by_created ON sessions(created_ms DESC, id DESC);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -46,8 +46,10 @@ const char *const store_stmt_sql[ST_COUNT] = {
 
 /* Read statements, prepared lazily on each read-only connection. */
 const char *const store_rq_sql[RQ_COUNT] = {
-    [RQ_LOAD] = "SELECT id, meta_json, status, created_ms, step, snapshot, nchunks FROM sessions ORDER BY id",
-    [RQ_LOAD_ONE] = "SELECT id, meta_json, status, created_ms, step, snapshot, nchunks FROM sessions WHERE id = ?1",
+    [RQ_LOAD] = "SELECT id, meta_json, status, created_ms, step, snapshot, nchunks, updated_ms, status_ms"
+                " FROM sessions ORDER BY id",
+    [RQ_LOAD_ONE] = "SELECT id, meta_json, status, created_ms, step, snapshot, nchunks, updated_ms, status_ms"
+                    " FROM sessions WHERE id = ?1",
     [RQ_LIST_FIRST] = "SELECT id, meta_json, status, created_ms, step FROM sessions ORDER BY id LIMIT ?2",
     [RQ_LIST_AFTER] = "SELECT id, meta_json, status, created_ms, step FROM sessions WHERE id > ?1"
                       " ORDER BY id LIMIT ?2",
@@ -235,6 +237,41 @@ int store_session_update(store *s, const char *id, const char *status, const cha
     return store_submit(s, j);
 }
 
+typedef struct patch_ctx {
+    const char *id, *status, *meta_json;
+    int64_t     now_ms;
+    int         found;
+} patch_ctx;
+
+static int patch_fn(sqlite3 *db, void *ctx)
+{
+    patch_ctx *c = ctx;
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db,
+                                "UPDATE sessions SET status = coalesce(?2, status), meta_json = coalesce(?3, meta_json),"
+                                " status_ms = CASE WHEN ?2 IS NULL OR ?2 = status THEN status_ms ELSE ?4 END,"
+                                " updated_ms = ?4 WHERE id = ?1",
+                                -1, &st, NULL);
+    if (rc != SQLITE_OK) return rc;
+    sqlite3_bind_text(st, 1, c->id, -1, SQLITE_STATIC);
+    store_bind_text(st, 2, c->status);
+    store_bind_text(st, 3, c->meta_json);
+    sqlite3_bind_int64(st, 4, c->now_ms);
+    rc = sqlite3_step(st);
+    c->found = sqlite3_changes(db) > 0;
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
+int store_session_patch(store *s, const char *id, const char *status, const char *meta_json, int64_t now_ms)
+{
+    if (!s || !id) return ERR_INVALID_ARGUMENT;
+    patch_ctx c = {.id = id, .status = status, .meta_json = meta_json, .now_ms = now_ms};
+    int rc = store_call(s, patch_fn, &c);
+    if (rc) return rc;
+    return c.found ? 0 : ERR_SESSION_NOT_FOUND;
+}
+
 int store_metric(store *s, const char *id, const step_metric *m)
 {
     if (!s || !id || !m) return ERR_INVALID_ARGUMENT;
@@ -355,6 +392,8 @@ static int session_rows(store *s, int q, const char *after, int limit,
         };
         void *joined = NULL;
         if (q == RQ_LOAD || q == RQ_LOAD_ONE) {
+            row.updated_ms = sqlite3_column_int64(st, 7);
+            row.status_ms = sqlite3_column_int64(st, 8);
             int64_t nch = sqlite3_column_int64(st, 6);
             if (nch > 0) {
                 /* A missing, extra or unreadable chunk leaves an empty

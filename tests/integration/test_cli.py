@@ -299,3 +299,28 @@ def test_domain_session_show_export_import(daemon):
     assert rc == 0, err
     new = json.loads(out2)
     assert new["domain"] == "tabular" and new["weights"] == "mlp_lopt.tabular@1"
+
+
+def test_sessions_ls_filters_and_set(daemon):
+    a = make_session(daemon, steps=1, name="alpha run", tags={"team": "vision"})
+    b = make_session(daemon, steps=0, name="beta", optimizer="sgd", hyperparams={"lr": 0.1})
+    rc, out, _ = cli(daemon, "--json", "sessions", "ls", "--q", "ALPHA R")
+    assert rc == 0 and [s["id"] for s in json.loads(out)["sessions"]] == [a["id"]]
+    rc, out, _ = cli(daemon, "--json", "sessions", "ls", "--tag", "team:vision", "--optimizer", "adam")
+    assert rc == 0 and [s["id"] for s in json.loads(out)["sessions"]] == [a["id"]]
+    rc, out, _ = cli(daemon, "--json", "sessions", "set", a["id"], "--status", "finished", "--name", "a & b?")
+    assert rc == 0 and json.loads(out)["status"] == "finished" and json.loads(out)["name"] == "a & b?"
+    rc, out, _ = cli(daemon, "--json", "sessions", "ls", "--status", "finished", "--name", "a & b?")
+    assert rc == 0 and [s["id"] for s in json.loads(out)["sessions"]] == [a["id"]]
+    rc, out, _ = cli(daemon, "--json", "sessions", "ls", "--status", "active", "--optimizer", "sgd")
+    assert rc == 0 and [s["id"] for s in json.loads(out)["sessions"]] == [b["id"]]
+    rc, _, err = cli(daemon, "sessions", "set", a["id"], "--status", "active")
+    assert rc == 1 and "session_closed" in err
+    rc, _, err = cli(daemon, "sessions", "ls", "--status", "done")
+    assert rc == 1 and "invalid_argument" in err
+    for bad in (["sessions", "ls", "--colour", "red"], ["sessions", "ls", "--q"], ["sessions", "set", a["id"]],
+                ["sessions", "set", a["id"], "--step", "3"], ["sessions", "set", "a/b", "--name", "x"]):
+        rc, _, err = cli(daemon, *bad)
+        assert rc == 2, (bad, err)
+    rc, out, _ = cli(daemon, "--version")
+    assert rc == 0 and out.startswith("optirs ")

@@ -237,7 +237,7 @@ def test_session_description_fields(spec):
     keys = set(re.findall(r'cJSON_Add\w*ToObject\(o,\s*"(\w+)"', s2j))
     keys |= set(re.findall(r'cJSON_AddItemToObject\(o,\s*"(\w+)"', s2j))
     ses = strip_c_comments(read("src/service/session.c"))
-    meta = ses[ses.index("static char *make_meta"):ses.index("int sessions_create")]
+    meta = ses[ses.index("char *session_make_meta"):ses.index("int sessions_create")]
     keys |= set(re.findall(r'ToObject\(m,\s*"(\w+)"', meta))
     desc = ses[ses.index("cJSON *session_describe"):ses.index("int sessions_delete")]
     keys |= set(re.findall(r'ToObject\(o,\s*"(\w+)"', desc))
@@ -247,8 +247,8 @@ def test_session_description_fields(spec):
     full = summary | set(schemas["Session"]["properties"])
     assert schemas["Session"]["allOf"] == [{"$ref": "#/components/schemas/SessionSummary"}]
     assert full == keys
-    # GET /v1/sessions lists summaries: h_sessions.c removes exactly these keys.
-    hs = strip_c_comments(read("src/server/h_sessions.c"))
+    # GET /v1/sessions lists summaries: h_life.c removes exactly these keys.
+    hs = strip_c_comments(read("src/server/h_life.c"))
     dropped = set(re.findall(r'cJSON_DeleteItemFromObject\w*\(d,\s*"(\w+)"\)', hs))
     assert dropped and full - summary == dropped
 

@@ -146,7 +146,9 @@ def test_metrics_rows_per_step_with_pagination(daemon):
 
 
 def test_list_paginates_and_delete_removes(daemon):
-    ids = sorted(daemon.create(optimizer="sgd", tensors=[{"shape": [2]}])["id"] for _ in range(5))
+    made = [daemon.create(optimizer="sgd", tensors=[{"shape": [2]}]) for _ in range(5)]
+    # newest first: creation time, then id, both descending
+    ids = [m["id"] for m in sorted(made, key=lambda m: (m["created_ms"], m["id"]), reverse=True)]
     st, page1 = daemon.json("GET", "/v1/sessions?limit=3")
     assert st == 200 and [x["id"] for x in page1["sessions"]] == ids[:3]
     st, page2 = daemon.json("GET", f"/v1/sessions?limit=3&page_token={page1['next_page_token']}")

@@ -51,10 +51,29 @@ test('sessions() iterates every page', async () => {
   const made = new Set();
   for (let i = 0; i < 5; i++) made.add((await c.createSession('sgd', { tensors: [[1]] })).id);
   const seen = [];
-  for await (const s of c.sessions({ pageSize: 2 })) seen.push(s.id);
+  const order = [];
+  for await (const s of c.sessions({ pageSize: 2 })) {
+    seen.push(s.id);
+    order.push([s.created_ms, s.id]);
+  }
   for (const id of made) assert.ok(seen.includes(id));
   assert.equal(new Set(seen).size, seen.length);
-  assert.deepEqual([...seen].sort(), seen);
+  // newest first: creation time, then id, both descending
+  const newer = (a, b) => (a[0] !== b[0] ? b[0] - a[0] : a[1] < b[1] ? 1 : a[1] > b[1] ? -1 : 0);
+  assert.deepEqual([...order].sort(newer), order);
+});
+
+test('update() changes a session; sessions() filters', async () => {
+  const c = new Client(d.url);
+  const a = await c.createSession('adam', { tensors: [[2]], name: 'js-filter-a', tags: { team: 'ops' } });
+  const b = await c.createSession('sgd', { tensors: [[2]], name: 'js-filter-b' });
+  assert.equal((await a.update({ status: 'finished' })).status, 'finished');
+  await assert.rejects(a.step([1, 1]), (e) => e instanceof OptirsError && e.code === 'session_closed' && e.status === 409);
+  const ids = async (opts) => { const out = []; for await (const s of c.sessions(opts)) out.push(s.id); return out; };
+  assert.deepEqual(await ids({ status: 'finished', q: 'JS-FILTER' }), [a.id]);
+  assert.deepEqual(await ids({ tag: 'team:ops', optimizer: 'adam', q: 'js-filter' }), [a.id]);
+  assert.equal((await b.update({ name: 'js b & c?' })).name, 'js b & c?');
+  assert.deepEqual(await ids({ name: 'js b & c?' }), [b.id]);
 });
 
 test('step_conflict carries expected; resync continues', async () => {

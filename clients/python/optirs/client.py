@@ -264,14 +264,22 @@ class Client:
         session's current step)."""
         return Session(self, self._json("GET", "/v1/sessions/%s" % _sid(session_id)))
 
-    def sessions(self, page_size=100):
-        """Iterates over every session's summary (dicts), page by page."""
+    def sessions(self, page_size=100, status=None, name=None, tag=None, optimizer=None, q=None):
+        """Iterates over the sessions' summaries (dicts), newest first, page by
+        page.  Filters (all optional, combined): ``status`` ("active",
+        "diverged", "finished", "archived"), ``name`` (exact), ``tag`` ("key"
+        or "key:value"), ``optimizer``, and ``q``, a search in names and tags
+        ignoring case."""
         token = None
+        filters = [(k, v) for k, v in (("status", status), ("name", name), ("tag", tag),
+                                       ("optimizer", optimizer), ("q", q)) if v is not None]
         while True:
-            q = "limit=%d" % page_size
+            query = "limit=%d" % page_size
+            if filters:
+                query += "&" + urllib.parse.urlencode(filters)
             if token:
-                q += "&page_token=" + urllib.parse.quote(token, safe="")
-            page = self._json("GET", "/v1/sessions?" + q)
+                query += "&page_token=" + urllib.parse.quote(token, safe="")
+            page = self._json("GET", "/v1/sessions?" + query)
             for s in page["sessions"]:
                 yield s
             token = page.get("next_page_token")
@@ -405,6 +413,14 @@ class Session:
         """The session's current description (also refreshes the step counter)."""
         self.desc = self.client._json("GET", self._path)
         self.last_step = int(self.desc["step"])
+        return self.desc
+
+    def update(self, name=None, tags=None, status=None):
+        """Changes the session's name, tags (replaced whole) or status
+        ("finished" or "archived": the session then takes no more steps;
+        ``409 session_closed`` after that) and returns its description."""
+        body = {k: v for k, v in (("name", name), ("tags", tags), ("status", status)) if v is not None}
+        self.desc = self.client._json("PATCH", self._path, body)
         return self.desc
 
     def delete(self):

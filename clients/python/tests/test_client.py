@@ -58,9 +58,26 @@ def test_json_path_matches_binary_path(url):
 def test_sessions_iterates_every_page(url):
     c = optirs.Client(url)
     made = {c.create_session("sgd", tensors=[[1]], name="page%d" % i).id for i in range(5)}
-    seen = [s["id"] for s in c.sessions(page_size=2)]
+    every = list(c.sessions(page_size=2))
+    seen = [s["id"] for s in every]
     assert made <= set(seen)
-    assert len(seen) == len(set(seen)) and seen == sorted(seen)
+    order = [(s["created_ms"], s["id"]) for s in every]     # newest first
+    assert len(seen) == len(set(seen)) and order == sorted(order, reverse=True)
+
+
+def test_update_and_filters(url):
+    c = optirs.Client(url)
+    a = c.create_session("adam", tensors=[[2]], name="filter-a", tags={"team": "ops"})
+    b = c.create_session("sgd", tensors=[[2]], name="filter-b")
+    assert a.update(status="finished", tags={"team": "ops", "done": "yes"})["status"] == "finished"
+    with pytest.raises(optirs.OptirsError) as e:
+        a.step([1.0, 1.0])
+    assert e.value.code == "session_closed" and e.value.status == 409
+    assert [s["id"] for s in c.sessions(status="finished", q="filter-")] == [a.id]
+    assert [s["id"] for s in c.sessions(tag="done:yes")] == [a.id]
+    assert [s["id"] for s in c.sessions(optimizer="sgd", name="filter-b")] == [b.id]
+    assert b.update(name="filter b & c?")["name"] == "filter b & c?"
+    assert [s["id"] for s in c.sessions(name="filter b & c?")] == [b.id]
 
 
 def test_step_conflict_carries_expected(url):

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "service/session_fixture.h"
+#include "session_life.h"
 
 static const char *const SGD3 = "{\"optimizer\":\"sgd\",\"tensors\":[{\"shape\":[3]}]}";
 
@@ -44,14 +45,22 @@ static void test_create_get_list_describe(void **unused)
         assert_int_equal(fx_stored_step(db, session_id(s[i])), 0);   /* persisted before the answer */
     }
     assert_null(sessions_get(reg, "no-such-id"));
+    /* the list (session_life.h): same creation time, so id descending */
     seen all = {0};
-    assert_int_equal(sessions_list(reg, NULL, NULL, 10, collect, &all), 3);
-    assert_true(strcmp(all.ids[0], all.ids[1]) < 0 && strcmp(all.ids[1], all.ids[2]) < 0);
+    char next[SESSION_PAGE_TOKEN_MAX];
+    session_filter every = {0};
+    assert_int_equal(session_list(reg, &every, NULL, 10, collect, &all, next), 3);
+    assert_string_equal(next, "");
+    assert_true(strcmp(all.ids[0], all.ids[1]) > 0 && strcmp(all.ids[1], all.ids[2]) > 0);
     seen page = {0};
-    assert_int_equal(sessions_list(reg, NULL, all.ids[0], 1, collect, &page), 1);
-    assert_string_equal(page.ids[0], all.ids[1]);
+    assert_int_equal(session_list(reg, &every, NULL, 1, collect, &page, next), 1);
+    assert_string_equal(page.ids[0], all.ids[0]);
+    seen page2 = {0};
+    assert_int_equal(session_list(reg, &every, next, 1, collect, &page2, next), 1);
+    assert_string_equal(page2.ids[0], all.ids[1]);
     seen other = {0};
-    assert_int_equal(sessions_list(reg, "someone", NULL, 10, collect, &other), 0);
+    session_filter someone = {.tenant = "someone"};
+    assert_int_equal(session_list(reg, &someone, NULL, 10, collect, &other, next), 0);
     cJSON *d = session_describe(s[0]);
     assert_string_equal(cJSON_GetObjectItem(d, "id")->valuestring, session_id(s[0]));
     assert_string_equal(cJSON_GetObjectItem(d, "status")->valuestring, "active");

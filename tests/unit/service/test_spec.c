@@ -189,9 +189,11 @@ static void test_spec_schedules_and_total_steps(void **unused)
     (void)unused;
     const char *names[] = {"constant", "linear_warmup", "cosine", "step"};
     const schedule_kind kinds[] = {SCHEDULE_CONSTANT, SCHEDULE_LINEAR_WARMUP, SCHEDULE_COSINE, SCHEDULE_STEP};
+    /* what each schedule needs besides total_steps (check_combinations) */
+    const char *needs[] = {"", ",\"hyperparams\":{\"warmup_steps\":10}", "", ",\"hyperparams\":{\"decay_steps\":100}"};
     for (int i = 0; i < 4; i++) {
-        char m[128];
-        snprintf(m, sizeof m, "\"schedule\":\"%s\",\"total_steps\":%d", names[i], 1000 + i);
+        char m[192];
+        snprintf(m, sizeof m, "\"schedule\":\"%s\",\"total_steps\":%d%s", names[i], 1000 + i, needs[i]);
         spec sp;
         expect_ok(&sp, with(m));
         assert_int_equal(sp.ocfg.schedule, kinds[i]);
@@ -211,6 +213,72 @@ static void test_spec_schedules_and_total_steps(void **unused)
     expect_ok(&sp, with("\"total_steps\":1e15"));
     assert_int_equal(sp.total_steps, 1000000000000000LL);
     spec_deinit(&sp);
+}
+
+/* Combinations that would do nothing are refused on create, never accepted
+ * quietly; a stored session with one is still restored. */
+static void test_spec_combinations_that_would_do_nothing_are_refused(void **unused)
+{
+    (void)unused;
+    expect_err(with("\"schedule\":\"cosine\""), ERR_MISSING_FIELD, "total_steps");
+    expect_err(with("\"schedule\":\"cosine\",\"total_steps\":0"), ERR_MISSING_FIELD, "total_steps");
+    expect_err(with("\"schedule\":\"cosine\",\"total_steps\":100,\"hyperparams\":{\"warmup_steps\":100}"),
+               ERR_OUT_OF_RANGE, "warmup_steps");
+    expect_err(with("\"schedule\":\"step\""), ERR_MISSING_FIELD, "decay_steps");
+    expect_err(with("\"schedule\":\"step\",\"hyperparams\":{\"decay_steps\":0}"), ERR_MISSING_FIELD, "decay_steps");
+    expect_err(with("\"schedule\":\"linear_warmup\""), ERR_MISSING_FIELD, "warmup_steps");
+    expect_err(with("\"hyperparams\":{\"min_lr_ratio\":0.1}"), ERR_INVALID_ARGUMENT, "cosine");
+    expect_err(with("\"schedule\":\"step\",\"hyperparams\":{\"decay_steps\":5,\"min_lr_ratio\":0.1}"),
+               ERR_INVALID_ARGUMENT, "min_lr_ratio");
+    expect_err(with("\"hyperparams\":{\"decay_rate\":0.5}"), ERR_INVALID_ARGUMENT, "decay_rate");
+    expect_err(with("\"schedule\":\"cosine\",\"total_steps\":10,\"hyperparams\":{\"decay_steps\":5}"),
+               ERR_INVALID_ARGUMENT, "schedule step");
+    expect_err(with("\"weights\":\"mlp_lopt\""), ERR_INVALID_ARGUMENT, "weights");   /* adam reads none */
+    expect_err("{\"optimizer\":\"sgd\",\"tensors\":[{\"shape\":[3]}],\"weights\":\"x@1\"}", ERR_INVALID_ARGUMENT,
+               "sgd");
+    spec sp;
+    expect_ok(&sp, "{\"optimizer\":\"mlp_lopt\",\"tensors\":[{\"shape\":[3]}],\"weights\":\"anything\"}");
+    spec_deinit(&sp);   /* whether the record exists is opt_init's (the session's create) */
+    expect_ok(&sp, with("\"schedule\":\"cosine\",\"total_steps\":100,\"hyperparams\":{\"warmup_steps\":99,"
+                        "\"min_lr_ratio\":0.1}"));
+    spec_deinit(&sp);
+    expect_ok(&sp, with("\"schedule\":\"step\",\"hyperparams\":{\"decay_steps\":5,\"decay_rate\":0.5}"));
+    spec_deinit(&sp);
+    /* a hyperparameter at its default does nothing either way: a full
+     * description (GET, an export) names every one */
+    expect_ok(&sp, with("\"hyperparams\":{\"decay_rate\":0.1,\"min_lr_ratio\":0,\"decay_steps\":0}"));
+    spec_deinit(&sp);
+    /* warmup_steps acts with every schedule */
+    expect_ok(&sp, with("\"hyperparams\":{\"warmup_steps\":5}"));
+    spec_deinit(&sp);
+    /* restoring: what was stored comes back, even a combination now refused */
+    assert_int_equal(parse_with(&sp, "{\"optimizer\":\"adam\",\"tensors\":[{\"shape\":[3]}],\"schedule\":\"cosine\"}",
+                                MAXP, 1), 0);
+    assert_int_equal(sp.ocfg.schedule, SCHEDULE_COSINE);
+    spec_deinit(&sp);
+}
+
+static void test_spec_tags_check_alone(void **unused)
+{
+    (void)unused;
+    char m[200];
+    cJSON *t = cJSON_Parse("{\"a\":\"b\"}");
+    assert_int_equal(spec_tags_check(t, m, sizeof m), 0);
+    cJSON_Delete(t);
+    t = cJSON_Parse("{\"a\":1}");
+    assert_int_equal(spec_tags_check(t, m, sizeof m), ERR_INVALID_ARGUMENT);
+    cJSON_Delete(t);
+    t = cJSON_Parse("[\"a\"]");
+    assert_int_equal(spec_tags_check(t, m, sizeof m), ERR_INVALID_ARGUMENT);
+    cJSON_Delete(t);
+    t = cJSON_CreateObject();
+    for (int i = 0; i <= SPEC_MAX_TAGS; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        cJSON_AddStringToObject(t, k, "v");
+    }
+    assert_int_equal(spec_tags_check(t, m, sizeof m), ERR_OUT_OF_RANGE);
+    cJSON_Delete(t);
 }
 
 /* BUG (src/service/spec.c spec_parse, `if (!rc && c.schedule[0])`): an empty
@@ -417,12 +485,14 @@ static void test_spec_workers_durability_non_finite_divergence_names(void **unus
     (void)unused;
     spec sp;
     expect_ok(&sp, with("\"workers\":64,\"durability\":\"step\",\"non_finite\":\"skip\",\"divergence_factor\":1,"
-                        "\"name\":\"run-1\",\"weights\":\"w\""));
+                        "\"name\":\"run-1\""));
     assert_int_equal(sp.workers, 64);
     assert_int_equal(sp.dur, DURABILITY_STEP);
     assert_int_equal(sp.non_finite, NON_FINITE_SKIP);
     assert_true(sp.divergence_factor == 1);
     assert_string_equal(sp.name, "run-1");
+    spec_deinit(&sp);
+    expect_ok(&sp, "{\"optimizer\":\"mlp_lopt\",\"tensors\":[{\"shape\":[3]}],\"weights\":\"w\"}");
     assert_string_equal(sp.weights, "w");
     spec_deinit(&sp);
     expect_ok(&sp, with("\"durability\":\"checkpoint\",\"non_finite\":\"reject\",\"divergence_factor\":1e12"));
@@ -527,7 +597,7 @@ static void test_spec_to_json_roundtrips_through_restoring_parse(void **unused)
     roundtrip("{\"optimizer\":\"adamw\",\"hyperparams\":{\"lr\":0.1234567890123,\"beta2\":0.95,\"eps\":1e-12,"
               "\"amsgrad\":1},\"schedule\":\"cosine\",\"total_steps\":5000,\"tensors\":[{\"name\":\"w\",\"shape\":[3,4]},"
               "{\"shape\":[5]}],\"durability\":\"step\",\"non_finite\":\"skip\",\"divergence_factor\":3.5,"
-              "\"workers\":4,\"name\":\"r\\u00e9sum\\u00e9 \\\"q\\\"\",\"weights\":\"my-w\","
+              "\"workers\":4,\"name\":\"r\\u00e9sum\\u00e9 \\\"q\\\"\","
               "\"tags\":{\"a\":\"1\",\"b\":\"\\n\"},\"params\":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]}");
     roundtrip("{\"optimizer\":\"mlp_lopt\",\"tensors\":[{\"shape\":[2]}],\"domain\":\"vision\","
               "\"weights\":\"mlp_lopt.vision@3\"}");
@@ -630,6 +700,8 @@ int main(void)
         cmocka_unit_test(test_spec_hyperparameter_bounds),
         cmocka_unit_test(test_spec_schedules_and_total_steps),
         cmocka_unit_test(test_spec_empty_schedule_name_is_refused),
+        cmocka_unit_test(test_spec_combinations_that_would_do_nothing_are_refused),
+        cmocka_unit_test(test_spec_tags_check_alone),
         cmocka_unit_test(test_spec_tensor_layout_names_and_offsets),
         cmocka_unit_test(test_spec_tensor_shape_rules),
         cmocka_unit_test(test_spec_shape_overflow_and_parameter_limit),

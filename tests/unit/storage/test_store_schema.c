@@ -1,7 +1,9 @@
 /* test_store_schema.c — opening a store (store_schema.c): a new database
  * gets the current schema version; a v1 database (a copy of the first
  * shipped schema) migrates forward keeping its rows and dropping those of
- * sessions that no longer exist, and ends with the weights' domain column; a database newer than this build is refused
+ * sessions that no longer exist, and ends with the weights' domain column
+ * and the sessions' status_ms (its updated_ms, then moved by a status change
+ * only) and creation-time index; a database newer than this build is refused
  * and left untouched.  Every test ends with PRAGMA integrity_check and
  * foreign_key_check on the closed database. */
 #include <math.h>
@@ -93,7 +95,21 @@ static void test_store_sets_schema_version_and_migrates_a_v1_database(void **unu
     assert_true(c->m[1].grad_norm == 1.5);
     free(c);
     assert_int_equal(count_metrics(s, "gone"), 0);
+    /* the lifecycle's write (schema 9): status_ms moves with a status change only */
+    assert_int_equal(store_session_patch(s, "old", NULL, "{\"v\":2}", 100), 0);
+    assert_int_equal(store_session_patch(s, "old", "active", NULL, 200), 0);
+    assert_int_equal(store_session_patch(s, "nobody", "finished", NULL, 300), ERR_SESSION_NOT_FOUND);
     store_close(s);
+    assert_int_equal(raw_int(old, "SELECT status_ms FROM sessions WHERE id = 'old'"), 6);   /* its updated_ms */
+    assert_int_equal(raw_int(old, "SELECT updated_ms FROM sessions WHERE id = 'old'"), 200);
+    assert_int_equal(store_open(old, &s), 0);
+    assert_int_equal(store_session_patch(s, "old", "finished", NULL, 400), 0);
+    store_close(s);
+    assert_int_equal(raw_int(old, "SELECT status_ms FROM sessions WHERE id = 'old' AND status = 'finished'"
+                                  " AND meta_json = '{\"v\":2}'"), 400);
+    assert_int_equal(raw_int(old, "SELECT count(*) FROM pragma_index_list('sessions')"
+                                  " WHERE name = 'sessions_by_created'"), 1);
+    assert_int_equal(store_open(old, &s), 0);
     assert_int_equal(raw_int(path, "PRAGMA user_version"), SCHEMA_VERSION_NOW);
     assert_int_equal(raw_int(old, "PRAGMA user_version"), SCHEMA_VERSION_NOW);
     assert_int_equal(raw_int(old, "SELECT count(*) FROM feedback"), 1);

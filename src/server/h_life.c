@@ -1,0 +1,147 @@
+/* h_life.c — the session lifecycle's routes (service/session_life.h): the
+ * list of sessions with its filters, search and pages, and PATCH
+ * /v1/sessions/{id} (name, tags, status), which runs in the session's lane
+ * of the compute pool, after the steps sent before it. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "app.h"
+#include "compute.h"
+#include "errors.h"
+#include "handlers.h"
+#include "jsonwalk.h"
+#include "sessions.h"
+#include "session_life.h"
+
+/* ---- the list ------------------------------------------------------------ */
+
+static void list_one(void *ctx, session *s)
+{
+    cJSON *arr = ctx;
+    cJSON *d = session_describe(s);
+    if (d) {
+        /* The list is a summary: the tensor list stays in GET {id}. */
+        cJSON_DeleteItemFromObjectCaseSensitive(d, "tensors");
+        cJSON_AddItemToArray(arr, d);
+    }
+}
+
+void h_sessions_list(req *r)
+{
+    int64_t limit = 100;
+    const char *ls = http_req_query(r, "limit");
+    if (ls) {
+        char *end;
+        long long v = strtoll(ls, &end, 10);
+        if (ls[0] < '0' || ls[0] > '9' || *end || strlen(ls) > 4 || v < 1 || v > 1000) {
+            http_resp_error(r, ERR_OUT_OF_RANGE, "limit must be an integer in [1, 1000]");
+            return;
+        }
+        limit = v;
+    }
+    const char *tok = http_req_query(r, "page_token");
+    session_filter f = {.tenant = r->who.admin ? NULL : r->who.tenant, .status = http_req_query(r, "status"),
+                        .name = http_req_query(r, "name"), .tag = http_req_query(r, "tag"),
+                        .optimizer = http_req_query(r, "optimizer"), .q = http_req_query(r, "q")};
+    if (f.status && f.status[0] && strcmp(f.status, "active") != 0 && strcmp(f.status, "diverged") != 0 &&
+        !session_status_closed(f.status)) {
+        http_resp_error(r, ERR_INVALID_ARGUMENT, "status must be one of active, diverged, finished, archived");
+        return;
+    }
+    if (f.q && strlen(f.q) > SESSION_QUERY_MAX) {
+        http_resp_error(r, ERR_OUT_OF_RANGE, "q is longer than %d bytes", SESSION_QUERY_MAX);
+        return;
+    }
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, "sessions");
+    char next[SESSION_PAGE_TOKEN_MAX];
+    int k = arr ? session_list(r->app->reg, &f, tok, (int)limit, list_one, arr, next) : ERR_NO_MEMORY;
+    if (k < 0) {
+        cJSON_Delete(root);
+        if (k == ERR_INVALID_ARGUMENT) http_resp_error(r, k, "page_token is not one this daemon gave out");
+        else http_resp_error(r, k, NULL);
+        return;
+    }
+    if (next[0]) cJSON_AddStringToObject(root, "next_page_token", next);
+    else cJSON_AddNullToObject(root, "next_page_token");
+    http_resp_json(r, 200, root);
+}
+
+/* ---- PATCH ----------------------------------------------------------------- */
+
+typedef struct patch_job { session *s; cJSON *body; } patch_job;
+
+static void patch_free(void *ctx)
+{
+    patch_job *j = ctx;
+    session_unref(j->s);
+    cJSON_Delete(j->body);
+    free(j);
+}
+
+static int patch_work(req *r, void *ctx)
+{
+    patch_job *j = ctx;
+    session_change ch;
+    char msg[300];
+    int rc = session_change_parse(j->body, &ch, msg, sizeof msg);
+    if (!rc) rc = session_change_apply(j->s, &ch, msg, sizeof msg);
+    if (rc) http_resp_error(r, rc, "%s", msg[0] ? msg : err_message(rc));
+    else http_resp_json(r, 200, session_describe(j->s));
+    return COMPUTE_DONE;
+}
+
+void h_session_patch(req *r)
+{
+    if (r->ctype != CT_JSON && r->ctype != CT_NONE) {
+        http_resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
+        return;
+    }
+    char msg[400];
+    int bad = jsonwalk_check_text(r->body ? r->body : "", r->body_len, msg, sizeof msg);
+    if (bad) {
+        http_resp_error(r, bad, "%s", msg);
+        return;
+    }
+    size_t used = 0;
+    cJSON *body = jsonwalk_cjson(r->body ? r->body : "", r->body_len, &used);
+    while (body && used < r->body_len &&
+           (r->body[used] == ' ' || r->body[used] == '\t' || r->body[used] == '\r' || r->body[used] == '\n'))
+        used++;
+    if (!body || used < r->body_len) {
+        cJSON_Delete(body);
+        http_resp_error(r, ERR_INVALID_JSON, NULL);
+        return;
+    }
+    /* Refused before the session is looked up or queued: a bad body changes nothing. */
+    session_change ch;
+    int rc = session_change_parse(body, &ch, msg, sizeof msg);
+    if (rc) {
+        cJSON_Delete(body);
+        http_resp_error(r, rc, "%s", msg);
+        return;
+    }
+    session *s = sessions_get(r->app->reg, r->param[0]);
+    if (s && !r->who.admin && strcmp(session_tenant(s), r->who.tenant) != 0) {
+        session_unref(s);
+        s = NULL;
+    }
+    if (!s) {
+        cJSON_Delete(body);
+        http_resp_error(r, ERR_SESSION_NOT_FOUND, "no session has id %s", r->param[0]);
+        return;
+    }
+    patch_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        session_unref(s);
+        cJSON_Delete(body);
+        http_resp_error(r, ERR_NO_MEMORY, NULL);
+        return;
+    }
+    j->s = s;
+    j->body = body;
+    int limit = 1;
+    pool_lane *lane = session_lane(s, &limit);
+    compute_defer(r, lane, limit, patch_work, patch_free, j);
+}
