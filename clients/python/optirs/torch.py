@@ -435,6 +435,11 @@ class RemoteOptimizer(torch.optim.Optimizer):
         (ValueError) unless ``resume="import"``."""
         sd = dict(state_dict)
         info = sd.pop("optirs", None)
+        if isinstance(info, dict) and "format" not in info and "session" in info:
+            # a checkpoint of the first client (session and step only): attach-only
+            info = {"format": _CKPT_FORMAT, "version": 1, "optimizer": self.optimizer,
+                    "session": info["session"], "step": info.get("step", 0), "state": None,
+                    "names": [n for _, _, n in self._layout()]}
         if not isinstance(info, dict) or info.get("format") != _CKPT_FORMAT:
             raise ValueError("optirs: not a RemoteOptimizer state dict (no 'optirs' part)")
         if info.get("optimizer") != self.optimizer:

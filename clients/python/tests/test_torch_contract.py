@@ -366,6 +366,42 @@ def test_resume_refuses_a_session_at_another_step(url):
     assert torch.equal(_flat(m2.parameters()), at11)      # the same step 11, bit for bit
 
 
+def test_restart_that_lost_steps_is_refused_then_imported():
+    """The issue's case: the daemon is killed before its next checkpoint and
+    comes back with the session at step 0 while the checkpoint says 10.  The
+    default resume refuses it at load_state_dict; resume="import" continues
+    from the checkpoint's state, equal to torch.optim.Adam resumed the same way."""
+    d = Daemon("--checkpoint-interval", "86400").start()
+    try:
+        url = "http://127.0.0.1:%d" % d.port
+        m = _model()
+        opt = RemoteOptimizer(m, "adam", url=url, lr=0.01)
+        _train(m, opt, 10)
+        ck = _checkpoint(m, opt)
+        if ck["opt"]["optirs"]["state"] is None:
+            pytest.skip("this daemon has no GET /v1/sessions/{id}/state")
+        d.kill9()
+        d = Daemon("--checkpoint-interval", "86400", tmpdir=d.dir, db=d.db).start()
+        d.own_dir = True
+        url = "http://127.0.0.1:%d" % d.port
+        sid = ck["opt"]["optirs"]["session"]
+        assert optirs.Client(url).session(sid).last_step == 0     # the lost window
+        m2 = _model(4)
+        m2.load_state_dict(ck["model"])
+        with pytest.raises(ValueError, match="step 0 on the daemon, the checkpoint at step 10"):
+            RemoteOptimizer(m2, "adam", url=url, lr=0.01).load_state_dict(ck["opt"])
+        opt2 = RemoteOptimizer(m2, "adam", url=url, lr=0.01, resume="import")
+        opt2.load_state_dict(ck["opt"])
+        _train(m2, opt2, 5, start=10)
+        ref = _model()
+        topt = torch.optim.Adam(ref.parameters(), lr=0.01)
+        _train(ref, topt, 15)
+        diff = float((_flat(m2.parameters()) - _flat(ref.parameters())).abs().max())
+        assert diff <= 1e-6 and opt2.session.last_step == 15
+    finally:
+        d.cleanup()
+
+
 # ---- 7. close, context manager ------------------------------------------------
 
 def test_close_and_context_manager(url):
