@@ -240,6 +240,23 @@ def test_parameters_without_grad_are_skipped_as_torch(url, name, tcls, kw):
         assert diff <= 1e-6, "step %d: %g" % (k + 1, diff)
 
 
+def test_learned_optimizer_refuses_a_skip(url):
+    """A learned optimizer cannot skip a tensor: the step is refused loudly
+    (the daemon's 400), never sent as zeros."""
+    m = _model()
+    opt = RemoteOptimizer(m, "mlp_lopt", url=url)
+    x, y = _batch(0)
+    m[1](m[0](x)).pow(2).mean().backward()               # the last layer gets no gradient
+    w = m[2].weight.detach().clone()
+    with pytest.raises((optirs.OptirsError, RuntimeError)) as e:
+        opt.step(loss=1.0)
+    cause = e.value.__cause__ if isinstance(e.value, RuntimeError) else e.value
+    if _lacks(cause, "skip_tensors"):
+        pytest.skip("this daemon has no skip_tensors")
+    assert isinstance(e.value, optirs.OptirsError) and e.value.status == 400
+    assert torch.equal(m[2].weight.detach(), w) and opt.session.last_step == 0
+
+
 def _groups_step(opt, fn):
     try:
         return fn()
