@@ -79,6 +79,10 @@ def test_torch_names_mapped_and_visible(url):
     assert _session_count(url) == before          # nothing made before the first step
     s = RemoteOptimizer(_model(), "sgd", url=url, lr=0.1, momentum=0.9, nesterov=True, dampening=0)
     assert s.param_groups[0]["nesterov"] is True and s.param_groups[0]["momentum"] == 0.9
+    # no lr= given: the group has the daemon's default, so schedulers find it
+    plain = RemoteOptimizer(_model(), "sgd", url=url)
+    torch.optim.lr_scheduler.CosineAnnealingLR(plain, T_max=10)
+    assert plain.param_groups[0]["lr"] == 1e-3 and plain.param_groups[0]["initial_lr"] == 1e-3
     # the daemon's own names are accepted too
     assert RemoteOptimizer(_model(), "adam", url=url, beta1=0.5).param_groups[0]["betas"] == (0.5, 0.999)
     bad = [dict(maximize=True), dict(fused=True), dict(capturable=True), dict(foo=1),
