@@ -41,6 +41,7 @@ class Table:
 
     def __init__(self, entry):
         self.optimizer = entry["name"]
+        self.kind = entry.get("kind")
         self.specs = {h["name"]: h for h in entry["hyperparams"]}
         self.order = [h["name"] for h in entry["hyperparams"]]
         self.has_betas = "beta1" in self.specs and "beta2" in self.specs

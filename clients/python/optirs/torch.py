@@ -242,21 +242,27 @@ class RemoteOptimizer(torch.optim.Optimizer):
             g = {"tensors": [n for gj, _, n in self._lay if gj == gi]}
             g.update({k: v for k, v in hp.items() if v != base[k]})
             groups.append(g)
+        differ = any(len(g) > 1 for g in groups)
+        # Several groups become the session's groups when they differ, or
+        # when the daemon can take per-group values later (classic
+        # optimizers of a session of one worker without adaptation).
+        able = (self._table.kind == "classic" and not self._session_opts.get("adapt")
+                and int(self._session_opts.get("workers") or 1) <= 1)
+        opts = dict(self._session_opts)
+        if len(groups) > 1 and (differ or able):
+            opts["groups"] = groups
         try:
-            sess = self.client.create_session(self.optimizer, tensors=tensors, hyperparams=base,
-                                              params=init.numpy(), groups=groups,
-                                              **self._session_opts)
-            self._features.add("groups")
+            return self.client.create_session(self.optimizer, tensors=tensors, hyperparams=base,
+                                              params=init.numpy(), **opts)
         except OptirsError as e:
             if e.code != "unknown_field" or "groups" not in e.message:
                 raise
-            # A daemon without parameter groups: only one set of hyperparameters.
-            if any(len(g) > 1 for g in groups):
+            if differ:
                 raise ValueError("optirs: this daemon has no parameter groups, and the groups "
                                  "here have different hyperparameters") from e
-            sess = self.client.create_session(self.optimizer, tensors=tensors, hyperparams=base,
-                                              params=init.numpy(), **self._session_opts)
-        return sess
+        # A daemon without parameter groups: one set of hyperparameters.
+        return self.client.create_session(self.optimizer, tensors=tensors, hyperparams=base,
+                                          params=init.numpy(), **self._session_opts)
 
     def _check_layout(self, sess):
         want = [(n, list(p.shape) or [1]) for _, p, n in self._lay]
@@ -267,21 +273,24 @@ class RemoteOptimizer(torch.optim.Optimizer):
         if [s for _, s in have] != [s for _, s in want]:
             raise ValueError("optirs: session %s has tensors %s, the model %s"
                              % (sess.id, have, want))
-        if "groups" in sess.desc:
-            self._features.add("groups")
 
     def _session_hparams(self, desc):
-        """The hyperparameters the daemon applies to each session group
-        when a step carries none: [{name: value}] (groups' or the session's)."""
+        """The hyperparameters the daemon applies to each of the session's
+        groups when a step carries none: [{name: value}], one per group of
+        the session (one for a session without groups)."""
         base = {k: float(v) for k, v in desc.get("hyperparams", {}).items()}
-        out = []
         groups = desc.get("groups")
-        for k in range(len(self._dgroup)):
+        if not isinstance(groups, list) or not groups:
+            return [base]
+        if len(groups) != len(self._dgroup):
+            raise ValueError("optirs: session %s has %d parameter groups, this optimizer %d"
+                             % (desc.get("id"), len(groups), len(self._dgroup)))
+        out = []
+        for g in groups:
             hp = dict(base)
-            if isinstance(groups, list) and k < len(groups) and isinstance(groups[k], dict):
-                src = groups[k].get("hyperparams", groups[k])
-                hp.update({n: float(v) for n, v in src.items()
-                           if n in base and isinstance(v, (int, float))})
+            src = g.get("hyperparams", g) if isinstance(g, dict) else {}
+            hp.update({n: float(v) for n, v in src.items()
+                       if n in base and isinstance(v, (int, float)) and not isinstance(v, bool)})
             out.append(hp)
         return out
 
@@ -356,6 +365,9 @@ class RemoteOptimizer(torch.optim.Optimizer):
             update = sess.step(flat, loss=lval, worker=self.worker, skip=skip or None,
                                hyperparams=hp, binary=False if probe else None)
         except OptirsError as e:
+            if e.code == "unknown_field" and "hyperparams" in e.message:
+                raise RuntimeError("optirs: param_groups changed (%s) but this daemon takes no "
+                                   "per-step hyperparameters" % hp) from e
             if e.code == "unknown_field" and "skip_tensors" in e.message:
                 raise RuntimeError(
                     "optirs: %s have no gradient this step and this daemon cannot skip tensors "
@@ -386,20 +398,18 @@ class RemoteOptimizer(torch.optim.Optimizer):
             p.copy_(m)
 
     def _step_hparams(self):
-        """Per-group values that differ from the session's, or None."""
-        out, any_set = [], False
-        for gi in sorted(self._dgroup):
-            hp = self._table.to_daemon(self.param_groups[gi])
-            base = self._base[self._dgroup[gi]]
-            d = {k: v for k, v in hp.items() if k not in base or v != base[k]}
-            any_set = any_set or bool(d)
-            out.append(d)
-        if not any_set:
-            return None
-        if "groups" not in self._features:
-            raise RuntimeError("optirs: param_groups changed (%s) but this daemon takes no "
-                               "per-step hyperparameters" % out)
-        return out
+        """The step's hyperparameters: per session group, the values that
+        differ from the group's own; None when nothing differs."""
+        vals = [self._table.to_daemon(self.param_groups[gi]) for gi in sorted(self._dgroup)]
+        if len(self._base) == 1 and any(v != vals[0] for v in vals[1:]):
+            raise RuntimeError("optirs: the param_groups' hyperparameters now differ, but the "
+                               "session has one set (its optimizer or this daemon takes no "
+                               "parameter groups, or they were equal when it was made)")
+        if len(self._base) == 1:
+            vals = vals[:1]
+        out = [{k: v for k, v in hp.items() if k not in base or v != base[k]}
+               for hp, base in zip(vals, self._base)]
+        return out if any(out) else None
 
     # ---- checkpoints ---------------------------------------------------
 

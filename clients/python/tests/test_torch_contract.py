@@ -281,21 +281,27 @@ def test_param_groups_and_lr_schedulers(url, sched):
     topt = torch.optim.Adam(groups(ref), lr=0.01)
     mk = {"groups": lambda o: None, "edit": lambda o: None,
           "StepLR": lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=4, gamma=0.3),
-          "CosineAnnealingLR": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=10),
+          # T_max = the steps taken: lr 0 (reached at T_max) is out of the daemon's range
+          "CosineAnnealingLR": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=16),
           "ReduceLROnPlateau": lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(
               o, factor=0.5, patience=0, threshold=0.5)}[sched]
     rs, ts = mk(ropt), mk(topt)
+    used = []
     for k in range(16):
         if sched == "edit" and k == 5:
             for o in (ropt, topt):
                 o.param_groups[0]["lr"] = 1.0
                 o.param_groups[1]["betas"] = (0.5, 0.9)
+        used.append(ropt.param_groups[0]["lr"])
         _groups_step(ropt, lambda: _train(m, ropt, 1, start=k, sched=rs,
                                           plateau=sched == "ReduceLROnPlateau"))
         _train(ref, topt, 1, start=k, sched=ts, plateau=sched == "ReduceLROnPlateau")
         diff = float((_flat(m.parameters()) - _flat(ref.parameters())).abs().max())
-        assert diff <= 1e-6, "%s step %d: %g" % (sched, k + 1, diff)
+        scale = max(1.0, float(_flat(ref.parameters()).abs().max()))   # float32's ulp
+        assert diff <= 1e-6 * scale, "%s step %d: %g (|p| <= %g)" % (sched, k + 1, diff, scale)
     assert [g["lr"] for g in ropt.param_groups] == [g["lr"] for g in topt.param_groups]
+    rows = ropt.session.metrics()                # the lr used (the first group's), per step
+    assert [r["lr"] for r in rows] == pytest.approx(used, rel=1e-6)
 
 
 def _checkpoint(model, opt):
