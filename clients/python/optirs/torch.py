@@ -16,7 +16,8 @@ Contract kept with torch.optim (each point fails loudly when it cannot hold):
 - The session is made lazily, on the first ``step()`` (or when ``.session``
   is read): its tensors are the parameters that require a gradient, in group
   order, named after ``named_parameters()`` when given a module or
-  ``(name, tensor)`` pairs (or ``names=``), else ``p<index>``; each
+  ``(name, tensor)`` pairs (or ``names=``), else ``p<index>`` (a name over 63
+  bytes keeps its end behind a hash); each
   parameter group is a group of the session with its own hyperparameters.
   Frozen parameters (requires_grad=False then) are not part of it; one that
   has a gradient later is an error.
@@ -40,6 +41,7 @@ Contract kept with torch.optim (each point fails loudly when it cannot hold):
 - The loss of a step is the closure's or ``loss=``; without either no loss is
   recorded (a warning says so once).
 """
+import hashlib
 import warnings
 
 import numpy as np
@@ -150,20 +152,27 @@ class RemoteOptimizer(torch.optim.Optimizer):
         extras = {k: v for k, v in group.items() if k in GROUP_EXTRAS}
         group = dict(self._table.normalize(hp, "in a parameter group"), params=plain, **extras)
         super().add_param_group(group)
+        self._check_names()
 
     def _check_names(self):
         seen = set()
         for i, p in enumerate(self._all_params()):
-            n = self._names.get(id(p), "p%d" % i)
-            if not n or len(n.encode()) > _NAME_MAX:
-                raise ValueError("optirs: tensor name %r must be 1 to %d bytes (pass names=)"
-                                 % (n, _NAME_MAX))
+            n = self._name(i, p)
+            if not n:
+                raise ValueError("optirs: parameter %d has an empty name" % i)
             if n in seen:
                 raise ValueError("optirs: tensor name %r appears twice" % n)
             seen.add(n)
 
     def _name(self, i, p):
-        return self._names.get(id(p), "p%d" % i)
+        """Parameter i's tensor name; one longer than the daemon's limit
+        keeps its end behind a hash of the whole (deterministic)."""
+        n = self._names.get(id(p), "p%d" % i)
+        b = n.encode()
+        if len(b) <= _NAME_MAX:
+            return n
+        tail = b[-(_NAME_MAX - 9):].decode("utf-8", "ignore")
+        return "%s~%s" % (hashlib.sha1(b).hexdigest()[:8], tail)
 
     def _layout(self):
         """[(group index, param, name)] of the session's tensors: the

@@ -135,6 +135,11 @@ def test_tensor_names(url):
         RemoteOptimizer(m.parameters(), "sgd", url=url, names=["a", "a", "c", "d"])
     with pytest.raises(ValueError):
         RemoteOptimizer(m.parameters(), "sgd", url=url, names=["a"])
+    long = ["encoder.layers.%d.self_attention.in_projection.weight_of_a_long_name" % i for i in (1, 2)]
+    opt = RemoteOptimizer([(long[0], torch.nn.Parameter(torch.ones(2))),
+                           (long[1], torch.nn.Parameter(torch.ones(2)))], "sgd", url=url, lr=0.1)
+    got = [t["name"] for t in opt.session.info()["tensors"]]
+    assert len(set(got)) == 2 and all(len(n) <= 63 and n.endswith("weight_of_a_long_name") for n in got)
 
 
 # ---- 3/4. lazy session, loss ------------------------------------------------
