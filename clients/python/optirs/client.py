@@ -210,6 +210,18 @@ class Client:
         hyperparams, …} in registry order."""
         return self._json("GET", "/v1/optimizers")["optimizers"]
 
+    def optimizer(self, name):
+        """The catalogue entry of one optimizer (fetched once per Client);
+        ValueError naming the available ones when the daemon has none of
+        that name."""
+        cat = getattr(self, "_catalogue", None)
+        if cat is None:
+            cat = self._catalogue = {o["name"]: o for o in self.optimizers()}
+        if name not in cat:
+            raise ValueError("optirs: the daemon has no optimizer %r (it has: %s)"
+                             % (name, ", ".join(cat)))
+        return cat[name]
+
     def config(self):
         """The daemon's effective configuration (GET /v1/config)."""
         return self._json("GET", "/v1/config")
@@ -217,7 +229,7 @@ class Client:
     def create_session(self, optimizer, tensors, hyperparams=None, params=None,
                        durability=None, workers=None, total_steps=None, name=None,
                        tags=None, weights=None, schedule=None, adapt=None,
-                       non_finite=None, divergence_factor=None, domain=None):
+                       non_finite=None, divergence_factor=None, domain=None, groups=None):
         """Creates a session and returns its Session.
 
         ``tensors`` is a list of shapes (``[[784, 128], [128]]``) or of dicts
@@ -230,6 +242,10 @@ class Client:
         or ``"synthetic"``) picks the optimizer's weights record for that
         domain; the daemon refuses it (OptirsError ``no_domain_weights``)
         when there is none, rather than use the general one.
+        ``groups`` declares parameter groups: a list of ``{"tensors": [names
+        or indices], <hyperparameter>: value, …}``, every tensor in exactly
+        one group (their hyperparameters override ``hyperparams``; steps may
+        then carry per-group values, see ``Session.step``).
         Every other argument left None takes the daemon's default.  The
         request carries a fresh ``Idempotency-Key``, so it is re-sent after a
         connection error like a step (a daemon that keeps idempotency records
@@ -249,7 +265,7 @@ class Client:
         for k, v in (("durability", durability), ("workers", workers), ("total_steps", total_steps),
                      ("name", name), ("tags", tags), ("weights", weights), ("schedule", schedule),
                      ("adapt", adapt), ("non_finite", non_finite), ("divergence_factor", divergence_factor),
-                     ("domain", domain)):
+                     ("domain", domain), ("groups", groups)):
             if v is not None:
                 spec[k] = v
         # The Idempotency-Key makes a re-sent create (after a lost reply)
@@ -258,6 +274,20 @@ class Client:
                                    headers={"Idempotency-Key": str(uuid.uuid4())})
         desc = json.loads(data)
         return Session(self, desc)
+
+    def import_session(self, state, name=None, tags=None):
+        """Creates a NEW session from a full state exported by
+        ``Session.export_state()`` (possibly of another daemon): same step,
+        and its next step gives exactly the update the exported session
+        would have given.  ``name``/``tags`` replace the exported ones."""
+        body = {"state": state}
+        if name is not None:
+            body["name"] = name
+        if tags is not None:
+            body["tags"] = tags
+        st, h, data = self.request("POST", "/v1/sessions", body,
+                                   headers={"Idempotency-Key": str(uuid.uuid4())})
+        return Session(self, json.loads(data))
 
     def session(self, session_id):
         """The Session of an existing id (its step counter starts at the
@@ -339,16 +369,25 @@ class Session:
     def _path(self):
         return "/v1/sessions/" + self.id
 
-    def step(self, grads, loss=None, worker=None):
+    def step(self, grads, loss=None, worker=None, skip=None, hyperparams=None, binary=None):
         """Posts the gradients of the next step and returns its update
         (``new_params = params + update``): a numpy float32 array when grads
         is a numpy array, else a list of floats.  A connection lost before the
         answer is re-sent with the same step number (the daemon answers a
         retry of its last step from what it stored, never applying it twice).
-        Raises OptirsError (e.g. ``step_conflict`` with ``.expected``)."""
+        Raises OptirsError (e.g. ``step_conflict`` with ``.expected``).
+
+        ``skip``: indices of tensors without a gradient this step (their
+        values in grads are ignored; they get no update and their optimizer
+        state does not move).  ``hyperparams``: one dict per parameter group
+        of the session, hyperparameter values for this step only.
+        ``binary=False`` sends this step as JSON even on a binary client (a
+        daemon without these fields refuses them there, 400 unknown_field,
+        where the binary headers would be ignored)."""
         k = self.last_step + 1
         as_numpy = _is_numpy(grads)
-        if self.client.binary:
+        skip = [int(i) for i in skip] if skip else None
+        if self.client.binary and binary is not False:
             g = _np.ascontiguousarray(_np.asarray(grads, dtype="<f4").reshape(-1))
             if g.size != self.num_params:
                 raise ValueError("optirs: %d gradients for a session of %d parameters"
@@ -359,6 +398,11 @@ class Session:
                 h["X-Optirs-Loss"] = repr(float(loss))
             if worker is not None:
                 h["X-Optirs-Worker"] = str(worker)
+            if skip:
+                h["X-Optirs-Skip-Tensors"] = ",".join(str(i) for i in skip)
+            if hyperparams is not None:
+                h["X-Optirs-Hyperparams"] = json.dumps(hyperparams, allow_nan=False,
+                                                       separators=(",", ":"))
             st, rh, data = self.client.request("POST", self._path + "/step", g.tobytes(), h)
             if len(data) != 4 * self.num_params:
                 raise OptirsError("length_mismatch", st, "answer of %d bytes for %d parameters"
@@ -375,12 +419,23 @@ class Session:
             body["loss"] = float(loss)
         if worker is not None:
             body["worker"] = str(worker)
+        if skip:
+            body["skip_tensors"] = skip
+        if hyperparams is not None:
+            body["hyperparams"] = hyperparams
         st, rh, data = self.client.request("POST", self._path + "/step", body)
         update = json.loads(data)["update"]
         self.last_step = k
         if as_numpy:
             return _np.asarray(update, dtype=_np.float32)
         return update
+
+    def export_state(self):
+        """The session's full state (GET /v1/sessions/{id}/state): a JSON
+        object holding the spec, the step and the optimizer state, for
+        ``Client.import_session`` here or on another daemon.  A daemon
+        without the route raises OptirsError ``not_found``."""
+        return self.client._json("GET", self._path + "/state")
 
     def resync(self):
         """Sets the step counter to the daemon's last applied step; returns it."""
