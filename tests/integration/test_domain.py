@@ -2,8 +2,11 @@
 named <optimizer>.<domain> (pinned in the session and kept across a restart),
 a domain without such a record is refused with no_domain_weights, bad and
 hostile domains are 400, and GET /v1/optimizers lists the default and the
-domain records.  The domain record here is an imported copy of a real blob
-(POST /v1/weights), so the test needs no meta-training."""
+domain records.  The daemon ships mlp_lopt.vision, mlp_lopt.text and
+mlp_lopt.tabular; "synthetic" is the one domain without a shipped mlp_lopt
+record, so the tests that need an absent record, or import one and then use
+it, use that domain (the imported record is a copy of a real blob, POST
+/v1/weights, so the test needs no meta-training)."""
 import struct
 
 import numpy as np
@@ -24,31 +27,51 @@ def create(d, **spec):
     return d.json("POST", "/v1/sessions", {"tensors": T, **spec})
 
 
-def test_absent_domain_record_is_refused_not_replaced(daemon):
-    st, body = create(daemon, optimizer="mlp_lopt", domain="vision")
-    assert st == 422, body
-    assert body["error"]["code"] == "no_domain_weights"
-    assert "mlp_lopt.vision" in body["error"]["message"]
-    # A hybrid chooses among its learned part's (mlp_lopt's) records: the same answer.
-    st, body = create(daemon, optimizer="hybrid", domain="text")
-    assert st == 422 and "mlp_lopt.text" in body["error"]["message"]
-
-
-def test_domain_record_is_used_pinned_and_listed(daemon):
-    st, data = import_record(daemon, "mlp_lopt.vision", "vision")
-    assert st == 201, data
+def test_shipped_domain_records_are_listed_and_used(daemon):
+    # A fresh daemon lists the three shipped domain records (version 1, each
+    # evaluated) and a session with a domain and no weights gets its record.
+    cat = {o["name"]: o for o in daemon.json("GET", "/v1/optimizers")[1]["optimizers"]}
+    dw = cat["mlp_lopt"]["domain_weights"]
+    assert sorted(dw) == ["tabular", "text", "vision"], list(dw)
+    for dom, rec in dw.items():
+        assert rec["ref"] == f"mlp_lopt.{dom}@1" and rec["domain"] == dom and "evaluation" in rec, rec
+    assert cat["hybrid"]["domain_weights"] == dw          # a hybrid offers its learned part's records
     st, s = create(daemon, optimizer="mlp_lopt", domain="vision")
     assert st == 201, s
     assert s["domain"] == "vision" and s["weights"] == "mlp_lopt.vision@1"
+    assert daemon.json("GET", f"/v1/sessions/{s['id']}")[1]["weights"] == "mlp_lopt.vision@1"
+
+
+def test_absent_domain_record_is_refused_not_replaced(daemon):
+    # synthetic is the one domain without a shipped mlp_lopt record.
+    st, body = create(daemon, optimizer="mlp_lopt", domain="synthetic")
+    assert st == 422, body
+    assert body["error"]["code"] == "no_domain_weights"
+    assert "mlp_lopt.synthetic" in body["error"]["message"]
+    # A hybrid chooses among its learned part's (mlp_lopt's) records: the same answer.
+    st, body = create(daemon, optimizer="hybrid", domain="synthetic")
+    assert st == 422 and "mlp_lopt.synthetic" in body["error"]["message"]
+    # lstm_lopt ships no domain record at all: even vision is refused, not served mlp_lopt's.
+    st, body = create(daemon, optimizer="lstm_lopt", domain="vision")
+    assert st == 422 and body["error"]["code"] == "no_domain_weights"
+    assert "lstm_lopt.vision" in body["error"]["message"]
+
+
+def test_domain_record_is_used_pinned_and_listed(daemon):
+    st, data = import_record(daemon, "mlp_lopt.synthetic", "synthetic")
+    assert st == 201, data
+    st, s = create(daemon, optimizer="mlp_lopt", domain="synthetic")
+    assert st == 201, s
+    assert s["domain"] == "synthetic" and s["weights"] == "mlp_lopt.synthetic@1"
     got = daemon.json("GET", f"/v1/sessions/{s['id']}")[1]
-    assert got["domain"] == "vision" and got["weights"] == "mlp_lopt.vision@1"
+    assert got["domain"] == "synthetic" and got["weights"] == "mlp_lopt.synthetic@1"
     # A session without a domain keeps the general default and shows no domain.
     st, plain = create(daemon, optimizer="mlp_lopt")
     assert st == 201 and "domain" not in plain and "weights" not in plain
     # A newer version becomes the one new sessions get; the old session stays pinned.
-    assert import_record(daemon, "mlp_lopt.vision", "vision")[0] == 201
-    assert create(daemon, optimizer="mlp_lopt", domain="vision")[1]["weights"] == "mlp_lopt.vision@2"
-    assert daemon.json("GET", f"/v1/sessions/{s['id']}")[1]["weights"] == "mlp_lopt.vision@1"
+    assert import_record(daemon, "mlp_lopt.synthetic", "synthetic")[0] == 201
+    assert create(daemon, optimizer="mlp_lopt", domain="synthetic")[1]["weights"] == "mlp_lopt.synthetic@2"
+    assert daemon.json("GET", f"/v1/sessions/{s['id']}")[1]["weights"] == "mlp_lopt.synthetic@1"
     # The catalogue: the general default and the domain records, newest version.
     cat = {o["name"]: o for o in daemon.json("GET", "/v1/optimizers")[1]["optimizers"]}
     lo = cat["mlp_lopt"]
@@ -56,22 +79,23 @@ def test_domain_record_is_used_pinned_and_listed(daemon):
     assert "evaluation" in lo["default_weights"]          # the shipped record was evaluated
     for suite in lo["default_weights"]["evaluation"].values():
         assert not any(isinstance(v, (list, dict)) for v in suite.values())   # a summary, no task rows
-    assert list(lo["domain_weights"]) == ["vision"]
-    vis = lo["domain_weights"]["vision"]
-    assert vis["ref"] == "mlp_lopt.vision@2" and vis["domain"] == "vision" and "evaluation" not in vis
+    assert sorted(lo["domain_weights"]) == ["synthetic", "tabular", "text", "vision"]   # the shipped three and ours
+    syn = lo["domain_weights"]["synthetic"]
+    assert syn["ref"] == "mlp_lopt.synthetic@2" and syn["domain"] == "synthetic" and "evaluation" not in syn
+    assert lo["domain_weights"]["vision"]["ref"] == "mlp_lopt.vision@1"   # the shipped record, untouched
     assert cat["lstm_lopt"]["domain_weights"] == {}
     assert "default_weights" not in cat["adam"] and "domain_weights" not in cat["adam"]
 
 
 def test_weights_and_domain_must_agree(daemon):
-    assert import_record(daemon, "mlp_lopt.text", "text")[0] == 201
-    st, s = create(daemon, optimizer="mlp_lopt", domain="text", weights="mlp_lopt.text@1")
-    assert st == 201 and s["weights"] == "mlp_lopt.text@1" and s["domain"] == "text"
+    assert import_record(daemon, "mlp_lopt.synthetic", "synthetic")[0] == 201
+    st, s = create(daemon, optimizer="mlp_lopt", domain="synthetic", weights="mlp_lopt.synthetic@1")
+    assert st == 201 and s["weights"] == "mlp_lopt.synthetic@1" and s["domain"] == "synthetic"
     # The general record is "mixed": asking for it with a domain is a contradiction.
     st, body = create(daemon, optimizer="mlp_lopt", domain="vision", weights="mlp_lopt@1")
     assert st == 400 and body["error"]["code"] == "invalid_argument"
     assert "mixed" in body["error"]["message"]
-    st, body = create(daemon, optimizer="mlp_lopt", domain="vision", weights="mlp_lopt.text")
+    st, body = create(daemon, optimizer="mlp_lopt", domain="vision", weights="mlp_lopt.synthetic")
     assert st == 400 and body["error"]["code"] == "invalid_argument"
     # An unknown record is answered as without a domain.
     st, body = create(daemon, optimizer="mlp_lopt", domain="text", weights="absent")
@@ -79,12 +103,19 @@ def test_weights_and_domain_must_agree(daemon):
 
 
 def test_a_domain_default_name_must_match_its_record(daemon):
-    # mlp_lopt.vision must carry domain vision and be mlp_lopt weights.
-    st, data = import_record(daemon, "mlp_lopt.vision", "text")
+    # mlp_lopt.synthetic must carry domain synthetic and be mlp_lopt weights
+    # (no record named mlp_lopt.synthetic or lstm_lopt.vision ships).
+    st, data = import_record(daemon, "mlp_lopt.synthetic", "text")
     assert st == 400, data
     st, data = import_record(daemon, "lstm_lopt.vision", "vision", source="mlp_lopt")
     assert st == 400, data
-    assert daemon.json("GET", "/v1/weights/mlp_lopt.vision")[0] == 404
+    assert daemon.json("GET", "/v1/weights/mlp_lopt.synthetic")[0] == 404
+    assert daemon.json("GET", "/v1/weights/lstm_lopt.vision")[0] == 404
+    # The rule holds for a shipped name too, and the refusal leaves the record alone.
+    st, data = import_record(daemon, "mlp_lopt.vision", "text")
+    assert st == 400, data
+    st, rec = daemon.json("GET", "/v1/weights/mlp_lopt.vision")
+    assert st == 200 and rec["version"] == 1 and rec["domain"] == "vision", rec
     # Other names are free.
     assert import_record(daemon, "my.vision.try", "text")[0] == 201
 
@@ -114,10 +145,10 @@ def test_classic_optimizer_refuses_a_domain(daemon):
 
 def test_domain_survives_restart(make_daemon):
     d = make_daemon().start()
-    assert import_record(d, "mlp_lopt.tabular", "tabular")[0] == 201
-    st, s = create(d, optimizer="mlp_lopt", domain="tabular", durability="step")
+    assert import_record(d, "mlp_lopt.synthetic", "synthetic")[0] == 201
+    st, s = create(d, optimizer="mlp_lopt", domain="synthetic", durability="step")
     assert st == 201, s
-    assert create(d, optimizer="hybrid", domain="tabular")[1]["weights"] == "mlp_lopt.tabular@1"
+    assert create(d, optimizer="hybrid", domain="synthetic")[1]["weights"] == "mlp_lopt.synthetic@1"
     sid, n = s["id"], s["num_params"]
     g = struct.unpack(f"<{n}f", struct.pack(f"<{n}f", *np.linspace(-1, 1, n)))
     for k in (1, 2, 3):
@@ -125,9 +156,11 @@ def test_domain_survives_restart(make_daemon):
     d.kill9()
     d2 = make_daemon(tmpdir=d.dir, db=d.db).start()
     got = d2.json("GET", f"/v1/sessions/{sid}")[1]
-    assert got["domain"] == "tabular" and got["weights"] == "mlp_lopt.tabular@1"
+    assert got["domain"] == "synthetic" and got["weights"] == "mlp_lopt.synthetic@1"
     assert d2.step_binary(sid, 4, list(g))[0] == 200
     cat = {o["name"]: o for o in d2.json("GET", "/v1/optimizers")[1]["optimizers"]}
+    assert cat["mlp_lopt"]["domain_weights"]["synthetic"]["ref"] == "mlp_lopt.synthetic@1"
+    # The restart's bootstrap does not add a second version of a shipped record.
     assert cat["mlp_lopt"]["domain_weights"]["tabular"]["ref"] == "mlp_lopt.tabular@1"
 
 

@@ -187,18 +187,19 @@ test('create options: adapt, nonFinite, divergenceFactor', async () => {
 });
 
 test('create with a domain: its record, or no_domain_weights', async () => {
+  // synthetic: the one domain without a shipped mlp_lopt record.
   const c = new Client(d.url);
-  await assert.rejects(c.createSession('mlp_lopt', { tensors: [[3]], domain: 'vision' }),
+  await assert.rejects(c.createSession('mlp_lopt', { tensors: [[3]], domain: 'synthetic' }),
     (e) => e instanceof OptirsError && e.code === 'no_domain_weights' && e.status === 422);
   const blob = new Uint8Array(await (await c.request('GET', '/v1/weights/mlp_lopt/blob')).arrayBuffer());
-  await c.request('POST', '/v1/weights?name=mlp_lopt.vision&domain=vision',
+  await c.request('POST', '/v1/weights?name=mlp_lopt.synthetic&domain=synthetic',
     { body: blob, headers: { 'Content-Type': 'application/octet-stream' }, idempotent: false });
-  const s = await c.createSession('mlp_lopt', { tensors: [[3]], domain: 'vision' });
-  assert.equal(s.desc.domain, 'vision');
-  assert.equal((await s.info()).weights, 'mlp_lopt.vision@1');
+  const s = await c.createSession('mlp_lopt', { tensors: [[3]], domain: 'synthetic' });
+  assert.equal(s.desc.domain, 'synthetic');
+  assert.equal((await s.info()).weights, 'mlp_lopt.synthetic@1');
   assert.equal((await s.step(f32([1, -1, 0.5]))).length, 3);
   const lo = (await c.optimizers()).find((o) => o.name === 'mlp_lopt');
-  assert.equal(lo.domain_weights.vision.ref, 'mlp_lopt.vision@1');
-  await assert.rejects(c.createSession('mlp_lopt', { tensors: [[3]], domain: 'Vision' }),
+  assert.equal(lo.domain_weights.synthetic.ref, 'mlp_lopt.synthetic@1');
+  await assert.rejects(c.createSession('mlp_lopt', { tensors: [[3]], domain: 'Synthetic' }),
     (e) => e instanceof OptirsError && e.code === 'invalid_argument' && e.status === 400);
 });

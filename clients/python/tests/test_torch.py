@@ -97,20 +97,21 @@ def test_remote_optimizer_passes_session_options(url):
 
 def test_remote_optimizer_domain(daemon, url):
     """domain= reaches the create request: the domain's record, or the
-    daemon's refusal when the optimizer has none."""
+    daemon's refusal when the optimizer has none (synthetic: the one domain
+    without a shipped mlp_lopt record)."""
     w = torch.nn.Parameter(torch.ones(3))
-    lazy = RemoteOptimizer([w], "mlp_lopt", url=url, domain="text")   # made at first use
+    lazy = RemoteOptimizer([w], "mlp_lopt", url=url, domain="synthetic")   # made at first use
     with pytest.raises(optirs.OptirsError) as e:
         lazy.session
     assert e.value.code == "no_domain_weights"
     st, _, blob = daemon.request("GET", "/v1/weights/mlp_lopt/blob")
     assert st == 200
-    st, _, data = daemon.request("POST", "/v1/weights?name=mlp_lopt.text&domain=text", blob,
+    st, _, data = daemon.request("POST", "/v1/weights?name=mlp_lopt.synthetic&domain=synthetic", blob,
                                  {"Content-Type": "application/octet-stream"})
     assert st == 201, data
-    opt = RemoteOptimizer([w], "mlp_lopt", url=url, domain="text")
+    opt = RemoteOptimizer([w], "mlp_lopt", url=url, domain="synthetic")
     desc = opt.session.info()
-    assert desc["domain"] == "text" and desc["weights"] == "mlp_lopt.text@1"
+    assert desc["domain"] == "synthetic" and desc["weights"] == "mlp_lopt.synthetic@1"
     assert "domain" not in opt.defaults
     (w * w).sum().backward()
     opt.step(loss=3.0)
