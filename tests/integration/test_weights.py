@@ -36,7 +36,9 @@ def test_shipped_weights_are_listed(daemon):
     assert rec["provenance"]["task_families"] and rec["provenance"]["outer_steps"] > 0
     st, cat = daemon.json("GET", "/v1/optimizers")
     by = {o["name"]: o for o in cat["optimizers"]}
-    assert [w["ref"] for w in by["mlp_lopt"]["weights"]] == ["mlp_lopt@1"]
+    # the general record and the three shipped domain records
+    assert {w["ref"] for w in by["mlp_lopt"]["weights"]} == {
+        "mlp_lopt@1", "mlp_lopt.vision@1", "mlp_lopt.text@1", "mlp_lopt.tabular@1"}
     assert "weights" not in by["adam"]
     st, one = daemon.json("GET", "/v1/weights/mlp_lopt")
     assert st == 200 and one["ref"] == "mlp_lopt@1"
