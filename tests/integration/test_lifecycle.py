@@ -254,3 +254,51 @@ def test_operations_metrics(daemon):
     for name in ("process_resident_memory_bytes", "process_open_fds", "process_cpu_seconds_total",
                  "optirs_build_info", "optirs_sessions", "optirs_meta_jobs"):
         assert f"# TYPE {name} " in text
+
+
+def test_finishing_a_session_while_workers_step_it(daemon):
+    """PATCH status=finished races steps from 4 threads (each on its own
+    connection): every step is either applied (200) or refused with 409
+    session_closed, the session's step is the number of 200s, and a step sent
+    after the PATCH was answered is refused."""
+    import http.client
+    import json
+    import threading
+    s = daemon.create(optimizer="sgd", tensors=T)
+    sid = s["id"]
+    lock = threading.Lock()
+    nxt = [1]
+    codes = []
+
+    def worker():
+        conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=60)
+        while True:
+            with lock:
+                k = nxt[0]
+                nxt[0] += 1
+            conn.request("POST", f"/v1/sessions/{sid}/step", json.dumps({"step": k, "grads": [0.1, 0.2]}),
+                          {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            body = json.loads(r.read())
+            code = body.get("error", {}).get("code") if r.status != 200 else None
+            if code == "step_conflict":
+                continue            # a neighbour's step overtook this one: not a lifecycle answer
+            with lock:
+                codes.append((r.status, code))
+            if r.status != 200 or k > 400:
+                conn.close()
+                return
+
+    ts = [threading.Thread(target=worker) for _ in range(4)]
+    for t in ts:
+        t.start()
+    time.sleep(0.05)
+    st, body = patch(daemon, sid, {"status": "finished"})
+    assert st == 200, body
+    for t in ts:
+        t.join()
+    assert all(c in ((200, None), (409, "session_closed")) for c in codes), set(codes)
+    got = daemon.json("GET", f"/v1/sessions/{sid}")[1]
+    assert got["status"] == "finished" and got["step"] == sum(1 for c in codes if c[0] == 200)
+    st, body = daemon.json("POST", f"/v1/sessions/{sid}/step", {"step": got["step"] + 1, "grads": [0.1, 0.2]})
+    assert st == 409 and body["error"]["code"] == "session_closed", body

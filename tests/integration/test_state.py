@@ -175,3 +175,23 @@ def test_import_is_checked_against_the_size_limit_before_allocating(make_daemon)
     st, body = small.json("POST", "/v1/sessions", {"state": state})
     assert st == 413 and body["error"]["code"] == "session_too_large", body
     assert small.json("GET", "/v1/sessions")[1]["sessions"] == []
+
+
+def test_another_tenants_state_is_not_exported(make_daemon):
+    """The export is the whole session (parameters included): another tenant
+    gets 404 as for any of its routes, no key gets 401; the owner and the
+    admin get it."""
+    import os
+    import sys
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from test_auth import auth, started_with_key
+    d, admin = started_with_key(make_daemon)
+    keys = {t: d.json("POST", "/v1/keys", {"tenant": t}, headers=auth(admin))[1]["key"] for t in ("alice", "bob")}
+    st, s = d.json("POST", "/v1/sessions", {"optimizer": "adam", "tensors": T}, headers=auth(keys["alice"]))
+    assert st == 201, s
+    path = f"/v1/sessions/{s['id']}/state"
+    st, body = d.json("GET", path, headers=auth(keys["bob"]))
+    assert st == 404 and body["error"]["code"] == "session_not_found"
+    assert d.json("GET", path)[0] == 401
+    assert d.json("GET", path, headers=auth(keys["alice"]))[0] == 200
+    assert d.json("GET", path, headers=auth(admin))[0] == 200
