@@ -6,6 +6,7 @@
 #include "app.h"
 #include "auth.h"
 #include "errors.h"
+#include "h_body.h"
 #include "handlers.h"
 #include "jsonwalk.h"
 #include "live.h"
@@ -54,10 +55,7 @@ static cJSON *key_json(const store_key *k)
 
 void h_keys_create(req *r)
 {
-    if (r->ctype != CT_JSON && r->ctype != CT_NONE) {
-        http_resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
-        return;
-    }
+    if (!h_body_want_json(r)) return;
     key_ctx c = {0};
     int rc = jsonwalk_object(r->body, r->body_len, key_member, &c, c.msg, sizeof c.msg);
     if (!rc && !c.have_tenant) {

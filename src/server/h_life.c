@@ -9,8 +9,8 @@
 #include "app.h"
 #include "compute.h"
 #include "errors.h"
+#include "h_body.h"
 #include "handlers.h"
-#include "jsonwalk.h"
 #include "sessions.h"
 #include "session_life.h"
 
@@ -94,26 +94,9 @@ static int patch_work(req *r, void *ctx)
 
 void h_session_patch(req *r)
 {
-    if (r->ctype != CT_JSON && r->ctype != CT_NONE) {
-        http_resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
-        return;
-    }
+    cJSON *body = h_body_json(r);
+    if (!body) return;
     char msg[400];
-    int bad = jsonwalk_check_text(r->body ? r->body : "", r->body_len, msg, sizeof msg);
-    if (bad) {
-        http_resp_error(r, bad, "%s", msg);
-        return;
-    }
-    size_t used = 0;
-    cJSON *body = jsonwalk_cjson(r->body ? r->body : "", r->body_len, &used);
-    while (body && used < r->body_len &&
-           (r->body[used] == ' ' || r->body[used] == '\t' || r->body[used] == '\r' || r->body[used] == '\n'))
-        used++;
-    if (!body || used < r->body_len) {
-        cJSON_Delete(body);
-        http_resp_error(r, ERR_INVALID_JSON, NULL);
-        return;
-    }
     /* Refused before the session is looked up or queued: a bad body changes nothing. */
     session_change ch;
     int rc = session_change_parse(body, &ch, msg, sizeof msg);

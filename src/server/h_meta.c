@@ -15,8 +15,8 @@
 #include "compute.h"
 #include "domain.h"
 #include "errors.h"
+#include "h_body.h"
 #include "handlers.h"
-#include "jsonwalk.h"
 #include "lopt.h"
 #include "meta_jobs.h"
 #include "store.h"
@@ -125,26 +125,9 @@ static void answer_job(req *r, int status, const char *id)
 
 void h_meta_jobs_create(req *r)
 {
-    if (r->ctype != CT_JSON && r->ctype != CT_NONE) {
-        http_resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
-        return;
-    }
+    cJSON *body = h_body_json(r);
+    if (!body) return;
     char msg[400];
-    int bad = jsonwalk_check_text(r->body ? r->body : "", r->body_len, msg, sizeof msg);
-    if (bad) {
-        http_resp_error(r, bad, "%s", msg);
-        return;
-    }
-    size_t used = 0;
-    cJSON *body = jsonwalk_cjson(r->body ? r->body : "", r->body_len, &used);
-    while (body && used < r->body_len &&
-           (r->body[used] == ' ' || r->body[used] == '\t' || r->body[used] == '\r' || r->body[used] == '\n'))
-        used++;
-    if (!body || used < r->body_len) {
-        cJSON_Delete(body);
-        http_resp_error(r, ERR_INVALID_JSON, NULL);
-        return;
-    }
     meta_spec sp;
     meta_spec_defaults(&sp);
     int rc = meta_spec_from_json(&sp, body, msg, sizeof msg);

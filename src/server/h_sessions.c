@@ -14,6 +14,7 @@
 #include "compute.h"
 #include "domain.h"
 #include "errors.h"
+#include "h_body.h"
 #include "handlers.h"
 #include "idemlane.h"
 #include "jsonwalk.h"
@@ -23,14 +24,6 @@
 #include "state_codec.h"
 #include "step_decode.h"
 #include "store.h"
-
-/* Only JSON (or no Content-Type) is accepted by JSON routes. */
-static int want_json_body(req *r)
-{
-    if (r->ctype == CT_JSON || r->ctype == CT_NONE) return 1;
-    http_resp_error(r, ERR_UNSUPPORTED_MEDIA, "this route takes application/json");
-    return 0;
-}
 
 /* The session named by the path, or NULL after answering 404. */
 static session *path_session(req *r)
@@ -191,7 +184,7 @@ void h_sessions_create(req *r)
 static void h_sessions_create_once(req *r)
 {
     /* on the pool: the daemon may have begun draining while this waited */
-    if (!http_ready(r) || !want_json_body(r)) return;
+    if (!http_ready(r) || !h_body_want_json(r)) return;
     spec sp;
     char msg[300];
     /* {"state": …}: a session continuing an exported one (state_codec.h) */
@@ -439,7 +432,7 @@ static int feedback_work(req *r, void *ctx)
 /* In the session's lane: feedback may adapt the online learner. */
 void h_session_feedback(req *r)
 {
-    if (!want_json_body(r)) return;
+    if (!h_body_want_json(r)) return;
     session *s = path_session(r);
     if (!s) return;
     job *j = job_new(r, s);
