@@ -14,6 +14,7 @@
  * depend on the thread count or the order the jobs run in. */
 #include "cli.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -41,6 +42,15 @@ typedef struct task_state {
 
 typedef struct eval_job { int task, kind; } eval_job;
 
+/* The learned optimizer's hyperparameters set on the command line (--lr X is
+ * --set lr=X); with any, the figures are printed and not recorded. */
+#define EVAL_MAX_SETS 8
+typedef struct eval_sets {
+    int    n;
+    char   name[EVAL_MAX_SETS][32];
+    double value[EVAL_MAX_SETS];
+} eval_sets;
+
 typedef struct eval_plan {
     const eval_suite *suite;
     task_state       *st;
@@ -49,7 +59,7 @@ typedef struct eval_plan {
     const uint64_t   *seeds;
     int               nseeds;
     const char       *optimizer, *weights;
-    double            lo_lr;           /* the learned optimizer's lr; 0 = its default */
+    const eval_sets  *sets;            /* applied to the learned optimizer's config */
     pthread_mutex_t   mu;
     pthread_cond_t    cv;
     eval_job         *queue;           /* front: queue[head .. n) ; extensions are put at head − 1 */
@@ -78,7 +88,7 @@ static int run_job(eval_plan *pl, const eval_job *j)
     if (j->kind == KIND_LO) {
         rc = opt_config_defaults(&oc, pl->optimizer);
         oc.weights = pl->weights;
-        if (!rc && pl->lo_lr > 0) rc = opt_config_set(&oc, "lr", pl->lo_lr);
+        for (int k = 0; !rc && k < pl->sets->n; k++) rc = opt_config_set(&oc, pl->sets->name[k], pl->sets->value[k]);
         out = pl->st[j->task].lo;
     } else {
         rc = opt_config_defaults(&oc, "adam");
@@ -132,10 +142,26 @@ static int wrow_cb(void *ctx, const store_weights_row *w)
     return 1;
 }
 
+/* Adds NAME=TEXT to sets (a name given twice keeps the last value); the
+ * optimizer checks the name and range when the runs are set up. */
+static int add_set(eval_sets *sets, const char *name, const char *text)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end || errno || !isfinite(v)) return -1;
+    int k = 0;
+    while (k < sets->n && strcmp(sets->name[k], name) != 0) k++;
+    if (k == EVAL_MAX_SETS) return -1;
+    if (k == sets->n) snprintf(sets->name[sets->n++], sizeof sets->name[0], "%s", name);
+    sets->value[k] = v;
+    return 0;
+}
+
 static int eval_usage(void)
 {
     fprintf(stderr, "usage: optirsd eval --weights NAME[@VERSION] (--suite NAME | --suite-file PATH) [--db PATH]\n"
-                    "                    [--horizons 1000,5000] [--seeds 5] [--threads N] [--lr X] [--domain D]\n"
+                    "                    [--horizons 1000,5000] [--seeds 5] [--threads N] [--lr X] [--set NAME=VALUE]... [--domain D]\n"
                     "  --suite NAME: the suite file deploy/eval/NAME.suite (from the current directory):\n"
                     "    train (the tasks the weights were meta-trained on), selection (for choosing\n"
                     "    checkpoints), test (never used to choose anything);\n"
@@ -144,7 +170,9 @@ static int eval_usage(void)
                     "  --domain D: only the suite's entries of domain D (vision, text, tabular, synthetic);\n"
                     "    recorded under SUITE.D (e.g. test.vision);\n"
                     "  --lr: the learned optimizer's lr in (0, 10] (its step scales with lr / 1e-3);\n"
-                    "        figures at a non-default lr are printed, not recorded.\n");
+                    "  --set NAME=VALUE: a hyperparameter of the learned optimizer (its names and ranges:\n"
+                    "        GET /v1/optimizers), up to 8; --lr X is --set lr=X;\n"
+                    "  with --lr or --set the figures are printed, not recorded.\n");
     return 2;
 }
 
@@ -258,7 +286,6 @@ typedef struct report_ctx {
     const int64_t    *horizons;
     int               nh, nseeds;
     const char       *ref, *key, *path;
-    double            lo_lr;
 } report_ctx;
 
 /* Summary of the entries [0, n) that pass keep (NULL: all). */
@@ -386,7 +413,7 @@ int cli_eval(int argc, char **argv)
 {
     const char *wref = NULL, *suite = NULL, *suite_file = NULL, *db_flag = NULL, *hs = "1000,5000", *only = NULL;
     long nseeds = 5, threads = 0;
-    double lo_lr = 0;
+    eval_sets sets = {0};
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--weights") == 0 && i + 1 < argc) wref = argv[++i];
         else if (strcmp(argv[i], "--suite") == 0 && i + 1 < argc) suite = argv[++i];
@@ -399,9 +426,14 @@ int cli_eval(int argc, char **argv)
         } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             if (cli_parse_int(argv[++i], 0, 256, &threads)) return eval_usage();
         } else if (strcmp(argv[i], "--lr") == 0 && i + 1 < argc) {
-            char *end;
-            lo_lr = strtod(argv[++i], &end);
-            if (end == argv[i] || *end || !(lo_lr > 0 && lo_lr <= 10)) return eval_usage();
+            if (add_set(&sets, "lr", argv[++i])) return eval_usage();
+        } else if (strcmp(argv[i], "--set") == 0 && i + 1 < argc) {
+            const char *a = argv[++i], *eq = strchr(a, '=');
+            char nm[32];
+            if (!eq || eq == a || (size_t)(eq - a) >= sizeof nm) return eval_usage();
+            memcpy(nm, a, (size_t)(eq - a));
+            nm[eq - a] = 0;
+            if (add_set(&sets, nm, eq + 1)) return eval_usage();
         } else return eval_usage();
     }
     if (!wref || !!suite == !!suite_file) return eval_usage();
@@ -460,6 +492,15 @@ int cli_eval(int argc, char **argv)
     }
     char ref[META_WNAME_MAX + 24];
     snprintf(ref, sizeof ref, "%s@%lld", name, (long long)wc.version);
+    for (int k = 0; k < sets.n; k++) {
+        opt_config oc;
+        if (opt_config_defaults(&oc, wc.arch) || opt_config_set(&oc, sets.name[k], sets.value[k])) {
+            fprintf(stderr, "optirsd eval: %s (%s) has no hyperparameter %s or %g is outside its range "
+                            "(GET /v1/optimizers lists them)\n", ref, wc.arch, sets.name[k], sets.value[k]);
+            code = 2;
+            goto out;
+        }
+    }
     if (su->from_training) {
         /* the record's meta-training tasks; a task listed twice (weighted double) is evaluated once */
         int before = su->n;
@@ -494,7 +535,7 @@ int cli_eval(int argc, char **argv)
     }
     int head = cap - ntasks * (1 + EVAL_GRID);
     eval_plan pl = {.suite = su, .st = st, .horizons = horizons, .nh = nh, .seeds = seeds, .nseeds = (int)nseeds,
-                    .optimizer = wc.arch, .weights = ref, .lo_lr = lo_lr, .queue = queue, .head = head, .n = head,
+                    .optimizer = wc.arch, .weights = ref, .sets = &sets, .queue = queue, .head = head, .n = head,
                     .cap = cap};
     pthread_mutex_init(&pl.mu, NULL);
     pthread_cond_init(&pl.cv, NULL);
@@ -514,7 +555,7 @@ int cli_eval(int argc, char **argv)
         snprintf(hlist + strlen(hlist), sizeof hlist - strlen(hlist), "%s%lld", h ? "," : "", (long long)horizons[h]);
     printf("eval %s (%s) on suite \"%s\" (%s): %d tasks, horizons %s, %ld seeds, %d threads\n", ref, wc.arch, key,
            path, ntasks, hlist, nseeds, nthreads);
-    if (lo_lr > 0) printf("LO at lr %g (its default: %g)\n", lo_lr, opt_common_hparams()[HP_LR].def);
+    for (int k = 0; k < sets.n; k++) printf("LO with %s = %g\n", sets.name[k], sets.value[k]);
     printf("final loss = mean training loss over the last 10%% of steps, held-out = the task's held-out loss after "
            "the last step, each averaged over seeds; Adam tuned = the best on training loss of lrs 10^(k/3), from "
            "[1e-4, 1e-1] widened at an edge holding a best until interior or at 1e-7 / 10 (marked *); "
@@ -533,16 +574,16 @@ int cli_eval(int argc, char **argv)
                 pl.rc_msg);
         goto out;
     }
-    report_ctx rc_ = {su, st, horizons, nh, (int)nseeds, ref, key, path, lo_lr};
+    report_ctx rc_ = {su, st, horizons, nh, (int)nseeds, ref, key, path};
     cJSON *ev = report(&rc_);
     if (!ev) {
         fprintf(stderr, "optirsd eval: out of memory\n");
         goto out;
     }
     code = 0;
-    if (lo_lr > 0) {
-        /* the record's figures are the default lr's */
-        printf("(figures at lr %g: not recorded in %s)\n", lo_lr, ref);
+    if (sets.n) {
+        /* the record's figures are its defaults' */
+        printf("(figures with hyperparameters set: not recorded in %s)\n", ref);
         cJSON_Delete(ev);
         goto out;
     }

@@ -179,3 +179,40 @@ def test_eval_domain_filter(tmp_path):
                 "--seeds", "1", "--domain", bad)
         assert r.returncode == 2 and why in r.stderr, (bad, r.stderr)
     assert set(evaluation(db)) == keys
+
+
+def test_eval_set_hyperparameters(tmp_path):
+    """--set NAME=VALUE (and --lr X, the same as --set lr=X) changes the learned optimizer's
+    runs and nothing is recorded; a name the optimizer lacks or a value out of its range is a
+    usage error before anything runs."""
+    suite = tmp_path / "one.suite"
+    suite.write_text("quadratic dim=5\n")
+    db = str(tmp_path / "e.db")
+    base = ("eval", "--weights", "mlp_lopt", "--suite-file", str(suite), "--db", db, "--horizons", "20",
+            "--seeds", "1", "--threads", "1")
+
+    def lo_loss(out):
+        row = [ln for ln in out.splitlines() if ln.startswith("quadratic dim=5")]
+        assert len(row) == 1, out
+        return float(row[0].split()[3])
+
+    r = run(*base)
+    assert r.returncode == 0, r.stderr
+    default = lo_loss(r.stdout)
+    recorded = evaluation(db)["one"]
+    r = run(*base, "--set", "lr=1e-4", "--set", "guard=0")
+    assert r.returncode == 0, r.stderr
+    assert "LO with lr = 0.0001" in r.stdout and "LO with guard = 0" in r.stdout, r.stdout
+    assert "not recorded" in r.stdout
+    assert lo_loss(r.stdout) != default          # a 10x smaller step moves the loss
+    r2 = run(*base, "--lr", "1e-4", "--set", "guard=0")
+    assert r2.returncode == 0 and lo_loss(r2.stdout) == lo_loss(r.stdout), r2.stdout
+    assert evaluation(db)["one"] == recorded     # the record keeps its default figures
+    for bad in (["--set", "nope=1"], ["--set", "guard=-1"], ["--lr", "0"], ["--set", "guard"], ["--set", "=3"],
+                ["--set", "guard=1e999"], ["--set", "guard=nan"], ["--set", "x" * 40 + "=1"],
+                ["--set", "guard=1x"]):
+        r = run(*base, *bad)
+        assert r.returncode == 2, (bad, r.stdout, r.stderr)
+        assert "LO with" not in r.stdout, bad
+    many = [a for k in range(9) for a in ("--set", "h%d=1" % k)]
+    assert run(*base, *many).returncode == 2
