@@ -105,9 +105,8 @@ static void test_trend_confidence_drops_with_noise(void **st)
  * steps, ending every 5 steps; the run whose lr is too high is "diverging"
  * in every window of 200 or 1000 steps that ends past its brief initial
  * fall (step 60), and in 3 of 4 windows of 50 steps (its rise comes in
- * bursts with partial recoveries: 7000 at step 44, 35 at step 71).  The least-squares fit used before called
- * 28 to 52 of the ~100 windows of 200 steps (ending every 10) of each
- * normal run "diverging". */
+ * bursts with partial recoveries: 7000 at step 44, 35 at step 71).  The
+ * least-squares fit used before fails this: docs/analytics.md#trend. */
 static void test_trend_on_real_training_curves(void **st)
 {
     (void)st;
