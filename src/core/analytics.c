@@ -1,14 +1,19 @@
 /* analytics.c — see analytics.h.
  *
- * Trend model: z_i = a + b s_i + e_i with e_i ~ N(0, sigma^2), fitted by
- * ordinary least squares on the window; the change over the window is
- * c = b (s_last - s_first), with standard error se(c) = span * sigma /
- * sqrt(Sxx).  With a threshold r (log(1 + r) in log space), the three
- * probabilities are P(c < -r), P(|c| <= r) and P(c > r) for c ~ N(c_hat,
- * se(c)^2); they sum to one. */
+ * Trend model: the window's finite points z_1..z_m (log y or y / mean|y|)
+ * split into thirds by count; c = median(last third) - median(first third).
+ * Minibatch losses are noisy, skewed and spiky, so both the level and the
+ * noise are medians: sigma = 1.4826 MAD(z_{i+1} - z_i) / sqrt 2, and c ~
+ * N(c_hat, se^2) with se = 1.2533 sigma sqrt(1/n1 + 1/n3).  With r the
+ * threshold (log(1 + r) in log space) and u = max(r, 2 sigma) the rise that
+ * counts as diverging, the probabilities are P(c < -r), P(-r <= c <= u) and
+ * P(c > u); they sum to one.  (A least-squares line through log-loss, used
+ * before, called half the windows of real minibatch curves "diverging":
+ * tests/unit/core/test_analytics.c replays such curves.) */
 #include "analytics.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- per-step statistics ------------------------------------------------- */
@@ -101,68 +106,78 @@ const char *analytics_trend_name(trend_kind k)
     }
 }
 
-void analytics_trend_fit(const int64_t *steps, const double *y, size_t n, double rel, analytics_trend *out)
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of v[0..n) (n >= 1), sorting v in place. */
+static double median_sort(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void analytics_trend_fit(const int64_t *steps, const double *y, size_t n, double rel, double *work,
+                         analytics_trend *out)
 {
     memset(out, 0, sizeof *out);
     out->kind = TREND_INSUFFICIENT;
-    out->change = out->slope = NAN;
+    out->change = out->slope = out->noise = out->rise_threshold = NAN;
     out->p_improving = out->p_plateau = out->p_diverging = NAN;
     size_t m = 0;
     int allpos = 1;
     double absmean = 0;
-    int64_t s0 = 0, s1 = 0;
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(y[i])) continue;
-        if (!m) s0 = steps[i];
-        s1 = steps[i];
         if (y[i] <= 0) allpos = 0;
         absmean += fabs(y[i]);
         m++;
     }
     out->n = m;
-    if (m < 5 || s1 <= s0) return;
+    if (m < 6) return;
     absmean /= (double)m;
     double scale = absmean > 0 ? absmean : 1;
     out->log_space = allpos;
-    /* Centred sums in double: steps can be large. */
-    double smean = 0, zmean = 0;
+    /* the finite points, transformed, in order; their steps' thirds */
+    double *z = work;
+    size_t k = 0, t = m / 3;
+    int64_t sa = 0, sc = 0;
     for (size_t i = 0; i < n; i++) {
         if (!isfinite(y[i])) continue;
-        smean += (double)(steps[i] - s0);
-        zmean += allpos ? log(y[i]) : y[i] / scale;
+        if (k == t / 2) sa = steps[i];
+        if (k == m - t + t / 2) sc = steps[i];
+        z[k++] = allpos ? log(y[i]) : y[i] / scale;
     }
-    smean /= (double)m;
-    zmean /= (double)m;
-    double sxx = 0, sxz = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(y[i])) continue;
-        double ds = (double)(steps[i] - s0) - smean, z = allpos ? log(y[i]) : y[i] / scale;
-        sxx += ds * ds;
-        sxz += ds * (z - zmean);
-    }
-    double b = sxz / sxx, ssr = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(y[i])) continue;
-        double ds = (double)(steps[i] - s0) - smean, z = allpos ? log(y[i]) : y[i] / scale;
-        double e = z - zmean - b * ds;
-        ssr += e * e;
-    }
-    double span = (double)(s1 - s0);
-    double sigma = sqrt(ssr / (double)(m - 2));
-    double c = b * span, se = span * sigma / sqrt(sxx);
+    /* the thirds' medians (sorting z's thirds in place) */
+    double ma = median_sort(z, t), mc = median_sort(z + (m - t), t);
+    double c = mc - ma;
+    /* the noise: z again, in order, then its differences */
+    k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (isfinite(y[i])) z[k++] = allpos ? log(y[i]) : y[i] / scale;
+    for (size_t i = 0; i + 1 < m; i++) z[i] = z[i + 1] - z[i];
+    double md = median_sort(z, m - 1);
+    for (size_t i = 0; i + 1 < m; i++) z[i] = fabs(z[i] - md);
+    double sigma = 1.4826 * median_sort(z, m - 1) / sqrt(2.0);
+    double se = 1.2533 * sigma * sqrt(2.0 / (double)t);
     double r = allpos ? log1p(rel) : rel;
+    double u = fmax(r, 2 * sigma);
     double pi, pd;
     if (se > 0 && isfinite(se)) {
         pi = norm_cdf((-r - c) / se);
-        pd = 1 - norm_cdf((r - c) / se);
+        pd = 1 - norm_cdf((u - c) / se);
     } else {
         pi = c < -r;
-        pd = c > r;
+        pd = c > u;
     }
     double pp = 1 - pi - pd;
     if (pp < 0) pp = 0;
-    out->slope = b;
     out->change = c;
+    out->slope = sc > sa ? c / (double)(sc - sa) : NAN;
+    out->noise = sigma;
+    out->rise_threshold = u;
     out->p_improving = pi;
     out->p_plateau = pp;
     out->p_diverging = pd;

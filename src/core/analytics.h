@@ -59,23 +59,36 @@ typedef enum { TREND_INSUFFICIENT, TREND_IMPROVING, TREND_PLATEAU, TREND_DIVERGI
 
 typedef struct analytics_trend {
     trend_kind kind;
-    double     confidence;   /* probability of `kind` under the fit's normal error model, [0, 1] */
-    double     change;       /* fitted change over the window: log-ratio (log_space) or relative */
-    double     slope;        /* per step, in the fitted space */
+    double     confidence;   /* probability of `kind` under the normal error model, [0, 1] */
+    double     change;       /* median of the last third minus median of the first third:
+                                a log-ratio (log_space) or relative to mean|y| */
+    double     slope;        /* change per step between the thirds' median steps */
+    double     noise;        /* robust point-to-point noise sigma, in the same space */
+    double     rise_threshold;   /* the rise that counts as diverging: max(threshold, 2 noise) */
     double     p_improving, p_plateau, p_diverging;
-    int        log_space;    /* 1: fitted log(y) (every y > 0) */
+    int        log_space;    /* 1: compared log(y) (every y > 0) */
     size_t     n;            /* finite points used */
 } analytics_trend;
 
-/* Fits a least-squares line to the finite (step, y) points — to log(y) when
- * every y > 0, else to y / mean|y| — and classifies the fitted change over
- * the window's span against a threshold `rel` (e.g. 0.02: a 2% change):
- * improving when it falls by more, diverging when it rises by more, plateau
- * in between.  Each probability is that of the fitted change lying in that
- * region under a normal error with the fit's standard error; `kind` is the
- * most probable and `confidence` its probability.  Fewer than 5 finite
- * points give TREND_INSUFFICIENT. */
-void analytics_trend_fit(const int64_t *steps, const double *y, size_t n, double rel, analytics_trend *out);
+/* Scratch a trend needs: ANALYTICS_TREND_WORK(n) doubles for n points. */
+#define ANALYTICS_TREND_WORK(n) (n)
+
+/* Classifies the finite (step, y) points of a window — in log(y) when every
+ * y > 0, else in y / mean|y| — robustly against minibatch noise: the change
+ * c is the median of the last third of the points minus the median of the
+ * first third; the noise sigma is 1.4826 × the median absolute deviation of
+ * the point-to-point differences / sqrt 2 (the trend cancels out of it, and
+ * a few outliers do not move it); c's standard error is 1.2533 sigma
+ * sqrt(1/n1 + 1/n3) (that of a median).  Improving when c falls below
+ * -threshold, diverging when it rises above max(threshold, 2 sigma) — a
+ * rise within twice the noise of single steps is a plateau, not a
+ * divergence — plateau in between; each probability is that of c lying in
+ * that region under a normal error, `kind` the most probable, `confidence`
+ * its probability.  (`threshold` is `rel`, e.g. 0.02 for 2%, log(1 + rel)
+ * in log space.)  `work` holds ANALYTICS_TREND_WORK(n) doubles.  Fewer than
+ * 6 finite points (two per third) give TREND_INSUFFICIENT. */
+void analytics_trend_fit(const int64_t *steps, const double *y, size_t n, double rel, double *work,
+                         analytics_trend *out);
 const char *analytics_trend_name(trend_kind k);
 
 /* ---- convergence and stability ------------------------------------------- */

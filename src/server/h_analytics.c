@@ -388,7 +388,8 @@ static cJSON *summary_of(app *a, session *s, int window, double rel, int with_cu
     t.gn = malloc(t.cap * sizeof *t.gn);
     t.lr = malloc(t.cap * sizeof *t.lr);
     double *ema = malloc(t.cap * sizeof *ema);
-    int rc = (!t.step || !t.loss || !t.upd || !t.gn || !t.lr || !ema) ? ERR_NO_MEMORY : 0;
+    double *work = malloc(ANALYTICS_TREND_WORK(t.cap) * sizeof *work);
+    int rc = (!t.step || !t.loss || !t.upd || !t.gn || !t.lr || !ema || !work) ? ERR_NO_MEMORY : 0;
     if (!rc) rc = store_metrics_tail(a->db, id, window, tail_row, &t);
     /* the whole curve, downsampled */
     curve c;
@@ -416,12 +417,14 @@ static cJSON *summary_of(app *a, session *s, int window, double rel, int with_cu
         add_num(o, "best_loss", best);
         /* trend */
         analytics_trend tr;
-        analytics_trend_fit(t.step, t.loss, t.n, rel, &tr);
+        analytics_trend_fit(t.step, t.loss, t.n, rel, work, &tr);
         cJSON *tj = cJSON_AddObjectToObject(o, "trend");
         cJSON_AddStringToObject(tj, "label", analytics_trend_name(tr.kind));
         add_num(tj, "confidence", tr.kind == TREND_INSUFFICIENT ? NAN : tr.confidence);
         add_num(tj, "change", tr.change);
         add_num(tj, "slope", tr.slope);
+        add_num(tj, "noise", tr.noise);
+        add_num(tj, "rise_threshold", tr.rise_threshold);
         cJSON_AddBoolToObject(tj, "log_space", tr.log_space);
         cJSON *pr = cJSON_AddObjectToObject(tj, "p");
         add_num(pr, "improving", tr.p_improving);
@@ -470,6 +473,7 @@ static cJSON *summary_of(app *a, session *s, int window, double rel, int with_cu
     free(t.gn);
     free(t.lr);
     free(ema);
+    free(work);
     if (rc) {
         cJSON_Delete(o);
         *err = rc;

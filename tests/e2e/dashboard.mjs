@@ -6,14 +6,19 @@
 //   node tests/e2e/dashboard.mjs CONFIG.json
 //
 // CONFIG: {url, sessions: [{id, dim}], live_session, job_id, screenshot,
+//          real: [{id, label, diverging}], noloss, (optional)
 //          keyed: {url, key, session, dim} (optional), chromium}
 // Checks: the page loads; the session list shows every id with the trend
 // badge the API gives; the loss, lr and norm charts draw exactly the points
 // (and values) of GET …/metrics?max_points=1000&smooth=ema; the compare chart
 // draws each session's curve from GET /v1/compare; the meta-job chart draws
 // the job's meta-loss curve; steps posted after the page opened arrive over
-// Server-Sent Events and are drawn; with an API key the page polls instead.
-// Saves a screenshot.  Exits 1 with the reason on the first failed check.
+// Server-Sent Events and are drawn; trend badges on real training curves;
+// sorting, search and filters against the list API; "no loss sent"; the
+// feedback chart, separate norm axes, the log toggle and the smoothing
+// slider against the API; the hparams table of ticked sessions; CSV and
+// JSON downloads against what is drawn; readable tick labels; with an API
+// key the page polls instead.  Saves a screenshot.  Exits 1 with the reason on the first failed check.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -119,19 +124,20 @@ async function main() {
     const attr = await page.getAttribute('#chart-loss', 'data-points');
     check(Number(attr) === m.steps.length, 'data-points on the loss chart says so too', attr);
 
-    // 4. Compare: every session's curve on one plot.
-    const cmp = await api(base, `/v1/compare?ids=${ids.join(',')}&max_points=500&smooth=ema`);
+    // 4. Compare: every session's curve on one plot (by default the newest 8 are ticked).
+    const ticked = (await api(base, '/v1/sessions?limit=8')).sessions.map((s) => s.id);
+    const cmp = await api(base, `/v1/compare?ids=${ticked.join(',')}&max_points=500&smooth=ema`);
     await page.waitForFunction((n) => {
       const c = window.__dash.charts['chart-compare'];
       return c && c.sessions && c.sessions.length === n;
-    }, ids.length, { timeout: WAIT_MS });
+    }, ticked.length, { timeout: WAIT_MS });
     const cc = await chartData(page, 'chart-compare');
     for (const s of cmp.sessions) {
       const got = cc.sessions.find((t) => t.id === s.id);
       check(got && got.points === s.curve.steps.length, `compare draws ${s.curve.steps.length} points of ${s.id.slice(0, 8)}`, got);
     }
     const union = new Set(cmp.sessions.flatMap((s) => s.curve.steps));
-    check(cc.points === union.size && cc.data.length === 1 + ids.length, 'the compare chart aligns the curves on one step axis',
+    check(cc.points === union.size && cc.data.length === 1 + ticked.length, 'the compare chart aligns the curves on one step axis',
       { points: cc.points, union: union.size, series: cc.data.length });
 
     // 5. Meta-training: the job's meta-loss curve.
@@ -160,6 +166,152 @@ async function main() {
     const loss2 = await chartData(page, 'chart-loss');
     check(loss2.points === m2.steps.length && sameSeries(loss2.data[3], m2.loss.mean),
       `the loss chart grew to the API's ${m2.steps.length} points`, { chart: loss2.points, api: m2.steps.length });
+
+    // 7. Trend badges on real training curves (tests/fixtures/trend_curves.json):
+    //    a noisy minibatch run is not "diverging", the run with too high an lr is.
+    for (const r of cfg.real || []) {
+      const sum = await api(base, `/v1/sessions/${r.id}/summary`);
+      await page.waitForFunction(([id, lab]) => {
+        const b = document.querySelector(`#sessions tbody tr[data-id="${id}"] .badge`);
+        return b && b.dataset.trend === lab;
+      }, [r.id, sum.trend.label], { timeout: WAIT_MS });
+      check(r.diverging ? sum.trend.label === 'diverging' : sum.trend.label !== 'diverging',
+        `real curve ${r.label}: the badge says "${sum.trend.label}"`, sum.trend);
+    }
+
+    // 8. Sorting: by last loss (ascending, then descending), status, created.
+    const order = () => page.$$eval('#sessions tbody tr', (trs) => trs.map((tr) => tr.dataset.id));
+    const all = (await api(base, '/v1/sessions?limit=1000')).sessions;
+    const byId = new Map(all.map((s) => [s.id, s]));
+    const sortedBy = (key, dir) => all.slice().sort((a, b) => {
+      const x = a[key], y = b[key];
+      const xm = x === null, ym = y === null;
+      if (xm !== ym) return xm ? 1 : -1;
+      if (!xm && x !== y) return (x < y ? -1 : 1) * dir;
+      return (b.created_ms - a.created_ms) || (a.id < b.id ? -1 : 1);
+    }).map((s) => s.id);
+    await page.click('#sessions th[data-sort="loss"]');
+    check(JSON.stringify(await order()) === JSON.stringify(sortedBy('last_loss', 1)), 'sorted by last loss, ascending',
+      (await order()).map((id) => byId.get(id).last_loss));
+    await page.click('#sessions th[data-sort="loss"]');
+    check(JSON.stringify(await order()) === JSON.stringify(sortedBy('last_loss', -1)), 'sorted by last loss, descending');
+    await page.click('#sessions th[data-sort="status"]');
+    const st = (await order()).map((id) => byId.get(id).status);
+    check(st.indexOf('finished') > st.lastIndexOf('active'), 'sorted by status (active before finished)', st);
+    await page.click('#sessions th[data-sort="created"]');
+    check(JSON.stringify(await order()) === JSON.stringify(sortedBy('created_ms', -1)), 'sorted by created time, newest first');
+
+    // 9. Search and filters: the rows are the list API's answer for them.
+    const filtered = async (what, query) => {
+      const want = (await api(base, `/v1/sessions?limit=1000&${query}`)).sessions.map((s) => s.id).sort();
+      await page.waitForFunction((n) => document.querySelectorAll('#sessions tbody tr').length === n &&
+        !document.getElementById('conn').classList.contains('bad'), want.length, { timeout: WAIT_MS });
+      await page.waitForFunction((w) => JSON.stringify([...document.querySelectorAll('#sessions tbody tr')]
+        .map((tr) => tr.dataset.id).sort()) === w, JSON.stringify(want), { timeout: WAIT_MS });
+      check(want.length > 0 && want.length < all.length, `${what}: the list shows the API's ${want.length} of ${all.length}`);
+    };
+    await page.fill('#f-q', 'FALLS');
+    await filtered('search "FALLS"', 'q=FALLS');
+    await page.fill('#f-q', '');
+    await page.selectOption('#f-status', 'finished');
+    await filtered('status finished', 'status=finished');
+    await page.selectOption('#f-status', '');
+    await page.selectOption('#f-optimizer', 'sgd');
+    await filtered('optimizer sgd', 'optimizer=sgd');
+    await page.selectOption('#f-optimizer', '');
+    await page.fill('#f-tag', 'exp:falls');
+    await filtered('tag exp:falls', 'tag=exp%3Afalls');
+    await page.fill('#f-tag', '');
+    await page.waitForFunction((n) => document.querySelectorAll('#sessions tbody tr').length === n, all.length,
+      { timeout: WAIT_MS });
+    check(true, 'cleared filters show every session again');
+
+    // 10. A session with steps but no loss: "no loss sent", no empty chart.
+    if (cfg.noloss) {
+      await page.click(`#sessions tbody tr[data-id="${cfg.noloss}"] td.id`);
+      await page.waitForFunction((id) => window.__dash.curve && window.__dash.curve.id === id, cfg.noloss, { timeout: WAIT_MS });
+      const nl = await page.evaluate(() => ({ text: document.getElementById('noloss').textContent,
+        shown: !document.getElementById('noloss').hidden, chart: !document.getElementById('wrap-loss').hidden }));
+      check(nl.shown && /no loss sent/.test(nl.text) && !nl.chart, 'a session without losses says "no loss sent" instead of a chart', nl);
+      const shot = cfg.screenshot.replace(/\.png$/, '-noloss.png');
+      await page.screenshot({ path: shot });
+      check(true, `screenshot of the no-loss session saved to ${shot}`);
+    }
+
+    // 11. Back to the live session: feedback metrics, log scale, smoothing slider.
+    await page.click(`#sessions tbody tr[data-id="${sid}"] td.id`);
+    await page.waitForFunction((id) => window.__dash.curve && window.__dash.curve.id === id &&
+      !document.getElementById('wrap-feedback').hidden, sid, { timeout: WAIT_MS });
+    check(await page.evaluate(() => document.getElementById('noloss').hidden && !document.getElementById('wrap-loss').hidden),
+      'with losses the loss chart is back and the note gone');
+    const fbApi = (await api(base, `/v1/sessions/${sid}/feedback`)).feedback;
+    const fb = await chartData(page, 'chart-feedback');
+    check(fb.points === fbApi.length && sameSeries(fb.data[1], fbApi.map((r) => r.loss)) &&
+      fb.labels.includes('val_acc') && sameSeries(fb.data[1 + fb.labels.indexOf('val_acc')], fbApi.map((r) => r.metrics.val_acc)),
+    `the feedback chart draws the ${fbApi.length} feedback losses and val_acc`, fb);
+    const axes = await page.evaluate(() => window.__dash.charts['chart-norms'].plot.series.map((s) => s.scale));
+    check(axes[1] !== axes[2], 'gradient and update norms are on separate axes', axes);
+    await page.check('#log-y');
+    await page.waitForFunction(() => window.__dash.charts['chart-loss'].plot.scales.y.distr === 3 &&
+      window.__dash.charts['chart-compare'].plot.scales.y.distr === 3, null, { timeout: WAIT_MS });
+    check(true, 'the log-scale toggle puts the loss and compare axes on a log scale');
+    const i99 = await page.evaluate(() => [0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999].indexOf(0.99));
+    await page.$eval('#smooth', (e, v) => { e.value = String(v); e.dispatchEvent(new Event('input')); }, i99);
+    const m99 = await api(base, `/v1/sessions/${sid}/metrics?max_points=1000&smooth=ema&beta=0.99`);
+    await page.waitForFunction((v) => window.__dash.curveQuery && window.__dash.curveQuery.endsWith('beta=0.99') &&
+      window.__dash.charts['chart-loss'].points === v, m99.steps.length, { timeout: WAIT_MS });
+    const l99 = await chartData(page, 'chart-loss');
+    check(sameSeries(l99.data[4], m99.loss_smooth) && !sameSeries(l99.data[4], m2.loss_smooth),
+      'the smoothing slider at 0.99 draws the API\'s EMA with beta=0.99');
+
+    // 12. Compare: tick three sessions → their curves overlaid and the hparams table.
+    const pick = [cfg.sessions[0].id, cfg.sessions[1].id, ...(cfg.real || []).map((r) => r.id)].slice(0, 3);
+    for (const id of await page.$$eval('#sessions tbody tr input:checked', (cbs) => cbs.map((c) => c.closest('tr').dataset.id))) {
+      await page.uncheck(`#sessions tbody tr[data-id="${id}"] input`);
+    }
+    for (const id of pick) await page.check(`#sessions tbody tr[data-id="${id}"] input`);
+    await page.waitForFunction((n) => {
+      const c = window.__dash.charts['chart-compare'];
+      return c && c.sessions && c.sessions.length === n && document.querySelectorAll('#hparams tbody tr').length === n;
+    }, pick.length, { timeout: WAIT_MS });
+    for (const id of pick) {
+      const sum = await api(base, `/v1/sessions/${id}/summary`);
+      const ses = await api(base, `/v1/sessions/${id}`);
+      const row = await page.$eval(`#hparams tbody tr[data-id="${id}"]`, (tr) => Object.fromEntries(
+        [...tr.cells].filter((c) => c.dataset.col).map((c) => [c.dataset.col, c.textContent])));
+      const near = (t, v) => Math.abs(Number(t) - v) <= 1e-3 * Math.abs(v);
+      check(Number(row.steps) === ses.step && near(row['final loss'], ses.last_loss) && near(row['best loss'], sum.best_loss) &&
+        near(row.lr, ses.hyperparams.lr), `hparams row of ${id.slice(0, 8)}: lr, steps, final and best loss`, row);
+    }
+    const head = await page.$$eval('#hparams thead th', (ths) => ths.map((t) => t.textContent));
+    check(head.includes('optimizer') && head.includes('lr') && head.includes('best loss'), 'the hparams table has its columns', head);
+
+    // 13. Downloads: the CSV of the loss chart and the JSON of the compare chart are what they draw.
+    const grab = async (chart, kind) => {
+      const [dl] = await Promise.all([page.waitForEvent('download'), page.click(`button[data-dl="${kind}"][data-chart="${chart}"]`)]);
+      return readFileSync(await dl.path(), 'utf8');
+    };
+    const csv = (await grab('chart-loss', 'csv')).trim().split('\n');
+    const cols = csv[0].split(',');
+    const rowsCsv = csv.slice(1).map((l) => l.split(',').map((v) => (v === '' ? null : Number(v))));
+    const lossNow = await chartData(page, 'chart-loss');
+    check(cols[0] === 'step' && cols.includes('loss') && rowsCsv.length === lossNow.points &&
+      sameSeries(rowsCsv.map((r) => r[0]), m99.steps) && sameSeries(rowsCsv.map((r) => r[cols.indexOf('loss')]), m99.loss.mean) &&
+      sameSeries(rowsCsv.map((r) => r[4]), m99.loss_smooth),
+    `the loss CSV has the ${m99.steps.length} steps, losses and EMA the API gives`, csv.slice(0, 3));
+    const js = JSON.parse(await grab('chart-compare', 'json'));
+    const ccNow = await chartData(page, 'chart-compare');
+    check(js.x === 'step' && JSON.stringify(js.sessions) === JSON.stringify(ccNow.sessions.map((s) => s.id)) &&
+      Object.keys(js.columns).length === ccNow.data.length &&
+      Object.values(js.columns).every((col, i) => sameSeries(col, Array.from(ccNow.data[i], (v) => (v === undefined ? null : v)))),
+    'the compare JSON has every overlaid curve as drawn', { keys: Object.keys(js.columns), sessions: js.sessions });
+
+    // 14. Tick labels: short, SI or exponent form, never a long float.
+    const ticks = await page.evaluate(() => Object.fromEntries(Object.entries(window.__dash.charts)
+      .map(([id, c]) => [id, (c.ticks || []).flat()])));
+    const bad = Object.entries(ticks).flatMap(([id, ts]) => ts.filter((t) => t !== '' &&
+      !(t.length <= 7 && /^-?\d+(\.\d+)?(e-?\d+)?[kMGTP]?$/.test(t))).map((t) => `${id}: ${t}`));
+    check(Object.values(ticks).flat().length > 20 && bad.length === 0, 'every tick label is short (SI or exponent form)', bad);
 
     await page.screenshot({ path: cfg.screenshot, fullPage: true });
     check(true, `screenshot saved to ${cfg.screenshot}`);

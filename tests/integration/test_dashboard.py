@@ -23,6 +23,8 @@ E2E = os.path.join(ROOT, "tests", "e2e")
 PAGE = os.path.join(ROOT, "dashboard", "dist", "index.html")
 SHOT = os.path.join(ROOT, "build", "artifacts", "dashboard.png")
 A = [0.5 + 0.1 * i for i in range(8)]   # a diagonal quadratic 0.5 sum a_i x_i^2
+with open(os.path.join(ROOT, "tests", "fixtures", "trend_curves.json")) as _f:
+    REAL = json.load(_f)                 # real minibatch loss curves, gen_trend_curves.py
 
 pytestmark = [
     pytest.mark.skipif(NODE is None, reason="node is not installed (Debian package nodejs)"),
@@ -55,10 +57,33 @@ def test_dashboard_end_to_end(make_daemon, tmp_path):
     tensors = [{"name": "w", "shape": [len(A)]}]
 
     d = make_daemon().start()
-    a = d.create(optimizer="adam", name="adam-falls", hyperparams={"lr": 0.05}, tensors=tensors)["id"]
-    b = d.create(optimizer="sgd", name="sgd-rises", hyperparams={"lr": 0.01}, tensors=tensors)["id"]
+    a = d.create(optimizer="adam", name="adam-falls", hyperparams={"lr": 0.05}, tensors=tensors,
+                 tags={"exp": "falls"})["id"]
+    b = d.create(optimizer="sgd", name="sgd-rises", hyperparams={"lr": 0.01}, tensors=tensors,
+                 tags={"exp": "rises"})["id"]
     step_quadratic(d, a, 60)
     step_rising(d, b, 60)
+    for k in (20, 40, 60):   # validation figures for the feedback chart
+        st, body = d.json("POST", f"/v1/sessions/{a}/feedback",
+                          {"step": k, "loss": 1.0 / k, "metrics": {"val_acc": 0.5 + k / 200}})
+        assert st == 200, body
+    st, body = d.json("PATCH", f"/v1/sessions/{b}", {"status": "finished"})
+    assert st == 200, body
+    # steps without a loss: the page must say "no loss sent"
+    nl = d.create(optimizer="sgd", name="no-loss", hyperparams={"lr": 0.01}, tensors=tensors)["id"]
+    for k in range(1, 11):
+        st, body = d.step(nl, k, [0.01] * len(A))
+        assert st == 200, body
+    # real minibatch training curves (tests/fixtures/gen_trend_curves.py); the
+    # least-squares fit used before called linreg_sgd's last 200 steps "diverging"
+    real = []
+    for run in REAL["runs"]:
+        sid = d.create(optimizer="adam", name=f"real-{run['label']}", hyperparams={"lr": 0.003},
+                       tensors=tensors)["id"]
+        for k, loss in enumerate(run["loss"], 1):
+            st, body = d.step(sid, k, [0.01] * len(A), loss=loss)
+            assert st == 200, body
+        real.append({"id": sid, "label": run["label"], "diverging": run["diverging"]})
     st, job = d.json("POST", "/v1/meta/jobs", {"name": "tiny", "tasks": ["quadratic dim=5"], "particles": 4,
                                                 "unroll": 5, "outer_steps": 6, "checkpoint_every": 2,
                                                 "estimator": "es"})
@@ -87,7 +112,7 @@ def test_dashboard_end_to_end(make_daemon, tmp_path):
     if os.path.exists(SHOT):
         os.remove(SHOT)
     cfg = {"url": f"http://127.0.0.1:{d.port}", "sessions": [{"id": a, "dim": len(A)}, {"id": b, "dim": len(A)}],
-           "live_session": a, "job_id": job["id"], "screenshot": SHOT, "chromium": CHROMIUM,
+           "live_session": a, "job_id": job["id"], "real": real, "noloss": nl, "screenshot": SHOT, "chromium": CHROMIUM,
            "keyed": {"url": f"http://127.0.0.1:{k.port}", "key": key, "session": ks, "dim": len(A)}}
     path = tmp_path / "e2e.json"
     path.write_text(json.dumps(cfg))
