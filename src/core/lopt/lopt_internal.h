@@ -79,6 +79,9 @@ float lopt_mlp_tensor_scale(const float *head, const float *tens, const float *t
 float lopt_mlp_guard_sumsq(const float *u, size_t n);
 int   lopt_mlp_guard_trips(float sumsq, size_t n, float k, float base);
 void  lopt_mlp_guard_apply(const lopt_feat_tensor *ft, const float *inv_rms, float base, float *u);
+/* mlp_lopt's hold (hyperparameter `hold_zero_grad`): u_i = 0 wherever
+ * g_i == 0 exactly, over n floats. */
+void  lopt_mlp_hold_zero_grad(const float *g, float *u, size_t n);
 
 /* ---- fast kernels (lopt_fast.c) ---------------------------------------- */
 

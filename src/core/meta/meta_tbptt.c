@@ -344,8 +344,10 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
         }
         float guard = (float)r->oc->hp[HP_COMMON_COUNT + 2];
         int trips = !T->err && lopt_mlp_guard_trips(lopt_mlp_guard_sumsq(duv, N), N, guard, mult);
+        int hold = r->oc->hp[HP_COMMON_COUNT + 3] != 0;
         for (size_t i = 0; i < N && !T->err; i++)
-            pnext[off + i] = t_add(T, p[i], trips ? t_scale(T, x7n[i], -(double)mult) : dun[i]);
+            pnext[off + i] = hold && V(T, g[i]) == 0.0 ? p[i]   /* lopt_mlp_hold_zero_grad */
+                                                    : t_add(T, p[i], trips ? t_scale(T, x7n[i], -(double)mult) : dun[i]);
         free(dun); free(duv);
         free(F); free(g2);
     }

@@ -941,6 +941,56 @@ static void test_lstm_non_finite_update_is_an_error(void **st)
     layout_deinit(&lay);
 }
 
+/* ---- mlp_lopt's hold --------------------------------------------------- */
+
+/* hold_zero_grad = 1: on both kernels, a parameter whose gradient is exactly
+ * 0 gets u = 0 (params unchanged), every other one the same update as with
+ * the hold off on the first step (later the params, an input, differ) —
+ * over 4 steps where the same coordinates stay at 0 (a dead unit), which
+ * the run without the hold keeps moving. */
+static void test_mlp_hold_zero_grad(void **st)
+{
+    (void)st;
+    layout lay;
+    odd_layout(&lay);
+    size_t n = lay.n;
+    for (int kernel = LOPT_KERNEL_LOOP; kernel <= LOPT_KERNEL_FAST; kernel += LOPT_KERNEL_FAST) {
+        lopt_mlp_kernel = kernel;
+        opt on, off;
+        opt_config cfg;
+        assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
+        cfg.weights = LOPT_WEIGHTS_DEFAULT;
+        assert_int_equal(opt_init(&off, &cfg, &lay), 0);
+        assert_int_equal(opt_config_set(&cfg, "hold_zero_grad", 1), 0);
+        assert_int_equal(opt_init(&on, &cfg, &lay), 0);
+        float *p = calloc(n, sizeof(float)), *q = calloc(n, sizeof(float)), *g = malloc(n * sizeof(float));
+        float *ua = malloc(n * sizeof(float)), *ub = malloc(n * sizeof(float));
+        rng r;
+        rng_seed(&r, 11);
+        size_t held = 0, moved_off = 0;
+        for (int t = 0; t < 4; t++) {
+            for (size_t i = 0; i < n; i++) g[i] = i % 7 == 3 ? 0.0f : (float)rng_normal(&r);
+            assert_int_equal(opt_step(&on, p, g, ua, NULL), 0);
+            assert_int_equal(opt_step(&off, q, g, ub, NULL), 0);
+            for (size_t i = 0; i < n; i++) {
+                if (g[i] == 0.0f) {
+                    assert_true(ua[i] == 0.0f && p[i] == 0.0f);
+                    held++;
+                    moved_off += ub[i] != 0.0f;
+                } else if (t == 0) {
+                    assert_true(ua[i] == ub[i]);   /* later the params (an input) differ */
+                }
+            }
+        }
+        assert_true(held > 0);
+        assert_true(moved_off > held / 2);   /* without the hold they do move */
+        opt_deinit(&on); opt_deinit(&off);
+        free(p); free(q); free(g); free(ua); free(ub);
+    }
+    lopt_mlp_kernel = LOPT_KERNEL_FAST;
+    layout_deinit(&lay);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -964,6 +1014,7 @@ int main(void)
         cmocka_unit_test(test_non_finite_update_is_an_error),
         cmocka_unit_test(test_mlp_guard_falls_back_to_normalised_adam),
         cmocka_unit_test(test_mlp_guard_rule),
+        cmocka_unit_test(test_mlp_hold_zero_grad),
         cmocka_unit_test(test_mup_rule_and_record),
         cmocka_unit_test(test_mup_scales_the_hidden_and_output_matrices),
         cmocka_unit_test(test_lstm_kernels_agree_across_sizes_and_isas),
