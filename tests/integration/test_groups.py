@@ -157,6 +157,36 @@ def test_bad_step_hyperparams_are_refused_and_change_nothing(daemon):
     assert st == 400 and body["error"]["code"] == "invalid_argument"
 
 
+def test_lr_zero_is_accepted_as_torch_accepts_it(daemon):
+    """torch.optim takes lr=0 (CosineAnnealingLR's default eta_min reaches
+    it): at create, in a group and for one step it moves nothing; Adam's
+    moments and step count still advance (as torch's do), so the next step
+    at a non-zero lr equals torch's.  Negative, NaN and inf stay refused."""
+    d = daemon
+    s = d.create(optimizer="sgd", hyperparams={"lr": 0}, tensors=T, params=start())
+    assert s["hyperparams"]["lr"] == 0
+    st, body = d.step(s["id"], 1, grads(1).tolist())
+    assert st == 200 and not any(body["update"]), body
+    groups = [{"tensors": ["w"], "lr": 0.0}, {"tensors": ["b", "c"], "lr": 0.1}]
+    g = d.create(optimizer="sgd", tensors=T, params=start(), groups=groups)
+    assert [x["lr"] for x in g["groups"]] == [0, 0.1]
+    st, body = d.step(g["id"], 1, grads(1).tolist(), hyperparams=[{"lr": 0.2}, {"lr": 0}])
+    assert st == 200, body
+    u = np.array(body["update"], dtype=np.float32)
+    assert u[12:].tobytes() == np.zeros(6, dtype=np.float32).tobytes()
+    assert u[:12].tobytes() == (np.float32(-0.2) * grads(1)[:12]).tobytes()
+    for bad, code in (([{"lr": -0.0001}, {}], "out_of_range"), ([{"lr": -1e-300}, {}], "out_of_range"),
+                      ([{"lr": 1e999}, {}], None)):
+        st, body = d.step(g["id"], 2, grads(2).tolist(), hyperparams=bad)
+        assert st == 400 and (code is None or body["error"]["code"] == code), (bad, body)
+    st, body = d.json("POST", "/v1/sessions", {"optimizer": "sgd", "hyperparams": {"lr": -1e-9}, "tensors": T})
+    assert st == 400 and body["error"]["code"] == "out_of_range", body
+    st, _, raw = d.request("POST", "/v1/sessions", b'{"optimizer": "sgd", "hyperparams": {"lr": NaN}, '
+                           b'"tensors": [{"shape": [2]}]}', {"Content-Type": "application/json"})
+    assert st == 400, raw
+    assert d.json("GET", f"/v1/sessions/{g['id']}")[1]["step"] == 1
+
+
 def test_shared_session_applies_its_groups_to_the_mean(daemon):
     import threading
     d = daemon
