@@ -515,6 +515,11 @@ static int metric_row(void *ctx, const step_metric *m)
     add_num_or_null(o, "param_norm", m->param_norm);
     add_num_or_null(o, "lr", m->lr);
     add_num_or_null(o, "duration_us", m->duration_us);
+    if (m->ngroup_lr > 0) {   /* the lr of every parameter group, in the session's group order */
+        cJSON *g = cJSON_AddArrayToObject(o, "group_lr");
+        for (int i = 0; g && i < m->ngroup_lr; i++)
+            cJSON_AddItemToArray(g, isfinite(m->group_lr[i]) ? cJSON_CreateNumber(m->group_lr[i]) : cJSON_CreateNull());
+    } else cJSON_AddNullToObject(o, "group_lr");
     cJSON_AddItemToArray(c->arr, o);
     c->last = m->step;
     c->count++;

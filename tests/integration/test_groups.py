@@ -83,9 +83,12 @@ def test_step_hyperparams_follow_a_scheduler_exactly(daemon):
     st, body = d.step(s, 7, g.tolist())
     want = np.float32(-0.5) * g[12:16]
     assert np.array(body["update"], dtype=np.float32)[12:16].tobytes() == want.tobytes()
-    # the metrics record the lr used (the first group's)
+    # the metrics record the lr used: tensor 0's group's in lr, every group's in group_lr
     rows = d.json("GET", f"/v1/sessions/{s}/metrics")[1]["metrics"]
     assert [r["lr"] for r in rows[:6]] == pytest.approx(used, rel=0, abs=0)
+    want = [[0.1 * 0.5 ** (k // 2), 0.5 * 0.9 ** k] for k in range(1, 7)] + [[0.1, 0.5]]
+    assert [len(r["group_lr"]) for r in rows] == [2] * 7
+    assert sum((r["group_lr"] for r in rows), []) == pytest.approx(sum(want, []), rel=1e-15)   # cJSON prints 15-17 digits
 
 
 def test_step_hyperparams_without_groups_are_one_group(daemon):
@@ -155,6 +158,28 @@ def test_bad_step_hyperparams_are_refused_and_change_nothing(daemon):
     lo = d.create(optimizer="mlp_lopt", tensors=T)["id"]
     st, body = d.step(lo, 1, g, hyperparams=[{"lr": 0.1}])
     assert st == 400 and body["error"]["code"] == "invalid_argument"
+
+
+def test_metrics_record_every_groups_lr(daemon):
+    """group_lr holds each group's lr in the session's group order (tensor
+    0 in the second group here: lr is its group's), with the daemon's own
+    schedule on top; null without groups and for a skipped step."""
+    d = daemon
+    groups = [{"tensors": ["b"], "lr": 0.3}, {"tensors": ["w", "c"], "lr": 0.02}]
+    s = d.create(optimizer="adam", tensors=T, groups=groups, schedule="step",
+                 hyperparams={"decay_steps": 2, "decay_rate": 0.5}, non_finite="skip")["id"]
+    assert d.step(s, 1, grads(1).tolist())[0] == 200
+    assert d.step(s, 2, grads(2).tolist(), hyperparams=[{"lr": 0.0}, {"lr": 0.04}])[0] == 200
+    assert d.step(s, 3, grads(3).tolist(), hyperparams=[{}, {"lr": 0.04}])[0] == 200
+    st, _, _ = d.step_binary(s, 4, [float("nan")] * N)                 # skipped: no lr at all
+    assert st == 200
+    rows = d.json("GET", f"/v1/sessions/{s}/metrics")[1]["metrics"]
+    assert [r["group_lr"] for r in rows] == [[0.3, 0.02], [0.0, 0.04], [0.15, 0.02], None]
+    assert [r["lr"] for r in rows] == [0.02, 0.04, 0.02, None]
+    plain = d.create(optimizer="sgd", tensors=T)["id"]
+    d.step(plain, 1, grads(1).tolist(), hyperparams=[{"lr": 0.25}])
+    row = d.json("GET", f"/v1/sessions/{plain}/metrics")[1]["metrics"][0]
+    assert row["group_lr"] is None and row["lr"] == 0.25
 
 
 def test_lr_zero_is_accepted_as_torch_accepts_it(daemon):

@@ -275,7 +275,8 @@ def _groups_step(opt, fn):
         raise
 
 
-@pytest.mark.parametrize("sched", ["groups", "edit", "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau"])
+@pytest.mark.parametrize("sched", ["groups", "edit", "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau",
+                                   "LambdaLR"])
 def test_param_groups_and_lr_schedulers(url, sched):
     m, ref = _model(), _model()
 
@@ -289,15 +290,19 @@ def test_param_groups_and_lr_schedulers(url, sched):
           # no eta_min: lr 0 at step T_max + 1 (test_lr_zero_... goes past it)
           "CosineAnnealingLR": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=16),
           "ReduceLROnPlateau": lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(
-              o, factor=0.5, patience=0, threshold=0.5)}[sched]
+              o, factor=0.5, patience=0, threshold=0.5),
+          # a schedule per group: one decays, one warms up
+          "LambdaLR": lambda o: torch.optim.lr_scheduler.LambdaLR(
+              o, [lambda e: 0.8 ** e, lambda e: min(1.0, (e + 1) / 6)])}[sched]
     rs, ts = mk(ropt), mk(topt)
-    used = []
+    used, used_all = [], []
     for k in range(16):
         if sched == "edit" and k == 5:
             for o in (ropt, topt):
                 o.param_groups[0]["lr"] = 1.0
                 o.param_groups[1]["betas"] = (0.5, 0.9)
         used.append(ropt.param_groups[0]["lr"])
+        used_all.append([g["lr"] for g in ropt.param_groups])
         _groups_step(ropt, lambda: _train(m, ropt, 1, start=k, sched=rs,
                                           plateau=sched == "ReduceLROnPlateau"))
         _train(ref, topt, 1, start=k, sched=ts, plateau=sched == "ReduceLROnPlateau")
@@ -307,6 +312,7 @@ def test_param_groups_and_lr_schedulers(url, sched):
     assert [g["lr"] for g in ropt.param_groups] == [g["lr"] for g in topt.param_groups]
     rows = ropt.session.metrics()                # the lr used (the first group's), per step
     assert [r["lr"] for r in rows] == pytest.approx(used, rel=1e-6)
+    assert [r["group_lr"] for r in rows] == [pytest.approx(u, rel=1e-12) for u in used_all]   # every group's
 
 
 def test_lr_zero_cosine_annealing_without_eta_min_and_a_zero_group(url):
