@@ -687,6 +687,44 @@ static int cmd_keys(optirs_client *c, int argc, char **argv)
     return EX_OK;
 }
 
+/* "42s", "3m07s", "1h02m" for a JSON number of seconds; "-" for null. */
+static char *duration_cell(const cJSON *v)
+{
+    char buf[32];
+    double x = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    if (!(x >= 0) || x != x)
+        return sdup("-");
+    if (x >= 3600.0 * 24 * 999)
+        return sdup(">999d");
+    if (x >= 3600)
+        snprintf(buf, sizeof buf, "%lldh%02lldm", (long long)(x / 3600), (long long)(x / 60) % 60);
+    else if (x >= 60)
+        snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(x / 60), (long long)x % 60);
+    else
+        snprintf(buf, sizeof buf, "%.0fs", x);
+    return sdup(buf);
+}
+
+/* jobs ls: the meta-training jobs with their progress, pace and ETA. */
+static void print_jobs(const cJSON *arr)
+{
+    table t = {.ncols = 9};
+    char *hdr[] = {sdup("ID"), sdup("NAME"), sdup("STATUS"), sdup("STEP"), sdup("OF"), sdup("STEPS/S"),
+                   sdup("ETA"), sdup("WEIGHTS"), sdup("CREATED")};
+    table_row(&t, hdr);
+    const cJSON *o;
+    cJSON_ArrayForEach(o, arr) {
+        char *row[] = {cell(get(o, "id")), cell(get(o, "name")), cell(get(o, "status")), cell(get(o, "step")),
+                       cell(get(o, "outer_steps")), cell(get(o, "rate_per_s")), duration_cell(get(o, "eta_s")),
+                       cell(get(o, "weights")), time_cell(get(o, "created_ms"))};
+        table_row(&t, row);
+    }
+    int n = t.nrows;
+    table_print_free(&t);
+    if (n <= 1)
+        printf("(no jobs)\n");
+}
+
 static int cmd_jobs(optirs_client *c, int argc, char **argv)
 {
     static const char coll[] = "/v1/meta/jobs";
@@ -698,6 +736,8 @@ static int cmd_jobs(optirs_client *c, int argc, char **argv)
             return fail_optional(c, rc, "jobs ls", coll);
         if (json_out)
             print_json(j);
+        else if (cJSON_IsArray(get(j, "jobs")))
+            print_jobs(get(j, "jobs"));
         else {
             const cJSON *arr = first_array(j);
             if (arr)

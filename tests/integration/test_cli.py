@@ -199,6 +199,26 @@ def test_jobs_ls_and_show_missing(daemon):
     assert rc == 1 and "(404)" in err
 
 
+def test_jobs_ls_shows_the_pace_and_eta(daemon):
+    tiny = {"name": "clipace", "tasks": ["quadratic dim=5"], "particles": 4, "unroll": 5, "outer_steps": 3,
+            "checkpoint_every": 1, "estimator": "es"}
+    st, job = daemon.json("POST", "/v1/meta/jobs", tiny)
+    assert st == 202, job
+    import time
+    deadline = time.time() + 60
+    while daemon.json("GET", "/v1/meta/jobs/" + job["id"])[1]["status"] != "done" and time.time() < deadline:
+        time.sleep(0.05)
+    rc, out, err = cli(daemon, "jobs", "ls")
+    assert rc == 0, err
+    rows = table(out)
+    assert rows[0] == ["ID", "NAME", "STATUS", "STEP", "OF", "STEPS/S", "ETA", "WEIGHTS", "CREATED"]
+    row = [r for r in rows[1:] if r[0] == job["id"]][0]
+    assert row[2:5] == ["done", "3", "3"] and float(row[5]) > 0 and row[6] == "0s" and row[7] == "clipace@1", row
+    rc, out, err = cli(daemon, "jobs", "show", job["id"])
+    fields = dict(l.split(None, 1) for l in out.splitlines() if len(l.split(None, 1)) == 2)
+    assert rc == 0 and float(fields["rate_per_s"]) > 0 and fields["eta_s"] == "0", out
+
+
 class _OldDaemon(http.server.BaseHTTPRequestHandler):
     """Answers like an optirsd whose route table lacks a path: 404 not_found."""
     def _nf(self):
