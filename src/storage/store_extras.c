@@ -2,6 +2,8 @@
  * its queued job carries (numbers and names, no text: store_step_record runs
  * on the step path) and their JSON, formatted on the writer thread when the
  * job runs (store_sessions.c's extra_put).  See store.h, store_step_extras.
+ * Also the metrics row's group_lr text (every parameter group's lr), written
+ * on the writer thread and parsed strictly when read back.
  *
  * The copy is one block: the header, the diagnostics (their names are
  * string literals of core and are not copied), 3 figures per tensor, then
