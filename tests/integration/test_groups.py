@@ -182,6 +182,27 @@ def test_metrics_record_every_groups_lr(daemon):
     assert row["group_lr"] is None and row["lr"] == 0.25
 
 
+def test_a_metrics_page_of_many_groups_is_bounded_and_pages_on(daemon):
+    """256 groups (the most): a page holds at most 262144 group_lr values
+    (1024 rows here) whatever `limit` says, and next_after goes on from
+    there; every row carries its 256 values."""
+    d = daemon
+    ts = [{"name": "t%d" % i, "shape": [1]} for i in range(256)]
+    groups = [{"tensors": ["t%d" % i], "lr": 0.001 * (i + 1)} for i in range(256)]
+    s = d.create(optimizer="sgd", tensors=ts, groups=groups)["id"]
+    for k in range(1, 1031):
+        assert d.step_binary(s, k, [0.5] * 256)[0] == 200
+    st, p1 = d.json("GET", f"/v1/sessions/{s}/metrics?limit=10000")
+    assert st == 200 and len(p1["metrics"]) == 1024 and p1["next_after"] == 1024
+    assert all(len(r["group_lr"]) == 256 for r in p1["metrics"])
+    assert p1["metrics"][0]["group_lr"][255] == 0.256 and p1["metrics"][0]["lr"] == 0.001
+    st, p2 = d.json("GET", f"/v1/sessions/{s}/metrics?limit=10000&after=1024")
+    assert [r["step"] for r in p2["metrics"]] == list(range(1025, 1031)) and p2["next_after"] is None
+    st, body = d.json("POST", "/v1/sessions", {"optimizer": "sgd", "tensors": ts + [{"name": "x", "shape": [1]}],
+                                               "groups": groups + [{"tensors": ["x"]}]})
+    assert st == 400 and body["error"]["code"] == "invalid_argument", body      # 257 groups
+
+
 def test_lr_zero_is_accepted_as_torch_accepts_it(daemon):
     """torch.optim takes lr=0 (CosineAnnealingLR's default eta_min reaches
     it): at create, in a group and for one step it moves nothing; Adam's
