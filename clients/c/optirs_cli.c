@@ -41,9 +41,10 @@ static const char usage_text[] =
     "  keys rm ID                      revoke a key\n"
     "  jobs ls | jobs show ID | jobs cancel ID\n"
     "                                  meta-training jobs (/v1/meta/jobs)\n"
-    "  export ID > FILE                a session as a JSON document: its description and\n"
-    "                                  parameters\n"
-    "  import < FILE                   create a session from such a document\n"
+    "  export ID > FILE                a session's full state as a JSON document (spec, step,\n"
+    "                                  parameters, optimizer state; sealed by SHA-256)\n"
+    "  import [--name N] < FILE        create a session from such a document: it continues\n"
+    "                                  at the exported step, bit for bit, on any daemon\n"
     "  weights ls | weights show NAME[@VER]\n"
     "                                  learned-optimizer weights records (/v1/weights)\n"
     "  export --weights NAME[@VER] > FILE\n"
@@ -51,10 +52,10 @@ static const char usage_text[] =
     "  import --weights NAME [--domain D] < FILE\n"
     "                                  store a blob as the next version of NAME (admin key)\n"
     "\n"
-    "Export/import moves a session's spec, hyperparameters, tensors and current parameters.\n"
-    "The optimizer's internal state (Adam moments, learned-optimizer hidden state, step\n"
-    "counter) is NOT transferable over the current API: the imported session starts at\n"
-    "step 0 from the exported parameters with a fresh optimizer state.\n"
+    "Export/import carries everything the optimizer holds (Adam moments, a learned\n"
+    "optimizer's hidden state, the step counter; GET /v1/sessions/{id}/state), not the\n"
+    "metrics history.  A tampered file is refused by the daemon (invalid_state, exit 1).\n"
+    "Files of an older optirs (spec and parameters only) still import, at step 0.\n"
     "\n"
     "Environment: OPTIRS_URL (default " OPTIRS_DEFAULT_URL "), OPTIRS_API_KEY.\n"
     "Exit codes: 0 ok, 1 daemon error, 2 usage, 3 unreachable, 4 not supported by this\n"
@@ -686,6 +687,44 @@ static int cmd_keys(optirs_client *c, int argc, char **argv)
     return EX_OK;
 }
 
+/* "42s", "3m07s", "1h02m" for a JSON number of seconds; "-" for null. */
+static char *duration_cell(const cJSON *v)
+{
+    char buf[32];
+    double x = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    if (!(x >= 0) || x != x)
+        return sdup("-");
+    if (x >= 3600.0 * 24 * 999)
+        return sdup(">999d");
+    if (x >= 3600)
+        snprintf(buf, sizeof buf, "%lldh%02lldm", (long long)(x / 3600), (long long)(x / 60) % 60);
+    else if (x >= 60)
+        snprintf(buf, sizeof buf, "%lldm%02llds", (long long)(x / 60), (long long)x % 60);
+    else
+        snprintf(buf, sizeof buf, "%.0fs", x);
+    return sdup(buf);
+}
+
+/* jobs ls: the meta-training jobs with their progress, pace and ETA. */
+static void print_jobs(const cJSON *arr)
+{
+    table t = {.ncols = 9};
+    char *hdr[] = {sdup("ID"), sdup("NAME"), sdup("STATUS"), sdup("STEP"), sdup("OF"), sdup("STEPS/S"),
+                   sdup("ETA"), sdup("WEIGHTS"), sdup("CREATED")};
+    table_row(&t, hdr);
+    const cJSON *o;
+    cJSON_ArrayForEach(o, arr) {
+        char *row[] = {cell(get(o, "id")), cell(get(o, "name")), cell(get(o, "status")), cell(get(o, "step")),
+                       cell(get(o, "outer_steps")), cell(get(o, "rate_per_s")), duration_cell(get(o, "eta_s")),
+                       cell(get(o, "weights")), time_cell(get(o, "created_ms"))};
+        table_row(&t, row);
+    }
+    int n = t.nrows;
+    table_print_free(&t);
+    if (n <= 1)
+        printf("(no jobs)\n");
+}
+
 static int cmd_jobs(optirs_client *c, int argc, char **argv)
 {
     static const char coll[] = "/v1/meta/jobs";
@@ -697,6 +736,8 @@ static int cmd_jobs(optirs_client *c, int argc, char **argv)
             return fail_optional(c, rc, "jobs ls", coll);
         if (json_out)
             print_json(j);
+        else if (cJSON_IsArray(get(j, "jobs")))
+            print_jobs(get(j, "jobs"));
         else {
             const cJSON *arr = first_array(j);
             if (arr)
@@ -791,6 +832,45 @@ static int cmd_weights(optirs_client *c, int argc, char **argv)
 }
 
 #define SESSION_FORMAT "optirs-session-export"
+#define STATE_FORMAT "optirs-session-state"
+
+/* export ID: the daemon's full-state document, byte for byte as it answered
+ * (its spec_sha256 and state_sha256 seal it), after checking it is one. */
+static int export_state(optirs_client *c, const char *id)
+{
+    char path[160];
+    if (strlen(id) > 79 || strpbrk(id, "/?#% "))
+        return usage("export ID: a session id");
+    snprintf(path, sizeof path, "/v1/sessions/%s/state", id);
+    char *text = NULL;
+    size_t len = 0;
+    int rc = optirs_request_raw(c, "GET", path, NULL, NULL, 0, "application/json", 1, NULL, &text, &len);
+    if (rc) {
+        const optirs_error *e = optirs_client_error(c);
+        if (rc == OPTIRS_E_HTTP && e->status == 404 && strcmp(e->code, "not_found") == 0) {
+            fprintf(stderr, "optirs: export: not supported by this daemon (404 %s: %s): it has no full-state "
+                    "export (GET /v1/sessions/{id}/state)\n", e->code, e->message);
+            return EX_UNSUPPORTED;
+        }
+        return fail(c, rc, "export");
+    }
+    cJSON *doc = cJSON_ParseWithLength(text, len);
+    const cJSON *fmt = get(doc, "format");
+    int ok = cJSON_IsString(fmt) && strcmp(fmt->valuestring, STATE_FORMAT) == 0;
+    cJSON_Delete(doc);
+    if (!ok) {
+        free(text);
+        fprintf(stderr, "optirs: export: the daemon's answer is not a session state document\n");
+        return EX_DATA;
+    }
+    size_t w = fwrite(text, 1, len, stdout);
+    free(text);
+    if (w != len || fputc('\n', stdout) == EOF || fflush(stdout) != 0) {
+        fprintf(stderr, "optirs: export: cannot write standard output\n");
+        return EX_DATA;
+    }
+    return EX_OK;
+}
 
 static int cmd_export(optirs_client *c, int argc, char **argv)
 {
@@ -814,35 +894,8 @@ static int cmd_export(optirs_client *c, int argc, char **argv)
         }
         return EX_OK;
     } else if (argc == 1 && argv[0][0] != '-') {
-        cJSON *desc = NULL, *params = NULL;
-        char path[160];
-        if ((rc = optirs_session_get_by_id(c, argv[0], &desc))) {
-            cJSON_Delete(doc);
-            return fail(c, rc, "export");
-        }
-        snprintf(path, sizeof path, "/v1/sessions/%s/params", argv[0]);
-        if ((rc = optirs_request_json(c, "GET", path, NULL, 1, NULL, &params))) {
-            cJSON_Delete(desc);
-            cJSON_Delete(doc);
-            return fail(c, rc, "export");
-        }
-        cJSON_AddStringToObject(doc, "format", SESSION_FORMAT);
-        cJSON_AddNumberToObject(doc, "version", 1);
-        cJSON_AddNumberToObject(doc, "exported_ms", (double)time(NULL) * 1000.0);
-        cJSON_AddStringToObject(doc, "note", "spec and parameters only; the optimizer state is not included");
-        cJSON_AddItemToObject(doc, "session", desc);
-        cJSON_AddItemToObject(doc, "step", cJSON_DetachItemFromObjectCaseSensitive(params, "step"));
-        cJSON_AddItemToObject(doc, "params", cJSON_DetachItemFromObjectCaseSensitive(params, "params"));
-        char *s = cJSON_PrintUnformatted(doc);
         cJSON_Delete(doc);
-        cJSON_Delete(params);
-        if (!s) {
-            fprintf(stderr, "optirs: export: out of memory\n");
-            return EX_DATA;
-        }
-        puts(s);
-        cJSON_free(s);
-        return EX_OK;
+        return export_state(c, argv[0]);
     } else {
         cJSON_Delete(doc);
         return usage("export ID | export --weights NAME[@VERSION]");
@@ -903,19 +956,75 @@ static cJSON *create_from_export(const cJSON *desc, const cJSON *params)
     return o;
 }
 
+/* import of a full-state document: POST /v1/sessions {"state": <the text as
+ * read, untouched>, "name": N}.  The daemon checks everything (the seals,
+ * the snapshot against the spec, the limits) and answers 400 invalid_state
+ * for a tampered or foreign document; nothing is created then. */
+static int import_state(optirs_client *c, const char *text, size_t len, const char *name)
+{
+    char *nm = NULL;
+    if (name) {
+        cJSON *js = cJSON_CreateString(name);
+        nm = js ? cJSON_PrintUnformatted(js) : NULL;
+        cJSON_Delete(js);
+        if (!nm) {
+            fprintf(stderr, "optirs: import: out of memory\n");
+            return EX_DATA;
+        }
+    }
+    size_t cap = len + (nm ? strlen(nm) : 0) + 32;
+    char *body = malloc(cap);
+    if (!body) {
+        cJSON_free(nm);
+        fprintf(stderr, "optirs: import: out of memory (%zu bytes)\n", cap);
+        return EX_DATA;
+    }
+    size_t n = (size_t)snprintf(body, cap, "{\"state\":");
+    memcpy(body + n, text, len);
+    n += len;
+    snprintf(body + n, cap - n, "%s%s}", nm ? ",\"name\":" : "", nm ? nm : "");
+    cJSON_free(nm);
+    optirs_session *s = NULL;
+    int rc = optirs_session_create_json(c, body, &s);
+    free(body);
+    if (rc) {
+        const optirs_error *e = optirs_client_error(c);
+        if (rc == OPTIRS_E_HTTP && e->status == 400 && strcmp(e->code, "unknown_field") == 0 &&
+            strstr(e->message, "state"))
+            fprintf(stderr, "optirs: import: this daemon takes no full-state import (400 %s: %s)\n", e->code,
+                    e->message);
+        else
+            return fail(c, rc, "import");
+        return EX_UNSUPPORTED;
+    }
+    if (json_out)
+        print_json(optirs_session_desc(s));
+    else {
+        char *step = cell(get(optirs_session_desc(s), "step"));
+        printf("imported as %s at step %s (full optimizer state)\n", optirs_session_id(s), step);
+        free(step);
+    }
+    optirs_session_free(s);
+    return EX_OK;
+}
+
 static int cmd_import(optirs_client *c, int argc, char **argv)
 {
-    const char *wname = NULL, *domain = NULL;
+    const char *wname = NULL, *domain = NULL, *name = NULL;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--weights") == 0 && i + 1 < argc)
             wname = argv[++i];
         else if (strcmp(argv[i], "--domain") == 0 && i + 1 < argc)
             domain = argv[++i];
+        else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+            name = argv[++i];
         else
-            return usage("import < FILE | import --weights NAME [--domain D] < FILE");
+            return usage("import [--name N] < FILE | import --weights NAME [--domain D] < FILE");
     }
     if (domain && !wname)
         return usage("--domain goes with --weights NAME");
+    if (name && wname)
+        return usage("--name goes with a session import, not --weights");
     size_t len;
     char *text = read_all(stdin, &len);
     if (!text) {
@@ -950,12 +1059,23 @@ static int cmd_import(optirs_client *c, int argc, char **argv)
         return EX_OK;
     }
     cJSON *doc = cJSON_ParseWithLength(text, len);
-    free(text);
     const cJSON *fmt = get(doc, "format"), *ver = get(doc, "version");
     if (!cJSON_IsString(fmt) || !cJSON_IsNumber(ver)) {
         cJSON_Delete(doc);
+        free(text);
         fprintf(stderr, "optirs: import: standard input is not an optirs export document\n");
         return EX_DATA;
+    }
+    if (strcmp(fmt->valuestring, STATE_FORMAT) == 0) {
+        cJSON_Delete(doc);
+        rc = import_state(c, text, len, name);
+        free(text);
+        return rc;
+    }
+    free(text);
+    if (name) {
+        cJSON_Delete(doc);
+        return usage("import --name: only for a full-state document (optirs export of this version)");
     }
     if (ver->valuedouble != 1) {
         fprintf(stderr, "optirs: import: export version %g is not supported (1 is)\n", ver->valuedouble);
@@ -988,7 +1108,8 @@ static int cmd_import(optirs_client *c, int argc, char **argv)
         print_json(optirs_session_desc(s));
     else {
         char *old = cell(get(desc, "id")), *step = cell(get(doc, "step"));
-        printf("imported %s as %s (parameters of step %s; step counter and optimizer state start fresh)\n",
+        printf("imported %s as %s (an older optirs export: parameters of step %s; step counter and "
+               "optimizer state start fresh)\n",
                old, optirs_session_id(s), step);
         free(old);
         free(step);

@@ -105,6 +105,8 @@ export interface DefaultWeights {
 export interface MetricRow {
   step: number; time_ms: number; loss: number | null; grad_norm: number | null;
   update_norm: number | null; param_norm: number | null; lr: number | null; duration_us: number | null;
+  /** Every parameter group's lr, in the session's group order; null without groups or for a skipped step. */
+  group_lr: (number | null)[] | null;
 }
 
 export interface RequestOptions {

@@ -54,12 +54,29 @@ static void on_sigint(int sig)
 
 typedef struct progress_ctx { int64_t total; } progress_ctx;
 
+/* "1h02m", "3m07s", "42s", "2.5s", "0s", or "-" when not measurable. */
+static void duration_text(double s, char *out, size_t cap)
+{
+    if (!isfinite(s) || s < 0) snprintf(out, cap, "-");
+    else if (s >= 3600 * 24 * 999.0) snprintf(out, cap, ">999d");
+    else if (s >= 3600) snprintf(out, cap, "%lldh%02lldm", (long long)(s / 3600), (long long)fmod(s / 60, 60));
+    else if (s >= 60) snprintf(out, cap, "%lldm%02llds", (long long)(s / 60), (long long)fmod(s, 60));
+    else if (s >= 10 || s == 0) snprintf(out, cap, "%.0fs", s);
+    else snprintf(out, cap, "%.1fs", s);
+}
+
 static void print_progress(void *ctx, const meta_report *rep, double wall_s)
 {
     progress_ctx *c = ctx;
-    printf("step %lld/%lld  meta-loss %.6f  grad-norm %.4g%s  failed-paths %d  elapsed %.1fs\n",
+    double rate, eta;
+    meta_run_pace(rep->step, c->total, wall_s, &rate, &eta);
+    char rtext[32], etext[32];
+    if (isfinite(rate)) snprintf(rtext, sizeof rtext, rate >= 100 ? "%.0f steps/s" : "%.3g steps/s", rate);
+    else snprintf(rtext, sizeof rtext, "- steps/s");
+    duration_text(eta, etext, sizeof etext);
+    printf("step %lld/%lld  meta-loss %.6f  grad-norm %.4g%s  failed-paths %d  elapsed %.1fs  %s  ETA %s\n",
            (long long)rep->step, (long long)c->total, rep->meta_loss, rep->grad_norm, rep->clipped ? " (clipped)" : "",
-           rep->failed_paths, wall_s);
+           rep->failed_paths, wall_s, rtext, etext);
     fflush(stdout);
 }
 

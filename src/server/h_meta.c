@@ -19,6 +19,7 @@
 #include "handlers.h"
 #include "lopt.h"
 #include "meta_jobs.h"
+#include "meta_run.h"
 #include "store.h"
 
 /* ---- jobs ------------------------------------------------------------------ */
@@ -36,6 +37,17 @@ static cJSON *job_json(const store_meta_job_row *j)
     cJSON_AddNumberToObject(o, "outer_steps", (double)j->outer_steps);
     cJSON_AddNumberToObject(o, "progress", j->outer_steps > 0 ? (double)j->step / (double)j->outer_steps : 0);
     cJSON_AddNumberToObject(o, "wall_s", isfinite(j->wall_s) ? j->wall_s : 0);
+    /* the pace: outer steps per second so far and the time left at it, while
+     * the job may still advance (null when not measurable; eta 0 when done) */
+    double rate, eta;
+    meta_run_pace(j->step, j->outer_steps, j->wall_s, &rate, &eta);
+    int moving = strcmp(status, "queued") == 0 || strcmp(status, "running") == 0 || strcmp(status, "cancelling") == 0;
+    if (strcmp(status, "done") == 0) eta = 0;
+    else if (!moving) eta = NAN;
+    if (isfinite(rate)) cJSON_AddNumberToObject(o, "rate_per_s", rate);
+    else cJSON_AddNullToObject(o, "rate_per_s");
+    if (isfinite(eta)) cJSON_AddNumberToObject(o, "eta_s", eta);
+    else cJSON_AddNullToObject(o, "eta_s");
     cJSON_AddNumberToObject(o, "created_ms", (double)j->created_ms);
     cJSON_AddNumberToObject(o, "updated_ms", (double)j->updated_ms);
     if (j->error) cJSON_AddStringToObject(o, "error", j->error);

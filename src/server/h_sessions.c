@@ -494,11 +494,21 @@ static void add_num_or_null(cJSON *o, const char *k, double v)
     else cJSON_AddNullToObject(o, k);
 }
 
-typedef struct rows_ctx { cJSON *arr; int64_t last; int count; } rows_ctx;
+/* A page of metrics holds at most this many group_lr values (256 groups x
+ * 1024 rows): with many groups a page ends before `limit` rows, and
+ * next_after says where to go on.  Bounds the answer's tree (~16 MiB). */
+#define METRICS_GROUP_LR_PAGE_MAX 262144
+
+typedef struct rows_ctx { cJSON *arr; int64_t last; int count; int64_t glr_values; int cut; } rows_ctx;
 
 static int metric_row(void *ctx, const step_metric *m)
 {
     rows_ctx *c = ctx;
+    if (c->count > 0 && c->glr_values + m->ngroup_lr > METRICS_GROUP_LR_PAGE_MAX) {
+        c->cut = 1;   /* the page is full: the client goes on after c->last */
+        return 1;
+    }
+    c->glr_values += m->ngroup_lr > 0 ? m->ngroup_lr : 0;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "step", (double)m->step);
     cJSON_AddNumberToObject(o, "time_ms", (double)m->time_ms);
@@ -508,6 +518,11 @@ static int metric_row(void *ctx, const step_metric *m)
     add_num_or_null(o, "param_norm", m->param_norm);
     add_num_or_null(o, "lr", m->lr);
     add_num_or_null(o, "duration_us", m->duration_us);
+    if (m->ngroup_lr > 0) {   /* the lr of every parameter group, in the session's group order */
+        cJSON *g = cJSON_AddArrayToObject(o, "group_lr");
+        for (int i = 0; g && i < m->ngroup_lr; i++)
+            cJSON_AddItemToArray(g, isfinite(m->group_lr[i]) ? cJSON_CreateNumber(m->group_lr[i]) : cJSON_CreateNull());
+    } else cJSON_AddNullToObject(o, "group_lr");
     cJSON_AddItemToArray(c->arr, o);
     c->last = m->step;
     c->count++;
@@ -549,7 +564,7 @@ static void list_rows(req *r, const char *key, int feedback)
             cJSON_Delete(root);
             http_resp_error(r, rc, NULL);
         } else {
-            if (c.count == limit) cJSON_AddNumberToObject(root, "next_after", (double)c.last);
+            if (c.count == limit || c.cut) cJSON_AddNumberToObject(root, "next_after", (double)c.last);
             else cJSON_AddNullToObject(root, "next_after");
             http_resp_json(r, 200, root);
         }

@@ -1,6 +1,7 @@
 /* groups.c — see groups.h. */
 #include "groups.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,4 +162,19 @@ int groups_step_hp(const cJSON *v, const spec_groups *g, const opt_config *cfg, 
         if (rc) return rc;
     }
     return 0;
+}
+
+int groups_step_lr(const spec_groups *g, const layout *lay, const opt_config *cfg,
+                   const double *const *tensor_hp, int64_t t, double *out)
+{
+    if (!g->n || !tensor_hp) return 0;
+    for (int i = 0; i < g->n; i++) out[i] = NAN;
+    opt_config c = *cfg;
+    for (int j = 0; j < lay->ntensors; j++) {
+        int i = g->of_tensor[j];
+        if (!isnan(out[i]) || !tensor_hp[j]) continue;   /* a group's tensors share its vector */
+        memcpy(c.hp, tensor_hp[j], (size_t)cfg->nhp * sizeof(double));
+        out[i] = opt_schedule_lr(&c, t);
+    }
+    return g->n;
 }

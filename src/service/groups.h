@@ -51,5 +51,11 @@ int    groups_supported(const opt_config *cfg);
  * v's values over it.  0 or the errors of groups_parse, with msg. */
 int    groups_step_hp(const cJSON *v, const spec_groups *g, const opt_config *cfg, double (*out)[OPT_MAX_HP],
                       char *msg, size_t cap);
+/* The lr each of g's n groups runs at, at the schedule's step t, when
+ * tensor j runs with the vector tensor_hp[j] (as opt_step_groups computes
+ * it: the schedule of cfg under the group's vector); out has g->n entries.
+ * Returns g->n (0 without groups or tensor_hp). */
+int    groups_step_lr(const spec_groups *g, const layout *lay, const opt_config *cfg,
+                      const double *const *tensor_hp, int64_t t, double *out);
 
 #endif

@@ -217,3 +217,13 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
     meta_job_free(j);
     return result;
 }
+
+void meta_run_pace(int64_t step, int64_t outer_steps, double wall_s, double *rate, double *eta)
+{
+    *rate = *eta = NAN;
+    if (step < 1 || outer_steps < 1 || !isfinite(wall_s) || !(wall_s > 0)) return;
+    double r = (double)step / wall_s;
+    if (!isfinite(r) || !(r > 0)) return;
+    *rate = r;
+    *eta = step >= outer_steps ? 0 : (double)(outer_steps - step) / r;
+}

@@ -44,5 +44,13 @@ typedef struct meta_run_io {
  * "failed" with msg). */
 int    meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, size_t ckpt_len, double wall0,
                 const meta_run_io *io, int64_t *wversion, char *msg, size_t cap);
+/* A job's pace, for its progress reports (GET /v1/meta/jobs, the
+ * meta-train progress line): *rate = step / wall_s, outer steps per second
+ * of meta-training (the mean over the job so far, a resumed run's earlier
+ * time and steps included); *eta = (outer_steps - step) / *rate seconds,
+ * 0 once step >= outer_steps.  Both NAN when not measurable: no step done
+ * yet, no time measured, or inputs that are negative or not finite (a
+ * damaged row), or a rate that overflows.  Pure. */
+void   meta_run_pace(int64_t step, int64_t outer_steps, double wall_s, double *rate, double *eta);
 
 #endif

@@ -104,6 +104,7 @@ static void session_free(session *s)
     free(s->tensor_hp);
     free(s->step_hp);
     free(s->step_tensor_hp);
+    free(s->group_lr);
     gather_deinit(&s->g);
     free(s->pend_waiter);
     free(s->pend_enc);
@@ -127,7 +128,8 @@ static int session_groups_init(session *s)
     s->step_hp = calloc(rows, sizeof *s->step_hp);
     s->step_tensor_hp = calloc(nt, sizeof *s->step_tensor_hp);
     if (g->n) s->tensor_hp = calloc(nt, sizeof *s->tensor_hp);
-    if (!s->step_hp || !s->step_tensor_hp || (g->n && !s->tensor_hp)) return ERR_NO_MEMORY;
+    if (g->n) s->group_lr = calloc((size_t)g->n, sizeof *s->group_lr);
+    if (!s->step_hp || !s->step_tensor_hp || (g->n && (!s->tensor_hp || !s->group_lr))) return ERR_NO_MEMORY;
     for (size_t j = 0; j < nt; j++) {
         int gi = g->n ? g->of_tensor[j] : 0;
         if (g->n) s->tensor_hp[j] = g->hp[gi];

@@ -43,6 +43,7 @@ struct session {
     const double  **tensor_hp;     /* (ntensors) into sp.groups.hp; NULL without groups */
     double        (*step_hp)[OPT_MAX_HP];   /* (max(groups, 1)) */
     const double  **step_tensor_hp;/* (ntensors) into step_hp */
+    double         *group_lr;      /* (groups) the lr each group used at the last step; NULL without groups */
     double          last_loss;
     double          best_loss;     /* lowest finite loss seen (NAN: none yet) */
     int             last_applied;  /* 0 when step `step` was skipped (non_finite: skip) */

@@ -16,6 +16,8 @@
 #include "session_life.h"
 #include "step_seq.h"
 
+_Static_assert(GROUPS_MAX <= STORE_GROUP_LR_MAX, "the metrics row holds every group's lr");
+
 /* a's error e with a formatted message (expected = -1). */
 static void answer_error(session_answer *a, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void answer_error(session_answer *a, int e, const char *fmt, ...)
@@ -126,6 +128,11 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     step_metric m = {.step = k, .time_ms = reg->hooks.now_ms(), .loss = s->last_loss, .grad_norm = res.info.grad_norm,
                      .update_norm = res.info.update_norm, .param_norm = res.info.param_norm, .lr = res.info.lr,
                      .duration_us = res.duration * 1e6};
+    /* every group's lr, as the kernel ran it (none for a skipped step) */
+    if (!skip && s->group_lr) {
+        m.ngroup_lr = groups_step_lr(&s->sp.groups, &s->sp.lay, &s->o.cfg, tensor_hp, s->o.t, s->group_lr);
+        m.group_lr = m.ngroup_lr ? s->group_lr : NULL;
+    }
     atomic_store(&s->active_ms, m.time_ms);   /* the retention's idle clock (session_life.c) */
     int rc2 = persist_step(s);
     if (rc2 == 0 && reg->hooks.stepped) reg->hooks.stepped(reg->hooks.ctx, s, &m, &res);

@@ -92,12 +92,19 @@ int  store_session_update(store *s, const char *id, const char *status, const ch
  * ERR_STORAGE. */
 int  store_session_patch(store *s, const char *id, const char *status, const char *meta_json, int64_t now_ms);
 
+#define STORE_GROUP_LR_MAX 256  /* the most parameter groups (the service's GROUPS_MAX) */
 typedef struct step_metric {
     int64_t step;
     int64_t time_ms;            /* wall clock when the step was applied */
     double  loss;               /* NAN when the step carried none */
-    double  grad_norm, update_norm, param_norm, lr;
+    double  grad_norm, update_norm, param_norm, lr;   /* lr: the first group's */
     double  duration_us;        /* time spent computing the step */
+    /* The lr each parameter group used, in the session's group order:
+     * ngroup_lr (1..STORE_GROUP_LR_MAX) values, or 0 and NULL (a session
+     * without groups, a skipped step).  Writes copy them; on a read they
+     * hold for the callback only.  Stored as a JSON array (non-finite: null). */
+    int           ngroup_lr;
+    const double *group_lr;
 } step_metric;
 
 /* Appends one metrics row.  Asynchronous (rides the next group commit). */

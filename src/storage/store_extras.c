@@ -2,6 +2,8 @@
  * its queued job carries (numbers and names, no text: store_step_record runs
  * on the step path) and their JSON, formatted on the writer thread when the
  * job runs (store_sessions.c's extra_put).  See store.h, store_step_extras.
+ * Also the metrics row's group_lr text (every parameter group's lr), written
+ * on the writer thread and parsed strictly when read back.
  *
  * The copy is one block: the header, the diagnostics (their names are
  * string literals of core and are not copied), 3 figures per tensor, then
@@ -103,4 +105,41 @@ int store_step_extras_json(const store_step_extras *x, char **tensors_json, char
     *extra_json = store_xcopy_extra_json(c);
     free(c);
     return 0;
+}
+
+/* ---- a step's per-group lr (the metrics row's group_lr) ------------------- */
+
+char *store_group_lr_json(const double *v, int n)
+{
+    if (!v || n <= 0 || n > STORE_GROUP_LR_MAX) return NULL;
+    jwriter w;
+    jw_init(&w, (size_t)n * 32 + 2);   /* 24 characters at most a number */
+    for (int i = 0; i < n; i++) {
+        jw_lit(&w, i ? "," : "[");
+        jw_num_or_null(&w, v[i], 0);
+    }
+    jw_lit(&w, "]");
+    return jw_take(&w, NULL);
+}
+
+int store_group_lr_parse(const char *text, double *out, int cap)
+{
+    if (!text || *text != '[') return 0;
+    const char *p = text + 1;
+    int n = 0;
+    for (;;) {
+        if (n == cap) return 0;
+        if (strncmp(p, "null", 4) == 0) {
+            out[n++] = NAN;
+            p += 4;
+        } else {
+            char *end;
+            if (!((*p >= '0' && *p <= '9') || *p == '-')) return 0;
+            out[n++] = strtod(p, &end);
+            if (end == p) return 0;
+            p = end;
+        }
+        if (*p == ']') return p[1] == '\0' ? n : 0;
+        if (*p++ != ',') return 0;
+    }
 }

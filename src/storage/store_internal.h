@@ -69,7 +69,8 @@ typedef struct store_job {
     int         skip;          /* superseded snapshot: nothing to write */
     int64_t     i1, i2;        /* create: created_ms, step; snapshot/feedback: step */
     double      loss;
-    step_metric m;             /* metric, step */
+    step_metric m;             /* metric, step (m.group_lr points to glr) */
+    double     *glr;           /* metric, step: the copy of m.group_lr (NULL: none) */
     int         has_extra;     /* step: x_*, xc and text2 hold its extras row */
     double      x_cos, x_ratio, x_mult;   /* step: update_cos, update_ratio, lr_mult */
     struct store_xcopy *xc;    /* step: the extras' numbers and names (NULL: none), formatted by the writer */
@@ -91,6 +92,13 @@ void store_job_free(store_job *j);
  * frees that one). */
 int  store_submit(store *s, store_job *j);
 /* ---- a step's extras (store_extras.c) ------------------------------------ */
+
+/* The metrics row's group_lr text: a JSON array of the n values (exact,
+ * non-finite as null); NULL for n <= 0 or without memory.  The caller frees. */
+char *store_group_lr_json(const double *v, int n);
+/* Parses such a text into out (cap values): how many, or 0 for NULL, more
+ * than cap values or anything but "[number|null, …]" (null: NAN). */
+int   store_group_lr_parse(const char *text, double *out, int cap);
 
 /* What a step job carries of store_step_extras: one malloc'd block (free()). */
 typedef struct store_xcopy {

@@ -134,6 +134,10 @@ static const char *const migrations[] = {
     "ALTER TABLE sessions ADD COLUMN status_ms INTEGER NOT NULL DEFAULT 0;"
     "UPDATE sessions SET status_ms = updated_ms;"
     "CREATE INDEX sessions_by_created ON sessions(created_ms DESC, id DESC);",
+    /* 10: the lr each parameter group used at a step (a JSON array in the
+     * session's group order; NULL without groups), beside the first
+     * group's in lr. */
+    "ALTER TABLE metrics ADD COLUMN group_lr TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

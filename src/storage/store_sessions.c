@@ -28,7 +28,7 @@ const char *const store_stmt_sql[ST_COUNT] = {
                   " updated_ms = ?4 WHERE id = ?1",
     /* WHERE EXISTS: a row for a missing session is dropped, not an FK error. */
     [ST_METRIC] = "INSERT OR REPLACE INTO metrics(session_id, step, time_ms, loss, grad_norm, update_norm,"
-                  " param_norm, lr, duration_us) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
+                  " param_norm, lr, duration_us, group_lr) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10"
                   " WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)",
     /* The same statement as store_analytics_write's (store_analytics.c). */
     [ST_EXTRA] = "INSERT OR REPLACE INTO step_extra(session_id, step, update_cos, update_ratio, lr_mult,"
@@ -53,7 +53,7 @@ const char *const store_rq_sql[RQ_COUNT] = {
     [RQ_LIST_FIRST] = "SELECT id, meta_json, status, created_ms, step FROM sessions ORDER BY id LIMIT ?2",
     [RQ_LIST_AFTER] = "SELECT id, meta_json, status, created_ms, step FROM sessions WHERE id > ?1"
                       " ORDER BY id LIMIT ?2",
-    [RQ_METRICS] = "SELECT step, time_ms, loss, grad_norm, update_norm, param_norm, lr, duration_us"
+    [RQ_METRICS] = "SELECT step, time_ms, loss, grad_norm, update_norm, param_norm, lr, duration_us, group_lr"
                    " FROM metrics WHERE session_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3",
     [RQ_FEEDBACK] = "SELECT step, loss, metrics_json, time_ms FROM feedback"
                     " WHERE session_id = ?1 AND step > ?2 ORDER BY step LIMIT ?3",
@@ -102,7 +102,11 @@ static int metric_put(store *s, const store_job *j)
     store_bind_real(st, 7, j->m.param_norm);
     store_bind_real(st, 8, j->m.lr);
     store_bind_real(st, 9, j->m.duration_us);
-    return store_step_done(st);
+    char *glr = store_group_lr_json(j->m.group_lr, j->m.ngroup_lr);   /* NULL: none, or no memory */
+    store_bind_text(st, 10, glr);
+    int rc = store_step_done(st);   /* resets the statement: glr is no longer used */
+    free(glr);
+    return rc;
 }
 
 /* The extras row of a step job (store_analytics_row's columns); its JSON is
@@ -272,12 +276,33 @@ int store_session_patch(store *s, const char *id, const char *status, const char
     return c.found ? 0 : ERR_SESSION_NOT_FOUND;
 }
 
+/* j->m = *m, its group_lr copied into j->glr.  0, ERR_INVALID_ARGUMENT or
+ * ERR_NO_MEMORY (j is the caller's either way). */
+static int metric_copy(store_job *j, const step_metric *m)
+{
+    j->m = *m;
+    j->m.group_lr = NULL;
+    j->m.ngroup_lr = 0;
+    if (m->ngroup_lr == 0) return 0;
+    if (m->ngroup_lr < 0 || m->ngroup_lr > STORE_GROUP_LR_MAX || !m->group_lr) return ERR_INVALID_ARGUMENT;
+    j->glr = malloc((size_t)m->ngroup_lr * sizeof *j->glr);   /* bounded: 2 KiB at most */
+    if (!j->glr) return ERR_NO_MEMORY;
+    memcpy(j->glr, m->group_lr, (size_t)m->ngroup_lr * sizeof *j->glr);
+    j->m.group_lr = j->glr;
+    j->m.ngroup_lr = m->ngroup_lr;
+    return 0;
+}
+
 int store_metric(store *s, const char *id, const step_metric *m)
 {
     if (!s || !id || !m) return ERR_INVALID_ARGUMENT;
     store_job *j = store_job_new(JOB_METRIC, id);
     if (!j) return ERR_NO_MEMORY;
-    j->m = *m;
+    int rc = metric_copy(j, m);
+    if (rc) {
+        store_job_free(j);
+        return rc;
+    }
     return store_submit(s, j);
 }
 
@@ -289,7 +314,11 @@ int store_step_record(store *s, const char *id, const step_metric *m, const stor
         store_job_free(j);
         return ERR_NO_MEMORY;
     }
-    j->m = *m;
+    int rc = metric_copy(j, m);
+    if (rc) {
+        store_job_free(j);
+        return rc;
+    }
     if (extra) {
         j->has_extra = 1;
         j->x_cos = extra->update_cos;
@@ -474,10 +503,13 @@ int store_metrics_query(store *s, const char *id, int64_t after, int limit,
     sqlite3_stmt *st = id ? range_begin(s, RQ_METRICS, id, after, limit, &r) : NULL;
     if (!st) return id ? ERR_STORAGE : ERR_INVALID_ARGUMENT;
     int rc;
+    double glr[STORE_GROUP_LR_MAX];
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         step_metric m = {.step = sqlite3_column_int64(st, 0), .time_ms = sqlite3_column_int64(st, 1),
                          .loss = store_col_real(st, 2), .grad_norm = store_col_real(st, 3), .update_norm = store_col_real(st, 4),
                          .param_norm = store_col_real(st, 5), .lr = store_col_real(st, 6), .duration_us = store_col_real(st, 7)};
+        m.ngroup_lr = store_group_lr_parse((const char *)sqlite3_column_text(st, 8), glr, STORE_GROUP_LR_MAX);
+        m.group_lr = m.ngroup_lr ? glr : NULL;
         if (fn(ctx, &m) != 0) break;
     }
     return store_query_end(s, r, st, rc);

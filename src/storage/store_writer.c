@@ -46,6 +46,7 @@ void store_job_free(store_job *j)
     free(j->text);
     free(j->text2);
     free(j->xc);
+    free(j->glr);
     free(j->blob);
     free(j);
 }

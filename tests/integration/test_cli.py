@@ -149,7 +149,7 @@ def test_usage_and_unreachable_exit_codes(daemon):
     rc, out, err = cli(daemon, "sessions", "show")
     assert rc == 2
     rc, out, err = cli(daemon, "--help")
-    assert rc == 0 and "NOT transferable" in out
+    assert rc == 0 and "full state" in out and "NOT transferable" not in out
     rc, out, err = cli(daemon, "optimizers", url="http://127.0.0.1:1")
     assert rc == 3 and "cannot reach http://127.0.0.1:1" in err, err
     rc, out, err = cli(daemon, "optimizers", url="not-a-url")
@@ -199,6 +199,26 @@ def test_jobs_ls_and_show_missing(daemon):
     assert rc == 1 and "(404)" in err
 
 
+def test_jobs_ls_shows_the_pace_and_eta(daemon):
+    tiny = {"name": "clipace", "tasks": ["quadratic dim=5"], "particles": 4, "unroll": 5, "outer_steps": 3,
+            "checkpoint_every": 1, "estimator": "es"}
+    st, job = daemon.json("POST", "/v1/meta/jobs", tiny)
+    assert st == 202, job
+    import time
+    deadline = time.time() + 60
+    while daemon.json("GET", "/v1/meta/jobs/" + job["id"])[1]["status"] != "done" and time.time() < deadline:
+        time.sleep(0.05)
+    rc, out, err = cli(daemon, "jobs", "ls")
+    assert rc == 0, err
+    rows = table(out)
+    assert rows[0] == ["ID", "NAME", "STATUS", "STEP", "OF", "STEPS/S", "ETA", "WEIGHTS", "CREATED"]
+    row = [r for r in rows[1:] if r[0] == job["id"]][0]
+    assert row[2:5] == ["done", "3", "3"] and float(row[5]) > 0 and row[6] == "0s" and row[7] == "clipace@1", row
+    rc, out, err = cli(daemon, "jobs", "show", job["id"])
+    fields = dict(l.split(None, 1) for l in out.splitlines() if len(l.split(None, 1)) == 2)
+    assert rc == 0 and float(fields["rate_per_s"]) > 0 and fields["eta_s"] == "0", out
+
+
 class _OldDaemon(http.server.BaseHTTPRequestHandler):
     """Answers like an optirsd whose route table lacks a path: 404 not_found."""
     def _nf(self):
@@ -229,32 +249,88 @@ def test_apis_the_daemon_lacks_are_reported_as_not_supported(daemon):
         srv.shutdown()
 
 
-def test_export_import_session_roundtrip(daemon):
-    s = make_session(daemon, steps=4, schedule="cosine", total_steps=100, durability="step")
+def test_export_import_carries_the_full_state_to_a_new_daemon(make_daemon):
+    """optirs export ID on one daemon, optirs import on a NEW daemon (fresh
+    database): one more step with the same gradient on both gives identical
+    parameters, bit for bit (Adam's moments and step counter came along)."""
+    d1 = make_daemon().start()
+    s = make_session(d1, steps=4, schedule="cosine", total_steps=100, durability="step")
+    rc, out, err = cli(d1, "export", s["id"])
+    assert rc == 0, err
+    doc = json.loads(out)
+    st, direct = d1.json("GET", "/v1/sessions/%s/state" % s["id"])
+    assert doc == direct and doc["format"] == "optirs-session-state" and doc["step"] == 4
+    d2 = make_daemon().start()
+    rc, out2, err = cli(d2, "--json", "import", "--name", "moved & renamed", stdin=out.encode())
+    assert rc == 0, err
+    new = json.loads(out2)
+    assert new["step"] == 4 and new["name"] == "moved & renamed"
+    for k in ("optimizer", "hyperparams", "schedule", "tensors", "num_params", "durability", "total_steps", "tags"):
+        assert new[k] == s[k], k
+    g = [0.3, -0.2, 0.1, 0.05, -0.4, 0.25, 0.6, -0.125]
+    a = d1.step(s["id"], 5, g, loss=0.2)
+    b = d2.step(new["id"], 5, g, loss=0.2)
+    assert a[0] == b[0] == 200 and a[1]["update"] == b[1]["update"]
+    p1 = d1.json("GET", "/v1/sessions/%s/params" % s["id"])[1]
+    p2 = d2.json("GET", "/v1/sessions/%s/params" % new["id"])[1]
+    assert p1["params"] == p2["params"] and p1["step"] == p2["step"] == 5
+    # the plain line
+    rc, out3, err = cli(d2, "import", stdin=out.encode())
+    assert rc == 0 and out3.startswith("imported as ") and "at step 4 (full optimizer state)" in out3, out3 + err
+
+
+def test_import_refuses_a_tampered_file_and_creates_nothing(daemon):
+    s = make_session(daemon, steps=2)
     rc, out, err = cli(daemon, "export", s["id"])
     assert rc == 0, err
     doc = json.loads(out)
-    assert doc["format"] == "optirs-session-export" and doc["version"] == 1 and doc["step"] == 4
-    st, params = daemon.json("GET", "/v1/sessions/%s/params" % s["id"])
-    assert doc["params"] == params["params"]
-    rc, out2, err = cli(daemon, "--json", "import", stdin=out.encode())
-    assert rc == 0, err
-    new = json.loads(out2)
-    assert new["id"] != s["id"] and new["step"] == 0
-    st, old = daemon.json("GET", "/v1/sessions/" + s["id"])
-    for k in ("optimizer", "hyperparams", "schedule", "tensors", "num_params", "durability", "non_finite",
-              "divergence_factor", "workers", "total_steps", "name", "tags"):
-        assert new[k] == old[k], k
-    st, p2 = daemon.json("GET", "/v1/sessions/%s/params" % new["id"])
-    assert p2["params"] == params["params"]       # exact: shortest round-trip float32 decimals
-    rc, out3, err = cli(daemon, "import", stdin=out.encode())
-    assert rc == 0 and out3.startswith("imported %s as " % s["id"]) and "parameters of step 4" in out3
+    before = daemon.json("GET", "/v1/sessions")[1]["sessions"]
+    bad_spec = json.loads(out)
+    bad_spec["spec"]["hyperparams"]["lr"] = 0.5                       # an edited spec
+    bad_state = json.loads(out)
+    bad_state["state"] = ("B" if doc["state"][0] != "B" else "C") + doc["state"][1:]   # an edited snapshot
+    for bad in (bad_spec, bad_state, dict(doc, step=1), dict(doc, extra=1)):
+        rc, out2, err = cli(daemon, "import", stdin=json.dumps(bad).encode())
+        assert rc == 1 and out2 == "", (rc, out2, err)
+        assert err.startswith("optirs: import: invalid_state (400): "), err
     rc, _, err = cli(daemon, "import", stdin=b"{not json")
     assert rc == 5 and "not an optirs export document" in err
     rc, _, err = cli(daemon, "import", stdin=json.dumps({"format": "optirs-session-export", "version": 9}).encode())
     assert rc == 5 and "version 9" in err
+    rc, _, err = cli(daemon, "import", stdin=json.dumps({"format": "something", "version": 1}).encode())
+    assert rc == 5 and 'unknown format "something"' in err
+    rc, _, err = cli(daemon, "import", "--name", "x", "--weights", "w", stdin=b"")
+    assert rc == 2
     rc, _, err = cli(daemon, "export", "no-such-session")
     assert rc == 1 and "session_not_found" in err
+    rc, _, err = cli(daemon, "export", "a/b")
+    assert rc == 2
+    assert daemon.json("GET", "/v1/sessions")[1]["sessions"] == before
+
+
+def test_an_older_export_document_still_imports_at_step_0(daemon):
+    """Files written by an optirs before full-state export (spec and
+    parameters) import as they did: the parameters, a fresh optimizer."""
+    s = make_session(daemon, steps=3)
+    st, params = daemon.json("GET", "/v1/sessions/%s/params" % s["id"])
+    old = {"format": "optirs-session-export", "version": 1, "session": s, "step": 3, "params": params["params"]}
+    rc, out, err = cli(daemon, "--json", "import", stdin=json.dumps(old).encode())
+    assert rc == 0, err
+    new = json.loads(out)
+    assert new["step"] == 0 and new["hyperparams"] == s["hyperparams"]
+    assert daemon.json("GET", "/v1/sessions/%s/params" % new["id"])[1]["params"] == params["params"]
+    rc, out, err = cli(daemon, "import", "--name", "x", stdin=json.dumps(old).encode())
+    assert rc == 2 and "full-state" in err
+
+
+def test_export_on_a_daemon_without_full_state_is_not_supported(daemon):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OldDaemon)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        rc, out, err = cli(daemon, "export", "some-id", url="http://127.0.0.1:%d" % srv.server_address[1])
+        assert rc == 4 and "not supported by this daemon" in err and "/state" in err, err
+    finally:
+        srv.shutdown()
 
 
 def test_weights_export_import(daemon):

@@ -83,9 +83,12 @@ def test_step_hyperparams_follow_a_scheduler_exactly(daemon):
     st, body = d.step(s, 7, g.tolist())
     want = np.float32(-0.5) * g[12:16]
     assert np.array(body["update"], dtype=np.float32)[12:16].tobytes() == want.tobytes()
-    # the metrics record the lr used (the first group's)
+    # the metrics record the lr used: tensor 0's group's in lr, every group's in group_lr
     rows = d.json("GET", f"/v1/sessions/{s}/metrics")[1]["metrics"]
     assert [r["lr"] for r in rows[:6]] == pytest.approx(used, rel=0, abs=0)
+    want = [[0.1 * 0.5 ** (k // 2), 0.5 * 0.9 ** k] for k in range(1, 7)] + [[0.1, 0.5]]
+    assert [len(r["group_lr"]) for r in rows] == [2] * 7
+    assert sum((r["group_lr"] for r in rows), []) == pytest.approx(sum(want, []), rel=1e-15)   # cJSON prints 15-17 digits
 
 
 def test_step_hyperparams_without_groups_are_one_group(daemon):
@@ -155,6 +158,79 @@ def test_bad_step_hyperparams_are_refused_and_change_nothing(daemon):
     lo = d.create(optimizer="mlp_lopt", tensors=T)["id"]
     st, body = d.step(lo, 1, g, hyperparams=[{"lr": 0.1}])
     assert st == 400 and body["error"]["code"] == "invalid_argument"
+
+
+def test_metrics_record_every_groups_lr(daemon):
+    """group_lr holds each group's lr in the session's group order (tensor
+    0 in the second group here: lr is its group's), with the daemon's own
+    schedule on top; null without groups and for a skipped step."""
+    d = daemon
+    groups = [{"tensors": ["b"], "lr": 0.3}, {"tensors": ["w", "c"], "lr": 0.02}]
+    s = d.create(optimizer="adam", tensors=T, groups=groups, schedule="step",
+                 hyperparams={"decay_steps": 2, "decay_rate": 0.5}, non_finite="skip")["id"]
+    assert d.step(s, 1, grads(1).tolist())[0] == 200
+    assert d.step(s, 2, grads(2).tolist(), hyperparams=[{"lr": 0.0}, {"lr": 0.04}])[0] == 200
+    assert d.step(s, 3, grads(3).tolist(), hyperparams=[{}, {"lr": 0.04}])[0] == 200
+    st, _, _ = d.step_binary(s, 4, [float("nan")] * N)                 # skipped: no lr at all
+    assert st == 200
+    rows = d.json("GET", f"/v1/sessions/{s}/metrics")[1]["metrics"]
+    assert [r["group_lr"] for r in rows] == [[0.3, 0.02], [0.0, 0.04], [0.15, 0.02], None]
+    assert [r["lr"] for r in rows] == [0.02, 0.04, 0.02, None]
+    plain = d.create(optimizer="sgd", tensors=T)["id"]
+    d.step(plain, 1, grads(1).tolist(), hyperparams=[{"lr": 0.25}])
+    row = d.json("GET", f"/v1/sessions/{plain}/metrics")[1]["metrics"][0]
+    assert row["group_lr"] is None and row["lr"] == 0.25
+
+
+def test_a_metrics_page_of_many_groups_is_bounded_and_pages_on(daemon):
+    """256 groups (the most): a page holds at most 262144 group_lr values
+    (1024 rows here) whatever `limit` says, and next_after goes on from
+    there; every row carries its 256 values."""
+    d = daemon
+    ts = [{"name": "t%d" % i, "shape": [1]} for i in range(256)]
+    groups = [{"tensors": ["t%d" % i], "lr": 0.001 * (i + 1)} for i in range(256)]
+    s = d.create(optimizer="sgd", tensors=ts, groups=groups)["id"]
+    for k in range(1, 1031):
+        assert d.step_binary(s, k, [0.5] * 256)[0] == 200
+    st, p1 = d.json("GET", f"/v1/sessions/{s}/metrics?limit=10000")
+    assert st == 200 and len(p1["metrics"]) == 1024 and p1["next_after"] == 1024
+    assert all(len(r["group_lr"]) == 256 for r in p1["metrics"])
+    assert p1["metrics"][0]["group_lr"][255] == 0.256 and p1["metrics"][0]["lr"] == 0.001
+    st, p2 = d.json("GET", f"/v1/sessions/{s}/metrics?limit=10000&after=1024")
+    assert [r["step"] for r in p2["metrics"]] == list(range(1025, 1031)) and p2["next_after"] is None
+    st, body = d.json("POST", "/v1/sessions", {"optimizer": "sgd", "tensors": ts + [{"name": "x", "shape": [1]}],
+                                               "groups": groups + [{"tensors": ["x"]}]})
+    assert st == 400 and body["error"]["code"] == "invalid_argument", body      # 257 groups
+
+
+def test_lr_zero_is_accepted_as_torch_accepts_it(daemon):
+    """torch.optim takes lr=0 (CosineAnnealingLR's default eta_min reaches
+    it): at create, in a group and for one step it moves nothing; Adam's
+    moments and step count still advance (as torch's do), so the next step
+    at a non-zero lr equals torch's.  Negative, NaN and inf stay refused."""
+    d = daemon
+    s = d.create(optimizer="sgd", hyperparams={"lr": 0}, tensors=T, params=start())
+    assert s["hyperparams"]["lr"] == 0
+    st, body = d.step(s["id"], 1, grads(1).tolist())
+    assert st == 200 and not any(body["update"]), body
+    groups = [{"tensors": ["w"], "lr": 0.0}, {"tensors": ["b", "c"], "lr": 0.1}]
+    g = d.create(optimizer="sgd", tensors=T, params=start(), groups=groups)
+    assert [x["lr"] for x in g["groups"]] == [0, 0.1]
+    st, body = d.step(g["id"], 1, grads(1).tolist(), hyperparams=[{"lr": 0.2}, {"lr": 0}])
+    assert st == 200, body
+    u = np.array(body["update"], dtype=np.float32)
+    assert u[12:].tobytes() == np.zeros(6, dtype=np.float32).tobytes()
+    assert u[:12].tobytes() == (np.float32(-0.2) * grads(1)[:12]).tobytes()
+    for bad, code in (([{"lr": -0.0001}, {}], "out_of_range"), ([{"lr": -1e-300}, {}], "out_of_range"),
+                      ([{"lr": 1e999}, {}], None)):
+        st, body = d.step(g["id"], 2, grads(2).tolist(), hyperparams=bad)
+        assert st == 400 and (code is None or body["error"]["code"] == code), (bad, body)
+    st, body = d.json("POST", "/v1/sessions", {"optimizer": "sgd", "hyperparams": {"lr": -1e-9}, "tensors": T})
+    assert st == 400 and body["error"]["code"] == "out_of_range", body
+    st, _, raw = d.request("POST", "/v1/sessions", b'{"optimizer": "sgd", "hyperparams": {"lr": NaN}, '
+                           b'"tensors": [{"shape": [2]}]}', {"Content-Type": "application/json"})
+    assert st == 400, raw
+    assert d.json("GET", f"/v1/sessions/{g['id']}")[1]["step"] == 1
 
 
 def test_shared_session_applies_its_groups_to_the_mean(daemon):

@@ -1,6 +1,7 @@
 """Meta-training jobs: through the API (POST/GET/DELETE /v1/meta/jobs) and
 the command line (`optirsd meta-train`, `optirsd eval`)."""
 import json
+import math
 import os
 import re
 import sqlite3
@@ -8,6 +9,8 @@ import struct
 import signal
 import subprocess
 import time
+
+import pytest
 
 from daemon import OPTIRSD
 
@@ -39,6 +42,8 @@ def test_api_job_completes_with_curve_and_weights(daemon):
     job = wait_status(daemon, job["id"], ("done", "failed"))
     assert job["status"] == "done", job
     assert job["step"] == 6 and job["progress"] == 1 and job["weights"] == "tiny@1"
+    # the pace: the mean rate over the job (steps / wall_s), nothing left to wait for
+    assert job["rate_per_s"] > 0 and job["rate_per_s"] == pytest.approx(job["step"] / job["wall_s"], rel=1e-12) and job["eta_s"] == 0
     assert [p["step"] for p in job["curve"]] == [1, 2, 3, 4, 5, 6]
     assert all(isinstance(p["meta_loss"], float) for p in job["curve"])
     assert job["meta_loss"] == job["curve"][-1]["meta_loss"]
@@ -76,14 +81,24 @@ def test_cancel_running_and_queued_jobs(daemon):
     st, b = daemon.json("POST", "/v1/meta/jobs", dict(LONG, name="second"))
     assert st == 202
     wait_status(daemon, a["id"], ("running",))
-    # b waits behind a: one job at a time.
-    assert daemon.json("GET", f"/v1/meta/jobs/{b['id']}")[1]["status"] == "queued"
+    # b waits behind a: one job at a time; nothing measured yet, so no pace
+    jb = daemon.json("GET", f"/v1/meta/jobs/{b['id']}")[1]
+    assert jb["status"] == "queued" and jb["rate_per_s"] is None and jb["eta_s"] is None
+    # a's pace once it has taken a step: finite, the ETA the steps left at that rate
+    deadline = time.time() + 60
+    while (ja := daemon.json("GET", f"/v1/meta/jobs/{a['id']}")[1])["step"] < 1 and time.time() < deadline:
+        time.sleep(0.05)
+    assert ja["step"] >= 1 and ja["rate_per_s"] > 0 and math.isfinite(ja["rate_per_s"]), ja
+    assert math.isfinite(ja["eta_s"]) and ja["eta_s"] == pytest.approx((ja["outer_steps"] - ja["step"]) / ja["rate_per_s"])
     st, jb = daemon.json("DELETE", f"/v1/meta/jobs/{b['id']}")
     assert st == 200 and jb["status"] == "cancelled"
     st, ja = daemon.json("DELETE", f"/v1/meta/jobs/{a['id']}")
     assert st == 200 and ja["status"] in ("cancelling", "cancelled")
     ja = wait_status(daemon, a["id"], ("cancelled",))
     assert ja["step"] >= 1 and len(ja["curve"]) == ja["step"] and ja["weights"] is None
+    assert ja["eta_s"] is None and ja["rate_per_s"] > 0     # it will not go on: no ETA
+    lst = daemon.json("GET", "/v1/meta/jobs")[1]["jobs"]
+    assert all("rate_per_s" in j and "eta_s" in j for j in lst)
     # Sessions kept working meanwhile, and no weights record appeared.
     assert daemon.json("GET", "/v1/weights/long")[0] == 404
     # Cancelling an ended job changes nothing.
@@ -142,8 +157,11 @@ def test_cli_meta_train_and_eval(tmp_path):
     out = tmp_path / "w.bin"
     r = run("meta-train", "--config", str(conf), "--db", db, "--threads", "2", "--out", str(out))
     assert r.returncode == 0, r.stderr
-    steps = re.findall(r"^step (\d+)/3  meta-loss (-?[0-9.]+)  grad-norm \S+.*elapsed [0-9.]+s$", r.stdout, re.M)
-    assert [int(s) for s, _ in steps] == [1, 2, 3], r.stdout
+    steps = re.findall(r"^step (\d+)/3  meta-loss (-?[0-9.]+)  grad-norm \S+.*elapsed [0-9.]+s  "
+                       r"([0-9.]+|-) steps/s  ETA (\S+)$", r.stdout, re.M)
+    assert [int(s[0]) for s in steps] == [1, 2, 3], r.stdout
+    assert steps[-1][3] == "0s" and all(re.fullmatch(r"\d+s|\d\.\ds|\d+m\d\ds|\d+h\d\dm", s[3]) for s in steps), steps
+    assert all(s[2] == "-" or float(s[2]) > 0 for s in steps), steps
     assert "stored weights clitiny@1" in r.stdout
     assert out.stat().st_size > 100
     con = sqlite3.connect(db)

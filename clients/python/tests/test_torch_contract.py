@@ -275,7 +275,8 @@ def _groups_step(opt, fn):
         raise
 
 
-@pytest.mark.parametrize("sched", ["groups", "edit", "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau"])
+@pytest.mark.parametrize("sched", ["groups", "edit", "StepLR", "CosineAnnealingLR", "ReduceLROnPlateau",
+                                   "LambdaLR"])
 def test_param_groups_and_lr_schedulers(url, sched):
     m, ref = _model(), _model()
 
@@ -286,18 +287,22 @@ def test_param_groups_and_lr_schedulers(url, sched):
     topt = torch.optim.Adam(groups(ref), lr=0.01)
     mk = {"groups": lambda o: None, "edit": lambda o: None,
           "StepLR": lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=4, gamma=0.3),
-          # T_max = the steps taken: lr 0 (reached at T_max) is out of the daemon's range
+          # no eta_min: lr 0 at step T_max + 1 (test_lr_zero_... goes past it)
           "CosineAnnealingLR": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, T_max=16),
           "ReduceLROnPlateau": lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(
-              o, factor=0.5, patience=0, threshold=0.5)}[sched]
+              o, factor=0.5, patience=0, threshold=0.5),
+          # a schedule per group: one decays, one warms up
+          "LambdaLR": lambda o: torch.optim.lr_scheduler.LambdaLR(
+              o, [lambda e: 0.8 ** e, lambda e: min(1.0, (e + 1) / 6)])}[sched]
     rs, ts = mk(ropt), mk(topt)
-    used = []
+    used, used_all = [], []
     for k in range(16):
         if sched == "edit" and k == 5:
             for o in (ropt, topt):
                 o.param_groups[0]["lr"] = 1.0
                 o.param_groups[1]["betas"] = (0.5, 0.9)
         used.append(ropt.param_groups[0]["lr"])
+        used_all.append([g["lr"] for g in ropt.param_groups])
         _groups_step(ropt, lambda: _train(m, ropt, 1, start=k, sched=rs,
                                           plateau=sched == "ReduceLROnPlateau"))
         _train(ref, topt, 1, start=k, sched=ts, plateau=sched == "ReduceLROnPlateau")
@@ -307,6 +312,43 @@ def test_param_groups_and_lr_schedulers(url, sched):
     assert [g["lr"] for g in ropt.param_groups] == [g["lr"] for g in topt.param_groups]
     rows = ropt.session.metrics()                # the lr used (the first group's), per step
     assert [r["lr"] for r in rows] == pytest.approx(used, rel=1e-6)
+    assert [r["group_lr"] for r in rows] == [pytest.approx(u, rel=1e-12) for u in used_all]   # every group's
+
+
+def test_lr_zero_cosine_annealing_without_eta_min_and_a_zero_group(url):
+    """CosineAnnealingLR(T_max=5) without eta_min reaches lr 0 exactly at its
+    5th sched.step() and climbs back; a second group sits at lr 0 all along.
+    torch.optim.Adam takes both (moments and step counts advance, nothing
+    moves); so does the daemon, to <= 1e-6 at every step."""
+    m, ref = _model(), _model()
+
+    def groups(mod):
+        return [{"params": mod[0].parameters()}, {"params": mod[2].parameters(), "lr": 0.0}]
+    ropt = RemoteOptimizer(groups(m), "adam", url=url, lr=0.02)
+    topt = torch.optim.Adam(groups(ref), lr=0.02)
+    rs = torch.optim.lr_scheduler.CosineAnnealingLR(ropt, T_max=5)
+    ts = torch.optim.lr_scheduler.CosineAnnealingLR(topt, T_max=5)
+    frozen = _flat(m[2].parameters())
+    used = []
+    for k in range(12):
+        used.append([g["lr"] for g in ropt.param_groups])
+        _groups_step(ropt, lambda: _train(m, ropt, 1, start=k, sched=rs))
+        _train(ref, topt, 1, start=k, sched=ts)
+        diff = float((_flat(m.parameters()) - _flat(ref.parameters())).abs().max())
+        assert diff <= 1e-6, "step %d: %g" % (k + 1, diff)
+    assert [u[0] for u in used].count(0.0) == 1 and used[5][0] == 0.0   # torch's own zero, sent as is
+    assert all(u[1] == 0.0 for u in used)
+    assert torch.equal(_flat(m[2].parameters()), frozen)                # a zero-lr group never moves
+    with pytest.raises(ValueError, match="out of range"):
+        ropt.param_groups[0]["lr"] = -1e-3
+        ropt.step(lambda: _train_loss(m))
+
+
+def _train_loss(model):
+    x, y = _batch(0)
+    loss = torch.nn.CrossEntropyLoss()(model(x), y)
+    loss.backward()
+    return loss
 
 
 def _checkpoint(model, opt):

@@ -37,7 +37,8 @@
 /* ---- hyperparameters ---------------------------------------------------- */
 
 static const hparam_def common_hparams[HP_COMMON_COUNT] = {
-    [HP_LR]           = {"lr", 1e-3, 0, 10, 1, 0, 0, "base learning rate"},
+    [HP_LR]           = {"lr", 1e-3, 0, 10, 0, 0, 0,
+                         "base learning rate (0 allowed, as torch.optim allows it: no movement)"},
     [HP_WARMUP_STEPS] = {"warmup_steps", 0, 0, 1e9, 0, 0, 1,
                          "steps of linear warmup from lr/warmup_steps to lr (every schedule)"},
     [HP_DECAY_STEPS]  = {"decay_steps", 0, 0, 1e9, 0, 0, 1,

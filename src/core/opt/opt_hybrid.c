@@ -200,8 +200,10 @@ static int hybrid_step(opt *o, const float *params, const float *grads, float *u
     double wl = s->wl, scale = s->scale, r_l = s->r_l, r_c = s->r_c;
     if (rewarded) wl = reward_update(o, s, grads, &scale, &r_l, &r_c);
 
-    /* The learned part follows the schedule's shape, not the base lr. */
-    double lr_lo = own_hp(&o->cfg, HYB_LO_SCALE) * opt_common_hparams()[HP_LR].def * (lr / o->cfg.hp[HP_LR]);
+    /* The learned part follows the schedule's shape, not the base lr (a
+     * base lr of 0 is a schedule of zeros: no learned movement either). */
+    double base = o->cfg.hp[HP_LR];
+    double lr_lo = base > 0 ? own_hp(&o->cfg, HYB_LO_SCALE) * opt_common_hparams()[HP_LR].def * (lr / base) : 0;
     int e = component_step(&s->learned, params, grads, update, lr_lo, info->loss);
     if (!e) e = component_step(&s->classic, params, grads, s->uc, lr, info->loss);
     if (e) return e;

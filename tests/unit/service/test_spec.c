@@ -171,7 +171,10 @@ static void test_spec_hyperparameter_bounds(void **unused)
     assert_true(hp_of(&sp, "amsgrad") == 1);
     assert_true(hp_of(&sp, "warmup_steps") == 5);
     spec_deinit(&sp);
-    expect_err(with("\"hyperparams\":{\"lr\":0}"), ERR_OUT_OF_RANGE, "(0, 10]");      /* open lower end */
+    expect_ok(&sp, with("\"hyperparams\":{\"lr\":0}"));                              /* [0, 10], as torch */
+    assert_true(hp_of(&sp, "lr") == 0);
+    spec_deinit(&sp);
+    expect_err(with("\"hyperparams\":{\"lr\":-1e-300}"), ERR_OUT_OF_RANGE, "[0, 10]");
     expect_err(with("\"hyperparams\":{\"lr\":10.000001}"), ERR_OUT_OF_RANGE, "lr");
     expect_err(with("\"hyperparams\":{\"lr\":-1e-3}"), ERR_OUT_OF_RANGE, "lr");
     expect_err(with("\"hyperparams\":{\"beta1\":1}"), ERR_OUT_OF_RANGE, "[0, 1)");    /* open upper end */

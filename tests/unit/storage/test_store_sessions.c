@@ -21,6 +21,7 @@
 #include "errors.h"
 #include "opt.h"
 #include "store.h"
+#include "store_internal.h"
 
 static char g_dir[256];
 static int  g_seq;
@@ -267,6 +268,97 @@ static int setup(void **unused)
     snprintf(g_dir, sizeof g_dir, "/tmp/test_store_sessions.XXXXXX");
     return mkdtemp(g_dir) ? 0 : -1;
 }
+/* The lr of every parameter group rides the step's metrics row: copied at
+ * the call (the caller's array may change at once), read back exactly
+ * (NaN as null -> NAN), absent for a row without groups; a count past
+ * STORE_GROUP_LR_MAX or a count without values is refused, nothing queued. */
+typedef struct glr_rows { int n; int64_t step[8]; int ng[8]; double v[8][STORE_GROUP_LR_MAX]; } glr_rows;
+
+static int collect_glr(void *ctx, const step_metric *m)
+{
+    glr_rows *r = ctx;
+    if (r->n < 8) {
+        r->step[r->n] = m->step;
+        r->ng[r->n] = m->ngroup_lr;
+        for (int i = 0; i < m->ngroup_lr; i++) r->v[r->n][i] = m->group_lr[i];
+        r->n++;
+    }
+    return 0;
+}
+
+static void test_store_group_lr_round_trips_exactly_and_refuses_bad_counts(void **unused)
+{
+    (void)unused;
+    char path[300];
+    db_path(path, sizeof path);
+    store *s;
+    assert_int_equal(store_open(path, &s), 0);
+    create_session(s, "g");
+    double lr[STORE_GROUP_LR_MAX + 1];
+    for (int i = 0; i <= STORE_GROUP_LR_MAX; i++) lr[i] = 0.1 * 0.9 * (i + 1) / 3.0;
+    lr[1] = 0.0;
+    lr[2] = NAN;
+    lr[3] = 1e-300;
+    step_metric m = metric_at(1);
+    m.ngroup_lr = 4;
+    m.group_lr = lr;
+    store_step_extras x = extra_at(1);
+    assert_int_equal(store_step_record(s, "g", &m, &x), 0);
+    double saved0 = lr[0];
+    lr[0] = 9;                                   /* copied at the call */
+    m = metric_at(2);
+    m.ngroup_lr = STORE_GROUP_LR_MAX;
+    m.group_lr = lr;
+    assert_int_equal(store_metric(s, "g", &m), 0);
+    m = metric_at(3);                            /* no groups */
+    assert_int_equal(store_step_record(s, "g", &m, NULL), 0);
+    m = metric_at(4);
+    m.ngroup_lr = STORE_GROUP_LR_MAX + 1;
+    m.group_lr = lr;
+    assert_int_equal(store_step_record(s, "g", &m, NULL), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_metric(s, "g", &m), ERR_INVALID_ARGUMENT);
+    m.ngroup_lr = -1;
+    assert_int_equal(store_metric(s, "g", &m), ERR_INVALID_ARGUMENT);
+    m.ngroup_lr = 2;
+    m.group_lr = NULL;
+    assert_int_equal(store_step_record(s, "g", &m, NULL), ERR_INVALID_ARGUMENT);
+    assert_int_equal(store_flush(s), 0);
+    glr_rows *r = calloc(1, sizeof *r);
+    assert_non_null(r);
+    assert_int_equal(store_metrics_query(s, "g", 0, -1, collect_glr, r), 0);
+    assert_int_equal(r->n, 3);                   /* step 4 was never queued */
+    assert_int_equal(r->ng[0], 4);
+    assert_true(r->v[0][0] == saved0 && r->v[0][1] == 0.0 && isnan(r->v[0][2]) && r->v[0][3] == 1e-300);
+    assert_int_equal(r->ng[1], STORE_GROUP_LR_MAX);
+    for (int i = 4; i < STORE_GROUP_LR_MAX; i++) assert_true(r->v[1][i] == lr[i]);
+    assert_true(r->v[1][0] == 9);
+    assert_int_equal(r->ng[2], 0);
+    free(r);
+    store_close(s);
+}
+
+static void test_store_group_lr_text_parses_only_its_own_form(void **unused)
+{
+    (void)unused;
+    double v[4], in[3] = {0.1, 0.0, NAN};
+    char *t = store_group_lr_json(in, 3);
+    assert_non_null(t);
+    assert_string_equal(t, "[0.10000000000000001,0,null]");   /* 17 digits: exact */
+    assert_int_equal(store_group_lr_parse(t, v, 4), 3);
+    assert_true(v[0] == 0.1 && v[1] == 0 && isnan(v[2]));
+    assert_int_equal(store_group_lr_parse(t, v, 2), 0);          /* more than cap */
+    free(t);
+    assert_null(store_group_lr_json(in, 0));
+    assert_null(store_group_lr_json(NULL, 2));
+    assert_null(store_group_lr_json(in, STORE_GROUP_LR_MAX + 1));
+    static const char *const bad[] = {"", "[]", "[1,]", "[1", "1]", "[1]x", "[x]", "[1 ,2]", "[nul]", "{\"a\":1}",
+                                      "[1,,2]", "[+1]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(store_group_lr_parse(bad[i], v, 4), 0);
+    assert_int_equal(store_group_lr_parse(NULL, v, 4), 0);
+    assert_int_equal(store_group_lr_parse("[-2.5e-3,1e-300]", v, 4), 2);
+    assert_true(v[0] == -2.5e-3 && v[1] == 1e-300);
+}
 
 static int teardown(void **unused)
 {
@@ -282,6 +374,8 @@ int main(void)
         cmocka_unit_test(test_store_step_record_queues_one_job_carrying_metric_and_extras),
         cmocka_unit_test(test_store_step_record_drops_rows_of_a_missing_session_and_refuses_null),
         cmocka_unit_test(test_store_step_record_and_refresh_match_metric_and_analytics_write),
+        cmocka_unit_test(test_store_group_lr_round_trips_exactly_and_refuses_bad_counts),
+        cmocka_unit_test(test_store_group_lr_text_parses_only_its_own_form),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
