@@ -27,18 +27,23 @@ CLI_INC     := $(SERVER_INC) -Isrc/cli
 # Tests and benches see every layer up to the server (none tests src/cli).
 ALL_INC     := $(SERVER_INC)
 LAYER_INC    = $(SERVER_INC)
-LDLIBS   += $(SANFLAGS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lopenblas -lpthread -lm
+BLAS_LIBS = -lopenblas
+LDLIBS   += $(SANFLAGS) $(shell pkg-config --libs $(PKGS) 2>/dev/null) $(BLAS_LIBS) -lpthread -lm
 BUILD    ?= build
 LISTEN   ?= 127.0.0.1:8080
 PY       := /usr/bin/python3
 
-# What the daemon needs to build and run (make run), and what the tests,
-# fuzzing, benches and clients need on top (make test, make bench).
+# What the daemon needs to build and run (make run): the compiler, the -dev
+# packages of the libraries it links, and the Fashion-MNIST files its
+# meta-training reads; and what the tests, fuzzing, benches and clients need
+# on top (make test, make bench): python3-venv, setuptools and wheel to install
+# the Python client in a venv offline, node-typescript (tsc) for make js-types.
+# `make layers` (tests/check_deps.py) keeps test tools out of RUN_PKGS.
 RUN_PKGS = gcc make pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev libsqlite3-dev \
            libopenblas-dev zlib1g-dev libgnutls28-dev dataset-fashion-mnist
 DEB_PKGS = $(RUN_PKGS) libcmocka-dev curl sqlite3 python3 python3-numpy \
            python3-pytest python3-yaml python3-jsonschema python3-torch python3-pip python3-setuptools \
-           python3-wheel nodejs openssl libcurl4-openssl-dev nginx clang \
+           python3-wheel python3-venv nodejs node-typescript openssl libcurl4-openssl-dev nginx clang \
            libclang-rt-14-dev valgrind chromium
 
 CORE_SRC    := $(wildcard src/core/*.c src/core/*/*.c)
@@ -64,7 +69,8 @@ SRVTEST_BIN := $(SRVTEST_SRC:tests/unit/server/%.c=$(BUILD)/tests/server/%)
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps deps-run run test unit integration bench clean asan ubsan e2e-deps dashboard layers
+.PHONY: all deps deps-run run test unit integration bench clean asan ubsan e2e-deps dashboard layers \
+        js-types
 all: $(BUILD)/optirsd $(UNIT_BIN) $(SVCTEST_BIN) $(SRVTEST_BIN) $(BENCH_BIN) c-client
 
 # Installs the missing packages of $(1) (apt-get, as root).
@@ -165,10 +171,16 @@ dashboard:
 integration: $(BUILD)/optirsd e2e-deps
 	OPTIRSD=$(abspath $(BUILD)/optirsd) $(PY) -m pytest -q tests/integration
 
+# The Node client's declarations (clients/js/index.d.ts) against a typed use of
+# them, with Debian's tsc (node-typescript); nothing is emitted.
+js-types:
+	tsc --noEmit --strict --target es2022 --module nodenext clients/js/test/types-check.ts
+
 # Fails on an include that goes up the layers (see the include paths above),
 # on a public name without its module's prefix (tests/check_prefixes.py, on
 # the objects: they are built first, in a second make like `all`), and on a
-# Markdown link that leaves the repository or leads nowhere.  The
+# Markdown link that leaves the repository or leads nowhere, and on a test
+# tool in the packages `make run` installs (tests/check_deps.py).  The
 # compiler side is proved too: a cli header compiles with the cli's include
 # path and is not found with the server's.
 layers:
@@ -180,10 +192,12 @@ layers:
 	   echo "layers: the server's include path reaches src/cli"; exit 1; \
 	 else echo "layers: the server's include path cannot reach src/cli, the cli's can"; fi
 	$(PY) tests/check_docs.py
+	$(PY) tests/check_deps.py --run "$(RUN_PKGS)" --all "$(DEB_PKGS)" --pc "$(PKGS)" --libs="$(BLAS_LIBS)"
 
 test: deps layers
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory js-types
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory test-crash-short
 	@$(MAKE) --no-print-directory fuzz-short

@@ -1,10 +1,16 @@
 // Type declarations of the optirs Node client (index.js).
+// They follow index.js member for member (clients/js/test/dts.test.mjs checks
+// the names against the runtime objects) and the response schemas of
+// proto/openapi.yaml; clients/js/test/types-check.ts uses them as the docs do
+// (`tsc --noEmit --strict`, `make js-types`).
 
 export declare const DEFAULT_URL: string;
 export declare const RETRYABLE_CODES: Set<string>;
 
 /** An error answered by optirsd, or `connection_error` (status 0). */
 export declare class OptirsError extends Error {
+  constructor(code: string, status: number, message: string, expected?: number | null, body?: unknown);
+  readonly name: 'OptirsError';
   /** Stable snake_case code (proto/openapi.yaml, ErrorCode), or `connection_error`. */
   readonly code: string;
   /** HTTP status; 0 when the daemon could not be reached. */
@@ -56,27 +62,42 @@ export interface CreateSessionOptions {
 
 export type Domain = 'vision' | 'text' | 'tabular' | 'synthetic';
 
-export interface SessionDescription {
+export type SessionStatus = 'active' | 'diverged' | 'finished' | 'archived';
+
+/** An item of `client.sessions()` (openapi SessionSummary): a description without `tensors`. */
+export interface SessionSummary {
   id: string;
+  /** The tenant whose key created the session ("" without keys). */
+  tenant: string;
   created_ms: number;
   optimizer: string;
   hyperparams: Record<string, number>;
-  schedule: string;
+  schedule: 'constant' | 'linear_warmup' | 'cosine' | 'step';
+  /** Parameter groups (as torch's param_groups): their tensors and hyperparameters. */
+  groups?: Array<{ tensors: string[]; [hyperparam: string]: number | string[] }>;
   weights?: string;
   domain?: Domain;
   num_params: number;
   durability: 'checkpoint' | 'step';
+  non_finite: 'reject' | 'skip';
+  divergence_factor: number;
+  adapt?: Record<string, string | number | boolean>;
   workers: number;
   total_steps: number;
   name: string;
   tags: Record<string, string>;
   step: number;
-  status: 'active' | 'diverged' | 'finished' | 'archived';
+  status: SessionStatus;
   reason?: string;
+  rolled_back_to?: number;
   last_loss: number | null;
   saved_step: number;
   pending_workers?: number;
-  tensors?: Array<{ name: string; shape: Shape }>;
+}
+
+/** A session's description (openapi Session): the summary with its tensors. */
+export interface SessionDescription extends SessionSummary {
+  tensors: Array<{ name: string; shape: Shape }>;
 }
 
 export interface Hyperparameter {
@@ -126,19 +147,22 @@ export declare class Client {
   maxBackoff: number;
   request(method: string, path: string, opts?: RequestOptions): Promise<Response>;
   json<T = any>(method: string, path: string, body?: unknown, opts?: RequestOptions): Promise<T>;
-  health(): Promise<{ status: 'ready' | 'starting' | 'draining' }>;
+  /** GET /readyz; a 503's body too (not an error): `reason` only with storage_unavailable. */
+  health(): Promise<{ status: 'ready' | 'starting' | 'draining' | 'storage_unavailable'; reason?: string }>;
   optimizers(): Promise<OptimizerInfo[]>;
   config(): Promise<Record<string, string | number>>;
   createSession(optimizer: string, opts: CreateSessionOptions): Promise<Session>;
   session(id: string): Promise<Session>;
   sessions(opts?: {
     pageSize?: number;
-    status?: 'active' | 'diverged' | 'finished' | 'archived';
+    status?: SessionStatus;
     name?: string;
+    /** "key" or "key:value". */
     tag?: string;
     optimizer?: string;
+    /** A search in names and tags, ignoring case. */
     q?: string;
-  }): AsyncGenerator<SessionDescription, void, unknown>;
+  }): AsyncGenerator<SessionSummary, void, unknown>;
 }
 
 export declare class Session {
@@ -147,6 +171,8 @@ export declare class Session {
   readonly id: string;
   readonly numParams: number;
   desc: SessionDescription;
+  /** `/v1/sessions/{id}`. */
+  readonly path: string;
   /** The last step this object saw applied; the next step sends lastStep + 1. */
   lastStep: number;
   step(grads: ArrayLike<number>, opts?: { loss?: number; worker?: string }): Promise<Float32Array>;

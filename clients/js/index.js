@@ -135,7 +135,8 @@ export class Client {
     return text ? JSON.parse(text) : null;
   }
 
-  /** GET /readyz: {status: 'ready'|'starting'|'draining'} (not an error while starting or draining). */
+  /** GET /readyz: {status: 'ready'|'starting'|'draining'|'storage_unavailable', reason?} (a 503's body
+   * is returned, not thrown). */
   async health() {
     try {
       return await this.json('GET', '/readyz', undefined, { retryCodes: new Set() });
