@@ -555,7 +555,12 @@ int cli_eval(int argc, char **argv)
         snprintf(hlist + strlen(hlist), sizeof hlist - strlen(hlist), "%s%lld", h ? "," : "", (long long)horizons[h]);
     printf("eval %s (%s) on suite \"%s\" (%s): %d tasks, horizons %s, %ld seeds, %d threads\n", ref, wc.arch, key,
            path, ntasks, hlist, nseeds, nthreads);
-    for (int k = 0; k < sets.n; k++) printf("LO with %s = %g\n", sets.name[k], sets.value[k]);
+    for (int k = 0; k < sets.n; k++) {
+        if (strcmp(sets.name[k], "lr") == 0)
+            printf("LO at lr %g (its default: %g)\n", sets.value[k], opt_common_hparams()[HP_LR].def);
+        else
+            printf("LO with %s = %g\n", sets.name[k], sets.value[k]);
+    }
     printf("final loss = mean training loss over the last 10%% of steps, held-out = the task's held-out loss after "
            "the last step, each averaged over seeds; Adam tuned = the best on training loss of lrs 10^(k/3), from "
            "[1e-4, 1e-1] widened at an edge holding a best until interior or at 1e-7 / 10 (marked *); "

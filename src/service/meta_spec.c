@@ -66,6 +66,7 @@ static const key_def num_keys[] = {
     {"unroll_start", K_I32, MC(unroll_start), 0, 10000},
     {"horizon_max_start", K_I32, MC(horizon_max_start), 0, 1000000},
     {"mup_base", K_I32, MC(mup_base), 0, LOPT_MUP_MAX_BASE},
+    {"hold_zero_grad", K_I32, MC(hold_zero_grad), 0, 1},
 };
 #define NUM_KEYS ((int)(sizeof num_keys / sizeof num_keys[0]))
 
@@ -354,6 +355,8 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "train = %s works with mlp_lopt only%s", train_names[c->train], "");
     if (c->mup_base && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "mup_base works with mlp_lopt only%s%s", "", "");
+    if (c->hold_zero_grad >= 0 && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "hold_zero_grad works with mlp_lopt only%s%s", "", "");
     if (c->objective == META_OBJ_REF && c->estimator == META_TBPTT)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective = ref works with estimator es or pes%s%s", "", "");
     if (c->unroll_start > c->unroll)
@@ -448,6 +451,8 @@ cJSON *meta_spec_to_json(const meta_spec *sp)
     cJSON_AddNumberToObject(o, "unroll_start", c->unroll_start);
     cJSON_AddNumberToObject(o, "horizon_max_start", c->horizon_max_start);
     cJSON_AddNumberToObject(o, "mup_base", c->mup_base);
+    if (c->hold_zero_grad >= 0) cJSON_AddNumberToObject(o, "hold_zero_grad", c->hold_zero_grad);
+    else cJSON_AddNullToObject(o, "hold_zero_grad");   /* the optimizer's default */
     cJSON_AddNumberToObject(o, "outer_steps", (double)sp->outer_steps);
     cJSON_AddNumberToObject(o, "checkpoint_every", (double)sp->checkpoint_every);
     cJSON_AddNumberToObject(o, "keep_checkpoints", sp->keep_checkpoints);

@@ -202,17 +202,17 @@ def test_eval_set_hyperparameters(tmp_path):
     recorded = evaluation(db)["one"]
     r = run(*base, "--set", "lr=1e-4", "--set", "guard=0")
     assert r.returncode == 0, r.stderr
-    assert "LO with lr = 0.0001" in r.stdout and "LO with guard = 0" in r.stdout, r.stdout
+    assert "LO at lr 0.0001 (its default: 0.001)" in r.stdout and "LO with guard = 0" in r.stdout, r.stdout
     assert "not recorded" in r.stdout
     assert lo_loss(r.stdout) != default          # a 10x smaller step moves the loss
     r2 = run(*base, "--lr", "1e-4", "--set", "guard=0")
     assert r2.returncode == 0 and lo_loss(r2.stdout) == lo_loss(r.stdout), r2.stdout
     assert evaluation(db)["one"] == recorded     # the record keeps its default figures
-    for bad in (["--set", "nope=1"], ["--set", "guard=-1"], ["--lr", "0"], ["--set", "guard"], ["--set", "=3"],
+    for bad in (["--set", "nope=1"], ["--set", "guard=-1"], ["--lr", "-1"], ["--set", "guard"], ["--set", "=3"],
                 ["--set", "guard=1e999"], ["--set", "guard=nan"], ["--set", "x" * 40 + "=1"],
                 ["--set", "guard=1x"]):
         r = run(*base, *bad)
         assert r.returncode == 2, (bad, r.stdout, r.stderr)
-        assert "LO with" not in r.stdout, bad
+        assert "LO with" not in r.stdout and "LO at" not in r.stdout, bad
     many = [a for k in range(9) for a in ("--set", "h%d=1" % k)]
     assert run(*base, *many).returncode == 2

@@ -236,7 +236,7 @@ static const hparam_def mlp_hparams[] = {
     {"guard", 1e4, 0, 1e9, 0, 0, 0,
      "safeguard: a tensor whose update RMS exceeds guard x the tensor-normalised Adam step's at this lr "
      "(or is non-finite) takes that step instead; 0 = off"},
-    {"hold_zero_grad", 0, 0, 1, 0, 0, 1,
+    {"hold_zero_grad", 1, 0, 1, 0, 0, 1,
      "1: a parameter whose gradient is exactly 0 this step is not moved (a dead ReLU unit, an embedding row "
      "not in the batch); 0: the network's step applies to it too"},
 };

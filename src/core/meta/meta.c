@@ -62,6 +62,17 @@ void meta_config_defaults(meta_config *c)
     c->log_loss = 1;
     c->seed = 1;
     c->ref_lr = 1e-3;
+    c->hold_zero_grad = -1;
+}
+
+int meta_inner_config(const meta_config *c, opt_config *oc)
+{
+    int rc = opt_config_defaults(oc, c->optimizer);
+    if (!rc) rc = opt_config_set(oc, "hidden", c->hidden);
+    if (!rc) rc = opt_config_set(oc, "depth", c->depth);
+    if (!rc && c->hold_zero_grad >= 0) rc = opt_config_set(oc, "hold_zero_grad", c->hold_zero_grad);
+    oc->weights = LOPT_WEIGHTS_DEFAULT;
+    return rc;
 }
 
 static double clamp_loss(double loss)
@@ -140,11 +151,8 @@ static void side_free(side *s)
 static int make_opt(const meta_config *c, const float *theta, const layout *lay, opt *o)
 {
     opt_config oc;
-    int rc = opt_config_defaults(&oc, c->optimizer);
-    if (!rc) rc = opt_config_set(&oc, "hidden", c->hidden);
-    if (!rc) rc = opt_config_set(&oc, "depth", c->depth);
+    int rc = meta_inner_config(c, &oc);
     if (rc) return rc;
-    oc.weights = LOPT_WEIGHTS_DEFAULT;
     rc = opt_init(o, &oc, lay);
     if (rc) return rc;
     lopt_weights *w = lopt_opt_weights(o);
@@ -417,6 +425,7 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         (cfg->objective == META_OBJ_REF && cfg->estimator == META_TBPTT) ||
         !(cfg->ref_lr > 0) || !(cfg->outlier_alpha >= 0) || cfg->curriculum_steps < 0 ||
         cfg->mup_base < 0 || cfg->mup_base > LOPT_MUP_MAX_BASE || (cfg->mup_base && arch != LOPT_ARCH_MLP) ||
+        cfg->hold_zero_grad < -1 || cfg->hold_zero_grad > 1 || (cfg->hold_zero_grad >= 0 && arch != LOPT_ARCH_MLP) ||
         cfg->unroll_start < 0 || cfg->unroll_start > cfg->unroll || cfg->horizon_max_start < 0 ||
         cfg->horizon_max_start > cfg->horizon_max)
         return ERR_INVALID_ARGUMENT;
@@ -461,10 +470,7 @@ int meta_particle_bytes(const meta_config *c, size_t ntheta, const layout *lay, 
 {
     opt_config oc;
     uint64_t lo = 0, ad = 0;
-    int rc = opt_config_defaults(&oc, c->optimizer);
-    if (!rc) rc = opt_config_set(&oc, "hidden", c->hidden);
-    if (!rc) rc = opt_config_set(&oc, "depth", c->depth);
-    oc.weights = LOPT_WEIGHTS_DEFAULT;
+    int rc = meta_inner_config(c, &oc);
     if (!rc) rc = opt_bytes(&oc, lay, &lo);
     if (!rc && c->objective == META_OBJ_REF) {
         rc = opt_config_defaults(&oc, "adam");
@@ -598,6 +604,10 @@ static uint64_t cfg_fingerprint(const meta_job *j)
         uint64_t x[] = {(uint64_t)c->task_draw, (uint64_t)c->objective, (uint64_t)c->mup_base};
         h = blob_crc32(h, x, sizeof x);
     }
+    /* The hold on: checkpoints from before it existed (held nothing) do not match. */
+    opt_config oc;
+    int hi = opt_hparam_index(opt_find(c->optimizer), "hold_zero_grad");
+    if (hi >= 0 && !meta_inner_config(c, &oc) && oc.hp[hi] != 0) h = blob_crc32(h, "hold", 4);
     return h;
 }
 

@@ -451,9 +451,7 @@ int meta_unroll_grad(const meta_config *cfg, const float *theta, int task_index,
     const rec_ops *ops = arch == LOPT_ARCH_MLP ? &mlp_rec : arch == LOPT_ARCH_LSTM ? &lstm_rec : NULL;
     if (!ops) return ERR_INVALID_ARGUMENT;
     opt_config oc;
-    int rc = opt_config_defaults(&oc, cfg->optimizer);
-    if (!rc) rc = opt_config_set(&oc, "hidden", cfg->hidden);
-    if (!rc) rc = opt_config_set(&oc, "depth", cfg->depth);
+    int rc = meta_inner_config(cfg, &oc);
     if (rc) return rc;
     if (oc.hp[HP_CLIP_NORM] > 0) return ERR_INVALID_ARGUMENT;   /* clipping is not modelled */
     const size_t nt = lopt_theta_count(arch, cfg->hidden, cfg->depth);

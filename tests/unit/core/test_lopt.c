@@ -960,6 +960,7 @@ static void test_mlp_hold_zero_grad(void **st)
         opt_config cfg;
         assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
         cfg.weights = LOPT_WEIGHTS_DEFAULT;
+        assert_int_equal(opt_config_set(&cfg, "hold_zero_grad", 0), 0);
         assert_int_equal(opt_init(&off, &cfg, &lay), 0);
         assert_int_equal(opt_config_set(&cfg, "hold_zero_grad", 1), 0);
         assert_int_equal(opt_init(&on, &cfg, &lay), 0);

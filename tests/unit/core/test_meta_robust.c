@@ -417,6 +417,35 @@ static void test_tbptt_records_the_guard(void **st)
     lopt_weights_deinit(&w);
 }
 
+/* TBPTT records mlp_lopt's hold (hold_zero_grad, on by default): on a ReLU
+ * regression whose dead units give exactly-zero gradients, the double
+ * re-run's loss equals the float path's with the hold on and with it off,
+ * and the two settings give different losses (the hold did act). */
+static void test_tbptt_records_the_hold(void **st)
+{
+    (void)st;
+    meta_config c;
+    base_cfg(&c, META_TBPTT);
+    c.ntasks = 1;
+    snprintf(c.tasks[0].family, META_FAMILY_MAX, "mlp_regression");
+    c.tasks[0].params.depth = 3;
+    c.tasks[0].params.width = 16;
+    c.tasks[0].params.batch = 8;
+    lopt_weights w;
+    assert_int_equal(lopt_weights_init_default(&w, LOPT_ARCH_MLP, 2, 1, 3), 0);
+    double *gr = malloc(w.ntheta * sizeof(double)), L[2], Lf[2];
+    for (int hold = 0; hold <= 1; hold++) {
+        c.hold_zero_grad = hold ? -1 : 0;   /* -1: the optimizer's default, on */
+        assert_int_equal(meta_unroll_grad(&c, w.theta, 0, 7, 7, 8, 40, 0, &L[hold], gr), 0);
+        assert_int_equal(meta_unroll_loss(&c, w.theta, 0, 7, 7, 8, 40, &Lf[hold]), 0);
+        printf("TBPTT with hold_zero_grad %d: loss %.9f, float path %.9f\n", hold, L[hold], Lf[hold]);
+        assert_true(fabs(L[hold] - Lf[hold]) <= 1e-5 * fabs(L[hold]));
+    }
+    assert_true(fabs(L[1] - L[0]) > 1e-4 * fabs(L[0]));
+    free(gr);
+    lopt_weights_deinit(&w);
+}
+
 /* µP in meta-training: the job's weights carry mup_base; on a 2-hidden-
  * layer Fashion-MNIST MLP (matrices (64,8), (8,8), (8,10)) the TBPTT tape
  * applies the same 8/fan_in multipliers as the float path (equal losses
@@ -465,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_bad_robust_config_is_rejected),
         cmocka_unit_test(test_particle_bytes),
         cmocka_unit_test(test_tbptt_records_the_guard),
+        cmocka_unit_test(test_tbptt_records_the_hold),
         cmocka_unit_test(test_mup_in_meta_training),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

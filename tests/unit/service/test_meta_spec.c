@@ -219,6 +219,17 @@ static void test_robustness_keys(void **st)
     assert_int_equal(set(&sp, "optimizer", "lstm_lopt", msg), 0);
     assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(msg, "mup_base"));
+    /* the inner mlp_lopt's hold: unset = the optimizer's default; 0/1; mlp_lopt only */
+    meta_spec_defaults(&sp);
+    assert_int_equal(sp.mc.hold_zero_grad, -1);
+    assert_int_equal(set(&sp, "hold_zero_grad", "2", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "hold_zero_grad", "-1", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "hold_zero_grad", "0", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    assert_int_equal(sp.mc.hold_zero_grad, 0);
+    assert_int_equal(set(&sp, "optimizer", "nn_adam", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "hold_zero_grad"));
     /* 32 tasks, not 33 */
     meta_spec_defaults(&sp);
     for (int i = 0; i < META_MAX_TASKS; i++) assert_int_equal(set(&sp, "task", "quadratic dim=3", msg), 0);
