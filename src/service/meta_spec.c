@@ -67,6 +67,7 @@ static const key_def num_keys[] = {
     {"horizon_max_start", K_I32, MC(horizon_max_start), 0, 1000000},
     {"mup_base", K_I32, MC(mup_base), 0, LOPT_MUP_MAX_BASE},
     {"hold_zero_grad", K_I32, MC(hold_zero_grad), 0, 1},
+    {"trust", K_DBL, MC(trust), 0, 1e6},
 };
 #define NUM_KEYS ((int)(sizeof num_keys / sizeof num_keys[0]))
 
@@ -357,8 +358,13 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "mup_base works with mlp_lopt only%s%s", "", "");
     if (c->hold_zero_grad >= 0 && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "hold_zero_grad works with mlp_lopt only%s%s", "", "");
+    if (c->trust >= 0 && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "trust works with mlp_lopt only%s%s", "", "");
     if (c->objective == META_OBJ_REF && c->estimator == META_TBPTT)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective = ref works with estimator es or pes%s%s", "", "");
+    if (c->estimator == META_TBPTT && meta_inner_trust(c) > 0)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT,
+                    "estimator tbptt does not record mlp_lopt's trust region: set trust = 0 (or use es or pes)%s%s", "", "");
     if (c->unroll_start > c->unroll)
         return fail(msg, cap, ERR_OUT_OF_RANGE, "unroll_start must be <= unroll%s%s", "", "");
     if (c->horizon_max_start > c->horizon_max)
@@ -453,6 +459,8 @@ cJSON *meta_spec_to_json(const meta_spec *sp)
     cJSON_AddNumberToObject(o, "mup_base", c->mup_base);
     if (c->hold_zero_grad >= 0) cJSON_AddNumberToObject(o, "hold_zero_grad", c->hold_zero_grad);
     else cJSON_AddNullToObject(o, "hold_zero_grad");   /* the optimizer's default */
+    if (c->trust >= 0) cJSON_AddNumberToObject(o, "trust", c->trust);
+    else cJSON_AddNullToObject(o, "trust");
     cJSON_AddNumberToObject(o, "outer_steps", (double)sp->outer_steps);
     cJSON_AddNumberToObject(o, "checkpoint_every", (double)sp->checkpoint_every);
     cJSON_AddNumberToObject(o, "keep_checkpoints", sp->keep_checkpoints);

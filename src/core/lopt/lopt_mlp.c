@@ -227,6 +227,7 @@ typedef struct mlp_state {
     float *out;                /* (2, MLP_BLOCK) */
     float *bias0;              /* (H) */
     int guard_fallbacks;       /* tensors that fell back in the last step (not saved) */
+    int trust_scaled;          /* tensors the trust region scaled down in the last step (not saved) */
     int mup_first;             /* lopt_mup_first of the layout */
 } mlp_state;
 
@@ -236,6 +237,9 @@ static const hparam_def mlp_hparams[] = {
     {"guard", 1e4, 0, 1e9, 0, 0, 0,
      "safeguard: a tensor whose update RMS exceeds guard x the tensor-normalised Adam step's at this lr "
      "(or is non-finite) takes that step instead; 0 = off"},
+    {"trust", 0, 0, 1e6, 0, 0, 0,
+     "trust region: a tensor's update RMS is scaled down to at most trust x the RMS of Adam's own step at this lr "
+     "(bias-corrected m/sqrt(v), not normalised: small when the gradient is noise around an optimum); 0 = off"},
     {"hold_zero_grad", 1, 0, 1, 0, 0, 1,
      "1: a parameter whose gradient is exactly 0 this step is not moved (a dead ReLU unit, an embedding row "
      "not in the batch); 0: the network's step applies to it too"},
@@ -370,6 +374,16 @@ void lopt_mlp_guard_apply(const lopt_feat_tensor *ft, const float *inv_rms, floa
     }
 }
 
+int lopt_mlp_trust_apply(float *u, size_t n, float sumsq, float k, float base, float level)
+{
+    if (!(k > 0)) return 0;
+    double lim = (double)k * base * (level > 0 ? level : 0), rms = sqrt((double)sumsq / (double)(n ? n : 1));
+    if (!(rms > lim)) return 0;
+    float c = (float)(lim / rms);
+    for (size_t i = 0; i < n; i++) u[i] *= c;
+    return 1;
+}
+
 void lopt_mlp_hold_zero_grad(const float *g, float *u, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -381,6 +395,26 @@ int lopt_mlp_guard_trips(float sumsq, size_t n, float k, float base)
     if (!(k > 0)) return 0;
     double lim = (double)k * base;
     return !((double)sumsq <= lim * lim * (double)n);   /* NaN and ∞ trip */
+}
+
+/* After the network's update u of tensor ft (either kernel): the guard,
+ * the trust region, the hold — in that order.  Returns tbad, cleared
+ * when the guard replaced a non-finite update. */
+static int mlp_post(opt *o, const lopt_feat_tensor *ft, const float *inv_rms, const float *tens,
+                    const float *g, float base, float *u, int tbad)
+{
+    mlp_state *s = o->state;
+    float guard = (float)o->cfg.hp[HP_COMMON_COUNT + 2];
+    float trust = (float)o->cfg.hp[HP_COMMON_COUNT + 3];
+    int hold = o->cfg.hp[HP_COMMON_COUNT + 4] != 0;
+    if (guard > 0 && lopt_mlp_guard_trips(lopt_mlp_guard_sumsq(u, ft->n), ft->n, guard, base)) {
+        lopt_mlp_guard_apply(ft, inv_rms, base, u);
+        s->guard_fallbacks++;
+        tbad = 0;
+    }
+    if (trust > 0 && !tbad) s->trust_scaled += lopt_mlp_trust_apply(u, ft->n, lopt_mlp_guard_sumsq(u, ft->n), trust, base, tens[1]);
+    if (hold) lopt_mlp_hold_zero_grad(g, u, ft->n);
+    return tbad;
 }
 
 static int mlp_step(opt *o, const float *params, const float *grads, float *update,
@@ -403,9 +437,8 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
         s->bias0[i] = z;
     }
     float mult = (float)lopt_lr_mult(lr) * MLP_LAMBDA1;
-    float guard = (float)o->cfg.hp[HP_COMMON_COUNT + 2];
-    int hold = o->cfg.hp[HP_COMMON_COUNT + 3] != 0;
     s->guard_fallbacks = 0;
+    s->trust_scaled = 0;
     float *out0 = s->out, *out1 = s->out + MLP_BLOCK;
     int bad = 0;
     lopt_fast_mlp net;
@@ -425,13 +458,7 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
             lopt_tensor_features(net.inv_rms, corr, tens);
             net.mult = mult * (float)lopt_mup_mult(s->w.mup_base, &o->lay, s->mup_first, t) * lopt_mlp_tensor_scale(v.head, tens, tf);
             int tbad = lopt_fast_mlp_apply(ft, g, p, &net, update + off);
-            if (guard > 0 && lopt_mlp_guard_trips(lopt_mlp_guard_sumsq(update + off, ft->n), ft->n, guard, mult)) {
-                lopt_mlp_guard_apply(ft, net.inv_rms, mult, update + off);
-                s->guard_fallbacks++;
-                tbad = 0;
-            }
-            if (hold) lopt_mlp_hold_zero_grad(g, update + off, ft->n);
-            bad |= tbad;
+            bad |= mlp_post(o, ft, net.inv_rms, tens, g, mult, update + off, tbad);
             continue;
         }
         float inv_rms[LOPT_NFEAT];
@@ -453,13 +480,7 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
                 u[k] = du;
             }
         }
-        if (guard > 0 && lopt_mlp_guard_trips(lopt_mlp_guard_sumsq(update + off, ft->n), ft->n, guard, mult)) {
-            lopt_mlp_guard_apply(ft, inv_rms, mult, update + off);
-            s->guard_fallbacks++;
-            tbad = 0;
-        }
-        if (hold) lopt_mlp_hold_zero_grad(g, update + off, ft->n);
-        bad |= tbad;
+        bad |= mlp_post(o, ft, inv_rms, tens, g, mult, update + off, tbad);
     }
     return bad ? ERR_NON_FINITE_UPDATE : 0;
 }
@@ -497,7 +518,10 @@ static int mlp_diag(const opt *o, opt_diag_value *out, int cap)
     if (cap < 1) return 0;
     out[0].name = "guard_fallbacks";
     out[0].value = s->guard_fallbacks;
-    return 1;
+    if (cap < 2 || !(o->cfg.hp[HP_COMMON_COUNT + 3] > 0)) return 1;   /* only with the trust region on */
+    out[1].name = "trust_scaled";
+    out[1].value = s->trust_scaled;
+    return 2;
 }
 
 const opt_vtbl lopt_mlp_vtbl = {

@@ -63,6 +63,7 @@ void meta_config_defaults(meta_config *c)
     c->seed = 1;
     c->ref_lr = 1e-3;
     c->hold_zero_grad = -1;
+    c->trust = -1;
 }
 
 int meta_inner_config(const meta_config *c, opt_config *oc)
@@ -71,6 +72,7 @@ int meta_inner_config(const meta_config *c, opt_config *oc)
     if (!rc) rc = opt_config_set(oc, "hidden", c->hidden);
     if (!rc) rc = opt_config_set(oc, "depth", c->depth);
     if (!rc && c->hold_zero_grad >= 0) rc = opt_config_set(oc, "hold_zero_grad", c->hold_zero_grad);
+    if (!rc && c->trust >= 0) rc = opt_config_set(oc, "trust", c->trust);
     oc->weights = LOPT_WEIGHTS_DEFAULT;
     return rc;
 }
@@ -160,6 +162,13 @@ static int make_opt(const meta_config *c, const float *theta, const layout *lay,
     if (theta) memcpy(w->theta, theta, w->ntheta * sizeof(float));
     w->mup_base = c->mup_base;
     return 0;
+}
+
+double meta_inner_trust(const meta_config *c)
+{
+    opt_config oc;
+    int ti = opt_hparam_index(opt_find(c->optimizer), "trust");
+    return ti >= 0 && !meta_inner_config(c, &oc) ? oc.hp[ti] : 0;
 }
 
 /* The reference path's optimizer: Adam at lr. */
@@ -420,12 +429,14 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         (cfg->estimator != META_ES && cfg->estimator != META_PES && cfg->estimator != META_TBPTT))
         return ERR_INVALID_ARGUMENT;
     if (cfg->estimator == META_TBPTT && arch != LOPT_ARCH_MLP && arch != LOPT_ARCH_LSTM) return ERR_INVALID_ARGUMENT;
+    if (cfg->estimator == META_TBPTT && meta_inner_trust(cfg) > 0) return ERR_INVALID_ARGUMENT;   /* not recorded */
     if ((cfg->task_draw != META_DRAW_CYCLE && cfg->task_draw != META_DRAW_WEIGHTED) ||
         (cfg->objective != META_OBJ_LOG && cfg->objective != META_OBJ_REF) ||
         (cfg->objective == META_OBJ_REF && cfg->estimator == META_TBPTT) ||
         !(cfg->ref_lr > 0) || !(cfg->outlier_alpha >= 0) || cfg->curriculum_steps < 0 ||
         cfg->mup_base < 0 || cfg->mup_base > LOPT_MUP_MAX_BASE || (cfg->mup_base && arch != LOPT_ARCH_MLP) ||
         cfg->hold_zero_grad < -1 || cfg->hold_zero_grad > 1 || (cfg->hold_zero_grad >= 0 && arch != LOPT_ARCH_MLP) ||
+        !(cfg->trust == -1 || (cfg->trust >= 0 && cfg->trust <= 1e6)) || (cfg->trust >= 0 && arch != LOPT_ARCH_MLP) ||
         cfg->unroll_start < 0 || cfg->unroll_start > cfg->unroll || cfg->horizon_max_start < 0 ||
         cfg->horizon_max_start > cfg->horizon_max)
         return ERR_INVALID_ARGUMENT;
@@ -608,6 +619,8 @@ static uint64_t cfg_fingerprint(const meta_job *j)
     opt_config oc;
     int hi = opt_hparam_index(opt_find(c->optimizer), "hold_zero_grad");
     if (hi >= 0 && !meta_inner_config(c, &oc) && oc.hp[hi] != 0) h = blob_crc32(h, "hold", 4);
+    double trust = meta_inner_trust(c);   /* likewise the trust region on */
+    if (trust > 0) h = blob_crc32(h, &trust, sizeof trust);
     return h;
 }
 

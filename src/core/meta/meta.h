@@ -135,6 +135,8 @@ typedef struct meta_config {
                                            (lopt_mup_mult); 0 = off */
     int      hold_zero_grad;            /* mlp_lopt's hyperparameter in the inner optimizer:
                                            0 or 1; -1 = the optimizer's default */
+    double   trust;                     /* mlp_lopt's trust region in the inner optimizer:
+                                           >= 0; -1 = the optimizer's default */
     uint64_t seed;
     int      tbptt_exact;               /* META_TBPTT: 1 = second order through task_hvp */
     int      train;                     /* which part of theta meta-training changes (META_TRAIN_*);
@@ -153,9 +155,11 @@ enum { META_TRAIN_ALL = 0, META_TRAIN_NETWORK = 1, META_TRAIN_STEP_SCALE = 2 };
  * α 0 when switched to ref), no curriculum. */
 void meta_config_defaults(meta_config *c);
 
-/* The inner learned optimizer's config: c's optimizer, hidden, depth and
- * hold_zero_grad (when set), the default weights slot. */
+/* The inner learned optimizer's config: c's optimizer, hidden, depth,
+ * hold_zero_grad and trust (when set), the default weights slot. */
 int  meta_inner_config(const meta_config *c, opt_config *oc);
+/* The inner mlp_lopt's trust region in effect (0 = off, or another optimizer). */
+double meta_inner_trust(const meta_config *c);
 
 /* The unroll and PES horizon_max in effect at outer step `step` (the
  * curriculum; the final values without one). */

@@ -344,7 +344,7 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
         }
         float guard = (float)r->oc->hp[HP_COMMON_COUNT + 2];
         int trips = !T->err && lopt_mlp_guard_trips(lopt_mlp_guard_sumsq(duv, N), N, guard, mult);
-        int hold = r->oc->hp[HP_COMMON_COUNT + 3] != 0;
+        int hold = r->oc->hp[HP_COMMON_COUNT + 4] != 0;   /* hold_zero_grad (lopt_mlp.c) */
         for (size_t i = 0; i < N && !T->err; i++)
             pnext[off + i] = hold && V(T, g[i]) == 0.0 ? p[i]   /* lopt_mlp_hold_zero_grad */
                                                     : t_add(T, p[i], trips ? t_scale(T, x7n[i], -(double)mult) : dun[i]);
@@ -454,6 +454,7 @@ int meta_unroll_grad(const meta_config *cfg, const float *theta, int task_index,
     int rc = meta_inner_config(cfg, &oc);
     if (rc) return rc;
     if (oc.hp[HP_CLIP_NORM] > 0) return ERR_INVALID_ARGUMENT;   /* clipping is not modelled */
+    if (meta_inner_trust(cfg) > 0) return ERR_INVALID_ARGUMENT;   /* mlp_lopt's trust region is not recorded */
     const size_t nt = lopt_theta_count(arch, cfg->hidden, cfg->depth);
     if (nt == 0) return ERR_INVALID_ARGUMENT;
 

@@ -417,7 +417,8 @@ static void test_tbptt_records_the_guard(void **st)
     lopt_weights_deinit(&w);
 }
 
-/* TBPTT records mlp_lopt's hold (hold_zero_grad, on by default): on a ReLU
+/* TBPTT records mlp_lopt's hold (hold_zero_grad, on by default) and refuses
+ * its trust region (not recorded): on a ReLU
  * regression whose dead units give exactly-zero gradients, the double
  * re-run's loss equals the float path's with the hold on and with it off,
  * and the two settings give different losses (the hold did act). */
@@ -442,6 +443,13 @@ static void test_tbptt_records_the_hold(void **st)
         assert_true(fabs(L[hold] - Lf[hold]) <= 1e-5 * fabs(L[hold]));
     }
     assert_true(fabs(L[1] - L[0]) > 1e-4 * fabs(L[0]));
+    /* the trust region is not recorded: TBPTT refuses it, and so does a job */
+    c.trust = 10;
+    assert_int_equal(meta_unroll_grad(&c, w.theta, 0, 7, 7, 8, 40, 0, &L[0], gr), ERR_INVALID_ARGUMENT);
+    meta_job *j;
+    assert_int_equal(meta_job_new(&c, NULL, &j), ERR_INVALID_ARGUMENT);
+    c.trust = 0;
+    assert_int_equal(meta_unroll_grad(&c, w.theta, 0, 7, 7, 8, 40, 0, &L[0], gr), 0);
     free(gr);
     lopt_weights_deinit(&w);
 }

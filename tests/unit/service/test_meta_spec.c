@@ -230,6 +230,22 @@ static void test_robustness_keys(void **st)
     assert_int_equal(set(&sp, "optimizer", "nn_adam", msg), 0);
     assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(msg, "hold_zero_grad"));
+    /* the trust region: >= 0, mlp_lopt only, not with tbptt */
+    meta_spec_defaults(&sp);
+    assert_true(sp.mc.trust == -1);
+    assert_int_equal(set(&sp, "trust", "-1", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "trust", "10", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    assert_int_equal(set(&sp, "estimator", "tbptt", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "trust region"));
+    assert_int_equal(set(&sp, "trust", "0", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    assert_int_equal(set(&sp, "estimator", "pes", msg), 0);
+    assert_int_equal(set(&sp, "trust", "10", msg), 0);
+    assert_int_equal(set(&sp, "optimizer", "lstm_lopt", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "trust works with mlp_lopt only"));
     /* 32 tasks, not 33 */
     meta_spec_defaults(&sp);
     for (int i = 0; i < META_MAX_TASKS; i++) assert_int_equal(set(&sp, "task", "quadratic dim=3", msg), 0);
