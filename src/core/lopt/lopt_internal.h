@@ -82,11 +82,11 @@ void  lopt_mlp_guard_apply(const lopt_feat_tensor *ft, const float *inv_rms, flo
 /* mlp_lopt's hold (hyperparameter `hold_zero_grad`): u_i = 0 wherever
  * g_i == 0 exactly, over n floats. */
 void  lopt_mlp_hold_zero_grad(const float *g, float *u, size_t n);
-/* mlp_lopt's trust region (hyperparameter `trust` = k): when RMS(u) (from
- * sumsq over n) exceeds k · base · level — level = the tensor's u_1 feature,
- * the RMS of Adam's bias-corrected m/√v at the second momentum decay —
- * scales u down to it.  Returns 1 when it scaled, 0 otherwise (k <= 0: off). */
-int   lopt_mlp_trust_apply(float *u, size_t n, float sumsq, float k, float base, float level);
+/* mlp_lopt's trust (hyperparameter `trust` = k): u *= min(1, k · level)
+ * over n floats, level = the tensor's u_1 feature (lopt.h: the RMS of
+ * Adam's bias-corrected m/√v at the second momentum decay).  Returns 1 when
+ * it scaled, 0 otherwise (k <= 0: off). */
+int   lopt_mlp_trust_apply(float *u, size_t n, float k, float level);
 
 /* ---- fast kernels (lopt_fast.c) ---------------------------------------- */
 

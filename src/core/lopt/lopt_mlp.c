@@ -238,8 +238,8 @@ static const hparam_def mlp_hparams[] = {
      "safeguard: a tensor whose update RMS exceeds guard x the tensor-normalised Adam step's at this lr "
      "(or is non-finite) takes that step instead; 0 = off"},
     {"trust", 0, 0, 1e6, 0, 0, 0,
-     "trust region: a tensor's update RMS is scaled down to at most trust x the RMS of Adam's own step at this lr "
-     "(bias-corrected m/sqrt(v), not normalised: small when the gradient is noise around an optimum); 0 = off"},
+     "trust: a tensor's update is multiplied by min(1, trust x l), l = the RMS over the tensor of Adam's "
+     "bias-corrected m/sqrt(v) (about 1 on a steady slope, small when the gradient is noise or shrinking); 0 = off"},
     {"hold_zero_grad", 1, 0, 1, 0, 0, 1,
      "1: a parameter whose gradient is exactly 0 this step is not moved (a dead ReLU unit, an embedding row "
      "not in the batch); 0: the network's step applies to it too"},
@@ -374,13 +374,12 @@ void lopt_mlp_guard_apply(const lopt_feat_tensor *ft, const float *inv_rms, floa
     }
 }
 
-int lopt_mlp_trust_apply(float *u, size_t n, float sumsq, float k, float base, float level)
+int lopt_mlp_trust_apply(float *u, size_t n, float k, float level)
 {
     if (!(k > 0)) return 0;
-    double lim = (double)k * base * (level > 0 ? level : 0), rms = sqrt((double)sumsq / (double)(n ? n : 1));
-    if (!(rms > lim)) return 0;
-    float c = (float)(lim / rms);
-    for (size_t i = 0; i < n; i++) u[i] *= c;
+    double c = (double)k * (level > 0 ? level : 0);
+    if (!(c < 1)) return 0;
+    for (size_t i = 0; i < n; i++) u[i] *= (float)c;
     return 1;
 }
 
@@ -412,7 +411,7 @@ static int mlp_post(opt *o, const lopt_feat_tensor *ft, const float *inv_rms, co
         s->guard_fallbacks++;
         tbad = 0;
     }
-    if (trust > 0 && !tbad) s->trust_scaled += lopt_mlp_trust_apply(u, ft->n, lopt_mlp_guard_sumsq(u, ft->n), trust, base, tens[1]);
+    if (trust > 0 && !tbad) s->trust_scaled += lopt_mlp_trust_apply(u, ft->n, trust, tens[1]);
     if (hold) lopt_mlp_hold_zero_grad(g, u, ft->n);
     return tbad;
 }

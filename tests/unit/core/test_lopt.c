@@ -992,7 +992,7 @@ static void test_mlp_hold_zero_grad(void **st)
     layout_deinit(&lay);
 }
 
-/* ---- mlp_lopt's trust region --------------------------------------------- */
+/* ---- mlp_lopt's trust ------------------------------------------------------ */
 
 static double tensor_rms(const float *u, size_t n)
 {
@@ -1001,30 +1001,49 @@ static double tensor_rms(const float *u, size_t n)
     return sqrt(ss / (double)n);
 }
 
-/* trust = k: on both kernels, step 1 (Adam's bias-corrected m/√v is ±1, so
- * the limit is k · base, base = 1e-3 at the default lr) every tensor's
- * update is the untrusted one scaled by one factor in (0, 1], with RMS at
- * most k · base; the diagnostic counts the scaled tensors.  After 60 steps
- * of pure-noise gradients (Adam's ratio shrinks to ~0.2-0.5) the limit has
- * shrunk with it: RMS(u) <= 0.6 · k · base; off (trust = 0) it is not. */
-static void test_mlp_trust_region(void **st)
+/* Two mlp_lopts on lay with big steps (bo[0] = 3), trust k and 0. */
+static void make_trust_pair(opt *on, opt *off, const layout *lay, double k)
+{
+    opt_config cfg;
+    assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    assert_int_equal(opt_init(off, &cfg, lay), 0);
+    assert_int_equal(opt_config_set(&cfg, "trust", k), 0);
+    assert_int_equal(opt_init(on, &cfg, lay), 0);
+    lopt_weights *w[2] = {lopt_opt_weights(on), lopt_opt_weights(off)};
+    for (int x = 0; x < 2; x++) w[x]->theta[w[x]->ntheta - LOPT_MLP_NSCALE - 2] = 3.0f;
+}
+
+/* Each tensor's u_on / u_off factor (one factor for the whole tensor, or
+ * the test fails); returns the smallest and largest over tensors. */
+static void trust_factors(const layout *lay, const float *ua, const float *ub, double *lo, double *hi)
+{
+    *lo = INFINITY; *hi = 0;
+    for (int t = 0; t < lay->ntensors; t++) {
+        size_t o0 = lay->tensors[t].offset, nt = lay->tensors[t].size;
+        double c = tensor_rms(ua + o0, nt) / tensor_rms(ub + o0, nt);
+        for (size_t i = 0; i < nt; i++) assert_true(fabs(ua[o0 + i] - c * ub[o0 + i]) <= 1e-6 * fabs(ub[o0 + i]) + 1e-12);
+        *lo = fmin(*lo, c); *hi = fmax(*hi, c);
+    }
+}
+
+/* trust = k multiplies each tensor's update by min(1, k·l), l = the RMS of
+ * Adam's bias-corrected m/√v: on both kernels, (1) at step 1 l = 1 (m̂/√v̂
+ * = ±1), so k = 0.5 halves every tensor's update and the diagnostic counts
+ * every tensor; (2) after 60 steps of pure-noise gradients l has shrunk
+ * (noise gives m̂/√v̂ well below 1), so from the same state (loaded into an
+ * optimizer without trust) the factor is below 0.5·0.6; (3) a huge k never
+ * scales: 60 steps bit-identical to trust = 0, no diagnostic count. */
+static void test_mlp_trust(void **st)
 {
     (void)st;
     layout lay;
     odd_layout(&lay);
     size_t n = lay.n;
-    const double k = 0.5, base = 1e-3;
     for (int kernel = LOPT_KERNEL_LOOP; kernel <= LOPT_KERNEL_FAST; kernel += LOPT_KERNEL_FAST) {
         lopt_mlp_kernel = kernel;
         opt on, off;
-        opt_config cfg;
-        assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
-        cfg.weights = LOPT_WEIGHTS_DEFAULT;
-        assert_int_equal(opt_init(&off, &cfg, &lay), 0);
-        assert_int_equal(opt_config_set(&cfg, "trust", k), 0);
-        assert_int_equal(opt_init(&on, &cfg, &lay), 0);
-        lopt_weights *w[2] = {lopt_opt_weights(&on), lopt_opt_weights(&off)};
-        for (int x = 0; x < 2; x++) w[x]->theta[w[x]->ntheta - LOPT_MLP_NSCALE - 2] = 3.0f;   /* bo[0]: big steps */
+        make_trust_pair(&on, &off, &lay, 0.5);
         float *p = calloc(n, sizeof(float)), *q = calloc(n, sizeof(float)), *g = malloc(n * sizeof(float));
         float *ua = malloc(n * sizeof(float)), *ub = malloc(n * sizeof(float));
         rng r;
@@ -1032,35 +1051,41 @@ static void test_mlp_trust_region(void **st)
         for (size_t i = 0; i < n; i++) g[i] = (float)rng_normal(&r);
         assert_int_equal(opt_step(&on, p, g, ua, NULL), 0);
         assert_int_equal(opt_step(&off, q, g, ub, NULL), 0);
-        int scaled = 0;
-        for (int t = 0; t < lay.ntensors; t++) {
-            size_t o0 = lay.tensors[t].offset, nt = lay.tensors[t].size;
-            double ra = tensor_rms(ua + o0, nt), rb = tensor_rms(ub + o0, nt);
-            assert_true(ra <= k * base * (1 + 1e-3));
-            assert_true(rb > 0);
-            scaled += ra < rb;
-            double c = ra / rb;
-            for (size_t i = 0; i < nt; i++) assert_true(fabs(ua[o0 + i] - c * ub[o0 + i]) <= 1e-6 * fabs(ub[o0 + i]) + 1e-12);
-        }
-        assert_true(scaled > 0);
+        double lo, hi;
+        trust_factors(&lay, ua, ub, &lo, &hi);
+        assert_true(lo >= 0.5 * (1 - 3e-3) && hi <= 0.5 * (1 + 1e-6));   /* l = 1 up to ε */
         opt_diag_value d[OPT_DIAG_MAX];
-        int nd = opt_diag(&on, d, OPT_DIAG_MAX);
-        assert_int_equal(nd, 2);
+        assert_int_equal(opt_diag(&on, d, OPT_DIAG_MAX), 2);
         assert_string_equal(d[1].name, "trust_scaled");
-        assert_true(d[1].value == scaled);
+        assert_true(d[1].value == lay.ntensors);
         assert_int_equal(opt_diag(&off, d, OPT_DIAG_MAX), 1);   /* off: no trust diagnostic */
         for (int s2 = 0; s2 < 60; s2++) {
             for (size_t i = 0; i < n; i++) g[i] = (float)rng_normal(&r) * 1e-4f;
             assert_int_equal(opt_step(&on, p, g, ua, NULL), 0);
+        }
+        uint8_t *blob;
+        size_t len;
+        assert_int_equal(opt_save(&on, &blob, &len), 0);
+        assert_int_equal(opt_load(&off, blob, len), 0);   /* the same state, trust 0 */
+        free(blob);
+        memcpy(q, p, n * sizeof(float));
+        for (size_t i = 0; i < n; i++) g[i] = (float)rng_normal(&r) * 1e-4f;
+        assert_int_equal(opt_step(&on, p, g, ua, NULL), 0);
+        assert_int_equal(opt_step(&off, q, g, ub, NULL), 0);
+        trust_factors(&lay, ua, ub, &lo, &hi);
+        assert_true(hi < 0.5 * 0.6 && lo > 0);
+        opt_deinit(&on); opt_deinit(&off);
+        /* (3) */
+        make_trust_pair(&on, &off, &lay, 1e6);
+        memset(p, 0, n * sizeof(float)); memset(q, 0, n * sizeof(float));
+        for (int s2 = 0; s2 < 60; s2++) {
+            for (size_t i = 0; i < n; i++) g[i] = (float)rng_normal(&r) * (s2 ? 1e-4f : 1.0f);
+            assert_int_equal(opt_step(&on, p, g, ua, NULL), 0);
             assert_int_equal(opt_step(&off, q, g, ub, NULL), 0);
+            assert_memory_equal(ua, ub, n * sizeof(float));
         }
-        int above_off = 0;
-        for (int t = 0; t < lay.ntensors; t++) {
-            size_t o0 = lay.tensors[t].offset, nt = lay.tensors[t].size;
-            assert_true(tensor_rms(ua + o0, nt) <= 0.6 * k * base);
-            above_off += tensor_rms(ub + o0, nt) > 0.6 * k * base;
-        }
-        assert_true(above_off > 0);
+        assert_int_equal(opt_diag(&on, d, OPT_DIAG_MAX), 2);
+        assert_true(d[1].value == 0);
         opt_deinit(&on); opt_deinit(&off);
         free(p); free(q); free(g); free(ua); free(ub);
     }
@@ -1092,7 +1117,7 @@ int main(void)
         cmocka_unit_test(test_mlp_guard_falls_back_to_normalised_adam),
         cmocka_unit_test(test_mlp_guard_rule),
         cmocka_unit_test(test_mlp_hold_zero_grad),
-        cmocka_unit_test(test_mlp_trust_region),
+        cmocka_unit_test(test_mlp_trust),
         cmocka_unit_test(test_mup_rule_and_record),
         cmocka_unit_test(test_mup_scales_the_hidden_and_output_matrices),
         cmocka_unit_test(test_lstm_kernels_agree_across_sizes_and_isas),
