@@ -168,7 +168,7 @@ e2e-deps:
 dashboard:
 	cd dashboard && npm ci --no-audit --no-fund && npm run build
 
-integration: $(BUILD)/optirsd e2e-deps
+integration: $(BUILD)/optirsd $(BUILD)/optirs e2e-deps
 	OPTIRSD=$(abspath $(BUILD)/optirsd) $(PY) -m pytest -q tests/integration
 
 # The Node client's declarations (clients/js/index.d.ts) against a typed use of
