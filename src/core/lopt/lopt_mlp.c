@@ -43,6 +43,11 @@
  * keeps moving a dead ReLU unit's weights — its inputs (1/√v, the factored
  * estimate, p) say nothing about a gradient that vanished — until the unit
  * comes back with a loss spike (an MLP autoencoder: 0.026 → 36 in one step).
+ * Trust (hyperparameter `trust` = k, 0 = off, between the guard and the
+ * hold): the tensor's update is multiplied by min(1, k·ℓ), ℓ = its
+ * per-tensor feature u_1 (Adam's bias-corrected m/√v level), so that steps
+ * shrink where Adam's would; counted in the diagnostic `trust_scaled`.
+ * TBPTT does not record it (meta_unroll_grad refuses it).
  * The default k = 1e4 sits far above what trained
  * weights do: a step of RMS 10·(lr / lr_default) per parameter (a TBPTT
  * run on quadratics learns steps of ~2e3·base; the step scale alone
@@ -227,7 +232,7 @@ typedef struct mlp_state {
     float *out;                /* (2, MLP_BLOCK) */
     float *bias0;              /* (H) */
     int guard_fallbacks;       /* tensors that fell back in the last step (not saved) */
-    int trust_scaled;          /* tensors the trust region scaled down in the last step (not saved) */
+    int trust_scaled;          /* tensors the trust scaled down in the last step (not saved) */
     int mup_first;             /* lopt_mup_first of the layout */
 } mlp_state;
 
@@ -397,7 +402,7 @@ int lopt_mlp_guard_trips(float sumsq, size_t n, float k, float base)
 }
 
 /* After the network's update u of tensor ft (either kernel): the guard,
- * the trust region, the hold — in that order.  Returns tbad, cleared
+ * the trust, the hold — in that order.  Returns tbad, cleared
  * when the guard replaced a non-finite update. */
 static int mlp_post(opt *o, const lopt_feat_tensor *ft, const float *inv_rms, const float *tens,
                     const float *g, float base, float *u, int tbad)
@@ -517,7 +522,7 @@ static int mlp_diag(const opt *o, opt_diag_value *out, int cap)
     if (cap < 1) return 0;
     out[0].name = "guard_fallbacks";
     out[0].value = s->guard_fallbacks;
-    if (cap < 2 || !(o->cfg.hp[HP_COMMON_COUNT + 3] > 0)) return 1;   /* only with the trust region on */
+    if (cap < 2 || !(o->cfg.hp[HP_COMMON_COUNT + 3] > 0)) return 1;   /* only with the trust on */
     out[1].name = "trust_scaled";
     out[1].value = s->trust_scaled;
     return 2;
