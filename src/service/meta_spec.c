@@ -323,6 +323,9 @@ int meta_spec_from_json(meta_spec *sp, const cJSON *obj, char *msg, size_t cap)
         if (strcmp(key, "threads") == 0) {
             return fail(msg, cap, ERR_UNKNOWN_FIELD, "threads is not a request key (the daemon uses at most %s%s threads)", "2", "");
         }
+        /* null: the inner optimizer's own default (what meta_spec_to_json writes when unset) */
+        if (cJSON_IsNull(it) && strcmp(key, "hold_zero_grad") == 0) { sp->mc.hold_zero_grad = -1; continue; }
+        if (cJSON_IsNull(it) && strcmp(key, "trust") == 0) { sp->mc.trust = -1; continue; }
         char val[64];
         const char *v = val;
         if (cJSON_IsString(it)) v = it->valuestring;

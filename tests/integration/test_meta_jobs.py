@@ -319,3 +319,30 @@ def test_api_train_network_or_step_scale_changes_only_that_part(daemon):
     assert wait_status(daemon, job["id"], ("done", "failed"))["status"] == "done"
     head = weights_theta(daemon.db, "shead")
     assert head[:-14] == net[:-14] and any(x != 0 for x in head[-14:])
+
+
+def test_api_inner_hold_and_trust(daemon):
+    """hold_zero_grad and trust set the inner mlp_lopt's hyperparameters: null (the optimizer's
+    default) when unset, as given when set; a job's own config resubmits as is; out of range, the
+    wrong optimizer and the trust with tbptt (not recorded) are 400 and create nothing."""
+    st, job = daemon.json("POST", "/v1/meta/jobs", dict(TINY, name="hold-default"))
+    assert st == 202, job
+    assert job["config"]["hold_zero_grad"] is None and job["config"]["trust"] is None
+    cfg = dict(job["config"])
+    cfg = {k: v for k, v in cfg.items() if v not in ("", None) or k in ("hold_zero_grad", "trust")}
+    cfg["name"] = "hold-resubmit"
+    st, again = daemon.json("POST", "/v1/meta/jobs", cfg)
+    assert st == 202, again
+    assert again["config"]["hold_zero_grad"] is None and again["config"]["trust"] is None
+    st, set_ = daemon.json("POST", "/v1/meta/jobs", dict(TINY, name="hold-set", hold_zero_grad=0, trust=5))
+    assert st == 202, set_
+    assert set_["config"]["hold_zero_grad"] == 0 and set_["config"]["trust"] == 5
+    before = len(daemon.json("GET", "/v1/meta/jobs")[1]["jobs"])
+    for bad in ({"hold_zero_grad": 2}, {"hold_zero_grad": -1}, {"trust": -1}, {"trust": "x"}, {"trust": 1e7},
+                {"optimizer": "lstm_lopt", "trust": 1}, {"optimizer": "nn_adam", "hold_zero_grad": 1},
+                {"estimator": "tbptt", "trust": 5}):
+        st, err = daemon.json("POST", "/v1/meta/jobs", dict(TINY, name="bad", **bad))
+        assert st == 400, (bad, st, err)
+    assert len(daemon.json("GET", "/v1/meta/jobs")[1]["jobs"]) == before
+    for j in (job, again, set_):
+        assert wait_status(daemon, j["id"], ("done", "failed"))["status"] == "done"
