@@ -1,7 +1,7 @@
 /* fdref.h — helpers shared by the layer tests that check a float backward
  * against central finite differences of an independent double-precision
- * reference forward (test_layernorm.c, test_gru.c, test_attention.c,
- * test_embedding.c; test_layers.c predates it and keeps its own copy).
+ * reference forward (test_layers.c, test_layers_conv.c, test_layernorm.c,
+ * test_gru.c, test_attention.c, test_embedding.c).
  *
  * Method: the scalar checked is L = sum(r .* outputs) for a fixed random r,
  * so the float backward is fed dL/doutputs = r.  Central differences of the

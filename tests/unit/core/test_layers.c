@@ -20,47 +20,8 @@
 #include <string.h>
 
 #include "layers.h"
+#include "fdref.h"
 #include "rng.h"
-
-#define FD_H 1e-6
-#define FWD_TOL 1e-5
-#define GRAD_TOL 1e-4
-
-typedef double (*ref_fn)(const double *th, const void *ctx);
-
-/* max_i |ana_i - fd_i| / max(max_i |fd_i|, 1e-8) over th[lo..hi). */
-static double grad_err(ref_fn f, const void *ctx, double *th, size_t lo, size_t hi, const float *ana)
-{
-    double maxerr = 0, maxfd = 0;
-    for (size_t i = lo; i < hi; i++) {
-        double s = th[i];
-        th[i] = s + FD_H; double fp = f(th, ctx);
-        th[i] = s - FD_H; double fm = f(th, ctx);
-        th[i] = s;
-        double fd = (fp - fm) / (2 * FD_H);
-        double e = fabs(fd - (double)ana[i - lo]);
-        if (e > maxerr) maxerr = e;
-        if (fabs(fd) > maxfd) maxfd = fabs(fd);
-    }
-    return maxerr / (maxfd > 1e-8 ? maxfd : 1e-8);
-}
-
-static double rel_diff(const float *a, const double *b, size_t n)
-{
-    double m = 0, e = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (fabs(b[i]) > m) m = fabs(b[i]);
-        if (fabs(a[i] - b[i]) > e) e = fabs(a[i] - b[i]);
-    }
-    return e / (m > 1e-8 ? m : 1e-8);
-}
-
-static double *to_d(const float *x, size_t n)
-{
-    double *d = malloc(sizeof(double) * n);
-    for (size_t i = 0; i < n; i++) d[i] = x[i];
-    return d;
-}
 
 static float *randf(rng *r, size_t n, float sd)
 {
@@ -116,15 +77,15 @@ static void check_linear(int B, int I, int O, uint64_t seed)
     float *th = randf(&g, n, 1.0f), *r = randf(&g, (size_t)B * O, 1.0f);
     float *y = malloc(sizeof(float) * B * O);
     layer_linear_forward(y, th, th + nx, th + nx + nw, B, I, O);
-    double *thd = to_d(th, n), *rd = to_d(r, (size_t)B * O), *yd = malloc(sizeof(double) * B * O);
+    double *thd = fdref_to_d(th, n), *rd = fdref_to_d(r, (size_t)B * O), *yd = malloc(sizeof(double) * B * O);
     ref_linear(yd, thd, thd + nx, thd + nx + nw, B, I, O);
-    assert_true(rel_diff(y, yd, (size_t)B * O) < FWD_TOL);
+    assert_true(fdref_rel_diff(y, yd, (size_t)B * O) < FDREF_FWD_TOL);
     float *d = calloc(n, sizeof(float));
     layer_linear_backward(d, d + nx, d + nx + nw, r, th, th + nx, B, I, O);
     lin_ctx k = {B, I, O, rd};
-    assert_true(grad_err(lin_loss, &k, thd, 0, nx, d) < GRAD_TOL);
-    assert_true(grad_err(lin_loss, &k, thd, nx, nx + nw, d + nx) < GRAD_TOL);
-    assert_true(grad_err(lin_loss, &k, thd, nx + nw, n, d + nx + nw) < GRAD_TOL);
+    assert_true(fdref_grad_err(lin_loss, &k, thd, 0, nx, d) < FDREF_GRAD_TOL);
+    assert_true(fdref_grad_err(lin_loss, &k, thd, nx, nx + nw, d + nx) < FDREF_GRAD_TOL);
+    assert_true(fdref_grad_err(lin_loss, &k, thd, nx + nw, n, d + nx + nw) < FDREF_GRAD_TOL);
     /* backward accumulates: a second call doubles every gradient */
     float *d2 = malloc(sizeof(float) * n);
     memcpy(d2, d, sizeof(float) * n);
@@ -133,7 +94,7 @@ static void check_linear(int B, int I, int O, uint64_t seed)
     /* no-bias forward */
     layer_linear_forward(y, th, th + nx, NULL, B, I, O);
     ref_linear(yd, thd, thd + nx, NULL, B, I, O);
-    assert_true(rel_diff(y, yd, (size_t)B * O) < FWD_TOL);
+    assert_true(fdref_rel_diff(y, yd, (size_t)B * O) < FDREF_FWD_TOL);
     free(th); free(r); free(y); free(thd); free(rd); free(yd); free(d); free(d2);
 }
 
@@ -161,14 +122,14 @@ static void test_activations_backward_match_fd(void **st)
     for (int a = ACT_IDENTITY; a <= ACT_GELU; a++) {
         float *x = randf(&g, N, 2.0f), *r = randf(&g, N, 1.0f), y[N], dx[N];
         for (int i = 0; i < N; i++) if (fabsf(x[i]) < 1e-3f) x[i] = 0.5f; /* keep off the relu kink */
-        double *xd = to_d(x, N), *rd = to_d(r, N), yd[N];
+        double *xd = fdref_to_d(x, N), *rd = fdref_to_d(r, N), yd[N];
         layer_act_forward(y, x, N, a);
         for (int i = 0; i < N; i++) yd[i] = ref_act(xd[i], a);
-        assert_true(rel_diff(y, yd, N) < FWD_TOL);
+        assert_true(fdref_rel_diff(y, yd, N) < FDREF_FWD_TOL);
         memset(dx, 0, sizeof dx);
         layer_act_backward(dx, r, x, N, a);
         act_ctx k = {N, a, rd};
-        assert_true(grad_err(act_loss, &k, xd, 0, N, dx) < GRAD_TOL);
+        assert_true(fdref_grad_err(act_loss, &k, xd, 0, N, dx) < FDREF_GRAD_TOL);
         free(x); free(r); free(xd); free(rd);
     }
     assert_int_equal(layer_act_parse("gelu"), ACT_GELU);
@@ -222,19 +183,19 @@ static void check_mlp(int nl, const int *sizes, int act, int B, uint64_t seed)
     layer_mlp_forward(&m, out, cache, th, th + m.nparams, B);
     float *d = calloc(n, sizeof(float));
     layer_mlp_backward(&m, d, d + m.nparams, scr, r, cache, th, th + m.nparams, B);
-    double *thd = to_d(th, n), *rd = to_d(r, no);
+    double *thd = fdref_to_d(th, n), *rd = fdref_to_d(r, no);
     mlp_ctx k = {&m, B, rd};
     /* forward: L from the float output against the double reference */
     double Lf = 0;
     for (size_t i = 0; i < no; i++) Lf += (double)r[i] * out[i];
     double Ld = mlp_loss(thd, &k);
-    assert_true(fabs(Lf - Ld) < FWD_TOL * (1 + fabs(Ld)));
+    assert_true(fabs(Lf - Ld) < FDREF_FWD_TOL * (1 + fabs(Ld)));
     for (int l = 0; l < nl; l++) {
         size_t w = m.w_off[l], b = m.b_off[l];
-        assert_true(grad_err(mlp_loss, &k, thd, w, b, d + w) < GRAD_TOL);
-        assert_true(grad_err(mlp_loss, &k, thd, b, b + sizes[l + 1], d + b) < GRAD_TOL);
+        assert_true(fdref_grad_err(mlp_loss, &k, thd, w, b, d + w) < FDREF_GRAD_TOL);
+        assert_true(fdref_grad_err(mlp_loss, &k, thd, b, b + sizes[l + 1], d + b) < FDREF_GRAD_TOL);
     }
-    assert_true(grad_err(mlp_loss, &k, thd, m.nparams, n, d + m.nparams) < GRAD_TOL);
+    assert_true(fdref_grad_err(mlp_loss, &k, thd, m.nparams, n, d + m.nparams) < FDREF_GRAD_TOL);
     free(th); free(r); free(out); free(cache); free(scr); free(d); free(thd); free(rd);
 }
 
@@ -314,19 +275,19 @@ static void check_lstm(int I, int H, int B, int with_dc, uint64_t seed)
     float *d = calloc(n, sizeof(float));
     float *dx = d + l.nparams, *dhp = dx + nx, *dcp = dhp + nh;
     layer_lstm_backward(&l, d, dx, dhp, dcp, scr, rh, with_dc ? rc : NULL, cache, th, x, hp, cp, B);
-    double *thd = to_d(th, n), *rhd = to_d(rh, nh), *rcd = to_d(rc, nh);
+    double *thd = fdref_to_d(th, n), *rhd = fdref_to_d(rh, nh), *rcd = fdref_to_d(rc, nh);
     lstm_ctx k = {&l, B, rhd, with_dc ? rcd : NULL};
     double Lf = 0;
     for (size_t i = 0; i < nh; i++) Lf += (double)rh[i] * h[i] + (with_dc ? (double)rc[i] * c[i] : 0);
     double Ld = lstm_loss(thd, &k);
-    assert_true(fabs(Lf - Ld) < FWD_TOL * (1 + fabs(Ld)));
-    assert_true(grad_err(lstm_loss, &k, thd, l.wx_off, l.wh_off, d + l.wx_off) < GRAD_TOL);
-    assert_true(grad_err(lstm_loss, &k, thd, l.wh_off, l.b_off, d + l.wh_off) < GRAD_TOL);
-    assert_true(grad_err(lstm_loss, &k, thd, l.b_off, l.nparams, d + l.b_off) < GRAD_TOL);
+    assert_true(fabs(Lf - Ld) < FDREF_FWD_TOL * (1 + fabs(Ld)));
+    assert_true(fdref_grad_err(lstm_loss, &k, thd, l.wx_off, l.wh_off, d + l.wx_off) < FDREF_GRAD_TOL);
+    assert_true(fdref_grad_err(lstm_loss, &k, thd, l.wh_off, l.b_off, d + l.wh_off) < FDREF_GRAD_TOL);
+    assert_true(fdref_grad_err(lstm_loss, &k, thd, l.b_off, l.nparams, d + l.b_off) < FDREF_GRAD_TOL);
     size_t o = l.nparams;
-    assert_true(grad_err(lstm_loss, &k, thd, o, o + nx, dx) < GRAD_TOL);
-    assert_true(grad_err(lstm_loss, &k, thd, o + nx, o + nx + nh, dhp) < GRAD_TOL);
-    assert_true(grad_err(lstm_loss, &k, thd, o + nx + nh, n, dcp) < GRAD_TOL);
+    assert_true(fdref_grad_err(lstm_loss, &k, thd, o, o + nx, dx) < FDREF_GRAD_TOL);
+    assert_true(fdref_grad_err(lstm_loss, &k, thd, o + nx, o + nx + nh, dhp) < FDREF_GRAD_TOL);
+    assert_true(fdref_grad_err(lstm_loss, &k, thd, o + nx + nh, n, dcp) < FDREF_GRAD_TOL);
     free(th); free(rh); free(rc); free(h); free(c); free(cache); free(scr); free(d);
     free(thd); free(rhd); free(rcd);
 }
@@ -365,13 +326,13 @@ static void test_softmax_xent_matches_fd_and_rejects_bad_input(void **st)
     rng_seed(&g, 31);
     float *z = randf(&g, B * C, 3.0f), p[B * C], dz[B * C];
     int y[B] = {0, 6, 3, 3, 1};
-    double *zd = to_d(z, B * C);
+    double *zd = fdref_to_d(z, B * C);
     xent_ctx k = {B, C, y};
     double L = layer_softmax_xent_forward(p, z, y, B, C);
-    assert_true(fabs(L - xent_loss(zd, &k)) < FWD_TOL * (1 + L));
+    assert_true(fabs(L - xent_loss(zd, &k)) < FDREF_FWD_TOL * (1 + L));
     memset(dz, 0, sizeof dz);
     layer_softmax_xent_backward(dz, p, y, B, C, 1.0f);
-    assert_true(grad_err(xent_loss, &k, zd, 0, B * C, dz) < GRAD_TOL);
+    assert_true(fdref_grad_err(xent_loss, &k, zd, 0, B * C, dz) < FDREF_GRAD_TOL);
     /* huge logits stay finite (max subtraction) */
     z[0] = 1e30f;
     assert_true(isfinite(layer_softmax_xent_forward(p, z, y, B, C)));

@@ -23,46 +23,8 @@
 
 #include "errors.h"
 #include "layers_conv.h"
+#include "fdref.h"
 #include "rng.h"
-
-#define FD_H 1e-6
-#define FWD_TOL 1e-5
-#define GRAD_TOL 1e-4
-
-typedef double (*ref_fn)(const double *th, const void *ctx);
-
-static double grad_err(ref_fn f, const void *ctx, double *th, size_t lo, size_t hi, const float *ana)
-{
-    double maxerr = 0, maxfd = 0;
-    for (size_t i = lo; i < hi; i++) {
-        double s = th[i];
-        th[i] = s + FD_H; double fp = f(th, ctx);
-        th[i] = s - FD_H; double fm = f(th, ctx);
-        th[i] = s;
-        double fd = (fp - fm) / (2 * FD_H);
-        double e = fabs(fd - (double)ana[i - lo]);
-        if (e > maxerr) maxerr = e;
-        if (fabs(fd) > maxfd) maxfd = fabs(fd);
-    }
-    return maxerr / (maxfd > 1e-8 ? maxfd : 1e-8);
-}
-
-static double rel_diff(const float *a, const double *b, size_t n)
-{
-    double m = 0, e = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (fabs(b[i]) > m) m = fabs(b[i]);
-        if (fabs(a[i] - b[i]) > e) e = fabs(a[i] - b[i]);
-    }
-    return e / (m > 1e-8 ? m : 1e-8);
-}
-
-static double *to_d(const float *x, size_t n)
-{
-    double *d = malloc(sizeof(double) * n);
-    for (size_t i = 0; i < n; i++) d[i] = x[i];
-    return d;
-}
 
 /* ---- conv2d ------------------------------------------------------------- */
 
@@ -121,19 +83,19 @@ static void check_conv(int B, int H, int W, int C, int O, int K, uint64_t seed)
     layer_conv2d_forward(&cv, y, cache, prm, x, B);
     /* th = [x | W | b] in double */
     size_t n = nx + cv.nparams;
-    double *th = malloc(sizeof(double) * n), *yd = malloc(sizeof(double) * ny), *rd = to_d(r, ny);
+    double *th = malloc(sizeof(double) * n), *yd = malloc(sizeof(double) * ny), *rd = fdref_to_d(r, ny);
     for (size_t i = 0; i < nx; i++) th[i] = x[i];
     for (size_t i = 0; i < cv.nparams; i++) th[nx + i] = prm[i];
     conv_ctx k = {B, H, W, C, O, K, rd};
     ref_conv(yd, th, th + nx, th + nx + nw, &k);
-    assert_true(rel_diff(y, yd, ny) < FWD_TOL);
+    assert_true(fdref_rel_diff(y, yd, ny) < FDREF_FWD_TOL);
     float *dx = calloc(nx, sizeof(float)), *dp = calloc(cv.nparams, sizeof(float));
     layer_conv2d_backward(&cv, dp, dx, scratch, r, cache, prm, B);
-    double ex = grad_err(conv_loss, &k, th, 0, nx, dx);
-    double ew = grad_err(conv_loss, &k, th, nx, nx + nw, dp + cv.w_off);
-    double eb = grad_err(conv_loss, &k, th, nx + nw, n, dp + cv.b_off);
+    double ex = fdref_grad_err(conv_loss, &k, th, 0, nx, dx);
+    double ew = fdref_grad_err(conv_loss, &k, th, nx, nx + nw, dp + cv.w_off);
+    double eb = fdref_grad_err(conv_loss, &k, th, nx + nw, n, dp + cv.b_off);
     printf("  conv2d B%d %dx%d %d->%d k%d: dx %.1e dW %.1e db %.1e\n", B, H, W, C, O, K, ex, ew, eb);
-    assert_true(ex < GRAD_TOL && ew < GRAD_TOL && eb < GRAD_TOL);
+    assert_true(ex < FDREF_GRAD_TOL && ew < FDREF_GRAD_TOL && eb < FDREF_GRAD_TOL);
     /* backward accumulates; dx = NULL leaves the parameter gradient the same */
     float *dp2 = calloc(cv.nparams, sizeof(float));
     layer_conv2d_backward(&cv, dp2, NULL, NULL, r, cache, prm, B);
@@ -224,7 +186,7 @@ static void check_pool(int B, int H, int W, int C, int max, uint64_t seed)
     int *idx = malloc(sizeof(int) * (ny ? ny : 1));
     if (max) layer_maxpool2_forward(y, idx, x, B, H, W, C);
     else layer_gap_forward(y, x, B, H, W, C);
-    double *xd = to_d(x, nx), *rd = to_d(r, ny);
+    double *xd = fdref_to_d(x, nx), *rd = fdref_to_d(r, ny);
     pool_ctx k = {B, H, W, C, rd, max};
     /* forward: L(x) of the reference equals sum r .* y */
     double L = 0;
@@ -234,9 +196,9 @@ static void check_pool(int B, int H, int W, int C, int max, uint64_t seed)
     float *dx = calloc(nx, sizeof(float));
     if (max) layer_maxpool2_backward(dx, r, idx, B, H, W, C);
     else layer_gap_backward(dx, r, B, H, W, C);
-    double e = grad_err(pool_loss, &k, xd, 0, nx, dx);
+    double e = fdref_grad_err(pool_loss, &k, xd, 0, nx, dx);
     printf("  %s B%d %dx%d c%d: dx %.1e\n", max ? "maxpool2" : "gap", B, H, W, C, e);
-    assert_true(e < GRAD_TOL);
+    assert_true(e < FDREF_GRAD_TOL);
     free(x); free(y); free(r); free(idx); free(xd); free(rd); free(dx);
 }
 
