@@ -7,7 +7,6 @@
 #include <cmocka.h>
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,7 @@
 #include "errors.h"
 #include "lopt_internal.h"
 #include "meta.h"
+#include "meta_threads.h"
 
 /* One fixed noiseless quadratic (dim 5), mlp_lopt 2×1 (55 meta-parameters). */
 static void small_cfg(meta_config *c, int estimator)
@@ -332,16 +332,6 @@ static void test_tbptt_meta_training_lowers_meta_loss(void **st)
     assert_int_equal(meta_job_new(&c, NULL, &j), ERR_INVALID_ARGUMENT);
 }
 
-typedef struct worker { meta_job *j; int first, stride, rc; } worker;
-
-static void *worker_run(void *arg)
-{
-    worker *w = arg;
-    for (int k = w->first; k < meta_job_nparticles(w->j) && !w->rc; k += w->stride)
-        w->rc = meta_eval_particle(w->j, k);
-    return NULL;
-}
-
 /* Particles evaluated by 2 pthreads (interleaved k) give the same theta,
  * bit for bit, as the serial run, for ES, PES and TBPTT over 3 outer steps
  * (core has no threads; the caller's threads share one job). */
@@ -361,20 +351,7 @@ static void test_two_threads_give_bitwise_same_theta(void **st)
         assert_int_equal(meta_job_new(&c, NULL, &a), 0);
         assert_int_equal(meta_job_new(&c, NULL, &b), 0);
         run_steps(a, 3);
-        for (int s = 0; s < 3; s++) {
-            assert_int_equal(meta_step_begin(b), 0);
-            pthread_t th[2];
-            worker w[2];
-            for (int t = 0; t < 2; t++) {
-                w[t] = (worker){b, t, 2, 0};
-                assert_int_equal(pthread_create(&th[t], NULL, worker_run, &w[t]), 0);
-            }
-            for (int t = 0; t < 2; t++) {
-                assert_int_equal(pthread_join(th[t], NULL), 0);
-                assert_int_equal(w[t].rc, 0);
-            }
-            assert_int_equal(meta_step_end(b, NULL), 0);
-        }
+        meta_steps_two_threads(b, 3);
         size_t nt = meta_job_weights(a)->ntheta;
         assert_memory_equal(meta_job_weights(a)->theta, meta_job_weights(b)->theta, nt * sizeof(float));
         assert_memory_equal(meta_job_grad(a), meta_job_grad(b), nt * sizeof(float));

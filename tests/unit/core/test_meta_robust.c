@@ -10,7 +10,6 @@
 #include <cmocka.h>
 
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "errors.h"
 #include "lopt_internal.h"
 #include "meta.h"
+#include "meta_threads.h"
 
 /* Quadratics dim 5 and rosenbrock, mlp_lopt 2×1, ES, unroll 10. */
 static void base_cfg(meta_config *c, int estimator)
@@ -263,16 +263,6 @@ static void test_curriculum_schedule(void **st)
     assert_int_equal(meta_job_new(&c, NULL, &a), ERR_INVALID_ARGUMENT);
 }
 
-typedef struct worker { meta_job *j; int first, stride, rc; } worker;
-
-static void *worker_run(void *arg)
-{
-    worker *w = arg;
-    for (int k = w->first; k < meta_job_nparticles(w->j) && !w->rc; k += w->stride)
-        w->rc = meta_eval_particle(w->j, k);
-    return NULL;
-}
-
 /* Everything on (ref objective, α, weighted draws, curriculum), ES and
  * PES: two threads give the serial run's theta bit for bit, and a job
  * resumed from a checkpoint after 3 steps ends where the uninterrupted one
@@ -295,20 +285,7 @@ static void test_threads_and_checkpoints_with_everything_on(void **st)
         assert_int_equal(meta_job_new(&c, NULL, &a), 0);
         assert_int_equal(meta_job_new(&c, NULL, &b), 0);
         run_steps(a, 3);
-        for (int s = 0; s < 3; s++) {
-            assert_int_equal(meta_step_begin(b), 0);
-            pthread_t th[2];
-            worker w[2];
-            for (int t = 0; t < 2; t++) {
-                w[t] = (worker){b, t, 2, 0};
-                assert_int_equal(pthread_create(&th[t], NULL, worker_run, &w[t]), 0);
-            }
-            for (int t = 0; t < 2; t++) {
-                assert_int_equal(pthread_join(th[t], NULL), 0);
-                assert_int_equal(w[t].rc, 0);
-            }
-            assert_int_equal(meta_step_end(b, NULL), 0);
-        }
+        meta_steps_two_threads(b, 3);
         size_t nt = meta_job_weights(a)->ntheta;
         assert_memory_equal(meta_job_weights(a)->theta, meta_job_weights(b)->theta, nt * sizeof(float));
         uint8_t *blob;
