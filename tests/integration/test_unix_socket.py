@@ -5,8 +5,8 @@ test_sessions.py, test_auth.py and test_errors.py is imported here and runs
 again with this module's `daemon` and `make_daemon` fixtures, which start the
 daemon on a socket file instead of a port (create, steps in JSON and binary,
 feedback, get, list, delete, keys and tenants, idempotency keys, 4xx
-answers); the live event stream and a unix peer's connection limits are
-tested below.  Hostile set-ups: a path longer than sun_path, a missing
+answers), and of test_cli.py (the `optirs` tool with a unix:/// URL); the
+live event stream and a unix peer's connection limits are tested below.  Hostile set-ups: a path longer than sun_path, a missing
 directory, a regular file or a live socket already at the path (the second
 daemon must refuse, not steal it), a relative path, a bad --listen-mode and
 TLS on a socket file; a stale socket file (a killed daemon's) is replaced,
@@ -32,6 +32,8 @@ from test_sessions import (  # noqa: F401
 from test_auth import (  # noqa: F401
     test_every_route_needs_a_key_once_one_exists, test_tenants_see_only_their_sessions, test_idempotency_keys)
 from test_errors import test_step_rejects_and_changes_nothing, test_unknown_routes_methods_and_sessions  # noqa: F401
+from test_cli import (  # noqa: F401  (the `optirs` tool with OPTIRS_URL=unix:///…; `built` builds it)
+    OPTIRS, built, cli, test_sessions_show_and_rm, test_optimizers_table_and_json, test_keys_create_ls_rm_and_auth)
 
 
 @pytest.fixture
@@ -66,6 +68,16 @@ def test_the_fixture_serves_a_socket_file_only(daemon):
     assert daemon.port is None
     st, cfg = daemon.json("GET", "/v1/config")
     assert st == 200 and cfg["listen"] == "unix:" + daemon.sock and cfg["listen-mode"] == "0660"
+
+
+def test_optirs_tool_takes_a_unix_url(daemon, tmp_path):
+    rc, out, err = cli(daemon, "--url", daemon.url, "optimizers", "--json", url="http://127.0.0.1:1")
+    assert rc == 0 and "adam" in [o["name"] for o in json.loads(out)["optimizers"]], err
+    missing = "unix://%s" % (tmp_path / "none.sock")
+    rc, out, err = cli(daemon, "optimizers", url=missing)
+    assert rc == 3 and "cannot reach " + missing in err, err
+    rc, out, err = cli(daemon, "optimizers", url="unix://relative.sock")
+    assert rc == 2
 
 
 def test_clean_shutdown_removes_the_socket_file(make_daemon):
