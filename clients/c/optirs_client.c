@@ -15,7 +15,8 @@
 
 struct optirs_client {
     CURL        *curl;
-    char        *url;          /* base, without a trailing '/' */
+    char        *url;          /* base, without a trailing '/' (as given: http(s)://… or unix:///PATH) */
+    char        *unix_path;    /* unix:///PATH: the socket file, else NULL */
     char        *auth;         /* "Authorization: Bearer …" or NULL */
     int          retries;
     double       backoff, max_backoff, timeout;
@@ -121,8 +122,19 @@ int optirs_client_new(const char *url, const char *api_key, optirs_client **out)
         url = OPTIRS_DEFAULT_URL;
     if (!api_key)
         api_key = getenv("OPTIRS_API_KEY");
-    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+    const char *sock = NULL;
+    if (strncmp(url, "unix://", 7) == 0) {
+        /* unix:///ABSOLUTE/PATH: the whole path names the socket file (at
+         * most 107 bytes, what sun_path holds); no query, no fragment. */
+        sock = url + 7;
+        size_t n = strlen(sock);
+        while (n > 1 && sock[n - 1] == '/')
+            n--;
+        if (sock[0] != '/' || n < 2 || n > 107 || strpbrk(sock, "?#"))
+            return OPTIRS_E_ARG;
+    } else if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
         return OPTIRS_E_ARG;
+    }
     if (api_key && strpbrk(api_key, "\r\n"))
         return OPTIRS_E_ARG;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
@@ -132,13 +144,21 @@ int optirs_client_new(const char *url, const char *api_key, optirs_client **out)
         return OPTIRS_E_NOMEM;
     c->url = dupstr(url);
     c->curl = curl_easy_init();
+    if (sock && c->url) {
+        c->unix_path = dupstr(sock);
+        if (c->unix_path) {
+            size_t n = strlen(c->unix_path);
+            while (n > 1 && c->unix_path[n - 1] == '/')
+                c->unix_path[--n] = 0;
+        }
+    }
     if (api_key && *api_key) {
         size_t n = strlen(api_key) + 32;
         c->auth = malloc(n);
         if (c->auth)
             snprintf(c->auth, n, "Authorization: Bearer %s", api_key);
     }
-    if (!c->url || !c->curl || (api_key && *api_key && !c->auth)) {
+    if (!c->url || !c->curl || (api_key && *api_key && !c->auth) || (sock && !c->unix_path)) {
         optirs_client_free(c);
         return OPTIRS_E_NOMEM;
     }
@@ -160,6 +180,7 @@ void optirs_client_free(optirs_client *c)
     if (c->curl)
         curl_easy_cleanup(c->curl);
     free(c->url);
+    free(c->unix_path);
     free(c->auth);
     free(c);
 }
@@ -254,11 +275,13 @@ static CURLcode perform_once(optirs_client *c, const req *q, resp *r)
     CURL *h = c->curl;
     struct curl_slist *hl = NULL, *t;
     char ct[96], ac[96];
-    size_t ul = strlen(c->url) + strlen(q->path) + 1;
+    /* Over a socket file the URL only carries the path (and Host: localhost). */
+    const char *base = c->unix_path ? "http://localhost" : c->url;
+    size_t ul = strlen(base) + strlen(q->path) + 1;
     char *full = malloc(ul);
     if (!full)
         return CURLE_OUT_OF_MEMORY;
-    snprintf(full, ul, "%s%s", c->url, q->path);
+    snprintf(full, ul, "%s%s", base, q->path);
 
     free(r->data);
     memset(r, 0, sizeof *r);
@@ -266,6 +289,8 @@ static CURLcode perform_once(optirs_client *c, const req *q, resp *r)
 
     curl_easy_reset(h);                       /* keeps the connection cache */
     curl_easy_setopt(h, CURLOPT_URL, full);
+    if (c->unix_path)
+        curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, c->unix_path);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(c->timeout * 1000));
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);

@@ -64,7 +64,10 @@ typedef struct optirs_session optirs_session;
 
 /* Makes a client.  url NULL: $OPTIRS_URL, else OPTIRS_DEFAULT_URL; api_key
  * NULL: $OPTIRS_API_KEY (unset or empty: no Authorization header).  A URL
- * may carry a path prefix (http://host/optirs).  0, OPTIRS_E_ARG or
+ * is http(s)://HOST[:PORT][/prefix] (the prefix is kept in front of every
+ * path) or unix:///ABSOLUTE/PATH, the socket file of a daemon started with
+ * --listen unix:/ABSOLUTE/PATH (at most 107 bytes; Host: localhost).
+ * 0, OPTIRS_E_ARG or
  * OPTIRS_E_NOMEM; the caller frees *out with optirs_client_free. */
 int  optirs_client_new(const char *url, const char *api_key, optirs_client **out);
 void optirs_client_free(optirs_client *c);

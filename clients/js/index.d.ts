@@ -24,7 +24,8 @@ export declare class OptirsError extends Error {
 }
 
 export interface ClientOptions {
-  /** Default: $OPTIRS_URL, then http://127.0.0.1:8080. */
+  /** http(s)://HOST[:PORT][/prefix] or unix:///ABSOLUTE/PATH (a daemon's --listen unix: socket file).
+   * Default: $OPTIRS_URL, then http://127.0.0.1:8080. */
   url?: string;
   /** Sent as `Authorization: Bearer`; default $OPTIRS_API_KEY. */
   apiKey?: string | null;

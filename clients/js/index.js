@@ -1,6 +1,7 @@
 // optirs — Node client of optirsd (proto/openapi.yaml, proto/binary.md).
 //
-// ESM, no runtime dependencies: the global fetch of Node >= 18.  Steps and
+// ESM, no runtime dependencies: the global fetch of Node >= 18 (and, for a
+// unix:///PATH URL, node:http over the socket file).  Steps and
 // parameters travel as raw little-endian float32 (Float32Array); everything
 // else as JSON.  A Session keeps its step counter; a step whose answer is
 // lost (connection error, timeout) is re-sent with the SAME step number,
@@ -68,17 +69,71 @@ async function errorFrom(res) {
   return new OptirsError(`http_${res.status}`, res.status, text.slice(0, 200), null, null);
 }
 
+// unix:///ABSOLUTE/PATH: the socket file of a daemon started with
+// --listen unix:/ABSOLUTE/PATH; null for http(s) URLs.
+function unixPath(url) {
+  if (!url.startsWith('unix:')) return null;
+  const m = /^unix:\/\/(\/[^?#]*[^/?#])\/*$/.exec(url);
+  if (!m) throw new TypeError(`optirs: a unix socket url is unix:///ABSOLUTE/PATH, not ${url}`);
+  return m[1];
+}
+
+// fetch's contract over a unix socket file (node:http's socketPath): resolves
+// to a Response, rejects with a TypeError whose cause carries the socket's
+// error code, as fetch does.  The daemon answers some errors (401, 403, 404,
+// 413 …) from the headers and closes: the rest of the body then cannot be
+// sent (EPIPE), and the answer that came is what resolves.
+async function unixFetch(socketPath, path, { method, headers, body, signal }) {
+  const http = await import('node:http');
+  return new Promise((resolve, reject) => {
+    let answered = false;
+    let done = false;
+    const fail = (err) => {
+      if (done) return;
+      done = true;
+      reject(err?.name === 'AbortError' || err?.name === 'TimeoutError' ? err : new TypeError('fetch failed', { cause: err }));
+    };
+    const req = http.request({ socketPath, method, path, headers: { Host: 'localhost', ...headers }, signal });
+    req.on('response', (res) => {
+      answered = true;
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('error', fail);
+      res.on('end', () => {
+        if (done) return;
+        done = true;
+        const h = new Headers();
+        for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) h.append(res.rawHeaders[i], res.rawHeaders[i + 1]);
+        const empty = [204, 205, 304].includes(res.statusCode);
+        resolve(new Response(empty ? null : Buffer.concat(chunks), { status: res.statusCode, headers: h }));
+      });
+    });
+    req.on('error', (err) => {
+      if (answered && (err.code === 'EPIPE' || err.code === 'ECONNRESET')) return;   // the answer is read
+      fail(err);
+    });
+    req.end(body === undefined ? undefined : typeof body === 'string' ? body
+      : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+  });
+}
+
 /** A connection to one optirsd. */
 export class Client {
+  #socketPath = null;   // unix:///PATH: the socket file
+
   /**
    * @param {string|object} [opts] the URL, or {url, apiKey, timeout, retries, backoff, maxBackoff}.
-   * url defaults to $OPTIRS_URL then http://127.0.0.1:8080; apiKey to $OPTIRS_API_KEY.
+   * url is http(s)://HOST[:PORT][/prefix] or unix:///ABSOLUTE/PATH (a daemon's --listen unix: socket
+   * file); it defaults to $OPTIRS_URL then http://127.0.0.1:8080; apiKey to $OPTIRS_API_KEY.
    */
   constructor(opts = {}) {
     if (typeof opts === 'string') opts = { url: opts };
     this.url = String(opts.url || env('OPTIRS_URL') || DEFAULT_URL).replace(/\/+$/, '');
-    const u = new URL(this.url);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`optirs: url must be http(s), not ${this.url}`);
+    this.#socketPath = unixPath(this.url);
+    const u = this.#socketPath ? null : new URL(this.url);
+    if (u && u.protocol !== 'http:' && u.protocol !== 'https:') {
+      throw new TypeError(`optirs: url must be http(s)://… or unix:///PATH, not ${this.url}`);
+    }
     this.apiKey = opts.apiKey ?? env('OPTIRS_API_KEY') ?? null;
     this.timeout = opts.timeout ?? 60000;          // ms, per request
     this.retries = opts.retries ?? 6;
@@ -103,7 +158,8 @@ export class Client {
     for (let attempt = 0; ; attempt++) {
       let res;
       try {
-        res = await fetch(this.url + path, { method, headers: h, body, signal: AbortSignal.timeout(this.timeout) });
+        const init = { method, headers: h, body, signal: AbortSignal.timeout(this.timeout) };
+        res = this.#socketPath ? await unixFetch(this.#socketPath, path, init) : await fetch(this.url + path, init);
       } catch (err) {
         const refused = err?.cause?.code === 'ECONNREFUSED';
         if ((idempotent || refused) && attempt < this.retries) {

@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 #include "config.h"
+#include "listen.h"
 
 struct MHD_Daemon;
 typedef struct store store;
@@ -19,7 +20,8 @@ typedef struct app {
     sessions          *reg;
     struct MHD_Daemon *mhd;
     _Atomic int        state;
-    int                port;
+    listen_sock        listen;         /* the listener (listen.h), set by http_start */
+    int                port;           /* the bound TCP port (0 on a unix socket) */
     int                tls;            /* serving https */
 } app;
 

@@ -201,5 +201,7 @@ int auth_key_create(store *db, const char *tenant, int admin, char *key_out, sto
 
 int auth_loopback(const char *listen)
 {
-    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "localhost:", 10) == 0;
+    /* A unix socket is local by construction, and its file mode narrows it further. */
+    return strncmp(listen, "127.", 4) == 0 || strncmp(listen, "localhost:", 10) == 0 ||
+           strncmp(listen, "unix:", 5) == 0;
 }

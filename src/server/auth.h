@@ -8,7 +8,7 @@
  * Open mode (every caller is an admin of the empty tenant) is one decision:
  * no key has EVER been created in the database (a durable fact the store
  * sets with the first key, see store_keys_ever), and the listen address is a
- * loopback one or --allow-open is 1.  Both halves are checked every time
+ * loopback one or a unix socket, or --allow-open is 1.  Both halves are checked every time
  * open mode is derived.  Once a key has existed every request needs one,
  * for good: revoking the last key leaves the daemon closed (recovery:
  * `optirsd keys create` against the database).
@@ -52,7 +52,8 @@ int  auth_key_create(store *db, const char *tenant, int admin, char *key_out, st
 int  auth_tenant_valid(const char *tenant);
 /* SHA-256 of n bytes into out. */
 void auth_sha256(const void *data, size_t n, uint8_t out[32]);
-/* Whether a listen address is a loopback one (127.0.0.0/8, localhost). */
+/* Whether a listen address is a local one: loopback (127.0.0.0/8,
+ * localhost) or a unix socket (unix:PATH). */
 int  auth_loopback(const char *listen);
 /* Forgets cached keys (after this daemon changed one). */
 void auth_invalidate(void);

@@ -23,7 +23,9 @@ typedef struct config_row {
 #define OFF(f) offsetof(config, f)
 static const config_row rows[] = {
     {"listen", CT_STR, OFF(listen), sizeof(((config *)0)->listen), "127.0.0.1:8080", 0, 0,
-     "HOST:PORT to listen on (port 0 picks a free port)"},
+     "HOST:PORT to listen on (port 0 picks a free port), or unix:/PATH for a local socket file"},
+    {"listen-mode", CT_STR, OFF(listen_mode), sizeof(((config *)0)->listen_mode), "0660", 0, 0,
+     "octal permissions of the unix: socket file (who may connect); ignored for HOST:PORT"},
     {"db", CT_STR, OFF(db), sizeof(((config *)0)->db), "data/optirs.db", 0, 0, "SQLite database file"},
     {"threads", CT_INT, OFF(threads), 0, "0", 0, 256, "HTTP worker threads (0 = one per core)"},
     {"compute-threads", CT_INT, OFF(compute_threads), 0, "0", 0, 256,

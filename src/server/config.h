@@ -15,7 +15,8 @@
 #include <cjson/cJSON.h>
 
 typedef struct config {
-    char    listen[128];          /* HOST:PORT */
+    char    listen[128];          /* HOST:PORT or unix:PATH (listen.h) */
+    char    listen_mode[8];       /* octal mode of a unix: socket file */
     char    db[1024];             /* SQLite file */
     int64_t threads;              /* HTTP worker threads */
     int64_t compute_threads;      /* compute pool threads (0: one per core) */

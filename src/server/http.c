@@ -19,6 +19,7 @@
 #include "http_status.h"
 #include "http_strict.h"
 #include "jwriter.h"
+#include "listen.h"
 #include "prom.h"
 
 static _Atomic int inflight;
@@ -627,24 +628,15 @@ static char *read_file(const char *path)
 int http_start(app *a, int threads, int *bound_port)
 {
     const config *cfg = &a->cfg;
-    char host[128];
-    const char *colon = strrchr(cfg->listen, ':');
-    if (!colon || (size_t)(colon - cfg->listen) >= sizeof host) return ERR_INVALID_ARGUMENT;
-    memcpy(host, cfg->listen, (size_t)(colon - cfg->listen));
-    host[colon - cfg->listen] = '\0';
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    if (*end || port < 0 || port > 65535) return ERR_INVALID_ARGUMENT;
-
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    if (strcmp(host, "localhost") == 0) strcpy(host, "127.0.0.1");
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-        fprintf(stderr, "optirsd: --listen needs an IPv4 address, got '%s'\n", host);
+    int rc = listen_open(&a->listen, cfg->listen, cfg->listen_mode);
+    if (rc != 0) return rc;
+    if (a->listen.is_unix && (cfg->tls_cert[0] || cfg->tls_key[0])) {
+        fprintf(stderr, "optirsd: TLS is not served on a unix socket (its file mode guards it, --listen-mode)\n");
+        listen_close(&a->listen);
         return ERR_INVALID_ARGUMENT;
     }
+    struct MHD_OptionItem lopt[2];
+    listen_mhd_option(&a->listen, lopt);
 
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
     char *cert = NULL, *key = NULL;
@@ -668,8 +660,8 @@ int http_start(app *a, int threads, int *bound_port)
         flags |= MHD_USE_TLS;
     }
     a->tls = cert != NULL;
-    a->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_access, a,
-                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+    a->mhd = MHD_start_daemon(flags, (uint16_t)a->listen.port, NULL, NULL, on_access, a,
+                              MHD_OPTION_ARRAY, lopt,
                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned)threads,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
                               MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_connections_per_ip,
@@ -686,27 +678,35 @@ int http_start(app *a, int threads, int *bound_port)
     if (!a->mhd) {
         fprintf(stderr, "optirsd: libmicrohttpd could not start on %s%s\n", cfg->listen,
                 a->tls ? " (check the certificate and key)" : "");
+        listen_close(&a->listen);
         return ERR_INTERNAL;
     }
+    listen_handed_over(&a->listen);
     if (http_deadline_start(cfg->header_timeout) != 0) {
         fprintf(stderr, "optirsd: cannot start the header-deadline thread\n");
-        MHD_stop_daemon(a->mhd);
-        a->mhd = NULL;
+        http_stop(a);
         return ERR_INTERNAL;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    *bound_port = info ? info->port : (int)port;
+    const union MHD_DaemonInfo *info =
+        a->listen.is_unix ? NULL : MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    *bound_port = info ? info->port : a->listen.port;
     return 0;
 }
 
 void http_quiesce(app *a)
 {
-    if (a->mhd) MHD_quiesce_daemon(a->mhd);
+    if (!a->mhd) return;
+    MHD_socket fd = MHD_quiesce_daemon(a->mhd);
+    /* The listening socket is ours again; a unix one is closed (and its file
+     * removed) by http_stop. */
+    if (a->listen.is_unix && fd != MHD_INVALID_SOCKET) a->listen.fd = fd;
 }
 
 void http_stop(app *a)
 {
+    if (a->mhd && a->listen.is_unix) http_quiesce(a);   /* the socket back first (listen.h) */
     if (a->mhd) MHD_stop_daemon(a->mhd);
     a->mhd = NULL;
+    listen_close(&a->listen);
     http_deadline_stop();
 }

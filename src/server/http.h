@@ -90,10 +90,11 @@ typedef struct route {
 extern const route routes_table[];
 extern const int   routes_count;
 
-/* Starts libmicrohttpd on a->cfg.listen ("HOST:PORT") with `threads`
- * workers, the configured connection limits, and TLS when a->cfg.tls_cert and
- * tls_key are set.  *bound_port receives the bound port.  0, or an ERR_* with
- * a message on stderr. */
+/* Starts libmicrohttpd on a->cfg.listen ("HOST:PORT", or "unix:PATH": a
+ * socket file, listen.h) with `threads` workers, the configured connection
+ * limits, and TLS when a->cfg.tls_cert and tls_key are set (not on a socket
+ * file).  *bound_port receives the bound TCP port (0 for a socket file).  0,
+ * or an ERR_* with a message on stderr. */
 int  http_start(app *a, int threads, int *bound_port);
 /* Stops accepting new connections (draining). */
 void http_quiesce(app *a);

@@ -2,7 +2,7 @@
  * (signals and timers) and the orderly shutdown.  See serve.h.
  *
  * Start-up: load the configuration, open the store, start HTTP (printing
- * `listening on http://HOST:PORT` as the first line), restore the sessions
+ * `listening on http://HOST:PORT`, or `unix:///PATH`, as the first line), restore the sessions
  * (readyz answers 503 meanwhile), then serve.  SIGTERM/SIGINT drain: readyz
  * turns 503, no new connections, waiting workers are released, in-flight
  * requests finish (the compute pool runs what it has queued; what is still
@@ -131,9 +131,13 @@ static int serve(void)
         store_close(a->db);
         return 1;
     }
-    char host[128];
-    snprintf(host, sizeof host, "%.*s", (int)(strrchr(a->cfg.listen, ':') - a->cfg.listen), a->cfg.listen);
-    printf("listening on %s://%s:%d\n", a->tls ? "https" : "http", host, a->port);
+    if (a->listen.is_unix) {
+        printf("listening on unix://%s\n", a->listen.path);   /* the clients' URL of it */
+    } else {
+        char host[128];
+        snprintf(host, sizeof host, "%.*s", (int)(strrchr(a->cfg.listen, ':') - a->cfg.listen), a->cfg.listen);
+        printf("listening on %s://%s:%d\n", a->tls ? "https" : "http", host, a->port);
+    }
     fflush(stdout);
 
     /* Learned-optimizer weights (built-in ones inserted on first start)
@@ -152,7 +156,7 @@ static int serve(void)
     printf("restored %d sessions from %s; ready (%d threads, %d compute threads)\n", n, a->cfg.db, threads, compute);
     if (open)
         printf("no API keys: open access (%s); the first key created closes it\n",
-               auth_loopback(a->cfg.listen) ? "loopback only" : "--allow-open");
+               a->listen.is_unix ? "unix socket only" : auth_loopback(a->cfg.listen) ? "loopback only" : "--allow-open");
     else printf("API keys required (Authorization: Bearer KEY)\n");
     int64_t active = 0;
     if (!open && store_keys_active(a->db, &active) == 0 && active == 0)

@@ -1,7 +1,8 @@
 """Start and talk to a real optirsd over loopback, for the integration tests.
 
 Each Daemon gets a fresh database in its own temporary directory and an
-ephemeral port; it is driven only over HTTP (and signals)."""
+ephemeral port (or, with unix=True, the socket file optirs.sock in that
+directory: --listen unix:PATH); it is driven only over HTTP (and signals)."""
 import http.client
 import json
 import os
@@ -17,25 +18,53 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 OPTIRSD = os.environ.get("OPTIRSD", os.path.join(ROOT, "build", "optirsd"))
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a unix socket file; the Host header says localhost."""
+
+    def __init__(self, path, timeout=60):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        try:
+            s.connect(self.unix_path)
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
+
+
 class Daemon:
-    def __init__(self, *flags, tmpdir=None, db=None):
+    def __init__(self, *flags, tmpdir=None, db=None, unix=False):
         self.own_dir = tmpdir is None
         self.dir = tmpdir or tempfile.mkdtemp(prefix="optirs-it-")
         self.db = db or os.path.join(self.dir, "optirs.db")
         self.flags = list(flags)
         self.proc = None
         self.port = None
+        self.sock = os.path.join(self.dir, "optirs.sock") if unix else None
         self.conn = None
         self.log = None
 
+    @property
+    def url(self):
+        """The clients' base URL of this daemon."""
+        return "unix://" + self.sock if self.sock else "http://127.0.0.1:%d" % self.port
+
     def start(self, timeout=20):
         self.log = open(os.path.join(self.dir, "stderr.log"), "ab")
+        listen = "unix:" + self.sock if self.sock else "127.0.0.1:0"
         self.proc = subprocess.Popen(
-            [OPTIRSD, "--listen", "127.0.0.1:0", "--db", self.db, "--threads", "4", *self.flags],
+            [OPTIRSD, "--listen", listen, "--db", self.db, "--threads", "4", *self.flags],
             stdout=subprocess.PIPE, stderr=self.log)
         first = self.proc.stdout.readline().decode()
-        assert first.startswith("listening on http://127.0.0.1:"), first
-        self.port = int(first.strip().rsplit(":", 1)[1])
+        if self.sock:
+            assert first.strip() == "listening on unix://" + self.sock, first
+        else:
+            assert first.startswith("listening on http://127.0.0.1:"), first
+            self.port = int(first.strip().rsplit(":", 1)[1])
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
@@ -47,10 +76,16 @@ class Daemon:
             time.sleep(0.02)
         raise RuntimeError("optirsd did not become ready")
 
+    def new_connection(self, timeout=60):
+        """A new connection to the daemon, over its socket file or TCP."""
+        if self.sock:
+            return UnixHTTPConnection(self.sock, timeout=timeout)
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+
     def connect(self):
         if self.conn:
             self.conn.close()
-        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        self.conn = self.new_connection()
 
     def request(self, method, path, body=None, headers=None, fresh=False):
         """One request; returns (status, headers dict (lower-case), body bytes)."""
@@ -64,7 +99,13 @@ class Daemon:
             body = body.encode()
         for attempt in range(2):
             try:
-                self.conn.request(method, path, body=body, headers=hdrs)
+                try:
+                    self.conn.request(method, path, body=body, headers=hdrs)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The daemon answers some errors (401, 403, 404, 413 …) from
+                    # the headers and closes; on a socket file the body's send
+                    # then fails at once, with the answer already waiting.
+                    pass
                 resp = self.conn.getresponse()
                 data = resp.read()
                 h = {k.lower(): v for k, v in resp.getheaders()}

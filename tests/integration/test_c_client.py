@@ -82,3 +82,27 @@ def test_header_is_usable_from_cpp(tmp_path):
                     str(src), os.path.join(BUILD, "liboptirs_client.a"), "-o", str(exe)] + flags + ["-lcurl", "-lcjson"],
                    check=True)
     assert subprocess.run([str(exe)]).returncode == 0
+
+
+def test_c_client_every_call_over_a_unix_socket(make_daemon):
+    d = make_daemon(unix=True).start()
+    rc, out, err = run(TEST_BIN, "basic", d.url)
+    assert d.url.startswith("unix:///")
+    assert rc == 0, out + err
+    assert out.strip().endswith(" 0 failed"), out
+    assert int(out.split()[-4]) >= 50, out
+
+
+def test_c_client_unix_urls_and_an_early_answer(make_daemon):
+    d = make_daemon("--max-json-body", "1024", unix=True).start()
+    rc, out, err = run(TEST_BIN, "unix", d.url)
+    assert rc == 0, out + err
+    assert out.strip().endswith(" 0 failed") and int(out.split()[-4]) >= 10, out
+
+
+def test_c_example_over_a_unix_socket(make_daemon):
+    d = make_daemon(unix=True).start()
+    rc, out, err = run(EXAMPLE_BIN, env={"OPTIRS_URL": d.url})
+    assert rc == 0, out + err
+    w = [float(x) for x in out.split("w = [")[1].split("]")[0].split()]
+    assert w == pytest.approx([1.0, -2.0, 0.5, 3.0], abs=1e-2)

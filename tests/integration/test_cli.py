@@ -23,7 +23,7 @@ def built():
 
 def cli(daemon, *args, key=None, stdin=None, url=None, binary=False):
     env = {k: v for k, v in os.environ.items() if k not in ("OPTIRS_URL", "OPTIRS_API_KEY")}
-    env["OPTIRS_URL"] = url or "http://127.0.0.1:%d" % daemon.port
+    env["OPTIRS_URL"] = url or daemon.url          # http://… or unix:///… (test_unix_socket.py)
     if key:
         env["OPTIRS_API_KEY"] = key
     p = subprocess.run([OPTIRS, *args], input=stdin, capture_output=True, env=env, timeout=60)

@@ -13,7 +13,8 @@ def test_health_config_and_optimizers(daemon):
     assert daemon.json("GET", "/livez") == (200, {"status": "alive"})
     assert daemon.json("GET", "/readyz") == (200, {"status": "ready"})
     st, cfg = daemon.json("GET", "/v1/config")
-    assert st == 200 and cfg["listen"] == "127.0.0.1:0" and cfg["threads"] == 4
+    listen = "unix:" + daemon.sock if daemon.sock else "127.0.0.1:0"   # test_unix_socket.py runs this too
+    assert st == 200 and cfg["listen"] == listen and cfg["threads"] == 4
     st, body = daemon.json("GET", "/v1/optimizers")
     names = {o["name"]: o for o in body["optimizers"]}
     for n in ("sgd", "adam", "adamw", "rmsprop", "adagrad"):

@@ -4,6 +4,10 @@
  *   test_client basic URL              every call of the library
  *   test_client retry URL DIRECT_URL   URL is a proxy that drops the first two
  *                                      answers; DIRECT_URL reaches the daemon
+ *   test_client unix URL               URL is unix:///PATH of a daemon with
+ *                                      --max-json-body 1024: the URL forms, an
+ *                                      early answer (413) read although the
+ *                                      body could not be sent, a missing file
  *
  * Exact float32 comparisons are intended: SGD's update is -lr*g computed
  * in float32 by the daemon, and lr = 0.5 makes it exact. */
@@ -293,12 +297,72 @@ static int run_retry(const char *url, const char *direct)
     return finish();
 }
 
+/* What is particular to a unix:///PATH URL (`basic` runs every call over one too). */
+static int run_unix(const char *url)
+{
+    optirs_client *c = NULL, *bad = NULL;
+    int rc = optirs_client_new(url, NULL, &c);
+    CHECK(rc == 0 && strcmp(optirs_client_url(c), url) == 0, "unix URL kept as given: %d", rc);
+    const char *refused[] = {"unix://relative.sock", "unix:///", "unix:///x.sock?a=1", "unix:/x.sock",
+                             "unix:///0123456789012345678901234567890123456789012345678901234567890123456789"
+                             "0123456789012345678901234567890123456789"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        bad = NULL;
+        CHECK(optirs_client_new(refused[i], NULL, &bad) == OPTIRS_E_ARG && !bad, "refused: %s", refused[i]);
+    }
+
+    /* 413 from the headers, then the daemon closes: the answer, not a connection error. */
+    size_t big = 200000;
+    char *body = malloc(big + 64);
+    CHECK(body != NULL, "memory");
+    if (!body)
+        return finish();
+    int n = snprintf(body, 64, "{\"optimizer\":\"sgd\",\"tensors\":[[1]],\"name\":\"");
+    memset(body + n, 'x', big);
+    memcpy(body + n + big, "\"}", 3);
+    optirs_session *s = NULL;
+    optirs_client_set_retry(c, 0, 0.01, 0.01);
+    rc = optirs_session_create_json(c, body, &s);
+    free(body);
+    CHECK(rc == OPTIRS_E_HTTP && optirs_client_error(c)->status == 413 && strcmp(ecode(c), "body_too_large") == 0,
+          "early 413 over a socket file: rc %d code %s", rc, ecode(c));
+    optirs_session_free(s);
+    s = NULL;
+    const int64_t s1[] = {2};
+    const optirs_tensor t = {NULL, s1, 1};
+    optirs_spec sp = {.optimizer = "sgd", .hyperparams_json = "{\"lr\":0.5}", .tensors = &t, .n_tensors = 1};
+    rc = optirs_session_create(c, &sp, &s);
+    CHECK(rc == 0, "create after the 413: %s", ecode(c));
+    float g[2] = {1, -2}, u[2] = {0, 0};
+    double loss = 1;
+    if (rc == 0) {
+        rc = optirs_session_step(s, g, 2, &loss, NULL, u);
+        CHECK(rc == 0 && u[0] == -0.5f && u[1] == 1.0f, "a binary step: %d %g %g", rc, u[0], u[1]);
+    }
+    optirs_session_free(s);
+    optirs_client_free(c);
+
+    /* a socket file nobody made: connection_error after the retries */
+    optirs_client *dead = NULL;
+    rc = optirs_client_new("unix:///nonexistent-dir-optirs/none.sock", NULL, &dead);
+    CHECK(rc == 0, "made: %d", rc);
+    optirs_client_set_retry(dead, 1, 0.01, 0.02);
+    cJSON *cat = NULL;
+    rc = optirs_optimizers(dead, &cat);
+    CHECK(rc == OPTIRS_E_CONNECT && strcmp(ecode(dead), "connection_error") == 0, "missing socket: %d", rc);
+    cJSON_Delete(cat);
+    optirs_client_free(dead);
+    return finish();
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "unix") == 0)
+        return run_unix(argv[2]);
     if (argc == 3 && strcmp(argv[1], "basic") == 0)
         return run_basic(argv[2]);
     if (argc == 4 && strcmp(argv[1], "retry") == 0)
         return run_retry(argv[2], argv[3]);
-    fprintf(stderr, "usage: test_client basic URL | test_client retry URL DIRECT_URL\n");
+    fprintf(stderr, "usage: test_client basic URL | test_client retry URL DIRECT_URL | test_client unix URL\n");
     return 2;
 }

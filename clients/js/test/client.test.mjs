@@ -1,14 +1,21 @@
 // The Node client against a real optirsd (node --test clients/js/test/).
+// OPTIRS_JS_TRANSPORT=unix runs the same tests over a unix socket file
+// (client.unix.test.mjs sets it and imports this file); the lost-reply test
+// needs a TCP proxy and runs on TCP only.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 
 import { Client, OptirsError } from '../index.js';
-import { startDaemon } from '../testing/daemon.mjs';
+import { startDaemon, startUnixDaemon } from '../testing/daemon.mjs';
 import { DropProxy } from '../testing/dropproxy.mjs';
 
+const UNIX = process.env.OPTIRS_JS_TRANSPORT === 'unix';
 let d;
-before(async () => { d = await startDaemon('--step-timeout', '10'); });
+before(async () => {
+  d = await (UNIX ? startUnixDaemon : startDaemon)('--step-timeout', '10');
+  assert.ok(UNIX ? d.url.startsWith('unix:///') : d.url.startsWith('http://'), d.url);
+});
 after(async () => { await d.stop(); });
 
 const f32 = (a) => Float32Array.from(a);
@@ -107,7 +114,7 @@ test('errors carry the daemon codes', async () => {
   await assert.rejects(s.step([1, 2, 3]), RangeError);
 });
 
-test('a lost reply is re-sent with the same step and applied once', async () => {
+test('a lost reply is re-sent with the same step and applied once', { skip: UNIX && 'the proxy is TCP' }, async () => {
   const proxy = await new DropProxy(d.port).listen();
   try {
     const c = new Client({ url: proxy.url, backoff: 10 });

@@ -56,10 +56,44 @@ def _is_numpy(x):
     return _np is not None and isinstance(x, _np.ndarray)
 
 
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """http.client over a unix socket file (a ``unix:///PATH`` URL); the Host
+    header says localhost."""
+
+    def __init__(self, path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self._unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        try:
+            s.connect(self._unix_path)
+        except OSError:
+            s.close()
+            raise
+        self.sock = s
+
+
+def _parse_url(url):
+    """(scheme, host, port, unix socket path or None, path prefix) of a base URL."""
+    u = urllib.parse.urlsplit(url)
+    if u.scheme == "unix":
+        # unix:///run/optirs/optirs.sock: the whole path names the socket file.
+        if u.netloc or not u.path.startswith("/") or u.path == "/" or u.query or u.fragment:
+            raise ValueError("optirs: a unix socket url is unix:///ABSOLUTE/PATH, not %r" % url)
+        return "unix", "localhost", None, u.path, ""
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise ValueError("optirs: url must be http(s)://HOST[:PORT][/prefix] or unix:///PATH, not %r" % url)
+    return u.scheme, u.hostname, u.port or (443 if u.scheme == "https" else 80), None, u.path.rstrip("/")
+
+
 class Client:
     """A connection to one optirsd.
 
-    ``url`` defaults to $OPTIRS_URL, then http://127.0.0.1:8080; ``api_key``
+    ``url`` is ``http(s)://HOST[:PORT][/prefix]`` or ``unix:///PATH`` (the
+    daemon's ``--listen unix:/PATH`` socket file); it defaults to
+    $OPTIRS_URL, then http://127.0.0.1:8080; ``api_key``
     to $OPTIRS_API_KEY (sent as ``Authorization: Bearer``).  ``timeout`` is the
     socket timeout of one request in seconds (a shared-session step waits for
     the other workers, up to the daemon's step-timeout, 30 s by default).
@@ -71,13 +105,8 @@ class Client:
     def __init__(self, url=None, api_key=None, timeout=60.0, retries=6,
                  backoff=0.05, max_backoff=2.0, binary=None):
         self.url = (url or os.environ.get("OPTIRS_URL") or DEFAULT_URL).rstrip("/")
-        u = urllib.parse.urlsplit(self.url)
-        if u.scheme not in ("http", "https") or not u.hostname:
-            raise ValueError("optirs: url must be http(s)://HOST[:PORT][/prefix], not %r" % self.url)
-        self._https = u.scheme == "https"
-        self._host = u.hostname
-        self._port = u.port or (443 if self._https else 80)
-        self._prefix = u.path.rstrip("/")
+        scheme, self._host, self._port, self._unix, self._prefix = _parse_url(self.url)
+        self._https = scheme == "https"
         self.api_key = api_key if api_key is not None else os.environ.get("OPTIRS_API_KEY")
         self.timeout = timeout
         self.retries = int(retries)
@@ -93,8 +122,11 @@ class Client:
     def _conn(self):
         c = getattr(self._local, "conn", None)
         if c is None:
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            c = cls(self._host, self._port, timeout=self.timeout)
+            if self._unix:
+                c = _UnixHTTPConnection(self._unix, self.timeout)
+            else:
+                cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+                c = cls(self._host, self._port, timeout=self.timeout)
             self._local.conn = c
         return c
 
@@ -126,7 +158,14 @@ class Client:
         h.update(headers or {})
         c = self._conn()
         try:
-            c.request(method, self._prefix + path, body=body, headers=h)
+            try:
+                c.request(method, self._prefix + path, body=body, headers=h)
+            except (BrokenPipeError, ConnectionResetError):
+                # The daemon answers some errors (401, 403, 404, 413 …) from
+                # the headers and closes; the rest of the body then cannot be
+                # sent (at once on a unix socket), but the answer may be
+                # waiting: read it, or fail as a connection error.
+                pass
             r = c.getresponse()
             data = r.read()
         except BaseException:

@@ -252,6 +252,8 @@ static void test_loopback_addresses(void **st)
     assert_true(auth_loopback("127.0.0.1:8080"));
     assert_true(auth_loopback("127.1.2.3:1"));
     assert_true(auth_loopback("localhost:8080"));
+    assert_true(auth_loopback("unix:/run/optirs/optirs.sock"));
+    assert_false(auth_loopback("unixfoo:8080"));
     assert_false(auth_loopback("0.0.0.0:8080"));
     assert_false(auth_loopback("10.0.0.1:8080"));
     assert_false(auth_loopback("localhost.example.com:80"));
