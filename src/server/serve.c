@@ -125,8 +125,11 @@ static int serve(void)
     }
     if (http_start(a, threads, &a->port) != 0) {
         /* No SO_REUSEPORT: a port another process (another optirsd) listens on is refused. */
-        log_msg(LOG_ERROR, "cannot listen on %s (is another process, perhaps another optirsd, "
-                        "already listening there?)", a->cfg.listen);
+        if (strncmp(a->cfg.listen, "unix:", 5) == 0)   /* listen.c printed the reason */
+            log_msg(LOG_ERROR, "cannot listen on %s", a->cfg.listen);
+        else
+            log_msg(LOG_ERROR, "cannot listen on %s (is another process, perhaps another optirsd, "
+                            "already listening there?)", a->cfg.listen);
         pool_stop();
         store_close(a->db);
         return 1;
