@@ -74,7 +74,8 @@ float half_bf16_to_f32(uint16_t h)
     return bits_f32(u);
 }
 
-/* ---- arrays ------------------------------------------------------------- */
+/* ---- arrays: F16C for f16, AVX2 for bf16 and the overflow scan, behind
+ * a cpu check; the scalar functions finish every tail ------------------ */
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define HALF_HAVE_F16C 1
@@ -97,12 +98,73 @@ __attribute__((target("avx,f16c"))) static size_t f16_decode_f16c(const uint16_t
         _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(src + i))));
     return i;
 }
+
+/* bf16 in AVX2 integer lanes: the same bit arithmetic as the scalar code. */
+__attribute__((target("avx2"))) static __m256i bf16_round8(__m256i u)
+{
+    const __m256i abs = _mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF));
+    const __m256i nan = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x7F800000));
+    const __m256i hi = _mm256_srli_epi32(u, 16);
+    const __m256i lsb = _mm256_and_si256(hi, _mm256_set1_epi32(1));
+    const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), lsb), 16);
+    return _mm256_blendv_epi8(r, _mm256_or_si256(hi, _mm256_set1_epi32(0x40)), nan);
+}
+
+__attribute__((target("avx2"))) static size_t bf16_encode_avx2(const float *src, uint16_t *dst, size_t n)
+{
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i a = bf16_round8(_mm256_loadu_si256((const __m256i *)(const void *)(src + i)));
+        __m256i b = bf16_round8(_mm256_loadu_si256((const __m256i *)(const void *)(src + i + 8)));
+        /* packus works per 128-bit lane: put the quarters back in order */
+        __m256i p = _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xD8);
+        _mm256_storeu_si256((__m256i *)(void *)(dst + i), p);
+    }
+    return i;
+}
+
+__attribute__((target("avx2"))) static size_t bf16_decode_avx2(const uint16_t *src, float *dst, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i u = _mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(src + i))), 16);
+        __m256i abs = _mm256_and_si256(u, _mm256_set1_epi32(0x7FFFFFFF));
+        __m256i nan = _mm256_cmpgt_epi32(abs, _mm256_set1_epi32(0x7F800000));
+        u = _mm256_or_si256(u, _mm256_and_si256(nan, _mm256_set1_epi32(0x00400000)));
+        _mm256_storeu_si256((__m256i *)(void *)(dst + i), u);
+    }
+    return i;
+}
+
+/* The first block of 8 holding a finite value at or past lim; i = n & ~7 when none. */
+__attribute__((target("avx2"))) static size_t overflow_avx2(const float *v, size_t n, uint32_t lim)
+{
+    const __m256i lo = _mm256_set1_epi32((int)(lim - 1)), inf = _mm256_set1_epi32(0x7F800000);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256i a = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(const void *)(v + i)),
+                                     _mm256_set1_epi32(0x7FFFFFFF));
+        __m256i hit = _mm256_and_si256(_mm256_cmpgt_epi32(a, lo), _mm256_cmpgt_epi32(inf, a));
+        if (!_mm256_testz_si256(hit, hit)) break;
+    }
+    return i;
+}
 #endif
 
 static int use_f16c(void)
 {
 #ifdef HALF_HAVE_F16C
     return !half_force_portable && __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+#else
+    return 0;
+#endif
+}
+
+static int use_avx2(void)
+{
+#ifdef HALF_HAVE_F16C
+    return !half_force_portable && __builtin_cpu_supports("avx2");
 #else
     return 0;
 #endif
@@ -133,18 +195,30 @@ void half_f16_decode(const uint16_t *src, float *dst, size_t n)
 
 void half_bf16_encode(const float *src, uint16_t *dst, size_t n)
 {
-    for (size_t i = 0; i < n; i++) dst[i] = half_bf16_from_f32(src[i]);
+    size_t i = 0;
+#ifdef HALF_HAVE_F16C
+    if (use_avx2()) i = bf16_encode_avx2(src, dst, n);
+#endif
+    for (; i < n; i++) dst[i] = half_bf16_from_f32(src[i]);
 }
 
 void half_bf16_decode(const uint16_t *src, float *dst, size_t n)
 {
-    for (size_t i = 0; i < n; i++) dst[i] = half_bf16_to_f32(src[i]);
+    size_t i = 0;
+#ifdef HALF_HAVE_F16C
+    if (use_avx2()) i = bf16_decode_avx2(src, dst, n);
+#endif
+    for (; i < n; i++) dst[i] = half_bf16_to_f32(src[i]);
 }
 
 size_t half_first_overflow(const float *v, size_t n, int bf16)
 {
     uint32_t lim = bf16 ? 0x7F7F8000u : 0x477FF000u;
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+#ifdef HALF_HAVE_F16C
+    if (use_avx2()) i = overflow_avx2(v, n, lim);
+#endif
+    for (; i < n; i++) {
         uint32_t a = f32_bits(v[i]) & 0x7FFFFFFFu;
         if (a >= lim && a < 0x7F800000u) return i;
     }

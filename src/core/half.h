@@ -13,8 +13,9 @@
  *  - 16 bits -> float32 is exact for every value (both formats are subsets
  *    of float32); a NaN gets the quiet bit set, as F16C does.
  *  - The array functions give bit-for-bit the results of the scalar ones;
- *    f16 arrays use F16C when the CPU has it (half_force_portable = 1 turns
- *    that off, for tests), a portable loop otherwise.
+ *    f16 arrays use F16C and bf16 arrays (and the overflow scan) AVX2 when
+ *    the CPU has them (half_force_portable = 1 turns that off, for tests),
+ *    portable loops otherwise.
  *  - Nothing allocates; no global state but the test switch.
  *
  * Thread rules: pure; any thread. */
@@ -24,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 1: the array functions skip F16C (tests compare the two paths). */
+/* 1: the array functions skip F16C and AVX2 (tests compare the paths). */
 extern int half_force_portable;
 
 uint16_t half_f16_from_f32(float x);
@@ -42,7 +43,7 @@ void half_bf16_decode(const uint16_t *src, float *dst, size_t n);
  * f16 (bf16 = 0) or bf16 (bf16 = 1); n when every finite value fits. */
 size_t half_first_overflow(const float *v, size_t n, int bf16);
 
-/* 1 when the array functions use F16C on this CPU (for the tests' log). */
+/* 1 when the f16 array functions use F16C on this CPU (for the tests' log). */
 int half_have_f16c(void);
 
 #endif

@@ -3,8 +3,9 @@
  * (NaNs: to their quiet form); known values and the rounding edges (ties to
  * even, the last finite value and the first that overflows, subnormals,
  * the smallest value that does not round to zero, -0, NaN payloads); and
- * the F16C path against the portable loop on all 65536 halves and on a
- * sweep of float32 bit patterns that holds every edge above. */
+ * the F16C (f16) and AVX2 (bf16, the overflow scan) paths against the
+ * portable loops on all 65536 halves and on a sweep of float32 bit patterns
+ * that holds every edge above. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -146,8 +147,9 @@ static void test_half_first_overflow(void **unused)
     assert_int_equal(half_first_overflow(w, 3, 0), 0);
 }
 
-/* The array functions (F16C when the CPU has it) against the scalar ones
- * with the portable switch on, bit for bit; n = 13 leaves a scalar tail. */
+/* The array functions (F16C for f16, AVX2 for bf16 and the overflow scan,
+ * when the CPU has them) against the scalar ones with the portable switch
+ * on, bit for bit; n = 13 leaves a scalar tail. */
 static void check_f16_arrays(const float *src, size_t n)
 {
     uint16_t *a = malloc(n * 2), *b = malloc(n * 2);
@@ -171,6 +173,29 @@ static void check_f16_arrays(const float *src, size_t n)
     half_force_portable = 0;
     for (size_t i = 0; i < n; i++)
         if (U(x[i]) != U(y[i])) fail_msg("f16 decode of 0x%04x: F16C 0x%08x, portable 0x%08x", a[i], U(x[i]), U(y[i]));
+    /* bf16: AVX2 against the portable loop, both ways */
+    half_bf16_encode(src, a, n);
+    half_force_portable = 1;
+    half_bf16_encode(src, b, n);
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i]) fail_msg("bf16 encode of 0x%08x: AVX2 0x%04x, portable 0x%04x", U(src[i]), a[i], b[i]);
+        assert_int_equal(b[i], half_bf16_from_f32(src[i]));
+    }
+    half_bf16_decode(a, y, n);
+    half_force_portable = 0;
+    half_bf16_decode(a, x, n);
+    for (size_t i = 0; i < n; i++)
+        if (U(x[i]) != U(y[i])) fail_msg("bf16 decode of 0x%04x: AVX2 0x%08x, portable 0x%08x", a[i], U(x[i]), U(y[i]));
+    /* the overflow scan, over every window start 0..15 */
+    for (int bf = 0; bf < 2; bf++)
+        for (size_t off = 0; off < 16 && off < n; off++) {
+            half_force_portable = 0;
+            size_t fast = half_first_overflow(src + off, n - off, bf);
+            half_force_portable = 1;
+            size_t slow = half_first_overflow(src + off, n - off, bf);
+            half_force_portable = 0;
+            assert_int_equal(fast, slow);
+        }
     free(a);
     free(b);
     free(x);
@@ -200,6 +225,9 @@ static void test_half_f16c_agrees_on_all_halves(void **unused)
     }
     check_f16_arrays(v, n);         /* and back */
     check_f16_arrays(v + 7, 13);
+    /* every bf16 pattern widened, and back */
+    for (size_t i = 0; i < n; i++) v[i] = half_bf16_to_f32((uint16_t)i);
+    check_f16_arrays(v, n);
     free(h);
     free(back);
     free(v);
@@ -219,7 +247,7 @@ static void test_half_f16c_agrees_on_edge_floats(void **unused)
     for (uint64_t u = 0; u < 0x100000000ull; u += 251) v[n++] = F((uint32_t)u);
     const uint32_t edges[] = {0x00000000, 0x33000000, 0x33400000, 0x387FC000, 0x38800000, 0x3F801000, 0x3F803000,
                               0x477FE000, 0x477FF000, 0x47800000, 0x7F7FFFFF, 0x7F800000, 0x7FC00000, 0x7FFFFFFF,
-                              0x3C000000, 0x34000000};
+                              0x3C000000, 0x34000000, 0x7F7F8000, 0x3F808000, 0x00008000};
     for (size_t e = 0; e < sizeof edges / sizeof *edges; e++)
         for (int s = 0; s < 2; s++)
             for (int64_t d = -4096; d <= 4096; d++) {
