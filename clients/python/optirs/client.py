@@ -86,12 +86,16 @@ def encode_vector(v, dtype):
         with _np.errstate(over="ignore"):
             return a.astype("<f2").tobytes()
     u = a.view(_np.uint32)
-    with _np.errstate(over="ignore"):
-        r = ((u + _np.uint32(0x7FFF) + ((u >> 16) & 1)) >> 16).astype(_np.uint16)
+    r = u >> 16                         # (u + 0x7FFF + lsb) >> 16, in place: few passes
+    r &= 1
+    r += 0x7FFF
+    r += u                              # wraps only for NaNs, fixed below
+    r >>= 16
+    out = r.astype("<u2")
     nan = _np.isnan(a)
     if nan.any():                       # keep NaNs NaN (quiet), never let them round to inf
-        r[nan] = ((u[nan] >> 16) | 0x0040).astype(_np.uint16)
-    return r.astype("<u2", copy=False).tobytes()
+        out[nan] = ((u[nan] >> 16) | 0x0040).astype("<u2")
+    return out.tobytes()
 
 
 def decode_vector(data, dtype):
@@ -101,7 +105,10 @@ def decode_vector(data, dtype):
         return _np.frombuffer(data, dtype="<f4").astype(_np.float32)
     if dtype == "f16":
         return _np.frombuffer(data, dtype="<f2").astype(_np.float32)
-    return (_np.frombuffer(data, dtype="<u2").astype(_np.uint32) << 16).view(_np.float32)
+    h = _np.frombuffer(data, dtype="<u2")
+    out = _np.zeros(2 * h.size, dtype="<u2")   # each float32: low half 0, high half the bf16
+    out[1::2] = h
+    return out.view("<f4").astype(_np.float32, copy=False)
 
 
 def _answer_dtype(content_type):
