@@ -2,8 +2,9 @@
 requests and answers chosen by the `dtype` parameter of Content-Type and
 Accept — known bit patterns both ways, the 406 and 415 refusals, lengths
 that do not match the dtype, the float32 fallback of an answer that would
-overflow, the non-finite policy on decoded values, and a bf16 step giving
-exactly the state of the float32 step of the same (rounded) gradients."""
+overflow, the non-finite policy on decoded values, a bf16 step giving
+exactly the state of the float32 step of the same (rounded) gradients, and
+the workers of a shared step in different dtypes."""
 import json
 import random
 import struct
@@ -190,3 +191,32 @@ def test_bf16_step_equals_the_f32_step_of_its_rounded_gradients(daemon):
     pa = daemon.request("GET", f"/v1/sessions/{a}/params", headers={"Accept": OCTET})[2]
     pb = daemon.request("GET", f"/v1/sessions/{b}/params", headers={"Accept": OCTET})[2]
     assert pa == pb and len(pa) == 4 * n
+
+
+def test_shared_session_workers_with_different_dtypes(daemon):
+    """Two workers of one shared step, one in bf16, one in float32: the mean
+    of the widened gradients is applied once, and each worker gets the update
+    in its own dtype."""
+    import http.client
+    import threading
+    sid = daemon.create(optimizer="sgd", hyperparams={"lr": 1.0}, tensors=[{"shape": [2]}], workers=2)["id"]
+    posts = {"a": (pack16([0x3F80, 0x4000]), OCTET + "; dtype=bf16"),      # 1.0, 2.0
+             "b": (struct.pack("<2f", 3.0, -4.0), OCTET)}
+    out = {}
+
+    def post(w):
+        c = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=30)
+        body, ctype = posts[w]
+        c.request("POST", f"/v1/sessions/{sid}/step", body,
+                  {"Content-Type": ctype, "X-Optirs-Step": "1", "X-Optirs-Worker": w})
+        r = c.getresponse()
+        out[w] = (r.status, r.getheader("Content-Type"), r.read())
+        c.close()
+    ts = [threading.Thread(target=post, args=(w,)) for w in posts]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert out["a"][0] == out["b"][0] == 200, out
+    assert out["a"][1] == OCTET + "; dtype=bf16" and u16(out["a"][2]) == [0xC000, 0x3F80]   # -2, 1
+    assert out["b"][1] == OCTET and f32(out["b"][2]) == [-2.0, 1.0]
