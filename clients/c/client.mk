@@ -10,7 +10,8 @@ CLIENT_CFLAGS  ?= $(OPT) -g -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes 
 CLIENT_LDLIBS  ?= $(shell pkg-config --libs libcurl libcjson 2>/dev/null || echo -lcurl -lcjson) -lm
 
 CLIENT_LIB     := $(BUILD)/liboptirs_client.a
-CLIENT_OBJ     := $(BUILD)/clients/c/optirs_client.o
+# core's float16/bfloat16 conversions (src/core/half.c, pure C) go into the library too.
+CLIENT_OBJ     := $(BUILD)/clients/c/optirs_client.o $(BUILD)/clients/c/half.o
 CLIENT_CLI_OBJ := $(BUILD)/clients/c/optirs_cli.o
 CLIENT_TESTS   := $(BUILD)/clients/c/test_client
 CLIENT_EXAMPLES:= $(BUILD)/clients/c/step_loop
@@ -18,9 +19,13 @@ CLIENT_EXAMPLES:= $(BUILD)/clients/c/step_loop
 .PHONY: c-client
 c-client: $(CLIENT_LIB) $(BUILD)/optirs $(CLIENT_TESTS) $(CLIENT_EXAMPLES)
 
-$(BUILD)/clients/c/%.o: clients/c/%.c clients/c/optirs_client.h
+$(BUILD)/clients/c/%.o: clients/c/%.c clients/c/optirs_client.h src/core/half.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CLIENT_CFLAGS) -Iclients/c -c $< -o $@
+	$(CC) $(CLIENT_CFLAGS) -Iclients/c -Isrc/core -c $< -o $@
+
+$(BUILD)/clients/c/half.o: src/core/half.c src/core/half.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CLIENT_CFLAGS) -Isrc/core -c $< -o $@
 
 $(CLIENT_LIB): $(CLIENT_OBJ)
 	@mkdir -p $(dir $@)

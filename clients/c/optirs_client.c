@@ -2,6 +2,7 @@
 #include "optirs_client.h"
 
 #include <curl/curl.h>
+#include "half.h"     /* src/core/half.c, compiled into this library (client.mk) */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,6 +21,7 @@ struct optirs_client {
     char        *auth;         /* "Authorization: Bearer …" or NULL */
     int          retries;
     double       backoff, max_backoff, timeout;
+    int          dtype, answer_dtype; /* OPTIRS_DTYPE_* of step requests and answers */
     optirs_error err;
 };
 
@@ -39,6 +41,7 @@ typedef struct resp {
     int64_t step;              /* X-Optirs-Step, -1 when absent */
     double  retry_after;       /* Retry-After seconds, 0 when absent */
     int     is_json;           /* Content-Type application/json */
+    int     dtype;             /* OPTIRS_DTYPE_* its Content-Type names (none: F32), -1 unknown */
 } resp;
 
 typedef struct req {
@@ -200,6 +203,16 @@ void optirs_client_set_timeout(optirs_client *c, double timeout_s)
         c->timeout = timeout_s;
 }
 
+int optirs_client_set_dtype(optirs_client *c, int dtype, int answer_dtype)
+{
+    if (!c || dtype < OPTIRS_DTYPE_F32 || dtype > OPTIRS_DTYPE_BF16 || answer_dtype < OPTIRS_DTYPE_F32 ||
+        answer_dtype > OPTIRS_DTYPE_BF16)
+        return OPTIRS_E_ARG;
+    c->dtype = dtype;
+    c->answer_dtype = answer_dtype;
+    return OPTIRS_OK;
+}
+
 const optirs_error *optirs_client_error(const optirs_client *c) { return c ? &c->err : NULL; }
 const char *optirs_client_url(const optirs_client *c) { return c ? c->url : NULL; }
 
@@ -251,6 +264,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
         r->step = -1;
         r->retry_after = 0;
         r->is_json = 0;
+        r->dtype = OPTIRS_DTYPE_F32;
     } else if (header_is(line, n, "X-Optirs-Step", &v, &vl) && vl > 0 && vl < sizeof tmp) {
         memcpy(tmp, v, vl);
         tmp[vl] = 0;
@@ -265,6 +279,18 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *ud)
         r->retry_after = atof(tmp);
     } else if (header_is(line, n, "Content-Type", &v, &vl)) {
         r->is_json = vl >= 16 && strncasecmp(v, "application/json", 16) == 0;
+        r->dtype = OPTIRS_DTYPE_F32;
+        if (vl < sizeof tmp) {
+            memcpy(tmp, v, vl);
+            tmp[vl] = 0;
+            const char *d = strcasestr(tmp, "dtype=");
+            if (d) {
+                d += 6;
+                r->dtype = strncasecmp(d, "bf16", 4) == 0 ? OPTIRS_DTYPE_BF16
+                           : strncasecmp(d, "f16", 3) == 0 ? OPTIRS_DTYPE_F16
+                           : strncasecmp(d, "f32", 3) == 0 ? OPTIRS_DTYPE_F32 : -1;
+            }
+        }
     }
     return n;
 }
@@ -804,9 +830,28 @@ int optirs_session_step(optirs_session *s, const float *grads, size_t n, const d
     char path[128], hstep[64], hloss[64], hworker[96];
     snprintf(path, sizeof path, "/v1/sessions/%s/step", s->id);
     snprintf(hstep, sizeof hstep, "X-Optirs-Step: %" PRId64, k);
+    static const char *const media[] = {"application/octet-stream", "application/octet-stream; dtype=f16",
+                                         "application/octet-stream; dtype=bf16"};
+    static const char *const accept[] = {"application/octet-stream; dtype=f32",
+                                          "application/octet-stream; dtype=f16",
+                                          "application/octet-stream; dtype=bf16"};
+    const int dt = c->dtype, at = c->answer_dtype;
+    const size_t es = dt == OPTIRS_DTYPE_F32 ? 4 : 2;
     const void *body = grads;
     void *tmp = NULL;
-    if (!host_is_little_endian()) {
+    if (dt != OPTIRS_DTYPE_F32) {
+        uint16_t *h = malloc(n ? n * 2 : 1);
+        if (!h)
+            return OPTIRS_E_NOMEM;
+        if (dt == OPTIRS_DTYPE_F16)
+            half_f16_encode(grads, h, n);
+        else
+            half_bf16_encode(grads, h, n);
+        if (!host_is_little_endian())
+            for (size_t i = 0; i < n; i++)
+                h[i] = (uint16_t)((h[i] >> 8) | (h[i] << 8));
+        body = tmp = h;
+    } else if (!host_is_little_endian()) {
         if (!(tmp = malloc(n * 4)))
             return OPTIRS_E_NOMEM;
         copy_le32(tmp, grads, n);
@@ -816,9 +861,10 @@ int optirs_session_step(optirs_session *s, const float *grads, size_t n, const d
     q.method = "POST";
     q.path = path;
     q.body = body;
-    q.len = n * 4;
-    q.ctype = "application/octet-stream";
-    q.accept = "application/octet-stream";
+    q.len = n * es;
+    q.ctype = media[dt];
+    /* plain octet-stream when float32 both ways: what every daemon knows */
+    q.accept = dt == OPTIRS_DTYPE_F32 && at == OPTIRS_DTYPE_F32 ? media[0] : accept[at];
     q.idempotent = 1;
     int e = 0;
     q.extra[e++] = hstep;
@@ -834,14 +880,28 @@ int optirs_session_step(optirs_session *s, const float *grads, size_t n, const d
     int rc = perform(c, &q, &r);
     free(tmp);
     if (rc == OPTIRS_OK) {
-        if (r.len != n * 4 || r.is_json)
+        /* the answer's dtype is its Content-Type's: float32 when a value
+         * would have overflowed the 16-bit one (proto/binary.md §8) */
+        size_t ras = r.dtype == OPTIRS_DTYPE_F32 ? 4 : 2;
+        if (r.dtype < 0 || r.len != n * ras || r.is_json)
             rc = set_err(c, OPTIRS_E_PROTOCOL, (int)r.status, "invalid_answer",
                          "step answer of %zu bytes for %zu parameters", r.len, n);
         else if (r.step != k)
             rc = set_err(c, OPTIRS_E_PROTOCOL, (int)r.status, "invalid_answer",
                          "step answer for step %" PRId64 ", expected %" PRId64, r.step, k);
         else {
-            copy_le32(update, r.data, n);
+            if (r.dtype == OPTIRS_DTYPE_F32) {
+                copy_le32(update, r.data, n);
+            } else {
+                uint16_t *h = (uint16_t *)(void *)r.data;   /* malloc'd: aligned */
+                if (!host_is_little_endian())
+                    for (size_t i = 0; i < n; i++)
+                        h[i] = (uint16_t)((h[i] >> 8) | (h[i] << 8));
+                if (r.dtype == OPTIRS_DTYPE_F16)
+                    half_f16_decode(h, update, n);
+                else
+                    half_bf16_decode(h, update, n);
+            }
             s->last = k;
         }
     }

@@ -76,6 +76,15 @@ void optirs_client_free(optirs_client *c);
  * `timeout_s` per request (default 60). */
 void optirs_client_set_retry(optirs_client *c, int retries, double backoff_s, double max_backoff_s);
 void optirs_client_set_timeout(optirs_client *c, double timeout_s);
+/* Element types of binary step bodies (proto/binary.md §8). */
+enum { OPTIRS_DTYPE_F32 = 0, OPTIRS_DTYPE_F16 = 1, OPTIRS_DTYPE_BF16 = 2 };
+/* The element type of step requests (default F32) and of their answers:
+ * 16-bit bodies are half the bytes, rounded to nearest even here (requests)
+ * and by the daemon (answers); a 16-bit answer is the update rounded, so
+ * params + update then drifts from the daemon's float32 copy by that
+ * rounding.  The answer's own Content-Type decides how it is read (float32
+ * when a value would overflow the 16-bit type).  OPTIRS_OK or OPTIRS_E_ARG. */
+int  optirs_client_set_dtype(optirs_client *c, int dtype, int answer_dtype);
 /* The error of the last failed call on this client (valid until the next call). */
 const optirs_error *optirs_client_error(const optirs_client *c);
 const char *optirs_client_url(const optirs_client *c);
@@ -147,7 +156,8 @@ int64_t     optirs_session_last_step(const optirs_session *s);
 /* The description as the daemon last gave it (owned by the session). */
 const cJSON *optirs_session_desc(const optirs_session *s);
 
-/* Posts the gradients of step last+1 (n == num_params float32, binary) with
+/* Posts the gradients of step last+1 (n == num_params float32, binary, in
+ * the client's dtype: optirs_client_set_dtype) with
  * an optional loss (NULL: none) and, for shared sessions, a worker name
  * (NULL: none); writes the update into update[n] (new params = params +
  * update) and advances the counter.  A lost answer is retried with the same

@@ -37,7 +37,25 @@ export interface ClientOptions {
   backoff?: number;
   /** Largest backoff in milliseconds (default 2000). */
   maxBackoff?: number;
+  /** Element type of step requests (default 'f32'; proto/binary.md §8). */
+  dtype?: Dtype;
+  /** Element type of step answers (default: dtype). */
+  answerDtype?: Dtype;
 }
+
+/** The wire element types of binary step bodies. */
+export type Dtype = 'f32' | 'f16' | 'bf16';
+export declare const DTYPES: readonly Dtype[];
+/** float16 bits of x (rounded to float32, then to nearest even). */
+export declare function f16Bits(x: number): number;
+/** bfloat16 bits of x (rounded to float32, then to nearest even). */
+export declare function bf16Bits(x: number): number;
+export declare function f16Value(bits: number): number;
+export declare function bf16Value(bits: number): number;
+/** A vector as the little-endian bytes of dtype. */
+export declare function encodeVector(v: ArrayLike<number>, dtype: Dtype): Uint8Array;
+/** Little-endian bytes of dtype as a Float32Array. */
+export declare function decodeVector(buf: ArrayBuffer, dtype: Dtype): Float32Array;
 
 export type Shape = number[];
 export interface TensorSpec { name?: string; shape: Shape }
@@ -146,6 +164,8 @@ export declare class Client {
   retries: number;
   backoff: number;
   maxBackoff: number;
+  dtype: Dtype;
+  answerDtype: Dtype;
   request(method: string, path: string, opts?: RequestOptions): Promise<Response>;
   json<T = any>(method: string, path: string, body?: unknown, opts?: RequestOptions): Promise<T>;
   /** GET /readyz; a 503's body too (not an error): `reason` only with storage_unavailable. */
@@ -176,7 +196,7 @@ export declare class Session {
   readonly path: string;
   /** The last step this object saw applied; the next step sends lastStep + 1. */
   lastStep: number;
-  step(grads: ArrayLike<number>, opts?: { loss?: number; worker?: string }): Promise<Float32Array>;
+  step(grads: ArrayLike<number>, opts?: { loss?: number; worker?: string; dtype?: Dtype; answerDtype?: Dtype }): Promise<Float32Array>;
   resync(): Promise<number>;
   params(): Promise<Float32Array>;
   feedback(step: number, loss: number, metrics?: Record<string, number>): Promise<{ step: number; loss: number; stored: true }>;

@@ -2,8 +2,9 @@
 //
 // ESM, no runtime dependencies: the global fetch of Node >= 18 (and, for a
 // unix:///PATH URL, node:http over the socket file).  Steps and
-// parameters travel as raw little-endian float32 (Float32Array); everything
-// else as JSON.  A Session keeps its step counter; a step whose answer is
+// parameters travel as raw little-endian float32 (Float32Array), or steps as
+// float16 / bfloat16 (dtype option, converted here); everything else as JSON.
+// A Session keeps its step counter; a step whose answer is
 // lost (connection error, timeout) is re-sent with the SAME step number,
 // which the daemon answers from its stored update without applying it again.
 
@@ -47,6 +48,95 @@ function fromFloat32LE(buf) {
   const out = new Float32Array(buf.byteLength / 4);
   for (let i = 0; i < out.length; i++) out[i] = dv.getFloat32(4 * i, true);
   return out;
+}
+
+// ---- compact vectors (proto/binary.md §8) ----------------------------------
+
+/** The element types of binary step bodies, by wire name. */
+export const DTYPES = Object.freeze(['f32', 'f16', 'bf16']);
+const OCTET = 'application/octet-stream';
+
+function checkDtype(d, what = 'dtype') {
+  if (!DTYPES.includes(d)) throw new TypeError(`optirs: ${what} must be one of ${DTYPES.join(', ')}, not ${JSON.stringify(d)}`);
+  return d;
+}
+
+const media = (d) => (d === 'f32' ? OCTET : `${OCTET}; dtype=${d}`);
+const scratch = new DataView(new ArrayBuffer(4));
+
+/** The float16 bits of a number, rounded to float32 first, then to nearest even
+ * (subnormals exact, past 65504 ±Infinity, NaN quiet). */
+export function f16Bits(x) {
+  scratch.setFloat32(0, x);
+  const u = scratch.getUint32(0);
+  const sign = (u >>> 16) & 0x8000;
+  const a = u & 0x7fffffff;
+  if (a >= 0x7f800000) return sign | 0x7c00 | (a > 0x7f800000 ? 0x200 | ((a >>> 13) & 0x3ff) : 0);
+  if (a >= 0x477ff000) return sign | 0x7c00;
+  if (a >= 0x38800000) {
+    const r = a - 0x38000000;
+    return sign | Math.floor((r + 0xfff + ((r >>> 13) & 1)) / 8192);
+  }
+  if (a < 0x33000000) return sign;
+  const shift = 126 - (a >>> 23);
+  const m = (a & 0x7fffff) | 0x800000;
+  let h = m >>> shift;
+  const rest = m - h * 2 ** shift;
+  const half = 2 ** (shift - 1);
+  if (rest > half || (rest === half && (h & 1))) h++;
+  return sign | h;
+}
+
+/** The bfloat16 bits of a number, rounded to float32 first, then to nearest even. */
+export function bf16Bits(x) {
+  scratch.setFloat32(0, x);
+  const u = scratch.getUint32(0);
+  if ((u & 0x7fffffff) > 0x7f800000) return (u >>> 16) | 0x40;
+  return Math.floor((u + 0x7fff + ((u >>> 16) & 1)) / 65536) & 0xffff;
+}
+
+/** The value of float16 bits (exact). */
+export function f16Value(h) {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >>> 10) & 31;
+  const m = h & 0x3ff;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return e ? s * 2 ** (e - 15) * (1 + m / 1024) : s * m * 2 ** -24;
+}
+
+/** The value of bfloat16 bits (exact). */
+export function bf16Value(h) {
+  scratch.setUint32(0, (h << 16) >>> 0);
+  return scratch.getFloat32(0);
+}
+
+/** A vector as the little-endian bytes of dtype. */
+export function encodeVector(v, dtype) {
+  if (dtype === 'f32') {
+    const g = toFloat32LE(v);
+    return new Uint8Array(g.buffer, g.byteOffset, g.byteLength);
+  }
+  const bits = dtype === 'f16' ? f16Bits : bf16Bits;
+  const out = new Uint8Array(2 * v.length);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < v.length; i++) dv.setUint16(2 * i, bits(v[i]), true);
+  return out;
+}
+
+/** Little-endian bytes of dtype as a Float32Array (exact). */
+export function decodeVector(buf, dtype) {
+  if (dtype === 'f32') return fromFloat32LE(buf);
+  const value = dtype === 'f16' ? f16Value : bf16Value;
+  const dv = new DataView(buf);
+  const out = new Float32Array(buf.byteLength / 2);
+  for (let i = 0; i < out.length; i++) out[i] = value(dv.getUint16(2 * i, true));
+  return out;
+}
+
+/** The dtype a binary answer's Content-Type names (none: f32). */
+function answerDtype(ctype) {
+  const m = /;\s*dtype\s*=\s*"?([A-Za-z0-9]+)"?/i.exec(ctype || '');
+  return m ? m[1].toLowerCase() : 'f32';
 }
 
 function checkId(id) {
@@ -122,9 +212,14 @@ export class Client {
   #socketPath = null;   // unix:///PATH: the socket file
 
   /**
-   * @param {string|object} [opts] the URL, or {url, apiKey, timeout, retries, backoff, maxBackoff}.
+   * @param {string|object} [opts] the URL, or {url, apiKey, timeout, retries, backoff, maxBackoff,
+   * dtype, answerDtype}.
    * url is http(s)://HOST[:PORT][/prefix] or unix:///ABSOLUTE/PATH (a daemon's --listen unix: socket
    * file); it defaults to $OPTIRS_URL then http://127.0.0.1:8080; apiKey to $OPTIRS_API_KEY.
+   * dtype: the element type of step requests, 'f32' (default), 'f16' or 'bf16' (half
+   * the bytes, rounded to nearest even); answerDtype: that of the answers (default:
+   * dtype).  A 16-bit answer is the update rounded: params + update here then drifts
+   * from the daemon's float32 copy by that rounding.
    */
   constructor(opts = {}) {
     if (typeof opts === 'string') opts = { url: opts };
@@ -139,6 +234,8 @@ export class Client {
     this.retries = opts.retries ?? 6;
     this.backoff = opts.backoff ?? 50;             // ms, doubled per retry
     this.maxBackoff = opts.maxBackoff ?? 2000;
+    this.dtype = checkDtype(opts.dtype ?? 'f32');
+    this.answerDtype = checkDtype(opts.answerDtype ?? this.dtype, 'answerDtype');
   }
 
   /**
@@ -283,29 +380,35 @@ export class Session {
    * Posts the gradients of the next step (binary float32) and resolves to
    * its update (Float32Array; new params = params + update).  A lost answer is
    * re-sent with the same step number.  Rejects with OptirsError (e.g.
-   * step_conflict with .expected).
+   * step_conflict with .expected).  dtype / answerDtype override the client's
+   * for this step; the answer's Content-Type says its dtype (float32 when a value
+   * would have overflowed the 16-bit one).
    */
-  async step(grads, { loss, worker } = {}) {
-    const g = toFloat32LE(grads);
-    if (g.length !== this.numParams) {
-      throw new RangeError(`optirs: ${g.length} gradients for a session of ${this.numParams} parameters`);
+  async step(grads, { loss, worker, dtype, answerDtype: at } = {}) {
+    const dt = checkDtype(dtype ?? this.client.dtype);
+    at = checkDtype(at ?? dtype ?? this.client.answerDtype, 'answerDtype');
+    if (grads.length !== this.numParams) {
+      throw new RangeError(`optirs: ${grads.length} gradients for a session of ${this.numParams} parameters`);
     }
     const k = this.lastStep + 1;
     const headers = {
-      'Content-Type': 'application/octet-stream',
-      Accept: 'application/octet-stream',
+      'Content-Type': media(dt),
+      Accept: dt === 'f32' && at === 'f32' ? OCTET : `${OCTET}; dtype=${at}`,
       'X-Optirs-Step': String(k),
     };
     if (loss !== undefined && loss !== null) headers['X-Optirs-Loss'] = String(Number(loss));
     if (worker !== undefined && worker !== null) headers['X-Optirs-Worker'] = String(worker);
-    const body = new Uint8Array(g.buffer, g.byteOffset, g.byteLength);
+    const body = encodeVector(grads, dt);
     const res = await this.client.request('POST', `${this.path}/step`, { body, headers });
     const buf = await res.arrayBuffer();
-    if (buf.byteLength !== 4 * this.numParams) {
-      throw new OptirsError('length_mismatch', res.status, `answer of ${buf.byteLength} bytes for ${this.numParams} parameters`);
+    const got = answerDtype(res.headers.get('content-type'));
+    const size = { f32: 4, f16: 2, bf16: 2 }[got];
+    if (!size || buf.byteLength !== size * this.numParams) {
+      throw new OptirsError('length_mismatch', res.status,
+        `answer of ${buf.byteLength} bytes (${res.headers.get('content-type')}) for ${this.numParams} parameters`);
     }
     this.lastStep = k;
-    return fromFloat32LE(buf);
+    return decodeVector(buf, got);
   }
 
   /** Sets the step counter to the daemon's last applied step; resolves to it. */

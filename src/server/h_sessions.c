@@ -23,6 +23,7 @@
 #include "spec.h"
 #include "state_codec.h"
 #include "step_decode.h"
+#include "wire_dtype.h"
 #include "store.h"
 
 /* The session named by the path, or NULL after answering 404. */
@@ -291,8 +292,19 @@ void h_session_step_begin(req *r)
     }
     size_t n = session_num_params(s);
     session_unref(s);
+    /* Accept, then the dtype of a binary body, before a byte of it is read
+     * (the order of proto/binary.md §5); the decode checks them again. */
+    int dt = wire_dtype_request(r, r->early_msg, sizeof r->early_msg);
+    if (wire_dtype_answer(r, dt < 0 ? WIRE_F32 : (wire_dtype)dt, r->early_msg, sizeof r->early_msg) < 0) {
+        r->early_error = ERR_NOT_ACCEPTABLE;
+        return;
+    }
+    if (dt < 0) {
+        r->early_error = dt;
+        return;
+    }
     if (r->ctype == CT_BINARY) {
-        r->body_exact = n * sizeof(float);
+        r->body_exact = n * wire_dtype_size((wire_dtype)dt); /* n <= --max-params: no wrap */
     } else {
         size_t cap = n > (SIZE_MAX - STEP_JSON_SLACK) / STEP_JSON_BYTES_PER_NUMBER
                          ? SIZE_MAX : n * STEP_JSON_BYTES_PER_NUMBER + STEP_JSON_SLACK;
@@ -309,10 +321,12 @@ static int step_decode(req *r, session *s, job *j)
     step_request sr = {.loss = NAN};
     char msg[200] = "";
     int rc = 0;
-    int enc = http_req_answer_encoding(r);
+    int dt = wire_dtype_request(r, msg, sizeof msg);
+    int enc = wire_dtype_answer(r, dt < 0 ? WIRE_F32 : (wire_dtype)dt, msg, sizeof msg);
     if (enc < 0) {
         rc = ERR_NOT_ACCEPTABLE;
-        snprintf(msg, sizeof msg, "Accept must allow application/json or application/octet-stream");
+    } else if (dt < 0) {
+        rc = dt;
     } else {
         rc = step_decode_request(r, n, session_layout(s), &sr, &j->grads, &j->skip, &j->hyper, msg, sizeof msg);
     }
@@ -357,14 +371,16 @@ void h_session_params(req *r)
 {
     session *s = path_session(r);
     if (!s) return;
-    if (!r->accept_any && !r->accept_json && !r->accept_binary) {
-        http_resp_error(r, ERR_NOT_ACCEPTABLE, "Accept must allow application/json or application/octet-stream");
+    char msg[120];
+    int enc = wire_dtype_params_answer(r, msg, sizeof msg);
+    if (enc < 0) {
+        http_resp_error(r, ERR_NOT_ACCEPTABLE, "%s", msg);
         session_unref(s);
         return;
     }
     job *j = job_new(r, s);
     if (!j) return;
-    j->enc = r->accept_binary && !r->accept_json ? ENC_BINARY : ENC_JSON;
+    j->enc = enc;
     defer(r, s, params_work, j);
 }
 

@@ -57,12 +57,14 @@ void session_answer_http(req *r, const session_answer *a)
     }
     char *buf;
     size_t len;
-    int rc = step_codec_update(a->step, a->update, a->n, a->applied, a->encoding, &buf, &len);
+    const char *type = "application/json";
+    int rc = a->encoding == ENC_JSON ? step_codec_update(a->step, a->update, a->n, a->applied, a->encoding, &buf, &len)
+                                     : step_codec_vector(a->update, a->n, a->encoding, &buf, &len, &type);
     if (rc) {
         http_resp_error(r, rc, NULL);
         return;
     }
-    http_resp_take(r, 200, a->encoding == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
+    http_resp_take(r, 200, type, buf, len);
     snprintf(r->hdr_step, sizeof r->hdr_step, "%lld", (long long)a->step);
     r->hdr_not_applied = !a->applied;
 }
@@ -150,18 +152,12 @@ static int params_answer(void *ctx, int64_t step, const float *p, size_t n)
     params_ctx *c = ctx;
     char *buf = NULL;
     size_t len = 0;
-    int rc;
-    if (c->enc == ENC_BINARY) {
-        buf = malloc(n * sizeof(float) + 1);
-        rc = buf ? 0 : ERR_NO_MEMORY;
-        if (buf) memcpy(buf, p, n * sizeof(float));
-        len = n * sizeof(float);
-    } else {
-        rc = step_codec_json(step, "params", p, n, &buf, &len);
-    }
+    const char *type = "application/json";
+    int rc = c->enc == ENC_JSON ? step_codec_json(step, "params", p, n, &buf, &len)
+                                : step_codec_vector(p, n, c->enc, &buf, &len, &type);
     if (rc) http_resp_error(c->r, rc, NULL);
     else {
-        http_resp_take(c->r, 200, c->enc == ENC_BINARY ? "application/octet-stream" : "application/json", buf, len);
+        http_resp_take(c->r, 200, type, buf, len);
         snprintf(c->r->hdr_step, sizeof c->r->hdr_step, "%lld", (long long)step);
     }
     return rc;

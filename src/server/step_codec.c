@@ -6,8 +6,10 @@
 
 #include "errors.h"
 #include "f32json.h"
+#include "half.h"
 #include "http.h"
 #include "jwriter.h"
+#include "wire_dtype.h"
 
 int step_codec_json(int64_t step, const char *key, const float *v, size_t n, char **out, size_t *len)
 {
@@ -36,16 +38,28 @@ int step_codec_json(int64_t step, const char *key, const float *v, size_t n, cha
     return rc;
 }
 
+int step_codec_vector(const float *v, size_t n, int enc, char **out, size_t *len, const char **ctype)
+{
+    wire_dtype d = wire_dtype_of_encoding(enc);
+    /* A value the 16-bit dtype cannot hold (it would round to ±Inf) sends
+     * the whole vector in float32 instead: exact, and named by ctype. */
+    if (d != WIRE_F32 && half_first_overflow(v, n, d == WIRE_BF16) < n) d = WIRE_F32;
+    size_t bytes = n * wire_dtype_size(d);
+    char *b = malloc(bytes + 1);
+    if (!b) return ERR_NO_MEMORY;
+    /* malloc's alignment suits uint16_t */
+    if (d == WIRE_F16) half_f16_encode(v, (uint16_t *)(void *)b, n);
+    else if (d == WIRE_BF16) half_bf16_encode(v, (uint16_t *)(void *)b, n);
+    else memcpy(b, v, bytes);
+    *out = b;
+    *len = bytes;
+    if (ctype) *ctype = wire_dtype_content_type(d);
+    return 0;
+}
+
 int step_codec_update(int64_t step, const float *v, size_t n, int applied, int enc, char **out, size_t *len)
 {
-    if (enc == ENC_BINARY) {
-        char *b = malloc(n * sizeof(float) + 1);
-        if (!b) return ERR_NO_MEMORY;
-        memcpy(b, v, n * sizeof(float));
-        *out = b;
-        *len = n * sizeof(float);
-        return 0;
-    }
+    if (enc != ENC_JSON) return step_codec_vector(v, n, enc, out, len, NULL);
     int rc = step_codec_json(step, "update", v, n, out, len);
     if (rc || applied) return rc;
     /* A skipped step says so: ...]} becomes ...],"applied":false} */

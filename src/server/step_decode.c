@@ -9,9 +9,11 @@
 
 #include "errors.h"
 #include "f32json.h"
+#include "half.h"
 #include "jsonwalk.h"
 #include "skip_mask.h"
 #include "utf8.h"
+#include "wire_dtype.h"
 
 int step_decode_digits(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
@@ -129,9 +131,34 @@ static int worker_header(req *r, char *out, size_t outcap, char *msg, size_t cap
     return 0;
 }
 
-/* Decodes the binary form: body = n little-endian float32, step, loss and skip mask in headers. */
-static int decode_binary(req *r, size_t n, step_request *sr, const layout *lay, uint8_t *skip, cJSON **hyper,
-                         char *msg, size_t cap)
+/* The binary body of n elements of dtype dt into sr->grads: in place for
+ * float32, else into *grads (n floats, allocated once the length is
+ * right).  0, ERR_LENGTH_MISMATCH or ERR_NO_MEMORY, with msg. */
+static int binary_grads(req *r, size_t n, wire_dtype dt, step_request *sr, float **grads, char *msg, size_t cap)
+{
+    size_t es = wire_dtype_size(dt);
+    if (r->body_len != n * es) {
+        snprintf(msg, cap, "binary body has %zu bytes; this session takes %zu %s (%zu bytes)", r->body_len, n,
+                 dt == WIRE_F32 ? "float32" : wire_dtype_name(dt), n * es);
+        return ERR_LENGTH_MISMATCH;
+    }
+    /* The body buffer comes from malloc, so it is aligned for float. */
+    const void *body = r->body;
+    if (dt == WIRE_F32) {
+        sr->grads = body;
+        return 0;
+    }
+    if (!(*grads = malloc((n ? n : 1) * sizeof(float)))) return ERR_NO_MEMORY;
+    if (dt == WIRE_F16) half_f16_decode(body, *grads, n);
+    else half_bf16_decode(body, *grads, n);
+    sr->grads = *grads;
+    return 0;
+}
+
+/* Decodes the binary form: body = n little-endian float32 (or 16-bit
+ * floats of dtype dt), step, loss and skip mask in headers. */
+static int decode_binary(req *r, size_t n, wire_dtype dt, step_request *sr, const layout *lay, uint8_t *skip,
+                         float **grads, cJSON **hyper, char *msg, size_t cap)
 {
     const char *hh = http_req_header(r, "X-Optirs-Hyperparams");
     size_t used = 0;
@@ -163,19 +190,13 @@ static int decode_binary(req *r, size_t n, step_request *sr, const layout *lay, 
     }
     int wrc = worker_header(r, sr->worker, sizeof sr->worker, msg, cap);
     if (wrc) return wrc;
-    if (r->body_len != n * sizeof(float)) {
-        snprintf(msg, cap, "binary body has %zu bytes; this session takes %zu float32 (%zu bytes)", r->body_len, n,
-                 n * sizeof(float));
-        return ERR_LENGTH_MISMATCH;
-    }
-    /* The body buffer comes from malloc, so it is aligned for float. */
-    const float *g = (const float *)(const void *)r->body;
+    int rc = binary_grads(r, n, dt, sr, grads, msg, cap);
+    if (rc) return rc;
     for (size_t i = 0; i < n; i++)
-        if (!isfinite(g[i])) {
+        if (!isfinite(sr->grads[i])) {
             sr->nonfinite = 1; /* the session's policy decides */
             break;
         }
-    sr->grads = g;
     return 0;
 }
 
@@ -184,7 +205,11 @@ int step_decode_request(req *r, size_t n, const layout *lay, step_request *sr, f
 {
     msg[0] = '\0';
     if (!(*skip = calloc((size_t)lay->ntensors, 1))) return ERR_NO_MEMORY;
-    if (r->ctype == CT_BINARY) return decode_binary(r, n, sr, lay, *skip, hyper, msg, cap);
+    if (r->ctype == CT_BINARY) {
+        int dt = wire_dtype_request(r, msg, cap);
+        if (dt < 0) return dt;
+        return decode_binary(r, n, (wire_dtype)dt, sr, lay, *skip, grads, hyper, msg, cap);
+    }
     if (r->ctype != CT_JSON && r->ctype != CT_NONE) {
         snprintf(msg, cap, "a step is application/json or application/octet-stream");
         return ERR_UNSUPPORTED_MEDIA;

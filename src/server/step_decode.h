@@ -1,6 +1,7 @@
 /* step_decode.h — a step request off the wire, before the service sees it:
  * the JSON body ({"step", "grads", "loss", "worker", "skip_tensors",
- * "hyperparams"}) or the binary one (n little-endian float32, with
+ * "hyperparams"}) or the binary one (n little-endian float32, or n
+ * float16/bfloat16 by the Content-Type's dtype (wire_dtype.h), with
  * X-Optirs-Step, X-Optirs-Loss, X-Optirs-Worker, X-Optirs-Skip-Tensors and
  * X-Optirs-Hyperparams), decoded completely and checked against the
  * session's size and layout into a step_request (session.h).
@@ -10,7 +11,8 @@
  * session's policy decides.
  * Ownership: the buffers behind sr (JSON gradients, the skip mask, the
  * hyperparameters) are handed back for the caller to free, also on error; a
- * binary step's gradients stay in the request body.
+ * float32 binary step's gradients stay in the request body, a 16-bit one's
+ * are widened into *grads once the body's length is right.
  * Thread rules: pure on the request; any thread. */
 #ifndef OPTIRS_STEP_DECODE_H
 #define OPTIRS_STEP_DECODE_H

@@ -38,6 +38,12 @@ def test_c_client_every_call(daemon):
     assert int(out.split()[-4]) >= 50, out      # "N passed, 0 failed"
 
 
+def test_c_client_compact_dtypes(daemon):
+    rc, out, err = run(TEST_BIN, "dtype", "http://127.0.0.1:%d" % daemon.port)
+    assert rc == 0, out + err
+    assert out.strip().endswith(" 0 failed"), out
+
+
 def test_c_client_retries_lost_answers_without_applying_twice(daemon):
     proxy = DropProxy(daemon.port)
     try:

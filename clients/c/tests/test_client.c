@@ -355,14 +355,68 @@ static int run_unix(const char *url)
     return finish();
 }
 
+/* Steps with compact bodies (proto/binary.md §8): bf16 both ways, f16
+ * gradients with float32 answers, the float32 fallback of an answer that
+ * would overflow f16, and the refusals of the option. */
+static int run_dtype(const char *url)
+{
+    optirs_client *c = NULL;
+    int rc = optirs_client_new(url, NULL, &c);
+    CHECK(rc == 0, "client_new: %d", rc);
+    if (rc)
+        return finish();
+    CHECK(optirs_client_set_dtype(c, 3, 0) == OPTIRS_E_ARG, "an unknown dtype is refused");
+    CHECK(optirs_client_set_dtype(c, 0, -1) == OPTIRS_E_ARG, "an unknown answer dtype is refused");
+    optirs_session *s = NULL;
+    rc = optirs_session_create_json(c, "{\"optimizer\":\"sgd\",\"tensors\":[{\"shape\":[3]}],"
+                                       "\"hyperparams\":{\"lr\":0.5}}", &s);
+    CHECK(rc == 0, "create: %s", ecode(c));
+    if (rc) {
+        optirs_client_free(c);
+        return finish();
+    }
+    /* 0.1 is 0x3DCD in bf16 (0.10009765625): the update -g/2 is exact in bf16 */
+    const float g[3] = {1.0f, -2.0f, 0.1f};
+    float u[3], p[3];
+    CHECK(optirs_client_set_dtype(c, OPTIRS_DTYPE_BF16, OPTIRS_DTYPE_BF16) == 0, "set bf16");
+    rc = optirs_session_step(s, g, 3, NULL, NULL, u);
+    CHECK(rc == 0, "bf16 step: %s %s", ecode(c), optirs_client_error(c)->message);
+    CHECK(u[0] == -0.5f && u[1] == 1.0f && u[2] == -0.050048828125f, "bf16 update %g %g %.12g", (double)u[0],
+          (double)u[1], (double)u[2]);
+    /* f16 gradients, float32 answer: 0.1 is 0.0999755859375 in f16 */
+    CHECK(optirs_client_set_dtype(c, OPTIRS_DTYPE_F16, OPTIRS_DTYPE_F32) == 0, "set f16/f32");
+    rc = optirs_session_step(s, g, 3, NULL, NULL, u);
+    CHECK(rc == 0 && u[2] == -0.04998779296875f, "f16 step: %s, update %.12g", ecode(c), (double)u[2]);
+    rc = optirs_session_params(s, p, 3, NULL);
+    CHECK(rc == 0 && p[0] == -1.0f && p[1] == 2.0f && p[2] == -0.050048828125f - 0.04998779296875f,
+          "params after two compact steps: %g %g %.12g", (double)p[0], (double)p[1], (double)p[2]);
+    /* an f16 answer past 65504 comes as float32, exact */
+    CHECK(optirs_client_set_dtype(c, OPTIRS_DTYPE_F32, OPTIRS_DTYPE_F16) == 0, "set f32/f16");
+    const float big[3] = {140000.0f, 1.0f, 0.0f};
+    rc = optirs_session_step(s, big, 3, NULL, NULL, u);
+    CHECK(rc == 0 && u[0] == -70000.0f && u[1] == -0.5f, "overflow falls back to float32: %s %g", ecode(c),
+          (double)u[0]);
+    /* an f16 gradient past 65504 is inf: the daemon's non_finite */
+    CHECK(optirs_client_set_dtype(c, OPTIRS_DTYPE_F16, OPTIRS_DTYPE_F16) == 0, "set f16");
+    rc = optirs_session_step(s, big, 3, NULL, NULL, u);
+    CHECK(rc == OPTIRS_E_HTTP && strcmp(ecode(c), "non_finite") == 0, "f16 overflow in: %d %s", rc, ecode(c));
+    CHECK(optirs_session_last_step(s) == 3, "three steps applied");
+    optirs_session_delete(s);
+    optirs_session_free(s);
+    optirs_client_free(c);
+    return finish();
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "unix") == 0)
         return run_unix(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "dtype") == 0)
+        return run_dtype(argv[2]);
     if (argc == 3 && strcmp(argv[1], "basic") == 0)
         return run_basic(argv[2]);
     if (argc == 4 && strcmp(argv[1], "retry") == 0)
         return run_retry(argv[2], argv[3]);
-    fprintf(stderr, "usage: test_client basic URL | test_client retry URL DIRECT_URL | test_client unix URL\n");
+    fprintf(stderr, "usage: test_client basic URL | test_client dtype URL | test_client retry URL DIRECT_URL | test_client unix URL\n");
     return 2;
 }

@@ -4,7 +4,9 @@
 // (`make js-types`, part of `make test`).  Never run: it only has to compile.
 // The `@ts-expect-error` lines are misuses the declarations must refuse; tsc
 // fails if one of them compiles.
-import { Client, DEFAULT_URL, OptirsError, RETRYABLE_CODES, Session } from '../index.js';
+import {
+  Client, DEFAULT_URL, DTYPES, OptirsError, RETRYABLE_CODES, Session, bf16Bits, decodeVector, encodeVector,
+} from '../index.js';
 import type {
   CreateSessionOptions, MetricRow, OptimizerInfo, SessionDescription, SessionSummary,
 } from '../index.js';
@@ -27,6 +29,12 @@ export async function usage(grads: Float32Array, valLoss: number, accuracy: numb
 
   const update: Float32Array = await s.step(grads, { loss: 0.5 });
   await s.step([0.1, 0.2], { worker: 'rank-3' });
+  const compact = new Client({ url: DEFAULT_URL, dtype: 'bf16', answerDtype: 'f32' });
+  const half: Float32Array = await s.step(grads, { dtype: 'f16', answerDtype: 'bf16' });
+  const bytes: Uint8Array = encodeVector(grads, DTYPES[2]);
+  const back: Float32Array = decodeVector(bytes.buffer, 'bf16');
+  const bits: number = bf16Bits(0.1);
+  console.log(compact.dtype, half.length, back.length, bits);
   for (let i = 0; i < params.length; i++) params[i] += update[i];
   const step: number = s.lastStep;
   const fb: { step: number; loss: number; stored: true } = await s.feedback(step, valLoss, { accuracy });
@@ -78,6 +86,8 @@ export async function usage(grads: Float32Array, valLoss: number, accuracy: numb
   await s.step(['0.1']);
   // @ts-expect-error a loss is a number
   await s.step(grads, { loss: '0.5' });
+  // @ts-expect-error no such wire dtype
+  await s.step(grads, { dtype: 'fp8' });
   // @ts-expect-error diverged is not a status a PATCH sets
   await s.update({ status: 'diverged' });
   // @ts-expect-error a summary has no tensors

@@ -8,7 +8,9 @@
 ``optirs.torch.RemoteOptimizer`` (needs torch) is a torch.optim.Optimizer
 whose steps run on the daemon.
 """
-from .client import DEFAULT_URL, RETRYABLE_CODES, Client, OptirsError, Session
+from .client import (DEFAULT_URL, DTYPES, RETRYABLE_CODES, Client, OptirsError, Session, decode_vector,
+                     encode_vector)
 
-__all__ = ["Client", "Session", "OptirsError", "DEFAULT_URL", "RETRYABLE_CODES"]
+__all__ = ["Client", "Session", "OptirsError", "DEFAULT_URL", "RETRYABLE_CODES", "DTYPES",
+           "encode_vector", "decode_vector"]
 __version__ = "0.1.0"

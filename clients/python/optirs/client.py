@@ -2,6 +2,8 @@
 
 Standard library only.  When numpy is importable, steps and parameters travel
 as raw little-endian float32 (the binary wire format); otherwise as JSON.
+Binary steps may carry float16 or bfloat16 instead (``dtype="bf16"``,
+proto/binary.md §8): half the bytes, rounded to nearest even.
 
 Thread rules: a Client may be shared by threads; each thread gets its own
 keep-alive connection.  A Session object keeps a step counter and is meant for
@@ -88,6 +90,68 @@ def _parse_url(url):
     return u.scheme, u.hostname, u.port or (443 if u.scheme == "https" else 80), None, u.path.rstrip("/")
 
 
+# The element types of binary vectors (proto/binary.md §8), by wire name.
+DTYPES = ("f32", "f16", "bf16")
+_OCTET = "application/octet-stream"
+
+
+def _check_dtype(d, what="dtype"):
+    if d not in DTYPES:
+        raise ValueError("optirs: %s must be one of %s, not %r" % (what, ", ".join(DTYPES), d))
+    return d
+
+
+def _media(dtype):
+    """The media type of a binary vector of ``dtype``."""
+    return _OCTET if dtype == "f32" else "%s; dtype=%s" % (_OCTET, dtype)
+
+
+def encode_vector(v, dtype):
+    """A float32 vector (numpy) as the little-endian bytes of ``dtype``:
+    float16 and bfloat16 round to nearest, ties to even; a value past
+    float16's range becomes ±inf (the daemon then applies its non-finite
+    policy)."""
+    a = _np.ascontiguousarray(_np.asarray(v, dtype=_np.float32).reshape(-1))
+    if dtype == "f32":
+        return a.astype("<f4", copy=False).tobytes()
+    if dtype == "f16":
+        with _np.errstate(over="ignore"):
+            return a.astype("<f2").tobytes()
+    u = a.view(_np.uint32)
+    r = u >> 16                         # (u + 0x7FFF + lsb) >> 16, in place: few passes
+    r &= 1
+    r += 0x7FFF
+    r += u                              # wraps only for NaNs, fixed below
+    r >>= 16
+    out = r.astype("<u2")
+    nan = _np.isnan(a)
+    if nan.any():                       # keep NaNs NaN (quiet), never let them round to inf
+        out[nan] = ((u[nan] >> 16) | 0x0040).astype("<u2")
+    return out.tobytes()
+
+
+def decode_vector(data, dtype):
+    """Little-endian bytes of ``dtype`` as a new float32 numpy array (exact:
+    both 16-bit formats are subsets of float32)."""
+    if dtype == "f32":
+        return _np.frombuffer(data, dtype="<f4").astype(_np.float32)
+    if dtype == "f16":
+        return _np.frombuffer(data, dtype="<f2").astype(_np.float32)
+    h = _np.frombuffer(data, dtype="<u2")
+    out = _np.zeros(2 * h.size, dtype="<u2")   # each float32: low half 0, high half the bf16
+    out[1::2] = h
+    return out.view("<f4").astype(_np.float32, copy=False)
+
+
+def _answer_dtype(content_type):
+    """The dtype named by a binary answer's Content-Type (none: f32)."""
+    for part in (content_type or "").split(";")[1:]:
+        k, _, v = part.partition("=")
+        if k.strip().lower() == "dtype":
+            return v.strip().strip('"').lower()
+    return "f32"
+
+
 class Client:
     """A connection to one optirsd.
 
@@ -99,11 +163,17 @@ class Client:
     the other workers, up to the daemon's step-timeout, 30 s by default).
     ``retries`` bounds the re-sends after a connection error; the waits
     between them grow from ``backoff`` seconds, doubling, to ``max_backoff``.
-    ``binary`` forces (True) or forbids (False) the float32 wire format;
-    the default uses it when numpy is available."""
+    ``binary`` forces (True) or forbids (False) the binary wire format;
+    the default uses it when numpy is available.  ``dtype`` is the element
+    type of binary step requests: ``"f32"`` (default), ``"f16"`` or
+    ``"bf16"`` (half the bytes, rounded to nearest even); ``answer_dtype``
+    that of the answers (default: ``dtype``, as the daemon does).  A 16-bit
+    answer is the update rounded: ``params + update`` here then drifts from
+    the daemon's float32 copy by that rounding (``answer_dtype="f32"`` keeps
+    them equal).  Both need binary."""
 
     def __init__(self, url=None, api_key=None, timeout=60.0, retries=6,
-                 backoff=0.05, max_backoff=2.0, binary=None):
+                 backoff=0.05, max_backoff=2.0, binary=None, dtype="f32", answer_dtype=None):
         self.url = (url or os.environ.get("OPTIRS_URL") or DEFAULT_URL).rstrip("/")
         scheme, self._host, self._port, self._unix, self._prefix = _parse_url(self.url)
         self._https = scheme == "https"
@@ -115,6 +185,11 @@ class Client:
         if binary and _np is None:
             raise ValueError("optirs: binary=True needs numpy")
         self.binary = (_np is not None) if binary is None else bool(binary)
+        self.dtype = _check_dtype(dtype)
+        self.answer_dtype = _check_dtype(answer_dtype if answer_dtype is not None else dtype, "answer_dtype")
+        if (self.dtype != "f32" or self.answer_dtype != "f32") and not self.binary:
+            raise ValueError("optirs: dtype %s / answer_dtype %s needs the binary format (numpy)"
+                             % (self.dtype, self.answer_dtype))
         self._local = threading.local()
 
     # ---- transport ------------------------------------------------------
@@ -408,7 +483,8 @@ class Session:
     def _path(self):
         return "/v1/sessions/" + self.id
 
-    def step(self, grads, loss=None, worker=None, skip=None, hyperparams=None, binary=None):
+    def step(self, grads, loss=None, worker=None, skip=None, hyperparams=None, binary=None,
+             dtype=None, answer_dtype=None):
         """Posts the gradients of the next step and returns its update
         (``new_params = params + update``): a numpy float32 array when grads
         is a numpy array, else a list of floats.  A connection lost before the
@@ -422,16 +498,31 @@ class Session:
         of the session, hyperparameter values for this step only.
         ``binary=False`` sends this step as JSON even on a binary client (a
         daemon without these fields refuses them there, 400 unknown_field,
-        where the binary headers would be ignored)."""
+        where the binary headers would be ignored).  ``dtype`` and
+        ``answer_dtype`` override the client's for this step (binary only);
+        with a 16-bit ``dtype``, ``grads`` may also be a numpy int16 or
+        uint16 array of the values' bit patterns, already rounded (e.g.
+        torch's ``t.to(torch.bfloat16).view(torch.int16).numpy()``), sent as is.
+        """
         k = self.last_step + 1
         as_numpy = _is_numpy(grads)
         skip = [int(i) for i in skip] if skip else None
         if self.client.binary and binary is not False:
-            g = _np.ascontiguousarray(_np.asarray(grads, dtype="<f4").reshape(-1))
+            dt = _check_dtype(dtype if dtype is not None else self.client.dtype)
+            bits = _is_numpy(grads) and grads.dtype in (_np.int16, _np.uint16)
+            if bits and dt == "f32":
+                raise ValueError("optirs: 16-bit patterns as grads need dtype f16 or bf16")
+            g = _np.ascontiguousarray((grads.view(_np.uint16) if bits else
+                                       _np.asarray(grads, dtype="<f4")).reshape(-1))
             if g.size != self.num_params:
                 raise ValueError("optirs: %d gradients for a session of %d parameters"
                                  % (g.size, self.num_params))
-            h = {"Content-Type": "application/octet-stream", "Accept": "application/octet-stream",
+            at = _check_dtype(answer_dtype if answer_dtype is not None
+                              else dtype if dtype is not None else self.client.answer_dtype, "answer_dtype")
+            # Accept names a dtype only when it is not plain float32 both ways
+            # (a daemon before compact bodies then sees the request it knows).
+            h = {"Content-Type": _media(dt),
+                 "Accept": _OCTET if dt == at == "f32" else "%s; dtype=%s" % (_OCTET, at),
                  "X-Optirs-Step": str(k)}
             if loss is not None:
                 h["X-Optirs-Loss"] = repr(float(loss))
@@ -442,11 +533,15 @@ class Session:
             if hyperparams is not None:
                 h["X-Optirs-Hyperparams"] = json.dumps(hyperparams, allow_nan=False,
                                                        separators=(",", ":"))
-            st, rh, data = self.client.request("POST", self._path + "/step", g.tobytes(), h)
-            if len(data) != 4 * self.num_params:
-                raise OptirsError("length_mismatch", st, "answer of %d bytes for %d parameters"
-                                  % (len(data), self.num_params))
-            update = _np.frombuffer(data, dtype="<f4").astype(_np.float32)
+            st, rh, data = self.client.request("POST", self._path + "/step", g.astype("<u2", copy=False).tobytes() if bits else encode_vector(g, dt), h)
+            # The answer's own Content-Type says its dtype: float32 when a
+            # value would have overflowed the 16-bit one (proto/binary.md §8).
+            got = _answer_dtype(rh.get("content-type"))
+            size = {"f32": 4, "f16": 2, "bf16": 2}.get(got)
+            if size is None or len(data) != size * self.num_params:
+                raise OptirsError("length_mismatch", st, "answer of %d bytes (%s) for %d parameters"
+                                  % (len(data), rh.get("content-type"), self.num_params))
+            update = decode_vector(data, got)
             self.last_step = k
             return update if as_numpy else update.tolist()
         g = _to_list(grads)

@@ -21,7 +21,10 @@ Contract kept with torch.optim (each point fails loudly when it cannot hold):
   parameter group is a group of the session with its own hyperparameters.
   Frozen parameters (requires_grad=False then) are not part of it; one that
   has a gradient later is an error.
-- A step sends every gradient as one float32 vector; a parameter whose
+- A step sends every gradient as one float32 vector (``dtype="bf16"`` or
+  ``"f16"``: as one bfloat16 or float16 vector, rounded by torch's own cast,
+  half the bytes; the answer stays float32 unless ``answer_dtype`` says
+  otherwise, see below); a parameter whose
   ``.grad`` is None is skipped as torch skips it (the daemon's skip mask: no
   update, no momentum, no decay); the current value of every group's
   hyperparameters that differs from the session's goes with the step, so
@@ -29,7 +32,10 @@ Contract kept with torch.optim (each point fails loudly when it cannot hold):
 - The local parameters stay equal to the daemon's float32 copy: float32 as is;
   float64 parameters are rounded to float32 when the session is made and stay
   float32 values; float16/bfloat16 parameters are the cast of a float32
-  master copy kept here (as the daemon's).  Complex parameters, sparse
+  master copy kept here (as the daemon's).  ``answer_dtype="bf16"`` (or
+  ``"f16"``) halves the answer too, and gives this point up: the local
+  parameters then add the rounded update and drift from the daemon's copy
+  by that rounding.  Complex parameters, sparse
   parameters or gradients, and non-float dtypes are refused (ValueError).
 - ``state_dict()`` holds the daemon's full state (GET /v1/sessions/{id}/state);
   ``load_state_dict`` creates no session: the first step afterwards attaches to
@@ -47,7 +53,7 @@ import warnings
 import numpy as np
 import torch
 
-from .client import Client, OptirsError
+from .client import DTYPES, Client, OptirsError
 from .hparams import GROUP_EXTRAS, Table
 
 __all__ = ["RemoteOptimizer"]
@@ -84,16 +90,27 @@ class RemoteOptimizer(torch.optim.Optimizer):
     shared session), ``resume`` (``"attach"`` or ``"import"``, see
     load_state_dict), and the session options ``weights``, ``domain``,
     ``schedule``, ``total_steps``, ``durability``, ``workers``, ``name``,
-    ``tags``, ``adapt``, ``non_finite``, ``divergence_factor``.  Every other
+    ``tags``, ``adapt``, ``non_finite``, ``divergence_factor``, and the wire
+    dtypes ``dtype`` (of the gradients: ``"f32"``, ``"f16"``, ``"bf16"``)
+    and ``answer_dtype`` (of the updates, default ``"f32"``; binary client
+    only, proto/binary.md §8).  Every other
     keyword is a hyperparameter (torch's or the daemon's name; see
     GET /v1/optimizers)."""
 
     def __init__(self, params, optimizer="adam", url=None, *, client=None, api_key=None,
-                 session_id=None, worker=None, names=None, resume="attach", **hyperparams):
+                 session_id=None, worker=None, names=None, resume="attach", dtype="f32",
+                 answer_dtype="f32", **hyperparams):
         if resume not in ("attach", "import"):
             raise ValueError("optirs: resume must be 'attach' or 'import', not %r" % (resume,))
         self._session_opts = {k: hyperparams.pop(k) for k in _SESSION_KEYS if k in hyperparams}
         self.client = client or Client(url, api_key=api_key)
+        for what, d in (("dtype", dtype), ("answer_dtype", answer_dtype)):
+            if d not in DTYPES:
+                raise ValueError("optirs: %s must be one of %s, not %r" % (what, ", ".join(DTYPES), d))
+        if (dtype != "f32" or answer_dtype != "f32") and not self.client.binary:
+            raise ValueError("optirs: dtype %s / answer_dtype %s needs a binary client (numpy)"
+                             % (dtype, answer_dtype))
+        self.dtype, self.answer_dtype = dtype, answer_dtype
         self.optimizer = optimizer
         self._table = Table(self.client.optimizer(optimizer))
         self._names = {}                      # id(param) -> tensor name
@@ -367,12 +384,19 @@ class RemoteOptimizer(torch.optim.Optimizer):
             warnings.warn("optirs: no loss sent with this step (use opt.step(loss=loss) or a "
                           "closure); the session's metrics record none", stacklevel=4)
         hp = self._step_hparams()
-        flat = torch.cat(parts).numpy()
         need = [f for f, on in (("skip", bool(skip)), ("hyperparams", hp is not None)) if on]
         probe = [f for f in need if f not in self._features]
+        flat = torch.cat(parts)
+        if self.dtype != "f32":
+            # torch's own cast rounds to nearest even, as the wire format says;
+            # a JSON probe step carries the same rounded values as floats
+            half = flat.to(torch.bfloat16 if self.dtype == "bf16" else torch.float16)
+            flat = half.to(torch.float32) if probe else half.view(torch.int16)
         try:
-            update = sess.step(flat, loss=lval, worker=self.worker, skip=skip or None,
-                               hyperparams=hp, binary=False if probe else None)
+            update = sess.step(flat.numpy(), loss=lval, worker=self.worker, skip=skip or None,
+                               hyperparams=hp, binary=False if probe else None,
+                               dtype=None if probe else self.dtype,
+                               answer_dtype=None if probe else self.answer_dtype)
         except OptirsError as e:
             if e.code == "unknown_field" and "hyperparams" in e.message:
                 raise RuntimeError("optirs: param_groups changed (%s) but this daemon takes no "
