@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "f32scan.h"
 #include "f32json.h"
 #include "jsonwalk.h"
 #include "skip_mask.h"
@@ -170,11 +171,7 @@ static int decode_binary(req *r, size_t n, step_request *sr, const layout *lay, 
     }
     /* The body buffer comes from malloc, so it is aligned for float. */
     const float *g = (const float *)(const void *)r->body;
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(g[i])) {
-            sr->nonfinite = 1; /* the session's policy decides */
-            break;
-        }
+    if (!f32scan_all_finite(g, n)) sr->nonfinite = 1; /* the session's policy decides */
     sr->grads = g;
     return 0;
 }
