@@ -654,13 +654,16 @@ static char *read_file(const char *path)
 /* libmicrohttpd's memory per connection (its default is 32 KiB): headers,
  * and the read buffer an upload arrives through, which grows by
  * HTTP_CONN_MEMORY_STEP (default 1 KiB) up to what the pool has free.
- * Measured (perf stat, syscalls:sys_enter_recvfrom): a 4 MB binary step
- * arrives in ~250 recv calls (each with an epoll_wait, an upload callback
- * and a copy) with 32 KiB, ~62 with 128 KiB, ~31 with 256 KiB.  The pool is
- * mapped per connection and its pages stay once an upload touched them: at
- * most --max-connections × 256 KiB (256 MB at the default 1024). */
-#define HTTP_CONN_MEMORY      (256u * 1024u)
-#define HTTP_CONN_MEMORY_STEP (64u * 1024u)
+ * Measured (perf stat, syscalls:sys_enter_recvfrom, N = 1e6 binary steps): a
+ * 4 MB body arrives in ~250 recv calls (each with an epoll_wait, an upload
+ * callback and a copy) with 32 KiB, ~124 with 64 KiB, ~31 with 256 KiB.  But
+ * libmicrohttpd 0.9.75 zeroes the whole pool between two requests
+ * (MHD_pool_reset): with 256 KiB that memset was 20% of the daemon's samples
+ * at 32 connections of N = 100 steps, which fell from 17k to 10k steps/s; 64
+ * KiB costs them nothing measurable.  The pool's pages stay once touched: at
+ * most --max-connections × 64 KiB (64 MB at the default 1024). */
+#define HTTP_CONN_MEMORY      (64u * 1024u)
+#define HTTP_CONN_MEMORY_STEP (16u * 1024u)
 
 int http_start(app *a, int threads, int *bound_port)
 {
