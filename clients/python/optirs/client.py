@@ -117,9 +117,12 @@ class Client:
     def __exit__(self, *exc):
         self.close()
 
-    def _once(self, method, path, body, headers):
+    def _once(self, method, path, body, headers, into=None):
         """One request on this thread's connection; returns (status, headers
-        (lower-case keys), body bytes).  Raises a connection error as is."""
+        (lower-case keys), body bytes).  Raises a connection error as is.
+        ``into``: a writable buffer (e.g. a numpy array); a 2xx answer of
+        exactly its size is read straight into it and returned instead of
+        bytes (no intermediate copy)."""
         h = {"Accept": "application/json"}
         if self.api_key:
             h["Authorization"] = "Bearer " + self.api_key
@@ -128,7 +131,11 @@ class Client:
         try:
             c.request(method, self._prefix + path, body=body, headers=h)
             r = c.getresponse()
-            data = r.read()
+            if into is not None and 200 <= r.status < 300 and r.length == memoryview(into).nbytes:
+                _read_into(r, memoryview(into).cast("B"))
+                data = into
+            else:
+                data = r.read()
         except BaseException:
             self._drop_conn()
             raise
@@ -141,7 +148,7 @@ class Client:
         time.sleep(min(self.max_backoff, self.backoff * (2 ** attempt)))
 
     def request(self, method, path, body=None, headers=None, idempotent=True,
-                retry_codes=RETRYABLE_CODES):
+                retry_codes=RETRYABLE_CODES, into=None):
         """Sends one request and returns (status, headers, body bytes) of a
         2xx answer; raises OptirsError otherwise.  ``body`` may be bytes, or
         a dict/list sent as JSON.  Idempotent requests (GET, DELETE and
@@ -149,7 +156,9 @@ class Client:
         and after the codes in RETRYABLE_CODES, at most ``retries`` times with
         exponential backoff; a non-idempotent one only when its connection was
         a reused keep-alive one that the server had closed.  Any request
-        answered ``429 rate_limited`` is re-sent after its Retry-After."""
+        answered ``429 rate_limited`` is re-sent after its Retry-After.
+        ``body`` may also be any buffer (a memoryview of a numpy array: sent
+        as is, not copied); ``into`` as in _once."""
         hdrs = dict(headers or {})
         if isinstance(body, (dict, list)):
             body = json.dumps(body, allow_nan=False).encode()
@@ -158,7 +167,7 @@ class Client:
         while True:
             reused = getattr(self._local, "conn", None) is not None
             try:
-                st, h, data = self._once(method, path, body, hdrs)
+                st, h, data = self._once(method, path, body, hdrs, into)
             except _CONN_ERRORS as e:
                 stale = reused and isinstance(e, (http.client.RemoteDisconnected,
                                                   ConnectionResetError, BrokenPipeError))
@@ -317,6 +326,16 @@ class Client:
                 return
 
 
+def _read_into(resp, mv):
+    """Fills the byte memoryview mv from the http.client response resp."""
+    got = 0
+    while got < len(mv):
+        n = resp.readinto(mv[got:])
+        if not n:
+            raise http.client.IncompleteRead(bytes(mv[:got]), len(mv) - got)
+        got += n
+
+
 def _sid(session_id):
     s = str(session_id)
     if not s or any(not (ch.isalnum() or ch in "_.-") for ch in s):
@@ -403,11 +422,14 @@ class Session:
             if hyperparams is not None:
                 h["X-Optirs-Hyperparams"] = json.dumps(hyperparams, allow_nan=False,
                                                        separators=(",", ":"))
-            st, rh, data = self.client.request("POST", self._path + "/step", g.tobytes(), h)
-            if len(data) != 4 * self.num_params:
+            # The gradients go out of g's own memory and the answer is read
+            # straight into the update array: no copy on either side.
+            update = _np.empty(self.num_params, dtype="<f4")
+            st, rh, data = self.client.request("POST", self._path + "/step", memoryview(g).cast("B"),
+                                               h, into=update)
+            if data is not update:
                 raise OptirsError("length_mismatch", st, "answer of %d bytes for %d parameters"
                                   % (len(data), self.num_params))
-            update = _np.frombuffer(data, dtype="<f4").astype(_np.float32)
             self.last_step = k
             return update if as_numpy else update.tolist()
         g = _to_list(grads)

@@ -367,7 +367,8 @@ class RemoteOptimizer(torch.optim.Optimizer):
             warnings.warn("optirs: no loss sent with this step (use opt.step(loss=loss) or a "
                           "closure); the session's metrics record none", stacklevel=4)
         hp = self._step_hparams()
-        flat = torch.cat(parts).numpy()
+        # one tensor: its gradient's own memory, no concatenation copy
+        flat = (parts[0] if len(parts) == 1 else torch.cat(parts)).numpy()
         need = [f for f, on in (("skip", bool(skip)), ("hyperparams", hp is not None)) if on]
         probe = [f for f in need if f not in self._features]
         try:
