@@ -278,6 +278,7 @@ const char *session_id(const session *s) { return s->id; }
 const char *session_tenant(const session *s) { return s->sp.tenant; }
 size_t session_num_params(const session *s) { return s->sp.lay.n; }
 int session_workers(const session *s) { return s->sp.workers; }
+int session_durable_steps(const session *s) { return s->sp.dur == DURABILITY_STEP; }
 const opt *session_opt(const session *s) { return &s->o; }
 void *session_attachment(const session *s) { return s->attach; }
 const layout *session_layout(const session *s) { return &s->sp.lay; }

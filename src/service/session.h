@@ -145,6 +145,8 @@ const char *session_id(const session *s);
 const char *session_tenant(const session *s);
 size_t session_num_params(const session *s);
 int    session_workers(const session *s);
+/* 1 when each step waits for its commit (durability=step). */
+int    session_durable_steps(const session *s);
 /* The session's optimizer (its layout names the tensors); read it only with
  * the session's mutex held (in hooks.stepped). */
 const opt *session_opt(const session *s);
