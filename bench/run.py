@@ -22,7 +22,8 @@ database, --threads 2) and drives it with build/bench/bench_http:
 
   nginx_static_c32    Debian's nginx (2 workers, temporary prefix) serving a
                       400-byte file to the same 32-connection load: the
-                      reference of http_small_n100_c32_vs_nginx (target >= 0.6)
+                      reference of http_small_n100_c32_vs_nginx (target >= 0.6;
+                      3 alternating rounds with the daemon, medians)
 
 and, on a daemon of its own whose database build/bench/bench_fill filled with
 a 1,000,000-step session through the store API (the calls the daemon makes):
@@ -152,6 +153,22 @@ http {
 }
 """
 NGINX_FILE_BYTES = 400     # the size of an N = 100 binary step's answer
+NGINX_ROUNDS = 3
+
+
+def median(xs):
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+
+
+def median_result(results):
+    """The per-key median of bench_http RESULT dicts (numbers only)."""
+    out = {}
+    for k, v in results[0].items():
+        if isinstance(v, float):
+            out[k] = median([r[k] for r in results])
+    return out
 
 
 class Nginx:
@@ -362,19 +379,29 @@ def run_daemon_benches(build, quick, table):
             big_sessions += c
         time.sleep(0.3 if quick else 1.0)    # let the writer commit and free queued snapshots
         rss1 = d.rss() if d.alive() else None
-        small = http("binary", 100, 32)
         livez = http("livez", 100, 32)
-        ngx = None
+        # The daemon's small steps and nginx alternate, NGINX_ROUNDS rounds:
+        # medians of each, and the median of the rounds' ratios (one pair of
+        # runs on a shared machine varies more than the figure's target).
+        small = ngx = None
+        small_vs_ngx = None
         try:
             ng = Nginx(tmp, 2)
             try:
-                log("== nginx %d, a %d-byte static file" % (ng.port, NGINX_FILE_BYTES))
-                ngx = run_http(bench, ng.port, "livez", 100, secs, 32, minreq, path=ng.path)
+                log("== nginx %d, a %d-byte static file, %d rounds against the daemon"
+                    % (ng.port, NGINX_FILE_BYTES, NGINX_ROUNDS))
+                rs, rn = [], []
+                for _ in range(NGINX_ROUNDS):
+                    rs.append(http("binary", 100, 32))
+                    rn.append(run_http(bench, ng.port, "livez", 100, secs, 32, minreq, path=ng.path))
+                if all(rs) and all(rn):
+                    small, ngx = median_result(rs), median_result(rn)
+                    small_vs_ngx = median([a["req_per_s"] / b["req_per_s"] for a, b in zip(rs, rn)])
             finally:
                 ng.stop()
         except (RuntimeError, OSError) as e:
             log("   nginx: %s" % e)
-        ok &= ngx is not None
+        ok &= small is not None and ngx is not None
 
         for n in (1000, 100000, 1000000):
             b, j, e = res["binary", n, 1], res["json", n, 1], echo[n]
@@ -409,8 +436,9 @@ def run_daemon_benches(build, quick, table):
                   ratio(get(small, "req_per_s"), get(livez, "req_per_s")), "livez_c32", "-",
                   "N=100 binary steps, 32 sessions")
         table.add("http_small_n100_c32_vs_nginx", get(small, "req_per_s"), "req/s",
-                  ratio(get(small, "req_per_s"), get(ngx, "req_per_s")), "nginx_static_c32", ">=0.6",
-                  "the same steps against nginx serving a %d-byte file" % NGINX_FILE_BYTES)
+                  small_vs_ngx, "nginx_static_c32", ">=0.6",
+                  "the same steps against nginx serving a %d-byte file (median of %d alternating rounds)"
+                  % (NGINX_FILE_BYTES, NGINX_ROUNDS))
         table.add("http_small_n100_c32_p50", get(small, "p50_us"), "us",
                   ratio(get(small, "p50_us"), get(ngx, "p50_us")), "nginx_static_c32_p50", "-",
                   "under that load; livez_c32 p50 %s us" % fmt_us(get(livez, "p50_us")))
