@@ -468,9 +468,10 @@ class Session:
         """The daemon's copy of the parameters (numpy float32 array when numpy
         is available, else a list)."""
         if self.client.binary:
+            out = _np.empty(self.num_params, dtype="<f4")      # read straight into it
             st, h, data = self.client.request("GET", self._path + "/params",
-                                              headers={"Accept": "application/octet-stream"})
-            return _np.frombuffer(data, dtype="<f4").astype(_np.float32)
+                                              headers={"Accept": "application/octet-stream"}, into=out)
+            return out if data is out else _np.frombuffer(data, dtype="<f4").astype(_np.float32)
         return self.client._json("GET", self._path + "/params")["params"]
 
     def feedback(self, step, loss, metrics=None):
