@@ -2,7 +2,7 @@
  * plain sockets, and a raw loopback echo probe to compare it with.
  *
  *   bench_http --port P --mode binary|json --n N --seconds S --sessions C [--threads T]
- *   bench_http --port P --mode livez --seconds S --sessions C [--threads T]
+ *   bench_http --port P --mode livez --seconds S --sessions C [--threads T] [--path /livez]
  *   bench_http --mode echo --n N --seconds S --sessions C [--threads T]
  *
  * binary/json: each of the C connections creates its own Adam session of N
@@ -12,7 +12,9 @@
  * merely well formed).  Every answer is verified: status 200, X-Optirs-Step ==
  * k, body length 4·N (binary) or a JSON object {"step":k,"update":[N numbers]}
  * whose first and last values are checked as above.
- * livez: GET /livez on every connection (a reference for small requests).
+ * livez: GET /livez (or --path: e.g. a static file of another server, such as
+ * nginx) on every connection, status 200 checked (a reference for small
+ * requests).
  * echo: an in-process server thread per connection reads 4·N bytes and writes
  * them back over loopback TCP; the client side is the same code as for HTTP,
  * so its MB/s is the raw loopback figure for the same body sizes.
@@ -56,6 +58,7 @@ static long   g_n = 1000;
 static double g_seconds = 3;
 static int    g_sessions = 1;
 static int    g_threads;
+static const char *g_path = "/livez";    /* what --mode livez GETs */
 static double g_t_warm, g_t_end;          /* counting window, monotonic s */
 static atomic_int g_fail;
 static long   g_min_requests = 5;        /* the window stretches until this many are counted */
@@ -184,7 +187,7 @@ static void conn_prepare(conn *c)
         break;
     }
     case KIND_LIVEZ:
-        h = snprintf(c->hdr, sizeof c->hdr, "GET /livez HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", c->port);
+        h = snprintf(c->hdr, sizeof c->hdr, "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", g_path, c->port);
         c->niov = 1;
         break;
     case KIND_ECHO:
@@ -664,6 +667,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: bench_http --port P --mode binary|json|livez --n N --seconds S --sessions C [--threads T]\n"
+            "       [--path /livez]: the path --mode livez GETs (up to 200 bytes, from '/')\n"
             "       bench_http --mode echo --n N --seconds S --sessions C [--threads T]\n"
             "       [--min-requests M]: past S seconds, go on until M requests were counted (default 5)\n");
     exit(2);
@@ -681,6 +685,10 @@ int main(int argc, char **argv)
         else if (strcmp(a, "--sessions") == 0) g_sessions = atoi(v);
         else if (strcmp(a, "--threads") == 0) g_threads = atoi(v);
         else if (strcmp(a, "--min-requests") == 0) g_min_requests = atol(v);
+        else if (strcmp(a, "--path") == 0) {
+            if (v[0] != '/' || strlen(v) > 200 || strpbrk(v, " \r\n")) usage();
+            g_path = v;
+        }
         else if (strcmp(a, "--mode") == 0) {
             if (strcmp(v, "binary") == 0) g_mode = MODE_BINARY;
             else if (strcmp(v, "json") == 0) g_mode = MODE_JSON;

@@ -20,6 +20,11 @@ database, --threads 2) and drives it with build/bench/bench_http:
                       + Adam's two moments = 16 bytes)
   daemon_sigterm_*    SIGTERM: the exit status (must be 0) and the time taken
 
+  nginx_static_c32    Debian's nginx (2 workers, temporary prefix) serving a
+                      400-byte file to the same 32-connection load: the
+                      reference of http_small_n100_c32_vs_nginx (target >= 0.6;
+                      3 alternating rounds with the daemon, medians)
+
 and, on a daemon of its own whose database build/bench/bench_fill filled with
 a 1,000,000-step session through the store API (the calls the daemon makes):
 
@@ -29,6 +34,10 @@ a 1,000,000-step session through the store API (the calls the daemon makes):
                       ratio to GET /livez on the same connection and to a raw
                       SELECT count(*) over the session's metrics rows (Python's
                       sqlite3 on the same file); summary_1e6 likewise
+
+Last, bench/remote_step.py (/usr/bin/python3, torch): the Python client's
+binary step at N = 1e6 over TCP (and the unix socket, bfloat16 when this
+build has them) against torch.optim.Adam in-process, interleaved.
 
 Standard library only; builds nothing (make did).  --quick: shorter runs.
 Exit status: 0 when every benchmark ran and verified its answers (a missed
@@ -67,7 +76,7 @@ class Table:
             return ""
         x = row["ratio"] if row["ratio"] is not None else row["value"]
         if x is None:
-            return "missed"
+            return "skipped" if row["note"].startswith("skipped") else "missed"
         m = re.fullmatch(r"(>=|<=|>|<|==)?\s*([-+0-9.eE]+)", t)
         if not m:
             return "?"
@@ -119,6 +128,104 @@ def run_core(build, quick, table):
         log("bench_core failed (exit %d, %d figures)" % (p.returncode, n))
         return False
     return True
+
+
+# ---- nginx: the reference for many small requests ------------------------------
+
+NGINX_CONF = """\
+worker_processes %(workers)d;
+pid %(tmp)s/nginx.pid;
+error_log %(tmp)s/error.log warn;
+events { worker_connections 1024; }
+http {
+    access_log %(tmp)s/access.log;
+    client_body_temp_path %(tmp)s/client_body;
+    proxy_temp_path %(tmp)s/proxy;
+    fastcgi_temp_path %(tmp)s/fastcgi;
+    uwsgi_temp_path %(tmp)s/uwsgi;
+    scgi_temp_path %(tmp)s/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 60s;
+    server {
+        listen 127.0.0.1:%(port)d;
+        location / { root %(tmp)s/www; }
+    }
+}
+"""
+NGINX_FILE_BYTES = 400     # the size of an N = 100 binary step's answer
+NGINX_ROUNDS = 3
+
+
+def median(xs):
+    s = sorted(xs)
+    n = len(s)
+    return s[n // 2] if n % 2 else 0.5 * (s[n // 2 - 1] + s[n // 2])
+
+
+def median_result(results):
+    """The per-key median of bench_http RESULT dicts (numbers only)."""
+    out = {}
+    for k, v in results[0].items():
+        if isinstance(v, float):
+            out[k] = median([r[k] for r in results])
+    return out
+
+
+class Nginx:
+    """Debian's nginx serving one small static file from a temporary prefix
+    (as tests/integration/test_deploy_nginx.py runs it: -p, -c, -e, daemon
+    off).  Started as root, its workers run as nobody; the same number of
+    workers as the daemon's HTTP threads, and like the daemon (an access line
+    per request at the default log level) it logs every request.  .path is
+    the file's URL path."""
+
+    def __init__(self, tmp, workers):
+        exe = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+        if exe is None:
+            raise RuntimeError("nginx is not installed (Debian package nginx; make deps)")
+        self.dir = os.path.join(tmp, "nginx")
+        os.makedirs(os.path.join(self.dir, "www"))
+        for d in (tmp, self.dir, os.path.join(self.dir, "www")):
+            os.chmod(d, 0o755)             # readable by the unprivileged workers
+        self.path = "/step100.bin"
+        with open(os.path.join(self.dir, "www", self.path[1:]), "wb") as f:
+            f.write(os.urandom(NGINX_FILE_BYTES))
+        os.chmod(os.path.join(self.dir, "www", self.path[1:]), 0o644)
+        s = __import__("socket").socket()
+        s.bind(("127.0.0.1", 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_CONF % dict(workers=workers, tmp=self.dir, port=self.port))
+        err = os.path.join(self.dir, "error.log")
+        self.proc = subprocess.Popen([exe, "-p", self.dir, "-c", conf, "-e", err, "-g", "daemon off;"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+                c.request("GET", self.path)
+                r = c.getresponse()
+                ok = r.status == 200 and len(r.read()) == NGINX_FILE_BYTES
+                c.close()
+                if ok:
+                    break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("nginx did not serve its file: " + self.proc.stderr.read().decode()[-500:])
+            time.sleep(0.05)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)      # graceful
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 # ---- the daemon ---------------------------------------------------------------
@@ -187,9 +294,11 @@ class Daemon:
         return rc, time.monotonic() - t0
 
 
-def run_http(exe, port, mode, n, seconds, sessions, min_requests):
+def run_http(exe, port, mode, n, seconds, sessions, min_requests, path=None):
     cmd = [exe, "--mode", mode, "--n", str(n), "--seconds", str(seconds), "--sessions", str(sessions),
            "--min-requests", str(min_requests)]
+    if path:
+        cmd += ["--path", path]
     if port:
         cmd += ["--port", str(port)]
     try:
@@ -270,8 +379,29 @@ def run_daemon_benches(build, quick, table):
             big_sessions += c
         time.sleep(0.3 if quick else 1.0)    # let the writer commit and free queued snapshots
         rss1 = d.rss() if d.alive() else None
-        small = http("binary", 100, 32)
         livez = http("livez", 100, 32)
+        # The daemon's small steps and nginx alternate, NGINX_ROUNDS rounds:
+        # medians of each, and the median of the rounds' ratios (one pair of
+        # runs on a shared machine varies more than the figure's target).
+        small = ngx = None
+        small_vs_ngx = None
+        try:
+            ng = Nginx(tmp, 2)
+            try:
+                log("== nginx %d, a %d-byte static file, %d rounds against the daemon"
+                    % (ng.port, NGINX_FILE_BYTES, NGINX_ROUNDS))
+                rs, rn = [], []
+                for _ in range(NGINX_ROUNDS):
+                    rs.append(http("binary", 100, 32))
+                    rn.append(run_http(bench, ng.port, "livez", 100, secs, 32, minreq, path=ng.path))
+                if all(rs) and all(rn):
+                    small, ngx = median_result(rs), median_result(rn)
+                    small_vs_ngx = median([a["req_per_s"] / b["req_per_s"] for a, b in zip(rs, rn)])
+            finally:
+                ng.stop()
+        except (RuntimeError, OSError) as e:
+            log("   nginx: %s" % e)
+        ok &= small is not None and ngx is not None
 
         for n in (1000, 100000, 1000000):
             b, j, e = res["binary", n, 1], res["json", n, 1], echo[n]
@@ -305,10 +435,20 @@ def run_daemon_benches(build, quick, table):
         table.add("http_small_n100_c32", get(small, "req_per_s"), "req/s",
                   ratio(get(small, "req_per_s"), get(livez, "req_per_s")), "livez_c32", "-",
                   "N=100 binary steps, 32 sessions")
+        table.add("http_small_n100_c32_vs_nginx", get(small, "req_per_s"), "req/s",
+                  small_vs_ngx, "nginx_static_c32", ">=0.6",
+                  "the same steps against nginx serving a %d-byte file (median of %d alternating rounds)"
+                  % (NGINX_FILE_BYTES, NGINX_ROUNDS))
         table.add("http_small_n100_c32_p50", get(small, "p50_us"), "us",
-                  ratio(get(small, "p50_us"), get(livez, "p50_us")), "livez_c32_p50", "-", "")
+                  ratio(get(small, "p50_us"), get(ngx, "p50_us")), "nginx_static_c32_p50", "-",
+                  "under that load; livez_c32 p50 %s us" % fmt_us(get(livez, "p50_us")))
         table.add("http_small_n100_c32_p99", get(small, "p99_us"), "us",
-                  ratio(get(small, "p99_us"), get(livez, "p99_us")), "livez_c32_p99", "-", "")
+                  ratio(get(small, "p99_us"), get(ngx, "p99_us")), "nginx_static_c32_p99", "-",
+                  "under that load; livez_c32 p99 %s us" % fmt_us(get(livez, "p99_us")))
+        table.add("nginx_static_c32", get(ngx, "req_per_s"), "req/s",
+                  ratio(get(ngx, "req_per_s"), get(echo_small, "req_per_s")), "loopback_echo_n100_c32", "-",
+                  "Debian nginx, 2 workers, GET of a %d-byte file, 32 connections; p50 %s us, p99 %s us"
+                  % (NGINX_FILE_BYTES, fmt_us(get(ngx, "p50_us")), fmt_us(get(ngx, "p99_us"))))
         table.add("livez_c32", get(livez, "req_per_s"), "req/s",
                   ratio(get(livez, "req_per_s"), get(echo_small, "req_per_s")), "loopback_echo_n100_c32",
                   "-", "GET /livez, 32 connections; p50 %s us, p99 %s us"
@@ -440,6 +580,36 @@ def run_downsample_bench(build, quick, table):
     return ok
 
 
+# ---- the Python client against in-process torch --------------------------------
+
+def run_remote_step(build, quick, table):
+    """bench/remote_step.py (its own daemons) with /usr/bin/python3: the
+    Python client's binary step against torch.optim.Adam in-process."""
+    cmd = ["/usr/bin/python3", os.path.join(os.path.dirname(os.path.abspath(__file__)), "remote_step.py"),
+           "--build", build] + (["--quick"] if quick else [])
+    log("== " + " ".join(cmd))
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except OSError as e:
+        log("   FAILED: %s" % e)
+        return False
+    if p.stderr:
+        log(p.stderr.rstrip())
+    import json
+    n = 0
+    for line in p.stdout.splitlines():
+        try:
+            f = json.loads(line)
+        except ValueError:
+            continue
+        table.add(f["name"], f["value"], f["unit"], f["ratio"], f["ref"], f["target"], f["note"])
+        n += 1
+    if p.returncode != 0 or n == 0:
+        log("remote_step.py failed (exit %d, %d figures)" % (p.returncode, n))
+        return False
+    return True
+
+
 def fmt_us(v):
     return "-" if v is None else "%.0f" % v
 
@@ -458,6 +628,7 @@ def main():
     ok = run_core(a.build, a.quick, table)
     ok &= run_daemon_benches(a.build, a.quick, table)
     ok &= run_downsample_bench(a.build, a.quick, table)
+    ok &= run_remote_step(a.build, a.quick, table)
     print()
     table.print()
     print("\n(%s run, %.0f s; ratios compare figures measured in this run)"

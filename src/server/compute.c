@@ -39,6 +39,15 @@ static void job_release(pool_job *pj)
     free(j);
 }
 
+int compute_try_inline(req *r, pool_lane *lane, compute_fn work, void (*free_ctx)(void *ctx), void *ctx)
+{
+    if (!lane || !pool_inline_begin(lane)) return 0;
+    work(r, ctx);
+    pool_inline_end(lane);
+    if (free_ctx) free_ctx(ctx);
+    return 1;
+}
+
 void compute_defer(req *r, pool_lane *lane, int lane_limit, compute_fn work, void (*free_ctx)(void *ctx), void *ctx)
 {
     compute_job *j = calloc(1, sizeof *j);

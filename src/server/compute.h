@@ -26,4 +26,11 @@ typedef int (*compute_fn)(req *r, void *ctx);
 void compute_defer(req *r, pool_lane *lane, int lane_limit, compute_fn work, void (*free_ctx)(void *ctx),
                    void *ctx);
 
+/* Runs work(r, ctx) on the calling (HTTP) thread when `lane` is idle — the
+ * order compute_defer keeps is kept — then free_ctx(ctx); returns 1.  0 when
+ * the lane is busy or the pool stopping (nothing called: defer it).  For
+ * small work only, where the pool's two hand-offs (suspend, resume) cost more
+ * than the work; the work must not park r (it is not suspended). */
+int  compute_try_inline(req *r, pool_lane *lane, compute_fn work, void (*free_ctx)(void *ctx), void *ctx);
+
 #endif

@@ -351,12 +351,27 @@ static int step_work(req *r, void *ctx)
     return COMPUTE_DONE;
 }
 
+/* A step of at most this many parameters runs on the HTTP thread when its
+ * session's lane is idle: the compute pool's two thread hand-offs (suspend,
+ * resume) cost more than such a step (~20% of the steps/s of 32 connections
+ * of N = 100 steps, bench/README.md).  At most ~1 ms even for the costliest
+ * learned optimizer; shared sessions (their steps park) and durability=step
+ * (each step waits for a commit) always go to the pool. */
+#define STEP_INLINE_MAX_PARAMS 4096
+
 void h_session_step(req *r)
 {
     session *s = path_session(r);
     if (!s) return;
     job *j = job_new(r, s);
-    if (j) defer(r, s, step_work, j);
+    if (!j) return;
+    if (session_num_params(s) <= STEP_INLINE_MAX_PARAMS && session_workers(s) <= 1 && !session_durable_steps(s)) {
+        int limit;
+        j->s = s;
+        if (compute_try_inline(r, session_lane(s, &limit), step_work, job_free, j)) return;
+        j->s = NULL;
+    }
+    defer(r, s, step_work, j);
 }
 
 static int params_work(req *r, void *ctx)

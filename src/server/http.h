@@ -55,6 +55,9 @@ typedef struct req {
     int           err;              /* the ERR_* of an error answer (0: none), for the access log */
     char         *resp;             /* malloc'd */
     size_t        resp_len;
+    const void   *resp_lent;        /* a lent body (http_resp_lend), instead of resp */
+    void        (*resp_release)(void *cls);
+    void         *resp_release_cls;
     const char   *resp_type;
     char          hdr_step[24];     /* X-Optirs-Step, when set */
     char          hdr_allow[64];    /* Allow, for 405 */
@@ -122,6 +125,12 @@ int  http_ready(req *r);
 void http_resp_json(req *r, int status, cJSON *body);
 /* Sets a response taking ownership of the malloc'd buffer `data`. */
 void http_resp_take(req *r, int status, const char *type, char *data, size_t len);
+/* Sets a response whose body `data` (len bytes) stays the caller's: it must
+ * not change until release(cls) is called, exactly once, when
+ * libmicrohttpd has sent it — or when it is replaced or never queued.  The
+ * answer goes out without a copy. */
+void http_resp_lend(req *r, int status, const char *type, const void *data, size_t len,
+                    void (*release)(void *cls), void *cls);
 /* Sets the error response {"error":{"code","message"}} for ERR_* `e`;
  * fmt (may be NULL for the default message) formats the message. */
 void http_resp_error(req *r, int e, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -122,6 +122,49 @@ int pool_submit(pool_lane *lane, int lane_limit, pool_job *j)
     return rc;
 }
 
+int pool_inline_begin(pool_lane *lane)
+{
+    pthread_mutex_lock(&P.mu);
+    int ok = !P.stopping && P.nthreads > 0 && lane->queued == 0 && !lane->scheduled;
+    if (ok) {
+        lane->queued = 1;        /* the job run here */
+        lane->scheduled = 1;     /* no pool thread takes the lane meanwhile */
+        P.running++;
+    }
+    pthread_mutex_unlock(&P.mu);
+    return ok;
+}
+
+void pool_inline_end(pool_lane *lane)
+{
+    pthread_mutex_lock(&P.mu);
+    P.running--;
+    lane->queued--;
+    /* Stopping: the threads may be gone; the lane is still ours, so its
+     * waiting jobs are cancelled here, oldest first. */
+    while (P.stopping && lane->head) {
+        pool_job *j = lane->head;
+        lane->head = j->next;
+        if (!lane->head) lane->tail = NULL;
+        P.waiting--;
+        lane->queued--;
+        int last = !lane->head;
+        if (last) lane->scheduled = 0;
+        pthread_mutex_unlock(&P.mu);
+        j->run(j, 1);
+        j->release(j);         /* after the last one the lane's owner may go */
+        if (last) return;
+        pthread_mutex_lock(&P.mu);
+    }
+    if (lane->head) {
+        ready_push(lane);
+        pthread_cond_signal(&P.cv);
+    } else {
+        lane->scheduled = 0;
+    }
+    pthread_mutex_unlock(&P.mu);
+}
+
 void pool_stats(int *waiting, int *running)
 {
     pthread_mutex_lock(&P.mu);

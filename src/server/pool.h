@@ -54,6 +54,16 @@ int  pool_start(int threads, int max_queued);
  * counting the one running) is full (ERR_OVERLOADED).  On an error j is
  * untouched and none of its callbacks is called. */
 int  pool_submit(pool_lane *lane, int lane_limit, pool_job *j);
+/* Runs work on the calling thread instead of a pool thread when `lane` is
+ * idle (nothing waiting or running on it) and the pool is running: claims
+ * the lane and returns 1 — the caller runs its work, then calls
+ * pool_inline_end.  Else 0 (submit it instead).  While claimed the lane
+ * counts one running job: jobs submitted on it wait behind, in order. */
+int  pool_inline_begin(pool_lane *lane);
+/* Gives a lane claimed by pool_inline_begin back; jobs that arrived
+ * meanwhile go to the pool threads (or, when the pool is stopping, are run
+ * cancelled here, so that each is still answered once). */
+void pool_inline_end(pool_lane *lane);
 /* Jobs waiting for a thread and jobs running now (for /metrics and tests). */
 void pool_stats(int *waiting, int *running);
 /* Waits for the running jobs, cancels the queued ones, joins the threads. */

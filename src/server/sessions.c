@@ -2,6 +2,7 @@
  * (service/session.h) and the HTTP form of its answers. */
 #include "sessions.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "session_life.h"
 #include "step_codec.h"
+#include "updbuf.h"
 
 /* A session's attachment: what the server keeps per session. */
 typedef struct session_glue {
@@ -55,16 +57,25 @@ void session_answer_http(req *r, const session_answer *a)
         else http_resp_error(r, a->err, NULL);
         return;
     }
-    char *buf;
-    size_t len;
-    const char *type = "application/json";
-    int rc = a->encoding == ENC_JSON ? step_codec_update(a->step, a->update, a->n, a->applied, a->encoding, &buf, &len)
-                                     : step_codec_vector(a->update, a->n, a->encoding, &buf, &len, &type);
-    if (rc) {
-        http_resp_error(r, rc, NULL);
-        return;
+    if (a->encoding == ENC_BINARY) {
+        /* float32 as the session holds it: sent from the session's vector,
+         * which the answer holds until it is out (updbuf.h) */
+        updbuf_hold(a->update);
+        http_resp_lend(r, 200, "application/octet-stream", a->update, a->n * sizeof(float), updbuf_put_cb,
+                       (void *)(uintptr_t)a->update);
+    } else {
+        /* JSON, or a 16-bit dtype (encoded into a new buffer, proto/binary.md §8) */
+        char *buf;
+        size_t len;
+        const char *type = "application/json";
+        int rc = a->encoding == ENC_JSON ? step_codec_update(a->step, a->update, a->n, a->applied, a->encoding, &buf, &len)
+                                         : step_codec_vector(a->update, a->n, a->encoding, &buf, &len, &type);
+        if (rc) {
+            http_resp_error(r, rc, NULL);
+            return;
+        }
+        http_resp_take(r, 200, type, buf, len);
     }
-    http_resp_take(r, 200, type, buf, len);
     snprintf(r->hdr_step, sizeof r->hdr_step, "%lld", (long long)a->step);
     r->hdr_not_applied = !a->applied;
 }

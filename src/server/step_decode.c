@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "f32scan.h"
 #include "f32json.h"
 #include "half.h"
 #include "jsonwalk.h"
@@ -192,11 +193,7 @@ static int decode_binary(req *r, size_t n, wire_dtype dt, step_request *sr, cons
     if (wrc) return wrc;
     int rc = binary_grads(r, n, dt, sr, grads, msg, cap);
     if (rc) return rc;
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(sr->grads[i])) {
-            sr->nonfinite = 1; /* the session's policy decides */
-            break;
-        }
+    if (!f32scan_all_finite(sr->grads, n)) sr->nonfinite = 1; /* the session's policy decides */
     return 0;
 }
 

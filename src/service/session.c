@@ -99,8 +99,8 @@ static void session_free(session *s)
     spec_deinit(&s->sp);
     free(s->meta_json);
     free(s->params);
-    free(s->last_update);
-    free(s->spare);
+    updbuf_put(s->last_update);
+    updbuf_put(s->spare);
     free(s->tensor_hp);
     free(s->step_hp);
     free(s->step_tensor_hp);
@@ -158,8 +158,8 @@ static int session_build(sessions *reg, spec *sp, session **out)
     snprintf(s->status, sizeof s->status, "active");
     s->params = s->sp.params ? s->sp.params : calloc(n, sizeof(float));
     s->sp.params = NULL;
-    s->last_update = calloc(n, sizeof(float));
-    s->spare = calloc(n, sizeof(float));
+    s->last_update = updbuf_new(n);
+    s->spare = updbuf_new(n);
     if (reg->hooks.attach_new) s->attach = reg->hooks.attach_new(reg->hooks.ctx);
     int rc = (!s->params || !s->last_update || !s->spare || (reg->hooks.attach_new && !s->attach)) ? ERR_NO_MEMORY
                                                                                                    : 0;
@@ -278,6 +278,7 @@ const char *session_id(const session *s) { return s->id; }
 const char *session_tenant(const session *s) { return s->sp.tenant; }
 size_t session_num_params(const session *s) { return s->sp.lay.n; }
 int session_workers(const session *s) { return s->sp.workers; }
+int session_durable_steps(const session *s) { return s->sp.dur == DURABILITY_STEP; }
 const opt *session_opt(const session *s) { return &s->o; }
 void *session_attachment(const session *s) { return s->attach; }
 const layout *session_layout(const session *s) { return &s->sp.lay; }

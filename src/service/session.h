@@ -145,6 +145,8 @@ const char *session_id(const session *s);
 const char *session_tenant(const session *s);
 size_t session_num_params(const session *s);
 int    session_workers(const session *s);
+/* 1 when each step waits for its commit (durability=step). */
+int    session_durable_steps(const session *s);
 /* The session's optimizer (its layout names the tensors); read it only with
  * the session's mutex held (in hooks.stepped). */
 const opt *session_opt(const session *s);
@@ -180,7 +182,10 @@ typedef struct step_request {
  * completes, supersedes, times out or releases the step answers it through
  * hooks.answer (the caller must not answer or touch it).  out->update points
  * into the session's answer buffer, which only the session's next step
- * changes: the caller encodes it before it lets another step of s run. */
+ * changes: the caller encodes it before it lets another step of s run, or
+ * takes a reference to it (updbuf_hold, updbuf.h: the session then leaves
+ * that vector alone) and puts it back when it has sent it.  The same holds
+ * for the answer hooks.answer gets. */
 int  session_step(session *s, void *waiter, const step_request *sr, session_answer *out);
 /* Calls fn with the current parameters and step, with s's mutex held;
  * returns fn's result. */

@@ -20,6 +20,7 @@
 #include "online_es.h"
 #include "registry.h"
 #include "snapshot.h"
+#include "updbuf.h"
 
 struct session {
     char            id[40];
@@ -36,8 +37,8 @@ struct session {
     int             reserved;      /* holds a budget reservation of reserved_bytes */
     uint64_t        reserved_bytes;
     float          *params;        /* (n) */
-    float          *last_update;   /* (n) answer of step `step` */
-    float          *spare;         /* (n) the next update is written here, then swapped */
+    float          *last_update;   /* (n, updbuf.h) answer of step `step` */
+    float          *spare;         /* (n, updbuf.h) the next update is written here, then swapped */
     /* parameter groups (sp.groups, or one implicit group): each tensor's
      * vector, and this step's when the step carries hyperparameters */
     const double  **tensor_hp;     /* (ntensors) into sp.groups.hp; NULL without groups */

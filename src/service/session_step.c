@@ -49,9 +49,26 @@ static void answer_update(session *s, int enc, session_answer *a)
     a->applied = s->last_applied;
 }
 
+/* Makes *v (n floats, updbuf.h) the session's alone before it writes into
+ * it: a vector an answer is still sending is left to that answer and
+ * replaced by a new one, holding a copy when `keep`.  0 or ERR_NO_MEMORY
+ * (*v unchanged). */
+static int own_vector(float **v, size_t n, int keep)
+{
+    if (!updbuf_shared(*v)) return 0;
+    float *f = updbuf_new(n);
+    if (!f) return ERR_NO_MEMORY;
+    if (keep) memcpy(f, *v, n * sizeof(float));
+    updbuf_put(*v);
+    *v = f;
+    return 0;
+}
+
 /* The session's last stored state read back into s (rollback.h). */
 static int rollback_session(session *s, int flush)
 {
+    int orc = own_vector(&s->last_update, s->sp.lay.n, 1);
+    if (orc) return orc;
     snapshot_state st = session_snapshot_view(s);
     return session_take_state(s, &st, rollback_load(s->reg->db, s->id, flush, &st));
 }
@@ -107,6 +124,7 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
         diverge(s, why);
         return ERR_SESSION_DIVERGED;
     }
+    if (own_vector(&s->spare, s->sp.lay.n, 0)) return ERR_NO_MEMORY;
     step_state st = {.o = &s->o, .ad = &s->ad, .es = &s->es, .lay = &s->sp.lay, .params = s->params,
                      .prev_update = s->last_update, .update = s->spare, .clock = reg->hooks.now_mono,
                      .skip_tensors = skip_tensors, .tensor_hp = tensor_hp};

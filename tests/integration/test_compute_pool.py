@@ -137,8 +137,14 @@ def heavy_session(d, n=HEAVY_N):
     return d.create(optimizer="mlp_lopt", tensors=[{"shape": [n]}])["id"]
 
 
-def light_session(d):
-    return d.create(optimizer="sgd", hyperparams={"lr": 0.5}, tensors=[{"shape": [4]}])["id"]
+def light_session(d, n=4):
+    return d.create(optimizer="sgd", hyperparams={"lr": 0.5}, tensors=[{"shape": [n]}])["id"]
+
+
+# A step of at most 4096 parameters runs on the HTTP thread when its session's
+# lane is idle (h_sessions.c, STEP_INLINE_MAX_PARAMS): a step that must wait in
+# the compute queue is a light one just over that size.
+QUEUED_N = 8192
 
 
 def test_livez_and_a_light_session_answer_while_heavy_steps_run(make_daemon):
@@ -230,13 +236,13 @@ def test_the_same_key_twice_makes_one_session(make_daemon):
 def test_a_full_compute_queue_answers_503_overloaded_and_changes_nothing(make_daemon):
     d = make_daemon("--threads", "2", "--compute-threads", "1", "--compute-queue", "1").start()
     h = heavy_session(d)
-    a, b = light_session(d), light_session(d)
+    a, b = light_session(d, QUEUED_N), light_session(d, QUEUED_N)
     rec = Recorder(d.port)
     rec.upload("heavy", h, 1, HEAVY_N)()
     wait_pool(d, running=1)
-    rec.step("queued", a, 1, 4)
+    rec.step("queued", a, 1, QUEUED_N)
     wait_pool(d, waiting=1)
-    rec.step("refused", b, 1, 4)
+    rec.step("refused", b, 1, QUEUED_N)
     rec.join()
     st, hdr, data = rec.answers["refused"]
     assert st == 503, data
@@ -246,7 +252,7 @@ def test_a_full_compute_queue_answers_503_overloaded_and_changes_nothing(make_da
     assert rec.answers["heavy"][0] == 200 and rec.answers["queued"][0] == 200
     st, body = d.json("GET", f"/v1/sessions/{b}")
     assert body["step"] == 0                      # nothing was applied
-    st, h2, _ = d.step_binary(b, 1, [0.1] * 4)   # the retry is applied
+    st, h2, _ = d.step_binary(b, 1, [0.1] * QUEUED_N)   # the retry is applied
     assert st == 200 and h2["x-optirs-step"] == "1"
 
 
@@ -279,12 +285,12 @@ def test_one_session_cannot_queue_more_than_its_share(make_daemon):
 def test_sigterm_with_steps_queued_loses_no_acknowledged_step(make_daemon):
     d = make_daemon("--threads", "2", "--compute-threads", "1").start()
     h = heavy_session(d)
-    a, b = light_session(d), light_session(d)
+    a, b = light_session(d, QUEUED_N), light_session(d, QUEUED_N)
     rec = Recorder(d.port)
     rec.upload("heavy", h, 1, HEAVY_N)()
     wait_pool(d, running=1)
-    rec.step("a", a, 1, 4)
-    rec.step("b", b, 1, 4)
+    rec.step("a", a, 1, QUEUED_N)
+    rec.step("b", b, 1, QUEUED_N)
     wait_pool(d, waiting=2)
     d.proc.send_signal(15)
     rec.join()

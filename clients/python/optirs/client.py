@@ -224,9 +224,12 @@ class Client:
     def __exit__(self, *exc):
         self.close()
 
-    def _once(self, method, path, body, headers):
+    def _once(self, method, path, body, headers, into=None):
         """One request on this thread's connection; returns (status, headers
-        (lower-case keys), body bytes).  Raises a connection error as is."""
+        (lower-case keys), body bytes).  Raises a connection error as is.
+        ``into``: a writable buffer (e.g. a numpy array); a 2xx answer of
+        exactly its size is read straight into it and returned instead of
+        bytes (no intermediate copy)."""
         h = {"Accept": "application/json"}
         if self.api_key:
             h["Authorization"] = "Bearer " + self.api_key
@@ -242,7 +245,11 @@ class Client:
                 # waiting: read it, or fail as a connection error.
                 pass
             r = c.getresponse()
-            data = r.read()
+            if into is not None and 200 <= r.status < 300 and r.length == memoryview(into).nbytes:
+                _read_into(r, memoryview(into).cast("B"))
+                data = into
+            else:
+                data = r.read()
         except BaseException:
             self._drop_conn()
             raise
@@ -255,7 +262,7 @@ class Client:
         time.sleep(min(self.max_backoff, self.backoff * (2 ** attempt)))
 
     def request(self, method, path, body=None, headers=None, idempotent=True,
-                retry_codes=RETRYABLE_CODES):
+                retry_codes=RETRYABLE_CODES, into=None):
         """Sends one request and returns (status, headers, body bytes) of a
         2xx answer; raises OptirsError otherwise.  ``body`` may be bytes, or
         a dict/list sent as JSON.  Idempotent requests (GET, DELETE and
@@ -263,7 +270,9 @@ class Client:
         and after the codes in RETRYABLE_CODES, at most ``retries`` times with
         exponential backoff; a non-idempotent one only when its connection was
         a reused keep-alive one that the server had closed.  Any request
-        answered ``429 rate_limited`` is re-sent after its Retry-After."""
+        answered ``429 rate_limited`` is re-sent after its Retry-After.
+        ``body`` may also be any buffer (a memoryview of a numpy array: sent
+        as is, not copied); ``into`` as in _once."""
         hdrs = dict(headers or {})
         if isinstance(body, (dict, list)):
             body = json.dumps(body, allow_nan=False).encode()
@@ -272,7 +281,7 @@ class Client:
         while True:
             reused = getattr(self._local, "conn", None) is not None
             try:
-                st, h, data = self._once(method, path, body, hdrs)
+                st, h, data = self._once(method, path, body, hdrs, into)
             except _CONN_ERRORS as e:
                 stale = reused and isinstance(e, (http.client.RemoteDisconnected,
                                                   ConnectionResetError, BrokenPipeError))
@@ -431,6 +440,16 @@ class Client:
                 return
 
 
+def _read_into(resp, mv):
+    """Fills the byte memoryview mv from the http.client response resp."""
+    got = 0
+    while got < len(mv):
+        n = resp.readinto(mv[got:])
+        if not n:
+            raise http.client.IncompleteRead(bytes(mv[:got]), len(mv) - got)
+        got += n
+
+
 def _sid(session_id):
     s = str(session_id)
     if not s or any(not (ch.isalnum() or ch in "_.-") for ch in s):
@@ -533,15 +552,22 @@ class Session:
             if hyperparams is not None:
                 h["X-Optirs-Hyperparams"] = json.dumps(hyperparams, allow_nan=False,
                                                        separators=(",", ":"))
-            st, rh, data = self.client.request("POST", self._path + "/step", g.astype("<u2", copy=False).tobytes() if bits else encode_vector(g, dt), h)
-            # The answer's own Content-Type says its dtype: float32 when a
-            # value would have overflowed the 16-bit one (proto/binary.md §8).
-            got = _answer_dtype(rh.get("content-type"))
-            size = {"f32": 4, "f16": 2, "bf16": 2}.get(got)
-            if size is None or len(data) != size * self.num_params:
-                raise OptirsError("length_mismatch", st, "answer of %d bytes (%s) for %d parameters"
-                                  % (len(data), rh.get("content-type"), self.num_params))
-            update = decode_vector(data, got)
+            # The gradients go out of g's own memory (f32, or 16-bit patterns
+            # given as such) and a float32 answer is read straight into the
+            # update array: no copy on either side.  A 16-bit answer, or its
+            # float32 fallback (proto/binary.md §8), is decoded by the
+            # answer's own Content-Type.
+            body = (memoryview(g.astype("<u2", copy=False)).cast("B") if bits else
+                    memoryview(g).cast("B") if dt == "f32" else encode_vector(g, dt))
+            update = _np.empty(self.num_params, dtype="<f4") if at == "f32" else None
+            st, rh, data = self.client.request("POST", self._path + "/step", body, h, into=update)
+            if update is None or data is not update:
+                got = _answer_dtype(rh.get("content-type"))
+                size = {"f32": 4, "f16": 2, "bf16": 2}.get(got)
+                if size is None or len(data) != size * self.num_params:
+                    raise OptirsError("length_mismatch", st, "answer of %d bytes (%s) for %d parameters"
+                                      % (len(data), rh.get("content-type"), self.num_params))
+                update = decode_vector(data, got)
             self.last_step = k
             return update if as_numpy else update.tolist()
         g = _to_list(grads)
@@ -580,9 +606,10 @@ class Session:
         """The daemon's copy of the parameters (numpy float32 array when numpy
         is available, else a list)."""
         if self.client.binary:
+            out = _np.empty(self.num_params, dtype="<f4")      # read straight into it
             st, h, data = self.client.request("GET", self._path + "/params",
-                                              headers={"Accept": "application/octet-stream"})
-            return _np.frombuffer(data, dtype="<f4").astype(_np.float32)
+                                              headers={"Accept": "application/octet-stream"}, into=out)
+            return out if data is out else _np.frombuffer(data, dtype="<f4").astype(_np.float32)
         return self.client._json("GET", self._path + "/params")["params"]
 
     def feedback(self, step, loss, metrics=None):

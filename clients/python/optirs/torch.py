@@ -386,7 +386,8 @@ class RemoteOptimizer(torch.optim.Optimizer):
         hp = self._step_hparams()
         need = [f for f, on in (("skip", bool(skip)), ("hyperparams", hp is not None)) if on]
         probe = [f for f in need if f not in self._features]
-        flat = torch.cat(parts)
+        # one tensor: its gradient's own memory, no concatenation copy
+        flat = parts[0] if len(parts) == 1 else torch.cat(parts)
         if self.dtype != "f32":
             # torch's own cast rounds to nearest even, as the wire format says;
             # a JSON probe step carries the same rounded values as floats

@@ -3,7 +3,8 @@
  * hold back other lanes; a submit past the lane's or the total limit is
  * refused with ERR_OVERLOADED and queues nothing; pool_stop lets a running
  * job finish, hands every queued job to run() with cancelled = 1, calls every
- * release once, and refuses later submits.  Waits that could hang on a broken
+ * release once, and refuses later submits; a lane claimed for inline work
+ * keeps its order and limit.  Waits that could hang on a broken
  * pool end after 10 s and fail (no timing is asserted). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -231,6 +232,61 @@ static void test_pool_stop_finishes_the_running_job_and_cancels_the_queued(void 
     assert_int_equal(pool_submit(NULL, 1, &p.base), ERR_SHUTTING_DOWN);
 }
 
+/* pool_inline_begin claims an idle lane only: a job submitted on it while
+ * claimed waits (and counts against the lane's limit) until pool_inline_end,
+ * then runs on a pool thread; a busy lane or a stopped pool is refused. */
+static void test_pool_inline_claims_an_idle_lane_and_keeps_its_order(void **st)
+{
+    (void)st;
+    reset();
+    assert_int_equal(pool_start(2, 10), 0);
+    pool_lane a;
+    pool_lane_init(&a);
+    assert_int_equal(pool_inline_begin(&a), 1);
+    assert_int_equal(pool_inline_begin(&a), 0);          /* claimed: not twice */
+    tjob a1, a2;
+    job_init(&a1, 1, 0);
+    job_init(&a2, 2, 0);
+    assert_int_equal(pool_submit(&a, 2, &a1.base), 0);
+    assert_int_equal(pool_submit(&a, 2, &a2.base), ERR_OVERLOADED);   /* the inline job counts */
+    int waiting, running;
+    pool_stats(&waiting, &running);
+    assert_int_equal(waiting, 1);
+    assert_int_equal(running, 1);
+    for (int i = 0; i < 1000; i++) sched_yield();
+    pthread_mutex_lock(&mu);
+    assert_int_equal(a1.ran, 0);                          /* waits behind the claim */
+    pthread_mutex_unlock(&mu);
+    pool_inline_end(&a);
+    wait_released(&a1, 1);
+    assert_int_equal(a1.cancelled, 0);
+    assert_int_equal(pool_inline_begin(&a), 1);           /* idle again */
+    pool_inline_end(&a);
+    pool_stop();
+    assert_int_equal(pool_inline_begin(&a), 0);           /* stopped */
+}
+
+/* A job queued behind an inline claim when the pool stops is cancelled by
+ * pool_inline_end (the threads are gone), run and released once. */
+static void test_pool_inline_end_cancels_what_waits_after_stop(void **st)
+{
+    (void)st;
+    reset();
+    assert_int_equal(pool_start(1, 10), 0);
+    pool_lane a;
+    pool_lane_init(&a);
+    assert_int_equal(pool_inline_begin(&a), 1);
+    tjob a1;
+    job_init(&a1, 1, 0);
+    assert_int_equal(pool_submit(&a, 5, &a1.base), 0);
+    pool_stop();
+    assert_int_equal(a1.ran, 0);
+    pool_inline_end(&a);
+    assert_int_equal(a1.ran, 1);
+    assert_int_equal(a1.cancelled, 1);
+    assert_int_equal(a1.released, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +294,8 @@ int main(void)
         cmocka_unit_test(test_pool_runs_other_lanes_while_one_lane_is_blocked),
         cmocka_unit_test(test_pool_refuses_past_the_lane_and_total_limits),
         cmocka_unit_test(test_pool_stop_finishes_the_running_job_and_cancels_the_queued),
+        cmocka_unit_test(test_pool_inline_claims_an_idle_lane_and_keeps_its_order),
+        cmocka_unit_test(test_pool_inline_end_cancels_what_waits_after_stop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
