@@ -16,12 +16,10 @@ spread over seeds is the yardstick for a difference between transports.  Configu
   f16        f16 / f32
 Reported per configuration: the final train loss (whole 60 000-image train set), the
 final test loss and accuracy (10 000 test images), the bytes of one step's request and
-answer bodies, and the mean wall time of opt.step() (ms).  Then the speed side at
---step-n parameters (default 1e6): the median time of one Python-client step per wire
-configuration (gradients cast by torch, as RemoteOptimizer does) against in-process
-torch.optim.Adam, interleaved.  Times are one run on a shared machine.
+answer bodies, and the mean wall time of opt.step() (ms).  The step's speed at N = 1e6
+per transport and dtype is bench/remote_step.py's (make bench).
 
-Usage: /usr/bin/python3 bench/bf16_transport.py [--epochs 3] [--seeds 3] [--step-n 1000000]
+Usage: /usr/bin/python3 bench/bf16_transport.py [--epochs 3] [--seeds 3]
        [--configs torch,f32,bf16,bf16+ans,f16] [--json PATH]
 Starts build/optirsd (or $OPTIRSD) on a free loopback port with a temporary database.
 """
@@ -103,36 +101,6 @@ def run(name, url, data, epochs, seed, batch=128, lr=1e-3):
             "step_ms": 1e3 * t_step / steps, "wall_s": wall, "max_param_drift": drift}
 
 
-def step_times(url, n, reps):
-    """Median wall time (ms) of one step at n parameters: the Python client's binary step (Adam)
-    per wire configuration, gradients cast by torch as RemoteOptimizer does, and in-process
-    torch.optim.Adam; the configurations interleaved rep by rep."""
-    import torch
-    import optirs
-    torch.set_num_threads(1)
-    c = optirs.Client(url, binary=True)
-    g = torch.randn(n) * 1e-3
-    sess = {w: c.create_session("adam", [[n]], hyperparams={"lr": 1e-3})
-            for w in (("f32", "f32"), ("bf16", "f32"), ("bf16", "bf16"))}
-    p = torch.zeros(n, requires_grad=True)
-    p.grad = g.clone()
-    topt = torch.optim.Adam([p], lr=1e-3)
-    times = {w: [] for w in list(sess) + ["torch"]}
-    for _ in range(reps):
-        for w, s in sess.items():
-            t0 = time.perf_counter()
-            x = g if w[0] == "f32" else g.to(torch.bfloat16).view(torch.int16)
-            u = s.step(x.numpy(), dtype=w[0], answer_dtype=w[1])
-            torch.from_numpy(u)
-            times[w].append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        topt.step()
-        times["torch"].append(time.perf_counter() - t0)
-    for s in sess.values():
-        s.delete()
-    return {("%s/%s" % w if w != "torch" else w): 1e3 * float(np.median(v)) for w, v in times.items()}
-
-
 def aggregate(runs):
     """One row per configuration: the mean over seeds of each figure and the
     range (min, max) of the losses and the accuracy."""
@@ -178,8 +146,6 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--seeds", type=int, default=3, help="seeds 1..SEEDS, each config")
     p.add_argument("--configs", default="torch,f32,bf16,bf16+ans,f16")
-    p.add_argument("--step-n", type=int, default=1000000, help="N of the step-time figures (0: skip)")
-    p.add_argument("--step-reps", type=int, default=30)
     p.add_argument("--json")
     a = p.parse_args(argv)
     names = a.configs.split(",")
@@ -188,12 +154,8 @@ def main(argv=None):
             p.error("unknown config %r (known: %s)" % (c, ", ".join(CONFIGS)))
     data = load()
     d = Daemon()
-    runs, st = [], None
+    runs = []
     try:
-        if a.step_n:
-            st = step_times(d.url, a.step_n, a.step_reps)
-            print("step at N=%d, median of %d (ms): %s" % (
-                a.step_n, a.step_reps, ", ".join("%s %.2f" % kv for kv in st.items())), flush=True)
         for seed in range(1, a.seeds + 1):     # configurations interleaved within a seed
             for c in names:
                 r = run(c, d.url, data, a.epochs, seed)
@@ -207,15 +169,9 @@ def main(argv=None):
     rows = aggregate(runs)
     print()
     print(markdown(rows, a))
-    if st:
-        print()
-        print("| one step at N = %d (median of %d, ms) | %s |" % (a.step_n, a.step_reps, " | ".join(st)))
-        print("|---|%s" % ("---|" * len(st)))
-        print("| Python client, Adam (in-process torch.optim.Adam last) | %s |"
-              % " | ".join("%.2f" % v for v in st.values()))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"runs": runs, "rows": rows, "step_ms": st}, f, indent=1)
+            json.dump({"runs": runs, "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":
