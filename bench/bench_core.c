@@ -5,8 +5,13 @@
  *               m, v; write p, m, v: 28 bytes per parameter) over 1e7 floats:
  *               GB/s, and the "params/s bound" = bandwidth / 28.
  *   adam        opt_step of "adam" at N = 1e4, 1e6, 1e7 (params/s), ratio to
- *               the bound (target at 1e7: >= 0.8); also the kernel alone
- *               (vt->step, without opt_step's checks, norms and apply).
+ *               the bound (target at 1e7: >= 0.8); at 1e7 also its parts:
+ *               the kernel alone (vt->step, without opt_step's checks, norms
+ *               and apply), the fused pass (vt->step_apply) and the
+ *               gradient's pass (vm_sumsq) alone, and the whole step with
+ *               the gradient's sum taken during the body copy instead
+ *               (opt_step_gsq + what vm_sumsq_feed adds to a copy in 64 KiB
+ *               pieces; the daemon does not do this yet).
  *   json        a round trip at N = 1e5: parse grads and format the update
  *               with f32json vs cJSON (ParseWithLengthOpts + walk, and
  *               CreateFloatArray + PrintUnformatted); target >= 3x.  Also the
@@ -42,6 +47,7 @@
 #include "lopt_internal.h"   /* lstm_lopt's kernel and ISA switches */
 #include "opt.h"
 #include "step.h"
+#include "vecmath.h"
 
 static double g_min_time = 0.2;
 static int    g_reps = 5;
@@ -99,7 +105,7 @@ static void add_row(const char *name, double value, const char *unit, double rat
     r->ratio = ratio;
     snprintf(r->ref, sizeof r->ref, "%s", ref ? ref : "");
     snprintf(r->target, sizeof r->target, "%s", target ? target : "-");
-    snprintf(r->note, sizeof r->note, "%s", note ? note : "");
+    snprintf(r->note, sizeof r->note, "%.39s", note ? note : "");
 }
 
 static void print_table(void)
@@ -189,22 +195,59 @@ static double bench_membw(void)
 
 /* ---- optimizers ---------------------------------------------------------- */
 
+/* What opt_run times: opt_step; the kernel alone (vt->step: no norms, no
+ * apply); the fused pass alone (vt->step_apply: update, apply and the
+ * update/param norms, without the gradient's pass); the gradient's pass
+ * alone (vm_sumsq); opt_step_gsq (the step when the caller already has the
+ * gradient's sum of squares). */
+enum { RUN_STEP, RUN_KERNEL, RUN_FUSED, RUN_GNORM, RUN_STEP_GSQ };
+
 typedef struct opt_ctx {
     opt        o;
     float     *params, *grads, *update;
     size_t     n;
-    int        kernel_only;
+    int        mode;
+    double     gsq;          /* RUN_STEP_GSQ: vm_sumsq(grads) */
 } opt_ctx;
 
 static int opt_run(void *vctx)
 {
     opt_ctx *c = vctx;
     step_info info = {.loss = NAN};
-    if (c->kernel_only) {
+    double usq, psq;
+    switch (c->mode) {
+    case RUN_KERNEL:
         info.t = c->o.t + 1;
         return c->o.vt->step(&c->o, c->params, c->grads, c->update, 1e-3, &info);
+    case RUN_FUSED:
+        info.t = c->o.t + 1;
+        return c->o.vt->step_apply(&c->o, c->params, c->grads, 1.0f, c->update, 1e-3, &info, &usq, &psq);
+    case RUN_GNORM:
+        return !isfinite(vm_sumsq(c->grads, c->n));
+    case RUN_STEP_GSQ:
+        return opt_step_gsq(&c->o, c->params, c->grads, c->gsq, c->update, &info);
+    default:
+        return opt_step(&c->o, c->params, c->grads, c->update, &info);
     }
-    return opt_step(&c->o, c->params, c->grads, c->update, &info);
+}
+
+/* A request body arriving: n floats copied into a buffer in pieces of 64 KiB
+ * (what the HTTP layer does with each chunk it reads), with or without
+ * vm_sumsq_feed on each piece right after its copy. */
+typedef struct copy_ctx { const float *src; float *dst; size_t n; int feed; double gsq; } copy_ctx;
+
+static int copy_run(void *vctx)
+{
+    copy_ctx *c = vctx;
+    const size_t piece = 16384;
+    vm_sumsq_run r = {0};
+    for (size_t i = 0; i < c->n; i += piece) {
+        size_t k = c->n - i < piece ? c->n - i : piece;
+        memcpy(c->dst + i, c->src + i, k * sizeof(float));
+        if (c->feed) vm_sumsq_feed(&r, c->dst, i + k);
+    }
+    if (c->feed) c->gsq = vm_sumsq_end(&r, c->dst, c->n);
+    return c->feed && !isfinite(c->gsq);
 }
 
 /* Sets up the optimizer `cfg` over n parameters.  Returns 0 or an error. */
@@ -238,23 +281,65 @@ static void opt_ctx_deinit(opt_ctx *c)
 /* Seconds per step of the optimizer `cfg` at n (kernel_only: vt->step
  * alone), or NAN with *err set; time_opt: the same for `name` with its
  * default hyperparameters. */
-static double time_opt_cfg(const opt_config *cfg, size_t n, int kernel_only, int *err)
+static double time_opt_cfg(const opt_config *cfg, size_t n, int mode, int *err)
 {
     opt_ctx c;
     *err = opt_ctx_init(&c, cfg, n);
     if (*err) return NAN;
-    c.kernel_only = kernel_only;
+    c.mode = mode;
+    c.gsq = vm_sumsq(c.grads, n);
     double t = time_best(opt_run, &c);
     if (isnan(t)) *err = ERR_INTERNAL;
     opt_ctx_deinit(&c);
     return t;
 }
 
-static double time_opt(const char *name, size_t n, int kernel_only, int *err)
+static double time_opt(const char *name, size_t n, int mode, int *err)
 {
     opt_config cfg;
     *err = opt_config_defaults(&cfg, name);
-    return *err ? NAN : time_opt_cfg(&cfg, n, kernel_only, err);
+    return *err ? NAN : time_opt_cfg(&cfg, n, mode, err);
+}
+
+/* Seconds of the body copy of n floats with (feed) or without the sum. */
+static double time_copy(size_t n, int feed)
+{
+    copy_ctx c = {.n = n, .feed = feed};
+    float *src = alloc_floats(n);
+    c.dst = alloc_floats(n);
+    for (size_t i = 0; i < n; i++) src[i] = rnd_grad();
+    c.src = src;
+    double t = time_best(copy_run, &c);
+    free(src);
+    free(c.dst);
+    return t;
+}
+
+/* At 1e7: where opt_step's time goes (the kernel alone, the fused pass, the
+ * gradient's pass), and the step with the gradient's sum taken during the
+ * body copy: opt_step_gsq plus what the sum adds to the copy (copy with
+ * vm_sumsq_feed minus the plain copy), which the HTTP layer would make. */
+static void bench_adam_parts(double bound, size_t n)
+{
+    static const struct { int mode; const char *fig, *note; } parts[] = {
+        {RUN_KERNEL, "adam_kernel_1e7", "vt->step only"},
+        {RUN_FUSED, "adam_fused_pass_1e7", "vt->step_apply: update+apply+norms"},
+        {RUN_GNORM, "adam_gnorm_pass_1e7", "vm_sumsq: finite check, norm"},
+    };
+    int err;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        double t = time_opt("adam", n, parts[i].mode, &err);
+        add_row(parts[i].fig, isnan(t) ? NAN : (double)n / t, "params/s", isnan(t) ? NAN : (double)n / t / bound,
+                "membw_params_bound", "-", isnan(t) ? err_name(err) : parts[i].note);
+    }
+    double tg = time_opt("adam", n, RUN_STEP_GSQ, &err);
+    double tc = time_copy(n, 0), tf = time_copy(n, 1);
+    double t = tg + (tf - tc);
+    add_row("adam_step_sum_in_copy_1e7", isnan(t) ? NAN : (double)n / t, "params/s",
+            isnan(t) ? NAN : (double)n / t / bound, "membw_params_bound", "-",
+            isnan(t) ? err_name(err) : "opt_step_gsq + the sum's cost in the body copy");
+    add_row("body_copy_sum_extra_1e7", isnan(tc) ? NAN : (tf - tc) / tc, "x copy", NAN, "", "-",
+            "vm_sumsq_feed's cost over a 64 KiB-piece copy");
 }
 
 static double bench_adam(double bound)
@@ -275,12 +360,7 @@ static double bench_adam(double bound)
         add_row(name, rate, "params/s", rate / bound, "membw_params_bound",
                 i == 2 ? ">=0.8" : "-", i == 0 ? "in cache" : "opt_step");
         if (i == 1) t_1e6 = t;
-        if (i == 2) {
-            double tk = time_opt("adam", ns[i], 1, &err);
-            if (!isnan(tk))
-                add_row("adam_kernel_1e7", (double)ns[i] / tk, "params/s", (double)ns[i] / tk / bound,
-                        "membw_params_bound", "-", "vt->step only");
-        }
+        if (i == 2) bench_adam_parts(bound, ns[i]);
     }
     return t_1e6;
 }

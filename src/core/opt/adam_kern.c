@@ -4,6 +4,14 @@
  * hands its tail (n mod 16) and its partial sums to the 4-lane loop. */
 #include "adam_kern.h"
 
+/* The AVX2 build enables FMA for the sums of squares only (a float's square
+ * is exact in double, so fma(a, a, s) == s + a * a); no float expression
+ * may be contracted.  GCC under -std=c11 does not contract; clang must be
+ * told. */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#endif
+
 /* One 4-lane vector of the pass: elements [i, i + k) (k <= 4; missing
  * lanes are zero and add exact zeros to the sums). */
 static inline void step4(const adam_coef *c, float *p, const float *g, float *m, float *v, float *vmax,
@@ -38,6 +46,8 @@ static inline void step4(const adam_coef *c, float *p, const float *g, float *m,
 static void pass_sse(const adam_coef *c, float *p, const float *g, float *m, float *v, float *vmax, float *u,
                      size_t i0, size_t n, int apply, vm_sq16 *su, vm_sq16 *sp)
 {
+    const adam_coef cc = *c;   /* a local copy: stores through the float pointers cannot change it */
+    c = &cc;
     size_t i = i0;
     for (; i + 16 <= n; i += 16)
         for (size_t j = 0; j < 16; j += VM_W) step4(c, p, g, m, v, vmax, u, i + j, VM_W, apply, su, sp);
@@ -51,22 +61,24 @@ static void pass_sse(const adam_coef *c, float *p, const float *g, float *m, flo
 typedef float  v8f __attribute__((vector_size(32)));
 typedef double v4d __attribute__((vector_size(32)));
 
-#define AVX2 __attribute__((target("avx2")))
+/* AVX2 and FMA: vm_use_avx2() checks both. */
+#define AVX2 __attribute__((target("avx2,fma")))
 
 AVX2 static inline v8f ld8(const float *q) { return (v8f)_mm256_loadu_ps(q); }
 AVX2 static inline void st8(float *q, v8f x) { _mm256_storeu_ps(q, (__m256)x); }
 AVX2 static inline v8f splat8(float x) { return (v8f)_mm256_set1_ps(x); }
-AVX2 static inline v4d sq_lo(v8f x)
+/* acc + x's lanes 0-3 (lo) or 4-7 (hi) squared, in double: exact squares,
+ * one rounding, the same as the 4-lane build's multiply then add. */
+AVX2 static inline v4d fsq_lo(v4d acc, v8f x)
 {
-    v4d a = (v4d)_mm256_cvtps_pd(_mm256_castps256_ps128((__m256)x));
-    return a * a;
+    __m256d a = _mm256_cvtps_pd(_mm256_castps256_ps128((__m256)x));
+    return (v4d)_mm256_fmadd_pd(a, a, (__m256d)acc);
 }
-AVX2 static inline v4d sq_hi(v8f x)
+AVX2 static inline v4d fsq_hi(v4d acc, v8f x)
 {
-    v4d a = (v4d)_mm256_cvtps_pd(_mm256_extractf128_ps((__m256)x, 1));
-    return a * a;
+    __m256d a = _mm256_cvtps_pd(_mm256_extractf128_ps((__m256)x, 1));
+    return (v4d)_mm256_fmadd_pd(a, a, (__m256d)acc);
 }
-
 /* vm_max on 8 lanes: a where a > b, else b (b's NaN): the same bits. */
 AVX2 static inline v8f max8(v8f a, v8f b)
 {
@@ -107,6 +119,8 @@ AVX2 static inline void step8(const adam_coef *c, float *p, const float *g, floa
 AVX2 static size_t pass_avx2(const adam_coef *c, float *p, const float *g, float *m, float *v, float *vmax,
                              float *u, size_t n, int apply, vm_sq16 *su, vm_sq16 *sp)
 {
+    const adam_coef cc = *c;   /* a local copy: stores through the float pointers cannot change it */
+    c = &cc;
     v4d u0 = {0, 0, 0, 0}, u1 = u0, u2 = u0, u3 = u0, p0 = u0, p1 = u0, p2 = u0, p3 = u0;
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -114,8 +128,8 @@ AVX2 static size_t pass_avx2(const adam_coef *c, float *p, const float *g, float
         step8(c, p, g, m, v, vmax, u, i, apply, &d0, &q0);
         step8(c, p, g, m, v, vmax, u, i + 8, apply, &d1, &q1);
         if (apply) {
-            u0 += sq_lo(d0), u1 += sq_hi(d0), u2 += sq_lo(d1), u3 += sq_hi(d1);
-            p0 += sq_lo(q0), p1 += sq_hi(q0), p2 += sq_lo(q1), p3 += sq_hi(q1);
+            u0 = fsq_lo(u0, d0), u1 = fsq_hi(u1, d0), u2 = fsq_lo(u2, d1), u3 = fsq_hi(u3, d1);
+            p0 = fsq_lo(p0, q0), p1 = fsq_hi(p1, q0), p2 = fsq_lo(p2, q1), p3 = fsq_hi(p3, q1);
         }
     }
     if (apply) {

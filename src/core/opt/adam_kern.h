@@ -5,11 +5,13 @@
  * opt_classic's step, step_apply and step_range all run it.
  *
  * Two builds of the loop, picked at run time: 4-lane SSE (any x86-64, and
- * the plain GCC vector form elsewhere) and 8-lane AVX2.  Each element is
- * computed by the same float32 expression in both (no FMA: -std=c11 turns
- * contraction off and the AVX2 build does not enable FMA), and both fill the
- * sums of squares' 16 partials (vm_sq16) in the same order, so the two
- * builds give bitwise identical updates, state and norms.
+ * the plain GCC vector form elsewhere) and 8-lane AVX2 (with FMA).  Each element is
+ * computed by the same float32 expressions in both (never contracted into
+ * an FMA: -std=c11 turns contraction off for GCC, a pragma for clang), and
+ * both fill the sums of squares' 16 partials (vm_sq16) in the same order —
+ * the AVX2 build with fused multiply-adds in double, which equal the 4-lane
+ * build's multiply then add because a float's square is exact in double —
+ * so the two builds give bitwise identical updates, state and norms.
  *
  * The update is written with ordinary stores: non-temporal stores (no
  * read-for-ownership of the write-only update) measured slower on the

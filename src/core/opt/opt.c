@@ -250,6 +250,12 @@ void opt_deinit(opt *o)
  * put there; info->loss is passed through to the kernel; info may be NULL. */
 int opt_step(opt *o, float *params, const float *grads, float *update, step_info *info)
 {
+    return o->lagging ? opt_step_masked(o, params, grads, update, NULL, info)
+                      : opt_step_gsq(o, params, grads, vm_sumsq(grads, o->lay.n), update, info);
+}
+
+int opt_step_gsq(opt *o, float *params, const float *grads, double gsq, float *update, step_info *info)
+{
     if (o->lagging) return opt_step_masked(o, params, grads, update, NULL, info);
     step_info local = {.loss = NAN};
     if (!info) info = &local;
@@ -258,7 +264,6 @@ int opt_step(opt *o, float *params, const float *grads, float *update, step_info
     info->t = t;
     info->clipped = 0;
 
-    double gsq = vm_sumsq(grads, n);
     if (!isfinite(gsq)) return ERR_NON_FINITE;
     double gnorm = sqrt(gsq);
     info->grad_norm = gnorm;

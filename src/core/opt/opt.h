@@ -182,6 +182,14 @@ void opt_deinit(opt *o);
  * AdamW), the params too: the caller restores both from its last snapshot,
  * as sessions do. */
 int  opt_step(opt *o, float *params, const float *grads, float *update, step_info *info);
+/* opt_step with the gradients' sum of squares already known: gsq must be
+ * vm_sumsq(grads, n) (or vm_sumsq_feed/_end over them), which a caller that
+ * already made a pass over the gradients — the copy of a request body —
+ * computed there while each piece was in cache; opt_step then skips its
+ * own pass over them (for Adam and AdamW one pass over memory remains).
+ * A non-finite gsq is ERR_NON_FINITE.  A lagging optimizer (masked steps)
+ * ignores gsq and sums per tensor. */
+int  opt_step_gsq(opt *o, float *params, const float *grads, double gsq, float *update, step_info *info);
 /* opt_step for a step in which the tensors with skip[j] != 0 (skip has
  * lay.ntensors entries) have no gradient, as torch skips a parameter whose
  * grad is None: their update is 0 and their state (moments, momentum, their

@@ -16,21 +16,24 @@ int vm_force_generic = 0;
 #include <immintrin.h>
 #define VM_HAVE_AVX2 1
 
-int vm_use_avx2(void) { return !vm_force_generic && __builtin_cpu_supports("avx2"); }
+int vm_use_avx2(void)
+{
+    return !vm_force_generic && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 
 typedef double vm_f64x4 __attribute__((vector_size(32)));
 
-/* vm_sumsq's blocks of 8 on AVX2: A = {a0, a1} and B = {a2, a3} of the
- * 4-lane loop, each lane adding the same elements in the same order. */
-__attribute__((target("avx2"))) static size_t sumsq_avx2(const float *x, size_t n, vm_f64 acc[4])
+/* vm_sumsq's blocks of 8 on AVX2, [i, n - (n - i) mod 8): A = {a0, a1} and
+ * B = {a2, a3} of the 4-lane loop, each lane adding the same elements in
+ * the same order.  Returns where it stopped. */
+__attribute__((target("avx2,fma"))) static size_t sumsq_avx2(const float *x, size_t i, size_t n, vm_f64 acc[4])
 {
-    vm_f64x4 A = {0, 0, 0, 0}, B = {0, 0, 0, 0};
-    size_t i = 0;
+    vm_f64x4 A = {acc[0][0], acc[0][1], acc[1][0], acc[1][1]}, B = {acc[2][0], acc[2][1], acc[3][0], acc[3][1]};
     for (; i + 2 * VM_W <= n; i += 2 * VM_W) {
         vm_f64x4 v = (vm_f64x4)_mm256_cvtps_pd(_mm_loadu_ps(x + i));
         vm_f64x4 w = (vm_f64x4)_mm256_cvtps_pd(_mm_loadu_ps(x + i + VM_W));
-        A += v * v;
-        B += w * w;
+        A = (vm_f64x4)_mm256_fmadd_pd((__m256d)v, (__m256d)v, (__m256d)A);   /* exact square: = A + v * v */
+        B = (vm_f64x4)_mm256_fmadd_pd((__m256d)w, (__m256d)w, (__m256d)B);
     }
     acc[0] = (vm_f64){A[0], A[1]}, acc[1] = (vm_f64){A[2], A[3]};
     acc[2] = (vm_f64){B[0], B[1]}, acc[3] = (vm_f64){B[2], B[3]};
@@ -40,18 +43,14 @@ __attribute__((target("avx2"))) static size_t sumsq_avx2(const float *x, size_t 
 int vm_use_avx2(void) { return 0; }
 #endif
 
-double vm_sumsq(const float *x, size_t n)
+void vm_sumsq_feed(vm_sumsq_run *r, const float *x, size_t avail)
 {
-    vm_f64 a0 = {0, 0}, a1 = {0, 0}, a2 = {0, 0}, a3 = {0, 0};
-    size_t i = 0;
+    size_t i = r->done;
 #ifdef VM_HAVE_AVX2
-    if (vm_use_avx2()) {
-        vm_f64 acc[4];
-        i = sumsq_avx2(x, n, acc);
-        a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    }
+    if (vm_use_avx2()) i = sumsq_avx2(x, i, avail, r->a);
 #endif
-    for (; i + 2 * VM_W <= n; i += 2 * VM_W) {
+    vm_f64 a0 = r->a[0], a1 = r->a[1], a2 = r->a[2], a3 = r->a[3];
+    for (; i + 2 * VM_W <= avail; i += 2 * VM_W) {
         vm_f32 v = vm_load(x + i, VM_W), w = vm_load(x + i + VM_W, VM_W);
         vm_f64 v0 = lo64(v), v1 = hi64(v), w0 = lo64(w), w1 = hi64(w);
         a0 += v0 * v0;
@@ -59,9 +58,22 @@ double vm_sumsq(const float *x, size_t n)
         a2 += w0 * w0;
         a3 += w1 * w1;
     }
-    double s = hsum(a0, a1, a2, a3);
-    for (; i < n; i++) s += (double)x[i] * (double)x[i];
+    r->a[0] = a0, r->a[1] = a1, r->a[2] = a2, r->a[3] = a3;
+    r->done = i;
+}
+
+double vm_sumsq_end(vm_sumsq_run *r, const float *x, size_t n)
+{
+    vm_sumsq_feed(r, x, n);
+    double s = hsum(r->a[0], r->a[1], r->a[2], r->a[3]);
+    for (size_t i = r->done; i < n; i++) s += (double)x[i] * (double)x[i];
     return s;
+}
+
+double vm_sumsq(const float *x, size_t n)
+{
+    vm_sumsq_run r = {0};
+    return vm_sumsq_end(&r, x, n);
 }
 
 void vm_scale(float *restrict y, const float *restrict x, float a, size_t n)

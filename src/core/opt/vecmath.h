@@ -89,7 +89,9 @@ static inline vm_f32 vm_max(vm_f32 a, vm_f32 b)
 }
 
 /* Which build of the wider kernels (vm_sumsq, adam_kern.h) runs: the CPU's
- * best (AVX2 where it has it) unless vm_force_generic is 1 (tests and
+ * best (AVX2 with FMA where it has them; FMA only for sums of squares in
+ * double, where a float's square is exact and fma changes nothing) unless
+ * vm_force_generic is 1 (tests and
  * benches compare the builds; the results are bitwise identical). */
 extern int vm_force_generic;
 int    vm_use_avx2(void);
@@ -97,6 +99,16 @@ int    vm_use_avx2(void);
 /* Sum of x[i]^2 in double.  Non-finite when any x[i] is non-finite (a sum of
  * squares of finite floats cannot overflow a double). */
 double vm_sumsq(const float *x, size_t n);
+/* vm_sumsq in pieces, for a caller that fills x as data arrives (a request
+ * body): feed it the floats written so far, then end it with the total
+ * count; the result is vm_sumsq(x, n) bit for bit however the pieces fell
+ * (it sums whole blocks of 8 floats as they become complete).  Zero-
+ * initialise it.  The point is to sum each piece while it is still in
+ * cache from the copy that wrote it, instead of a pass over memory later
+ * (opt_step_gsq). */
+typedef struct vm_sumsq_run { vm_f64 a[4]; size_t done; } vm_sumsq_run;
+void   vm_sumsq_feed(vm_sumsq_run *r, const float *x, size_t avail);
+double vm_sumsq_end(vm_sumsq_run *r, const float *x, size_t n);
 /* y[i] = a * x[i]. */
 void   vm_scale(float *restrict y, const float *restrict x, float a, size_t n);
 /* Sum of u[i]^2 into *usq and of (p[i] + u[i])^2 (float32 sum, as applied)

@@ -12,6 +12,7 @@
 
 #include "errors.h"
 #include "opt.h"
+#include "vecmath.h"
 
 #define SHAPES(...) ((const int64_t (*)[LAYOUT_MAX_DIMS])(int64_t[][LAYOUT_MAX_DIMS]){__VA_ARGS__})
 
@@ -328,6 +329,60 @@ static void test_opt_load_rejects_foreign_blobs(void **unused)
     layout_deinit(&lay);
 }
 
+/* vm_sumsq fed in pieces of any size (as a body arrives) is vm_sumsq bit for
+ * bit, on both builds; and opt_step_gsq with that sum is opt_step bit for
+ * bit, while a non-finite sum is ERR_NON_FINITE and changes nothing. */
+static void test_sumsq_in_pieces_and_step_with_known_sum(void **unused)
+{
+    (void)unused;
+    size_t n = 1037;
+    float *x = malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++) x[i] = (float)sin((double)i * 0.37) * (float)(1 + i % 7);
+    static const size_t pieces[] = {1, 3, 7, 8, 9, 64, 333};
+    for (int build = 0; build < 2; build++) {
+        vm_force_generic = build;
+        double whole = vm_sumsq(x, n);
+        for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++) {
+            vm_sumsq_run r = {0};
+            for (size_t avail = 0; avail < n; avail += pieces[k]) vm_sumsq_feed(&r, x, avail);
+            double got = vm_sumsq_end(&r, x, n);
+            assert_memory_equal(&got, &whole, sizeof got);
+        }
+        vm_force_generic = 0;
+        double other = vm_sumsq(x, n);
+        assert_memory_equal(&other, &whole, sizeof other);
+    }
+
+    layout lay;
+    assert_int_equal(layout_init_flat(&lay, n, 1u << 20), 0);
+    opt_config cfg;
+    assert_int_equal(opt_config_defaults(&cfg, "adam"), 0);
+    assert_int_equal(opt_config_set(&cfg, "clip_norm", 1.0), 0);
+    opt a, b;
+    assert_int_equal(opt_init(&a, &cfg, &lay), 0);
+    assert_int_equal(opt_init(&b, &cfg, &lay), 0);
+    float *pa = calloc(n, sizeof *pa), *pb = calloc(n, sizeof *pb), *ua = malloc(n * 4), *ub = malloc(n * 4);
+    for (int k = 0; k < 3; k++) {
+        step_info ia = {.loss = NAN}, ib = {.loss = NAN};
+        assert_int_equal(opt_step(&a, pa, x, ua, &ia), 0);
+        vm_sumsq_run r = {0};
+        vm_sumsq_feed(&r, x, 500);
+        assert_int_equal(opt_step_gsq(&b, pb, x, vm_sumsq_end(&r, x, n), ub, &ib), 0);
+        assert_memory_equal(pa, pb, n * sizeof *pa);
+        assert_memory_equal(ua, ub, n * sizeof *ua);
+        assert_memory_equal(&ia, &ib, sizeof ia);
+    }
+    float p0 = pb[0];
+    assert_int_equal(opt_step_gsq(&b, pb, x, NAN, ub, NULL), ERR_NON_FINITE);
+    assert_int_equal(opt_step_gsq(&b, pb, x, INFINITY, ub, NULL), ERR_NON_FINITE);
+    assert_true(pb[0] == p0);
+    assert_int_equal(b.t, 3);
+    free(x); free(pa); free(pb); free(ua); free(ub);
+    opt_deinit(&a);
+    opt_deinit(&b);
+    layout_deinit(&lay);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_step_with_non_finite_grads_changes_nothing),
         cmocka_unit_test(test_step_with_non_finite_update_leaves_params),
         cmocka_unit_test(test_opt_load_rejects_foreign_blobs),
+        cmocka_unit_test(test_sumsq_in_pieces_and_step_with_known_sum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
