@@ -23,20 +23,28 @@ int vm_use_avx2(void)
 
 typedef double vm_f64x4 __attribute__((vector_size(32)));
 
-/* vm_sumsq's blocks of 8 on AVX2, [i, n - (n - i) mod 8): A = {a0, a1} and
- * B = {a2, a3} of the 4-lane loop, each lane adding the same elements in
- * the same order.  Returns where it stopped. */
-__attribute__((target("avx2,fma"))) static size_t sumsq_avx2(const float *x, size_t i, size_t n, vm_f64 acc[4])
+/* vm_sumsq's whole blocks of 16 on AVX2 from i: four accumulators, partials
+ * 0-3, 4-7, 8-11 and 12-15 of the 4-lane loop's vm_sq16, each adding the
+ * same elements in the same order (fma of an exact square = add).
+ * Returns where it stopped. */
+__attribute__((target("avx2,fma"))) static size_t sumsq_avx2(const float *x, size_t i, size_t n, vm_sq16 *s)
 {
-    vm_f64x4 A = {acc[0][0], acc[0][1], acc[1][0], acc[1][1]}, B = {acc[2][0], acc[2][1], acc[3][0], acc[3][1]};
-    for (; i + 2 * VM_W <= n; i += 2 * VM_W) {
-        vm_f64x4 v = (vm_f64x4)_mm256_cvtps_pd(_mm_loadu_ps(x + i));
-        vm_f64x4 w = (vm_f64x4)_mm256_cvtps_pd(_mm_loadu_ps(x + i + VM_W));
-        A = (vm_f64x4)_mm256_fmadd_pd((__m256d)v, (__m256d)v, (__m256d)A);   /* exact square: = A + v * v */
-        B = (vm_f64x4)_mm256_fmadd_pd((__m256d)w, (__m256d)w, (__m256d)B);
+    vm_f64x4 A[4];
+    for (int q = 0; q < 4; q++) A[q] = (vm_f64x4){s->a[2 * q][0], s->a[2 * q][1], s->a[2 * q + 1][0], s->a[2 * q + 1][1]};
+    vm_f64x4 A0 = A[0], A1 = A[1], A2 = A[2], A3 = A[3];
+    for (; i + 16 <= n; i += 16) {
+        __m256d v0 = _mm256_cvtps_pd(_mm_loadu_ps(x + i)), v1 = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4));
+        __m256d v2 = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 8)), v3 = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 12));
+        A0 = (vm_f64x4)_mm256_fmadd_pd(v0, v0, (__m256d)A0);
+        A1 = (vm_f64x4)_mm256_fmadd_pd(v1, v1, (__m256d)A1);
+        A2 = (vm_f64x4)_mm256_fmadd_pd(v2, v2, (__m256d)A2);
+        A3 = (vm_f64x4)_mm256_fmadd_pd(v3, v3, (__m256d)A3);
     }
-    acc[0] = (vm_f64){A[0], A[1]}, acc[1] = (vm_f64){A[2], A[3]};
-    acc[2] = (vm_f64){B[0], B[1]}, acc[3] = (vm_f64){B[2], B[3]};
+    A[0] = A0, A[1] = A1, A[2] = A2, A[3] = A3;
+    for (int q = 0; q < 4; q++) {
+        s->a[2 * q] = (vm_f64){A[q][0], A[q][1]};
+        s->a[2 * q + 1] = (vm_f64){A[q][2], A[q][3]};
+    }
     return i;
 }
 #else
@@ -47,27 +55,21 @@ void vm_sumsq_feed(vm_sumsq_run *r, const float *x, size_t avail)
 {
     size_t i = r->done;
 #ifdef VM_HAVE_AVX2
-    if (vm_use_avx2()) i = sumsq_avx2(x, i, avail, r->a);
+    if (vm_use_avx2()) i = sumsq_avx2(x, i, avail, &r->s);
 #endif
-    vm_f64 a0 = r->a[0], a1 = r->a[1], a2 = r->a[2], a3 = r->a[3];
-    for (; i + 2 * VM_W <= avail; i += 2 * VM_W) {
-        vm_f32 v = vm_load(x + i, VM_W), w = vm_load(x + i + VM_W, VM_W);
-        vm_f64 v0 = lo64(v), v1 = hi64(v), w0 = lo64(w), w1 = hi64(w);
-        a0 += v0 * v0;
-        a1 += v1 * v1;
-        a2 += w0 * w0;
-        a3 += w1 * w1;
-    }
-    r->a[0] = a0, r->a[1] = a1, r->a[2] = a2, r->a[3] = a3;
+    vm_sq16 s = r->s;
+    for (; i + 16 <= avail; i += 16)
+        for (size_t j = 0; j < 16; j += VM_W) vm_sq16_add(&s, j, vm_load(x + i + j, VM_W));
+    r->s = s;
     r->done = i;
 }
 
 double vm_sumsq_end(vm_sumsq_run *r, const float *x, size_t n)
 {
     vm_sumsq_feed(r, x, n);
-    double s = hsum(r->a[0], r->a[1], r->a[2], r->a[3]);
-    for (size_t i = r->done; i < n; i++) s += (double)x[i] * (double)x[i];
-    return s;
+    for (size_t i = r->done; i < n; i += VM_W) vm_sq16_add(&r->s, i, vm_load(x + i, n - i < VM_W ? n - i : VM_W));
+    r->done = n;
+    return vm_sq16_total(&r->s);
 }
 
 double vm_sumsq(const float *x, size_t n)
