@@ -43,9 +43,9 @@ typedef struct step_state {
      * vector tensor_hp[j] (opt_step_groups; parameter groups and a step's
      * hyperparameters).  Same restriction as skip_tensors. */
     const double *const *tensor_hp;
-    /* NULL, or the gradients' sum of squares computed by the caller as it
-     * received them (opt_step_gsq; vm_sumsq_feed), so that the step does
-     * not read them once more for it.  Ignored with skip_tensors or
+    /* NULL, or vm_sumsq of the gradients computed by the caller in a pass
+     * it makes over them anyway (opt_step_gsq), so that the step does not
+     * read them once more for it.  Ignored with skip_tensors or
      * tensor_hp. */
     const double *gsq;
     /* Optional monotonic clock in seconds, read around the optimizer part

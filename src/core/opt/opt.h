@@ -183,10 +183,11 @@ void opt_deinit(opt *o);
  * as sessions do. */
 int  opt_step(opt *o, float *params, const float *grads, float *update, step_info *info);
 /* opt_step with the gradients' sum of squares already known: gsq must be
- * vm_sumsq(grads, n) (or vm_sumsq_feed/_end over them), which a caller that
- * already made a pass over the gradients — the copy of a request body —
- * computed there while each piece was in cache; opt_step then skips its
- * own pass over them (for Adam and AdamW one pass over memory remains).
+ * vm_sumsq(grads, n), computed by a caller that makes a pass over the
+ * gradients anyway (a request decoder's finite check: a sum of squares is
+ * non-finite exactly when a gradient is, and vm_sumsq is faster than a
+ * per-element isfinite loop); opt_step then skips its own pass over them
+ * (for Adam and AdamW one pass over memory remains).
  * A non-finite gsq is ERR_NON_FINITE.  A lagging optimizer (masked steps)
  * ignores gsq and sums per tensor. */
 int  opt_step_gsq(opt *o, float *params, const float *grads, double gsq, float *update, step_info *info);

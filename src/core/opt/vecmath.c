@@ -51,31 +51,17 @@ __attribute__((target("avx2,fma"))) static size_t sumsq_avx2(const float *x, siz
 int vm_use_avx2(void) { return 0; }
 #endif
 
-void vm_sumsq_feed(vm_sumsq_run *r, const float *x, size_t avail)
-{
-    size_t i = r->done;
-#ifdef VM_HAVE_AVX2
-    if (vm_use_avx2()) i = sumsq_avx2(x, i, avail, &r->s);
-#endif
-    vm_sq16 s = r->s;
-    for (; i + 16 <= avail; i += 16)
-        for (size_t j = 0; j < 16; j += VM_W) vm_sq16_add(&s, j, vm_load(x + i + j, VM_W));
-    r->s = s;
-    r->done = i;
-}
-
-double vm_sumsq_end(vm_sumsq_run *r, const float *x, size_t n)
-{
-    vm_sumsq_feed(r, x, n);
-    for (size_t i = r->done; i < n; i += VM_W) vm_sq16_add(&r->s, i, vm_load(x + i, n - i < VM_W ? n - i : VM_W));
-    r->done = n;
-    return vm_sq16_total(&r->s);
-}
-
 double vm_sumsq(const float *x, size_t n)
 {
-    vm_sumsq_run r = {0};
-    return vm_sumsq_end(&r, x, n);
+    vm_sq16 s = {0};
+    size_t i = 0;
+#ifdef VM_HAVE_AVX2
+    if (vm_use_avx2()) i = sumsq_avx2(x, 0, n, &s);
+#endif
+    for (; i + 16 <= n; i += 16)
+        for (size_t j = 0; j < 16; j += VM_W) vm_sq16_add(&s, j, vm_load(x + i + j, VM_W));
+    for (; i < n; i += VM_W) vm_sq16_add(&s, i, vm_load(x + i, n - i < VM_W ? n - i : VM_W));
+    return vm_sq16_total(&s);
 }
 
 void vm_scale(float *restrict y, const float *restrict x, float a, size_t n)

@@ -100,16 +100,6 @@ int    vm_use_avx2(void);
  * i mod 16).  Non-finite when any x[i] is non-finite (a sum of squares of
  * finite floats cannot overflow a double). */
 double vm_sumsq(const float *x, size_t n);
-/* vm_sumsq in pieces, for a caller that fills x as data arrives (a request
- * body): feed it the floats written so far, then end it with the total
- * count; the result is vm_sumsq(x, n) bit for bit however the pieces fell
- * (it sums whole blocks of 16 floats as they become complete).  Zero-
- * initialise it.  The point is to sum each piece while it is still in
- * cache from the copy that wrote it, instead of a pass over memory later
- * (opt_step_gsq). */
-typedef struct vm_sumsq_run { vm_sq16 s; size_t done; } vm_sumsq_run;
-void   vm_sumsq_feed(vm_sumsq_run *r, const float *x, size_t avail);
-double vm_sumsq_end(vm_sumsq_run *r, const float *x, size_t n);
 /* y[i] = a * x[i]. */
 void   vm_scale(float *restrict y, const float *restrict x, float a, size_t n);
 /* Sum of u[i]^2 into *usq and of (p[i] + u[i])^2 (float32 sum, as applied)

@@ -329,28 +329,37 @@ static void test_opt_load_rejects_foreign_blobs(void **unused)
     layout_deinit(&lay);
 }
 
-/* vm_sumsq fed in pieces of any size (as a body arrives) is vm_sumsq bit for
- * bit, on both builds; and opt_step_gsq with that sum is opt_step bit for
- * bit, while a non-finite sum is ERR_NON_FINITE and changes nothing. */
-static void test_sumsq_in_pieces_and_step_with_known_sum(void **unused)
+/* vm_sumsq is the same on both builds at every length, is the sum of the
+ * squares, and is non-finite exactly when an element is (the decoders'
+ * finite check); opt_step_gsq with it is opt_step bit for bit, while a
+ * non-finite sum is ERR_NON_FINITE and changes nothing. */
+static void test_sumsq_and_step_with_known_sum(void **unused)
 {
     (void)unused;
     size_t n = 1037;
     float *x = malloc(n * sizeof *x);
     for (size_t i = 0; i < n; i++) x[i] = (float)sin((double)i * 0.37) * (float)(1 + i % 7);
-    static const size_t pieces[] = {1, 3, 7, 8, 9, 64, 333};
-    for (int build = 0; build < 2; build++) {
-        vm_force_generic = build;
-        double whole = vm_sumsq(x, n);
-        for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++) {
-            vm_sumsq_run r = {0};
-            for (size_t avail = 0; avail < n; avail += pieces[k]) vm_sumsq_feed(&r, x, avail);
-            double got = vm_sumsq_end(&r, x, n);
-            assert_memory_equal(&got, &whole, sizeof got);
+    for (size_t len = 0; len <= n; len += len < 40 ? 1 : 97) {
+        double s[2], ref = 0;
+        for (int build = 0; build < 2; build++) {
+            vm_force_generic = build;
+            s[build] = vm_sumsq(x, len);
         }
         vm_force_generic = 0;
-        double other = vm_sumsq(x, n);
-        assert_memory_equal(&other, &whole, sizeof other);
+        for (size_t i = 0; i < len; i++) ref += (double)x[i] * x[i];
+        assert_memory_equal(&s[0], &s[1], sizeof s[0]);
+        assert_true(fabs(s[0] - ref) <= 1e-13 * ref);
+    }
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    for (int b = 0; b < 3; b++) {
+        float keep = x[n - 2];
+        x[n - 2] = bad[b];
+        for (int build = 0; build < 2; build++) {
+            vm_force_generic = build;
+            assert_false(isfinite(vm_sumsq(x, n)));
+        }
+        vm_force_generic = 0;
+        x[n - 2] = keep;
     }
 
     layout lay;
@@ -365,9 +374,7 @@ static void test_sumsq_in_pieces_and_step_with_known_sum(void **unused)
     for (int k = 0; k < 3; k++) {
         step_info ia = {.loss = NAN}, ib = {.loss = NAN};
         assert_int_equal(opt_step(&a, pa, x, ua, &ia), 0);
-        vm_sumsq_run r = {0};
-        vm_sumsq_feed(&r, x, 500);
-        assert_int_equal(opt_step_gsq(&b, pb, x, vm_sumsq_end(&r, x, n), ub, &ib), 0);
+        assert_int_equal(opt_step_gsq(&b, pb, x, vm_sumsq(x, n), ub, &ib), 0);
         assert_memory_equal(pa, pb, n * sizeof *pa);
         assert_memory_equal(ua, ub, n * sizeof *ua);
         assert_memory_equal(&ia, &ib, sizeof ia);
@@ -394,7 +401,7 @@ int main(void)
         cmocka_unit_test(test_step_with_non_finite_grads_changes_nothing),
         cmocka_unit_test(test_step_with_non_finite_update_leaves_params),
         cmocka_unit_test(test_opt_load_rejects_foreign_blobs),
-        cmocka_unit_test(test_sumsq_in_pieces_and_step_with_known_sum),
+        cmocka_unit_test(test_sumsq_and_step_with_known_sum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
