@@ -64,6 +64,23 @@ double vm_sumsq(const float *x, size_t n)
     return vm_sq16_total(&s);
 }
 
+void vm_dot_sumsq(const float *a, const float *b, size_t n, double *ab, double *bb)
+{
+    vm_f64 d0 = {0, 0}, d1 = d0, d2 = d0, d3 = d0, q0 = d0, q1 = d0, q2 = d0, q3 = d0;
+    size_t i = 0;
+    for (; i < n; i += 2 * VM_W) {
+        size_t k = n - i < 2 * VM_W ? n - i : 2 * VM_W;   /* missing lanes load as 0 */
+        size_t k0 = k < VM_W ? k : VM_W, k1 = k - k0;
+        vm_f32 x = vm_load(a + i, k0), y = vm_load(b + i, k0);
+        vm_f32 z = k1 ? vm_load(a + i + VM_W, k1) : vm_splat(0), w = k1 ? vm_load(b + i + VM_W, k1) : vm_splat(0);
+        vm_f64 y0 = lo64(y), y1 = hi64(y), w0 = lo64(w), w1 = hi64(w);
+        d0 += lo64(x) * y0, d1 += hi64(x) * y1, d2 += lo64(z) * w0, d3 += hi64(z) * w1;
+        q0 += y0 * y0, q1 += y1 * y1, q2 += w0 * w0, q3 += w1 * w1;
+    }
+    *ab = hsum(d0, d1, d2, d3);
+    *bb = hsum(q0, q1, q2, q3);
+}
+
 void vm_scale(float *restrict y, const float *restrict x, float a, size_t n)
 {
     vm_f32 va = vm_splat(a);

@@ -100,6 +100,10 @@ int    vm_use_avx2(void);
  * i mod 16).  Non-finite when any x[i] is non-finite (a sum of squares of
  * finite floats cannot overflow a double). */
 double vm_sumsq(const float *x, size_t n);
+/* Sum of a[i] * b[i] into *ab and of b[i]^2 into *bb, in double, one pass
+ * (eight partials each: element i into partial i mod 8, four independent
+ * addition chains per sum). */
+void   vm_dot_sumsq(const float *a, const float *b, size_t n, double *ab, double *bb);
 /* y[i] = a * x[i]. */
 void   vm_scale(float *restrict y, const float *restrict x, float a, size_t n);
 /* Sum of u[i]^2 into *usq and of (p[i] + u[i])^2 (float32 sum, as applied)

@@ -350,6 +350,16 @@ static void test_sumsq_and_step_with_known_sum(void **unused)
         assert_memory_equal(&s[0], &s[1], sizeof s[0]);
         assert_true(fabs(s[0] - ref) <= 1e-13 * ref);
     }
+    /* vm_dot_sumsq (analytics' cosine) against the plain loop, every tail length */
+    for (size_t len = 0; len <= 40; len++) {
+        double d, q, rd = 0, rq = 0;
+        vm_dot_sumsq(x + 3, x, len, &d, &q);
+        for (size_t i = 0; i < len; i++) {
+            rd += (double)x[i + 3] * x[i];
+            rq += (double)x[i] * x[i];
+        }
+        assert_true(fabs(d - rd) <= 1e-13 * rq && fabs(q - rq) <= 1e-13 * rq);
+    }
     const float bad[3] = {NAN, INFINITY, -INFINITY};
     for (int b = 0; b < 3; b++) {
         float keep = x[n - 2];
