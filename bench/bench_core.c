@@ -5,8 +5,14 @@
  *               m, v; write p, m, v: 28 bytes per parameter) over 1e7 floats:
  *               GB/s, and the "params/s bound" = bandwidth / 28.
  *   adam        opt_step of "adam" at N = 1e4, 1e6, 1e7 (params/s), ratio to
- *               the bound (target at 1e7: >= 0.8); also the kernel alone
- *               (vt->step, without opt_step's checks, norms and apply).
+ *               the bound (target at 1e7: >= 0.8); at 1e7 also its parts:
+ *               the kernel alone (vt->step, without opt_step's checks, norms
+ *               and apply), the fused pass (vt->step_apply) and the
+ *               gradient's pass (vm_sumsq) alone, and the whole step with
+ *               the gradient's sum taken in the binary decoder's finite
+ *               check instead (opt_step_gsq + what vm_sumsq costs there
+ *               more than today's isfinite loop; the decoder does not do
+ *               this yet), next to that loop's cost against vm_sumsq.
  *   json        a round trip at N = 1e5: parse grads and format the update
  *               with f32json vs cJSON (ParseWithLengthOpts + walk, and
  *               CreateFloatArray + PrintUnformatted); target >= 3x.  Also the
@@ -42,6 +48,7 @@
 #include "lopt_internal.h"   /* lstm_lopt's kernel and ISA switches */
 #include "opt.h"
 #include "step.h"
+#include "vecmath.h"
 
 static double g_min_time = 0.2;
 static int    g_reps = 5;
@@ -99,7 +106,7 @@ static void add_row(const char *name, double value, const char *unit, double rat
     r->ratio = ratio;
     snprintf(r->ref, sizeof r->ref, "%s", ref ? ref : "");
     snprintf(r->target, sizeof r->target, "%s", target ? target : "-");
-    snprintf(r->note, sizeof r->note, "%s", note ? note : "");
+    snprintf(r->note, sizeof r->note, "%.39s", note ? note : "");
 }
 
 static void print_table(void)
@@ -189,22 +196,55 @@ static double bench_membw(void)
 
 /* ---- optimizers ---------------------------------------------------------- */
 
+/* What opt_run times: opt_step; the kernel alone (vt->step: no norms, no
+ * apply); the fused pass alone (vt->step_apply: update, apply and the
+ * update/param norms, without the gradient's pass); the gradient's pass
+ * alone (vm_sumsq); opt_step_gsq (the step when the caller already has the
+ * gradient's sum of squares). */
+enum { RUN_STEP, RUN_KERNEL, RUN_FUSED, RUN_GNORM, RUN_STEP_GSQ };
+
 typedef struct opt_ctx {
     opt        o;
     float     *params, *grads, *update;
     size_t     n;
-    int        kernel_only;
+    int        mode;
+    double     gsq;          /* RUN_STEP_GSQ: vm_sumsq(grads) */
 } opt_ctx;
 
 static int opt_run(void *vctx)
 {
     opt_ctx *c = vctx;
     step_info info = {.loss = NAN};
-    if (c->kernel_only) {
+    double usq, psq;
+    switch (c->mode) {
+    case RUN_KERNEL:
         info.t = c->o.t + 1;
         return c->o.vt->step(&c->o, c->params, c->grads, c->update, 1e-3, &info);
+    case RUN_FUSED:
+        info.t = c->o.t + 1;
+        return c->o.vt->step_apply(&c->o, c->params, c->grads, 1.0f, c->update, 1e-3, &info, &usq, &psq);
+    case RUN_GNORM:
+        return !isfinite(vm_sumsq(c->grads, c->n));
+    case RUN_STEP_GSQ:
+        return opt_step_gsq(&c->o, c->params, c->grads, c->gsq, c->update, &info);
+    default:
+        return opt_step(&c->o, c->params, c->grads, c->update, &info);
     }
-    return opt_step(&c->o, c->params, c->grads, c->update, &info);
+}
+
+/* The binary step decoder's finite check (src/server/step_decode.c,
+ * decode_binary): the pass over the gradient the daemon makes today, which
+ * vm_sumsq could replace (its sum is non-finite exactly when a gradient
+ * is), handing the sum to opt_step_gsq. */
+typedef struct check_ctx { const float *g; size_t n; int sum; } check_ctx;
+
+static int check_run(void *vctx)
+{
+    check_ctx *c = vctx;
+    if (c->sum) return !isfinite(vm_sumsq(c->g, c->n));
+    for (size_t i = 0; i < c->n; i++)
+        if (!isfinite(c->g[i])) return 1;
+    return 0;
 }
 
 /* Sets up the optimizer `cfg` over n parameters.  Returns 0 or an error. */
@@ -238,23 +278,63 @@ static void opt_ctx_deinit(opt_ctx *c)
 /* Seconds per step of the optimizer `cfg` at n (kernel_only: vt->step
  * alone), or NAN with *err set; time_opt: the same for `name` with its
  * default hyperparameters. */
-static double time_opt_cfg(const opt_config *cfg, size_t n, int kernel_only, int *err)
+static double time_opt_cfg(const opt_config *cfg, size_t n, int mode, int *err)
 {
     opt_ctx c;
     *err = opt_ctx_init(&c, cfg, n);
     if (*err) return NAN;
-    c.kernel_only = kernel_only;
+    c.mode = mode;
+    c.gsq = vm_sumsq(c.grads, n);
     double t = time_best(opt_run, &c);
     if (isnan(t)) *err = ERR_INTERNAL;
     opt_ctx_deinit(&c);
     return t;
 }
 
-static double time_opt(const char *name, size_t n, int kernel_only, int *err)
+static double time_opt(const char *name, size_t n, int mode, int *err)
 {
     opt_config cfg;
     *err = opt_config_defaults(&cfg, name);
-    return *err ? NAN : time_opt_cfg(&cfg, n, kernel_only, err);
+    return *err ? NAN : time_opt_cfg(&cfg, n, mode, err);
+}
+
+/* Seconds of the decoder's finite check over n gradients (sum: vm_sumsq). */
+static double time_check(size_t n, int sum)
+{
+    check_ctx c = {.n = n, .sum = sum};
+    float *g = alloc_floats(n);
+    for (size_t i = 0; i < n; i++) g[i] = rnd_grad();
+    c.g = g;
+    double t = time_best(check_run, &c);
+    free(g);
+    return t;
+}
+
+/* At 1e7: where opt_step's time goes (the kernel alone, the fused pass, the
+ * gradient's pass), and the step with the gradient's sum taken in the
+ * decoder's finite check: opt_step_gsq plus what vm_sumsq costs there more
+ * than today's per-element check (nothing when it costs less). */
+static void bench_adam_parts(double bound, size_t n)
+{
+    static const struct { int mode; const char *fig, *note; } parts[] = {
+        {RUN_KERNEL, "adam_kernel_1e7", "vt->step only"},
+        {RUN_FUSED, "adam_fused_pass_1e7", "vt->step_apply: update+apply+norms"},
+        {RUN_GNORM, "adam_gnorm_pass_1e7", "vm_sumsq: finite check, norm"},
+    };
+    int err;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        double t = time_opt("adam", n, parts[i].mode, &err);
+        add_row(parts[i].fig, isnan(t) ? NAN : (double)n / t, "params/s", isnan(t) ? NAN : (double)n / t / bound,
+                "membw_params_bound", "-", isnan(t) ? err_name(err) : parts[i].note);
+    }
+    double tg = time_opt("adam", n, RUN_STEP_GSQ, &err);
+    double tc = time_check(n, 0), ts = time_check(n, 1);
+    double t = tg + (ts > tc ? ts - tc : 0);
+    add_row("adam_step_sum_in_decode_1e7", isnan(t) ? NAN : (double)n / t, "params/s",
+            isnan(t) ? NAN : (double)n / t / bound, "membw_params_bound", "-",
+            isnan(t) ? err_name(err) : "opt_step_gsq; sum in the decoder");
+    add_row("decode_check_vs_sumsq_1e7", (double)n / tc, "floats/s", tc / ts, "vm_sumsq (cost x)", "-",
+            "per-element isfinite loop");
 }
 
 static double bench_adam(double bound)
@@ -275,12 +355,7 @@ static double bench_adam(double bound)
         add_row(name, rate, "params/s", rate / bound, "membw_params_bound",
                 i == 2 ? ">=0.8" : "-", i == 0 ? "in cache" : "opt_step");
         if (i == 1) t_1e6 = t;
-        if (i == 2) {
-            double tk = time_opt("adam", ns[i], 1, &err);
-            if (!isnan(tk))
-                add_row("adam_kernel_1e7", (double)ns[i] / tk, "params/s", (double)ns[i] / tk / bound,
-                        "membw_params_bound", "-", "vt->step only");
-        }
+        if (i == 2) bench_adam_parts(bound, ns[i]);
     }
     return t_1e6;
 }

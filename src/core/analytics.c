@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vecmath.h"
+
 /* ---- per-step statistics ------------------------------------------------- */
 
 void analytics_step_stats(const layout *lay, const float *grads, const float *params, const float *update,
@@ -26,33 +28,23 @@ void analytics_step_stats(const layout *lay, const float *grads, const float *pa
     out->update_ratio = param_norm > 0 ? update_norm / param_norm : NAN;
     double dot = 0, psq = 0;
     if (lay->ntensors <= 1) {
-        if (prev_update)
-            for (size_t i = 0; i < lay->n; i++) {
-                dot += (double)update[i] * prev_update[i];
-                psq += (double)prev_update[i] * prev_update[i];
-            }
+        if (prev_update) vm_dot_sumsq(update, prev_update, lay->n, &dot, &psq);
     } else {
         int nt = lay->ntensors < ANALYTICS_MAX_TENSORS ? lay->ntensors : ANALYTICS_MAX_TENSORS;
         for (int k = 0; k < lay->ntensors; k++) {
             const layout_tensor *t = &lay->tensors[k];
             const float *g = grads + t->offset, *p = params + t->offset, *u = update + t->offset;
             const float *q = prev_update ? prev_update + t->offset : NULL;
-            double gs = 0, ps = 0, us = 0;
-            if (k < nt)
-                for (size_t i = 0; i < t->size; i++) {
-                    gs += (double)g[i] * g[i];
-                    ps += (double)p[i] * p[i];
-                    us += (double)u[i] * u[i];
-                }
-            if (q)
-                for (size_t i = 0; i < t->size; i++) {
-                    dot += (double)u[i] * q[i];
-                    psq += (double)q[i] * q[i];
-                }
+            if (q) {
+                double d, s;
+                vm_dot_sumsq(u, q, t->size, &d, &s);
+                dot += d;
+                psq += s;
+            }
             if (k < nt) {
-                out->grad[k] = sqrt(gs);
-                out->param[k] = sqrt(ps);
-                out->update[k] = sqrt(us);
+                out->grad[k] = sqrt(vm_sumsq(g, t->size));
+                out->param[k] = sqrt(vm_sumsq(p, t->size));
+                out->update[k] = sqrt(vm_sumsq(u, t->size));
             }
         }
         out->ntensors = nt;

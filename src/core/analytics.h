@@ -33,7 +33,8 @@ typedef struct analytics_step {
     double param[ANALYTICS_MAX_TENSORS];   /* … of its parameters after the step */
 } analytics_step;
 
-/* Fills *out for one applied step in a single pass over the vectors:
+/* Fills *out for one applied step, reading each vector once (per tensor,
+ * vecmath's vectorised sums; their order is theirs, not element by element):
  * grads (as received), params (after the step), update and prev_update (the
  * previous step's update; NULL = none).  update_norm and param_norm are the
  * step's global norms (opt_step's step_info), used for the ratio and the

@@ -37,6 +37,7 @@ int step_run(const step_state *st, int64_t k, const float *g, double loss, int s
         if (ad) adapt_before_step(ad, st->o, g, st->prev_update);
         rc = st->skip_tensors || st->tensor_hp
                  ? opt_step_groups(st->o, st->params, g, st->update, st->skip_tensors, st->tensor_hp, &out->info)
+                 : st->gsq ? opt_step_gsq(st->o, st->params, g, *st->gsq, st->update, &out->info)
                  : opt_step(st->o, st->params, g, st->update, &out->info);
         if (!rc && ad) adapt_after_step(ad, st->o, st->params, st->update, &out->info);
         if (!rc && es) online_es_after_step(es, st->lay, st->params, st->update, &out->info);

@@ -43,6 +43,11 @@ typedef struct step_state {
      * vector tensor_hp[j] (opt_step_groups; parameter groups and a step's
      * hyperparameters).  Same restriction as skip_tensors. */
     const double *const *tensor_hp;
+    /* NULL, or vm_sumsq of the gradients computed by the caller in a pass
+     * it makes over them anyway (opt_step_gsq), so that the step does not
+     * read them once more for it.  Ignored with skip_tensors or
+     * tensor_hp. */
+    const double *gsq;
     /* Optional monotonic clock in seconds, read around the optimizer part
      * (learner start → learner end) for result.duration; NULL: NAN. */
     double      (*clock)(void);

@@ -10,6 +10,7 @@
  * final checkpoint, exit 0. */
 #include <errno.h>
 #include <libgen.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,5 +217,14 @@ int serve_main(int argc, char **argv)
     }
     if (rc != 0) return 2;
     if (log_setup(the_app.cfg.log_level, the_app.cfg.log_format) != 0) return 2;   /* config_load checked the words */
+    /* One malloc arena for the whole daemon, set before any thread starts.
+     * With glibc's default (one arena per thread that allocates, up to 8 per
+     * core), a step body allocated by an HTTP thread, a snapshot encoded by
+     * a compute thread and freed by the store's writer each leave free
+     * blocks in their own arena that no other thread reuses: a session of
+     * Adam held ~36 bytes per parameter instead of its 20 (bench/README.md,
+     * daemon_rss_per_param_1e6).  Steps allocate nothing (opt.h), so the
+     * one arena's lock is taken per request, not per parameter. */
+    mallopt(M_ARENA_MAX, 1);
     return serve();
 }

@@ -174,6 +174,13 @@ typedef struct step_request {
      * group (groups.h; one object without groups).  Refused like
      * skip_tensors, with groups_step_hp's errors for bad values. */
     const cJSON  *hyperparams;
+    /* has_gsq == 1: gsq is vm_sumsq(grads, num_params), computed by the
+     * decoder in its pass over the gradients (its finite check: the sum is
+     * non-finite exactly when a gradient is), so that the step does not
+     * read them again for the norm (core's opt_step_gsq).  It must be
+     * exactly that sum of exactly these grads.  0: unknown. */
+    int           has_gsq;
+    double        gsq;
 } step_request;
 
 /* Runs the step protocol for `sr` from the request `waiter` (opaque).

@@ -109,9 +109,10 @@ static int persist_step(session *s)
 }
 
 /* Applies step k with gradients g (skip: counts the step, changes nothing)
- * through core's step_run, persists it and runs hooks.stepped. */
-static int apply_step(session *s, int64_t k, const float *g, double loss, int skip, const uint8_t *skip_tensors,
-                      const double *const *tensor_hp)
+ * through core's step_run, persists it and runs hooks.stepped.  gsq: NULL
+ * or vm_sumsq of g (step_request.gsq). */
+static int apply_step(session *s, int64_t k, const float *g, const double *gsq, double loss, int skip,
+                      const uint8_t *skip_tensors, const double *const *tensor_hp)
 {
     sessions *reg = s->reg;
     /* durability=step: refused before it is applied when the database file
@@ -127,7 +128,7 @@ static int apply_step(session *s, int64_t k, const float *g, double loss, int sk
     if (own_vector(&s->spare, s->sp.lay.n, 0)) return ERR_NO_MEMORY;
     step_state st = {.o = &s->o, .ad = &s->ad, .es = &s->es, .lay = &s->sp.lay, .params = s->params,
                      .prev_update = s->last_update, .update = s->spare, .clock = reg->hooks.now_mono,
-                     .skip_tensors = skip_tensors, .tensor_hp = tensor_hp};
+                     .skip_tensors = skip_tensors, .tensor_hp = tensor_hp, .gsq = gsq};
     step_result res;
     int rc = step_run(&st, k, g, loss, skip, &res);
     if (res.non_finite) {
@@ -225,7 +226,7 @@ static int gather_step(session *s, void *waiter, const step_request *sr, int ski
     double loss;
     int any_skip;
     const float *mean = gather_mean(&s->g, &loss, &any_skip);
-    int rc = apply_step(s, k, mean, loss, any_skip, NULL, s->tensor_hp);
+    int rc = apply_step(s, k, mean, NULL, loss, any_skip, NULL, s->tensor_hp);
     const char *msg = rc ? (s->reason[0] ? s->reason : err_message(rc)) : NULL;
     session_pend_answer_all(s, waiter, rc, msg);
     if (rc) answer_error(out, rc, "%s", msg);
@@ -281,7 +282,7 @@ int session_step(session *s, void *waiter, const step_request *sr, session_answe
         out->expected = s->step + 1;
         break;
     case STEP_SEQ_APPLY: {
-        int rc = apply_step(s, k, sr->grads, sr->loss, skip, sr->skip_tensors,
+        int rc = apply_step(s, k, sr->grads, sr->has_gsq ? &sr->gsq : NULL, sr->loss, skip, sr->skip_tensors,
                             sr->hyperparams ? (const double *const *)s->step_tensor_hp : s->tensor_hp);
         if (rc) answer_error(out, rc, "%s", s->reason[0] ? s->reason : err_message(rc));
         else answer_update(s, sr->encoding, out);

@@ -15,10 +15,14 @@
  *   - step: lr * decay_rate^floor((t - 1 - W) / decay_steps) (torch's StepLR
  *     with step_size = decay_steps); decay_steps == 0 means no decay.
  *
- * opt_step makes five passes over the vectors: the gradient's sum of squares
- * (finite check and norm), clipping into o->scratch when it acts, the kernel,
- * a read-only pass that checks the update and the new parameters are finite
- * (so that a failure leaves params untouched), and the apply. */
+ * opt_step makes two passes over memory for optimizers with a fused
+ * step_apply (Adam, AdamW): the gradient's sum of squares (finite check,
+ * norm and the clipping coefficient, all needed before any state changes),
+ * then one pass that clips, updates the state, writes the update, applies
+ * it and sums the squares of the update and of the new params.  Others make
+ * up to five: the sum of squares, clipping into o->scratch when it acts, the
+ * kernel, a read-only pass that checks the update and the new parameters
+ * are finite (so that a failure leaves params untouched), and the apply. */
 #include "opt.h"
 
 #include <math.h>
@@ -162,6 +166,12 @@ double opt_schedule_lr(const opt_config *cfg, int64_t t)
 
 /* ---- instances ---------------------------------------------------------- */
 
+/* 1 when opt_step needs o->scratch for clipped gradients. */
+static int opt_needs_scratch(const opt_vtbl *vt, const opt_config *cfg)
+{
+    return cfg->hp[HP_CLIP_NORM] > 0 && !vt->step_apply;
+}
+
 int opt_init(opt *o, const opt_config *cfg, const layout *lay)
 {
     memset(o, 0, sizeof *o);
@@ -181,9 +191,10 @@ int opt_init(opt *o, const opt_config *cfg, const layout *lay)
     o->cfg = *cfg;
     int rc = layout_copy(&o->lay, lay);
     if (rc) { memset(o, 0, sizeof *o); return rc; }
-    /* Clipped gradients need a buffer of their own; without clipping the
-     * caller's gradients are used as they are. */
-    if (cfg->hp[HP_CLIP_NORM] > 0) {
+    /* Clipped gradients need a buffer of their own for the plain step;
+     * without clipping the caller's gradients are used as they are, a fused
+     * step_apply clips in its pass, and masked steps clip into the update. */
+    if (opt_needs_scratch(vt, cfg)) {
         o->scratch = malloc(lay->n * sizeof(float));
         if (!o->scratch) { layout_deinit(&o->lay); memset(o, 0, sizeof *o); return ERR_NO_MEMORY; }
     }
@@ -219,7 +230,7 @@ int opt_bytes(const opt_config *cfg, const layout *lay, uint64_t *out)
     /* The allocator's share: block headers and the page rounding of the
      * few dozen blocks an optimizer holds. */
     uint64_t b = opt_bytes_add(16384, opt_bytes_mul((uint64_t)lay->ntensors, sizeof(layout_tensor)));
-    if (cfg->hp[HP_CLIP_NORM] > 0) b = opt_bytes_add(b, opt_bytes_mul(lay->n, sizeof(float)));
+    if (opt_needs_scratch(vt, cfg)) b = opt_bytes_add(b, opt_bytes_mul(lay->n, sizeof(float)));
     if (vt->step_range) b = opt_bytes_add(b, opt_bytes_mul((uint64_t)lay->ntensors, sizeof(int64_t)));
     *out = opt_bytes_add(b, state);
     return 0;
@@ -239,6 +250,12 @@ void opt_deinit(opt *o)
  * put there; info->loss is passed through to the kernel; info may be NULL. */
 int opt_step(opt *o, float *params, const float *grads, float *update, step_info *info)
 {
+    return o->lagging ? opt_step_masked(o, params, grads, update, NULL, info)
+                      : opt_step_gsq(o, params, grads, vm_sumsq(grads, o->lay.n), update, info);
+}
+
+int opt_step_gsq(opt *o, float *params, const float *grads, double gsq, float *update, step_info *info)
+{
     if (o->lagging) return opt_step_masked(o, params, grads, update, NULL, info);
     step_info local = {.loss = NAN};
     if (!info) info = &local;
@@ -247,19 +264,18 @@ int opt_step(opt *o, float *params, const float *grads, float *update, step_info
     info->t = t;
     info->clipped = 0;
 
-    double gsq = vm_sumsq(grads, n);
     if (!isfinite(gsq)) return ERR_NON_FINITE;
     double gnorm = sqrt(gsq);
     info->grad_norm = gnorm;
 
     const float *g = grads;
+    float gscale = 1.0f;
     double clip = o->cfg.hp[HP_CLIP_NORM];
     if (clip > 0) {
         /* torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when below 1 */
         double coef = clip / (gnorm + 1e-6);
         if (coef < 1.0) {
-            vm_scale(o->scratch, grads, (float)coef, n);
-            g = o->scratch;
+            gscale = (float)coef;
             info->clipped = 1;
         }
     }
@@ -268,12 +284,16 @@ int opt_step(opt *o, float *params, const float *grads, float *update, step_info
     info->lr = lr;
     double usq, psq;
     if (o->vt->step_apply) {
-        /* One pass: update, apply and norms (params change even when the
-         * update turns out non-finite; see opt.h). */
-        int rc = o->vt->step_apply(o, params, g, update, lr, info, &usq, &psq);
+        /* One pass: clipping, update, apply and norms (params change even
+         * when the update turns out non-finite; see opt.h). */
+        int rc = o->vt->step_apply(o, params, grads, gscale, update, lr, info, &usq, &psq);
         if (rc) return rc;
         if (!isfinite(usq) || !isfinite(psq)) return ERR_NON_FINITE_UPDATE;
     } else {
+        if (info->clipped) {
+            vm_scale(o->scratch, grads, gscale, n);
+            g = o->scratch;
+        }
         int rc = o->vt->step(o, params, g, update, lr, info);
         if (rc) return rc;
         vm_add_sumsq(params, update, n, &usq, &psq);
@@ -336,12 +356,10 @@ int opt_step_groups(opt *o, float *params, const float *grads, float *update, co
     if (!isfinite(gsq)) return ERR_NON_FINITE;
     double gnorm = sqrt(gsq);
     info->grad_norm = gnorm;
-    const float *g = grads;
     double clip = o->cfg.hp[HP_CLIP_NORM];
     float coef = 1.0f;
     if (clip > 0 && clip / (gnorm + 1e-6) < 1.0) {
         coef = (float)(clip / (gnorm + 1e-6));
-        g = o->scratch;
         info->clipped = 1;
     }
 
@@ -366,8 +384,11 @@ int opt_step_groups(opt *o, float *params, const float *grads, float *update, co
             memset(update + off, 0, len * sizeof(float));
             continue;
         }
-        if (g == o->scratch) vm_scale(o->scratch + off, grads + off, coef, len);
-        int rc = o->vt->step_range(o, params, g, update, lr_j, o->tsteps[j] + 1, off, len);
+        /* the clipped tensor goes into its own update range, which the
+         * kernel reads in place (step_range allows grads == update) */
+        if (info->clipped) vm_scale(update + off, grads + off, coef, len);
+        int rc = o->vt->step_range(o, params, info->clipped ? update : grads, update, lr_j, o->tsteps[j] + 1,
+                                   off, len);
         if (hp) memcpy(o->cfg.hp, base_hp, sizeof base_hp);
         if (rc) return rc;
     }

@@ -81,16 +81,21 @@ typedef struct opt_vtbl {
      * learning rate `lr`.  Must not touch params. */
     int  (*step)(opt *o, const float *params, const float *grads, float *update,
                  double lr, step_info *info);
-    /* Optional fused form of step for memory-bound optimizers: also applies
+    /* Optional fused form of step for memory-bound optimizers: takes the
+     * gradients as received with the clipping coefficient gscale (exactly 1
+     * when clipping does not act; each gradient is gscale * grads[i] in
+     * float32, what the clipped copy would hold), applies
      * params[i] += update[i] in the same pass and returns the sums of squares
      * of the update and of the new params.  opt_step prefers it. */
-    int  (*step_apply)(opt *o, float *params, const float *grads, float *update,
+    int  (*step_apply)(opt *o, float *params, const float *grads, float gscale, float *update,
                        double lr, step_info *info, double *usq, double *psq);
     /* Optional, for steps that skip tensors (opt_step_masked): writes
      * update[i] for i in [off, off + len) — one tensor — as `step` would
      * for a tensor at its own 1-based step count t (torch keeps a step per
      * parameter: bias corrections, a momentum buffer's start).  Must not
-     * touch params or any state outside the range.  Elementwise optimizers
+     * touch params or any state outside the range.  grads may equal update
+     * (opt_step_groups clips into the update range): element i of grads is
+     * read before element i of update is written, and no other.  Elementwise optimizers
      * (the classic ones) have it; NULL: masks are refused. */
     int  (*step_range)(opt *o, const float *params, const float *grads, float *update,
                        double lr, int64_t t, size_t off, size_t len);
@@ -114,7 +119,7 @@ struct opt {
     opt_config      cfg;
     layout          lay;
     int64_t         t;          /* steps taken */
-    float          *scratch;    /* n floats: clipped gradients (only with clip_norm > 0) */
+    float          *scratch;    /* n floats: clipped gradients (clip_norm > 0 without a fused step_apply) */
     void           *state;      /* the optimizer's own */
     /* Per-tensor step counts (lay.ntensors; allocated when vt->step_range
      * is set), valid while lagging == 1: some tensor was skipped by a
@@ -177,6 +182,15 @@ void opt_deinit(opt *o);
  * AdamW), the params too: the caller restores both from its last snapshot,
  * as sessions do. */
 int  opt_step(opt *o, float *params, const float *grads, float *update, step_info *info);
+/* opt_step with the gradients' sum of squares already known: gsq must be
+ * vm_sumsq(grads, n), computed by a caller that makes a pass over the
+ * gradients anyway (a request decoder's finite check: a sum of squares is
+ * non-finite exactly when a gradient is, and vm_sumsq is faster than a
+ * per-element isfinite loop); opt_step then skips its own pass over them
+ * (for Adam and AdamW one pass over memory remains).
+ * A non-finite gsq is ERR_NON_FINITE.  A lagging optimizer (masked steps)
+ * ignores gsq and sums per tensor. */
+int  opt_step_gsq(opt *o, float *params, const float *grads, double gsq, float *update, step_info *info);
 /* opt_step for a step in which the tensors with skip[j] != 0 (skip has
  * lay.ntensors entries) have no gradient, as torch skips a parameter whose
  * grad is None: their update is 0 and their state (moments, momentum, their

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "adam_kern.h"
 #include "vecmath.h"
 
 /* Shared state shape of every classic optimizer: nbuf vectors of n floats in
@@ -224,60 +225,33 @@ static int adam_state_bytes(const opt_config *cfg, const layout *lay, uint64_t *
     return 0;
 }
 
-/* One Adam step; `decoupled` selects AdamW's weight decay.  With `apply`
- * the same pass adds the update to the params (writable then) and sums the
- * squares of the update and of the new params into *usq and *psq. */
+/* One Adam step over [off, off + n); `decoupled` selects AdamW's weight
+ * decay.  With `apply` the same pass adds the update to the params
+ * (writable then) and sums the squares of the update and of the new params
+ * into *usq and *psq; gscale multiplies each gradient first (the clipping
+ * coefficient in the same pass; exactly 1 otherwise).  The loop is
+ * adam_kern.h's. */
 static int adam_kernel(opt *o, float *params, const float *grads, float *update,
-                       double lr, int64_t t, int decoupled, int apply, double *usq, double *psq,
+                       double lr, int64_t t, int decoupled, int apply, float gscale, double *usq, double *psq,
                        size_t off, size_t n)
 {
     classic_state *s = o->state;
-    params += off, grads += off, update += off;
     const double b1 = own_hp(o, ADAM_BETA1), b2 = own_hp(o, ADAM_BETA2);
     const double wd = own_hp(o, ADAM_WEIGHT_DECAY);
     const double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
-    const vm_f32 vb1 = vm_splat((float)b1), vc1 = vm_splat((float)(1.0 - b1));
-    const vm_f32 vb2 = vm_splat((float)b2), vc2 = vm_splat((float)(1.0 - b2));
-    const vm_f32 vnss = vm_splat((float)-(lr / bc1));
-    const vm_f32 vbc2 = vm_splat((float)sqrt(bc2));
-    const vm_f32 veps = vm_splat((float)own_hp(o, ADAM_EPS));
-    const vm_f32 vwd = vm_splat((float)wd);
-    const vm_f32 vdecay = vm_splat((float)(1.0 - lr * wd));
-    const int l2 = !decoupled && wd != 0, shrink = decoupled && wd != 0;
-    float *restrict m = classic_buf(o, 0) + off, *restrict v = classic_buf(o, 1) + off;
-    float *restrict vmax = s->nbuf == 3 ? classic_buf(o, 2) + off : NULL;
-
-    const int need_p = l2 || shrink || apply;
-    vm_sq su = {{0, 0}, {0, 0}}, sp = {{0, 0}, {0, 0}};
-    for (size_t i = 0; i < n; i += VM_W) {
-        size_t k = n - i < VM_W ? n - i : VM_W;
-        vm_f32 g = vm_load(grads + i, k);
-        vm_f32 p = need_p ? vm_load(params + i, k) : vm_splat(0);
-        if (l2) g = g + vwd * p;
-        vm_f32 mi = vm_load(m + i, k) * vb1 + vc1 * g;
-        vm_f32 vi = vm_load(v + i, k) * vb2 + (vc2 * g) * g;
-        vm_store(m + i, mi, k);
-        vm_store(v + i, vi, k);
-        if (vmax) {
-            vi = vm_max(vm_load(vmax + i, k), vi);
-            vm_store(vmax + i, vi, k);
-        }
-        vm_f32 delta = (vnss * mi) / (vm_sqrt(vi) / vbc2 + veps);
-        if (shrink) {
-            /* torch: param.mul_(1 - lr*wd) then addcdiv_; report the difference */
-            delta = (p * vdecay + delta) - p;
-        }
-        vm_store(update + i, delta, k);
-        if (apply) {
-            vm_f32 pn = p + delta; /* exactly what vm_add would store */
-            vm_store(params + i, pn, k);
-            vm_sq_add(&su, delta);
-            vm_sq_add(&sp, pn);
-        }
-    }
+    const adam_coef c = {
+        .b1 = (float)b1, .c1 = (float)(1.0 - b1), .b2 = (float)b2, .c2 = (float)(1.0 - b2),
+        .nss = (float)-(lr / bc1), .bc2 = (float)sqrt(bc2), .eps = (float)own_hp(o, ADAM_EPS),
+        .wd = (float)wd, .decay = (float)(1.0 - lr * wd), .gscale = gscale,
+        .l2 = !decoupled && wd != 0, .shrink = decoupled && wd != 0,
+    };
+    float *vmax = s->nbuf == 3 ? classic_buf(o, 2) + off : NULL;
+    vm_sq16 su = {0}, sp = {0};
+    adam_pass(&c, params + off, grads + off, classic_buf(o, 0) + off, classic_buf(o, 1) + off, vmax,
+              update + off, n, apply, &su, &sp);
     if (apply) {
-        *usq = vm_sq_total(&su);
-        *psq = vm_sq_total(&sp);
+        *usq = vm_sq16_total(&su);
+        *psq = vm_sq16_total(&sp);
     }
     return 0;
 }
@@ -288,37 +262,37 @@ static int adam_kernel(opt *o, float *params, const float *grads, float *update,
 static int adam_step(opt *o, const float *params, const float *grads, float *update,
                      double lr, step_info *info)
 {
-    return adam_kernel(o, (float *)params, grads, update, lr, info->t, 0, 0, NULL, NULL, 0, o->lay.n);
+    return adam_kernel(o, (float *)params, grads, update, lr, info->t, 0, 0, 1.0f, NULL, NULL, 0, o->lay.n);
 }
 
 static int adamw_step(opt *o, const float *params, const float *grads, float *update,
                       double lr, step_info *info)
 {
-    return adam_kernel(o, (float *)params, grads, update, lr, info->t, 1, 0, NULL, NULL, 0, o->lay.n);
+    return adam_kernel(o, (float *)params, grads, update, lr, info->t, 1, 0, 1.0f, NULL, NULL, 0, o->lay.n);
 }
 
-static int adam_step_apply(opt *o, float *params, const float *grads, float *update, double lr,
+static int adam_step_apply(opt *o, float *params, const float *grads, float gscale, float *update, double lr,
                            step_info *info, double *usq, double *psq)
 {
-    return adam_kernel(o, params, grads, update, lr, info->t, 0, 1, usq, psq, 0, o->lay.n);
+    return adam_kernel(o, params, grads, update, lr, info->t, 0, 1, gscale, usq, psq, 0, o->lay.n);
 }
 
-static int adamw_step_apply(opt *o, float *params, const float *grads, float *update, double lr,
+static int adamw_step_apply(opt *o, float *params, const float *grads, float gscale, float *update, double lr,
                             step_info *info, double *usq, double *psq)
 {
-    return adam_kernel(o, params, grads, update, lr, info->t, 1, 1, usq, psq, 0, o->lay.n);
+    return adam_kernel(o, params, grads, update, lr, info->t, 1, 1, gscale, usq, psq, 0, o->lay.n);
 }
 
 static int adam_step_range(opt *o, const float *params, const float *grads, float *update, double lr, int64_t t,
                            size_t off, size_t len)
 {
-    return adam_kernel(o, (float *)params, grads, update, lr, t, 0, 0, NULL, NULL, off, len);
+    return adam_kernel(o, (float *)params, grads, update, lr, t, 0, 0, 1.0f, NULL, NULL, off, len);
 }
 
 static int adamw_step_range(opt *o, const float *params, const float *grads, float *update, double lr, int64_t t,
                             size_t off, size_t len)
 {
-    return adam_kernel(o, (float *)params, grads, update, lr, t, 1, 0, NULL, NULL, off, len);
+    return adam_kernel(o, (float *)params, grads, update, lr, t, 1, 0, 1.0f, NULL, NULL, off, len);
 }
 
 const opt_vtbl opt_adam_vtbl = {

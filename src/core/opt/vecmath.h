@@ -1,6 +1,7 @@
 /* vecmath.h — small float32 vector kernels shared by the optimizers: sums of
  * squares (accumulated in double), scaling, and the check/apply pair that
- * opt_step uses to add an update to the parameters.
+ * opt_step uses to add an update to the parameters.  vm_sumsq also has an
+ * AVX2 build (picked at run time) that sums in the same order, bit for bit.
  *
  * It also exposes a 4-lane float vector type (GCC/Clang vector extensions)
  * with loads, stores and lane-wise sqrt/max, so that optimizer kernels can be
@@ -28,20 +29,27 @@ typedef float   vm_f32 __attribute__((vector_size(16)));
 typedef int32_t vm_i32 __attribute__((vector_size(16)));
 typedef double  vm_f64 __attribute__((vector_size(16)));
 
-/* A running sum of squares of float lanes, accumulated in double (so that it
- * cannot overflow for finite inputs).  Zero-initialise it. */
-typedef struct vm_sq { vm_f64 lo, hi; } vm_sq;
+/* A sum of squares over a pass in 16 double partial sums: element i of the
+ * pass (counted from its start) adds into partial i mod 16, in increasing
+ * i; a[q] holds partials 2q and 2q + 1.  Sixteen partials, so that a
+ * wide loop has four independent chains of vector additions: with one
+ * chain (4 partials) its latency, not memory, bounded Adam's fused pass.  Every
+ * build fills the same partials in the same order, and vm_sq16_total adds
+ * them in one fixed order.  Zero-initialise it. */
+typedef struct vm_sq16 { vm_f64 a[8]; } vm_sq16;
 
-static inline void vm_sq_add(vm_sq *s, vm_f32 x)
+/* Adds x's lanes, elements i .. i + 3 of the pass with i a multiple of 4. */
+static inline void vm_sq16_add(vm_sq16 *s, size_t i, vm_f32 x)
 {
-    vm_f64 a = {x[0], x[1]}, b = {x[2], x[3]};
-    s->lo += a * a;
-    s->hi += b * b;
+    vm_f64 lo = {x[0], x[1]}, hi = {x[2], x[3]};
+    size_t q = (i >> 1) & 6;
+    s->a[q] += lo * lo;
+    s->a[q + 1] += hi * hi;
 }
 
-static inline double vm_sq_total(const vm_sq *s)
+static inline double vm_sq16_total(const vm_sq16 *s)
 {
-    vm_f64 t = s->lo + s->hi;
+    vm_f64 t = ((s->a[0] + s->a[2]) + (s->a[4] + s->a[6])) + ((s->a[1] + s->a[3]) + (s->a[5] + s->a[7]));
     return t[0] + t[1];
 }
 
@@ -80,9 +88,22 @@ static inline vm_f32 vm_max(vm_f32 a, vm_f32 b)
     return (vm_f32)((take_a & (vm_i32)a) | (~take_a & (vm_i32)b));
 }
 
-/* Sum of x[i]^2 in double.  Non-finite when any x[i] is non-finite (a sum of
- * squares of finite floats cannot overflow a double). */
+/* Which build of the wider kernels (vm_sumsq, adam_kern.h) runs: the CPU's
+ * best (AVX2 with FMA where it has them; FMA only for sums of squares in
+ * double, where a float's square is exact and fma changes nothing) unless
+ * vm_force_generic is 1 (tests and
+ * benches compare the builds; the results are bitwise identical). */
+extern int vm_force_generic;
+int    vm_use_avx2(void);
+
+/* Sum of x[i]^2 in double, in vm_sq16's order (element i into partial
+ * i mod 16).  Non-finite when any x[i] is non-finite (a sum of squares of
+ * finite floats cannot overflow a double). */
 double vm_sumsq(const float *x, size_t n);
+/* Sum of a[i] * b[i] into *ab and of b[i]^2 into *bb, in double, one pass
+ * (eight partials each: element i into partial i mod 8, four independent
+ * addition chains per sum). */
+void   vm_dot_sumsq(const float *a, const float *b, size_t n, double *ab, double *bb);
 /* y[i] = a * x[i]. */
 void   vm_scale(float *restrict y, const float *restrict x, float a, size_t n);
 /* Sum of u[i]^2 into *usq and of (p[i] + u[i])^2 (float32 sum, as applied)

@@ -12,6 +12,7 @@
 
 #include "errors.h"
 #include "opt.h"
+#include "vecmath.h"
 
 #define SHAPES(...) ((const int64_t (*)[LAYOUT_MAX_DIMS])(int64_t[][LAYOUT_MAX_DIMS]){__VA_ARGS__})
 
@@ -328,6 +329,77 @@ static void test_opt_load_rejects_foreign_blobs(void **unused)
     layout_deinit(&lay);
 }
 
+/* vm_sumsq is the same on both builds at every length, is the sum of the
+ * squares, and is non-finite exactly when an element is (the decoders'
+ * finite check); opt_step_gsq with it is opt_step bit for bit, while a
+ * non-finite sum is ERR_NON_FINITE and changes nothing. */
+static void test_sumsq_and_step_with_known_sum(void **unused)
+{
+    (void)unused;
+    size_t n = 1037;
+    float *x = malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++) x[i] = (float)sin((double)i * 0.37) * (float)(1 + i % 7);
+    for (size_t len = 0; len <= n; len += len < 40 ? 1 : 97) {
+        double s[2], ref = 0;
+        for (int build = 0; build < 2; build++) {
+            vm_force_generic = build;
+            s[build] = vm_sumsq(x, len);
+        }
+        vm_force_generic = 0;
+        for (size_t i = 0; i < len; i++) ref += (double)x[i] * x[i];
+        assert_memory_equal(&s[0], &s[1], sizeof s[0]);
+        assert_true(fabs(s[0] - ref) <= 1e-13 * ref);
+    }
+    /* vm_dot_sumsq (analytics' cosine) against the plain loop, every tail length */
+    for (size_t len = 0; len <= 40; len++) {
+        double d, q, rd = 0, rq = 0;
+        vm_dot_sumsq(x + 3, x, len, &d, &q);
+        for (size_t i = 0; i < len; i++) {
+            rd += (double)x[i + 3] * x[i];
+            rq += (double)x[i] * x[i];
+        }
+        assert_true(fabs(d - rd) <= 1e-13 * rq && fabs(q - rq) <= 1e-13 * rq);
+    }
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    for (int b = 0; b < 3; b++) {
+        float keep = x[n - 2];
+        x[n - 2] = bad[b];
+        for (int build = 0; build < 2; build++) {
+            vm_force_generic = build;
+            assert_false(isfinite(vm_sumsq(x, n)));
+        }
+        vm_force_generic = 0;
+        x[n - 2] = keep;
+    }
+
+    layout lay;
+    assert_int_equal(layout_init_flat(&lay, n, 1u << 20), 0);
+    opt_config cfg;
+    assert_int_equal(opt_config_defaults(&cfg, "adam"), 0);
+    assert_int_equal(opt_config_set(&cfg, "clip_norm", 1.0), 0);
+    opt a, b;
+    assert_int_equal(opt_init(&a, &cfg, &lay), 0);
+    assert_int_equal(opt_init(&b, &cfg, &lay), 0);
+    float *pa = calloc(n, sizeof *pa), *pb = calloc(n, sizeof *pb), *ua = malloc(n * 4), *ub = malloc(n * 4);
+    for (int k = 0; k < 3; k++) {
+        step_info ia = {.loss = NAN}, ib = {.loss = NAN};
+        assert_int_equal(opt_step(&a, pa, x, ua, &ia), 0);
+        assert_int_equal(opt_step_gsq(&b, pb, x, vm_sumsq(x, n), ub, &ib), 0);
+        assert_memory_equal(pa, pb, n * sizeof *pa);
+        assert_memory_equal(ua, ub, n * sizeof *ua);
+        assert_memory_equal(&ia, &ib, sizeof ia);
+    }
+    float p0 = pb[0];
+    assert_int_equal(opt_step_gsq(&b, pb, x, NAN, ub, NULL), ERR_NON_FINITE);
+    assert_int_equal(opt_step_gsq(&b, pb, x, INFINITY, ub, NULL), ERR_NON_FINITE);
+    assert_true(pb[0] == p0);
+    assert_int_equal(b.t, 3);
+    free(x); free(pa); free(pb); free(ua); free(ub);
+    opt_deinit(&a);
+    opt_deinit(&b);
+    layout_deinit(&lay);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_step_with_non_finite_grads_changes_nothing),
         cmocka_unit_test(test_step_with_non_finite_update_leaves_params),
         cmocka_unit_test(test_opt_load_rejects_foreign_blobs),
+        cmocka_unit_test(test_sumsq_and_step_with_known_sum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 #include "errors.h"
 #include "opt.h"
 #include "opt_classic.h"
+#include "vecmath.h"
 #include "../../fixtures/torch_ref.h"
 
 #define ABS_TOL 1e-6
@@ -367,6 +368,114 @@ static void test_adam_fused_step_equals_plain_step_then_add(void **unused)
     }
 }
 
+/* opt_step clips inside Adam's fused pass (step_apply's gscale) instead of
+ * writing a clipped copy: it must equal the clipped copy (vm_scale with the
+ * float32 coefficient) fed to the plain kernel, then the add, bit for bit. */
+static void test_adam_fused_clipping_equals_clipped_copy(void **unused)
+{
+    (void)unused;
+    const char *names[] = {"adam", "adamw"};
+    for (int which = 0; which < 2; which++) {
+        opt_config cfg;
+        assert_int_equal(opt_config_defaults(&cfg, names[which]), 0);
+        assert_int_equal(opt_config_set(&cfg, "lr", 0.01), 0);
+        assert_int_equal(opt_config_set(&cfg, "clip_norm", 0.5), 0);
+        layout lay;
+        size_t n = 1003;
+        assert_int_equal(layout_init_flat(&lay, n, 1u << 20), 0);
+        opt fused, plain;
+        assert_int_equal(opt_init(&fused, &cfg, &lay), 0);
+        assert_int_equal(opt_init(&plain, &cfg, &lay), 0);
+        float *pf = malloc(n * sizeof *pf), *pp = malloc(n * sizeof *pp), *g = malloc(n * sizeof *g);
+        float *gs = malloc(n * sizeof *gs), *uf = malloc(n * sizeof *uf), *up = malloc(n * sizeof *up);
+        for (size_t i = 0; i < n; i++) pf[i] = pp[i] = (float)sin((double)i);
+        for (int step = 1; step <= 4; step++) {
+            /* steps 1-3 clip (norm ~ 10); step 4's gradient is under the bound */
+            float scale = step < 4 ? 0.4f : 1e-3f;
+            for (size_t i = 0; i < n; i++) g[i] = (float)cos((double)(i * 3 + (size_t)step)) * scale;
+            step_info info = {0};
+            assert_int_equal(opt_step(&fused, pf, g, uf, &info), 0);
+            assert_int_equal(info.clipped, step < 4);
+            double coef = 0.5 / (info.grad_norm + 1e-6);
+            if (coef < 1.0) vm_scale(gs, g, (float)coef, n);
+            else memcpy(gs, g, n * sizeof *g);
+            assert_int_equal(plain.vt->step(&plain, pp, gs, up, info.lr, &info), 0);
+            for (size_t i = 0; i < n; i++) pp[i] += up[i];
+            plain.t++;
+            assert_memory_equal(uf, up, n * sizeof *uf);
+            assert_memory_equal(pf, pp, n * sizeof *pf);
+        }
+        free(pf); free(pp); free(g); free(gs); free(uf); free(up);
+        opt_deinit(&fused);
+        opt_deinit(&plain);
+        layout_deinit(&lay);
+    }
+}
+
+/* The AVX2 build of Adam's pass and of vm_sumsq (where the CPU has AVX2) and
+ * the 4-lane build give the same params, update, state and norms, bit for
+ * bit: L2 decay, AMSGrad, AdamW, clipping, and lengths below, at and above a
+ * whole number of 16-element blocks. */
+static void test_adam_builds_agree_bit_for_bit(void **unused)
+{
+    (void)unused;
+    static const struct { const char *name; double wd, amsgrad, clip; } cases[] = {
+        {"adam", 0, 0, 0}, {"adam", 0.05, 1, 0}, {"adamw", 0.01, 0, 0}, {"adamw", 0.1, 1, 0.5}, {"adam", 0, 0, 0.5}};
+    static const size_t ns[] = {3, 16, 37, 1003};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+            size_t n = ns[k];
+            opt_config cfg;
+            assert_int_equal(opt_config_defaults(&cfg, cases[c].name), 0);
+            assert_int_equal(opt_config_set(&cfg, "lr", 0.01), 0);
+            assert_int_equal(opt_config_set(&cfg, "weight_decay", cases[c].wd), 0);
+            assert_int_equal(opt_config_set(&cfg, "amsgrad", cases[c].amsgrad), 0);
+            assert_int_equal(opt_config_set(&cfg, "clip_norm", cases[c].clip), 0);
+            layout lay;
+            assert_int_equal(layout_init_flat(&lay, n, 1u << 20), 0);
+            opt o[2];
+            float *p[2], *u[2], *g = malloc(n * sizeof *g);
+            for (int b = 0; b < 2; b++) {
+                assert_int_equal(opt_init(&o[b], &cfg, &lay), 0);
+                p[b] = malloc(n * sizeof(float));
+                u[b] = malloc(n * sizeof(float));
+                for (size_t i = 0; i < n; i++) p[b][i] = (float)sin((double)i + 0.5);
+            }
+            for (int step = 1; step <= 5; step++) {
+                for (size_t i = 0; i < n; i++) g[i] = (float)cos((double)(i * 5 + (size_t)step)) * (float)step * 0.1f;
+                step_info info[2] = {{0}, {0}};
+                for (int b = 0; b < 2; b++) {
+                    vm_force_generic = b;
+                    assert_int_equal(opt_step(&o[b], p[b], g, u[b], &info[b]), 0);
+                }
+                vm_force_generic = 0;
+                assert_memory_equal(p[0], p[1], n * sizeof(float));
+                assert_memory_equal(u[0], u[1], n * sizeof(float));
+                assert_memory_equal(&info[0].grad_norm, &info[1].grad_norm, sizeof(double));
+                assert_memory_equal(&info[0].update_norm, &info[1].update_norm, sizeof(double));
+                assert_memory_equal(&info[0].param_norm, &info[1].param_norm, sizeof(double));
+                /* the norms are the norms (to float rounding of the order) */
+                double usq = 0, psq = 0;
+                for (size_t i = 0; i < n; i++) {
+                    usq += (double)u[0][i] * u[0][i];
+                    psq += (double)p[0][i] * p[0][i];
+                }
+                assert_true(fabs(info[0].update_norm - sqrt(usq)) <= 1e-12 * sqrt(usq));
+                assert_true(fabs(info[0].param_norm - sqrt(psq)) <= 1e-12 * sqrt(psq));
+            }
+            uint8_t *sa, *sb;
+            size_t la, lb;
+            assert_int_equal(opt_save(&o[0], &sa, &la), 0);
+            assert_int_equal(opt_save(&o[1], &sb, &lb), 0);
+            assert_int_equal(la, lb);
+            assert_memory_equal(sa, sb, la);
+            free(sa); free(sb); free(g);
+            for (int b = 0; b < 2; b++) { free(p[b]); free(u[b]); opt_deinit(&o[b]); }
+            layout_deinit(&lay);
+        }
+    }
+}
+
 static void test_classic_registry_rows_are_complete(void **unused)
 {
     (void)unused;
@@ -414,6 +523,8 @@ int main(void)
         cmocka_unit_test(test_classic_vector_kernels_equal_scalar_loops_bit_for_bit),
         cmocka_unit_test(test_classic_registry_rows_are_complete),
         cmocka_unit_test(test_adam_fused_step_equals_plain_step_then_add),
+        cmocka_unit_test(test_adam_fused_clipping_equals_clipped_copy),
+        cmocka_unit_test(test_adam_builds_agree_bit_for_bit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
  *    stepped only when it was not skipped (Adam, SGD with momentum);
  *  - the lagging state (per-tensor step counts) saves and loads exactly;
  *  - a group's vector equals an optimizer configured with it;
+ *  - clipping in a masked step equals the step on gradients clipped by hand;
  *  - opt_group_hp_check refuses what the state depends on. */
 #include <math.h>
 #include <setjmp.h>
@@ -194,6 +195,48 @@ static void test_group_vectors_equal_configured_optimizers(void **unused)
     layout_deinit(&l12);
 }
 
+/* Clipping in a masked step sees only the stepped tensors' norm, and the
+ * clipped tensor is written into its update range and read there in place:
+ * equal, bit for bit, to the same masked step without clipping on gradients
+ * clipped by hand (vm_scale's float32 product), for every classic optimizer
+ * with step_range. */
+static void test_masked_clipping_equals_clipped_gradients(void **unused)
+{
+    (void)unused;
+    const char *names[] = {"adam", "adamw", "sgd", "rmsprop", "adagrad"};
+    for (int w = 0; w < 5; w++) {
+        layout lay;
+        make_layout(&lay, NT, SIZES);
+        opt_config cfg, cfg_clip;
+        config(&cfg, names[w]);
+        cfg_clip = cfg;
+        assert_int_equal(opt_config_set(&cfg_clip, "clip_norm", 0.5), 0);
+        opt a, b;
+        assert_int_equal(opt_init(&a, &cfg_clip, &lay), 0);
+        assert_int_equal(opt_init(&b, &cfg, &lay), 0);
+        float pa[N] = {0}, pb[N] = {0}, g[N], gc[N], ua[N], ub[N];
+        for (int k = 1; k <= 4; k++) {
+            const uint8_t skip[NT] = {0, (uint8_t)(k % 2), 0};
+            grads_at(k, g);
+            double sq = 0;
+            for (int j = 0; j < NT; j++)
+                if (!skip[j])
+                    for (size_t i = OFF[j]; i < OFF[j] + (size_t)SIZES[j]; i++) sq += (double)g[i] * g[i];
+            float coef = (float)(0.5 / (sqrt(sq) + 1e-6));
+            for (int i = 0; i < N; i++) gc[i] = coef * g[i];
+            step_info ia = {.loss = NAN}, ib = {.loss = NAN};
+            assert_int_equal(opt_step_masked(&a, pa, g, ua, skip, &ia), 0);
+            assert_int_equal(opt_step_masked(&b, pb, gc, ub, skip, &ib), 0);
+            assert_int_equal(ia.clipped, 1);
+            assert_memory_equal(ua, ub, sizeof ua);
+            assert_memory_equal(pa, pb, sizeof pa);
+        }
+        opt_deinit(&a);
+        opt_deinit(&b);
+        layout_deinit(&lay);
+    }
+}
+
 static void test_group_check_refuses_what_the_state_depends_on(void **unused)
 {
     (void)unused;
@@ -235,6 +278,7 @@ int main(void)
         cmocka_unit_test(test_adam_skips_like_single_tensors),
         cmocka_unit_test(test_sgd_skips_like_single_tensors),
         cmocka_unit_test(test_group_vectors_equal_configured_optimizers),
+        cmocka_unit_test(test_masked_clipping_equals_clipped_gradients),
         cmocka_unit_test(test_group_check_refuses_what_the_state_depends_on),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "service/session_fixture.h"
+#include "vecmath.h"
 
 static const char *const SGD4 = "{\"optimizer\":\"sgd\",\"hyperparams\":{\"lr\":0.5},\"tensors\":[{\"shape\":[4]}]}";
 
@@ -290,11 +291,52 @@ static void test_durability_step_acknowledges_only_what_is_committed(void **unus
     store_close(db);
 }
 
+/* A decoder's sum of squares (step_request.has_gsq) reaches the optimizer
+ * (opt_step_gsq): with the true vm_sumsq the steps equal those of a twin
+ * session without it, bit for bit; a different sum changes the clipping,
+ * so it is the one used. */
+static void test_decoder_sum_reaches_the_step(void **unused)
+{
+    (void)unused;
+    static const char *const ADAMCLIP =
+        "{\"optimizer\":\"adam\",\"hyperparams\":{\"lr\":0.1,\"clip_norm\":1},\"tensors\":[{\"shape\":[4]}]}";
+    store *db = fx_open_store();
+    sessions_config cfg = fx_config();
+    sessions *reg = fx_registry(db, &cfg);
+    session *a = fx_create(reg, ADAMCLIP), *b = fx_create(reg, ADAMCLIP), *c = fx_create(reg, ADAMCLIP);
+    int w;
+    for (int k = 1; k <= 3; k++) {
+        const float g[4] = {3.0f * (float)k, -4.0f, 0.5f, 2.0f};
+        session_answer aa, ab, ac;
+        step_request ra = fx_req(k, g, 1.0, NULL), rb = fx_req(k, g, 1.0, NULL), rc = fx_req(k, g, 1.0, NULL);
+        rb.has_gsq = 1;
+        rb.gsq = vm_sumsq(g, 4);
+        rc.has_gsq = 1;
+        rc.gsq = 0.25;   /* not the sum: norm 0.5 < clip_norm, so no clipping */
+        assert_int_equal(session_step(a, &w, &ra, &aa), 0);
+        assert_int_equal(session_step(b, &w, &rb, &ab), 0);
+        assert_int_equal(session_step(c, &w, &rc, &ac), 0);
+        assert_int_equal(aa.err, 0);
+        assert_int_equal(ab.err, 0);
+        assert_int_equal(ac.err, 0);
+        assert_memory_equal(aa.update, ab.update, 4 * sizeof(float));
+        if (k == 1) assert_memory_not_equal(aa.update, ac.update, 4 * sizeof(float));
+    }
+    fx_params pa = fx_read_params(a), pb = fx_read_params(b);
+    assert_memory_equal(pa.v, pb.v, sizeof pa.v);
+    session_unref(a);
+    session_unref(b);
+    session_unref(c);
+    sessions_free(reg);
+    store_close(db);
+}
+
 int main(void)
 {
     if (fx_dir("test_session_step") != 0) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_retry_replays_and_other_steps_conflict, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_decoder_sum_reaches_the_step, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_non_finite_reject_and_skip, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_gather_supersedes_and_answers_every_waiter, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_divergence_rolls_back_to_the_stored_state, fx_setup, fx_teardown),
