@@ -8,12 +8,12 @@
 #include <string.h>
 
 #include "errors.h"
-#include "f32scan.h"
 #include "f32json.h"
 #include "half.h"
 #include "jsonwalk.h"
 #include "skip_mask.h"
 #include "utf8.h"
+#include "vecmath.h"
 #include "wire_dtype.h"
 
 int step_decode_digits(const char *s, int64_t lo, int64_t hi, int64_t *out)
@@ -193,7 +193,12 @@ static int decode_binary(req *r, size_t n, wire_dtype dt, step_request *sr, cons
     if (wrc) return wrc;
     int rc = binary_grads(r, n, dt, sr, grads, msg, cap);
     if (rc) return rc;
-    if (!f32scan_all_finite(sr->grads, n)) sr->nonfinite = 1; /* the session's policy decides */
+    /* One vectorised pass: the sum of squares is the step's gradient norm
+     * (step_request.gsq, so the step does not read the gradients again for
+     * it) and is non-finite exactly when a gradient is. */
+    sr->gsq = vm_sumsq(sr->grads, n);
+    sr->has_gsq = 1;
+    if (!isfinite(sr->gsq)) sr->nonfinite = 1; /* the session's policy decides */
     return 0;
 }
 
