@@ -137,10 +137,11 @@ def decode_vector(data, dtype):
         return _np.frombuffer(data, dtype="<f4").astype(_np.float32)
     if dtype == "f16":
         return _np.frombuffer(data, dtype="<f2").astype(_np.float32)
-    h = _np.frombuffer(data, dtype="<u2")
-    out = _np.zeros(2 * h.size, dtype="<u2")   # each float32: low half 0, high half the bf16
-    out[1::2] = h
-    return out.view("<f4").astype(_np.float32, copy=False)
+    # each float32: the bf16's 16 bits on top, zeros below (contiguous passes,
+    # half the time of interleaving into a zeroed array)
+    w = _np.frombuffer(data, dtype="<u2").astype("<u4")
+    w <<= 16
+    return w.view("<f4").astype(_np.float32, copy=False)
 
 
 def _answer_dtype(content_type):
