@@ -481,7 +481,7 @@ def run_daemon_benches(build, quick, table):
         if rss0 is not None and rss1 is not None:
             per = (rss1 - rss0) / params
             table.add("daemon_rss_per_param_1e6", per, "B/param", per / 16.0,
-                      "16 B (params+update+m+v)", "-",
+                      "16 B (params+update+m+v)", "<=1.5",
                       "VmRSS %.0f -> %.0f MB over %d sessions of 1e6" % (rss0 / 1e6, rss1 / 1e6, big_sessions))
             table.add("daemon_rss_total", rss1 / 1e6, "MB", None, "", "-", "after every run above")
 
