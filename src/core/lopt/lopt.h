@@ -7,7 +7,7 @@
  * Weights.  A `lopt_weights` is {arch, hidden, depth, mup_base, ntheta,
  * theta} (mup_base: mlp_lopt's µP width scaling, 0 = off).  The
  * layout of theta for each architecture is documented in its file
- * (lopt_mlp.c, lopt_lstm.c, lopt_nnadam.c); lopt_theta_count gives its
+ * (lopt_mlp.c, lopt_lstm.c, lopt_nnadam.c, lopt_attn_net.h); lopt_theta_count gives its
  * length.  lopt_weights_init_default fills theta with the documented
  * "untrained" initialisation, chosen so that each optimizer is a sane
  * small-step optimizer before any meta-training:
@@ -15,7 +15,9 @@
  *               tensor, step 1e-3 (plus small random weights);
  *   lstm_lopt ≈ sign-SGD with step 1e-3 through a learnable skip term
  *               (the LSTM path starts small);
- *   nn_adam   = exactly Adam(lr = the lr hyperparameter, 0.9, 0.999, 1e-8).
+ *   nn_adam   = exactly Adam(lr = the lr hyperparameter, 0.9, 0.999, 1e-8);
+ *   attn_lopt ≈ Adam(lr) with per-tensor step scales near 1 (a small
+ *               random read-out of the transformer).
  *
  * Named weights.  opt_config.weights names a record of the in-memory table
  * (lopt_registry_put/get): the server copies records from SQLite into it
@@ -41,7 +43,7 @@
 #include "blob.h"
 #include "opt.h"
 
-enum { LOPT_ARCH_MLP = 1, LOPT_ARCH_LSTM = 2, LOPT_ARCH_NNADAM = 3 };
+enum { LOPT_ARCH_MLP = 1, LOPT_ARCH_LSTM = 2, LOPT_ARCH_NNADAM = 3, LOPT_ARCH_ATTN = 4 };
 
 #define LOPT_WEIGHTS_VERSION 1u
 #define LOPT_MAX_HIDDEN      256
@@ -58,7 +60,7 @@ typedef struct lopt_weights {
     float *theta;     /* (ntheta) owned: lopt_weights_deinit frees */
 } lopt_weights;
 
-/* "mlp_lopt" / "lstm_lopt" / "nn_adam" for an arch, NULL for an unknown one;
+/* "mlp_lopt" / "lstm_lopt" / "nn_adam" / "attn_lopt" for an arch, NULL for an unknown one;
  * and the reverse (-1 when unknown). */
 const char *lopt_arch_name(int arch);
 int         lopt_arch_from_name(const char *optname);

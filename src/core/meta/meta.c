@@ -68,9 +68,10 @@ void meta_config_defaults(meta_config *c)
 
 int meta_inner_config(const meta_config *c, opt_config *oc)
 {
+    const lopt_arch *a = lopt_arch_by_name(c->optimizer);
     int rc = opt_config_defaults(oc, c->optimizer);
-    if (!rc) rc = opt_config_set(oc, "hidden", c->hidden);
-    if (!rc) rc = opt_config_set(oc, "depth", c->depth);
+    if (!rc) rc = opt_config_set(oc, a && a->hidden_hp ? a->hidden_hp : "hidden", c->hidden);
+    if (!rc) rc = opt_config_set(oc, a && a->depth_hp ? a->depth_hp : "depth", c->depth);
     if (!rc && c->hold_zero_grad >= 0) rc = opt_config_set(oc, "hold_zero_grad", c->hold_zero_grad);
     if (!rc && c->trust >= 0) rc = opt_config_set(oc, "trust", c->trust);
     oc->weights = LOPT_WEIGHTS_DEFAULT;
