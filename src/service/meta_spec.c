@@ -181,7 +181,7 @@ int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, 
     }
     if (strcmp(key, "optimizer") == 0) {
         if (lopt_arch_from_name(value) < 0)
-            return fail(msg, cap, ERR_UNKNOWN_OPTIMIZER, "optimizer must be mlp_lopt, lstm_lopt or nn_adam, not \"%.40s\"%s", value, "");
+            return fail(msg, cap, ERR_UNKNOWN_OPTIMIZER, "optimizer must be mlp_lopt, lstm_lopt, nn_adam or attn_lopt, not \"%.40s\"%s", value, "");
         snprintf(sp->mc.optimizer, sizeof sp->mc.optimizer, "%s", value);
         return 0;
     }
@@ -355,6 +355,14 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
     if (c->estimator == META_TBPTT && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP &&
         lopt_arch_from_name(c->optimizer) != LOPT_ARCH_LSTM)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator tbptt works with mlp_lopt and lstm_lopt only%s%s", "", "");
+    {
+        /* combinations of the inner optimizer's hyperparameters (attn_lopt: num_heads divides hidden) */
+        opt_config oc;
+        const opt_vtbl *vt = opt_find(c->optimizer);
+        char why[200];
+        int e = vt && vt->check && meta_inner_config(c, &oc) == 0 ? vt->check(&oc, NULL, why, sizeof why) : 0;
+        if (e) return fail(msg, cap, e, "%s (hidden is its width)%s", why, "");
+    }
     if (c->train != META_TRAIN_ALL && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "train = %s works with mlp_lopt only%s", train_names[c->train], "");
     if (c->mup_base && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
