@@ -2,7 +2,11 @@
 hyperparameters and their bounds; a create whose num_heads does not divide
 hidden_size, or whose tensors x sequence_length exceed 512 tokens, is a 400
 with the reason; a session steps, and after a restart of its daemon continues
-bit for bit like a twin that never stopped (export/import: test_state.py)."""
+bit for bit like a twin that never stopped (export/import: test_state.py);
+POST /v1/meta/jobs meta-trains it by ES into a record a session can use, and
+refuses tbptt and a width its 2 heads do not divide."""
+import time
+
 import numpy as np
 
 
@@ -67,3 +71,28 @@ def test_restart_continues_bit_for_bit(make_daemon):
     assert d2.json("GET", f"/v1/sessions/{s['id']}")[1]["step"] == 5
     assert drive(d2, s["id"], 6, 9) == want[5:]
     assert d2.json("GET", f"/v1/sessions/{s['id']}/params")[1] == ref_d.json("GET", f"/v1/sessions/{ref['id']}/params")[1]
+
+
+def test_meta_job_es_and_refusals(daemon):
+    body = {"name": "tiny-attn", "optimizer": "attn_lopt", "hidden": 8, "depth": 1, "estimator": "es",
+            "tasks": ["quadratic dim=5"], "particles": 2, "unroll": 5, "outer_steps": 4, "checkpoint_every": 2}
+    st, job = daemon.json("POST", "/v1/meta/jobs", body)
+    assert st == 202, job
+    deadline = time.time() + 60
+    while job["status"] not in ("done", "failed") and time.time() < deadline:
+        time.sleep(0.05)
+        st, job = daemon.json("GET", f"/v1/meta/jobs/{job['id']}")
+        assert st == 200, job
+    assert job["status"] == "done" and job["step"] == 4, job
+    st, s = daemon.json("POST", "/v1/sessions", {"optimizer": "attn_lopt", "weights": "tiny-attn", "tensors": T})
+    assert st == 201, s
+    st, _, _ = daemon.step_binary(s["id"], 1, grads(1))
+    assert st == 200
+    # the record is 8 wide: 3 heads do not divide it (the session's hidden_size is not read)
+    st, err = daemon.json("POST", "/v1/sessions", {"optimizer": "attn_lopt", "weights": "tiny-attn", "tensors": T,
+                                                   "hyperparams": {"num_heads": 3, "hidden_size": 9}})
+    assert st == 400 and err["error"]["code"] == "invalid_argument", err
+    st, err = daemon.json("POST", "/v1/meta/jobs", dict(body, estimator="tbptt"))
+    assert st == 400 and "tbptt" in err["error"]["message"], err
+    st, err = daemon.json("POST", "/v1/meta/jobs", dict(body, hidden=7))
+    assert st == 400 and "num_heads (2) must divide hidden_size (7)" in err["error"]["message"], err

@@ -1,4 +1,4 @@
-/* lopt.h — what the learned optimizers (mlp_lopt, lstm_lopt, nn_adam) share:
+/* lopt.h — what the learned optimizers (mlp_lopt, lstm_lopt, nn_adam, attn_lopt) share:
  * their weights (a flat float vector `theta` plus the architecture that
  * gives it a shape), the weights blob (BLOB_KIND_WEIGHTS), an in-memory
  * table of named weights that opt_config.weights refers to, and the
@@ -53,7 +53,7 @@ enum { LOPT_ARCH_MLP = 1, LOPT_ARCH_LSTM = 2, LOPT_ARCH_NNADAM = 3, LOPT_ARCH_AT
 typedef struct lopt_weights {
     int    arch;      /* LOPT_ARCH_* */
     int    hidden;    /* hidden width */
-    int    depth;     /* mlp/nn_adam: hidden layers; lstm: LSTM layers */
+    int    depth;     /* mlp/nn_adam: hidden layers; lstm: LSTM layers; attn: transformer blocks */
     int    mup_base;  /* mlp_lopt: µP base fan-in (lopt_mup_mult), 0 = off; part of the
                          record (meta-training sets it), so sessions step as it was trained */
     size_t ntheta;
@@ -126,7 +126,7 @@ int  lopt_weights_resolve_shape(const opt_config *cfg, int arch, int hidden, int
 
 /* Every learned optimizer's state starts with its weights, so meta-training
  * can swap theta in place without re-initialising the optimizer.  Returns
- * the weights of a learned optimizer `o` (mlp_lopt, lstm_lopt, nn_adam), or
+ * the weights of a learned optimizer `o` (mlp_lopt, lstm_lopt, nn_adam, attn_lopt), or
  * NULL for another optimizer.  Writing theta (same length) is allowed
  * between steps; the decays etc. are re-read on the next step. */
 lopt_weights *lopt_opt_weights(opt *o);
