@@ -3,8 +3,10 @@ hyperparameters and their bounds; a create whose num_heads does not divide
 hidden_size, or whose tensors x sequence_length exceed 512 tokens, is a 400
 with the reason; a session steps, and after a restart of its daemon continues
 bit for bit like a twin that never stopped (export/import: test_state.py);
-POST /v1/meta/jobs meta-trains it by ES into a record a session can use, and
-refuses tbptt and a width its 2 heads do not divide."""
+POST /v1/meta/jobs meta-trains it by ES (at the num_heads and
+sequence_length it is given, which the record carries) into a record a
+session runs at those, and refuses tbptt, a width its heads do not divide and
+those two keys for another optimizer."""
 import time
 
 import numpy as np
@@ -75,6 +77,7 @@ def test_restart_continues_bit_for_bit(make_daemon):
 
 def test_meta_job_es_and_refusals(daemon):
     body = {"name": "tiny-attn", "optimizer": "attn_lopt", "hidden": 8, "depth": 1, "estimator": "es",
+            "num_heads": 4, "sequence_length": 2,
             "tasks": ["quadratic dim=5"], "particles": 2, "unroll": 5, "outer_steps": 4, "checkpoint_every": 2}
     st, job = daemon.json("POST", "/v1/meta/jobs", body)
     assert st == 202, job
@@ -86,13 +89,17 @@ def test_meta_job_es_and_refusals(daemon):
     assert job["status"] == "done" and job["step"] == 4, job
     st, s = daemon.json("POST", "/v1/sessions", {"optimizer": "attn_lopt", "weights": "tiny-attn", "tensors": T})
     assert st == 201, s
-    st, _, _ = daemon.step_binary(s["id"], 1, grads(1))
+    st, _, first = daemon.step_binary(s["id"], 1, grads(1))
     assert st == 200
-    # the record is 8 wide: 3 heads do not divide it (the session's hidden_size is not read)
-    st, err = daemon.json("POST", "/v1/sessions", {"optimizer": "attn_lopt", "weights": "tiny-attn", "tensors": T,
-                                                   "hyperparams": {"num_heads": 3, "hidden_size": 9}})
-    assert st == 400 and err["error"]["code"] == "invalid_argument", err
+    # the record decides width, heads and S: the session's own hyperparameters are not read
+    st, s2 = daemon.json("POST", "/v1/sessions", {"optimizer": "attn_lopt", "weights": "tiny-attn", "tensors": T,
+                                                  "hyperparams": {"num_heads": 3, "hidden_size": 9}})
+    assert st == 201, s2
+    st, _, again = daemon.step_binary(s2["id"], 1, grads(1))
+    assert st == 200 and again == first
     st, err = daemon.json("POST", "/v1/meta/jobs", dict(body, estimator="tbptt"))
     assert st == 400 and "tbptt" in err["error"]["message"], err
     st, err = daemon.json("POST", "/v1/meta/jobs", dict(body, hidden=7))
-    assert st == 400 and "num_heads (2) must divide hidden_size (7)" in err["error"]["message"], err
+    assert st == 400 and "num_heads (4) must divide hidden_size (7)" in err["error"]["message"], err
+    st, err = daemon.json("POST", "/v1/meta/jobs", dict(body, optimizer="mlp_lopt", hidden=8))
+    assert st == 400 and "attn_lopt only" in err["error"]["message"], err

@@ -56,6 +56,9 @@ typedef struct lopt_weights {
     int    depth;     /* mlp/nn_adam: hidden layers; lstm: LSTM layers; attn: transformer blocks */
     int    mup_base;  /* mlp_lopt: µP base fan-in (lopt_mup_mult), 0 = off; part of the
                          record (meta-training sets it), so sessions step as it was trained */
+    int    heads, seq;  /* attn_lopt: the num_heads and sequence_length it runs at, part of the
+                           record as mup_base is (0: not set, the session's hyperparameters);
+                           0 for the other architectures */
     size_t ntheta;
     float *theta;     /* (ntheta) owned: lopt_weights_deinit frees */
 } lopt_weights;
@@ -91,7 +94,8 @@ int    lopt_mup_first(const layout *lay);
 #define LOPT_MUP_MAX_BASE 65535
 
 /* BLOB_KIND_WEIGHTS blob: arch, hidden, depth (mup_base in its upper 16
- * bits: records without µP read as before), ntheta, theta.  The caller
+ * bits: records without µP read as before; for an architecture with
+ * heads_hp, heads in bits 16..23 and seq in 24..31 instead), ntheta, theta.  The caller
  * frees *out with free().  Load returns 0 or ERR_CORRUPT/ERR_NO_MEMORY and
  * initialises w (deinit it afterwards). */
 int  lopt_weights_save(const lopt_weights *w, uint8_t **out, size_t *out_len);
@@ -120,6 +124,10 @@ int  lopt_weights_resolve(const opt_config *cfg, int arch, int hidden, int depth
  * errors of lopt_weights_resolve. */
 int  lopt_weights_resolve_shape(const opt_config *cfg, int arch, int hidden, int depth, int *out_hidden,
                                 int *out_depth, size_t *out_ntheta);
+/* The heads and seq of the record lopt_weights_resolve would use, when it
+ * has them (> 0); else *heads and *seq are left as they are.  0 or the
+ * errors of lopt_weights_resolve (same lock rules). */
+int  lopt_weights_resolve_ext(const opt_config *cfg, int arch, int *heads, int *seq);
 /* opt_config.weights value that means "the default init, never the table"
  * (meta-training uses it, then writes theta through lopt_opt_weights). */
 #define LOPT_WEIGHTS_DEFAULT "@default"

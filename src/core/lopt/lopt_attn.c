@@ -24,9 +24,9 @@
  * network's cost depends on the number of tensors, never on N.
  *
  * theta: lopt_attn_net.h's layout; the weights record's hidden and depth are
- * hidden_size and num_layers.  num_heads and sequence_length do not change
- * theta's length: they are the session's (a record's hidden must be a
- * multiple of num_heads).  Default init: lopt_attn_init_params — the
+ * hidden_size and num_layers, and it carries num_heads and sequence_length
+ * (lopt_weights.heads/seq; they do not change theta's length): a session on
+ * a record runs at the record's four, as meta-training ran it.  Default init: lopt_attn_init_params — the
  * read-out is small (N(0, 0.01²/H)), so the untrained optimizer is Adam(lr)
  * with per-tensor step scales within a few percent of 1.
  *
@@ -72,17 +72,16 @@ typedef struct attn_state {
 static const hparam_def attn_hparams[] = {
     {"hidden_size", 16, 1, LOPT_MAX_HIDDEN, 0, 0, 1, "transformer width when no weights record is used (a multiple of num_heads)"},
     {"num_layers", 2, 1, LOPT_MAX_DEPTH, 0, 0, 1, "transformer blocks when no weights record is used"},
-    {"num_heads", 2, 1, LOPT_ATTN_MAX_HEADS, 0, 0, 1, "attention heads; must divide hidden_size (and a weights record's width)"},
-    {"sequence_length", 4, 1, LOPT_ATTN_MAX_SEQ, 0, 0, 1, "past steps of each tensor's statistics the attention sees (tokens = tensors x sequence_length)"},
+    {"num_heads", 2, 1, LOPT_ATTN_MAX_HEADS, 0, 0, 1, "attention heads when no weights record is used (a record carries its own); must divide hidden_size"},
+    {"sequence_length", 4, 1, LOPT_ATTN_MAX_SEQ, 0, 0, 1, "past steps of each tensor's statistics the attention sees (tokens = tensors x sequence_length) when no weights record is used (a record carries its own)"},
 };
 
-/* Width H with the session's heads and S, and the layout's tokens (lay may
- * be NULL), checked together.  With msg, the reason. */
-static int attn_combo(const opt_config *cfg, const layout *lay, const int *H, char *msg, size_t cap)
+/* Width H with heads NH and S, and the layout's tokens (lay may be NULL),
+ * checked together.  With msg, the reason. */
+static int attn_combo(int H, int NH, int S, const layout *lay, char *msg, size_t cap)
 {
-    int NH = (int)cfg->hp[HP_HEADS], S = (int)cfg->hp[HP_SEQ];
-    if (NH < 1 || *H % NH != 0) {
-        if (msg) snprintf(msg, cap, "attn_lopt: num_heads (%d) must divide hidden_size (%d)", NH, *H);
+    if (NH < 1 || H % NH != 0) {
+        if (msg) snprintf(msg, cap, "attn_lopt: num_heads (%d) must divide hidden_size (%d)", NH, H);
         return ERR_INVALID_ARGUMENT;
     }
     if (S < 1 || S > LOPT_ATTN_MAX_SEQ) return ERR_INVALID_ARGUMENT;
@@ -95,21 +94,24 @@ static int attn_combo(const opt_config *cfg, const layout *lay, const int *H, ch
     return 0;
 }
 
-/* The shape: hidden/depth from the record or the hyperparameters, then
- * attn_combo. */
-static int attn_shape(const opt_config *cfg, const layout *lay, int *H, int *L, size_t *nt, char *msg, size_t cap)
+/* The shape: width, blocks, heads and S from the record when one is used
+ * (a record without heads and S takes the hyperparameters'), else the
+ * hyperparameters; then attn_combo. */
+static int attn_shape(const opt_config *cfg, const layout *lay, int *H, int *L, size_t *nt, int *NH, int *S)
 {
     int rc = lopt_weights_resolve_shape(cfg, LOPT_ARCH_ATTN, (int)cfg->hp[HP_HIDDEN], (int)cfg->hp[HP_LAYERS],
                                         H, L, nt);
-    return rc ? rc : attn_combo(cfg, lay, H, msg, cap);
+    *NH = (int)cfg->hp[HP_HEADS];
+    *S = (int)cfg->hp[HP_SEQ];
+    if (!rc) rc = lopt_weights_resolve_ext(cfg, LOPT_ARCH_ATTN, NH, S);
+    return rc ? rc : attn_combo(*H, *NH, *S, lay, NULL, 0);
 }
 
-/* The hyperparameters alone (no weights table: no lock needed); a record's
- * own width is checked again by init and state_bytes. */
+/* The hyperparameters alone (no weights table: no lock needed); with a
+ * record, init and state_bytes check its shape. */
 static int attn_check(const opt_config *cfg, const layout *lay, char *msg, size_t cap)
 {
-    int H = (int)cfg->hp[HP_HIDDEN];
-    return attn_combo(cfg, lay, &H, msg, cap);
+    return attn_combo((int)cfg->hp[HP_HIDDEN], (int)cfg->hp[HP_HEADS], (int)cfg->hp[HP_SEQ], lay, msg, cap);
 }
 
 static void attn_deinit(opt *o)
@@ -133,22 +135,21 @@ static uint64_t attn_side_floats(int H, int L, int NH, int S, int ntens)
 
 static int attn_state_bytes(const opt_config *cfg, const layout *lay, uint64_t *out)
 {
-    int H, L;
+    int H, L, NH, S;
     size_t nt;
-    int rc = attn_shape(cfg, lay, &H, &L, &nt, NULL, 0);
+    int rc = attn_shape(cfg, lay, &H, &L, &nt, &NH, &S);
     if (rc) return rc;
     uint64_t floats = opt_bytes_add(opt_bytes_mul(2, lay->n), nt);
-    floats = opt_bytes_add(floats, attn_side_floats(H, L, (int)cfg->hp[HP_HEADS], (int)cfg->hp[HP_SEQ],
-                                                    lay->ntensors));
+    floats = opt_bytes_add(floats, attn_side_floats(H, L, NH, S, lay->ntensors));
     *out = opt_bytes_add(sizeof(attn_state), opt_bytes_mul(floats, sizeof(float)));
     return 0;
 }
 
 static int attn_init(opt *o, const opt_config *cfg, const layout *lay)
 {
-    int H, L;
+    int H, L, NH, S;
     size_t nt;
-    int rc = attn_shape(cfg, lay, &H, &L, &nt, NULL, 0);
+    int rc = attn_shape(cfg, lay, &H, &L, &nt, &NH, &S);
     if (rc) return rc;
     attn_state *s = calloc(1, sizeof *s);
     if (!s) return ERR_NO_MEMORY;
@@ -156,7 +157,8 @@ static int attn_init(opt *o, const opt_config *cfg, const layout *lay)
     rc = lopt_weights_resolve(cfg, LOPT_ARCH_ATTN, (int)cfg->hp[HP_HIDDEN], (int)cfg->hp[HP_LAYERS], &s->w);
     if (rc) { attn_deinit(o); return rc; }
     s->H = s->w.hidden; s->L = s->w.depth;
-    s->NH = (int)cfg->hp[HP_HEADS]; s->S = (int)cfg->hp[HP_SEQ];
+    s->NH = NH; s->S = S;
+    s->w.heads = NH; s->w.seq = S;   /* a record made from this state runs as this session */
     s->n = lay->n; s->ntens = lay->ntensors;
     size_t T = (size_t)s->ntens * (size_t)s->S;
     s->m = calloc(s->n ? s->n : 1, sizeof(float));
@@ -290,7 +292,8 @@ static int attn_load(opt *o, blob_reader *r)
     uint64_t n = blob_get_u64(r);
     uint32_t nt = blob_get_u32(r);
     if (blob_reader_status(r) || w.arch != LOPT_ARCH_ATTN || w.hidden != s->H || w.depth != s->L ||
-        NH != (uint32_t)s->NH || S != (uint32_t)s->S || n != s->n || nt != (uint32_t)s->ntens) {
+        NH != (uint32_t)s->NH || S != (uint32_t)s->S || w.heads != s->NH || w.seq != s->S || n != s->n ||
+        nt != (uint32_t)s->ntens) {
         lopt_weights_deinit(&w);
         return ERR_CORRUPT;
     }
@@ -329,4 +332,6 @@ const lopt_arch lopt_arch_attn = {
     .legacy_tail = 0,
     .hidden_hp = "hidden_size",
     .depth_hp = "num_layers",
+    .heads_hp = "num_heads",
+    .seq_hp = "sequence_length",
 };

@@ -32,6 +32,9 @@ typedef struct lopt_arch {
      * weights record is used (meta-training sets them); NULL = "hidden",
      * "depth". */
     const char *hidden_hp, *depth_hp;
+    /* attn_lopt: the hyperparameters a record carries as heads and seq
+     * (lopt_weights); NULL for the others. */
+    const char *heads_hp, *seq_hp;
 } lopt_arch;
 
 extern const lopt_arch lopt_arch_mlp, lopt_arch_lstm, lopt_arch_nnadam, lopt_arch_attn;

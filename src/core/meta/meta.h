@@ -110,6 +110,8 @@ enum { META_OBJ_LOG = 0, META_OBJ_REF = 1 };
 typedef struct meta_config {
     char     optimizer[OPT_NAME_MAX];   /* "mlp_lopt" | "lstm_lopt" | "nn_adam" | "attn_lopt" */
     int      hidden, depth;             /* architecture of theta */
+    int      heads, seq;                /* attn_lopt: num_heads, sequence_length (0: its defaults);
+                                           the record carries them */
     int      estimator;                 /* META_ES | META_PES */
     int      ntasks;
     meta_task_spec tasks[META_MAX_TASKS]; /* cycle: particle k trains on tasks[k % ntasks] */

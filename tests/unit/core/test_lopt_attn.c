@@ -305,6 +305,65 @@ static void test_state_loads_only_into_the_same_shape(void **st)
     layout_deinit(&lay);
 }
 
+/* A record carries num_heads and sequence_length: a session on it runs at
+ * the record's, whatever its own hyperparameters say; a record whose heads do
+ * not divide its width, or with only one of the two, is corrupt. */
+static void test_record_carries_heads_and_sequence_length(void **st)
+{
+    (void)st;
+    lopt_weights w, back;
+    assert_int_equal(lopt_weights_init_default(&w, LOPT_ARCH_ATTN, 12, 1, 3), 0);
+    w.heads = 3; w.seq = 2;
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(lopt_weights_save(&w, &buf, &len), 0);
+    assert_int_equal(lopt_weights_load(&back, buf, len), 0);
+    assert_int_equal(back.heads, 3);
+    assert_int_equal(back.seq, 2);
+    assert_int_equal(back.mup_base, 0);
+    assert_memory_equal(back.theta, w.theta, w.ntheta * sizeof(float));
+    lopt_weights_deinit(&back);
+    free(buf);
+    assert_int_equal(lopt_registry_put("attn-rec", &w), 0);
+    layout lay;
+    test_layout(&lay, 3);
+    opt_config cfg;
+    assert_int_equal(opt_config_defaults(&cfg, "attn_lopt"), 0);   /* hidden 16, 2 heads, S 4 */
+    cfg.weights = "attn-rec";
+    opt o;
+    assert_int_equal(opt_init(&o, &cfg, &lay), 0);
+    const lopt_weights *ow = lopt_opt_weights(&o);
+    assert_int_equal(ow->hidden, 12);
+    assert_int_equal(ow->heads, 3);
+    assert_int_equal(ow->seq, 2);
+    uint8_t *state;
+    size_t slen;
+    assert_int_equal(opt_save(&o, &state, &slen), 0);
+    opt_deinit(&o);
+    /* the same state restored into a session with other hyperparameters: the record decides */
+    assert_int_equal(opt_config_set(&cfg, "sequence_length", 7), 0);
+    assert_int_equal(opt_init(&o, &cfg, &lay), 0);
+    assert_int_equal(opt_load(&o, state, slen), 0);
+    opt_deinit(&o);
+    free(state);
+    /* without a record: the hyperparameters, written into the optimizer's own weights */
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    assert_int_equal(opt_init(&o, &cfg, &lay), 0);
+    assert_int_equal(lopt_opt_weights(&o)->heads, 2);
+    assert_int_equal(lopt_opt_weights(&o)->seq, 7);
+    opt_deinit(&o);
+    layout_deinit(&lay);
+    assert_int_equal(lopt_registry_remove("attn-rec"), 0);
+    int bad[][2] = {{5, 2}, {3, 0}, {0, 2}};
+    for (int i = 0; i < 3; i++) {
+        w.heads = bad[i][0]; w.seq = bad[i][1];
+        assert_int_equal(lopt_weights_save(&w, &buf, &len), 0);
+        assert_int_equal(lopt_weights_load(&back, buf, len), ERR_CORRUPT);
+        free(buf);
+    }
+    lopt_weights_deinit(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_default_descends_quadratic_like_adam),
         cmocka_unit_test(test_invalid_combinations_are_refused),
         cmocka_unit_test(test_state_loads_only_into_the_same_shape),
+        cmocka_unit_test(test_record_carries_heads_and_sequence_length),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
