@@ -26,12 +26,14 @@
  * theta: lopt_attn_net.h's layout; the weights record's hidden and depth are
  * hidden_size and num_layers, and it carries num_heads and sequence_length
  * (lopt_weights.heads/seq; they do not change theta's length): a session on
- * a record runs at the record's four, as meta-training ran it.  Default init: lopt_attn_init_params — the
- * read-out is small (N(0, 0.01²/H)), so the untrained optimizer is Adam(lr)
- * with per-tensor step scales within a few percent of 1.
+ * a record runs at the record's four, as meta-training ran it.  Default
+ * init: lopt_attn_init_params — the read-out is small (N(0, 0.01²/H)), so
+ * the untrained optimizer is Adam(lr) with per-tensor step scales within a
+ * few percent of 1.
  *
  * State: m, v (2n floats), the ring (tensors × S × NSTAT floats), each
- * tensor's last update RMS, the network's forward cache (sized for T). */
+ * tensor's last update RMS, the network's forward cache (sized for T); the
+ * snapshot holds all but the cache, with the weights (heads and S in them). */
 #include "lopt.h"
 #include "lopt_internal.h"
 #include "lopt_attn_net.h"
