@@ -356,8 +356,8 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
     if (c->horizon_max < c->horizon_min)
         return fail(msg, cap, ERR_OUT_OF_RANGE, "horizon_max must be >= horizon_min%s%s", "", "");
     if (c->estimator == META_TBPTT && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP &&
-        lopt_arch_from_name(c->optimizer) != LOPT_ARCH_LSTM)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator tbptt works with mlp_lopt and lstm_lopt only%s%s", "", "");
+        lopt_arch_from_name(c->optimizer) != LOPT_ARCH_LSTM && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_ATTN)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator tbptt works with mlp_lopt, lstm_lopt and attn_lopt only%s%s", "", "");
     {
         /* combinations of the inner optimizer's hyperparameters (attn_lopt: num_heads divides hidden) */
         opt_config oc;

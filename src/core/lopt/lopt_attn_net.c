@@ -7,8 +7,8 @@
 #include <math.h>
 #include <string.h>
 
-/* Offsets of one layer's tensors inside its block, in theta order. */
-enum { A_LN1G, A_LN1B, A_WQKV, A_BQKV, A_WO, A_BO, A_LN2G, A_LN2B, A_W1, A_B1, A_W2, A_B2, A_NBLK };
+enum { A_LN1G = LOPT_ATTN_LN1G, A_LN1B, A_WQKV, A_BQKV, A_WO, A_BO, A_LN2G, A_LN2B, A_W1, A_B1, A_W2, A_B2,
+       A_NBLK };
 
 static size_t layer_sizes(int H, size_t sz[A_NBLK])
 {
@@ -19,12 +19,9 @@ static size_t layer_sizes(int H, size_t sz[A_NBLK])
     return n;
 }
 
-/* Offsets in theta: embedding, layer blocks, final LayerNorm and read-out. */
-typedef struct net_off {
-    size_t we, be, blk[LOPT_MAX_DEPTH][A_NBLK], lnfg, lnfb, wr, br, n;
-} net_off;
+typedef lopt_attn_off net_off;
 
-static void offsets(int H, int L, net_off *o)
+void lopt_attn_offsets(int H, int L, lopt_attn_off *o)
 {
     size_t sz[A_NBLK], per = layer_sizes(H, sz), p = 0, h = (size_t)H;
     o->we = p; p += (size_t)LOPT_ATTN_NIN * h;
@@ -45,7 +42,7 @@ size_t lopt_attn_theta_count(int H, int L)
 {
     if (H < 1 || L < 1 || L > LOPT_MAX_DEPTH) return 0;
     net_off o;
-    offsets(H, L, &o);
+    lopt_attn_offsets(H, L, &o);
     return o.n;
 }
 
@@ -95,7 +92,7 @@ static void carve(float *cache, int H, int L, int NH, int T, lay_act *a, float *
 void lopt_attn_init_params(float *theta, int H, int L, rng *r)
 {
     net_off o;
-    offsets(H, L, &o);
+    lopt_attn_offsets(H, L, &o);
     memset(theta, 0, o.n * sizeof(float));
     float h = (float)H;
     rng_normal_fill(r, theta + o.we, (size_t)LOPT_ATTN_NIN * H, 0, 1.0f / sqrtf((float)LOPT_ATTN_NIN));
@@ -115,7 +112,7 @@ void lopt_attn_forward(const float *theta, int H, int L, int NH, int T, const fl
                        float *out)
 {
     net_off o;
-    offsets(H, L, &o);
+    lopt_attn_offsets(H, L, &o);
     lay_act a[LOPT_MAX_DEPTH];
     float *xL, *lnf, *cf;
     carve(cache, H, L, NH, T, a, &xL, &lnf, &cf);
@@ -145,7 +142,7 @@ void lopt_attn_backward(const float *theta, int H, int L, int NH, int T, const f
                         const float *dout, float *dtheta, float *scratch)
 {
     net_off o;
-    offsets(H, L, &o);
+    lopt_attn_offsets(H, L, &o);
     lay_act a[LOPT_MAX_DEPTH];
     float *xL, *lnf, *cf;
     carve((float *)cache, H, L, NH, T, a, &xL, &lnf, &cf);   /* read only below */

@@ -36,6 +36,14 @@
 #define LOPT_ATTN_MAX_TOKENS 512                       /* tensors x sequence_length bound */
 
 size_t lopt_attn_theta_count(int H, int L);
+/* Offsets in theta of the layout above (for recorders that walk it, e.g.
+ * meta_tbptt.c): per layer, blk[l][LOPT_ATTN_*] in theta order. */
+enum { LOPT_ATTN_LN1G, LOPT_ATTN_LN1B, LOPT_ATTN_WQKV, LOPT_ATTN_BQKV, LOPT_ATTN_WO, LOPT_ATTN_BO,
+       LOPT_ATTN_LN2G, LOPT_ATTN_LN2B, LOPT_ATTN_W1, LOPT_ATTN_B1, LOPT_ATTN_W2, LOPT_ATTN_B2, LOPT_ATTN_NBLK };
+typedef struct lopt_attn_off {
+    size_t we, be, blk[LOPT_MAX_DEPTH][LOPT_ATTN_NBLK], lnfg, lnfb, wr, br, n;
+} lopt_attn_off;
+void   lopt_attn_offsets(int H, int L, lopt_attn_off *o);
 /* Floats of the forward cache and of the backward's scratch. */
 size_t lopt_attn_cache_size(int H, int L, int NH, int T);
 size_t lopt_attn_scratch_size(int H, int T);

@@ -431,7 +431,8 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         !(cfg->outer_lr >= 0) ||
         (cfg->estimator != META_ES && cfg->estimator != META_PES && cfg->estimator != META_TBPTT))
         return ERR_INVALID_ARGUMENT;
-    if (cfg->estimator == META_TBPTT && arch != LOPT_ARCH_MLP && arch != LOPT_ARCH_LSTM) return ERR_INVALID_ARGUMENT;
+    if (cfg->estimator == META_TBPTT && arch != LOPT_ARCH_MLP && arch != LOPT_ARCH_LSTM && arch != LOPT_ARCH_ATTN)
+        return ERR_INVALID_ARGUMENT;
     if (cfg->estimator == META_TBPTT && meta_inner_trust(cfg) > 0) return ERR_INVALID_ARGUMENT;   /* not recorded */
     if ((cfg->task_draw != META_DRAW_CYCLE && cfg->task_draw != META_DRAW_WEIGHTED) ||
         (cfg->objective != META_OBJ_LOG && cfg->objective != META_OBJ_REF) ||
