@@ -20,7 +20,8 @@
  *               float32) and the format alone vs snprintf("%.9g").  "exact"
  *               says whether every float32 survived f32json's trip bit for bit.
  *   learned     mlp_lopt, lstm_lopt, nn_adam step cost at N = 1e6 on one
- *               thread as a multiple of Adam's (target <= 10x).  lstm_lopt
+ *               thread as a multiple of Adam's (target <= 10x); attn_lopt's
+ *               on one tensor and on 64 (target <= 20x, issue 18).  lstm_lopt
  *               also on the AVX2 and SSE2 builds of its vectorised kernel
  *               (the plain step uses the CPU's best, AVX-512 where present),
  *               and at N = 1e5 its batched sgemm path and its one-coordinate
@@ -233,11 +234,30 @@ static int opt_run(void *vctx)
 }
 
 /* Sets up the optimizer `cfg` over n parameters.  Returns 0 or an error. */
-static int opt_ctx_init(opt_ctx *c, const opt_config *cfg, size_t n)
+/* ntens == 1: one flat tensor of n; else ntens vectors of n / ntens. */
+static int opt_ctx_init_tensors(opt_ctx *c, const opt_config *cfg, size_t n, int ntens)
 {
     memset(c, 0, sizeof *c);
     layout lay;
-    int rc = layout_init_flat(&lay, n, n);
+    int rc;
+    if (ntens <= 1) {
+        rc = layout_init_flat(&lay, n, n);
+    } else {
+        const char **names = calloc((size_t)ntens, sizeof *names);
+        char (*buf)[16] = calloc((size_t)ntens, sizeof *buf);
+        int *ndims = calloc((size_t)ntens, sizeof *ndims);
+        int64_t (*shapes)[LAYOUT_MAX_DIMS] = calloc((size_t)ntens, sizeof *shapes);
+        rc = names && buf && ndims && shapes ? 0 : ERR_NO_MEMORY;
+        for (int i = 0; !rc && i < ntens; i++) {
+            snprintf(buf[i], sizeof buf[i], "t%d", i);
+            names[i] = buf[i];
+            ndims[i] = 1;
+            shapes[i][0] = (int64_t)(n / (size_t)ntens);
+        }
+        if (!rc) rc = layout_init(&lay, ntens, names, ndims, (const int64_t (*)[LAYOUT_MAX_DIMS])shapes, n);
+        free(names); free(buf); free(ndims); free(shapes);
+        n = n / (size_t)ntens * (size_t)ntens;
+    }
     if (rc) return rc;
     rc = opt_init(&c->o, cfg, &lay);
     layout_deinit(&lay);
@@ -252,6 +272,11 @@ static int opt_ctx_init(opt_ctx *c, const opt_config *cfg, size_t n)
         c->update[i] = 0;
     }
     return 0;
+}
+
+static int opt_ctx_init(opt_ctx *c, const opt_config *cfg, size_t n)
+{
+    return opt_ctx_init_tensors(c, cfg, n, 1);
 }
 
 static void opt_ctx_deinit(opt_ctx *c)
@@ -270,6 +295,19 @@ static double time_opt_cfg(const opt_config *cfg, size_t n, int mode, int *err)
     if (*err) return NAN;
     c.mode = mode;
     c.gsq = vm_sumsq(c.grads, n);
+    double t = time_best(opt_run, &c);
+    if (isnan(t)) *err = ERR_INTERNAL;
+    opt_ctx_deinit(&c);
+    return t;
+}
+
+/* time_opt_cfg over ntens equal tensors (cost of per-tensor work). */
+static double time_opt_tensors(const opt_config *cfg, size_t n, int ntens, int *err)
+{
+    opt_ctx c;
+    *err = opt_ctx_init_tensors(&c, cfg, n, ntens);
+    if (*err) return NAN;
+    c.gsq = vm_sumsq(c.grads, c.n);
     double t = time_best(opt_run, &c);
     if (isnan(t)) *err = ERR_INTERNAL;
     opt_ctx_deinit(&c);
@@ -457,6 +495,26 @@ static void bench_mlp_wide(double t_adam_1e6)
             "adam_step_1e6 (cost x)", "-", isnan(t) ? err_name(err) : "wider variant, 1 thread");
 }
 
+/* attn_lopt (issue 18's target: <= 20x Adam at N = 1e6): its per-parameter
+ * rule on one tensor, then with 64 tensors x sequence_length 4 = 256 tokens
+ * through the default 16 x 2 transformer, the network's cost at a size
+ * typical of a model's tensor count. */
+static void bench_attn(double t_adam_1e6)
+{
+    opt_config cfg;
+    int err = opt_config_defaults(&cfg, "attn_lopt");
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    static const struct { int ntens; const char *fig, *target, *note; } v[] = {
+        {1, "attn_lopt_step_1e6", "<=20", "1 tensor, 1 thread"},
+        {64, "attn_lopt_step_1e6_64t", "<=20", "64 tensors = 256 tokens, 1 thread"},
+    };
+    for (int i = 0; i < 2; i++) {
+        double t = err ? NAN : time_opt_tensors(&cfg, 1000000, v[i].ntens, &err);
+        add_row(v[i].fig, isnan(t) ? NAN : 1e6 / t, "params/s", isnan(t) ? NAN : t / t_adam_1e6,
+                "adam_step_1e6 (cost x)", v[i].target, isnan(t) ? err_name(err) : v[i].note);
+    }
+}
+
 static void bench_learned(double t_adam_1e6)
 {
     static const char *const names[] = {"mlp_lopt", "lstm_lopt", "nn_adam"};
@@ -479,6 +537,7 @@ static void bench_learned(double t_adam_1e6)
         if (i == 0) bench_mlp_wide(t_adam_1e6);
         if (i == 1) bench_lstm_kernels(t_adam_1e6);
     }
+    bench_attn(t_adam_1e6);
 }
 
 /* ---- JSON ---------------------------------------------------------------- */

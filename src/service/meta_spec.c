@@ -15,6 +15,7 @@
 #include "errors.h"
 #include "layers.h"
 #include "lopt.h"
+#include "lopt_attn_net.h"
 #include "meta_weights.h"
 #include "tasks.h"
 
@@ -66,6 +67,8 @@ static const key_def num_keys[] = {
     {"unroll_start", K_I32, MC(unroll_start), 0, 10000},
     {"horizon_max_start", K_I32, MC(horizon_max_start), 0, 1000000},
     {"mup_base", K_I32, MC(mup_base), 0, LOPT_MUP_MAX_BASE},
+    {"num_heads", K_I32, MC(heads), 1, LOPT_ATTN_MAX_HEADS},
+    {"sequence_length", K_I32, MC(seq), 1, LOPT_ATTN_MAX_SEQ},
     {"hold_zero_grad", K_I32, MC(hold_zero_grad), 0, 1},
     {"trust", K_DBL, MC(trust), 0, 1e6},
 };
@@ -181,7 +184,7 @@ int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, 
     }
     if (strcmp(key, "optimizer") == 0) {
         if (lopt_arch_from_name(value) < 0)
-            return fail(msg, cap, ERR_UNKNOWN_OPTIMIZER, "optimizer must be mlp_lopt, lstm_lopt or nn_adam, not \"%.40s\"%s", value, "");
+            return fail(msg, cap, ERR_UNKNOWN_OPTIMIZER, "optimizer must be mlp_lopt, lstm_lopt, nn_adam or attn_lopt, not \"%.40s\"%s", value, "");
         snprintf(sp->mc.optimizer, sizeof sp->mc.optimizer, "%s", value);
         return 0;
     }
@@ -353,12 +356,22 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
     if (c->horizon_max < c->horizon_min)
         return fail(msg, cap, ERR_OUT_OF_RANGE, "horizon_max must be >= horizon_min%s%s", "", "");
     if (c->estimator == META_TBPTT && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP &&
-        lopt_arch_from_name(c->optimizer) != LOPT_ARCH_LSTM)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator tbptt works with mlp_lopt and lstm_lopt only%s%s", "", "");
+        lopt_arch_from_name(c->optimizer) != LOPT_ARCH_LSTM && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_ATTN)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator tbptt works with mlp_lopt, lstm_lopt and attn_lopt only%s%s", "", "");
+    {
+        /* combinations of the inner optimizer's hyperparameters (attn_lopt: num_heads divides hidden) */
+        opt_config oc;
+        const opt_vtbl *vt = opt_find(c->optimizer);
+        char why[200];
+        int e = vt && vt->check && meta_inner_config(c, &oc) == 0 ? vt->check(&oc, NULL, why, sizeof why) : 0;
+        if (e) return fail(msg, cap, e, "%s (hidden is its width)%s", why, "");
+    }
     if (c->train != META_TRAIN_ALL && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "train = %s works with mlp_lopt only%s", train_names[c->train], "");
     if (c->mup_base && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "mup_base works with mlp_lopt only%s%s", "", "");
+    if ((c->heads || c->seq) && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_ATTN)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "num_heads and sequence_length work with attn_lopt only%s%s", "", "");
     if (c->hold_zero_grad >= 0 && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "hold_zero_grad works with mlp_lopt only%s%s", "", "");
     if (c->trust >= 0 && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
@@ -460,6 +473,8 @@ cJSON *meta_spec_to_json(const meta_spec *sp)
     cJSON_AddNumberToObject(o, "unroll_start", c->unroll_start);
     cJSON_AddNumberToObject(o, "horizon_max_start", c->horizon_max_start);
     cJSON_AddNumberToObject(o, "mup_base", c->mup_base);
+    if (c->heads) cJSON_AddNumberToObject(o, "num_heads", c->heads);
+    if (c->seq) cJSON_AddNumberToObject(o, "sequence_length", c->seq);
     if (c->hold_zero_grad >= 0) cJSON_AddNumberToObject(o, "hold_zero_grad", c->hold_zero_grad);
     else cJSON_AddNullToObject(o, "hold_zero_grad");   /* the optimizer's default */
     if (c->trust >= 0) cJSON_AddNumberToObject(o, "trust", c->trust);

@@ -352,6 +352,11 @@ int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int re
         if (!restoring) rc = check_combinations(&c);
     }
     if (!rc) rc = parse_tensors(&c);
+    if (!rc && !restoring && opt_find(sp->ocfg.name)->check) {
+        char why[256];
+        int e = opt_find(sp->ocfg.name)->check(&sp->ocfg, &sp->lay, why, sizeof why);
+        if (e) rc = fail(&c, e, "%s", why);
+    }
     if (!rc && c.params) {
         if (c.nparams != sp->lay.n)
             rc = fail(&c, ERR_LENGTH_MISMATCH, "params has %zu values but the tensors hold %zu", c.nparams,

@@ -19,6 +19,8 @@ SPECS = {
     "sgd_momentum": {"optimizer": "sgd", "hyperparams": {"lr": 0.05, "momentum": 0.9, "nesterov": 1}},
     "mlp_lopt": {"optimizer": "mlp_lopt", "hyperparams": {"lr": 0.001}},
     "lstm_lopt": {"optimizer": "lstm_lopt", "hyperparams": {"lr": 0.001}},
+    "attn_lopt": {"optimizer": "attn_lopt",
+                  "hyperparams": {"lr": 0.001, "hidden_size": 8, "num_heads": 4, "sequence_length": 3}},
 }
 
 

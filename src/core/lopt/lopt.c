@@ -61,6 +61,8 @@ int lopt_weights_copy(lopt_weights *dst, const lopt_weights *src)
     if (dst->ntheta != src->ntheta) { lopt_weights_deinit(dst); return ERR_INVALID_ARGUMENT; }
     memcpy(dst->theta, src->theta, src->ntheta * sizeof(float));
     dst->mup_base = src->mup_base;
+    dst->heads = src->heads;
+    dst->seq = src->seq;
     return 0;
 }
 
@@ -90,7 +92,10 @@ void lopt_weights_put(blob_writer *bw, const lopt_weights *w)
 {
     blob_put_u32(bw, (uint32_t)w->arch);
     blob_put_u32(bw, (uint32_t)w->hidden);
-    blob_put_u32(bw, (uint32_t)w->depth | (uint32_t)w->mup_base << 16);
+    const lopt_arch *a = lopt_arch_by_id(w->arch);
+    uint32_t hi = a && a->heads_hp ? (uint32_t)(w->heads & 0xff) | (uint32_t)(w->seq & 0xff) << 8
+                                   : (uint32_t)w->mup_base;
+    blob_put_u32(bw, (uint32_t)w->depth | hi << 16);
     blob_put_u64(bw, (uint64_t)w->ntheta);
     blob_put_f32s(bw, w->theta, w->ntheta);
 }
@@ -103,11 +108,18 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
     depth &= 0xffffu;
     uint64_t n = blob_get_u64(br);
     if (blob_reader_status(br)) return ERR_CORRUPT;
+    const lopt_arch *a = lopt_arch_by_id((int)arch);
+    int heads = 0, seq = 0;
+    if (a && a->heads_hp) {   /* heads and seq in the upper bits: both set (heads dividing hidden) or both 0 */
+        heads = (int)(mup & 0xff); seq = (int)(mup >> 8);
+        mup = 0;
+        if ((heads == 0) != (seq == 0) || (heads && (hidden == 0 || hidden % (uint32_t)heads != 0)))
+            return ERR_CORRUPT;
+    }
     if (mup && arch != LOPT_ARCH_MLP) return ERR_CORRUPT;
     if (hidden > LOPT_MAX_HIDDEN || depth > LOPT_MAX_DEPTH) return ERR_CORRUPT;
     size_t count = lopt_theta_count((int)arch, (int)hidden, (int)depth);
     /* an older, shorter record of the architecture (lopt_arch.legacy_tail) */
-    const lopt_arch *a = lopt_arch_by_id((int)arch);
     int legacy = a && a->legacy_tail && count && n == count - a->legacy_tail;
     if ((count != n && !legacy) || n == 0) return ERR_CORRUPT;
     int rc = lopt_weights_init(w, (int)arch, (int)hidden, (int)depth);
@@ -115,6 +127,8 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
     blob_get_f32s(br, w->theta, (size_t)n);
     if (blob_reader_status(br)) { lopt_weights_deinit(w); return ERR_CORRUPT; }
     w->mup_base = (int)mup;
+    w->heads = heads;
+    w->seq = seq;
     for (size_t i = 0; i < w->ntheta; i++)
         if (!isfinite(w->theta[i])) { lopt_weights_deinit(w); return ERR_CORRUPT; }
     return 0;
@@ -244,6 +258,15 @@ int lopt_weights_resolve_shape(const opt_config *cfg, int arch, int hidden, int 
     *out_hidden = hidden;
     *out_depth = depth;
     *out_ntheta = nt;
+    return 0;
+}
+
+int lopt_weights_resolve_ext(const opt_config *cfg, int arch, int *heads, int *seq)
+{
+    int rc;
+    const lopt_weights *w = resolve_record(cfg, arch, &rc);
+    if (rc) return rc;
+    if (w && w->heads > 0) { *heads = w->heads; *seq = w->seq; }
     return 0;
 }
 

@@ -1,4 +1,4 @@
-/* lopt.h — what the learned optimizers (mlp_lopt, lstm_lopt, nn_adam) share:
+/* lopt.h — what the learned optimizers (mlp_lopt, lstm_lopt, nn_adam, attn_lopt) share:
  * their weights (a flat float vector `theta` plus the architecture that
  * gives it a shape), the weights blob (BLOB_KIND_WEIGHTS), an in-memory
  * table of named weights that opt_config.weights refers to, and the
@@ -7,7 +7,7 @@
  * Weights.  A `lopt_weights` is {arch, hidden, depth, mup_base, ntheta,
  * theta} (mup_base: mlp_lopt's µP width scaling, 0 = off).  The
  * layout of theta for each architecture is documented in its file
- * (lopt_mlp.c, lopt_lstm.c, lopt_nnadam.c); lopt_theta_count gives its
+ * (lopt_mlp.c, lopt_lstm.c, lopt_nnadam.c, lopt_attn_net.h); lopt_theta_count gives its
  * length.  lopt_weights_init_default fills theta with the documented
  * "untrained" initialisation, chosen so that each optimizer is a sane
  * small-step optimizer before any meta-training:
@@ -15,7 +15,9 @@
  *               tensor, step 1e-3 (plus small random weights);
  *   lstm_lopt ≈ sign-SGD with step 1e-3 through a learnable skip term
  *               (the LSTM path starts small);
- *   nn_adam   = exactly Adam(lr = the lr hyperparameter, 0.9, 0.999, 1e-8).
+ *   nn_adam   = exactly Adam(lr = the lr hyperparameter, 0.9, 0.999, 1e-8);
+ *   attn_lopt ≈ Adam(lr) with per-tensor step scales near 1 (a small
+ *               random read-out of the transformer).
  *
  * Named weights.  opt_config.weights names a record of the in-memory table
  * (lopt_registry_put/get): the server copies records from SQLite into it
@@ -41,7 +43,7 @@
 #include "blob.h"
 #include "opt.h"
 
-enum { LOPT_ARCH_MLP = 1, LOPT_ARCH_LSTM = 2, LOPT_ARCH_NNADAM = 3 };
+enum { LOPT_ARCH_MLP = 1, LOPT_ARCH_LSTM = 2, LOPT_ARCH_NNADAM = 3, LOPT_ARCH_ATTN = 4 };
 
 #define LOPT_WEIGHTS_VERSION 1u
 #define LOPT_MAX_HIDDEN      256
@@ -51,14 +53,17 @@ enum { LOPT_ARCH_MLP = 1, LOPT_ARCH_LSTM = 2, LOPT_ARCH_NNADAM = 3 };
 typedef struct lopt_weights {
     int    arch;      /* LOPT_ARCH_* */
     int    hidden;    /* hidden width */
-    int    depth;     /* mlp/nn_adam: hidden layers; lstm: LSTM layers */
+    int    depth;     /* mlp/nn_adam: hidden layers; lstm: LSTM layers; attn: transformer blocks */
     int    mup_base;  /* mlp_lopt: µP base fan-in (lopt_mup_mult), 0 = off; part of the
                          record (meta-training sets it), so sessions step as it was trained */
+    int    heads, seq;  /* attn_lopt: the num_heads and sequence_length it runs at, part of the
+                           record as mup_base is (0: not set, the session's hyperparameters);
+                           0 for the other architectures */
     size_t ntheta;
     float *theta;     /* (ntheta) owned: lopt_weights_deinit frees */
 } lopt_weights;
 
-/* "mlp_lopt" / "lstm_lopt" / "nn_adam" for an arch, NULL for an unknown one;
+/* "mlp_lopt" / "lstm_lopt" / "nn_adam" / "attn_lopt" for an arch, NULL for an unknown one;
  * and the reverse (-1 when unknown). */
 const char *lopt_arch_name(int arch);
 int         lopt_arch_from_name(const char *optname);
@@ -89,7 +94,8 @@ int    lopt_mup_first(const layout *lay);
 #define LOPT_MUP_MAX_BASE 65535
 
 /* BLOB_KIND_WEIGHTS blob: arch, hidden, depth (mup_base in its upper 16
- * bits: records without µP read as before), ntheta, theta.  The caller
+ * bits: records without µP read as before; for an architecture with
+ * heads_hp, heads in bits 16..23 and seq in 24..31 instead), ntheta, theta.  The caller
  * frees *out with free().  Load returns 0 or ERR_CORRUPT/ERR_NO_MEMORY and
  * initialises w (deinit it afterwards). */
 int  lopt_weights_save(const lopt_weights *w, uint8_t **out, size_t *out_len);
@@ -118,13 +124,17 @@ int  lopt_weights_resolve(const opt_config *cfg, int arch, int hidden, int depth
  * errors of lopt_weights_resolve. */
 int  lopt_weights_resolve_shape(const opt_config *cfg, int arch, int hidden, int depth, int *out_hidden,
                                 int *out_depth, size_t *out_ntheta);
+/* The heads and seq of the record lopt_weights_resolve would use, when it
+ * has them (> 0); else *heads and *seq are left as they are.  0 or the
+ * errors of lopt_weights_resolve (same lock rules). */
+int  lopt_weights_resolve_ext(const opt_config *cfg, int arch, int *heads, int *seq);
 /* opt_config.weights value that means "the default init, never the table"
  * (meta-training uses it, then writes theta through lopt_opt_weights). */
 #define LOPT_WEIGHTS_DEFAULT "@default"
 
 /* Every learned optimizer's state starts with its weights, so meta-training
  * can swap theta in place without re-initialising the optimizer.  Returns
- * the weights of a learned optimizer `o` (mlp_lopt, lstm_lopt, nn_adam), or
+ * the weights of a learned optimizer `o` (mlp_lopt, lstm_lopt, nn_adam, attn_lopt), or
  * NULL for another optimizer.  Writing theta (same length) is allowed
  * between steps; the decays etc. are re-read on the next step. */
 lopt_weights *lopt_opt_weights(opt *o);

@@ -8,6 +8,7 @@ static const lopt_arch *const archs[] = {
     &lopt_arch_mlp,
     &lopt_arch_lstm,
     &lopt_arch_nnadam,
+    &lopt_arch_attn,
 };
 #define NARCHS ((int)(sizeof archs / sizeof archs[0]))
 

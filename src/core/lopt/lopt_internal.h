@@ -9,6 +9,7 @@
 extern const opt_vtbl lopt_mlp_vtbl;
 extern const opt_vtbl lopt_lstm_vtbl;
 extern const opt_vtbl lopt_nnadam_vtbl;
+extern const opt_vtbl lopt_attn_vtbl;
 
 /* One learned-optimizer architecture.  Each architecture file exports its
  * descriptor (lopt_arch_mlp in lopt_mlp.c, ...), the table in lopt_archs.c
@@ -27,9 +28,16 @@ typedef struct lopt_arch {
     /* A stored theta may be shorter by this many trailing values (older
      * records; the missing values load as zeros); 0 = exact length only. */
     size_t legacy_tail;
+    /* The optimizer's hyperparameters that give hidden and depth when no
+     * weights record is used (meta-training sets them); NULL = "hidden",
+     * "depth". */
+    const char *hidden_hp, *depth_hp;
+    /* attn_lopt: the hyperparameters a record carries as heads and seq
+     * (lopt_weights); NULL for the others. */
+    const char *heads_hp, *seq_hp;
 } lopt_arch;
 
-extern const lopt_arch lopt_arch_mlp, lopt_arch_lstm, lopt_arch_nnadam;
+extern const lopt_arch lopt_arch_mlp, lopt_arch_lstm, lopt_arch_nnadam, lopt_arch_attn;
 
 /* The table (lopt_archs.c): the architecture with this id / optimizer
  * name / vtbl, NULL when none. */

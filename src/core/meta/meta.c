@@ -68,9 +68,12 @@ void meta_config_defaults(meta_config *c)
 
 int meta_inner_config(const meta_config *c, opt_config *oc)
 {
+    const lopt_arch *a = lopt_arch_by_name(c->optimizer);
     int rc = opt_config_defaults(oc, c->optimizer);
-    if (!rc) rc = opt_config_set(oc, "hidden", c->hidden);
-    if (!rc) rc = opt_config_set(oc, "depth", c->depth);
+    if (!rc) rc = opt_config_set(oc, a && a->hidden_hp ? a->hidden_hp : "hidden", c->hidden);
+    if (!rc) rc = opt_config_set(oc, a && a->depth_hp ? a->depth_hp : "depth", c->depth);
+    if (!rc && c->heads && a && a->heads_hp) rc = opt_config_set(oc, a->heads_hp, c->heads);
+    if (!rc && c->seq && a && a->seq_hp) rc = opt_config_set(oc, a->seq_hp, c->seq);
     if (!rc && c->hold_zero_grad >= 0) rc = opt_config_set(oc, "hold_zero_grad", c->hold_zero_grad);
     if (!rc && c->trust >= 0) rc = opt_config_set(oc, "trust", c->trust);
     oc->weights = LOPT_WEIGHTS_DEFAULT;
@@ -428,7 +431,8 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         !(cfg->outer_lr >= 0) ||
         (cfg->estimator != META_ES && cfg->estimator != META_PES && cfg->estimator != META_TBPTT))
         return ERR_INVALID_ARGUMENT;
-    if (cfg->estimator == META_TBPTT && arch != LOPT_ARCH_MLP && arch != LOPT_ARCH_LSTM) return ERR_INVALID_ARGUMENT;
+    if (cfg->estimator == META_TBPTT && arch != LOPT_ARCH_MLP && arch != LOPT_ARCH_LSTM && arch != LOPT_ARCH_ATTN)
+        return ERR_INVALID_ARGUMENT;
     if (cfg->estimator == META_TBPTT && meta_inner_trust(cfg) > 0) return ERR_INVALID_ARGUMENT;   /* not recorded */
     if ((cfg->task_draw != META_DRAW_CYCLE && cfg->task_draw != META_DRAW_WEIGHTED) ||
         (cfg->objective != META_OBJ_LOG && cfg->objective != META_OBJ_REF) ||
@@ -437,6 +441,7 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         cfg->mup_base < 0 || cfg->mup_base > LOPT_MUP_MAX_BASE || (cfg->mup_base && arch != LOPT_ARCH_MLP) ||
         cfg->hold_zero_grad < -1 || cfg->hold_zero_grad > 1 || (cfg->hold_zero_grad >= 0 && arch != LOPT_ARCH_MLP) ||
         !(cfg->trust == -1 || (cfg->trust >= 0 && cfg->trust <= 1e6)) || (cfg->trust >= 0 && arch != LOPT_ARCH_MLP) ||
+        cfg->heads < 0 || cfg->seq < 0 || ((cfg->heads || cfg->seq) && !lopt_arch_by_id(arch)->heads_hp) ||
         cfg->unroll_start < 0 || cfg->unroll_start > cfg->unroll || cfg->horizon_max_start < 0 ||
         cfg->horizon_max_start > cfg->horizon_max)
         return ERR_INVALID_ARGUMENT;
@@ -457,6 +462,16 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
     if (!rc && (j->w.arch != arch || j->w.hidden != cfg->hidden || j->w.depth != cfg->depth))
         rc = ERR_INVALID_ARGUMENT;
     j->w.mup_base = cfg->mup_base;   /* the record carries what it was trained with */
+    const lopt_arch *la = lopt_arch_by_id(arch);
+    if (!rc && la->heads_hp) {       /* likewise attn_lopt's heads and S (an init record's must agree) */
+        opt_config oc;
+        rc = meta_inner_config(cfg, &oc);
+        const opt_vtbl *vt = opt_find(cfg->optimizer);
+        int hh = rc ? 0 : (int)oc.hp[opt_hparam_index(vt, la->heads_hp)];
+        int ss = rc ? 0 : (int)oc.hp[opt_hparam_index(vt, la->seq_hp)];
+        if (!rc && init && init->heads && (init->heads != hh || init->seq != ss)) rc = ERR_INVALID_ARGUMENT;
+        j->w.heads = hh; j->w.seq = ss;
+    }
     if (rc) { meta_job_free(j); return rc; }
     size_t nt = j->w.ntheta;
     j->am = calloc(nt, sizeof(double));
@@ -613,6 +628,10 @@ static uint64_t cfg_fingerprint(const meta_job *j)
     for (int i = 0; i < c->ntasks; i++) h = blob_crc32(h, c->tasks[i].family, strlen(c->tasks[i].family));
     if (c->task_draw || c->objective || c->mup_base) {   /* likewise: only when not the defaults */
         uint64_t x[] = {(uint64_t)c->task_draw, (uint64_t)c->objective, (uint64_t)c->mup_base};
+        h = blob_crc32(h, x, sizeof x);
+    }
+    if (c->heads || c->seq) {
+        uint64_t x[] = {(uint64_t)c->heads, (uint64_t)c->seq};
         h = blob_crc32(h, x, sizeof x);
     }
     /* The hold on: checkpoints from before it existed (held nothing) do not match. */

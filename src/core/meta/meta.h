@@ -1,5 +1,5 @@
 /* meta.h — meta-training of learned optimizers (mlp_lopt, lstm_lopt,
- * nn_adam) on built-in task families.
+ * nn_adam, attn_lopt) on built-in task families.
  *
  * A meta_job holds the meta-parameters theta, the outer optimizer (Adam with
  * global-norm gradient clipping) and `nparticles` particles.  One outer step
@@ -108,8 +108,10 @@ enum { META_DRAW_CYCLE = 0, META_DRAW_WEIGHTED = 1 };
 enum { META_OBJ_LOG = 0, META_OBJ_REF = 1 };
 
 typedef struct meta_config {
-    char     optimizer[OPT_NAME_MAX];   /* "mlp_lopt" | "lstm_lopt" | "nn_adam" */
+    char     optimizer[OPT_NAME_MAX];   /* "mlp_lopt" | "lstm_lopt" | "nn_adam" | "attn_lopt" */
     int      hidden, depth;             /* architecture of theta */
+    int      heads, seq;                /* attn_lopt: num_heads, sequence_length (0: its defaults);
+                                           the record carries them */
     int      estimator;                 /* META_ES | META_PES */
     int      ntasks;
     meta_task_spec tasks[META_MAX_TASKS]; /* cycle: particle k trains on tasks[k % ntasks] */

@@ -1,5 +1,5 @@
 /* meta_tbptt.c — truncated backprop through the unroll (META_TBPTT) for
- * mlp_lopt and lstm_lopt: the gradient of the unrolled meta-loss with
+ * mlp_lopt, lstm_lopt and attn_lopt: the gradient of the unrolled meta-loss with
  * respect to theta.  See meta.h (meta_unroll_grad).
  *
  * Method: the unroll is re-run in double precision while every operation
@@ -18,14 +18,20 @@
  *   lstm_lopt log-and-sign preprocessing of g, the D LSTM layers (gates,
  *             c, h — each coordinate's h and c are nodes carried from step
  *             to step, starting at 0 as the optimizer's state does), the
- *             read-out a·s + w·h_D + b and the step scale.
+ *             read-out a·s + w·h_D + b and the step scale;
+ *   attn_lopt the moments, each tensor's statistics into its ring (nodes
+ *             carried from step to step), the transformer over the tokens
+ *             (embedding, LayerNorm, attention with softmax, GELU MLP,
+ *             residuals, read-out), the step scale and momentum mix, the
+ *             update and its RMS (the next step's statistic).
  * The task enters through its gradient: at the boundary of inner step k
  * the adjoint of p_k receives φ'(ℓ_k)·g_k/K (the loss term, exact in both
  * modes) and, in exact mode, H(p_k)·ḡ_k from task_hvp (the adjoint through
  * g_k = ∇ℓ(p_k)); in first-order mode ∂g/∂p = 0 (Andrychowicz et al.
  * 2016).  The tape grows per parameter and step by roughly 60 + 28·H·depth
  * nodes of 32 bytes for mlp_lopt, and by Σ_l (8H(in_l + H) + 9H) + 2H + 6
- * (in_1 = 2, in_l = H; ≈ 1,850 for the default 8 × 2) for lstm_lopt, so
+ * (in_1 = 2, in_l = H; ≈ 1,850 for the default 8 × 2) for lstm_lopt, by
+ * about 35 per parameter plus ~16·H² per token and block for attn_lopt, so
  * this is for the small tasks meta-training uses (TBPTT_MAX_NODES bounds
  * it: ERR_TOO_MANY_PARAMS beyond 2^26 nodes).
  *
@@ -34,6 +40,8 @@
  * within float rounding, not bit for bit. */
 #include "meta.h"
 #include "lopt_internal.h"
+#include "lopt_attn_net.h"
+#include "layernorm.h"
 #include "errors.h"
 
 #include <math.h>
@@ -147,6 +155,10 @@ typedef struct rec {
      * unit j at hc[((l·2 + s)·n + i)·H + j] */
     int    *hc;
     size_t  cell_off[LOPT_MAX_DEPTH];
+    /* attn_lopt: m, v (n each), the rings (tensors, S, NSTAT), last update
+     * RMS per tensor */
+    int    *am, *av, *ring, *lastu;
+    int     NH, S;
 } rec;
 
 typedef struct rec_ops {
@@ -159,7 +171,9 @@ typedef struct rec_ops {
 static void rec_deinit(rec *r)
 {
     free(r->acc); free(r->accmem); free(r->hc);
+    free(r->am); free(r->av); free(r->ring); free(r->lastu);
     r->acc = NULL; r->accmem = NULL; r->hc = NULL;
+    r->am = r->av = r->ring = r->lastu = NULL;
 }
 
 /* ---- mlp_lopt ----------------------------------------------------------- */
@@ -431,6 +445,179 @@ static void lstm_rec_step(rec *r, int64_t t, const int *g, const int *p, int *pn
 
 static const rec_ops lstm_rec = {lstm_rec_init, lstm_rec_step};
 
+/* ---- attn_lopt (lopt_attn.c, lopt_attn_net.h) ---------------------------- */
+
+static int attn_rec_init(rec *r)
+{
+    const opt_vtbl *vt = opt_find("attn_lopt");
+    r->NH = (int)r->oc->hp[opt_hparam_index(vt, lopt_arch_attn.heads_hp)];
+    r->S = (int)r->oc->hp[opt_hparam_index(vt, lopt_arch_attn.seq_hp)];
+    int nt = r->lay->ntensors;
+    if (r->NH < 1 || r->H % r->NH || (size_t)nt * (size_t)r->S > LOPT_ATTN_MAX_TOKENS ||
+        lopt_attn_theta_count(r->H, r->D) != r->nt)
+        return ERR_INVALID_ARGUMENT;
+    size_t nring = (size_t)nt * r->S * LOPT_ATTN_NSTAT;
+    r->am = malloc((r->n + 1) * sizeof(int));
+    r->av = malloc((r->n + 1) * sizeof(int));
+    r->ring = malloc((nring + 1) * sizeof(int));
+    r->lastu = malloc(((size_t)nt + 1) * sizeof(int));
+    if (!r->am || !r->av || !r->ring || !r->lastu) return ERR_NO_MEMORY;
+    for (size_t i = 0; i < r->n; i++) r->am[i] = r->av[i] = r->zero;
+    for (size_t i = 0; i < nring; i++) r->ring[i] = r->zero;
+    for (int j = 0; j < nt; j++) r->lastu[j] = r->zero;
+    return 0;
+}
+
+/* y (Tn, out) = x (Tn, in) W + b on the tape. */
+static void ta_linear(tape *T, int *y, const int *x, const int *W, const int *b, int Tn, int in, int out)
+{
+    for (int t = 0; t < Tn; t++)
+        for (int j = 0; j < out; j++) {
+            int s = b[j];
+            for (int i = 0; i < in; i++) s = t_add(T, s, t_mul(T, x[t * in + i], W[(size_t)i * out + j]));
+            y[t * out + j] = s;
+        }
+}
+
+static void ta_layernorm(rec *r, int *y, const int *x, const int *g, const int *b, int Tn, int H)
+{
+    tape *T = r->T;
+    int c[LOPT_MAX_HIDDEN];
+    for (int t = 0; t < Tn; t++) {
+        const int *xt = x + t * H;
+        int mu = r->zero, var = r->zero;
+        for (int i = 0; i < H; i++) mu = t_add(T, mu, xt[i]);
+        mu = t_scale(T, mu, 1.0 / H);
+        for (int i = 0; i < H; i++) { c[i] = t_sub(T, xt[i], mu); var = t_add(T, var, t_mul(T, c[i], c[i])); }
+        int rs = t_rsqrt(T, t_addc(T, t_scale(T, var, 1.0 / H), (double)LAYERNORM_EPS));
+        for (int i = 0; i < H; i++) y[t * H + i] = t_add(T, t_mul(T, t_mul(T, c[i], rs), g[i]), b[i]);
+    }
+}
+
+/* layers.h's GELU (tanh form). */
+static int ta_gelu(tape *T, int x)
+{
+    int x3 = t_mul(T, t_mul(T, x, x), x);
+    int th = t_tanh(T, t_scale(T, t_add(T, x, t_scale(T, x3, 0.044715)), sqrt(2 / M_PI)));
+    return t_mul(T, t_scale(T, x, 0.5), t_addc(T, th, 1));
+}
+
+/* attention.h's unmasked attention: out (Tn, H) from qkv (Tn, 3H). */
+static void ta_attention(rec *r, int *out, const int *qkv, int Tn, int H, int NH, int *e)
+{
+    tape *T = r->T;
+    int D = H / NH;
+    for (int h = 0; h < NH; h++)
+        for (int t = 0; t < Tn; t++) {
+            double mx = -INFINITY;
+            for (int u = 0; u < Tn; u++) {
+                int s = r->zero;
+                for (int d = 0; d < D; d++)
+                    s = t_add(T, s, t_mul(T, qkv[t * 3 * H + h * D + d], qkv[u * 3 * H + H + h * D + d]));
+                e[u] = t_scale(T, s, 1 / sqrt((double)D));
+                if (V(T, e[u]) > mx) mx = V(T, e[u]);
+            }
+            int sum = r->zero;
+            for (int u = 0; u < Tn; u++) { e[u] = t_exp(T, t_addc(T, e[u], -mx)); sum = t_add(T, sum, e[u]); }
+            for (int d = 0; d < D; d++) {
+                int o = r->zero;
+                for (int u = 0; u < Tn; u++) o = t_add(T, o, t_mul(T, t_div(T, e[u], sum), qkv[u * 3 * H + 2 * H + h * D + d]));
+                out[t * H + h * D + d] = o;
+            }
+        }
+}
+
+/* log(√(ss/n) + 1e-12)·a, clipped to ±10 (lopt_attn.c's statistics). */
+static int ta_lrms(tape *T, int ss, double n, double a)
+{
+    return t_clip(T, t_scale(T, t_log(T, t_addc(T, t_sqrt(T, t_scale(T, ss, 1 / n)), 1e-12)), a), 10);
+}
+
+static void attn_rec_step(rec *r, int64_t t, const int *g, const int *p, int *pnext)
+{
+    tape *T = r->T;
+    const layout *lay = r->lay;
+    const int nt = lay->ntensors, S = r->S, H = r->H, NS = LOPT_ATTN_NSTAT, NI = LOPT_ATTN_NIN;
+    const double b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+    const double c1 = 1 - pow(0.9f, (double)t), c2 = 1 - pow(0.999f, (double)t);
+    for (int j = 0; j < nt && !T->err; j++) {
+        size_t off = lay->tensors[j].offset, n = lay->tensors[j].size;
+        int sg = r->zero, sp = r->zero, sd = r->zero, sgm = r->zero, sm = r->zero;
+        for (size_t i = off; i < off + n; i++) {
+            int mo = r->am[i];
+            sgm = t_add(T, sgm, t_mul(T, g[i], mo));
+            sm = t_add(T, sm, t_mul(T, mo, mo));
+            int gg = t_mul(T, g[i], g[i]);
+            r->am[i] = t_add(T, t_scale(T, mo, b1), t_scale(T, g[i], 1 - b1));
+            r->av[i] = t_add(T, t_scale(T, r->av[i], b2), t_scale(T, gg, 1 - b2));
+            int d = t_div(T, t_scale(T, r->am[i], 1 / c1), t_addc(T, t_sqrt(T, t_scale(T, r->av[i], 1 / c2)), eps));
+            sg = t_add(T, sg, gg);
+            sp = t_add(T, sp, t_mul(T, p[i], p[i]));
+            sd = t_add(T, sd, t_mul(T, d, d));
+        }
+        double dn = n ? (double)n : 1.0;
+        int *h = r->ring + ((size_t)j * S + (size_t)((t - 1) % S)) * NS;
+        h[0] = ta_lrms(T, sg, dn, 0.1);
+        h[1] = ta_lrms(T, sp, dn, 0.1);
+        h[2] = ta_lrms(T, sd, dn, 1);
+        h[3] = t_clip(T, t_scale(T, t_log(T, t_addc(T, r->lastu[j], 1e-12)), 0.1), 10);
+        h[4] = V(T, sg) > 0 && V(T, sm) > 0 ? t_clip(T, t_mul(T, sgm, t_rsqrt(T, t_mul(T, sg, sm))), 10) : r->zero;
+        h[5] = t_leaf(T, fmax(-10, fmin(10, log(dn) / 10)));
+    }
+    const int Sf = t < S ? (int)t : S, Tn = Sf * nt;
+    float tf[LOPT_NTIME];
+    lopt_time_features(t, tf);
+    lopt_attn_off o;
+    lopt_attn_offsets(H, r->D, &o);
+    const int *th = r->th;
+    size_t th_ = (size_t)Tn * H;
+    int *mem = malloc(((size_t)Tn * NI + 9 * th_ + (size_t)Tn * 2 + (size_t)Tn) * sizeof(int));
+    if (!mem) { T->err = ERR_NO_MEMORY; return; }
+    int *x = mem, *z = x + (size_t)Tn * NI, *a = z + th_, *qkv = a + th_, *att = qkv + 3 * th_, *hh = att + th_;
+    int *out = hh + 2 * th_, *e = out + (size_t)Tn * 2;
+    for (int lag = Sf - 1, row = 0; lag >= 0; lag--)
+        for (int j = 0; j < nt; j++, row++) {
+            const int *h = r->ring + ((size_t)j * S + (size_t)((t - 1 - lag) % S)) * NS;
+            for (int f = 0; f < NS; f++) x[row * NI + f] = h[f];
+            x[row * NI + NS] = t_leaf(T, (float)lag / LOPT_ATTN_MAX_SEQ);
+            for (int f = 0; f < LOPT_NTIME; f++) x[row * NI + NS + 1 + f] = t_leaf(T, tf[f]);
+        }
+    ta_linear(T, z, x, th + o.we, th + o.be, Tn, NI, H);
+    for (int l = 0; l < r->D && !T->err; l++) {
+        const size_t *k = o.blk[l];
+        ta_layernorm(r, a, z, th + k[LOPT_ATTN_LN1G], th + k[LOPT_ATTN_LN1B], Tn, H);
+        ta_linear(T, qkv, a, th + k[LOPT_ATTN_WQKV], th + k[LOPT_ATTN_BQKV], Tn, H, 3 * H);
+        ta_attention(r, att, qkv, Tn, H, r->NH, e);
+        ta_linear(T, a, att, th + k[LOPT_ATTN_WO], th + k[LOPT_ATTN_BO], Tn, H, H);
+        for (size_t i = 0; i < th_; i++) z[i] = t_add(T, z[i], a[i]);
+        ta_layernorm(r, a, z, th + k[LOPT_ATTN_LN2G], th + k[LOPT_ATTN_LN2B], Tn, H);
+        ta_linear(T, hh, a, th + k[LOPT_ATTN_W1], th + k[LOPT_ATTN_B1], Tn, H, 2 * H);
+        for (size_t i = 0; i < 2 * th_; i++) hh[i] = ta_gelu(T, hh[i]);
+        ta_linear(T, a, hh, th + k[LOPT_ATTN_W2], th + k[LOPT_ATTN_B2], Tn, 2 * H, H);
+        for (size_t i = 0; i < th_; i++) z[i] = t_add(T, z[i], a[i]);
+    }
+    ta_layernorm(r, a, z, th + o.lnfg, th + o.lnfb, Tn, H);
+    ta_linear(T, out, a, th + o.wr, th + o.br, Tn, H, LOPT_ATTN_NOUT);
+    const double base = lopt_lr_mult(opt_schedule_lr(r->oc, t)) * (double)1e-3f;
+    for (int j = 0; j < nt && !T->err; j++) {
+        const int *cur = out + ((size_t)(Sf - 1) * nt + j) * 2;
+        int kk = t_scale(T, t_exp(T, t_clip(T, cur[0], 5)), -base), gam = t_tanh(T, cur[1]);
+        size_t off = lay->tensors[j].offset, n = lay->tensors[j].size;
+        int su = r->zero;
+        for (size_t i = off; i < off + n; i++) {
+            int mh = t_scale(T, r->am[i], 1 / c1);
+            int num = t_add(T, mh, t_mul(T, gam, t_sub(T, g[i], mh)));
+            int u = t_mul(T, kk, t_div(T, num, t_addc(T, t_sqrt(T, t_scale(T, r->av[i], 1 / c2)), eps)));
+            pnext[i] = t_add(T, p[i], u);
+            su = t_add(T, su, t_mul(T, u, u));
+        }
+        r->lastu[j] = t_sqrt(T, t_scale(T, su, 1 / (n ? (double)n : 1.0)));
+    }
+    free(mem);
+}
+
+static const rec_ops attn_rec = {attn_rec_init, attn_rec_step};
+
 /* ---- the unroll ---------------------------------------------------------- */
 
 static double phi_(const meta_config *c, double loss, double *dphi)
@@ -448,7 +635,8 @@ int meta_unroll_grad(const meta_config *cfg, const float *theta, int task_index,
     *loss = NAN;
     if (task_index < 0 || task_index >= cfg->ntasks || steps < 1) return ERR_INVALID_ARGUMENT;
     int arch = lopt_arch_from_name(cfg->optimizer);
-    const rec_ops *ops = arch == LOPT_ARCH_MLP ? &mlp_rec : arch == LOPT_ARCH_LSTM ? &lstm_rec : NULL;
+    const rec_ops *ops = arch == LOPT_ARCH_MLP ? &mlp_rec : arch == LOPT_ARCH_LSTM ? &lstm_rec
+                       : arch == LOPT_ARCH_ATTN ? &attn_rec : NULL;
     if (!ops) return ERR_INVALID_ARGUMENT;
     opt_config oc;
     int rc = meta_inner_config(cfg, &oc);

@@ -112,6 +112,13 @@ typedef struct opt_vtbl {
      * table (lopt_weights_resolve_shape): the same lock as init.  0 or the
      * error init would give for a config that does not resolve. */
     int  (*state_bytes)(const opt_config *cfg, const layout *lay, uint64_t *out);
+    /* Optional: combinations of hyperparameters (and the layout) that the
+     * per-hyperparameter bounds cannot express, e.g. attn_lopt's num_heads
+     * dividing hidden_size.  0, or ERR_INVALID_ARGUMENT with the reason in
+     * msg (cap bytes).  Reads cfg and lay only (never the weights table);
+     * init and state_bytes refuse the same configs (and those a weights
+     * record makes invalid); this gives callers the reason first. */
+    int  (*check)(const opt_config *cfg, const layout *lay, char *msg, size_t cap);
 } opt_vtbl;
 
 struct opt {

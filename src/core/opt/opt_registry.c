@@ -15,6 +15,7 @@ extern const opt_vtbl opt_adagrad_vtbl;
 extern const opt_vtbl lopt_mlp_vtbl;
 extern const opt_vtbl lopt_lstm_vtbl;
 extern const opt_vtbl lopt_nnadam_vtbl;
+extern const opt_vtbl lopt_attn_vtbl;
 extern const opt_vtbl opt_hybrid_vtbl;
 
 static const opt_vtbl *const registry[] = {
@@ -26,6 +27,7 @@ static const opt_vtbl *const registry[] = {
     &lopt_mlp_vtbl,
     &lopt_lstm_vtbl,
     &lopt_nnadam_vtbl,
+    &lopt_attn_vtbl,
     &opt_hybrid_vtbl,
 };
 

@@ -1,4 +1,4 @@
-/* attention.c — causal multi-head self-attention; see attention.h. */
+/* attention.c — multi-head self-attention, causal and unmasked; see attention.h. */
 #include "attention.h"
 
 #include <math.h>
@@ -8,8 +8,10 @@ size_t attention_cache_size(int batch, int T, int heads)
     return (size_t)batch * heads * T * T;
 }
 
-void attention_forward(float *out, float *cache, const float *qkv,
-                       int batch, int T, int C, int heads)
+/* causal = 1: position t sees u <= t; 0: every u < T (the unmasked part of
+ * P is then the whole row). */
+static void att_forward(float *out, float *cache, const float *qkv, int batch, int T, int C, int heads,
+                        int causal)
 {
     int D = C / heads, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)D);
@@ -20,7 +22,8 @@ void attention_forward(float *out, float *cache, const float *qkv,
             for (int t = 0; t < T; t++) {
                 const float *q = base + (size_t)t * C3;
                 float *pt = P + (size_t)t * T, mx = -INFINITY;
-                for (int u = 0; u <= t; u++) {
+                int last = causal ? t : T - 1;
+                for (int u = 0; u <= last; u++) {
                     const float *k = base + (size_t)u * C3 + C;
                     float s = 0;
                     for (int d = 0; d < D; d++) s += q[d] * k[d];
@@ -28,13 +31,13 @@ void attention_forward(float *out, float *cache, const float *qkv,
                     if (pt[u] > mx) mx = pt[u];
                 }
                 float sum = 0;
-                for (int u = 0; u <= t; u++) { pt[u] = expf(pt[u] - mx); sum += pt[u]; }
+                for (int u = 0; u <= last; u++) { pt[u] = expf(pt[u] - mx); sum += pt[u]; }
                 float inv = 1.0f / sum;
-                for (int u = 0; u <= t; u++) pt[u] *= inv;
-                for (int u = t + 1; u < T; u++) pt[u] = 0;
+                for (int u = 0; u <= last; u++) pt[u] *= inv;
+                for (int u = last + 1; u < T; u++) pt[u] = 0;
                 float *o = out + ((size_t)b * T + t) * C + (size_t)h * D;
                 for (int d = 0; d < D; d++) o[d] = 0;
-                for (int u = 0; u <= t; u++) {
+                for (int u = 0; u <= last; u++) {
                     const float *v = base + (size_t)u * C3 + 2 * C;
                     for (int d = 0; d < D; d++) o[d] += pt[u] * v[d];
                 }
@@ -46,8 +49,8 @@ void attention_forward(float *out, float *cache, const float *qkv,
  * ds[t][u] = P[t][u] (dP[t][u] - sum_w P[t][w] dP[t][w]);
  * dq_t += ds k_u / sqrt(D);  dk_u += ds q_t / sqrt(D).
  * dP is recomputed in the second pass instead of stored. */
-void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *cache,
-                        int batch, int T, int C, int heads)
+static void att_backward(float *dqkv, const float *dout, const float *qkv, const float *cache, int batch,
+                         int T, int C, int heads, int causal)
 {
     int D = C / heads, C3 = 3 * C;
     float scale = 1.0f / sqrtf((float)D);
@@ -63,14 +66,15 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                 const float *q = base + (size_t)t * C3;
                 float *dq = dbase + (size_t)t * C3;
                 float dot = 0;
-                for (int u = 0; u <= t; u++) {
+                int last = causal ? t : T - 1;
+                for (int u = 0; u <= last; u++) {
                     const float *v = base + (size_t)u * C3 + 2 * C;
                     float *dv = dbase + (size_t)u * C3 + 2 * C;
                     float dp = 0;
                     for (int d = 0; d < D; d++) { dp += go[d] * v[d]; dv[d] += pt[u] * go[d]; }
                     dot += pt[u] * dp;
                 }
-                for (int u = 0; u <= t; u++) {
+                for (int u = 0; u <= last; u++) {
                     const float *v = base + (size_t)u * C3 + 2 * C;
                     const float *k = base + (size_t)u * C3 + C;
                     float *dk = dbase + (size_t)u * C3 + C;
@@ -81,4 +85,26 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
                 }
             }
         }
+}
+
+void attention_forward(float *out, float *cache, const float *qkv, int batch, int T, int C, int heads)
+{
+    att_forward(out, cache, qkv, batch, T, C, heads, 1);
+}
+
+void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *cache,
+                        int batch, int T, int C, int heads)
+{
+    att_backward(dqkv, dout, qkv, cache, batch, T, C, heads, 1);
+}
+
+void attention_full_forward(float *out, float *cache, const float *qkv, int batch, int T, int C, int heads)
+{
+    att_forward(out, cache, qkv, batch, T, C, heads, 0);
+}
+
+void attention_full_backward(float *dqkv, const float *dout, const float *qkv, const float *cache,
+                             int batch, int T, int C, int heads)
+{
+    att_backward(dqkv, dout, qkv, cache, batch, T, C, heads, 0);
 }

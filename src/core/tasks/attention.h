@@ -30,4 +30,12 @@ void   attention_forward(float *out, float *cache, const float *qkv,
 void   attention_backward(float *dqkv, const float *dout, const float *qkv, const float *cache,
                           int batch, int T, int C, int heads);
 
+/* The same without the mask (every position sees every position: u < T),
+ * for attention over a set rather than a sequence (attn_lopt's tokens);
+ * P is then full.  Same shapes, cache and accumulation rules. */
+void   attention_full_forward(float *out, float *cache, const float *qkv,
+                              int batch, int T, int C, int heads);
+void   attention_full_backward(float *dqkv, const float *dout, const float *qkv, const float *cache,
+                               int batch, int T, int C, int heads);
+
 #endif

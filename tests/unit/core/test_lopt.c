@@ -1,5 +1,6 @@
 /* test_lopt.c — learned optimizers: weights blob and table, mlp_lopt
- * features, fast kernels against the reference, save/load bit for bit,
+ * features, fast kernels against the reference, save/load bit for bit
+ * (attn_lopt's too; its network and rule: test_lopt_attn.c),
  * nn_adam's default equals Adam, non-finite protection. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -528,6 +529,7 @@ static void check_save_load_bitwise(const char *name)
 static void test_mlp_lopt_state_roundtrips_bitwise(void **st) { (void)st; check_save_load_bitwise("mlp_lopt"); }
 static void test_lstm_lopt_state_roundtrips_bitwise(void **st) { (void)st; check_save_load_bitwise("lstm_lopt"); }
 static void test_nn_adam_state_roundtrips_bitwise(void **st) { (void)st; check_save_load_bitwise("nn_adam"); }
+static void test_attn_lopt_state_roundtrips_bitwise(void **st) { (void)st; check_save_load_bitwise("attn_lopt"); }
 
 /* Untrained lstm_lopt ≈ sign-SGD at 1e-3 (the LSTM read-out starts at 1% of
  * it): within 2e-4 of ∓1e-3 for |g| > 1e-3 over 6 steps. */
@@ -1111,6 +1113,7 @@ int main(void)
         cmocka_unit_test(test_mlp_lopt_state_roundtrips_bitwise),
         cmocka_unit_test(test_lstm_lopt_state_roundtrips_bitwise),
         cmocka_unit_test(test_nn_adam_state_roundtrips_bitwise),
+        cmocka_unit_test(test_attn_lopt_state_roundtrips_bitwise),
         cmocka_unit_test(test_lstm_default_is_sign_sgd_like),
         cmocka_unit_test(test_nn_adam_default_equals_adam),
         cmocka_unit_test(test_non_finite_update_is_an_error),

@@ -153,6 +153,25 @@ static int set(meta_spec *sp, const char *k, const char *v, char *msg)
 
 /* The robustness keys: parsed with range checks, checked together, and
  * written back by meta_spec_to_json. */
+/* attn_lopt: an odd width for the default 2 heads is refused with the
+ * reason; tbptt is accepted (meta_tbptt.c records its rule); num_heads is
+ * attn_lopt's only. */
+static void test_attn_lopt_keys(void **st)
+{
+    (void)st;
+    char msg[400] = "";
+    const char *odd[] = {"optimizer", "attn_lopt", "hidden", "15", "depth", "1", NULL};
+    assert_int_equal(spec_of(odd, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "num_heads (2) must divide hidden_size (15)"));
+    const char *ok[] = {"optimizer", "attn_lopt", "hidden", "16", "depth", "2", NULL};
+    assert_int_equal(spec_of(ok, msg, sizeof msg), 0);
+    const char *tb[] = {"optimizer", "attn_lopt", "hidden", "16", "estimator", "tbptt", NULL};
+    assert_int_equal(spec_of(tb, msg, sizeof msg), 0);
+    const char *nh[] = {"optimizer", "nn_adam", "num_heads", "2", NULL};
+    assert_int_equal(spec_of(nh, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "attn_lopt only"));
+}
+
 static void test_robustness_keys(void **st)
 {
     (void)st;
@@ -270,6 +289,7 @@ int main(void)
         cmocka_unit_test(test_task_text_sequence_keys),
         cmocka_unit_test(test_task_text_of_vision_and_tabular_families),
         cmocka_unit_test(test_robustness_keys),
+        cmocka_unit_test(test_attn_lopt_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

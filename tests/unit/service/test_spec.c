@@ -254,6 +254,12 @@ static void test_spec_combinations_that_would_do_nothing_are_refused(void **unus
     /* warmup_steps acts with every schedule */
     expect_ok(&sp, with("\"hyperparams\":{\"warmup_steps\":5}"));
     spec_deinit(&sp);
+    /* attn_lopt: num_heads must divide hidden_size (opt_vtbl.check), with the reason */
+    expect_err("{\"optimizer\":\"attn_lopt\",\"tensors\":[{\"shape\":[3]}],\"hyperparams\":{\"hidden_size\":10,"
+               "\"num_heads\":3}}", ERR_INVALID_ARGUMENT, "num_heads (3) must divide hidden_size (10)");
+    expect_ok(&sp, "{\"optimizer\":\"attn_lopt\",\"tensors\":[{\"shape\":[3]}],\"hyperparams\":{\"hidden_size\":12,"
+                   "\"num_heads\":3,\"sequence_length\":8}}");
+    spec_deinit(&sp);
     /* restoring: what was stored comes back, even a combination now refused */
     assert_int_equal(parse_with(&sp, "{\"optimizer\":\"adam\",\"tensors\":[{\"shape\":[3]}],\"schedule\":\"cosine\"}",
                                 MAXP, 1), 0);
