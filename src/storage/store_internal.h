@@ -185,6 +185,8 @@ struct store {
     store_job      *snaps;             /* queued async snapshots, for coalescing */
     size_t          chunk_bytes;       /* snapshots longer than this are stored in chunks */
     int             stop, hold;
+    int             lingering;         /* the writer gathers a batch (store_writer.c): submit wakes it only if needed */
+    int             wait_queued;       /* a queued job has a waiter: no lingering */
     store_stats     stats;
     /* idle read-only connections, under rmu (never mu) */
     pthread_mutex_t rmu;
