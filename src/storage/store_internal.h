@@ -166,12 +166,19 @@ void     store_reader_release(store *s, sqlite3 *db);
 
 /* ---- the store ------------------------------------------------------------- */
 
+/* The write statements store_analytics.c prepares on first use (on the
+ * writer thread) and keeps; store_analytics_close finalizes them, before the
+ * write connection closes. */
+#define STORE_AN_STMTS 5
+void store_analytics_close(store *s);
+
 struct store {
     char           *path;
     /* writer side: the connection and its statements belong to the writer
      * thread (and to store_open/store_close before it starts/after it ends). */
     sqlite3        *w;
     sqlite3_stmt   *st[ST_COUNT];
+    sqlite3_stmt   *an_st[STORE_AN_STMTS];   /* store_analytics.c's, prepared there on first use */
     int             wal_frames;        /* set by the WAL hook after each commit */
     int             since_ckpt;        /* commits since the last checkpoint */
     pthread_t       thread;

@@ -190,6 +190,7 @@ static int set_wal(sqlite3 *db)
 
 static void writer_close(store *s)
 {
+    store_analytics_close(s);
     for (int i = 0; i < ST_COUNT; i++) {
         sqlite3_finalize(s->st[i]);
         s->st[i] = NULL;
