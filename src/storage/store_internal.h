@@ -166,6 +166,10 @@ void     store_reader_release(store *s, sqlite3 *db);
 
 /* ---- the store ------------------------------------------------------------- */
 
+/* A batch of this many jobs means load: the writer lingers before the next
+ * (store_writer.c). */
+#define STORE_LINGER_BUSY_JOBS 8
+
 /* The write statements store_analytics.c prepares on first use (on the
  * writer thread) and keeps; store_analytics_close finalizes them, before the
  * write connection closes. */

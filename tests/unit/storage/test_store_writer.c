@@ -163,33 +163,34 @@ static void test_store_linger_obeys_hold_flush_and_close(void **unused)
     char path[300];
     store *s = open_new(path, sizeof path);
     create_session(s, "l", 0, 8, 0);
+    const int busy = STORE_LINGER_BUSY_JOBS;   /* steps 1..busy: a batch that means load */
     store_test_hold(s, 1);
-    for (int k = 1; k <= 2; k++) {
+    for (int k = 1; k <= busy; k++) {
         step_metric m = metric_for(k);
         assert_int_equal(store_metric(s, "l", &m), 0);
     }
     store_stats before, after;
     store_get_stats(s, &before);
-    store_test_hold(s, 0);                 /* a batch of two: the writer lingers next time */
-    step_metric m = metric_for(3);
+    store_test_hold(s, 0);                 /* the writer lingers next time */
+    step_metric m = metric_for(busy + 1);
     assert_int_equal(store_metric(s, "l", &m), 0);   /* the writer wakes and lingers */
     store_test_hold(s, 1);
-    for (int k = 4; k <= 1003; k++) {
+    for (int k = busy + 2; k <= busy + 1001; k++) {
         m = metric_for(k);
         assert_int_equal(store_metric(s, "l", &m), 0);
     }
     store_get_stats(s, &after);
-    assert_true(after.queue_depth >= 1000);            /* held: nothing after step 3 was taken */
-    assert_true(after.commits - before.commits <= 2);  /* steps 1-2, then maybe step 3 */
+    assert_true(after.queue_depth >= 1000);            /* held: nothing after step busy + 1 was taken */
+    assert_true(after.commits - before.commits <= 2);  /* steps 1..busy, then maybe step busy + 1 */
     store_test_hold(s, 0);
     assert_int_equal(store_flush(s), 0);
-    assert_int_equal(count_metrics(s, "l"), 1003);
-    for (int k = 1004; k <= 1010; k++) {               /* queued, then closed during the linger */
+    assert_int_equal(count_metrics(s, "l"), busy + 1001);
+    for (int k = busy + 1002; k <= busy + 1001 + 2 * busy; k++) {   /* a busy batch, then closed during the linger */
         m = metric_for(k);
         assert_int_equal(store_metric(s, "l", &m), 0);
     }
     store_close(s);
-    assert_int_equal(raw_int(path, "SELECT count(*) FROM metrics"), 1010);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM metrics"), busy + 1001 + 2 * busy);
     check_integrity(path);
 }
 
