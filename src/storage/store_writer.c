@@ -9,8 +9,9 @@
  * LINGER_US for more jobs before it begins, so that a commit carries many
  * rows: each commit writes its dirty pages to the WAL whatever the number of
  * rows they gained (measured at 32 clients of N = 100 steps: 1.3 WAL frames
- * written per step without it, 0.45 at 4 ms, 0.34 at 12 ms).  A job with a waiter (a flush, a reader's store_flush, a
- * synchronous snapshot) ends the linger at once, so nobody waits for it.  The writer
+ * written per step without it, 0.45 at 4 ms, 0.34 at 12 ms).  A job with a
+ * waiter (a flush, a reader's store_flush, a synchronous snapshot) ends the
+ * linger at once, so nobody waits for it.  The writer
  * refuses to commit into database files that were deleted, replaced or made
  * read-only (store_files.c), and runs the PASSIVE WAL checkpoints itself.
  * Also here: store_call (a function run on the writer), store_flush,
