@@ -99,3 +99,33 @@ int numfmt_f64(char *buf, double v)
     return slow(buf, v);
 #endif
 }
+
+int numfmt_fixed(char *buf, double v, int decimals)
+{
+    if (!isfinite(v) || !(fabs(v) < 1e15) || decimals < 0 || decimals > 4) return -1;
+#if LDBL_MANT_DIG == 64
+    static const uint64_t p10[5] = {1, 10, 100, 1000, 10000};
+    /* exact: v's 53-bit significand times 5^decimals (< 2^11) fits 64 bits */
+    long double x = fabsl((long double)v * (long double)p10[decimals]);
+    uint64_t q = (uint64_t)rintl(x);                 /* < 1e19 < 2^64 */
+    int n = 0;
+    if (signbit(v)) buf[n++] = '-';                  /* printf writes -0.000 too */
+    n += numfmt_i64(buf + n, (int64_t)(q / p10[decimals]));
+    if (decimals) {
+        uint64_t f = q % p10[decimals];
+        buf[n++] = '.';
+        for (int i = decimals - 1; i >= 0; i--) {
+            buf[n + i] = (char)('0' + f % 10);
+            f /= 10;
+        }
+        n += decimals;
+    }
+    return n;
+#else
+    char tmp[48];                                    /* |v| < 1e15: at most 21 bytes */
+    int n = snprintf(tmp, sizeof tmp, "%.*f", decimals, v);
+    if (n < 0 || n > NUMFMT_MAX) return -1;
+    memcpy(buf, tmp, (size_t)n);
+    return n;
+#endif
+}

@@ -357,7 +357,9 @@ static int rows_push(const char *id, const step_metric *m)
         atomic_fetch_sub(&hub.nrows, 1);
         return -1;
     }
-    snprintf(w->id, sizeof w->id, "%s", id);
+    size_t n = strnlen(id, sizeof w->id - 1);   /* as snprintf("%s") would cut it, without printf */
+    memcpy(w->id, id, n);
+    w->id[n] = '\0';
     w->r = (store_analytics_row){.id = NULL, .step = m->step};
     w->next = atomic_load(&hub.rows);
     while (!atomic_compare_exchange_weak(&hub.rows, &w->next, w)) {}

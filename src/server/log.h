@@ -10,6 +10,8 @@
  * ready`, `stopped`) in plain text; the lower layers' few diagnostics
  * (storage, session restore) stay plain text on stderr.
  *
+ * Lines are built without printf on the access path (numfmt.h for the
+ * duration, log_timestamp's per-second cache for ts).
  * Every line is built whole and written with one write(2), so lines of
  * concurrent threads never interleave.  Values are escaped (JSON string
  * rules in both formats; text quotes a value holding a space, a quote, '='
@@ -21,6 +23,7 @@
 #define OPTIRS_LOG_H
 
 #include <stdint.h>
+#include <time.h>
 
 typedef enum { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG } log_level;
 
@@ -43,5 +46,14 @@ typedef struct log_access_info {
     const char *error;       /* the error code of an error answer */
 } log_access_info;
 void log_access(const log_access_info *a);
+
+/* The most bytes of a timestamp, its NUL included. */
+#define LOG_TS_MAX 48
+/* Writes ts as the lines' ts field, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" of
+ * its UTC date (milliseconds truncated), NUL-ended, to buf (room for
+ * LOG_TS_MAX); returns the length.  The part up to the seconds is formatted
+ * once a second per thread and cached (the access line of every request
+ * needs it); the text is the same as formatting it each time. */
+int  log_timestamp(char *buf, const struct timespec *ts);
 
 #endif

@@ -13,6 +13,7 @@
 #include "http.h"
 #include "live.h"
 #include "log.h"
+#include "numfmt.h"
 #include "session_life.h"
 #include "step_codec.h"
 #include "updbuf.h"
@@ -46,6 +47,17 @@ static void glue_free(void *ctx, void *attach)
     free(g);
 }
 
+/* X-Optirs-Step: the step in decimal (numfmt_i64; every answer of a step
+ * sets it, so no printf). */
+static void step_header(req *r, int64_t step)
+{
+    char t[NUMFMT_MAX];
+    int n = numfmt_i64(t, step);
+    if ((size_t)n >= sizeof r->hdr_step) n = 0;   /* cannot happen: an int64 is at most 20 characters */
+    memcpy(r->hdr_step, t, (size_t)n);
+    r->hdr_step[n] = '\0';
+}
+
 void session_answer_http(req *r, const session_answer *a)
 {
     if (a->err == ERR_STEP_CONFLICT) {
@@ -76,7 +88,7 @@ void session_answer_http(req *r, const session_answer *a)
         }
         http_resp_take(r, 200, type, buf, len);
     }
-    snprintf(r->hdr_step, sizeof r->hdr_step, "%lld", (long long)a->step);
+    step_header(r, a->step);
     r->hdr_not_applied = !a->applied;
 }
 
@@ -169,7 +181,7 @@ static int params_answer(void *ctx, int64_t step, const float *p, size_t n)
     if (rc) http_resp_error(c->r, rc, NULL);
     else {
         http_resp_take(c->r, 200, type, buf, len);
-        snprintf(c->r->hdr_step, sizeof c->r->hdr_step, "%lld", (long long)step);
+        step_header(c->r, step);
     }
     return rc;
 }

@@ -149,10 +149,74 @@ static void acc_from_rollup(acc *p, sqlite3_stmt *st, int k0)
 /* ---- writes ------------------------------------------------------------- */
 
 typedef struct write_ctx {
+    store *s;
     const store_analytics_row *rows;
     size_t n;
     int    refresh_only;       /* store_analytics_refresh: the rows are written already */
 } write_ctx;
+
+/* The write connection's statements of this file (s->an_st), prepared once,
+ * on first use, by the writer thread (they run only inside store_call), and
+ * finalized by store_close: a refresh runs ten times a second under load,
+ * and preparing its five statements each time was a quarter of its cost. */
+enum { AN_INS, AN_TOP, AN_RAW, AN_READ, AN_PUT, AN_N };
+_Static_assert(AN_N == STORE_AN_STMTS, "store_internal.h sizes an_st");
+
+static const char top_sql[] =
+    "SELECT bucket, step_last FROM metrics_rollup WHERE session_id = ?1 AND level = 0 ORDER BY bucket DESC LIMIT 1";
+
+/* s->an_st[k], reset, or NULL when it cannot be prepared (the error is on s->w). */
+static sqlite3_stmt *an_stmt(store *s, int k)
+{
+    if (s->an_st[k]) {
+        sqlite3_reset(s->an_st[k]);
+        return s->an_st[k];
+    }
+    char cols[1024], sql[2048];
+    const char *text = sql;
+    switch (k) {
+    case AN_INS:
+        text = "INSERT OR REPLACE INTO step_extra(session_id, step, update_cos, update_ratio, lr_mult,"
+               " tensors_json, extra_json) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7"
+               " WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)";
+        break;
+    case AN_TOP: text = top_sql; break;
+    case AN_RAW: text = raw_sql; break;
+    case AN_READ:
+        if (rollup_cols(cols, sizeof cols)) return NULL;
+        snprintf(sql, sizeof sql, "SELECT %s FROM metrics_rollup WHERE session_id = ?1 AND level = ?2"
+                                  " AND bucket >= ?3 AND bucket <= ?4 ORDER BY bucket", cols);
+        break;
+    default: {
+        if (rollup_cols(cols, sizeof cols)) return NULL;
+        int len = snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO metrics_rollup(session_id, level, %s)"
+                                            " VALUES(?1, ?2", cols);
+        for (int i = 0; i < RCOLS_N; i++) len += snprintf(sql + len, sizeof sql - (size_t)len, ", ?%d", 3 + i);
+        snprintf(sql + len, sizeof sql - (size_t)len, ")");
+        break;
+    }
+    }
+    if (sqlite3_prepare_v3(s->w, text, -1, SQLITE_PREPARE_PERSISTENT, &s->an_st[k], NULL) != SQLITE_OK) {
+        sqlite3_finalize(s->an_st[k]);
+        s->an_st[k] = NULL;
+    }
+    return s->an_st[k];
+}
+
+/* Resets every statement of s->an_st: none stays active past its call. */
+static void an_reset(store *s)
+{
+    for (int k = 0; k < AN_N; k++)
+        if (s->an_st[k]) sqlite3_reset(s->an_st[k]);
+}
+
+void store_analytics_close(store *s)
+{
+    for (int k = 0; k < AN_N; k++) {
+        sqlite3_finalize(s->an_st[k]);
+        s->an_st[k] = NULL;
+    }
+}
 
 /* Statements of one rollup refresh (on the write connection). */
 typedef struct refresher {
@@ -161,35 +225,14 @@ typedef struct refresher {
     sqlite3_stmt *raw, *read, *put;
 } refresher;
 
-static void refresher_close(refresher *r)
+static int refresher_open(refresher *r, store *s, const char *id)
 {
-    sqlite3_finalize(r->raw);
-    sqlite3_finalize(r->read);
-    sqlite3_finalize(r->put);
-}
-
-static int refresher_open(refresher *r, sqlite3 *db, const char *id)
-{
-    memset(r, 0, sizeof *r);
-    r->db = db;
+    r->db = s->w;
     r->id = id;
-    char cols[1024], sql[2048];
-    if (rollup_cols(cols, sizeof cols)) return SQLITE_ERROR;
-    int rc = sqlite3_prepare_v2(db, raw_sql, -1, &r->raw, NULL);
-    if (rc == SQLITE_OK) {
-        snprintf(sql, sizeof sql, "SELECT %s FROM metrics_rollup WHERE session_id = ?1 AND level = ?2"
-                                  " AND bucket >= ?3 AND bucket <= ?4 ORDER BY bucket", cols);
-        rc = sqlite3_prepare_v2(db, sql, -1, &r->read, NULL);
-    }
-    if (rc == SQLITE_OK) {
-        int len = snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO metrics_rollup(session_id, level, %s)"
-                                            " VALUES(?1, ?2", cols);
-        for (int i = 0; i < RCOLS_N; i++) len += snprintf(sql + len, sizeof sql - (size_t)len, ", ?%d", 3 + i);
-        snprintf(sql + len, sizeof sql - (size_t)len, ")");
-        rc = sqlite3_prepare_v2(db, sql, -1, &r->put, NULL);
-    }
-    if (rc != SQLITE_OK) refresher_close(r);
-    return rc;
+    r->raw = an_stmt(s, AN_RAW);
+    r->read = r->raw ? an_stmt(s, AN_READ) : NULL;
+    r->put = r->read ? an_stmt(s, AN_PUT) : NULL;
+    return r->put ? SQLITE_OK : (sqlite3_errcode(s->w) != SQLITE_OK ? sqlite3_errcode(s->w) : SQLITE_ERROR);
 }
 
 static int put_bucket(refresher *r, int level, const acc *a)
@@ -285,35 +328,40 @@ static int rollup_top(sqlite3_stmt *top, const char *id, int64_t *bucket, int64_
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static const char top_sql[] =
-    "SELECT bucket, step_last FROM metrics_rollup WHERE session_id = ?1 AND level = 0 ORDER BY bucket DESC LIMIT 1";
-
 /* Refreshes the rollup of session `id` over level-0 buckets [b0, b1],
  * extended down to its current top bucket (the repair of a lost write). */
-static int refresh_session(sqlite3 *db, sqlite3_stmt *top, const char *id, int64_t b0, int64_t b1)
+static int refresh_session(store *s, const char *id, int64_t b0, int64_t b1)
 {
+    sqlite3_stmt *top = an_stmt(s, AN_TOP);
+    if (!top) return SQLITE_ERROR;
     int64_t tb, tl;
     int rc = rollup_top(top, id, &tb, &tl);
     if (rc != SQLITE_OK) return rc;
     if (tb < 0) b0 = 0;               /* no rollup yet (new, or migrated from v5): all of it */
     else if (tb < b0) b0 = tb;
     refresher r;
-    rc = refresher_open(&r, db, id);
+    rc = refresher_open(&r, s, id);
     if (rc == SQLITE_OK) rc = rollup_refresh(&r, b0, b1);
-    refresher_close(&r);
     return rc;
+}
+
+/* A row's session and step, sorted by session then step. */
+typedef struct id_step { const char *id; int64_t step; } id_step;
+
+static int id_step_cmp(const void *a, const void *b)
+{
+    const id_step *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    return c ? c : (x->step > y->step) - (x->step < y->step);
 }
 
 static int write_fn(sqlite3 *db, void *ctx)
 {
     write_ctx *c = ctx;
-    sqlite3_stmt *ins = NULL, *top = NULL;
-    int rc = sqlite3_prepare_v2(db,
-                                "INSERT OR REPLACE INTO step_extra(session_id, step, update_cos, update_ratio, lr_mult,"
-                                " tensors_json, extra_json) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7"
-                                " WHERE EXISTS(SELECT 1 FROM sessions WHERE id = ?1)",
-                                -1, &ins, NULL);
-    if (rc == SQLITE_OK) rc = sqlite3_prepare_v2(db, top_sql, -1, &top, NULL);
+    store *s = c->s;
+    int rc = SQLITE_OK;
+    sqlite3_stmt *ins = c->refresh_only ? NULL : an_stmt(s, AN_INS);
+    if (!c->refresh_only && !ins) rc = SQLITE_ERROR;
     for (size_t i = 0; rc == SQLITE_OK && !c->refresh_only && i < c->n; i++) {
         const store_analytics_row *r = &c->rows[i];
         sqlite3_reset(ins);
@@ -326,25 +374,23 @@ static int write_fn(sqlite3 *db, void *ctx)
         bind_opt_text(ins, 7, r->extra_json);
         if (sqlite3_step(ins) != SQLITE_DONE) rc = sqlite3_errcode(db);
     }
-    /* Rows come grouped by session in step order from the caller, but not
-     * necessarily: find each session's step range. */
-    for (size_t i = 0; rc == SQLITE_OK && i < c->n; i++) {
-        const char *id = c->rows[i].id;
-        int seen = 0;
-        for (size_t j = 0; j < i && !seen; j++) seen = strcmp(c->rows[j].id, id) == 0;
-        if (seen) continue;
-        int64_t lo = c->rows[i].step, hi = lo;
-        for (size_t j = i + 1; j < c->n; j++)
-            if (strcmp(c->rows[j].id, id) == 0) {
-                if (c->rows[j].step < lo) lo = c->rows[j].step;
-                if (c->rows[j].step > hi) hi = c->rows[j].step;
-            }
+    /* Each session's step range: the rows sorted by session (n log n; the
+     * caller's rows interleave many sessions). */
+    id_step *ix = rc == SQLITE_OK && c->n <= SIZE_MAX / sizeof *ix ? malloc(c->n * sizeof *ix) : NULL;
+    if (rc == SQLITE_OK && !ix) rc = SQLITE_NOMEM;
+    if (rc == SQLITE_OK) {
+        for (size_t i = 0; i < c->n; i++) ix[i] = (id_step){c->rows[i].id, c->rows[i].step};
+        qsort(ix, c->n, sizeof *ix, id_step_cmp);
+    }
+    for (size_t i = 0, j; rc == SQLITE_OK && i < c->n; i = j) {
+        for (j = i + 1; j < c->n && strcmp(ix[j].id, ix[i].id) == 0; j++) {}
+        int64_t lo = ix[i].step, hi = ix[j - 1].step;
         if (lo < 0) lo = 0;
         if (hi < 0) continue;
-        rc = refresh_session(db, top, id, lo / STORE_ROLLUP_WIDTH, hi / STORE_ROLLUP_WIDTH);
+        rc = refresh_session(s, ix[i].id, lo / STORE_ROLLUP_WIDTH, hi / STORE_ROLLUP_WIDTH);
     }
-    sqlite3_finalize(ins);
-    sqlite3_finalize(top);
+    free(ix);
+    an_reset(s);
     return rc;
 }
 
@@ -352,7 +398,7 @@ int store_analytics_write(store *s, const store_analytics_row *rows, size_t n)
 {
     if (!s || (!rows && n)) return ERR_INVALID_ARGUMENT;
     if (!n) return 0;
-    write_ctx c = {rows, n, 0};
+    write_ctx c = {s, rows, n, 0};
     return store_call(s, write_fn, &c);
 }
 
@@ -360,30 +406,28 @@ int store_analytics_refresh(store *s, const store_analytics_row *rows, size_t n)
 {
     if (!s || (!rows && n)) return ERR_INVALID_ARGUMENT;
     if (!n) return 0;
-    write_ctx c = {rows, n, 1};
+    write_ctx c = {s, rows, n, 1};
     return store_call(s, write_fn, &c);
 }
 
 /* Brings the rollup of one session up to its newest metrics row. */
-typedef struct repair_ctx { const char *id; } repair_ctx;
+typedef struct repair_ctx { store *s; const char *id; } repair_ctx;
 
 static int repair_fn(sqlite3 *db, void *ctx)
 {
     repair_ctx *c = ctx;
-    sqlite3_stmt *top = NULL, *mx = NULL;
-    int rc = sqlite3_prepare_v2(db, top_sql, -1, &top, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db, "SELECT max(step) FROM metrics WHERE session_id = ?1", -1, &mx, NULL);
+    sqlite3_stmt *mx = NULL;
+    int rc = sqlite3_prepare_v2(db, "SELECT max(step) FROM metrics WHERE session_id = ?1", -1, &mx, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(mx, 1, c->id, -1, SQLITE_STATIC);
         if (sqlite3_step(mx) == SQLITE_ROW && sqlite3_column_type(mx, 0) != SQLITE_NULL) {
             int64_t last = sqlite3_column_int64(mx, 0);
-            rc = last >= 0 ? refresh_session(db, top, c->id, last / STORE_ROLLUP_WIDTH, last / STORE_ROLLUP_WIDTH)
+            rc = last >= 0 ? refresh_session(c->s, c->id, last / STORE_ROLLUP_WIDTH, last / STORE_ROLLUP_WIDTH)
                            : SQLITE_OK;
         }
     }
-    sqlite3_finalize(top);
     sqlite3_finalize(mx);
+    an_reset(c->s);
     return rc;
 }
 
@@ -576,7 +620,7 @@ int store_metrics_downsample(store *s, const char *id, int64_t from, int64_t to,
         /* A rollup far behind its metrics: rebuild it first (writer thread).
          * If that fails (e.g. a full disk) the rows after top are read raw:
          * slower, still exact. */
-        repair_ctx rc = {id};
+        repair_ctx rc = {s, id};
         if (store_call(s, repair_fn, &rc) == 0 && read_tops(db, id, &top, &last)) return reader_fail(s, db, NULL);
     }
     reader r = {.id = id, .width = width, .top = top, .fn = fn, .ctx = ctx};

@@ -166,12 +166,23 @@ void     store_reader_release(store *s, sqlite3 *db);
 
 /* ---- the store ------------------------------------------------------------- */
 
+/* A batch of this many jobs means load: the writer lingers before the next
+ * (store_writer.c). */
+#define STORE_LINGER_BUSY_JOBS 8
+
+/* The write statements store_analytics.c prepares on first use (on the
+ * writer thread) and keeps; store_analytics_close finalizes them, before the
+ * write connection closes. */
+#define STORE_AN_STMTS 5
+void store_analytics_close(store *s);
+
 struct store {
     char           *path;
     /* writer side: the connection and its statements belong to the writer
      * thread (and to store_open/store_close before it starts/after it ends). */
     sqlite3        *w;
     sqlite3_stmt   *st[ST_COUNT];
+    sqlite3_stmt   *an_st[STORE_AN_STMTS];   /* store_analytics.c's, prepared there on first use */
     int             wal_frames;        /* set by the WAL hook after each commit */
     int             since_ckpt;        /* commits since the last checkpoint */
     pthread_t       thread;
@@ -185,6 +196,8 @@ struct store {
     store_job      *snaps;             /* queued async snapshots, for coalescing */
     size_t          chunk_bytes;       /* snapshots longer than this are stored in chunks */
     int             stop, hold;
+    int             lingering;         /* the writer gathers a batch (store_writer.c): submit wakes it only if needed */
+    int             wait_queued;       /* a queued job has a waiter: no lingering */
     store_stats     stats;
     /* idle read-only connections, under rmu (never mu) */
     pthread_mutex_t rmu;

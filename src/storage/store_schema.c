@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "errors.h"
 #include "store_internal.h"
@@ -189,6 +190,7 @@ static int set_wal(sqlite3 *db)
 
 static void writer_close(store *s)
 {
+    store_analytics_close(s);
     for (int i = 0; i < ST_COUNT; i++) {
         sqlite3_finalize(s->st[i]);
         s->st[i] = NULL;
@@ -217,7 +219,12 @@ int store_open(const char *path, store **out)
     s->path = strdup(path);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->rmu, NULL);
-    pthread_cond_init(&s->cv_work, NULL);
+    /* cv_work's timed wait (the writer's linger) counts on the monotonic clock. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv_work, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_cond_init(&s->cv_done, NULL);
     int fk = 0;
     int ok = s->path && sqlite3_open_v2(path, &s->w, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |

@@ -2,7 +2,16 @@
  * a job: the writer takes whatever is queued and runs it in one transaction
  * (group commit); if that fails, each job runs again in a transaction of its
  * own so a bad job fails alone.  An asynchronous snapshot still queued when
- * a newer one of its session arrives is dropped (coalescing).  The writer
+ * a newer one of its session arrives is dropped (coalescing).  Under load
+ * (the previous batch held STORE_LINGER_BUSY_JOBS jobs or more: one client's step
+ * queues at most a metrics row, a snapshot and a status change, so it never
+ * counts as load and its jobs commit at once) the writer lingers up to
+ * LINGER_US for more jobs before it begins, so that a commit carries many
+ * rows: each commit writes its dirty pages to the WAL whatever the number of
+ * rows they gained (measured at 32 clients of N = 100 steps: 1.3 WAL frames
+ * written per step without it, 0.45 at 4 ms, 0.34 at 12 ms).  A job with a
+ * waiter (a flush, a reader's store_flush, a synchronous snapshot) ends the
+ * linger at once, so nobody waits for it.  The writer
  * refuses to commit into database files that were deleted, replaced or made
  * read-only (store_files.c), and runs the PASSIVE WAL checkpoints itself.
  * Also here: store_call (a function run on the writer), store_flush,
@@ -27,6 +36,8 @@
 #define CKPT_EVERY_COMMITS   256    /* PASSIVE checkpoint after this many commits */
 #define CKPT_WAL_FRAMES      4096   /* … or once the WAL holds this many frames (16 MiB at 4 KiB pages) */
 #define CKPT_MIN_COMMITS     16     /* … but not more often than this while the WAL stays large */
+#define LINGER_US            12000  /* under load, gather a batch for up to this long … */
+#define LINGER_JOBS          4096   /* … or until this many jobs are queued */
 
 /* ---- jobs ------------------------------------------------------------------ */
 
@@ -198,17 +209,43 @@ static int maybe_checkpoint(store *s, int64_t commits)
     return 1;
 }
 
+/* Under mu: waits up to LINGER_US for the queue to grow to LINGER_JOBS,
+ * unless a queued job has a waiter, or the store stops or is held.  While
+ * s->lingering, store_submit signals only for those reasons. */
+static void linger(store *s)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);   /* cv_work runs on this clock (store_open) */
+    dl.tv_nsec += LINGER_US * 1000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    s->lingering = 1;
+    while (!s->stop && !s->hold && !s->wait_queued && s->stats.queue_depth < LINGER_JOBS)
+        if (pthread_cond_timedwait(&s->cv_work, &s->mu, &dl) != 0) break;   /* ETIMEDOUT */
+    s->lingering = 0;
+}
+
 void *store_writer_main(void *arg)
 {
     store *s = arg;
+    int busy = 0;                 /* the previous batch held STORE_LINGER_BUSY_JOBS jobs or more */
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while ((!s->head || s->hold) && !s->stop) pthread_cond_wait(&s->cv_work, &s->mu);
         if (!s->head) break;      /* stopping and drained */
+        if (busy) {
+            linger(s);
+            busy = 0;
+            if (s->hold && !s->stop) continue;
+        }
         store_job *list = s->head;
+        busy = s->stats.queue_depth >= STORE_LINGER_BUSY_JOBS;
         s->head = s->tail = NULL;
         s->snaps = NULL;          /* taken jobs can no longer be superseded */
         s->stats.queue_depth = 0;
+        s->wait_queued = 0;
         pthread_mutex_unlock(&s->mu);
 
         batch_stats bs = {0};
@@ -278,7 +315,8 @@ int store_submit(store *s, store_job *j)
     else s->head = j;
     s->tail = j;
     s->stats.queue_depth++;
-    pthread_cond_signal(&s->cv_work);
+    s->wait_queued |= j->wait;
+    if (!s->lingering || j->wait || s->stats.queue_depth >= LINGER_JOBS) pthread_cond_signal(&s->cv_work);
     int wait = j->wait, rc = 0;
     if (wait) {
         while (!j->done) pthread_cond_wait(&s->cv_done, &s->mu);

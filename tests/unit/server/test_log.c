@@ -1,7 +1,8 @@
 /* test_log.c — src/server/log.c: the level and format words (others
  * refused), the level filter, a JSON line per event that parses with every
  * field, logfmt text that quotes what could forge a field, and left-out
- * empty fields.  stderr is redirected to a mkstemp() file for each test. */
+ * empty fields; the timestamp and the access line's numbers equal
+ * snprintf's text.  stderr is redirected to a mkstemp() file for each test. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -146,6 +147,52 @@ static void test_text_quotes_what_could_forge_a_field(void **unused)
     free(out);
 }
 
+/* log_timestamp writes what gmtime_r + snprintf write, at every edge of its
+ * per-second cache: the first call, a second changing forwards and backwards,
+ * the same second again, 0 and 999999999 ns, the epoch, a leap day, the last
+ * second of a year and year 10000 (five digits). */
+static void ts_same(time_t sec, long nsec)
+{
+    struct timespec ts = {.tv_sec = sec, .tv_nsec = nsec};
+    struct tm tm;
+    assert_non_null(gmtime_r(&sec, &tm));
+    char want[96], got[LOG_TS_MAX];
+    snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(nsec / 1000000) % 1000);
+    int n = log_timestamp(got, &ts);
+    assert_int_equal(n, (int)strlen(want));
+    assert_string_equal(got, want);
+}
+
+static void test_timestamp_matches_snprintf(void **unused)
+{
+    (void)unused;
+    static const time_t secs[] = {1796601600, 1796601600, 1796601601, 1796601599, 0, 951782400, 1704067199,
+                                  1704067200, 253402300799, 253402300800, 1796601600};
+    static const long nsecs[] = {0, 999999999, 1000000, 999999, 500000000, 123456789};
+    for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++)
+        for (size_t k = 0; k < sizeof nsecs / sizeof nsecs[0]; k++) ts_same(secs[i], nsecs[k]);
+    for (time_t t = 1796601590; t < 1796601610; t++) ts_same(t, (long)(t % 7) * 142857142);
+}
+
+/* The access line's numbers are printf's: status as %d, duration_ms as %.3f
+ * (rounding ties to even, a negative zero, a large value). */
+static void test_access_numbers_as_printf(void **unused)
+{
+    (void)unused;
+    static const double d[] = {0.0005, 0.0015, 2.0625, 1234567.8915, 0.0, -0.0, 1e20, 9.999999};
+    for (size_t i = 0; i < sizeof d / sizeof d[0]; i++) {
+        assert_int_equal(log_setup("info", "text"), 0);
+        capture_begin();
+        log_access(&(log_access_info){.method = "POST", .route = "/r", .status = 503, .duration_ms = d[i]});
+        char *out = capture_end();
+        char want[400];
+        snprintf(want, sizeof want, " status=503 duration_ms=%.3f\n", d[i]);
+        assert_non_null(strstr(out, want));
+        free(out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +200,8 @@ int main(void)
         cmocka_unit_test(test_levels_filter),
         cmocka_unit_test(test_json_lines_parse),
         cmocka_unit_test(test_text_quotes_what_could_forge_a_field),
+        cmocka_unit_test(test_timestamp_matches_snprintf),
+        cmocka_unit_test(test_access_numbers_as_printf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* test_store_writer.c — the writer thread and its queue (store_writer.c):
  * concurrent writers land exactly once, a synchronous call sees every job
- * queued before it, a queued batch commits in one transaction, a bad job
+ * queued before it, a queued batch commits in one transaction, the linger
+ * obeys a hold, a flush and store_close, a bad job
  * fails alone, a full disk (PRAGMA max_page_count; RLIMIT_FSIZE) fails the
  * job that needs the space and the writer recovers, writes are refused while
  * the database file is gone, replaced or read-only, store_close drains the
@@ -147,6 +148,49 @@ static void test_store_group_commit_writes_a_queued_batch_in_one_transaction(voi
     assert_true(after.commit_us_max > 0);
     assert_int_equal(count_metrics(s, "g"), 1000);
     store_close(s);
+    check_integrity(path);
+}
+
+/* The linger (store_writer.c): after a batch of more than one job the writer
+ * waits for more before it begins.  A hold set while it lingers is obeyed (it
+ * takes nothing more), a flush gets every job queued before it committed,
+ * and store_close while it lingers still drains the queue.  No timing is
+ * asserted: a descheduled thread may let the linger run out, which changes
+ * only how jobs are grouped, never which land. */
+static void test_store_linger_obeys_hold_flush_and_close(void **unused)
+{
+    (void)unused;
+    char path[300];
+    store *s = open_new(path, sizeof path);
+    create_session(s, "l", 0, 8, 0);
+    const int busy = STORE_LINGER_BUSY_JOBS;   /* steps 1..busy: a batch that means load */
+    store_test_hold(s, 1);
+    for (int k = 1; k <= busy; k++) {
+        step_metric m = metric_for(k);
+        assert_int_equal(store_metric(s, "l", &m), 0);
+    }
+    store_stats before, after;
+    store_get_stats(s, &before);
+    store_test_hold(s, 0);                 /* the writer lingers next time */
+    step_metric m = metric_for(busy + 1);
+    assert_int_equal(store_metric(s, "l", &m), 0);   /* the writer wakes and lingers */
+    store_test_hold(s, 1);
+    for (int k = busy + 2; k <= busy + 1001; k++) {
+        m = metric_for(k);
+        assert_int_equal(store_metric(s, "l", &m), 0);
+    }
+    store_get_stats(s, &after);
+    assert_true(after.queue_depth >= 1000);            /* held: nothing after step busy + 1 was taken */
+    assert_true(after.commits - before.commits <= 2);  /* steps 1..busy, then maybe step busy + 1 */
+    store_test_hold(s, 0);
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(count_metrics(s, "l"), busy + 1001);
+    for (int k = busy + 1002; k <= busy + 1001 + 2 * busy; k++) {   /* a busy batch, then closed during the linger */
+        m = metric_for(k);
+        assert_int_equal(store_metric(s, "l", &m), 0);
+    }
+    store_close(s);
+    assert_int_equal(raw_int(path, "SELECT count(*) FROM metrics"), busy + 1001 + 2 * busy);
     check_integrity(path);
 }
 
@@ -434,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_store_eight_threads_enqueueing_land_exactly_once),
         cmocka_unit_test(test_store_sync_call_after_async_ones_sees_them_committed),
         cmocka_unit_test(test_store_group_commit_writes_a_queued_batch_in_one_transaction),
+        cmocka_unit_test(test_store_linger_obeys_hold_flush_and_close),
         cmocka_unit_test(test_store_bad_job_fails_alone_and_others_in_its_batch_commit),
         cmocka_unit_test(test_store_full_disk_by_max_page_count_fails_the_big_job_only),
         cmocka_unit_test(test_store_full_disk_by_rlimit_fsize_gives_err_storage_then_recovers),
