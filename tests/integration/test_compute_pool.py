@@ -277,9 +277,12 @@ def test_one_session_cannot_queue_more_than_its_share(make_daemon):
     assert rec.order.index("other") < rec.order.index("s1")
     assert rec.order.index("params2") < rec.order.index("s1")
     assert rec.answers["s1"][0] == 200
+    # params1 ran after s1 in the session's lane: it read step 1's parameters.
+    # (Which of the two answers, both HEAVY_N floats on their own connections,
+    # the client finishes reading first is the transport's timing, not the
+    # lane's order: not asserted.)
     st, hdr, _ = rec.answers["params1"]
-    assert st == 200 and hdr["x-optirs-step"] == "1"     # read after the step before it
-    assert rec.order.index("s1") < rec.order.index("params1")
+    assert st == 200 and hdr["x-optirs-step"] == "1"
 
 
 def test_sigterm_with_steps_queued_loses_no_acknowledged_step(make_daemon):
