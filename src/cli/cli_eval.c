@@ -29,6 +29,7 @@
 #include "errors.h"
 #include "eval_suite.h"
 #include "evalsuite.h"
+#include "lopt.h"
 #include "meta_weights.h"
 #include "store.h"
 
@@ -494,6 +495,13 @@ int cli_eval(int argc, char **argv)
     snprintf(ref, sizeof ref, "%s@%lld", name, (long long)wc.version);
     for (int k = 0; k < sets.n; k++) {
         opt_config oc;
+        if (lopt_shape_hp(wc.arch, sets.name[k])) {
+            /* the record's own shape runs whatever is set: refuse, never ignore */
+            fprintf(stderr, "optirsd eval: %s is fixed by the weights record %s (its shape); meta-train a "
+                            "record with another %s instead\n", sets.name[k], ref, sets.name[k]);
+            code = 2;
+            goto out;
+        }
         if (opt_config_defaults(&oc, wc.arch) || opt_config_set(&oc, sets.name[k], sets.value[k])) {
             fprintf(stderr, "optirsd eval: %s (%s) has no hyperparameter %s or %g is outside its range "
                             "(GET /v1/optimizers lists them)\n", ref, wc.arch, sets.name[k], sets.value[k]);

@@ -216,3 +216,7 @@ def test_eval_set_hyperparameters(tmp_path):
         assert "LO with" not in r.stdout and "LO at" not in r.stdout, bad
     many = [a for k in range(9) for a in ("--set", "h%d=1" % k)]
     assert run(*base, *many).returncode == 2
+    # a shape the record fixes (mlp_lopt's hidden width) would be ignored: refused, never ignored
+    r = run(*base, "--set", "hidden=16")
+    assert r.returncode == 2 and "is fixed by the weights record" in r.stderr, (r.stdout, r.stderr)
+    assert "LO with" not in r.stdout

@@ -67,6 +67,11 @@ typedef struct lopt_weights {
  * and the reverse (-1 when unknown). */
 const char *lopt_arch_name(int arch);
 int         lopt_arch_from_name(const char *optname);
+/* 1 when hp is a hyperparameter of the learned optimizer `optname` that a
+ * weights record fixes (its shape: width and depth, and attn_lopt's heads
+ * and sequence length), so that setting it cannot change a run on a
+ * record; 0 otherwise (also for an optimizer that is not learned). */
+int         lopt_shape_hp(const char *optname, const char *hp);
 
 /* Length of theta for (arch, hidden, depth); 0 when they are out of range
  * (hidden in [1, LOPT_MAX_HIDDEN], depth in [1, LOPT_MAX_DEPTH]). */
