@@ -36,25 +36,9 @@ from test_cli import (  # noqa: F401  (the `optirs` tool with OPTIRS_URL=unix://
     OPTIRS, built, cli, test_sessions_show_and_rm, test_optimizers_table_and_json, test_keys_create_ls_rm_and_auth)
 
 
-@pytest.fixture
-def daemon():
-    d = Daemon(unix=True).start()
-    yield d
-    d.cleanup()
-
-
-@pytest.fixture
-def make_daemon():
-    made = []
-
-    def make(*flags, **kw):
-        kw.setdefault("unix", True)
-        d = Daemon(*flags, **kw)
-        made.append(d)
-        return d
-    yield make
-    for d in made:
-        d.cleanup()
+# conftest.py's daemon and make_daemon put every daemon of this module on a
+# unix socket file (make_daemon(unix=False) still makes a TCP one).
+DAEMON_UNIX = True
 
 
 def run_optirsd(*args, timeout=30):
