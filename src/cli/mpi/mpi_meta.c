@@ -57,6 +57,16 @@ static int g_rank, g_size;
 static int g_broken;                /* an MPI call failed: the job ends with MPI_Abort */
 static char g_mpi_msg[512];
 
+/* --profile: a barrier before each exchange separates the wait for the
+ * slowest rank from the exchange itself; rank 0 sums its own times (s) and
+ * the bytes every rank receives, and prints them at the end. */
+typedef struct mpi_meta_prof {
+    int    on;
+    long   steps;
+    double eval_s, wait_s, xchg_s, bytes;
+} mpi_meta_prof;
+static mpi_meta_prof g_prof;
+
 /* 0, or ERR_INTERNAL with the failure in msg (and g_mpi_msg). */
 static int mpi_check(int mrc, const char *op, char *msg, size_t cap)
 {
@@ -103,8 +113,14 @@ static int split_step(meta_job *j, meta_report *rep, char *msg, size_t cap)
     double *ret = malloc((size_t)P * META_RET_N * sizeof(double));
     float *grads = tbptt ? malloc((size_t)P * nt * sizeof(float)) : NULL;
     int rc = counts && displs && send && recv && ret && (!tbptt || grads) ? 0 : broken("out of memory");
+    double t0 = MPI_Wtime();
     int status = rc ? rc : meta_step_begin(j);
     for (int k = k0; k < k1 && !status; k++) status = meta_eval_particle(j, k);
+    double t1 = MPI_Wtime(), t2 = t1;
+    if (!rc && g_prof.on) {
+        rc = mpi_check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier (--profile)", msg, cap);
+        t2 = MPI_Wtime();
+    }
     if (status && !rc) fprintf(stderr, "optirsd-mpi: rank %d: outer step failed: %s (%.150s)\n", g_rank,
                                 err_message(status), tasks_last_error());
     if (!rc) {
@@ -121,6 +137,8 @@ static int split_step(meta_job *j, meta_report *rep, char *msg, size_t cap)
         }
         rc = mpi_check(MPI_Allgatherv(send, counts[g_rank], MPI_DOUBLE, recv, counts, displs, MPI_DOUBLE,
                                       MPI_COMM_WORLD), "MPI_Allgatherv (the particles' returns)", msg, cap);
+        /* every rank receives the whole array (its own part included) */
+        g_prof.bytes += (double)g_size * ((double)P * META_RET_N + g_size) * sizeof(double);
     }
     for (int r = 0; r < g_size && !rc; r++) {
         if (recv[displs[r]] != 0) {
@@ -138,7 +156,13 @@ static int split_step(meta_job *j, meta_report *rep, char *msg, size_t cap)
         }
         rc = mpi_check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, grads, counts, displs, MPI_FLOAT,
                                       MPI_COMM_WORLD), "MPI_Allgatherv (the TBPTT gradients)", msg, cap);
+        g_prof.bytes += (double)g_size * P * nt * sizeof(float);
     }
+    double t3 = MPI_Wtime();
+    g_prof.steps++;
+    g_prof.eval_s += t1 - t0;
+    g_prof.wait_s += t2 - t1;
+    g_prof.xchg_s += t3 - t2;
     if (!rc) {
         rc = meta_step_end_split(j, k0, k1, ret, grads, rep);
         if (rc) snprintf(msg, cap, "outer step failed: %s", err_message(rc));
@@ -231,6 +255,7 @@ static int gather_parts(const meta_job *j, uint8_t **all, int *counts, int *disp
 
 static int bcast_cmd(int cmd, char *msg, size_t cap)
 {
+    if (cmd == CMD_STEP) g_prof.bytes += (double)(g_size - 1) * sizeof cmd;
     return mpi_check(MPI_Bcast(&cmd, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast (command)", msg, cap);
 }
 
@@ -427,9 +452,11 @@ static int follow(int argc, char **argv)
 static int usage(void)
 {
     fprintf(stderr, "usage: mpirun -np R optirsd-mpi meta-train --config FILE [--db PATH] [--resume] [--out FILE]\n"
-                    "                                              [--stop-after N]\n"
-                    "  the particles of each outer step are split over the R ranks (one thread each); rank 0\n"
-                    "  writes the database; every rank reads FILE (docs/operations.md, \"Meta-training on a cluster\").\n");
+                    "                                              [--stop-after N] [--profile]\n"
+                    "  the particles of each outer step are split over the R ranks (one thread each: no\n"
+                    "  --threads); rank 0 writes the database; every rank reads FILE (docs/operations.md,\n"
+                    "  \"Meta-training on a cluster\").  --profile: a barrier before each exchange, and the\n"
+                    "  time per outer step in evaluation, waiting and exchange printed at the end.\n");
     return 2;
 }
 
@@ -447,7 +474,15 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     int code;
-    if (argc < 2 || strcmp(argv[1], "meta-train") != 0) {
+    /* --profile is this driver's; --threads would mean nothing (one thread per rank) */
+    int bad = argc < 2 || strcmp(argv[1], "meta-train") != 0, n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--threads") == 0) bad = 1;
+        if (strcmp(argv[i], "--profile") == 0) g_prof.on = 1;
+        else argv[n++] = argv[i];
+    }
+    argc = n;
+    if (bad) {
         code = g_rank == 0 ? usage() : 2;   /* every rank sees the same argv */
         MPI_Finalize();
         return code;
@@ -472,6 +507,11 @@ int main(int argc, char **argv)
         cli_transport tr = {chief_begin, chief_step, chief_save, &c, g_size};
         code = cli_meta_train_on(argc - 2, argv + 2, &tr);
         free(json);
+        if (g_prof.on && g_prof.steps > 0)
+            printf("profile (rank 0, %d ranks, %ld outer steps): per outer step evaluation %.3f ms, waiting for the "
+                   "slowest rank %.3f ms, exchange %.3f ms; %.0f bytes received over all ranks per outer step\n",
+                   g_size, g_prof.steps, 1e3 * g_prof.eval_s / g_prof.steps, 1e3 * g_prof.wait_s / g_prof.steps,
+                   1e3 * g_prof.xchg_s / g_prof.steps, g_prof.bytes / g_prof.steps);
         char m2[64];
         if (!g_broken && !bcast_cmd(CMD_END, m2, sizeof m2))
             mpi_check(MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast (exit code)", m2, sizeof m2);
