@@ -4,7 +4,7 @@ deterministic and resumable with any rank count.
 
 With build/optirsd-mpi under `mpirun --oversubscribe` on this machine, on
 tiny configs (mlp_lopt 4x1, a quadratic and Rosenbrock, 5 particles so that
-no split is even):
+no split is even; two 40-d quadratics for the kill):
   1. PES, ES and TBPTT: the weights record's blob (read from each run's
      database) is byte-identical at R = 1, 2 and 4 (ES and TBPTT: 1 and 3),
      and equal to `optirsd meta-train`'s (threads, no MPI);
@@ -33,9 +33,7 @@ optimizer = mlp_lopt
 hidden = 4
 depth = 1
 estimator = {est}
-task = quadratic dim=5
-task = rosenbrock
-particles = 5
+{tasks}particles = 5
 unroll = {unroll}
 horizon_min = 8
 horizon_max = 20
@@ -70,10 +68,11 @@ class Runner:
             self.env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
         self.n = 0
 
-    def config(self, est, steps=6, ckpt=2, unroll=5, **extra):
+    def config(self, est, steps=6, ckpt=2, unroll=5, tasks=("quadratic dim=5", "rosenbrock"), **extra):
         self.n += 1
         path = os.path.join(self.tmp, "c%d.conf" % self.n)
-        text = BASE.format(est=est, steps=steps, ckpt=ckpt, unroll=unroll)
+        text = BASE.format(est=est, steps=steps, ckpt=ckpt, unroll=unroll,
+                           tasks="".join("task = %s\n" % t for t in tasks))
         text += "".join("%s = %s\n" % kv for kv in extra.items())
         with open(path, "w") as f:
             f.write(text)
@@ -164,8 +163,11 @@ def children(pid):
 
 
 def test_killed_rank(run):
-    """A follower killed after the first checkpoint; resumed at R=3."""
-    conf = run.config("pes", steps=300, ckpt=5, unroll=40)
+    """A follower killed after the first checkpoint; resumed at R=3.  The
+    job is long enough (300 outer steps of 40 inner steps on two 40-d
+    quadratics: about a second on an idle machine) for the kill to land
+    while it runs; the test fails, not passes, when it does not."""
+    conf = run.config("pes", steps=300, ckpt=5, unroll=40, tasks=("quadratic dim=40", "quadratic dim=40 noise=0.1"))
     ref_db = run.db("kill-ref")
     if not ok_run("PES 300 steps at R=1", run.mpi(1, conf, ref_db, timeout=300)):
         return
@@ -175,7 +177,7 @@ def test_killed_rank(run):
     victim, killed_at = None, None
     deadline = time.monotonic() + 120
     while p.poll() is None and time.monotonic() < deadline and killed_at is None:
-        time.sleep(0.02)
+        time.sleep(0.01)
         try:
             con = sqlite3.connect(db, timeout=1)
             row = con.execute("SELECT step FROM meta_jobs WHERE checkpoint IS NOT NULL").fetchone()
