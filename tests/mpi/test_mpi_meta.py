@@ -14,7 +14,10 @@ no split is even; two 40-d quadratics for the kill):
      non-zero exit;
   4. a follower rank killed (SIGKILL) once the job has a meta-checkpoint ends
      the job with a non-zero exit; --resume at R = 3 finishes it with the
-     uninterrupted run's record.
+     uninterrupted run's record;
+  5. a follower rank stopped (SIGSTOP: stuck, not dead) under --step-timeout 2
+     ends the job with a non-zero exit and the job failed with a message that
+     names the timeout; --resume at R = 1 finishes it likewise.
 Runs as root need OpenMPI's consent: OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM) are set
 here for root.  Prints 'N passed, N failed'; exit 1 on any failure.
 Standard library only.
@@ -162,21 +165,15 @@ def children(pid):
         return []
 
 
-def test_killed_rank(run):
-    """A follower killed after the first checkpoint; resumed at R=3.  The
-    job is long enough (300 outer steps of 40 inner steps on two 40-d
-    quadratics: about a second on an idle machine) for the kill to land
-    while it runs; the test fails, not passes, when it does not."""
-    conf = run.config("pes", steps=300, ckpt=5, unroll=40, tasks=("quadratic dim=40", "quadratic dim=40 noise=0.1"))
-    ref_db = run.db("kill-ref")
-    if not ok_run("PES 300 steps at R=1", run.mpi(1, conf, ref_db, timeout=300)):
-        return
-    ref = record_blob(ref_db)
-    db = run.db("kill")
-    p = subprocess.Popen(run.cmd(2, conf, db), env=run.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    victim, killed_at = None, None
+def interrupt_follower(run, conf, db, sig, *args):
+    """Starts conf at R=2 and sends sig to rank 1 once the job has a
+    meta-checkpoint.  (outer step of the kill or None, exit status, stdout,
+    stderr)."""
+    p = subprocess.Popen(run.cmd(2, conf, db, *args), env=run.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    hit = None
     deadline = time.monotonic() + 120
-    while p.poll() is None and time.monotonic() < deadline and killed_at is None:
+    while p.poll() is None and time.monotonic() < deadline and hit is None:
         time.sleep(0.01)
         try:
             con = sqlite3.connect(db, timeout=1)
@@ -188,23 +185,47 @@ def test_killed_rank(run):
             continue
         victim = next((c for c in children(p.pid) if rank_of(c) == 1), None)
         if victim:
-            os.kill(victim, signal.SIGKILL)
-            killed_at = row[0]
+            os.kill(victim, sig)
+            hit = row[0]
     try:
-        out, err = p.communicate(timeout=60)
+        out, err = p.communicate(timeout=120)
     except subprocess.TimeoutExpired:
         p.kill()
         out, err = p.communicate()
-    if killed_at is None:
-        check("a follower killed mid-run", False, "the job ended before a follower could be killed (exit %s)"
-              % p.returncode)
+    return hit, p.returncode, out, err
+
+
+def test_interrupted_rank(run):
+    """A follower killed, then one stopped (SIGSTOP: stuck, not dead), each
+    once the job has a meta-checkpoint; each job resumed with another R.
+    The job is long enough (300 outer steps of 40 inner steps on two 40-d
+    quadratics: about a second on an idle machine) for the signal to land
+    while it runs; the test fails, not passes, when it does not."""
+    conf = run.config("pes", steps=300, ckpt=5, unroll=40, tasks=("quadratic dim=40", "quadratic dim=40 noise=0.1"))
+    ref_db = run.db("kill-ref")
+    if not ok_run("PES 300 steps at R=1", run.mpi(1, conf, ref_db, timeout=300)):
         return
-    check("a killed follower ends the job with a non-zero exit", p.returncode != 0 and
-          "stored weights" not in out, "exit %d" % p.returncode)
-    r = run.mpi(3, conf, db, "--resume", timeout=300)
-    if ok_run("resumed at R=3 after the kill", r):
-        check("resumed after a kill past step %d: the uninterrupted record" % killed_at,
-              "(resumed)" in r.stdout and record_blob(db) == ref)
+    ref = record_blob(ref_db)
+    for sig, args, resume_r in ((signal.SIGKILL, (), 3), (signal.SIGSTOP, ("--step-timeout", "2"), 1)):
+        what = "killed" if sig == signal.SIGKILL else "stopped"
+        db = run.db(what)
+        hit, code, out, err = interrupt_follower(run, conf, db, sig, *args)
+        if hit is None:
+            check("a follower %s mid-run" % what, False,
+                  "the job ended before a follower could be %s (exit %s)" % (what, code))
+            continue
+        check("a %s follower ends the job with a non-zero exit" % what, code != 0 and "stored weights" not in out,
+              "exit %d" % code)
+        if sig == signal.SIGSTOP:
+            con = sqlite3.connect(db)
+            st = con.execute("SELECT status, error FROM meta_jobs").fetchone()
+            con.close()
+            check("the stuck rank is reported: --step-timeout, job failed", "--step-timeout 2" in err and
+                  st[0] == "failed" and "--step-timeout 2" in (st[1] or ""), "%r\n%s" % (st, err[-1500:]))
+        r = run.mpi(resume_r, conf, db, "--resume", timeout=300)
+        if ok_run("resumed at R=%d after the %s follower" % (resume_r, what), r):
+            check("resumed at R=%d after a follower %s past step %d: the uninterrupted record" % (resume_r, what, hit),
+                  "(resumed)" in r.stdout and record_blob(db) == ref)
 
 
 def main():
@@ -226,7 +247,7 @@ def main():
         if ref is not None:
             test_resume_other_r(run, ref)
         test_config_differs(run)
-        test_killed_rank(run)
+        test_interrupted_rank(run)
     passed = sum(results)
     print("mpi-test: %.1f s" % (time.monotonic() - t0))
     print("%d passed, %d failed" % (passed, len(results) - passed))

@@ -30,9 +30,13 @@
  * back as a code: the chief records the job as failed with "MPI_… failed on
  * rank r: …" (its last meta-checkpoint stays: --resume continues it, with any
  * number of ranks), prints it, and ends the job with MPI_Abort (exit status
- * non-zero); a follower prints it and aborts likewise.  A rank whose outer
- * step fails (a task, memory) reports it through the gathered status: every
- * rank sees it, the chief records the job as failed and ends the run. */
+ * non-zero); a follower prints it and aborts likewise.  The same with
+ * --step-timeout S when a rank waits over S seconds in an outer step's
+ * exchange (a rank stopped or stuck: the exchange is non-blocking, tested
+ * until done or the deadline); a rank that dies is the MPI runtime's to
+ * notice (it ends every rank).  A rank whose outer step fails (a task,
+ * memory) reports it through the gathered status: every rank sees it, the
+ * chief records the job as failed and ends the run. */
 #include <mpi.h>
 
 #include <cblas.h>
@@ -42,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
@@ -67,6 +72,10 @@ typedef struct mpi_meta_prof {
 } mpi_meta_prof;
 static mpi_meta_prof g_prof;
 
+/* --step-timeout S (> 0): the longest a rank waits in an outer step's
+ * exchange for the others; 0 = no limit. */
+static double g_step_timeout;
+
 /* 0, or ERR_INTERNAL with the failure in msg (and g_mpi_msg). */
 static int mpi_check(int mrc, const char *op, char *msg, size_t cap)
 {
@@ -90,6 +99,31 @@ static int broken(const char *what)
              "rerun with --resume)", g_rank, g_size, what);
     g_broken = 1;
     return ERR_NO_MEMORY;
+}
+
+/* Completes the non-blocking collective rq, waiting at most --step-timeout
+ * seconds: 0, ERR_INTERNAL (MPI failed) or ERR_STEP_TIMEOUT, both ending the
+ * job (g_broken).  Tests in a tight loop for the first millisecond, then
+ * every 100 µs, so that a waiting rank leaves its core to the others. */
+static int wait_all(MPI_Request *rq, const char *op, char *msg, size_t cap)
+{
+    double t0 = MPI_Wtime();
+    for (;;) {
+        int done = 0;
+        int rc = mpi_check(MPI_Test(rq, &done, MPI_STATUS_IGNORE), op, msg, cap);
+        if (rc || done) return rc;
+        double dt = MPI_Wtime() - t0;
+        if (g_step_timeout > 0 && dt > g_step_timeout) {
+            snprintf(g_mpi_msg, sizeof g_mpi_msg,
+                     "%s: rank %d of %d waited %.0f s for the other ranks (--step-timeout %g): a rank is stuck or "
+                     "too slow (the job is resumable from its last meta-checkpoint: rerun with --resume)",
+                     op, g_rank, g_size, dt, g_step_timeout);
+            if (msg && cap) snprintf(msg, cap, "%s", g_mpi_msg);
+            g_broken = 1;
+            return ERR_STEP_TIMEOUT;
+        }
+        if (dt > 1e-3) nanosleep(&(struct timespec){0, 100000}, NULL);
+    }
 }
 
 /* The first particle of rank r's range. */
@@ -118,7 +152,9 @@ static int split_step(meta_job *j, meta_report *rep, char *msg, size_t cap)
     for (int k = k0; k < k1 && !status; k++) status = meta_eval_particle(j, k);
     double t1 = MPI_Wtime(), t2 = t1;
     if (!rc && g_prof.on) {
-        rc = mpi_check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier (--profile)", msg, cap);
+        MPI_Request rq;
+        rc = mpi_check(MPI_Ibarrier(MPI_COMM_WORLD, &rq), "MPI_Ibarrier (--profile)", msg, cap);
+        if (!rc) rc = wait_all(&rq, "MPI_Ibarrier (--profile)", msg, cap);
         t2 = MPI_Wtime();
     }
     if (status && !rc) fprintf(stderr, "optirsd-mpi: rank %d: outer step failed: %s (%.150s)\n", g_rank,
@@ -135,8 +171,11 @@ static int split_step(meta_job *j, meta_report *rep, char *msg, size_t cap)
             displs[r] = at;
             at += counts[r];
         }
-        rc = mpi_check(MPI_Allgatherv(send, counts[g_rank], MPI_DOUBLE, recv, counts, displs, MPI_DOUBLE,
-                                      MPI_COMM_WORLD), "MPI_Allgatherv (the particles' returns)", msg, cap);
+        const char *op = "MPI_Iallgatherv (the particles' returns)";
+        MPI_Request rq;
+        rc = mpi_check(MPI_Iallgatherv(send, counts[g_rank], MPI_DOUBLE, recv, counts, displs, MPI_DOUBLE,
+                                       MPI_COMM_WORLD, &rq), op, msg, cap);
+        if (!rc) rc = wait_all(&rq, op, msg, cap);
         /* every rank receives the whole array (its own part included) */
         g_prof.bytes += (double)g_size * ((double)P * META_RET_N + g_size) * sizeof(double);
     }
@@ -154,8 +193,11 @@ static int split_step(meta_job *j, meta_report *rep, char *msg, size_t cap)
             counts[r] = (range_lo(r + 1, P) - range_lo(r, P)) * (int)nt;
             displs[r] = range_lo(r, P) * (int)nt;
         }
-        rc = mpi_check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, grads, counts, displs, MPI_FLOAT,
-                                      MPI_COMM_WORLD), "MPI_Allgatherv (the TBPTT gradients)", msg, cap);
+        const char *op = "MPI_Iallgatherv (the TBPTT gradients)";
+        MPI_Request rq;
+        rc = mpi_check(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, grads, counts, displs, MPI_FLOAT,
+                                       MPI_COMM_WORLD, &rq), op, msg, cap);
+        if (!rc) rc = wait_all(&rq, op, msg, cap);
         g_prof.bytes += (double)g_size * P * nt * sizeof(float);
     }
     double t3 = MPI_Wtime();
@@ -452,11 +494,13 @@ static int follow(int argc, char **argv)
 static int usage(void)
 {
     fprintf(stderr, "usage: mpirun -np R optirsd-mpi meta-train --config FILE [--db PATH] [--resume] [--out FILE]\n"
-                    "                                              [--stop-after N] [--profile]\n"
+                    "                                              [--stop-after N] [--profile] [--step-timeout S]\n"
                     "  the particles of each outer step are split over the R ranks (one thread each: no\n"
                     "  --threads); rank 0 writes the database; every rank reads FILE (docs/operations.md,\n"
                     "  \"Meta-training on a cluster\").  --profile: a barrier before each exchange, and the\n"
-                    "  time per outer step in evaluation, waiting and exchange printed at the end.\n");
+                    "  time per outer step in evaluation, waiting and exchange printed at the end.\n"
+                    "  --step-timeout S: a rank that waits over S seconds (0 < S <= 1e6) for the others in\n"
+                    "  an outer step's exchange ends the job (resumable); default: no limit.\n");
     return 2;
 }
 
@@ -479,7 +523,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--threads") == 0) bad = 1;
         if (strcmp(argv[i], "--profile") == 0) g_prof.on = 1;
-        else argv[n++] = argv[i];
+        else if (strcmp(argv[i], "--step-timeout") == 0) {
+            char *end = NULL;
+            g_step_timeout = i + 1 < argc ? strtod(argv[i + 1], &end) : -1;
+            if (!end || end == argv[i + 1] || *end || !(g_step_timeout > 0 && g_step_timeout <= 1e6)) bad = 1;
+            i++;
+        } else argv[n++] = argv[i];
     }
     argc = n;
     if (bad) {
