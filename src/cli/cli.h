@@ -23,7 +23,7 @@ int cli_meta_train(int argc, char **argv);
 typedef struct cli_transport {
     int  (*begin)(void *tctx, meta_job *j, char *msg, size_t cap);
     int  (*step)(void *tctx, meta_job *j, meta_report *rep, char *msg, size_t cap);
-    int  (*save)(void *tctx, const meta_job *j, uint8_t **out, size_t *out_len);
+    int  (*save)(void *tctx, const meta_job *j, uint8_t **out, size_t *out_len, char *msg, size_t cap);
     void *tctx;
     int   nprocs;
 } cli_transport;

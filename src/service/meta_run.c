@@ -64,9 +64,9 @@ static int outer_step(meta_job *j, int nthreads, meta_report *rep)
     return meta_step_end(j, rep);
 }
 
-static int save_checkpoint(const meta_run_io *io, const meta_job *j, uint8_t **out, size_t *len)
+static int save_checkpoint(const meta_run_io *io, const meta_job *j, uint8_t **out, size_t *len, char *msg, size_t cap)
 {
-    return io && io->save ? io->save(io->tctx, j, out, len) : meta_save(j, out, len);
+    return io && io->save ? io->save(io->tctx, j, out, len, msg, cap) : meta_save(j, out, len);
 }
 
 static int write_file(const char *path, const void *data, size_t len)
@@ -185,14 +185,14 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
         uint8_t *blob = NULL;
         size_t len = 0;
         int at_ckpt = rep.step % sp->checkpoint_every == 0;
-        if (!rc && (at_ckpt || rep.step == sp->outer_steps)) rc = save_checkpoint(io, j, &blob, &len);
+        if (!rc && (at_ckpt || rep.step == sp->outer_steps)) rc = save_checkpoint(io, j, &blob, &len, msg, cap);
         char ck[META_WNAME_MAX];
         int64_t ckv;
         if (!rc && sp->keep_checkpoints && at_ckpt && rep.step < sp->outer_steps && meta_spec_checkpoint_name(sp, rep.step, ck))
             rc = store_result(db, id, sp, ck, j, wall, rep.meta_loss, NULL, &ckv, msg, cap);
         if (!rc) rc = store_meta_job_update(db, id, NULL, rep.step, wall, NULL, NULL, 0, blob, len);
         free(blob);
-        if (rc) fail(msg, cap, rc, "cannot record progress (%s)%s", err_message(rc), "");
+        if (rc && !(msg && *msg)) fail(msg, cap, rc, "cannot record progress (%s)%s", err_message(rc), "");
         if (!rc && io && io->progress) io->progress(io->ctx, &rep, wall);
     }
     double wall = wall0 + mono_s() - t0;
@@ -204,7 +204,7 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
     } else if (stopped) {
         uint8_t *blob = NULL;
         size_t len = 0;
-        save_checkpoint(io, j, &blob, &len);
+        save_checkpoint(io, j, &blob, &len, NULL, 0);
         store_meta_job_update(db, id, stopped == 2 ? "interrupted" : "cancelled", meta_job_step(j), wall, NULL, NULL, 0,
                               blob, len);
         free(blob);

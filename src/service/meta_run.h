@@ -40,11 +40,10 @@ typedef struct meta_run_io {
      * (and loaded from ckpt), before the first step; step: one outer step in
      * place of the threads' (its report in rep); save: the meta-checkpoint
      * in place of meta_save.  Each returns 0 or an ERR_* with a message in
-     * msg (begin and step; the job is then "failed", resumable from its
-     * last checkpoint). */
+     * msg (the job is then "failed", resumable from its last checkpoint). */
     int  (*begin)(void *tctx, meta_job *j, char *msg, size_t cap);
     int  (*step)(void *tctx, meta_job *j, meta_report *rep, char *msg, size_t cap);
-    int  (*save)(void *tctx, const meta_job *j, uint8_t **out, size_t *out_len);
+    int  (*save)(void *tctx, const meta_job *j, uint8_t **out, size_t *out_len, char *msg, size_t cap);
     void *tctx;
 } meta_run_io;
 

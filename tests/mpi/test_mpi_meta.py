@@ -15,7 +15,7 @@ no split is even; two 40-d quadratics for the kill):
   4. a follower rank killed (SIGKILL) once the job has a meta-checkpoint ends
      the job with a non-zero exit; --resume at R = 3 finishes it with the
      uninterrupted run's record;
-  5. a follower rank stopped (SIGSTOP: stuck, not dead) under --step-timeout 2
+  5. a follower rank stopped (SIGSTOP: stuck, not dead) under --step-timeout 5
      ends the job with a non-zero exit and the job failed with a message that
      names the timeout; --resume at R = 1 finishes it likewise.
 Runs as root need OpenMPI's consent: OMPI_ALLOW_RUN_AS_ROOT(_CONFIRM) are set
@@ -206,7 +206,7 @@ def test_interrupted_rank(run):
     if not ok_run("PES 300 steps at R=1", run.mpi(1, conf, ref_db, timeout=300)):
         return
     ref = record_blob(ref_db)
-    for sig, args, resume_r in ((signal.SIGKILL, (), 3), (signal.SIGSTOP, ("--step-timeout", "2"), 1)):
+    for sig, args, resume_r in ((signal.SIGKILL, (), 3), (signal.SIGSTOP, ("--step-timeout", "5"), 1)):
         what = "killed" if sig == signal.SIGKILL else "stopped"
         db = run.db(what)
         hit, code, out, err = interrupt_follower(run, conf, db, sig, *args)
@@ -220,8 +220,8 @@ def test_interrupted_rank(run):
             con = sqlite3.connect(db)
             st = con.execute("SELECT status, error FROM meta_jobs").fetchone()
             con.close()
-            check("the stuck rank is reported: --step-timeout, job failed", "--step-timeout 2" in err and
-                  st[0] == "failed" and "--step-timeout 2" in (st[1] or ""), "%r\n%s" % (st, err[-1500:]))
+            check("the stuck rank is reported: --step-timeout, job failed", "--step-timeout 5" in err and
+                  st[0] == "failed" and "--step-timeout 5" in (st[1] or ""), "%r\n%s" % (st, err[-1500:]))
         r = run.mpi(resume_r, conf, db, "--resume", timeout=300)
         if ok_run("resumed at R=%d after the %s follower" % (resume_r, what), r):
             check("resumed at R=%d after a follower %s past step %d: the uninterrupted record" % (resume_r, what, hit),

@@ -32,9 +32,10 @@
  * number of ranks), prints it, and ends the job with MPI_Abort (exit status
  * non-zero); a follower prints it and aborts likewise.  The same with
  * --step-timeout S when a rank waits over S seconds in an outer step's
- * exchange (a rank stopped or stuck: the exchange is non-blocking, tested
- * until done or the deadline); a rank that dies is the MPI runtime's to
- * notice (it ends every rank).  A rank whose outer step fails (a task,
+ * exchange, a checkpoint's gather or (a follower, once the job runs) for
+ * the next command: a rank stopped or stuck (every collective is
+ * non-blocking, tested until done or the deadline).  A rank that dies is
+ * the MPI runtime's to notice (it ends every rank).  A rank whose outer step fails (a task,
  * memory) reports it through the gathered status: every rank sees it, the
  * chief records the job as failed and ends the run. */
 #include <mpi.h>
@@ -102,10 +103,13 @@ static int broken(const char *what)
 }
 
 /* Completes the non-blocking collective rq, waiting at most --step-timeout
- * seconds: 0, ERR_INTERNAL (MPI failed) or ERR_STEP_TIMEOUT, both ending the
- * job (g_broken).  Tests in a tight loop for the first millisecond, then
- * every 100 µs, so that a waiting rank leaves its core to the others. */
-static int wait_all(MPI_Request *rq, const char *op, char *msg, size_t cap)
+ * seconds when timed (the collectives of outer steps and checkpoints, and a
+ * follower's wait for the next command once the job runs; not the start,
+ * where loading a large checkpoint may rightly take long): 0, ERR_INTERNAL
+ * (MPI failed) or ERR_STEP_TIMEOUT, both ending the job (g_broken).  Tests
+ * in a tight loop for the first millisecond, then every 100 µs, so that a
+ * waiting rank leaves its core to the others. */
+static int wait_all(MPI_Request *rq, const char *op, int timed, char *msg, size_t cap)
 {
     double t0 = MPI_Wtime();
     for (;;) {
@@ -113,7 +117,7 @@ static int wait_all(MPI_Request *rq, const char *op, char *msg, size_t cap)
         int rc = mpi_check(MPI_Test(rq, &done, MPI_STATUS_IGNORE), op, msg, cap);
         if (rc || done) return rc;
         double dt = MPI_Wtime() - t0;
-        if (g_step_timeout > 0 && dt > g_step_timeout) {
+        if (timed && g_step_timeout > 0 && dt > g_step_timeout) {
             snprintf(g_mpi_msg, sizeof g_mpi_msg,
                      "%s: rank %d of %d waited %.0f s for the other ranks (--step-timeout %g): a rank is stuck or "
                      "too slow (the job is resumable from its last meta-checkpoint: rerun with --resume)",
@@ -124,6 +128,13 @@ static int wait_all(MPI_Request *rq, const char *op, char *msg, size_t cap)
         }
         if (dt > 1e-3) nanosleep(&(struct timespec){0, 100000}, NULL);
     }
+}
+
+/* Starts a collective (mrc: the MPI_I… call's result) and completes it. */
+static int coll(int mrc, MPI_Request *rq, const char *op, int timed, char *msg, size_t cap)
+{
+    int rc = mpi_check(mrc, op, msg, cap);
+    return rc ? rc : wait_all(rq, op, timed, msg, cap);
 }
 
 /* The first particle of rank r's range. */
@@ -153,8 +164,7 @@ static int split_step(meta_job *j, meta_report *rep, char *msg, size_t cap)
     double t1 = MPI_Wtime(), t2 = t1;
     if (!rc && g_prof.on) {
         MPI_Request rq;
-        rc = mpi_check(MPI_Ibarrier(MPI_COMM_WORLD, &rq), "MPI_Ibarrier (--profile)", msg, cap);
-        if (!rc) rc = wait_all(&rq, "MPI_Ibarrier (--profile)", msg, cap);
+        rc = coll(MPI_Ibarrier(MPI_COMM_WORLD, &rq), &rq, "MPI_Ibarrier (--profile)", 1, msg, cap);
         t2 = MPI_Wtime();
     }
     if (status && !rc) fprintf(stderr, "optirsd-mpi: rank %d: outer step failed: %s (%.150s)\n", g_rank,
@@ -173,9 +183,8 @@ static int split_step(meta_job *j, meta_report *rep, char *msg, size_t cap)
         }
         const char *op = "MPI_Iallgatherv (the particles' returns)";
         MPI_Request rq;
-        rc = mpi_check(MPI_Iallgatherv(send, counts[g_rank], MPI_DOUBLE, recv, counts, displs, MPI_DOUBLE,
-                                       MPI_COMM_WORLD, &rq), op, msg, cap);
-        if (!rc) rc = wait_all(&rq, op, msg, cap);
+        rc = coll(MPI_Iallgatherv(send, counts[g_rank], MPI_DOUBLE, recv, counts, displs, MPI_DOUBLE, MPI_COMM_WORLD,
+                                  &rq), &rq, op, 1, msg, cap);
         /* every rank receives the whole array (its own part included) */
         g_prof.bytes += (double)g_size * ((double)P * META_RET_N + g_size) * sizeof(double);
     }
@@ -195,9 +204,8 @@ static int split_step(meta_job *j, meta_report *rep, char *msg, size_t cap)
         }
         const char *op = "MPI_Iallgatherv (the TBPTT gradients)";
         MPI_Request rq;
-        rc = mpi_check(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, grads, counts, displs, MPI_FLOAT,
-                                       MPI_COMM_WORLD, &rq), op, msg, cap);
-        if (!rc) rc = wait_all(&rq, op, msg, cap);
+        rc = coll(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, grads, counts, displs, MPI_FLOAT, MPI_COMM_WORLD,
+                                  &rq), &rq, op, 1, msg, cap);
         g_prof.bytes += (double)g_size * P * nt * sizeof(float);
     }
     double t3 = MPI_Wtime();
@@ -256,10 +264,11 @@ static int gather_parts(const meta_job *j, uint8_t **all, int *counts, int *disp
     long long pair[2] = {status, status ? 0 : (long long)mlen};
     long long *pairs = g_rank == 0 ? malloc((size_t)g_size * sizeof pair) : NULL;
     int go = 0;
+    MPI_Request rq;
     int rc = g_rank == 0 && !pairs ? broken("out of memory") : 0;
     if (!rc)
-        rc = mpi_check(MPI_Gather(pair, 2, MPI_LONG_LONG, pairs, 2, MPI_LONG_LONG, 0, MPI_COMM_WORLD),
-                       "MPI_Gather (checkpoint sizes)", msg, cap);
+        rc = coll(MPI_Igather(pair, 2, MPI_LONG_LONG, pairs, 2, MPI_LONG_LONG, 0, MPI_COMM_WORLD, &rq), &rq,
+                  "MPI_Igather (checkpoint sizes)", 1, msg, cap);
     if (!rc && g_rank == 0) {
         long long total = 0;
         go = 1;
@@ -283,10 +292,11 @@ static int gather_parts(const meta_job *j, uint8_t **all, int *counts, int *disp
             status = ERR_NO_MEMORY;
         }
     }
-    if (!rc) rc = mpi_check(MPI_Bcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast (checkpoint go)", msg, cap);
+    if (!rc)
+        rc = coll(MPI_Ibcast(&go, 1, MPI_INT, 0, MPI_COMM_WORLD, &rq), &rq, "MPI_Ibcast (checkpoint go)", 1, msg, cap);
     if (!rc && go)
-        rc = mpi_check(MPI_Gatherv(mine, (int)mlen, MPI_BYTE, g_rank == 0 ? *all : NULL, counts, displs, MPI_BYTE, 0,
-                                   MPI_COMM_WORLD), "MPI_Gatherv (the particles' checkpoint sections)", msg, cap);
+        rc = coll(MPI_Igatherv(mine, (int)mlen, MPI_BYTE, g_rank == 0 ? *all : NULL, counts, displs, MPI_BYTE, 0,
+                               MPI_COMM_WORLD, &rq), &rq, "MPI_Igatherv (the particles' checkpoint sections)", 1, msg, cap);
     if (!rc && !go) rc = status ? status : ERR_INTERNAL;
     free(mine);
     free(pairs);
@@ -298,7 +308,9 @@ static int gather_parts(const meta_job *j, uint8_t **all, int *counts, int *disp
 static int bcast_cmd(int cmd, char *msg, size_t cap)
 {
     if (cmd == CMD_STEP) g_prof.bytes += (double)(g_size - 1) * sizeof cmd;
-    return mpi_check(MPI_Bcast(&cmd, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast (command)", msg, cap);
+    MPI_Request rq;
+    return coll(MPI_Ibcast(&cmd, 1, MPI_INT, 0, MPI_COMM_WORLD, &rq), &rq, "MPI_Ibcast (command)", cmd != CMD_INIT,
+                msg, cap);
 }
 
 /* Broadcasts len bytes from the chief (len itself first). */
@@ -377,17 +389,16 @@ static int chief_step(void *tctx, meta_job *j, meta_report *rep, char *msg, size
     return rc ? rc : split_step(j, rep, msg, cap);
 }
 
-static int chief_save(void *tctx, const meta_job *j, uint8_t **out, size_t *out_len)
+static int chief_save(void *tctx, const meta_job *j, uint8_t **out, size_t *out_len, char *msg, size_t cap)
 {
     (void)tctx;
-    char msg[400] = "";
     int P = meta_job_nparticles(j);
     int *counts = calloc((size_t)g_size, sizeof(int)), *displs = calloc((size_t)g_size, sizeof(int));
     const uint8_t **parts = calloc((size_t)P, sizeof *parts);
     size_t *lens = calloc((size_t)P, sizeof *lens);
     uint8_t *all = NULL;
-    int rc = counts && displs && parts && lens ? bcast_cmd(CMD_SAVE, msg, sizeof msg) : ERR_NO_MEMORY;
-    if (!rc) rc = gather_parts(j, &all, counts, displs, msg, sizeof msg);
+    int rc = counts && displs && parts && lens ? bcast_cmd(CMD_SAVE, msg, cap) : ERR_NO_MEMORY;
+    if (!rc) rc = gather_parts(j, &all, counts, displs, msg, cap);
     for (int r = 1; r < g_size && !rc; r++) {
         const uint8_t *p = all + displs[r], *end = p + counts[r];
         for (int k = range_lo(r, P); k < range_lo(r + 1, P) && !rc; k++) {
@@ -400,10 +411,10 @@ static int chief_save(void *tctx, const meta_job *j, uint8_t **out, size_t *out_
             p += 8 + l;
         }
         if (!rc && p != end) rc = ERR_CORRUPT;
-        if (rc) snprintf(msg, sizeof msg, "rank %d's particle sections are damaged", r);
+        if (rc && msg && cap) snprintf(msg, cap, "rank %d's particle sections are damaged", r);
     }
     if (!rc) rc = meta_save_parts(j, parts, lens, out, out_len);
-    if (rc && msg[0]) fprintf(stderr, "optirsd-mpi: cannot make the meta-checkpoint: %s\n", msg);
+    if (rc && msg && *msg) fprintf(stderr, "optirsd-mpi: cannot make the meta-checkpoint: %s\n", msg);
     free(all); free(counts); free(displs); free(parts); free(lens);
     return rc;
 }
@@ -467,7 +478,10 @@ static int follow(int argc, char **argv)
     int code = 1;
     for (;;) {
         int cmd = 0;
-        if (mpi_check(MPI_Bcast(&cmd, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast (command)", msg, sizeof msg)) break;
+        MPI_Request rq;
+        if (coll(MPI_Ibcast(&cmd, 1, MPI_INT, 0, MPI_COMM_WORLD, &rq), &rq, "MPI_Ibcast (command)", j != NULL, msg,
+                 sizeof msg))
+            break;
         int rc = 0;
         if (cmd == CMD_INIT) rc = follower_init(&sp, spec_rc, json, &j, msg, sizeof msg);
         else if (cmd == CMD_STEP && j) {

@@ -104,8 +104,9 @@ static int tw_step(void *c, meta_job *j, meta_report *rep, char *msg, size_t cap
     return meta_step_end_split(j, 0, h, ret, NULL, rep);
 }
 
-static int tw_save(void *c, const meta_job *j, uint8_t **out, size_t *out_len)
+static int tw_save(void *c, const meta_job *j, uint8_t **out, size_t *out_len, char *msg, size_t cap)
 {
+    (void)msg; (void)cap;
     twin *t = c;
     int P = meta_job_nparticles(j);
     uint8_t *parts[64] = {0};
