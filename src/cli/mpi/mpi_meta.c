@@ -414,7 +414,6 @@ static int chief_save(void *tctx, const meta_job *j, uint8_t **out, size_t *out_
         if (rc && msg && cap) snprintf(msg, cap, "rank %d's particle sections are damaged", r);
     }
     if (!rc) rc = meta_save_parts(j, parts, lens, out, out_len);
-    if (rc && msg && *msg) fprintf(stderr, "optirsd-mpi: cannot make the meta-checkpoint: %s\n", msg);
     free(all); free(counts); free(displs); free(parts); free(lens);
     return rc;
 }
@@ -580,7 +579,7 @@ int main(int argc, char **argv)
             mpi_check(MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Bcast (exit code)", m2, sizeof m2);
     }
     if (g_broken) {
-        fprintf(stderr, "optirsd-mpi: %s\n", g_mpi_msg);
+        fprintf(stderr, "optirsd-mpi: ending the job (MPI_Abort): %s\n", g_mpi_msg);
         MPI_Abort(MPI_COMM_WORLD, 3);
         return 3;
     }
