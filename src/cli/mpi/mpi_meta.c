@@ -13,14 +13,14 @@
  *         config file says the same, loads the job, and all report whether
  *         they could (MPI_Allgather of one int);
  *   STEP  rank r evaluates its particle range [P·r/R, P·(r+1)/R), then one
- *         MPI_Allgatherv of (its status, META_RET_N scalars per particle of
+ *         MPI_Iallgatherv of (its status, META_RET_N scalars per particle of
  *         its range) — for TBPTT a second of the range's gradients, ntheta
  *         floats per particle, gathered rank by rank and summed by core in
  *         particle order — and every rank completes the same step
  *         (meta_step_end_split): theta is bit-identical on every rank and for
  *         every R;
- *   SAVE  each rank's particle sections go to the chief (MPI_Gather of the
- *         sizes, MPI_Gatherv of the bytes), which assembles the checkpoint
+ *   SAVE  each rank's particle sections go to the chief (MPI_Igather of the
+ *         sizes, MPI_Igatherv of the bytes), which assembles the checkpoint
  *         (meta_save_parts); at checkpoints only;
  *   END   the chief's exit code.
  * Only the chief opens the database.  The config file is read by every rank
