@@ -44,7 +44,7 @@ RUN_PKGS = gcc make pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev libsqli
 DEB_PKGS = $(RUN_PKGS) libcmocka-dev curl sqlite3 python3 python3-numpy \
            python3-pytest python3-yaml python3-jsonschema python3-torch python3-pip python3-setuptools \
            python3-wheel python3-venv nodejs node-typescript openssl libcurl4-openssl-dev nginx clang \
-           libclang-rt-14-dev valgrind chromium
+           libclang-rt-14-dev valgrind chromium openmpi-bin libopenmpi-dev
 
 CORE_SRC    := $(wildcard src/core/*.c src/core/*/*.c)
 DATA_SRC    := $(wildcard src/data/*.c)
@@ -71,7 +71,7 @@ BENCH_BIN   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps deps-run run test unit integration bench clean asan ubsan e2e-deps dashboard layers \
         js-types
-all: $(BUILD)/optirsd $(UNIT_BIN) $(SVCTEST_BIN) $(SRVTEST_BIN) $(BENCH_BIN) c-client
+all: $(BUILD)/optirsd $(UNIT_BIN) $(SVCTEST_BIN) $(SRVTEST_BIN) $(BENCH_BIN) c-client $(MPI_BIN)
 
 # Installs the missing packages of $(1) (apt-get, as root).
 define install_missing
@@ -132,6 +132,20 @@ $(BUILD)/libserver.a: $(SERVER_OBJ)
 
 $(BUILD)/optirsd: $(CLI_OBJ) $(BUILD)/libserver.a $(BUILD)/libservice.a $(BUILD)/libcore.a
 	$(CC) $(CFLAGS) $(filter %.o %.a,$^) -o $@ $(LDLIBS)
+
+# The MPI meta-training driver build/optirsd-mpi (src/cli/mpi/, a cli of its
+# own on top of cli.o): built only where mpicc is.  `make deps` installs
+# OpenMPI for `make test` (make mpi-test, tests/targets.mk); the daemon and
+# `make run` never need it.
+MPICC   ?= $(shell command -v mpicc 2>/dev/null)
+MPI_SRC := $(wildcard src/cli/mpi/*.c)
+MPI_OBJ := $(MPI_SRC:%.c=$(BUILD)/%.o)
+MPI_BIN := $(if $(MPICC),$(BUILD)/optirsd-mpi)
+$(BUILD)/src/cli/mpi/%.o: src/cli/mpi/%.c
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) $(CLI_INC) -MMD -MP -c $< -o $@
+$(BUILD)/optirsd-mpi: $(MPI_OBJ) $(BUILD)/src/cli/cli.o $(BUILD)/libserver.a $(BUILD)/libservice.a $(BUILD)/libcore.a
+	$(MPICC) $(CFLAGS) $(filter %.o %.a,$^) -o $@ $(LDLIBS)
 
 $(BUILD)/tests/server/%: tests/unit/server/%.c $(BUILD)/libserver.a $(BUILD)/libservice.a $(BUILD)/libcore.a
 	@mkdir -p $(dir $@)
@@ -200,6 +214,7 @@ test: deps layers
 	@$(MAKE) --no-print-directory js-types
 	@$(MAKE) --no-print-directory integration
 	@$(MAKE) --no-print-directory test-crash-short
+	@$(MAKE) --no-print-directory mpi-test
 	@$(MAKE) --no-print-directory fuzz-short
 
 bench: deps

@@ -11,7 +11,8 @@ The Makefile passes its lists:
 Checks:
   1. RUN_PKGS is a subset of DEB_PKGS;
   2. no RUN_PKGS package is a test, bench or client tool (pytest, node,
-     chromium, valgrind, torch, optuna, clang, cmocka, nginx, curl, Python…);
+     chromium, valgrind, torch, optuna, clang, cmocka, nginx, curl, Python,
+     OpenMPI…);
   3. every RUN_PKGS package has a reason to be there: a build tool (gcc,
      make, pkg-config), the -dev package that ships the .pc file of a module
      in PKGS or names a library of the link line, or a data package the
@@ -31,7 +32,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD_TOOLS = {"gcc", "make", "pkg-config"}
 TEST_TOOL = re.compile(r"pytest|^node|^npm|chromium|valgrind|torch|optuna|cmocka|^clang|^llvm|"
                        r"^libclang|nginx|typescript|^python|^curl$|^libcurl|^sqlite3$|^openssl$|"
-                       r"^gdb$|playwright|jsonschema|^esbuild")
+                       r"^gdb$|playwright|jsonschema|^esbuild|mpi")
 
 
 def dpkg_files(pkg):

@@ -36,6 +36,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Keep this short: a new entry needs a reason a reader accepts.
 EXCEPTIONS = {
     "main": {"main": "the C entry point"},
+    "mpi_meta": {"main": "optirsd-mpi's entry point (src/cli/mpi/)"},
     "errors": {"err_": "the error module's short prefix (its codes are ERR_*)"},
     "jwriter": {"jw_": "the JSON writer's short prefix"},
     "vecmath": {"vm_": "the vector kernels' short prefix (vm_f32 lanes)"},

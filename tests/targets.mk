@@ -9,6 +9,9 @@
 #   make test-crash-short  the same with 3 kills (inside make test)
 #   make soak            10 minutes of mixed load; soak-short: 60 s
 #   make valgrind-unit   the unit tests under valgrind memcheck
+#   make mpi-test        meta-training over MPI ranks: bit-identical records at
+#                        R = 1, 2, 4, resume under another R (inside make test;
+#                        fails, never skips, without OpenMPI)
 #
 # The fuzz targets are built with clang from the sources directly (not the
 # gcc-built archives) into build-fuzz/: every src/core, src/data, src/storage,
@@ -33,7 +36,8 @@ FUZZ_LIB_OBJ    := $(patsubst %.c,$(FUZZ_BUILD)/%.o,$(CORE_SRC) $(DATA_SRC) $(ST
 FUZZ_TARGETS    := f32json jsonwalk spec opt_state lopt_weights http writer live
 FUZZ_BIN        := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 
-.PHONY: fuzz-build fuzz fuzz-short fuzz-regressions test-crash test-crash-short soak soak-short valgrind-unit
+.PHONY: fuzz-build fuzz fuzz-short fuzz-regressions test-crash test-crash-short soak soak-short valgrind-unit \
+        mpi-test
 
 $(FUZZ_BUILD)/src/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -85,6 +89,14 @@ soak: $(BUILD)/optirsd
 	$(PY) tests/soak/soak.py --optirsd $(BUILD)/optirsd --seconds $(SOAK_SECONDS)
 soak-short: $(BUILD)/optirsd
 	$(PY) tests/soak/soak.py --optirsd $(BUILD)/optirsd --seconds 60
+
+# tests/mpi/test_mpi_meta.py runs build/optirsd-mpi under mpirun (as root with
+# OpenMPI's consent variables, which it sets).  make deps installs OpenMPI.
+mpi-test: $(BUILD)/optirsd
+	@command -v mpicc >/dev/null && command -v mpirun >/dev/null || \
+	  { echo "mpi-test: mpicc or mpirun is missing (make deps installs openmpi-bin and libopenmpi-dev)"; exit 1; }
+	@$(MAKE) --no-print-directory $(BUILD)/optirsd-mpi
+	$(PY) tests/mpi/test_mpi_meta.py --bin $(BUILD)/optirsd-mpi --optirsd $(BUILD)/optirsd
 
 # Unit tests under valgrind memcheck: any error or definite/indirect leak fails.
 valgrind-unit: $(UNIT_BIN) $(SVCTEST_BIN) $(SRVTEST_BIN)

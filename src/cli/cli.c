@@ -52,7 +52,9 @@ static void on_sigint(int sig)
     atomic_store(&train_cancel, 1);
 }
 
-typedef struct progress_ctx { int64_t total; } progress_ctx;
+/* total: the job's outer steps; stop_after > 0: interrupt (with a
+ * checkpoint) after that many outer steps of this run. */
+typedef struct progress_ctx { int64_t total, done, stop_after; } progress_ctx;
 
 /* "1h02m", "3m07s", "42s", "2.5s", "0s", or "-" when not measurable. */
 static void duration_text(double s, char *out, size_t cap)
@@ -78,6 +80,7 @@ static void print_progress(void *ctx, const meta_report *rep, double wall_s)
            (long long)rep->step, (long long)c->total, rep->meta_loss, rep->grad_norm, rep->clipped ? " (clipped)" : "",
            rep->failed_paths, wall_s, rtext, etext);
     fflush(stdout);
+    if (c->stop_after > 0 && ++c->done >= c->stop_after) atomic_store(&train_cancel, 2);
 }
 
 typedef struct resume_ctx {
@@ -107,14 +110,22 @@ static int resume_cb(void *ctx, const store_meta_job_row *j)
 static int train_usage(void)
 {
     fprintf(stderr, "usage: optirsd meta-train --config FILE [--db PATH] [--threads N] [--resume] [--out FILE]\n"
-                    "  FILE holds `key = value` lines; deploy/meta/README.md documents the keys.\n");
+                    "                          [--stop-after N]\n"
+                    "  FILE holds `key = value` lines; deploy/meta/README.md documents the keys.\n"
+                    "  --stop-after N: stop after N outer steps of this run with a meta-checkpoint\n"
+                    "  (rerun with --resume to continue; e.g. a batch scheduler's time slice).\n");
     return 2;
 }
 
 int cli_meta_train(int argc, char **argv)
 {
+    return cli_meta_train_on(argc, argv, NULL);
+}
+
+int cli_meta_train_on(int argc, char **argv, const cli_transport *tr)
+{
     const char *cfg_file = NULL, *db_flag = NULL, *out = NULL;
-    long threads = -1;
+    long threads = -1, stop_after = 0;
     int resume = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) cfg_file = argv[++i];
@@ -122,6 +133,8 @@ int cli_meta_train(int argc, char **argv)
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[++i];
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             if (cli_parse_int(argv[++i], 0, 256, &threads)) return train_usage();
+        } else if (strcmp(argv[i], "--stop-after") == 0 && i + 1 < argc) {
+            if (cli_parse_int(argv[++i], 1, META_MAX_OUTER_STEPS, &stop_after)) return train_usage();
         } else if (strcmp(argv[i], "--resume") == 0) resume = 1;
         else return train_usage();
     }
@@ -185,9 +198,10 @@ int cli_meta_train(int argc, char **argv)
     size_t ntheta = lopt_theta_count(lopt_arch_from_name(sp.mc.optimizer), sp.mc.hidden, sp.mc.depth);
     static const char *const est[] = {"es", "pes", "tbptt"};
     printf("meta-train job %s%s: %s %dx%d (%zu meta-parameters), %s, %d particles, unroll %d, %lld outer steps, "
-           "%d threads, db %s\n",
+           "%d %s, db %s\n",
            r.id, resumed ? " (resumed)" : "", sp.mc.optimizer, sp.mc.hidden, sp.mc.depth, ntheta, est[sp.mc.estimator],
-           sp.mc.nparticles, sp.mc.unroll, (long long)sp.outer_steps, nthreads, db_file);
+           sp.mc.nparticles, sp.mc.unroll, (long long)sp.outer_steps, tr ? tr->nprocs : nthreads,
+           tr ? "processes" : "threads", db_file);
     for (int i = 0; i < sp.mc.ntasks; i++) printf("  task %d: %s\n", i, sp.task_text[i]);
     if (resumed) printf("resuming at outer step %lld (%.1fs spent)\n", (long long)(r.ckpt ? r.step : 0), r.wall_s);
     fflush(stdout);
@@ -197,8 +211,14 @@ int cli_meta_train(int argc, char **argv)
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    progress_ctx pc = {sp.outer_steps};
+    progress_ctx pc = {sp.outer_steps, 0, stop_after};
     meta_run_io io = {.cancel = &train_cancel, .progress = print_progress, .ctx = &pc, .out_path = out};
+    if (tr) {
+        io.begin = tr->begin;
+        io.step = tr->step;
+        io.save = tr->save;
+        io.tctx = tr->tctx;
+    }
     int64_t version = 0;
     rc = meta_run(db, r.id, &sp, r.ckpt, r.ckpt_len, r.wall_s, &io, &version, msg, sizeof msg);
     free(r.ckpt);

@@ -5,13 +5,29 @@
  * missing, too large, malformed or empty).
  *
  *   optirsd meta-train --config FILE [--db PATH] [--threads N] [--resume] [--out FILE]
+ *                      [--stop-after N]
  *   optirsd eval --weights NAME[@VERSION] (--suite NAME | --suite-file PATH) [--db PATH]
  *                [--horizons 1000,5000] [--seeds 5] [--threads N] [--lr X]
  * (eval: cli_eval.c; its suites are deploy/eval/NAME.suite, eval_suite.h). */
 #ifndef OPTIRS_CLI_H
 #define OPTIRS_CLI_H
 
+#include "meta_run.h"
+
 int cli_meta_train(int argc, char **argv);
+
+/* meta-train with the particles spread over processes: meta_run's transport
+ * hooks (meta_run.h) and the number of processes, for the start line.  The
+ * MPI driver (src/cli/mpi/mpi_meta.c) runs it on rank 0; tr == NULL is
+ * cli_meta_train. */
+typedef struct cli_transport {
+    int  (*begin)(void *tctx, meta_job *j, char *msg, size_t cap);
+    int  (*step)(void *tctx, meta_job *j, meta_report *rep, char *msg, size_t cap);
+    int  (*save)(void *tctx, const meta_job *j, uint8_t **out, size_t *out_len, char *msg, size_t cap);
+    void *tctx;
+    int   nprocs;
+} cli_transport;
+int cli_meta_train_on(int argc, char **argv, const cli_transport *tr);
 int cli_eval(int argc, char **argv);
 
 /* Shared by the subcommands. */

@@ -64,6 +64,11 @@ static int outer_step(meta_job *j, int nthreads, meta_report *rep)
     return meta_step_end(j, rep);
 }
 
+static int save_checkpoint(const meta_run_io *io, const meta_job *j, uint8_t **out, size_t *len, char *msg, size_t cap)
+{
+    return io && io->save ? io->save(io->tctx, j, out, len, msg, cap) : meta_save(j, out, len);
+}
+
 static int write_file(const char *path, const void *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -152,6 +157,7 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
         rc = meta_load(j, ckpt, ckpt_len);
         if (rc) fail(msg, cap, rc, "the meta-checkpoint does not match this configuration (%s)%s", err_message(rc), "");
     }
+    if (!rc && io && io->begin) rc = io->begin(io->tctx, j, msg, cap);
     int nthreads = sp->threads;
     if (nthreads <= 0) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -167,25 +173,26 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
             break;
         }
         meta_report rep;
-        rc = outer_step(j, nthreads, &rep);
-        if (rc) {
-            fail(msg, cap, rc, "outer step failed: %s (%.150s)", err_message(rc), tasks_last_error());
-            break;
+        if (io && io->step) rc = io->step(io->tctx, j, &rep, msg, cap);
+        else {
+            rc = outer_step(j, nthreads, &rep);
+            if (rc) fail(msg, cap, rc, "outer step failed: %s (%.150s)", err_message(rc), tasks_last_error());
         }
+        if (rc) break;
         last_loss = rep.meta_loss;
         double wall = wall0 + mono_s() - t0;
         rc = store_meta_curve_add(db, id, rep.step, rep.meta_loss, rep.grad_norm);
         uint8_t *blob = NULL;
         size_t len = 0;
         int at_ckpt = rep.step % sp->checkpoint_every == 0;
-        if (!rc && (at_ckpt || rep.step == sp->outer_steps)) rc = meta_save(j, &blob, &len);
+        if (!rc && (at_ckpt || rep.step == sp->outer_steps)) rc = save_checkpoint(io, j, &blob, &len, msg, cap);
         char ck[META_WNAME_MAX];
         int64_t ckv;
         if (!rc && sp->keep_checkpoints && at_ckpt && rep.step < sp->outer_steps && meta_spec_checkpoint_name(sp, rep.step, ck))
             rc = store_result(db, id, sp, ck, j, wall, rep.meta_loss, NULL, &ckv, msg, cap);
         if (!rc) rc = store_meta_job_update(db, id, NULL, rep.step, wall, NULL, NULL, 0, blob, len);
         free(blob);
-        if (rc) fail(msg, cap, rc, "cannot record progress (%s)%s", err_message(rc), "");
+        if (rc && !(msg && *msg)) fail(msg, cap, rc, "cannot record progress (%s)%s", err_message(rc), "");
         if (!rc && io && io->progress) io->progress(io->ctx, &rep, wall);
     }
     double wall = wall0 + mono_s() - t0;
@@ -197,7 +204,7 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
     } else if (stopped) {
         uint8_t *blob = NULL;
         size_t len = 0;
-        meta_save(j, &blob, &len);
+        save_checkpoint(io, j, &blob, &len, NULL, 0);
         store_meta_job_update(db, id, stopped == 2 ? "interrupted" : "cancelled", meta_job_step(j), wall, NULL, NULL, 0,
                               blob, len);
         free(blob);

@@ -34,6 +34,17 @@ typedef struct meta_run_io {
     void (*progress)(void *ctx, const meta_report *rep, double wall_s);
     void *ctx;
     const char *out_path;               /* also write the weights blob here (or NULL) */
+    /* A transport that spreads the particles over processes (the MPI driver,
+     * src/cli/mpi/) replaces how a step is run and a checkpoint made; each
+     * NULL = this process alone.  begin: once, after the job is created
+     * (and loaded from ckpt), before the first step; step: one outer step in
+     * place of the threads' (its report in rep); save: the meta-checkpoint
+     * in place of meta_save.  Each returns 0 or an ERR_* with a message in
+     * msg (the job is then "failed", resumable from its last checkpoint). */
+    int  (*begin)(void *tctx, meta_job *j, char *msg, size_t cap);
+    int  (*step)(void *tctx, meta_job *j, meta_report *rep, char *msg, size_t cap);
+    int  (*save)(void *tctx, const meta_job *j, uint8_t **out, size_t *out_len, char *msg, size_t cap);
+    void *tctx;
 } meta_run_io;
 
 /* Runs job `id` (its row inserted already) from the checkpoint `ckpt`

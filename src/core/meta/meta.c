@@ -1,5 +1,6 @@
 /* meta.c — ES / PES meta-training of learned optimizers.  See meta.h. */
 #include "meta.h"
+#include "meta_internal.h"
 #include "lopt_internal.h"
 #include "errors.h"
 
@@ -10,39 +11,6 @@
 
 #define LOSS_CAP 1e30
 #define STREAM_EPISODE (1ull << 40)
-
-/* One inner training path: a task's params and an optimizer instance. */
-typedef struct side {
-    opt    o;
-    int    o_ok;
-    float *params, *grad, *upd;   /* (n) each */
-    double loss;                  /* minibatch loss at params */
-    rng    data;                  /* minibatch stream */
-} side;
-
-typedef struct particle {
-    task    *tk;
-    uint64_t task_seed, episode;
-    int      task_index;          /* into cfg.tasks */
-    int      active, failed;
-    int64_t  t, horizon;
-    side     s[3];                /* θ+ε path, θ−ε path, the reference path (META_OBJ_REF) */
-    double  *ref;                 /* (unroll) the reference's losses of this truncation */
-    float   *eps, *xi, *theta_pm; /* (ntheta) each */
-    double   Lp, Lm;
-    int      nfail;
-} particle;
-
-struct meta_job {
-    meta_config  cfg;
-    lopt_weights w;
-    double      *am, *av;         /* outer Adam moments (ntheta) */
-    int64_t      at;              /* outer Adam steps */
-    int64_t      step;
-    float       *grad;            /* last estimate (ntheta) */
-    particle    *P;
-    rng          base;
-};
 
 void meta_config_defaults(meta_config *c)
 {
@@ -245,13 +213,16 @@ static void particle_free(particle *p)
     memset(p, 0, sizeof *p);
 }
 
+void meta_particle_drop(particle *p)
+{
+    for (int s = 0; s < 3; s++) side_free(&p->s[s]);
+    task_free(p->tk);
+    p->tk = NULL;
+}
+
 static int particle_task(const meta_job *j, int ti, uint64_t task_seed, particle *p)
 {
-    if (p->tk) {
-        for (int s = 0; s < 3; s++) side_free(&p->s[s]);
-        task_free(p->tk);
-        p->tk = NULL;
-    }
+    meta_particle_drop(p);
     const meta_task_spec *ts = &j->cfg.tasks[ti];
     p->task_seed = task_seed;
     p->task_index = ti;
@@ -296,7 +267,7 @@ static void trained_range(const meta_job *j, size_t *lo, size_t *hi)
     *hi = j->cfg.train == META_TRAIN_NETWORK ? n - LOPT_MLP_NSCALE : n;
 }
 
-static void draw_eps(const meta_job *j, int k, particle *p)
+void meta_draw_eps(const meta_job *j, int k, particle *p)
 {
     rng rs, rp, re;
     rng_split(&j->base, 1 + (uint64_t)j->step, &rs);
@@ -335,7 +306,7 @@ static int eval_es(meta_job *j, int k)
     rng_split(&rs, (uint64_t)k, &rp);
     int rc = particle_episode(j, k, &rp);
     if (rc) return rc;
-    draw_eps(j, k, p);
+    meta_draw_eps(j, k, p);
     int U = meta_unroll_at(&j->cfg, j->step);
     eval_pair(j, p, U, U);
     p->active = 0;
@@ -367,7 +338,7 @@ static int eval_pes(meta_job *j, int k)
             if (f0 || f1) p->failed = 1;
         }
     }
-    draw_eps(j, k, p);
+    meta_draw_eps(j, k, p);
     for (size_t i = 0; i < j->w.ntheta; i++) p->xi[i] += p->eps[i];
     int64_t left = p->horizon - p->t;
     int U = meta_unroll_at(c, j->step);
@@ -616,7 +587,7 @@ int meta_unroll_loss(const meta_config *cfg, const float *theta, int task_index,
 
 /* ---- checkpoint ---------------------------------------------------------- */
 
-static uint64_t cfg_fingerprint(const meta_job *j)
+uint64_t meta_cfg_fingerprint(const meta_job *j)
 {
     const meta_config *c = &j->cfg;
     uint64_t v[] = {(uint64_t)c->hidden, (uint64_t)c->depth, (uint64_t)c->estimator,
@@ -657,46 +628,60 @@ static void get_rng(blob_reader *r, rng *g)
     g->spare = blob_get_f64(r);
 }
 
-int meta_save(const meta_job *j, uint8_t **out, size_t *out_len)
+int meta_put_particle(blob_writer *w, const meta_job *j, int k)
+{
+    const particle *p = &j->P[k];
+    size_t nt = j->w.ntheta;
+    int persist = j->cfg.estimator == META_PES && p->active;
+    blob_put_u32(w, (uint32_t)persist);
+    blob_put_u64(w, p->episode);
+    if (!persist) return 0;
+    if (!p->tk) return ERR_INVALID_ARGUMENT;   /* a split step's particle: its owner has the paths */
+    blob_put_u64(w, p->task_seed);
+    if (j->cfg.task_draw == META_DRAW_WEIGHTED) blob_put_u32(w, (uint32_t)p->task_index);
+    blob_put_u32(w, (uint32_t)p->failed);
+    blob_put_u64(w, (uint64_t)p->t);
+    blob_put_u64(w, (uint64_t)p->horizon);
+    blob_put_f32s(w, p->xi, nt);
+    for (int s = 0; s < nsides(&j->cfg); s++) {
+        const side *sd = &p->s[s];
+        blob_put_f32s(w, sd->params, p->tk->n);
+        blob_put_f32s(w, sd->grad, p->tk->n);
+        blob_put_f64(w, sd->loss);
+        put_rng(w, &sd->data);
+        uint8_t *ob = NULL;
+        size_t olen = 0;
+        int rc = opt_save(&sd->o, &ob, &olen);
+        if (rc) return rc;
+        blob_put_u64(w, olen);
+        blob_put_bytes(w, ob, olen);
+        free(ob);
+    }
+    return 0;
+}
+
+int meta_save_parts(const meta_job *j, const uint8_t *const *parts, const size_t *lens, uint8_t **out,
+                    size_t *out_len)
 {
     blob_writer w;
     int rc = blob_writer_init(&w, BLOB_KIND_META, META_VERSION);
     if (rc) return rc;
     size_t nt = j->w.ntheta;
-    blob_put_u64(&w, cfg_fingerprint(j));
+    blob_put_u64(&w, meta_cfg_fingerprint(j));
     lopt_weights_put(&w, &j->w);
     blob_put_u64(&w, (uint64_t)j->step);
     blob_put_u64(&w, (uint64_t)j->at);
     for (size_t i = 0; i < nt; i++) blob_put_f64(&w, j->am[i]);
     for (size_t i = 0; i < nt; i++) blob_put_f64(&w, j->av[i]);
-    for (int k = 0; k < j->cfg.nparticles; k++) {
-        const particle *p = &j->P[k];
-        int persist = j->cfg.estimator == META_PES && p->active;
-        blob_put_u32(&w, (uint32_t)persist);
-        blob_put_u64(&w, p->episode);
-        if (!persist) continue;
-        blob_put_u64(&w, p->task_seed);
-        if (j->cfg.task_draw == META_DRAW_WEIGHTED) blob_put_u32(&w, (uint32_t)p->task_index);
-        blob_put_u32(&w, (uint32_t)p->failed);
-        blob_put_u64(&w, (uint64_t)p->t);
-        blob_put_u64(&w, (uint64_t)p->horizon);
-        blob_put_f32s(&w, p->xi, nt);
-        for (int s = 0; s < nsides(&j->cfg); s++) {
-            const side *sd = &p->s[s];
-            blob_put_f32s(&w, sd->params, p->tk->n);
-            blob_put_f32s(&w, sd->grad, p->tk->n);
-            blob_put_f64(&w, sd->loss);
-            put_rng(&w, &sd->data);
-            uint8_t *ob = NULL;
-            size_t olen = 0;
-            rc = opt_save(&sd->o, &ob, &olen);
-            if (rc) { blob_writer_deinit(&w); return rc; }
-            blob_put_u64(&w, olen);
-            blob_put_bytes(&w, ob, olen);
-            free(ob);
-        }
-    }
+    for (int k = 0; k < j->cfg.nparticles && !rc; k++)
+        rc = parts && parts[k] ? meta_part_copy(&w, j, k, parts[k], lens[k]) : meta_put_particle(&w, j, k);
+    if (rc) { blob_writer_deinit(&w); return rc; }
     return blob_writer_finish(&w, out, out_len);
+}
+
+int meta_save(const meta_job *j, uint8_t **out, size_t *out_len)
+{
+    return meta_save_parts(j, NULL, NULL, out, out_len);
 }
 
 int meta_load(meta_job *j, const void *data, size_t len)
@@ -705,7 +690,7 @@ int meta_load(meta_job *j, const void *data, size_t len)
     uint32_t version;
     int rc = blob_reader_init(&r, data, len, BLOB_KIND_META, &version);
     if (rc) return rc;
-    if (version != META_VERSION || blob_get_u64(&r) != cfg_fingerprint(j)) return ERR_CORRUPT;
+    if (version != META_VERSION || blob_get_u64(&r) != meta_cfg_fingerprint(j)) return ERR_CORRUPT;
     lopt_weights w;
     rc = lopt_weights_get(&r, &w);
     if (rc) return rc;

@@ -82,6 +82,26 @@
  * particle's persistent state); a job created with the same config and
  * loaded from it continues exactly as the uninterrupted job would.
  *
+ * Split steps (meta_split.c: the particles of an outer step spread over
+ * processes, e.g. MPI ranks; core itself knows nothing of transport).  Every
+ * process holds a job made from the same config and checkpoint; process r
+ * evaluates its range [k0, k1) with meta_eval_particle, publishes each
+ * particle's META_RET_N scalars (meta_particle_returns), and every process
+ * calls meta_step_end_split with all P particles' scalars.  Particles outside
+ * the range are completed from the scalars alone: ES regenerates ε_k from
+ * (seed, step, k); PES follows the owner's episode bookkeeping (episode, t,
+ * horizon, failed) and accumulates ξ_k from the regenerated ε_k, resetting it
+ * when the owner started a new episode (a non-owned particle's task and paths
+ * are freed); TBPTT needs the owners' per-particle gradients
+ * (meta_particle_grad), ntheta floats each.  The combination then runs in the
+ * fixed particle order of meta_step_end, so theta, the outer Adam state and
+ * the report are bit-identical however the particles were split, and every
+ * process stays identical.  The ranges must be the same on every step
+ * between two checkpoints (a PES particle's inner state lives with its
+ * owner); a checkpoint is meta_save_parts with each non-owned particle's
+ * section from its owner (meta_particle_save), and any split can resume it
+ * (every process meta_loads the whole checkpoint).
+ *
  * Ownership: meta_job_new allocates; meta_job_free releases (NULL ok). */
 #ifndef OPTIRS_META_H
 #define OPTIRS_META_H
@@ -231,5 +251,32 @@ int  meta_unroll_loss(const meta_config *cfg, const float *theta, int task_index
 int  meta_unroll_grad(const meta_config *cfg, const float *theta, int task_index, uint64_t task_seed,
                       uint64_t init_seed, uint64_t data_seed, int steps, int exact, double *loss,
                       double *grad);
+
+/* ---- split steps (meta_split.c; see "Split steps" above) ---------------- */
+
+/* The scalars of particle k after meta_eval_particle: L+, L−, failed paths,
+ * episode, failed, active, t, horizon (every one exact in a double). */
+#define META_RET_N 8
+int  meta_particle_returns(const meta_job *j, int k, double ret[META_RET_N]);
+/* TBPTT: particle k's meta-gradient (ntheta floats) after meta_eval_particle;
+ * NULL for the other estimators or a bad k. */
+const float *meta_particle_grad(const meta_job *j, int k);
+/* Ends an outer step of which this process evaluated [k0, k1): ret holds
+ * the META_RET_N scalars of all P particles (particle k at ret + k ×
+ * META_RET_N; those in [k0, k1) are ignored), grads (TBPTT with k0 > 0 or
+ * k1 < P) the P × ntheta gradients.  Then as meta_step_end.  0, or
+ * ERR_INVALID_ARGUMENT (a bad range, a non-finite loss, a field out of its
+ * range, grads missing) with the job untouched, or meta_step_end's errors. */
+int  meta_step_end_split(meta_job *j, int k0, int k1, const double *ret, const float *grads, meta_report *rep);
+/* Particle k's checkpoint section as a blob of its own (checksummed, tied
+ * to the config and the outer step); the caller frees *out. */
+int  meta_particle_save(const meta_job *j, int k, uint8_t **out, size_t *out_len);
+/* meta_save with particle k's section taken from parts[k] (a
+ * meta_particle_save blob of this config and step) where parts[k] != NULL;
+ * parts == NULL is meta_save.  ERR_CORRUPT on a part that does not fit;
+ * ERR_INVALID_ARGUMENT when a PES particle's part is missing and this
+ * process does not own it (meta_save of a split job says the same). */
+int  meta_save_parts(const meta_job *j, const uint8_t *const *parts, const size_t *lens, uint8_t **out,
+                     size_t *out_len);
 
 #endif
