@@ -71,7 +71,7 @@ BENCH_BIN   := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all deps deps-run run test unit integration bench clean asan ubsan e2e-deps dashboard layers \
         js-types
-all: $(BUILD)/optirsd $(UNIT_BIN) $(SVCTEST_BIN) $(SRVTEST_BIN) $(BENCH_BIN) c-client $(MPI_BIN)
+all: $(BUILD)/optirsd $(UNIT_BIN) $(SVCTEST_BIN) $(SRVTEST_BIN) $(BENCH_BIN) c-client
 
 # Installs the missing packages of $(1) (apt-get, as root).
 define install_missing
@@ -146,6 +146,9 @@ $(BUILD)/src/cli/mpi/%.o: src/cli/mpi/%.c
 	$(MPICC) $(CFLAGS) $(CLI_INC) -MMD -MP -c $< -o $@
 $(BUILD)/optirsd-mpi: $(MPI_OBJ) $(BUILD)/src/cli/cli.o $(BUILD)/libserver.a $(BUILD)/libservice.a $(BUILD)/libcore.a
 	$(MPICC) $(CFLAGS) $(filter %.o %.a,$^) -o $@ $(LDLIBS)
+# (here, not on the line above: a prerequisite list is expanded where it is
+# read, and MPI_BIN is only known from this point on)
+all: $(MPI_BIN)
 
 $(BUILD)/tests/server/%: tests/unit/server/%.c $(BUILD)/libserver.a $(BUILD)/libservice.a $(BUILD)/libcore.a
 	@mkdir -p $(dir $@)
@@ -199,7 +202,7 @@ js-types:
 # path and is not found with the server's.
 layers:
 	$(PY) tests/check_layers.py
-	@$(MAKE) --no-print-directory $(CORE_OBJ) $(DATA_OBJ) $(STORAGE_OBJ) $(SERVICE_OBJ) $(SERVER_OBJ) $(CLI_OBJ)
+	@$(MAKE) --no-print-directory $(CORE_OBJ) $(DATA_OBJ) $(STORAGE_OBJ) $(SERVICE_OBJ) $(SERVER_OBJ) $(CLI_OBJ) $(if $(MPICC),$(MPI_OBJ))
 	$(PY) tests/check_prefixes.py --build $(BUILD)
 	@printf '#include "cli.h"\n' | $(CC) $(CLI_INC) -fsyntax-only -x c - && \
 	 if printf '#include "cli.h"\n' | $(CC) $(SERVER_INC) -fsyntax-only -x c - 2>/dev/null; then \
