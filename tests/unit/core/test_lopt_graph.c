@@ -422,6 +422,36 @@ static void test_state_bytes_count_the_graph(void **st)
     layout_deinit(&lay);
 }
 
+/* A task's layout carries its layers' graph (tasks_internal.h): for the deep
+ * MLP, l.w and l.b take (l−1).w and (l−1).b as inputs; a flat task is one
+ * node. */
+static void test_task_layouts_carry_the_layers_graph(void **st)
+{
+    (void)st;
+    task *tk;
+    task_params tp = {0};
+    assert_int_equal(task_create("deep_mlp", &tp, 1, &tk), 0);
+    const layout *lay = &tk->lay;
+    if (getenv("GRAPH_DEBUG"))
+        for (int i = 0; i < lay->ntensors; i++)
+            fprintf(stderr, "%s ninputs %d role %d\n", lay->tensors[i].name, lay->tensors[i].ninputs, lay->tensors[i].role);
+    assert_true(lay->ntensors >= 4 && lay->ntensors % 2 == 0);
+    assert_int_equal(lay->tensors[0].ninputs, 0);
+    assert_int_equal(lay->tensors[1].ninputs, 0);
+    for (int i = 2; i < lay->ntensors; i++) {
+        int l0 = (i / 2 - 1) * 2;
+        assert_int_equal(lay->tensors[i].ninputs, 2);
+        assert_int_equal(lay->tensors[i].inputs[0], l0);
+        assert_int_equal(lay->tensors[i].inputs[1], l0 + 1);
+        assert_int_equal(lay->tensors[i].role, i % 2 ? LAYOUT_ROLE_BIAS : LAYOUT_ROLE_WEIGHT);
+    }
+    task_free(tk);
+    tp.dim = 10;
+    assert_int_equal(task_create("quadratic", &tp, 1, &tk), 0);
+    assert_int_equal(layout_graph_edges(&tk->lay), 0);
+    task_free(tk);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_graph_matters_and_isolated_nodes_drops_it),
         cmocka_unit_test(test_state_roundtrips_bitwise),
         cmocka_unit_test(test_state_bytes_count_the_graph),
+        cmocka_unit_test(test_task_layouts_carry_the_layers_graph),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
