@@ -24,7 +24,8 @@
  * The forward keeps its activations in `cache` (lopt_graph_cache_size
  * floats); the backward needs it and `scratch` (lopt_graph_scratch_size) and
  * ACCUMULATES into dtheta.  Nothing allocates: thread-safe on unshared
- * buffers.  Cost per forward: about R·(8·ne + 8·nn)·H² multiply-adds. */
+ * buffers.  Cost per forward: about 4·R·(ne + nn)·H² multiply-adds (two
+ * messages of 2H·H per edge, one update of 4H·H per node, per round). */
 #ifndef OPTIRS_LOPT_GRAPH_NET_H
 #define OPTIRS_LOPT_GRAPH_NET_H
 
