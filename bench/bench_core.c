@@ -515,6 +515,25 @@ static void bench_attn(double t_adam_1e6)
     }
 }
 
+/* graph_lopt (issue 18: a ratio to Adam's step): its per-parameter rule on
+ * one tensor, then 64 tensors in the default chain (63 edges) through the
+ * default 16-wide, 2-round message passing. */
+static void bench_graph(double t_adam_1e6)
+{
+    opt_config cfg;
+    int err = opt_config_defaults(&cfg, "graph_lopt");
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    static const struct { int ntens; const char *fig, *note; } v[] = {
+        {1, "graph_lopt_step_1e6", "1 tensor, 1 thread"},
+        {64, "graph_lopt_step_1e6_64t", "64 tensors, chain graph, 1 thread"},
+    };
+    for (int i = 0; i < 2; i++) {
+        double t = err ? NAN : time_opt_tensors(&cfg, 1000000, v[i].ntens, &err);
+        add_row(v[i].fig, isnan(t) ? NAN : 1e6 / t, "params/s", isnan(t) ? NAN : t / t_adam_1e6,
+                "adam_step_1e6 (cost x)", "-", isnan(t) ? err_name(err) : v[i].note);
+    }
+}
+
 static void bench_learned(double t_adam_1e6)
 {
     static const char *const names[] = {"mlp_lopt", "lstm_lopt", "nn_adam"};
@@ -538,6 +557,7 @@ static void bench_learned(double t_adam_1e6)
         if (i == 1) bench_lstm_kernels(t_adam_1e6);
     }
     bench_attn(t_adam_1e6);
+    bench_graph(t_adam_1e6);
 }
 
 /* ---- JSON ---------------------------------------------------------------- */

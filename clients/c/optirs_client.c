@@ -704,6 +704,24 @@ int optirs_session_create(optirs_client *c, const optirs_spec *sp, optirs_sessio
                 goto done;
             cJSON_AddItemToArray(sh, v);
         }
+        const optirs_tensor_graph *tg = sp->graph ? &sp->graph[i] : NULL;
+        if (tg && tg->inputs) {
+            cJSON *in = cJSON_AddArrayToObject(to, "inputs");
+            if (!in)
+                goto done;
+            for (int k = 0; k < tg->n_inputs; k++) {
+                if (!tg->inputs[k]) {
+                    rc = OPTIRS_E_ARG;
+                    goto done;
+                }
+                cJSON *v = cJSON_CreateString(tg->inputs[k]);
+                if (!v)
+                    goto done;
+                cJSON_AddItemToArray(in, v);
+            }
+        }
+        if (tg && tg->role && !cJSON_AddStringToObject(to, "role", tg->role))
+            goto done;
     }
     if (sp->params) {
         cJSON *pa = cJSON_AddArrayToObject(o, "params");

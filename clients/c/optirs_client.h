@@ -120,6 +120,17 @@ typedef struct optirs_tensor {
     int            ndim;
 } optirs_tensor;
 
+/* The tensor graph of one tensor (optional; graph_lopt reads it, other
+ * optimizers accept it): the names of the n_inputs tensors feeding it (at
+ * most 8; inputs NULL: not sent, the daemon's default chain) and its role
+ * ("weight", "bias", "embedding", "norm", "other"; NULL: not sent, the
+ * daemon's default from the shape). */
+typedef struct optirs_tensor_graph {
+    const char *const *inputs;
+    int                n_inputs;
+    const char        *role;
+} optirs_tensor_graph;
+
 /* The common fields of a create request; NULL / 0 fields are left out (the
  * daemon's defaults).  For anything else use optirs_session_create_json. */
 typedef struct optirs_spec {
@@ -138,6 +149,8 @@ typedef struct optirs_spec {
     const char          *domain;            /* learned optimizers: "vision", "text", "tabular",
                                                "synthetic" — that domain's weights record (the
                                                daemon answers no_domain_weights when it has none) */
+    const optirs_tensor_graph *graph;       /* NULL, or n_tensors entries: each tensor's inputs
+                                               and role (optirs_tensor_graph) */
 } optirs_spec;
 
 /* POST /v1/sessions with a JSON spec (CreateSessionRequest) or a struct.

@@ -58,7 +58,12 @@ export declare function encodeVector(v: ArrayLike<number>, dtype: Dtype): Uint8A
 export declare function decodeVector(buf: ArrayBuffer, dtype: Dtype): Float32Array;
 
 export type Shape = number[];
-export interface TensorSpec { name?: string; shape: Shape }
+/** A tensor of a create request.  inputs and role are its place in the model's tensor graph
+ * (optional; graph_lopt reads it, other optimizers accept it): the names of the tensors feeding
+ * it (at most 8; absent: the previous tensor) and its role (absent: from the shape). */
+export interface TensorSpec { name?: string; shape: Shape; inputs?: string[]; role?: TensorRole }
+
+export type TensorRole = 'weight' | 'bias' | 'embedding' | 'norm' | 'other';
 
 export interface CreateSessionOptions {
   tensors: Array<Shape | TensorSpec | number>;
@@ -116,7 +121,7 @@ export interface SessionSummary {
 
 /** A session's description (openapi Session): the summary with its tensors. */
 export interface SessionDescription extends SessionSummary {
-  tensors: Array<{ name: string; shape: Shape }>;
+  tensors: Array<{ name: string; shape: Shape; inputs?: string[]; role?: TensorRole }>;
 }
 
 export interface Hyperparameter {

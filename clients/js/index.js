@@ -311,7 +311,9 @@ export class Client {
 
   /**
    * Creates a session.  tensors: shapes ([[784, 128], [128]]) or {name, shape}
-   * objects; params: initial values (array or Float32Array, default zeros).
+   * objects, which may carry the tensor graph: {name, shape, inputs: [names],
+   * role: 'weight'|'bias'|'embedding'|'norm'|'other'} (graph_lopt reads it);
+   * params: initial values (array or Float32Array, default zeros).
    * domain (learned optimizers: 'vision', 'text', 'tabular', 'synthetic'):
    * that domain's weights record; rejects with OptirsError
    * 'no_domain_weights' when the optimizer has none.

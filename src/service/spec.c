@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "f32json.h"
 #include "jsonwalk.h"
+#include "utf8.h"
 
 #define MAX_TENSORS 4096
 
@@ -168,6 +169,87 @@ int spec_tags_check(const cJSON *v, char *msg, size_t cap)
     return 0;
 }
 
+/* The tensor graph (layout.h): each tensor's optional "inputs" (names of
+ * other tensors) and "role"; a tensor without "inputs" keeps the default
+ * chain (its predecessor), without "role" the role of its shape.  Checked
+ * here for names and types, by layout_set_graph for the structure. */
+static int parse_graph(parse_ctx *c)
+{
+    layout *lay = &c->sp->lay;
+    int nt = lay->ntensors, declared = 0, rc = 0;
+    for (const cJSON *t = c->tensors->child; t; t = t->next)
+        if (cJSON_GetObjectItemCaseSensitive(t, "inputs") || cJSON_GetObjectItemCaseSensitive(t, "role"))
+            declared = 1;
+    if (!declared) return 0;
+    int *roles = malloc((size_t)nt * sizeof *roles), *nin = malloc((size_t)nt * sizeof *nin);
+    int (*in)[LAYOUT_MAX_INPUTS] = calloc((size_t)nt, sizeof *in);
+    if (!roles || !nin || !in) rc = fail(c, ERR_NO_MEMORY, "out of memory");
+    int i = 0;
+    for (const cJSON *t = c->tensors->child; !rc && t; t = t->next, i++) {
+        const layout_tensor *lt = &lay->tensors[i];
+        roles[i] = lt->role;
+        nin[i] = lt->ninputs;
+        memcpy(in[i], lt->inputs, sizeof in[i]);
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(t, "role");
+        if (r) {
+            roles[i] = cJSON_IsString(r) ? layout_role_from_name(r->valuestring) : -1;
+            if (roles[i] < 0) {
+                rc = fail(c, ERR_INVALID_ARGUMENT,
+                          "tensors[%d].role must be one of \"weight\", \"bias\", \"embedding\", \"norm\", \"other\"", i);
+                break;
+            }
+        }
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(t, "inputs");
+        if (!a) continue;
+        if (!cJSON_IsArray(a)) {
+            rc = fail(c, ERR_INVALID_ARGUMENT, "tensors[%d].inputs must be an array of tensor names", i);
+            break;
+        }
+        int k = cJSON_GetArraySize(a);
+        if (k > LAYOUT_MAX_INPUTS) {
+            rc = fail(c, ERR_OUT_OF_RANGE, "tensors[%d].inputs lists %d tensors, above the limit of %d", i, k,
+                      LAYOUT_MAX_INPUTS);
+            break;
+        }
+        nin[i] = k;
+        k = 0;
+        for (const cJSON *x = a->child; !rc && x; x = x->next, k++) {
+            if (!cJSON_IsString(x)) {
+                rc = fail(c, ERR_INVALID_ARGUMENT, "tensors[%d].inputs[%d] must be a tensor name", i, k);
+                break;
+            }
+            if (!utf8_valid(x->valuestring, strlen(x->valuestring))) {
+                rc = fail(c, ERR_INVALID_UTF8, "tensors[%d].inputs[%d] is not valid UTF-8", i, k);
+                break;
+            }
+            int j = 0;
+            while (j < nt && strcmp(lay->tensors[j].name, x->valuestring) != 0) j++;
+            if (j == nt)
+                rc = fail(c, ERR_INVALID_ARGUMENT, "tensors[%d].inputs[%d] names \"%.64s\", which is no tensor of the session",
+                          i, k, x->valuestring);
+            else if (j == i)
+                rc = fail(c, ERR_INVALID_ARGUMENT, "tensors[%d].inputs names the tensor itself (a self-loop)", i);
+            for (int q = 0; !rc && q < k; q++)
+                if (in[i][q] == j)
+                    rc = fail(c, ERR_INVALID_ARGUMENT, "tensors[%d].inputs names \"%.64s\" twice", i, x->valuestring);
+            in[i][k] = j;
+        }
+    }
+    if (!rc) {
+        int bad;
+        rc = layout_set_graph(lay, roles, nin, (const int (*)[LAYOUT_MAX_INPUTS])in, &bad);
+        if (rc == ERR_NO_MEMORY) fail(c, rc, "out of memory");
+        else if (rc && bad < 0 && rc == ERR_OUT_OF_RANGE)
+            fail(c, rc, "the tensors' inputs make more than %d edges", LAYOUT_MAX_EDGES);
+        else if (rc && bad < 0) fail(c, rc, "the tensors' inputs make a cycle (the graph must be acyclic)");
+        else if (rc) fail(c, rc, "tensors[%d] has an invalid graph entry", bad);
+    }
+    free(roles);
+    free(nin);
+    free(in);
+    return rc;
+}
+
 static int parse_tensors(parse_ctx *c)
 {
     int nt = cJSON_GetArraySize(c->tensors);
@@ -190,7 +272,8 @@ static int parse_tensors(parse_ctx *c)
             break;
         }
         for (const cJSON *f = t->child; f; f = f->next)
-            if (strcmp(f->string, "name") != 0 && strcmp(f->string, "shape") != 0) {
+            if (strcmp(f->string, "name") != 0 && strcmp(f->string, "shape") != 0 &&
+                strcmp(f->string, "inputs") != 0 && strcmp(f->string, "role") != 0) {
                 rc = fail(c, ERR_UNKNOWN_FIELD, "unknown field \"%s\" in tensors[%d]", f->string, i);
                 break;
             }
@@ -247,6 +330,7 @@ static int parse_tensors(parse_ctx *c)
             else if (rc)
                 rc = fail(c, ERR_INVALID_SHAPE, "a tensor shape is empty, zero, negative or too large");
         }
+        if (!rc) rc = parse_graph(c);
         free(auto_names);
     }
     free(names);
@@ -408,6 +492,12 @@ cJSON *spec_to_json(const spec *sp)
         cJSON_AddStringToObject(tj, "name", t->name);
         cJSON *sh = cJSON_AddArrayToObject(tj, "shape");
         for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->shape[d]));
+        if (sp->lay.graph_declared) {   /* the graph as declared, defaults filled in */
+            cJSON *in = cJSON_AddArrayToObject(tj, "inputs");
+            for (int k = 0; k < t->ninputs; k++)
+                cJSON_AddItemToArray(in, cJSON_CreateString(sp->lay.tensors[t->inputs[k]].name));
+            cJSON_AddStringToObject(tj, "role", layout_role_name(t->role));
+        }
         cJSON_AddItemToArray(ts, tj);
     }
     if (sp->groups.n) cJSON_AddItemToObject(o, "groups", groups_to_json(&sp->groups, &sp->ocfg, &sp->lay));

@@ -232,6 +232,31 @@ static int run_basic(const char *url)
     rc = optirs_session_create(c, &dsp, &ds);
     CHECK(rc == OPTIRS_E_HTTP && strcmp(ecode(c), "invalid_argument") == 0, "a case variant is refused: %s", ecode(c));
     optirs_session_free(ds);
+
+    /* a tensor graph: graph_lopt with inputs and roles, shown in the description; a self-loop refused */
+    const char *w_in[] = {"w"}, *self_in[] = {"b"};
+    const optirs_tensor_graph gg2[] = {{NULL, 0, "embedding"}, {w_in, 1, "norm"}};
+    optirs_spec gsp = {.optimizer = "graph_lopt", .tensors = ts, .n_tensors = 2, .graph = gg2};
+    optirs_session *gs = NULL;
+    rc = optirs_session_create(c, &gsp, &gs);
+    CHECK(rc == 0, "graph create: %s %s", ecode(c), optirs_client_error(c)->message);
+    if (rc == 0) {
+        const cJSON *gt = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(optirs_session_desc(gs), "tensors"), 1);
+        const cJSON *gi = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(gt, "inputs"), 0);
+        const cJSON *gr = cJSON_GetObjectItemCaseSensitive(gt, "role");
+        CHECK(cJSON_IsString(gi) && strcmp(gi->valuestring, "w") == 0, "b's input is w");
+        CHECK(cJSON_IsString(gr) && strcmp(gr->valuestring, "norm") == 0, "b's role is norm");
+        float gg[7] = {1, -1, 1, -1, 1, -1, 1}, gu[7];
+        rc = optirs_session_step(gs, gg, 7, NULL, NULL, gu);
+        CHECK(rc == 0, "graph_lopt steps: %s", ecode(c));
+    }
+    optirs_session_free(gs);
+    const optirs_tensor_graph bad_g[] = {{NULL, 0, NULL}, {self_in, 1, NULL}};
+    gsp.graph = bad_g;
+    gs = NULL;
+    rc = optirs_session_create(c, &gsp, &gs);
+    CHECK(rc == OPTIRS_E_HTTP && strcmp(ecode(c), "invalid_argument") == 0, "a self-loop is refused: %s", ecode(c));
+    optirs_session_free(gs);
     optirs_client_free(c);
 
     /* nobody listening: connection_error after the retries */

@@ -53,6 +53,23 @@ test('health, catalogue and a session lifecycle', async () => {
   await assert.rejects(c.session(s.id), (e) => e instanceof OptirsError && e.code === 'session_not_found' && e.status === 404);
 });
 
+test('createSession sends a tensor graph; a hostile one is refused', async () => {
+  const c = new Client({ url: d.url });
+  const s = await c.createSession('graph_lopt', {
+    tensors: [{ name: 'emb', shape: [4, 2], role: 'embedding' }, { name: 'w', shape: [2, 2], inputs: ['emb'] },
+      { name: 'b', shape: [2], inputs: ['emb'], role: 'bias' }],
+  });
+  const t = (await c.session(s.id)).desc.tensors;
+  assert.deepEqual(t.map((x) => [x.name, x.inputs, x.role]),
+    [['emb', [], 'embedding'], ['w', ['emb'], 'weight'], ['b', ['emb'], 'bias']]);
+  const u = await s.step(f32(Array.from({ length: 14 }, (_, i) => i - 7)));
+  assert.equal(u.length, 14);
+  await assert.rejects(
+    c.createSession('graph_lopt', { tensors: [{ name: 'a', shape: [2] }, { name: 'b', shape: [2], inputs: ['b'] }] }),
+    (e) => e instanceof OptirsError && e.code === 'invalid_argument' && /self-loop/.test(e.message),
+  );
+});
+
 test('sessions() iterates every page', async () => {
   const c = new Client(d.url);
   const made = new Set();

@@ -46,6 +46,14 @@ Contract kept with torch.optim (each point fails loudly when it cannot hold):
   equal the checkpoint's (restore the model first).
 - The loss of a step is the closure's or ``loss=``; without either no loss is
   recorded (a warning says so once).
+- The model's tensor graph (what ``graph_lopt`` reads): given a module, each
+  session tensor names as ``inputs`` the parameters of the previous module
+  (in ``named_modules()`` order, modules without parameters skipped; at most
+  the last 8) and takes a ``role`` from its module's type (Embedding:
+  embedding; a ...Norm: norm) or else its name (…bias: bias, …weight:
+  weight, other: other).  ``graph=None`` (default) sends it for
+  ``graph_lopt`` only, ``graph=True`` for any optimizer, ``graph=False``
+  never; a daemon without the graph gets the tensors without it.
 """
 import hashlib
 import warnings
@@ -77,6 +85,28 @@ def _unsupported(p, what):
     return None
 
 
+def _module_graph(model):
+    """{id(param): (index of its module in named_modules() order, role)}."""
+    out = {}
+    for mi, (_, m) in enumerate(model.named_modules()):
+        kind = type(m).__name__
+        for pname, p in m.named_parameters(recurse=False):
+            if id(p) in out:                 # a shared parameter: its first module
+                continue
+            if kind.startswith("Embedding"):
+                role = "embedding"
+            elif "Norm" in kind:
+                role = "norm"
+            elif pname.endswith("bias"):
+                role = "bias"
+            elif pname.endswith("weight"):
+                role = "weight"
+            else:
+                role = "other"
+            out[id(p)] = (mi, role)
+    return out
+
+
 class RemoteOptimizer(torch.optim.Optimizer):
     """``RemoteOptimizer(params, optimizer="adam", url=None, **hyperparams)``.
 
@@ -99,7 +129,7 @@ class RemoteOptimizer(torch.optim.Optimizer):
 
     def __init__(self, params, optimizer="adam", url=None, *, client=None, api_key=None,
                  session_id=None, worker=None, names=None, resume="attach", dtype="f32",
-                 answer_dtype="f32", **hyperparams):
+                 answer_dtype="f32", graph=None, **hyperparams):
         if resume not in ("attach", "import"):
             raise ValueError("optirs: resume must be 'attach' or 'import', not %r" % (resume,))
         self._session_opts = {k: hyperparams.pop(k) for k in _SESSION_KEYS if k in hyperparams}
@@ -123,8 +153,15 @@ class RemoteOptimizer(torch.optim.Optimizer):
         self._features = set()                # step fields this daemon is known to take
         self.worker = worker
         self.last_loss = None
+        if graph not in (None, True, False):
+            raise ValueError("optirs: graph must be None, True or False, not %r" % (graph,))
+        self._graph = graph
+        self._modules = {}                    # id(param) -> (module index, role)
         if isinstance(params, torch.nn.Module):
+            self._modules = _module_graph(params)
             params = list(params.named_parameters())
+        elif graph:
+            raise ValueError("optirs: graph=True needs the model (a torch.nn.Module) as params")
         super().__init__(params, self._table.defaults(hyperparams))
         if names is not None:
             plist = self._all_params()
@@ -260,7 +297,36 @@ class RemoteOptimizer(torch.optim.Optimizer):
                     p.copy_(p.to(torch.float32))
             init = torch.cat([p.detach().reshape(-1).to("cpu", torch.float32)
                               for _, p, _ in self._lay])
-        tensors = [{"name": n, "shape": list(p.shape) or [1]} for _, p, n in self._lay]
+        plain = [{"name": n, "shape": list(p.shape) or [1]} for _, p, n in self._lay]
+        send = self._graph if self._graph is not None else self.optimizer == "graph_lopt"
+        if send and self._modules:
+            try:
+                return self._create_with(self._graph_tensors(plain), init)
+            except OptirsError as e:
+                if e.code != "unknown_field" or not ("inputs" in e.message or "role" in e.message):
+                    raise
+                warnings.warn("optirs: this daemon takes no tensor graph; the session has none")
+        return self._create_with(plain, init)
+
+    def _graph_tensors(self, plain):
+        """Copies of plain's tensors with "inputs" and "role" (the module order)."""
+        plain = [dict(t) for t in plain]
+        mods, order = {}, []
+        for (_, p, n), t in zip(self._lay, plain):
+            mi, role = self._modules.get(id(p), (None, "other"))
+            if mi not in mods:
+                mods[mi] = []
+                order.append(mi)
+            mods[mi].append(n)
+            t["role"] = role
+        prev = {}
+        for k, mi in enumerate(order):
+            prev[mi] = mods[order[k - 1]][-8:] if k else []
+        for (_, p, n), t in zip(self._lay, plain):
+            t["inputs"] = list(prev[self._modules.get(id(p), (None, ""))[0]])
+        return plain
+
+    def _create_with(self, tensors, init):
         base = self._table.to_daemon(self.defaults)
         groups = []
         for gi in sorted(self._dgroup):

@@ -167,3 +167,35 @@ def test_fmnist_mlp_with_learned_optimizer_learns(url, fmnist):
           % (weights or "default", r["accuracy"], r["steps"], r["seconds"]))
     assert r["params_match"]
     assert r["accuracy"] >= 0.70
+
+
+def test_remote_optimizer_sends_the_module_graph(url):
+    """graph_lopt: the module's tensor graph (module order, roles from the
+    module type and the parameter name) reaches the session; adam gets none
+    unless graph=True; graph=True needs a module."""
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Embedding(7, 4), torch.nn.Linear(4, 5), torch.nn.LayerNorm(5),
+                                torch.nn.ReLU(), torch.nn.Linear(5, 2))
+    x = torch.randint(0, 7, (8,))
+    opt = RemoteOptimizer(model, "graph_lopt", url=url, lr=1e-3)
+    opt.zero_grad()
+    loss = model(x).sum()
+    loss.backward()
+    opt.step(loss=loss)
+    got = {t["name"]: (t["inputs"], t["role"]) for t in opt.session.info()["tensors"]}
+    assert got == {
+        "0.weight": ([], "embedding"),
+        "1.weight": (["0.weight"], "weight"),
+        "1.bias": (["0.weight"], "bias"),
+        "2.weight": (["1.weight", "1.bias"], "norm"),
+        "2.bias": (["1.weight", "1.bias"], "norm"),
+        "4.weight": (["2.weight", "2.bias"], "weight"),
+        "4.bias": (["2.weight", "2.bias"], "bias"),
+    }
+    assert opt.session.last_step == 1
+    plain = RemoteOptimizer(model, "adam", url=url, lr=1e-3)
+    assert all("inputs" not in t for t in plain.session.info()["tensors"])
+    forced = RemoteOptimizer(model, "adam", url=url, lr=1e-3, graph=True)
+    assert forced.session.info()["tensors"][1]["inputs"] == ["0.weight"]
+    with pytest.raises(ValueError):
+        RemoteOptimizer(model.parameters(), "adam", url=url, graph=True)

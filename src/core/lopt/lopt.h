@@ -44,6 +44,8 @@
 #include "opt.h"
 
 enum { LOPT_ARCH_MLP = 1, LOPT_ARCH_LSTM = 2, LOPT_ARCH_NNADAM = 3, LOPT_ARCH_ATTN = 4 };
+/* graph_lopt (lopt_graph.c); 6, leaving 5 to mem_lopt */
+enum { LOPT_ARCH_GRAPH = 6 };
 
 #define LOPT_WEIGHTS_VERSION 1u
 #define LOPT_MAX_HIDDEN      256

@@ -109,11 +109,41 @@ void task_free(task *t)
 
 /* ---- shared helpers ----------------------------------------------------- */
 
+/* The layers' graph of tasks_layout_set (see tasks_internal.h). */
+static int layers_graph(layout *lay)
+{
+    int nt = lay->ntensors, bad;
+    int *roles = malloc((size_t)nt * sizeof *roles), *nin = calloc((size_t)nt, sizeof *nin);
+    int (*in)[LAYOUT_MAX_INPUTS] = calloc((size_t)nt, sizeof *in);
+    int rc = roles && nin && in ? 0 : ERR_NO_MEMORY;
+    int prev0 = -1, prevn = 0;   /* the previous layer: tensors prev0 .. prev0 + prevn − 1 */
+    for (int i = 0; !rc && i < nt;) {
+        const layout_tensor *w = &lay->tensors[i];
+        int n = 1;
+        if (i + 1 < nt && w->ndim >= 2 && lay->tensors[i + 1].ndim == 1) {
+            int64_t b = lay->tensors[i + 1].shape[0];
+            if (b == w->shape[0] || b == w->shape[w->ndim - 1]) n = 2;
+        }
+        for (int k = i; k < i + n; k++) {
+            roles[k] = lay->tensors[k].role;
+            nin[k] = prevn;
+            for (int q = 0; q < prevn; q++) in[k][q] = prev0 + q;
+        }
+        prev0 = i; prevn = n;
+        i += n;
+    }
+    if (!rc) rc = layout_set_graph(lay, roles, nin, (const int (*)[LAYOUT_MAX_INPUTS])in, &bad);
+    free(roles); free(nin); free(in);
+    return rc;
+}
+
 int tasks_layout_set(task *t, int ntensors, const char *const *names, const int *ndims,
                      const int64_t (*shapes)[LAYOUT_MAX_DIMS])
 {
     layout_deinit(&t->lay);
     int rc = layout_init(&t->lay, ntensors, names, ndims, shapes, SIZE_MAX);
+    if (!rc) rc = layers_graph(&t->lay);
+    if (rc) layout_deinit(&t->lay);
     t->n = rc ? 0 : t->lay.n;
     return rc;
 }

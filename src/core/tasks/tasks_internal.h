@@ -26,7 +26,15 @@ extern const task_family task_family_deep_mlp;
 extern const task_family task_family_mlp_regression;
 
 /* Sets t->lay (layout_init, no parameter limit) and t->n from `ntensors`
- * named shapes; task_free releases it.  0 or layout_init's error. */
+ * named shapes; task_free releases it.  0 or layout_init's error.  The
+ * layout's tensor graph (layout.h; graph_lopt reads it) is the layers' one:
+ * a 1-D tensor right after a tensor of 2 or more dimensions whose first or
+ * last dimension is its size is that tensor's bias, and the two form a
+ * layer; any other tensor is a layer alone; every tensor of a layer takes
+ * the tensors of the layer before as its inputs (the first layer none).
+ * For the MLP families that is the true dataflow (W_l, b_l feed W_l+1,
+ * b_l+1); for the others it is their tensors' order, grouped.  Roles: from
+ * the shape (layout.h's default). */
 int  tasks_layout_set(task *t, int ntensors, const char *const *names, const int *ndims,
                       const int64_t (*shapes)[LAYOUT_MAX_DIMS]);
 /* A single 1-D tensor called `name` of n elements. */

@@ -700,6 +700,80 @@ static void test_spec_restoring_accepts_stored_fields_only(void **unused)
                 "bogus", __FILE__, __LINE__);
 }
 
+/* The tensor graph (graph_lopt reads it; every optimizer accepts it): inputs
+ * by name and roles, the defaults (chain, role from the shape), the
+ * normalized JSON (only when declared) and its round trip, and each hostile
+ * graph refused with its code. */
+static void test_spec_tensor_graph(void **unused)
+{
+    (void)unused;
+    spec sp;
+    expect_ok(&sp, "{\"optimizer\":\"graph_lopt\",\"tensors\":[{\"name\":\"emb\",\"shape\":[5,2],\"role\":\"embedding\"},"
+                   "{\"name\":\"w\",\"shape\":[2,2],\"inputs\":[\"emb\"]},{\"name\":\"b\",\"shape\":[2]},"
+                   "{\"name\":\"out\",\"shape\":[2,3],\"inputs\":[\"w\",\"b\"],\"role\":\"other\"}]}");
+    assert_int_equal(sp.lay.graph_declared, 1);
+    assert_int_equal(sp.lay.tensors[0].role, LAYOUT_ROLE_EMBEDDING);
+    assert_int_equal(sp.lay.tensors[0].ninputs, 0);
+    assert_int_equal(sp.lay.tensors[2].role, LAYOUT_ROLE_BIAS);     /* from the shape */
+    assert_int_equal(sp.lay.tensors[2].ninputs, 1);                 /* the chain: w */
+    assert_int_equal(sp.lay.tensors[2].inputs[0], 1);
+    assert_int_equal(sp.lay.tensors[3].ninputs, 2);
+    assert_int_equal(sp.lay.tensors[3].role, LAYOUT_ROLE_OTHER);
+    cJSON *j = spec_to_json(&sp);
+    char *a = cJSON_PrintUnformatted(j);
+    assert_non_null(strstr(a, "{\"name\":\"b\",\"shape\":[2],\"inputs\":[\"w\"],\"role\":\"bias\"}"));
+    assert_non_null(strstr(a, "\"inputs\":[\"w\",\"b\"],\"role\":\"other\""));
+    spec back;
+    assert_int_equal(parse_with(&back, a, MAXP, 1), 0);
+    cJSON *j2 = spec_to_json(&back);
+    char *b = cJSON_PrintUnformatted(j2);
+    assert_string_equal(a, b);
+    free(a); free(b);
+    cJSON_Delete(j); cJSON_Delete(j2);
+    spec_deinit(&back);
+    spec_deinit(&sp);
+    /* undeclared: the default graph, and the JSON says nothing of it */
+    expect_ok(&sp, "{\"optimizer\":\"adam\",\"tensors\":[{\"shape\":[3,2]},{\"shape\":[2]}]}");
+    assert_int_equal(sp.lay.graph_declared, 0);
+    assert_int_equal(sp.lay.tensors[1].inputs[0], 0);
+    j = spec_to_json(&sp);
+    a = cJSON_PrintUnformatted(j);
+    assert_null(strstr(a, "inputs"));
+    assert_null(strstr(a, "role"));
+    free(a);
+    cJSON_Delete(j);
+    spec_deinit(&sp);
+    /* other optimizers accept a graph */
+    expect_ok(&sp, "{\"optimizer\":\"sgd\",\"tensors\":[{\"shape\":[3]},{\"shape\":[2],\"inputs\":[]}]}");
+    assert_int_equal(sp.lay.tensors[1].ninputs, 0);
+    spec_deinit(&sp);
+#define T2(x, y) "{\"optimizer\":\"graph_lopt\",\"tensors\":[{\"name\":\"a\",\"shape\":[2]" x "},{\"name\":\"b\",\"shape\":[2]" y "}]}"
+    expect_err(T2("", ",\"inputs\":[\"zz\"]"), ERR_INVALID_ARGUMENT, "no tensor of the session");
+    expect_err(T2("", ",\"inputs\":[\"b\"]"), ERR_INVALID_ARGUMENT, "self-loop");
+    expect_err(T2("", ",\"inputs\":[\"a\",\"a\"]"), ERR_INVALID_ARGUMENT, "twice");
+    expect_err(T2(",\"inputs\":[\"b\"]", ",\"inputs\":[\"a\"]"), ERR_INVALID_ARGUMENT, "cycle");
+    expect_err(T2("", ",\"inputs\":\"a\""), ERR_INVALID_ARGUMENT, "must be an array");
+    expect_err(T2("", ",\"inputs\":[1]"), ERR_INVALID_ARGUMENT, "must be a tensor name");
+    expect_err(T2("", ",\"inputs\":[\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\"]"), ERR_OUT_OF_RANGE, "above the limit of 8");
+    expect_err(T2("", ",\"role\":\"gain\""), ERR_INVALID_ARGUMENT, "role must be one of");
+    expect_err(T2("", ",\"role\":3"), ERR_INVALID_ARGUMENT, "role must be one of");
+    expect_err(T2("", ",\"inputs\":[\"a\"],\"inputs\":[\"a\"]"), ERR_INVALID_JSON, "twice");
+#undef T2
+    /* more than LAYOUT_MAX_EDGES edges: 600 tensors, each naming the 8 before it */
+    size_t cap = 600 * 160 + 100, len = 0;
+    char *big = malloc(cap);
+    len += (size_t)snprintf(big + len, cap - len, "{\"optimizer\":\"graph_lopt\",\"tensors\":[");
+    for (int i = 0; i < 600; i++) {
+        len += (size_t)snprintf(big + len, cap - len, "%s{\"name\":\"n%d\",\"shape\":[1],\"inputs\":[", i ? "," : "", i);
+        for (int k = 1; k <= 8 && i - k >= 0; k++)
+            len += (size_t)snprintf(big + len, cap - len, "%s\"n%d\"", k > 1 ? "," : "", i - k);
+        len += (size_t)snprintf(big + len, cap - len, "]}");
+    }
+    snprintf(big + len, cap - len, "]}");
+    expect_err(big, ERR_OUT_OF_RANGE, "more than 4096 edges");
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -722,6 +796,7 @@ int main(void)
         cmocka_unit_test(test_spec_to_json_roundtrips_through_restoring_parse),
         cmocka_unit_test(test_spec_domain_words_types_and_optimizers),
         cmocka_unit_test(test_spec_restoring_accepts_stored_fields_only),
+        cmocka_unit_test(test_spec_tensor_graph),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
