@@ -172,8 +172,8 @@ static int hist_value_cb(void *ctx, int64_t number, int64_t step, double value)
     hist *h = ctx;
     if (h->nv == h->capv) {
         int cap = h->capv ? h->capv * 2 : 64;
-        /* at most STUDY_MAX_REPORTS values per trial of at most STUDY_MAX_TRIALS */
-        if ((int64_t)cap > (int64_t)STUDY_MAX_REPORTS * STUDY_MAX_TRIALS * 2 ||
+        /* at most STUDY_MAX_VALUES (study_report refuses more) */
+        if (cap > 2 * STUDY_MAX_VALUES + 64 ||
             grow((void **)&h->vnum, sizeof(int64_t), cap) || grow((void **)&h->vstep, sizeof(int64_t), cap) ||
             grow((void **)&h->vval, sizeof(double), cap)) {
             h->oom = 1;
@@ -276,9 +276,18 @@ static cJSON *trial_json(const hist *h, int i)
 /* The study's description: the normalised request, id, counts. */
 static cJSON *study_json(const loaded *L)
 {
-    cJSON *o = study_spec_to_json(&L->sp);
-    if (!o) return NULL;
-    cJSON_AddStringToObject(o, "id", L->id);
+    cJSON *spec = study_spec_to_json(&L->sp), *o = cJSON_CreateObject();
+    if (!spec || !o) {
+        cJSON_Delete(spec);
+        cJSON_Delete(o);
+        return NULL;
+    }
+    cJSON_AddStringToObject(o, "id", L->id);   /* first, then the request's members */
+    while (spec->child) {
+        cJSON *m = cJSON_DetachItemViaPointer(spec, spec->child);
+        cJSON_AddItemToArray(o, m);   /* keeps m's own key: o stays an object */
+    }
+    cJSON_Delete(spec);
     cJSON_AddNumberToObject(o, "created_ms", (double)L->created_ms);
     cJSON_AddNumberToObject(o, "n_trials", (double)L->n_trials);
     cJSON_AddNumberToObject(o, "n_running", (double)L->n_running);
@@ -318,8 +327,10 @@ static void new_id(char *out, size_t cap)
 int study_create(study_svc *sv, const char *tenant, const cJSON *body, cJSON **out, char *msg, size_t cap)
 {
     *out = NULL;
+    /* a drawn seed below 2^31: it prints as a plain integer */
     uint64_t seed = 0;
     if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed) seed = (uint64_t)real_now_ms();
+    seed &= 0x7fffffffu;
     loaded L;
     memset(&L, 0, sizeof L);
     int rc = study_spec_parse(&L.sp, body, seed, msg, cap);
@@ -458,6 +469,8 @@ int study_report(study_svc *sv, const char *tenant, const char *id, int64_t numb
     for (int k = 0; k < t->nsteps; k++) known |= t->steps[k] == step;
     if (!known && t->nsteps >= STUDY_MAX_REPORTS)
         rc = fail(msg, cap, ERR_OUT_OF_RANGE, "a trial takes at most %d intermediate values", STUDY_MAX_REPORTS);
+    else if (!known && h.nv >= STUDY_MAX_VALUES)
+        rc = fail(msg, cap, ERR_OUT_OF_RANGE, "a study takes at most %d intermediate values", STUDY_MAX_VALUES);
     if (!rc && (rc = store_trial_report(sv->db, id, number, step, value, sv->now())))
         fail(msg, cap, rc, "%s", err_message(rc));
     if (!rc) {

@@ -37,6 +37,7 @@
 #include "store.h"
 
 #define STUDY_MAX_REPORTS 10000   /* intermediate values of one trial */
+#define STUDY_MAX_VALUES  1000000 /* intermediate values of one study (a call reads them all: ~24 MB) */
 #define STUDY_LIST_MAX    1000    /* studies one list returns */
 
 typedef struct study_svc study_svc;
