@@ -307,3 +307,33 @@ def test_answers_match_the_spec(daemon):
     assert call("DELETE", f"/v1/studies/{sid}")[0] == 200
     assert call("GET", f"/v1/studies/{sid}")[0] == 404
     assert call("DELETE", f"/v1/studies/{sid}")[0] == 404
+
+
+def test_cli_studies_ls_and_show(daemon):
+    """`optirs studies ls|show` (clients/c/optirs_cli.c)."""
+    import test_cli
+    subprocess.run(["make", "-s", "-f", "clients/c/client.mk", "BUILD=" + test_cli.BUILD, test_cli.OPTIRS],
+                   cwd=test_cli.ROOT, check=True)
+    sid = create(daemon, seed=2, pruner="none", name="cli-study")["id"]
+    assert ask(daemon, sid)[0] == 201
+    assert report(daemon, sid, 0, 1, 0.75)[0] == 200
+    assert tell(daemon, sid, 0, value=0.5)[0] == 200
+    assert ask(daemon, sid)[0] == 201
+    rc, out, err = test_cli.cli(daemon, "studies", "ls")
+    assert rc == 0, err
+    rows = test_cli.table(out)
+    assert rows[0] == ["ID", "NAME", "DIRECTION", "SAMPLER", "PRUNER", "TRIALS", "RUNNING", "COMPLETE", "CREATED"]
+    assert rows[1][:8] == [sid, "cli-study", "minimize", "tpe", "none", "2", "1", "1"]
+    rc, out, err = test_cli.cli(daemon, "studies", "show", sid)
+    assert rc == 0, err
+    assert "best: trial 0, value 0.5" in out
+    lines = out.splitlines()
+    head = [i for i, l in enumerate(lines) if l.split()[:3] == ["TRIAL", "STATE", "VALUE"]][0]
+    assert lines[head + 1].split()[:4] == ["0", "complete", "0.5", "0.75"]
+    assert lines[head + 2].split()[:4] == ["1", "running", "-", "-"]
+    rc, out, err = test_cli.cli(daemon, "--json", "studies", "show", sid)
+    assert rc == 0 and json.loads(out)["id"] == sid and len(json.loads(out)["trials"]) == 2
+    rc, out, err = test_cli.cli(daemon, "studies", "show", "st-nope")
+    assert rc == 1 and "not_found (404)" in err
+    rc, out, err = test_cli.cli(daemon, "studies", "rm", sid)
+    assert rc == 2
