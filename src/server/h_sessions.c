@@ -24,6 +24,7 @@
 #include "spec.h"
 #include "state_codec.h"
 #include "step_decode.h"
+#include "study_bind.h"
 #include "wire_dtype.h"
 #include "store.h"
 
@@ -146,6 +147,13 @@ static void h_sessions_create_once(req *r)
         return;
     }
     snprintf(sp.tenant, sizeof sp.tenant, "%s", r->who.tenant);
+    rc = study_bind_spec(r->app->studies, &sp, msg, sizeof msg);   /* "trial": its hyperparameters */
+    if (rc) {
+        free(blob);
+        spec_deinit(&sp);
+        http_resp_error(r, rc, "%s", msg);
+        return;
+    }
     session *s;
     char weights[sizeof sp.weights];
     memcpy(weights, sp.weights, sizeof weights);
@@ -302,9 +310,17 @@ void h_session_step(req *r)
 {
     session *s = path_session(r);
     if (!s) return;
+    if (sessions_trial_pruned(s)) {
+        http_resp_error(r, ERR_TRIAL_PRUNED, "the pruner stopped trial %s, which this session trains", session_trial(s));
+        session_unref(s);
+        return;
+    }
     job *j = job_new(r, s);
     if (!j) return;
-    if (session_num_params(s) <= STEP_INLINE_MAX_PARAMS && session_workers(s) <= 1 && !session_durable_steps(s)) {
+    /* (a session bound to a trial reports each step to its study: a commit,
+     * never on an HTTP thread) */
+    if (session_num_params(s) <= STEP_INLINE_MAX_PARAMS && session_workers(s) <= 1 && !session_durable_steps(s) &&
+        !session_trial(s)[0]) {
         int limit;
         j->s = s;
         if (compute_try_inline(r, session_lane(s, &limit), step_work, job_free, j)) return;

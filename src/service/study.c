@@ -427,8 +427,9 @@ int study_ask(study_svc *sv, const char *tenant, const char *id, cJSON **out, ch
 /* Loads the study and its history under the lock, stale trials lost first,
  * and finds running trial `number` (*ti).  On error everything is freed. */
 static int open_running(study_svc *sv, const char *tenant, const char *id, int64_t number, loaded *L, hist *h,
-                        int *ti, char *msg, size_t cap)
+                        int *ti, int *state, char *msg, size_t cap)
 {
+    *state = -1;
     int rc = load_study(sv, tenant, id, L, msg, cap);
     if (rc) return rc;
     rc = lose_stale(sv, id);
@@ -439,7 +440,7 @@ static int open_running(study_svc *sv, const char *tenant, const char *id, int64
     }
     *ti = hist_find(h, number);
     if (*ti < 0) rc = fail(msg, cap, ERR_NOT_FOUND, "study %s has no trial %lld", id, (long long)number);
-    else if (h->t[*ti].state != HPO_RUNNING)
+    else if ((*state = (int)h->t[*ti].state) != HPO_RUNNING)
         rc = fail(msg, cap, ERR_TRIAL_FINISHED, "trial %lld of study %s is %s", (long long)number, id,
                   STATE_NAMES[h->t[*ti].state]);
     if (rc) {
@@ -459,8 +460,10 @@ int study_report(study_svc *sv, const char *tenant, const char *id, int64_t numb
     loaded L;
     hist h;
     int ti;
-    int rc = open_running(sv, tenant, id, number, &L, &h, &ti, msg, cap);
+    int state;
+    int rc = open_running(sv, tenant, id, number, &L, &h, &ti, &state, msg, cap);
     if (rc) {
+        *prune = rc == ERR_TRIAL_FINISHED && state == HPO_PRUNED;
         pthread_mutex_unlock(&sv->mu);
         return rc;
     }
@@ -501,6 +504,26 @@ int study_report(study_svc *sv, const char *tenant, const char *id, int64_t numb
     return rc;
 }
 
+int study_trial_params(study_svc *sv, const char *tenant, const char *id, int64_t number, cJSON **params,
+                       char *msg, size_t cap)
+{
+    *params = NULL;
+    pthread_mutex_lock(&sv->mu);
+    loaded L;
+    hist h;
+    int ti;
+    int state;
+    int rc = open_running(sv, tenant, id, number, &L, &h, &ti, &state, msg, cap);
+    if (!rc) {
+        rc = oom_if_null(parse_or_empty(h.params[ti]), params);
+        if (rc) fail(msg, cap, rc, "%s", err_message(rc));
+        hist_free(&h);
+        study_spec_free(&L.sp);
+    }
+    pthread_mutex_unlock(&sv->mu);
+    return rc;
+}
+
 int study_tell(study_svc *sv, const char *tenant, const char *id, int64_t number, const char *state, double value,
                cJSON **out, char *msg, size_t cap)
 {
@@ -514,7 +537,8 @@ int study_tell(study_svc *sv, const char *tenant, const char *id, int64_t number
     loaded L;
     hist h;
     int ti;
-    int rc = open_running(sv, tenant, id, number, &L, &h, &ti, msg, cap);
+    int was;
+    int rc = open_running(sv, tenant, id, number, &L, &h, &ti, &was, msg, cap);
     if (rc) {
         pthread_mutex_unlock(&sv->mu);
         return rc;

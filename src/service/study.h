@@ -54,13 +54,19 @@ int study_create(study_svc *sv, const char *tenant, const cJSON *body, cJSON **o
 /* A new trial: *out {"study", "trial", "params", "state"}. */
 int study_ask(study_svc *sv, const char *tenant, const char *id, cJSON **out, char *msg, size_t cap);
 /* An intermediate value of running trial `number` at step (0 .. 2^53) —
- * its heartbeat; the pruner's answer in *prune (a pruned trial ends). */
+ * its heartbeat; the pruner's answer in *prune (a pruned trial ends).  A
+ * trial that is not running is ERR_TRIAL_FINISHED, with *prune = 1 when it
+ * was pruned. */
 int study_report(study_svc *sv, const char *tenant, const char *id, int64_t number, int64_t step, double value,
                  int *prune, char *msg, size_t cap);
 /* Ends running trial `number`: state "complete" with a finite value,
  * "failed" or "pruned" (value NAN).  *out: the trial. */
 int study_tell(study_svc *sv, const char *tenant, const char *id, int64_t number, const char *state, double value,
                cJSON **out, char *msg, size_t cap);
+/* The parameters ({"name": value, …}) of running trial `number`
+ * (ERR_TRIAL_FINISHED when it is not running). */
+int study_trial_params(study_svc *sv, const char *tenant, const char *id, int64_t number, cJSON **params,
+                       char *msg, size_t cap);
 /* The study with its counts and "best" ({"trial", "value", "params"} or
  * null). */
 int study_get(study_svc *sv, const char *tenant, const char *id, cJSON **out, char *msg, size_t cap);

@@ -337,3 +337,43 @@ def test_cli_studies_ls_and_show(daemon):
     assert rc == 1 and "not_found (404)" in err
     rc, out, err = test_cli.cli(daemon, "studies", "rm", sid)
     assert rc == 2
+
+
+def test_session_bound_to_a_trial(daemon):
+    """POST /v1/sessions {"trial": "STUDY/N"}: hyperparameters from the trial,
+    step losses as its intermediate values, 410 trial_pruned once pruned."""
+    space = {"lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+             "batch": {"type": "categorical", "choices": [16, 32]}}
+    sid = create(daemon, space=space, pruner="median", sampler="random", seed=3)["id"]
+    for n in range(5):
+        assert ask(daemon, sid)[1]["trial"] == n
+        for step in (1, 2, 3):
+            assert report(daemon, sid, n, step, 1.0 / step + 0.1 * n)[0] == 200
+        assert tell(daemon, sid, n, value=1.0 / 3 + 0.1 * n)[0] == 200
+    t = ask(daemon, sid)[1]
+    assert t["trial"] == 5
+    s = daemon.create(optimizer="adam", tensors=[{"shape": [2]}], trial=f"{sid}/5", hyperparams={"lr": 0.5})
+    assert s["trial"] == f"{sid}/5"
+    assert s["hyperparams"]["lr"] == t["params"]["lr"]       # the trial's value wins
+    st, b = daemon.step(s["id"], 1, [0.1, -0.1], loss=1.05)   # step-1 median 1.2: goes on
+    assert st == 200, b
+    st, b = daemon.step(s["id"], 2, [0.1, -0.1])              # no loss: nothing reported
+    assert st == 200
+    st, b = daemon.step(s["id"], 3, [0.1, -0.1], loss=5.0)    # step-3 median 0.533: pruned
+    assert st == 200, b                                       # this step is applied and answered
+    st, b = daemon.step(s["id"], 4, [0.1, -0.1], loss=0.1)
+    assert st == 410 and b["error"]["code"] == "trial_pruned"
+    tr = daemon.json("GET", f"/v1/studies/{sid}/trials")[1]["trials"][5]
+    assert tr["state"] == "pruned" and tr["intermediate"] == [{"step": 1, "value": 1.05}, {"step": 3, "value": 5.0}]
+    # the binding is checked when the session is made
+    for ref, status, code in (("nope/0", 404, "not_found"), (f"{sid}/99", 404, "not_found"),
+                              (f"{sid}/0", 409, "trial_finished"), (f"{sid}/5", 409, "trial_finished"),
+                              ("no-slash", 400, "invalid_argument"), (f"{sid}/-1", 400, "invalid_argument")):
+        st, b = daemon.json("POST", "/v1/sessions", {"optimizer": "adam", "tensors": [{"shape": [2]}], "trial": ref})
+        assert (st, b["error"]["code"]) == (status, code), (ref, b)
+    # a trial whose value is outside the optimizer's range is refused
+    sid2 = create(daemon, space={"lr": {"type": "float", "low": 20, "high": 30}}, pruner="none")["id"]
+    assert ask(daemon, sid2)[0] == 201
+    st, b = daemon.json("POST", "/v1/sessions", {"optimizer": "adam", "tensors": [{"shape": [2]}],
+                                                 "trial": f"{sid2}/0"})
+    assert st == 400 and b["error"]["code"] == "out_of_range", b

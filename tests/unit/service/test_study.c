@@ -18,6 +18,8 @@
 #include "store.h"
 #include "study.h"
 #include "study_spec.h"
+#include "spec.h"
+#include "study_bind.h"
 
 static char g_dir[64], g_path[96];
 static int64_t g_now = 1000000;
@@ -314,9 +316,9 @@ static void test_same_seed_same_params(void **st)
     study_svc *sv;
     assert_int_equal(study_svc_new(db, 60000, test_now, &sv), 0);
     char a[64], b[64], c[64];
-    const char *spec = "{\"name\": \"s\", \"seed\": 42, \"sampler\": \"tpe\", " SPACE "}";
-    create(sv, "t", spec, a);
-    create(sv, "t", spec, b);
+    const char *req = "{\"name\": \"s\", \"seed\": 42, \"sampler\": \"tpe\", " SPACE "}";
+    create(sv, "t", req, a);
+    create(sv, "t", req, b);
     create(sv, "t", "{\"name\": \"s\", \"seed\": 43, \"sampler\": \"tpe\", " SPACE "}", c);
     int differ = 0;
     for (int t = 0; t < 14; t++) {   /* past the 10 startup trials: TPE decides the last 4 */
@@ -339,6 +341,47 @@ static void test_same_seed_same_params(void **st)
     store_close(db);
 }
 
+static void test_bind_spec_takes_the_trials_hyperparameters(void **st)
+{
+    (void)st;
+    store *db = open_db();
+    study_svc *sv;
+    assert_int_equal(study_svc_new(db, 60000, test_now, &sv), 0);
+    char id[64], msg[300];
+    create(sv, "t", "{\"name\": \"b\", \"pruner\": \"none\", \"space\": {\"lr\": {\"type\": \"float\", "
+                    "\"low\": 0.001, \"high\": 0.01}, \"batch\": {\"type\": \"int\", \"low\": 8, \"high\": 64}}}", id);
+    cJSON *p = NULL;
+    assert_int_equal(ask(sv, "t", id, &p), 0);
+    double lr = cJSON_GetObjectItem(p, "lr")->valuedouble;
+    cJSON_Delete(p);
+    char body[300];
+    snprintf(body, sizeof body, "{\"optimizer\": \"adam\", \"tensors\": [{\"shape\": [2]}], \"trial\": \"%s/0\"}", id);
+    spec sp;
+    assert_int_equal(spec_parse(&sp, body, strlen(body), 1000, 0, msg, sizeof msg), 0);
+    snprintf(sp.tenant, sizeof sp.tenant, "t");
+    assert_int_equal(study_bind_spec(sv, &sp, msg, sizeof msg), 0);
+    assert_true(sp.ocfg.hp[opt_hparam_index(opt_find("adam"), "lr")] == lr);   /* batch is not adam's */
+    cJSON *j = spec_to_json(&sp);
+    char ref[100];
+    snprintf(ref, sizeof ref, "%s/0", id);
+    assert_string_equal(cJSON_GetObjectItem(j, "trial")->valuestring, ref);
+    cJSON_Delete(j);
+    snprintf(sp.tenant, sizeof sp.tenant, "other");   /* another tenant's study: not found */
+    assert_int_equal(study_bind_spec(sv, &sp, msg, sizeof msg), ERR_NOT_FOUND);
+    spec_deinit(&sp);
+    /* the report path: a pruned trial says so, a complete one does not */
+    int pruned = -1;
+    assert_int_equal(study_bind_report(sv, "t", ref, 1, 0.5, &pruned), 0);
+    assert_int_equal(pruned, 0);
+    assert_int_equal(tell(sv, id, 0, "pruned", NAN), 0);
+    assert_int_equal(study_bind_report(sv, "t", ref, 2, 0.5, &pruned), 0);
+    assert_int_equal(pruned, 1);
+    const char *bad[] = {"", "x", "/1", "a/", "a/b", "a b/1", "a/12345678901234567", "a/-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) assert_int_equal(spec_trial_ref_parse(bad[i], NULL, 0, NULL), 0);
+    study_svc_free(sv);
+    store_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +390,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_trial_frees_its_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_median_pruning_through_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_seed_same_params, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bind_spec_takes_the_trials_hyperparameters, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
