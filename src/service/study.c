@@ -142,8 +142,10 @@ static int hist_trial_cb(void *ctx, const store_trial_row *r)
     int st = state_of(r->state);
     if (st < 0 || r->nx != h->nx) return 0;   /* not a row this build wrote: left out */
     if (h->n == h->cap) {
-        int cap = h->cap ? h->cap * 2 : 16;
-        if (cap > STUDY_MAX_TRIALS * 2 + 16 || grow((void **)&h->t, sizeof *h->t, cap) ||
+        /* at most 2 STUDY_MAX_TRIALS trials (lost ones beyond max_trials; study_ask refuses more) */
+        const int limit = STUDY_MAX_TRIALS * 2 + 16;
+        int cap = h->cap ? (h->cap > limit / 2 ? limit : h->cap * 2) : 16;
+        if (h->cap >= limit || grow((void **)&h->t, sizeof *h->t, cap) ||
             grow((void **)&h->x, sizeof(double) * (size_t)(h->nx ? h->nx : 1), cap) ||
             grow((void **)&h->params, sizeof *h->params, cap) || grow((void **)&h->started, sizeof(int64_t), cap) ||
             grow((void **)&h->hb, sizeof(int64_t), cap) || grow((void **)&h->fin, sizeof(int64_t), cap)) {
@@ -171,9 +173,10 @@ static int hist_value_cb(void *ctx, int64_t number, int64_t step, double value)
 {
     hist *h = ctx;
     if (h->nv == h->capv) {
-        int cap = h->capv ? h->capv * 2 : 64;
         /* at most STUDY_MAX_VALUES (study_report refuses more) */
-        if (cap > 2 * STUDY_MAX_VALUES + 64 ||
+        const int limit = STUDY_MAX_VALUES + 64;
+        int cap = h->capv ? (h->capv > limit / 2 ? limit : h->capv * 2) : 64;
+        if (h->capv >= limit ||
             grow((void **)&h->vnum, sizeof(int64_t), cap) || grow((void **)&h->vstep, sizeof(int64_t), cap) ||
             grow((void **)&h->vval, sizeof(double), cap)) {
             h->oom = 1;

@@ -64,24 +64,28 @@ static void default_weights(int m, double *w)
     for (int i = ramp; i < m; i++) w[i] = 1;
 }
 
-/* Insertion sort of the permutation perm[0..n) by keys (stable; n is small:
- * at most the history's size, and this runs once per parameter). */
-static void perm_sort(int *perm, const double *keys, int n)
+typedef struct keyed { double v; int i; } keyed;
+
+static int keyed_cmp(const void *pa, const void *pb)
 {
-    for (int i = 1; i < n; i++) {
-        int v = perm[i], j = i - 1;
-        while (j >= 0 && keys[perm[j]] > keys[v]) {
-            perm[j + 1] = perm[j];
-            j--;
-        }
-        perm[j + 1] = v;
-    }
+    const keyed *x = pa, *y = pb;
+    if (x->v != y->v) return x->v < y->v ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;   /* stable: equal values keep their order */
+}
+
+/* perm[0..n) = the indices of keys in ascending order (ties by index);
+ * tmp holds n entries. */
+static void perm_sort(int *perm, const double *keys, int n, keyed *tmp)
+{
+    for (int i = 0; i < n; i++) tmp[i] = (keyed){keys[i], i};
+    qsort(tmp, (size_t)n, sizeof *tmp, keyed_cmp);
+    for (int i = 0; i < n; i++) perm[i] = tmp[i].i;
 }
 
 /* Builds the estimator of the m observations obs (transformed) on
- * [low, high]; mem holds 3 (m + 1) doubles and m + 1 ints' worth. */
+ * [low, high]; mem holds 3 (m + 1) doubles, perm and tmp m + 1 entries. */
 static void parzen_build(parzen *pz, const double *obs, int m, double low, double high, double q,
-                         double prior_weight, double *mem, int *perm)
+                         double prior_weight, double *mem, int *perm, keyed *tmp)
 {
     int n = m + 1;
     pz->n = n;
@@ -93,8 +97,7 @@ static void parzen_build(parzen *pz, const double *obs, int m, double low, doubl
     pz->q = q;
     for (int i = 0; i < m; i++) pz->mu[i] = obs[i];
     pz->mu[m] = 0.5 * (low + high);
-    for (int i = 0; i < n; i++) perm[i] = i;
-    perm_sort(perm, pz->mu, n);
+    perm_sort(perm, pz->mu, n, tmp);
     for (int k = 0; k < n; k++) {
         double left = k > 0 ? pz->mu[perm[k - 1]] : low;
         double right = k < n - 1 ? pz->mu[perm[k + 1]] : high;
@@ -227,15 +230,17 @@ int hpo_tpe_param(const hpo_param *p, int idx, const hpo_tpe_opts *opts, int dir
         *out = p->low;
         return 0;
     }
-    if ((size_t)nhist > SIZE_MAX / (8 * sizeof(double) + sizeof(ranked) + 2 * sizeof(int)) - 8) return ERR_NO_MEMORY;
+    if ((size_t)nhist > SIZE_MAX / (8 * sizeof(double) + sizeof(ranked) + sizeof(int) + sizeof(keyed)) - 8) return ERR_NO_MEMORY;
     size_t n1 = (size_t)nhist + 1;
     ranked *rk = malloc(sizeof(ranked) * n1);
     double *mem = malloc(sizeof(double) * (8 * n1 + 2 * HPO_MAX_CHOICES));
     int *perm = malloc(sizeof(int) * n1);
-    if (!rk || !mem || !perm) {
+    keyed *tmp = malloc(sizeof(keyed) * n1);
+    if (!rk || !mem || !perm || !tmp) {
         free(rk);
         free(mem);
         free(perm);
+        free(tmp);
         return ERR_NO_MEMORY;
     }
     int m = 0;
@@ -304,8 +309,8 @@ int hpo_tpe_param(const hpo_param *p, int idx, const hpo_tpe_opts *opts, int dir
         double low, high, q;
         bounds_of(p, &low, &high, &q);
         parzen l, g;
-        parzen_build(&l, ob, nb, low, high, q, opts->prior_weight, work, perm);
-        parzen_build(&g, oa, na, low, high, q, opts->prior_weight, work + 3 * n1, perm);
+        parzen_build(&l, ob, nb, low, high, q, opts->prior_weight, work, perm, tmp);
+        parzen_build(&g, oa, na, low, high, q, opts->prior_weight, work + 3 * n1, perm, tmp);
         for (int c = 0; c < ncand; c++) {
             double t = parzen_draw(&l, r);
             double v = from_t(p, t);          /* on the grid, in range */
@@ -320,6 +325,7 @@ int hpo_tpe_param(const hpo_param *p, int idx, const hpo_tpe_opts *opts, int dir
     free(rk);
     free(mem);
     free(perm);
+    free(tmp);
     *out = best;
     return 0;
 }
