@@ -402,7 +402,16 @@ int study_ask(study_svc *sv, const char *tenant, const char *id, cJSON **out, ch
     if (!rc) {
         params = study_spec_params_json(&L.sp, x);
         ptext = params ? cJSON_PrintUnformatted(params) : NULL;
-        if (!ptext) rc = fail(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
+        /* cJSON prints a double to within an ulp or two: the values are
+         * the printed ones from here on (the answer, the stored numbers and
+         * a bound session's hyperparameters all agree to the bit) */
+        cJSON_Delete(params);
+        params = ptext ? cJSON_Parse(ptext) : NULL;
+        if (!params) rc = fail(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
+        for (int i = 0; !rc && i < L.sp.space.n; i++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, L.sp.space.p[i].name);
+            if (L.sp.space.p[i].kind != HPO_CATEGORICAL && cJSON_IsNumber(v)) x[i] = v->valuedouble;
+        }
     }
     if (!rc) {
         rc = store_trial_insert(sv->db, id, next, ptext, x, L.sp.space.n, sv->now());
