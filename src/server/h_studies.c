@@ -1,10 +1,10 @@
 /* h_studies.c — /v1/studies: hyperparameter studies (docs/studies.md).
  * Decodes and checks each request, then hands it to the study service
  * (src/service/study.h), which answers in cJSON or with an error code.
- * Creates, asks, reports, tells and deletes commit before they answer, so
- * they run on the compute pool; asks and tells with an Idempotency-Key run
- * in that key's lane (h_idem.h, idemlane.h).  Reads run on the HTTP thread
- * (lost trials are marked there too: one short write).
+ * Every route but the list commits before it answers (a read of one study
+ * marks its stale trials lost first), so they run on the compute pool; asks
+ * and tells with an Idempotency-Key run in that key's lane (h_idem.h,
+ * idemlane.h).  The list only reads: on the HTTP thread.
  * Studies belong to the tenant of the key that created them: another
  * tenant's study is 404 not_found, exactly like a missing one; admin keys
  * see every study. */
@@ -69,7 +69,7 @@ static void answer(req *r, int status, int rc, cJSON *out, const char *msg)
 
 /* ---- the work of each route, on the pool ------------------------------------- */
 
-typedef enum { OP_CREATE, OP_ASK, OP_REPORT, OP_TELL, OP_DELETE } op_kind;
+typedef enum { OP_CREATE, OP_ASK, OP_REPORT, OP_TELL, OP_DELETE, OP_GET, OP_TRIALS } op_kind;
 
 typedef struct sjob {
     op_kind   op;
@@ -231,6 +231,22 @@ static void do_delete(req *r)
     answer(r, 200, rc, out, msg);
 }
 
+static void do_get(req *r)
+{
+    cJSON *out = NULL;
+    char msg[400] = "";
+    int rc = study_get(r->app->studies, tenant_of(r), r->param[0], &out, msg, sizeof msg);
+    answer(r, 200, rc, out, msg);
+}
+
+static void do_trials(req *r)
+{
+    cJSON *out = NULL;
+    char msg[400] = "";
+    int rc = study_trials(r->app->studies, tenant_of(r), r->param[0], &out, msg, sizeof msg);
+    answer(r, 200, rc, out, msg);
+}
+
 static int study_work(req *r, void *ctx)
 {
     sjob *j = ctx;
@@ -243,6 +259,8 @@ static int study_work(req *r, void *ctx)
     case OP_REPORT: do_report(r, j->trial); break;
     case OP_TELL: do_tell(r, j->trial); break;
     case OP_DELETE: do_delete(r); break;
+    case OP_GET: do_get(r); break;
+    case OP_TRIALS: do_trials(r); break;
     }
     h_idem_end(r, &j->im);
     return COMPUTE_DONE;
@@ -315,20 +333,12 @@ void h_study_delete(req *r)
 
 void h_study_get(req *r)
 {
-    if (!path_id_ok(r)) return;
-    cJSON *out = NULL;
-    char msg[400] = "";
-    int rc = study_get(r->app->studies, tenant_of(r), r->param[0], &out, msg, sizeof msg);
-    answer(r, 200, rc, out, msg);
+    if (path_id_ok(r)) defer_op(r, OP_GET, 0, NULL);
 }
 
 void h_study_trials(req *r)
 {
-    if (!path_id_ok(r)) return;
-    cJSON *out = NULL;
-    char msg[400] = "";
-    int rc = study_trials(r->app->studies, tenant_of(r), r->param[0], &out, msg, sizeof msg);
-    answer(r, 200, rc, out, msg);
+    if (path_id_ok(r)) defer_op(r, OP_TRIALS, 0, NULL);
 }
 
 void h_studies_list(req *r)

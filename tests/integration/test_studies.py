@@ -377,3 +377,18 @@ def test_session_bound_to_a_trial(daemon):
     st, b = daemon.json("POST", "/v1/sessions", {"optimizer": "adam", "tensors": [{"shape": [2]}],
                                                  "trial": f"{sid2}/0"})
     assert st == 400 and b["error"]["code"] == "out_of_range", b
+
+
+def test_restart_keeps_a_sessions_binding(make_daemon):
+    d = make_daemon().start()
+    sid = create(d, pruner="none", space={"lr": {"type": "float", "low": 1e-3, "high": 1e-2}})["id"]
+    assert ask(d, sid)[0] == 201
+    s = d.create(optimizer="sgd", tensors=[{"shape": [2]}], trial=f"{sid}/0", durability="step")
+    assert d.step(s["id"], 1, [1.0, 1.0], loss=0.9)[0] == 200
+    assert d.stop() == 0
+    d2 = make_daemon(tmpdir=d.dir, db=d.db).start()
+    st, g = d2.json("GET", f"/v1/sessions/{s['id']}")
+    assert st == 200 and g["trial"] == f"{sid}/0" and g["hyperparams"]["lr"] == s["hyperparams"]["lr"]
+    assert d2.step(s["id"], 2, [1.0, 1.0], loss=0.8)[0] == 200
+    tr = d2.json("GET", f"/v1/studies/{sid}/trials")[1]["trials"][0]
+    assert tr["intermediate"] == [{"step": 1, "value": 0.9}, {"step": 2, "value": 0.8}]
