@@ -67,7 +67,8 @@ double hpo_random_value(const hpo_param *p, rng *r)
         return (double)rng_below(r, (uint64_t)p->nchoices);
     case HPO_INT:
         if (p->log) {
-            /* Optuna: uniform in log space over [low - 0.5, high + 0.5], rounded */
+            /* uniform in log space over [low - 0.5, high + 0.5], rounded: each
+             * integer gets its cell (Optuna's search-space transform pads ints so) */
             double lo = log(p->low - 0.5 > 0 ? p->low - 0.5 : p->low), hi = log(p->high + 0.5);
             return hpo_snap(p, exp(lo + u * (hi - lo)));
         } else {

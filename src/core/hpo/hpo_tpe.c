@@ -1,9 +1,10 @@
 /* hpo_tpe.c — TPE for one parameter.  See hpo_tpe.h and hpo.h.
  *
  * Numbers live in a transformed space: a float as is (log: its log), an int
- * on [low - step/2, high + step/2] with the probability of its grid cell
- * (log int: its log on [log(low - 0.5), log(high + 0.5)], rounded), as
- * Optuna 3.1's _ParzenEstimator does. */
+ * on [low - step/2, high + step/2] with the probability of its grid cell as
+ * in Optuna 3.1's _ParzenEstimator; a log int in log space on
+ * [log(low - 0.5), log(high + 0.5)] as a density, its draws rounded (a
+ * choice of ours: each integer gets the log-space cell around it). */
 #include "hpo_tpe.h"
 
 #include <math.h>
