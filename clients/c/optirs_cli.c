@@ -45,6 +45,8 @@ static const char usage_text[] =
     "                                  parameters, optimizer state; sealed by SHA-256)\n"
     "  import [--name N] < FILE        create a session from such a document: it continues\n"
     "                                  at the exported step, bit for bit, on any daemon\n"
+    "  studies ls | studies show ID    hyperparameter studies (/v1/studies): the list, or one\n"
+    "                                  study with its best trial and every trial\n"
     "  weights ls | weights show NAME[@VER]\n"
     "                                  learned-optimizer weights records (/v1/weights)\n"
     "  export --weights NAME[@VER] > FILE\n"
@@ -763,6 +765,95 @@ static int cmd_jobs(optirs_client *c, int argc, char **argv)
     return EX_OK;
 }
 
+/* ---- studies (docs/studies.md) ---- */
+
+static void print_studies(const cJSON *arr)
+{
+    table t = {.ncols = 9};
+    char *hdr[] = {sdup("ID"), sdup("NAME"), sdup("DIRECTION"), sdup("SAMPLER"), sdup("PRUNER"),
+                   sdup("TRIALS"), sdup("RUNNING"), sdup("COMPLETE"), sdup("CREATED")};
+    table_row(&t, hdr);
+    const cJSON *o;
+    cJSON_ArrayForEach(o, arr) {
+        char *row[] = {cell(get(o, "id")), cell(get(o, "name")), cell(get(o, "direction")), cell(get(o, "sampler")),
+                       cell(get(o, "pruner")), cell(get(o, "n_trials")), cell(get(o, "n_running")),
+                       cell(get(o, "n_complete")), time_cell(get(o, "created_ms"))};
+        table_row(&t, row);
+    }
+    int n = t.nrows;
+    table_print_free(&t);
+    if (n <= 1)
+        printf("(no studies)\n");
+}
+
+/* A study: its fields, its best trial, then its trials (the last
+ * intermediate value of each too). */
+static void print_study(const cJSON *st, const cJSON *trials)
+{
+    print_generic_object(st);
+    const cJSON *best = get(st, "best");
+    if (cJSON_IsObject(best)) {
+        char *v = cell(get(best, "value")), *p = cell(get(best, "params")), *n = cell(get(best, "trial"));
+        printf("best: trial %s, value %s, params %s\n", n, v, p);
+        free(v);
+        free(p);
+        free(n);
+    }
+    table t = {.ncols = 5};
+    char *hdr[] = {sdup("TRIAL"), sdup("STATE"), sdup("VALUE"), sdup("LAST REPORT"), sdup("PARAMS")};
+    table_row(&t, hdr);
+    const cJSON *o;
+    cJSON_ArrayForEach(o, trials) {
+        const cJSON *iv = get(o, "intermediate");
+        int k = cJSON_GetArraySize(iv);
+        const cJSON *last = k > 0 ? cJSON_GetArrayItem(iv, k - 1) : NULL;
+        char *row[] = {cell(get(o, "trial")), cell(get(o, "state")), cell(get(o, "value")),
+                       cell(last ? get(last, "value") : NULL), cell(get(o, "params"))};
+        table_row(&t, row);
+    }
+    int n = t.nrows;
+    table_print_free(&t);
+    if (n <= 1)
+        printf("(no trials)\n");
+}
+
+static int cmd_studies(optirs_client *c, int argc, char **argv)
+{
+    static const char coll[] = "/v1/studies";
+    cJSON *j = NULL, *tr = NULL;
+    int rc;
+    char path[160];
+    if (argc == 1 && strcmp(argv[0], "ls") == 0) {
+        if ((rc = optirs_request_json(c, "GET", coll, NULL, 1, NULL, &j)))
+            return fail_optional(c, rc, "studies ls", coll);
+        if (json_out)
+            print_json(j);
+        else
+            print_studies(get(j, "studies"));
+    } else if (argc == 2 && strcmp(argv[0], "show") == 0) {
+        if (strlen(argv[1]) > 64 || strpbrk(argv[1], "/?#% "))
+            return usage("studies show ID: a study id");
+        snprintf(path, sizeof path, "%s/%s", coll, argv[1]);
+        if ((rc = optirs_request_json(c, "GET", path, NULL, 1, NULL, &j)))
+            return fail_optional(c, rc, "studies show", coll);
+        snprintf(path, sizeof path, "%s/%s/trials", coll, argv[1]);
+        if ((rc = optirs_request_json(c, "GET", path, NULL, 1, NULL, &tr))) {
+            cJSON_Delete(j);
+            return fail_optional(c, rc, "studies show", coll);
+        }
+        if (json_out) {
+            cJSON_AddItemToObject(j, "trials", cJSON_DetachItemFromObjectCaseSensitive(tr, "trials"));
+            print_json(j);
+        } else
+            print_study(j, get(tr, "trials"));
+    } else {
+        return usage("studies ls | studies show ID");
+    }
+    cJSON_Delete(j);
+    cJSON_Delete(tr);
+    return EX_OK;
+}
+
 /* ---- export / import ---- */
 
 /* "NAME[@VERSION]" → "/v1/weights/NAME{suffix}[?version=V]"; -1 when malformed. */
@@ -1179,6 +1270,8 @@ int main(int argc, char **argv)
         ex = cmd_import(c, n - 1, args + 1);
     else if (strcmp(cmd, "weights") == 0)
         ex = cmd_weights(c, n - 1, args + 1);
+    else if (strcmp(cmd, "studies") == 0)
+        ex = cmd_studies(c, n - 1, args + 1);
     else {
         fprintf(stderr, "optirs: unknown command \"%s\"\n", cmd);
         ex = usage(NULL);

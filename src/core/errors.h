@@ -63,6 +63,10 @@
     X(ERR_RATE_LIMITED,       "rate_limited",          "too many requests for this key; retry after the time in Retry-After") \
     X(ERR_IDEMPOTENCY_REUSED, "idempotency_key_reused", "this Idempotency-Key was used with a different request body") \
     X(ERR_INVALID_STATE,      "invalid_state",         "an exported session state failed its format, version, checksum, size or optimizer check") \
+    X(ERR_STUDY_PARALLEL_LIMIT, "study_parallel_limit", "the study already runs its parallel limit of trials") \
+    X(ERR_STUDY_EXHAUSTED,    "study_exhausted",       "the study has used its max_trials") \
+    X(ERR_TRIAL_FINISHED,     "trial_finished",        "the trial is not running (complete, pruned, failed or lost)") \
+    X(ERR_TRIAL_PRUNED,       "trial_pruned",          "the session's study trial was pruned: the session takes no more steps") \
     X(ERR_INTERNAL,           "internal",              "internal error")
 
 typedef enum {

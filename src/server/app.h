@@ -11,6 +11,7 @@
 struct MHD_Daemon;
 typedef struct store store;
 typedef struct sessions sessions;
+typedef struct study_svc study_svc;
 
 typedef enum { APP_STARTING, APP_READY, APP_DRAINING } app_state;
 
@@ -18,6 +19,7 @@ typedef struct app {
     config             cfg;
     store             *db;
     sessions          *reg;
+    study_svc         *studies;        /* hyperparameter studies (service/study.h) */
     struct MHD_Daemon *mhd;
     _Atomic int        state;
     listen_sock        listen;         /* the listener (listen.h), set by http_start */

@@ -53,6 +53,8 @@ static const config_row rows[] = {
      "snapshots longer than this are stored in chunks of this size (SQLite stores at most 1e9 bytes in one blob)"},
     {"step-timeout", CT_DOUBLE, OFF(step_timeout), 0, "30", 0.01, 3600,
      "seconds a worker of a shared session waits for the others"},
+    {"trial-heartbeat-timeout", CT_DOUBLE, OFF(trial_heartbeat_timeout), 0, "300", 0.05, 604800,
+     "seconds a study's running trial may go without an ask or a report before it is lost (docs/studies.md)"},
     {"max-connections", CT_INT, OFF(max_connections), 0, "1024", 1, 1000000, "most open connections"},
     {"connection-timeout", CT_DOUBLE, OFF(connection_timeout), 0, "60", 1, 86400,
      "seconds an idle connection stays open"},

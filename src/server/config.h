@@ -32,6 +32,7 @@ typedef struct config {
     int64_t memory_budget;        /* memory all live sessions may take (resolved: never 0) */
     int64_t snapshot_chunk_bytes; /* snapshots longer than this are stored in chunks */
     double  step_timeout;         /* seconds a shared-session worker waits for the others */
+    double  trial_heartbeat_timeout; /* seconds a study's running trial lives without a heartbeat */
     int64_t max_connections;
     double  connection_timeout;   /* seconds of inactivity before a connection is closed */
     double  header_timeout;       /* seconds to receive a request's headers, in total */

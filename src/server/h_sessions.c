@@ -16,6 +16,7 @@
 #include "errors.h"
 #include "h_body.h"
 #include "handlers.h"
+#include "h_idem.h"
 #include "idemlane.h"
 #include "jsonwalk.h"
 #include "live.h"
@@ -23,6 +24,7 @@
 #include "spec.h"
 #include "state_codec.h"
 #include "step_decode.h"
+#include "study_bind.h"
 #include "wire_dtype.h"
 #include "store.h"
 
@@ -41,68 +43,6 @@ static session *path_session(req *r)
 
 static void h_sessions_create_once(req *r);
 
-/* ---- idempotency ---------------------------------------------------------- */
-
-/* Two copies of one request (same tenant, route and Idempotency-Key) never
- * run at once, so the second finds the answer the first stored: creates run
- * in their key's lane (idemlane.h), feedback in its session's lane (its
- * route names the session).  Requests with other keys go on in parallel. */
-typedef struct idem {
-    char     key[129];             /* "" without a key */
-    char     route[96];
-    uint8_t  hash[32];             /* of the body */
-} idem;
-
-/* Reads r's Idempotency-Key (on the HTTP thread).  Returns 1 when r is
- * answered (a malformed key), 0 to go on. */
-static int idem_prepare(req *r, idem *im, const char *route_key)
-{
-    memset(im, 0, sizeof *im);
-    snprintf(im->route, sizeof im->route, "%s", route_key);
-    const char *key = http_req_header(r, "Idempotency-Key");
-    if (!key) return 0;
-    size_t n = strlen(key);
-    int ok = n >= 1 && n < sizeof im->key;
-    for (size_t i = 0; ok && i < n; i++) ok = key[i] > 32 && key[i] < 127;
-    if (!ok) {
-        http_resp_error(r, ERR_BAD_HEADER, "Idempotency-Key must be 1 to 128 printable ASCII characters");
-        return 1;
-    }
-    memcpy(im->key, key, n + 1);
-    auth_sha256(r->body, r->body_len, im->hash);
-    return 0;
-}
-
-/* Looks up the key's stored answer (in the key's or session's lane).
- * Returns 1 when r is answered (a replay of the first answer, or an error),
- * 0 to go on; then the caller calls idem_end. */
-static int idem_begin(req *r, idem *im)
-{
-    if (!im->key[0]) return 0;
-    uint8_t stored[32];
-    int status;
-    char *body = NULL;
-    size_t len = 0;
-    int rc = store_idem_get(r->app->db, r->who.tenant, im->key, im->route, stored, &status, &body, &len);
-    if (rc == ERR_NOT_FOUND) return 0;
-    if (rc) http_resp_error(r, rc, NULL);
-    else if (memcmp(stored, im->hash, 32) != 0) {
-        free(body);
-        http_resp_error(r, ERR_IDEMPOTENCY_REUSED, "Idempotency-Key %s was first used with a different body", im->key);
-    } else {
-        http_resp_take(r, status, "application/json", body, len);
-        r->hdr_replayed = "true";
-    }
-    return 1;
-}
-
-/* Records a successful answer under the key. */
-static void idem_end(req *r, idem *im)
-{
-    if (im->key[0] && r->status >= 200 && r->status < 300)
-        store_idem_put(r->app->db, r->who.tenant, im->key, im->route, im->hash, r->status, r->resp, r->resp_len);
-}
-
 /* ---- compute jobs ------------------------------------------------------------ */
 
 /* What a deferred request carries to its compute thread; the request itself
@@ -110,7 +50,7 @@ static void idem_end(req *r, idem *im)
 typedef struct job {
     session     *s;                /* a reference, for session routes */
     idemlane    *key_lane;         /* a reference, for a create with a key */
-    idem         im;
+    h_idem       im;
     step_request sr;
     float       *grads;            /* a JSON step's decoded gradients */
     uint8_t     *skip;             /* a step's skip mask (skip_mask.h), or NULL */
@@ -153,9 +93,9 @@ static job *job_new(req *r, session *s)
 static int create_work(req *r, void *ctx)
 {
     job *j = ctx;
-    if (idem_begin(r, &j->im)) return COMPUTE_DONE;
+    if (h_idem_begin(r, &j->im)) return COMPUTE_DONE;
     h_sessions_create_once(r);
-    idem_end(r, &j->im);
+    h_idem_end(r, &j->im);
     return COMPUTE_DONE;
 }
 
@@ -165,7 +105,7 @@ void h_sessions_create(req *r)
 {
     job *j = job_new(r, NULL);
     if (!j) return;
-    if (idem_prepare(r, &j->im, "sessions_create")) {
+    if (h_idem_prepare(r, &j->im, "sessions_create")) {
         free(j);
         return;
     }
@@ -207,6 +147,13 @@ static void h_sessions_create_once(req *r)
         return;
     }
     snprintf(sp.tenant, sizeof sp.tenant, "%s", r->who.tenant);
+    rc = study_bind_spec(r->app->studies, &sp, msg, sizeof msg);   /* "trial": its hyperparameters */
+    if (rc) {
+        free(blob);
+        spec_deinit(&sp);
+        http_resp_error(r, rc, "%s", msg);
+        return;
+    }
     session *s;
     char weights[sizeof sp.weights];
     memcpy(weights, sp.weights, sizeof weights);
@@ -363,9 +310,17 @@ void h_session_step(req *r)
 {
     session *s = path_session(r);
     if (!s) return;
+    if (sessions_trial_pruned(s)) {
+        http_resp_error(r, ERR_TRIAL_PRUNED, "the pruner stopped trial %s, which this session trains", session_trial(s));
+        session_unref(s);
+        return;
+    }
     job *j = job_new(r, s);
     if (!j) return;
-    if (session_num_params(s) <= STEP_INLINE_MAX_PARAMS && session_workers(s) <= 1 && !session_durable_steps(s)) {
+    /* (a session bound to a trial reports each step to its study: a commit,
+     * never on an HTTP thread) */
+    if (session_num_params(s) <= STEP_INLINE_MAX_PARAMS && session_workers(s) <= 1 && !session_durable_steps(s) &&
+        !session_trial(s)[0]) {
         int limit;
         j->s = s;
         if (compute_try_inline(r, session_lane(s, &limit), step_work, job_free, j)) return;
@@ -453,9 +408,9 @@ static void h_session_feedback_once(req *r, session *s);
 static int feedback_work(req *r, void *ctx)
 {
     job *j = ctx;
-    if (!idem_begin(r, &j->im)) {
+    if (!h_idem_begin(r, &j->im)) {
         h_session_feedback_once(r, j->s);
-        idem_end(r, &j->im);
+        h_idem_end(r, &j->im);
     }
     return COMPUTE_DONE;
 }
@@ -471,7 +426,7 @@ void h_session_feedback(req *r)
     /* The route of a feedback record includes its session. */
     char route_key[96];
     snprintf(route_key, sizeof route_key, "feedback/%s", session_id(s));
-    if (idem_prepare(r, &j->im, route_key)) {
+    if (h_idem_prepare(r, &j->im, route_key)) {
         free(j);
         session_unref(s);
         return;

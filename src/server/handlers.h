@@ -47,6 +47,16 @@ void h_weights_get(req *r);
 void h_weights_blob(req *r);
 void h_weights_import(req *r);
 
+/* h_studies.c: hyperparameter studies (docs/studies.md) */
+void h_studies_create(req *r);
+void h_studies_list(req *r);
+void h_study_get(req *r);
+void h_study_delete(req *r);
+void h_study_ask(req *r);
+void h_study_trials(req *r);
+void h_study_report(req *r);
+void h_study_tell(req *r);
+
 /* h_analytics.c: summaries, downsampled metrics (h_session_metrics hands
  * over when max_points or smooth is given), compare, live events;
  * h_dashboard.c: the dashboard page */

@@ -39,6 +39,15 @@ const route routes_table[] = {
     {"POST",   "/v1/weights",                     h_weights_import,       "weights_import", ROUTE_ADMIN},
     {"GET",    "/v1/weights/{name}",              h_weights_get,          "weights_get", ROUTE_ANY_STATE},
     {"GET",    "/v1/weights/{name}/blob",         h_weights_blob,         "weights_blob", ROUTE_ANY_STATE},
+    /* hyperparameter studies (h_studies.c) */
+    {"POST",   "/v1/studies",                     h_studies_create,       "studies_create", 0},
+    {"GET",    "/v1/studies",                     h_studies_list,         "studies_list", 0},
+    {"GET",    "/v1/studies/{id}",                h_study_get,            "study_get", 0},
+    {"DELETE", "/v1/studies/{id}",                h_study_delete,         "study_delete", 0},
+    {"POST",   "/v1/studies/{id}/trials",         h_study_ask,            "study_ask", 0},
+    {"GET",    "/v1/studies/{id}/trials",         h_study_trials,         "study_trials", 0},
+    {"POST",   "/v1/studies/{id}/trials/{n}/report", h_study_report,      "study_report", 0},
+    {"POST",   "/v1/studies/{id}/trials/{n}/tell", h_study_tell,          "study_tell", 0},
     /* analytics (h_analytics.c) and the dashboard (h_dashboard.c) */
     {"GET",    "/v1/sessions/{id}/summary",       h_analytics_summary,    "session_summary", 0},
     {"GET",    "/v1/sessions/{id}/events",        h_analytics_events,     "session_events", 0},

@@ -29,6 +29,7 @@
 #include "pool.h"
 #include "serve.h"
 #include "sessions.h"
+#include "study.h"
 #include "store.h"
 
 #define TICK_MS        100
@@ -107,6 +108,11 @@ static int serve(void)
         return 1;
     }
     if (sessions_open(a) != 0) return 1;
+    if (study_svc_new(a->db, (int64_t)(a->cfg.trial_heartbeat_timeout * 1000), NULL, &a->studies) != 0) {
+        log_msg(LOG_ERROR, "cannot start the study service");
+        store_close(a->db);
+        return 1;
+    }
     int open = auth_open(a);
     if (!open && !auth_keys_ever(a)) {
         log_msg(LOG_ERROR, "no API key exists and %s is not a loopback address: refusing to serve it open. "
@@ -195,6 +201,8 @@ static int serve(void)
     int rc = sessions_final_checkpoint(a);
     sessions_free(a->reg);
     a->reg = NULL;
+    study_svc_free(a->studies);
+    a->studies = NULL;
     store_close(a->db);
     a->db = NULL;
     printf("stopped%s\n", rc ? " (the final checkpoint failed)" : "");

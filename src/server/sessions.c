@@ -2,6 +2,8 @@
  * (service/session.h) and the HTTP form of its answers. */
 #include "sessions.h"
 
+#include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "numfmt.h"
 #include "session_life.h"
 #include "step_codec.h"
+#include "study_bind.h"
 #include "updbuf.h"
 
 /* A session's attachment: what the server keeps per session. */
@@ -23,6 +26,7 @@ typedef struct session_glue {
     app       *app;
     pool_lane  lane;    /* its steps, feedback, reads and delete, in order (pool.h) */
     live_feed *feed;    /* its event streams (live.h) */
+    atomic_int trial_pruned;   /* its study trial was pruned (study_bind.h) */
 } session_glue;
 
 static void *glue_new(void *ctx)
@@ -107,6 +111,21 @@ static void on_stepped(void *ctx, session *s, const step_metric *m, const step_r
     app *a = ctx;
     session_glue *g = session_attachment(s);
     live_record_step(g->feed, a->db, session_id(s), session_opt(s), m, res);
+    /* a session bound to a trial: its loss is the trial's value at this step */
+    const char *trial = session_trial(s);
+    if (trial[0] && isfinite(m->loss) && a->studies) {
+        int pruned = 0;
+        int rc = study_bind_report(a->studies, session_tenant(s), trial, m->step, m->loss, &pruned);
+        if (rc) log_msg(LOG_WARN, "session %s: reporting step %lld to trial %s: %s", session_id(s),
+                        (long long)m->step, trial, err_message(rc));
+        if (pruned) atomic_store(&g->trial_pruned, 1);
+    }
+}
+
+int sessions_trial_pruned(session *s)
+{
+    session_glue *g = session_attachment(s);
+    return g && atomic_load(&g->trial_pruned);
 }
 
 int sessions_open(app *a)

@@ -7,7 +7,9 @@
  * holding the session's compute lane (pool.h) and its live feed (live.h);
  * the answer to a parked request (encoded with step_codec.h, then
  * http_resume); and, after every persisted step, live_record_step with
- * step_run's result (numbers; the writer thread formats the stored JSON).
+ * step_run's result (numbers; the writer thread formats the stored JSON)
+ * and, for a session bound to a study trial, the step's loss reported to
+ * the trial (study_bind.h), whose pruner may stop the session.
  *
  * Steps, feedback, parameter reads and deletes run on the compute pool in
  * the session's lane (session_lane): one at a time, in arrival order.  That
@@ -43,6 +45,9 @@ struct live_feed *session_live_feed(const session *s);
 /* The session's compute lane and how many jobs may wait or run on it
  * (--compute-session-queue, at least the session's workers). */
 pool_lane *session_lane(session *s, int *limit);
+/* 1 once the study trial the session is bound to was pruned (its next steps
+ * answer 410 trial_pruned). */
+int sessions_trial_pruned(session *s);
 
 /* Sets r's response from a: the update of a step (step_codec_update in the
  * encoding a->encoding, with X-Optirs-Step and, for a skipped step,

@@ -276,6 +276,7 @@ int sessions_count(sessions *reg)
 
 const char *session_id(const session *s) { return s->id; }
 const char *session_tenant(const session *s) { return s->sp.tenant; }
+const char *session_trial(const session *s) { return s->sp.trial; }
 size_t session_num_params(const session *s) { return s->sp.lay.n; }
 int session_workers(const session *s) { return s->sp.workers; }
 int session_durable_steps(const session *s) { return s->sp.dur == DURABILITY_STEP; }

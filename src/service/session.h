@@ -143,6 +143,8 @@ cJSON *session_describe(session *s);
 const char *session_id(const session *s);
 /* The tenant that owns the session ("" in open mode). */
 const char *session_tenant(const session *s);
+/* The study trial ("STUDY/N") the session is bound to; "" when none. */
+const char *session_trial(const session *s);
 size_t session_num_params(const session *s);
 int    session_workers(const session *s);
 /* 1 when each step waits for its commit (durability=step). */

@@ -131,6 +131,11 @@ static int on_member(void *ctx, const char *key, const char *val, size_t avail, 
         if (!cJSON_IsString(v) || !domain_session_valid(v->valuestring))
             rc = fail(c, ERR_INVALID_ARGUMENT, "domain must be one of %s (lower case)", DOMAIN_SESSION_WORDS);
         else snprintf(sp->domain, sizeof sp->domain, "%s", v->valuestring);
+    } else if (strcmp(key, "trial") == 0) {
+        /* the form only; study_bind_spec checks that the trial exists and runs */
+        if (!cJSON_IsString(v) || !spec_trial_ref_parse(v->valuestring, NULL, 0, NULL))
+            rc = fail(c, ERR_INVALID_ARGUMENT, "trial must be \"STUDY/N\" (a study id, a trial number)");
+        else snprintf(sp->trial, sizeof sp->trial, "%s", v->valuestring);
     } else if (strcmp(key, "adapt") == 0) {
         rc = adapt_spec_parse(v, &sp->adapt, &sp->learner, c->msg, c->msgcap);
     } else if (strcmp(key, "groups") == 0) {
@@ -473,6 +478,34 @@ void spec_deinit(spec *sp)
     sp->params = NULL;
 }
 
+int spec_trial_ref_parse(const char *ref, char *study, size_t cap, int64_t *number)
+{
+    const char *slash = strchr(ref, '/');
+    size_t n = slash ? (size_t)(slash - ref) : 0;
+    if (n < 1 || n > 64 || (study && n >= cap)) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = ref[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+              ch == '_'))
+            return 0;
+    }
+    const char *d = slash + 1;
+    size_t nd = strlen(d);
+    if (nd < 1 || nd > 16) return 0;
+    int64_t v = 0;
+    for (size_t i = 0; i < nd; i++) {
+        if (d[i] < '0' || d[i] > '9') return 0;
+        v = v * 10 + (d[i] - '0');
+    }
+    if (v > 9007199254740992LL) return 0;
+    if (study) {
+        memcpy(study, ref, n);
+        study[n] = '\0';
+    }
+    if (number) *number = v;
+    return 1;
+}
+
 cJSON *spec_to_json(const spec *sp)
 {
     const opt_vtbl *vt = opt_find(sp->ocfg.name);
@@ -485,6 +518,7 @@ cJSON *spec_to_json(const spec *sp)
     cJSON_AddStringToObject(o, "schedule", opt_schedule_name(sp->ocfg.schedule));
     if (sp->weights[0]) cJSON_AddStringToObject(o, "weights", sp->weights);
     if (sp->domain[0]) cJSON_AddStringToObject(o, "domain", sp->domain);
+    if (sp->trial[0]) cJSON_AddStringToObject(o, "trial", sp->trial);
     cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
     for (int i = 0; i < sp->lay.ntensors; i++) {
         const layout_tensor *t = &sp->lay.tensors[i];

@@ -30,6 +30,7 @@ typedef enum { NON_FINITE_REJECT, NON_FINITE_SKIP } non_finite_policy;
 #define SPEC_MAX_TAGS    32
 #define SPEC_TAG_KEY_MAX 64      /* bytes of a tag's name */
 #define SPEC_TAG_VALUE_MAX 256   /* bytes of a tag's value */
+#define SPEC_TRIAL_MAX   96      /* "STUDY/N" with its NUL: a study id of 1..64 bytes, '/', a trial number */
 
 typedef struct spec {
     opt_config  ocfg;
@@ -42,6 +43,7 @@ typedef struct spec {
     char        name[SPEC_NAME_MAX];
     char        weights[64];        /* learned optimizers: weights record, "" = default */
     char        domain[16];         /* learned optimizers: "" or a session domain (domain.h) */
+    char        trial[SPEC_TRIAL_MAX]; /* "STUDY/N": the study trial the session is bound to (study_bind.h), "" = none */
     cJSON      *tags;               /* object of strings, or NULL */
     float      *params;             /* initial parameters (lay.n), or NULL for zeros */
     char        tenant[64];         /* the owner: set by the server, or restored */
@@ -62,6 +64,10 @@ void   spec_deinit(spec *sp);
 /* Checks a "tags" value: an object of at most SPEC_MAX_TAGS strings, names
  * and values within their limits, no name twice.  0 or ERR_* (msg filled). */
 int    spec_tags_check(const cJSON *v, char *msg, size_t cap);
+/* 1 when ref is "STUDY/N" (a study id of 1..64 bytes of [A-Za-z0-9_-], a
+ * trial number 0..2^53); then the id goes to study (cap bytes; may be NULL)
+ * and the number to *number (may be NULL).  0 otherwise. */
+int    spec_trial_ref_parse(const char *ref, char *study, size_t cap, int64_t *number);
 /* The normalized description (no params).  The caller frees it. */
 cJSON *spec_to_json(const spec *sp);
 

@@ -139,6 +139,22 @@ static const char *const migrations[] = {
      * session's group order; NULL without groups), beside the first
      * group's in lr. */
     "ALTER TABLE metrics ADD COLUMN group_lr TEXT;",
+    /* 11: hyperparameter studies (store_studies.c): a study's normalised
+     * request, its trials (state, parameters as JSON and as the sampler's
+     * numbers, objective, heartbeat) and their intermediate values. */
+    "CREATE TABLE studies("
+    "  id TEXT PRIMARY KEY, tenant TEXT NOT NULL, name TEXT NOT NULL, spec_json TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE INDEX studies_by_tenant ON studies(tenant, created_ms DESC, id);"
+    "CREATE TABLE trials("
+    "  study_id TEXT NOT NULL REFERENCES studies(id) ON DELETE CASCADE, number INTEGER NOT NULL,"
+    "  state TEXT NOT NULL, params_json TEXT NOT NULL, x BLOB NOT NULL, value REAL,"
+    "  started_ms INTEGER NOT NULL, heartbeat_ms INTEGER NOT NULL, finished_ms INTEGER,"
+    "  PRIMARY KEY(study_id, number)) WITHOUT ROWID;"
+    "CREATE TABLE trial_values("
+    "  study_id TEXT NOT NULL, number INTEGER NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL,"
+    "  PRIMARY KEY(study_id, number, step),"
+    "  FOREIGN KEY(study_id, number) REFERENCES trials(study_id, number) ON DELETE CASCADE) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

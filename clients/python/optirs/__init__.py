@@ -6,11 +6,13 @@
     update = s.step(grads, loss=0.7)       # params += update
 
 ``optirs.torch.RemoteOptimizer`` (needs torch) is a torch.optim.Optimizer
-whose steps run on the daemon.
+whose steps run on the daemon.  ``Client.create_study`` and ``optirs.tune``
+run hyperparameter studies (optirs.study).
 """
 from .client import (DEFAULT_URL, DTYPES, RETRYABLE_CODES, Client, OptirsError, Session, decode_vector,
                      encode_vector)
+from .study import Study, Trial, TrialPruned, tune
 
 __all__ = ["Client", "Session", "OptirsError", "DEFAULT_URL", "RETRYABLE_CODES", "DTYPES",
-           "encode_vector", "decode_vector"]
+           "encode_vector", "decode_vector", "Study", "Trial", "TrialPruned", "tune"]
 __version__ = "0.1.0"

@@ -413,6 +413,31 @@ class Client:
                                    headers={"Idempotency-Key": str(uuid.uuid4())})
         return Session(self, json.loads(data))
 
+    def create_study(self, name, space, direction="minimize", sampler=None, pruner=None, max_trials=None,
+                     parallel=None, seed=None, sampler_options=None, pruner_options=None):
+        """Creates a hyperparameter study (docs/studies.md) and returns its
+        optirs.Study: ``space`` maps names to ``{"type": "float"|"int"|
+        "categorical", …}``.  Arguments left None take the daemon's
+        defaults."""
+        from .study import Study
+        spec = {"name": name, "space": space, "direction": direction}
+        for k, v in (("sampler", sampler), ("pruner", pruner), ("max_trials", max_trials),
+                     ("parallel", parallel), ("seed", seed), ("sampler_options", sampler_options),
+                     ("pruner_options", pruner_options)):
+            if v is not None:
+                spec[k] = v
+        # not re-sent on its own (no Idempotency-Key on study creates)
+        return Study(self, self._json("POST", "/v1/studies", spec, idempotent=False))
+
+    def study(self, study_id):
+        """The optirs.Study of an existing id."""
+        from .study import Study
+        return Study(self, self._json("GET", "/v1/studies/%s" % _sid(study_id)))
+
+    def studies(self):
+        """The caller's studies, newest first (dicts)."""
+        return self._json("GET", "/v1/studies")["studies"]
+
     def session(self, session_id):
         """The Session of an existing id (its step counter starts at the
         session's current step)."""
