@@ -17,6 +17,7 @@ extern const opt_vtbl lopt_lstm_vtbl;
 extern const opt_vtbl lopt_nnadam_vtbl;
 extern const opt_vtbl lopt_attn_vtbl;
 extern const opt_vtbl opt_hybrid_vtbl;
+extern const opt_vtbl opt_metasgd_vtbl;   /* src/core/meta/opt_metasgd.c */
 
 static const opt_vtbl *const registry[] = {
     &opt_sgd_vtbl,
@@ -29,6 +30,7 @@ static const opt_vtbl *const registry[] = {
     &lopt_nnadam_vtbl,
     &lopt_attn_vtbl,
     &opt_hybrid_vtbl,
+    &opt_metasgd_vtbl,
 };
 
 int opt_registry_count(void)
