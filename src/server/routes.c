@@ -39,6 +39,7 @@ const route routes_table[] = {
     {"POST",   "/v1/weights",                     h_weights_import,       "weights_import", ROUTE_ADMIN},
     {"GET",    "/v1/weights/{name}",              h_weights_get,          "weights_get", ROUTE_ANY_STATE},
     {"GET",    "/v1/weights/{name}/blob",         h_weights_blob,         "weights_blob", ROUTE_ANY_STATE},
+    {"GET",    "/v1/weights/{name}/init",         h_weights_init,         "weights_init", ROUTE_ANY_STATE},
     /* analytics (h_analytics.c) and the dashboard (h_dashboard.c) */
     {"GET",    "/v1/sessions/{id}/summary",       h_analytics_summary,    "session_summary", 0},
     {"GET",    "/v1/sessions/{id}/events",        h_analytics_events,     "session_events", 0},
