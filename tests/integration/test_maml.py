@@ -141,6 +141,13 @@ def test_hostile_requests(daemon):
         st, err = daemon.json("POST", "/v1/sessions", body)
         assert (st, err["error"]["code"]) == (status, code), (body, err)
     assert daemon.json("POST", "/v1/sessions", {"optimizer": "meta_sgd", "weights": "tiny-msgd", "tensors": t})[0] == 201
+    # the online learner (learned optimizers' PES) scales the learned rates as it does any learned update
+    st, s = daemon.json("POST", "/v1/sessions", {"optimizer": "meta_sgd", "weights": "tiny-msgd", "tensors": t,
+                                                 "adapt": {"learner": "pes"}})
+    assert st == 201, s
+    for k in range(1, 4):
+        st, ans = daemon.step(s["id"], k, [0.01] * NP, loss=1.0 / k)
+        assert st == 200, ans
 
 
 def test_cancel_a_running_fewshot_job(daemon):
