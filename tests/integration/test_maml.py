@@ -159,3 +159,25 @@ def test_cancel_a_running_fewshot_job(daemon):
     job = wait_status(daemon, job["id"], ("cancelled",))
     assert job["weights"] is None and job["step"] < 200000
     assert daemon.json("GET", "/v1/weights/long")[0] == 404
+
+
+def test_meta_sgd_session_survives_a_restart(make_daemon):
+    d = make_daemon().start()
+    run_job(d, dict(SHORT, outer_steps=20, name="r-msgd"))
+    st, init = d.json("GET", "/v1/weights/r-msgd/init")
+    alpha = np.array(init["inner_lr"], dtype=np.float32)
+    st, s = d.json("POST", "/v1/sessions", {"optimizer": "meta_sgd", "weights": "r-msgd", "tensors": tensors_of(init),
+                                            "durability": "step"})
+    assert st == 201, s
+    g = np.linspace(-2, 2, NP, dtype=np.float32)
+    assert d.step(s["id"], 1, [float(v) for v in g])[0] == 200
+    d.stop()
+    d2 = make_daemon(tmpdir=d.dir, db=d.db).start()
+    # the record is loaded again (its /init unchanged) and the session steps at the same rates
+    assert d2.json("GET", "/v1/weights/r-msgd/init")[1]["inner_lr"] == init["inner_lr"]
+    st, ans = d2.step(s["id"], 2, [float(v) for v in g])
+    assert st == 200, ans
+    assert np.array_equal(np.array(ans["update"], dtype=np.float32), -(alpha * g))
+    st, cat = d2.json("GET", "/v1/optimizers")
+    msgd = [o for o in cat["optimizers"] if o["name"] == "meta_sgd"][0]
+    assert msgd["kind"] == "learned"
