@@ -163,7 +163,9 @@ int cli_fewshot(int argc, char **argv)
     printf("# evaluation: %ld tasks (seed %ld), %ld shots, %ld query points each; train wall %.1f s\n", eval_tasks,
            eval_seed, eval_shots, eval_query, train_s);
     for (int i = 0; i < nsteps; i++) {
-        if (alpha) printf("eval steps=%d mse=%.4f ci95=%.4f lr=learned\n", steps[i], mean[i], ci[i]);
+        if (!(mean[i] <= 1e6))
+            printf("eval steps=%d diverged (mean query MSE %.3g)\n", steps[i], mean[i]);
+        else if (alpha) printf("eval steps=%d mse=%.4f ci95=%.4f lr=learned\n", steps[i], mean[i], ci[i]);
         else printf("eval steps=%d mse=%.4f ci95=%.4f lr=%g\n", steps[i], mean[i], ci[i], lr_used[i]);
     }
     if (alpha) {
