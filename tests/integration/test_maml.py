@@ -181,3 +181,27 @@ def test_meta_sgd_session_survives_a_restart(make_daemon):
     st, cat = d2.json("GET", "/v1/optimizers")
     msgd = [o for o in cat["optimizers"] if o["name"] == "meta_sgd"][0]
     assert msgd["kind"] == "learned"
+
+
+def test_answers_match_the_spec(daemon):
+    from test_openapi_responses import Contract, call
+    c = Contract()
+    body = dict(SHORT, outer_steps=30, name="spec-msgd")
+    st, job = call(c, daemon, "POST", "/v1/meta/jobs", body, request_valid=True)
+    assert st == 202
+    wait_status(daemon, job["id"], ("done",))
+    assert call(c, daemon, "GET", "/v1/meta/jobs/" + job["id"])[0] == 200
+    assert call(c, daemon, "GET", "/v1/weights/spec-msgd")[0] == 200
+    assert call(c, daemon, "GET", "/v1/weights")[0] == 200
+    st, init = call(c, daemon, "GET", "/v1/weights/spec-msgd/init")
+    assert st == 200
+    assert call(c, daemon, "GET", "/v1/weights/spec-msgd/init?version=1")[0] == 200
+    assert call(c, daemon, "GET", "/v1/weights/spec-msgd/init?version=7")[0] == 404
+    assert call(c, daemon, "GET", "/v1/weights/mlp_lopt/init")[0] == 404
+    assert call(c, daemon, "POST", "/v1/meta/jobs", {"method": "maml", "shots": 0})[0] == 400
+    req = {"optimizer": "meta_sgd", "weights": "spec-msgd", "tensors": tensors_of(init), "params": init["params"]}
+    st, s = call(c, daemon, "POST", "/v1/sessions", req, request_valid=True)
+    assert st == 201, s
+    assert call(c, daemon, "POST", "/v1/sessions", {"optimizer": "meta_sgd", "tensors": tensors_of(init)})[0] == 400
+    st, cat = call(c, daemon, "GET", "/v1/optimizers")
+    assert st == 200 and any(o["name"] == "meta_sgd" for o in cat["optimizers"])
