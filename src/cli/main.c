@@ -1,5 +1,5 @@
 /* main.c — the optirsd entry point: process-wide set-up, then the
- * subcommand (`keys`, `meta-train`, `eval`), `--version`, or without one the daemon
+ * subcommand (`keys`, `meta-train`, `eval`, `maml`), `--version`, or without one the daemon
  * (serve.h, in src/server/).  It only dispatches: the top layer, src/cli/,
  * is the one that sees both the subcommands and the server. */
 #include <signal.h>
@@ -9,6 +9,7 @@
 
 #include "build_info.h"
 #include "cli.h"
+#include "cli_fewshot.h"
 #include "cli_keys.h"
 #include "serve.h"
 
@@ -28,5 +29,6 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "keys") == 0) return cli_keys(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "meta-train") == 0) return cli_meta_train(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "eval") == 0) return cli_eval(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "maml") == 0) return cli_fewshot(argc - 2, argv + 2);
     return serve_main(argc - 1, argv + 1);
 }

@@ -23,6 +23,7 @@ enum {
     BLOB_KIND_SESSION   = 2,  /* a session snapshot: params, state, last answer */
     BLOB_KIND_WEIGHTS   = 3,  /* learned-optimizer meta-parameters       */
     BLOB_KIND_META      = 4,  /* a meta-training checkpoint              */
+    BLOB_KIND_FEWSHOT   = 5,  /* a few-shot weights record (fewshot_record.h) */
 };
 
 typedef struct blob_writer {

@@ -15,6 +15,7 @@
 #include "compute.h"
 #include "domain.h"
 #include "errors.h"
+#include "fewshot_record.h"
 #include "h_body.h"
 #include "handlers.h"
 #include "lopt.h"
@@ -135,11 +136,46 @@ static void answer_job(req *r, int status, const char *id)
     http_resp_json(r, status, c.o);
 }
 
+static void answer_submit_error(req *r, int rc)
+{
+    if (rc == ERR_QUEUE_FULL)
+        http_resp_error(r, rc, "the meta-training queue is full: %lld jobs wait (max-queued-jobs), or %lld of this "
+                               "tenant's (tenant-max-queued-jobs)", (long long)r->app->cfg.max_queued_jobs,
+                        (long long)r->app->cfg.tenant_max_queued_jobs);
+    else http_resp_error(r, rc, NULL);
+}
+
+/* POST /v1/meta/jobs with "method": a few-shot meta-learning job (body taken). */
+static void fewshot_create(req *r, cJSON *body)
+{
+    char msg[400];
+    fewshot_spec fs;
+    fewshot_spec_defaults(&fs);
+    int rc = fewshot_spec_from_json(&fs, body, msg, sizeof msg);
+    cJSON_Delete(body);
+    if (!rc) rc = fewshot_run_check(r->app->db, &fs, msg, sizeof msg);
+    if (rc) {
+        http_resp_error(r, rc, "%s", msg);
+        return;
+    }
+    char id[40];
+    rc = meta_jobs_submit_fewshot(&fs, r->who.tenant, id);
+    if (rc) {
+        answer_submit_error(r, rc);
+        return;
+    }
+    answer_job(r, 202, id);
+}
+
 void h_meta_jobs_create(req *r)
 {
     cJSON *body = h_body_json(r);
     if (!body) return;
     char msg[400];
+    if (fewshot_spec_is_request(body)) {
+        fewshot_create(r, body);
+        return;
+    }
     meta_spec sp;
     meta_spec_defaults(&sp);
     int rc = meta_spec_from_json(&sp, body, msg, sizeof msg);
@@ -152,14 +188,8 @@ void h_meta_jobs_create(req *r)
     }
     char id[40];
     rc = meta_jobs_submit(&sp, r->who.tenant, id);
-    if (rc == ERR_QUEUE_FULL) {
-        http_resp_error(r, rc, "the meta-training queue is full: %lld jobs wait (max-queued-jobs), or %lld of this "
-                               "tenant's (tenant-max-queued-jobs)", (long long)r->app->cfg.max_queued_jobs,
-                        (long long)r->app->cfg.tenant_max_queued_jobs);
-        return;
-    }
     if (rc) {
-        http_resp_error(r, rc, NULL);
+        answer_submit_error(r, rc);
         return;
     }
     answer_job(r, 202, id);
@@ -348,6 +378,55 @@ void h_weights_blob(req *r)
     if (weights_lookup(r, 1, &c)) return;
     cJSON_Delete(c.o);
     http_resp_take(r, 200, "application/octet-stream", c.blob, c.len);
+}
+
+/* GET /v1/weights/{name}/init: a few-shot record's network as named
+ * tensors, θ flat in tensor order, and the inner rate (a number, or
+ * Meta-SGD's per-parameter array in the same order).  404 for a record of
+ * another kind. */
+void h_weights_init(req *r)
+{
+    wone c;
+    if (weights_lookup(r, 1, &c)) return;
+    cJSON *meta = c.o;
+    fewshot_record fr;
+    int rc = fewshot_record_load(&fr, c.blob, c.len);
+    free(c.blob);
+    if (rc == ERR_CORRUPT) {
+        cJSON *arch = cJSON_GetObjectItemCaseSensitive(meta, "optimizer");
+        http_resp_error(r, ERR_NOT_FOUND, "weights %s are %s weights, not a few-shot record: only those have an "
+                        "initialisation", r->param[0], cJSON_IsString(arch) ? arch->valuestring : "?");
+        cJSON_Delete(meta);
+        return;
+    }
+    if (rc) {
+        cJSON_Delete(meta);
+        http_resp_error(r, rc, NULL);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "name", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(meta, "name"), 1));
+    cJSON_AddItemToObject(o, "version", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(meta, "version"), 1));
+    cJSON_Delete(meta);
+    cJSON_AddStringToObject(o, "method", fewshot_method_name(fr.method));
+    cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
+    char tname[32];
+    int shape[2];
+    for (int t = 0, rank; (rank = fsnet_tensor(&fr.net, t, tname, sizeof tname, shape)) > 0; t++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", tname);
+        cJSON_AddItemToObject(e, "shape", cJSON_CreateIntArray(shape, rank));
+        cJSON_AddItemToArray(ts, e);
+    }
+    size_t P = fr.net.nparams;
+    cJSON *params = cJSON_AddArrayToObject(o, "params");
+    for (size_t i = 0; i < P; i++) cJSON_AddItemToArray(params, cJSON_CreateNumber(fr.theta[i]));
+    if (fr.alpha) {
+        cJSON *a = cJSON_AddArrayToObject(o, "inner_lr");
+        for (size_t i = 0; i < P; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(fr.alpha[i]));
+    } else cJSON_AddNumberToObject(o, "inner_lr", fr.inner_lr);
+    fewshot_record_deinit(&fr);
+    http_resp_json(r, 200, o);
 }
 
 /* POST /v1/weights?name=N[&domain=D]: the body is a weights blob as GET

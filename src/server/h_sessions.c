@@ -157,6 +157,7 @@ static void h_sessions_create_once(req *r)
     session *s;
     char weights[sizeof sp.weights];
     memcpy(weights, sp.weights, sizeof weights);
+    int msgd = strcmp(sp.ocfg.name, "meta_sgd") == 0;
     char why[400];
     uint64_t needed = 0;
     rc = blob ? sessions_import(r->app->reg, &sp, blob, blob_len, state_step, &s, why, sizeof why, &needed)
@@ -169,6 +170,11 @@ static void h_sessions_create_once(req *r)
     else if (rc == ERR_NOT_FOUND)
         http_resp_error(r, ERR_INVALID_ARGUMENT, "no weights record named \"%s\" (GET /v1/optimizers lists them)",
                         weights);
+    else if (msgd && rc == ERR_MISSING_FIELD)
+        http_resp_error(r, rc, "meta_sgd needs weights: a few-shot record (POST /v1/meta/jobs with \"method\")");
+    else if (msgd && rc == ERR_INVALID_ARGUMENT)
+        http_resp_error(r, rc, "the tensors do not hold as many parameters as weights record \"%s\" (GET "
+                        "/v1/weights/NAME/init gives its tensors)", weights);
     else if (rc == ERR_QUOTA_EXCEEDED)
         http_resp_error(r, rc, "tenant \"%s\" is at its quota (--tenant-max-sessions %lld, --tenant-max-params %lld)",
                         r->who.tenant, (long long)r->app->cfg.tenant_max_sessions,

@@ -45,6 +45,7 @@ void h_meta_job_cancel(req *r);
 void h_weights_list(req *r);
 void h_weights_get(req *r);
 void h_weights_blob(req *r);
+void h_weights_init(req *r);   /* a few-shot record's initialisation and inner rates */
 void h_weights_import(req *r);
 
 /* h_studies.c: hyperparameter studies (docs/studies.md) */

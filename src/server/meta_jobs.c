@@ -18,7 +18,9 @@ typedef struct qitem {
     struct qitem *next;
     char          id[40];
     char          tenant[64];
+    int           fewshot;     /* 1: a few-shot job (fs), else a learned optimizer's (sp) */
     meta_spec     sp;
+    fewshot_spec  fs;
     _Atomic int   cancel;
     uv_work_t     work;
 } qitem;
@@ -41,9 +43,11 @@ static void work_cb(uv_work_t *w)
     char msg[300];
     meta_run_io io = {.cancel = &it->cancel};
     int64_t v = 0;
-    int rc = meta_run(Q.a->db, it->id, &it->sp, NULL, 0, 0, &io, &v, msg, sizeof msg);
+    int rc = it->fewshot ? fewshot_run(Q.a->db, it->id, &it->fs, &io, &v, msg, sizeof msg)
+                         : meta_run(Q.a->db, it->id, &it->sp, NULL, 0, 0, &io, &v, msg, sizeof msg);
+    const char *name = it->fewshot ? it->fs.name : it->sp.name;
     if (rc < 0) log_msg(LOG_ERROR, "meta-training job %s failed: %s", it->id, msg);
-    else if (rc == 0) printf("meta-training job %s done: weights %s@%lld\n", it->id, it->sp.name, (long long)v);
+    else if (rc == 0) printf("meta-training job %s done: weights %s@%lld\n", it->id, name, (long long)v);
     pthread_mutex_lock(&Q.mu);
     Q.busy = 0;
     pthread_cond_broadcast(&Q.cv);
@@ -171,6 +175,8 @@ static int queue_admits(const char *tenant)
 
 static int submit_locked(qitem *it);
 
+static int submit_item(qitem *it, const char *tenant, char *id_out);
+
 int meta_jobs_submit(const meta_spec *sp, const char *tenant, char *id_out)
 {
     if (!tenant || strlen(tenant) >= sizeof ((qitem *)0)->tenant) return ERR_INVALID_ARGUMENT;
@@ -178,6 +184,22 @@ int meta_jobs_submit(const meta_spec *sp, const char *tenant, char *id_out)
     if (!it) return ERR_NO_MEMORY;
     it->sp = *sp;
     if (it->sp.threads <= 0 || it->sp.threads > META_JOBS_MAX_THREADS) it->sp.threads = META_JOBS_MAX_THREADS;
+    return submit_item(it, tenant, id_out);
+}
+
+int meta_jobs_submit_fewshot(const fewshot_spec *fs, const char *tenant, char *id_out)
+{
+    if (!tenant || strlen(tenant) >= sizeof ((qitem *)0)->tenant) return ERR_INVALID_ARGUMENT;
+    qitem *it = calloc(1, sizeof *it);
+    if (!it) return ERR_NO_MEMORY;
+    it->fewshot = 1;
+    it->fs = *fs;
+    return submit_item(it, tenant, id_out);
+}
+
+/* Queues `it` (owned; freed on failure). */
+static int submit_item(qitem *it, const char *tenant, char *id_out)
+{
     new_job_id(it->id);
     snprintf(it->tenant, sizeof it->tenant, "%s", tenant);
     char id[40];
@@ -205,12 +227,13 @@ static int submit_locked(qitem *it)
     int rc = queue_admits(it->tenant);
     pthread_mutex_unlock(&Q.mu);
     if (rc) return rc;
-    cJSON *cfg = meta_spec_to_json(&it->sp);
+    cJSON *cfg = it->fewshot ? fewshot_spec_to_json(&it->fs) : meta_spec_to_json(&it->sp);
     char *cfg_json = cfg ? cJSON_PrintUnformatted(cfg) : NULL;
     cJSON_Delete(cfg);
     if (!cfg_json) return ERR_NO_MEMORY;
-    store_meta_job_row row = {.id = it->id, .name = it->sp.name, .source = "api", .tenant = it->tenant,
-                              .status = "queued", .config_json = cfg_json, .outer_steps = it->sp.outer_steps};
+    store_meta_job_row row = {.id = it->id, .name = it->fewshot ? it->fs.name : it->sp.name, .source = "api",
+                              .tenant = it->tenant, .status = "queued", .config_json = cfg_json,
+                              .outer_steps = it->fewshot ? it->fs.outer_steps : it->sp.outer_steps};
     rc = store_meta_job_insert(Q.a->db, &row);
     free(cfg_json);
     if (rc) return rc;

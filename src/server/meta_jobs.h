@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "fewshot_run.h"
+#include "fewshot_spec.h"
 #include "meta_run.h"
 #include "meta_spec.h"
 #include "meta_weights.h"
@@ -36,6 +38,9 @@ void   meta_jobs_stop(void);
  * count); the check and the enqueue are atomic.  id_out receives the job id
  * (40 bytes).  0 or ERR_*. */
 int    meta_jobs_submit(const meta_spec *sp, const char *tenant, char *id_out);
+/* The same for a checked few-shot request (fewshot_spec.h; run by
+ * fewshot_run.h on the same queue, one job at a time). */
+int    meta_jobs_submit_fewshot(const fewshot_spec *fs, const char *tenant, char *id_out);
 /* Cancels a queued job at once or asks a running one to stop after its
  * current outer step.  *state: the job's status afterwards ("cancelled",
  * "cancelling", or its final status when it had ended).  0, ERR_NOT_FOUND. */

@@ -48,6 +48,7 @@ const route routes_table[] = {
     {"GET",    "/v1/studies/{id}/trials",         h_study_trials,         "study_trials", 0},
     {"POST",   "/v1/studies/{id}/trials/{n}/report", h_study_report,      "study_report", 0},
     {"POST",   "/v1/studies/{id}/trials/{n}/tell", h_study_tell,          "study_tell", 0},
+    {"GET",    "/v1/weights/{name}/init",         h_weights_init,         "weights_init", ROUTE_ANY_STATE},
     /* analytics (h_analytics.c) and the dashboard (h_dashboard.c) */
     {"GET",    "/v1/sessions/{id}/summary",       h_analytics_summary,    "session_summary", 0},
     {"GET",    "/v1/sessions/{id}/events",        h_analytics_events,     "session_events", 0},

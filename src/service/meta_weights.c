@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "fewshot_record.h"
 #include "lopt.h"
 #include "weights_builtin.h"
 
@@ -50,9 +51,32 @@ static int64_t *latest_slot(const char *name)
     return &latest_tab[latest_n++].version;
 }
 
+/* A few-shot record (arch = its method): into core's few-shot table, read by
+ * the meta_sgd optimizer. */
+static int publish_fewshot(const store_weights_row *w)
+{
+    fewshot_record r;
+    int rc = fewshot_record_load(&r, w->blob, w->blob_len);
+    if (rc) return rc;
+    char key[META_WNAME_MAX + 24];
+    snprintf(key, sizeof key, "%s@%lld", w->name, (long long)w->version);
+    meta_weights_lock();
+    rc = fewshot_registry_put(key, &r);
+    int64_t *lv = rc ? NULL : latest_slot(w->name);
+    if (!rc && !lv) rc = ERR_NO_MEMORY;
+    if (!rc && w->version >= *lv) {
+        rc = fewshot_registry_put(w->name, &r);
+        if (!rc) *lv = w->version;
+    }
+    meta_weights_unlock();
+    fewshot_record_deinit(&r);
+    return rc;
+}
+
 int meta_weights_publish(const store_weights_row *w)
 {
     if (!w->blob || strlen(w->name) >= META_WNAME_MAX) return ERR_INVALID_ARGUMENT;
+    if (w->arch && fewshot_method_from_name(w->arch) >= 0) return publish_fewshot(w);
     lopt_weights lw;
     int rc = lopt_weights_load(&lw, w->blob, w->blob_len);
     if (rc) return rc;

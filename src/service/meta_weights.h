@@ -2,7 +2,9 @@
  * of the store, published into core's named-weights table (lopt_registry).
  *
  * Every stored record (name, version) is in core's table as "name@version",
- * and the newest version of each name as "name" too.  meta_weights_bootstrap
+ * and the newest version of each name as "name" too.  A few-shot record
+ * (arch maml, fomaml, meta_sgd or reptile: fewshot_run.h) goes into core's
+ * few-shot table (fewshot_record.h) the same way, under the same lock.  meta_weights_bootstrap
  * inserts the built-in weights into a database that has no record of their
  * name and loads every record; the daemon calls it before restoring sessions.
  *

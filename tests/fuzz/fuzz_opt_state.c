@@ -20,6 +20,7 @@
 
 #include "blob.h"
 #include "errors.h"
+#include "fewshot_record.h"
 #include "fuzz_blob.h"
 #include "lopt_internal.h"
 #include "opt.h"
@@ -28,12 +29,31 @@
 
 static layout lay;
 
+/* meta_sgd steps only on a few-shot record of the layout's size: one of 17
+ * parameters (a 16 → 1 network), registered once. */
+static void use_record_if_needed(const opt_vtbl *vt, opt_config *cfg)
+{
+    if (strcmp(vt->name, "meta_sgd") != 0) return;
+    if (!fewshot_registry_find("fuzz-msgd")) {
+        fewshot_record r = {0};
+        float theta[17] = {0}, alpha[17];
+        for (int i = 0; i < 17; i++) alpha[i] = 0.01f * (float)(i + 1);
+        if (fsnet_init(&r.net, 1, (int[]){16, 1}) != 0 || r.net.nparams != 17) abort();
+        r.theta = theta;
+        r.alpha = alpha;
+        if (fewshot_registry_put("fuzz-msgd", &r) != 0) abort();
+    }
+    cfg->weights = "fuzz-msgd";
+}
+
 /* A fresh optimizer loads `blob` and saves back exactly `blob`. */
 static int resaves_exactly(const opt_vtbl *vt, const uint8_t *blob, size_t len)
 {
     opt_config cfg;
     opt o;
-    if (opt_config_defaults(&cfg, vt->name) != 0 || opt_init(&o, &cfg, &lay) != 0) abort();
+    if (opt_config_defaults(&cfg, vt->name) != 0) abort();
+    use_record_if_needed(vt, &cfg);
+    if (opt_init(&o, &cfg, &lay) != 0) abort();
     uint8_t *again = NULL;
     size_t again_len = 0;
     int same = opt_load(&o, blob, len) == 0 && opt_save(&o, &again, &again_len) == 0 &&
@@ -69,6 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     opt_config cfg;
     if (opt_config_defaults(&cfg, vt->name) != 0) abort();
+    use_record_if_needed(vt, &cfg);
     opt o;
     if (opt_init(&o, &cfg, &lay) != 0) {
         fprintf(stderr, "opt_init(%s) failed\n", vt->name);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fewshot_record.h"
 #include "lopt.h"
 #include "opt.h"
 
@@ -26,6 +27,23 @@ static void write_seed(const char *dir, const char *name, uint8_t b0, int has_b1
     fclose(f);
 }
 
+/* meta_sgd steps only on a few-shot record of the layout's size: one of 17
+ * parameters (a 16 → 1 network), registered once. */
+static void use_record_if_needed(const opt_vtbl *vt, opt_config *cfg)
+{
+    if (strcmp(vt->name, "meta_sgd") != 0) return;
+    if (!fewshot_registry_find("fuzz-msgd")) {
+        fewshot_record r = {0};
+        float theta[17] = {0}, alpha[17];
+        for (int i = 0; i < 17; i++) alpha[i] = 0.01f * (float)(i + 1);
+        if (fsnet_init(&r.net, 1, (int[]){16, 1}) != 0 || r.net.nparams != 17) abort();
+        r.theta = theta;
+        r.alpha = alpha;
+        if (fewshot_registry_put("fuzz-msgd", &r) != 0) abort();
+    }
+    cfg->weights = "fuzz-msgd";
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) { fprintf(stderr, "usage: gen_blob_seeds CORPUS_DIR\n"); return 2; }
@@ -40,7 +58,9 @@ int main(int argc, char **argv)
         const opt_vtbl *vt = opt_registry_at(i);
         opt_config cfg;
         opt o;
-        if (opt_config_defaults(&cfg, vt->name) || opt_init(&o, &cfg, &lay)) return 1;
+        if (opt_config_defaults(&cfg, vt->name)) return 1;
+        use_record_if_needed(vt, &cfg);
+        if (opt_init(&o, &cfg, &lay)) return 1;
         float p[17], g[17], u[17];
         for (int k = 0; k < 17; k++) p[k] = 0.05f * (float)k;
         for (int s = 0; s < 3; s++) {

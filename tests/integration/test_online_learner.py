@@ -177,8 +177,8 @@ def test_learned_and_hybrid_kinds_accept_the_learner_and_report_diagnostics(daem
     st, cat = daemon.json("GET", "/v1/optimizers")
     kinds = {o["name"]: o.get("kind") for o in cat["optimizers"]}
     for name, kind in kinds.items():
-        if kind not in ("learned", "hybrid"):
-            continue
+        if kind not in ("learned", "hybrid") or name == "meta_sgd":
+            continue   # meta_sgd steps only on a few-shot record's layout: test_maml.py
         sid = create(daemon, {"learner": "pes"}, opt=name)
         run(daemon, sid, np.ones(25), 1, 40)
         s, x = extra(daemon, sid)

@@ -148,6 +148,8 @@ def test_system_routes(contract, d):
 def test_every_optimizer_session_and_step(contract, d):
     st, cat = d.json("GET", "/v1/optimizers")
     for o in cat["optimizers"]:
+        if o["name"] == "meta_sgd":
+            continue   # steps only on a few-shot record's layout, without lr or schedules: test_maml.py
         req = {"optimizer": o["name"], "tensors": [{"name": "w", "shape": [2, 3]}, {"shape": [2]}],
                "hyperparams": {"lr": 0.01}, "schedule": "cosine", "total_steps": 10,
                "name": "contract-" + o["name"], "tags": {"k": "v"}, "params": [0.5] * 8}

@@ -18,6 +18,7 @@ extern const opt_vtbl lopt_nnadam_vtbl;
 extern const opt_vtbl lopt_attn_vtbl;
 extern const opt_vtbl opt_hybrid_vtbl;
 extern const opt_vtbl lopt_graph_vtbl;
+extern const opt_vtbl opt_metasgd_vtbl;   /* src/core/meta/opt_metasgd.c */
 
 static const opt_vtbl *const registry[] = {
     &opt_sgd_vtbl,
@@ -31,6 +32,7 @@ static const opt_vtbl *const registry[] = {
     &lopt_attn_vtbl,
     &opt_hybrid_vtbl,
     &lopt_graph_vtbl,
+    &opt_metasgd_vtbl,
 };
 
 int opt_registry_count(void)

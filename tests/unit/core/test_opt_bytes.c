@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "errors.h"
+#include "fewshot_record.h"
 #include "lopt.h"
 #include "opt.h"
 
@@ -79,11 +80,24 @@ static void test_opt_bytes_bounds_what_every_optimizer_allocates(void **unused)
         assert_non_null(vt->state_bytes);
         opt_config cfg;
         assert_int_equal(opt_config_defaults(&cfg, vt->name), 0);
+        if (strcmp(vt->name, "meta_sgd") == 0) {
+            /* it needs a few-shot record of the layout's 20,060 parameters: 117 → 170 */
+            fewshot_record r = {0};
+            assert_int_equal(fsnet_init(&r.net, 1, (int[]){117, 170}), 0);
+            assert_int_equal(r.net.nparams, lay.n);
+            r.theta = calloc(lay.n, sizeof(float));
+            r.alpha = calloc(lay.n, sizeof(float));
+            for (size_t k = 0; k < lay.n; k++) r.alpha[k] = 0.01f;
+            assert_int_equal(fewshot_registry_put("ob-metasgd", &r), 0);
+            fewshot_record_deinit(&r);
+            cfg.weights = "ob-metasgd";
+        }
         check_one(&cfg, &lay);
         /* clipping adds a gradient buffer */
         assert_int_equal(opt_config_set(&cfg, "clip_norm", 1.0), 0);
         check_one(&cfg, &lay);
     }
+    fewshot_registry_clear();
     layout_deinit(&lay);
 }
 
