@@ -54,7 +54,13 @@ static void on_sigint(int sig)
 
 /* total: the job's outer steps; stop_after > 0: interrupt (with a
  * checkpoint) after that many outer steps of this run. */
-typedef struct progress_ctx { int64_t total, done, stop_after; } progress_ctx;
+typedef struct progress_ctx { int64_t total, done, stop_after; store *db; const char *job; } progress_ctx;
+
+static int status_cb(void *ctx, const store_meta_job_row *j)
+{
+    snprintf(ctx, 16, "%s", j->status);
+    return 1;
+}
 
 /* "1h02m", "3m07s", "42s", "2.5s", "0s", or "-" when not measurable. */
 static void duration_text(double s, char *out, size_t cap)
@@ -81,6 +87,13 @@ static void print_progress(void *ctx, const meta_report *rep, double wall_s)
            rep->failed_paths, wall_s, rtext, etext);
     fflush(stdout);
     if (c->stop_after > 0 && ++c->done >= c->stop_after) atomic_store(&train_cancel, 2);
+    /* --job: the row is the run's lease — a daemon that restarted meanwhile
+     * has marked it "interrupted" (or anything but "running"): stop */
+    char st[16] = "";
+    if (c->job && store_meta_job_get(c->db, c->job, 0, status_cb, st) == 0 && strcmp(st, "running") != 0) {
+        printf("job %s is %s in the database: stopping\n", c->job, st);
+        atomic_store(&train_cancel, 2);
+    }
 }
 
 typedef struct resume_ctx {
@@ -257,7 +270,7 @@ int cli_meta_train_on(int argc, char **argv, const cli_transport *tr)
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    progress_ctx pc = {sp.outer_steps, 0, stop_after};
+    progress_ctx pc = {sp.outer_steps, 0, stop_after, db, job};
     meta_run_io io = {.cancel = &train_cancel, .progress = print_progress, .ctx = &pc, .out_path = out};
     if (tr) {
         io.begin = tr->begin;

@@ -7,7 +7,9 @@
  *   optirsd meta-train --config FILE [--db PATH] [--threads N] [--resume] [--out FILE]
  *                      [--stop-after N]
  *   optirsd meta-train --job ID [--db PATH] [--threads N] [--out FILE] [--stop-after N]
- *                      (the daemon's queued job ID, run under its own row)
+ *                      (the daemon's queued job ID, run under its own row; the
+ *                      run stops, "interrupted", once the row says anything but
+ *                      "running" after an outer step: the row is its lease)
  *   optirsd eval --weights NAME[@VERSION] (--suite NAME | --suite-file PATH) [--db PATH]
  *                [--horizons 1000,5000] [--seeds 5] [--threads N] [--lr X]
  * (eval: cli_eval.c; its suites are deploy/eval/NAME.suite, eval_suite.h). */

@@ -76,12 +76,6 @@ static int publish_cb(void *ctx, const store_weights_row *w)
     return 0;
 }
 
-static int is_final(const char *status)
-{
-    return strcmp(status, "done") == 0 || strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0 ||
-           strcmp(status, "interrupted") == 0;
-}
-
 int meta_launch_run(const app *a, const char *id, const meta_spec *sp, _Atomic int *cancel, int64_t *wversion,
                     char *msg, size_t cap)
 {
@@ -123,11 +117,11 @@ int meta_launch_run(const app *a, const char *id, const meta_spec *sp, _Atomic i
             *wversion = row.wversion;
             result = 0;
         }
-    } else if (!rc && stop && got && (!is_final(row.status) || strcmp(row.status, "cancelled") == 0 ||
-                                      strcmp(row.status, "interrupted") == 0)) {
-        if (!is_final(row.status))
-            store_meta_job_update(a->db, id, stop == 2 ? "interrupted" : "cancelled", row.step, row.wall_s, NULL, NULL,
-                                  0, NULL, 0);
+    } else if (!rc && stop && got && strcmp(row.status, "failed") != 0) {
+        /* rank 0 may have ended it "cancelled" on SIGTERM: the daemon's word decides */
+        const char *want = stop == 2 ? "interrupted" : "cancelled";
+        if (strcmp(row.status, want) != 0)
+            store_meta_job_update(a->db, id, want, row.step, row.wall_s, NULL, NULL, 0, NULL, 0);
         result = 1;
     } else {
         if (!rc) {

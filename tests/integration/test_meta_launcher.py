@@ -11,7 +11,10 @@ writes the job's row in the daemon's database (docs/operations.md,
      of the launching daemon at once;
   3. DELETE mid-run: the job ends "cancelled" and no process of it is left
      (mpirun and both ranks gone);
-  4. a launcher that fails: the job is "failed" with the end of its stderr.
+  4. a launcher that fails: the job is "failed" with the end of its stderr;
+  5. the daemon stopping: the job "interrupted", no process left; the daemon
+     killed outright: its ranks go on until it restarts and marks the job
+     "interrupted", which rank 0 reads after its next outer step.
 Skipped only when mpirun is missing (make test installs OpenMPI)."""
 import os
 import shutil
@@ -123,17 +126,7 @@ def test_job_over_two_ranks_matches_a_local_job(make_daemon):
 
 def test_delete_stops_every_rank(make_daemon):
     d = make_daemon("--meta-launcher", LAUNCHER, "--meta-launcher-grace", "30").start()
-    st, job = d.json("POST", "/v1/meta/jobs", LONG)
-    assert st == 202, job
-    jid = job["id"]
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        st, job = d.json("GET", f"/v1/meta/jobs/{jid}")
-        if job["status"] == "running" and job["step"] >= 2:
-            break
-        assert job["status"] in ("queued", "running"), job
-        time.sleep(0.05)
-    assert job["status"] == "running" and job["step"] >= 2, job
+    jid = start_long(d)
     assert len(job_pids(jid)) == 3   # mpirun and its two ranks
     st, body = d.json("DELETE", f"/v1/meta/jobs/{jid}")
     assert st == 200 and body["status"] == "cancelling", body
@@ -160,3 +153,49 @@ def test_failing_launcher_fails_the_job_with_its_stderr(make_daemon):
     assert st == 202, job
     job = wait_status(d2, job["id"], ("failed", "done"))
     assert job["status"] == "failed" and "/nonexistent/optirsd-mpi is not an executable file" in job["error"], job
+
+
+def start_long(d):
+    """Posts LONG and waits until rank 0 has done two outer steps; its id."""
+    st, job = d.json("POST", "/v1/meta/jobs", LONG)
+    assert st == 202, job
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        st, job = d.json("GET", "/v1/meta/jobs/" + job["id"])
+        if job["status"] == "running" and job["step"] >= 2:
+            return job["id"]
+        assert job["status"] in ("queued", "running"), job
+        time.sleep(0.05)
+    raise AssertionError("job stayed %s" % job["status"])
+
+
+def row_status(db, jid):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT status FROM meta_jobs WHERE id = ?", (jid,)).fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_daemon_stop_interrupts_the_job_and_every_rank(make_daemon):
+    d = make_daemon("--meta-launcher", LAUNCHER).start()
+    jid = start_long(d)
+    assert len(job_pids(jid)) == 3
+    assert d.stop() == 0
+    assert row_status(d.db, jid) == "interrupted"
+    assert job_pids(jid) == []
+
+
+def test_ranks_of_a_killed_daemon_stop_once_it_restarts(make_daemon):
+    d = make_daemon("--meta-launcher", LAUNCHER).start()
+    jid = start_long(d)
+    d.kill9()
+    assert len(job_pids(jid)) == 3   # a killed daemon cannot stop them
+    # the restarted daemon marks the job interrupted; rank 0 reads that after its next step and stops
+    d2 = make_daemon("--meta-launcher", LAUNCHER, tmpdir=d.dir, db=d.db).start()
+    deadline = time.time() + 120
+    while job_pids(jid) and time.time() < deadline:
+        time.sleep(0.1)
+    assert job_pids(jid) == []
+    st, job = d2.json("GET", "/v1/meta/jobs/" + jid)
+    assert st == 200 and job["status"] == "interrupted", job
