@@ -19,6 +19,7 @@ Skipped only when mpirun is missing (make test installs OpenMPI)."""
 import os
 import shutil
 import sqlite3
+import subprocess
 import time
 
 import pytest
@@ -92,7 +93,6 @@ def test_config_shows_the_launcher_and_refuses_a_shell_line(make_daemon, tmp_pat
     assert st == 200 and cfg["meta-launcher"] == LAUNCHER and cfg["meta-mpi-binary"] == ""
     assert cfg["meta-launcher-grace"] == 10
     for bad in ("mpirun -np 2; rm -rf /", "mpirun -np 2 'unbalanced", "mpirun -np $(nproc)"):
-        import subprocess
         p = subprocess.run([OPTIRSD, "--listen", "127.0.0.1:0", "--db", str(tmp_path / "x.db"),
                             "--meta-launcher", bad], capture_output=True, timeout=30)
         assert p.returncode != 0 and b"meta-launcher" in p.stderr and b"without a shell" in p.stderr, p.stderr
