@@ -37,7 +37,10 @@ typedef struct launcher_result {
 
 /* Runs argv (argv[0] looked up in PATH; NULL-terminated) to its end.
  * 0 once it has been reaped (res says how it ended), or ERR_INTERNAL when
- * it could not be started (res->start_error). */
+ * it could not be started (res->start_error).  Where the failed exec of
+ * argv[0] is not reported to the parent (glibc's posix_spawn reports it;
+ * under valgrind, fork stands in for vfork and it is not), the command is
+ * started and "exits" with status 127, as from a shell. */
 int launcher_run(char *const argv[], _Atomic int *stop, double grace_s, launcher_result *res);
 /* res as one line for a job's error: "exited with status 3: <tail>" or
  * "ended by signal 9: <tail>" (the tail's last lines, blanks squeezed). */
