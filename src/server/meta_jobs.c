@@ -41,7 +41,7 @@ static struct {
 static void work_cb(uv_work_t *w)
 {
     qitem *it = w->data;
-    char msg[300];
+    char msg[1024];   /* a launched job's: rank 0's message and the end of the launcher's stderr */
     meta_run_io io = {.cancel = &it->cancel};
     int64_t v = 0;
     int rc = it->fewshot                  ? fewshot_run(Q.a->db, it->id, &it->fs, &io, &v, msg, sizeof msg)

@@ -14,6 +14,7 @@
 #include "cmdline.h"
 #include "errors.h"
 #include "launcher.h"
+#include "log.h"
 #include "meta_weights.h"
 #include "store.h"
 
@@ -108,15 +109,12 @@ int meta_launch_run(const app *a, const char *id, const meta_spec *sp, _Atomic i
         pub_ctx pc = {id, sp->name, 0};
         rc = store_weights_list(a->db, 1, publish_cb, &pc);
         if (!rc) rc = pc.rc;
-        if (rc) {
-            snprintf(msg, cap, "the job is done, but its weights record %s@%lld cannot be loaded (%s)", row.wname,
-                     (long long)row.wversion, err_message(rc));
-            store_meta_job_update(a->db, id, "failed", row.step, row.wall_s, msg, NULL, 0, NULL, 0);
-            result = rc;
-        } else {
-            *wversion = row.wversion;
-            result = 0;
-        }
+        /* the record is stored (the next start loads it): the job stays done */
+        if (rc)
+            log_msg(LOG_WARN, "meta-training job %s is done, but its weights record %s@%lld cannot be loaded now (%s): "
+                    "sessions can use it after a restart", id, row.wname, (long long)row.wversion, err_message(rc));
+        *wversion = row.wversion;
+        result = 0;
     } else if (!rc && stop && got && strcmp(row.status, "failed") != 0) {
         /* rank 0 may have ended it "cancelled" on SIGTERM: the daemon's word decides */
         const char *want = stop == 2 ? "interrupted" : "cancelled";
@@ -125,10 +123,15 @@ int meta_launch_run(const app *a, const char *id, const meta_spec *sp, _Atomic i
         result = 1;
     } else {
         if (!rc) {
+            /* rank 0's message (at most half of msg), then the launcher's end, cut at its start so
+             * that the last words of its stderr, which say why, are kept */
+            const char *pre = got ? row.error : "";
+            size_t pl = strlen(pre) > cap / 2 ? cap / 2 : strlen(pre), over = 48;
             char how[600];
-            launcher_describe(res, how, sizeof how);
-            if (got && row.error[0])
-                snprintf(msg, cap, "%s (the MPI launcher %s)", row.error, how);
+            size_t room = cap > pl + over ? cap - pl - over : 1;
+            launcher_describe(res, how, room < sizeof how ? room : sizeof how);
+            if (pl)
+                snprintf(msg, cap, "%.*s (the MPI launcher %s)", (int)pl, pre, how);
             else
                 snprintf(msg, cap, "the MPI launcher %s%s", how,
                          res->exited && res->code == 0 ? " without finishing the job" : "");

@@ -12,11 +12,13 @@
  * so it follows the ranks with nothing else in between.  When the launcher
  * has ended, meta_launch_run settles the row: a job the driver finished
  * ("done") has its weights records (the job's own, and its kept
- * checkpoints) published into this daemon's registry; one asked to stop
+ * checkpoints) published into this daemon's registry (one that cannot be
+ * loaded now is logged; the job stays done, and the next start loads it); one asked to stop
  * (DELETE, or the daemon stopping) is "cancelled" / "interrupted" unless it
  * ended otherwise first; any other end — the launcher or a rank failed,
  * the driver could not start — is "failed" with what the launcher's stderr
- * said last (launcher.h) after the driver's own message, if any.
+ * said last (launcher.h) after the driver's own message, if any (cut at
+ * their start, not their end, to fit msg).
  *
  * Thread rules: any thread (the job queue's worker thread); blocks until
  * the launcher has ended. */
