@@ -7,8 +7,9 @@ writes the job's row in the daemon's database (docs/operations.md,
      cannot be split keeps the daemon from starting, with the reason;
   2. a PES and a TBPTT job over 2 ranks end "done" with the same curve and a
      weights record whose blob is byte-identical to a local job's of the same
-     config (5 particles: an uneven split), and the record drives a session
-     of the launching daemon at once;
+     config (5 particles: an uneven split), the same provenance but for the
+     job id and wall time, and the record drives a session of the launching
+     daemon at once; a few-shot job still runs in the daemon;
   3. DELETE mid-run: the job ends "cancelled" and no process of it is left
      (mpirun and both ranks gone);
   4. a launcher that fails: the job is "failed" with the end of its stderr;
@@ -34,6 +35,8 @@ LAUNCHER = "mpirun --oversubscribe -np 2"
 BASE = {"optimizer": "mlp_lopt", "hidden": 4, "depth": 1, "tasks": ["quadratic dim=5", "rosenbrock"],
         "particles": 5, "unroll": 5, "horizon_min": 8, "horizon_max": 20, "outer_steps": 6,
         "checkpoint_every": 2, "seed": 5}
+FEWSHOT = {"method": "meta_sgd", "task": "sinusoid", "shots": 5, "inner_steps": 1, "inner_lr": 0.01, "seed": 0,
+           "outer_lr": 0.001, "outer_steps": 20, "meta_batch": 5, "name": "fs"}
 # Long enough that it is still running when the test acts on it.
 LONG = {"name": "long", "tasks": ["logistic_regression dim=10 batch=64"], "particles": 8, "unroll": 200,
         "outer_steps": 1000000, "checkpoint_every": 1}
@@ -117,11 +120,23 @@ def test_job_over_two_ranks_matches_a_local_job(make_daemon):
         rm, rl = record(mpi, spec["name"]), record(local, spec["name"])
         assert rm is not None and rm == rl   # the blob byte for byte, and its header
         st, rec = mpi.json("GET", "/v1/weights/" + spec["name"])
-        assert st == 200 and rec["provenance"]["job_id"] == jm["id"] and rec["provenance"]["outer_steps"] == 6
+        st2, rec_l = local.json("GET", "/v1/weights/" + spec["name"])
+        assert st == 200 and st2 == 200 and rec["provenance"]["job_id"] == jm["id"]
+        # the same provenance but for the job's id and its wall time
+        strip = lambda p: {k: v for k, v in p.items() if k not in ("job_id", "wall_time_s")}  # noqa: E731
+        assert strip(rec["provenance"]) == strip(rec_l["provenance"]) and rec["provenance"]["outer_steps"] == 6
     # the record is in the launching daemon's registry: a session uses it at once
     st, s = mpi.json("POST", "/v1/sessions", {"optimizer": "mlp_lopt", "weights": "t_pes",
                                               "tensors": [{"name": "w", "shape": [5]}]})
     assert st == 201, s
+
+
+def test_a_few_shot_job_still_runs_in_the_daemon(make_daemon):
+    d = make_daemon("--meta-launcher", LAUNCHER + " --no-such-flag").start()   # would fail if used
+    st, job = d.json("POST", "/v1/meta/jobs", FEWSHOT)
+    assert st == 202, job
+    job = wait_status(d, job["id"], ("done", "failed"))
+    assert job["status"] == "done" and job["error"] is None, job
 
 
 def test_delete_stops_every_rank(make_daemon):
