@@ -185,7 +185,8 @@ e2e-deps:
 dashboard:
 	cd dashboard && npm ci --no-audit --no-fund && npm run build
 
-integration: $(BUILD)/optirsd $(BUILD)/optirs e2e-deps
+# $(MPI_BIN): test_meta_launcher.py runs the daemon's jobs through optirsd-mpi.
+integration: $(BUILD)/optirsd $(BUILD)/optirs $(MPI_BIN) e2e-deps
 	OPTIRSD=$(abspath $(BUILD)/optirsd) $(PY) -m pytest -q tests/integration
 
 # The Node client's declarations (clients/js/index.d.ts) against a typed use of

@@ -54,7 +54,13 @@ static void on_sigint(int sig)
 
 /* total: the job's outer steps; stop_after > 0: interrupt (with a
  * checkpoint) after that many outer steps of this run. */
-typedef struct progress_ctx { int64_t total, done, stop_after; } progress_ctx;
+typedef struct progress_ctx { int64_t total, done, stop_after; store *db; const char *job; } progress_ctx;
+
+static int status_cb(void *ctx, const store_meta_job_row *j)
+{
+    snprintf(ctx, 16, "%s", j->status);
+    return 1;
+}
 
 /* "1h02m", "3m07s", "42s", "2.5s", "0s", or "-" when not measurable. */
 static void duration_text(double s, char *out, size_t cap)
@@ -81,6 +87,13 @@ static void print_progress(void *ctx, const meta_report *rep, double wall_s)
            rep->failed_paths, wall_s, rtext, etext);
     fflush(stdout);
     if (c->stop_after > 0 && ++c->done >= c->stop_after) atomic_store(&train_cancel, 2);
+    /* --job: the row is the run's lease — a daemon that restarted meanwhile
+     * has marked it "interrupted" (or anything but "running"): stop */
+    char st[16] = "";
+    if (c->job && store_meta_job_get(c->db, c->job, 0, status_cb, st) == 0 && strcmp(st, "running") != 0) {
+        printf("job %s is %s in the database: stopping\n", c->job, st);
+        atomic_store(&train_cancel, 2);
+    }
 }
 
 typedef struct resume_ctx {
@@ -107,11 +120,48 @@ static int resume_cb(void *ctx, const store_meta_job_row *j)
     return 1;
 }
 
+/* The daemon's queued job: its status and its config (malloc'd). */
+typedef struct job_ctx { char status[16]; char *config_json; } job_ctx;
+
+static int job_cb(void *ctx, const store_meta_job_row *j)
+{
+    job_ctx *c = ctx;
+    snprintf(c->status, sizeof c->status, "%s", j->status);
+    c->config_json = j->config_json ? strdup(j->config_json) : NULL;
+    return 1;
+}
+
+/* --job ID: sp from the row of job `id`, which must be "queued" (the daemon
+ * inserted it and nothing runs it yet).  0 or an ERR_* with msg. */
+static int spec_from_job(store *db, const char *id, meta_spec *sp, char *msg, size_t cap)
+{
+    job_ctx c = {"", NULL};
+    int rc = store_meta_job_get(db, id, 0, job_cb, &c);
+    if (rc == ERR_NOT_FOUND) snprintf(msg, cap, "no meta-training job %.40s in this database", id);
+    else if (rc) snprintf(msg, cap, "cannot read job %.40s (%s)", id, err_message(rc));
+    else if (strcmp(c.status, "queued") != 0) {
+        snprintf(msg, cap, "job %.40s is %s, not queued: only a queued job can be run", id, c.status);
+        rc = ERR_INVALID_ARGUMENT;
+    }
+    cJSON *cj = rc ? NULL : cJSON_Parse(c.config_json ? c.config_json : "");
+    if (!rc && !cj) {
+        snprintf(msg, cap, "job %.40s has no readable configuration", id);
+        rc = ERR_CORRUPT;
+    }
+    if (!rc) rc = meta_spec_from_json(sp, cj, msg, cap);
+    cJSON_Delete(cj);
+    free(c.config_json);
+    return rc;
+}
+
 static int train_usage(void)
 {
     fprintf(stderr, "usage: optirsd meta-train --config FILE [--db PATH] [--threads N] [--resume] [--out FILE]\n"
                     "                          [--stop-after N]\n"
+                    "       optirsd meta-train --job ID [--db PATH] [--threads N] [--out FILE] [--stop-after N]\n"
                     "  FILE holds `key = value` lines; deploy/meta/README.md documents the keys.\n"
+                    "  --job ID: run the daemon's queued job ID (its row in the database says what to\n"
+                    "  run; the daemon's --meta-launcher starts it so, docs/operations.md).\n"
                     "  --stop-after N: stop after N outer steps of this run with a meta-checkpoint\n"
                     "  (rerun with --resume to continue; e.g. a batch scheduler's time slice).\n");
     return 2;
@@ -124,12 +174,13 @@ int cli_meta_train(int argc, char **argv)
 
 int cli_meta_train_on(int argc, char **argv, const cli_transport *tr)
 {
-    const char *cfg_file = NULL, *db_flag = NULL, *out = NULL;
+    const char *cfg_file = NULL, *db_flag = NULL, *out = NULL, *job = NULL;
     long threads = -1, stop_after = 0;
     int resume = 0;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) cfg_file = argv[++i];
         else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db_flag = argv[++i];
+        else if (strcmp(argv[i], "--job") == 0 && i + 1 < argc) job = argv[++i];
         else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[++i];
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
             if (cli_parse_int(argv[++i], 0, 256, &threads)) return train_usage();
@@ -138,13 +189,11 @@ int cli_meta_train_on(int argc, char **argv, const cli_transport *tr)
         } else if (strcmp(argv[i], "--resume") == 0) resume = 1;
         else return train_usage();
     }
-    if (!cfg_file) return train_usage();
+    if (!cfg_file == !job || (job && resume)) return train_usage();   /* --config or --job */
     meta_spec sp;
     meta_spec_defaults(&sp);
     char msg[400];
-    int rc = meta_spec_load_file(&sp, cfg_file, msg, sizeof msg);
-    if (!rc && threads >= 0) sp.threads = (int)threads;
-    if (!rc) rc = meta_spec_check(&sp, msg, sizeof msg);
+    int rc = cfg_file ? meta_spec_load_file(&sp, cfg_file, msg, sizeof msg) : 0;
     if (rc) {
         fprintf(stderr, "optirsd meta-train: %s\n", msg);
         return 1;
@@ -154,6 +203,14 @@ int cli_meta_train_on(int argc, char **argv, const cli_transport *tr)
     store *db;
     if (store_open(db_file, &db) != 0) {
         fprintf(stderr, "optirsd meta-train: cannot open %s\n", db_file);
+        return 1;
+    }
+    if (job) rc = spec_from_job(db, job, &sp, msg, sizeof msg);
+    if (!rc && threads >= 0) sp.threads = (int)threads;
+    if (!rc) rc = meta_spec_check(&sp, msg, sizeof msg);
+    if (rc) {
+        fprintf(stderr, "optirsd meta-train: %s\n", msg);
+        store_close(db);
         return 1;
     }
     int loaded = meta_weights_bootstrap(db);
@@ -178,7 +235,8 @@ int cli_meta_train_on(int argc, char **argv, const cli_transport *tr)
             r.wall_s = 0;
         }
     }
-    if (!resumed) {
+    if (job) snprintf(r.id, sizeof r.id, "%s", job);   /* the daemon's row, "queued" */
+    else if (!resumed) {
         unsigned char b[6] = {0};
         if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b) memset(b, 0x5a, sizeof b);
         snprintf(r.id, sizeof r.id, "cli-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
@@ -192,6 +250,7 @@ int cli_meta_train_on(int argc, char **argv, const cli_transport *tr)
             return 1;
         }
     }
+    if (tr && tr->spec) tr->spec(tr->tctx, cfg_json);
     free(cfg_json);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int nthreads = sp.threads > 0 ? sp.threads : (int)(cores > 0 ? cores : 1);
@@ -211,7 +270,7 @@ int cli_meta_train_on(int argc, char **argv, const cli_transport *tr)
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    progress_ctx pc = {sp.outer_steps, 0, stop_after};
+    progress_ctx pc = {sp.outer_steps, 0, stop_after, db, job};
     meta_run_io io = {.cancel = &train_cancel, .progress = print_progress, .ctx = &pc, .out_path = out};
     if (tr) {
         io.begin = tr->begin;

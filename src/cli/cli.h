@@ -6,6 +6,10 @@
  *
  *   optirsd meta-train --config FILE [--db PATH] [--threads N] [--resume] [--out FILE]
  *                      [--stop-after N]
+ *   optirsd meta-train --job ID [--db PATH] [--threads N] [--out FILE] [--stop-after N]
+ *                      (the daemon's queued job ID, run under its own row; the
+ *                      run stops, "interrupted", once the row says anything but
+ *                      "running" after an outer step: the row is its lease)
  *   optirsd eval --weights NAME[@VERSION] (--suite NAME | --suite-file PATH) [--db PATH]
  *                [--horizons 1000,5000] [--seeds 5] [--threads N] [--lr X]
  * (eval: cli_eval.c; its suites are deploy/eval/NAME.suite, eval_suite.h). */
@@ -26,6 +30,9 @@ typedef struct cli_transport {
     int  (*save)(void *tctx, const meta_job *j, uint8_t **out, size_t *out_len, char *msg, size_t cap);
     void *tctx;
     int   nprocs;
+    /* The job's normalised config (meta_spec_to_json), once known, before
+     * begin (NULL: not wanted); the string lives only during the call. */
+    void (*spec)(void *tctx, const char *config_json);
 } cli_transport;
 int cli_meta_train_on(int argc, char **argv, const cli_transport *tr);
 int cli_eval(int argc, char **argv);

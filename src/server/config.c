@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "cmdline.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -83,6 +85,13 @@ static const config_row rows[] = {
      "the log lines on stderr: text (logfmt) or json (one object per line)"},
     {"session-ttl", CT_INT, OFF(session_ttl), 0, "0", 0, 1e9,
      "seconds: a session idle this long is archived, an archived one deleted this long after (0 = keep every session)"},
+    {"meta-launcher", CT_STR, OFF(meta_launcher), sizeof(((config *)0)->meta_launcher), "", 0, 0,
+     "run POST /v1/meta/jobs (es, pes, tbptt) through this MPI launcher, e.g. \"mpirun -np 8 --hostfile FILE\" "
+     "(split into words without a shell; \"\" = in this process; docs/operations.md)"},
+    {"meta-mpi-binary", CT_STR, OFF(meta_mpi_binary), sizeof(((config *)0)->meta_mpi_binary), "", 0, 0,
+     "the MPI driver --meta-launcher starts (\"\" = optirsd-mpi in this executable's directory)"},
+    {"meta-launcher-grace", CT_DOUBLE, OFF(meta_launcher_grace), 0, "10", 0.1, 3600,
+     "seconds a launched meta job has to stop after SIGTERM before SIGKILL"},
 };
 #undef OFF
 #define NROWS_CHOICES 2
@@ -128,6 +137,14 @@ static int row_set(config *cfg, const config_row *row, const char *value, const 
                         row_choices[i].choices, value);
                 return -1;
             }
+        if (strcmp(row->name, "meta-launcher") == 0 && value[0]) {
+            char buf[CMDLINE_MAX + 1], *words[CMDLINE_MAX_WORDS + 1], why[160];
+            int n;
+            if (cmdline_split(value, buf, sizeof buf, words, &n, why, sizeof why) != 0) {
+                fprintf(stderr, "optirsd: %s: meta-launcher: %s\n", source, why);
+                return -1;
+            }
+        }
         memcpy(field, value, strlen(value) + 1);
         return 0;
     }

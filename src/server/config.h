@@ -49,6 +49,9 @@ typedef struct config {
     char    log_level[8];         /* error | warn | info | debug (log.h) */
     char    log_format[8];        /* text | json */
     int64_t session_ttl;          /* seconds: idle → archived → deleted (session_life.h); 0 = off */
+    char    meta_launcher[1024];  /* "" or a command line (cmdline.h) that runs meta jobs over MPI */
+    char    meta_mpi_binary[1024];/* the MPI driver ("" = optirsd-mpi next to this executable) */
+    double  meta_launcher_grace;  /* seconds between SIGTERM and SIGKILL when a launched job stops */
 } config;
 
 /* Fills cfg from defaults, config file, environment and argv (argv[0] and a

@@ -11,6 +11,7 @@
 #include "app.h"
 #include "errors.h"
 #include "log.h"
+#include "meta_launch.h"
 
 /* ---- the daemon's job queue ------------------------------------------------------ */
 
@@ -40,11 +41,12 @@ static struct {
 static void work_cb(uv_work_t *w)
 {
     qitem *it = w->data;
-    char msg[300];
+    char msg[1024];   /* a launched job's: rank 0's message and the end of the launcher's stderr */
     meta_run_io io = {.cancel = &it->cancel};
     int64_t v = 0;
-    int rc = it->fewshot ? fewshot_run(Q.a->db, it->id, &it->fs, &io, &v, msg, sizeof msg)
-                         : meta_run(Q.a->db, it->id, &it->sp, NULL, 0, 0, &io, &v, msg, sizeof msg);
+    int rc = it->fewshot                  ? fewshot_run(Q.a->db, it->id, &it->fs, &io, &v, msg, sizeof msg)
+             : Q.a->cfg.meta_launcher[0] ? meta_launch_run(Q.a, it->id, &it->sp, &it->cancel, &v, msg, sizeof msg)
+                                         : meta_run(Q.a->db, it->id, &it->sp, NULL, 0, 0, &io, &v, msg, sizeof msg);
     const char *name = it->fewshot ? it->fs.name : it->sp.name;
     if (rc < 0) log_msg(LOG_ERROR, "meta-training job %s failed: %s", it->id, msg);
     else if (rc == 0) printf("meta-training job %s done: weights %s@%lld\n", it->id, name, (long long)v);

@@ -10,7 +10,10 @@
  * (plus at most one helper thread: `threads` is capped at
  * META_JOBS_MAX_THREADS) and never an HTTP worker.  Jobs persist in SQLite;
  * one that was queued or running when the daemon died is "interrupted" on
- * the next start.
+ * the next start.  With --meta-launcher set, a learned optimizer's job (not
+ * a few-shot one) runs instead as the launcher's child processes, MPI ranks
+ * that write its row themselves, the queue's thread waiting for them
+ * (meta_launch.h); cancelling it stops them.
  *
  * Thread rules: meta_jobs_start/stop on the loop thread (stop after uv_run
  * has returned, before the store closes); submit/cancel/running from any

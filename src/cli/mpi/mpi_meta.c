@@ -24,7 +24,10 @@
  *         (meta_save_parts); at checkpoints only;
  *   END   the chief's exit code.
  * Only the chief opens the database.  The config file is read by every rank
- * (a shared file system, or the same file at the same path on every host).
+ * (a shared file system, or the same file at the same path on every host);
+ * with --job ID (the daemon's queued job, started by its --meta-launcher)
+ * there is none: the chief reads the job's config from the database and the
+ * followers take the one INIT broadcasts.
  *
  * Failures: MPI_ERRORS_RETURN on MPI_COMM_WORLD, so a failed collective comes
  * back as a code: the chief records the job as failed with "MPI_… failed on
@@ -331,7 +334,17 @@ static int bcast_bytes(void **data, size_t *len, char *msg, size_t cap)
     return mpi_check(MPI_Bcast(*data, (int)l, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast (bytes)", msg, cap);
 }
 
-typedef struct chief_ctx { const char *config_json; } chief_ctx;
+typedef struct chief_ctx { const char *config_json; char *from_job; } chief_ctx;
+
+/* --job ID: the config is the daemon's job row's, known once the chief has
+ * read it (cli_transport.spec); the followers take it from the chief. */
+static void chief_spec(void *tctx, const char *config_json)
+{
+    chief_ctx *c = tctx;
+    if (c->config_json[0] || c->from_job) return;
+    c->from_job = strdup(config_json);
+    if (c->from_job) c->config_json = c->from_job;
+}
 
 static const char *const join_error[] = {
     "joined", "cannot read or check its config file", "its config file differs from rank 0's",
@@ -424,10 +437,17 @@ static int chief_save(void *tctx, const meta_job *j, uint8_t **out, size_t *out_
 static int follower_spec(int argc, char **argv, meta_spec *sp, char **json)
 {
     const char *file = NULL;
-    for (int i = 0; i + 1 < argc; i++)
+    int job = 0;
+    for (int i = 0; i + 1 < argc; i++) {
         if (strcmp(argv[i], "--config") == 0) file = argv[i + 1];
+        if (strcmp(argv[i], "--job") == 0) job = 1;
+    }
     char msg[400];
     meta_spec_defaults(sp);
+    if (job && !file) {
+        *json = NULL;   /* the daemon's job: the chief's config is the one */
+        return 0;
+    }
     int rc = file ? meta_spec_load_file(sp, file, msg, sizeof msg) : ERR_MISSING_FIELD;
     if (!rc) rc = meta_spec_check(sp, msg, sizeof msg);
     if (rc) {
@@ -440,7 +460,7 @@ static int follower_spec(int argc, char **argv, meta_spec *sp, char **json)
     return *json ? 0 : ERR_NO_MEMORY;
 }
 
-static int follower_init(const meta_spec *sp, int spec_rc, const char *json, meta_job **job, char *msg, size_t cap)
+static int follower_init(meta_spec *sp, int spec_rc, const char *json, meta_job **job, char *msg, size_t cap)
 {
     void *cj = NULL, *ck = NULL;
     size_t cjl = 0, ckl = 0;
@@ -451,7 +471,15 @@ static int follower_init(const meta_spec *sp, int spec_rc, const char *json, met
         return ERR_INTERNAL;
     }
     int status = spec_rc ? 1 : 0;
-    if (!status && (cjl == 0 || ((char *)cj)[cjl - 1] != '\0' || strcmp(cj, json) != 0)) status = 2;
+    if (!status && (cjl == 0 || ((char *)cj)[cjl - 1] != '\0')) status = 2;
+    if (!status && !json) {
+        /* --job: the chief's config (it read the daemon's row) */
+        cJSON *o = cJSON_Parse(cj);
+        char why[400];
+        meta_spec_defaults(sp);
+        if (!o || meta_spec_from_json(sp, o, why, sizeof why) || meta_spec_check(sp, why, sizeof why)) status = 1;
+        cJSON_Delete(o);
+    } else if (!status && strcmp(cj, json) != 0) status = 2;
     if (!status) {
         meta_job_free(*job);
         *job = NULL;
@@ -508,6 +536,8 @@ static int usage(void)
 {
     fprintf(stderr, "usage: mpirun -np R optirsd-mpi meta-train --config FILE [--db PATH] [--resume] [--out FILE]\n"
                     "                                              [--stop-after N] [--profile] [--step-timeout S]\n"
+                    "       mpirun -np R optirsd-mpi meta-train --job ID --db PATH [...]  (the daemon's queued\n"
+                    "  job ID, as its --meta-launcher starts it: rank 0 reads its config from the database)\n"
                     "  the particles of each outer step are split over the R ranks (one thread each: no\n"
                     "  --threads); rank 0 writes the database; every rank reads FILE (docs/operations.md,\n"
                     "  \"Meta-training on a cluster\").  --profile: a barrier before each exchange, and the\n"
@@ -555,7 +585,7 @@ int main(int argc, char **argv)
         meta_spec sp;
         char msg[400], *json = NULL;
         meta_spec_defaults(&sp);
-        chief_ctx c = {NULL};
+        chief_ctx c = {NULL, NULL};
         /* the config as the followers will check it (their own file, same JSON) */
         const char *file = NULL;
         for (int i = 2; i + 1 < argc; i++)
@@ -566,9 +596,10 @@ int main(int argc, char **argv)
             cJSON_Delete(cj);
         }
         c.config_json = json ? json : "";
-        cli_transport tr = {chief_begin, chief_step, chief_save, &c, g_size};
+        cli_transport tr = {chief_begin, chief_step, chief_save, &c, g_size, chief_spec};
         code = cli_meta_train_on(argc - 2, argv + 2, &tr);
         free(json);
+        free(c.from_job);
         if (g_prof.on && g_prof.steps > 0)
             printf("profile (rank 0, %d ranks, %ld outer steps): per outer step evaluation %.3f ms, waiting for the "
                    "slowest rank %.3f ms, exchange %.3f ms; %.0f bytes received over all ranks per outer step\n",

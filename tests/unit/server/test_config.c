@@ -177,6 +177,9 @@ static void test_config_rejects_bad_values(void **unused)
         {"--checkpoint-interval", "0"}, {"--step-timeout", "nan"},   {"--step-timeout", "inf"},
         {"--step-timeout", "1e999"},   {"--allow-open", "2"},        {"--max-json-body", "1023"},
         {"--rate-burst", "0.5"},       {"--max-connections", "0"},   {"--checkpoint-every", "0"},
+        /* a launcher line that cannot be split, or that would need a shell */
+        {"--meta-launcher", "mpirun -np 2 'x"}, {"--meta-launcher", "mpirun; rm -rf /"},
+        {"--meta-launcher", "mpirun $(id)"},  {"--meta-launcher", "   "},   {"--meta-launcher-grace", "0"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (load(&c, bad[i][0], bad[i][1], NULL) != -1)
@@ -193,6 +196,19 @@ static void test_config_rejects_bad_values(void **unused)
     assert_int_equal(load(&c, "--threads", "1", NULL), -1);
     unsetenv("OPTIRS_THREADS");
     assert_int_equal(load(&c, NULL), 0);
+}
+
+static void test_config_meta_launcher_is_kept_as_given(void **unused)
+{
+    (void)unused;
+    config c;
+    assert_int_equal(load(&c, NULL), 0);
+    assert_string_equal(c.meta_launcher, "");   /* default: jobs run in the daemon */
+    assert_int_equal(load(&c, "--meta-launcher", "mpirun -np 8 --hostfile '/etc/my hosts'", NULL), 0);
+    assert_string_equal(c.meta_launcher, "mpirun -np 8 --hostfile '/etc/my hosts'");
+    cJSON *j = config_to_json(&c);
+    assert_string_equal(cJSON_GetObjectItem(j, "meta-launcher")->valuestring, c.meta_launcher);
+    cJSON_Delete(j);
 }
 
 static void test_config_rejects_unknown_flags_and_stray_arguments(void **unused)
@@ -264,7 +280,7 @@ static void test_config_to_json_and_help_list_every_row(void **unused)
     assert_int_equal(load(&c, "--threads", "3", "--db", "/x.db", "--rate-limit", "1.25", NULL), 0);
     cJSON *j = config_to_json(&c);
     assert_non_null(j);
-    assert_int_equal(cJSON_GetArraySize(j), 34);   /* the table's rows = the struct's fields */
+    assert_int_equal(cJSON_GetArraySize(j), 37);   /* the table's rows = the struct's fields */
     const char *str_keys[] = {"listen", "db", "tls-cert", "tls-key"};
     for (size_t i = 0; i < 4; i++) assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, str_keys[i])));
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "db")->valuestring, "/x.db");
@@ -329,6 +345,7 @@ int main(void)
         cmocka_unit_test_setup(test_config_file_then_env_then_flags_take_precedence, setup),
         cmocka_unit_test_setup(test_config_bounds_are_inclusive, setup),
         cmocka_unit_test_setup(test_config_rejects_bad_values, setup),
+        cmocka_unit_test_setup(test_config_meta_launcher_is_kept_as_given, setup),
         cmocka_unit_test_setup(test_config_rejects_unknown_flags_and_stray_arguments, setup),
         cmocka_unit_test_setup(test_config_rejects_malformed_files, setup),
         cmocka_unit_test_setup(test_config_long_comment_line_cannot_set_a_value, setup),
