@@ -165,3 +165,27 @@ def test_restarted_session_of_a_pruned_trial_refuses_its_first_step(make_daemon)
     assert d2.json("GET", f"/v1/sessions/{sess['id']}")[1]["step"] == 1
     st, b = d2.step(sess["id"], 2, [1.0, 1.0], loss=0.8)
     assert st == 410
+
+
+def test_answers_match_the_spec(daemon):
+    """A study with an objective: its create, GET and the refusal of a bad
+    objective validate against proto/openapi.yaml."""
+    import pytest
+    pytest.importorskip("jsonschema")
+    from test_openapi_responses import Contract
+    c = Contract()
+
+    def call(method, path, body=None, valid=False):
+        if valid and body is not None:
+            c.check_request(method, path, body)
+        st, h, data = daemon.request(method, path, body)
+        return st, c.check(method, path, st, h, data)
+
+    body = {"name": "contract", "space": SEED_SPACE, "max_trials": 2, "parallel": 2,
+            "objective": {"task": TASK, "steps": 3, "optimizer": "adam", "seeds": [0]}}
+    st, s = call("POST", "/v1/studies", body, valid=True)
+    assert st == 201 and "run" in s
+    wait_idle(daemon, s["id"])
+    st, g = call("GET", f"/v1/studies/{s['id']}")
+    assert st == 200 and g["run"]["state"] == "idle" and g["steps_run"] == 6
+    assert call("POST", "/v1/studies", {**body, "objective": {"task": TASK}})[0] == 400
