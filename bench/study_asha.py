@@ -3,15 +3,21 @@
 asha-against-no-pruner): the same TPE study (the issue's space: lr 1e-5..1e-1
 log, batch {16, 32, 64, 128}, architecture {small, medium, large}; parallel
 4) with pruner "asha" and with pruner "none", for each of several study
-seeds; the total optimizer steps run (the study's steps_run) and the best
-value.  The target (issue 20): ASHA runs at most half the steps at an equal
-best value.
+seeds; the optimizer steps each ran (each trial's last reported step: a
+pruned trial stops at its report), the best value, and the steps the
+unpruned study had run when a trial of it first finished at ASHA's best
+value or better (the steps of the trials finished by then: a lower bound,
+as up to parallel − 1 others were part-way).  The target (issue 20): ASHA
+runs at most half the steps at an equal best value.
 
-ASHA's rungs: min_resource = steps / 10 and reduction factor 3 unless given
-(rungs at 10, 30, 90 steps of 100): with Optuna's default min_resource of 1
-a trial is judged on one noisy minibatch loss.
+ASHA's rungs: --min-resource (default steps / 10) and --eta (3): rungs at 10,
+30, 90 steps of 100.  --report train|heldout and --report-every: what the
+pruner sees (the objective's "report", "report_every").
 
-Usage: OPTIRSD=build/optirsd bench/study_asha.py [trials] [steps] [seeds] [task] [min_resource] [eta]"""
+Usage: OPTIRSD=build/optirsd bench/study_asha.py [--trials 100] [--steps 100] [--seeds 5]
+           [--task "mlp_regression dim=8 width=16 n_train=256"] [--min-resource N] [--eta 3]
+           [--report train] [--report-every 1]"""
+import argparse
 import os
 import statistics
 import sys
@@ -25,11 +31,16 @@ SPACE = {"lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
          "architecture": {"type": "categorical", "choices": ["small", "medium", "large"]}}
 
 
-def run(d, pruner, seed, trials, steps, task, min_resource, eta):
+def steps_of(t):
+    return max((p["step"] for p in t["intermediate"]), default=0)
+
+
+def run(d, a, pruner, seed):
     body = {"name": f"asha-bench-{pruner}-{seed}", "space": SPACE, "sampler": "tpe", "pruner": pruner,
-            "pruner_options": {"min_resource": min_resource, "reduction_factor": eta},
-            "max_trials": trials, "parallel": 4, "seed": seed,
-            "objective": {"task": task, "steps": steps, "optimizer": "adam"}}
+            "pruner_options": {"min_resource": a.min_resource, "reduction_factor": a.eta},
+            "max_trials": a.trials, "parallel": 4, "seed": seed,
+            "objective": {"task": a.task, "steps": a.steps, "optimizer": "adam", "report": a.report,
+                          "report_every": a.report_every}}
     st, s = d.json("POST", "/v1/studies", body)
     assert st == 201, s
     t0 = time.monotonic()
@@ -38,34 +49,55 @@ def run(d, pruner, seed, trials, steps, task, min_resource, eta):
         if g["run"]["state"] == "idle":
             break
         time.sleep(0.2)
-    return g["steps_run"], g["best"]["value"], time.monotonic() - t0
+    trials = d.json("GET", f"/v1/studies/{s['id']}/trials")[1]["trials"]
+    return sum(steps_of(t) for t in trials), g["best"]["value"], time.monotonic() - t0, trials
+
+
+def steps_to_reach(trials, value):
+    """The steps of the trials finished when one first finished at `value` or
+    better (None: never)."""
+    done = sorted((t for t in trials if t["finished_ms"] is not None), key=lambda t: (t["finished_ms"], t["trial"]))
+    total = 0
+    for t in done:
+        total += steps_of(t)
+        if t["state"] == "complete" and t["value"] <= value:
+            return total
+    return None
 
 
 def main():
-    trials = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-    steps = int(sys.argv[2]) if len(sys.argv) > 2 else 100
-    seeds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
-    task = sys.argv[4] if len(sys.argv) > 4 else "mlp_regression dim=8 width=16 n_train=256"
-    min_resource = int(sys.argv[5]) if len(sys.argv) > 5 else max(1, steps // 10)
-    eta = int(sys.argv[6]) if len(sys.argv) > 6 else 3
+    p = argparse.ArgumentParser()
+    p.add_argument("--trials", type=int, default=100)
+    p.add_argument("--steps", type=int, default=100)
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--task", default="mlp_regression dim=8 width=16 n_train=256")
+    p.add_argument("--min-resource", type=int, default=None)
+    p.add_argument("--eta", type=int, default=3)
+    p.add_argument("--report", default="train", choices=["train", "heldout"])
+    p.add_argument("--report-every", type=int, default=1)
+    a = p.parse_args()
+    if a.min_resource is None:
+        a.min_resource = max(1, a.steps // 10)
     d = Daemon().start()
     rows = []
     try:
-        print(f"task: {task}; {trials} trials of {steps} steps, parallel 4, TPE; "
-              f"ASHA min_resource {min_resource}, reduction factor {eta}")
-        print("| seed | steps, none | steps, asha | saving | best, none | best, asha | wall s none / asha |")
-        print("|---|---|---|---|---|---|---|")
-        for seed in range(seeds):
-            sn, bn, wn = run(d, "none", seed, trials, steps, task, min_resource, eta)
-            sa, ba, wa = run(d, "asha", seed, trials, steps, task, min_resource, eta)
-            rows.append((sn, sa, bn, ba))
-            print(f"| {seed} | {sn} | {sa} | {sn / sa:.2f}× | {bn:.4g} | {ba:.4g} | {wn:.0f} / {wa:.0f} |", flush=True)
+        print(f"task: {a.task}; {a.trials} trials of {a.steps} steps, parallel 4, TPE; ASHA min_resource "
+              f"{a.min_resource}, reduction factor {a.eta}; the pruner sees the {a.report} loss every "
+              f"{a.report_every} steps")
+        print("| seed | steps, none | steps, asha | saving | best, none | best, asha | "
+              "steps none took to reach asha's best | wall s none / asha |")
+        print("|---|---|---|---|---|---|---|---|")
+        for seed in range(a.seeds):
+            sn, bn, wn, tn = run(d, a, "none", seed)
+            sa, ba, wa, _ = run(d, a, "asha", seed)
+            reach = steps_to_reach(tn, ba)
+            rows.append((sn, sa, bn, ba, reach))
+            print(f"| {seed} | {sn} | {sa} | {sn / sa:.2f}× | {bn:.4g} | {ba:.4g} | {reach} | {wn:.0f} / {wa:.0f} |",
+                  flush=True)
         saving = sum(r[0] for r in rows) / sum(r[1] for r in rows)
-        bn = statistics.mean(r[2] for r in rows)
-        ba = statistics.mean(r[3] for r in rows)
         wins = sum(r[3] <= r[2] for r in rows)
-        print(f"total steps none / asha: {saving:.2f}×; mean best none {bn:.4g}, asha {ba:.4g} "
-              f"(asha as good or better on {wins} of {len(rows)} seeds)")
+        print(f"total steps none / asha: {saving:.2f}×; mean best none {statistics.mean(r[2] for r in rows):.4g}, "
+              f"asha {statistics.mean(r[3] for r in rows):.4g} (asha as good or better on {wins} of {len(rows)} seeds)")
     finally:
         d.cleanup()
 

@@ -80,7 +80,7 @@ int study_objective_parse(study_objective *o, const cJSON *v, const hpo_space *s
     if (jsonwalk_has_duplicate(v)) return fail(msg, cap, ERR_INVALID_JSON, "objective names a member twice");
     for (const cJSON *m = v->child; m; m = m->next)
         if (strcmp(m->string, "task") && strcmp(m->string, "steps") && strcmp(m->string, "optimizer") &&
-            strcmp(m->string, "seeds"))
+            strcmp(m->string, "seeds") && strcmp(m->string, "report") && strcmp(m->string, "report_every"))
             return fail(msg, cap, ERR_UNKNOWN_FIELD, "unknown field \"%.64s\" in objective", m->string);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(v, "task");
     if (!t) return fail(msg, cap, ERR_MISSING_FIELD, "objective.task is required");
@@ -127,6 +127,16 @@ int study_objective_parse(study_objective *o, const cJSON *v, const hpo_space *s
         }
         o->nseeds = n;
     } else o->nseeds = 1;   /* seed 0 */
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(v, "report");
+    if (rp) {
+        if (!cJSON_IsString(rp) || (strcmp(rp->valuestring, "train") && strcmp(rp->valuestring, "heldout")))
+            return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective.report must be train or heldout");
+        o->report_heldout = rp->valuestring[0] == 'h';
+    }
+    o->report_every = 1;
+    const cJSON *re = cJSON_GetObjectItemCaseSensitive(v, "report_every");
+    if (re && jsonwalk_int(re, 1, (double)o->steps, &o->report_every))
+        return fail(msg, cap, ERR_OUT_OF_RANGE, "objective.report_every must be an integer in [1, steps]");
     int has_width = 0;
     for (int i = 0; i < space->n; i++) has_width |= strcmp(space->p[i].name, "width") == 0;
     for (int i = 0; i < space->n; i++)
@@ -148,6 +158,8 @@ cJSON *study_objective_to_json(const study_objective *o)
         cJSON_Delete(j);
         return NULL;
     }
+    cJSON_AddStringToObject(j, "report", o->report_heldout ? "heldout" : "train");
+    cJSON_AddNumberToObject(j, "report_every", (double)o->report_every);
     return j;
 }
 

@@ -3,7 +3,13 @@
  * classic optimizer for a number of steps, over one or more seeds.
  *
  *   "objective": {"task": "mlp_regression width=16", "steps": 100,
- *                 "optimizer": "adam", "seeds": [0, 1]}
+ *                 "optimizer": "adam", "seeds": [0, 1],
+ *                 "report": "train" | "heldout", "report_every": 1}
+ *
+ * What the pruner sees (study_run.h): every `report_every`-th step's value
+ * (and the last step's) — the mean over the seeds of that step's minibatch
+ * loss ("train", the default) or of the task's held-out loss after it
+ * ("heldout": the same measure as the trial's final value).
  *
  * What a trial's parameters mean to it (checked against the space when the
  * study is created: a parameter it cannot use is refused):
@@ -43,6 +49,8 @@ typedef struct study_objective {
     char           optimizer[OPT_NAME_MAX];
     int            nseeds;
     uint64_t       seeds[STUDY_OBJ_MAX_SEEDS];
+    int            report_heldout;             /* 1: "heldout", 0: "train" */
+    int64_t        report_every;               /* 1 .. steps */
 } study_objective;
 
 /* Parses "objective" (v) for a study over `space` (choices[i]: parameter

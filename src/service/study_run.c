@@ -209,6 +209,15 @@ int study_run(study_svc *sv, const char *tenant, const char *id, const _Atomic i
                 slot_free(s, &ob, &live);
                 continue;
             }
+            int last = s->step >= ob.steps;
+            if (s->step % ob.report_every && !last) continue;
+            double v = last || ob.report_heldout ? slot_value(s, &ob) : NAN;   /* the final value too */
+            if (ob.report_heldout) loss = v;
+            if (!isfinite(loss)) {
+                rc = tell(sv, tenant, id, s, "failed", NAN);
+                slot_free(s, &ob, &live);
+                continue;
+            }
             int prune = 0;
             char m[300];
             int r = study_report(sv, tenant, id, s->number, s->step, loss, &prune, m, sizeof m);
@@ -220,8 +229,7 @@ int study_run(study_svc *sv, const char *tenant, const char *id, const _Atomic i
                 rc = fail(msg, cap, r, "%s", m);
                 break;
             }
-            if (s->step >= ob.steps) {
-                double v = slot_value(s, &ob);
+            if (last) {
                 rc = tell(sv, tenant, id, s, isfinite(v) ? "complete" : "failed", v);
                 slot_free(s, &ob, &live);
             }

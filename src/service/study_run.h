@@ -4,9 +4,10 @@
  * The run asks the study for trials and trains each one on the objective's
  * task with the trial's hyperparameters: `parallel` trials at a time,
  * advanced in turn one step each (on the one thread that runs the job, so a
- * run is deterministic for the study's seed), every step's loss (the mean
- * minibatch loss over the objective's seeds) reported to the study, where
- * the pruner decides: a pruned trial stops at once.  A trial that reaches
+ * run is deterministic for the study's seed), every report_every-th step's
+ * value (study_objective.h: the mean over the seeds of the step's minibatch
+ * loss, or of the held-out loss) reported to the study, where the pruner
+ * decides: a pruned trial stops at once.  A trial that reaches
  * `steps` is told its value: the mean over the seeds of the task's held-out
  * loss (eval_loss) after the last step.  A trial whose setting the task or
  * the optimizer refuses, or whose loss turns non-finite, is told failed.

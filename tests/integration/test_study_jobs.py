@@ -34,7 +34,8 @@ def test_the_daemon_runs_a_study_to_its_budget(daemon):
                    pruner_options={"min_resource": 2, "reduction_factor": 2},
                    objective={"task": TASK + "  ", "steps": 8, "seeds": [0, 1]})
     assert st == 201, s
-    assert s["objective"] == {"task": TASK, "steps": 8, "optimizer": "adam", "seeds": [0, 1]}
+    assert s["objective"] == {"task": TASK, "steps": 8, "optimizer": "adam", "seeds": [0, 1], "report": "train",
+                              "report_every": 1}
     assert s["run"]["state"] in ("queued", "running", "idle")
     g = wait_idle(daemon, s["id"])
     assert g["n_trials"] == 6 and g["n_running"] == 0
@@ -115,6 +116,8 @@ def test_hostile_objectives_are_refused(daemon):
         ({"task": TASK, "steps": 5, "extra": 1}, 400, "unknown_field"),
         ({"task": "x" * 400, "steps": 5}, 400, "invalid_argument"),
         ("adam", 400, "invalid_argument"),
+        ({"task": TASK, "steps": 5, "report": "val"}, 400, "invalid_argument"),
+        ({"task": TASK, "steps": 5, "report_every": 6}, 400, "out_of_range"),
     ]
     for obj, status, code in cases:
         st, b = create(daemon, objective=obj)

@@ -115,6 +115,8 @@ static void test_objective_parse_and_apply(void **st)
         "{\"name\": \"o\", \"space\": " SPACE ", \"objective\": {\"task\": \"nope\", \"steps\": 1}}",
         "{\"name\": \"o\", \"space\": " SPACE ", \"objective\": {\"task\": \"" TASK "\", \"steps\": 1, \"seeds\": [1, 2, 3, 4, 5, 6, 7, 8, 9]}}",
         "{\"name\": \"o\", \"space\": " SPACE ", \"objective\": {\"task\": \"" TASK "\"}}",
+        "{\"name\": \"o\", \"space\": " SPACE ", \"objective\": {\"task\": \"" TASK "\", \"steps\": 3, \"report\": \"val\"}}",
+        "{\"name\": \"o\", \"space\": " SPACE ", \"objective\": {\"task\": \"" TASK "\", \"steps\": 3, \"report_every\": 4}}",
         "{\"name\": \"o\", \"space\": {\"batch\": {\"type\": \"categorical\", \"choices\": [16, \"x\"]}}, \"objective\": {\"task\": \"" TASK "\", \"steps\": 1}}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -170,6 +172,21 @@ static void test_run_to_the_budget(void **st)
         n++;
     }
     assert_int_equal(n, 5);
+    cJSON_Delete(t);
+    /* held-out values every second step: the last one is the trial's value */
+    char idh[64];
+    create(sv, "{\"name\": \"h\", \"space\": " SPACE ", \"max_trials\": 2, \"parallel\": 2, \"pruner\": \"none\", "
+               "\"objective\": {\"task\": \"" TASK "\", \"steps\": 5, \"report\": \"heldout\", \"report_every\": 2}}", idh);
+    assert_int_equal(study_run(sv, NULL, idh, &cancel, &rs, msg, sizeof msg), 0);
+    assert_int_equal(rs.steps, 2 * 5);
+    t = trials(sv, idh);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(t, "trials")) {
+        const cJSON *iv = cJSON_GetObjectItem(e, "intermediate");
+        assert_int_equal(cJSON_GetArraySize(iv), 3);   /* steps 2, 4 and the last, 5 */
+        assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(iv, 2), "step")->valuedouble, 5);
+        assert_true(cJSON_GetObjectItem(cJSON_GetArrayItem(iv, 2), "value")->valuedouble ==
+                    cJSON_GetObjectItem(e, "value")->valuedouble);
+    }
     cJSON_Delete(t);
     /* the budget is spent: a second run asks nothing */
     assert_int_equal(study_run(sv, NULL, id, &cancel, &rs, msg, sizeof msg), 0);
