@@ -7,7 +7,10 @@ seeds; the optimizer steps each ran (each trial's last reported step: a
 pruned trial stops at its report), the best value, and the steps the
 unpruned study had run when a trial of it first finished at ASHA's best
 value or better (the steps of the trials finished by then: a lower bound,
-as up to parallel − 1 others were part-way).  The target (issue 20): ASHA
+as up to parallel − 1 others were part-way), and — the compute at equal
+best value — the steps each study had run when it first reached the
+unpruned study's best (give ASHA a larger budget with --asha-trials: it
+stops asking once its budget of trials is used).  The target (issue 20): ASHA
 runs at most half the steps at an equal best value.
 
 ASHA's rungs: --min-resource (default steps / 10) and --eta (3): rungs at 10,
@@ -35,10 +38,10 @@ def steps_of(t):
     return max((p["step"] for p in t["intermediate"]), default=0)
 
 
-def run(d, a, pruner, seed):
-    body = {"name": f"asha-bench-{pruner}-{seed}", "space": SPACE, "sampler": "tpe", "pruner": pruner,
+def run(d, a, pruner, seed, trials):
+    body = {"name": f"asha-bench-{pruner}-{seed}", "space": SPACE, "sampler": a.sampler, "pruner": pruner,
             "pruner_options": {"min_resource": a.min_resource, "reduction_factor": a.eta},
-            "max_trials": a.trials, "parallel": 4, "seed": seed,
+            "max_trials": trials, "parallel": 4, "seed": seed,
             "objective": {"task": a.task, "steps": a.steps, "optimizer": "adam", "report": a.report,
                           "report_every": a.report_every}}
     st, s = d.json("POST", "/v1/studies", body)
@@ -68,36 +71,44 @@ def steps_to_reach(trials, value):
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--trials", type=int, default=100)
+    p.add_argument("--asha-trials", type=int, default=None, help="the ASHA study's budget (default: --trials)")
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--task", default="mlp_regression dim=8 width=16 n_train=256")
     p.add_argument("--min-resource", type=int, default=None)
     p.add_argument("--eta", type=int, default=3)
+    p.add_argument("--sampler", default="tpe", choices=["tpe", "random"])
     p.add_argument("--report", default="train", choices=["train", "heldout"])
     p.add_argument("--report-every", type=int, default=1)
     a = p.parse_args()
+    if a.asha_trials is None:
+        a.asha_trials = a.trials
     if a.min_resource is None:
         a.min_resource = max(1, a.steps // 10)
     d = Daemon().start()
     rows = []
     try:
-        print(f"task: {a.task}; {a.trials} trials of {a.steps} steps, parallel 4, TPE; ASHA min_resource "
+        print(f"task: {a.task}; {a.trials} trials (ASHA: {a.asha_trials}) of {a.steps} steps, parallel 4, {a.sampler}; "
+              f"ASHA min_resource "
               f"{a.min_resource}, reduction factor {a.eta}; the pruner sees the {a.report} loss every "
               f"{a.report_every} steps")
         print("| seed | steps, none | steps, asha | saving | best, none | best, asha | "
-              "steps none took to reach asha's best | wall s none / asha |")
-        print("|---|---|---|---|---|---|---|---|")
+              "steps none took to reach asha's best | steps none / asha to reach none's best | wall s none / asha |")
+        print("|---|---|---|---|---|---|---|---|---|")
         for seed in range(a.seeds):
-            sn, bn, wn, tn = run(d, a, "none", seed)
-            sa, ba, wa, _ = run(d, a, "asha", seed)
+            sn, bn, wn, tn = run(d, a, "none", seed, a.trials)
+            sa, ba, wa, ta = run(d, a, "asha", seed, a.asha_trials)
             reach = steps_to_reach(tn, ba)
-            rows.append((sn, sa, bn, ba, reach))
-            print(f"| {seed} | {sn} | {sa} | {sn / sa:.2f}× | {bn:.4g} | {ba:.4g} | {reach} | {wn:.0f} / {wa:.0f} |",
-                  flush=True)
+            qn, qa = steps_to_reach(tn, bn), steps_to_reach(ta, bn)
+            rows.append((sn, sa, bn, ba, reach, qn, qa))
+            eq = f"{qn} / {qa}" + (f" = {qn / qa:.2f}×" if qa else " (never)")
+            print(f"| {seed} | {sn} | {sa} | {sn / sa:.2f}× | {bn:.4g} | {ba:.4g} | {reach} | {eq} | "
+                  f"{wn:.0f} / {wa:.0f} |", flush=True)
         saving = sum(r[0] for r in rows) / sum(r[1] for r in rows)
         wins = sum(r[3] <= r[2] for r in rows)
         print(f"total steps none / asha: {saving:.2f}×; mean best none {statistics.mean(r[2] for r in rows):.4g}, "
-              f"asha {statistics.mean(r[3] for r in rows):.4g} (asha as good or better on {wins} of {len(rows)} seeds)")
+              f"asha {statistics.mean(r[3] for r in rows):.4g} (asha as good or better on {wins} of {len(rows)} seeds); "
+              f"ASHA reached none's best on {sum(r[6] is not None for r in rows)} of {len(rows)} seeds")
     finally:
         d.cleanup()
 

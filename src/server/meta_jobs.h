@@ -50,7 +50,7 @@ int    meta_jobs_submit_study(const char *study_id, const char *tenant, char *id
  * the queue; NULL otherwise (a static string). */
 const char *meta_jobs_study_state(const char *study_id);
 /* Drops the study's queued run, or asks its running one to stop after the
- * current step (its running trials are told failed). */
+ * current step. */
 void   meta_jobs_cancel_study(const char *study_id);
 /* Cancels a queued job at once or asks a running one to stop after its
  * current outer step.  *state: the job's status afterwards ("cancelled",

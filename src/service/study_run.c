@@ -235,11 +235,11 @@ int study_run(study_svc *sv, const char *tenant, const char *id, const _Atomic i
             }
         }
     }
+    /* cancelled (a delete, a shutdown) or stopped: the trials it ran stay
+     * running and become lost after the heartbeat timeout, which gives their
+     * budget back to a later run */
     for (int64_t k = 0; k < parallel; k++)
-        if (slots[k].active) {
-            if (!rc) tell(sv, tenant, id, &slots[k], "failed", NAN);   /* cancelled */
-            slot_free(&slots[k], &ob, &live);
-        }
+        if (slots[k].active) slot_free(&slots[k], &ob, &live);
     free(slots);
     if (rc == ERR_NOT_FOUND) fail(msg, cap, rc, "study %s was deleted", id);
     return rc;

@@ -13,7 +13,8 @@
  * the optimizer refuses, or whose loss turns non-finite, is told failed.
  * The run ends when the study is exhausted (max_trials) and every trial it
  * runs has ended, when the study is deleted, or when *cancel becomes
- * nonzero (then the trials it runs are told failed).
+ * nonzero (then the trials it runs are left running: they become lost
+ * after the study's heartbeat timeout and give their budget back).
  *
  * Memory: the trials it holds at once take at most STUDY_RUN_MAX_BYTES
  * (each trial's task, parameters, gradients, updates and optimizer state
