@@ -23,7 +23,8 @@ export function draw(id, title, series, data, extra = {}) {
   const box = $(id);
   const labels = series.map((s) => s.label);
   const log = !!extra.log;
-  const key = JSON.stringify([labels, series.map((s) => s.scale || 'y'), extra.bands || [], log, extra.right || null]);
+  const key = JSON.stringify([labels, series.map((s) => s.scale || 'y'), extra.bands || [], log, extra.right || null,
+    extra.xlabel || null, !!extra.numericX]);
   let c = dash.charts[id];
   if (!c || c.key !== key) {
     if (c && c.plot) c.plot.destroy();
@@ -31,7 +32,9 @@ export function draw(id, title, series, data, extra = {}) {
     const ticks = [];
     const rec = (i, f) => (u, vals) => { const out = vals.map(f); ticks[i] = out; return out; };
     const axes = [
-      { label: extra.xlabel || 'step', incrs: STEP_INCRS, values: rec(0, stepTick) },
+      // extra.numericX: any numbers on x (a study's parameter), not whole steps
+      extra.numericX ? { label: extra.xlabel, values: rec(0, tick) }
+        : { label: extra.xlabel || 'step', incrs: STEP_INCRS, values: rec(0, stepTick) },
       { scale: 'y', size: 56, label: extra.ylabel, values: rec(1, tick) },
     ];
     const scales = { x: { time: false }, y: log ? { distr: 3 } : {} };

@@ -10,6 +10,7 @@
 //   compare.js   ticked sessions: loss curves overlaid, hparams table
 //   live.js      Server-Sent Events, or polling with an API key
 //   jobs.js      meta-training jobs and their meta-loss curves
+//   studies.js   hyperparameter studies: trials, best so far, value against a parameter
 // Data, all from the daemon's own API on the page's origin:
 //   GET /v1/sessions?status=&optimizer=&tag=&q=   the filtered list
 //   GET /v1/sessions/{id}/summary       trend badge, best loss
@@ -17,6 +18,7 @@
 //   GET /v1/sessions/{id}/feedback      feedback loss and metrics
 //   GET /v1/compare?ids=…&smooth=ema&beta=…
 //   GET /v1/meta/jobs, /v1/meta/jobs/{id}
+//   GET /v1/studies, /v1/studies/{id}, /v1/studies/{id}/trials
 //   GET /v1/sessions/{id}/events        live steps (Server-Sent Events)
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
@@ -26,6 +28,7 @@ import { initSessionControls, refreshSessions } from './sessions.js';
 import { initDetailControls, refreshCurve } from './detail.js';
 import { redrawCompare } from './compare.js';
 import { refreshJobs } from './jobs.js';
+import { initStudyControls, refreshStudies } from './studies.js';
 import { startLive } from './live.js';
 
 const LIST_EVERY_MS = 5000;
@@ -51,6 +54,7 @@ async function refreshAll() {
         await refreshSessions();
         await refreshCurve();
         await refreshJobs();
+        await refreshStudies();
         setConn(true, 'connected');
         showError(null);
         dash.loaded = true;
@@ -76,6 +80,7 @@ function init() {
     refreshAll();
   });
   initSessionControls(refreshAll);
+  initStudyControls();
   initDetailControls((refetch) => { const p = redrawCompare(refetch); if (p) p.catch(showError); });
   for (const b of document.querySelectorAll('button[data-dl]')) {
     b.addEventListener('click', () => download(b.dataset.chart, b.dataset.dl));

@@ -25,6 +25,10 @@ export const dash = {
   logY: false,            // log scale on the loss axes
   jobs: [],
   selectedJob: null,
+  studies: [],            // GET /v1/studies
+  selectedStudy: null,
+  study: null,            // the selected study with its trials
+  studyParam: null,       // the scatter's parameter
   charts: {},             // id -> {points, labels, ticks, plot, meta}
   curve: null,            // the last metrics answer for the selected session
   feedback: null,         // the selected session's feedback rows

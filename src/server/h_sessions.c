@@ -296,6 +296,13 @@ static int step_decode(req *r, session *s, job *j)
 static int step_work(req *r, void *ctx)
 {
     job *j = ctx;
+    /* a bound session (always here, never inline): its trial may have been
+     * pruned before a restart, or by the step just before this one */
+    if (sessions_trial_check(j->s)) {
+        http_resp_error(r, ERR_TRIAL_PRUNED, "the pruner stopped trial %s, which this session trains",
+                        session_trial(j->s));
+        return COMPUTE_DONE;
+    }
     if (step_decode(r, j->s, j)) return COMPUTE_DONE;
     session_answer ans;
     /* Parked: a peer's step, the timer or the drain answers r (sessions.h). */

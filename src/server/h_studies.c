@@ -21,6 +21,7 @@
 #include "handlers.h"
 #include "idemlane.h"
 #include "jsonwalk.h"
+#include "meta_jobs.h"
 #include "study.h"
 
 /* The tenant whose studies the caller sees (NULL: every one, an admin). */
@@ -134,6 +135,16 @@ static int finite_member(req *r, const cJSON *b, const char *name, double *out)
     return 0;
 }
 
+/* "run": {"state"} of a study the daemon runs: "queued", "running",
+ * "cancelling" while its run is in the job queue, else "idle" (finished,
+ * cancelled, or stopped by a restart). */
+static void add_run(cJSON *study, const char *id)
+{
+    const char *st = meta_jobs_study_state(id);
+    cJSON *run = cJSON_AddObjectToObject(study, "run");
+    if (run) cJSON_AddStringToObject(run, "state", st ? st : "idle");
+}
+
 static void do_create(req *r)
 {
     cJSON *b = body_object(r, NULL, 0);   /* the service checks the members */
@@ -142,6 +153,19 @@ static void do_create(req *r)
     char msg[400] = "";
     int rc = study_create(r->app->studies, r->who.tenant, b, &out, msg, sizeof msg);
     cJSON_Delete(b);
+    if (!rc && cJSON_GetObjectItemCaseSensitive(out, "objective")) {
+        /* the daemon runs it: queued on the job queue, or not created at all */
+        const char *id = cJSON_GetObjectItemCaseSensitive(out, "id")->valuestring;
+        char job[40];
+        rc = meta_jobs_submit_study(id, r->who.tenant, job);
+        if (rc) {
+            char m2[200];
+            study_delete(r->app->studies, NULL, id, m2, sizeof m2);
+            snprintf(msg, sizeof msg, "the study's run cannot be queued: %s", err_message(rc));
+            cJSON_Delete(out);
+            out = NULL;
+        } else add_run(out, id);
+    }
     answer(r, 201, rc, out, msg);
 }
 
@@ -222,6 +246,12 @@ static void do_tell(req *r, int64_t trial)
 static void do_delete(req *r)
 {
     char msg[400] = "";
+    cJSON *g = NULL;
+    /* a study the daemon runs: its run stops first (after its current step) */
+    if (study_get(r->app->studies, tenant_of(r), r->param[0], &g, msg, sizeof msg) == 0 &&
+        cJSON_GetObjectItemCaseSensitive(g, "objective"))
+        meta_jobs_cancel_study(r->param[0]);
+    cJSON_Delete(g);
     int rc = study_delete(r->app->studies, tenant_of(r), r->param[0], msg, sizeof msg);
     cJSON *out = rc ? NULL : cJSON_CreateObject();
     if (out) {
@@ -236,6 +266,7 @@ static void do_get(req *r)
     cJSON *out = NULL;
     char msg[400] = "";
     int rc = study_get(r->app->studies, tenant_of(r), r->param[0], &out, msg, sizeof msg);
+    if (!rc && cJSON_GetObjectItemCaseSensitive(out, "objective")) add_run(out, r->param[0]);
     answer(r, 200, rc, out, msg);
 }
 

@@ -20,6 +20,7 @@ typedef struct qitem {
     char          id[40];
     char          tenant[64];
     int           fewshot;     /* 1: a few-shot job (fs), else a learned optimizer's (sp) */
+    char          study[64];   /* a study the daemon runs (study_run.h): its id; no job row */
     meta_spec     sp;
     fewshot_spec  fs;
     _Atomic int   cancel;
@@ -44,6 +45,19 @@ static void work_cb(uv_work_t *w)
     char msg[1024];   /* a launched job's: rank 0's message and the end of the launcher's stderr */
     meta_run_io io = {.cancel = &it->cancel};
     int64_t v = 0;
+    if (it->study[0]) {
+        study_run_stats st;
+        int rc = study_run(Q.a->studies, it->tenant[0] ? it->tenant : NULL, it->study, &it->cancel, &st, msg,
+                           sizeof msg);
+        if (rc) log_msg(LOG_ERROR, "study %s: its run stopped: %s", it->study, msg);
+        else log_msg(LOG_INFO, "study %s: run %s: %lld trials, %lld steps", it->study,
+                     st.cancelled ? "cancelled" : "finished", (long long)st.trials, (long long)st.steps);
+        pthread_mutex_lock(&Q.mu);
+        Q.busy = 0;
+        pthread_cond_broadcast(&Q.cv);
+        pthread_mutex_unlock(&Q.mu);
+        return;
+    }
     int rc = it->fewshot                  ? fewshot_run(Q.a->db, it->id, &it->fs, &io, &v, msg, sizeof msg)
              : Q.a->cfg.meta_launcher[0] ? meta_launch_run(Q.a, it->id, &it->sp, &it->cancel, &v, msg, sizeof msg)
                                          : meta_run(Q.a->db, it->id, &it->sp, NULL, 0, 0, &io, &v, msg, sizeof msg);
@@ -86,7 +100,7 @@ static void try_start(void)
     if (!it) return;
     it->work.data = it;
     if (uv_queue_work(Q.loop, &it->work, work_cb, after_cb) != 0) {
-        store_meta_job_update(Q.a->db, it->id, "failed", 0, 0, "the work queue refused the job", NULL, 0, NULL, 0);
+        if (!it->study[0]) store_meta_job_update(Q.a->db, it->id, "failed", 0, 0, "the work queue refused the job", NULL, 0, NULL, 0);
         pthread_mutex_lock(&Q.mu);
         Q.running = NULL;
         Q.busy = 0;
@@ -132,7 +146,7 @@ void meta_jobs_stop(void)
     pthread_mutex_unlock(&Q.mu);
     while (q) {
         qitem *nx = q->next;
-        store_meta_job_update(Q.a->db, q->id, "interrupted", 0, 0, NULL, NULL, 0, NULL, 0);
+        if (!q->study[0]) store_meta_job_update(Q.a->db, q->id, "interrupted", 0, 0, NULL, NULL, 0, NULL, 0);
         free(q);
         q = nx;
     }
@@ -199,6 +213,46 @@ int meta_jobs_submit_fewshot(const fewshot_spec *fs, const char *tenant, char *i
     return submit_item(it, tenant, id_out);
 }
 
+int meta_jobs_submit_study(const char *study_id, const char *tenant, char *id_out)
+{
+    if (!tenant || strlen(tenant) >= sizeof ((qitem *)0)->tenant || strlen(study_id) >= sizeof ((qitem *)0)->study)
+        return ERR_INVALID_ARGUMENT;
+    qitem *it = calloc(1, sizeof *it);
+    if (!it) return ERR_NO_MEMORY;
+    snprintf(it->study, sizeof it->study, "%s", study_id);
+    return submit_item(it, tenant, id_out);
+}
+
+const char *meta_jobs_study_state(const char *study_id)
+{
+    const char *state = NULL;
+    pthread_mutex_lock(&Q.mu);
+    if (Q.running && strcmp(Q.running->study, study_id) == 0)
+        state = atomic_load(&Q.running->cancel) ? "cancelling" : "running";
+    for (const qitem *q = Q.head; !state && q; q = q->next)
+        if (strcmp(q->study, study_id) == 0) state = "queued";
+    pthread_mutex_unlock(&Q.mu);
+    return state;
+}
+
+void meta_jobs_cancel_study(const char *study_id)
+{
+    pthread_mutex_lock(&Q.mu);
+    qitem *prev = NULL, *it = Q.head;
+    while (it && strcmp(it->study, study_id) != 0) {
+        prev = it;
+        it = it->next;
+    }
+    if (it) {
+        if (prev) prev->next = it->next;
+        else Q.head = it->next;
+        if (Q.tail == it) Q.tail = prev;
+    }
+    if (Q.running && strcmp(Q.running->study, study_id) == 0) atomic_store(&Q.running->cancel, 1);
+    pthread_mutex_unlock(&Q.mu);
+    free(it);
+}
+
 /* Queues `it` (owned; freed on failure). */
 static int submit_item(qitem *it, const char *tenant, char *id_out)
 {
@@ -229,6 +283,7 @@ static int submit_locked(qitem *it)
     int rc = queue_admits(it->tenant);
     pthread_mutex_unlock(&Q.mu);
     if (rc) return rc;
+    if (it->study[0]) goto queue;   /* the study is its own record */
     cJSON *cfg = it->fewshot ? fewshot_spec_to_json(&it->fs) : meta_spec_to_json(&it->sp);
     char *cfg_json = cfg ? cJSON_PrintUnformatted(cfg) : NULL;
     cJSON_Delete(cfg);
@@ -239,6 +294,7 @@ static int submit_locked(qitem *it)
     rc = store_meta_job_insert(Q.a->db, &row);
     free(cfg_json);
     if (rc) return rc;
+queue:
     pthread_mutex_lock(&Q.mu);
     if (Q.tail) Q.tail->next = it;
     else Q.head = it;

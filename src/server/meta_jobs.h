@@ -29,6 +29,7 @@
 #include "meta_run.h"
 #include "meta_spec.h"
 #include "meta_weights.h"
+#include "study_run.h"
 
 /* ---- the daemon's job queue ---- */
 typedef struct app app;
@@ -44,6 +45,16 @@ int    meta_jobs_submit(const meta_spec *sp, const char *tenant, char *id_out);
 /* The same for a checked few-shot request (fewshot_spec.h; run by
  * fewshot_run.h on the same queue, one job at a time). */
 int    meta_jobs_submit_fewshot(const fewshot_spec *fs, const char *tenant, char *id_out);
+/* Queues the run of study `study_id` (one with an objective: study_run.h)
+ * on the same queue, under the same bounds; it keeps no job row (the study
+ * is its record).  id_out: the job's id. */
+int    meta_jobs_submit_study(const char *study_id, const char *tenant, char *id_out);
+/* "queued", "running" or "cancelling" while study `study_id`'s run is in
+ * the queue; NULL otherwise (a static string). */
+const char *meta_jobs_study_state(const char *study_id);
+/* Drops the study's queued run, or asks its running one to stop after the
+ * current step. */
+void   meta_jobs_cancel_study(const char *study_id);
 /* Cancels a queued job at once or asks a running one to stop after its
  * current outer step.  *state: the job's status afterwards ("cancelled",
  * "cancelling", or its final status when it had ended).  0, ERR_NOT_FOUND. */

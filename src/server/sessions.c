@@ -21,12 +21,14 @@
 #include "study_bind.h"
 #include "updbuf.h"
 
+enum { TRIAL_UNKNOWN = 0, TRIAL_RUNNING = 1, TRIAL_PRUNED = 2 };   /* 0: calloc's */
+
 /* A session's attachment: what the server keeps per session. */
 typedef struct session_glue {
     app       *app;
     pool_lane  lane;    /* its steps, feedback, reads and delete, in order (pool.h) */
     live_feed *feed;    /* its event streams (live.h) */
-    atomic_int trial_pruned;   /* its study trial was pruned (study_bind.h) */
+    atomic_int trial_pruned;   /* its study trial: TRIAL_UNKNOWN, _RUNNING or _PRUNED (study_bind.h) */
 } session_glue;
 
 static void *glue_new(void *ctx)
@@ -118,14 +120,33 @@ static void on_stepped(void *ctx, session *s, const step_metric *m, const step_r
         int rc = study_bind_report(a->studies, session_tenant(s), trial, m->step, m->loss, &pruned);
         if (rc) log_msg(LOG_WARN, "session %s: reporting step %lld to trial %s: %s", session_id(s),
                         (long long)m->step, trial, err_message(rc));
-        if (pruned) atomic_store(&g->trial_pruned, 1);
+        if (pruned) atomic_store(&g->trial_pruned, TRIAL_PRUNED);
     }
 }
 
 int sessions_trial_pruned(session *s)
 {
     session_glue *g = session_attachment(s);
-    return g && atomic_load(&g->trial_pruned);
+    return g && atomic_load(&g->trial_pruned) == TRIAL_PRUNED;
+}
+
+int sessions_trial_check(session *s)
+{
+    session_glue *g = session_attachment(s);
+    const char *trial = session_trial(s);
+    if (!g || !trial[0] || !g->app->studies) return 0;
+    if (atomic_load(&g->trial_pruned) == TRIAL_UNKNOWN) {
+        int pruned = 0;
+        int rc = study_bind_pruned(g->app->studies, session_tenant(s), trial, &pruned);
+        if (rc && rc != ERR_NOT_FOUND)   /* a failed read: asked again at the next step */
+            log_msg(LOG_WARN, "session %s: reading trial %s: %s", session_id(s), trial, err_message(rc));
+        else {
+            /* a report may have pruned it meanwhile: never overwrite that */
+            int expect = TRIAL_UNKNOWN;
+            atomic_compare_exchange_strong(&g->trial_pruned, &expect, pruned ? TRIAL_PRUNED : TRIAL_RUNNING);
+        }
+    }
+    return atomic_load(&g->trial_pruned) == TRIAL_PRUNED;
 }
 
 int sessions_open(app *a)

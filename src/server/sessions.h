@@ -45,9 +45,15 @@ struct live_feed *session_live_feed(const session *s);
 /* The session's compute lane and how many jobs may wait or run on it
  * (--compute-session-queue, at least the session's workers). */
 pool_lane *session_lane(session *s, int *limit);
-/* 1 once the study trial the session is bound to was pruned (its next steps
- * answer 410 trial_pruned). */
+/* 1 once the study trial the session is bound to is known to be pruned (its
+ * next steps answer 410 trial_pruned): what the session has learnt so far,
+ * no read (any thread). */
 int sessions_trial_pruned(session *s);
+/* The same, asking the study service once per session and daemon run when
+ * nothing is known yet: a restarted daemon's session bound to a trial pruned
+ * before the restart refuses its very first step.  A read of the store:
+ * compute threads only. */
+int sessions_trial_check(session *s);
 
 /* Sets r's response from a: the update of a step (step_codec_update in the
  * encoding a->encoding, with X-Optirs-Step and, for a skipped step,

@@ -536,6 +536,40 @@ int study_trial_params(study_svc *sv, const char *tenant, const char *id, int64_
     return rc;
 }
 
+int study_trial_state(study_svc *sv, const char *tenant, const char *id, int64_t number, const char **state,
+                      char *msg, size_t cap)
+{
+    *state = NULL;
+    pthread_mutex_lock(&sv->mu);
+    loaded L;
+    hist h;
+    int ti;
+    int st;
+    int rc = open_running(sv, tenant, id, number, &L, &h, &ti, &st, msg, cap);
+    if (!rc) {
+        hist_free(&h);
+        study_spec_free(&L.sp);
+    }
+    if (st >= 0) {
+        *state = STATE_NAMES[st];
+        rc = 0;
+    }
+    pthread_mutex_unlock(&sv->mu);
+    return rc;
+}
+
+int study_objective_of(study_svc *sv, const char *tenant, const char *id, study_objective *o, int64_t *parallel,
+                       char *msg, size_t cap)
+{
+    loaded L;
+    int rc = load_study(sv, tenant, id, &L, msg, cap);
+    if (rc) return rc;
+    *o = L.sp.objective;
+    *parallel = L.sp.parallel;
+    study_spec_free(&L.sp);
+    return 0;
+}
+
 int study_tell(study_svc *sv, const char *tenant, const char *id, int64_t number, const char *state, double value,
                cJSON **out, char *msg, size_t cap)
 {
@@ -606,6 +640,7 @@ int study_get(study_svc *sv, const char *tenant, const char *id, cJSON **out, ch
         if (best < 0 || L.sp.direction * h.t[i].value < L.sp.direction * h.t[best].value) best = i;
     }
     cJSON *o = study_json(&L);
+    if (o) cJSON_AddNumberToObject(o, "steps_run", (double)h.nv);
     if (o && best >= 0) {
         cJSON *b = cJSON_AddObjectToObject(o, "best");
         if (b) {

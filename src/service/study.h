@@ -35,6 +35,7 @@
 #include <cjson/cJSON.h>
 
 #include "store.h"
+#include "study_objective.h"
 
 #define STUDY_MAX_REPORTS 10000   /* intermediate values of one trial */
 #define STUDY_MAX_VALUES  1000000 /* intermediate values of one study (a call reads them all: ~24 MB) */
@@ -67,7 +68,14 @@ int study_tell(study_svc *sv, const char *tenant, const char *id, int64_t number
  * (ERR_TRIAL_FINISHED when it is not running). */
 int study_trial_params(study_svc *sv, const char *tenant, const char *id, int64_t number, cJSON **params,
                        char *msg, size_t cap);
-/* The study with its counts and "best" ({"trial", "value", "params"} or
+/* The state of trial `number` ("running", "complete", "pruned", "failed" or
+ * "lost": a static string) in *state, stale trials marked lost first. */
+int study_trial_state(study_svc *sv, const char *tenant, const char *id, int64_t number, const char **state,
+                      char *msg, size_t cap);
+/* The study's objective and parallelism (o->given 0: the study has none). */
+int study_objective_of(study_svc *sv, const char *tenant, const char *id, study_objective *o, int64_t *parallel,
+                       char *msg, size_t cap);
+/* The study with its counts, "steps_run" (intermediate values reported) and "best" ({"trial", "value", "params"} or
  * null). */
 int study_get(study_svc *sv, const char *tenant, const char *id, cJSON **out, char *msg, size_t cap);
 /* {"trials": [...]}: every trial with its intermediate values. */

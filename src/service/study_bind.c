@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "errors.h"
 #include "opt.h"
@@ -41,4 +42,16 @@ int study_bind_report(study_svc *sv, const char *tenant, const char *ref, int64_
     if (!spec_trial_ref_parse(ref, id, sizeof id, &n)) return ERR_INVALID_ARGUMENT;
     int rc = study_report(sv, tenant, id, n, step, loss, pruned, msg, sizeof msg);
     return rc == ERR_TRIAL_FINISHED ? 0 : rc;   /* *pruned says whether it was pruned */
+}
+
+int study_bind_pruned(study_svc *sv, const char *tenant, const char *ref, int *pruned)
+{
+    *pruned = 0;
+    char id[72], msg[200];
+    int64_t n;
+    if (!spec_trial_ref_parse(ref, id, sizeof id, &n)) return ERR_INVALID_ARGUMENT;
+    const char *state = NULL;
+    int rc = study_trial_state(sv, tenant, id, n, &state, msg, sizeof msg);
+    if (!rc) *pruned = strcmp(state, "pruned") == 0;
+    return rc;
 }

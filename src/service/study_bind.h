@@ -29,4 +29,9 @@ int study_bind_spec(study_svc *sv, spec *sp, char *msg, size_t cap);
  * when it ended another way (complete, failed, lost: nothing to stop). */
 int study_bind_report(study_svc *sv, const char *tenant, const char *ref, int64_t step, double loss, int *pruned);
 
+/* *pruned = 1 when the trial `ref` of `tenant` is pruned already: what a
+ * restarted daemon asks before a bound session's first step (the session
+ * knows of a pruning only from its own reports).  Errors of study.h. */
+int study_bind_pruned(study_svc *sv, const char *tenant, const char *ref, int *pruned);
+
 #endif

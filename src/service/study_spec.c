@@ -222,7 +222,7 @@ int study_spec_parse(study_spec *sp, const cJSON *body, uint64_t seed_if_absent,
     if (!cJSON_IsObject(body)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "the body must be a JSON object");
     static const char *const names[] = {"name",     "direction", "space", "sampler",         "pruner",
                                         "max_trials", "parallel", "seed", "sampler_options", "pruner_options",
-                                        NULL};
+                                        "objective", NULL};
     int rc = known_members(body, names, "the study", msg, cap);
     if (rc) return rc;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "name");
@@ -280,6 +280,8 @@ int study_spec_parse(study_spec *sp, const cJSON *body, uint64_t seed_if_absent,
         sp->space.n = i + 1;
         if ((rc = parse_param(sp, i, p, msg, cap))) return rc;
     }
+    if ((v = cJSON_GetObjectItemCaseSensitive(body, "objective")))
+        return study_objective_parse(&sp->objective, v, &sp->space, sp->choices, msg, cap);
     return 0;
 }
 
@@ -330,6 +332,14 @@ cJSON *study_spec_to_json(const study_spec *sp)
         cJSON_AddNumberToObject(po, "n_warmup_steps", (double)sp->prune.n_warmup_steps);
         cJSON_AddNumberToObject(po, "min_resource", (double)sp->prune.min_resource);
         cJSON_AddNumberToObject(po, "reduction_factor", sp->prune.reduction_factor);
+    }
+    if (sp->objective.given) {
+        cJSON *ob = study_objective_to_json(&sp->objective);
+        if (!ob) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+        cJSON_AddItemToObject(o, "objective", ob);
     }
     return o;
 }

@@ -10,7 +10,8 @@
  *    "sampler": "random" | "tpe", "pruner": "none" | "median" | "asha",
  *    "max_trials": 100, "parallel": 4, "seed": 0,
  *    "sampler_options": {"n_startup_trials", "n_ei_candidates", "prior_weight"},
- *    "pruner_options": {"n_startup_trials", "n_warmup_steps", "min_resource", "reduction_factor"}}
+ *    "pruner_options": {"n_startup_trials", "n_warmup_steps", "min_resource", "reduction_factor"},
+ *    "objective": {"task", "steps", "optimizer", "seeds"}}   (study_objective.h; optional)
  *
  * Limits and defaults are in docs/studies.md (one place); the numbers are
  * the STUDY_* constants below and hpo.h's HPO_MAX_*.  Choices are numbers,
@@ -28,6 +29,7 @@
 #include <cjson/cJSON.h>
 
 #include "hpo.h"
+#include "study_objective.h"
 
 #define STUDY_NAME_MAX      128
 #define STUDY_CHOICE_MAX    256      /* bytes of a string choice */
@@ -47,6 +49,7 @@ typedef struct study_spec {
     cJSON         *choices[HPO_MAX_PARAMS];     /* owned: a categorical's choices (an array), else NULL */
     hpo_tpe_opts   tpe;
     hpo_prune_opts prune;
+    study_objective objective;                  /* .given: the daemon runs the trials (study_run.h) */
 } study_spec;
 
 /* Parses the object `body` into sp (zeroed first).  seed_if_absent is the

@@ -5,7 +5,7 @@
 //
 //   node tests/e2e/dashboard.mjs CONFIG.json
 //
-// CONFIG: {url, sessions: [{id, dim}], live_session, job_id, screenshot,
+// CONFIG: {url, sessions: [{id, dim}], live_session, job_id, study, screenshot,
 //          real: [{id, label, diverging}], noloss, (optional)
 //          keyed: {url, key, session, dim} (optional), chromium}
 // Checks: the page loads; the session list shows every id with the trend
@@ -18,7 +18,8 @@
 // feedback chart, separate norm axes, the log toggle and the smoothing
 // slider against the API; the hparams table of ticked sessions; CSV and
 // JSON downloads against what is drawn; readable tick labels; with an API
-// key the page polls instead.  Saves a screenshot.  Exits 1 with the reason on the first failed check.
+// key the page polls instead; the studies panel (nav link, trials table,
+// best-so-far curve, value-against-parameter scatter, hostile names as text).  Saves a screenshot.  Exits 1 with the reason on the first failed check.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -312,6 +313,46 @@ async function main() {
     const bad = Object.entries(ticks).flatMap(([id, ts]) => ts.filter((t) => t !== '' &&
       !(t.length <= 7 && /^-?\d+(\.\d+)?(e-?\d+)?[kMGTP]?$/.test(t))).map((t) => `${id}: ${t}`));
     check(Object.values(ticks).flat().length > 20 && bad.length === 0, 'every tick label is short (SI or exponent form)', bad);
+
+    // 15. Studies: linked from the nav; the trials table, the best-so-far
+    // curve and the value-against-parameter scatter are the API's; hostile
+    // names stay text.
+    if (cfg.study) {
+      const navHref = await page.getAttribute('#nav a[href="#studies-panel"]', 'href').catch(() => null);
+      check(navHref === '#studies-panel', 'the nav links the studies panel');
+      await page.click('#nav a[href="#studies-panel"]');
+      await page.click(`#studies tbody tr[data-id="${cfg.study}"] td.id`);
+      const st = await api(base, `/v1/studies/${cfg.study}`);
+      const tr = (await api(base, `/v1/studies/${cfg.study}/trials`)).trials;
+      await page.waitForFunction((id) => window.__dash.study && window.__dash.study.id === id &&
+        window.__dash.charts['chart-study-best'], cfg.study, { timeout: WAIT_MS });
+      const name = await page.$eval(`#studies tbody tr[data-id="${cfg.study}"] td.name`, (td) => td.textContent);
+      check(name === st.name, 'the study list shows the study\'s name as text', name);
+      const rowsT = await page.$$eval('#trials tbody tr', (trs) => trs.map((r) => [...r.children].map((c) => c.textContent)));
+      check(rowsT.length === tr.length && rowsT.every((r, i) => r[0] === String(tr[i].trial) && r[1] === tr[i].state),
+        `the trials table has the API's ${tr.length} trials and their states`, rowsT);
+      const heads = await page.$$eval('#trials thead th', (ths) => ths.map((t) => t.textContent));
+      check(JSON.stringify(heads.slice(4)) === JSON.stringify(Object.keys(st.space)), 'its columns are the space\'s parameters', heads);
+      const bc = await chartData(page, 'chart-study-best');
+      const dir = st.direction === 'maximize' ? -1 : 1;
+      let b = null;
+      const want = tr.map((t) => { if (t.state === 'complete' && (b === null || dir * t.value < dir * b)) b = t.value; return b; });
+      check(bc.points === tr.length && sameSeries(bc.data[2], want) && want[want.length - 1] === st.best.value,
+        'the best-so-far curve is the running best of the API\'s trials', { got: bc.data[2], want });
+      const sc = await chartData(page, 'chart-study-param');
+      const done = tr.filter((t) => t.state === 'complete');
+      check(sc.points === done.length && sameSeries([...sc.data[1]].sort(), done.map((t) => t.value).sort()),
+        `the scatter has a point per complete trial (${done.length})`, sc);
+      const opts = await page.$$eval('#study-param option', (os) => os.map((o) => o.textContent));
+      check(JSON.stringify(opts) === JSON.stringify(Object.keys(st.space)), 'the parameter picker lists the space', opts);
+      await page.selectOption('#study-param', Object.keys(st.space)[1]);
+      await page.waitForFunction((p) => window.__dash.charts['chart-study-param'].meta.param === p,
+        Object.keys(st.space)[1], { timeout: WAIT_MS });
+      check(true, 'picking another parameter redraws the scatter');
+      const injected = await page.evaluate(() => window.__pwned === undefined &&
+        document.querySelectorAll('#studies-panel img, #studies-panel b, #studies-panel script').length === 0);
+      check(injected, 'hostile study and parameter names are shown as text, never markup');
+    }
 
     await page.screenshot({ path: cfg.screenshot, fullPage: true });
     check(true, `screenshot saved to ${cfg.screenshot}`);

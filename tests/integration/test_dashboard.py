@@ -2,12 +2,13 @@
 
 Starts two real daemons (one open, one with an API key), creates sessions
 and steps them with losses over HTTP, runs a short meta-training job, then
-runs tests/e2e/dashboard.mjs (playwright-core driving Debian's chromium),
+makes a study with hostile names, runs tests/e2e/dashboard.mjs (playwright-core driving Debian's chromium),
 which checks the page against the API and saves build/artifacts/dashboard.png.
 Needs `npm ci` in tests/e2e (make e2e-deps) and a built dashboard/dist/index.html
 (committed; make dashboard rebuilds it).  Skips only when node or chromium is
 missing."""
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -94,6 +95,21 @@ def test_dashboard_end_to_end(make_daemon, tmp_path):
         job = d.json("GET", f"/v1/meta/jobs/{job['id']}")[1]
     assert job["status"] == "done", job
 
+    # a study with hostile names (the page must show them as text)
+    hostile = {"<img src=x onerror=window.__pwned=1>lr": {"type": "float", "low": 1e-4, "high": 1e-1, "log": True},
+               "<b>arch</b>": {"type": "categorical", "choices": ["<script>window.__pwned=2</script>", "small"]}}
+    st, study = d.json("POST", "/v1/studies", {"name": "<img src=x onerror=window.__pwned=3>", "space": hostile,
+                                               "sampler": "random", "pruner": "none", "seed": 4})
+    assert st == 201, study
+    for n in range(6):
+        st, t = d.json("POST", f"/v1/studies/{study['id']}/trials", {})
+        assert st == 201, t
+        if n == 4:
+            assert d.json("POST", f"/v1/studies/{study['id']}/trials/{n}/tell", {"state": "failed"})[0] == 200
+            continue
+        v = (math.log10(list(t["params"].values())[0]) + 2.5) ** 2
+        assert d.json("POST", f"/v1/studies/{study['id']}/trials/{n}/tell", {"value": v})[0] == 200
+
     # A second daemon with an API key: the page must take the key and poll.
     k = make_daemon()
     r = subprocess.run([OPTIRSD, "keys", "create", "--tenant", "ops", "--admin", "--db", k.db],
@@ -112,7 +128,7 @@ def test_dashboard_end_to_end(make_daemon, tmp_path):
     if os.path.exists(SHOT):
         os.remove(SHOT)
     cfg = {"url": f"http://127.0.0.1:{d.port}", "sessions": [{"id": a, "dim": len(A)}, {"id": b, "dim": len(A)}],
-           "live_session": a, "job_id": job["id"], "real": real, "noloss": nl, "screenshot": SHOT, "chromium": CHROMIUM,
+           "live_session": a, "job_id": job["id"], "study": study["id"], "real": real, "noloss": nl, "screenshot": SHOT, "chromium": CHROMIUM,
            "keyed": {"url": f"http://127.0.0.1:{k.port}", "key": key, "session": ks, "dim": len(A)}}
     path = tmp_path / "e2e.json"
     path.write_text(json.dumps(cfg))

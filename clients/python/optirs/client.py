@@ -414,16 +414,18 @@ class Client:
         return Session(self, json.loads(data))
 
     def create_study(self, name, space, direction="minimize", sampler=None, pruner=None, max_trials=None,
-                     parallel=None, seed=None, sampler_options=None, pruner_options=None):
+                     parallel=None, seed=None, sampler_options=None, pruner_options=None, objective=None):
         """Creates a hyperparameter study (docs/studies.md) and returns its
         optirs.Study: ``space`` maps names to ``{"type": "float"|"int"|
         "categorical", …}``.  Arguments left None take the daemon's
-        defaults."""
+        defaults.  ``objective`` ({"task", "steps", "optimizer", "seeds"}):
+        the daemon runs the study itself on a built-in task
+        (docs/studies.md#studies-the-daemon-runs)."""
         from .study import Study
         spec = {"name": name, "space": space, "direction": direction}
         for k, v in (("sampler", sampler), ("pruner", pruner), ("max_trials", max_trials),
                      ("parallel", parallel), ("seed", seed), ("sampler_options", sampler_options),
-                     ("pruner_options", pruner_options)):
+                     ("pruner_options", pruner_options), ("objective", objective)):
             if v is not None:
                 spec[k] = v
         # not re-sent on its own (no Idempotency-Key on study creates)

@@ -1,0 +1,246 @@
+/* study_run.c — see study_run.h. */
+#include "study_run.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "errors.h"
+#include "rng.h"
+#include "study_spec.h"
+#include "tasks.h"
+
+/* One seed's run of a trial. */
+typedef struct run {
+    task  *tk;
+    opt    o;
+    int    o_ok;
+    float *p, *g, *u;
+    rng    r;
+} run;
+
+/* A trial being trained. */
+typedef struct slot {
+    int      active;
+    int64_t  number;
+    int64_t  step;          /* steps taken */
+    uint64_t bytes;
+    run      runs[STUDY_OBJ_MAX_SEEDS];
+} slot;
+
+static int fail(char *msg, size_t cap, int rc, const char *fmt, ...)
+{
+    if (msg && cap) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, cap, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+static void slot_free(slot *s, const study_objective *ob, uint64_t *live)
+{
+    for (int i = 0; i < ob->nseeds; i++) {
+        run *r = &s->runs[i];
+        if (r->o_ok) opt_deinit(&r->o);
+        free(r->p);
+        free(r->g);
+        free(r->u);
+        task_free(r->tk);
+    }
+    *live -= s->bytes;
+    memset(s, 0, sizeof *s);
+}
+
+/* Sets up slot s for trial `number` with `params`; *live: the bytes the
+ * run's trials hold.  ERR_* with msg: the trial cannot run. */
+static int slot_setup(slot *s, const study_objective *ob, int64_t number, const cJSON *params, uint64_t *live,
+                      char *msg, size_t cap)
+{
+    memset(s, 0, sizeof *s);
+    s->active = 1;
+    s->number = number;
+    opt_config cfg;
+    task_params tp;
+    int rc = study_objective_apply(ob, params, &cfg, &tp, msg, cap);
+    cfg.total_steps = ob->steps;
+    for (int i = 0; !rc && i < ob->nseeds; i++) {
+        run *r = &s->runs[i];
+        uint64_t seed = ob->seeds[i];
+        if ((rc = task_create(ob->task.family, &tp, seed, &r->tk))) {
+            fail(msg, cap, rc, "task %s: %s", ob->task_text, tasks_last_error());
+            break;
+        }
+        uint64_t ob_bytes = 0;
+        if ((rc = opt_bytes(&cfg, &r->tk->lay, &ob_bytes))) {
+            fail(msg, cap, rc, "optimizer %s: %s", ob->optimizer, err_message(rc));
+            break;
+        }
+        uint64_t b = opt_bytes_add(opt_bytes_mul(r->tk->n, 3 * sizeof(float)), ob_bytes);
+        if (*live + s->bytes + b > STUDY_RUN_MAX_BYTES) {
+            rc = fail(msg, cap, ERR_OUT_OF_RANGE, "the study's trials at once would take more than %llu bytes",
+                      (unsigned long long)STUDY_RUN_MAX_BYTES);
+            break;
+        }
+        s->bytes += b;
+        r->p = malloc(r->tk->n * sizeof(float));
+        r->g = malloc(r->tk->n * sizeof(float));
+        r->u = malloc(r->tk->n * sizeof(float));
+        if (!r->p || !r->g || !r->u) {
+            rc = fail(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
+            break;
+        }
+        if ((rc = opt_init(&r->o, &cfg, &r->tk->lay))) {
+            fail(msg, cap, rc, "optimizer %s: %s", ob->optimizer, err_message(rc));
+            break;
+        }
+        r->o_ok = 1;
+        /* as the evaluation suite runs a seed (evalsuite.h): init from the
+         * seed, minibatches from seed + 1 */
+        task_init_params(r->tk, seed, r->p);
+        rng_seed(&r->r, seed + 1);
+    }
+    *live += s->bytes;
+    return rc;
+}
+
+/* One step of every seed's run: the mean minibatch loss (NAN: non-finite). */
+static double slot_step(slot *s, const study_objective *ob, int64_t *steps)
+{
+    double sum = 0;
+    for (int i = 0; i < ob->nseeds; i++) {
+        run *r = &s->runs[i];
+        double loss = task_loss_grad(r->tk, r->p, r->g, &r->r);
+        if (!isfinite(loss)) return NAN;
+        step_info info = {.loss = loss};
+        if (opt_step(&r->o, r->p, r->g, r->u, &info)) return NAN;
+        (*steps)++;
+        sum += loss;
+    }
+    s->step++;
+    return sum / ob->nseeds;
+}
+
+static double slot_value(slot *s, const study_objective *ob)
+{
+    double sum = 0;
+    for (int i = 0; i < ob->nseeds; i++) sum += task_eval_loss(s->runs[i].tk, s->runs[i].p);
+    return sum / ob->nseeds;
+}
+
+/* Ends trial s as `state` ("complete" with value, or "failed"). */
+static int tell(study_svc *sv, const char *tenant, const char *id, slot *s, const char *state, double value)
+{
+    cJSON *out = NULL;
+    char m[200];
+    int rc = study_tell(sv, tenant, id, s->number, state, value, &out, m, sizeof m);
+    cJSON_Delete(out);
+    return rc == ERR_TRIAL_FINISHED ? 0 : rc;   /* lost meanwhile, or told by a client: nothing to do */
+}
+
+static void nap(void)
+{
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+int study_run(study_svc *sv, const char *tenant, const char *id, const _Atomic int *cancel, study_run_stats *st,
+              char *msg, size_t cap)
+{
+    memset(st, 0, sizeof *st);
+    study_objective ob;
+    int64_t parallel;
+    int rc = study_objective_of(sv, tenant, id, &ob, &parallel, msg, cap);
+    if (rc) return rc;
+    if (!ob.given) return fail(msg, cap, ERR_INVALID_ARGUMENT, "study %s has no objective", id);
+    if (parallel > STUDY_MAX_PARALLEL) parallel = STUDY_MAX_PARALLEL;
+    slot *slots = calloc((size_t)parallel, sizeof *slots);
+    if (!slots) return fail(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
+    uint64_t live = 0;
+    int exhausted = 0;
+    while (!rc) {
+        if (atomic_load(cancel)) {
+            st->cancelled = 1;
+            break;
+        }
+        /* fill the free slots */
+        int busy = 0, waiting = 0;
+        for (int64_t k = 0; k < parallel && !rc; k++) {
+            if (slots[k].active) {
+                busy++;
+                continue;
+            }
+            if (exhausted || waiting) continue;
+            cJSON *t = NULL;
+            char m[300];
+            int a = study_ask(sv, tenant, id, &t, m, sizeof m);
+            if (a == ERR_STUDY_EXHAUSTED) exhausted = 1;
+            else if (a == ERR_STUDY_PARALLEL_LIMIT) waiting = 1;   /* a client's trials hold the slots */
+            else if (a) rc = fail(msg, cap, a, "%s", m);
+            else {
+                st->trials++;
+                int64_t number = (int64_t)cJSON_GetObjectItemCaseSensitive(t, "trial")->valuedouble;
+                const cJSON *params = cJSON_GetObjectItemCaseSensitive(t, "params");
+                if (slot_setup(&slots[k], &ob, number, params, &live, m, sizeof m)) {
+                    rc = tell(sv, tenant, id, &slots[k], "failed", NAN);
+                    slot_free(&slots[k], &ob, &live);
+                } else busy++;
+            }
+            cJSON_Delete(t);
+        }
+        if (rc) break;
+        if (!busy) {
+            if (exhausted) break;
+            nap();   /* only a client's running trials: wait for a slot (or their loss) */
+            continue;
+        }
+        /* one step of each trial, in slot order */
+        for (int64_t k = 0; k < parallel && !rc; k++) {
+            slot *s = &slots[k];
+            if (!s->active) continue;
+            double loss = slot_step(s, &ob, &st->steps);
+            if (!isfinite(loss)) {
+                rc = tell(sv, tenant, id, s, "failed", NAN);
+                slot_free(s, &ob, &live);
+                continue;
+            }
+            int last = s->step >= ob.steps;
+            if (s->step % ob.report_every && !last) continue;
+            double v = last || ob.report_heldout ? slot_value(s, &ob) : NAN;   /* the final value too */
+            if (ob.report_heldout) loss = v;
+            if (!isfinite(loss)) {
+                rc = tell(sv, tenant, id, s, "failed", NAN);
+                slot_free(s, &ob, &live);
+                continue;
+            }
+            int prune = 0;
+            char m[300];
+            int r = study_report(sv, tenant, id, s->number, s->step, loss, &prune, m, sizeof m);
+            if (r == ERR_TRIAL_FINISHED || (!r && prune)) {   /* pruned, or lost / told meanwhile */
+                slot_free(s, &ob, &live);
+                continue;
+            }
+            if (r) {
+                rc = fail(msg, cap, r, "%s", m);
+                break;
+            }
+            if (last) {
+                rc = tell(sv, tenant, id, s, isfinite(v) ? "complete" : "failed", v);
+                slot_free(s, &ob, &live);
+            }
+        }
+    }
+    /* cancelled (a delete, a shutdown) or stopped: the trials it ran stay
+     * running and become lost after the heartbeat timeout, which gives their
+     * budget back to a later run */
+    for (int64_t k = 0; k < parallel; k++)
+        if (slots[k].active) slot_free(&slots[k], &ob, &live);
+    free(slots);
+    if (rc == ERR_NOT_FOUND) fail(msg, cap, rc, "study %s was deleted", id);
+    return rc;
+}

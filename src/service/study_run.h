@@ -1,0 +1,46 @@
+/* study_run.h — runs a study the daemon runs itself (a study with an
+ * "objective", study_objective.h; docs/studies.md#studies-the-daemon-runs).
+ *
+ * The run asks the study for trials and trains each one on the objective's
+ * task with the trial's hyperparameters: `parallel` trials at a time,
+ * advanced in turn one step each (on the one thread that runs the job, so a
+ * run is deterministic for the study's seed), every report_every-th step's
+ * value (study_objective.h: the mean over the seeds of the step's minibatch
+ * loss, or of the held-out loss) reported to the study, where the pruner
+ * decides: a pruned trial stops at once.  A trial that reaches
+ * `steps` is told its value: the mean over the seeds of the task's held-out
+ * loss (eval_loss) after the last step.  A trial whose setting the task or
+ * the optimizer refuses, or whose loss turns non-finite, is told failed.
+ * The run ends when the study is exhausted (max_trials) and every trial it
+ * runs has ended, when the study is deleted, or when *cancel becomes
+ * nonzero (then the trials it runs are left running: they become lost
+ * after the study's heartbeat timeout and give their budget back).
+ *
+ * Memory: the trials it holds at once take at most STUDY_RUN_MAX_BYTES
+ * (each trial's task, parameters, gradients, updates and optimizer state
+ * per seed, checked before the buffers are allocated); a trial that would
+ * pass it is told failed.
+ *
+ * Returns 0 (finished or cancelled; *st says which and how much ran),
+ * ERR_NOT_FOUND (the study is gone), or the error that stopped it with msg.
+ * Thread rules: any thread; one run per study (the daemon's job queue). */
+#ifndef OPTIRS_STUDY_RUN_H
+#define OPTIRS_STUDY_RUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "study.h"
+
+#define STUDY_RUN_MAX_BYTES (1ull << 30)
+
+typedef struct study_run_stats {
+    int64_t trials;       /* trials it asked */
+    int64_t steps;        /* optimizer steps it ran, over every seed's run */
+    int     cancelled;
+} study_run_stats;
+
+int study_run(study_svc *sv, const char *tenant, const char *id, const _Atomic int *cancel, study_run_stats *st,
+              char *msg, size_t cap);
+
+#endif
