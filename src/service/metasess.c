@@ -552,8 +552,11 @@ int metasess_contribute(metasess_svc *sv, const char *tenant, const char *id, co
     }
     if (!rc && !duplicate) {
         size_t P = m->sp.lay.n;
+        /* Reptile: against the init as served (float32): a parameter the
+         * task left unchanged has gradient 0, not θ's rounding residual
+         * (which Adam would blow up to a step of outer_lr) */
         if (m->sp.method == MSESS_REPTILE)
-            for (size_t i = 0; i < P; i++) m->vec[i] = (float)(m->state[i] - (double)m->vec[i]);
+            for (size_t i = 0; i < P; i++) m->vec[i] = (float)((double)(float)m->state[i] - (double)m->vec[i]);
         for (size_t i = 0; !rc && i < P; i++)
             if (!isfinite(m->vec[i]))
                 rc = fail(msg, cap, ERR_NON_FINITE, "the outer gradient of parameter %zu overflows float32", i);

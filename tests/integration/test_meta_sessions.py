@@ -275,37 +275,55 @@ def test_restart_keeps_the_round_and_its_contributions(make_daemon):
 
 # ---- the torch example against the in-daemon Reptile ------------------------------
 
-ROUNDS, K, OUTER_LR = 300, 10, 0.01
+K, OUTER_LR = 10, 0.01
+
+
+def daemon_reptile(d, steps, name):
+    st, job = d.json("POST", "/v1/meta/jobs", {
+        "method": "reptile", "task": "sinusoid", "shots": 5, "inner_steps": 5, "inner_lr": 0.01,
+        "meta_batch": K, "outer_lr": OUTER_LR, "outer_steps": steps, "seed": 0, "name": name})
+    assert st == 202, job
+    assert wait_status(d, job["id"], ("done", "failed"), timeout=300)["status"] == "done"
+    st, rec = d.json("GET", f"/v1/weights/{name}/init")
+    assert st == 200, rec
+    return rec
 
 
 def test_python_reptile_matches_the_in_daemon_reptile(daemon):
-    """Same settings (1-40-40-1, 5 shots, 5 inner steps at α 0.01, meta-batch
-    10, outer Adam at 0.01, 300 outer steps, the same seeded initial θ), tasks
-    drawn independently (numpy here, the core's generator there).  Both
-    initialisations, evaluated by the same code on the same 300 tasks (5
-    shots, 100 query points): the 5-shot query MSE after 1, 5 and 10 steps
-    of the Python-trained one within 30% of the in-daemon one's, and both
-    far below the untrained init's."""
+    """The example's Reptile (torch, float32) through a meta-session against
+    the in-daemon Reptile (the fewshot core, doubles) with the same settings
+    — 1-40-40-1, 5 shots, 5 inner steps at α 0.01, meta-batch 10, outer Adam
+    at 0.01, seed 0 — and the same tasks, task for task (the example's
+    "core" task stream replays the core's generator):
+      * the meta-session's seeded init is the job's initial θ, exactly;
+      * after 20 outer steps the two θ differ by < 1e-3 relative (L2);
+      * after 300, chaos has grown float32's rounding (θ differs by a few
+        %): the 5-shot query MSE after 1, 5 and 10 steps, evaluated by the
+        same code on the same 300 tasks, within 25% of each other, both
+        far below the untrained init's."""
     torch = pytest.importorskip("torch")
     import optirs
     import meta_sinusoid as M
     torch.manual_seed(0)
-    st, job = daemon.json("POST", "/v1/meta/jobs", {
-        "method": "reptile", "task": "sinusoid", "shots": 5, "inner_steps": 5, "inner_lr": 0.01,
-        "meta_batch": K, "outer_lr": OUTER_LR, "outer_steps": ROUNDS, "seed": 0, "name": "sine-reptile"})
-    assert st == 202, job
-    assert wait_status(daemon, job["id"], ("done", "failed"), timeout=300)["status"] == "done"
-    st, rec = daemon.json("GET", "/v1/weights/sine-reptile/init")
-    assert st == 200 and [t["name"] for t in rec["tensors"]] == [t["name"] for t in M.layout()]
-    ms = optirs.Client(daemon.url).create_meta_session("reptile", M.layout(), meta_batch=K, outer_lr=OUTER_LR,
-                                                       seed=0)
-    theta0 = f32(ms.init()["params"])
-    theta = M.meta_train(ms, ROUNDS, K, shots=5, inner_steps=5, inner_lr=0.01, seed=0)
-    assert ms.info()["round"] == ROUNDS
-    ev = {nm: M.evaluate(th, tasks=300) for nm, th in (("init", theta0), ("daemon", f32(rec["params"])),
-                                                         ("python", theta))}
-    print(ev)
+    client = optirs.Client(daemon.url)
+    ev = {}
+    for steps in (20, 300):
+        rec = daemon_reptile(daemon, steps, "sine-reptile-%d" % steps)
+        assert [t["name"] for t in rec["tensors"]] == [t["name"] for t in M.layout()]
+        ms = client.create_meta_session("reptile", M.layout(), meta_batch=K, outer_lr=OUTER_LR, seed=0)
+        theta0 = f32(ms.init()["params"])
+        assert theta0.tobytes() == M.core_init(0).astype(np.float32).tobytes()
+        theta = M.meta_train(ms, steps, K, shots=5, inner_steps=5, inner_lr=0.01, seed=0, tasks="core")
+        assert ms.info()["round"] == steps
+        ref = f32(rec["params"])
+        rel = float(np.linalg.norm(theta - ref) / np.linalg.norm(ref))
+        print("outer steps %d: relative L2 difference %.3g" % (steps, rel))
+        if steps == 20:
+            assert rel < 1e-3
+            continue
+        ev = {nm: M.evaluate(th, tasks=300) for nm, th in (("init", theta0), ("daemon", ref), ("python", theta))}
+        print(ev)
     for s in (1, 5, 10):
         d, p = ev["daemon"][s][0], ev["python"][s][0]
-        assert abs(p - d) <= 0.3 * d, (s, ev)
-    assert ev["python"][1][0] < 0.2 * ev["init"][1][0] and ev["daemon"][1][0] < 0.2 * ev["init"][1][0]
+        assert abs(p - d) <= 0.25 * d, (s, ev)
+    assert ev["python"][1][0] < 0.1 * ev["init"][1][0] and ev["daemon"][1][0] < 0.1 * ev["init"][1][0]

@@ -90,6 +90,89 @@ def sine_tasks(rng, n, shots, query):
         yield tuple(torch.tensor(v, dtype=torch.float32) for v in (xs, f(xs), xq, f(xq)))
 
 
+# ---- the core's task stream (src/core/rng.c, fewshot.c), for a task-for-task comparison ----
+
+_M64 = (1 << 64) - 1
+
+
+def _splitmix(x):
+    x = (x + 0x9E3779B97F4A7C15) & _M64
+    z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return x, z ^ (z >> 31)
+
+
+def _rotl(x, k):
+    return ((x << k) | (x >> (64 - k))) & _M64
+
+
+class CoreRng:
+    """optirsd's generator (xoshiro256** seeded by splitmix64, rng.h) in
+    Python: rng_seed, rng_split, rng_uniform, rng_normal."""
+
+    def __init__(self, seed):
+        x, self.s = seed & _M64, []
+        for _ in range(4):
+            x, z = _splitmix(x)
+            self.s.append(z)
+        if not any(self.s):
+            self.s[0] = 1
+        self.spare = None
+
+    def split(self, stream):
+        x, h = _splitmix((stream ^ 0xD1B54A32D192ED03) & _M64)
+        for w in self.s:
+            _, h = _splitmix(h ^ w)
+        return CoreRng(h)
+
+    def u64(self):
+        s = self.s
+        result = (_rotl((s[1] * 5) & _M64, 7) * 9) & _M64
+        t = (s[1] << 17) & _M64
+        s[2] ^= s[0]
+        s[3] ^= s[1]
+        s[1] ^= s[2]
+        s[0] ^= s[3]
+        s[2] ^= t
+        s[3] = _rotl(s[3], 45)
+        return result
+
+    def uniform(self):
+        return (self.u64() >> 11) * 2.0 ** -53
+
+    def normal(self):
+        if self.spare is not None:
+            v, self.spare = self.spare, None
+            return v
+        u1, u2 = 1.0 - self.uniform(), self.uniform()
+        rad, th = math.sqrt(-2.0 * math.log(u1)), 2.0 * math.pi * u2
+        self.spare = rad * math.sin(th)
+        return rad * math.cos(th)
+
+
+def core_init(seed, sizes=SIZES):
+    """The in-daemon few-shot job's initial θ for seed (fsnet_init_params)."""
+    r = CoreRng(seed).split(0)
+    out = []
+    for l in range(len(sizes) - 1):
+        sd = math.sqrt(2.0 / sizes[l])
+        out += [sd * r.normal() for _ in range(sizes[l] * sizes[l + 1])] + [0.0] * sizes[l + 1]
+    return np.array(out)
+
+
+def core_tasks(seed, step, n, shots, query):
+    """The tasks of outer step `step` of an in-daemon job of seed (fewshot_step:
+    task k from rng_split(rng_split(rng_split(rng_seed(seed), 1), step), k))."""
+    sr = CoreRng(seed).split(1).split(step)
+    for k in range(n):
+        tr = sr.split(k)
+        a, ph = 0.1 + 4.9 * tr.uniform(), math.pi * tr.uniform()
+        xs = np.array([[-5.0 + 10.0 * tr.uniform()] for _ in range(shots)])
+        xq = np.array([[-5.0 + 10.0 * tr.uniform()] for _ in range(query)])
+        f = lambda x: a * np.sin(x - ph)  # noqa: E731
+        yield tuple(torch.tensor(v, dtype=torch.float32) for v in (xs, f(xs), xq, f(xq)))
+
+
 def evaluate(theta, steps=(1, 5, 10), tasks=600, shots=5, query=100, lr=0.01, seed=1000):
     """Mean and 95% half-width of the query MSE after each number of steps."""
     theta = torch.as_tensor(np.asarray(theta, dtype=np.float32))
@@ -104,14 +187,18 @@ def evaluate(theta, steps=(1, 5, 10), tasks=600, shots=5, query=100, lr=0.01, se
     return {s: (float(np.mean(v)), 1.96 * float(np.std(v, ddof=1)) / math.sqrt(len(v))) for s, v in res.items()}
 
 
-def meta_train(ms, rounds, meta_batch, shots=5, inner_steps=5, inner_lr=0.01, seed=0, log=None):
-    """Runs `rounds` rounds of Reptile on meta-session ms; returns θ."""
+def meta_train(ms, rounds, meta_batch, shots=5, inner_steps=5, inner_lr=0.01, seed=0, log=None, tasks="numpy"):
+    """Runs `rounds` rounds of Reptile on meta-session ms; returns θ.  tasks:
+    "numpy" (drawn here) or "core" (the in-daemon job's tasks for seed, task
+    for task: a run comparable to `optirsd maml --method reptile`)."""
     rng = np.random.default_rng(seed)
     for _ in range(rounds):
         init = ms.init()
         r, theta = init["round"], torch.tensor(init["params"], dtype=torch.float32)
         losses = []
-        for k, (xs, ys, xq, yq) in enumerate(sine_tasks(rng, meta_batch, shots, shots)):
+        draw = (core_tasks(seed, r, meta_batch, shots, shots) if tasks == "core"
+                else sine_tasks(rng, meta_batch, shots, shots))
+        for k, (xs, ys, xq, yq) in enumerate(draw):
             p = adapt(theta, xs, ys, inner_steps, inner_lr)
             losses.append(float(mse(p, xq, yq)))
             ms.contribute("task-%03d" % k, r, params=p)
@@ -133,13 +220,16 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-tasks", type=int, default=600)
     ap.add_argument("--log-every", type=int, default=100)
+    ap.add_argument("--tasks", choices=("numpy", "core"), default="numpy",
+                    help="core: the in-daemon job's tasks for --seed, task for task")
     a = ap.parse_args()
     torch.manual_seed(a.seed)
     c = optirs.Client(a.url, api_key=a.api_key)
     ms = c.create_meta_session("reptile", layout(), meta_batch=a.meta_batch, outer_lr=a.outer_lr,
                                outer_optimizer="adam", init="seeded", seed=a.seed, name="sine-reptile-py")
     theta0 = np.array(ms.init()["params"], dtype=np.float32)
-    theta = meta_train(ms, a.rounds, a.meta_batch, a.shots, a.inner_steps, a.inner_lr, a.seed, a.log_every)
+    theta = meta_train(ms, a.rounds, a.meta_batch, a.shots, a.inner_steps, a.inner_lr, a.seed, a.log_every,
+                       a.tasks)
     out = {"meta_session": ms.id, "rounds": a.rounds,
            "init": evaluate(theta0, tasks=a.eval_tasks, shots=a.shots, lr=a.inner_lr),
            "meta_learned": evaluate(theta, tasks=a.eval_tasks, shots=a.shots, lr=a.inner_lr)}
