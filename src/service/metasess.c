@@ -22,13 +22,13 @@
 #include "store_metasess.h"
 #include "utf8.h"
 
-#define MSESS_ID_MAX     32
-#define MSESS_TENANT_MAX 128
+#define METASESS_ID_MAX     32
+#define METASESS_TENANT_MAX 128
 
 typedef struct msess {
     struct msess *next_s;
-    char          id[MSESS_ID_MAX];
-    char          tenant[MSESS_TENANT_MAX];
+    char          id[METASESS_ID_MAX];
+    char          tenant[METASESS_TENANT_MAX];
     int64_t       created_ms;
     metasess_spec    sp;
     int64_t       round;
@@ -147,7 +147,7 @@ static int load_sess(void *ctx, const store_msess_row *r)
     msess *m = calloc(1, sizeof *m);
     if (!m) return ERR_NO_MEMORY;
     cJSON *spec = cJSON_Parse(r->spec_json);
-    int rc = spec ? metasess_spec_parse(&m->sp, spec, MSESS_MAX_PARAMS, 1, NULL, c->msg, sizeof c->msg) : ERR_CORRUPT;
+    int rc = spec ? metasess_spec_parse(&m->sp, spec, METASESS_MAX_PARAMS, 1, NULL, c->msg, sizeof c->msg) : ERR_CORRUPT;
     cJSON_Delete(spec);
     if (rc) {
         free(m);
@@ -264,7 +264,7 @@ int metasess_create(metasess_svc *sv, const char *tenant, const cJSON *body, cJS
     msess *m = calloc(1, sizeof *m);
     if (!m) return fail(msg, cap, ERR_NO_MEMORY, "out of memory");
     double *given = NULL;
-    int rc = metasess_spec_parse(&m->sp, body, MSESS_MAX_PARAMS, 0, &given, msg, cap);
+    int rc = metasess_spec_parse(&m->sp, body, METASESS_MAX_PARAMS, 0, &given, msg, cap);
     if (rc) {
         free(m);
         return rc;
@@ -274,9 +274,9 @@ int metasess_create(metasess_svc *sv, const char *tenant, const cJSON *body, cJS
     if (need > sv->max_bytes)
         rc = fail(msg, cap, ERR_SESSION_TOO_LARGE, "the meta-session needs %llu bytes; one may hold %llu",
                   (unsigned long long)need, (unsigned long long)sv->max_bytes);
-    else if (sv->count >= MSESS_MAX_SESSIONS)
+    else if (sv->count >= METASESS_MAX_SESSIONS)
         rc = fail(msg, cap, ERR_TOO_MANY_SESSIONS, "the daemon holds %d meta-sessions, its limit",
-                  MSESS_MAX_SESSIONS);
+                  METASESS_MAX_SESSIONS);
     else if (need > sv->budget - (sv->used < sv->budget ? sv->used : sv->budget))
         rc = fail(msg, cap, ERR_MEMORY_BUDGET, "the meta-sessions hold %llu bytes; this one needs %llu more, "
                   "over the budget of %llu", (unsigned long long)sv->used, (unsigned long long)need,
@@ -437,12 +437,12 @@ static int on_contrib(void *ctx, const char *key, const char *val, size_t avail,
 {
     contrib_ctx *c = ctx;
     msess *m = c->m;
-    const char *want = m->sp.method == MSESS_REPTILE ? "params" : "grad";
+    const char *want = m->sp.method == METASESS_REPTILE ? "params" : "grad";
     if (strcmp(key, "params") == 0 || strcmp(key, "grad") == 0) {
         if (strcmp(key, want) != 0)
             return fail(c->msg, c->cap, ERR_INVALID_ARGUMENT, "a %s meta-session takes \"%s\" (%s), not \"%s\"",
                         metasess_method_name(m->sp.method), want,
-                        m->sp.method == MSESS_REPTILE ? "the adapted parameters" : "the query gradient at them", key);
+                        m->sp.method == METASESS_REPTILE ? "the adapted parameters" : "the query gradient at them", key);
         if (c->have_vec) return fail(c->msg, c->cap, ERR_INVALID_JSON, "the body names %s twice", key);
         size_t P = m->sp.lay.n, n = 0;
         int rc = f32json_parse_array(val, avail, m->vec, P, &n, used);
@@ -539,7 +539,7 @@ int metasess_contribute(metasess_svc *sv, const char *tenant, const char *id, co
         rc = jsonwalk_object(body, len, on_contrib, &c, wmsg, sizeof wmsg);
         if (rc && wmsg[0]) fail(msg, cap, rc, "%s", wmsg);
     }
-    const char *want = m && m->sp.method == MSESS_REPTILE ? "params" : "grad";
+    const char *want = m && m->sp.method == METASESS_REPTILE ? "params" : "grad";
     if (!rc && !c.have_task) rc = fail(msg, cap, ERR_MISSING_FIELD, "task is required");
     if (!rc && !c.have_round) rc = fail(msg, cap, ERR_MISSING_FIELD, "round is required");
     if (!rc && !c.have_vec) rc = fail(msg, cap, ERR_MISSING_FIELD, "%s is required", want);
@@ -555,7 +555,7 @@ int metasess_contribute(metasess_svc *sv, const char *tenant, const char *id, co
         /* Reptile: against the init as served (float32): a parameter the
          * task left unchanged has gradient 0, not θ's rounding residual
          * (which Adam would blow up to a step of outer_lr) */
-        if (m->sp.method == MSESS_REPTILE)
+        if (m->sp.method == METASESS_REPTILE)
             for (size_t i = 0; i < P; i++) m->vec[i] = (float)((double)(float)m->state[i] - (double)m->vec[i]);
         for (size_t i = 0; !rc && i < P; i++)
             if (!isfinite(m->vec[i]))

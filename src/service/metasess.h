@@ -23,7 +23,7 @@
  * Memory: metasess_bytes says what a session holds (θ, the outer optimizer's
  * moments and a scratch copy as doubles, K gathered float32 vectors); a
  * create over the per-session limit is ERR_SESSION_TOO_LARGE, over what
- * the service may hold in all ERR_MEMORY_BUDGET, past MSESS_MAX_SESSIONS
+ * the service may hold in all ERR_MEMORY_BUDGET, past METASESS_MAX_SESSIONS
  * ERR_TOO_MANY_SESSIONS — checked before anything of its size is allocated.
  *
  * Tenants: `tenant` NULL sees every meta-session (an admin key); otherwise
@@ -41,8 +41,8 @@
 
 #include "store.h"
 
-#define MSESS_MAX_SESSIONS 1000
-#define MSESS_MAX_PARAMS   ((size_t)1 << 24)
+#define METASESS_MAX_SESSIONS 1000
+#define METASESS_MAX_PARAMS   ((size_t)1 << 24)
 
 typedef struct metasess_svc metasess_svc;
 

@@ -61,12 +61,12 @@ static int number_member(const cJSON *body, const char *key, double lo, double h
 static int parse_init(metasess_spec *sp, const cJSON *v, int restoring, double **theta, char *msg, size_t cap)
 {
     if (!v) {
-        sp->init = MSESS_INIT_SEEDED;
+        sp->init = METASESS_INIT_SEEDED;
         return 0;
     }
     if (cJSON_IsString(v)) {
         sp->init = pick(init_names, 3, v->valuestring);
-        if (sp->init < 0 || (sp->init == MSESS_INIT_GIVEN && !restoring))
+        if (sp->init < 0 || (sp->init == METASESS_INIT_GIVEN && !restoring))
             return fail(msg, cap, ERR_INVALID_ARGUMENT, "init must be \"seeded\", \"zeros\" or an array of numbers");
         return 0;
     }
@@ -93,7 +93,7 @@ static int parse_init(metasess_spec *sp, const cJSON *v, int restoring, double *
         }
         t[i] = x->valuedouble;
     }
-    sp->init = MSESS_INIT_GIVEN;
+    sp->init = METASESS_INIT_GIVEN;
     *theta = t;
     return 0;
 }
@@ -124,7 +124,7 @@ int metasess_spec_parse(metasess_spec *sp, const cJSON *body, size_t max_params,
         if (sp->outer_opt < 0) return fail(msg, cap, ERR_INVALID_ARGUMENT, "outer_optimizer must be \"sgd\" or \"adam\"");
     }
     double d;
-    int rc = number_member(body, "meta_batch", 1, MSESS_MAX_K, 1, 25, &d, msg, cap);
+    int rc = number_member(body, "meta_batch", 1, METASESS_MAX_K, 1, 25, &d, msg, cap);
     if (rc) return rc;
     sp->K = (int)d;
     rc = number_member(body, "outer_lr", 0, 10, 0, 1e-3, &sp->outer_lr, msg, cap);
@@ -138,8 +138,8 @@ int metasess_spec_parse(metasess_spec *sp, const cJSON *body, size_t max_params,
         if (!cJSON_IsString(v)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "name must be a string");
         size_t n = strlen(v->valuestring);
         if (!utf8_valid(v->valuestring, n)) return fail(msg, cap, ERR_INVALID_UTF8, "name is not valid UTF-8");
-        if (n >= MSESS_NAME_MAX)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "name must be 0 to %d bytes", MSESS_NAME_MAX - 1);
+        if (n >= METASESS_NAME_MAX)
+            return fail(msg, cap, ERR_INVALID_ARGUMENT, "name must be 0 to %d bytes", METASESS_NAME_MAX - 1);
         memcpy(sp->name, v->valuestring, n + 1);
     }
     v = cJSON_GetObjectItemCaseSensitive(body, "tensors");
@@ -148,7 +148,7 @@ int metasess_spec_parse(metasess_spec *sp, const cJSON *body, size_t max_params,
     rc = spec_tensors_parse(v, max_params, 0, &sp->lay, msg, cap);
     if (rc) return rc;
     rc = parse_init(sp, cJSON_GetObjectItemCaseSensitive(body, "init"), restoring, theta, msg, cap);
-    if (!rc && sp->init != MSESS_INIT_SEEDED && cJSON_GetObjectItemCaseSensitive(body, "seed") && !restoring)
+    if (!rc && sp->init != METASESS_INIT_SEEDED && cJSON_GetObjectItemCaseSensitive(body, "seed") && !restoring)
         rc = fail(msg, cap, ERR_INVALID_ARGUMENT, "seed goes with \"init\": \"seeded\" only");
     if (rc) metasess_spec_deinit(sp);
     return rc;
@@ -186,7 +186,7 @@ cJSON *metasess_spec_to_json(const metasess_spec *sp)
 void metasess_spec_init_theta(const metasess_spec *sp, double *theta)
 {
     memset(theta, 0, sp->lay.n * sizeof *theta);
-    if (sp->init != MSESS_INIT_SEEDED) return;
+    if (sp->init != METASESS_INIT_SEEDED) return;
     rng seedr, initr;
     rng_seed(&seedr, sp->seed);
     rng_split(&seedr, 0, &initr);

@@ -4,7 +4,7 @@
  *
  * Request: {"method": "reptile" | "fomaml", "tensors": [{"name", "shape"},
  * …] (the client's model layout, as a session's), "meta_batch": K (1 ..
- * MSESS_MAX_K, default 25), "outer_lr" (finite, (0, 10], default 1e-3),
+ * METASESS_MAX_K, default 25), "outer_lr" (finite, (0, 10], default 1e-3),
  * "outer_optimizer": "sgd" | "adam" (default "adam", as the in-daemon
  * few-shot jobs), "init": "seeded" (default) | "zeros" | [P numbers],
  * "seed" (0 .. 2^53, default 0; "seeded" only), "name" (UTF-8, 0 to 64
@@ -30,21 +30,21 @@
 
 #include "layout.h"
 
-#define MSESS_MAX_K      1000
-#define MSESS_NAME_MAX   65            /* a name's bytes, with its NUL */
+#define METASESS_MAX_K      1000
+#define METASESS_NAME_MAX   65            /* a name's bytes, with its NUL */
 
-enum { MSESS_REPTILE = 0, MSESS_FOMAML = 1 };
-enum { MSESS_INIT_SEEDED = 0, MSESS_INIT_ZEROS = 1, MSESS_INIT_GIVEN = 2 };
+enum { METASESS_REPTILE = 0, METASESS_FOMAML = 1 };
+enum { METASESS_INIT_SEEDED = 0, METASESS_INIT_ZEROS = 1, METASESS_INIT_GIVEN = 2 };
 
 typedef struct metasess_spec {
-    int      method;               /* MSESS_* */
+    int      method;               /* METASESS_* */
     layout   lay;
     int      K;
     double   outer_lr;
     int      outer_opt;            /* META_OUTER_* (meta_outer.h) */
-    int      init;                 /* MSESS_INIT_* */
+    int      init;                 /* METASESS_INIT_* */
     uint64_t seed;
-    char     name[MSESS_NAME_MAX];
+    char     name[METASESS_NAME_MAX];
 } metasess_spec;
 
 /* "reptile", "fomaml"; NULL past the end. */
