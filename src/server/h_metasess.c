@@ -2,10 +2,10 @@
  * of clients' own models (docs/meta-learning.md, "Meta-sessions").  Decodes
  * each request and hands it to the meta-session service
  * (src/service/metasess.h), which answers in cJSON or with an error code.
- * Creates, contributions and deletes commit before they answer, so they
- * run on the compute pool; contributions with an Idempotency-Key run in
- * that key's lane (h_idem.h, idemlane.h).  Reads (get, list, init) only
- * copy from memory: on the HTTP thread.
+ * Every route runs on the compute pool: creates, contributions and deletes
+ * commit before they answer, and the reads wait for the service's mutex,
+ * which a commit may hold; contributions with an Idempotency-Key run in
+ * that key's lane (h_idem.h, idemlane.h).
  * A meta-session belongs to the tenant of the key that created it:
  * another tenant's is 404 not_found, exactly like a missing one; admin
  * keys see every one. */
@@ -50,10 +50,11 @@ static void answer(req *r, int status, int rc, cJSON *out, const char *msg)
 
 /* ---- the work of each route, on the pool ------------------------------------- */
 
-typedef enum { OP_CREATE, OP_CONTRIBUTE, OP_DELETE } op_kind;
+typedef enum { OP_CREATE, OP_CONTRIBUTE, OP_DELETE, OP_GET, OP_LIST, OP_INIT } op_kind;
 
 typedef struct mjob {
     op_kind   op;
+    int       enc;             /* OP_INIT: ENC_JSON or ENC_BINARY */
     h_idem    im;
     idemlane *lane;            /* a reference, with an Idempotency-Key */
 } mjob;
@@ -97,78 +98,15 @@ static void do_delete(req *r)
     answer(r, 200, rc, out, msg);
 }
 
-static int metasess_work(req *r, void *ctx)
+static void do_get(req *r)
 {
-    mjob *j = ctx;
-    /* on the pool: the daemon may have begun draining while this waited */
-    if (!http_ready(r)) return COMPUTE_DONE;
-    if (h_idem_begin(r, &j->im)) return COMPUTE_DONE;
-    switch (j->op) {
-    case OP_CREATE: do_create(r); break;
-    case OP_CONTRIBUTE: do_contribute(r); break;
-    case OP_DELETE: do_delete(r); break;
-    }
-    h_idem_end(r, &j->im);
-    return COMPUTE_DONE;
-}
-
-/* Queues op for r: in its Idempotency-Key's lane when idem_route is given
- * and the request has a key, else on no lane. */
-static void defer_op(req *r, op_kind op, const char *idem_route)
-{
-    mjob *j = calloc(1, sizeof *j);
-    if (!j) {
-        http_resp_error(r, ERR_NO_MEMORY, NULL);
-        return;
-    }
-    j->op = op;
-    if (idem_route && h_idem_prepare(r, &j->im, idem_route)) {
-        free(j);
-        return;
-    }
-    if (!j->im.key[0]) {
-        compute_defer(r, NULL, 1, metasess_work, mjob_free, j);
-        return;
-    }
-    j->lane = idemlane_get(r->who.tenant, j->im.route, j->im.key);
-    if (!j->lane) {
-        free(j);
-        http_resp_error(r, ERR_NO_MEMORY, NULL);
-        return;
-    }
-    compute_defer(r, idemlane_lane(j->lane), (int)r->app->cfg.compute_session_queue, metasess_work, mjob_free, j);
-}
-
-/* ---- the routes -------------------------------------------------------------- */
-
-void h_msess_create(req *r)
-{
-    if (h_body_want_json(r)) defer_op(r, OP_CREATE, NULL);
-}
-
-void h_msess_contribute(req *r)
-{
-    if (!path_id_ok(r) || !h_body_want_json(r)) return;
-    char key_route[128];
-    snprintf(key_route, sizeof key_route, "metasess_contribute/%s", r->param[0]);
-    defer_op(r, OP_CONTRIBUTE, key_route);
-}
-
-void h_msess_delete(req *r)
-{
-    if (path_id_ok(r)) defer_op(r, OP_DELETE, NULL);
-}
-
-void h_msess_get(req *r)
-{
-    if (!path_id_ok(r)) return;
     cJSON *out = NULL;
     char msg[400] = "";
     int rc = metasess_get(r->app->msess, tenant_of(r), r->param[0], &out, msg, sizeof msg);
     answer(r, 200, rc, out, msg);
 }
 
-void h_msess_list(req *r)
+static void do_list(req *r)
 {
     cJSON *out = NULL;
     char msg[400] = "";
@@ -176,22 +114,9 @@ void h_msess_list(req *r)
     answer(r, 200, rc, out, msg);
 }
 
-/* GET …/init: θ as JSON (with the layout and the round), or the raw
- * float32 values (native byte order, tensor order) when Accept names
- * application/octet-stream only — as GET /v1/sessions/{id}/params. */
-void h_msess_init(req *r)
+static void do_init(req *r, int enc)
 {
-    if (!path_id_ok(r)) return;
     char msg[400] = "";
-    int enc = wire_dtype_params_answer(r, msg, sizeof msg);
-    if (enc >= 0 && enc != ENC_JSON && enc != ENC_BINARY) {
-        enc = -1;
-        snprintf(msg, sizeof msg, "a meta-session's init is served as JSON or float32 only");
-    }
-    if (enc < 0) {
-        http_resp_error(r, ERR_NOT_ACCEPTABLE, "%s", msg);
-        return;
-    }
     if (enc == ENC_JSON) {
         cJSON *out = NULL;
         int rc = metasess_init(r->app->msess, tenant_of(r), r->param[0], &out, msg, sizeof msg);
@@ -207,4 +132,96 @@ void h_msess_init(req *r)
         return;
     }
     http_resp_take(r, 200, "application/octet-stream", (char *)v, n * sizeof(float));
+}
+
+static int msess_work(req *r, void *ctx)
+{
+    mjob *j = ctx;
+    /* on the pool: the daemon may have begun draining while this waited */
+    if (!http_ready(r)) return COMPUTE_DONE;
+    if (h_idem_begin(r, &j->im)) return COMPUTE_DONE;
+    switch (j->op) {
+    case OP_CREATE: do_create(r); break;
+    case OP_CONTRIBUTE: do_contribute(r); break;
+    case OP_DELETE: do_delete(r); break;
+    case OP_GET: do_get(r); break;
+    case OP_LIST: do_list(r); break;
+    case OP_INIT: do_init(r, j->enc); break;
+    }
+    h_idem_end(r, &j->im);
+    return COMPUTE_DONE;
+}
+
+/* Queues op for r: in its Idempotency-Key's lane when idem_route is given
+ * and the request has a key, else on no lane. */
+static void defer_op(req *r, op_kind op, int enc, const char *idem_route)
+{
+    mjob *j = calloc(1, sizeof *j);
+    if (!j) {
+        http_resp_error(r, ERR_NO_MEMORY, NULL);
+        return;
+    }
+    j->op = op;
+    j->enc = enc;
+    if (idem_route && h_idem_prepare(r, &j->im, idem_route)) {
+        free(j);
+        return;
+    }
+    if (!j->im.key[0]) {
+        compute_defer(r, NULL, 1, msess_work, mjob_free, j);
+        return;
+    }
+    j->lane = idemlane_get(r->who.tenant, j->im.route, j->im.key);
+    if (!j->lane) {
+        free(j);
+        http_resp_error(r, ERR_NO_MEMORY, NULL);
+        return;
+    }
+    compute_defer(r, idemlane_lane(j->lane), (int)r->app->cfg.compute_session_queue, msess_work, mjob_free, j);
+}
+
+/* ---- the routes -------------------------------------------------------------- */
+
+void h_msess_create(req *r)
+{
+    if (h_body_want_json(r)) defer_op(r, OP_CREATE, ENC_JSON, NULL);
+}
+
+void h_msess_contribute(req *r)
+{
+    if (!path_id_ok(r) || !h_body_want_json(r)) return;
+    char key_route[128];
+    snprintf(key_route, sizeof key_route, "metasess_contribute/%s", r->param[0]);
+    defer_op(r, OP_CONTRIBUTE, ENC_JSON, key_route);
+}
+
+void h_msess_delete(req *r)
+{
+    if (path_id_ok(r)) defer_op(r, OP_DELETE, ENC_JSON, NULL);
+}
+
+void h_msess_get(req *r)
+{
+    if (path_id_ok(r)) defer_op(r, OP_GET, ENC_JSON, NULL);
+}
+
+void h_msess_list(req *r)
+{
+    defer_op(r, OP_LIST, ENC_JSON, NULL);
+}
+
+/* GET …/init: θ as JSON (with the layout and the round), or the raw
+ * float32 values (native byte order, tensor order) when Accept names
+ * application/octet-stream only — as GET /v1/sessions/{id}/params. */
+void h_msess_init(req *r)
+{
+    if (!path_id_ok(r)) return;
+    char msg[200] = "";
+    int enc = wire_dtype_params_answer(r, msg, sizeof msg);
+    if (enc >= 0 && enc != ENC_JSON && enc != ENC_BINARY) {
+        enc = -1;
+        snprintf(msg, sizeof msg, "a meta-session's init is served as JSON or float32 only");
+    }
+    if (enc < 0) http_resp_error(r, ERR_NOT_ACCEPTABLE, "%s", msg);
+    else defer_op(r, OP_INIT, enc, NULL);
 }

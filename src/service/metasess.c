@@ -489,6 +489,8 @@ static int in_last(const msess *m, const char *task)
     return 0;
 }
 
+static int by_name(const void *a, const void *b) { return strcmp(a, b); }
+
 /* The round is full: the outer step into scratch, committed, then taken. */
 static int apply_round(metasess_svc *sv, msess *m, char *msg, size_t cap)
 {
@@ -506,7 +508,7 @@ static int apply_round(metasess_svc *sv, msess *m, char *msg, size_t cap)
     char (*names)[GATHER_WORKER_MAX] = calloc((size_t)m->g.npend, sizeof *names);
     if (!names) return fail(msg, cap, ERR_NO_MEMORY, "out of memory");
     for (int i = 0; i < m->g.npend; i++) memcpy(names[i], m->g.worker[i], GATHER_WORKER_MAX);
-    qsort(names, (size_t)m->g.npend, sizeof *names, (int (*)(const void *, const void *))strcmp);
+    qsort(names, (size_t)m->g.npend, sizeof *names, by_name);
     char *lj = last_json((const char (*)[GATHER_WORKER_MAX])names, m->g.npend);
     int rc = lj ? store_msess_advance(sv->db, m->id, m->round + 1, m->scratch, state_len(m), lj) : ERR_NO_MEMORY;
     free(lj);
