@@ -114,8 +114,8 @@ static int serve(void)
         store_close(a->db);
         return 1;
     }
-    if (metasess_svc_new(a->db, (uint64_t)a->cfg.max_session_bytes, (uint64_t)a->cfg.memory_budget, NULL,
-                      &a->msess) != 0) {
+    if (metasess_svc_new(a->db, (size_t)a->cfg.max_params, (uint64_t)a->cfg.max_session_bytes,
+                         (uint64_t)a->cfg.memory_budget, NULL, &a->msess) != 0) {
         log_msg(LOG_ERROR, "cannot load the meta-sessions");
         store_close(a->db);
         return 1;

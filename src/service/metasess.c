@@ -44,6 +44,7 @@ typedef struct msess {
 
 struct metasess_svc {
     store          *db;
+    size_t          max_params;
     uint64_t        max_bytes, budget, used;
     int64_t       (*now)(void);
     pthread_mutex_t mu;
@@ -189,12 +190,14 @@ static int load_contrib(void *ctx, const char *id, int64_t round, const char *ta
     return 0;
 }
 
-int metasess_svc_new(store *db, uint64_t max_bytes, uint64_t budget, int64_t (*now_ms)(void), metasess_svc **out)
+int metasess_svc_new(store *db, size_t max_params, uint64_t max_bytes, uint64_t budget, int64_t (*now_ms)(void),
+                     metasess_svc **out)
 {
     *out = NULL;
     metasess_svc *sv = calloc(1, sizeof *sv);
     if (!sv) return ERR_NO_MEMORY;
     sv->db = db;
+    sv->max_params = max_params < METASESS_MAX_PARAMS ? max_params : METASESS_MAX_PARAMS;
     sv->max_bytes = max_bytes;
     sv->budget = budget;
     sv->now = now_ms ? now_ms : real_now_ms;
@@ -264,7 +267,7 @@ int metasess_create(metasess_svc *sv, const char *tenant, const cJSON *body, cJS
     msess *m = calloc(1, sizeof *m);
     if (!m) return fail(msg, cap, ERR_NO_MEMORY, "out of memory");
     double *given = NULL;
-    int rc = metasess_spec_parse(&m->sp, body, METASESS_MAX_PARAMS, 0, &given, msg, cap);
+    int rc = metasess_spec_parse(&m->sp, body, sv->max_params, 0, &given, msg, cap);
     if (rc) {
         free(m);
         return rc;

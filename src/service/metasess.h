@@ -46,10 +46,12 @@
 
 typedef struct metasess_svc metasess_svc;
 
-/* A service over db: loads the stored meta-sessions.  max_bytes: what one
- * may hold; budget: all of them.  now_ms NULL: the wall clock.  0 or
- * ERR_NO_MEMORY / ERR_STORAGE / ERR_CORRUPT. */
-int  metasess_svc_new(store *db, uint64_t max_bytes, uint64_t budget, int64_t (*now_ms)(void), metasess_svc **out);
+/* A service over db: loads the stored meta-sessions.  max_params: the
+ * parameters a new one may have (at most METASESS_MAX_PARAMS; the daemon's
+ * max-params); max_bytes: what one may hold; budget: all of them.  now_ms
+ * NULL: the wall clock.  0 or ERR_NO_MEMORY / ERR_STORAGE / ERR_CORRUPT. */
+int  metasess_svc_new(store *db, size_t max_params, uint64_t max_bytes, uint64_t budget, int64_t (*now_ms)(void),
+                      metasess_svc **out);
 void metasess_svc_free(metasess_svc *sv);
 
 /* What a meta-session of P parameters gathering K tasks holds (saturating). */

@@ -119,7 +119,7 @@ static void test_rounds_stale_duplicates_and_reopen(void **unused)
     store *db;
     assert_int_equal(store_open(g_path, &db), 0);
     metasess_svc *sv;
-    assert_int_equal(metasess_svc_new(db, 1 << 20, 1 << 22, NULL, &sv), 0);
+    assert_int_equal(metasess_svc_new(db, METASESS_MAX_PARAMS, 1 << 20, 1 << 22, NULL, &sv), 0);
     char id[64];
     create(sv, "t", SMALL, id, sizeof id);
     cJSON *o;
@@ -142,7 +142,7 @@ static void test_rounds_stale_duplicates_and_reopen(void **unused)
     store_close(db);
 
     assert_int_equal(store_open(g_path, &db), 0);
-    assert_int_equal(metasess_svc_new(db, 1 << 20, 1 << 22, NULL, &sv), 0);
+    assert_int_equal(metasess_svc_new(db, METASESS_MAX_PARAMS, 1 << 20, 1 << 22, NULL, &sv), 0);
     assert_true(theta0(sv, id) == 1.0);
     assert_int_equal(contribute(sv, "t", id, "b", 0, 1, &o), 0);     /* the last round's, still known */
     assert_true(cJSON_IsTrue(cJSON_GetObjectItem(o, "duplicate")));
@@ -166,7 +166,7 @@ static void test_memory_is_checked_before_allocating(void **unused)
     assert_int_equal(store_open(g_path, &db), 0);
     metasess_svc *sv;
     /* one may hold 1 MiB, all of them 1.5 MiB */
-    assert_int_equal(metasess_svc_new(db, 1 << 20, 3 << 19, NULL, &sv), 0);
+    assert_int_equal(metasess_svc_new(db, METASESS_MAX_PARAMS, 1 << 20, 3 << 19, NULL, &sv), 0);
     const char *big = "{\"method\":\"fomaml\",\"tensors\":[{\"shape\":[16000000]}],\"meta_batch\":1000}";
     cJSON *b = cJSON_Parse(big), *out = NULL;
     char msg[300];
