@@ -12,6 +12,7 @@ struct MHD_Daemon;
 typedef struct store store;
 typedef struct sessions sessions;
 typedef struct study_svc study_svc;
+typedef struct metasess_svc metasess_svc;
 
 typedef enum { APP_STARTING, APP_READY, APP_DRAINING } app_state;
 
@@ -20,6 +21,7 @@ typedef struct app {
     store             *db;
     sessions          *reg;
     study_svc         *studies;        /* hyperparameter studies (service/study.h) */
+    metasess_svc         *msess;          /* meta-sessions (service/metasess.h) */
     struct MHD_Daemon *mhd;
     _Atomic int        state;
     listen_sock        listen;         /* the listener (listen.h), set by http_start */

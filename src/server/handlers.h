@@ -48,6 +48,13 @@ void h_weights_blob(req *r);
 void h_weights_init(req *r);   /* a few-shot record's initialisation and inner rates */
 void h_weights_import(req *r);
 
+/* h_metasess.c: meta-sessions (docs/meta-learning.md, "Meta-sessions") */
+void h_msess_create(req *r);
+void h_msess_list(req *r);
+void h_msess_get(req *r);
+void h_msess_delete(req *r);
+void h_msess_init(req *r);
+void h_msess_contribute(req *r);
 /* h_studies.c: hyperparameter studies (docs/studies.md) */
 void h_studies_create(req *r);
 void h_studies_list(req *r);

@@ -35,6 +35,13 @@ const route routes_table[] = {
     {"GET",    "/v1/meta/jobs",                   h_meta_jobs_list,       "meta_jobs_list", ROUTE_ANY_STATE},
     {"GET",    "/v1/meta/jobs/{id}",              h_meta_job_get,         "meta_job_get", ROUTE_ANY_STATE},
     {"DELETE", "/v1/meta/jobs/{id}",              h_meta_job_cancel,      "meta_job_cancel", ROUTE_ANY_STATE},
+    /* meta-sessions: first-order meta-learning of clients' models (h_metasess.c) */
+    {"POST",   "/v1/meta/sessions",               h_msess_create,         "meta_sessions_create", 0},
+    {"GET",    "/v1/meta/sessions",               h_msess_list,           "meta_sessions_list", 0},
+    {"GET",    "/v1/meta/sessions/{id}",          h_msess_get,            "meta_session_get", 0},
+    {"DELETE", "/v1/meta/sessions/{id}",          h_msess_delete,         "meta_session_delete", 0},
+    {"GET",    "/v1/meta/sessions/{id}/init",     h_msess_init,           "meta_session_init", 0},
+    {"POST",   "/v1/meta/sessions/{id}/contributions", h_msess_contribute, "meta_session_contribute", 0},
     {"GET",    "/v1/weights",                     h_weights_list,         "weights_list", ROUTE_ANY_STATE},
     {"POST",   "/v1/weights",                     h_weights_import,       "weights_import", ROUTE_ADMIN},
     {"GET",    "/v1/weights/{name}",              h_weights_get,          "weights_get", ROUTE_ANY_STATE},

@@ -30,6 +30,7 @@
 #include "serve.h"
 #include "sessions.h"
 #include "study.h"
+#include "metasess.h"
 #include "store.h"
 
 #define TICK_MS        100
@@ -110,6 +111,12 @@ static int serve(void)
     if (sessions_open(a) != 0) return 1;
     if (study_svc_new(a->db, (int64_t)(a->cfg.trial_heartbeat_timeout * 1000), NULL, &a->studies) != 0) {
         log_msg(LOG_ERROR, "cannot start the study service");
+        store_close(a->db);
+        return 1;
+    }
+    if (metasess_svc_new(a->db, (size_t)a->cfg.max_params, (uint64_t)a->cfg.max_session_bytes,
+                         (uint64_t)a->cfg.memory_budget, NULL, &a->msess) != 0) {
+        log_msg(LOG_ERROR, "cannot load the meta-sessions");
         store_close(a->db);
         return 1;
     }
@@ -203,6 +210,8 @@ static int serve(void)
     a->reg = NULL;
     study_svc_free(a->studies);
     a->studies = NULL;
+    metasess_svc_free(a->msess);
+    a->msess = NULL;
     store_close(a->db);
     a->db = NULL;
     printf("stopped%s\n", rc ? " (the final checkpoint failed)" : "");

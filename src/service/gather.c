@@ -76,6 +76,26 @@ float *gather_mean(gather *g, double *loss, int *any_skip)
     return mean;
 }
 
+int gather_mean_by_name(const gather *g, double *out)
+{
+    int k = g->npend;
+    if (k < 1) return ERR_INVALID_ARGUMENT;
+    memset(out, 0, g->n * sizeof *out);
+    /* k ≤ K, small: a selection of the next name each time, no allocation */
+    const char *prev = NULL;
+    for (int done = 0; done < k; done++) {
+        int next = -1;
+        for (int w = 0; w < k; w++)
+            if ((!prev || strcmp(g->worker[w], prev) > 0) && (next < 0 || strcmp(g->worker[w], g->worker[next]) < 0))
+                next = w;
+        const float *row = g->grads + (size_t)next * g->n;
+        for (size_t i = 0; i < g->n; i++) out[i] += row[i];
+        prev = g->worker[next];
+    }
+    for (size_t i = 0; i < g->n; i++) out[i] /= k;
+    return 0;
+}
+
 void gather_clear(gather *g)
 {
     g->npend = 0;

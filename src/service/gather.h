@@ -42,6 +42,11 @@ int  gather_full(const gather *g);
  * the finite losses (NAN: none), *any_skip 1 when a slot was skipped.
  * Returns the mean (g->grads). */
 float *gather_mean(gather *g, double *loss, int *any_skip);
+/* The mean of the npend filled slots into out (n doubles), summed in the
+ * byte order of the workers' names (strcmp), not in arrival order: the
+ * result does not depend on the order the slots came in.  The slots are
+ * left as they were.  0, or ERR_INVALID_ARGUMENT when no slot is filled. */
+int  gather_mean_by_name(const gather *g, double *out);
 /* Forgets the step being gathered (npend = 0). */
 void gather_clear(gather *g);
 

@@ -255,9 +255,11 @@ static int parse_graph(parse_ctx *c)
     return rc;
 }
 
-static int parse_tensors(parse_ctx *c)
+int spec_tensors_parse(const cJSON *tensors, size_t max_params, int allow_graph, layout *lay, char *msg,
+                       size_t cap)
 {
-    int nt = cJSON_GetArraySize(c->tensors);
+    parse_ctx ctx = {.msg = msg, .msgcap = cap}, *c = &ctx;
+    int nt = cJSON_GetArraySize(tensors);
     if (nt < 1 || nt > MAX_TENSORS)
         return fail(c, ERR_INVALID_SHAPE, "tensors must list 1 to %d tensors", MAX_TENSORS);
     const char **names = calloc((size_t)nt, sizeof *names);
@@ -265,7 +267,7 @@ static int parse_tensors(parse_ctx *c)
     int64_t (*shapes)[LAYOUT_MAX_DIMS] = calloc((size_t)nt, sizeof *shapes);
     int rc = (!names || !ndims || !shapes) ? fail(c, ERR_NO_MEMORY, "out of memory") : 0;
     int i = 0;
-    for (cJSON *t = c->tensors->child; !rc && t; t = t->next, i++) {
+    for (const cJSON *t = tensors->child; !rc && t; t = t->next, i++) {
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(t, "name");
         const cJSON *sh = cJSON_GetObjectItemCaseSensitive(t, "shape");
         if (cJSON_IsObject(t) && jsonwalk_has_duplicate(t)) {
@@ -278,7 +280,7 @@ static int parse_tensors(parse_ctx *c)
         }
         for (const cJSON *f = t->child; f; f = f->next)
             if (strcmp(f->string, "name") != 0 && strcmp(f->string, "shape") != 0 &&
-                strcmp(f->string, "inputs") != 0 && strcmp(f->string, "role") != 0) {
+                (!allow_graph || (strcmp(f->string, "inputs") != 0 && strcmp(f->string, "role") != 0))) {
                 rc = fail(c, ERR_UNKNOWN_FIELD, "unknown field \"%s\" in tensors[%d]", f->string, i);
                 break;
             }
@@ -326,22 +328,27 @@ static int parse_tensors(parse_ctx *c)
                     rc = fail(c, ERR_INVALID_ARGUMENT,
                               "tensor name \"%s\" appears twice (unnamed tensors are called t<index>)", names[a]);
         if (!rc) {
-            rc = layout_init(&c->sp->lay, nt, names, ndims, (const int64_t(*)[LAYOUT_MAX_DIMS])shapes,
-                             c->max_params);
+            rc = layout_init(lay, nt, names, ndims, (const int64_t(*)[LAYOUT_MAX_DIMS])shapes,
+                             max_params);
             if (rc == ERR_TOO_MANY_PARAMS)
-                fail(c, rc, "the tensors hold more than the limit of %zu parameters", c->max_params);
+                fail(c, rc, "the tensors hold more than the limit of %zu parameters", max_params);
             else if (rc == ERR_INVALID_ARGUMENT)
                 fail(c, rc, "two tensors have the same name (unnamed tensors are called t<index>)");
             else if (rc)
                 rc = fail(c, ERR_INVALID_SHAPE, "a tensor shape is empty, zero, negative or too large");
         }
-        if (!rc) rc = parse_graph(c);
         free(auto_names);
     }
     free(names);
     free(ndims);
     free(shapes);
     return rc;
+}
+
+static int parse_tensors(parse_ctx *c)
+{
+    int rc = spec_tensors_parse(c->tensors, c->max_params, 1, &c->sp->lay, c->msg, c->msgcap);
+    return rc ? rc : parse_graph(c);
 }
 
 /* Whether the request set hyperparameter `name` to something other than its

@@ -70,5 +70,13 @@ int    spec_tags_check(const cJSON *v, char *msg, size_t cap);
 int    spec_trial_ref_parse(const char *ref, char *study, size_t cap, int64_t *number);
 /* The normalized description (no params).  The caller frees it. */
 cJSON *spec_to_json(const spec *sp);
+/* A "tensors" array ([{"name", "shape"}, …], as a session's) into lay:
+ * 1 to 4096 tensors, unnamed ones called t<index>, at most max_params
+ * parameters; "inputs" and "role" are accepted only with allow_graph (the
+ * caller then parses the graph).  0 or ERR_INVALID_SHAPE /
+ * ERR_INVALID_ARGUMENT / ERR_INVALID_JSON / ERR_UNKNOWN_FIELD /
+ * ERR_TOO_MANY_PARAMS / ERR_NO_MEMORY with msg (lay then untouched). */
+int    spec_tensors_parse(const cJSON *tensors, size_t max_params, int allow_graph, layout *lay, char *msg,
+                          size_t cap);
 
 #endif

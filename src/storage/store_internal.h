@@ -160,6 +160,25 @@ void          store_readers_close(store *s);
  * the commit.  fn returns SQLITE_OK or an SQLite error (the job then fails
  * alone).  0 or ERR_STORAGE. */
 int      store_call(store *s, int (*fn)(sqlite3 *db, void *ctx), void *ctx);
+
+/* One write statement on the writer's connection: sql with up to 8 bound
+ * values (text, int64, real or blob, as `types` says: t, i, r, b), and
+ * the rows it changed. */
+typedef struct store_wr {
+    const char *sql;
+    const char *types;
+    const char *t[8];
+    int64_t     i[8];
+    double      r[8];
+    const void *b[8];
+    int         blen[8];
+    int         changed;
+} store_wr;
+/* Runs w on db (inside a store_call function); an SQLite code. */
+int store_wr_fn(sqlite3 *db, void *ctx);
+/* Runs w through store_call: 0 or the store's error. */
+int store_wr_run(store *s, store_wr *w);
+
 /* A read-only connection from the pool (NULL on failure); give it back. */
 sqlite3 *store_reader_acquire(store *s);
 void     store_reader_release(store *s, sqlite3 *db);

@@ -155,6 +155,16 @@ static const char *const migrations[] = {
     "  study_id TEXT NOT NULL, number INTEGER NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL,"
     "  PRIMARY KEY(study_id, number, step),"
     "  FOREIGN KEY(study_id, number) REFERENCES trials(study_id, number) ON DELETE CASCADE) WITHOUT ROWID;",
+    /* 12: meta-sessions (store_metasess.c): a session's normalised request,
+     * its round, its state (θ and the outer optimizer's moments as doubles)
+     * and the tasks of the last round applied; the current round's
+     * contributions (one row per task, its outer gradient as float32). */
+    "CREATE TABLE meta_sessions("
+    "  id TEXT PRIMARY KEY, tenant TEXT NOT NULL, name TEXT NOT NULL, spec_json TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL, round INTEGER NOT NULL, state BLOB NOT NULL, last_tasks TEXT NOT NULL);"
+    "CREATE TABLE meta_contribs("
+    "  session_id TEXT NOT NULL REFERENCES meta_sessions(id) ON DELETE CASCADE, round INTEGER NOT NULL,"
+    "  task TEXT NOT NULL, grad BLOB NOT NULL, PRIMARY KEY(session_id, task)) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -14,62 +14,22 @@
 
 /* ---- writes ---------------------------------------------------------------- */
 
-/* One write statement on the writer's connection: sql with up to 8 bound
- * values (text, int64, real or blob, as `types` says: t, i, r, b), and
- * the rows it changed. */
-typedef struct wr {
-    const char *sql;
-    const char *types;
-    const char *t[8];
-    int64_t     i[8];
-    double      r[8];
-    const void *b[8];
-    int         blen[8];
-    int         changed;
-} wr;
-
-static int wr_fn(sqlite3 *db, void *ctx)
-{
-    wr *w = ctx;
-    sqlite3_stmt *st;
-    int rc = sqlite3_prepare_v2(db, w->sql, -1, &st, NULL);
-    if (rc) return rc;
-    for (int k = 0; w->types[k]; k++) {
-        switch (w->types[k]) {
-        case 't': store_bind_text(st, k + 1, w->t[k]); break;
-        case 'i': sqlite3_bind_int64(st, k + 1, w->i[k]); break;
-        case 'r': store_bind_real(st, k + 1, w->r[k]); break;
-        case 'b': sqlite3_bind_blob(st, k + 1, w->b[k], w->blen[k], SQLITE_STATIC); break;
-        }
-    }
-    rc = sqlite3_step(st) == SQLITE_DONE ? SQLITE_OK : sqlite3_errcode(db);
-    sqlite3_finalize(st);
-    w->changed = rc == SQLITE_OK ? sqlite3_changes(db) : 0;
-    return rc;
-}
-
-static int wr_run(store *s, wr *w)
-{
-    if (!s) return ERR_INVALID_ARGUMENT;
-    return store_call(s, wr_fn, w);
-}
-
 int store_study_insert(store *s, const store_study_row *r)
 {
-    wr w = {.sql = "INSERT INTO studies(id, tenant, name, spec_json, created_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
+    store_wr w = {.sql = "INSERT INTO studies(id, tenant, name, spec_json, created_ms) VALUES(?1, ?2, ?3, ?4, ?5)",
             .types = "tttti"};
     w.t[0] = r->id;
     w.t[1] = r->tenant ? r->tenant : "";
     w.t[2] = r->name;
     w.t[3] = r->spec_json;
     w.i[4] = r->created_ms;
-    return wr_run(s, &w);
+    return store_wr_run(s, &w);
 }
 
 int store_study_delete(store *s, const char *id)
 {
-    wr w = {.sql = "DELETE FROM studies WHERE id = ?1", .types = "t", .t = {id}};
-    int rc = wr_run(s, &w);
+    store_wr w = {.sql = "DELETE FROM studies WHERE id = ?1", .types = "t", .t = {id}};
+    int rc = store_wr_run(s, &w);
     return rc ? rc : w.changed ? 0 : ERR_NOT_FOUND;
 }
 
@@ -77,7 +37,7 @@ int store_trial_insert(store *s, const char *study, int64_t number, const char *
                        int nx, int64_t now_ms)
 {
     if (nx < 0 || nx > HPO_MAX_PARAMS) return ERR_INVALID_ARGUMENT;
-    wr w = {.sql = "INSERT INTO trials(study_id, number, state, params_json, x, started_ms, heartbeat_ms)"
+    store_wr w = {.sql = "INSERT INTO trials(study_id, number, state, params_json, x, started_ms, heartbeat_ms)"
                    " VALUES(?1, ?2, 'running', ?3, ?4, ?5, ?5)",
             .types = "titbi"};
     w.t[0] = study;
@@ -86,12 +46,12 @@ int store_trial_insert(store *s, const char *study, int64_t number, const char *
     w.b[3] = x;
     w.blen[3] = (int)(sizeof(double) * (size_t)nx);
     w.i[4] = now_ms;
-    return wr_run(s, &w);
+    return store_wr_run(s, &w);
 }
 
 int store_trial_finish(store *s, const char *study, int64_t number, const char *state, double value, int64_t now_ms)
 {
-    wr w = {.sql = "UPDATE trials SET state = ?3, value = ?4, finished_ms = ?5, heartbeat_ms = ?5"
+    store_wr w = {.sql = "UPDATE trials SET state = ?3, value = ?4, finished_ms = ?5, heartbeat_ms = ?5"
                    " WHERE study_id = ?1 AND number = ?2 AND state = 'running'",
             .types = "titri"};
     w.t[0] = study;
@@ -99,7 +59,7 @@ int store_trial_finish(store *s, const char *study, int64_t number, const char *
     w.t[2] = state;
     w.r[3] = value;
     w.i[4] = now_ms;
-    int rc = wr_run(s, &w);
+    int rc = store_wr_run(s, &w);
     return rc ? rc : w.changed ? 0 : ERR_NOT_FOUND;
 }
 
@@ -113,21 +73,21 @@ typedef struct report_ctx {
 static int report_fn(sqlite3 *db, void *ctx)
 {
     report_ctx *c = ctx;
-    wr up = {.sql = "UPDATE trials SET heartbeat_ms = ?3 WHERE study_id = ?1 AND number = ?2 AND state = 'running'",
+    store_wr up = {.sql = "UPDATE trials SET heartbeat_ms = ?3 WHERE study_id = ?1 AND number = ?2 AND state = 'running'",
              .types = "tii"};
     up.t[0] = c->study;
     up.i[1] = c->number;
     up.i[2] = c->now_ms;
-    int rc = wr_fn(db, &up);
+    int rc = store_wr_fn(db, &up);
     c->changed = up.changed;
     if (rc || !up.changed) return rc;
-    wr ins = {.sql = "INSERT OR REPLACE INTO trial_values(study_id, number, step, value) VALUES(?1, ?2, ?3, ?4)",
+    store_wr ins = {.sql = "INSERT OR REPLACE INTO trial_values(study_id, number, step, value) VALUES(?1, ?2, ?3, ?4)",
               .types = "tiir"};
     ins.t[0] = c->study;
     ins.i[1] = c->number;
     ins.i[2] = c->step;
     ins.r[3] = c->value;
-    return wr_fn(db, &ins);
+    return store_wr_fn(db, &ins);
 }
 
 int store_trial_report(store *s, const char *study, int64_t number, int64_t step, double value, int64_t now_ms)
@@ -140,13 +100,13 @@ int store_trial_report(store *s, const char *study, int64_t number, int64_t step
 
 int store_trials_lose(store *s, const char *study, int64_t before_ms, int64_t now_ms, int *n)
 {
-    wr w = {.sql = "UPDATE trials SET state = 'lost', finished_ms = ?3"
+    store_wr w = {.sql = "UPDATE trials SET state = 'lost', finished_ms = ?3"
                    " WHERE study_id = ?1 AND state = 'running' AND heartbeat_ms < ?2",
             .types = "tii"};
     w.t[0] = study;
     w.i[1] = before_ms;
     w.i[2] = now_ms;
-    int rc = wr_run(s, &w);
+    int rc = store_wr_run(s, &w);
     if (n) *n = rc ? 0 : w.changed;
     return rc;
 }

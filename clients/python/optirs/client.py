@@ -431,6 +431,34 @@ class Client:
         # not re-sent on its own (no Idempotency-Key on study creates)
         return Study(self, self._json("POST", "/v1/studies", spec, idempotent=False))
 
+    def create_meta_session(self, method, tensors, meta_batch=None, outer_lr=None, outer_optimizer=None,
+                            init=None, seed=None, name=None):
+        """Creates a meta-session (docs/meta-learning.md, "Meta-sessions"):
+        first-order meta-learning ("reptile" or "fomaml") of the model whose
+        layout ``tensors`` gives ([{"name", "shape"}, …]); ``init`` is
+        "seeded" (the default), "zeros" or a flat list of initial values.
+        Arguments left None take the daemon's defaults.  Returns an
+        optirs.MetaSession."""
+        from .metasess import MetaSession, _flat
+        spec = {"method": method, "tensors": tensors}
+        if init is not None and not isinstance(init, str):
+            init = _flat(init)
+        for k, v in (("meta_batch", meta_batch), ("outer_lr", outer_lr), ("outer_optimizer", outer_optimizer),
+                     ("init", init), ("seed", seed), ("name", name)):
+            if v is not None:
+                spec[k] = v
+        # not re-sent on its own (a create has no Idempotency-Key)
+        return MetaSession(self, self._json("POST", "/v1/meta/sessions", spec, idempotent=False))
+
+    def meta_session(self, meta_session_id):
+        """The optirs.MetaSession of an existing id."""
+        from .metasess import MetaSession
+        return MetaSession(self, self._json("GET", "/v1/meta/sessions/%s" % _sid(meta_session_id)))
+
+    def meta_sessions(self):
+        """The caller's meta-sessions, oldest first (dicts)."""
+        return self._json("GET", "/v1/meta/sessions")["meta_sessions"]
+
     def study(self, study_id):
         """The optirs.Study of an existing id."""
         from .study import Study

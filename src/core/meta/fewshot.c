@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "meta_outer.h"
 
 static const char *const method_names[FEWSHOT_NMETHODS] = {"maml", "fomaml", "meta_sgd", "reptile", "pretrain"};
 
@@ -237,16 +238,9 @@ int fewshot_step(fewshot_job *j, double *meta_loss, double *gnorm)
     *meta_loss = lsum / c->meta_batch;
     *gnorm = sqrt(gsq);
     if (!isfinite(gsq) || !isfinite(*meta_loss)) return ERR_NON_FINITE;
-    /* Adam (0.9, 0.999, 1e-8) with bias correction */
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    /* Adam (0.9, 0.999, 1e-8) with bias correction (meta_outer.h) */
     int64_t t = j->step + 1;
-    double c1 = 1 - pow(b1, (double)t), c2 = 1 - pow(b2, (double)t);
-    for (size_t i = 0; i < j->nmeta; i++) {
-        double g = j->grad[i];
-        j->m[i] = b1 * j->m[i] + (1 - b1) * g;
-        j->v[i] = b2 * j->v[i] + (1 - b2) * g * g;
-        j->meta[i] -= c->outer_lr * (j->m[i] / c1) / (sqrt(j->v[i] / c2) + eps);
-    }
+    meta_outer_adam(j->meta, j->m, j->v, j->grad, j->nmeta, c->outer_lr, t);
     j->step = t;
     return 0;
 }
