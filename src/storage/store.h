@@ -222,6 +222,10 @@ int  store_cluster_open(store *s, const char *target, double grace_s, char *err,
  * changed the keys; without it, nothing. */
 void store_cluster_on_change(store *s, void (*fn)(void *ctx), void *ctx);
 
+/* In cluster mode, *age = seconds since the cluster's keys were last read in
+ * full; 0, or ERR_NOT_FOUND without a cluster. */
+int  store_cluster_keys_age(store *s, double *age);
+
 /* Synchronous writes: 0 or ERR_STORAGE (ERR_NOT_FOUND for an unknown id);
  * ERR_CLUSTER_DB in cluster mode when the cluster database cannot take
  * them.  Reads in cluster mode fail with ERR_CLUSTER_DB once the copy of the

@@ -18,6 +18,13 @@ int store_cluster_open(store *s, const char *target, double grace_s, char *err, 
     return pg_keys_open(target, grace_s, &s->cluster, err, errn);
 }
 
+int store_cluster_keys_age(store *s, double *age)
+{
+    if (!s->cluster) return ERR_NOT_FOUND;
+    *age = pg_keys_age(s->cluster);
+    return 0;
+}
+
 void store_cluster_on_change(store *s, void (*fn)(void *ctx), void *ctx)
 {
     if (s->cluster) pg_keys_on_change(s->cluster, fn, ctx);

@@ -126,6 +126,11 @@ def test_keys_are_shared_revoked_everywhere_and_survive_a_lost_database(make_dae
     assert st == 201, sess
     assert c.json("POST", f"/v1/sessions/{sess['id']}/step", {"step": 1, "grads": [1, 1]},
                   headers=auth(alice["key"]))[0] == 200
+    # The copy's age is in /metrics (re-read every 5 s while PostgreSQL answers).
+    st, h, m = a.request("GET", "/metrics", headers=auth(admin))
+    ages = [float(line.split()[1]) for line in m.decode().splitlines()
+            if line.startswith("optirs_cluster_keys_age_seconds ")]
+    assert st == 200 and len(ages) == 1 and 0 <= ages[0] < 60, ages
     # Every daemon lists the same keys.
     ids = [[k["id"] for k in d.json("GET", "/v1/keys", headers=auth(admin))[1]["keys"]] for d in (a, b, c)]
     assert ids[0] == ids[1] == ids[2] == [first["id"], alice["id"]]

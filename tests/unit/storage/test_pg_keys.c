@@ -54,6 +54,9 @@ static void test_store_without_its_cluster_keeps_its_own_keys(void **unused)
     assert_int_equal(store_cluster_open(s, g_dir, 60, err, sizeof err), ERR_CLUSTER_DB);
     assert_true(err[0] != '\0');
     store_cluster_on_change(s, NULL, NULL);   /* no cluster: nothing to register */
+    double age = -1;
+    assert_int_equal(store_cluster_keys_age(s, &age), ERR_NOT_FOUND);
+    assert_true(age == -1);
     store_key k = {.id = "0123456789abcdef", .tenant = "t", .admin = 1, .created_ms = 5};
     memset(k.hash, 7, sizeof k.hash);
     assert_int_equal(store_key_insert(s, &k), 0);
