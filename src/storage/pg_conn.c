@@ -34,7 +34,9 @@ PGconn *pg_conn_open(const char *target, char *err, size_t errn)
      * timeouts come after it and win over the same settings in it. */
     int dir = target[0] == '/';
     const char *keys[] = {dir ? "host" : "dbname", "connect_timeout", "options", "application_name", NULL};
-    const char *vals[] = {target, PG_CONN_CONNECT_TIMEOUT_S, "-c statement_timeout=" PG_CONN_STATEMENT_TIMEOUT_MS,
+    /* client_min_messages: no NOTICE on stderr for each CREATE … IF NOT EXISTS. */
+    const char *vals[] = {target, PG_CONN_CONNECT_TIMEOUT_S,
+                          "-c statement_timeout=" PG_CONN_STATEMENT_TIMEOUT_MS " -c client_min_messages=warning",
                           "optirsd", NULL};
     PGconn *c = PQconnectdbParams(keys, vals, dir ? 0 : 1);
     if (c && PQstatus(c) == CONNECTION_OK) return c;
