@@ -239,7 +239,8 @@ int store_keys_list(store *s, int (*fn)(void *ctx, const store_key *k), void *ct
 int store_keys_active(store *s, int64_t *count);
 /* *ever = 1 once any key has been created in this database (a durable fact,
  * set with the first key and never cleared; revoking keys does not clear
- * it).  0 or ERR_STORAGE. */
+ * it), or in cluster mode in the cluster database.  0 or ERR_STORAGE
+ * (ERR_CLUSTER_DB). */
 int store_keys_ever(store *s, int *ever);
 
 /* The first answer given to (tenant, key, route): its body hash, status and

@@ -161,7 +161,12 @@ int store_keys_active(store *s, int64_t *count)
 
 int store_keys_ever(store *s, int *ever)
 {
-    if (s->cluster) return pg_keys_ever(s->cluster, ever);
+    if (s->cluster) {
+        int rc = pg_keys_ever(s->cluster, ever);
+        /* Or this file's fact: a daemon closed by its own keys stays closed
+         * when it joins a cluster that has none yet. */
+        if (rc || *ever) return rc;
+    }
     sqlite3 *db = store_reader_acquire(s);
     if (!db) return ERR_STORAGE;
     sqlite3_stmt *st;

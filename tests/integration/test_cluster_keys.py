@@ -175,6 +175,20 @@ def test_keys_are_shared_revoked_everywhere_and_survive_a_lost_database(make_dae
     assert wait_until(lambda: a.json("POST", "/v1/keys", {"tenant": "carol"}, headers=auth(admin))[0] == 201, 10)
 
 
+def test_a_daemon_closed_by_its_own_keys_stays_closed_in_a_cluster_without_keys(make_daemon, pg):
+    d = make_daemon("--cluster-db", pg.uri)
+    r = subprocess.run([OPTIRSD, "keys", "create", "--tenant", "ops", "--db", d.db], capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    local = r.stdout.decode().strip()
+    d.start()
+    assert d.json("GET", "/v1/sessions")[0] == 401
+    assert status(d, local) == 401     # the file's own key is not the cluster's
+    r = subprocess.run([OPTIRSD, "keys", "create", "--tenant", "ops", "--cluster-db", pg.uri, "--db", d.db],
+                       capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert wait_until(lambda: status(d, r.stdout.decode().strip()) == 200, 5)
+
+
 def test_a_daemon_does_not_start_on_an_unreachable_cluster_db(tmp_path):
     r = subprocess.run([OPTIRSD, "--listen", "127.0.0.1:0", "--db", str(tmp_path / "x.db"),
                         "--cluster-db", "host=%s user=optirs dbname=postgres" % tmp_path], capture_output=True,
