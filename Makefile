@@ -3,7 +3,7 @@
 # `make test` and `make bench` those of everything (make deps).
 
 CC       ?= cc
-PKGS      = libmicrohttpd libcjson libuv sqlite3 zlib gnutls
+PKGS      = libmicrohttpd libcjson libuv sqlite3 zlib gnutls libpq
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 CFLAGS   += $(SANFLAGS) -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror -D_GNU_SOURCE
@@ -17,7 +17,8 @@ CFLAGS   += $(SANFLAGS) -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wer
 CORE_DIRS   := src/core $(sort $(dir $(wildcard src/core/*/*.c)))
 CORE_INC    := $(patsubst %/,%,$(addprefix -I,$(CORE_DIRS))) -I/usr/include/x86_64-linux-gnu/openblas-pthread
 DATA_INC    := $(CORE_INC) -Isrc/data $(shell pkg-config --cflags zlib 2>/dev/null)
-STORAGE_INC := $(DATA_INC) -Isrc/storage $(shell pkg-config --cflags sqlite3 2>/dev/null)
+# storage: the SQLite database, and the cluster database's client (libpq, --cluster-db).
+STORAGE_INC := $(DATA_INC) -Isrc/storage $(shell pkg-config --cflags sqlite3 libpq 2>/dev/null)
 # service: sessions, jobs, specs — decoded inputs in, results or an error out;
 # it sees cJSON but neither libmicrohttpd nor libuv (those are the server's).
 SERVICE_INC := $(STORAGE_INC) -Isrc/service $(shell pkg-config --cflags libcjson 2>/dev/null)
@@ -39,12 +40,15 @@ PY       := /usr/bin/python3
 # on top (make test, make bench): python3-venv, setuptools and wheel to install
 # the Python client in a venv offline, node-typescript (tsc) for make js-types.
 # `make layers` (tests/check_deps.py) keeps test tools out of RUN_PKGS.
+# libpq-dev is a run dependency: the daemon always links libpq (small, Debian's),
+# because --cluster-db is a flag of every build, not of a separate one; the
+# PostgreSQL server (postgresql) is only the cluster tests' throwaway database.
 RUN_PKGS = gcc make pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev libsqlite3-dev \
-           libopenblas-dev zlib1g-dev libgnutls28-dev dataset-fashion-mnist
+           libopenblas-dev zlib1g-dev libgnutls28-dev libpq-dev dataset-fashion-mnist
 DEB_PKGS = $(RUN_PKGS) libcmocka-dev curl sqlite3 python3 python3-numpy \
            python3-pytest python3-yaml python3-jsonschema python3-torch python3-pip python3-setuptools \
            python3-wheel python3-venv nodejs node-typescript openssl libcurl4-openssl-dev nginx clang \
-           libclang-rt-14-dev valgrind chromium openmpi-bin libopenmpi-dev
+           libclang-rt-14-dev valgrind chromium openmpi-bin libopenmpi-dev postgresql
 
 CORE_SRC    := $(wildcard src/core/*.c src/core/*/*.c)
 DATA_SRC    := $(wildcard src/data/*.c)

@@ -19,7 +19,7 @@ Checks, for every .c and .h under src/:
      resolve to exactly one file);
   3. `#include <...>`: core uses only the C standard library, cblas, the x86
      intrinsics and zlib (for crc32 only); data adds zlib and pthreads;
-     storage adds SQLite and POSIX; service adds cJSON (never
+     storage adds SQLite, libpq (the cluster database) and POSIX; service adds cJSON (never
      libmicrohttpd or libuv: those are transport); server and cli may use
      anything;
   4. core does no I/O: no file, environment or thread calls.
@@ -48,7 +48,7 @@ CORE_SYS = C_STD | {"cblas.h", "immintrin.h", "xmmintrin.h", "emmintrin.h", "zli
 DATA_SYS = CORE_SYS | {"pthread.h"}
 POSIX = {"pthread.h", "unistd.h", "fcntl.h", "dirent.h", "sys/stat.h", "sys/types.h",
          "sys/time.h", "sys/random.h", "sys/file.h", "poll.h"}
-STORAGE_SYS = DATA_SYS | POSIX | {"sqlite3.h"}
+STORAGE_SYS = DATA_SYS | POSIX | {"sqlite3.h", "libpq-fe.h"}
 SERVICE_SYS = STORAGE_SYS | {"cjson/cJSON.h"}
 ALLOWED_SYS = {"core": CORE_SYS, "data": DATA_SYS, "storage": STORAGE_SYS,
                "service": SERVICE_SYS, "server": None, "cli": None}

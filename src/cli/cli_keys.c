@@ -1,6 +1,7 @@
 /* cli_keys.c — `optirsd keys create|ls|revoke`: API keys managed directly in
- * the database (the same --db and configuration flags as the daemon).  A
- * running daemon sees the change within a second.  Of the server it uses the
+ * the database (the same --db and configuration flags as the daemon), or in
+ * the cluster database with --cluster-db.  A running daemon sees the change
+ * within a second.  Of the server it uses the
  * configuration table, key creation (auth.h: the key's hash is gnutls's) and
  * the wall clock of http.h. */
 #include <stdio.h>
@@ -24,8 +25,8 @@ static int print_key(void *ctx, const store_key *k)
 static int usage(void)
 {
     fprintf(stderr, "usage: optirsd keys create --tenant NAME [--admin] [daemon flags such as --db PATH]\n"
-                    "       optirsd keys ls [--db PATH]\n"
-                    "       optirsd keys revoke ID [--db PATH]\n");
+                    "       optirsd keys ls [--db PATH | --cluster-db DSN]\n"
+                    "       optirsd keys revoke ID [--db PATH | --cluster-db DSN]\n");
     return 2;
 }
 
@@ -50,6 +51,14 @@ int cli_keys(int argc, char **argv)
     store *db;
     if (store_open(cfg.db, &db) != 0) {
         fprintf(stderr, "optirsd keys: cannot open %s\n", cfg.db);
+        return 1;
+    }
+    /* With --cluster-db the keys are the cluster's (every daemon sees the
+     * change within a second), not this file's. */
+    char err[512] = "";
+    if (cfg.cluster_db[0] && (rc = store_cluster_open(db, cfg.cluster_db, cfg.cluster_db_grace, err, sizeof err))) {
+        fprintf(stderr, "optirsd keys: cannot use the cluster database: %s\n", err[0] ? err : err_message(rc));
+        store_close(db);
         return 1;
     }
     int exit_code = 0;

@@ -68,6 +68,7 @@
     X(ERR_TRIAL_FINISHED,     "trial_finished",        "the trial is not running (complete, pruned, failed or lost)") \
     X(ERR_TRIAL_PRUNED,       "trial_pruned",          "the session's study trial was pruned: the session takes no more steps") \
     X(ERR_STALE_ROUND,        "stale_round",           "the contribution is not for the meta-session's current round") \
+    X(ERR_CLUSTER_DB,         "cluster_db_unavailable", "the cluster database (--cluster-db) cannot be reached, or the keys this daemon last read from it are too old") \
     X(ERR_INTERNAL,           "internal",              "internal error")
 
 typedef enum {

@@ -131,7 +131,8 @@ int auth_request(app *a, const char *authorization, principal *who, int *retry_a
     if (!fresh) {
         store_key rec;
         int rc = store_key_get(a->db, id, &rec);
-        if (rc && rc != ERR_NOT_FOUND) return ERR_STORAGE;
+        /* A cluster database out of reach for longer than the grace is its own 503. */
+        if (rc && rc != ERR_NOT_FOUND) return rc == ERR_CLUSTER_DB ? rc : ERR_STORAGE;
         memset(&c, 0, sizeof c);
         if (rc == 0) c.rec = rec;
         else snprintf(c.rec.id, sizeof c.rec.id, "%s", id);

@@ -4,7 +4,9 @@
  * stored, looked up by id and compared in constant time.  Keys are created
  * by `optirsd keys create` or by an admin key over the API, and revoked the
  * same ways; the daemon caches what it read for at most one second, so a key
- * created or revoked by another process takes effect within a second.
+ * created or revoked by another process takes effect within a second.  With
+ * --cluster-db the store answers from the cluster's keys (pg_keys.h), and
+ * serve.c forgets this cache whenever another daemon changed them.
  * Open mode (every caller is an admin of the empty tenant) is one decision:
  * no key has EVER been created in the database (a durable fact the store
  * sets with the first key, see store_keys_ever), and the listen address is a

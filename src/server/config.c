@@ -69,6 +69,11 @@ static const config_row rows[] = {
     {"tls-key", CT_STR, OFF(tls_key), sizeof(((config *)0)->tls_key), "", 0, 0, "PEM private key file"},
     {"allow-open", CT_INT, OFF(allow_open), 0, "0", 0, 1,
      "1: serve without API keys on a non-loopback address (never the default)"},
+    {"cluster-db", CT_STR, OFF(cluster_db), sizeof(((config *)0)->cluster_db), "", 0, 0,
+     "PostgreSQL shared by a cluster of daemons (postgresql://…, a conninfo, or a socket directory): API keys "
+     "live there (docs/operations.md, \"A cluster of daemons\"); empty = this daemon alone"},
+    {"cluster-db-grace", CT_DOUBLE, OFF(cluster_db_grace), 0, "60", 10, 86400,
+     "seconds the API keys last read from --cluster-db stay usable while it cannot be reached (then 503)"},
     {"rate-limit", CT_DOUBLE, OFF(rate_limit), 0, "0", 0, 1e9, "requests per second per API key (0 = no limit)"},
     {"rate-burst", CT_DOUBLE, OFF(rate_burst), 0, "100", 1, 1e9, "requests an API key may send at once"},
     {"tenant-max-sessions", CT_INT, OFF(tenant_max_sessions), 0, "0", 0, 1e9,
@@ -305,7 +310,11 @@ cJSON *config_to_json(const config *cfg)
     for (int i = 0; o && i < NROWS; i++) {
         const char *field = (const char *)cfg + rows[i].offset;
         switch (rows[i].type) {
-        case CT_STR: cJSON_AddStringToObject(o, rows[i].name, field); break;
+        case CT_STR:
+            /* The cluster database's DSN may hold a password: shown as set or not. */
+            if (rows[i].offset == offsetof(config, cluster_db) && field[0]) field = "(set)";
+            cJSON_AddStringToObject(o, rows[i].name, field);
+            break;
         case CT_INT: cJSON_AddNumberToObject(o, rows[i].name, (double)*(const int64_t *)field); break;
         case CT_DOUBLE: cJSON_AddNumberToObject(o, rows[i].name, *(const double *)field); break;
         }

@@ -48,6 +48,8 @@ typedef struct config {
     int64_t tenant_max_queued_jobs; /* … per tenant; 0 = only the daemon-wide bound */
     char    log_level[8];         /* error | warn | info | debug (log.h) */
     char    log_format[8];        /* text | json */
+    char    cluster_db[1024];     /* PostgreSQL URI, conninfo or socket directory; "" = no cluster (pg_conn.h) */
+    double  cluster_db_grace;     /* seconds the keys last read from it stay usable without it (pg_keys.h) */
     int64_t session_ttl;          /* seconds: idle → archived → deleted (session_life.h); 0 = off */
     char    meta_launcher[1024];  /* "" or a command line (cmdline.h) that runs meta jobs over MPI */
     char    meta_mpi_binary[1024];/* the MPI driver ("" = optirsd-mpi next to this executable) */

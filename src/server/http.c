@@ -533,8 +533,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
 static int answer_at_once(int e)
 {
     return e == ERR_CONFLICTING_FRAMING || e == ERR_BODY_TOO_LARGE || e == ERR_UNAUTHORIZED ||
-           e == ERR_RATE_LIMITED || e == ERR_FORBIDDEN || e == ERR_STORAGE || e == ERR_BAD_PATH ||
-           e == ERR_TOO_MANY_QUERY || e == ERR_NOT_IMPLEMENTED || e == ERR_BAD_HEADER ||
+           e == ERR_RATE_LIMITED || e == ERR_FORBIDDEN || e == ERR_STORAGE || e == ERR_CLUSTER_DB ||
+           e == ERR_BAD_PATH || e == ERR_TOO_MANY_QUERY || e == ERR_NOT_IMPLEMENTED || e == ERR_BAD_HEADER ||
            e == ERR_LENGTH_MISMATCH || e == ERR_SESSION_NOT_FOUND || e == ERR_NOT_FOUND ||
            e == ERR_METHOD_NOT_ALLOWED;
 }

@@ -66,6 +66,7 @@ static const http_status_row rows[ERR_LAST_ - (ERR_FIRST_ + 1)] = {
     HTTP_STATUS_(ERR_TRIAL_FINISHED,      409, NULL),
     HTTP_STATUS_(ERR_STALE_ROUND,         409, NULL),
     HTTP_STATUS_(ERR_TRIAL_PRUNED,        410, NULL),
+    HTTP_STATUS_(ERR_CLUSTER_DB,          503, NULL),
     HTTP_STATUS_(ERR_INTERNAL,            500, NULL),
 };
 

@@ -161,6 +161,11 @@ char *prom_render(app *a, size_t *len)
            "optirs_storage_commit_seconds_max %.6f\n", st.commit_us_max * 1e-6);
     jw_printf(&b, "# HELP optirs_storage_errors_total Failed transactions.\n# TYPE optirs_storage_errors_total counter\n"
            "optirs_storage_errors_total %lld\n", (long long)st.errors);
+    double keys_age;
+    if (a->db && store_cluster_keys_age(a->db, &keys_age) == 0)
+        jw_printf(&b, "# HELP optirs_cluster_keys_age_seconds Seconds since the cluster's API keys were last read"
+                      " in full (--cluster-db).\n# TYPE optirs_cluster_keys_age_seconds gauge\n"
+                      "optirs_cluster_keys_age_seconds %.3f\n", keys_age);
     render_process(a, &b);
     char *lv = live_prom_text();   /* steps by optimizer, event streams (live.c) */
     if (lv) jw_lit(&b, lv);

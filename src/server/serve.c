@@ -24,6 +24,7 @@
 #include "config.h"
 #include "errors.h"
 #include "http.h"
+#include "live.h"
 #include "log.h"
 #include "meta_jobs.h"
 #include "pool.h"
@@ -97,6 +98,15 @@ static int make_parent_dir(const char *path)
     return 0;
 }
 
+/* Another daemon created or revoked a key: forget cached keys, and end the
+ * event streams of a revoked one. */
+static void keys_changed(void *ctx)
+{
+    (void)ctx;
+    auth_invalidate();
+    live_revalidate();
+}
+
 static int serve(void)
 {
     app *a = &the_app;
@@ -107,6 +117,17 @@ static int serve(void)
     if (store_open(a->cfg.db, &a->db) != 0) {
         log_msg(LOG_ERROR, "cannot open the database %s", a->cfg.db);
         return 1;
+    }
+    if (a->cfg.cluster_db[0]) {
+        char err[512];
+        int rc = store_cluster_open(a->db, a->cfg.cluster_db, a->cfg.cluster_db_grace, err, sizeof err);
+        if (rc) {
+            log_msg(LOG_ERROR, "cannot use the cluster database (--cluster-db): %s", err[0] ? err : err_message(rc));
+            store_close(a->db);
+            return 1;
+        }
+        store_cluster_on_change(a->db, keys_changed, NULL);
+        log_msg(LOG_INFO, "cluster mode: API keys are shared through the cluster database");
     }
     if (sessions_open(a) != 0) return 1;
     if (study_svc_new(a->db, (int64_t)(a->cfg.trial_heartbeat_timeout * 1000), NULL, &a->studies) != 0) {

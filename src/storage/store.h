@@ -213,7 +213,23 @@ typedef struct store_key {
     int64_t revoked_ms;         /* 0 while valid */
 } store_key;
 
-/* Synchronous writes: 0 or ERR_STORAGE (ERR_NOT_FOUND for an unknown id). */
+/* Cluster mode (--cluster-db, pg_keys.h): from now on the functions below
+ * that read and write keys use the cluster database's keys instead of this
+ * file's (idempotency records stay here).  Call once, before serving.  0,
+ * ERR_NO_MEMORY, or ERR_CLUSTER_DB with the reason in err (errn bytes). */
+int  store_cluster_open(store *s, const char *target, double grace_s, char *err, size_t errn);
+/* In cluster mode, fn(ctx) runs (on another thread) when another daemon
+ * changed the keys; without it, nothing. */
+void store_cluster_on_change(store *s, void (*fn)(void *ctx), void *ctx);
+
+/* In cluster mode, *age = seconds since the cluster's keys were last read in
+ * full; 0, or ERR_NOT_FOUND without a cluster. */
+int  store_cluster_keys_age(store *s, double *age);
+
+/* Synchronous writes: 0 or ERR_STORAGE (ERR_NOT_FOUND for an unknown id);
+ * ERR_CLUSTER_DB in cluster mode when the cluster database cannot take
+ * them.  Reads in cluster mode fail with ERR_CLUSTER_DB once the copy of the
+ * keys is older than the grace (pg_keys.h). */
 int store_key_insert(store *s, const store_key *k);
 int store_key_revoke(store *s, const char *id, int64_t now_ms);
 /* Reads: 0, ERR_NOT_FOUND or ERR_STORAGE. */
@@ -223,7 +239,8 @@ int store_keys_list(store *s, int (*fn)(void *ctx, const store_key *k), void *ct
 int store_keys_active(store *s, int64_t *count);
 /* *ever = 1 once any key has been created in this database (a durable fact,
  * set with the first key and never cleared; revoking keys does not clear
- * it).  0 or ERR_STORAGE. */
+ * it), or in cluster mode in the cluster database.  0 or ERR_STORAGE
+ * (ERR_CLUSTER_DB). */
 int store_keys_ever(store *s, int *ever);
 
 /* The first answer given to (tenant, key, route): its body hash, status and

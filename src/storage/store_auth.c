@@ -1,13 +1,34 @@
 /* store_auth.c — API keys (hashes only) and idempotency records.  Writes run
- * on the store's writer thread through store_call; reads use the pool. */
+ * on the store's writer thread through store_call; reads use the pool.  In
+ * cluster mode (store_cluster_open) the key functions answer from the
+ * cluster's keys (pg_keys.h) instead. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "errors.h"
+#include "pg_keys.h"
 #include "store.h"
 #include "store_internal.h"
+
+int store_cluster_open(store *s, const char *target, double grace_s, char *err, size_t errn)
+{
+    if (s->cluster) return ERR_INVALID_ARGUMENT;
+    return pg_keys_open(target, grace_s, &s->cluster, err, errn);
+}
+
+int store_cluster_keys_age(store *s, double *age)
+{
+    if (!s->cluster) return ERR_NOT_FOUND;
+    *age = pg_keys_age(s->cluster);
+    return 0;
+}
+
+void store_cluster_on_change(store *s, void (*fn)(void *ctx), void *ctx)
+{
+    if (s->cluster) pg_keys_on_change(s->cluster, fn, ctx);
+}
 
 static int step_done(sqlite3 *db, sqlite3_stmt *st)
 {
@@ -40,6 +61,7 @@ static int key_insert_fn(sqlite3 *db, void *ctx)
 
 int store_key_insert(store *s, const store_key *k)
 {
+    if (s->cluster) return pg_keys_insert(s->cluster, k);
     return store_call(s, key_insert_fn, (void *)k);
 }
 
@@ -61,6 +83,7 @@ static int key_revoke_fn(sqlite3 *db, void *ctx)
 
 int store_key_revoke(store *s, const char *id, int64_t now_ms)
 {
+    if (s->cluster) return pg_keys_revoke(s->cluster, id, now_ms);
     revoke_ctx c = {id, now_ms, 0};
     int rc = store_call(s, key_revoke_fn, &c);
     if (rc) return rc;
@@ -82,6 +105,7 @@ static void key_from_row(sqlite3_stmt *st, store_key *k)
 
 int store_key_get(store *s, const char *id, store_key *out)
 {
+    if (s->cluster) return pg_keys_get(s->cluster, id, out);
     sqlite3 *db = store_reader_acquire(s);
     if (!db) return ERR_STORAGE;
     sqlite3_stmt *st;
@@ -99,6 +123,7 @@ int store_key_get(store *s, const char *id, store_key *out)
 
 int store_keys_list(store *s, int (*fn)(void *ctx, const store_key *k), void *ctx)
 {
+    if (s->cluster) return pg_keys_list(s->cluster, fn, ctx);
     sqlite3 *db = store_reader_acquire(s);
     if (!db) return ERR_STORAGE;
     sqlite3_stmt *st;
@@ -119,6 +144,7 @@ int store_keys_list(store *s, int (*fn)(void *ctx, const store_key *k), void *ct
 
 int store_keys_active(store *s, int64_t *count)
 {
+    if (s->cluster) return pg_keys_active(s->cluster, count);
     sqlite3 *db = store_reader_acquire(s);
     if (!db) return ERR_STORAGE;
     sqlite3_stmt *st;
@@ -135,6 +161,12 @@ int store_keys_active(store *s, int64_t *count)
 
 int store_keys_ever(store *s, int *ever)
 {
+    if (s->cluster) {
+        int rc = pg_keys_ever(s->cluster, ever);
+        /* Or this file's fact: a daemon closed by its own keys stays closed
+         * when it joins a cluster that has none yet. */
+        if (rc || *ever) return rc;
+    }
     sqlite3 *db = store_reader_acquire(s);
     if (!db) return ERR_STORAGE;
     sqlite3_stmt *st;

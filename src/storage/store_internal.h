@@ -10,7 +10,8 @@
  *                     feedback: their statements, jobs and queries
  *   store_files.c     the identity of the database files
  *   store_analytics.c, store_auth.c, store_weights.c: through store_call and
- *                     store_reader_acquire only.
+ *                     store_reader_acquire only (store_auth.c's keys through
+ *                     pg_keys.h instead once store_cluster_open attached one).
  *
  * Invariants: the write connection `w` and its statements belong to the
  * writer thread (and to store_open/store_close before it starts and after
@@ -224,6 +225,9 @@ struct store {
     int             nidle, cap_idle;
     store_reader  **lent;              /* lent out raw by store_reader_acquire */
     int             nlent, cap_lent;
+    /* cluster mode (store_cluster_open): the keys are in PostgreSQL; set
+     * before the daemon serves, closed by store_close */
+    struct pg_keys *cluster;
 };
 
 /* ---- small helpers ----------------------------------------------------------- */

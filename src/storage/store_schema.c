@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "errors.h"
+#include "pg_keys.h"
 #include "store_internal.h"
 
 /* ---- schema ---------------------------------------------------------------- */
@@ -293,6 +294,8 @@ int store_schema_version(void)
 void store_close(store *s)
 {
     if (!s) return;
+    pg_keys_close(s->cluster);
+    s->cluster = NULL;
     pthread_mutex_lock(&s->mu);
     s->stop = 1;
     s->hold = 0;

@@ -280,7 +280,7 @@ static void test_config_to_json_and_help_list_every_row(void **unused)
     assert_int_equal(load(&c, "--threads", "3", "--db", "/x.db", "--rate-limit", "1.25", NULL), 0);
     cJSON *j = config_to_json(&c);
     assert_non_null(j);
-    assert_int_equal(cJSON_GetArraySize(j), 37);   /* the table's rows = the struct's fields */
+    assert_int_equal(cJSON_GetArraySize(j), 39);   /* the table's rows = the struct's fields */
     const char *str_keys[] = {"listen", "db", "tls-cert", "tls-key"};
     for (size_t i = 0; i < 4; i++) assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, str_keys[i])));
     assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "db")->valuestring, "/x.db");
@@ -313,6 +313,19 @@ static void test_config_to_json_and_help_list_every_row(void **unused)
     assert_null(strstr(help, "README"));
     assert_int_equal(access("docs/operations.md", R_OK), 0);
     free(help);
+    cJSON_Delete(j);
+
+    /* The cluster database's DSN may hold a password: shown as set, never as text. */
+    j = config_to_json(&c);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "cluster-db")->valuestring, "");
+    cJSON_Delete(j);
+    assert_int_equal(load(&c, "--cluster-db", "postgresql://u:s3cret@db/optirs", NULL), 0);
+    assert_string_equal(c.cluster_db, "postgresql://u:s3cret@db/optirs");
+    j = config_to_json(&c);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "cluster-db")->valuestring, "(set)");
+    char *text = cJSON_PrintUnformatted(j);
+    assert_null(strstr(text, "s3cret"));
+    free(text);
     cJSON_Delete(j);
 }
 

@@ -1,0 +1,102 @@
+/* pg_conn.c — connections to the cluster database and its schema.  See
+ * pg_conn.h. */
+#include "pg_conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+
+/* Migration i (0-based) brings the schema from version i to i + 1.  Append
+ * only; never edit a migration that has shipped. */
+static const char *const migrations[] = {
+    /* 1: API keys and their tenants.  Rows are never deleted: revocation sets
+     * revoked_ms, so "a key has existed" is "the table has a row". */
+    "CREATE TABLE optirs_api_keys ("
+    " id text PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 31),"
+    " tenant text NOT NULL CHECK (length(tenant) BETWEEN 1 AND 63),"
+    " hash bytea NOT NULL CHECK (length(hash) = 32),"
+    " admin boolean NOT NULL,"
+    " created_ms bigint NOT NULL,"
+    " revoked_ms bigint)",
+};
+_Static_assert(sizeof migrations / sizeof migrations[0] == PG_CONN_SCHEMA_VERSION,
+               "one migration per schema version");
+
+/* An arbitrary constant naming the schema's advisory lock. */
+#define SCHEMA_LOCK "7301740241"
+
+PGconn *pg_conn_open(const char *target, char *err, size_t errn)
+{
+    /* A directory path is the unix socket's directory; anything else is a URI
+     * or conninfo string that libpq expands (expand_dbname = 1).  The
+     * timeouts come after it and win over the same settings in it. */
+    int dir = target[0] == '/';
+    const char *keys[] = {dir ? "host" : "dbname", "connect_timeout", "options", "application_name", NULL};
+    /* client_min_messages: no NOTICE on stderr for each CREATE … IF NOT EXISTS. */
+    const char *vals[] = {target, PG_CONN_CONNECT_TIMEOUT_S,
+                          "-c statement_timeout=" PG_CONN_STATEMENT_TIMEOUT_MS " -c client_min_messages=warning",
+                          "optirsd", NULL};
+    PGconn *c = PQconnectdbParams(keys, vals, dir ? 0 : 1);
+    if (c && PQstatus(c) == CONNECTION_OK) return c;
+    if (err) {
+        const char *m = c ? PQerrorMessage(c) : "out of memory";
+        snprintf(err, errn, "%s", m);
+        size_t n = strlen(err);
+        while (n && (err[n - 1] == '\n' || err[n - 1] == ' ')) err[--n] = '\0';
+    }
+    PQfinish(c);
+    return NULL;
+}
+
+static void set_err(PGconn *c, char *err, size_t errn, const char *what)
+{
+    if (!err) return;
+    snprintf(err, errn, "%s: %s", what, PQerrorMessage(c));
+    size_t n = strlen(err);
+    while (n && (err[n - 1] == '\n' || err[n - 1] == ' ')) err[--n] = '\0';
+}
+
+int pg_conn_exec(PGconn *c, const char *sql, char *err, size_t errn)
+{
+    PGresult *r = PQexec(c, sql);
+    int ok = r && (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK);
+    if (!ok) set_err(c, err, errn, sql);
+    PQclear(r);
+    return ok ? 0 : ERR_CLUSTER_DB;
+}
+
+static int schema_version(PGconn *c, int *version, char *err, size_t errn)
+{
+    PGresult *r = PQexec(c, "SELECT coalesce(max(version), 0) FROM optirs_schema");
+    int ok = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    if (ok) *version = atoi(PQgetvalue(r, 0, 0));
+    else set_err(c, err, errn, "reading the schema version");
+    PQclear(r);
+    return ok ? 0 : ERR_CLUSTER_DB;
+}
+
+int pg_conn_schema(PGconn *c, char *err, size_t errn)
+{
+    int v = 0;
+    int rc = pg_conn_exec(c, "BEGIN", err, errn);
+    if (!rc) rc = pg_conn_exec(c, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK ")", err, errn);
+    if (!rc) rc = pg_conn_exec(c, "CREATE TABLE IF NOT EXISTS optirs_schema (version integer NOT NULL)", err, errn);
+    if (!rc) rc = schema_version(c, &v, err, errn);
+    if (!rc && v > PG_CONN_SCHEMA_VERSION) {
+        snprintf(err, errn, "the cluster database's schema is version %d, newer than this daemon's (%d)", v,
+                 PG_CONN_SCHEMA_VERSION);
+        rc = ERR_CLUSTER_DB;
+    }
+    for (int i = v; !rc && i < PG_CONN_SCHEMA_VERSION; i++) rc = pg_conn_exec(c, migrations[i], err, errn);
+    if (!rc && v < PG_CONN_SCHEMA_VERSION) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "DELETE FROM optirs_schema; INSERT INTO optirs_schema VALUES (%d)",
+                 PG_CONN_SCHEMA_VERSION);
+        rc = pg_conn_exec(c, sql, err, errn);
+    }
+    if (!rc) rc = pg_conn_exec(c, "COMMIT", err, errn);
+    else pg_conn_exec(c, "ROLLBACK", NULL, 0);
+    return rc;
+}
