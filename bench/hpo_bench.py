@@ -10,7 +10,7 @@ reading: docs/studies.md#against-optuna.
 Bench-only dependencies: python3-optuna and python3-scipy (Debian).
 
 Usage: OPTIRSD=build/optirsd /usr/bin/python3 bench/hpo_bench.py [--seeds 20] [--trials 100]
-       [--functions branin,hartmann6,rosenbrock10] [--json PATH]"""
+       [--functions branin,hartmann6,rosenbrock10] [--first-seed 0] [--json PATH]"""
 import argparse
 import json
 import math
@@ -131,6 +131,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--functions", default=",".join(FUNCTIONS))
+    ap.add_argument("--first-seed", type=int, default=0)
     ap.add_argument("--json")
     a = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -144,7 +145,7 @@ def main():
             res[fname] = {}
             for label, impl, kind in SAMPLERS:
                 curves, asks, t0 = [], [], time.time()
-                for seed in range(a.seeds):
+                for seed in range(a.first_seed, a.first_seed + a.seeds):
                     c, t = run_ours(d, fname, kind, seed, a.trials) if impl == "ours" else \
                         run_optuna(fname, kind, seed, a.trials)
                     curves.append(c)

@@ -1,5 +1,5 @@
 /* hpo.h — hyperparameter search as pure math: the search space, the trial
- * history as the samplers and pruners see it, the samplers (random, TPE) and
+ * history as the samplers and pruners see it, the samplers (random, TPE, GP) and
  * the pruners (median, ASHA).  No I/O, no locks, no clock: a study's service
  * (src/service/study.c) reads the history from the store and calls these.
  *
