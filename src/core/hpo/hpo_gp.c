@@ -26,7 +26,7 @@ int hpo_gp_init(hpo_gp *g, int n, int d, const double *X, const double *y)
 {
     memset(g, 0, sizeof *g);
     if (n < 1 || n > HPO_GP_MAX_POINTS || d < 1 || d > HPO_MAX_PARAMS || !X || !y) return ERR_INVALID_ARGUMENT;
-    size_t nn = (size_t)n * (size_t)n;   /* at most 65536: bounded by HPO_GP_MAX_POINTS */
+    size_t nn = (size_t)n * (size_t)n;   /* at most HPO_GP_MAX_POINTS² (16384) */
     g->L = malloc(sizeof(double) * nn);
     g->kinv = malloc(sizeof(double) * nn);
     g->alpha = malloc(sizeof(double) * (size_t)n);

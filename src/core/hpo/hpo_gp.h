@@ -22,7 +22,7 @@
 
 #include "hpo.h"
 
-#define HPO_GP_MAX_POINTS 256      /* observations one model holds (O(n³) per fit step) */
+#define HPO_GP_MAX_POINTS 128      /* observations one model holds (O(n³) per fit step) */
 #define HPO_GP_JITTER     1e-8     /* added to K's diagonal besides the noise */
 
 typedef struct hpo_gp {
