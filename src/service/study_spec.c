@@ -203,7 +203,7 @@ static int word_index(const cJSON *s, const char *const *words)
 }
 
 static const char *const DIRECTIONS[] = {"minimize", "maximize", NULL};
-static const char *const SAMPLERS[] = {"random", "tpe", NULL};     /* hpo_sampler order */
+static const char *const SAMPLERS[] = {"random", "tpe", "gp", NULL};     /* hpo_sampler order */
 static const char *const PRUNERS[] = {"none", "median", "asha", NULL};  /* hpo_pruner order */
 
 const char *study_spec_direction_name(int direction) { return direction > 0 ? "minimize" : "maximize"; }
@@ -239,7 +239,7 @@ int study_spec_parse(study_spec *sp, const cJSON *body, uint64_t seed_if_absent,
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(body, "sampler"))) {
         if ((k = word_index(v, SAMPLERS)) < 0)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "sampler must be random or tpe (gp is not implemented yet)");
+            return fail(msg, cap, ERR_INVALID_ARGUMENT, "sampler must be random, tpe or gp");
         sp->sampler = (hpo_sampler)k;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(body, "pruner"))) {
@@ -279,6 +279,10 @@ int study_spec_parse(study_spec *sp, const cJSON *body, uint64_t seed_if_absent,
         snprintf(sp->space.p[i].name, sizeof sp->space.p[i].name, "%s", p->string);
         sp->space.n = i + 1;
         if ((rc = parse_param(sp, i, p, msg, cap))) return rc;
+        if (sp->sampler == HPO_SAMPLER_GP && sp->space.p[i].kind == HPO_CATEGORICAL)
+            return fail(msg, cap, ERR_INVALID_ARGUMENT,
+                        "sampler gp takes float and int parameters only: %s is categorical (use tpe or random)",
+                        sp->space.p[i].name);
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(body, "objective")))
         return study_objective_parse(&sp->objective, v, &sp->space, sp->choices, msg, cap);

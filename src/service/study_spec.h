@@ -7,7 +7,7 @@
  *    "space": {"lr": {"type": "float", "low": 1e-5, "high": 0.1, "log": true},
  *              "layers": {"type": "int", "low": 1, "high": 4, "step": 1},
  *              "batch": {"type": "categorical", "choices": [16, 32, 64, 128]}},
- *    "sampler": "random" | "tpe", "pruner": "none" | "median" | "asha",
+ *    "sampler": "random" | "tpe" | "gp", "pruner": "none" | "median" | "asha",
  *    "max_trials": 100, "parallel": 4, "seed": 0,
  *    "sampler_options": {"n_startup_trials", "n_ei_candidates", "prior_weight"},
  *    "pruner_options": {"n_startup_trials", "n_warmup_steps", "min_resource", "reduction_factor"},

@@ -169,6 +169,27 @@ def test_same_seed_same_params_over_http(daemon):
     assert differ >= 12
 
 
+def test_gp_sampler_over_http(daemon):
+    """The GP: floats and ints only; past its startup trials it closes in on
+    the optimum, the same for the same seed."""
+    space = {"lr": {"type": "float", "low": 1e-5, "high": 0.1, "log": True},
+             "width": {"type": "int", "low": 8, "high": 64, "step": 8}}
+    opts = {"n_startup_trials": 5}
+    a, b = (create(daemon, space=space, seed=5, sampler="gp", sampler_options=opts)["id"] for _ in range(2))
+    assert daemon.json("GET", f"/v1/studies/{a}")[1]["sampler"] == "gp"
+    near = 0
+    for n in range(15):
+        pa, pb = (ask(daemon, x)[1]["params"] for x in (a, b))
+        assert pa == pb and 1e-5 <= pa["lr"] <= 0.1 and pa["width"] in range(8, 65, 8)
+        v = (math.log10(pa["lr"]) + 3) ** 2 + ((pa["width"] - 40) / 8) ** 2
+        near += n >= 10 and v < 0.5
+        for x in (a, b):
+            assert tell(daemon, x, n, value=v)[0] == 200
+    assert near >= 3
+    st, b = daemon.json("POST", "/v1/studies", {"name": "g", "space": SPACE, "sampler": "gp"})
+    assert st == 400 and b["error"]["code"] == "invalid_argument" and "batch is categorical" in b["error"]["message"]
+
+
 def test_hostile_requests_are_refused(daemon):
     bad = [
         ({"space": SPACE}, 400, "missing_field"),

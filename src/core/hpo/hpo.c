@@ -1,11 +1,13 @@
 /* hpo.c — the search space (checks, grid, random draws) and hpo_sample's
- * dispatch between the random sampler and TPE (hpo_tpe.c).  See hpo.h. */
+ * dispatch between the random sampler, TPE (hpo_tpe.c) and the GP
+ * (hpo_gp_sample.c).  See hpo.h. */
 #include "hpo.h"
 
 #include <math.h>
 #include <stdio.h>
 
 #include "errors.h"
+#include "hpo_gp.h"
 #include "hpo_tpe.h"
 #include "rng.h"
 
@@ -106,8 +108,16 @@ int hpo_sample(const hpo_space *sp, hpo_sampler kind, const hpo_tpe_opts *opts, 
     rng root, tr;
     rng_seed(&root, seed);
     rng_split(&root, (uint64_t)number, &tr);
-    int finished = 0;
-    for (int i = 0; i < nhist; i++) finished += hist[i].state == HPO_COMPLETE || hist[i].state == HPO_PRUNED;
+    int finished = 0, complete = 0;
+    for (int i = 0; i < nhist; i++) {
+        finished += hist[i].state == HPO_COMPLETE || hist[i].state == HPO_PRUNED;
+        complete += hist[i].state == HPO_COMPLETE && isfinite(hist[i].value);
+    }
+    if (kind == HPO_SAMPLER_GP) {
+        for (int i = 0; i < sp->n; i++)
+            if (sp->p[i].kind == HPO_CATEGORICAL) return ERR_INVALID_ARGUMENT;
+        if (finished >= opts->n_startup_trials && complete > 0) return hpo_gp_sample(sp, direction, hist, nhist, &tr, x);
+    }
     if (kind == HPO_SAMPLER_TPE && finished >= opts->n_startup_trials && finished > 0) {
         for (int i = 0; i < sp->n; i++) {
             rng pr;
@@ -117,7 +127,7 @@ int hpo_sample(const hpo_space *sp, hpo_sampler kind, const hpo_tpe_opts *opts, 
         }
         return 0;
     }
-    if (kind != HPO_SAMPLER_RANDOM && kind != HPO_SAMPLER_TPE) return ERR_INVALID_ARGUMENT;
+    if (kind != HPO_SAMPLER_RANDOM && kind != HPO_SAMPLER_TPE && kind != HPO_SAMPLER_GP) return ERR_INVALID_ARGUMENT;
     for (int i = 0; i < sp->n; i++) {
         rng pr;
         rng_split(&tr, (uint64_t)i, &pr);

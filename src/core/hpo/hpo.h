@@ -1,5 +1,5 @@
 /* hpo.h — hyperparameter search as pure math: the search space, the trial
- * history as the samplers and pruners see it, the samplers (random, TPE) and
+ * history as the samplers and pruners see it, the samplers (random, TPE, GP) and
  * the pruners (median, ASHA).  No I/O, no locks, no clock: a study's service
  * (src/service/study.c) reads the history from the store and calls these.
  *
@@ -11,6 +11,8 @@
  * Determinism.  hpo_sample draws from rng_split(seed, trial number), so the
  * same (space, seed, trial number, history) always gives the same values,
  * on every machine; the history's order matters (it is read oldest first).
+ * The GP sampler's fit goes through OpenBLAS, whose kernels differ between
+ * CPUs: it is bit-identical on one machine, not promised across CPUs.
  *
  * References: TPE after Bergstra et al. 2011 with Optuna 3.1's defaults
  * (n_startup_trials 10, n_ei_candidates 24, gamma(n) = min(ceil(0.1 n), 25),
@@ -18,7 +20,9 @@
  * bandwidths, univariate; categoricals by weighted counts); the median
  * pruner (n_startup_trials 5, n_warmup_steps 0) and successive halving /
  * ASHA (min_resource, reduction factor, min_early_stopping_rate 0) as
- * Optuna's MedianPruner and SuccessiveHalvingPruner decide.
+ * Optuna's MedianPruner and SuccessiveHalvingPruner decide.  The GP sampler
+ * (hpo_gp.h): Matérn-5/2 ARD, marginal-likelihood fit, expected improvement;
+ * floats and ints only.
  *
  * Errors: 0 or a negative ERR_* (errors.h): ERR_INVALID_ARGUMENT for a bad
  * space or argument (with a message where the function takes one),
@@ -71,7 +75,7 @@ typedef struct hpo_trial {
     const double  *values;
 } hpo_trial;
 
-typedef enum { HPO_SAMPLER_RANDOM, HPO_SAMPLER_TPE } hpo_sampler;
+typedef enum { HPO_SAMPLER_RANDOM, HPO_SAMPLER_TPE, HPO_SAMPLER_GP } hpo_sampler;
 
 typedef struct hpo_tpe_opts {
     int    n_startup_trials;    /* random until this many trials finished (complete or pruned) */
@@ -81,9 +85,13 @@ typedef struct hpo_tpe_opts {
 /* Optuna 3.1's defaults: 10, 24, 1.0. */
 void hpo_tpe_defaults(hpo_tpe_opts *o);
 
-/* The values of trial `number`: random, or TPE over `hist` (nhist trials,
- * oldest first; only complete and pruned trials inform it).  direction: +1
- * minimize, -1 maximize.  opts NULL: the defaults.  x receives sp->n
+/* The values of trial `number`: random, TPE over `hist` (nhist trials,
+ * oldest first; only complete and pruned trials inform it) or the GP (only
+ * complete trials inform it; a space with a categorical is
+ * ERR_INVALID_ARGUMENT).  TPE and GP draw at random until
+ * opts->n_startup_trials trials are finished (complete or pruned); the GP
+ * also until one is complete.  direction: +1 minimize, -1 maximize.  opts
+ * NULL: the defaults (the GP uses only n_startup_trials).  x receives sp->n
  * values.  0, ERR_INVALID_ARGUMENT or ERR_NO_MEMORY. */
 int hpo_sample(const hpo_space *sp, hpo_sampler kind, const hpo_tpe_opts *opts, int direction, uint64_t seed,
                int64_t number, const hpo_trial *hist, int nhist, double *x);

@@ -111,7 +111,8 @@ static void test_spec_checks(void **st)
         {"{\"name\": \"\", " SPACE "}", ERR_INVALID_ARGUMENT},
         {"{\"name\": \"a\\u0001\", " SPACE "}", ERR_INVALID_ARGUMENT},
         {"{\"name\": \"a\", \"bogus\": 1, " SPACE "}", ERR_UNKNOWN_FIELD},
-        {"{\"name\": \"a\", \"sampler\": \"gp\", " SPACE "}", ERR_INVALID_ARGUMENT},
+        {"{\"name\": \"a\", \"sampler\": \"gp\", " SPACE "}", ERR_INVALID_ARGUMENT},   /* categoricals */
+        {"{\"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}}, \"sampler\": \"gp\", \"name\": \"a\"}", 0},
         {"{\"name\": \"a\", \"pruner\": \"hyperband\", " SPACE "}", ERR_INVALID_ARGUMENT},
         {"{\"name\": \"a\", \"direction\": \"up\", " SPACE "}", ERR_INVALID_ARGUMENT},
         {"{\"name\": \"a\", \"max_trials\": 0, " SPACE "}", ERR_OUT_OF_RANGE},
