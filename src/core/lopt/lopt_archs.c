@@ -9,6 +9,7 @@ static const lopt_arch *const archs[] = {
     &lopt_arch_lstm,
     &lopt_arch_nnadam,
     &lopt_arch_attn,
+    &lopt_arch_mem,
 };
 #define NARCHS ((int)(sizeof archs / sizeof archs[0]))
 
