@@ -210,12 +210,13 @@ typedef struct opt_ctx {
     size_t     n;
     int        mode;
     double     gsq;          /* RUN_STEP_GSQ: vm_sumsq(grads) */
+    int        with_loss;    /* 1: each step gets a loss (mem_lopt's memory writes), else NAN */
 } opt_ctx;
 
 static int opt_run(void *vctx)
 {
     opt_ctx *c = vctx;
-    step_info info = {.loss = NAN};
+    step_info info = {.loss = c->with_loss ? 1.0 / (double)(c->o.t + 1) : NAN};
     double usq, psq;
     switch (c->mode) {
     case RUN_KERNEL:
@@ -308,6 +309,7 @@ static double time_opt_tensors(const opt_config *cfg, size_t n, int ntens, int *
     *err = opt_ctx_init_tensors(&c, cfg, n, ntens);
     if (*err) return NAN;
     c.gsq = vm_sumsq(c.grads, c.n);
+    c.with_loss = 1;   /* learned optimizers other than mem_lopt ignore it */
     double t = time_best(opt_run, &c);
     if (isnan(t)) *err = ERR_INTERNAL;
     opt_ctx_deinit(&c);
@@ -515,6 +517,25 @@ static void bench_attn(double t_adam_1e6)
     }
 }
 
+/* mem_lopt (issue 18): the Adam-direction rule, its network per tensor
+ * and the memory's read and write (memory_size 1000, a loss every step),
+ * on one tensor and on 64. */
+static void bench_mem(double t_adam_1e6)
+{
+    opt_config cfg;
+    int err = opt_config_defaults(&cfg, "mem_lopt");
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    static const struct { int ntens; const char *fig, *note; } v[] = {
+        {1, "mem_lopt_step_1e6", "1 tensor, memory 1000, 1 thread"},
+        {64, "mem_lopt_step_1e6_64t", "64 tensors, memory 1000, 1 thread"},
+    };
+    for (int i = 0; i < 2; i++) {
+        double t = err ? NAN : time_opt_tensors(&cfg, 1000000, v[i].ntens, &err);
+        add_row(v[i].fig, isnan(t) ? NAN : 1e6 / t, "params/s", isnan(t) ? NAN : t / t_adam_1e6,
+                "adam_step_1e6 (cost x)", "-", isnan(t) ? err_name(err) : v[i].note);
+    }
+}
+
 static void bench_learned(double t_adam_1e6)
 {
     static const char *const names[] = {"mlp_lopt", "lstm_lopt", "nn_adam"};
@@ -538,6 +559,7 @@ static void bench_learned(double t_adam_1e6)
         if (i == 1) bench_lstm_kernels(t_adam_1e6);
     }
     bench_attn(t_adam_1e6);
+    bench_mem(t_adam_1e6);
 }
 
 /* ---- JSON ---------------------------------------------------------------- */

@@ -70,6 +70,7 @@ static const key_def num_keys[] = {
     {"num_heads", K_I32, MC(heads), 1, LOPT_ATTN_MAX_HEADS},
     {"sequence_length", K_I32, MC(seq), 1, LOPT_ATTN_MAX_SEQ},
     {"hold_zero_grad", K_I32, MC(hold_zero_grad), 0, 1},
+    {"memory_reads", K_I32, MC(memory_reads), 0, 1},
     {"trust", K_DBL, MC(trust), 0, 1e6},
 };
 #define NUM_KEYS ((int)(sizeof num_keys / sizeof num_keys[0]))
@@ -330,6 +331,7 @@ int meta_spec_from_json(meta_spec *sp, const cJSON *obj, char *msg, size_t cap)
         /* null: the inner optimizer's own default (what meta_spec_to_json writes when unset) */
         if (cJSON_IsNull(it) && strcmp(key, "hold_zero_grad") == 0) { sp->mc.hold_zero_grad = -1; continue; }
         if (cJSON_IsNull(it) && strcmp(key, "trust") == 0) { sp->mc.trust = -1; continue; }
+        if (cJSON_IsNull(it) && strcmp(key, "memory_reads") == 0) { sp->mc.memory_reads = -1; continue; }
         char val[64];
         const char *v = val;
         if (cJSON_IsString(it)) v = it->valuestring;
@@ -375,6 +377,8 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "num_heads and sequence_length work with attn_lopt only%s%s", "", "");
     if (c->hold_zero_grad >= 0 && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "hold_zero_grad works with mlp_lopt only%s%s", "", "");
+    if (c->memory_reads >= 0 && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MEM)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "memory_reads works with mem_lopt only%s%s", "", "");
     if (c->trust >= 0 && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "trust works with mlp_lopt only%s%s", "", "");
     if (c->objective == META_OBJ_REF && c->estimator == META_TBPTT)
@@ -480,6 +484,7 @@ cJSON *meta_spec_to_json(const meta_spec *sp)
     else cJSON_AddNullToObject(o, "hold_zero_grad");   /* the optimizer's default */
     if (c->trust >= 0) cJSON_AddNumberToObject(o, "trust", c->trust);
     else cJSON_AddNullToObject(o, "trust");
+    if (c->memory_reads >= 0) cJSON_AddNumberToObject(o, "memory_reads", c->memory_reads);
     cJSON_AddNumberToObject(o, "outer_steps", (double)sp->outer_steps);
     cJSON_AddNumberToObject(o, "checkpoint_every", (double)sp->checkpoint_every);
     cJSON_AddNumberToObject(o, "keep_checkpoints", sp->keep_checkpoints);
