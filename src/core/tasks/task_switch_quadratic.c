@@ -1,13 +1,20 @@
 /* task_switch_quadratic.c — a quadratic whose curvature changes mid-run:
  * 0.5 Σ κ(k) h_i (p_i − c_i)², h_i log-uniform over [1e-3, 1] and c_i ~
  * N(0,1) from the seed (noisy_quadratic's), κ(k) = 1 for the first
- * `switch_step` loss_grad calls since init_params and `switch_scale` after
- * (default 1000 calls and ×100): the optimizer that ran well on the first
- * phase meets a landscape 100 times steeper (or, with switch_scale < 1,
- * flatter) at the same point.  Gradient noise noise·√(κh_i)·N(0,1) when
- * noise > 0 (default 0).  The phase follows the run: init_params resets the
- * call count, so every run (evaluation seed, meta-training episode) switches
- * at the same step; eval_loss and hvp use the current phase.  dim default 100. */
+ * `switch_step` loss_grad calls of a run and `switch_scale` after (default
+ * 1000 calls and ×100): the optimizer that ran well on the first phase
+ * meets a landscape 100 times steeper (or, with switch_scale < 1, flatter)
+ * at the same point.  Gradient noise noise·√(κh_i)·N(0,1) when noise > 0
+ * (default 0).
+ *
+ * A run is the calls that draw from one caller rng (its address) since
+ * init_params: the first call after init_params starts its stream's count
+ * again.  So every evaluation run, and each path of a meta-training
+ * particle (its + and − paths and the reference share one task instance
+ * but not their rngs, and each resets right before its first call),
+ * switches at its own step `switch_step`.  SQ_RUNS streams are tracked
+ * (the least recently started is dropped).  eval_loss and hvp use the
+ * phase of the stream called last. */
 #include <stdlib.h>
 
 #include "errors.h"
@@ -15,11 +22,43 @@
 
 #define SQ_MAX_DIM (1 << 24)
 
-typedef struct squad { int d; int64_t calls; float *h, *c; } squad;   /* calls: loss_grad calls since init_params */
+#define SQ_RUNS 4
+
+typedef struct squad {
+    int d;
+    float *h, *c;
+    const rng *who[SQ_RUNS];      /* the streams of the runs under way (NULL: free) */
+    int64_t calls[SQ_RUNS];       /* loss_grad calls of each since its start */
+    int64_t started[SQ_RUNS];     /* when it started (for dropping the oldest) */
+    int64_t nstarts;
+    int fresh;                    /* 1 after init_params: the next stream starts a run */
+    int cur;                      /* the slot called last (-1: none) */
+} squad;
+
+/* The slot of stream r for this call (starting its run after init_params). */
+static int sq_slot(squad *q, const rng *r)
+{
+    int k = -1;
+    for (int i = 0; i < SQ_RUNS; i++)
+        if (q->who[i] == r) k = i;
+    if (k < 0) {
+        k = 0;
+        for (int i = 1; i < SQ_RUNS; i++)
+            if (!q->who[i] ? q->who[k] != NULL : q->who[k] && q->started[i] < q->started[k]) k = i;
+        q->fresh = 1;
+    }
+    if (q->fresh) {
+        q->who[k] = r;
+        q->calls[k] = 0;
+        q->started[k] = q->nstarts++;
+        q->fresh = 0;
+    }
+    return k;
+}
 
 static double sq_kappa(const task *t, const squad *q)
 {
-    return q->calls >= t->p.switch_step ? t->p.switch_scale : 1.0;
+    return q->cur >= 0 && q->calls[q->cur] >= t->p.switch_step ? t->p.switch_scale : 1.0;
 }
 
 static double sq_loss(const task *t, const squad *q, const float *p, float *g)
@@ -36,6 +75,7 @@ static double sq_loss(const task *t, const squad *q, const float *p, float *g)
 static double sq_loss_grad(task *t, const float *p, float *g, rng *r)
 {
     squad *q = t->impl;
+    q->cur = sq_slot(q, r);
     rng cr;
     tasks_call_rng(r, &cr);
     double f = sq_loss(t, q, p, g);
@@ -43,7 +83,7 @@ static double sq_loss_grad(task *t, const float *p, float *g, rng *r)
         double k = sq_kappa(t, q);
         for (int i = 0; i < q->d; i++) g[i] += (float)(t->p.noise * sqrt(k * q->h[i]) * rng_normal(&cr));
     }
-    q->calls++;
+    q->calls[q->cur]++;
     return tasks_finite_or_nan(f);
 }
 
@@ -60,7 +100,7 @@ static int sq_hvp(task *t, const float *p, const float *v, float *out)
 
 static void sq_init(task *t, rng *r, float *p)
 {
-    ((squad *)t->impl)->calls = 0;
+    ((squad *)t->impl)->fresh = 1;
     rng_normal_fill(r, p, t->n, 0.0f, (float)t->p.init_scale);
 }
 
@@ -91,6 +131,7 @@ static int sq_create(task *t)
     squad *q = calloc(1, sizeof *q);
     if (!q) return ERR_NO_MEMORY;
     q->d = p->dim;
+    q->cur = -1;
     q->h = malloc(sizeof(float) * (size_t)q->d);
     q->c = malloc(sizeof(float) * (size_t)q->d);
     t->impl = q;

@@ -2,7 +2,9 @@
  * family checks (task_family_checks.h, with the switch beyond their calls),
  * the switch itself (the loss and gradient at a fixed point are multiplied
  * by switch_scale from the switch_step-th loss_grad call of a run on, and
- * init_params starts the count again), its defaults and its refusals. */
+ * init_params starts the count again), runs on two streams interleaved as
+ * meta-training's + and − paths are (each switches at its own step), its
+ * defaults and its refusals. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -48,6 +50,34 @@ static void test_switch_multiplies_curvature(void **st)
     task_free(t);
 }
 
+/* Two paths on one task instance, reset one after the other and then
+ * stepped in turns of 2 calls: each path's loss jumps at its own 4th call. */
+static void test_switch_counts_each_stream(void **st)
+{
+    (void)st;
+    task_params p = {.dim = 5, .switch_step = 4, .switch_scale = 10};
+    task *t = family_make("switch_quadratic", p, 3);
+    float x[5], g[5];
+    rng a, b;
+    rng_seed(&a, 1);
+    rng_seed(&b, 2);
+    task_init_params(t, 4, x);
+    double l0 = task_loss_grad(t, x, g, &a);   /* path a: call 0 */
+    task_init_params(t, 4, x);
+    assert_true(task_loss_grad(t, x, g, &b) == l0);   /* path b: call 0 */
+    double la[4], lb[4];
+    for (int k = 0; k < 2; k++) {
+        la[2 * k] = task_loss_grad(t, x, g, &a);
+        la[2 * k + 1] = task_loss_grad(t, x, g, &a);
+        lb[2 * k] = task_loss_grad(t, x, g, &b);
+        lb[2 * k + 1] = task_loss_grad(t, x, g, &b);
+    }
+    /* calls 1..4 of each: 1, 2, 3 before the switch, 4 after */
+    for (int i = 0; i < 3; i++) assert_true(la[i] == l0 && lb[i] == l0);
+    assert_true(fabs(la[3] / l0 - 10) < 1e-9 && fabs(lb[3] / l0 - 10) < 1e-9);
+    task_free(t);
+}
+
 static void test_switch_refusals(void **st)
 {
     (void)st;
@@ -64,6 +94,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_switch_checks),
         cmocka_unit_test(test_switch_multiplies_curvature),
+        cmocka_unit_test(test_switch_counts_each_stream),
         cmocka_unit_test(test_switch_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
