@@ -210,12 +210,13 @@ typedef struct opt_ctx {
     size_t     n;
     int        mode;
     double     gsq;          /* RUN_STEP_GSQ: vm_sumsq(grads) */
+    int        with_loss;    /* 1: each step gets a loss (mem_lopt's memory writes), else NAN */
 } opt_ctx;
 
 static int opt_run(void *vctx)
 {
     opt_ctx *c = vctx;
-    step_info info = {.loss = NAN};
+    step_info info = {.loss = c->with_loss ? 1.0 / (double)(c->o.t + 1) : NAN};
     double usq, psq;
     switch (c->mode) {
     case RUN_KERNEL:
@@ -308,6 +309,7 @@ static double time_opt_tensors(const opt_config *cfg, size_t n, int ntens, int *
     *err = opt_ctx_init_tensors(&c, cfg, n, ntens);
     if (*err) return NAN;
     c.gsq = vm_sumsq(c.grads, c.n);
+    c.with_loss = 1;   /* learned optimizers other than mem_lopt ignore it */
     double t = time_best(opt_run, &c);
     if (isnan(t)) *err = ERR_INTERNAL;
     opt_ctx_deinit(&c);
@@ -515,22 +517,25 @@ static void bench_attn(double t_adam_1e6)
     }
 }
 
-/* graph_lopt (issue 18: a ratio to Adam's step): its per-parameter rule on
- * one tensor, then 64 tensors in the default chain (63 edges) through the
- * default 16-wide, 2-round message passing. */
-static void bench_graph(double t_adam_1e6)
+/* A learned optimizer whose network works per tensor (issue 18: graph_lopt,
+ * mem_lopt), as a ratio to Adam's step: its per-parameter rule on one tensor
+ * of 1e6, then the same 1e6 parameters in 64 tensors.  graph_lopt: the
+ * default 16-wide, 2-round message passing over the default chain (63
+ * edges); mem_lopt: memory_size 1000 with a loss every step (its read and
+ * write). */
+static void bench_tensor_lopt(double t_adam_1e6, const char *name, const char *note)
 {
     opt_config cfg;
-    int err = opt_config_defaults(&cfg, "graph_lopt");
+    int err = opt_config_defaults(&cfg, name);
     cfg.weights = LOPT_WEIGHTS_DEFAULT;
-    static const struct { int ntens; const char *fig, *note; } v[] = {
-        {1, "graph_lopt_step_1e6", "1 tensor, 1 thread"},
-        {64, "graph_lopt_step_1e6_64t", "64 tensors, chain graph, 1 thread"},
-    };
     for (int i = 0; i < 2; i++) {
-        double t = err ? NAN : time_opt_tensors(&cfg, 1000000, v[i].ntens, &err);
-        add_row(v[i].fig, isnan(t) ? NAN : 1e6 / t, "params/s", isnan(t) ? NAN : t / t_adam_1e6,
-                "adam_step_1e6 (cost x)", "-", isnan(t) ? err_name(err) : v[i].note);
+        int ntens = i ? 64 : 1;
+        char fig[48], what[96];
+        snprintf(fig, sizeof fig, "%s_step_1e6%s", name, i ? "_64t" : "");
+        snprintf(what, sizeof what, "%d tensor%s, %s, 1 thread", ntens, i ? "s" : "", note);
+        double t = err ? NAN : time_opt_tensors(&cfg, 1000000, ntens, &err);
+        add_row(fig, isnan(t) ? NAN : 1e6 / t, "params/s", isnan(t) ? NAN : t / t_adam_1e6,
+                "adam_step_1e6 (cost x)", "-", isnan(t) ? err_name(err) : what);
     }
 }
 
@@ -557,7 +562,8 @@ static void bench_learned(double t_adam_1e6)
         if (i == 1) bench_lstm_kernels(t_adam_1e6);
     }
     bench_attn(t_adam_1e6);
-    bench_graph(t_adam_1e6);
+    bench_tensor_lopt(t_adam_1e6, "graph_lopt", "chain graph");
+    bench_tensor_lopt(t_adam_1e6, "mem_lopt", "memory 1000, a loss every step");
 }
 
 /* ---- JSON ---------------------------------------------------------------- */

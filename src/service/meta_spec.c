@@ -70,6 +70,7 @@ static const key_def num_keys[] = {
     {"num_heads", K_I32, MC(heads), 1, LOPT_ATTN_MAX_HEADS},
     {"sequence_length", K_I32, MC(seq), 1, LOPT_ATTN_MAX_SEQ},
     {"hold_zero_grad", K_I32, MC(hold_zero_grad), 0, 1},
+    {"memory_reads", K_I32, MC(memory_reads), 0, 1},
     {"trust", K_DBL, MC(trust), 0, 1e6},
 };
 #define NUM_KEYS ((int)(sizeof num_keys / sizeof num_keys[0]))
@@ -115,6 +116,7 @@ static const tkey task_keys[] = {
     {"init_scale", TP(init_scale), 1, 1e-6, 1e6}, {"noise", TP(noise), 1, -1, 1e6},
     {"heads", TP(heads), 0, 1, 1024},       {"augment", TP(augment), 0, 0, 1},
     {"bottleneck", TP(bottleneck), 0, 1, 4096},
+    {"switch_step", TP(switch_step), 0, 1, 1e9}, {"switch_scale", TP(switch_scale), 1, 1e-6, 1e6},
 };
 
 int meta_task_parse(const char *text, meta_task_spec *t, char *msg, size_t cap)
@@ -184,7 +186,7 @@ int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, 
     }
     if (strcmp(key, "optimizer") == 0) {
         if (lopt_arch_from_name(value) < 0)
-            return fail(msg, cap, ERR_UNKNOWN_OPTIMIZER, "optimizer must be mlp_lopt, lstm_lopt, nn_adam or attn_lopt, not \"%.40s\"%s", value, "");
+            return fail(msg, cap, ERR_UNKNOWN_OPTIMIZER, "optimizer must be mlp_lopt, lstm_lopt, nn_adam, attn_lopt, graph_lopt or mem_lopt, not \"%.40s\"%s", value, "");
         snprintf(sp->mc.optimizer, sizeof sp->mc.optimizer, "%s", value);
         return 0;
     }
@@ -329,6 +331,7 @@ int meta_spec_from_json(meta_spec *sp, const cJSON *obj, char *msg, size_t cap)
         /* null: the inner optimizer's own default (what meta_spec_to_json writes when unset) */
         if (cJSON_IsNull(it) && strcmp(key, "hold_zero_grad") == 0) { sp->mc.hold_zero_grad = -1; continue; }
         if (cJSON_IsNull(it) && strcmp(key, "trust") == 0) { sp->mc.trust = -1; continue; }
+        if (cJSON_IsNull(it) && strcmp(key, "memory_reads") == 0) { sp->mc.memory_reads = -1; continue; }
         char val[64];
         const char *v = val;
         if (cJSON_IsString(it)) v = it->valuestring;
@@ -374,6 +377,8 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "num_heads and sequence_length work with attn_lopt only%s%s", "", "");
     if (c->hold_zero_grad >= 0 && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "hold_zero_grad works with mlp_lopt only%s%s", "", "");
+    if (c->memory_reads >= 0 && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MEM)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "memory_reads works with mem_lopt only%s%s", "", "");
     if (c->trust >= 0 && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "trust works with mlp_lopt only%s%s", "", "");
     if (c->objective == META_OBJ_REF && c->estimator == META_TBPTT)
@@ -479,6 +484,7 @@ cJSON *meta_spec_to_json(const meta_spec *sp)
     else cJSON_AddNullToObject(o, "hold_zero_grad");   /* the optimizer's default */
     if (c->trust >= 0) cJSON_AddNumberToObject(o, "trust", c->trust);
     else cJSON_AddNullToObject(o, "trust");
+    if (c->memory_reads >= 0) cJSON_AddNumberToObject(o, "memory_reads", c->memory_reads);
     cJSON_AddNumberToObject(o, "outer_steps", (double)sp->outer_steps);
     cJSON_AddNumberToObject(o, "checkpoint_every", (double)sp->checkpoint_every);
     cJSON_AddNumberToObject(o, "keep_checkpoints", sp->keep_checkpoints);

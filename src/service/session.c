@@ -26,6 +26,7 @@ static void session_publish(session *s)
     memcpy(s->info.status, s->status, sizeof s->info.status);
     memcpy(s->info.reason, s->reason, sizeof s->info.reason);
     s->info.npend = s->g.npend;
+    if (!opt_memory(&s->o, &s->info.mem_size, &s->info.mem_fill)) s->info.mem_size = s->info.mem_fill = 0;
     pthread_mutex_unlock(&s->info_mu);
 }
 
@@ -535,6 +536,13 @@ cJSON *session_describe(session *s)
         else cJSON_AddNullToObject(o, "last_loss");
         cJSON_AddNumberToObject(o, "saved_step", (double)s->info.saved_step);
         if (s->sp.workers > 1) cJSON_AddNumberToObject(o, "pending_workers", s->info.npend);
+        if (s->info.mem_size > 0) {   /* mem_lopt, lstm_lopt with memory_size > 0 */
+            cJSON *m = cJSON_AddObjectToObject(o, "memory");
+            if (m) {
+                cJSON_AddNumberToObject(m, "size", (double)s->info.mem_size);
+                cJSON_AddNumberToObject(m, "fill", (double)s->info.mem_fill);
+            }
+        }
     }
     pthread_mutex_unlock(&s->info_mu);
     return o;

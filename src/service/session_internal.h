@@ -74,6 +74,7 @@ struct session {
         char    status[16];
         char    reason[160];
         int     npend;
+        int64_t mem_size, mem_fill;   /* the optimizer's memory (opt_memory); size 0: none */
     } info;
 };
 

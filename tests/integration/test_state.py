@@ -21,6 +21,8 @@ SPECS = {
     "lstm_lopt": {"optimizer": "lstm_lopt", "hyperparams": {"lr": 0.001}},
     "attn_lopt": {"optimizer": "attn_lopt",
                   "hyperparams": {"lr": 0.001, "hidden_size": 8, "num_heads": 4, "sequence_length": 3}},
+    "mem_lopt": {"optimizer": "mem_lopt", "hyperparams": {"lr": 0.001, "memory_size": 4}},
+    "lstm_lopt_memory": {"optimizer": "lstm_lopt", "hyperparams": {"lr": 0.001, "memory_size": 4}},
 }
 
 

@@ -257,6 +257,12 @@ int lopt_weights_resolve(const opt_config *cfg, int arch, int hidden, int depth,
     return lopt_weights_init_default(out, arch, hidden, depth, 0x6c6f7074ull + (uint64_t)arch);
 }
 
+int lopt_weights_uses_record(const opt_config *cfg, int arch)
+{
+    int rc;
+    return resolve_record(cfg, arch, &rc) != NULL;
+}
+
 int lopt_weights_resolve_shape(const opt_config *cfg, int arch, int hidden, int depth, int *out_hidden,
                                int *out_depth, size_t *out_ntheta)
 {

@@ -44,8 +44,8 @@
 #include "opt.h"
 
 enum { LOPT_ARCH_MLP = 1, LOPT_ARCH_LSTM = 2, LOPT_ARCH_NNADAM = 3, LOPT_ARCH_ATTN = 4 };
-/* graph_lopt (lopt_graph.c); 6, leaving 5 to mem_lopt */
-enum { LOPT_ARCH_GRAPH = 6 };
+/* graph_lopt (lopt_graph.c) and mem_lopt (lopt_mem.c) */
+enum { LOPT_ARCH_MEM = 5, LOPT_ARCH_GRAPH = 6 };
 
 #define LOPT_WEIGHTS_VERSION 1u
 #define LOPT_MAX_HIDDEN      256
@@ -135,6 +135,9 @@ int  lopt_weights_resolve_shape(const opt_config *cfg, int arch, int hidden, int
  * has them (> 0); else *heads and *seq are left as they are.  0 or the
  * errors of lopt_weights_resolve (same lock rules). */
 int  lopt_weights_resolve_ext(const opt_config *cfg, int arch, int *heads, int *seq);
+/* 1 when lopt_weights_resolve would copy a record of the table, 0 when it
+ * would take the default init (also when it would fail).  Same lock rules. */
+int  lopt_weights_uses_record(const opt_config *cfg, int arch);
 /* opt_config.weights value that means "the default init, never the table"
  * (meta-training uses it, then writes theta through lopt_opt_weights). */
 #define LOPT_WEIGHTS_DEFAULT "@default"

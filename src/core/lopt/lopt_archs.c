@@ -10,6 +10,7 @@ static const lopt_arch *const archs[] = {
     &lopt_arch_nnadam,
     &lopt_arch_attn,
     &lopt_arch_graph,
+    &lopt_arch_mem,
 };
 #define NARCHS ((int)(sizeof archs / sizeof archs[0]))
 

@@ -44,9 +44,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ATTN_B1    0.9f
-#define ATTN_B2    0.999f
-#define ATTN_EPS   1e-8f
+#define ATTN_B1    LOPT_ADAMDIR_B1   /* the rule: lopt_adamdir.c */
+#define ATTN_B2    LOPT_ADAMDIR_B2
 #define ATTN_STEP  1e-3f
 #define ATTN_SCLIP 5.0f
 #define ATTN_FLOOR 1e-12
@@ -191,19 +190,10 @@ static void attn_tensor_stats(attn_state *s, int j, const layout_tensor *lt, con
                               const float *grads, double c1, double c2, int64_t t)
 {
     size_t off = lt->offset, n = lt->size;
-    const float *g = grads + off, *p = params + off;
-    float *m = s->m + off, *v = s->v + off;
-    float ic1 = (float)(1.0 / c1), ic2 = (float)(1.0 / c2);
-    double sg = 0, sp = 0, sd = 0, sgm = 0, sm = 0;
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i], mo = m[i];
-        sgm += (double)gi * mo; sm += (double)mo * mo;
-        float mi = ATTN_B1 * mo + (1 - ATTN_B1) * gi;
-        float vi = ATTN_B2 * v[i] + (1 - ATTN_B2) * gi * gi;
-        m[i] = mi; v[i] = vi;
-        float d = mi * ic1 / (sqrtf(vi * ic2) + ATTN_EPS);
-        sg += (double)gi * gi; sp += (double)p[i] * p[i]; sd += (double)d * d;
-    }
+    lopt_adamdir_sums su;
+    lopt_adamdir_moments(s->m + off, s->v + off, grads + off, params + off, n, (float)(1.0 / c1),
+                         (float)(1.0 / c2), &su);
+    double sg = su.gg, sp = su.pp, sd = su.dd, sgm = su.gm, sm = su.mm;
     double dn = n ? (double)n : 1.0;
     float *h = s->hist + ((size_t)j * s->S + (size_t)((t - 1) % s->S)) * LOPT_ATTN_NSTAT;
     h[0] = clip10(lg(sg, dn) / 10);
@@ -254,15 +244,8 @@ static int attn_step(opt *o, const float *params, const float *grads, float *upd
     for (int j = 0; j < s->ntens; j++) {
         const layout_tensor *lt = &o->lay.tensors[j];
         size_t off = lt->offset, n = lt->size;
-        const float *g = grads + off, *m = s->m + off, *v = s->v + off;
-        float *u = update + off;
         float k = -base * expf(s->sg[2 * j]), gam = s->sg[2 * j + 1];
-        double su = 0;
-        for (size_t i = 0; i < n; i++) {
-            float mh = m[i] * ic1;
-            u[i] = k * (mh + gam * (g[i] - mh)) / (sqrtf(v[i] * ic2) + ATTN_EPS);
-            su += (double)u[i] * u[i];
-        }
+        double su = lopt_adamdir_apply(s->m + off, s->v + off, grads + off, n, ic1, ic2, k, gam, update + off);
         if (!isfinite(su)) bad = 1;
         s->lastu[j] = (float)sqrt(su / (n ? (double)n : 1.0));
     }

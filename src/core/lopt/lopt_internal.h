@@ -11,6 +11,7 @@ extern const opt_vtbl lopt_lstm_vtbl;
 extern const opt_vtbl lopt_nnadam_vtbl;
 extern const opt_vtbl lopt_attn_vtbl;
 extern const opt_vtbl lopt_graph_vtbl;
+extern const opt_vtbl lopt_mem_vtbl;
 
 /* One learned-optimizer architecture.  Each architecture file exports its
  * descriptor (lopt_arch_mlp in lopt_mlp.c, ...), the table in lopt_archs.c
@@ -40,6 +41,7 @@ typedef struct lopt_arch {
 
 extern const lopt_arch lopt_arch_mlp, lopt_arch_lstm, lopt_arch_nnadam, lopt_arch_attn;
 extern const lopt_arch lopt_arch_graph;
+extern const lopt_arch lopt_arch_mem;
 
 /* The table (lopt_archs.c): the architecture with this id / optimizer
  * name / vtbl, NULL when none. */
@@ -140,5 +142,22 @@ typedef struct lopt_fast_lstm_net {
 
 /* Updates of n coordinates from g; advances hc.  1 when non-finite. */
 int  lopt_fast_lstm(const lopt_fast_lstm_net *net, const float *g, size_t n, float *hc, float *update);
+
+/* ---- the Adam-direction rule (lopt_adamdir.c) ---------------------------- */
+
+/* attn_lopt's and mem_lopt's per-parameter rule: Adam's moments (β₁ 0.9,
+ * β₂ 0.999) and u = k·(m̂ + γ(g − m̂))/(√v̂ + ε) (ε 1e-8) for one tensor,
+ * with ic1 = 1/(1−β₁^t), ic2 = 1/(1−β₂^t).  moments updates m and v and
+ * returns the tensor's sums (before the update for gm and mm: Σ g·m_old,
+ * Σ m_old²; after it for the rest: Σg², Σp², Σd² of the direction
+ * d = m̂/(√v̂+ε), Σv); apply writes u and returns Σu². */
+#define LOPT_ADAMDIR_B1  0.9f
+#define LOPT_ADAMDIR_B2  0.999f
+#define LOPT_ADAMDIR_EPS 1e-8f
+typedef struct lopt_adamdir_sums { double gg, pp, dd, gm, mm, vv; } lopt_adamdir_sums;
+void   lopt_adamdir_moments(float *m, float *v, const float *g, const float *p, size_t n, float ic1, float ic2,
+                            lopt_adamdir_sums *s);
+double lopt_adamdir_apply(const float *m, const float *v, const float *g, size_t n, float ic1, float ic2, float k,
+                          float gam, float *u);
 
 #endif

@@ -27,10 +27,28 @@
  * layer_lstm_forward with batch = the block (gates as a [block × 4H] product by
  * OpenBLAS sgemm, libm activations) — kept to measure the batched-GEMM
  * route against the vectorised kernel (bench_core); LOPT_KERNEL_FAST (the
- * default) is lopt_fast.c's vectorised kernel. */
+ * default) is lopt_fast.c's vectorised kernel.
+ *
+ * Builder options (hyperparameters): forget_gate_bias (default 1, in
+ * [−10, 10]) is the forget-gate bias of every layer in the default init —
+ * it applies when no weights record is used, as hidden and depth do (a
+ * record carries its own learned biases); 1 gives today's init bit for bit.
+ * memory_size (default 0 = off, up to LOPT_MEM_MAX) gives the optimizer the
+ * optimization-history memory of lopt_memory.h (the one mem_lopt reads):
+ * key = [mean over tensors of log rms g / 10, log rms of the last update /
+ * 10, 0, 0, 0, loss trend, its slow EMA, tanh(t/1000 − 1)] with the fixed
+ * identity projection; value = (the log scale σ used, 0, the relative loss
+ * change that followed).  With r the read (memory_reads = 1), every update
+ * is multiplied by exp(σ), σ = clip(r_σ − r_Δ, ±LSTM_MEM_SCLIP): a fixed
+ * (not learned) rule that moves the scale away from the choices that
+ * preceded loss increases in similar states and grows it while similar
+ * states were followed by decreases.  memory_reads = 0 (or an empty
+ * memory) gives σ = 0, the memory-off update; with memory_size 0 nothing
+ * of this runs. */
 #include "lopt.h"
 #include "lopt_internal.h"
 #include "layers.h"
+#include "lopt_memory.h"
 #include "errors.h"
 
 #include <math.h>
@@ -39,6 +57,9 @@
 
 #define LSTM_SCALE 1e-3f
 #define LSTM_BLAS_BLOCK 256
+#define LSTM_MEM_SCLIP 3.0f
+
+enum { HP_HIDDEN = HP_COMMON_COUNT, HP_DEPTH, HP_FGB, HP_MSIZE, HP_READS };
 
 int lopt_lstm_kernel = LOPT_KERNEL_FAST;
 
@@ -77,6 +98,8 @@ typedef struct lstm_state {
     float *hc;                 /* (⌈n/8⌉, D, 2, H, 8) */
     float *ref;                /* reference path scratch: x (2), h/c in and out (4 D H), cache (5 H) */
     float *blas;               /* LOPT_KERNEL_BLAS scratch (allocated on first use) */
+    lopt_memory mem;           /* memory_size > 0 (else zeroed: off) */
+    float lastu;               /* memory on: RMS of the last update */
 } lstm_state;
 
 /* Index in hc of h (s = 0) or c (s = 1) of layer l, unit j, coordinate i. */
@@ -89,6 +112,9 @@ static inline size_t hc_at(const lstm_state *s, int l, int sc, size_t i, int j)
 static const hparam_def lstm_hparams[] = {
     {"hidden", 8, 1, LOPT_MAX_HIDDEN, 0, 0, 1, "LSTM width when no weights record is used"},
     {"depth", 2, 1, LOPT_MAX_DEPTH, 0, 0, 1, "LSTM layers when no weights record is used"},
+    {"forget_gate_bias", 1, -10, 10, 0, 0, 0, "forget-gate bias of the default init when no weights record is used (a record carries its own)"},
+    {"memory_size", 0, 0, LOPT_MEM_MAX, 0, 0, 1, "entries of the optimization-history memory (ring buffer; 0 = off); its read sets a global step scale"},
+    {"memory_reads", 1, 0, 1, 0, 0, 1, "with a memory: 1 reads it, 0 zeroes the read (scale 1; writes go on)"},
 };
 
 static void lstm_lopt_deinit(opt *o)
@@ -96,6 +122,7 @@ static void lstm_lopt_deinit(opt *o)
     lstm_state *s = o->state;
     if (!s) return;
     lopt_weights_deinit(&s->w);
+    lopt_memory_deinit(&s->mem);
     free(s->hc); free(s->ref); free(s->blas);
     free(s);
     o->state = NULL;
@@ -121,10 +148,15 @@ static int lstm_lopt_init(opt *o, const opt_config *cfg, const layout *lay)
     lstm_state *s = calloc(1, sizeof *s);
     if (!s) return ERR_NO_MEMORY;
     o->state = s;
-    int rc = lopt_weights_resolve(cfg, LOPT_ARCH_LSTM, (int)cfg->hp[HP_COMMON_COUNT],
-                                  (int)cfg->hp[HP_COMMON_COUNT + 1], &s->w);
+    int rc = lopt_weights_resolve(cfg, LOPT_ARCH_LSTM, (int)cfg->hp[HP_HIDDEN],
+                                  (int)cfg->hp[HP_DEPTH], &s->w);
     if (!rc) rc = lstm_shape(s);
+    if (!rc && cfg->hp[HP_MSIZE] > 0) rc = lopt_memory_init(&s->mem, (int)cfg->hp[HP_MSIZE]);
     if (rc) { lstm_lopt_deinit(o); return rc; }
+    if (cfg->hp[HP_FGB] != 1.0 && !lopt_weights_uses_record(cfg, LOPT_ARCH_LSTM))
+        for (int l = 0; l < s->D; l++)
+            for (int j = 0; j < s->H; j++)
+                s->w.theta[s->cell_off[l] + s->cells[l].b_off + (size_t)s->H + (size_t)j] = (float)cfg->hp[HP_FGB];
     s->n = lay->n;
     s->nhc = (s->n + 7) / 8 * 8 * (size_t)s->D * 2 * (size_t)s->H;
     s->hc = calloc(s->nhc, sizeof(float));
@@ -138,14 +170,15 @@ static int lstm_lopt_state_bytes(const opt_config *cfg, const layout *lay, uint6
 {
     int H, D;
     size_t nt;
-    int rc = lopt_weights_resolve_shape(cfg, LOPT_ARCH_LSTM, (int)cfg->hp[HP_COMMON_COUNT],
-                                        (int)cfg->hp[HP_COMMON_COUNT + 1], &H, &D, &nt);
+    int rc = lopt_weights_resolve_shape(cfg, LOPT_ARCH_LSTM, (int)cfg->hp[HP_HIDDEN],
+                                        (int)cfg->hp[HP_DEPTH], &H, &D, &nt);
     if (rc) return rc;
     uint64_t B = LSTM_BLAS_BLOCK;
     uint64_t floats = opt_bytes_mul((lay->n + 7) / 8 * 8, 2 * (uint64_t)D * (uint64_t)H);
     floats = opt_bytes_add(floats, nt + 2 + 4 * (uint64_t)D * H + 5 * (uint64_t)H);
     floats = opt_bytes_add(floats, 2 * B + 4 * (uint64_t)D * B * H + 5 * B * H);
     *out = opt_bytes_add(sizeof(lstm_state), opt_bytes_mul(floats, sizeof(float)));
+    *out = opt_bytes_add(*out, lopt_memory_bytes((int)cfg->hp[HP_MSIZE]));
     return 0;
 }
 
@@ -213,12 +246,8 @@ static void lstm_blas_block(lstm_state *s, const float *g, size_t i0, int B, flo
     }
 }
 
-static int lstm_lopt_step(opt *o, const float *params, const float *grads, float *update,
-                          double lr, step_info *info)
+static int lstm_kernel_step(lstm_state *s, const float *grads, float *update, float mult)
 {
-    (void)params; (void)info;
-    lstm_state *s = o->state;
-    float mult = (float)lopt_lr_mult(lr);
     if (lopt_lstm_kernel == LOPT_KERNEL_FAST) {
         const float *theta = s->w.theta;
         lopt_fast_lstm_net net;
@@ -247,6 +276,55 @@ static int lstm_lopt_step(opt *o, const float *params, const float *grads, float
     return 0;
 }
 
+/* Memory on: the loss, the key, the read and σ (see the header); returns
+ * exp(σ). */
+static float lstm_mem_scale(opt *o, const float *grads, double loss)
+{
+    lstm_state *s = o->state;
+    lopt_memory_observe(&s->mem, loss);
+    const layout *lay = &o->lay;
+    double lg = 0;
+    for (int j = 0; j < lay->ntensors; j++) {
+        const layout_tensor *lt = &lay->tensors[j];
+        double ss = 0;
+        for (size_t i = 0; i < lt->size; i++) ss += (double)grads[lt->offset + i] * grads[lt->offset + i];
+        lg += log(sqrt(ss / (lt->size ? (double)lt->size : 1.0)) + 1e-12) / 10;
+    }
+    float key[LOPT_MEM_NKEY] = {0}, read[LOPT_MEM_NVAL];
+    double lu = log((double)s->lastu + 1e-12) / 10;
+    key[0] = (float)(lay->ntensors ? lg / lay->ntensors : 0);
+    key[1] = (float)(lu > 10 ? 10 : lu < -10 ? -10 : lu);
+    key[0] = key[0] > 10 ? 10 : key[0] < -10 ? -10 : key[0];
+    key[5] = s->mem.trend;
+    key[6] = s->mem.trend_slow;
+    key[7] = tanhf((float)((double)(o->t + 1) / 1000.0 - 1.0));
+    float sig = 0.0f;
+    if (o->cfg.hp[HP_READS] != 0) {
+        lopt_memory_read(&s->mem, NULL, NULL, key, read);
+        float z = read[0] - read[2];
+        sig = z > LSTM_MEM_SCLIP ? LSTM_MEM_SCLIP : z < -LSTM_MEM_SCLIP ? -LSTM_MEM_SCLIP : z == z ? z : 0.0f;
+    }
+    lopt_memory_propose(&s->mem, key, sig, 0.0f, loss);
+    return expf(sig);
+}
+
+static int lstm_lopt_step(opt *o, const float *params, const float *grads, float *update,
+                          double lr, step_info *info)
+{
+    (void)params;
+    lstm_state *s = o->state;
+    float mult = (float)lopt_lr_mult(lr);
+    if (s->mem.size) {
+        mult *= lstm_mem_scale(o, grads, info ? info->loss : NAN);
+        int rc = lstm_kernel_step(s, grads, update, mult);
+        double su = 0;
+        for (size_t i = 0; i < s->n; i++) su += (double)update[i] * update[i];
+        s->lastu = (float)sqrt(su / (s->n ? (double)s->n : 1.0));
+        return rc;
+    }
+    return lstm_kernel_step(s, grads, update, mult);
+}
+
 static int lstm_lopt_save(const opt *o, blob_writer *w)
 {
     lstm_state *s = o->state;   /* s->ref is scratch */
@@ -259,6 +337,10 @@ static int lstm_lopt_save(const opt *o, blob_writer *w)
                 for (int j = 0; j < s->H; j++) s->ref[j] = s->hc[hc_at(s, l, sc, i, j)];
                 blob_put_f32s(w, s->ref, (size_t)s->H);
             }
+    if (s->mem.size) {          /* memory on; a state without it is as before */
+        lopt_memory_save(&s->mem, w);
+        blob_put_f32s(w, &s->lastu, 1);
+    }
     return w->err;
 }
 
@@ -281,10 +363,22 @@ static int lstm_lopt_load(opt *o, blob_reader *r)
                 blob_get_f32s(r, s->ref, (size_t)s->H);
                 for (int j = 0; j < s->H; j++) s->hc[hc_at(s, l, sc, i, j)] = s->ref[j];
             }
+    if (!blob_reader_status(r) && s->mem.size) {
+        if (lopt_memory_load(&s->mem, r)) { lopt_weights_deinit(&w); return ERR_CORRUPT; }
+        blob_get_f32s(r, &s->lastu, 1);
+    }
     if (blob_reader_status(r)) { lopt_weights_deinit(&w); return ERR_CORRUPT; }
     lopt_weights_deinit(&s->w);
     s->w = w;
     return 0;
+}
+
+static int lstm_lopt_memory(const opt *o, int64_t *size, int64_t *fill)
+{
+    const lstm_state *s = o->state;
+    *size = s->mem.size;
+    *fill = s->mem.fill;
+    return s->mem.size > 0;
 }
 
 const opt_vtbl lopt_lstm_vtbl = {
@@ -300,6 +394,7 @@ const opt_vtbl lopt_lstm_vtbl = {
     .save = lstm_lopt_save,
     .load = lstm_lopt_load,
     .deinit = lstm_lopt_deinit,
+    .memory = lstm_lopt_memory,
 };
 
 const lopt_arch lopt_arch_lstm = {

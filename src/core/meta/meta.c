@@ -32,6 +32,7 @@ void meta_config_defaults(meta_config *c)
     c->ref_lr = 1e-3;
     c->hold_zero_grad = -1;
     c->trust = -1;
+    c->memory_reads = -1;
 }
 
 int meta_inner_config(const meta_config *c, opt_config *oc)
@@ -44,6 +45,7 @@ int meta_inner_config(const meta_config *c, opt_config *oc)
     if (!rc && c->seq && a && a->seq_hp) rc = opt_config_set(oc, a->seq_hp, c->seq);
     if (!rc && c->hold_zero_grad >= 0) rc = opt_config_set(oc, "hold_zero_grad", c->hold_zero_grad);
     if (!rc && c->trust >= 0) rc = opt_config_set(oc, "trust", c->trust);
+    if (!rc && c->memory_reads >= 0) rc = opt_config_set(oc, "memory_reads", c->memory_reads);
     oc->weights = LOPT_WEIGHTS_DEFAULT;
     return rc;
 }
@@ -412,6 +414,7 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         cfg->mup_base < 0 || cfg->mup_base > LOPT_MUP_MAX_BASE || (cfg->mup_base && arch != LOPT_ARCH_MLP) ||
         cfg->hold_zero_grad < -1 || cfg->hold_zero_grad > 1 || (cfg->hold_zero_grad >= 0 && arch != LOPT_ARCH_MLP) ||
         !(cfg->trust == -1 || (cfg->trust >= 0 && cfg->trust <= 1e6)) || (cfg->trust >= 0 && arch != LOPT_ARCH_MLP) ||
+        cfg->memory_reads < -1 || cfg->memory_reads > 1 || (cfg->memory_reads >= 0 && arch != LOPT_ARCH_MEM) ||
         cfg->heads < 0 || cfg->seq < 0 || ((cfg->heads || cfg->seq) && !lopt_arch_by_id(arch)->heads_hp) ||
         cfg->unroll_start < 0 || cfg->unroll_start > cfg->unroll || cfg->horizon_max_start < 0 ||
         cfg->horizon_max_start > cfg->horizon_max)
@@ -611,6 +614,7 @@ uint64_t meta_cfg_fingerprint(const meta_job *j)
     if (hi >= 0 && !meta_inner_config(c, &oc) && oc.hp[hi] != 0) h = blob_crc32(h, "hold", 4);
     double trust = meta_inner_trust(c);   /* likewise the trust region on */
     if (trust > 0) h = blob_crc32(h, &trust, sizeof trust);
+    if (c->memory_reads == 0) h = blob_crc32(h, "noreads", 7);   /* mem_lopt's ablation */
     return h;
 }
 

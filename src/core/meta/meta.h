@@ -159,6 +159,8 @@ typedef struct meta_config {
                                            0 or 1; -1 = the optimizer's default */
     double   trust;                     /* mlp_lopt's trust region in the inner optimizer:
                                            >= 0; -1 = the optimizer's default */
+    int      memory_reads;              /* mem_lopt's memory_reads in the inner optimizer:
+                                           0 or 1; -1 = the optimizer's default (1) */
     uint64_t seed;
     int      tbptt_exact;               /* META_TBPTT: 1 = second order through task_hvp */
     int      train;                     /* which part of theta meta-training changes (META_TRAIN_*);
@@ -178,7 +180,7 @@ enum { META_TRAIN_ALL = 0, META_TRAIN_NETWORK = 1, META_TRAIN_STEP_SCALE = 2 };
 void meta_config_defaults(meta_config *c);
 
 /* The inner learned optimizer's config: c's optimizer, hidden, depth,
- * hold_zero_grad and trust (when set), the default weights slot. */
+ * hold_zero_grad, trust and memory_reads (when set), the default weights slot. */
 int  meta_inner_config(const meta_config *c, opt_config *oc);
 /* The inner mlp_lopt's trust region in effect (0 = off, or another optimizer). */
 double meta_inner_trust(const meta_config *c);

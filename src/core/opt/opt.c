@@ -413,6 +413,13 @@ int opt_diag(const opt *o, opt_diag_value *out, int cap)
     return n < 0 ? 0 : n > cap ? cap : n;
 }
 
+int opt_memory(const opt *o, int64_t *size, int64_t *fill)
+{
+    *size = *fill = 0;
+    if (!o->vt || !o->vt->memory || !o->state) return 0;
+    return o->vt->memory(o, size, fill) == 1;
+}
+
 int opt_save(const opt *o, uint8_t **out, size_t *out_len)
 {
     blob_writer w;

@@ -119,6 +119,10 @@ typedef struct opt_vtbl {
      * init and state_bytes refuse the same configs (and those a weights
      * record makes invalid); this gives callers the reason first. */
     int  (*check)(const opt_config *cfg, const layout *lay, char *msg, size_t cap);
+    /* Optional: an optimizer with an optimization-history memory (mem_lopt,
+     * lstm_lopt with memory_size > 0) gives its capacity and the entries it
+     * holds and returns 1; 0 when it has none (session GET's `memory`). */
+    int  (*memory)(const opt *o, int64_t *size, int64_t *fill);
 } opt_vtbl;
 
 struct opt {
@@ -230,6 +234,8 @@ int  opt_can_mask(const opt *o);
 /* The optimizer's diagnostics (opt_vtbl.diag): how many written to out
  * (at most cap); 0 for an optimizer without any. */
 int  opt_diag(const opt *o, opt_diag_value *out, int cap);
+/* opt_vtbl.memory: 1 and *size, *fill when o has a memory, else 0. */
+int  opt_memory(const opt *o, int64_t *size, int64_t *fill);
 /* Serializes t and the optimizer's state as a BLOB_KIND_OPT_STATE blob. */
 int  opt_save(const opt *o, uint8_t **out, size_t *out_len);
 /* Restores from opt_save's blob into an opt already initialised with the same

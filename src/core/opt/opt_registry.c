@@ -16,6 +16,7 @@ extern const opt_vtbl lopt_mlp_vtbl;
 extern const opt_vtbl lopt_lstm_vtbl;
 extern const opt_vtbl lopt_nnadam_vtbl;
 extern const opt_vtbl lopt_attn_vtbl;
+extern const opt_vtbl lopt_mem_vtbl;
 extern const opt_vtbl opt_hybrid_vtbl;
 extern const opt_vtbl lopt_graph_vtbl;
 extern const opt_vtbl opt_metasgd_vtbl;   /* src/core/meta/opt_metasgd.c */
@@ -30,6 +31,7 @@ static const opt_vtbl *const registry[] = {
     &lopt_lstm_vtbl,
     &lopt_nnadam_vtbl,
     &lopt_attn_vtbl,
+    &lopt_mem_vtbl,
     &opt_hybrid_vtbl,
     &lopt_graph_vtbl,
     &opt_metasgd_vtbl,

@@ -24,6 +24,7 @@ static const task_family *const families[] = {
     &task_family_mlp_autoencoder,
     &task_family_deep_mlp,
     &task_family_mlp_regression,
+    &task_family_switch_quadratic,
 };
 #define NFAMILIES ((int)(sizeof families / sizeof families[0]))
 

@@ -28,6 +28,8 @@
  *   mlp_autoencoder    (vision)    MLP autoencoder on Fashion-MNIST, MSE reconstruction
  *   deep_mlp           (tabular)   MLP classifier, depth 2-6, on synthetic teacher-net labels
  *   mlp_regression     (tabular)   MLP, MSE, on synthetic teacher-net targets + noise
+ *   switch_quadratic   (synthetic) noisy_quadratic's diagonal quadratic whose curvature is
+ *                                  multiplied by switch_scale after switch_step steps of a run
  * The synthetic families add gradient noise noise*N(0,1) when noise > 0.
  * Any family with augment = 1: per-tensor parameter scales and a loss factor from the seed.
  *
@@ -109,6 +111,8 @@ typedef struct task_params {
     int    augment;      /* 1 = rescale parameters and loss from the seed (VeLO-style; tasks_augment.c) */
     const char *data_path; /* fmnist: directory; char_rnn: text file; NULL = the source's default */
     const task_data *data; /* fmnist_mlp, char_rnn: their data (must outlive the task); NULL = none */
+    int    switch_step;  /* switch_quadratic: steps before the curvature switches (1000) */
+    double switch_scale; /* switch_quadratic: the curvature's factor after the switch (100) */
 } task_params;
 
 typedef struct task task;

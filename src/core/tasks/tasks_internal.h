@@ -24,6 +24,7 @@ extern const task_family task_family_conv_net;
 extern const task_family task_family_mlp_autoencoder;
 extern const task_family task_family_deep_mlp;
 extern const task_family task_family_mlp_regression;
+extern const task_family task_family_switch_quadratic;
 
 /* Sets t->lay (layout_init, no parameter limit) and t->n from `ntensors`
  * named shapes; task_free releases it.  0 or layout_init's error.  The
