@@ -56,6 +56,16 @@ def test_adapt_job_stores_a_domain_record(daemon):
     assert daemon.json("DELETE", f"/v1/meta/jobs/{job['id']}")[0] == 200
 
 
+def test_adapt_takes_the_base_architecture(daemon):
+    # another optimizer's record: the job runs that optimizer at the record's size
+    job = run_done(daemon, dict(ADAPT, base="lstm_lopt", name="lstm-deep", outer_steps=1))
+    st, base = daemon.json("GET", "/v1/weights/lstm_lopt")
+    assert st == 200, base
+    assert job["config"]["optimizer"] == "lstm_lopt" and job["config"]["hidden"] == base["architecture"]["hidden"]
+    st, rec = daemon.json("GET", "/v1/weights/lstm-deep")
+    assert st == 200 and rec["optimizer"] == "lstm_lopt" and rec["architecture"] == base["architecture"], rec
+
+
 def test_adapt_hostile_requests(daemon):
     cases = [
         (dict(ADAPT, base="no_such_record"), "invalid_argument"),
