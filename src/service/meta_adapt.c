@@ -27,7 +27,7 @@ static int set_recipe(meta_spec *sp, char *msg, size_t cap)
 {
     static const char *const kv[][2] = {
         {"estimator", "pes"}, {"particles", "16"}, {"unroll", "20"}, {"horizon_min", "200"},
-        {"horizon_max", "1000"}, {"sigma", "0.01"}, {"outer_lr", "0.003"}, {"checkpoint_every", "10"},
+        {"horizon_max", "1000"}, {"sigma", "0.01"}, {"outer_lr", "0.0003"}, {"checkpoint_every", "10"},
     };
     _Static_assert(META_ADAPT_PARTICLES == 16, "the recipe's particles");
     for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {

@@ -18,7 +18,7 @@
  *   seed          0 to 2^53 − 1 (default 1)
  *   domain        as for meta-training (default: the tasks' domain)
  * The recipe (PES, META_ADAPT_PARTICLES particles, unroll 20, episodes of
- * 200 to 1000 steps, σ 0.01, outer Adam at 3e-3) is fixed here, written
+ * 200 to 1000 steps, σ 0.01, outer Adam at 3e-4, chosen on a selection split) is fixed here, written
  * once; deploy/meta/experiments/adapt/adapt_deep_mlp.conf is the same job
  * as a config file.
  *
