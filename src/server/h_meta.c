@@ -19,6 +19,7 @@
 #include "h_body.h"
 #include "handlers.h"
 #include "lopt.h"
+#include "meta_adapt.h"
 #include "meta_jobs.h"
 #include "meta_run.h"
 #include "store.h"
@@ -172,13 +173,14 @@ void h_meta_jobs_create(req *r)
     cJSON *body = h_body_json(r);
     if (!body) return;
     char msg[400];
-    if (fewshot_spec_is_request(body)) {
+    int is_adapt = meta_adapt_is_request(body);
+    if (!is_adapt && fewshot_spec_is_request(body)) {
         fewshot_create(r, body);
         return;
     }
     meta_spec sp;
     meta_spec_defaults(&sp);
-    int rc = meta_spec_from_json(&sp, body, msg, sizeof msg);
+    int rc = is_adapt ? meta_adapt_from_json(&sp, body, msg, sizeof msg) : meta_spec_from_json(&sp, body, msg, sizeof msg);
     cJSON_Delete(body);
     if (!rc) rc = meta_spec_check(&sp, msg, sizeof msg);
     if (!rc) rc = meta_run_check_weights(&sp, msg, sizeof msg);

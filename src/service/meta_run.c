@@ -11,6 +11,7 @@
 
 #include "errors.h"
 #include "lopt.h"
+#include "meta_reptile.h"
 #include "meta_weights.h"
 #include "tasks.h"
 
@@ -62,6 +63,19 @@ static int outer_step(meta_job *j, int nthreads, meta_report *rep)
     for (int t = 0; t < nthreads; t++)
         if (args[t].rc) return args[t].rc;
     return meta_step_end(j, rep);
+}
+
+static int threaded_step(void *ctx, meta_job *inner, meta_report *rep)
+{
+    return outer_step(inner, *(const int *)ctx, rep);
+}
+
+/* One outer step of the job: plain, or Reptile's over families
+ * (maml_inner_steps > 0, meta_reptile.h) with each inner step threaded. */
+static int job_step(const meta_spec *sp, meta_job *j, int nthreads, meta_report *rep)
+{
+    if (sp->mc.maml_inner_steps > 0) return meta_reptile_step(j, threaded_step, &nthreads, rep);
+    return outer_step(j, nthreads, rep);
 }
 
 static int save_checkpoint(const meta_run_io *io, const meta_job *j, uint8_t **out, size_t *len, char *msg, size_t cap)
@@ -173,9 +187,11 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
             break;
         }
         meta_report rep;
-        if (io && io->step) rc = io->step(io->tctx, j, &rep, msg, cap);
+        if (io && io->step && sp->mc.maml_inner_steps > 0)
+            rc = fail(msg, cap, ERR_INVALID_ARGUMENT, "maml_inner_steps runs on one process (not over MPI ranks)%s%s", "", "");
+        else if (io && io->step) rc = io->step(io->tctx, j, &rep, msg, cap);
         else {
-            rc = outer_step(j, nthreads, &rep);
+            rc = job_step(sp, j, nthreads, &rep);
             if (rc) fail(msg, cap, rc, "outer step failed: %s (%.150s)", err_message(rc), tasks_last_error());
         }
         if (rc) break;

@@ -16,6 +16,7 @@
 #include "layers.h"
 #include "lopt.h"
 #include "lopt_attn_net.h"
+#include "meta_reptile.h"
 #include "meta_weights.h"
 #include "tasks.h"
 
@@ -72,6 +73,8 @@ static const key_def num_keys[] = {
     {"hold_zero_grad", K_I32, MC(hold_zero_grad), 0, 1},
     {"memory_reads", K_I32, MC(memory_reads), 0, 1},
     {"trust", K_DBL, MC(trust), 0, 1e6},
+    {"maml_inner_steps", K_I32, MC(maml_inner_steps), 0, META_MAML_MAX_INNER},
+    {"maml_step", K_DBL, MC(maml_step), 1e-6, 1},
 };
 #define NUM_KEYS ((int)(sizeof num_keys / sizeof num_keys[0]))
 
@@ -386,6 +389,8 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
     if (c->estimator == META_TBPTT && meta_inner_trust(c) > 0)
         return fail(msg, cap, ERR_INVALID_ARGUMENT,
                     "estimator tbptt does not record mlp_lopt's trust region: set trust = 0 (or use es or pes)%s%s", "", "");
+    if (c->maml_step > 0 && !c->maml_inner_steps)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "maml_step needs maml_inner_steps > 0%s%s", "", "");
     if (c->unroll_start > c->unroll)
         return fail(msg, cap, ERR_OUT_OF_RANGE, "unroll_start must be <= unroll%s%s", "", "");
     if (c->horizon_max_start > c->horizon_max)
@@ -485,6 +490,10 @@ cJSON *meta_spec_to_json(const meta_spec *sp)
     if (c->trust >= 0) cJSON_AddNumberToObject(o, "trust", c->trust);
     else cJSON_AddNullToObject(o, "trust");
     if (c->memory_reads >= 0) cJSON_AddNumberToObject(o, "memory_reads", c->memory_reads);
+    if (c->maml_inner_steps) {
+        cJSON_AddNumberToObject(o, "maml_inner_steps", c->maml_inner_steps);
+        cJSON_AddNumberToObject(o, "maml_step", c->maml_step > 0 ? c->maml_step : 1.0);
+    }
     cJSON_AddNumberToObject(o, "outer_steps", (double)sp->outer_steps);
     cJSON_AddNumberToObject(o, "checkpoint_every", (double)sp->checkpoint_every);
     cJSON_AddNumberToObject(o, "keep_checkpoints", sp->keep_checkpoints);

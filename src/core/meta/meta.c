@@ -417,7 +417,8 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         cfg->memory_reads < -1 || cfg->memory_reads > 1 || (cfg->memory_reads >= 0 && arch != LOPT_ARCH_MEM) ||
         cfg->heads < 0 || cfg->seq < 0 || ((cfg->heads || cfg->seq) && !lopt_arch_by_id(arch)->heads_hp) ||
         cfg->unroll_start < 0 || cfg->unroll_start > cfg->unroll || cfg->horizon_max_start < 0 ||
-        cfg->horizon_max_start > cfg->horizon_max)
+        cfg->horizon_max_start > cfg->horizon_max || cfg->maml_inner_steps < 0 ||
+        !(cfg->maml_step >= 0 && cfg->maml_step <= 1))
         return ERR_INVALID_ARGUMENT;
     for (int i = 0; i < cfg->ntasks; i++)
         if (!(cfg->tasks[i].weight >= 0) || !(cfg->tasks[i].ref_lr >= 0) ||
@@ -606,6 +607,10 @@ uint64_t meta_cfg_fingerprint(const meta_job *j)
     }
     if (c->heads || c->seq) {
         uint64_t x[] = {(uint64_t)c->heads, (uint64_t)c->seq};
+        h = blob_crc32(h, x, sizeof x);
+    }
+    if (c->maml_inner_steps) {   /* a Reptile job's checkpoint fits only the same k and step size */
+        double x[] = {(double)c->maml_inner_steps, c->maml_step};
         h = blob_crc32(h, x, sizeof x);
     }
     /* The hold on: checkpoints from before it existed (held nothing) do not match. */

@@ -166,6 +166,9 @@ typedef struct meta_config {
     int      train;                     /* which part of theta meta-training changes (META_TRAIN_*);
                                            the rest stays as initialised: it is neither perturbed
                                            nor updated */
+    int      maml_inner_steps;          /* > 0: Reptile across task families, this many ES/PES
+                                           steps per family (meta_reptile.h); 0 = plain training */
+    double   maml_step;                 /* Reptile's step size in (0, 1] (0 = 1 when unset) */
 } meta_config;
 
 /* meta_config.train.  NETWORK and STEP_SCALE are for mlp_lopt: its

@@ -1,7 +1,7 @@
 /* meta_internal.h — the meta_job's insides, shared by meta.c (the outer
  * step, the checkpoint) and meta_split.c (an outer step whose particles were
- * evaluated by several processes).  Not a public interface: only these two
- * files include it.
+ * evaluated by several processes) and meta_reptile.c (Reptile's update of
+ * theta).  Not a public interface: only these three files include it.
  *
  * Invariants: P has cfg.nparticles entries; eps, xi and theta_pm have
  * w.ntheta floats each; a particle whose task is NULL has no paths (its

@@ -26,7 +26,10 @@ static void test_every_shipped_config_parses_and_checks(void **st)
     assert_int_equal(glob("deploy/meta/*.conf", 0, NULL, &g), 0);
     assert_true(g.gl_pathc >= 5);     /* mlp_lopt_base, mlp_lopt, mlp_lopt_wide, lstm_lopt, nn_adam */
     assert_int_equal(glob("deploy/meta/experiments/*.conf", GLOB_APPEND, NULL, &g), 0);
-    int wide = 0, kept = 0;
+    size_t before = g.gl_pathc;
+    assert_int_equal(glob("deploy/meta/experiments/adapt/*.conf", GLOB_APPEND, NULL, &g), 0);
+    assert_true(g.gl_pathc >= before + 5);   /* the few-shot specialisation's configs */
+    int wide = 0, kept = 0, reptile = 0;
     for (size_t i = 0; i < g.gl_pathc; i++) {
         meta_spec sp;
         char msg[400] = "";
@@ -45,7 +48,9 @@ static void test_every_shipped_config_parses_and_checks(void **st)
             assert_int_equal(lopt_theta_count(arch, 32, 2), 1845);
         }
         kept += sp.keep_checkpoints;
+        reptile += sp.mc.maml_inner_steps > 0;
     }
+    assert_int_equal(reptile, 1);    /* experiments/adapt/maml_general.conf */
     assert_true(wide);
     assert_true(kept >= 1);           /* experiments/mlp_lopt_ratios_quad.conf keeps its checkpoints */
     globfree(&g);
@@ -172,6 +177,32 @@ static void test_attn_lopt_keys(void **st)
     assert_non_null(strstr(msg, "attn_lopt only"));
 }
 
+static void test_maml_keys(void **st)
+{
+    (void)st;
+    char msg[400] = "";
+    const char *ok[] = {"maml_inner_steps", "3", "maml_step", "0.5", "task", "quadratic", "task", "rosenbrock", NULL};
+    assert_int_equal(spec_of(ok, msg, sizeof msg), 0);
+    const char *alone[] = {"maml_step", "0.5", NULL};
+    assert_int_equal(spec_of(alone, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "maml_step needs maml_inner_steps"));
+    const char *big[] = {"maml_inner_steps", "101", NULL};
+    assert_int_equal(spec_of(big, msg, sizeof msg), ERR_OUT_OF_RANGE);
+    const char *step0[] = {"maml_inner_steps", "2", "maml_step", "0", NULL};
+    assert_int_equal(spec_of(step0, msg, sizeof msg), ERR_OUT_OF_RANGE);
+    /* the normalised request carries them only when on */
+    meta_spec sp;
+    meta_spec_defaults(&sp);
+    cJSON *j = meta_spec_to_json(&sp);
+    assert_null(cJSON_GetObjectItemCaseSensitive(j, "maml_inner_steps"));
+    cJSON_Delete(j);
+    assert_int_equal(meta_spec_set(&sp, "maml_inner_steps", "2", msg, sizeof msg), 0);
+    j = meta_spec_to_json(&sp);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "maml_inner_steps")->valueint, 2);
+    assert_true(cJSON_GetObjectItemCaseSensitive(j, "maml_step")->valuedouble == 1.0);
+    cJSON_Delete(j);
+}
+
 static void test_robustness_keys(void **st)
 {
     (void)st;
@@ -290,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_task_text_of_vision_and_tabular_families),
         cmocka_unit_test(test_robustness_keys),
         cmocka_unit_test(test_attn_lopt_keys),
+        cmocka_unit_test(test_maml_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
