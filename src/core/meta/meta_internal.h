@@ -44,6 +44,8 @@ struct meta_job {
     float       *grad;            /* last estimate (ntheta) */
     particle    *P;
     rng          base;
+    double      *ewc_F, *ewc_b;   /* (ntheta) Σ_s F_s and Σ_s F_s⊙θ*_s (stages only) */
+    double      *ewc_acc;         /* (ntheta) the current stage's Fisher accumulator */
 };
 
 /* Particle k's perturbation of the current outer step into p->eps: a
