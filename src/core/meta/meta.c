@@ -515,33 +515,6 @@ int meta_eval_particle(meta_job *j, int k)
     }
 }
 
-/* After outer step j->step − 1: when it ended a stage (not the last),
- * consolidates the stage's Fisher estimate and theta into the penalty and
- * restarts the outer Adam and the particles as a fresh job would. */
-static void stage_boundary(meta_job *j)
-{
-    const meta_config *c = &j->cfg;
-    int s = meta_stage_at(c, j->step - 1);
-    if (c->nstages == 0 || s == c->nstages - 1 || j->step != meta_stage_start(c, s + 1)) return;
-    size_t nt = j->w.ntheta;
-    for (size_t i = 0; i < nt; i++) {
-        j->ewc_F[i] += j->ewc_acc[i];
-        j->ewc_b[i] += j->ewc_acc[i] * j->w.theta[i];
-        j->ewc_acc[i] = 0;
-    }
-    memset(j->am, 0, nt * sizeof(double));
-    memset(j->av, 0, nt * sizeof(double));
-    j->at = 0;
-    for (int k = 0; k < c->nparticles; k++) {
-        particle *p = &j->P[k];
-        meta_particle_drop(p);
-        p->episode = 0;
-        p->active = p->failed = 0;
-        p->t = p->horizon = 0;
-        memset(p->xi, 0, nt * sizeof(float));
-    }
-}
-
 int meta_step_end(meta_job *j, meta_report *rep)
 {
     const meta_config *c = &j->cfg;
@@ -582,7 +555,7 @@ int meta_step_end(meta_job *j, meta_report *rep)
         j->w.theta[i] -= (float)(c->outer_lr * (j->am[i] / c1) / (sqrt(j->av[i] / c2) + c->outer_eps));
     }
     j->step++;
-    stage_boundary(j);
+    meta_stage_boundary(j);
     if (rep) {
         rep->step = j->step;
         rep->meta_loss = ml;

@@ -1,5 +1,7 @@
-/* meta_continual.c — stages, EWC and replay (see meta_continual.h). */
+/* meta_continual.c — stages, EWC and replay (see meta_continual.h).  The
+ * stage boundary reaches into the job (meta_internal.h). */
 #include "meta_continual.h"
+#include "meta_internal.h"
 #include "errors.h"
 
 #include <math.h>
@@ -98,6 +100,33 @@ double meta_ewc_penalty(const double *F, const double *b, double c, const double
     double s = c;
     for (size_t i = 0; i < n; i++) s += F[i] * theta[i] * theta[i] - 2 * b[i] * theta[i];
     return 0.5 * lambda * s;
+}
+
+/* After outer step j->step − 1: when it ended a stage (not the last),
+ * consolidates the stage's Fisher estimate and theta into the penalty and
+ * restarts the outer Adam and the particles as a fresh job would. */
+void meta_stage_boundary(meta_job *j)
+{
+    const meta_config *c = &j->cfg;
+    int s = meta_stage_at(c, j->step - 1);
+    if (c->nstages == 0 || s == c->nstages - 1 || j->step != meta_stage_start(c, s + 1)) return;
+    size_t nt = j->w.ntheta;
+    for (size_t i = 0; i < nt; i++) {
+        j->ewc_F[i] += j->ewc_acc[i];
+        j->ewc_b[i] += j->ewc_acc[i] * j->w.theta[i];
+        j->ewc_acc[i] = 0;
+    }
+    memset(j->am, 0, nt * sizeof(double));
+    memset(j->av, 0, nt * sizeof(double));
+    j->at = 0;
+    for (int k = 0; k < c->nparticles; k++) {
+        particle *p = &j->P[k];
+        meta_particle_drop(p);
+        p->episode = 0;
+        p->active = p->failed = 0;
+        p->t = p->horizon = 0;
+        memset(p->xi, 0, nt * sizeof(float));
+    }
 }
 
 int meta_family_loss(const meta_config *cfg, const float *theta, const char *family, int seeds, int steps,

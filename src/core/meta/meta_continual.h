@@ -1,7 +1,8 @@
 /* meta_continual.h — continual learning of optimizer weights: a staged
  * meta-training run (task families presented one after another), elastic
  * weight consolidation (EWC, Kirkpatrick et al. 2017) and replay of earlier
- * families.  meta.c calls these; they hold no state of their own.
+ * families.  meta.c calls these; they hold no state of their own (the
+ * stage boundary, meta_internal.h, changes the job it is given).
  *
  * Stages: meta_config.nstages > 0 stages; stage s covers the outer steps
  * [start_s, start_s + stage_steps[s]) and draws from the tasks of
