@@ -73,6 +73,13 @@ static void duration_text(double s, char *out, size_t cap)
     else snprintf(out, cap, "%.1fs", s);
 }
 
+static void print_stage(void *ctx, const char *line)
+{
+    (void)ctx;
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
 static void print_progress(void *ctx, const meta_report *rep, double wall_s)
 {
     progress_ctx *c = ctx;
@@ -271,7 +278,8 @@ int cli_meta_train_on(int argc, char **argv, const cli_transport *tr)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     progress_ctx pc = {sp.outer_steps, 0, stop_after, db, job};
-    meta_run_io io = {.cancel = &train_cancel, .progress = print_progress, .ctx = &pc, .out_path = out};
+    meta_run_io io = {.cancel = &train_cancel, .progress = print_progress, .ctx = &pc, .out_path = out,
+                     .stage_end = print_stage};
     if (tr) {
         io.begin = tr->begin;
         io.step = tr->step;

@@ -6,12 +6,14 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "errors.h"
 #include "lopt.h"
 #include "meta_reptile.h"
+#include "meta_continual.h"
 #include "meta_weights.h"
 #include "tasks.h"
 
@@ -152,6 +154,29 @@ static int job_from_spec(const meta_spec *sp, meta_job **out, char *msg, size_t 
     return rc;
 }
 
+/* After outer step `step` - 1: when it ended a stage and the spec asks
+ * for it, every family's meta-loss to io->stage_end (meta_run.h). */
+static int stage_eval(const meta_spec *sp, const meta_job *j, int64_t step, const meta_run_io *io, char *msg, size_t cap)
+{
+    const meta_config *c = &sp->mc;
+    int s = meta_stage_at(c, step - 1);
+    if (!sp->stage_eval_steps || !c->nstages || step != meta_stage_start(c, s + 1)) return 0;
+    char line[1024];
+    size_t n = (size_t)snprintf(line, sizeof line, "stage %d/%d end (step %lld):", s + 1, c->nstages, (long long)step);
+    for (int i = 0; i < c->ntasks && n < sizeof line; i++) {
+        int seen = 0;
+        for (int q = 0; q < i; q++) seen |= strcmp(c->tasks[q].family, c->tasks[i].family) == 0;
+        if (seen) continue;
+        double l;
+        int rc = meta_family_loss(c, meta_job_weights(j)->theta, c->tasks[i].family, sp->stage_eval_seeds,
+                                  sp->stage_eval_steps, &l);
+        if (rc) return fail(msg, cap, rc, "stage evaluation failed: %s (%.150s)", err_message(rc), tasks_last_error());
+        n += (size_t)snprintf(line + n, sizeof line - n, " %s=%.6g", c->tasks[i].family, l);
+    }
+    io->stage_end(io->ctx, line);
+    return 0;
+}
+
 int meta_run_check_weights(const meta_spec *sp, char *msg, size_t cap)
 {
     if (!sp->init_weights[0]) return 0;
@@ -210,6 +235,7 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
         free(blob);
         if (rc && !(msg && *msg)) fail(msg, cap, rc, "cannot record progress (%s)%s", err_message(rc), "");
         if (!rc && io && io->progress) io->progress(io->ctx, &rep, wall);
+        if (!rc && io && io->stage_end) rc = stage_eval(sp, j, rep.step, io, msg, cap);
     }
     double wall = wall0 + mono_s() - t0;
     int result;

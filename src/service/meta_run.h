@@ -34,6 +34,10 @@ typedef struct meta_run_io {
     void (*progress)(void *ctx, const meta_report *rep, double wall_s);
     void *ctx;
     const char *out_path;               /* also write the weights blob here (or NULL) */
+    /* Staged runs with stage_eval_steps > 0: after each stage's last step, one
+       line "stage S/N end (step X): FAMILY=LOSS ..." — every family's
+       meta_family_loss of theta (NULL: not computed). */
+    void (*stage_end)(void *ctx, const char *line);
     /* A transport that spreads the particles over processes (the MPI driver,
      * src/cli/mpi/) replaces how a step is run and a checkpoint made; each
      * NULL = this process alone.  begin: once, after the job is created

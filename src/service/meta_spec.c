@@ -17,6 +17,7 @@
 #include "lopt.h"
 #include "lopt_attn_net.h"
 #include "meta_reptile.h"
+#include "meta_continual.h"
 #include "meta_weights.h"
 #include "tasks.h"
 
@@ -75,6 +76,11 @@ static const key_def num_keys[] = {
     {"trust", K_DBL, MC(trust), 0, 1e6},
     {"maml_inner_steps", K_I32, MC(maml_inner_steps), 0, META_MAML_MAX_INNER},
     {"maml_step", K_DBL, MC(maml_step), 1e-6, 1},
+    {"ewc_lambda", K_DBL, MC(ewc_lambda), 0, 1e12},
+    {"replay", K_DBL, MC(replay), 0, 1},
+    {"ewc_window", K_I32, MC(ewc_window), 1, META_MAX_OUTER_STEPS},
+    {"stage_eval_steps", K_I32, SP(stage_eval_steps), 0, 100000},
+    {"stage_eval_seeds", K_I32, SP(stage_eval_seeds), 1, 64},
 };
 #define NUM_KEYS ((int)(sizeof num_keys / sizeof num_keys[0]))
 
@@ -94,6 +100,7 @@ void meta_spec_defaults(meta_spec *sp)
     sp->checkpoint_every = 10;
     sp->threads = 0;
     sp->mc.ntasks = 1;
+    sp->stage_eval_seeds = 4;
 }
 
 int meta_spec_parse_num(const char *v, double *out)
@@ -179,6 +186,46 @@ static int name_index(const char *value, const char *const *names, int n)
     return -1;
 }
 
+/* Parses stages text "fam[,fam...]:steps; ..." into c's stage fields.  With
+ * sp (the check), each stage's tasks are those of its families, and every
+ * family must have a task; without, only the syntax and families are
+ * checked. */
+static int stages_parse(const char *text, const meta_spec *sp, meta_config *c, char *msg, size_t cap)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    c->nstages = 0;
+    char *save = NULL;
+    for (char *st = strtok_r(buf, ";", &save); st; st = strtok_r(NULL, ";", &save)) {
+        while (isspace((unsigned char)*st)) st++;
+        if (!*st) continue;
+        if (c->nstages >= META_MAX_STAGES)
+            return fail(msg, cap, ERR_OUT_OF_RANGE, "at most %s stages%s", "8", "");
+        char *colon = strrchr(st, ':');
+        double d;
+        if (!colon || meta_spec_parse_num(colon + 1, &d) || d < 1 || d > META_MAX_OUTER_STEPS || d != floor(d))
+            return fail(msg, cap, ERR_INVALID_ARGUMENT, "stage \"%.60s\" must be family[,family...]:outer_steps "
+                        "(steps in [1, 1000000])%s", st, "");
+        *colon = '\0';
+        int s = c->nstages;
+        c->stage_steps[s] = (int64_t)d;
+        c->stage_tasks[s] = 0;
+        char *save2 = NULL;
+        for (char *f = strtok_r(st, ", \t", &save2); f; f = strtok_r(NULL, ", \t", &save2)) {
+            if (!tasks_find(f)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "stages: unknown task family \"%.60s\"%s", f, "");
+            uint32_t m = 0;
+            for (int i = 0; sp && i < c->ntasks; i++)
+                if (strcmp(c->tasks[i].family, f) == 0) m |= 1u << i;
+            if (sp && !m) return fail(msg, cap, ERR_INVALID_ARGUMENT, "stages: family \"%.60s\" has no task%s", f, "");
+            c->stage_tasks[s] |= m;
+        }
+        if (!sp) c->stage_tasks[s] = 1;
+        c->nstages++;
+    }
+    if (!c->nstages) return fail(msg, cap, ERR_INVALID_ARGUMENT, "stages names no stage%s%s", "", "");
+    return 0;
+}
+
 int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, size_t cap)
 {
     if (strcmp(key, "name") == 0) {
@@ -227,6 +274,15 @@ int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, 
         if (strlen(value) >= sizeof sp->init_weights)
             return fail(msg, cap, ERR_OUT_OF_RANGE, "init_weights is too long%s%s", "", "");
         snprintf(sp->init_weights, sizeof sp->init_weights, "%s", value);
+        return 0;
+    }
+    if (strcmp(key, "stages") == 0) {
+        if (strlen(value) >= sizeof sp->stages_text)
+            return fail(msg, cap, ERR_OUT_OF_RANGE, "stages is too long%s%s", "", "");
+        meta_config probe = sp->mc;
+        int rc = stages_parse(value, NULL, &probe, msg, cap);   /* the syntax now, the tasks at the check */
+        if (rc) return rc;
+        snprintf(sp->stages_text, sizeof sp->stages_text, "%s", value);
         return 0;
     }
     if (strcmp(key, "task") == 0 || strcmp(key, "tasks") == 0) {
@@ -391,6 +447,8 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
                     "estimator tbptt does not record mlp_lopt's trust region: set trust = 0 (or use es or pes)%s%s", "", "");
     if (c->maml_step > 0 && !c->maml_inner_steps)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "maml_step needs maml_inner_steps > 0%s%s", "", "");
+    if (c->maml_inner_steps && c->nstages)   /* two outer loops: neither runs inside the other */
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "maml_inner_steps and stages cannot be combined%s%s", "", "");
     if (c->unroll_start > c->unroll)
         return fail(msg, cap, ERR_OUT_OF_RANGE, "unroll_start must be <= unroll%s%s", "", "");
     if (c->horizon_max_start > c->horizon_max)
@@ -403,6 +461,19 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
         if (c->objective != META_OBJ_REF && c->tasks[i].ref_lr > 0)
             return fail(msg, cap, ERR_INVALID_ARGUMENT, "task \"%.80s\": ref_lr needs objective = ref%s", sp->task_text[i], "");
     }
+    c->nstages = 0;
+    if (sp->stages_text[0]) {
+        int rc = stages_parse(sp->stages_text, sp, c, msg, cap);
+        if (rc) return rc;
+        uint32_t seen = 0;
+        for (int s = 0; s < c->nstages; s++) seen |= c->stage_tasks[s];
+        for (int i = 0; i < c->ntasks; i++)
+            if (!(seen >> i & 1))
+                return fail(msg, cap, ERR_INVALID_ARGUMENT, "task \"%.80s\" is in no stage%s", sp->task_text[i], "");
+        if (meta_stages_total(c) != sp->outer_steps)
+            return fail(msg, cap, ERR_INVALID_ARGUMENT, "outer_steps must be the sum of the stages' steps%s%s", "", "");
+    } else if (c->ewc_lambda != 0 || c->replay != 0 || sp->stage_eval_steps)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "ewc_lambda, replay and stage_eval_steps need stages%s%s", "", "");
     char ck[META_WNAME_MAX];
     if (sp->keep_checkpoints && !meta_spec_checkpoint_name(sp, sp->outer_steps, ck))
         return fail(msg, cap, ERR_OUT_OF_RANGE, "name is too long for keep_checkpoints (NAME.stepN must fit in 47 "
@@ -493,6 +564,14 @@ cJSON *meta_spec_to_json(const meta_spec *sp)
     if (c->maml_inner_steps) {
         cJSON_AddNumberToObject(o, "maml_inner_steps", c->maml_inner_steps);
         cJSON_AddNumberToObject(o, "maml_step", c->maml_step > 0 ? c->maml_step : 1.0);
+    }
+    if (sp->stages_text[0]) {   /* only a staged run has these */
+        cJSON_AddStringToObject(o, "stages", sp->stages_text);
+        cJSON_AddNumberToObject(o, "ewc_lambda", c->ewc_lambda);
+        cJSON_AddNumberToObject(o, "replay", c->replay);
+        cJSON_AddNumberToObject(o, "ewc_window", c->ewc_window);
+        cJSON_AddNumberToObject(o, "stage_eval_steps", sp->stage_eval_steps);
+        cJSON_AddNumberToObject(o, "stage_eval_seeds", sp->stage_eval_seeds);
     }
     cJSON_AddNumberToObject(o, "outer_steps", (double)sp->outer_steps);
     cJSON_AddNumberToObject(o, "checkpoint_every", (double)sp->checkpoint_every);

@@ -38,6 +38,11 @@ typedef struct meta_spec {
     int     keep_checkpoints;              /* 1: each checkpoint is also a weights record NAME.stepN */
     int     threads;                       /* 0 = every core */
     int     tasks_given;                   /* a "task" key was set */
+    char    stages_text[256];              /* "fam[,fam]:steps; ..." as given ("" = no stages);
+                                              meta_spec_check turns it into mc's stages */
+    int     stage_eval_steps;              /* > 0: at each stage's end, each family's meta-loss
+                                              over this many steps (meta_family_loss) */
+    int     stage_eval_seeds;              /* its seeds per task */
 } meta_spec;
 
 void   meta_spec_defaults(meta_spec *sp);

@@ -1,6 +1,7 @@
 /* meta.c — ES / PES meta-training of learned optimizers.  See meta.h. */
 #include "meta.h"
 #include "meta_internal.h"
+#include "meta_continual.h"
 #include "lopt_internal.h"
 #include "errors.h"
 
@@ -33,6 +34,7 @@ void meta_config_defaults(meta_config *c)
     c->hold_zero_grad = -1;
     c->trust = -1;
     c->memory_reads = -1;
+    c->ewc_window = 10;
 }
 
 int meta_inner_config(const meta_config *c, opt_config *oc)
@@ -112,6 +114,13 @@ int meta_draw_task(const meta_config *c, int k, const rng *r)
         if (u < 0) return i;
     }
     return c->ntasks - 1;
+}
+
+/* The outer step within its stage (the run's step without stages): every
+ * stream and the curriculum restart with each stage. */
+static int64_t lstep(const meta_job *j)
+{
+    return j->step - meta_stage_start(&j->cfg, meta_stage_at(&j->cfg, j->step));
 }
 
 /* ---- sides ------------------------------------------------------------- */
@@ -248,7 +257,7 @@ static int particle_sides(meta_job *j, particle *p, uint64_t init_seed, uint64_t
 static int particle_episode(meta_job *j, int k, rng *r)
 {
     particle *p = &j->P[k];
-    int ti = meta_draw_task(&j->cfg, k, r);
+    int ti = meta_stage_draw(&j->cfg, j->step, k, r);
     uint64_t ts = rng_u64(r), init_seed = rng_u64(r), data_seed = rng_u64(r);
     if (j->cfg.task_seed) { ts = init_seed = j->cfg.task_seed; data_seed = j->cfg.task_seed + 1; }
     int rc = particle_task(j, ti, ts, p);
@@ -272,7 +281,7 @@ static void trained_range(const meta_job *j, size_t *lo, size_t *hi)
 void meta_draw_eps(const meta_job *j, int k, particle *p)
 {
     rng rs, rp, re;
-    rng_split(&j->base, 1 + (uint64_t)j->step, &rs);
+    rng_split(&j->base, 1 + (uint64_t)lstep(j), &rs);
     rng_split(&rs, (uint64_t)k, &rp);
     rng_split(&rp, 7, &re);
     rng_normal_fill(&re, p->eps, j->w.ntheta, 0.0f, (float)j->cfg.sigma);
@@ -304,12 +313,12 @@ static int eval_es(meta_job *j, int k)
 {
     particle *p = &j->P[k];
     rng rs, rp;
-    rng_split(&j->base, 1 + (uint64_t)j->step, &rs);
+    rng_split(&j->base, 1 + (uint64_t)lstep(j), &rs);
     rng_split(&rs, (uint64_t)k, &rp);
     int rc = particle_episode(j, k, &rp);
     if (rc) return rc;
     meta_draw_eps(j, k, p);
-    int U = meta_unroll_at(&j->cfg, j->step);
+    int U = meta_unroll_at(&j->cfg, lstep(j));
     eval_pair(j, p, U, U);
     p->active = 0;
     return 0;
@@ -325,7 +334,7 @@ static int eval_pes(meta_job *j, int k)
         rng_split(&j->base, STREAM_EPISODE + (uint64_t)k, &rk);
         rng_split(&rk, p->episode, &re);
         p->episode++;
-        double lo = log((double)c->horizon_min), hi = log((double)meta_horizon_max_at(c, j->step));
+        double lo = log((double)c->horizon_min), hi = log((double)meta_horizon_max_at(c, lstep(j)));
         p->horizon = (int64_t)llround(exp(lo + (hi - lo) * rng_uniform(&re)));
         if (p->horizon < 1) p->horizon = 1;
         int rc = particle_episode(j, k, &re);
@@ -343,7 +352,7 @@ static int eval_pes(meta_job *j, int k)
     meta_draw_eps(j, k, p);
     for (size_t i = 0; i < j->w.ntheta; i++) p->xi[i] += p->eps[i];
     int64_t left = p->horizon - p->t;
-    int U = meta_unroll_at(c, j->step);
+    int U = meta_unroll_at(c, lstep(j));
     int K = left < U ? (int)left : U;
     eval_pair(j, p, K, U);
     p->t += K;
@@ -356,15 +365,15 @@ static int eval_tbptt(meta_job *j, int k)
     particle *p = &j->P[k];
     const meta_config *c = &j->cfg;
     rng rs, rp;
-    rng_split(&j->base, 1 + (uint64_t)j->step, &rs);
+    rng_split(&j->base, 1 + (uint64_t)lstep(j), &rs);
     rng_split(&rs, (uint64_t)k, &rp);
-    int ti = meta_draw_task(c, k, &rp);
+    int ti = meta_stage_draw(c, j->step, k, &rp);
     uint64_t ts = rng_u64(&rp), init_seed = rng_u64(&rp), data_seed = rng_u64(&rp);
     if (c->task_seed) { ts = init_seed = c->task_seed; data_seed = c->task_seed + 1; }
     size_t nt = j->w.ntheta;
     double *g = malloc(nt * sizeof(double)), L;
     if (!g) return ERR_NO_MEMORY;
-    int rc = meta_unroll_grad(c, j->w.theta, ti, ts, init_seed, data_seed, meta_unroll_at(c, j->step),
+    int rc = meta_unroll_grad(c, j->w.theta, ti, ts, init_seed, data_seed, meta_unroll_at(c, lstep(j)),
                               c->tbptt_exact, &L, g);
     if (rc == ERR_NON_FINITE) {
         /* a diverged unroll: counts as failed, contributes no gradient */
@@ -391,6 +400,7 @@ void meta_job_free(meta_job *j)
     free(j->P);
     lopt_weights_deinit(&j->w);
     free(j->am); free(j->av); free(j->grad);
+    free(j->ewc_F); free(j->ewc_b); free(j->ewc_acc);
     free(j);
 }
 
@@ -418,6 +428,7 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         cfg->heads < 0 || cfg->seq < 0 || ((cfg->heads || cfg->seq) && !lopt_arch_by_id(arch)->heads_hp) ||
         cfg->unroll_start < 0 || cfg->unroll_start > cfg->unroll || cfg->horizon_max_start < 0 ||
         cfg->horizon_max_start > cfg->horizon_max || cfg->maml_inner_steps < 0 ||
+        (cfg->maml_inner_steps > 0 && cfg->nstages > 0) ||
         !(cfg->maml_step >= 0 && cfg->maml_step <= 1))
         return ERR_INVALID_ARGUMENT;
     for (int i = 0; i < cfg->ntasks; i++)
@@ -429,6 +440,7 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         return ERR_INVALID_ARGUMENT;
     for (int i = 0; i < cfg->ntasks; i++)
         if (!tasks_find(cfg->tasks[i].family)) return ERR_INVALID_ARGUMENT;
+    if (meta_stages_check(cfg)) return ERR_INVALID_ARGUMENT;
     meta_job *j = calloc(1, sizeof *j);
     if (!j) return ERR_NO_MEMORY;
     j->cfg = *cfg;
@@ -454,6 +466,12 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
     j->grad = calloc(nt, sizeof(float));
     j->P = calloc((size_t)cfg->nparticles, sizeof *j->P);
     if (!j->am || !j->av || !j->grad || !j->P) { meta_job_free(j); return ERR_NO_MEMORY; }
+    if (cfg->nstages > 0) {
+        j->ewc_F = calloc(nt, sizeof(double));
+        j->ewc_b = calloc(nt, sizeof(double));
+        j->ewc_acc = calloc(nt, sizeof(double));
+        if (!j->ewc_F || !j->ewc_b || !j->ewc_acc) { meta_job_free(j); return ERR_NO_MEMORY; }
+    }
     for (int k = 0; k < cfg->nparticles; k++) {
         particle *p = &j->P[k];
         p->eps = calloc(nt, sizeof(float));
@@ -520,7 +538,14 @@ int meta_step_end(meta_job *j, meta_report *rep)
         for (size_t i = lo; i < hi; i++) j->grad[i] += (float)(coef * dir[i]);
         ml += 0.5 * (p->Lp + p->Lm) / P;
         nfail += p->nfail;
+        if (c->ewc_lambda > 0 && meta_fisher_window(c, j->step)) {   /* this particle's own estimate, squared */
+            int64_t len = c->stage_steps[meta_stage_at(c, j->step)];
+            double W = (double)(c->ewc_window < len ? c->ewc_window : len);
+            meta_fisher_add(j->ewc_acc, dir, coef * P, 1.0 / (W * P), lo, hi);
+        }
     }
+    if (c->ewc_lambda > 0 && meta_stage_at(c, j->step) > 0)
+        meta_ewc_grad(j->grad, j->ewc_F, j->ewc_b, j->w.theta, c->ewc_lambda, lo, hi);
     double gn = 0;
     for (size_t i = 0; i < nt; i++) gn += (double)j->grad[i] * j->grad[i];
     gn = sqrt(gn);
@@ -535,6 +560,7 @@ int meta_step_end(meta_job *j, meta_report *rep)
         j->w.theta[i] -= (float)(c->outer_lr * (j->am[i] / c1) / (sqrt(j->av[i] / c2) + c->outer_eps));
     }
     j->step++;
+    meta_stage_boundary(j);
     if (rep) {
         rep->step = j->step;
         rep->meta_loss = ml;
@@ -556,6 +582,7 @@ int                 meta_job_nparticles(const meta_job *j) { return j->cfg.npart
 int64_t             meta_job_step(const meta_job *j) { return j->step; }
 const lopt_weights *meta_job_weights(const meta_job *j) { return &j->w; }
 const float        *meta_job_grad(const meta_job *j) { return j->grad; }
+void meta_job_ewc(const meta_job *j, const double **F, const double **b) { *F = j->ewc_F; *b = j->ewc_b; }
 
 int meta_unroll_loss(const meta_config *cfg, const float *theta, int task_index,
                      uint64_t task_seed, uint64_t init_seed, uint64_t data_seed,
@@ -613,6 +640,13 @@ uint64_t meta_cfg_fingerprint(const meta_job *j)
         double x[] = {(double)c->maml_inner_steps, c->maml_step};
         h = blob_crc32(h, x, sizeof x);
     }
+    if (c->nstages) {   /* stages: only when set, as above */
+        h = blob_crc32(h, &c->nstages, sizeof c->nstages);
+        h = blob_crc32(h, c->stage_steps, sizeof c->stage_steps);
+        h = blob_crc32(h, c->stage_tasks, sizeof c->stage_tasks);
+        double x[] = {c->ewc_lambda, c->replay, (double)c->ewc_window};
+        h = blob_crc32(h, x, sizeof x);
+    }
     /* The hold on: checkpoints from before it existed (held nothing) do not match. */
     opt_config oc;
     int hi = opt_hparam_index(opt_find(c->optimizer), "hold_zero_grad");
@@ -647,7 +681,7 @@ int meta_put_particle(blob_writer *w, const meta_job *j, int k)
     if (!persist) return 0;
     if (!p->tk) return ERR_INVALID_ARGUMENT;   /* a split step's particle: its owner has the paths */
     blob_put_u64(w, p->task_seed);
-    if (j->cfg.task_draw == META_DRAW_WEIGHTED) blob_put_u32(w, (uint32_t)p->task_index);
+    if (j->cfg.task_draw == META_DRAW_WEIGHTED || j->cfg.nstages) blob_put_u32(w, (uint32_t)p->task_index);
     blob_put_u32(w, (uint32_t)p->failed);
     blob_put_u64(w, (uint64_t)p->t);
     blob_put_u64(w, (uint64_t)p->horizon);
@@ -684,6 +718,12 @@ int meta_save_parts(const meta_job *j, const uint8_t *const *parts, const size_t
     for (size_t i = 0; i < nt; i++) blob_put_f64(&w, j->av[i]);
     for (int k = 0; k < j->cfg.nparticles && !rc; k++)
         rc = parts && parts[k] ? meta_part_copy(&w, j, k, parts[k], lens[k]) : meta_put_particle(&w, j, k);
+    if (j->cfg.nstages)   /* the EWC state (the fingerprint says it is there) */
+        for (size_t i = 0; i < nt; i++) {
+            blob_put_f64(&w, j->ewc_F[i]);
+            blob_put_f64(&w, j->ewc_b[i]);
+            blob_put_f64(&w, j->ewc_acc[i]);
+        }
     if (rc) { blob_writer_deinit(&w); return rc; }
     return blob_writer_finish(&w, out, out_len);
 }
@@ -719,7 +759,7 @@ int meta_load(meta_job *j, const void *data, size_t len)
         if (blob_reader_status(&r)) return ERR_CORRUPT;
         if (!persist) continue;
         uint64_t ts = blob_get_u64(&r);
-        uint32_t ti = j->cfg.task_draw == META_DRAW_WEIGHTED ? blob_get_u32(&r) : (uint32_t)(k % j->cfg.ntasks);
+        uint32_t ti = j->cfg.task_draw == META_DRAW_WEIGHTED || j->cfg.nstages ? blob_get_u32(&r) : (uint32_t)(k % j->cfg.ntasks);
         if (blob_reader_status(&r) || ti >= (uint32_t)j->cfg.ntasks) return ERR_CORRUPT;
         rc = particle_task(j, (int)ti, ts, p);
         if (rc) return rc;
@@ -743,6 +783,12 @@ int meta_load(meta_job *j, const void *data, size_t len)
         p->active = 1;
     }
     if (rc) return rc;
+    if (j->cfg.nstages)
+        for (size_t i = 0; i < nt; i++) {
+            j->ewc_F[i] = blob_get_f64(&r);
+            j->ewc_b[i] = blob_get_f64(&r);
+            j->ewc_acc[i] = blob_get_f64(&r);
+        }
     if (blob_reader_status(&r) || r.pos != r.len) return ERR_CORRUPT;
     return 0;
 }

@@ -102,6 +102,16 @@
  * section from its owner (meta_particle_save), and any split can resume it
  * (every process meta_loads the whole checkpoint).
  *
+ * Stages (nstages > 0; meta_continual.h has the rules): the run is a
+ * sequence of stages, each exactly a fresh job started from the previous
+ * stage's theta — outer Adam, particles and every rng stream restart at the
+ * stage's first step (streams are split by the step within the stage) —
+ * except that a later stage adds λ·F⊙(θ − θ*) (elastic weight
+ * consolidation, summed over earlier stages) to the estimate before
+ * clipping, and draws a `replay` share of its tasks from earlier stages.
+ * With ewc_lambda = 0 and replay = 0 a staged run is therefore bit for bit
+ * the chain of separate jobs.
+ *
  * Ownership: meta_job_new allocates; meta_job_free releases (NULL ok). */
 #ifndef OPTIRS_META_H
 #define OPTIRS_META_H
@@ -116,6 +126,7 @@ enum { META_ES = 0, META_PES = 1, META_TBPTT = 2 };
 #define META_MAX_TASKS   32
 #define META_FAMILY_MAX  32
 #define META_VERSION     1u
+#define META_MAX_STAGES  8
 
 typedef struct meta_task_spec {
     char        family[META_FAMILY_MAX];
@@ -169,6 +180,15 @@ typedef struct meta_config {
     int      maml_inner_steps;          /* > 0: Reptile across task families, this many ES/PES
                                            steps per family (meta_reptile.h); 0 = plain training */
     double   maml_step;                 /* Reptile's step size in (0, 1] (0 = 1 when unset) */
+    /* Continual learning (meta_continual.h): 0 stages = one task mix for
+       the whole run.  Stage s runs stage_steps[s] outer steps on the tasks
+       whose bit is set in stage_tasks[s]. */
+    int      nstages;
+    int64_t  stage_steps[META_MAX_STAGES];
+    uint32_t stage_tasks[META_MAX_STAGES];
+    double   ewc_lambda;                /* >= 0: EWC strength (0 = off) */
+    double   replay;                    /* [0, 1]: share of a later stage's draws from earlier stages */
+    int      ewc_window;                /* >= 1: outer steps at a stage's end whose samples give F */
 } meta_config;
 
 /* meta_config.train.  NETWORK and STEP_SCALE are for mlp_lopt: its
@@ -230,6 +250,9 @@ int                 meta_job_nparticles(const meta_job *j);
 int64_t             meta_job_step(const meta_job *j);
 const lopt_weights *meta_job_weights(const meta_job *j);   /* current theta */
 const float        *meta_job_grad(const meta_job *j);      /* last estimate (unclipped) */
+/* Staged jobs: the EWC penalty's Σ_s F_s and Σ_s F_s⊙θ*_s (ntheta each; both
+ * NULL without stages) — see meta_continual.h. */
+void                meta_job_ewc(const meta_job *j, const double **F, const double **b);
 
 /* Checkpoint (BLOB_KIND_META); the caller frees *out with free().  Load into
  * a job made by meta_job_new with the same config: 0 or ERR_CORRUPT. */

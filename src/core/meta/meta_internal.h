@@ -1,7 +1,8 @@
 /* meta_internal.h — the meta_job's insides, shared by meta.c (the outer
- * step, the checkpoint) and meta_split.c (an outer step whose particles were
- * evaluated by several processes) and meta_reptile.c (Reptile's update of
- * theta).  Not a public interface: only these three files include it.
+ * step, the checkpoint), meta_split.c (an outer step whose particles were
+ * evaluated by several processes), meta_reptile.c (Reptile's update of
+ * theta) and meta_continual.c (a stage's end).  Not a public interface: only
+ * these four files include it.
  *
  * Invariants: P has cfg.nparticles entries; eps, xi and theta_pm have
  * w.ntheta floats each; a particle whose task is NULL has no paths (its
@@ -44,11 +45,18 @@ struct meta_job {
     float       *grad;            /* last estimate (ntheta) */
     particle    *P;
     rng          base;
+    double      *ewc_F, *ewc_b;   /* (ntheta) Σ_s F_s and Σ_s F_s⊙θ*_s (stages only) */
+    double      *ewc_acc;         /* (ntheta) the current stage's Fisher accumulator */
 };
 
 /* Particle k's perturbation of the current outer step into p->eps: a
  * function of (cfg.seed, step, k) only, so any process regenerates it. */
 void     meta_draw_eps(const meta_job *j, int k, particle *p);
+/* After outer step j->step − 1 (meta_continual.c): when it ended a stage
+ * other than the last, adds the stage's Fisher estimate and theta to the
+ * EWC penalty and restarts the outer Adam and the particles as a fresh job
+ * would. */
+void     meta_stage_boundary(meta_job *j);
 /* Frees p's task and paths (keeps its buffers and bookkeeping). */
 void     meta_particle_drop(particle *p);
 /* The checkpoint's fingerprint of the job's configuration. */

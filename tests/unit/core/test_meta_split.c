@@ -1,6 +1,6 @@
 /* test_meta_split.c — an outer step whose particles several "processes"
  * (here: several jobs in one process) evaluated gives bit-identical theta,
- * estimate and checkpoint to the unsplit step (ES, PES, TBPTT); a checkpoint
+ * estimate and checkpoint to the unsplit step (ES, PES, TBPTT, each also staged with EWC and replay); a checkpoint
  * assembled from the owners' particle sections resumes under another split;
  * bad scalars, ranges and parts are refused with the job untouched. */
 #include <stdarg.h>
@@ -95,9 +95,16 @@ static void assert_same(meta_job *a, meta_job *b)
 static void test_split_equals_unsplit_and_resumes_under_another_split(void **st)
 {
     (void)st;
-    for (int est = META_ES; est <= META_TBPTT; est++) {
+    for (int v = 0; v < 6; v++) {
+        int est = v % 3;
         meta_config c;
         split_cfg(&c, est);
+        if (v >= 3) {   /* staged: the boundary after step 3, EWC and replay (meta_continual.h) */
+            c.nstages = 2;
+            c.stage_steps[0] = 3; c.stage_steps[1] = 9;
+            c.stage_tasks[0] = 1; c.stage_tasks[1] = 2;
+            c.ewc_lambda = 0.5; c.replay = 0.5; c.ewc_window = 2;
+        }
         meta_job *a, *J[MAXR], *K[MAXR];
         assert_int_equal(meta_job_new(&c, NULL, &a), 0);
         for (int r = 0; r < 3; r++) assert_int_equal(meta_job_new(&c, NULL, &J[r]), 0);

@@ -312,6 +312,63 @@ static void test_robustness_keys(void **st)
     assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
 }
 
+/* Staged runs: stages, ewc_lambda, replay and the stage evaluation. */
+static void test_continual_keys(void **st)
+{
+    (void)st;
+    meta_spec sp;
+    char msg[300];
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "stages", "quadratic, rosenbrock:30; logistic_regression:20", msg), 0);
+    assert_int_equal(set(&sp, "task", "quadratic dim=5", msg), 0);
+    assert_int_equal(set(&sp, "task", "logistic_regression dim=5", msg), 0);
+    assert_int_equal(set(&sp, "task", "rosenbrock", msg), 0);
+    assert_int_equal(set(&sp, "task", "quadratic dim=7", msg), 0);
+    assert_int_equal(set(&sp, "ewc_lambda", "2.5", msg), 0);
+    assert_int_equal(set(&sp, "replay", "0.25", msg), 0);
+    assert_int_equal(set(&sp, "stage_eval_steps", "40", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "sum of the stages"));
+    assert_int_equal(set(&sp, "outer_steps", "50", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    assert_int_equal(sp.mc.nstages, 2);
+    assert_int_equal(sp.mc.stage_steps[0], 30);
+    assert_int_equal(sp.mc.stage_steps[1], 20);
+    assert_int_equal(sp.mc.stage_tasks[0], 0xd);   /* both quadratics and rosenbrock */
+    assert_int_equal(sp.mc.stage_tasks[1], 0x2);
+    assert_true(sp.mc.ewc_lambda == 2.5 && sp.mc.replay == 0.25);
+    cJSON *j = meta_spec_to_json(&sp);
+    assert_string_equal(cJSON_GetObjectItem(j, "stages")->valuestring, "quadratic, rosenbrock:30; logistic_regression:20");
+    assert_true(cJSON_GetObjectItem(j, "replay")->valuedouble == 0.25);
+    meta_spec back;   /* the normalised request makes the same spec */
+    meta_spec_defaults(&back);
+    assert_int_equal(meta_spec_from_json(&back, j, msg, sizeof msg), 0);
+    assert_int_equal(meta_spec_check(&back, msg, sizeof msg), 0);
+    assert_memory_equal(back.mc.stage_tasks, sp.mc.stage_tasks, sizeof sp.mc.stage_tasks);
+    assert_true(back.mc.ewc_lambda == 2.5 && back.stage_eval_steps == 40);
+    cJSON_Delete(j);
+    /* hostile or inconsistent values */
+    assert_int_equal(set(&sp, "stages", "quadratic", msg), ERR_INVALID_ARGUMENT);
+    assert_int_equal(set(&sp, "stages", "quadratic:0", msg), ERR_INVALID_ARGUMENT);
+    assert_int_equal(set(&sp, "stages", "quadratic:1.5", msg), ERR_INVALID_ARGUMENT);
+    assert_int_equal(set(&sp, "stages", "nosuchfamily:5", msg), ERR_INVALID_ARGUMENT);
+    assert_int_equal(set(&sp, "stages", " ; ", msg), ERR_INVALID_ARGUMENT);
+    assert_int_equal(set(&sp, "stages", "quadratic:1;quadratic:1;quadratic:1;quadratic:1;quadratic:1;"
+                                        "quadratic:1;quadratic:1;quadratic:1;quadratic:1", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "replay", "1.5", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "ewc_lambda", "-1", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "stages", "quadratic:50", msg), 0);   /* logistic_regression in no stage */
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "in no stage"));
+    assert_int_equal(set(&sp, "stages", "quadratic,logistic_regression,rosenbrock:40;rastrigin:10", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);   /* rastrigin: no task */
+    assert_non_null(strstr(msg, "has no task"));
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "replay", "0.5", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "need stages"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_robustness_keys),
         cmocka_unit_test(test_attn_lopt_keys),
         cmocka_unit_test(test_maml_keys),
+        cmocka_unit_test(test_continual_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
