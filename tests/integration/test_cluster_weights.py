@@ -1,0 +1,114 @@
+"""Weights records shared by a cluster of daemons through PostgreSQL
+(--cluster-db): a record imported on one daemon is used by a session on
+another (the same steps, bit for bit), a daemon started later loads it, two
+daemons importing the same name at once get two versions that every daemon
+names alike, and with PostgreSQL gone imports answer 503
+cluster_db_unavailable while sessions step and the records already loaded stay
+usable.  docs/operations.md, "A cluster of daemons"."""
+import threading
+
+from pg_cluster import error_code, pg, wait_until  # noqa: F401 (pg: the fixture)
+
+BIN = {"Content-Type": "application/octet-stream"}
+T = [{"name": "w", "shape": [6]}]
+GRADS = [[0.5, -1.0, 0.25, 2.0, -0.125, 1.5], [0.1, 0.2, -0.3, 0.4, -0.5, 0.6], [1, 1, 1, -1, -1, -1]]
+
+
+def blob_of(d, ref, version=None):
+    st, _, data = d.request("GET", f"/v1/weights/{ref}/blob" + (f"?version={version}" if version else ""))
+    assert st == 200, data
+    return data
+
+
+def has(d, name, version):
+    return d.request("GET", f"/v1/weights/{name}?version={version}", fresh=True)[0] == 200
+
+
+def updates(d, weights):
+    """Three steps of a new session using `weights`: the raw update bytes."""
+    st, s = d.json("POST", "/v1/sessions", {"optimizer": "mlp_lopt", "weights": weights, "tensors": T})
+    assert st == 201, s
+    out = []
+    for k, g in enumerate(GRADS, 1):
+        st, _, body = d.step_binary(s["id"], k, g)
+        assert st == 200, body
+        out.append(body)
+    return s["id"], out
+
+
+def test_a_record_imported_on_one_daemon_is_used_on_another(make_daemon, pg):
+    a = make_daemon("--cluster-db", pg.uri).start()
+    b = make_daemon("--cluster-db", pg.conninfo).start()
+    # A shipped record that is not the default one, under a new name.
+    vision = blob_of(a, "mlp_lopt.vision")
+    assert vision != blob_of(a, "mlp_lopt")
+    st, _, data = a.request("POST", "/v1/weights?name=shared", vision, BIN)
+    assert st == 201, data
+    # B hears of it (NOTIFY) and holds the same bytes.
+    assert wait_until(lambda: has(b, "shared", 1), 5), "the record did not reach B"
+    assert blob_of(b, "shared", 1) == vision
+    st, rec = b.json("GET", "/v1/weights/shared")
+    assert st == 200 and rec["ref"] == "shared@1" and rec["provenance"] == {"imported": True}
+    # A session on B with it steps exactly as one on A, and not as the default weights.
+    _, on_a = updates(a, "shared")
+    _, on_b = updates(b, "shared")
+    assert on_a == on_b
+    assert updates(b, "mlp_lopt")[1] != on_b
+    # A daemon started afterwards loads it at start.
+    c = make_daemon("--cluster-db", pg.uri).start()
+    assert has(c, "shared", 1) and updates(c, "shared@1")[1] == on_a
+
+
+def test_two_daemons_importing_one_name_get_two_versions_named_alike_everywhere(make_daemon, pg):
+    a = make_daemon("--cluster-db", pg.uri).start()
+    b = make_daemon("--cluster-db", pg.uri).start()
+    x, y = blob_of(a, "mlp_lopt.vision"), blob_of(a, "mlp_lopt.text")
+    assert x != y
+    answers = {}
+
+    def imp(d, blob, tag):
+        answers[tag] = d.request("POST", "/v1/weights?name=dup", blob, BIN)
+
+    threads = [threading.Thread(target=imp, args=(a, x, "a")), threading.Thread(target=imp, args=(b, y, "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert answers["a"][0] == 201 and answers["b"][0] == 201, answers
+    for d in (a, b):
+        assert wait_until(lambda d=d: has(d, "dup", 1) and has(d, "dup", 2), 5)
+    # One version each, the same on both daemons; "dup" is the same newest one.
+    v1, v2 = blob_of(a, "dup", 1), blob_of(a, "dup", 2)
+    assert {v1, v2} == {x, y}
+    assert blob_of(b, "dup", 1) == v1 and blob_of(b, "dup", 2) == v2
+    assert a.json("GET", "/v1/weights/dup")[1]["version"] == b.json("GET", "/v1/weights/dup")[1]["version"] == 2
+    assert updates(a, "dup")[1] == updates(b, "dup")[1]
+    assert updates(a, "dup@1")[1] == updates(b, "dup@1")[1]
+
+
+def test_without_postgresql_imports_fail_cleanly_and_sessions_go_on(make_daemon, pg):
+    a = make_daemon("--cluster-db", pg.uri).start()
+    b = make_daemon("--cluster-db", pg.uri).start()
+    vision = blob_of(a, "mlp_lopt.vision")
+    assert a.request("POST", "/v1/weights?name=shared", vision, BIN)[0] == 201
+    assert wait_until(lambda: has(b, "shared", 1), 5)
+    sid, first = updates(b, "shared")
+
+    pg.kill()
+    # Imports answer 503 and store nothing, on either daemon.
+    for d in (a, b):
+        st, _, data = d.request("POST", "/v1/weights?name=lost", vision, BIN)
+        assert st == 503 and b"cluster_db_unavailable" in data, data
+        assert d.json("GET", "/v1/weights/lost")[0] == 404
+    # The session made with the shared record steps on; the record stays usable.
+    for k in range(len(GRADS) + 1, len(GRADS) + 4):
+        st, _, body = b.step_binary(sid, k, GRADS[0])
+        assert st == 200, body
+    assert b.json("GET", "/v1/weights/shared")[0] == 200
+    assert updates(b, "shared")[1] == first
+    assert error_code(a, "GET", "/v1/weights/shared")[0] == 200
+
+    # PostgreSQL back: imports work again and reach the other daemon.
+    pg.start()
+    assert wait_until(lambda: a.request("POST", "/v1/weights?name=later", vision, BIN)[0] == 201, 10)
+    assert wait_until(lambda: has(b, "later", 1), 10)
