@@ -5,12 +5,16 @@ daemons importing the same name at once get two versions that every daemon
 names alike, and with PostgreSQL gone imports answer 503
 cluster_db_unavailable while sessions step and the records already loaded stay
 usable.  docs/operations.md, "A cluster of daemons"."""
+import json
 import threading
+import time
 
 from pg_cluster import error_code, pg, wait_until  # noqa: F401 (pg: the fixture)
 
 BIN = {"Content-Type": "application/octet-stream"}
 T = [{"name": "w", "shape": [6]}]
+TINY = {"name": "tiny", "tasks": ["quadratic dim=5"], "particles": 4, "unroll": 5, "outer_steps": 6,
+        "checkpoint_every": 2, "estimator": "es"}
 GRADS = [[0.5, -1.0, 0.25, 2.0, -0.125, 1.5], [0.1, 0.2, -0.3, 0.4, -0.5, 0.6], [1, 1, 1, -1, -1, -1]]
 
 
@@ -18,6 +22,16 @@ def blob_of(d, ref, version=None):
     st, _, data = d.request("GET", f"/v1/weights/{ref}/blob" + (f"?version={version}" if version else ""))
     assert st == 200, data
     return data
+
+
+def job_end(d, jid, bound=60):
+    deadline = time.monotonic() + bound
+    while True:
+        st, job = d.json("GET", f"/v1/meta/jobs/{jid}")
+        assert st == 200, job
+        if job["status"] not in ("queued", "running") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.05)
 
 
 def has(d, name, version):
@@ -57,6 +71,20 @@ def test_a_record_imported_on_one_daemon_is_used_on_another(make_daemon, pg):
     # A daemon started afterwards loads it at start.
     c = make_daemon("--cluster-db", pg.uri).start()
     assert has(c, "shared", 1) and updates(c, "shared@1")[1] == on_a
+
+
+def test_a_meta_job_finished_on_one_daemon_gives_weights_to_another(make_daemon, pg):
+    a = make_daemon("--cluster-db", pg.uri).start()
+    b = make_daemon("--cluster-db", pg.uri).start()
+    st, job = a.json("POST", "/v1/meta/jobs", TINY)
+    assert st == 202, job
+    job = job_end(a, job["id"])
+    assert job["status"] == "done" and job["weights"] == "tiny@1", job
+    assert wait_until(lambda: has(b, "tiny", 1), 5), "the job's record did not reach B"
+    st, rec = b.json("GET", "/v1/weights/tiny")
+    assert st == 200 and rec["provenance"]["job_id"] == job["id"]
+    assert blob_of(b, "tiny", 1) == blob_of(a, "tiny", 1)
+    assert updates(a, "tiny")[1] == updates(b, "tiny")[1]
 
 
 def test_two_daemons_importing_one_name_get_two_versions_named_alike_everywhere(make_daemon, pg):
@@ -107,6 +135,12 @@ def test_without_postgresql_imports_fail_cleanly_and_sessions_go_on(make_daemon,
     assert b.json("GET", "/v1/weights/shared")[0] == 200
     assert updates(b, "shared")[1] == first
     assert error_code(a, "GET", "/v1/weights/shared")[0] == 200
+    # A meta job cannot publish its record: it fails and says why; nothing is stored.
+    st, job = a.json("POST", "/v1/meta/jobs", dict(TINY, name="orphan"))
+    assert st == 202, job
+    job = job_end(a, job["id"])
+    assert job["status"] == "failed" and "cluster database" in json.dumps(job), job
+    assert a.json("GET", "/v1/weights/orphan")[0] == 404
 
     # PostgreSQL back: imports work again and reach the other daemon.
     pg.start()
