@@ -1,6 +1,8 @@
 """Weights records shared by a cluster of daemons through PostgreSQL
 (--cluster-db): a record imported on one daemon is used by a session on
-another (the same steps, bit for bit), a daemon started later loads it, two
+another (the same steps, bit for bit), a daemon started later loads it, the
+records of a meta-training job and of a few-shot job finished on one daemon
+step identically on another, two
 daemons importing the same name at once get two versions that every daemon
 names alike, and with PostgreSQL gone imports answer 503
 cluster_db_unavailable while sessions step and the records already loaded stay
@@ -15,6 +17,9 @@ BIN = {"Content-Type": "application/octet-stream"}
 T = [{"name": "w", "shape": [6]}]
 TINY = {"name": "tiny", "tasks": ["quadratic dim=5"], "particles": 4, "unroll": 5, "outer_steps": 6,
         "checkpoint_every": 2, "estimator": "es"}
+FEWSHOT = {"method": "meta_sgd", "task": "sinusoid", "shots": 5, "inner_steps": 1, "inner_lr": 0.01,
+           "meta_batch": 5, "outer_lr": 0.001, "outer_steps": 10, "seed": 0, "name": "fs"}
+FEWSHOT_NP = 1 * 40 + 40 + 40 * 40 + 40 + 40 * 1 + 1     # the [1, 40, 40, 1] network
 GRADS = [[0.5, -1.0, 0.25, 2.0, -0.125, 1.5], [0.1, 0.2, -0.3, 0.4, -0.5, 0.6], [1, 1, 1, -1, -1, -1]]
 
 
@@ -73,7 +78,7 @@ def test_a_record_imported_on_one_daemon_is_used_on_another(make_daemon, pg):
     assert has(c, "shared", 1) and updates(c, "shared@1")[1] == on_a
 
 
-def test_a_meta_job_finished_on_one_daemon_gives_weights_to_another(make_daemon, pg):
+def test_meta_and_fewshot_jobs_finished_on_one_daemon_give_weights_to_another(make_daemon, pg):
     a = make_daemon("--cluster-db", pg.uri).start()
     b = make_daemon("--cluster-db", pg.uri).start()
     st, job = a.json("POST", "/v1/meta/jobs", TINY)
@@ -85,6 +90,23 @@ def test_a_meta_job_finished_on_one_daemon_gives_weights_to_another(make_daemon,
     assert st == 200 and rec["provenance"]["job_id"] == job["id"]
     assert blob_of(b, "tiny", 1) == blob_of(a, "tiny", 1)
     assert updates(a, "tiny")[1] == updates(b, "tiny")[1]
+
+    # A few-shot job's record (meta_sgd: a network's initialisation and its learned rates) too.
+    st, job = a.json("POST", "/v1/meta/jobs", FEWSHOT)
+    assert st == 202, job
+    job = job_end(a, job["id"])
+    assert job["status"] == "done" and job["weights"] == "fs@1", job
+    assert wait_until(lambda: has(b, "fs", 1), 5), "the few-shot record did not reach B"
+    assert b.json("GET", "/v1/weights/fs/init") == a.json("GET", "/v1/weights/fs/init")
+    steps = []
+    for d in (a, b):
+        st, s = d.json("POST", "/v1/sessions", {"optimizer": "meta_sgd", "weights": "fs",
+                                                "tensors": [{"name": "w", "shape": [FEWSHOT_NP]}]})
+        assert st == 201, s
+        st, _, body = d.step_binary(s["id"], 1, [0.5] * FEWSHOT_NP)
+        assert st == 200, body
+        steps.append(body)
+    assert steps[0] == steps[1]
 
 
 def test_two_daemons_importing_one_name_get_two_versions_named_alike_everywhere(make_daemon, pg):
