@@ -8,8 +8,12 @@ names alike, and with PostgreSQL gone imports answer 503
 cluster_db_unavailable while sessions step and the records already loaded stay
 usable.  docs/operations.md, "A cluster of daemons"."""
 import json
+import os
+import shutil
 import threading
 import time
+
+import pytest
 
 from pg_cluster import error_code, pg, wait_until  # noqa: F401 (pg: the fixture)
 
@@ -168,3 +172,19 @@ def test_without_postgresql_imports_fail_cleanly_and_sessions_go_on(make_daemon,
     pg.start()
     assert wait_until(lambda: a.request("POST", "/v1/weights?name=later", vision, BIN)[0] == 201, 10)
     assert wait_until(lambda: has(b, "later", 1), 10)
+
+
+@pytest.mark.skipif(shutil.which("mpirun") is None, reason="mpirun is missing (make deps installs openmpi-bin)")
+def test_a_meta_launcher_job_gives_its_record_to_the_cluster(make_daemon, pg, monkeypatch):
+    if os.geteuid() == 0:   # OpenMPI refuses root without these (as make mpi-test sets them)
+        monkeypatch.setenv("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        monkeypatch.setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    a = make_daemon("--cluster-db", pg.uri, "--meta-launcher", "mpirun --oversubscribe -np 2").start()
+    b = make_daemon("--cluster-db", pg.uri).start()
+    st, job = a.json("POST", "/v1/meta/jobs", dict(TINY, name="mpi"))
+    assert st == 202, job
+    job = job_end(a, job["id"], 120)
+    assert job["status"] == "done" and job["weights"] == "mpi@1", job
+    assert wait_until(lambda: has(b, "mpi", 1), 5), "the driver's record did not reach B"
+    assert blob_of(b, "mpi", 1) == blob_of(a, "mpi", 1)
+    assert updates(a, "mpi")[1] == updates(b, "mpi")[1]
