@@ -213,9 +213,10 @@ typedef struct store_key {
     int64_t revoked_ms;         /* 0 while valid */
 } store_key;
 
-/* Cluster mode (--cluster-db, pg_keys.h): from now on the functions below
- * that read and write keys use the cluster database's keys instead of this
- * file's (idempotency records stay here).  Call once, before serving.  0,
+/* Cluster mode (--cluster-db, pg_keys.h, pg_weights.h): from now on the
+ * functions below that read and write keys use the cluster database's keys
+ * instead of this file's (idempotency records stay here), and weights
+ * records are written to the cluster database too (store_cluster_on_weights).  Call once, before serving.  0,
  * ERR_NO_MEMORY, or ERR_CLUSTER_DB with the reason in err (errn bytes). */
 int  store_cluster_open(store *s, const char *target, double grace_s, char *err, size_t errn);
 /* In cluster mode, fn(ctx) runs (on another thread) when another daemon
