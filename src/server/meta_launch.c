@@ -114,7 +114,11 @@ int meta_launch_run(const app *a, const char *id, const meta_spec *sp, _Atomic i
         rc = store_weights_list(a->db, 1, publish_cb, &pc);
         if (!rc) rc = pc.rc;
         /* the record is stored (the next start loads it): the job stays done */
-        if (rc)
+        if (rc && pc.cluster)
+            log_msg(LOG_WARN, "meta-training job %s is done, but its weights record %s@%lld is not in the cluster "
+                    "database (%s): it stays on this daemon only", id, row.wname, (long long)row.wversion,
+                    err_message(rc));
+        else if (rc)
             log_msg(LOG_WARN, "meta-training job %s is done, but its weights record %s@%lld cannot be loaded now (%s): "
                     "sessions can use it after a restart", id, row.wname, (long long)row.wversion, err_message(rc));
         *wversion = row.wversion;

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from pg_cluster import error_code, pg, wait_until  # noqa: F401 (pg: the fixture)
+from pg_cluster import PG_USER, error_code, pg, pg_run, wait_until  # noqa: F401 (pg: the fixture)
 
 BIN = {"Content-Type": "application/octet-stream"}
 T = [{"name": "w", "shape": [6]}]
@@ -188,3 +188,18 @@ def test_a_meta_launcher_job_gives_its_record_to_the_cluster(make_daemon, pg, mo
     assert wait_until(lambda: has(b, "mpi", 1), 5), "the driver's record did not reach B"
     assert blob_of(b, "mpi", 1) == blob_of(a, "mpi", 1)
     assert updates(a, "mpi")[1] == updates(b, "mpi")[1]
+
+
+def test_a_database_of_the_keys_only_schema_is_migrated(make_daemon, pg):
+    """Schema version 1 (keys only) gains the weights table at the first start of this build."""
+    a = make_daemon("--cluster-db", pg.uri).start()
+    a.stop()
+    r = pg_run("psql", "-h", pg.dir, "-U", PG_USER, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c",
+               "DROP TABLE optirs_weights; UPDATE optirs_schema SET version = 1")
+    assert r.returncode == 0, r.stderr
+    a.start()
+    b = make_daemon("--cluster-db", pg.uri).start()
+    assert a.request("POST", "/v1/weights?name=after", blob_of(a, "mlp_lopt.text"), BIN)[0] == 201
+    assert wait_until(lambda: has(b, "after", 1), 5)
+    r = pg_run("psql", "-h", pg.dir, "-U", PG_USER, "-d", "postgres", "-tAc", "SELECT version FROM optirs_schema")
+    assert int(r.stdout.decode().strip()) >= 2, r.stdout   # later steps may follow (other tables)
