@@ -59,7 +59,7 @@ static int row_cb(void *ctx, const store_meta_job_row *j)
 
 /* Publishes the records job `id` stored: its name and its kept checkpoints
  * (NAME.stepN), recognised by their provenance's job_id. */
-typedef struct pub_ctx { const char *id, *name; int rc; } pub_ctx;
+typedef struct pub_ctx { const char *id, *name; store *db; int cluster; int rc; } pub_ctx;
 
 static int publish_cb(void *ctx, const store_weights_row *w)
 {
@@ -71,7 +71,11 @@ static int publish_cb(void *ctx, const store_weights_row *w)
     int mine = cJSON_IsString(jid) && strcmp(jid->valuestring, c->id) == 0;
     cJSON_Delete(p);
     if (mine) {
-        int rc = meta_weights_publish(w);
+        /* In cluster mode the driver wrote only this daemon's file: the
+         * record goes to the cluster under the version it got here (a
+         * version another daemon took first is refused: ERR_STORAGE). */
+        int rc = c->cluster ? store_weights_put(c->db, w, 0, NULL) : 0;
+        if (!rc) rc = meta_weights_publish(w);
         if (rc && !c->rc) c->rc = rc;
     }
     return 0;
@@ -106,11 +110,15 @@ int meta_launch_run(const app *a, const char *id, const meta_spec *sp, _Atomic i
     int stop = cancel ? atomic_load(cancel) : 0;
     int result;
     if (!rc && got && strcmp(row.status, "done") == 0) {
-        pub_ctx pc = {id, sp->name, 0};
+        pub_ctx pc = {id, sp->name, a->db, a->cfg.cluster_db[0] != 0, 0};
         rc = store_weights_list(a->db, 1, publish_cb, &pc);
         if (!rc) rc = pc.rc;
         /* the record is stored (the next start loads it): the job stays done */
-        if (rc)
+        if (rc && pc.cluster)
+            log_msg(LOG_WARN, "meta-training job %s is done, but its weights record %s@%lld is not in the cluster "
+                    "database (%s): it stays on this daemon only", id, row.wname, (long long)row.wversion,
+                    err_message(rc));
+        else if (rc)
             log_msg(LOG_WARN, "meta-training job %s is done, but its weights record %s@%lld cannot be loaded now (%s): "
                     "sessions can use it after a restart", id, row.wname, (long long)row.wversion, err_message(rc));
         *wversion = row.wversion;

@@ -107,6 +107,14 @@ static void keys_changed(void *ctx)
     live_revalidate();
 }
 
+/* A weights record another daemon stored (already copied into our file):
+ * into the registry, so that sessions may name it. */
+static int weights_arrived(void *ctx, const store_weights_row *w)
+{
+    (void)ctx;
+    return meta_weights_publish(w);
+}
+
 static int serve(void)
 {
     app *a = &the_app;
@@ -127,7 +135,7 @@ static int serve(void)
             return 1;
         }
         store_cluster_on_change(a->db, keys_changed, NULL);
-        log_msg(LOG_INFO, "cluster mode: API keys are shared through the cluster database");
+        log_msg(LOG_INFO, "cluster mode: API keys and weights records are shared through the cluster database");
     }
     if (sessions_open(a) != 0) return 1;
     if (study_svc_new(a->db, (int64_t)(a->cfg.trial_heartbeat_timeout * 1000), NULL, &a->studies) != 0) {
@@ -182,6 +190,12 @@ static int serve(void)
      * must be in core's table before sessions that name them come back. */
     int nw = meta_weights_bootstrap(a->db);
     if (nw < 0) log_msg(LOG_ERROR, "cannot load the weights records: %s", err_message(nw));
+    if (a->cfg.cluster_db[0]) {
+        /* the cluster's records this file lacks, now and on each notification */
+        int nc = store_cluster_on_weights(a->db, weights_arrived, NULL);
+        if (nc < 0) log_msg(LOG_WARN, "cannot read the cluster's weights records yet (%s): retrying", err_message(nc));
+        else log_msg(LOG_INFO, "cluster mode: %d weights records loaded from the cluster database", nc);
+    }
 
     int n = sessions_restore(a->reg);
     if (n < 0) {

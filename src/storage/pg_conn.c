@@ -20,6 +20,21 @@ static const char *const migrations[] = {
     " admin boolean NOT NULL,"
     " created_ms bigint NOT NULL,"
     " revoked_ms bigint)",
+    /* 2: weights records and their blobs (pg_weights.h).  Independent of 1
+     * (no reference between the tables): a step that adds another table
+     * after it only needs its own index.  Rows are never updated or deleted:
+     * (name, version) names one blob for ever, on every daemon. */
+    "CREATE TABLE optirs_weights ("
+    " name text NOT NULL CHECK (length(name) BETWEEN 1 AND 63),"
+    " version bigint NOT NULL CHECK (version >= 1),"
+    " arch text NOT NULL CHECK (length(arch) BETWEEN 1 AND 31),"
+    " hidden integer NOT NULL, depth integer NOT NULL, ntheta bigint NOT NULL,"
+    " domain text NOT NULL CHECK (length(domain) BETWEEN 1 AND 31),"
+    " provenance_json text NOT NULL CHECK (length(provenance_json) <= 1048576),"
+    " eval_json text NOT NULL CHECK (length(eval_json) <= 1048576),"
+    " created_ms bigint NOT NULL,"
+    " blob bytea NOT NULL CHECK (octet_length(blob) <= 67108864),"
+    " PRIMARY KEY (name, version))",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == PG_CONN_SCHEMA_VERSION,
                "one migration per schema version");

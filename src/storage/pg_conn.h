@@ -10,7 +10,9 @@
  * Schema: the table optirs_schema holds one version number; pg_conn_schema
  * applies the missing migrations in order under an advisory lock (daemons
  * starting together do not race), and refuses a database whose version is
- * newer than this build's (PG_CONN_SCHEMA_VERSION).
+ * newer than this build's (PG_CONN_SCHEMA_VERSION).  Each migration step
+ * creates its own tables and depends on no later one, so independent steps
+ * can be renumbered without rewriting them.
  * Thread rules: a PGconn belongs to one thread at a time (the caller's
  * lock); the functions keep no state of their own. */
 #ifndef OPTIRS_PG_CONN_H
@@ -21,7 +23,8 @@
 
 #define PG_CONN_CONNECT_TIMEOUT_S   "2"
 #define PG_CONN_STATEMENT_TIMEOUT_MS "5000"
-#define PG_CONN_SCHEMA_VERSION      1
+/* 1: API keys (pg_keys.h); 2: weights records (pg_weights.h). */
+#define PG_CONN_SCHEMA_VERSION      2
 
 /* Opens a connection.  NULL on failure, with the reason in err (errn bytes). */
 PGconn *pg_conn_open(const char *target, char *err, size_t errn);

@@ -16,6 +16,9 @@
 #include "pg_conn.h"
 
 #define CHANNEL "optirs_keys"
+/* The weights records' channel (pg_weights.h): the refresh thread listens on
+ * it too and runs the tick callback on its notifications. */
+#define CHANNEL_WEIGHTS "optirs_weights"
 
 struct pg_keys {
     char           *target;
@@ -27,6 +30,8 @@ struct pg_keys {
     double          synced;         /* monotonic seconds of the last full read */
     void          (*on_change)(void *);
     void           *cb_ctx;
+    void          (*tick)(void *);
+    void           *tick_ctx;
     /* the write connection, under wmu (never taken with mu held) */
     pthread_mutex_t wmu;
     PGconn         *w;
@@ -149,7 +154,7 @@ static int listen_connect(pg_keys *pk, char *err, size_t errn)
     pk->l = pg_conn_open(pk->target, err, errn);
     if (!pk->l) return ERR_CLUSTER_DB;
     int rc = pg_conn_schema(pk->l, err, errn);
-    if (!rc) rc = pg_conn_exec(pk->l, "LISTEN " CHANNEL, err, errn);
+    if (!rc) rc = pg_conn_exec(pk->l, "LISTEN " CHANNEL "; LISTEN " CHANNEL_WEIGHTS, err, errn);
     if (!rc) rc = refresh(pk);
     if (rc) {
         if (err && !err[0]) snprintf(err, errn, "%s", err_message(rc));
@@ -169,6 +174,16 @@ static int wait_for(pg_keys *pk, int fd, double s)
     return (p[0].revents & POLLIN) != 0;
 }
 
+/* Runs the tick callback (pg_keys_on_tick), outside mu. */
+static void tick(pg_keys *pk)
+{
+    pthread_mutex_lock(&pk->mu);
+    void (*fn)(void *) = pk->tick;
+    void *ctx = pk->tick_ctx;
+    pthread_mutex_unlock(&pk->mu);
+    if (fn) fn(ctx);
+}
+
 static void drop_listen(pg_keys *pk, const char *why)
 {
     fprintf(stderr, "cluster db: lost the connection (%s); retrying every %.0f s\n", why, PG_KEYS_RECONNECT_S);
@@ -186,6 +201,7 @@ static void *refresh_thread(void *arg)
             char err[256] = "";
             if (listen_connect(pk, err, sizeof err) == 0) {
                 fprintf(stderr, "cluster db: reconnected\n");
+                tick(pk);
                 next_read = mono_s() + PG_KEYS_REREAD_S;
             }
             continue;
@@ -205,6 +221,7 @@ static void *refresh_thread(void *arg)
         int rc = refresh(pk);
         if (rc == ERR_CLUSTER_DB && PQstatus(pk->l) != CONNECTION_OK) drop_listen(pk, PQerrorMessage(pk->l));
         else if (rc) fprintf(stderr, "cluster db: the key table could not be loaded: %s\n", err_message(rc));
+        if (!rc) tick(pk);
         next_read = mono_s() + PG_KEYS_REREAD_S;
     }
     return NULL;
@@ -262,6 +279,14 @@ void pg_keys_on_change(pg_keys *pk, void (*fn)(void *ctx), void *ctx)
     pthread_mutex_lock(&pk->mu);
     pk->on_change = fn;
     pk->cb_ctx = ctx;
+    pthread_mutex_unlock(&pk->mu);
+}
+
+void pg_keys_on_tick(pg_keys *pk, void (*fn)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&pk->mu);
+    pk->tick = fn;
+    pk->tick_ctx = ctx;
     pthread_mutex_unlock(&pk->mu);
 }
 

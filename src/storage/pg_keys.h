@@ -18,7 +18,7 @@
  * ages and reads fail once it is older than grace_s).
  * Thread rules: every function is safe from any thread except
  * pg_keys_close; the change callback runs on the refresh thread, never under
- * a lock of this module. */
+ * a lock of this module; so does the tick callback. */
 #ifndef OPTIRS_PG_KEYS_H
 #define OPTIRS_PG_KEYS_H
 
@@ -44,6 +44,12 @@ void pg_keys_close(pg_keys *pk);
  * another process's write (or a re-read found a difference).  Set before the
  * daemon serves; NULL turns it off. */
 void pg_keys_on_change(pg_keys *pk, void (*fn)(void *ctx), void *ctx);
+/* fn(ctx) is called on the refresh thread after every successful read of
+ * the key table (a notification on optirs_keys or optirs_weights, the
+ * periodic re-read, a reconnection): the hook through which the weights
+ * records (pg_weights.h) share this thread instead of running their own.
+ * NULL turns it off. */
+void pg_keys_on_tick(pg_keys *pk, void (*fn)(void *ctx), void *ctx);
 
 /* As store_key_insert / store_key_revoke, with ERR_CLUSTER_DB for a
  * database that cannot take the write. */

@@ -213,9 +213,10 @@ typedef struct store_key {
     int64_t revoked_ms;         /* 0 while valid */
 } store_key;
 
-/* Cluster mode (--cluster-db, pg_keys.h): from now on the functions below
- * that read and write keys use the cluster database's keys instead of this
- * file's (idempotency records stay here).  Call once, before serving.  0,
+/* Cluster mode (--cluster-db, pg_keys.h, pg_weights.h): from now on the
+ * functions below that read and write keys use the cluster database's keys
+ * instead of this file's (idempotency records stay here), and weights
+ * records are written to the cluster database too (store_cluster_on_weights).  Call once, before serving.  0,
  * ERR_NO_MEMORY, or ERR_CLUSTER_DB with the reason in err (errn bytes). */
 int  store_cluster_open(store *s, const char *target, double grace_s, char *err, size_t errn);
 /* In cluster mode, fn(ctx) runs (on another thread) when another daemon
@@ -286,6 +287,18 @@ int store_weights_list(store *s, int with_blob, int (*fn)(void *ctx, const store
  * ERR_STORAGE. */
 int store_weights_get(store *s, const char *name, int64_t version, int with_blob,
                       int (*fn)(void *ctx, const store_weights_row *w), void *ctx);
+/* Cluster mode (store_cluster_open, pg_weights.h): store_weights_put writes
+ * the record to the cluster database first (it allocates the version;
+ * ERR_CLUSTER_DB when it cannot take the write, and then nothing is written
+ * here) and keeps a copy in this file; the reads above answer from this
+ * file.  store_cluster_on_weights copies into this file every record of the
+ * cluster that it does not hold yet (the cluster's copy replaces a local
+ * record of the same name and version) and hands each to fn(ctx, w): now,
+ * then on the keys' refresh thread after each notification or re-read.
+ * Returns the number of records handed over now, or an ERR_* (the refresh
+ * thread tries again); 0 without a cluster.  Call once, before serving.
+ * store_weights_set_eval stays local. */
+int store_cluster_on_weights(store *s, int (*fn)(void *ctx, const store_weights_row *w), void *ctx);
 
 typedef struct store_meta_job_row {
     const char *id;

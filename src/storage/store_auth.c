@@ -9,13 +9,24 @@
 
 #include "errors.h"
 #include "pg_keys.h"
+#include "pg_weights.h"
 #include "store.h"
 #include "store_internal.h"
 
 int store_cluster_open(store *s, const char *target, double grace_s, char *err, size_t errn)
 {
     if (s->cluster) return ERR_INVALID_ARGUMENT;
-    return pg_keys_open(target, grace_s, &s->cluster, err, errn);
+    int rc = pg_keys_open(target, grace_s, &s->cluster, err, errn);
+    if (!rc && (rc = pg_weights_open(target, &s->cluster_w, err, errn)) != 0) {
+        pg_keys_close(s->cluster);
+        s->cluster = NULL;
+    }
+    return rc;
+}
+
+void store_cluster_on_tick(store *s, void (*fn)(void *ctx), void *ctx)
+{
+    if (s->cluster) pg_keys_on_tick(s->cluster, fn, ctx);
 }
 
 int store_cluster_keys_age(store *s, double *age)

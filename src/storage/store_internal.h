@@ -228,7 +228,16 @@ struct store {
     /* cluster mode (store_cluster_open): the keys are in PostgreSQL; set
      * before the daemon serves, closed by store_close */
     struct pg_keys *cluster;
+    /* and the weights records (pg_weights.h), mirrored into this file;
+     * weights_fn is the daemon's (store_cluster_on_weights) */
+    struct pg_weights *cluster_w;
+    int           (*weights_fn)(void *ctx, const store_weights_row *w);
+    void           *weights_ctx;
 };
+
+/* Cluster mode: fn(ctx) on the keys' refresh thread after each read
+ * (pg_keys_on_tick).  Nothing without a cluster. */
+void store_cluster_on_tick(store *s, void (*fn)(void *ctx), void *ctx);
 
 /* ---- small helpers ----------------------------------------------------------- */
 

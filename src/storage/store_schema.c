@@ -17,6 +17,7 @@
 
 #include "errors.h"
 #include "pg_keys.h"
+#include "pg_weights.h"
 #include "store_internal.h"
 
 /* ---- schema ---------------------------------------------------------------- */
@@ -294,8 +295,10 @@ int store_schema_version(void)
 void store_close(store *s)
 {
     if (!s) return;
-    pg_keys_close(s->cluster);
+    pg_keys_close(s->cluster);   /* first: its thread runs the weights' sync */
     s->cluster = NULL;
+    pg_weights_close(s->cluster_w);
+    s->cluster_w = NULL;
     pthread_mutex_lock(&s->mu);
     s->stop = 1;
     s->hold = 0;

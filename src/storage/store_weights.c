@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "errors.h"
+#include "pg_weights.h"
 #include "store.h"
 #include "store_internal.h"
 
@@ -49,6 +50,7 @@ static double col_real(sqlite3_stmt *st, int i)
 typedef struct wput_ctx {
     const store_weights_row *w;
     int only_if_new;
+    int replace;        /* the cluster's copy of (name, version) wins over this file's */
     int64_t version;
 } wput_ctx;
 
@@ -72,6 +74,9 @@ static int weights_put_fn(sqlite3 *db, void *ctx)
     if (c->only_if_new && count > 0) return SQLITE_OK;
     int64_t version = w->version > 0 ? w->version : next;
     rc = sqlite3_prepare_v2(db,
+                            c->replace ? "INSERT OR REPLACE INTO weights(name, version, arch, hidden, depth, ntheta,"
+                                         " domain, provenance_json, eval_json, created_ms, blob)"
+                                         " VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)" :
                             "INSERT INTO weights(name, version, arch, hidden, depth, ntheta, domain, provenance_json,"
                             " eval_json, created_ms, blob) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
                             -1, &st, NULL);
@@ -95,10 +100,59 @@ static int weights_put_fn(sqlite3 *db, void *ctx)
 int store_weights_put(store *s, const store_weights_row *w, int only_if_new, int64_t *version)
 {
     if (!s || !w || !w->name || !w->arch || !w->blob) return ERR_INVALID_ARGUMENT;
-    wput_ctx c = {w, only_if_new, 0};
+    if (version) *version = 0;
+    store_weights_row row = *w;
+    wput_ctx c = {&row, only_if_new, 0, 0};
+    if (s->cluster_w) {
+        /* The cluster allocates the version; this file keeps a copy (the
+         * reads stay local, and keep working while PostgreSQL is away). */
+        if (row.created_ms <= 0) row.created_ms = wall_ms();
+        int64_t v = 0;
+        int rc = pg_weights_put(s->cluster_w, &row, only_if_new, &v);
+        if (rc) return rc;
+        if (v > 0) {
+            row.version = v;
+            c.only_if_new = 0;
+            c.replace = 1;
+        }
+    }
     int rc = store_call(s, weights_put_fn, &c);
-    if (version) *version = rc ? 0 : c.version;
+    if (version && !rc && (!s->cluster_w || c.replace)) *version = c.version;
     return rc;
+}
+
+/* ---- cluster mode: records of other daemons (pg_weights.h) ------------------ */
+
+/* A record the cluster holds and this process has not seen: into this file
+ * (replacing a local record of the same reference: the cluster's wins),
+ * then to the daemon's callback. */
+static int mirror_cb(void *ctx, const store_weights_row *w)
+{
+    store *s = ctx;
+    wput_ctx c = {w, 0, 1, 0};
+    int rc = store_call(s, weights_put_fn, &c);
+    if (rc) return rc;   /* not seen: the next sync tries again */
+    if (s->weights_fn && (rc = s->weights_fn(s->weights_ctx, w)) != 0)
+        fprintf(stderr, "cluster db: weights %s@%lld stored but not loaded: %s\n", w->name, (long long)w->version,
+                err_message(rc));
+    return 0;
+}
+
+static void weights_tick(void *ctx)
+{
+    store *s = ctx;
+    int n = pg_weights_sync(s->cluster_w, mirror_cb, s);
+    if (n < 0) fprintf(stderr, "cluster db: the weights records could not be read: %s\n", err_message(n));
+}
+
+int store_cluster_on_weights(store *s, int (*fn)(void *ctx, const store_weights_row *w), void *ctx)
+{
+    if (!s->cluster_w) return 0;
+    s->weights_fn = fn;
+    s->weights_ctx = ctx;
+    int n = pg_weights_sync(s->cluster_w, mirror_cb, s);
+    store_cluster_on_tick(s, weights_tick, s);
+    return n;
 }
 
 typedef struct weval_ctx { const char *name; int64_t version; const char *json; int changed; } weval_ctx;
