@@ -21,7 +21,7 @@
 
 #define PG_CONN_CONNECT_TIMEOUT_S   "2"
 #define PG_CONN_STATEMENT_TIMEOUT_MS "5000"
-#define PG_CONN_SCHEMA_VERSION      1
+#define PG_CONN_SCHEMA_VERSION      2
 
 /* Opens a connection.  NULL on failure, with the reason in err (errn bytes). */
 PGconn *pg_conn_open(const char *target, char *err, size_t errn);

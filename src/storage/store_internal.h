@@ -228,6 +228,8 @@ struct store {
     /* cluster mode (store_cluster_open): the keys are in PostgreSQL; set
      * before the daemon serves, closed by store_close */
     struct pg_keys *cluster;
+    /* the cluster's session index (store_cluster_sessions_open), or NULL */
+    struct pg_sessions *csess;
 };
 
 /* ---- small helpers ----------------------------------------------------------- */

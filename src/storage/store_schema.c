@@ -294,6 +294,7 @@ int store_schema_version(void)
 void store_close(store *s)
 {
     if (!s) return;
+    store_cluster_sessions_close(s);
     pg_keys_close(s->cluster);
     s->cluster = NULL;
     pthread_mutex_lock(&s->mu);
