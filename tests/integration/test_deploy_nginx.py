@@ -104,6 +104,33 @@ def test_manifests_match_the_proxy_config():
         assert sel["statefulset.kubernetes.io/pod-name"] == "optirs-%d" % i
 
 
+def test_manifests_give_the_shards_the_cluster_database():
+    """The PostgreSQL piece: a StatefulSet with a volume and a Service, the
+    Secret the shards read --cluster-db (and libpq's PGPASSWORD) from, and each
+    shard advertised at its per-pod Service."""
+    import yaml
+    with open(os.path.join(ROOT, "deploy", "kustomization.yaml")) as f:
+        assert "k8s/postgres.yaml" in yaml.safe_load(f)["resources"]
+    with open(os.path.join(ROOT, "deploy", "k8s", "postgres.yaml")) as f:
+        pg = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(f)}
+    secret = pg[("Secret", "optirs-cluster-db")]["stringData"]
+    assert "@optirs-pg:5432/" in secret["dsn"] and ":" not in secret["dsn"].split("//")[1].split("@")[0]
+    sts = pg[("StatefulSet", "optirs-pg")]
+    assert sts["spec"]["replicas"] == 1 and sts["spec"]["volumeClaimTemplates"]
+    port = pg[("Service", "optirs-pg")]["spec"]["ports"][0]
+    assert port["port"] == 5432 and port["targetPort"] == "postgres"
+    with open(os.path.join(ROOT, "deploy", "k8s", "optirsd.yaml")) as f:
+        shard = [d for d in yaml.safe_load_all(f) if d["kind"] == "StatefulSet"][0]
+    c = shard["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in c["env"]}
+    var = c["args"][c["args"].index("--cluster-db") + 1]
+    assert var.startswith("$(") and env[var[2:-1]]["valueFrom"]["secretKeyRef"] == {"name": "optirs-cluster-db",
+                                                                                   "key": "dsn"}
+    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "password"
+    assert c["args"][c["args"].index("--cluster-advertise") + 1] == "$(POD_NAME):8080"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+
+
 def test_sessions_are_pinned_to_one_daemon_and_survive_its_restart(shards):
     front, ds = shards
     n = 4
