@@ -24,7 +24,7 @@ static const char *const migrations[] = {
      * Byte order ("C") for the id, the list's keyset cursor. */
     "CREATE TABLE optirs_sessions ("
     " id text COLLATE \"C\" PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 79),"
-    " tenant text NOT NULL CHECK (length(tenant) BETWEEN 1 AND 63),"
+    " tenant text NOT NULL CHECK (length(tenant) <= 63),"   /* "" in open mode */
     " shard text NOT NULL CHECK (length(shard) BETWEEN 1 AND 255));"
     "CREATE INDEX optirs_sessions_tenant ON optirs_sessions (tenant, id);"
     "CREATE INDEX optirs_sessions_shard ON optirs_sessions (shard)",

@@ -53,6 +53,14 @@ def test_a_cluster_behind_the_front(make_daemon, pg):
     shard_of = {"127.0.0.1:%d" % d.port: i for i, d in enumerate(ds)}
     front = Front(ds)
     try:
+        # A session made in open mode (no key yet) is indexed too.
+        spec = {"optimizer": "sgd", "tensors": [{"shape": [2]}]}
+        st, early = fjson(front, "POST", "/v1/sessions", spec)
+        assert st == 201, early
+        early_at = [j for j, d in enumerate(ds) if d.request("GET", "/v1/sessions/" + early["id"], fresh=True)[0] == 200]
+        assert len(early_at) == 1
+        early_tenant = ds[early_at[0]].json("GET", "/v1/sessions/" + early["id"])[1].get("tenant", "")
+
         # Keys through the front: the first (admin) one closes every shard.
         st, admin = fjson(front, "POST", "/v1/keys", {"tenant": "ops", "admin": True})
         assert st == 201, admin
@@ -72,8 +80,7 @@ def test_a_cluster_behind_the_front(make_daemon, pg):
                                                                fresh=True)[0] == 200, 5)
 
         # Sessions through the front: each on one shard, not all on the same one.
-        spec = {"optimizer": "sgd", "tensors": [{"shape": [2]}]}
-        made = {}
+        made = {early["id"]: (early_at[0], early_tenant)}
         for i in range(12):
             who = alice if i % 3 else bob
             st, s = fjson(front, "POST", "/v1/sessions", spec, key=who["key"])
