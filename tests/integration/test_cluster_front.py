@@ -147,5 +147,19 @@ def test_a_cluster_behind_the_front(make_daemon, pg):
         assert st == 503 and body["error"]["code"] == "cluster_db_unavailable", body
         st, body = ds[k].json("GET", local, headers=auth(admin))
         assert st == 200 and {s["id"] for s in body["sessions"]} == {i for i, (h, _) in made.items() if h == k}
+        # Creates and steps go on without it (the keys last read are within their grace) …
+        st, late = fjson(front, "POST", "/v1/sessions", spec, key=admin)
+        assert st == 201, late
+        assert fjson(front, "POST", "/v1/sessions/%s/step" % late["id"], {"step": 1, "grads": [1, 1]}, key=admin)[0] == 200
+        late_at = [j for j, d in enumerate(ds)
+                   if d.request("GET", "/v1/sessions/" + late["id"], headers=auth(admin), fresh=True)[0] == 200]
+        made[late["id"]] = (late_at[0], "ops")
+        # … and once PostgreSQL is back, the index catches up (the reconcile after reconnecting).
+        pg.start()
+        assert wait_until(lambda: fjson(front, "GET", "/v1/sessions?limit=1", key=admin)[0] == 200, 20)
+        assert wait_until(lambda: sorted(it["id"] for it in listing(front, admin, 1000)[0]) == sorted(made), 20)
+        items, _ = listing(front, admin, 3)
+        assert sorted(it["id"] for it in items) == sorted(made)
+        assert all(shard_of[it["shard"]] == made[it["id"]][0] for it in items)
     finally:
         front.stop()
