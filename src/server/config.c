@@ -70,8 +70,10 @@ static const config_row rows[] = {
     {"allow-open", CT_INT, OFF(allow_open), 0, "0", 0, 1,
      "1: serve without API keys on a non-loopback address (never the default)"},
     {"cluster-db", CT_STR, OFF(cluster_db), sizeof(((config *)0)->cluster_db), "", 0, 0,
-     "PostgreSQL shared by a cluster of daemons (postgresql://…, a conninfo, or a socket directory): API keys "
-     "and weights records live there (docs/operations.md, \"A cluster of daemons\"); empty = this daemon alone"},
+     "PostgreSQL shared by a cluster of daemons (postgresql://…, a conninfo, or a socket directory): API keys, "
+     "weights records and the session index live there (docs/operations.md, \"A cluster of daemons\"); empty = this daemon alone"},
+    {"cluster-advertise", CT_STR, OFF(cluster_advertise), sizeof(((config *)0)->cluster_advertise), "", 0, 0,
+     "HOST:PORT this daemon is reached at, recorded in the cluster's session index (--cluster-db); default: --listen"},
     {"cluster-db-grace", CT_DOUBLE, OFF(cluster_db_grace), 0, "60", 10, 86400,
      "seconds the API keys last read from --cluster-db stay usable while it cannot be reached (then 503)"},
     {"rate-limit", CT_DOUBLE, OFF(rate_limit), 0, "0", 0, 1e9, "requests per second per API key (0 = no limit)"},

@@ -49,6 +49,7 @@ typedef struct config {
     char    log_level[8];         /* error | warn | info | debug (log.h) */
     char    log_format[8];        /* text | json */
     char    cluster_db[1024];     /* PostgreSQL URI, conninfo or socket directory; "" = no cluster (pg_conn.h) */
+    char    cluster_advertise[256]; /* HOST:PORT the cluster's session index names this shard by; "" = listen */
     double  cluster_db_grace;     /* seconds the keys last read from it stay usable without it (pg_keys.h) */
     int64_t session_ttl;          /* seconds: idle → archived → deleted (session_life.h); 0 = off */
     char    meta_launcher[1024];  /* "" or a command line (cmdline.h) that runs meta jobs over MPI */

@@ -12,6 +12,7 @@
 #include "h_body.h"
 #include "handlers.h"
 #include "sessions.h"
+#include "store.h"
 #include "session_life.h"
 
 /* ---- the list ------------------------------------------------------------ */
@@ -27,6 +28,70 @@ static void list_one(void *ctx, session *s)
     }
 }
 
+/* In cluster mode (--cluster-db) the list is the cluster's, from the
+ * session index (pg_sessions.h): keyset pages by id, the tenant filter in
+ * SQL, each item with its shard.  The other filters need a session's state,
+ * which is on its shard: they are refused here, and `scope=local` lists
+ * this shard alone with every filter.  Without the database: 503. */
+static int cluster_filtered(req *r)
+{
+    static const char *const local_only[] = {"status", "name", "tag", "optimizer", "q"};
+    for (size_t i = 0; i < sizeof local_only / sizeof local_only[0]; i++)
+        if (http_req_query(r, local_only[i])) return 1;
+    return 0;
+}
+
+static void cluster_one(void *ctx, const char *id, const char *tenant, const char *shard)
+{
+    cJSON *it = cJSON_CreateObject();
+    if (!it) return;
+    cJSON_AddStringToObject(it, "id", id);
+    cJSON_AddStringToObject(it, "tenant", tenant);
+    cJSON_AddStringToObject(it, "shard", shard);
+    cJSON_AddItemToArray(ctx, it);
+}
+
+static void cluster_list(req *r, int limit)
+{
+    const char *tok = http_req_query(r, "page_token");
+    /* The token is the last id of the previous page, behind "c.". */
+    if (tok && (strncmp(tok, "c.", 2) != 0 || !tok[2] || strlen(tok) > 2 + 79 ||
+                strspn(tok + 2, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") != strlen(tok + 2))) {
+        http_resp_error(r, ERR_INVALID_ARGUMENT, "page_token is not one the cluster's list gave out");
+        return;
+    }
+    if (cluster_filtered(r)) {
+        http_resp_error(r, ERR_INVALID_ARGUMENT, "in cluster mode the list filters by tenant only; "
+                        "status, name, tag, optimizer and q need scope=local (one shard)");
+        return;
+    }
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = root ? cJSON_AddArrayToObject(root, "sessions") : NULL;
+    if (!arr) {
+        cJSON_Delete(root);
+        http_resp_error(r, ERR_NO_MEMORY, NULL);
+        return;
+    }
+    int more = 0;
+    char err[300];
+    int rc = store_cluster_sessions_page(r->app->db, r->who.admin ? NULL : r->who.tenant, tok ? tok + 2 : NULL,
+                                         limit, cluster_one, arr, &more, err, sizeof err);
+    if (rc) {
+        cJSON_Delete(root);
+        http_resp_error(r, rc, "the cluster's session index cannot be read: %s", err[0] ? err : err_message(rc));
+        return;
+    }
+    int n = cJSON_GetArraySize(arr);
+    if (more && n > 0) {
+        char next[2 + 80 + 1];
+        snprintf(next, sizeof next, "c.%s", cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, n - 1), "id")->valuestring);
+        cJSON_AddStringToObject(root, "next_page_token", next);
+    } else {
+        cJSON_AddNullToObject(root, "next_page_token");
+    }
+    http_resp_json(r, 200, root);
+}
+
 void h_sessions_list(req *r)
 {
     int64_t limit = 100;
@@ -39,6 +104,19 @@ void h_sessions_list(req *r)
             return;
         }
         limit = v;
+    }
+    const char *scope = http_req_query(r, "scope");
+    if (scope && strcmp(scope, "local") != 0 && strcmp(scope, "cluster") != 0) {
+        http_resp_error(r, ERR_INVALID_ARGUMENT, "scope must be local or cluster");
+        return;
+    }
+    if (store_cluster_sessions_on(r->app->db) && !(scope && strcmp(scope, "local") == 0)) {
+        cluster_list(r, (int)limit);
+        return;
+    }
+    if (scope && strcmp(scope, "cluster") == 0) {
+        http_resp_error(r, ERR_INVALID_ARGUMENT, "scope=cluster needs a daemon started with --cluster-db");
+        return;
     }
     const char *tok = http_req_query(r, "page_token");
     session_filter f = {.tenant = r->who.admin ? NULL : r->who.tenant, .status = http_req_query(r, "status"),

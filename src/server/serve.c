@@ -29,6 +29,8 @@
 #include "meta_jobs.h"
 #include "pool.h"
 #include "serve.h"
+#include "session.h"
+#include "session_life.h"
 #include "sessions.h"
 #include "study.h"
 #include "metasess.h"
@@ -113,6 +115,41 @@ static int weights_arrived(void *ctx, const store_weights_row *w)
 {
     (void)ctx;
     return meta_weights_publish(w);
+}
+
+/* ---- the cluster's session index (pg_sessions.h) ---------------------------- */
+
+typedef struct enum_ctx { pg_sessions_emit emit; void *ectx; } enum_ctx;
+
+static void enum_one(void *ctx, session *s)
+{
+    enum_ctx *e = ctx;
+    e->emit(e->ectx, session_id(s), session_tenant(s));
+}
+
+/* Every live session of this shard, page by page (the index's reconcile). */
+static int enum_local(void *ctx, pg_sessions_emit emit, void *ectx)
+{
+    sessions *reg = ctx;
+    enum_ctx e = {emit, ectx};
+    session_filter all = {0};
+    char tok[SESSION_PAGE_TOKEN_MAX] = "", next[SESSION_PAGE_TOKEN_MAX];
+    for (;;) {
+        int k = session_list(reg, &all, tok[0] ? tok : NULL, 1000, enum_one, &e, next);
+        if (k < 0) return k;
+        if (!next[0]) return 0;
+        memcpy(tok, next, sizeof tok);
+    }
+}
+
+/* The address the index names this shard by: --cluster-advertise, else the
+ * listen address with the port actually bound. */
+static void advertised(const app *a, char *out, size_t n)
+{
+    const char *colon = strrchr(a->cfg.listen, ':');
+    if (a->cfg.cluster_advertise[0]) snprintf(out, n, "%s", a->cfg.cluster_advertise);
+    else if (a->listen.is_unix || !colon) snprintf(out, n, "%s", a->cfg.listen);
+    else snprintf(out, n, "%.*s:%d", (int)(colon - a->cfg.listen), a->cfg.listen, a->port);
 }
 
 static int serve(void)
@@ -205,6 +242,20 @@ static int serve(void)
         store_close(a->db);
         return 1;
     }
+    if (a->cfg.cluster_db[0]) {
+        char shard[PG_SESSIONS_SHARD_MAX], err[512];
+        advertised(a, shard, sizeof shard);
+        int rc = store_cluster_sessions_open(a->db, a->cfg.cluster_db, shard, enum_local, a->reg, err, sizeof err);
+        if (rc) {
+            log_msg(LOG_ERROR, "cannot open the cluster's session index (--cluster-db): %s",
+                    err[0] ? err : err_message(rc));
+            pool_stop();
+            http_stop(a);
+            store_close(a->db);
+            return 1;
+        }
+        log_msg(LOG_INFO, "cluster mode: this shard's sessions are indexed as %s", shard);
+    }
     printf("restored %d sessions from %s; ready (%d threads, %d compute threads)\n", n, a->cfg.db, threads, compute);
     if (open)
         printf("no API keys: open access (%s); the first key created closes it\n",
@@ -241,6 +292,7 @@ static int serve(void)
     sessions_drain(a);
     http_stop(a);
     int rc = sessions_final_checkpoint(a);
+    store_cluster_sessions_close(a->db);   /* its thread reads the registry */
     sessions_free(a->reg);
     a->reg = NULL;
     study_svc_free(a->studies);

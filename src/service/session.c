@@ -406,6 +406,7 @@ static int create_session(sessions *reg, spec *sp, const void *blob, size_t blob
     size_t snap_len = 0;
     rc = s->meta_json ? snapshot_encode_session(s, &snap, &snap_len) : ERR_NO_MEMORY;
     if (!rc) rc = store_session_create_take(reg->db, s->id, s->meta_json, created, s->step, snap, snap_len);
+    if (!rc) store_cluster_session_put(reg->db, s->id, s->sp.tenant);   /* the cluster's index, if any */
     session_publish(s);
     if (!rc) rc = registry_add(reg, s);
     if (rc) {
@@ -564,6 +565,7 @@ int sessions_delete(sessions *reg, const char *id)
     int rc = s->deleted ? ERR_SESSION_NOT_FOUND : store_session_delete(reg->db, id);
     int removed = 0;
     if (!rc) {
+        store_cluster_session_del(reg->db, id);                           /* the cluster's index, if any */
         s->deleted = 1;
         if (s->g.npend) {
             session_pend_answer_all(s, NULL, ERR_SESSION_NOT_FOUND, "the session was deleted");

@@ -35,6 +35,14 @@ static const char *const migrations[] = {
     " created_ms bigint NOT NULL,"
     " blob bytea NOT NULL CHECK (octet_length(blob) <= 67108864),"
     " PRIMARY KEY (name, version))",
+    /* 3: the session index (pg_sessions.h): which shard holds which session.
+     * Byte order ("C") for the id, the list's keyset cursor. */
+    "CREATE TABLE optirs_sessions ("
+    " id text COLLATE \"C\" PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 79),"
+    " tenant text NOT NULL CHECK (length(tenant) <= 63),"   /* "" in open mode */
+    " shard text NOT NULL CHECK (length(shard) BETWEEN 1 AND 255));"
+    "CREATE INDEX optirs_sessions_tenant ON optirs_sessions (tenant, id);"
+    "CREATE INDEX optirs_sessions_shard ON optirs_sessions (shard)",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == PG_CONN_SCHEMA_VERSION,
                "one migration per schema version");

@@ -43,6 +43,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "pg_sessions.h"
 
 typedef struct store store;
 
@@ -222,6 +223,23 @@ int  store_cluster_open(store *s, const char *target, double grace_s, char *err,
 /* In cluster mode, fn(ctx) runs (on another thread) when another daemon
  * changed the keys; without it, nothing. */
 void store_cluster_on_change(store *s, void (*fn)(void *ctx), void *ctx);
+
+/* The cluster's session index (pg_sessions.h), in cluster mode: opened once
+ * the shard's sessions are loaded (local enumerates them; it must stay valid
+ * until store_cluster_sessions_close, which stops the index's thread and
+ * must come before what local reads is freed; store_close calls it too).
+ * put/del queue an index write (nothing without an index).  page reads one
+ * page of the index; ERR_NOT_FOUND without one.  See pg_sessions_open and
+ * pg_sessions_page for the codes. */
+int  store_cluster_sessions_open(store *s, const char *target, const char *shard, pg_sessions_local local,
+                                 void *lctx, char *err, size_t errn);
+void store_cluster_sessions_close(store *s);
+int  store_cluster_sessions_on(store *s);
+void store_cluster_session_put(store *s, const char *id, const char *tenant);
+void store_cluster_session_del(store *s, const char *id);
+int  store_cluster_sessions_page(store *s, const char *tenant, const char *after, int limit,
+                                 void (*fn)(void *ctx, const char *id, const char *tenant, const char *shard),
+                                 void *ctx, int *more, char *err, size_t errn);
 
 /* In cluster mode, *age = seconds since the cluster's keys were last read in
  * full; 0, or ERR_NOT_FOUND without a cluster. */

@@ -233,6 +233,8 @@ struct store {
     struct pg_weights *cluster_w;
     int           (*weights_fn)(void *ctx, const store_weights_row *w);
     void           *weights_ctx;
+    /* the cluster's session index (store_cluster_sessions_open), or NULL */
+    struct pg_sessions *csess;
 };
 
 /* Cluster mode: fn(ctx) on the keys' refresh thread after each read

@@ -295,6 +295,7 @@ int store_schema_version(void)
 void store_close(store *s)
 {
     if (!s) return;
+    store_cluster_sessions_close(s);
     pg_keys_close(s->cluster);   /* first: its thread runs the weights' sync */
     s->cluster = NULL;
     pg_weights_close(s->cluster_w);

@@ -10,13 +10,14 @@ daemon with the shortest --cluster-db-grace then refuses every key with 503
 too, until PostgreSQL is back.  docs/operations.md, "A cluster of daemons"."""
 import os
 import subprocess
+import time
 
 from daemon import OPTIRSD
 from pg_cluster import PG_USER, auth, error_code, pg, pg_run, wait_until  # noqa: F401 (pg: the fixture)
 
 
 def status(d, key):
-    return d.request("GET", "/v1/sessions", headers=auth(key), fresh=True)[0]
+    return d.request("GET", "/v1/sessions?scope=local", headers=auth(key), fresh=True)[0]
 
 
 def test_keys_are_shared_revoked_everywhere_and_survive_a_lost_database(make_daemon, pg):
@@ -84,7 +85,7 @@ def test_keys_are_shared_revoked_everywhere_and_survive_a_lost_database(make_dae
     assert error_code(b, "DELETE", f"/v1/keys/{first['id']}", key=admin) == (503, "cluster_db_unavailable")
     assert status(b, bob) == 200
     # C's grace (10 s) runs out: every key is refused with 503 until the database is back …
-    assert wait_until(lambda: error_code(c, "GET", "/v1/sessions", key=bob) == (503, "cluster_db_unavailable"), 40)
+    assert wait_until(lambda: error_code(c, "GET", "/v1/sessions?scope=local", key=bob) == (503, "cluster_db_unavailable"), 40)
     # … while A, whose grace (60 s) has not run out, still steps.
     assert a.json("POST", f"/v1/sessions/{bsess['id']}/step", {"step": 4, "grads": [1, 1]},
                   headers=auth(bob))[0] == 200

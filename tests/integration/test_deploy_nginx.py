@@ -7,108 +7,18 @@ Idempotency-Key) reaches the same daemon, and a session survives its
 daemon's restart (SIGTERM, restart on the same port and database) while
 nginx keeps routing to it.  nginx is Debian's package; the config is the
 shipped file with only the lines marked "(rendered by the test)" replaced."""
-import http.client
 import os
 import re
-import shutil
-import signal
 import struct
-import subprocess
-import tempfile
 import time
 import uuid
 
 import pytest
 
 from daemon import ROOT, Daemon
-
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-CONF = os.path.join(ROOT, "deploy", "nginx", "nginx.conf")
+from nginx_front import CONF, NGINX, Front
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian package nginx; make deps)")
-
-
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def render(text, tmp, listen_port, daemon_ports):
-    """The shipped config for loopback: only the marked lines change."""
-    out, servers = [], iter(daemon_ports)
-    for line in text.splitlines():
-        if "(rendered by the test)" not in line or line.lstrip().startswith("#"):
-            out.append(line)
-            continue
-        ind = line[:len(line) - len(line.lstrip())]
-        d = line.split()[0]
-        if d == "pid":
-            out.append(ind + "pid %s/nginx.pid;" % tmp)
-        elif d == "error_log":
-            out.append(ind + "error_log %s/error.log info;" % tmp)
-        elif d.endswith("_temp_path"):
-            out.append(ind + "%s %s/%s;" % (d, tmp, d))
-        elif d == "server":
-            out.append(ind + "server 127.0.0.1:%d max_fails=0;" % next(servers))
-        elif d == "listen":
-            out.append(ind + "listen 127.0.0.1:%d;" % listen_port)
-        else:
-            raise AssertionError("unexpected marked line: " + line)
-    assert next(servers, None) is None, "the shipped upstream has fewer servers than daemons"
-    if os.geteuid() == 0:          # workers run as the current user, not nobody
-        out.insert(0, "user root root;")
-    return "\n".join(out) + "\n"
-
-
-class Front:
-    def __init__(self, daemons):
-        self.dir = tempfile.mkdtemp(prefix="optirs-nginx-")
-        self.port = free_port()
-        with open(CONF) as f:
-            conf = render(f.read(), self.dir, self.port, [d.port for d in daemons])
-        self.conf = os.path.join(self.dir, "nginx.conf")
-        with open(self.conf, "w") as f:
-            f.write(conf)
-        chk = subprocess.run([NGINX, "-t", "-p", self.dir, "-c", self.conf, "-e", self.dir + "/error.log"],
-                             capture_output=True, text=True)
-        assert chk.returncode == 0, chk.stderr
-        self.proc = subprocess.Popen([NGINX, "-p", self.dir, "-c", self.conf, "-e", self.dir + "/error.log",
-                                      "-g", "daemon off;"], stderr=subprocess.PIPE)
-        deadline = time.time() + 20
-        while True:
-            try:
-                st, _, _ = self.request("GET", "/healthz")
-                if st == 200:
-                    break
-            except OSError:
-                pass
-            assert self.proc.poll() is None, self.proc.stderr.read().decode()
-            assert time.time() < deadline, "nginx did not start"
-            time.sleep(0.05)
-
-    def request(self, method, path, body=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            c.request(method, path, body=body, headers=headers or {})
-            r = c.getresponse()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-        finally:
-            c.close()
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stderr.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -192,6 +102,33 @@ def test_manifests_match_the_proxy_config():
     for i in range(n):
         sel = svcs["optirs-%d" % i]["spec"]["selector"]
         assert sel["statefulset.kubernetes.io/pod-name"] == "optirs-%d" % i
+
+
+def test_manifests_give_the_shards_the_cluster_database():
+    """The PostgreSQL piece: a StatefulSet with a volume and a Service, the
+    Secret the shards read --cluster-db (and libpq's PGPASSWORD) from, and each
+    shard advertised at its per-pod Service."""
+    import yaml
+    with open(os.path.join(ROOT, "deploy", "kustomization.yaml")) as f:
+        assert "k8s/postgres.yaml" in yaml.safe_load(f)["resources"]
+    with open(os.path.join(ROOT, "deploy", "k8s", "postgres.yaml")) as f:
+        pg = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(f)}
+    secret = pg[("Secret", "optirs-cluster-db")]["stringData"]
+    assert "@optirs-pg:5432/" in secret["dsn"] and ":" not in secret["dsn"].split("//")[1].split("@")[0]
+    sts = pg[("StatefulSet", "optirs-pg")]
+    assert sts["spec"]["replicas"] == 1 and sts["spec"]["volumeClaimTemplates"]
+    port = pg[("Service", "optirs-pg")]["spec"]["ports"][0]
+    assert port["port"] == 5432 and port["targetPort"] == "postgres"
+    with open(os.path.join(ROOT, "deploy", "k8s", "optirsd.yaml")) as f:
+        shard = [d for d in yaml.safe_load_all(f) if d["kind"] == "StatefulSet"][0]
+    c = shard["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e for e in c["env"]}
+    var = c["args"][c["args"].index("--cluster-db") + 1]
+    assert var.startswith("$(") and env[var[2:-1]]["valueFrom"]["secretKeyRef"] == {"name": "optirs-cluster-db",
+                                                                                   "key": "dsn"}
+    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "password"
+    assert c["args"][c["args"].index("--cluster-advertise") + 1] == "$(POD_NAME):8080"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
 
 
 def test_sessions_are_pinned_to_one_daemon_and_survive_its_restart(shards):
