@@ -9,6 +9,7 @@
 #include "app.h"
 #include "auth.h"
 #include "errors.h"
+#include "idemlane.h"
 #include "store.h"
 
 /* Reads r's Idempotency-Key (on the HTTP thread).  Returns 1 when r is
@@ -59,4 +60,20 @@ void h_idem_end(req *r, h_idem *im)
 {
     if (im->key[0] && r->status >= 200 && r->status < 300)
         store_idem_put(r->app->db, r->who.tenant, im->key, im->route, im->hash, r->status, r->resp, r->resp_len);
+}
+
+void h_idem_defer(req *r, const h_idem *im, struct idemlane **lane, compute_fn work,
+                  void (*free_ctx)(void *ctx), void *ctx)
+{
+    if (!im->key[0]) {
+        compute_defer(r, NULL, 1, work, free_ctx, ctx);
+        return;
+    }
+    *lane = idemlane_get(r->who.tenant, im->route, im->key);
+    if (!*lane) {
+        free(ctx);
+        http_resp_error(r, ERR_NO_MEMORY, NULL);
+        return;
+    }
+    compute_defer(r, idemlane_lane(*lane), (int)r->app->cfg.compute_session_queue, work, free_ctx, ctx);
 }

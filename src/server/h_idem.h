@@ -15,7 +15,10 @@
 
 #include <stdint.h>
 
+#include "compute.h"
 #include "http.h"
+
+struct idemlane;
 
 typedef struct h_idem {
     char     key[129];             /* "" without a key */
@@ -32,5 +35,12 @@ int  h_idem_prepare(req *r, h_idem *im, const char *route_key);
 int  h_idem_begin(req *r, h_idem *im);
 /* Records r's answer under the key when it is a success. */
 void h_idem_end(req *r, h_idem *im);
+/* Queues work(r, ctx) on the compute pool after h_idem_prepare: in the key's
+ * own lane when im holds a key (*lane then holds a reference that free_ctx
+ * must release with idemlane_put), else on no lane.  When the lane cannot be
+ * had, r is answered 503 and ctx freed with plain free (nothing else is in
+ * it yet). */
+void h_idem_defer(req *r, const h_idem *im, struct idemlane **lane, compute_fn work,
+                  void (*free_ctx)(void *ctx), void *ctx);
 
 #endif

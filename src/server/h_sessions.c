@@ -109,17 +109,7 @@ void h_sessions_create(req *r)
         free(j);
         return;
     }
-    if (!j->im.key[0]) {
-        defer(r, NULL, create_work, j);
-        return;
-    }
-    j->key_lane = idemlane_get(r->who.tenant, j->im.route, j->im.key);
-    if (!j->key_lane) {
-        free(j);
-        http_resp_error(r, ERR_NO_MEMORY, NULL);
-        return;
-    }
-    compute_defer(r, idemlane_lane(j->key_lane), (int)r->app->cfg.compute_session_queue, create_work, job_free, j);
+    h_idem_defer(r, &j->im, &j->key_lane, create_work, job_free, j);
 }
 
 static void h_sessions_create_once(req *r)

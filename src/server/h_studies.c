@@ -312,17 +312,7 @@ static void defer_op(req *r, op_kind op, int64_t trial, const char *idem_route)
         free(j);
         return;
     }
-    if (!j->im.key[0]) {
-        compute_defer(r, NULL, 1, study_work, sjob_free, j);
-        return;
-    }
-    j->lane = idemlane_get(r->who.tenant, j->im.route, j->im.key);
-    if (!j->lane) {
-        free(j);
-        http_resp_error(r, ERR_NO_MEMORY, NULL);
-        return;
-    }
-    compute_defer(r, idemlane_lane(j->lane), (int)r->app->cfg.compute_session_queue, study_work, sjob_free, j);
+    h_idem_defer(r, &j->im, &j->lane, study_work, sjob_free, j);
 }
 
 /* ---- the routes -------------------------------------------------------------- */
