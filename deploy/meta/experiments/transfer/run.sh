@@ -1,6 +1,6 @@
 #!/bin/sh
 # Transfer between domains (docs/meta-learning.md#transfer-between-domains):
-# for each pair SOURCE -> TARGET, the target's config (target_TARGET.conf, 60
+# for each pair SOURCE -> TARGET and each seed (SEEDS, default 1 2 3), the target's config (target_TARGET.conf, 60
 # outer steps of the adapt recipe) meta-trained twice with the same seed --
 # warm-started from the source domain's record (init_weights) and from the
 # default initialisation -- then both records, and the source record
@@ -13,6 +13,7 @@ DB=${1:?db} OUT=${2:?outdir}
 D=deploy/meta/experiments/transfer
 B=build/optirsd
 EVAL_SEEDS=${EVAL_SEEDS:-3}
+SEEDS=${SEEDS:-1 2 3}
 mkdir -p "$OUT"
 . deploy/meta/experiments/lib.sh
 # no synthetic record is shipped: the synthetic source is made here (40 steps on quadratics)
@@ -23,9 +24,11 @@ for p in $PAIRS; do
     IFS=: read -r n src tgt <<E
 $p
 E
-    train $D/target_$tgt.conf ${n}_warm 1 "$src"
-    train $D/target_$tgt.conf ${n}_scratch 1 none
-    evaluate $D/heldout_$tgt.suite heldout ${n}_warm ${n}_scratch
+    for s in $SEEDS; do
+        train $D/target_$tgt.conf ${n}_warm_s$s $s "$src"
+        train $D/target_$tgt.conf ${n}_scratch_s$s $s none
+        evaluate $D/heldout_$tgt.suite heldout ${n}_warm_s$s ${n}_scratch_s$s
+    done
 done
 for p in $PAIRS; do
     IFS=: read -r n src tgt <<E

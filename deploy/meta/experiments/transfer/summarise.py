@@ -23,6 +23,14 @@ PAIRS = [("vision_text", "mlp_lopt.vision", "text"),
          ("synthetic_vision", "tr_src_synthetic", "vision"),
          ("vision_tabular", "mlp_lopt.vision", "tabular")]
 STEP = re.compile(r"^step (\d+)/\d+\s+meta-loss (\S+)")
+ELAPSED = re.compile(r"\belapsed ([0-9.]+)s")
+
+
+def wall(path):
+    """The run's wall time in seconds: the last step line's elapsed."""
+    with open(path) as f:
+        times = [float(m.group(1)) for m in map(ELAPSED.search, f) if m]
+    return times[-1] if times else float("nan")
 
 
 def curve(path):
@@ -45,36 +53,57 @@ def steps_to_reach(warm, target):
     return None
 
 
-def figure(path, families):
-    """'median (held median) / worst (held worst)' of LO / tuned Adam, or '-'."""
-    if not os.path.exists(path) or "summary (" not in open(path).read():
+def figure(paths, families):
+    """'median (held-out median) / worst (held-out worst)' of LO / tuned Adam over
+    every entry of every complete eval output in paths, or '-'."""
+    tr, he = [], []
+    for path in paths:
+        if not os.path.exists(path) or "summary (" not in open(path).read():
+            continue
+        for r in read(path, families).values():
+            tr += [] if math.isnan(r[0]) else [r[0]]
+            he += [] if math.isnan(r[1]) else [r[1]]
+    if not tr or not he:
         return "-"
-    rows = read(path, families)
-    tr = [r[0] for r in rows.values() if not math.isnan(r[0])]
-    he = [r[1] for r in rows.values() if not math.isnan(r[1])]
     return "%.3f (%.3f) / %.3f (%.3f)" % (statistics.median(tr), statistics.median(he), max(tr), max(he))
 
 
 def main():
     out = sys.argv[1]
     here = os.path.dirname(os.path.abspath(__file__))
-    print("| pair | final meta-loss, smoothed: scratch / warm | warm's step-1 meta-loss (scratch's) "
-          "| steps for warm to reach scratch's final | LO / tuned Adam on held-out, median (held) / worst (held): "
-          "warm | scratch | source unadapted |")
-    print("|---|---|---|---|---|---|---|")
+    print("| pair | seeds | final meta-loss, smoothed, scratch / warm (median over seeds) | step-1 meta-loss, warm / scratch "
+          "(median) | steps for warm to reach scratch's final: per seed (median, worst) "
+          "| LO / tuned Adam on held-out, median (held-out) / worst (held-out) over seeds x entries: warm "
+          "| scratch | source record unadapted | meta-training wall s, warm / scratch (median) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, src, tgt in PAIRS:
-        w, s = (curve(os.path.join(out, "%s_%s.train.log" % (name, a))) for a in ("warm", "scratch"))
-        if not w or not s:
+        seeds, reach, fin, first, secs = [], [], [], [], []
+        for sd in range(1, 100):
+            w, s = (curve(os.path.join(out, "%s_%s_s%d.train.log" % (name, a, sd))) for a in ("warm", "scratch"))
+            if not w or not s:
+                continue
+            ws, ss = smooth(w), smooth(s)
+            seeds.append(sd)
+            reach.append(steps_to_reach(ws, ss[-1]))
+            fin.append((ss[-1], ws[-1]))
+            first.append((w[0], s[0]))
+            secs.append(tuple(wall(os.path.join(out, "%s_%s_s%d.train.log" % (name, a, sd))) for a in ("warm", "scratch")))
+        if not seeds:
             continue
-        ws, ss = smooth(w), smooth(s)
-        reach = steps_to_reach(ws, ss[-1])
+        n = len(curve(os.path.join(out, "%s_scratch_s%d.train.log" % (name, seeds[0]))))
+        key = [r if r is not None else n + 1 for r in reach]   # not reached counts past the budget
+        text = lambda r: "not reached" if r is None or r > n else str(r)  # noqa: E731
         with open(os.path.join(here, "heldout_%s.suite" % tgt)) as f:
             fams = tuple(line.split()[0] for line in f if line.strip() and not line.startswith("#"))
-        ev = [figure(os.path.join(out, "%s_%s.heldout.eval" % (name, a)), fams) for a in ("warm", "scratch")]
-        ev.append(figure(os.path.join(out, "%s.heldout_%s.eval" % (src, tgt)), fams))
-        print("| %s → %s (`%s`) | %.4f / %.4f | %.4f (%.4f) | %s of %d | %s |" % (
-            src, tgt, name, ss[-1], ws[-1], w[0], s[0],
-            reach if reach is not None else "not reached", len(s), " | ".join(ev)))
+        ev = [figure([os.path.join(out, "%s_%s_s%d.heldout.eval" % (name, a, sd)) for sd in seeds], fams)
+              for a in ("warm", "scratch")]
+        ev.append(figure([os.path.join(out, "%s.heldout_%s.eval" % (src, tgt))], fams))
+        print("| %s → %s | %s | %.4f / %.4f | %.4f / %.4f | %s of %d (%s, %s) | %s | %.1f / %.1f |" % (
+            src, tgt, ",".join(map(str, seeds)),
+            statistics.median(f[0] for f in fin), statistics.median(f[1] for f in fin),
+            statistics.median(f[0] for f in first), statistics.median(f[1] for f in first),
+            " / ".join(text(r) for r in reach), n, text(statistics.median_low(key)), text(max(key)), " | ".join(ev),
+            statistics.median(t[0] for t in secs), statistics.median(t[1] for t in secs)))
 
 
 if __name__ == "__main__":
