@@ -2,21 +2,27 @@
 """The transfer table (docs/meta-learning.md#transfer-between-domains): reads
 what run.sh wrote in OUTDIR and prints, per pair SOURCE -> TARGET,
 (a) the outer steps the warm-started run needs to reach the from-scratch run's
-final meta-loss, both curves smoothed by a trailing mean over the last
+final meta-loss, and the per-step gap between the two curves (same seed, so
+the same step of both runs meets the same draws), both curves smoothed by a trailing mean over the last
 WINDOW steps (fewer at the first steps), from the "step N/M  meta-loss X"
 lines of OUTDIR/<run>.train.log; and (b) LO / tuned Adam on the target's
 held-out tasks after the equal budget (median and worst over the entries,
 training loss, held-out loss in brackets) for the warm-started run, the
 from-scratch run and the source record unadapted.
     python3 deploy/meta/experiments/transfer/summarise.py OUTDIR"""
+import importlib.util
 import math
 import os
 import re
 import statistics
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "adapt"))
-from summarise import read  # noqa: E402  (the eval-output reader, written once)
+# the eval-output reader is adapt/summarise.py's (written once), loaded under its own name
+_spec = importlib.util.spec_from_file_location(
+    "adapt_summarise", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "adapt", "summarise.py"))
+_adapt = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_adapt)
+read = _adapt.read
 
 WINDOW = 5
 PAIRS = [("vision_text", "mlp_lopt.vision", "text"),
@@ -75,9 +81,9 @@ def main():
           "(median) | steps for warm to reach scratch's final: per seed (median, worst) "
           "| LO / tuned Adam on held-out, median (held-out) / worst (held-out) over seeds x entries: warm "
           "| scratch | source record unadapted | meta-training wall s, warm / scratch (median) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, src, tgt in PAIRS:
-        seeds, reach, fin, first, secs = [], [], [], [], []
+        seeds, reach, fin, first, secs, gaps = [], [], [], [], [], []
         for sd in range(1, 100):
             w, s = (curve(os.path.join(out, "%s_%s_s%d.train.log" % (name, a, sd))) for a in ("warm", "scratch"))
             if not w or not s:
@@ -85,6 +91,7 @@ def main():
             ws, ss = smooth(w), smooth(s)
             seeds.append(sd)
             reach.append(steps_to_reach(ws, ss[-1]))
+            gaps.append([a - b for a, b in zip(ws, ss)])
             fin.append((ss[-1], ws[-1]))
             first.append((w[0], s[0]))
             secs.append(tuple(wall(os.path.join(out, "%s_%s_s%d.train.log" % (name, a, sd))) for a in ("warm", "scratch")))
@@ -98,11 +105,12 @@ def main():
         ev = [figure([os.path.join(out, "%s_%s_s%d.heldout.eval" % (name, a, sd)) for sd in seeds], fams)
               for a in ("warm", "scratch")]
         ev.append(figure([os.path.join(out, "%s.heldout_%s.eval" % (src, tgt))], fams))
-        print("| %s → %s | %s | %.4f / %.4f | %.4f / %.4f | %s of %d (%s, %s) | %s | %.1f / %.1f |" % (
+        print("| %s → %s | %s | %.4f / %.4f | %.4f / %.4f | %s of %d (%s, %s) | %+.3f (%+.3f) | %s | %.1f / %.1f |" % (
             src, tgt, ",".join(map(str, seeds)),
             statistics.median(f[0] for f in fin), statistics.median(f[1] for f in fin),
             statistics.median(f[0] for f in first), statistics.median(f[1] for f in first),
-            " / ".join(text(r) for r in reach), n, text(statistics.median_low(key)), text(max(key)), " | ".join(ev),
+            " / ".join(text(r) for r in reach), n, text(statistics.median_low(key)), text(max(key)),
+            statistics.median(x for g in gaps for x in g), max(statistics.median(g) for g in gaps), " | ".join(ev),
             statistics.median(t[0] for t in secs), statistics.median(t[1] for t in secs)))
 
 
