@@ -79,6 +79,7 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     print("| pair | seeds | final meta-loss, smoothed, scratch / warm (median over seeds) | step-1 meta-loss, warm / scratch "
           "(median) | steps for warm to reach scratch's final: per seed (median, worst) "
+          "| per-step gap warm - scratch, smoothed: median over steps and seeds (worst seed's median) "
           "| LO / tuned Adam on held-out, median (held-out) / worst (held-out) over seeds x entries: warm "
           "| scratch | source record unadapted | meta-training wall s, warm / scratch (median) |")
     print("|---|---|---|---|---|---|---|---|---|---|")
