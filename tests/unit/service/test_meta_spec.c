@@ -29,6 +29,9 @@ static void test_every_shipped_config_parses_and_checks(void **st)
     size_t before = g.gl_pathc;
     assert_int_equal(glob("deploy/meta/experiments/adapt/*.conf", GLOB_APPEND, NULL, &g), 0);
     assert_true(g.gl_pathc >= before + 5);   /* the few-shot specialisation's configs */
+    before = g.gl_pathc;
+    assert_int_equal(glob("deploy/meta/experiments/transfer/*.conf", GLOB_APPEND, NULL, &g), 0);
+    assert_true(g.gl_pathc >= before + 4);   /* the transfer experiment's three targets and its synthetic source */
     int wide = 0, kept = 0, reptile = 0;
     for (size_t i = 0; i < g.gl_pathc; i++) {
         meta_spec sp;

@@ -10,12 +10,7 @@ DB=${1:?db} OUT=${2:?outdir}
 D=deploy/meta/experiments/adapt
 B=build/optirsd
 mkdir -p "$OUT"
-# train CONF NAME SEED INIT: meta-trains a copy of CONF with name, seed and init_weights replaced
-train() {
-    sed -e "s/^name = .*/name = $2/" -e "s/^seed = .*/seed = $3/" -e "s/^init_weights = .*/init_weights = $4/" "$1" > "$OUT/$2.conf"
-    $B meta-train --config "$OUT/$2.conf" --db "$DB" --threads 1 > "$OUT/$2.train.log" 2>&1
-    tail -1 "$OUT/$2.train.log"
-}
+. deploy/meta/experiments/lib.sh
 for s in 1 2 3; do
     train $D/adapt_deep_mlp.conf adapt_deep_s$s $s mlp_lopt
     train $D/scratch_deep_mlp.conf scratch_deep_s$s $s none
@@ -24,14 +19,7 @@ for s in 1 2 3; do
     train $D/multi_general.conf multi_general_s$s $s mlp_lopt
     train $D/adapt_deep_mlp.conf adapt_multi_deep_s$s $s multi_general_s$s
 done
-evals() {
-    for w in "$@"; do
-        f="$OUT/$w.test.eval"
-        if [ -f "$f" ] && grep -q '^summary (' "$f"; then continue; fi
-        $B eval --weights $w --suite-file $D/test.suite --horizons 1000 --seeds 5 --threads 1 --db "$DB" > "$f" 2>&1
-        grep -E '^summary' "$f"
-    done
-}
+evals() { evaluate $D/test.suite test "$@"; }
 evals mlp_lopt maml_general_s1 adapt_deep_s1 adapt_deep_s2 adapt_deep_s3 scratch_deep_s1 scratch_deep_s2 &
 evals multi_general_s1 adapt_maml_deep_s1 adapt_maml_deep_s2 adapt_maml_deep_s3 adapt_multi_deep_s1 adapt_multi_deep_s2 \
       adapt_multi_deep_s3 scratch_deep_s3

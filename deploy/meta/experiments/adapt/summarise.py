@@ -17,15 +17,21 @@ ARMS = [("base mlp_lopt, unadapted", ["mlp_lopt"]),
         ("meta-trained from scratch (30 steps)", ["scratch_deep_s%d" % s for s in (1, 2, 3)])]
 
 
-def read(path):
+def ratio(text):
+    return float("nan") if text == "n/a" else float(text)
+
+
+def read(path, families=("deep_mlp",)):
+    """{entry: (ratio, held-out ratio)} of an `optirsd eval` output, for the
+    entries whose task text starts with one of families (a ratio n/a is nan)."""
     rows = {}
     with open(path) as f:
         for line in f:
-            if not line.startswith("deep_mlp"):
+            if not line.startswith(tuple(families)):
                 continue
             t = line.split()
             num = t[-12:]
-            rows[" ".join(t[:-12])] = (float(num[9 - 1]), float(num[10 - 1]))   # ratio, r held
+            rows[" ".join(t[:-12])] = (ratio(num[9 - 1]), ratio(num[10 - 1]))   # ratio, r held
     return rows
 
 
