@@ -132,11 +132,17 @@ static void features(cand *c, int64_t S)
     f[7] = S > 1 ? (c->curve[S - 1] - c->curve[0]) / (double)(S - 1) : 0;
 }
 
-/* Fits the predictor on the scored candidates other than `skip` (-1: all);
- * 0 when fewer than two: the early curve ranks. */
+/* Fits the predictor on the scored candidates other than `skip` (-1: all),
+ * the features scaled over every candidate; 0 when fewer than two: the
+ * early curve ranks. */
 static int fit(const cand *c, int n, int skip, hpo_ridge *m)
 {
-    double X[NAS_MAX_CANDIDATES * NFEAT], y[NAS_MAX_CANDIDATES];
+    double X[NAS_MAX_CANDIDATES * NFEAT], y[NAS_MAX_CANDIDATES], mu[NFEAT] = {0}, sd[NFEAT] = {0};
+    for (int j = 0; j < NFEAT; j++) {
+        for (int i = 0; i < n; i++) mu[j] += c[i].feat[j] / n;
+        for (int i = 0; i < n; i++) sd[j] += (c[i].feat[j] - mu[j]) * (c[i].feat[j] - mu[j]) / n;
+        sd[j] = sqrt(sd[j]);
+    }
     int k = 0;
     for (int i = 0; i < n; i++) {
         if (!c[i].full_rank || i == skip) continue;
@@ -144,7 +150,7 @@ static int fit(const cand *c, int n, int skip, hpo_ridge *m)
         y[k++] = c[i].score;
     }
     if (k < 2) return 0;
-    return hpo_ridge_fit(m, X, y, k, NFEAT, NAS_RIDGE_LAMBDA) == 0;
+    return hpo_ridge_fit_scaled(m, X, y, k, NFEAT, NAS_RIDGE_LAMBDA, sd) == 0;
 }
 
 static double predict(const cand *c, int fitted, const hpo_ridge *m)

@@ -8,8 +8,9 @@
  *    ridge regression (hpo_ridge.h, λ = NAS_RIDGE_LAMBDA) of the selection
  *    score on the architecture features (the family one-hot, log2 hidden,
  *    depth, heads, log theta count) and the early-curve features (first and
- *    last meta-loss, the mean of the curve's last quarter, the slope),
- *    refitted after every score; with fewer than two scores it is the
+ *    last meta-loss, the mean of the curve's last quarter, the slope), each
+ *    scaled over all candidates (not only the scored few, which would
+ *    extrapolate wildly), refitted after every score; with fewer than two scores it is the
  *    early curve's last-quarter mean alone (lower ranks first).  The best
  *    predicted candidate gets the long run (full_steps, a fresh job of the
  *    same seed) and its selection score; `full` candidates in all.

@@ -8,6 +8,12 @@
 
 int hpo_ridge_fit(hpo_ridge *m, const double *X, const double *y, int n, int d, double lambda)
 {
+    return hpo_ridge_fit_scaled(m, X, y, n, d, lambda, NULL);
+}
+
+int hpo_ridge_fit_scaled(hpo_ridge *m, const double *X, const double *y, int n, int d, double lambda,
+                         const double *sd_in)
+{
     if (!m || !X || !y || n < 1 || d < 1 || d > HPO_RIDGE_MAX_FEATURES || !(lambda > 0) || !isfinite(lambda))
         return ERR_INVALID_ARGUMENT;
     for (int i = 0; i < n; i++) {
@@ -21,6 +27,12 @@ int hpo_ridge_fit(hpo_ridge *m, const double *X, const double *y, int n, int d, 
     for (int j = 0; j < d; j++) {
         double mu = 0, v = 0;
         for (int i = 0; i < n; i++) mu += X[i * d + j] / n;
+        if (sd_in) {
+            if (!isfinite(sd_in[j]) || sd_in[j] < 0) return ERR_INVALID_ARGUMENT;
+            m->mu[j] = mu;
+            m->sd[j] = sd_in[j] > 1e-12 ? sd_in[j] : 0;
+            continue;
+        }
         for (int i = 0; i < n; i++) v += (X[i * d + j] - mu) * (X[i * d + j] - mu) / n;
         m->mu[j] = mu;
         m->sd[j] = v > 1e-24 ? sqrt(v) : 0;   /* 0: a constant column, weight 0 */

@@ -3,7 +3,10 @@
  * measure how well a predictor orders candidates.
  *
  * Ridge: the columns of X (n × d, row-major) are centred and scaled to unit
- * variance (a constant column gets weight 0), y is centred, and
+ * variance (a constant column gets weight 0) — or scaled by the caller's sd
+ * (e.g. over every candidate, not only the observed ones, so that a point
+ * far from the few observations is not extrapolated by a tiny sd; sd 0
+ * again drops the column) — y is centred, and
  *     w = (ZᵀZ + λ I)⁻¹ Zᵀ(y − ȳ)
  * is solved by a Cholesky factorisation written here (d is small:
  * HPO_RIDGE_MAX_FEATURES); a prediction is ȳ + Σ_j w_j (x_j − μ_j)/s_j.
@@ -29,6 +32,9 @@ typedef struct hpo_ridge {
 } hpo_ridge;
 
 int    hpo_ridge_fit(hpo_ridge *m, const double *X, const double *y, int n, int d, double lambda);
+/* The same with the columns' scales given (d of them, each >= 0). */
+int    hpo_ridge_fit_scaled(hpo_ridge *m, const double *X, const double *y, int n, int d, double lambda,
+                            const double *sd);
 double hpo_ridge_predict(const hpo_ridge *m, const double *x);
 /* Spearman's ρ of a and b (n <= HPO_SPEARMAN_MAX, else NAN). */
 double hpo_spearman(const double *a, const double *b, int n);

@@ -37,6 +37,29 @@ static void test_ridge_linear(void **st)
     assert_true(fabs(hpo_ridge_predict(&m, x) - y[0]) < 1e-12);
 }
 
+/* Given scales: the fit is the same function of x when the scales are
+ * merely different (λ → 0), a column whose given sd is 0 is dropped, a
+ * negative sd refused. */
+static void test_ridge_scaled(void **st)
+{
+    (void)st;
+    double X[10 * 2], y[10];
+    for (int i = 0; i < 10; i++) {
+        X[i * 2] = i;
+        X[i * 2 + 1] = (i * 3) % 4;
+        y[i] = 0.5 * X[i * 2] + X[i * 2 + 1];
+    }
+    double sd[2] = {40, 0.1}, x[2] = {20, 1};
+    hpo_ridge m;
+    assert_int_equal(hpo_ridge_fit_scaled(&m, X, y, 10, 2, 1e-12, sd), 0);
+    assert_true(fabs(hpo_ridge_predict(&m, x) - 11) < 1e-6);
+    double sd0[2] = {40, 0};
+    assert_int_equal(hpo_ridge_fit_scaled(&m, X, y, 10, 2, 1e-12, sd0), 0);
+    assert_true(m.w[1] == 0);
+    double bad[2] = {1, -1};
+    assert_int_equal(hpo_ridge_fit_scaled(&m, X, y, 10, 2, 1, bad), ERR_INVALID_ARGUMENT);
+}
+
 static void test_ridge_refuses(void **st)
 {
     (void)st;
@@ -71,6 +94,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ridge_linear),
+        cmocka_unit_test(test_ridge_scaled),
         cmocka_unit_test(test_ridge_refuses),
         cmocka_unit_test(test_spearman),
     };
