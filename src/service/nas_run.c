@@ -163,7 +163,8 @@ static cJSON *num_or_null(double v)
     return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
 }
 
-static cJSON *result_json(const nas_spec *sp, const cand *c, double fastest, double rho, double shipped, int best)
+static cJSON *result_json(const nas_spec *sp, const cand *c, double fastest, double rho, double rho_early,
+                          double shipped, int best)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(o, "candidates");
@@ -182,6 +183,7 @@ static cJSON *result_json(const nas_spec *sp, const cand *c, double fastest, dou
         cJSON_AddItemToArray(arr, e);
     }
     cJSON_AddItemToObject(o, "spearman", num_or_null(rho));
+    cJSON_AddItemToObject(o, "spearman_early_curve", num_or_null(rho_early));
     cJSON_AddItemToObject(o, "best", nas_arch_to_json(&c[best].a));
     cJSON_AddNumberToObject(o, "best_score", c[best].score);
     cJSON_AddItemToObject(o, "shipped_mlp_lopt_score", num_or_null(shipped));
@@ -319,17 +321,18 @@ int nas_run(store *db, const char *id, const nas_spec *sp, const meta_run_io *io
         store_meta_job_update(db, id, stopped == 2 ? "interrupted" : "cancelled", x.done, wall, NULL, NULL, 0, NULL, 0);
         result = 1;
     } else {
-        double pr[NAS_MAX_CANDIDATES], real[NAS_MAX_CANDIDATES];
+        double pr[NAS_MAX_CANDIDATES], real[NAS_MAX_CANDIDATES], early[NAS_MAX_CANDIDATES];
         int k = 0;
         for (int i = 0; i < n; i++) {
             if (!c[i].full_rank) continue;
             hpo_ridge m;
             c[i].pred_loo = fit(c, n, i, &m) ? hpo_ridge_predict(&m, c[i].feat) : NAN;
             pr[k] = c[i].pred_loo;
+            early[k] = c[i].early;
             real[k++] = c[i].score;
         }
         double rho = hpo_spearman(pr, real, k);
-        cJSON *res = result_json(sp, c, fastest, rho, shipped_score(sp), best);
+        cJSON *res = result_json(sp, c, fastest, rho, hpo_spearman(early, real, k), shipped_score(sp), best);
         int64_t v = 0;
         rc = store_best(&x, sp, &c[best].a, bestj, res, &v, msg, cap);
         if (rc) {

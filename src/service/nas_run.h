@@ -20,7 +20,8 @@
  *    shipped mlp_lopt record is scored the same way when present.
  * 4. The predictor's measure: Spearman's ρ between each fully trained
  *    candidate's leave-one-out prediction (the ridge fitted on the other
- *    scored candidates) and the real scores.
+ *    scored candidates) and the real scores; beside it, the same ρ of the
+ *    early curve's last-quarter mean alone (the predictor without a model).
  * The result is the best-scored candidate's theta as the next version of
  * the weights record sp->name, its provenance holding "nas": every
  * candidate (architecture, theta count, early curve, cost, predicted and

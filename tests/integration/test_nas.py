@@ -51,7 +51,7 @@ def test_nas_run_result_shape(daemon):
     best = min(full, key=lambda c: c["score"])
     assert nas["best"] == best["architecture"] and nas["best_score"] == best["score"]
     assert rec["optimizer"] == best["architecture"]["optimizer"]
-    assert nas["spearman"] is None or -1 <= nas["spearman"] <= 1
+    assert all(nas[k] is None or -1 <= nas[k] <= 1 for k in ("spearman", "spearman_early_curve"))
     assert nas["selection_subset"] and len(nas["selection_subset"]) == 3
     # the shipped mlp_lopt record is scored the same way
     assert nas["shipped_mlp_lopt_score"] is None or math.isfinite(nas["shipped_mlp_lopt_score"])
