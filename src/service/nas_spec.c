@@ -89,6 +89,8 @@ static int get_space(nas_spec *sp, const cJSON *s, char *msg, size_t cap)
 {
     if (!cJSON_IsObject(s)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "space must be an object%s", "");
     for (const cJSON *e = s->child; e; e = e->next) {
+        for (const cJSON *q = s->child; q != e; q = q->next)
+            if (strcmp(q->string, e->string) == 0) return fail(msg, cap, ERR_INVALID_JSON, "space key \"%.40s\" given twice", e->string);
         int rc;
         if (strcmp(e->string, "optimizer") == 0) {
             if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) < 1 || cJSON_GetArraySize(e) > NAS_NFAMILIES)
@@ -149,6 +151,15 @@ int nas_spec_from_json(nas_spec *sp, const cJSON *obj, char *msg, size_t cap)
             snprintf(sp->name, sizeof sp->name, "%s", e->valuestring);
         } else return fail(msg, cap, ERR_UNKNOWN_FIELD, "unknown key \"%.40s\" in an architecture search", k);
         if (rc) return rc;
+    }
+    /* The best's family is not known before the run: a name that promises one
+       (an optimizer's own record, or its domain default "<arch>.<domain>") is refused. */
+    for (int f = 0; f < NAS_NFAMILIES; f++) {
+        size_t L = strlen(nas_family_names[f]);
+        if (strncmp(sp->name, nas_family_names[f], L) == 0 && (sp->name[L] == '\0' || sp->name[L] == '.'))
+            return fail(msg, cap, ERR_INVALID_ARGUMENT,
+                        "name %.47s is a learned optimizer's record or domain default: the search's best may be "
+                        "another family; choose another name", sp->name);
     }
     if (!fsteps_given) sp->full_steps = sp->outer_steps * 4 > NAS_MAX_STEPS ? NAS_MAX_STEPS : sp->outer_steps * 4;
     if (sp->full_steps < sp->outer_steps) return fail(msg, cap, ERR_INVALID_ARGUMENT, "full_steps must be >= outer_steps%s", "");

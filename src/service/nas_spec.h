@@ -17,6 +17,7 @@
  *   task         the meta-training task (one task text; default
  *                "quadratic dim=10"), particles, unroll: the base meta-training
  *   seed, name   the rng seed; the weights record the best candidate becomes
+ *                (not a learned optimizer's name nor "<optimizer>.<domain>")
  * Every other key is ERR_UNKNOWN_FIELD; values out of bounds
  * ERR_OUT_OF_RANGE; an optimizer outside the five learned families
  * ERR_INVALID_ARGUMENT; a space with fewer valid architectures than

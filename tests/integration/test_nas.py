@@ -98,6 +98,8 @@ def test_nas_hostile_requests(daemon):
         ({"outer_steps": -1}, "out_of_range"),
         ({"outer_steps": "3"}, "invalid_argument"),
         ({"name": "../x"}, "invalid_argument"),
+        ({"name": "mlp_lopt"}, "invalid_argument"),          # the best may be another family
+        ({"name": "attn_lopt.vision"}, "invalid_argument"),  # a domain default's name
         ({"task": "no_such_family"}, None),
         ({"bogus": 1}, "unknown_field"),
         # two architectures only (mlp_lopt 4 and 8), four candidates asked
@@ -110,3 +112,7 @@ def test_nas_hostile_requests(daemon):
         assert st == 400, (patch, err)
         if code:
             assert err["error"]["code"] == code, (patch, err)
+    st = daemon.request("POST", "/v1/meta/jobs", b'{"method":"nas","space":{"hidden":[4],"hidden":[8]}}',
+                        headers={"Content-Type": "application/json"})[0]
+    assert st == 400
+    assert daemon.json("GET", "/v1/meta/jobs")[1]["jobs"] == []
