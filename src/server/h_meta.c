@@ -168,12 +168,44 @@ static void fewshot_create(req *r, cJSON *body)
     answer_job(r, 202, id);
 }
 
+/* POST /v1/meta/jobs with "method": "nas": an architecture search (body taken). */
+static void nas_create(req *r, cJSON *body)
+{
+    char msg[400];
+    nas_spec *ns = malloc(sizeof *ns);
+    if (!ns) {
+        cJSON_Delete(body);
+        http_resp_error(r, ERR_NO_MEMORY, NULL);
+        return;
+    }
+    nas_spec_defaults(ns);
+    int rc = nas_spec_from_json(ns, body, msg, sizeof msg);
+    cJSON_Delete(body);
+    if (rc) {
+        free(ns);
+        http_resp_error(r, rc, "%s", msg);
+        return;
+    }
+    char id[40];
+    rc = meta_jobs_submit_nas(ns, r->who.tenant, id);
+    free(ns);
+    if (rc) {
+        answer_submit_error(r, rc);
+        return;
+    }
+    answer_job(r, 202, id);
+}
+
 void h_meta_jobs_create(req *r)
 {
     cJSON *body = h_body_json(r);
     if (!body) return;
     char msg[400];
     int is_adapt = meta_adapt_is_request(body);
+    if (!is_adapt && nas_spec_is_request(body)) {
+        nas_create(r, body);
+        return;
+    }
     if (!is_adapt && fewshot_spec_is_request(body)) {
         fewshot_create(r, body);
         return;

@@ -23,6 +23,8 @@ typedef struct qitem {
     char          study[64];   /* a study the daemon runs (study_run.h): its id; no job row */
     meta_spec     sp;
     fewshot_spec  fs;
+    int           nas;         /* 1: an architecture search (ns) */
+    nas_spec      ns;
     _Atomic int   cancel;
     uv_work_t     work;
 } qitem;
@@ -58,10 +60,11 @@ static void work_cb(uv_work_t *w)
         pthread_mutex_unlock(&Q.mu);
         return;
     }
-    int rc = it->fewshot                  ? fewshot_run(Q.a->db, it->id, &it->fs, &io, &v, msg, sizeof msg)
+    int rc = it->nas                      ? nas_run(Q.a->db, it->id, &it->ns, &io, &v, msg, sizeof msg)
+             : it->fewshot                ? fewshot_run(Q.a->db, it->id, &it->fs, &io, &v, msg, sizeof msg)
              : Q.a->cfg.meta_launcher[0] ? meta_launch_run(Q.a, it->id, &it->sp, &it->cancel, &v, msg, sizeof msg)
                                          : meta_run(Q.a->db, it->id, &it->sp, NULL, 0, 0, &io, &v, msg, sizeof msg);
-    const char *name = it->fewshot ? it->fs.name : it->sp.name;
+    const char *name = it->nas ? it->ns.name : it->fewshot ? it->fs.name : it->sp.name;
     if (rc < 0) log_msg(LOG_ERROR, "meta-training job %s failed: %s", it->id, msg);
     else if (rc == 0) printf("meta-training job %s done: weights %s@%lld\n", it->id, name, (long long)v);
     pthread_mutex_lock(&Q.mu);
@@ -213,6 +216,16 @@ int meta_jobs_submit_fewshot(const fewshot_spec *fs, const char *tenant, char *i
     return submit_item(it, tenant, id_out);
 }
 
+int meta_jobs_submit_nas(const nas_spec *ns, const char *tenant, char *id_out)
+{
+    if (!tenant || strlen(tenant) >= sizeof ((qitem *)0)->tenant) return ERR_INVALID_ARGUMENT;
+    qitem *it = calloc(1, sizeof *it);
+    if (!it) return ERR_NO_MEMORY;
+    it->nas = 1;
+    it->ns = *ns;
+    return submit_item(it, tenant, id_out);
+}
+
 int meta_jobs_submit_study(const char *study_id, const char *tenant, char *id_out)
 {
     if (!tenant || strlen(tenant) >= sizeof ((qitem *)0)->tenant || strlen(study_id) >= sizeof ((qitem *)0)->study)
@@ -284,13 +297,17 @@ static int submit_locked(qitem *it)
     pthread_mutex_unlock(&Q.mu);
     if (rc) return rc;
     if (it->study[0]) goto queue;   /* the study is its own record */
-    cJSON *cfg = it->fewshot ? fewshot_spec_to_json(&it->fs) : meta_spec_to_json(&it->sp);
+    cJSON *cfg = it->nas       ? nas_spec_to_json(&it->ns)
+                 : it->fewshot ? fewshot_spec_to_json(&it->fs)
+                               : meta_spec_to_json(&it->sp);
     char *cfg_json = cfg ? cJSON_PrintUnformatted(cfg) : NULL;
     cJSON_Delete(cfg);
     if (!cfg_json) return ERR_NO_MEMORY;
-    store_meta_job_row row = {.id = it->id, .name = it->fewshot ? it->fs.name : it->sp.name, .source = "api",
-                              .tenant = it->tenant, .status = "queued", .config_json = cfg_json,
-                              .outer_steps = it->fewshot ? it->fs.outer_steps : it->sp.outer_steps};
+    store_meta_job_row row = {.id = it->id, .name = it->nas ? it->ns.name : it->fewshot ? it->fs.name : it->sp.name,
+                              .source = "api", .tenant = it->tenant, .status = "queued", .config_json = cfg_json,
+                              .outer_steps = it->nas       ? nas_run_total(&it->ns)
+                                             : it->fewshot ? it->fs.outer_steps
+                                                           : it->sp.outer_steps};
     rc = store_meta_job_insert(Q.a->db, &row);
     free(cfg_json);
     if (rc) return rc;

@@ -26,6 +26,8 @@
 
 #include "fewshot_run.h"
 #include "fewshot_spec.h"
+#include "nas_run.h"
+#include "nas_spec.h"
 #include "meta_run.h"
 #include "meta_spec.h"
 #include "meta_weights.h"
@@ -45,6 +47,9 @@ int    meta_jobs_submit(const meta_spec *sp, const char *tenant, char *id_out);
 /* The same for a checked few-shot request (fewshot_spec.h; run by
  * fewshot_run.h on the same queue, one job at a time). */
 int    meta_jobs_submit_fewshot(const fewshot_spec *fs, const char *tenant, char *id_out);
+/* The same for a checked architecture search (nas_spec.h; run by nas_run.h
+ * on the same queue, one job at a time; one thread). */
+int    meta_jobs_submit_nas(const nas_spec *ns, const char *tenant, char *id_out);
 /* Queues the run of study `study_id` (one with an objective: study_run.h)
  * on the same queue, under the same bounds; it keeps no job row (the study
  * is its record).  id_out: the job's id. */
