@@ -126,6 +126,13 @@ def test_hostile_requests(daemon):
     st, err = daemon.json("GET", "/v1/weights/mlp_lopt/init")
     assert st == 404 and "not a few-shot record" in err["error"]["message"]
     assert daemon.json("GET", "/v1/weights/nosuch/init")[0] == 404
+    # hostile names and versions: refused, never a crash or another file
+    for path in ["/v1/weights/..%2f..%2fetc%2fpasswd/init", "/v1/weights/%ff%fe/init",
+                 "/v1/weights/" + "a" * 5000 + "/init", "/v1/weights/nosuch%00x/init",
+                 "/v1/weights/nosuch/init?version=-1", "/v1/weights/nosuch/init?version=1e99",
+                 "/v1/weights/nosuch/init?version=abc"]:
+        st, _, body = daemon.request("GET", path)
+        assert st in (400, 404, 414, 431), (path, st, body[:200])
     # meta_sgd sessions: no weights, a missing record, another layout, lr or a schedule
     run_job(daemon, dict(SHORT, outer_steps=10, name="tiny-msgd"))
     t = [{"name": "w", "shape": [NP]}]

@@ -2,12 +2,14 @@
 first-order meta-learning of a client's own model.  The outer step against
 numpy (Reptile and FOMAML, SGD and Adam), independent of the contributions'
 order; idempotency per (task, round) and per Idempotency-Key; stale rounds;
-hostile requests; tenants; a restart mid-round; and the torch example
+hostile requests; tenants; concurrent contributions; a restart mid-round; and the torch example
 (clients/python/examples/meta_sinusoid.py) against the in-daemon Reptile."""
+import json
 import math
 import os
 import struct
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -327,3 +329,35 @@ def test_python_reptile_matches_the_in_daemon_reptile(daemon):
         d, p = ev["daemon"][s][0], ev["python"][s][0]
         assert abs(p - d) <= 0.25 * d, (s, ev)
     assert ev["python"][1][0] < 0.1 * ev["init"][1][0] and ev["daemon"][1][0] < 0.1 * ev["init"][1][0]
+
+
+def test_concurrent_contributions_apply_one_round_once(daemon):
+    """K tasks, each sent twice at the same time from 2K threads (own connections): the round is
+    applied exactly once, with each task counted once, and θ is what the sequential step gives."""
+    K = 6
+    s = create(daemon, meta_batch=K, outer_optimizer="sgd", outer_lr=1.0, init="zeros")
+    sid, answers, lock = s["id"], [], threading.Lock()
+    start = threading.Barrier(2 * K)
+
+    def send(t):
+        conn = daemon.new_connection()
+        body = json.dumps({"task": "t%d" % t, "round": 0, "params": [float(t + 1)] * P})
+        start.wait()
+        conn.request("POST", f"/v1/meta/sessions/{sid}/contributions", body=body,
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        with lock:
+            answers.append((resp.status, json.loads(resp.read())))
+        conn.close()
+
+    threads = [threading.Thread(target=send, args=(t % K,)) for t in range(2 * K)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert all(st == 200 for st, _ in answers), answers
+    assert sum(1 for _, a in answers if a["applied"] and not a["duplicate"]) == 1, answers
+    got = init_of(daemon, sid)
+    assert got["round"] == 1
+    # Reptile with SGD at lr 1 from θ = 0: θ − lr·mean(θ − θ_t) = mean of the tasks' values
+    np.testing.assert_array_equal(f32(got["params"]), f32([sum(range(1, K + 1)) / K] * P))
