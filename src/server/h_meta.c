@@ -216,6 +216,7 @@ void h_meta_jobs_create(req *r)
     cJSON_Delete(body);
     if (!rc) rc = meta_spec_check(&sp, msg, sizeof msg);
     if (!rc) rc = meta_run_check_weights(&sp, msg, sizeof msg);
+    if (!rc) rc = meta_weights_check_kind(r->app->db, sp.name, sp.mc.optimizer, msg, sizeof msg);
     if (rc) {
         http_resp_error(r, rc, "%s", msg);
         return;
@@ -464,8 +465,47 @@ void h_weights_init(req *r)
 }
 
 /* POST /v1/weights?name=N[&domain=D]: the body is a weights blob as GET
- * …/blob gives it (BLOB_KIND_WEIGHTS, checksummed); it becomes the next
- * version of N. */
+ * …/blob gives it — a learned optimizer's (BLOB_KIND_WEIGHTS) or a few-shot
+ * record (BLOB_KIND_FEWSHOT), checksummed; it becomes the next version of N. */
+
+/* The row's arch, hidden, depth and ntheta from a blob of either kind, which
+ * must decode whole and hold finite values.  0, or ERR_INVALID_ARGUMENT /
+ * ERR_NON_FINITE / ERR_NO_MEMORY with a message. */
+static int import_describe(const void *blob, size_t len, store_weights_row *row, char *msg, size_t cap)
+{
+    lopt_weights lw;
+    int rc = lopt_weights_load(&lw, blob, len);
+    if (!rc) {
+        int ok = 1;
+        for (size_t i = 0; i < lw.ntheta; i++) ok &= isfinite(lw.theta[i]);
+        row->arch = lopt_arch_name(lw.arch);
+        row->hidden = lw.hidden;
+        row->depth = lw.depth;
+        row->ntheta = (int64_t)lw.ntheta;
+        lopt_weights_deinit(&lw);
+        if (!ok) snprintf(msg, cap, "the weights contain a non-finite value");
+        return ok ? 0 : ERR_NON_FINITE;
+    }
+    if (rc != ERR_CORRUPT) {
+        snprintf(msg, cap, "%s", err_message(rc));
+        return rc;
+    }
+    fewshot_record fr;
+    rc = fewshot_record_load(&fr, blob, len);   /* refuses non-finite values itself */
+    if (rc) {
+        snprintf(msg, cap, "%s", rc == ERR_CORRUPT ? "the body is not a valid weights blob (bad magic, kind, version, "
+                                                     "checksum or contents)"
+                                                   : err_message(rc));
+        return rc == ERR_CORRUPT ? ERR_INVALID_ARGUMENT : rc;
+    }
+    row->arch = fewshot_method_name(fr.method);
+    row->hidden = fr.net.nlayers > 1 ? fr.net.sizes[1] : 0;
+    row->depth = fr.net.nlayers - 1;
+    row->ntheta = (int64_t)(fr.net.nparams * (fr.alpha ? 2 : 1));
+    fewshot_record_deinit(&fr);
+    return 0;
+}
+
 /* Checks, stores and publishes an imported weights blob (on the compute
  * pool: a checksum over the whole blob and its commit). */
 static int weights_import_work(req *r, void *ctx)
@@ -492,32 +532,16 @@ static int weights_import_work(req *r, void *ctx)
         http_resp_error(r, ERR_INVALID_ARGUMENT, "domain must be %s", DOMAIN_RECORD_WORDS);
         return COMPUTE_DONE;
     }
-    lopt_weights lw;
-    int rc = lopt_weights_load(&lw, r->body, r->body_len);
-    if (rc) {
-        http_resp_error(r, rc == ERR_CORRUPT ? ERR_INVALID_ARGUMENT : rc,
-                        rc == ERR_CORRUPT ? "the body is not a valid weights blob (bad magic, version or checksum)"
-                                          : NULL);
-        return COMPUTE_DONE;
-    }
+    store_weights_row row = {.name = name, .version = 0, .domain = domain, .provenance_json = "{\"imported\":true}",
+                             .eval_json = "{}", .blob = r->body, .blob_len = r->body_len};
     char why[200];
-    if (domain_check_record(name, lopt_arch_name(lw.arch), domain, why, sizeof why)) {
-        lopt_weights_deinit(&lw);
-        http_resp_error(r, ERR_INVALID_ARGUMENT, "%s", why);
+    int rc = import_describe(r->body, r->body_len, &row, why, sizeof why);
+    if (!rc) rc = domain_check_record(name, row.arch, domain, why, sizeof why);
+    if (!rc) rc = meta_weights_check_kind(r->app->db, name, row.arch, why, sizeof why);
+    if (rc) {
+        http_resp_error(r, rc, "%s", why);
         return COMPUTE_DONE;
     }
-    int ok = 1;
-    for (size_t i = 0; i < lw.ntheta; i++) ok &= isfinite(lw.theta[i]);
-    if (!ok) {
-        lopt_weights_deinit(&lw);
-        http_resp_error(r, ERR_NON_FINITE, "the weights contain a non-finite value");
-        return COMPUTE_DONE;
-    }
-    store_weights_row row = {.name = name, .version = 0, .arch = lopt_arch_name(lw.arch), .hidden = lw.hidden,
-                             .depth = lw.depth, .ntheta = (int64_t)lw.ntheta, .domain = domain,
-                             .provenance_json = "{\"imported\":true}", .eval_json = "{}",
-                             .blob = r->body, .blob_len = r->body_len};
-    lopt_weights_deinit(&lw);
     int64_t version = 0;
     rc = store_weights_put(r->app->db, &row, 0, &version);
     if (!rc) {

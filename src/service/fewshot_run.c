@@ -23,14 +23,6 @@ static double mono_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-typedef struct arch_ctx { char arch[32]; } arch_ctx;
-
-static int arch_cb(void *ctx, const store_weights_row *w)
-{
-    snprintf(((arch_ctx *)ctx)->arch, sizeof ((arch_ctx *)ctx)->arch, "%s", w->arch ? w->arch : "");
-    return 1;
-}
-
 int fewshot_run_check(store *db, const fewshot_spec *sp, char *msg, size_t cap)
 {
     uint64_t bytes = 0;
@@ -46,19 +38,7 @@ int fewshot_run_check(store *db, const fewshot_spec *sp, char *msg, size_t cap)
     const char *method = fewshot_method_name(sp->fc.method);
     int rc = domain_check_record(sp->name, method, "synthetic", msg, cap);
     if (rc) return rc;
-    arch_ctx a = {""};
-    rc = store_weights_get(db, sp->name, 0, 0, arch_cb, &a);
-    if (rc == ERR_NOT_FOUND) return 0;
-    if (rc) {
-        snprintf(msg, cap, "the weights records cannot be read");
-        return ERR_STORAGE;
-    }
-    if (fewshot_method_from_name(a.arch) < 0) {
-        snprintf(msg, cap, "name %.47s is a weights record of %.31s, not of a few-shot method: choose another name",
-                 sp->name, a.arch);
-        return ERR_INVALID_ARGUMENT;
-    }
-    return 0;
+    return meta_weights_check_kind(db, sp->name, method, msg, cap);
 }
 
 static int store_result(store *db, const char *id, const fewshot_spec *sp, const fewshot_job *j, double wall_s,

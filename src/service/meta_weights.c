@@ -194,3 +194,27 @@ cJSON *meta_weights_eval_summary(const char *eval_json)
     cJSON_Delete(ev);
     return out;
 }
+
+typedef struct kind_ctx { char arch[32]; } kind_ctx;
+
+static int kind_cb(void *ctx, const store_weights_row *w)
+{
+    snprintf(((kind_ctx *)ctx)->arch, sizeof ((kind_ctx *)ctx)->arch, "%s", w->arch ? w->arch : "");
+    return 1;
+}
+
+int meta_weights_check_kind(store *db, const char *name, const char *arch, char *msg, size_t cap)
+{
+    kind_ctx k = {""};
+    int rc = store_weights_get(db, name, 0, 0, kind_cb, &k);
+    if (rc == ERR_NOT_FOUND) return 0;
+    if (rc) {
+        snprintf(msg, cap, "the weights records cannot be read");
+        return ERR_STORAGE;
+    }
+    int was_fewshot = fewshot_method_from_name(k.arch) >= 0, is_fewshot = fewshot_method_from_name(arch) >= 0;
+    if (was_fewshot == is_fewshot) return 0;
+    snprintf(msg, cap, "name %.47s is a weights record of %.31s, not of %s: choose another name", name, k.arch,
+             is_fewshot ? "a few-shot method" : "a learned optimizer");
+    return ERR_INVALID_ARGUMENT;
+}

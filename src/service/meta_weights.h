@@ -38,6 +38,13 @@ int    meta_weights_publish(const store_weights_row *w);
 /* "name" or "name@version" → name and version (0 = newest).  0 or
  * ERR_INVALID_ARGUMENT. */
 int    meta_weights_parse_ref(const char *ref, char *name, size_t cap, int64_t *version);
+/* A record of `arch` may be stored under `name`: 0 when no record has the
+ * name or the newest one is of the same kind (a few-shot method, or a
+ * learned optimizer), else ERR_INVALID_ARGUMENT with a message — a name
+ * never holds both kinds, whose consumers (/init and meta_sgd sessions;
+ * learned-optimizer sessions) read only their own.  ERR_STORAGE when the
+ * store cannot be read. */
+int    meta_weights_check_kind(store *db, const char *name, const char *arch, char *msg, size_t cap);
 /* 1 when `name` is a valid record name. */
 int    meta_weights_valid_name(const char *name);
 /* The record as JSON (metadata, no blob); the caller frees it. */

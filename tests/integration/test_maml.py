@@ -3,6 +3,7 @@ with "method" (maml, fomaml, meta_sgd, reptile on the sinusoid family), the
 record's initialisation at GET /v1/weights/{name}/init, and a session with
 the meta_sgd optimizer that steps at the learned rates (update = -inner_lr * g
 exactly)."""
+import json
 import math
 
 import numpy as np
@@ -212,3 +213,57 @@ def test_answers_match_the_spec(daemon):
     assert call(c, daemon, "POST", "/v1/sessions", {"optimizer": "meta_sgd", "tensors": tensors_of(init)})[0] == 400
     st, cat = call(c, daemon, "GET", "/v1/optimizers")
     assert st == 200 and any(o["name"] == "meta_sgd" for o in cat["optimizers"])
+
+
+BIN = {"Content-Type": "application/octet-stream"}
+
+
+def test_fewshot_record_moves_between_daemons_by_export_and_import(make_daemon):
+    """A few-shot record exported with GET …/blob is imported by POST /v1/weights on another
+    daemon: the same /init, a meta_sgd session on it; a name never holds both kinds of record."""
+    a = make_daemon().start()
+    run_job(a, dict(SHORT, outer_steps=20, name="m-src"))
+    st, _, blob = a.request("GET", "/v1/weights/m-src/blob")
+    assert st == 200 and len(blob) > 4 * NP
+    st, init_a = a.json("GET", "/v1/weights/m-src/init")
+    assert st == 200
+    st, _, mlp_blob = a.request("GET", "/v1/weights/mlp_lopt/blob")
+    assert st == 200
+
+    b = make_daemon().start()
+    st, _, data = b.request("POST", "/v1/weights?name=m-dst", blob, BIN)
+    assert st == 201, data
+    st, rec = b.json("GET", "/v1/weights/m-dst")
+    assert st == 200 and rec["optimizer"] == "meta_sgd" and rec["architecture"]["ntheta"] == 2 * NP
+    assert rec["provenance"] == {"imported": True}
+    st, init_b = b.json("GET", "/v1/weights/m-dst/init")
+    assert st == 200
+    assert (init_b["tensors"], init_b["params"], init_b["inner_lr"]) == \
+        (init_a["tensors"], init_a["params"], init_a["inner_lr"])
+    st, s = b.json("POST", "/v1/sessions", {"optimizer": "meta_sgd", "weights": "m-dst",
+                                            "tensors": tensors_of(init_b), "params": init_b["params"]})
+    assert st == 201, s
+    g = np.linspace(-1, 1, NP, dtype=np.float32)
+    st, ans = b.step(s["id"], 1, [float(v) for v in g])
+    assert st == 200
+    alpha = np.array(init_b["inner_lr"], dtype=np.float32)
+    assert np.array_equal(np.array(ans["update"], dtype=np.float32), -(alpha * g))
+
+    # one kind per name, whichever way the second record arrives
+    def code(resp):
+        return json.loads(resp[2])["error"]["code"]
+    r = b.request("POST", "/v1/weights?name=m-dst", mlp_blob, BIN)
+    assert r[0] == 400 and code(r) == "invalid_argument" and b"not of a learned optimizer" in r[2]
+    r = b.request("POST", "/v1/weights?name=mlp_lopt", blob, BIN)
+    assert r[0] == 400 and code(r) == "invalid_argument" and b"not of a few-shot method" in r[2]
+    st, e = b.json("POST", "/v1/meta/jobs", {"name": "m-dst", "outer_steps": 1})
+    assert st == 400 and e["error"]["code"] == "invalid_argument", e
+    # a damaged few-shot blob (one payload byte flipped) or a truncated one changes nothing
+    bad = bytearray(blob)
+    bad[40] ^= 1
+    for body in (bytes(bad), blob[:-7], blob[:20]):
+        r = b.request("POST", "/v1/weights?name=m-bad", body, BIN)
+        assert r[0] == 400 and code(r) == "invalid_argument", r
+    assert b.json("GET", "/v1/weights/m-bad")[0] == 404
+    st, lst = b.json("GET", "/v1/weights")
+    assert [w["version"] for w in lst["weights"] if w["name"] == "m-dst"] == [1]
