@@ -94,10 +94,17 @@ static int write_file(const char *path, const void *data, size_t len)
     return ok ? 0 : ERR_STORAGE;
 }
 
+/* The stage-end evaluations of this run (stage_eval) for the provenance:
+ * `list` (NULL when the spec asks for none) and the outer step the run
+ * started from — a run resumed from a checkpoint did not see the stages
+ * that ended before it. */
+typedef struct stage_log { cJSON *list; int64_t from_step; } stage_log;
+
 /* Stores theta as the next version of the record `name` (sp->name, or a kept
  * checkpoint's NAME.stepN) with its provenance. */
 static int store_result(store *db, const char *id, const meta_spec *sp, const char *name, meta_job *j, double wall_s,
-                        double last_loss, const char *out_path, int64_t *wversion, char *msg, size_t cap)
+                        double last_loss, const stage_log *stages, const char *out_path, int64_t *wversion, char *msg,
+                        size_t cap)
 {
     const lopt_weights *w = meta_job_weights(j);
     uint8_t *blob = NULL;
@@ -114,6 +121,10 @@ static int store_result(store *db, const char *id, const meta_spec *sp, const ch
     cJSON_AddNumberToObject(prov, "wall_time_s", wall_s);
     cJSON_AddNumberToObject(prov, "final_meta_loss", isfinite(last_loss) ? last_loss : 0);
     cJSON_AddItemToObject(prov, "config", meta_spec_to_json(sp));
+    if (stages->list) {
+        cJSON_AddItemToObject(prov, "stage_losses", cJSON_Duplicate(stages->list, 1));
+        cJSON_AddNumberToObject(prov, "stage_losses_from_step", (double)stages->from_step);
+    }
     char *prov_json = cJSON_PrintUnformatted(prov);
     cJSON_Delete(prov);
     store_weights_row row = {.name = name, .version = 0, .arch = sp->mc.optimizer, .hidden = w->hidden,
@@ -155,25 +166,37 @@ static int job_from_spec(const meta_spec *sp, meta_job **out, char *msg, size_t 
 }
 
 /* After outer step `step` - 1: when it ended a stage and the spec asks
- * for it, every family's meta-loss to io->stage_end (meta_run.h). */
-static int stage_eval(const meta_spec *sp, const meta_job *j, int64_t step, const meta_run_io *io, char *msg, size_t cap)
+ * for it, every family's meta-loss — appended to stages->list as {"stage",
+ * "step", "meta_loss": {family: loss}} and, when io->stage_end is set, as
+ * its line (meta_run.h). */
+static int stage_eval(const meta_spec *sp, const meta_job *j, int64_t step, const meta_run_io *io, stage_log *stages,
+                      char *msg, size_t cap)
 {
     const meta_config *c = &sp->mc;
     int s = meta_stage_at(c, step - 1);
-    if (!sp->stage_eval_steps || !c->nstages || step != meta_stage_start(c, s + 1)) return 0;
+    if (!stages->list || !c->nstages || step != meta_stage_start(c, s + 1)) return 0;
+    cJSON *e = cJSON_CreateObject(), *losses = cJSON_CreateObject();
+    cJSON_AddItemToObject(e, "meta_loss", losses);
+    cJSON_AddNumberToObject(e, "stage", s + 1);
+    cJSON_AddNumberToObject(e, "step", (double)step);
     char line[1024];
     size_t n = (size_t)snprintf(line, sizeof line, "stage %d/%d end (step %lld):", s + 1, c->nstages, (long long)step);
-    for (int i = 0; i < c->ntasks && n < sizeof line; i++) {
+    for (int i = 0; i < c->ntasks; i++) {
         int seen = 0;
         for (int q = 0; q < i; q++) seen |= strcmp(c->tasks[q].family, c->tasks[i].family) == 0;
         if (seen) continue;
         double l;
         int rc = meta_family_loss(c, meta_job_weights(j)->theta, c->tasks[i].family, sp->stage_eval_seeds,
                                   sp->stage_eval_steps, &l);
-        if (rc) return fail(msg, cap, rc, "stage evaluation failed: %s (%.150s)", err_message(rc), tasks_last_error());
-        n += (size_t)snprintf(line + n, sizeof line - n, " %s=%.6g", c->tasks[i].family, l);
+        if (rc) {
+            cJSON_Delete(e);
+            return fail(msg, cap, rc, "stage evaluation failed: %s (%.150s)", err_message(rc), tasks_last_error());
+        }
+        cJSON_AddNumberToObject(losses, c->tasks[i].family, l);
+        if (n < sizeof line) n += (size_t)snprintf(line + n, sizeof line - n, " %s=%.6g", c->tasks[i].family, l);
     }
-    io->stage_end(io->ctx, line);
+    cJSON_AddItemToArray(stages->list, e);
+    if (io && io->stage_end) io->stage_end(io->ctx, line);
     return 0;
 }
 
@@ -204,6 +227,7 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
     }
     double t0 = mono_s(), last_loss = NAN;
     int stopped = 0;
+    stage_log stages = {sp->stage_eval_steps ? cJSON_CreateArray() : NULL, j ? meta_job_step(j) : 0};
     if (!rc) rc = store_meta_job_update(db, id, "running", meta_job_step(j), wall0, NULL, NULL, 0, NULL, 0);
     while (!rc && meta_job_step(j) < sp->outer_steps) {
         int c = io && io->cancel ? atomic_load(io->cancel) : 0;
@@ -230,12 +254,12 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
         char ck[META_WNAME_MAX];
         int64_t ckv;
         if (!rc && sp->keep_checkpoints && at_ckpt && rep.step < sp->outer_steps && meta_spec_checkpoint_name(sp, rep.step, ck))
-            rc = store_result(db, id, sp, ck, j, wall, rep.meta_loss, NULL, &ckv, msg, cap);
+            rc = store_result(db, id, sp, ck, j, wall, rep.meta_loss, &stages, NULL, &ckv, msg, cap);
         if (!rc) rc = store_meta_job_update(db, id, NULL, rep.step, wall, NULL, NULL, 0, blob, len);
         free(blob);
         if (rc && !(msg && *msg)) fail(msg, cap, rc, "cannot record progress (%s)%s", err_message(rc), "");
         if (!rc && io && io->progress) io->progress(io->ctx, &rep, wall);
-        if (!rc && io && io->stage_end) rc = stage_eval(sp, j, rep.step, io, msg, cap);
+        if (!rc) rc = stage_eval(sp, j, rep.step, io, &stages, msg, cap);
     }
     double wall = wall0 + mono_s() - t0;
     int result;
@@ -253,7 +277,7 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
         result = 1;
     } else {
         int64_t v = 0;
-        rc = store_result(db, id, sp, sp->name, j, wall, last_loss, io ? io->out_path : NULL, &v, msg, cap);
+        rc = store_result(db, id, sp, sp->name, j, wall, last_loss, &stages, io ? io->out_path : NULL, &v, msg, cap);
         if (rc) {
             store_meta_job_update(db, id, "failed", meta_job_step(j), wall, msg, NULL, 0, NULL, 0);
             result = rc;
@@ -263,6 +287,7 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
             result = 0;
         }
     }
+    cJSON_Delete(stages.list);
     meta_job_free(j);
     return result;
 }

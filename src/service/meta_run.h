@@ -34,9 +34,11 @@ typedef struct meta_run_io {
     void (*progress)(void *ctx, const meta_report *rep, double wall_s);
     void *ctx;
     const char *out_path;               /* also write the weights blob here (or NULL) */
-    /* Staged runs with stage_eval_steps > 0: after each stage's last step, one
-       line "stage S/N end (step X): FAMILY=LOSS ..." — every family's
-       meta_family_loss of theta (NULL: not computed). */
+    /* Staged runs with stage_eval_steps > 0: after each stage's last step,
+       every family's meta_family_loss of theta goes into the record's
+       provenance ("stage_losses", with "stage_losses_from_step": a resumed
+       run has only the stages that ended after its start) and, when this is
+       set, to this as one line "stage S/N end (step X): FAMILY=LOSS ...". */
     void (*stage_end)(void *ctx, const char *line);
     /* A transport that spreads the particles over processes (the MPI driver,
      * src/cli/mpi/) replaces how a step is run and a checkpoint made; each

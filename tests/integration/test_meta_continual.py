@@ -1,8 +1,10 @@
 """Staged (continual) meta-training: the stage keys through the API and the
 command line, the per-stage evaluation lines, and a run stopped in the
 middle of a stage and resumed ending with the uninterrupted run's weights."""
+import json
 import os
 import re
+import sqlite3
 import subprocess
 import time
 
@@ -32,6 +34,21 @@ def test_api_staged_job_and_bad_stage_requests(daemon):
     assert job["config"]["stages"] == STAGED["stages"] and job["config"]["ewc_lambda"] == 0.5
     job = wait_done(daemon, job["id"])
     assert job["status"] == "done" and job["step"] == 9, job
+    # without stage_eval_steps the record carries no stage evaluation
+    st, rec = daemon.json("GET", "/v1/weights/cont")
+    assert st == 200 and "stage_losses" not in rec["provenance"]
+    # with it, a job run by the daemon keeps every stage's family losses in its record
+    st, job = daemon.json("POST", "/v1/meta/jobs", dict(STAGED, name="cont-ev", stage_eval_steps=10,
+                                                        stage_eval_seeds=2))
+    assert st == 202, job
+    job = wait_done(daemon, job["id"])
+    assert job["status"] == "done", job
+    st, rec = daemon.json("GET", "/v1/weights/cont-ev")
+    assert st == 200
+    sl = rec["provenance"]["stage_losses"]
+    assert [(e["stage"], e["step"]) for e in sl] == [(1, 4), (2, 9)], sl
+    assert all(sorted(e["meta_loss"]) == ["logistic_regression", "quadratic"] for e in sl), sl
+    assert rec["provenance"]["stage_losses_from_step"] == 0
     for body, code in [({"stages": "quadratic"}, "invalid_argument"),
                        ({"stages": "quadratic:0"}, "invalid_argument"),
                        ({"stages": "nosuch:3"}, "invalid_argument"),
@@ -65,7 +82,14 @@ def test_cli_stage_lines_and_resume_mid_stage(tmp_path):
     lines = [l for l in r.stdout.splitlines() if l.startswith("stage ")]
     assert len(lines) == 2, r.stdout
     pat = r"^stage %d/2 end \(step %d\): quadratic=(-?[0-9.e+-]+) logistic_regression=(-?[0-9.e+-]+)$"
-    assert re.match(pat % (1, 4), lines[0]) and re.match(pat % (2, 9), lines[1]), lines
+    m = [re.match(pat % (1, 4), lines[0]), re.match(pat % (2, 9), lines[1])]
+    assert all(m), lines
+    # the record's provenance holds the same figures as the printed lines (%.6g there)
+    prov = json.loads(sqlite3.connect(str(tmp_path / "a.db")).execute(
+        "SELECT provenance_json FROM weights WHERE name = 'cont'").fetchone()[0])
+    for e, mm in zip(prov["stage_losses"], m):
+        assert "%.6g" % e["meta_loss"]["quadratic"] == mm.group(1)
+        assert "%.6g" % e["meta_loss"]["logistic_regression"] == mm.group(2)
     db = str(tmp_path / "b.db")
     # stopped twice, in stage 1's Fisher window and in stage 2, then finished
     for resume in ([], ["--resume"]):
@@ -76,3 +100,7 @@ def test_cli_stage_lines_and_resume_mid_stage(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "step 9/9" in r.stdout
     assert resumed.read_bytes() == full.read_bytes()
+    # the last leg started at step 6, after stage 1 ended: its record has stage 2's figures only, and says so
+    prov = json.loads(sqlite3.connect(db).execute(
+        "SELECT provenance_json FROM weights WHERE name = 'cont'").fetchone()[0])
+    assert prov["stage_losses_from_step"] == 6 and [e["stage"] for e in prov["stage_losses"]] == [2], prov
