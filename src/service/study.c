@@ -337,7 +337,7 @@ int study_create(study_svc *sv, const char *tenant, const cJSON *body, cJSON **o
     loaded L;
     memset(&L, 0, sizeof L);
     int rc = study_spec_parse(&L.sp, body, seed, msg, cap);
-    if (!rc) rc = study_objective_check(&L.sp.objective, &L.sp.space, L.sp.choices, L.sp.max_trials, msg, cap);
+    if (!rc) rc = study_objective_check(&L.sp.objective, &L.sp.space, L.sp.choices, L.sp.max_trials, L.sp.direction, msg, cap);
     if (rc) {
         study_spec_free(&L.sp);
         return rc;

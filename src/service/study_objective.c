@@ -172,9 +172,13 @@ int study_objective_parse(study_objective *o, const cJSON *v, const hpo_space *s
 }
 
 int study_objective_check(const study_objective *o, const hpo_space *space, cJSON *const *choices,
-                          int64_t max_trials, char *msg, size_t cap)
+                          int64_t max_trials, int direction, char *msg, size_t cap)
 {
-    return o->given && o->is_meta ? study_meta_check(&o->meta, space, choices, max_trials, msg, cap) : 0;
+    if (!o->given || !o->is_meta) return 0;
+    if (direction != 1)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT,
+                    "direction must be minimize with objective.meta (its meta-losses and scores are better lower)");
+    return study_meta_check(&o->meta, space, choices, max_trials, msg, cap);
 }
 
 cJSON *study_objective_to_json(const study_objective *o)

@@ -68,10 +68,11 @@ typedef struct study_objective {
 int    study_objective_parse(study_objective *o, const cJSON *v, const hpo_space *space, cJSON *const *choices,
                              char *msg, size_t cap);
 /* The checks a study's creation adds to the parse (study_meta_check for a
- * meta-training objective: tasks and jobs are created, the cost bounded;
- * nothing for a built-in task's). */
+ * meta-training objective: tasks and jobs are created, the cost bounded,
+ * and the direction must be minimize (+1: a meta-loss and a score are
+ * better lower); nothing for a built-in task's). */
 int    study_objective_check(const study_objective *o, const hpo_space *space, cJSON *const *choices,
-                             int64_t max_trials, char *msg, size_t cap);
+                             int64_t max_trials, int direction, char *msg, size_t cap);
 /* The normalised object; NULL without memory. */
 cJSON *study_objective_to_json(const study_objective *o);
 /* One trial's setting: the optimizer's config and the task's parameters

@@ -108,9 +108,12 @@ def test_hostile_meta_objectives_are_refused(daemon):
         ({"meta": {**META, "outer_steps": 1000, "particles": 64, "unroll": 100}}, space, "out_of_range",
          "inner steps"),
         ({"meta": {**META, "init_weights": "no-such-record"}}, space, "not_found", "no-such-record"),
+        ({"meta": META, "maximize": True}, space, "invalid_argument", "direction"),
     ]
     for obj, sp, code, names in cases:
         body = {"name": "h", "space": sp, "objective": obj}
+        if obj.pop("maximize", False):
+            body["direction"] = "maximize"
         if code != "out_of_range" or names != "inner steps":
             body["max_trials"] = 4
         st, b = daemon.json("POST", "/v1/studies", body)

@@ -206,6 +206,10 @@ static void test_creation_checks(void **st)
     /* 100 × 1000 × 8 × 2 × 10 + 100 × 3 × 2 × 100 = 1.606e7: within */
     assert_int_equal(create_rc(sv, "{\"name\": \"c\", \"max_trials\": 100, \"space\": " LR_SPACE ", \"objective\": "
                                "{\"meta\": {\"outer_steps\": 1000, \"unroll\": 10}}}", id, msg), 0);
+    /* maximize: a meta-loss and a score are better lower */
+    assert_int_equal(create_rc(sv, "{\"name\": \"c\", \"max_trials\": 3, \"direction\": \"maximize\", \"space\": "
+                               LR_SPACE ", \"objective\": {\"meta\": " META "}}", id, msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "direction"));
     /* a parameter the optimizer cannot take at all: named */
     assert_int_equal(create_rc(sv, "{\"name\": \"c\", \"max_trials\": 3, \"space\": {\"trust\": {\"type\": \"float\", "
                                "\"low\": 0, \"high\": 1}}, \"objective\": {\"meta\": {\"optimizer\": \"lstm_lopt\", "
