@@ -12,6 +12,7 @@
 #include "jsonwalk.h"
 #include "meta_run.h"
 #include "meta_score.h"
+#include "study_run.h"
 
 static int fail(char *msg, size_t cap, int rc, const char *fmt, ...)
 {
@@ -160,6 +161,21 @@ static int set_num(meta_spec *ms, const char *key, double v, char *msg, size_t c
     return meta_spec_set(ms, key, text, msg, cap);
 }
 
+/* ERR_OUT_OF_RANGE when the particles of checked request ms alone take
+ * more than a run's trials may (STUDY_RUN_MAX_BYTES): its trials would fail. */
+static int fits_a_run(const meta_spec *ms, const char *what, char *msg, size_t cap)
+{
+    uint64_t b = 0;
+    char m2[300];
+    int rc = meta_spec_job_bytes(ms, &b, m2, sizeof m2);
+    if (rc) return fail(msg, cap, rc, "%s: %s", what, m2);
+    if (b > STUDY_RUN_MAX_BYTES)
+        return fail(msg, cap, ERR_OUT_OF_RANGE,
+                    "%s: a trial's particles would take %.1f MiB, more than the %llu MiB a study's run holds",
+                    what, (double)b / (1 << 20), (unsigned long long)(STUDY_RUN_MAX_BYTES >> 20));
+    return 0;
+}
+
 int study_meta_check(const study_meta *m, const hpo_space *space, cJSON *const *choices, int64_t max_trials,
                      char *msg, size_t cap)
 {
@@ -170,13 +186,16 @@ int study_meta_check(const study_meta *m, const hpo_space *space, cJSON *const *
     int rc = meta_spec_check(probe, m2, sizeof m2);
     if (!rc) rc = meta_run_check_weights(probe, m2, sizeof m2);
     if (rc) fail(msg, cap, rc, "objective.meta: %s", m2);
+    if (!rc) rc = fits_a_run(probe, "objective.meta", msg, cap);
     for (int i = 0; !rc && i < space->n; i++)
         for (int hi = 0; !rc && hi < 2; hi++) {
             *probe = m->ms;
             double v = end_of(&space->p[i], choices[i], hi);
+            char what[128];
+            snprintf(what, sizeof what, "objective: parameter %.64s = %g", space->p[i].name, v);
             if (set_num(probe, space->p[i].name, v, m2, sizeof m2) || meta_spec_check(probe, m2, sizeof m2))
-                rc = fail(msg, cap, ERR_INVALID_ARGUMENT, "objective: parameter %.64s = %g cannot meta-train: %s",
-                          space->p[i].name, v, m2);
+                rc = fail(msg, cap, ERR_INVALID_ARGUMENT, "%s cannot meta-train: %s", what, m2);
+            else rc = fits_a_run(probe, what, msg, cap);
         }
     free(probe);
     if (rc) return rc;

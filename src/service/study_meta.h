@@ -28,7 +28,8 @@
  * creation) also meta_spec_checks the base request and the base with each
  * parameter alone at its lowest and at its highest value (a parameter the
  * optimizer cannot take at all, e.g. trust with lstm_lopt, is refused,
- * naming it), and bounds the total cost:
+ * naming it; so is one whose particles alone take more than a run holds,
+ * STUDY_RUN_MAX_BYTES: ERR_OUT_OF_RANGE), and bounds the total cost:
  *     max_trials × (outer_steps × particles × 2 × unroll × max(1, maml_inner_steps)
  *                   + tasks × seeds × horizon)  ≤  STUDY_META_MAX_INNER_STEPS,
  * each factor at the largest value the request or the space allows: the

@@ -223,6 +223,30 @@ static void test_creation_checks(void **st)
     assert_int_equal(create_rc(sv, "{\"name\": \"c\", \"max_trials\": 3, \"space\": " LR_SPACE ", \"objective\": "
                                "{\"meta\": {\"outer_steps\": 2, \"init_weights\": \"no-such-record\"}}}", id, msg),
                      ERR_NOT_FOUND);
+    /* a request whose particles alone take more than a run holds (1 GiB) but
+     * less than a meta job may (2 GiB): its trials could never run */
+    meta_spec one;
+    meta_spec_defaults(&one);
+    assert_int_equal(meta_spec_set(&one, "task", "rosenbrock dim=1000000", msg, sizeof msg), 0);
+    assert_int_equal(meta_spec_set(&one, "particles", "1", msg, sizeof msg), 0);
+    uint64_t b1 = 0;
+    int brc = meta_spec_job_bytes(&one, &b1, msg, sizeof msg);
+    if (brc) print_message("bytes: %s\n", msg);
+    assert_int_equal(brc, 0);
+    uint64_t parts = (3ull << 29) / b1 + 1;   /* 1.5 GiB */
+    assert_true(parts <= 256 && parts * b1 > STUDY_RUN_MAX_BYTES && parts * b1 <= META_MAX_JOB_BYTES);
+    char text[400];
+    snprintf(text, sizeof text, "{\"name\": \"c\", \"max_trials\": 1, \"space\": " LR_SPACE ", \"objective\": "
+             "{\"meta\": {\"tasks\": [\"rosenbrock dim=1000000\"], \"particles\": %llu, \"outer_steps\": 1, "
+             "\"unroll\": 2}}}", (unsigned long long)parts);
+    assert_int_equal(create_rc(sv, text, id, msg), ERR_OUT_OF_RANGE);
+    assert_non_null(strstr(msg, "a study's run holds"));
+    /* the same through a parameter at its highest value: named */
+    snprintf(text, sizeof text, "{\"name\": \"c\", \"max_trials\": 1, \"space\": {\"particles\": {\"type\": "
+             "\"int\", \"low\": 1, \"high\": %llu}}, \"objective\": {\"meta\": {\"tasks\": "
+             "[\"rosenbrock dim=1000000\"], \"outer_steps\": 1, \"unroll\": 2}}}", (unsigned long long)parts);
+    assert_int_equal(create_rc(sv, text, id, msg), ERR_OUT_OF_RANGE);
+    assert_non_null(strstr(msg, "parameter particles"));
     /* nothing refused was created: only the one study within the cap */
     cJSON *l = NULL;
     assert_int_equal(study_list(sv, NULL, &l, msg, sizeof msg), 0);
