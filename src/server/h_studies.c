@@ -137,7 +137,8 @@ static int finite_member(req *r, const cJSON *b, const char *name, double *out)
 
 /* "run": {"state"} of a study the daemon runs: "queued", "running",
  * "cancelling" while its run is in the job queue, else "idle" (finished,
- * cancelled, or stopped by a restart). */
+ * cancelled, or stopped by an error; a restart queues an unfinished one
+ * again, study_run.h). */
 static void add_run(cJSON *study, const char *id)
 {
     const char *st = meta_jobs_study_state(id);

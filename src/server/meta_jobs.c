@@ -74,6 +74,7 @@ static void work_cb(uv_work_t *w)
 }
 
 static void try_start(void);
+static void new_job_id(char *out);
 
 static void after_cb(uv_work_t *w, int status)
 {
@@ -118,6 +119,26 @@ static void on_async(uv_async_t *h)
     try_start();
 }
 
+/* Queues a resumed study's run: no bound (it was admitted before the
+ * restart); the queue is not running yet. */
+static int resume_study(void *ctx, const char *id, const char *tenant)
+{
+    (void)ctx;
+    if (strlen(tenant) >= sizeof ((qitem *)0)->tenant || strlen(id) >= sizeof ((qitem *)0)->study)
+        return ERR_INVALID_ARGUMENT;
+    qitem *it = calloc(1, sizeof *it);
+    if (!it) return ERR_NO_MEMORY;
+    snprintf(it->study, sizeof it->study, "%s", id);
+    snprintf(it->tenant, sizeof it->tenant, "%s", tenant);
+    new_job_id(it->id);
+    pthread_mutex_lock(&Q.mu);
+    if (Q.tail) Q.tail->next = it;
+    else Q.head = it;
+    Q.tail = it;
+    pthread_mutex_unlock(&Q.mu);
+    return 0;
+}
+
 int meta_jobs_start(app *a, uv_loop_t *loop)
 {
     int64_t n = 0;
@@ -130,6 +151,16 @@ int meta_jobs_start(app *a, uv_loop_t *loop)
     Q.started = 1;
     Q.stopping = 0;
     pthread_mutex_unlock(&Q.mu);
+    /* the studies the daemon runs that the last shutdown interrupted: their
+     * running trials lost, their runs queued again (study_run.h) */
+    char msg[400];
+    int ns = 0;
+    if (study_run_resumable(a->studies, a->db, resume_study, NULL, &ns, msg, sizeof msg) != 0)
+        log_msg(LOG_ERROR, "resuming the studies the daemon runs: %s", msg);
+    if (ns) {
+        log_msg(LOG_INFO, "%d studies the daemon runs were resumed", ns);
+        uv_async_send(&Q.async);
+    }
     return 0;
 }
 

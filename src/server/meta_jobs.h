@@ -10,7 +10,9 @@
  * (plus at most one helper thread: `threads` is capped at
  * META_JOBS_MAX_THREADS) and never an HTTP worker.  Jobs persist in SQLite;
  * one that was queued or running when the daemon died is "interrupted" on
- * the next start.  With --meta-launcher set, a learned optimizer's job (not
+ * the next start — but a study the daemon runs that was queued or running
+ * is resumed: its running trials lost, its run queued again, outside the
+ * queue's bounds (study_run_resumable, study_run.h).  With --meta-launcher set, a learned optimizer's job (not
  * a few-shot one) runs instead as the launcher's child processes, MPI ranks
  * that write its row themselves, the queue's thread waiting for them
  * (meta_launch.h); cancelling it stops them.

@@ -72,9 +72,7 @@ static int threaded_step(void *ctx, meta_job *inner, meta_report *rep)
     return outer_step(inner, *(const int *)ctx, rep);
 }
 
-/* One outer step of the job: plain, or Reptile's over families
- * (maml_inner_steps > 0, meta_reptile.h) with each inner step threaded. */
-static int job_step(const meta_spec *sp, meta_job *j, int nthreads, meta_report *rep)
+int meta_run_step(const meta_spec *sp, meta_job *j, int nthreads, meta_report *rep)
 {
     if (sp->mc.maml_inner_steps > 0) return meta_reptile_step(j, threaded_step, &nthreads, rep);
     return outer_step(j, nthreads, rep);
@@ -144,9 +142,7 @@ static int store_result(store *db, const char *id, const meta_spec *sp, const ch
     return rc;
 }
 
-/* Creates the job of sp, starting from its init_weights record when it names
- * one.  0, or ERR_NOT_FOUND (no such record) or meta_job_new's error, with msg. */
-static int job_from_spec(const meta_spec *sp, meta_job **out, char *msg, size_t cap)
+int meta_run_job_new(const meta_spec *sp, meta_job **out, char *msg, size_t cap)
 {
     lopt_weights init = {0};
     int rc = 0;
@@ -204,7 +200,7 @@ int meta_run_check_weights(const meta_spec *sp, char *msg, size_t cap)
 {
     if (!sp->init_weights[0]) return 0;
     meta_job *j = NULL;
-    int rc = job_from_spec(sp, &j, msg, cap);
+    int rc = meta_run_job_new(sp, &j, msg, cap);
     meta_job_free(j);
     return rc;
 }
@@ -214,7 +210,7 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
 {
     meta_job *j = NULL;
     if (msg && cap) msg[0] = '\0';
-    int rc = job_from_spec(sp, &j, msg, cap);
+    int rc = meta_run_job_new(sp, &j, msg, cap);
     if (!rc && ckpt) {
         rc = meta_load(j, ckpt, ckpt_len);
         if (rc) fail(msg, cap, rc, "the meta-checkpoint does not match this configuration (%s)%s", err_message(rc), "");
@@ -240,7 +236,7 @@ int meta_run(store *db, const char *id, const meta_spec *sp, const void *ckpt, s
             rc = fail(msg, cap, ERR_INVALID_ARGUMENT, "maml_inner_steps runs on one process (not over MPI ranks)%s%s", "", "");
         else if (io && io->step) rc = io->step(io->tctx, j, &rep, msg, cap);
         else {
-            rc = job_step(sp, j, nthreads, &rep);
+            rc = meta_run_step(sp, j, nthreads, &rep);
             if (rc) fail(msg, cap, rc, "outer step failed: %s (%.150s)", err_message(rc), tasks_last_error());
         }
         if (rc) break;

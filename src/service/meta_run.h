@@ -27,6 +27,16 @@
  * (and the like from meta_job_new) with msg.  Takes the weights lock. */
 int    meta_run_check_weights(const meta_spec *sp, char *msg, size_t cap);
 
+/* The job of sp (meta_job_free frees it), starting from its init_weights
+ * record when it names one (takes the weights lock).  0, or ERR_NOT_FOUND
+ * (no such record) or meta_job_new's error, with msg. */
+int    meta_run_job_new(const meta_spec *sp, meta_job **out, char *msg, size_t cap);
+/* One outer step of job j made from sp, as meta_run takes it: plain, or
+ * Reptile's over families (maml_inner_steps > 0, meta_reptile.h), the
+ * particles spread over nthreads threads (1: the calling thread alone).
+ * The engine's error code (tasks_last_error() may say more). */
+int    meta_run_step(const meta_spec *sp, meta_job *j, int nthreads, meta_report *rep);
+
 /* Progress and cancellation of meta_run.  cancel: 0 = go on, 1 = cancel
  * (status "cancelled"), 2 = the daemon stops (status "interrupted"). */
 typedef struct meta_run_io {

@@ -406,6 +406,39 @@ int meta_spec_from_json(meta_spec *sp, const cJSON *obj, char *msg, size_t cap)
     return 0;
 }
 
+int meta_spec_job_bytes(const meta_spec *sp, uint64_t *out, char *msg, size_t cap)
+{
+    /* Every task can be created with its parameters, and the particles fit
+     * in memory: each holds one task at a time, so the largest counts. */
+    const meta_config *c = &sp->mc;
+    uint64_t worst = 0;
+    size_t ntheta = lopt_theta_count(lopt_arch_from_name(c->optimizer), c->hidden, c->depth);
+    *out = 0;
+    for (int i = 0; i < c->ntasks; i++) {
+        task *t = NULL;
+        int rc = task_create(c->tasks[i].family, &c->tasks[i].params, 1, &t);
+        uint64_t b = 0;
+        if (!rc) rc = meta_particle_bytes(c, ntheta, &t->lay, &b);
+        task_free(t);
+        if (rc) return fail(msg, cap, rc, "task \"%.80s\": %.120s", sp->task_text[i], tasks_last_error());
+        if (b > worst) worst = b;
+    }
+    *out = opt_bytes_mul(worst, (uint64_t)c->nparticles);
+    return 0;
+}
+
+int meta_spec_num_key(const char *key, double *lo, double *hi, int *integral)
+{
+    for (int i = 0; i < NUM_KEYS; i++) {
+        if (strcmp(num_keys[i].name, key) != 0) continue;
+        *lo = num_keys[i].lo;
+        *hi = num_keys[i].hi;
+        *integral = num_keys[i].type != K_DBL;
+        return 1;
+    }
+    return 0;
+}
+
 int meta_spec_checkpoint_name(const meta_spec *sp, int64_t step, char out[META_WNAME_MAX])
 {
     int n = snprintf(out, META_WNAME_MAX, "%s.step%lld", sp->name, (long long)step);
@@ -490,20 +523,9 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
     /* NAME = <optimizer>.<domain> makes the record that domain's default. */
     int drc = domain_check_record(sp->name, c->optimizer, sp->domain, msg, cap);
     if (drc) return drc;
-    /* Every task can be created with its parameters, and the particles fit
-     * in memory: each holds one task at a time, so the largest counts. */
-    uint64_t worst = 0;
-    size_t ntheta = lopt_theta_count(lopt_arch_from_name(c->optimizer), c->hidden, c->depth);
-    for (int i = 0; i < c->ntasks; i++) {
-        task *t = NULL;
-        int rc = task_create(c->tasks[i].family, &c->tasks[i].params, 1, &t);
-        uint64_t b = 0;
-        if (!rc) rc = meta_particle_bytes(c, ntheta, &t->lay, &b);
-        task_free(t);
-        if (rc) return fail(msg, cap, rc, "task \"%.80s\": %.120s", sp->task_text[i], tasks_last_error());
-        if (b > worst) worst = b;
-    }
-    uint64_t total = opt_bytes_mul(worst, (uint64_t)c->nparticles);
+    uint64_t total = 0;
+    int rc = meta_spec_job_bytes(sp, &total, msg, cap);
+    if (rc) return rc;
     if (total > META_MAX_JOB_BYTES) {
         char a[32], b2[32];
         snprintf(a, sizeof a, "%.1f", (double)total / (1 << 20));
@@ -512,7 +534,7 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
                     "meta-training job may use (fewer particles or smaller tasks)", a, b2);
     }
     meta_job *j = NULL;
-    int rc = meta_job_new(c, NULL, &j);
+    rc = meta_job_new(c, NULL, &j);
     meta_job_free(j);
     if (rc) return fail(msg, cap, rc, "the meta-training settings do not fit together (%s)%s", err_message(rc), "");
     return 0;

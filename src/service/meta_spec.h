@@ -62,6 +62,15 @@ cJSON *meta_spec_to_json(const meta_spec *sp);
 /* Parses one task text "family [key=value ...]" into *t. */
 int    meta_task_parse(const char *text, meta_task_spec *t, char *msg, size_t cap);
 
+/* The bytes the particles' paths of sp's job take (meta_particle_bytes of
+ * its largest task × particles: what meta_spec_check bounds by
+ * META_MAX_JOB_BYTES).  0, or a task's creation error with msg. */
+int    meta_spec_job_bytes(const meta_spec *sp, uint64_t *out, char *msg, size_t cap);
+/* 1 when `key` is one of the numeric keys meta_spec_set takes (hidden,
+ * particles, sigma, outer_lr, ...), with its bounds and whether it takes
+ * integers only; 0 for any other key. */
+int    meta_spec_num_key(const char *key, double *lo, double *hi, int *integral);
+
 /* Strict number parsing (the whole string, surrounding blanks allowed,
  * finite): 0, or -1 and *out untouched. */
 int    meta_spec_parse_num(const char *v, double *out);

@@ -11,11 +11,8 @@
 #include "errors.h"
 #include "hpo_ridge.h"
 #include "lopt.h"
-#include "meta_continual.h"
+#include "meta_score.h"
 #include "meta_weights.h"
-
-const char *const nas_run_selection_subset[NAS_SELECTION_N] = {"rosenbrock dim=2", "quadratic dim=30",
-                                                           "logistic_regression dim=40 batch=64"};
 
 #define NFEAT (NAS_NFAMILIES + 4 + 4)
 
@@ -92,25 +89,7 @@ static int train(run_ctx *x, const nas_spec *sp, const nas_arch *a, int64_t step
 /* The selection score of theta for a job of config mc (see nas_run.h). */
 static int score(const nas_spec *sp, const meta_config *mc, const float *theta, double *out, char *msg, size_t cap)
 {
-    meta_config e = *mc;
-    e.ntasks = NAS_SELECTION_N;
-    double sum = 0;
-    for (int i = 0; i < NAS_SELECTION_N; i++) {
-        int rc = meta_task_parse(nas_run_selection_subset[i], &e.tasks[i], msg, cap);
-        if (rc) return rc;
-    }
-    for (int i = 0; i < NAS_SELECTION_N; i++) {
-        double l;
-        int rc = meta_family_loss(&e, theta, e.tasks[i].family, sp->eval_seeds, sp->eval_steps, &l);
-        if (rc) {
-            snprintf(msg, cap, "the selection score failed on %s: %s (%.150s)", nas_run_selection_subset[i],
-                     err_message(rc), tasks_last_error());
-            return rc;
-        }
-        sum += l;
-    }
-    *out = sum / NAS_SELECTION_N;
-    return isfinite(*out) ? 0 : ERR_INVALID_ARGUMENT;
+    return meta_score_selection_of(mc, theta, META_SCORE_SELECTION_N, sp->eval_steps, sp->eval_seeds, out, msg, cap);
 }
 
 static void features(cand *c, int64_t S)
@@ -188,7 +167,7 @@ static cJSON *result_json(const nas_spec *sp, const cand *c, double fastest, dou
     cJSON_AddNumberToObject(o, "best_score", c[best].score);
     cJSON_AddItemToObject(o, "shipped_mlp_lopt_score", num_or_null(shipped));
     cJSON *s = cJSON_AddArrayToObject(o, "selection_subset");
-    for (int i = 0; i < NAS_SELECTION_N; i++) cJSON_AddItemToArray(s, cJSON_CreateString(nas_run_selection_subset[i]));
+    for (int i = 0; i < META_SCORE_SELECTION_N; i++) cJSON_AddItemToArray(s, cJSON_CreateString(meta_score_selection[i]));
     cJSON_AddNumberToObject(o, "eval_steps", sp->eval_steps);
     cJSON_AddNumberToObject(o, "eval_seeds", sp->eval_seeds);
     return o;

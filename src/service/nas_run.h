@@ -15,8 +15,9 @@
  *    predicted candidate gets the long run (full_steps, a fresh job of the
  *    same seed) and its selection score; `full` candidates in all.
  * 3. The selection score: the mean log meta-loss (meta_family_loss,
- *    eval_steps steps × eval_seeds fixed seeds) over nas_run_selection_subset, a
- *    fixed subset of deploy/eval/selection.suite; lower is better.  The
+ *    eval_steps steps × eval_seeds fixed seeds) over meta_score.h's fixed
+ *    subset of deploy/eval/selection.suite (meta_score_selection_of, which
+ *    daemon-run studies share); lower is better.  The
  *    shipped mlp_lopt record is scored the same way when present.
  * 4. The predictor's measure: Spearman's ρ between each fully trained
  *    candidate's leave-one-out prediction (the ridge fitted on the other
@@ -42,8 +43,6 @@
 #include "store.h"
 
 #define NAS_RIDGE_LAMBDA 1.0
-#define NAS_SELECTION_N  3
-extern const char *const nas_run_selection_subset[NAS_SELECTION_N];
 
 /* Outer steps the whole search takes (the job row's outer_steps). */
 int64_t nas_run_total(const nas_spec *sp);

@@ -337,6 +337,7 @@ int study_create(study_svc *sv, const char *tenant, const cJSON *body, cJSON **o
     loaded L;
     memset(&L, 0, sizeof L);
     int rc = study_spec_parse(&L.sp, body, seed, msg, cap);
+    if (!rc) rc = study_objective_check(&L.sp.objective, &L.sp.space, L.sp.choices, L.sp.max_trials, L.sp.direction, msg, cap);
     if (rc) {
         study_spec_free(&L.sp);
         return rc;
@@ -568,6 +569,22 @@ int study_objective_of(study_svc *sv, const char *tenant, const char *id, study_
     *parallel = L.sp.parallel;
     study_spec_free(&L.sp);
     return 0;
+}
+
+int study_lose_running(study_svc *sv, const char *tenant, const char *id, int *n, char *msg, size_t cap)
+{
+    *n = 0;
+    pthread_mutex_lock(&sv->mu);
+    loaded L;
+    int rc = load_study(sv, tenant, id, &L, msg, cap);
+    if (!rc) {
+        study_spec_free(&L.sp);
+        int64_t now = sv->now();
+        rc = store_trials_lose(sv->db, id, now + 1, now, n);
+        if (rc) fail(msg, cap, rc, "%s", err_message(rc));
+    }
+    pthread_mutex_unlock(&sv->mu);
+    return rc;
 }
 
 int study_tell(study_svc *sv, const char *tenant, const char *id, int64_t number, const char *state, double value,

@@ -75,6 +75,10 @@ int study_trial_state(study_svc *sv, const char *tenant, const char *id, int64_t
 /* The study's objective and parallelism (o->given 0: the study has none). */
 int study_objective_of(study_svc *sv, const char *tenant, const char *id, study_objective *o, int64_t *parallel,
                        char *msg, size_t cap);
+/* Marks every running trial of the study lost now, whatever its heartbeat
+ * (*n: how many) — a restarted daemon's first step before it resumes a
+ * study it runs (study_run.h), whose trials died with the last process. */
+int study_lose_running(study_svc *sv, const char *tenant, const char *id, int *n, char *msg, size_t cap);
 /* The study with its counts, "steps_run" (intermediate values reported) and "best" ({"trial", "value", "params"} or
  * null). */
 int study_get(study_svc *sv, const char *tenant, const char *id, cJSON **out, char *msg, size_t cap);

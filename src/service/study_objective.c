@@ -72,12 +72,38 @@ static int check_param(const opt_vtbl *vt, const hpo_param *p, const cJSON *choi
                 p->name, vt->name);
 }
 
+/* "objective": {"meta", "score", "report_every"} (study_meta.h). */
+static int parse_meta(study_objective *o, const cJSON *v, const hpo_space *space, cJSON *const *choices, char *msg,
+                      size_t cap)
+{
+    for (const cJSON *m = v->child; m; m = m->next) {
+        if (!strcmp(m->string, "meta") || !strcmp(m->string, "score") || !strcmp(m->string, "report_every")) continue;
+        if (!strcmp(m->string, "task") || !strcmp(m->string, "steps") || !strcmp(m->string, "optimizer") ||
+            !strcmp(m->string, "seeds") || !strcmp(m->string, "report"))
+            return fail(msg, cap, ERR_INVALID_ARGUMENT,
+                        "objective.%.64s is a built-in task's: it does not go with objective.meta", m->string);
+        return fail(msg, cap, ERR_UNKNOWN_FIELD, "unknown field \"%.64s\" in objective", m->string);
+    }
+    int rc = study_meta_parse(&o->meta, cJSON_GetObjectItemCaseSensitive(v, "meta"),
+                              cJSON_GetObjectItemCaseSensitive(v, "score"), space, choices, msg, cap);
+    if (rc) return rc;
+    o->report_every = 1;
+    const cJSON *re = cJSON_GetObjectItemCaseSensitive(v, "report_every");
+    if (re && jsonwalk_int(re, 1, META_MAX_OUTER_STEPS, &o->report_every))
+        return fail(msg, cap, ERR_OUT_OF_RANGE, "objective.report_every must be an integer in [1, %d]",
+                    META_MAX_OUTER_STEPS);
+    o->is_meta = 1;
+    o->given = 1;
+    return 0;
+}
+
 int study_objective_parse(study_objective *o, const cJSON *v, const hpo_space *space, cJSON *const *choices,
                           char *msg, size_t cap)
 {
     memset(o, 0, sizeof *o);
     if (!cJSON_IsObject(v)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective must be an object");
     if (jsonwalk_has_duplicate(v)) return fail(msg, cap, ERR_INVALID_JSON, "objective names a member twice");
+    if (cJSON_GetObjectItemCaseSensitive(v, "meta")) return parse_meta(o, v, space, choices, msg, cap);
     for (const cJSON *m = v->child; m; m = m->next)
         if (strcmp(m->string, "task") && strcmp(m->string, "steps") && strcmp(m->string, "optimizer") &&
             strcmp(m->string, "seeds") && strcmp(m->string, "report") && strcmp(m->string, "report_every"))
@@ -145,10 +171,28 @@ int study_objective_parse(study_objective *o, const cJSON *v, const hpo_space *s
     return 0;
 }
 
+int study_objective_check(const study_objective *o, const hpo_space *space, cJSON *const *choices,
+                          int64_t max_trials, int direction, char *msg, size_t cap)
+{
+    if (!o->given || !o->is_meta) return 0;
+    if (direction != 1)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT,
+                    "direction must be minimize with objective.meta (its meta-losses and scores are better lower)");
+    return study_meta_check(&o->meta, space, choices, max_trials, msg, cap);
+}
+
 cJSON *study_objective_to_json(const study_objective *o)
 {
     cJSON *j = cJSON_CreateObject();
     if (!j) return NULL;
+    if (o->is_meta) {
+        if (study_meta_to_json(&o->meta, j)) {
+            cJSON_Delete(j);
+            return NULL;
+        }
+        cJSON_AddNumberToObject(j, "report_every", (double)o->report_every);
+        return j;
+    }
     cJSON_AddStringToObject(j, "task", o->task_text);
     cJSON_AddNumberToObject(j, "steps", (double)o->steps);
     cJSON_AddStringToObject(j, "optimizer", o->optimizer);

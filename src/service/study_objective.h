@@ -21,6 +21,12 @@
  *     task's width scaled by 1/2, 1, 2 (the width the task text names,
  *     else STUDY_OBJ_BASE_WIDTH); with "width" in the space too it is
  *     refused (two parameters for one size).
+ * Or trials that meta-train a learned optimizer (study_meta.h):
+ *   "objective": {"meta": {a meta-training request}, "score": {...},
+ *                 "report_every": 1}
+ * — "meta" excludes task, steps, optimizer, seeds and report (those are
+ * the built-in task's); every report_every-th outer step's meta-loss (and
+ * the last's) is reported, the final value is the score.
  * The normalised form is part of the study's stored request, so a
  * restarted daemon reads it back unchanged.
  * Errors: ERR_INVALID_ARGUMENT, ERR_MISSING_FIELD, ERR_UNKNOWN_FIELD,
@@ -36,6 +42,7 @@
 #include "hpo.h"
 #include "meta_spec.h"
 #include "opt.h"
+#include "study_meta.h"
 
 #define STUDY_OBJ_MAX_STEPS  100000   /* steps of one trial */
 #define STUDY_OBJ_MAX_SEEDS  8        /* seeds a trial trains on (its value: their mean) */
@@ -50,13 +57,22 @@ typedef struct study_objective {
     int            nseeds;
     uint64_t       seeds[STUDY_OBJ_MAX_SEEDS];
     int            report_heldout;             /* 1: "heldout", 0: "train" */
-    int64_t        report_every;               /* 1 .. steps */
+    int64_t        report_every;               /* 1 .. steps (meta: 1 .. META_MAX_OUTER_STEPS) */
+    int            is_meta;                    /* 1: trials meta-train (meta below; the fields above unused
+                                                  but report_every) */
+    study_meta     meta;
 } study_objective;
 
 /* Parses "objective" (v) for a study over `space` (choices[i]: parameter
  * i's choices, a JSON array, for a categorical) into *o. */
 int    study_objective_parse(study_objective *o, const cJSON *v, const hpo_space *space, cJSON *const *choices,
                              char *msg, size_t cap);
+/* The checks a study's creation adds to the parse (study_meta_check for a
+ * meta-training objective: tasks and jobs are created, the cost bounded,
+ * and the direction must be minimize (+1: a meta-loss and a score are
+ * better lower); nothing for a built-in task's). */
+int    study_objective_check(const study_objective *o, const hpo_space *space, cJSON *const *choices,
+                             int64_t max_trials, int direction, char *msg, size_t cap);
 /* The normalised object; NULL without memory. */
 cJSON *study_objective_to_json(const study_objective *o);
 /* One trial's setting: the optimizer's config and the task's parameters

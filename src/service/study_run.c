@@ -1,6 +1,7 @@
 /* study_run.c — see study_run.h. */
 #include "study_run.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -11,6 +12,7 @@
 
 #include "errors.h"
 #include "rng.h"
+#include "store_studies.h"
 #include "study_spec.h"
 #include "tasks.h"
 
@@ -23,13 +25,15 @@ typedef struct run {
     rng    r;
 } run;
 
-/* A trial being trained. */
+/* A trial being trained: a built-in task's runs, or a meta-training job. */
 typedef struct slot {
     int      active;
     int64_t  number;
-    int64_t  step;          /* steps taken */
+    int64_t  step;          /* steps taken (outer steps of a meta-training trial) */
+    int64_t  steps;         /* the trial's steps */
     uint64_t bytes;
     run      runs[STUDY_OBJ_MAX_SEEDS];
+    study_meta_trial *mt;
 } slot;
 
 static int fail(char *msg, size_t cap, int rc, const char *fmt, ...)
@@ -45,6 +49,7 @@ static int fail(char *msg, size_t cap, int rc, const char *fmt, ...)
 
 static void slot_free(slot *s, const study_objective *ob, uint64_t *live)
 {
+    study_meta_trial_free(s->mt);
     for (int i = 0; i < ob->nseeds; i++) {
         run *r = &s->runs[i];
         if (r->o_ok) opt_deinit(&r->o);
@@ -65,6 +70,13 @@ static int slot_setup(slot *s, const study_objective *ob, int64_t number, const 
     memset(s, 0, sizeof *s);
     s->active = 1;
     s->number = number;
+    s->steps = ob->steps;
+    if (ob->is_meta) {
+        int rc = study_meta_trial_new(&ob->meta, params, STUDY_RUN_MAX_BYTES - *live, &s->mt, &s->bytes, msg, cap);
+        if (!rc) s->steps = study_meta_trial_steps(s->mt);
+        *live += s->bytes;
+        return rc;
+    }
     opt_config cfg;
     task_params tp;
     int rc = study_objective_apply(ob, params, &cfg, &tp, msg, cap);
@@ -112,6 +124,13 @@ static int slot_setup(slot *s, const study_objective *ob, int64_t number, const 
 /* One step of every seed's run: the mean minibatch loss (NAN: non-finite). */
 static double slot_step(slot *s, const study_objective *ob, int64_t *steps)
 {
+    if (s->mt) {   /* one outer step: its meta-loss */
+        double loss;
+        if (study_meta_trial_step(s->mt, &loss) || !isfinite(loss)) return NAN;
+        (*steps)++;
+        s->step++;
+        return loss;
+    }
     double sum = 0;
     for (int i = 0; i < ob->nseeds; i++) {
         run *r = &s->runs[i];
@@ -128,6 +147,11 @@ static double slot_step(slot *s, const study_objective *ob, int64_t *steps)
 
 static double slot_value(slot *s, const study_objective *ob)
 {
+    if (s->mt) {   /* the score on the named subset */
+        double v;
+        char m[300];
+        return study_meta_trial_score(s->mt, &ob->meta, &v, m, sizeof m) ? NAN : v;
+    }
     double sum = 0;
     for (int i = 0; i < ob->nseeds; i++) sum += task_eval_loss(s->runs[i].tk, s->runs[i].p);
     return sum / ob->nseeds;
@@ -209,10 +233,11 @@ int study_run(study_svc *sv, const char *tenant, const char *id, const _Atomic i
                 slot_free(s, &ob, &live);
                 continue;
             }
-            int last = s->step >= ob.steps;
+            int last = s->step >= s->steps;
             if (s->step % ob.report_every && !last) continue;
-            double v = last || ob.report_heldout ? slot_value(s, &ob) : NAN;   /* the final value too */
-            if (ob.report_heldout) loss = v;
+            int heldout = ob.report_heldout && !ob.is_meta;
+            double v = last || heldout ? slot_value(s, &ob) : NAN;   /* the final value too */
+            if (heldout) loss = v;
             if (!isfinite(loss)) {
                 rc = tell(sv, tenant, id, s, "failed", NAN);
                 slot_free(s, &ob, &live);
@@ -243,4 +268,84 @@ int study_run(study_svc *sv, const char *tenant, const char *id, const _Atomic i
     free(slots);
     if (rc == ERR_NOT_FOUND) fail(msg, cap, rc, "study %s was deleted", id);
     return rc;
+}
+
+/* ---- resumption after a restart ------------------------------------------------------- */
+
+typedef struct found {
+    int   n, cap, oom;
+    char (*id)[64];
+    char (*tenant)[128];
+} found;
+
+/* Collects the studies whose stored request has an objective. */
+static int found_cb(void *ctx, const store_study_row *r)
+{
+    found *f = ctx;
+    cJSON *j = r->spec_json ? cJSON_Parse(r->spec_json) : NULL;
+    int has = cJSON_GetObjectItemCaseSensitive(j, "objective") != NULL;
+    cJSON_Delete(j);
+    if (!has || strlen(r->id) >= sizeof f->id[0] || strlen(r->tenant ? r->tenant : "") >= sizeof f->tenant[0])
+        return 0;
+    if (f->n == f->cap) {
+        int cap = f->cap ? f->cap * 2 : 16;
+        void *a = realloc(f->id, sizeof f->id[0] * (size_t)cap), *b = a ? realloc(f->tenant, sizeof f->tenant[0] * (size_t)cap) : NULL;
+        if (a) f->id = a;
+        if (b) f->tenant = b;
+        if (!a || !b) {
+            f->oom = 1;
+            return 1;
+        }
+        f->cap = cap;
+    }
+    snprintf(f->id[f->n], sizeof f->id[0], "%s", r->id);
+    snprintf(f->tenant[f->n], sizeof f->tenant[0], "%s", r->tenant ? r->tenant : "");
+    f->n++;
+    return 0;
+}
+
+/* 1 when study id has fewer than max_trials trials that are not lost. */
+static int unfinished(study_svc *sv, const char *id, char *msg, size_t cap, int *rc)
+{
+    cJSON *g = NULL, *t = NULL;
+    *rc = study_get(sv, NULL, id, &g, msg, cap);
+    if (!*rc) *rc = study_trials(sv, NULL, id, &t, msg, cap);
+    int64_t counted = 0;
+    const cJSON *arr = cJSON_GetObjectItemCaseSensitive(t, "trials");
+    for (const cJSON *e = arr ? arr->child : NULL; e; e = e->next) {
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(e, "state");
+        counted += !(cJSON_IsString(st) && strcmp(st->valuestring, "lost") == 0);
+    }
+    const cJSON *mt = cJSON_GetObjectItemCaseSensitive(g, "max_trials");
+    int r = !*rc && cJSON_IsNumber(mt) && (double)counted < mt->valuedouble;
+    cJSON_Delete(g);
+    cJSON_Delete(t);
+    return r;
+}
+
+int study_run_resumable(study_svc *sv, store *db, int (*resume)(void *ctx, const char *id, const char *tenant),
+                        void *ctx, int *n, char *msg, size_t cap)
+{
+    *n = 0;
+    found f = {0};
+    int rc = store_studies_list(db, NULL, INT_MAX, found_cb, &f);
+    if (!rc && f.oom) rc = ERR_NO_MEMORY;
+    if (rc) fail(msg, cap, rc, "cannot list the studies: %s", err_message(rc));
+    /* oldest first: the order they were queued in before */
+    int first = 0;   /* one study's error does not keep the others from resuming */
+    for (int i = rc ? -1 : f.n - 1; i >= 0; i--) {
+        int lost = 0;
+        char m[300];
+        int e = study_lose_running(sv, NULL, f.id[i], &lost, m, sizeof m);
+        if (e == ERR_NOT_FOUND) continue;   /* deleted meanwhile */
+        if (!e && unfinished(sv, f.id[i], m, sizeof m, &e) && !e) {
+            e = resume(ctx, f.id[i], f.tenant[i]);
+            if (!e) (*n)++;
+            else snprintf(m, sizeof m, "%s", err_message(e));
+        }
+        if (e && !first) first = fail(msg, cap, e, "study %s: %s", f.id[i], m);
+    }
+    free(f.id);
+    free(f.tenant);
+    return rc ? rc : first;
 }

@@ -2,7 +2,10 @@
  * "objective", study_objective.h; docs/studies.md#studies-the-daemon-runs).
  *
  * The run asks the study for trials and trains each one on the objective's
- * task with the trial's hyperparameters: `parallel` trials at a time,
+ * task with the trial's hyperparameters (or, for a meta-training objective,
+ * meta-trains a job of the trial's request: study_meta.h, one outer step
+ * being a trial's step, its meta-loss the value reported, its score the
+ * final value): `parallel` trials at a time,
  * advanced in turn one step each (on the one thread that runs the job, so a
  * run is deterministic for the study's seed), every report_every-th step's
  * value (study_objective.h: the mean over the seeds of the step's minibatch
@@ -14,7 +17,8 @@
  * The run ends when the study is exhausted (max_trials) and every trial it
  * runs has ended, when the study is deleted, or when *cancel becomes
  * nonzero (then the trials it runs are left running: they become lost
- * after the study's heartbeat timeout and give their budget back).
+ * after the study's heartbeat timeout and give their budget back, or at
+ * once when a restarted daemon resumes the study, below).
  *
  * Memory: the trials it holds at once take at most STUDY_RUN_MAX_BYTES
  * (each trial's task, parameters, gradients, updates and optimizer state
@@ -42,5 +46,19 @@ typedef struct study_run_stats {
 
 int study_run(study_svc *sv, const char *tenant, const char *id, const _Atomic int *cancel, study_run_stats *st,
               char *msg, size_t cap);
+
+/* Resumption after a restart (docs/studies.md#studies-the-daemon-runs):
+ * for every study of db with an objective, oldest first, every running
+ * trial is marked lost (study_lose_running: their runs died with the last
+ * process; their slots and budget return), and when the study then holds
+ * fewer than max_trials trials that are not lost, resume(ctx, id, tenant)
+ * queues its run again (tenant "" in open mode; 0 or an ERR_*).  A resumed
+ * run asks as any run does: trial n's parameters are hpo_sample's for the
+ * study's seed, n and the history recorded so far.  *n: the studies
+ * resumed.  0, or the first error (the listing's stops everything; one
+ * study's does not keep the others from resuming) with msg.
+ * Call it before anything else can ask or report on those studies. */
+int study_run_resumable(study_svc *sv, store *db, int (*resume)(void *ctx, const char *id, const char *tenant),
+                        void *ctx, int *n, char *msg, size_t cap);
 
 #endif

@@ -420,7 +420,9 @@ class Client:
         "categorical", …}``.  Arguments left None take the daemon's
         defaults.  ``objective`` ({"task", "steps", "optimizer", "seeds"}):
         the daemon runs the study itself on a built-in task
-        (docs/studies.md#studies-the-daemon-runs)."""
+        (docs/studies.md#studies-the-daemon-runs); ({"meta", "score"}): its
+        trials meta-train a learned optimizer
+        (docs/studies.md#trials-that-meta-train)."""
         from .study import Study
         spec = {"name": name, "space": space, "direction": direction}
         for k, v in (("sampler", sampler), ("pruner", pruner), ("max_trials", max_trials),
