@@ -3,7 +3,8 @@
 # mlp_lopt_base.conf and mlp_lopt_net.conf train its per-parameter network,
 # then mlp_lopt.conf trains only its per-tensor step scale), its domain
 # records mlp_lopt.vision, mlp_lopt.text and mlp_lopt.tabular (each starts
-# from mlp_lopt), lstm_lopt and nn_adam — evaluates each on the train,
+# from mlp_lopt), lstm_lopt, nn_adam, and issue 18's attn_lopt, graph_lopt
+# and mem_lopt (each from its untrained default) — evaluates each on the train,
 # selection and test suites of deploy/eval/ (the domain records on their
 # domain's test entries; horizons 1000 and 5000, 5 seeds, next to lr-tuned
 # Adam and Adam@1e-3), and regenerates src/core/lopt/weights_builtin.c from
@@ -49,9 +50,15 @@ train mlp_lopt_text
 train mlp_lopt_tabular
 train lstm_lopt
 train nn_adam
+train attn_lopt
+train graph_lopt
+train mem_lopt
 evaluate mlp_lopt
 evaluate lstm_lopt
 evaluate nn_adam
+evaluate attn_lopt
+evaluate graph_lopt
+evaluate mem_lopt
 if [ "$EVAL" != 0 ]; then
     for d in vision text tabular; do
         build/optirsd eval --weights "mlp_lopt.$d" --suite test --domain "$d" --db "$DB" --horizons 1000,5000 \
@@ -59,5 +66,5 @@ if [ "$EVAL" != 0 ]; then
     done
 fi
 /usr/bin/python3 deploy/meta/gen_builtin.py --db "$DB" mlp_lopt lstm_lopt nn_adam mlp_lopt.vision mlp_lopt.text \
-    mlp_lopt.tabular
+    mlp_lopt.tabular attn_lopt graph_lopt mem_lopt
 echo "[train_all] done in $(( $(date +%s) - start )) s; now rebuild: make -j2 build/optirsd"

@@ -84,6 +84,10 @@ int domain_resolve(store *db, spec *sp, char *msg, size_t cap)
     char name[META_WNAME_MAX];
     int64_t version = 0;
     rec_ctx rc_ = {0};
+    if (strcmp(sp->weights, LOPT_WEIGHTS_DEFAULT) == 0)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT,
+                    "weights %s is the untrained network, which has no domain: give one of weights and domain",
+                    LOPT_WEIGHTS_DEFAULT);
     if (sp->weights[0]) {
         /* Both given: the record must carry the domain asked for. */
         if (meta_weights_parse_ref(sp->weights, name, sizeof name, &version)) return 0;   /* opt_init answers */

@@ -20,7 +20,9 @@
  * "<arch>.<domain>@<newest version>" (pinned in its spec, so a restart keeps
  * it); when no such record exists the create is refused with
  * ERR_NO_DOMAIN_WEIGHTS, never silently served the general default.  With
- * both, the weights record must carry that domain.  Optimizers without
+ * both, the weights record must carry that domain; "@default"
+ * (LOPT_WEIGHTS_DEFAULT: the untrained network, which has no domain) with
+ * a domain is refused (ERR_INVALID_ARGUMENT).  Optimizers without
  * weights records (classic ones) refuse a domain (spec.c).
  *
  * Thread rules: any thread (domain_resolve reads the store's pooled

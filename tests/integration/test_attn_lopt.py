@@ -14,8 +14,11 @@ import numpy as np
 
 T = [{"name": "w", "shape": [3, 4]}, {"name": "b", "shape": [4]}, {"name": "k", "shape": [2, 2, 2]}]
 N = 24
-SPEC = {"optimizer": "attn_lopt", "hyperparams": {"lr": 0.001, "hidden_size": 12, "num_heads": 3,
-                                                  "num_layers": 1, "sequence_length": 2}}
+# "@default": the untrained network at these hyperparameters.  Without it a
+# session runs the shipped attn_lopt record, whose shape (16 x 2, 2 heads,
+# S = 4) overrides them (test_shipped_lopts.py).
+SPEC = {"optimizer": "attn_lopt", "weights": "@default",
+        "hyperparams": {"lr": 0.001, "hidden_size": 12, "num_heads": 3, "num_layers": 1, "sequence_length": 2}}
 
 
 def grads(k):
@@ -67,6 +70,7 @@ def test_restart_continues_bit_for_bit(make_daemon):
     d = make_daemon().start()
     s = d.create(**spec)
     assert s["hyperparams"]["num_heads"] == 3 and s["hyperparams"]["sequence_length"] == 2
+    assert s["weights"] == "@default"
     assert drive(d, s["id"], 1, 5) == want[:5]
     d.stop()
     d2 = make_daemon(tmpdir=d.dir, db=d.db).start()

@@ -18,7 +18,10 @@ T = [{"name": "emb", "shape": [5, 3], "role": "embedding"},
      {"name": "ln", "shape": [4], "inputs": ["w1", "b1"], "role": "norm"},
      {"name": "out", "shape": [4, 2], "inputs": ["ln"]}]
 N = 15 + 12 + 4 + 4 + 8
-SPEC = {"optimizer": "graph_lopt", "hyperparams": {"lr": 0.001, "hidden_size": 8, "message_rounds": 2}}
+# "@default": the untrained network at these hyperparameters.  Without it a
+# session runs the shipped graph_lopt record (16 x 2 rounds: test_shipped_lopts.py).
+SPEC = {"optimizer": "graph_lopt", "weights": "@default",
+        "hyperparams": {"lr": 0.001, "hidden_size": 8, "message_rounds": 2}}
 
 
 def grads(k):

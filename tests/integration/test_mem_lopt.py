@@ -10,7 +10,9 @@ import numpy as np
 
 T = [{"name": "w", "shape": [3, 4]}, {"name": "b", "shape": [4]}]
 N = 16
-SPEC = {"optimizer": "mem_lopt", "hyperparams": {"lr": 0.001, "memory_size": 6}}
+# The shipped record, named (a session without "weights" gets the same:
+# test_shipped_lopts.py); memory_size is the session's, not the record's.
+SPEC = {"optimizer": "mem_lopt", "weights": "mem_lopt", "hyperparams": {"lr": 0.001, "memory_size": 6}}
 
 
 def grads(k):

@@ -19,8 +19,13 @@ SPECS = {
     "sgd_momentum": {"optimizer": "sgd", "hyperparams": {"lr": 0.05, "momentum": 0.9, "nesterov": 1}},
     "mlp_lopt": {"optimizer": "mlp_lopt", "hyperparams": {"lr": 0.001}},
     "lstm_lopt": {"optimizer": "lstm_lopt", "hyperparams": {"lr": 0.001}},
-    "attn_lopt": {"optimizer": "attn_lopt",
-                  "hyperparams": {"lr": 0.001, "hidden_size": 8, "num_heads": 4, "sequence_length": 3}},
+    # "@default": the untrained network at the session's own shape (the
+    # shipped record would override hidden_size, num_heads, sequence_length)
+    "attn_lopt_untrained": {"optimizer": "attn_lopt", "weights": "@default",
+                            "hyperparams": {"lr": 0.001, "hidden_size": 8, "num_heads": 4, "sequence_length": 3}},
+    # without "weights": the shipped records
+    "attn_lopt": {"optimizer": "attn_lopt", "hyperparams": {"lr": 0.001}},
+    "graph_lopt": {"optimizer": "graph_lopt", "hyperparams": {"lr": 0.001}},
     "mem_lopt": {"optimizer": "mem_lopt", "hyperparams": {"lr": 0.001, "memory_size": 4}},
     "lstm_lopt_memory": {"optimizer": "lstm_lopt", "hyperparams": {"lr": 0.001, "memory_size": 4}},
 }

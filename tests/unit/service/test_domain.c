@@ -145,6 +145,11 @@ static void test_resolve_checks_given_weights_carry_the_domain(void **unused)
     parsed(&sp, "mlp_lopt", "text", "mine@1");
     assert_int_equal(domain_resolve(db, &sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
     spec_deinit(&sp);
+    /* "@default" (the untrained network) has no domain: refused with one */
+    parsed(&sp, "mlp_lopt", "vision", "@default");
+    assert_int_equal(domain_resolve(db, &sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "untrained network, which has no domain"));
+    spec_deinit(&sp);
     /* a record that does not exist is left to opt_init, as without a domain */
     parsed(&sp, "mlp_lopt", "vision", "absent");
     assert_int_equal(domain_resolve(db, &sp, msg, sizeof msg), 0);
