@@ -175,7 +175,7 @@ static int serve(void)
         log_msg(LOG_INFO, "cluster mode: API keys and weights records are shared through the cluster database");
     }
     if (sessions_open(a) != 0) return 1;
-    if (study_svc_new(a->db, (int64_t)(a->cfg.trial_heartbeat_timeout * 1000), NULL, &a->studies) != 0) {
+    if (study_svc_new(study_store_sqlite(a->db), (int64_t)(a->cfg.trial_heartbeat_timeout * 1000), NULL, &a->studies) != 0) {
         log_msg(LOG_ERROR, "cannot start the study service");
         store_close(a->db);
         return 1;
