@@ -58,4 +58,14 @@ typedef struct study_store {
 /* The studies of db's SQLite file (store_studies.h). */
 study_store study_store_sqlite(store *db);
 
+/* Cluster mode: from now on store_study_store answers the cluster's studies
+ * (pg_studies.h) instead of db's file (whose studies stay as they were,
+ * unused).  Call once, before serving; store_close closes it.  0,
+ * ERR_INVALID_ARGUMENT (twice), or pg_studies_open's codes with the reason
+ * in err. */
+int         store_cluster_studies_open(store *db, const char *target, char *err, size_t errn);
+/* The study store the daemon uses: the cluster's once opened, else
+ * study_store_sqlite(db). */
+study_store store_study_store(store *db);
+
 #endif
