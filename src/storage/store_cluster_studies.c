@@ -14,5 +14,5 @@ int store_cluster_studies_open(store *db, const char *target, char *err, size_t 
 
 study_store store_study_store(store *db)
 {
-    return db && db->cstudies ? pg_studies_store(db->cstudies) : study_store_sqlite(db);
+    return db && db->cstudies ? pg_studies_store(db->cstudies) : store_studies_store(db);
 }

@@ -285,7 +285,7 @@ static int sq_release(void *c)
 static const study_store_ops SQLITE_OPS = {sq_insert, sq_delete, sq_get, sq_list, sq_trial_insert, sq_trial_finish,
                                            sq_trial_report, sq_lose, sq_trials, sq_hold, sq_release};
 
-study_store study_store_sqlite(store *db)
+study_store store_studies_store(store *db)
 {
     return (study_store){&SQLITE_OPS, db};
 }

@@ -1,6 +1,6 @@
 /* study_store.h — the one interface the study service (src/service/study.c)
  * stores studies through, with two implementations behind it: this
- * daemon's SQLite file (store_studies.h, study_store_sqlite) and, in cluster
+ * daemon's SQLite file (store_studies.h, store_studies_store) and, in cluster
  * mode (`--cluster-db`), the cluster's PostgreSQL (pg_studies.h), which
  * every daemon of the cluster shares.
  *
@@ -56,7 +56,7 @@ typedef struct study_store {
 } study_store;
 
 /* The studies of db's SQLite file (store_studies.h). */
-study_store study_store_sqlite(store *db);
+study_store store_studies_store(store *db);
 
 /* Cluster mode: from now on store_study_store answers the cluster's studies
  * (pg_studies.h) instead of db's file (whose studies stay as they were,
@@ -65,7 +65,7 @@ study_store study_store_sqlite(store *db);
  * in err. */
 int         store_cluster_studies_open(store *db, const char *target, char *err, size_t errn);
 /* The study store the daemon uses: the cluster's once opened, else
- * study_store_sqlite(db). */
+ * store_studies_store(db). */
 study_store store_study_store(store *db);
 
 #endif
