@@ -240,3 +240,44 @@ def test_postgres_lost_means_503_for_studies_and_steps_go_on(make_daemon, pg):
     assert steps == [1, 4], steps     # 2 and 3 were reported while PostgreSQL was down: lost with it
     assert tell(c, sid, 0, value=0.5)[0] == 200
     assert b.json("GET", f"/v1/studies/{sid}")[1]["best"]["value"] == 0.5
+
+
+def test_a_trial_asked_on_a_is_lost_on_b_and_its_slot_returns(make_daemon, pg):
+    a, b, c = three(make_daemon, pg, "--trial-heartbeat-timeout", "0.3")
+    sid = create(a, parallel=1, max_trials=2, pruner="none")["id"]
+    assert ask(a, sid)[1]["trial"] == 0
+    st, body = ask(b, sid)
+    assert st == 409 and body["error"]["code"] == "study_parallel_limit"
+    # trial 0 sends no heartbeat: B marks it lost (polled, not timed) and takes its slot
+    assert wait_until(lambda: ask(b, sid)[0] == 201, 30)
+    for d in (a, c):
+        trials = d.json("GET", f"/v1/studies/{sid}/trials")[1]["trials"]
+        assert [t["state"] for t in trials] == ["lost", "running"]
+    st, body = tell(c, sid, 0, value=1.0)
+    assert st == 409 and body["error"]["code"] == "trial_finished" and "lost" in body["error"]["message"]
+    assert tell(c, sid, 1, value=0.5)[0] == 200
+    assert ask(a, sid)[1]["trial"] == 2      # the lost trial gave its budget back
+
+
+def test_a_study_run_by_a_stores_its_trials_for_every_daemon(make_daemon, pg):
+    a, b, c = three(make_daemon, pg)
+    task = "mlp_regression dim=4 width=8 n_train=64"
+    s = create(a, max_trials=3, parallel=1, seed=5, sampler="random", pruner="none",
+               space={"lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}},
+               objective={"task": task, "steps": 4, "seeds": [0]})
+    sid = s["id"]
+
+    def idle():
+        st, g = a.json("GET", f"/v1/studies/{sid}")
+        return st == 200 and g["run"]["state"] == "idle" and g
+
+    g = wait_until(idle, 300)
+    assert g and g["n_trials"] == 3 and g["n_complete"] == 3, g
+    # B and C read the trials A ran (their "run" is their own queue's: idle)
+    for d in (b, c):
+        st, gd = d.json("GET", f"/v1/studies/{sid}")
+        assert st == 200 and gd["best"] == g["best"] and gd["run"]["state"] == "idle"
+        trials = d.json("GET", f"/v1/studies/{sid}/trials")[1]["trials"]
+        assert [len(t["intermediate"]) for t in trials] == [4, 4, 4]
+    st, body = ask(c, sid)
+    assert st == 409 and body["error"]["code"] == "study_exhausted"
