@@ -231,8 +231,12 @@ def test_postgres_lost_means_503_for_studies_and_steps_go_on(make_daemon, pg):
     for k in (2, 3):
         assert c.step(s["id"], k, [1.0, 1.0], loss=0.8)[0] == 200
     pg.start()
-    # back: every call works again, with what was committed before
-    assert wait_until(lambda: ask(a, sid)[0] == 201, 10)
+    # back: every call works again, with what was committed before (each daemon reconnects at
+    # its first call at least PG_STUDIES_RETRY_MS after its last failed attempt: polled)
+    for d in (a, b, c):
+        assert wait_until(lambda d=d: d.json("GET", f"/v1/studies/{sid}")[0] == 200, 10)
+    st, t1 = ask(a, sid)
+    assert st == 201 and t1["trial"] == 1, t1
     assert c.step(s["id"], 4, [1.0, 1.0], loss=0.7)[0] == 200
     st, tr = b.json("GET", f"/v1/studies/{sid}/trials")
     assert st == 200 and [t["trial"] for t in tr["trials"]] == [0, 1]
@@ -243,19 +247,28 @@ def test_postgres_lost_means_503_for_studies_and_steps_go_on(make_daemon, pg):
 
 
 def test_a_trial_asked_on_a_is_lost_on_b_and_its_slot_returns(make_daemon, pg):
-    a, b, c = three(make_daemon, pg, "--trial-heartbeat-timeout", "0.3")
+    a, b, c = three(make_daemon, pg, "--trial-heartbeat-timeout", "2")
     sid = create(a, parallel=1, max_trials=2, pruner="none")["id"]
     assert ask(a, sid)[1]["trial"] == 0
     st, body = ask(b, sid)
     assert st == 409 and body["error"]["code"] == "study_parallel_limit"
     # trial 0 sends no heartbeat: B marks it lost (polled, not timed) and takes its slot
-    assert wait_until(lambda: ask(b, sid)[0] == 201, 30)
+    got = {}
+
+    def slot():
+        st, t = ask(b, sid)
+        got.update(t)
+        return st == 201
+
+    assert wait_until(slot, 60)
+    assert got["trial"] == 1
+    # told at once through C (a heartbeat timeout of 2 s leaves it running until then)
+    assert tell(c, sid, 1, value=0.5)[0] == 200
     for d in (a, c):
         trials = d.json("GET", f"/v1/studies/{sid}/trials")[1]["trials"]
-        assert [t["state"] for t in trials] == ["lost", "running"]
+        assert [t["state"] for t in trials] == ["lost", "complete"]
     st, body = tell(c, sid, 0, value=1.0)
     assert st == 409 and body["error"]["code"] == "trial_finished" and "lost" in body["error"]["message"]
-    assert tell(c, sid, 1, value=0.5)[0] == 200
     assert ask(a, sid)[1]["trial"] == 2      # the lost trial gave its budget back
 
 
