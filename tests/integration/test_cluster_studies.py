@@ -184,8 +184,11 @@ def test_tenants_are_isolated_across_daemons(make_daemon, pg):
         st, k = a.json("POST", "/v1/keys", {"tenant": who}, headers=admin)
         assert st == 201, k
         keys[who] = auth(k["key"])
-    for d in (b, c):   # the keys reach B and C (NOTIFY)
-        assert wait_until(lambda d=d: d.json("GET", "/v1/studies", headers=keys["bob"])[0] == 200, 5)
+    bogus = auth("ok_" + "0" * 16 + "_" + "0" * 48)
+    for d in (b, c):   # the keys reach B and C (NOTIFY): closed (open mode takes any key), then each key
+        assert wait_until(lambda d=d: d.json("GET", "/v1/studies", headers=bogus)[0] == 401, 5)
+        for k in keys.values():
+            assert wait_until(lambda d=d, k=k: d.json("GET", "/v1/studies", headers=k)[0] == 200, 5)
     sid = create(a, headers=keys["alice"], pruner="none")["id"]
     for d in (a, b, c):
         st, body = d.json("GET", f"/v1/studies/{sid}", headers=keys["bob"])
