@@ -540,8 +540,9 @@ int study_report(study_svc *sv, const char *tenant, const char *id, int64_t numb
         fail(msg, cap, rc, "%s", err_message(rc));
     hist_free(&h);
     study_spec_free(&L.sp);
+    int decided = rc;
     rc = end(sv, rc, msg, cap);
-    if (rc) *prune = 0;   /* nothing of it holds */
+    if (rc && !decided) *prune = 0;   /* not committed: nothing of it holds */
     return rc;
 }
 
