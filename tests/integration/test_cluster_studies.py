@@ -4,7 +4,9 @@ third and read anywhere; asks sent at once through three daemons never run
 more than `parallel` trials, never pass max_trials and never reuse a number;
 a seed draws the same parameters whichever daemons ask; a session bound to a
 trial on one daemon is pruned by the values reported through another; a
-tenant's study is invisible to another tenant on every daemon; with
+tenant's study is invisible to another tenant on every daemon; a trial asked
+on one daemon is lost on another; a study one daemon runs is read on the
+others; Idempotency-Keys are replayed by the daemon that answered only; with
 PostgreSQL gone study calls answer 503 cluster_db_unavailable (reads too)
 while bound sessions keep stepping, and work again once it is back.
 docs/studies.md, "Studies in a cluster of daemons"."""
@@ -297,3 +299,25 @@ def test_a_study_run_by_a_stores_its_trials_for_every_daemon(make_daemon, pg):
         assert [len(t["intermediate"]) for t in trials] == [4, 4, 4]
     st, body = ask(c, sid)
     assert st == 409 and body["error"]["code"] == "study_exhausted"
+
+
+def test_idempotency_keys_are_per_daemon(make_daemon, pg):
+    """docs/studies.md: a retry with the same Idempotency-Key is replayed by the daemon that
+    answered it; on another daemon an ask is asked again and a tell is refused (told once)."""
+    a, b, c = three(make_daemon, pg)
+    sid = create(a, pruner="none", parallel=4)["id"]
+    k = {"Idempotency-Key": "ask-1"}
+    st1, _, b1 = a.request("POST", f"/v1/studies/{sid}/trials", {}, k)
+    st2, h2, b2 = a.request("POST", f"/v1/studies/{sid}/trials", {}, k)
+    assert st1 == st2 == 201 and b1 == b2 and h2.get("idempotent-replayed") == "true"
+    st3, h3, b3 = b.request("POST", f"/v1/studies/{sid}/trials", {}, k)
+    assert st3 == 201 and "idempotent-replayed" not in h3
+    assert [json.loads(x)["trial"] for x in (b1, b3)] == [0, 1]
+    tk = {"Idempotency-Key": "tell-1"}
+    assert tell(a, sid, 0, headers=tk, value=0.5)[0] == 200
+    st, h, body = a.request("POST", f"/v1/studies/{sid}/trials/0/tell", {"value": 0.5}, tk)
+    assert st == 200 and h.get("idempotent-replayed") == "true"
+    st, body = tell(c, sid, 0, headers=tk, value=0.5)
+    assert st == 409 and body["error"]["code"] == "trial_finished"
+    tr = c.json("GET", f"/v1/studies/{sid}/trials")[1]["trials"]
+    assert tr[0]["state"] == "complete" and tr[0]["value"] == 0.5 and tr[1]["state"] == "running"
