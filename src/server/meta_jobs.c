@@ -152,10 +152,15 @@ int meta_jobs_start(app *a, uv_loop_t *loop)
     Q.stopping = 0;
     pthread_mutex_unlock(&Q.mu);
     /* the studies the daemon runs that the last shutdown interrupted: their
-     * running trials lost, their runs queued again (study_run.h) */
+     * running trials lost, their runs queued again (study_run.h).  Not in a
+     * cluster: its studies are shared and nothing records which daemon ran
+     * one, so a restarting daemon must not take over (and lose the running
+     * trials of) another's run — docs/studies.md says so. */
     char msg[400];
     int ns = 0;
-    if (study_run_resumable(a->studies, a->db, resume_study, NULL, &ns, msg, sizeof msg) != 0)
+    if (a->cfg.cluster_db[0])
+        log_msg(LOG_INFO, "cluster mode: studies the daemon runs are not resumed after a restart");
+    else if (study_run_resumable(a->studies, a->db, resume_study, NULL, &ns, msg, sizeof msg) != 0)
         log_msg(LOG_ERROR, "resuming the studies the daemon runs: %s", msg);
     if (ns) {
         log_msg(LOG_INFO, "%d studies the daemon runs were resumed", ns);

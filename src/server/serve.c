@@ -172,10 +172,16 @@ static int serve(void)
             return 1;
         }
         store_cluster_on_change(a->db, keys_changed, NULL);
-        log_msg(LOG_INFO, "cluster mode: API keys and weights records are shared through the cluster database");
+        if ((rc = store_cluster_studies_open(a->db, a->cfg.cluster_db, err, sizeof err)) != 0) {
+            log_msg(LOG_ERROR, "cannot use the cluster database's studies (--cluster-db): %s",
+                    err[0] ? err : err_message(rc));
+            store_close(a->db);
+            return 1;
+        }
+        log_msg(LOG_INFO, "cluster mode: API keys, weights records and studies are shared through the cluster database");
     }
     if (sessions_open(a) != 0) return 1;
-    if (study_svc_new(a->db, (int64_t)(a->cfg.trial_heartbeat_timeout * 1000), NULL, &a->studies) != 0) {
+    if (study_svc_new(store_study_store(a->db), (int64_t)(a->cfg.trial_heartbeat_timeout * 1000), NULL, &a->studies) != 0) {
         log_msg(LOG_ERROR, "cannot start the study service");
         store_close(a->db);
         return 1;

@@ -14,11 +14,11 @@
 
 #include "errors.h"
 #include "hpo.h"
-#include "store_studies.h"
+#include "study_store.h"
 #include "study_spec.h"
 
 struct study_svc {
-    store          *db;
+    study_store     ss;               /* SQLite or the cluster's PostgreSQL (study_store.h) */
     int64_t         hb_ms;
     int64_t       (*now)(void);
     pthread_mutex_t mu;
@@ -42,13 +42,13 @@ static int fail(char *msg, size_t cap, int rc, const char *fmt, ...)
     return rc;
 }
 
-int study_svc_new(store *db, int64_t heartbeat_ms, int64_t (*now_ms)(void), study_svc **out)
+int study_svc_new(study_store ss, int64_t heartbeat_ms, int64_t (*now_ms)(void), study_svc **out)
 {
     *out = NULL;
-    if (!db || heartbeat_ms <= 0) return ERR_INVALID_ARGUMENT;
+    if (!ss.ops || !ss.ctx || heartbeat_ms <= 0) return ERR_INVALID_ARGUMENT;
     study_svc *sv = calloc(1, sizeof *sv);
     if (!sv) return ERR_NO_MEMORY;
-    sv->db = db;
+    sv->ss = ss;
     sv->hb_ms = heartbeat_ms;
     sv->now = now_ms ? now_ms : real_now_ms;
     pthread_mutex_init(&sv->mu, NULL);
@@ -61,6 +61,33 @@ void study_svc_free(study_svc *sv)
     if (!sv) return;
     pthread_mutex_destroy(&sv->mu);
     free(sv);
+}
+
+/* An operation of the study store (study_store.h). */
+#define SS(op, ...) sv->ss.ops->op(sv->ss.ctx, __VA_ARGS__)
+
+/* A unit of work on study id: the service's mutex, then the store's hold
+ * (study_store.h: in a cluster, the study's row locked in a transaction).
+ * 0, or the hold's error with the message set and nothing held. */
+static int begin(study_svc *sv, const char *id, char *msg, size_t cap)
+{
+    pthread_mutex_lock(&sv->mu);
+    int rc = SS(hold, id);
+    if (rc) {
+        pthread_mutex_unlock(&sv->mu);
+        return fail(msg, cap, rc, "%s", err_message(rc));
+    }
+    return 0;
+}
+
+/* Ends begin's unit of work: its changes committed.  Returns rc, or the
+ * release's error when rc is 0 (then nothing of it holds). */
+static int end(study_svc *sv, int rc, char *msg, size_t cap)
+{
+    int rr = sv->ss.ops->release(sv->ss.ctx);
+    pthread_mutex_unlock(&sv->mu);
+    if (!rc && rr) rc = fail(msg, cap, rr, "%s", err_message(rr));
+    return rc;
 }
 
 /* ---- a study as stored ---------------------------------------------------------- */
@@ -93,7 +120,7 @@ static int loaded_cb(void *ctx, const store_study_row *r)
 static int load_study(study_svc *sv, const char *tenant, const char *id, loaded *L, char *msg, size_t cap)
 {
     memset(L, 0, sizeof *L);
-    int rc = store_study_get(sv->db, id, loaded_cb, L);
+    int rc = SS(study_get, id, loaded_cb, L);
     if (!rc && tenant && strcmp(L->tenant, tenant) != 0) rc = ERR_NOT_FOUND;
     if (!rc && L->rc) rc = ERR_INTERNAL;
     if (rc) {
@@ -212,7 +239,7 @@ static int hist_load(study_svc *sv, const char *id, int nx, hist *h)
 {
     memset(h, 0, sizeof *h);
     h->nx = nx;
-    int rc = store_study_trials(sv->db, id, hist_trial_cb, hist_value_cb, h);
+    int rc = SS(study_trials, id, hist_trial_cb, hist_value_cb, h);
     if (!rc && h->oom) rc = ERR_NO_MEMORY;
     if (rc) {
         hist_free(h);
@@ -310,7 +337,7 @@ static int oom_if_null(cJSON *o, cJSON **out)
 static int lose_stale(study_svc *sv, const char *id)
 {
     int64_t now = sv->now();
-    return store_trials_lose(sv->db, id, now - sv->hb_ms, now, NULL);
+    return SS(trials_lose, id, now - sv->hb_ms, now, NULL);
 }
 
 static void new_id(char *out, size_t cap)
@@ -354,7 +381,7 @@ int study_create(study_svc *sv, const char *tenant, const cJSON *body, cJSON **o
     L.created_ms = sv->now();
     store_study_row row = {.id = L.id, .tenant = L.tenant, .name = L.sp.name, .spec_json = text,
                            .created_ms = L.created_ms};
-    rc = store_study_insert(sv->db, &row);
+    rc = SS(study_insert, &row);
     free(text);
     if (!rc) rc = oom_if_null(study_json(&L), out);
     if (!rc) cJSON_AddNullToObject(*out, "best");
@@ -365,20 +392,17 @@ int study_create(study_svc *sv, const char *tenant, const cJSON *body, cJSON **o
 int study_ask(study_svc *sv, const char *tenant, const char *id, cJSON **out, char *msg, size_t cap)
 {
     *out = NULL;
-    pthread_mutex_lock(&sv->mu);
+    int rc = begin(sv, id, msg, cap);
+    if (rc) return rc;
     loaded L;
-    int rc = load_study(sv, tenant, id, &L, msg, cap);
-    if (rc) {
-        pthread_mutex_unlock(&sv->mu);
-        return rc;
-    }
+    rc = load_study(sv, tenant, id, &L, msg, cap);
+    if (rc) return end(sv, rc, msg, cap);
     hist h;
     rc = lose_stale(sv, id);
     if (!rc) rc = hist_load(sv, id, L.sp.space.n, &h);
     if (rc) {
         study_spec_free(&L.sp);
-        pthread_mutex_unlock(&sv->mu);
-        return fail(msg, cap, rc, "%s", err_message(rc));
+        return end(sv, fail(msg, cap, rc, "%s", err_message(rc)), msg, cap);
     }
     int running = 0, counted = 0;
     int64_t next = 0;
@@ -415,7 +439,7 @@ int study_ask(study_svc *sv, const char *tenant, const char *id, cJSON **out, ch
         }
     }
     if (!rc) {
-        rc = store_trial_insert(sv->db, id, next, ptext, x, L.sp.space.n, sv->now());
+        rc = SS(trial_insert, id, next, ptext, x, L.sp.space.n, sv->now());
         if (rc) fail(msg, cap, rc, "%s", err_message(rc));
     }
     if (!rc) {
@@ -433,7 +457,11 @@ int study_ask(study_svc *sv, const char *tenant, const char *id, cJSON **out, ch
     free(ptext);
     hist_free(&h);
     study_spec_free(&L.sp);
-    pthread_mutex_unlock(&sv->mu);
+    rc = end(sv, rc, msg, cap);   /* the trial exists once this committed */
+    if (rc) {
+        cJSON_Delete(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -469,16 +497,16 @@ int study_report(study_svc *sv, const char *tenant, const char *id, int64_t numb
     *prune = 0;
     if (!isfinite(value)) return fail(msg, cap, ERR_NON_FINITE, "value must be finite");
     if (step < 0 || step > 9007199254740992LL) return fail(msg, cap, ERR_OUT_OF_RANGE, "step must be in [0, 2^53]");
-    pthread_mutex_lock(&sv->mu);
+    int rc = begin(sv, id, msg, cap);
+    if (rc) return rc;
     loaded L;
     hist h;
     int ti;
     int state;
-    int rc = open_running(sv, tenant, id, number, &L, &h, &ti, &state, msg, cap);
+    rc = open_running(sv, tenant, id, number, &L, &h, &ti, &state, msg, cap);
     if (rc) {
         *prune = rc == ERR_TRIAL_FINISHED && state == HPO_PRUNED;
-        pthread_mutex_unlock(&sv->mu);
-        return rc;
+        return end(sv, rc, msg, cap);
     }
     const hpo_trial *t = &h.t[ti];
     int known = 0;
@@ -487,7 +515,7 @@ int study_report(study_svc *sv, const char *tenant, const char *id, int64_t numb
         rc = fail(msg, cap, ERR_OUT_OF_RANGE, "a trial takes at most %d intermediate values", STUDY_MAX_REPORTS);
     else if (!known && h.nv >= STUDY_MAX_VALUES)
         rc = fail(msg, cap, ERR_OUT_OF_RANGE, "a study takes at most %d intermediate values", STUDY_MAX_VALUES);
-    if (!rc && (rc = store_trial_report(sv->db, id, number, step, value, sv->now())))
+    if (!rc && (rc = SS(trial_report, id, number, step, value, sv->now())))
         fail(msg, cap, rc, "%s", err_message(rc));
     if (!rc) {
         /* the pruner decides on the history with this report in it, the
@@ -509,11 +537,13 @@ int study_report(study_svc *sv, const char *tenant, const char *id, int64_t numb
         rc = hpo_should_prune(L.sp.pruner, &L.sp.prune, L.sp.direction, h.t, h.n, ti, prune);
         if (rc) fail(msg, cap, rc, "the pruner failed: %s", err_message(rc));
     }
-    if (!rc && *prune && (rc = store_trial_finish(sv->db, id, number, "pruned", NAN, sv->now())))
+    if (!rc && *prune && (rc = SS(trial_finish, id, number, "pruned", NAN, sv->now())))
         fail(msg, cap, rc, "%s", err_message(rc));
     hist_free(&h);
     study_spec_free(&L.sp);
-    pthread_mutex_unlock(&sv->mu);
+    int decided = rc;
+    rc = end(sv, rc, msg, cap);
+    if (rc && !decided) *prune = 0;   /* not committed: nothing of it holds */
     return rc;
 }
 
@@ -521,19 +551,24 @@ int study_trial_params(study_svc *sv, const char *tenant, const char *id, int64_
                        char *msg, size_t cap)
 {
     *params = NULL;
-    pthread_mutex_lock(&sv->mu);
+    int rc = begin(sv, id, msg, cap);
+    if (rc) return rc;
     loaded L;
     hist h;
     int ti;
     int state;
-    int rc = open_running(sv, tenant, id, number, &L, &h, &ti, &state, msg, cap);
+    rc = open_running(sv, tenant, id, number, &L, &h, &ti, &state, msg, cap);
     if (!rc) {
         rc = oom_if_null(parse_or_empty(h.params[ti]), params);
         if (rc) fail(msg, cap, rc, "%s", err_message(rc));
         hist_free(&h);
         study_spec_free(&L.sp);
     }
-    pthread_mutex_unlock(&sv->mu);
+    rc = end(sv, rc, msg, cap);
+    if (rc) {
+        cJSON_Delete(*params);
+        *params = NULL;
+    }
     return rc;
 }
 
@@ -541,12 +576,13 @@ int study_trial_state(study_svc *sv, const char *tenant, const char *id, int64_t
                       char *msg, size_t cap)
 {
     *state = NULL;
-    pthread_mutex_lock(&sv->mu);
+    int rc = begin(sv, id, msg, cap);
+    if (rc) return rc;
     loaded L;
     hist h;
     int ti;
     int st;
-    int rc = open_running(sv, tenant, id, number, &L, &h, &ti, &st, msg, cap);
+    rc = open_running(sv, tenant, id, number, &L, &h, &ti, &st, msg, cap);
     if (!rc) {
         hist_free(&h);
         study_spec_free(&L.sp);
@@ -555,7 +591,8 @@ int study_trial_state(study_svc *sv, const char *tenant, const char *id, int64_t
         *state = STATE_NAMES[st];
         rc = 0;
     }
-    pthread_mutex_unlock(&sv->mu);
+    rc = end(sv, rc, msg, cap);
+    if (rc) *state = NULL;
     return rc;
 }
 
@@ -574,17 +611,17 @@ int study_objective_of(study_svc *sv, const char *tenant, const char *id, study_
 int study_lose_running(study_svc *sv, const char *tenant, const char *id, int *n, char *msg, size_t cap)
 {
     *n = 0;
-    pthread_mutex_lock(&sv->mu);
+    int rc = begin(sv, id, msg, cap);
+    if (rc) return rc;
     loaded L;
-    int rc = load_study(sv, tenant, id, &L, msg, cap);
+    rc = load_study(sv, tenant, id, &L, msg, cap);
     if (!rc) {
         study_spec_free(&L.sp);
         int64_t now = sv->now();
-        rc = store_trials_lose(sv->db, id, now + 1, now, n);
+        rc = SS(trials_lose, id, now + 1, now, n);
         if (rc) fail(msg, cap, rc, "%s", err_message(rc));
     }
-    pthread_mutex_unlock(&sv->mu);
-    return rc;
+    return end(sv, rc, msg, cap);
 }
 
 int study_tell(study_svc *sv, const char *tenant, const char *id, int64_t number, const char *state, double value,
@@ -596,18 +633,16 @@ int study_tell(study_svc *sv, const char *tenant, const char *id, int64_t number
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "state must be complete, failed or pruned");
     if (st == HPO_COMPLETE && !isfinite(value)) return fail(msg, cap, ERR_NON_FINITE, "value must be finite");
     if (st != HPO_COMPLETE) value = NAN;
-    pthread_mutex_lock(&sv->mu);
+    int rc = begin(sv, id, msg, cap);
+    if (rc) return rc;
     loaded L;
     hist h;
     int ti;
     int was;
-    int rc = open_running(sv, tenant, id, number, &L, &h, &ti, &was, msg, cap);
-    if (rc) {
-        pthread_mutex_unlock(&sv->mu);
-        return rc;
-    }
+    rc = open_running(sv, tenant, id, number, &L, &h, &ti, &was, msg, cap);
+    if (rc) return end(sv, rc, msg, cap);
     int64_t now = sv->now();
-    rc = store_trial_finish(sv->db, id, number, STATE_NAMES[st], value, now);
+    rc = SS(trial_finish, id, number, STATE_NAMES[st], value, now);
     if (rc) fail(msg, cap, rc, "%s", err_message(rc));
     else {
         h.t[ti].state = (hpo_state)st;
@@ -618,7 +653,11 @@ int study_tell(study_svc *sv, const char *tenant, const char *id, int64_t number
     }
     hist_free(&h);
     study_spec_free(&L.sp);
-    pthread_mutex_unlock(&sv->mu);
+    rc = end(sv, rc, msg, cap);
+    if (rc) {
+        cJSON_Delete(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -626,16 +665,20 @@ int study_tell(study_svc *sv, const char *tenant, const char *id, int64_t number
  * that shows the states as they are). */
 static int open_read(study_svc *sv, const char *tenant, const char *id, loaded *L, hist *h, char *msg, size_t cap)
 {
-    pthread_mutex_lock(&sv->mu);
-    int rc = load_study(sv, tenant, id, L, msg, cap);
+    int rc = begin(sv, id, msg, cap);
+    if (rc) return rc;
+    rc = load_study(sv, tenant, id, L, msg, cap);
     if (!rc) {
         rc = lose_stale(sv, id);
         study_spec_free(&L->sp);
         if (!rc) rc = load_study(sv, tenant, id, L, msg, cap);   /* the counts after it */
         else fail(msg, cap, rc, "%s", err_message(rc));
     }
-    pthread_mutex_unlock(&sv->mu);
-    if (rc) return rc;
+    rc = end(sv, rc, msg, cap);
+    if (rc) {
+        study_spec_free(&L->sp);   /* (idempotent: load_study freed it on its error) */
+        return rc;
+    }
     rc = hist_load(sv, id, L->sp.space.n, h);
     if (rc) {
         study_spec_free(&L->sp);
@@ -711,7 +754,7 @@ int study_list(study_svc *sv, const char *tenant, cJSON **out, char *msg, size_t
         cJSON_Delete(o);
         return fail(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
     }
-    int rc = store_studies_list(sv->db, tenant, STUDY_LIST_MAX, list_cb, arr);
+    int rc = SS(studies_list, tenant, STUDY_LIST_MAX, list_cb, arr);
     if (rc) {
         cJSON_Delete(o);
         return fail(msg, cap, rc, "%s", err_message(rc));
@@ -722,15 +765,15 @@ int study_list(study_svc *sv, const char *tenant, cJSON **out, char *msg, size_t
 
 int study_delete(study_svc *sv, const char *tenant, const char *id, char *msg, size_t cap)
 {
-    pthread_mutex_lock(&sv->mu);
+    int rc = begin(sv, id, msg, cap);
+    if (rc) return rc;
     loaded L;
-    int rc = load_study(sv, tenant, id, &L, msg, cap);
+    rc = load_study(sv, tenant, id, &L, msg, cap);
     if (!rc) {
         study_spec_free(&L.sp);
-        rc = store_study_delete(sv->db, id);
+        rc = SS(study_delete, id);
         if (rc) fail(msg, cap, rc, rc == ERR_NOT_FOUND ? "no study has id %.64s" : "%s",
                      rc == ERR_NOT_FOUND ? id : err_message(rc));
     }
-    pthread_mutex_unlock(&sv->mu);
-    return rc;
+    return end(sv, rc, msg, cap);
 }

@@ -19,12 +19,21 @@
  *
  * Durability: every change is committed before the call returns (the
  * store's synchronous writes); the study and its trials are read back from
- * the store on every call, so a restarted daemon carries on where it was.
+ * the store on every call, so a restarted daemon carries on where it was —
+ * and, over the cluster's store, every daemon serves every study.
+ *
+ * Units of work: a call that changes a study (ask, report, tell, delete,
+ * and the reads that mark stale trials lost first) runs under the service's
+ * mutex inside one hold of the study (study_store.h): over PostgreSQL one
+ * transaction that locks the study's row, so `parallel`, `max_trials` and
+ * trial numbers hold across daemons.  A sampler's draw depends on the seed
+ * and the stored history only, whichever daemon asks.
  *
  * Errors: 0 or ERR_* with a message in msg: those of study_spec.h,
  * ERR_NOT_FOUND, ERR_STUDY_EXHAUSTED, ERR_STUDY_PARALLEL_LIMIT,
  * ERR_TRIAL_FINISHED, ERR_OUT_OF_RANGE, ERR_NON_FINITE, ERR_STORAGE,
- * ERR_NO_MEMORY.
+ * ERR_NO_MEMORY, and ERR_CLUSTER_DB over the cluster's store (reads too:
+ * nothing is answered from a partial view).
  * Thread rules: any thread; calls that change a study run one at a time
  * (one mutex per service: an ask's count, draw and insert are one step). */
 #ifndef OPTIRS_STUDY_H
@@ -34,7 +43,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
-#include "store.h"
+#include "study_store.h"
 #include "study_objective.h"
 
 #define STUDY_MAX_REPORTS 10000   /* intermediate values of one trial */
@@ -43,10 +52,11 @@
 
 typedef struct study_svc study_svc;
 
-/* A service over db.  heartbeat_ms: a running trial without an ask or a
+/* A service over the study store ss (study_store.h: this daemon's SQLite,
+ * or the cluster's PostgreSQL; not owned, it outlives the service).  heartbeat_ms: a running trial without an ask or a
  * report for longer is lost (> 0).  now_ms: the wall clock in ms (NULL: the
  * real one; tests pass their own).  0 or ERR_NO_MEMORY/ERR_INVALID_ARGUMENT. */
-int  study_svc_new(store *db, int64_t heartbeat_ms, int64_t (*now_ms)(void), study_svc **out);
+int  study_svc_new(study_store ss, int64_t heartbeat_ms, int64_t (*now_ms)(void), study_svc **out);
 void study_svc_free(study_svc *sv);
 
 /* A new study of `tenant` from the request object; *out the study as GET

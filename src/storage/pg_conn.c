@@ -43,6 +43,33 @@ static const char *const migrations[] = {
     " shard text NOT NULL CHECK (length(shard) BETWEEN 1 AND 255));"
     "CREATE INDEX optirs_sessions_tenant ON optirs_sessions (tenant, id);"
     "CREATE INDEX optirs_sessions_shard ON optirs_sessions (shard)",
+    /* 4: hyperparameter studies (pg_studies.h): the rows of SQLite's
+     * studies, trials and trial_values (store_studies.h).  Self-contained:
+     * references only its own tables.  Byte order ("C") for the ids, the
+     * list's tie-break as in SQLite.  The JSON texts have no CHECK of
+     * their own: the service bounds them (study_spec.h), and a bound here
+     * would refuse what SQLite takes. */
+    "CREATE TABLE optirs_studies ("
+    " id text COLLATE \"C\" PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 63),"
+    " tenant text NOT NULL CHECK (length(tenant) <= 127),"   /* "" in open mode */
+    " name text NOT NULL CHECK (length(name) <= 1024),"
+    " spec_json text NOT NULL,"   /* bounded by study_spec.h's limits */
+    " created_ms bigint NOT NULL);"
+    "CREATE INDEX optirs_studies_tenant ON optirs_studies (tenant, created_ms DESC, id);"
+    "CREATE TABLE optirs_trials ("
+    " study_id text COLLATE \"C\" NOT NULL REFERENCES optirs_studies (id) ON DELETE CASCADE,"
+    " number bigint NOT NULL CHECK (number >= 0),"
+    " state text NOT NULL CHECK (state IN ('running', 'complete', 'pruned', 'failed', 'lost')),"
+    " params_json text NOT NULL,"
+    " x bytea NOT NULL CHECK (octet_length(x) % 8 = 0),"
+    " value double precision,"
+    " started_ms bigint NOT NULL, heartbeat_ms bigint NOT NULL, finished_ms bigint,"
+    " PRIMARY KEY (study_id, number));"
+    "CREATE TABLE optirs_trial_values ("
+    " study_id text COLLATE \"C\" NOT NULL, number bigint NOT NULL, step bigint NOT NULL,"
+    " value double precision NOT NULL,"
+    " PRIMARY KEY (study_id, number, step),"
+    " FOREIGN KEY (study_id, number) REFERENCES optirs_trials (study_id, number) ON DELETE CASCADE)",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == PG_CONN_SCHEMA_VERSION,
                "one migration per schema version");

@@ -235,6 +235,8 @@ struct store {
     void           *weights_ctx;
     /* the cluster's session index (store_cluster_sessions_open), or NULL */
     struct pg_sessions *csess;
+    /* the cluster's studies (store_cluster_studies_open, pg_studies.h), or NULL */
+    struct pg_studies *cstudies;
 };
 
 /* Cluster mode: fn(ctx) on the keys' refresh thread after each read

@@ -17,6 +17,7 @@
 
 #include "errors.h"
 #include "pg_keys.h"
+#include "pg_studies.h"
 #include "pg_weights.h"
 #include "store_internal.h"
 
@@ -296,6 +297,8 @@ void store_close(store *s)
 {
     if (!s) return;
     store_cluster_sessions_close(s);
+    pg_studies_close(s->cstudies);
+    s->cstudies = NULL;
     pg_keys_close(s->cluster);   /* first: its thread runs the weights' sync */
     s->cluster = NULL;
     pg_weights_close(s->cluster_w);

@@ -11,6 +11,7 @@
 #include "errors.h"
 #include "hpo.h"
 #include "store_internal.h"
+#include "study_store.h"
 
 /* ---- writes ---------------------------------------------------------------- */
 
@@ -230,4 +231,61 @@ int store_study_trials(store *s, const char *study, int (*trial_fn)(void *ctx, c
     if (ok || !sqlite3_get_autocommit(db)) store_exec(db, "COMMIT");
     store_reader_release(s, db);
     return ok && rc == SQLITE_DONE ? 0 : ERR_STORAGE;
+}
+
+/* ---- behind the study-store interface (study_store.h) -------------------------- */
+
+static int sq_insert(void *c, const store_study_row *r) { return store_study_insert(c, r); }
+static int sq_delete(void *c, const char *id) { return store_study_delete(c, id); }
+static int sq_get(void *c, const char *id, int (*fn)(void *, const store_study_row *), void *f)
+{
+    return store_study_get(c, id, fn, f);
+}
+static int sq_list(void *c, const char *tenant, int limit, int (*fn)(void *, const store_study_row *), void *f)
+{
+    return store_studies_list(c, tenant, limit, fn, f);
+}
+static int sq_trial_insert(void *c, const char *study, int64_t number, const char *params_json, const double *x,
+                           int nx, int64_t now_ms)
+{
+    return store_trial_insert(c, study, number, params_json, x, nx, now_ms);
+}
+static int sq_trial_finish(void *c, const char *study, int64_t number, const char *state, double value,
+                           int64_t now_ms)
+{
+    return store_trial_finish(c, study, number, state, value, now_ms);
+}
+static int sq_trial_report(void *c, const char *study, int64_t number, int64_t step, double value, int64_t now_ms)
+{
+    return store_trial_report(c, study, number, step, value, now_ms);
+}
+static int sq_lose(void *c, const char *study, int64_t before_ms, int64_t now_ms, int *n)
+{
+    return store_trials_lose(c, study, before_ms, now_ms, n);
+}
+static int sq_trials(void *c, const char *study, int (*tf)(void *, const store_trial_row *),
+                     int (*vf)(void *, int64_t, int64_t, double), void *f)
+{
+    return store_study_trials(c, study, tf, vf, f);
+}
+/* One daemon per file, the service's mutex around each unit of work: nothing
+ * more to hold (study_store.h). */
+static int sq_hold(void *c, const char *id)
+{
+    (void)c;
+    (void)id;
+    return 0;
+}
+static int sq_release(void *c)
+{
+    (void)c;
+    return 0;
+}
+
+static const study_store_ops SQLITE_OPS = {sq_insert, sq_delete, sq_get, sq_list, sq_trial_insert, sq_trial_finish,
+                                           sq_trial_report, sq_lose, sq_trials, sq_hold, sq_release};
+
+study_store store_studies_store(store *db)
+{
+    return (study_store){&SQLITE_OPS, db};
 }

@@ -191,16 +191,17 @@ def test_a_meta_launcher_job_gives_its_record_to_the_cluster(make_daemon, pg, mo
 
 
 def test_a_database_of_the_keys_only_schema_is_migrated(make_daemon, pg):
-    """Schema version 1 (keys only) gains the later tables (weights, the session index) at the
-    first start of this build."""
+    """Schema version 1 (keys only) gains the later tables (weights, the session index, studies)
+    at the first start of this build."""
     a = make_daemon("--cluster-db", pg.uri).start()
     a.stop()
     r = pg_run("psql", "-h", pg.dir, "-U", PG_USER, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c",
-               "DROP TABLE optirs_weights, optirs_sessions; UPDATE optirs_schema SET version = 1")
+               "DROP TABLE optirs_weights, optirs_sessions, optirs_trial_values, optirs_trials, optirs_studies;"
+               " UPDATE optirs_schema SET version = 1")
     assert r.returncode == 0, r.stderr
     a.start()
     b = make_daemon("--cluster-db", pg.uri).start()
     assert a.request("POST", "/v1/weights?name=after", blob_of(a, "mlp_lopt.text"), BIN)[0] == 201
     assert wait_until(lambda: has(b, "after", 1), 5)
     r = pg_run("psql", "-h", pg.dir, "-U", PG_USER, "-d", "postgres", "-tAc", "SELECT version FROM optirs_schema")
-    assert int(r.stdout.decode().strip()) == 3, r.stdout   # weights (2), the session index (3)
+    assert int(r.stdout.decode().strip()) == 4, r.stdout   # weights (2), the session index (3), studies (4)

@@ -182,7 +182,7 @@ static void test_ask_tell_best_and_limits(void **st)
     (void)st;
     store *db = open_db();
     study_svc *sv;
-    assert_int_equal(study_svc_new(db, 60000, test_now, &sv), 0);
+    assert_int_equal(study_svc_new(store_studies_store(db), 60000, test_now, &sv), 0);
     char id[64];
     create(sv, "t", "{\"name\": \"s\", \"max_trials\": 4, \"parallel\": 2, \"seed\": 1, " SPACE "}", id);
     cJSON *p = NULL;
@@ -230,7 +230,7 @@ static void test_ask_tell_best_and_limits(void **st)
     study_svc_free(sv);
     store_close(db);
     db = open_db();
-    assert_int_equal(study_svc_new(db, 60000, test_now, &sv), 0);
+    assert_int_equal(study_svc_new(store_studies_store(db), 60000, test_now, &sv), 0);
     assert_int_equal(study_trials(sv, "t", id, &out, msg, sizeof msg), 0);
     cJSON *trials = cJSON_GetObjectItem(out, "trials");
     assert_int_equal(cJSON_GetArraySize(trials), 4);
@@ -249,7 +249,7 @@ static void test_lost_trial_frees_its_slot(void **st)
     (void)st;
     store *db = open_db();
     study_svc *sv;
-    assert_int_equal(study_svc_new(db, 1000, test_now, &sv), 0);
+    assert_int_equal(study_svc_new(store_studies_store(db), 1000, test_now, &sv), 0);
     char id[64];
     create(sv, "t", "{\"name\": \"s\", \"parallel\": 1, \"max_trials\": 2, " SPACE "}", id);
     assert_int_equal(ask(sv, "t", id, NULL), 0);
@@ -277,7 +277,7 @@ static void test_median_pruning_through_reports(void **st)
     (void)st;
     store *db = open_db();
     study_svc *sv;
-    assert_int_equal(study_svc_new(db, 60000, test_now, &sv), 0);
+    assert_int_equal(study_svc_new(store_studies_store(db), 60000, test_now, &sv), 0);
     char id[64], msg[300];
     create(sv, "t", "{\"name\": \"s\", \"pruner\": \"median\", \"sampler\": \"random\", \"space\": "
                     "{\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}}}", id);
@@ -315,7 +315,7 @@ static void test_same_seed_same_params(void **st)
     (void)st;
     store *db = open_db();
     study_svc *sv;
-    assert_int_equal(study_svc_new(db, 60000, test_now, &sv), 0);
+    assert_int_equal(study_svc_new(store_studies_store(db), 60000, test_now, &sv), 0);
     char a[64], b[64], c[64];
     const char *req = "{\"name\": \"s\", \"seed\": 42, \"sampler\": \"tpe\", " SPACE "}";
     create(sv, "t", req, a);
@@ -347,7 +347,7 @@ static void test_bind_spec_takes_the_trials_hyperparameters(void **st)
     (void)st;
     store *db = open_db();
     study_svc *sv;
-    assert_int_equal(study_svc_new(db, 60000, test_now, &sv), 0);
+    assert_int_equal(study_svc_new(store_studies_store(db), 60000, test_now, &sv), 0);
     char id[64], msg[300];
     create(sv, "t", "{\"name\": \"b\", \"pruner\": \"none\", \"space\": {\"lr\": {\"type\": \"float\", "
                     "\"low\": 0.001, \"high\": 0.01}, \"batch\": {\"type\": \"int\", \"low\": 8, \"high\": 64}}}", id);

@@ -192,7 +192,7 @@ static void test_creation_checks(void **st)
     store *db = NULL;
     assert_int_equal(store_open(g_path, &db), 0);
     study_svc *sv = NULL;
-    assert_int_equal(study_svc_new(db, 3600000, NULL, &sv), 0);
+    assert_int_equal(study_svc_new(store_studies_store(db), 3600000, NULL, &sv), 0);
     char id[64], msg[300];
     /* the default max_trials (10000) of the default meta-training length
      * (100 outer steps × 8 particles × 2 × 20 unroll) is over the cap */
@@ -285,7 +285,7 @@ static void test_meta_trials_run(void **st)
     store *db = NULL;
     assert_int_equal(store_open(g_path, &db), 0);
     study_svc *sv = NULL;
-    assert_int_equal(study_svc_new(db, 3600000, NULL, &sv), 0);
+    assert_int_equal(study_svc_new(store_studies_store(db), 3600000, NULL, &sv), 0);
     char id[64], msg[300];
     create(sv, "{\"name\": \"r\", \"space\": " LR_SPACE ", \"max_trials\": 3, \"parallel\": 2, \"seed\": 4, "
                "\"sampler\": \"random\", \"pruner\": \"none\", \"objective\": {\"meta\": " META ", \"score\": "
@@ -364,7 +364,7 @@ static void test_resume_after_restart(void **st)
     store *db = NULL;
     assert_int_equal(store_open(g_path, &db), 0);
     study_svc *sv = NULL;
-    assert_int_equal(study_svc_new(db, 3600000, NULL, &sv), 0);
+    assert_int_equal(study_svc_new(store_studies_store(db), 3600000, NULL, &sv), 0);
     char id[64], done[64], plain[64], msg[300];
     const char *body = "{\"name\": \"r\", \"space\": " X_SPACE ", \"max_trials\": 6, \"parallel\": 2, \"seed\": 9, "
                        "\"sampler\": \"random\", \"pruner\": \"none\", \"objective\": {\"task\": \"" TASK "\", "
@@ -396,7 +396,7 @@ static void test_resume_after_restart(void **st)
     study_svc_free(sv);
     store_close(db);
     assert_int_equal(store_open(g_path, &db), 0);
-    assert_int_equal(study_svc_new(db, 3600000, NULL, &sv), 0);
+    assert_int_equal(study_svc_new(store_studies_store(db), 3600000, NULL, &sv), 0);
     resumed r = {0};
     int n = -1;
     assert_int_equal(study_run_resumable(sv, db, on_resume, &r, &n, msg, sizeof msg), 0);

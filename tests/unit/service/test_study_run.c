@@ -151,7 +151,7 @@ static void test_run_to_the_budget(void **st)
     store *db = NULL;
     assert_int_equal(store_open(g_path, &db), 0);
     study_svc *sv = NULL;
-    assert_int_equal(study_svc_new(db, 3600000, NULL, &sv), 0);
+    assert_int_equal(study_svc_new(store_studies_store(db), 3600000, NULL, &sv), 0);
     char id[64], msg[300];
     create(sv, "{\"name\": \"r\", \"space\": " SPACE ", \"max_trials\": 5, \"parallel\": 2, \"seed\": 1, "
                "\"sampler\": \"random\", \"pruner\": \"none\", \"objective\": {\"task\": \"" TASK "\", \"steps\": 4, "
@@ -226,7 +226,7 @@ static void test_trial_state_and_bind_pruned(void **st)
     store *db = NULL;
     assert_int_equal(store_open(g_path, &db), 0);
     study_svc *sv = NULL;
-    assert_int_equal(study_svc_new(db, 3600000, NULL, &sv), 0);
+    assert_int_equal(study_svc_new(store_studies_store(db), 3600000, NULL, &sv), 0);
     char id[64], msg[300], ref[96];
     create(sv, "{\"name\": \"p\", \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1}}, "
                "\"pruner\": \"none\"}", id);
