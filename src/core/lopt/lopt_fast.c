@@ -145,20 +145,31 @@ void lopt_fast_mlp_stats(lopt_feat_tensor *ft, const float *g, const float *p, c
 }
 
 int lopt_fast_mlp_apply(const lopt_feat_tensor *ft, const float *g, const float *p,
-                        const lopt_fast_mlp *net, float *update)
+                        const lopt_fast_mlp *net, float *update, int hold, float *usq)
 {
     int bad = 0;
-    if (ft->r) {
-        size_t C = (size_t)ft->cols;
-        for (int64_t i = 0; i < ft->rows; i++) {
-            size_t o = (size_t)i * C;
-            bad |= DISPATCH(mlp_apply_run)(net, g + o, p + o, ft->m[0] + o, ft->m[1] + o, ft->m[2] + o,
-                                           ft->v + o, ft->c, ft->r[i] * ft->rim, C, update + o);
+    double ss = 0;
+    size_t n = ft->n, C = ft->r ? (size_t)ft->cols : n;
+    for (size_t c0 = 0; c0 < n; c0 += LOPT_MLP_GUARD_CHUNK) {
+        size_t c1 = n - c0 < LOPT_MLP_GUARD_CHUNK ? n : c0 + LOPT_MLP_GUARD_CHUNK;
+        /* the piece's runs: within one row of a 2-D tensor, or the whole
+         * piece of a per-element one (each element's update depends on
+         * that element alone, so any split gives the same bits) */
+        for (size_t o = c0; o < c1;) {
+            size_t row = o / C, col = o - row * C;
+            size_t len = C - col < c1 - o ? C - col : c1 - o;
+            if (ft->r)
+                bad |= DISPATCH(mlp_apply_run)(net, g + o, p + o, ft->m[0] + o, ft->m[1] + o, ft->m[2] + o,
+                                               ft->v + o, ft->c + col, ft->r[row] * ft->rim, len, update + o);
+            else
+                bad |= DISPATCH(mlp_apply_run)(net, g + o, p + o, ft->m[0] + o, ft->m[1] + o, ft->m[2] + o,
+                                               ft->v + o, ft->d + o, 1.0f, len, update + o);
+            o += len;
         }
-    } else {
-        bad = DISPATCH(mlp_apply_run)(net, g, p, ft->m[0], ft->m[1], ft->m[2], ft->v, ft->d, 1.0f,
-                                      ft->n, update);
+        if (usq) lopt_mlp_guard_sumsq_add(update + c0, c1 - c0, &ss);
+        if (hold) lopt_mlp_hold_zero_grad(g + c0, update + c0, c1 - c0);
     }
+    if (usq) *usq = (float)ss;
     return bad;
 }
 
