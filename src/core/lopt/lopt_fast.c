@@ -167,7 +167,7 @@ int lopt_fast_mlp_apply(const lopt_feat_tensor *ft, const float *g, const float 
             o += len;
         }
         if (usq) lopt_mlp_guard_sumsq_add(update + c0, c1 - c0, &ss);
-        if (hold) lopt_mlp_hold_zero_grad(g + c0, update + c0, c1 - c0);
+        if (hold) DISPATCH(mlp_hold_run)(g + c0, update + c0, c1 - c0);
     }
     if (usq) *usq = (float)ss;
     return bad;
