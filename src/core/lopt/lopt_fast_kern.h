@@ -315,8 +315,23 @@ static inline void KS(mlp_block1)(const lopt_fast_mlp *net, const VF (*X)[LOPT_N
         for (int j = 0; j < LOPT_NFEAT; j++) wk[j] = KS(splat)(w[j]);
         VF b = KS(splat)(net->bias0[k]), wa = KS(splat)(Wo[k]), wc = KS(splat)(Wo[H + k]);
         int v = 0;
+        for (; v + 4 <= nv; v += 4) {
+            /* four vectors' sums side by side: more additions in flight */
+            VF s0 = b, s1 = b, s2 = b, s3 = b;
+#pragma GCC unroll 12
+            for (int j = 0; j < LOPT_NFEAT; j++) {
+                s0 += wk[j] * X[v][j];
+                s1 += wk[j] * X[v + 1][j];
+                s2 += wk[j] * X[v + 2][j];
+                s3 += wk[j] * X[v + 3][j];
+            }
+            VF h0 = KS(relu0)(s0), h1 = KS(relu0)(s1), h2 = KS(relu0)(s2), h3 = KS(relu0)(s3);
+            A[v] += wa * h0; C[v] += wc * h0;
+            A[v + 1] += wa * h1; C[v + 1] += wc * h1;
+            A[v + 2] += wa * h2; C[v + 2] += wc * h2;
+            A[v + 3] += wa * h3; C[v + 3] += wc * h3;
+        }
         for (; v + 2 <= nv; v += 2) {
-            /* two vectors' sums side by side: twice the additions in flight */
             VF s = b, t = b;
 #pragma GCC unroll 12
             for (int j = 0; j < LOPT_NFEAT; j++) {
