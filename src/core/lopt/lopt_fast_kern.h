@@ -214,8 +214,7 @@ static inline VF KS(relu0)(VF s) { return KMAX(s, KS(splat)(0.0f)); }
  * are the reference's), the G chains interleaved so that they overlap
  * instead of waiting on one another's additions. */
 #define MLP_G 8
-static inline __attribute__((always_inline)) void KS(mlp_group)(const float *W, size_t ld, const float *b,
-                                                               const VF *x, int nin, VF *s)
+static inline void KS(mlp_group)(const float *W, size_t ld, const float *b, const VF *x, int nin, VF *s)
 {
 #pragma GCC unroll 8
     for (int k = 0; k < MLP_G; k++) s[k] = KS(splat)(b[k]);
@@ -238,8 +237,8 @@ static inline VF KS(mlp_unit)(const float *w, float b, const VF *x, int nin)
 }
 
 /* The hidden layer of H units on inputs x (nin) into h (H). */
-static inline __attribute__((always_inline)) void KS(mlp_layer)(const float *W, size_t ld, const float *b,
-                                                               const VF *x, int nin, int H, VF *h)
+static inline void KS(mlp_layer)(const float *W, size_t ld, const float *b, const VF *x, int nin, int H,
+                                 VF *h)
 {
     int u = 0;
     for (; u + MLP_G <= H; u += MLP_G) KS(mlp_group)(W + (size_t)u * ld, ld, b + u, x, nin, h + u);
@@ -274,8 +273,8 @@ static inline VF KS(clipm)(VF z)
 
 /* The features of one machine vector of KW elements into x (all lanes
  * computed; the caller stores the ones that exist).  vh: v̂ of the lanes. */
-static inline __attribute__((always_inline)) void KS(mlp_feats)(const float *inv, VF gi, VF pi, VF a0, VF a1,
-                                                               VF a2, VF vv, VF vh, VF *x)
+static inline void KS(mlp_feats)(const float *inv, VF gi, VF pi, VF a0, VF a1, VF a2, VF vv, VF vh,
+                                 VF *x)
 {
     VF rv = 1.0f / KSQRT(vv + LOPT_V_EPS);
     VF rf = 1.0f / KSQRT(vh + LOPT_FAC_EPS);
