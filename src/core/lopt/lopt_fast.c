@@ -1,9 +1,14 @@
 /* lopt_fast.c — vectorised kernels of mlp_lopt and lstm_lopt: per-tensor
  * accumulator updates with their normaliser statistics in one pass, then
- * features → network → update fused per machine vector of parameters (the
- * feature matrix never leaves registers), and the coordinatewise LSTM stack
- * on 8-coordinate blocks.  The plain per-parameter loops in lopt.c,
- * lopt_mlp.c and lopt_lstm.c stay the reference these are tested against.
+ * features → network → update on blocks of 8 machine vectors (the block's
+ * features stay in L1; the shipped depth-1 network runs unit by unit over
+ * the block, four vectors' sums side by side, so that its additions
+ * overlap), with mlp_lopt's guard sum and hold taken on each piece of
+ * LOPT_MLP_GUARD_CHUNK updates while it is in cache; and the coordinatewise
+ * LSTM stack on 8-coordinate blocks.  Every sum keeps the reference's order
+ * (no reassociation, no FMA), so the bits do not depend on the blocking.
+ * The plain per-parameter loops in lopt.c, lopt_mlp.c and lopt_lstm.c stay
+ * the reference these are tested against.
  *
  * The body (lopt_fast_kern.h) is compiled for AVX2 (8 lanes) and for
  * baseline x86-64 SSE2 (4 lanes), and lstm_lopt's part also for AVX-512

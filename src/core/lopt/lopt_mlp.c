@@ -64,7 +64,10 @@
  *
  * Kernels (lopt_mlp_kernel): the default (lopt_fast.c) updates the
  * accumulators and the normaliser statistics in one vectorised pass, then
- * computes features, network and update per machine vector of parameters.
+ * computes features, network and update per block of machine vectors and
+ * takes the guard's sum and the hold on each piece of the update while it
+ * is in cache (mlp_post then only decides; tests/unit/core/test_lopt_fast.c
+ * pins the bits).
  * The reference runs lopt_features_update, then per block of MLP_BLOCK
  * parameters lopt_features_block (feature-major) and lopt_mlp_net_loop, the
  * plain per-parameter loop; lopt_mlp_net_blas does the same with
