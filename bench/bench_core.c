@@ -32,6 +32,10 @@
  *               (what sessions.c did before step_run; target: 1, within noise).
  *
  * Each figure is the best of 5 runs of >= 0.2 s (--quick: 2 runs of 0.05 s).
+ * --learned: only adam_step_1e6 and the learned optimizers' figures.
+ * --cpu: time by the thread's CPU time instead of the wall clock (time the
+ * program spent preempted by other work on a busy machine does not count;
+ * the memory and caches it shares still do).
  * Output: one aligned table, then one line per figure
  *   BENCH name value unit ratio target
  * for scripts (ratio and target are "-" when there is none). */
@@ -53,11 +57,12 @@
 
 static double g_min_time = 0.2;
 static int    g_reps = 5;
+static clockid_t g_clock = CLOCK_MONOTONIC;   /* --cpu: the thread's CPU time */
 
 static double now_s(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(g_clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -721,18 +726,38 @@ static void bench_json(void)
     free(grads);
 }
 
+/* --learned: Adam at N = 1e6 and the learned optimizers' figures only
+ * (their ratios, a fraction of the whole run's time, so that they can be
+ * repeated on a busy machine). */
+static void bench_learned_only(void)
+{
+    int err;
+    double t = time_opt("adam", 1000000, 0, &err);
+    add_row("adam_step_1e6", isnan(t) ? NAN : 1e6 / t, "params/s", NAN, "", "-",
+            isnan(t) ? err_name(err) : "opt_step (reference)");
+    if (!isnan(t)) bench_learned(t);
+}
+
 int main(int argc, char **argv)
 {
+    int learned_only = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0) { g_min_time = 0.05; g_reps = 2; }
+        else if (strcmp(argv[i], "--learned") == 0) learned_only = 1;
+        else if (strcmp(argv[i], "--cpu") == 0) g_clock = CLOCK_THREAD_CPUTIME_ID;
         else {
-            fprintf(stderr, "usage: %s [--quick]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--learned] [--cpu]\n", argv[0]);
             return 2;
         }
     }
     openblas_set_num_threads(1);
     printf("bench_core: best of %d runs of >= %.2f s each\n", g_reps, g_min_time);
     fflush(stdout);
+    if (learned_only) {
+        bench_learned_only();
+        print_table();
+        return 0;
+    }
     double bound = bench_membw();
     double t_adam_1e6 = bench_adam(bound);
     bench_step(t_adam_1e6);

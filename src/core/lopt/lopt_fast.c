@@ -1,9 +1,14 @@
 /* lopt_fast.c — vectorised kernels of mlp_lopt and lstm_lopt: per-tensor
  * accumulator updates with their normaliser statistics in one pass, then
- * features → network → update fused per machine vector of parameters (the
- * feature matrix never leaves registers), and the coordinatewise LSTM stack
- * on 8-coordinate blocks.  The plain per-parameter loops in lopt.c,
- * lopt_mlp.c and lopt_lstm.c stay the reference these are tested against.
+ * features → network → update on blocks of 8 machine vectors (the block's
+ * features stay in L1; the shipped depth-1 network runs unit by unit over
+ * the block, four vectors' sums side by side, so that its additions
+ * overlap), with mlp_lopt's guard sum and hold taken on each piece of
+ * LOPT_MLP_GUARD_CHUNK updates while it is in cache; and the coordinatewise
+ * LSTM stack on 8-coordinate blocks.  Every sum keeps the reference's order
+ * (no reassociation, no FMA), so the bits do not depend on the blocking.
+ * The plain per-parameter loops in lopt.c, lopt_mlp.c and lopt_lstm.c stay
+ * the reference these are tested against.
  *
  * The body (lopt_fast_kern.h) is compiled for AVX2 (8 lanes) and for
  * baseline x86-64 SSE2 (4 lanes), and lstm_lopt's part also for AVX-512
@@ -145,20 +150,31 @@ void lopt_fast_mlp_stats(lopt_feat_tensor *ft, const float *g, const float *p, c
 }
 
 int lopt_fast_mlp_apply(const lopt_feat_tensor *ft, const float *g, const float *p,
-                        const lopt_fast_mlp *net, float *update)
+                        const lopt_fast_mlp *net, float *update, int hold, float *usq)
 {
     int bad = 0;
-    if (ft->r) {
-        size_t C = (size_t)ft->cols;
-        for (int64_t i = 0; i < ft->rows; i++) {
-            size_t o = (size_t)i * C;
-            bad |= DISPATCH(mlp_apply_run)(net, g + o, p + o, ft->m[0] + o, ft->m[1] + o, ft->m[2] + o,
-                                           ft->v + o, ft->c, ft->r[i] * ft->rim, C, update + o);
+    double ss = 0;
+    size_t n = ft->n, C = ft->r ? (size_t)ft->cols : n;
+    for (size_t c0 = 0; c0 < n; c0 += LOPT_MLP_GUARD_CHUNK) {
+        size_t c1 = n - c0 < LOPT_MLP_GUARD_CHUNK ? n : c0 + LOPT_MLP_GUARD_CHUNK;
+        /* the piece's runs: within one row of a 2-D tensor, or the whole
+         * piece of a per-element one (each element's update depends on
+         * that element alone, so any split gives the same bits) */
+        for (size_t o = c0; o < c1;) {
+            size_t row = o / C, col = o - row * C;
+            size_t len = C - col < c1 - o ? C - col : c1 - o;
+            if (ft->r)
+                bad |= DISPATCH(mlp_apply_run)(net, g + o, p + o, ft->m[0] + o, ft->m[1] + o, ft->m[2] + o,
+                                               ft->v + o, ft->c + col, ft->r[row] * ft->rim, len, update + o);
+            else
+                bad |= DISPATCH(mlp_apply_run)(net, g + o, p + o, ft->m[0] + o, ft->m[1] + o, ft->m[2] + o,
+                                               ft->v + o, ft->d + o, 1.0f, len, update + o);
+            o += len;
         }
-    } else {
-        bad = DISPATCH(mlp_apply_run)(net, g, p, ft->m[0], ft->m[1], ft->m[2], ft->v, ft->d, 1.0f,
-                                      ft->n, update);
+        if (usq) lopt_mlp_guard_sumsq_add(update + c0, c1 - c0, &ss);
+        if (hold) DISPATCH(mlp_hold_run)(g + c0, update + c0, c1 - c0);
     }
+    if (usq) *usq = (float)ss;
     return bad;
 }
 

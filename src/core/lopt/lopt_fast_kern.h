@@ -35,13 +35,6 @@ static inline void KS(st)(float *p, VF v) { memcpy(p, &v, sizeof v); }
 static inline VF KS(ldn)(const float *p, size_t k) { VF v = {0}; memcpy(&v, p, k * sizeof(float)); return v; }
 static inline void KS(stn)(float *p, VF v, size_t k) { memcpy(p, &v, k * sizeof(float)); }
 static inline VF KS(sel)(VI m, VF a, VF b) { return (VF)((m & (VI)a) | (~m & (VI)b)); }
-static inline VF KS(relu)(VF s) { return KS(sel)(s > 0, s, KS(splat)(0.0f)); }
-static inline VF KS(clip)(VF z)
-{
-    VF c = KS(splat)(LOPT_FEAT_CLIP), mc = KS(splat)(-LOPT_FEAT_CLIP);
-    return KS(sel)(z > c, c, KS(sel)(z < mc, mc, z));
-}
-
 /* e^x for every float x: +inf above 88.72, 0 below −87.3, NaN stays NaN;
  * relative error ~2 ulp otherwise.  Range reduction x = k ln2 + r,
  * |r| <= ln2/2, degree-7 Taylor polynomial, scale by 2^⌊k/2⌋·2^(k−⌊k/2⌋)
@@ -212,57 +205,161 @@ static void KS(mlp_stats_fac_row)(const float *g, const float *c, float rowscale
 
 /* ---- mlp_lopt: features → network → update on one run ------------------- */
 
-/* One machine vector of KW elements (all lanes computed; the caller stores
- * the ones that exist).  vh: v̂ of the lanes. */
-static inline VF KS(mlp_lanes)(const lopt_fast_mlp *net, VF gi, VF pi, VF a0, VF a1, VF a2, VF vv, VF vh)
+/* relu as the reference writes it (s > 0 ? s : 0; NaN → 0): maxps(s, 0)
+ * returns its first operand exactly when s > 0. */
+static inline VF KS(relu0)(VF s) { return KMAX(s, KS(splat)(0.0f)); }
+
+/* s[k] = relu(b[k] + Σ_j W[k·ld + j]·x[j]) for the G = 8 units k of a
+ * group, each sum in the order j = 0, 1, … of the reference (so the bits
+ * are the reference's), the G chains interleaved so that they overlap
+ * instead of waiting on one another's additions. */
+#define MLP_G 8
+static inline void KS(mlp_group)(const float *W, size_t ld, const float *b, const VF *x, int nin, VF *s)
 {
-    const float *inv = net->inv_rms;
+#pragma GCC unroll 8
+    for (int k = 0; k < MLP_G; k++) s[k] = KS(splat)(b[k]);
+#pragma GCC unroll 16
+    for (int j = 0; j < nin; j++) {
+        VF xj = x[j];
+#pragma GCC unroll 8
+        for (int k = 0; k < MLP_G; k++) s[k] += W[(size_t)k * ld + j] * xj;
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < MLP_G; k++) s[k] = KS(relu0)(s[k]);
+}
+
+/* One unit: the same sum alone (the units past the last group of 8). */
+static inline VF KS(mlp_unit)(const float *w, float b, const VF *x, int nin)
+{
+    VF s = KS(splat)(b);
+    for (int j = 0; j < nin; j++) s += w[j] * x[j];
+    return KS(relu0)(s);
+}
+
+/* The hidden layer of H units on inputs x (nin) into h (H). */
+static inline void KS(mlp_layer)(const float *W, size_t ld, const float *b, const VF *x, int nin, int H,
+                                 VF *h)
+{
+    int u = 0;
+    for (; u + MLP_G <= H; u += MLP_G) KS(mlp_group)(W + (size_t)u * ld, ld, b + u, x, nin, h + u);
+    for (; u < H; u++) h[u] = KS(mlp_unit)(W + (size_t)u * ld, b[u], x, nin);
+}
+
+/* Depth 2 and more (any width): one machine vector's outputs (o0, o1) =
+ * bo + Wo·h of the last hidden layer, each sum in the unit order 0, 1, …
+ * of the reference. */
+static inline void KS(mlp_net)(const lopt_fast_mlp *net, const VF *x, VF *o0, VF *o1)
+{
+    const int H = net->hidden;
+    const float *Wo = net->Wo;
+    VF a = KS(splat)(net->bo[0]), c = KS(splat)(net->bo[1]);
+    VF h[LOPT_MAX_HIDDEN], h2[LOPT_MAX_HIDDEN];
+    KS(mlp_layer)(net->W0, net->ldw0, net->bias0, x, LOPT_NFEAT, H, h);
+    for (int l = 1; l < net->depth; l++) {
+        KS(mlp_layer)(net->W[l], (size_t)H, net->b[l], h, H, H, h2);
+        memcpy(h, h2, (size_t)H * sizeof(VF));
+    }
+    for (int j = 0; j < H; j++) { a += Wo[j] * h[j]; c += Wo[H + j] * h[j]; }
+    *o0 = a;
+    *o1 = c;
+}
+
+/* clip(z) = z > c ? c : (z < −c ? −c : z) (NaN and −0 pass through):
+ * minps(c, maxps(−c, z)). */
+static inline VF KS(clipm)(VF z)
+{
+    return KMIN(KS(splat)(LOPT_FEAT_CLIP), KMAX(KS(splat)(-LOPT_FEAT_CLIP), z));
+}
+
+/* The features of one machine vector of KW elements into x (all lanes
+ * computed; the caller stores the ones that exist).  vh: v̂ of the lanes. */
+static inline void KS(mlp_feats)(const float *inv, VF gi, VF pi, VF a0, VF a1, VF a2, VF vv, VF vh,
+                                 VF *x)
+{
     VF rv = 1.0f / KSQRT(vv + LOPT_V_EPS);
     VF rf = 1.0f / KSQRT(vh + LOPT_FAC_EPS);
-    VF x[LOPT_NFEAT];
-    x[0] = KS(clip)(gi * inv[0]);
-    x[1] = KS(clip)(pi * inv[1]);
-    x[2] = KS(clip)(a0 * inv[2]);
-    x[3] = KS(clip)(a1 * inv[3]);
-    x[4] = KS(clip)(a2 * inv[4]);
-    x[5] = KS(clip)(KSQRT(vv) * inv[5]);
-    x[6] = KS(clip)(a0 * rv * inv[6]);
-    x[7] = KS(clip)(a1 * rv * inv[7]);
-    x[8] = KS(clip)(a2 * rv * inv[8]);
-    x[9] = KS(clip)(rv * inv[9]);
-    x[10] = KS(clip)(gi * rf * inv[10]);
-    x[11] = KS(clip)(rf * inv[11]);
+    x[0] = KS(clipm)(gi * inv[0]);
+    x[1] = KS(clipm)(pi * inv[1]);
+    x[2] = KS(clipm)(a0 * inv[2]);
+    x[3] = KS(clipm)(a1 * inv[3]);
+    x[4] = KS(clipm)(a2 * inv[4]);
+    x[5] = KS(clipm)(KSQRT(vv) * inv[5]);
+    x[6] = KS(clipm)(a0 * rv * inv[6]);
+    x[7] = KS(clipm)(a1 * rv * inv[7]);
+    x[8] = KS(clipm)(a2 * rv * inv[8]);
+    x[9] = KS(clipm)(rv * inv[9]);
+    x[10] = KS(clipm)(gi * rf * inv[10]);
+    x[11] = KS(clipm)(rf * inv[11]);
+}
+
+/* Machine vectors per block of the depth-1 network. */
+#define MLP_BV 8
+
+/* Depth 1 (the shipped shape), any width: the updates du of the nv <=
+ * MLP_BV machine vectors whose features are X.  Unit by unit over the
+ * whole block, so each unit's weights stay in registers and the block's
+ * nv sums — each in the reference's order, features 0, 1, … — are
+ * independent chains that overlap; the outputs (a, c) add the units in
+ * the order 0, 1, … as the reference does. */
+static inline void KS(mlp_block1)(const lopt_fast_mlp *net, const VF (*X)[LOPT_NFEAT], int nv, VF *du)
+{
     const int H = net->hidden;
-    const float *W0 = net->W0, *bias0 = net->bias0, *Wo = net->Wo;
-    VF o0 = KS(splat)(net->bo[0]), o1 = KS(splat)(net->bo[1]);
-    if (net->depth == 1) {
-        for (int u = 0; u < H; u++) {
-            const float *w = W0 + (size_t)u * net->ldw0;
-            VF s = KS(splat)(bias0[u]);
-            for (int f = 0; f < LOPT_NFEAT; f++) s += w[f] * x[f];
-            VF h = KS(relu)(s);
-            o0 += Wo[u] * h;
-            o1 += Wo[H + u] * h;
-        }
-    } else {
-        VF h[LOPT_MAX_HIDDEN], h2[LOPT_MAX_HIDDEN];
-        for (int u = 0; u < H; u++) {
-            const float *w = W0 + (size_t)u * net->ldw0;
-            VF s = KS(splat)(bias0[u]);
-            for (int f = 0; f < LOPT_NFEAT; f++) s += w[f] * x[f];
-            h[u] = KS(relu)(s);
-        }
-        for (int l = 1; l < net->depth; l++) {
-            const float *W = net->W[l], *b = net->b[l];
-            for (int u = 0; u < H; u++) {
-                VF s = KS(splat)(b[u]);
-                for (int j = 0; j < H; j++) s += W[(size_t)u * H + j] * h[j];
-                h2[u] = KS(relu)(s);
+    const float *Wo = net->Wo;
+    VF A[MLP_BV], C[MLP_BV];
+    for (int v = 0; v < nv; v++) { A[v] = KS(splat)(net->bo[0]); C[v] = KS(splat)(net->bo[1]); }
+    for (int k = 0; k < H; k++) {
+        const float *w = net->W0 + (size_t)k * net->ldw0;
+        VF wk[LOPT_NFEAT];
+#pragma GCC unroll 12
+        for (int j = 0; j < LOPT_NFEAT; j++) wk[j] = KS(splat)(w[j]);
+        VF b = KS(splat)(net->bias0[k]), wa = KS(splat)(Wo[k]), wc = KS(splat)(Wo[H + k]);
+        int v = 0;
+        for (; v + 4 <= nv; v += 4) {
+            /* four vectors' sums side by side: more additions in flight */
+            VF s0 = b, s1 = b, s2 = b, s3 = b;
+#pragma GCC unroll 12
+            for (int j = 0; j < LOPT_NFEAT; j++) {
+                s0 += wk[j] * X[v][j];
+                s1 += wk[j] * X[v + 1][j];
+                s2 += wk[j] * X[v + 2][j];
+                s3 += wk[j] * X[v + 3][j];
             }
-            memcpy(h, h2, (size_t)H * sizeof(VF));
+            VF h0 = KS(relu0)(s0), h1 = KS(relu0)(s1), h2 = KS(relu0)(s2), h3 = KS(relu0)(s3);
+            A[v] += wa * h0; C[v] += wc * h0;
+            A[v + 1] += wa * h1; C[v + 1] += wc * h1;
+            A[v + 2] += wa * h2; C[v + 2] += wc * h2;
+            A[v + 3] += wa * h3; C[v + 3] += wc * h3;
         }
-        for (int j = 0; j < H; j++) { o0 += Wo[j] * h[j]; o1 += Wo[H + j] * h[j]; }
+        for (; v + 2 <= nv; v += 2) {
+            VF s = b, t = b;
+#pragma GCC unroll 12
+            for (int j = 0; j < LOPT_NFEAT; j++) {
+                s += wk[j] * X[v][j];
+                t += wk[j] * X[v + 1][j];
+            }
+            VF h = KS(relu0)(s), e = KS(relu0)(t);
+            A[v] += wa * h;
+            C[v] += wc * h;
+            A[v + 1] += wa * e;
+            C[v + 1] += wc * e;
+        }
+        if (v < nv) {
+            VF s = b;
+#pragma GCC unroll 12
+            for (int j = 0; j < LOPT_NFEAT; j++) s += wk[j] * X[v][j];
+            VF h = KS(relu0)(s);
+            A[v] += wa * h;
+            C[v] += wc * h;
+        }
     }
+    for (int v = 0; v < nv; v++) du[v] = (-net->mult * A[v]) * KS(vexp)(MLP_LAMBDA2_ * C[v]);
+}
+
+/* Depth 2 and more: one machine vector through mlp_net. */
+static inline VF KS(mlp_deep)(const lopt_fast_mlp *net, const VF *x)
+{
+    VF o0, o1;
+    KS(mlp_net)(net, x, &o0, &o1);
     return (-net->mult * o0) * KS(vexp)(MLP_LAMBDA2_ * o1);
 }
 
@@ -272,25 +369,56 @@ static int KS(mlp_apply_run)(const lopt_fast_mlp *net, const float *g, const flo
                              const float *m1, const float *m2, const float *v, const float *vh,
                              float vscale, size_t len, float *u)
 {
+    VF X[MLP_BV][LOPT_NFEAT], du[MLP_BV];
     VI bad = {0};
-    size_t i = 0;
-    for (; i + KW <= len; i += KW) {
-        VF du = KS(mlp_lanes)(net, KS(ld)(g + i), KS(ld)(p + i), KS(ld)(m0 + i), KS(ld)(m1 + i),
-                              KS(ld)(m2 + i), KS(ld)(v + i), vscale * KS(ld)(vh + i));
-        bad |= (du - du) != 0;
-        KS(st)(u + i, du);
-    }
     int anybad = 0;
-    for (int l = 0; l < KW; l++) anybad |= bad[l] != 0;
-    if (i < len) {
-        size_t k = len - i;
-        VF du = KS(mlp_lanes)(net, KS(ldn)(g + i, k), KS(ldn)(p + i, k), KS(ldn)(m0 + i, k),
-                              KS(ldn)(m1 + i, k), KS(ldn)(m2 + i, k), KS(ldn)(v + i, k),
-                              vscale * KS(ldn)(vh + i, k));
-        KS(stn)(u + i, du, k);
-        for (size_t l = 0; l < k; l++) anybad |= !isfinite(u[i + l]);
+    size_t i = 0;
+    const int deep = net->depth > 1;
+    while (i < len) {
+        /* a block of up to MLP_BV full vectors, or the run's last, partial one */
+        int nv = 0;
+        size_t k = KW;
+        if (i + KW <= len) {
+            for (; nv < MLP_BV && i + (size_t)nv * KW + KW <= len; nv++) {
+                size_t o = i + (size_t)nv * KW;
+                KS(mlp_feats)(net->inv_rms, KS(ld)(g + o), KS(ld)(p + o), KS(ld)(m0 + o), KS(ld)(m1 + o),
+                              KS(ld)(m2 + o), KS(ld)(v + o), vscale * KS(ld)(vh + o), X[nv]);
+            }
+        } else {
+            k = len - i;
+            KS(mlp_feats)(net->inv_rms, KS(ldn)(g + i, k), KS(ldn)(p + i, k), KS(ldn)(m0 + i, k),
+                          KS(ldn)(m1 + i, k), KS(ldn)(m2 + i, k), KS(ldn)(v + i, k), vscale * KS(ldn)(vh + i, k),
+                          X[0]);
+            nv = 1;
+        }
+        if (deep) {
+            for (int q = 0; q < nv; q++) du[q] = KS(mlp_deep)(net, X[q]);
+        } else {
+            KS(mlp_block1)(net, (const VF (*)[LOPT_NFEAT])X, nv, du);
+        }
+        if (k == KW) {
+            for (int q = 0; q < nv; q++) {
+                bad |= (du[q] - du[q]) != 0;
+                KS(st)(u + i + (size_t)q * KW, du[q]);
+            }
+            i += (size_t)nv * KW;
+        } else {
+            KS(stn)(u + i, du[0], k);
+            for (size_t l = 0; l < k; l++) anybad |= !isfinite(u[i + l]);
+            i = len;
+        }
     }
+    for (int l = 0; l < KW; l++) anybad |= bad[l] != 0;
     return anybad;
+}
+/* mlp_lopt's hold (lopt_mlp_hold_zero_grad) on a piece in cache:
+ * u = +0 wherever g == 0 (either sign), else u unchanged. */
+static void KS(mlp_hold_run)(const float *g, float *u, size_t len)
+{
+    size_t i = 0;
+    for (; i + KW <= len; i += KW) KS(st)(u + i, KS(sel)(KS(ld)(g + i) == 0, KS(splat)(0.0f), KS(ld)(u + i)));
+    for (; i < len; i++)
+        if (g[i] == 0.0f) u[i] = 0.0f;
 }
 #endif /* KW <= 8 */
 
@@ -433,6 +561,8 @@ static int KS(lstm_run)(const lopt_fast_lstm_net *net, const float *g, size_t n,
     return anybad;
 }
 
+#undef MLP_G
+#undef MLP_BV
 #undef VF
 #undef VI
 #undef NV

@@ -89,6 +89,12 @@ float lopt_mlp_tensor_scale(const float *head, const float *tens, const float *t
  * when k <= 0), and the fallback: u = −base · (the clipped, normalised
  * feature 7) from the tensor's accumulators and normalisers inv_rms. */
 float lopt_mlp_guard_sumsq(const float *u, size_t n);
+/* The same sum taken piece by piece (lopt_fast_mlp_apply takes it while a
+ * piece of u is still in cache): lopt_mlp_guard_sumsq(u, n) is
+ * (float)ss after ss = 0 and lopt_mlp_guard_sumsq_add over the pieces
+ * [i, i + LOPT_MLP_GUARD_CHUNK) of u in order (the last one shorter). */
+#define LOPT_MLP_GUARD_CHUNK 1024
+void  lopt_mlp_guard_sumsq_add(const float *u, size_t len, double *ss);
 int   lopt_mlp_guard_trips(float sumsq, size_t n, float k, float base);
 void  lopt_mlp_guard_apply(const lopt_feat_tensor *ft, const float *inv_rms, float base, float *u);
 /* mlp_lopt's hold (hyperparameter `hold_zero_grad`): u_i = 0 wherever
@@ -126,9 +132,13 @@ typedef struct lopt_fast_mlp {
 void lopt_fast_mlp_stats(lopt_feat_tensor *ft, const float *g, const float *p, const float *b,
                          float *rowsum, float *colsum, float *inv_rms);
 /* update[i] = −mult·d·exp(λ₂ m) for every element of the tensor (after
- * lopt_fast_mlp_stats).  Returns 1 when an update is non-finite, else 0. */
+ * lopt_fast_mlp_stats), piece by piece (LOPT_MLP_GUARD_CHUNK elements);
+ * after each piece, while it is in cache: when usq != NULL its guard sum
+ * (lopt_mlp_guard_sumsq_add; *usq = lopt_mlp_guard_sumsq(update, n) at the
+ * end), then when hold != 0 the hold (update = 0 where g == 0).  Returns 1
+ * when an update is non-finite before the hold, else 0. */
 int  lopt_fast_mlp_apply(const lopt_feat_tensor *ft, const float *g, const float *p,
-                         const lopt_fast_mlp *net, float *update);
+                         const lopt_fast_mlp *net, float *update, int hold, float *usq);
 
 /* lstm_lopt's stack.  State hc: blocks of 8 coordinates, each block
  * (depth, 2, H, 8) — h then c of each layer, unit-major, coordinate lanes. */

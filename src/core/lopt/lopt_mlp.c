@@ -64,7 +64,10 @@
  *
  * Kernels (lopt_mlp_kernel): the default (lopt_fast.c) updates the
  * accumulators and the normaliser statistics in one vectorised pass, then
- * computes features, network and update per machine vector of parameters.
+ * computes features, network and update per block of machine vectors and
+ * takes the guard's sum and the hold on each piece of the update while it
+ * is in cache (mlp_post then only decides; tests/unit/core/test_lopt_fast.c
+ * pins the bits).
  * The reference runs lopt_features_update, then per block of MLP_BLOCK
  * parameters lopt_features_block (feature-major) and lopt_mlp_net_loop, the
  * plain per-parameter loop; lopt_mlp_net_blas does the same with
@@ -352,19 +355,22 @@ static int mlp_init(opt *o, const opt_config *cfg, const layout *lay)
     return 0;
 }
 
+void lopt_mlp_guard_sumsq_add(const float *u, size_t len, double *ss)
+{
+    /* 8 float lanes, then into the double in lane order */
+    float acc[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += u[i + l] * u[i + l];
+    for (; i < len; i++) acc[0] += u[i] * u[i];
+    for (int l = 0; l < 8; l++) *ss += acc[l];
+}
+
 float lopt_mlp_guard_sumsq(const float *u, size_t n)
 {
-    /* 8 float lanes, flushed to double every 1024 elements: a fixed order */
     double ss = 0;
-    size_t i = 0;
-    while (i < n) {
-        float acc[8] = {0};
-        size_t end = n - i > 1024 ? i + 1024 : n;
-        for (; i + 8 <= end; i += 8)
-            for (int l = 0; l < 8; l++) acc[l] += u[i + l] * u[i + l];
-        for (; i < end; i++) acc[0] += u[i] * u[i];
-        for (int l = 0; l < 8; l++) ss += acc[l];
-    }
+    for (size_t i = 0; i < n; i += LOPT_MLP_GUARD_CHUNK)
+        lopt_mlp_guard_sumsq_add(u + i, n - i < LOPT_MLP_GUARD_CHUNK ? n - i : LOPT_MLP_GUARD_CHUNK, &ss);
     return (float)ss;
 }
 
@@ -402,22 +408,27 @@ int lopt_mlp_guard_trips(float sumsq, size_t n, float k, float base)
 }
 
 /* After the network's update u of tensor ft (either kernel): the guard,
- * the trust, the hold — in that order.  Returns tbad, cleared
- * when the guard replaced a non-finite update. */
+ * the trust, the hold — in that order.  usq: the guard's sum of squares of
+ * u when the kernel took it (lopt_fast_mlp_apply), NULL to take it here;
+ * held: the kernel already applied the hold to u (after the sum).  The
+ * hold may come before the trust: the trust multiplies by a factor in
+ * [0, 1), which leaves a held +0 at +0.  Returns tbad, cleared when the
+ * guard replaced a non-finite update. */
 static int mlp_post(opt *o, const lopt_feat_tensor *ft, const float *inv_rms, const float *tens,
-                    const float *g, float base, float *u, int tbad)
+                    const float *g, float base, float *u, int tbad, const float *usq, int held)
 {
     mlp_state *s = o->state;
     float guard = (float)o->cfg.hp[HP_COMMON_COUNT + 2];
     float trust = (float)o->cfg.hp[HP_COMMON_COUNT + 3];
     int hold = o->cfg.hp[HP_COMMON_COUNT + 4] != 0;
-    if (guard > 0 && lopt_mlp_guard_trips(lopt_mlp_guard_sumsq(u, ft->n), ft->n, guard, base)) {
+    if (guard > 0 && lopt_mlp_guard_trips(usq ? *usq : lopt_mlp_guard_sumsq(u, ft->n), ft->n, guard, base)) {
         lopt_mlp_guard_apply(ft, inv_rms, base, u);
         s->guard_fallbacks++;
         tbad = 0;
+        held = 0;
     }
     if (trust > 0 && !tbad) s->trust_scaled += lopt_mlp_trust_apply(u, ft->n, trust, tens[1]);
-    if (hold) lopt_mlp_hold_zero_grad(g, u, ft->n);
+    if (hold && !held) lopt_mlp_hold_zero_grad(g, u, ft->n);
     return tbad;
 }
 
@@ -461,8 +472,11 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
             lopt_fast_mlp_stats(ft, g, p, b, s->rowsum, s->colsum, net.inv_rms);
             lopt_tensor_features(net.inv_rms, corr, tens);
             net.mult = mult * (float)lopt_mup_mult(s->w.mup_base, &o->lay, s->mup_first, t) * lopt_mlp_tensor_scale(v.head, tens, tf);
-            int tbad = lopt_fast_mlp_apply(ft, g, p, &net, update + off);
-            bad |= mlp_post(o, ft, net.inv_rms, tens, g, mult, update + off, tbad);
+            int hold = o->cfg.hp[HP_COMMON_COUNT + 4] != 0;
+            float usq = 0.0f;
+            float *usqp = o->cfg.hp[HP_COMMON_COUNT + 2] > 0 ? &usq : NULL;
+            int tbad = lopt_fast_mlp_apply(ft, g, p, &net, update + off, hold, usqp);
+            bad |= mlp_post(o, ft, net.inv_rms, tens, g, mult, update + off, tbad, usqp, hold);
             continue;
         }
         float inv_rms[LOPT_NFEAT];
@@ -484,7 +498,7 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
                 u[k] = du;
             }
         }
-        bad |= mlp_post(o, ft, inv_rms, tens, g, mult, update + off, tbad);
+        bad |= mlp_post(o, ft, inv_rms, tens, g, mult, update + off, tbad, NULL, 0);
     }
     return bad ? ERR_NON_FINITE_UPDATE : 0;
 }
