@@ -175,3 +175,25 @@ def test_multivariate_same_seed_and_restart(make_daemon):
     assert d2.json("GET", f"/v1/studies/{a}")[1] == before
     # both studies carry on alike after the restart: the stored request and history decide
     assert run(d2, a, 6, first=14) == run(d2, b, 6, first=14)
+
+
+def test_conditional_answers_match_the_spec(daemon):
+    """A conditional, multivariate study's request and answers validate
+    against proto/openapi.yaml (test_openapi_responses.Contract)."""
+    import pytest
+    pytest.importorskip("jsonschema")
+    from test_openapi_responses import Contract
+    c = Contract()
+    body = {"name": "contract", "space": SPACE, "sampler_options": {"multivariate": True}}
+    c.check_request("POST", "/v1/studies", body)
+    st, h, data = daemon.request("POST", "/v1/studies", body)
+    assert st == 201
+    sid = c.check("POST", "/v1/studies", st, h, data)["id"]
+    st, h, data = daemon.request("POST", f"/v1/studies/{sid}/trials", {})
+    c.check("POST", f"/v1/studies/{sid}/trials", st, h, data)
+    st, h, data = daemon.request("GET", f"/v1/studies/{sid}")
+    assert c.check("GET", f"/v1/studies/{sid}", st, h, data)["space"]["momentum"]["when"] == {"optimizer": ["sgd"]}
+    st, h, data = daemon.request("POST", "/v1/studies", {"name": "x", "space": {"x": {"type": "float", "low": 0,
+                                                                                     "high": 1, "when": {"y": [1]}}}})
+    assert st == 400
+    c.check("POST", "/v1/studies", st, h, data)

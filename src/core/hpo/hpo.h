@@ -6,7 +6,8 @@
  * Values.  A trial's parameters are one double per parameter of the space,
  * in the space's order: a float's value, an int's value (integral, on its
  * step grid), a categorical's choice index (0 .. nchoices-1; the choices'
- * labels are the caller's).  NAN marks a parameter the trial does not have.
+ * labels are the caller's).  NAN marks a parameter the trial does not have
+ * (a conditional one that was inactive).
  *
  * Determinism.  hpo_sample draws from rng_split(seed, trial number), so the
  * same (space, seed, trial number, history) always gives the same values,
@@ -17,7 +18,8 @@
  * References: TPE after Bergstra et al. 2011 with Optuna 3.1's defaults
  * (n_startup_trials 10, n_ei_candidates 24, gamma(n) = min(ceil(0.1 n), 25),
  * Optuna's default_weights ramp, a prior of weight 1.0, magic-clip
- * bandwidths, univariate; categoricals by weighted counts); the median
+ * bandwidths, univariate — or multivariate, hpo_mtpe.h; categoricals by
+ * weighted counts); the median
  * pruner (n_startup_trials 5, n_warmup_steps 0) and successive halving /
  * ASHA (min_resource, reduction factor, min_early_stopping_rate 0) as
  * Optuna's MedianPruner and SuccessiveHalvingPruner decide.  The GP sampler
