@@ -352,6 +352,17 @@ void study_spec_free(study_spec *sp)
     }
 }
 
+/* p's condition into q as {"parent": [choices in the parent's order]}. */
+static void add_when(const study_spec *sp, const hpo_param *p, cJSON *q)
+{
+    if (!p->parent) return;
+    const hpo_param *par = &sp->space.p[p->parent - 1];
+    cJSON *w = cJSON_AddObjectToObject(q, "when"), *a = w ? cJSON_AddArrayToObject(w, par->name) : NULL;
+    int k = 0;
+    for (const cJSON *c = a ? sp->choices[p->parent - 1]->child : NULL; c; c = c->next, k++)
+        if (p->when[k / 64] >> (k % 64) & 1u) cJSON_AddItemToArray(a, cJSON_Duplicate(c, 1));
+}
+
 cJSON *study_spec_to_json(const study_spec *sp)
 {
     cJSON *o = cJSON_CreateObject();
@@ -363,17 +374,10 @@ cJSON *study_spec_to_json(const study_spec *sp)
         const hpo_param *p = &sp->space.p[i];
         cJSON *q = cJSON_AddObjectToObject(space, p->name);
         if (!q) break;
-        if (p->parent) {
-            /* the condition, its choices in the parent's order */
-            const hpo_param *par = &sp->space.p[p->parent - 1];
-            cJSON *w = cJSON_AddObjectToObject(q, "when"), *a = w ? cJSON_AddArrayToObject(w, par->name) : NULL;
-            int k = 0;
-            for (const cJSON *c = a ? sp->choices[p->parent - 1]->child : NULL; c; c = c->next, k++)
-                if (p->when[k / 64] >> (k % 64) & 1u) cJSON_AddItemToArray(a, cJSON_Duplicate(c, 1));
-        }
         if (p->kind == HPO_CATEGORICAL) {
             cJSON_AddStringToObject(q, "type", "categorical");
             cJSON_AddItemToObject(q, "choices", cJSON_Duplicate(sp->choices[i], 1));
+            add_when(sp, p, q);
             continue;
         }
         cJSON_AddStringToObject(q, "type", p->kind == HPO_INT ? "int" : "float");
@@ -381,6 +385,7 @@ cJSON *study_spec_to_json(const study_spec *sp)
         cJSON_AddNumberToObject(q, "high", p->high);
         cJSON_AddBoolToObject(q, "log", p->log);
         if (p->kind == HPO_INT) cJSON_AddNumberToObject(q, "step", p->step);
+        add_when(sp, p, q);
     }
     cJSON_AddStringToObject(o, "sampler", SAMPLERS[sp->sampler]);
     cJSON_AddStringToObject(o, "pruner", PRUNERS[sp->pruner]);
