@@ -222,8 +222,8 @@ def main():
         d.cleanup()
     print("Seeds %d, trials %d, total %.0f s\n" % (a.seeds, a.trials, time.time() - t_start))
     print("Median (over seeds) of the best value's regret (true value minus the optimum) after N trials:\n")
-    print("| function | N | " + " | ".join(s[0] for s in samplers) + " | " +
-          " | ".join("%s vs %s (p)" % c for c in compare) + " |")
+    print("| function | N | " + "".join(s[0] + " | " for s in samplers) +
+          "".join("%s vs %s (p) | " % c for c in compare))
     print("|---|---|" + "---|" * (len(samplers) + len(compare)))
     verdicts = {}
     for fname in fnames:
@@ -236,7 +236,7 @@ def main():
                 v, p = verdict(vals[x], vals[y])
                 verdicts[(fname, b, x, y)] = v
                 comp.append("%s (%.2g)" % (v, p))
-            print("| %s | %d | %s | %s |" % (fname, b, " | ".join(cells), " | ".join(comp)))
+            print("| %s | %d | %s" % (fname, b, "".join(x + " | " for x in cells + comp)))
     print("\nWall time per ask, mean over all trials and seeds (ms; ours: the HTTP round trip of an ask, "
           "Optuna: study.ask in-process with its in-memory storage):\n")
     print("| function | " + " | ".join(s[0] for s in samplers) + " |")

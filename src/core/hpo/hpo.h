@@ -99,10 +99,11 @@ void hpo_tpe_defaults(hpo_tpe_opts *o);
  * oldest first; only complete and pruned trials inform it) or the GP (only
  * complete trials inform it; a space with a categorical or a condition is
  * ERR_INVALID_ARGUMENT).  A conditional parameter that is not active for
- * the drawn values of its parent (hpo_space_active) is NAN; TPE fits each
- * parameter (univariate) or each group of parameters with the same
- * condition (multivariate, hpo_space_groups) on the trials where it was
- * present.  TPE and GP draw at random until
+ * the drawn values of its parent (hpo_space_active) is NAN; TPE splits the
+ * finished trials into good and bad as a whole and fits each parameter
+ * (univariate) or each group of parameters with the same condition
+ * (multivariate, hpo_space_groups) on the trials of each part in which it
+ * was present.  TPE and GP draw at random until
  * opts->n_startup_trials trials are finished (complete or pruned); the GP
  * also until one is complete.  direction: +1 minimize, -1 maximize.  opts
  * NULL: the defaults (the GP uses only n_startup_trials).  x receives sp->n

@@ -1,8 +1,8 @@
 /* hpo_mtpe.h — the multivariate TPE (Optuna's TPESampler(multivariate=True),
  * after Falkner et al. 2018, BOHB): one Parzen estimator over a group of
- * parameters jointly.  The finished trials in which every parameter of the
- * group is present are split as the univariate TPE splits them
- * (hpo_tpe_split); each part is a mixture of product kernels — one
+ * parameters jointly.  The finished trials are split as the univariate TPE
+ * splits them, and each part keeps the trials in which every parameter of
+ * the group is present (hpo_tpe_split); each part is a mixture of product kernels — one
  * component per observation, a truncated normal per number and a weighted
  * count per categorical, plus a prior component (the range's centre, as
  * wide as the range; uniform over choices) — weighted as the univariate

@@ -244,9 +244,7 @@ int hpo_tpe_split(const hpo_space *sp, const int *dims, int nd, int direction, c
     for (int i = 0; i < nhist; i++) {
         const hpo_trial *t = &hist[i];
         if (t->state != HPO_COMPLETE && t->state != HPO_PRUNED) continue;
-        int present = t->x != NULL;
-        for (int j = 0; present && j < nd; j++) present = hpo_param_contains(&sp->p[dims[j]], t->x[dims[j]]);
-        if (!present) continue;
+        if (!t->x) continue;
         ranked e = {.idx = i};
         if (t->state == HPO_COMPLETE && isfinite(t->value)) {
             e.group = 0;
@@ -266,10 +264,18 @@ int hpo_tpe_split(const hpo_space *sp, const int *dims, int nd, int direction, c
     int nb = hpo_tpe_gamma(m);
     qsort(rk, (size_t)nb, sizeof *rk, idx_cmp);            /* each group in trial order */
     qsort(rk + nb, (size_t)(m - nb), sizeof *rk, idx_cmp);
-    for (int i = 0; i < m; i++) order[i] = rk[i].idx;
+    /* then only the trials in which every parameter of dims is present, in
+     * each part (Optuna 3.1 splits all trials, then masks) */
+    int k = 0;
+    for (int i = 0; i < m; i++) {
+        const hpo_trial *t = &hist[rk[i].idx];
+        int present = 1;
+        for (int j = 0; present && j < nd; j++) present = hpo_param_contains(&sp->p[dims[j]], t->x[dims[j]]);
+        if (present) order[k++] = rk[i].idx;
+        if (i == nb - 1) *nbelow = k;
+    }
     free(rk);
-    *nbelow = nb;
-    return m;
+    return k;
 }
 
 int hpo_tpe_param(const hpo_space *sp, int idx, const hpo_tpe_opts *opts, int direction, const hpo_trial *hist,

@@ -18,12 +18,13 @@ int hpo_tpe_param(const hpo_space *sp, int idx, const hpo_tpe_opts *opts, int di
 
 /* ---- shared with the multivariate TPE (hpo_mtpe.c) ------------------------ */
 
-/* The finished trials (complete, pruned) in which every parameter
- * dims[0..nd) of sp is present, ranked (complete ones by value; pruned ones
- * the furthest along first, then by their last value) and split:
- * order[0..nb) the best hpo_tpe_gamma(m), order[nb..m) the rest, each part
- * in trial order (indices into hist; order holds nhist entries).  Returns
- * m >= 0 (*nbelow = nb) or ERR_NO_MEMORY. */
+/* The finished trials (complete, pruned), ranked (complete ones by value;
+ * pruned ones the furthest along first, then by their last value) and
+ * split into the best hpo_tpe_gamma(m) of all m and the rest, as Optuna
+ * 3.1 does; then of each part only the trials in which every parameter
+ * dims[0..nd) of sp is present: order[0..nb) the good ones, order[nb..k)
+ * the rest, each part in trial order (indices into hist; order holds nhist
+ * entries).  Returns k >= 0 (*nbelow = nb) or ERR_NO_MEMORY. */
 int hpo_tpe_split(const hpo_space *sp, const int *dims, int nd, int direction, const hpo_trial *hist, int nhist,
                   int *order, int *nbelow);
 /* The m + 1 component weights of an estimator of m observations (Optuna's
