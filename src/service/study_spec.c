@@ -103,7 +103,7 @@ static int parse_param(study_spec *sp, int i, const cJSON *o, char *msg, size_t 
     hpo_param *p = &sp->space.p[i];
     const char *nm = p->name;
     if (!cJSON_IsObject(o)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "space.%s must be an object", nm);
-    static const char *const names[] = {"type", "low", "high", "log", "step", "choices", NULL};
+    static const char *const names[] = {"type", "low", "high", "log", "step", "choices", "when", NULL};
     char where[96];
     snprintf(where, sizeof where, "space.%s", nm);
     int rc = known_members(o, names, where, msg, cap);
@@ -148,15 +148,59 @@ static int parse_param(study_spec *sp, int i, const cJSON *o, char *msg, size_t 
     return rc;
 }
 
+/* ---- conditions ---------------------------------------------------------------- */
+
+/* Parameter i's `when` ({"parent": [choices …]}) into its parent and
+ * choice set; the space's parameters are all parsed. */
+static int parse_when(study_spec *sp, int i, const cJSON *w, char *msg, size_t cap)
+{
+    hpo_param *p = &sp->space.p[i];
+    const char *nm = p->name;
+    if (!cJSON_IsObject(w) || !w->child || w->child->next)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT,
+                    "%s: when must name one categorical parameter and its choices: {\"parent\": [choice, …]}", nm);
+    const cJSON *m = w->child;
+    int j = -1;
+    for (int k = 0; k < sp->space.n && j < 0; k++)
+        if (strcmp(sp->space.p[k].name, m->string) == 0) j = k;
+    if (j < 0)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: when names \"%.64s\", which is not a parameter of the space", nm,
+                    m->string);
+    if (j == i) return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: when names the parameter itself", nm);
+    const hpo_param *q = &sp->space.p[j];
+    if (q->kind != HPO_CATEGORICAL)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: when names %s, which is not a categorical", nm, q->name);
+    int n = cJSON_IsArray(m) ? cJSON_GetArraySize(m) : -1;
+    if (n < 1 || n > q->nchoices)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: when.%s must be an array of 1 to %d of its choices", nm, q->name,
+                    q->nchoices);
+    p->parent = j + 1;
+    for (const cJSON *c = m->child; c; c = c->next) {
+        int k = 0;
+        const cJSON *d = sp->choices[j]->child;
+        while (d && !cJSON_Compare(c, d, 1)) d = d->next, k++;
+        if (!d) return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: when.%s names a value that is not one of its choices", nm,
+                            q->name);
+        if (p->when[k / 64] >> (k % 64) & 1u)
+            return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: when.%s names choice %d twice", nm, q->name, k);
+        p->when[k / 64] |= (uint64_t)1 << (k % 64);
+    }
+    return 0;
+}
+
 /* ---- the request -------------------------------------------------------------- */
 
 static int parse_sampler_options(study_spec *sp, const cJSON *o, char *msg, size_t cap)
 {
     if (!cJSON_IsObject(o)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "sampler_options must be an object");
-    static const char *const names[] = {"n_startup_trials", "n_ei_candidates", "prior_weight", NULL};
+    static const char *const names[] = {"n_startup_trials", "n_ei_candidates", "prior_weight", "multivariate", NULL};
     int rc = known_members(o, names, "sampler_options", msg, cap);
     int64_t v;
     const cJSON *m;
+    if (!rc && (m = cJSON_GetObjectItemCaseSensitive(o, "multivariate")) &&
+        !(rc = get_bool(m, "sampler_options.multivariate", &sp->tpe.multivariate, msg, cap)) && sp->tpe.multivariate &&
+        sp->sampler != HPO_SAMPLER_TPE)
+        rc = fail(msg, cap, ERR_INVALID_ARGUMENT, "sampler_options.multivariate applies to the tpe sampler only");
     if (!rc && (m = cJSON_GetObjectItemCaseSensitive(o, "n_startup_trials")) &&
         !(rc = get_int(m, "sampler_options.n_startup_trials", 0, STUDY_MAX_TRIALS, &v, msg, cap)))
         sp->tpe.n_startup_trials = (int)v;
@@ -270,6 +314,7 @@ int study_spec_parse(study_spec *sp, const cJSON *body, uint64_t seed_if_absent,
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "space must be an object of 1 to %d parameters", HPO_MAX_PARAMS);
     if (jsonwalk_has_duplicate(space)) return fail(msg, cap, ERR_INVALID_JSON, "space names a parameter twice");
     int i = 0;
+    const cJSON *whens[HPO_MAX_PARAMS] = {0};
     for (const cJSON *p = space->child; p; p = p->next, i++) {
         if (i >= HPO_MAX_PARAMS)
             return fail(msg, cap, ERR_OUT_OF_RANGE, "space holds more than %d parameters", HPO_MAX_PARAMS);
@@ -283,7 +328,17 @@ int study_spec_parse(study_spec *sp, const cJSON *body, uint64_t seed_if_absent,
             return fail(msg, cap, ERR_INVALID_ARGUMENT,
                         "sampler gp takes float and int parameters only: %s is categorical (use tpe or random)",
                         sp->space.p[i].name);
+        whens[i] = cJSON_GetObjectItemCaseSensitive(p, "when");
     }
+    for (i = 0; i < sp->space.n; i++) {
+        if (!whens[i]) continue;
+        if (sp->sampler == HPO_SAMPLER_GP)
+            return fail(msg, cap, ERR_INVALID_ARGUMENT,
+                        "sampler gp takes unconditional parameters only: %s has a condition (use tpe or random)",
+                        sp->space.p[i].name);
+        if ((rc = parse_when(sp, i, whens[i], msg, cap))) return rc;
+    }
+    if ((rc = hpo_space_check_conditions(&sp->space, msg, cap))) return rc;
     if ((v = cJSON_GetObjectItemCaseSensitive(body, "objective")))
         return study_objective_parse(&sp->objective, v, &sp->space, sp->choices, msg, cap);
     return 0;
@@ -295,6 +350,17 @@ void study_spec_free(study_spec *sp)
         cJSON_Delete(sp->choices[i]);
         sp->choices[i] = NULL;
     }
+}
+
+/* p's condition into q as {"parent": [choices in the parent's order]}. */
+static void add_when(const study_spec *sp, const hpo_param *p, cJSON *q)
+{
+    if (!p->parent) return;
+    const hpo_param *par = &sp->space.p[p->parent - 1];
+    cJSON *w = cJSON_AddObjectToObject(q, "when"), *a = w ? cJSON_AddArrayToObject(w, par->name) : NULL;
+    int k = 0;
+    for (const cJSON *c = a ? sp->choices[p->parent - 1]->child : NULL; c; c = c->next, k++)
+        if (p->when[k / 64] >> (k % 64) & 1u) cJSON_AddItemToArray(a, cJSON_Duplicate(c, 1));
 }
 
 cJSON *study_spec_to_json(const study_spec *sp)
@@ -311,6 +377,7 @@ cJSON *study_spec_to_json(const study_spec *sp)
         if (p->kind == HPO_CATEGORICAL) {
             cJSON_AddStringToObject(q, "type", "categorical");
             cJSON_AddItemToObject(q, "choices", cJSON_Duplicate(sp->choices[i], 1));
+            add_when(sp, p, q);
             continue;
         }
         cJSON_AddStringToObject(q, "type", p->kind == HPO_INT ? "int" : "float");
@@ -318,6 +385,7 @@ cJSON *study_spec_to_json(const study_spec *sp)
         cJSON_AddNumberToObject(q, "high", p->high);
         cJSON_AddBoolToObject(q, "log", p->log);
         if (p->kind == HPO_INT) cJSON_AddNumberToObject(q, "step", p->step);
+        add_when(sp, p, q);
     }
     cJSON_AddStringToObject(o, "sampler", SAMPLERS[sp->sampler]);
     cJSON_AddStringToObject(o, "pruner", PRUNERS[sp->pruner]);
@@ -329,6 +397,7 @@ cJSON *study_spec_to_json(const study_spec *sp)
         cJSON_AddNumberToObject(so, "n_startup_trials", sp->tpe.n_startup_trials);
         cJSON_AddNumberToObject(so, "n_ei_candidates", sp->tpe.n_ei_candidates);
         cJSON_AddNumberToObject(so, "prior_weight", sp->tpe.prior_weight);
+        cJSON_AddBoolToObject(so, "multivariate", sp->tpe.multivariate);
     }
     cJSON *po = cJSON_AddObjectToObject(o, "pruner_options");
     if (po) {

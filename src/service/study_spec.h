@@ -6,10 +6,12 @@
  *   {"name": "adam-lr", "direction": "minimize" | "maximize",
  *    "space": {"lr": {"type": "float", "low": 1e-5, "high": 0.1, "log": true},
  *              "layers": {"type": "int", "low": 1, "high": 4, "step": 1},
- *              "batch": {"type": "categorical", "choices": [16, 32, 64, 128]}},
+ *              "batch": {"type": "categorical", "choices": [16, 32, 64, 128]},
+ *              "momentum": {"type": "float", "low": 0, "high": 0.99,
+ *                           "when": {"optimizer": ["sgd"]}}, …},   (conditional: hpo.h)
  *    "sampler": "random" | "tpe" | "gp", "pruner": "none" | "median" | "asha",
  *    "max_trials": 100, "parallel": 4, "seed": 0,
- *    "sampler_options": {"n_startup_trials", "n_ei_candidates", "prior_weight"},
+ *    "sampler_options": {"n_startup_trials", "n_ei_candidates", "prior_weight", "multivariate"},
  *    "pruner_options": {"n_startup_trials", "n_warmup_steps", "min_resource", "reduction_factor"},
  *    "objective": {"task", "steps", "optimizer", "seeds"}}   (study_objective.h; optional)
  *
@@ -17,7 +19,10 @@
  * the STUDY_* constants below and hpo.h's HPO_MAX_*.  Choices are numbers,
  * strings (at most STUDY_CHOICE_MAX bytes), booleans or null, each once.
  * Names are 1 to HPO_NAME_MAX bytes (a study's STUDY_NAME_MAX) of UTF-8
- * without control characters.
+ * without control characters.  A `when` names one categorical parameter
+ * of the space (declared before or after) and some of its choices; its
+ * chain is acyclic and at most HPO_MAX_DEPTH long; the gp sampler takes no
+ * condition and `multivariate` is tpe's only.
  * Errors: ERR_INVALID_ARGUMENT, ERR_MISSING_FIELD, ERR_UNKNOWN_FIELD,
  * ERR_OUT_OF_RANGE, ERR_NON_FINITE, with a message naming the field.
  * Thread rules: pure; any thread. */

@@ -417,7 +417,8 @@ class Client:
                      parallel=None, seed=None, sampler_options=None, pruner_options=None, objective=None):
         """Creates a hyperparameter study (docs/studies.md) and returns its
         optirs.Study: ``space`` maps names to ``{"type": "float"|"int"|
-        "categorical", …}``.  Arguments left None take the daemon's
+        "categorical", …}`` (a conditional one adds ``"when": {"parent":
+        [choices]}``; the daemon checks the space).  Arguments left None take the daemon's
         defaults.  ``objective`` ({"task", "steps", "optimizer", "seeds"}):
         the daemon runs the study itself on a built-in task
         (docs/studies.md#studies-the-daemon-runs); ({"meta", "score"}): its

@@ -1,6 +1,7 @@
 /* hpo.c — the search space (checks, grid, random draws) and hpo_sample's
- * dispatch between the random sampler, TPE (hpo_tpe.c) and the GP
- * (hpo_gp_sample.c).  See hpo.h. */
+ * dispatch between the random sampler, TPE (univariate hpo_tpe.c,
+ * multivariate hpo_mtpe.c) and the GP (hpo_gp_sample.c), with conditional
+ * parameters left out where inactive (hpo_cond.c).  See hpo.h. */
 #include "hpo.h"
 
 #include <math.h>
@@ -8,6 +9,7 @@
 
 #include "errors.h"
 #include "hpo_gp.h"
+#include "hpo_mtpe.h"
 #include "hpo_tpe.h"
 #include "rng.h"
 
@@ -89,6 +91,7 @@ void hpo_tpe_defaults(hpo_tpe_opts *o)
     o->n_startup_trials = 10;
     o->n_ei_candidates = 24;
     o->prior_weight = 1.0;
+    o->multivariate = 0;
 }
 
 int hpo_sample(const hpo_space *sp, hpo_sampler kind, const hpo_tpe_opts *opts, int direction, uint64_t seed,
@@ -113,25 +116,48 @@ int hpo_sample(const hpo_space *sp, hpo_sampler kind, const hpo_tpe_opts *opts, 
         finished += hist[i].state == HPO_COMPLETE || hist[i].state == HPO_PRUNED;
         complete += hist[i].state == HPO_COMPLETE && isfinite(hist[i].value);
     }
+    int cond = hpo_space_conditional(sp);
+    if (cond && hpo_space_check_conditions(sp, NULL, 0)) return ERR_INVALID_ARGUMENT;
+    int rc = 0, drawn = 0;
     if (kind == HPO_SAMPLER_GP) {
         for (int i = 0; i < sp->n; i++)
-            if (sp->p[i].kind == HPO_CATEGORICAL) return ERR_INVALID_ARGUMENT;
+            if (sp->p[i].kind == HPO_CATEGORICAL || sp->p[i].parent) return ERR_INVALID_ARGUMENT;
         if (finished >= opts->n_startup_trials && complete > 0) return hpo_gp_sample(sp, direction, hist, nhist, &tr, x);
     }
     if (kind == HPO_SAMPLER_TPE && finished >= opts->n_startup_trials && finished > 0) {
-        for (int i = 0; i < sp->n; i++) {
-            rng pr;
-            rng_split(&tr, (uint64_t)i, &pr);
-            int rc = hpo_tpe_param(&sp->p[i], i, opts, direction, hist, nhist, &pr, &x[i]);
-            if (rc) return rc;
+        drawn = 1;
+        if (opts->multivariate) {
+            int group[HPO_MAX_PARAMS], dims[HPO_MAX_PARAMS];
+            hpo_space_groups(sp, group);
+            for (int g = 0; !rc && g < sp->n; g++) {
+                if (group[g] != g) continue;
+                int nd = 0;
+                for (int i = g; i < sp->n; i++)
+                    if (group[i] == g) dims[nd++] = i;
+                rng pr;
+                rng_split(&tr, (uint64_t)g, &pr);
+                rc = hpo_mtpe_group(sp, dims, nd, opts, direction, hist, nhist, &pr, x);
+            }
+        } else {
+            for (int i = 0; !rc && i < sp->n; i++) {
+                rng pr;
+                rng_split(&tr, (uint64_t)i, &pr);
+                rc = hpo_tpe_param(sp, i, opts, direction, hist, nhist, &pr, &x[i]);
+            }
         }
-        return 0;
+        if (rc) return rc;
     }
     if (kind != HPO_SAMPLER_RANDOM && kind != HPO_SAMPLER_TPE && kind != HPO_SAMPLER_GP) return ERR_INVALID_ARGUMENT;
-    for (int i = 0; i < sp->n; i++) {
+    for (int i = 0; !drawn && i < sp->n; i++) {
         rng pr;
         rng_split(&tr, (uint64_t)i, &pr);
         x[i] = hpo_random_value(&sp->p[i], &pr);
+    }
+    if (cond) {
+        int active[HPO_MAX_PARAMS];
+        hpo_space_active(sp, x, active);
+        for (int i = 0; i < sp->n; i++)
+            if (!active[i]) x[i] = NAN;
     }
     return 0;
 }

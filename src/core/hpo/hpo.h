@@ -6,7 +6,8 @@
  * Values.  A trial's parameters are one double per parameter of the space,
  * in the space's order: a float's value, an int's value (integral, on its
  * step grid), a categorical's choice index (0 .. nchoices-1; the choices'
- * labels are the caller's).  NAN marks a parameter the trial does not have.
+ * labels are the caller's).  NAN marks a parameter the trial does not have
+ * (a conditional one that was inactive).
  *
  * Determinism.  hpo_sample draws from rng_split(seed, trial number), so the
  * same (space, seed, trial number, history) always gives the same values,
@@ -17,7 +18,8 @@
  * References: TPE after Bergstra et al. 2011 with Optuna 3.1's defaults
  * (n_startup_trials 10, n_ei_candidates 24, gamma(n) = min(ceil(0.1 n), 25),
  * Optuna's default_weights ramp, a prior of weight 1.0, magic-clip
- * bandwidths, univariate; categoricals by weighted counts); the median
+ * bandwidths, univariate — or multivariate, hpo_mtpe.h; categoricals by
+ * weighted counts); the median
  * pruner (n_startup_trials 5, n_warmup_steps 0) and successive halving /
  * ASHA (min_resource, reduction factor, min_early_stopping_rate 0) as
  * Optuna's MedianPruner and SuccessiveHalvingPruner decide.  The GP sampler
@@ -37,6 +39,7 @@
 #define HPO_MAX_PARAMS  64      /* parameters of one space */
 #define HPO_MAX_CHOICES 256     /* choices of one categorical */
 #define HPO_NAME_MAX    64      /* bytes of a parameter name, NUL excluded */
+#define HPO_MAX_DEPTH   8       /* conditions chained: a parameter has at most this many ancestors */
 
 typedef enum { HPO_FLOAT, HPO_INT, HPO_CATEGORICAL } hpo_kind;
 
@@ -47,6 +50,12 @@ typedef struct hpo_param {
     double   step;              /* int: the grid step (>= 1; 1 with log); float: 0 */
     int      log;               /* float, int: sampled uniformly in log space (low > 0) */
     int      nchoices;          /* categorical: 1 .. HPO_MAX_CHOICES */
+    /* Conditional parameters (hpo_cond.c): present in a trial only when
+     * categorical parameter parent - 1 is present and takes one of the
+     * choices set in `when` (bit c of when[c / 64]).  parent 0: always
+     * present (so a zeroed hpo_param is unconditional). */
+    int      parent;
+    uint64_t when[HPO_MAX_CHOICES / 64];
 } hpo_param;
 
 typedef struct hpo_space {
@@ -81,14 +90,20 @@ typedef struct hpo_tpe_opts {
     int    n_startup_trials;    /* random until this many trials finished (complete or pruned) */
     int    n_ei_candidates;     /* candidates drawn from l(x), the best l/g kept */
     double prior_weight;        /* weight of the prior component */
+    int    multivariate;        /* 1: one joint estimator per group of parameters (hpo_mtpe.h) */
 } hpo_tpe_opts;
-/* Optuna 3.1's defaults: 10, 24, 1.0. */
+/* Optuna 3.1's defaults: 10, 24, 1.0, univariate. */
 void hpo_tpe_defaults(hpo_tpe_opts *o);
 
 /* The values of trial `number`: random, TPE over `hist` (nhist trials,
  * oldest first; only complete and pruned trials inform it) or the GP (only
- * complete trials inform it; a space with a categorical is
- * ERR_INVALID_ARGUMENT).  TPE and GP draw at random until
+ * complete trials inform it; a space with a categorical or a condition is
+ * ERR_INVALID_ARGUMENT).  A conditional parameter that is not active for
+ * the drawn values of its parent (hpo_space_active) is NAN; TPE splits the
+ * finished trials into good and bad as a whole and fits each parameter
+ * (univariate) or each group of parameters with the same condition
+ * (multivariate, hpo_space_groups) on the trials of each part in which it
+ * was present.  TPE and GP draw at random until
  * opts->n_startup_trials trials are finished (complete or pruned); the GP
  * also until one is complete.  direction: +1 minimize, -1 maximize.  opts
  * NULL: the defaults (the GP uses only n_startup_trials).  x receives sp->n
@@ -115,6 +130,26 @@ void hpo_prune_defaults(hpo_prune_opts *o);
  * competitors as they stand.  0 or ERR_INVALID_ARGUMENT. */
 int hpo_should_prune(hpo_pruner kind, const hpo_prune_opts *opts, int direction, const hpo_trial *hist, int nhist,
                      int self, int *prune);
+
+/* ---- conditions (hpo_cond.c) ------------------------------------------- */
+
+/* 0 when every parameter's condition is valid: its parent a categorical of
+ * the space other than itself, `when` a non-empty subset of the parent's
+ * choices, no cycle, at most HPO_MAX_DEPTH ancestors; else
+ * ERR_INVALID_ARGUMENT with the reason (naming the parameter) in msg. */
+int hpo_space_check_conditions(const hpo_space *sp, char *msg, size_t msgcap);
+/* 1 when the space has a conditional parameter. */
+int hpo_space_conditional(const hpo_space *sp);
+/* active[i] = 1 when parameter i is present given the values x (the
+ * parents' choice indices; the others are not read): its parent is
+ * present and x[parent] is among its `when`.  The space must have passed
+ * hpo_space_check_conditions. */
+void hpo_space_active(const hpo_space *sp, const double *x, int *active);
+/* The parameters grouped by condition (those that are always present
+ * together): group[i] = the smallest index of a parameter with the same
+ * effective condition (a `when` holding every choice of its parent is its
+ * parent's condition).  Returns the number of groups. */
+int hpo_space_groups(const hpo_space *sp, int *group);
 
 /* ---- shared by the samplers (hpo_space.c) ------------------------------- */
 

@@ -65,6 +65,15 @@ static void default_weights(int m, double *w)
     for (int i = ramp; i < m; i++) w[i] = 1;
 }
 
+void hpo_tpe_weights(int m, double prior_weight, double *w)
+{
+    default_weights(m, w);
+    w[m] = prior_weight;
+    double sum = 0;
+    for (int i = 0; i <= m; i++) sum += w[i];
+    for (int i = 0; i <= m; i++) w[i] /= sum;
+}
+
 typedef struct keyed { double v; int i; } keyed;
 
 static int keyed_cmp(const void *pa, const void *pb)
@@ -114,16 +123,12 @@ static void parzen_build(parzen *pz, const double *obs, int m, double low, doubl
     double maxs = range, mins = range / fmin(100.0, 1.0 + n);
     for (int i = 0; i < n; i++) pz->sigma[i] = fmin(fmax(pz->sigma[i], mins), maxs);
     pz->sigma[m] = range;   /* the prior: centred, as wide as the range */
-    default_weights(m, pz->w);
-    pz->w[m] = prior_weight;
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += pz->w[i];
-    for (int i = 0; i < n; i++) pz->w[i] /= sum;
+    hpo_tpe_weights(m, prior_weight, pz->w);
 }
 
 static double phi_cdf(double z) { return 0.5 * erfc(-z / sqrt(2.0)); }
 
-static int pick(const double *w, int n, rng *r)
+int hpo_tpe_pick(const double *w, int n, rng *r)
 {
     double u = rng_uniform(r), acc = 0;
     for (int i = 0; i < n; i++) {
@@ -133,17 +138,37 @@ static int pick(const double *w, int n, rng *r)
     return n - 1;
 }
 
-/* One draw: a component by weight, then its normal truncated to [low, high]
- * (by rejection; after 64 misses the clamped last draw). */
+double hpo_tpe_kernel_draw(double mu, double sigma, double low, double high, rng *r)
+{
+    double v = mu;
+    for (int t = 0; t < 64; t++) {
+        v = mu + sigma * rng_normal(r);
+        if (v >= low && v <= high) return v;
+    }
+    return fmin(fmax(v, low), high);
+}
+
+/* One draw: a component by weight, then its kernel. */
 static double parzen_draw(const parzen *pz, rng *r)
 {
-    int k = pick(pz->w, pz->n, r);
-    double v = pz->mu[k];
-    for (int t = 0; t < 64; t++) {
-        v = pz->mu[k] + pz->sigma[k] * rng_normal(r);
-        if (v >= pz->low && v <= pz->high) return v;
+    int k = hpo_tpe_pick(pz->w, pz->n, r);
+    return hpo_tpe_kernel_draw(pz->mu[k], pz->sigma[k], pz->low, pz->high, r);
+}
+
+double hpo_tpe_kernel_logp(double logw, double mu, double s, double low, double high, double q, double x)
+{
+    double z = phi_cdf((high - mu) / s) - phi_cdf((low - mu) / s);
+    if (!(z > 1e-300)) z = 1e-300;
+    double p;
+    if (q > 0) {
+        double hi = fmin(x + 0.5 * q, high), lo = fmax(x - 0.5 * q, low);
+        double mass = phi_cdf((hi - mu) / s) - phi_cdf((lo - mu) / s);
+        p = log(fmax(mass, 1e-300));
+    } else {
+        double d = (x - mu) / s;
+        p = -0.5 * d * d - log(s) - 0.5 * log(2 * M_PI);
     }
-    return fmin(fmax(v, pz->low), pz->high);
+    return logw + p - log(z);
 }
 
 /* log of the mixture's density (q = 0) or of its mass on the cell of width
@@ -155,19 +180,7 @@ static double parzen_logp(const parzen *pz, double x)
     double *lt = pz->n <= 64 ? stack : malloc(sizeof(double) * (size_t)pz->n);
     if (!lt) return -INFINITY;
     for (int k = 0; k < pz->n; k++) {
-        double mu = pz->mu[k], s = pz->sigma[k];
-        double z = phi_cdf((pz->high - mu) / s) - phi_cdf((pz->low - mu) / s);
-        if (!(z > 1e-300)) z = 1e-300;
-        double p;
-        if (pz->q > 0) {
-            double hi = fmin(x + 0.5 * pz->q, pz->high), lo = fmax(x - 0.5 * pz->q, pz->low);
-            double mass = phi_cdf((hi - mu) / s) - phi_cdf((lo - mu) / s);
-            p = log(fmax(mass, 1e-300));
-        } else {
-            double d = (x - mu) / s;
-            p = -0.5 * d * d - log(s) - 0.5 * log(2 * M_PI);
-        }
-        lt[k] = log(pz->w[k]) + p - log(z);
+        lt[k] = hpo_tpe_kernel_logp(log(pz->w[k]), pz->mu[k], pz->sigma[k], pz->low, pz->high, pz->q, x);
         if (lt[k] > best) best = lt[k];
     }
     double sum = 0;
@@ -178,7 +191,7 @@ static double parzen_logp(const parzen *pz, double x)
 
 /* ---- transforms ------------------------------------------------------------------ */
 
-static void bounds_of(const hpo_param *p, double *low, double *high, double *q)
+void hpo_tpe_bounds(const hpo_param *p, double *low, double *high, double *q)
 {
     *q = 0;
     if (p->kind == HPO_INT && !p->log) {
@@ -197,8 +210,8 @@ static void bounds_of(const hpo_param *p, double *low, double *high, double *q)
     }
 }
 
-static double to_t(const hpo_param *p, double v) { return p->log ? log(v) : v; }
-static double from_t(const hpo_param *p, double t) { return hpo_snap(p, p->log ? exp(t) : t); }
+double hpo_tpe_to_t(const hpo_param *p, double v) { return p->log ? log(v) : v; }
+double hpo_tpe_from_t(const hpo_param *p, double t) { return hpo_snap(p, p->log ? exp(t) : t); }
 
 /* ---- categoricals: weighted counts ---------------------------------------- */
 
@@ -209,11 +222,7 @@ static double from_t(const hpo_param *p, double t) { return hpo_snap(p, p->log ?
 static void cat_pmf(const double *obs, int m, int nc, double prior_weight, double *cw, double *pmf)
 {
     int n = m + 1;
-    default_weights(m, cw);
-    cw[m] = prior_weight;
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += cw[i];
-    for (int i = 0; i < n; i++) cw[i] /= sum;
+    hpo_tpe_weights(m, prior_weight, cw);
     double base = prior_weight / n, row = base * nc + 1.0;
     for (int c = 0; c < nc; c++) pmf[c] = cw[m] / nc;
     for (int k = 0; k < m; k++) {
@@ -224,31 +233,18 @@ static void cat_pmf(const double *obs, int m, int nc, double prior_weight, doubl
 
 /* ---- the sampler ------------------------------------------------------------------ */
 
-int hpo_tpe_param(const hpo_param *p, int idx, const hpo_tpe_opts *opts, int direction, const hpo_trial *hist,
-                  int nhist, rng *r, double *out)
+int hpo_tpe_split(const hpo_space *sp, const int *dims, int nd, int direction, const hpo_trial *hist, int nhist,
+                  int *order, int *nbelow)
 {
-    if (p->kind != HPO_CATEGORICAL && p->low == p->high) {
-        *out = p->low;
-        return 0;
-    }
-    if ((size_t)nhist > SIZE_MAX / (8 * sizeof(double) + sizeof(ranked) + sizeof(int) + sizeof(keyed)) - 8) return ERR_NO_MEMORY;
-    size_t n1 = (size_t)nhist + 1;
-    ranked *rk = malloc(sizeof(ranked) * n1);
-    double *mem = malloc(sizeof(double) * (8 * n1 + 2 * HPO_MAX_CHOICES));
-    int *perm = malloc(sizeof(int) * n1);
-    keyed *tmp = malloc(sizeof(keyed) * n1);
-    if (!rk || !mem || !perm || !tmp) {
-        free(rk);
-        free(mem);
-        free(perm);
-        free(tmp);
-        return ERR_NO_MEMORY;
-    }
+    *nbelow = 0;
+    if (nhist <= 0) return 0;
+    ranked *rk = (size_t)nhist > SIZE_MAX / sizeof(ranked) ? NULL : malloc(sizeof(ranked) * (size_t)nhist);
+    if (!rk) return ERR_NO_MEMORY;
     int m = 0;
     for (int i = 0; i < nhist; i++) {
         const hpo_trial *t = &hist[i];
         if (t->state != HPO_COMPLETE && t->state != HPO_PRUNED) continue;
-        if (!t->x || !hpo_param_contains(p, t->x[idx])) continue;
+        if (!t->x) continue;
         ranked e = {.idx = i};
         if (t->state == HPO_COMPLETE && isfinite(t->value)) {
             e.group = 0;
@@ -268,11 +264,48 @@ int hpo_tpe_param(const hpo_param *p, int idx, const hpo_tpe_opts *opts, int dir
     int nb = hpo_tpe_gamma(m);
     qsort(rk, (size_t)nb, sizeof *rk, idx_cmp);            /* each group in trial order */
     qsort(rk + nb, (size_t)(m - nb), sizeof *rk, idx_cmp);
+    /* then only the trials in which every parameter of dims is present, in
+     * each part (Optuna 3.1 splits all trials, then masks) */
+    int k = 0;
+    for (int i = 0; i < m; i++) {
+        const hpo_trial *t = &hist[rk[i].idx];
+        int present = 1;
+        for (int j = 0; present && j < nd; j++) present = hpo_param_contains(&sp->p[dims[j]], t->x[dims[j]]);
+        if (present) order[k++] = rk[i].idx;
+        if (i == nb - 1) *nbelow = k;
+    }
+    free(rk);
+    return k;
+}
+
+int hpo_tpe_param(const hpo_space *sp, int idx, const hpo_tpe_opts *opts, int direction, const hpo_trial *hist,
+                  int nhist, rng *r, double *out)
+{
+    const hpo_param *p = &sp->p[idx];
+    if (p->kind != HPO_CATEGORICAL && p->low == p->high) {
+        *out = p->low;
+        return 0;
+    }
+    if ((size_t)nhist > SIZE_MAX / (8 * sizeof(double) + sizeof(int) * 2 + sizeof(keyed)) - 8) return ERR_NO_MEMORY;
+    size_t n1 = (size_t)nhist + 1;
+    int *order = malloc(sizeof(int) * n1);
+    double *mem = malloc(sizeof(double) * (8 * n1 + 2 * HPO_MAX_CHOICES));
+    int *perm = malloc(sizeof(int) * n1);
+    keyed *tmp = malloc(sizeof(keyed) * n1);
+    int nb = 0, m = order && mem && perm && tmp ? hpo_tpe_split(sp, &idx, 1, direction, hist, nhist, order, &nb)
+                                                : ERR_NO_MEMORY;
+    if (m < 0) {
+        free(order);
+        free(mem);
+        free(perm);
+        free(tmp);
+        return ERR_NO_MEMORY;
+    }
     double *ob = mem, *oa = mem + n1;   /* observations below, above */
     for (int i = 0; i < m; i++) {
-        double v = hist[rk[i].idx].x[idx];
-        if (i < nb) ob[i] = p->kind == HPO_CATEGORICAL ? v : to_t(p, v);
-        else oa[i - nb] = p->kind == HPO_CATEGORICAL ? v : to_t(p, v);
+        double v = hist[order[i]].x[idx];
+        if (i < nb) ob[i] = p->kind == HPO_CATEGORICAL ? v : hpo_tpe_to_t(p, v);
+        else oa[i - nb] = p->kind == HPO_CATEGORICAL ? v : hpo_tpe_to_t(p, v);
     }
     int na = m - nb;
     double *work = mem + 2 * n1;        /* 6 n1 + 2 HPO_MAX_CHOICES doubles */
@@ -285,7 +318,7 @@ int hpo_tpe_param(const hpo_param *p, int idx, const hpo_tpe_opts *opts, int dir
         cat_pmf(oa, na, nc, opts->prior_weight, gw, gp);
         for (int c = 0; c < ncand; c++) {
             /* a draw from l: a component by weight, then a choice from its row */
-            int k = pick(lw, nb + 1, r);
+            int k = hpo_tpe_pick(lw, nb + 1, r);
             int v;
             if (k == nb) v = (int)rng_below(r, (uint64_t)nc);
             else {
@@ -308,14 +341,14 @@ int hpo_tpe_param(const hpo_param *p, int idx, const hpo_tpe_opts *opts, int dir
         }
     } else {
         double low, high, q;
-        bounds_of(p, &low, &high, &q);
+        hpo_tpe_bounds(p, &low, &high, &q);
         parzen l, g;
         parzen_build(&l, ob, nb, low, high, q, opts->prior_weight, work, perm, tmp);
         parzen_build(&g, oa, na, low, high, q, opts->prior_weight, work + 3 * n1, perm, tmp);
         for (int c = 0; c < ncand; c++) {
             double t = parzen_draw(&l, r);
-            double v = from_t(p, t);          /* on the grid, in range */
-            double tv = q > 0 ? v : to_t(p, v);
+            double v = hpo_tpe_from_t(p, t);          /* on the grid, in range */
+            double tv = q > 0 ? v : hpo_tpe_to_t(p, v);
             double score = parzen_logp(&l, tv) - parzen_logp(&g, tv);
             if (score > best_score || isnan(best)) {
                 best_score = score;
@@ -323,7 +356,7 @@ int hpo_tpe_param(const hpo_param *p, int idx, const hpo_tpe_opts *opts, int dir
             }
         }
     }
-    free(rk);
+    free(order);
     free(mem);
     free(perm);
     free(tmp);

@@ -342,6 +342,152 @@ static void test_same_seed_same_params(void **st)
     store_close(db);
 }
 
+
+#define CSPACE "\"space\": {\"momentum\": {\"type\": \"float\", \"low\": 0, \"high\": 0.99," \
+               " \"when\": {\"optimizer\": [\"sgd\"]}}," \
+               " \"optimizer\": {\"type\": \"categorical\", \"choices\": [\"sgd\", \"adam\", \"rmsprop\"]}," \
+               " \"beta2\": {\"type\": \"float\", \"low\": 0.9, \"high\": 0.9999, \"when\": {\"optimizer\": [\"rmsprop\", \"adam\"]}}," \
+               " \"lr\": {\"type\": \"float\", \"low\": 1e-5, \"high\": 0.1, \"log\": true}}"
+
+static void test_conditional_and_multivariate_specs(void **st)
+{
+    (void)st;
+    static const char *const bad[] = {
+        /* unknown parent */
+        "{\"name\": \"a\", \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"opt\": [1]}}}}",
+        /* a parent that is not a categorical */
+        "{\"name\": \"a\", \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"y\": [1]}},"
+        " \"y\": {\"type\": \"int\", \"low\": 0, \"high\": 3}}}",
+        /* itself */
+        "{\"name\": \"a\", \"space\": {\"x\": {\"type\": \"categorical\", \"choices\": [1, 2], \"when\": {\"x\": [1]}}}}",
+        /* a choice the parent does not have (1 is not "1") */
+        "{\"name\": \"a\", \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"c\": [\"1\"]}},"
+        " \"c\": {\"type\": \"categorical\", \"choices\": [1, 2]}}}",
+        /* a choice twice, no choice, not an array, two parents, not an object */
+        "{\"name\": \"a\", \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"c\": [1, 1]}},"
+        " \"c\": {\"type\": \"categorical\", \"choices\": [1, 2]}}}",
+        "{\"name\": \"a\", \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"c\": []}},"
+        " \"c\": {\"type\": \"categorical\", \"choices\": [1, 2]}}}",
+        "{\"name\": \"a\", \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"c\": 1}},"
+        " \"c\": {\"type\": \"categorical\", \"choices\": [1, 2]}}}",
+        "{\"name\": \"a\", \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {\"c\": [1], \"d\": [1]}},"
+        " \"c\": {\"type\": \"categorical\", \"choices\": [1, 2]}, \"d\": {\"type\": \"categorical\", \"choices\": [1, 2]}}}",
+        "{\"name\": \"a\", \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": [\"c\"]},"
+        " \"c\": {\"type\": \"categorical\", \"choices\": [1, 2]}}}",
+        "{\"name\": \"a\", \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1, \"when\": {}},"
+        " \"c\": {\"type\": \"categorical\", \"choices\": [1, 2]}}}",
+        /* a cycle of two */
+        "{\"name\": \"a\", \"space\": {\"c\": {\"type\": \"categorical\", \"choices\": [1, 2], \"when\": {\"d\": [1]}},"
+        " \"d\": {\"type\": \"categorical\", \"choices\": [1, 2], \"when\": {\"c\": [2]}}}}",
+        /* the GP takes no condition (its parent, a categorical, is refused first); multivariate is TPE's */
+        "{\"name\": \"a\", \"sampler\": \"gp\", \"space\": {\"x\": {\"type\": \"float\", \"low\": 0, \"high\": 1,"
+        " \"when\": {\"c\": [1]}}, \"c\": {\"type\": \"categorical\", \"choices\": [1, 2]}}}",
+        "{\"name\": \"a\", \"sampler\": \"random\", \"sampler_options\": {\"multivariate\": true}, " SPACE "}",
+        "{\"name\": \"a\", \"sampler_options\": {\"multivariate\": 1}, " SPACE "}",
+    };
+    const char *names[] = {"x", "x", "x", "x", "x", "x", "x", "x", "x", "x", "c", "gp", "multivariate", "multivariate"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cJSON *b = J(bad[i]);
+        study_spec sp;
+        char msg[300] = "";
+        int rc = study_spec_parse(&sp, b, 0, msg, sizeof msg);
+        if (rc != ERR_INVALID_ARGUMENT || !strstr(msg, names[i])) print_message("case %zu: %d (%s)\n", i, rc, msg);
+        assert_int_equal(rc, ERR_INVALID_ARGUMENT);
+        assert_non_null(strstr(msg, names[i]));
+        study_spec_free(&sp);
+        cJSON_Delete(b);
+    }
+    /* a chain of 9 conditions is one too many (8 are fine) */
+    for (int len = 8; len <= 9; len++) {
+        cJSON *b = J("{\"name\": \"a\", \"space\": {}}"), *space = cJSON_GetObjectItem(b, "space");
+        for (int i = 0; i <= len; i++) {
+            char nm[8], txt[160];
+            snprintf(nm, sizeof nm, "c%d", i);
+            if (i) snprintf(txt, sizeof txt, "{\"type\": \"categorical\", \"choices\": [0, 1], \"when\": {\"c%d\": [0]}}", i - 1);
+            else snprintf(txt, sizeof txt, "{\"type\": \"categorical\", \"choices\": [0, 1]}");
+            cJSON_AddItemToObject(space, nm, J(txt));
+        }
+        study_spec sp;
+        char msg[300] = "";
+        assert_int_equal(study_spec_parse(&sp, b, 0, msg, sizeof msg), len == 8 ? 0 : ERR_INVALID_ARGUMENT);
+        study_spec_free(&sp);
+        cJSON_Delete(b);
+    }
+    /* the normalised form keeps the conditions (choices in the parent's
+     * order) and multivariate, and parses back to itself */
+    cJSON *b = J("{\"name\": \"a\", \"sampler_options\": {\"multivariate\": true}, " CSPACE "}");
+    study_spec sp, sp2;
+    char msg[300];
+    assert_int_equal(study_spec_parse(&sp, b, 0, msg, sizeof msg), 0);
+    assert_int_equal(sp.tpe.multivariate, 1);
+    cJSON *n1 = study_spec_to_json(&sp);
+    cJSON *w = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(n1, "space"), "beta2"), "when");
+    char *wt = cJSON_PrintUnformatted(w);
+    assert_string_equal(wt, "{\"optimizer\":[\"adam\",\"rmsprop\"]}");
+    free(wt);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(n1, "sampler_options"), "multivariate")));
+    assert_int_equal(study_spec_parse(&sp2, n1, 0, msg, sizeof msg), 0);
+    cJSON *n2 = study_spec_to_json(&sp2);
+    assert_true(cJSON_Compare(n1, n2, 1));
+    cJSON_Delete(n1);
+    cJSON_Delete(n2);
+    study_spec_free(&sp);
+    study_spec_free(&sp2);
+    cJSON_Delete(b);
+}
+
+/* Asks on a conditional study give exactly the active parameters, univariate
+ * and multivariate TPE past the startup too; a reopened store (a restarted
+ * daemon) asks exactly as the first did. */
+static void test_conditional_asks_and_restart(void **st)
+{
+    (void)st;
+    for (int mv = 0; mv <= 1; mv++) {
+        char req[1024], a[64], b[64];
+        snprintf(req, sizeof req, "{\"name\": \"c\", \"seed\": 3, \"sampler_options\": {\"multivariate\": %s}, " CSPACE "}",
+                 mv ? "true" : "false");
+        store *db = open_db();
+        study_svc *sv;
+        assert_int_equal(study_svc_new(store_studies_store(db), 60000, test_now, &sv), 0);
+        create(sv, "t", req, a);
+        create(sv, "t", req, b);
+        cJSON *first[16] = {0};
+        int seen[3] = {0};
+        for (int t = 0; t < 16; t++) {
+            cJSON *p;
+            assert_int_equal(ask(sv, "t", a, &p), t);
+            const char *oname = cJSON_GetObjectItem(p, "optimizer")->valuestring;
+            int sgd = strcmp(oname, "sgd") == 0, rms = strcmp(oname, "rmsprop") == 0;
+            seen[sgd ? 0 : rms ? 2 : 1]++;
+            assert_true(cJSON_HasObjectItem(p, "lr"));
+            assert_int_equal(cJSON_HasObjectItem(p, "momentum"), sgd);
+            assert_int_equal(cJSON_HasObjectItem(p, "beta2"), !sgd);
+            assert_int_equal(cJSON_GetArraySize(p), 3);
+            double v = fabs(log10(cJSON_GetObjectItem(p, "lr")->valuedouble) + 3) + (sgd ? 0 : 1);
+            assert_int_equal(tell(sv, a, t, "complete", v), 0);
+            first[t] = p;
+        }
+        assert_true(seen[0] > 0 && seen[1] + seen[2] > 0);
+        study_svc_free(sv);
+        store_close(db);
+        /* the second study, after a "restart", gives the same trials */
+        db = open_db();
+        assert_int_equal(study_svc_new(store_studies_store(db), 60000, test_now, &sv), 0);
+        for (int t = 0; t < 16; t++) {
+            cJSON *p;
+            assert_int_equal(ask(sv, "t", b, &p), t);
+            assert_true(cJSON_Compare(p, first[t], 1));
+            const char *oname = cJSON_GetObjectItem(p, "optimizer")->valuestring;
+            double v = fabs(log10(cJSON_GetObjectItem(p, "lr")->valuedouble) + 3) + (strcmp(oname, "sgd") ? 1 : 0);
+            assert_int_equal(tell(sv, b, t, "complete", v), 0);
+            cJSON_Delete(p);
+            cJSON_Delete(first[t]);
+        }
+        study_svc_free(sv);
+        store_close(db);
+    }
+}
+
 static void test_bind_spec_takes_the_trials_hyperparameters(void **st)
 {
     (void)st;
@@ -391,6 +537,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lost_trial_frees_its_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_median_pruning_through_reports, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_seed_same_params, setup, teardown),
+        cmocka_unit_test(test_conditional_and_multivariate_specs),
+        cmocka_unit_test_setup_teardown(test_conditional_asks_and_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bind_spec_takes_the_trials_hyperparameters, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
