@@ -235,6 +235,11 @@ struct store {
     void           *weights_ctx;
     /* the cluster's session index (store_cluster_sessions_open), or NULL */
     struct pg_sessions *csess;
+    /* the cluster's meta-training jobs (store_cluster_meta_open), or NULL;
+     * cmeta_cancel is the daemon's (a cancel asked through the database) */
+    struct pg_meta_jobs *cmeta;
+    void              (*cmeta_cancel)(void *ctx, const char *id);
+    void               *cmeta_cancel_ctx;
 };
 
 /* Cluster mode: fn(ctx) on the keys' refresh thread after each read
