@@ -124,6 +124,39 @@ def test_a_job_submitted_on_one_daemon_is_seen_alike_through_every_daemon(make_d
             assert 400 <= st < 500 and code is not None, (bad, method, st, code)
 
 
+# One small request of every method the queue runs (configs of test_meta_jobs.py, test_maml.py,
+# test_meta_adapt.py, test_nas.py and test_meta_continual.py, shrunk).
+METHODS = [
+    dict(TINY, name="m-pes", estimator="pes", horizon_min=5, horizon_max=10),
+    dict(TINY, name="m-tbptt", estimator="tbptt"),
+    {"method": "meta_sgd", "task": "sinusoid", "shots": 5, "inner_steps": 1, "inner_lr": 0.01, "meta_batch": 5,
+     "outer_lr": 0.001, "outer_steps": 4, "seed": 0, "name": "m-fewshot"},
+    {"method": "adapt", "base": "mlp_lopt", "tasks": ["deep_mlp depth=2 width=8 batch=8"], "outer_steps": 2,
+     "name": "m-adapt", "seed": 3},
+    {"method": "nas", "space": {"optimizer": ["mlp_lopt"], "hidden": [4, 8], "depth": [1]}, "candidates": 2,
+     "full": 1, "outer_steps": 2, "full_steps": 2, "eval_steps": 5, "eval_seeds": 1, "particles": 2, "unroll": 5,
+     "task": "quadratic dim=4", "seed": 3, "name": "m-nas"},
+    {"name": "m-staged", "tasks": ["quadratic dim=5", "logistic_regression dim=5"], "particles": 3, "unroll": 5,
+     "estimator": "pes", "horizon_min": 6, "horizon_max": 20, "stages": "quadratic:2; logistic_regression:2",
+     "outer_steps": 4, "checkpoint_every": 2},
+]
+
+
+def test_every_method_reaches_the_cluster_as_its_daemon_records_it(make_daemon, pg):
+    (a, b), k = start(make_daemon, pg, 2)
+    ids = []
+    for body in METHODS:
+        st, job = a.json("POST", "/v1/meta/jobs", body, headers=auth(k["ops"]))
+        assert st == 202, (body["name"], job)
+        ids.append(job["id"])
+    for jid, body in zip(ids, METHODS):
+        assert wait_until(lambda jid=jid: job_of(a, k["ops"], jid, "local")["status"] not in ("queued", "running"),
+                          120), body["name"]
+        local = job_of(a, k["ops"], jid, "local")
+        assert local["status"] == "done", (body["name"], local)
+        assert wait_until(lambda jid=jid, local=local: same(local, job_of(b, k["ops"], jid)), 10), body["name"]
+
+
 def test_a_job_is_cancelled_through_another_daemon(make_daemon, pg):
     (a, b, c), k = start(make_daemon, pg, 3)
     st, job = a.json("POST", "/v1/meta/jobs", LONG, headers=auth(k["y_admin"]))
