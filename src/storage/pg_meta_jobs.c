@@ -23,6 +23,7 @@
 typedef struct track {
     char     id[PG_META_JOBS_ID_MAX + 1];
     int      dirty;             /* a write is due at `due` */
+    int      urgent;            /* a status change or a cancel is among what is due */
     int      cancel;            /* the next write sets cancel_requested */
     double   due, last;         /* monotonic seconds: when the write is due, when the last one was */
     int64_t  pushed;            /* the last curve step written (INT64_MIN: none) */
@@ -341,6 +342,7 @@ void pg_meta_jobs_touch(pg_meta_jobs *pm, const char *id, int state, int cancel)
             woke = 1;
         }
         t->dirty = 1;
+        t->urgent |= state || cancel;
         t->cancel |= cancel;
         t->gen++;
     }
@@ -361,7 +363,7 @@ static int flush_due(pg_meta_jobs *pm, int all)
     for (int pass = 0; pass < 2 * PG_META_JOBS_TRACK_MAX; pass++) {
         double now = mono_s();
         char id[PG_META_JOBS_ID_MAX + 1];
-        int cancel = 0;
+        int cancel = 0, urgent = 0;
         unsigned gen = 0;
         int64_t pushed = INT64_MIN;
         pthread_mutex_lock(&pm->mu);
@@ -371,6 +373,8 @@ static int flush_due(pg_meta_jobs *pm, int all)
         if (t) {
             snprintf(id, sizeof id, "%s", t->id);
             cancel = t->cancel;
+            urgent = t->urgent;
+            t->urgent = 0;              /* set again by a touch during the write */
             gen = t->gen;
             pushed = t->pushed;
             if (all) t->due = INFINITY;   /* one attempt each when closing */
@@ -388,11 +392,13 @@ static int flush_due(pg_meta_jobs *pm, int all)
         pthread_mutex_lock(&pm->mu);
         t = find_locked(pm, id);
         if (t && rc == ERR_CLUSTER_DB) {
+            t->urgent |= urgent;
             pthread_mutex_unlock(&pm->mu);
             sink_free(&k);
             return rc;
         }
         if (t && lrc && lrc != ERR_NOT_FOUND) {
+            t->urgent |= urgent;
             if (!all) t->due = now + PG_META_JOBS_FLUSH_S;   /* this file could not be read: later */
         } else if (t) {
             /* Written, or refused over a working link (its reason is logged;
@@ -404,7 +410,9 @@ static int flush_due(pg_meta_jobs *pm, int all)
                 t->dirty = 0;
                 if (!rc && cancel) t->cancel = 0;
                 if (lrc == ERR_NOT_FOUND || rc || final_status(k.status)) remove_locked(pm, t);
-            }   /* else touched meanwhile: it stays due when the touch said */
+            } else if (!t->urgent && t->due < now + PG_META_JOBS_FLUSH_S) {
+                t->due = now + PG_META_JOBS_FLUSH_S;   /* progress touched meanwhile: its second */
+            }
         }
         pthread_mutex_unlock(&pm->mu);
         sink_free(&k);
@@ -511,6 +519,13 @@ static void *thread_fn(void *arg)
             }
             next_read = 0;
         }
+        /* A notification that came during the last statement is already in
+         * libpq's queue, not on the socket: look there before waiting. */
+        PGnotify *nt;
+        while ((nt = PQnotifies(pm->w)) != NULL) {
+            next_read = 0;
+            PQfreemem(nt);
+        }
         double now = mono_s(), until = next_due(pm);
         if (next_read < until) until = next_read;
         if (until > now && wait_for(pm, PQsocket(pm->w), until - now)) break;
@@ -518,7 +533,6 @@ static void *thread_fn(void *arg)
             drop_conn(pm);
             continue;
         }
-        PGnotify *nt;
         while ((nt = PQnotifies(pm->w)) != NULL) {
             next_read = 0;
             PQfreemem(nt);

@@ -48,7 +48,7 @@
 #define PG_META_JOBS_TRACK_MAX    4096
 #define PG_META_JOBS_PAGE_MAX     1000
 #define PG_META_JOBS_CURVE_MAX    100000
-#define PG_META_JOBS_CURVE_BATCH  1000
+#define PG_META_JOBS_CURVE_BATCH  5000
 #define PG_META_JOBS_ID_MAX       39
 #define PG_META_JOBS_SHARD_MAX    256      /* bytes of a shard address, with its NUL */
 
