@@ -161,6 +161,18 @@ static int curve_cb(void *ctx, int64_t step, double loss, double gn)
     return 0;
 }
 
+/* Answers job `o` with its curve (both taken) and the curve's last meta-loss. */
+static void answer_with_curve(req *r, int status, cJSON *o, cJSON *curve)
+{
+    int n = cJSON_GetArraySize(curve);
+    cJSON *last = n ? cJSON_GetArrayItem(curve, n - 1) : NULL;
+    cJSON *ml = last ? cJSON_GetObjectItemCaseSensitive(last, "meta_loss") : NULL;
+    if (ml && cJSON_IsNumber(ml)) cJSON_AddNumberToObject(o, "meta_loss", ml->valuedouble);
+    else cJSON_AddNullToObject(o, "meta_loss");
+    cJSON_AddItemToObject(o, "curve", curve);
+    http_resp_json(r, status, o);
+}
+
 /* GET {id} and the answers of POST/DELETE: the job with its curve. */
 static void answer_job(req *r, int status, const char *id)
 {
@@ -179,20 +191,12 @@ static void answer_job(req *r, int status, const char *id)
         http_resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
         return;
     }
-    int n = cJSON_GetArraySize(curve);
-    cJSON *last = n ? cJSON_GetArrayItem(curve, n - 1) : NULL;
-    cJSON *ml = last ? cJSON_GetObjectItemCaseSensitive(last, "meta_loss") : NULL;
-    if (ml && cJSON_IsNumber(ml)) cJSON_AddNumberToObject(c.o, "meta_loss", ml->valuedouble);
-    else cJSON_AddNullToObject(c.o, "meta_loss");
-    cJSON_AddItemToObject(c.o, "curve", curve);
-    http_resp_json(r, status, c.o);
+    answer_with_curve(r, status, c.o, curve);
 }
-
-typedef struct cluster_one { cJSON *o; char tenant[AUTH_TENANT_MAX]; } cluster_one;
 
 static int cluster_one_cb(void *ctx, const store_meta_job_row *j, const char *shard, int cancel_requested)
 {
-    cluster_one *c = ctx;
+    one_job *c = ctx;
     c->o = cluster_job_json(j, shard, cancel_requested);
     snprintf(c->tenant, sizeof c->tenant, "%s", j->tenant ? j->tenant : "");
     return 1;
@@ -204,7 +208,7 @@ static int cluster_one_cb(void *ctx, const store_meta_job_row *j, const char *sh
  * before it joined a cluster, is only in its file). */
 static int cluster_answer_job(req *r, int status, const char *id)
 {
-    cluster_one c = {NULL, ""};
+    one_job c = {NULL, ""};
     char err[300];
     int rc = store_cluster_meta_get(r->app->db, id, cluster_one_cb, &c, err, sizeof err);
     if (rc == ERR_NOT_FOUND) return rc;
@@ -222,13 +226,7 @@ static int cluster_answer_job(req *r, int status, const char *id)
         else http_resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
         return 0;
     }
-    int n = cJSON_GetArraySize(curve);
-    cJSON *last = n ? cJSON_GetArrayItem(curve, n - 1) : NULL;
-    cJSON *ml = last ? cJSON_GetObjectItemCaseSensitive(last, "meta_loss") : NULL;
-    if (ml && cJSON_IsNumber(ml)) cJSON_AddNumberToObject(c.o, "meta_loss", ml->valuedouble);
-    else cJSON_AddNullToObject(c.o, "meta_loss");
-    cJSON_AddItemToObject(c.o, "curve", curve);
-    http_resp_json(r, status, c.o);
+    answer_with_curve(r, status, c.o, curve);
     return 0;
 }
 
@@ -326,24 +324,24 @@ void h_meta_jobs_create(req *r)
 
 typedef struct jlist_ctx { cJSON *arr; int n; int64_t last_ms; char last_id[40]; } jlist_ctx;
 
-static int list_cb(void *ctx, const store_meta_job_row *j)
+/* Adds job j's item o to the page; the page token follows the last one. */
+static int list_add(jlist_ctx *c, const store_meta_job_row *j, cJSON *o)
 {
-    jlist_ctx *c = ctx;
-    cJSON_AddItemToArray(c->arr, job_json(j));
+    cJSON_AddItemToArray(c->arr, o);
     c->n++;
     c->last_ms = j->created_ms;
     snprintf(c->last_id, sizeof c->last_id, "%s", j->id);
     return 0;
 }
 
+static int list_cb(void *ctx, const store_meta_job_row *j)
+{
+    return list_add(ctx, j, job_json(j));
+}
+
 static int cluster_list_cb(void *ctx, const store_meta_job_row *j, const char *shard, int cancel_requested)
 {
-    jlist_ctx *c = ctx;
-    cJSON_AddItemToArray(c->arr, cluster_job_json(j, shard, cancel_requested));
-    c->n++;
-    c->last_ms = j->created_ms;
-    snprintf(c->last_id, sizeof c->last_id, "%s", j->id);
-    return 0;
+    return list_add(ctx, j, cluster_job_json(j, shard, cancel_requested));
 }
 
 /* The n bytes at s as a decimal integer (1 to 18 digits, nothing else) in
@@ -447,7 +445,7 @@ void h_meta_job_get(req *r)
  * 200 like a local cancel of a running job, shows it "cancelling". */
 static void cluster_cancel(req *r, const char *id)
 {
-    cluster_one c = {NULL, ""};
+    one_job c = {NULL, ""};
     char err[300] = "";
     int rc = store_cluster_meta_get(r->app->db, id, cluster_one_cb, &c, err, sizeof err);
     cJSON_Delete(c.o);
