@@ -26,14 +26,13 @@
 
 /* ---- jobs ------------------------------------------------------------------ */
 
-static cJSON *job_json(const store_meta_job_row *j)
+/* The job as the API shows it, with `status` (the row's, or "cancelling"). */
+static cJSON *job_json_as(const store_meta_job_row *j, const char *status)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", j->id);
     cJSON_AddStringToObject(o, "name", j->name);
     cJSON_AddStringToObject(o, "source", j->source);
-    const char *status = j->status;
-    if (strcmp(status, "running") == 0 && meta_jobs_cancelling(j->id)) status = "cancelling";
     cJSON_AddStringToObject(o, "status", status);
     cJSON_AddNumberToObject(o, "step", (double)j->step);
     cJSON_AddNumberToObject(o, "outer_steps", (double)j->outer_steps);
@@ -64,6 +63,51 @@ static cJSON *job_json(const store_meta_job_row *j)
     return o;
 }
 
+static cJSON *job_json(const store_meta_job_row *j)
+{
+    const char *status = j->status;
+    if (strcmp(status, "running") == 0 && meta_jobs_cancelling(j->id)) status = "cancelling";
+    return job_json_as(j, status);
+}
+
+/* A row of the cluster's jobs (pg_meta_jobs.h): "cancelling" once a cancel
+ * was asked of a job that has not ended; and the daemon that runs it. */
+static cJSON *cluster_job_json(const store_meta_job_row *j, const char *shard, int cancel_requested)
+{
+    const char *status = j->status;
+    if (cancel_requested && (strcmp(status, "running") == 0 || strcmp(status, "queued") == 0)) status = "cancelling";
+    cJSON *o = job_json_as(j, status);
+    if (o) cJSON_AddStringToObject(o, "shard", shard);
+    return o;
+}
+
+/* Job ids are "mj-" and 16 hex digits (the daemon's) or "cli-" and 12 (the
+ * command line's): at most 39 bytes of letters, digits, '-' and '_'.  Any
+ * other {id} names no job; it is refused before any lookup (and never
+ * echoed: it may not be text). */
+static int job_id_ok(const char *id)
+{
+    size_t n = strlen(id);
+    return n >= 1 && n <= 39 && strspn(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == n;
+}
+
+/* ?scope=local|cluster: 1 = the cluster's view (the default in cluster
+ * mode), 0 = this daemon's; -1 after answering 400. */
+static int cluster_scope(req *r)
+{
+    const char *scope = http_req_query(r, "scope");
+    if (scope && strcmp(scope, "local") != 0 && strcmp(scope, "cluster") != 0) {
+        http_resp_error(r, ERR_INVALID_ARGUMENT, "scope must be local or cluster");
+        return -1;
+    }
+    int on = store_cluster_meta_on(r->app->db);
+    if (scope && strcmp(scope, "cluster") == 0 && !on) {
+        http_resp_error(r, ERR_INVALID_ARGUMENT, "scope=cluster needs a daemon started with --cluster-db");
+        return -1;
+    }
+    return on && !(scope && strcmp(scope, "local") == 0);
+}
+
 typedef struct one_job { cJSON *o; char tenant[AUTH_TENANT_MAX]; } one_job;
 
 static int one_job_cb(void *ctx, const store_meta_job_row *j)
@@ -71,6 +115,13 @@ static int one_job_cb(void *ctx, const store_meta_job_row *j)
     one_job *c = ctx;
     c->o = job_json(j);
     snprintf(c->tenant, sizeof c->tenant, "%s", j->tenant ? j->tenant : "");
+    return 1;
+}
+
+static int status_only_cb(void *ctx, const store_meta_job_row *j)
+{
+    (void)ctx;
+    (void)j;
     return 1;
 }
 
@@ -110,6 +161,18 @@ static int curve_cb(void *ctx, int64_t step, double loss, double gn)
     return 0;
 }
 
+/* Answers job `o` with its curve (both taken) and the curve's last meta-loss. */
+static void answer_with_curve(req *r, int status, cJSON *o, cJSON *curve)
+{
+    int n = cJSON_GetArraySize(curve);
+    cJSON *last = n ? cJSON_GetArrayItem(curve, n - 1) : NULL;
+    cJSON *ml = last ? cJSON_GetObjectItemCaseSensitive(last, "meta_loss") : NULL;
+    if (ml && cJSON_IsNumber(ml)) cJSON_AddNumberToObject(o, "meta_loss", ml->valuedouble);
+    else cJSON_AddNullToObject(o, "meta_loss");
+    cJSON_AddItemToObject(o, "curve", curve);
+    http_resp_json(r, status, o);
+}
+
 /* GET {id} and the answers of POST/DELETE: the job with its curve. */
 static void answer_job(req *r, int status, const char *id)
 {
@@ -128,13 +191,43 @@ static void answer_job(req *r, int status, const char *id)
         http_resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
         return;
     }
-    int n = cJSON_GetArraySize(curve);
-    cJSON *last = n ? cJSON_GetArrayItem(curve, n - 1) : NULL;
-    cJSON *ml = last ? cJSON_GetObjectItemCaseSensitive(last, "meta_loss") : NULL;
-    if (ml && cJSON_IsNumber(ml)) cJSON_AddNumberToObject(c.o, "meta_loss", ml->valuedouble);
-    else cJSON_AddNullToObject(c.o, "meta_loss");
-    cJSON_AddItemToObject(c.o, "curve", curve);
-    http_resp_json(r, status, c.o);
+    answer_with_curve(r, status, c.o, curve);
+}
+
+static int cluster_one_cb(void *ctx, const store_meta_job_row *j, const char *shard, int cancel_requested)
+{
+    one_job *c = ctx;
+    c->o = cluster_job_json(j, shard, cancel_requested);
+    snprintf(c->tenant, sizeof c->tenant, "%s", j->tenant ? j->tenant : "");
+    return 1;
+}
+
+/* GET {id} (and DELETE's answer) from the cluster database: the job with its
+ * curve.  0 when answered; ERR_NOT_FOUND, with nothing answered, when the
+ * cluster holds no such job (a job of the command line, or of this daemon
+ * before it joined a cluster, is only in its file). */
+static int cluster_answer_job(req *r, int status, const char *id)
+{
+    one_job c = {NULL, ""};
+    char err[300];
+    int rc = store_cluster_meta_get(r->app->db, id, cluster_one_cb, &c, err, sizeof err);
+    if (rc == ERR_NOT_FOUND) return rc;
+    if (!rc && c.o && !job_visible(r, c.tenant)) {
+        cJSON_Delete(c.o);
+        http_resp_error(r, ERR_NOT_FOUND, "no meta-training job has id %s", id);
+        return 0;
+    }
+    cJSON *curve = cJSON_CreateArray();
+    if (!rc && c.o && curve) rc = store_cluster_meta_curve(r->app->db, id, curve_cb, curve, err, sizeof err);
+    if (rc || !c.o || !curve) {
+        cJSON_Delete(c.o);
+        cJSON_Delete(curve);
+        if (rc == ERR_CLUSTER_DB) http_resp_error(r, rc, "the cluster's meta jobs cannot be read: %s", err);
+        else http_resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
+        return 0;
+    }
+    answer_with_curve(r, status, c.o, curve);
+    return 0;
 }
 
 static void answer_submit_error(req *r, int rc)
@@ -232,14 +325,24 @@ void h_meta_jobs_create(req *r)
 
 typedef struct jlist_ctx { cJSON *arr; int n; int64_t last_ms; char last_id[40]; } jlist_ctx;
 
-static int list_cb(void *ctx, const store_meta_job_row *j)
+/* Adds job j's item o to the page; the page token follows the last one. */
+static int list_add(jlist_ctx *c, const store_meta_job_row *j, cJSON *o)
 {
-    jlist_ctx *c = ctx;
-    cJSON_AddItemToArray(c->arr, job_json(j));
+    cJSON_AddItemToArray(c->arr, o);
     c->n++;
     c->last_ms = j->created_ms;
     snprintf(c->last_id, sizeof c->last_id, "%s", j->id);
     return 0;
+}
+
+static int list_cb(void *ctx, const store_meta_job_row *j)
+{
+    return list_add(ctx, j, job_json(j));
+}
+
+static int cluster_list_cb(void *ctx, const store_meta_job_row *j, const char *shard, int cancel_requested)
+{
+    return list_add(ctx, j, cluster_job_json(j, shard, cancel_requested));
 }
 
 /* The n bytes at s as a decimal integer (1 to 18 digits, nothing else) in
@@ -276,8 +379,10 @@ static int parse_job_token(const char *tok, int64_t *ms, char *id, size_t cap)
     return 0;
 }
 
-/* GET /v1/meta/jobs?limit=&page_token=: the caller's jobs (every job for an
- * admin), newest first, paged like the sessions list. */
+/* GET /v1/meta/jobs?limit=&page_token=&scope=: the caller's jobs (every job
+ * for an admin), newest first, paged like the sessions list.  In cluster
+ * mode the cluster's (from PostgreSQL, each with its shard; 503 without
+ * it), or with scope=local this daemon's file's. */
 void h_meta_jobs_list(req *r)
 {
     int64_t limit = 100;
@@ -293,13 +398,19 @@ void h_meta_jobs_list(req *r)
         http_resp_error(r, ERR_INVALID_ARGUMENT, "page_token is not one this daemon gave out");
         return;
     }
+    int cluster = cluster_scope(r);
+    if (cluster < 0) return;
     cJSON *root = cJSON_CreateObject();
     jlist_ctx c = {.arr = cJSON_AddArrayToObject(root, "jobs")};
-    int rc = store_meta_jobs_list(r->app->db, r->who.admin ? NULL : r->who.tenant, after_ms, tok ? after_id : NULL,
-                                  (int)limit, list_cb, &c);
+    const char *tenant = r->who.admin ? NULL : r->who.tenant;
+    char err[300] = "";
+    int rc = cluster ? store_cluster_meta_page(r->app->db, tenant, after_ms, tok ? after_id : NULL, (int)limit,
+                                               cluster_list_cb, &c, err, sizeof err)
+                     : store_meta_jobs_list(r->app->db, tenant, after_ms, tok ? after_id : NULL, (int)limit, list_cb, &c);
     if (rc) {
         cJSON_Delete(root);
-        http_resp_error(r, rc, NULL);
+        if (rc == ERR_CLUSTER_DB) http_resp_error(r, rc, "the cluster's meta jobs cannot be read: %s", err);
+        else http_resp_error(r, rc, NULL);
         return;
     }
     if (c.n == limit) {
@@ -310,10 +421,62 @@ void h_meta_jobs_list(req *r)
     http_resp_json(r, 200, root);
 }
 
-void h_meta_job_get(req *r) { answer_job(r, 200, r->param[0]); }
+/* Answers 404 for an id that cannot be a job's; 0 when it can. */
+static int job_id_check(req *r)
+{
+    if (job_id_ok(r->param[0])) return 0;
+    http_resp_error(r, ERR_NOT_FOUND, "no meta-training job has that id (ids are at most 39 letters, digits, '-' or '_')");
+    return -1;
+}
 
+/* GET {id}?scope=: in cluster mode from PostgreSQL (falling back to this
+ * daemon's file for a job the cluster does not hold), or with scope=local
+ * from this daemon's file. */
+void h_meta_job_get(req *r)
+{
+    if (job_id_check(r)) return;
+    int cluster = cluster_scope(r);
+    if (cluster < 0) return;
+    if (cluster && cluster_answer_job(r, 200, r->param[0]) != ERR_NOT_FOUND) return;
+    answer_job(r, 200, r->param[0]);
+}
+
+/* DELETE {id} of a job another daemon runs (cluster mode): its row gets
+ * cancel_requested and the owner is notified (pg_meta_jobs.h); the answer,
+ * 200 like a local cancel of a running job, shows it "cancelling". */
+static void cluster_cancel(req *r, const char *id)
+{
+    one_job c = {NULL, ""};
+    char err[300] = "";
+    int rc = store_cluster_meta_get(r->app->db, id, cluster_one_cb, &c, err, sizeof err);
+    cJSON_Delete(c.o);
+    if (rc == ERR_NOT_FOUND || (!rc && !job_visible(r, c.tenant))) {
+        http_resp_error(r, ERR_NOT_FOUND, "no meta-training job has id %s", id);
+        return;
+    }
+    if (!rc) rc = store_cluster_meta_request_cancel(r->app->db, id, err, sizeof err);
+    if (rc == ERR_CLUSTER_DB) {
+        http_resp_error(r, rc, "the cluster's meta jobs cannot be written: %s", err);
+        return;
+    }
+    if (rc) {
+        http_resp_error(r, rc, NULL);
+        return;
+    }
+    if (cluster_answer_job(r, 200, id) == ERR_NOT_FOUND) http_resp_error(r, ERR_NOT_FOUND, "no meta-training job has id %s", id);
+}
+
+/* A job this daemon's file holds is cancelled here (without PostgreSQL:
+ * the cluster's copy follows through the queue); another daemon's through
+ * the cluster database. */
 void h_meta_job_cancel(req *r)
 {
+    if (job_id_check(r)) return;
+    int local = store_meta_job_get(r->app->db, r->param[0], 0, status_only_cb, NULL);
+    if (local == ERR_NOT_FOUND && store_cluster_meta_on(r->app->db)) {
+        cluster_cancel(r, r->param[0]);
+        return;
+    }
     if (job_check(r, r->param[0])) return;
     char state[32];
     int rc = meta_jobs_cancel(r->param[0], state, sizeof state);
@@ -325,6 +488,8 @@ void h_meta_job_cancel(req *r)
         http_resp_error(r, rc, NULL);
         return;
     }
+    /* the cluster's copy: "cancelling" until the job stops (queued, never waited on) */
+    if (strcmp(state, "cancelling") == 0) store_cluster_meta_touch(r->app->db, r->param[0], 1, 1);
     answer_job(r, 200, r->param[0]);
 }
 

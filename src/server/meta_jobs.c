@@ -64,6 +64,9 @@ static void work_cb(uv_work_t *w)
              : it->fewshot                ? fewshot_run(Q.a->db, it->id, &it->fs, &io, &v, msg, sizeof msg)
              : Q.a->cfg.meta_launcher[0] ? meta_launch_run(Q.a, it->id, &it->sp, &it->cancel, &v, msg, sizeof msg)
                                          : meta_run(Q.a->db, it->id, &it->sp, NULL, 0, 0, &io, &v, msg, sizeof msg);
+    /* The cluster's copy (cluster mode): the end as this daemon's file has
+     * it, whoever wrote it (a launched job's rank 0 writes its own row). */
+    store_cluster_meta_touch(Q.a->db, it->id, 1, 0);
     const char *name = it->nas ? it->ns.name : it->fewshot ? it->fs.name : it->sp.name;
     if (rc < 0) log_msg(LOG_ERROR, "meta-training job %s failed: %s", it->id, msg);
     else if (rc == 0) printf("meta-training job %s done: weights %s@%lld\n", it->id, name, (long long)v);

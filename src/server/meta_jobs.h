@@ -12,7 +12,11 @@
  * one that was queued or running when the daemon died is "interrupted" on
  * the next start — but a study the daemon runs that was queued or running
  * is resumed: its running trials lost, its run queued again, outside the
- * queue's bounds (study_run_resumable, study_run.h).  With --meta-launcher set, a learned optimizer's job (not
+ * queue's bounds (study_run_resumable, study_run.h; not in cluster mode).
+ * In cluster mode (--cluster-db) every job is also recorded
+ * in PostgreSQL by the store (pg_meta_jobs.h: a submit it cannot record
+ * fails with ERR_CLUSTER_DB; a job's end is copied there) and a cancel asked
+ * through another daemon arrives as meta_jobs_cancel.  With --meta-launcher set, a learned optimizer's job (not
  * a few-shot one) runs instead as the launcher's child processes, MPI ranks
  * that write its row themselves, the queue's thread waiting for them
  * (meta_launch.h); cancelling it stops them.

@@ -27,6 +27,7 @@
 #include "live.h"
 #include "log.h"
 #include "meta_jobs.h"
+#include "pg_meta_jobs.h"
 #include "pool.h"
 #include "serve.h"
 #include "session.h"
@@ -140,6 +141,16 @@ static int enum_local(void *ctx, pg_sessions_emit emit, void *ectx)
         if (!next[0]) return 0;
         memcpy(tok, next, sizeof tok);
     }
+}
+
+/* A cancel of one of this daemon's jobs asked through another daemon
+ * (pg_meta_jobs.h; on the module's thread). */
+static void cancel_asked(void *ctx, const char *id)
+{
+    (void)ctx;
+    char state[32];
+    int rc = meta_jobs_cancel(id, state, sizeof state);
+    if (rc && rc != ERR_NOT_FOUND) log_msg(LOG_WARN, "meta-training job %s: the cluster's cancel failed: %s", id, err_message(rc));
 }
 
 /* The address the index names this shard by: --cluster-advertise, else the
@@ -275,6 +286,22 @@ static int serve(void)
     fflush(stdout);
     /* Before "ready": POST /v1/meta/jobs needs the queue (on the loop, which runs below). */
     if (meta_jobs_start(a, uv_default_loop()) != 0) log_msg(LOG_ERROR, "meta-training jobs are unavailable");
+    if (a->cfg.cluster_db[0]) {
+        /* After meta_jobs_start marked this file's unfinished jobs: the
+         * module's first re-read writes them to this shard's rows. */
+        char shard[PG_META_JOBS_SHARD_MAX], err[512];
+        advertised(a, shard, sizeof shard);
+        int rc = store_cluster_meta_open(a->db, a->cfg.cluster_db, shard, cancel_asked, NULL, err, sizeof err);
+        if (rc) {
+            log_msg(LOG_ERROR, "cannot open the cluster's meta jobs (--cluster-db): %s", err[0] ? err : err_message(rc));
+            meta_jobs_stop();
+            pool_stop();
+            http_stop(a);
+            store_close(a->db);
+            return 1;
+        }
+        log_msg(LOG_INFO, "cluster mode: meta-training jobs are recorded in the cluster database as %s's", shard);
+    }
     atomic_store(&a->state, APP_READY);
 
     uv_loop_t *loop = uv_default_loop();

@@ -70,6 +70,29 @@ static const char *const migrations[] = {
     " value double precision NOT NULL,"
     " PRIMARY KEY (study_id, number, step),"
     " FOREIGN KEY (study_id, number) REFERENCES optirs_trials (study_id, number) ON DELETE CASCADE)",
+    /* 5: meta-training jobs and their curves (pg_meta_jobs.h).  The owning
+     * daemon (shard) writes every column but cancel_requested, which any
+     * daemon sets.  Independent of 1-4. */
+    "CREATE TABLE optirs_meta_jobs ("
+    " id text COLLATE \"C\" PRIMARY KEY CHECK (length(id) BETWEEN 1 AND 39),"
+    " tenant text NOT NULL CHECK (length(tenant) <= 63),"
+    " shard text NOT NULL CHECK (length(shard) BETWEEN 1 AND 255),"
+    " name text NOT NULL CHECK (length(name) <= 255),"
+    " source text NOT NULL CHECK (length(source) <= 15),"
+    " status text NOT NULL CHECK (length(status) <= 15),"
+    " config_json text NOT NULL CHECK (length(config_json) <= 1048576),"
+    " created_ms bigint NOT NULL, updated_ms bigint NOT NULL,"
+    " step bigint NOT NULL, outer_steps bigint NOT NULL, wall_s double precision NOT NULL,"
+    " error text CHECK (length(error) <= 4096),"
+    " weights_name text CHECK (length(weights_name) <= 255), weights_version bigint NOT NULL,"
+    " cancel_requested boolean NOT NULL DEFAULT false);"
+    "CREATE INDEX optirs_meta_jobs_tenant ON optirs_meta_jobs (tenant, created_ms DESC, id);"
+    "CREATE INDEX optirs_meta_jobs_order ON optirs_meta_jobs (created_ms DESC, id);"
+    "CREATE INDEX optirs_meta_jobs_shard ON optirs_meta_jobs (shard, status);"
+    "CREATE TABLE optirs_meta_curve ("
+    " job_id text COLLATE \"C\" NOT NULL REFERENCES optirs_meta_jobs (id) ON DELETE CASCADE,"
+    " step bigint NOT NULL, meta_loss double precision NOT NULL, grad_norm double precision NOT NULL,"
+    " PRIMARY KEY (job_id, step))",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == PG_CONN_SCHEMA_VERSION,
                "one migration per schema version");

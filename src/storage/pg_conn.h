@@ -24,8 +24,9 @@
 #define PG_CONN_CONNECT_TIMEOUT_S   "2"
 #define PG_CONN_STATEMENT_TIMEOUT_MS "5000"
 /* 1: API keys (pg_keys.h); 2: weights records (pg_weights.h); 3: the session
- * index (pg_sessions.h); 4: studies (pg_studies.h). */
-#define PG_CONN_SCHEMA_VERSION      4
+ * index (pg_sessions.h); 4: studies (pg_studies.h); 5: meta-training jobs
+ * (pg_meta_jobs.h). */
+#define PG_CONN_SCHEMA_VERSION      5
 
 /* Opens a connection.  NULL on failure, with the reason in err (errn bytes). */
 PGconn *pg_conn_open(const char *target, char *err, size_t errn);

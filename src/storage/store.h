@@ -366,6 +366,30 @@ int store_meta_job_find_resumable(store *s, const char *name, const char *config
 int store_meta_curve(store *s, const char *id, int (*fn)(void *ctx, int64_t step, double meta_loss, double grad_norm),
                      void *ctx);
 
+/* The cluster's meta-training jobs (pg_meta_jobs.h), in cluster mode: opened
+ * once meta_jobs' start-up marked this file's unfinished jobs (the open
+ * reconciles this shard's rows with them); cancel(ctx, id) runs on the
+ * module's thread for a job of this shard whose cancel was asked through
+ * the database.  From then on store_meta_job_insert records a job in the
+ * cluster database first (ERR_CLUSTER_DB, and nothing here, when it cannot)
+ * and store_meta_job_update / store_meta_curve_add queue the job's copy
+ * (touch: state = a status change, cancel = a cancel asked here).  The
+ * reads and the cancel request are pg_meta_jobs_*'s, ERR_NOT_FOUND without
+ * the module.  store_close closes it first. */
+typedef int (*store_cluster_job_fn)(void *ctx, const store_meta_job_row *j, const char *shard, int cancel_requested);
+int  store_cluster_meta_open(store *s, const char *target, const char *shard,
+                             void (*cancel)(void *ctx, const char *id), void *ctx, char *err, size_t errn);
+void store_cluster_meta_close(store *s);
+int  store_cluster_meta_on(store *s);
+void store_cluster_meta_touch(store *s, const char *id, int state, int cancel);
+int  store_cluster_meta_page(store *s, const char *tenant, int64_t after_ms, const char *after_id, int limit,
+                             store_cluster_job_fn fn, void *ctx, char *err, size_t errn);
+int  store_cluster_meta_get(store *s, const char *id, store_cluster_job_fn fn, void *ctx, char *err, size_t errn);
+int  store_cluster_meta_curve(store *s, const char *id,
+                              int (*fn)(void *ctx, int64_t step, double meta_loss, double grad_norm), void *ctx,
+                              char *err, size_t errn);
+int  store_cluster_meta_request_cancel(store *s, const char *id, char *err, size_t errn);
+
 /* ---- step analytics (store_analytics.c) ---------------------------------
  * Per-step extras (the cosine between consecutive updates, the
  * update/parameter ratio, the learned lr multiplier, per-tensor norms and

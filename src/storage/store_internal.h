@@ -237,6 +237,11 @@ struct store {
     struct pg_sessions *csess;
     /* the cluster's studies (store_cluster_studies_open, pg_studies.h), or NULL */
     struct pg_studies *cstudies;
+    /* the cluster's meta-training jobs (store_cluster_meta_open), or NULL;
+     * cmeta_cancel is the daemon's (a cancel asked through the database) */
+    struct pg_meta_jobs *cmeta;
+    void              (*cmeta_cancel)(void *ctx, const char *id);
+    void               *cmeta_cancel_ctx;
 };
 
 /* Cluster mode: fn(ctx) on the keys' refresh thread after each read

@@ -297,6 +297,7 @@ void store_close(store *s)
 {
     if (!s) return;
     store_cluster_sessions_close(s);
+    store_cluster_meta_close(s);   /* its thread reads this file */
     pg_studies_close(s->cstudies);
     s->cstudies = NULL;
     pg_keys_close(s->cluster);   /* first: its thread runs the weights' sync */

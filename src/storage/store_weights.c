@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "errors.h"
+#include "pg_meta_jobs.h"
 #include "pg_weights.h"
 #include "store.h"
 #include "store_internal.h"
@@ -280,7 +281,15 @@ static int job_insert_fn(sqlite3 *db, void *ctx)
 int store_meta_job_insert(store *s, const store_meta_job_row *j)
 {
     if (!s || !j || !j->id || !j->name || !j->source || !j->status || !j->config_json) return ERR_INVALID_ARGUMENT;
-    return store_call(s, job_insert_fn, (void *)j);
+    if (!s->cmeta) return store_call(s, job_insert_fn, (void *)j);
+    /* Cluster mode: the cluster first (a job it cannot record is not
+     * started), then this file, the job's authority; when this file fails
+     * the queued write finds no row and marks the cluster's "interrupted". */
+    store_meta_job_row row = *j;
+    if (!row.created_ms) row.created_ms = wall_ms();
+    int rc = pg_meta_jobs_insert(s->cmeta, &row);
+    if (!rc && (rc = store_call(s, job_insert_fn, &row)) != 0) pg_meta_jobs_touch(s->cmeta, row.id, 1, 0);
+    return rc;
 }
 
 typedef struct jupd_ctx {
@@ -326,6 +335,7 @@ int store_meta_job_update(store *s, const char *id, const char *status, int64_t 
     /* The caller's buffers outlive the call: store_call waits for the commit. */
     jupd_ctx c = {id, status, error, wname, step, wversion, wall_s, checkpoint, checkpoint_len, 0};
     int rc = store_call(s, job_update_fn, &c);
+    if (!rc && c.changed && s->cmeta) pg_meta_jobs_touch(s->cmeta, id, status != NULL, 0);   /* queued, never waited on */
     return rc ? rc : c.changed ? 0 : ERR_NOT_FOUND;
 }
 
@@ -351,7 +361,9 @@ int store_meta_curve_add(store *s, const char *id, int64_t step, double meta_los
 {
     if (!s || !id) return ERR_INVALID_ARGUMENT;
     curve_ctx c = {id, step, meta_loss, grad_norm};
-    return store_call(s, curve_add_fn, &c);
+    int rc = store_call(s, curve_add_fn, &c);
+    if (!rc && s->cmeta) pg_meta_jobs_touch(s->cmeta, id, 0, 0);
+    return rc;
 }
 
 static int jobs_interrupt_fn(sqlite3 *db, void *ctx)

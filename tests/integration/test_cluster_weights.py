@@ -33,10 +33,10 @@ def blob_of(d, ref, version=None):
     return data
 
 
-def job_end(d, jid, bound=60):
+def job_end(d, jid, bound=60, query=""):
     deadline = time.monotonic() + bound
     while True:
-        st, job = d.json("GET", f"/v1/meta/jobs/{jid}")
+        st, job = d.json("GET", f"/v1/meta/jobs/{jid}{query}")
         assert st == 200, job
         if job["status"] not in ("queued", "running") or time.monotonic() > deadline:
             return job
@@ -147,6 +147,10 @@ def test_without_postgresql_imports_fail_cleanly_and_sessions_go_on(make_daemon,
     assert a.request("POST", "/v1/weights?name=shared", vision, BIN)[0] == 201
     assert wait_until(lambda: has(b, "shared", 1), 5)
     sid, first = updates(b, "shared")
+    # A meta job running when PostgreSQL goes (long enough to outlive the kill).
+    st, orphan = a.json("POST", "/v1/meta/jobs", dict(TINY, name="orphan", outer_steps=3000, checkpoint_every=1000))
+    assert st == 202, orphan
+    assert wait_until(lambda: a.json("GET", f"/v1/meta/jobs/{orphan['id']}?scope=local")[1]["step"] > 0, 30)
 
     pg.kill()
     # Imports answer 503 and store nothing, on either daemon.
@@ -161,10 +165,11 @@ def test_without_postgresql_imports_fail_cleanly_and_sessions_go_on(make_daemon,
     assert b.json("GET", "/v1/weights/shared")[0] == 200
     assert updates(b, "shared")[1] == first
     assert error_code(a, "GET", "/v1/weights/shared")[0] == 200
-    # A meta job cannot publish its record: it fails and says why; nothing is stored.
-    st, job = a.json("POST", "/v1/meta/jobs", dict(TINY, name="orphan"))
-    assert st == 202, job
-    job = job_end(a, job["id"])
+    # A meta job cannot be recorded in the cluster: 503, and none starts (test_cluster_meta_jobs.py) …
+    st, job = a.json("POST", "/v1/meta/jobs", dict(TINY, name="never"))
+    assert st == 503 and job["error"]["code"] == "cluster_db_unavailable", job
+    # … and the running one cannot publish its record: it fails and says why; nothing is stored.
+    job = job_end(a, orphan["id"], 120, "?scope=local")
     assert job["status"] == "failed" and "cluster database" in json.dumps(job), job
     assert a.json("GET", "/v1/weights/orphan")[0] == 404
 
@@ -191,12 +196,15 @@ def test_a_meta_launcher_job_gives_its_record_to_the_cluster(make_daemon, pg, mo
 
 
 def test_a_database_of_the_keys_only_schema_is_migrated(make_daemon, pg):
-    """Schema version 1 (keys only) gains the later tables (weights, the session index, studies)
+    """Schema version 1 (keys only) gains the later tables (weights, the session index, studies, meta jobs)
     at the first start of this build."""
     a = make_daemon("--cluster-db", pg.uri).start()
     a.stop()
+    # Every table of the later steps goes, whatever their number.
     r = pg_run("psql", "-h", pg.dir, "-U", PG_USER, "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-c",
-               "DROP TABLE optirs_weights, optirs_sessions, optirs_trial_values, optirs_trials, optirs_studies;"
+               "DO $$DECLARE t text; BEGIN FOR t IN SELECT tablename FROM pg_tables WHERE tablename LIKE 'optirs%'"
+               " AND tablename NOT IN ('optirs_api_keys', 'optirs_schema') LOOP"
+               " EXECUTE 'DROP TABLE IF EXISTS ' || quote_ident(t) || ' CASCADE'; END LOOP; END$$;"
                " UPDATE optirs_schema SET version = 1")
     assert r.returncode == 0, r.stderr
     a.start()
@@ -204,4 +212,4 @@ def test_a_database_of_the_keys_only_schema_is_migrated(make_daemon, pg):
     assert a.request("POST", "/v1/weights?name=after", blob_of(a, "mlp_lopt.text"), BIN)[0] == 201
     assert wait_until(lambda: has(b, "after", 1), 5)
     r = pg_run("psql", "-h", pg.dir, "-U", PG_USER, "-d", "postgres", "-tAc", "SELECT version FROM optirs_schema")
-    assert int(r.stdout.decode().strip()) == 4, r.stdout   # weights (2), the session index (3), studies (4)
+    assert int(r.stdout.decode().strip()) == 5, r.stdout   # weights (2), the session index (3), studies (4), meta jobs (5)
