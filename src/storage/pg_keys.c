@@ -206,16 +206,25 @@ static void *refresh_thread(void *arg)
             }
             continue;
         }
-        if (wait_for(pk, PQsocket(pk->l), next_read - mono_s())) break;
-        if (!PQconsumeInput(pk->l)) {
-            drop_listen(pk, PQerrorMessage(pk->l));
-            continue;
-        }
+        /* A notification that came while refresh's statement ran on this
+         * connection is in libpq's queue already, not on the socket: take
+         * those before waiting, or a revocation would wait for the re-read. */
         int notified = 0;
         PGnotify *nt;
         while ((nt = PQnotifies(pk->l)) != NULL) {
             notified = 1;
             PQfreemem(nt);
+        }
+        if (!notified) {
+            if (wait_for(pk, PQsocket(pk->l), next_read - mono_s())) break;
+            if (!PQconsumeInput(pk->l)) {
+                drop_listen(pk, PQerrorMessage(pk->l));
+                continue;
+            }
+            while ((nt = PQnotifies(pk->l)) != NULL) {
+                notified = 1;
+                PQfreemem(nt);
+            }
         }
         if (!notified && mono_s() < next_read) continue;
         int rc = refresh(pk);
