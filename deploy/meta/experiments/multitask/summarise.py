@@ -10,6 +10,7 @@ import sys
 ARMS = [("shipped mlp_lopt (the common start, no training)", "mlp_lopt"),
         ("(a) one shared network", "mt_shared"),
         ("(b) shared trunk + FiLM rows", "mt_film"),
+        ("(b) its trunk alone, no row (ablation)", "mt_film_trunk"),
         ("(c) separate per-domain networks", "mt_sep_{d}")]
 DOMAINS = ["vision", "text", "tabular"]
 SUM = re.compile(r"^summary \(([^,]+), suite [^)]+\): beats tuned Adam on (\d+) of (\d+)")
@@ -50,6 +51,8 @@ def main(out):
             print(f"| {d} | {label} | {r['wins']} of {r['n']} | {r['med']} | {r['worst']} | {r['hmed']} | {r['hworst']} |")
     print()
     for label, rec in ARMS[1:]:
+        if rec == "mt_film_trunk":
+            continue
         names = [rec.format(d=d) for d in DOMAINS] if "{d}" in rec else [rec]
         w = [wall(os.path.join(out, f"{n}.train.log")) for n in names]
         print(f"meta-training wall time, {label}: " + ", ".join(f"{n} {x:.0f} s" if x else f"{n} ?" for n, x in zip(names, w)))
