@@ -188,3 +188,27 @@ def test_meta_job_with_film(daemon):
             assert body["status"] == "failed", (bad, body)
         else:
             assert st == 400, (bad, body)
+
+
+def test_adapt_job_on_a_film_base_keeps_the_rows(daemon):
+    """An adapt job from a FiLM base is a FiLM job: the result carries the rows,
+    only the new task's domain's row moves."""
+    tiny = {"name": "film_base", "tasks": ["quadratic dim=5"], "particles": 4, "unroll": 5, "outer_steps": 2,
+            "checkpoint_every": 2, "estimator": "pes", "horizon_min": 10, "horizon_max": 20, "film": 1}
+    st, job = daemon.json("POST", "/v1/meta/jobs", tiny)
+    assert st == 202, job
+    assert wait_done(daemon, job["id"])["status"] == "done"
+    st, job = daemon.json("POST", "/v1/meta/jobs", {"method": "adapt", "base": "film_base", "name": "film_ad",
+                                                    "tasks": ["logistic_regression dim=5"], "outer_steps": 2})
+    assert st == 202, job
+    job = wait_done(daemon, job["id"])
+    assert job["status"] == "done", job
+    assert job["config"]["film"] == 1
+    _, _, b0 = daemon.request("GET", "/v1/weights/film_base/blob")
+    _, _, b1 = daemon.request("GET", "/v1/weights/film_ad/blob")
+    _, H, d0, t0 = parse_weights_blob(b0)
+    _, _, d1, t1 = parse_weights_blob(b1)
+    assert d0 & FILM_BIT and d1 & FILM_BIT and len(t1) == len(t0) == 213 + 8 * H
+    r0, r1 = t0[213:].reshape(4, 2 * H), t1[213:].reshape(4, 2 * H)
+    assert np.array_equal(r0[0], r1[0]) and np.array_equal(r0[1], r1[1])   # vision, text: untouched
+    assert not np.array_equal(r0[2], r1[2])                                 # tabular: the new task's
