@@ -262,6 +262,7 @@ int cli_meta_train_on(int argc, char **argv, const cli_transport *tr)
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     int nthreads = sp.threads > 0 ? sp.threads : (int)(cores > 0 ? cores : 1);
     size_t ntheta = lopt_theta_count(lopt_arch_from_name(sp.mc.optimizer), sp.mc.hidden, sp.mc.depth);
+    if (sp.mc.film) ntheta += lopt_film_count(sp.mc.hidden);   /* the FiLM rows */
     static const char *const est[] = {"es", "pes", "tbptt"};
     printf("meta-train job %s%s: %s %dx%d (%zu meta-parameters), %s, %d particles, unroll %d, %lld outer steps, "
            "%d %s, db %s\n",

@@ -61,6 +61,7 @@ typedef struct eval_plan {
     int               nseeds;
     const char       *optimizer, *weights;
     const eval_sets  *sets;            /* applied to the learned optimizer's config */
+    int               film_trunk;      /* 1: a FiLM record runs on its trunk (no row) */
     pthread_mutex_t   mu;
     pthread_cond_t    cv;
     eval_job         *queue;           /* front: queue[head .. n) ; extensions are put at head − 1 */
@@ -89,6 +90,8 @@ static int run_job(eval_plan *pl, const eval_job *j)
     if (j->kind == KIND_LO) {
         rc = opt_config_defaults(&oc, pl->optimizer);
         oc.weights = pl->weights;
+        /* a FiLM record (lopt.h) runs each entry on its domain's row, as a session of that domain would */
+        oc.film_row = pl->film_trunk ? 0 : lopt_film_row(e->domain);
         for (int k = 0; !rc && k < pl->sets->n; k++) rc = opt_config_set(&oc, pl->sets->name[k], pl->sets->value[k]);
         out = pl->st[j->task].lo;
     } else {
@@ -170,10 +173,12 @@ static int eval_usage(void)
                     "    without .suite (the format: docs/learned-optimizers.md#how-they-compare);\n"
                     "  --domain D: only the suite's entries of domain D (vision, text, tabular, synthetic);\n"
                     "    recorded under SUITE.D (e.g. test.vision);\n"
+                    "  a FiLM record runs each entry on the row of the entry's domain; --film-trunk: on its\n"
+                    "    trunk alone (no row);\n"
                     "  --lr: the learned optimizer's lr in (0, 10] (its step scales with lr / 1e-3);\n"
                     "  --set NAME=VALUE: a hyperparameter of the learned optimizer (its names and ranges:\n"
                     "        GET /v1/optimizers), up to 8; --lr X is --set lr=X;\n"
-                    "  with --lr or --set the figures are printed, not recorded.\n");
+                    "  with --lr, --set or --film-trunk the figures are printed, not recorded.\n");
     return 2;
 }
 
@@ -414,6 +419,7 @@ int cli_eval(int argc, char **argv)
 {
     const char *wref = NULL, *suite = NULL, *suite_file = NULL, *db_flag = NULL, *hs = "1000,5000", *only = NULL;
     long nseeds = 5, threads = 0;
+    int film_trunk = 0;
     eval_sets sets = {0};
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--weights") == 0 && i + 1 < argc) wref = argv[++i];
@@ -421,6 +427,7 @@ int cli_eval(int argc, char **argv)
         else if (strcmp(argv[i], "--suite-file") == 0 && i + 1 < argc) suite_file = argv[++i];
         else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) db_flag = argv[++i];
         else if (strcmp(argv[i], "--domain") == 0 && i + 1 < argc) only = argv[++i];
+        else if (strcmp(argv[i], "--film-trunk") == 0) film_trunk = 1;
         else if (strcmp(argv[i], "--horizons") == 0 && i + 1 < argc) hs = argv[++i];
         else if (strcmp(argv[i], "--seeds") == 0 && i + 1 < argc) {
             if (cli_parse_int(argv[++i], 1, EVAL_MAX_SEEDS, &nseeds)) return eval_usage();
@@ -543,7 +550,7 @@ int cli_eval(int argc, char **argv)
     }
     int head = cap - ntasks * (1 + EVAL_GRID);
     eval_plan pl = {.suite = su, .st = st, .horizons = horizons, .nh = nh, .seeds = seeds, .nseeds = (int)nseeds,
-                    .optimizer = wc.arch, .weights = ref, .sets = &sets, .queue = queue, .head = head, .n = head,
+                    .optimizer = wc.arch, .weights = ref, .sets = &sets, .film_trunk = film_trunk, .queue = queue, .head = head, .n = head,
                     .cap = cap};
     pthread_mutex_init(&pl.mu, NULL);
     pthread_cond_init(&pl.cv, NULL);
@@ -569,6 +576,7 @@ int cli_eval(int argc, char **argv)
         else
             printf("LO with %s = %g\n", sets.name[k], sets.value[k]);
     }
+    if (film_trunk) printf("LO on the FiLM record's trunk alone (no row)\n");
     printf("final loss = mean training loss over the last 10%% of steps, held-out = the task's held-out loss after "
            "the last step, each averaged over seeds; Adam tuned = the best on training loss of lrs 10^(k/3), from "
            "[1e-4, 1e-1] widened at an edge holding a best until interior or at 1e-7 / 10 (marked *); "
@@ -594,7 +602,7 @@ int cli_eval(int argc, char **argv)
         goto out;
     }
     code = 0;
-    if (sets.n) {
+    if (sets.n || film_trunk) {
         /* the record's figures are its defaults' */
         printf("(figures with hyperparameters set: not recorded in %s)\n", ref);
         cJSON_Delete(ev);

@@ -63,11 +63,15 @@ int domain_check_record(const char *name, const char *arch, const char *domain, 
 }
 
 /* The record's domain and architecture, copied out of the store's row. */
-typedef struct rec_ctx { char domain[16]; char arch[32]; int64_t version; } rec_ctx;
+typedef struct rec_ctx { char domain[16]; char arch[32]; int64_t version; int film; } rec_ctx;
 
 static int rec_cb(void *ctx, const store_weights_row *w)
 {
     rec_ctx *c = ctx;
+    /* a FiLM record (lopt.h): mlp_lopt's trunk plus the rows */
+    size_t trunk = w->arch ? lopt_theta_count(lopt_arch_from_name(w->arch), w->hidden, w->depth) : 0;
+    c->film = trunk && lopt_arch_from_name(w->arch) == LOPT_ARCH_MLP &&
+              w->ntheta == (int64_t)(trunk + lopt_film_count(w->hidden));
     snprintf(c->domain, sizeof c->domain, "%s", w->domain ? w->domain : "");
     snprintf(c->arch, sizeof c->arch, "%s", w->arch ? w->arch : "");
     c->version = w->version;
@@ -89,12 +93,13 @@ int domain_resolve(store *db, spec *sp, char *msg, size_t cap)
                     "weights %s is the untrained network, which has no domain: give one of weights and domain",
                     LOPT_WEIGHTS_DEFAULT);
     if (sp->weights[0]) {
-        /* Both given: the record must carry the domain asked for. */
+        /* Both given: the record must carry the domain asked for, or be a
+         * FiLM record, whose row of that domain the session then uses. */
         if (meta_weights_parse_ref(sp->weights, name, sizeof name, &version)) return 0;   /* opt_init answers */
         int rc = store_weights_get(db, name, version, 0, rec_cb, &rc_);
         if (rc == ERR_NOT_FOUND) return 0;   /* opt_init answers, as without a domain */
         if (rc) return fail(msg, cap, ERR_STORAGE, "the weights records cannot be read");
-        if (strcmp(rc_.domain, sp->domain) != 0)
+        if (!rc_.film && strcmp(rc_.domain, sp->domain) != 0)
             return fail(msg, cap, ERR_INVALID_ARGUMENT,
                         "weights %s@%lld carry domain %s, not %s: give one of weights and domain, or records that agree",
                         name, (long long)rc_.version, rc_.domain, sp->domain);

@@ -20,9 +20,11 @@
  * "<arch>.<domain>@<newest version>" (pinned in its spec, so a restart keeps
  * it); when no such record exists the create is refused with
  * ERR_NO_DOMAIN_WEIGHTS, never silently served the general default.  With
- * both, the weights record must carry that domain; "@default"
- * (LOPT_WEIGHTS_DEFAULT: the untrained network, which has no domain) with
- * a domain is refused (ERR_INVALID_ARGUMENT).  Optimizers without
+ * both, the weights record must carry that domain, or be a FiLM record
+ * (lopt.h): the session then steps on its row of the domain (spec.c sets
+ * opt_config.film_row from the domain); "@default" (LOPT_WEIGHTS_DEFAULT:
+ * the untrained network, which has no domain) with a domain is refused
+ * (ERR_INVALID_ARGUMENT).  Optimizers without
  * weights records (classic ones) refuse a domain (spec.c).
  *
  * Thread rules: any thread (domain_resolve reads the store's pooled
@@ -53,7 +55,8 @@ int  domain_default_name(const char *arch, const char *domain, char *out, size_t
 int  domain_check_record(const char *name, const char *arch, const char *domain, char *msg, size_t cap);
 /* For a parsed create request with sp->domain set (see above): pins
  * sp->weights to the domain's default record, or checks that the given
- * weights carry sp->domain.  0 (also when sp->domain is empty), or
+ * weights carry sp->domain (or are a FiLM record, lopt.h: then the session
+ * uses its row of sp->domain).  0 (also when sp->domain is empty), or
  * ERR_NO_DOMAIN_WEIGHTS / ERR_INVALID_ARGUMENT / ERR_STORAGE with a message.
  * A weights record that does not exist is left to opt_init (ERR_NOT_FOUND
  * there, as without a domain). */

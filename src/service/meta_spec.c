@@ -72,6 +72,7 @@ static const key_def num_keys[] = {
     {"num_heads", K_I32, MC(heads), 1, LOPT_ATTN_MAX_HEADS},
     {"sequence_length", K_I32, MC(seq), 1, LOPT_ATTN_MAX_SEQ},
     {"hold_zero_grad", K_I32, MC(hold_zero_grad), 0, 1},
+    {"film", K_I32, MC(film), 0, 1},
     {"memory_reads", K_I32, MC(memory_reads), 0, 1},
     {"trust", K_DBL, MC(trust), 0, 1e6},
     {"maml_inner_steps", K_I32, MC(maml_inner_steps), 0, META_MAML_MAX_INNER},
@@ -413,6 +414,7 @@ int meta_spec_job_bytes(const meta_spec *sp, uint64_t *out, char *msg, size_t ca
     const meta_config *c = &sp->mc;
     uint64_t worst = 0;
     size_t ntheta = lopt_theta_count(lopt_arch_from_name(c->optimizer), c->hidden, c->depth);
+    if (c->film) ntheta += lopt_film_count(c->hidden);
     *out = 0;
     for (int i = 0; i < c->ntasks; i++) {
         task *t = NULL;
@@ -473,6 +475,10 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "memory_reads works with mem_lopt only%s%s", "", "");
     if (c->trust >= 0 && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "trust works with mlp_lopt only%s%s", "", "");
+    if (c->film && (lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP || c->estimator == META_TBPTT ||
+                    c->train != META_TRAIN_ALL))
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "film = 1 works with mlp_lopt, estimator es or pes and train = all "
+                    "only%s%s", "", "");
     if (c->objective == META_OBJ_REF && c->estimator == META_TBPTT)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective = ref works with estimator es or pes%s%s", "", "");
     if (c->estimator == META_TBPTT && meta_inner_trust(c) > 0)
@@ -583,6 +589,7 @@ cJSON *meta_spec_to_json(const meta_spec *sp)
     if (c->trust >= 0) cJSON_AddNumberToObject(o, "trust", c->trust);
     else cJSON_AddNullToObject(o, "trust");
     if (c->memory_reads >= 0) cJSON_AddNumberToObject(o, "memory_reads", c->memory_reads);
+    if (c->film) cJSON_AddNumberToObject(o, "film", 1);   /* only a FiLM run has it */
     if (c->maml_inner_steps) {
         cJSON_AddNumberToObject(o, "maml_inner_steps", c->maml_inner_steps);
         cJSON_AddNumberToObject(o, "maml_step", c->maml_step > 0 ? c->maml_step : 1.0);

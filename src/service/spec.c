@@ -8,6 +8,7 @@
 
 #include "adapt_spec.h"
 #include "domain.h"
+#include "lopt.h"
 #include "errors.h"
 #include "f32json.h"
 #include "jsonwalk.h"
@@ -435,6 +436,8 @@ int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int re
         rc = fail(&c, ERR_INVALID_ARGUMENT,
                   "optimizer %s has no weights records, so domain chooses nothing: drop it or use a learned optimizer",
                   c.optimizer);
+    /* a FiLM record's row (lopt.h): the domain's; 0 without one (the trunk). A plain record ignores it. */
+    if (!rc) sp->ocfg.film_row = lopt_film_row(sp->domain);
     if (!rc) rc = adapt_spec_check_kind(&sp->adapt, &sp->learner, opt_find(c.optimizer), msg, msgcap);
     if (!rc && c.have_schedule) {
         int k = opt_schedule_parse(c.schedule);

@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* lopt_weights_put: the depth word's bit that marks a FiLM record */
+#define LOPT_FILM_BIT 0x8000u
+
 static const float time_taus[LOPT_NTIME] = {1, 3, 10, 30, 100, 300, 1000, 3000, 10000};
 
 const char *lopt_arch_name(int arch)
@@ -65,10 +68,48 @@ int lopt_weights_init_default(lopt_weights *w, int arch, int hidden, int depth, 
     return 0;
 }
 
+size_t lopt_film_count(int hidden)
+{
+    return (size_t)LOPT_FILM_NDOM * 2 * (size_t)(hidden > 0 ? hidden : 0);
+}
+
+static const char *const film_domains[LOPT_FILM_NDOM] = {"vision", "text", "tabular", "synthetic"};
+
+int lopt_film_row(const char *domain)
+{
+    if (!domain) return 0;
+    for (int r = 0; r < LOPT_FILM_NDOM; r++)
+        if (strcmp(domain, film_domains[r]) == 0) return r + 1;
+    return 0;
+}
+
+const char *lopt_film_domain(int row)
+{
+    return row >= 1 && row <= LOPT_FILM_NDOM ? film_domains[row - 1] : NULL;
+}
+
+int lopt_weights_set_film(lopt_weights *w)
+{
+    if (w->arch != LOPT_ARCH_MLP) return ERR_INVALID_ARGUMENT;
+    if (w->film) return 0;
+    size_t H = (size_t)w->hidden, n = w->ntheta + lopt_film_count(w->hidden);
+    float *t = realloc(w->theta, n * sizeof(float));
+    if (!t) return ERR_NO_MEMORY;
+    for (size_t r = 0; r < LOPT_FILM_NDOM; r++) {
+        float *row = t + w->ntheta + r * 2 * H;
+        for (size_t i = 0; i < H; i++) { row[i] = 1.0f; row[H + i] = 0.0f; }
+    }
+    w->theta = t;
+    w->ntheta = n;
+    w->film = 1;
+    return 0;
+}
+
 int lopt_weights_copy(lopt_weights *dst, const lopt_weights *src)
 {
     int rc = lopt_weights_init(dst, src->arch, src->hidden, src->depth);
-    if (rc) return rc;
+    if (!rc && src->film) rc = lopt_weights_set_film(dst);
+    if (rc) { lopt_weights_deinit(dst); return rc; }
     if (dst->ntheta != src->ntheta) { lopt_weights_deinit(dst); return ERR_INVALID_ARGUMENT; }
     memcpy(dst->theta, src->theta, src->ntheta * sizeof(float));
     dst->mup_base = src->mup_base;
@@ -106,7 +147,7 @@ void lopt_weights_put(blob_writer *bw, const lopt_weights *w)
     const lopt_arch *a = lopt_arch_by_id(w->arch);
     uint32_t hi = a && a->heads_hp ? (uint32_t)(w->heads & 0xff) | (uint32_t)(w->seq & 0xff) << 8
                                    : (uint32_t)w->mup_base;
-    blob_put_u32(bw, (uint32_t)w->depth | hi << 16);
+    blob_put_u32(bw, (uint32_t)w->depth | (w->film ? LOPT_FILM_BIT : 0u) | hi << 16);
     blob_put_u64(bw, (uint64_t)w->ntheta);
     blob_put_f32s(bw, w->theta, w->ntheta);
 }
@@ -116,7 +157,8 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
     memset(w, 0, sizeof *w);
     uint32_t arch = blob_get_u32(br), hidden = blob_get_u32(br), depth = blob_get_u32(br);
     uint32_t mup = depth >> 16;
-    depth &= 0xffffu;
+    int film = (depth & LOPT_FILM_BIT) != 0;
+    depth &= 0xffffu & ~LOPT_FILM_BIT;
     uint64_t n = blob_get_u64(br);
     if (blob_reader_status(br)) return ERR_CORRUPT;
     const lopt_arch *a = lopt_arch_by_id((int)arch);
@@ -127,14 +169,16 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
         if ((heads == 0) != (seq == 0) || (heads && (hidden == 0 || hidden % (uint32_t)heads != 0)))
             return ERR_CORRUPT;
     }
-    if (mup && arch != LOPT_ARCH_MLP) return ERR_CORRUPT;
+    if ((mup || film) && arch != LOPT_ARCH_MLP) return ERR_CORRUPT;
     if (hidden > LOPT_MAX_HIDDEN || depth > LOPT_MAX_DEPTH) return ERR_CORRUPT;
     size_t count = lopt_theta_count((int)arch, (int)hidden, (int)depth);
-    /* an older, shorter record of the architecture (lopt_arch.legacy_tail) */
-    int legacy = a && a->legacy_tail && count && n == count - a->legacy_tail;
+    /* an older, shorter record of the architecture (lopt_arch.legacy_tail); never a FiLM one */
+    int legacy = !film && a && a->legacy_tail && count && n == count - a->legacy_tail;
+    if (film && count) count += lopt_film_count((int)hidden);
     if ((count != n && !legacy) || n == 0) return ERR_CORRUPT;
     int rc = lopt_weights_init(w, (int)arch, (int)hidden, (int)depth);
-    if (rc) return rc;
+    if (!rc && film) rc = lopt_weights_set_film(w);
+    if (rc) { lopt_weights_deinit(w); return rc; }
     blob_get_f32s(br, w->theta, (size_t)n);
     if (blob_reader_status(br)) { lopt_weights_deinit(w); return ERR_CORRUPT; }
     w->mup_base = (int)mup;
@@ -272,6 +316,7 @@ int lopt_weights_resolve_shape(const opt_config *cfg, int arch, int hidden, int 
     if (w) { hidden = w->hidden; depth = w->depth; }
     size_t nt = lopt_theta_count(arch, hidden, depth);
     if (!nt) return ERR_INVALID_ARGUMENT;
+    if (w && w->film) nt += lopt_film_count(hidden);
     *out_hidden = hidden;
     *out_depth = depth;
     *out_ntheta = nt;

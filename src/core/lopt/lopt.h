@@ -61,9 +61,35 @@ typedef struct lopt_weights {
     int    heads, seq;  /* attn_lopt: the num_heads and sequence_length it runs at, part of the
                            record as mup_base is (0: not set, the session's hyperparameters);
                            0 for the other architectures */
+    int    film;      /* mlp_lopt: 1 = a FiLM record (below), 0 = a plain one */
     size_t ntheta;
     float *theta;     /* (ntheta) owned: lopt_weights_deinit frees */
 } lopt_weights;
+
+/* FiLM records (mlp_lopt only; docs/meta-learning.md#multi-task-optimizer).
+ * A FiLM record is a plain mlp_lopt theta (the shared trunk,
+ * lopt_theta_count values) followed by LOPT_FILM_NDOM rows, one per task
+ * domain in the order vision, text, tabular, synthetic; row r is
+ * (gamma (H), beta (H)) and scales and shifts the first hidden layer's
+ * pre-activation:  h = relu(gamma ⊙ (W0·x + b0) + beta).  The optimizer
+ * folds the chosen row into the first layer once per step (W0' = gamma·W0,
+ * b0' = gamma·b0 + beta: lopt_mlp_film_fold), so every kernel runs the
+ * plain network on the folded theta.  opt_config.film_row picks the row
+ * (lopt_film_row: 1..LOPT_FILM_NDOM); 0 means no row, i.e. the trunk as it
+ * is (the identity gamma = 1, beta = 0, bit for bit).  A new row is the
+ * identity, so an untrained FiLM record steps exactly as its trunk. */
+#define LOPT_FILM_NDOM 4
+/* Values the FiLM rows add to theta: LOPT_FILM_NDOM · 2 · hidden. */
+size_t      lopt_film_count(int hidden);
+/* 1..LOPT_FILM_NDOM for "vision", "text", "tabular", "synthetic" (exactly),
+ * 0 for anything else (NULL, "", "mixed", other spellings). */
+int         lopt_film_row(const char *domain);
+/* The domain of row 1..LOPT_FILM_NDOM, NULL otherwise. */
+const char *lopt_film_domain(int row);
+/* Makes w (mlp_lopt) a FiLM record: appends LOPT_FILM_NDOM identity rows;
+ * a FiLM record is left as it is.  0, ERR_INVALID_ARGUMENT (another
+ * architecture) or ERR_NO_MEMORY (w unchanged). */
+int         lopt_weights_set_film(lopt_weights *w);
 
 /* "mlp_lopt" / "lstm_lopt" / "nn_adam" / "attn_lopt" for an arch, NULL for an unknown one;
  * and the reverse (-1 when unknown). */
@@ -102,7 +128,9 @@ int    lopt_mup_first(const layout *lay);
 
 /* BLOB_KIND_WEIGHTS blob: arch, hidden, depth (mup_base in its upper 16
  * bits: records without µP read as before; for an architecture with
- * heads_hp, heads in bits 16..23 and seq in 24..31 instead), ntheta, theta.  The caller
+ * heads_hp, heads in bits 16..23 and seq in 24..31 instead; bit 15 set for a
+ * FiLM record, which a reader without FiLM refuses as a depth out of
+ * range), ntheta, theta.  The caller
  * frees *out with free().  Load returns 0 or ERR_CORRUPT/ERR_NO_MEMORY and
  * initialises w (deinit it afterwards). */
 int  lopt_weights_save(const lopt_weights *w, uint8_t **out, size_t *out_len);

@@ -58,6 +58,14 @@ void lopt_mlp_net_loop(const float *theta, int hidden, int depth, const float *b
                        const float *x, size_t ld, size_t cnt, float *work, float *out0, float *out1);
 void lopt_mlp_net_blas(const float *theta, int hidden, int depth, const float *bias0,
                        const float *x, size_t ld, size_t cnt, float *work, float *out0, float *out1);
+/* FiLM (lopt.h): out (lopt_theta_count(MLP, hidden, depth) floats) = the
+ * trunk of the FiLM theta `theta` with row `row` (1..LOPT_FILM_NDOM) folded
+ * into the first layer: W0'[i][c] = gamma_i · W0[i][c] for every input c
+ * (the time features' columns too), b0'[i] = gamma_i · b0[i] + beta_i.
+ * Exact algebra; in floats the folded network equals the unfolded
+ * h = relu(gamma ⊙ (W0·x + b0) + beta) within rounding, and a plain record
+ * holding W0', b0' steps bit for bit as the FiLM record on that row. */
+void lopt_mlp_film_fold(const float *theta, int hidden, int depth, int row, float *out);
 /* Which path mlp_lopt's step takes (for tests and benchmarks; set it only
  * while no optimizer steps).  LOPT_KERNEL_LOOP: lopt_features_update +
  * lopt_features_block + lopt_mlp_net_loop (the reference);

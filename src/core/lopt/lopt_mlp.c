@@ -24,6 +24,8 @@
  *   Ws (LOPT_MLP_SCALE_IN), bs (1)    the step-scale head (zero by default:
  *                                     s = 1; weights saved before the head
  *                                     existed load with it zero, lopt.c)
+ *   FiLM records only (lopt.h): LOPT_FILM_NDOM rows (gamma (H), beta (H));
+ *   the step folds opt_config.film_row's row into W0, b0 first (0: none).
  * Safeguard (hyperparameter `guard` = k, 0 = off): after a tensor's update
  * u is computed, when RMS(u) > k · base or u holds a non-finite value, the
  * whole tensor takes the tensor-normalised Adam step instead:
@@ -149,6 +151,18 @@ static void mlp_view_of(const float *theta, int hidden, int depth, mlp_view *v)
     v->head = p;
 }
 
+void lopt_mlp_film_fold(const float *theta, int hidden, int depth, int row, float *out)
+{
+    size_t H = (size_t)hidden, nt = lopt_mlp_theta_count(hidden, depth);
+    memcpy(out, theta, nt * sizeof(float));
+    const float *gamma = theta + nt + (size_t)(row - 1) * 2 * H, *beta = gamma + H;
+    float *W0 = out + LOPT_NDECAY, *b0 = W0 + H * MLP_IN;
+    for (size_t i = 0; i < H; i++) {
+        for (size_t c = 0; c < MLP_IN; c++) W0[i * MLP_IN + c] = gamma[i] * W0[i * MLP_IN + c];
+        b0[i] = gamma[i] * b0[i] + beta[i];
+    }
+}
+
 float lopt_mlp_tensor_scale(const float *head, const float *tens, const float *tf)
 {
     float z = head[LOPT_MLP_SCALE_IN];
@@ -234,6 +248,7 @@ typedef struct mlp_state {
     float *work;               /* (2 H, MLP_BLOCK) */
     float *out;                /* (2, MLP_BLOCK) */
     float *bias0;              /* (H) */
+    float *thf;                /* (trunk) FiLM: the trunk with the row folded in (lopt_mlp_film_fold) */
     int guard_fallbacks;       /* tensors that fell back in the last step (not saved) */
     int trust_scaled;          /* tensors the trust scaled down in the last step (not saved) */
     int mup_first;             /* lopt_mup_first of the layout */
@@ -259,7 +274,7 @@ static void mlp_deinit(opt *o)
     if (!s) return;
     lopt_weights_deinit(&s->w);
     free(s->ft); free(s->acc); free(s->rowsum); free(s->colsum);
-    free(s->x); free(s->work); free(s->out); free(s->bias0);
+    free(s->x); free(s->work); free(s->out); free(s->bias0); free(s->thf);
     free(s);
     o->state = NULL;
 }
@@ -267,10 +282,11 @@ static void mlp_deinit(opt *o)
 static int mlp_alloc_scratch(mlp_state *s)
 {
     size_t H = (size_t)s->w.hidden;
-    free(s->work); free(s->bias0);
+    free(s->work); free(s->bias0); free(s->thf);
     s->work = malloc(2 * H * MLP_BLOCK * sizeof(float));
     s->bias0 = malloc(H * sizeof(float));
-    return (s->work && s->bias0) ? 0 : ERR_NO_MEMORY;
+    s->thf = malloc(lopt_mlp_theta_count(s->w.hidden, s->w.depth) * sizeof(float));
+    return (s->work && s->bias0 && s->thf) ? 0 : ERR_NO_MEMORY;
 }
 
 /* Floats of the accumulator block for lay (m1..m3 and v per element, then
@@ -305,7 +321,7 @@ static int mlp_state_bytes(const opt_config *cfg, const layout *lay, uint64_t *o
     if (rc) return rc;
     int64_t maxr, maxc;
     uint64_t floats = mlp_nacc(lay, &maxr, &maxc);
-    floats = opt_bytes_add(floats, (uint64_t)maxr + (uint64_t)maxc + nt + (uint64_t)H);
+    floats = opt_bytes_add(floats, (uint64_t)maxr + (uint64_t)maxc + 2 * (uint64_t)nt + (uint64_t)H);
     floats = opt_bytes_add(floats, (LOPT_NFEAT + 2 + 2 * (uint64_t)H) * MLP_BLOCK);
     uint64_t b = opt_bytes_add(opt_bytes_mul(floats, sizeof(float)),
                                (uint64_t)lay->ntensors * sizeof(lopt_feat_tensor));
@@ -439,6 +455,10 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
     mlp_state *s = o->state;
     const float *theta = s->w.theta;
     int H = s->w.hidden;
+    if (s->w.film && o->cfg.film_row >= 1 && o->cfg.film_row <= LOPT_FILM_NDOM) {
+        lopt_mlp_film_fold(s->w.theta, H, s->w.depth, o->cfg.film_row, s->thf);
+        theta = s->thf;   /* every kernel runs the plain network on the folded trunk */
+    }
     float b[LOPT_NDECAY], tf[LOPT_NTIME];
     for (int k = 0; k < LOPT_NDECAY; k++) b[k] = lopt_sigmoidf(theta[k]);
     lopt_time_features(o->t + 1, tf);

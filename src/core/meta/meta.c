@@ -132,7 +132,9 @@ static void side_free(side *s)
     memset(s, 0, sizeof *s);
 }
 
-static int make_opt(const meta_config *c, const float *theta, const layout *lay, opt *o)
+/* The learned optimizer with theta on a task of `domain` (film: the FiLM
+ * row of that domain, lopt.h). */
+static int make_opt(const meta_config *c, const float *theta, const layout *lay, const char *domain, opt *o)
 {
     opt_config oc;
     int rc = meta_inner_config(c, &oc);
@@ -141,6 +143,11 @@ static int make_opt(const meta_config *c, const float *theta, const layout *lay,
     if (rc) return rc;
     lopt_weights *w = lopt_opt_weights(o);
     if (!w) { opt_deinit(o); return ERR_INVALID_ARGUMENT; }
+    if (c->film) {
+        rc = lopt_weights_set_film(w);
+        if (rc) { opt_deinit(o); return rc; }
+        o->cfg.film_row = lopt_film_row(domain);
+    }
     if (theta) memcpy(w->theta, theta, w->ntheta * sizeof(float));
     w->mup_base = c->mup_base;
     return 0;
@@ -174,7 +181,7 @@ static int side_reset(const meta_config *c, side *s, task *tk, const float *thet
         s->upd = malloc(tk->n * sizeof(float));
         if (!s->params || !s->grad || !s->upd) return ERR_NO_MEMORY;
     }
-    int rc = ref_lr > 0 ? make_ref_opt(ref_lr, &tk->lay, &s->o) : make_opt(c, theta, &tk->lay, &s->o);
+    int rc = ref_lr > 0 ? make_ref_opt(ref_lr, &tk->lay, &s->o) : make_opt(c, theta, &tk->lay, tk->domain, &s->o);
     if (rc) return rc;
     s->o_ok = 1;
     task_init_params(tk, init_seed, s->params);
@@ -289,6 +296,7 @@ void meta_draw_eps(const meta_job *j, int k, particle *p)
     trained_range(j, &lo, &hi);
     memset(p->eps, 0, lo * sizeof(float));
     memset(p->eps + hi, 0, (j->w.ntheta - hi) * sizeof(float));
+    meta_film_mask_eps(&j->cfg, &j->w, p->eps);
 }
 
 static void eval_pair(meta_job *j, particle *p, int K, int norm)
@@ -429,8 +437,10 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         cfg->unroll_start < 0 || cfg->unroll_start > cfg->unroll || cfg->horizon_max_start < 0 ||
         cfg->horizon_max_start > cfg->horizon_max || cfg->maml_inner_steps < 0 ||
         (cfg->maml_inner_steps > 0 && cfg->nstages > 0) ||
-        !(cfg->maml_step >= 0 && cfg->maml_step <= 1))
+        !(cfg->maml_step >= 0 && cfg->maml_step <= 1) || cfg->film < 0 || cfg->film > 1 ||
+        (cfg->film && (arch != LOPT_ARCH_MLP || cfg->estimator == META_TBPTT || cfg->train != META_TRAIN_ALL)))
         return ERR_INVALID_ARGUMENT;
+    if (init && init->film && !cfg->film) return ERR_INVALID_ARGUMENT;   /* a FiLM record trains as one */
     for (int i = 0; i < cfg->ntasks; i++)
         if (!(cfg->tasks[i].weight >= 0) || !(cfg->tasks[i].ref_lr >= 0) ||
             (cfg->task_draw == META_DRAW_CYCLE && cfg->tasks[i].weight != 0 && cfg->tasks[i].weight != 1))
@@ -448,6 +458,7 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
                   : lopt_weights_init_default(&j->w, arch, cfg->hidden, cfg->depth, cfg->seed);
     if (!rc && (j->w.arch != arch || j->w.hidden != cfg->hidden || j->w.depth != cfg->depth))
         rc = ERR_INVALID_ARGUMENT;
+    if (!rc && cfg->film) rc = lopt_weights_set_film(&j->w);   /* identity rows on a plain init */
     j->w.mup_base = cfg->mup_base;   /* the record carries what it was trained with */
     const lopt_arch *la = lopt_arch_by_id(arch);
     if (!rc && la->heads_hp) {       /* likewise attn_lopt's heads and S (an init record's must agree) */

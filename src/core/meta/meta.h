@@ -102,6 +102,15 @@
  * section from its owner (meta_particle_save), and any split can resume it
  * (every process meta_loads the whole checkpoint).
  *
+ * FiLM (film = 1, docs/meta-learning.md#multi-task-optimizer): theta is a
+ * FiLM record's (lopt.h): the shared trunk, then one (gamma, beta) row per
+ * domain, the identity when the init is a plain record.  Every path's
+ * optimizer gets the row of its task's domain (opt_config.film_row), so a
+ * vision task's unroll depends on the trunk and the vision row only.  The
+ * perturbation covers the trunk and every trained row (meta_film_row_trained)
+ * whatever the particle's task, as for any parameter its loss does not
+ * depend on: those coordinates add noise of mean zero to the estimate.
+ *
  * Stages (nstages > 0; meta_continual.h has the rules): the run is a
  * sequence of stages, each exactly a fresh job started from the previous
  * stage's theta — outer Adam, particles and every rng stream restart at the
@@ -189,6 +198,9 @@ typedef struct meta_config {
     double   ewc_lambda;                /* >= 0: EWC strength (0 = off) */
     double   replay;                    /* [0, 1]: share of a later stage's draws from earlier stages */
     int      ewc_window;                /* >= 1: outer steps at a stage's end whose samples give F */
+    int      film;                      /* mlp_lopt, ES/PES, train = all: 1 = a FiLM record
+                                           (lopt.h): theta = trunk + one FiLM row per domain;
+                                           each task steps on its family's domain's row */
 } meta_config;
 
 /* meta_config.train.  NETWORK and STEP_SCALE are for mlp_lopt: its
@@ -207,6 +219,11 @@ void meta_config_defaults(meta_config *c);
 int  meta_inner_config(const meta_config *c, opt_config *oc);
 /* The inner mlp_lopt's trust region in effect (0 = off, or another optimizer). */
 double meta_inner_trust(const meta_config *c);
+
+/* FiLM (c->film): 1 when row `row` (1..LOPT_FILM_NDOM) is trained — some
+ * task of c is of that row's domain; the other rows are neither perturbed
+ * nor updated (ε = 0 there), so they stay the identity.  0 without film. */
+int  meta_film_row_trained(const meta_config *c, int row);
 
 /* The unroll and PES horizon_max in effect at outer step `step` (the
  * curriculum; the final values without one). */

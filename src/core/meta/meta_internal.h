@@ -1,8 +1,8 @@
 /* meta_internal.h — the meta_job's insides, shared by meta.c (the outer
  * step, the checkpoint), meta_split.c (an outer step whose particles were
  * evaluated by several processes), meta_reptile.c (Reptile's update of
- * theta) and meta_continual.c (a stage's end).  Not a public interface: only
- * these four files include it.
+ * theta), meta_continual.c (a stage's end) and meta_film.c (the FiLM rows'
+ * perturbation).  Not a public interface: only these files include it.
  *
  * Invariants: P has cfg.nparticles entries; eps, xi and theta_pm have
  * w.ntheta floats each; a particle whose task is NULL has no paths (its
@@ -52,6 +52,9 @@ struct meta_job {
 /* Particle k's perturbation of the current outer step into p->eps: a
  * function of (cfg.seed, step, k) only, so any process regenerates it. */
 void     meta_draw_eps(const meta_job *j, int k, particle *p);
+/* FiLM (meta_film.c): zeroes eps (w->ntheta) on the rows of w that c does
+ * not train (meta_film_row_trained); nothing for a plain w. */
+void     meta_film_mask_eps(const meta_config *c, const lopt_weights *w, float *eps);
 /* After outer step j->step − 1 (meta_continual.c): when it ended a stage
  * other than the last, adds the stage's Fisher estimate and theta to the
  * EWC penalty and restarts the outer Adam and the particles as a fresh job

@@ -49,6 +49,8 @@ typedef struct opt_config {
     int           nhp;
     double        hp[OPT_MAX_HP];
     const char   *weights;        /* learned: weights record name, or NULL */
+    int           film_row;       /* mlp_lopt on a FiLM record: the row the session's domain
+                                     picks (lopt_film_row, 1..4), 0 = none (the trunk); lopt.h */
 } opt_config;
 
 typedef struct step_info {

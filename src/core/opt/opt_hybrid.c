@@ -86,6 +86,7 @@ static int components_config(const opt_config *cfg, const char *weights, opt_con
     if (!rc) rc = opt_config_set(cc, "eps", own_hp(cfg, HYB_EPS));
     if (rc) return rc == ERR_UNKNOWN_OPTIMIZER || rc == ERR_UNKNOWN_HYPERPARAM ? ERR_INTERNAL : rc;
     lc->weights = weights;
+    lc->film_row = cfg->film_row;   /* a FiLM record's row: the learned part's */
     return 0;
 }
 
