@@ -13,6 +13,8 @@
 #ifndef OPTIRS_ERRORS_H
 #define OPTIRS_ERRORS_H
 
+#include <stddef.h>
+
 /*  X(ENUM,                 "code",                "default message") */
 #define ERR_MAP(X)                                                                          \
     X(ERR_INVALID_JSON,       "invalid_json",          "request body is not valid JSON") \
@@ -84,5 +86,9 @@ typedef enum {
 const char *err_name(int e);
 /* The default human message of `e`. */
 const char *err_message(int e);
+/* Writes the printf-style message into msg (when msg and cap are set) and
+ * returns rc: the one way a function that reports through (msg, cap) says
+ * why it fails, `return err_failf(msg, cap, ERR_X, "…", …);`. */
+int err_failf(char *msg, size_t cap, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif

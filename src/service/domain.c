@@ -13,16 +13,6 @@
 static const char *const session_domains[] = {"vision", "text", "tabular", "synthetic"};
 #define NSESSION ((int)(sizeof session_domains / sizeof session_domains[0]))
 
-static int fail(char *msg, size_t cap, int e, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *msg, size_t cap, int e, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, cap, fmt, ap);
-    va_end(ap);
-    return e;
-}
-
 int domain_session_valid(const char *d)
 {
     for (int i = 0; d && i < NSESSION; i++)
@@ -52,11 +42,11 @@ int domain_check_record(const char *name, const char *arch, const char *domain, 
     prefix[n] = '\0';
     if (lopt_arch_from_name(prefix) < 0) return 0;   /* not an optimizer's domain default */
     if (arch && strcmp(arch, prefix) != 0)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT,
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                     "a record named %s is %s's %s default: it must be %s weights, not %s", name, prefix, dot + 1,
                     prefix, arch);
     if (strcmp(domain, dot + 1) != 0)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT,
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                     "a record named %s is %s's %s default: its domain must be %s, not %s", name, prefix, dot + 1,
                     dot + 1, domain);
     return 0;
@@ -83,13 +73,13 @@ int domain_resolve(store *db, spec *sp, char *msg, size_t cap)
     if (!sp->domain[0]) return 0;
     const opt_vtbl *vt = opt_find(sp->ocfg.name);
     if (!vt || !vt->weights_arch)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "optimizer %s has no weights records to choose by domain",
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "optimizer %s has no weights records to choose by domain",
                     sp->ocfg.name);
     char name[META_WNAME_MAX];
     int64_t version = 0;
     rec_ctx rc_ = {0};
     if (strcmp(sp->weights, LOPT_WEIGHTS_DEFAULT) == 0)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT,
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                     "weights %s is the untrained network, which has no domain: give one of weights and domain",
                     LOPT_WEIGHTS_DEFAULT);
     if (sp->weights[0]) {
@@ -98,26 +88,26 @@ int domain_resolve(store *db, spec *sp, char *msg, size_t cap)
         if (meta_weights_parse_ref(sp->weights, name, sizeof name, &version)) return 0;   /* opt_init answers */
         int rc = store_weights_get(db, name, version, 0, rec_cb, &rc_);
         if (rc == ERR_NOT_FOUND) return 0;   /* opt_init answers, as without a domain */
-        if (rc) return fail(msg, cap, ERR_STORAGE, "the weights records cannot be read");
+        if (rc) return err_failf(msg, cap, ERR_STORAGE, "the weights records cannot be read");
         if (!rc_.film && strcmp(rc_.domain, sp->domain) != 0)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT,
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                         "weights %s@%lld carry domain %s, not %s: give one of weights and domain, or records that agree",
                         name, (long long)rc_.version, rc_.domain, sp->domain);
         return 0;
     }
     if (domain_default_name(vt->weights_arch, sp->domain, name, sizeof name))
-        return fail(msg, cap, ERR_OUT_OF_RANGE, "the domain default's name is too long");
+        return err_failf(msg, cap, ERR_OUT_OF_RANGE, "the domain default's name is too long");
     int rc = store_weights_get(db, name, 0, 0, rec_cb, &rc_);
-    if (rc && rc != ERR_NOT_FOUND) return fail(msg, cap, ERR_STORAGE, "the weights records cannot be read");
+    if (rc && rc != ERR_NOT_FOUND) return err_failf(msg, cap, ERR_STORAGE, "the weights records cannot be read");
     /* A record of that name with another arch or domain predates the naming
      * rule (domain_check_record): it is not the domain's default. */
     if (rc == ERR_NOT_FOUND || strcmp(rc_.domain, sp->domain) != 0 || strcmp(rc_.arch, vt->weights_arch) != 0)
-        return fail(msg, cap, ERR_NO_DOMAIN_WEIGHTS,
+        return err_failf(msg, cap, ERR_NO_DOMAIN_WEIGHTS,
                     "%s has no %s weights record (%s); GET /v1/optimizers lists its domain records; omit domain for "
                     "the general default",
                     vt->weights_arch, sp->domain, name);
     int n = snprintf(sp->weights, sizeof sp->weights, "%s@%lld", name, (long long)rc_.version);
-    if (n < 0 || (size_t)n >= sizeof sp->weights) return fail(msg, cap, ERR_OUT_OF_RANGE, "weights name too long");
+    if (n < 0 || (size_t)n >= sizeof sp->weights) return err_failf(msg, cap, ERR_OUT_OF_RANGE, "weights name too long");
     return 0;
 }
 

@@ -59,18 +59,6 @@ static int64_t real_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int fail(char *msg, size_t cap, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *msg, size_t cap, int rc, const char *fmt, ...)
-{
-    if (msg && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, cap, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 uint64_t metasess_bytes(size_t P, int K)
 {
     /* 7 P doubles (state, scratch, mean), P + K·P floats, K names, losses and
@@ -265,7 +253,7 @@ int metasess_create(metasess_svc *sv, const char *tenant, const cJSON *body, cJS
 {
     *out = NULL;
     msess *m = calloc(1, sizeof *m);
-    if (!m) return fail(msg, cap, ERR_NO_MEMORY, "out of memory");
+    if (!m) return err_failf(msg, cap, ERR_NO_MEMORY, "out of memory");
     double *given = NULL;
     int rc = metasess_spec_parse(&m->sp, body, sv->max_params, 0, &given, msg, cap);
     if (rc) {
@@ -275,16 +263,16 @@ int metasess_create(metasess_svc *sv, const char *tenant, const cJSON *body, cJS
     uint64_t need = metasess_bytes(m->sp.lay.n, m->sp.K);
     pthread_mutex_lock(&sv->mu);
     if (need > sv->max_bytes)
-        rc = fail(msg, cap, ERR_SESSION_TOO_LARGE, "the meta-session needs %llu bytes; one may hold %llu",
+        rc = err_failf(msg, cap, ERR_SESSION_TOO_LARGE, "the meta-session needs %llu bytes; one may hold %llu",
                   (unsigned long long)need, (unsigned long long)sv->max_bytes);
     else if (sv->count >= METASESS_MAX_SESSIONS)
-        rc = fail(msg, cap, ERR_TOO_MANY_SESSIONS, "the daemon holds %d meta-sessions, its limit",
+        rc = err_failf(msg, cap, ERR_TOO_MANY_SESSIONS, "the daemon holds %d meta-sessions, its limit",
                   METASESS_MAX_SESSIONS);
     else if (need > sv->budget - (sv->used < sv->budget ? sv->used : sv->budget))
-        rc = fail(msg, cap, ERR_MEMORY_BUDGET, "the meta-sessions hold %llu bytes; this one needs %llu more, "
+        rc = err_failf(msg, cap, ERR_MEMORY_BUDGET, "the meta-sessions hold %llu bytes; this one needs %llu more, "
                   "over the budget of %llu", (unsigned long long)sv->used, (unsigned long long)need,
                   (unsigned long long)sv->budget);
-    if (!rc && (rc = metasess_alloc(m)) != 0) fail(msg, cap, rc, "out of memory");
+    if (!rc && (rc = metasess_alloc(m)) != 0) err_failf(msg, cap, rc, "out of memory");
     char *spec_json = NULL;
     if (!rc) {
         if (given) memcpy(m->state, given, m->sp.lay.n * sizeof(double));
@@ -295,21 +283,21 @@ int metasess_create(metasess_svc *sv, const char *tenant, const cJSON *body, cJS
         cJSON *sj = metasess_spec_to_json(&m->sp);
         spec_json = sj ? cJSON_PrintUnformatted(sj) : NULL;
         cJSON_Delete(sj);
-        if (!spec_json) rc = fail(msg, cap, ERR_NO_MEMORY, "out of memory");
+        if (!spec_json) rc = err_failf(msg, cap, ERR_NO_MEMORY, "out of memory");
     }
     if (!rc) {
         store_msess_row row = {.id = m->id, .tenant = m->tenant, .name = m->sp.name, .spec_json = spec_json,
                                .created_ms = m->created_ms, .round = 0, .state = m->state,
                                .state_len = state_len(m), .last_tasks = "[]"};
         rc = store_msess_insert(sv->db, &row);
-        if (rc) fail(msg, cap, rc, "the meta-session could not be stored");
+        if (rc) err_failf(msg, cap, rc, "the meta-session could not be stored");
     }
     free(spec_json);
     free(given);
     if (!rc) {
         link_in(sv, m);
         *out = describe(m);
-        if (!*out) rc = fail(msg, cap, ERR_NO_MEMORY, "out of memory");
+        if (!*out) rc = err_failf(msg, cap, ERR_NO_MEMORY, "out of memory");
     } else metasess_free(m);
     pthread_mutex_unlock(&sv->mu);
     return rc;
@@ -320,8 +308,8 @@ int metasess_get(metasess_svc *sv, const char *tenant, const char *id, cJSON **o
     pthread_mutex_lock(&sv->mu);
     msess *m = find(sv, tenant, id);
     *out = m ? describe(m) : NULL;
-    int rc = !m ? fail(msg, cap, ERR_NOT_FOUND, "no meta-session has id %.40s", id)
-                : *out ? 0 : fail(msg, cap, ERR_NO_MEMORY, "out of memory");
+    int rc = !m ? err_failf(msg, cap, ERR_NOT_FOUND, "no meta-session has id %.40s", id)
+                : *out ? 0 : err_failf(msg, cap, ERR_NO_MEMORY, "out of memory");
     pthread_mutex_unlock(&sv->mu);
     return rc;
 }
@@ -342,7 +330,7 @@ int metasess_list(metasess_svc *sv, const char *tenant, cJSON **out, char *msg, 
     if (rc) {
         cJSON_Delete(o);
         o = NULL;
-        fail(msg, cap, rc, "out of memory");
+        err_failf(msg, cap, rc, "out of memory");
     }
     *out = o;
     return rc;
@@ -360,8 +348,8 @@ int metasess_delete(metasess_svc *sv, const char *tenant, const char *id, char *
         sv->count--;
         sv->used -= m->bytes;
         metasess_free(m);
-    } else if (rc == ERR_NOT_FOUND) fail(msg, cap, rc, "no meta-session has id %.40s", id);
-    else fail(msg, cap, rc, "the meta-session could not be deleted");
+    } else if (rc == ERR_NOT_FOUND) err_failf(msg, cap, rc, "no meta-session has id %.40s", id);
+    else err_failf(msg, cap, rc, "the meta-session could not be deleted");
     pthread_mutex_unlock(&sv->mu);
     return rc;
 }
@@ -374,11 +362,11 @@ int metasess_init_f32(metasess_svc *sv, const char *tenant, const char *id, floa
     *out = NULL;
     pthread_mutex_lock(&sv->mu);
     msess *m = find(sv, tenant, id);
-    int rc = m ? 0 : fail(msg, cap, ERR_NOT_FOUND, "no meta-session has id %.40s", id);
+    int rc = m ? 0 : err_failf(msg, cap, ERR_NOT_FOUND, "no meta-session has id %.40s", id);
     if (!rc) {
         size_t P = m->sp.lay.n;
         *out = malloc(P * sizeof(float));
-        if (!*out) rc = fail(msg, cap, ERR_NO_MEMORY, "out of memory");
+        if (!*out) rc = err_failf(msg, cap, ERR_NO_MEMORY, "out of memory");
         for (size_t i = 0; !rc && i < P; i++) (*out)[i] = (float)m->state[i];
         *n = P;
         *round = m->round;
@@ -392,7 +380,7 @@ int metasess_init(metasess_svc *sv, const char *tenant, const char *id, cJSON **
     *out = NULL;
     pthread_mutex_lock(&sv->mu);
     msess *m = find(sv, tenant, id);
-    int rc = m ? 0 : fail(msg, cap, ERR_NOT_FOUND, "no meta-session has id %.40s", id);
+    int rc = m ? 0 : err_failf(msg, cap, ERR_NOT_FOUND, "no meta-session has id %.40s", id);
     cJSON *o = NULL;
     if (!rc) {
         cJSON *d = metasess_spec_to_json(&m->sp);
@@ -417,7 +405,7 @@ int metasess_init(metasess_svc *sv, const char *tenant, const char *id, cJSON **
         if (!a) {
             cJSON_Delete(o);
             o = NULL;
-            rc = fail(msg, cap, ERR_NO_MEMORY, "out of memory");
+            rc = err_failf(msg, cap, ERR_NO_MEMORY, "out of memory");
         }
     }
     pthread_mutex_unlock(&sv->mu);
@@ -443,43 +431,43 @@ static int on_contrib(void *ctx, const char *key, const char *val, size_t avail,
     const char *want = m->sp.method == METASESS_REPTILE ? "params" : "grad";
     if (strcmp(key, "params") == 0 || strcmp(key, "grad") == 0) {
         if (strcmp(key, want) != 0)
-            return fail(c->msg, c->cap, ERR_INVALID_ARGUMENT, "a %s meta-session takes \"%s\" (%s), not \"%s\"",
+            return err_failf(c->msg, c->cap, ERR_INVALID_ARGUMENT, "a %s meta-session takes \"%s\" (%s), not \"%s\"",
                         metasess_method_name(m->sp.method), want,
                         m->sp.method == METASESS_REPTILE ? "the adapted parameters" : "the query gradient at them", key);
-        if (c->have_vec) return fail(c->msg, c->cap, ERR_INVALID_JSON, "the body names %s twice", key);
+        if (c->have_vec) return err_failf(c->msg, c->cap, ERR_INVALID_JSON, "the body names %s twice", key);
         size_t P = m->sp.lay.n, n = 0;
         int rc = f32json_parse_array(val, avail, m->vec, P, &n, used);
-        if (rc == ERR_NON_FINITE) return fail(c->msg, c->cap, rc, "%s holds a value that is not a finite float32", key);
+        if (rc == ERR_NON_FINITE) return err_failf(c->msg, c->cap, rc, "%s holds a value that is not a finite float32", key);
         if (rc == ERR_LENGTH_MISMATCH)
-            return fail(c->msg, c->cap, rc, "%s has more than the meta-session's %zu values", key, P);
+            return err_failf(c->msg, c->cap, rc, "%s has more than the meta-session's %zu values", key, P);
         if (rc && jsonwalk_classify(val, avail) == ERR_INVALID_JSON)
-            return fail(c->msg, c->cap, ERR_INVALID_JSON, "%s is not well-formed JSON", key);
-        if (rc) return fail(c->msg, c->cap, ERR_INVALID_ARGUMENT, "%s must be an array of numbers", key);
+            return err_failf(c->msg, c->cap, ERR_INVALID_JSON, "%s is not well-formed JSON", key);
+        if (rc) return err_failf(c->msg, c->cap, ERR_INVALID_ARGUMENT, "%s must be an array of numbers", key);
         if (n != P)
-            return fail(c->msg, c->cap, ERR_LENGTH_MISMATCH, "%s has %zu values; the meta-session has %zu", key, n, P);
+            return err_failf(c->msg, c->cap, ERR_LENGTH_MISMATCH, "%s has %zu values; the meta-session has %zu", key, n, P);
         c->have_vec = 1;
         return 0;
     }
     cJSON *v = jsonwalk_cjson(val, avail, used);
-    if (!v) return fail(c->msg, c->cap, ERR_INVALID_JSON, "malformed value of \"%.64s\"", key);
+    if (!v) return err_failf(c->msg, c->cap, ERR_INVALID_JSON, "malformed value of \"%.64s\"", key);
     int rc = 0;
     if (strcmp(key, "task") == 0) {
         size_t n = cJSON_IsString(v) ? strlen(v->valuestring) : 0;
-        if (c->have_task) rc = fail(c->msg, c->cap, ERR_INVALID_JSON, "the body names task twice");
+        if (c->have_task) rc = err_failf(c->msg, c->cap, ERR_INVALID_JSON, "the body names task twice");
         else if (!cJSON_IsString(v) || n < 1 || n >= GATHER_WORKER_MAX)
-            rc = fail(c->msg, c->cap, ERR_INVALID_ARGUMENT, "task must be a string of 1 to %d bytes",
+            rc = err_failf(c->msg, c->cap, ERR_INVALID_ARGUMENT, "task must be a string of 1 to %d bytes",
                       GATHER_WORKER_MAX - 1);
-        else if (!utf8_valid(v->valuestring, n)) rc = fail(c->msg, c->cap, ERR_INVALID_UTF8, "task is not valid UTF-8");
+        else if (!utf8_valid(v->valuestring, n)) rc = err_failf(c->msg, c->cap, ERR_INVALID_UTF8, "task is not valid UTF-8");
         else {
             memcpy(c->task, v->valuestring, n + 1);
             c->have_task = 1;
         }
     } else if (strcmp(key, "round") == 0) {
-        if (c->have_round) rc = fail(c->msg, c->cap, ERR_INVALID_JSON, "the body names round twice");
+        if (c->have_round) rc = err_failf(c->msg, c->cap, ERR_INVALID_JSON, "the body names round twice");
         else if (jsonwalk_int(v, 0, 9007199254740992.0, &c->round))
-            rc = fail(c->msg, c->cap, ERR_INVALID_ARGUMENT, "round must be an integer in [0, 2^53]");
+            rc = err_failf(c->msg, c->cap, ERR_INVALID_ARGUMENT, "round must be an integer in [0, 2^53]");
         c->have_round = 1;
-    } else rc = fail(c->msg, c->cap, ERR_UNKNOWN_FIELD, "unknown field \"%.64s\"", key);
+    } else rc = err_failf(c->msg, c->cap, ERR_UNKNOWN_FIELD, "unknown field \"%.64s\"", key);
     cJSON_Delete(v);
     return rc;
 }
@@ -505,11 +493,11 @@ static int apply_round(metasess_svc *sv, msess *m, char *msg, size_t cap)
     else meta_outer_sgd(m->scratch, m->mean, P, m->sp.outer_lr);
     for (size_t i = 0; i < P; i++)
         if (!isfinite(m->scratch[i]) || fabs(m->scratch[i]) > 3.4028234663852886e38)
-            return fail(msg, cap, ERR_NON_FINITE_UPDATE,
+            return err_failf(msg, cap, ERR_NON_FINITE_UPDATE,
                         "the round's outer step would make parameter %zu non-finite; nothing was applied", i);
     /* the round's tasks, sorted: the new "last" */
     char (*names)[GATHER_WORKER_MAX] = calloc((size_t)m->g.npend, sizeof *names);
-    if (!names) return fail(msg, cap, ERR_NO_MEMORY, "out of memory");
+    if (!names) return err_failf(msg, cap, ERR_NO_MEMORY, "out of memory");
     for (int i = 0; i < m->g.npend; i++) memcpy(names[i], m->g.worker[i], GATHER_WORKER_MAX);
     qsort(names, (size_t)m->g.npend, sizeof *names, by_name);
     char *lj = last_json((const char (*)[GATHER_WORKER_MAX])names, m->g.npend);
@@ -517,7 +505,7 @@ static int apply_round(metasess_svc *sv, msess *m, char *msg, size_t cap)
     free(lj);
     if (rc) {
         free(names);
-        return fail(msg, cap, rc, "the round could not be stored");
+        return err_failf(msg, cap, rc, "the round could not be stored");
     }
     double *t = m->state;
     m->state = m->scratch;
@@ -537,22 +525,22 @@ int metasess_contribute(metasess_svc *sv, const char *tenant, const char *id, co
     *out = NULL;
     pthread_mutex_lock(&sv->mu);
     msess *m = find(sv, tenant, id);
-    int rc = m ? 0 : fail(msg, cap, ERR_NOT_FOUND, "no meta-session has id %.40s", id);
+    int rc = m ? 0 : err_failf(msg, cap, ERR_NOT_FOUND, "no meta-session has id %.40s", id);
     contrib_ctx c = {.m = m, .msg = msg, .cap = cap};
     if (!rc) {
         char wmsg[200] = "";
         rc = jsonwalk_object(body, len, on_contrib, &c, wmsg, sizeof wmsg);
-        if (rc && wmsg[0]) fail(msg, cap, rc, "%s", wmsg);
+        if (rc && wmsg[0]) err_failf(msg, cap, rc, "%s", wmsg);
     }
     const char *want = m && m->sp.method == METASESS_REPTILE ? "params" : "grad";
-    if (!rc && !c.have_task) rc = fail(msg, cap, ERR_MISSING_FIELD, "task is required");
-    if (!rc && !c.have_round) rc = fail(msg, cap, ERR_MISSING_FIELD, "round is required");
-    if (!rc && !c.have_vec) rc = fail(msg, cap, ERR_MISSING_FIELD, "%s is required", want);
+    if (!rc && !c.have_task) rc = err_failf(msg, cap, ERR_MISSING_FIELD, "task is required");
+    if (!rc && !c.have_round) rc = err_failf(msg, cap, ERR_MISSING_FIELD, "round is required");
+    if (!rc && !c.have_vec) rc = err_failf(msg, cap, ERR_MISSING_FIELD, "%s is required", want);
     int duplicate = 0, replaced = 0, applied = 0;
     if (!rc && c.round != m->round) {
         if (c.round == m->round - 1 && in_last(m, c.task)) duplicate = 1;
         else
-            rc = fail(msg, cap, ERR_STALE_ROUND, "round %lld is not open: the meta-session is at round %lld",
+            rc = err_failf(msg, cap, ERR_STALE_ROUND, "round %lld is not open: the meta-session is at round %lld",
                       (long long)c.round, (long long)m->round);
     }
     if (!rc && !duplicate) {
@@ -564,17 +552,17 @@ int metasess_contribute(metasess_svc *sv, const char *tenant, const char *id, co
             for (size_t i = 0; i < P; i++) m->vec[i] = (float)((double)(float)m->state[i] - (double)m->vec[i]);
         for (size_t i = 0; !rc && i < P; i++)
             if (!isfinite(m->vec[i]))
-                rc = fail(msg, cap, ERR_NON_FINITE, "the outer gradient of parameter %zu overflows float32", i);
+                rc = err_failf(msg, cap, ERR_NON_FINITE, "the outer gradient of parameter %zu overflows float32", i);
         /* a full round whose step failed (non-finite, storage) takes
          * resends of its own tasks only: a resend applies it again */
         int known = 0;
         for (int w = 0; w < m->g.npend; w++) known |= strcmp(m->g.worker[w], c.task) == 0;
         if (!rc && !known && gather_full(&m->g))
-            rc = fail(msg, cap, ERR_NON_FINITE_UPDATE, "round %lld has its %d tasks but its outer step failed; "
+            rc = err_failf(msg, cap, ERR_NON_FINITE_UPDATE, "round %lld has its %d tasks but its outer step failed; "
                       "only those tasks may send again", (long long)m->round, m->sp.K);
         if (!rc) rc = store_msess_contrib_put(sv->db, m->id, m->round, c.task, m->vec, P);
         if (rc && rc != ERR_NON_FINITE && rc != ERR_NON_FINITE_UPDATE)
-            fail(msg, cap, rc, "the contribution could not be stored");
+            err_failf(msg, cap, rc, "the contribution could not be stored");
         if (!rc) {
             int j = gather_slot(&m->g, c.task, &replaced);
             gather_put(&m->g, j, m->vec, NAN, 0);
@@ -597,7 +585,7 @@ int metasess_contribute(metasess_svc *sv, const char *tenant, const char *id, co
             cJSON_AddNumberToObject(o, "contributions", m->g.npend);
             cJSON_AddNumberToObject(o, "meta_batch", m->sp.K);
             cJSON_AddNumberToObject(o, "current_round", (double)m->round);
-        } else rc = fail(msg, cap, ERR_NO_MEMORY, "out of memory");
+        } else rc = err_failf(msg, cap, ERR_NO_MEMORY, "out of memory");
         *out = o;
     }
     pthread_mutex_unlock(&sv->mu);

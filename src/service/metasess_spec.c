@@ -22,18 +22,6 @@ const char *metasess_method_name(int method)
     return method >= 0 && method < 2 ? method_names[method] : NULL;
 }
 
-static int fail(char *msg, size_t cap, int rc, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int fail(char *msg, size_t cap, int rc, const char *fmt, ...)
-{
-    if (msg && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, cap, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static int pick(const char *const *names, int n, const char *s)
 {
     for (int i = 0; i < n; i++)
@@ -48,12 +36,12 @@ static int number_member(const cJSON *body, const char *key, double lo, double h
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, key);
     *out = dflt;
     if (!v) return 0;
-    if (!cJSON_IsNumber(v)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s must be a number", key);
-    if (!isfinite(v->valuedouble)) return fail(msg, cap, ERR_NON_FINITE, "%s must be finite", key);
+    if (!cJSON_IsNumber(v)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s must be a number", key);
+    if (!isfinite(v->valuedouble)) return err_failf(msg, cap, ERR_NON_FINITE, "%s must be finite", key);
     if (integral && v->valuedouble != floor(v->valuedouble))
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s must be an integer", key);
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s must be an integer", key);
     if (v->valuedouble < lo || v->valuedouble > hi)
-        return fail(msg, cap, ERR_OUT_OF_RANGE, "%s must be in [%g, %g]", key, lo, hi);
+        return err_failf(msg, cap, ERR_OUT_OF_RANGE, "%s must be in [%g, %g]", key, lo, hi);
     *out = v->valuedouble;
     return 0;
 }
@@ -67,29 +55,29 @@ static int parse_init(metasess_spec *sp, const cJSON *v, int restoring, double *
     if (cJSON_IsString(v)) {
         sp->init = pick(init_names, 3, v->valuestring);
         if (sp->init < 0 || (sp->init == METASESS_INIT_GIVEN && !restoring))
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "init must be \"seeded\", \"zeros\" or an array of numbers");
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "init must be \"seeded\", \"zeros\" or an array of numbers");
         return 0;
     }
     if (!cJSON_IsArray(v) || !theta)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "init must be \"seeded\", \"zeros\" or an array of numbers");
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "init must be \"seeded\", \"zeros\" or an array of numbers");
     size_t P = sp->lay.n;
     /* the layout is bounded already: P values are what it allows */
     if ((size_t)cJSON_GetArraySize(v) != P)
-        return fail(msg, cap, ERR_LENGTH_MISMATCH, "init has %d values; the tensors hold %zu", cJSON_GetArraySize(v),
+        return err_failf(msg, cap, ERR_LENGTH_MISMATCH, "init has %d values; the tensors hold %zu", cJSON_GetArraySize(v),
                     P);
     double *t = malloc(P * sizeof *t);
-    if (!t) return fail(msg, cap, ERR_NO_MEMORY, "out of memory for init");
+    if (!t) return err_failf(msg, cap, ERR_NO_MEMORY, "out of memory for init");
     size_t i = 0;
     for (const cJSON *x = v->child; x; x = x->next, i++) {
         if (!cJSON_IsNumber(x)) {
             free(t);
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "init[%zu] is not a number", i);
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "init[%zu] is not a number", i);
         }
         /* values travel as float32: a value beyond it is refused as the
          * contributions' are */
         if (!isfinite(x->valuedouble) || fabs(x->valuedouble) > 3.4028234663852886e38) {
             free(t);
-            return fail(msg, cap, ERR_NON_FINITE, "init[%zu] is not a finite float32", i);
+            return err_failf(msg, cap, ERR_NON_FINITE, "init[%zu] is not a finite float32", i);
         }
         t[i] = x->valuedouble;
     }
@@ -105,23 +93,23 @@ int metasess_spec_parse(metasess_spec *sp, const cJSON *body, size_t max_params,
                                           "init", "seed", "name", NULL};
     memset(sp, 0, sizeof *sp);
     if (theta) *theta = NULL;
-    if (!cJSON_IsObject(body)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "the body must be a JSON object");
-    if (jsonwalk_has_duplicate(body)) return fail(msg, cap, ERR_INVALID_JSON, "the body names a member twice");
+    if (!cJSON_IsObject(body)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "the body must be a JSON object");
+    if (jsonwalk_has_duplicate(body)) return err_failf(msg, cap, ERR_INVALID_JSON, "the body names a member twice");
     for (const cJSON *m = body->child; m; m = m->next) {
         int ok = 0;
         for (const char *const *a = allowed; *a && !ok; a++) ok = strcmp(*a, m->string) == 0;
         ok |= restoring && strcmp(m->string, "nparams") == 0;   /* the normalised JSON's */
-        if (!ok) return fail(msg, cap, ERR_UNKNOWN_FIELD, "unknown field \"%.64s\"", m->string);
+        if (!ok) return err_failf(msg, cap, ERR_UNKNOWN_FIELD, "unknown field \"%.64s\"", m->string);
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "method");
-    if (!v) return fail(msg, cap, ERR_MISSING_FIELD, "method is required (\"reptile\" or \"fomaml\")");
+    if (!v) return err_failf(msg, cap, ERR_MISSING_FIELD, "method is required (\"reptile\" or \"fomaml\")");
     sp->method = cJSON_IsString(v) ? pick(method_names, 2, v->valuestring) : -1;
-    if (sp->method < 0) return fail(msg, cap, ERR_INVALID_ARGUMENT, "method must be \"reptile\" or \"fomaml\"");
+    if (sp->method < 0) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "method must be \"reptile\" or \"fomaml\"");
     v = cJSON_GetObjectItemCaseSensitive(body, "outer_optimizer");
     sp->outer_opt = META_OUTER_ADAM;
     if (v) {
         sp->outer_opt = cJSON_IsString(v) ? meta_outer_from_name(v->valuestring) : -1;
-        if (sp->outer_opt < 0) return fail(msg, cap, ERR_INVALID_ARGUMENT, "outer_optimizer must be \"sgd\" or \"adam\"");
+        if (sp->outer_opt < 0) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "outer_optimizer must be \"sgd\" or \"adam\"");
     }
     double d;
     int rc = number_member(body, "meta_batch", 1, METASESS_MAX_K, 1, 25, &d, msg, cap);
@@ -129,27 +117,27 @@ int metasess_spec_parse(metasess_spec *sp, const cJSON *body, size_t max_params,
     sp->K = (int)d;
     rc = number_member(body, "outer_lr", 0, 10, 0, 1e-3, &sp->outer_lr, msg, cap);
     if (rc) return rc;
-    if (!(sp->outer_lr > 0)) return fail(msg, cap, ERR_OUT_OF_RANGE, "outer_lr must be in (0, 10]");
+    if (!(sp->outer_lr > 0)) return err_failf(msg, cap, ERR_OUT_OF_RANGE, "outer_lr must be in (0, 10]");
     rc = number_member(body, "seed", 0, 9007199254740992.0, 1, 0, &d, msg, cap);
     if (rc) return rc;
     sp->seed = (uint64_t)d;
     v = cJSON_GetObjectItemCaseSensitive(body, "name");
     if (v) {
-        if (!cJSON_IsString(v)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "name must be a string");
+        if (!cJSON_IsString(v)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "name must be a string");
         size_t n = strlen(v->valuestring);
-        if (!utf8_valid(v->valuestring, n)) return fail(msg, cap, ERR_INVALID_UTF8, "name is not valid UTF-8");
+        if (!utf8_valid(v->valuestring, n)) return err_failf(msg, cap, ERR_INVALID_UTF8, "name is not valid UTF-8");
         if (n >= METASESS_NAME_MAX)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "name must be 0 to %d bytes", METASESS_NAME_MAX - 1);
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "name must be 0 to %d bytes", METASESS_NAME_MAX - 1);
         memcpy(sp->name, v->valuestring, n + 1);
     }
     v = cJSON_GetObjectItemCaseSensitive(body, "tensors");
-    if (!v) return fail(msg, cap, ERR_MISSING_FIELD, "tensors is required (the model's layout)");
-    if (!cJSON_IsArray(v)) return fail(msg, cap, ERR_INVALID_SHAPE, "tensors must be an array of {name, shape}");
+    if (!v) return err_failf(msg, cap, ERR_MISSING_FIELD, "tensors is required (the model's layout)");
+    if (!cJSON_IsArray(v)) return err_failf(msg, cap, ERR_INVALID_SHAPE, "tensors must be an array of {name, shape}");
     rc = spec_tensors_parse(v, max_params, 0, &sp->lay, msg, cap);
     if (rc) return rc;
     rc = parse_init(sp, cJSON_GetObjectItemCaseSensitive(body, "init"), restoring, theta, msg, cap);
     if (!rc && sp->init != METASESS_INIT_SEEDED && cJSON_GetObjectItemCaseSensitive(body, "seed") && !restoring)
-        rc = fail(msg, cap, ERR_INVALID_ARGUMENT, "seed goes with \"init\": \"seeded\" only");
+        rc = err_failf(msg, cap, ERR_INVALID_ARGUMENT, "seed goes with \"init\": \"seeded\" only");
     if (rc) metasess_spec_deinit(sp);
     return rc;
 }

@@ -31,17 +31,6 @@ static int64_t real_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int fail(char *msg, size_t cap, int rc, const char *fmt, ...)
-{
-    if (msg && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, cap, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 int study_svc_new(study_store ss, int64_t heartbeat_ms, int64_t (*now_ms)(void), study_svc **out)
 {
     *out = NULL;
@@ -75,7 +64,7 @@ static int begin(study_svc *sv, const char *id, char *msg, size_t cap)
     int rc = SS(hold, id);
     if (rc) {
         pthread_mutex_unlock(&sv->mu);
-        return fail(msg, cap, rc, "%s", err_message(rc));
+        return err_failf(msg, cap, rc, "%s", err_message(rc));
     }
     return 0;
 }
@@ -86,7 +75,7 @@ static int end(study_svc *sv, int rc, char *msg, size_t cap)
 {
     int rr = sv->ss.ops->release(sv->ss.ctx);
     pthread_mutex_unlock(&sv->mu);
-    if (!rc && rr) rc = fail(msg, cap, rr, "%s", err_message(rr));
+    if (!rc && rr) rc = err_failf(msg, cap, rr, "%s", err_message(rr));
     return rc;
 }
 
@@ -125,8 +114,8 @@ static int load_study(study_svc *sv, const char *tenant, const char *id, loaded 
     if (!rc && L->rc) rc = ERR_INTERNAL;
     if (rc) {
         study_spec_free(&L->sp);
-        if (rc == ERR_NOT_FOUND) return fail(msg, cap, rc, "no study has id %.64s", id);
-        return fail(msg, cap, rc, "%s", rc == ERR_INTERNAL ? "the stored study could not be read back" : err_message(rc));
+        if (rc == ERR_NOT_FOUND) return err_failf(msg, cap, rc, "no study has id %.64s", id);
+        return err_failf(msg, cap, rc, "%s", rc == ERR_INTERNAL ? "the stored study could not be read back" : err_message(rc));
     }
     return 0;
 }
@@ -374,7 +363,7 @@ int study_create(study_svc *sv, const char *tenant, const cJSON *body, cJSON **o
     cJSON_Delete(norm);
     if (!text) {
         study_spec_free(&L.sp);
-        return fail(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
+        return err_failf(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
     }
     new_id(L.id, sizeof L.id);
     snprintf(L.tenant, sizeof L.tenant, "%s", tenant ? tenant : "");
@@ -386,7 +375,7 @@ int study_create(study_svc *sv, const char *tenant, const cJSON *body, cJSON **o
     if (!rc) rc = oom_if_null(study_json(&L), out);
     if (!rc) cJSON_AddNullToObject(*out, "best");
     study_spec_free(&L.sp);
-    return rc ? fail(msg, cap, rc, "%s", err_message(rc)) : 0;
+    return rc ? err_failf(msg, cap, rc, "%s", err_message(rc)) : 0;
 }
 
 int study_ask(study_svc *sv, const char *tenant, const char *id, cJSON **out, char *msg, size_t cap)
@@ -402,7 +391,7 @@ int study_ask(study_svc *sv, const char *tenant, const char *id, cJSON **out, ch
     if (!rc) rc = hist_load(sv, id, L.sp.space.n, &h);
     if (rc) {
         study_spec_free(&L.sp);
-        return end(sv, fail(msg, cap, rc, "%s", err_message(rc)), msg, cap);
+        return end(sv, err_failf(msg, cap, rc, "%s", err_message(rc)), msg, cap);
     }
     int running = 0, counted = 0;
     int64_t next = 0;
@@ -412,15 +401,15 @@ int study_ask(study_svc *sv, const char *tenant, const char *id, cJSON **out, ch
         if (h.t[i].number >= next) next = h.t[i].number + 1;
     }
     if (counted >= L.sp.max_trials || h.n >= STUDY_MAX_TRIALS * 2)
-        rc = fail(msg, cap, ERR_STUDY_EXHAUSTED, "study %s has used its max_trials (%lld)", id,
+        rc = err_failf(msg, cap, ERR_STUDY_EXHAUSTED, "study %s has used its max_trials (%lld)", id,
                   (long long)L.sp.max_trials);
     else if (running >= L.sp.parallel)
-        rc = fail(msg, cap, ERR_STUDY_PARALLEL_LIMIT, "study %s already runs %d trials (parallel: %lld)", id, running,
+        rc = err_failf(msg, cap, ERR_STUDY_PARALLEL_LIMIT, "study %s already runs %d trials (parallel: %lld)", id, running,
                   (long long)L.sp.parallel);
     double x[HPO_MAX_PARAMS];
     if (!rc) {
         rc = hpo_sample(&L.sp.space, L.sp.sampler, &L.sp.tpe, L.sp.direction, L.sp.seed, next, h.t, h.n, x);
-        if (rc) rc = fail(msg, cap, rc, "the sampler failed: %s", err_message(rc));
+        if (rc) rc = err_failf(msg, cap, rc, "the sampler failed: %s", err_message(rc));
     }
     cJSON *params = NULL;
     char *ptext = NULL;
@@ -432,7 +421,7 @@ int study_ask(study_svc *sv, const char *tenant, const char *id, cJSON **out, ch
          * a bound session's hyperparameters all agree to the bit) */
         cJSON_Delete(params);
         params = ptext ? cJSON_Parse(ptext) : NULL;
-        if (!params) rc = fail(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
+        if (!params) rc = err_failf(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
         for (int i = 0; !rc && i < L.sp.space.n; i++) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, L.sp.space.p[i].name);
             if (L.sp.space.p[i].kind != HPO_CATEGORICAL && cJSON_IsNumber(v)) x[i] = v->valuedouble;
@@ -440,7 +429,7 @@ int study_ask(study_svc *sv, const char *tenant, const char *id, cJSON **out, ch
     }
     if (!rc) {
         rc = SS(trial_insert, id, next, ptext, x, L.sp.space.n, sv->now());
-        if (rc) fail(msg, cap, rc, "%s", err_message(rc));
+        if (rc) err_failf(msg, cap, rc, "%s", err_message(rc));
     }
     if (!rc) {
         cJSON *o = cJSON_CreateObject();
@@ -477,12 +466,12 @@ static int open_running(study_svc *sv, const char *tenant, const char *id, int64
     if (!rc) rc = hist_load(sv, id, L->sp.space.n, h);
     if (rc) {
         study_spec_free(&L->sp);
-        return fail(msg, cap, rc, "%s", err_message(rc));
+        return err_failf(msg, cap, rc, "%s", err_message(rc));
     }
     *ti = hist_find(h, number);
-    if (*ti < 0) rc = fail(msg, cap, ERR_NOT_FOUND, "study %s has no trial %lld", id, (long long)number);
+    if (*ti < 0) rc = err_failf(msg, cap, ERR_NOT_FOUND, "study %s has no trial %lld", id, (long long)number);
     else if ((*state = (int)h->t[*ti].state) != HPO_RUNNING)
-        rc = fail(msg, cap, ERR_TRIAL_FINISHED, "trial %lld of study %s is %s", (long long)number, id,
+        rc = err_failf(msg, cap, ERR_TRIAL_FINISHED, "trial %lld of study %s is %s", (long long)number, id,
                   STATE_NAMES[h->t[*ti].state]);
     if (rc) {
         hist_free(h);
@@ -495,8 +484,8 @@ int study_report(study_svc *sv, const char *tenant, const char *id, int64_t numb
                  int *prune, char *msg, size_t cap)
 {
     *prune = 0;
-    if (!isfinite(value)) return fail(msg, cap, ERR_NON_FINITE, "value must be finite");
-    if (step < 0 || step > 9007199254740992LL) return fail(msg, cap, ERR_OUT_OF_RANGE, "step must be in [0, 2^53]");
+    if (!isfinite(value)) return err_failf(msg, cap, ERR_NON_FINITE, "value must be finite");
+    if (step < 0 || step > 9007199254740992LL) return err_failf(msg, cap, ERR_OUT_OF_RANGE, "step must be in [0, 2^53]");
     int rc = begin(sv, id, msg, cap);
     if (rc) return rc;
     loaded L;
@@ -512,11 +501,11 @@ int study_report(study_svc *sv, const char *tenant, const char *id, int64_t numb
     int known = 0;
     for (int k = 0; k < t->nsteps; k++) known |= t->steps[k] == step;
     if (!known && t->nsteps >= STUDY_MAX_REPORTS)
-        rc = fail(msg, cap, ERR_OUT_OF_RANGE, "a trial takes at most %d intermediate values", STUDY_MAX_REPORTS);
+        rc = err_failf(msg, cap, ERR_OUT_OF_RANGE, "a trial takes at most %d intermediate values", STUDY_MAX_REPORTS);
     else if (!known && h.nv >= STUDY_MAX_VALUES)
-        rc = fail(msg, cap, ERR_OUT_OF_RANGE, "a study takes at most %d intermediate values", STUDY_MAX_VALUES);
+        rc = err_failf(msg, cap, ERR_OUT_OF_RANGE, "a study takes at most %d intermediate values", STUDY_MAX_VALUES);
     if (!rc && (rc = SS(trial_report, id, number, step, value, sv->now())))
-        fail(msg, cap, rc, "%s", err_message(rc));
+        err_failf(msg, cap, rc, "%s", err_message(rc));
     if (!rc) {
         /* the pruner decides on the history with this report in it, the
          * trial's newest report last (a report of an earlier step counts as
@@ -525,7 +514,7 @@ int study_report(study_svc *sv, const char *tenant, const char *id, int64_t numb
         rc = hist_load(sv, id, L.sp.space.n, &h);
         ti = rc ? -1 : hist_find(&h, number);
         if (!rc && ti < 0) rc = ERR_INTERNAL;
-        if (rc) fail(msg, cap, rc, "%s", err_message(rc));
+        if (rc) err_failf(msg, cap, rc, "%s", err_message(rc));
     }
     if (!rc) {
         hpo_trial self = h.t[ti];
@@ -535,10 +524,10 @@ int study_report(study_svc *sv, const char *tenant, const char *id, int64_t numb
         self.nsteps = k;
         h.t[ti] = self;
         rc = hpo_should_prune(L.sp.pruner, &L.sp.prune, L.sp.direction, h.t, h.n, ti, prune);
-        if (rc) fail(msg, cap, rc, "the pruner failed: %s", err_message(rc));
+        if (rc) err_failf(msg, cap, rc, "the pruner failed: %s", err_message(rc));
     }
     if (!rc && *prune && (rc = SS(trial_finish, id, number, "pruned", NAN, sv->now())))
-        fail(msg, cap, rc, "%s", err_message(rc));
+        err_failf(msg, cap, rc, "%s", err_message(rc));
     hist_free(&h);
     study_spec_free(&L.sp);
     int decided = rc;
@@ -560,7 +549,7 @@ int study_trial_params(study_svc *sv, const char *tenant, const char *id, int64_
     rc = open_running(sv, tenant, id, number, &L, &h, &ti, &state, msg, cap);
     if (!rc) {
         rc = oom_if_null(parse_or_empty(h.params[ti]), params);
-        if (rc) fail(msg, cap, rc, "%s", err_message(rc));
+        if (rc) err_failf(msg, cap, rc, "%s", err_message(rc));
         hist_free(&h);
         study_spec_free(&L.sp);
     }
@@ -619,7 +608,7 @@ int study_lose_running(study_svc *sv, const char *tenant, const char *id, int *n
         study_spec_free(&L.sp);
         int64_t now = sv->now();
         rc = SS(trials_lose, id, now + 1, now, n);
-        if (rc) fail(msg, cap, rc, "%s", err_message(rc));
+        if (rc) err_failf(msg, cap, rc, "%s", err_message(rc));
     }
     return end(sv, rc, msg, cap);
 }
@@ -630,8 +619,8 @@ int study_tell(study_svc *sv, const char *tenant, const char *id, int64_t number
     *out = NULL;
     int st = state_of(state);
     if (st != HPO_COMPLETE && st != HPO_FAILED && st != HPO_PRUNED)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "state must be complete, failed or pruned");
-    if (st == HPO_COMPLETE && !isfinite(value)) return fail(msg, cap, ERR_NON_FINITE, "value must be finite");
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "state must be complete, failed or pruned");
+    if (st == HPO_COMPLETE && !isfinite(value)) return err_failf(msg, cap, ERR_NON_FINITE, "value must be finite");
     if (st != HPO_COMPLETE) value = NAN;
     int rc = begin(sv, id, msg, cap);
     if (rc) return rc;
@@ -643,7 +632,7 @@ int study_tell(study_svc *sv, const char *tenant, const char *id, int64_t number
     if (rc) return end(sv, rc, msg, cap);
     int64_t now = sv->now();
     rc = SS(trial_finish, id, number, STATE_NAMES[st], value, now);
-    if (rc) fail(msg, cap, rc, "%s", err_message(rc));
+    if (rc) err_failf(msg, cap, rc, "%s", err_message(rc));
     else {
         h.t[ti].state = (hpo_state)st;
         h.t[ti].value = value;
@@ -672,7 +661,7 @@ static int open_read(study_svc *sv, const char *tenant, const char *id, loaded *
         rc = lose_stale(sv, id);
         study_spec_free(&L->sp);
         if (!rc) rc = load_study(sv, tenant, id, L, msg, cap);   /* the counts after it */
-        else fail(msg, cap, rc, "%s", err_message(rc));
+        else err_failf(msg, cap, rc, "%s", err_message(rc));
     }
     rc = end(sv, rc, msg, cap);
     if (rc) {
@@ -682,7 +671,7 @@ static int open_read(study_svc *sv, const char *tenant, const char *id, loaded *
     rc = hist_load(sv, id, L->sp.space.n, h);
     if (rc) {
         study_spec_free(&L->sp);
-        return fail(msg, cap, rc, "%s", err_message(rc));
+        return err_failf(msg, cap, rc, "%s", err_message(rc));
     }
     return 0;
 }
@@ -712,7 +701,7 @@ int study_get(study_svc *sv, const char *tenant, const char *id, cJSON **out, ch
     rc = oom_if_null(o, out);
     hist_free(&h);
     study_spec_free(&L.sp);
-    return rc ? fail(msg, cap, rc, "%s", err_message(rc)) : 0;
+    return rc ? err_failf(msg, cap, rc, "%s", err_message(rc)) : 0;
 }
 
 int study_trials(study_svc *sv, const char *tenant, const char *id, cJSON **out, char *msg, size_t cap)
@@ -732,7 +721,7 @@ int study_trials(study_svc *sv, const char *tenant, const char *id, cJSON **out,
     rc = oom_if_null(o, out);
     hist_free(&h);
     study_spec_free(&L.sp);
-    return rc ? fail(msg, cap, rc, "%s", err_message(rc)) : 0;
+    return rc ? err_failf(msg, cap, rc, "%s", err_message(rc)) : 0;
 }
 
 static int list_cb(void *ctx, const store_study_row *r)
@@ -752,12 +741,12 @@ int study_list(study_svc *sv, const char *tenant, cJSON **out, char *msg, size_t
     cJSON *arr = o ? cJSON_AddArrayToObject(o, "studies") : NULL;
     if (!arr) {
         cJSON_Delete(o);
-        return fail(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
+        return err_failf(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
     }
     int rc = SS(studies_list, tenant, STUDY_LIST_MAX, list_cb, arr);
     if (rc) {
         cJSON_Delete(o);
-        return fail(msg, cap, rc, "%s", err_message(rc));
+        return err_failf(msg, cap, rc, "%s", err_message(rc));
     }
     *out = o;
     return 0;
@@ -772,7 +761,7 @@ int study_delete(study_svc *sv, const char *tenant, const char *id, char *msg, s
     if (!rc) {
         study_spec_free(&L.sp);
         rc = SS(study_delete, id);
-        if (rc) fail(msg, cap, rc, rc == ERR_NOT_FOUND ? "no study has id %.64s" : "%s",
+        if (rc) err_failf(msg, cap, rc, rc == ERR_NOT_FOUND ? "no study has id %.64s" : "%s",
                      rc == ERR_NOT_FOUND ? id : err_message(rc));
     }
     return end(sv, rc, msg, cap);

@@ -14,17 +14,6 @@
 #include "meta_score.h"
 #include "study_run.h"
 
-static int fail(char *msg, size_t cap, int rc, const char *fmt, ...)
-{
-    if (msg && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, cap, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* The keys of a meta-training request that concern the weights record a
  * trial never stores (refused in "meta" and in the space). */
 static const char *const RECORD_KEYS[] = {"name",             "domain",           "checkpoint_every", "keep_checkpoints",
@@ -43,23 +32,23 @@ static int check_param(const hpo_param *p, const cJSON *choices, char *msg, size
     double lo, hi;
     int integral;
     if (record_key(p->name) || !meta_spec_num_key(p->name, &lo, &hi, &integral))
-        return fail(msg, cap, ERR_INVALID_ARGUMENT,
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                     "objective: parameter %.64s is not a numeric meta-training key a trial can set (outer_lr, sigma, "
                     "unroll, particles, hidden, ...)",
                     p->name);
     if (p->kind == HPO_FLOAT && integral)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective: parameter %.64s takes integers: make it an int",
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective: parameter %.64s takes integers: make it an int",
                     p->name);
     if (p->kind != HPO_CATEGORICAL) {
         if (p->low < lo || p->high > hi)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective: parameter %.64s must lie within [%g, %g]", p->name,
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective: parameter %.64s must lie within [%g, %g]", p->name,
                         lo, hi);
         return 0;
     }
     for (const cJSON *c = choices ? choices->child : NULL; c; c = c->next)
         if (!cJSON_IsNumber(c) || c->valuedouble < lo || c->valuedouble > hi ||
             (integral && c->valuedouble != floor(c->valuedouble)))
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective: the choices of %.64s must be %s in [%g, %g]",
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective: the choices of %.64s must be %s in [%g, %g]",
                         p->name, integral ? "integers" : "numbers", lo, hi);
     return 0;
 }
@@ -70,30 +59,30 @@ static int parse_score(study_meta *m, const cJSON *score, char *msg, size_t cap)
     m->score_horizon = 100;
     m->score_seeds = 2;
     if (!score) return 0;
-    if (!cJSON_IsObject(score)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective.score must be an object");
-    if (jsonwalk_has_duplicate(score)) return fail(msg, cap, ERR_INVALID_JSON, "objective.score names a member twice");
+    if (!cJSON_IsObject(score)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective.score must be an object");
+    if (jsonwalk_has_duplicate(score)) return err_failf(msg, cap, ERR_INVALID_JSON, "objective.score names a member twice");
     for (const cJSON *e = score->child; e; e = e->next) {
         int64_t v;
         if (strcmp(e->string, "suite") == 0) {
             if (!cJSON_IsString(e) || strcmp(e->valuestring, "selection") != 0)
-                return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective.score.suite must be selection");
+                return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective.score.suite must be selection");
         } else if (strcmp(e->string, "tasks") == 0) {
             if (jsonwalk_int(e, 1, META_SCORE_SELECTION_N, &v))
-                return fail(msg, cap, ERR_OUT_OF_RANGE, "objective.score.tasks must be an integer in [1, %d]",
+                return err_failf(msg, cap, ERR_OUT_OF_RANGE, "objective.score.tasks must be an integer in [1, %d]",
                             META_SCORE_SELECTION_N);
             m->score_tasks = (int)v;
         } else if (strcmp(e->string, "horizon") == 0) {
             if (jsonwalk_int(e, 1, STUDY_META_MAX_HORIZON, &v))
-                return fail(msg, cap, ERR_OUT_OF_RANGE, "objective.score.horizon must be an integer in [1, %d]",
+                return err_failf(msg, cap, ERR_OUT_OF_RANGE, "objective.score.horizon must be an integer in [1, %d]",
                             STUDY_META_MAX_HORIZON);
             m->score_horizon = (int)v;
         } else if (strcmp(e->string, "seeds") == 0) {
             if (jsonwalk_int(e, 1, STUDY_META_MAX_SEEDS, &v))
-                return fail(msg, cap, ERR_OUT_OF_RANGE, "objective.score.seeds must be an integer in [1, %d]",
+                return err_failf(msg, cap, ERR_OUT_OF_RANGE, "objective.score.seeds must be an integer in [1, %d]",
                             STUDY_META_MAX_SEEDS);
             m->score_seeds = (int)v;
         } else
-            return fail(msg, cap, ERR_UNKNOWN_FIELD, "unknown field \"%.64s\" in objective.score", e->string);
+            return err_failf(msg, cap, ERR_UNKNOWN_FIELD, "unknown field \"%.64s\" in objective.score", e->string);
     }
     return 0;
 }
@@ -103,15 +92,15 @@ int study_meta_parse(study_meta *m, const cJSON *meta, const cJSON *score, const
 {
     memset(m, 0, sizeof *m);
     meta_spec_defaults(&m->ms);
-    if (!cJSON_IsObject(meta)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective.meta must be an object");
+    if (!cJSON_IsObject(meta)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective.meta must be an object");
     for (const cJSON *e = meta->child; e; e = e->next)
         if (record_key(e->string))
-            return fail(msg, cap, ERR_INVALID_ARGUMENT,
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                         "objective.meta.%.64s: a trial stores no weights record and runs on the study's one thread",
                         e->string);
     char m2[300];
     int rc = meta_spec_from_json(&m->ms, meta, m2, sizeof m2);
-    if (rc) return fail(msg, cap, rc, "objective.meta: %s", m2);
+    if (rc) return err_failf(msg, cap, rc, "objective.meta: %s", m2);
     if ((rc = parse_score(m, score, msg, cap))) return rc;
     for (int i = 0; i < space->n; i++)
         if ((rc = check_param(&space->p[i], choices[i], msg, cap))) return rc;
@@ -168,9 +157,9 @@ static int fits_a_run(const meta_spec *ms, const char *what, char *msg, size_t c
     uint64_t b = 0;
     char m2[300];
     int rc = meta_spec_job_bytes(ms, &b, m2, sizeof m2);
-    if (rc) return fail(msg, cap, rc, "%s: %s", what, m2);
+    if (rc) return err_failf(msg, cap, rc, "%s: %s", what, m2);
     if (b > STUDY_RUN_MAX_BYTES)
-        return fail(msg, cap, ERR_OUT_OF_RANGE,
+        return err_failf(msg, cap, ERR_OUT_OF_RANGE,
                     "%s: a trial's particles would take %.1f MiB, more than the %llu MiB a study's run holds",
                     what, (double)b / (1 << 20), (unsigned long long)(STUDY_RUN_MAX_BYTES >> 20));
     return 0;
@@ -181,11 +170,11 @@ int study_meta_check(const study_meta *m, const hpo_space *space, cJSON *const *
 {
     char m2[300];
     meta_spec *probe = malloc(sizeof *probe);
-    if (!probe) return fail(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
+    if (!probe) return err_failf(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
     *probe = m->ms;
     int rc = meta_spec_check(probe, m2, sizeof m2);
     if (!rc) rc = meta_run_check_weights(probe, m2, sizeof m2);
-    if (rc) fail(msg, cap, rc, "objective.meta: %s", m2);
+    if (rc) err_failf(msg, cap, rc, "objective.meta: %s", m2);
     if (!rc) rc = fits_a_run(probe, "objective.meta", msg, cap);
     for (int i = 0; !rc && i < space->n; i++)
         for (int hi = 0; !rc && hi < 2; hi++) {
@@ -194,7 +183,7 @@ int study_meta_check(const study_meta *m, const hpo_space *space, cJSON *const *
             char what[128];
             snprintf(what, sizeof what, "objective: parameter %.64s = %g", space->p[i].name, v);
             if (set_num(probe, space->p[i].name, v, m2, sizeof m2) || meta_spec_check(probe, m2, sizeof m2))
-                rc = fail(msg, cap, ERR_INVALID_ARGUMENT, "%s cannot meta-train: %s", what, m2);
+                rc = err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s cannot meta-train: %s", what, m2);
             else rc = fits_a_run(probe, what, msg, cap);
         }
     free(probe);
@@ -208,7 +197,7 @@ int study_meta_check(const study_meta *m, const hpo_space *space, cJSON *const *
                  (double)m->score_tasks * m->score_seeds * m->score_horizon;
     double total = (double)max_trials * per;
     if (total > STUDY_META_MAX_INNER_STEPS)
-        return fail(msg, cap, ERR_OUT_OF_RANGE,
+        return err_failf(msg, cap, ERR_OUT_OF_RANGE,
                     "objective: max_trials × (outer_steps × particles × 2 × unroll + the score's tasks × seeds × "
                     "horizon) = %.4g inner steps, more than the %.4g a study may take (fewer trials or shorter runs)",
                     total, STUDY_META_MAX_INNER_STEPS);
@@ -220,12 +209,12 @@ int study_meta_apply(const study_meta *m, const cJSON *params, meta_spec *out, c
     *out = m->ms;
     char m2[300];
     for (const cJSON *p = params ? params->child : NULL; p; p = p->next) {
-        if (!cJSON_IsNumber(p)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "parameter %.64s is not a number", p->string);
+        if (!cJSON_IsNumber(p)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "parameter %.64s is not a number", p->string);
         int rc = set_num(out, p->string, p->valuedouble, m2, sizeof m2);
-        if (rc) return fail(msg, cap, rc, "%s", m2);
+        if (rc) return err_failf(msg, cap, rc, "%s", m2);
     }
     int rc = meta_spec_check(out, m2, sizeof m2);
-    return rc ? fail(msg, cap, rc, "%s", m2) : 0;
+    return rc ? err_failf(msg, cap, rc, "%s", m2) : 0;
 }
 
 /* ---- one trial's run -------------------------------------------------------------- */
@@ -241,12 +230,12 @@ int study_meta_trial_new(const study_meta *m, const cJSON *params, uint64_t room
     *out = NULL;
     *bytes = 0;
     study_meta_trial *t = calloc(1, sizeof *t);
-    if (!t) return fail(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
+    if (!t) return err_failf(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
     int rc = study_meta_apply(m, params, &t->ms, msg, cap);
     uint64_t b = 0;
     if (!rc) rc = meta_spec_job_bytes(&t->ms, &b, msg, cap);
     if (!rc && b > room)
-        rc = fail(msg, cap, ERR_OUT_OF_RANGE, "the trial's particles would take %llu bytes, more than the %llu left",
+        rc = err_failf(msg, cap, ERR_OUT_OF_RANGE, "the trial's particles would take %llu bytes, more than the %llu left",
                   (unsigned long long)b, (unsigned long long)room);
     if (!rc) rc = meta_run_job_new(&t->ms, &t->j, msg, cap);
     if (rc) {

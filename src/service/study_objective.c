@@ -9,17 +9,6 @@
 #include "errors.h"
 #include "jsonwalk.h"
 
-static int fail(char *msg, size_t cap, int rc, const char *fmt, ...)
-{
-    if (msg && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, cap, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static const char *const ARCHS[] = {"small", "medium", "large"};
 
 /* 1 when every choice (a JSON array) is a string of ARCHS (archs) or an
@@ -46,7 +35,7 @@ static int check_param(const opt_vtbl *vt, const hpo_param *p, const cJSON *choi
         if (p->kind == HPO_CATEGORICAL) {
             for (const cJSON *c = choices ? choices->child : NULL; c; c = c->next)
                 if (!cJSON_IsNumber(c))
-                    return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective: the choices of %.64s must be numbers",
+                    return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective: the choices of %.64s must be numbers",
                                 p->name);
         }
         return 0;
@@ -54,19 +43,19 @@ static int check_param(const opt_vtbl *vt, const hpo_param *p, const cJSON *choi
     if (strcmp(p->name, "batch") == 0 || strcmp(p->name, "width") == 0 || strcmp(p->name, "depth") == 0) {
         if (p->kind == HPO_FLOAT || (p->kind == HPO_CATEGORICAL && !choices_are(choices, 0)) ||
             (p->kind == HPO_INT && (p->low < 1 || p->high > 8192)))
-            return fail(msg, cap, ERR_INVALID_ARGUMENT,
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                         "objective: %.64s must be an int or a categorical of integers in [1, 8192]", p->name);
         return 0;
     }
     if (strcmp(p->name, "architecture") == 0) {
         if (p->kind != HPO_CATEGORICAL || !choices_are(choices, 1))
-            return fail(msg, cap, ERR_INVALID_ARGUMENT,
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                         "objective: architecture must be a categorical of small, medium, large");
         if (has_width)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective: the space sets the width twice (architecture, width)");
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective: the space sets the width twice (architecture, width)");
         return 0;
     }
-    return fail(msg, cap, ERR_INVALID_ARGUMENT,
+    return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                 "objective: parameter %.64s is neither a hyperparameter of optimizer %s nor batch, width, depth or "
                 "architecture",
                 p->name, vt->name);
@@ -80,9 +69,9 @@ static int parse_meta(study_objective *o, const cJSON *v, const hpo_space *space
         if (!strcmp(m->string, "meta") || !strcmp(m->string, "score") || !strcmp(m->string, "report_every")) continue;
         if (!strcmp(m->string, "task") || !strcmp(m->string, "steps") || !strcmp(m->string, "optimizer") ||
             !strcmp(m->string, "seeds") || !strcmp(m->string, "report"))
-            return fail(msg, cap, ERR_INVALID_ARGUMENT,
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                         "objective.%.64s is a built-in task's: it does not go with objective.meta", m->string);
-        return fail(msg, cap, ERR_UNKNOWN_FIELD, "unknown field \"%.64s\" in objective", m->string);
+        return err_failf(msg, cap, ERR_UNKNOWN_FIELD, "unknown field \"%.64s\" in objective", m->string);
     }
     int rc = study_meta_parse(&o->meta, cJSON_GetObjectItemCaseSensitive(v, "meta"),
                               cJSON_GetObjectItemCaseSensitive(v, "score"), space, choices, msg, cap);
@@ -90,7 +79,7 @@ static int parse_meta(study_objective *o, const cJSON *v, const hpo_space *space
     o->report_every = 1;
     const cJSON *re = cJSON_GetObjectItemCaseSensitive(v, "report_every");
     if (re && jsonwalk_int(re, 1, META_MAX_OUTER_STEPS, &o->report_every))
-        return fail(msg, cap, ERR_OUT_OF_RANGE, "objective.report_every must be an integer in [1, %d]",
+        return err_failf(msg, cap, ERR_OUT_OF_RANGE, "objective.report_every must be an integer in [1, %d]",
                     META_MAX_OUTER_STEPS);
     o->is_meta = 1;
     o->given = 1;
@@ -101,17 +90,17 @@ int study_objective_parse(study_objective *o, const cJSON *v, const hpo_space *s
                           char *msg, size_t cap)
 {
     memset(o, 0, sizeof *o);
-    if (!cJSON_IsObject(v)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective must be an object");
-    if (jsonwalk_has_duplicate(v)) return fail(msg, cap, ERR_INVALID_JSON, "objective names a member twice");
+    if (!cJSON_IsObject(v)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective must be an object");
+    if (jsonwalk_has_duplicate(v)) return err_failf(msg, cap, ERR_INVALID_JSON, "objective names a member twice");
     if (cJSON_GetObjectItemCaseSensitive(v, "meta")) return parse_meta(o, v, space, choices, msg, cap);
     for (const cJSON *m = v->child; m; m = m->next)
         if (strcmp(m->string, "task") && strcmp(m->string, "steps") && strcmp(m->string, "optimizer") &&
             strcmp(m->string, "seeds") && strcmp(m->string, "report") && strcmp(m->string, "report_every"))
-            return fail(msg, cap, ERR_UNKNOWN_FIELD, "unknown field \"%.64s\" in objective", m->string);
+            return err_failf(msg, cap, ERR_UNKNOWN_FIELD, "unknown field \"%.64s\" in objective", m->string);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(v, "task");
-    if (!t) return fail(msg, cap, ERR_MISSING_FIELD, "objective.task is required");
+    if (!t) return err_failf(msg, cap, ERR_MISSING_FIELD, "objective.task is required");
     if (!cJSON_IsString(t) || strlen(t->valuestring) >= META_TASK_TEXT)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective.task must be a task text of at most %d bytes",
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective.task must be a task text of at most %d bytes",
                     META_TASK_TEXT - 1);
     /* blanks collapsed: the stored text reads back as the same task */
     size_t k = 0;
@@ -124,31 +113,31 @@ int study_objective_parse(study_objective *o, const cJSON *v, const hpo_space *s
     o->task_text[k] = '\0';
     char m2[200];
     int rc = meta_task_parse(o->task_text, &o->task, m2, sizeof m2);
-    if (rc) return fail(msg, cap, rc, "objective.task: %s", m2);
+    if (rc) return err_failf(msg, cap, rc, "objective.task: %s", m2);
     const cJSON *s = cJSON_GetObjectItemCaseSensitive(v, "steps");
-    if (!s) return fail(msg, cap, ERR_MISSING_FIELD, "objective.steps is required");
+    if (!s) return err_failf(msg, cap, ERR_MISSING_FIELD, "objective.steps is required");
     if (jsonwalk_int(s, 1, STUDY_OBJ_MAX_STEPS, &o->steps))
-        return fail(msg, cap, ERR_OUT_OF_RANGE, "objective.steps must be an integer in [1, %d]", STUDY_OBJ_MAX_STEPS);
+        return err_failf(msg, cap, ERR_OUT_OF_RANGE, "objective.steps must be an integer in [1, %d]", STUDY_OBJ_MAX_STEPS);
     const cJSON *op = cJSON_GetObjectItemCaseSensitive(v, "optimizer");
     const char *oname = "adam";
     if (op && (!cJSON_IsString(op) || !op->valuestring[0]))
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective.optimizer must be a classic optimizer's name");
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective.optimizer must be a classic optimizer's name");
     if (op) oname = op->valuestring;
     const opt_vtbl *vt = opt_find(oname);
     if (!vt || vt->kind != OPT_KIND_CLASSIC || strlen(oname) >= OPT_NAME_MAX)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective.optimizer \"%.48s\" is not a classic optimizer", oname);
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective.optimizer \"%.48s\" is not a classic optimizer", oname);
     snprintf(o->optimizer, sizeof o->optimizer, "%s", oname);
     const cJSON *sd = cJSON_GetObjectItemCaseSensitive(v, "seeds");
     if (sd) {
         int n = cJSON_IsArray(sd) ? cJSON_GetArraySize(sd) : -1;
         if (n < 1 || n > STUDY_OBJ_MAX_SEEDS)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective.seeds must be an array of 1 to %d seeds",
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective.seeds must be an array of 1 to %d seeds",
                         STUDY_OBJ_MAX_SEEDS);
         int i = 0;
         for (const cJSON *e = sd->child; e; e = e->next, i++) {
             int64_t x;
             if (jsonwalk_int(e, 0, 2147483647.0, &x))
-                return fail(msg, cap, ERR_OUT_OF_RANGE, "objective.seeds: each an integer in [0, 2^31 - 1]");
+                return err_failf(msg, cap, ERR_OUT_OF_RANGE, "objective.seeds: each an integer in [0, 2^31 - 1]");
             o->seeds[i] = (uint64_t)x;
         }
         o->nseeds = n;
@@ -156,13 +145,13 @@ int study_objective_parse(study_objective *o, const cJSON *v, const hpo_space *s
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(v, "report");
     if (rp) {
         if (!cJSON_IsString(rp) || (strcmp(rp->valuestring, "train") && strcmp(rp->valuestring, "heldout")))
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective.report must be train or heldout");
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective.report must be train or heldout");
         o->report_heldout = rp->valuestring[0] == 'h';
     }
     o->report_every = 1;
     const cJSON *re = cJSON_GetObjectItemCaseSensitive(v, "report_every");
     if (re && jsonwalk_int(re, 1, (double)o->steps, &o->report_every))
-        return fail(msg, cap, ERR_OUT_OF_RANGE, "objective.report_every must be an integer in [1, steps]");
+        return err_failf(msg, cap, ERR_OUT_OF_RANGE, "objective.report_every must be an integer in [1, steps]");
     int has_width = 0;
     for (int i = 0; i < space->n; i++) has_width |= strcmp(space->p[i].name, "width") == 0;
     for (int i = 0; i < space->n; i++)
@@ -176,7 +165,7 @@ int study_objective_check(const study_objective *o, const hpo_space *space, cJSO
 {
     if (!o->given || !o->is_meta) return 0;
     if (direction != 1)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT,
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                     "direction must be minimize with objective.meta (its meta-losses and scores are better lower)");
     return study_meta_check(&o->meta, space, choices, max_trials, msg, cap);
 }
@@ -213,7 +202,7 @@ static int size_of(const cJSON *params, const char *name, int hi, int *out, char
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, name);
     if (!v) return 0;
     int64_t x;
-    if (jsonwalk_int(v, 1, hi, &x)) return fail(msg, cap, ERR_OUT_OF_RANGE, "%s must be an integer in [1, %d]", name, hi);
+    if (jsonwalk_int(v, 1, hi, &x)) return err_failf(msg, cap, ERR_OUT_OF_RANGE, "%s must be an integer in [1, %d]", name, hi);
     *out = (int)x;
     return 0;
 }
@@ -223,12 +212,12 @@ int study_objective_apply(const study_objective *o, const cJSON *params, opt_con
 {
     *tp = o->task.params;
     int rc = opt_config_defaults(cfg, o->optimizer);
-    if (rc) return fail(msg, cap, rc, "optimizer %s: %s", o->optimizer, err_message(rc));
+    if (rc) return err_failf(msg, cap, rc, "optimizer %s: %s", o->optimizer, err_message(rc));
     const opt_vtbl *vt = opt_find(o->optimizer);
     for (const cJSON *p = params ? params->child : NULL; p; p = p->next) {
         if (opt_hparam_index(vt, p->string) < 0) continue;
         if (!cJSON_IsNumber(p) || opt_config_set(cfg, p->string, p->valuedouble) != 0)
-            return fail(msg, cap, ERR_OUT_OF_RANGE, "hyperparameter %.64s is outside optimizer %s's range",
+            return err_failf(msg, cap, ERR_OUT_OF_RANGE, "hyperparameter %.64s is outside optimizer %s's range",
                         p->string, o->optimizer);
     }
     if ((rc = size_of(params, "batch", 8192, &tp->batch, msg, cap)) ||
@@ -240,7 +229,7 @@ int study_objective_apply(const study_objective *o, const cJSON *params, opt_con
         int k = -1;
         for (int i = 0; i < 3; i++)
             if (cJSON_IsString(a) && strcmp(a->valuestring, ARCHS[i]) == 0) k = i;
-        if (k < 0) return fail(msg, cap, ERR_OUT_OF_RANGE, "architecture must be small, medium or large");
+        if (k < 0) return err_failf(msg, cap, ERR_OUT_OF_RANGE, "architecture must be small, medium or large");
         int base = o->task.params.width ? o->task.params.width : STUDY_OBJ_BASE_WIDTH;
         int w = k == 0 ? base / 2 : k == 1 ? base : base * 2;
         tp->width = w < 1 ? 1 : w;

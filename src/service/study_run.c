@@ -36,17 +36,6 @@ typedef struct slot {
     study_meta_trial *mt;
 } slot;
 
-static int fail(char *msg, size_t cap, int rc, const char *fmt, ...)
-{
-    if (msg && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, cap, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 static void slot_free(slot *s, const study_objective *ob, uint64_t *live)
 {
     study_meta_trial_free(s->mt);
@@ -85,17 +74,17 @@ static int slot_setup(slot *s, const study_objective *ob, int64_t number, const 
         run *r = &s->runs[i];
         uint64_t seed = ob->seeds[i];
         if ((rc = task_create(ob->task.family, &tp, seed, &r->tk))) {
-            fail(msg, cap, rc, "task %s: %s", ob->task_text, tasks_last_error());
+            err_failf(msg, cap, rc, "task %s: %s", ob->task_text, tasks_last_error());
             break;
         }
         uint64_t ob_bytes = 0;
         if ((rc = opt_bytes(&cfg, &r->tk->lay, &ob_bytes))) {
-            fail(msg, cap, rc, "optimizer %s: %s", ob->optimizer, err_message(rc));
+            err_failf(msg, cap, rc, "optimizer %s: %s", ob->optimizer, err_message(rc));
             break;
         }
         uint64_t b = opt_bytes_add(opt_bytes_mul(r->tk->n, 3 * sizeof(float)), ob_bytes);
         if (*live + s->bytes + b > STUDY_RUN_MAX_BYTES) {
-            rc = fail(msg, cap, ERR_OUT_OF_RANGE, "the study's trials at once would take more than %llu bytes",
+            rc = err_failf(msg, cap, ERR_OUT_OF_RANGE, "the study's trials at once would take more than %llu bytes",
                       (unsigned long long)STUDY_RUN_MAX_BYTES);
             break;
         }
@@ -104,11 +93,11 @@ static int slot_setup(slot *s, const study_objective *ob, int64_t number, const 
         r->g = malloc(r->tk->n * sizeof(float));
         r->u = malloc(r->tk->n * sizeof(float));
         if (!r->p || !r->g || !r->u) {
-            rc = fail(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
+            rc = err_failf(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
             break;
         }
         if ((rc = opt_init(&r->o, &cfg, &r->tk->lay))) {
-            fail(msg, cap, rc, "optimizer %s: %s", ob->optimizer, err_message(rc));
+            err_failf(msg, cap, rc, "optimizer %s: %s", ob->optimizer, err_message(rc));
             break;
         }
         r->o_ok = 1;
@@ -181,10 +170,10 @@ int study_run(study_svc *sv, const char *tenant, const char *id, const _Atomic i
     int64_t parallel;
     int rc = study_objective_of(sv, tenant, id, &ob, &parallel, msg, cap);
     if (rc) return rc;
-    if (!ob.given) return fail(msg, cap, ERR_INVALID_ARGUMENT, "study %s has no objective", id);
+    if (!ob.given) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "study %s has no objective", id);
     if (parallel > STUDY_MAX_PARALLEL) parallel = STUDY_MAX_PARALLEL;
     slot *slots = calloc((size_t)parallel, sizeof *slots);
-    if (!slots) return fail(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
+    if (!slots) return err_failf(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
     uint64_t live = 0;
     int exhausted = 0;
     while (!rc) {
@@ -205,7 +194,7 @@ int study_run(study_svc *sv, const char *tenant, const char *id, const _Atomic i
             int a = study_ask(sv, tenant, id, &t, m, sizeof m);
             if (a == ERR_STUDY_EXHAUSTED) exhausted = 1;
             else if (a == ERR_STUDY_PARALLEL_LIMIT) waiting = 1;   /* a client's trials hold the slots */
-            else if (a) rc = fail(msg, cap, a, "%s", m);
+            else if (a) rc = err_failf(msg, cap, a, "%s", m);
             else {
                 st->trials++;
                 int64_t number = (int64_t)cJSON_GetObjectItemCaseSensitive(t, "trial")->valuedouble;
@@ -251,7 +240,7 @@ int study_run(study_svc *sv, const char *tenant, const char *id, const _Atomic i
                 continue;
             }
             if (r) {
-                rc = fail(msg, cap, r, "%s", m);
+                rc = err_failf(msg, cap, r, "%s", m);
                 break;
             }
             if (last) {
@@ -266,7 +255,7 @@ int study_run(study_svc *sv, const char *tenant, const char *id, const _Atomic i
     for (int64_t k = 0; k < parallel; k++)
         if (slots[k].active) slot_free(&slots[k], &ob, &live);
     free(slots);
-    if (rc == ERR_NOT_FOUND) fail(msg, cap, rc, "study %s was deleted", id);
+    if (rc == ERR_NOT_FOUND) err_failf(msg, cap, rc, "study %s was deleted", id);
     return rc;
 }
 
@@ -330,7 +319,7 @@ int study_run_resumable(study_svc *sv, store *db, int (*resume)(void *ctx, const
     found f = {0};
     int rc = store_studies_list(db, NULL, INT_MAX, found_cb, &f);
     if (!rc && f.oom) rc = ERR_NO_MEMORY;
-    if (rc) fail(msg, cap, rc, "cannot list the studies: %s", err_message(rc));
+    if (rc) err_failf(msg, cap, rc, "cannot list the studies: %s", err_message(rc));
     /* oldest first: the order they were queued in before */
     int first = 0;   /* one study's error does not keep the others from resuming */
     for (int i = rc ? -1 : f.n - 1; i >= 0; i--) {
@@ -343,7 +332,7 @@ int study_run_resumable(study_svc *sv, store *db, int (*resume)(void *ctx, const
             if (!e) (*n)++;
             else snprintf(m, sizeof m, "%s", err_message(e));
         }
-        if (e && !first) first = fail(msg, cap, e, "study %s: %s", f.id[i], m);
+        if (e && !first) first = err_failf(msg, cap, e, "study %s: %s", f.id[i], m);
     }
     free(f.id);
     free(f.tenant);

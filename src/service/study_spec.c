@@ -11,17 +11,6 @@
 #include "errors.h"
 #include "jsonwalk.h"
 
-static int fail(char *msg, size_t cap, int rc, const char *fmt, ...)
-{
-    if (msg && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, cap, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 /* 1 when s is 1..max bytes without control characters (the body is valid
  * UTF-8 already: jsonwalk_check_text). */
 static int valid_name(const char *s, size_t max)
@@ -36,19 +25,19 @@ static int valid_name(const char *s, size_t max)
 /* Checks that every member of object o is one of `names` (NULL-ended). */
 static int known_members(const cJSON *o, const char *const *names, const char *where, char *msg, size_t cap)
 {
-    if (jsonwalk_has_duplicate(o)) return fail(msg, cap, ERR_INVALID_JSON, "%s names a member twice", where);
+    if (jsonwalk_has_duplicate(o)) return err_failf(msg, cap, ERR_INVALID_JSON, "%s names a member twice", where);
     for (const cJSON *m = o->child; m; m = m->next) {
         int ok = 0;
         for (const char *const *n = names; *n && !ok; n++) ok = strcmp(m->string, *n) == 0;
-        if (!ok) return fail(msg, cap, ERR_UNKNOWN_FIELD, "unknown field \"%.64s\" in %s", m->string, where);
+        if (!ok) return err_failf(msg, cap, ERR_UNKNOWN_FIELD, "unknown field \"%.64s\" in %s", m->string, where);
     }
     return 0;
 }
 
 static int get_number(const cJSON *v, const char *what, double *out, char *msg, size_t cap)
 {
-    if (!cJSON_IsNumber(v)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s must be a number", what);
-    if (!isfinite(v->valuedouble)) return fail(msg, cap, ERR_NON_FINITE, "%s must be finite", what);
+    if (!cJSON_IsNumber(v)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s must be a number", what);
+    if (!isfinite(v->valuedouble)) return err_failf(msg, cap, ERR_NON_FINITE, "%s must be finite", what);
     *out = v->valuedouble;
     return 0;
 }
@@ -56,13 +45,13 @@ static int get_number(const cJSON *v, const char *what, double *out, char *msg, 
 static int get_int(const cJSON *v, const char *what, double lo, double hi, int64_t *out, char *msg, size_t cap)
 {
     int rc = jsonwalk_int(v, lo, hi, out);
-    if (rc) return fail(msg, cap, rc, "%s must be an integer in [%.0f, %.0f]", what, lo, hi);
+    if (rc) return err_failf(msg, cap, rc, "%s must be an integer in [%.0f, %.0f]", what, lo, hi);
     return 0;
 }
 
 static int get_bool(const cJSON *v, const char *what, int *out, char *msg, size_t cap)
 {
-    if (!cJSON_IsBool(v)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s must be true or false", what);
+    if (!cJSON_IsBool(v)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s must be true or false", what);
     *out = cJSON_IsTrue(v);
     return 0;
 }
@@ -72,24 +61,24 @@ static int get_bool(const cJSON *v, const char *what, int *out, char *msg, size_
 static int parse_choices(study_spec *sp, int i, const cJSON *v, char *msg, size_t cap)
 {
     const char *nm = sp->space.p[i].name;
-    if (!cJSON_IsArray(v)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: choices must be an array", nm);
+    if (!cJSON_IsArray(v)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s: choices must be an array", nm);
     int n = cJSON_GetArraySize(v);
     if (n < 1 || n > HPO_MAX_CHOICES)
-        return fail(msg, cap, ERR_OUT_OF_RANGE, "%s: choices must hold 1 to %d values", nm, HPO_MAX_CHOICES);
+        return err_failf(msg, cap, ERR_OUT_OF_RANGE, "%s: choices must hold 1 to %d values", nm, HPO_MAX_CHOICES);
     int k = 0;
     for (const cJSON *c = v->child; c; c = c->next, k++) {
         if (cJSON_IsNumber(c)) {
-            if (!isfinite(c->valuedouble)) return fail(msg, cap, ERR_NON_FINITE, "%s: choice %d is not finite", nm, k);
+            if (!isfinite(c->valuedouble)) return err_failf(msg, cap, ERR_NON_FINITE, "%s: choice %d is not finite", nm, k);
         } else if (cJSON_IsString(c)) {
             if (strlen(c->valuestring) > STUDY_CHOICE_MAX)
-                return fail(msg, cap, ERR_OUT_OF_RANGE, "%s: choice %d is longer than %d bytes", nm, k,
+                return err_failf(msg, cap, ERR_OUT_OF_RANGE, "%s: choice %d is longer than %d bytes", nm, k,
                             STUDY_CHOICE_MAX);
         } else if (!cJSON_IsBool(c) && !cJSON_IsNull(c)) {
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: a choice is a number, a string, true, false or null", nm);
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s: a choice is a number, a string, true, false or null", nm);
         }
         int j = 0;
         for (const cJSON *d = v->child; d != c; d = d->next, j++)
-            if (cJSON_Compare(c, d, 1)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: choices %d and %d are equal",
+            if (cJSON_Compare(c, d, 1)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s: choices %d and %d are equal",
                                                      nm, j, k);
     }
     sp->choices[i] = cJSON_Duplicate(v, 1);
@@ -102,30 +91,30 @@ static int parse_param(study_spec *sp, int i, const cJSON *o, char *msg, size_t 
 {
     hpo_param *p = &sp->space.p[i];
     const char *nm = p->name;
-    if (!cJSON_IsObject(o)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "space.%s must be an object", nm);
+    if (!cJSON_IsObject(o)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "space.%s must be an object", nm);
     static const char *const names[] = {"type", "low", "high", "log", "step", "choices", "when", NULL};
     char where[96];
     snprintf(where, sizeof where, "space.%s", nm);
     int rc = known_members(o, names, where, msg, cap);
     if (rc) return rc;
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(o, "type");
-    if (!type) return fail(msg, cap, ERR_MISSING_FIELD, "%s: type is required", nm);
-    if (!cJSON_IsString(type)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: type must be a string", nm);
+    if (!type) return err_failf(msg, cap, ERR_MISSING_FIELD, "%s: type is required", nm);
+    if (!cJSON_IsString(type)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s: type must be a string", nm);
     const cJSON *low = cJSON_GetObjectItemCaseSensitive(o, "low"), *high = cJSON_GetObjectItemCaseSensitive(o, "high"),
                 *lg = cJSON_GetObjectItemCaseSensitive(o, "log"), *step = cJSON_GetObjectItemCaseSensitive(o, "step"),
                 *ch = cJSON_GetObjectItemCaseSensitive(o, "choices");
     if (strcmp(type->valuestring, "categorical") == 0) {
         p->kind = HPO_CATEGORICAL;
         if (low || high || lg || step)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: a categorical takes choices only", nm);
-        if (!ch) return fail(msg, cap, ERR_MISSING_FIELD, "%s: choices is required", nm);
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s: a categorical takes choices only", nm);
+        if (!ch) return err_failf(msg, cap, ERR_MISSING_FIELD, "%s: choices is required", nm);
         return parse_choices(sp, i, ch, msg, cap);
     }
     if (strcmp(type->valuestring, "float") == 0) p->kind = HPO_FLOAT;
     else if (strcmp(type->valuestring, "int") == 0) p->kind = HPO_INT;
-    else return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: type must be float, int or categorical", nm);
-    if (ch) return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: choices belong to a categorical", nm);
-    if (!low || !high) return fail(msg, cap, ERR_MISSING_FIELD, "%s: low and high are required", nm);
+    else return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s: type must be float, int or categorical", nm);
+    if (ch) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s: choices belong to a categorical", nm);
+    if (!low || !high) return err_failf(msg, cap, ERR_MISSING_FIELD, "%s: low and high are required", nm);
     char what[96];
     snprintf(what, sizeof what, "%s.low", nm);
     if ((rc = get_number(low, what, &p->low, msg, cap))) return rc;
@@ -136,7 +125,7 @@ static int parse_param(study_spec *sp, int i, const cJSON *o, char *msg, size_t 
         if ((rc = get_bool(lg, what, &p->log, msg, cap))) return rc;
     }
     if (p->kind == HPO_FLOAT) {
-        if (step) return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: step belongs to an int", nm);
+        if (step) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s: step belongs to an int", nm);
     } else {
         p->step = 1;
         if (step) {
@@ -157,32 +146,32 @@ static int parse_when(study_spec *sp, int i, const cJSON *w, char *msg, size_t c
     hpo_param *p = &sp->space.p[i];
     const char *nm = p->name;
     if (!cJSON_IsObject(w) || !w->child || w->child->next)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT,
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                     "%s: when must name one categorical parameter and its choices: {\"parent\": [choice, …]}", nm);
     const cJSON *m = w->child;
     int j = -1;
     for (int k = 0; k < sp->space.n && j < 0; k++)
         if (strcmp(sp->space.p[k].name, m->string) == 0) j = k;
     if (j < 0)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: when names \"%.64s\", which is not a parameter of the space", nm,
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s: when names \"%.64s\", which is not a parameter of the space", nm,
                     m->string);
-    if (j == i) return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: when names the parameter itself", nm);
+    if (j == i) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s: when names the parameter itself", nm);
     const hpo_param *q = &sp->space.p[j];
     if (q->kind != HPO_CATEGORICAL)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: when names %s, which is not a categorical", nm, q->name);
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s: when names %s, which is not a categorical", nm, q->name);
     int n = cJSON_IsArray(m) ? cJSON_GetArraySize(m) : -1;
     if (n < 1 || n > q->nchoices)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: when.%s must be an array of 1 to %d of its choices", nm, q->name,
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s: when.%s must be an array of 1 to %d of its choices", nm, q->name,
                     q->nchoices);
     p->parent = j + 1;
     for (const cJSON *c = m->child; c; c = c->next) {
         int k = 0;
         const cJSON *d = sp->choices[j]->child;
         while (d && !cJSON_Compare(c, d, 1)) d = d->next, k++;
-        if (!d) return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: when.%s names a value that is not one of its choices", nm,
+        if (!d) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s: when.%s names a value that is not one of its choices", nm,
                             q->name);
         if (p->when[k / 64] >> (k % 64) & 1u)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "%s: when.%s names choice %d twice", nm, q->name, k);
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "%s: when.%s names choice %d twice", nm, q->name, k);
         p->when[k / 64] |= (uint64_t)1 << (k % 64);
     }
     return 0;
@@ -192,7 +181,7 @@ static int parse_when(study_spec *sp, int i, const cJSON *w, char *msg, size_t c
 
 static int parse_sampler_options(study_spec *sp, const cJSON *o, char *msg, size_t cap)
 {
-    if (!cJSON_IsObject(o)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "sampler_options must be an object");
+    if (!cJSON_IsObject(o)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "sampler_options must be an object");
     static const char *const names[] = {"n_startup_trials", "n_ei_candidates", "prior_weight", "multivariate", NULL};
     int rc = known_members(o, names, "sampler_options", msg, cap);
     int64_t v;
@@ -200,7 +189,7 @@ static int parse_sampler_options(study_spec *sp, const cJSON *o, char *msg, size
     if (!rc && (m = cJSON_GetObjectItemCaseSensitive(o, "multivariate")) &&
         !(rc = get_bool(m, "sampler_options.multivariate", &sp->tpe.multivariate, msg, cap)) && sp->tpe.multivariate &&
         sp->sampler != HPO_SAMPLER_TPE)
-        rc = fail(msg, cap, ERR_INVALID_ARGUMENT, "sampler_options.multivariate applies to the tpe sampler only");
+        rc = err_failf(msg, cap, ERR_INVALID_ARGUMENT, "sampler_options.multivariate applies to the tpe sampler only");
     if (!rc && (m = cJSON_GetObjectItemCaseSensitive(o, "n_startup_trials")) &&
         !(rc = get_int(m, "sampler_options.n_startup_trials", 0, STUDY_MAX_TRIALS, &v, msg, cap)))
         sp->tpe.n_startup_trials = (int)v;
@@ -210,14 +199,14 @@ static int parse_sampler_options(study_spec *sp, const cJSON *o, char *msg, size
     if (!rc && (m = cJSON_GetObjectItemCaseSensitive(o, "prior_weight"))) {
         rc = get_number(m, "sampler_options.prior_weight", &sp->tpe.prior_weight, msg, cap);
         if (!rc && !(sp->tpe.prior_weight > 0 && sp->tpe.prior_weight <= 1e6))
-            rc = fail(msg, cap, ERR_OUT_OF_RANGE, "sampler_options.prior_weight must be in (0, 1e6]");
+            rc = err_failf(msg, cap, ERR_OUT_OF_RANGE, "sampler_options.prior_weight must be in (0, 1e6]");
     }
     return rc;
 }
 
 static int parse_pruner_options(study_spec *sp, const cJSON *o, char *msg, size_t cap)
 {
-    if (!cJSON_IsObject(o)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "pruner_options must be an object");
+    if (!cJSON_IsObject(o)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "pruner_options must be an object");
     static const char *const names[] = {"n_startup_trials", "n_warmup_steps", "min_resource", "reduction_factor", NULL};
     int rc = known_members(o, names, "pruner_options", msg, cap);
     int64_t v;
@@ -263,32 +252,32 @@ int study_spec_parse(study_spec *sp, const cJSON *body, uint64_t seed_if_absent,
     sp->seed = seed_if_absent & ((1ULL << 53) - 1);   /* a JSON number carries it exactly */
     hpo_tpe_defaults(&sp->tpe);
     hpo_prune_defaults(&sp->prune);
-    if (!cJSON_IsObject(body)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "the body must be a JSON object");
+    if (!cJSON_IsObject(body)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "the body must be a JSON object");
     static const char *const names[] = {"name",     "direction", "space", "sampler",         "pruner",
                                         "max_trials", "parallel", "seed", "sampler_options", "pruner_options",
                                         "objective", NULL};
     int rc = known_members(body, names, "the study", msg, cap);
     if (rc) return rc;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "name");
-    if (!v) return fail(msg, cap, ERR_MISSING_FIELD, "name is required");
+    if (!v) return err_failf(msg, cap, ERR_MISSING_FIELD, "name is required");
     if (!cJSON_IsString(v) || !valid_name(v->valuestring, STUDY_NAME_MAX))
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "name must be 1 to %d bytes without control characters",
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "name must be 1 to %d bytes without control characters",
                     STUDY_NAME_MAX);
     snprintf(sp->name, sizeof sp->name, "%s", v->valuestring);
     int k;
     if ((v = cJSON_GetObjectItemCaseSensitive(body, "direction"))) {
         if ((k = word_index(v, DIRECTIONS)) < 0)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "direction must be minimize or maximize");
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "direction must be minimize or maximize");
         sp->direction = k == 0 ? 1 : -1;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(body, "sampler"))) {
         if ((k = word_index(v, SAMPLERS)) < 0)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "sampler must be random, tpe or gp");
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "sampler must be random, tpe or gp");
         sp->sampler = (hpo_sampler)k;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(body, "pruner"))) {
         if ((k = word_index(v, PRUNERS)) < 0)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT, "pruner must be none, median or asha");
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "pruner must be none, median or asha");
         sp->pruner = (hpo_pruner)k;
     }
     int64_t n;
@@ -309,23 +298,23 @@ int study_spec_parse(study_spec *sp, const cJSON *body, uint64_t seed_if_absent,
     if ((v = cJSON_GetObjectItemCaseSensitive(body, "pruner_options")) && (rc = parse_pruner_options(sp, v, msg, cap)))
         return rc;
     const cJSON *space = cJSON_GetObjectItemCaseSensitive(body, "space");
-    if (!space) return fail(msg, cap, ERR_MISSING_FIELD, "space is required");
+    if (!space) return err_failf(msg, cap, ERR_MISSING_FIELD, "space is required");
     if (!cJSON_IsObject(space) || !space->child)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "space must be an object of 1 to %d parameters", HPO_MAX_PARAMS);
-    if (jsonwalk_has_duplicate(space)) return fail(msg, cap, ERR_INVALID_JSON, "space names a parameter twice");
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "space must be an object of 1 to %d parameters", HPO_MAX_PARAMS);
+    if (jsonwalk_has_duplicate(space)) return err_failf(msg, cap, ERR_INVALID_JSON, "space names a parameter twice");
     int i = 0;
     const cJSON *whens[HPO_MAX_PARAMS] = {0};
     for (const cJSON *p = space->child; p; p = p->next, i++) {
         if (i >= HPO_MAX_PARAMS)
-            return fail(msg, cap, ERR_OUT_OF_RANGE, "space holds more than %d parameters", HPO_MAX_PARAMS);
+            return err_failf(msg, cap, ERR_OUT_OF_RANGE, "space holds more than %d parameters", HPO_MAX_PARAMS);
         if (!valid_name(p->string, HPO_NAME_MAX))
-            return fail(msg, cap, ERR_INVALID_ARGUMENT,
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                         "a parameter name must be 1 to %d bytes without control characters", HPO_NAME_MAX);
         snprintf(sp->space.p[i].name, sizeof sp->space.p[i].name, "%s", p->string);
         sp->space.n = i + 1;
         if ((rc = parse_param(sp, i, p, msg, cap))) return rc;
         if (sp->sampler == HPO_SAMPLER_GP && sp->space.p[i].kind == HPO_CATEGORICAL)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT,
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                         "sampler gp takes float and int parameters only: %s is categorical (use tpe or random)",
                         sp->space.p[i].name);
         whens[i] = cJSON_GetObjectItemCaseSensitive(p, "when");
@@ -333,7 +322,7 @@ int study_spec_parse(study_spec *sp, const cJSON *body, uint64_t seed_if_absent,
     for (i = 0; i < sp->space.n; i++) {
         if (!whens[i]) continue;
         if (sp->sampler == HPO_SAMPLER_GP)
-            return fail(msg, cap, ERR_INVALID_ARGUMENT,
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                         "sampler gp takes unconditional parameters only: %s has a condition (use tpe or random)",
                         sp->space.p[i].name);
         if ((rc = parse_when(sp, i, whens[i], msg, cap))) return rc;
