@@ -122,6 +122,16 @@ static void on_async(uv_async_t *h)
     try_start();
 }
 
+/* Puts it at the tail of the queue. */
+static void append(qitem *it)
+{
+    pthread_mutex_lock(&Q.mu);
+    if (Q.tail) Q.tail->next = it;
+    else Q.head = it;
+    Q.tail = it;
+    pthread_mutex_unlock(&Q.mu);
+}
+
 /* Queues a resumed study's run: no bound (it was admitted before the
  * restart); the queue is not running yet. */
 static int resume_study(void *ctx, const char *id, const char *tenant)
@@ -134,11 +144,7 @@ static int resume_study(void *ctx, const char *id, const char *tenant)
     snprintf(it->study, sizeof it->study, "%s", id);
     snprintf(it->tenant, sizeof it->tenant, "%s", tenant);
     new_job_id(it->id);
-    pthread_mutex_lock(&Q.mu);
-    if (Q.tail) Q.tail->next = it;
-    else Q.head = it;
-    Q.tail = it;
-    pthread_mutex_unlock(&Q.mu);
+    append(it);
     return 0;
 }
 
@@ -351,11 +357,7 @@ static int submit_locked(qitem *it)
     free(cfg_json);
     if (rc) return rc;
 queue:
-    pthread_mutex_lock(&Q.mu);
-    if (Q.tail) Q.tail->next = it;
-    else Q.head = it;
-    Q.tail = it;
-    pthread_mutex_unlock(&Q.mu);
+    append(it);
     return 0;
 }
 
