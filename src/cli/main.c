@@ -1,5 +1,5 @@
 /* main.c — the optirsd entry point: process-wide set-up, then the
- * subcommand (`keys`, `meta-train`, `eval`, `maml`), `--version`, or without one the daemon
+ * subcommand (`keys`, `meta-train`, `eval`, `maml`, `objective`), `--version`, or without one the daemon
  * (serve.h, in src/server/).  It only dispatches: the top layer, src/cli/,
  * is the one that sees both the subcommands and the server. */
 #include <signal.h>
@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "cli_fewshot.h"
 #include "cli_keys.h"
+#include "cli_objective.h"
 #include "serve.h"
 
 int main(int argc, char **argv)
@@ -30,5 +31,6 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "meta-train") == 0) return cli_meta_train(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "eval") == 0) return cli_eval(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "maml") == 0) return cli_fewshot(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "objective") == 0) return cli_objective(argc - 2, argv + 2);
     return serve_main(argc - 1, argv + 1);
 }

@@ -121,11 +121,11 @@ int study_objective_parse(study_objective *o, const cJSON *v, const hpo_space *s
     const cJSON *op = cJSON_GetObjectItemCaseSensitive(v, "optimizer");
     const char *oname = "adam";
     if (op && (!cJSON_IsString(op) || !op->valuestring[0]))
-        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective.optimizer must be a classic optimizer's name");
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective.optimizer must be an optimizer's name");
     if (op) oname = op->valuestring;
     const opt_vtbl *vt = opt_find(oname);
-    if (!vt || vt->kind != OPT_KIND_CLASSIC || strlen(oname) >= OPT_NAME_MAX)
-        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective.optimizer \"%.48s\" is not a classic optimizer", oname);
+    if (!vt || strlen(oname) >= OPT_NAME_MAX)
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective.optimizer \"%.48s\" is not an optimizer", oname);
     snprintf(o->optimizer, sizeof o->optimizer, "%s", oname);
     const cJSON *sd = cJSON_GetObjectItemCaseSensitive(v, "seeds");
     if (sd) {
@@ -235,4 +235,54 @@ int study_objective_apply(const study_objective *o, const cJSON *params, opt_con
         tp->width = w < 1 ? 1 : w;
     }
     return 0;
+}
+
+int study_objective_parse_trial(study_objective *o, const cJSON *v, const cJSON *params, char *msg, size_t cap)
+{
+    memset(o, 0, sizeof *o);
+    if (!cJSON_IsObject(params)) return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "params must be an object");
+    if (jsonwalk_has_duplicate(params)) return err_failf(msg, cap, ERR_INVALID_JSON, "params names a member twice");
+    if (cJSON_IsObject(v) && cJSON_GetObjectItemCaseSensitive(v, "meta"))
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "objective.meta: only a built-in task's objective runs here");
+    hpo_space space;
+    cJSON *choices[HPO_MAX_PARAMS] = {0};
+    memset(&space, 0, sizeof space);
+    int rc = 0;
+    for (const cJSON *p = params->child; p && !rc; p = p->next) {
+        if (space.n == HPO_MAX_PARAMS) {
+            rc = err_failf(msg, cap, ERR_OUT_OF_RANGE, "params: at most %d parameters", HPO_MAX_PARAMS);
+            break;
+        }
+        hpo_param *q = &space.p[space.n];
+        if (strlen(p->string) > HPO_NAME_MAX) {
+            rc = err_failf(msg, cap, ERR_INVALID_ARGUMENT, "params: a name of at most %d bytes", HPO_NAME_MAX);
+            break;
+        }
+        snprintf(q->name, sizeof q->name, "%s", p->string);
+        int size = !strcmp(p->string, "batch") || !strcmp(p->string, "width") || !strcmp(p->string, "depth");
+        if (cJSON_IsNumber(p) && isfinite(p->valuedouble)) {
+            q->kind = size ? HPO_INT : HPO_FLOAT;
+            q->low = q->high = p->valuedouble;
+            q->step = size ? 1 : 0;
+        } else if (cJSON_IsString(p)) {
+            q->kind = HPO_CATEGORICAL;
+            q->nchoices = 1;
+            choices[space.n] = cJSON_CreateArray();
+            cJSON *c = cJSON_CreateString(p->valuestring);
+            if (!choices[space.n] || !c) {
+                cJSON_Delete(c);
+                rc = err_failf(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
+                space.n++;
+                break;
+            }
+            cJSON_AddItemToArray(choices[space.n], c);
+        } else {
+            rc = err_failf(msg, cap, ERR_INVALID_ARGUMENT, "params.%.64s must be a finite number or a string", p->string);
+            break;
+        }
+        space.n++;
+    }
+    if (!rc) rc = study_objective_parse(o, v, &space, choices, msg, cap);
+    for (int i = 0; i < space.n; i++) cJSON_Delete(choices[i]);
+    return rc;
 }

@@ -27,6 +27,9 @@
  * — "meta" excludes task, steps, optimizer, seeds and report (those are
  * the built-in task's); every report_every-th outer step's meta-loss (and
  * the last's) is reported, the final value is the score.
+ * "optimizer" is any optimizer of opt_find (default adam): a learned or
+ * hybrid one runs on its weights record of the registry (meta_weights.h;
+ * e.g. mlp_lopt's "lr", the scale of its step).
  * The normalised form is part of the study's stored request, so a
  * restarted daemon reads it back unchanged.
  * Errors: ERR_INVALID_ARGUMENT, ERR_MISSING_FIELD, ERR_UNKNOWN_FIELD,
@@ -67,6 +70,13 @@ typedef struct study_objective {
  * i's choices, a JSON array, for a categorical) into *o. */
 int    study_objective_parse(study_objective *o, const cJSON *v, const hpo_space *space, cJSON *const *choices,
                              char *msg, size_t cap);
+/* One trial's objective outside a study (`optirsd objective`): parses the
+ * built-in task's objective v as study_objective_parse does for a space
+ * holding exactly the parameters of `params` (a number: that value, an int
+ * for batch, width and depth; a string: a categorical of that one choice),
+ * so a parameter the objective cannot use is refused as at a study's
+ * creation.  A meta-training objective is refused (ERR_INVALID_ARGUMENT). */
+int    study_objective_parse_trial(study_objective *o, const cJSON *v, const cJSON *params, char *msg, size_t cap);
 /* The checks a study's creation adds to the parse (study_meta_check for a
  * meta-training objective: tasks and jobs are created, the cost bounded,
  * and the direction must be minimize (+1: a meta-loss and a score are

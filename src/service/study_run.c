@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "errors.h"
+#include "meta_weights.h"
 #include "rng.h"
 #include "store_studies.h"
 #include "study_spec.h"
@@ -70,6 +71,8 @@ static int slot_setup(slot *s, const study_objective *ob, int64_t number, const 
     task_params tp;
     int rc = study_objective_apply(ob, params, &cfg, &tp, msg, cap);
     cfg.total_steps = ob->steps;
+    const opt_vtbl *vt = opt_find(ob->optimizer);
+    if (!rc && !vt) rc = err_failf(msg, cap, ERR_UNKNOWN_OPTIMIZER, "optimizer %s is unknown", ob->optimizer);
     for (int i = 0; !rc && i < ob->nseeds; i++) {
         run *r = &s->runs[i];
         uint64_t seed = ob->seeds[i];
@@ -78,7 +81,12 @@ static int slot_setup(slot *s, const study_objective *ob, int64_t number, const 
             break;
         }
         uint64_t ob_bytes = 0;
-        if ((rc = opt_bytes(&cfg, &r->tk->lay, &ob_bytes))) {
+        /* a learned optimizer builds from the weights table (meta_weights.h) */
+        int learned = vt->kind != OPT_KIND_CLASSIC;
+        if (learned) meta_weights_lock();
+        rc = opt_bytes(&cfg, &r->tk->lay, &ob_bytes);
+        if (learned) meta_weights_unlock();
+        if (rc) {
             err_failf(msg, cap, rc, "optimizer %s: %s", ob->optimizer, err_message(rc));
             break;
         }
@@ -96,7 +104,10 @@ static int slot_setup(slot *s, const study_objective *ob, int64_t number, const 
             rc = err_failf(msg, cap, ERR_NO_MEMORY, "%s", err_message(ERR_NO_MEMORY));
             break;
         }
-        if ((rc = opt_init(&r->o, &cfg, &r->tk->lay))) {
+        if (learned) meta_weights_lock();
+        rc = opt_init(&r->o, &cfg, &r->tk->lay);
+        if (learned) meta_weights_unlock();
+        if (rc) {
             err_failf(msg, cap, rc, "optimizer %s: %s", ob->optimizer, err_message(rc));
             break;
         }
@@ -144,6 +155,37 @@ static double slot_value(slot *s, const study_objective *ob)
     double sum = 0;
     for (int i = 0; i < ob->nseeds; i++) sum += task_eval_loss(s->runs[i].tk, s->runs[i].p);
     return sum / ob->nseeds;
+}
+
+int study_run_trial(const study_objective *ob, const cJSON *params, double *value, int64_t *failed_step, char *msg,
+                    size_t cap)
+{
+    *value = NAN;
+    *failed_step = 0;
+    if (!ob->given || ob->is_meta)
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT, "only a built-in task's objective runs as one trial");
+    slot s;
+    uint64_t live = 0;
+    int64_t nsteps = 0;
+    int rc = slot_setup(&s, ob, 0, params, &live, msg, cap);
+    /* study_run's loop for one trial (no pruner): a held-out value
+     * evaluated on the way leaves the parameters as they are */
+    while (!rc && !*failed_step) {
+        if (!isfinite(slot_step(&s, ob, &nsteps))) {
+            *failed_step = s.step + 1;
+            break;
+        }
+        int last = s.step >= s.steps;
+        if (s.step % ob->report_every && !last) continue;
+        double v = last || ob->report_heldout ? slot_value(&s, ob) : NAN;
+        if (!isfinite(v) && (last || ob->report_heldout)) *failed_step = s.step;
+        else if (last) {
+            *value = v;
+            break;
+        }
+    }
+    slot_free(&s, ob, &live);
+    return rc;
 }
 
 /* Ends trial s as `state` ("complete" with value, or "failed"). */

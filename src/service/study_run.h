@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "study.h"
+#include "study_objective.h"
 
 #define STUDY_RUN_MAX_BYTES (1ull << 30)
 
@@ -46,6 +47,17 @@ typedef struct study_run_stats {
 
 int study_run(study_svc *sv, const char *tenant, const char *id, const _Atomic int *cancel, study_run_stats *st,
               char *msg, size_t cap);
+
+/* One trial of a built-in task's objective (ob: study_objective_parse or
+ * study_objective_parse_trial) with `params`, outside any study: what
+ * study_run does to a trial, with the same final value bit for bit.
+ * 0 with *value, or with *value NAN and *failed_step the step (1-based)
+ * whose loss or held-out value was not finite (study_run tells such a
+ * trial failed); or the ERR_* with msg of a setting the task or the
+ * optimizer refuses.  A learned optimizer reads the weights table under
+ * its lock (meta_weights.h).  Memory: STUDY_RUN_MAX_BYTES, as a run's. */
+int study_run_trial(const study_objective *ob, const cJSON *params, double *value, int64_t *failed_step, char *msg,
+                    size_t cap);
 
 /* Resumption after a restart (docs/studies.md#studies-the-daemon-runs):
  * for every study of db with an objective, oldest first, every running

@@ -108,7 +108,7 @@ def test_hostile_objectives_are_refused(daemon):
         ({"task": TASK + " width=0", "steps": 5}, 400, "out_of_range"),
         ({"task": TASK, "steps": 0}, 400, "out_of_range"),
         ({"task": TASK, "steps": 100001}, 400, "out_of_range"),
-        ({"task": TASK, "steps": 5, "optimizer": "mlp_lopt"}, 400, "invalid_argument"),
+        ({"task": TASK, "steps": 5, "optimizer": 5}, 400, "invalid_argument"),
         ({"task": TASK, "steps": 5, "optimizer": "nope"}, 400, "invalid_argument"),
         ({"task": TASK, "steps": 5, "seeds": []}, 400, "invalid_argument"),
         ({"task": TASK, "steps": 5, "seeds": list(range(9))}, 400, "invalid_argument"),

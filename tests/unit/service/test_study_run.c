@@ -3,7 +3,8 @@
  * optimizer's hyperparameters, batch, the architecture's width), and
  * study_run over a real store: the budget run to its end with every step
  * reported, a run cancelled before it starts, a trial the optimizer refuses
- * told failed; and study_trial_state / study_bind_pruned (a restarted
+ * told failed; one trial outside a study (study_run_trial) giving the run's
+ * values bit for bit; and study_trial_state / study_bind_pruned (a restarted
  * daemon's check of a bound session). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -111,7 +112,7 @@ static void test_objective_parse_and_apply(void **st)
     /* refusals */
     const char *bad[] = {
         "{\"name\": \"o\", \"space\": {\"layers\": {\"type\": \"int\", \"low\": 1, \"high\": 3}}, \"objective\": {\"task\": \"" TASK "\", \"steps\": 1}}",
-        "{\"name\": \"o\", \"space\": " SPACE ", \"objective\": {\"task\": \"" TASK "\", \"steps\": 1, \"optimizer\": \"mlp_lopt\"}}",
+        "{\"name\": \"o\", \"space\": " SPACE ", \"objective\": {\"task\": \"" TASK "\", \"steps\": 1, \"optimizer\": \"nope\"}}",
         "{\"name\": \"o\", \"space\": " SPACE ", \"objective\": {\"task\": \"nope\", \"steps\": 1}}",
         "{\"name\": \"o\", \"space\": " SPACE ", \"objective\": {\"task\": \"" TASK "\", \"steps\": 1, \"seeds\": [1, 2, 3, 4, 5, 6, 7, 8, 9]}}",
         "{\"name\": \"o\", \"space\": " SPACE ", \"objective\": {\"task\": \"" TASK "\"}}",
@@ -220,6 +221,94 @@ static void test_run_to_the_budget(void **st)
     store_close(db);
 }
 
+/* study_run_trial on the objective of a study study_run ran: each complete
+ * trial's value again, bit for bit, from its params alone. */
+static void same_values(study_svc *sv, const char *id, const char *objective)
+{
+    cJSON *ov = cJSON_Parse(objective), *t = trials(sv, id);
+    const cJSON *e;
+    int n = 0;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(t, "trials")) {
+        if (strcmp(cJSON_GetObjectItem(e, "state")->valuestring, "complete") != 0) continue;
+        study_objective ob;
+        char msg[300];
+        const cJSON *params = cJSON_GetObjectItem(e, "params");
+        assert_int_equal(study_objective_parse_trial(&ob, ov, params, msg, sizeof msg), 0);
+        double v = NAN, want = cJSON_GetObjectItem(e, "value")->valuedouble;
+        int64_t failed = -1;
+        assert_int_equal(study_run_trial(&ob, params, &v, &failed, msg, sizeof msg), 0);
+        assert_int_equal(failed, 0);
+        assert_memory_equal(&v, &want, sizeof v);
+        n++;
+    }
+    assert_true(n > 0);
+    cJSON_Delete(t);
+    cJSON_Delete(ov);
+}
+
+static void test_one_trial_outside_the_study(void **st)
+{
+    (void)st;
+    store *db = NULL;
+    assert_int_equal(store_open(g_path, &db), 0);
+    study_svc *sv = NULL;
+    assert_int_equal(study_svc_new(store_studies_store(db), 3600000, NULL, &sv), 0);
+    _Atomic int cancel = 0;
+    study_run_stats rs;
+    char id[64], msg[300];
+    const char *objs[] = {
+        "{\"task\": \"" TASK "\", \"steps\": 6, \"seeds\": [0, 3]}",
+        "{\"task\": \"" TASK "\", \"steps\": 5, \"report\": \"heldout\", \"report_every\": 2}",
+        "{\"task\": \"" TASK "\", \"steps\": 4, \"optimizer\": \"mlp_lopt\"}",   /* a learned one: default weights */
+    };
+    for (size_t i = 0; i < sizeof objs / sizeof objs[0]; i++) {
+        char req[1024];
+        snprintf(req, sizeof req, "{\"name\": \"t\", \"space\": %s, \"max_trials\": 3, \"parallel\": 2, \"seed\": %zu, "
+                                  "\"sampler\": \"random\", \"pruner\": \"none\", \"objective\": %s}",
+                 i == 2 ? "{\"lr\": {\"type\": \"float\", \"low\": 1e-4, \"high\": 0.1, \"log\": true}}" : SPACE, i,
+                 objs[i]);
+        create(sv, req, id);
+        assert_int_equal(study_run(sv, NULL, id, &cancel, &rs, msg, sizeof msg), 0);
+        same_values(sv, id, objs[i]);
+    }
+    study_svc_free(sv);
+    store_close(db);
+    /* a diverging trial: the step that failed; a refused setting: its error */
+    study_objective ob;
+    double v;
+    int64_t failed;
+    cJSON *ov = cJSON_Parse("{\"task\": \"rosenbrock\", \"steps\": 50, \"optimizer\": \"sgd\"}");
+    cJSON *pv = cJSON_Parse("{\"lr\": 10}");
+    assert_int_equal(study_objective_parse_trial(&ob, ov, pv, msg, sizeof msg), 0);
+    assert_int_equal(study_run_trial(&ob, pv, &v, &failed, msg, sizeof msg), 0);
+    assert_true(failed > 0 && failed <= 50);
+    assert_true(isnan(v));
+    cJSON_Delete(pv);
+    pv = cJSON_Parse("{\"momentum\": 1.5}");
+    assert_int_equal(study_objective_parse_trial(&ob, ov, pv, msg, sizeof msg), 0);
+    assert_int_equal(study_run_trial(&ob, pv, &v, &failed, msg, sizeof msg), ERR_OUT_OF_RANGE);
+    cJSON_Delete(pv);
+    /* what a study's creation refuses, refused here too */
+    const char *bad_params[] = {"{\"lrr\": 0.1}", "{\"lr\": \"x\"}", "{\"lr\": true}", "[0.1]", "{\"lr\": 1, \"lr\": 2}",
+                                "{\"batch\": 0.5}", "{\"architecture\": \"huge\"}"};
+    for (size_t i = 0; i < sizeof bad_params / sizeof bad_params[0]; i++) {
+        pv = cJSON_Parse(bad_params[i]);
+        assert_non_null(pv);
+        assert_int_not_equal(study_objective_parse_trial(&ob, ov, pv, msg, sizeof msg), 0);
+        cJSON_Delete(pv);
+    }
+    cJSON_Delete(ov);
+    pv = cJSON_Parse("{\"lr\": 0.1}");
+    const char *bad_objs[] = {"{\"task\": \"rosenbrock\"}", "{\"meta\": {}}", "[1]", "{\"task\": \"rosenbrock\", "
+                              "\"steps\": 5, \"optimizer\": \"nope\"}"};
+    for (size_t i = 0; i < sizeof bad_objs / sizeof bad_objs[0]; i++) {
+        ov = cJSON_Parse(bad_objs[i]);
+        assert_int_not_equal(study_objective_parse_trial(&ob, ov, pv, msg, sizeof msg), 0);
+        cJSON_Delete(ov);
+    }
+    cJSON_Delete(pv);
+}
+
 static void test_trial_state_and_bind_pruned(void **st)
 {
     (void)st;
@@ -258,6 +347,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_objective_parse_and_apply),
         cmocka_unit_test_setup_teardown(test_run_to_the_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_trial_outside_the_study, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trial_state_and_bind_pruned, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
