@@ -297,88 +297,88 @@ static const uint8_t blob1[3668] = {
 static const uint8_t blob2[1340] = {
     0x4f, 0x50, 0x54, 0x42, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x24, 0x05, 0x00, 0x00,
     0x00, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00,
-    0x44, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xd2, 0xe3, 0xd4, 0xbc, 0xec, 0x57, 0x2c, 0xbe,
-    0xaf, 0x60, 0x85, 0xbc, 0xf3, 0x8b, 0x76, 0xbe, 0xbd, 0xc4, 0x57, 0xbe, 0x0c, 0x7e, 0xb8, 0x3e,
-    0x6d, 0xd7, 0x8f, 0x3d, 0xf7, 0x3e, 0xab, 0x3e, 0xac, 0x0a, 0x02, 0x3d, 0xfa, 0x90, 0x05, 0xbf,
-    0x32, 0x0b, 0xce, 0xbd, 0x8e, 0x86, 0x1f, 0x3e, 0xa4, 0xa5, 0xda, 0x3e, 0x1f, 0x30, 0xa7, 0xbe,
-    0xcf, 0x86, 0x49, 0x3f, 0x60, 0xa8, 0x24, 0x3f, 0x94, 0x4d, 0x97, 0x3d, 0x92, 0x71, 0x5a, 0xbe,
-    0xdc, 0xb0, 0xba, 0xbe, 0xe4, 0x56, 0x9f, 0x3e, 0x08, 0x31, 0xc7, 0xbd, 0x98, 0x90, 0x04, 0xbc,
-    0x2f, 0xbe, 0x0f, 0xbe, 0x05, 0x27, 0x39, 0x3d, 0xe6, 0x5e, 0xd7, 0xbe, 0x4d, 0xa9, 0x15, 0x3b,
-    0x68, 0x08, 0x1f, 0xbe, 0xcd, 0x77, 0xa2, 0x3e, 0xeb, 0x65, 0x31, 0xbd, 0x8c, 0x0f, 0x75, 0xbe,
-    0xba, 0x54, 0x3d, 0x3e, 0x10, 0x99, 0x18, 0x3e, 0x0a, 0x75, 0xd4, 0xbe, 0x14, 0x5e, 0x15, 0x3f,
-    0x94, 0x33, 0xea, 0xbd, 0xd1, 0x37, 0xfe, 0xbd, 0x91, 0x28, 0x69, 0xbe, 0x8f, 0x26, 0xdc, 0xbd,
-    0x2d, 0x3e, 0xe9, 0xbd, 0xaf, 0x92, 0x09, 0x3c, 0x34, 0xf2, 0xbc, 0xbe, 0x6a, 0x14, 0x45, 0xbe,
-    0xed, 0xa0, 0x33, 0xbe, 0xef, 0x3a, 0x54, 0xbe, 0x07, 0x08, 0xa2, 0xbe, 0x34, 0xb8, 0x18, 0xbf,
-    0x79, 0x60, 0x4e, 0xbe, 0xa9, 0x2f, 0x2e, 0x3d, 0xe7, 0xfe, 0xfd, 0x3d, 0x38, 0x67, 0x60, 0xbe,
-    0x3d, 0x83, 0x96, 0x3d, 0x0e, 0x9f, 0xd0, 0xbe, 0xda, 0x29, 0x0f, 0xbe, 0x8e, 0x30, 0x81, 0xbd,
-    0x18, 0x28, 0x1c, 0x3d, 0x89, 0x33, 0x7c, 0x3d, 0xc3, 0x65, 0xde, 0xbd, 0x53, 0xfb, 0x04, 0xbe,
-    0x61, 0x7e, 0x17, 0xbe, 0x34, 0xb3, 0xac, 0x3e, 0xb5, 0x05, 0x23, 0x3e, 0x6a, 0xc3, 0x59, 0xbd,
-    0xb1, 0xcc, 0xa7, 0xbe, 0xa4, 0x64, 0x11, 0x3d, 0xfb, 0x6b, 0xc4, 0xbe, 0x9d, 0x9d, 0xac, 0xbc,
-    0xbc, 0xa2, 0xa5, 0x3e, 0x04, 0x3f, 0xe7, 0x3e, 0x22, 0xe7, 0x28, 0x3f, 0x61, 0x65, 0xc7, 0x3e,
-    0xc8, 0x5f, 0x94, 0xb9, 0x48, 0xf3, 0xb5, 0x3d, 0x6a, 0xc5, 0xc2, 0xbe, 0xa0, 0xaf, 0xb1, 0xbc,
-    0x25, 0x59, 0x83, 0xbd, 0xa9, 0x40, 0xeb, 0x3d, 0x10, 0x3d, 0xd8, 0xbe, 0x41, 0x5f, 0xe7, 0xbc,
-    0x56, 0x54, 0x02, 0x3f, 0x2a, 0x18, 0x50, 0x3d, 0x58, 0x84, 0xaa, 0x3e, 0x42, 0x1d, 0x9e, 0x3e,
-    0xee, 0xdd, 0xfe, 0x3d, 0x0c, 0xb3, 0x47, 0xbe, 0x34, 0xe6, 0xf6, 0xbe, 0x2d, 0xaa, 0x50, 0xbe,
-    0x1e, 0x4e, 0x1a, 0x3e, 0x66, 0x65, 0xdd, 0xbe, 0x0a, 0x25, 0x1a, 0xbd, 0xe5, 0x7f, 0x84, 0x3d,
-    0x44, 0xe0, 0xca, 0x3d, 0x7a, 0xe8, 0x3d, 0x3f, 0x0d, 0xaf, 0xb7, 0x3e, 0x0a, 0x68, 0xea, 0xbe,
-    0x30, 0x31, 0xc9, 0x3c, 0x43, 0x86, 0xe9, 0x3c, 0xea, 0x99, 0x0f, 0x3c, 0xad, 0xeb, 0x4a, 0xbf,
-    0xfc, 0x95, 0x29, 0xbf, 0xb0, 0x7c, 0x12, 0x3e, 0x50, 0x2d, 0x12, 0x3f, 0xda, 0xc8, 0x68, 0xbe,
-    0x4f, 0x1f, 0x82, 0xbe, 0x0d, 0xa2, 0x6f, 0xbe, 0x86, 0x7d, 0x2f, 0x3e, 0xa1, 0xf7, 0xe1, 0x3e,
-    0xf4, 0x94, 0xcd, 0xbe, 0x0c, 0x27, 0xa1, 0xbd, 0x89, 0x95, 0x15, 0xbe, 0x80, 0x2e, 0xa3, 0x3d,
-    0xa9, 0x64, 0x2a, 0x3d, 0x8c, 0x62, 0xcc, 0x3d, 0xbd, 0xe0, 0x03, 0xbf, 0x21, 0x95, 0x10, 0x3f,
-    0xbb, 0x11, 0xba, 0xbc, 0x32, 0x31, 0x1c, 0xbe, 0x84, 0xd4, 0x95, 0x3d, 0xd3, 0x61, 0x42, 0x3c,
-    0x6d, 0x96, 0xd6, 0xbe, 0xe6, 0xcf, 0x7d, 0xbd, 0x43, 0x9c, 0xb4, 0x3e, 0xf0, 0xcc, 0x26, 0xbe,
-    0x61, 0x44, 0xf2, 0xbe, 0x74, 0xc2, 0x4f, 0x3e, 0x3b, 0xc9, 0x93, 0xbe, 0xc6, 0x88, 0xe1, 0xbd,
-    0x98, 0x4b, 0x6f, 0xbe, 0xd8, 0x14, 0x89, 0xbe, 0x2a, 0xb6, 0x80, 0xbe, 0xb6, 0x63, 0x45, 0xbd,
-    0x07, 0x44, 0xf3, 0xbe, 0xbc, 0x2b, 0x91, 0x3d, 0xc6, 0x8d, 0x04, 0x3f, 0x1d, 0x98, 0x38, 0x3e,
-    0xea, 0x07, 0xba, 0xbd, 0xe7, 0x73, 0xfd, 0xbd, 0xd1, 0xe9, 0x38, 0x3e, 0x1a, 0x05, 0x95, 0xbe,
-    0x2c, 0x5d, 0x17, 0x3e, 0xb0, 0xb9, 0xbe, 0x3d, 0x46, 0x8f, 0xcf, 0xbe, 0x2f, 0xdc, 0xac, 0x3d,
-    0x1d, 0xfd, 0xf7, 0x3d, 0x7f, 0xc6, 0x22, 0xbe, 0x1d, 0x33, 0x11, 0xbf, 0x0d, 0xc9, 0x0d, 0x3f,
-    0x31, 0x6d, 0x2c, 0xbe, 0xf1, 0x62, 0x05, 0xbf, 0x3e, 0x0d, 0xba, 0x3e, 0x19, 0xa6, 0x0b, 0x3c,
-    0x36, 0xa6, 0x5a, 0x3e, 0x98, 0x15, 0x95, 0x3c, 0x59, 0x69, 0xc1, 0x3e, 0xb7, 0xaf, 0x52, 0x3e,
-    0x5b, 0x20, 0x0e, 0x3f, 0x9b, 0x68, 0xd1, 0xbe, 0x56, 0x4b, 0x73, 0x3d, 0xaf, 0x01, 0x96, 0x3e,
-    0x86, 0xde, 0x4f, 0x3f, 0x80, 0xbc, 0x39, 0xbf, 0x9b, 0x76, 0xad, 0x3e, 0x36, 0x9b, 0x09, 0xbe,
-    0x64, 0x8b, 0x82, 0xbd, 0xec, 0x2d, 0x24, 0x3e, 0x37, 0xa1, 0x92, 0xbd, 0x36, 0x49, 0xcb, 0x3e,
-    0x3b, 0x41, 0x61, 0x3d, 0x1b, 0x01, 0x93, 0xbe, 0x00, 0xd6, 0x98, 0x3e, 0xd6, 0x31, 0x03, 0xbf,
-    0xb1, 0x6f, 0x44, 0x3e, 0xb0, 0x70, 0xfb, 0x3d, 0xcd, 0x18, 0x4e, 0xbe, 0x3f, 0x7d, 0x01, 0x3e,
-    0x31, 0x06, 0x2b, 0xbe, 0x0c, 0x83, 0xc3, 0xbd, 0x4a, 0x57, 0x10, 0xbc, 0xca, 0x86, 0x86, 0x3c,
-    0x6b, 0x69, 0xdf, 0xbc, 0xa9, 0x6d, 0x0e, 0x3e, 0x9d, 0x06, 0x16, 0xbf, 0xf2, 0xc3, 0x1e, 0x3b,
-    0x84, 0xbc, 0x1e, 0x3e, 0x26, 0xd7, 0xb5, 0x3e, 0x18, 0x87, 0x60, 0x3e, 0x2b, 0x12, 0x34, 0x3f,
-    0x84, 0xc7, 0xd8, 0x3d, 0xde, 0xf6, 0x1f, 0x3f, 0x74, 0x2e, 0xb8, 0xbd, 0xcd, 0x87, 0xbc, 0xbe,
-    0xb0, 0xec, 0x1b, 0x3f, 0x7f, 0x24, 0x88, 0x3d, 0x8d, 0x66, 0x83, 0x3d, 0x9a, 0x6f, 0x8a, 0x3e,
-    0xf1, 0xcc, 0x1f, 0x3e, 0x7b, 0x68, 0x26, 0xbd, 0x2d, 0xa8, 0x89, 0x3e, 0xc8, 0x2e, 0xa0, 0x3e,
-    0x80, 0x9f, 0xe4, 0xbe, 0x60, 0x13, 0x0f, 0x3c, 0xde, 0x11, 0x5f, 0x3c, 0x9c, 0x27, 0xbb, 0x3e,
-    0xbf, 0x16, 0x58, 0x3d, 0xd5, 0x0f, 0xe9, 0x3e, 0x3d, 0x31, 0x12, 0x3f, 0x35, 0x04, 0xb0, 0x3e,
-    0x49, 0xf3, 0xcb, 0xbe, 0x64, 0xeb, 0x94, 0x3d, 0x6f, 0x6f, 0x27, 0x3e, 0x9a, 0x34, 0x3c, 0x3e,
-    0x20, 0x7b, 0xae, 0xbd, 0x75, 0x1e, 0xe0, 0xbd, 0x9d, 0x39, 0x2b, 0xbd, 0xaf, 0x17, 0xfb, 0x3d,
-    0x11, 0x5c, 0x39, 0xbe, 0xa0, 0xaf, 0xe9, 0x3b, 0xd7, 0x59, 0x19, 0xbe, 0xae, 0xde, 0x24, 0x3e,
-    0x43, 0xe4, 0xad, 0xbe, 0x7e, 0xef, 0x99, 0x3e, 0xc6, 0xf6, 0xf9, 0xbd, 0x4e, 0x49, 0xde, 0x3e,
-    0xb2, 0x47, 0x83, 0xbe, 0x1f, 0x18, 0x8c, 0x3e, 0xe1, 0x6c, 0xb6, 0x3c, 0xad, 0xbf, 0xba, 0xbe,
-    0x52, 0xcd, 0x3f, 0x3e, 0x86, 0x2a, 0x63, 0x3e, 0x8e, 0x94, 0x6d, 0x3e, 0xb7, 0x8b, 0xb2, 0xbe,
-    0xdb, 0x27, 0x8b, 0x3e, 0xca, 0x0d, 0x18, 0xbe, 0xee, 0x2a, 0x39, 0xbe, 0x3a, 0x65, 0xbc, 0xbd,
-    0xd0, 0x5e, 0xb5, 0xbe, 0x83, 0x3b, 0x1c, 0xbf, 0xd7, 0xa6, 0x98, 0x3d, 0x25, 0x75, 0xb3, 0xbd,
-    0x85, 0xc7, 0x7f, 0xbe, 0xe4, 0xc0, 0x51, 0x3e, 0x24, 0xc9, 0x70, 0xbe, 0xc0, 0xaa, 0x64, 0xbe,
-    0xdb, 0x34, 0x61, 0x3e, 0xd3, 0x26, 0xea, 0xbc, 0xf6, 0x61, 0xc7, 0x3b, 0xb9, 0x03, 0x9b, 0xbd,
-    0xbb, 0xe9, 0x36, 0xbe, 0xe7, 0x3f, 0x4d, 0xbc, 0xa5, 0xa3, 0x74, 0xbd, 0x67, 0x57, 0x8c, 0xbe,
-    0x9a, 0x40, 0xaf, 0x3d, 0x7c, 0x0c, 0x7d, 0x3c, 0xca, 0x5c, 0x70, 0xbd, 0x89, 0x39, 0xa5, 0x3c,
-    0xd8, 0xc3, 0x04, 0xbd, 0x89, 0xef, 0xda, 0x3d, 0x52, 0x00, 0x15, 0xbe, 0xa9, 0x40, 0x59, 0xbd,
-    0x4b, 0x2e, 0x33, 0x3e, 0x80, 0x30, 0xe8, 0x3d, 0xc6, 0xeb, 0x80, 0xbe, 0xb6, 0x0a, 0x1c, 0xbc,
-    0x52, 0x16, 0x9c, 0xbd, 0x01, 0xf3, 0x08, 0x3e, 0xf2, 0x7b, 0x6e, 0xbd, 0x6c, 0x40, 0x1a, 0xbd,
-    0x0e, 0xf9, 0xa7, 0x3d, 0x7d, 0x36, 0x12, 0xbe, 0x07, 0x24, 0x2f, 0xbe, 0x8e, 0xba, 0xa0, 0x3e,
-    0x24, 0xf7, 0xeb, 0x3b, 0x90, 0xf4, 0xc6, 0xbc, 0x6a, 0x73, 0x0f, 0x3e, 0x9b, 0xb1, 0x68, 0xbd,
-    0x82, 0x0d, 0xc4, 0xbd, 0xcb, 0x85, 0x1f, 0x3d, 0x96, 0xfd, 0x0d, 0xbe, 0x4f, 0xb0, 0x6a, 0x3d,
-    0x4a, 0x7e, 0x25, 0x3e, 0xbf, 0xa8, 0x86, 0xbc, 0x2c, 0xe6, 0x16, 0x3d, 0x9c, 0xaa, 0x28, 0xbd,
-    0xca, 0xc1, 0x07, 0xbd, 0x45, 0xd1, 0x9a, 0xbc, 0xfb, 0x19, 0x90, 0xbd, 0xd9, 0x35, 0xa4, 0xbd,
-    0x11, 0x95, 0x85, 0xbc, 0x3b, 0xf1, 0x35, 0x3d, 0xc2, 0xf2, 0xc7, 0x3d, 0x8a, 0x54, 0xe3, 0x3c,
-    0x77, 0x7b, 0xee, 0xbd, 0x33, 0xd1, 0x73, 0xbe, 0xb0, 0x51, 0x86, 0x3d, 0x28, 0x0a, 0xe3, 0xbd,
-    0x49, 0x04, 0x2d, 0x3d, 0x62, 0x9a, 0x57, 0x3b, 0x0e, 0xb6, 0x41, 0xbe, 0xd6, 0x93, 0xda, 0x3c,
-    0x08, 0x0f, 0x16, 0xbe, 0xd7, 0x90, 0x61, 0x3d, 0x9b, 0x6e, 0x2c, 0x3d, 0xbd, 0xcf, 0x85, 0xbd,
-    0x3d, 0x38, 0x98, 0x3c, 0x45, 0x6b, 0xf8, 0xbd, 0x07, 0x4e, 0x11, 0xbe, 0x67, 0xec, 0xd5, 0xbd,
-    0x44, 0x55, 0xac, 0x3d, 0xdc, 0x6f, 0x20, 0xbd, 0x99, 0xb3, 0x99, 0x3b, 0x73, 0x56, 0x87, 0x3d,
-    0xd5, 0x09, 0x82, 0xbe, 0x92, 0xeb, 0x7b, 0xbd, 0xa6, 0x5f, 0x06, 0xbd, 0x76, 0xaf, 0x30, 0xbd,
-    0xac, 0x7f, 0x10, 0x3d, 0xe3, 0xb4, 0x9e, 0x3d, 0x84, 0xa8, 0x58, 0xbe, 0x8b, 0xfe, 0x09, 0x3e,
-    0x32, 0x0d, 0x2c, 0x3d, 0xed, 0x40, 0x7d, 0x3d, 0x28, 0xfb, 0x4d, 0x3e, 0x19, 0x36, 0x29, 0xbe,
-    0xcc, 0xfa, 0x99, 0x3e, 0xdc, 0xa8, 0xb0, 0x3d, 0xd9, 0x92, 0xdb, 0x7b,
+    0x44, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x5e, 0x05, 0x51, 0xbd, 0xdc, 0x8a, 0x7f, 0xbd,
+    0xc4, 0x79, 0xb1, 0xbc, 0xe6, 0xd4, 0x94, 0xbe, 0x80, 0x98, 0x01, 0xbe, 0x89, 0xf1, 0x9a, 0x3e,
+    0xc5, 0x74, 0x58, 0x3d, 0x6d, 0x50, 0xbd, 0x3e, 0xda, 0x95, 0x85, 0x3d, 0x8a, 0xe4, 0x04, 0xbf,
+    0x0b, 0xf6, 0xbd, 0xbd, 0x37, 0xd4, 0x25, 0x3e, 0x74, 0x01, 0xd2, 0x3e, 0x55, 0x71, 0x90, 0xbe,
+    0x40, 0xa8, 0x5e, 0x3f, 0xac, 0x06, 0x37, 0x3f, 0x92, 0x0a, 0x2a, 0x3c, 0x06, 0x22, 0x80, 0xbe,
+    0x97, 0x67, 0xaf, 0xbe, 0x41, 0x41, 0x91, 0x3e, 0xff, 0x88, 0xc3, 0xbd, 0xae, 0x7e, 0x3d, 0x3a,
+    0x2f, 0x0c, 0x96, 0xbd, 0x80, 0x7d, 0x03, 0x36, 0xb6, 0x31, 0xe5, 0xbe, 0xbb, 0x38, 0xa7, 0x3d,
+    0x82, 0xd5, 0xa7, 0xbd, 0xf1, 0xab, 0x68, 0x3e, 0xf2, 0xfa, 0x12, 0xbe, 0x21, 0x74, 0x66, 0xbe,
+    0x12, 0x0e, 0x5a, 0x3e, 0x5b, 0x88, 0x3f, 0x3e, 0x60, 0x14, 0xcb, 0xbe, 0x1d, 0xb6, 0x00, 0x3f,
+    0xef, 0x06, 0x68, 0xbe, 0x9b, 0x55, 0x16, 0xbd, 0xc3, 0x6c, 0x5e, 0xbe, 0x71, 0xc7, 0xa0, 0xbc,
+    0xfa, 0x4f, 0x49, 0x3c, 0x79, 0x4c, 0x2c, 0x3d, 0xcf, 0xd0, 0xcb, 0xbe, 0xd2, 0xac, 0x20, 0xbe,
+    0x4f, 0x38, 0x37, 0xbe, 0xba, 0xdf, 0x03, 0xbe, 0x57, 0xaa, 0xbb, 0xbe, 0x92, 0xcd, 0x1a, 0xbf,
+    0xaf, 0x89, 0x82, 0xbe, 0x68, 0xb8, 0x3a, 0x3d, 0x59, 0x81, 0x87, 0x3d, 0x7f, 0xd2, 0x83, 0xbe,
+    0x54, 0x43, 0xde, 0x3d, 0xd3, 0xb3, 0x9a, 0xbe, 0xc3, 0x9d, 0x66, 0xbe, 0xbf, 0xca, 0x41, 0xbc,
+    0x42, 0x7c, 0xaf, 0x3d, 0x0c, 0x4c, 0xa2, 0x3d, 0xf7, 0x73, 0x40, 0xbd, 0xe5, 0xb4, 0xa6, 0xbd,
+    0xf1, 0x91, 0x3a, 0xbe, 0xcb, 0x43, 0x98, 0x3e, 0x8b, 0x24, 0x05, 0x3e, 0xf5, 0x36, 0x97, 0xbd,
+    0xf9, 0x34, 0xcd, 0xbe, 0x34, 0x3b, 0x73, 0x3d, 0xb7, 0xd9, 0x9a, 0xbe, 0x53, 0x84, 0x55, 0xbc,
+    0x12, 0x14, 0x93, 0x3e, 0xff, 0xc3, 0xca, 0x3e, 0x73, 0xcb, 0x31, 0x3f, 0x04, 0x27, 0xed, 0x3e,
+    0xe1, 0xc9, 0xd5, 0x3c, 0x53, 0xd8, 0x9a, 0x3d, 0x2a, 0x22, 0x85, 0xbe, 0xef, 0x9e, 0x19, 0xbc,
+    0x18, 0xda, 0x2a, 0x3c, 0xee, 0x09, 0xd5, 0x3d, 0xf0, 0x51, 0xd0, 0xbe, 0xf6, 0x54, 0x72, 0x3c,
+    0xa5, 0xb6, 0x0f, 0x3f, 0x9a, 0x5f, 0x89, 0x3c, 0x17, 0x06, 0xc5, 0x3e, 0x3a, 0x11, 0xa4, 0x3e,
+    0x45, 0x53, 0x0b, 0x3e, 0x3b, 0x2f, 0x0d, 0xbe, 0x85, 0xdb, 0x19, 0xbf, 0x15, 0x74, 0x7d, 0xbe,
+    0x3a, 0x9c, 0x2c, 0x3e, 0xb3, 0x41, 0xb0, 0xbe, 0x38, 0x44, 0x30, 0x3d, 0xff, 0xac, 0x79, 0x3d,
+    0xb6, 0x98, 0x01, 0x3e, 0x2d, 0x80, 0x3a, 0x3f, 0x5a, 0x70, 0xc3, 0x3e, 0x4c, 0x0a, 0xed, 0xbe,
+    0xc6, 0xb5, 0xa5, 0x3d, 0x7c, 0xd2, 0x63, 0x3d, 0x7f, 0x32, 0x8b, 0x3b, 0x72, 0xe4, 0x56, 0xbf,
+    0x65, 0xf4, 0x10, 0xbf, 0x1d, 0x5c, 0xf2, 0x3d, 0x31, 0x3c, 0x15, 0x3f, 0xb4, 0x7b, 0x1d, 0xbe,
+    0x95, 0x95, 0x78, 0xbe, 0x94, 0x12, 0x9b, 0xbe, 0x3b, 0xbb, 0x0b, 0x3e, 0xb5, 0xd1, 0xec, 0x3e,
+    0x7d, 0x7a, 0xd9, 0xbe, 0x94, 0x58, 0xd4, 0xbd, 0x35, 0x7d, 0xfe, 0xbd, 0xee, 0x9b, 0x55, 0xbc,
+    0x18, 0x8e, 0x93, 0x3c, 0x0a, 0xb8, 0x09, 0x3d, 0xbb, 0xfb, 0x06, 0xbf, 0x5d, 0xb6, 0xff, 0x3e,
+    0x13, 0x04, 0xe5, 0xbc, 0xc4, 0x95, 0x39, 0xbe, 0x68, 0xe9, 0xd1, 0x3d, 0x13, 0xd2, 0x38, 0xbc,
+    0x14, 0x49, 0xf1, 0xbe, 0x65, 0x7a, 0x4c, 0xbe, 0xcf, 0x6a, 0xcf, 0x3e, 0xf0, 0x05, 0x08, 0xbe,
+    0x17, 0x1b, 0x05, 0xbf, 0xb7, 0x09, 0x1b, 0x3e, 0xbc, 0x97, 0xa6, 0xbe, 0xe4, 0xf7, 0x12, 0xbe,
+    0x18, 0x67, 0x6b, 0xbe, 0x4e, 0xf4, 0x9c, 0xbe, 0xb0, 0x90, 0x64, 0xbe, 0x3d, 0x34, 0x14, 0xbe,
+    0x87, 0x3c, 0xcd, 0xbe, 0xba, 0x43, 0x6e, 0x3d, 0xb9, 0xcf, 0xf9, 0x3e, 0xfe, 0xf9, 0x42, 0x3e,
+    0x7b, 0xa8, 0xc2, 0xbd, 0x9b, 0xa0, 0x48, 0xbe, 0xb1, 0x73, 0x4b, 0x3e, 0xfd, 0xc0, 0x7a, 0xbe,
+    0x14, 0xa5, 0xae, 0x3d, 0x9c, 0x52, 0x02, 0x3e, 0x22, 0xd6, 0xd8, 0xbe, 0xa6, 0x0a, 0xb0, 0x3d,
+    0x22, 0x58, 0x66, 0x3c, 0x2f, 0x9b, 0x5e, 0xbe, 0x3b, 0x86, 0x12, 0xbf, 0x0a, 0x8f, 0xef, 0x3e,
+    0x36, 0xd2, 0x9f, 0xbe, 0x54, 0xc1, 0xf4, 0xbe, 0x43, 0x6f, 0xa9, 0x3e, 0xf9, 0x08, 0x3d, 0x3d,
+    0x6b, 0xbe, 0x77, 0x3e, 0xce, 0x1c, 0xe0, 0xbd, 0x78, 0x05, 0xdc, 0x3e, 0x8d, 0x6f, 0x1e, 0x3e,
+    0xd7, 0x3a, 0x07, 0x3f, 0xb0, 0xb6, 0xbc, 0xbe, 0xef, 0xda, 0xd0, 0x3b, 0x81, 0x05, 0xa7, 0x3e,
+    0x69, 0x42, 0x3f, 0x3f, 0x60, 0x35, 0x28, 0xbf, 0x76, 0xe8, 0xe8, 0x3e, 0xb7, 0xb9, 0x3d, 0xbe,
+    0x60, 0x09, 0x3c, 0xbd, 0xf1, 0x5b, 0xe4, 0x3d, 0x10, 0x93, 0x85, 0xbc, 0xd1, 0xf2, 0xc9, 0x3e,
+    0x9b, 0x0d, 0x7b, 0x3d, 0xab, 0x6f, 0x58, 0xbe, 0x46, 0xfe, 0x2b, 0x3e, 0x75, 0x1a, 0xef, 0xbe,
+    0x39, 0xa5, 0x1b, 0x3e, 0x1c, 0x43, 0xc8, 0x3d, 0x18, 0xe1, 0x4e, 0xbe, 0x36, 0x89, 0x60, 0x3e,
+    0x56, 0xa5, 0x09, 0xbe, 0xed, 0xa6, 0x32, 0xbe, 0xbb, 0x72, 0x80, 0x3d, 0x9b, 0xaf, 0x5e, 0x3d,
+    0x3c, 0x75, 0x55, 0xbd, 0xf2, 0x52, 0x97, 0x3d, 0x4a, 0xf2, 0x29, 0xbf, 0x1d, 0x75, 0x04, 0x3d,
+    0x21, 0xe6, 0x4c, 0x3e, 0x4c, 0x7c, 0xba, 0x3e, 0x7c, 0xf5, 0x6f, 0x3e, 0xb2, 0x22, 0x4b, 0x3f,
+    0x48, 0x33, 0x21, 0x3e, 0xd0, 0xdc, 0x27, 0x3f, 0xe5, 0x87, 0x28, 0xbd, 0x0f, 0xed, 0xb3, 0xbe,
+    0x07, 0xa8, 0x04, 0x3f, 0x67, 0xdb, 0x09, 0x3e, 0xab, 0x88, 0x80, 0x3d, 0x6d, 0x94, 0x8e, 0x3e,
+    0x21, 0xe1, 0x59, 0x3e, 0x31, 0x9e, 0xb1, 0xbd, 0xf5, 0x78, 0x86, 0x3e, 0xeb, 0xb4, 0x9e, 0x3e,
+    0x38, 0x3f, 0xec, 0xbe, 0x40, 0x57, 0x2a, 0x3d, 0x5e, 0x1a, 0x0c, 0x3d, 0xc7, 0xc4, 0x93, 0x3e,
+    0x39, 0x70, 0xd8, 0x3d, 0xf3, 0x63, 0xf8, 0x3e, 0xb1, 0x43, 0x0c, 0x3f, 0xe5, 0x72, 0xb7, 0x3e,
+    0x5b, 0x3a, 0xd2, 0xbe, 0x67, 0x89, 0xaa, 0x3c, 0xa9, 0x9f, 0x26, 0x3e, 0x15, 0x55, 0x4b, 0x3e,
+    0xa8, 0xf8, 0x92, 0xbd, 0x92, 0x32, 0x9f, 0xbd, 0x1b, 0x23, 0x22, 0xbd, 0xa4, 0x0e, 0x2f, 0x3e,
+    0xd7, 0x31, 0x5b, 0xbe, 0x0d, 0xde, 0x52, 0x3d, 0xd3, 0xe1, 0xe1, 0xbd, 0xaa, 0x1b, 0x8d, 0x3d,
+    0xd4, 0x70, 0x93, 0xbe, 0x97, 0xe7, 0x65, 0x3e, 0xd0, 0xee, 0x0c, 0xbe, 0x0f, 0x93, 0xb9, 0x3e,
+    0xa7, 0xe8, 0x90, 0xbe, 0xe2, 0xda, 0x9a, 0x3e, 0xef, 0x2a, 0x92, 0xbd, 0x61, 0x90, 0x9c, 0xbe,
+    0x15, 0xe5, 0x09, 0x3e, 0xa1, 0xea, 0x92, 0x3e, 0x77, 0xac, 0xac, 0x3e, 0xbd, 0x86, 0x68, 0xbe,
+    0xcb, 0x21, 0x91, 0x3e, 0xa9, 0xa7, 0xc9, 0xbd, 0x18, 0xce, 0x3a, 0xbe, 0x02, 0x65, 0xa6, 0xbd,
+    0x0f, 0x0e, 0x97, 0xbe, 0x5e, 0x6d, 0x13, 0xbf, 0x74, 0x18, 0xb1, 0x3d, 0xf1, 0xa9, 0x55, 0xbd,
+    0x7c, 0xe3, 0x80, 0xbe, 0x9d, 0x28, 0x40, 0x3e, 0x0d, 0xa7, 0x23, 0xbe, 0xce, 0x7e, 0x88, 0xbe,
+    0xc5, 0x99, 0x98, 0x3e, 0x74, 0x0a, 0xd6, 0xbd, 0xef, 0x7f, 0x65, 0x3d, 0x21, 0x73, 0xe0, 0xbc,
+    0x11, 0x91, 0x46, 0xbe, 0x3a, 0x62, 0xc0, 0xbd, 0x39, 0xb7, 0xb9, 0xbd, 0x44, 0xb9, 0x8d, 0xbe,
+    0x33, 0x98, 0x01, 0x3e, 0xc1, 0x07, 0xbd, 0x3c, 0xf9, 0x4e, 0x9a, 0xbd, 0xbd, 0xa5, 0xba, 0x3d,
+    0x24, 0x96, 0x9f, 0x3d, 0x75, 0x47, 0x16, 0x3e, 0x09, 0x2e, 0xdf, 0xbd, 0x84, 0xce, 0x76, 0xbd,
+    0x8e, 0xf4, 0x41, 0x3e, 0xca, 0x0d, 0xd0, 0x3d, 0x4a, 0x5d, 0xb4, 0xbe, 0x64, 0x0f, 0x8b, 0xbb,
+    0xa0, 0x34, 0xc0, 0xbd, 0xf6, 0xe9, 0x5d, 0x3e, 0xd7, 0x77, 0xe5, 0xbd, 0x6d, 0x11, 0xc1, 0xbc,
+    0xe1, 0x32, 0x02, 0x3e, 0xd9, 0x68, 0x1a, 0xbe, 0xef, 0x00, 0x56, 0xbe, 0xeb, 0x16, 0x82, 0x3e,
+    0x84, 0x2b, 0x6d, 0xbd, 0x44, 0xe5, 0x16, 0x3d, 0xdb, 0x67, 0x4a, 0x3e, 0xf4, 0x48, 0x89, 0xbc,
+    0x72, 0xe2, 0x75, 0xbd, 0x4d, 0x9a, 0x47, 0xbd, 0xe0, 0xc1, 0xe3, 0xbd, 0xab, 0x47, 0xf4, 0xbc,
+    0x6b, 0x99, 0x2a, 0x3e, 0x51, 0x6e, 0x8e, 0xbd, 0xc3, 0x53, 0x2f, 0xbd, 0xce, 0xac, 0xa8, 0xbd,
+    0x24, 0x62, 0x05, 0xbb, 0x5b, 0xe3, 0x4d, 0xbb, 0x50, 0xf5, 0xcb, 0xbd, 0x71, 0xd5, 0xa8, 0xbd,
+    0x95, 0xfa, 0xf3, 0x3d, 0x9a, 0x68, 0xa7, 0xbc, 0x3f, 0x3c, 0x50, 0x3e, 0xf0, 0xa4, 0xeb, 0x3d,
+    0x03, 0xae, 0x5d, 0xbe, 0x8e, 0x00, 0x91, 0xbe, 0x92, 0x0b, 0xf9, 0x3b, 0x9c, 0x78, 0xc1, 0xbd,
+    0x33, 0x3d, 0xab, 0xbd, 0x4d, 0x0e, 0x93, 0xbd, 0xa6, 0x5e, 0x40, 0xbe, 0xd5, 0x70, 0xeb, 0xbd,
+    0x5f, 0x84, 0x6a, 0xbe, 0x13, 0xd3, 0x8b, 0xbc, 0x1b, 0x6d, 0xba, 0x3d, 0x85, 0x34, 0x23, 0xbd,
+    0xe8, 0xf1, 0xba, 0x3c, 0xab, 0x1c, 0x62, 0xbe, 0xa9, 0xf5, 0x5d, 0xbe, 0x60, 0xec, 0xc9, 0xbd,
+    0x62, 0x9d, 0x35, 0x3e, 0x1f, 0x70, 0x32, 0xbd, 0xf0, 0xf3, 0x0d, 0xbe, 0x61, 0xd3, 0x96, 0x3d,
+    0x0c, 0x41, 0x53, 0xbe, 0x1f, 0xaf, 0x11, 0xbe, 0x4a, 0xbf, 0x3f, 0x3d, 0x99, 0x91, 0x0a, 0xbe,
+    0x54, 0x8b, 0x26, 0xbd, 0xef, 0x59, 0x10, 0x3e, 0xea, 0x02, 0xa6, 0xbe, 0xfa, 0x91, 0x09, 0x3e,
+    0x2f, 0x64, 0xcc, 0x3d, 0x13, 0xda, 0xf3, 0x3d, 0xed, 0xf7, 0x9b, 0x3e, 0x33, 0x2e, 0x04, 0xbe,
+    0x10, 0x02, 0x88, 0x3e, 0x26, 0x20, 0xfb, 0x3d, 0x18, 0x22, 0x65, 0xac,
 };
 
 static const uint8_t blob3[896] = {
@@ -1263,224 +1263,261 @@ static const weights_builtin table[] = {
         "tio_skipped\":1,\"median_ratio_heldout\":1.16655710416978,\"worst_ratio_heldout\":21.7187039227569,\"ratio"
         "_heldout_entries\":31,\"ratio_heldout_skipped\":0,\"mean_lo_over_adam_1e-3\":0.87945179132585283}}",
         blob1, sizeof blob1},
-    {"nn_adam", "vision",
-        "{\"job_id\":\"cli-4e8694238f2e\",\"seed\":2,\"estimator\":\"pes\",\"task_families\":[\"fmnist_mlp width=16 batch="
-        "32\",\"fmnist_mlp width=32 depth=2 batch=32\",\"fmnist_mlp width=24 activation=gelu batch=32\",\"fmnist_ml"
-        "p image_side=28 width=16 batch=64\"],\"outer_steps\":600,\"wall_time_s\":27.515674201997172,\"final_meta_l"
-        "oss\":-0.470468856751467,\"config\":{\"name\":\"nn_adam\",\"optimizer\":\"nn_adam\",\"hidden\":16,\"depth\":1,\"esti"
-        "mator\":\"pes\",\"tasks\":[\"fmnist_mlp width=16 batch=32\",\"fmnist_mlp width=32 depth=2 batch=32\",\"fmnist_"
-        "mlp width=24 activation=gelu batch=32\",\"fmnist_mlp image_side=28 width=16 batch=64\"],\"task_seed\":0,\""
-        "particles\":16,\"unroll\":20,\"horizon_min\":500,\"horizon_max\":5000,\"pes_offsets\":1,\"sigma\":0.01,\"outer_l"
-        "r\":0.001,\"outer_beta1\":0.9,\"outer_beta2\":0.999,\"outer_eps\":1e-08,\"clip\":1,\"log_loss\":1,\"seed\":2,\"tbp"
-        "tt_exact\":0,\"train\":\"all\",\"outer_steps\":600,\"checkpoint_every\":100,\"keep_checkpoints\":0,\"init_weight"
-        "s\":\"\",\"domain\":\"vision\"}}",
-        "{\"train\":{\"tasks\":[{\"task\":\"fmnist_mlp width=16 batch=32\",\"horizon\":1000,\"lo\":0.693359673310431,\"ada"
-        "m_tuned\":0.640208922961859,\"adam_tuned_lr\":0.01,\"adam_1e-3\":0.7895643450127523},{\"task\":\"fmnist_mlp "
-        "width=16 batch=32\",\"horizon\":5000,\"lo\":0.5910401931264373,\"adam_tuned\":0.56165354354399954,\"adam_tun"
-        "ed_lr\":0.00464158883361278,\"adam_1e-3\":0.62131842859072028},{\"task\":\"fmnist_mlp width=32 depth=2 bat"
-        "ch=32\",\"horizon\":1000,\"lo\":0.622765855143072,\"adam_tuned\":0.59146232067362625,\"adam_tuned_lr\":0.01,\""
-        "adam_1e-3\":0.664865615470574},{\"task\":\"fmnist_mlp width=32 depth=2 batch=32\",\"horizon\":5000,\"lo\":0.5"
-        "0727227948399434,\"adam_tuned\":0.49575864447479778,\"adam_tuned_lr\":0.00464158883361278,\"adam_1e-3\":0."
-        "539937806379739},{\"task\":\"fmnist_mlp width=24 activation=gelu batch=32\",\"horizon\":1000,\"lo\":0.664220"
-        "65124816321,\"adam_tuned\":0.596891126910914,\"adam_tuned_lr\":0.01,\"adam_1e-3\":0.73564371663695727},{\"t"
-        "ask\":\"fmnist_mlp width=24 activation=gelu batch=32\",\"horizon\":5000,\"lo\":0.564159296204908,\"adam_tune"
-        "d\":0.50643903581726957,\"adam_tuned_lr\":0.01,\"adam_1e-3\":0.60138929601583879},{\"task\":\"fmnist_mlp ima"
-        "ge_side=28 width=16 batch=64\",\"horizon\":1000,\"lo\":0.45431192526717024,\"adam_tuned\":0.457924683252024"
-        "18,\"adam_tuned_lr\":0.00464158883361278,\"adam_1e-3\":0.478588791579612},{\"task\":\"fmnist_mlp image_side"
-        "=28 width=16 batch=64\",\"horizon\":5000,\"lo\":0.37531285637155454,\"adam_tuned\":0.38044673298869769,\"ada"
-        "m_tuned_lr\":0.0021544346900318834,\"adam_1e-3\":0.38753852946072842}],\"seeds\":5,\"mean_lo_over_adam_1e-"
-        "3\":0.93304179079060723,\"beats_tuned_adam\":2,\"beats_adam_1e-3\":8,\"total\":8,\"nonfinite_runs\":0},\"valid"
-        "ation\":{\"tasks\":[{\"task\":\"rosenbrock dim=2\",\"horizon\":1000,\"lo\":22.160160800892452,\"adam_tuned\":0.01"
-        "0959130031560977,\"adam_tuned_lr\":0.1,\"adam_1e-3\":72.639474400354146},{\"task\":\"rosenbrock dim=2\",\"hor"
-        "izon\":5000,\"lo\":0.21978122545901005,\"adam_tuned\":0.000549140921525713,\"adam_tuned_lr\":0.046415888336"
-        "127774,\"adam_1e-3\":0.381524660926165},{\"task\":\"rosenbrock dim=8\",\"horizon\":1000,\"lo\":29.471186108835"
-        "5,\"adam_tuned\":0.14527261576545075,\"adam_tuned_lr\":0.1,\"adam_1e-3\":74.513325049467468},{\"task\":\"rose"
-        "nbrock dim=8\",\"horizon\":5000,\"lo\":0.79917141353177357,\"adam_tuned\":0.00056609279857558069,\"adam_tune"
-        "d_lr\":0.046415888336127774,\"adam_1e-3\":4.4803558325935482},{\"task\":\"styblinski_tang dim=10\",\"horizon"
-        "\":1000,\"lo\":-31.7666839349098,\"adam_tuned\":-33.228743703406344,\"adam_tuned_lr\":0.1,\"adam_1e-3\":-25.2"
-        "54489810101173},{\"task\":\"styblinski_tang dim=10\",\"horizon\":5000,\"lo\":-33.2287437030434,\"adam_tuned\":"
-        "-33.2287437028081,\"adam_tuned_lr\":0.0021544346900318834,\"adam_1e-3\":-33.227168157726524},{\"task\":\"no"
-        "isy_quadratic dim=100\",\"horizon\":1000,\"lo\":2.1158180987753683,\"adam_tuned\":0.14228728676202873,\"adam"
-        "_tuned_lr\":0.01,\"adam_1e-3\":4.8320709186020983},{\"task\":\"noisy_quadratic dim=100\",\"horizon\":5000,\"lo"
-        "\":0.095613035364327262,\"adam_tuned\":0.0458820923319787,\"adam_tuned_lr\":0.00464158883361278,\"adam_1e-"
-        "3\":0.35519725659481755},{\"task\":\"logistic_regression dim=40 batch=64\",\"horizon\":1000,\"lo\":0.33579767"
-        "963489821,\"adam_tuned\":0.332967712744754,\"adam_tuned_lr\":0.00464158883361278,\"adam_1e-3\":0.349165026"
-        "16012779},{\"task\":\"logistic_regression dim=40 batch=64\",\"horizon\":5000,\"lo\":0.335592590336374,\"adam_"
-        "tuned\":0.33543830505435618,\"adam_tuned_lr\":0.001,\"adam_1e-3\":0.33543830505435618},{\"task\":\"softmax_r"
-        "egression\",\"horizon\":1000,\"lo\":0.058232135927130745,\"adam_tuned\":0.011599003529239474,\"adam_tuned_lr"
-        "\":0.046415888336127774,\"adam_1e-3\":0.12709321158199557},{\"task\":\"softmax_regression\",\"horizon\":5000,"
-        "\"lo\":0.014303897995405051,\"adam_tuned\":0.0060425643334120543,\"adam_tuned_lr\":0.021544346900318839,\"a"
-        "dam_1e-3\":0.02444447907989571},{\"task\":\"softmax_regression dim=50 classes=10 batch=64\",\"horizon\":100"
-        "0,\"lo\":0.0061132117676374175,\"adam_tuned\":6.5436311023879181e-06,\"adam_tuned_lr\":0.1,\"adam_1e-3\":0.0"
-        "22482399502572172},{\"task\":\"softmax_regression dim=50 classes=10 batch=64\",\"horizon\":5000,\"lo\":0.000"
-        "23813392919484088,\"adam_tuned\":5.6722689716321573e-07,\"adam_tuned_lr\":0.1,\"adam_1e-3\":0.001089413293"
-        "9749249},{\"task\":\"fmnist_mlp width=32 batch=128\",\"horizon\":1000,\"lo\":0.60477111015820861,\"adam_tuned"
-        "\":0.520689533960445,\"adam_tuned_lr\":0.021544346900318839,\"adam_1e-3\":0.65775336458439948},{\"task\":\"f"
-        "mnist_mlp width=32 batch=128\",\"horizon\":5000,\"lo\":0.504580606167243,\"adam_tuned\":0.45655577327047264"
-        ",\"adam_tuned_lr\":0.01,\"adam_1e-3\":0.54443056046015026},{\"task\":\"fmnist_mlp width=64 activation=tanh "
-        "batch=64\",\"horizon\":1000,\"lo\":0.608042585470377,\"adam_tuned\":0.55968320007506855,\"adam_tuned_lr\":0.0"
-        "1,\"adam_1e-3\":0.65299248979004121},{\"task\":\"fmnist_mlp width=64 activation=tanh batch=64\",\"horizon\":"
-        "5000,\"lo\":0.502065032812876,\"adam_tuned\":0.45604095040302067,\"adam_tuned_lr\":0.01,\"adam_1e-3\":0.5413"
-        "8214623642755},{\"task\":\"quadratic dim=30\",\"horizon\":1000,\"lo\":57.676899762825848,\"adam_tuned\":0.0278"
-        "83298686716129,\"adam_tuned_lr\":0.1,\"adam_1e-3\":266.49444325191951},{\"task\":\"quadratic dim=30\",\"horiz"
-        "on\":5000,\"lo\":0.692910434194262,\"adam_tuned\":0.016168216401431169,\"adam_tuned_lr\":0.0464158883361277"
-        "74,\"adam_1e-3\":2.521803540463865}],\"seeds\":5,\"mean_lo_over_adam_1e-3\":0.54744892263508582,\"beats_tun"
-        "ed_adam\":1,\"beats_adam_1e-3\":19,\"total\":20,\"nonfinite_runs\":0},\"test\":{\"suite_file\":\"deploy/eval/tes"
-        "t.suite\",\"seeds\":2,\"horizons\":[1000],\"tasks\":[{\"task\":\"conv_net\",\"domain\":\"vision\",\"horizon\":1000,\"l"
-        "o\":0.955926525524685,\"lo_heldout\":0.89017783702990871,\"adam_tuned\":0.749625221244556,\"adam_tuned_hel"
-        "dout\":0.763841635699933,\"adam_tuned_lr\":0.021544346900318832,\"adam_tuned_lr_at_edge\":false,\"adam_1e-"
-        "3\":1.1051178113677318,\"adam_1e-3_heldout\":1.0650143035063087,\"ratio\":1.2752059274868313,\"ratio_heldo"
-        "ut\":1.1653958038228824,\"lo_nonfinite_runs\":0},{\"task\":\"conv_net width=4 batch=32\",\"domain\":\"vision\","
-        "\"horizon\":1000,\"lo\":1.0300885680391811,\"lo_heldout\":1.0222337667995083,\"adam_tuned\":0.78095231941611"
-        "52,\"adam_tuned_heldout\":0.76619242862937864,\"adam_tuned_lr\":0.021544346900318832,\"adam_tuned_lr_at_e"
-        "dge\":false,\"adam_1e-3\":1.2582014093241183,\"adam_1e-3_heldout\":1.25138821247668,\"ratio\":1.31901595325"
-        "22223,\"ratio_heldout\":1.3341736730917,\"lo_nonfinite_runs\":0},{\"task\":\"conv_net width=16 batch=16\",\"d"
-        "omain\":\"vision\",\"horizon\":1000,\"lo\":0.88130043094077926,\"lo_heldout\":0.82514289700038168,\"adam_tuned"
-        "\":0.70285697491234433,\"adam_tuned_heldout\":0.67883613004185173,\"adam_tuned_lr\":0.021544346900318832,"
-        "\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.964829547163163,\"adam_1e-3_heldout\":0.9285593004543764,\""
-        "ratio\":1.2538830265584107,\"ratio_heldout\":1.2155258986428872,\"lo_nonfinite_runs\":0},{\"task\":\"transfo"
-        "rmer_lm\",\"domain\":\"text\",\"horizon\":1000,\"lo\":2.4335288298899713,\"lo_heldout\":2.9416574661167543,\"ada"
-        "m_tuned\":2.2642972952634759,\"adam_tuned_heldout\":2.858241104783668,\"adam_tuned_lr\":0.01,\"adam_tuned_"
-        "lr_at_edge\":false,\"adam_1e-3\":2.56033622356235,\"adam_1e-3_heldout\":3.021099187998721,\"ratio\":1.07473"
-        "90967522237,\"ratio_heldout\":1.0291845083304825,\"lo_nonfinite_runs\":0},{\"task\":\"transformer_lm width="
-        "32 heads=4 batch=8\",\"domain\":\"text\",\"horizon\":1000,\"lo\":1.9728440042189344,\"lo_heldout\":2.6481392553"
-        "624912,\"adam_tuned\":1.8701826719924259,\"adam_tuned_heldout\":2.602390113923652,\"adam_tuned_lr\":0.0046"
-        "415888336127772,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":2.2399974651647923,\"adam_1e-3_heldout\":2.7"
-        "979673347669509,\"ratio\":1.0548937458163574,\"ratio_heldout\":1.0175796630928107,\"lo_nonfinite_runs\":0}"
-        ",{\"task\":\"gru_classifier\",\"domain\":\"text\",\"horizon\":1000,\"lo\":0.046788345320732283,\"lo_heldout\":0.10"
-        "807198617784931,\"adam_tuned\":0.010214812539250114,\"adam_tuned_heldout\":0.11525074819709352,\"adam_tun"
-        "ed_lr\":0.01,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.16254836665293818,\"adam_1e-3_heldout\":0.1780"
-        "8679458575366,\"ratio\":4.58044091763304,\"ratio_heldout\":0.93771179682957362,\"lo_nonfinite_runs\":0},{\""
-        "task\":\"gru_classifier width=32 batch=16\",\"domain\":\"text\",\"horizon\":1000,\"lo\":0.015399864972082785,\"l"
-        "o_heldout\":0.096058752019906463,\"adam_tuned\":0.0016904151378146343,\"adam_tuned_heldout\":0.1560263534"
-        "018845,\"adam_tuned_lr\":0.01,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.038125655909107062,\"adam_1e-"
-        "3_heldout\":0.0890004057377023,\"ratio\":9.1101082968244729,\"ratio_heldout\":0.61565722665121425,\"lo_non"
-        "finite_runs\":0},{\"task\":\"mlp_autoencoder\",\"domain\":\"vision\",\"horizon\":1000,\"lo\":0.026443931191836259"
-        ",\"lo_heldout\":0.025476330465690415,\"adam_tuned\":0.025199450850107951,\"adam_tuned_heldout\":0.02421682"
-        "3471665413,\"adam_tuned_lr\":0.0046415888336127772,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.0288147"
-        "57110368759,\"adam_1e-3_heldout\":0.027634454381858214,\"ratio\":1.0493852167307438,\"ratio_heldout\":1.05"
-        "20095872812829,\"lo_nonfinite_runs\":0},{\"task\":\"mlp_autoencoder width=64 bottleneck=4 batch=64\",\"doma"
-        "in\":\"vision\",\"horizon\":1000,\"lo\":0.0653279165187114,\"lo_heldout\":0.06390042750734104,\"adam_tuned\":0."
-        "043693343946531349,\"adam_tuned_heldout\":0.042545871819422335,\"adam_tuned_lr\":0.00046415888336127773,"
-        "\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.043895361155073122,\"adam_1e-3_heldout\":0.041621964161875"
-        "85,\"ratio\":1.4951457274282971,\"ratio_heldout\":1.5019183947752666,\"lo_nonfinite_runs\":0},{\"task\":\"dee"
-        "p_mlp\",\"domain\":\"tabular\",\"horizon\":1000,\"lo\":0.551835264160507,\"lo_heldout\":0.5964858539386575,\"ada"
-        "m_tuned\":0.55370640827449824,\"adam_tuned_heldout\":0.594672303877339,\"adam_tuned_lr\":0.00215443469003"
-        "18843,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.63333688773883,\"adam_1e-3_heldout\":0.6642518003639"
-        "45,\"ratio\":0.99662069268834663,\"ratio_heldout\":1.0030496628975218,\"lo_nonfinite_runs\":0},{\"task\":\"de"
-        "ep_mlp depth=6\",\"domain\":\"tabular\",\"horizon\":1000,\"lo\":0.653604737045201,\"lo_heldout\":0.681504865601"
-        ",\"adam_tuned\":0.64602170240966328,\"adam_tuned_heldout\":0.72650204788898476,\"adam_tuned_lr\":0.0046415"
-        "888336127772,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.7280202529861447,\"adam_1e-3_heldout\":0.7436"
-        "9896378807354,\"ratio\":1.0117380493677737,\"ratio_heldout\":0.93806324095199167,\"lo_nonfinite_runs\":0},"
-        "{\"task\":\"deep_mlp depth=4 activation=gelu width=64\",\"domain\":\"tabular\",\"horizon\":1000,\"lo\":0.4676048"
-        "1566915835,\"lo_heldout\":0.59595747400715182,\"adam_tuned\":0.47162782208633919,\"adam_tuned_heldout\":0."
-        "63896045453649875,\"adam_tuned_lr\":0.0046415888336127772,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0."
-        "51716998495196176,\"adam_1e-3_heldout\":0.59998499518295945,\"ratio\":0.991469955272392,\"ratio_heldout\":"
-        "0.932698525825763,\"lo_nonfinite_runs\":0},{\"task\":\"fmnist_mlp width=64 depth=3 batch=64\",\"domain\":\"vi"
-        "sion\",\"horizon\":1000,\"lo\":0.52667819321496445,\"lo_heldout\":0.52201245920966233,\"adam_tuned\":0.530825"
-        "02545782839,\"adam_tuned_heldout\":0.52864468112306251,\"adam_tuned_lr\":0.0046415888336127772,\"adam_tun"
-        "ed_lr_at_edge\":false,\"adam_1e-3\":0.565482385103005,\"adam_1e-3_heldout\":0.566424659668598,\"ratio\":0.9"
-        "9218794886452955,\"ratio_heldout\":0.98745429179517974,\"lo_nonfinite_runs\":0},{\"task\":\"fmnist_mlp widt"
-        "h=16 depth=6 batch=32\",\"domain\":\"vision\",\"horizon\":1000,\"lo\":0.70439543825508844,\"lo_heldout\":0.6870"
-        "3308251439243,\"adam_tuned\":0.69125755268338152,\"adam_tuned_heldout\":0.665755143041007,\"adam_tuned_lr"
-        "\":0.0046415888336127772,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.743078311479871,\"adam_1e-3_heldo"
-        "ut\":0.73320379677007952,\"ratio\":1.01900577508442,\"ratio_heldout\":1.0319606084846642,\"lo_nonfinite_ru"
-        "ns\":0},{\"task\":\"fmnist_mlp width=32 depth=4 activation=tanh batch=32\",\"domain\":\"vision\",\"horizon\":10"
-        "00,\"lo\":0.618567847588931,\"lo_heldout\":0.6247162495130687,\"adam_tuned\":0.61935681336199533,\"adam_tun"
-        "ed_heldout\":0.631052182527056,\"adam_tuned_lr\":0.0021544346900318843,\"adam_tuned_lr_at_edge\":false,\"a"
-        "dam_1e-3\":0.63982536828760062,\"adam_1e-3_heldout\":0.654506034443543,\"ratio\":0.9987261530735706,\"rati"
-        "o_heldout\":0.98995973203259524,\"lo_nonfinite_runs\":0},{\"task\":\"fmnist_mlp width=128 batch=256\",\"doma"
-        "in\":\"vision\",\"horizon\":1000,\"lo\":0.50989497943985862,\"lo_heldout\":0.51727035569079471,\"adam_tuned\":0"
-        ".45392892483605368,\"adam_tuned_heldout\":0.46779750737367964,\"adam_tuned_lr\":0.01,\"adam_tuned_lr_at_e"
-        "dge\":false,\"adam_1e-3\":0.56737969232565455,\"adam_1e-3_heldout\":0.56513431552187732,\"ratio\":1.1232925"
-        "498722477,\"ratio_heldout\":1.1057569729151973,\"lo_nonfinite_runs\":0},{\"task\":\"fmnist_mlp image_side=2"
-        "8 width=64 depth=2 batch=64\",\"domain\":\"vision\",\"horizon\":1000,\"lo\":0.39780695437701075,\"lo_heldout\":"
-        "0.4077931349601478,\"adam_tuned\":0.40331736060565254,\"adam_tuned_heldout\":0.398561829848527,\"adam_tun"
-        "ed_lr\":0.0021544346900318843,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.41819598133071756,\"adam_1e-"
-        "3_heldout\":0.41670406895240208,\"ratio\":0.98633729472897735,\"ratio_heldout\":1.0231615383618877,\"lo_no"
-        "nfinite_runs\":0},{\"task\":\"fmnist_mlp image_side=28 width=32 activation=gelu batch=128\",\"domain\":\"vis"
-        "ion\",\"horizon\":1000,\"lo\":0.38601003298474251,\"lo_heldout\":0.40108625921539476,\"adam_tuned\":0.3857538"
-        "6772097653,\"adam_tuned_heldout\":0.39539733728560378,\"adam_tuned_lr\":0.0046415888336127772,\"adam_tune"
-        "d_lr_at_edge\":false,\"adam_1e-3\":0.41988719952527265,\"adam_1e-3_heldout\":0.43343942274768821,\"ratio\":"
-        "1.0006640640190581,\"ratio_heldout\":1.0143878610029227,\"lo_nonfinite_runs\":0},{\"task\":\"char_rnn\",\"dom"
-        "ain\":\"text\",\"horizon\":1000,\"lo\":2.3967161001659338,\"lo_heldout\":2.9317662842225389,\"adam_tuned\":1.69"
-        "23196742962865,\"adam_tuned_heldout\":2.5532742394434025,\"adam_tuned_lr\":0.0464158883361278,\"adam_tune"
-        "d_lr_at_edge\":false,\"adam_1e-3\":2.7641437402778553,\"adam_1e-3_heldout\":3.244775341054233,\"ratio\":1.4"
-        "162313046218971,\"ratio_heldout\":1.1482379130812228,\"lo_nonfinite_runs\":0},{\"task\":\"char_rnn width=16"
-        " seq_len=32 batch=4\",\"domain\":\"text\",\"horizon\":1000,\"lo\":2.6527606551637333,\"lo_heldout\":3.158506463"
-        "0794117,\"adam_tuned\":1.8528738369243043,\"adam_tuned_heldout\":2.4880635282164549,\"adam_tuned_lr\":0.04"
-        "64158883361278,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":2.9771883336167426,\"adam_1e-3_heldout\":3.43"
-        "96738872997661,\"ratio\":1.4317006383808673,\"ratio_heldout\":1.26946375253672,\"lo_nonfinite_runs\":0},{\""
-        "task\":\"logistic_regression dim=100 batch=16\",\"domain\":\"tabular\",\"horizon\":1000,\"lo\":0.33251660804551"
-        "275,\"lo_heldout\":0.38812045756821856,\"adam_tuned\":0.32803545313405658,\"adam_tuned_heldout\":0.3955197"
-        "6169976688,\"adam_tuned_lr\":0.0046415888336127772,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.3508490"
-        "9462397335,\"adam_1e-3_heldout\":0.39446937649172947,\"ratio\":1.0136605811007413,\"ratio_heldout\":0.9812"
-        "9220117915361,\"lo_nonfinite_runs\":0},{\"task\":\"logistic_regression dim=20 batch=128\",\"domain\":\"tabula"
-        "r\",\"horizon\":1000,\"lo\":0.36495423065489,\"lo_heldout\":0.37937394939282787,\"adam_tuned\":0.364396894980"
-        "87269,\"adam_tuned_heldout\":0.38154311688981124,\"adam_tuned_lr\":0.0046415888336127772,\"adam_tuned_lr_"
-        "at_edge\":false,\"adam_1e-3\":0.37310867780424317,\"adam_1e-3_heldout\":0.38263748377103624,\"ratio\":1.001"
-        "5294742674647,\"ratio_heldout\":0.99431475133225944,\"lo_nonfinite_runs\":0},{\"task\":\"softmax_regression"
-        " dim=100 classes=20 batch=32\",\"domain\":\"tabular\",\"horizon\":1000,\"lo\":0.0023965722655238516,\"lo_heldo"
-        "ut\":0.0050861015515916048,\"adam_tuned\":0,\"adam_tuned_heldout\":6.72031298828125,\"adam_tuned_lr\":10,\"a"
-        "dam_tuned_lr_at_edge\":true,\"adam_1e-3\":0.010010746577815411,\"adam_1e-3_heldout\":0.016569047500071994"
-        ",\"ratio\":\"undefined\",\"ratio_heldout\":0.00075682510032801275,\"lo_nonfinite_runs\":0},{\"task\":\"softmax_"
-        "regression dim=10 classes=3 batch=16\",\"domain\":\"tabular\",\"horizon\":1000,\"lo\":0.257293197080055,\"lo_h"
-        "eldout\":0.248276844325124,\"adam_tuned\":0.22203763381621888,\"adam_tuned_heldout\":0.22387476531809081,"
-        "\"adam_tuned_lr\":0.01,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.35681249820233762,\"adam_1e-3_heldou"
-        "t\":0.33345319132251988,\"ratio\":1.15878192654952,\"ratio_heldout\":1.1089987921254174,\"lo_nonfinite_run"
-        "s\":0},{\"task\":\"quadratic dim=100\",\"domain\":\"synthetic\",\"horizon\":1000,\"lo\":1166.3241532848106,\"lo_he"
-        "ldout\":1022.9207720587198,\"adam_tuned\":3.1371877776800678,\"adam_tuned_heldout\":2.9999683618825959,\"a"
-        "dam_tuned_lr\":0.464158883361278,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":4713.29513069872,\"adam_1e-"
-        "3_heldout\":4330.2364996194019,\"ratio\":371.77377828091,\"ratio_heldout\":340.97718664499433,\"lo_nonfini"
-        "te_runs\":0},{\"task\":\"noisy_quadratic dim=500 noise=0.5\",\"domain\":\"synthetic\",\"horizon\":1000,\"lo\":7.7"
-        "688964109506458,\"lo_heldout\":7.08955417922746,\"adam_tuned\":0.29378298884832682,\"adam_tuned_heldout\":"
-        "0.26853806657371015,\"adam_tuned_lr\":0.01,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":20.34346759494774"
-        "7,\"adam_1e-3_heldout\":19.329645785894947,\"ratio\":26.444337166715744,\"ratio_heldout\":26.4005556816708"
-        "16,\"lo_nonfinite_runs\":0},{\"task\":\"noisy_quadratic dim=20 noise=2\",\"domain\":\"synthetic\",\"horizon\":10"
-        "00,\"lo\":0.75174060687521271,\"lo_heldout\":0.717721430399143,\"adam_tuned\":0.0809059337299544,\"adam_tun"
-        "ed_heldout\":0.0905543596814775,\"adam_tuned_lr\":0.021544346900318832,\"adam_tuned_lr_at_edge\":false,\"a"
-        "dam_1e-3\":1.1870765266233869,\"adam_1e-3_heldout\":1.1584859191970796,\"ratio\":9.29153860808716,\"ratio_"
-        "heldout\":7.9258627958246137,\"lo_nonfinite_runs\":0},{\"task\":\"rosenbrock dim=20\",\"domain\":\"synthetic\","
-        "\"horizon\":1000,\"lo\":13.450752608481551,\"lo_heldout\":12.260278574616411,\"adam_tuned\":0.12418392427638"
-        "478,\"adam_tuned_heldout\":0.12205113145592689,\"adam_tuned_lr\":0.21544346900318839,\"adam_tuned_lr_at_e"
-        "dge\":false,\"adam_1e-3\":45.2509082198372,\"adam_1e-3_heldout\":41.688069222121541,\"ratio\":108.313154757"
-        "01544,\"ratio_heldout\":100.45198621565947,\"lo_nonfinite_runs\":0},{\"task\":\"rastrigin dim=2\",\"domain\":\""
-        "synthetic\",\"horizon\":1000,\"lo\":11.193230004480023,\"lo_heldout\":11.193230004475605,\"adam_tuned\":11.19"
-        "3230004242796,\"adam_tuned_heldout\":11.193230004241972,\"adam_tuned_lr\":0.021544346900318832,\"adam_tun"
-        "ed_lr_at_edge\":false,\"adam_1e-3\":11.193230934224882,\"adam_1e-3_heldout\":11.193230137456609,\"ratio\":1"
-        ".0000000000211937,\"ratio_heldout\":1.0000000000208729,\"lo_nonfinite_runs\":0},{\"task\":\"rastrigin dim=1"
-        "0\",\"domain\":\"synthetic\",\"horizon\":1000,\"lo\":7.0641695965432021,\"lo_heldout\":7.0641695965429339,\"adam"
-        "_tuned\":7.0641695963740023,\"adam_tuned_heldout\":7.06416959637393,\"adam_tuned_lr\":0.02154434690031883"
-        "2,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":7.0641699649017564,\"adam_1e-3_heldout\":7.064169647300576"
-        "4,\"ratio\":1.0000000000239517,\"ratio_heldout\":1.000000000023924,\"lo_nonfinite_runs\":0},{\"task\":\"stybl"
-        "inski_tang dim=4\",\"domain\":\"synthetic\",\"horizon\":1000,\"lo\":-32.95667211962477,\"lo_heldout\":-33.19209"
-        "7597093863,\"adam_tuned\":-33.8648960605884,\"adam_tuned_heldout\":-33.86489606058835,\"adam_tuned_lr\":0."
-        "0464158883361278,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":-26.970921655101449,\"adam_1e-3_heldout\":-"
-        "27.492695440292952,\"ratio\":1.1713219666408663,\"ratio_heldout\":1.1269127037066757,\"min\":-39.166165703"
-        "771419,\"lo_nonfinite_runs\":0}],\"by_horizon\":{\"1000\":{\"total\":31,\"beats_tuned_adam\":5,\"beats_adam_1e-"
-        "3\":30,\"nonfinite_runs\":0,\"lr_at_edge\":1,\"median_ratio\":1.0990158233122358,\"worst_ratio\":371.77377828"
-        "091,\"ratio_entries\":30,\"ratio_skipped\":1,\"median_ratio_heldout\":1.0291845083304825,\"worst_ratio_held"
-        "out\":340.97718664499433,\"ratio_heldout_entries\":31,\"ratio_heldout_skipped\":0,\"mean_lo_over_adam_1e-3"
-        "\":0.800634361311465}},\"by_domain\":{\"vision\":{\"total\":11,\"beats_tuned_adam\":3,\"beats_adam_1e-3\":10,\"n"
-        "onfinite_runs\":0,\"lr_at_edge\":0,\"median_ratio\":1.0493852167307438,\"worst_ratio\":1.4951457274282971,\""
-        "ratio_entries\":11,\"ratio_skipped\":0,\"median_ratio_heldout\":1.0520095872812829,\"worst_ratio_heldout\":"
-        "1.5019183947752666,\"ratio_heldout_entries\":11,\"ratio_heldout_skipped\":0,\"mean_lo_over_adam_1e-3\":0.9"
-        "6531419089308268},\"text\":{\"total\":6,\"beats_tuned_adam\":0,\"beats_adam_1e-3\":6,\"nonfinite_runs\":0,\"lr_"
-        "at_edge\":0,\"median_ratio\":1.4239659715013822,\"worst_ratio\":9.1101082968244729,\"ratio_entries\":6,\"rat"
-        "io_skipped\":0,\"median_ratio_heldout\":1.0233820857116465,\"worst_ratio_heldout\":1.26946375253672,\"rati"
-        "o_heldout_entries\":6,\"ratio_heldout_skipped\":0,\"mean_lo_over_adam_1e-3\":0.713512713889324},\"tabular\""
-        ":{\"total\":7,\"beats_tuned_adam\":2,\"beats_adam_1e-3\":7,\"nonfinite_runs\":0,\"lr_at_edge\":1,\"median_ratio"
-        "\":1.0066337618176191,\"worst_ratio\":1.15878192654952,\"ratio_entries\":6,\"ratio_skipped\":1,\"median_rati"
-        "o_heldout\":0.98129220117915361,\"worst_ratio_heldout\":1.1089987921254174,\"ratio_heldout_entries\":7,\"r"
-        "atio_heldout_skipped\":0,\"mean_lo_over_adam_1e-3\":0.794234168204996},\"synthetic\":{\"total\":7,\"beats_tu"
-        "ned_adam\":0,\"beats_adam_1e-3\":7,\"nonfinite_runs\":0,\"lr_at_edge\":0,\"median_ratio\":9.29153860808716,\"w"
-        "orst_ratio\":371.77377828091,\"ratio_entries\":7,\"ratio_skipped\":0,\"median_ratio_heldout\":7.92586279582"
-        "46137,\"worst_ratio_heldout\":340.97718664499433,\"ratio_heldout_entries\":7,\"ratio_heldout_skipped\":0,\""
-        "mean_lo_over_adam_1e-3\":0.59330987979152183}},\"adam_extra_lrs\":11,\"total\":31,\"beats_tuned_adam\":5,\"b"
-        "eats_adam_1e-3\":30,\"nonfinite_runs\":0,\"lr_at_edge\":1,\"median_ratio\":1.0990158233122358,\"worst_ratio\""
-        ":371.77377828091,\"ratio_entries\":30,\"ratio_skipped\":1,\"median_ratio_heldout\":1.0291845083304825,\"wor"
-        "st_ratio_heldout\":340.97718664499433,\"ratio_heldout_entries\":31,\"ratio_heldout_skipped\":0,\"mean_lo_o"
-        "ver_adam_1e-3\":0.800634361311465}}",
+    {"nn_adam", "mixed",
+        "{\"job_id\":\"cli-5e3d77105ff2\",\"seed\":1,\"estimator\":\"pes\",\"task_families\":[\"quadratic dim=10 ref_lr=0."
+        "1\",\"quadratic dim=20 ref_lr=0.1\",\"noisy_quadratic dim=50 ref_lr=0.01\",\"logistic_regression dim=20 ba"
+        "tch=32 ref_lr=0.0046\",\"softmax_regression dim=20 classes=5 batch=32 ref_lr=0.046\",\"fmnist_mlp width="
+        "16 batch=32 ref_lr=0.022\",\"fmnist_mlp width=32 depth=2 batch=32 ref_lr=0.0046 weight=2\",\"fmnist_mlp "
+        "width=24 activation=gelu batch=32 ref_lr=0.01\",\"fmnist_mlp width=16 depth=3 activation=tanh batch=32"
+        " ref_lr=0.0046 weight=2\",\"fmnist_mlp width=48 depth=2 batch=32 ref_lr=0.01\",\"fmnist_mlp image_side=2"
+        "8 width=16 batch=64 ref_lr=0.0022\",\"lstm_classifier ref_lr=0.01 weight=2\",\"mlp_regression ref_lr=0.0"
+        "1\",\"fmnist_mlp width=16 batch=32 augment=1 ref_lr=0.01\",\"logistic_regression dim=20 batch=32 augment"
+        "=1 ref_lr=0.0046\",\"lstm_classifier augment=1 ref_lr=0.01\"],\"outer_steps\":300,\"wall_time_s\":318.09578"
+        "846699151,\"final_meta_loss\":11.005019975485238,\"config\":{\"name\":\"nn_adam\",\"optimizer\":\"nn_adam\",\"hid"
+        "den\":16,\"depth\":1,\"estimator\":\"pes\",\"tasks\":[\"quadratic dim=10 ref_lr=0.1\",\"quadratic dim=20 ref_lr="
+        "0.1\",\"noisy_quadratic dim=50 ref_lr=0.01\",\"logistic_regression dim=20 batch=32 ref_lr=0.0046\",\"softm"
+        "ax_regression dim=20 classes=5 batch=32 ref_lr=0.046\",\"fmnist_mlp width=16 batch=32 ref_lr=0.022\",\"f"
+        "mnist_mlp width=32 depth=2 batch=32 ref_lr=0.0046 weight=2\",\"fmnist_mlp width=24 activation=gelu bat"
+        "ch=32 ref_lr=0.01\",\"fmnist_mlp width=16 depth=3 activation=tanh batch=32 ref_lr=0.0046 weight=2\",\"fm"
+        "nist_mlp width=48 depth=2 batch=32 ref_lr=0.01\",\"fmnist_mlp image_side=28 width=16 batch=64 ref_lr=0"
+        ".0022\",\"lstm_classifier ref_lr=0.01 weight=2\",\"mlp_regression ref_lr=0.01\",\"fmnist_mlp width=16 batc"
+        "h=32 augment=1 ref_lr=0.01\",\"logistic_regression dim=20 batch=32 augment=1 ref_lr=0.0046\",\"lstm_clas"
+        "sifier augment=1 ref_lr=0.01\"],\"task_seed\":0,\"particles\":24,\"unroll\":20,\"horizon_min\":200,\"horizon_m"
+        "ax\":5000,\"pes_offsets\":1,\"sigma\":0.01,\"outer_lr\":0.001,\"outer_beta1\":0.9,\"outer_beta2\":0.999,\"outer_"
+        "eps\":1e-08,\"clip\":1,\"log_loss\":1,\"seed\":1,\"tbptt_exact\":0,\"train\":\"all\",\"task_draw\":\"weighted\",\"obje"
+        "ctive\":\"ref\",\"ref_lr\":0.003,\"outlier_alpha\":1,\"curriculum_steps\":150,\"unroll_start\":5,\"horizon_max_s"
+        "tart\":400,\"mup_base\":0,\"hold_zero_grad\":null,\"trust\":null,\"outer_steps\":300,\"checkpoint_every\":100,\""
+        "keep_checkpoints\":0,\"init_weights\":\"nn_adam_base\",\"domain\":\"mixed\"}}",
+        "{\"test\":{\"suite_file\":\"deploy/eval/test.suite\",\"seeds\":2,\"horizons\":[1000],\"tasks\":[{\"task\":\"conv_ne"
+        "t\",\"domain\":\"vision\",\"horizon\":1000,\"lo\":0.878420550651528,\"lo_heldout\":0.81217994791838932,\"adam_tu"
+        "ned\":0.749625221244556,\"adam_tuned_heldout\":0.763841635699933,\"adam_tuned_lr\":0.021544346900318832,\""
+        "adam_tuned_lr_at_edge\":false,\"adam_1e-3\":1.1051178113677318,\"adam_1e-3_heldout\":1.0650143035063087,\""
+        "ratio\":1.1718129616732227,\"ratio_heldout\":1.0632831597012415,\"lo_nonfinite_runs\":0},{\"task\":\"conv_ne"
+        "t width=4 batch=32\",\"domain\":\"vision\",\"horizon\":1000,\"lo\":0.92785670447734958,\"lo_heldout\":0.9067868"
+        "12482566,\"adam_tuned\":0.7809523194161152,\"adam_tuned_heldout\":0.76619242862937864,\"adam_tuned_lr\":0."
+        "021544346900318832,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":1.2582014093241183,\"adam_1e-3_heldout\":"
+        "1.25138821247668,\"ratio\":1.1881092883763615,\"ratio_heldout\":1.183497485226646,\"lo_nonfinite_runs\":0}"
+        ",{\"task\":\"conv_net width=16 batch=16\",\"domain\":\"vision\",\"horizon\":1000,\"lo\":0.816968166982339,\"lo_he"
+        "ldout\":0.765809487753177,\"adam_tuned\":0.70285697491234433,\"adam_tuned_heldout\":0.67883613004185173,\""
+        "adam_tuned_lr\":0.021544346900318832,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.964829547163163,\"ada"
+        "m_1e-3_heldout\":0.9285593004543764,\"ratio\":1.1623533608444674,\"ratio_heldout\":1.1281212856274507,\"lo"
+        "_nonfinite_runs\":0},{\"task\":\"transformer_lm\",\"domain\":\"text\",\"horizon\":1000,\"lo\":2.3293599314909885,"
+        "\"lo_heldout\":2.9061056794095874,\"adam_tuned\":2.2642972952634759,\"adam_tuned_heldout\":2.8582411047836"
+        "68,\"adam_tuned_lr\":0.01,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":2.56033622356235,\"adam_1e-3_heldou"
+        "t\":3.021099187998721,\"ratio\":1.0287341403284862,\"ratio_heldout\":1.01674616411674,\"lo_nonfinite_runs\""
+        ":0},{\"task\":\"transformer_lm width=32 heads=4 batch=8\",\"domain\":\"text\",\"horizon\":1000,\"lo\":1.85311746"
+        "23132383,\"lo_heldout\":2.57339209169774,\"adam_tuned\":1.8701826719924259,\"adam_tuned_heldout\":2.602390"
+        "113923652,\"adam_tuned_lr\":0.0046415888336127772,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":2.23999746"
+        "51647923,\"adam_1e-3_heldout\":2.7979673347669509,\"ratio\":0.990875110792783,\"ratio_heldout\":0.98885715"
+        "786009065,\"lo_nonfinite_runs\":0},{\"task\":\"gru_classifier\",\"domain\":\"text\",\"horizon\":1000,\"lo\":0.0169"
+        "51116779788968,\"lo_heldout\":0.0949931467069414,\"adam_tuned\":0.010214812539250114,\"adam_tuned_heldout"
+        "\":0.11525074819709352,\"adam_tuned_lr\":0.01,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.1625483666529"
+        "3818,\"adam_1e-3_heldout\":0.17808679458575366,\"ratio\":1.6594643038875951,\"ratio_heldout\":0.8242301954"
+        "03946,\"lo_nonfinite_runs\":0},{\"task\":\"gru_classifier width=32 batch=16\",\"domain\":\"text\",\"horizon\":10"
+        "00,\"lo\":0.013448025498869812,\"lo_heldout\":0.12283680181996431,\"adam_tuned\":0.0016904151378146343,\"ad"
+        "am_tuned_heldout\":0.1560263534018845,\"adam_tuned_lr\":0.01,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":"
+        "0.038125655909107062,\"adam_1e-3_heldout\":0.0890004057377023,\"ratio\":7.9554573299996569,\"ratio_heldou"
+        "t\":0.78728239904170372,\"lo_nonfinite_runs\":0},{\"task\":\"mlp_autoencoder\",\"domain\":\"vision\",\"horizon\":"
+        "1000,\"lo\":0.035176420770742872,\"lo_heldout\":0.03432657070250434,\"adam_tuned\":0.025199450850107951,\"a"
+        "dam_tuned_heldout\":0.024216823471665413,\"adam_tuned_lr\":0.0046415888336127772,\"adam_tuned_lr_at_edge"
+        "\":false,\"adam_1e-3\":0.028814757110368759,\"adam_1e-3_heldout\":0.027634454381858214,\"ratio\":1.39592013"
+        "25449591,\"ratio_heldout\":1.4174679326819104,\"lo_nonfinite_runs\":0},{\"task\":\"mlp_autoencoder width=64"
+        " bottleneck=4 batch=64\",\"domain\":\"vision\",\"horizon\":1000,\"lo\":0.082499709370021448,\"lo_heldout\":0.08"
+        "19183457438543,\"adam_tuned\":0.043693343946531349,\"adam_tuned_heldout\":0.042545871819422335,\"adam_tun"
+        "ed_lr\":0.00046415888336127773,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.043895361155073122,\"adam_1"
+        "e-3_heldout\":0.04162196416187585,\"ratio\":1.8881527921272958,\"ratio_heldout\":1.9254123194734556,\"lo_n"
+        "onfinite_runs\":0},{\"task\":\"deep_mlp\",\"domain\":\"tabular\",\"horizon\":1000,\"lo\":0.5507709208836753,\"lo_h"
+        "eldout\":0.58019661948025858,\"adam_tuned\":0.55370640827449824,\"adam_tuned_heldout\":0.594672303877339,"
+        "\"adam_tuned_lr\":0.0021544346900318843,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.63333688773883,\"ad"
+        "am_1e-3_heldout\":0.664251800363945,\"ratio\":0.994698476761411,\"ratio_heldout\":0.97565771215054564,\"lo"
+        "_nonfinite_runs\":0},{\"task\":\"deep_mlp depth=6\",\"domain\":\"tabular\",\"horizon\":1000,\"lo\":0.654036807976"
+        "56,\"lo_heldout\":0.7201344145790638,\"adam_tuned\":0.64602170240966328,\"adam_tuned_heldout\":0.726502047"
+        "88898476,\"adam_tuned_lr\":0.0046415888336127772,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.728020252"
+        "9861447,\"adam_1e-3_heldout\":0.74369896378807354,\"ratio\":1.0124068673498128,\"ratio_heldout\":0.9912352"
+        "1629646671,\"lo_nonfinite_runs\":0},{\"task\":\"deep_mlp depth=4 activation=gelu width=64\",\"domain\":\"tabu"
+        "lar\",\"horizon\":1000,\"lo\":0.456795546193744,\"lo_heldout\":0.62330000703392863,\"adam_tuned\":0.471627822"
+        "08633919,\"adam_tuned_heldout\":0.63896045453649875,\"adam_tuned_lr\":0.0046415888336127772,\"adam_tuned_"
+        "lr_at_edge\":false,\"adam_1e-3\":0.51716998495196176,\"adam_1e-3_heldout\":0.59998499518295945,\"ratio\":0."
+        "96855088864990679,\"ratio_heldout\":0.97549074063757168,\"lo_nonfinite_runs\":0},{\"task\":\"fmnist_mlp wid"
+        "th=64 depth=3 batch=64\",\"domain\":\"vision\",\"horizon\":1000,\"lo\":0.52092713685457448,\"lo_heldout\":0.522"
+        "453338569727,\"adam_tuned\":0.53082502545782839,\"adam_tuned_heldout\":0.52864468112306251,\"adam_tuned_l"
+        "r\":0.0046415888336127772,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.565482385103005,\"adam_1e-3_held"
+        "out\":0.566424659668598,\"ratio\":0.981353764181112,\"ratio_heldout\":0.988288272303842,\"lo_nonfinite_run"
+        "s\":0},{\"task\":\"fmnist_mlp width=16 depth=6 batch=32\",\"domain\":\"vision\",\"horizon\":1000,\"lo\":0.6774949"
+        "0985538163,\"lo_heldout\":0.67264934921525676,\"adam_tuned\":0.69125755268338152,\"adam_tuned_heldout\":0."
+        "665755143041007,\"adam_tuned_lr\":0.0046415888336127772,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.74"
+        "3078311479871,\"adam_1e-3_heldout\":0.73320379677007952,\"ratio\":0.98009042682488623,\"ratio_heldout\":1."
+        "010355468142174,\"lo_nonfinite_runs\":0},{\"task\":\"fmnist_mlp width=32 depth=4 activation=tanh batch=32"
+        "\",\"domain\":\"vision\",\"horizon\":1000,\"lo\":0.62842365423064872,\"lo_heldout\":0.62181138533782465,\"adam_t"
+        "uned\":0.61935681336199533,\"adam_tuned_heldout\":0.631052182527056,\"adam_tuned_lr\":0.00215443469003188"
+        "43,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.63982536828760062,\"adam_1e-3_heldout\":0.6545060344435"
+        "43,\"ratio\":1.0146391234794636,\"ratio_heldout\":0.985356524475953,\"lo_nonfinite_runs\":0},{\"task\":\"fmni"
+        "st_mlp width=128 batch=256\",\"domain\":\"vision\",\"horizon\":1000,\"lo\":0.47582522504059777,\"lo_heldout\":0"
+        ".48175328117885519,\"adam_tuned\":0.45392892483605368,\"adam_tuned_heldout\":0.46779750737367964,\"adam_t"
+        "uned_lr\":0.01,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.56737969232565455,\"adam_1e-3_heldout\":0.56"
+        "513431552187732,\"ratio\":1.0482372878363113,\"ratio_heldout\":1.0298329375107755,\"lo_nonfinite_runs\":0}"
+        ",{\"task\":\"fmnist_mlp image_side=28 width=64 depth=2 batch=64\",\"domain\":\"vision\",\"horizon\":1000,\"lo\":"
+        "0.39521389664324824,\"lo_heldout\":0.40056471680523154,\"adam_tuned\":0.40331736060565254,\"adam_tuned_he"
+        "ldout\":0.398561829848527,\"adam_tuned_lr\":0.0021544346900318843,\"adam_tuned_lr_at_edge\":false,\"adam_1"
+        "e-3\":0.41819598133071756,\"adam_1e-3_heldout\":0.41670406895240208,\"ratio\":0.97990797135477747,\"ratio_"
+        "heldout\":1.0050252854305335,\"lo_nonfinite_runs\":0},{\"task\":\"fmnist_mlp image_side=28 width=32 activa"
+        "tion=gelu batch=128\",\"domain\":\"vision\",\"horizon\":1000,\"lo\":0.37096986547117639,\"lo_heldout\":0.383322"
+        "05624630067,\"adam_tuned\":0.38575386772097653,\"adam_tuned_heldout\":0.39539733728560378,\"adam_tuned_lr"
+        "\":0.0046415888336127772,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.41988719952527265,\"adam_1e-3_hel"
+        "dout\":0.43343942274768821,\"ratio\":0.961675038186542,\"ratio_heldout\":0.96946038857469374,\"lo_nonfinit"
+        "e_runs\":0},{\"task\":\"char_rnn\",\"domain\":\"text\",\"horizon\":1000,\"lo\":2.1429226838786928,\"lo_heldout\":2."
+        "7288713518816192,\"adam_tuned\":1.6923196742962865,\"adam_tuned_heldout\":2.5532742394434025,\"adam_tuned"
+        "_lr\":0.0464158883361278,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":2.7641437402778553,\"adam_1e-3_held"
+        "out\":3.244775341054233,\"ratio\":1.2662635295366282,\"ratio_heldout\":1.0687733067312408,\"lo_nonfinite_r"
+        "uns\":0},{\"task\":\"char_rnn width=16 seq_len=32 batch=4\",\"domain\":\"text\",\"horizon\":1000,\"lo\":2.3842989"
+        "646169315,\"lo_heldout\":2.8192593047777121,\"adam_tuned\":1.8528738369243043,\"adam_tuned_heldout\":2.488"
+        "0635282164549,\"adam_tuned_lr\":0.0464158883361278,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":2.9771883"
+        "336167426,\"adam_1e-3_heldout\":3.4396738872997661,\"ratio\":1.2868112858535319,\"ratio_heldout\":1.133113"
+        "8746279006,\"lo_nonfinite_runs\":0},{\"task\":\"logistic_regression dim=100 batch=16\",\"domain\":\"tabular\","
+        "\"horizon\":1000,\"lo\":0.327353253323482,\"lo_heldout\":0.39450514406051412,\"adam_tuned\":0.32803545313405"
+        "658,\"adam_tuned_heldout\":0.39551976169976688,\"adam_tuned_lr\":0.0046415888336127772,\"adam_tuned_lr_at"
+        "_edge\":false,\"adam_1e-3\":0.35084909462397335,\"adam_1e-3_heldout\":0.39446937649172947,\"ratio\":0.99792"
+        "034731594759,\"ratio_heldout\":0.997434723274275,\"lo_nonfinite_runs\":0},{\"task\":\"logistic_regression d"
+        "im=20 batch=128\",\"domain\":\"tabular\",\"horizon\":1000,\"lo\":0.364346129727199,\"lo_heldout\":0.38168778869"
+        "44019,\"adam_tuned\":0.36439689498087269,\"adam_tuned_heldout\":0.38154311688981124,\"adam_tuned_lr\":0.00"
+        "46415888336127772,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.37310867780424317,\"adam_1e-3_heldout\":"
+        "0.38263748377103624,\"ratio\":0.999860686920298,\"ratio_heldout\":1.00037917550648,\"lo_nonfinite_runs\":0"
+        "},{\"task\":\"softmax_regression dim=100 classes=20 batch=32\",\"domain\":\"tabular\",\"horizon\":1000,\"lo\":0."
+        "0006906207733794864,\"lo_heldout\":0.0018901118777411479,\"adam_tuned\":0,\"adam_tuned_heldout\":6.7203129"
+        "8828125,\"adam_tuned_lr\":10,\"adam_tuned_lr_at_edge\":true,\"adam_1e-3\":0.010010746577815411,\"adam_1e-3_"
+        "heldout\":0.016569047500071994,\"ratio\":\"undefined\",\"ratio_heldout\":0.00028125354891016057,\"lo_nonfini"
+        "te_runs\":0},{\"task\":\"softmax_regression dim=10 classes=3 batch=16\",\"domain\":\"tabular\",\"horizon\":1000"
+        ",\"lo\":0.22551946735227613,\"lo_heldout\":0.22426208926260111,\"adam_tuned\":0.22203763381621888,\"adam_tu"
+        "ned_heldout\":0.22387476531809081,\"adam_tuned_lr\":0.01,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.35"
+        "681249820233762,\"adam_1e-3_heldout\":0.33345319132251988,\"ratio\":1.0156812765305325,\"ratio_heldout\":1"
+        ".0017300920180083,\"lo_nonfinite_runs\":0},{\"task\":\"quadratic dim=100\",\"domain\":\"synthetic\",\"horizon\":"
+        "1000,\"lo\":122.1695997135906,\"lo_heldout\":108.11345504519392,\"adam_tuned\":3.1371877776800678,\"adam_tu"
+        "ned_heldout\":2.9999683618825959,\"adam_tuned_lr\":0.464158883361278,\"adam_tuned_lr_at_edge\":false,\"ada"
+        "m_1e-3\":4713.29513069872,\"adam_1e-3_heldout\":4330.2364996194019,\"ratio\":38.942393114872552,\"ratio_he"
+        "ldout\":36.038198408648732,\"lo_nonfinite_runs\":0},{\"task\":\"noisy_quadratic dim=500 noise=0.5\",\"domain"
+        "\":\"synthetic\",\"horizon\":1000,\"lo\":1.1815725526744671,\"lo_heldout\":1.02552015590266,\"adam_tuned\":0.29"
+        "378298884832682,\"adam_tuned_heldout\":0.26853806657371015,\"adam_tuned_lr\":0.01,\"adam_tuned_lr_at_edge"
+        "\":false,\"adam_1e-3\":20.343467594947747,\"adam_1e-3_heldout\":19.329645785894947,\"ratio\":4.021922975548"
+        "7476,\"ratio_heldout\":3.818900497003348,\"lo_nonfinite_runs\":0},{\"task\":\"noisy_quadratic dim=20 noise="
+        "2\",\"domain\":\"synthetic\",\"horizon\":1000,\"lo\":0.291993423201573,\"lo_heldout\":0.2674032510712801,\"adam_"
+        "tuned\":0.0809059337299544,\"adam_tuned_heldout\":0.0905543596814775,\"adam_tuned_lr\":0.0215443469003188"
+        "32,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":1.1870765266233869,\"adam_1e-3_heldout\":1.15848591919707"
+        "96,\"ratio\":3.6090483075837252,\"ratio_heldout\":2.9529583336668024,\"lo_nonfinite_runs\":0},{\"task\":\"ros"
+        "enbrock dim=20\",\"domain\":\"synthetic\",\"horizon\":1000,\"lo\":4.0726026639971584,\"lo_heldout\":3.773755806"
+        "66956,\"adam_tuned\":0.12418392427638478,\"adam_tuned_heldout\":0.12205113145592689,\"adam_tuned_lr\":0.21"
+        "544346900318839,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":45.2509082198372,\"adam_1e-3_heldout\":41.68"
+        "8069222121541,\"ratio\":32.794926458702818,\"ratio_heldout\":30.91946597834103,\"lo_nonfinite_runs\":0},{\""
+        "task\":\"rastrigin dim=2\",\"domain\":\"synthetic\",\"horizon\":1000,\"lo\":11.193230004252513,\"lo_heldout\":11."
+        "193230004250992,\"adam_tuned\":11.193230004242796,\"adam_tuned_heldout\":11.193230004241972,\"adam_tuned_"
+        "lr\":0.021544346900318832,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":11.193230934224882,\"adam_1e-3_hel"
+        "dout\":11.193230137456609,\"ratio\":1.0000000000008682,\"ratio_heldout\":1.0000000000008058,\"lo_nonfinite"
+        "_runs\":0},{\"task\":\"rastrigin dim=10\",\"domain\":\"synthetic\",\"horizon\":1000,\"lo\":7.064169596383687,\"lo_"
+        "heldout\":7.0641695963824134,\"adam_tuned\":7.0641695963740023,\"adam_tuned_heldout\":7.06416959637393,\"a"
+        "dam_tuned_lr\":0.021544346900318832,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":7.0641699649017564,\"ada"
+        "m_1e-3_heldout\":7.0641696473005764,\"ratio\":1.0000000000013709,\"ratio_heldout\":1.0000000000012008,\"lo"
+        "_nonfinite_runs\":0},{\"task\":\"styblinski_tang dim=4\",\"domain\":\"synthetic\",\"horizon\":1000,\"lo\":-33.864"
+        "7384448152,\"lo_heldout\":-33.864837751115751,\"adam_tuned\":-33.8648960605884,\"adam_tuned_heldout\":-33."
+        "86489606058835,\"adam_tuned_lr\":0.0464158883361278,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":-26.9709"
+        "21655101449,\"adam_1e-3_heldout\":-27.492695440292952,\"ratio\":1.000029731702744,\"ratio_heldout\":1.0000"
+        "109991523776,\"min\":-39.166165703771419,\"lo_nonfinite_runs\":0}],\"by_horizon\":{\"1000\":{\"total\":31,\"bea"
+        "ts_tuned_adam\":9,\"beats_adam_1e-3\":29,\"nonfinite_runs\":0,\"lr_at_edge\":1,\"median_ratio\":1.02220770842"
+        "95094,\"worst_ratio\":38.942393114872552,\"ratio_entries\":30,\"ratio_skipped\":1,\"median_ratio_heldout\":1"
+        ".0017300920180083,\"worst_ratio_heldout\":36.038198408648732,\"ratio_heldout_entries\":31,\"ratio_heldout"
+        "_skipped\":0,\"mean_lo_over_adam_1e-3\":0.747121081287912}},\"by_domain\":{\"vision\":{\"total\":11,\"beats_tu"
+        "ned_adam\":4,\"beats_adam_1e-3\":9,\"nonfinite_runs\":0,\"lr_at_edge\":0,\"median_ratio\":1.0482372878363113,"
+        "\"worst_ratio\":1.8881527921272958,\"ratio_entries\":11,\"ratio_skipped\":0,\"median_ratio_heldout\":1.02983"
+        "29375107755,\"worst_ratio_heldout\":1.9254123194734556,\"ratio_heldout_entries\":11,\"ratio_heldout_skipp"
+        "ed\":0,\"mean_lo_over_adam_1e-3\":0.99651016371467449},\"text\":{\"total\":6,\"beats_tuned_adam\":1,\"beats_ad"
+        "am_1e-3\":6,\"nonfinite_runs\":0,\"lr_at_edge\":0,\"median_ratio\":1.27653740769508,\"worst_ratio\":7.9554573"
+        "299996569,\"ratio_entries\":6,\"ratio_skipped\":0,\"median_ratio_heldout\":1.0028016609884154,\"worst_ratio"
+        "_heldout\":1.1331138746279006,\"ratio_heldout_entries\":6,\"ratio_heldout_skipped\":0,\"mean_lo_over_adam_"
+        "1e-3\":0.62836634516176348},\"tabular\":{\"total\":7,\"beats_tuned_adam\":4,\"beats_adam_1e-3\":7,\"nonfinite_"
+        "runs\":0,\"lr_at_edge\":1,\"median_ratio\":0.99889051711812282,\"worst_ratio\":1.0156812765305325,\"ratio_en"
+        "tries\":6,\"ratio_skipped\":1,\"median_ratio_heldout\":0.99123521629646671,\"worst_ratio_heldout\":1.001730"
+        "0920180083,\"ratio_heldout_entries\":7,\"ratio_heldout_skipped\":0,\"mean_lo_over_adam_1e-3\":0.7516919908"
+        "5721849},\"synthetic\":{\"total\":7,\"beats_tuned_adam\":0,\"beats_adam_1e-3\":7,\"nonfinite_runs\":0,\"lr_at_e"
+        "dge\":0,\"median_ratio\":3.6090483075837252,\"worst_ratio\":38.942393114872552,\"ratio_entries\":7,\"ratio_s"
+        "kipped\":0,\"median_ratio_heldout\":2.9529583336668024,\"worst_ratio_heldout\":36.038198408648732,\"ratio_"
+        "heldout_entries\":7,\"ratio_heldout_skipped\":0,\"mean_lo_over_adam_1e-3\":0.40332977180080359}},\"adam_ex"
+        "tra_lrs\":11,\"total\":31,\"beats_tuned_adam\":9,\"beats_adam_1e-3\":29,\"nonfinite_runs\":0,\"lr_at_edge\":1,\""
+        "median_ratio\":1.0222077084295094,\"worst_ratio\":38.942393114872552,\"ratio_entries\":30,\"ratio_skipped\""
+        ":1,\"median_ratio_heldout\":1.0017300920180083,\"worst_ratio_heldout\":36.038198408648732,\"ratio_heldout"
+        "_entries\":31,\"ratio_heldout_skipped\":0,\"mean_lo_over_adam_1e-3\":0.747121081287912},\"selection\":{\"sui"
+        "te_file\":\"deploy/eval/selection.suite\",\"seeds\":2,\"horizons\":[1000],\"tasks\":[{\"task\":\"rosenbrock dim="
+        "2\",\"domain\":\"synthetic\",\"horizon\":1000,\"lo\":0.02629875876530249,\"lo_heldout\":0.02544136766980673,\"ad"
+        "am_tuned\":0.00010316516523445567,\"adam_tuned_heldout\":8.5799034143935166e-05,\"adam_tuned_lr\":0.1,\"ad"
+        "am_tuned_lr_at_edge\":false,\"adam_1e-3\":0.80381375820911272,\"adam_1e-3_heldout\":0.5433628588579682,\"r"
+        "atio\":254.91898069988343,\"ratio_heldout\":296.52277468679512,\"lo_nonfinite_runs\":0},{\"task\":\"rosenbro"
+        "ck dim=8\",\"domain\":\"synthetic\",\"horizon\":1000,\"lo\":0.77335385797400824,\"lo_heldout\":0.76237396488837"
+        "461,\"adam_tuned\":0.00453169395817644,\"adam_tuned_heldout\":0.0006747167463359233,\"adam_tuned_lr\":0.1,"
+        "\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":12.96152264399301,\"adam_1e-3_heldout\":11.914410724172823,\""
+        "ratio\":170.65447603288877,\"ratio_heldout\":1129.9170637582029,\"lo_nonfinite_runs\":0},{\"task\":\"styblin"
+        "ski_tang dim=10\",\"domain\":\"synthetic\",\"horizon\":1000,\"lo\":-34.215948467196583,\"lo_heldout\":-34.21699"
+        "4175812061,\"adam_tuned\":-34.2183140368005,\"adam_tuned_heldout\":-34.218314036800564,\"adam_tuned_lr\":0"
+        ".0464158883361278,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":-25.887441923870078,\"adam_1e-3_heldout\":"
+        "-26.505712056846953,\"ratio\":1.0004781003480188,\"ratio_heldout\":1.0002667543567065,\"min\":-39.16616570"
+        "3771419,\"lo_nonfinite_runs\":0},{\"task\":\"noisy_quadratic dim=100\",\"domain\":\"synthetic\",\"horizon\":1000"
+        ",\"lo\":0.36897522349120859,\"lo_heldout\":0.33335959614734645,\"adam_tuned\":0.14871799538893554,\"adam_tu"
+        "ned_heldout\":0.14563258555624128,\"adam_tuned_lr\":0.01,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":4.84"
+        "44764513214071,\"adam_1e-3_heldout\":4.6305016121431173,\"ratio\":2.4810395172839987,\"ratio_heldout\":2.2"
+        "890453731497309,\"lo_nonfinite_runs\":0},{\"task\":\"logistic_regression dim=40 batch=64\",\"domain\":\"tabul"
+        "ar\",\"horizon\":1000,\"lo\":0.33153605328704527,\"lo_heldout\":0.38765201462438276,\"adam_tuned\":0.33163841"
+        "39389269,\"adam_tuned_heldout\":0.38783895492673487,\"adam_tuned_lr\":0.0046415888336127772,\"adam_tuned_"
+        "lr_at_edge\":false,\"adam_1e-3\":0.3467755004586871,\"adam_1e-3_heldout\":0.38898588761932318,\"ratio\":0.9"
+        "9969134862675924,\"ratio_heldout\":0.99951799503382166,\"lo_nonfinite_runs\":0},{\"task\":\"softmax_regress"
+        "ion\",\"domain\":\"tabular\",\"horizon\":1000,\"lo\":0.035332231119463757,\"lo_heldout\":0.057955310045906358,\""
+        "adam_tuned\":0.019298633848494177,\"adam_tuned_heldout\":0.077863704168456338,\"adam_tuned_lr\":0.0464158"
+        "883361278,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.128825025077433,\"adam_1e-3_heldout\":0.14466626"
+        "418185094,\"ratio\":1.8308151445767049,\"ratio_heldout\":0.744317402631159,\"lo_nonfinite_runs\":0},{\"task"
+        "\":\"softmax_regression dim=50 classes=10 batch=64\",\"domain\":\"tabular\",\"horizon\":1000,\"lo\":0.001821032"
+        "3682338013,\"lo_heldout\":0.0046578814178606619,\"adam_tuned\":0,\"adam_tuned_heldout\":1.9447362236100083"
+        ",\"adam_tuned_lr\":10,\"adam_tuned_lr_at_edge\":true,\"adam_1e-3\":0.022838879691456024,\"adam_1e-3_heldout"
+        "\":0.025332830523558478,\"ratio\":\"undefined\",\"ratio_heldout\":0.0023951224650992772,\"lo_nonfinite_runs\""
+        ":0},{\"task\":\"fmnist_mlp width=32 batch=128\",\"domain\":\"vision\",\"horizon\":1000,\"lo\":0.5693816381089668"
+        ",\"lo_heldout\":0.571523312296075,\"adam_tuned\":0.52268246017824582,\"adam_tuned_heldout\":0.519278980564"
+        "35662,\"adam_tuned_lr\":0.021544346900318832,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.6605673353236"
+        "2821,\"adam_1e-3_heldout\":0.655866949593248,\"ratio\":1.089345217198977,\"ratio_heldout\":1.1006093712380"
+        "554,\"lo_nonfinite_runs\":0},{\"task\":\"fmnist_mlp width=64 activation=tanh batch=64\",\"domain\":\"vision\","
+        "\"horizon\":1000,\"lo\":0.57596428843311354,\"lo_heldout\":0.57859990192237154,\"adam_tuned\":0.559315048931"
+        "157,\"adam_tuned_heldout\":0.5592306536970556,\"adam_tuned_lr\":0.01,\"adam_tuned_lr_at_edge\":false,\"adam"
+        "_1e-3\":0.652849703202284,\"adam_1e-3_heldout\":0.64658729103535451,\"ratio\":1.0297671938807527,\"ratio_h"
+        "eldout\":1.0346355266780647,\"lo_nonfinite_runs\":0},{\"task\":\"quadratic dim=30\",\"domain\":\"synthetic\",\"h"
+        "orizon\":1000,\"lo\":6.4751309941086967,\"lo_heldout\":5.80127778113591,\"adam_tuned\":0.001122189495783588"
+        ",\"adam_tuned_heldout\":0.00109139380310488,\"adam_tuned_lr\":0.21544346900318839,\"adam_tuned_lr_at_edge"
+        "\":false,\"adam_1e-3\":176.00291855416515,\"adam_1e-3_heldout\":159.43324106081681,\"ratio\":5770.086975896"
+        "46,\"ratio_heldout\":5315.4761962473976,\"lo_nonfinite_runs\":0},{\"task\":\"lstm_classifier width=32 batch"
+        "=16\",\"domain\":\"text\",\"horizon\":1000,\"lo\":0.00914320460874132,\"lo_heldout\":0.19222409127303169,\"adam_"
+        "tuned\":0.010844746265569196,\"adam_tuned_heldout\":0.18049075054595023,\"adam_tuned_lr\":0.0215443469003"
+        "18832,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.0705713715645457,\"adam_1e-3_heldout\":0.11806416646"
+        "78211,\"ratio\":0.843099910762313,\"ratio_heldout\":1.0650079890054771,\"lo_nonfinite_runs\":0},{\"task\":\"m"
+        "lp_regression depth=3 width=48 batch=64\",\"domain\":\"tabular\",\"horizon\":1000,\"lo\":0.012196499863971871"
+        ",\"lo_heldout\":0.018798876792632774,\"adam_tuned\":0.012240567388850265,\"adam_tuned_heldout\":0.01809989"
+        "3948796054,\"adam_tuned_lr\":0.0046415888336127772,\"adam_tuned_lr_at_edge\":false,\"adam_1e-3\":0.0178411"
+        "30193618052,\"adam_1e-3_heldout\":0.0258188935447403,\"ratio\":0.996399878904426,\"ratio_heldout\":1.03861"
+        "8062946342,\"lo_nonfinite_runs\":0}],\"by_horizon\":{\"1000\":{\"total\":12,\"beats_tuned_adam\":3,\"beats_adam"
+        "_1e-3\":12,\"nonfinite_runs\":0,\"lr_at_edge\":1,\"median_ratio\":1.089345217198977,\"worst_ratio\":5770.0869"
+        "7589646,\"ratio_entries\":11,\"ratio_skipped\":1,\"median_ratio_heldout\":1.0518130259759095,\"worst_ratio_"
+        "heldout\":5315.4761962473976,\"ratio_heldout_entries\":12,\"ratio_heldout_skipped\":0,\"mean_lo_over_adam_"
+        "1e-3\":0.37025055552106811}},\"by_domain\":{\"synthetic\":{\"total\":5,\"beats_tuned_adam\":0,\"beats_adam_1e-"
+        "3\":5,\"nonfinite_runs\":0,\"lr_at_edge\":0,\"median_ratio\":170.65447603288877,\"worst_ratio\":5770.08697589"
+        "646,\"ratio_entries\":5,\"ratio_skipped\":0,\"median_ratio_heldout\":296.52277468679512,\"worst_ratio_heldo"
+        "ut\":5315.4761962473976,\"ratio_heldout_entries\":5,\"ratio_heldout_skipped\":0,\"mean_lo_over_adam_1e-3\":"
+        "0.051334211868154837},\"tabular\":{\"total\":4,\"beats_tuned_adam\":2,\"beats_adam_1e-3\":4,\"nonfinite_runs\""
+        ":0,\"lr_at_edge\":1,\"median_ratio\":0.99969134862675924,\"worst_ratio\":1.8308151445767049,\"ratio_entries"
+        "\":3,\"ratio_skipped\":1,\"median_ratio_heldout\":0.87191769883249026,\"worst_ratio_heldout\":1.03861806294"
+        "6342,\"ratio_heldout_entries\":4,\"ratio_heldout_skipped\":0,\"mean_lo_over_adam_1e-3\":0.4984175004695823"
+        "3},\"vision\":{\"total\":2,\"beats_tuned_adam\":0,\"beats_adam_1e-3\":2,\"nonfinite_runs\":0,\"lr_at_edge\":0,\"m"
+        "edian_ratio\":1.0595562055398648,\"worst_ratio\":1.089345217198977,\"ratio_entries\":2,\"ratio_skipped\":0,"
+        "\"median_ratio_heldout\":1.06762244895806,\"worst_ratio_heldout\":1.1006093712380554,\"ratio_heldout_entr"
+        "ies\":2,\"ratio_heldout_skipped\":0,\"mean_lo_over_adam_1e-3\":0.87209478862385637},\"text\":{\"total\":1,\"be"
+        "ats_tuned_adam\":1,\"beats_adam_1e-3\":1,\"nonfinite_runs\":0,\"lr_at_edge\":0,\"median_ratio\":0.84309991076"
+        "2313,\"worst_ratio\":0.843099910762313,\"ratio_entries\":1,\"ratio_skipped\":0,\"median_ratio_heldout\":1.06"
+        "50079890054771,\"worst_ratio_heldout\":1.0650079890054771,\"ratio_heldout_entries\":1,\"ratio_heldout_ski"
+        "pped\":0,\"mean_lo_over_adam_1e-3\":0.12955968413308783}},\"adam_extra_lrs\":10,\"total\":12,\"beats_tuned_a"
+        "dam\":3,\"beats_adam_1e-3\":12,\"nonfinite_runs\":0,\"lr_at_edge\":1,\"median_ratio\":1.089345217198977,\"wors"
+        "t_ratio\":5770.08697589646,\"ratio_entries\":11,\"ratio_skipped\":1,\"median_ratio_heldout\":1.051813025975"
+        "9095,\"worst_ratio_heldout\":5315.4761962473976,\"ratio_heldout_entries\":12,\"ratio_heldout_skipped\":0,\""
+        "mean_lo_over_adam_1e-3\":0.37025055552106811}}",
         blob2, sizeof blob2},
     {"mlp_lopt.vision", "vision",
         "{\"job_id\":\"cli-ba47df4e23df\",\"seed\":1,\"estimator\":\"pes\",\"task_families\":[\"fmnist_mlp width=16 batch="
