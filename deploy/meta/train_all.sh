@@ -3,8 +3,10 @@
 # mlp_lopt_base.conf and mlp_lopt_net.conf train its per-parameter network,
 # then mlp_lopt.conf trains only its per-tensor step scale), its domain
 # records mlp_lopt.vision, mlp_lopt.text and mlp_lopt.tabular (each starts
-# from mlp_lopt), lstm_lopt, nn_adam, and issue 18's attn_lopt, graph_lopt
-# and mem_lopt (each from its untrained default) — evaluates each on the train,
+# from mlp_lopt), lstm_lopt and nn_adam (two stages each: lstm_lopt_base.conf
+# and nn_adam_base.conf, then lstm_lopt.conf and nn_adam.conf on the issue-15
+# robustness mix), and issue 18's attn_lopt, graph_lopt and mem_lopt (each
+# from its untrained default) — evaluates each on the train,
 # selection and test suites of deploy/eval/ (the domain records on their
 # domain's test entries; horizons 1000 and 5000, 5 seeds, next to lr-tuned
 # Adam and Adam@1e-3), and regenerates src/core/lopt/weights_builtin.c from
@@ -48,7 +50,9 @@ train mlp_lopt
 train mlp_lopt_vision
 train mlp_lopt_text
 train mlp_lopt_tabular
+train lstm_lopt_base
 train lstm_lopt
+train nn_adam_base
 train nn_adam
 train attn_lopt
 train graph_lopt
