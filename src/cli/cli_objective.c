@@ -51,6 +51,7 @@ static int open_weights(const char *db_flag, store **db)
 static int one(const cJSON *ov, const char *params_text, const char *db_flag, store **db, double *value,
                int64_t *failed_step, char *msg, size_t cap)
 {
+    *failed_step = 0;   /* only a trial that ran and turned non-finite sets it */
     cJSON *pv = cJSON_Parse(params_text);
     if (!pv) {
         snprintf(msg, cap, "the params are not JSON");
@@ -89,7 +90,7 @@ int cli_objective(int argc, char **argv)
     store *db = NULL;
     char msg[400];
     double value;
-    int64_t failed_step;
+    int64_t failed_step = 0;
     int code;
     if (strcmp(params_text, "-") != 0) {
         code = one(ov, params_text, db_flag, &db, &value, &failed_step, msg, sizeof msg);

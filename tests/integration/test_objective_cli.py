@@ -73,6 +73,9 @@ def test_bad_input_and_a_diverging_trial(tmp_path):
                         ({"meta": {}}, '{"lr": 0.1}'), ({**ok, "optimizer": "nope"}, '{"lr": 0.1}')]:
         rc, out, err = objective_cli(obj, params, db)
         assert rc == 2 and out == "" and err.startswith("optirsd objective: "), (obj, params, rc, out, err)
+        # a refusal never reads as a diverged trial (it did, with a stale step, before a mend)
+        assert "failed at step" not in err, (obj, params, err)
+    assert "unknown task family" in objective_cli({"task": "../../x", "steps": 3}, '{"lr": 0.1}', db)[2]
     r = subprocess.run([OPTIRSD, "objective", "--params", "{}"], capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "usage" in r.stderr
     rc, out, err = objective_cli({"task": "rosenbrock", "steps": 50, "optimizer": "sgd"}, '{"lr": 10}', db)
