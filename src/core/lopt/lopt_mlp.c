@@ -292,12 +292,14 @@ static const hparam_def mlp_hparams[] = {
     {"hold_zero_grad", 1, 0, 1, 0, 0, 1,
      "1: a parameter whose gradient is exactly 0 this step is not moved (a dead ReLU unit, an embedding row "
      "not in the batch); 0: the network's step applies to it too"},
-    {"activation", LOPT_ACT_RELU, 0, LOPT_ACT_COUNT - 1, 0, 0, 1,
+    /* an index into lopt_act_names (0 = relu .. LOPT_ACT_COUNT − 1); the API reads and writes the name */
+    {"activation", 0, 0, 2, 0, 0, 1,
      "the hidden layers' activation when no weights record is used (a record carries its own): relu, gelu "
      "(tanh approximation) or swish (x*sigmoid(x))"},
 };
 
 static const hparam_enum mlp_enums[] = {{"activation", lopt_act_names}, {NULL, NULL}};
+_Static_assert(LOPT_ACT_COUNT == 3, "the activation row's bounds are the indices of lopt_act_names");
 
 static void mlp_deinit(opt *o)
 {
