@@ -5,7 +5,8 @@
  * appends the instruction-set suffix to every name defined here; KMIN/KMAX
  * are the ISA's lane-wise min/max (minps semantics: min(a, b) = a < b ? a :
  * b, so a NaN in b comes through); for KW = 16, KLD2(p, q) / KST2(p, q, v)
- * load / store lanes 0..7 at p and 8..15 at q.  Not a module header:
+ * load / store lanes 0..7 at p and 8..15 at q; KINLINE forces inlining
+ * (lopt_fast.c says why).  Not a module header:
  * nothing else includes it.
  *
  * Why the instantiations give bitwise identical results: every operation is
@@ -215,7 +216,7 @@ static inline VF KS(relu0)(VF s) { return KMAX(s, KS(splat)(0.0f)); }
  * vexp, in float: within a few ulp of (float)lopt_act (the tests bound it).
  * Callers pass act as a constant where they can, so that the relu path
  * keeps no branch. */
-static inline VF KS(actv)(int act, VF s)
+static inline KINLINE VF KS(actv)(int act, VF s)
 {
     if (act != LOPT_ACT_GELU && act != LOPT_ACT_SWISH) return KS(relu0)(s);
     VF z = act == LOPT_ACT_GELU ? 1.59576912f * (s + 0.044715f * (s * s * s)) : s;
@@ -227,7 +228,7 @@ static inline VF KS(actv)(int act, VF s)
  * are the reference's), the G chains interleaved so that they overlap
  * instead of waiting on one another's additions. */
 #define MLP_G 8
-static inline void KS(mlp_group)(const float *W, size_t ld, const float *b, const VF *x, int nin, int act, VF *s)
+static inline KINLINE void KS(mlp_group)(const float *W, size_t ld, const float *b, const VF *x, int nin, int act, VF *s)
 {
 #pragma GCC unroll 8
     for (int k = 0; k < MLP_G; k++) s[k] = KS(splat)(b[k]);
@@ -242,7 +243,7 @@ static inline void KS(mlp_group)(const float *W, size_t ld, const float *b, cons
 }
 
 /* One unit: the same sum alone (the units past the last group of 8). */
-static inline VF KS(mlp_unit)(const float *w, float b, const VF *x, int nin, int act)
+static inline KINLINE VF KS(mlp_unit)(const float *w, float b, const VF *x, int nin, int act)
 {
     VF s = KS(splat)(b);
     for (int j = 0; j < nin; j++) s += w[j] * x[j];
@@ -250,7 +251,7 @@ static inline VF KS(mlp_unit)(const float *w, float b, const VF *x, int nin, int
 }
 
 /* The hidden layer of H units on inputs x (nin) into h (H). */
-static inline void KS(mlp_layer)(const float *W, size_t ld, const float *b, const VF *x, int nin, int H,
+static inline KINLINE void KS(mlp_layer)(const float *W, size_t ld, const float *b, const VF *x, int nin, int H,
                                  int act, VF *h)
 {
     int u = 0;
@@ -261,15 +262,16 @@ static inline void KS(mlp_layer)(const float *W, size_t ld, const float *b, cons
 /* Depth 2 and more (any width): one machine vector's outputs (o0, o1) =
  * bo + Wo·h of the last hidden layer, each sum in the unit order 0, 1, …
  * of the reference. */
-static inline void KS(mlp_net)(const lopt_fast_mlp *net, const VF *x, VF *o0, VF *o1)
+static inline KINLINE void KS(mlp_net)(const lopt_fast_mlp *net, const VF *x, int act,
+                                                               VF *o0, VF *o1)
 {
     const int H = net->hidden;
     const float *Wo = net->Wo;
     VF a = KS(splat)(net->bo[0]), c = KS(splat)(net->bo[1]);
     VF h[LOPT_MAX_HIDDEN], h2[LOPT_MAX_HIDDEN];
-    KS(mlp_layer)(net->W0, net->ldw0, net->bias0, x, LOPT_NFEAT, H, net->act, h);
+    KS(mlp_layer)(net->W0, net->ldw0, net->bias0, x, LOPT_NFEAT, H, act, h);
     for (int l = 1; l < net->depth; l++) {
-        KS(mlp_layer)(net->W[l], (size_t)H, net->b[l], h, H, H, net->act, h2);
+        KS(mlp_layer)(net->W[l], (size_t)H, net->b[l], h, H, H, act, h2);
         memcpy(h, h2, (size_t)H * sizeof(VF));
     }
     for (int j = 0; j < H; j++) { a += Wo[j] * h[j]; c += Wo[H + j] * h[j]; }
@@ -314,7 +316,7 @@ static inline void KS(mlp_feats)(const float *inv, VF gi, VF pi, VF a0, VF a1, V
  * nv sums — each in the reference's order, features 0, 1, … — are
  * independent chains that overlap; the outputs (a, c) add the units in
  * the order 0, 1, … as the reference does. */
-static inline void KS(mlp_block1)(const lopt_fast_mlp *net, const VF (*X)[LOPT_NFEAT], int nv, int act, VF *du)
+static inline KINLINE void KS(mlp_block1)(const lopt_fast_mlp *net, const VF (*X)[LOPT_NFEAT], int nv, int act, VF *du)
 {
     const int H = net->hidden;
     const float *Wo = net->Wo;
@@ -369,10 +371,10 @@ static inline void KS(mlp_block1)(const lopt_fast_mlp *net, const VF (*X)[LOPT_N
 }
 
 /* Depth 2 and more: one machine vector through mlp_net. */
-static inline VF KS(mlp_deep)(const lopt_fast_mlp *net, const VF *x)
+static inline KINLINE VF KS(mlp_deep)(const lopt_fast_mlp *net, const VF *x, int act)
 {
     VF o0, o1;
-    KS(mlp_net)(net, x, &o0, &o1);
+    KS(mlp_net)(net, x, act, &o0, &o1);
     return (-net->mult * o0) * KS(vexp)(MLP_LAMBDA2_ * o1);
 }
 
@@ -404,8 +406,10 @@ static int KS(mlp_apply_run)(const lopt_fast_mlp *net, const float *g, const flo
                           X[0]);
             nv = 1;
         }
-        if (deep) {
-            for (int q = 0; q < nv; q++) du[q] = KS(mlp_deep)(net, X[q]);
+        if (deep && net->act == LOPT_ACT_RELU) {   /* a constant act, as below */
+            for (int q = 0; q < nv; q++) du[q] = KS(mlp_deep)(net, X[q], LOPT_ACT_RELU);
+        } else if (deep) {
+            for (int q = 0; q < nv; q++) du[q] = KS(mlp_deep)(net, X[q], net->act);
         } else if (net->act == LOPT_ACT_RELU) {   /* a constant act: the relu body keeps no branch */
             KS(mlp_block1)(net, (const VF (*)[LOPT_NFEAT])X, nv, LOPT_ACT_RELU, du);
         } else {
