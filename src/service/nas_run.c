@@ -74,8 +74,9 @@ static int train(run_ctx *x, const nas_spec *sp, const nas_arch *a, int64_t step
         meta_report rep;
         rc = meta_step(*out, &rep);
         if (rc) {
-            snprintf(msg, cap, "%s %dx%d: outer step failed: %s (%.150s)", nas_family_names[a->family], a->hidden,
-                     a->depth, err_message(rc), tasks_last_error());
+            snprintf(msg, cap, "%s %dx%d%s%s: outer step failed: %s (%.150s)", nas_family_names[a->family], a->hidden,
+                     a->depth, a->act ? " " : "", a->act ? lopt_act_name(a->act) : "", err_message(rc),
+                     tasks_last_error());
             return rc;
         }
         if (curve) curve[rep.step - 1] = rep.meta_loss;

@@ -50,7 +50,7 @@ int lopt_shape_hp(const char *optname, const char *hp)
     const lopt_arch *a = lopt_arch_by_name(optname);
     if (!a || !hp) return 0;
     const char *names[] = {a->hidden_hp ? a->hidden_hp : "hidden", a->depth_hp ? a->depth_hp : "depth",
-                           a->heads_hp, a->seq_hp};
+                           a->heads_hp, a->seq_hp, a->act_hp};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i] && strcmp(names[i], hp) == 0) return 1;
     return 0;

@@ -133,9 +133,10 @@ int         lopt_weights_set_film(lopt_weights *w);
 const char *lopt_arch_name(int arch);
 int         lopt_arch_from_name(const char *optname);
 /* 1 when hp is a hyperparameter of the learned optimizer `optname` that a
- * weights record fixes (its shape: width and depth, and attn_lopt's heads
- * and sequence length), so that setting it cannot change a run on a
- * record; 0 otherwise (also for an optimizer that is not learned). */
+ * weights record fixes (its shape: width and depth, attn_lopt's heads and
+ * sequence length, and mlp_lopt's activation), so that setting it cannot
+ * change a run on a record; 0 otherwise (also for an optimizer that is not
+ * learned). */
 int         lopt_shape_hp(const char *optname, const char *hp);
 
 /* Length of theta for (arch, hidden, depth); 0 when they are out of range

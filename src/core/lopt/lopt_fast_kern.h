@@ -223,12 +223,13 @@ static inline KINLINE VF KS(actv)(int act, VF s)
     return s / (1.0f + KS(vexp)(-z));
 }
 
-/* s[k] = relu(b[k] + Σ_j W[k·ld + j]·x[j]) for the G = 8 units k of a
+/* s[k] = act(b[k] + Σ_j W[k·ld + j]·x[j]) for the G = 8 units k of a
  * group, each sum in the order j = 0, 1, … of the reference (so the bits
  * are the reference's), the G chains interleaved so that they overlap
  * instead of waiting on one another's additions. */
 #define MLP_G 8
-static inline KINLINE void KS(mlp_group)(const float *W, size_t ld, const float *b, const VF *x, int nin, int act, VF *s)
+static inline KINLINE void KS(mlp_group)(const float *W, size_t ld, const float *b, const VF *x, int nin,
+                                         int act, VF *s)
 {
 #pragma GCC unroll 8
     for (int k = 0; k < MLP_G; k++) s[k] = KS(splat)(b[k]);
@@ -251,8 +252,8 @@ static inline KINLINE VF KS(mlp_unit)(const float *w, float b, const VF *x, int 
 }
 
 /* The hidden layer of H units on inputs x (nin) into h (H). */
-static inline KINLINE void KS(mlp_layer)(const float *W, size_t ld, const float *b, const VF *x, int nin, int H,
-                                 int act, VF *h)
+static inline KINLINE void KS(mlp_layer)(const float *W, size_t ld, const float *b, const VF *x, int nin,
+                                         int H, int act, VF *h)
 {
     int u = 0;
     for (; u + MLP_G <= H; u += MLP_G) KS(mlp_group)(W + (size_t)u * ld, ld, b + u, x, nin, act, h + u);
@@ -262,8 +263,7 @@ static inline KINLINE void KS(mlp_layer)(const float *W, size_t ld, const float 
 /* Depth 2 and more (any width): one machine vector's outputs (o0, o1) =
  * bo + Wo·h of the last hidden layer, each sum in the unit order 0, 1, …
  * of the reference. */
-static inline KINLINE void KS(mlp_net)(const lopt_fast_mlp *net, const VF *x, int act,
-                                                               VF *o0, VF *o1)
+static inline KINLINE void KS(mlp_net)(const lopt_fast_mlp *net, const VF *x, int act, VF *o0, VF *o1)
 {
     const int H = net->hidden;
     const float *Wo = net->Wo;
@@ -316,7 +316,8 @@ static inline void KS(mlp_feats)(const float *inv, VF gi, VF pi, VF a0, VF a1, V
  * nv sums — each in the reference's order, features 0, 1, … — are
  * independent chains that overlap; the outputs (a, c) add the units in
  * the order 0, 1, … as the reference does. */
-static inline KINLINE void KS(mlp_block1)(const lopt_fast_mlp *net, const VF (*X)[LOPT_NFEAT], int nv, int act, VF *du)
+static inline KINLINE void KS(mlp_block1)(const lopt_fast_mlp *net, const VF (*X)[LOPT_NFEAT], int nv, int act,
+                                          VF *du)
 {
     const int H = net->hidden;
     const float *Wo = net->Wo;

@@ -529,6 +529,9 @@ static void test_activation_record_roundtrip(void **st)
     assert_int_equal(lopt_weights_init_default_act(&w, LOPT_ARCH_LSTM, 4, 1, LOPT_ACT_GELU, 1), ERR_INVALID_ARGUMENT);
     assert_int_equal(lopt_weights_init_default_act(&w, LOPT_ARCH_MLP, 4, 1, LOPT_ACT_COUNT, 1), ERR_INVALID_ARGUMENT);
     assert_int_equal(lopt_weights_init_default_act(&w, LOPT_ARCH_MLP, 4, 1, -1, 1), ERR_INVALID_ARGUMENT);
+    /* the record fixes it, as its shape: optirsd eval refuses to set it on one */
+    assert_int_equal(lopt_shape_hp("mlp_lopt", "activation"), 1);
+    assert_int_equal(lopt_shape_hp("lstm_lopt", "activation"), 0);
     assert_int_equal(lopt_weights_init_default_act(&w, LOPT_ARCH_LSTM, 4, 1, LOPT_ACT_RELU, 1), 0);
     w.act = LOPT_ACT_GELU;   /* as a forged blob would carry it */
     assert_int_equal(lopt_weights_save(&w, &blob, &len), 0);
