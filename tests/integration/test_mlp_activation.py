@@ -74,6 +74,11 @@ def test_meta_job_record_carries_the_activation(daemon):
     assert st == 202, job
     job = wait_status(daemon, job["id"], ("done", "failed"), timeout=120)
     assert job["status"] == "done", job
+    st, rec = daemon.json("GET", "/v1/weights/tiny-swish")
+    assert st == 200 and rec["architecture"]["activation"] == "swish", rec
+    assert rec["provenance"]["config"]["activation"] == "swish"
+    st, rec = daemon.json("GET", "/v1/weights/lstm_lopt")   # other families name none
+    assert st == 200 and "activation" not in rec["architecture"], rec
     # the record decides: a session asking for relu on it runs swish, as one asking for nothing does
     a = daemon.create(optimizer="mlp_lopt", weights="tiny-swish", tensors=T)
     b = daemon.create(optimizer="mlp_lopt", weights="tiny-swish", tensors=T, hyperparams={"activation": "relu"})
@@ -112,6 +117,7 @@ def test_nas_with_an_activation_axis(daemon):
         assert all(math.isfinite(v) for v in c["early_curve"])
     # the best record is what its architecture says: an mlp_lopt best carries its activation
     best = nas["best"]
+    assert rec["architecture"].get("activation") == best.get("activation")
     if best["optimizer"] == "mlp_lopt":
         s = daemon.create(optimizer="mlp_lopt", weights="nas-act", tensors=T)
         assert daemon.step_binary(s["id"], 1, grads(1))[0] == 200
