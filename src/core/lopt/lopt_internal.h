@@ -69,7 +69,7 @@ void lopt_mlp_net_blas(const float *theta, int hidden, int depth, int act, const
  * into the first layer: W0'[i][c] = gamma_i · W0[i][c] for every input c
  * (the time features' columns too), b0'[i] = gamma_i · b0[i] + beta_i.
  * Exact algebra; in floats the folded network equals the unfolded
- * h = relu(gamma ⊙ (W0·x + b0) + beta) within rounding, and a plain record
+ * h = act(gamma ⊙ (W0·x + b0) + beta) within rounding, and a plain record
  * holding W0', b0' steps bit for bit as the FiLM record on that row. */
 void lopt_mlp_film_fold(const float *theta, int hidden, int depth, int row, float *out);
 /* Which path mlp_lopt's step takes (for tests and benchmarks; set it only
