@@ -109,8 +109,9 @@ static inline double lopt_act(int act, double x, double *dydx)
  * domain in the order vision, text, tabular, synthetic; row r is
  * (gamma (H), beta (H)) and scales and shifts the first hidden layer's
  * pre-activation:  h = act(gamma ⊙ (W0·x + b0) + beta) (act: the record's
- * activation).  The optimizer folds the chosen row into the first layer once per step (W0' = gamma·W0,
- * b0' = gamma·b0 + beta: lopt_mlp_film_fold), so every kernel runs the
+ * activation).  The optimizer folds the chosen row into the first layer
+ * once per step (W0' = gamma·W0, b0' = gamma·b0 + beta:
+ * lopt_mlp_film_fold), so every kernel runs the
  * plain network on the folded theta.  opt_config.film_row picks the row
  * (lopt_film_row: 1..LOPT_FILM_NDOM); 0 means no row, i.e. the trunk as it
  * is (the identity gamma = 1, beta = 0, bit for bit).  A new row is the
