@@ -502,6 +502,27 @@ static void bench_mlp_wide(double t_adam_1e6)
             "adam_step_1e6 (cost x)", "-", isnan(t) ? err_name(err) : "wider variant, 1 thread");
 }
 
+/* mlp_lopt's default 8 x 1 network under gelu and swish (the activation
+ * hyperparameter; mlp_lopt_step_1e6 is relu): no cost target, measured so
+ * that the price of an activation other than relu is known. */
+static void bench_mlp_act(double t_adam_1e6)
+{
+    static const char *const acts[] = {"gelu", "swish"};
+    for (int i = 0; i < 2; i++) {
+        opt_config cfg;
+        char fig[48], note[64];
+        snprintf(fig, sizeof fig, "mlp_lopt_%s_step_1e6", acts[i]);
+        snprintf(note, sizeof note, "activation %s, 1 thread", acts[i]);
+        int err = opt_config_defaults(&cfg, "mlp_lopt");
+        int hi = opt_hparam_index(opt_find("mlp_lopt"), "activation");
+        if (!err) err = opt_config_set(&cfg, "activation", opt_hparam_value_index(opt_find("mlp_lopt"), hi, acts[i]));
+        cfg.weights = LOPT_WEIGHTS_DEFAULT;
+        double t = err ? NAN : time_opt_cfg(&cfg, 1000000, 0, &err);
+        add_row(fig, isnan(t) ? NAN : 1e6 / t, "params/s", isnan(t) ? NAN : t / t_adam_1e6, "adam_step_1e6 (cost x)",
+                "-", isnan(t) ? err_name(err) : note);
+    }
+}
+
 /* attn_lopt (issue 18's target: <= 20x Adam at N = 1e6): its per-parameter
  * rule on one tensor, then with 64 tensors x sequence_length 4 = 256 tokens
  * through the default 16 x 2 transformer, the network's cost at a size
@@ -564,6 +585,7 @@ static void bench_learned(double t_adam_1e6)
          * Adam's (lower is better). */
         add_row(fig, 1e6 / t, "params/s", t / t_adam_1e6, "adam_step_1e6 (cost x)", "<=10", "1 thread");
         if (i == 0) bench_mlp_wide(t_adam_1e6);
+        if (i == 0) bench_mlp_act(t_adam_1e6);
         if (i == 1) bench_lstm_kernels(t_adam_1e6);
     }
     bench_attn(t_adam_1e6);

@@ -67,7 +67,8 @@ export type TensorRole = 'weight' | 'bias' | 'embedding' | 'norm' | 'other';
 
 export interface CreateSessionOptions {
   tensors: Array<Shape | TensorSpec | number>;
-  hyperparams?: Record<string, number>;
+  /** Numbers; mlp_lopt's activation takes its name. */
+  hyperparams?: Record<string, number | Activation>;
   params?: ArrayLike<number>;
   durability?: 'checkpoint' | 'step';
   workers?: number;
@@ -86,6 +87,9 @@ export interface CreateSessionOptions {
 
 export type Domain = 'vision' | 'text' | 'tabular' | 'synthetic';
 
+/** mlp_lopt's hidden activation: the one hyperparameter whose value is a name. */
+export type Activation = 'relu' | 'gelu' | 'swish';
+
 export type SessionStatus = 'active' | 'diverged' | 'finished' | 'archived';
 
 /** An item of `client.sessions()` (openapi SessionSummary): a description without `tensors`. */
@@ -95,7 +99,7 @@ export interface SessionSummary {
   tenant: string;
   created_ms: number;
   optimizer: string;
-  hyperparams: Record<string, number>;
+  hyperparams: Record<string, number | Activation>;
   schedule: 'constant' | 'linear_warmup' | 'cosine' | 'step';
   /** Parameter groups (as torch's param_groups): their tensors and hyperparameters. */
   groups?: Array<{ tensors: string[]; [hyperparam: string]: number | string[] }>;
@@ -125,8 +129,10 @@ export interface SessionDescription extends SessionSummary {
 }
 
 export interface Hyperparameter {
-  name: string; default: number; min: number; max: number;
+  /** default is a name when values is present (a named hyperparameter: mlp_lopt's activation). */
+  name: string; default: number | string; min: number; max: number;
   min_exclusive: boolean; max_exclusive: boolean; integer: boolean; description: string;
+  values?: string[];
 }
 
 export interface OptimizerInfo {

@@ -568,7 +568,8 @@ static int weights_lookup(req *r, int with_blob, wone *c)
 void h_weights_get(req *r)
 {
     wone c;
-    if (weights_lookup(r, 0, &c)) return;
+    if (weights_lookup(r, 1, &c)) return;   /* the blob: an mlp_lopt record's activation (meta_weights_to_json) */
+    free(c.blob);
     http_resp_json(r, 200, c.o);
 }
 

@@ -80,7 +80,14 @@ void h_optimizers(req *r)
             const hparam_def *d = opt_hparam_at(vt, j);
             cJSON *h = cJSON_CreateObject();
             cJSON_AddStringToObject(h, "name", d->name);
-            cJSON_AddNumberToObject(h, "default", d->def);
+            const char *const *values = opt_hparam_values(vt, j);
+            if (values) {   /* a named hyperparameter: its default and allowed values as names */
+                cJSON_AddStringToObject(h, "default", opt_hparam_value_name(vt, j, d->def));
+                cJSON *va = cJSON_AddArrayToObject(h, "values");
+                for (int k = 0; values[k]; k++) cJSON_AddItemToArray(va, cJSON_CreateString(values[k]));
+            } else {
+                cJSON_AddNumberToObject(h, "default", d->def);
+            }
             cJSON_AddNumberToObject(h, "min", d->min);
             cJSON_AddNumberToObject(h, "max", d->max);
             cJSON_AddBoolToObject(h, "min_exclusive", d->min_open);

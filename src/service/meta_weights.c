@@ -166,6 +166,11 @@ cJSON *meta_weights_to_json(const store_weights_row *w)
     cJSON_AddNumberToObject(a, "hidden", w->hidden);
     cJSON_AddNumberToObject(a, "depth", w->depth);
     cJSON_AddNumberToObject(a, "ntheta", (double)w->ntheta);
+    lopt_weights lw;
+    if (w->blob && lopt_weights_load(&lw, w->blob, w->blob_len) == 0) {
+        if (lw.arch == LOPT_ARCH_MLP) cJSON_AddStringToObject(a, "activation", lopt_act_name(lw.act));
+        lopt_weights_deinit(&lw);
+    }
     cJSON_AddStringToObject(o, "domain", w->domain);
     cJSON_AddItemToObject(o, "provenance", parse_or_empty(w->provenance_json));
     cJSON_AddItemToObject(o, "evaluation", parse_or_empty(w->eval_json));

@@ -8,10 +8,12 @@
 #include <string.h>
 
 #include "errors.h"
+#include "lopt.h"
 #include "meta_weights.h"
 #include "rng.h"
 
 const char *const nas_family_names[NAS_NFAMILIES] = {"mlp_lopt", "lstm_lopt", "attn_lopt", "graph_lopt", "mem_lopt"};
+#define FAM_MLP  0
 #define FAM_ATTN 2
 
 static int fail(char *msg, size_t cap, int rc, const char *fmt, const char *a)
@@ -32,6 +34,8 @@ void nas_spec_defaults(nas_spec *sp)
     sp->depth[0] = 1, sp->depth[1] = 2;
     sp->nheads = 2;
     sp->heads[0] = 1, sp->heads[1] = 2;
+    sp->nact = 1;
+    sp->act[0] = LOPT_ACT_RELU;
     sp->candidates = 8;
     sp->full = 3;
     sp->outer_steps = 20;
@@ -85,6 +89,24 @@ static int get_list(const cJSON *v, const char *key, double lo, double hi, int *
     return 0;
 }
 
+/* A non-empty list of distinct activation names (lopt.h) into sp->act. */
+static int get_acts(nas_spec *sp, const cJSON *v, char *msg, size_t cap)
+{
+    int k = cJSON_GetArraySize(v);
+    if (!cJSON_IsArray(v) || k < 1 || k > LOPT_ACT_COUNT)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "space.activation must be an array of 1 to 3 of relu, gelu, swish%s", "");
+    int i = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        int a = cJSON_IsString(e) ? lopt_act_from_name(e->valuestring) : -1;
+        if (a < 0) return fail(msg, cap, ERR_INVALID_ARGUMENT, "space.activation names must be relu, gelu or swish%s", "");
+        for (int q = 0; q < i; q++)
+            if (sp->act[q] == a) return fail(msg, cap, ERR_INVALID_ARGUMENT, "space.activation lists %s twice", lopt_act_name(a));
+        sp->act[i] = a;
+    }
+    sp->nact = k;
+    return 0;
+}
+
 static int get_space(nas_spec *sp, const cJSON *s, char *msg, size_t cap)
 {
     if (!cJSON_IsObject(s)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "space must be an object%s", "");
@@ -112,8 +134,9 @@ static int get_space(nas_spec *sp, const cJSON *s, char *msg, size_t cap)
         } else if (strcmp(e->string, "hidden") == 0) rc = get_list(e, "hidden", 1, LOPT_MAX_HIDDEN, sp->hidden, &sp->nhidden, msg, cap);
         else if (strcmp(e->string, "depth") == 0) rc = get_list(e, "depth", 1, LOPT_MAX_DEPTH, sp->depth, &sp->ndepth, msg, cap);
         else if (strcmp(e->string, "num_heads") == 0) rc = get_list(e, "num_heads", 1, 16, sp->heads, &sp->nheads, msg, cap);
+        else if (strcmp(e->string, "activation") == 0) rc = get_acts(sp, e, msg, cap);
         else return fail(msg, cap, ERR_UNKNOWN_FIELD,
-                         "unknown space key \"%.40s\" (optimizer, hidden, depth, num_heads; layer types, activations "
+                         "unknown space key \"%.40s\" (optimizer, hidden, depth, num_heads, activation; layer types "
                          "and input features are not searchable yet)", e->string);
         if (rc) return rc;
     }
@@ -180,6 +203,7 @@ int nas_spec_candidate(const nas_spec *sp, const nas_arch *a, int64_t steps, met
         snprintf(v, sizeof v, "%d", a->heads);
         rc = meta_spec_set(out, "num_heads", v, msg, cap);
     }
+    if (!rc && a->act) rc = meta_spec_set(out, "activation", lopt_act_name(a->act), msg, cap);
     if (!rc) rc = meta_spec_set(out, "estimator", "pes", msg, cap);
     if (!rc) rc = meta_spec_set(out, "task", sp->task, msg, cap);
     snprintf(v, sizeof v, "%d", sp->particles);
@@ -197,7 +221,7 @@ int nas_spec_candidate(const nas_spec *sp, const nas_arch *a, int64_t steps, met
 
 int nas_spec_check(nas_spec *sp, char *msg, size_t cap)
 {
-    int max = NAS_NFAMILIES * NAS_MAX_CHOICES * NAS_MAX_CHOICES * NAS_MAX_CHOICES;
+    int max = NAS_NFAMILIES * NAS_MAX_CHOICES * NAS_MAX_CHOICES * NAS_MAX_CHOICES;   /* heads or activations */
     nas_arch *all = malloc((size_t)max * sizeof *all);
     if (!all) return fail(msg, cap, ERR_NO_MEMORY, "out of memory%s", "");
     int n = 0;
@@ -207,8 +231,11 @@ int nas_spec_check(nas_spec *sp, char *msg, size_t cap)
     for (int f = 0; f < sp->nfam; f++)
         for (int h = 0; h < sp->nhidden; h++)
             for (int d = 0; d < sp->ndepth; d++)
-                for (int k = 0; k < (sp->fam[f] == FAM_ATTN ? sp->nheads : 1); k++) {
-                    nas_arch a = {sp->fam[f], sp->hidden[h], sp->depth[d], sp->fam[f] == FAM_ATTN ? sp->heads[k] : 0};
+                for (int k = 0; k < (sp->fam[f] == FAM_ATTN ? sp->nheads : sp->fam[f] == FAM_MLP ? sp->nact : 1); k++) {
+                    /* the innermost axis: attn_lopt's heads or mlp_lopt's activations (with the one
+                       default activation a space enumerates as it did before the axis existed) */
+                    nas_arch a = {sp->fam[f], sp->hidden[h], sp->depth[d], sp->fam[f] == FAM_ATTN ? sp->heads[k] : 0,
+                                  sp->fam[f] == FAM_MLP ? sp->act[k] : LOPT_ACT_RELU};
                     /* the combinations meta-training refuses (attn_lopt: heads must divide hidden; the job's
                        memory; the task text) are not in the space */
                     int rc = nas_spec_candidate(sp, &a, sp->outer_steps, &ms, m2, sizeof m2);
@@ -246,6 +273,7 @@ cJSON *nas_arch_to_json(const nas_arch *a)
     cJSON_AddNumberToObject(o, "hidden", a->hidden);
     cJSON_AddNumberToObject(o, "depth", a->depth);
     if (a->heads) cJSON_AddNumberToObject(o, "num_heads", a->heads);
+    if (a->family == FAM_MLP) cJSON_AddStringToObject(o, "activation", lopt_act_name(a->act));
     return o;
 }
 
@@ -259,6 +287,8 @@ cJSON *nas_spec_to_json(const nas_spec *sp)
     cJSON_AddItemToObject(s, "hidden", cJSON_CreateIntArray(sp->hidden, sp->nhidden));
     cJSON_AddItemToObject(s, "depth", cJSON_CreateIntArray(sp->depth, sp->ndepth));
     cJSON_AddItemToObject(s, "num_heads", cJSON_CreateIntArray(sp->heads, sp->nheads));
+    cJSON *acts = cJSON_AddArrayToObject(s, "activation");
+    for (int i = 0; i < sp->nact; i++) cJSON_AddItemToArray(acts, cJSON_CreateString(lopt_act_name(sp->act[i])));
     cJSON_AddNumberToObject(o, "candidates", sp->candidates);
     cJSON_AddNumberToObject(o, "full", sp->full);
     cJSON_AddNumberToObject(o, "outer_steps", (double)sp->outer_steps);

@@ -396,6 +396,24 @@ static int check_combinations(parse_ctx *c)
     return 0;
 }
 
+/* A hyperparameter whose values are names (opt.h's hparam_enum, e.g.
+ * mlp_lopt's activation): h must be one of the names, as a string.  0 or
+ * ERR_OUT_OF_RANGE naming the allowed values. */
+static int set_named_hyper(parse_ctx *c, const cJSON *h)
+{
+    const opt_vtbl *vt = opt_find(c->optimizer);
+    int i = opt_hparam_index(vt, h->string);
+    int k = cJSON_IsString(h) ? opt_hparam_value_index(vt, i, h->valuestring) : -1;
+    if (k >= 0) return opt_config_set(&c->sp->ocfg, h->string, k);
+    char allowed[160] = "";
+    size_t off = 0;
+    for (const char *const *v = opt_hparam_values(vt, i); *v && off < sizeof allowed; v++) {
+        int w = snprintf(allowed + off, sizeof allowed - off, "%s%s", off ? ", " : "", *v);
+        off += w > 0 ? (size_t)w : 0;   /* snprintf's would-be length: clamp below */
+    }
+    return fail(c, ERR_OUT_OF_RANGE, "hyperparameter %s must be one of %s (a string)", h->string, allowed);
+}
+
 int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int restoring, char *msg,
                size_t msgcap)
 {
@@ -414,6 +432,10 @@ int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int re
         rc = fail(&c, ERR_UNKNOWN_OPTIMIZER, "unknown optimizer \"%s\" (GET /v1/optimizers lists them)",
                   c.optimizer);
     for (cJSON *h = c.hyper ? c.hyper->child : NULL; !rc && h; h = h->next) {
+        if (opt_hparam_values(opt_find(c.optimizer), opt_hparam_index(opt_find(c.optimizer), h->string))) {
+            rc = set_named_hyper(&c, h);
+            continue;
+        }
         if (!cJSON_IsNumber(h)) {
             rc = fail(&c, ERR_INVALID_ARGUMENT, "hyperparameter %s must be a number", h->string);
             break;
@@ -523,8 +545,11 @@ cJSON *spec_to_json(const spec *sp)
     if (!o || !vt) { cJSON_Delete(o); return NULL; }
     cJSON_AddStringToObject(o, "optimizer", sp->ocfg.name);
     cJSON *hp = cJSON_AddObjectToObject(o, "hyperparams");
-    for (int i = 0; i < opt_hparam_count(vt); i++)
-        cJSON_AddNumberToObject(hp, opt_hparam_at(vt, i)->name, sp->ocfg.hp[i]);
+    for (int i = 0; i < opt_hparam_count(vt); i++) {
+        const char *named = opt_hparam_value_name(vt, i, sp->ocfg.hp[i]);
+        if (named) cJSON_AddStringToObject(hp, opt_hparam_at(vt, i)->name, named);
+        else cJSON_AddNumberToObject(hp, opt_hparam_at(vt, i)->name, sp->ocfg.hp[i]);
+    }
     cJSON_AddStringToObject(o, "schedule", opt_schedule_name(sp->ocfg.schedule));
     if (sp->weights[0]) cJSON_AddStringToObject(o, "weights", sp->weights);
     if (sp->domain[0]) cJSON_AddStringToObject(o, "domain", sp->domain);

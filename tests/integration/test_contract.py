@@ -373,6 +373,10 @@ def test_hyperparameters_match_the_c_tables(spec):
         for r in rows:
             p = props[r["name"]]
             where = "%s.%s" % (name, r["name"])
+            if "enum" in p:   # a named hyperparameter (hparam_enum): names over the API, indices in C
+                assert p["type"] == "string" and r["integer"] and r["min"] == 0, where
+                assert len(p["enum"]) == r["max"] + 1 and p["default"] == p["enum"][int(r["default"])], where
+                continue
             assert p["type"] == ("integer" if r["integer"] else "number"), where
             assert math.isclose(float(p["default"]), r["default"], rel_tol=1e-12), where
             lo_key = "exclusiveMinimum" if r["min_open"] else "minimum"

@@ -75,11 +75,15 @@ export async function usage(grads: Float32Array, valLoss: number, accuracy: numb
   const made = new OptirsError('connection_error', 0, 'GET /: ECONNREFUSED');
   console.log(url, fb, p, lr, names, gone, done, resumed, where, kinds, config, raw, res.status, made.code);
 
+  await client.createSession('mlp_lopt', { tensors: [[1]], weights: '@default', hyperparams: { activation: 'gelu', lr: 1e-3 } });
+
   // Misuses the declarations must refuse.
   // @ts-expect-error tensors is required
   await client.createSession('adam', { hyperparams: { lr: 1 } });
   // @ts-expect-error a hyperparameter is a number
   await client.createSession('adam', { tensors: [[1]], hyperparams: { lr: '1e-3' } });
+  // @ts-expect-error an activation is one of its names
+  await client.createSession('mlp_lopt', { tensors: [[1]], hyperparams: { activation: 'tanh' } });
   // @ts-expect-error no such durability
   await client.createSession('adam', { tensors: [[1]], durability: 'always' });
   // @ts-expect-error gradients are numbers

@@ -382,7 +382,8 @@ class Client:
                 ts.append({"shape": [int(d) for d in (t if isinstance(t, (list, tuple)) else [t])]})
         spec = {"optimizer": optimizer, "tensors": ts}
         if hyperparams:
-            spec["hyperparams"] = {k: float(v) if not isinstance(v, bool) else int(v)
+            # a string stays a string: a named hyperparameter (mlp_lopt's activation)
+            spec["hyperparams"] = {k: v if isinstance(v, str) else int(v) if isinstance(v, bool) else float(v)
                                    for k, v in hyperparams.items()}
         if params is not None:
             spec["params"] = _to_list(params)

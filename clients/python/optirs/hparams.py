@@ -63,6 +63,11 @@ class Table:
     def _check(self, name, value):
         """value as a float within the catalogue's range for name, or ValueError."""
         h = self.specs[name]
+        if "values" in h:   # a named hyperparameter (mlp_lopt's activation): one of its names
+            if value not in h["values"]:
+                raise ValueError("%s: hyperparameter %s must be one of %s, not %r"
+                                 % (self.optimizer, name, ", ".join(h["values"]), value))
+            return value
         if isinstance(value, str) or value is None:
             raise ValueError("%s: hyperparameter %s must be a number, not %r"
                              % (self.optimizer, name, value))
@@ -83,6 +88,8 @@ class Table:
         return v
 
     def _typed(self, name, v):
+        if "values" in self.specs[name]:
+            return v
         if name in _FLAGS:
             return bool(v)
         if self.specs[name].get("integer"):
@@ -137,7 +144,8 @@ class Table:
             elif k == "betas":
                 out[k] = (float(self.specs["beta1"]["default"]), float(self.specs["beta2"]["default"]))
             else:
-                out[k] = self._typed(k, float(self.specs[k]["default"]))
+                d = self.specs[k]["default"]
+                out[k] = self._typed(k, d if isinstance(d, str) else float(d))
         return out
 
     def to_daemon(self, group):
@@ -164,7 +172,7 @@ class Table:
             if k == "betas":
                 out[k] = (float(hp["beta1"]), float(hp["beta2"]))
             elif k in hp:
-                out[k] = self._typed(k, float(hp[k]))
+                out[k] = self._typed(k, hp[k] if isinstance(hp[k], str) else float(hp[k]))
         return out
 
 

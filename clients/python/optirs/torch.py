@@ -370,7 +370,8 @@ class RemoteOptimizer(torch.optim.Optimizer):
         """The hyperparameters the daemon applies to each of the session's
         groups when a step carries none: [{name: value}], one per group of
         the session (one for a session without groups)."""
-        base = {k: float(v) for k, v in desc.get("hyperparams", {}).items()}
+        base = {k: v if isinstance(v, str) else float(v)   # a name: mlp_lopt's activation
+                for k, v in desc.get("hyperparams", {}).items()}
         groups = desc.get("groups")
         if not isinstance(groups, list) or not groups:
             return [base]

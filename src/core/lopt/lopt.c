@@ -11,8 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* lopt_weights_put: the depth word's bit that marks a FiLM record */
-#define LOPT_FILM_BIT 0x8000u
+/* lopt_weights_put: the depth word's bit that marks a FiLM record, and
+ * the bits of mlp_lopt's activation */
+#define LOPT_FILM_BIT  0x8000u
+#define LOPT_ACT_SHIFT 12
+#define LOPT_ACT_MASK  0x7000u
+
+const char *const lopt_act_names[LOPT_ACT_COUNT + 1] = {"relu", "gelu", "swish", NULL};
+
+const char *lopt_act_name(int act)
+{
+    return act >= 0 && act < LOPT_ACT_COUNT ? lopt_act_names[act] : NULL;
+}
+
+int lopt_act_from_name(const char *name)
+{
+    for (int i = 0; name && i < LOPT_ACT_COUNT; i++)
+        if (strcmp(name, lopt_act_names[i]) == 0) return i;
+    return -1;
+}
 
 static const float time_taus[LOPT_NTIME] = {1, 3, 10, 30, 100, 300, 1000, 3000, 10000};
 
@@ -33,7 +50,7 @@ int lopt_shape_hp(const char *optname, const char *hp)
     const lopt_arch *a = lopt_arch_by_name(optname);
     if (!a || !hp) return 0;
     const char *names[] = {a->hidden_hp ? a->hidden_hp : "hidden", a->depth_hp ? a->depth_hp : "depth",
-                           a->heads_hp, a->seq_hp};
+                           a->heads_hp, a->seq_hp, a->act_hp};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i] && strcmp(names[i], hp) == 0) return 1;
     return 0;
@@ -58,14 +75,25 @@ static int lopt_weights_init(lopt_weights *w, int arch, int hidden, int depth)
     return 0;
 }
 
-int lopt_weights_init_default(lopt_weights *w, int arch, int hidden, int depth, uint64_t seed)
+int lopt_weights_init_default_act(lopt_weights *w, int arch, int hidden, int depth, int act, uint64_t seed)
 {
+    const lopt_arch *a = lopt_arch_by_id(arch);
+    memset(w, 0, sizeof *w);
+    if (act < 0 || act >= LOPT_ACT_COUNT || (act != LOPT_ACT_RELU && (!a || !a->theta_default_act)))
+        return ERR_INVALID_ARGUMENT;
     int rc = lopt_weights_init(w, arch, hidden, depth);
     if (rc) return rc;
     rng r;
     rng_seed(&r, seed);
-    lopt_arch_by_id(arch)->theta_default(w->theta, hidden, depth, &r);   /* init checked the id */
+    a->theta_default(w->theta, hidden, depth, &r);   /* init checked the id */
+    if (act != LOPT_ACT_RELU) a->theta_default_act(w->theta, hidden, depth, act);
+    w->act = act;
     return 0;
+}
+
+int lopt_weights_init_default(lopt_weights *w, int arch, int hidden, int depth, uint64_t seed)
+{
+    return lopt_weights_init_default_act(w, arch, hidden, depth, LOPT_ACT_RELU, seed);
 }
 
 size_t lopt_film_count(int hidden)
@@ -113,6 +141,7 @@ int lopt_weights_copy(lopt_weights *dst, const lopt_weights *src)
     if (dst->ntheta != src->ntheta) { lopt_weights_deinit(dst); return ERR_INVALID_ARGUMENT; }
     memcpy(dst->theta, src->theta, src->ntheta * sizeof(float));
     dst->mup_base = src->mup_base;
+    dst->act = src->act;
     dst->heads = src->heads;
     dst->seq = src->seq;
     return 0;
@@ -147,7 +176,8 @@ void lopt_weights_put(blob_writer *bw, const lopt_weights *w)
     const lopt_arch *a = lopt_arch_by_id(w->arch);
     uint32_t hi = a && a->heads_hp ? (uint32_t)(w->heads & 0xff) | (uint32_t)(w->seq & 0xff) << 8
                                    : (uint32_t)w->mup_base;
-    blob_put_u32(bw, (uint32_t)w->depth | (w->film ? LOPT_FILM_BIT : 0u) | hi << 16);
+    uint32_t act = ((uint32_t)w->act << LOPT_ACT_SHIFT) & LOPT_ACT_MASK;
+    blob_put_u32(bw, (uint32_t)w->depth | act | (w->film ? LOPT_FILM_BIT : 0u) | hi << 16);
     blob_put_u64(bw, (uint64_t)w->ntheta);
     blob_put_f32s(bw, w->theta, w->ntheta);
 }
@@ -158,7 +188,8 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
     uint32_t arch = blob_get_u32(br), hidden = blob_get_u32(br), depth = blob_get_u32(br);
     uint32_t mup = depth >> 16;
     int film = (depth & LOPT_FILM_BIT) != 0;
-    depth &= 0xffffu & ~LOPT_FILM_BIT;
+    int act = (int)((depth & LOPT_ACT_MASK) >> LOPT_ACT_SHIFT);
+    depth &= 0xffffu & ~(LOPT_FILM_BIT | LOPT_ACT_MASK);
     uint64_t n = blob_get_u64(br);
     if (blob_reader_status(br)) return ERR_CORRUPT;
     const lopt_arch *a = lopt_arch_by_id((int)arch);
@@ -169,7 +200,8 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
         if ((heads == 0) != (seq == 0) || (heads && (hidden == 0 || hidden % (uint32_t)heads != 0)))
             return ERR_CORRUPT;
     }
-    if ((mup || film) && arch != LOPT_ARCH_MLP) return ERR_CORRUPT;
+    if ((mup || film || act) && arch != LOPT_ARCH_MLP) return ERR_CORRUPT;
+    if (act >= LOPT_ACT_COUNT) return ERR_CORRUPT;
     if (hidden > LOPT_MAX_HIDDEN || depth > LOPT_MAX_DEPTH) return ERR_CORRUPT;
     size_t count = lopt_theta_count((int)arch, (int)hidden, (int)depth);
     /* an older, shorter record of the architecture (lopt_arch.legacy_tail); never a FiLM one */
@@ -182,6 +214,7 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
     blob_get_f32s(br, w->theta, (size_t)n);
     if (blob_reader_status(br)) { lopt_weights_deinit(w); return ERR_CORRUPT; }
     w->mup_base = (int)mup;
+    w->act = act;
     w->heads = heads;
     w->seq = seq;
     for (size_t i = 0; i < w->ntheta; i++)
@@ -298,7 +331,13 @@ int lopt_weights_resolve(const opt_config *cfg, int arch, int hidden, int depth,
     const lopt_weights *w = resolve_record(cfg, arch, &rc);
     if (rc) return rc;
     if (w) return lopt_weights_copy(out, w);
-    return lopt_weights_init_default(out, arch, hidden, depth, 0x6c6f7074ull + (uint64_t)arch);
+    const lopt_arch *a = lopt_arch_by_id(arch);
+    int act = LOPT_ACT_RELU;
+    if (a && a->act_hp) {
+        int i = opt_hparam_index(a->vt, a->act_hp);
+        act = i >= 0 && i < cfg->nhp ? (int)cfg->hp[i] : LOPT_ACT_RELU;
+    }
+    return lopt_weights_init_default_act(out, arch, hidden, depth, act, 0x6c6f7074ull + (uint64_t)arch);
 }
 
 int lopt_weights_uses_record(const opt_config *cfg, int arch)

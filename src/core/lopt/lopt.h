@@ -62,18 +62,56 @@ typedef struct lopt_weights {
                            record as mup_base is (0: not set, the session's hyperparameters);
                            0 for the other architectures */
     int    film;      /* mlp_lopt: 1 = a FiLM record (below), 0 = a plain one */
+    int    act;       /* mlp_lopt: the hidden layers' activation (LOPT_ACT_*), part of the
+                         record as mup_base is; LOPT_ACT_RELU (0) for every other architecture */
     size_t ntheta;
     float *theta;     /* (ntheta) owned: lopt_weights_deinit frees */
 } lopt_weights;
+
+/* Activations of mlp_lopt's hidden layers.  Each is x·σ(z(x)) with z odd,
+ * so act(x) − act(−x) = x exactly in real arithmetic (the untrained
+ * default's two carry units rely on it, lopt_mlp.c):
+ *   relu  max(x, 0) (z = ±∞; NaN gives 0), the default and every record
+ *         from before activations;
+ *   gelu  the tanh approximation 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³)))
+ *         = x·σ(2√(2/π)(x + 0.044715x³)), as layers.h's GELU;
+ *   swish x·σ(x) (SiLU). */
+enum { LOPT_ACT_RELU = 0, LOPT_ACT_GELU = 1, LOPT_ACT_SWISH = 2, LOPT_ACT_COUNT = 3 };
+/* The names in LOPT_ACT_* order, NULL-terminated (an hparam_def's names). */
+extern const char *const lopt_act_names[LOPT_ACT_COUNT + 1];
+/* "relu" / "gelu" / "swish" for an activation, NULL otherwise; and the
+ * reverse (-1 for anything else, NULL included). */
+const char *lopt_act_name(int act);
+int         lopt_act_from_name(const char *name);
+/* The one definition of the activations: act(x) in double, and when dydx
+ * != NULL its derivative (relu's is 1 for x > 0, else 0).  Every path —
+ * the reference network, the blas one, TBPTT's tape — calls it; the fast
+ * kernel (lopt_fast_kern.h) computes the same formulas on machine vectors
+ * and is tested against it.  In float, (float)lopt_act(LOPT_ACT_RELU, x)
+ * is bit for bit x > 0 ? x : 0. */
+static inline double lopt_act(int act, double x, double *dydx)
+{
+    if (act != LOPT_ACT_GELU && act != LOPT_ACT_SWISH) {
+        if (dydx) *dydx = x > 0 ? 1.0 : 0.0;
+        return x > 0 ? x : 0.0;
+    }
+    const double c = 1.5957691216057308;   /* 2√(2/π) */
+    double z = act == LOPT_ACT_GELU ? c * (x + 0.044715 * x * x * x) : x;
+    double dz = act == LOPT_ACT_GELU ? c * (1 + 3 * 0.044715 * x * x) : 1.0;
+    double s = 1.0 / (1.0 + exp(-z));
+    if (dydx) *dydx = s + x * s * (1 - s) * dz;
+    return x * s;
+}
 
 /* FiLM records (mlp_lopt only; docs/meta-learning.md#multi-task-optimizer).
  * A FiLM record is a plain mlp_lopt theta (the shared trunk,
  * lopt_theta_count values) followed by LOPT_FILM_NDOM rows, one per task
  * domain in the order vision, text, tabular, synthetic; row r is
  * (gamma (H), beta (H)) and scales and shifts the first hidden layer's
- * pre-activation:  h = relu(gamma ⊙ (W0·x + b0) + beta).  The optimizer
- * folds the chosen row into the first layer once per step (W0' = gamma·W0,
- * b0' = gamma·b0 + beta: lopt_mlp_film_fold), so every kernel runs the
+ * pre-activation:  h = act(gamma ⊙ (W0·x + b0) + beta) (act: the record's
+ * activation).  The optimizer folds the chosen row into the first layer
+ * once per step (W0' = gamma·W0, b0' = gamma·b0 + beta:
+ * lopt_mlp_film_fold), so every kernel runs the
  * plain network on the folded theta.  opt_config.film_row picks the row
  * (lopt_film_row: 1..LOPT_FILM_NDOM); 0 means no row, i.e. the trunk as it
  * is (the identity gamma = 1, beta = 0, bit for bit).  A new row is the
@@ -96,9 +134,10 @@ int         lopt_weights_set_film(lopt_weights *w);
 const char *lopt_arch_name(int arch);
 int         lopt_arch_from_name(const char *optname);
 /* 1 when hp is a hyperparameter of the learned optimizer `optname` that a
- * weights record fixes (its shape: width and depth, and attn_lopt's heads
- * and sequence length), so that setting it cannot change a run on a
- * record; 0 otherwise (also for an optimizer that is not learned). */
+ * weights record fixes (its shape: width and depth, attn_lopt's heads and
+ * sequence length, and mlp_lopt's activation), so that setting it cannot
+ * change a run on a record; 0 otherwise (also for an optimizer that is not
+ * learned). */
 int         lopt_shape_hp(const char *optname, const char *hp);
 
 /* Length of theta for (arch, hidden, depth); 0 when they are out of range
@@ -108,6 +147,11 @@ size_t lopt_theta_count(int arch, int hidden, int depth);
 /* Allocates theta and fills it with the documented default initialisation; the small
  * random part is drawn from `seed` (deterministic). */
 int  lopt_weights_init_default(lopt_weights *w, int arch, int hidden, int depth, uint64_t seed);
+/* The same for activation act (LOPT_ACT_*): w->act = act, and the default
+ * init is the one for that activation (lopt_mlp.c).  ERR_INVALID_ARGUMENT
+ * for an unknown act, or act != LOPT_ACT_RELU on an architecture without
+ * activations (all but mlp_lopt). */
+int  lopt_weights_init_default_act(lopt_weights *w, int arch, int hidden, int depth, int act, uint64_t seed);
 int  lopt_weights_copy(lopt_weights *dst, const lopt_weights *src);
 void lopt_weights_deinit(lopt_weights *w);   /* zeroes w; safe on a zeroed w */
 
@@ -130,7 +174,9 @@ int    lopt_mup_first(const layout *lay);
  * bits: records without µP read as before; for an architecture with
  * heads_hp, heads in bits 16..23 and seq in 24..31 instead; bit 15 set for a
  * FiLM record, which a reader without FiLM refuses as a depth out of
- * range), ntheta, theta.  The caller
+ * range; mlp_lopt's act in bits 12..14, 0 = relu, so every record from
+ * before activations reads as relu and a reader without activations
+ * refuses a gelu or swish record the same way), ntheta, theta.  The caller
  * frees *out with free().  Load returns 0 or ERR_CORRUPT/ERR_NO_MEMORY and
  * initialises w (deinit it afterwards). */
 int  lopt_weights_save(const lopt_weights *w, uint8_t **out, size_t *out_len);
@@ -151,7 +197,10 @@ void lopt_registry_clear(void);
  * cfg->weights when set (ERR_NOT_FOUND if absent from the table;
  * ERR_INVALID_ARGUMENT if its arch is not `arch`), else the record named
  * lopt_arch_name(arch) when present, else the default init with
- * (hidden, depth).  *out is initialised on success. */
+ * (hidden, depth) and, for an architecture with an activation
+ * hyperparameter (mlp_lopt's `activation`), cfg's activation.  A record's
+ * activation wins over the hyperparameter, as its hidden and depth do.
+ * *out is initialised on success. */
 int  lopt_weights_resolve(const opt_config *cfg, int arch, int hidden, int depth, lopt_weights *out);
 /* The shape lopt_weights_resolve would give (hidden, depth and theta's
  * length), without copying or allocating anything: for accounting memory

@@ -29,6 +29,13 @@
 
 int lopt_fast_force_generic = 0;
 
+/* The kernel's mlp_lopt network functions are inlined into their callers
+ * whatever GCC's heuristics say, so that each call with a constant
+ * activation (relu on its own path) compiles to code without a branch on
+ * it: without this the relu step measured ~15% slower than before
+ * activations existed (bench/README.md, mlp_lopt's activations). */
+#define KINLINE __attribute__((always_inline))
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #define LOPT_HAVE_AVX2 1
 #include <immintrin.h>

@@ -5,7 +5,8 @@
  * appends the instruction-set suffix to every name defined here; KMIN/KMAX
  * are the ISA's lane-wise min/max (minps semantics: min(a, b) = a < b ? a :
  * b, so a NaN in b comes through); for KW = 16, KLD2(p, q) / KST2(p, q, v)
- * load / store lanes 0..7 at p and 8..15 at q.  Not a module header:
+ * load / store lanes 0..7 at p and 8..15 at q; KINLINE forces inlining
+ * (lopt_fast.c says why).  Not a module header:
  * nothing else includes it.
  *
  * Why the instantiations give bitwise identical results: every operation is
@@ -209,12 +210,26 @@ static void KS(mlp_stats_fac_row)(const float *g, const float *c, float rowscale
  * returns its first operand exactly when s > 0. */
 static inline VF KS(relu0)(VF s) { return KMAX(s, KS(splat)(0.0f)); }
 
-/* s[k] = relu(b[k] + Σ_j W[k·ld + j]·x[j]) for the G = 8 units k of a
+/* The hidden activation act (LOPT_ACT_*): relu0 for relu, bit for bit the
+ * reference; gelu and swish as lopt.h's lopt_act writes them, x·σ(z) with
+ * z = 2√(2/π)(x + 0.044715x³) or z = x, here as x/(1 + e^{−z}) through
+ * vexp, in float: within a few ulp of (float)lopt_act (the tests bound it).
+ * Callers pass act as a constant where they can, so that the relu path
+ * keeps no branch. */
+static inline KINLINE VF KS(actv)(int act, VF s)
+{
+    if (act != LOPT_ACT_GELU && act != LOPT_ACT_SWISH) return KS(relu0)(s);
+    VF z = act == LOPT_ACT_GELU ? 1.59576912f * (s + 0.044715f * (s * s * s)) : s;
+    return s / (1.0f + KS(vexp)(-z));
+}
+
+/* s[k] = act(b[k] + Σ_j W[k·ld + j]·x[j]) for the G = 8 units k of a
  * group, each sum in the order j = 0, 1, … of the reference (so the bits
  * are the reference's), the G chains interleaved so that they overlap
  * instead of waiting on one another's additions. */
 #define MLP_G 8
-static inline void KS(mlp_group)(const float *W, size_t ld, const float *b, const VF *x, int nin, VF *s)
+static inline KINLINE void KS(mlp_group)(const float *W, size_t ld, const float *b, const VF *x, int nin,
+                                         int act, VF *s)
 {
 #pragma GCC unroll 8
     for (int k = 0; k < MLP_G; k++) s[k] = KS(splat)(b[k]);
@@ -225,38 +240,38 @@ static inline void KS(mlp_group)(const float *W, size_t ld, const float *b, cons
         for (int k = 0; k < MLP_G; k++) s[k] += W[(size_t)k * ld + j] * xj;
     }
 #pragma GCC unroll 8
-    for (int k = 0; k < MLP_G; k++) s[k] = KS(relu0)(s[k]);
+    for (int k = 0; k < MLP_G; k++) s[k] = KS(actv)(act, s[k]);
 }
 
 /* One unit: the same sum alone (the units past the last group of 8). */
-static inline VF KS(mlp_unit)(const float *w, float b, const VF *x, int nin)
+static inline KINLINE VF KS(mlp_unit)(const float *w, float b, const VF *x, int nin, int act)
 {
     VF s = KS(splat)(b);
     for (int j = 0; j < nin; j++) s += w[j] * x[j];
-    return KS(relu0)(s);
+    return KS(actv)(act, s);
 }
 
 /* The hidden layer of H units on inputs x (nin) into h (H). */
-static inline void KS(mlp_layer)(const float *W, size_t ld, const float *b, const VF *x, int nin, int H,
-                                 VF *h)
+static inline KINLINE void KS(mlp_layer)(const float *W, size_t ld, const float *b, const VF *x, int nin,
+                                         int H, int act, VF *h)
 {
     int u = 0;
-    for (; u + MLP_G <= H; u += MLP_G) KS(mlp_group)(W + (size_t)u * ld, ld, b + u, x, nin, h + u);
-    for (; u < H; u++) h[u] = KS(mlp_unit)(W + (size_t)u * ld, b[u], x, nin);
+    for (; u + MLP_G <= H; u += MLP_G) KS(mlp_group)(W + (size_t)u * ld, ld, b + u, x, nin, act, h + u);
+    for (; u < H; u++) h[u] = KS(mlp_unit)(W + (size_t)u * ld, b[u], x, nin, act);
 }
 
 /* Depth 2 and more (any width): one machine vector's outputs (o0, o1) =
  * bo + Wo·h of the last hidden layer, each sum in the unit order 0, 1, …
  * of the reference. */
-static inline void KS(mlp_net)(const lopt_fast_mlp *net, const VF *x, VF *o0, VF *o1)
+static inline KINLINE void KS(mlp_net)(const lopt_fast_mlp *net, const VF *x, int act, VF *o0, VF *o1)
 {
     const int H = net->hidden;
     const float *Wo = net->Wo;
     VF a = KS(splat)(net->bo[0]), c = KS(splat)(net->bo[1]);
     VF h[LOPT_MAX_HIDDEN], h2[LOPT_MAX_HIDDEN];
-    KS(mlp_layer)(net->W0, net->ldw0, net->bias0, x, LOPT_NFEAT, H, h);
+    KS(mlp_layer)(net->W0, net->ldw0, net->bias0, x, LOPT_NFEAT, H, act, h);
     for (int l = 1; l < net->depth; l++) {
-        KS(mlp_layer)(net->W[l], (size_t)H, net->b[l], h, H, H, h2);
+        KS(mlp_layer)(net->W[l], (size_t)H, net->b[l], h, H, H, act, h2);
         memcpy(h, h2, (size_t)H * sizeof(VF));
     }
     for (int j = 0; j < H; j++) { a += Wo[j] * h[j]; c += Wo[H + j] * h[j]; }
@@ -301,7 +316,8 @@ static inline void KS(mlp_feats)(const float *inv, VF gi, VF pi, VF a0, VF a1, V
  * nv sums — each in the reference's order, features 0, 1, … — are
  * independent chains that overlap; the outputs (a, c) add the units in
  * the order 0, 1, … as the reference does. */
-static inline void KS(mlp_block1)(const lopt_fast_mlp *net, const VF (*X)[LOPT_NFEAT], int nv, VF *du)
+static inline KINLINE void KS(mlp_block1)(const lopt_fast_mlp *net, const VF (*X)[LOPT_NFEAT], int nv, int act,
+                                          VF *du)
 {
     const int H = net->hidden;
     const float *Wo = net->Wo;
@@ -324,7 +340,7 @@ static inline void KS(mlp_block1)(const lopt_fast_mlp *net, const VF (*X)[LOPT_N
                 s2 += wk[j] * X[v + 2][j];
                 s3 += wk[j] * X[v + 3][j];
             }
-            VF h0 = KS(relu0)(s0), h1 = KS(relu0)(s1), h2 = KS(relu0)(s2), h3 = KS(relu0)(s3);
+            VF h0 = KS(actv)(act, s0), h1 = KS(actv)(act, s1), h2 = KS(actv)(act, s2), h3 = KS(actv)(act, s3);
             A[v] += wa * h0; C[v] += wc * h0;
             A[v + 1] += wa * h1; C[v + 1] += wc * h1;
             A[v + 2] += wa * h2; C[v + 2] += wc * h2;
@@ -337,7 +353,7 @@ static inline void KS(mlp_block1)(const lopt_fast_mlp *net, const VF (*X)[LOPT_N
                 s += wk[j] * X[v][j];
                 t += wk[j] * X[v + 1][j];
             }
-            VF h = KS(relu0)(s), e = KS(relu0)(t);
+            VF h = KS(actv)(act, s), e = KS(actv)(act, t);
             A[v] += wa * h;
             C[v] += wc * h;
             A[v + 1] += wa * e;
@@ -347,7 +363,7 @@ static inline void KS(mlp_block1)(const lopt_fast_mlp *net, const VF (*X)[LOPT_N
             VF s = b;
 #pragma GCC unroll 12
             for (int j = 0; j < LOPT_NFEAT; j++) s += wk[j] * X[v][j];
-            VF h = KS(relu0)(s);
+            VF h = KS(actv)(act, s);
             A[v] += wa * h;
             C[v] += wc * h;
         }
@@ -356,10 +372,10 @@ static inline void KS(mlp_block1)(const lopt_fast_mlp *net, const VF (*X)[LOPT_N
 }
 
 /* Depth 2 and more: one machine vector through mlp_net. */
-static inline VF KS(mlp_deep)(const lopt_fast_mlp *net, const VF *x)
+static inline KINLINE VF KS(mlp_deep)(const lopt_fast_mlp *net, const VF *x, int act)
 {
     VF o0, o1;
-    KS(mlp_net)(net, x, &o0, &o1);
+    KS(mlp_net)(net, x, act, &o0, &o1);
     return (-net->mult * o0) * KS(vexp)(MLP_LAMBDA2_ * o1);
 }
 
@@ -391,10 +407,14 @@ static int KS(mlp_apply_run)(const lopt_fast_mlp *net, const float *g, const flo
                           X[0]);
             nv = 1;
         }
-        if (deep) {
-            for (int q = 0; q < nv; q++) du[q] = KS(mlp_deep)(net, X[q]);
+        if (deep && net->act == LOPT_ACT_RELU) {   /* a constant act, as below */
+            for (int q = 0; q < nv; q++) du[q] = KS(mlp_deep)(net, X[q], LOPT_ACT_RELU);
+        } else if (deep) {
+            for (int q = 0; q < nv; q++) du[q] = KS(mlp_deep)(net, X[q], net->act);
+        } else if (net->act == LOPT_ACT_RELU) {   /* a constant act: the relu body keeps no branch */
+            KS(mlp_block1)(net, (const VF (*)[LOPT_NFEAT])X, nv, LOPT_ACT_RELU, du);
         } else {
-            KS(mlp_block1)(net, (const VF (*)[LOPT_NFEAT])X, nv, du);
+            KS(mlp_block1)(net, (const VF (*)[LOPT_NFEAT])X, nv, net->act, du);
         }
         if (k == KW) {
             for (int q = 0; q < nv; q++) {

@@ -37,6 +37,12 @@ typedef struct lopt_arch {
     /* attn_lopt: the hyperparameters a record carries as heads and seq
      * (lopt_weights); NULL for the others. */
     const char *heads_hp, *seq_hp;
+    /* mlp_lopt: the hyperparameter that gives the activation (LOPT_ACT_*,
+     * an index into lopt_act_names) when no weights record is used, and the
+     * change of the default init for an activation other than relu (called
+     * after theta_default); NULL for the others, which have none. */
+    const char *act_hp;
+    void (*theta_default_act)(float *theta, int hidden, int depth, int act);
 } lopt_arch;
 
 extern const lopt_arch lopt_arch_mlp, lopt_arch_lstm, lopt_arch_nnadam, lopt_arch_attn;
@@ -54,16 +60,16 @@ const lopt_arch *lopt_arch_by_vtbl(const opt_vtbl *vt);
  * the time features folded in (hidden).  Writes out0[k], out1[k] (the d and
  * m outputs).  work: 2*hidden*ld floats.  The loop version is the reference;
  * the blas version must agree with it within float rounding. */
-void lopt_mlp_net_loop(const float *theta, int hidden, int depth, const float *bias0,
+void lopt_mlp_net_loop(const float *theta, int hidden, int depth, int act, const float *bias0,
                        const float *x, size_t ld, size_t cnt, float *work, float *out0, float *out1);
-void lopt_mlp_net_blas(const float *theta, int hidden, int depth, const float *bias0,
+void lopt_mlp_net_blas(const float *theta, int hidden, int depth, int act, const float *bias0,
                        const float *x, size_t ld, size_t cnt, float *work, float *out0, float *out1);
 /* FiLM (lopt.h): out (lopt_theta_count(MLP, hidden, depth) floats) = the
  * trunk of the FiLM theta `theta` with row `row` (1..LOPT_FILM_NDOM) folded
  * into the first layer: W0'[i][c] = gamma_i · W0[i][c] for every input c
  * (the time features' columns too), b0'[i] = gamma_i · b0[i] + beta_i.
  * Exact algebra; in floats the folded network equals the unfolded
- * h = relu(gamma ⊙ (W0·x + b0) + beta) within rounding, and a plain record
+ * h = act(gamma ⊙ (W0·x + b0) + beta) within rounding, and a plain record
  * holding W0', b0' steps bit for bit as the FiLM record on that row. */
 void lopt_mlp_film_fold(const float *theta, int hidden, int depth, int row, float *out);
 /* Which path mlp_lopt's step takes (for tests and benchmarks; set it only
@@ -126,6 +132,8 @@ typedef struct lopt_fast_decay { float b[LOPT_NDECAY], c[LOPT_NDECAY]; } lopt_fa
 /* mlp_lopt's network for one tensor and step. */
 typedef struct lopt_fast_mlp {
     int hidden, depth;
+    int act;                    /* LOPT_ACT_*: relu runs the bit-exact path, gelu and swish
+                                   the vectorised x·σ(z) (within float rounding of lopt_act) */
     const float *W0;            /* (H, ldw0): feature weights are columns 0..LOPT_NFEAT-1 */
     size_t ldw0;
     const float *bias0;         /* (H) first-layer bias with the time features folded in */

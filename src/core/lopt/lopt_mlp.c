@@ -5,7 +5,7 @@
  * Adafactor row/column or per-element fallback), compute the LOPT_NFEAT
  * features of lopt.h normalised by their RMS over the tensor, append the
  * time features (folded into the first layer's bias, since they are equal
- * for every parameter), run the shared MLP (ReLU hidden layers, 2 outputs
+ * for every parameter), run the shared MLP (ReLU hidden layers by default, 2 outputs
  * d and m) and set
  *     update = −(lr / lr_default) · λ₁ · s · d · exp(λ₂ · m),  λ₁ = λ₂ = 1e-3,
  * where s = exp(clip(bs + Ws·[tensor features, time features], ±5)) is the
@@ -63,6 +63,15 @@
  * (std 0.01/√fan_in) plus two hidden units computing relu(±x) of feature 7
  * (m2/√v, β = 0.9) with d = relu(x) − relu(−x): the untrained optimizer steps
  * 1e-3 · (normalised Adam direction).
+ *
+ * Activation (weights.act, hyperparameter `activation` when no record is
+ * used; lopt.h's lopt_act): relu (the default), gelu (tanh form) or swish in
+ * every hidden layer.  Each has act(x) − act(−x) = x, so the two carry
+ * units give the same untrained rule under every activation: in layer 1
+ * they compute act(±x); relu carries them on as relu(h₀), relu(h₁) (relu is
+ * the identity on its outputs), the others as act(±(h₀ − h₁)) (rows
+ * (1, −1) and (−1, 1) of each deeper layer: mlp_theta_default_act), since
+ * h₀ − h₁ = x again.
  *
  * Kernels (lopt_mlp_kernel): the default (lopt_fast.c) updates the
  * accumulators and the normaliser statistics in one vectorised pass, then
@@ -133,6 +142,20 @@ static void lopt_mlp_theta_default(float *theta, int hidden, int depth, rng *r)
     }
 }
 
+/* The carry rows of the deeper layers for an activation other than relu
+ * (see the default init above): unit 0 = act(h₀ − h₁), unit 1 = act(h₁ − h₀). */
+static void mlp_theta_default_act(float *theta, int hidden, int depth, int act)
+{
+    (void)act;
+    size_t H = (size_t)hidden;
+    if (hidden < 2) return;
+    float *W = theta + LOPT_NDECAY + H * MLP_IN + H;
+    for (int l = 1; l < depth; l++, W += H * H + H) {
+        W[0 * H + 1] = -1.0f;
+        W[1 * H + 0] = -1.0f;
+    }
+}
+
 /* Pointers into theta. */
 typedef struct mlp_view {
     const float *W0, *b0, *W[LOPT_MAX_DEPTH], *b[LOPT_MAX_DEPTH], *Wo, *bo, *head;
@@ -173,7 +196,7 @@ float lopt_mlp_tensor_scale(const float *head, const float *tens, const float *t
     return expf(z);
 }
 
-void lopt_mlp_net_loop(const float *theta, int hidden, int depth, const float *bias0,
+void lopt_mlp_net_loop(const float *theta, int hidden, int depth, int act, const float *bias0,
                        const float *x, size_t ld, size_t cnt, float *work, float *out0, float *out1)
 {
     mlp_view v;
@@ -184,13 +207,13 @@ void lopt_mlp_net_loop(const float *theta, int hidden, int depth, const float *b
         for (int i = 0; i < H; i++) {
             float s = bias0[i];
             for (int f = 0; f < LOPT_NFEAT; f++) s += v.W0[i * MLP_IN + f] * x[(size_t)f * ld + k];
-            h[i] = s > 0 ? s : 0;
+            h[i] = (float)lopt_act(act, s, NULL);
         }
         for (int l = 1; l < depth; l++) {
             for (int i = 0; i < H; i++) {
                 float s = v.b[l][i];
                 for (int j = 0; j < H; j++) s += v.W[l][i * H + j] * h[j];
-                h2[i] = s > 0 ? s : 0;
+                h2[i] = (float)lopt_act(act, s, NULL);
             }
             memcpy(h, h2, (size_t)H * sizeof(float));
         }
@@ -201,7 +224,16 @@ void lopt_mlp_net_loop(const float *theta, int hidden, int depth, const float *b
     }
 }
 
-void lopt_mlp_net_blas(const float *theta, int hidden, int depth, const float *bias0,
+/* act over the first cnt of each of H rows of A (leading dimension ld). */
+static void mlp_act_rows(float *A, int H, size_t ld, size_t cnt, int act)
+{
+    for (int i = 0; i < H; i++) {
+        float *a = A + (size_t)i * ld;
+        for (size_t k = 0; k < cnt; k++) a[k] = (float)lopt_act(act, a[k], NULL);
+    }
+}
+
+void lopt_mlp_net_blas(const float *theta, int hidden, int depth, int act, const float *bias0,
                        const float *x, size_t ld, size_t cnt, float *work, float *out0, float *out1)
 {
     mlp_view v;
@@ -212,19 +244,13 @@ void lopt_mlp_net_blas(const float *theta, int hidden, int depth, const float *b
         for (size_t k = 0; k < cnt; k++) A[(size_t)i * ld + k] = bias0[i];
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, H, (int)cnt, LOPT_NFEAT, 1.0f,
                 v.W0, MLP_IN, x, (int)ld, 1.0f, A, (int)ld);
-    for (int i = 0; i < H; i++) {
-        float *a = A + (size_t)i * ld;
-        for (size_t k = 0; k < cnt; k++) a[k] = a[k] > 0 ? a[k] : 0;
-    }
+    mlp_act_rows(A, H, ld, cnt, act);
     for (int l = 1; l < depth; l++) {
         for (int i = 0; i < H; i++)
             for (size_t k = 0; k < cnt; k++) B[(size_t)i * ld + k] = v.b[l][i];
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, H, (int)cnt, H, 1.0f,
                     v.W[l], H, A, (int)ld, 1.0f, B, (int)ld);
-        for (int i = 0; i < H; i++) {
-            float *b = B + (size_t)i * ld;
-            for (size_t k = 0; k < cnt; k++) b[k] = b[k] > 0 ? b[k] : 0;
-        }
+        mlp_act_rows(B, H, ld, cnt, act);
         float *t = A; A = B; B = t;
     }
     for (size_t k = 0; k < cnt; k++) { out0[k] = v.bo[0]; out1[k] = v.bo[1]; }
@@ -266,7 +292,14 @@ static const hparam_def mlp_hparams[] = {
     {"hold_zero_grad", 1, 0, 1, 0, 0, 1,
      "1: a parameter whose gradient is exactly 0 this step is not moved (a dead ReLU unit, an embedding row "
      "not in the batch); 0: the network's step applies to it too"},
+    /* an index into lopt_act_names (0 = relu .. LOPT_ACT_COUNT − 1); the API reads and writes the name */
+    {"activation", 0, 0, 2, 0, 0, 1,
+     "the hidden layers' activation when no weights record is used (a record carries its own): relu, gelu "
+     "(tanh approximation) or swish (x*sigmoid(x))"},
 };
+
+static const hparam_enum mlp_enums[] = {{"activation", lopt_act_names}, {NULL, NULL}};
+_Static_assert(LOPT_ACT_COUNT == 3, "the activation row's bounds are the indices of lopt_act_names");
 
 static void mlp_deinit(opt *o)
 {
@@ -478,7 +511,7 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
     int bad = 0;
     lopt_fast_mlp net;
     if (lopt_mlp_kernel == LOPT_KERNEL_FAST) {
-        net.hidden = H; net.depth = s->w.depth;
+        net.hidden = H; net.depth = s->w.depth; net.act = s->w.act;
         net.W0 = v.W0; net.ldw0 = MLP_IN; net.bias0 = s->bias0;
         for (int l = 0; l < LOPT_MAX_DEPTH; l++) { net.W[l] = v.W[l]; net.b[l] = v.b[l]; }
         net.Wo = v.Wo; net.bo = v.bo;
@@ -508,9 +541,11 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
             size_t cnt = ft->n - i0 < MLP_BLOCK ? ft->n - i0 : MLP_BLOCK;
             lopt_features_block(ft, g, p, inv_rms, i0, cnt, s->x, MLP_BLOCK);
             if (lopt_mlp_kernel == LOPT_KERNEL_BLAS)
-                lopt_mlp_net_blas(theta, H, s->w.depth, s->bias0, s->x, MLP_BLOCK, cnt, s->work, out0, out1);
+                lopt_mlp_net_blas(theta, H, s->w.depth, s->w.act, s->bias0, s->x, MLP_BLOCK, cnt, s->work, out0,
+                                  out1);
             else
-                lopt_mlp_net_loop(theta, H, s->w.depth, s->bias0, s->x, MLP_BLOCK, cnt, s->work, out0, out1);
+                lopt_mlp_net_loop(theta, H, s->w.depth, s->w.act, s->bias0, s->x, MLP_BLOCK, cnt, s->work, out0,
+                                  out1);
             float *u = update + off + i0;
             for (size_t k = 0; k < cnt; k++) {
                 float du = -tmult * out0[k] * expf(MLP_LAMBDA2 * out1[k]);
@@ -569,6 +604,7 @@ const opt_vtbl lopt_mlp_vtbl = {
     .description = "per-parameter MLP learned optimizer (small_fc_lopt style) with a learned per-tensor step scale",
     .hparams = mlp_hparams,
     .nhparams = (int)(sizeof mlp_hparams / sizeof mlp_hparams[0]),
+    .enums = mlp_enums,
     .init = mlp_init,
     .state_bytes = mlp_state_bytes,
     .step = mlp_step,
@@ -587,4 +623,6 @@ const lopt_arch lopt_arch_mlp = {
     .theta_count = lopt_mlp_theta_count,
     .theta_default = lopt_mlp_theta_default,
     .legacy_tail = LOPT_MLP_NSCALE,
+    .act_hp = "activation",
+    .theta_default_act = mlp_theta_default_act,
 };

@@ -45,6 +45,8 @@ int meta_inner_config(const meta_config *c, opt_config *oc)
     if (!rc) rc = opt_config_set(oc, a && a->depth_hp ? a->depth_hp : "depth", c->depth);
     if (!rc && c->heads && a && a->heads_hp) rc = opt_config_set(oc, a->heads_hp, c->heads);
     if (!rc && c->seq && a && a->seq_hp) rc = opt_config_set(oc, a->seq_hp, c->seq);
+    if (!rc && c->act && a && a->act_hp) rc = opt_config_set(oc, a->act_hp, c->act);
+    else if (!rc && c->act) rc = ERR_INVALID_ARGUMENT;   /* only mlp_lopt has an activation */
     if (!rc && c->hold_zero_grad >= 0) rc = opt_config_set(oc, "hold_zero_grad", c->hold_zero_grad);
     if (!rc && c->trust >= 0) rc = opt_config_set(oc, "trust", c->trust);
     if (!rc && c->memory_reads >= 0) rc = opt_config_set(oc, "memory_reads", c->memory_reads);
@@ -150,6 +152,7 @@ static int make_opt(const meta_config *c, const float *theta, const layout *lay,
     }
     if (theta) memcpy(w->theta, theta, w->ntheta * sizeof(float));
     w->mup_base = c->mup_base;
+    w->act = c->act;
     return 0;
 }
 
@@ -430,6 +433,7 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         (cfg->objective == META_OBJ_REF && cfg->estimator == META_TBPTT) ||
         !(cfg->ref_lr > 0) || !(cfg->outlier_alpha >= 0) || cfg->curriculum_steps < 0 ||
         cfg->mup_base < 0 || cfg->mup_base > LOPT_MUP_MAX_BASE || (cfg->mup_base && arch != LOPT_ARCH_MLP) ||
+        cfg->act < 0 || cfg->act >= LOPT_ACT_COUNT || (cfg->act && arch != LOPT_ARCH_MLP) ||
         cfg->hold_zero_grad < -1 || cfg->hold_zero_grad > 1 || (cfg->hold_zero_grad >= 0 && arch != LOPT_ARCH_MLP) ||
         !(cfg->trust == -1 || (cfg->trust >= 0 && cfg->trust <= 1e6)) || (cfg->trust >= 0 && arch != LOPT_ARCH_MLP) ||
         cfg->memory_reads < -1 || cfg->memory_reads > 1 || (cfg->memory_reads >= 0 && arch != LOPT_ARCH_MEM) ||
@@ -455,8 +459,10 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
     if (!j) return ERR_NO_MEMORY;
     j->cfg = *cfg;
     int rc = init ? lopt_weights_copy(&j->w, init)
-                  : lopt_weights_init_default(&j->w, arch, cfg->hidden, cfg->depth, cfg->seed);
-    if (!rc && (j->w.arch != arch || j->w.hidden != cfg->hidden || j->w.depth != cfg->depth))
+                  : lopt_weights_init_default_act(&j->w, arch, cfg->hidden, cfg->depth, cfg->act, cfg->seed);
+    /* an init record trains as what it is: its shape and activation must be the job's */
+    if (!rc && (j->w.arch != arch || j->w.hidden != cfg->hidden || j->w.depth != cfg->depth ||
+                j->w.act != cfg->act))
         rc = ERR_INVALID_ARGUMENT;
     if (!rc && cfg->film) rc = lopt_weights_set_film(&j->w);   /* identity rows on a plain init */
     j->w.mup_base = cfg->mup_base;   /* the record carries what it was trained with */
@@ -647,6 +653,7 @@ uint64_t meta_cfg_fingerprint(const meta_job *j)
         uint64_t x[] = {(uint64_t)c->heads, (uint64_t)c->seq};
         h = blob_crc32(h, x, sizeof x);
     }
+    if (c->act) h = blob_crc32(h, &c->act, sizeof c->act);   /* likewise: relu jobs' checkpoints still match */
     if (c->maml_inner_steps) {   /* a Reptile job's checkpoint fits only the same k and step size */
         double x[] = {(double)c->maml_inner_steps, c->maml_step};
         h = blob_crc32(h, x, sizeof x);

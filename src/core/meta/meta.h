@@ -175,6 +175,8 @@ typedef struct meta_config {
     int      horizon_max_start;         /* curriculum: first horizon_max (0 = none; PES) */
     int      mup_base;                  /* mlp_lopt: µP base fan-in stored in the weights
                                            (lopt_mup_mult); 0 = off */
+    int      act;                       /* mlp_lopt: the hidden activation (LOPT_ACT_*) stored
+                                           in the weights; 0 = relu */
     int      hold_zero_grad;            /* mlp_lopt's hyperparameter in the inner optimizer:
                                            0 or 1; -1 = the optimizer's default */
     double   trust;                     /* mlp_lopt's trust region in the inner optimizer:

@@ -11,7 +11,7 @@
  * p_{k+1}, carrying its own state as nodes):
  *   mlp_lopt  decays, accumulators, factored second moment, the features
  *             and their RMS normalisers over the tensor, clipping, time
- *             features, the MLP, the per-tensor step scale (its
+ *             features, the MLP (its activation through lopt_act), the per-tensor step scale (its
  *             features, bias corrections and head), s·d·exp(λ₂ m), and
  *             the safeguard (a tensor that trips it takes −base·x₇, whose
  *             gradient flows through the accumulators' decays);
@@ -101,7 +101,12 @@ static int t_rsqrt(tape *t, int a)   /* 1/√a */
 }
 static int t_exp(tape *t, int a) { double e = exp(V(t, a)); return t_push(t, e, a, e, -1, 0); }
 static int t_log(tape *t, int a) { double va = V(t, a); return t_push(t, log(va), a, 1 / va, -1, 0); }
-static int t_relu(tape *t, int a) { double v = V(t, a); return t_push(t, v > 0 ? v : 0, a, v > 0 ? 1 : 0, -1, 0); }
+/* mlp_lopt's hidden activation (lopt.h's lopt_act: the value and its derivative). */
+static int t_act(tape *t, int a, int act)
+{
+    double d, y = lopt_act(act, V(t, a), &d);
+    return t_push(t, y, a, d, -1, 0);
+}
 static int t_clip(tape *t, int a, double c)
 {
     double v = V(t, a);
@@ -147,6 +152,7 @@ typedef struct rec {
     size_t            n;
     const opt_config *oc;
     int               mup_base;   /* mlp_lopt: cfg->mup_base (lopt_mup_mult) */
+    int               act;        /* mlp_lopt: cfg->act (LOPT_ACT_*) */
     /* mlp_lopt */
     tacc *acc;
     int  *accmem;
@@ -336,13 +342,13 @@ static void mlp_rec_step(rec *r, int64_t t, const int *gn, const int *pk, int *p
             for (int u = 0; u < H; u++) {
                 int s = bias0[u];
                 for (int j = 0; j < LOPT_NFEAT; j++) s = t_add(T, s, t_mul(T, W0[(size_t)u * IN + j], x[j]));
-                h[u] = t_relu(T, s);
+                h[u] = t_act(T, s, r->act);
             }
             for (int l = 1; l < D; l++) {
                 for (int u = 0; u < H; u++) {
                     int s = bl[l][u];
                     for (int j = 0; j < H; j++) s = t_add(T, s, t_mul(T, Wl[l][(size_t)u * H + j], h[j]));
-                    h2[u] = t_relu(T, s);
+                    h2[u] = t_act(T, s, r->act);
                 }
                 memcpy(h, h2, (size_t)H * sizeof(int));
             }
@@ -683,6 +689,7 @@ int meta_unroll_grad(const meta_config *cfg, const float *theta, int task_index,
     R.lay = &tk->lay; R.n = n;
     R.oc = &oc;
     R.mup_base = cfg->mup_base;
+    R.act = cfg->act;
     rc = ops->init(&R);
     if (!rc) rc = T.err;
     if (rc) goto out;

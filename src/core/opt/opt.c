@@ -76,6 +76,30 @@ int opt_hparam_index(const opt_vtbl *vt, const char *name)
     return -1;
 }
 
+const char *const *opt_hparam_values(const opt_vtbl *vt, int i)
+{
+    const hparam_def *def = vt ? opt_hparam_at(vt, i) : NULL;
+    for (const hparam_enum *e = def && i >= HP_COMMON_COUNT ? vt->enums : NULL; e && e->name; e++)
+        if (strcmp(e->name, def->name) == 0) return e->values;
+    return NULL;
+}
+
+const char *opt_hparam_value_name(const opt_vtbl *vt, int i, double v)
+{
+    const char *const *names = opt_hparam_values(vt, i);
+    for (int k = 0; names && names[k]; k++)
+        if (v == (double)k) return names[k];
+    return NULL;
+}
+
+int opt_hparam_value_index(const opt_vtbl *vt, int i, const char *name)
+{
+    const char *const *names = opt_hparam_values(vt, i);
+    for (int k = 0; names && name && names[k]; k++)
+        if (strcmp(names[k], name) == 0) return k;
+    return -1;
+}
+
 int opt_hparam_check(const hparam_def *def, double v)
 {
     if (!isfinite(v)) return ERR_NON_FINITE;

@@ -38,6 +38,15 @@ typedef struct hparam_def {
     const char *help;
 } hparam_def;
 
+/* An optimizer's own hyperparameter whose values are names (mlp_lopt's
+ * activation): opt_config.hp holds the index into values (an integer
+ * hyperparameter with bounds [0, count − 1]); the API reads and writes the
+ * name (spec.c, GET /v1/optimizers). */
+typedef struct hparam_enum {
+    const char        *name;     /* the hyperparameter */
+    const char *const *values;   /* NULL-terminated */
+} hparam_enum;
+
 typedef struct opt opt;
 
 /* Values of every hyperparameter of one optimizer, in the order of
@@ -77,6 +86,7 @@ typedef struct opt_vtbl {
     const char *weights_arch;
     const hparam_def *hparams;               /* own hyperparameters (after the common ones) */
     int         nhparams;
+    const hparam_enum *enums;                /* optional: which of them take names; {NULL}-ended */
     /* Allocates state for `lay`; hp[] is the full vector (common + own). */
     int  (*init)(opt *o, const opt_config *cfg, const layout *lay);
     /* Writes update[i] for every parameter from grads (already clipped) at
@@ -161,6 +171,13 @@ const hparam_def *opt_hparam_at(const opt_vtbl *vt, int i);
 int               opt_hparam_count(const opt_vtbl *vt);
 /* Index of hyperparameter `name` of `vt`, or -1. */
 int               opt_hparam_index(const opt_vtbl *vt, const char *name);
+/* The names hyperparameter i of `vt` takes (hparam_enum, NULL-terminated),
+ * or NULL for a numeric one. */
+const char *const *opt_hparam_values(const opt_vtbl *vt, int i);
+/* For such a hyperparameter: the name of value v, NULL when v is not an
+ * index of one; and the index of `name` (-1 when it is none of them). */
+const char       *opt_hparam_value_name(const opt_vtbl *vt, int i, double v);
+int               opt_hparam_value_index(const opt_vtbl *vt, int i, const char *name);
 /* Checks `v` against the bounds of `def`: 0 or ERR_OUT_OF_RANGE / ERR_NON_FINITE. */
 int               opt_hparam_check(const hparam_def *def, double v);
 

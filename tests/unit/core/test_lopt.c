@@ -310,12 +310,16 @@ static void odd_layout(layout *lay)
     assert_int_equal(layout_init(lay, 3, names, ndims, (const int64_t (*)[LAYOUT_MAX_DIMS])shapes, 100000), 0);
 }
 
+/* mlp_lopt's activation for make_opt_hd (and so run_pair): LOPT_ACT_*. */
+static int g_act = LOPT_ACT_RELU;
+
 static void make_opt_hd(opt *o, const char *name, const layout *lay, int hidden, int depth)
 {
     opt_config cfg;
     assert_int_equal(opt_config_defaults(&cfg, name), 0);
     assert_int_equal(opt_config_set(&cfg, "hidden", hidden), 0);
     assert_int_equal(opt_config_set(&cfg, "depth", depth), 0);
+    if (strcmp(name, "mlp_lopt") == 0) assert_int_equal(opt_config_set(&cfg, "activation", g_act), 0);
     cfg.weights = LOPT_WEIGHTS_DEFAULT;
     assert_int_equal(opt_init(o, &cfg, lay), 0);
 }
@@ -389,6 +393,153 @@ static void test_mlp_fast_path_matches_reference(void **st)
         }
 }
 
+/* Under gelu and swish the fast kernel (x/(1 + e^{−z}) through its vexp)
+ * equals the reference (lopt_act in double, rounded) over 6 steps, widths
+ * 8 and 16, depths 1 to 3: within 1e-4 relative at depth 1 and 5e-4 deeper,
+ * the bounds the relu path meets; and the SSE2 and AVX2 builds agree bit
+ * for bit. */
+static void test_mlp_fast_path_matches_reference_under_gelu_and_swish(void **st)
+{
+    (void)st;
+    for (g_act = LOPT_ACT_GELU; g_act <= LOPT_ACT_SWISH; g_act++) {
+        for (int depth = 1; depth <= 3; depth++)
+            for (int hidden = 8; hidden <= 16; hidden *= 2) {
+                double e = run_pair("mlp_lopt", hidden, depth, &lopt_mlp_kernel, LOPT_KERNEL_FAST,
+                                    LOPT_KERNEL_LOOP, 0, 6, 1e-3, 0);
+                printf("mlp_lopt %s fast vs loop, H %d depth %d: max rel err %.2e\n", lopt_act_name(g_act),
+                       hidden, depth, e);
+                assert_true(e < (depth == 1 ? 1e-4 : 5e-4));
+            }
+        run_pair("mlp_lopt", 8, 1, &lopt_mlp_kernel, LOPT_KERNEL_FAST, LOPT_KERNEL_FAST, 1, 4, 1e-3, 1);
+        run_pair("mlp_lopt", 8, 2, &lopt_mlp_kernel, LOPT_KERNEL_FAST, LOPT_KERNEL_FAST, 1, 4, 1e-3, 1);
+    }
+    g_act = LOPT_ACT_RELU;
+}
+
+/* lopt_act's derivative against central differences in double (h = 1e-5,
+ * |error| < 1e-8 + 1e-8·|d|; relu away from its kink), over x in
+ * [−8, 8]; and act(x) − act(−x) = x within 1e-14·max(1, |x|), the identity
+ * the untrained default's carry units rest on (lopt_mlp.c). */
+static void test_activation_derivatives_and_odd_part(void **st)
+{
+    (void)st;
+    const double h = 1e-5;
+    for (int act = 0; act < LOPT_ACT_COUNT; act++) {
+        double worst = 0, worst_odd = 0;
+        for (double x = -8.0; x <= 8.0; x += 0.0137) {
+            double d, y = lopt_act(act, x, &d);
+            double odd = fabs(y - lopt_act(act, -x, NULL) - x) / fmax(1.0, fabs(x));
+            if (odd > worst_odd) worst_odd = odd;
+            if (act == LOPT_ACT_RELU && fabs(x) < 2 * h) continue;
+            double fd = (lopt_act(act, x + h, NULL) - lopt_act(act, x - h, NULL)) / (2 * h);
+            double e = fabs(d - fd) / (1.0 + fabs(d));
+            if (e > worst) worst = e;
+        }
+        printf("%s: derivative vs central differences %.2e, odd-part identity %.2e\n", lopt_act_name(act), worst,
+               worst_odd);
+        assert_true(worst < 1e-8);
+        assert_true(worst_odd < 1e-14);
+    }
+    /* relu in float is bit for bit x > 0 ? x : 0 (NaN, −0 and −x give +0) */
+    const float xs[] = {1.5f, -2.0f, -0.0f, 0.0f, 1e-40f, NAN, INFINITY, -INFINITY};
+    for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++) {
+        float want = xs[i] > 0 ? xs[i] : 0, got = (float)lopt_act(LOPT_ACT_RELU, xs[i], NULL);
+        assert_memory_equal(&got, &want, sizeof got);
+    }
+    assert_string_equal(lopt_act_name(LOPT_ACT_SWISH), "swish");
+    assert_int_equal(lopt_act_from_name("gelu"), LOPT_ACT_GELU);
+    assert_int_equal(lopt_act_from_name("GELU"), -1);
+    assert_int_equal(lopt_act_from_name(NULL), -1);
+    assert_null(lopt_act_name(LOPT_ACT_COUNT));
+}
+
+/* The untrained default is the same rule under every activation: over 3
+ * steps on the test layout, at depths 1 to 3, gelu's and swish's updates
+ * equal relu's within 2% of the step size 1e-3 (the carry units give
+ * exactly the normalised Adam direction under each; only the small random
+ * weights, std 0.01/√fan_in, see a different activation).  And the record
+ * carries the activation. */
+static void test_mlp_untrained_default_same_rule_under_every_activation(void **st)
+{
+    (void)st;
+    layout lay;
+    test_layout(&lay);
+    size_t n = lay.n;
+    float *p[LOPT_ACT_COUNT], *u[LOPT_ACT_COUNT], *g = malloc(n * sizeof(float));
+    for (int depth = 1; depth <= 3; depth++) {
+        opt o[LOPT_ACT_COUNT];
+        for (g_act = 0; g_act < LOPT_ACT_COUNT; g_act++) {
+            make_opt_hd(&o[g_act], "mlp_lopt", &lay, 8, depth);
+            assert_int_equal(lopt_opt_weights(&o[g_act])->act, g_act);
+            p[g_act] = calloc(n, sizeof(float));
+            u[g_act] = malloc(n * sizeof(float));
+        }
+        g_act = LOPT_ACT_RELU;
+        rng r;
+        rng_seed(&r, 5 + (uint64_t)depth);
+        double worst = 0;
+        for (int t = 0; t < 3; t++) {
+            rng_normal_fill(&r, g, n, 0, 1);
+            for (int a = 0; a < LOPT_ACT_COUNT; a++) assert_int_equal(opt_step(&o[a], p[a], g, u[a], NULL), 0);
+            for (int a = 1; a < LOPT_ACT_COUNT; a++)
+                for (size_t i = 0; i < n; i++) worst = fmax(worst, fabs((double)u[a][i] - u[0][i]) / 1e-3);
+        }
+        printf("untrained mlp_lopt depth %d: gelu/swish vs relu, max |du| / 1e-3 = %.2e\n", depth, worst);
+        assert_true(worst < 2e-2);
+        for (int a = 0; a < LOPT_ACT_COUNT; a++) { opt_deinit(&o[a]); free(p[a]); free(u[a]); }
+    }
+    free(g);
+    layout_deinit(&lay);
+}
+
+/* A record's activation: saved in the depth word's bits 12..14 and loaded
+ * back (theta unchanged); relu records keep the old depth word bit for bit;
+ * an activation on another architecture is refused at init and corrupt in
+ * a blob; an unknown activation is corrupt. */
+static void test_activation_record_roundtrip(void **st)
+{
+    (void)st;
+    lopt_weights w, back, relu;
+    assert_int_equal(lopt_weights_init_default_act(&w, LOPT_ARCH_MLP, 8, 2, LOPT_ACT_SWISH, 5), 0);
+    assert_int_equal(lopt_weights_init_default(&relu, LOPT_ARCH_MLP, 8, 2, 5), 0);
+    assert_int_equal(w.act, LOPT_ACT_SWISH);
+    assert_int_equal(relu.act, LOPT_ACT_RELU);
+    uint8_t *blob, *rblob;
+    size_t len, rlen;
+    assert_int_equal(lopt_weights_save(&w, &blob, &len), 0);
+    assert_int_equal(lopt_weights_save(&relu, &rblob, &rlen), 0);
+    assert_int_equal(len, rlen);
+    assert_int_equal(lopt_weights_load(&back, blob, len), 0);
+    assert_int_equal(back.act, LOPT_ACT_SWISH);
+    assert_int_equal(back.depth, 2);
+    assert_memory_equal(back.theta, w.theta, w.ntheta * sizeof(float));
+    lopt_weights_deinit(&back);
+    assert_int_equal(lopt_weights_load(&back, rblob, rlen), 0);
+    assert_int_equal(back.act, LOPT_ACT_RELU);
+    lopt_weights_deinit(&back);
+    free(blob); free(rblob);
+    /* an unknown activation (3) in the bits: corrupt */
+    w.act = 3;
+    assert_int_equal(lopt_weights_save(&w, &blob, &len), 0);
+    assert_int_equal(lopt_weights_load(&back, blob, len), ERR_CORRUPT);
+    free(blob);
+    lopt_weights_deinit(&w);
+    lopt_weights_deinit(&relu);
+    /* no activation but relu on the other architectures, nor out of range */
+    assert_int_equal(lopt_weights_init_default_act(&w, LOPT_ARCH_LSTM, 4, 1, LOPT_ACT_GELU, 1), ERR_INVALID_ARGUMENT);
+    assert_int_equal(lopt_weights_init_default_act(&w, LOPT_ARCH_MLP, 4, 1, LOPT_ACT_COUNT, 1), ERR_INVALID_ARGUMENT);
+    assert_int_equal(lopt_weights_init_default_act(&w, LOPT_ARCH_MLP, 4, 1, -1, 1), ERR_INVALID_ARGUMENT);
+    /* the record fixes it, as its shape: optirsd eval refuses to set it on one */
+    assert_int_equal(lopt_shape_hp("mlp_lopt", "activation"), 1);
+    assert_int_equal(lopt_shape_hp("lstm_lopt", "activation"), 0);
+    assert_int_equal(lopt_weights_init_default_act(&w, LOPT_ARCH_LSTM, 4, 1, LOPT_ACT_RELU, 1), 0);
+    w.act = LOPT_ACT_GELU;   /* as a forged blob would carry it */
+    assert_int_equal(lopt_weights_save(&w, &blob, &len), 0);
+    assert_int_equal(lopt_weights_load(&back, blob, len), ERR_CORRUPT);
+    free(blob);
+    lopt_weights_deinit(&w);
+}
+
 /* The AVX2 and the baseline SSE2 builds of the fast kernels give the same
  * updates bit for bit (mlp_lopt and lstm_lopt; trivially true on a CPU
  * without AVX2, where both runs take the SSE2 path). */
@@ -414,10 +565,12 @@ static void test_lstm_fast_path_matches_reference(void **st)
     }
 }
 
-/* The sgemm kernel equals the plain per-parameter loop within 1e-4 relative. */
+/* The sgemm kernel equals the plain per-parameter loop within 1e-4 relative,
+ * under every activation. */
 static void test_mlp_blas_kernel_matches_loop(void **st)
 {
     (void)st;
+    for (int act = 0; act < LOPT_ACT_COUNT; act++)
     for (int depth = 1; depth <= 3; depth++) {
         int H = 16;
         size_t cnt = 200, ld = 256;
@@ -430,8 +583,8 @@ static void test_mlp_blas_kernel_matches_loop(void **st)
         rng_normal_fill(&r, theta, nt, 0, 0.5f);
         rng_normal_fill(&r, x, LOPT_NFEAT * ld, 0, 1);
         rng_normal_fill(&r, bias, 16, 0, 0.5f);
-        lopt_mlp_net_loop(theta, H, depth, bias, x, ld, cnt, work, r0, r1);
-        lopt_mlp_net_blas(theta, H, depth, bias, x, ld, cnt, work, o0, o1);
+        lopt_mlp_net_loop(theta, H, depth, act, bias, x, ld, cnt, work, r0, r1);
+        lopt_mlp_net_blas(theta, H, depth, act, bias, x, ld, cnt, work, o0, o1);
         for (size_t k = 0; k < cnt; k++) {
             assert_true(fabsf(o0[k] - r0[k]) <= 1e-4f * fmaxf(1.0f, fabsf(r0[k])));
             assert_true(fabsf(o1[k] - r1[k]) <= 1e-4f * fmaxf(1.0f, fabsf(r1[k])));
@@ -483,6 +636,14 @@ static void test_mlp_default_is_small_adam_like_step_and_descends(void **st)
     free(x); free(gr); free(up);
 }
 
+/* make_opt, but mlp_lopt at g_act (depth 2 when not relu: the deeper
+ * default init too). */
+static void make_opt_act(opt *o, const char *name, const layout *lay)
+{
+    if (strcmp(name, "mlp_lopt") == 0 && g_act != LOPT_ACT_RELU) make_opt_hd(o, name, lay, 8, 2);
+    else make_opt(o, name, lay);
+}
+
 /* Run 5 steps, save, run 4 more; a fresh optimizer loaded from the save
  * must reproduce those 4 updates bit for bit. */
 static void check_save_load_bitwise(const char *name)
@@ -491,7 +652,7 @@ static void check_save_load_bitwise(const char *name)
     test_layout(&lay);
     size_t n = lay.n;
     opt a, b;
-    make_opt(&a, name, &lay);
+    make_opt_act(&a, name, &lay);
     float *p = calloc(n, sizeof(float)), *g = malloc(n * sizeof(float)), *u = malloc(n * sizeof(float));
     float *pb = malloc(n * sizeof(float)), *ua = malloc(4 * n * sizeof(float));
     rng r;
@@ -509,7 +670,7 @@ static void check_save_load_bitwise(const char *name)
         rng_normal_fill(&r, g, n, 0, 1);
         assert_int_equal(opt_step(&a, p, g, ua + (size_t)t * n, NULL), 0);
     }
-    make_opt(&b, name, &lay);
+    make_opt_act(&b, name, &lay);
     lopt_opt_weights(&b)->theta[1] += 1.0f;      /* the blob's theta must win */
     assert_int_equal(opt_load(&b, blob, len), 0);
     for (int t = 0; t < 4; t++) {
@@ -527,6 +688,13 @@ static void check_save_load_bitwise(const char *name)
 }
 
 static void test_mlp_lopt_state_roundtrips_bitwise(void **st) { (void)st; check_save_load_bitwise("mlp_lopt"); }
+/* A gelu and a swish session (depth 2) restart from their snapshot bit for bit. */
+static void test_mlp_lopt_state_roundtrips_bitwise_under_gelu_and_swish(void **st)
+{
+    (void)st;
+    for (g_act = LOPT_ACT_GELU; g_act <= LOPT_ACT_SWISH; g_act++) check_save_load_bitwise("mlp_lopt");
+    g_act = LOPT_ACT_RELU;
+}
 static void test_lstm_lopt_state_roundtrips_bitwise(void **st) { (void)st; check_save_load_bitwise("lstm_lopt"); }
 static void test_nn_adam_state_roundtrips_bitwise(void **st) { (void)st; check_save_load_bitwise("nn_adam"); }
 static void test_attn_lopt_state_roundtrips_bitwise(void **st) { (void)st; check_save_load_bitwise("attn_lopt"); }
@@ -1109,6 +1277,11 @@ int main(void)
         cmocka_unit_test(test_mlp_fast_path_matches_reference),
         cmocka_unit_test(test_lstm_fast_path_matches_reference),
         cmocka_unit_test(test_fast_kernels_same_bits_on_every_isa),
+        cmocka_unit_test(test_mlp_fast_path_matches_reference_under_gelu_and_swish),
+        cmocka_unit_test(test_activation_derivatives_and_odd_part),
+        cmocka_unit_test(test_mlp_untrained_default_same_rule_under_every_activation),
+        cmocka_unit_test(test_activation_record_roundtrip),
+        cmocka_unit_test(test_mlp_lopt_state_roundtrips_bitwise_under_gelu_and_swish),
         cmocka_unit_test(test_mlp_default_is_small_adam_like_step_and_descends),
         cmocka_unit_test(test_mlp_lopt_state_roundtrips_bitwise),
         cmocka_unit_test(test_lstm_lopt_state_roundtrips_bitwise),

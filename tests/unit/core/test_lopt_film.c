@@ -183,7 +183,7 @@ static void test_fold_equals_unfolded_forward(void **st)
                 for (int t = 0; t < LOPT_NTIME; t++) z += W0[(size_t)i * LOPT_MLP_IN + LOPT_NFEAT + (size_t)t] * tf[t];
                 bias0[i] = z;
             }
-            lopt_mlp_net_loop(thf, H, depth, bias0, x, ld, cnt, work, o0, o1);
+            lopt_mlp_net_loop(thf, H, depth, LOPT_ACT_RELU, bias0, x, ld, cnt, work, o0, o1);
             for (size_t k = 0; k < cnt; k++) {
                 float xk[LOPT_NFEAT], e0, e1;
                 for (int f = 0; f < LOPT_NFEAT; f++) xk[f] = x[(size_t)f * ld + k];

@@ -272,6 +272,26 @@ static void test_robustness_keys(void **st)
     assert_int_equal(set(&sp, "optimizer", "lstm_lopt", msg), 0);
     assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(msg, "mup_base"));
+    /* the activation: a name, mlp_lopt only (TBPTT records it too), written back only when not relu */
+    meta_spec_defaults(&sp);
+    assert_int_equal(set(&sp, "activation", "tanh", msg), ERR_OUT_OF_RANGE);
+    assert_non_null(strstr(msg, "relu, gelu or swish"));
+    assert_int_equal(set(&sp, "activation", "swish", msg), 0);
+    assert_int_equal(sp.mc.act, LOPT_ACT_SWISH);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    assert_int_equal(set(&sp, "estimator", "tbptt", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    cJSON *aj = meta_spec_to_json(&sp);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(aj, "activation")->valuestring, "swish");
+    cJSON_Delete(aj);
+    assert_int_equal(set(&sp, "estimator", "pes", msg), 0);
+    assert_int_equal(set(&sp, "optimizer", "lstm_lopt", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "activation swish works with mlp_lopt only"));
+    meta_spec_defaults(&sp);
+    aj = meta_spec_to_json(&sp);
+    assert_null(cJSON_GetObjectItemCaseSensitive(aj, "activation"));
+    cJSON_Delete(aj);
     /* the inner mlp_lopt's hold: unset = the optimizer's default; 0/1; mlp_lopt only */
     meta_spec_defaults(&sp);
     assert_int_equal(sp.mc.hold_zero_grad, -1);

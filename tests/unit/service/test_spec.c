@@ -634,6 +634,37 @@ static void test_spec_to_json_roundtrips_through_restoring_parse(void **unused)
     spec_deinit(&sp);
 }
 
+/* mlp_lopt's activation: a name (relu, gelu, swish), stored as its index
+ * and written back as the name (so a restored session parses it again);
+ * anything else — another name, another case, a number, null — is
+ * ERR_OUT_OF_RANGE naming the allowed values. */
+static void test_spec_named_hyperparameter_activation(void **unused)
+{
+    (void)unused;
+    spec sp;
+    const char *body = "{\"optimizer\":\"mlp_lopt\",\"weights\":\"@default\",\"hyperparams\":{\"activation\":\"gelu\"},"
+                       "\"tensors\":[{\"shape\":[2]}]}";
+    expect_ok(&sp, body);
+    assert_true(hp_of(&sp, "activation") == 1);
+    cJSON *j = spec_to_json(&sp);
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "hyperparams"), "activation");
+    assert_true(cJSON_IsString(a));
+    assert_string_equal(a->valuestring, "gelu");
+    cJSON_Delete(j);
+    spec_deinit(&sp);
+    roundtrip(body);
+    const char *bad[] = {"\"tanh\"", "\"GELU\"", "2", "null", "\"\"", "[\"relu\"]"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char b[256];
+        snprintf(b, sizeof b, "{\"optimizer\":\"mlp_lopt\",\"hyperparams\":{\"activation\":%s},"
+                 "\"tensors\":[{\"shape\":[2]}]}", bad[i]);
+        expect_err(b, ERR_OUT_OF_RANGE, "one of relu, gelu, swish");
+    }
+    /* another optimizer has no such hyperparameter */
+    expect_err("{\"optimizer\":\"lstm_lopt\",\"hyperparams\":{\"activation\":1},\"tensors\":[{\"shape\":[2]}]}",
+               ERR_UNKNOWN_HYPERPARAM, "activation");
+}
+
 static void test_spec_domain_words_types_and_optimizers(void **unused)
 {
     (void)unused;
@@ -781,6 +812,7 @@ int main(void)
         cmocka_unit_test(test_spec_required_fields_and_body_shape),
         cmocka_unit_test(test_spec_unknown_optimizer_field_and_hyperparameter),
         cmocka_unit_test(test_spec_hyperparameter_bounds),
+        cmocka_unit_test(test_spec_named_hyperparameter_activation),
         cmocka_unit_test(test_spec_schedules_and_total_steps),
         cmocka_unit_test(test_spec_empty_schedule_name_is_refused),
         cmocka_unit_test(test_spec_combinations_that_would_do_nothing_are_refused),
