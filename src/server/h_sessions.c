@@ -169,6 +169,8 @@ static void h_sessions_create_once(req *r)
         http_resp_error(r, rc, "tenant \"%s\" is at its quota (--tenant-max-sessions %lld, --tenant-max-params %lld)",
                         r->who.tenant, (long long)r->app->cfg.tenant_max_sessions,
                         (long long)r->app->cfg.tenant_max_params);
+    else if (rc && why[0])   /* the service's reason (e.g. a shape its weights record fixes) */
+        http_resp_error(r, rc, "%s", why);
     else if (rc == ERR_OUT_OF_RANGE)
         http_resp_error(r, rc,
                         "the hyperparameters do not fit together (e.g. nesterov needs momentum > 0 and dampening 0)");

@@ -12,6 +12,7 @@
 #include <sys/random.h>
 
 #include "errors.h"
+#include "lopt.h"
 #include "meta_weights.h"
 
 /* Copies the described fields to s->info.  Called with s->mu held, or
@@ -176,6 +177,7 @@ static int session_build(sessions *reg, spec *sp, session **out)
         meta_weights_lock();
         rc = opt_init(&s->o, &s->sp.ocfg, &s->sp.lay);
         meta_weights_unlock();
+        if (!rc) lopt_shape_to_config(&s->o, &s->sp.ocfg);   /* describe the shape that runs */
         if (!rc && s->sp.adapt.lr != ADAPT_LR_NONE && (rc = adapt_init(&s->ad, &s->sp.adapt, &s->o)) != 0)
             opt_deinit(&s->o);
         if (!rc && s->sp.learner.enabled && (rc = online_es_init(&s->es, &s->sp.learner, &s->sp.lay)) != 0) {
@@ -366,6 +368,39 @@ static int import_state(session *s, const void *blob, size_t len, int64_t step, 
     return 0;
 }
 
+/* A learned optimizer on a weights record (one the session names, or the
+ * optimizer's default record when it names none) runs the record's shape:
+ * width, depth, attn_lopt's heads and sequence length, mlp_lopt's
+ * activation.  session_build wrote that shape into the session's
+ * hyperparameters; `asked` holds them as the request gave them.  One the
+ * request set away from its default to another value than runs would be
+ * ignored: ERR_INVALID_ARGUMENT with the reason.  (A request may repeat the
+ * record's value, as a session's description does.) */
+static int check_shape_asked(const session *s, const double *asked, char *msg, size_t msgcap)
+{
+    const opt_vtbl *vt = opt_find(s->sp.ocfg.name);
+    for (int i = 0; vt && vt->weights_arch && i < opt_hparam_count(vt); i++) {
+        const hparam_def *def = opt_hparam_at(vt, i);
+        double runs = s->sp.ocfg.hp[i];
+        if (!def || !lopt_shape_hp(vt->name, def->name) || asked[i] == def->def || asked[i] == runs) continue;
+        const char *const *names = opt_hparam_values(vt, i);
+        char a[32], r[32];
+        snprintf(a, sizeof a, "%g", asked[i]);
+        snprintf(r, sizeof r, "%g", runs);
+        if (names) {   /* a named hyperparameter holds the index of its name */
+            snprintf(a, sizeof a, "%s", names[(int)asked[i]]);
+            snprintf(r, sizeof r, "%s", names[(int)runs]);
+        }
+        snprintf(msg, msgcap,
+                 "hyperparameter %s = %s would be ignored: the weights record the session runs (%s%s) fixes it at %s; "
+                 "drop it, or give \"weights\": \"%s\" for an untrained network of that shape",
+                 def->name, a, s->sp.weights[0] ? "" : "the default record of ",
+                 s->sp.weights[0] ? s->sp.weights : vt->weights_arch, r, LOPT_WEIGHTS_DEFAULT);
+        return ERR_INVALID_ARGUMENT;
+    }
+    return 0;
+}
+
 /* sessions_create, and sessions_import when blob is not NULL. */
 static int create_session(sessions *reg, spec *sp, const void *blob, size_t blob_len, int64_t step, session **out,
                           char *msg, size_t msgcap, uint64_t *needed)
@@ -384,6 +419,8 @@ static int create_session(sessions *reg, spec *sp, const void *blob, size_t blob
     }
     uint64_t in_use = 0;
     session *s;
+    double asked[OPT_MAX_HP];
+    memcpy(asked, sp->ocfg.hp, sizeof asked);
     rc = build_reserved(reg, sp, &sb, 0, &in_use, &s);
     if (rc == ERR_MEMORY_BUDGET) {
         uint64_t lim = budget_limit(reg->budget);
@@ -393,7 +430,8 @@ static int create_session(sessions *reg, spec *sp, const void *blob, size_t blob
                  (unsigned long long)(in_use < lim ? lim - in_use : 0));
     }
     if (rc) return rc;
-    if (blob && (rc = import_state(s, blob, blob_len, step, msg, msgcap)) != 0) {
+    if ((rc = check_shape_asked(s, asked, msg, msgcap)) != 0 ||
+        (blob && (rc = import_state(s, blob, blob_len, step, msg, msgcap)) != 0)) {
         session_free(s);
         return rc;
     }

@@ -95,9 +95,18 @@ def test_meta_job_es_and_refusals(daemon):
     assert st == 201, s
     st, _, first = daemon.step_binary(s["id"], 1, grads(1))
     assert st == 200
-    # the record decides width, heads and S: the session's own hyperparameters are not read
+    # the record decides width, depth, heads and S, and the session shows them
+    assert {k: s["hyperparams"][k] for k in ("hidden_size", "num_layers", "num_heads", "sequence_length")} == \
+        {"hidden_size": 8, "num_layers": 1, "num_heads": 4, "sequence_length": 2}, s["hyperparams"]
+    # other values would be ignored: refused, and nothing is created; the record's own are accepted
+    before = daemon.json("GET", "/v1/sessions")[1]["sessions"]
+    st, err = daemon.json("POST", "/v1/sessions", {"optimizer": "attn_lopt", "weights": "tiny-attn", "tensors": T,
+                                                   "hyperparams": {"num_heads": 3, "hidden_size": 9}})
+    assert st == 400 and err["error"]["code"] == "invalid_argument", err
+    assert "hidden_size = 9 would be ignored" in err["error"]["message"] and "fixes it at 8" in err["error"]["message"]
+    assert daemon.json("GET", "/v1/sessions")[1]["sessions"] == before
     st, s2 = daemon.json("POST", "/v1/sessions", {"optimizer": "attn_lopt", "weights": "tiny-attn", "tensors": T,
-                                                  "hyperparams": {"num_heads": 3, "hidden_size": 9}})
+                                                  "hyperparams": s["hyperparams"]})
     assert st == 201, s2
     st, _, again = daemon.step_binary(s2["id"], 1, grads(1))
     assert st == 200 and again == first

@@ -2,8 +2,8 @@
 /v1/optimizers lists `activation` with its names; a session on the default
 weights ("@default") with activation gelu steps, and GET shows the name;
 a bad value is 400 out_of_range and creates nothing; a record carries its
-activation (the record's wins over the hyperparameter, as its width and
-depth do); a meta-training job takes `activation` for mlp_lopt only; and
+activation (a session on it shows the record's; another value asked for is
+refused, as another width or depth is); a meta-training job takes `activation` for mlp_lopt only; and
 an architecture search with an activation axis runs and its provenance
 lists each mlp_lopt candidate's activation."""
 import math
@@ -79,12 +79,20 @@ def test_meta_job_record_carries_the_activation(daemon):
     assert rec["provenance"]["config"]["activation"] == "swish"
     st, rec = daemon.json("GET", "/v1/weights/lstm_lopt")   # other families name none
     assert st == 200 and "activation" not in rec["architecture"], rec
-    # the record decides: a session asking for relu on it runs swish, as one asking for nothing does
+    # the record decides, and the session shows what runs: swish
     a = daemon.create(optimizer="mlp_lopt", weights="tiny-swish", tensors=T)
+    assert a["hyperparams"]["activation"] == "swish" and a["hyperparams"]["depth"] == 2, a["hyperparams"]
+    # relu is the default, so asking for it is asking for nothing; gelu would be ignored: refused
     b = daemon.create(optimizer="mlp_lopt", weights="tiny-swish", tensors=T, hyperparams={"activation": "relu"})
+    assert b["hyperparams"]["activation"] == "swish"
     ua = daemon.step_binary(a["id"], 1, grads(1))[2]
     ub = daemon.step_binary(b["id"], 1, grads(1))[2]
     assert ua == ub
+    st, err = daemon.json("POST", "/v1/sessions", {"optimizer": "mlp_lopt", "weights": "tiny-swish", "tensors": T,
+                                                   "hyperparams": {"activation": "gelu"}})
+    assert st == 400 and err["error"]["code"] == "invalid_argument", err
+    assert "activation = gelu would be ignored" in err["error"]["message"], err
+    assert "fixes it at swish" in err["error"]["message"], err
     st, err = daemon.json("POST", "/v1/meta/jobs", dict(body, name="tiny-lstm-gelu", optimizer="lstm_lopt",
                                                        activation="gelu"))
     assert st == 400 and err["error"]["code"] == "invalid_argument" and "mlp_lopt only" in err["error"]["message"]

@@ -378,6 +378,22 @@ lopt_weights *lopt_opt_weights(opt *o)
     return (lopt_weights *)o->state;
 }
 
+void lopt_shape_to_config(opt *o, opt_config *cfg)
+{
+    const lopt_weights *w = lopt_opt_weights(o);
+    const lopt_arch *a = w ? lopt_arch_by_vtbl(o->vt) : NULL;
+    if (!a) return;
+    /* Within the hyperparameters' bounds by construction: a record's shape is
+     * range-checked on load, an untrained network's came from cfg. */
+    opt_config_set(cfg, a->hidden_hp ? a->hidden_hp : "hidden", w->hidden);
+    opt_config_set(cfg, a->depth_hp ? a->depth_hp : "depth", w->depth);
+    if (a->heads_hp && w->heads > 0) {
+        opt_config_set(cfg, a->heads_hp, w->heads);
+        opt_config_set(cfg, a->seq_hp, w->seq);
+    }
+    if (a->act_hp) opt_config_set(cfg, a->act_hp, w->act);
+}
+
 double lopt_lr_mult(double lr)
 {
     const hparam_def *c = opt_common_hparams();

@@ -225,6 +225,12 @@ int  lopt_weights_uses_record(const opt_config *cfg, int arch);
  * NULL for another optimizer.  Writing theta (same length) is allowed
  * between steps; the decays etc. are re-read on the next step. */
 lopt_weights *lopt_opt_weights(opt *o);
+/* Writes the shape a learned optimizer `o` runs at — its weights' width and
+ * depth, attn_lopt's heads and sequence length, mlp_lopt's activation (the
+ * record's when it runs one) — into those hyperparameters of cfg, so that a
+ * description of the session shows what runs.  Nothing for another
+ * optimizer. */
+void lopt_shape_to_config(opt *o, opt_config *cfg);
 
 /* Step-size multiplier a learned optimizer applies to its output:
  * lr / (the common table's default lr), so the default lr means 1. */
