@@ -504,8 +504,8 @@ int cli_eval(int argc, char **argv)
         opt_config oc;
         if (lopt_shape_hp(wc.arch, sets.name[k])) {
             /* the record's own shape runs whatever is set: refuse, never ignore */
-            fprintf(stderr, "optirsd eval: %s is fixed by the weights record %s (its shape); meta-train a "
-                            "record with another %s instead\n", sets.name[k], ref, sets.name[k]);
+            fprintf(stderr, "optirsd eval: %s is fixed by the weights record %s (its shape or its init); "
+                            "meta-train a record with another %s instead\n", sets.name[k], ref, sets.name[k]);
             code = 2;
             goto out;
         }

@@ -176,6 +176,8 @@ static int session_build(sessions *reg, spec *sp, session **out)
     if (!rc) {
         meta_weights_lock();
         rc = opt_init(&s->o, &s->sp.ocfg, &s->sp.lay);
+        int arch = lopt_arch_from_name(s->sp.ocfg.name);
+        s->on_record = !rc && arch >= 0 && lopt_weights_uses_record(&s->sp.ocfg, arch);
         meta_weights_unlock();
         if (!rc) lopt_shape_to_config(&s->o, &s->sp.ocfg);   /* describe the shape that runs */
         if (!rc && s->sp.adapt.lr != ADAPT_LR_NONE && (rc = adapt_init(&s->ad, &s->sp.adapt, &s->o)) != 0)
@@ -375,14 +377,26 @@ static int import_state(session *s, const void *blob, size_t len, int64_t step, 
  * hyperparameters; `asked` holds them as the request gave them.  One the
  * request set away from its default to another value than runs would be
  * ignored: ERR_INVALID_ARGUMENT with the reason.  (A request may repeat the
- * record's value, as a session's description does.) */
+ * record's value, as a session's description does.)  So is one that only
+ * the untrained init reads (lopt_init_hp) set away from its default. */
 static int check_shape_asked(const session *s, const double *asked, char *msg, size_t msgcap)
 {
     const opt_vtbl *vt = opt_find(s->sp.ocfg.name);
     for (int i = 0; vt && vt->weights_arch && i < opt_hparam_count(vt); i++) {
         const hparam_def *def = opt_hparam_at(vt, i);
         double runs = s->sp.ocfg.hp[i];
-        if (!def || !lopt_shape_hp(vt->name, def->name) || asked[i] == def->def || asked[i] == runs) continue;
+        if (def && lopt_init_hp(vt->name, def->name) && s->on_record && asked[i] != def->def) {
+            snprintf(msg, msgcap,
+                     "hyperparameter %s = %g would be ignored: it sets the untrained network's initialisation, and "
+                     "the session runs the weights record %s%s, which carries its own; drop it, or give "
+                     "\"weights\": \"%s\"",
+                     def->name, asked[i], s->sp.weights[0] ? "" : "the default record of ",
+                     s->sp.weights[0] ? s->sp.weights : vt->weights_arch, LOPT_WEIGHTS_DEFAULT);
+            return ERR_INVALID_ARGUMENT;
+        }
+        if (!def || !lopt_shape_hp(vt->name, def->name) || lopt_init_hp(vt->name, def->name) ||
+            asked[i] == def->def || asked[i] == runs)
+            continue;
         const char *const *names = opt_hparam_values(vt, i);
         char a[32], r[32];
         snprintf(a, sizeof a, "%g", asked[i]);

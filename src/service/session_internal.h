@@ -31,6 +31,7 @@ struct session {
     spec            sp;            /* config and layout; sp.params is NULL */
     char           *meta_json;     /* normalized description, with id and created_ms */
     opt             o;
+    int             on_record;     /* o (a learned optimizer) runs a weights record, not an untrained init */
     adapt           ad;            /* online lr adaptation; ad.nmult == 0: none */
     online_es       es;            /* online learner (learned optimizers); es.K == 0: none */
     int             es_dirty;      /* feedback changed es since the newest snapshot */

@@ -86,8 +86,14 @@ def test_restart_continues_bit_for_bit(make_daemon):
 
 
 def test_lstm_memory_only_when_asked(daemon):
-    s = daemon.create(optimizer="lstm_lopt", tensors=T, hyperparams={"forget_gate_bias": 2.0})
+    s = daemon.create(optimizer="lstm_lopt", tensors=T, weights="@default", hyperparams={"forget_gate_bias": 2.0})
     assert "memory" not in s
+    # the bias sets the untrained init only: with a record (here the shipped default) it would be ignored
+    st, err = daemon.json("POST", "/v1/sessions", {"optimizer": "lstm_lopt", "tensors": T,
+                                                   "hyperparams": {"forget_gate_bias": 2.0}})
+    assert st == 400 and err["error"]["code"] == "invalid_argument", err
+    assert "forget_gate_bias = 2 would be ignored" in err["error"]["message"], err
+    assert "the default record of lstm_lopt" in err["error"]["message"], err
     m = daemon.create(optimizer="lstm_lopt", tensors=T, hyperparams={"memory_size": 3})
     for k in range(1, 6):
         st, body = daemon.step(m["id"], k, grads(k), loss=loss(k))

@@ -50,10 +50,16 @@ int lopt_shape_hp(const char *optname, const char *hp)
     const lopt_arch *a = lopt_arch_by_name(optname);
     if (!a || !hp) return 0;
     const char *names[] = {a->hidden_hp ? a->hidden_hp : "hidden", a->depth_hp ? a->depth_hp : "depth",
-                           a->heads_hp, a->seq_hp, a->act_hp};
+                           a->heads_hp, a->seq_hp, a->act_hp, a->init_hp};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i] && strcmp(names[i], hp) == 0) return 1;
     return 0;
+}
+
+int lopt_init_hp(const char *optname, const char *hp)
+{
+    const lopt_arch *a = lopt_arch_by_name(optname);
+    return a && hp && a->init_hp && strcmp(a->init_hp, hp) == 0;
 }
 
 size_t lopt_theta_count(int arch, int hidden, int depth)

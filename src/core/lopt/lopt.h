@@ -135,10 +135,15 @@ const char *lopt_arch_name(int arch);
 int         lopt_arch_from_name(const char *optname);
 /* 1 when hp is a hyperparameter of the learned optimizer `optname` that a
  * weights record fixes (its shape: width and depth, attn_lopt's heads and
- * sequence length, and mlp_lopt's activation), so that setting it cannot
+ * sequence length, and mlp_lopt's activation; and lstm_lopt's
+ * forget_gate_bias, lopt_init_hp), so that setting it cannot
  * change a run on a record; 0 otherwise (also for an optimizer that is not
  * learned). */
 int         lopt_shape_hp(const char *optname, const char *hp);
+/* 1 when hp is one of those that only the untrained default init reads
+ * (lstm_lopt's forget_gate_bias): a record carries its own value, which no
+ * hyperparameter describes. */
+int         lopt_init_hp(const char *optname, const char *hp);
 
 /* Length of theta for (arch, hidden, depth); 0 when they are out of range
  * (hidden in [1, LOPT_MAX_HIDDEN], depth in [1, LOPT_MAX_DEPTH]). */

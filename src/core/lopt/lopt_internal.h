@@ -43,6 +43,9 @@ typedef struct lopt_arch {
      * after theta_default); NULL for the others, which have none. */
     const char *act_hp;
     void (*theta_default_act)(float *theta, int hidden, int depth, int act);
+    /* lstm_lopt: a hyperparameter only the untrained default init reads
+     * (forget_gate_bias); NULL for the others. */
+    const char *init_hp;
 } lopt_arch;
 
 extern const lopt_arch lopt_arch_mlp, lopt_arch_lstm, lopt_arch_nnadam, lopt_arch_attn;

@@ -404,4 +404,5 @@ const lopt_arch lopt_arch_lstm = {
     .theta_count = lopt_lstm_theta_count,
     .theta_default = lopt_lstm_theta_default,
     .legacy_tail = 0,
+    .init_hp = "forget_gate_bias",
 };
