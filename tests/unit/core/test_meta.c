@@ -235,6 +235,30 @@ static double rel_err(const double *a, const double *b, size_t n)
     return sqrt(e / nb);
 }
 
+/* Central differences (h = 1e-2, the float step actually taken) of one
+ * truncation's meta-loss in theta: fd[i] of the float meta_unroll_loss,
+ * fdd[i] of the tape's double loss (meta_unroll_grad in exact mode, its
+ * gradient written to scratch and unused). */
+static void tbptt_central_differences(const meta_config *c, lopt_weights *w, uint64_t s0, double *fd, double *fdd,
+                                      double *scratch)
+{
+    for (size_t i = 0; i < w->ntheta; i++) {
+        float keep = w->theta[i];
+        double lp, lm, dp, dm;
+        w->theta[i] = keep + 1e-2f;
+        double hp = (double)w->theta[i] - keep;
+        assert_int_equal(meta_unroll_loss(c, w->theta, 0, s0, s0, s0 + 1, c->unroll, &lp), 0);
+        assert_int_equal(meta_unroll_grad(c, w->theta, 0, s0, s0, s0 + 1, c->unroll, 1, &dp, scratch), 0);
+        w->theta[i] = keep - 1e-2f;
+        double hm = (double)keep - w->theta[i];
+        assert_int_equal(meta_unroll_loss(c, w->theta, 0, s0, s0, s0 + 1, c->unroll, &lm), 0);
+        assert_int_equal(meta_unroll_grad(c, w->theta, 0, s0, s0, s0 + 1, c->unroll, 1, &dm, scratch), 0);
+        w->theta[i] = keep;
+        fd[i] = (lp - lm) / (hp + hm);
+        fdd[i] = (dp - dm) / (hp + hm);
+    }
+}
+
 /* TBPTT on the fixed quadratic of small_cfg (10 steps), against central
  * differences in double with h = 1e-2 on theta (truncation error measured
  * negligible: 1e-3 gives the same agreement within noise):
@@ -262,21 +286,7 @@ static void test_tbptt_matches_finite_differences(void **st)
     assert_int_equal(meta_unroll_grad(&c, w.theta, 0, s0, s0, s0 + 1, c.unroll, 0, &L, g1), 0);
     assert_int_equal(meta_unroll_loss(&c, w.theta, 0, s0, s0, s0 + 1, c.unroll, &Lf), 0);
     assert_true(fabs(L - Lf) <= 1e-5 * fabs(Lf));
-    for (size_t i = 0; i < nt; i++) {
-        float keep = w.theta[i];
-        double lp, lm, dp, dm;
-        w.theta[i] = keep + 1e-2f;
-        double hp = (double)w.theta[i] - keep;
-        assert_int_equal(meta_unroll_loss(&c, w.theta, 0, s0, s0, s0 + 1, c.unroll, &lp), 0);
-        assert_int_equal(meta_unroll_grad(&c, w.theta, 0, s0, s0, s0 + 1, c.unroll, 1, &dp, scratch), 0);
-        w.theta[i] = keep - 1e-2f;
-        double hm = (double)keep - w.theta[i];
-        assert_int_equal(meta_unroll_loss(&c, w.theta, 0, s0, s0, s0 + 1, c.unroll, &lm), 0);
-        assert_int_equal(meta_unroll_grad(&c, w.theta, 0, s0, s0, s0 + 1, c.unroll, 1, &dm, scratch), 0);
-        w.theta[i] = keep;
-        fd[i] = (lp - lm) / (hp + hm);
-        fdd[i] = (dp - dm) / (hp + hm);
-    }
+    tbptt_central_differences(&c, &w, s0, fd, fdd, scratch);
     double e_d = rel_err(g, fdd, nt), e_f = rel_err(g, fd, nt), e_fo = rel_err(g1, g, nt), ratio;
     double cs = cosine(g1, g, nt, &ratio);
     printf("TBPTT exact vs fd(double loss) %.2e, vs fd(float loss) %.2e; first order vs exact %.2e "
@@ -314,21 +324,7 @@ static void test_tbptt_matches_finite_differences_under_gelu_and_swish(void **st
             assert_int_equal(meta_unroll_grad(&c, w.theta, 0, s0, s0, s0 + 1, c.unroll, 1, &L, g), 0);
             assert_int_equal(meta_unroll_loss(&c, w.theta, 0, s0, s0, s0 + 1, c.unroll, &Lf), 0);
             assert_true(fabs(L - Lf) <= 1e-5 * fabs(Lf));
-            for (size_t i = 0; i < nt; i++) {
-                float keep = w.theta[i];
-                double lp, lm, dp, dm;
-                w.theta[i] = keep + 1e-2f;
-                double hp = (double)w.theta[i] - keep;
-                assert_int_equal(meta_unroll_loss(&c, w.theta, 0, s0, s0, s0 + 1, c.unroll, &lp), 0);
-                assert_int_equal(meta_unroll_grad(&c, w.theta, 0, s0, s0, s0 + 1, c.unroll, 1, &dp, scratch), 0);
-                w.theta[i] = keep - 1e-2f;
-                double hm = (double)keep - w.theta[i];
-                assert_int_equal(meta_unroll_loss(&c, w.theta, 0, s0, s0, s0 + 1, c.unroll, &lm), 0);
-                assert_int_equal(meta_unroll_grad(&c, w.theta, 0, s0, s0, s0 + 1, c.unroll, 1, &dm, scratch), 0);
-                w.theta[i] = keep;
-                fd[i] = (lp - lm) / (hp + hm);
-                fdd[i] = (dp - dm) / (hp + hm);
-            }
+            tbptt_central_differences(&c, &w, s0, fd, fdd, scratch);
             double e_d = rel_err(g, fdd, nt), e_f = rel_err(g, fd, nt);
             printf("TBPTT %s depth %d: exact vs fd(double loss) %.2e, vs fd(float loss) %.2e\n", lopt_act_name(act),
                    depth, e_d, e_f);
