@@ -195,7 +195,11 @@ def test_concurrent_steps_of_one_session_apply_in_arrival_order(make_daemon):
         st, hdr, _ = rec.answers["s%d" % k]
         assert st == 200, (k, rec.answers["s%d" % k][2][:200])
         assert hdr["x-optirs-step"] == str(k)
-    assert rec.order == ["s1", "s2", "s3", "s4", "params"], rec.order
+    # Each step's answer leaves before the next (heavy) step has run.  The params read is
+    # queued behind step 4, but its answer and step 4's are then written at the same time, so
+    # which the client finishes reading first is up to the scheduler: its header says where
+    # it ran instead.
+    assert [n for n in rec.order if n != "params"] == ["s1", "s2", "s3", "s4"], rec.order
     st, hdr, data = rec.answers["params"]
     assert st == 200 and hdr["x-optirs-step"] == "4" and len(data) == 4 * HEAVY_N
     st, body = d.json("GET", f"/v1/sessions/{h}")
