@@ -22,8 +22,24 @@ int study_bind_spec(study_svc *sv, spec *sp, char *msg, size_t cap)
     if (rc) return rc;
     const opt_vtbl *vt = opt_find(sp->ocfg.name);
     for (const cJSON *p = params->child; !rc && p; p = p->next) {
-        if (!cJSON_IsNumber(p) || !vt || opt_hparam_index(vt, p->string) < 0) continue;   /* the client's */
-        if (opt_config_set(&sp->ocfg, p->string, p->valuedouble) != 0) {
+        int i = vt ? opt_hparam_index(vt, p->string) : -1;
+        if (i < 0) continue;   /* not a hyperparameter of the optimizer: the client's */
+        if (opt_hparam_values(vt, i)) {
+            /* a hyperparameter whose values are names (mlp_lopt's activation): one of them, as a
+             * categorical parameter of the study gives it */
+            int k = cJSON_IsString(p) ? opt_hparam_value_index(vt, i, p->valuestring) : -1;
+            if (k < 0) {
+                snprintf(msg, cap, "trial %s sets hyperparameter %s to a value that is none of its names (a "
+                         "categorical of them, GET /v1/optimizers lists them)", sp->trial, p->string);
+                rc = ERR_INVALID_ARGUMENT;
+            } else opt_config_set(&sp->ocfg, p->string, k);
+            continue;
+        }
+        if (!cJSON_IsNumber(p)) {
+            snprintf(msg, cap, "trial %s sets hyperparameter %s to a value that is not a number", sp->trial,
+                     p->string);
+            rc = ERR_INVALID_ARGUMENT;
+        } else if (opt_config_set(&sp->ocfg, p->string, p->valuedouble) != 0) {
             snprintf(msg, cap, "trial %s sets hyperparameter %s = %g, outside optimizer %s's range", sp->trial,
                      p->string, p->valuedouble, sp->ocfg.name);
             rc = ERR_OUT_OF_RANGE;

@@ -129,3 +129,31 @@ def test_nas_with_an_activation_axis(daemon):
     if best["optimizer"] == "mlp_lopt":
         s = daemon.create(optimizer="mlp_lopt", weights="nas-act", tensors=T)
         assert daemon.step_binary(s["id"], 1, grads(1))[0] == 200
+
+
+def test_study_trial_names_the_activation(daemon):
+    # a categorical of the names reaches a session bound to the trial; a number or another name is
+    # refused (it used to be skipped as "the client's", and the session ran relu)
+    st, study = daemon.json("POST", "/v1/studies", {
+        "name": "act", "direction": "minimize", "sampler": "random", "max_trials": 8, "parallel": 8, "seed": 1,
+        "space": {"activation": {"type": "categorical", "choices": ["relu", "gelu", "swish"]}}})
+    assert st == 201, study
+    seen = set()
+    for _ in range(6):
+        st, t = daemon.json("POST", f"/v1/studies/{study['id']}/trials", {})
+        assert st == 201, t
+        s = daemon.create(optimizer="mlp_lopt", weights="@default", tensors=T, trial=f"{study['id']}/{t['trial']}")
+        assert s["hyperparams"]["activation"] == t["params"]["activation"], (s["hyperparams"], t)
+        seen.add(t["params"]["activation"])
+    assert len(seen) > 1
+    st, num = daemon.json("POST", "/v1/studies", {
+        "name": "act-int", "direction": "minimize", "sampler": "random", "max_trials": 2, "seed": 1,
+        "space": {"activation": {"type": "int", "low": 0, "high": 2}}})
+    assert st == 201, num
+    st, t = daemon.json("POST", f"/v1/studies/{num['id']}/trials", {})
+    before = session_ids(daemon)
+    st, err = daemon.json("POST", "/v1/sessions", {"optimizer": "mlp_lopt", "weights": "@default", "tensors": T,
+                                                   "trial": f"{num['id']}/{t['trial']}"})
+    assert st == 400 and err["error"]["code"] == "invalid_argument", err
+    assert "none of its names" in err["error"]["message"], err
+    assert session_ids(daemon) == before
