@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "lopt.h"
 #include "jsonwalk.h"
 
 static const char *const ARCHS[] = {"small", "medium", "large"};
@@ -32,6 +33,11 @@ static int check_param(const opt_vtbl *vt, const hpo_param *p, const cJSON *choi
                        size_t cap)
 {
     if (opt_hparam_index(vt, p->name) >= 0) {
+        if (lopt_shape_hp(vt->name, p->name))   /* the trial runs the optimizer's weights record */
+            return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
+                             "objective: %.64s is fixed by the weights record that %s runs in every trial (its "
+                             "shape or its init), so a trial's value would be ignored",
+                             p->name, vt->name);
         if (p->kind == HPO_CATEGORICAL) {
             for (const cJSON *c = choices ? choices->child : NULL; c; c = c->next)
                 if (!cJSON_IsNumber(c))
