@@ -176,10 +176,14 @@ static int session_build(sessions *reg, spec *sp, session **out)
     if (!rc) {
         meta_weights_lock();
         rc = opt_init(&s->o, &s->sp.ocfg, &s->sp.lay);
-        int arch = lopt_arch_from_name(s->sp.ocfg.name);
+        const opt_vtbl *vt = opt_find(s->sp.ocfg.name);
+        int arch = vt && vt->weights_arch ? lopt_arch_from_name(vt->weights_arch) : -1;
         s->on_record = !rc && arch >= 0 && lopt_weights_uses_record(&s->sp.ocfg, arch);
+        /* describe the shape that runs: a learned optimizer's weights, or the record a hybrid's
+         * learned part runs */
+        if (!rc) lopt_shape_to_config(&s->o, &s->sp.ocfg);
+        if (s->on_record && !lopt_opt_weights(&s->o)) lopt_record_shape_to_config(&s->sp.ocfg, arch);
         meta_weights_unlock();
-        if (!rc) lopt_shape_to_config(&s->o, &s->sp.ocfg);   /* describe the shape that runs */
         if (!rc && s->sp.adapt.lr != ADAPT_LR_NONE && (rc = adapt_init(&s->ad, &s->sp.adapt, &s->o)) != 0)
             opt_deinit(&s->o);
         if (!rc && s->sp.learner.enabled && (rc = online_es_init(&s->es, &s->sp.learner, &s->sp.lay)) != 0) {
@@ -394,9 +398,9 @@ static int check_shape_asked(const session *s, const double *asked, char *msg, s
                      s->sp.weights[0] ? s->sp.weights : vt->weights_arch, LOPT_WEIGHTS_DEFAULT);
             return ERR_INVALID_ARGUMENT;
         }
-        if (!def || !lopt_shape_hp(vt->name, def->name) || lopt_init_hp(vt->name, def->name) ||
-            asked[i] == def->def || asked[i] == runs)
-            continue;
+        /* a hybrid's "hidden" and "depth" are its learned part's (vt->weights_arch) */
+        int shape = def && (lopt_shape_hp(vt->name, def->name) || lopt_shape_hp(vt->weights_arch, def->name));
+        if (!shape || lopt_init_hp(vt->name, def->name) || asked[i] == def->def || asked[i] == runs) continue;
         const char *const *names = opt_hparam_values(vt, i);
         char a[32], r[32];
         snprintf(a, sizeof a, "%g", asked[i]);

@@ -33,7 +33,8 @@ static int check_param(const opt_vtbl *vt, const hpo_param *p, const cJSON *choi
                        size_t cap)
 {
     if (opt_hparam_index(vt, p->name) >= 0) {
-        if (lopt_shape_hp(vt->name, p->name))   /* the trial runs the optimizer's weights record */
+        /* the trial runs the optimizer's weights record (a hybrid's: its learned part's) */
+        if (lopt_shape_hp(vt->name, p->name) || lopt_shape_hp(vt->weights_arch, p->name))
             return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
                              "objective: %.64s is fixed by the weights record that %s runs in every trial (its "
                              "shape or its init), so a trial's value would be ignored",

@@ -69,3 +69,20 @@ def test_untrained_refused_with_a_domain_or_a_classic_optimizer(daemon):
     assert "untrained network, which has no domain" in body["error"]["message"]
     st, body = daemon.json("POST", "/v1/sessions", {"optimizer": "adam", "tensors": T, "weights": "@default"})
     assert st == 400 and body["error"]["code"] == "invalid_argument", body
+
+
+@pytest.mark.parametrize("name,hp,other", [("mem_lopt", "hidden", 32), ("graph_lopt", "hidden_size", 8),
+                                           ("nn_adam", "depth", 3), ("hybrid", "hidden", 16)])
+def test_a_session_shows_the_records_shape_and_refuses_another(daemon, name, hp, other):
+    # without "weights" the session runs the default record (a hybrid's learned part: mlp_lopt's)
+    s = daemon.create(optimizer=name, tensors=T)
+    runs = s["hyperparams"][hp]
+    assert other != runs
+    st, err = daemon.json("POST", "/v1/sessions", {"optimizer": name, "tensors": T, "hyperparams": {hp: other}})
+    assert st == 400 and err["error"]["code"] == "invalid_argument", err
+    assert f"{hp} = {other} would be ignored" in err["error"]["message"], err
+    assert f"fixes it at {runs}" in err["error"]["message"], err
+    # the record's own value is accepted; "@default" takes the other
+    assert daemon.create(optimizer=name, tensors=T, hyperparams={hp: runs})["hyperparams"][hp] == runs
+    u = daemon.create(optimizer=name, tensors=T, weights="@default", hyperparams={hp: other})
+    assert u["hyperparams"][hp] == other

@@ -400,6 +400,16 @@ void lopt_shape_to_config(opt *o, opt_config *cfg)
     if (a->act_hp) opt_config_set(cfg, a->act_hp, w->act);
 }
 
+void lopt_record_shape_to_config(opt_config *cfg, int arch)
+{
+    int rc;
+    const lopt_weights *w = resolve_record(cfg, arch, &rc);
+    const lopt_arch *a = lopt_arch_by_id(arch);
+    if (!w || !a) return;
+    opt_config_set(cfg, a->hidden_hp ? a->hidden_hp : "hidden", w->hidden);
+    opt_config_set(cfg, a->depth_hp ? a->depth_hp : "depth", w->depth);
+}
+
 double lopt_lr_mult(double lr)
 {
     const hparam_def *c = opt_common_hparams();

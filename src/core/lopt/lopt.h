@@ -236,6 +236,12 @@ lopt_weights *lopt_opt_weights(opt *o);
  * description of the session shows what runs.  Nothing for another
  * optimizer. */
 void lopt_shape_to_config(opt *o, opt_config *cfg);
+/* The same for an optimizer that is not itself learned but runs a learned
+ * part on a weights record of architecture `arch` (hybrid): the record
+ * cfg resolves to gives the width and depth hyperparameters (named as
+ * arch's).  Nothing when cfg resolves to no record.  Same lock rules as
+ * lopt_weights_resolve. */
+void lopt_record_shape_to_config(opt_config *cfg, int arch);
 
 /* Step-size multiplier a learned optimizer applies to its output:
  * lr / (the common table's default lr), so the default lr means 1. */
