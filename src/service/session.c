@@ -401,14 +401,12 @@ static int check_shape_asked(const session *s, const double *asked, char *msg, s
         /* a hybrid's "hidden" and "depth" are its learned part's (vt->weights_arch) */
         int shape = def && (lopt_shape_hp(vt->name, def->name) || lopt_shape_hp(vt->weights_arch, def->name));
         if (!shape || lopt_init_hp(vt->name, def->name) || asked[i] == def->def || asked[i] == runs) continue;
-        const char *const *names = opt_hparam_values(vt, i);
-        char a[32], r[32];
-        snprintf(a, sizeof a, "%g", asked[i]);
-        snprintf(r, sizeof r, "%g", runs);
-        if (names) {   /* a named hyperparameter holds the index of its name */
-            snprintf(a, sizeof a, "%s", names[(int)asked[i]]);
-            snprintf(r, sizeof r, "%s", names[(int)runs]);
-        }
+        char a[32], r[32];   /* a named hyperparameter (mlp_lopt's activation) by its names */
+        const char *an = opt_hparam_value_name(vt, i, asked[i]), *rn = opt_hparam_value_name(vt, i, runs);
+        if (an) snprintf(a, sizeof a, "%s", an);
+        else snprintf(a, sizeof a, "%g", asked[i]);
+        if (rn) snprintf(r, sizeof r, "%s", rn);
+        else snprintf(r, sizeof r, "%g", runs);
         snprintf(msg, msgcap,
                  "hyperparameter %s = %s would be ignored: the weights record the session runs (%s%s) fixes it at %s; "
                  "drop it, or give \"weights\": \"%s\" for an untrained network of that shape",

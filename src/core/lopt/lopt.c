@@ -384,15 +384,21 @@ lopt_weights *lopt_opt_weights(opt *o)
     return (lopt_weights *)o->state;
 }
 
+/* w's width and depth into cfg's hyperparameters of those names (arch a's).
+ * Within their bounds by construction: a record's shape is range-checked on
+ * load, an untrained network's came from cfg. */
+static void width_depth_to_config(const lopt_arch *a, const lopt_weights *w, opt_config *cfg)
+{
+    opt_config_set(cfg, a->hidden_hp ? a->hidden_hp : "hidden", w->hidden);
+    opt_config_set(cfg, a->depth_hp ? a->depth_hp : "depth", w->depth);
+}
+
 void lopt_shape_to_config(opt *o, opt_config *cfg)
 {
     const lopt_weights *w = lopt_opt_weights(o);
     const lopt_arch *a = w ? lopt_arch_by_vtbl(o->vt) : NULL;
     if (!a) return;
-    /* Within the hyperparameters' bounds by construction: a record's shape is
-     * range-checked on load, an untrained network's came from cfg. */
-    opt_config_set(cfg, a->hidden_hp ? a->hidden_hp : "hidden", w->hidden);
-    opt_config_set(cfg, a->depth_hp ? a->depth_hp : "depth", w->depth);
+    width_depth_to_config(a, w, cfg);
     if (a->heads_hp && w->heads > 0) {
         opt_config_set(cfg, a->heads_hp, w->heads);
         opt_config_set(cfg, a->seq_hp, w->seq);
@@ -405,9 +411,7 @@ void lopt_record_shape_to_config(opt_config *cfg, int arch)
     int rc;
     const lopt_weights *w = resolve_record(cfg, arch, &rc);
     const lopt_arch *a = lopt_arch_by_id(arch);
-    if (!w || !a) return;
-    opt_config_set(cfg, a->hidden_hp ? a->hidden_hp : "hidden", w->hidden);
-    opt_config_set(cfg, a->depth_hp ? a->depth_hp : "depth", w->depth);
+    if (w && a) width_depth_to_config(a, w, cfg);
 }
 
 double lopt_lr_mult(double lr)
