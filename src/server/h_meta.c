@@ -505,7 +505,9 @@ void h_weights_list(req *r)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON *arr = cJSON_AddArrayToObject(root, "weights");
-    int rc = store_weights_list(r->app->db, 0, wlist_cb, arr);
+    /* with the blobs, so each entry's architecture is the one GET /v1/weights/{name} shows (an
+     * mlp_lopt record's activation, attn_lopt's heads: meta_weights_to_json reads them there) */
+    int rc = store_weights_list(r->app->db, 1, wlist_cb, arr);
     if (rc) {
         cJSON_Delete(root);
         http_resp_error(r, rc, NULL);

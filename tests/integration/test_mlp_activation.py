@@ -76,6 +76,8 @@ def test_meta_job_record_carries_the_activation(daemon):
     assert job["status"] == "done", job
     st, rec = daemon.json("GET", "/v1/weights/tiny-swish")
     assert st == 200 and rec["architecture"]["activation"] == "swish", rec
+    listed = {w["ref"]: w for w in daemon.json("GET", "/v1/weights")[1]["weights"]}
+    assert listed[rec["ref"]]["architecture"] == rec["architecture"], listed[rec["ref"]]
     assert rec["provenance"]["config"]["activation"] == "swish"
     st, rec = daemon.json("GET", "/v1/weights/lstm_lopt")   # other families name none
     assert st == 200 and "activation" not in rec["architecture"], rec

@@ -39,6 +39,14 @@ def test_shipped_record_is_the_default(daemon, name):
     assert f"{name}@1" in {w["ref"] for w in cat[name]["weights"]}
     st, rec = daemon.json("GET", f"/v1/weights/{name}")
     assert st == 200 and rec["optimizer"] == name and rec["version"] == 1, rec
+    # the list describes each record's architecture as GET of the record does (attn_lopt's
+    # record fixes its heads and sequence length: 2 and 4, docs "Shipped weights")
+    listed = {w["ref"]: w for w in daemon.json("GET", "/v1/weights")[1]["weights"]}
+    assert listed[f"{name}@1"]["architecture"] == rec["architecture"], (listed[f"{name}@1"], rec)
+    if name == "attn_lopt":
+        assert (rec["architecture"]["num_heads"], rec["architecture"]["sequence_length"]) == (2, 4), rec
+    else:
+        assert "num_heads" not in rec["architecture"], rec
     prov = rec["provenance"]
     assert prov["outer_steps"] == steps and prov["seed"] == seed and prov["estimator"] == "pes", prov
     # graph_lopt and mem_lopt carry the test-suite run of their docs pages (5 seeds, two
