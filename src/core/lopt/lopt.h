@@ -7,7 +7,7 @@
  * Weights.  A `lopt_weights` is {arch, hidden, depth, mup_base, ntheta,
  * theta} (mup_base: mlp_lopt's µP width scaling, 0 = off).  The
  * layout of theta for each architecture is documented in its file
- * (lopt_mlp.c, lopt_lstm.c, lopt_nnadam.c, lopt_attn_net.h); lopt_theta_count gives its
+ * (lopt_mlp.c, lopt_lstm.c, lopt_gru.c, lopt_nnadam.c, lopt_attn_net.h); lopt_theta_count gives its
  * length.  lopt_weights_init_default fills theta with the documented
  * "untrained" initialisation, chosen so that each optimizer is a sane
  * small-step optimizer before any meta-training:
@@ -15,6 +15,9 @@
  *               tensor, step 1e-3 (plus small random weights);
  *   lstm_lopt ≈ sign-SGD with step 1e-3 through a learnable skip term
  *               (the LSTM path starts small);
+ *   gru_lopt  ≈ the same sign-SGD through its skip term (the GRU path
+ *               starts small; no record ships, so this is what it runs
+ *               until meta-trained);
  *   nn_adam   = exactly Adam(lr = the lr hyperparameter, 0.9, 0.999, 1e-8);
  *   attn_lopt ≈ Adam(lr) with per-tensor step scales near 1 (a small
  *               random read-out of the transformer).
@@ -46,6 +49,8 @@
 enum { LOPT_ARCH_MLP = 1, LOPT_ARCH_LSTM = 2, LOPT_ARCH_NNADAM = 3, LOPT_ARCH_ATTN = 4 };
 /* graph_lopt (lopt_graph.c) and mem_lopt (lopt_mem.c) */
 enum { LOPT_ARCH_MEM = 5, LOPT_ARCH_GRAPH = 6 };
+/* gru_lopt (lopt_gru.c) */
+enum { LOPT_ARCH_GRU = 7 };
 
 #define LOPT_WEIGHTS_VERSION 1u
 #define LOPT_MAX_HIDDEN      256

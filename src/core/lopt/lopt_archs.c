@@ -11,6 +11,7 @@ static const lopt_arch *const archs[] = {
     &lopt_arch_attn,
     &lopt_arch_graph,
     &lopt_arch_mem,
+    &lopt_arch_gru,
 };
 #define NARCHS ((int)(sizeof archs / sizeof archs[0]))
 

@@ -12,6 +12,7 @@ extern const opt_vtbl lopt_nnadam_vtbl;
 extern const opt_vtbl lopt_attn_vtbl;
 extern const opt_vtbl lopt_graph_vtbl;
 extern const opt_vtbl lopt_mem_vtbl;
+extern const opt_vtbl lopt_gru_vtbl;
 
 /* One learned-optimizer architecture.  Each architecture file exports its
  * descriptor (lopt_arch_mlp in lopt_mlp.c, ...), the table in lopt_archs.c
@@ -51,6 +52,7 @@ typedef struct lopt_arch {
 extern const lopt_arch lopt_arch_mlp, lopt_arch_lstm, lopt_arch_nnadam, lopt_arch_attn;
 extern const lopt_arch lopt_arch_graph;
 extern const lopt_arch lopt_arch_mem;
+extern const lopt_arch lopt_arch_gru;
 
 /* The table (lopt_archs.c): the architecture with this id / optimizer
  * name / vtbl, NULL when none. */

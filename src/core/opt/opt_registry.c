@@ -14,6 +14,7 @@ extern const opt_vtbl opt_rmsprop_vtbl;
 extern const opt_vtbl opt_adagrad_vtbl;
 extern const opt_vtbl lopt_mlp_vtbl;
 extern const opt_vtbl lopt_lstm_vtbl;
+extern const opt_vtbl lopt_gru_vtbl;
 extern const opt_vtbl lopt_nnadam_vtbl;
 extern const opt_vtbl lopt_attn_vtbl;
 extern const opt_vtbl lopt_mem_vtbl;
@@ -29,6 +30,7 @@ static const opt_vtbl *const registry[] = {
     &opt_adagrad_vtbl,
     &lopt_mlp_vtbl,
     &lopt_lstm_vtbl,
+    &lopt_gru_vtbl,
     &lopt_nnadam_vtbl,
     &lopt_attn_vtbl,
     &lopt_mem_vtbl,

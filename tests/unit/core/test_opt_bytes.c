@@ -110,7 +110,7 @@ static void test_opt_bytes_follows_buffer_changing_hyperparameters(void **unused
         {"sgd", "momentum", 0.9}, {"adam", "amsgrad", 1}, {"adamw", "amsgrad", 1},
         {"rmsprop", "momentum", 0.9}, {"rmsprop", "centered", 1},
         {"lstm_lopt", "hidden", 32}, {"lstm_lopt", "depth", 3}, {"mlp_lopt", "hidden", 64},
-        {"nn_adam", "depth", 3},
+        {"nn_adam", "depth", 3}, {"gru_lopt", "hidden", 32}, {"gru_lopt", "depth", 3},
     };
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
         opt_config cfg;
