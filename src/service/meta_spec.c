@@ -237,7 +237,7 @@ int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, 
     }
     if (strcmp(key, "optimizer") == 0) {
         if (lopt_arch_from_name(value) < 0)
-            return fail(msg, cap, ERR_UNKNOWN_OPTIMIZER, "optimizer must be mlp_lopt, lstm_lopt, nn_adam, attn_lopt, graph_lopt or mem_lopt, not \"%.40s\"%s", value, "");
+            return fail(msg, cap, ERR_UNKNOWN_OPTIMIZER, "optimizer must be mlp_lopt, lstm_lopt, gru_lopt, nn_adam, attn_lopt, graph_lopt or mem_lopt, not \"%.40s\"%s", value, "");
         snprintf(sp->mc.optimizer, sizeof sp->mc.optimizer, "%s", value);
         return 0;
     }
@@ -460,7 +460,8 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
         return fail(msg, cap, ERR_OUT_OF_RANGE, "horizon_max must be >= horizon_min%s%s", "", "");
     if (c->estimator == META_TBPTT && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP &&
         lopt_arch_from_name(c->optimizer) != LOPT_ARCH_LSTM && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_ATTN)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator tbptt works with mlp_lopt, lstm_lopt and attn_lopt only%s%s", "", "");
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator tbptt works with mlp_lopt, lstm_lopt and attn_lopt only (gru_lopt, nn_adam, "
+                    "graph_lopt and mem_lopt: es or pes)%s%s", "", "");
     {
         /* combinations of the inner optimizer's hyperparameters (attn_lopt: num_heads divides hidden) */
         opt_config oc;

@@ -12,7 +12,8 @@
 #include "meta_weights.h"
 #include "rng.h"
 
-const char *const nas_family_names[NAS_NFAMILIES] = {"mlp_lopt", "lstm_lopt", "attn_lopt", "graph_lopt", "mem_lopt"};
+const char *const nas_family_names[NAS_NFAMILIES] = {"mlp_lopt", "lstm_lopt", "attn_lopt", "graph_lopt", "mem_lopt",
+                                                      "gru_lopt"};
 #define FAM_MLP  0
 #define FAM_ATTN 2
 
@@ -116,7 +117,7 @@ static int get_space(nas_spec *sp, const cJSON *s, char *msg, size_t cap)
         int rc;
         if (strcmp(e->string, "optimizer") == 0) {
             if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) < 1 || cJSON_GetArraySize(e) > NAS_NFAMILIES)
-                return fail(msg, cap, ERR_INVALID_ARGUMENT, "space.optimizer must be an array of 1 to 5 names%s", "");
+                return fail(msg, cap, ERR_INVALID_ARGUMENT, "space.optimizer must be an array of 1 to 6 names%s", "");
             int i = 0;
             for (const cJSON *o = e->child; o; o = o->next, i++) {
                 int f = -1;
@@ -124,7 +125,7 @@ static int get_space(nas_spec *sp, const cJSON *s, char *msg, size_t cap)
                     if (strcmp(o->valuestring, nas_family_names[q]) == 0) f = q;
                 if (f < 0)
                     return fail(msg, cap, ERR_INVALID_ARGUMENT,
-                                "space.optimizer names must be mlp_lopt, lstm_lopt, attn_lopt, graph_lopt or mem_lopt%s", "");
+                                "space.optimizer names must be mlp_lopt, lstm_lopt, attn_lopt, graph_lopt, mem_lopt or gru_lopt%s", "");
                 for (int q = 0; q < i; q++)
                     if (sp->fam[q] == f) return fail(msg, cap, ERR_INVALID_ARGUMENT, "space.optimizer lists %s twice", nas_family_names[f]);
                 sp->fam[i] = f;

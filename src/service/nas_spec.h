@@ -22,7 +22,7 @@
  *   seed, name   the rng seed; the weights record the best candidate becomes
  *                (not a learned optimizer's name nor "<optimizer>.<domain>")
  * Every other key is ERR_UNKNOWN_FIELD; values out of bounds
- * ERR_OUT_OF_RANGE; an optimizer outside the five learned families, an
+ * ERR_OUT_OF_RANGE; an optimizer outside the six learned families, an
  * unknown activation or a value listed twice ERR_INVALID_ARGUMENT; a space with fewer valid architectures than
  * `candidates` ERR_INVALID_ARGUMENT.
  *
@@ -39,7 +39,7 @@
 #define NAS_MAX_CANDIDATES 64
 #define NAS_MAX_CHOICES    8
 #define NAS_MAX_STEPS      100000
-#define NAS_NFAMILIES      5
+#define NAS_NFAMILIES      6
 
 typedef struct nas_arch {
     int  family;               /* index into nas_family_names */

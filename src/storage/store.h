@@ -281,7 +281,7 @@ int store_idem_put(store *s, const char *tenant, const char *key, const char *ro
 typedef struct store_weights_row {
     const char *name;
     int64_t     version;
-    const char *arch;            /* "mlp_lopt" | "lstm_lopt" | "nn_adam" | "attn_lopt" */
+    const char *arch;            /* a learned optimizer's name (lopt_arch_name): "mlp_lopt", "gru_lopt", ... */
     int         hidden, depth;
     int64_t     ntheta;
     const char *domain;          /* "synthetic", "tabular", "vision", "text", "mixed" (service/domain.h); put: NULL = "synthetic" */

@@ -19,6 +19,7 @@ SPECS = {
     "sgd_momentum": {"optimizer": "sgd", "hyperparams": {"lr": 0.05, "momentum": 0.9, "nesterov": 1}},
     "mlp_lopt": {"optimizer": "mlp_lopt", "hyperparams": {"lr": 0.001}},
     "lstm_lopt": {"optimizer": "lstm_lopt", "hyperparams": {"lr": 0.001}},
+    "gru_lopt": {"optimizer": "gru_lopt", "hyperparams": {"lr": 0.001}},   # no record ships: its untrained default
     # "@default": the untrained network at the session's own shape (the
     # shipped record would override hidden_size, num_heads, sequence_length)
     "attn_lopt_untrained": {"optimizer": "attn_lopt", "weights": "@default",

@@ -148,7 +148,7 @@ enum { META_DRAW_CYCLE = 0, META_DRAW_WEIGHTED = 1 };
 enum { META_OBJ_LOG = 0, META_OBJ_REF = 1 };
 
 typedef struct meta_config {
-    char     optimizer[OPT_NAME_MAX];   /* "mlp_lopt" | "lstm_lopt" | "nn_adam" | "attn_lopt" */
+    char     optimizer[OPT_NAME_MAX];   /* a learned optimizer (lopt_arch_name): "mlp_lopt", "gru_lopt", ... */
     int      hidden, depth;             /* architecture of theta */
     int      heads, seq;                /* attn_lopt: num_heads, sequence_length (0: its defaults);
                                            the record carries them */

@@ -180,6 +180,29 @@ static void test_attn_lopt_keys(void **st)
     assert_non_null(strstr(msg, "attn_lopt only"));
 }
 
+/* gru_lopt: es and pes meta-train it (only its forward runs); tbptt is
+ * refused with the message that names the architectures it records and
+ * where gru_lopt goes instead; lstm_lopt's memory and mlp_lopt's keys are
+ * not its. */
+static void test_gru_lopt_keys(void **st)
+{
+    (void)st;
+    char msg[400] = "";
+    const char *es[] = {"optimizer", "gru_lopt", "hidden", "4", "depth", "1", "estimator", "es", NULL};
+    assert_int_equal(spec_of(es, msg, sizeof msg), 0);
+    const char *pes[] = {"optimizer", "gru_lopt", "hidden", "16", "depth", "3", "estimator", "pes", NULL};
+    assert_int_equal(spec_of(pes, msg, sizeof msg), 0);
+    const char *tb[] = {"optimizer", "gru_lopt", "estimator", "tbptt", NULL};
+    assert_int_equal(spec_of(tb, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "estimator tbptt works with mlp_lopt, lstm_lopt and attn_lopt only"));
+    assert_non_null(strstr(msg, "gru_lopt"));
+    const char *act[] = {"optimizer", "gru_lopt", "activation", "gelu", NULL};
+    assert_int_equal(spec_of(act, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    const char *bad[] = {"optimizer", "gru", NULL};
+    assert_int_equal(spec_of(bad, msg, sizeof msg), ERR_UNKNOWN_OPTIMIZER);
+    assert_non_null(strstr(msg, "gru_lopt"));
+}
+
 static void test_maml_keys(void **st)
 {
     (void)st;
@@ -401,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_task_text_of_vision_and_tabular_families),
         cmocka_unit_test(test_robustness_keys),
         cmocka_unit_test(test_attn_lopt_keys),
+        cmocka_unit_test(test_gru_lopt_keys),
         cmocka_unit_test(test_maml_keys),
         cmocka_unit_test(test_continual_keys),
     };
