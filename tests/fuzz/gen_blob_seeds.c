@@ -80,7 +80,7 @@ int main(int argc, char **argv)
         opt_deinit(&o);
     }
     snprintf(dir, sizeof dir, "%s/lopt_weights", argv[1]);
-    for (int arch = LOPT_ARCH_MLP; arch <= LOPT_ARCH_NNADAM; arch++) {
+    for (int arch = LOPT_ARCH_MLP; lopt_arch_name(arch); arch++) {   /* every architecture of the table */
         lopt_weights w;
         if (lopt_weights_init_default(&w, arch, 4, 1, 7)) return 1;
         uint8_t *b;
