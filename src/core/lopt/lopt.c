@@ -12,10 +12,12 @@
 #include <string.h>
 
 /* lopt_weights_put: the depth word's bit that marks a FiLM record, and
- * the bits of mlp_lopt's activation */
-#define LOPT_FILM_BIT  0x8000u
-#define LOPT_ACT_SHIFT 12
-#define LOPT_ACT_MASK  0x7000u
+ * the bits of mlp_lopt's activation and feature set */
+#define LOPT_FILM_BIT   0x8000u
+#define LOPT_ACT_SHIFT  12
+#define LOPT_ACT_MASK   0x7000u
+#define LOPT_FSET_SHIFT 8
+#define LOPT_FSET_MASK  0x0f00u
 
 const char *const lopt_act_names[LOPT_ACT_COUNT + 1] = {"relu", "gelu", "swish", NULL};
 
@@ -29,6 +31,39 @@ int lopt_act_from_name(const char *name)
     for (int i = 0; name && i < LOPT_ACT_COUNT; i++)
         if (strcmp(name, lopt_act_names[i]) == 0) return i;
     return -1;
+}
+
+const char *const lopt_fset_names[LOPT_FSET_COUNT + 1] = {"full", "adam", "momentum", "no_time", "no_tensor",
+                                                          NULL};
+
+/* The sets' inputs (lopt.h), the one definition: bit f = per-parameter feature f. */
+#define FSET_PARAMS   ((1u << LOPT_NFEAT) - 1)
+#define FSET_ALL      (FSET_PARAMS | LOPT_FSET_TIME | LOPT_FSET_TENSOR)
+#define FSET_ADAM     (FSET_ALL & ~(1u << 1 | 1u << 10 | 1u << 11))
+#define FSET_MOMENTUM (1u << 0 | 7u << 2 | 7u << 6 | LOPT_FSET_TIME)
+static const uint32_t fset_inputs[LOPT_FSET_COUNT] = {
+    FSET_ALL, FSET_ADAM, FSET_MOMENTUM, FSET_ALL & ~LOPT_FSET_TIME, FSET_ALL & ~LOPT_FSET_TENSOR,
+};
+_Static_assert(LOPT_FSET_TIME == 1u << LOPT_NFEAT && LOPT_FSET_TENSOR == 1u << (LOPT_NFEAT + 1),
+               "the set bits follow the per-parameter features");
+_Static_assert((FSET_ADAM & FSET_MOMENTUM & (FSET_ALL & ~LOPT_FSET_TIME) & (FSET_ALL & ~LOPT_FSET_TENSOR)) &
+               (1u << 7), "every set keeps feature 7 (the default's carry units and the guard read it)");
+
+const char *lopt_fset_name(int set)
+{
+    return set >= 0 && set < LOPT_FSET_COUNT ? lopt_fset_names[set] : NULL;
+}
+
+int lopt_fset_from_name(const char *name)
+{
+    for (int i = 0; name && i < LOPT_FSET_COUNT; i++)
+        if (strcmp(name, lopt_fset_names[i]) == 0) return i;
+    return -1;
+}
+
+uint32_t lopt_fset_inputs(int set)
+{
+    return set >= 0 && set < LOPT_FSET_COUNT ? fset_inputs[set] : 0;
 }
 
 static const float time_taus[LOPT_NTIME] = {1, 3, 10, 30, 100, 300, 1000, 3000, 10000};
@@ -50,7 +85,7 @@ int lopt_shape_hp(const char *optname, const char *hp)
     const lopt_arch *a = lopt_arch_by_name(optname);
     if (!a || !hp) return 0;
     const char *names[] = {a->hidden_hp ? a->hidden_hp : "hidden", a->depth_hp ? a->depth_hp : "depth",
-                           a->heads_hp, a->seq_hp, a->act_hp, a->init_hp};
+                           a->heads_hp, a->seq_hp, a->act_hp, a->features_hp, a->init_hp};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (names[i] && strcmp(names[i], hp) == 0) return 1;
     return 0;
@@ -102,6 +137,22 @@ int lopt_weights_init_default(lopt_weights *w, int arch, int hidden, int depth, 
     return lopt_weights_init_default_act(w, arch, hidden, depth, LOPT_ACT_RELU, seed);
 }
 
+int lopt_weights_set_features(lopt_weights *w, int set)
+{
+    const lopt_arch *a = lopt_arch_by_id(w->arch);
+    if (set < 0 || set >= LOPT_FSET_COUNT || (set != LOPT_FSET_FULL && (!a || !a->apply_features)))
+        return ERR_INVALID_ARGUMENT;
+    w->fset = set;
+    lopt_weights_mask_features(w, w->theta);
+    return 0;
+}
+
+void lopt_weights_mask_features(const lopt_weights *w, float *v)
+{
+    const lopt_arch *a = lopt_arch_by_id(w->arch);
+    if (w->fset != LOPT_FSET_FULL && a && a->apply_features) a->apply_features(v, w->hidden, w->depth, w->fset);
+}
+
 size_t lopt_film_count(int hidden)
 {
     return (size_t)LOPT_FILM_NDOM * 2 * (size_t)(hidden > 0 ? hidden : 0);
@@ -148,6 +199,7 @@ int lopt_weights_copy(lopt_weights *dst, const lopt_weights *src)
     memcpy(dst->theta, src->theta, src->ntheta * sizeof(float));
     dst->mup_base = src->mup_base;
     dst->act = src->act;
+    dst->fset = src->fset;
     dst->heads = src->heads;
     dst->seq = src->seq;
     return 0;
@@ -183,7 +235,8 @@ void lopt_weights_put(blob_writer *bw, const lopt_weights *w)
     uint32_t hi = a && a->heads_hp ? (uint32_t)(w->heads & 0xff) | (uint32_t)(w->seq & 0xff) << 8
                                    : (uint32_t)w->mup_base;
     uint32_t act = ((uint32_t)w->act << LOPT_ACT_SHIFT) & LOPT_ACT_MASK;
-    blob_put_u32(bw, (uint32_t)w->depth | act | (w->film ? LOPT_FILM_BIT : 0u) | hi << 16);
+    uint32_t fset = ((uint32_t)w->fset << LOPT_FSET_SHIFT) & LOPT_FSET_MASK;
+    blob_put_u32(bw, (uint32_t)w->depth | fset | act | (w->film ? LOPT_FILM_BIT : 0u) | hi << 16);
     blob_put_u64(bw, (uint64_t)w->ntheta);
     blob_put_f32s(bw, w->theta, w->ntheta);
 }
@@ -195,7 +248,8 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
     uint32_t mup = depth >> 16;
     int film = (depth & LOPT_FILM_BIT) != 0;
     int act = (int)((depth & LOPT_ACT_MASK) >> LOPT_ACT_SHIFT);
-    depth &= 0xffffu & ~(LOPT_FILM_BIT | LOPT_ACT_MASK);
+    int fset = (int)((depth & LOPT_FSET_MASK) >> LOPT_FSET_SHIFT);
+    depth &= 0xffffu & ~(LOPT_FILM_BIT | LOPT_ACT_MASK | LOPT_FSET_MASK);
     uint64_t n = blob_get_u64(br);
     if (blob_reader_status(br)) return ERR_CORRUPT;
     const lopt_arch *a = lopt_arch_by_id((int)arch);
@@ -206,8 +260,8 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
         if ((heads == 0) != (seq == 0) || (heads && (hidden == 0 || hidden % (uint32_t)heads != 0)))
             return ERR_CORRUPT;
     }
-    if ((mup || film || act) && arch != LOPT_ARCH_MLP) return ERR_CORRUPT;
-    if (act >= LOPT_ACT_COUNT) return ERR_CORRUPT;
+    if ((mup || film || act || fset) && arch != LOPT_ARCH_MLP) return ERR_CORRUPT;
+    if (act >= LOPT_ACT_COUNT || fset >= LOPT_FSET_COUNT) return ERR_CORRUPT;
     if (hidden > LOPT_MAX_HIDDEN || depth > LOPT_MAX_DEPTH) return ERR_CORRUPT;
     size_t count = lopt_theta_count((int)arch, (int)hidden, (int)depth);
     /* an older, shorter record of the architecture (lopt_arch.legacy_tail); never a FiLM one */
@@ -225,7 +279,7 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
     w->seq = seq;
     for (size_t i = 0; i < w->ntheta; i++)
         if (!isfinite(w->theta[i])) { lopt_weights_deinit(w); return ERR_CORRUPT; }
-    return 0;
+    return lopt_weights_set_features(w, fset);   /* a forged blob's dropped weights read as 0 */
 }
 
 int lopt_weights_save(const lopt_weights *w, uint8_t **out, size_t *out_len)
@@ -330,6 +384,14 @@ static const lopt_weights *resolve_record(const opt_config *cfg, int arch, int *
     return i >= 0 && reg[i].w.arch == arch ? &reg[i].w : NULL;
 }
 
+/* The value of a's named hyperparameter hp in cfg (an index into its
+ * names); 0 (the first name, the default) when a has none. */
+static int named_hp(const opt_config *cfg, const lopt_arch *a, const char *hp)
+{
+    int i = hp ? opt_hparam_index(a->vt, hp) : -1;
+    return i >= 0 && i < cfg->nhp ? (int)cfg->hp[i] : 0;
+}
+
 int lopt_weights_resolve(const opt_config *cfg, int arch, int hidden, int depth, lopt_weights *out)
 {
     memset(out, 0, sizeof *out);
@@ -338,12 +400,11 @@ int lopt_weights_resolve(const opt_config *cfg, int arch, int hidden, int depth,
     if (rc) return rc;
     if (w) return lopt_weights_copy(out, w);
     const lopt_arch *a = lopt_arch_by_id(arch);
-    int act = LOPT_ACT_RELU;
-    if (a && a->act_hp) {
-        int i = opt_hparam_index(a->vt, a->act_hp);
-        act = i >= 0 && i < cfg->nhp ? (int)cfg->hp[i] : LOPT_ACT_RELU;
-    }
-    return lopt_weights_init_default_act(out, arch, hidden, depth, act, 0x6c6f7074ull + (uint64_t)arch);
+    int act = a ? named_hp(cfg, a, a->act_hp) : 0, fset = a ? named_hp(cfg, a, a->features_hp) : 0;
+    rc = lopt_weights_init_default_act(out, arch, hidden, depth, act, 0x6c6f7074ull + (uint64_t)arch);
+    if (!rc) rc = lopt_weights_set_features(out, fset);
+    if (rc) lopt_weights_deinit(out);
+    return rc;
 }
 
 int lopt_weights_uses_record(const opt_config *cfg, int arch)
@@ -404,6 +465,7 @@ void lopt_shape_to_config(opt *o, opt_config *cfg)
         opt_config_set(cfg, a->seq_hp, w->seq);
     }
     if (a->act_hp) opt_config_set(cfg, a->act_hp, w->act);
+    if (a->features_hp) opt_config_set(cfg, a->features_hp, w->fset);
 }
 
 void lopt_record_shape_to_config(opt_config *cfg, int arch)

@@ -69,6 +69,8 @@ typedef struct lopt_weights {
     int    film;      /* mlp_lopt: 1 = a FiLM record (below), 0 = a plain one */
     int    act;       /* mlp_lopt: the hidden layers' activation (LOPT_ACT_*), part of the
                          record as mup_base is; LOPT_ACT_RELU (0) for every other architecture */
+    int    fset;      /* mlp_lopt: the input feature set (LOPT_FSET_*), part of the record as
+                         act is; LOPT_FSET_FULL (0) for every other architecture */
     size_t ntheta;
     float *theta;     /* (ntheta) owned: lopt_weights_deinit frees */
 } lopt_weights;
@@ -108,6 +110,52 @@ static inline double lopt_act(int act, double x, double *dydx)
     return x * s;
 }
 
+/* Input feature sets of mlp_lopt: which of its inputs (the per-parameter
+ * features, the time features, the per-tensor features; "features" below)
+ * the network reads.  A set is a mask over W0's input columns and the
+ * step-scale head's inputs: the weights of a dropped input are held at
+ * exactly 0 (lopt_weights_set_features zeroes them, and the optimizer
+ * zeroes them again at the start of every step, since meta-training writes
+ * theta between steps), so every kernel runs the full network unchanged
+ * and a dropped input contributes exactly nothing.  That holds for finite
+ * inputs, which every feature is after clipping; a non-finite feature (a
+ * NaN gradient or parameter makes some) gives 0·NaN = NaN, the update is
+ * non-finite and the guard takes over as it would for the full network.
+ *   full       every input (the default, and every record from before sets);
+ *   adam       drops p (feature 1) and the Adafactor features 10, 11;
+ *   momentum   only g (0), m_k (2..4), m_k/√(v+ε) (6..8), and the time features;
+ *   no_time    every per-parameter feature, no time features (W0's time
+ *              columns and the head's time inputs are 0);
+ *   no_tensor  the head's per-tensor inputs are 0.
+ * Every set keeps feature 7 (m₂/√v): the untrained default's carry units
+ * and the guard read it. */
+enum {
+    LOPT_FSET_FULL = 0, LOPT_FSET_ADAM = 1, LOPT_FSET_MOMENTUM = 2, LOPT_FSET_NO_TIME = 3,
+    LOPT_FSET_NO_TENSOR = 4, LOPT_FSET_COUNT = 5
+};
+/* The names in LOPT_FSET_* order, NULL-terminated (an hparam_def's names). */
+extern const char *const lopt_fset_names[LOPT_FSET_COUNT + 1];
+/* "full" / "adam" / … for a set, NULL otherwise; and the reverse (-1 for
+ * anything else, NULL included). */
+const char *lopt_fset_name(int set);
+int         lopt_fset_from_name(const char *name);
+/* The inputs set keeps, as bits: bit f < LOPT_NFEAT for per-parameter
+ * feature f, LOPT_FSET_TIME for the time features, LOPT_FSET_TENSOR for the
+ * per-tensor features; 0 for an unknown set.  The one definition of the
+ * sets: lopt_mlp.c's mask reads it. */
+#define LOPT_FSET_TIME   (1u << 12)
+#define LOPT_FSET_TENSOR (1u << 13)
+uint32_t    lopt_fset_inputs(int set);
+/* w->fset = set, and the weights of the inputs set drops are zeroed.
+ * 0, or ERR_INVALID_ARGUMENT (w unchanged) for an unknown set or a set
+ * other than full on an architecture without feature sets (all but
+ * mlp_lopt). */
+int         lopt_weights_set_features(lopt_weights *w, int set);
+/* Zeroes the entries of v (a vector laid out as w->theta: theta itself, a
+ * perturbation, a gradient) at the weights w->fset drops; nothing for full.
+ * Meta-training uses it so that no estimator moves a dropped weight. */
+void        lopt_weights_mask_features(const lopt_weights *w, float *v);
+
 /* FiLM records (mlp_lopt only; docs/meta-learning.md#multi-task-optimizer).
  * A FiLM record is a plain mlp_lopt theta (the shared trunk,
  * lopt_theta_count values) followed by LOPT_FILM_NDOM rows, one per task
@@ -140,7 +188,7 @@ const char *lopt_arch_name(int arch);
 int         lopt_arch_from_name(const char *optname);
 /* 1 when hp is a hyperparameter of the learned optimizer `optname` that a
  * weights record fixes (its shape: width and depth, attn_lopt's heads and
- * sequence length, and mlp_lopt's activation; and lstm_lopt's
+ * sequence length, and mlp_lopt's activation and feature set; and lstm_lopt's
  * forget_gate_bias, lopt_init_hp), so that setting it cannot
  * change a run on a record; 0 otherwise (also for an optimizer that is not
  * learned). */
@@ -186,7 +234,9 @@ int    lopt_mup_first(const layout *lay);
  * FiLM record, which a reader without FiLM refuses as a depth out of
  * range; mlp_lopt's act in bits 12..14, 0 = relu, so every record from
  * before activations reads as relu and a reader without activations
- * refuses a gelu or swish record the same way), ntheta, theta.  The caller
+ * refuses a gelu or swish record the same way; mlp_lopt's feature set in
+ * bits 8..11, 0 = full, likewise: a reader without sets sees a depth out of
+ * range; on load the weights the set drops are zeroed), ntheta, theta.  The caller
  * frees *out with free().  Load returns 0 or ERR_CORRUPT/ERR_NO_MEMORY and
  * initialises w (deinit it afterwards). */
 int  lopt_weights_save(const lopt_weights *w, uint8_t **out, size_t *out_len);
@@ -208,8 +258,9 @@ void lopt_registry_clear(void);
  * ERR_INVALID_ARGUMENT if its arch is not `arch`), else the record named
  * lopt_arch_name(arch) when present, else the default init with
  * (hidden, depth) and, for an architecture with an activation
- * hyperparameter (mlp_lopt's `activation`), cfg's activation.  A record's
- * activation wins over the hyperparameter, as its hidden and depth do.
+ * hyperparameter (mlp_lopt's `activation`), cfg's activation, and for one
+ * with feature sets (mlp_lopt's `features`) cfg's set.  A record's
+ * activation and set win over the hyperparameters, as its hidden and depth do.
  * *out is initialised on success. */
 int  lopt_weights_resolve(const opt_config *cfg, int arch, int hidden, int depth, lopt_weights *out);
 /* The shape lopt_weights_resolve would give (hidden, depth and theta's
@@ -236,8 +287,8 @@ int  lopt_weights_uses_record(const opt_config *cfg, int arch);
  * between steps; the decays etc. are re-read on the next step. */
 lopt_weights *lopt_opt_weights(opt *o);
 /* Writes the shape a learned optimizer `o` runs at — its weights' width and
- * depth, attn_lopt's heads and sequence length, mlp_lopt's activation (the
- * record's when it runs one) — into those hyperparameters of cfg, so that a
+ * depth, attn_lopt's heads and sequence length, mlp_lopt's activation and
+ * feature set (the record's when it runs one) — into those hyperparameters of cfg, so that a
  * description of the session shows what runs.  Nothing for another
  * optimizer. */
 void lopt_shape_to_config(opt *o, opt_config *cfg);

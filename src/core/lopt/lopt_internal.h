@@ -44,6 +44,12 @@ typedef struct lopt_arch {
      * after theta_default); NULL for the others, which have none. */
     const char *act_hp;
     void (*theta_default_act)(float *theta, int hidden, int depth, int act);
+    /* mlp_lopt: the hyperparameter that gives the input feature set
+     * (LOPT_FSET_*, an index into lopt_fset_names) when no weights record is
+     * used, and the mask (lopt_mlp_apply_features); NULL for the others,
+     * which read every input. */
+    const char *features_hp;
+    void (*apply_features)(float *theta, int hidden, int depth, int set);
     /* lstm_lopt: a hyperparameter only the untrained default init reads
      * (forget_gate_bias); NULL for the others. */
     const char *init_hp;
@@ -76,6 +82,11 @@ void lopt_mlp_net_blas(const float *theta, int hidden, int depth, int act, const
  * Exact algebra; in floats the folded network equals the unfolded
  * h = act(gamma ⊙ (W0·x + b0) + beta) within rounding, and a plain record
  * holding W0', b0' steps bit for bit as the FiLM record on that row. */
+/* Feature sets (lopt.h): zeroes the entries of theta (an mlp_lopt theta of
+ * (hidden, depth), or a vector of its layout) that weigh the inputs `set`
+ * drops — W0's columns of dropped per-parameter and time features, the
+ * step-scale head's time or per-tensor inputs.  Nothing for full. */
+void lopt_mlp_apply_features(float *theta, int hidden, int depth, int set);
 void lopt_mlp_film_fold(const float *theta, int hidden, int depth, int row, float *out);
 /* Which path mlp_lopt's step takes (for tests and benchmarks; set it only
  * while no optimizer steps).  LOPT_KERNEL_LOOP: lopt_features_update +

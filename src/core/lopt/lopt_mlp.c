@@ -73,6 +73,14 @@
  * (1, −1) and (−1, 1) of each deeper layer: mlp_theta_default_act), since
  * h₀ − h₁ = x again.
  *
+ * Feature set (weights.fset, hyperparameter `features` when no record is
+ * used; lopt.h): a mask over W0's input columns and the head's inputs,
+ * applied by lopt_mlp_apply_features to the record at init and to the
+ * optimizer's theta at the start of every step (meta-training writes theta
+ * between steps; a few H·k stores, nothing for `full`).  The kernels below
+ * never see it: a dropped input's weights are exactly 0.  A FiLM record's
+ * fold scales W0's rows by gamma, so its zero columns stay zero.
+ *
  * Kernels (lopt_mlp_kernel): the default (lopt_fast.c) updates the
  * accumulators and the normaliser statistics in one vectorised pass, then
  * computes features, network and update per block of machine vectors and
@@ -154,6 +162,22 @@ static void mlp_theta_default_act(float *theta, int hidden, int depth, int act)
         W[0 * H + 1] = -1.0f;
         W[1 * H + 0] = -1.0f;
     }
+}
+
+void lopt_mlp_apply_features(float *theta, int hidden, int depth, int set)
+{
+    uint32_t keep = lopt_fset_inputs(set);
+    if (set == LOPT_FSET_FULL || !keep) return;
+    size_t H = (size_t)hidden;
+    float *W0 = theta + LOPT_NDECAY, *head = theta + lopt_mlp_theta_count(hidden, depth) - LOPT_MLP_NSCALE;
+    for (size_t i = 0; i < H; i++) {
+        float *row = W0 + i * MLP_IN;
+        for (int f = 0; f < LOPT_NFEAT; f++)
+            if (!(keep & 1u << f)) row[f] = 0.0f;
+        if (!(keep & LOPT_FSET_TIME)) memset(row + LOPT_NFEAT, 0, LOPT_NTIME * sizeof(float));
+    }
+    if (!(keep & LOPT_FSET_TENSOR)) memset(head, 0, LOPT_NTENS * sizeof(float));
+    if (!(keep & LOPT_FSET_TIME)) memset(head + LOPT_NTENS, 0, LOPT_NTIME * sizeof(float));
 }
 
 /* Pointers into theta. */
@@ -296,10 +320,16 @@ static const hparam_def mlp_hparams[] = {
     {"activation", 0, 0, 2, 0, 0, 1,
      "the hidden layers' activation when no weights record is used (a record carries its own): relu, gelu "
      "(tanh approximation) or swish (x*sigmoid(x))"},
+    /* an index into lopt_fset_names (0 = full .. LOPT_FSET_COUNT − 1); the API reads and writes the name */
+    {"features", 0, 0, 4, 0, 0, 1,
+     "the network's inputs when no weights record is used (a record carries its own): full (every input), adam "
+     "(no p, no Adafactor features), momentum (only g, the momenta, m/sqrt(v) and the time features), no_time "
+     "(no time features), no_tensor (the step scale reads no per-tensor features)"},
 };
 
-static const hparam_enum mlp_enums[] = {{"activation", lopt_act_names}, {NULL, NULL}};
+static const hparam_enum mlp_enums[] = {{"activation", lopt_act_names}, {"features", lopt_fset_names}, {NULL, NULL}};
 _Static_assert(LOPT_ACT_COUNT == 3, "the activation row's bounds are the indices of lopt_act_names");
+_Static_assert(LOPT_FSET_COUNT == 5, "the features row's bounds are the indices of lopt_fset_names");
 
 static void mlp_deinit(opt *o)
 {
@@ -488,6 +518,7 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
     mlp_state *s = o->state;
     const float *theta = s->w.theta;
     int H = s->w.hidden;
+    lopt_mlp_apply_features(s->w.theta, H, s->w.depth, s->w.fset);   /* theta may have been written */
     if (s->w.film && o->cfg.film_row >= 1 && o->cfg.film_row <= LOPT_FILM_NDOM) {
         lopt_mlp_film_fold(s->w.theta, H, s->w.depth, o->cfg.film_row, s->thf);
         theta = s->thf;   /* every kernel runs the plain network on the folded trunk */
@@ -625,4 +656,6 @@ const lopt_arch lopt_arch_mlp = {
     .legacy_tail = LOPT_MLP_NSCALE,
     .act_hp = "activation",
     .theta_default_act = mlp_theta_default_act,
+    .features_hp = "features",
+    .apply_features = lopt_mlp_apply_features,
 };

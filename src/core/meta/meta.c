@@ -47,6 +47,8 @@ int meta_inner_config(const meta_config *c, opt_config *oc)
     if (!rc && c->seq && a && a->seq_hp) rc = opt_config_set(oc, a->seq_hp, c->seq);
     if (!rc && c->act && a && a->act_hp) rc = opt_config_set(oc, a->act_hp, c->act);
     else if (!rc && c->act) rc = ERR_INVALID_ARGUMENT;   /* only mlp_lopt has an activation */
+    if (!rc && c->fset && a && a->features_hp) rc = opt_config_set(oc, a->features_hp, c->fset);
+    else if (!rc && c->fset) rc = ERR_INVALID_ARGUMENT;   /* only mlp_lopt has feature sets */
     if (!rc && c->hold_zero_grad >= 0) rc = opt_config_set(oc, "hold_zero_grad", c->hold_zero_grad);
     if (!rc && c->trust >= 0) rc = opt_config_set(oc, "trust", c->trust);
     if (!rc && c->memory_reads >= 0) rc = opt_config_set(oc, "memory_reads", c->memory_reads);
@@ -153,6 +155,7 @@ static int make_opt(const meta_config *c, const float *theta, const layout *lay,
     if (theta) memcpy(w->theta, theta, w->ntheta * sizeof(float));
     w->mup_base = c->mup_base;
     w->act = c->act;
+    w->fset = c->fset;   /* opt_init set it from the hyperparameter; the step masks the copied theta */
     return 0;
 }
 
@@ -300,6 +303,7 @@ void meta_draw_eps(const meta_job *j, int k, particle *p)
     memset(p->eps, 0, lo * sizeof(float));
     memset(p->eps + hi, 0, (j->w.ntheta - hi) * sizeof(float));
     meta_film_mask_eps(&j->cfg, &j->w, p->eps);
+    lopt_weights_mask_features(&j->w, p->eps);   /* a dropped weight is never perturbed: its estimate is 0 */
 }
 
 static void eval_pair(meta_job *j, particle *p, int K, int norm)
@@ -434,6 +438,7 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         !(cfg->ref_lr > 0) || !(cfg->outlier_alpha >= 0) || cfg->curriculum_steps < 0 ||
         cfg->mup_base < 0 || cfg->mup_base > LOPT_MUP_MAX_BASE || (cfg->mup_base && arch != LOPT_ARCH_MLP) ||
         cfg->act < 0 || cfg->act >= LOPT_ACT_COUNT || (cfg->act && arch != LOPT_ARCH_MLP) ||
+        cfg->fset < 0 || cfg->fset >= LOPT_FSET_COUNT || (cfg->fset && arch != LOPT_ARCH_MLP) ||
         cfg->hold_zero_grad < -1 || cfg->hold_zero_grad > 1 || (cfg->hold_zero_grad >= 0 && arch != LOPT_ARCH_MLP) ||
         !(cfg->trust == -1 || (cfg->trust >= 0 && cfg->trust <= 1e6)) || (cfg->trust >= 0 && arch != LOPT_ARCH_MLP) ||
         cfg->memory_reads < -1 || cfg->memory_reads > 1 || (cfg->memory_reads >= 0 && arch != LOPT_ARCH_MEM) ||
@@ -460,9 +465,10 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
     j->cfg = *cfg;
     int rc = init ? lopt_weights_copy(&j->w, init)
                   : lopt_weights_init_default_act(&j->w, arch, cfg->hidden, cfg->depth, cfg->act, cfg->seed);
-    /* an init record trains as what it is: its shape and activation must be the job's */
+    if (!rc && !init) rc = lopt_weights_set_features(&j->w, cfg->fset);
+    /* an init record trains as what it is: its shape, activation and feature set must be the job's */
     if (!rc && (j->w.arch != arch || j->w.hidden != cfg->hidden || j->w.depth != cfg->depth ||
-                j->w.act != cfg->act))
+                j->w.act != cfg->act || j->w.fset != cfg->fset))
         rc = ERR_INVALID_ARGUMENT;
     if (!rc && cfg->film) rc = lopt_weights_set_film(&j->w);   /* identity rows on a plain init */
     j->w.mup_base = cfg->mup_base;   /* the record carries what it was trained with */
@@ -563,6 +569,9 @@ int meta_step_end(meta_job *j, meta_report *rep)
     }
     if (c->ewc_lambda > 0 && meta_stage_at(c, j->step) > 0)
         meta_ewc_grad(j->grad, j->ewc_F, j->ewc_b, j->w.theta, c->ewc_lambda, lo, hi);
+    /* a weight the feature set drops is a constant 0, not a parameter: its gradient is 0 (TBPTT's tape
+       gives the dropped input's, nonzero), so it never moves, whatever the estimator */
+    lopt_weights_mask_features(&j->w, j->grad);
     double gn = 0;
     for (size_t i = 0; i < nt; i++) gn += (double)j->grad[i] * j->grad[i];
     gn = sqrt(gn);
@@ -654,6 +663,7 @@ uint64_t meta_cfg_fingerprint(const meta_job *j)
         h = blob_crc32(h, x, sizeof x);
     }
     if (c->act) h = blob_crc32(h, &c->act, sizeof c->act);   /* likewise: relu jobs' checkpoints still match */
+    if (c->fset) h = blob_crc32(h, &c->fset, sizeof c->fset);   /* likewise for full */
     if (c->maml_inner_steps) {   /* a Reptile job's checkpoint fits only the same k and step size */
         double x[] = {(double)c->maml_inner_steps, c->maml_step};
         h = blob_crc32(h, x, sizeof x);

@@ -177,6 +177,10 @@ typedef struct meta_config {
                                            (lopt_mup_mult); 0 = off */
     int      act;                       /* mlp_lopt: the hidden activation (LOPT_ACT_*) stored
                                            in the weights; 0 = relu */
+    int      fset;                      /* mlp_lopt: the input feature set (LOPT_FSET_*) stored
+                                           in the weights; 0 = full.  No estimator moves a weight
+                                           the set drops (their perturbation and gradient are
+                                           masked: lopt_weights_mask_features) */
     int      hold_zero_grad;            /* mlp_lopt's hyperparameter in the inner optimizer:
                                            0 or 1; -1 = the optimizer's default */
     double   trust;                     /* mlp_lopt's trust region in the inner optimizer:
