@@ -57,6 +57,7 @@ static int set_base(meta_spec *sp, const char *base, char *msg, size_t cap)
         c->depth = w.depth;
         c->mup_base = w.mup_base;
         c->act = w.act;     /* and runs the activation it was trained with */
+        c->fset = w.fset;   /* and reads the inputs it was trained on */
         c->film = w.film;   /* a FiLM base adapts as one: its trunk and the tasks' domains' rows */
         c->heads = w.heads;
         c->seq = w.seq;

@@ -154,7 +154,7 @@ int meta_run_job_new(const meta_spec *sp, meta_job **out, char *msg, size_t cap)
     }
     if (!rc) {
         rc = meta_job_new(&sp->mc, sp->init_weights[0] ? &init : NULL, out);
-        if (rc) fail(msg, cap, rc, "cannot create the job (%s; init_weights must match optimizer, hidden, depth and activation, and a FiLM record needs film = 1)%s",
+        if (rc) fail(msg, cap, rc, "cannot create the job (%s; init_weights must match optimizer, hidden, depth, activation and features, and a FiLM record needs film = 1)%s",
                      err_message(rc), "");
     }
     lopt_weights_deinit(&init);

@@ -40,7 +40,7 @@ typedef struct key_def {
 #define SP(f) offsetof(meta_spec, f)
 
 /* Numeric keys; the string keys (name, optimizer, estimator, train, domain,
- * init_weights, task, objective, task_draw, activation) are handled in meta_spec_set. */
+ * init_weights, task, objective, task_draw, activation, features) are handled in meta_spec_set. */
 static const key_def num_keys[] = {
     {"hidden", K_I32, MC(hidden), 1, LOPT_MAX_HIDDEN},
     {"depth", K_I32, MC(depth), 1, LOPT_MAX_DEPTH},
@@ -265,6 +265,14 @@ int meta_spec_set(meta_spec *sp, const char *key, const char *value, char *msg, 
         sp->mc.act = i;
         return 0;
     }
+    if (strcmp(key, "features") == 0) {   /* mlp_lopt's input feature set (lopt.h), checked with the optimizer */
+        int i = lopt_fset_from_name(value);
+        if (i < 0)
+            return fail(msg, cap, ERR_OUT_OF_RANGE, "features must be full, adam, momentum, no_time or no_tensor, "
+                        "not \"%.40s\"%s", value, "");
+        sp->mc.fset = i;
+        return 0;
+    }
     if (strcmp(key, "task_draw") == 0) {
         int i = name_index(value, draw_names, 2);
         if (i < 0) return fail(msg, cap, ERR_INVALID_ARGUMENT, "task_draw must be cycle or weighted, not \"%.40s\"%s", value, "");
@@ -477,6 +485,9 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
     if (c->act && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "activation %s works with mlp_lopt only (the other optimizers' "
                     "networks have fixed activations)%s", lopt_act_name(c->act), "");
+    if (c->fset && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "features %s works with mlp_lopt only (the other optimizers' "
+                    "networks read every input)%s", lopt_fset_name(c->fset), "");
     if ((c->heads || c->seq) && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_ATTN)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "num_heads and sequence_length work with attn_lopt only%s%s", "", "");
     if (c->hold_zero_grad >= 0 && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
@@ -601,6 +612,7 @@ cJSON *meta_spec_to_json(const meta_spec *sp)
     if (c->memory_reads >= 0) cJSON_AddNumberToObject(o, "memory_reads", c->memory_reads);
     if (c->film) cJSON_AddNumberToObject(o, "film", 1);   /* only a FiLM run has it */
     if (c->act) cJSON_AddStringToObject(o, "activation", lopt_act_name(c->act));   /* relu: absent, as before */
+    if (c->fset) cJSON_AddStringToObject(o, "features", lopt_fset_name(c->fset));   /* full: absent, as before */
     if (c->maml_inner_steps) {
         cJSON_AddNumberToObject(o, "maml_inner_steps", c->maml_inner_steps);
         cJSON_AddNumberToObject(o, "maml_step", c->maml_step > 0 ? c->maml_step : 1.0);

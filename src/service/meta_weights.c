@@ -168,7 +168,10 @@ cJSON *meta_weights_to_json(const store_weights_row *w)
     cJSON_AddNumberToObject(a, "ntheta", (double)w->ntheta);
     lopt_weights lw;
     if (w->blob && lopt_weights_load(&lw, w->blob, w->blob_len) == 0) {
-        if (lw.arch == LOPT_ARCH_MLP) cJSON_AddStringToObject(a, "activation", lopt_act_name(lw.act));
+        if (lw.arch == LOPT_ARCH_MLP) {
+            cJSON_AddStringToObject(a, "activation", lopt_act_name(lw.act));
+            cJSON_AddStringToObject(a, "features", lopt_fset_name(lw.fset));
+        }
         if (lw.heads > 0) {   /* attn_lopt's record fixes the heads and sequence length it runs at */
             cJSON_AddNumberToObject(a, "num_heads", lw.heads);
             cJSON_AddNumberToObject(a, "sequence_length", lw.seq);

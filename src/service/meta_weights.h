@@ -49,7 +49,7 @@ int    meta_weights_check_kind(store *db, const char *name, const char *arch, ch
 int    meta_weights_valid_name(const char *name);
 /* The record as JSON (metadata, no blob); the caller frees it.  When the
  * row carries its blob, an mlp_lopt record's architecture also names its
- * activation (lopt.h), which the store's columns do not hold. */
+ * activation and feature set (lopt.h), which the store's columns do not hold. */
 cJSON *meta_weights_to_json(const store_weights_row *w);
 /* A record's evaluation JSON ({suite: {figures…, tasks: […]}, …}) without its
  * arrays and nested objects: each suite's headline figures.  NULL when the

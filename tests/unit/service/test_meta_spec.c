@@ -315,6 +315,43 @@ static void test_robustness_keys(void **st)
     aj = meta_spec_to_json(&sp);
     assert_null(cJSON_GetObjectItemCaseSensitive(aj, "activation"));
     cJSON_Delete(aj);
+    /* the feature set: a name, mlp_lopt only (tbptt too: its gradient is masked), written back only when
+       not full; a number, another case or an unknown name is out_of_range; a JSON number or a repeated key too */
+    meta_spec_defaults(&sp);
+    const char *bad_sets[] = {"tanh", "FULL", "3", "", "full,adam"};
+    for (size_t i = 0; i < sizeof bad_sets / sizeof bad_sets[0]; i++) {
+        assert_int_equal(set(&sp, "features", bad_sets[i], msg), ERR_OUT_OF_RANGE);
+        assert_non_null(strstr(msg, "full, adam, momentum, no_time or no_tensor"));
+    }
+    assert_int_equal(sp.mc.fset, LOPT_FSET_FULL);
+    assert_int_equal(set(&sp, "features", "momentum", msg), 0);
+    assert_int_equal(sp.mc.fset, LOPT_FSET_MOMENTUM);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    assert_int_equal(set(&sp, "estimator", "tbptt", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    aj = meta_spec_to_json(&sp);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(aj, "features")->valuestring, "momentum");
+    meta_spec back;
+    meta_spec_defaults(&back);
+    assert_int_equal(meta_spec_from_json(&back, aj, msg, sizeof msg), 0);   /* written back, read again */
+    assert_int_equal(back.mc.fset, LOPT_FSET_MOMENTUM);
+    cJSON_Delete(aj);
+    assert_int_equal(set(&sp, "estimator", "pes", msg), 0);
+    assert_int_equal(set(&sp, "optimizer", "lstm_lopt", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "features momentum works with mlp_lopt only"));
+    cJSON *num = cJSON_Parse("{\"features\": 2}");
+    meta_spec_defaults(&sp);
+    assert_int_equal(meta_spec_from_json(&sp, num, msg, sizeof msg), ERR_OUT_OF_RANGE);
+    cJSON_Delete(num);
+    cJSON *dup = cJSON_Parse("{\"features\": \"adam\", \"features\": \"adam\"}");
+    meta_spec_defaults(&sp);
+    assert_int_equal(meta_spec_from_json(&sp, dup, msg, sizeof msg), ERR_INVALID_JSON);
+    cJSON_Delete(dup);
+    meta_spec_defaults(&sp);
+    aj = meta_spec_to_json(&sp);
+    assert_null(cJSON_GetObjectItemCaseSensitive(aj, "features"));
+    cJSON_Delete(aj);
     /* the inner mlp_lopt's hold: unset = the optimizer's default; 0/1; mlp_lopt only */
     meta_spec_defaults(&sp);
     assert_int_equal(sp.mc.hold_zero_grad, -1);

@@ -21,6 +21,7 @@
 
 #include "errors.h"
 #include "opt.h"
+#include "lopt.h"
 #include "spec.h"
 
 #define MAXP 1000000
@@ -665,6 +666,35 @@ static void test_spec_named_hyperparameter_activation(void **unused)
                ERR_UNKNOWN_HYPERPARAM, "activation");
 }
 
+/* mlp_lopt's feature set: a name like the activation (full, adam,
+ * momentum, no_time, no_tensor), written back as the name; anything else
+ * is ERR_OUT_OF_RANGE naming the allowed values. */
+static void test_spec_named_hyperparameter_features(void **unused)
+{
+    (void)unused;
+    spec sp;
+    const char *body = "{\"optimizer\":\"mlp_lopt\",\"weights\":\"@default\",\"hyperparams\":{\"features\":\"no_time\"},"
+                       "\"tensors\":[{\"shape\":[2]}]}";
+    expect_ok(&sp, body);
+    assert_true(hp_of(&sp, "features") == LOPT_FSET_NO_TIME);
+    cJSON *j = spec_to_json(&sp);
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "hyperparams"), "features");
+    assert_true(cJSON_IsString(a));
+    assert_string_equal(a->valuestring, "no_time");
+    cJSON_Delete(j);
+    spec_deinit(&sp);
+    roundtrip(body);
+    const char *bad[] = {"\"all\"", "\"Adam\"", "1", "null", "\"\"", "[\"adam\"]", "\"adam,momentum\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char b[256];
+        snprintf(b, sizeof b, "{\"optimizer\":\"mlp_lopt\",\"hyperparams\":{\"features\":%s},"
+                 "\"tensors\":[{\"shape\":[2]}]}", bad[i]);
+        expect_err(b, ERR_OUT_OF_RANGE, "one of full, adam, momentum, no_time, no_tensor");
+    }
+    expect_err("{\"optimizer\":\"lstm_lopt\",\"hyperparams\":{\"features\":1},\"tensors\":[{\"shape\":[2]}]}",
+               ERR_UNKNOWN_HYPERPARAM, "features");
+}
+
 static void test_spec_domain_words_types_and_optimizers(void **unused)
 {
     (void)unused;
@@ -813,6 +843,7 @@ int main(void)
         cmocka_unit_test(test_spec_unknown_optimizer_field_and_hyperparameter),
         cmocka_unit_test(test_spec_hyperparameter_bounds),
         cmocka_unit_test(test_spec_named_hyperparameter_activation),
+        cmocka_unit_test(test_spec_named_hyperparameter_features),
         cmocka_unit_test(test_spec_schedules_and_total_steps),
         cmocka_unit_test(test_spec_empty_schedule_name_is_refused),
         cmocka_unit_test(test_spec_combinations_that_would_do_nothing_are_refused),
