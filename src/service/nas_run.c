@@ -17,9 +17,12 @@
 /* family one-hot, 4 shape features, 4 curve features, then mlp_lopt's
  * activation as gelu and swish indicators (relu the reference level: all
  * zero, so that in a space without the axis these columns are constant and
- * hpo_ridge drops them — the fit is the one from before the axis). */
-#define NFEAT_ACT (LOPT_ACT_COUNT - 1)
-#define NFEAT (NAS_NFAMILIES + 4 + 4 + NFEAT_ACT)
+ * hpo_ridge drops them — the fit is the one from before the axis), then its
+ * feature set as one indicator per set but full (the reference level, the
+ * same way). */
+#define NFEAT_ACT  (LOPT_ACT_COUNT - 1)
+#define NFEAT_FSET (LOPT_FSET_COUNT - 1)
+#define NFEAT (NAS_NFAMILIES + 4 + 4 + NFEAT_ACT + NFEAT_FSET)
 
 typedef struct cand {
     nas_arch a;
@@ -74,9 +77,9 @@ static int train(run_ctx *x, const nas_spec *sp, const nas_arch *a, int64_t step
         meta_report rep;
         rc = meta_step(*out, &rep);
         if (rc) {
-            snprintf(msg, cap, "%s %dx%d%s%s: outer step failed: %s (%.150s)", nas_family_names[a->family], a->hidden,
-                     a->depth, a->act ? " " : "", a->act ? lopt_act_name(a->act) : "", err_message(rc),
-                     tasks_last_error());
+            snprintf(msg, cap, "%s %dx%d%s%s%s%s: outer step failed: %s (%.150s)", nas_family_names[a->family],
+                     a->hidden, a->depth, a->act ? " " : "", a->act ? lopt_act_name(a->act) : "", a->fset ? " " : "",
+                     a->fset ? lopt_fset_name(a->fset) : "", err_message(rc), tasks_last_error());
             return rc;
         }
         if (curve) curve[rep.step - 1] = rep.meta_loss;
@@ -116,6 +119,7 @@ static void features(cand *c, int64_t S)
     f[6] = m;
     f[7] = S > 1 ? (c->curve[S - 1] - c->curve[0]) / (double)(S - 1) : 0;
     if (c->a.act != LOPT_ACT_RELU) f[8 + c->a.act - 1] = 1;
+    if (c->a.fset != LOPT_FSET_FULL) f[8 + NFEAT_ACT + c->a.fset - 1] = 1;
 }
 
 /* Fits the predictor on the scored candidates other than `skip` (-1: all),
@@ -191,7 +195,7 @@ static double shipped_score(const nas_spec *sp)
     double s = NAN;
     meta_spec ms;
     char m[200];
-    nas_arch a = {0, w.hidden, w.depth, 0, w.act};
+    nas_arch a = {0, w.hidden, w.depth, 0, w.act, w.fset};
     if (nas_spec_candidate(sp, &a, 1, &ms, m, sizeof m) == 0) {
         ms.mc.mup_base = w.mup_base;
         if (score(sp, &ms.mc, w.theta, &s, m, sizeof m) != 0) s = NAN;

@@ -37,6 +37,8 @@ void nas_spec_defaults(nas_spec *sp)
     sp->heads[0] = 1, sp->heads[1] = 2;
     sp->nact = 1;
     sp->act[0] = LOPT_ACT_RELU;
+    sp->nfset = 1;
+    sp->fset[0] = LOPT_FSET_FULL;
     sp->candidates = 8;
     sp->full = 3;
     sp->outer_steps = 20;
@@ -108,6 +110,27 @@ static int get_acts(nas_spec *sp, const cJSON *v, char *msg, size_t cap)
     return 0;
 }
 
+/* A non-empty list of distinct feature set names (lopt.h) into sp->fset. */
+static int get_fsets(nas_spec *sp, const cJSON *v, char *msg, size_t cap)
+{
+    int k = cJSON_GetArraySize(v);
+    if (!cJSON_IsArray(v) || k < 1 || k > LOPT_FSET_COUNT)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "space.features must be an array of 1 to 5 of full, adam, momentum, "
+                    "no_time, no_tensor%s", "");
+    int i = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        int a = cJSON_IsString(e) ? lopt_fset_from_name(e->valuestring) : -1;
+        if (a < 0)
+            return fail(msg, cap, ERR_INVALID_ARGUMENT, "space.features names must be full, adam, momentum, no_time or "
+                        "no_tensor%s", "");
+        for (int q = 0; q < i; q++)
+            if (sp->fset[q] == a) return fail(msg, cap, ERR_INVALID_ARGUMENT, "space.features lists %s twice", lopt_fset_name(a));
+        sp->fset[i] = a;
+    }
+    sp->nfset = k;
+    return 0;
+}
+
 static int get_space(nas_spec *sp, const cJSON *s, char *msg, size_t cap)
 {
     if (!cJSON_IsObject(s)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "space must be an object%s", "");
@@ -136,9 +159,10 @@ static int get_space(nas_spec *sp, const cJSON *s, char *msg, size_t cap)
         else if (strcmp(e->string, "depth") == 0) rc = get_list(e, "depth", 1, LOPT_MAX_DEPTH, sp->depth, &sp->ndepth, msg, cap);
         else if (strcmp(e->string, "num_heads") == 0) rc = get_list(e, "num_heads", 1, 16, sp->heads, &sp->nheads, msg, cap);
         else if (strcmp(e->string, "activation") == 0) rc = get_acts(sp, e, msg, cap);
+        else if (strcmp(e->string, "features") == 0) rc = get_fsets(sp, e, msg, cap);
         else return fail(msg, cap, ERR_UNKNOWN_FIELD,
-                         "unknown space key \"%.40s\" (optimizer, hidden, depth, num_heads, activation; layer types "
-                         "and input features are not searchable yet)", e->string);
+                         "unknown space key \"%.40s\" (optimizer, hidden, depth, num_heads, activation, features; "
+                         "the layer type is the optimizer family)", e->string);
         if (rc) return rc;
     }
     return 0;
@@ -205,6 +229,7 @@ int nas_spec_candidate(const nas_spec *sp, const nas_arch *a, int64_t steps, met
         rc = meta_spec_set(out, "num_heads", v, msg, cap);
     }
     if (!rc && a->act) rc = meta_spec_set(out, "activation", lopt_act_name(a->act), msg, cap);
+    if (!rc && a->fset) rc = meta_spec_set(out, "features", lopt_fset_name(a->fset), msg, cap);
     if (!rc) rc = meta_spec_set(out, "estimator", "pes", msg, cap);
     if (!rc) rc = meta_spec_set(out, "task", sp->task, msg, cap);
     snprintf(v, sizeof v, "%d", sp->particles);
@@ -222,7 +247,8 @@ int nas_spec_candidate(const nas_spec *sp, const nas_arch *a, int64_t steps, met
 
 int nas_spec_check(nas_spec *sp, char *msg, size_t cap)
 {
-    int max = NAS_NFAMILIES * NAS_MAX_CHOICES * NAS_MAX_CHOICES * NAS_MAX_CHOICES;   /* heads or activations */
+    /* the innermost axis: heads, or activations × feature sets */
+    int max = NAS_NFAMILIES * NAS_MAX_CHOICES * NAS_MAX_CHOICES * NAS_MAX_CHOICES * LOPT_FSET_COUNT;
     nas_arch *all = malloc((size_t)max * sizeof *all);
     if (!all) return fail(msg, cap, ERR_NO_MEMORY, "out of memory%s", "");
     int n = 0;
@@ -232,11 +258,12 @@ int nas_spec_check(nas_spec *sp, char *msg, size_t cap)
     for (int f = 0; f < sp->nfam; f++)
         for (int h = 0; h < sp->nhidden; h++)
             for (int d = 0; d < sp->ndepth; d++)
-                for (int k = 0; k < (sp->fam[f] == FAM_ATTN ? sp->nheads : sp->fam[f] == FAM_MLP ? sp->nact : 1); k++) {
-                    /* the innermost axis: attn_lopt's heads or mlp_lopt's activations (with the one
-                       default activation a space enumerates as it did before the axis existed) */
+                for (int k = 0; k < (sp->fam[f] == FAM_ATTN ? sp->nheads : sp->fam[f] == FAM_MLP ? sp->nact * sp->nfset : 1); k++) {
+                    /* the innermost axis: attn_lopt's heads or mlp_lopt's activations × feature sets (with
+                       the one default activation and set a space enumerates as it did before the axes existed) */
                     nas_arch a = {sp->fam[f], sp->hidden[h], sp->depth[d], sp->fam[f] == FAM_ATTN ? sp->heads[k] : 0,
-                                  sp->fam[f] == FAM_MLP ? sp->act[k] : LOPT_ACT_RELU};
+                                  sp->fam[f] == FAM_MLP ? sp->act[k / sp->nfset] : LOPT_ACT_RELU,
+                                  sp->fam[f] == FAM_MLP ? sp->fset[k % sp->nfset] : LOPT_FSET_FULL};
                     /* the combinations meta-training refuses (attn_lopt: heads must divide hidden; the job's
                        memory; the task text) are not in the space */
                     int rc = nas_spec_candidate(sp, &a, sp->outer_steps, &ms, m2, sizeof m2);
@@ -275,6 +302,7 @@ cJSON *nas_arch_to_json(const nas_arch *a)
     cJSON_AddNumberToObject(o, "depth", a->depth);
     if (a->heads) cJSON_AddNumberToObject(o, "num_heads", a->heads);
     if (a->family == FAM_MLP) cJSON_AddStringToObject(o, "activation", lopt_act_name(a->act));
+    if (a->family == FAM_MLP) cJSON_AddStringToObject(o, "features", lopt_fset_name(a->fset));
     return o;
 }
 
@@ -290,6 +318,8 @@ cJSON *nas_spec_to_json(const nas_spec *sp)
     cJSON_AddItemToObject(s, "num_heads", cJSON_CreateIntArray(sp->heads, sp->nheads));
     cJSON *acts = cJSON_AddArrayToObject(s, "activation");
     for (int i = 0; i < sp->nact; i++) cJSON_AddItemToArray(acts, cJSON_CreateString(lopt_act_name(sp->act[i])));
+    cJSON *fsets = cJSON_AddArrayToObject(s, "features");
+    for (int i = 0; i < sp->nfset; i++) cJSON_AddItemToArray(fsets, cJSON_CreateString(lopt_fset_name(sp->fset[i])));
     cJSON_AddNumberToObject(o, "candidates", sp->candidates);
     cJSON_AddNumberToObject(o, "full", sp->full);
     cJSON_AddNumberToObject(o, "outer_steps", (double)sp->outer_steps);

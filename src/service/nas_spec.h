@@ -3,15 +3,17 @@
  *
  * Keys (docs/studies.md#architecture-search documents each):
  *   space        {"optimizer": [names], "hidden": [ints], "depth": [ints],
- *                 "num_heads": [ints], "activation": [names]} — categorical
+ *                 "num_heads": [ints], "activation": [names],
+ *                 "features": [names]} — categorical
  *                lists, each optional (defaults: mlp_lopt and lstm_lopt,
  *                hidden {4, 8, 16}, depth {1, 2}, num_heads {1, 2} for
  *                attn_lopt only, activation {relu} for mlp_lopt only: relu,
- *                gelu, swish).  The architectures are every combination
+ *                gelu, swish; features {full} for mlp_lopt only: lopt.h's
+ *                input feature sets).  The architectures are every combination
  *                meta_spec_check accepts (attn_lopt: num_heads divides
  *                hidden; num_heads is ignored for the other families, which
- *                have no heads; activation likewise outside mlp_lopt, whose
- *                networks' activations are fixed).
+ *                have no heads; activation and features likewise outside
+ *                mlp_lopt, whose networks' activations and inputs are fixed).
  *   candidates   how many distinct architectures get the short run (2..64)
  *   full         how many of them get the long run and a score (1..candidates)
  *   outer_steps  the short PES run's outer steps (1..100000)
@@ -23,7 +25,7 @@
  *                (not a learned optimizer's name nor "<optimizer>.<domain>")
  * Every other key is ERR_UNKNOWN_FIELD; values out of bounds
  * ERR_OUT_OF_RANGE; an optimizer outside the six learned families, an
- * unknown activation or a value listed twice ERR_INVALID_ARGUMENT; a space with fewer valid architectures than
+ * unknown activation or feature set, or a value listed twice ERR_INVALID_ARGUMENT; a space with fewer valid architectures than
  * `candidates` ERR_INVALID_ARGUMENT.
  *
  * Thread rules: pure; any thread. */
@@ -34,6 +36,7 @@
 #include <stdint.h>
 #include <cjson/cJSON.h>
 
+#include "lopt.h"
 #include "meta_spec.h"
 
 #define NAS_MAX_CANDIDATES 64
@@ -45,6 +48,7 @@ typedef struct nas_arch {
     int  family;               /* index into nas_family_names */
     int  hidden, depth, heads; /* heads 0 outside attn_lopt */
     int  act;                  /* LOPT_ACT_*: mlp_lopt's activation; relu (0) for the others */
+    int  fset;                 /* LOPT_FSET_*: mlp_lopt's input feature set; full (0) for the others */
 } nas_arch;
 
 typedef struct nas_spec {
@@ -53,6 +57,7 @@ typedef struct nas_spec {
     int      ndepth, depth[NAS_MAX_CHOICES];
     int      nheads, heads[NAS_MAX_CHOICES];
     int      nact, act[NAS_MAX_CHOICES];   /* LOPT_ACT_*, mlp_lopt only */
+    int      nfset, fset[LOPT_FSET_COUNT]; /* LOPT_FSET_*, mlp_lopt only */
     int      candidates, full;
     int64_t  outer_steps, full_steps;
     int      eval_steps, eval_seeds;

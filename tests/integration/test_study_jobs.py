@@ -132,8 +132,8 @@ def test_hostile_objectives_are_refused(daemon):
                                                     "objective": {"task": TASK, "steps": 5}})
         assert st == 400 and b["error"]["code"] == "invalid_argument", (space, b)
     # a learned optimizer's trial runs its weights record, whose shape and init would ignore the value
-    for name, opt in (("hidden", "mlp_lopt"), ("activation", "mlp_lopt"), ("num_heads", "attn_lopt"),
-                      ("forget_gate_bias", "lstm_lopt"), ("depth", "hybrid")):
+    for name, opt in (("hidden", "mlp_lopt"), ("activation", "mlp_lopt"), ("features", "mlp_lopt"),
+                      ("num_heads", "attn_lopt"), ("forget_gate_bias", "lstm_lopt"), ("depth", "hybrid")):
         st, b = daemon.json("POST", "/v1/studies", {"name": "x", "space": {name: {"type": "int", "low": 1, "high": 2}},
                                                     "objective": {"task": TASK, "steps": 5, "optimizer": opt}})
         assert st == 400 and b["error"]["code"] == "invalid_argument", (name, b)
