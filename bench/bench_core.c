@@ -523,6 +523,20 @@ static void bench_mlp_act(double t_adam_1e6)
     }
 }
 
+/* mlp_lopt's default 8 x 1 network on the momentum feature set (the
+ * features hyperparameter): the same kernels as mlp_lopt_step_1e6 plus the
+ * mask's few stores per step, so its cost should not move. */
+static void bench_mlp_features(double t_adam_1e6)
+{
+    opt_config cfg;
+    int err = opt_config_defaults(&cfg, "mlp_lopt");
+    if (!err) err = opt_config_set(&cfg, "features", LOPT_FSET_MOMENTUM);
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    double t = err ? NAN : time_opt_cfg(&cfg, 1000000, 0, &err);
+    add_row("mlp_lopt_momentum_step_1e6", isnan(t) ? NAN : 1e6 / t, "params/s", isnan(t) ? NAN : t / t_adam_1e6,
+            "adam_step_1e6 (cost x)", "-", isnan(t) ? err_name(err) : "features momentum, 1 thread");
+}
+
 /* attn_lopt (issue 18's target: <= 20x Adam at N = 1e6): its per-parameter
  * rule on one tensor, then with 64 tensors x sequence_length 4 = 256 tokens
  * through the default 16 x 2 transformer, the network's cost at a size
@@ -586,6 +600,7 @@ static void bench_learned(double t_adam_1e6)
         add_row(fig, 1e6 / t, "params/s", t / t_adam_1e6, "adam_step_1e6 (cost x)", "<=10", "1 thread");
         if (i == 0) bench_mlp_wide(t_adam_1e6);
         if (i == 0) bench_mlp_act(t_adam_1e6);
+        if (i == 0) bench_mlp_features(t_adam_1e6);
         if (i == 1) bench_lstm_kernels(t_adam_1e6);
     }
     bench_attn(t_adam_1e6);
