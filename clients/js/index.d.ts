@@ -67,8 +67,8 @@ export type TensorRole = 'weight' | 'bias' | 'embedding' | 'norm' | 'other';
 
 export interface CreateSessionOptions {
   tensors: Array<Shape | TensorSpec | number>;
-  /** Numbers; mlp_lopt's activation takes its name. */
-  hyperparams?: Record<string, number | Activation>;
+  /** Numbers; mlp_lopt's activation and features take their names. */
+  hyperparams?: Record<string, number | Activation | FeatureSet>;
   params?: ArrayLike<number>;
   durability?: 'checkpoint' | 'step';
   workers?: number;
@@ -87,8 +87,11 @@ export interface CreateSessionOptions {
 
 export type Domain = 'vision' | 'text' | 'tabular' | 'synthetic';
 
-/** mlp_lopt's hidden activation: the one hyperparameter whose value is a name. */
+/** mlp_lopt's hidden activation: a hyperparameter whose value is a name. */
 export type Activation = 'relu' | 'gelu' | 'swish';
+
+/** mlp_lopt's input feature set (`features`): a hyperparameter whose value is a name. */
+export type FeatureSet = 'full' | 'adam' | 'momentum' | 'no_time' | 'no_tensor';
 
 export type SessionStatus = 'active' | 'diverged' | 'finished' | 'archived';
 
@@ -129,7 +132,7 @@ export interface SessionDescription extends SessionSummary {
 }
 
 export interface Hyperparameter {
-  /** default is a name when values is present (a named hyperparameter: mlp_lopt's activation). */
+  /** default is a name when values is present (a named hyperparameter: mlp_lopt's activation, features). */
   name: string; default: number | string; min: number; max: number;
   min_exclusive: boolean; max_exclusive: boolean; integer: boolean; description: string;
   values?: string[];

@@ -76,6 +76,7 @@ export async function usage(grads: Float32Array, valLoss: number, accuracy: numb
   console.log(url, fb, p, lr, names, gone, done, resumed, where, kinds, config, raw, res.status, made.code);
 
   await client.createSession('mlp_lopt', { tensors: [[1]], weights: '@default', hyperparams: { activation: 'gelu', lr: 1e-3 } });
+  await client.createSession('mlp_lopt', { tensors: [[1]], weights: '@default', hyperparams: { features: 'momentum' } });
 
   // Misuses the declarations must refuse.
   // @ts-expect-error tensors is required
@@ -84,6 +85,8 @@ export async function usage(grads: Float32Array, valLoss: number, accuracy: numb
   await client.createSession('adam', { tensors: [[1]], hyperparams: { lr: '1e-3' } });
   // @ts-expect-error an activation is one of its names
   await client.createSession('mlp_lopt', { tensors: [[1]], hyperparams: { activation: 'tanh' } });
+  // @ts-expect-error a feature set is one of its names
+  await client.createSession('mlp_lopt', { tensors: [[1]], hyperparams: { features: 'all' } });
   // @ts-expect-error no such durability
   await client.createSession('adam', { tensors: [[1]], durability: 'always' });
   // @ts-expect-error gradients are numbers
