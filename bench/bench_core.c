@@ -19,7 +19,7 @@
  *               parse alone on 17-digit input (how Python clients print
  *               float32) and the format alone vs snprintf("%.9g").  "exact"
  *               says whether every float32 survived f32json's trip bit for bit.
- *   learned     mlp_lopt, lstm_lopt, nn_adam step cost at N = 1e6 on one
+ *   learned     mlp_lopt, lstm_lopt (and gru_lopt), nn_adam step cost at N = 1e6 on one
  *               thread as a multiple of Adam's (target <= 10x); attn_lopt's
  *               on one tensor and on 64 (target <= 20x, issue 18).  lstm_lopt
  *               also on the AVX2 and SSE2 builds of its vectorised kernel
@@ -537,6 +537,20 @@ static void bench_mlp_features(double t_adam_1e6)
             "adam_step_1e6 (cost x)", "-", isnan(t) ? err_name(err) : "features momentum, 1 thread");
 }
 
+/* gru_lopt (issue 20's GRU family): its one kernel, blocks of 256
+ * coordinates through gru_forward, on the default untrained 8 x 2 network
+ * (no record ships); lstm_lopt_step_1e6 is the same rule with LSTM cells
+ * and a vectorised kernel. */
+static void bench_gru(double t_adam_1e6)
+{
+    opt_config cfg;
+    int err = opt_config_defaults(&cfg, "gru_lopt");
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    double t = err ? NAN : time_opt_cfg(&cfg, 1000000, 0, &err);
+    add_row("gru_lopt_step_1e6", isnan(t) ? NAN : 1e6 / t, "params/s", isnan(t) ? NAN : t / t_adam_1e6,
+            "adam_step_1e6 (cost x)", "-", isnan(t) ? err_name(err) : "8 x 2, gru_forward blocks, 1 thread");
+}
+
 /* attn_lopt (issue 18's target: <= 20x Adam at N = 1e6): its per-parameter
  * rule on one tensor, then with 64 tensors x sequence_length 4 = 256 tokens
  * through the default 16 x 2 transformer, the network's cost at a size
@@ -602,6 +616,7 @@ static void bench_learned(double t_adam_1e6)
         if (i == 0) bench_mlp_act(t_adam_1e6);
         if (i == 0) bench_mlp_features(t_adam_1e6);
         if (i == 1) bench_lstm_kernels(t_adam_1e6);
+        if (i == 1) bench_gru(t_adam_1e6);
     }
     bench_attn(t_adam_1e6);
     bench_tensor_lopt(t_adam_1e6, "graph_lopt", "chain graph");

@@ -721,7 +721,8 @@ static int weights_import_work(req *r, void *ctx)
         return COMPUTE_DONE;
     }
     wone c = {0};
-    rc = store_weights_get(r->app->db, name, version, 0, wone_cb, &c);
+    rc = store_weights_get(r->app->db, name, version, 1, wone_cb, &c);   /* with the blob: as GET describes it */
+    free(c.blob);
     if (rc || !c.o) {
         http_resp_error(r, rc ? rc : ERR_NO_MEMORY, NULL);
         return COMPUTE_DONE;

@@ -57,7 +57,8 @@ static int weights_of_opt(void *ctx, const store_weights_row *w)
     if (strcmp(w->arch, c->opt) != 0) return 0;
     cJSON *o = meta_weights_to_json(w);
     if (o) {
-        /* The catalogue names and summarises; GET /v1/weights/{name} has the rest. */
+        /* The catalogue names and summarises (the architecture as GET /v1/weights/{name} gives it, read
+         * off the blob); GET /v1/weights/{name} has the rest. */
         cJSON_DeleteItemFromObjectCaseSensitive(o, "provenance");
         cJSON_DeleteItemFromObjectCaseSensitive(o, "evaluation");
         cJSON_AddItemToArray(c->arr, o);
@@ -100,7 +101,7 @@ void h_optimizers(req *r)
             /* Learned optimizers and hybrids: the weights records they can use
              * (a hybrid's are those of its learned part). */
             wcat_ctx wc = {cJSON_AddArrayToObject(o, "weights"), vt->weights_arch};
-            if (store_weights_list(r->app->db, 0, weights_of_opt, &wc) != 0 ||
+            if (store_weights_list(r->app->db, 1, weights_of_opt, &wc) != 0 ||
                 domain_defaults_json(r->app->db, vt->weights_arch, o) != 0) {
                 cJSON_Delete(o);
                 cJSON_Delete(root);

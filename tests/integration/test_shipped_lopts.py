@@ -43,6 +43,8 @@ def test_shipped_record_is_the_default(daemon, name):
     # record fixes its heads and sequence length: 2 and 4, docs "Shipped weights")
     listed = {w["ref"]: w for w in daemon.json("GET", "/v1/weights")[1]["weights"]}
     assert listed[f"{name}@1"]["architecture"] == rec["architecture"], (listed[f"{name}@1"], rec)
+    in_cat = {w["ref"]: w for w in cat[name]["weights"]}[f"{name}@1"]
+    assert in_cat["architecture"] == rec["architecture"], in_cat
     if name == "attn_lopt":
         assert (rec["architecture"]["num_heads"], rec["architecture"]["sequence_length"]) == (2, 4), rec
     else:
