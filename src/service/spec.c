@@ -436,11 +436,13 @@ int spec_parse(spec *sp, const char *body, size_t len, size_t max_params, int re
             rc = set_named_hyper(&c, h);
             continue;
         }
-        if (!cJSON_IsNumber(h)) {
+        /* a name the optimizer lacks is that, whatever its value (a string included) */
+        int e = opt_hparam_index(opt_find(c.optimizer), h->string) < 0 ? ERR_UNKNOWN_HYPERPARAM : 0;
+        if (!e && !cJSON_IsNumber(h)) {
             rc = fail(&c, ERR_INVALID_ARGUMENT, "hyperparameter %s must be a number", h->string);
             break;
         }
-        int e = opt_config_set(&sp->ocfg, h->string, h->valuedouble);
+        if (!e) e = opt_config_set(&sp->ocfg, h->string, h->valuedouble);
         const hparam_def *def = opt_hparam_at(opt_find(c.optimizer),
                                                opt_hparam_index(opt_find(c.optimizer), h->string));
         if (e == ERR_UNKNOWN_HYPERPARAM)

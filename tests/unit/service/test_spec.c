@@ -693,6 +693,10 @@ static void test_spec_named_hyperparameter_features(void **unused)
     }
     expect_err("{\"optimizer\":\"lstm_lopt\",\"hyperparams\":{\"features\":1},\"tensors\":[{\"shape\":[2]}]}",
                ERR_UNKNOWN_HYPERPARAM, "features");
+    /* whatever the value: a name is unknown before its value is wrong */
+    expect_err("{\"optimizer\":\"lstm_lopt\",\"hyperparams\":{\"features\":\"adam\"},\"tensors\":[{\"shape\":[2]}]}",
+               ERR_UNKNOWN_HYPERPARAM, "features");
+    expect_err(with("\"hyperparams\":{\"nope\":\"x\"}"), ERR_UNKNOWN_HYPERPARAM, "nope");
 }
 
 static void test_spec_domain_words_types_and_optimizers(void **unused)
