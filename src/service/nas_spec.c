@@ -165,6 +165,18 @@ static int get_space(nas_spec *sp, const cJSON *s, char *msg, size_t cap)
                          "the layer type is the optimizer family)", e->string);
         if (rc) return rc;
     }
+    /* an axis of one family in a space without that family would search nothing: refused, not ignored */
+    static const struct { const char *key; int fam; } own[] = {
+        {"num_heads", FAM_ATTN}, {"activation", FAM_MLP}, {"features", FAM_MLP}};
+    for (size_t k = 0; k < sizeof own / sizeof own[0]; k++) {
+        int listed = 0;
+        for (int f = 0; f < sp->nfam; f++) listed |= sp->fam[f] == own[k].fam;
+        if (!listed && cJSON_GetObjectItemCaseSensitive(s, own[k].key)) {
+            snprintf(msg, cap, "space.%s applies to %s only, which space.optimizer does not list", own[k].key,
+                     nas_family_names[own[k].fam]);
+            return ERR_INVALID_ARGUMENT;
+        }
+    }
     return 0;
 }
 

@@ -116,6 +116,13 @@ def test_nas_hostile_requests(daemon):
         assert st == 400, (patch, err)
         if code:
             assert err["error"]["code"] == code, (patch, err)
+    # an axis of a family the space does not list would search nothing: refused, not ignored
+    for space, key, fam in (({"optimizer": ["gru_lopt"], "features": ["adam"]}, "features", "mlp_lopt"),
+                            ({"optimizer": ["lstm_lopt"], "activation": ["gelu"]}, "activation", "mlp_lopt"),
+                            ({"num_heads": [1, 2]}, "num_heads", "attn_lopt")):
+        st, err = daemon.json("POST", "/v1/meta/jobs", dict(TINY, space=space))
+        assert st == 400 and err["error"]["code"] == "invalid_argument", (space, err)
+        assert f"space.{key} applies to {fam} only" in err["error"]["message"], err
     st = daemon.request("POST", "/v1/meta/jobs", b'{"method":"nas","space":{"hidden":[4],"hidden":[8]}}',
                         headers={"Content-Type": "application/json"})[0]
     assert st == 400
