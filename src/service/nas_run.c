@@ -226,8 +226,8 @@ static int store_best(run_ctx *x, const nas_spec *sp, const nas_arch *best, cons
     cJSON_AddStringToObject(prov, "job_id", x->id);
     cJSON_AddNumberToObject(prov, "seed", (double)sp->seed);
     cJSON_AddStringToObject(prov, "estimator", "pes");
-    cJSON *t = cJSON_AddArrayToObject(prov, "task_families");
-    cJSON_AddItemToArray(t, cJSON_CreateString(sp->task));
+    cJSON *t = cJSON_AddArrayToObject(prov, "task_families");   /* the task, or the recipe's tasks */
+    for (int i = 0; i < ms.mc.ntasks; i++) cJSON_AddItemToArray(t, cJSON_CreateString(ms.task_text[i]));
     cJSON_AddNumberToObject(prov, "outer_steps", (double)meta_job_step(j));
     cJSON_AddNumberToObject(prov, "wall_time_s", mono_s() - x->t0);
     cJSON_AddItemToObject(prov, "config", nas_spec_to_json(sp));

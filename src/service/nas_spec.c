@@ -180,10 +180,64 @@ static int get_space(nas_spec *sp, const cJSON *s, char *msg, size_t cap)
     return 0;
 }
 
+/* The meta-training keys a recipe may set: how candidates are trained,
+ * never what they are (the architecture keys), nor the job's plumbing (name,
+ * outer_steps, seed, checkpoints), nor a key only some families accept
+ * (which would drop the others from the space unseen). */
+static const char *const nas_recipe_keys[] = {
+    "tasks", "horizon_min", "horizon_max", "objective", "ref_lr", "outlier_alpha", "curriculum_steps",
+    "unroll_start", "horizon_max_start", "task_draw", "task_seed", "sigma", "outer_lr", "outer_beta1",
+    "outer_beta2", "outer_eps", "clip", "pes_offsets", "log_loss",
+};
+
+/* Applies the recipe (sp->recipe, "" = none) to a candidate's spec. */
+static int apply_recipe(const nas_spec *sp, meta_spec *out, char *msg, size_t cap)
+{
+    if (!sp->recipe[0]) return 0;
+    cJSON *r = cJSON_Parse(sp->recipe);
+    int rc = r ? meta_spec_from_json(out, r, msg, cap) : fail(msg, cap, ERR_NO_MEMORY, "out of memory%s", "");
+    cJSON_Delete(r);
+    return rc;
+}
+
+/* "recipe": an object of nas_recipe_keys; its values are checked on a
+ * scratch spec, so a bad one is refused here with its own message. */
+static int get_recipe(nas_spec *sp, const cJSON *e, char *msg, size_t cap)
+{
+    if (!cJSON_IsObject(e)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "recipe must be an object%s", "");
+    for (const cJSON *k = e->child; k; k = k->next) {
+        int ok = 0;
+        for (size_t i = 0; i < sizeof nas_recipe_keys / sizeof nas_recipe_keys[0]; i++)
+            ok |= strcmp(k->string, nas_recipe_keys[i]) == 0;
+        if (!ok)
+            return fail(msg, cap, ERR_UNKNOWN_FIELD,
+                        "recipe key \"%.40s\" is not one of tasks, horizon_min, horizon_max, objective, ref_lr, "
+                        "outlier_alpha, curriculum_steps, unroll_start, horizon_max_start, task_draw, task_seed, "
+                        "sigma, outer_lr, outer_beta1, outer_beta2, outer_eps, clip, pes_offsets, log_loss",
+                        k->string);
+    }
+    char *txt = cJSON_PrintUnformatted(e);
+    if (!txt) return fail(msg, cap, ERR_NO_MEMORY, "out of memory%s", "");
+    size_t n = strlen(txt);
+    if (n >= sizeof sp->recipe) {
+        free(txt);
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "recipe is longer than %s bytes of JSON", "8191");
+    }
+    memcpy(sp->recipe, txt, n + 1);
+    free(txt);
+    sp->recipe_tasks = cJSON_GetObjectItemCaseSensitive(e, "tasks") != NULL;
+    meta_spec scratch;
+    meta_spec_defaults(&scratch);
+    char m2[300];
+    int rc = apply_recipe(sp, &scratch, m2, sizeof m2);
+    if (rc) return fail(msg, cap, rc, "recipe: %.300s", m2);
+    return 0;
+}
+
 int nas_spec_from_json(nas_spec *sp, const cJSON *obj, char *msg, size_t cap)
 {
     if (!nas_spec_is_request(obj)) return fail(msg, cap, ERR_INVALID_ARGUMENT, "method must be \"nas\"%s", "");
-    int fsteps_given = 0;
+    int fsteps_given = 0, task_given = 0;
     for (const cJSON *e = obj->child; e; e = e->next) {
         for (const cJSON *q = obj->child; q != e; q = q->next)
             if (strcmp(q->string, e->string) == 0) return fail(msg, cap, ERR_INVALID_JSON, "key \"%.40s\" given twice", e->string);
@@ -205,6 +259,9 @@ int nas_spec_from_json(nas_spec *sp, const cJSON *obj, char *msg, size_t cap)
             if (!cJSON_IsString(e) || strlen(e->valuestring) >= sizeof sp->task)
                 return fail(msg, cap, ERR_INVALID_ARGUMENT, "task must be one task text of under %s characters", "160");
             snprintf(sp->task, sizeof sp->task, "%s", e->valuestring);
+            task_given = 1;
+        } else if (strcmp(k, "recipe") == 0) {
+            rc = get_recipe(sp, e, msg, cap);
         } else if (strcmp(k, "name") == 0) {
             if (!cJSON_IsString(e) || !meta_weights_valid_name(e->valuestring))
                 return fail(msg, cap, ERR_INVALID_ARGUMENT, "name must be 1 to 47 characters of [A-Za-z0-9._-]%s", "");
@@ -221,6 +278,8 @@ int nas_spec_from_json(nas_spec *sp, const cJSON *obj, char *msg, size_t cap)
                         "name %.47s is a learned optimizer's record or domain default: the search's best may be "
                         "another family; choose another name", sp->name);
     }
+    if (task_given && sp->recipe_tasks)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "give task or recipe.tasks, not both%s", "");
     if (!fsteps_given) sp->full_steps = sp->outer_steps * 4 > NAS_MAX_STEPS ? NAS_MAX_STEPS : sp->outer_steps * 4;
     if (sp->full_steps < sp->outer_steps) return fail(msg, cap, ERR_INVALID_ARGUMENT, "full_steps must be >= outer_steps%s", "");
     if (sp->full > sp->candidates) return fail(msg, cap, ERR_INVALID_ARGUMENT, "full must be <= candidates%s", "");
@@ -243,7 +302,8 @@ int nas_spec_candidate(const nas_spec *sp, const nas_arch *a, int64_t steps, met
     if (!rc && a->act) rc = meta_spec_set(out, "activation", lopt_act_name(a->act), msg, cap);
     if (!rc && a->fset) rc = meta_spec_set(out, "features", lopt_fset_name(a->fset), msg, cap);
     if (!rc) rc = meta_spec_set(out, "estimator", "pes", msg, cap);
-    if (!rc) rc = meta_spec_set(out, "task", sp->task, msg, cap);
+    if (!rc && !sp->recipe_tasks) rc = meta_spec_set(out, "task", sp->task, msg, cap);
+    if (!rc) rc = apply_recipe(sp, out, msg, cap);
     snprintf(v, sizeof v, "%d", sp->particles);
     if (!rc) rc = meta_spec_set(out, "particles", v, msg, cap);
     snprintf(v, sizeof v, "%d", sp->unroll);
@@ -340,7 +400,10 @@ cJSON *nas_spec_to_json(const nas_spec *sp)
     cJSON_AddNumberToObject(o, "eval_seeds", sp->eval_seeds);
     cJSON_AddNumberToObject(o, "particles", sp->particles);
     cJSON_AddNumberToObject(o, "unroll", sp->unroll);
-    cJSON_AddStringToObject(o, "task", sp->task);
+    if (sp->recipe_tasks) cJSON_AddNullToObject(o, "task");
+    else cJSON_AddStringToObject(o, "task", sp->task);
+    cJSON *rec = sp->recipe[0] ? cJSON_Parse(sp->recipe) : NULL;
+    if (rec) cJSON_AddItemToObject(o, "recipe", rec);
     cJSON_AddNumberToObject(o, "seed", (double)sp->seed);
     cJSON_AddStringToObject(o, "name", sp->name);
     cJSON *c = cJSON_AddArrayToObject(o, "candidate_architectures");

@@ -43,6 +43,7 @@
 #define NAS_MAX_CHOICES    8
 #define NAS_MAX_STEPS      100000
 #define NAS_NFAMILIES      6
+#define NAS_RECIPE_MAX     8192   /* bytes of a recipe's compact JSON */
 
 typedef struct nas_arch {
     int  family;               /* index into nas_family_names */
@@ -63,6 +64,10 @@ typedef struct nas_spec {
     int      eval_steps, eval_seeds;
     int      particles, unroll;
     char     task[META_TASK_TEXT];
+    /* the meta-training recipe every candidate runs (keys of nas_recipe_keys, compact JSON;
+       "" = none: the one `task` and the meta-training defaults) */
+    char     recipe[NAS_RECIPE_MAX];
+    int      recipe_tasks;            /* 1: the recipe lists tasks (which replace `task`) */
     uint64_t seed;
     char     name[META_WNAME_MAX];
     /* nas_spec_check's result: the sampled candidates, in sampling order */

@@ -60,6 +60,48 @@ def test_nas_run_result_shape(daemon):
     assert first["early_meta_loss"] == min(c["early_meta_loss"] for c in cands)
 
 
+def test_nas_recipe_trains_every_candidate_on_its_tasks(daemon):
+    """A recipe of meta-training keys replaces the one task: each candidate (the best's record
+    shows it) is meta-trained on the recipe's tasks, episodes and objective."""
+    recipe = {"tasks": ["quadratic dim=4", "logistic_regression dim=4 batch=8"], "horizon_min": 8,
+              "horizon_max": 16, "objective": "ref", "task_draw": "cycle"}
+    body = dict(TINY, name="nas-recipe", recipe=recipe)
+    del body["task"]
+    st, job = daemon.json("POST", "/v1/meta/jobs", body)
+    assert st == 202, job
+    assert job["config"]["recipe"] == recipe and job["config"]["task"] is None, job["config"]
+    job = wait_status(daemon, job["id"], ("done", "failed"), timeout=300)
+    assert job["status"] == "done", job
+    st, rec = daemon.json("GET", "/v1/weights/nas-recipe")
+    assert st == 200, rec
+    assert rec["provenance"]["task_families"] == recipe["tasks"], rec["provenance"]
+    assert rec["provenance"]["config"]["recipe"] == recipe
+    assert rec["domain"] == "mixed"   # a synthetic and a tabular task
+
+
+def test_nas_recipe_hostile(daemon):
+    bad = [
+        ({"recipe": []}, "invalid_argument", "recipe must be an object"),
+        ({"recipe": {"hidden": 8}}, "unknown_field", "recipe key \"hidden\""),
+        ({"recipe": {"outer_steps": 8}}, "unknown_field", "recipe key \"outer_steps\""),
+        ({"recipe": {"trust": 1}}, "unknown_field", "recipe key \"trust\""),
+        ({"recipe": {"tasks": ["quadratic dim=4"]}}, "invalid_argument", "give task or recipe.tasks"),
+        ({"recipe": {"horizon_min": -1}}, "out_of_range", "recipe: "),
+        ({"recipe": {"tasks": ["no_such_family"]}}, None, "recipe: "),
+        ({"recipe": {"tasks": []}}, "invalid_argument", "recipe: "),
+        ({"recipe": {"objective": "bogus"}}, None, "recipe: "),
+        ({"recipe": {"tasks": ["quadratic dim=4"] * 40}}, None, "recipe"),
+        ({"recipe": {"tasks": ["quadratic dim=4 " + "x" * 150] * 60}}, "invalid_argument", "longer than"),
+    ]
+    for patch, code, frag in bad:
+        st, err = daemon.json("POST", "/v1/meta/jobs", dict(TINY, **patch))
+        assert st == 400, (patch, err)
+        if code:
+            assert err["error"]["code"] == code, (patch, err)
+        assert frag in err["error"]["message"], (patch, err)
+    assert daemon.json("GET", "/v1/meta/jobs")[1]["jobs"] == []
+
+
 def test_nas_progress_and_cancel(daemon):
     st, job = daemon.json("POST", "/v1/meta/jobs", dict(TINY, outer_steps=100000, full_steps=100000, name="nas-long"))
     assert st == 202, job
