@@ -66,6 +66,17 @@ def ridge_loo(cands, kind, lam):
     return out
 
 
+def run_search(d, body):
+    """POSTs one search to the daemon d, waits for it; returns (job, provenance.nas)."""
+    st, job = d.json("POST", "/v1/meta/jobs", body)
+    assert st == 202, job
+    while job["status"] not in ("done", "failed", "cancelled"):
+        time.sleep(0.5)
+        job = d.json("GET", f"/v1/meta/jobs/{job['id']}")[1]
+    assert job["status"] == "done", job
+    return job, d.json("GET", f"/v1/weights/{body['name']}")[1]["provenance"]["nas"]
+
+
 def main():
     seeds = [int(s) for s in (sys.argv[1] if len(sys.argv) > 1 else "0,1,2,3,4,5").split(",")]
     d = Daemon().start()
@@ -73,13 +84,7 @@ def main():
     try:
         for seed in seeds:
             t = time.time()
-            st, job = d.json("POST", "/v1/meta/jobs", dict(REQUEST, seed=seed, name=f"nas-{seed}"))
-            assert st == 202, job
-            while job["status"] not in ("done", "failed", "cancelled"):
-                time.sleep(0.5)
-                job = d.json("GET", f"/v1/meta/jobs/{job['id']}")[1]
-            assert job["status"] == "done", job
-            nas = d.json("GET", f"/v1/weights/nas-{seed}")[1]["provenance"]["nas"]
+            _, nas = run_search(d, dict(REQUEST, seed=seed, name=f"nas-{seed}"))
             cands = [c for c in nas["candidates"] if c.get("full_rank")]
             real = [c["score"] for c in cands]
             row = {"ridge (daemon)": nas["spearman"], "early curve": nas["spearman_early_curve"]}
