@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""An architecture search whose candidates are meta-trained on the shipped
-mlp_lopt's broad recipe instead of one quadratic (the request's `recipe`,
+"""An architecture search whose candidates are meta-trained on issue 15's broad
+robustness recipe instead of one quadratic (the request's `recipe`,
 docs/studies.md "Architecture search"): the tasks, objective (each task's loss
 against a tuned-Adam reference, outliers punished), episode lengths (200 to
 5,000 steps) and curriculum of deploy/meta/mlp_lopt_robust.conf, from each
@@ -12,7 +12,7 @@ Per seed, a daemon on a fresh database DIR/nas-recipe-SEED/db.sqlite (kept, for
 `optirsd eval --weights nas-recipe --db ...`) runs the search; prints each
 candidate (architecture, early meta-loss, score of the fully trained), the best,
 the shipped mlp_lopt's score under the same objective, and the predictor's and
-the early curve's rho.  Figures: docs/studies.md "A search on the shipped
+the early curve's rho.  Figures: docs/studies.md "A search on the robustness
 recipe".
 
 Usage: OPTIRSD=build/optirsd /usr/bin/python3 bench/nas_recipe.py [SEEDS] [DIR]   (default 0,1,2 and /tmp)"""
@@ -27,7 +27,7 @@ CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "deploy", 
 
 
 def conf_tasks():
-    """The `task = ...` lines of the shipped recipe's config."""
+    """The `task = ...` lines of the robustness recipe's config."""
     with open(CONF) as f:
         return [line.split("=", 1)[1].strip() for line in f if line.split("=", 1)[0].strip() == "task"]
 
