@@ -131,7 +131,7 @@ cJSON *groups_to_json(const spec_groups *g, const opt_config *cfg, const layout 
         for (int j = 0; j < lay->ntensors; j++)
             if (g->of_tensor[j] == i) cJSON_AddItemToArray(ts, cJSON_CreateString(lay->tensors[j].name));
         for (int k = 0; k < cfg->nhp; k++)
-            if (k == HP_LR || k >= HP_COMMON_COUNT) cJSON_AddNumberToObject(o, opt_hparam_at(vt, k)->name, g->hp[i][k]);
+            if (k == HP_LR || k >= HP_COMMON_COUNT) cJSON_AddItemToObject(o, opt_hparam_at(vt, k)->name, jsonwalk_exact_number(g->hp[i][k]));
         cJSON_AddItemToArray(arr, o);
     }
     return arr;

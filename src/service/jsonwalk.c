@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
@@ -189,4 +190,15 @@ int jsonwalk_object(const char *s, size_t len, jsonwalk_fn fn, void *ctx, char *
 trailing:
     snprintf(msg, msgcap, "unexpected data after the JSON object");
     return ERR_INVALID_JSON;
+}
+
+cJSON *jsonwalk_exact_number(double v)
+{
+    if (!isfinite(v)) return cJSON_CreateNull();
+    char buf[40];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    return cJSON_CreateRaw(buf);
 }

@@ -46,4 +46,11 @@ int    jsonwalk_int(const cJSON *v, double lo, double hi, int64_t *out);
 /* 1 when an object parsed by cJSON names a member twice (cJSON keeps both). */
 int    jsonwalk_has_duplicate(const cJSON *obj);
 
+/* A cJSON number item that prints as the shortest text (%.15g, %.16g or
+ * %.17g) reading back as exactly v: cJSON's own printing keeps 15 digits
+ * whenever they read back within DBL_EPSILON, so a value 1 ulp off survived
+ * a description's round trip as another value (fuzz_spec found it on a
+ * session's lr).  Non-finite v gives null.  NULL when out of memory. */
+cJSON *jsonwalk_exact_number(double v);
+
 #endif

@@ -550,7 +550,7 @@ cJSON *spec_to_json(const spec *sp)
     for (int i = 0; i < opt_hparam_count(vt); i++) {
         const char *named = opt_hparam_value_name(vt, i, sp->ocfg.hp[i]);
         if (named) cJSON_AddStringToObject(hp, opt_hparam_at(vt, i)->name, named);
-        else cJSON_AddNumberToObject(hp, opt_hparam_at(vt, i)->name, sp->ocfg.hp[i]);
+        else cJSON_AddItemToObject(hp, opt_hparam_at(vt, i)->name, jsonwalk_exact_number(sp->ocfg.hp[i]));
     }
     cJSON_AddStringToObject(o, "schedule", opt_schedule_name(sp->ocfg.schedule));
     if (sp->weights[0]) cJSON_AddStringToObject(o, "weights", sp->weights);

@@ -241,6 +241,23 @@ void lopt_weights_put(blob_writer *bw, const lopt_weights *w)
     blob_put_f32s(bw, w->theta, w->ntheta);
 }
 
+/* Sets w's feature set when its dropped weights are exactly 0 (+0.0, as
+ * lopt_weights_set_features leaves them), so a record saves back to the
+ * bytes it was read from; ERR_CORRUPT for a record whose set says an input
+ * is dropped while a weight of it is not, ERR_NO_MEMORY. */
+static int fset_holds(lopt_weights *w, int fset)
+{
+    if (fset == LOPT_FSET_FULL) return 0;
+    float *masked = malloc(w->ntheta * sizeof(float));
+    if (!masked) return ERR_NO_MEMORY;
+    memcpy(masked, w->theta, w->ntheta * sizeof(float));
+    w->fset = fset;
+    lopt_weights_mask_features(w, masked);
+    int same = memcmp(masked, w->theta, w->ntheta * sizeof(float)) == 0;
+    free(masked);
+    return same ? 0 : ERR_CORRUPT;
+}
+
 int lopt_weights_get(blob_reader *br, lopt_weights *w)
 {
     memset(w, 0, sizeof *w);
@@ -279,7 +296,9 @@ int lopt_weights_get(blob_reader *br, lopt_weights *w)
     w->seq = seq;
     for (size_t i = 0; i < w->ntheta; i++)
         if (!isfinite(w->theta[i])) { lopt_weights_deinit(w); return ERR_CORRUPT; }
-    return lopt_weights_set_features(w, fset);   /* a forged blob's dropped weights read as 0 */
+    rc = fset_holds(w, fset);
+    if (rc) lopt_weights_deinit(w);
+    return rc;
 }
 
 int lopt_weights_save(const lopt_weights *w, uint8_t **out, size_t *out_len)

@@ -264,7 +264,7 @@ static void test_film_record_with_a_set(void **st)
 }
 
 /* Every set round-trips through a record; full's depth word is the one
- * from before sets; a forged record's dropped weights load as 0. */
+ * from before sets; a forged record (a dropped weight not 0) is corrupt. */
 static void test_record_carries_the_set(void **st)
 {
     (void)st;
@@ -310,14 +310,26 @@ static void test_record_carries_the_set(void **st)
     assert_int_equal(back.fset, LOPT_FSET_FULL);
     lopt_weights_deinit(&back);
     free(a); free(b);
-    /* a forged record: its dropped weights nonzero load as 0; an unknown set is corrupt */
+    /* a forged record, whose dropped weights are not 0 (one -0.0 is enough), is corrupt: a record
+       loads as the bytes it was saved as or not at all; an unknown set is corrupt too */
     lopt_weights_deinit(&w);
     random_theta(&w, 8, 2, 21);
     w.fset = LOPT_FSET_MOMENTUM;
     assert_int_equal(lopt_weights_save(&w, &a, &la), 0);
+    assert_int_equal(lopt_weights_load(&back, a, la), ERR_CORRUPT);
+    free(a);
+    assert_int_equal(lopt_weights_set_features(&w, LOPT_FSET_MOMENTUM), 0);
+    assert_int_equal(lopt_weights_save(&w, &a, &la), 0);
     assert_int_equal(lopt_weights_load(&back, a, la), 0);
     check_masked(back.theta, full_copy.theta, 8, 2, lopt_fset_inputs(LOPT_FSET_MOMENTUM));
     lopt_weights_deinit(&back);
+    free(a);
+    size_t dropped = 0;   /* a dropped weight: 0 in the masked theta where the random one is not */
+    while (dropped < w.ntheta && !(w.theta[dropped] == 0.0f && full_copy.theta[dropped] != 0.0f)) dropped++;
+    assert_true(dropped < w.ntheta);
+    w.theta[dropped] = -0.0f;
+    assert_int_equal(lopt_weights_save(&w, &a, &la), 0);
+    assert_int_equal(lopt_weights_load(&back, a, la), ERR_CORRUPT);
     free(a);
     w.fset = LOPT_FSET_COUNT;
     assert_int_equal(lopt_weights_save(&w, &a, &la), 0);
