@@ -12,6 +12,7 @@
 #include <sys/random.h>
 
 #include "errors.h"
+#include "jsonwalk.h"
 #include "lopt.h"
 #include "meta_weights.h"
 
@@ -578,11 +579,25 @@ int session_feedback(session *s, int64_t step, double loss, const char *metrics_
     return rc;
 }
 
+/* The hyperparameters of a description parsed from the stored spec, as
+ * items that print as the stored text does (exactly: jsonwalk_exact_number);
+ * cJSON's own printing could show them 1 ulp off. */
+static void exact_hyperparams(cJSON *o)
+{
+    cJSON *hp = cJSON_GetObjectItemCaseSensitive(o, "hyperparams");
+    for (cJSON *h = cJSON_IsObject(hp) ? hp->child : NULL, *next; h; h = next) {
+        next = h->next;
+        cJSON *x = cJSON_IsNumber(h) ? jsonwalk_exact_number(h->valuedouble) : NULL;
+        if (x) cJSON_ReplaceItemInObjectCaseSensitive(hp, h->string, x);   /* keeps the key; frees h */
+    }
+}
+
 cJSON *session_describe(session *s)
 {
     pthread_mutex_lock(&s->info_mu);
     cJSON *o = cJSON_Parse(s->meta_json);
     if (o) {
+        exact_hyperparams(o);
         cJSON_AddNumberToObject(o, "step", (double)s->info.step);
         cJSON_AddStringToObject(o, "status", s->info.status);
         if (s->info.reason[0]) cJSON_AddStringToObject(o, "reason", s->info.reason);

@@ -205,3 +205,19 @@ def test_another_tenants_state_is_not_exported(make_daemon):
     assert d.json("GET", path)[0] == 401
     assert d.json("GET", path, headers=auth(keys["alice"]))[0] == 200
     assert d.json("GET", path, headers=auth(admin))[0] == 200
+
+
+def test_hyperparameters_keep_every_bit_across_a_restart(make_daemon):
+    """cJSON prints 15 digits whenever they read back within DBL_EPSILON: 1.9007199925474099 would
+    come back as 1.90071999254741 (= ...4101). The stored spec and the description print the
+    shortest text that reads back exactly, so the value is the one asked for, before and after a
+    restart (fuzz_spec's regression input)."""
+    lr = 1.9007199925474099
+    assert float("%.15g" % lr) != lr   # the case: 15 digits do not read back
+    d = make_daemon().start()
+    s = d.create(optimizer="sgd", tensors=[{"shape": [4]}], hyperparams={"lr": lr, "momentum": 0.1 + 0.2})
+    assert s["hyperparams"]["lr"] == lr and s["hyperparams"]["momentum"] == 0.1 + 0.2
+    d.stop()
+    d2 = make_daemon(tmpdir=d.dir, db=d.db).start()
+    st, got = d2.json("GET", f"/v1/sessions/{s['id']}")
+    assert st == 200 and got["hyperparams"]["lr"] == lr and got["hyperparams"]["momentum"] == 0.1 + 0.2, got
