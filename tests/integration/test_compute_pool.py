@@ -20,8 +20,12 @@ import time
 
 from daemon import Daemon
 
-# mlp_lopt steps at roughly 0.2-0.7 us per parameter on these machines: a
-# step of 3M parameters takes about a second, a light request milliseconds.
+# The heavy steps must last long enough for the waits below to see them
+# running and queued.  mlp_lopt's vectorised step got too fast for that (about
+# 20 ms for 3M parameters: the pool could finish a step before the next one
+# was queued, and a wait for "4 running" never came true); gru_lopt's one
+# kernel (bench/README.md) at 8 x 1 takes about 0.15 us per parameter: a step
+# of 3M parameters about half a second, a light request milliseconds.
 HEAVY_N = 3_000_000
 WAIT_S = 120   # bound of the event waits below, so that a broken daemon fails instead of hanging
 
@@ -134,7 +138,7 @@ def wait_pool(d, waiting=None, running=None):
 
 
 def heavy_session(d, n=HEAVY_N):
-    return d.create(optimizer="mlp_lopt", tensors=[{"shape": [n]}])["id"]
+    return d.create(optimizer="gru_lopt", hyperparams={"hidden": 8, "depth": 1}, tensors=[{"shape": [n]}])["id"]
 
 
 def light_session(d, n=4):
