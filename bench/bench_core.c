@@ -502,24 +502,34 @@ static void bench_mlp_wide(double t_adam_1e6)
             "adam_step_1e6 (cost x)", "-", isnan(t) ? err_name(err) : "wider variant, 1 thread");
 }
 
+/* One row: optimizer `name` on its untrained default network ("@default")
+ * with hyperparameter hp = v (hp NULL: none set), its N = 1e6 step as a
+ * multiple of Adam's, no target. */
+static void untrained_row(double t_adam_1e6, const char *name, const char *hp, double v, const char *fig,
+                          const char *note)
+{
+    opt_config cfg;
+    int err = opt_config_defaults(&cfg, name);
+    if (!err && hp) err = opt_config_set(&cfg, hp, v);
+    cfg.weights = LOPT_WEIGHTS_DEFAULT;
+    double t = err ? NAN : time_opt_cfg(&cfg, 1000000, 0, &err);
+    add_row(fig, isnan(t) ? NAN : 1e6 / t, "params/s", isnan(t) ? NAN : t / t_adam_1e6, "adam_step_1e6 (cost x)",
+            "-", isnan(t) ? err_name(err) : note);
+}
+
 /* mlp_lopt's default 8 x 1 network under gelu and swish (the activation
  * hyperparameter; mlp_lopt_step_1e6 is relu): no cost target, measured so
  * that the price of an activation other than relu is known. */
 static void bench_mlp_act(double t_adam_1e6)
 {
     static const char *const acts[] = {"gelu", "swish"};
+    const opt_vtbl *vt = opt_find("mlp_lopt");
+    int hi = opt_hparam_index(vt, "activation");
     for (int i = 0; i < 2; i++) {
-        opt_config cfg;
         char fig[48], note[64];
         snprintf(fig, sizeof fig, "mlp_lopt_%s_step_1e6", acts[i]);
         snprintf(note, sizeof note, "activation %s, 1 thread", acts[i]);
-        int err = opt_config_defaults(&cfg, "mlp_lopt");
-        int hi = opt_hparam_index(opt_find("mlp_lopt"), "activation");
-        if (!err) err = opt_config_set(&cfg, "activation", opt_hparam_value_index(opt_find("mlp_lopt"), hi, acts[i]));
-        cfg.weights = LOPT_WEIGHTS_DEFAULT;
-        double t = err ? NAN : time_opt_cfg(&cfg, 1000000, 0, &err);
-        add_row(fig, isnan(t) ? NAN : 1e6 / t, "params/s", isnan(t) ? NAN : t / t_adam_1e6, "adam_step_1e6 (cost x)",
-                "-", isnan(t) ? err_name(err) : note);
+        untrained_row(t_adam_1e6, "mlp_lopt", "activation", opt_hparam_value_index(vt, hi, acts[i]), fig, note);
     }
 }
 
@@ -528,13 +538,8 @@ static void bench_mlp_act(double t_adam_1e6)
  * mask's few stores per step, so its cost should not move. */
 static void bench_mlp_features(double t_adam_1e6)
 {
-    opt_config cfg;
-    int err = opt_config_defaults(&cfg, "mlp_lopt");
-    if (!err) err = opt_config_set(&cfg, "features", LOPT_FSET_MOMENTUM);
-    cfg.weights = LOPT_WEIGHTS_DEFAULT;
-    double t = err ? NAN : time_opt_cfg(&cfg, 1000000, 0, &err);
-    add_row("mlp_lopt_momentum_step_1e6", isnan(t) ? NAN : 1e6 / t, "params/s", isnan(t) ? NAN : t / t_adam_1e6,
-            "adam_step_1e6 (cost x)", "-", isnan(t) ? err_name(err) : "features momentum, 1 thread");
+    untrained_row(t_adam_1e6, "mlp_lopt", "features", LOPT_FSET_MOMENTUM, "mlp_lopt_momentum_step_1e6",
+                  "features momentum, 1 thread");
 }
 
 /* gru_lopt (issue 20's GRU family): its one kernel, blocks of 256
@@ -543,12 +548,7 @@ static void bench_mlp_features(double t_adam_1e6)
  * and a vectorised kernel. */
 static void bench_gru(double t_adam_1e6)
 {
-    opt_config cfg;
-    int err = opt_config_defaults(&cfg, "gru_lopt");
-    cfg.weights = LOPT_WEIGHTS_DEFAULT;
-    double t = err ? NAN : time_opt_cfg(&cfg, 1000000, 0, &err);
-    add_row("gru_lopt_step_1e6", isnan(t) ? NAN : 1e6 / t, "params/s", isnan(t) ? NAN : t / t_adam_1e6,
-            "adam_step_1e6 (cost x)", "-", isnan(t) ? err_name(err) : "8 x 2, gru_forward blocks, 1 thread");
+    untrained_row(t_adam_1e6, "gru_lopt", NULL, 0, "gru_lopt_step_1e6", "8 x 2, gru_forward blocks, 1 thread");
 }
 
 /* attn_lopt (issue 18's target: <= 20x Adam at N = 1e6): its per-parameter

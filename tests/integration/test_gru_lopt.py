@@ -6,11 +6,11 @@ meta job trains it and its record then drives a session exactly as a numpy
 GRU written from gru.h's equations predicts; tbptt is 400; an architecture
 search with gru_lopt in its space trains and records its candidates."""
 import math
-import struct
 
 import numpy as np
 
 from test_meta_jobs import wait_status
+from test_mlp_features import parse_weights_blob
 
 T = [{"name": "w", "shape": [3, 4]}, {"name": "b", "shape": [4]}]
 N = 16
@@ -78,13 +78,12 @@ def test_restart_continues_bit_for_bit(make_daemon):
 
 
 def record_theta(d, name):
-    """(arch, hidden, depth, theta) of a weights record's blob: a 20-byte header, arch, hidden,
-    depth (u32), ntheta (u64), the floats, a crc32."""
+    """(arch, hidden, depth, theta) of a weights record's blob (test_mlp_features' parser; a GRU
+    record's depth word holds the depth alone)."""
     st, _, blob = d.request("GET", f"/v1/weights/{name}/blob")
     assert st == 200
-    arch, hidden, depth, n = struct.unpack_from("<IIIQ", blob, 20)
-    assert len(blob) == 40 + 4 * n + 4
-    return arch, hidden, depth, np.array(struct.unpack_from("<%df" % n, blob, 40), dtype=np.float64)
+    arch, hidden, depth, theta = parse_weights_blob(blob)
+    return arch, hidden, depth, theta.astype(np.float64)
 
 
 def logsign(g):

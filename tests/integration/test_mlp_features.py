@@ -12,6 +12,7 @@ import struct
 import numpy as np
 
 from test_meta_jobs import wait_status
+from test_mlp_activation import session_ids
 
 T = [{"name": "w", "shape": [3, 4]}, {"name": "b", "shape": [4]}]
 N = 16
@@ -21,12 +22,6 @@ NFEAT, NTIME, NTENS, NDECAY = 12, 9, 4, 5
 
 def grads(k):
     return np.random.default_rng(9200 + k).standard_normal(N).astype(np.float32).tolist()
-
-
-def session_ids(d):
-    st, body = d.json("GET", "/v1/sessions")
-    assert st == 200, body
-    return sorted(s["id"] for s in body["sessions"])
 
 
 def parse_weights_blob(blob):
