@@ -28,10 +28,10 @@ import time
 
 import numpy as np
 import optuna
-from scipy.stats import mannwhitneyu
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "integration"))
 from daemon import Daemon  # noqa: E402
+from hpo_stats import verdict  # noqa: E402
 
 # ---- the functions: (space, f(params, noise rng) -> (observed, true), optimum) ----
 
@@ -175,13 +175,6 @@ SAMPLERS = [("ours random", "ours", "random"), ("ours TPE", "ours", "tpe"), ("ou
 COMPARE = [("ours TPE", "Optuna TPE"), ("ours TPE mv", "Optuna TPE mv"), ("ours TPE mv", "ours TPE"),
            ("ours GP", "Optuna TPE"), ("ours GP", "Optuna random"), ("ours TPE", "ours random"),
            ("ours TPE mv", "ours random")]
-
-
-def verdict(a, b, alpha=0.05):
-    p = mannwhitneyu(a, b, alternative="two-sided").pvalue
-    if p >= alpha:
-        return "≈", p
-    return ("better" if statistics.median(a) < statistics.median(b) else "worse"), p
 
 
 def main():

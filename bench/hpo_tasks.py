@@ -7,7 +7,7 @@ one process per task so the data sets and weights load once).  Our random,
 TPE and GP are driven over loopback HTTP (ask, evaluate, tell), Optuna's
 RandomSampler and TPESampler in-process with the same objective process and
 the same seeds; the best held-out loss after 25/50/100 trials, a two-sided
-Mann-Whitney U per case (hpo_bench.verdict: the statistics are shared, not
+Mann-Whitney U per case (hpo_stats.verdict: the statistics are shared, not
 copied) and the wall time per ask.  A trial's value is deterministic for its
 parameters: the seeds change only the samplers.  The table and its reading:
 docs/studies.md#built-in-tasks.
@@ -29,19 +29,10 @@ import time
 import optuna
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hpo_bench import BUDGETS, best_curve, verdict  # noqa: E402
+from hpo_bench import BUDGETS, best_curve  # noqa: E402
+from hpo_stats import verdict  # noqa: E402
 from daemon import OPTIRSD, Daemon  # noqa: E402  (hpo_bench put tests/integration on the path)
-
-# name -> (objective, space: name -> (low, high, log))
-TASKS = {
-    # Adam's lr, beta1 and weight decay on a small Fashion-MNIST MLP (8x8 images, one hidden layer of 16)
-    "adam_fmnist_mlp": ({"task": "fmnist_mlp width=16 batch=32", "steps": 200, "optimizer": "adam", "seeds": [0]},
-                        {"lr": (1e-5, 1.0, True), "beta1": (0.5, 0.999, False), "weight_decay": (1e-6, 1e-1, True)}),
-    # mlp_lopt's lr (the scale of its step: lr / 1e-3 multiplies it) on a small conv net (8x8 images, 4 channels)
-    "mlp_lopt_conv_net": ({"task": "conv_net width=4 batch=16", "steps": 200, "optimizer": "mlp_lopt", "seeds": [0]},
-                          {"lr": (1e-4, 1e-1, True)}),
-}
-
+from hpo_task_defs import TASKS  # noqa: E402
 
 class Objective:
     """One `optirsd objective --params -` process: a params line in, a value
