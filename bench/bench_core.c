@@ -542,6 +542,14 @@ static void bench_mlp_features(double t_adam_1e6)
                   "features momentum, 1 thread");
 }
 
+/* mlp_lopt's default 8 x 1 network with the hypergradient scale off (the
+ * hypergrad hyperparameter, on by default): mlp_lopt_step_1e6 less the
+ * rule's sums and its copy of the update, so the two rows read its cost. */
+static void bench_mlp_hypergrad(double t_adam_1e6)
+{
+    untrained_row(t_adam_1e6, "mlp_lopt", "hypergrad", 0, "mlp_lopt_nohg_step_1e6", "hypergrad 0, 1 thread");
+}
+
 /* gru_lopt (issue 20's GRU family): its one kernel, blocks of 256
  * coordinates through gru_forward, on the default untrained 8 x 2 network
  * (no record ships); lstm_lopt_step_1e6 is the same rule with LSTM cells
@@ -615,6 +623,7 @@ static void bench_learned(double t_adam_1e6)
         if (i == 0) bench_mlp_wide(t_adam_1e6);
         if (i == 0) bench_mlp_act(t_adam_1e6);
         if (i == 0) bench_mlp_features(t_adam_1e6);
+        if (i == 0) bench_mlp_hypergrad(t_adam_1e6);
         if (i == 1) bench_lstm_kernels(t_adam_1e6);
         if (i == 1) bench_gru(t_adam_1e6);
     }

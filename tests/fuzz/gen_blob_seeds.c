@@ -44,6 +44,33 @@ static void use_record_if_needed(const opt_vtbl *vt, opt_config *cfg)
     cfg->weights = "fuzz-msgd";
 }
 
+/* Optimizer i (vt) with cfg after three steps on lay: its saved state as a
+ * whole blob (NAME-blob) and as a payload (NAME-payload). */
+static int seed_state(const char *dir, int i, const opt_vtbl *vt, const opt_config *cfg, const layout *lay,
+                      const char *suffix)
+{
+    opt o;
+    if (opt_init(&o, cfg, lay)) return 1;
+    float p[17], g[17], u[17];
+    for (int k = 0; k < 17; k++) p[k] = 0.05f * (float)k;
+    for (int s = 0; s < 3; s++) {
+        for (int k = 0; k < 17; k++) g[k] = 0.1f * (float)((k * 7 + s) % 5) - 0.2f;
+        step_info info = {.loss = 1.0};
+        if (opt_step(&o, p, g, u, &info)) return 1;
+    }
+    uint8_t *b;
+    size_t n;
+    if (opt_save(&o, &b, &n)) return 1;
+    char name[96];
+    snprintf(name, sizeof name, "%s%s-blob", vt->name, suffix);
+    write_seed(dir, name, (uint8_t)i, 1, 0, b, n);
+    snprintf(name, sizeof name, "%s%s-payload", vt->name, suffix);
+    write_seed(dir, name, (uint8_t)i, 1, 1, b + 20, n - 24);
+    free(b);
+    opt_deinit(&o);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) { fprintf(stderr, "usage: gen_blob_seeds CORPUS_DIR\n"); return 2; }
@@ -57,27 +84,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < opt_registry_count(); i++) {
         const opt_vtbl *vt = opt_registry_at(i);
         opt_config cfg;
-        opt o;
         if (opt_config_defaults(&cfg, vt->name)) return 1;
         use_record_if_needed(vt, &cfg);
-        if (opt_init(&o, &cfg, &lay)) return 1;
-        float p[17], g[17], u[17];
-        for (int k = 0; k < 17; k++) p[k] = 0.05f * (float)k;
-        for (int s = 0; s < 3; s++) {
-            for (int k = 0; k < 17; k++) g[k] = 0.1f * (float)((k * 7 + s) % 5) - 0.2f;
-            step_info info = {.loss = 1.0};
-            if (opt_step(&o, p, g, u, &info)) return 1;
+        if (seed_state(dir, i, vt, &cfg, &lay, "")) return 1;
+        /* mlp_lopt's state without the hypergradient scale's section (its
+         * default keeps one): what a session saved with it off loads from */
+        if (opt_hparam_index(vt, "hypergrad") >= 0) {
+            if (opt_config_set(&cfg, "hypergrad", 0) || seed_state(dir, i, vt, &cfg, &lay, "-nohg")) return 1;
         }
-        uint8_t *b;
-        size_t n;
-        if (opt_save(&o, &b, &n)) return 1;
-        char name[96];
-        snprintf(name, sizeof name, "%s-blob", vt->name);
-        write_seed(dir, name, (uint8_t)i, 1, 0, b, n);
-        snprintf(name, sizeof name, "%s-payload", vt->name);
-        write_seed(dir, name, (uint8_t)i, 1, 1, b + 20, n - 24);
-        free(b);
-        opt_deinit(&o);
     }
     snprintf(dir, sizeof dir, "%s/lopt_weights", argv[1]);
     for (int arch = LOPT_ARCH_MLP; lopt_arch_name(arch); arch++) {   /* every architecture of the table */

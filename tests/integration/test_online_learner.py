@@ -23,8 +23,13 @@ LEARNER = {"learner": "pes", "rate": 0.05, "memory": 32, "sigma": 0.1, "window":
 
 def create(d, adapt=None, opt="mlp_lopt", durability="checkpoint", lr=None):
     spec = {"optimizer": opt, "durability": durability, "tensors": TENSORS}
+    # mlp_lopt's own hypergradient scale (on by default) also raises a
+    # too-small step; it is off here so that what moves is the learner's
+    hp = {"hypergrad": 0} if opt == "mlp_lopt" else {}
     if lr is not None:
-        spec["hyperparams"] = {"lr": lr}
+        hp["lr"] = lr
+    if hp:
+        spec["hyperparams"] = hp
     if adapt:
         spec["adapt"] = adapt
     st, b = d.json("POST", "/v1/sessions", spec)

@@ -157,7 +157,7 @@ void lopt_fast_mlp_stats(lopt_feat_tensor *ft, const float *g, const float *p, c
 }
 
 int lopt_fast_mlp_apply(const lopt_feat_tensor *ft, const float *g, const float *p,
-                        const lopt_fast_mlp *net, float *update, int hold, float *usq)
+                        const lopt_fast_mlp *net, float *update, int hold, float *usq, float *keep)
 {
     int bad = 0;
     double ss = 0;
@@ -180,6 +180,7 @@ int lopt_fast_mlp_apply(const lopt_feat_tensor *ft, const float *g, const float 
         }
         if (usq) lopt_mlp_guard_sumsq_add(update + c0, c1 - c0, &ss);
         if (hold) DISPATCH(mlp_hold_run)(g + c0, update + c0, c1 - c0);
+        if (keep) memcpy(keep + c0, update + c0, (c1 - c0) * sizeof(float));
     }
     if (usq) *usq = (float)ss;
     return bad;

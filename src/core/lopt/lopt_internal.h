@@ -135,6 +135,15 @@ void  lopt_mlp_hold_zero_grad(const float *g, float *u, size_t n);
  * Adam's bias-corrected m/√v at the second momentum decay).  Returns 1 when
  * it scaled, 0 otherwise (k <= 0: off). */
 int   lopt_mlp_trust_apply(float *u, size_t n, float k, float level);
+/* mlp_lopt's hypergradient step scale (hyperparameter `hypergrad` = beta;
+ * lopt_hypergrad.c): *logs -= beta · cos(g, uprev) over n floats, clipped
+ * to [LOPT_HG_LOG_MIN, LOPT_HG_LOG_MAX]; returns e^*logs, the factor of
+ * this step's update (the caller keeps the update as the next uprev). */
+#define LOPT_HG_LOG_MIN (-14.0f)
+#define LOPT_HG_LOG_MAX 5.0f
+float lopt_hypergrad_scale(float beta, const float *g, const float *uprev, size_t n, float *logs);
+/* cos(g, uprev) over n floats; 0 when either is 0 or a sum is not finite. */
+float lopt_hypergrad_cos(const float *g, const float *uprev, size_t n);
 
 /* ---- fast kernels (lopt_fast.c) ---------------------------------------- */
 
@@ -167,10 +176,12 @@ void lopt_fast_mlp_stats(lopt_feat_tensor *ft, const float *g, const float *p, c
  * lopt_fast_mlp_stats), piece by piece (LOPT_MLP_GUARD_CHUNK elements);
  * after each piece, while it is in cache: when usq != NULL its guard sum
  * (lopt_mlp_guard_sumsq_add; *usq = lopt_mlp_guard_sumsq(update, n) at the
- * end), then when hold != 0 the hold (update = 0 where g == 0).  Returns 1
- * when an update is non-finite before the hold, else 0. */
+ * end), then when hold != 0 the hold (update = 0 where g == 0), then when
+ * keep != NULL a copy of the piece into keep (mlp_lopt's hypergradient
+ * scale keeps the update).  Returns 1 when an update is non-finite before
+ * the hold, else 0. */
 int  lopt_fast_mlp_apply(const lopt_feat_tensor *ft, const float *g, const float *p,
-                         const lopt_fast_mlp *net, float *update, int hold, float *usq);
+                         const lopt_fast_mlp *net, float *update, int hold, float *usq, float *keep);
 
 /* lstm_lopt's stack.  State hc: blocks of 8 coordinates, each block
  * (depth, 2, H, 8) — h then c of each layer, unit-major, coordinate lanes. */

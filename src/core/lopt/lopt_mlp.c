@@ -50,6 +50,13 @@
  * per-tensor feature u_1 (Adam's bias-corrected m/√v level), so that steps
  * shrink where Adam's would; counted in the diagnostic `trust_scaled`.
  * TBPTT does not record it (meta_unroll_grad refuses it).
+ * Hypergradient scale (hyperparameter `hypergrad` = β, on by default, last):
+ * each tensor's update is then multiplied by e^ℓ, ℓ −= β·cos(g_t, u_{t−1})
+ * (lopt_hypergrad.c), so a tensor's steps grow while the loss still falls
+ * where they end and shrink when they overshoot.  Its state (the last
+ * update, one ℓ per tensor) is saved after the accumulators, flagged in
+ * the count's top bit.  Meta-training runs the network without it
+ * (meta_inner_config sets 0), so the shipped weights are what they were.
  * The default k = 1e4 sits far above what trained
  * weights do: a step of RMS 10·(lr / lr_default) per parameter (a TBPTT
  * run on quadratics learns steps of ~2e3·base; the step scale alone
@@ -302,7 +309,15 @@ typedef struct mlp_state {
     int guard_fallbacks;       /* tensors that fell back in the last step (not saved) */
     int trust_scaled;          /* tensors the trust scaled down in the last step (not saved) */
     int mup_first;             /* lopt_mup_first of the layout */
+    float *hg;                 /* hypergrad on: the last step's update (n), then each tensor's log scale (ntens) */
 } mlp_state;
+
+#define HP_HYPERGRAD (HP_COMMON_COUNT + 7)
+/* Bit 63 of the saved accumulator count: the hypergradient section
+ * (n + ntens floats) follows the accumulators.  A blob without it (saved
+ * with the rule off, or before it existed) loads into a session with the
+ * rule on as its first step: scales 1, no last update. */
+#define MLP_SAVE_HG (1ull << 63)
 
 static const hparam_def mlp_hparams[] = {
     {"hidden", 8, 1, LOPT_MAX_HIDDEN, 0, 0, 1, "hidden width when no weights record is used"},
@@ -325,6 +340,10 @@ static const hparam_def mlp_hparams[] = {
      "the network's inputs when no weights record is used (a record carries its own): full (every input), adam "
      "(no p, no Adafactor features), momentum (only g, the momenta, m/sqrt(v) and the time features), no_time "
      "(no time features), no_tensor (the step scale reads no per-tensor features)"},
+    {"hypergrad", 0.01, 0, 1, 0, 0, 0,
+     "hypergradient step scale (Baydin et al. 2018, multiplicative rule): each tensor's update is multiplied by "
+     "e^l, l -= hypergrad x cos(this step's gradient, the last update), so a tensor's steps grow while the loss "
+     "still falls where they end and shrink when they overshoot; 0 = off"},
 };
 
 static const hparam_enum mlp_enums[] = {{"activation", lopt_act_names}, {"features", lopt_fset_names}, {NULL, NULL}};
@@ -337,7 +356,7 @@ static void mlp_deinit(opt *o)
     if (!s) return;
     lopt_weights_deinit(&s->w);
     free(s->ft); free(s->acc); free(s->rowsum); free(s->colsum);
-    free(s->x); free(s->work); free(s->out); free(s->bias0); free(s->thf);
+    free(s->x); free(s->work); free(s->out); free(s->bias0); free(s->thf); free(s->hg);
     free(s);
     o->state = NULL;
 }
@@ -386,6 +405,7 @@ static int mlp_state_bytes(const opt_config *cfg, const layout *lay, uint64_t *o
     uint64_t floats = mlp_nacc(lay, &maxr, &maxc);
     floats = opt_bytes_add(floats, (uint64_t)maxr + (uint64_t)maxc + 2 * (uint64_t)nt + (uint64_t)H);
     floats = opt_bytes_add(floats, (LOPT_NFEAT + 2 + 2 * (uint64_t)H) * MLP_BLOCK);
+    if (cfg->hp[HP_HYPERGRAD] > 0) floats = opt_bytes_add(floats, opt_bytes_add(lay->n, (uint64_t)lay->ntensors));
     uint64_t b = opt_bytes_add(opt_bytes_mul(floats, sizeof(float)),
                                (uint64_t)lay->ntensors * sizeof(lopt_feat_tensor));
     *out = opt_bytes_add(b, sizeof(mlp_state));
@@ -412,7 +432,9 @@ static int mlp_init(opt *o, const opt_config *cfg, const layout *lay)
     s->colsum = malloc((size_t)maxc * sizeof(float));
     s->x = malloc((size_t)LOPT_NFEAT * MLP_BLOCK * sizeof(float));
     s->out = malloc(2 * MLP_BLOCK * sizeof(float));
-    if (!s->acc || !s->rowsum || !s->colsum || !s->x || !s->out || mlp_alloc_scratch(s)) {
+    if (cfg->hp[HP_HYPERGRAD] > 0) s->hg = calloc(lay->n + (size_t)lay->ntensors, sizeof(float));
+    if (!s->acc || !s->rowsum || !s->colsum || !s->x || !s->out || mlp_alloc_scratch(s) ||
+        (cfg->hp[HP_HYPERGRAD] > 0 && !s->hg)) {
         mlp_deinit(o);
         return ERR_NO_MEMORY;
     }
@@ -487,14 +509,18 @@ int lopt_mlp_guard_trips(float sumsq, size_t n, float k, float base)
 }
 
 /* After the network's update u of tensor ft (either kernel): the guard,
- * the trust, the hold — in that order.  usq: the guard's sum of squares of
+ * the trust, the hold — in that order — and, with the hypergradient scale
+ * on (already in the update's multiplier: mlp_hg_scale), u kept for the
+ * next step.  usq: the guard's sum of squares of
  * u when the kernel took it (lopt_fast_mlp_apply), NULL to take it here;
- * held: the kernel already applied the hold to u (after the sum).  The
+ * held: the kernel already applied the hold to u (after the sum); kept: it
+ * also kept u (a copy is taken again only if the guard or the trust then
+ * changed it).  The
  * hold may come before the trust: the trust multiplies by a factor in
  * [0, 1), which leaves a held +0 at +0.  Returns tbad, cleared when the
  * guard replaced a non-finite update. */
 static int mlp_post(opt *o, const lopt_feat_tensor *ft, const float *inv_rms, const float *tens,
-                    const float *g, float base, float *u, int tbad, const float *usq, int held)
+                    const float *g, float base, float *u, int tbad, const float *usq, int held, int kept)
 {
     mlp_state *s = o->state;
     float guard = (float)o->cfg.hp[HP_COMMON_COUNT + 2];
@@ -504,11 +530,25 @@ static int mlp_post(opt *o, const lopt_feat_tensor *ft, const float *inv_rms, co
         lopt_mlp_guard_apply(ft, inv_rms, base, u);
         s->guard_fallbacks++;
         tbad = 0;
-        held = 0;
+        held = kept = 0;
     }
-    if (trust > 0 && !tbad) s->trust_scaled += lopt_mlp_trust_apply(u, ft->n, trust, tens[1]);
+    if (trust > 0 && !tbad && lopt_mlp_trust_apply(u, ft->n, trust, tens[1])) {
+        s->trust_scaled++;
+        kept = 0;
+    }
     if (hold && !held) lopt_mlp_hold_zero_grad(g, u, ft->n);
+    if (s->hg && !tbad && !kept) memcpy(s->hg + o->lay.tensors[ft - s->ft].offset, u, ft->n * sizeof(float));
     return tbad;
+}
+
+/* Tensor t's hypergradient factor for this step (1 with the rule off):
+ * its log scale moved by the cosine of g with the last update. */
+static float mlp_hg_scale(opt *o, int t, const float *g)
+{
+    mlp_state *s = o->state;
+    if (!s->hg) return 1.0f;
+    return lopt_hypergrad_scale((float)o->cfg.hp[HP_HYPERGRAD], g, s->hg + o->lay.tensors[t].offset,
+                                s->ft[t].n, s->hg + o->lay.n + t);
 }
 
 static int mlp_step(opt *o, const float *params, const float *grads, float *update,
@@ -555,18 +595,21 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
         if (lopt_mlp_kernel == LOPT_KERNEL_FAST) {
             lopt_fast_mlp_stats(ft, g, p, b, s->rowsum, s->colsum, net.inv_rms);
             lopt_tensor_features(net.inv_rms, corr, tens);
-            net.mult = mult * (float)lopt_mup_mult(s->w.mup_base, &o->lay, s->mup_first, t) * lopt_mlp_tensor_scale(v.head, tens, tf);
+            net.mult = mult * (float)lopt_mup_mult(s->w.mup_base, &o->lay, s->mup_first, t) * lopt_mlp_tensor_scale(v.head, tens, tf) *
+                       mlp_hg_scale(o, t, g);
             int hold = o->cfg.hp[HP_COMMON_COUNT + 4] != 0;
             float usq = 0.0f;
             float *usqp = o->cfg.hp[HP_COMMON_COUNT + 2] > 0 ? &usq : NULL;
-            int tbad = lopt_fast_mlp_apply(ft, g, p, &net, update + off, hold, usqp);
-            bad |= mlp_post(o, ft, net.inv_rms, tens, g, mult, update + off, tbad, usqp, hold);
+            float *keep = s->hg ? s->hg + off : NULL;
+            int tbad = lopt_fast_mlp_apply(ft, g, p, &net, update + off, hold, usqp, keep);
+            bad |= mlp_post(o, ft, net.inv_rms, tens, g, mult, update + off, tbad, usqp, hold, keep != NULL);
             continue;
         }
         float inv_rms[LOPT_NFEAT];
         lopt_features_update(ft, g, p, b, s->rowsum, s->colsum, inv_rms);
         lopt_tensor_features(inv_rms, corr, tens);
-        float tmult = mult * (float)lopt_mup_mult(s->w.mup_base, &o->lay, s->mup_first, t) * lopt_mlp_tensor_scale(v.head, tens, tf);
+        float tmult = mult * (float)lopt_mup_mult(s->w.mup_base, &o->lay, s->mup_first, t) * lopt_mlp_tensor_scale(v.head, tens, tf) *
+                      mlp_hg_scale(o, t, g);
         int tbad = 0;
         for (size_t i0 = 0; i0 < ft->n; i0 += MLP_BLOCK) {
             size_t cnt = ft->n - i0 < MLP_BLOCK ? ft->n - i0 : MLP_BLOCK;
@@ -584,7 +627,7 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
                 u[k] = du;
             }
         }
-        bad |= mlp_post(o, ft, inv_rms, tens, g, mult, update + off, tbad, NULL, 0);
+        bad |= mlp_post(o, ft, inv_rms, tens, g, mult, update + off, tbad, NULL, 0, 0);
     }
     return bad ? ERR_NON_FINITE_UPDATE : 0;
 }
@@ -593,8 +636,9 @@ static int mlp_save(const opt *o, blob_writer *w)
 {
     const mlp_state *s = o->state;
     lopt_weights_put(w, &s->w);
-    blob_put_u64(w, s->nacc);
+    blob_put_u64(w, s->nacc | (s->hg ? MLP_SAVE_HG : 0));
     blob_put_f32s(w, s->acc, s->nacc);
+    if (s->hg) blob_put_f32s(w, s->hg, o->lay.n + (size_t)s->ntens);
     return w->err;
 }
 
@@ -605,12 +649,18 @@ static int mlp_load(opt *o, blob_reader *r)
     int rc = lopt_weights_get(r, &w);
     if (rc) return rc;
     uint64_t nacc = blob_get_u64(r);
-    if (blob_reader_status(r) || w.arch != LOPT_ARCH_MLP || nacc != s->nacc) {
+    int with_hg = (nacc & MLP_SAVE_HG) != 0;
+    size_t nhg = o->lay.n + (size_t)s->ntens;
+    nacc &= ~MLP_SAVE_HG;
+    if (blob_reader_status(r) || w.arch != LOPT_ARCH_MLP || nacc != s->nacc ||
+        (r->len - r->pos) / sizeof(float) < nacc + (with_hg ? nhg : 0)) {
         lopt_weights_deinit(&w);
         return ERR_CORRUPT;
     }
-    blob_get_f32s(r, s->acc, s->nacc);
-    if (blob_reader_status(r)) { lopt_weights_deinit(&w); return ERR_CORRUPT; }
+    blob_get_f32s(r, s->acc, s->nacc);   /* the lengths are there: cannot fail */
+    if (with_hg && s->hg) blob_get_f32s(r, s->hg, nhg);
+    else if (with_hg) r->pos += nhg * sizeof(float);   /* saved with the rule on, loaded with it off */
+    else if (s->hg) memset(s->hg, 0, nhg * sizeof(float));
     lopt_weights_deinit(&s->w);
     s->w = w;
     return mlp_alloc_scratch(s);
@@ -622,10 +672,21 @@ static int mlp_diag(const opt *o, opt_diag_value *out, int cap)
     if (cap < 1) return 0;
     out[0].name = "guard_fallbacks";
     out[0].value = s->guard_fallbacks;
-    if (cap < 2 || !(o->cfg.hp[HP_COMMON_COUNT + 3] > 0)) return 1;   /* only with the trust on */
-    out[1].name = "trust_scaled";
-    out[1].value = s->trust_scaled;
-    return 2;
+    int k = 1;
+    if (k < cap && o->cfg.hp[HP_COMMON_COUNT + 3] > 0) {   /* only with the trust on */
+        out[k].name = "trust_scaled";
+        out[k++].value = s->trust_scaled;
+    }
+    if (k + 1 < cap && s->hg) {   /* only with the hypergradient scale on: its smallest and largest */
+        const float *ls = s->hg + o->lay.n;
+        float lo = ls[0], hi = ls[0];
+        for (int t = 1; t < s->ntens; t++) { lo = ls[t] < lo ? ls[t] : lo; hi = ls[t] > hi ? ls[t] : hi; }
+        out[k].name = "hypergrad_scale_min";
+        out[k++].value = exp(lo);
+        out[k].name = "hypergrad_scale_max";
+        out[k++].value = exp(hi);
+    }
+    return k;
 }
 
 const opt_vtbl lopt_mlp_vtbl = {

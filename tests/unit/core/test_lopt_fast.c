@@ -68,7 +68,7 @@ static void make_layout(layout *lay, int kind)
  * values, a guard-tripping spike, a −0) and hashes everything a session
  * keeps.  wname NULL: the default network of (hidden, depth), perturbed. */
 static void run(fnv *f, const char *wname, int hidden, int depth, double guard, double trust, int hold,
-                int lay_kind, int steps, int isa)
+                double hypergrad, int lay_kind, int steps, int isa)
 {
     opt_config cfg;
     assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
@@ -77,6 +77,7 @@ static void run(fnv *f, const char *wname, int hidden, int depth, double guard, 
     assert_int_equal(opt_config_set(&cfg, "guard", guard), 0);
     assert_int_equal(opt_config_set(&cfg, "trust", trust), 0);
     assert_int_equal(opt_config_set(&cfg, "hold_zero_grad", hold), 0);
+    assert_int_equal(opt_config_set(&cfg, "hypergrad", hypergrad), 0);
     cfg.weights = wname ? wname : LOPT_WEIGHTS_DEFAULT;
     layout lay;
     make_layout(&lay, lay_kind);
@@ -135,7 +136,8 @@ static void register_shipped(void)
 }
 
 /* The shipped records on both layouts, with the default hyperparameters
- * (guard 1e4, hold on), on the best build and on the SSE2 build. */
+ * (guard 1e4, hold on) but the hypergradient scale off (its own case
+ * below), on the best build and on the SSE2 build. */
 static void test_shipped_records_keep_their_bits(void **st)
 {
     (void)st;
@@ -151,7 +153,7 @@ static void test_shipped_records_keep_their_bits(void **st)
         g_s = 88172645463325252ull;
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
             fnv f = {1469598103934665603ull};
-            run(&f, want[i].name, 8, 1, 1e4, 0, 1, want[i].lay, 12, isa);
+            run(&f, want[i].name, 8, 1, 1e4, 0, 1, 0, want[i].lay, 12, isa);
             if (f.h != want[i].h) {
                 printf("%s lay %d isa %d: %016llx, pinned %016llx\n", want[i].name, want[i].lay, isa,
                        (unsigned long long)f.h, (unsigned long long)want[i].h);
@@ -181,10 +183,39 @@ static void test_other_shapes_and_settings_keep_their_bits(void **st)
         g_s = 88172645463325252ull;
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
             fnv f = {1469598103934665603ull};
-            run(&f, want[i].w, want[i].h, want[i].d, want[i].guard, want[i].trust, want[i].hold, (int)(i % 2), 8,
+            run(&f, want[i].w, want[i].h, want[i].d, want[i].guard, want[i].trust, want[i].hold, 0, (int)(i % 2), 8,
                 isa);
             if (f.h != want[i].hash) {
                 printf("case %zu isa %d: %016llx, pinned %016llx\n", i, isa, (unsigned long long)f.h,
+                       (unsigned long long)want[i].hash);
+                wrong++;
+            }
+        }
+    }
+    assert_int_equal(wrong, 0);
+    lopt_registry_clear();
+}
+
+/* The hypergradient scale (its rule: test_lopt_hypergrad.c) on the
+ * shipped record and a default network, both layouts: the same bits on
+ * both builds, pinned when the rule was added (a guard-tripping spike, an
+ * exact zero and a −0 among its gradients). */
+static void test_hypergrad_keeps_its_bits(void **st)
+{
+    (void)st;
+    register_shipped();
+    static const struct { const char *w; int lay; uint64_t hash; } want[] = {
+        {"mlp_lopt", 0, 0xfe57f1f76f1e6e45ull}, {"mlp_lopt", 1, 0xfd8b70677c3b4803ull},
+        {NULL, 0, 0xbed5f7e019c44900ull},       {NULL, 1, 0x946a7b21f5d0af35ull},
+    };
+    int wrong = 0;
+    for (int isa = 0; isa <= 1; isa++) {
+        g_s = 88172645463325252ull;
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+            fnv f = {1469598103934665603ull};
+            run(&f, want[i].w, 8, 1, 1e4, 0, 1, 0.05, want[i].lay, 12, isa);
+            if (f.h != want[i].hash) {
+                printf("hypergrad case %zu isa %d: %016llx, pinned %016llx\n", i, isa, (unsigned long long)f.h,
                        (unsigned long long)want[i].hash);
                 wrong++;
             }
@@ -255,8 +286,8 @@ static void test_apply_pieces_equal_whole_tensor_passes(void **st)
             lopt_fast_force_generic = isa;
             lopt_fast_mlp_stats(&ft, g, p, b, rs, cs, net.inv_rms);
             float usq = -1.0f;
-            int bad_a = lopt_fast_mlp_apply(&ft, g, p, &net, ua, 1, &usq);
-            int bad_b = lopt_fast_mlp_apply(&ft, g, p, &net, ub, 0, NULL);
+            int bad_a = lopt_fast_mlp_apply(&ft, g, p, &net, ua, 1, &usq, NULL);
+            int bad_b = lopt_fast_mlp_apply(&ft, g, p, &net, ub, 0, NULL, NULL);
             lopt_fast_force_generic = 0;
             float want = lopt_mlp_guard_sumsq(ub, n);
             lopt_mlp_hold_zero_grad(g, ub, n);
@@ -273,6 +304,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shipped_records_keep_their_bits),
         cmocka_unit_test(test_other_shapes_and_settings_keep_their_bits),
+        cmocka_unit_test(test_hypergrad_keeps_its_bits),
         cmocka_unit_test(test_guard_sum_by_pieces),
         cmocka_unit_test(test_apply_pieces_equal_whole_tensor_passes),
     };

@@ -105,8 +105,8 @@ static void ref_step(ref_state *R, const layout *lay, const float *theta, int H,
     free(x); free(work);
 }
 
-/* mlp_lopt (H, D) on the default init with feature set `set`, guard, hold
- * and gradient clipping off; weights: a record name, or NULL for "@default". */
+/* mlp_lopt (H, D) on the default init with feature set `set`, guard, hold,
+ * hypergradient scale and gradient clipping off; weights: a record name, or NULL for "@default". */
 static void make_mlp(opt *o, const layout *lay, int H, int D, int set, const char *weights, int film_row)
 {
     opt_config cfg;
@@ -117,6 +117,7 @@ static void make_mlp(opt *o, const layout *lay, int H, int D, int set, const cha
     assert_int_equal(opt_config_set(&cfg, "guard", 0), 0);
     assert_int_equal(opt_config_set(&cfg, "clip_norm", 0), 0);
     assert_int_equal(opt_config_set(&cfg, "hold_zero_grad", 0), 0);
+    assert_int_equal(opt_config_set(&cfg, "hypergrad", 0), 0);
     cfg.weights = weights ? weights : LOPT_WEIGHTS_DEFAULT;
     cfg.film_row = film_row;
     assert_int_equal(opt_init(o, &cfg, lay), 0);
