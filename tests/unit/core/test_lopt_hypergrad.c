@@ -62,15 +62,36 @@ static void gradient(float *g, const float *dir, size_t n, int t, int persist, r
     for (size_t i = 0; i < n; i++) g[i] = sgn * dir[i] + 0.3f * (float)rng_normal(r);
 }
 
+/* The layout and the vectors both tests step with: a gradient, its
+ * direction, two updates, two parameter vectors. */
+typedef struct bufs {
+    layout lay;
+    size_t n;
+    float *g, *dir, *ua, *ub, *p, *q;
+} bufs;
+
+static void bufs_init(bufs *b)
+{
+    small_layout(&b->lay);
+    size_t n = b->n = b->lay.n;
+    float **v[] = {&b->g, &b->dir, &b->ua, &b->ub, &b->p, &b->q};
+    for (int k = 0; k < 6; k++) assert_non_null(*v[k] = calloc(n, sizeof(float)));
+}
+
+static void bufs_free(bufs *b)
+{
+    free(b->g); free(b->dir); free(b->ua); free(b->ub); free(b->p); free(b->q);
+    layout_deinit(&b->lay);
+}
+
 static void test_scale_follows_the_reference_and_the_gradient(void **st)
 {
     (void)st;
-    layout lay;
-    small_layout(&lay);
-    size_t n = lay.n;
-    float *g = malloc(n * sizeof(float)), *dir = malloc(n * sizeof(float));
-    float *ua = malloc(n * sizeof(float)), *ub = malloc(n * sizeof(float));
-    float *p = calloc(n, sizeof(float)), *q = calloc(n, sizeof(float));
+    bufs B;
+    bufs_init(&B);
+    layout lay = B.lay;
+    size_t n = B.n;
+    float *g = B.g, *dir = B.dir, *ua = B.ua, *ub = B.ub, *p = B.p, *q = B.q;
     double *uprev = calloc(n, sizeof(double));
     for (int kernel = LOPT_KERNEL_LOOP; kernel <= LOPT_KERNEL_FAST; kernel += LOPT_KERNEL_FAST) {
         lopt_mlp_kernel = kernel;
@@ -113,8 +134,8 @@ static void test_scale_follows_the_reference_and_the_gradient(void **st)
         }
     }
     lopt_mlp_kernel = LOPT_KERNEL_FAST;
-    free(g); free(dir); free(ua); free(ub); free(p); free(q); free(uprev);
-    layout_deinit(&lay);
+    free(uprev);
+    bufs_free(&B);
 }
 
 /* Steps o `steps` times on persistent gradients from r. */
@@ -129,12 +150,11 @@ static void walk(opt *o, float *p, float *g, const float *dir, float *u, size_t 
 static void test_state_saves_and_loads(void **st)
 {
     (void)st;
-    layout lay;
-    small_layout(&lay);
-    size_t n = lay.n;
-    float *g = malloc(n * sizeof(float)), *dir = malloc(n * sizeof(float));
-    float *ua = malloc(n * sizeof(float)), *ub = malloc(n * sizeof(float));
-    float *p = calloc(n, sizeof(float)), *q = calloc(n, sizeof(float));
+    bufs B;
+    bufs_init(&B);
+    layout lay = B.lay;
+    size_t n = B.n;
+    float *g = B.g, *dir = B.dir, *ua = B.ua, *ub = B.ub, *p = B.p, *q = B.q;
     rng r;
     rng_seed(&r, 9);
     for (size_t i = 0; i < n; i++) dir[i] = (float)rng_normal(&r);
@@ -175,8 +195,7 @@ static void test_state_saves_and_loads(void **st)
     assert_int_equal(opt_step(&b, q, g, ub, NULL), 0);
     assert_memory_equal(ua, ub, n * sizeof(float));
     opt_deinit(&a); opt_deinit(&b); opt_deinit(&off);
-    free(g); free(dir); free(ua); free(ub); free(p); free(q);
-    layout_deinit(&lay);
+    bufs_free(&B);
 }
 
 static void test_memory_is_counted_and_meta_training_runs_without_it(void **st)
