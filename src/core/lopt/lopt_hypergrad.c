@@ -25,8 +25,9 @@
 
 /* 8 float lanes as two 4-lane vectors (GCC's vector extension: SSE2 on
  * baseline x86-64, so every build adds in the same order); lane l sums
- * the elements i ≡ l (mod 8) in order, then the lanes go into a double in
- * lane order. */
+ * the elements i ≡ l (mod 8) of the whole blocks of 8 in order, lane 0
+ * then the last n mod 8 elements, then the lanes go into a double in lane
+ * order. */
 typedef float v4f __attribute__((vector_size(16)));
 
 static v4f load4(const float *p)
