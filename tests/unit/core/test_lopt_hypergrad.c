@@ -89,38 +89,35 @@ static void test_scale_follows_the_reference_and_the_gradient(void **st)
     (void)st;
     bufs B;
     bufs_init(&B);
-    layout lay = B.lay;
-    size_t n = B.n;
-    float *g = B.g, *dir = B.dir, *ua = B.ua, *ub = B.ub, *p = B.p, *q = B.q;
-    double *uprev = calloc(n, sizeof(double));
+    double *uprev = calloc(B.n, sizeof(double));
     for (int kernel = LOPT_KERNEL_LOOP; kernel <= LOPT_KERNEL_FAST; kernel += LOPT_KERNEL_FAST) {
         lopt_mlp_kernel = kernel;
         for (int persist = 1; persist >= 0; persist--) {
             rng r;
             rng_seed(&r, 7);
-            for (size_t i = 0; i < n; i++) dir[i] = (float)rng_normal(&r);
+            for (size_t i = 0; i < B.n; i++) B.dir[i] = (float)rng_normal(&r);
             opt off, on;
-            make(&off, &lay, 0);
-            make(&on, &lay, BETA);
-            memset(uprev, 0, n * sizeof(double));
+            make(&off, &B.lay, 0);
+            make(&on, &B.lay, BETA);
+            memset(uprev, 0, B.n * sizeof(double));
             double ls[3] = {0, 0, 0};
             for (int t = 0; t < 120; t++) {
-                gradient(g, dir, n, t, persist, &r);
-                assert_int_equal(opt_step(&off, p, g, ua, NULL), 0);
-                assert_int_equal(opt_step(&on, q, g, ub, NULL), 0);
-                for (int k = 0; k < lay.ntensors; k++) {
-                    size_t o0 = lay.tensors[k].offset, nt = lay.tensors[k].size;
-                    ls[k] = fmin(fmax(ls[k] - BETA * ref_cos(g + o0, uprev + o0, nt), LOPT_HG_LOG_MIN), LOPT_HG_LOG_MAX);
+                gradient(B.g, B.dir, B.n, t, persist, &r);
+                assert_int_equal(opt_step(&off, B.p, B.g, B.ua, NULL), 0);
+                assert_int_equal(opt_step(&on, B.q, B.g, B.ub, NULL), 0);
+                for (int k = 0; k < B.lay.ntensors; k++) {
+                    size_t o0 = B.lay.tensors[k].offset, nt = B.lay.tensors[k].size;
+                    ls[k] = fmin(fmax(ls[k] - BETA * ref_cos(B.g + o0, uprev + o0, nt), LOPT_HG_LOG_MIN), LOPT_HG_LOG_MAX);
                     for (size_t i = o0; i < o0 + nt; i++) {
-                        double want = ua[i] * exp(ls[k]);
-                        assert_true(fabs(ub[i] - want) <= 1e-4 * fabs(want) + 1e-30);
+                        double want = B.ua[i] * exp(ls[k]);
+                        assert_true(fabs(B.ub[i] - want) <= 1e-4 * fabs(want) + 1e-30);
                         uprev[i] = want;
                     }
                 }
             }
             /* a persistent gradient: every tensor's steps grew; a flipping
              * one: every tensor's shrank */
-            for (int k = 0; k < lay.ntensors; k++) assert_true(persist ? ls[k] > 1.0 : ls[k] < -1.0);
+            for (int k = 0; k < B.lay.ntensors; k++) assert_true(persist ? ls[k] > 1.0 : ls[k] < -1.0);
             opt_diag_value d[OPT_DIAG_MAX];
             int nd = opt_diag(&on, d, OPT_DIAG_MAX);
             assert_int_equal(nd, 3);
@@ -152,36 +149,33 @@ static void test_state_saves_and_loads(void **st)
     (void)st;
     bufs B;
     bufs_init(&B);
-    layout lay = B.lay;
-    size_t n = B.n;
-    float *g = B.g, *dir = B.dir, *ua = B.ua, *ub = B.ub, *p = B.p, *q = B.q;
     rng r;
     rng_seed(&r, 9);
-    for (size_t i = 0; i < n; i++) dir[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < B.n; i++) B.dir[i] = (float)rng_normal(&r);
     opt a, b, off;
-    make(&a, &lay, BETA);
-    walk(&a, p, g, dir, ua, n, 40, &r);
+    make(&a, &B.lay, BETA);
+    walk(&a, B.p, B.g, B.dir, B.ua, B.n, 40, &r);
     uint8_t *blob;
     size_t len;
     assert_int_equal(opt_save(&a, &blob, &len), 0);
     /* bit for bit: a and a fresh b loaded from a's state */
-    make(&b, &lay, BETA);
+    make(&b, &B.lay, BETA);
     assert_int_equal(opt_load(&b, blob, len), 0);
-    memcpy(q, p, n * sizeof(float));
+    memcpy(B.q, B.p, B.n * sizeof(float));
     for (int t = 0; t < 5; t++) {
-        gradient(g, dir, n, t, 1, &r);
-        assert_int_equal(opt_step(&a, p, g, ua, NULL), 0);
-        assert_int_equal(opt_step(&b, q, g, ub, NULL), 0);
-        assert_memory_equal(ua, ub, n * sizeof(float));
+        gradient(B.g, B.dir, B.n, t, 1, &r);
+        assert_int_equal(opt_step(&a, B.p, B.g, B.ua, NULL), 0);
+        assert_int_equal(opt_step(&b, B.q, B.g, B.ub, NULL), 0);
+        assert_memory_equal(B.ua, B.ub, B.n * sizeof(float));
     }
-    /* a cut section is corrupt, and the optimizer keeps its state */
+    /* a cut section is corrupt */
     uint8_t *cut = malloc(len);
     memcpy(cut, blob, len);
     assert_int_equal(opt_load(&b, cut, len - 4), ERR_CORRUPT);
     free(cut);
     /* the rule's section loads into an optimizer with the rule off: it
      * then steps as a rule-off optimizer of the same accumulators */
-    make(&off, &lay, 0);
+    make(&off, &B.lay, 0);
     assert_int_equal(opt_load(&off, blob, len), 0);
     free(blob);
     /* a rule-off blob loads into a rule-on optimizer as its first step:
@@ -189,11 +183,11 @@ static void test_state_saves_and_loads(void **st)
     assert_int_equal(opt_save(&off, &blob, &len), 0);
     assert_int_equal(opt_load(&b, blob, len), 0);
     free(blob);
-    memcpy(q, p, n * sizeof(float));
-    gradient(g, dir, n, 0, 1, &r);
-    assert_int_equal(opt_step(&off, p, g, ua, NULL), 0);
-    assert_int_equal(opt_step(&b, q, g, ub, NULL), 0);
-    assert_memory_equal(ua, ub, n * sizeof(float));
+    memcpy(B.q, B.p, B.n * sizeof(float));
+    gradient(B.g, B.dir, B.n, 0, 1, &r);
+    assert_int_equal(opt_step(&off, B.p, B.g, B.ua, NULL), 0);
+    assert_int_equal(opt_step(&b, B.q, B.g, B.ub, NULL), 0);
+    assert_memory_equal(B.ua, B.ub, B.n * sizeof(float));
     opt_deinit(&a); opt_deinit(&b); opt_deinit(&off);
     bufs_free(&B);
 }
