@@ -20,7 +20,9 @@
  *               float32) and the format alone vs snprintf("%.9g").  "exact"
  *               says whether every float32 survived f32json's trip bit for bit.
  *   learned     mlp_lopt, lstm_lopt (and gru_lopt), nn_adam step cost at N = 1e6 on one
- *               thread as a multiple of Adam's (target <= 10x); attn_lopt's
+ *               thread as a multiple of Adam's (target <= 10x; mlp_lopt's, with
+ *               and without its hypergradient scale, timed in alternation with
+ *               Adam: paired_cost); attn_lopt's
  *               on one tensor and on 64 (target <= 20x, issue 18).  lstm_lopt
  *               also on the AVX2 and SSE2 builds of its vectorised kernel
  *               (the plain step uses the CPU's best, AVX-512 where present),
@@ -31,7 +33,8 @@
  *               N = 1e6, as a cost multiple of the same calls made one by one
  *               (what sessions.c did before step_run; target: 1, within noise).
  *
- * Each figure is the best of 5 runs of >= 0.2 s (--quick: 2 runs of 0.05 s).
+ * Each figure is the best of 5 runs of >= 0.2 s (--quick: 2 runs of 0.05 s);
+ * the paired ones the median of 9 rounds of 3 such runs.
  * --learned: only adam_step_1e6 and the learned optimizers' figures.
  * --cpu: time by the thread's CPU time instead of the wall clock (time the
  * program spent preempted by other work on a busy machine does not count;
@@ -66,6 +69,19 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Seconds per call of fn(ctx) over one run of >= g_min_time, NAN on failure. */
+static double time_run(int (*fn)(void *), void *ctx)
+{
+    long calls = 0;
+    double t0 = now_s(), t;
+    do {
+        if (fn(ctx)) return NAN;
+        calls++;
+        t = now_s() - t0;
+    } while (t < g_min_time);
+    return t / (double)calls;
+}
+
 /* Best seconds per call of fn(ctx) over g_reps runs of >= g_min_time each.
  * fn returns nonzero on failure, which is reported and ends the program's
  * figure with NAN. */
@@ -74,14 +90,9 @@ static double time_best(int (*fn)(void *), void *ctx)
     double best = INFINITY;
     if (fn(ctx)) return NAN;                   /* warm-up: page faults, caches */
     for (int r = 0; r < g_reps; r++) {
-        long calls = 0;
-        double t0 = now_s(), t;
-        do {
-            if (fn(ctx)) return NAN;
-            calls++;
-            t = now_s() - t0;
-        } while (t < g_min_time);
-        if (t / (double)calls < best) best = t / (double)calls;
+        double t = time_run(fn, ctx);
+        if (isnan(t)) return NAN;
+        if (t < best) best = t;
     }
     return best;
 }
@@ -95,7 +106,7 @@ typedef struct row {
     double ratio;            /* NAN: none */
     char   ref[40];          /* what the ratio is to */
     char   target[16];       /* "-" when none */
-    char   note[40];
+    char   note[64];
 } row;
 
 static row g_rows[64];
@@ -112,7 +123,7 @@ static void add_row(const char *name, double value, const char *unit, double rat
     r->ratio = ratio;
     snprintf(r->ref, sizeof r->ref, "%s", ref ? ref : "");
     snprintf(r->target, sizeof r->target, "%s", target ? target : "-");
-    snprintf(r->note, sizeof r->note, "%.39s", note ? note : "");
+    snprintf(r->note, sizeof r->note, "%.63s", note ? note : "");
 }
 
 static void print_table(void)
@@ -326,6 +337,65 @@ static double time_opt(const char *name, size_t n, int mode, int *err)
     opt_config cfg;
     *err = opt_config_defaults(&cfg, name);
     return *err ? NAN : time_opt_cfg(&cfg, n, mode, err);
+}
+
+/* Rounds of paired_cost. */
+#define PAIR_ROUNDS 9
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The step of `cfg` at N = 1e6 as a multiple of Adam's, the two timed in
+ * alternation: PAIR_ROUNDS rounds of Adam, cfg, Adam (each one time_run),
+ * a round's ratio being cfg's time over the mean of the two Adam times
+ * around it.  Returns the median round's ratio and puts the lowest and
+ * highest in *lo and *hi, cfg's best time in *best.  A machine whose speed
+ * drifts (another job starting, the clock scaling) slows both sides of a
+ * round alike, where two best-of-5 figures taken seconds apart can each
+ * catch a different machine.  NAN with *err set on failure. */
+static double paired_cost(const opt_config *cfg, double *best, double *lo, double *hi, int *err)
+{
+    opt_config adam;
+    opt_ctx a, c;
+    *err = opt_config_defaults(&adam, "adam");
+    if (*err || (*err = opt_ctx_init(&a, &adam, 1000000))) return NAN;
+    if ((*err = opt_ctx_init(&c, cfg, 1000000))) { opt_ctx_deinit(&a); return NAN; }
+    double r[PAIR_ROUNDS], ratio = NAN;
+    *best = INFINITY;
+    int ok = !opt_run(&a) && !opt_run(&c);   /* warm-up: page faults, caches */
+    for (int k = 0; ok && k < PAIR_ROUNDS; k++) {
+        double t0 = time_run(opt_run, &a), t = time_run(opt_run, &c), t1 = time_run(opt_run, &a);
+        ok = !isnan(t0) && !isnan(t) && !isnan(t1);
+        r[k] = t / (0.5 * (t0 + t1));
+        if (t < *best) *best = t;
+    }
+    if (ok) {
+        qsort(r, PAIR_ROUNDS, sizeof r[0], cmp_double);
+        ratio = r[PAIR_ROUNDS / 2];
+        *lo = r[0];
+        *hi = r[PAIR_ROUNDS - 1];
+    } else {
+        *err = ERR_INTERNAL;
+    }
+    opt_ctx_deinit(&a);
+    opt_ctx_deinit(&c);
+    return ratio;
+}
+
+/* A row of paired_cost: the value is cfg's best params/s, the ratio the
+ * median round's, the note gives the rounds' range. */
+static void paired_row(const opt_config *cfg, const char *fig, const char *target, const char *what)
+{
+    double best = NAN, lo = NAN, hi = NAN;
+    int err;
+    double ratio = paired_cost(cfg, &best, &lo, &hi, &err);
+    char note[64];
+    if (isnan(ratio)) snprintf(note, sizeof note, "%s", err_name(err));
+    else snprintf(note, sizeof note, "%s; paired, %d rounds %.2f-%.2f", what, PAIR_ROUNDS, lo, hi);
+    add_row(fig, isnan(ratio) ? NAN : 1e6 / best, "params/s", ratio, "adam_step_1e6 (cost x)", target, note);
 }
 
 /* At 1e7: where opt_step's time goes (the kernel alone, the fused pass, the
@@ -545,9 +615,11 @@ static void bench_mlp_features(double t_adam_1e6)
 /* mlp_lopt's default 8 x 1 network with the hypergradient scale off (the
  * hypergrad hyperparameter, on by default): mlp_lopt_step_1e6 less the
  * rule's sums and its copy of the update, so the two rows read its cost. */
-static void bench_mlp_hypergrad(double t_adam_1e6)
+static void bench_mlp_hypergrad(void)
 {
-    untrained_row(t_adam_1e6, "mlp_lopt", "hypergrad", 0, "mlp_lopt_nohg_step_1e6", "hypergrad 0, 1 thread");
+    opt_config cfg;
+    if (opt_config_defaults(&cfg, "mlp_lopt") || opt_config_set(&cfg, "hypergrad", 0)) return;
+    paired_row(&cfg, "mlp_lopt_nohg_step_1e6", "-", "hypergrad 0, 1 thread");
 }
 
 /* gru_lopt (issue 20's GRU family): its one kernel, blocks of 256
@@ -611,6 +683,17 @@ static void bench_learned(double t_adam_1e6)
             add_row(fig, NAN, "params/s", NAN, "adam_step_1e6 cost", "<=10", "not built yet");
             continue;
         }
+        if (i == 0) {
+            /* the target's figure: timed in alternation with Adam */
+            opt_config cfg;
+            opt_config_defaults(&cfg, names[i]);
+            paired_row(&cfg, fig, "<=10", "1 thread");
+            bench_mlp_wide(t_adam_1e6);
+            bench_mlp_act(t_adam_1e6);
+            bench_mlp_features(t_adam_1e6);
+            bench_mlp_hypergrad();
+            continue;
+        }
         int err;
         double t = time_opt(names[i], 1000000, 0, &err);
         if (isnan(t)) {
@@ -620,10 +703,6 @@ static void bench_learned(double t_adam_1e6)
         /* The ratio here is a cost: this optimizer's seconds per step over
          * Adam's (lower is better). */
         add_row(fig, 1e6 / t, "params/s", t / t_adam_1e6, "adam_step_1e6 (cost x)", "<=10", "1 thread");
-        if (i == 0) bench_mlp_wide(t_adam_1e6);
-        if (i == 0) bench_mlp_act(t_adam_1e6);
-        if (i == 0) bench_mlp_features(t_adam_1e6);
-        if (i == 0) bench_mlp_hypergrad(t_adam_1e6);
         if (i == 1) bench_lstm_kernels(t_adam_1e6);
         if (i == 1) bench_gru(t_adam_1e6);
     }
