@@ -11,8 +11,9 @@
  * the reference these are tested against.
  *
  * The body (lopt_fast_kern.h) is compiled for AVX2 (8 lanes) and for
- * baseline x86-64 SSE2 (4 lanes), and lstm_lopt's part also for AVX-512
- * (16 lanes); the CPU picks one at run time.  All give bitwise identical
+ * baseline x86-64 SSE2 (4 lanes), and all of it but mlp_lopt's statistics
+ * pass also for AVX-512 (16 lanes); the CPU picks one at run time.  All
+ * give bitwise identical
  * results (see lopt_fast_kern.h), so a session's state never depends on
  * the machine it ran on.
  *
@@ -55,9 +56,9 @@ int lopt_fast_force_generic = 0;
 #undef KMAX
 #pragma GCC pop_options
 
-/* lstm_lopt only (the mlp_lopt part of the body needs KW <= 8).  clang
- * ignores the target pragmas: it builds this part only when its command
- * line enables AVX-512 (tests/targets.mk gives it -mavx2). */
+/* lstm_lopt and mlp_lopt's network (its statistics pass needs KW <= 8).
+ * clang ignores the target pragmas: it builds this part only when its
+ * command line enables AVX-512 (tests/targets.mk gives it -mavx2). */
 #if !defined(__clang__) || (defined(__AVX512F__) && defined(__AVX512DQ__))
 #define LOPT_HAVE_AVX512 1
 #pragma GCC push_options
@@ -123,6 +124,12 @@ static int use_avx512(void)
 #else
 #define DISPATCH(call) call##_sse
 #endif
+/* The per-element kernels (no sum across elements): AVX-512 where present. */
+#ifdef LOPT_HAVE_AVX512
+#define DISPATCH_WIDE(call) (use_avx512() ? call##_avx512 : DISPATCH(call))
+#else
+#define DISPATCH_WIDE(call) DISPATCH(call)
+#endif
 
 void lopt_fast_mlp_stats(lopt_feat_tensor *ft, const float *g, const float *p, const float *b,
                          float *rowsum, float *colsum, float *inv_rms)
@@ -171,15 +178,15 @@ int lopt_fast_mlp_apply(const lopt_feat_tensor *ft, const float *g, const float 
             size_t row = o / C, col = o - row * C;
             size_t len = C - col < c1 - o ? C - col : c1 - o;
             if (ft->r)
-                bad |= DISPATCH(mlp_apply_run)(net, g + o, p + o, ft->m[0] + o, ft->m[1] + o, ft->m[2] + o,
+                bad |= DISPATCH_WIDE(mlp_apply_run)(net, g + o, p + o, ft->m[0] + o, ft->m[1] + o, ft->m[2] + o,
                                                ft->v + o, ft->c + col, ft->r[row] * ft->rim, len, update + o);
             else
-                bad |= DISPATCH(mlp_apply_run)(net, g + o, p + o, ft->m[0] + o, ft->m[1] + o, ft->m[2] + o,
+                bad |= DISPATCH_WIDE(mlp_apply_run)(net, g + o, p + o, ft->m[0] + o, ft->m[1] + o, ft->m[2] + o,
                                                ft->v + o, ft->d + o, 1.0f, len, update + o);
             o += len;
         }
         if (usq) lopt_mlp_guard_sumsq_add(update + c0, c1 - c0, &ss);
-        if (hold) DISPATCH(mlp_hold_run)(g + c0, update + c0, c1 - c0);
+        if (hold) DISPATCH_WIDE(mlp_hold_run)(g + c0, update + c0, c1 - c0);
         if (keep) memcpy(keep + c0, update + c0, (c1 - c0) * sizeof(float));
     }
     if (usq) *usq = (float)ss;

@@ -1,7 +1,8 @@
 /* lopt_fast_kern.h — the body of lopt_fast.c's kernels, written once and
  * included by lopt_fast.c: with KW = 8 under `#pragma GCC target ("avx2")`,
- * with KW = 4 for baseline x86-64 (SSE2), and (lstm_lopt's kernel only:
- * the mlp_lopt part needs KW <= 8) with KW = 16 under AVX-512.  KS(name)
+ * with KW = 4 for baseline x86-64 (SSE2), and with KW = 16 under AVX-512
+ * (all but mlp_lopt's statistics pass, whose 8 logical lanes need
+ * KW <= 8: lopt_fast.c runs the AVX2 one there).  KS(name)
  * appends the instruction-set suffix to every name defined here; KMIN/KMAX
  * are the ISA's lane-wise min/max (minps semantics: min(a, b) = a < b ? a :
  * b, so a NaN in b comes through); for KW = 16, KLD2(p, q) / KST2(p, q, v)
@@ -203,6 +204,7 @@ static void KS(mlp_stats_fac_row)(const float *g, const float *c, float rowscale
         ss[10] += g[i] * g[i] * ivh; ss[11] += ivh;
     }
 }
+#endif /* KW <= 8 */
 
 /* ---- mlp_lopt: features → network → update on one run ------------------- */
 
@@ -440,7 +442,6 @@ static void KS(mlp_hold_run)(const float *g, float *u, size_t len)
     for (; i < len; i++)
         if (g[i] == 0.0f) u[i] = 0.0f;
 }
-#endif /* KW <= 8 */
 
 /* ---- lstm_lopt ------------------------------------------------------------ */
 
