@@ -21,8 +21,9 @@
  *               says whether every float32 survived f32json's trip bit for bit.
  *   learned     mlp_lopt, lstm_lopt (and gru_lopt), nn_adam step cost at N = 1e6 on one
  *               thread as a multiple of Adam's (target <= 10x; mlp_lopt's, with
- *               and without its hypergradient scale, timed in alternation with
- *               Adam: paired_cost); attn_lopt's
+ *               and without its hypergradient scale and on the AVX2 build of
+ *               its network, timed in alternation with Adam: paired_cost);
+ *               attn_lopt's
  *               on one tensor and on 64 (target <= 20x, issue 18).  lstm_lopt
  *               also on the AVX2 and SSE2 builds of its vectorised kernel
  *               (the plain step uses the CPU's best, AVX-512 where present),
@@ -688,6 +689,10 @@ static void bench_learned(double t_adam_1e6)
             opt_config cfg;
             opt_config_defaults(&cfg, names[i]);
             paired_row(&cfg, fig, "<=10", "1 thread");
+            /* its network on the AVX2 build (the row above: the CPU's best, AVX-512 where present) */
+            lopt_fast_force_generic = 2;
+            paired_row(&cfg, "mlp_lopt_step_1e6_avx2", "-", "AVX2 build, 1 thread");
+            lopt_fast_force_generic = 0;
             bench_mlp_wide(t_adam_1e6);
             bench_mlp_act(t_adam_1e6);
             bench_mlp_features(t_adam_1e6);
