@@ -135,6 +135,10 @@ void  lopt_mlp_hold_zero_grad(const float *g, float *u, size_t n);
  * Adam's bias-corrected m/√v at the second momentum decay).  Returns 1 when
  * it scaled, 0 otherwise (k <= 0: off). */
 int   lopt_mlp_trust_apply(float *u, size_t n, float k, float level);
+/* mlp_lopt's anneal (hyperparameter `anneal` = k) scales by lopt_mlp_trust_apply
+ * with this level: q^¼, q = mean(g²) / mean(v) over the tensor, from the
+ * kernels' normalisers (inv_rms[0] = 1/√mean(g²), inv_rms[5] = 1/√mean(v)). */
+float lopt_mlp_anneal_level(const float *inv_rms);
 /* mlp_lopt's hypergradient step scale (hyperparameter `hypergrad` = beta;
  * lopt_hypergrad.c): *logs -= beta · cos(g, uprev) over n floats, clipped
  * to [LOPT_HG_LOG_MIN, LOPT_HG_LOG_MAX]; returns e^*logs, the factor of

@@ -50,6 +50,16 @@
  * per-tensor feature u_1 (Adam's bias-corrected m/√v level), so that steps
  * shrink where Adam's would; counted in the diagnostic `trust_scaled`.
  * TBPTT does not record it (meta_unroll_grad refuses it).
+ * Anneal (hyperparameter `anneal` = k, on by default, after the trust):
+ * the tensor's update is multiplied by min(1, k·q^¼), q = mean(g²) /
+ * mean(v) over the tensor, v the second-moment accumulator after this
+ * step (lopt_mlp_anneal_level): about 1 while the gradient keeps its
+ * running scale, small once it has fallen far below it, as near an optimum
+ * the model fits.  The network sees tensor-normalised inputs only, so
+ * there it would keep full-size steps (a recurrent classifier that Adam
+ * drives to a loss of 1e-5 bounced between 1e-5 and 1); counted in the
+ * diagnostic `anneal_scaled`.  Meta-training runs the network without it
+ * (meta_inner_config sets 0).
  * Hypergradient scale (hyperparameter `hypergrad` = β, on by default, last):
  * each tensor's update is then multiplied by e^ℓ, ℓ −= β·cos(g_t, u_{t−1})
  * (lopt_hypergrad.c), so a tensor's steps grow while the loss still falls
@@ -308,11 +318,13 @@ typedef struct mlp_state {
     float *thf;                /* (trunk) FiLM: the trunk with the row folded in (lopt_mlp_film_fold) */
     int guard_fallbacks;       /* tensors that fell back in the last step (not saved) */
     int trust_scaled;          /* tensors the trust scaled down in the last step (not saved) */
+    int anneal_scaled;         /* tensors the anneal scaled down in the last step (not saved) */
     int mup_first;             /* lopt_mup_first of the layout */
     float *hg;                 /* hypergrad on: the last step's update (n), then each tensor's log scale (ntens) */
 } mlp_state;
 
 #define HP_HYPERGRAD (HP_COMMON_COUNT + 7)
+#define HP_ANNEAL (HP_COMMON_COUNT + 8)
 /* Bit 63 of the saved accumulator count: the hypergradient section
  * (n + ntens floats) follows the accumulators.  A blob without it (saved
  * with the rule off, or before it existed) loads into a session with the
@@ -344,6 +356,10 @@ static const hparam_def mlp_hparams[] = {
      "hypergradient step scale (Baydin et al. 2018, multiplicative rule): each tensor's update is multiplied by "
      "e^l, l -= hypergrad x cos(this step's gradient, the last update), so a tensor's steps grow while the loss "
      "still falls where they end and shrink when they overshoot; 0 = off"},
+    {"anneal", 3, 0, 1e6, 0, 0, 0,
+     "anneal: a tensor's update is multiplied by min(1, anneal x q^(1/4)), q = mean(g^2) / mean(v) over the tensor "
+     "(v: the running second moment of g), so steps shrink once the gradient falls far below its running scale, as "
+     "near an optimum the model fits; 0 = off"},
 };
 
 static const hparam_enum mlp_enums[] = {{"activation", lopt_act_names}, {"features", lopt_fset_names}, {NULL, NULL}};
@@ -486,6 +502,12 @@ void lopt_mlp_guard_apply(const lopt_feat_tensor *ft, const float *inv_rms, floa
     }
 }
 
+float lopt_mlp_anneal_level(const float *inv_rms)
+{
+    /* inv_rms[0] = 1/√mean(g²), inv_rms[5] = 1/√mean(v) */
+    return sqrtf(inv_rms[5] / inv_rms[0]);
+}
+
 int lopt_mlp_trust_apply(float *u, size_t n, float k, float level)
 {
     if (!(k > 0)) return 0;
@@ -509,22 +531,23 @@ int lopt_mlp_guard_trips(float sumsq, size_t n, float k, float base)
 }
 
 /* After the network's update u of tensor ft (either kernel): the guard,
- * the trust, the hold — in that order — and, with the hypergradient scale
- * on (already in the update's multiplier: mlp_hg_scale), u kept for the
- * next step.  usq: the guard's sum of squares of
- * u when the kernel took it (lopt_fast_mlp_apply), NULL to take it here;
- * held: the kernel already applied the hold to u (after the sum); kept: it
- * also kept u (a copy is taken again only if the guard or the trust then
- * changed it).  The
- * hold may come before the trust: the trust multiplies by a factor in
- * [0, 1), which leaves a held +0 at +0.  Returns tbad, cleared when the
- * guard replaced a non-finite update. */
+ * the trust, the anneal, the hold — in that order — and, with the
+ * hypergradient scale on (already in the update's multiplier:
+ * mlp_hg_scale), u kept for the next step.  usq: the guard's sum of
+ * squares of u when the kernel took it (lopt_fast_mlp_apply), NULL to take
+ * it here; held: the kernel already applied the hold to u (after the sum);
+ * kept: it also kept u (a copy is taken again only if the guard, the trust
+ * or the anneal then changed it).  The hold may come before the trust and
+ * the anneal: they multiply by a factor in [0, 1), which leaves a held +0
+ * at +0.  Returns tbad, cleared when the guard replaced a non-finite
+ * update. */
 static int mlp_post(opt *o, const lopt_feat_tensor *ft, const float *inv_rms, const float *tens,
                     const float *g, float base, float *u, int tbad, const float *usq, int held, int kept)
 {
     mlp_state *s = o->state;
     float guard = (float)o->cfg.hp[HP_COMMON_COUNT + 2];
     float trust = (float)o->cfg.hp[HP_COMMON_COUNT + 3];
+    float anneal = (float)o->cfg.hp[HP_ANNEAL];
     int hold = o->cfg.hp[HP_COMMON_COUNT + 4] != 0;
     if (guard > 0 && lopt_mlp_guard_trips(usq ? *usq : lopt_mlp_guard_sumsq(u, ft->n), ft->n, guard, base)) {
         lopt_mlp_guard_apply(ft, inv_rms, base, u);
@@ -534,6 +557,10 @@ static int mlp_post(opt *o, const lopt_feat_tensor *ft, const float *inv_rms, co
     }
     if (trust > 0 && !tbad && lopt_mlp_trust_apply(u, ft->n, trust, tens[1])) {
         s->trust_scaled++;
+        kept = 0;
+    }
+    if (anneal > 0 && !tbad && lopt_mlp_trust_apply(u, ft->n, anneal, lopt_mlp_anneal_level(inv_rms))) {
+        s->anneal_scaled++;
         kept = 0;
     }
     if (hold && !held) lopt_mlp_hold_zero_grad(g, u, ft->n);
@@ -578,6 +605,7 @@ static int mlp_step(opt *o, const float *params, const float *grads, float *upda
     float mult = (float)lopt_lr_mult(lr) * MLP_LAMBDA1;
     s->guard_fallbacks = 0;
     s->trust_scaled = 0;
+    s->anneal_scaled = 0;
     float *out0 = s->out, *out1 = s->out + MLP_BLOCK;
     int bad = 0;
     lopt_fast_mlp net;
@@ -676,6 +704,10 @@ static int mlp_diag(const opt *o, opt_diag_value *out, int cap)
     if (k < cap && o->cfg.hp[HP_COMMON_COUNT + 3] > 0) {   /* only with the trust on */
         out[k].name = "trust_scaled";
         out[k++].value = s->trust_scaled;
+    }
+    if (k < cap && o->cfg.hp[HP_ANNEAL] > 0) {   /* only with the anneal on */
+        out[k].name = "anneal_scaled";
+        out[k++].value = s->anneal_scaled;
     }
     if (k + 1 < cap && s->hg) {   /* only with the hypergradient scale on: its smallest and largest */
         const float *ls = s->hg + o->lay.n;

@@ -52,9 +52,11 @@ int meta_inner_config(const meta_config *c, opt_config *oc)
     if (!rc && c->hold_zero_grad >= 0) rc = opt_config_set(oc, "hold_zero_grad", c->hold_zero_grad);
     if (!rc && c->trust >= 0) rc = opt_config_set(oc, "trust", c->trust);
     if (!rc && c->memory_reads >= 0) rc = opt_config_set(oc, "memory_reads", c->memory_reads);
-    /* mlp_lopt's hypergradient step scale is a rule of sessions: meta-training
-     * trains the network without it (lopt_mlp.c), as before the rule existed */
+    /* mlp_lopt's hypergradient step scale and anneal are rules of sessions:
+     * meta-training trains the network without them (lopt_mlp.c), as before
+     * they existed */
     if (!rc && opt_hparam_index(opt_find(c->optimizer), "hypergrad") >= 0) rc = opt_config_set(oc, "hypergrad", 0);
+    if (!rc && opt_hparam_index(opt_find(c->optimizer), "anneal") >= 0) rc = opt_config_set(oc, "anneal", 0);
     oc->weights = LOPT_WEIGHTS_DEFAULT;
     return rc;
 }

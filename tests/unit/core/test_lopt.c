@@ -1182,6 +1182,7 @@ static void make_trust_pair(opt *on, opt *off, const layout *lay, double k)
     opt_config cfg;
     assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
     assert_int_equal(opt_config_set(&cfg, "hypergrad", 0), 0);   /* the trust alone */
+    assert_int_equal(opt_config_set(&cfg, "anneal", 0), 0);
     cfg.weights = LOPT_WEIGHTS_DEFAULT;
     assert_int_equal(opt_init(off, &cfg, lay), 0);
     assert_int_equal(opt_config_set(&cfg, "trust", k), 0);

@@ -70,7 +70,7 @@ static void make_layout(layout *lay, int kind)
  * values, a guard-tripping spike, a −0) and hashes everything a session
  * keeps.  wname NULL: the default network of (hidden, depth), perturbed. */
 static void run(fnv *f, const char *wname, int hidden, int depth, double guard, double trust, int hold,
-                double hypergrad, int lay_kind, int steps, int isa)
+                double hypergrad, double anneal, int lay_kind, int steps, int isa)
 {
     opt_config cfg;
     assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
@@ -80,6 +80,7 @@ static void run(fnv *f, const char *wname, int hidden, int depth, double guard, 
     assert_int_equal(opt_config_set(&cfg, "trust", trust), 0);
     assert_int_equal(opt_config_set(&cfg, "hold_zero_grad", hold), 0);
     assert_int_equal(opt_config_set(&cfg, "hypergrad", hypergrad), 0);
+    assert_int_equal(opt_config_set(&cfg, "anneal", anneal), 0);
     cfg.weights = wname ? wname : LOPT_WEIGHTS_DEFAULT;
     layout lay;
     make_layout(&lay, lay_kind);
@@ -138,8 +139,8 @@ static void register_shipped(void)
 }
 
 /* The shipped records on both layouts, with the default hyperparameters
- * (guard 1e4, hold on) but the hypergradient scale off (its own case
- * below), on every build. */
+ * (guard 1e4, hold on) but the hypergradient scale and the anneal off
+ * (their own cases below), on every build. */
 static void test_shipped_records_keep_their_bits(void **st)
 {
     (void)st;
@@ -155,7 +156,7 @@ static void test_shipped_records_keep_their_bits(void **st)
         g_s = 88172645463325252ull;
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
             fnv f = {1469598103934665603ull};
-            run(&f, want[i].name, 8, 1, 1e4, 0, 1, 0, want[i].lay, 12, isa);
+            run(&f, want[i].name, 8, 1, 1e4, 0, 1, 0, 0, want[i].lay, 12, isa);
             if (f.h != want[i].h) {
                 printf("%s lay %d isa %d: %016llx, pinned %016llx\n", want[i].name, want[i].lay, isa,
                        (unsigned long long)f.h, (unsigned long long)want[i].h);
@@ -169,20 +170,24 @@ static void test_shipped_records_keep_their_bits(void **st)
 
 /* Default networks of other shapes (the general network code: widths
  * not a multiple of 8, depths 2 and 3), the guard, trust and hold
- * settings (guard 0.01 trips often; guard 3 with trust 0.5 scales) and the
- * hypergradient scale (its rule: test_lopt_hypergrad.c). */
+ * settings (guard 0.01 trips often; guard 3 with trust 0.5 scales), the
+ * hypergradient scale (its rule: test_lopt_hypergrad.c) and the anneal
+ * (test_lopt_anneal.c). */
 static void test_other_shapes_and_settings_keep_their_bits(void **st)
 {
     (void)st;
     register_shipped();
-    static const struct { const char *w; int h, d; double guard, trust; int hold; double hg; uint64_t hash; } want[] = {
-        {NULL, 8, 1, 1e4, 0, 1, 0, 0x1f15906b637fdd83ull},      {NULL, 16, 1, 1e4, 0, 1, 0, 0xfa8f1d97f569aeb0ull},
-        {NULL, 5, 2, 1e4, 0, 1, 0, 0x4521c442e8749f83ull},      {NULL, 8, 3, 1e4, 0, 1, 0, 0x8211445cf7809a7bull},
-        {"mlp_lopt", 8, 1, 0, 0, 0, 0, 0x5cbac8e63bacd4a9ull},  {"mlp_lopt", 8, 1, 3, 0.5, 1, 0, 0x0317d04d7a13adfdull},
-        {NULL, 8, 1, 0.01, 2, 1, 0, 0xf03edf8ba24f13d3ull},     {NULL, 3, 1, 0.01, 0, 0, 0, 0x83a5ce7d80a25c61ull},
+    static const struct { const char *w; int h, d; double guard, trust; int hold; double hg, an; uint64_t hash; } want[] = {
+        {NULL, 8, 1, 1e4, 0, 1, 0, 0, 0x1f15906b637fdd83ull},      {NULL, 16, 1, 1e4, 0, 1, 0, 0, 0xfa8f1d97f569aeb0ull},
+        {NULL, 5, 2, 1e4, 0, 1, 0, 0, 0x4521c442e8749f83ull},      {NULL, 8, 3, 1e4, 0, 1, 0, 0, 0x8211445cf7809a7bull},
+        {"mlp_lopt", 8, 1, 0, 0, 0, 0, 0, 0x5cbac8e63bacd4a9ull},  {"mlp_lopt", 8, 1, 3, 0.5, 1, 0, 0, 0x0317d04d7a13adfdull},
+        {NULL, 8, 1, 0.01, 2, 1, 0, 0, 0xf03edf8ba24f13d3ull},     {NULL, 3, 1, 0.01, 0, 0, 0, 0, 0x83a5ce7d80a25c61ull},
         /* the hypergradient scale on (pinned when it was added) */
-        {"mlp_lopt", 8, 1, 1e4, 0, 1, 0.05, 0x75a94ace6f968f6dull}, {"mlp_lopt", 8, 1, 1e4, 0, 1, 0.05, 0x337884d380f5678bull},
-        {NULL, 8, 1, 1e4, 0, 1, 0.05, 0x9583438b66749971ull},       {NULL, 8, 1, 3, 0.5, 1, 0.05, 0x66181461e809090aull},
+        {"mlp_lopt", 8, 1, 1e4, 0, 1, 0.05, 0, 0x75a94ace6f968f6dull}, {"mlp_lopt", 8, 1, 1e4, 0, 1, 0.05, 0, 0x337884d380f5678bull},
+        {NULL, 8, 1, 1e4, 0, 1, 0.05, 0, 0x9583438b66749971ull},       {NULL, 8, 1, 3, 0.5, 1, 0.05, 0, 0x66181461e809090aull},
+        /* the anneal on at its default (pinned when it was added) */
+        {"mlp_lopt", 8, 1, 1e4, 0, 1, 0.01, 3, 0x04cc34ad22ade3eeull}, {"mlp_lopt", 8, 1, 1e4, 0, 1, 0.01, 3, 0x6b330e935526f37aull},
+        {NULL, 8, 1, 3, 0.5, 1, 0.05, 1, 0x91cd2ae75240dffbull},
     };
     int wrong = 0;
     for (int isa = 0; isa <= 2; isa++) {
@@ -190,7 +195,7 @@ static void test_other_shapes_and_settings_keep_their_bits(void **st)
         for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
             fnv f = {1469598103934665603ull};
             run(&f, want[i].w, want[i].h, want[i].d, want[i].guard, want[i].trust, want[i].hold, want[i].hg,
-                (int)(i % 2), 8, isa);
+                want[i].an, (int)(i % 2), 8, isa);
             if (f.h != want[i].hash) {
                 printf("case %zu isa %d: %016llx, pinned %016llx\n", i, isa, (unsigned long long)f.h,
                        (unsigned long long)want[i].hash);

@@ -36,12 +36,14 @@ static void small_layout(layout *lay)
     assert_int_equal(layout_init(lay, 3, names, ndims, (const int64_t (*)[LAYOUT_MAX_DIMS])shapes, 100000), 0);
 }
 
-/* The untrained default network, inputs without p (features adam). */
+/* The untrained default network, inputs without p (features adam), the
+ * anneal off (its own test: test_lopt_anneal.c). */
 static void make(opt *o, const layout *lay, double beta)
 {
     opt_config cfg;
     assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
     assert_int_equal(opt_config_set(&cfg, "features", 1), 0);   /* lopt_fset_names[1] = adam */
+    assert_int_equal(opt_config_set(&cfg, "anneal", 0), 0);
     assert_int_equal(opt_config_set(&cfg, "hypergrad", beta), 0);
     cfg.weights = LOPT_WEIGHTS_DEFAULT;
     assert_int_equal(opt_init(o, &cfg, lay), 0);
