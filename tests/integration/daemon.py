@@ -130,6 +130,13 @@ class Daemon:
     def step(self, sid, k, grads, **extra):
         return self.json("POST", f"/v1/sessions/{sid}/step", {"step": k, "grads": list(grads), **extra})
 
+    def step_extras(self, sid):
+        """The optimizer's own diagnostics of the session's last step (its
+        summary's last_extras.extra; {} when it has none)."""
+        st, s = self.json("GET", f"/v1/sessions/{sid}/summary")
+        assert st == 200, s
+        return s["last_extras"].get("extra") or {}
+
     def step_binary(self, sid, k, grads, headers=None, accept=None):
         hdrs = {"Content-Type": "application/octet-stream", "X-Optirs-Step": str(k)}
         if accept:

@@ -6,7 +6,6 @@ before the fall, the step extras count the scaled tensors, the setting
 survives a restart, and bad values are refused without creating a
 session."""
 import numpy as np
-import pytest
 
 from daemon import Daemon
 
@@ -15,28 +14,13 @@ N = 126
 
 
 def create(d, hp):
-    st, b = d.json("POST", "/v1/sessions", {"optimizer": "mlp_lopt", "tensors": TENSORS, "hyperparams": hp})
-    assert st == 201, b
-    return b["id"]
+    return d.create(optimizer="mlp_lopt", tensors=TENSORS, hyperparams=hp)["id"]
 
 
 def step(d, sid, k, g):
-    st, r = d.json("POST", "/v1/sessions/%s/step" % sid, {"step": k, "grads": [float(v) for v in g]})
+    st, r = d.step(sid, k, [float(v) for v in g])
     assert st == 200, r
     return np.asarray(r["update"], dtype=np.float32)
-
-
-def extra(d, sid):
-    st, s = d.json("GET", "/v1/sessions/%s/summary" % sid)
-    assert st == 200, s
-    return s["last_extras"].get("extra") or {}
-
-
-@pytest.fixture
-def daemon():
-    d = Daemon().start()
-    yield d
-    d.cleanup()
 
 
 def test_listed_with_its_default(daemon):
@@ -58,13 +42,13 @@ def test_a_fallen_gradient_takes_a_fraction_of_the_step(tmp_path):
             u_on, u_off = step(d, on, k, g), step(d, off, k, g)
             assert u_on.tobytes() == u_off.tobytes()
             k += 1
-        assert extra(d, on)["anneal_scaled"] == 0
-        assert "anneal_scaled" not in extra(d, off)
+        assert d.step_extras(on)["anneal_scaled"] == 0
+        assert "anneal_scaled" not in d.step_extras(off)
         for _ in range(10):   # fallen 1e4-fold
             g = (1e-4 * rng.standard_normal(N)).astype(np.float32)
             u_on, u_off = step(d, on, k, g), step(d, off, k, g)
             k += 1
-        assert extra(d, on)["anneal_scaled"] == 2
+        assert d.step_extras(on)["anneal_scaled"] == 2
         r = np.sqrt(np.mean(u_on.astype(np.float64) ** 2) / np.mean(u_off.astype(np.float64) ** 2))
         assert 0 < r < 0.3, r
         st, s = d.json("GET", "/v1/sessions/%s" % on)

@@ -36,19 +36,6 @@ def run(d, sid, x, k0, steps):
     return x, loss
 
 
-def extra(d, sid):
-    st, s = d.json("GET", "/v1/sessions/%s/summary" % sid)
-    assert st == 200, s
-    return s["last_extras"].get("extra") or {}
-
-
-@pytest.fixture
-def daemon():
-    d = Daemon().start()
-    yield d
-    d.cleanup()
-
-
 def test_listed_with_its_default(daemon):
     st, b = daemon.json("GET", "/v1/optimizers")
     assert st == 200
@@ -62,10 +49,10 @@ def test_too_small_a_step_grows_and_wins(daemon):
     off = create(daemon, {"lr": 1e-4, "hypergrad": 0})
     _, l_on = run(daemon, on, np.ones(25), 1, 300)
     _, l_off = run(daemon, off, np.ones(25), 1, 300)
-    x = extra(daemon, on)
+    x = daemon.step_extras(on)
     assert x["hypergrad_scale_min"] > 2 and x["hypergrad_scale_max"] >= x["hypergrad_scale_min"]
     assert l_on < 0.5 * l_off, (l_on, l_off)
-    assert "hypergrad_scale_min" not in extra(daemon, off)
+    assert "hypergrad_scale_min" not in daemon.step_extras(off)
     st, s = daemon.json("GET", "/v1/sessions/%s" % on)
     assert st == 200 and s["hyperparams"]["hypergrad"] == 0.01
 
@@ -80,7 +67,7 @@ def test_restart_continues_bit_for_bit(tmp_path, durability):
         b = create(d, {"lr": 1e-4}, durability)
         xa, _ = run(d, a, np.ones(25), 1, 60)
         xb, _ = run(d, b, np.ones(25), 1, 120)
-        eb = extra(d, b)
+        eb = d.step_extras(b)
     finally:
         if durability == "step":
             d.kill9()
@@ -90,7 +77,7 @@ def test_restart_continues_bit_for_bit(tmp_path, durability):
     try:
         xa, _ = run(d2, a, xa, 61, 60)
         assert xa.tobytes() == xb.tobytes()
-        ea = extra(d2, a)
+        ea = d2.step_extras(a)
         assert ea["hypergrad_scale_min"] == eb["hypergrad_scale_min"] > 1
         assert ea["hypergrad_scale_max"] == eb["hypergrad_scale_max"]
     finally:
