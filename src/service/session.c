@@ -509,6 +509,10 @@ static int restore_one(void *ctx, const store_session_row *row)
         atomic_store(&s->active_ms, row->updated_ms > s->created_ms ? row->updated_ms : s->created_ms);
         if (strcmp(s->status, "diverged") == 0)
             snprintf(s->reason, sizeof s->reason, "the session diverged before the daemon restarted");
+        /* The description from the spec as restored: a hyperparameter newer
+         * than the stored text runs at its default, and is shown with it. */
+        char *meta = session_make_meta(s);
+        if (meta) { free(s->meta_json); s->meta_json = meta; }
         s->saved_time = reg->hooks.now_mono();
         session_publish(s);
         rc = registry_add(reg, s);

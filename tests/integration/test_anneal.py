@@ -3,8 +3,12 @@ docs/learned-optimizers.md) against a real optirsd: the optimizer list shows
 it, a session whose gradient falls 1e4-fold takes steps a fraction of its
 twin's with the anneal off while it takes the twin's steps bit for bit
 before the fall, the step extras count the scaled tensors, the setting
-survives a restart, and bad values are refused without creating a
-session."""
+survives a restart, a session stored before the anneal existed runs it at
+its default after a restart and says so, and bad values are refused
+without creating a session."""
+import json
+import sqlite3
+
 import numpy as np
 
 from daemon import Daemon
@@ -59,6 +63,29 @@ def test_a_fallen_gradient_takes_a_fraction_of_the_step(tmp_path):
     try:
         st, s = d2.json("GET", "/v1/sessions/%s" % off)
         assert st == 200 and s["hyperparams"]["anneal"] == 0
+    finally:
+        d2.cleanup()
+
+
+def test_a_session_stored_before_it_existed_runs_and_shows_the_default(tmp_path):
+    d = Daemon(tmpdir=str(tmp_path)).start()
+    try:
+        sid = create(d, {"hypergrad": 0})
+    finally:
+        assert d.stop() == 0
+    # the stored spec as a daemon from before the anneal wrote it
+    db = sqlite3.connect(d.db)
+    meta = json.loads(db.execute("SELECT meta_json FROM sessions WHERE id = ?", (sid,)).fetchone()[0])
+    del meta["hyperparams"]["anneal"]
+    db.execute("UPDATE sessions SET meta_json = ? WHERE id = ?", (json.dumps(meta), sid))
+    db.commit()
+    db.close()
+    d2 = Daemon(tmpdir=str(tmp_path)).start()
+    try:
+        st, s = d2.json("GET", "/v1/sessions/%s" % sid)
+        assert st == 200 and s["hyperparams"]["anneal"] == 3 and s["hyperparams"]["hypergrad"] == 0
+        step(d2, sid, 1, np.ones(N, dtype=np.float32))
+        assert d2.step_extras(sid)["anneal_scaled"] == 0
     finally:
         d2.cleanup()
 
