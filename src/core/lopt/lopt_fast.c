@@ -13,9 +13,8 @@
  * The body (lopt_fast_kern.h) is compiled for AVX2 (8 lanes) and for
  * baseline x86-64 SSE2 (4 lanes), and all of it but mlp_lopt's statistics
  * pass also for AVX-512 (16 lanes); the CPU picks one at run time.  All
- * give bitwise identical
- * results (see lopt_fast_kern.h), so a session's state never depends on
- * the machine it ran on.
+ * give bitwise identical results (see lopt_fast_kern.h), so a session's
+ * state never depends on the machine it ran on.
  *
  * lopt_fast_force_generic (lopt_internal.h; for tests): 0 = the best build
  * the CPU has, 1 = the SSE2 build, 2 = at most the AVX2 build. */
@@ -179,10 +178,10 @@ int lopt_fast_mlp_apply(const lopt_feat_tensor *ft, const float *g, const float 
             size_t len = C - col < c1 - o ? C - col : c1 - o;
             if (ft->r)
                 bad |= DISPATCH_WIDE(mlp_apply_run)(net, g + o, p + o, ft->m[0] + o, ft->m[1] + o, ft->m[2] + o,
-                                               ft->v + o, ft->c + col, ft->r[row] * ft->rim, len, update + o);
+                                                    ft->v + o, ft->c + col, ft->r[row] * ft->rim, len, update + o);
             else
                 bad |= DISPATCH_WIDE(mlp_apply_run)(net, g + o, p + o, ft->m[0] + o, ft->m[1] + o, ft->m[2] + o,
-                                               ft->v + o, ft->d + o, 1.0f, len, update + o);
+                                                    ft->v + o, ft->d + o, 1.0f, len, update + o);
             o += len;
         }
         if (usq) lopt_mlp_guard_sumsq_add(update + c0, c1 - c0, &ss);
