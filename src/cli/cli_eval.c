@@ -294,6 +294,34 @@ typedef struct report_ctx {
     const char       *ref, *key, *path;
 } report_ctx;
 
+/* The hyperparameters the learned optimizer `arch` ran with — its defaults
+ * at the time of the run, which later releases may change (the hold, the
+ * hypergradient scale and the anneal each became a default after records
+ * had been evaluated) — except those the weights record fixes (its shape
+ * and init: lopt_shape_hp).  Recorded next to the figures, so a record's
+ * evaluation says what it measured.  NULL: out of memory or no such
+ * optimizer. */
+static cJSON *lo_hyperparams_json(const char *arch)
+{
+    const opt_vtbl *vt = opt_find(arch);
+    opt_config oc;
+    cJSON *o = cJSON_CreateObject();
+    if (!vt || !o || opt_config_defaults(&oc, arch)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    for (int i = 0; i < opt_hparam_count(vt); i++) {
+        const hparam_def *d = opt_hparam_at(vt, i);
+        if (lopt_shape_hp(arch, d->name)) continue;
+        const char *vname = opt_hparam_values(vt, i) ? opt_hparam_value_name(vt, i, oc.hp[i]) : NULL;
+        if (!(vname ? cJSON_AddStringToObject(o, d->name, vname) : cJSON_AddNumberToObject(o, d->name, oc.hp[i]))) {
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
+    return o;
+}
+
 /* Summary of the entries [0, n) that pass keep (NULL: all). */
 static int summarize_if(const eval_entry *all, const int *hidx, const char *const *dom, int n, int h,
                         const char *domain, eval_summary *s)
@@ -608,7 +636,16 @@ int cli_eval(int argc, char **argv)
         cJSON_Delete(ev);
         goto out;
     }
-    /* The figures go into the record's evaluation JSON, one key per suite. */
+    /* The figures go into the record's evaluation JSON, one key per suite,
+     * with the hyperparameters they were measured with. */
+    cJSON *hp = lo_hyperparams_json(wc.arch);
+    if (!hp || !cJSON_AddItemToObject(ev, "hyperparams", hp)) {
+        fprintf(stderr, "optirsd eval: out of memory\n");
+        cJSON_Delete(hp);
+        cJSON_Delete(ev);
+        code = 1;
+        goto out;
+    }
     if (!wc.evaluation) wc.evaluation = cJSON_CreateObject();
     cJSON_DeleteItemFromObjectCaseSensitive(wc.evaluation, key);
     cJSON_AddItemToObject(wc.evaluation, key, ev);

@@ -220,3 +220,23 @@ def test_eval_set_hyperparameters(tmp_path):
     r = run(*base, "--set", "hidden=16")
     assert r.returncode == 2 and "is fixed by the weights record" in r.stderr, (r.stdout, r.stderr)
     assert "LO with" not in r.stdout
+
+
+def test_eval_records_the_hyperparameters_it_ran_with(tmp_path, daemon):
+    """A recorded evaluation names the learned optimizer's hyperparameters it measured (the
+    defaults of this build, GET /v1/optimizers), except those the record fixes (its shape), so
+    figures taken before a default changed say so."""
+    suite = tmp_path / "one.suite"
+    suite.write_text("quadratic dim=5\n")
+    db = str(tmp_path / "e.db")
+    r = run("eval", "--weights", "mlp_lopt", "--suite-file", str(suite), "--db", db, "--horizons", "10",
+            "--seeds", "1", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    hp = evaluation(db)["one"]["hyperparams"]
+    st, cat = daemon.json("GET", "/v1/optimizers")
+    assert st == 200
+    listed = {h["name"]: h["default"] for h in next(o for o in cat["optimizers"]
+                                                      if o["name"] == "mlp_lopt")["hyperparams"]}
+    assert {"lr", "guard", "trust", "hold_zero_grad", "hypergrad", "anneal"} <= set(hp), hp
+    assert "hidden" not in hp and "depth" not in hp, hp      # the record's shape, not a setting
+    assert all(hp[k] == listed[k] for k in hp), (hp, listed)
