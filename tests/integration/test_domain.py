@@ -185,3 +185,21 @@ def test_meta_training_produces_a_domain_record(daemon):
     assert rec["domain"] == "synthetic" and rec["provenance"]["config"]["domain"] == "synthetic"
     st, s = create(daemon, optimizer="mlp_lopt", domain="synthetic")
     assert st == 201 and s["weights"] == "mlp_lopt.synthetic@1", s
+
+
+def test_shipped_mlp_lopt_figures_are_of_the_current_defaults(daemon):
+    # Each shipped mlp_lopt record's recorded evaluation (but the legacy `validation`, the method
+    # before issue 15) names the hyperparameters it was measured with, and they are this build's
+    # defaults: a default that changes without the shipped figures being measured again fails here
+    # (deploy/meta/README.md, "Regenerating the shipped evaluation").
+    cat = {o["name"]: o for o in daemon.json("GET", "/v1/optimizers")[1]["optimizers"]}
+    listed = {h["name"]: h["default"] for h in cat["mlp_lopt"]["hyperparams"]}
+    for name in ("mlp_lopt", "mlp_lopt.vision", "mlp_lopt.text", "mlp_lopt.tabular"):
+        st, rec = daemon.json("GET", f"/v1/weights/{name}")
+        assert st == 200, rec
+        suites = {k: v for k, v in rec["evaluation"].items() if k != "validation"}
+        assert suites, (name, list(rec["evaluation"]))
+        for key, suite in suites.items():
+            hp = suite.get("hyperparams")
+            assert hp and {"anneal", "hypergrad", "hold_zero_grad", "trust", "guard", "lr"} <= set(hp), (name, key)
+            assert hp == {k: listed[k] for k in hp}, (name, key, hp, listed)
