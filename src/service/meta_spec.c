@@ -75,6 +75,8 @@ static const key_def num_keys[] = {
     {"film", K_I32, MC(film), 0, 1},
     {"memory_reads", K_I32, MC(memory_reads), 0, 1},
     {"trust", K_DBL, MC(trust), 0, 1e6},
+    {"hypergrad", K_DBL, MC(hypergrad), 0, 1},
+    {"anneal", K_DBL, MC(anneal), 0, 1e6},
     {"maml_inner_steps", K_I32, MC(maml_inner_steps), 0, META_MAML_MAX_INNER},
     {"maml_step", K_DBL, MC(maml_step), 1e-6, 1},
     {"ewc_lambda", K_DBL, MC(ewc_lambda), 0, 1e12},
@@ -405,6 +407,8 @@ int meta_spec_from_json(meta_spec *sp, const cJSON *obj, char *msg, size_t cap)
         /* null: the inner optimizer's own default (what meta_spec_to_json writes when unset) */
         if (cJSON_IsNull(it) && strcmp(key, "hold_zero_grad") == 0) { sp->mc.hold_zero_grad = -1; continue; }
         if (cJSON_IsNull(it) && strcmp(key, "trust") == 0) { sp->mc.trust = -1; continue; }
+        if (cJSON_IsNull(it) && strcmp(key, "hypergrad") == 0) { sp->mc.hypergrad = -1; continue; }
+        if (cJSON_IsNull(it) && strcmp(key, "anneal") == 0) { sp->mc.anneal = -1; continue; }
         if (cJSON_IsNull(it) && strcmp(key, "memory_reads") == 0) { sp->mc.memory_reads = -1; continue; }
         char val[64];
         const char *v = val;
@@ -496,15 +500,18 @@ int meta_spec_check(meta_spec *sp, char *msg, size_t cap)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "memory_reads works with mem_lopt only%s%s", "", "");
     if (c->trust >= 0 && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "trust works with mlp_lopt only%s%s", "", "");
+    if ((c->hypergrad >= 0 || c->anneal >= 0) && lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "hypergrad and anneal work with mlp_lopt only%s%s", "", "");
     if (c->film && (lopt_arch_from_name(c->optimizer) != LOPT_ARCH_MLP || c->estimator == META_TBPTT ||
                     c->train != META_TRAIN_ALL))
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "film = 1 works with mlp_lopt, estimator es or pes and train = all "
                     "only%s%s", "", "");
     if (c->objective == META_OBJ_REF && c->estimator == META_TBPTT)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "objective = ref works with estimator es or pes%s%s", "", "");
-    if (c->estimator == META_TBPTT && meta_inner_trust(c) > 0)
-        return fail(msg, cap, ERR_INVALID_ARGUMENT,
-                    "estimator tbptt does not record mlp_lopt's trust region: set trust = 0 (or use es or pes)%s%s", "", "");
+    const char *unrec = c->estimator == META_TBPTT ? meta_inner_unrecorded(c) : NULL;
+    if (unrec)
+        return fail(msg, cap, ERR_INVALID_ARGUMENT, "estimator tbptt does not record mlp_lopt's %s: set %s = 0 (or use "
+                    "es or pes)", unrec, unrec);
     if (c->maml_step > 0 && !c->maml_inner_steps)
         return fail(msg, cap, ERR_INVALID_ARGUMENT, "maml_step needs maml_inner_steps > 0%s%s", "", "");
     if (c->maml_inner_steps && c->nstages)   /* two outer loops: neither runs inside the other */
@@ -610,6 +617,8 @@ cJSON *meta_spec_to_json(const meta_spec *sp)
     if (c->trust >= 0) cJSON_AddNumberToObject(o, "trust", c->trust);
     else cJSON_AddNullToObject(o, "trust");
     if (c->memory_reads >= 0) cJSON_AddNumberToObject(o, "memory_reads", c->memory_reads);
+    if (c->hypergrad >= 0) cJSON_AddNumberToObject(o, "hypergrad", c->hypergrad);   /* only when set: */
+    if (c->anneal >= 0) cJSON_AddNumberToObject(o, "anneal", c->anneal);            /* older configs read as before */
     if (c->film) cJSON_AddNumberToObject(o, "film", 1);   /* only a FiLM run has it */
     if (c->act) cJSON_AddStringToObject(o, "activation", lopt_act_name(c->act));   /* relu: absent, as before */
     if (c->fset) cJSON_AddStringToObject(o, "features", lopt_fset_name(c->fset));   /* full: absent, as before */

@@ -321,6 +321,30 @@ def test_api_train_network_or_step_scale_changes_only_that_part(daemon):
     assert head[:-14] == net[:-14] and any(x != 0 for x in head[-14:])
 
 
+def test_api_inner_session_rules(daemon):
+    """hypergrad and anneal run mlp_lopt's session rules in the inner loop: absent from the
+    config when unset (off, as before they existed), as given when set, and the weights they
+    train differ from the same job's without them; out of range, the wrong optimizer and tbptt
+    (not recorded) are 400 and create nothing."""
+    base = dict(TINY, tasks=["quadratic dim=5", "logistic_regression dim=5 batch=16"], estimator="pes")
+    st, off = daemon.json("POST", "/v1/meta/jobs", dict(base, name="rules-off"))
+    assert st == 202, off
+    assert "hypergrad" not in off["config"] and "anneal" not in off["config"], off["config"]
+    st, on = daemon.json("POST", "/v1/meta/jobs", dict(base, name="rules-on", hypergrad=0.01, anneal=3))
+    assert st == 202, on
+    assert on["config"]["hypergrad"] == 0.01 and on["config"]["anneal"] == 3
+    before = len(daemon.json("GET", "/v1/meta/jobs")[1]["jobs"])
+    for bad in ({"hypergrad": -1}, {"hypergrad": 2}, {"anneal": "x"}, {"anneal": 1e7},
+                {"optimizer": "lstm_lopt", "anneal": 3}, {"estimator": "tbptt", "hypergrad": 0.01},
+                {"estimator": "tbptt", "anneal": 1}):
+        st, err = daemon.json("POST", "/v1/meta/jobs", dict(base, name="bad", **bad))
+        assert st == 400 and err["error"]["code"] in ("invalid_argument", "out_of_range"), (bad, st, err)
+    assert len(daemon.json("GET", "/v1/meta/jobs")[1]["jobs"]) == before
+    for j in (off, on):
+        assert wait_status(daemon, j["id"], ("done", "failed"))["status"] == "done"
+    assert weights_theta(daemon.db, "rules-off") != weights_theta(daemon.db, "rules-on")
+
+
 def test_api_inner_hold_and_trust(daemon):
     """hold_zero_grad and trust set the inner mlp_lopt's hyperparameters: null (the optimizer's
     default) when unset, as given when set; a job's own config resubmits as is; out of range, the

@@ -59,14 +59,15 @@
  * there it would keep full-size steps (a recurrent classifier that Adam
  * drives to a loss of 1e-5 bounced between 1e-5 and 1); counted in the
  * diagnostic `anneal_scaled`.  Meta-training runs the network without it
- * (meta_inner_config sets 0).
+ * (meta_inner_config sets 0) unless its config sets `anneal`.
  * Hypergradient scale (hyperparameter `hypergrad` = β, on by default, last):
  * each tensor's update is then multiplied by e^ℓ, ℓ −= β·cos(g_t, u_{t−1})
  * (lopt_hypergrad.c), so a tensor's steps grow while the loss still falls
  * where they end and shrink when they overshoot.  Its state (the last
  * update, one ℓ per tensor) is saved after the accumulators, flagged in
  * the count's top bit.  Meta-training runs the network without it
- * (meta_inner_config sets 0), so the shipped weights are what they were.
+ * (meta_inner_config sets 0) unless its config sets `hypergrad`, so the
+ * shipped weights are what they were.
  * The default k = 1e4 sits far above what trained
  * weights do: a step of RMS 10·(lr / lr_default) per parameter (a TBPTT
  * run on quadratics learns steps of ~2e3·base; the step scale alone

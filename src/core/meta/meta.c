@@ -33,6 +33,8 @@ void meta_config_defaults(meta_config *c)
     c->ref_lr = 1e-3;
     c->hold_zero_grad = -1;
     c->trust = -1;
+    c->hypergrad = -1;
+    c->anneal = -1;
     c->memory_reads = -1;
     c->ewc_window = 10;
 }
@@ -54,9 +56,11 @@ int meta_inner_config(const meta_config *c, opt_config *oc)
     if (!rc && c->memory_reads >= 0) rc = opt_config_set(oc, "memory_reads", c->memory_reads);
     /* mlp_lopt's hypergradient step scale and anneal are rules of sessions:
      * meta-training trains the network without them (lopt_mlp.c), as before
-     * they existed */
-    if (!rc && opt_hparam_index(opt_find(c->optimizer), "hypergrad") >= 0) rc = opt_config_set(oc, "hypergrad", 0);
-    if (!rc && opt_hparam_index(opt_find(c->optimizer), "anneal") >= 0) rc = opt_config_set(oc, "anneal", 0);
+     * they existed, unless the config turns them on */
+    if (!rc && opt_hparam_index(opt_find(c->optimizer), "hypergrad") >= 0)
+        rc = opt_config_set(oc, "hypergrad", c->hypergrad >= 0 ? c->hypergrad : 0);
+    if (!rc && opt_hparam_index(opt_find(c->optimizer), "anneal") >= 0)
+        rc = opt_config_set(oc, "anneal", c->anneal >= 0 ? c->anneal : 0);
     oc->weights = LOPT_WEIGHTS_DEFAULT;
     return rc;
 }
@@ -169,6 +173,14 @@ double meta_inner_trust(const meta_config *c)
     opt_config oc;
     int ti = opt_hparam_index(opt_find(c->optimizer), "trust");
     return ti >= 0 && !meta_inner_config(c, &oc) ? oc.hp[ti] : 0;
+}
+
+const char *meta_inner_unrecorded(const meta_config *c)
+{
+    if (meta_inner_trust(c) > 0) return "trust";
+    if (c->hypergrad > 0) return "hypergrad";
+    if (c->anneal > 0) return "anneal";
+    return NULL;
 }
 
 /* The reference path's optimizer: Adam at lr. */
@@ -436,7 +448,7 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         return ERR_INVALID_ARGUMENT;
     if (cfg->estimator == META_TBPTT && arch != LOPT_ARCH_MLP && arch != LOPT_ARCH_LSTM && arch != LOPT_ARCH_ATTN)
         return ERR_INVALID_ARGUMENT;
-    if (cfg->estimator == META_TBPTT && meta_inner_trust(cfg) > 0) return ERR_INVALID_ARGUMENT;   /* not recorded */
+    if (cfg->estimator == META_TBPTT && meta_inner_unrecorded(cfg)) return ERR_INVALID_ARGUMENT;   /* not recorded */
     if ((cfg->task_draw != META_DRAW_CYCLE && cfg->task_draw != META_DRAW_WEIGHTED) ||
         (cfg->objective != META_OBJ_LOG && cfg->objective != META_OBJ_REF) ||
         (cfg->objective == META_OBJ_REF && cfg->estimator == META_TBPTT) ||
@@ -446,6 +458,9 @@ int meta_job_new(const meta_config *cfg, const lopt_weights *init, meta_job **ou
         cfg->fset < 0 || cfg->fset >= LOPT_FSET_COUNT || (cfg->fset && arch != LOPT_ARCH_MLP) ||
         cfg->hold_zero_grad < -1 || cfg->hold_zero_grad > 1 || (cfg->hold_zero_grad >= 0 && arch != LOPT_ARCH_MLP) ||
         !(cfg->trust == -1 || (cfg->trust >= 0 && cfg->trust <= 1e6)) || (cfg->trust >= 0 && arch != LOPT_ARCH_MLP) ||
+        !(cfg->hypergrad == -1 || (cfg->hypergrad >= 0 && cfg->hypergrad <= 1)) ||
+        (cfg->hypergrad >= 0 && arch != LOPT_ARCH_MLP) ||
+        !(cfg->anneal == -1 || (cfg->anneal >= 0 && cfg->anneal <= 1e6)) || (cfg->anneal >= 0 && arch != LOPT_ARCH_MLP) ||
         cfg->memory_reads < -1 || cfg->memory_reads > 1 || (cfg->memory_reads >= 0 && arch != LOPT_ARCH_MEM) ||
         cfg->heads < 0 || cfg->seq < 0 || ((cfg->heads || cfg->seq) && !lopt_arch_by_id(arch)->heads_hp) ||
         cfg->unroll_start < 0 || cfg->unroll_start > cfg->unroll || cfg->horizon_max_start < 0 ||
@@ -686,6 +701,8 @@ uint64_t meta_cfg_fingerprint(const meta_job *j)
     if (hi >= 0 && !meta_inner_config(c, &oc) && oc.hp[hi] != 0) h = blob_crc32(h, "hold", 4);
     double trust = meta_inner_trust(c);   /* likewise the trust region on */
     if (trust > 0) h = blob_crc32(h, &trust, sizeof trust);
+    if (c->hypergrad > 0) h = blob_crc32(h, &c->hypergrad, sizeof c->hypergrad);   /* the session rules on */
+    if (c->anneal > 0) h = blob_crc32(h, &c->anneal, sizeof c->anneal);
     if (c->memory_reads == 0) h = blob_crc32(h, "noreads", 7);   /* mem_lopt's ablation */
     return h;
 }

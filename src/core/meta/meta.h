@@ -185,6 +185,9 @@ typedef struct meta_config {
                                            0 or 1; -1 = the optimizer's default */
     double   trust;                     /* mlp_lopt's trust region in the inner optimizer:
                                            >= 0; -1 = the optimizer's default */
+    double   hypergrad;                 /* mlp_lopt's hypergradient scale and anneal in the inner  */
+    double   anneal;                    /* optimizer: >= 0; -1 = off (the network is trained
+                                           without these session rules, as before they existed) */
     int      memory_reads;              /* mem_lopt's memory_reads in the inner optimizer:
                                            0 or 1; -1 = the optimizer's default (1) */
     uint64_t seed;
@@ -225,6 +228,9 @@ void meta_config_defaults(meta_config *c);
 int  meta_inner_config(const meta_config *c, opt_config *oc);
 /* The inner mlp_lopt's trust region in effect (0 = off, or another optimizer). */
 double meta_inner_trust(const meta_config *c);
+/* The first rule of the inner mlp_lopt that TBPTT does not record and c
+ * turns on ("trust", "hypergrad" or "anneal"), NULL when none is on. */
+const char *meta_inner_unrecorded(const meta_config *c);
 
 /* FiLM (c->film): 1 when row `row` (1..LOPT_FILM_NDOM) is trained — some
  * task of c is of that row's domain; the other rows are neither perturbed

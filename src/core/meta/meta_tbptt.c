@@ -648,7 +648,7 @@ int meta_unroll_grad(const meta_config *cfg, const float *theta, int task_index,
     int rc = meta_inner_config(cfg, &oc);
     if (rc) return rc;
     if (oc.hp[HP_CLIP_NORM] > 0) return ERR_INVALID_ARGUMENT;   /* clipping is not modelled */
-    if (meta_inner_trust(cfg) > 0) return ERR_INVALID_ARGUMENT;   /* mlp_lopt's trust region is not recorded */
+    if (meta_inner_unrecorded(cfg)) return ERR_INVALID_ARGUMENT;   /* mlp_lopt's trust, hypergrad, anneal: not recorded */
     const size_t nt = lopt_theta_count(arch, cfg->hidden, cfg->depth);
     if (nt == 0) return ERR_INVALID_ARGUMENT;
 

@@ -371,7 +371,7 @@ static void test_robustness_keys(void **st)
     assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
     assert_int_equal(set(&sp, "estimator", "tbptt", msg), 0);
     assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
-    assert_non_null(strstr(msg, "trust region"));
+    assert_non_null(strstr(msg, "does not record mlp_lopt's trust: set trust = 0"));
     assert_int_equal(set(&sp, "trust", "0", msg), 0);
     assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
     assert_int_equal(set(&sp, "estimator", "pes", msg), 0);
@@ -379,6 +379,35 @@ static void test_robustness_keys(void **st)
     assert_int_equal(set(&sp, "optimizer", "lstm_lopt", msg), 0);
     assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
     assert_non_null(strstr(msg, "trust works with mlp_lopt only"));
+    /* the session rules in the inner loop: unset = off (-1), the inner config gets 0; set =
+     * that value; in range, mlp_lopt only, not with tbptt */
+    meta_spec_defaults(&sp);
+    assert_true(sp.mc.hypergrad == -1 && sp.mc.anneal == -1);
+    opt_config oc;
+    assert_int_equal(meta_inner_config(&sp.mc, &oc), 0);
+    const opt_vtbl *mvt = opt_find("mlp_lopt");
+    int hgi = opt_hparam_index(mvt, "hypergrad"), ani = opt_hparam_index(mvt, "anneal");
+    assert_true(hgi >= 0 && ani >= 0 && oc.hp[hgi] == 0 && oc.hp[ani] == 0);
+    assert_int_equal(set(&sp, "hypergrad", "1.5", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "anneal", "-1", msg), ERR_OUT_OF_RANGE);
+    assert_int_equal(set(&sp, "hypergrad", "0.01", msg), 0);
+    assert_int_equal(set(&sp, "anneal", "3", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);
+    assert_int_equal(meta_inner_config(&sp.mc, &oc), 0);
+    assert_true(oc.hp[hgi] == 0.01 && oc.hp[ani] == 3);
+    assert_int_equal(set(&sp, "estimator", "tbptt", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "does not record mlp_lopt's hypergrad: set hypergrad = 0"));
+    assert_int_equal(set(&sp, "hypergrad", "0", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "anneal = 0"));
+    assert_int_equal(set(&sp, "anneal", "0", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), 0);   /* 0 = off: nothing to record */
+    assert_int_equal(set(&sp, "estimator", "pes", msg), 0);
+    assert_int_equal(set(&sp, "anneal", "3", msg), 0);
+    assert_int_equal(set(&sp, "optimizer", "lstm_lopt", msg), 0);
+    assert_int_equal(meta_spec_check(&sp, msg, sizeof msg), ERR_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "hypergrad and anneal work with mlp_lopt only"));
     /* 32 tasks, not 33 */
     meta_spec_defaults(&sp);
     for (int i = 0; i < META_MAX_TASKS; i++) assert_int_equal(set(&sp, "task", "quadratic dim=3", msg), 0);
