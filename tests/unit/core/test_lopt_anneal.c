@@ -22,30 +22,12 @@
 #include "opt.h"
 #include "rng.h"
 
+#include "mlp_rules_fixture.h"
+
 #define K 3.0
 
-static void small_layout(layout *lay)
-{
-    const char *names[] = {"w", "b", "k"};
-    int ndims[] = {2, 1, 3};
-    int64_t shapes[3][LAYOUT_MAX_DIMS] = {{37, 45}, {1003}, {2, 1, 3}};
-    assert_int_equal(layout_init(lay, 3, names, ndims, (const int64_t (*)[LAYOUT_MAX_DIMS])shapes, 100000), 0);
-}
-
-/* The untrained default network without p among its inputs (features
- * adam: the update depends on the gradients alone, so two optimizers fed
- * the same gradients differ only by the anneal), the hypergradient scale
- * off. */
-static void make(opt *o, const layout *lay, double anneal)
-{
-    opt_config cfg;
-    assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
-    assert_int_equal(opt_config_set(&cfg, "features", 1), 0);   /* lopt_fset_names[1] = adam */
-    assert_int_equal(opt_config_set(&cfg, "hypergrad", 0), 0);
-    assert_int_equal(opt_config_set(&cfg, "anneal", anneal), 0);
-    cfg.weights = LOPT_WEIGHTS_DEFAULT;
-    assert_int_equal(opt_init(o, &cfg, lay), 0);
-}
+/* The fixture's optimizer with the hypergradient scale off: the anneal alone. */
+static void make(opt *o, const layout *lay, double anneal) { rules_mlp(o, lay, 0, anneal); }
 
 static double diag_value(const opt *o, const char *name)
 {
@@ -61,7 +43,7 @@ static void test_update_is_scaled_by_the_quarter_power(void **st)
     (void)st;
     const int kernels[] = {LOPT_KERNEL_LOOP, LOPT_KERNEL_BLAS, LOPT_KERNEL_FAST};
     layout lay;
-    small_layout(&lay);
+    rules_layout(&lay);
     size_t n = lay.n;
     float *g = malloc(n * sizeof(float)), *v = malloc(n * sizeof(float));
     float *p = calloc(n, sizeof(float)), *q = calloc(n, sizeof(float));

@@ -26,28 +26,12 @@
 #include "opt.h"
 #include "rng.h"
 
+#include "mlp_rules_fixture.h"
+
 #define BETA 0.05
 
-static void small_layout(layout *lay)
-{
-    const char *names[] = {"w", "b", "k"};
-    int ndims[] = {2, 1, 3};
-    int64_t shapes[3][LAYOUT_MAX_DIMS] = {{37, 45}, {1003}, {2, 1, 3}};
-    assert_int_equal(layout_init(lay, 3, names, ndims, (const int64_t (*)[LAYOUT_MAX_DIMS])shapes, 100000), 0);
-}
-
-/* The untrained default network, inputs without p (features adam), the
- * anneal off (its own test: test_lopt_anneal.c). */
-static void make(opt *o, const layout *lay, double beta)
-{
-    opt_config cfg;
-    assert_int_equal(opt_config_defaults(&cfg, "mlp_lopt"), 0);
-    assert_int_equal(opt_config_set(&cfg, "features", 1), 0);   /* lopt_fset_names[1] = adam */
-    assert_int_equal(opt_config_set(&cfg, "anneal", 0), 0);
-    assert_int_equal(opt_config_set(&cfg, "hypergrad", beta), 0);
-    cfg.weights = LOPT_WEIGHTS_DEFAULT;
-    assert_int_equal(opt_init(o, &cfg, lay), 0);
-}
+/* The fixture's optimizer with the anneal off (its own test: test_lopt_anneal.c). */
+static void make(opt *o, const layout *lay, double beta) { rules_mlp(o, lay, beta, 0); }
 
 static double ref_cos(const float *g, const double *up, size_t n)
 {
@@ -74,7 +58,7 @@ typedef struct bufs {
 
 static void bufs_init(bufs *b)
 {
-    small_layout(&b->lay);
+    rules_layout(&b->lay);
     size_t n = b->n = b->lay.n;
     float **v[] = {&b->g, &b->dir, &b->ua, &b->ub, &b->p, &b->q};
     for (int k = 0; k < 6; k++) assert_non_null(*v[k] = calloc(n, sizeof(float)));
@@ -198,7 +182,7 @@ static void test_memory_is_counted_and_meta_training_runs_without_it(void **st)
 {
     (void)st;
     layout lay;
-    small_layout(&lay);
+    rules_layout(&lay);
     opt_config on, off;
     assert_int_equal(opt_config_defaults(&on, "mlp_lopt"), 0);
     off = on;
