@@ -31,6 +31,7 @@
 #include "evalsuite.h"
 #include "lopt.h"
 #include "meta_weights.h"
+#include "spec.h"
 #include "store.h"
 
 #define KIND_LO (-100)   /* a job's kind: the learned optimizer, or a grid index */
@@ -293,34 +294,6 @@ typedef struct report_ctx {
     int               nh, nseeds;
     const char       *ref, *key, *path;
 } report_ctx;
-
-/* The hyperparameters the learned optimizer `arch` ran with — its defaults
- * at the time of the run, which later releases may change (the hold, the
- * hypergradient scale and the anneal each became a default after records
- * had been evaluated) — except those the weights record fixes (its shape
- * and init: lopt_shape_hp).  Recorded next to the figures, so a record's
- * evaluation says what it measured.  NULL: out of memory or no such
- * optimizer. */
-static cJSON *lo_hyperparams_json(const char *arch)
-{
-    const opt_vtbl *vt = opt_find(arch);
-    opt_config oc;
-    cJSON *o = cJSON_CreateObject();
-    if (!vt || !o || opt_config_defaults(&oc, arch)) {
-        cJSON_Delete(o);
-        return NULL;
-    }
-    for (int i = 0; i < opt_hparam_count(vt); i++) {
-        const hparam_def *d = opt_hparam_at(vt, i);
-        if (lopt_shape_hp(arch, d->name)) continue;
-        const char *vname = opt_hparam_values(vt, i) ? opt_hparam_value_name(vt, i, oc.hp[i]) : NULL;
-        if (!(vname ? cJSON_AddStringToObject(o, d->name, vname) : cJSON_AddNumberToObject(o, d->name, oc.hp[i]))) {
-            cJSON_Delete(o);
-            return NULL;
-        }
-    }
-    return o;
-}
 
 /* Summary of the entries [0, n) that pass keep (NULL: all). */
 static int summarize_if(const eval_entry *all, const int *hidx, const char *const *dom, int n, int h,
@@ -637,8 +610,12 @@ int cli_eval(int argc, char **argv)
         goto out;
     }
     /* The figures go into the record's evaluation JSON, one key per suite,
-     * with the hyperparameters they were measured with. */
-    cJSON *hp = lo_hyperparams_json(wc.arch);
+     * with the hyperparameters they were measured with: the optimizer's
+     * defaults now, which later releases may change (the hold, the
+     * hypergradient scale and the anneal each became a default after records
+     * had been evaluated), less the record's own shape. */
+    opt_config defaults;
+    cJSON *hp = opt_config_defaults(&defaults, wc.arch) ? NULL : spec_hparams_json(&defaults, 1);
     if (!hp || !cJSON_AddItemToObject(ev, "hyperparams", hp)) {
         fprintf(stderr, "optirsd eval: out of memory\n");
         cJSON_Delete(hp);

@@ -540,17 +540,32 @@ int spec_trial_ref_parse(const char *ref, char *study, size_t cap, int64_t *numb
     return 1;
 }
 
+cJSON *spec_hparams_json(const opt_config *oc, int omit_record_shape)
+{
+    const opt_vtbl *vt = opt_find(oc->name);
+    cJSON *hp = vt ? cJSON_CreateObject() : NULL;
+    if (!hp) return NULL;
+    for (int i = 0; i < opt_hparam_count(vt); i++) {
+        const char *name = opt_hparam_at(vt, i)->name, *named = opt_hparam_value_name(vt, i, oc->hp[i]);
+        if (omit_record_shape && lopt_shape_hp(oc->name, name)) continue;
+        cJSON *v = named ? cJSON_CreateString(named) : jsonwalk_exact_number(oc->hp[i]);
+        if (!v || !cJSON_AddItemToObject(hp, name, v)) {
+            cJSON_Delete(v);
+            cJSON_Delete(hp);
+            return NULL;
+        }
+    }
+    return hp;
+}
+
 cJSON *spec_to_json(const spec *sp)
 {
-    const opt_vtbl *vt = opt_find(sp->ocfg.name);
-    cJSON *o = cJSON_CreateObject();
-    if (!o || !vt) { cJSON_Delete(o); return NULL; }
-    cJSON_AddStringToObject(o, "optimizer", sp->ocfg.name);
-    cJSON *hp = cJSON_AddObjectToObject(o, "hyperparams");
-    for (int i = 0; i < opt_hparam_count(vt); i++) {
-        const char *named = opt_hparam_value_name(vt, i, sp->ocfg.hp[i]);
-        if (named) cJSON_AddStringToObject(hp, opt_hparam_at(vt, i)->name, named);
-        else cJSON_AddItemToObject(hp, opt_hparam_at(vt, i)->name, jsonwalk_exact_number(sp->ocfg.hp[i]));
+    cJSON *o = cJSON_CreateObject(), *hp = spec_hparams_json(&sp->ocfg, 0);
+    if (!o || !hp || !cJSON_AddStringToObject(o, "optimizer", sp->ocfg.name) ||
+        !cJSON_AddItemToObject(o, "hyperparams", hp)) {
+        cJSON_Delete(o);
+        cJSON_Delete(hp);   /* not yet o's */
+        return NULL;
     }
     cJSON_AddStringToObject(o, "schedule", opt_schedule_name(sp->ocfg.schedule));
     if (sp->weights[0]) cJSON_AddStringToObject(o, "weights", sp->weights);

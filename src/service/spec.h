@@ -70,6 +70,11 @@ int    spec_tags_check(const cJSON *v, char *msg, size_t cap);
 int    spec_trial_ref_parse(const char *ref, char *study, size_t cap, int64_t *number);
 /* The normalized description (no params).  The caller frees it. */
 cJSON *spec_to_json(const spec *sp);
+/* oc's hyperparameters as a JSON object, name -> value (a named value's
+ * name, a number exactly), every one of its optimizer's, or with
+ * omit_record_shape those a weights record does not fix (lopt_shape_hp).
+ * NULL when out of memory or the optimizer is unknown.  The caller frees it. */
+cJSON *spec_hparams_json(const opt_config *oc, int omit_record_shape);
 /* A "tensors" array ([{"name", "shape"}, …], as a session's) into lay:
  * 1 to 4096 tensors, unnamed ones called t<index>, at most max_params
  * parameters; "inputs" and "role" are accepted only with allow_graph (the
