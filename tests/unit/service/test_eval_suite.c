@@ -13,10 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <unistd.h>
 
+#include "data_cache.h"
 #include "errors.h"
 #include "eval_suite.h"
+#include "meta_spec.h"
+#include "tasks.h"
 
 static eval_suite *S;
 static char msg[400];
@@ -163,6 +167,84 @@ static void test_shipped_suites(void **st)
     free(sel);
 }
 
+/* A task's parameters with the family's defaults filled in (task_create
+ * fills them), so "softmax_regression" and "softmax_regression dim=20
+ * classes=5" resolve alike. */
+static task_params resolved(const meta_task_spec *t)
+{
+    task_params p = t->params;
+    p.data = &data_cache_source;
+    task *k = NULL;
+    assert_int_equal(task_create(t->family, &p, 1, &k), 0);
+    task_params r = k->p;
+    task_free(k);
+    return r;
+}
+
+/* The same model on the same data: every parameter but augment (a
+ * rescaled copy of a task is still that task) and the data pointers. */
+static int same_task(const char *fa, const task_params *a, const char *fb, const task_params *b)
+{
+    return !strcmp(fa, fb) && a->width == b->width && a->depth == b->depth && a->batch == b->batch &&
+           a->activation == b->activation && a->dim == b->dim && a->seq_len == b->seq_len && a->heads == b->heads &&
+           a->classes == b->classes && a->n_train == b->n_train && a->image_side == b->image_side &&
+           a->bottleneck == b->bottleneck && a->init_scale == b->init_scale && a->noise == b->noise &&
+           a->switch_step == b->switch_step && a->switch_scale == b->switch_scale;
+}
+
+/* How many (entry, config task) pairs of suite s are one task, over every
+ * meta-training config in dir; each is printed. */
+static int overlaps(const eval_suite *s, const char *suite_name, const char *dir, meta_spec *sp)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < 6 || strcmp(de->d_name + len - 5, ".conf")) continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        meta_spec_defaults(sp);
+        assert_int_equal(meta_spec_load_file(sp, path, msg, sizeof msg), 0);
+        for (int j = 0; j < sp->mc.ntasks; j++) {
+            task_params c = resolved(&sp->mc.tasks[j]);
+            for (int i = 0; i < s->n; i++) {
+                task_params e = resolved(&s->e[i].t);
+                if (!same_task(s->e[i].t.family, &e, sp->mc.tasks[j].family, &c)) continue;
+                printf("    %s entry \"%s\" is a task of %s\n", suite_name, s->e[i].text, path);
+                n++;
+            }
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* The test suite holds no task that a config of deploy/meta/ (the shipped
+ * records and the recipes compared for them) trains on: its entries are held
+ * out (docs/learned-optimizers.md, "The method").  The continual-learning
+ * experiments of deploy/meta/experiments/ do train on its small char_rnn;
+ * nothing shipped comes from them.  The selection suite has exactly the
+ * overlaps its header names: its default softmax regression (dim 20, 5
+ * classes, batch 32) is a task of the broad mix (mlp_lopt_robust.conf and the
+ * lstm_lopt and nn_adam configs trained on it) and of mlp_lopt_tabular.conf. */
+static void test_shipped_suites_are_held_out(void **st)
+{
+    (void)st;
+    if (access("deploy/eval/test.suite", R_OK) != 0) skip();
+    meta_spec *sp = malloc(sizeof *sp);
+    eval_suite *sel = malloc(sizeof *sel);
+    assert_non_null(sp);
+    assert_non_null(sel);
+    assert_int_equal(eval_suite_load("deploy/eval/test.suite", S, msg, sizeof msg), 0);
+    assert_int_equal(eval_suite_load("deploy/eval/selection.suite", sel, msg, sizeof msg), 0);
+    assert_int_equal(overlaps(S, "test", "deploy/meta", sp), 0);
+    assert_int_equal(overlaps(sel, "selection", "deploy/meta", sp), 6);
+    free(sel);
+    free(sp);
+}
+
 /* --domain: only the entries that count for the domain, in their order;
  * an entry's domain= moves it. */
 static void test_keep_domain(void **st)
@@ -193,6 +275,7 @@ int main(void)
         cmocka_unit_test(test_file_bounds),
         cmocka_unit_test(test_add_from_provenance),
         cmocka_unit_test(test_shipped_suites),
+        cmocka_unit_test(test_shipped_suites_are_held_out),
         cmocka_unit_test(test_keep_domain),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
