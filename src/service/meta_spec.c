@@ -130,6 +130,7 @@ static const tkey task_keys[] = {
     {"heads", TP(heads), 0, 1, 1024},       {"augment", TP(augment), 0, 0, 1},
     {"bottleneck", TP(bottleneck), 0, 1, 4096},
     {"switch_step", TP(switch_step), 0, 1, 1e9}, {"switch_scale", TP(switch_scale), 1, 1e-6, 1e6},
+    {"layernorm", TP(layernorm), 0, 0, 1},
 };
 
 int meta_task_parse(const char *text, meta_task_spec *t, char *msg, size_t cap)

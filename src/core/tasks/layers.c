@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "layernorm.h"
 
 /* Below this many multiply-adds a plain loop beats the BLAS call overhead. */
 #define LAYERS_BLAS_MIN 4096
@@ -176,12 +177,20 @@ void layer_linear_backward(float *dx, float *dw, float *db, const float *dy,
 
 int layer_mlp_init(mlp *m, int nlayers, const int *sizes, int act)
 {
+    return layer_mlp_init_ln(m, nlayers, sizes, act, 0);
+}
+
+int layer_mlp_init_ln(mlp *m, int nlayers, const int *sizes, int act, int layernorm)
+{
     memset(m, 0, sizeof *m);
-    if (nlayers < 1 || nlayers > MLP_MAX_LAYERS || act < 0 || act > ACT_GELU) return ERR_INVALID_ARGUMENT;
+    if (nlayers < 1 || nlayers > MLP_MAX_LAYERS || act < 0 || act > ACT_GELU ||
+        (layernorm != 0 && layernorm != 1))
+        return ERR_INVALID_ARGUMENT;
     for (int l = 0; l <= nlayers; l++)
         if (sizes[l] < 1) return ERR_INVALID_ARGUMENT;
     m->nlayers = nlayers;
     m->act = act;
+    m->layernorm = layernorm;
     size_t off = 0;
     for (int l = 0; l <= nlayers; l++) m->sizes[l] = sizes[l];
     for (int l = 0; l < nlayers; l++) {
@@ -189,26 +198,66 @@ int layer_mlp_init(mlp *m, int nlayers, const int *sizes, int act)
         off += (size_t)sizes[l] * (size_t)sizes[l + 1];
         m->b_off[l] = off;
         off += (size_t)sizes[l + 1];
+        if (layernorm && l + 1 < nlayers) {
+            m->g_off[l] = off;
+            off += (size_t)sizes[l + 1];
+            m->nb_off[l] = off;
+            off += (size_t)sizes[l + 1];
+        }
     }
     m->nparams = off;
     return 0;
 }
 
-/* Cache layout: for each layer l, z_l (batch, sizes[l+1]) then, for hidden
- * layers, h_l = act(z_l) of the same size. */
-size_t layer_mlp_cache_size(const mlp *m, int batch)
+/* Cache layout: for each layer l, z_l (batch, sizes[l+1]); for hidden
+ * layers with layernorm then u_l = LayerNorm(z_l) of the same size and its
+ * row statistics (layernorm_cache_size(batch)); for every hidden layer then
+ * h_l = act(u_l) (act(z_l) without layernorm) of the same size. */
+typedef struct mlp_cache_offs {
+    size_t z[MLP_MAX_LAYERS], u[MLP_MAX_LAYERS], st[MLP_MAX_LAYERS], h[MLP_MAX_LAYERS];
+    size_t total;
+} mlp_cache_offs;
+
+static void mlp_cache_layout(const mlp *m, int batch, mlp_cache_offs *o)
 {
-    size_t s = 0;
-    for (int l = 0; l < m->nlayers; l++)
-        s += (size_t)batch * (size_t)m->sizes[l + 1] * (l + 1 < m->nlayers ? 2 : 1);
-    return s;
+    size_t off = 0;
+    for (int l = 0; l < m->nlayers; l++) {
+        size_t sz = (size_t)batch * (size_t)m->sizes[l + 1];
+        int hidden = l + 1 < m->nlayers;
+        o->z[l] = off;
+        off += sz;
+        o->u[l] = o->st[l] = off;
+        if (hidden && m->layernorm) {
+            off += sz;
+            o->st[l] = off;
+            off += layernorm_cache_size(batch);
+        }
+        o->h[l] = off;
+        if (hidden) off += sz;
+    }
+    o->total = off;
 }
 
-size_t layer_mlp_scratch_size(const mlp *m, int batch)
+size_t layer_mlp_cache_size(const mlp *m, int batch)
+{
+    mlp_cache_offs o;
+    mlp_cache_layout(m, batch, &o);
+    return o.total;
+}
+
+/* The widest layer's (batch, width): one scratch slot of the backward. */
+static size_t mlp_scratch_slot(const mlp *m, int batch)
 {
     int w = 0;
     for (int l = 0; l <= m->nlayers; l++) if (m->sizes[l] > w) w = m->sizes[l];
-    return 2 * (size_t)batch * (size_t)w;
+    return (size_t)batch * (size_t)w;
+}
+
+/* Slots dz and dh, and with layernorm du (the gradient at the LayerNorm's
+ * output, which its backward may not share with dz). */
+size_t layer_mlp_scratch_size(const mlp *m, int batch)
+{
+    return (m->layernorm ? 3 : 2) * mlp_scratch_slot(m, batch);
 }
 
 void layer_mlp_init_params(const mlp *m, float *params, rng *r, float scale)
@@ -219,24 +268,33 @@ void layer_mlp_init_params(const mlp *m, float *params, rng *r, float scale)
         float sd = (float)(scale * sqrt(gain / in));
         rng_normal_fill(r, params + m->w_off[l], (size_t)in * out, 0.0f, sd);
         memset(params + m->b_off[l], 0, sizeof(float) * (size_t)out);
+        if (m->layernorm && l + 1 < m->nlayers) {
+            for (int j = 0; j < out; j++) params[m->g_off[l] + j] = 1.0f;
+            memset(params + m->nb_off[l], 0, sizeof(float) * (size_t)out);
+        }
     }
 }
 
 void layer_mlp_forward(const mlp *m, float *out, float *cache, const float *params,
                        const float *x, int batch)
 {
+    mlp_cache_offs o;
+    mlp_cache_layout(m, batch, &o);
     const float *in = x;
-    float *c = cache;
     for (int l = 0; l < m->nlayers; l++) {
         int ni = m->sizes[l], no = m->sizes[l + 1];
         size_t sz = (size_t)batch * no;
-        float *z = c;
+        float *z = cache + o.z[l];
         layer_linear_forward(z, in, params + m->w_off[l], params + m->b_off[l], batch, ni, no);
-        c += sz;
         if (l + 1 < m->nlayers) {
-            layer_act_forward(c, z, sz, m->act);
-            in = c;
-            c += sz;
+            const float *a = z;
+            if (m->layernorm) {
+                layernorm_forward(cache + o.u[l], cache + o.st[l], z, params + m->g_off[l],
+                                  params + m->nb_off[l], batch, no);
+                a = cache + o.u[l];
+            }
+            layer_act_forward(cache + o.h[l], a, sz, m->act);
+            in = cache + o.h[l];
         } else {
             memcpy(out, z, sizeof(float) * sz);
         }
@@ -247,22 +305,14 @@ void layer_mlp_backward(const mlp *m, float *dparams, float *dx, float *scratch,
                         const float *dout, const float *cache, const float *params,
                         const float *x, int batch)
 {
-    /* Offsets of z_l and h_l in the cache. */
-    size_t zoff[MLP_MAX_LAYERS], hoff[MLP_MAX_LAYERS];
-    size_t off = 0;
-    for (int l = 0; l < m->nlayers; l++) {
-        size_t sz = (size_t)batch * m->sizes[l + 1];
-        zoff[l] = off;
-        off += sz;
-        hoff[l] = off;
-        if (l + 1 < m->nlayers) off += sz;
-    }
-    size_t half = layer_mlp_scratch_size(m, batch) / 2;
-    float *dz = scratch, *dh = scratch + half;
+    mlp_cache_offs o;
+    mlp_cache_layout(m, batch, &o);
+    size_t slot = mlp_scratch_slot(m, batch);
+    float *dz = scratch, *dh = scratch + slot, *du = scratch + 2 * slot;
     memcpy(dz, dout, sizeof(float) * (size_t)batch * m->sizes[m->nlayers]);
     for (int l = m->nlayers - 1; l >= 0; l--) {
         int ni = m->sizes[l], no = m->sizes[l + 1];
-        const float *in = l > 0 ? cache + hoff[l - 1] : x;
+        const float *in = l > 0 ? cache + o.h[l - 1] : x;
         float *dinp = NULL;
         if (l > 0) {
             dinp = dh;
@@ -274,8 +324,16 @@ void layer_mlp_backward(const mlp *m, float *dparams, float *dx, float *scratch,
                               params + m->w_off[l], batch, ni, no);
         if (l > 0) {
             size_t sz = (size_t)batch * ni;
+            int k = l - 1;   /* the hidden layer whose output `in` was */
             memset(dz, 0, sizeof(float) * sz);
-            layer_act_backward(dz, dh, cache + zoff[l - 1], sz, m->act);
+            if (m->layernorm) {
+                memset(du, 0, sizeof(float) * sz);
+                layer_act_backward(du, dh, cache + o.u[k], sz, m->act);
+                layernorm_backward(dz, dparams + m->g_off[k], dparams + m->nb_off[k], du,
+                                   cache + o.z[k], cache + o.st[k], params + m->g_off[k], batch, ni);
+            } else {
+                layer_act_backward(dz, dh, cache + o.z[k], sz, m->act);
+            }
         }
     }
 }

@@ -43,27 +43,40 @@ void layer_act_forward(float *y, const float *x, size_t n, int a);
 /* dx += dy * f'(x); x is the activation's input. */
 void layer_act_backward(float *dx, const float *dy, const float *x, size_t n, int a);
 
-/* ---- MLP: linear, act, linear, act, …, linear (last layer linear) ------- */
+/* ---- MLP: linear, act, linear, act, …, linear (last layer linear) -------
+ * With layernorm on, every hidden layer is linear -> LayerNorm (layernorm.h,
+ * learnable gain and bias) -> act; the output layer stays plain linear.
+ * With it off the block, the cache and every result are those of the plain
+ * MLP, bit for bit. */
 #define MLP_MAX_LAYERS 16
 
 typedef struct mlp {
     int    nlayers;                    /* linear layers (>= 1) */
     int    sizes[MLP_MAX_LAYERS + 1];  /* sizes[0] inputs … sizes[nlayers] outputs */
     int    act;                        /* act_kind of every hidden layer */
+    int    layernorm;                  /* 1: LayerNorm after every hidden linear layer */
     size_t w_off[MLP_MAX_LAYERS];      /* W_l (sizes[l], sizes[l+1]) in the block */
     size_t b_off[MLP_MAX_LAYERS];      /* b_l (sizes[l+1]) */
+    size_t g_off[MLP_MAX_LAYERS];      /* layernorm: hidden layer l's LayerNorm gain (sizes[l+1]), after b_l */
+    size_t nb_off[MLP_MAX_LAYERS];     /* layernorm: its LayerNorm bias (sizes[l+1]), after the gain */
     size_t nparams;                    /* floats in the parameter block */
 } mlp;
 
-/* Describes an MLP with `nlayers` linear layers and sizes[0..nlayers].
- * Returns 0 or ERR_INVALID_ARGUMENT (bad count, a size < 1, unknown act). */
+/* Describes an MLP with `nlayers` linear layers and sizes[0..nlayers] (no
+ * LayerNorm).  Returns 0 or ERR_INVALID_ARGUMENT (bad count, a size < 1,
+ * unknown act). */
 int    layer_mlp_init(mlp *m, int nlayers, const int *sizes, int act);
-/* Floats of the activation cache for a batch (pre- and post-activations). */
+/* The same with layernorm 0 (= layer_mlp_init) or 1 (a LayerNorm after every
+ * hidden linear layer); ERR_INVALID_ARGUMENT for any other layernorm too. */
+int    layer_mlp_init_ln(mlp *m, int nlayers, const int *sizes, int act, int layernorm);
+/* Floats of the activation cache for a batch (pre- and post-activations,
+ * and with layernorm the LayerNorm outputs and row statistics). */
 size_t layer_mlp_cache_size(const mlp *m, int batch);
 /* Floats of scratch layer_mlp_backward needs for a batch. */
 size_t layer_mlp_scratch_size(const mlp *m, int batch);
 /* W_l ~ N(0, scale^2 * 2/fan_in) for relu/gelu, N(0, scale^2/fan_in)
- * otherwise; biases 0. */
+ * otherwise; biases 0; LayerNorm gains 1 and biases 0 (they draw nothing
+ * from r, so the weights are those of the same MLP without LayerNorm). */
 void   layer_mlp_init_params(const mlp *m, float *params, rng *r, float scale);
 /* out (batch, sizes[nlayers]) = MLP(x); cache receives every layer's
  * pre-activation and post-activation for layer_mlp_backward. */

@@ -8,19 +8,30 @@
 
 int mlp_layout_set(task *t, const mlp *m)
 {
-    enum { MAXT = 2 * MLP_MAX_LAYERS };
-    char namebuf[MAXT][16];
+    enum { MAXT = 4 * MLP_MAX_LAYERS, NAME = 24 };
+    char namebuf[MAXT][NAME];
     const char *names[MAXT];
     int nd[MAXT];
     int64_t sh[MAXT][LAYOUT_MAX_DIMS];
     memset(sh, 0, sizeof sh);
+    int k = 0;
     for (int l = 0; l < m->nlayers; l++) {
-        snprintf(namebuf[2 * l], 16, "l%d.w", l);
-        snprintf(namebuf[2 * l + 1], 16, "l%d.b", l);
-        names[2 * l] = namebuf[2 * l];
-        names[2 * l + 1] = namebuf[2 * l + 1];
-        nd[2 * l] = 2; sh[2 * l][0] = m->sizes[l]; sh[2 * l][1] = m->sizes[l + 1];
-        nd[2 * l + 1] = 1; sh[2 * l + 1][0] = m->sizes[l + 1];
+        int out = m->sizes[l + 1];
+        snprintf(namebuf[k], NAME, "l%d.w", l);
+        nd[k] = 2; sh[k][0] = m->sizes[l]; sh[k][1] = out;
+        k++;
+        snprintf(namebuf[k], NAME, "l%d.b", l);
+        nd[k] = 1; sh[k][0] = out;
+        k++;
+        if (m->layernorm && l + 1 < m->nlayers) {
+            snprintf(namebuf[k], NAME, "l%d.ln.g", l);
+            nd[k] = 1; sh[k][0] = out;
+            k++;
+            snprintf(namebuf[k], NAME, "l%d.ln.b", l);
+            nd[k] = 1; sh[k][0] = out;
+            k++;
+        }
     }
-    return tasks_layout_set(t, 2 * m->nlayers, names, nd, (const int64_t (*)[LAYOUT_MAX_DIMS])sh);
+    for (int i = 0; i < k; i++) names[i] = namebuf[i];
+    return tasks_layout_set(t, k, names, nd, (const int64_t (*)[LAYOUT_MAX_DIMS])sh);
 }

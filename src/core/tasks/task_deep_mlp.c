@@ -6,11 +6,12 @@
  * training rows and 500 held-out rows (with 1000 training rows the default
  * net overfits: held-out loss 2.5x the training loss after 1000 Adam steps).  Model: an mlp (layers.h) dim ->
  * `depth` (3, range 2..6) hidden layers of `width` (32) units with
- * `activation` (relu; tanh, gelu) -> classes logits, softmax cross-entropy.
+ * `activation` (relu; tanh, gelu) -> classes logits, softmax cross-entropy;
+ * with `layernorm` 1 (default 0) each hidden layer is linear -> LayerNorm
+ * (gain 1, bias 0 at init) -> activation (layers.h's mlp does it).
  * loss_grad uses `batch` (32) training rows drawn with replacement;
  * eval_loss is the mean loss on the held-out rows.  (The vision deep MLP is
- * fmnist_mlp with depth 2..6.  A LayerNorm option would go between each
- * hidden linear layer and its activation.) */
+ * fmnist_mlp with depth 2..6, which takes `layernorm` too.) */
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,9 +100,10 @@ static int dm_create(task *t)
     if (p->dim < 1 || p->dim > 4096 || p->classes < 2 || p->classes > 1000 || p->width < 1 ||
         p->width > 4096 || p->depth < 2 || p->depth > 6 || p->batch < 1 || p->batch > 8192 ||
         p->n_train < 1 || p->n_train > 1000000 || p->activation < ACT_RELU ||
-        p->activation > ACT_GELU || !(p->init_scale > 0)) {
+        p->activation > ACT_GELU || !(p->init_scale > 0) || (p->layernorm != 0 && p->layernorm != 1)) {
         tasks_set_error("deep_mlp: dim 1..4096, classes 2..1000, width 1..4096, depth 2..6, "
-                        "batch 1..8192, n_train 1..1000000, activation relu/tanh/gelu, init_scale > 0");
+                        "batch 1..8192, n_train 1..1000000, activation relu/tanh/gelu, init_scale > 0, "
+                        "layernorm 0 or 1");
         return ERR_OUT_OF_RANGE;
     }
     dmtask *q = calloc(1, sizeof *q);
@@ -117,7 +119,7 @@ static int dm_create(task *t)
     sizes[0] = p->dim;
     for (int l = 1; l <= p->depth; l++) sizes[l] = p->width;
     sizes[p->depth + 1] = p->classes;
-    rc = layer_mlp_init(&q->m, p->depth + 1, sizes, p->activation);
+    rc = layer_mlp_init_ln(&q->m, p->depth + 1, sizes, p->activation, p->layernorm);
     if (rc) { dm_free(t); return rc; }
     size_t cap = (size_t)q->cap, F = sizeof(float), C = (size_t)q->classes;
     const tasks_buf bufs[] = {

@@ -2,18 +2,20 @@
  *
  * Inputs are 8x8 (bilinear downsample of the 28x28 images, done once when
  * the data is loaded) or the raw 28x28, scaled to [0,1].  `depth` hidden
- * layers of `width` units with `activation`, then a linear layer to 10
- * logits; mean softmax cross-entropy.  loss_grad uses `batch` images drawn
- * with replacement from the first n_train training images; eval_loss is the
- * mean loss on the first 1000 test images (fixed).  The batches come from
- * fmnist_batch.h; the data is the source's and is never copied per task. */
-#include <stdio.h>
+ * layers of `width` units with `activation` (with `layernorm` 1, default 0,
+ * a LayerNorm between each hidden linear layer and its activation), then a
+ * linear layer to 10 logits; mean softmax cross-entropy.  loss_grad uses
+ * `batch` images drawn with replacement from the first n_train training
+ * images; eval_loss is the mean loss on the first 1000 test images (fixed).
+ * The batches come from fmnist_batch.h; the data is the source's and is
+ * never copied per task. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
 #include "fmnist_batch.h"
 #include "layers.h"
+#include "mlp_layout.h"
 #include "tasks_internal.h"
 
 #define FM_NEVAL 1000
@@ -90,9 +92,10 @@ static int fm_create(task *t)
     if (p->init_scale == 0) p->init_scale = 1.0;
     if (p->width < 1 || p->width > 4096 || p->depth < 1 || p->depth > MLP_MAX_LAYERS - 1 ||
         p->batch < 1 || p->batch > 8192 || p->activation < ACT_RELU || p->activation > ACT_GELU ||
-        (p->image_side != 8 && p->image_side != 28) || p->n_train < 0 || !(p->init_scale > 0)) {
+        (p->image_side != 8 && p->image_side != 28) || p->n_train < 0 || !(p->init_scale > 0) ||
+        (p->layernorm != 0 && p->layernorm != 1)) {
         tasks_set_error("fmnist_mlp: width 1..4096, depth 1..%d, batch 1..8192, activation relu/tanh/gelu, "
-                        "image_side 8 or 28, init_scale > 0", MLP_MAX_LAYERS - 1);
+                        "image_side 8 or 28, init_scale > 0, layernorm 0 or 1", MLP_MAX_LAYERS - 1);
         return ERR_OUT_OF_RANGE;
     }
     const task_fmnist_data *data;
@@ -113,7 +116,7 @@ static int fm_create(task *t)
     sizes[0] = q->in;
     for (int l = 1; l <= p->depth; l++) sizes[l] = p->width;
     sizes[p->depth + 1] = 10;
-    rc = layer_mlp_init(&q->m, p->depth + 1, sizes, p->activation);
+    rc = layer_mlp_init_ln(&q->m, p->depth + 1, sizes, p->activation, p->layernorm);
     if (rc) { fm_free(t); return rc; }
     size_t cap = (size_t)q->cap;
     q->xb = malloc(sizeof(float) * cap * q->in);
@@ -127,22 +130,7 @@ static int fm_create(task *t)
         fm_free(t);
         return ERR_NO_MEMORY;
     }
-    /* one layout tensor per weight and bias, in the mlp block's order */
-    enum { MAXT = 2 * MLP_MAX_LAYERS };
-    char namebuf[MAXT][16];
-    const char *names[MAXT];
-    int nd[MAXT];
-    int64_t sh[MAXT][LAYOUT_MAX_DIMS];
-    memset(sh, 0, sizeof sh);
-    for (int l = 0; l < q->m.nlayers; l++) {
-        snprintf(namebuf[2 * l], 16, "l%d.w", l);
-        snprintf(namebuf[2 * l + 1], 16, "l%d.b", l);
-        names[2 * l] = namebuf[2 * l];
-        names[2 * l + 1] = namebuf[2 * l + 1];
-        nd[2 * l] = 2; sh[2 * l][0] = sizes[l]; sh[2 * l][1] = sizes[l + 1];
-        nd[2 * l + 1] = 1; sh[2 * l + 1][0] = sizes[l + 1];
-    }
-    rc = tasks_layout_set(t, 2 * q->m.nlayers, names, nd, (const int64_t (*)[LAYOUT_MAX_DIMS])sh);
+    rc = mlp_layout_set(t, &q->m);
     if (rc) fm_free(t);
     return rc;
 }

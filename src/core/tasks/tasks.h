@@ -113,6 +113,8 @@ typedef struct task_params {
     const task_data *data; /* fmnist_mlp, char_rnn: their data (must outlive the task); NULL = none */
     int    switch_step;  /* switch_quadratic: steps before the curvature switches (1000) */
     double switch_scale; /* switch_quadratic: the curvature's factor after the switch (100) */
+    int    layernorm;    /* deep_mlp, fmnist_mlp: 1 = a LayerNorm (gain, bias) after every hidden
+                            linear layer, before its activation; 0 = none (default) */
 } task_params;
 
 typedef struct task task;

@@ -15,7 +15,19 @@
  *    rng_u64 draw, with or without a gradient;
  *  - non-finite params give NAN from loss_grad and eval_loss (no crash);
  *  - `adam_steps` steps of Adam (src/core/opt, lr adam_lr) lower the
- *    held-out loss by at least 5%. */
+ *    held-out loss by at least 5%.
+ *
+ * family_check_gradient_per_tensor(t, h, tol): every coordinate of every
+ * tensor against central differences, each tensor held to its own scale
+ * (so a small tensor whose gradient is wrong cannot hide behind a large
+ * one).
+ *
+ * family_fingerprint(t, out): values of a task at fixed seeds (initial
+ * parameters, the first minibatch loss and gradient norm, held-out losses
+ * before and after 10 Adam steps) that a test pins to recorded figures with
+ * family_check_fingerprint, so a change that was meant to leave a family
+ * alone is seen to.  Relative tolerance, not bits: the products go through
+ * BLAS, whose kernel (and rounding) depends on the CPU. */
 #ifndef TASK_FAMILY_CHECKS_H
 #define TASK_FAMILY_CHECKS_H
 
@@ -73,6 +85,94 @@ static void family_check_gradient(task *t, float h, double tol)
     assert_true(maxfd > 0);
     assert_true(rel < tol);
     free(p); free(g);
+}
+
+static inline void family_check_gradient_per_tensor(task *t, float h, double tol)
+{
+    size_t n = t->n;
+    float *p = malloc(sizeof(float) * n), *g = malloc(sizeof(float) * n);
+    double *fd = malloc(sizeof(double) * n);
+    task_init_params(t, 12, p);
+    rng r0, r;
+    rng_seed(&r0, 13);
+    r = r0;
+    assert_true(isfinite(task_loss_grad(t, p, g, &r)));
+    double fdmax = 0;
+    for (size_t i = 0; i < n; i++) {
+        float s = p[i];
+        p[i] = s + h; float up = p[i]; r = r0; double fp = task_loss_grad(t, p, NULL, &r);
+        p[i] = s - h; float dn = p[i]; r = r0; double fm = task_loss_grad(t, p, NULL, &r);
+        p[i] = s;
+        fd[i] = (fp - fm) / ((double)up - (double)dn);
+        if (fabs(fd[i]) > fdmax) fdmax = fabs(fd[i]);
+    }
+    assert_true(fdmax > 0);
+    for (int k = 0; k < t->lay.ntensors; k++) {
+        const layout_tensor *lt = &t->lay.tensors[k];
+        double err = 0, scale = 0;
+        for (size_t i = lt->offset; i < lt->offset + lt->size; i++) {
+            if (fabs(fd[i] - g[i]) > err) err = fabs(fd[i] - g[i]);
+            if (fabs(fd[i]) > scale) scale = fabs(fd[i]);
+        }
+        double rel = err / (scale > 1e-12 ? scale : 1e-12);
+        printf("  %-16s %-10s %5zu  max|fd| %.2e  rel err %.2e (tol %.0e)\n", t->family, lt->name, lt->size,
+               scale, rel, tol);
+        assert_true(scale > 1e-6 * fdmax);
+        assert_true(rel < tol);
+    }
+    free(p); free(g); free(fd);
+}
+
+enum { FAMILY_FP_N = 8 };
+static const char *const family_fp_names[FAMILY_FP_N] = {
+    "p[0]", "p[n/2]", "sum p^2", "loss", "|grad|", "eval", "loss after 10 Adam", "eval after 10 Adam"};
+
+/* Initial parameters (seed 3), the minibatch loss and gradient norm at
+ * them (rng seed 11), the held-out loss, then the loss of the next minibatch
+ * and the held-out loss after 10 Adam steps (lr 3e-3) on that stream. */
+static inline void family_fingerprint(task *t, double out[FAMILY_FP_N])
+{
+    size_t n = t->n;
+    float *p = malloc(sizeof(float) * n), *g = malloc(sizeof(float) * n), *u = malloc(sizeof(float) * n);
+    task_init_params(t, 3, p);
+    double sq = 0;
+    for (size_t i = 0; i < n; i++) sq += (double)p[i] * p[i];
+    out[0] = p[0]; out[1] = p[n / 2]; out[2] = sq;
+    opt_config cfg;
+    opt o;
+    assert_int_equal(opt_config_defaults(&cfg, "adam"), 0);
+    assert_int_equal(opt_config_set(&cfg, "lr", 3e-3), 0);
+    assert_int_equal(opt_init(&o, &cfg, &t->lay), 0);
+    rng r;
+    rng_seed(&r, 11);
+    for (int s = 0; s < 10; s++) {
+        step_info info = {.loss = NAN};
+        info.loss = task_loss_grad(t, p, g, &r);
+        if (s == 0) {
+            double gs = 0;
+            for (size_t i = 0; i < n; i++) gs += (double)g[i] * g[i];
+            out[3] = info.loss; out[4] = sqrt(gs); out[5] = task_eval_loss(t, p);
+        }
+        assert_int_equal(opt_step(&o, p, g, u, &info), 0);
+    }
+    out[6] = task_loss_grad(t, p, NULL, &r);
+    out[7] = task_eval_loss(t, p);
+    opt_deinit(&o);
+    free(p); free(g); free(u);
+}
+
+/* Each fingerprint value within rtol (relative) of want's. */
+static inline void family_check_fingerprint(task *t, const double want[FAMILY_FP_N], double rtol)
+{
+    double got[FAMILY_FP_N];
+    family_fingerprint(t, got);
+    for (int i = 0; i < FAMILY_FP_N; i++) {
+        double rel = fabs(got[i] - want[i]) / fmax(fabs(want[i]), 1e-30);
+        if (!(rel <= rtol))
+            printf("  %s: %s %.17g, recorded %.17g (rel %.1e > %.0e)\n", t->family, family_fp_names[i], got[i],
+                   want[i], rel, rtol);
+        assert_true(rel <= rtol);
+    }
 }
 
 static void family_check_determinism_and_rng(const char *family, task_params pp, uint64_t seed)

@@ -141,7 +141,9 @@ static void test_activations_backward_match_fd(void **st)
 
 typedef struct { const mlp *m; int B; const double *r; } mlp_ctx;
 
-/* th = [params | x (B, sizes[0])] */
+/* th = [params | x (B, sizes[0])]; with m->layernorm each hidden layer's
+ * pre-activation row s is first replaced by g * (s - mean) / sqrt(var + eps) + beta
+ * (biased variance, eps 1e-5 as layernorm.h says). */
 static double mlp_loss(const double *th, const void *c)
 {
     const mlp_ctx *k = c;
@@ -151,13 +153,24 @@ static double mlp_loss(const double *th, const void *c)
     double *a = malloc(sizeof(double) * B * maxw), *z = malloc(sizeof(double) * B * maxw);
     memcpy(a, th + m->nparams, sizeof(double) * B * m->sizes[0]);
     for (int l = 0; l < m->nlayers; l++) {
-        int I = m->sizes[l], O = m->sizes[l + 1];
-        for (int i = 0; i < B; i++)
+        int I = m->sizes[l], O = m->sizes[l + 1], hidden = l + 1 < m->nlayers;
+        for (int i = 0; i < B; i++) {
+            double *zi = z + (size_t)i * O;
             for (int j = 0; j < O; j++) {
                 double s = th[m->b_off[l] + j];
                 for (int q = 0; q < I; q++) s += a[i * I + q] * th[m->w_off[l] + (size_t)q * O + j];
-                z[i * O + j] = l + 1 < m->nlayers ? ref_act(s, m->act) : s;
+                zi[j] = s;
             }
+            if (hidden && m->layernorm) {
+                double mu = 0, var = 0;
+                for (int j = 0; j < O; j++) mu += zi[j] / O;
+                for (int j = 0; j < O; j++) var += (zi[j] - mu) * (zi[j] - mu) / O;
+                for (int j = 0; j < O; j++)
+                    zi[j] = th[m->g_off[l] + j] * (zi[j] - mu) / sqrt(var + 1e-5) + th[m->nb_off[l] + j];
+            }
+            if (hidden)
+                for (int j = 0; j < O; j++) zi[j] = ref_act(zi[j], m->act);
+        }
         memcpy(a, z, sizeof(double) * B * O);
     }
     double L = 0;
@@ -166,16 +179,23 @@ static double mlp_loss(const double *th, const void *c)
     return L;
 }
 
-static void check_mlp(int nl, const int *sizes, int act, int B, uint64_t seed)
+/* With layernorm, the LayerNorm gains are drawn around 1 and its biases
+ * around 0 (not left at 1 and 0, which would hide a gain mixed up with a
+ * constant), and their gradients are checked like the weights'. */
+static void check_mlp_ln(int nl, const int *sizes, int act, int B, uint64_t seed, int layernorm)
 {
     mlp m;
-    assert_int_equal(layer_mlp_init(&m, nl, sizes, act), 0);
+    assert_int_equal(layer_mlp_init_ln(&m, nl, sizes, act, layernorm), 0);
     rng g;
     rng_seed(&g, seed);
     size_t nx = (size_t)B * sizes[0], no = (size_t)B * sizes[nl], n = m.nparams + nx;
     float *th = malloc(sizeof(float) * n);
     layer_mlp_init_params(&m, th, &g, 1.0f);
     for (int l = 0; l < nl; l++) rng_normal_fill(&g, th + m.b_off[l], (size_t)sizes[l + 1], 0.0f, 0.3f);
+    for (int l = 0; layernorm && l + 1 < nl; l++) {
+        rng_normal_fill(&g, th + m.g_off[l], (size_t)sizes[l + 1], 1.0f, 0.3f);
+        rng_normal_fill(&g, th + m.nb_off[l], (size_t)sizes[l + 1], 0.0f, 0.3f);
+    }
     rng_normal_fill(&g, th + m.nparams, nx, 0.0f, 1.0f);
     float *r = randf(&g, no, 1.0f), *out = malloc(sizeof(float) * no);
     float *cache = malloc(sizeof(float) * layer_mlp_cache_size(&m, B));
@@ -194,9 +214,19 @@ static void check_mlp(int nl, const int *sizes, int act, int B, uint64_t seed)
         size_t w = m.w_off[l], b = m.b_off[l];
         assert_true(fdref_grad_err(mlp_loss, &k, thd, w, b, d + w) < FDREF_GRAD_TOL);
         assert_true(fdref_grad_err(mlp_loss, &k, thd, b, b + sizes[l + 1], d + b) < FDREF_GRAD_TOL);
+        if (layernorm && l + 1 < nl) {
+            size_t gg = m.g_off[l], nb = m.nb_off[l], o = (size_t)sizes[l + 1];
+            assert_true(fdref_grad_err(mlp_loss, &k, thd, gg, gg + o, d + gg) < FDREF_GRAD_TOL);
+            assert_true(fdref_grad_err(mlp_loss, &k, thd, nb, nb + o, d + nb) < FDREF_GRAD_TOL);
+        }
     }
     assert_true(fdref_grad_err(mlp_loss, &k, thd, m.nparams, n, d + m.nparams) < FDREF_GRAD_TOL);
     free(th); free(r); free(out); free(cache); free(scr); free(d); free(thd); free(rd);
+}
+
+static void check_mlp(int nl, const int *sizes, int act, int B, uint64_t seed)
+{
+    check_mlp_ln(nl, sizes, act, B, seed, 0);
 }
 
 static void test_mlp_backward_matches_fd_each_activation(void **st)
@@ -208,6 +238,68 @@ static void test_mlp_backward_matches_fd_each_activation(void **st)
     check_mlp(1, s1, ACT_TANH, 3, 7);          /* a single linear layer */
     const int big[] = {30, 40, 10};
     check_mlp(2, big, ACT_GELU, 16, 8);        /* BLAS path */
+}
+
+/* linear -> LayerNorm -> act in every hidden layer, against the double
+ * reference with the normalisation written out; each activation, one
+ * hidden layer and three, and the BLAS path. */
+static void test_mlp_layernorm_backward_matches_fd_each_activation(void **st)
+{
+    (void)st;
+    const int s3[] = {5, 7, 6, 3}, s4[] = {4, 6, 5, 6, 3};
+    for (int a = ACT_RELU; a <= ACT_GELU; a++) {
+        check_mlp_ln(3, s3, a, 4, 200 + (uint64_t)a, 1);
+        check_mlp_ln(4, s4, a, 3, 210 + (uint64_t)a, 1);
+    }
+    const int s2[] = {4, 5, 2};
+    check_mlp_ln(2, s2, ACT_TANH, 3, 7, 1);
+    const int s1[] = {4, 2};
+    check_mlp_ln(1, s1, ACT_GELU, 3, 8, 1);    /* no hidden layer: no LayerNorm */
+    const int big[] = {30, 40, 10};
+    check_mlp_ln(2, big, ACT_GELU, 16, 9, 1);  /* BLAS path */
+}
+
+/* The LayerNorm block: a gain and a bias per hidden layer after its bias,
+ * gains 1 and biases 0 at init, the weights drawn as without it (same rng
+ * order); layernorm 0 gives layer_mlp_init's block; anything else refused. */
+static void test_mlp_layernorm_block_and_init(void **st)
+{
+    (void)st;
+    const int s[] = {5, 7, 6, 3};
+    mlp a, b;
+    assert_int_equal(layer_mlp_init(&a, 3, s, ACT_GELU), 0);
+    assert_int_equal(layer_mlp_init_ln(&b, 3, s, ACT_GELU, 0), 0);
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_int_equal(layer_mlp_init_ln(&b, 3, s, ACT_GELU, 1), 0);
+    assert_int_equal(b.nparams, a.nparams + 2 * (7 + 6));
+    assert_int_equal(b.w_off[0], 0);
+    assert_int_equal(b.g_off[0], b.b_off[0] + 7);
+    assert_int_equal(b.nb_off[0], b.g_off[0] + 7);
+    assert_int_equal(b.w_off[1], b.nb_off[0] + 7);
+    assert_int_equal(b.nb_off[1], b.g_off[1] + 6);
+    assert_int_equal(b.w_off[2], b.nb_off[1] + 6);
+    assert_int_equal(b.nparams, b.b_off[2] + 3);
+    assert_int_equal(layer_mlp_scratch_size(&b, 4), 3 * 4 * 7);
+    assert_int_equal(layer_mlp_cache_size(&b, 4), layer_mlp_cache_size(&a, 4) + 4 * (7 + 6) + 2 * 4 * 2);
+    float *pa = malloc(sizeof(float) * a.nparams), *pb = malloc(sizeof(float) * b.nparams);
+    rng ra, rb;
+    rng_seed(&ra, 5);
+    rng_seed(&rb, 5);
+    layer_mlp_init_params(&a, pa, &ra, 1.0f);
+    layer_mlp_init_params(&b, pb, &rb, 1.0f);
+    for (int l = 0; l < 3; l++) {
+        assert_memory_equal(pa + a.w_off[l], pb + b.w_off[l], sizeof(float) * s[l] * s[l + 1]);
+        assert_memory_equal(pa + a.b_off[l], pb + b.b_off[l], sizeof(float) * s[l + 1]);
+    }
+    for (int l = 0; l < 2; l++)
+        for (int j = 0; j < s[l + 1]; j++) {
+            assert_true(pb[b.g_off[l] + j] == 1.0f);
+            assert_true(pb[b.nb_off[l] + j] == 0.0f);
+        }
+    assert_memory_equal(ra.s, rb.s, sizeof ra.s);
+    free(pa); free(pb);
+    assert_int_not_equal(layer_mlp_init_ln(&b, 3, s, ACT_GELU, 2), 0);
+    assert_int_not_equal(layer_mlp_init_ln(&b, 3, s, ACT_GELU, -1), 0);
 }
 
 static void test_mlp_init_rejects_bad_sizes(void **st)
@@ -351,6 +443,8 @@ int main(void)
         cmocka_unit_test(test_linear_backward_matches_fd_blas_sizes),
         cmocka_unit_test(test_activations_backward_match_fd),
         cmocka_unit_test(test_mlp_backward_matches_fd_each_activation),
+        cmocka_unit_test(test_mlp_layernorm_backward_matches_fd_each_activation),
+        cmocka_unit_test(test_mlp_layernorm_block_and_init),
         cmocka_unit_test(test_mlp_init_rejects_bad_sizes),
         cmocka_unit_test(test_lstm_backward_matches_fd),
         cmocka_unit_test(test_softmax_xent_matches_fd_and_rejects_bad_input),

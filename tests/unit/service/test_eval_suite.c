@@ -189,7 +189,7 @@ static int same_task(const char *fa, const task_params *a, const char *fb, const
            a->activation == b->activation && a->dim == b->dim && a->seq_len == b->seq_len && a->heads == b->heads &&
            a->classes == b->classes && a->n_train == b->n_train && a->image_side == b->image_side &&
            a->bottleneck == b->bottleneck && a->init_scale == b->init_scale && a->noise == b->noise &&
-           a->switch_step == b->switch_step && a->switch_scale == b->switch_scale;
+           a->switch_step == b->switch_step && a->switch_scale == b->switch_scale && a->layernorm == b->layernorm;
 }
 
 /* How many (entry, config task) pairs of suite s are one task, over every
@@ -221,11 +221,11 @@ static int overlaps(const eval_suite *s, const char *suite_name, const char *dir
     return n;
 }
 
-/* The test suite holds no task that a config of deploy/meta/ (the shipped
- * records and the recipes compared for them) trains on: its entries are held
- * out (docs/learned-optimizers.md, "The method").  The continual-learning
- * experiments of deploy/meta/experiments/ do train on its small char_rnn;
- * nothing shipped comes from them.  The selection suite has exactly the
+/* The test suite (and layernorm.suite) holds no task that a config of
+ * deploy/meta/ (the shipped records and the recipes compared for them) trains
+ * on: its entries are held out (docs/learned-optimizers.md, "The method").
+ * The continual-learning experiments of deploy/meta/experiments/ do train on
+ * its small char_rnn; nothing shipped comes from them.  The selection suite has exactly the
  * overlaps its header names: its default softmax regression (dim 20, 5
  * classes, batch 32) is a task of the broad mix (mlp_lopt_robust.conf and the
  * lstm_lopt and nn_adam configs trained on it) and of mlp_lopt_tabular.conf. */
@@ -241,6 +241,8 @@ static void test_shipped_suites_are_held_out(void **st)
     assert_int_equal(eval_suite_load("deploy/eval/selection.suite", sel, msg, sizeof msg), 0);
     assert_int_equal(overlaps(S, "test", "deploy/meta", sp), 0);
     assert_int_equal(overlaps(sel, "selection", "deploy/meta", sp), 6);
+    assert_int_equal(eval_suite_load("deploy/eval/layernorm.suite", sel, msg, sizeof msg), 0);
+    assert_int_equal(overlaps(sel, "layernorm", "deploy/meta", sp), 0);
     free(sel);
     free(sp);
 }

@@ -153,6 +153,35 @@ static void test_task_text_of_vision_and_tabular_families(void **st)
     assert_int_equal(meta_task_parse("mlp_autoencoder bottleneck=2.5", &t, msg, sizeof msg), ERR_OUT_OF_RANGE);
 }
 
+/* layernorm (deep_mlp, fmnist_mlp): 0 or 1, default 0; any other value,
+ * a fraction or a word refused like any out-of-range task key. */
+static void test_task_text_layernorm(void **st)
+{
+    (void)st;
+    meta_task_spec t;
+    char msg[200] = "";
+    assert_int_equal(meta_task_parse("deep_mlp depth=4 activation=gelu", &t, msg, sizeof msg), 0);
+    assert_int_equal(t.params.layernorm, 0);
+    assert_int_equal(meta_task_parse("deep_mlp depth=6 layernorm=1 dim=8 classes=3", &t, msg, sizeof msg), 0);
+    assert_int_equal(t.params.layernorm, 1);
+    task *tk = NULL;
+    assert_int_equal(task_create(t.family, &t.params, 1, &tk), 0);
+    assert_int_equal(tk->p.layernorm, 1);
+    task_free(tk);
+    assert_int_equal(meta_task_parse("fmnist_mlp width=16 layernorm=0", &t, msg, sizeof msg), 0);
+    assert_int_equal(t.params.layernorm, 0);
+    assert_int_equal(meta_task_parse("fmnist_mlp layernorm=1", &t, msg, sizeof msg), 0);
+    assert_int_equal(t.params.layernorm, 1);
+    const char *bad[] = {"deep_mlp layernorm=2", "deep_mlp layernorm=-1", "deep_mlp layernorm=x",
+                         "deep_mlp layernorm=1.5", "fmnist_mlp layernorm=2", "deep_mlp layernorm="};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        msg[0] = 0;
+        assert_int_equal(meta_task_parse(bad[i], &t, msg, sizeof msg), ERR_OUT_OF_RANGE);
+        assert_non_null(strstr(msg, "task parameter layernorm="));
+        assert_non_null(strstr(msg, "out of range"));
+    }
+}
+
 /* Sets key = value on sp; returns the error code (message in msg). */
 static int set(meta_spec *sp, const char *k, const char *v, char *msg)
 {
@@ -488,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_domain_words_and_domain_default_names),
         cmocka_unit_test(test_task_text_sequence_keys),
         cmocka_unit_test(test_task_text_of_vision_and_tabular_families),
+        cmocka_unit_test(test_task_text_layernorm),
         cmocka_unit_test(test_robustness_keys),
         cmocka_unit_test(test_attn_lopt_keys),
         cmocka_unit_test(test_gru_lopt_keys),
