@@ -177,4 +177,4 @@ static int cr_create(task *t)
 }
 
 const task_family task_family_char_rnn = {
-    "char_rnn", "text", "one-layer LSTM next-character model on the GPL-3 text", cr_create};
+    "char_rnn", "text", "one-layer LSTM next-character model on the GPL-3 text", cr_create, 0};

@@ -183,4 +183,4 @@ static int cn_create(task *t)
 }
 
 const task_family task_family_conv_net = {
-    "conv_net", "vision", "conv-pool-conv-GAP-linear classifier on Fashion-MNIST at 8x8 or 28x28", cn_create};
+    "conv_net", "vision", "conv-pool-conv-GAP-linear classifier on Fashion-MNIST at 8x8 or 28x28", cn_create, 0};

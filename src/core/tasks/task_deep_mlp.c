@@ -139,4 +139,4 @@ static int dm_create(task *t)
 }
 
 const task_family task_family_deep_mlp = {
-    "deep_mlp", "tabular", "deep MLP classifier (depth 2-6) on synthetic teacher-network data", dm_create};
+    "deep_mlp", "tabular", "deep MLP classifier (depth 2-6) on synthetic teacher-network data", dm_create, 1};

@@ -136,4 +136,4 @@ static int fm_create(task *t)
 }
 
 const task_family task_family_fmnist_mlp = {
-    "fmnist_mlp", "vision", "softmax MLP on Fashion-MNIST at 8x8 (bilinear) or 28x28", fm_create};
+    "fmnist_mlp", "vision", "softmax MLP on Fashion-MNIST at 8x8 (bilinear) or 28x28", fm_create, 1};

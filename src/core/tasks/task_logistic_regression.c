@@ -145,4 +145,4 @@ static int lr_create(task *t)
 }
 
 const task_family task_family_logistic_regression = {
-    "logistic_regression", "tabular", "binary logistic regression on seeded synthetic data", lr_create};
+    "logistic_regression", "tabular", "binary logistic regression on seeded synthetic data", lr_create, 0};

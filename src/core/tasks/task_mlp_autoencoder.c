@@ -139,4 +139,4 @@ static int ae_create(task *t)
 }
 
 const task_family task_family_mlp_autoencoder = {
-    "mlp_autoencoder", "vision", "MLP autoencoder (MSE) on Fashion-MNIST at 8x8 or 28x28", ae_create};
+    "mlp_autoencoder", "vision", "MLP autoencoder (MSE) on Fashion-MNIST at 8x8 or 28x28", ae_create, 0};

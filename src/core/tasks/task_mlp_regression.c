@@ -130,4 +130,4 @@ static int mr_create(task *t)
 }
 
 const task_family task_family_mlp_regression = {
-    "mlp_regression", "tabular", "MLP regression (MSE) on synthetic teacher-network data", mr_create};
+    "mlp_regression", "tabular", "MLP regression (MSE) on synthetic teacher-network data", mr_create, 0};

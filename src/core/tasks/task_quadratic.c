@@ -116,4 +116,4 @@ static int quad_create(task *t)
 }
 
 const task_family task_family_quadratic = {
-    "quadratic", "synthetic", "L2L quadratic ||W p - y||^2, W and y ~ N(0,1)", quad_create};
+    "quadratic", "synthetic", "L2L quadratic ||W p - y||^2, W and y ~ N(0,1)", quad_create, 0};

@@ -64,4 +64,4 @@ static int ras_create(task *t)
 }
 
 const task_family task_family_rastrigin = {
-    "rastrigin", "synthetic", "Rastrigin, mean over coordinates, optional gradient noise", ras_create};
+    "rastrigin", "synthetic", "Rastrigin, mean over coordinates, optional gradient noise", ras_create, 0};

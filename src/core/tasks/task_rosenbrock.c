@@ -73,4 +73,4 @@ static int rosen_create(task *t)
 
 const task_family task_family_rosenbrock = {
     "rosenbrock", "synthetic", "generalised Rosenbrock, mean over terms, optional gradient noise",
-    rosen_create};
+    rosen_create, 0};

@@ -240,7 +240,7 @@ static int sc_create_lstm(task *t) { return sc_create_kind(t, 0); }
 
 const task_family task_family_gru_classifier = {
     "gru_classifier", "text", "GRU classifier of seeded sequences whose class is one marked step",
-    sc_create_gru};
+    sc_create_gru, 0};
 const task_family task_family_lstm_classifier = {
     "lstm_classifier", "text", "LSTM classifier of seeded sequences whose class is one marked step",
-    sc_create_lstm};
+    sc_create_lstm, 0};

@@ -133,4 +133,4 @@ static int sr_create(task *t)
 }
 
 const task_family task_family_softmax_regression = {
-    "softmax_regression", "tabular", "softmax regression on seeded Gaussian clusters", sr_create};
+    "softmax_regression", "tabular", "softmax regression on seeded Gaussian clusters", sr_create, 0};

@@ -67,4 +67,4 @@ static int st_create(task *t)
 
 const task_family task_family_styblinski_tang = {
     "styblinski_tang", "synthetic", "Styblinski-Tang, mean over coordinates, optional gradient noise",
-    st_create};
+    st_create, 0};

@@ -149,4 +149,4 @@ static int sq_create(task *t)
 const task_family task_family_switch_quadratic = {
     "switch_quadratic", "synthetic",
     "diagonal quadratic whose curvature is multiplied by switch_scale after switch_step steps (curvature change mid-run)",
-    sq_create};
+    sq_create, 0};

@@ -268,4 +268,4 @@ static int tl_create(task *t)
 
 const task_family task_family_transformer_lm = {
     "transformer_lm", "text", "small causal pre-LN transformer next-byte model on the GPL-3 text",
-    tl_create};
+    tl_create, 0};

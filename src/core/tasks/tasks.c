@@ -61,6 +61,10 @@ int task_create(const char *family, const task_params *p, uint64_t seed, task **
         tasks_set_error("unknown task family '%s'", family ? family : "(null)");
         return ERR_INVALID_ARGUMENT;
     }
+    if (p && p->layernorm && !f->takes_layernorm) {
+        tasks_set_error("%s: no layernorm (deep_mlp and fmnist_mlp take it)", f->name);
+        return ERR_OUT_OF_RANGE;
+    }
     task *t = calloc(1, sizeof *t);
     if (!t) return ERR_NO_MEMORY;
     t->family = f->name;

@@ -157,6 +157,8 @@ typedef struct task_family {
      * it leaves nothing allocated and may set a message with
      * tasks_set_error(). */
     int (*create)(task *t);
+    int takes_layernorm;      /* 1: the family reads task_params.layernorm; task_create refuses
+                                 layernorm=1 for the others rather than ignore it */
 } task_family;
 
 /* The family table. */

@@ -163,6 +163,24 @@ static void test_table_and_errors(void **st)
     assert_int_equal(task_create("lstm_classifier", &big_data, 1, &t), ERR_OUT_OF_RANGE);
     assert_non_null(strstr(tasks_last_error(), "floats"));
     assert_null(t);
+    /* layernorm=1: refused by every family that does not take it, never ignored */
+    task_params ln = {.layernorm = 1, .data = &data_cache_source};
+    int takers = 0;
+    for (int i = 0; i < tasks_count(); i++) {
+        const task_family *f = tasks_at(i);
+        int rc = task_create(f->name, &ln, 1, &t);
+        if (f->takes_layernorm) {
+            takers++;
+            assert_int_equal(rc, 0);
+            task_free(t);
+        } else {
+            assert_int_equal(rc, ERR_OUT_OF_RANGE);
+            assert_null(t);
+            assert_non_null(strstr(tasks_last_error(), "no layernorm"));
+        }
+    }
+    assert_int_equal(takers, 2);
+    assert_true(tasks_find("deep_mlp")->takes_layernorm && tasks_find("fmnist_mlp")->takes_layernorm);
     task_free(NULL);
     /* defaults: every family builds with only a data source given */
     task_params dflt = {.data = &data_cache_source};

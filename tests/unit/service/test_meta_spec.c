@@ -180,6 +180,14 @@ static void test_task_text_layernorm(void **st)
         assert_non_null(strstr(msg, "task parameter layernorm="));
         assert_non_null(strstr(msg, "out of range"));
     }
+    /* a family without the option refuses it when the request is checked
+       (a 400 at POST /v1/meta/jobs), rather than train without it */
+    char m2[400] = "";
+    const char *nope[] = {"task", "mlp_regression layernorm=1", NULL};
+    assert_int_equal(spec_of(nope, m2, sizeof m2), ERR_OUT_OF_RANGE);
+    assert_non_null(strstr(m2, "mlp_regression: no layernorm"));
+    const char *yes[] = {"task", "deep_mlp layernorm=1", NULL};
+    assert_int_equal(spec_of(yes, m2, sizeof m2), 0);
 }
 
 /* Sets key = value on sp; returns the error code (message in msg). */
