@@ -15,7 +15,9 @@ the held-out split is never trained on):
 
 Method. For every model and seed, every configuration starts from the same initial
 weights (torch.manual_seed(seed)) and sees the same minibatches in the same order (a
-numpy generator seeded by seed).  The learned optimizer is the daemon's `--optimizer`
+numpy generator seeded by seed); each run hashes its initial weights and first 5
+minibatches, and a run whose hash differs from the others' of its model and seed stops
+the evaluation with an error.  The learned optimizer is the daemon's `--optimizer`
 (default mlp_lopt) with its shipped default weights and default hyperparameters (or
 `--weights NAME`, `--domain D`); Adam is torch.optim.Adam over a grid of learning rates
 10^(k/3) (3 per decade, always holding 1e-3), widened one point at a time while a
@@ -41,6 +43,7 @@ temporary database, and stops it at the end.
 """
 import argparse
 import gzip
+import hashlib
 import json
 import math
 import multiprocessing as mp
@@ -287,16 +290,26 @@ class Task:
 # ---- one run ----------------------------------------------------------------
 
 _TASKS = {}
+START_BATCHES = 5   # the minibatches the start fingerprint covers
+
+
+def _feed(h, tensors):
+    for v in tensors:
+        h.update(v.detach().contiguous().numpy().tobytes())
 
 
 def run(job):
     """job = (model, seed, config, horizons, opts); config = ("adam", k) or ("lo",).
-    Returns (job key, {H: [train, heldout]}, non_finite, CPU seconds of this process)."""
+    Returns (job key, {H: [train, heldout]}, non_finite, CPU seconds of this process, the
+    start's fingerprint: a sha256 of the initial weights and the first START_BATCHES
+    minibatches, which every configuration of a model and seed must share)."""
     name, seed, cfg, horizons, opts = job
     import torch
     torch.set_num_threads(1)
     task = _TASKS.get(name) or _TASKS.setdefault(name, Task(name))
     model = task.make(seed)
+    start = hashlib.sha256()
+    _feed(start, model.parameters())
     rng = np.random.default_rng(seed)
     t0 = time.process_time()
     if cfg[0] == "adam":
@@ -317,6 +330,8 @@ def run(job):
     try:
         for t in range(steps):
             x, y = task.batch(rng)
+            if t < START_BATCHES:
+                _feed(start, (x, y))
             opt.zero_grad()
             loss = task.loss(model, x, y)
             lv = float(loss)
@@ -351,7 +366,7 @@ def run(job):
                 pass
     for h in horizons:
         out.setdefault(h, [math.inf, math.inf])
-    return (name, seed, cfg), out, non_finite, time.process_time() - t0
+    return (name, seed, cfg), out, non_finite, time.process_time() - t0, start.hexdigest()
 
 
 def run_job(job):
@@ -418,7 +433,7 @@ def evaluate(a, url):
     seeds = list(range(a.seeds))
     opts = {"optimizer": a.optimizer, "weights": a.weights, "domain": a.domain, "url": url}
     grids = {m: sorted(set(GRID0_QUICK if a.quick else GRID0) | {K_ADAM_1E3}) for m in a.models}
-    res, nonfin, secs = {}, {}, {}
+    res, nonfin, secs, starts = {}, {}, {}, {}
     todo = [(m, s, ("lo",)) for m in a.models for s in seeds]
     todo += [(m, s, ("adam", k)) for m in a.models for k in grids[m] for s in seeds]
     ctx = mp.get_context("fork")
@@ -430,7 +445,10 @@ def evaluate(a, url):
             todo.sort(key=lambda j: -COST[j[0]])   # the longest runs first: less idle tail
             jobs = [(m, s, c, horizons, opts) for m, s, c in todo]
             it = pool.imap_unordered(run_job, jobs) if pool else map(run_job, jobs)
-            for key, out, nf, dt in it:
+            for key, out, nf, dt, fp in it:
+                if starts.setdefault(key[:2], fp) != fp:
+                    raise RuntimeError("%s seed %d: %s did not start from the same weights and minibatches "
+                                       "as the other runs" % (key[0], key[1], cfg_label(key[2])))
                 res[key], nonfin[key] = out, nf
                 secs[key[0]] = secs.get(key[0], 0.0) + dt
                 if a.verbose:
@@ -500,6 +518,8 @@ def summarize(a, res, nonfin, grids, horizons, seeds, secs, wall):
         }
     summary["lo_non_finite_runs"] = sum(bool(v) for k, v in nonfin.items() if k[2] == ("lo",))
     summary["lo_runs"] = sum(1 for k in nonfin if k[2] == ("lo",))
+    # every run reached here started as the others of its model and seed (evaluate checks it)
+    summary["runs_with_the_same_start"] = len(nonfin)
     return {"command": command_line(a), "optimizer": a.optimizer, "weights": a.weights,
             "domain": a.domain, "horizons": horizons, "seeds": len(seeds), "rows": rows,
             "summary": summary, "seconds": {"wall": wall, "cpu_per_model": secs,

@@ -44,6 +44,8 @@ def test_quick_autoencoder_own_daemon(tmp_path):
             want.append(0.01)
     assert grid == sorted(set(want))
     assert row["lo_non_finite_runs"] == 0
+    # the LO run and every Adam run started from the same weights and minibatches
+    assert r["summary"]["runs_with_the_same_start"] == r["seconds"]["runs_per_model"]["autoencoder"] == len(grid) + 1
     for col, tag in ((1, "train"), (2, "heldout")):
         c = row[tag]
         figures = [e[col] for e in row["adam_by_lr"]]
