@@ -51,15 +51,11 @@ def test_shipped_record_is_the_default(daemon, name):
         assert "num_heads" not in rec["architecture"], rec
     prov = rec["provenance"]
     assert prov["outer_steps"] == steps and prov["seed"] == seed and prov["estimator"] == "pes", prov
-    # graph_lopt and mem_lopt carry the test-suite run of their docs pages (5 seeds, two
-    # horizons, 31 tasks); attn_lopt's record carries none (docs: "Shipped weights")
-    ev = rec["evaluation"]
-    if name == "attn_lopt":
-        assert ev == {}, ev
-    else:
-        test = ev["test"]
-        assert test["seeds"] == 5 and test["horizons"] == [1000, 5000], test
-        assert len(test["tasks"]) == 62 and all(t["lo_nonfinite_runs"] == 0 for t in test["tasks"])
+    # each carries the test-suite run of its docs page (5 seeds, two horizons, 31 tasks;
+    # docs: "Shipped weights")
+    test = rec["evaluation"]["test"]
+    assert test["seeds"] == 5 and test["horizons"] == [1000, 5000], test
+    assert len(test["tasks"]) == 62 and all(t["lo_nonfinite_runs"] == 0 for t in test["tasks"])
 
     params = [0.05 * i for i in range(N)]
     plain = daemon.create(optimizer=name, tensors=T, params=params)
