@@ -179,6 +179,9 @@ int meta_task_parse(const char *text, meta_task_spec *t, char *msg, size_t cap)
         if (k->is_double) *(double *)((char *)&t->params + k->off) = d;
         else *(int *)((char *)&t->params + k->off) = (int)d;
     }
+    /* a parameter the family does not read is refused, not ignored */
+    if (task_check_keys(t->family, &t->params) != 0)
+        return fail(msg, cap, ERR_OUT_OF_RANGE, "task \"%.60s\": %.150s", text, tasks_last_error());
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "lopt.h"
 #include "jsonwalk.h"
+#include "tasks.h"
 
 static const char *const ARCHS[] = {"small", "medium", "large"};
 
@@ -27,11 +28,25 @@ static int choices_are(const cJSON *choices, int archs)
     return 1;
 }
 
-/* Checks one space parameter (choices: a categorical's) against what the
- * objective can use. */
-static int check_param(const opt_vtbl *vt, const hpo_param *p, const cJSON *choices, int has_width, char *msg,
-                       size_t cap)
+/* The task parameter a space parameter sets (architecture: the width), or 0. */
+static unsigned task_key_of(const char *name)
 {
+    return !strcmp(name, "batch") ? TASK_KEY_BATCH
+         : !strcmp(name, "width") || !strcmp(name, "architecture") ? TASK_KEY_WIDTH
+         : !strcmp(name, "depth") ? TASK_KEY_DEPTH : 0;
+}
+
+/* Checks one space parameter (choices: a categorical's) against what the
+ * objective can use: the optimizer (vt) and the task's family. */
+static int check_param(const opt_vtbl *vt, const char *family, const hpo_param *p, const cJSON *choices, int has_width,
+                       char *msg, size_t cap)
+{
+    unsigned key = task_key_of(p->name);
+    const task_family *f = tasks_find(family);
+    if (key && opt_hparam_index(vt, p->name) < 0 && f && !(f->keys & key))
+        return err_failf(msg, cap, ERR_INVALID_ARGUMENT,
+                         "objective: task family %s has no %s, so a trial's value would be ignored", family,
+                         key == TASK_KEY_WIDTH ? "width" : p->name);
     if (opt_hparam_index(vt, p->name) >= 0) {
         /* the trial runs the optimizer's weights record (a hybrid's: its learned part's) */
         if (lopt_shape_hp(vt->name, p->name) || lopt_shape_hp(vt->weights_arch, p->name))
@@ -162,7 +177,7 @@ int study_objective_parse(study_objective *o, const cJSON *v, const hpo_space *s
     int has_width = 0;
     for (int i = 0; i < space->n; i++) has_width |= strcmp(space->p[i].name, "width") == 0;
     for (int i = 0; i < space->n; i++)
-        if ((rc = check_param(vt, &space->p[i], choices[i], has_width, msg, cap))) return rc;
+        if ((rc = check_param(vt, o->task.family, &space->p[i], choices[i], has_width, msg, cap))) return rc;
     o->given = 1;
     return 0;
 }

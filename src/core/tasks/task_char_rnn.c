@@ -177,4 +177,5 @@ static int cr_create(task *t)
 }
 
 const task_family task_family_char_rnn = {
-    "char_rnn", "text", "one-layer LSTM next-character model on the GPL-3 text", cr_create, 0};
+    "char_rnn", "text", "one-layer LSTM next-character model on the GPL-3 text", cr_create,
+    TASK_KEY_BATCH | TASK_KEY_SEQ_LEN | TASK_KEY_WIDTH};

@@ -183,4 +183,5 @@ static int cn_create(task *t)
 }
 
 const task_family task_family_conv_net = {
-    "conv_net", "vision", "conv-pool-conv-GAP-linear classifier on Fashion-MNIST at 8x8 or 28x28", cn_create, 0};
+    "conv_net", "vision", "conv-pool-conv-GAP-linear classifier on Fashion-MNIST at 8x8 or 28x28", cn_create,
+    TASK_KEY_ACTIVATION | TASK_KEY_BATCH | TASK_KEY_IMAGE_SIDE | TASK_KEY_N_TRAIN | TASK_KEY_WIDTH};

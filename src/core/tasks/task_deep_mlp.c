@@ -139,4 +139,6 @@ static int dm_create(task *t)
 }
 
 const task_family task_family_deep_mlp = {
-    "deep_mlp", "tabular", "deep MLP classifier (depth 2-6) on synthetic teacher-network data", dm_create, 1};
+    "deep_mlp", "tabular", "deep MLP classifier (depth 2-6) on synthetic teacher-network data", dm_create,
+    TASK_KEY_ACTIVATION | TASK_KEY_BATCH | TASK_KEY_CLASSES | TASK_KEY_DEPTH | TASK_KEY_DIM |
+    TASK_KEY_LAYERNORM | TASK_KEY_N_TRAIN | TASK_KEY_WIDTH};

@@ -136,4 +136,6 @@ static int fm_create(task *t)
 }
 
 const task_family task_family_fmnist_mlp = {
-    "fmnist_mlp", "vision", "softmax MLP on Fashion-MNIST at 8x8 (bilinear) or 28x28", fm_create, 1};
+    "fmnist_mlp", "vision", "softmax MLP on Fashion-MNIST at 8x8 (bilinear) or 28x28", fm_create,
+    TASK_KEY_ACTIVATION | TASK_KEY_BATCH | TASK_KEY_DEPTH | TASK_KEY_IMAGE_SIDE | TASK_KEY_LAYERNORM |
+    TASK_KEY_N_TRAIN | TASK_KEY_WIDTH};

@@ -145,4 +145,5 @@ static int lr_create(task *t)
 }
 
 const task_family task_family_logistic_regression = {
-    "logistic_regression", "tabular", "binary logistic regression on seeded synthetic data", lr_create, 0};
+    "logistic_regression", "tabular", "binary logistic regression on seeded synthetic data", lr_create,
+    TASK_KEY_BATCH | TASK_KEY_DIM | TASK_KEY_N_TRAIN};

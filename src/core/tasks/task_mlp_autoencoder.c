@@ -139,4 +139,6 @@ static int ae_create(task *t)
 }
 
 const task_family task_family_mlp_autoencoder = {
-    "mlp_autoencoder", "vision", "MLP autoencoder (MSE) on Fashion-MNIST at 8x8 or 28x28", ae_create, 0};
+    "mlp_autoencoder", "vision", "MLP autoencoder (MSE) on Fashion-MNIST at 8x8 or 28x28", ae_create,
+    TASK_KEY_ACTIVATION | TASK_KEY_BATCH | TASK_KEY_BOTTLENECK | TASK_KEY_IMAGE_SIDE | TASK_KEY_N_TRAIN |
+    TASK_KEY_WIDTH};

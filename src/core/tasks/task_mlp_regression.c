@@ -130,4 +130,5 @@ static int mr_create(task *t)
 }
 
 const task_family task_family_mlp_regression = {
-    "mlp_regression", "tabular", "MLP regression (MSE) on synthetic teacher-network data", mr_create, 0};
+    "mlp_regression", "tabular", "MLP regression (MSE) on synthetic teacher-network data", mr_create,
+    TASK_KEY_ACTIVATION | TASK_KEY_BATCH | TASK_KEY_DEPTH | TASK_KEY_DIM | TASK_KEY_N_TRAIN | TASK_KEY_WIDTH};

@@ -89,4 +89,5 @@ static int nq_create(task *t)
 
 const task_family task_family_noisy_quadratic = {
     "noisy_quadratic", "synthetic",
-    "diagonal quadratic, log-uniform curvatures in [1e-3,1], curvature-shaped gradient noise", nq_create, 0};
+    "diagonal quadratic, log-uniform curvatures in [1e-3,1], curvature-shaped gradient noise", nq_create,
+    TASK_KEY_DIM | TASK_KEY_NOISE};

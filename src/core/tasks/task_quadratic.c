@@ -116,4 +116,5 @@ static int quad_create(task *t)
 }
 
 const task_family task_family_quadratic = {
-    "quadratic", "synthetic", "L2L quadratic ||W p - y||^2, W and y ~ N(0,1)", quad_create, 0};
+    "quadratic", "synthetic", "L2L quadratic ||W p - y||^2, W and y ~ N(0,1)", quad_create,
+    TASK_KEY_DIM | TASK_KEY_NOISE};

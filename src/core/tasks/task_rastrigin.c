@@ -64,4 +64,5 @@ static int ras_create(task *t)
 }
 
 const task_family task_family_rastrigin = {
-    "rastrigin", "synthetic", "Rastrigin, mean over coordinates, optional gradient noise", ras_create, 0};
+    "rastrigin", "synthetic", "Rastrigin, mean over coordinates, optional gradient noise", ras_create,
+    TASK_KEY_DIM | TASK_KEY_NOISE};

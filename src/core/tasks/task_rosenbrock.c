@@ -73,4 +73,5 @@ static int rosen_create(task *t)
 
 const task_family task_family_rosenbrock = {
     "rosenbrock", "synthetic", "generalised Rosenbrock, mean over terms, optional gradient noise",
-    rosen_create, 0};
+    rosen_create,
+    TASK_KEY_DIM | TASK_KEY_NOISE};

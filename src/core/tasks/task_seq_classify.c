@@ -238,9 +238,15 @@ static int sc_create_kind(task *t, int is_gru)
 static int sc_create_gru(task *t) { return sc_create_kind(t, 1); }
 static int sc_create_lstm(task *t) { return sc_create_kind(t, 0); }
 
+/* the task parameters both families read */
+#define SC_KEYS (TASK_KEY_BATCH | TASK_KEY_CLASSES | TASK_KEY_DIM | TASK_KEY_N_TRAIN | TASK_KEY_NOISE | \
+                 TASK_KEY_SEQ_LEN | TASK_KEY_WIDTH)
+
 const task_family task_family_gru_classifier = {
     "gru_classifier", "text", "GRU classifier of seeded sequences whose class is one marked step",
-    sc_create_gru, 0};
+    sc_create_gru,
+    SC_KEYS};
 const task_family task_family_lstm_classifier = {
     "lstm_classifier", "text", "LSTM classifier of seeded sequences whose class is one marked step",
-    sc_create_lstm, 0};
+    sc_create_lstm,
+    SC_KEYS};

@@ -133,4 +133,5 @@ static int sr_create(task *t)
 }
 
 const task_family task_family_softmax_regression = {
-    "softmax_regression", "tabular", "softmax regression on seeded Gaussian clusters", sr_create, 0};
+    "softmax_regression", "tabular", "softmax regression on seeded Gaussian clusters", sr_create,
+    TASK_KEY_BATCH | TASK_KEY_CLASSES | TASK_KEY_DIM | TASK_KEY_N_TRAIN};

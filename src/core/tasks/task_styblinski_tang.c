@@ -67,4 +67,5 @@ static int st_create(task *t)
 
 const task_family task_family_styblinski_tang = {
     "styblinski_tang", "synthetic", "Styblinski-Tang, mean over coordinates, optional gradient noise",
-    st_create, 0};
+    st_create,
+    TASK_KEY_DIM | TASK_KEY_NOISE};

@@ -149,4 +149,5 @@ static int sq_create(task *t)
 const task_family task_family_switch_quadratic = {
     "switch_quadratic", "synthetic",
     "diagonal quadratic whose curvature is multiplied by switch_scale after switch_step steps (curvature change mid-run)",
-    sq_create, 0};
+    sq_create,
+    TASK_KEY_DIM | TASK_KEY_NOISE | TASK_KEY_SWITCH};

@@ -268,4 +268,6 @@ static int tl_create(task *t)
 
 const task_family task_family_transformer_lm = {
     "transformer_lm", "text", "small causal pre-LN transformer next-byte model on the GPL-3 text",
-    tl_create, 0};
+    tl_create,
+    TASK_KEY_ACTIVATION | TASK_KEY_BATCH | TASK_KEY_DEPTH | TASK_KEY_HEADS | TASK_KEY_SEQ_LEN |
+    TASK_KEY_WIDTH};

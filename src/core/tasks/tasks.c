@@ -3,6 +3,7 @@
 #include "tasks_internal.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,49 @@ void tasks_set_error(const char *fmt, ...)
     va_end(ap);
 }
 
+static const struct { const char *name; unsigned bit; size_t off; int is_double; } task_keys[] = {
+    {"width", TASK_KEY_WIDTH, offsetof(task_params, width), 0},
+    {"depth", TASK_KEY_DEPTH, offsetof(task_params, depth), 0},
+    {"batch", TASK_KEY_BATCH, offsetof(task_params, batch), 0},
+    {"activation", TASK_KEY_ACTIVATION, offsetof(task_params, activation), 0},
+    {"dim", TASK_KEY_DIM, offsetof(task_params, dim), 0},
+    {"seq_len", TASK_KEY_SEQ_LEN, offsetof(task_params, seq_len), 0},
+    {"heads", TASK_KEY_HEADS, offsetof(task_params, heads), 0},
+    {"classes", TASK_KEY_CLASSES, offsetof(task_params, classes), 0},
+    {"n_train", TASK_KEY_N_TRAIN, offsetof(task_params, n_train), 0},
+    {"image_side", TASK_KEY_IMAGE_SIDE, offsetof(task_params, image_side), 0},
+    {"bottleneck", TASK_KEY_BOTTLENECK, offsetof(task_params, bottleneck), 0},
+    {"noise", TASK_KEY_NOISE, offsetof(task_params, noise), 1},
+    {"switch_step", TASK_KEY_SWITCH, offsetof(task_params, switch_step), 0},
+    {"switch_scale", TASK_KEY_SWITCH, offsetof(task_params, switch_scale), 1},
+    {"layernorm", TASK_KEY_LAYERNORM, offsetof(task_params, layernorm), 0},
+};
+
+int task_check_keys(const char *family, const task_params *p)
+{
+    const task_family *f = tasks_find(family);
+    if (!f) {
+        tasks_set_error("unknown task family '%s'", family ? family : "(null)");
+        return ERR_INVALID_ARGUMENT;
+    }
+    if (!p) return 0;
+    for (size_t i = 0; i < sizeof task_keys / sizeof task_keys[0]; i++) {
+        const char *at = (const char *)p + task_keys[i].off;
+        double v;
+        if (task_keys[i].is_double) memcpy(&v, at, sizeof v);
+        else {
+            int n;
+            memcpy(&n, at, sizeof n);
+            v = n;
+        }
+        if (v != 0 && !(f->keys & task_keys[i].bit)) {
+            tasks_set_error("%s: no %s (not a parameter of this family)", f->name, task_keys[i].name);
+            return ERR_OUT_OF_RANGE;
+        }
+    }
+    return 0;
+}
+
 int task_create(const char *family, const task_params *p, uint64_t seed, task **out)
 {
     *out = NULL;
@@ -61,10 +105,8 @@ int task_create(const char *family, const task_params *p, uint64_t seed, task **
         tasks_set_error("unknown task family '%s'", family ? family : "(null)");
         return ERR_INVALID_ARGUMENT;
     }
-    if (p && p->layernorm && !f->takes_layernorm) {
-        tasks_set_error("%s: no layernorm (deep_mlp and fmnist_mlp take it)", f->name);
-        return ERR_OUT_OF_RANGE;
-    }
+    int rck = task_check_keys(family, p);
+    if (rck) return rck;
     task *t = calloc(1, sizeof *t);
     if (!t) return ERR_NO_MEMORY;
     t->family = f->name;

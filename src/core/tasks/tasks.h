@@ -148,6 +148,19 @@ struct task {
     void       *impl;         /* the family's own data */
 };
 
+/* The task_params a family reads, for task_family.keys: a parameter given
+ * (non-zero) to a family that does not read it is refused by task_create and
+ * task_check_keys, never ignored.  init_scale and augment apply to every
+ * family; data_path and data are the caller's. */
+enum {
+    TASK_KEY_WIDTH = 1u << 0,   TASK_KEY_DEPTH = 1u << 1,      TASK_KEY_BATCH = 1u << 2,
+    TASK_KEY_ACTIVATION = 1u << 3, TASK_KEY_DIM = 1u << 4,     TASK_KEY_SEQ_LEN = 1u << 5,
+    TASK_KEY_HEADS = 1u << 6,   TASK_KEY_CLASSES = 1u << 7,    TASK_KEY_N_TRAIN = 1u << 8,
+    TASK_KEY_IMAGE_SIDE = 1u << 9, TASK_KEY_BOTTLENECK = 1u << 10, TASK_KEY_NOISE = 1u << 11,
+    TASK_KEY_SWITCH = 1u << 12, /* switch_step and switch_scale */
+    TASK_KEY_LAYERNORM = 1u << 13,
+};
+
 typedef struct task_family {
     const char *name;
     const char *domain;
@@ -157,8 +170,7 @@ typedef struct task_family {
      * it leaves nothing allocated and may set a message with
      * tasks_set_error(). */
     int (*create)(task *t);
-    int takes_layernorm;      /* 1: the family reads task_params.layernorm; task_create refuses
-                                 layernorm=1 for the others rather than ignore it */
+    unsigned keys;            /* the TASK_KEY_* it reads (init_scale and augment: every family) */
 } task_family;
 
 /* The family table. */
@@ -172,6 +184,12 @@ const task_family *tasks_find(const char *name);  /* NULL when unknown */
  * ERR_NO_MEMORY.  On failure *out is NULL and tasks_last_error() says why.
  * The caller frees the task with task_free. */
 int  task_create(const char *family, const task_params *p, uint64_t seed, task **out);
+/* 0 when every parameter p gives (non-zero) is one `family` reads (its
+ * task_family.keys); else ERR_INVALID_ARGUMENT (unknown family) or
+ * ERR_OUT_OF_RANGE, with tasks_last_error() naming the first one that is
+ * not ("conv_net: no depth (not a parameter of this family)").  task_create
+ * runs it first; callers may run it to refuse a task before building it. */
+int  task_check_keys(const char *family, const task_params *p);
 /* Initial parameters for `seed` (deterministic).  Returns 0. */
 int  task_init_params(task *t, uint64_t seed, float *params);
 /* Convenience wrappers over t->vt. */

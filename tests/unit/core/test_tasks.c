@@ -12,7 +12,8 @@
  * where the family computes its loss in double (the synthetic functions and
  * logistic regression), 3e-3 for the float32 networks (fmnist_mlp,
  * char_rnn, softmax_regression), whose losses carry float rounding ~1e-7
- * relative that the difference quotient amplifies by 1/h. */
+ * relative that the difference quotient amplifies by 1/h.  Also that each family
+ * reads exactly the task parameters its `keys` declare (others are refused). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -127,6 +128,91 @@ static void test_missing_data_fails_cleanly(void **st)
     assert_null(t);
 }
 
+/* What a task does at fixed seeds: its size, initial parameters, three
+ * minibatch losses and gradients in a row, and the held-out loss. */
+static void task_signature(task *t, double *sig)
+{
+    float *p = malloc(sizeof(float) * t->n), *g = malloc(sizeof(float) * t->n);
+    task_init_params(t, 3, p);
+    double h = (double)t->n;
+    for (size_t i = 0; i < t->n; i++) h = h * 1.000001 + p[i] * (double)(i % 7 + 1);
+    rng r;
+    rng_seed(&r, 5);
+    for (int k = 0; k < 3; k++) {
+        h += task_loss_grad(t, p, g, &r) * (k + 2);
+        for (size_t i = 0; i < t->n; i++) h += g[i] * (double)(i % 5 + 1);
+    }
+    h += task_eval_loss(t, p);
+    free(p); free(g);
+    *sig = h;
+}
+
+/* Every family's keys are exact: each parameter it declares changes what it
+ * does (so none is listed but ignored), and each it does not declare is
+ * refused with the parameter named (so none is ignored silently). */
+static void test_family_keys_are_read_or_refused(void **st)
+{
+    (void)st;
+    static const struct { const char *name; unsigned bit; task_params a, b; } keys[] = {
+        {"width", TASK_KEY_WIDTH, {.width = 12}, {.width = 20}},
+        {"depth", TASK_KEY_DEPTH, {.depth = 2}, {.depth = 3}},
+        {"batch", TASK_KEY_BATCH, {.batch = 4}, {.batch = 6}},
+        {"activation", TASK_KEY_ACTIVATION, {.activation = ACT_TANH}, {.activation = ACT_GELU}},
+        {"dim", TASK_KEY_DIM, {.dim = 3}, {.dim = 5}},
+        {"seq_len", TASK_KEY_SEQ_LEN, {.seq_len = 6}, {.seq_len = 10}},
+        {"heads", TASK_KEY_HEADS, {.heads = 1}, {.heads = 4}},
+        {"classes", TASK_KEY_CLASSES, {.classes = 3}, {.classes = 4}},
+        {"n_train", TASK_KEY_N_TRAIN, {.n_train = 200}, {.n_train = 300}},
+        {"image_side", TASK_KEY_IMAGE_SIDE, {.image_side = 28}, {.image_side = 8}},
+        {"bottleneck", TASK_KEY_BOTTLENECK, {.bottleneck = 4}, {.bottleneck = 6}},
+        {"noise", TASK_KEY_NOISE, {.noise = 0.5}, {.noise = 0.25}},
+        {"switch_step", TASK_KEY_SWITCH, {.switch_step = 1}, {.switch_step = 2}},
+        {"layernorm", TASK_KEY_LAYERNORM, {.layernorm = 1}, {.layernorm = 1}},
+    };
+    for (int i = 0; i < tasks_count(); i++) {
+        const task_family *f = tasks_at(i);
+        task_params d0 = {.data = &data_cache_source};
+        task *t = NULL;
+        assert_int_equal(task_create(f->name, &d0, 1, &t), 0);
+        double base;
+        task_signature(t, &base);
+        task_free(t);
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+            /* candidate a, or b where a clashes with the family or is its default */
+            task_params p = keys[k].a;
+            p.data = &data_cache_source;
+            int rc = task_create(f->name, &p, 1, &t);
+            if (!(f->keys & keys[k].bit)) {
+                assert_int_equal(rc, ERR_OUT_OF_RANGE);
+                assert_null(t);
+                char want[64];
+                snprintf(want, sizeof want, "%s: no %s", f->name, keys[k].name);
+                assert_non_null(strstr(tasks_last_error(), want));
+                continue;
+            }
+            if (rc) {   /* a and the family's constraints clash (heads and width): try b */
+                p = keys[k].b;
+                p.data = &data_cache_source;
+                rc = task_create(f->name, &p, 1, &t);
+            }
+            if (rc) printf("%s %s: %s\n", f->name, keys[k].name, tasks_last_error());
+            assert_int_equal(rc, 0);
+            double sig;
+            task_signature(t, &sig);
+            if (sig == base) {   /* a was the default: b must differ */
+                task_free(t);
+                p = keys[k].b;
+                p.data = &data_cache_source;
+                assert_int_equal(task_create(f->name, &p, 1, &t), 0);
+                task_signature(t, &sig);
+            }
+            if (sig == base) printf("%s ignores %s\n", f->name, keys[k].name);
+            assert_true(sig != base);
+            task_free(t);
+        }
+    }
+}
+
 static void test_table_and_errors(void **st)
 {
     (void)st;
@@ -169,7 +255,7 @@ static void test_table_and_errors(void **st)
     for (int i = 0; i < tasks_count(); i++) {
         const task_family *f = tasks_at(i);
         int rc = task_create(f->name, &ln, 1, &t);
-        if (f->takes_layernorm) {
+        if (f->keys & TASK_KEY_LAYERNORM) {
             takers++;
             assert_int_equal(rc, 0);
             task_free(t);
@@ -180,7 +266,7 @@ static void test_table_and_errors(void **st)
         }
     }
     assert_int_equal(takers, 2);
-    assert_true(tasks_find("deep_mlp")->takes_layernorm && tasks_find("fmnist_mlp")->takes_layernorm);
+    assert_true((tasks_find("deep_mlp")->keys & TASK_KEY_LAYERNORM) && (tasks_find("fmnist_mlp")->keys & TASK_KEY_LAYERNORM));
     task_free(NULL);
     /* defaults: every family builds with only a data source given */
     task_params dflt = {.data = &data_cache_source};
@@ -511,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_missing_data_fails_cleanly),
         cmocka_unit_test(test_tasks_from_many_threads_share_data),   /* first load, concurrent */
         cmocka_unit_test(test_table_and_errors),
+        cmocka_unit_test(test_family_keys_are_read_or_refused),
         cmocka_unit_test(test_gradients_match_finite_differences),
         cmocka_unit_test(test_hvp_matches_finite_differences_of_gradient),
         cmocka_unit_test(test_same_seed_same_task_and_batches),

@@ -124,6 +124,32 @@ static void test_objective_parse_and_apply(void **st)
         assert_int_not_equal(parse(bad[i], &sp, msg), 0);
         study_spec_free(&sp);
     }
+    /* a task parameter the family does not read: every trial would ignore it */
+    const char *ignored[][2] = {
+        {"{\"batch\": {\"type\": \"int\", \"low\": 8, \"high\": 64}}", "quadratic dim=4"},
+        {"{\"depth\": {\"type\": \"int\", \"low\": 1, \"high\": 3}}", "conv_net"},
+        {"{\"architecture\": {\"type\": \"categorical\", \"choices\": [\"small\", \"large\"]}}", "rosenbrock"},
+    };
+    for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
+        char text[600];
+        snprintf(text, sizeof text, "{\"name\": \"o\", \"space\": %s, \"objective\": {\"task\": \"%s\", \"steps\": 1}}",
+                 ignored[i][0], ignored[i][1]);
+        assert_int_equal(parse(text, &sp, msg), ERR_INVALID_ARGUMENT);
+        assert_non_null(strstr(msg, "has no"));
+        study_spec_free(&sp);
+    }
+    /* the same spaces on families that read them */
+    const char *read[][2] = {
+        {"{\"batch\": {\"type\": \"int\", \"low\": 8, \"high\": 64}}", "logistic_regression dim=4"},
+        {"{\"depth\": {\"type\": \"int\", \"low\": 1, \"high\": 3}}", "fmnist_mlp"},
+    };
+    for (size_t i = 0; i < sizeof read / sizeof read[0]; i++) {
+        char text[600];
+        snprintf(text, sizeof text, "{\"name\": \"o\", \"space\": %s, \"objective\": {\"task\": \"%s\", \"steps\": 1}}",
+                 read[i][0], read[i][1]);
+        assert_int_equal(parse(text, &sp, msg), 0);
+        study_spec_free(&sp);
+    }
 }
 
 static void create(study_svc *sv, const char *text, char *id)
