@@ -71,13 +71,9 @@ static const struct { const char *name; unsigned bit; size_t off; int is_double;
     {"layernorm", TASK_KEY_LAYERNORM, offsetof(task_params, layernorm), 0},
 };
 
-int task_check_keys(const char *family, const task_params *p)
+/* task_check_keys for a family already found. */
+static int check_keys(const task_family *f, const task_params *p)
 {
-    const task_family *f = tasks_find(family);
-    if (!f) {
-        tasks_set_error("unknown task family '%s'", family ? family : "(null)");
-        return ERR_INVALID_ARGUMENT;
-    }
     if (!p) return 0;
     for (size_t i = 0; i < sizeof task_keys / sizeof task_keys[0]; i++) {
         const char *at = (const char *)p + task_keys[i].off;
@@ -96,6 +92,16 @@ int task_check_keys(const char *family, const task_params *p)
     return 0;
 }
 
+int task_check_keys(const char *family, const task_params *p)
+{
+    const task_family *f = tasks_find(family);
+    if (!f) {
+        tasks_set_error("unknown task family '%s'", family ? family : "(null)");
+        return ERR_INVALID_ARGUMENT;
+    }
+    return check_keys(f, p);
+}
+
 int task_create(const char *family, const task_params *p, uint64_t seed, task **out)
 {
     *out = NULL;
@@ -105,7 +111,7 @@ int task_create(const char *family, const task_params *p, uint64_t seed, task **
         tasks_set_error("unknown task family '%s'", family ? family : "(null)");
         return ERR_INVALID_ARGUMENT;
     }
-    int rck = task_check_keys(family, p);
+    int rck = check_keys(f, p);
     if (rck) return rck;
     task *t = calloc(1, sizeof *t);
     if (!t) return ERR_NO_MEMORY;
